@@ -1,0 +1,27 @@
+//! berth's shared vocabulary: the types every other crate passes around.
+//!
+//! Everything here is parsed once at the edge (`FromStr`) and then used as a
+//! type: digests, image references, container ids, byte sizes, signals,
+//! capabilities. This crate does no I/O and has no knowledge of the store,
+//! the runtime or the CLI.
+#![forbid(unsafe_code)]
+
+/// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids.
+pub mod digest;
+/// Container and object ids: 64 hex chars, shown truncated to 12.
+pub mod id;
+/// Image references (`[registry/]repo[:tag][@digest]`) with Docker's normalisation.
+pub mod reference;
+/// Human byte sizes (`512m`, `1g`) as Docker's `--memory` accepts them.
+pub mod size;
+/// Signals by name or number (`SIGTERM`, `TERM`, `15`).
+pub mod signal;
+/// Linux capability names and Docker's default set.
+pub mod capability;
+/// Errors from parsing any of the above.
+pub mod error;
+
+pub use digest::Digest;
+pub use error::ParseError;
+pub use id::ContainerId;
+pub use reference::Reference;

@@ -1,1 +1,2 @@
-//! placeholder crate root, filled in below
+//! berth's container runtime (being built: see issue 3).
+#![forbid(unsafe_code)]

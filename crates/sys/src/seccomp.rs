@@ -1,0 +1,1 @@
+//! seccomp filter loading (filled in by the runtime work)

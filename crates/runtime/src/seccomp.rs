@@ -1,0 +1,1 @@
+//! seccomp profiles (in progress)

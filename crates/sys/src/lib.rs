@@ -1,8 +1,13 @@
 //! The only crate of berth that uses `unsafe`: thin, documented wrappers over
 //! the Linux syscalls the rest of berth needs and that `nix` does not cover
 //! safely (fork/clone in a single-threaded process, seccomp filter loading,
-//! close_range). Every `unsafe` block states the invariant it relies on.
+//! close_range, pidfds, terminal ioctls). Every `unsafe` block states the
+//! invariant it relies on. Nothing here knows about containers or images.
 #![allow(unsafe_code)]
 
+/// Process creation (fork/clone into new namespaces), fd hygiene, pidfds, signals.
+pub mod process;
 /// Loading a compiled seccomp BPF program into the calling thread.
 pub mod seccomp;
+/// Terminal ioctls: controlling tty and window size.
+pub mod tty;

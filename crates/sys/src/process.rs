@@ -1,0 +1,202 @@
+//! Process creation and hygiene for the container start path.
+//!
+//! `fork`/`clone` are only sound in a single-threaded process (a child of a
+//! multithreaded process may inherit locks held by threads that no longer
+//! exist). The wrappers here check that the caller really is single-threaded
+//! before forking, which makes them safe to call from anywhere.
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Which side of a fork the caller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The original process; holds the child's pid (in the caller's pid namespace).
+    Parent(i32),
+    /// The new process.
+    Child,
+}
+
+/// Number of threads of the calling process, from /proc/self/status.
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+fn ensure_single_threaded() -> io::Result<()> {
+    let n = thread_count()?;
+    if n != 1 {
+        return Err(io::Error::other(format!(
+            "refusing to fork: the process has {n} threads (fork is only safe single-threaded)"
+        )));
+    }
+    Ok(())
+}
+
+/// `clone(2)` with fork semantics (no new stack) and the given `CLONE_NEW*`
+/// flags, so the child starts in new namespaces. `SIGCHLD` is its exit signal.
+pub fn clone_fork(namespace_flags: libc::c_int) -> io::Result<Forked> {
+    ensure_single_threaded()?;
+    let flags = (namespace_flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: the process is single-threaded (checked above, and no other
+    // thread exists that could start one concurrently), so the child gets a
+    // consistent copy of the address space, including allocator state. A
+    // null stack pointer makes the kernel reuse the caller's stack in the
+    // child's copy of the address space, exactly as fork(2) does; the
+    // remaining arguments (parent_tid, child_tid, tls) are unused without
+    // the matching CLONE_* flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// Plain `fork(2)`, refused unless the caller is single-threaded.
+pub fn fork() -> io::Result<Forked> {
+    clone_fork(0)
+}
+
+/// Mark every fd from `first` upwards close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`), so no host fd survives into a container
+/// (CVE-2024-21626) whatever the caller forgot to close.
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on open
+    // descriptors; it closes nothing and touches no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Close every fd from `first` upwards (`close_range(2)`).
+pub fn close_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: closing descriptors cannot violate memory safety; callers use
+    // this right before exec/exit when no Rust object still owns those fds
+    // (an OwnedFd dropped later would only get EBADF).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reset every signal to its default disposition and unblock all signals.
+/// Ignored signals survive `execve` (Rust ignores SIGPIPE at startup), so a
+/// container must not inherit them.
+pub fn reset_signals() -> io::Result<()> {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..=33).contains(&sig) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL does not run any code of ours, so no
+        // handler can observe inconsistent state.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Ignore a signal (SIG_IGN) in the calling process.
+pub fn ignore_signal(sig: libc::c_int) {
+    // SAFETY: SIG_IGN runs no code in the process.
+    unsafe { libc::signal(sig, libc::SIG_IGN) };
+}
+
+/// `pidfd_open(2)`: a fd that becomes readable when `pid` exits, usable for
+/// processes that are not our children (stop/wait from another CLI process).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; on success the returned
+    // fd is new and owned by nobody else.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ret is a freshly opened descriptor we exclusively own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Duplicate `fd` onto the lowest free descriptor >= `min`, close-on-exec
+/// (`F_DUPFD_CLOEXEC`).
+pub fn dup_above(fd: std::os::fd::BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC only creates a new descriptor.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ret is a freshly created descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
+/// Clock ticks per second (for /proc/PID/stat times).
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as u64
+    } else {
+        100
+    }
+}
+
+/// Exit the process immediately without running destructors or atexit
+/// handlers (what a forked child must do instead of returning).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_threads() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn refuses_to_fork_with_threads() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv().ok());
+        assert!(fork().is_err());
+        tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+}

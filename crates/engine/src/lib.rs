@@ -1,1 +1,74 @@
-//! placeholder crate root, filled in below
+//! The one orchestrator of berth: turns user requests (create, start, stop,
+//! exec...) into store records, OCI specs and runtime calls, and runs the
+//! per-container monitor. It does not parse command lines (that is `cli`)
+//! and holds no container logic of its own below the spec (that is
+//! `runtime`).
+#![forbid(unsafe_code)]
+
+/// A container's stored configuration and state.
+pub mod config;
+/// Container operations, one file per verb.
+pub mod container;
+/// The engine's error type.
+pub mod error;
+/// The container log file format.
+pub mod logs;
+/// The per-container monitor process.
+pub mod monitor;
+/// OCI spec generation with Docker's defaults.
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{EngineError, Result};
+use store::Store;
+
+/// Where berth keeps its state.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Persistent state (`/var/lib/berth`).
+    pub root: PathBuf,
+    /// Runtime state (`/run/berth`).
+    pub runroot: PathBuf,
+}
+
+/// The engine: a store plus the paths of this berth instance.
+pub struct Engine {
+    store: Store,
+    paths: Paths,
+}
+
+impl Engine {
+    /// Open (creating if needed) the state under `paths`.
+    pub fn open(paths: Paths) -> Result<Engine> {
+        std::fs::create_dir_all(&paths.runroot)
+            .map_err(|e| EngineError::io(format!("creating {}", paths.runroot.display()), e))?;
+        let store = Store::open(&paths.root)?;
+        Ok(Engine { store, paths })
+    }
+
+    /// The image and container store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The paths this engine works on.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The compiled-seccomp cache dir.
+    pub(crate) fn seccomp_cache(&self) -> PathBuf {
+        self.paths.root.join("cache").join("seccomp")
+    }
+
+    /// State dir of external runtimes.
+    pub(crate) fn runtime_state(&self) -> PathBuf {
+        self.paths.runroot.join("runtimes")
+    }
+
+    /// A container's log file.
+    pub fn log_path(&self, container_dir: &Path) -> PathBuf {
+        container_dir.join("container.log")
+    }
+}

@@ -86,15 +86,20 @@ pub fn parse(name: &str) -> Result<CapArg, ParseError> {
 
 /// The kernel-facing name, `CAP_NET_ADMIN`, of capability `n`.
 pub fn name_of(n: u8) -> Option<String> {
-    ALL.iter().find(|(_, v)| *v == n).map(|(name, _)| format!("CAP_{name}"))
+    ALL.iter()
+        .find(|(_, v)| *v == n)
+        .map(|(name, _)| format!("CAP_{name}"))
 }
 
 /// Bit mask of Docker's default set.
 pub fn docker_default_mask() -> u64 {
-    DOCKER_DEFAULT.iter().map(|n| match parse(n) {
-        Ok(CapArg::One(b)) => 1u64 << b,
-        _ => 0,
-    }).fold(0, |a, b| a | b)
+    DOCKER_DEFAULT
+        .iter()
+        .map(|n| match parse(n) {
+            Ok(CapArg::One(b)) => 1u64 << b,
+            _ => 0,
+        })
+        .fold(0, |a, b| a | b)
 }
 
 /// Applies Docker's rules for the effective set: start from the default set

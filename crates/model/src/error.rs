@@ -9,7 +9,9 @@ pub enum ParseError {
     Reference { input: String, why: &'static str },
     #[error("invalid id {0:?}: expected 64 lowercase hex characters")]
     Id(String),
-    #[error("invalid size {0:?}: expected a number with an optional unit b, k, m or g (e.g. 512m)")]
+    #[error(
+        "invalid size {0:?}: expected a number with an optional unit b, k, m or g (e.g. 512m)"
+    )]
     Size(String),
     #[error("invalid signal {0:?}: use a name such as SIGTERM or TERM, or a number from 1 to 64")]
     Signal(String),

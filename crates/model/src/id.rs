@@ -18,11 +18,7 @@ impl ContainerId {
         });
         if f.is_err() {
             // Fall back on time and pid: ids only need to be unique, not secret.
-            let seed = format!(
-                "{:?}{}",
-                std::time::SystemTime::now(),
-                std::process::id()
-            );
+            let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
             buf.copy_from_slice(&sha2_bytes(seed.as_bytes()));
         }
         ContainerId(hex::encode(buf))
@@ -46,7 +42,10 @@ fn sha2_bytes(data: &[u8]) -> [u8; 32] {
 impl FromStr for ContainerId {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(ContainerId(s.to_string()))
         } else {
             Err(ParseError::Id(s.to_string()))

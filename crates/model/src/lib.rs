@@ -6,22 +6,23 @@
 //! the runtime or the CLI.
 #![forbid(unsafe_code)]
 
+/// Linux capability names and Docker's default set.
+pub mod capability;
 /// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids.
 pub mod digest;
+/// Errors from parsing any of the above.
+pub mod error;
 /// Container and object ids: 64 hex chars, shown truncated to 12.
 pub mod id;
 /// Image references (`[registry/]repo[:tag][@digest]`) with Docker's normalisation.
 pub mod reference;
-/// Human byte sizes (`512m`, `1g`) as Docker's `--memory` accepts them.
-pub mod size;
 /// Signals by name or number (`SIGTERM`, `TERM`, `15`).
 pub mod signal;
-/// Linux capability names and Docker's default set.
-pub mod capability;
-/// Errors from parsing any of the above.
-pub mod error;
+/// Human byte sizes (`512m`, `1g`) as Docker's `--memory` accepts them.
+pub mod size;
 
 pub use digest::Digest;
 pub use error::ParseError;
 pub use id::ContainerId;
 pub use reference::Reference;
+pub use signal::Signal;

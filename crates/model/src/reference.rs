@@ -87,7 +87,8 @@ fn valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// One path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
@@ -133,7 +134,9 @@ fn valid_domain(d: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -156,7 +159,10 @@ impl FromStr for Reference {
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => (
                 r,
-                Some(d.parse::<Digest>().map_err(|_| err("the digest must be sha256:<64 hex>"))?),
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|_| err("the digest must be sha256:<64 hex>"))?,
+                ),
             ),
             None => (input, None),
         };
@@ -166,7 +172,9 @@ impl FromStr for Reference {
             Some(i) => {
                 let tag = &rest[last_slash + i + 1..];
                 if !valid_tag(tag) {
-                    return Err(err("a tag is up to 128 characters of [A-Za-z0-9_.-], not starting with . or -"));
+                    return Err(err(
+                        "a tag is up to 128 characters of [A-Za-z0-9_.-], not starting with . or -",
+                    ));
                 }
                 (&rest[..last_slash + i], Some(tag.to_string()))
             }
@@ -177,7 +185,10 @@ impl FromStr for Reference {
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 if !valid_domain(first) {
                     return Err(err("the registry part is not a valid host[:port]"));
@@ -240,7 +251,10 @@ mod tests {
         assert_eq!(r("busybox").to_string(), "docker.io/library/busybox:latest");
         assert_eq!(r("busybox").familiar(), "busybox:latest");
         assert_eq!(r("user/app:1.0").to_string(), "docker.io/user/app:1.0");
-        assert_eq!(r("localhost:5000/app").to_string(), "localhost:5000/app:latest");
+        assert_eq!(
+            r("localhost:5000/app").to_string(),
+            "localhost:5000/app:latest"
+        );
         assert_eq!(r("localhost/app:v2").familiar(), "localhost/app:v2");
         assert_eq!(r("quay.io/a/b/c:t").registry(), "quay.io");
         assert_eq!(r("127.0.0.1:5000/x").registry(), "127.0.0.1:5000");
@@ -253,14 +267,31 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "UPPER", "a:", ":tag", "a::b", "a/-b", "a/b_", "a:-t", "a@sha256:12", "a/../b", "a//b", "a b", "a___b"] {
+        for bad in [
+            "",
+            "UPPER",
+            "a:",
+            ":tag",
+            "a::b",
+            "a/-b",
+            "a/b_",
+            "a:-t",
+            "a@sha256:12",
+            "a/../b",
+            "a//b",
+            "a b",
+            "a___b",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad:?} parsed");
         }
     }
 
     #[test]
     fn with_tag() {
-        assert_eq!(r("busybox:1").with_tag("2").unwrap().familiar(), "busybox:2");
+        assert_eq!(
+            r("busybox:1").with_tag("2").unwrap().familiar(),
+            "busybox:2"
+        );
         assert!(r("busybox").with_tag("-bad").is_err());
     }
 }

@@ -58,19 +58,47 @@ impl FromStr for Signal {
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let err = || ParseError::Signal(s.to_string());
         if let Ok(n) = s.parse::<i32>() {
-            return if (1..=64).contains(&n) { Ok(Signal(n)) } else { Err(err()) };
+            return if (1..=64).contains(&n) {
+                Ok(Signal(n))
+            } else {
+                Err(err())
+            };
         }
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
         if let Some(rt) = bare.strip_prefix("RTMIN") {
-            let off: i32 = if rt.is_empty() { 0 } else { rt.strip_prefix('+').and_then(|n| n.parse().ok()).ok_or_else(err)? };
-            return if (0..=30).contains(&off) { Ok(Signal(34 + off)) } else { Err(err()) };
+            let off: i32 = if rt.is_empty() {
+                0
+            } else {
+                rt.strip_prefix('+')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(err)?
+            };
+            return if (0..=30).contains(&off) {
+                Ok(Signal(34 + off))
+            } else {
+                Err(err())
+            };
         }
         if let Some(rt) = bare.strip_prefix("RTMAX") {
-            let off: i32 = if rt.is_empty() { 0 } else { rt.strip_prefix('-').and_then(|n| n.parse().ok()).ok_or_else(err)? };
-            return if (0..=30).contains(&off) { Ok(Signal(64 - off)) } else { Err(err()) };
+            let off: i32 = if rt.is_empty() {
+                0
+            } else {
+                rt.strip_prefix('-')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(err)?
+            };
+            return if (0..=30).contains(&off) {
+                Ok(Signal(64 - off))
+            } else {
+                Err(err())
+            };
         }
-        NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| Signal(*v)).ok_or_else(err)
+        NAMES
+            .iter()
+            .find(|(n, _)| *n == bare)
+            .map(|(_, v)| Signal(*v))
+            .ok_or_else(err)
     }
 }
 

@@ -6,7 +6,10 @@ use crate::ParseError;
 pub fn parse_bytes(input: &str) -> Result<u64, ParseError> {
     let err = || ParseError::Size(input.to_string());
     let s = input.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').filter(|r| r.ends_with(['k', 'm', 'g', 't'])).unwrap_or(&s);
+    let s = s
+        .strip_suffix('b')
+        .filter(|r| r.ends_with(['k', 'm', 'g', 't']))
+        .unwrap_or(&s);
     let (num, mult) = match s.as_bytes().last() {
         Some(b'b') => (&s[..s.len() - 1], 1u64),
         Some(b'k') => (&s[..s.len() - 1], 1 << 10),
@@ -62,7 +65,10 @@ pub fn human_size(bytes: u64) -> String {
         out
     };
     let trimmed = if digits.contains('.') {
-        digits.trim_end_matches('0').trim_end_matches('.').to_string()
+        digits
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         digits
     };

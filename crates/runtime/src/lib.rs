@@ -1,7 +1,96 @@
-//! berth's container runtime (being built: see issue 3).
+//! berth's container runtime: everything between an OCI runtime spec and a
+//! running container process.
+//!
+//! It owns the start path (namespaces, rootfs and pivot_root, devices,
+//! masked paths, credentials, capabilities, seccomp, exec) behind the small
+//! [`Runtime`] trait with two implementations: [`builtin::Builtin`], our own
+//! start path, and [`external::External`], any OCI runtime binary (runc,
+//! crun) driven with a bundle. It also joins running containers for `exec`.
+//! It does not know about images, the store or the CLI: the engine turns
+//! those into a [`SpawnRequest`].
 #![forbid(unsafe_code)]
 
-/// Docker-format seccomp profiles turned into OCI seccomp and compiled, cached BPF.
-pub mod seccomp;
+/// Our own start path: clone into namespaces, set up the rootfs, exec.
+pub mod builtin;
 /// cgroup v1 and v2 over plain cgroupfs writes, hierarchy detected once.
 pub mod cgroup;
+/// The runtime's error type.
+pub mod error;
+/// Running a new process inside a running container (`berth exec`).
+pub mod exec;
+/// An external OCI runtime binary (runc, crun) driven with a bundle.
+pub mod external;
+/// Parsing the OCI spec into the steps the start path performs.
+pub mod plan;
+/// Docker-format seccomp profiles turned into OCI seccomp and compiled, cached BPF.
+pub mod seccomp;
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+pub use error::RuntimeError;
+
+/// An overlayfs root filesystem: read-only layers plus the container's own
+/// writable upper dir. Mounted at the spec's `root.path`.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Lower dirs, base layer first.
+    pub lower: Vec<PathBuf>,
+    /// The container's upper dir.
+    pub upper: PathBuf,
+    /// overlayfs' work dir (same filesystem as `upper`).
+    pub work: PathBuf,
+}
+
+/// What a runtime needs to start one container's init process.
+pub struct SpawnRequest<'a> {
+    /// The container id (external runtimes name their state by it).
+    pub id: &'a str,
+    /// The OCI runtime spec.
+    pub spec: &'a oci_spec::runtime::Spec,
+    /// The bundle dir (holds `config.json` for external runtimes).
+    pub bundle: &'a std::path::Path,
+    /// The overlay to mount at `spec.root.path`.
+    pub overlay: &'a Overlay,
+    /// The init's stdin, stdout, stderr (the pty slave three times for `-t`).
+    pub stdio: [OwnedFd; 3],
+    /// Compiled seccomp filter to load, if the spec has seccomp.
+    pub seccomp_bpf: Option<&'a [u8]>,
+    /// Called with the child's pid before it is released to set itself up
+    /// (the built-in path puts it into its cgroups here).
+    pub before_release: &'a dyn Fn(i32) -> Result<(), RuntimeError>,
+}
+
+/// A started container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spawned {
+    /// The process to wait for: a child of the caller whose exit status is
+    /// the container's (the init itself, or the external runtime process).
+    pub wait_pid: i32,
+    /// The container's init process, in the caller's pid namespace.
+    pub init_pid: i32,
+}
+
+/// One way to start containers from an OCI spec.
+pub trait Runtime {
+    /// The runtime's name as `--runtime` takes it (`berth`, `runc`).
+    fn name(&self) -> &str;
+    /// Start the container's init as a child of the calling, single-threaded
+    /// process. Returns once the container's command has been exec'd, or
+    /// with [`RuntimeError::Start`] carrying 126/127 if it could not be.
+    fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, RuntimeError>;
+    /// Send a signal to the container's init.
+    fn signal(&self, id: &str, init_pid: i32, signal: i32) -> Result<(), RuntimeError>;
+    /// Release what the runtime holds for a container that has exited
+    /// (external runtime state, host mounts). Idempotent, best effort.
+    fn cleanup(&self, id: &str, rootfs: &std::path::Path) -> Result<(), RuntimeError>;
+}
+
+/// Pick a runtime by `--runtime` name: `berth` (built-in, the default) or a
+/// path/name of an OCI runtime binary.
+pub fn by_name(name: &str, state_root: &std::path::Path) -> Result<Box<dyn Runtime>, RuntimeError> {
+    match name {
+        "" | "berth" | "builtin" => Ok(Box::new(builtin::Builtin)),
+        other => Ok(Box::new(external::External::find(other, state_root)?)),
+    }
+}

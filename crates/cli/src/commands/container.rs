@@ -1,0 +1,1235 @@
+//! Container verbs: run, create, start, ps, logs, exec, stop, kill,
+//! restart, wait, rm, inspect, attach, rename, top.
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use engine::config::NetworkMode;
+use engine::container::create::{parse_ulimit, CreateRequest};
+use engine::container::start::AttachMode;
+use engine::container::Container;
+use engine::Engine;
+
+use crate::format::{self, Format, Row};
+use crate::Failure;
+
+/// Options of `run` and `create` (Docker's names and short flags).
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true, trailing_var_arg = true)]
+pub struct CreateArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Run in the background and print the container id.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Container name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Read environment variables from files.
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// User name or uid, optionally with group (user[:group]).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Container hostname.
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Override the image's entrypoint.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Mount a tmpfs (dest[:options]).
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Memory limit (e.g. 512m).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// Process limit (-1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Ulimit options (name=soft[:hard]).
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Security options (no-new-privileges, seccomp=unconfined|<profile.json>).
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    /// Give extended privileges to the container.
+    #[arg(long)]
+    privileged: bool,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    init: bool,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Timeout (seconds) to stop the container.
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    stop_timeout: Option<i64>,
+    /// Set metadata labels (key=value).
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Network mode: none (default until bridge networks land) or host.
+    #[arg(long = "network", alias = "net", default_value = "none")]
+    network: String,
+    /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
+    #[arg(long)]
+    runtime: Option<String>,
+    /// The image.
+    image: String,
+    /// The command and its arguments.
+    #[arg(allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
+    Failure::msg(125, format!("invalid {what}: {reason}"))
+}
+
+fn parse_caps(
+    list: &[String],
+    flag: &str,
+) -> Result<Vec<(model::capability::CapArg, String)>, Failure> {
+    list.iter()
+        .map(|c| {
+            model::capability::parse(c)
+                .map(|a| (a, c.clone()))
+                .map_err(|_| {
+                    bad(
+                        flag,
+                        format!("unknown capability {c:?} (see capabilities(7); ALL is accepted)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad("--env-file", format!("{path}: {e}")))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+impl CreateArgs {
+    fn request(&self) -> Result<CreateRequest, Failure> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(read_env_file(f)?);
+        }
+        env.extend(self.env.iter().cloned());
+        let mut labels = BTreeMap::new();
+        for l in &self.label {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let memory = self
+            .memory
+            .as_deref()
+            .map(|m| {
+                model::size::parse_bytes(m)
+                    .map_err(|_| bad("--memory", format!("{m:?}: use a size like 512m or 1g")))
+            })
+            .transpose()?;
+        let memory_swap = self
+            .memory_swap
+            .as_deref()
+            .map(|m| {
+                if m == "-1" {
+                    Ok(-1)
+                } else {
+                    model::size::parse_bytes(m).map(|v| v as i64).map_err(|_| {
+                        bad(
+                            "--memory-swap",
+                            format!("{m:?}: use a size like 1g, or -1 for unlimited"),
+                        )
+                    })
+                }
+            })
+            .transpose()?;
+        let stop_signal = self
+            .stop_signal
+            .as_deref()
+            .map(|s| {
+                s.parse::<model::Signal>()
+                    .map_err(|_| bad("--stop-signal", format!("{s:?} is not a signal")))
+            })
+            .transpose()?;
+        let network = match self.network.as_str() {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            other => {
+                return Err(bad(
+                    "--network",
+                    format!("{other:?}: berth supports none and host for now (bridge networks are not built yet)"),
+                ))
+            }
+        };
+        let ulimits = self
+            .ulimit
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::from)?;
+        let tmpfs = self
+            .tmpfs
+            .iter()
+            .map(|t| {
+                let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+                (d.to_string(), o.to_string())
+            })
+            .collect();
+        if self.image.is_empty() {
+            return Err(bad("image", "an image name is required"));
+        }
+        Ok(CreateRequest {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            cmd: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env,
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            hostname: self.hostname.clone(),
+            labels,
+            tty: self.tty,
+            interactive: self.interactive,
+            stop_signal,
+            stop_timeout: self.stop_timeout,
+            auto_remove: self.rm,
+            network,
+            read_only: self.read_only,
+            tmpfs,
+            memory,
+            memory_swap,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit.map(|p| if p < 0 { 0 } else { p }),
+            ulimits,
+            cap_add: parse_caps(&self.cap_add, "--cap-add")?,
+            cap_drop: parse_caps(&self.cap_drop, "--cap-drop")?,
+            security_opt: self.security_opt.clone(),
+            privileged: self.privileged,
+            init: self.init,
+            runtime: self.runtime.clone(),
+        })
+    }
+}
+
+/// Wait for an attached container to exit, proxying signals; its exit code.
+fn attached_exit(
+    engine: &Engine,
+    mut launched: engine::container::start::Launched,
+) -> Result<(), Failure> {
+    crate::terminal::proxy_until(
+        launched.status_fd(),
+        launched.init_pid,
+        launched.pty_master.as_ref().map(|m| m.as_fd()),
+    );
+    let code = match launched.wait_exit() {
+        Some(c) => c,
+        None => engine
+            .container(launched.container.id().as_str())
+            .map(|c| c.state.exit_code)
+            .unwrap_or(125),
+    };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::silent(code))
+    }
+}
+
+/// `run` (start = true) and `create`.
+pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
+    let req = a.request()?;
+    let c = engine.create(&req)?;
+    if !start {
+        println!("{}", c.id());
+        return Ok(());
+    }
+    if a.detach {
+        engine.start(c.id().as_str(), AttachMode::Detached)?;
+        println!("{}", c.id());
+        return Ok(());
+    }
+    let _raw = (a.tty && a.interactive && crate::terminal::stdin_is_tty())
+        .then(crate::terminal::RawMode::enable);
+    let launched = engine.start(
+        c.id().as_str(),
+        AttachMode::Foreground {
+            stdin: a.interactive,
+        },
+    )?;
+    attached_exit(engine, launched)
+}
+
+/// `start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach stdout/stderr and forward signals.
+    #[arg(short = 'a', long)]
+    attach: bool,
+    /// Attach stdin.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `start`.
+pub fn start(engine: &Engine, a: StartArgs) -> Result<(), Failure> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            return Err(bad(
+                "start",
+                "you cannot start and attach multiple containers at once",
+            ));
+        }
+        let c = engine.container(&a.containers[0])?;
+        if c.is_running() {
+            return Ok(());
+        }
+        let _raw = (c.config.tty && a.interactive && crate::terminal::stdin_is_tty())
+            .then(crate::terminal::RawMode::enable);
+        let launched = engine.start(
+            &a.containers[0],
+            AttachMode::Foreground {
+                stdin: a.interactive,
+            },
+        )?;
+        return attached_exit(engine, launched);
+    }
+    let mut failed = None;
+    for name in &a.containers {
+        match engine.container(name) {
+            Ok(c) if c.is_running() => println!("{name}"),
+            Ok(_) => match engine.start(name, AttachMode::Detached) {
+                Ok(_) => println!("{name}"),
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    failed = Some(e.exit_code());
+                }
+            },
+            Err(e) => {
+                eprintln!("berth: {e}");
+                failed = Some(125);
+            }
+        }
+    }
+    failed.map_or(Ok(()), |c| Err(Failure::silent(c)))
+}
+
+/// `ps`.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: running only).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only ids.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Do not truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Show the latest created container.
+    #[arg(short = 'l', long)]
+    latest: bool,
+    /// Filter (status=, name=, id=, label=, exited=, ancestor=).
+    #[arg(short = 'f', long)]
+    filter: Vec<String>,
+    /// Output format: table, json or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+fn status_text(c: &Container) -> String {
+    let now = Utc::now();
+    match c.state.status {
+        engine::config::Status::Running => format!(
+            "Up {}",
+            format::human_duration(now - c.state.started_at.unwrap_or(now))
+        ),
+        engine::config::Status::Paused => "Up (Paused)".into(),
+        engine::config::Status::Created => "Created".into(),
+        engine::config::Status::Exited | engine::config::Status::Dead => {
+            match c.state.finished_at {
+                Some(f) => format!(
+                    "Exited ({}) {} ago",
+                    c.state.exit_code,
+                    format::human_duration(now - f)
+                ),
+                None => format!("Exited ({})", c.state.exit_code),
+            }
+        }
+        other => other.as_str().to_string(),
+    }
+}
+
+fn container_row(c: &Container, no_trunc: bool) -> Row {
+    let mut r = Row::new();
+    let id = if no_trunc {
+        c.id().as_str().to_string()
+    } else {
+        c.id().short().to_string()
+    };
+    let mut command = c.args().join(" ");
+    if !no_trunc && command.chars().count() > 20 {
+        command = command.chars().take(19).collect::<String>() + "…";
+    }
+    r.insert("ID", id);
+    r.insert("Image", c.record.image_ref.clone());
+    r.insert("Command", format!("\"{command}\""));
+    r.insert(
+        "CreatedAt",
+        c.record
+            .created
+            .format("%Y-%m-%d %H:%M:%S %z UTC")
+            .to_string(),
+    );
+    r.insert(
+        "RunningFor",
+        format!(
+            "{} ago",
+            format::human_duration(Utc::now() - c.record.created)
+        ),
+    );
+    r.insert("Status", status_text(c));
+    r.insert("State", c.state.status.as_str().to_string());
+    r.insert("Ports", String::new());
+    r.insert("Names", c.name().to_string());
+    r.insert(
+        "Labels",
+        c.config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    r.insert("Networks", c.config.network_mode.as_str().to_string());
+    r
+}
+
+fn matches_filter(engine: &Engine, c: &Container, f: &str) -> Result<bool, Failure> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| bad("--filter", format!("{f:?}: expected key=value")))?;
+    Ok(match k {
+        "status" => c.state.status.as_str() == v,
+        "name" => c.name().contains(v.trim_start_matches('/')),
+        "id" => c.id().as_str().starts_with(v),
+        "exited" => {
+            c.state.status == engine::config::Status::Exited && c.state.exit_code.to_string() == v
+        }
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.config.labels.contains_key(v),
+        },
+        "ancestor" => {
+            c.record.image_ref == v
+                || engine
+                    .store()
+                    .resolve_image(v)
+                    .map(|i| i.id == c.record.image_id)
+                    .unwrap_or(false)
+        }
+        _ => {
+            return Err(bad(
+                "--filter",
+                format!("unsupported filter {k:?} (status, name, id, label, exited, ancestor)"),
+            ))
+        }
+    })
+}
+
+/// `ps`.
+pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
+    let mut list = engine.containers()?;
+    list.sort_by_key(|c| std::cmp::Reverse(c.record.created));
+    let show_all = a.all
+        || a.latest
+        || a.filter
+            .iter()
+            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
+    let mut rows = Vec::new();
+    for c in &list {
+        if !show_all && !c.is_running() {
+            continue;
+        }
+        let mut ok = true;
+        for f in &a.filter {
+            ok &= matches_filter(engine, c, f)?;
+        }
+        if ok {
+            rows.push(container_row(c, a.no_trunc));
+        }
+        if a.latest && !rows.is_empty() {
+            break;
+        }
+    }
+    if a.quiet {
+        for r in rows {
+            println!("{}", r["ID"]);
+        }
+        return Ok(());
+    }
+    const COLS: &[(&str, &str)] = &[
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+    ];
+    print!(
+        "{}",
+        format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+    );
+    Ok(())
+}
+
+/// `logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow the output.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Number of lines from the end (or "all").
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Only logs since a timestamp (RFC 3339) or a relative time (10m, 1h).
+    #[arg(long)]
+    since: Option<String>,
+    /// Container.
+    container: String,
+}
+
+fn parse_since(s: &str) -> Result<chrono::DateTime<Utc>, Failure> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| bad("--since", s));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        bad(
+            "--since",
+            format!("{s:?}: use a timestamp or a duration like 10m"),
+        )
+    })?;
+    let d = match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        _ => {
+            return Err(bad(
+                "--since",
+                format!("{s:?}: use a timestamp or a duration like 10m"),
+            ))
+        }
+    };
+    Ok(Utc::now() - d)
+}
+
+/// `logs`.
+pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
+    let c = engine.container(&a.container)?;
+    let path = engine.log_path(&engine.store().container_dir(c.id()));
+    let since = a.since.as_deref().map(parse_since).transpose()?;
+    let tail: Option<usize> = match a.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse()
+                .map_err(|_| bad("--tail", format!("{n:?}: a number or \"all\"")))?,
+        ),
+    };
+    let mut entries = engine::logs::read_all(&path)?;
+    if let Some(s) = since {
+        entries.retain(|e| e.time >= s);
+    }
+    if let Some(n) = tail {
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let emit = |e: &engine::logs::Entry| {
+        let _ = match e.stream {
+            engine::logs::Stream::Stdout => {
+                engine::logs::print_entry(&mut stdout.lock(), e, a.timestamps)
+            }
+            engine::logs::Stream::Stderr => {
+                engine::logs::print_entry(&mut stderr.lock(), e, a.timestamps)
+            }
+        };
+    };
+    for e in &entries {
+        emit(e);
+    }
+    if !a.follow {
+        return Ok(());
+    }
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) => return Ok(()),
+    };
+    let mut pos = file.seek(SeekFrom::End(0))?;
+    let mut parser = engine::logs::Parser::default();
+    let mut pending = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        file.seek(SeekFrom::Start(pos))?;
+        let n = file.read_to_end(&mut chunk)?;
+        pos += n as u64;
+        pending.extend_from_slice(&chunk);
+        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            if let Some(e) = parser.feed(&line[..line.len() - 1]) {
+                emit(&e);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if n == 0 {
+            let running = engine
+                .container(c.id().as_str())
+                .map(|c| c.is_running())
+                .unwrap_or(false);
+            if !running {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// `exec`.
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Run in the background.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Environment variables.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// User (name or uid[:group]).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory.
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Container.
+    container: String,
+    /// Command and arguments.
+    #[arg(required = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn dup_std(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, Failure> {
+    fd.try_clone_to_owned().map_err(Failure::from)
+}
+
+fn devnull() -> Result<OwnedFd, Failure> {
+    Ok(OwnedFd::from(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?,
+    ))
+}
+
+fn wait_child(pid: i32) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 125,
+        }
+    }
+}
+
+/// Copy between the user's terminal and a pty master until the child exits.
+fn pump_pty(master: OwnedFd, pid: i32) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut buf = [0u8; 16384];
+    let mut stdin_open = true;
+    loop {
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let m = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let i = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if m {
+            match nix::unistd::read(master.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = nix::unistd::write(stdout.as_fd(), &buf[..n]);
+                }
+            }
+        }
+        if i {
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
+                }
+            }
+        }
+    }
+    wait_child(pid)
+}
+
+/// `exec`.
+pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
+    let req = engine::container::exec::ExecRequest {
+        cmd: a.command.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty,
+    };
+    let code = if a.detach {
+        let stdio = [devnull()?, devnull()?, devnull()?];
+        engine.exec(&a.container, &req, stdio)?;
+        0
+    } else if a.tty {
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| Failure::msg(125, format!("allocating a pty: {e}")))?;
+        let slave = pty.slave;
+        let stdio = [slave.try_clone()?, slave.try_clone()?, slave];
+        let _raw = (a.interactive && crate::terminal::stdin_is_tty())
+            .then(crate::terminal::RawMode::enable);
+        crate::terminal::sync_winsize(pty.master.as_fd());
+        let pid = engine.exec(&a.container, &req, stdio)?;
+        pump_pty(pty.master, pid)
+    } else {
+        let stdin = if a.interactive {
+            dup_std(std::io::stdin().as_fd())?
+        } else {
+            devnull()?
+        };
+        let stdio = [
+            stdin,
+            dup_std(std::io::stdout().as_fd())?,
+            dup_std(std::io::stderr().as_fd())?,
+        ];
+        let pid = engine.exec(&a.container, &req, stdio)?;
+        wait_child(pid)
+    };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::silent(code))
+    }
+}
+
+/// `stop` and `restart`.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing.
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    time: Option<i64>,
+    /// Signal to send (instead of the container's stop signal).
+    #[arg(short = 's', long)]
+    signal: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), Failure>) -> Result<(), Failure> {
+    let mut failed = false;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                if let Some(m) = e.message {
+                    eprintln!("berth: {m}");
+                }
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(Failure::silent(1))
+    } else {
+        Ok(())
+    }
+}
+
+/// `stop` / `restart`.
+pub fn stop(engine: &Engine, a: StopArgs, restart: bool) -> Result<(), Failure> {
+    if let Some(s) = &a.signal {
+        s.parse::<model::Signal>()
+            .map_err(|_| bad("--signal", format!("{s:?} is not a signal")))?;
+    }
+    each(&a.containers, |n| {
+        if let Some(s) = &a.signal {
+            let c = engine.container(n)?;
+            if c.is_running() {
+                engine.kill(n, s.parse().unwrap_or(model::Signal::TERM))?;
+            }
+        }
+        engine.stop(n, a.time)?;
+        if restart {
+            engine.start(n, AttachMode::Detached)?;
+        }
+        Ok(())
+    })
+}
+
+/// `kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `kill`.
+pub fn kill(engine: &Engine, a: KillArgs) -> Result<(), Failure> {
+    let sig: model::Signal = a
+        .signal
+        .parse()
+        .map_err(|_| bad("--signal", format!("{:?} is not a signal", a.signal)))?;
+    each(&a.containers, |n| {
+        engine.kill(n, sig)?;
+        Ok(())
+    })
+}
+
+/// Container names.
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `wait`.
+pub fn wait(engine: &Engine, a: NamesArgs) -> Result<(), Failure> {
+    let mut failed = false;
+    for n in &a.containers {
+        match engine.wait(n) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("berth: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(Failure::silent(1))
+    } else {
+        Ok(())
+    }
+}
+
+/// `rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill and remove running containers.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Accepted for compatibility (berth has no anonymous volumes yet).
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `rm`.
+pub fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
+    each(&a.containers, |n| {
+        engine.remove(n, a.force)?;
+        Ok(())
+    })
+}
+
+/// `inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format the output with a Go template (e.g. {{.State.Status}}).
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Only look at this kind of object (container or image).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Names or ids.
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Expand `{{.A.B}}` / `{{json .A}}` against a JSON value.
+pub fn render_json_template(text: &str, v: &serde_json::Value) -> String {
+    let text = text.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        let (json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
+        };
+        let mut cur = v;
+        for part in path
+            .trim_start_matches('.')
+            .split('.')
+            .filter(|p| !p.is_empty())
+        {
+            cur = cur.get(part).unwrap_or(&serde_json::Value::Null);
+        }
+        let s = match (json, cur) {
+            (true, x) => serde_json::to_string(x).unwrap_or_default(),
+            (false, serde_json::Value::String(s)) => s.clone(),
+            (false, serde_json::Value::Null) => "<no value>".to_string(),
+            (false, x) => x.to_string(),
+        };
+        out.push_str(&s);
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `inspect`.
+pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
+    let mut values = Vec::new();
+    let mut failed = false;
+    for n in &a.names {
+        let kind = a.kind.as_deref();
+        let found = if kind != Some("image") {
+            engine
+                .container(n)
+                .ok()
+                .map(|c| engine.inspect_container(&c))
+        } else {
+            None
+        };
+        let found = match found {
+            Some(v) => Some(v),
+            None if kind != Some("container") => {
+                crate::commands::image::inspect_image(engine, n).ok()
+            }
+            None => None,
+        };
+        match found {
+            Some(v) => values.push(v),
+            None => {
+                eprintln!("berth: no such object: {n}");
+                failed = true;
+            }
+        }
+    }
+    print_inspect(&values, a.format.as_deref());
+    if failed {
+        Err(Failure::silent(1))
+    } else {
+        Ok(())
+    }
+}
+
+/// Print inspect results as Docker does (a JSON array, or one template line each).
+pub fn print_inspect(values: &[serde_json::Value], format: Option<&str>) {
+    match format {
+        Some(t) => {
+            for v in values {
+                println!("{}", render_json_template(t, v));
+            }
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(values).unwrap_or_default()
+        ),
+    }
+}
+
+/// `attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Accepted for compatibility; stdin is not forwarded by attach yet.
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Container.
+    container: String,
+}
+
+/// `attach`: stream the container's output from now until it exits, then
+/// exit with its code.
+pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
+    let c = engine.container(&a.container)?;
+    if !c.is_running() {
+        return Err(Failure::msg(
+            125,
+            format!(
+                "you cannot attach to a stopped container {}: start it first",
+                c.name()
+            ),
+        ));
+    }
+    let path = engine.log_path(&engine.store().container_dir(c.id()));
+    let mut file = std::fs::File::open(&path)?;
+    let mut pos = file.seek(SeekFrom::End(0))?;
+    let mut parser = engine::logs::Parser::default();
+    let mut pending = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        file.seek(SeekFrom::Start(pos))?;
+        let n = file.read_to_end(&mut chunk)?;
+        pos += n as u64;
+        pending.extend_from_slice(&chunk);
+        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            if let Some(e) = parser.feed(&line[..line.len() - 1]) {
+                let _ = match e.stream {
+                    engine::logs::Stream::Stdout => std::io::stdout().write_all(&e.data),
+                    engine::logs::Stream::Stderr => std::io::stderr().write_all(&e.data),
+                };
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if n == 0 {
+            match engine.container(c.id().as_str()) {
+                Ok(now) if now.is_running() => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Ok(now) => {
+                    return if now.state.exit_code == 0 {
+                        Ok(())
+                    } else {
+                        Err(Failure::silent(now.state.exit_code))
+                    };
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// `rename`.
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    /// Container.
+    container: String,
+    /// New name.
+    new_name: String,
+}
+
+/// `rename`.
+pub fn rename(engine: &Engine, a: RenameArgs) -> Result<(), Failure> {
+    engine.rename(&a.container, &a.new_name)?;
+    Ok(())
+}
+
+/// `top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Container.
+    container: String,
+}
+
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[2] == uid.to_string())
+                .map(|f| f[0].to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// `top`.
+pub fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {
+    let c = engine.container(&a.container)?;
+    let pids = engine.container_pids(&c)?;
+    let mut lines = vec!["UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD".to_string()];
+    for pid in pids {
+        if let Some(r) = engine::container::ops::process_row(pid) {
+            lines.push(format!(
+                "{}\t{}\t{}\t0\t{}\t{}\t{}\t{}",
+                user_name(r.uid),
+                r.pid,
+                r.ppid,
+                r.stime,
+                r.tty,
+                r.time,
+                r.cmd
+            ));
+        }
+    }
+    let rows: Vec<Row> = Vec::new();
+    let _ = rows;
+    let widths = lines.iter().fold(vec![0usize; 8], |mut w, l| {
+        for (i, col) in l.split('\t').enumerate().take(7) {
+            w[i] = w[i].max(col.len());
+        }
+        w
+    });
+    for l in lines {
+        let cols: Vec<&str> = l.split('\t').collect();
+        let mut out = String::new();
+        for (i, col) in cols.iter().enumerate() {
+            if i < 7 {
+                out.push_str(&format!("{col:<w$}   ", w = widths[i]));
+            } else {
+                out.push_str(col);
+            }
+        }
+        println!("{}", out.trim_end());
+    }
+    Ok(())
+}
+
+/// `container …` subcommands (Docker's management-command spelling).
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    /// Create and run a container.
+    Run(CreateArgs),
+    /// Create a container.
+    Create(CreateArgs),
+    /// Start containers.
+    Start(StartArgs),
+    /// Stop containers.
+    Stop(StopArgs),
+    /// Restart containers.
+    Restart(StopArgs),
+    /// Kill containers.
+    Kill(KillArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Wait for containers.
+    Wait(NamesArgs),
+    /// Inspect containers.
+    Inspect(ContainerArgs),
+    /// Show logs.
+    Logs(LogsArgs),
+    /// Run a command in a container.
+    Exec(ExecArgs),
+    /// Show processes.
+    Top(TopArgs),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// Attach to a container.
+    Attach(AttachArgs),
+}
+
+/// `container inspect` arguments.
+#[derive(Args, Debug)]
+pub struct ContainerArgs {
+    /// Go template.
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Run a `container …` subcommand.
+pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
+    match c {
+        ContainerCommand::Ls(a) => ps(engine, a),
+        ContainerCommand::Run(a) => run(engine, a, true),
+        ContainerCommand::Create(a) => run(engine, a, false),
+        ContainerCommand::Start(a) => start(engine, a),
+        ContainerCommand::Stop(a) => stop(engine, a, false),
+        ContainerCommand::Restart(a) => stop(engine, a, true),
+        ContainerCommand::Kill(a) => kill(engine, a),
+        ContainerCommand::Rm(a) => rm(engine, a),
+        ContainerCommand::Wait(a) => wait(engine, a),
+        ContainerCommand::Inspect(a) => inspect(
+            engine,
+            InspectArgs {
+                format: a.format,
+                kind: Some("container".into()),
+                names: a.names,
+            },
+        ),
+        ContainerCommand::Logs(a) => logs(engine, a),
+        ContainerCommand::Exec(a) => exec(engine, a),
+        ContainerCommand::Top(a) => top(engine, a),
+        ContainerCommand::Rename(a) => rename(engine, a),
+        ContainerCommand::Attach(a) => attach(engine, a),
+    }
+}

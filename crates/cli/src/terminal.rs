@@ -1,0 +1,110 @@
+//! The CLI side of an attached container: raw terminal mode, signal
+//! forwarding (Docker's sig-proxy), window-size propagation.
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+
+/// Puts a terminal into raw mode and restores it when dropped.
+pub struct RawMode {
+    saved: Option<Termios>,
+}
+
+impl RawMode {
+    /// Raw mode on stdin if it is a terminal (no-op otherwise).
+    pub fn enable() -> RawMode {
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(stdin.as_fd()).ok();
+        if let Some(orig) = &saved {
+            let mut raw = orig.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(orig) = &self.saved {
+            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, orig);
+        }
+    }
+}
+
+/// Is fd 0 a terminal?
+pub fn stdin_is_tty() -> bool {
+    tcgetattr(std::io::stdin().as_fd()).is_ok()
+}
+
+/// Copy the terminal size of stdin onto a pty master.
+pub fn sync_winsize(master: BorrowedFd<'_>) {
+    if let Ok(ws) = sys::tty::get_winsize(std::io::stdin().as_fd()) {
+        let _ = sys::tty::set_winsize(master, ws);
+    }
+}
+
+/// Signals forwarded to the container while attached.
+fn proxied() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Wait until `done` is readable, forwarding signals to `pid` (and window
+/// size changes to `master`) meanwhile.
+pub fn proxy_until(done: BorrowedFd<'_>, pid: i32, master: Option<BorrowedFd<'_>>) {
+    let set = proxied();
+    if set.thread_block().is_err() {
+        return;
+    }
+    let sfd = SignalFd::new(&set).ok();
+    if let Some(m) = master {
+        sync_winsize(m);
+    }
+    loop {
+        let mut fds = vec![PollFd::new(done, PollFlags::POLLIN)];
+        if let Some(s) = &sfd {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        let done_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let sig_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if sig_ready {
+            if let Some(Ok(Some(info))) = sfd.as_ref().map(|s| s.read_signal()) {
+                let signo = info.ssi_signo as i32;
+                if signo == libc::SIGWINCH {
+                    if let Some(m) = master {
+                        sync_winsize(m);
+                    }
+                } else if let Ok(sig) = Signal::try_from(signo) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+                }
+            }
+        }
+        if done_ready {
+            break;
+        }
+    }
+    let _ = set.thread_unblock();
+}

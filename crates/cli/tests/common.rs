@@ -1,0 +1,186 @@
+//! Shared helpers for the integration tests: each test gets its own state
+//! root, runroot and busybox image (built from the host's busybox-static),
+//! all removed at the end. The tests need root: they start real containers.
+#![allow(dead_code, clippy::new_without_default)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Berth {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+}
+
+pub const IMAGE: &str = "bb:test";
+
+/// Fail loudly when not root: these tests must not silently pass.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests start real containers and must run as root (scripts/test)"
+    );
+}
+
+/// A tar of a busybox root filesystem (uncompressed).
+pub fn busybox_rootfs_tar() -> Vec<u8> {
+    let bb = std::fs::read("/bin/busybox")
+        .expect("/bin/busybox missing: apt-get install busybox-static");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32, uid: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, p, &[][..]).unwrap();
+    };
+    for (d, m, u) in [
+        ("bin", 0o755, 0),
+        ("etc", 0o755, 0),
+        ("tmp", 0o1777, 0),
+        ("root", 0o700, 0),
+        ("home", 0o755, 0),
+        ("home/app", 0o755, 1000),
+        ("proc", 0o755, 0),
+        ("sys", 0o755, 0),
+        ("dev", 0o755, 0),
+    ] {
+        dir(&mut b, d, m, u);
+    }
+    let file = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, p, data).unwrap();
+    };
+    file(&mut b, "bin/busybox", 0o755, &bb);
+    file(
+        &mut b,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    );
+    file(
+        &mut b,
+        "etc/group",
+        0o644,
+        b"root:x:0:\nwheel:x:10:app\napp:x:1000:\nnogroup:x:65534:\n",
+    );
+    file(&mut b, "bin/not-executable", 0o644, b"#!/bin/sh\necho no\n");
+    for app in String::from_utf8_lossy(&list.stdout).lines() {
+        if app == "busybox" || app.is_empty() {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+impl Berth {
+    /// A fresh berth state with the busybox image imported as `bb:test`.
+    pub fn new() -> Berth {
+        require_root();
+        let b = Berth::empty();
+        let out = b.run_stdin(
+            &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+            &busybox_rootfs_tar(),
+        );
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        b
+    }
+
+    /// A fresh, empty berth state.
+    pub fn empty() -> Berth {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let root = dir.path().join("root");
+        let runroot = dir.path().join("run");
+        Berth { dir, root, runroot }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.env("BERTH_ROOT", &self.root)
+            .env("BERTH_RUNROOT", &self.runroot);
+        c
+    }
+
+    /// Run berth with args, stdin from /dev/null.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Run, assert success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Kill whatever is still running, then the state goes with the temp dir.
+        if let Ok(out) = self.cmd().args(["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.cmd().args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,559 @@
+//! `berth run` and friends against real containers (root).
+mod common;
+
+use common::{code, stderr, stdout, Berth, IMAGE};
+
+fn sh(b: &Berth, extra: &[&str], script: &str) -> std::process::Output {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    b.run(&args)
+}
+
+#[test]
+fn isolation_matches_docker_defaults() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--hostname", "box"],
+        "echo pid=$$; hostname; grep -E '^(CapEff|CapBnd|CapPrm|Seccomp|NoNewPrivs):' /proc/self/status; \
+         echo procs=$(ls -d /proc/[0-9]* | wc -l); echo fds=$(ls /proc/self/fd | wc -l)",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("pid=1\n"), "{s}");
+    assert!(s.contains("box\n"), "{s}");
+    assert!(s.contains("CapEff:\t00000000a80425fb"), "{s}");
+    assert!(s.contains("CapBnd:\t00000000a80425fb"), "{s}");
+    assert!(s.contains("Seccomp:\t2"), "{s}");
+    assert!(s.contains("NoNewPrivs:\t0"), "{s}");
+    // sh, ls (and the subshell): host processes are invisible.
+    let procs: usize = s
+        .split("procs=")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(procs <= 3, "{s}");
+    // 0, 1, 2 and the fd ls opens on /proc/self/fd: no host fd leaked (CVE-2024-21626).
+    assert!(s.contains("fds=4\n"), "{s}");
+}
+
+#[test]
+fn masked_and_readonly_proc_paths() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &[],
+        "echo timer=$(wc -c < /proc/timer_list) keys=$(wc -c < /proc/keys); \
+         echo 1 > /proc/sys/kernel/domainname && echo sys-writable || echo sys-ro; \
+         ls /sys/firmware | wc -l",
+    );
+    let s = stdout(&out);
+    assert!(s.contains("timer=0 keys=0"), "{s} {}", stderr(&out));
+    assert!(s.contains("sys-ro"), "{s}");
+}
+
+#[test]
+fn mount_and_unshare_are_denied() {
+    let b = Berth::new();
+    let out = sh(&b, &[], "mount -t tmpfs none /mnt");
+    assert_ne!(code(&out), 0);
+    let out = sh(&b, &[], "unshare -n true");
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    // With seccomp unconfined but no CAP_SYS_ADMIN, still denied by capabilities.
+    let out = sh(
+        &b,
+        &["--security-opt", "seccomp=unconfined"],
+        "grep Seccomp: /proc/self/status; mount -t tmpfs none /mnt",
+    );
+    assert!(stdout(&out).contains("Seccomp:\t0"));
+    assert_ne!(code(&out), 0);
+    // --privileged gets everything.
+    let out = sh(
+        &b,
+        &["--privileged"],
+        "mount -t tmpfs none /mnt && grep CapEff /proc/self/status",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("000001ff"), "{}", stdout(&out));
+}
+
+#[test]
+fn capabilities_add_and_drop() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--cap-drop", "ALL", "--cap-add", "cap_chown"],
+        "grep CapEff /proc/self/status",
+    );
+    assert!(
+        stdout(&out).contains("CapEff:\t0000000000000001"),
+        "{}",
+        stdout(&out)
+    );
+    let out = sh(
+        &b,
+        &["--cap-drop", "NET_RAW"],
+        "grep CapEff /proc/self/status",
+    );
+    assert!(
+        stdout(&out).contains("CapEff:\t00000000a80405fb"),
+        "{}",
+        stdout(&out)
+    );
+    let out = b.run(&["run", "--rm", "--cap-add", "BOGUS", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("BOGUS"), "{}", stderr(&out));
+}
+
+#[test]
+fn no_new_privileges() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--security-opt", "no-new-privileges"],
+        "grep NoNewPrivs /proc/self/status",
+    );
+    assert!(stdout(&out).contains("NoNewPrivs:\t1"), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let b = Berth::new();
+    assert_eq!(code(&b.run(&["run", "--rm", IMAGE, "true"])), 0);
+    assert_eq!(
+        code(&b.run(&["run", "--rm", IMAGE, "sh", "-c", "exit 3"])),
+        3
+    );
+    let out = b.run(&["run", "--rm", IMAGE, "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-command"), "{}", stderr(&out));
+    let out = b.run(&["run", "--rm", IMAGE, "/bin/not-executable"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    let out = b.run(&["run", "--rm", "no-such-image", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("no-such-image"), "{}", stderr(&out));
+    assert_eq!(code(&b.run(&["run", "--bogus-flag", IMAGE])), 125);
+    let out = b.run(&["run", "--rm", "--memory", "lots", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
+    // --rm containers are gone, failed or not.
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn name_in_use_is_refused() {
+    let b = Berth::new();
+    b.ok(&["create", "--name", "one", IMAGE, "true"]);
+    let out = b.run(&["create", "--name", "one", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("one"), "{}", stderr(&out));
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn user_switching_resolves_names() {
+    let b = Berth::new();
+    let out = sh(&b, &["-u", "app"], "id; grep CapEff /proc/self/status");
+    let s = stdout(&out);
+    assert!(
+        s.contains("uid=1000(app) gid=1000(app)"),
+        "{s} {}",
+        stderr(&out)
+    );
+    assert!(s.contains("10(wheel)"), "{s}");
+    assert!(s.contains("CapEff:\t0000000000000000"), "{s}");
+    let out = sh(&b, &["-u", "4242:wheel"], "id -u; id -g");
+    assert_eq!(stdout(&out), "4242\n10\n");
+    let out = b.run(&["run", "--rm", "-u", "ghost", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("ghost"));
+}
+
+#[test]
+fn env_workdir_entrypoint() {
+    let b = Berth::new();
+    let envf = b.path().join("envfile");
+    std::fs::write(&envf, "# comment\nFROM_FILE=1\n").unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=b c",
+        "--env-file",
+        envf.to_str().unwrap(),
+        "-w",
+        "/tmp/newdir",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo $A $FROM_FILE $(pwd) $HOSTNAME",
+    ]);
+    assert!(
+        stdout(&out).starts_with("b c 1 /tmp/newdir "),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = b.run(&["run", "--rm", "--entrypoint", "echo", IMAGE, "hi", "there"]);
+    assert_eq!(stdout(&out), "hi there\n");
+}
+
+#[test]
+fn read_only_root_and_tmpfs() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--read-only", "--tmpfs", "/scratch:size=1m"],
+        "touch /x 2>/dev/null && echo rw || echo ro; touch /scratch/y && echo tmp-ok",
+    );
+    assert_eq!(stdout(&out), "ro\ntmp-ok\n", "{}", stderr(&out));
+}
+
+#[test]
+fn memory_limit_ooms_and_is_recorded() {
+    let b = Berth::new();
+    let out = b.run(&[
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        IMAGE,
+        "sh",
+        "-c",
+        "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    let s = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "oom",
+    ]);
+    assert_eq!(s.trim(), "true 137");
+}
+
+#[test]
+fn pids_limit_stops_fork_bombs() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--pids-limit", "5"],
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; echo done",
+    );
+    let all = stdout(&out) + &stderr(&out);
+    assert!(
+        all.contains("can't fork") || all.contains("Resource temporarily unavailable"),
+        "{all}"
+    );
+}
+
+#[test]
+fn cgroup_limits_are_written() {
+    let b = Berth::new();
+    let out = sh(
+        &b,
+        &["--memory", "64m", "--cpus", "0.5", "--cpu-shares", "512", "--pids-limit", "20"],
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/pids/pids.max",
+    );
+    assert_eq!(
+        stdout(&out),
+        "67108864\n50000\n512\n20\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn detached_logs_survive_the_cli() {
+    let b = Berth::new();
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; echo partial | tr -d '\\n'",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(b.ok(&["wait", "talker"]).trim(), "0");
+    let out = b.run(&["logs", "talker"]);
+    assert_eq!(stdout(&out), "out\npartial");
+    assert_eq!(stderr(&out), "err\n");
+    let out = b.run(&["logs", "--tail", "1", "-t", "talker"]);
+    assert!(
+        stdout(&out).ends_with(" partial") || stdout(&out).is_empty(),
+        "{}",
+        stdout(&out)
+    );
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "talker exited");
+}
+
+#[test]
+fn stop_sends_the_stop_signal_then_kills() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; while true; do sleep 0.1; done",
+    ]);
+    b.ok(&["stop", "polite"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "polite"])
+            .trim(),
+        "42"
+    );
+    // pid 1 without a handler ignores SIGTERM: SIGKILL after the timeout.
+    b.ok(&["run", "-d", "--name", "stubborn", IMAGE, "sleep", "300"]);
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "-t", "1", "stubborn"]);
+    assert!(t.elapsed().as_secs() < 10);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.State.Status}}",
+            "stubborn"
+        ])
+        .trim(),
+        "137 exited"
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'exit 7' USR1; while true; do sleep 0.1; done",
+    ]);
+    b.ok(&["stop", "usr1"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "usr1"])
+            .trim(),
+        "7"
+    );
+}
+
+#[test]
+fn kill_records_137_and_restart_runs_again() {
+    let b = Berth::new();
+    b.ok(&["run", "-d", "--name", "k", IMAGE, "sleep", "300"]);
+    b.ok(&["kill", "k"]);
+    assert_eq!(b.ok(&["wait", "k"]).trim(), "137");
+    b.ok(&["restart", "k"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Running}}", "k"]).trim(),
+        "true"
+    );
+    let out = b.run(&["rm", "k"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("running"), "{}", stderr(&out));
+    b.ok(&["rm", "-f", "k"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn init_reaps_zombies_and_forwards_signals() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "reaper",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do (sleep 0.1 &) ; done; sleep 300",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let ps = b.ok(&["exec", "reaper", "ps", "-o", "pid,stat,args"]);
+    assert!(
+        !ps.lines().any(|l| l.split_whitespace().nth(1) == Some("Z")),
+        "{ps}"
+    );
+    assert!(ps.contains("docker-init"), "{ps}");
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "-t", "20", "reaper"]);
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "the init should forward SIGTERM to sh"
+    );
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "--hostname",
+        "inner",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let out = b.ok(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        "host",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(hostname) $(id -u); grep -E 'Seccomp|CapEff' /proc/self/status",
+    ]);
+    assert!(out.starts_with("1 /tmp inner 1000\n"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    let out = b.run(&["exec", "host", "sh", "-c", "exit 9"]);
+    assert_eq!(code(&out), 9);
+    let out = b.run(&["exec", "host", "nope"]);
+    assert_eq!(code(&out), 127);
+    let top = b.ok(&["top", "host"]);
+    assert!(top.contains("sleep 300"), "{top}");
+}
+
+#[test]
+fn concurrent_runs_and_removals() {
+    let b = std::sync::Arc::new(Berth::new());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                b.run(&[
+                    "run",
+                    "--rm",
+                    "--name",
+                    &format!("c{i}"),
+                    IMAGE,
+                    "echo",
+                    "hi",
+                ])
+            })
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    }
+    // rmi racing a create: either the create wins (and rmi refuses) or rmi wins (and create fails cleanly).
+    b.ok(&["tag", IMAGE, "racy:1"]);
+    let b2 = b.clone();
+    let creator =
+        std::thread::spawn(move || b2.run(&["create", "--name", "racer", "racy:1", "true"]));
+    let rmi = b.run(&["rmi", "racy:1"]);
+    let created = creator.join().unwrap();
+    assert!(code(&rmi) == 0 || code(&created) == 0);
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    if code(&created) == 0 {
+        assert!(ps.contains("racer"));
+    }
+}
+
+#[test]
+fn external_runtime_runc() {
+    let b = Berth::new();
+    if !std::path::Path::new("/usr/sbin/runc").exists()
+        && !std::path::Path::new("/usr/bin/runc").exists()
+    {
+        panic!("runc is not installed: apt-get install runc (scripts/deps does)");
+    }
+    let out = sh(
+        &b,
+        &["--runtime", "runc"],
+        "echo pid=$$; grep -E '^(CapEff|Seccomp):' /proc/self/status",
+    );
+    let s = stdout(&out);
+    assert_eq!(code(&out), 0, "{s}{}", stderr(&out));
+    assert!(s.contains("pid=1"), "{s}");
+    assert!(s.contains("CapEff:\t00000000a80425fb"), "{s}");
+    assert!(s.contains("Seccomp:\t2"), "{s}");
+    assert_eq!(
+        code(&b.run(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            IMAGE,
+            "sh",
+            "-c",
+            "exit 5"
+        ])),
+        5
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "r",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["stop", "-t", "1", "r"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "r"]).trim(),
+        "137"
+    );
+}
+
+#[test]
+fn inspect_rename_and_ps_filters() {
+    let b = Berth::new();
+    b.ok(&[
+        "create", "--name", "a", "--label", "tier=web", IMAGE, "true",
+    ]);
+    b.ok(&["create", "--name", "b", IMAGE, "true"]);
+    b.ok(&["rename", "a", "alpha"]);
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=tier=web",
+            "--format",
+            "{{.Names}}"
+        ])
+        .trim(),
+        "alpha"
+    );
+    assert_eq!(
+        b.ok(&["ps", "-a", "--filter", "status=created", "-q"])
+            .lines()
+            .count(),
+        2
+    );
+    let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "alpha"])).unwrap();
+    assert_eq!(v[0]["Name"], "/alpha");
+    assert_eq!(v[0]["State"]["Status"], "created");
+    assert_eq!(v[0]["Config"]["Labels"]["tier"], "web");
+    let out = b.run(&["rename", "alpha", "b"]);
+    assert_eq!(code(&out), 125);
+}

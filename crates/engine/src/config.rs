@@ -1,0 +1,227 @@
+//! What the engine stores for a container: its configuration (decided at
+//! create time, Docker's `Config` + `HostConfig` in one) and its state
+//! (owned by the monitor while it runs). Both are kept as JSON in the
+//! store's container row.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One `--ulimit name=soft[:hard]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// rlimit name without `RLIMIT_` (`nofile`).
+    pub name: String,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// The seccomp setting of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SeccompSetting {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    /// No filter (`seccomp=unconfined`).
+    Unconfined,
+    /// A custom Docker-format profile (its JSON, read at create time).
+    Profile(String),
+}
+
+/// `--network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Own network namespace with only loopback.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl NetworkMode {
+    /// Docker's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+        }
+    }
+}
+
+/// Everything a container was created with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    /// Hostname (defaults to the short id).
+    pub hostname: String,
+    /// `user[:group]` as given (or from the image).
+    pub user: String,
+    /// Environment, image's first then `-e`/`--env-file`.
+    pub env: Vec<String>,
+    /// Command (image CMD unless given).
+    pub cmd: Vec<String>,
+    /// Entrypoint (image ENTRYPOINT unless `--entrypoint`).
+    pub entrypoint: Vec<String>,
+    /// Working directory.
+    pub working_dir: String,
+    /// Labels, image's then `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub open_stdin: bool,
+    /// `--stop-signal` (or the image's), as a name.
+    pub stop_signal: String,
+    /// `--stop-timeout` in seconds.
+    pub stop_timeout: Option<i64>,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--network`.
+    pub network_mode: NetworkMode,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--tmpfs dest[:options]`.
+    pub tmpfs: BTreeMap<String, String>,
+    /// `--memory` in bytes (0 = unlimited).
+    pub memory: i64,
+    /// `--memory-swap` in bytes (0 = default, -1 = unlimited).
+    pub memory_swap: i64,
+    /// `--cpus` in billionths of a CPU.
+    pub nano_cpus: i64,
+    /// `--cpu-shares`.
+    pub cpu_shares: u64,
+    /// `--pids-limit` (0 = unlimited).
+    pub pids_limit: i64,
+    /// `--ulimit`.
+    pub ulimits: Vec<Ulimit>,
+    /// Effective capability mask after `--cap-add/--cap-drop/--privileged`.
+    pub capabilities: u64,
+    /// `--cap-add` as given.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop` as given.
+    pub cap_drop: Vec<String>,
+    /// `--security-opt` as given.
+    pub security_opt: Vec<String>,
+    /// Seccomp choice.
+    pub seccomp: SeccompSetting,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--init`.
+    pub init: bool,
+    /// `--runtime` (`berth` = built in).
+    pub runtime: String,
+}
+
+/// A container's lifecycle state, as Docker names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started (or failed to start).
+    #[default]
+    Created,
+    /// Its init is running.
+    Running,
+    /// Frozen.
+    Paused,
+    /// Being restarted.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Its init has exited.
+    Exited,
+    /// Could not be cleaned up.
+    Dead,
+}
+
+impl Status {
+    /// Docker's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// A container's runtime state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ContainerState {
+    /// Lifecycle state.
+    pub status: Status,
+    /// Host pid of the init while running (0 otherwise).
+    pub pid: i32,
+    /// Start time of `pid` (field 22 of /proc/PID/stat), guarding against pid reuse.
+    pub pid_start: u64,
+    /// Host pid of the monitor while running.
+    pub monitor_pid: i32,
+    /// Exit code of the last run.
+    pub exit_code: i32,
+    /// The last run was killed by the OOM killer.
+    pub oom_killed: bool,
+    /// Why the last start failed, if it did.
+    pub error: String,
+    /// When the last run started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the last run ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The runtime that runs it.
+    pub runtime: String,
+}
+
+/// Start time (in clock ticks since boot) of a process, from /proc/PID/stat.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and ')' — split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl ContainerState {
+    /// Is the recorded init still the same live process?
+    pub fn is_alive(&self) -> bool {
+        self.pid > 0 && process_start_time(self.pid) == Some(self.pid_start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_start_time() {
+        let me = std::process::id() as i32;
+        assert!(process_start_time(me).is_some());
+        let st = ContainerState {
+            pid: me,
+            pid_start: process_start_time(me).unwrap(),
+            ..Default::default()
+        };
+        assert!(st.is_alive());
+    }
+
+    #[test]
+    fn state_round_trips_as_json() {
+        let st = ContainerState {
+            status: Status::Exited,
+            exit_code: 137,
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&st).unwrap();
+        assert_eq!(v["status"], "exited");
+        let back: ContainerState = serde_json::from_value(v).unwrap();
+        assert_eq!(back, st);
+    }
+}

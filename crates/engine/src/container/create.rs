@@ -1,0 +1,472 @@
+//! `berth create` (and the first half of `run`): validate the options,
+//! merge them with the image's config, and record the container in one
+//! store transaction.
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use model::capability::CapArg;
+use model::{ContainerId, Signal};
+
+use crate::config::{ContainerConfig, ContainerState, NetworkMode, SeccompSetting, Ulimit};
+use crate::container::Container;
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+/// Options of `create`/`run`, parsed by the CLI into types.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// `--name`.
+    pub name: Option<String>,
+    /// The image reference or id.
+    pub image: String,
+    /// Command (empty: the image's CMD).
+    pub cmd: Vec<String>,
+    /// `--entrypoint` (`Some("")` clears the image's).
+    pub entrypoint: Option<String>,
+    /// `-e`/`--env-file`, already merged in order (`KEY=value`; a bare `KEY`
+    /// takes the value from the CLI's environment).
+    pub env: Vec<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `--stop-signal`.
+    pub stop_signal: Option<Signal>,
+    /// `--stop-timeout`.
+    pub stop_timeout: Option<i64>,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--tmpfs` (dest, options).
+    pub tmpfs: Vec<(String, String)>,
+    /// `--memory` bytes.
+    pub memory: Option<u64>,
+    /// `--memory-swap` bytes (-1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--ulimit`.
+    pub ulimits: Vec<Ulimit>,
+    /// `--cap-add` (parsed) with the original spelling.
+    pub cap_add: Vec<(CapArg, String)>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<(CapArg, String)>,
+    /// `--security-opt`.
+    pub security_opt: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--init`.
+    pub init: bool,
+    /// `--runtime`.
+    pub runtime: Option<String>,
+}
+
+/// Parse `--ulimit name=soft[:hard]`.
+pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
+    const NAMES: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
+    let bad = |why: &str| {
+        EngineError::invalid(
+            "--ulimit",
+            format!("{s:?}: {why} (expected name=soft[:hard], e.g. nofile=1024:2048)"),
+        )
+    };
+    let (name, vals) = s.split_once('=').ok_or_else(|| bad("missing '='"))?;
+    if !NAMES.contains(&name) {
+        return Err(bad("unknown limit name"));
+    }
+    let parse = |v: &str| -> Result<u64> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad("not a number"))
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(vals)?, parse(vals)?),
+    };
+    if soft > hard {
+        return Err(bad("soft limit is above the hard limit"));
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+/// Parse `--security-opt` values into (no_new_privs, seccomp).
+pub fn parse_security_opts(opts: &[String]) -> Result<(bool, SeccompSetting)> {
+    let mut nnp = false;
+    let mut seccomp = SeccompSetting::Default;
+    for o in opts {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+        match k {
+            "no-new-privileges" => {
+                nnp = match v {
+                    "" | "true" => true,
+                    "false" => false,
+                    _ => return Err(EngineError::invalid("--security-opt", format!("{o:?}: no-new-privileges takes true or false"))),
+                }
+            }
+            "seccomp" if v == "unconfined" => seccomp = SeccompSetting::Unconfined,
+            "seccomp" if !v.is_empty() => {
+                let text = std::fs::read_to_string(v).map_err(|e| {
+                    EngineError::invalid("--security-opt", format!("cannot read seccomp profile {v}: {e}"))
+                })?;
+                runtime::seccomp::oci_from_docker_profile(text.as_bytes(), model::capability::docker_default_mask())
+                    .map_err(|e| EngineError::invalid("--security-opt", format!("seccomp profile {v}: {e}")))?;
+                seccomp = SeccompSetting::Profile(text);
+            }
+            "apparmor" | "label" => {
+                return Err(EngineError::invalid(
+                    "--security-opt",
+                    format!("{o:?}: AppArmor and SELinux options are not supported by berth"),
+                ))
+            }
+            _ => {
+                return Err(EngineError::invalid(
+                    "--security-opt",
+                    format!("{o:?}: expected no-new-privileges, seccomp=unconfined or seccomp=<profile.json>"),
+                ))
+            }
+        }
+    }
+    Ok((nnp, seccomp))
+}
+
+fn shell_split_check(args: &[String]) -> Result<()> {
+    if args.is_empty() {
+        return Err(EngineError::invalid(
+            "command",
+            "no command specified: the image has no CMD or ENTRYPOINT; give one after the image name",
+        ));
+    }
+    Ok(())
+}
+
+/// Find the `--init` binary: a static init that reaps zombies and
+/// forwards signals (tini, as Docker ships it).
+pub fn find_init_binary() -> Result<std::path::PathBuf> {
+    for p in [
+        "/usr/libexec/berth/berth-init",
+        "/usr/bin/tini-static",
+        "/usr/bin/docker-init",
+        "/usr/libexec/docker/docker-init",
+    ] {
+        let p = std::path::Path::new(p);
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+    }
+    Err(EngineError::invalid(
+        "--init",
+        "no static init binary found: install one with \"apt-get install tini\" (berth uses /usr/bin/tini-static)",
+    ))
+}
+
+impl Engine {
+    /// Create a container; returns it.
+    pub fn create(&self, req: &CreateRequest) -> Result<Container> {
+        if let Some(n) = &req.name {
+            if !model::id::valid_container_name(n.trim_start_matches('/')) {
+                return Err(EngineError::invalid(
+                    "container name",
+                    format!("{n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+                ));
+            }
+        }
+        let (no_new_privileges, seccomp) = parse_security_opts(&req.security_opt)?;
+        if req.init {
+            find_init_binary()?;
+        }
+        let runtime_name = req.runtime.clone().unwrap_or_else(|| "berth".to_string());
+        if runtime_name != "berth" {
+            runtime::by_name(&runtime_name, &self.runtime_state())?;
+        }
+        if let Some(c) = req.cpus {
+            let ncpu = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as f64;
+            if c <= 0.0 || c > ncpu {
+                return Err(EngineError::invalid("--cpus", format!("range of CPUs is from 0.01 to {ncpu:.2}, as there are only {ncpu} CPUs available")));
+            }
+        }
+        if let (Some(m), Some(s)) = (req.memory, req.memory_swap) {
+            if s >= 0 && (s as u64) < m {
+                return Err(EngineError::invalid(
+                    "--memory-swap",
+                    "minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+        }
+        if let Some(m) = req.memory {
+            if m < 6 * 1024 * 1024 {
+                return Err(EngineError::invalid(
+                    "--memory",
+                    "minimum memory limit allowed is 6MB",
+                ));
+            }
+        }
+
+        let image = self.store().resolve_image(&req.image)?;
+        let image_config = self.store().image_config(&image.id)?;
+        let ic = image_config.config().clone().unwrap_or_default();
+
+        let id = ContainerId::random();
+        let mut env: Vec<String> = ic.env().clone().unwrap_or_default();
+        for e in &req.env {
+            let (key, value) = match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (e.clone(), std::env::var(e).ok()),
+            };
+            if key.is_empty() {
+                return Err(EngineError::invalid(
+                    "environment variable",
+                    format!("{e:?}: empty name"),
+                ));
+            }
+            env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
+            if let Some(v) = value {
+                env.push(format!("{key}={v}"));
+            }
+        }
+        let entrypoint: Vec<String> = match &req.entrypoint {
+            Some(e) if e.is_empty() => Vec::new(),
+            Some(e) => vec![e.clone()],
+            None => ic.entrypoint().clone().unwrap_or_default(),
+        };
+        let cmd: Vec<String> = if !req.cmd.is_empty() {
+            req.cmd.clone()
+        } else if req.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            ic.cmd().clone().unwrap_or_default()
+        };
+        let mut args = entrypoint.clone();
+        args.extend(cmd.iter().cloned());
+        shell_split_check(&args)?;
+        let working_dir = match &req.workdir {
+            Some(w) => {
+                if !w.starts_with('/') {
+                    return Err(EngineError::invalid(
+                        "-w",
+                        format!("{w:?}: the working directory must be an absolute path"),
+                    ));
+                }
+                w.clone()
+            }
+            None => ic.working_dir().clone().unwrap_or_default(),
+        };
+        let mut labels: BTreeMap<String, String> = ic
+            .labels()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        labels.extend(req.labels.clone());
+        let adds: Vec<CapArg> = req.cap_add.iter().map(|(c, _)| *c).collect();
+        let drops: Vec<CapArg> = req.cap_drop.iter().map(|(c, _)| *c).collect();
+        let mut tmpfs = BTreeMap::new();
+        for (dest, opts) in &req.tmpfs {
+            if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
+                return Err(EngineError::invalid(
+                    "--tmpfs",
+                    format!("{dest:?}: the mount point must be an absolute path"),
+                ));
+            }
+            tmpfs.insert(dest.clone(), opts.clone());
+        }
+        let config = ContainerConfig {
+            image: req.image.clone(),
+            hostname: req
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id.short().to_string()),
+            user: req
+                .user
+                .clone()
+                .unwrap_or_else(|| ic.user().clone().unwrap_or_default()),
+            env,
+            cmd,
+            entrypoint,
+            working_dir,
+            labels,
+            tty: req.tty,
+            open_stdin: req.interactive,
+            stop_signal: req
+                .stop_signal
+                .map(|s| s.to_string())
+                .or_else(|| ic.stop_signal().clone())
+                .unwrap_or_else(|| "SIGTERM".to_string()),
+            stop_timeout: req.stop_timeout,
+            auto_remove: req.auto_remove,
+            network_mode: req.network,
+            read_only: req.read_only,
+            tmpfs,
+            memory: req.memory.unwrap_or(0) as i64,
+            memory_swap: req.memory_swap.unwrap_or(0),
+            nano_cpus: req.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            cpu_shares: req.cpu_shares.unwrap_or(0),
+            pids_limit: req.pids_limit.unwrap_or(0),
+            ulimits: req.ulimits.clone(),
+            capabilities: model::capability::resolve(req.privileged, &adds, &drops),
+            cap_add: req.cap_add.iter().map(|(_, s)| s.clone()).collect(),
+            cap_drop: req.cap_drop.iter().map(|(_, s)| s.clone()).collect(),
+            security_opt: req.security_opt.clone(),
+            seccomp,
+            no_new_privileges,
+            privileged: req.privileged,
+            init: req.init,
+            runtime: runtime_name,
+        };
+        // Validate the user now: a bad -u is a create-time error in Docker.
+        let dirs: Vec<std::path::PathBuf> = self
+            .store()
+            .layer_dirs(&image.id)?
+            .into_iter()
+            .rev()
+            .collect();
+        crate::spec::resolve_user(&config.user, &dirs)?;
+
+        let name = match &req.name {
+            Some(n) => n.trim_start_matches('/').to_string(),
+            None => self.random_name()?,
+        };
+        let record = store::ContainerRecord {
+            id: id.clone(),
+            name,
+            image_id: image.id.clone(),
+            image_ref: req.image.clone(),
+            created: Utc::now(),
+            config: serde_json::to_value(&config)
+                .map_err(|e| EngineError::io("encoding config", std::io::Error::other(e)))?,
+            state: serde_json::to_value(ContainerState::default())
+                .map_err(|e| EngineError::io("encoding state", std::io::Error::other(e)))?,
+        };
+        let dir = self.store().create_container(&record)?;
+        if let Err(e) = write_etc_files(&dir, &config) {
+            let _ = self.store().remove_container(&id);
+            return Err(e);
+        }
+        Container::from_record(record)
+    }
+
+    fn random_name(&self) -> Result<String> {
+        const LEFT: &[&str] = &[
+            "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "swift", "witty",
+            "bold", "proud",
+        ];
+        const RIGHT: &[&str] = &[
+            "turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "torvalds",
+            "shannon", "liskov", "lamport", "hamilton",
+        ];
+        for _ in 0..16 {
+            let r = random_u32();
+            let n = format!(
+                "{}_{}",
+                LEFT[(r % 12) as usize],
+                RIGHT[((r / 12) % 12) as usize]
+            );
+            if self.store().container(&n).is_err() {
+                return Ok(n);
+            }
+        }
+        let r = random_u32();
+        Ok(format!("berth_{r:08x}"))
+    }
+}
+
+fn random_u32() -> u32 {
+    u32::from_str_radix(&ContainerId::random().as_str()[..8], 16).unwrap_or(0)
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container,
+/// bind-mounted over the image's.
+fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig) -> Result<()> {
+    let w = |name: &str, content: &str| {
+        std::fs::write(dir.join(name), content)
+            .map_err(|e| EngineError::io(format!("writing {name}"), e))
+    };
+    w("hostname", &format!("{}\n", c.hostname))?;
+    let hosts = match c.network_mode {
+        NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        NetworkMode::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+            c.hostname
+        ),
+    };
+    w("hosts", &hosts)?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    w("resolv.conf", &resolv)?;
+    std::fs::create_dir_all(dir.join("rootfs"))
+        .map_err(|e| EngineError::io("creating rootfs dir", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulimits() {
+        assert_eq!(parse_ulimit("nofile=1024:2048").unwrap().hard, 2048);
+        assert_eq!(parse_ulimit("nproc=10").unwrap().soft, 10);
+        assert!(parse_ulimit("nofile").is_err());
+        assert!(parse_ulimit("bogus=1").is_err());
+        assert!(parse_ulimit("nofile=10:5").is_err());
+    }
+
+    #[test]
+    fn security_opts() {
+        assert!(
+            parse_security_opts(&["no-new-privileges".into()])
+                .unwrap()
+                .0
+        );
+        assert!(
+            !parse_security_opts(&["no-new-privileges:false".into()])
+                .unwrap()
+                .0
+        );
+        assert_eq!(
+            parse_security_opts(&["seccomp=unconfined".into()])
+                .unwrap()
+                .1,
+            SeccompSetting::Unconfined
+        );
+        assert!(parse_security_opts(&["seccomp=/nonexistent.json".into()]).is_err());
+        assert!(parse_security_opts(&["bogus".into()]).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! `berth exec`: a new process in a running container, with the
+//! container's namespaces, cgroup, capabilities and seccomp filter.
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+/// Options of `exec`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// The command.
+    pub cmd: Vec<String>,
+    /// `-e` additions.
+    pub env: Vec<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+}
+
+impl Engine {
+    /// Start `req.cmd` in the container; returns the pid (a child of the
+    /// caller) once it has been exec'd. Must be called single-threaded.
+    pub fn exec(&self, name_or_id: &str, req: &ExecRequest, stdio: [OwnedFd; 3]) -> Result<i32> {
+        let c = self.container(name_or_id)?;
+        if !c.is_running() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is not running: start it first".into(),
+            });
+        }
+        if req.cmd.is_empty() {
+            return Err(EngineError::invalid("exec", "no command given"));
+        }
+        let id = c.id().clone();
+        let dir = self.store().container_dir(&id);
+        let layers = self.store().layer_dirs(&c.record.image_id)?;
+        let mut search: Vec<PathBuf> = vec![dir.join("upper")];
+        search.extend(layers.iter().rev().cloned());
+        let user_spec = req.user.clone().unwrap_or_else(|| c.config.user.clone());
+        let user = crate::spec::resolve_user(&user_spec, &search)?;
+        let mut config = c.config.clone();
+        config.tty = req.tty;
+        config.init = false;
+        for e in &req.env {
+            let (key, value) = match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (e.clone(), std::env::var(e).ok()),
+            };
+            config
+                .env
+                .retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
+            if let Some(v) = value {
+                config.env.push(format!("{key}={v}"));
+            }
+        }
+        if let Some(w) = &req.workdir {
+            if !w.starts_with('/') {
+                return Err(EngineError::invalid(
+                    "-w",
+                    format!("{w:?}: must be an absolute path"),
+                ));
+            }
+            config.working_dir = w.clone();
+        }
+        let spec = crate::spec::build(&crate::spec::SpecInputs {
+            id: id.as_str(),
+            config: &config,
+            rootfs: &dir.join("rootfs"),
+            container_dir: &dir,
+            user: &user,
+            init_binary: None,
+            args: &req.cmd,
+        })?;
+        let bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => {
+                Some(runtime::seccomp::BpfCache::new(self.seccomp_cache()).get_or_compile(s)?)
+            }
+            None => None,
+        };
+        let hierarchy = runtime::cgroup::Hierarchy::detect()?;
+        let cg = runtime::cgroup::Cgroup::open(&hierarchy, &format!("berth/{}", id.as_str()));
+        let join_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
+            cg.add_pid(pid)
+                .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))
+        };
+        let pid = runtime::exec::spawn(runtime::exec::ExecRequest {
+            init_pid: c.state.pid,
+            spec: &spec,
+            stdio,
+            seccomp_bpf: bpf.as_deref(),
+            before_release: &join_cgroup,
+        })?;
+        Ok(pid)
+    }
+}

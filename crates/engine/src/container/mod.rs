@@ -1,0 +1,87 @@
+//! Container operations, one file per verb (youki's layout).
+
+/// `create`: validate options, merge the image config, record the container.
+pub mod create;
+/// `exec`: run a process in a running container.
+pub mod exec;
+/// `inspect`: Docker-shaped JSON.
+pub mod inspect;
+/// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
+pub mod ops;
+/// `start`/`run`: prepare the spec and fork the monitor.
+pub mod start;
+
+use crate::config::{ContainerConfig, ContainerState, Status};
+use crate::error::{EngineError, Result};
+
+/// A container record with its config and state decoded.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// The stored row.
+    pub record: store::ContainerRecord,
+    /// Its configuration.
+    pub config: ContainerConfig,
+    /// Its state, corrected for a dead monitor (a running container whose
+    /// init no longer exists reads as exited).
+    pub state: ContainerState,
+}
+
+impl Container {
+    /// Decode a record.
+    pub fn from_record(record: store::ContainerRecord) -> Result<Container> {
+        let config: ContainerConfig = serde_json::from_value(record.config.clone())
+            .map_err(|e| EngineError::io("decoding container config", std::io::Error::other(e)))?;
+        let mut state: ContainerState = serde_json::from_value(record.state.clone())
+            .map_err(|e| EngineError::io("decoding container state", std::io::Error::other(e)))?;
+        if matches!(state.status, Status::Running | Status::Paused) && !state.is_alive() {
+            state.status = Status::Exited;
+            state.pid = 0;
+            if state.exit_code == 0 {
+                state.exit_code = 255;
+            }
+        }
+        Ok(Container {
+            record,
+            config,
+            state,
+        })
+    }
+
+    /// The name without the leading slash.
+    pub fn name(&self) -> &str {
+        self.record.name.trim_start_matches('/')
+    }
+
+    /// The id.
+    pub fn id(&self) -> &model::ContainerId {
+        &self.record.id
+    }
+
+    /// Is its init running?
+    pub fn is_running(&self) -> bool {
+        matches!(self.state.status, Status::Running | Status::Paused)
+    }
+
+    /// The command line (entrypoint + cmd).
+    pub fn args(&self) -> Vec<String> {
+        let mut a = self.config.entrypoint.clone();
+        a.extend(self.config.cmd.iter().cloned());
+        a
+    }
+}
+
+impl crate::Engine {
+    /// Look a container up by id, name or id prefix.
+    pub fn container(&self, name_or_id: &str) -> Result<Container> {
+        Container::from_record(self.store().container(name_or_id)?)
+    }
+
+    /// Every container.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        self.store()
+            .list_containers()?
+            .into_iter()
+            .map(Container::from_record)
+            .collect()
+    }
+}

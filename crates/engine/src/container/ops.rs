@@ -1,0 +1,260 @@
+//! `stop`, `kill`, `wait`, `rm`, `rename`, `top`: operations on existing
+//! containers from any CLI process (the monitor is not our child: we use
+//! pidfds to wait for it).
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use model::Signal;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use crate::config::Status;
+use crate::container::Container;
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+/// Wait up to `timeout` (None: forever) for `pid` to exit. True if it did.
+fn wait_pid_exit(pid: i32, timeout: Option<Duration>) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    let Ok(fd) = sys::process::pidfd_open(pid) else {
+        return true; // already gone
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let remaining = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return false;
+                }
+                PollTimeout::try_from(d - now).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, remaining) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn parse_signal(name: &str) -> Result<Signal> {
+    name.parse::<Signal>()
+        .map_err(|e| EngineError::invalid("signal", e.to_string()))
+}
+
+impl Engine {
+    fn signal_init(&self, c: &Container, sig: Signal) -> Result<()> {
+        kill(
+            Pid::from_raw(c.state.pid),
+            nix::sys::signal::Signal::try_from(sig.number()).ok(),
+        )
+        .map_err(|e| EngineError::io(format!("sending {sig} to container {}", c.name()), e))
+    }
+
+    /// Wait until the container's monitor has recorded its exit.
+    fn wait_monitor(&self, c: &Container, timeout: Option<Duration>) -> bool {
+        let monitor_gone = wait_pid_exit(c.state.monitor_pid, timeout);
+        monitor_gone && wait_pid_exit(c.state.pid, Some(Duration::from_millis(100)))
+    }
+
+    /// If the monitor died without recording the exit, record it now.
+    fn settle(&self, c: &Container) -> Result<()> {
+        if let Ok(fresh) = self.container(c.id().as_str()) {
+            if fresh.record.state.get("status").and_then(|s| s.as_str()) == Some("running") {
+                let code = fresh.state.exit_code;
+                self.set_state(c.id(), |st| {
+                    st.status = Status::Exited;
+                    st.pid = 0;
+                    st.monitor_pid = 0;
+                    st.exit_code = if code == 0 { 137 } else { code };
+                    st.finished_at = Some(chrono::Utc::now());
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after the timeout.
+    pub fn stop(&self, name_or_id: &str, timeout: Option<i64>) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        if !c.is_running() {
+            return Ok(c);
+        }
+        let sig = parse_signal(&c.config.stop_signal).unwrap_or(Signal(libc::SIGTERM));
+        let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        let _ = self.signal_init(&c, sig);
+        if secs < 0 || !self.wait_monitor(&c, Some(Duration::from_secs(secs as u64))) {
+            let _ = self.signal_init(&c, Signal(libc::SIGKILL));
+            self.wait_monitor(&c, None);
+        }
+        self.settle(&c)?;
+        Ok(c)
+    }
+
+    /// `kill`: send a signal (default SIGKILL); does not wait.
+    pub fn kill(&self, name_or_id: &str, sig: Signal) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        if !c.is_running() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is not running".into(),
+            });
+        }
+        self.signal_init(&c, sig)?;
+        Ok(c)
+    }
+
+    /// `wait`: block until the container stops; its exit code.
+    pub fn wait(&self, name_or_id: &str) -> Result<i32> {
+        let c = self.container(name_or_id)?;
+        if c.is_running() {
+            self.wait_monitor(&c, None);
+            self.settle(&c)?;
+        }
+        Ok(self
+            .container(c.id().as_str())
+            .map(|c| c.state.exit_code)
+            .unwrap_or(c.state.exit_code))
+    }
+
+    /// `rm`: remove a stopped container, or with `force` kill it first.
+    pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        if c.is_running() {
+            if !force {
+                return Err(EngineError::State {
+                    name: format!("\"{}\"", c.name()),
+                    problem: "is running: stop the container before removing or force remove (-f)"
+                        .into(),
+                });
+            }
+            let _ = self.signal_init(&c, Signal(libc::SIGKILL));
+            self.wait_monitor(&c, Some(Duration::from_secs(10)));
+        }
+        match self.store().remove_container(c.id()) {
+            Ok(()) => {}
+            Err(store::StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(c)
+    }
+
+    /// `rename`.
+    pub fn rename(&self, name_or_id: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.trim_start_matches('/');
+        if !model::id::valid_container_name(new_name) {
+            return Err(EngineError::invalid(
+                "container name",
+                format!("{new_name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+            ));
+        }
+        let c = self.container(name_or_id)?;
+        self.store().rename_container(c.id(), new_name)?;
+        Ok(())
+    }
+
+    /// The host pids of a running container's processes.
+    pub fn container_pids(&self, c: &Container) -> Result<Vec<i32>> {
+        if !c.is_running() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is not running".into(),
+            });
+        }
+        let h = runtime::cgroup::Hierarchy::detect()?;
+        let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
+        let mut pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() {
+            pids.push(c.state.pid);
+        }
+        pids.sort_unstable();
+        Ok(pids)
+    }
+}
+
+/// One row of `top`, read from /proc.
+#[derive(Debug, Clone)]
+pub struct ProcessRow {
+    /// Real uid (name resolution is left to the caller).
+    pub uid: u32,
+    /// pid.
+    pub pid: i32,
+    /// Parent pid.
+    pub ppid: i32,
+    /// Start time, HH:MM.
+    pub stime: String,
+    /// Controlling tty, `?` if none.
+    pub tty: String,
+    /// CPU time, HH:MM:SS.
+    pub time: String,
+    /// Command line.
+    pub cmd: String,
+}
+
+/// Read a process's `top` row from /proc.
+pub fn process_row(pid: i32) -> Option<ProcessRow> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.rfind(')')?;
+    let comm = stat[stat.find('(')? + 1..close].to_string();
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ppid: i32 = f.get(1)?.parse().ok()?;
+    let tty_nr: u32 = f.get(4)?.parse().ok()?;
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime_ticks: u64 = f.get(12)?.parse().ok()?;
+    let start: u64 = f.get(19)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd = if cmdline.is_empty() {
+        format!("[{comm}]")
+    } else {
+        String::from_utf8_lossy(&cmdline)
+            .trim_end_matches('\0')
+            .replace('\0', " ")
+    };
+    let hz = sys::process::clock_ticks();
+    let cpu = (utime + stime_ticks) / hz;
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    let started = chrono::DateTime::from_timestamp(boot + (start / hz) as i64, 0)
+        .map(|t| t.with_timezone(&chrono::Local).format("%H:%M").to_string())
+        .unwrap_or_default();
+    let tty = if tty_nr == 0 {
+        "?".to_string()
+    } else {
+        let major = (tty_nr >> 8) & 0xfff;
+        let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+        if major == 136 {
+            format!("pts/{minor}")
+        } else {
+            format!("{major}:{minor}")
+        }
+    };
+    Some(ProcessRow {
+        uid,
+        pid,
+        ppid,
+        stime: started,
+        tty,
+        time: format!("{:02}:{:02}:{:02}", cpu / 3600, (cpu / 60) % 60, cpu % 60),
+        cmd,
+    })
+}

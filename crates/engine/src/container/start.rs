@@ -1,0 +1,263 @@
+//! `berth start` (and the second half of `run`): build the spec, prepare
+//! stdio, fork the container's monitor, and wait until the container's
+//! command has been exec'd (or failed to be).
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+
+use crate::config::{ContainerState, Status};
+use crate::container::Container;
+use crate::error::{EngineError, Result};
+use crate::monitor::{MonitorArgs, Output};
+use crate::Engine;
+
+/// How the caller stays connected to the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Nothing: the CLI returns once the container runs.
+    Detached,
+    /// The monitor copies output to the caller's stdout/stderr (fds 1, 2)
+    /// and, with `stdin`, the caller's fd 0 to the container.
+    Foreground {
+        /// Forward fd 0 to the container's stdin.
+        stdin: bool,
+    },
+}
+
+/// A started container, seen from the process that started it.
+pub struct Launched {
+    /// The container (as recorded after the start).
+    pub container: Container,
+    /// Its init's host pid.
+    pub init_pid: i32,
+    /// The monitor's pid.
+    pub monitor_pid: i32,
+    /// The pty master (foreground `-t` only), for window-size changes.
+    pub pty_master: Option<OwnedFd>,
+    status: BufReader<std::fs::File>,
+}
+
+impl Launched {
+    /// Block until the monitor reports the container's exit code. Returns
+    /// `None` if the monitor went away without reporting.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match self.status.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {
+                    if let Some(code) = line.trim().strip_prefix("exit ") {
+                        return code.parse().ok();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The status pipe, to poll alongside signals.
+    pub fn status_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.status.get_ref().as_fd()
+    }
+}
+
+fn devnull() -> Result<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| EngineError::io("opening /dev/null", e))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    pipe2(OFlag::O_CLOEXEC).map_err(|e| EngineError::io("creating a pipe", e))
+}
+
+impl Engine {
+    /// Start a created or stopped container. Must be called while the
+    /// process is single-threaded (it forks the monitor).
+    pub fn start(&self, name_or_id: &str, mode: AttachMode) -> Result<Launched> {
+        let c = self.container(name_or_id)?;
+        if c.is_running() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is already running".into(),
+            });
+        }
+        let id = c.id().clone();
+        let dir = self.store().container_dir(&id);
+        let layers = self.store().layer_dirs(&c.record.image_id)?;
+        let overlay = runtime::Overlay {
+            lower: layers.clone(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        let mut search: Vec<PathBuf> = vec![overlay.upper.clone()];
+        search.extend(layers.iter().rev().cloned());
+        let user = crate::spec::resolve_user(&c.config.user, &search)?;
+        let init_binary = if c.config.init {
+            Some(crate::container::create::find_init_binary()?)
+        } else {
+            None
+        };
+        let rootfs = dir.join("rootfs");
+        let args = c.args();
+        let spec = crate::spec::build(&crate::spec::SpecInputs {
+            id: id.as_str(),
+            config: &c.config,
+            rootfs: &rootfs,
+            container_dir: &dir,
+            user: &user,
+            init_binary: init_binary.as_deref(),
+            args: &args,
+        })?;
+        let seccomp_bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => {
+                Some(runtime::seccomp::BpfCache::new(self.seccomp_cache()).get_or_compile(s)?)
+            }
+            None => None,
+        };
+        let rt = runtime::by_name(&c.config.runtime, &self.runtime_state())?;
+        let hierarchy = if rt.name() == "berth" {
+            Some(runtime::cgroup::Hierarchy::detect()?)
+        } else {
+            None
+        };
+
+        // stdio: a pty for -t, else pipes (stdin only with -i).
+        let (container_stdio, output, stdin_w, pty_master) = if c.config.tty {
+            let pty = nix::pty::openpty(None, None)
+                .map_err(|e| EngineError::io("allocating a pty", e))?;
+            let master = pty.master;
+            let slave = pty.slave;
+            let keep = if matches!(mode, AttachMode::Foreground { .. }) {
+                Some(
+                    master
+                        .try_clone()
+                        .map_err(|e| EngineError::io("dup pty", e))?,
+                )
+            } else {
+                None
+            };
+            let s1 = slave
+                .try_clone()
+                .map_err(|e| EngineError::io("dup pty", e))?;
+            let s2 = slave
+                .try_clone()
+                .map_err(|e| EngineError::io("dup pty", e))?;
+            ([slave, s1, s2], Output::Pty(master), None, keep)
+        } else {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let (stdin_r, stdin_w) = if c.config.open_stdin {
+                let (r, w) = pipe()?;
+                (r, Some(w))
+            } else {
+                (devnull()?, None)
+            };
+            (
+                [stdin_r, out_w, err_w],
+                Output::Pipes {
+                    stdout: out_r,
+                    stderr: err_r,
+                },
+                stdin_w,
+                None,
+            )
+        };
+        let (status_r, status_w) = pipe()?;
+        let log_path = self.log_path(&dir);
+        let args = MonitorArgs {
+            paths: self.paths().clone(),
+            id: id.clone(),
+            auto_remove: c.config.auto_remove,
+            spec,
+            overlay,
+            bundle: dir.clone(),
+            rootfs,
+            log_path,
+            seccomp_bpf,
+            runtime: rt,
+            hierarchy,
+            container_stdio,
+            output,
+            stdin_w,
+            forward_stdin: matches!(mode, AttachMode::Foreground { stdin: true }),
+            forward_output: matches!(mode, AttachMode::Foreground { .. }),
+            status_w,
+        };
+
+        match sys::process::fork()
+            .map_err(|e| EngineError::io("forking the container monitor", e))?
+        {
+            sys::process::Forked::Child => {
+                drop(status_r);
+                drop(pty_master);
+                crate::monitor::run(args)
+            }
+            sys::process::Forked::Parent(monitor_pid) => {
+                drop(args);
+                let mut status = BufReader::new(std::fs::File::from(status_r));
+                let mut line = String::new();
+                let _ = status.read_line(&mut line);
+                let line = line.trim_end().to_string();
+                if let Some(pid) = line.strip_prefix("started ") {
+                    let init_pid = pid.parse().unwrap_or(0);
+                    let container = self.container(id.as_str())?;
+                    return Ok(Launched {
+                        container,
+                        init_pid,
+                        monitor_pid,
+                        pty_master,
+                        status,
+                    });
+                }
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(monitor_pid), None);
+                if let Some(rest) = line.strip_prefix("error ") {
+                    let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+                    return Err(EngineError::Runtime(runtime::RuntimeError::Start {
+                        code: code.parse().unwrap_or(125),
+                        message: message.replace("\\n", "\n"),
+                    }));
+                }
+                Err(EngineError::io(
+                    "starting the container",
+                    std::io::Error::other("the monitor exited without reporting"),
+                ))
+            }
+        }
+    }
+
+    /// Record a state change in one transaction.
+    pub(crate) fn set_state(
+        &self,
+        id: &model::ContainerId,
+        f: impl FnOnce(&mut ContainerState),
+    ) -> Result<()> {
+        set_state(self.store(), id, f)
+    }
+}
+
+/// Read-modify-write a container's state in one store transaction.
+pub(crate) fn set_state(
+    store: &store::Store,
+    id: &model::ContainerId,
+    f: impl FnOnce(&mut ContainerState),
+) -> Result<()> {
+    store.update_container(id, |rec| {
+        let mut st: ContainerState = serde_json::from_value(rec.state.clone()).unwrap_or_default();
+        f(&mut st);
+        rec.state = serde_json::to_value(&st).unwrap_or_default();
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Is the state one a start can proceed from?
+pub fn startable(status: Status) -> bool {
+    !matches!(status, Status::Running | Status::Paused | Status::Removing)
+}

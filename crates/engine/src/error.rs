@@ -1,0 +1,73 @@
+//! The engine's error type.
+use std::io;
+
+/// Why an engine operation failed. `Display` is the one line the CLI
+/// prints after `berth: `.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// From the image/container store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// From the runtime (start failures carry 126/127).
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// Compiling or loading a seccomp profile failed.
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] runtime::seccomp::SeccompError),
+    /// Reading or writing cgroups failed.
+    #[error("cgroups: {0}")]
+    Cgroup(#[from] runtime::cgroup::CgroupError),
+    /// A user-supplied value is invalid.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// Which option or argument.
+        what: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The container is in the wrong state for the operation.
+    #[error("container {name} {problem}")]
+    State {
+        /// The container's name.
+        name: String,
+        /// E.g. "is running: stop it first or use -f".
+        problem: String,
+    },
+    /// A file or syscall operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl EngineError {
+    pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        EngineError::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: impl Into<io::Error>) -> Self {
+        EngineError::Io {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Docker's exit code for this failure: 126/127 for a command that
+    /// could not be executed, 125 for everything the engine rejects.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Runtime(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,433 @@
+//! The per-container monitor (DESIGN.md): a small synchronous process,
+//! forked from the CLI and detached with `setsid`, that is the parent of
+//! the container's init. It holds the stdio pipes or pty master, writes the
+//! log file, reaps the init and records its exit status, then cleans up
+//! (cgroup, `--rm`). The CLI may exit at any time; the monitor lives on.
+//!
+//! It reports to the starting CLI through a status pipe, one line each:
+//! `started <pid>`, `error <code> <message>`, `exit <code>`.
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::config::Status;
+use crate::container::start::set_state;
+use crate::logs::{format_chunk, Stream};
+use crate::Paths;
+
+/// Where the container's output comes from.
+pub enum Output {
+    /// Separate stdout and stderr pipes.
+    Pipes {
+        /// Read end of stdout.
+        stdout: OwnedFd,
+        /// Read end of stderr.
+        stderr: OwnedFd,
+    },
+    /// A pty master (both streams merged, as Docker with `-t`).
+    Pty(OwnedFd),
+}
+
+/// Everything the monitor needs, prepared by `start` before the fork.
+pub struct MonitorArgs {
+    pub(crate) paths: Paths,
+    pub(crate) id: model::ContainerId,
+    pub(crate) auto_remove: bool,
+    pub(crate) spec: oci_spec::runtime::Spec,
+    pub(crate) overlay: runtime::Overlay,
+    pub(crate) bundle: PathBuf,
+    pub(crate) rootfs: PathBuf,
+    pub(crate) log_path: PathBuf,
+    pub(crate) seccomp_bpf: Option<Vec<u8>>,
+    pub(crate) runtime: Box<dyn runtime::Runtime>,
+    pub(crate) hierarchy: Option<runtime::cgroup::Hierarchy>,
+    pub(crate) container_stdio: [OwnedFd; 3],
+    pub(crate) output: Output,
+    pub(crate) stdin_w: Option<OwnedFd>,
+    pub(crate) forward_stdin: bool,
+    pub(crate) forward_output: bool,
+    pub(crate) status_w: OwnedFd,
+}
+
+fn report(fd: &OwnedFd, line: &str) {
+    let _ =
+        std::fs::File::from(fd.try_clone().expect("dup status pipe")).write_all(line.as_bytes());
+}
+
+fn devnull_onto(targets: &[i32]) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for t in targets {
+            let r = match t {
+                0 => nix::unistd::dup2_stdin(&f),
+                1 => nix::unistd::dup2_stdout(&f),
+                _ => nix::unistd::dup2_stderr(&f),
+            };
+            let _ = r;
+        }
+    }
+}
+
+/// Write all of `data` to a raw fd; false if the reader is gone.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return false,
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The monitor's whole life. Never returns.
+pub fn run(args: MonitorArgs) -> ! {
+    let _ = nix::unistd::setsid();
+    if !args.forward_stdin {
+        devnull_onto(&[0]);
+    }
+    if !args.forward_output {
+        devnull_onto(&[1, 2]);
+    }
+    let code = match supervise(args) {
+        Ok(()) => 0,
+        Err(()) => 1,
+    };
+    sys::process::exit_now(code)
+}
+
+fn supervise(args: MonitorArgs) -> Result<(), ()> {
+    let MonitorArgs {
+        paths,
+        id,
+        auto_remove,
+        spec,
+        overlay,
+        bundle,
+        rootfs,
+        log_path,
+        seccomp_bpf,
+        runtime: rt,
+        hierarchy,
+        container_stdio,
+        output,
+        stdin_w,
+        forward_stdin,
+        forward_output,
+        status_w,
+    } = args;
+    // A fresh connection: the CLI's was inherited through fork and stays untouched.
+    let store = match store::Store::open(&paths.root) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&status_w, &format!("error 125 opening the store: {e}\n"));
+            return Err(());
+        }
+    };
+    let fail_start = |code: i32, message: String| {
+        let _ = set_state(&store, &id, |st| {
+            st.status = Status::Created;
+            st.exit_code = code;
+            st.error = message.clone();
+            st.pid = 0;
+        });
+        if auto_remove {
+            let _ = store.remove_container(&id);
+        }
+        report(
+            &status_w,
+            &format!("error {code} {}\n", message.replace('\n', "\\n")),
+        );
+    };
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let cgroup = match &hierarchy {
+        Some(h) => {
+            match runtime::cgroup::Cgroup::create(h, &format!("berth/{}", id.as_str()), &resources)
+            {
+                Ok(cg) => Some(cg),
+                Err(e) => {
+                    fail_start(125, format!("creating the cgroup: {e}"));
+                    return Err(());
+                }
+            }
+        }
+        None => None,
+    };
+    let add_to_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
+        if let Some(cg) = &cgroup {
+            cg.add_pid(pid)
+                .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
+        }
+        Ok(())
+    };
+    let spawned = rt.spawn(runtime::SpawnRequest {
+        id: id.as_str(),
+        spec: &spec,
+        bundle: &bundle,
+        overlay: &overlay,
+        stdio: container_stdio,
+        seccomp_bpf: seccomp_bpf.as_deref(),
+        before_release: &add_to_cgroup,
+    });
+    let spawned = match spawned {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                let _ = cg.destroy();
+            }
+            let _ = rt.cleanup(id.as_str(), &rootfs);
+            fail_start(e.exit_code(), e.to_string());
+            return Err(());
+        }
+    };
+    let pid_start = crate::config::process_start_time(spawned.init_pid).unwrap_or(0);
+    let me = std::process::id() as i32;
+    let runtime_name = rt.name().to_string();
+    let recorded = set_state(&store, &id, |st| {
+        st.status = Status::Running;
+        st.pid = spawned.init_pid;
+        st.pid_start = pid_start;
+        st.monitor_pid = me;
+        st.exit_code = 0;
+        st.oom_killed = false;
+        st.error.clear();
+        st.started_at = Some(Utc::now());
+        st.finished_at = None;
+        st.runtime = runtime_name.clone();
+    });
+    if recorded.is_err() {
+        // Removed while starting (a racing rm -f): stop what we started.
+        let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
+    }
+    report(&status_w, &format!("started {}\n", spawned.init_pid));
+
+    let code = pump(
+        &log_path,
+        output,
+        stdin_w,
+        forward_stdin,
+        forward_output,
+        spawned.wait_pid,
+    );
+
+    let oom = match &cgroup {
+        Some(cg) => cg.oom_killed(),
+        None => runtime::cgroup::Hierarchy::detect()
+            .map(|h| {
+                runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", id.as_str())).oom_killed()
+            })
+            .unwrap_or(false),
+    };
+    if let Some(cg) = &cgroup {
+        let _ = cg.destroy();
+    }
+    let _ = rt.cleanup(id.as_str(), &rootfs);
+    let _ = set_state(&store, &id, |st| {
+        st.status = Status::Exited;
+        st.exit_code = code;
+        st.oom_killed = oom;
+        st.pid = 0;
+        st.monitor_pid = 0;
+        st.finished_at = Some(Utc::now());
+    });
+    if auto_remove {
+        let _ = store.remove_container(&id);
+    }
+    // Let go of the caller's stdout/stderr before reporting, so a reader
+    // waiting for EOF on them is not held up by us.
+    devnull_onto(&[0, 1, 2]);
+    report(&status_w, &format!("exit {code}\n"));
+    Ok(())
+}
+
+/// Copy output to the log (and the caller), input to the container, until
+/// the init has exited and its output is drained. Returns the exit code.
+fn pump(
+    log_path: &std::path::Path,
+    output: Output,
+    stdin_w: Option<OwnedFd>,
+    forward_stdin: bool,
+    forward_output: bool,
+    wait_pid: i32,
+) -> i32 {
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .ok();
+    let pidfd = sys::process::pidfd_open(wait_pid).ok();
+    let (out_fd, err_fd, pty) = match output {
+        Output::Pipes { stdout, stderr } => (Some(stdout), Some(stderr), false),
+        Output::Pty(master) => (Some(master), None, true),
+    };
+    let mut out_fd = out_fd;
+    let mut err_fd = err_fd;
+    // Container stdin: the pipe's write end, or (with a pty) the master.
+    let mut stdin_target: Option<OwnedFd> = if pty {
+        out_fd
+            .as_ref()
+            .and_then(|m| m.try_clone().ok())
+            .filter(|_| forward_stdin)
+    } else {
+        stdin_w
+    };
+    let mut forward_stdin = forward_stdin && stdin_target.is_some();
+    let mut forward_output = forward_output;
+    let mut exit_code: Option<i32> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line = Vec::with_capacity(64 * 1024);
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+
+    loop {
+        if exit_code.is_some() && out_fd.is_none() && err_fd.is_none() {
+            break;
+        }
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
+        let mut kinds: Vec<u8> = Vec::with_capacity(4);
+        if let Some(fd) = &out_fd {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'o');
+        }
+        if let Some(fd) = &err_fd {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'e');
+        }
+        if forward_stdin {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'i');
+        }
+        if exit_code.is_none() {
+            if let Some(p) = &pidfd {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                kinds.push(b'p');
+            }
+        }
+        // After the init is gone, give stragglers holding the pipes a grace period.
+        let timeout = if exit_code.is_some() {
+            PollTimeout::from(2000u16)
+        } else if pidfd.is_none() {
+            PollTimeout::from(200u16)
+        } else {
+            PollTimeout::NONE
+        };
+        let n = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => 0,
+        };
+        if n == 0 && exit_code.is_some() {
+            break;
+        }
+        let ready: Vec<(u8, PollFlags)> = fds
+            .iter()
+            .zip(&kinds)
+            .map(|(f, k)| (*k, f.revents().unwrap_or(PollFlags::empty())))
+            .collect();
+        drop(fds);
+        if pidfd.is_none() && exit_code.is_none() {
+            if let Ok(st) = waitpid(
+                Pid::from_raw(wait_pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
+                if let Some(c) = status_code(st) {
+                    exit_code = Some(c);
+                }
+            }
+        }
+        for (kind, rev) in ready {
+            if rev.is_empty() {
+                continue;
+            }
+            match kind {
+                b'o' | b'e' => {
+                    let fd = if kind == b'o' {
+                        &mut out_fd
+                    } else {
+                        &mut err_fd
+                    };
+                    let Some(f) = fd.as_ref() else { continue };
+                    match nix::unistd::read(f.as_fd(), &mut buf) {
+                        Ok(0) | Err(nix::errno::Errno::EIO) => *fd = None,
+                        Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+                        Err(_) => *fd = None,
+                        Ok(n) => {
+                            let data = &buf[..n];
+                            let stream = if kind == b'o' {
+                                Stream::Stdout
+                            } else {
+                                Stream::Stderr
+                            };
+                            line.clear();
+                            format_chunk(&mut line, stream, Utc::now(), data);
+                            if let Some(l) = log.as_mut() {
+                                let _ = l.write_all(&line);
+                            }
+                            if forward_output {
+                                let target = if kind == b'o' {
+                                    stdout.as_fd()
+                                } else {
+                                    stderr.as_fd()
+                                };
+                                if !write_all(target, data) {
+                                    forward_output = false;
+                                }
+                            }
+                        }
+                    }
+                }
+                b'i' => match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                    Ok(0) | Err(_) => {
+                        forward_stdin = false;
+                        if !pty {
+                            stdin_target = None;
+                        }
+                    }
+                    Ok(n) => {
+                        if let Some(t) = &stdin_target {
+                            if !write_all(t.as_fd(), &buf[..n]) {
+                                forward_stdin = false;
+                                stdin_target = None;
+                            }
+                        }
+                    }
+                },
+                b'p' => {
+                    if let Ok(st) = waitpid(Pid::from_raw(wait_pid), None) {
+                        exit_code = status_code(st).or(Some(255));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    drop(stdin_target);
+    exit_code.unwrap_or_else(|| {
+        waitpid(Pid::from_raw(wait_pid), None)
+            .ok()
+            .and_then(status_code)
+            .unwrap_or(255)
+    })
+}
+
+fn status_code(st: WaitStatus) -> Option<i32> {
+    match st {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}

@@ -1,0 +1,443 @@
+//! Turning a container's configuration and image into an OCI runtime spec
+//! carrying Docker's defaults (capabilities, seccomp, masked and read-only
+//! paths, devices, mounts), so every runtime sees the same contract.
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+
+use crate::config::{ContainerConfig, NetworkMode};
+use crate::error::{EngineError, Result};
+
+/// Docker's masked paths (moby `oci/defaults.go`).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Where `--init`'s binary appears inside the container (as Docker).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// A user resolved to numeric ids.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedUser {
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+    /// Supplementary groups (from /etc/group membership).
+    pub additional_gids: Vec<u32>,
+}
+
+/// Read `rel` (e.g. `etc/passwd`) from the topmost layer dir that has it.
+/// `dirs` is searched in order (upper first); a whiteout or a symlink
+/// (which could point at a host file) ends the search.
+fn read_layered(dirs: &[PathBuf], rel: &str) -> Option<String> {
+    for d in dirs {
+        let p = d.join(rel);
+        match std::fs::symlink_metadata(&p) {
+            Ok(md) if md.is_file() => return std::fs::read_to_string(&p).ok(),
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+/// Resolve `user[:group]` (names or numbers) against the container's
+/// /etc/passwd and /etc/group, as Docker does.
+pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if user.is_empty() && group.is_none() {
+        return Ok(ResolvedUser::default());
+    }
+    let passwd = read_layered(dirs, "etc/passwd").unwrap_or_default();
+    let groups = read_layered(dirs, "etc/group").unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
+    let (uid, mut gid, name) = match (&entry, user.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().unwrap_or(0),
+            f[3].parse().unwrap_or(0),
+            Some(f[0].to_string()),
+        ),
+        (None, Ok(n)) => (n, 0, None),
+        (None, Err(_)) if user.is_empty() => (0, 0, None),
+        (None, Err(_)) => {
+            return Err(EngineError::invalid(
+                "user",
+                format!("unable to find user {user}: no matching entries in passwd file"),
+            ))
+        }
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => groups
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    EngineError::invalid(
+                        "user",
+                        format!("unable to find group {g}: no matching entries in group file"),
+                    )
+                })?,
+        };
+    }
+    let mut additional_gids = Vec::new();
+    if let (Some(name), None) = (&name, group) {
+        for f in groups.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
+                if let Ok(g) = f[2].parse::<u32>() {
+                    if g != gid && !additional_gids.contains(&g) {
+                        additional_gids.push(g);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+    })
+}
+
+/// Everything the spec is made from.
+pub struct SpecInputs<'a> {
+    /// Container id (for the cgroup path).
+    pub id: &'a str,
+    /// Its configuration.
+    pub config: &'a ContainerConfig,
+    /// Where the rootfs is mounted.
+    pub rootfs: &'a Path,
+    /// The container's dir (hosts, hostname, resolv.conf live there).
+    pub container_dir: &'a Path,
+    /// The resolved user.
+    pub user: &'a ResolvedUser,
+    /// The binary bind-mounted at [`INIT_PATH`] for `--init`.
+    pub init_binary: Option<&'a Path>,
+    /// The process args (entrypoint + cmd) before `--init` wrapping.
+    pub args: &'a [String],
+}
+
+fn cap_names(mask: u64) -> Vec<String> {
+    (0..64u8)
+        .filter(|b| mask & (1u64 << b) != 0)
+        .filter_map(model::capability::name_of)
+        .collect()
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
+    json!({"destination": dest, "type": typ, "source": source, "options": options})
+}
+
+/// Parse `--tmpfs` options into OCI mount options (Docker's defaults:
+/// `noexec,nosuid,nodev` unless overridden).
+fn tmpfs_options(opts: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec!["noexec".into(), "nosuid".into(), "nodev".into()];
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        let opposite = match o {
+            "exec" => Some("noexec"),
+            "suid" => Some("nosuid"),
+            "dev" => Some("nodev"),
+            _ => None,
+        };
+        if let Some(op) = opposite {
+            out.retain(|x| x != op);
+        }
+        out.push(o.to_string());
+    }
+    out
+}
+
+/// Build the spec.
+pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
+    let c = inp.config;
+    let privileged = c.privileged;
+    let mut args: Vec<String> = Vec::new();
+    if c.init {
+        args.push(INIT_PATH.to_string());
+        args.push("--".to_string());
+    }
+    args.extend(inp.args.iter().cloned());
+
+    let mut env = c.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={}", c.hostname));
+    }
+    if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
+    }
+
+    let caps = cap_names(c.capabilities);
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            if privileged {
+                &["nosuid", "noexec", "nodev"][..]
+            } else {
+                &["nosuid", "noexec", "nodev", "ro"][..]
+            },
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            if privileged {
+                &["nosuid", "noexec", "nodev", "relatime"][..]
+            } else {
+                &["nosuid", "noexec", "nodev", "relatime", "ro"][..]
+            },
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        ),
+    ];
+    for (file, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        let src = inp.container_dir.join(file);
+        mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+    }
+    for (dest, opts) in &c.tmpfs {
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": tmpfs_options(opts)}));
+    }
+    if let Some(init) = inp.init_binary {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    if c.network_mode == NetworkMode::None {
+        namespaces.push(json!({"type": "network"}));
+    }
+
+    let mut resources = json!({});
+    if !privileged {
+        resources["devices"] = serde_json::to_value(runtime::cgroup::docker_default_devices())
+            .map_err(|e| EngineError::io("encoding devices", std::io::Error::other(e)))?;
+    } else {
+        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    }
+    let mut memory = json!({});
+    if c.memory > 0 {
+        memory["limit"] = json!(c.memory);
+        // Docker: swap defaults to twice the memory limit.
+        memory["swap"] = json!(match c.memory_swap {
+            0 => c.memory * 2,
+            s => s,
+        });
+    } else if c.memory_swap > 0 {
+        return Err(EngineError::invalid(
+            "--memory-swap",
+            "you should always set the memory limit when using the memoryswap limit, see usage",
+        ));
+    }
+    if memory.as_object().is_some_and(|m| !m.is_empty()) {
+        resources["memory"] = memory;
+    }
+    let mut cpu = json!({});
+    if c.nano_cpus > 0 {
+        cpu["period"] = json!(100_000u64);
+        cpu["quota"] = json!(c.nano_cpus / 10_000);
+    }
+    if c.cpu_shares > 0 {
+        cpu["shares"] = json!(c.cpu_shares);
+    }
+    if cpu.as_object().is_some_and(|m| !m.is_empty()) {
+        resources["cpu"] = cpu;
+    }
+    if c.pids_limit != 0 {
+        resources["pids"] = json!({"limit": c.pids_limit});
+    }
+
+    let devices: Vec<Value> = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+        .iter()
+        .map(|(p, ma, mi)| json!({"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}))
+        .collect();
+
+    let rlimits: Vec<Value> = c
+        .ulimits
+        .iter()
+        .map(|u| json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard}))
+        .collect();
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": format!("/berth/{}", inp.id),
+        "devices": devices,
+    });
+    if !privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": inp.rootfs, "readonly": c.read_only},
+        "hostname": c.hostname,
+        "process": {
+            "terminal": c.tty,
+            "user": {"uid": inp.user.uid, "gid": inp.user.gid, "additionalGids": inp.user.additional_gids},
+            "args": args,
+            "env": env,
+            "cwd": if c.working_dir.is_empty() { "/" } else { c.working_dir.as_str() },
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": rlimits,
+            "noNewPrivileges": c.no_new_privileges,
+        },
+        "mounts": mounts,
+        "linux": linux,
+    });
+    let mut spec: Spec = serde_json::from_value(spec).map_err(|e| {
+        EngineError::invalid(
+            "container configuration",
+            format!("cannot form an OCI spec: {e}"),
+        )
+    })?;
+    let seccomp = match (&c.seccomp, privileged) {
+        (_, true) | (crate::config::SeccompSetting::Unconfined, _) => None,
+        (crate::config::SeccompSetting::Default, _) => {
+            Some(runtime::seccomp::docker_default_oci(c.capabilities)?)
+        }
+        (crate::config::SeccompSetting::Profile(p), _) => Some(
+            runtime::seccomp::oci_from_docker_profile(p.as_bytes(), c.capabilities)?,
+        ),
+    };
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_seccomp(seccomp);
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs_with(passwd: &str, group: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/passwd"), passwd).unwrap();
+        std::fs::write(d.path().join("etc/group"), group).unwrap();
+        d
+    }
+
+    #[test]
+    fn resolves_names_numbers_and_groups() {
+        let d = rootfs_with(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
+            "root:x:0:\napp:x:1000:\nwheel:x:10:app\nstaff:x:50:\n",
+        );
+        let dirs = vec![d.path().to_path_buf()];
+        assert_eq!(resolve_user("", &dirs).unwrap(), ResolvedUser::default());
+        let app = resolve_user("app", &dirs).unwrap();
+        assert_eq!(
+            (app.uid, app.gid, app.additional_gids.clone()),
+            (1000, 1000, vec![10])
+        );
+        let n = resolve_user("nobody:staff", &dirs).unwrap();
+        assert_eq!((n.uid, n.gid), (65534, 50));
+        let num = resolve_user("4242:4343", &dirs).unwrap();
+        assert_eq!((num.uid, num.gid), (4242, 4343));
+        let by_uid = resolve_user("1000", &dirs).unwrap();
+        assert_eq!(by_uid.gid, 1000);
+        assert!(resolve_user("ghost", &dirs)
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find user ghost"));
+        assert!(resolve_user("app:ghosts", &dirs).is_err());
+    }
+
+    #[test]
+    fn upper_layer_wins_and_symlinks_are_not_followed() {
+        let lower = rootfs_with("app:x:1:1::/:/bin/sh\n", "");
+        let upper = rootfs_with("app:x:2:2::/:/bin/sh\n", "");
+        let dirs = vec![upper.path().to_path_buf(), lower.path().to_path_buf()];
+        assert_eq!(resolve_user("app", &dirs).unwrap().uid, 2);
+        let evil = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(evil.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", evil.path().join("etc/passwd")).unwrap();
+        assert!(resolve_user("root", &[evil.path().to_path_buf()]).is_err());
+    }
+
+    #[test]
+    fn tmpfs_defaults_and_overrides() {
+        assert_eq!(tmpfs_options(""), vec!["noexec", "nosuid", "nodev"]);
+        assert_eq!(
+            tmpfs_options("exec,size=1m"),
+            vec!["nosuid", "nodev", "exec", "size=1m"]
+        );
+    }
+}

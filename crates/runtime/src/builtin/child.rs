@@ -1,0 +1,584 @@
+//! The code that runs in the freshly cloned container process, from the
+//! release by the parent until `execve`. It only executes a [`ChildPlan`];
+//! any failure is written to the report pipe and the process exits.
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
+use nix::unistd::{
+    chdir, execve, pivot_root, setgroups, sethostname, setresgid, setresuid, Gid, Uid,
+};
+
+use super::CgroupLayout;
+use crate::plan::{ChildPlan, DeviceStep, MountKind, MountStep};
+use crate::Overlay;
+
+pub(super) struct ChildArgs<'a> {
+    pub plan: &'a ChildPlan,
+    pub overlay: &'a Overlay,
+    pub cgroup_layout: Option<&'a CgroupLayout>,
+    pub stdio: [OwnedFd; 3],
+    pub join: Vec<(OwnedFd, CloneFlags)>,
+    pub release: OwnedFd,
+    pub report: OwnedFd,
+    pub seccomp_bpf: Option<&'a [u8]>,
+}
+
+/// A failure inside the child: the exit code Docker uses and a message.
+pub(crate) struct Failure {
+    pub(crate) code: i32,
+    pub(crate) message: String,
+}
+
+fn fail(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 125,
+        message: format!("{what}: {e}"),
+    }
+}
+
+trait Context<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, Failure>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, Failure> {
+        self.map_err(|e| fail(what(), e))
+    }
+}
+
+/// Run the child side. Never returns: execs the container command or exits.
+pub(super) fn run(args: ChildArgs<'_>) -> ! {
+    let report = args.report.try_clone();
+    let result = setup(args);
+    die(report.ok(), result)
+}
+
+/// Report a failure on the report pipe and exit with its code.
+pub(crate) fn die(report: Option<OwnedFd>, result: Result<std::convert::Infallible, Failure>) -> ! {
+    let failure = match result {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    if let Some(fd) = report {
+        let mut f = std::fs::File::from(fd);
+        let _ = write!(f, "{}\n{}", failure.code, failure.message);
+    }
+    sys::process::exit_now(failure.code)
+}
+
+fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
+    let plan = args.plan;
+    // Wait until the parent has put us into our cgroups.
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(args.release.as_fd(), &mut byte) {
+        Ok(1) => {}
+        _ => sys::process::exit_now(125),
+    }
+    drop(args.release);
+
+    for (fd, flag) in &args.join {
+        setns(fd, *flag).ctx(|| format!("joining namespace {flag:?}"))?;
+    }
+    drop(args.join);
+    if plan.new_cgroupns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "creating the cgroup namespace".into())?;
+    }
+    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    if plan.terminal {
+        sys::tty::set_controlling_tty(args.stdio[0].as_fd())
+            .ctx(|| "setting the controlling terminal".into())?;
+    }
+    umask(Mode::empty());
+
+    // Root filesystem.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "making mounts private".into())?;
+    mount_overlay(args.overlay, &plan.rootfs)?;
+    let mut bind_sources = Vec::new();
+    for m in &plan.mounts {
+        if let MountKind::Bind { source, .. } = &m.kind {
+            let fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .ctx(|| format!("bind mount source {}", source.display()))?;
+            let is_dir = std::fs::metadata(source)
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
+            bind_sources.push((fd, is_dir));
+        }
+    }
+    chdir(&plan.rootfs).ctx(|| format!("entering {}", plan.rootfs.display()))?;
+    pivot_root(".", ".").ctx(|| "pivot_root".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".into())?;
+    chdir("/").ctx(|| "chdir /".into())?;
+
+    let mut binds = bind_sources.into_iter();
+    let mut dev_is_tmpfs = false;
+    for m in &plan.mounts {
+        match &m.kind {
+            MountKind::Bind { recursive, .. } => {
+                let (fd, is_dir) = binds.next().expect("one source per bind mount");
+                do_bind(m, &fd, is_dir, *recursive)?;
+            }
+            MountKind::Cgroup => mount_cgroups(m, args.cgroup_layout)?,
+            MountKind::Fs { fstype, source } => {
+                if m.dest == Path::new("/dev") && fstype == "tmpfs" {
+                    dev_is_tmpfs = true;
+                }
+                mkdir_all(&m.dest)?;
+                let data = (!m.data.is_empty()).then_some(m.data.as_str());
+                mount(
+                    Some(source.as_str()),
+                    &m.dest,
+                    Some(fstype.as_str()),
+                    m.flags,
+                    data,
+                )
+                .ctx(|| format!("mounting {fstype} on {}", m.dest.display()))?;
+                propagate(m)?;
+            }
+        }
+    }
+    if dev_is_tmpfs {
+        for d in &plan.devices {
+            make_device(d)?;
+        }
+        dev_links(plan.terminal, &args.stdio[0])?;
+    }
+    for (k, v) in &plan.sysctls {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).ctx(|| format!("setting sysctl {k}"))?;
+    }
+    for p in &plan.masked {
+        mask_path(p)?;
+    }
+    for p in &plan.readonly {
+        readonly_path(p)?;
+    }
+    if plan.readonly_root {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .ctx(|| "making the root filesystem read-only".into())?;
+    }
+    if let Some(h) = &plan.hostname {
+        sethostname(h).ctx(|| format!("setting hostname {h:?}"))?;
+    }
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| "setting oom_score_adj".into())?;
+    }
+    finish(plan, args.stdio, args.seccomp_bpf)
+}
+
+/// The steps shared by a container's init and `exec`'d processes: rlimits,
+/// working dir, stdio, seccomp, credentials, capabilities, then `execve`.
+pub(crate) fn finish(
+    plan: &ChildPlan,
+    stdio: [OwnedFd; 3],
+    seccomp_bpf: Option<&[u8]>,
+) -> Result<std::convert::Infallible, Failure> {
+    for (res, soft, hard) in &plan.rlimits {
+        nix::sys::resource::setrlimit(*res, *soft, *hard)
+            .ctx(|| format!("setting rlimit {res:?}"))?;
+    }
+    chdir(&plan.cwd).map_err(|e| Failure {
+        code: 126,
+        message: format!("cannot enter working directory {}: {e}", plan.cwd.display()),
+    })?;
+    let exe = find_executable(plan)?;
+
+    // stdio onto 0, 1, 2 (via fds >= 3 so the three cannot clobber each other).
+    let mut high = Vec::with_capacity(3);
+    for fd in &stdio {
+        high.push(sys::process::dup_above(fd.as_fd(), 3).ctx(|| "dup stdio".into())?);
+    }
+    drop(stdio);
+    nix::unistd::dup2_stdin(&high[0]).ctx(|| "setting up stdin".into())?;
+    nix::unistd::dup2_stdout(&high[1]).ctx(|| "setting up stdout".into())?;
+    nix::unistd::dup2_stderr(&high[2]).ctx(|| "setting up stderr".into())?;
+
+    // Seccomp while CAP_SYS_ADMIN is still held (no no_new_privs needed), then
+    // credentials and capabilities.
+    if let Some(bpf) = seccomp_bpf {
+        sys::seccomp::load_filter(bpf).ctx(|| "loading the seccomp filter".into())?;
+    }
+    apply_credentials(plan)?;
+    if plan.no_new_privs {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "setting no_new_privs".into())?;
+    }
+    umask(Mode::from_bits_truncate(plan.umask as libc::mode_t));
+    sys::process::reset_signals().ctx(|| "resetting signals".into())?;
+    sys::process::cloexec_from(3).ctx(|| "closing inherited fds".into())?;
+    let err = execve(&exe, &plan.args, &plan.env).unwrap_err();
+    Err(exec_failure(&plan.args[0], err))
+}
+
+fn exec_failure(arg0: &CString, err: Errno) -> Failure {
+    let name = arg0.to_string_lossy();
+    match err {
+        Errno::ENOENT => Failure {
+            code: 127,
+            message: format!("exec: \"{name}\": no such file or directory"),
+        },
+        Errno::EACCES | Errno::EPERM => Failure {
+            code: 126,
+            message: format!("exec: \"{name}\": permission denied"),
+        },
+        Errno::ENOEXEC => Failure {
+            code: 126,
+            message: format!("exec: \"{name}\": exec format error"),
+        },
+        other => Failure {
+            code: 126,
+            message: format!("exec: \"{name}\": {}", other.desc()),
+        },
+    }
+}
+
+/// Find argv[0] on the container's PATH, as `execvp` would.
+fn find_executable(plan: &ChildPlan) -> Result<CString, Failure> {
+    let arg0 = plan.args[0].to_string_lossy().into_owned();
+    if arg0.contains('/') {
+        return Ok(plan.args[0].clone());
+    }
+    for dir in plan.path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(&arg0);
+        if let Ok(md) = std::fs::metadata(&candidate) {
+            if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+                return CString::new(candidate.into_os_string().into_encoded_bytes())
+                    .map_err(|e| fail("executable path", e));
+            }
+        }
+    }
+    Err(Failure {
+        code: 127,
+        message: format!("exec: \"{arg0}\": executable file not found in $PATH"),
+    })
+}
+
+fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
+    // overlayfs takes its options in one page; with layers sharing a parent
+    // dir, enter it and name the layers relatively to fit many more.
+    let parent = ov
+        .lower
+        .first()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    let shared = parent
+        .as_ref()
+        .is_some_and(|p| ov.lower.iter().all(|l| l.parent() == Some(p.as_path())));
+    let lower: Vec<String> = ov
+        .lower
+        .iter()
+        .rev()
+        .map(|l| {
+            if shared {
+                l.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                l.display().to_string()
+            }
+        })
+        .collect();
+    if shared {
+        chdir(parent.as_deref().unwrap_or(Path::new("/")))
+            .ctx(|| "entering the layer dir".into())?;
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        ov.upper.display(),
+        ov.work.display()
+    );
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .ctx(|| {
+        format!(
+            "mounting the overlay root filesystem on {}",
+            target.display()
+        )
+    })
+}
+
+fn mkdir_all(p: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(p).ctx(|| format!("creating mount point {}", p.display()))
+}
+
+fn propagate(m: &MountStep) -> Result<(), Failure> {
+    if !m.propagation.is_empty() {
+        mount(
+            None::<&str>,
+            &m.dest,
+            None::<&str>,
+            m.propagation,
+            None::<&str>,
+        )
+        .ctx(|| format!("setting propagation of {}", m.dest.display()))?;
+    }
+    Ok(())
+}
+
+fn do_bind(m: &MountStep, src: &OwnedFd, is_dir: bool, recursive: bool) -> Result<(), Failure> {
+    if is_dir {
+        mkdir_all(&m.dest)?;
+    } else {
+        if let Some(parent) = m.dest.parent() {
+            mkdir_all(parent)?;
+        }
+        if !m.dest.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o644)
+                .open(&m.dest)
+                .ctx(|| format!("creating mount point {}", m.dest.display()))?;
+        }
+    }
+    let source = format!("/proc/self/fd/{}", src.as_raw_fd());
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(
+        Some(source.as_str()),
+        &m.dest,
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind mounting onto {}", m.dest.display()))?;
+    let extra = m.flags & !MsFlags::MS_REMOUNT;
+    if !extra.is_empty() {
+        mount(
+            None::<&str>,
+            &m.dest,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+            None::<&str>,
+        )
+        .ctx(|| format!("remounting {}", m.dest.display()))?;
+    }
+    propagate(m)
+}
+
+fn mount_cgroups(m: &MountStep, layout: Option<&CgroupLayout>) -> Result<(), Failure> {
+    mkdir_all(&m.dest)?;
+    let ro = m.flags.contains(MsFlags::MS_RDONLY);
+    let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match layout {
+        None | Some(CgroupLayout::V2) => {
+            let flags = if ro { base | MsFlags::MS_RDONLY } else { base };
+            mount(
+                Some("cgroup2"),
+                &m.dest,
+                Some("cgroup2"),
+                flags,
+                None::<&str>,
+            )
+            .ctx(|| format!("mounting cgroup2 on {}", m.dest.display()))
+        }
+        Some(CgroupLayout::V1 { hierarchies, links }) => {
+            mount(
+                Some("tmpfs"),
+                &m.dest,
+                Some("tmpfs"),
+                base,
+                Some("mode=755"),
+            )
+            .ctx(|| format!("mounting tmpfs on {}", m.dest.display()))?;
+            for h in hierarchies {
+                let dir = m.dest.join(h);
+                mkdir_all(&dir)?;
+                let flags = if ro { base | MsFlags::MS_RDONLY } else { base };
+                mount(
+                    Some("cgroup"),
+                    &dir,
+                    Some("cgroup"),
+                    flags,
+                    Some(h.as_str()),
+                )
+                .ctx(|| format!("mounting cgroup {h}"))?;
+            }
+            for (name, target) in links {
+                std::os::unix::fs::symlink(target, m.dest.join(name))
+                    .ctx(|| format!("linking cgroup {name}"))?;
+            }
+            if ro {
+                mount(
+                    None::<&str>,
+                    &m.dest,
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
+                    None::<&str>,
+                )
+                .ctx(|| "making /sys/fs/cgroup read-only".into())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn make_device(d: &DeviceStep) -> Result<(), Failure> {
+    if let Some(parent) = d.path.parent() {
+        mkdir_all(parent)?;
+    }
+    let kind = match d.kind {
+        'b' => SFlag::S_IFBLK,
+        'p' => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    let _ = std::fs::remove_file(&d.path);
+    mknod(
+        &d.path,
+        kind,
+        Mode::from_bits_truncate(d.mode as libc::mode_t),
+        makedev(d.major, d.minor),
+    )
+    .ctx(|| format!("creating device {}", d.path.display()))?;
+    std::os::unix::fs::lchown(&d.path, Some(d.uid), Some(d.gid))
+        .ctx(|| format!("chown {}", d.path.display()))
+}
+
+fn dev_links(terminal: bool, stdin: &OwnedFd) -> Result<(), Failure> {
+    let links = [
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+        ("pts/ptmx", "/dev/ptmx"),
+    ];
+    for (target, link) in links {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(target, link).ctx(|| format!("creating {link}"))?;
+    }
+    if Path::new("/proc/kcore").exists() {
+        let _ = std::os::unix::fs::symlink("/proc/kcore", "/dev/core");
+    }
+    if terminal {
+        // The pty slave doubles as /dev/console, as runc does.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open("/dev/console")
+            .ctx(|| "creating /dev/console".into())?;
+        let source = format!("/proc/self/fd/{}", stdin.as_raw_fd());
+        mount(
+            Some(source.as_str()),
+            "/dev/console",
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| "mounting /dev/console".into())?;
+    }
+    Ok(())
+}
+
+fn mask_path(p: &PathBuf) -> Result<(), Failure> {
+    let md = match std::fs::metadata(p) {
+        Ok(md) => md,
+        Err(_) => return Ok(()),
+    };
+    let r = if md.is_dir() {
+        mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+    } else {
+        mount(
+            Some("/dev/null"),
+            p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    r.ctx(|| format!("masking {}", p.display()))
+}
+
+fn readonly_path(p: &PathBuf) -> Result<(), Failure> {
+    if std::fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    mount(
+        Some(p),
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("binding {}", p.display()))?;
+    mount(
+        None::<&str>,
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("making {} read-only", p.display()))
+}
+
+fn apply_credentials(plan: &ChildPlan) -> Result<(), Failure> {
+    use caps::{CapSet, Capability, CapsHashSet};
+    let to_set = |mask: u64| -> CapsHashSet {
+        caps::all()
+            .into_iter()
+            .filter(|c: &Capability| mask & (1u64 << c.index()) != 0)
+            .collect()
+    };
+    for c in caps::all() {
+        if plan.caps.bounding & (1u64 << c.index()) == 0 {
+            caps::drop(None, CapSet::Bounding, c)
+                .ctx(|| format!("dropping {c} from the bounding set"))?;
+        }
+    }
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "keeping capabilities".into())?;
+    let groups: Vec<Gid> = plan.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).ctx(|| "setting supplementary groups".into())?;
+    let gid = Gid::from_raw(plan.gid);
+    setresgid(gid, gid, gid).ctx(|| format!("setting gid {}", plan.gid))?;
+    let uid = Uid::from_raw(plan.uid);
+    setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", plan.uid))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "resetting keepcaps".into())?;
+    caps::set(None, CapSet::Permitted, &to_set(plan.caps.permitted))
+        .ctx(|| "setting permitted capabilities".into())?;
+    caps::set(None, CapSet::Inheritable, &to_set(plan.caps.inheritable))
+        .ctx(|| "setting inheritable capabilities".into())?;
+    caps::set(None, CapSet::Effective, &to_set(plan.caps.effective))
+        .ctx(|| "setting effective capabilities".into())?;
+    if plan.caps.ambient != 0 {
+        caps::set(None, CapSet::Ambient, &to_set(plan.caps.ambient))
+            .ctx(|| "setting ambient capabilities".into())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Our own start path (DESIGN.md, "The container contract").
+//!
+//! The parent (the container's monitor, single-threaded) clones a child
+//! into new pid/mount/uts/ipc/net namespaces; the child blocks on a pipe
+//! until the parent has put it into its cgroups, then builds its root
+//! filesystem, pivots into it, drops privileges and execs. A close-on-exec
+//! error pipe tells the parent whether the exec happened (EOF) or why not.
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{pipe2, Pid};
+
+use crate::plan::{ChildPlan, MountKind};
+use crate::{Runtime, RuntimeError, SpawnRequest, Spawned};
+
+pub(crate) mod child;
+
+/// How the host's cgroup filesystems are laid out, so the container's
+/// /sys/fs/cgroup can mirror it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// Pure cgroup v2: one cgroup2 mount.
+    V2,
+    /// cgroup v1 (or hybrid): one mount per hierarchy, named by its
+    /// controllers (`cpu,cpuacct`), plus symlinks (`cpu -> cpu,cpuacct`).
+    V1 {
+        /// Hierarchy dir names under /sys/fs/cgroup.
+        hierarchies: Vec<String>,
+        /// (link name, target) pairs.
+        links: Vec<(String, String)>,
+    },
+}
+
+impl CgroupLayout {
+    /// Read the host's layout from /sys/fs/cgroup (one statfs, one readdir).
+    pub fn detect(root: &Path) -> Result<CgroupLayout, RuntimeError> {
+        let st = nix::sys::statfs::statfs(root)
+            .map_err(|e| RuntimeError::sys(format!("statfs {}", root.display()), e))?;
+        if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+            return Ok(CgroupLayout::V2);
+        }
+        let mut hierarchies = Vec::new();
+        let mut links = Vec::new();
+        let entries = std::fs::read_dir(root)
+            .map_err(|e| RuntimeError::sys(format!("reading {}", root.display()), e))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_symlink() {
+                if let Ok(t) = std::fs::read_link(e.path()) {
+                    links.push((name, t.to_string_lossy().into_owned()));
+                }
+            } else if ft.is_dir() && name != "unified" && name != "systemd" {
+                let st = nix::sys::statfs::statfs(&e.path());
+                if matches!(st, Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP_SUPER_MAGIC)
+                {
+                    hierarchies.push(name);
+                }
+            }
+        }
+        hierarchies.sort();
+        links.retain(|(_, t)| hierarchies.contains(t));
+        links.sort();
+        Ok(CgroupLayout::V1 { hierarchies, links })
+    }
+}
+
+/// The built-in runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Builtin;
+
+/// Decode the child's error report: `<code>\n<message>`.
+pub(crate) fn decode_report(buf: &[u8]) -> RuntimeError {
+    let text = String::from_utf8_lossy(buf);
+    let (code, message) = text.split_once('\n').unwrap_or(("125", &text));
+    RuntimeError::Start {
+        code: code.trim().parse().unwrap_or(125),
+        message: message.trim().to_string(),
+    }
+}
+
+impl Runtime for Builtin {
+    fn name(&self) -> &str {
+        "berth"
+    }
+
+    fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, RuntimeError> {
+        let plan = ChildPlan::from_spec(req.spec)?;
+        let cgroup_layout = if plan.mounts.iter().any(|m| m.kind == MountKind::Cgroup) {
+            Some(CgroupLayout::detect(Path::new("/sys/fs/cgroup"))?)
+        } else {
+            None
+        };
+        let mut join = Vec::with_capacity(plan.join.len());
+        for (path, flag) in &plan.join {
+            let fd = std::fs::File::open(path).map_err(|e| {
+                RuntimeError::sys(format!("opening namespace {}", path.display()), e)
+            })?;
+            join.push((OwnedFd::from(fd), *flag));
+        }
+        let (release_r, release_w) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
+        let (err_r, err_w) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
+
+        match sys::process::clone_fork(plan.clone_flags.bits())
+            .map_err(|e| RuntimeError::sys("creating the container process", e))?
+        {
+            sys::process::Forked::Child => {
+                drop(release_w);
+                drop(err_r);
+                child::run(child::ChildArgs {
+                    plan: &plan,
+                    overlay: req.overlay,
+                    cgroup_layout: cgroup_layout.as_ref(),
+                    stdio: req.stdio,
+                    join,
+                    release: release_r,
+                    report: err_w,
+                    seccomp_bpf: req.seccomp_bpf,
+                })
+            }
+            sys::process::Forked::Parent(pid) => {
+                drop(release_r);
+                drop(err_w);
+                drop(req.stdio);
+                drop(join);
+                let abort = |e: RuntimeError| {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    e
+                };
+                (req.before_release)(pid).map_err(abort)?;
+                nix::unistd::write(release_w.as_fd(), &[1])
+                    .map_err(|e| abort(RuntimeError::sys("releasing the container process", e)))?;
+                drop(release_w);
+                let mut report = Vec::new();
+                std::fs::File::from(err_r)
+                    .read_to_end(&mut report)
+                    .map_err(|e| abort(RuntimeError::sys("reading the start report", e)))?;
+                if !report.is_empty() {
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    return Err(decode_report(&report));
+                }
+                Ok(Spawned {
+                    wait_pid: pid,
+                    init_pid: pid,
+                })
+            }
+        }
+    }
+
+    fn signal(&self, _id: &str, init_pid: i32, signal: i32) -> Result<(), RuntimeError> {
+        let sig = Signal::try_from(signal)
+            .map_err(|e| RuntimeError::sys(format!("signal {signal}"), e))?;
+        kill(Pid::from_raw(init_pid), sig)
+            .map_err(|e| RuntimeError::sys(format!("sending {sig} to pid {init_pid}"), e))
+    }
+
+    fn cleanup(&self, _id: &str, _rootfs: &Path) -> Result<(), RuntimeError> {
+        // The rootfs and every other mount lived in the container's own
+        // mount namespace and went away with it.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_reports() {
+        match decode_report(b"127\nexec: \"nope\": executable file not found in $PATH") {
+            RuntimeError::Start { code, message } => {
+                assert_eq!(code, 127);
+                assert!(message.contains("nope"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn detects_this_hosts_cgroups() {
+        let layout = CgroupLayout::detect(Path::new("/sys/fs/cgroup")).unwrap();
+        if let CgroupLayout::V1 { hierarchies, .. } = layout {
+            assert!(hierarchies.iter().all(|h| h != "unified"));
+        }
+    }
+}

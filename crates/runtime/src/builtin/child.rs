@@ -570,12 +570,13 @@ fn apply_credentials(plan: &ChildPlan) -> Result<(), Failure> {
     let uid = Uid::from_raw(plan.uid);
     setresuid(uid, uid, uid).ctx(|| format!("setting uid {}", plan.uid))?;
     nix::sys::prctl::set_keepcaps(false).ctx(|| "resetting keepcaps".into())?;
+    // Effective first: it must stay a subset of permitted at every step.
+    caps::set(None, CapSet::Effective, &to_set(plan.caps.effective))
+        .ctx(|| "setting effective capabilities".into())?;
     caps::set(None, CapSet::Permitted, &to_set(plan.caps.permitted))
         .ctx(|| "setting permitted capabilities".into())?;
     caps::set(None, CapSet::Inheritable, &to_set(plan.caps.inheritable))
         .ctx(|| "setting inheritable capabilities".into())?;
-    caps::set(None, CapSet::Effective, &to_set(plan.caps.effective))
-        .ctx(|| "setting effective capabilities".into())?;
     if plan.caps.ambient != 0 {
         caps::set(None, CapSet::Ambient, &to_set(plan.caps.ambient))
             .ctx(|| "setting ambient capabilities".into())?;

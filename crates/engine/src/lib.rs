@@ -67,6 +67,11 @@ impl Engine {
         self.paths.runroot.join("runtimes")
     }
 
+    /// The unix socket a running container's monitor serves `attach` on.
+    pub fn attach_socket(&self, id: &model::ContainerId) -> PathBuf {
+        self.paths.runroot.join(format!("{}.sock", id.as_str()))
+    }
+
     /// A container's log file.
     pub fn log_path(&self, container_dir: &Path) -> PathBuf {
         container_dir.join("container.log")

@@ -52,6 +52,7 @@ pub struct MonitorArgs {
     pub(crate) forward_stdin: bool,
     pub(crate) forward_output: bool,
     pub(crate) status_w: OwnedFd,
+    pub(crate) attach_socket: PathBuf,
 }
 
 fn report(fd: &OwnedFd, line: &str) {
@@ -124,6 +125,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         forward_stdin,
         forward_output,
         status_w,
+        attach_socket,
     } = args;
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
@@ -214,7 +216,13 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
 
+    let _ = std::fs::remove_file(&attach_socket);
+    let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
+    if let Some(l) = &listener {
+        let _ = l.set_nonblocking(true);
+    }
     let code = pump(
+        listener.as_ref(),
         &log_path,
         output,
         stdin_w,
@@ -235,6 +243,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         let _ = cg.destroy();
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
+    let _ = std::fs::remove_file(&attach_socket);
     let _ = set_state(&store, &id, |st| {
         st.status = Status::Exited;
         st.exit_code = code;
@@ -255,7 +264,27 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
 
 /// Copy output to the log (and the caller), input to the container, until
 /// the init has exited and its output is drained. Returns the exit code.
+/// A connected `berth attach` client.
+struct Client {
+    sock: std::os::unix::net::UnixStream,
+    /// It sends stdin for the container.
+    stdin: bool,
+    /// It has sent its one-byte hello.
+    greeted: bool,
+}
+
+/// Frame output for attach clients: `[stream][len u32 BE][data]`; stream 1
+/// stdout, 2 stderr, 3 exit (data = the exit code, i32 BE).
+pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(5 + data.len());
+    f.push(stream);
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}
+
 fn pump(
+    listener: Option<&std::os::unix::net::UnixListener>,
     log_path: &std::path::Path,
     output: Output,
     stdin_w: Option<OwnedFd>,
@@ -292,6 +321,7 @@ fn pump(
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
+    let mut clients: Vec<Client> = Vec::new();
 
     loop {
         if exit_code.is_some() && out_fd.is_none() && err_fd.is_none() {
@@ -310,6 +340,14 @@ fn pump(
         if forward_stdin {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             kinds.push(b'i');
+        }
+        if let Some(l) = listener {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'l');
+        }
+        for c in &clients {
+            fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'c');
         }
         if exit_code.is_none() {
             if let Some(p) = &pidfd {
@@ -333,11 +371,19 @@ fn pump(
         if n == 0 && exit_code.is_some() {
             break;
         }
-        let ready: Vec<(u8, PollFlags)> = fds
+        let mut client_index = 0usize;
+        let ready: Vec<(u8, PollFlags, usize)> = fds
             .iter()
             .zip(&kinds)
-            .map(|(f, k)| (*k, f.revents().unwrap_or(PollFlags::empty())))
+            .map(|(f, k)| {
+                let i = client_index;
+                if *k == b'c' {
+                    client_index += 1;
+                }
+                (*k, f.revents().unwrap_or(PollFlags::empty()), i)
+            })
             .collect();
+        let mut dead_clients: Vec<usize> = Vec::new();
         drop(fds);
         if pidfd.is_none() && exit_code.is_none() {
             if let Ok(st) = waitpid(
@@ -349,7 +395,7 @@ fn pump(
                 }
             }
         }
-        for (kind, rev) in ready {
+        for (kind, rev, ci) in ready {
             if rev.is_empty() {
                 continue;
             }
@@ -376,6 +422,12 @@ fn pump(
                             format_chunk(&mut line, stream, Utc::now(), data);
                             if let Some(l) = log.as_mut() {
                                 let _ = l.write_all(&line);
+                            }
+                            let f = frame(if kind == b'o' { 1 } else { 2 }, data);
+                            for c in clients.iter_mut() {
+                                if std::io::Write::write_all(&mut c.sock, &f).is_err() {
+                                    let _ = c.sock.shutdown(std::net::Shutdown::Both);
+                                }
                             }
                             if forward_output {
                                 let target = if kind == b'o' {
@@ -406,6 +458,39 @@ fn pump(
                         }
                     }
                 },
+                b'l' => {
+                    if let Some(l) = listener {
+                        if let Ok((sock, _)) = l.accept() {
+                            let _ = sock.set_nonblocking(false);
+                            clients.push(Client {
+                                sock,
+                                stdin: false,
+                                greeted: false,
+                            });
+                        }
+                    }
+                }
+                b'c' => {
+                    let Some(c) = clients.get_mut(ci) else {
+                        continue;
+                    };
+                    match std::io::Read::read(&mut c.sock, &mut buf) {
+                        Ok(0) | Err(_) => dead_clients.push(ci),
+                        Ok(n) => {
+                            let mut data = &buf[..n];
+                            if !c.greeted {
+                                c.greeted = true;
+                                c.stdin = data[0] & 1 == 1;
+                                data = &data[1..];
+                            }
+                            if c.stdin && !data.is_empty() {
+                                if let Some(t) = &stdin_target {
+                                    let _ = write_all(t.as_fd(), data);
+                                }
+                            }
+                        }
+                    }
+                }
                 b'p' => {
                     if let Ok(st) = waitpid(Pid::from_raw(wait_pid), None) {
                         exit_code = status_code(st).or(Some(255));
@@ -414,14 +499,21 @@ fn pump(
                 _ => {}
             }
         }
+        for i in dead_clients.into_iter().rev() {
+            clients.remove(i);
+        }
     }
     drop(stdin_target);
-    exit_code.unwrap_or_else(|| {
+    let code = exit_code.unwrap_or_else(|| {
         waitpid(Pid::from_raw(wait_pid), None)
             .ok()
             .and_then(status_code)
             .unwrap_or(255)
-    })
+    });
+    for mut c in clients {
+        let _ = std::io::Write::write_all(&mut c.sock, &frame(3, &code.to_be_bytes()));
+    }
+    code
 }
 
 fn status_code(st: WaitStatus) -> Option<i32> {

@@ -189,6 +189,7 @@ impl Engine {
             forward_stdin: matches!(mode, AttachMode::Foreground { stdin: true }),
             forward_output: matches!(mode, AttachMode::Foreground { .. }),
             status_w,
+            attach_socket: self.attach_socket(&id),
         };
 
         match sys::process::fork()

@@ -557,3 +557,32 @@ fn inspect_rename_and_ps_filters() {
     let out = b.run(&["rename", "alpha", "b"]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn attach_forwards_stdin_and_returns_the_exit_code() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "cat",
+        IMAGE,
+        "sh",
+        "-c",
+        "read line; echo got:$line; exit 4",
+    ]);
+    let out = b.run_stdin(&["attach", "cat"], b"hello\n");
+    assert_eq!(stdout(&out), "got:hello\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 4);
+}
+
+#[test]
+fn foreground_run_pipes_stdin() {
+    let b = Berth::new();
+    let out = b.run_stdin(
+        &["run", "--rm", "-i", IMAGE, "sh", "-c", "tr a-z A-Z"],
+        b"shout\n",
+    );
+    assert_eq!(stdout(&out), "SHOUT\n", "{}", stderr(&out));
+}

@@ -475,7 +475,14 @@ fn pump(
                         continue;
                     };
                     match std::io::Read::read(&mut c.sock, &mut buf) {
-                        Ok(0) | Err(_) => dead_clients.push(ci),
+                        Ok(0) | Err(_) => {
+                            // A client that attached stdin and hit EOF closes the
+                            // container's stdin, as `docker attach` does.
+                            if c.stdin && !pty {
+                                stdin_target = None;
+                            }
+                            dead_clients.push(ci);
+                        }
                         Ok(n) => {
                             let mut data = &buf[..n];
                             if !c.greeted {

@@ -1136,7 +1136,10 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
         let stdin_idx = if sfd.is_some() { 2 } else { 1 };
         if stdin_open && r.get(stdin_idx).copied().unwrap_or(false) {
             match nix::unistd::read(stdin.as_fd(), &mut inbuf) {
-                Ok(0) | Err(_) => stdin_open = false,
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    let _ = sock.shutdown(std::net::Shutdown::Write);
+                }
                 Ok(n) => sock.write_all(&inbuf[..n])?,
             }
         }

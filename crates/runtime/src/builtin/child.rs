@@ -157,6 +157,10 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         }
         dev_links(plan.terminal, &args.stdio[0])?;
     }
+    // Docker creates a missing working directory.
+    if !plan.cwd.exists() {
+        let _ = mkdir_all(&plan.cwd);
+    }
     for (k, v) in &plan.sysctls {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).ctx(|| format!("setting sysctl {k}"))?;
@@ -324,8 +328,15 @@ fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
     })
 }
 
+/// Create a directory and its parents with mode 0755 (the child runs with
+/// umask 0 so device nodes get their exact modes).
 fn mkdir_all(p: &Path) -> Result<(), Failure> {
-    std::fs::create_dir_all(p).ctx(|| format!("creating mount point {}", p.display()))
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(p)
+        .ctx(|| format!("creating mount point {}", p.display()))
 }
 
 fn propagate(m: &MountStep) -> Result<(), Failure> {

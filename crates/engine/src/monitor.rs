@@ -244,16 +244,17 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
     let _ = std::fs::remove_file(&attach_socket);
-    let _ = set_state(&store, &id, |st| {
-        st.status = Status::Exited;
-        st.exit_code = code;
-        st.oom_killed = oom;
-        st.pid = 0;
-        st.monitor_pid = 0;
-        st.finished_at = Some(Utc::now());
-    });
     if auto_remove {
         let _ = store.remove_container(&id);
+    } else {
+        let _ = set_state(&store, &id, |st| {
+            st.status = Status::Exited;
+            st.exit_code = code;
+            st.oom_killed = oom;
+            st.pid = 0;
+            st.monitor_pid = 0;
+            st.finished_at = Some(Utc::now());
+        });
     }
     // Let go of the caller's stdout/stderr before reporting, so a reader
     // waiting for EOF on them is not held up by us.

@@ -5,6 +5,8 @@
 //! invariant it relies on. Nothing here knows about containers or images.
 #![allow(unsafe_code)]
 
+/// open_tree/move_mount for bind mounts across pivot_root.
+pub mod mount;
 /// Process creation (fork/clone into new namespaces), fd hygiene, pidfds, signals.
 pub mod process;
 /// Loading a compiled seccomp BPF program into the calling thread.

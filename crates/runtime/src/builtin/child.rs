@@ -3,7 +3,7 @@
 //! any failure is written to the report pipe and the process exits.
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -108,17 +108,29 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
     )
     .ctx(|| "making mounts private".into())?;
     mount_overlay(args.overlay, &plan.rootfs)?;
+    // Bind sources are host paths: capture each as a detached mount tree now,
+    // attach it after pivot_root (when the host's tree is gone).
     let mut bind_sources = Vec::new();
     for m in &plan.mounts {
-        if let MountKind::Bind { source, .. } = &m.kind {
+        if let MountKind::Bind { source, recursive } = &m.kind {
             let fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
                 .ctx(|| format!("bind mount source {}", source.display()))?;
             let is_dir = std::fs::metadata(source)
                 .map(|m| m.is_dir())
                 .unwrap_or(false);
-            bind_sources.push((fd, is_dir));
+            let tree = sys::mount::clone_tree(fd.as_fd(), *recursive)
+                .ctx(|| format!("capturing bind mount source {}", source.display()))?;
+            bind_sources.push((tree, is_dir));
         }
     }
+    let console = if plan.terminal {
+        Some(
+            sys::mount::clone_tree(args.stdio[0].as_fd(), false)
+                .ctx(|| "capturing the console".into())?,
+        )
+    } else {
+        None
+    };
     chdir(&plan.rootfs).ctx(|| format!("entering {}", plan.rootfs.display()))?;
     pivot_root(".", ".").ctx(|| "pivot_root".into())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".into())?;
@@ -128,9 +140,9 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
     let mut dev_is_tmpfs = false;
     for m in &plan.mounts {
         match &m.kind {
-            MountKind::Bind { recursive, .. } => {
-                let (fd, is_dir) = binds.next().expect("one source per bind mount");
-                do_bind(m, &fd, is_dir, *recursive)?;
+            MountKind::Bind { .. } => {
+                let (tree, is_dir) = binds.next().expect("one source per bind mount");
+                do_bind(m, &tree, is_dir)?;
             }
             MountKind::Cgroup => mount_cgroups(m, args.cgroup_layout)?,
             MountKind::Fs { fstype, source } => {
@@ -155,7 +167,7 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         for d in &plan.devices {
             make_device(d)?;
         }
-        dev_links(plan.terminal, &args.stdio[0])?;
+        dev_links(console.as_ref())?;
     }
     // Docker creates a missing working directory.
     if !plan.cwd.exists() {
@@ -353,7 +365,7 @@ fn propagate(m: &MountStep) -> Result<(), Failure> {
     Ok(())
 }
 
-fn do_bind(m: &MountStep, src: &OwnedFd, is_dir: bool, recursive: bool) -> Result<(), Failure> {
+fn do_bind(m: &MountStep, tree: &OwnedFd, is_dir: bool) -> Result<(), Failure> {
     if is_dir {
         mkdir_all(&m.dest)?;
     } else {
@@ -370,19 +382,8 @@ fn do_bind(m: &MountStep, src: &OwnedFd, is_dir: bool, recursive: bool) -> Resul
                 .ctx(|| format!("creating mount point {}", m.dest.display()))?;
         }
     }
-    let source = format!("/proc/self/fd/{}", src.as_raw_fd());
-    let mut flags = MsFlags::MS_BIND;
-    if recursive {
-        flags |= MsFlags::MS_REC;
-    }
-    mount(
-        Some(source.as_str()),
-        &m.dest,
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind mounting onto {}", m.dest.display()))?;
+    sys::mount::attach_tree(tree.as_fd(), &m.dest)
+        .ctx(|| format!("bind mounting onto {}", m.dest.display()))?;
     let extra = m.flags & !MsFlags::MS_REMOUNT;
     if !extra.is_empty() {
         mount(
@@ -475,7 +476,7 @@ fn make_device(d: &DeviceStep) -> Result<(), Failure> {
         .ctx(|| format!("chown {}", d.path.display()))
 }
 
-fn dev_links(terminal: bool, stdin: &OwnedFd) -> Result<(), Failure> {
+fn dev_links(console: Option<&OwnedFd>) -> Result<(), Failure> {
     let links = [
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),
@@ -490,7 +491,7 @@ fn dev_links(terminal: bool, stdin: &OwnedFd) -> Result<(), Failure> {
     if Path::new("/proc/kcore").exists() {
         let _ = std::os::unix::fs::symlink("/proc/kcore", "/dev/core");
     }
-    if terminal {
+    if let Some(tree) = console {
         // The pty slave doubles as /dev/console, as runc does.
         std::fs::OpenOptions::new()
             .create(true)
@@ -499,15 +500,8 @@ fn dev_links(terminal: bool, stdin: &OwnedFd) -> Result<(), Failure> {
             .mode(0o600)
             .open("/dev/console")
             .ctx(|| "creating /dev/console".into())?;
-        let source = format!("/proc/self/fd/{}", stdin.as_raw_fd());
-        mount(
-            Some(source.as_str()),
-            "/dev/console",
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .ctx(|| "mounting /dev/console".into())?;
+        sys::mount::attach_tree(tree.as_fd(), Path::new("/dev/console"))
+            .ctx(|| "mounting /dev/console".into())?;
     }
     Ok(())
 }

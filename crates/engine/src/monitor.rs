@@ -272,6 +272,10 @@ struct Client {
     stdin: bool,
     /// It has sent its one-byte hello.
     greeted: bool,
+    /// It may still send input (false after its EOF; output still flows).
+    input_open: bool,
+    /// Writing to it failed: drop it.
+    dead: bool,
 }
 
 /// Frame output for attach clients: `[stream][len u32 BE][data]`; stream 1
@@ -346,9 +350,11 @@ fn pump(
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             kinds.push(b'l');
         }
-        for c in &clients {
+        let mut polled_clients: Vec<usize> = Vec::new();
+        for (i, c) in clients.iter().enumerate().filter(|(_, c)| c.input_open) {
             fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
             kinds.push(b'c');
+            polled_clients.push(i);
         }
         if exit_code.is_none() {
             if let Some(p) = &pidfd {
@@ -377,14 +383,14 @@ fn pump(
             .iter()
             .zip(&kinds)
             .map(|(f, k)| {
-                let i = client_index;
+                let mut i = 0;
                 if *k == b'c' {
+                    i = polled_clients[client_index];
                     client_index += 1;
                 }
                 (*k, f.revents().unwrap_or(PollFlags::empty()), i)
             })
             .collect();
-        let mut dead_clients: Vec<usize> = Vec::new();
         drop(fds);
         if pidfd.is_none() && exit_code.is_none() {
             if let Ok(st) = waitpid(
@@ -428,6 +434,8 @@ fn pump(
                             for c in clients.iter_mut() {
                                 if std::io::Write::write_all(&mut c.sock, &f).is_err() {
                                     let _ = c.sock.shutdown(std::net::Shutdown::Both);
+                                    c.input_open = false;
+                                    c.dead = true;
                                 }
                             }
                             if forward_output {
@@ -467,6 +475,8 @@ fn pump(
                                 sock,
                                 stdin: false,
                                 greeted: false,
+                                input_open: true,
+                                dead: false,
                             });
                         }
                     }
@@ -478,11 +488,12 @@ fn pump(
                     match std::io::Read::read(&mut c.sock, &mut buf) {
                         Ok(0) | Err(_) => {
                             // A client that attached stdin and hit EOF closes the
-                            // container's stdin, as `docker attach` does.
+                            // container's stdin, as `docker attach` does; it keeps
+                            // receiving output until the container exits.
                             if c.stdin && !pty {
                                 stdin_target = None;
                             }
-                            dead_clients.push(ci);
+                            c.input_open = false;
                         }
                         Ok(n) => {
                             let mut data = &buf[..n];
@@ -507,9 +518,7 @@ fn pump(
                 _ => {}
             }
         }
-        for i in dead_clients.into_iter().rev() {
-            clients.remove(i);
-        }
+        clients.retain(|c| !c.dead);
     }
     drop(stdin_target);
     let code = exit_code.unwrap_or_else(|| {

@@ -155,8 +155,12 @@ impl Runtime for External {
         let _ = self.run_quiet(&["delete", "--force", req.id]);
 
         let [stdin, stdout, stderr] = req.stdio;
+        let log = req.bundle.join(format!("{}.log", self.name));
+        let _ = std::fs::remove_file(&log);
         let out = self
             .command()
+            .arg("--log")
+            .arg(&log)
             .arg("create")
             .arg("--bundle")
             .arg(req.bundle)
@@ -174,9 +178,22 @@ impl Runtime for External {
         };
         let status = out.map_err(fail)?;
         if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| l.contains("error") || l.contains("level=fatal"))
+                .map(|l| {
+                    // JSON log lines carry the message in "msg".
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+                        .unwrap_or_else(|| l.to_string())
+                })
+                .unwrap_or_else(|| format!("create failed ({status})"));
             return Err(fail(RuntimeError::External {
                 runtime: self.name.clone(),
-                message: format!("create failed ({status}); see the container's stderr"),
+                message: last,
             }));
         }
         let pid: i32 = std::fs::read_to_string(&pid_file)

@@ -555,10 +555,13 @@ fn readonly_path(p: &PathBuf) -> Result<(), Failure> {
 
 fn apply_credentials(plan: &ChildPlan) -> Result<(), Failure> {
     use caps::{CapSet, Capability, CapsHashSet};
+    // Never ask for more than we hold (e.g. --privileged on a host whose
+    // root lacks CAP_SYS_RESOURCE): capset would fail with EPERM.
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
     let to_set = |mask: u64| -> CapsHashSet {
         caps::all()
             .into_iter()
-            .filter(|c: &Capability| mask & (1u64 << c.index()) != 0)
+            .filter(|c: &Capability| mask & (1u64 << c.index()) != 0 && held.contains(c))
             .collect()
     };
     for c in caps::all() {

@@ -168,7 +168,12 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
         None => None,
     };
+    // On v1 the built-in runtime's child joins its cgroups itself (cheaper).
+    let child_joins = matches!(hierarchy, Some(runtime::cgroup::Hierarchy::V1 { .. }));
     let add_to_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
+        if child_joins {
+            return Ok(());
+        }
         if let Some(cg) = &cgroup {
             cg.add_pid(pid)
                 .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;

@@ -56,8 +56,10 @@ pub struct SpawnRequest<'a> {
     pub stdio: [OwnedFd; 3],
     /// Compiled seccomp filter to load, if the spec has seccomp.
     pub seccomp_bpf: Option<&'a [u8]>,
-    /// Called with the child's pid before it is released to set itself up
-    /// (the built-in path puts it into its cgroups here).
+    /// Called with the child's pid before it is released to set itself up.
+    /// On cgroup v1 hosts the built-in path's child joins the cgroups named
+    /// by the spec's `cgroupsPath` itself (see [`builtin`]); on v2 this hook
+    /// must put it there.
     pub before_release: &'a dyn Fn(i32) -> Result<(), RuntimeError>,
 }
 

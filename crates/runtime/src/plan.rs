@@ -132,6 +132,8 @@ pub struct ChildPlan {
     pub terminal: bool,
     /// oom_score_adj for the init.
     pub oom_score_adj: Option<i32>,
+    /// The container's cgroup path below each hierarchy root (`/berth/<id>`).
+    pub cgroups_path: Option<PathBuf>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -490,6 +492,7 @@ impl ChildPlan {
             cwd,
             terminal: process.terminal().unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
+            cgroups_path: linux.cgroups_path().clone(),
         })
     }
 }

@@ -1,1 +1,647 @@
-//! cgroups (in progress)
+//! Container cgroups over plain cgroupfs writes, for cgroup v1 (including
+//! hybrid hosts: v1 controllers plus an empty v2 mount, as here) and v2.
+//! The hierarchy is detected once per process from /proc/self/mountinfo.
+//!
+//! On v2, device access control needs an eBPF program; berth does not load
+//! one yet, so the device allow-list is enforced on v1 only (the container
+//! still gets only the device nodes the spec lists).
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+/// The v1 controllers berth knows.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "blkio",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+];
+
+/// Why a cgroup operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No usable cgroup filesystem.
+    #[error("no cgroup hierarchy found in /proc/self/mountinfo")]
+    NoHierarchy,
+    /// A cgroupfs file or directory operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where the controllers are mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// cgroup v1: controller name → its mount point (co-mounted controllers
+    /// such as cpu,cpuacct share one).
+    V1 {
+        /// controller → mount point.
+        controllers: BTreeMap<String, PathBuf>,
+    },
+    /// cgroup v2, unified at `root`.
+    V2 {
+        /// The cgroup2 mount point.
+        root: PathBuf,
+    },
+}
+
+impl Hierarchy {
+    /// Detect from /proc/self/mountinfo (one read).
+    pub fn detect() -> Result<Hierarchy, CgroupError> {
+        let p = Path::new("/proc/self/mountinfo");
+        let text = std::fs::read_to_string(p).map_err(io(p))?;
+        Self::parse_mountinfo(&text)
+    }
+
+    /// Parse mountinfo text; v1 controllers win over a v2 mount (hybrid).
+    pub fn parse_mountinfo(text: &str) -> Result<Hierarchy, CgroupError> {
+        let mut controllers = BTreeMap::new();
+        let mut v2 = None;
+        for line in text.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let mount_point = left.split_whitespace().nth(4).unwrap_or_default();
+            let mut r = right.split_whitespace();
+            let fstype = r.next().unwrap_or_default();
+            let _source = r.next();
+            let opts = r.next().unwrap_or_default();
+            match fstype {
+                "cgroup" => {
+                    for o in opts.split(',') {
+                        if V1_CONTROLLERS.contains(&o) {
+                            controllers
+                                .entry(o.to_string())
+                                .or_insert_with(|| PathBuf::from(mount_point));
+                        }
+                    }
+                }
+                "cgroup2" if v2.is_none() => v2 = Some(PathBuf::from(mount_point)),
+                _ => {}
+            }
+        }
+        if !controllers.is_empty() {
+            return Ok(Hierarchy::V1 { controllers });
+        }
+        v2.map(|root| Hierarchy::V2 { root })
+            .ok_or(CgroupError::NoHierarchy)
+    }
+}
+
+/// One container's cgroup: `rel` below every controller root.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    /// (controllers mounted there, the cgroup dir), one per mount.
+    dirs: Vec<(Vec<String>, PathBuf)>,
+    v2: bool,
+}
+
+/// Resource usage of a cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    /// Memory in use, bytes.
+    pub memory_usage: u64,
+    /// Memory limit, bytes (0 = none).
+    pub memory_limit: u64,
+    /// CPU time used, nanoseconds.
+    pub cpu_usage_ns: u64,
+    /// Processes.
+    pub pids: u64,
+}
+
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(path, value).map_err(io(path))
+}
+
+fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let t = match d.typ() {
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::P) => "p",
+        Some(LinuxDeviceType::A) | None => "a",
+    };
+    let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
+    if t == "a" {
+        return format!(
+            "a *:* {}",
+            d.access().clone().unwrap_or_else(|| "rwm".into())
+        );
+    }
+    format!(
+        "{t} {}:{} {}",
+        num(d.major()),
+        num(d.minor()),
+        d.access().clone().unwrap_or_else(|| "rwm".into())
+    )
+}
+
+/// cpu.shares (2..262144) to cgroup v2 cpu.weight (1..10000), as runc does.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+impl Cgroup {
+    /// The cgroup `rel` (e.g. `berth/<id>`) without creating it.
+    pub fn open(h: &Hierarchy, rel: &str) -> Cgroup {
+        let rel = rel.trim_start_matches('/');
+        match h {
+            Hierarchy::V1 { controllers } => {
+                let mut by_mount: BTreeMap<&PathBuf, Vec<String>> = BTreeMap::new();
+                for (c, m) in controllers {
+                    by_mount.entry(m).or_default().push(c.clone());
+                }
+                Cgroup {
+                    dirs: by_mount
+                        .into_iter()
+                        .map(|(m, cs)| (cs, m.join(rel)))
+                        .collect(),
+                    v2: false,
+                }
+            }
+            Hierarchy::V2 { root } => Cgroup {
+                dirs: vec![(vec!["unified".into()], root.join(rel))],
+                v2: true,
+            },
+        }
+    }
+
+    fn dir_of(&self, controller: &str) -> Option<&Path> {
+        if self.v2 {
+            return self.dirs.first().map(|(_, d)| d.as_path());
+        }
+        self.dirs
+            .iter()
+            .find(|(cs, _)| cs.iter().any(|c| c == controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// Create the cgroup and apply `res`.
+    pub fn create(h: &Hierarchy, rel: &str, res: &LinuxResources) -> Result<Cgroup, CgroupError> {
+        let cg = Cgroup::open(h, rel);
+        if let Hierarchy::V2 { root } = h {
+            cg.create_v2(root, rel.trim_start_matches('/'))?;
+        } else {
+            for (cs, d) in &cg.dirs {
+                if cs.iter().any(|c| c == "cpuset") {
+                    create_cpuset_path(d)?;
+                } else {
+                    std::fs::create_dir_all(d).map_err(io(d))?;
+                }
+            }
+        }
+        if let Err(e) = cg.apply(res) {
+            let _ = cg.destroy();
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    fn create_v2(&self, root: &Path, rel: &str) -> Result<(), CgroupError> {
+        let leaf = &self.dirs[0].1;
+        std::fs::create_dir_all(leaf).map_err(io(leaf))?;
+        // Enable the controllers we use on every ancestor's subtree_control.
+        let mut dir = root.to_path_buf();
+        for part in Path::new(rel).components() {
+            let available =
+                std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let enable: Vec<String> = ["cpu", "memory", "pids", "cpuset", "io"]
+                .iter()
+                .filter(|c| available.split_whitespace().any(|a| a == **c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !enable.is_empty() {
+                let p = dir.join("cgroup.subtree_control");
+                let _ = std::fs::write(&p, enable.join(" "));
+            }
+            dir.push(part);
+        }
+        Ok(())
+    }
+
+    fn apply(&self, res: &LinuxResources) -> Result<(), CgroupError> {
+        if self.v2 {
+            let d = &self.dirs[0].1;
+            if let Some(m) = res.memory() {
+                if let Some(l) = m.limit() {
+                    write(&d.join("memory.max"), &l.to_string())?;
+                    if let Some(s) = m.swap() {
+                        let v = if s < 0 {
+                            "max".to_string()
+                        } else {
+                            (s - l).max(0).to_string()
+                        };
+                        write(&d.join("memory.swap.max"), &v)?;
+                    }
+                }
+            }
+            if let Some(c) = res.cpu() {
+                if let Some(q) = c.quota() {
+                    write(
+                        &d.join("cpu.max"),
+                        &format!("{q} {}", c.period().unwrap_or(100_000)),
+                    )?;
+                }
+                if let Some(s) = c.shares() {
+                    write(&d.join("cpu.weight"), &shares_to_weight(s).to_string())?;
+                }
+            }
+            if let Some(p) = res.pids() {
+                let v = if p.limit() <= 0 {
+                    "max".to_string()
+                } else {
+                    p.limit().to_string()
+                };
+                write(&d.join("pids.max"), &v)?;
+            }
+            if res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+                tracing::debug!("cgroup v2 device rules need eBPF; not enforced");
+            }
+            return Ok(());
+        }
+        if let (Some(m), Some(d)) = (res.memory(), self.dir_of("memory")) {
+            if let Some(l) = m.limit() {
+                write(&d.join("memory.limit_in_bytes"), &l.to_string())?;
+            }
+            if let Some(s) = m.swap() {
+                let p = d.join("memory.memsw.limit_in_bytes");
+                if p.exists() {
+                    write(&p, &s.to_string())?;
+                } else {
+                    tracing::warn!(
+                        "the kernel has no swap accounting: --memory-swap is not enforced"
+                    );
+                }
+            }
+        }
+        if let (Some(c), Some(d)) = (res.cpu(), self.dir_of("cpu")) {
+            if let Some(p) = c.period() {
+                write(&d.join("cpu.cfs_period_us"), &p.to_string())?;
+            }
+            if let Some(q) = c.quota() {
+                write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+            }
+            if let Some(s) = c.shares() {
+                write(&d.join("cpu.shares"), &s.to_string())?;
+            }
+        }
+        if let (Some(p), Some(d)) = (res.pids(), self.dir_of("pids")) {
+            let v = if p.limit() <= 0 {
+                "max".to_string()
+            } else {
+                p.limit().to_string()
+            };
+            write(&d.join("pids.max"), &v)?;
+        }
+        if let (Some(devs), Some(d)) = (res.devices(), self.dir_of("devices")) {
+            for rule in devs {
+                let file = if rule.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write(&d.join(file), &device_rule(rule))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move a process in (`cgroup.procs` of every hierarchy).
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        for (_, d) in &self.dirs {
+            if d.exists() {
+                write(&d.join("cgroup.procs"), &pid.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The processes in it.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let d = self
+            .dir_of("pids")
+            .or_else(|| self.dir_of("memory"))
+            .unwrap_or(&self.dirs[0].1);
+        let p = d.join("cgroup.procs");
+        let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Did the OOM killer kill a process in it?
+    pub fn oom_killed(&self) -> bool {
+        let Some(d) = self.dir_of("memory") else {
+            return false;
+        };
+        let (file, key) = if self.v2 {
+            ("memory.events", "oom_kill")
+        } else {
+            ("memory.oom_control", "oom_kill")
+        };
+        std::fs::read_to_string(d.join(file))
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix(key)
+                        .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+                })
+            })
+            .is_some_and(|n| n > 0)
+    }
+
+    /// Freeze every process in it.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match (self.v2, self.dir_of("freezer")) {
+            (true, Some(d)) => write(&d.join("cgroup.freeze"), "1"),
+            (false, Some(d)) => write(&d.join("freezer.state"), "FROZEN"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Thaw it.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match (self.v2, self.dir_of("freezer")) {
+            (true, Some(d)) => write(&d.join("cgroup.freeze"), "0"),
+            (false, Some(d)) => write(&d.join("freezer.state"), "THAWED"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Current usage.
+    pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
+        let read = |d: Option<&Path>, f: &str| -> u64 {
+            d.and_then(|d| std::fs::read_to_string(d.join(f)).ok())
+                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+                .unwrap_or(0)
+        };
+        let mem = self.dir_of("memory");
+        Ok(if self.v2 {
+            let cpu = self
+                .dir_of("cpu")
+                .and_then(|d| std::fs::read_to_string(d.join("cpu.stat")).ok())
+                .and_then(|s| {
+                    s.lines().find_map(|l| {
+                        l.strip_prefix("usage_usec ")
+                            .and_then(|v| v.parse::<u64>().ok())
+                    })
+                })
+                .unwrap_or(0);
+            CgroupStats {
+                memory_usage: read(mem, "memory.current"),
+                memory_limit: read(mem, "memory.max"),
+                cpu_usage_ns: cpu * 1000,
+                pids: read(self.dir_of("pids"), "pids.current"),
+            }
+        } else {
+            CgroupStats {
+                memory_usage: read(mem, "memory.usage_in_bytes"),
+                memory_limit: read(mem, "memory.limit_in_bytes"),
+                cpu_usage_ns: read(self.dir_of("cpuacct"), "cpuacct.usage"),
+                pids: read(self.dir_of("pids"), "pids.current"),
+            }
+        })
+    }
+
+    /// Remove it everywhere (retrying while exiting processes leave);
+    /// idempotent.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let mut last = None;
+        for (_, d) in &self.dirs {
+            for attempt in 0..50 {
+                match std::fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if attempt < 49 && e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    Err(e) => {
+                        last = Some(CgroupError::Io {
+                            path: d.clone(),
+                            source: e,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        last.map_or(Ok(()), Err)
+    }
+}
+
+/// cpuset needs cpus and mems set at every level before a task can join:
+/// create each missing level copying its parent's values.
+fn create_cpuset_path(d: &Path) -> Result<(), CgroupError> {
+    if d.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = d.parent() {
+        create_cpuset_path(parent)?;
+    }
+    std::fs::create_dir(d)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(io(d))?;
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+        if mine.trim().is_empty() {
+            if let Some(parent) = d.parent() {
+                let v = std::fs::read_to_string(parent.join(f)).map_err(io(&parent.join(f)))?;
+                write(&d.join(f), v.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Docker's default device cgroup rules: deny everything, then allow mknod
+/// of any device and use of null, zero, full, random, urandom, tty,
+/// console, ptmx, pts and tun.
+pub fn docker_default_devices() -> Vec<LinuxDeviceCgroup> {
+    let rule = |allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        serde_json::from_value::<LinuxDeviceCgroup>(serde_json::json!({
+            "allow": allow, "type": typ, "major": major, "minor": minor, "access": access
+        }))
+        .expect("static device rule")
+    };
+    vec![
+        rule(false, "a", None, None, "rwm"),
+        rule(true, "c", None, None, "m"),
+        rule(true, "b", None, None, "m"),
+        rule(true, "c", Some(1), Some(3), "rwm"),
+        rule(true, "c", Some(1), Some(5), "rwm"),
+        rule(true, "c", Some(1), Some(7), "rwm"),
+        rule(true, "c", Some(1), Some(8), "rwm"),
+        rule(true, "c", Some(1), Some(9), "rwm"),
+        rule(true, "c", Some(5), Some(0), "rwm"),
+        rule(true, "c", Some(5), Some(1), "rwm"),
+        rule(true, "c", Some(5), Some(2), "rwm"),
+        rule(true, "c", Some(136), None, "rwm"),
+        rule(true, "c", Some(10), Some(200), "rwm"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw
+30 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec shared:10 - cgroup2 cgroup2 rw,nsdelegate
+34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec shared:15 - cgroup cgroup rw,cpu,cpuacct
+35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec shared:16 - cgroup cgroup rw,memory
+36 30 0:32 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec shared:17 - cgroup cgroup rw,xattr,name=systemd
+";
+    const V2: &str = "30 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+
+    #[test]
+    fn parses_hybrid_and_v2() {
+        match Hierarchy::parse_mountinfo(HYBRID).unwrap() {
+            Hierarchy::V1 { controllers } => {
+                assert_eq!(
+                    controllers["cpu"],
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+                );
+                assert_eq!(controllers["cpuacct"], controllers["cpu"]);
+                assert_eq!(
+                    controllers["memory"],
+                    PathBuf::from("/sys/fs/cgroup/memory")
+                );
+                assert!(!controllers.contains_key("systemd"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            Hierarchy::parse_mountinfo(V2).unwrap(),
+            Hierarchy::V2 {
+                root: PathBuf::from("/sys/fs/cgroup")
+            }
+        );
+        assert!(Hierarchy::parse_mountinfo("").is_err());
+    }
+
+    #[test]
+    fn v1_comounts_share_a_dir() {
+        let h = Hierarchy::parse_mountinfo(HYBRID).unwrap();
+        let cg = Cgroup::open(&h, "/berth/abc");
+        assert_eq!(cg.dirs.len(), 2);
+        assert_eq!(
+            cg.dir_of("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/abc"))
+        );
+    }
+
+    fn resources() -> LinuxResources {
+        serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+            "pids": {"limit": 20}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn v2_writes_against_a_directory() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        let h = Hierarchy::V2 {
+            root: root.path().to_path_buf(),
+        };
+        let cg = Cgroup::create(&h, "berth/c1", &resources()).unwrap();
+        let d = root.path().join("berth/c1");
+        let r = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(r("memory.max"), "67108864");
+        assert_eq!(r("memory.swap.max"), "67108864");
+        assert_eq!(r("cpu.max"), "50000 100000");
+        assert_eq!(r("cpu.weight"), shares_to_weight(512).to_string());
+        assert_eq!(r("pids.max"), "20");
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap(),
+            "+cpu +memory +pids +cpuset +io"
+        );
+        std::fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(cg.oom_killed());
+        std::fs::write(d.join("cgroup.procs"), "12\n34\n").unwrap();
+        assert_eq!(cg.pids().unwrap(), vec![12, 34]);
+    }
+
+    #[test]
+    fn weights_and_device_rules() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(shares_to_weight(1024), 39);
+        let rules: Vec<String> = docker_default_devices().iter().map(device_rule).collect();
+        assert_eq!(rules[0], "a *:* rwm");
+        assert!(rules.contains(&"c 1:3 rwm".to_string()));
+        assert!(rules.contains(&"c 136:* rwm".to_string()));
+    }
+
+    /// Root test on this host's real v1 hierarchy, in a cgroup of our own.
+    #[test]
+    fn real_v1_cgroup_limits_and_lifecycle() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "needs root (scripts/test runs it as root)"
+        );
+        let h = Hierarchy::detect().unwrap();
+        let Hierarchy::V1 { .. } = h else {
+            return; // a v2 host: covered by v2_writes_against_a_directory
+        };
+        let rel = format!("berth-test-{}", std::process::id());
+        let cg = Cgroup::create(&h, &rel, &resources()).unwrap();
+        let mem = cg.dir_of("memory").unwrap().to_path_buf();
+        assert_eq!(
+            std::fs::read_to_string(mem.join("memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            "67108864"
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        cg.add_pid(child.id() as i32).unwrap();
+        assert_eq!(cg.pids().unwrap(), vec![child.id() as i32]);
+        assert!(!cg.oom_killed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        cg.destroy().unwrap();
+        assert!(!mem.exists());
+    }
+}

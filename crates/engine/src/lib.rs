@@ -34,7 +34,9 @@ pub struct Paths {
 
 /// The engine: a store plus the paths of this berth instance.
 pub struct Engine {
-    store: Store,
+    /// `None` only around a fork: SQLite state must not be inherited by a
+    /// child that uses the database (see [`Engine::close_store_for_fork`]).
+    store: std::cell::RefCell<Option<Store>>,
     paths: Paths,
 }
 
@@ -44,12 +46,30 @@ impl Engine {
         std::fs::create_dir_all(&paths.runroot)
             .map_err(|e| EngineError::io(format!("creating {}", paths.runroot.display()), e))?;
         let store = Store::open(&paths.root)?;
-        Ok(Engine { store, paths })
+        Ok(Engine {
+            store: std::cell::RefCell::new(Some(store)),
+            paths,
+        })
     }
 
     /// The image and container store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> std::cell::Ref<'_, Store> {
+        std::cell::Ref::map(self.store.borrow(), |s| s.as_ref().expect("store is open"))
+    }
+
+    /// Close the database before forking a process that will open its own
+    /// connection: SQLite keeps per-process lock state that a forked child
+    /// would inherit without the locks themselves, letting another process
+    /// delete the WAL under it.
+    pub(crate) fn close_store_for_fork(&self) {
+        drop(self.store.borrow_mut().take());
+    }
+
+    /// Reopen the database after [`Engine::close_store_for_fork`].
+    pub(crate) fn reopen_store(&self) -> Result<()> {
+        let s = Store::open(&self.paths.root)?;
+        *self.store.borrow_mut() = Some(s);
+        Ok(())
     }
 
     /// The paths this engine works on.

@@ -365,8 +365,8 @@ impl Cgroup {
             .ok()
             .and_then(|t| {
                 t.lines().find_map(|l| {
-                    l.strip_prefix(key)
-                        .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+                    let (k, v) = l.split_once(' ')?;
+                    (k == key).then(|| v.trim().parse::<u64>().unwrap_or(0))
                 })
             })
             .is_some_and(|n| n > 0)
@@ -597,6 +597,8 @@ mod tests {
         )
         .unwrap();
         assert!(cg.oom_killed());
+        std::fs::write(d.join("memory.events"), "oom_kill_disable 1\noom_kill 0\n").unwrap();
+        assert!(!cg.oom_killed());
         std::fs::write(d.join("cgroup.procs"), "12\n34\n").unwrap();
         assert_eq!(cg.pids().unwrap(), vec![12, 34]);
     }

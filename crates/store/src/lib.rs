@@ -1,5 +1,274 @@
-//! berth's image and container store (being built: see issue 3).
+//! berth's image and container store: content-addressed blobs, unpacked
+//! layers shared between images, and metadata in SQLite.
+//!
+//! Layout under the root: `blobs/sha256/<hex>` (verified, fsynced, renamed
+//! into place), `layers/<diff-id hex>` (overlayfs lower dirs, unpacked once),
+//! `containers/<id>/{upper,work}`, `tmp/` (work in progress of live
+//! commands, each with a lock file), `db/berth.db` (SQLite, WAL). An image
+//! row is inserted only once all of its content is in place, in one
+//! transaction: a crash leaves at most unreferenced files, which the next
+//! `open` removes when it finds a dead command's lock in `tmp/`.
+//! It does not know about the runtime or the CLI.
 #![forbid(unsafe_code)]
 
-/// Unpacking one layer tarball into a directory, safely (hostile tars stay contained).
+/// docker-archive and OCI-layout load/save.
+pub mod archive;
+/// Writing verified blobs.
+pub mod blob;
+/// `--change` instructions for import.
+pub mod change;
+/// Container rows.
+pub mod container;
+/// The store's error type.
+pub mod error;
+/// Image rows, import, tags, removal, prune.
+pub mod image;
+/// Unpacking one layer tarball into a directory, safely.
 pub mod layer;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub use archive::{ArchiveFormat, LoadedImage};
+pub use change::{parse_change, Change};
+pub use container::ContainerRecord;
+pub use error::StoreError;
+pub use image::{HistoryEntry, ImageRecord, ImportOptions, PruneReport, RemoveEvent};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,            -- sha256:<hex> of the config blob
+    created TEXT,
+    diff_ids TEXT NOT NULL,         -- JSON array, base layer first
+    layer_blobs TEXT NOT NULL,      -- JSON array of {digest, media_type, size}
+    repo_digests TEXT NOT NULL DEFAULT '[]',
+    labels TEXT NOT NULL DEFAULT '{}',
+    loaded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,          -- fully qualified reference
+    image_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS layers (
+    diff_id TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    image_ref TEXT NOT NULL,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+";
+
+/// The store. One per process; not shared across `fork`.
+pub struct Store {
+    root: PathBuf,
+    conn: rusqlite::Connection,
+}
+
+/// A work dir under `tmp/` owned by this process: its lock file is held
+/// (flock) while we live, so `open` in another process can tell a crashed
+/// command's leftovers from live work. Removed on drop.
+pub(crate) struct TmpDir {
+    path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+}
+
+impl TmpDir {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
+fn try_lock(f: &File) -> bool {
+    nix::fcntl::Flock::lock(
+        f.try_clone().expect("dup lock file"),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map(std::mem::forget)
+    .is_ok()
+}
+
+impl Store {
+    /// Open (creating) the store at `root` and clean up after crashed commands.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for d in ["blobs/sha256", "layers", "containers", "tmp", "db"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
+        }
+        let conn = rusqlite::Connection::open(root.join("db/berth.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+        }
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        let store = Store {
+            root: root.to_path_buf(),
+            conn,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    /// A write transaction holding the database's write lock from the
+    /// start (BEGIN IMMEDIATE): no read-then-upgrade races between commands.
+    pub(crate) fn write_tx(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?)
+    }
+
+    /// A fresh work dir under tmp/, locked by this process.
+    pub(crate) fn tmp_dir(&self, what: &str) -> Result<TmpDir, StoreError> {
+        let name = format!(
+            "{what}-{}-{}",
+            std::process::id(),
+            &model::ContainerId::random().as_str()[..12]
+        );
+        let path = self.root.join("tmp").join(&name);
+        let lock_path = self.root.join("tmp").join(format!("{name}.lock"));
+        let lock = File::create(&lock_path).map_err(StoreError::io(&lock_path))?;
+        if !try_lock(&lock) {
+            return Err(StoreError::corrupt(
+                lock_path.display().to_string(),
+                "cannot lock a fresh lock file",
+            ));
+        }
+        std::fs::create_dir(&path).map_err(StoreError::io(&path))?;
+        Ok(TmpDir {
+            path,
+            lock_path,
+            _lock: lock,
+        })
+    }
+
+    /// Remove leftovers of commands that died (their tmp lock is free),
+    /// then unreferenced layers and blobs. Cheap when tmp/ is empty.
+    fn recover(&self) -> Result<(), StoreError> {
+        let tmp = self.root.join("tmp");
+        let mut stale = false;
+        let entries = std::fs::read_dir(&tmp).map_err(StoreError::io(&tmp))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(base) = name.strip_suffix(".lock") else {
+                continue;
+            };
+            let Ok(f) = File::open(e.path()) else {
+                continue;
+            };
+            if try_lock(&f) {
+                stale = true;
+                let _ = std::fs::remove_dir_all(tmp.join(base));
+                let _ = std::fs::remove_file(e.path());
+            }
+            let _ = f.as_raw_fd();
+        }
+        if stale {
+            self.gc()?;
+        }
+        Ok(())
+    }
+
+    /// Delete layer dirs and blobs no image references. Runs inside a write
+    /// transaction so no concurrent import can be half-registered meanwhile.
+    pub(crate) fn gc(&self) -> Result<u64, StoreError> {
+        let tx = self.write_tx()?;
+        let mut keep_layers = std::collections::HashSet::new();
+        let mut keep_blobs = std::collections::HashSet::new();
+        {
+            let mut stmt = tx.prepare("SELECT id, diff_ids, layer_blobs FROM images")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, diffs, blobs) = row?;
+                keep_blobs.insert(id.trim_start_matches("sha256:").to_string());
+                for d in serde_json::from_str::<Vec<String>>(&diffs).unwrap_or_default() {
+                    keep_layers.insert(d.trim_start_matches("sha256:").to_string());
+                }
+                for b in serde_json::from_str::<Vec<image::LayerBlob>>(&blobs).unwrap_or_default() {
+                    keep_blobs.insert(b.digest.trim_start_matches("sha256:").to_string());
+                }
+            }
+        }
+        let mut freed = 0u64;
+        for e in std::fs::read_dir(self.root.join("layers"))
+            .map_err(StoreError::io(self.root.join("layers")))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep_layers.contains(&name) {
+                freed += dir_size(&e.path());
+                let _ = std::fs::remove_dir_all(e.path());
+                tx.execute(
+                    "DELETE FROM layers WHERE diff_id = ?1",
+                    [format!("sha256:{name}")],
+                )?;
+            }
+        }
+        for e in std::fs::read_dir(self.root.join("blobs/sha256"))
+            .map_err(StoreError::io(self.root.join("blobs")))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep_blobs.contains(&name) {
+                freed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        tx.commit()?;
+        Ok(freed)
+    }
+}
+
+/// Bytes used by the regular files below `p`.
+pub(crate) fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            total += dir_size(&e.path());
+        } else if ft.is_file() {
+            total += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    total
+}

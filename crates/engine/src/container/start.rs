@@ -192,9 +192,12 @@ impl Engine {
             attach_socket: self.attach_socket(&id),
         };
 
-        match sys::process::fork()
-            .map_err(|e| EngineError::io("forking the container monitor", e))?
-        {
+        self.close_store_for_fork();
+        let forked = sys::process::fork();
+        if !matches!(forked, Ok(sys::process::Forked::Child)) {
+            self.reopen_store()?;
+        }
+        match forked.map_err(|e| EngineError::io("forking the container monitor", e))? {
             sys::process::Forked::Child => {
                 drop(status_r);
                 drop(pty_master);
@@ -239,7 +242,7 @@ impl Engine {
         id: &model::ContainerId,
         f: impl FnOnce(&mut ContainerState),
     ) -> Result<()> {
-        set_state(self.store(), id, f)
+        set_state(&self.store(), id, f)
     }
 }
 

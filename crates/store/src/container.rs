@@ -1,0 +1,257 @@
+//! Container rows. The engine owns the JSON inside `config` and `state`;
+//! the store persists it and keeps names unique.
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use model::{ContainerId, Digest};
+use rusqlite::{params, OptionalExtension};
+
+use crate::{Store, StoreError};
+
+/// A stored container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRecord {
+    /// Its id.
+    pub id: ContainerId,
+    /// Its name (without the leading `/`).
+    pub name: String,
+    /// The image it was created from.
+    pub image_id: Digest,
+    /// The image as the user named it.
+    pub image_ref: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Engine-owned configuration.
+    pub config: serde_json::Value,
+    /// Engine-owned state.
+    pub state: serde_json::Value,
+}
+
+const HINT: &str = ": check the name or id with berth ps -a";
+
+fn row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn decode(
+    t: (String, String, String, String, String, String, String),
+) -> Result<ContainerRecord, StoreError> {
+    let (id, name, image_id, image_ref, created, config, state) = t;
+    let bad = |what: &str| StoreError::corrupt(format!("container {id}"), format!("bad {what}"));
+    Ok(ContainerRecord {
+        id: id.parse().map_err(|_| bad("id"))?,
+        name,
+        image_id: image_id.parse().map_err(|_| bad("image id"))?,
+        image_ref,
+        created: DateTime::parse_from_rfc3339(&created)
+            .map_err(|_| bad("created"))?
+            .with_timezone(&Utc),
+        config: serde_json::from_str(&config).map_err(|_| bad("config"))?,
+        state: serde_json::from_str(&state).map_err(|_| bad("state"))?,
+    })
+}
+
+const COLS: &str = "id, name, image_id, image_ref, created, config, state";
+
+impl Store {
+    /// A container's dir (`upper`, `work`, its /etc files, logs).
+    pub fn container_dir(&self, id: &ContainerId) -> PathBuf {
+        self.root().join("containers").join(id.as_str())
+    }
+
+    /// Record a new container: the image must exist and the name be free.
+    /// Returns its dir, created with `upper/` and `work/`.
+    pub fn create_container(&self, rec: &ContainerRecord) -> Result<PathBuf, StoreError> {
+        let tx = self.write_tx()?;
+        let image = tx
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [rec.image_id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if image.is_none() {
+            return Err(StoreError::NotFound {
+                kind: "image",
+                what: rec.image_ref.clone(),
+                hint: " locally (it was removed meanwhile)",
+            });
+        }
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                [&rec.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(StoreError::NameInUse {
+                name: rec.name.clone(),
+                owner: owner.chars().take(12).collect(),
+            });
+        }
+        tx.execute(
+            &format!("INSERT INTO containers ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                rec.id.as_str(),
+                rec.name,
+                rec.image_id.to_string(),
+                rec.image_ref,
+                rec.created
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                rec.config.to_string(),
+                rec.state.to_string(),
+            ],
+        )?;
+        let dir = self.container_dir(&rec.id);
+        for sub in ["upper", "work"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
+        }
+        tx.commit()?;
+        Ok(dir)
+    }
+
+    /// Find a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn container(&self, s: &str) -> Result<ContainerRecord, StoreError> {
+        let name = s.trim_start_matches('/');
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM containers WHERE id = ?1 OR name = ?1"
+        ))?;
+        if let Some(t) = stmt.query_row([name], row).optional()? {
+            return decode(t);
+        }
+        let not_found = || StoreError::NotFound {
+            kind: "container",
+            what: s.to_string(),
+            hint: HINT,
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM containers WHERE id LIKE ?1 LIMIT 2"
+        ))?;
+        let rows: Vec<_> = stmt
+            .query_map([format!("{name}%")], row)?
+            .collect::<Result<_, _>>()?;
+        match rows.len() {
+            0 => Err(not_found()),
+            1 => decode(rows.into_iter().next().expect("one row")),
+            _ => Err(StoreError::Ambiguous {
+                kind: "container",
+                prefix: s.to_string(),
+            }),
+        }
+    }
+
+    /// Every container.
+    pub fn list_containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!("SELECT {COLS} FROM containers"))?;
+        let rows: Vec<_> = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
+        rows.into_iter().map(decode).collect()
+    }
+
+    /// Read-modify-write a container in one transaction.
+    pub fn update_container(
+        &self,
+        id: &ContainerId,
+        f: impl FnOnce(&mut ContainerRecord) -> Result<(), StoreError>,
+    ) -> Result<ContainerRecord, StoreError> {
+        let tx = self.write_tx()?;
+        let t = tx
+            .query_row(
+                &format!("SELECT {COLS} FROM containers WHERE id = ?1"),
+                [id.as_str()],
+                row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "container",
+                what: id.as_str().to_string(),
+                hint: HINT,
+            })?;
+        let mut rec = decode(t)?;
+        f(&mut rec)?;
+        tx.execute(
+            "UPDATE containers SET config = ?2, state = ?3 WHERE id = ?1",
+            params![id.as_str(), rec.config.to_string(), rec.state.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Rename a container (the new name must be free).
+    pub fn rename_container(&self, id: &ContainerId, new_name: &str) -> Result<(), StoreError> {
+        let tx = self.write_tx()?;
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                [new_name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(StoreError::NameInUse {
+                name: new_name.to_string(),
+                owner: owner.chars().take(12).collect(),
+            });
+        }
+        let n = tx.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id.as_str(), new_name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                kind: "container",
+                what: id.as_str().to_string(),
+                hint: HINT,
+            });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Remove a container's row and dir (the dir best effort).
+    pub fn remove_container(&self, id: &ContainerId) -> Result<(), StoreError> {
+        let n = {
+            let tx = self.write_tx()?;
+            let n = tx.execute("DELETE FROM containers WHERE id = ?1", [id.as_str()])?;
+            tx.commit()?;
+            n
+        };
+        let dir = self.container_dir(id);
+        if dir.exists() {
+            // Move it out of the way first so a reader never sees half of it.
+            let trash = self.root().join("tmp").join(format!("rm-{}", id.as_str()));
+            match std::fs::rename(&dir, &trash) {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&trash);
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                kind: "container",
+                what: id.as_str().to_string(),
+                hint: HINT,
+            });
+        }
+        Ok(())
+    }
+}

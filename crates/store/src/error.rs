@@ -1,0 +1,115 @@
+//! The store's error type.
+use std::path::PathBuf;
+
+use model::Digest;
+
+/// Why a store operation failed. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such image/container.
+    #[error("{kind} \"{what}\" not found{hint}")]
+    NotFound {
+        /// "image" or "container".
+        kind: &'static str,
+        /// What the user asked for.
+        what: String,
+        /// What to do about it (may be empty).
+        hint: &'static str,
+    },
+    /// An id prefix matches several objects.
+    #[error("{kind} id prefix \"{prefix}\" is ambiguous: give more characters")]
+    Ambiguous {
+        /// "image" or "container".
+        kind: &'static str,
+        /// The prefix.
+        prefix: String,
+    },
+    /// A container name is taken.
+    #[error("the container name \"/{name}\" is already in use by container {owner}: remove or rename that container, or choose another name")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The container holding it.
+        owner: String,
+    },
+    /// An image is used by a container.
+    #[error("unable to remove image {image}: it is used by container {container} (remove the container first, or use -f to untag only)")]
+    ImageInUse {
+        /// Short image id.
+        image: String,
+        /// Short container id.
+        container: String,
+    },
+    /// Deleting by id an image with several tags needs -f.
+    #[error("unable to delete {image} (must be forced): the image is referenced in multiple repositories; remove the tags or use -f")]
+    MultipleTags {
+        /// Short image id.
+        image: String,
+    },
+    /// Content does not match its digest.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual} (the archive is corrupt or truncated)")]
+    DigestMismatch {
+        /// Which blob.
+        what: String,
+        /// The digest it should have.
+        expected: Digest,
+        /// The digest it has.
+        actual: Digest,
+    },
+    /// An archive or stored object is malformed.
+    #[error("{what}: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metadata database failed.
+    #[error("metadata database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A layer could not be unpacked.
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    /// An `--change` instruction is invalid.
+    #[error("invalid change {change:?}: {reason}")]
+    Change {
+        /// The instruction.
+        change: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| {
+            if source.raw_os_error() == Some(libc::ENOSPC) {
+                return StoreError::Io {
+                    path,
+                    source: std::io::Error::new(
+                        source.kind(),
+                        "no space left on device: free some disk space (berth image prune)",
+                    ),
+                };
+            }
+            StoreError::Io { path, source }
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}

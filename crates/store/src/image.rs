@@ -1,0 +1,760 @@
+//! Images: import, registration (shared with load), lookup, tags, removal
+//! and prune.
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use model::{Digest, Reference};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{self, Compression};
+use crate::{Change, Store, StoreError, TmpDir};
+
+/// A stored layer blob as a manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlob {
+    /// `sha256:<hex>` of the blob as stored.
+    pub digest: String,
+    /// OCI media type (tar, tar+gzip, tar+zstd).
+    pub media_type: String,
+    /// Blob size.
+    pub size: u64,
+}
+
+/// An image as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRecord {
+    /// sha256 of the config blob.
+    pub id: Digest,
+    /// Tags pointing at it.
+    pub repo_tags: Vec<Reference>,
+    /// `name@sha256:…` it was pulled or loaded by.
+    pub repo_digests: Vec<String>,
+    /// Creation time from the config.
+    pub created: Option<DateTime<Utc>>,
+    /// Unpacked size of its layers.
+    pub size: u64,
+    /// Layer diff-ids, base first.
+    pub diff_ids: Vec<Digest>,
+    /// Config labels.
+    pub labels: BTreeMap<String, String>,
+    /// Stored layer blobs, base first.
+    pub layer_blobs: Vec<LayerBlob>,
+}
+
+/// `import` options.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Tag for the new image.
+    pub reference: Option<Reference>,
+    /// `--change` instructions.
+    pub changes: Vec<Change>,
+    /// `--message` (history comment).
+    pub message: Option<String>,
+}
+
+/// One step of `rmi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveEvent {
+    /// A tag was removed.
+    Untagged(Reference),
+    /// The image was deleted.
+    Deleted(Digest),
+}
+
+/// What `image prune` did.
+#[derive(Debug, Clone, Default)]
+pub struct PruneReport {
+    /// Deleted image ids.
+    pub deleted: Vec<Digest>,
+    /// Bytes freed.
+    pub reclaimed: u64,
+}
+
+/// One `history` line.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    /// When.
+    pub created: Option<DateTime<Utc>>,
+    /// The instruction.
+    pub created_by: String,
+    /// Size of the layer it made (0 if none).
+    pub size: u64,
+    /// Comment.
+    pub comment: String,
+    /// It made no layer.
+    pub empty_layer: bool,
+}
+
+/// A layer ready to register: either unpacked in a tmp dir or already stored.
+pub(crate) struct IngestedLayer {
+    pub diff_id: Digest,
+    pub size: u64,
+    pub blob: LayerBlob,
+    /// Unpacked dir in tmp/ (None if the layer already existed).
+    pub unpacked: Option<PathBuf>,
+}
+
+struct Tee<'a, R> {
+    inner: R,
+    out: &'a mut crate::blob::BlobWriter,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn media_type(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "application/vnd.oci.image.layer.v1.tar",
+        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+    }
+}
+
+const NOT_FOUND_HINT: &str =
+    " locally: import it (berth import), load it (berth load) or check the name with berth images";
+
+impl Store {
+    pub(crate) fn layer_dir(&self, diff: &Digest) -> PathBuf {
+        self.root().join("layers").join(diff.hex())
+    }
+
+    fn has_layer(&self, diff: &Digest) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM layers WHERE diff_id = ?1",
+                [diff.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Store a layer stream as a blob and unpack it (unless `known_diff`
+    /// says it is already unpacked), verifying `expected_blob`.
+    pub(crate) fn ingest_layer(
+        &self,
+        tmp: &TmpDir,
+        reader: impl Read,
+        expected_blob: Option<&Digest>,
+        known_diff: Option<&Digest>,
+    ) -> Result<IngestedLayer, StoreError> {
+        let mut w = self.blob_writer(tmp.path())?;
+        let mut buffered = std::io::BufReader::with_capacity(128 * 1024, reader);
+        let compression = layer::detect(
+            std::io::BufRead::fill_buf(&mut buffered).map_err(StoreError::io(tmp.path()))?,
+        );
+        let existing = match known_diff {
+            Some(d) if self.has_layer(d)? => Some(d.clone()),
+            _ => None,
+        };
+        let (diff_id, size, unpacked) = match existing {
+            Some(d) => {
+                std::io::copy(
+                    &mut Tee {
+                        inner: buffered,
+                        out: &mut w,
+                    },
+                    &mut std::io::sink(),
+                )
+                .map_err(StoreError::io(tmp.path()))?;
+                let size: u64 = self.conn().query_row(
+                    "SELECT size FROM layers WHERE diff_id = ?1",
+                    [d.to_string()],
+                    |r| r.get(0),
+                )?;
+                (d, size, None)
+            }
+            None => {
+                let dir = tmp.path().join(format!(
+                    "layer-{}",
+                    &model::ContainerId::random().as_str()[..12]
+                ));
+                std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
+                let u = layer::unpack(
+                    Tee {
+                        inner: buffered,
+                        out: &mut w,
+                    },
+                    &dir,
+                )?;
+                if let Some(k) = known_diff {
+                    if *k != u.diff_id {
+                        return Err(StoreError::DigestMismatch {
+                            what: "layer diff-id".into(),
+                            expected: k.clone(),
+                            actual: u.diff_id,
+                        });
+                    }
+                }
+                (u.diff_id, u.size, Some(dir))
+            }
+        };
+        let (digest, blob_size) = self.commit_blob(w, expected_blob)?;
+        Ok(IngestedLayer {
+            diff_id,
+            size,
+            blob: LayerBlob {
+                digest: digest.to_string(),
+                media_type: media_type(compression).to_string(),
+                size: blob_size,
+            },
+            unpacked,
+        })
+    }
+
+    /// Register an image whose config blob and layers are in place, with
+    /// its tags, in one transaction.
+    pub(crate) fn register_image(
+        &self,
+        config: &[u8],
+        layers: Vec<IngestedLayer>,
+        tags: &[Reference],
+        repo_digests: &[String],
+    ) -> Result<Digest, StoreError> {
+        let cfg: serde_json::Value = serde_json::from_slice(config)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        let id = Digest::of(config);
+        let diff_ids: Vec<String> = cfg["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let got: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        if diff_ids != got {
+            return Err(StoreError::corrupt(
+                format!("image {}", id.short()),
+                "the layers do not match the config's rootfs.diff_ids",
+            ));
+        }
+        let created = cfg["created"].as_str().map(str::to_string);
+        let labels = cfg["config"]["Labels"].clone();
+        let blobs: Vec<&LayerBlob> = layers.iter().map(|l| &l.blob).collect();
+        let tx = self.write_tx()?;
+        for l in &layers {
+            if let Some(dir) = &l.unpacked {
+                let dest = self.layer_dir(&l.diff_id);
+                let registered: bool = tx
+                    .query_row(
+                        "SELECT 1 FROM layers WHERE diff_id = ?1",
+                        [l.diff_id.to_string()],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !registered {
+                    if dest.exists() {
+                        // An orphan of a crashed command: ours replaces it.
+                        let _ = std::fs::remove_dir_all(&dest);
+                    }
+                    std::fs::rename(dir, &dest).map_err(StoreError::io(&dest))?;
+                    tx.execute(
+                        "INSERT INTO layers (diff_id, size) VALUES (?1, ?2)",
+                        params![l.diff_id.to_string(), l.size as i64],
+                    )?;
+                }
+            }
+        }
+        let mut all_digests: Vec<String> = tx
+            .query_row(
+                "SELECT repo_digests FROM images WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        for d in repo_digests {
+            if !all_digests.contains(d) {
+                all_digests.push(d.clone());
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO images (id, created, diff_ids, layer_blobs, repo_digests, labels, loaded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id.to_string(),
+                created,
+                serde_json::to_string(&diff_ids).unwrap_or_default(),
+                serde_json::to_string(&blobs).unwrap_or_default(),
+                serde_json::to_string(&all_digests).unwrap_or_default(),
+                if labels.is_object() { labels.to_string() } else { "{}".to_string() },
+                Utc::now().to_rfc3339(),
+            ],
+        )?;
+        for t in tags {
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (name, image_id) VALUES (?1, ?2)",
+                params![t.to_string(), id.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// `docker import`: a root filesystem tar (plain, gzip or zstd) becomes
+    /// a one-layer image.
+    pub fn import(
+        &self,
+        reader: impl Read,
+        opts: &ImportOptions,
+    ) -> Result<ImageRecord, StoreError> {
+        let tmp = self.tmp_dir("import")?;
+        let layer = self.ingest_layer(&tmp, reader, None, None)?;
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut config = serde_json::json!({});
+        crate::change::apply(&mut config, &opts.changes);
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let cfg = serde_json::json!({
+            "architecture": arch,
+            "os": "linux",
+            "created": now,
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+            "history": [{"created": now, "created_by": "berth import", "comment": opts.message.clone().unwrap_or_else(|| "Imported from -".to_string())}],
+        });
+        let bytes = serde_json::to_vec(&cfg)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        self.put_blob(tmp.path(), &bytes)?;
+        let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
+        let id = self.register_image(&bytes, vec![layer], &tags, &[])?;
+        drop(tmp);
+        self.image_by_id(&id)
+    }
+
+    fn records(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>, StoreError> {
+        let sizes: HashMap<String, u64> = {
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT diff_id, size FROM layers")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut tags: HashMap<String, Vec<Reference>> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT name, image_id FROM tags ORDER BY name")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (name, id) = row?;
+                if let Ok(r) = name.parse::<Reference>() {
+                    tags.entry(id).or_default().push(r);
+                }
+            }
+        }
+        let sql = match filter {
+            Some(_) => "SELECT id, created, diff_ids, layer_blobs, repo_digests, labels FROM images WHERE id = ?1",
+            None => "SELECT id, created, diff_ids, layer_blobs, repo_digests, labels FROM images",
+        };
+        let mut stmt = self.conn().prepare_cached(sql)?;
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        };
+        let rows: Vec<_> = match filter {
+            Some(f) => stmt.query_map([f], map)?.collect::<Result<_, _>>()?,
+            None => stmt.query_map([], map)?.collect::<Result<_, _>>()?,
+        };
+        let mut out = Vec::new();
+        for (id, created, diffs, blobs, digests, labels) in rows {
+            let Ok(digest) = id.parse::<Digest>() else {
+                continue;
+            };
+            let diff_ids: Vec<Digest> = serde_json::from_str::<Vec<String>>(&diffs)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            let size = diff_ids
+                .iter()
+                .map(|d| sizes.get(&d.to_string()).copied().unwrap_or(0))
+                .sum();
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&labels)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect();
+            out.push(ImageRecord {
+                repo_tags: tags.remove(&id).unwrap_or_default(),
+                repo_digests: serde_json::from_str(&digests).unwrap_or_default(),
+                created: created
+                    .and_then(|c| DateTime::parse_from_rfc3339(&c).ok())
+                    .map(|c| c.with_timezone(&Utc)),
+                size,
+                diff_ids,
+                labels,
+                layer_blobs: serde_json::from_str(&blobs).unwrap_or_default(),
+                id: digest,
+            });
+        }
+        Ok(out)
+    }
+
+    fn image_by_id(&self, id: &Digest) -> Result<ImageRecord, StoreError> {
+        self.records(Some(&id.to_string()))?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "image",
+                what: id.to_string(),
+                hint: NOT_FOUND_HINT,
+            })
+    }
+
+    /// Every image.
+    pub fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        self.records(None)
+    }
+
+    /// Find an image by reference, `sha256:` id, full hex id or unique id prefix.
+    pub fn resolve_image(&self, s: &str) -> Result<ImageRecord, StoreError> {
+        let not_found = || StoreError::NotFound {
+            kind: "image",
+            what: s.to_string(),
+            hint: NOT_FOUND_HINT,
+        };
+        let hex = s.strip_prefix("sha256:").unwrap_or(s);
+        let is_hex = !hex.is_empty()
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if !s.starts_with("sha256:") {
+            if let Ok(r) = s.parse::<Reference>() {
+                if let Some(d) = r.digest() {
+                    let needle = format!("\"{}@{}\"", r.name(), d);
+                    let id: Option<String> = self
+                        .conn()
+                        .query_row(
+                            "SELECT id FROM images WHERE instr(repo_digests, ?1) > 0",
+                            [needle],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = id {
+                        return self.image_by_id(&id.parse().map_err(|_| not_found())?);
+                    }
+                    if r.tag().is_none() {
+                        return self.image_by_id(d).map_err(|_| not_found());
+                    }
+                }
+                let id: Option<String> = self
+                    .conn()
+                    .query_row(
+                        "SELECT image_id FROM tags WHERE name = ?1",
+                        [r.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(id) = id {
+                    return self.image_by_id(&id.parse().map_err(|_| not_found())?);
+                }
+            }
+        }
+        if !is_hex {
+            return Err(not_found());
+        }
+        let pattern = format!("sha256:{hex}%");
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id FROM images WHERE id LIKE ?1 LIMIT 2")?;
+        let ids: Vec<String> = stmt
+            .query_map([pattern], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        match ids.len() {
+            0 => Err(not_found()),
+            1 => self.image_by_id(&ids[0].parse().map_err(|_| not_found())?),
+            _ => Err(StoreError::Ambiguous {
+                kind: "image",
+                prefix: s.to_string(),
+            }),
+        }
+    }
+
+    /// Point `reference` at `image` (moving it if it exists).
+    pub fn tag(&self, image: &Digest, reference: &Reference) -> Result<(), StoreError> {
+        let tx = self.write_tx()?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [image.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound {
+                kind: "image",
+                what: image.to_string(),
+                hint: NOT_FOUND_HINT,
+            });
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO tags (name, image_id) VALUES (?1, ?2)",
+            params![reference.to_string(), image.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The raw config blob.
+    pub fn image_config_raw(&self, id: &Digest) -> Result<Vec<u8>, StoreError> {
+        self.read_blob(id)
+    }
+
+    /// The parsed config.
+    pub fn image_config(
+        &self,
+        id: &Digest,
+    ) -> Result<oci_spec::image::ImageConfiguration, StoreError> {
+        let raw = self.image_config_raw(id)?;
+        serde_json::from_slice(&raw).map_err(|e| {
+            StoreError::corrupt(format!("config of image {}", id.short()), e.to_string())
+        })
+    }
+
+    /// Unpacked layer dirs, base first.
+    pub fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>, StoreError> {
+        let diffs: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT diff_ids FROM images WHERE id = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        let diffs = diffs.ok_or_else(|| StoreError::NotFound {
+            kind: "image",
+            what: id.to_string(),
+            hint: NOT_FOUND_HINT,
+        })?;
+        Ok(serde_json::from_str::<Vec<String>>(&diffs)
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                self.root()
+                    .join("layers")
+                    .join(d.trim_start_matches("sha256:"))
+            })
+            .collect())
+    }
+
+    /// History, newest first.
+    pub fn history(&self, id: &Digest) -> Result<Vec<HistoryEntry>, StoreError> {
+        let img = self.image_by_id(id)?;
+        let cfg: serde_json::Value = serde_json::from_slice(&self.image_config_raw(id)?)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        let sizes: Vec<u64> = img
+            .diff_ids
+            .iter()
+            .map(|d| {
+                self.conn()
+                    .query_row(
+                        "SELECT size FROM layers WHERE diff_id = ?1",
+                        [d.to_string()],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map(|s| s as u64)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut layer_i = 0;
+        let mut out = Vec::new();
+        for h in cfg["history"].as_array().cloned().unwrap_or_default() {
+            let empty = h["empty_layer"].as_bool().unwrap_or(false);
+            let size = if empty {
+                0
+            } else {
+                let s = sizes.get(layer_i).copied().unwrap_or(0);
+                layer_i += 1;
+                s
+            };
+            out.push(HistoryEntry {
+                created: h["created"]
+                    .as_str()
+                    .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+                    .map(|c| c.with_timezone(&Utc)),
+                created_by: h["created_by"].as_str().unwrap_or_default().to_string(),
+                size,
+                comment: h["comment"].as_str().unwrap_or_default().to_string(),
+                empty_layer: empty,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Delete an image's row (tags already gone) and then its content that
+    /// no other image shares.
+    fn delete_image(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        img: &ImageRecord,
+    ) -> Result<(Vec<PathBuf>, u64), StoreError> {
+        tx.execute("DELETE FROM images WHERE id = ?1", [img.id.to_string()])?;
+        tx.execute("DELETE FROM tags WHERE image_id = ?1", [img.id.to_string()])?;
+        let mut doomed = vec![self.blob_path(&img.id)];
+        let mut freed = 0;
+        let others: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT diff_ids, layer_blobs FROM images")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let shared = |needle: &str| {
+            others
+                .iter()
+                .any(|(d, b)| d.contains(needle) || b.contains(needle))
+        };
+        for d in &img.diff_ids {
+            if !shared(&d.to_string()) {
+                let size: Option<i64> = tx
+                    .query_row(
+                        "SELECT size FROM layers WHERE diff_id = ?1",
+                        [d.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                freed += size.unwrap_or(0) as u64;
+                tx.execute("DELETE FROM layers WHERE diff_id = ?1", [d.to_string()])?;
+                doomed.push(self.layer_dir(d));
+            }
+        }
+        for b in &img.layer_blobs {
+            if !shared(&b.digest) {
+                if let Ok(d) = b.digest.parse::<Digest>() {
+                    doomed.push(self.blob_path(&d));
+                }
+            }
+        }
+        Ok((doomed, freed))
+    }
+
+    fn remove_files(&self, doomed: Vec<PathBuf>) -> Result<(), StoreError> {
+        // A crash while deleting leaves orphans: the lock makes the next
+        // open collect them.
+        let marker = self.tmp_dir("remove")?;
+        for p in doomed {
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(&p);
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        drop(marker);
+        Ok(())
+    }
+
+    fn container_using(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &Digest,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(tx
+            .query_row(
+                "SELECT id FROM containers WHERE image_id = ?1 LIMIT 1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// `rmi` with Docker's semantics.
+    pub fn remove_image(&self, s: &str, force: bool) -> Result<Vec<RemoveEvent>, StoreError> {
+        let img = self.resolve_image(s)?;
+        let by_tag = img
+            .repo_tags
+            .iter()
+            .find(|t| s.parse::<Reference>().ok().as_ref() == Some(*t))
+            .cloned();
+        let tx = self.write_tx()?;
+        let mut events = Vec::new();
+        if let Some(tag) = &by_tag {
+            if img.repo_tags.len() > 1 {
+                tx.execute("DELETE FROM tags WHERE name = ?1", [tag.to_string()])?;
+                tx.commit()?;
+                return Ok(vec![RemoveEvent::Untagged(tag.clone())]);
+            }
+        } else if img.repo_tags.len() > 1 && !force {
+            return Err(StoreError::MultipleTags {
+                image: img.id.short().to_string(),
+            });
+        }
+        if let Some(c) = self.container_using(&tx, &img.id)? {
+            if !force {
+                return Err(StoreError::ImageInUse {
+                    image: img.id.short().to_string(),
+                    container: c.chars().take(12).collect(),
+                });
+            }
+            for t in &img.repo_tags {
+                tx.execute("DELETE FROM tags WHERE name = ?1", [t.to_string()])?;
+                events.push(RemoveEvent::Untagged(t.clone()));
+            }
+            tx.commit()?;
+            return Ok(events);
+        }
+        for t in &img.repo_tags {
+            events.push(RemoveEvent::Untagged(t.clone()));
+        }
+        let (doomed, _) = self.delete_image(&tx, &img)?;
+        tx.commit()?;
+        events.push(RemoveEvent::Deleted(img.id.clone()));
+        self.remove_files(doomed)?;
+        Ok(events)
+    }
+
+    /// `image prune`: dangling images, or with `all` every image no
+    /// container uses.
+    pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
+        let tx = self.write_tx()?;
+        let mut report = PruneReport::default();
+        let mut doomed = Vec::new();
+        for img in self.records(None)? {
+            if (!all && !img.repo_tags.is_empty()) || self.container_using(&tx, &img.id)?.is_some()
+            {
+                continue;
+            }
+            let (files, freed) = self.delete_image(&tx, &img)?;
+            doomed.extend(files);
+            report.reclaimed += freed;
+            report.deleted.push(img.id.clone());
+        }
+        tx.commit()?;
+        self.remove_files(doomed)?;
+        Ok(report)
+    }
+}
+
+/// Is `p` inside the store's layers dir (for tests and sanity checks)?
+pub fn is_layer_dir(store: &Store, p: &Path) -> bool {
+    p.starts_with(store.root().join("layers"))
+}

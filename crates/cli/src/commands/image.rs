@@ -155,7 +155,15 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
             }
             continue;
         }
-        rows.extend(rows_for(img, &a));
+        let mut r = rows_for(img, &a);
+        // Docker filters references per tag, not per image.
+        for f in a.filter.iter().filter_map(|f| f.strip_prefix("reference=")) {
+            r.retain(|row| {
+                let name = &row["Repository"];
+                glob(f, name) || glob(f, &format!("{name}:{}", row["Tag"]))
+            });
+        }
+        rows.extend(r);
     }
     if a.quiet {
         return Ok(());

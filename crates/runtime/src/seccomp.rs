@@ -339,7 +339,7 @@ impl BpfCache {
     pub fn get_or_compile(&self, seccomp: &LinuxSeccomp) -> Result<Vec<u8>, SeccompError> {
         let path = self.dir.join(format!("{}.bpf", Self::key(seccomp)));
         if let Ok(b) = std::fs::read(&path) {
-            if !b.is_empty() && b.len() % 8 == 0 {
+            if !b.is_empty() && b.len().is_multiple_of(8) {
                 return Ok(b);
             }
         }
@@ -394,7 +394,7 @@ mod tests {
     fn compiles_and_caches() {
         let s = docker_default_oci(model::capability::docker_default_mask()).unwrap();
         let bpf = compile(&s).unwrap();
-        assert!(!bpf.is_empty() && bpf.len() % 8 == 0);
+        assert!(!bpf.is_empty() && bpf.len().is_multiple_of(8));
         let dir = tempfile::tempdir().unwrap();
         let cache = BpfCache::new(dir.path().to_path_buf());
         assert_eq!(cache.get_or_compile(&s).unwrap(), bpf);

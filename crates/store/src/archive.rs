@@ -453,7 +453,6 @@ impl Store {
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": index_manifests,
         });
-        drop(add_blob);
         let mut seen_manifests = HashSet::new();
         for (d, bytes) in &add_manifest {
             if seen_manifests.insert(d.to_string()) {

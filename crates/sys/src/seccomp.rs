@@ -8,7 +8,7 @@ use std::io;
 /// Docker's NoNewPrivs=0).
 pub fn load_filter(bpf: &[u8]) -> io::Result<()> {
     const INSN: usize = std::mem::size_of::<libc::sock_filter>();
-    if bpf.is_empty() || bpf.len() % INSN != 0 || bpf.len() / INSN > u16::MAX as usize {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(INSN) || bpf.len() / INSN > u16::MAX as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(

@@ -586,3 +586,27 @@ fn foreground_run_pipes_stdin() {
     );
     assert_eq!(stdout(&out), "SHOUT\n", "{}", stderr(&out));
 }
+
+#[test]
+fn tty_gives_the_container_a_terminal() {
+    let b = Berth::new();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-t",
+        IMAGE,
+        "sh",
+        "-c",
+        "tty; stty size 2>/dev/null; echo done",
+    ]);
+    let s = stdout(&out);
+    assert!(
+        s.contains("/dev/pts/0") || s.contains("/dev/console"),
+        "{s} {}",
+        stderr(&out)
+    );
+    assert!(s.contains("done"), "{s}");
+    b.ok(&["run", "-d", "--name", "t", IMAGE, "sleep", "300"]);
+    let out = b.run(&["exec", "-t", "t", "tty"]);
+    assert!(stdout(&out).contains("/dev/pts/"), "{}", stdout(&out));
+}

@@ -129,3 +129,127 @@ fn save_and_load_round_trip_both_formats() {
     assert_eq!(code(&out), 125);
     assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1);
 }
+
+#[test]
+fn kill_9_during_import_leaves_no_image_and_no_leftovers() {
+    use std::io::Write;
+    let b = Berth::empty();
+    b.ok(&["images"]); // create the store
+    let tar = busybox_rootfs_tar();
+    let mut child = b
+        .cmd()
+        .args(["import", "-", "half:1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&tar[..tar.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    // Wait until the import has started writing under tmp/.
+    let tmp = b.root.join("tmp");
+    for _ in 0..200 {
+        if std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().count() > 0,
+        "the import should have left work in progress"
+    );
+    assert_eq!(b.ok(&["images", "-q"]), "");
+    // That command's open cleaned the dead import's leftovers.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(b.root.join("layers")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(b.root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // And the store still works.
+    let out = b.run_stdin(&["import", "-", "whole:1"], &tar);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn corrupt_archives_are_refused_cleanly() {
+    let b = Berth::new();
+    let file = b.path().join("good.tar");
+    b.ok(&["save", "-o", file.to_str().unwrap(), IMAGE]);
+    let data = std::fs::read(&file).unwrap();
+    // Truncated.
+    let out = b.run_stdin(&["load"], &data[..data.len() / 3]);
+    assert_eq!(code(&out), 125);
+    // A flipped byte inside a layer blob: digest mismatch.
+    let mut bad = data.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0xff;
+    let c = Berth::empty();
+    let out = c.run_stdin(&["load"], &bad);
+    assert_eq!(code(&out), 125, "{}", stdout(&out));
+    assert_eq!(c.ok(&["images", "-q"]), "");
+    assert_eq!(std::fs::read_dir(c.root.join("tmp")).unwrap().count(), 0);
+}
+
+fn skopeo() -> &'static str {
+    assert!(
+        std::path::Path::new("/usr/bin/skopeo").exists(),
+        "skopeo is needed to check archives against another implementation: apt-get install skopeo (scripts/deps does)"
+    );
+    "/usr/bin/skopeo"
+}
+
+#[test]
+fn archives_interoperate_with_skopeo() {
+    let b = Berth::new();
+    let oci = b.path().join("ours-oci.tar");
+    let docker = b.path().join("ours-docker.tar");
+    b.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+        IMAGE,
+    ]);
+    b.ok(&["save", "-o", docker.to_str().unwrap(), IMAGE]);
+    for src in [
+        format!("oci-archive:{}", oci.display()),
+        format!("docker-archive:{}", docker.display()),
+    ] {
+        let out = std::process::Command::new(skopeo())
+            .args(["inspect", &src])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect {src}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // skopeo converts ours into its own docker-archive; we load that.
+    let theirs = b.path().join("theirs.tar");
+    let out = std::process::Command::new(skopeo())
+        .args([
+            "copy",
+            &format!("oci-archive:{}", oci.display()),
+            &format!("docker-archive:{}:converted:1", theirs.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = Berth::empty();
+    let loaded = c.ok(&["load", "-i", theirs.to_str().unwrap()]);
+    assert!(loaded.contains("converted:1"), "{loaded}");
+    assert_eq!(c.ok(&["run", "--rm", "converted:1", "echo", "ok"]), "ok\n");
+}

@@ -53,3 +53,37 @@ pub fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Allocate a pty from the devpts instance of another mount tree (a
+/// container's, through `/proc/PID/root`): `dev/pts/ptmx` is resolved with
+/// `RESOLVE_IN_ROOT`, so the container's symlinks cannot point it at host
+/// files. Returns (master, slave).
+pub fn open_pty_in(
+    root: BorrowedFd<'_>,
+) -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::FromRawFd;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let master = openat2(root, "dev/pts/ptmx", how).map_err(io::Error::from)?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: TIOCGPTPEER takes open flags as its argument and returns a new
+    // fd for the slave side, which we then own.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `slave` is a fresh descriptor returned by the kernel.
+    Ok((master, unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) }))
+}

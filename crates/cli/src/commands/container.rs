@@ -757,15 +757,13 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
         engine.exec(&a.container, &req, stdio)?;
         0
     } else if a.tty {
-        let pty = nix::pty::openpty(None, None)
-            .map_err(|e| Failure::msg(125, format!("allocating a pty: {e}")))?;
-        let slave = pty.slave;
+        let (master, slave) = engine.container_pty(&a.container)?;
         let stdio = [slave.try_clone()?, slave.try_clone()?, slave];
         let _raw = (a.interactive && crate::terminal::stdin_is_tty())
             .then(crate::terminal::RawMode::enable);
-        crate::terminal::sync_winsize(pty.master.as_fd());
+        crate::terminal::sync_winsize(master.as_fd());
         let pid = engine.exec(&a.container, &req, stdio)?;
-        pump_pty(pty.master, pid)
+        pump_pty(master, pid)
     } else {
         let stdin = if a.interactive {
             dup_std(std::io::stdin().as_fd())?

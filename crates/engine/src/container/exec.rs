@@ -22,6 +22,23 @@ pub struct ExecRequest {
 }
 
 impl Engine {
+    /// A pty from the running container's own devpts (for `exec -t`), so
+    /// the process sees a terminal that exists in its /dev/pts.
+    pub fn container_pty(&self, name_or_id: &str) -> Result<(OwnedFd, OwnedFd)> {
+        let c = self.container(name_or_id)?;
+        if !c.is_running() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is not running: start it first".into(),
+            });
+        }
+        let root_path = format!("/proc/{}/root", c.state.pid);
+        let root = std::fs::File::open(&root_path)
+            .map_err(|e| EngineError::io(format!("opening {root_path}"), e))?;
+        sys::tty::open_pty_in(std::os::fd::AsFd::as_fd(&root))
+            .map_err(|e| EngineError::io("allocating a terminal in the container", e))
+    }
+
     /// Start `req.cmd` in the container; returns the pid (a child of the
     /// caller) once it has been exec'd. Must be called single-threaded.
     pub fn exec(&self, name_or_id: &str, req: &ExecRequest, stdio: [OwnedFd; 3]) -> Result<i32> {

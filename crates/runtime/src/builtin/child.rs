@@ -3,7 +3,7 @@
 //! any failure is written to the report pipe and the process exits.
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -163,10 +163,14 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         }
     }
     let console = if plan.terminal {
-        Some(
-            sys::mount::clone_tree(args.stdio[0].as_fd(), false)
-                .ctx(|| "capturing the console".into())?,
-        )
+        // The pty was opened in the host's mount namespace; capture it by
+        // path through our copy of that tree (a tree can only be cloned from
+        // a mount of the caller's own namespace).
+        let fd_path = format!("/proc/self/fd/{}", args.stdio[0].as_raw_fd());
+        let pts = std::fs::read_link(&fd_path).ctx(|| "finding the pty".into())?;
+        let fd = open(&pts, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(|| format!("opening {}", pts.display()))?;
+        Some(sys::mount::clone_tree(fd.as_fd(), false).ctx(|| "capturing the console".into())?)
     } else {
         None
     };

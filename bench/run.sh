@@ -43,7 +43,7 @@ floor=$(hf floor "unshare -fmpiun --mount-proc chroot $tmp/rootfs /bin/true")
 berth=$(hf berth "$BERTH run --rm --network none bench:busybox true")
 runc_ms="not installed"
 if command -v runc >/dev/null; then
-  mkdir -p "$tmp/bundle" && (cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json && ln -s "$tmp/rootfs" rootfs)
+  mkdir -p "$tmp/bundle" && (cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/; s|"path": "rootfs"|"path": "'"$tmp/rootfs"'"|' config.json)
   runc_ms=$(hf runc "runc --root $tmp/runc run --bundle $tmp/bundle bench-runc")
 fi
 docker_ms="not installed"

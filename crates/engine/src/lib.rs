@@ -54,6 +54,15 @@ impl Engine {
 
     /// The image and container store.
     pub fn store(&self) -> std::cell::Ref<'_, Store> {
+        if self.store.borrow().is_none() {
+            // Reopened lazily after a fork (see close_store_for_fork); an
+            // error here means the state root vanished under us.
+            let s = Store::open(&self.paths.root).unwrap_or_else(|e| {
+                eprintln!("berth: reopening the store: {e}");
+                std::process::exit(125)
+            });
+            *self.store.borrow_mut() = Some(s);
+        }
         std::cell::Ref::map(self.store.borrow(), |s| s.as_ref().expect("store is open"))
     }
 
@@ -63,13 +72,6 @@ impl Engine {
     /// delete the WAL under it.
     pub(crate) fn close_store_for_fork(&self) {
         drop(self.store.borrow_mut().take());
-    }
-
-    /// Reopen the database after [`Engine::close_store_for_fork`].
-    pub(crate) fn reopen_store(&self) -> Result<()> {
-        let s = Store::open(&self.paths.root)?;
-        *self.store.borrow_mut() = Some(s);
-        Ok(())
     }
 
     /// The paths this engine works on.

@@ -249,8 +249,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
     let _ = std::fs::remove_file(&attach_socket);
+    let mut trash = None;
     if auto_remove {
-        let _ = store.remove_container(&id);
+        trash = store.forget_container(&id).ok().flatten();
     } else {
         let _ = set_state(&store, &id, |st| {
             st.status = Status::Exited;
@@ -265,6 +266,10 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // waiting for EOF on them is not held up by us.
     devnull_onto(&[0, 1, 2]);
     report(&status_w, &format!("exit {code}\n"));
+    // The container is already gone from the store; its files go last.
+    if let Some(t) = trash {
+        let _ = std::fs::remove_dir_all(t);
+    }
     Ok(())
 }
 

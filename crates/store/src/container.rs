@@ -226,6 +226,17 @@ impl Store {
 
     /// Remove a container's row and dir (the dir best effort).
     pub fn remove_container(&self, id: &ContainerId) -> Result<(), StoreError> {
+        let trash = self.forget_container(id)?;
+        if let Some(t) = trash {
+            let _ = std::fs::remove_dir_all(t);
+        }
+        Ok(())
+    }
+
+    /// Remove a container's row and move its dir out of the way (to
+    /// `tmp/rm-<id>`, returned so the caller can delete it when convenient;
+    /// `open` deletes leftovers).
+    pub fn forget_container(&self, id: &ContainerId) -> Result<Option<PathBuf>, StoreError> {
         let n = {
             let tx = self.write_tx()?;
             let n = tx.execute("DELETE FROM containers WHERE id = ?1", [id.as_str()])?;
@@ -233,25 +244,26 @@ impl Store {
             n
         };
         let dir = self.container_dir(id);
+        let mut trash = None;
         if dir.exists() {
-            // Move it out of the way first so a reader never sees half of it.
-            let trash = self.root().join("tmp").join(format!("rm-{}", id.as_str()));
-            match std::fs::rename(&dir, &trash) {
-                Ok(()) => {
-                    let _ = std::fs::remove_dir_all(&trash);
-                }
+            let t = self.root().join("tmp").join(format!("rm-{}", id.as_str()));
+            match std::fs::rename(&dir, &t) {
+                Ok(()) => trash = Some(t),
                 Err(_) => {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
             }
         }
         if n == 0 {
+            if let Some(t) = trash {
+                let _ = std::fs::remove_dir_all(t);
+            }
             return Err(StoreError::NotFound {
                 kind: "container",
                 what: id.as_str().to_string(),
                 hint: HINT,
             });
         }
-        Ok(())
+        Ok(trash)
     }
 }

@@ -123,6 +123,13 @@ impl Store {
             ))?;
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        // Every berth command opens and closes the database; checkpointing
+        // the WAL on each close (with fsyncs) would dominate short commands.
+        // SQLite's automatic checkpoints (every ~1000 pages) still run.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         let store = Store {
             root: root.to_path_buf(),
             conn,

@@ -193,11 +193,9 @@ impl Engine {
         };
 
         self.close_store_for_fork();
-        let forked = sys::process::fork();
-        if !matches!(forked, Ok(sys::process::Forked::Child)) {
-            self.reopen_store()?;
-        }
-        match forked.map_err(|e| EngineError::io("forking the container monitor", e))? {
+        match sys::process::fork()
+            .map_err(|e| EngineError::io("forking the container monitor", e))?
+        {
             sys::process::Forked::Child => {
                 drop(status_r);
                 drop(pty_master);
@@ -211,7 +209,12 @@ impl Engine {
                 let line = line.trim_end().to_string();
                 if let Some(pid) = line.strip_prefix("started ") {
                     let init_pid = pid.parse().unwrap_or(0);
-                    let container = self.container(id.as_str())?;
+                    // Not re-read from the store: a short-lived --rm container
+                    // may already be gone.
+                    let mut container = c;
+                    container.state.status = crate::config::Status::Running;
+                    container.state.pid = init_pid;
+                    container.state.monitor_pid = monitor_pid;
                     return Ok(Launched {
                         container,
                         init_pid,

@@ -253,3 +253,56 @@ fn archives_interoperate_with_skopeo() {
     assert!(loaded.contains("converted:1"), "{loaded}");
     assert_eq!(c.ok(&["run", "--rm", "converted:1", "echo", "ok"]), "ok\n");
 }
+
+#[test]
+fn archives_interoperate_with_podman() {
+    let podman_bin = "/usr/bin/podman";
+    assert!(
+        std::path::Path::new(podman_bin).exists(),
+        "podman is needed to check archives against another engine: apt-get install podman (scripts/deps does)"
+    );
+    let b = Berth::new();
+    let proot = b.path().join("podman-root");
+    let prun = b.path().join("podman-run");
+    let podman = |args: &[&str]| {
+        let out = std::process::Command::new(podman_bin)
+            .args([
+                "--root",
+                proot.to_str().unwrap(),
+                "--runroot",
+                prun.to_str().unwrap(),
+                "--storage-driver",
+                "vfs",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for fmt in ["docker", "oci"] {
+        let file = b.path().join(format!("ours-{fmt}.tar"));
+        b.ok(&["save", "--format", fmt, "-o", file.to_str().unwrap(), IMAGE]);
+        let loaded = podman(&["load", "-i", file.to_str().unwrap()]);
+        assert!(loaded.contains("bb:test"), "{loaded}");
+    }
+    for fmt in ["docker-archive", "oci-archive"] {
+        let file = b.path().join(format!("theirs-{fmt}.tar"));
+        podman(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            file.to_str().unwrap(),
+            "docker.io/library/bb:test",
+        ]);
+        let c = Berth::empty();
+        let out = c.ok(&["load", "-i", file.to_str().unwrap()]);
+        assert!(out.contains("bb:test"), "{fmt}: {out}");
+        assert_eq!(c.ok(&["run", "--rm", "bb:test", "echo", "ok"]), "ok\n");
+    }
+}

@@ -610,3 +610,22 @@ fn tty_gives_the_container_a_terminal() {
     let out = b.run(&["exec", "-t", "t", "tty"]);
     assert!(stdout(&out).contains("/dev/pts/"), "{}", stdout(&out));
 }
+
+#[test]
+fn no_host_binary_is_reachable_from_inside() {
+    // CVE-2019-5736: neither the container's processes nor an exec'd one
+    // expose berth's own executable through /proc/PID/exe.
+    let b = Berth::new();
+    b.ok(&["run", "-d", "--name", "c", IMAGE, "sleep", "300"]);
+    let out = b.ok(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "for p in /proc/[0-9]*; do readlink $p/exe; done",
+    ]);
+    assert!(!out.contains("berth"), "{out}");
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        assert_eq!(line, "/bin/busybox", "{out}");
+    }
+}

@@ -306,3 +306,47 @@ fn archives_interoperate_with_podman() {
         assert_eq!(c.ok(&["run", "--rm", "bb:test", "echo", "ok"]), "ok\n");
     }
 }
+
+#[test]
+fn disk_full_is_a_clear_error_and_leaves_nothing() {
+    let b = Berth::empty();
+    std::fs::create_dir_all(&b.root).unwrap();
+    // A 1 MiB filesystem for the state root: the 2 MB busybox cannot fit.
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "berth-test-full"])
+        .arg(&b.root)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let _guard = Unmount(&b.root);
+    let out = b.run_stdin(&["import", "-", "big:1"], &busybox_rootfs_tar());
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("space"), "{}", stderr(&out));
+    assert_eq!(b.ok(&["images", "-q"]), "");
+    assert_eq!(std::fs::read_dir(b.root.join("tmp")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(b.root.join("layers")).unwrap().count(), 0);
+}
+
+#[test]
+fn bad_references_and_missing_commands_are_engine_errors() {
+    let b = Berth::empty();
+    let out = b.run_stdin(&["import", "-", "UPPER/Case:tag"], &busybox_rootfs_tar());
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("reference"), "{}", stderr(&out));
+    let out = b.run_stdin(&["import", "-", "nocmd:1"], &busybox_rootfs_tar());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = b.run(&["run", "--rm", "nocmd:1"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("no command"), "{}", stderr(&out));
+    let out = b.run(&["tag", "nocmd:1", "bad::ref"]);
+    assert_eq!(code(&out), 125);
+}

@@ -244,8 +244,13 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             })
             .unwrap_or(false),
     };
-    if let Some(cg) = &cgroup {
-        let _ = cg.destroy();
+    // A --rm container can never start again, so its cgroup can go after
+    // the caller has its exit code; a kept one must lose it first, or a
+    // quick `start` could race with the removal.
+    if !auto_remove {
+        if let Some(cg) = &cgroup {
+            let _ = cg.destroy();
+        }
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
     let _ = std::fs::remove_file(&attach_socket);
@@ -267,6 +272,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     devnull_onto(&[0, 1, 2]);
     report(&status_w, &format!("exit {code}\n"));
     // The container is already gone from the store; its files go last.
+    if auto_remove {
+        if let Some(cg) = &cgroup {
+            let _ = cg.destroy();
+        }
+    }
     if let Some(t) = trash {
         let _ = std::fs::remove_dir_all(t);
     }

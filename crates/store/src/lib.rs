@@ -109,9 +109,11 @@ fn try_lock(f: &File) -> bool {
 impl Store {
     /// Open (creating) the store at `root` and clean up after crashed commands.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for d in ["blobs/sha256", "layers", "containers", "tmp", "db"] {
-            let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
+        if !root.join("db/berth.db").exists() {
+            for d in ["blobs/sha256", "layers", "containers", "tmp", "db"] {
+                let p = root.join(d);
+                std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
+            }
         }
         let conn = rusqlite::Connection::open(root.join("db/berth.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;

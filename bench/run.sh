@@ -23,6 +23,8 @@ tmp=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 export BERTH_ROOT=$tmp/root BERTH_RUNROOT=$tmp/run
 cleanup() {
   for id in $("$BERTH" ps -aq --no-trunc 2>/dev/null); do "$BERTH" rm -f "$id" >/dev/null 2>&1 || true; done
+  [ -d "$tmp/podman" ] && podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver overlay rm -af >/dev/null 2>&1
+  umount -R "$tmp/podman" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -46,17 +48,6 @@ if command -v runc >/dev/null; then
   mkdir -p "$tmp/bundle" && (cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/; s|"path": "rootfs"|"path": "'"$tmp/rootfs"'"|' config.json)
   runc_ms=$(hf runc "runc --root $tmp/runc run --bundle $tmp/bundle bench-runc")
 fi
-docker_ms="not installed"
-if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-  docker import "$tmp/rootfs.tar" bench:busybox >/dev/null
-  docker_ms=$(hf docker "docker run --rm --network none bench:busybox true")
-fi
-podman_ms="not installed"
-if command -v podman >/dev/null; then
-  podman import "$tmp/rootfs.tar" bench:busybox >/dev/null 2>&1 && \
-  podman_ms=$(hf podman "podman run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench:busybox true") || podman_ms=FAILED
-fi
-
 # 20 detached starts, PSS per running container, 20 removals.
 t0=$(date +%s%N)
 for i in $(seq 1 20); do "$BERTH" run -d --name "bench-d-$i" bench:busybox sleep 300 >/dev/null; done
@@ -75,6 +66,19 @@ start20=$(( (t1 - t0) / 1000000 ))
 rm20=$(( (t3 - t2) / 1000000 ))
 pss_kib=$((pss_total / 20))
 
+docker_ms="not installed"
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  docker import "$tmp/rootfs.tar" bench:busybox >/dev/null
+  docker_ms="$(hf docker "docker run --rm --network none bench:busybox true") ms"
+fi
+podman_ms="not installed"
+if command -v podman >/dev/null; then
+  # A throwaway podman store under $tmp: nothing of podman's own is touched.
+  P="podman --root $tmp/podman --runroot $tmp/podman-run --storage-driver overlay"
+  $P import "$tmp/rootfs.tar" bench:busybox >/dev/null 2>&1 && \
+  podman_ms="$(hf podman "$P run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench:busybox true") ms" || podman_ms=FAILED
+fi
+
 cat > bench/RESULTS.md <<MD
 # berth benchmark results
 
@@ -86,8 +90,8 @@ $(nproc) cores, kernel $(uname -r). Same sitting for every row.
 | floor: \`unshare -fmpiun --mount-proc chroot ROOTFS /bin/true\` | $floor ms |
 | **berth run --rm --network none IMAGE true** | **$berth ms** |
 | runc run (bundle of the same rootfs) | $runc_ms ms |
-| docker run --rm | $docker_ms |
-| podman run --rm | $podman_ms |
+| docker run --rm --network none | $docker_ms |
+| podman run --rm --network none | $podman_ms |
 | 20 × \`berth run -d … sleep 300\`, one after another | $start20 ms total, $((start20 / 20)) ms each |
 | \`berth rm -f\` of those 20 (one command) | $rm20 ms total, $((rm20 / 20)) ms each |
 | PSS per running container (its monitor) | $pss_kib KiB |

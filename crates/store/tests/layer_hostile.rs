@@ -336,3 +336,55 @@ fn ownership_modes_and_hardlinks_are_kept() {
         md.ino()
     );
 }
+
+#[test]
+fn directory_entry_over_a_symlink_replaces_the_link() {
+    let (s, r) = run(&[
+        E::Symlink("dir", "../outside"),
+        E::Dir("dir"),
+        E::File("dir/sentinel", b"pwned"),
+    ]);
+    r.unwrap();
+    s.assert_outside_untouched();
+    assert!(std::fs::symlink_metadata(s.layer().join("dir"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(
+        std::fs::read(s.layer().join("dir/sentinel")).unwrap(),
+        b"pwned"
+    );
+}
+
+#[test]
+fn rewriting_a_hardlinked_symlink_does_not_write_through() {
+    let scene = Scene::new();
+    let abs = scene
+        .dir
+        .path()
+        .join("outside/sentinel")
+        .display()
+        .to_string();
+    unpack(
+        &build(&[
+            E::Symlink("l", &abs),
+            E::Hardlink("h", "l"),
+            E::File("h", b"pwned"),
+            E::File("l", b"pwned"),
+        ])[..],
+        &scene.layer(),
+    )
+    .unwrap();
+    scene.assert_outside_untouched();
+}
+
+#[test]
+fn long_and_odd_names_stay_inside() {
+    let deep = "a/".repeat(40) + "f";
+    let (s, r) = run(&[
+        E::File(&deep[..deep.len().min(99)], b"x"),
+        E::File("./.", b""),
+        E::Dir("./"),
+    ]);
+    let _ = r;
+    s.assert_outside_untouched();
+}

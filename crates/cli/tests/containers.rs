@@ -629,3 +629,57 @@ fn no_host_binary_is_reachable_from_inside() {
         assert_eq!(line, "/bin/busybox", "{out}");
     }
 }
+
+#[test]
+fn start_attach_logs_follow_since_and_exec_detached() {
+    let b = Berth::new();
+    b.ok(&[
+        "create",
+        "--name",
+        "s",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo one; sleep 0.3; echo two; exit 6",
+    ]);
+    let out = b.run(&["start", "-a", "s"]);
+    assert_eq!(stdout(&out), "one\ntwo\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 6);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo a; sleep 0.5; echo b",
+    ]);
+    let out = b.run(&["logs", "-f", "f"]);
+    assert_eq!(stdout(&out), "a\nb\n");
+    assert_eq!(b.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "f"]), "");
+    assert_eq!(b.ok(&["logs", "--since", "10m", "f"]), "a\nb\n");
+    assert_eq!(b.ok(&["logs", "--tail", "1", "f"]), "b\n");
+    b.ok(&["run", "-d", "--name", "e", IMAGE, "sleep", "300"]);
+    b.ok(&["exec", "-d", "e", "sh", "-c", "echo bg > /tmp/marker"]);
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = b
+            .run(&["exec", "e", "cat", "/tmp/marker"])
+            .stdout
+            .iter()
+            .map(|&c| c as char)
+            .collect();
+        if got == "bg\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(got, "bg\n");
+    let json = b.ok(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(v["Names"], "e");
+    let json = b.ok(&["images", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(v["Repository"], "bb");
+}

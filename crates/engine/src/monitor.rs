@@ -226,6 +226,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }
+    // An external runtime made its own pty: read the container from it.
+    let output = match spawned.console {
+        Some(master) => Output::Pty(master),
+        None => output,
+    };
     let code = pump(
         listener.as_ref(),
         &log_path,

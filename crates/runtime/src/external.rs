@@ -115,21 +115,12 @@ impl Runtime for External {
     }
 
     fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, RuntimeError> {
-        if req
+        let terminal = req
             .spec
             .process()
             .as_ref()
             .and_then(|p| p.terminal())
-            .unwrap_or(false)
-        {
-            return Err(RuntimeError::InvalidSpec {
-                field: "process.terminal",
-                reason: format!(
-                    "-t is not supported with --runtime {} yet; use the built-in runtime",
-                    self.name
-                ),
-            });
-        }
+            .unwrap_or(false);
         let root = req
             .spec
             .root()
@@ -157,11 +148,25 @@ impl Runtime for External {
         let [stdin, stdout, stderr] = req.stdio;
         let log = req.bundle.join(format!("{}.log", self.name));
         let _ = std::fs::remove_file(&log);
-        let out = self
-            .command()
-            .arg("--log")
-            .arg(&log)
-            .arg("create")
+        // With a terminal the runtime makes the pty inside the container and
+        // hands us its master over a unix socket (--console-socket).
+        let console_path = req.bundle.join("console.sock");
+        let console_listener = if terminal {
+            let _ = std::fs::remove_file(&console_path);
+            Some(
+                std::os::unix::net::UnixListener::bind(&console_path).map_err(|e| {
+                    RuntimeError::sys(format!("binding {}", console_path.display()), e)
+                })?,
+            )
+        } else {
+            None
+        };
+        let mut create = self.command();
+        create.arg("--log").arg(&log).arg("create");
+        if terminal {
+            create.arg("--console-socket").arg(&console_path);
+        }
+        let out = create
             .arg("--bundle")
             .arg(req.bundle)
             .arg("--pid-file")
@@ -205,11 +210,32 @@ impl Runtime for External {
                     message: "create wrote no pid file".into(),
                 })
             })?;
+        let console = match &console_listener {
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .map_err(|e| fail(RuntimeError::sys("console socket", e)))?;
+                let (conn, _) = l.accept().map_err(|e| {
+                    fail(RuntimeError::External {
+                        runtime: self.name.clone(),
+                        message: format!("it sent no console: {e}"),
+                    })
+                })?;
+                conn.set_nonblocking(false)
+                    .map_err(|e| fail(RuntimeError::sys("console socket", e)))?;
+                let master = sys::socket::recv_fd(std::os::fd::AsFd::as_fd(&conn))
+                    .map_err(|e| fail(RuntimeError::sys("receiving the console", e)))?;
+                Some(master)
+            }
+            None => None,
+        };
+        drop(console_listener);
+        let _ = std::fs::remove_file(&console_path);
         (req.before_release)(pid).map_err(fail)?;
         self.run_quiet(&["start", req.id]).map_err(fail)?;
         Ok(Spawned {
             wait_pid: pid,
             init_pid: pid,
+            console,
         })
     }
 

@@ -64,13 +64,17 @@ pub struct SpawnRequest<'a> {
 }
 
 /// A started container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Spawned {
     /// The process to wait for: a child of the caller whose exit status is
     /// the container's (the init itself, or the external runtime process).
     pub wait_pid: i32,
     /// The container's init process, in the caller's pid namespace.
     pub init_pid: i32,
+    /// The pty master the runtime made for a `terminal` spec, if it made
+    /// its own (external runtimes, through `--console-socket`); the caller
+    /// reads the container's output from it instead of its own pty.
+    pub console: Option<OwnedFd>,
 }
 
 /// One way to start containers from an OCI spec.

@@ -11,5 +11,7 @@ pub mod mount;
 pub mod process;
 /// Loading a compiled seccomp BPF program into the calling thread.
 pub mod seccomp;
+/// Receiving fds over unix sockets (console sockets).
+pub mod socket;
 /// Terminal ioctls: controlling tty and window size.
 pub mod tty;

@@ -149,6 +149,7 @@ impl Runtime for Builtin {
                 Ok(Spawned {
                     wait_pid: pid,
                     init_pid: pid,
+                    console: None,
                 })
             }
         }

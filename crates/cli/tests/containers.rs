@@ -522,6 +522,14 @@ fn external_runtime_runc() {
         b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "r"]).trim(),
         "137"
     );
+    // -t: runc makes the pty inside the container and hands it over.
+    let out = b.run(&["run", "--rm", "-t", "--runtime", "runc", IMAGE, "tty"]);
+    assert!(
+        stdout(&out).contains("/dev/pts/"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -150,7 +150,10 @@ impl Runtime for External {
         let _ = std::fs::remove_file(&log);
         // With a terminal the runtime makes the pty inside the container and
         // hands us its master over a unix socket (--console-socket).
-        let console_path = req.bundle.join("console.sock");
+        // (Short path: unix socket names are limited to 108 bytes.)
+        let console_path = self
+            .state
+            .join(format!("{}.console", &req.id[..req.id.len().min(12)]));
         let console_listener = if terminal {
             let _ = std::fs::remove_file(&console_path);
             Some(

@@ -33,7 +33,15 @@ impl Container {
             .map_err(|e| EngineError::io("decoding container config", std::io::Error::other(e)))?;
         let mut state: ContainerState = serde_json::from_value(record.state.clone())
             .map_err(|e| EngineError::io("decoding container state", std::io::Error::other(e)))?;
-        if matches!(state.status, Status::Running | Status::Paused) && !state.is_alive() {
+        // A running container whose init and monitor are both gone (a
+        // crash, a reboot) reads as exited. While the monitor lives it is
+        // about to record the exit itself.
+        let monitor_alive = state.monitor_pid > 0
+            && std::path::Path::new(&format!("/proc/{}", state.monitor_pid)).exists();
+        if matches!(state.status, Status::Running | Status::Paused)
+            && !state.is_alive()
+            && !monitor_alive
+        {
             state.status = Status::Exited;
             state.pid = 0;
             if state.exit_code == 0 {

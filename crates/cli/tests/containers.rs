@@ -691,3 +691,44 @@ fn start_attach_logs_follow_since_and_exec_detached() {
     let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(v["Repository"], "bb");
 }
+
+#[test]
+fn network_modes_ulimits_and_stop_timeout() {
+    let b = Berth::new();
+    // none: only loopback.
+    let out = sh(&b, &[], "ls /sys/class/net");
+    assert_eq!(stdout(&out), "lo\n", "{}", stderr(&out));
+    // host: the host's interfaces.
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let out = sh(&b, &["--network", "host"], "ls /sys/class/net | wc -l");
+    assert_eq!(
+        stdout(&out).trim(),
+        host_ifaces.to_string(),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&["run", "--rm", "--network", "bridge", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    // --ulimit.
+    let out = sh(&b, &["--ulimit", "nofile=64:128"], "ulimit -n; ulimit -Hn");
+    assert_eq!(stdout(&out), "64\n128\n", "{}", stderr(&out));
+    // --stop-timeout is the default for stop.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--stop-timeout",
+        "1",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "slow"]);
+    assert!(
+        t.elapsed().as_secs() < 5,
+        "stop should use --stop-timeout 1, took {:?}",
+        t.elapsed()
+    );
+}

@@ -12,7 +12,12 @@ use clap::Parser;
 
 /// A container engine that does what Docker and Podman do, daemonless.
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about, disable_help_subcommand = true)]
+#[command(
+    name = "berth",
+    version,
+    about = "A container engine that does what Docker and Podman do, without a daemon",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Persistent state directory.
     #[arg(

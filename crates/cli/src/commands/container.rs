@@ -958,6 +958,18 @@ pub fn render_json_template(text: &str, v: &serde_json::Value) -> String {
             (true, x) => serde_json::to_string(x).unwrap_or_default(),
             (false, serde_json::Value::String(s)) => s.clone(),
             (false, serde_json::Value::Null) => "<no value>".to_string(),
+            // Go's fmt prints slices as [a b c].
+            (false, serde_json::Value::Array(items)) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| i
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             (false, x) => x.to_string(),
         };
         out.push_str(&s);

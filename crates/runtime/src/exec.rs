@@ -11,14 +11,11 @@
 //! `PR_SET_DUMPABLE=0` no container process can open its `/proc/PID/exe`
 //! (the host's berth binary) or its memory. `execve` of the container's
 //! binary resets the flag.
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
-use nix::unistd::{pipe2, Pid};
+use nix::unistd::pipe2;
 
 use crate::builtin::child::{die, finish, Failure};
 use crate::plan::ChildPlan;
@@ -114,23 +111,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, RuntimeError> {
             drop(release_r);
             drop(err_w);
             drop(req.stdio);
-            let abort = |e: RuntimeError| {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(pid), None);
-                e
-            };
-            (req.before_release)(pid).map_err(abort)?;
-            nix::unistd::write(release_w.as_fd(), &[1])
-                .map_err(|e| abort(RuntimeError::sys("releasing the exec process", e)))?;
-            drop(release_w);
-            let mut report = Vec::new();
-            std::fs::File::from(err_r)
-                .read_to_end(&mut report)
-                .map_err(|e| abort(RuntimeError::sys("reading the exec report", e)))?;
-            if !report.is_empty() {
-                let _ = waitpid(Pid::from_raw(pid), None);
-                return Err(crate::builtin::decode_report(&report));
-            }
+            crate::builtin::release_and_check(pid, release_w, err_r, req.before_release, "exec")?;
             Ok(pid)
         }
     }

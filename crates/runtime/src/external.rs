@@ -84,19 +84,8 @@ impl External {
 }
 
 fn mount_overlay_on_host(req: &SpawnRequest<'_>, target: &Path) -> Result<(), RuntimeError> {
-    let lower: Vec<String> = req
-        .overlay
-        .lower
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        req.overlay.upper.display(),
-        req.overlay.work.display()
-    );
+    // Absolute lower dirs: the caller's cwd is not ours to change.
+    let (data, _) = req.overlay.mount_data(false);
     std::fs::create_dir_all(target)
         .map_err(|e| RuntimeError::sys(format!("creating {}", target.display()), e))?;
     mount(

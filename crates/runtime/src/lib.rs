@@ -42,6 +42,40 @@ pub struct Overlay {
     pub work: PathBuf,
 }
 
+impl Overlay {
+    /// The overlayfs mount data. overlayfs takes its options in one page:
+    /// with `relative` and all layers sharing a parent dir, they are named
+    /// relative to it (returned, to `chdir` into before mounting) so many
+    /// more fit.
+    pub fn mount_data(&self, relative: bool) -> (String, Option<PathBuf>) {
+        let parent = self
+            .lower
+            .first()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from);
+        let shared = relative
+            && parent
+                .as_ref()
+                .is_some_and(|p| self.lower.iter().all(|l| l.parent() == Some(p.as_path())));
+        let lower: Vec<String> = self
+            .lower
+            .iter()
+            .rev()
+            .map(|l| match (shared, l.file_name()) {
+                (true, Some(n)) => n.to_string_lossy().into_owned(),
+                _ => l.display().to_string(),
+            })
+            .collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        );
+        (data, if shared { parent } else { None })
+    }
+}
+
 /// What a runtime needs to start one container's init process.
 pub struct SpawnRequest<'a> {
     /// The container id (external runtimes name their state by it).

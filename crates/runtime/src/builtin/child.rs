@@ -333,41 +333,10 @@ fn find_executable(plan: &ChildPlan) -> Result<CString, Failure> {
 }
 
 fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
-    // overlayfs takes its options in one page; with layers sharing a parent
-    // dir, enter it and name the layers relatively to fit many more.
-    let parent = ov
-        .lower
-        .first()
-        .and_then(|p| p.parent())
-        .map(Path::to_path_buf);
-    let shared = parent
-        .as_ref()
-        .is_some_and(|p| ov.lower.iter().all(|l| l.parent() == Some(p.as_path())));
-    let lower: Vec<String> = ov
-        .lower
-        .iter()
-        .rev()
-        .map(|l| {
-            if shared {
-                l.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            } else {
-                l.display().to_string()
-            }
-        })
-        .collect();
-    if shared {
-        chdir(parent.as_deref().unwrap_or(Path::new("/")))
-            .ctx(|| "entering the layer dir".into())?;
+    let (data, cwd) = ov.mount_data(true);
+    if let Some(dir) = cwd {
+        chdir(&dir).ctx(|| "entering the layer dir".into())?;
     }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        ov.upper.display(),
-        ov.work.display()
-    );
     mount(
         Some("overlay"),
         target,
@@ -383,8 +352,6 @@ fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
     })
 }
 
-/// Create a directory and its parents with mode 0755 (the child runs with
-/// umask 0 so device nodes get their exact modes).
 fn mkdir_all(p: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()

@@ -69,6 +69,46 @@ impl CgroupLayout {
     }
 }
 
+/// The parent's side of the start handshake, shared with `exec`: run the
+/// pre-release hook, release the child, then read its report pipe until
+/// EOF (exec happened) or an error (the child exits; it is reaped here).
+/// On any failure the child is killed and reaped.
+pub(crate) fn release_and_check(
+    pid: i32,
+    release_w: OwnedFd,
+    err_r: OwnedFd,
+    before_release: &dyn Fn(i32) -> Result<(), RuntimeError>,
+    what: &str,
+) -> Result<(), RuntimeError> {
+    let abort = |e: RuntimeError| {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        e
+    };
+    before_release(pid).map_err(abort)?;
+    nix::unistd::write(release_w.as_fd(), &[1]).map_err(|e| {
+        abort(RuntimeError::sys(
+            format!("releasing the {what} process"),
+            e,
+        ))
+    })?;
+    drop(release_w);
+    let mut report = Vec::new();
+    std::fs::File::from(err_r)
+        .read_to_end(&mut report)
+        .map_err(|e| {
+            abort(RuntimeError::sys(
+                format!("reading the {what} start report"),
+                e,
+            ))
+        })?;
+    if !report.is_empty() {
+        let _ = waitpid(Pid::from_raw(pid), None);
+        return Err(decode_report(&report));
+    }
+    Ok(())
+}
+
 /// The built-in runtime.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builtin;
@@ -129,23 +169,7 @@ impl Runtime for Builtin {
                 drop(err_w);
                 drop(req.stdio);
                 drop(join);
-                let abort = |e: RuntimeError| {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    let _ = waitpid(Pid::from_raw(pid), None);
-                    e
-                };
-                (req.before_release)(pid).map_err(abort)?;
-                nix::unistd::write(release_w.as_fd(), &[1])
-                    .map_err(|e| abort(RuntimeError::sys("releasing the container process", e)))?;
-                drop(release_w);
-                let mut report = Vec::new();
-                std::fs::File::from(err_r)
-                    .read_to_end(&mut report)
-                    .map_err(|e| abort(RuntimeError::sys("reading the start report", e)))?;
-                if !report.is_empty() {
-                    let _ = waitpid(Pid::from_raw(pid), None);
-                    return Err(decode_report(&report));
-                }
+                release_and_check(pid, release_w, err_r, req.before_release, "container")?;
                 Ok(Spawned {
                     wait_pid: pid,
                     init_pid: pid,

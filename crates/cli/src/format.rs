@@ -37,26 +37,51 @@ impl<'a> Format<'a> {
 
 /// Expand `{{.Field}}` (and `{{json .}}`, `{{json .Field}}`) in `text` for `row`.
 pub fn render_template(text: &str, row: &Row) -> String {
+    render_json_template(text, &serde_json::to_value(row).unwrap_or_default())
+}
+
+/// Expand `{{.A.B}}` / `{{json .A}}` against a JSON value.
+pub fn render_json_template(text: &str, v: &serde_json::Value) -> String {
     let text = text.replace("\\t", "\t").replace("\\n", "\n");
     let mut out = String::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let Some(end) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
+            break;
         };
         let expr = rest[start + 2..start + end].trim();
-        let value = if expr == "json ." {
-            serde_json::to_string(row).unwrap_or_default()
-        } else if let Some(f) = expr.strip_prefix("json .") {
-            serde_json::to_string(row.get(f).map(String::as_str).unwrap_or("")).unwrap_or_default()
-        } else if let Some(f) = expr.strip_prefix('.') {
-            row.get(f).cloned().unwrap_or_default()
-        } else {
-            String::new()
+        let (json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
         };
-        out.push_str(&value);
+        let mut cur = v;
+        for part in path
+            .trim_start_matches('.')
+            .split('.')
+            .filter(|p| !p.is_empty())
+        {
+            cur = cur.get(part).unwrap_or(&serde_json::Value::Null);
+        }
+        let s = match (json, cur) {
+            (true, x) => serde_json::to_string(x).unwrap_or_default(),
+            (false, serde_json::Value::String(s)) => s.clone(),
+            (false, serde_json::Value::Null) => "<no value>".to_string(),
+            // Go's fmt prints slices as [a b c].
+            (false, serde_json::Value::Array(items)) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| i
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            (false, x) => x.to_string(),
+        };
+        out.push_str(&s);
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);

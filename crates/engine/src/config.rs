@@ -167,6 +167,8 @@ pub struct ContainerState {
     pub pid_start: u64,
     /// Host pid of the monitor while running.
     pub monitor_pid: i32,
+    /// Start time of `monitor_pid` (guards against pid reuse after a reboot).
+    pub monitor_start: u64,
     /// Exit code of the last run.
     pub exit_code: i32,
     /// The last run was killed by the OOM killer.
@@ -193,6 +195,11 @@ impl ContainerState {
     /// Is the recorded init still the same live process?
     pub fn is_alive(&self) -> bool {
         self.pid > 0 && process_start_time(self.pid) == Some(self.pid_start)
+    }
+
+    /// Is the recorded monitor still the same live process?
+    pub fn monitor_alive(&self) -> bool {
+        self.monitor_pid > 0 && process_start_time(self.monitor_pid) == Some(self.monitor_start)
     }
 }
 

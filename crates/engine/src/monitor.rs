@@ -208,6 +208,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         st.pid = spawned.init_pid;
         st.pid_start = pid_start;
         st.monitor_pid = me;
+        st.monitor_start = crate::config::process_start_time(me).unwrap_or(0);
         st.exit_code = 0;
         st.oom_killed = false;
         st.error.clear();

@@ -36,8 +36,7 @@ impl Container {
         // A running container whose init and monitor are both gone (a
         // crash, a reboot) reads as exited. While the monitor lives it is
         // about to record the exit itself.
-        let monitor_alive = state.monitor_pid > 0
-            && std::path::Path::new(&format!("/proc/{}", state.monitor_pid)).exists();
+        let monitor_alive = state.monitor_alive();
         if matches!(state.status, Status::Running | Status::Paused)
             && !state.is_alive()
             && !monitor_alive

@@ -51,6 +51,10 @@ fn parse_signal(name: &str) -> Result<Signal> {
 
 impl Engine {
     fn signal_init(&self, c: &Container, sig: Signal) -> Result<()> {
+        // Never signal a pid that may have been reused by another process.
+        if !c.state.is_alive() {
+            return Ok(());
+        }
         kill(
             Pid::from_raw(c.state.pid),
             nix::sys::signal::Signal::try_from(sig.number()).ok(),
@@ -60,7 +64,7 @@ impl Engine {
 
     /// Wait until the container's monitor has recorded its exit.
     fn wait_monitor(&self, c: &Container, timeout: Option<Duration>) -> bool {
-        let monitor_gone = wait_pid_exit(c.state.monitor_pid, timeout);
+        let monitor_gone = !c.state.monitor_alive() || wait_pid_exit(c.state.monitor_pid, timeout);
         monitor_gone && wait_pid_exit(c.state.pid, Some(Duration::from_millis(100)))
     }
 

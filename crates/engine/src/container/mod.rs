@@ -92,3 +92,47 @@ impl crate::Engine {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: &ContainerState) -> store::ContainerRecord {
+        store::ContainerRecord {
+            id: model::ContainerId::random(),
+            name: "x".into(),
+            image_id: model::Digest::of(b"img"),
+            image_ref: "img".into(),
+            created: chrono::Utc::now(),
+            config: serde_json::to_value(ContainerConfig::default()).unwrap(),
+            state: serde_json::to_value(state).unwrap(),
+        }
+    }
+
+    #[test]
+    fn reused_pids_do_not_keep_a_dead_container_running() {
+        let me = std::process::id() as i32;
+        let start = crate::config::process_start_time(me).unwrap();
+        // Init and monitor pids now belong to another process (this one):
+        // their start times do not match, so the container reads as exited.
+        let stale = ContainerState {
+            status: Status::Running,
+            pid: me,
+            pid_start: start + 1,
+            monitor_pid: me,
+            monitor_start: start + 1,
+            ..Default::default()
+        };
+        let c = Container::from_record(record(&stale)).unwrap();
+        assert!(!c.is_running());
+        assert_eq!(c.state.exit_code, 255);
+        // A live monitor keeps it running until it records the exit.
+        let live_monitor = ContainerState {
+            monitor_start: start,
+            ..stale
+        };
+        assert!(Container::from_record(record(&live_monitor))
+            .unwrap()
+            .is_running());
+    }
+}

@@ -1,54 +1,97 @@
 //! Unpacking one layer tarball into a directory, in overlayfs format, so
 //! that a hostile layer can never write (or read) outside that directory.
 //!
-//! Own entry loop over the `tar` crate's entries (never `Archive::unpack`):
-//! every path is checked (no `..`, leading `/` stripped) and every parent
-//! directory is opened with `openat2(RESOLVE_IN_ROOT)`, so symlinks created
-//! by the layer resolve as if the layer dir were `/`; the last component is
-//! created relative to that parent fd without following symlinks.
-//! Whiteouts become overlayfs whiteouts (0:0 char devices), opaque markers
-//! the `trusted.overlay.opaque` xattr.
-use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+//! Our own loop over the `tar` crate's entries (never `Archive::unpack`):
+//! - names are checked (`..` is refused, a leading `/` dropped) and split
+//!   into parent and last component ([`name`]);
+//! - the parent is opened through file descriptors only, symlinks made by
+//!   the layer resolving as if the layer dir were `/` ([`tree`]:
+//!   `openat2(RESOLVE_IN_ROOT)`), and the last component is created
+//!   relative to that fd without following it (`O_NOFOLLOW`, `mkdirat`,
+//!   `symlinkat`, `linkat` without `AT_SYMLINK_FOLLOW`, `mknodat`);
+//! - a later entry replaces an earlier one of the same path (a directory
+//!   over a directory merges);
+//! - whiteouts become overlayfs whiteouts (0:0 char devices), opaque
+//!   markers the `trusted.overlay.opaque` xattr, since the directory becomes
+//!   an overlay lower dir. See the OCI image spec's layer changesets:
+//!   <https://github.com/opencontainers/image-spec/blob/main/layer.md>.
+//!
+//! Hostile inputs covered by tests/layer_hostile.rs follow containerd's
+//! `TestBreakouts` and the CVEs of this area (CVE-2018-15664,
+//! CVE-2019-14271, CVE-2021-30465 for symlink races; we have no race:
+//! nothing else writes the layer dir while we unpack it).
+mod name;
+mod stream;
+mod tree;
 
-use model::digest::Hasher;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
 use model::Digest;
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{
-    fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
+    fchmod, fchmodat, futimens, makedev, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
+    UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
+use tar::EntryType;
+
+use name::Role;
+pub use stream::{decompress, detect, Compression, HashingReader};
+use tree::{Missing, Removed, Tree};
 
 /// What unpacking a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpacked {
-    /// sha256 of the uncompressed tar stream (the OCI diff-id).
+    /// sha256 of the uncompressed tar stream (the OCI diff-id), trailing
+    /// padding included.
     pub diff_id: Digest,
-    /// Sum of the regular file sizes written.
+    /// Sum of the sizes of the regular files written.
     pub size: u64,
-    /// Entries skipped (device nodes without `allow_devices`).
+    /// Entries not created: device nodes without
+    /// [`UnpackOptions::allow_devices`], aufs metadata (`.wh..wh.*`),
+    /// non-directory entries naming the root, and unknown entry types.
     pub skipped: u64,
+    /// Entries read from the tar (extension headers not counted).
+    pub entries: u64,
 }
 
 /// Options for [`unpack_with`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnpackOptions {
-    /// Create block and character device nodes (default: skip them).
+    /// Create block and character device nodes (default: skip them; a
+    /// layer from a registry has no business creating `/dev/sda` in a
+    /// container's rootfs, and the runtime makes `/dev` itself).
     pub allow_devices: bool,
 }
 
 /// Why a layer could not be unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    /// Reading the stream or writing the tree failed.
+    /// The destination directory could not be opened.
+    #[error("cannot open the layer directory {path}: {source}")]
+    Dest {
+        /// The destination.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Reading or decompressing the stream failed, or it is not a tar.
+    #[error("cannot read the layer stream: {source}")]
+    Read {
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Writing an entry into the layer directory failed.
     #[error("layer i/o error at {path}: {source}")]
     Io {
-        /// The path inside the layer (or the destination) involved.
+        /// The entry's path in the tar.
         path: String,
         /// The underlying error.
         source: io::Error,
@@ -56,224 +99,75 @@ pub enum LayerError {
     /// An entry tries to leave the layer directory.
     #[error("layer entry {path:?} is unsafe: {reason}")]
     Unsafe {
-        /// The entry's path.
+        /// The entry's path in the tar.
         path: String,
         /// Why it is refused.
         reason: &'static str,
     },
+    /// An entry cannot be applied (a malformed header, or it needs
+    /// something the layer does not have).
+    #[error("layer entry {path:?} is invalid: {reason}")]
+    Invalid {
+        /// The entry's path in the tar.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
-/// Layer compression, from the magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain tar.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
+fn shown(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
 }
 
-/// Detect the compression of a stream from its first bytes.
-pub fn detect(magic: &[u8]) -> Compression {
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    }
+fn read_err(source: io::Error) -> LayerError {
+    LayerError::Read { source }
 }
 
-/// A reader that hashes what passes through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-    count: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Wrap `inner`.
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(),
-            count: 0,
-        }
-    }
-    /// Bytes read so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-    /// The digest of everything read.
-    pub fn finish(self) -> Digest {
-        self.hasher.finish()
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// A decompressing reader for any supported compression (detected).
-pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut buffered = BufReader::with_capacity(128 * 1024, reader);
-    let kind = detect(buffered.fill_buf()?);
-    Ok(match kind {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-    })
-}
-
-/// Unpack a layer (gzip, zstd or plain tar) into `dest`, an existing empty
-/// directory.
-pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
-    unpack_with(reader, dest, &UnpackOptions::default())
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
+fn io_at(raw: &[u8]) -> impl FnOnce(io::Error) -> LayerError + '_ {
     move |source| LayerError::Io {
-        path: path.display().to_string(),
+        path: shown(raw),
         source,
     }
 }
 
-fn nix_err(path: &Path) -> impl FnOnce(Errno) -> LayerError + '_ {
+fn errno_at(raw: &[u8]) -> impl FnOnce(Errno) -> LayerError + '_ {
     move |e| LayerError::Io {
-        path: path.display().to_string(),
-        source: io::Error::from(e),
+        path: shown(raw),
+        source: e.into(),
     }
 }
 
-/// A path inside the layer, checked: relative, no `..`, no empty names.
-fn clean(path: &Path) -> Result<PathBuf, LayerError> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(LayerError::Unsafe {
-                    path: path.display().to_string(),
-                    reason: "it contains \"..\"",
-                })
-            }
-            Component::Prefix(_) => {
-                return Err(LayerError::Unsafe {
-                    path: path.display().to_string(),
-                    reason: "unsupported path prefix",
-                })
-            }
-        }
-    }
-    Ok(out)
-}
-
-struct Tree {
-    root: OwnedFd,
-    dest: PathBuf,
-}
-
-impl Tree {
-    fn in_root(&self, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let p: &Path = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        openat2(self.root.as_fd(), p, how)
-    }
-
-    /// Open (creating missing levels, 0755) the directory `rel`, resolving
-    /// symlinks inside the layer root.
-    fn dir(&self, rel: &Path) -> Result<OwnedFd, LayerError> {
-        match self.in_root(rel, OFlag::O_PATH | OFlag::O_DIRECTORY) {
-            Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(nix_err(rel)(e)),
-        }
-        let mut cur = self
-            .in_root(Path::new(""), OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .map_err(nix_err(rel))?;
-        let mut prefix = PathBuf::new();
-        for c in rel.components() {
-            prefix.push(c);
-            match self.in_root(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY) {
-                Ok(fd) => cur = fd,
-                Err(Errno::ENOENT) => {
-                    match mkdirat(cur.as_fd(), c.as_os_str(), Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(nix_err(&prefix)(e)),
-                    }
-                    cur = self
-                        .in_root(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                        .map_err(nix_err(&prefix))?;
-                }
-                Err(e) => return Err(nix_err(&prefix)(e)),
-            }
-        }
-        Ok(cur)
-    }
-
-    /// Remove whatever `name` is in `parent` (recursively for directories).
-    fn remove(&self, parent: &OwnedFd, name: &OsStr) -> Result<(), LayerError> {
-        match unlinkat(parent.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(Errno::EISDIR) | Err(Errno::EPERM) => {
-                let dir = openat(
-                    parent.as_fd(),
-                    name,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(nix_err(Path::new(name)))?;
-                let path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-                let entries: Vec<_> = std::fs::read_dir(&path)
-                    .map_err(io_err(Path::new(name)))?
-                    .flatten()
-                    .map(|e| e.file_name())
-                    .collect();
-                for e in entries {
-                    self.remove(&dir, &e)?;
-                }
-                drop(dir);
-                match unlinkat(parent.as_fd(), name, UnlinkatFlags::RemoveDir) {
-                    Ok(()) | Err(Errno::ENOENT) => Ok(()),
-                    Err(e) => Err(nix_err(Path::new(name))(e)),
-                }
-            }
-            Err(e) => Err(nix_err(Path::new(name))(e)),
-        }
-    }
-
-    fn is_dir(&self, parent: &OwnedFd, name: &OsStr) -> bool {
-        nix::sys::stat::fstatat(
-            parent.as_fd(),
-            name,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
-        .unwrap_or(false)
+fn unsafe_at(raw: &[u8], reason: &'static str) -> LayerError {
+    LayerError::Unsafe {
+        path: shown(raw),
+        reason,
     }
 }
 
-fn split(rel: &Path) -> Result<(&Path, &OsStr), LayerError> {
-    match (rel.parent(), rel.file_name()) {
-        (Some(p), Some(n)) => Ok((p, n)),
-        _ => Err(LayerError::Unsafe {
-            path: rel.display().to_string(),
-            reason: "it has no file name",
-        }),
+fn invalid_at(raw: &[u8], reason: &'static str) -> LayerError {
+    LayerError::Invalid {
+        path: shown(raw),
+        reason,
     }
+}
+
+/// Why a parent directory could not be reached.
+fn walk_err(raw: &[u8], e: Errno) -> LayerError {
+    match e {
+        Errno::ENOENT => invalid_at(
+            raw,
+            "a symlink in its parent path points to a missing directory",
+        ),
+        Errno::ENOTDIR => invalid_at(raw, "a component of its parent path is not a directory"),
+        Errno::ELOOP => invalid_at(raw, "too many levels of symlinks in its parent path"),
+        e => errno_at(raw)(e),
+    }
+}
+
+/// Unpack a layer (gzip, zstd or plain tar) into `dest`, an existing
+/// (normally empty) directory, skipping device nodes.
+pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
+    unpack_with(reader, dest, &UnpackOptions::default())
 }
 
 /// [`unpack`] with options.
@@ -282,92 +176,420 @@ pub fn unpack_with(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<Unpacked, LayerError> {
-    let root = openat(
-        nix::fcntl::AT_FDCWD,
-        dest,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(nix_err(dest))?;
-    let tree = Tree {
-        root,
-        dest: dest.to_path_buf(),
+    let tree = Tree::open(dest).map_err(|e| LayerError::Dest {
+        path: dest.to_path_buf(),
+        source: e.into(),
+    })?;
+    let decoded = stream::decoder(reader).map_err(read_err)?;
+    // Hashing below the buffer: the tar parser's small reads are served
+    // from memory, the hasher sees large blocks.
+    let mut input = BufReader::with_capacity(stream::BUF_SIZE, HashingReader::new(decoded));
+    let mut unpacker = Unpacker {
+        tree,
+        opts: *opts,
+        buf: vec![0; stream::BUF_SIZE],
+        dirs: Vec::new(),
+        size: 0,
+        skipped: 0,
+        entries: 0,
     };
-    let stream = decompress(reader).map_err(io_err(dest))?;
-    let mut hashing = HashingReader::new(stream);
-    let mut size = 0u64;
-    let mut skipped = 0u64;
-    let mut dir_times: Vec<(PathBuf, i64)> = Vec::new();
     {
-        let mut archive = tar::Archive::new(&mut hashing);
-        let entries = archive.entries().map_err(io_err(dest))?;
-        for entry in entries {
-            let mut entry = entry.map_err(io_err(dest))?;
-            let raw_path = entry.path().map_err(io_err(dest))?.into_owned();
-            let rel = clean(&raw_path)?;
-            if rel.as_os_str().is_empty() {
-                continue;
-            }
-            let (parent_rel, name) = split(&rel)?;
-            let name_bytes = name.as_bytes();
-            // Whiteouts.
-            if name_bytes == b".wh..wh..opq" {
-                let parent = tree.dir(parent_rel)?;
-                let dir = openat(
-                    parent.as_fd(),
-                    ".",
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(nix_err(&rel))?;
-                xattr::FileExt::set_xattr(
-                    &std::fs::File::from(dir),
-                    "trusted.overlay.opaque",
-                    b"y",
-                )
-                .map_err(io_err(&rel))?;
-                continue;
-            }
-            if let Some(hidden) = name_bytes.strip_prefix(b".wh.") {
-                if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/')
-                {
-                    return Err(LayerError::Unsafe {
-                        path: raw_path.display().to_string(),
-                        reason: "malformed whiteout name",
-                    });
-                }
-                let parent = tree.dir(parent_rel)?;
-                let hidden = OsStr::from_bytes(hidden);
-                tree.remove(&parent, hidden)?;
-                mknodat(parent.as_fd(), hidden, SFlag::S_IFCHR, Mode::empty(), 0)
-                    .map_err(nix_err(&rel))?;
-                continue;
-            }
-            let header = entry.header();
-            let kind = header.entry_type();
-            let mode = header.mode().unwrap_or(0o644) & 0o7777;
-            let uid = header.uid().unwrap_or(0) as u32;
-            let gid = header.gid().unwrap_or(0) as u32;
-            let mtime = header.mtime().unwrap_or(0) as i64;
-            let parent = tree.dir(parent_rel)?;
-            match kind {
-                tar::EntryType::Directory => {
-                    if !tree.is_dir(&parent, name) {
-                        tree.remove(&parent, name)?;
-                        match mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                            Ok(()) | Err(Errno::EEXIST) => {}
-                            Err(e) => return Err(nix_err(&rel)(e)),
+        let mut archive = tar::Archive::new(&mut input);
+        for entry in archive.entries().map_err(read_err)? {
+            let mut entry = entry.map_err(read_err)?;
+            unpacker.entry(&mut entry)?;
+        }
+    }
+    unpacker.restore_dir_times()?;
+    // The diff-id covers the whole stream: the end-of-archive blocks and
+    // whatever padding follows them.
+    io::copy(&mut input, &mut io::sink()).map_err(read_err)?;
+    Ok(Unpacked {
+        diff_id: input.into_inner().finish(),
+        size: unpacker.size,
+        skipped: unpacker.skipped,
+        entries: unpacker.entries,
+    })
+}
+
+/// A directory's times, set once everything below it is written.
+struct DirTimes {
+    path: PathBuf,
+    atime: TimeSpec,
+    mtime: TimeSpec,
+}
+
+struct Unpacker {
+    tree: Tree,
+    opts: UnpackOptions,
+    /// Copy buffer for file contents.
+    buf: Vec<u8>,
+    dirs: Vec<DirTimes>,
+    size: u64,
+    skipped: u64,
+    entries: u64,
+}
+
+/// An entry's metadata, from its header and PAX records.
+struct Meta {
+    uid: Uid,
+    gid: Gid,
+    mode: Mode,
+    atime: TimeSpec,
+    mtime: TimeSpec,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Meta {
+    fn read<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta, LayerError> {
+        let h = entry.header();
+        // The tar crate has already applied PAX uid/gid records. An empty
+        // numeric field reads as an error there and as 0 in Go's
+        // archive/tar, which wrote most layers: 0 here too.
+        let id = |v: io::Result<u64>| -> Result<u32, LayerError> {
+            u32::try_from(v.unwrap_or(0))
+                .map_err(|_| invalid_at(raw, "its uid or gid is not a 32-bit number"))
+        };
+        let uid = Uid::from_raw(id(h.uid())?);
+        let gid = Gid::from_raw(id(h.gid())?);
+        let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0) & 0o7777);
+        let secs = h.mtime().unwrap_or(0);
+        let mut mtime = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
+        let mut atime = None;
+        let mut xattrs = Vec::new();
+        if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
+            for ext in exts {
+                let ext = ext.map_err(read_err)?;
+                let Ok(key) = ext.key() else { continue };
+                match key {
+                    "mtime" => mtime = pax_time(ext.value_bytes()).unwrap_or(mtime),
+                    "atime" => atime = pax_time(ext.value_bytes()),
+                    _ => {
+                        if let Some(attr) = key.strip_prefix("SCHILY.xattr.") {
+                            if xattr_allowed(attr) {
+                                xattrs.push((attr.to_string(), ext.value_bytes().to_vec()));
+                            }
                         }
                     }
-                    dir_times.push((rel.clone(), mtime));
                 }
-                tar::EntryType::Regular
-                | tar::EntryType::Continuous
-                | tar::EntryType::GNUSparse => {
-                    tree.remove(&parent, name)?;
+            }
+        }
+        Ok(Meta {
+            uid,
+            gid,
+            mode,
+            atime: atime.unwrap_or(mtime),
+            mtime,
+            xattrs,
+        })
+    }
+}
+
+/// A PAX time record: decimal seconds with an optional fraction, possibly
+/// negative.
+fn pax_time(v: &[u8]) -> Option<TimeSpec> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let secs: i64 = secs.parse().ok()?;
+    let frac = &frac[..frac.len().min(9)];
+    let nanos: i64 = format!("{frac:0<9}").parse().ok()?;
+    Some(match (negative, nanos) {
+        (false, n) => TimeSpec::new(secs, n),
+        (true, 0) => TimeSpec::new(-secs, 0),
+        (true, n) => TimeSpec::new(-secs - 1, 1_000_000_000 - n),
+    })
+}
+
+/// Extended attributes a layer may set. Overlay's own (`trusted.overlay.*`,
+/// and `user.overlay.*` of a `userxattr` mount) would change what the
+/// overlay shows, so a layer may not set them; SELinux labels come from the
+/// mount; other `security.*` and `system.*` names are not content.
+fn xattr_allowed(name: &str) -> bool {
+    if let Some(rest) = name
+        .strip_prefix("user.")
+        .or_else(|| name.strip_prefix("trusted."))
+    {
+        !rest.starts_with("overlay.") && !rest.is_empty()
+    } else {
+        matches!(
+            name,
+            "security.capability" | "system.posix_acl_access" | "system.posix_acl_default"
+        )
+    }
+}
+
+/// Whether a failed xattr write is one to ignore, as Docker does: the
+/// filesystem has no xattrs, or does not allow this one on this file type.
+fn xattr_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::ENOTSUP) | Some(Errno::EPERM)
+    )
+}
+
+/// Where to write an entry's xattrs.
+enum XattrTarget<'a> {
+    /// An open regular file or directory.
+    Open(&'a File),
+    /// A symlink, fifo or device node by name in its parent.
+    At(BorrowedFd<'a>, &'a OsStr),
+}
+
+fn set_xattrs(
+    raw: &[u8],
+    target: XattrTarget<'_>,
+    xattrs: &[(String, Vec<u8>)],
+) -> Result<(), LayerError> {
+    for (key, value) in xattrs {
+        let r = match &target {
+            XattrTarget::Open(f) => xattr::FileExt::set_xattr(*f, key, value),
+            XattrTarget::At(dir, name) => tree::set_xattr_at(*dir, name, key, value),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if xattr_unsupported(&e) => {
+                tracing::debug!(entry = %shown(raw), xattr = %key, error = %e, "xattr not set");
+            }
+            Err(e) => return Err(io_at(raw)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Run `make`; if the name is taken, remove what is there and run it again.
+fn replacing<T>(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    stale: &mut bool,
+    mut make: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    match make() {
+        Err(Errno::EEXIST) => {
+            if tree::remove(dir, name)? == Removed::DirOrSymlink {
+                *stale = true;
+            }
+            make()
+        }
+        r => r,
+    }
+}
+
+impl Unpacker {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
+        let kind = entry.header().entry_type();
+        if kind == EntryType::XGlobalHeader {
+            return Ok(());
+        }
+        self.entries += 1;
+        let raw = entry.path_bytes().into_owned();
+        let name = name::parse(&raw).map_err(|reason| unsafe_at(&raw, reason))?;
+        match name.role {
+            Role::Root => {
+                // Docker ignores the metadata of "./" too: the layer root
+                // is the store's directory.
+                if !kind.is_dir() {
+                    self.skipped += 1;
+                }
+                Ok(())
+            }
+            Role::Meta => {
+                self.skipped += 1;
+                Ok(())
+            }
+            Role::Opaque => self.opaque(&raw, &name.parent),
+            Role::Whiteout(hidden) => self.whiteout(&raw, &name.parent, hidden, entry),
+            Role::Plain(last) => {
+                // Old tars mark directories by a trailing slash only.
+                let dir = kind.is_dir() || (kind == EntryType::Regular && raw.ends_with(b"/"));
+                self.plain(
+                    &raw,
+                    &name.parent,
+                    last,
+                    if dir { EntryType::Directory } else { kind },
+                    entry,
+                )
+            }
+        }
+    }
+
+    fn opaque(&mut self, raw: &[u8], parent: &[&OsStr]) -> Result<(), LayerError> {
+        self.tree
+            .enter(parent, Missing::Create)
+            .map_err(|e| walk_err(raw, e))?;
+        let dir = openat(
+            self.tree.cwd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno_at(raw))?;
+        xattr::FileExt::set_xattr(&File::from(dir), "trusted.overlay.opaque", b"y")
+            .map_err(io_at(raw))
+    }
+
+    fn whiteout<R: Read>(
+        &mut self,
+        raw: &[u8],
+        parent: &[&OsStr],
+        hidden: &OsStr,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), LayerError> {
+        let meta = Meta::read(entry, raw)?;
+        self.tree
+            .enter(parent, Missing::Create)
+            .map_err(|e| walk_err(raw, e))?;
+        let dir = self.tree.cwd();
+        let mut stale = false;
+        replacing(dir, hidden, &mut stale, || {
+            mknodat(dir, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
+        })
+        .map_err(errno_at(raw))?;
+        fchownat(
+            dir,
+            hidden,
+            Some(meta.uid),
+            Some(meta.gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno_at(raw))?;
+        if stale {
+            self.tree.forget();
+        }
+        Ok(())
+    }
+
+    fn plain<R: Read>(
+        &mut self,
+        raw: &[u8],
+        parent: &[&OsStr],
+        last: &OsStr,
+        kind: EntryType,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), LayerError> {
+        if matches!(kind, EntryType::Char | EntryType::Block) && !self.opts.allow_devices {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let known = matches!(
+            kind,
+            EntryType::Regular
+                | EntryType::Continuous
+                | EntryType::GNUSparse
+                | EntryType::Directory
+                | EntryType::Symlink
+                | EntryType::Link
+                | EntryType::Fifo
+                | EntryType::Char
+                | EntryType::Block
+        );
+        if !known {
+            tracing::debug!(entry = %shown(raw), kind = ?kind, "unknown tar entry type skipped");
+            self.skipped += 1;
+            return Ok(());
+        }
+        if kind == EntryType::Link {
+            return self.hardlink(raw, parent, last, entry);
+        }
+        let meta = Meta::read(entry, raw)?;
+        let link_target = match kind {
+            EntryType::Symlink => {
+                let t = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| invalid_at(raw, "symlink without a target"))?
+                    .into_owned();
+                if t.is_empty() {
+                    return Err(invalid_at(raw, "symlink without a target"));
+                }
+                t
+            }
+            _ => Vec::new(),
+        };
+        self.tree
+            .enter(parent, Missing::Create)
+            .map_err(|e| walk_err(raw, e))?;
+        let dir = self.tree.cwd();
+        let mut stale = false;
+        match kind {
+            EntryType::Directory => {
+                let made = match mkdirat(dir, last, Mode::from_bits_truncate(0o700)) {
+                    Err(Errno::EEXIST) if tree::is_dir(dir, last) => Ok(()),
+                    Err(Errno::EEXIST) => replacing(dir, last, &mut stale, || {
+                        mkdirat(dir, last, Mode::from_bits_truncate(0o700))
+                    }),
+                    r => r,
+                };
+                made.map_err(errno_at(raw))?;
+                fchownat(
+                    dir,
+                    last,
+                    Some(meta.uid),
+                    Some(meta.gid),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(errno_at(raw))?;
+                // A directory (just checked or made): nothing to follow.
+                fchmodat(dir, last, meta.mode, FchmodatFlags::FollowSymlink)
+                    .map_err(errno_at(raw))?;
+                if !meta.xattrs.is_empty() {
                     let fd = openat(
-                        parent.as_fd(),
-                        name,
+                        dir,
+                        last,
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(errno_at(raw))?;
+                    set_xattrs(raw, XattrTarget::Open(&File::from(fd)), &meta.xattrs)?;
+                }
+                self.dirs.push(DirTimes {
+                    path: parent.iter().chain(std::iter::once(&last)).collect(),
+                    atime: meta.atime,
+                    mtime: meta.mtime,
+                });
+            }
+            EntryType::Symlink => {
+                let target = OsStr::from_bytes(&link_target);
+                replacing(dir, last, &mut stale, || symlinkat(target, dir, last))
+                    .map_err(errno_at(raw))?;
+                stale = true;
+                self.special_meta(raw, dir, last, &meta, false)?;
+            }
+            EntryType::Fifo | EntryType::Char | EntryType::Block => {
+                let (sflag, dev) = match kind {
+                    EntryType::Fifo => (SFlag::S_IFIFO, 0),
+                    _ => {
+                        let h = entry.header();
+                        let major = h.device_major().ok().flatten().unwrap_or(0);
+                        let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                        let sflag = if kind == EntryType::Char {
+                            SFlag::S_IFCHR
+                        } else {
+                            SFlag::S_IFBLK
+                        };
+                        (sflag, makedev(major.into(), minor.into()))
+                    }
+                };
+                replacing(dir, last, &mut stale, || {
+                    mknodat(dir, last, sflag, Mode::from_bits_truncate(0o600), dev)
+                })
+                .map_err(errno_at(raw))?;
+                self.special_meta(raw, dir, last, &meta, true)?;
+            }
+            _ => {
+                // Regular file.
+                let fd = replacing(dir, last, &mut stale, || {
+                    openat(
+                        dir,
+                        last,
                         OFlag::O_CREAT
                             | OFlag::O_EXCL
                             | OFlag::O_WRONLY
@@ -375,155 +597,151 @@ pub fn unpack_with(
                             | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(0o600),
                     )
-                    .map_err(nix_err(&rel))?;
-                    let mut f = std::fs::File::from(fd);
-                    size += io::copy(&mut entry, &mut f).map_err(io_err(&rel))?;
-                    f.flush().map_err(io_err(&rel))?;
-                }
-                tar::EntryType::Symlink => {
-                    let target = entry
-                        .link_name()
-                        .map_err(io_err(&rel))?
-                        .ok_or_else(|| LayerError::Unsafe {
-                            path: rel.display().to_string(),
-                            reason: "symlink without a target",
-                        })?
-                        .into_owned();
-                    tree.remove(&parent, name)?;
-                    symlinkat(target.as_path(), parent.as_fd(), name).map_err(nix_err(&rel))?;
-                }
-                tar::EntryType::Link => {
-                    let target = entry
-                        .link_name()
-                        .map_err(io_err(&rel))?
-                        .ok_or_else(|| LayerError::Unsafe {
-                            path: rel.display().to_string(),
-                            reason: "hardlink without a target",
-                        })?
-                        .into_owned();
-                    let target = clean(&target)?;
-                    let (tparent_rel, tname) = split(&target)?;
-                    // The target's parent resolves inside the root; the link is
-                    // made to the entry itself (a symlink stays a symlink).
-                    let tparent = tree
-                        .in_root(tparent_rel, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                        .map_err(|_| LayerError::Unsafe {
-                            path: rel.display().to_string(),
-                            reason: "hardlink target is not inside the layer",
-                        })?;
-                    tree.remove(&parent, name)?;
-                    linkat(
-                        tparent.as_fd(),
-                        tname,
-                        parent.as_fd(),
-                        name,
-                        nix::fcntl::AtFlags::empty(),
-                    )
-                    .map_err(|_| LayerError::Unsafe {
-                        path: rel.display().to_string(),
-                        reason: "hardlink target is not an earlier entry of the layer",
-                    })?;
-                    continue;
-                }
-                tar::EntryType::Fifo => {
-                    tree.remove(&parent, name)?;
-                    mknodat(
-                        parent.as_fd(),
-                        name,
-                        SFlag::S_IFIFO,
-                        Mode::from_bits_truncate(mode as _),
-                        0,
-                    )
-                    .map_err(nix_err(&rel))?;
-                }
-                tar::EntryType::Char | tar::EntryType::Block => {
-                    if !opts.allow_devices {
-                        skipped += 1;
-                        continue;
-                    }
-                    let major = header.device_major().ok().flatten().unwrap_or(0) as u64;
-                    let minor = header.device_minor().ok().flatten().unwrap_or(0) as u64;
-                    let k = if kind == tar::EntryType::Char {
-                        SFlag::S_IFCHR
-                    } else {
-                        SFlag::S_IFBLK
-                    };
-                    tree.remove(&parent, name)?;
-                    mknodat(
-                        parent.as_fd(),
-                        name,
-                        k,
-                        Mode::from_bits_truncate(mode as _),
-                        nix::sys::stat::makedev(major, minor),
-                    )
-                    .map_err(nix_err(&rel))?;
-                }
-                _ => {
-                    skipped += 1;
-                    continue;
-                }
-            }
-            // Ownership, then mode (chown clears setuid bits), xattrs, mtime.
-            fchownat(
-                parent.as_fd(),
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(nix_err(&rel))?;
-            if kind != tar::EntryType::Symlink {
-                fchmodat(
-                    parent.as_fd(),
-                    name,
-                    Mode::from_bits_truncate(mode as _),
-                    FchmodatFlags::FollowSymlink,
-                )
-                .map_err(nix_err(&rel))?;
-            }
-            if let Ok(Some(exts)) = entry.pax_extensions() {
-                for ext in exts.flatten() {
-                    let Ok(key) = ext.key() else { continue };
-                    let Some(attr) = key.strip_prefix("SCHILY.xattr.") else {
-                        continue;
-                    };
-                    if attr.starts_with("trusted.overlay.") || attr.starts_with("security.selinux")
-                    {
-                        continue;
-                    }
-                    let p =
-                        PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd())).join(name);
-                    let _ = xattr::set(&p, attr, ext.value_bytes());
-                }
-            }
-            if kind != tar::EntryType::Directory {
-                let t = TimeSpec::new(mtime, 0);
-                let _ = utimensat(
-                    parent.as_fd(),
-                    name,
-                    &t,
-                    &t,
-                    UtimensatFlags::NoFollowSymlink,
-                );
+                })
+                .map_err(errno_at(raw))?;
+                let mut file = File::from(fd);
+                self.size += copy(entry, &mut file, &mut self.buf, raw)?;
+                // Owner before mode: chown clears setuid/setgid. Xattrs
+                // after chown: it clears security.capability.
+                fchown(&file, Some(meta.uid), Some(meta.gid)).map_err(errno_at(raw))?;
+                fchmod(&file, meta.mode).map_err(errno_at(raw))?;
+                set_xattrs(raw, XattrTarget::Open(&file), &meta.xattrs)?;
+                futimens(&file, &meta.atime, &meta.mtime).map_err(errno_at(raw))?;
             }
         }
-        // Directory mtimes last: creating their content changed them.
-        for (rel, mtime) in dir_times.iter().rev() {
-            if let Ok((p, n)) = split(rel) {
-                if let Ok(parent) = tree.dir(p) {
-                    let t = TimeSpec::new(*mtime, 0);
-                    let _ = utimensat(parent.as_fd(), n, &t, &t, UtimensatFlags::NoFollowSymlink);
-                }
-            }
+        if stale {
+            self.tree.forget();
         }
+        Ok(())
     }
-    // The diff-id covers the whole stream, trailing padding included.
-    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(&tree.dest))?;
-    Ok(Unpacked {
-        diff_id: hashing.finish(),
-        size,
-        skipped,
-    })
+
+    /// Owner, mode (unless a symlink), xattrs and times of an entry that
+    /// cannot be opened.
+    fn special_meta(
+        &self,
+        raw: &[u8],
+        dir: BorrowedFd<'_>,
+        last: &OsStr,
+        meta: &Meta,
+        chmod: bool,
+    ) -> Result<(), LayerError> {
+        fchownat(
+            dir,
+            last,
+            Some(meta.uid),
+            Some(meta.gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno_at(raw))?;
+        if chmod {
+            // A fifo or device node we just made: nothing to follow.
+            fchmodat(dir, last, meta.mode, FchmodatFlags::FollowSymlink).map_err(errno_at(raw))?;
+        }
+        set_xattrs(raw, XattrTarget::At(dir, last), &meta.xattrs)?;
+        utimensat(
+            dir,
+            last,
+            &meta.atime,
+            &meta.mtime,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(errno_at(raw))
+    }
+
+    /// A hardlink to an earlier entry of this layer. The target's parent
+    /// resolves inside the layer; the target itself is not followed, so a
+    /// link to a symlink is a second name of that symlink.
+    fn hardlink<R: Read>(
+        &mut self,
+        raw: &[u8],
+        parent: &[&OsStr],
+        last: &OsStr,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), LayerError> {
+        let target_raw = entry
+            .link_name_bytes()
+            .ok_or_else(|| invalid_at(raw, "hardlink without a target"))?
+            .into_owned();
+        let (tparent, tname) =
+            name::link_target(&target_raw).map_err(|reason| unsafe_at(raw, reason))?;
+        if tparent == parent && tname == last {
+            return Ok(());
+        }
+        let tdir = self.tree.resolve(&tparent).map_err(|e| match e {
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP => invalid_at(
+                raw,
+                "its hardlink target is not an earlier entry of the layer",
+            ),
+            e => errno_at(raw)(e),
+        })?;
+        self.tree
+            .enter(parent, Missing::Create)
+            .map_err(|e| walk_err(raw, e))?;
+        let dir = self.tree.cwd();
+        let mut stale = false;
+        replacing(dir, last, &mut stale, || {
+            linkat(&tdir, tname, dir, last, AtFlags::empty())
+        })
+        .map_err(|e| match e {
+            Errno::ENOENT => invalid_at(
+                raw,
+                "its hardlink target is not an earlier entry of the layer",
+            ),
+            Errno::EPERM => invalid_at(raw, "its hardlink target is a directory"),
+            e => errno_at(raw)(e),
+        })?;
+        if stale {
+            self.tree.forget();
+        }
+        Ok(())
+    }
+
+    /// Set directory times last: creating their content changed them.
+    fn restore_dir_times(&mut self) -> Result<(), LayerError> {
+        for d in std::mem::take(&mut self.dirs) {
+            let comps: Vec<&OsStr> = d.path.iter().collect();
+            let Some((last, parent)) = comps.split_last() else {
+                continue;
+            };
+            // A later entry may have removed or replaced the directory.
+            if self.tree.enter(parent, Missing::Fail).is_err() {
+                continue;
+            }
+            let dir = self.tree.cwd();
+            if tree::is_dir(dir, last) {
+                utimensat(
+                    dir,
+                    *last,
+                    &d.atime,
+                    &d.mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(errno_at(d.path.as_os_str().as_bytes()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copy an entry's data into `file` through `buf`; returns the bytes
+/// written.
+fn copy<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    file: &mut File,
+    buf: &mut [u8],
+    raw: &[u8],
+) -> Result<u64, LayerError> {
+    let mut total = 0u64;
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        file.write_all(&buf[..n]).map_err(io_at(raw))?;
+        total += n as u64;
+    }
 }
 
 #[cfg(test)]
@@ -531,19 +749,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detects_compression() {
-        assert_eq!(detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-        assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
-        assert_eq!(detect(b"ustar"), Compression::None);
+    fn pax_times() {
+        let t = |s: &str| pax_time(s.as_bytes()).map(|t| (t.tv_sec(), t.tv_nsec()));
+        assert_eq!(t("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(t("1700000000.5"), Some((1_700_000_000, 500_000_000)));
+        assert_eq!(t("1.1234567891"), Some((1, 123_456_789)));
+        assert_eq!(t("-1.5"), Some((-2, 500_000_000)));
+        assert_eq!(t("-3"), Some((-3, 0)));
+        for bad in ["", ".5", "1e3", "1.-5", "x"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
     }
 
     #[test]
-    fn cleans_paths() {
-        assert_eq!(
-            clean(Path::new("/etc/passwd")).unwrap(),
-            PathBuf::from("etc/passwd")
-        );
-        assert_eq!(clean(Path::new("./a/./b")).unwrap(), PathBuf::from("a/b"));
-        assert!(clean(Path::new("a/../../b")).is_err());
+    fn xattr_names() {
+        for ok in [
+            "user.mime_type",
+            "security.capability",
+            "trusted.md5",
+            "system.posix_acl_access",
+        ] {
+            assert!(xattr_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "trusted.overlay.opaque",
+            "trusted.overlay.redirect",
+            "user.overlay.opaque",
+            "security.selinux",
+            "security.ima",
+            "system.nfs4_acl",
+            "user.",
+            "bogus",
+        ] {
+            assert!(!xattr_allowed(bad), "{bad}");
+        }
     }
 }

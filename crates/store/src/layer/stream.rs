@@ -1,0 +1,153 @@
+//! The layer byte stream: compression detected from magic bytes, and the
+//! sha256 of the uncompressed tar (the OCI diff-id) taken while reading.
+use std::io::{self, BufRead, BufReader, Read};
+
+use model::digest::Hasher;
+use model::Digest;
+
+/// Buffer size for reading compressed input and decoded tar data.
+pub(super) const BUF_SIZE: usize = 128 * 1024;
+
+/// Layer compression, from the magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// gzip (RFC 1952).
+    Gzip,
+    /// zstd (RFC 8878).
+    Zstd,
+}
+
+/// Detect the compression of a stream from its first bytes (at least 4 to
+/// recognise zstd; fewer bytes give [`Compression::None`]).
+pub fn detect(magic: &[u8]) -> Compression {
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// A reader that hashes what passes through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
+    }
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// The digest of everything read.
+    pub fn finish(self) -> Digest {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// The input, buffered in large blocks, and its compression. The magic
+/// bytes are read first by hand: a stream may hand out fewer bytes per read
+/// than the magic number has.
+fn sniff<'a>(mut reader: impl Read + 'a) -> io::Result<(Compression, impl BufRead + 'a)> {
+    let mut magic = [0u8; 4];
+    let mut len = 0;
+    while len < magic.len() {
+        match reader.read(&mut magic[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let kind = detect(&magic[..len]);
+    let input = io::Cursor::new(magic).take(len as u64).chain(reader);
+    Ok((kind, BufReader::with_capacity(BUF_SIZE, input)))
+}
+
+/// The decoder for `reader`'s compression. Its output is not buffered:
+/// callers reading small pieces (a tar parser reads 512-byte headers) put a
+/// [`BufReader`] on top.
+pub(super) fn decoder<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let (kind, input) = sniff(reader)?;
+    decode(kind, input)
+}
+
+fn decode<'a>(kind: Compression, input: impl BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match kind {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+    })
+}
+
+/// A buffered, decompressing reader for any supported compression
+/// (detected from the first bytes).
+pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let (kind, input) = sniff(reader)?;
+    Ok(match kind {
+        Compression::None => Box::new(input),
+        _ => Box::new(BufReader::with_capacity(BUF_SIZE, decode(kind, input)?)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_split_over_reads_is_detected() {
+        /// Hands out one byte per read.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let data = b"hello layer".repeat(1000);
+        let zst = zstd::encode_all(&data[..], 1).unwrap();
+        let mut out = Vec::new();
+        decompress(Trickle(&zst))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let mut out = Vec::new();
+        decompress(Trickle(b"ab"))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"ab");
+    }
+
+    #[test]
+    fn detects_compression() {
+        assert_eq!(detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(detect(b"ustar"), Compression::None);
+        assert_eq!(detect(b""), Compression::None);
+    }
+}

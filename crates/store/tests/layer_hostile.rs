@@ -12,6 +12,37 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use layer_support::*;
 
+// ---- the checker itself ---------------------------------------------------
+
+#[test]
+#[should_panic(expected = "changed")]
+fn the_scene_notices_a_mode_change_outside() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scene::new();
+    std::fs::set_permissions(
+        s.tmp.path().join("outside/perm400"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    s.assert_outside_untouched();
+}
+
+#[test]
+#[should_panic(expected = "changed")]
+fn the_scene_notices_a_new_file_beside_the_layer() {
+    let s = Scene::new();
+    std::fs::write(s.tmp.path().join("new"), b"").unwrap();
+    s.assert_outside_untouched();
+}
+
+#[test]
+#[should_panic(expected = "changed")]
+fn the_scene_notices_an_xattr_outside() {
+    let s = Scene::new();
+    xattr::set(s.tmp.path().join("outside/dir"), "user.x", b"1").unwrap();
+    s.assert_outside_untouched();
+}
+
 // ---- paths ------------------------------------------------------------
 
 #[test]

@@ -521,14 +521,21 @@ impl Unpacker {
         let mut stale = false;
         match kind {
             EntryType::Directory => {
+                // A directory replacing a whiteout of this layer is a new
+                // directory: opaque, or the overlay would merge the lower
+                // layers' directory of that name back into it.
                 let made = match mkdirat(dir, last, Mode::from_bits_truncate(0o700)) {
-                    Err(Errno::EEXIST) if tree::is_dir(dir, last) => Ok(()),
-                    Err(Errno::EEXIST) => replacing(dir, last, &mut stale, || {
-                        mkdirat(dir, last, Mode::from_bits_truncate(0o700))
-                    }),
-                    r => r,
+                    Err(Errno::EEXIST) if tree::is_dir(dir, last) => Ok(false),
+                    Err(Errno::EEXIST) => {
+                        let hid = tree::is_whiteout(dir, last);
+                        replacing(dir, last, &mut stale, || {
+                            mkdirat(dir, last, Mode::from_bits_truncate(0o700))
+                        })
+                        .map(|()| hid)
+                    }
+                    r => r.map(|()| false),
                 };
-                made.map_err(errno_at(raw))?;
+                let opaque = made.map_err(errno_at(raw))?;
                 fchownat(
                     dir,
                     last,
@@ -540,7 +547,7 @@ impl Unpacker {
                 // A directory (just checked or made): nothing to follow.
                 fchmodat(dir, last, meta.mode, FchmodatFlags::FollowSymlink)
                     .map_err(errno_at(raw))?;
-                if !meta.xattrs.is_empty() {
+                if opaque || !meta.xattrs.is_empty() {
                     let fd = openat(
                         dir,
                         last,
@@ -548,7 +555,12 @@ impl Unpacker {
                         Mode::empty(),
                     )
                     .map_err(errno_at(raw))?;
-                    set_xattrs(raw, XattrTarget::Open(&File::from(fd)), &meta.xattrs)?;
+                    let fd = File::from(fd);
+                    if opaque {
+                        xattr::FileExt::set_xattr(&fd, "trusted.overlay.opaque", b"y")
+                            .map_err(io_at(raw))?;
+                    }
+                    set_xattrs(raw, XattrTarget::Open(&fd), &meta.xattrs)?;
                 }
                 self.dirs.push(DirTimes {
                     path: parent.iter().chain(std::iter::once(&last)).collect(),

@@ -195,6 +195,13 @@ pub(super) fn is_dir(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
     file_type(dir, name) == Ok(SFlag::S_IFDIR)
 }
 
+/// Whether `name` in `dir` is an overlayfs whiteout (a 0:0 char device).
+pub(super) fn is_whiteout(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR && st.st_rdev == 0
+    })
+}
+
 /// Remove whatever `name` in `dir` is, recursively for a directory, never
 /// following symlinks.
 pub(super) fn remove(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Removed, Errno> {

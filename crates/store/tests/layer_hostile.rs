@@ -114,6 +114,25 @@ fn very_long_paths_are_refused_or_contained() {
     assert_eq!(read(&s.at("l")), b"replaced");
 }
 
+#[test]
+fn huge_extension_headers_are_refused_before_they_are_read_into_memory() {
+    let big = vec![b'a'; 8 << 20];
+    for e in [
+        file("f", b"").pax("comment", &big),
+        file(std::str::from_utf8(&big).unwrap(), b""),
+        file(std::str::from_utf8(&big).unwrap(), b"").long(Long::Gnu),
+        symlink("l", std::str::from_utf8(&big).unwrap()).long(Long::Gnu),
+    ] {
+        let (_s, r) = run(&[e]);
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("MiB"), "{err}");
+    }
+    // A large but reasonable record is fine.
+    let (s, r) = run(&[file("f", b"ok").pax("comment", &vec![b'a'; 1 << 20])]);
+    r.unwrap();
+    assert_eq!(read(&s.at("f")), b"ok");
+}
+
 // ---- symlinks -----------------------------------------------------------
 
 #[test]

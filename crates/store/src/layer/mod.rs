@@ -24,12 +24,14 @@ mod name;
 mod stream;
 mod tree;
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use model::Digest;
 use nix::errno::Errno;
@@ -115,8 +117,19 @@ pub enum LayerError {
     },
 }
 
+/// An entry's path for messages, cut short: a hostile name may be
+/// megabytes long.
 fn shown(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).into_owned()
+    const MAX: usize = 256;
+    if raw.len() <= MAX {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        format!(
+            "{}...{}",
+            String::from_utf8_lossy(&raw[..MAX / 2]),
+            String::from_utf8_lossy(&raw[raw.len() - MAX / 2..])
+        )
+    }
 }
 
 fn read_err(source: io::Error) -> LayerError {
@@ -194,10 +207,21 @@ pub fn unpack_with(
         entries: 0,
     };
     {
-        let mut archive = tar::Archive::new(&mut input);
-        for entry in archive.entries().map_err(read_err)? {
+        let budget = Rc::new(Cell::new(MAX_HEADER_BYTES));
+        let mut archive = tar::Archive::new(Budget {
+            inner: &mut input,
+            left: budget.clone(),
+        });
+        let mut entries = archive.entries().map_err(read_err)?;
+        loop {
+            budget.set(MAX_HEADER_BYTES);
+            let Some(entry) = entries.next() else { break };
             let mut entry = entry.map_err(read_err)?;
+            budget.set(u64::MAX);
             unpacker.entry(&mut entry)?;
+            // Read what the entry did not, so that the next step of the
+            // parser reads headers only.
+            io::copy(&mut entry, &mut io::sink()).map_err(read_err)?;
         }
     }
     unpacker.restore_dir_times()?;
@@ -210,6 +234,39 @@ pub fn unpack_with(
         skipped: unpacker.skipped,
         entries: unpacker.entries,
     })
+}
+
+/// What the tar parser may read to find the next entry: its header and
+/// the PAX / GNU long-name records before it, which the `tar` crate holds
+/// in memory. Go's archive/tar allows 1 MiB of PAX records; a hostile
+/// layer could otherwise declare gigabytes (of well-compressing zeros).
+const MAX_HEADER_BYTES: u64 = 4 << 20;
+
+/// A reader that fails once `left` bytes have been read; the unpack loop
+/// sets `left` to [`MAX_HEADER_BYTES`] before asking for the next entry
+/// and lifts it while an entry's data is read.
+struct Budget<R> {
+    inner: R,
+    left: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left.get();
+        if left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the headers of one tar entry take more than {} MiB",
+                    MAX_HEADER_BYTES >> 20
+                ),
+            ));
+        }
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
 }
 
 /// A directory's times, set once everything below it is written.

@@ -92,6 +92,29 @@ fn a_normal_tree() {
 }
 
 #[test]
+fn modes_are_exact_whatever_the_umask() {
+    let (s, r) = run(&[
+        file("all", b"").mode(0o777),
+        file("none", b"").mode(0o000),
+        file("suid-only", b"").mode(0o4000),
+        file("sticky", b"").mode(0o1644),
+        dir("open").mode(0o777),
+        fifo("fifo").mode(0o666),
+    ]);
+    r.unwrap();
+    for (p, m) in [
+        ("all", 0o777),
+        ("none", 0),
+        ("suid-only", 0o4000),
+        ("sticky", 0o1644),
+        ("open", 0o777),
+        ("fifo", 0o666),
+    ] {
+        assert_eq!(mode(&s.at(p)), m, "{p}");
+    }
+}
+
+#[test]
 fn pax_times_keep_nanoseconds() {
     let (s, r) = run(&[
         dir("d").pax("mtime", b"1600000000.25"),

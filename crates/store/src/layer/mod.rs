@@ -200,6 +200,7 @@ pub fn unpack_with(
     let mut unpacker = Unpacker {
         tree,
         opts: *opts,
+        umask: process_umask(),
         buf: vec![0; stream::BUF_SIZE],
         dirs: Vec::new(),
         size: 0,
@@ -279,6 +280,8 @@ struct DirTimes {
 struct Unpacker {
     tree: Tree,
     opts: UnpackOptions,
+    /// The process umask, if known: files are created with their mode.
+    umask: Option<u32>,
     /// Copy buffer for file contents.
     buf: Vec<u8>,
     dirs: Vec<DirTimes>,
@@ -654,7 +657,11 @@ impl Unpacker {
                 self.special_meta(raw, dir, last, &meta, true)?;
             }
             _ => {
-                // Regular file.
+                // Regular file, created with its permission bits: unless
+                // the umask takes some away or there are setuid, setgid or
+                // sticky bits (which chown clears), no chmod is needed.
+                let perm = meta.mode.bits() & 0o777;
+                let chmod = meta.mode.bits() != perm || self.umask.is_none_or(|u| perm & u != 0);
                 let fd = replacing(dir, last, &mut stale, || {
                     openat(
                         dir,
@@ -664,7 +671,7 @@ impl Unpacker {
                             | OFlag::O_WRONLY
                             | OFlag::O_NOFOLLOW
                             | OFlag::O_CLOEXEC,
-                        Mode::from_bits_truncate(0o600),
+                        Mode::from_bits_truncate(perm),
                     )
                 })
                 .map_err(errno_at(raw))?;
@@ -673,7 +680,9 @@ impl Unpacker {
                 // Owner before mode: chown clears setuid/setgid. Xattrs
                 // after chown: it clears security.capability.
                 fchown(&file, Some(meta.uid), Some(meta.gid)).map_err(errno_at(raw))?;
-                fchmod(&file, meta.mode).map_err(errno_at(raw))?;
+                if chmod {
+                    fchmod(&file, meta.mode).map_err(errno_at(raw))?;
+                }
                 set_xattrs(raw, XattrTarget::Open(&file), &meta.xattrs)?;
                 futimens(&file, &meta.atime, &meta.mtime).map_err(errno_at(raw))?;
             }
@@ -792,8 +801,9 @@ impl Unpacker {
     }
 }
 
-/// Copy an entry's data into `file` through `buf`; returns the bytes
-/// written.
+/// Copy an entry's data into `file` through `buf`, writing only full
+/// buffers (and the tail): the parser hands out what its buffer holds,
+/// often a fraction of a small file. Returns the bytes written.
 fn copy<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     file: &mut File,
@@ -802,15 +812,32 @@ fn copy<R: Read>(
 ) -> Result<u64, LayerError> {
     let mut total = 0u64;
     loop {
-        let n = match entry.read(buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        file.write_all(&buf[..n]).map_err(io_at(raw))?;
-        total += n as u64;
+        let mut filled = 0;
+        while filled < buf.len() {
+            match entry.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e)),
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        file.write_all(&buf[..filled]).map_err(io_at(raw))?;
+        total += filled as u64;
+        if filled < buf.len() {
+            return Ok(total);
+        }
     }
+}
+
+/// The process's umask, from /proc (reading it with umask(2) would change
+/// it for every thread meanwhile).
+fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 #[cfg(test)]

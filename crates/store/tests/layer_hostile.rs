@@ -133,6 +133,101 @@ fn huge_extension_headers_are_refused_before_they_are_read_into_memory() {
     assert_eq!(read(&s.at("f")), b"ok");
 }
 
+/// A GNU sparse entry: `data` at offset 0, then a hole up to `size`.
+fn sparse(path: &str, data: &[u8; 512], size: u64) -> Vec<u8> {
+    fn num(field: &mut [u8; 12], v: u64) {
+        if v < 1 << 33 {
+            field.copy_from_slice(format!("{v:011o}\0").as_bytes());
+        } else {
+            // GNU base-256.
+            field.fill(0);
+            field[0] = 0x80;
+            field[4..].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path).unwrap();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(512);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    let g = h.as_gnu_mut().unwrap();
+    num(&mut g.sparse[0].offset, 0);
+    num(&mut g.sparse[0].numbytes, 512);
+    num(&mut g.sparse[1].offset, size);
+    num(&mut g.sparse[1].numbytes, 0);
+    num(&mut g.realsize, size);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &data[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn a_sparse_entry_stays_sparse() {
+    // 2 KiB of tar declaring a 256 MiB file.
+    let size = 256 << 20;
+    let data = [b'h'; 512];
+    let s = Scene::new();
+    let u = store::layer::unpack(&sparse("huge", &data, size)[..], &s.layer()).unwrap();
+    s.assert_outside_untouched();
+    assert_eq!(u.size, size);
+    let m = std::fs::metadata(s.at("huge")).unwrap();
+    assert_eq!(m.len(), size);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "{} blocks allocated",
+        m.blocks()
+    );
+    let mut head = [0u8; 512];
+    use std::io::Read;
+    std::fs::File::open(s.at("huge"))
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    assert_eq!(head, data);
+}
+
+#[test]
+fn sparse_entries_declaring_huge_holes_are_refused_up_front() {
+    let s = Scene::new();
+    let t = std::time::Instant::now();
+    let e = store::layer::unpack(&sparse("huge", &[1; 512], 1 << 60)[..], &s.layer()).unwrap_err();
+    s.assert_outside_untouched();
+    assert!(e.to_string().contains("sparse"), "{e}");
+    assert!(t.elapsed().as_secs() < 5);
+    assert!(!exists(&s.at("huge")));
+}
+
+#[test]
+fn the_size_limit_is_checked_before_writing() {
+    let s = Scene::new();
+    let opts = store::layer::UnpackOptions {
+        max_size: Some(1000),
+        ..Default::default()
+    };
+    let ok = tar(&[file("a", &[1; 600]), file("b", &[2; 400])]);
+    store::layer::unpack_with(&ok[..], &s.layer(), &opts).unwrap();
+    let s = Scene::new();
+    let big = tar(&[file("a", &[1; 600]), file("b", &[2; 401])]);
+    let e = store::layer::unpack_with(&big[..], &s.layer(), &opts).unwrap_err();
+    s.assert_outside_untouched();
+    assert!(
+        matches!(e, store::layer::LayerError::TooLarge { limit: 1000, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("\"b\""), "{e}");
+    assert!(!exists(&s.at("b")));
+    // Sparse entries count with their holes.
+    let s = Scene::new();
+    let e = store::layer::unpack_with(&sparse("s", &[1; 512], 1 << 20)[..], &s.layer(), &opts)
+        .unwrap_err();
+    assert!(
+        matches!(e, store::layer::LayerError::TooLarge { .. }),
+        "{e}"
+    );
+}
+
 // ---- symlinks -----------------------------------------------------------
 
 #[test]

@@ -27,7 +27,7 @@ mod tree;
 use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,10 @@ pub struct UnpackOptions {
     /// layer from a registry has no business creating `/dev/sda` in a
     /// container's rootfs, and the runtime makes `/dev` itself).
     pub allow_devices: bool,
+    /// Refuse the layer once its regular files add up to more than this
+    /// many bytes (apparent size), before writing the entry that would
+    /// pass it: a small compressed layer can expand to terabytes.
+    pub max_size: Option<u64>,
 }
 
 /// Why a layer could not be unpacked.
@@ -105,6 +109,14 @@ pub enum LayerError {
         path: String,
         /// Why it is refused.
         reason: &'static str,
+    },
+    /// An entry would take the layer past [`UnpackOptions::max_size`].
+    #[error("layer entry {path:?} takes the layer past its size limit of {limit} bytes")]
+    TooLarge {
+        /// The entry's path in the tar.
+        path: String,
+        /// The limit.
+        limit: u64,
     },
     /// An entry cannot be applied (a malformed header, or it needs
     /// something the layer does not have).
@@ -201,6 +213,7 @@ pub fn unpack_with(
         tree,
         opts: *opts,
         umask: process_umask(),
+        sparse_left: MAX_SPARSE_HOLES,
         buf: vec![0; stream::BUF_SIZE],
         dirs: Vec::new(),
         size: 0,
@@ -270,6 +283,13 @@ impl<R: Read> Read for Budget<R> {
     }
 }
 
+/// The holes that the GNU sparse entries of one layer may declare. The
+/// `tar` crate hands out holes as zeros, which are read (and skipped over
+/// on disk) at a few GB/s: a 2 KiB entry declaring exabytes of holes would
+/// keep us busy for ever.
+const MAX_SPARSE_HOLES: u64 = 64 << 30;
+const SPARSE_TOO_LARGE: &str = "the sparse files of this layer declare more than 64 GiB of holes";
+
 /// A directory's times, set once everything below it is written.
 struct DirTimes {
     path: PathBuf,
@@ -282,6 +302,8 @@ struct Unpacker {
     opts: UnpackOptions,
     /// The process umask, if known: files are created with their mode.
     umask: Option<u32>,
+    /// What is left of [`MAX_SPARSE_HOLES`].
+    sparse_left: u64,
     /// Copy buffer for file contents.
     buf: Vec<u8>,
     dirs: Vec<DirTimes>,
@@ -560,6 +582,12 @@ impl Unpacker {
         if kind == EntryType::Link {
             return self.hardlink(raw, parent, last, entry);
         }
+        if matches!(
+            kind,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+        ) {
+            self.admit(raw, kind, entry)?;
+        }
         let meta = Meta::read(entry, raw)?;
         let link_target = match kind {
             EntryType::Symlink => {
@@ -676,7 +704,8 @@ impl Unpacker {
                 })
                 .map_err(errno_at(raw))?;
                 let mut file = File::from(fd);
-                self.size += copy(entry, &mut file, &mut self.buf, raw)?;
+                let holes = kind == EntryType::GNUSparse;
+                self.size += copy(entry, &mut file, &mut self.buf, holes, raw)?;
                 // Owner before mode: chown clears setuid/setgid. Xattrs
                 // after chown: it clears security.capability.
                 fchown(&file, Some(meta.uid), Some(meta.gid)).map_err(errno_at(raw))?;
@@ -689,6 +718,37 @@ impl Unpacker {
         }
         if stale {
             self.tree.forget();
+        }
+        Ok(())
+    }
+
+    /// Check a regular file's size against the limits before writing it.
+    fn admit<R: Read>(
+        &mut self,
+        raw: &[u8],
+        kind: EntryType,
+        entry: &tar::Entry<'_, R>,
+    ) -> Result<(), LayerError> {
+        // For a sparse entry, the size with its holes.
+        let apparent = entry.size();
+        if kind == EntryType::GNUSparse {
+            let stored = entry
+                .header()
+                .entry_size()
+                .map_err(|_| invalid_at(raw, "its size is unreadable"))?;
+            let holes = apparent.saturating_sub(stored);
+            self.sparse_left = self
+                .sparse_left
+                .checked_sub(holes)
+                .ok_or_else(|| invalid_at(raw, SPARSE_TOO_LARGE))?;
+        }
+        if let Some(limit) = self.opts.max_size {
+            if self.size.saturating_add(apparent) > limit {
+                return Err(LayerError::TooLarge {
+                    path: shown(raw),
+                    limit,
+                });
+            }
         }
         Ok(())
     }
@@ -803,14 +863,19 @@ impl Unpacker {
 
 /// Copy an entry's data into `file` through `buf`, writing only full
 /// buffers (and the tail): the parser hands out what its buffer holds,
-/// often a fraction of a small file. Returns the bytes written.
+/// often a fraction of a small file. With `holes`, all-zero buffers are
+/// skipped over instead of written, so a GNU sparse entry (which the
+/// parser expands to zeros) stays sparse: a few KiB of layer cannot fill
+/// the disk. Returns the file's size.
 fn copy<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     file: &mut File,
     buf: &mut [u8],
+    holes: bool,
     raw: &[u8],
 ) -> Result<u64, LayerError> {
     let mut total = 0u64;
+    let mut skipped = false;
     loop {
         let mut filled = 0;
         while filled < buf.len() {
@@ -822,14 +887,31 @@ fn copy<R: Read>(
             }
         }
         if filled == 0 {
-            return Ok(total);
+            break;
         }
-        file.write_all(&buf[..filled]).map_err(io_at(raw))?;
+        let chunk = &buf[..filled];
+        if holes && is_zero(chunk) {
+            file.seek(io::SeekFrom::Current(filled as i64))
+                .map_err(io_at(raw))?;
+            skipped = true;
+        } else {
+            file.write_all(chunk).map_err(io_at(raw))?;
+        }
         total += filled as u64;
         if filled < buf.len() {
-            return Ok(total);
+            break;
         }
     }
+    if skipped {
+        file.set_len(total).map_err(io_at(raw))?;
+    }
+    Ok(total)
+}
+
+fn is_zero(data: &[u8]) -> bool {
+    // OR-folding fixed chunks vectorises; stop at the first non-zero one.
+    data.chunks(4096)
+        .all(|c| c.iter().fold(0u8, |acc, b| acc | b) == 0)
 }
 
 /// The process's umask, from /proc (reading it with umask(2) would change

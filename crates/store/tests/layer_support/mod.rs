@@ -343,6 +343,7 @@ impl Scene {
             &self.layer(),
             &UnpackOptions {
                 allow_devices: true,
+                ..Default::default()
             },
         )
     }

@@ -8,18 +8,25 @@
 //!   the layer resolving as if the layer dir were `/` ([`tree`]:
 //!   `openat2(RESOLVE_IN_ROOT)`), and the last component is created
 //!   relative to that fd without following it (`O_NOFOLLOW`, `mkdirat`,
-//!   `symlinkat`, `linkat` without `AT_SYMLINK_FOLLOW`, `mknodat`);
+//!   `symlinkat`, `linkat` without `AT_SYMLINK_FOLLOW`, `mknodat`); a
+//!   hardlink's target must be an earlier entry of the layer;
 //! - a later entry replaces an earlier one of the same path (a directory
 //!   over a directory merges);
+//! - owner, then mode, xattrs ([`meta`]: an allow-list) and times are set
+//!   on the fd where there is one, and never through a symlink;
 //! - whiteouts become overlayfs whiteouts (0:0 char devices), opaque
 //!   markers the `trusted.overlay.opaque` xattr, since the directory becomes
 //!   an overlay lower dir. See the OCI image spec's layer changesets:
-//!   <https://github.com/opencontainers/image-spec/blob/main/layer.md>.
+//!   <https://github.com/opencontainers/image-spec/blob/main/layer.md>;
+//! - resources are bounded: 4 MiB of headers per entry held in memory,
+//!   64 GiB of sparse holes per layer, and optionally the layer's size.
 //!
-//! Hostile inputs covered by tests/layer_hostile.rs follow containerd's
-//! `TestBreakouts` and the CVEs of this area (CVE-2018-15664,
-//! CVE-2019-14271, CVE-2021-30465 for symlink races; we have no race:
-//! nothing else writes the layer dir while we unpack it).
+//! On error the destination holds part of the layer: the caller removes
+//! it. Hostile inputs are tested in tests/layer_hostile.rs, containerd's
+//! `TestBreakouts` among them. There is no race to win: nothing else
+//! writes the layer dir while we unpack it, so every check holds until the
+//! operation it guards.
+mod meta;
 mod name;
 mod stream;
 mod tree;
@@ -41,11 +48,13 @@ use nix::sys::stat::{
     UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat};
 use tar::EntryType;
 
+use meta::{set_xattrs, Meta, XattrTarget};
 use name::Role;
 pub use stream::{decompress, detect, Compression, HashingReader};
+use stream::{Budget, MAX_HEADER_BYTES};
 use tree::{Missing, Removed, Tree};
 
 /// What unpacking a layer produced.
@@ -250,39 +259,6 @@ pub fn unpack_with(
     })
 }
 
-/// What the tar parser may read to find the next entry: its header and
-/// the PAX / GNU long-name records before it, which the `tar` crate holds
-/// in memory. Go's archive/tar allows 1 MiB of PAX records; a hostile
-/// layer could otherwise declare gigabytes (of well-compressing zeros).
-const MAX_HEADER_BYTES: u64 = 4 << 20;
-
-/// A reader that fails once `left` bytes have been read; the unpack loop
-/// sets `left` to [`MAX_HEADER_BYTES`] before asking for the next entry
-/// and lifts it while an entry's data is read.
-struct Budget<R> {
-    inner: R,
-    left: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Budget<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.left.get();
-        if left == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the headers of one tar entry take more than {} MiB",
-                    MAX_HEADER_BYTES >> 20
-                ),
-            ));
-        }
-        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        self.left.set(left - n as u64);
-        Ok(n)
-    }
-}
-
 /// The holes that the GNU sparse entries of one layer may declare. The
 /// `tar` crate hands out holes as zeros, which are read (and skipped over
 /// on disk) at a few GB/s: a 2 KiB entry declaring exabytes of holes would
@@ -310,142 +286,6 @@ struct Unpacker {
     size: u64,
     skipped: u64,
     entries: u64,
-}
-
-/// An entry's metadata, from its header and PAX records.
-struct Meta {
-    uid: Uid,
-    gid: Gid,
-    mode: Mode,
-    atime: TimeSpec,
-    mtime: TimeSpec,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-impl Meta {
-    fn read<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta, LayerError> {
-        let h = entry.header();
-        // The tar crate has already applied PAX uid/gid records. An empty
-        // numeric field reads as an error there and as 0 in Go's
-        // archive/tar, which wrote most layers: 0 here too.
-        let id = |v: io::Result<u64>| -> Result<u32, LayerError> {
-            u32::try_from(v.unwrap_or(0))
-                .map_err(|_| invalid_at(raw, "its uid or gid is not a 32-bit number"))
-        };
-        let uid = Uid::from_raw(id(h.uid())?);
-        let gid = Gid::from_raw(id(h.gid())?);
-        let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0) & 0o7777);
-        let secs = h.mtime().unwrap_or(0);
-        let mut mtime = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
-        let mut atime = None;
-        let mut xattrs = Vec::new();
-        if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
-            for ext in exts {
-                let ext = ext.map_err(read_err)?;
-                let Ok(key) = ext.key() else { continue };
-                match key {
-                    "mtime" => mtime = pax_time(ext.value_bytes()).unwrap_or(mtime),
-                    "atime" => atime = pax_time(ext.value_bytes()),
-                    _ => {
-                        if let Some(attr) = key.strip_prefix("SCHILY.xattr.") {
-                            if xattr_allowed(attr) {
-                                xattrs.push((attr.to_string(), ext.value_bytes().to_vec()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Meta {
-            uid,
-            gid,
-            mode,
-            atime: atime.unwrap_or(mtime),
-            mtime,
-            xattrs,
-        })
-    }
-}
-
-/// A PAX time record: decimal seconds with an optional fraction, possibly
-/// negative.
-fn pax_time(v: &[u8]) -> Option<TimeSpec> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (negative, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    if secs.is_empty()
-        || !secs.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let secs: i64 = secs.parse().ok()?;
-    let frac = &frac[..frac.len().min(9)];
-    let nanos: i64 = format!("{frac:0<9}").parse().ok()?;
-    Some(match (negative, nanos) {
-        (false, n) => TimeSpec::new(secs, n),
-        (true, 0) => TimeSpec::new(-secs, 0),
-        (true, n) => TimeSpec::new(-secs - 1, 1_000_000_000 - n),
-    })
-}
-
-/// Extended attributes a layer may set. Overlay's own (`trusted.overlay.*`,
-/// and `user.overlay.*` of a `userxattr` mount) would change what the
-/// overlay shows, so a layer may not set them; SELinux labels come from the
-/// mount; other `security.*` and `system.*` names are not content.
-fn xattr_allowed(name: &str) -> bool {
-    if let Some(rest) = name
-        .strip_prefix("user.")
-        .or_else(|| name.strip_prefix("trusted."))
-    {
-        !rest.starts_with("overlay.") && !rest.is_empty()
-    } else {
-        matches!(
-            name,
-            "security.capability" | "system.posix_acl_access" | "system.posix_acl_default"
-        )
-    }
-}
-
-/// Whether a failed xattr write is one to ignore, as Docker does: the
-/// filesystem has no xattrs, or does not allow this one on this file type.
-fn xattr_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error().map(Errno::from_raw),
-        Some(Errno::ENOTSUP) | Some(Errno::EPERM)
-    )
-}
-
-/// Where to write an entry's xattrs.
-enum XattrTarget<'a> {
-    /// An open regular file or directory.
-    Open(&'a File),
-    /// A symlink, fifo or device node by name in its parent.
-    At(BorrowedFd<'a>, &'a OsStr),
-}
-
-fn set_xattrs(
-    raw: &[u8],
-    target: XattrTarget<'_>,
-    xattrs: &[(String, Vec<u8>)],
-) -> Result<(), LayerError> {
-    for (key, value) in xattrs {
-        let r = match &target {
-            XattrTarget::Open(f) => xattr::FileExt::set_xattr(*f, key, value),
-            XattrTarget::At(dir, name) => tree::set_xattr_at(*dir, name, key, value),
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if xattr_unsupported(&e) => {
-                tracing::debug!(entry = %shown(raw), xattr = %key, error = %e, "xattr not set");
-            }
-            Err(e) => return Err(io_at(raw)(e)),
-        }
-    }
-    Ok(())
 }
 
 /// Run `make`; if the name is taken, remove what is there and run it again.
@@ -920,46 +760,4 @@ fn process_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
     u32::from_str_radix(line.trim(), 8).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pax_times() {
-        let t = |s: &str| pax_time(s.as_bytes()).map(|t| (t.tv_sec(), t.tv_nsec()));
-        assert_eq!(t("1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(t("1700000000.5"), Some((1_700_000_000, 500_000_000)));
-        assert_eq!(t("1.1234567891"), Some((1, 123_456_789)));
-        assert_eq!(t("-1.5"), Some((-2, 500_000_000)));
-        assert_eq!(t("-3"), Some((-3, 0)));
-        for bad in ["", ".5", "1e3", "1.-5", "x"] {
-            assert_eq!(t(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn xattr_names() {
-        for ok in [
-            "user.mime_type",
-            "security.capability",
-            "trusted.md5",
-            "system.posix_acl_access",
-        ] {
-            assert!(xattr_allowed(ok), "{ok}");
-        }
-        for bad in [
-            "trusted.overlay.opaque",
-            "trusted.overlay.redirect",
-            "user.overlay.opaque",
-            "security.selinux",
-            "security.ima",
-            "system.nfs4_acl",
-            "user.",
-            "bogus",
-        ] {
-            assert!(!xattr_allowed(bad), "{bad}");
-        }
-    }
 }

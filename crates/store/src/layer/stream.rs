@@ -1,6 +1,8 @@
 //! The layer byte stream: compression detected from magic bytes, and the
 //! sha256 of the uncompressed tar (the OCI diff-id) taken while reading.
+use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
 
 use model::digest::Hasher;
 use model::Digest;
@@ -109,6 +111,39 @@ pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> 
         Compression::None => Box::new(input),
         _ => Box::new(BufReader::with_capacity(BUF_SIZE, decode(kind, input)?)),
     })
+}
+
+/// What the tar parser may read to find the next entry: its header and
+/// the PAX / GNU long-name records before it, which the `tar` crate holds
+/// in memory. Go's archive/tar allows 1 MiB of PAX records; a hostile
+/// layer could otherwise declare gigabytes (of well-compressing zeros).
+pub(super) const MAX_HEADER_BYTES: u64 = 4 << 20;
+
+/// A reader that fails once `left` bytes have been read; the unpack loop
+/// sets `left` to [`MAX_HEADER_BYTES`] before asking for the next entry
+/// and lifts it while an entry's data is read.
+pub(super) struct Budget<R> {
+    pub inner: R,
+    pub left: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left.get();
+        if left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the headers of one tar entry take more than {} MiB",
+                    MAX_HEADER_BYTES >> 20
+                ),
+            ));
+        }
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -115,6 +115,21 @@ fn modes_are_exact_whatever_the_umask() {
 }
 
 #[test]
+fn directory_times_go_to_the_directory_named() {
+    // x/b's time must not land on y/b once x has become a link to y.
+    let (s, r) = run(&[
+        dir("y").mtime(1),
+        dir("y/b").mtime(9),
+        dir("x").mtime(1),
+        dir("x/b").mtime(5),
+        symlink("x", "y"),
+    ]);
+    r.unwrap();
+    assert_eq!(md(&s.at("y/b")).mtime(), 9);
+    assert_eq!(md(&s.at("y")).mtime(), 1);
+}
+
+#[test]
 fn pax_times_keep_nanoseconds() {
     let (s, r) = run(&[
         dir("d").pax("mtime", b"1600000000.25"),

@@ -55,7 +55,7 @@ use meta::{set_xattrs, Meta, XattrTarget};
 use name::Role;
 pub use stream::{decompress, detect, Compression, HashingReader};
 use stream::{Budget, MAX_HEADER_BYTES};
-use tree::{Missing, Removed, Tree};
+use tree::{Removed, Tree, Walk};
 
 /// What unpacking a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,7 +346,7 @@ impl Unpacker {
 
     fn opaque(&mut self, raw: &[u8], parent: &[&OsStr]) -> Result<(), LayerError> {
         self.tree
-            .enter(parent, Missing::Create)
+            .enter(parent, Walk::MkdirAll)
             .map_err(|e| walk_err(raw, e))?;
         let dir = openat(
             self.tree.cwd(),
@@ -368,7 +368,7 @@ impl Unpacker {
     ) -> Result<(), LayerError> {
         let meta = Meta::read(entry, raw)?;
         self.tree
-            .enter(parent, Missing::Create)
+            .enter(parent, Walk::MkdirAll)
             .map_err(|e| walk_err(raw, e))?;
         let dir = self.tree.cwd();
         let mut stale = false;
@@ -443,7 +443,7 @@ impl Unpacker {
             _ => Vec::new(),
         };
         self.tree
-            .enter(parent, Missing::Create)
+            .enter(parent, Walk::MkdirAll)
             .map_err(|e| walk_err(raw, e))?;
         let dir = self.tree.cwd();
         let mut stale = false;
@@ -653,7 +653,7 @@ impl Unpacker {
             e => errno_at(raw)(e),
         })?;
         self.tree
-            .enter(parent, Missing::Create)
+            .enter(parent, Walk::MkdirAll)
             .map_err(|e| walk_err(raw, e))?;
         let dir = self.tree.cwd();
         let mut stale = false;
@@ -676,13 +676,15 @@ impl Unpacker {
 
     /// Set directory times last: creating their content changed them.
     fn restore_dir_times(&mut self) -> Result<(), LayerError> {
+        // Walk the names as written, so that a symlink made later cannot
+        // lead to another directory of the same name.
         for d in std::mem::take(&mut self.dirs) {
             let comps: Vec<&OsStr> = d.path.iter().collect();
             let Some((last, parent)) = comps.split_last() else {
                 continue;
             };
             // A later entry may have removed or replaced the directory.
-            if self.tree.enter(parent, Missing::Fail).is_err() {
+            if self.tree.enter(parent, Walk::Literal).is_err() {
                 continue;
             }
             let dir = self.tree.cwd();

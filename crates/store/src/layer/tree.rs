@@ -32,13 +32,15 @@ const MAX_CACHED_DEPTH: usize = 64;
 /// anywhere on the system during a `..` walk; they are retried.
 const MAX_EAGAIN_RETRIES: usize = 128;
 
-/// What to do about a missing directory on the way to a parent.
+/// How [`Tree::enter`] walks to a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Missing {
-    /// Create it (0755, owned by the caller), as `mkdir -p` does.
-    Create,
-    /// Fail with ENOENT.
-    Fail,
+pub(super) enum Walk {
+    /// Resolve symlinks inside the layer and create missing directories
+    /// (0755, owned by the caller), as `mkdir -p` does in a chroot.
+    MkdirAll,
+    /// Only through existing directories named as written: no symlinks
+    /// followed, nothing created (ELOOP, ENOENT).
+    Literal,
 }
 
 /// What [`remove`] found and removed.
@@ -61,6 +63,8 @@ pub(super) struct Tree {
     chain: Vec<(OsString, OwnedFd)>,
     /// The last parent when it is deeper than [`MAX_CACHED_DEPTH`].
     deep: Option<OwnedFd>,
+    /// How `chain` was walked: a change of walk starts afresh.
+    walk: Walk,
 }
 
 impl Tree {
@@ -76,6 +80,7 @@ impl Tree {
             root,
             chain: Vec::new(),
             deep: None,
+            walk: Walk::MkdirAll,
         })
     }
 
@@ -96,7 +101,11 @@ impl Tree {
 
     /// Make the directory that `comps` resolve to (inside the layer) the
     /// one [`Tree::cwd`] returns.
-    pub fn enter(&mut self, comps: &[&OsStr], missing: Missing) -> Result<(), Errno> {
+    pub fn enter(&mut self, comps: &[&OsStr], walk: Walk) -> Result<(), Errno> {
+        if walk != self.walk {
+            self.forget();
+            self.walk = walk;
+        }
         let mut same = 0;
         while same < comps.len()
             && same < self.chain.len()
@@ -107,7 +116,7 @@ impl Tree {
         self.chain.truncate(same);
         self.deep = None;
         for i in same..comps.len() {
-            let fd = self.step(self.cwd(), comps, i, missing)?;
+            let fd = self.step(self.cwd(), comps, i, walk)?;
             if i < MAX_CACHED_DEPTH {
                 self.chain.push((comps[i].to_os_string(), fd));
             } else {
@@ -124,11 +133,11 @@ impl Tree {
         cur: BorrowedFd<'_>,
         comps: &[&OsStr],
         i: usize,
-        missing: Missing,
+        walk: Walk,
     ) -> Result<OwnedFd, Errno> {
         let name = comps[i];
         let opened = match open_plain_dir(cur, name) {
-            Err(Errno::ENOENT) if missing == Missing::Create => {
+            Err(Errno::ENOENT) if walk == Walk::MkdirAll => {
                 match mkdirat(cur, name, Mode::from_bits_truncate(0o755)) {
                     // mkdir applied the umask.
                     Ok(()) => fchmodat(
@@ -145,7 +154,7 @@ impl Tree {
             r => r,
         };
         match opened {
-            Err(Errno::ELOOP) => self.resolve(&comps[..=i]),
+            Err(Errno::ELOOP) if walk == Walk::MkdirAll => self.resolve(&comps[..=i]),
             r => r,
         }
     }

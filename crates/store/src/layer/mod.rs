@@ -28,6 +28,7 @@
 //! operation it guards.
 mod meta;
 mod name;
+mod resolve;
 mod stream;
 mod tree;
 

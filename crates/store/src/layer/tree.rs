@@ -1,11 +1,11 @@
 //! The layer directory, reached only through file descriptors.
 //!
 //! A parent directory is found by walking its components one at a time
-//! with `openat2(RESOLVE_NO_SYMLINKS)` from the fd of the previous one;
-//! when a component is a symlink, the whole prefix is resolved again with
-//! `openat2(RESOLVE_IN_ROOT)` from the layer root, so a symlink made by the
-//! layer resolves as if the layer directory were `/` (as Docker and
-//! containerd resolve them). The last component of an entry is always
+//! with `openat(O_NOFOLLOW)` from the fd of the previous one; when a
+//! component is a symlink, the whole prefix is resolved again from the
+//! layer root ([`super::resolve`]: `openat2(RESOLVE_IN_ROOT)`), so a symlink
+//! made by the layer resolves as if the layer directory were `/` (as Docker
+//! and containerd resolve them). The last component of an entry is always
 //! created or changed relative to its parent's fd, without following it.
 //!
 //! The fds of the last parent's ancestors are kept: a tar lists a
@@ -20,17 +20,15 @@ use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fchmodat, fstatat, mkdirat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use super::resolve::{in_root, open_plain_dir};
 
 /// Ancestors deeper than this are opened per entry instead of kept open
 /// (a hostile layer may nest thousands of directories; fds are limited).
 const MAX_CACHED_DEPTH: usize = 64;
-
-/// `RESOLVE_IN_ROOT` lookups fail with EAGAIN when a rename happened
-/// anywhere on the system during a `..` walk; they are retried.
-const MAX_EAGAIN_RETRIES: usize = 128;
 
 /// How [`Tree::enter`] walks to a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,30 +165,6 @@ impl Tree {
         }
         let path: PathBuf = comps.iter().collect();
         in_root(self.root.as_fd(), &path)
-    }
-}
-
-/// Open `name` in `dir` if it is a directory and not a symlink (ELOOP for a
-/// symlink).
-fn open_plain_dir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
-    openat2(dir, name, how)
-}
-
-/// Open the directory `path` below `root`, resolving symlinks and `..`
-/// as if `root` were `/`.
-fn in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let mut tries = 0;
-    loop {
-        match openat2(root, path, how) {
-            Err(Errno::EAGAIN) if tries < MAX_EAGAIN_RETRIES => tries += 1,
-            r => return r,
-        }
     }
 }
 

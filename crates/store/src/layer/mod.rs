@@ -3,16 +3,16 @@
 //!
 //! Our own loop over the `tar` crate's entries (never `Archive::unpack`):
 //! - names are checked (`..` is refused, a leading `/` dropped) and split
-//!   into parent and last component ([`name`]);
+//!   into parent and last component (`name.rs`);
 //! - the parent is opened through file descriptors only, symlinks made by
-//!   the layer resolving as if the layer dir were `/` ([`tree`]:
+//!   the layer resolving as if the layer dir were `/` (`tree.rs`, `resolve.rs`:
 //!   `openat2(RESOLVE_IN_ROOT)`), and the last component is created
 //!   relative to that fd without following it (`O_NOFOLLOW`, `mkdirat`,
 //!   `symlinkat`, `linkat` without `AT_SYMLINK_FOLLOW`, `mknodat`); a
 //!   hardlink's target must be an earlier entry of the layer;
 //! - a later entry replaces an earlier one of the same path (a directory
 //!   over a directory merges);
-//! - owner, then mode, xattrs ([`meta`]: an allow-list) and times are set
+//! - owner, then mode, xattrs (`meta.rs`: an allow-list) and times are set
 //!   on the fd where there is one, and never through a symlink;
 //! - whiteouts become overlayfs whiteouts (0:0 char devices), opaque
 //!   markers the `trusted.overlay.opaque` xattr, since the directory becomes

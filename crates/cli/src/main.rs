@@ -35,6 +35,10 @@ pub struct Cli {
         default_value = "/run/berth"
     )]
     runroot: PathBuf,
+    /// Configuration directory (registries.toml, certs.d/, config.json);
+    /// default ~/.config/berth.
+    #[arg(long, global = true, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "BERTH_LOG", default_value = "warn")]
     log_level: String,
@@ -86,6 +90,17 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// `$XDG_CONFIG_HOME/berth`, `~/.config/berth`, else `/etc/berth`.
+fn default_config_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("berth");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".config/berth"),
+        None => PathBuf::from("/etc/berth"),
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -111,6 +126,7 @@ fn main() {
     let paths = engine::Paths {
         root: cli.root.clone(),
         runroot: cli.runroot.clone(),
+        config: cli.config.clone().unwrap_or_else(default_config_dir),
     };
     match commands::dispatch(paths, cli.command) {
         Ok(()) => std::process::exit(0),

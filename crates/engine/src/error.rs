@@ -17,6 +17,9 @@ pub enum EngineError {
     /// Reading or writing cgroups failed.
     #[error("cgroups: {0}")]
     Cgroup(#[from] runtime::cgroup::CgroupError),
+    /// Talking to a registry failed.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
     /// A user-supplied value is invalid.
     #[error("invalid {what}: {reason}")]
     Invalid {

@@ -9,6 +9,8 @@
 pub mod config;
 /// Container operations, one file per verb.
 pub mod container;
+/// Pull, push, login.
+pub mod distribution;
 /// The engine's error type.
 pub mod error;
 /// The container log file format.
@@ -30,6 +32,9 @@ pub struct Paths {
     pub root: PathBuf,
     /// Runtime state (`/run/berth`).
     pub runroot: PathBuf,
+    /// User configuration: registries.toml, certs.d/, config.json
+    /// (`~/.config/berth`).
+    pub config: PathBuf,
 }
 
 /// The engine: a store plus the paths of this berth instance.

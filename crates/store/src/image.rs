@@ -89,12 +89,31 @@ pub struct HistoryEntry {
 }
 
 /// A layer ready to register: either unpacked in a tmp dir or already stored.
-pub(crate) struct IngestedLayer {
+#[derive(Debug, Clone)]
+pub struct IngestedLayer {
+    /// Its diff-id.
     pub diff_id: Digest,
+    /// Size of its files.
     pub size: u64,
+    /// The stored blob it came from.
     pub blob: LayerBlob,
     /// Unpacked dir in tmp/ (None if the layer already existed).
     pub unpacked: Option<PathBuf>,
+}
+
+/// Unpack a layer stream into a fresh directory under `tmp` (a
+/// [`crate::TmpDir`]'s path). Needs no database: pull workers call it.
+pub fn unpack_layer_in(
+    tmp: &Path,
+    reader: impl Read,
+) -> Result<(layer::Unpacked, PathBuf), StoreError> {
+    let dir = tmp.join(format!(
+        "layer-{}",
+        &model::ContainerId::random().as_str()[..12]
+    ));
+    std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
+    let u = layer::unpack(reader, &dir)?;
+    Ok((u, dir))
 }
 
 struct Tee<'a, R> {
@@ -124,6 +143,19 @@ const NOT_FOUND_HINT: &str =
 impl Store {
     pub(crate) fn layer_dir(&self, diff: &Digest) -> PathBuf {
         self.root().join("layers").join(diff.hex())
+    }
+
+    /// Size of an unpacked layer, if the store has it.
+    pub fn layer_size(&self, diff: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT size FROM layers WHERE diff_id = ?1",
+                [diff.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|s| s as u64))
     }
 
     fn has_layer(&self, diff: &Digest) -> Result<bool, StoreError> {
@@ -213,7 +245,7 @@ impl Store {
 
     /// Register an image whose config blob and layers are in place, with
     /// its tags, in one transaction.
-    pub(crate) fn register_image(
+    pub fn register_image(
         &self,
         config: &[u8],
         layers: Vec<IngestedLayer>,
@@ -757,4 +789,94 @@ impl Store {
 /// Is `p` inside the store's layers dir (for tests and sanity checks)?
 pub fn is_layer_dir(store: &Store, p: &Path) -> bool {
     p.starts_with(store.root().join("layers"))
+}
+
+impl Store {
+    /// The cached compressed form of a layer, if any.
+    pub fn compressed_blob(
+        &self,
+        diff: &Digest,
+        media_type: &str,
+    ) -> Result<Option<LayerBlob>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT digest, size FROM compressed WHERE diff_id = ?1 AND media_type = ?2",
+                params![diff.to_string(), media_type],
+                |r| {
+                    Ok(LayerBlob {
+                        digest: r.get(0)?,
+                        media_type: media_type.to_string(),
+                        size: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Compress the uncompressed layer blob `src` (gzip level 1, or zstd
+    /// level 3), store the result and remember it for `diff`.
+    pub fn compress_layer(
+        &self,
+        diff: &Digest,
+        src: &Digest,
+        zstd: bool,
+    ) -> Result<LayerBlob, StoreError> {
+        let tmp = self.tmp_dir("compress")?;
+        let mut w = self.blob_writer(tmp.path())?;
+        let path = self.blob_path(src);
+        let mut input = std::fs::File::open(&path).map_err(StoreError::io(&path))?;
+        let media_type = if zstd {
+            let mut enc =
+                zstd::stream::write::Encoder::new(&mut w, 3).map_err(StoreError::io(&path))?;
+            std::io::copy(&mut input, &mut enc).map_err(StoreError::io(&path))?;
+            enc.finish().map_err(StoreError::io(&path))?;
+            media_type(Compression::Zstd)
+        } else {
+            let mut enc = flate2::write::GzEncoder::new(&mut w, flate2::Compression::new(1));
+            std::io::copy(&mut input, &mut enc).map_err(StoreError::io(&path))?;
+            enc.finish().map_err(StoreError::io(&path))?;
+            media_type(Compression::Gzip)
+        };
+        let (digest, size) = self.commit_blob(w, None)?;
+        let blob = LayerBlob {
+            digest: digest.to_string(),
+            media_type: media_type.to_string(),
+            size,
+        };
+        self.conn().execute(
+            "INSERT OR REPLACE INTO compressed (diff_id, media_type, digest, size) VALUES (?1, ?2, ?3, ?4)",
+            params![diff.to_string(), media_type, blob.digest, size as i64],
+        )?;
+        Ok(blob)
+    }
+
+    /// Record that `image` is in a registry as `name@digest`.
+    pub fn add_repo_digest(&self, image: &Digest, repo_digest: &str) -> Result<(), StoreError> {
+        let tx = self.write_tx()?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT repo_digests FROM images WHERE id = ?1",
+                [image.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let mut all: Vec<String> = serde_json::from_str(&current).unwrap_or_default();
+        let name = repo_digest.split('@').next().unwrap_or("");
+        // One digest per repository: the latest push or pull.
+        all.retain(|d| d.split('@').next() != Some(name));
+        all.push(repo_digest.to_string());
+        tx.execute(
+            "UPDATE images SET repo_digests = ?2 WHERE id = ?1",
+            params![
+                image.to_string(),
+                serde_json::to_string(&all).unwrap_or_default()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }

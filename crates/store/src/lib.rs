@@ -19,6 +19,7 @@ pub mod blob;
 pub mod change;
 /// Container rows.
 pub mod container;
+pub mod download;
 /// The store's error type.
 pub mod error;
 /// Image rows, import, tags, removal, prune.
@@ -33,10 +34,14 @@ use std::path::{Path, PathBuf};
 pub use archive::{ArchiveFormat, LoadedImage};
 pub use change::{parse_change, Change};
 pub use container::ContainerRecord;
+pub use download::{Blobs, Download};
 pub use error::StoreError;
-pub use image::{HistoryEntry, ImageRecord, ImportOptions, PruneReport, RemoveEvent};
+pub use image::{
+    unpack_layer_in, HistoryEntry, ImageRecord, ImportOptions, IngestedLayer, LayerBlob,
+    PruneReport, RemoveEvent,
+};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -67,6 +72,13 @@ CREATE TABLE IF NOT EXISTS containers (
     state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS compressed (
+    diff_id TEXT NOT NULL,          -- the layer
+    media_type TEXT NOT NULL,       -- tar+gzip or tar+zstd
+    digest TEXT NOT NULL,           -- the compressed blob
+    size INTEGER NOT NULL,
+    PRIMARY KEY (diff_id, media_type)
+);
 ";
 
 /// The store. One per process; not shared across `fork`.
@@ -78,14 +90,17 @@ pub struct Store {
 /// A work dir under `tmp/` owned by this process: its lock file is held
 /// (flock) while we live, so `open` in another process can tell a crashed
 /// command's leftovers from live work. Removed on drop.
-pub(crate) struct TmpDir {
+/// Work in progress of a live command: removed on drop, and by the next
+/// `open` if the command dies (its lock is then free).
+pub struct TmpDir {
     path: PathBuf,
     lock_path: PathBuf,
     _lock: File,
 }
 
 impl TmpDir {
-    pub(crate) fn path(&self) -> &Path {
+    /// The directory.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -110,7 +125,14 @@ impl Store {
     /// Open (creating) the store at `root` and clean up after crashed commands.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         if !root.join("db/berth.db").exists() {
-            for d in ["blobs/sha256", "layers", "containers", "tmp", "db"] {
+            for d in [
+                "blobs/sha256",
+                "layers",
+                "containers",
+                "tmp",
+                "db",
+                "downloads",
+            ] {
                 let p = root.join(d);
                 std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
             }
@@ -159,7 +181,8 @@ impl Store {
     }
 
     /// A fresh work dir under tmp/, locked by this process.
-    pub(crate) fn tmp_dir(&self, what: &str) -> Result<TmpDir, StoreError> {
+    /// A fresh work directory under `tmp/`, locked by this process.
+    pub fn tmp_dir(&self, what: &str) -> Result<TmpDir, StoreError> {
         let name = format!(
             "{what}-{}-{}",
             std::process::id(),
@@ -211,22 +234,45 @@ impl Store {
 
     /// Delete layer dirs and blobs no image references. Runs inside a write
     /// transaction so no concurrent import can be half-registered meanwhile.
+    /// Another command holds a work dir under `tmp/`.
+    fn commands_in_progress(&self) -> bool {
+        let Ok(rd) = std::fs::read_dir(self.root.join("tmp")) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            e.file_name().to_string_lossy().ends_with(".lock")
+                && File::open(e.path()).is_ok_and(|f| {
+                    let free = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock)
+                        .is_ok();
+                    !free
+                })
+        })
+    }
+
     pub(crate) fn gc(&self) -> Result<u64, StoreError> {
         let tx = self.write_tx()?;
         let mut keep_layers = std::collections::HashSet::new();
         let mut keep_blobs = std::collections::HashSet::new();
         {
-            let mut stmt = tx.prepare("SELECT id, diff_ids, layer_blobs FROM images")?;
+            let mut stmt =
+                tx.prepare("SELECT id, diff_ids, layer_blobs, repo_digests FROM images")?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })?;
             for row in rows {
-                let (id, diffs, blobs) = row?;
+                let (id, diffs, blobs, repo_digests) = row?;
                 keep_blobs.insert(id.trim_start_matches("sha256:").to_string());
+                // The manifests the image was pulled by (pushed verbatim).
+                for rd in serde_json::from_str::<Vec<String>>(&repo_digests).unwrap_or_default() {
+                    if let Some((_, d)) = rd.rsplit_once("@sha256:") {
+                        keep_blobs.insert(d.to_string());
+                    }
+                }
                 for d in serde_json::from_str::<Vec<String>>(&diffs).unwrap_or_default() {
                     keep_layers.insert(d.trim_start_matches("sha256:").to_string());
                 }
@@ -235,6 +281,19 @@ impl Store {
                 }
             }
         }
+        tx.execute(
+            "DELETE FROM compressed WHERE diff_id NOT IN (SELECT value FROM images, json_each(images.diff_ids))",
+            [],
+        )?;
+        {
+            let mut stmt = tx.prepare("SELECT digest FROM compressed")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            for d in rows {
+                keep_blobs.insert(d?.trim_start_matches("sha256:").to_string());
+            }
+        }
+        // Blobs of a pull or push in progress are not referenced yet.
+        let busy = self.commands_in_progress();
         let mut freed = 0u64;
         for e in std::fs::read_dir(self.root.join("layers"))
             .map_err(StoreError::io(self.root.join("layers")))?
@@ -255,7 +314,7 @@ impl Store {
             .flatten()
         {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !keep_blobs.contains(&name) {
+            if !keep_blobs.contains(&name) && !busy {
                 freed += e.metadata().map(|m| m.len()).unwrap_or(0);
                 let _ = std::fs::remove_file(e.path());
             }

@@ -582,12 +582,18 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Save images to an archive.
     Save(SaveArgs),
+    /// Download an image from a registry.
+    Pull(super::distribution::PullArgs),
+    /// Upload an image to a registry.
+    Push(super::distribution::PushArgs),
 }
 
 /// Run an `image …` subcommand.
 pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
     match c {
         ImageCommand::Ls(a) => images(engine, a),
+        ImageCommand::Pull(a) => super::distribution::pull(engine, a),
+        ImageCommand::Push(a) => super::distribution::push(engine, a),
         ImageCommand::Inspect(a) => {
             let mut values = Vec::new();
             let mut failed = false;

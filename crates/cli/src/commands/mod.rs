@@ -4,6 +4,7 @@ use clap::Subcommand;
 use crate::Failure;
 
 mod container;
+pub mod distribution;
 mod image;
 
 pub use container::CreateArgs;
@@ -56,6 +57,14 @@ pub enum Command {
     /// Save images to a docker-archive or OCI-layout tar.
     Save(image::SaveArgs),
     /// Manage images.
+    /// Download an image from a registry.
+    Pull(distribution::PullArgs),
+    /// Upload an image to a registry.
+    Push(distribution::PushArgs),
+    /// Log in to a registry.
+    Login(distribution::LoginArgs),
+    /// Log out from a registry.
+    Logout(distribution::LogoutArgs),
     #[command(subcommand)]
     Image(image::ImageCommand),
     /// Manage containers.
@@ -89,6 +98,10 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Import(a) => image::import(&engine, a),
         Command::Load(a) => image::load(&engine, a),
         Command::Save(a) => image::save(&engine, a),
+        Command::Pull(a) => distribution::pull(&engine, a),
+        Command::Push(a) => distribution::push(&engine, a),
+        Command::Login(a) => distribution::login(&engine, a),
+        Command::Logout(a) => distribution::logout(&engine, a),
         Command::Image(c) => image::dispatch(&engine, c),
         Command::Container(c) => container::dispatch(&engine, c),
     }

@@ -1,0 +1,75 @@
+//! Pull, push and login: the registry client with this engine's store
+//! and config dir.
+use model::Reference;
+use registry::pull::Progress;
+use registry::{
+    Config, Credential, Credentials, PullOptions, PullOutcome, PushOptions, PushOutcome,
+};
+
+use crate::{Engine, Result};
+
+impl Engine {
+    /// registries.toml and certs.d under the config dir.
+    pub fn registries(&self) -> Result<Config> {
+        Ok(Config::load(&self.paths.config)?)
+    }
+
+    /// Saved credentials (ours, then Docker's).
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(&self.paths.config)
+    }
+
+    /// Pull `r` into the store.
+    pub fn pull(
+        &self,
+        r: &Reference,
+        opts: &PullOptions,
+        progress: Progress,
+    ) -> Result<PullOutcome> {
+        let cfg = self.registries()?;
+        let store = self.store();
+        Ok(registry::pull(
+            &store,
+            &cfg,
+            &self.credentials(),
+            r,
+            opts,
+            progress,
+        )?)
+    }
+
+    /// Push the local image `r` to its registry.
+    pub fn push(
+        &self,
+        r: &Reference,
+        opts: &PushOptions,
+        progress: Progress,
+    ) -> Result<PushOutcome> {
+        let cfg = self.registries()?;
+        let store = self.store();
+        Ok(registry::push(
+            &store,
+            &cfg,
+            &self.credentials(),
+            r,
+            opts,
+            progress,
+        )?)
+    }
+
+    /// Check `cred` against `host` and save it.
+    pub fn login(&self, host: &str, cred: Credential) -> Result<()> {
+        let cfg = self.registries()?;
+        let creds = self.credentials();
+        registry::client::Registry::new(&cfg, &creds, host)?
+            .with_credential(Some(cred.clone()))
+            .login()?;
+        creds.save(host, &cred)?;
+        Ok(())
+    }
+
+    /// Forget the credentials for `host`; false if there were none.
+    pub fn logout(&self, host: &str) -> Result<bool> {
+        Ok(self.credentials().remove(host)?)
+    }
+}

@@ -1,0 +1,129 @@
+//! berth's registry client: the OCI distribution protocol (Docker registry
+//! v2) over `reqwest`'s blocking client, written for this engine rather
+//! than taken from `oci-client` (whose pull holds layers in memory and
+//! whose auth does not read Docker's `config.json`; see
+//! docs/architecture.md).
+//!
+//! - [`config`]: registries.toml (insecure registries, mirrors) and
+//!   per-registry CA certificates.
+//! - [`auth`]: docker-compatible credentials and `WWW-Authenticate`.
+//! - [`client`]: one registry endpoint: scheme, TLS, the basic and bearer
+//!   flows with tokens cached per scope, errors.
+//! - [`manifest`]: manifest and index parsing, platform selection.
+//! - [`pull`] / [`push`]: the pipelines.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod manifest;
+pub mod pull;
+pub mod push;
+
+use std::path::PathBuf;
+
+pub use auth::{Credential, Credentials};
+pub use client::Registry;
+pub use config::Config;
+pub use manifest::Platform;
+pub use pull::{pull, PullOptions, PullOutcome};
+pub use push::{push, PushOptions, PushOutcome};
+
+/// Why a registry operation failed. Every variant leaves the store as it
+/// was.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A config or credentials file is wrong.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Could not reach the registry.
+    #[error("cannot reach {host}: {reason}")]
+    Connect {
+        /// `host[:port]`.
+        host: String,
+        /// What failed.
+        reason: String,
+    },
+    /// TLS failed.
+    #[error("TLS with {host} failed: {reason} (trust its CA in {certs_dir}/ca.crt, or list it with `insecure = true` in registries.toml)")]
+    Tls {
+        /// `host[:port]`.
+        host: String,
+        /// What failed.
+        reason: String,
+        /// Where a CA certificate would be read.
+        certs_dir: String,
+    },
+    /// 401/403.
+    #[error("unauthorized: {reason}")]
+    Unauthorized {
+        /// Details.
+        reason: String,
+    },
+    /// A tag or digest that the registry does not have.
+    #[error("manifest unknown: {reference} not found (check the name and tag)")]
+    ManifestUnknown {
+        /// The reference.
+        reference: String,
+    },
+    /// Any other HTTP error status.
+    #[error("{what}: the registry answered {status}{detail}")]
+    Status {
+        /// What we were doing.
+        what: String,
+        /// The status.
+        status: u16,
+        /// The registry's error text, if any.
+        detail: String,
+    },
+    /// The registry sent something malformed or unexpected.
+    #[error("bad response from the registry: {0}")]
+    Protocol(String),
+    /// Content did not match its digest or size.
+    #[error("{what} is corrupt: {reason}")]
+    Corrupt {
+        /// The blob or manifest.
+        what: String,
+        /// How it differs.
+        reason: String,
+    },
+    /// Not something we pull.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Local I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Interrupted by a signal.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl RegistryError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RegistryError {
+        let path = path.into();
+        move |source| RegistryError::Io { path, source }
+    }
+}
+
+/// What `host` means as an API endpoint (`docker.io` is served by
+/// `registry-1.docker.io`).
+pub fn api_host(host: &str) -> &str {
+    if host == model::reference::DEFAULT_REGISTRY {
+        "registry-1.docker.io"
+    } else {
+        host
+    }
+}

@@ -304,7 +304,14 @@ fn pull_from(
         layers.push(l.clone());
     }
 
-    // Register: config and manifests as blobs, then the image row.
+    // Register: layer blobs, config and manifests, then the image row.
+    for l in &layers {
+        if let Ok(d) = l.blob.digest.parse::<Digest>() {
+            if !store.has_blob(&d) {
+                blobs.adopt(&d)?;
+            }
+        }
+    }
     store.put_blob_verified(&config, Some(&config_digest))?;
     for m in &manifests {
         store.put_blob_verified(&m.raw, Some(&m.digest))?;
@@ -441,13 +448,32 @@ impl Ctx<'_> {
                     count: 0,
                 };
                 let res = self.unpack(&job, &mut hashing);
-                let res = res.and_then(|u| {
-                    io::copy(&mut hashing, &mut io::sink()).map_err(read_error)?;
-                    Ok(u)
-                });
+                // Read the rest: after a successful unpack (padding), and
+                // after a failed one unless the network failed, so that a
+                // corrupt download is reported (and dropped) as such.
+                let drained = match &res {
+                    Err(RegistryError::Interrupted | RegistryError::Connect { .. }) => false,
+                    _ => io::copy(&mut hashing, &mut io::sink()).is_ok(),
+                };
                 let count = hashing.count;
                 let got = std::mem::take(&mut hashing.hasher).finish();
+                if drained && (got != job.digest || count != job.desc.size) {
+                    let _ = dl.discard();
+                    return Err(RegistryError::Corrupt {
+                        what: format!("layer {}", job.digest),
+                        reason: format!(
+                            "received {count} bytes with digest {got}, expected {} bytes",
+                            job.desc.size
+                        ),
+                    });
+                }
                 let unpacked = res?;
+                if !drained {
+                    return Err(RegistryError::Protocol(format!(
+                        "reading the end of layer {}",
+                        job.digest
+                    )));
+                }
                 if got != job.digest || count != job.desc.size {
                     let _ = dl.discard();
                     return Err(RegistryError::Corrupt {
@@ -458,7 +484,7 @@ impl Ctx<'_> {
                         ),
                     });
                 }
-                self.blobs.finish_download(dl, &job.digest)?;
+                self.blobs.finish_download(dl)?;
                 unpacked
             }
         };

@@ -123,15 +123,27 @@ impl Blobs {
         }))
     }
 
-    /// The download is complete and verified by the caller (digest `d`):
-    /// fsync it and move it into `blobs/`.
-    pub fn finish_download(&self, dl: Download, d: &Digest) -> Result<(), StoreError> {
+    /// The download is complete and verified by the caller: fsync it and
+    /// release the claim. It stays in `downloads/` (a pull that fails
+    /// later leaves `blobs/` as it was) until [`Blobs::adopt`].
+    pub fn finish_download(&self, dl: Download) -> Result<(), StoreError> {
         dl.file.sync_all().map_err(StoreError::io(&dl.path))?;
-        let dest = self.path(d);
-        std::fs::rename(&dl.path, &dest).map_err(StoreError::io(&dest))?;
-        // The lock file goes while we still hold the lock: a waiter then
-        // finds the blob in place.
-        let _ = std::fs::remove_file(dl.path.with_extension("lock"));
         Ok(())
+    }
+
+    /// Move a finished download of `d` into `blobs/` (the command that
+    /// registers the image does this just before it does).
+    pub fn adopt(&self, d: &Digest) -> Result<(), StoreError> {
+        let src = self.root.join("downloads").join(d.hex());
+        let dest = self.path(d);
+        match std::fs::rename(&src, &dest) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(src.with_extension("lock"));
+                Ok(())
+            }
+            // Another command adopted it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.has(d) => Ok(()),
+            Err(e) => Err(StoreError::io(&src)(e)),
+        }
     }
 }

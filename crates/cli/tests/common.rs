@@ -122,7 +122,9 @@ impl Berth {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.env("BERTH_ROOT", &self.root)
-            .env("BERTH_RUNROOT", &self.runroot);
+            .env("BERTH_RUNROOT", &self.runroot)
+            .env("BERTH_CONFIG", self.dir.path().join("config"))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
         c
     }
 

@@ -249,25 +249,14 @@ pub fn sha(b: &[u8]) -> String {
 impl TestImage {
     /// `n` layers, each with a file `/layer<i>` of `size` pseudo-random bytes.
     pub fn new(n: usize, size: usize, arch: &str) -> TestImage {
+        TestImage::from_tars(data_layers(n, size, arch), arch)
+    }
+
+    /// An image of these (uncompressed) layer tars, gzipped.
+    pub fn from_tars(tars: Vec<Vec<u8>>, arch: &str) -> TestImage {
         let mut layers = Vec::new();
         let mut diffs = Vec::new();
-        let mut seed = 0x1234_5678u64 ^ (size as u64) ^ arch.len() as u64;
-        for i in 0..n {
-            let mut data = vec![0u8; size];
-            for b in data.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *b = seed as u8;
-            }
-            let mut t = tar::Builder::new(Vec::new());
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(1_700_000_000);
-            t.append_data(&mut h, format!("layer{i}-{arch}"), &data[..])
-                .unwrap();
-            let tar = t.into_inner().unwrap();
+        for tar in tars {
             diffs.push(sha(&tar));
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(&tar).unwrap();
@@ -295,7 +284,6 @@ impl TestImage {
             manifest,
         }
     }
-
     /// Blobs by digest.
     pub fn blobs(&self) -> HashMap<String, Vec<u8>> {
         let mut m: HashMap<String, Vec<u8>> =
@@ -303,6 +291,30 @@ impl TestImage {
         m.insert(sha(&self.config), self.config.clone());
         m
     }
+}
+
+/// `n` tars, each with a file `layer<i>-<arch>` of `size` pseudo-random bytes.
+pub fn data_layers(n: usize, size: usize, arch: &str) -> Vec<Vec<u8>> {
+    let mut seed = 0x1234_5678u64 ^ (size as u64) ^ arch.len() as u64;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut data = vec![0u8; size];
+        for b in data.iter_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        t.append_data(&mut h, format!("layer{i}-{arch}"), &data[..])
+            .unwrap();
+        out.push(t.into_inner().unwrap());
+    }
+    out
 }
 
 /// A well-behaved read-only registry for `repo`, serving `manifests`

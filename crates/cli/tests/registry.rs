@@ -1,0 +1,395 @@
+//! pull / push / login against Debian's docker-registry (distribution 2.8)
+//! and an in-process fake, all on 127.0.0.1.
+mod common;
+#[path = "../../registry/tests/support/fake.rs"]
+mod fake;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake::{data_layers, manifests_for, serve_image, sha, Fake, Resp, TestImage};
+
+/// A docker-registry process on a free loopback port.
+struct DockerRegistry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DockerRegistry {
+    fn start(auth: Option<(&str, &str)>) -> DockerRegistry {
+        assert!(
+            Path::new("/usr/bin/docker-registry").exists(),
+            "docker-registry is needed: apt-get install docker-registry (scripts/deps does)"
+        );
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((u, p)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd (apt-get install apache2-utils)");
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        DockerRegistry {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// busybox plus `extra` data layers, served by a fake as `ns/src:1`.
+fn runnable_image(extra: usize, arch: &str) -> TestImage {
+    let mut tars = vec![busybox_rootfs_tar()];
+    tars.extend(data_layers(extra, 300_000, arch));
+    TestImage::from_tars(tars, arch)
+}
+
+fn serve(img: &TestImage) -> Fake {
+    Fake::start(serve_image("ns/src", manifests_for(img, "1"), img.blobs()))
+}
+
+fn login(b: &Berth, reg: &str, user: &str, pass: &str) -> std::process::Output {
+    b.run_stdin(
+        &["login", "-u", user, "--password-stdin", reg],
+        format!("{pass}\n").as_bytes(),
+    )
+}
+
+#[test]
+fn push_pull_round_trip_with_basic_auth_mount_and_chunks() {
+    let reg = DockerRegistry::start(Some(("alice", "wonder")));
+    let img = runnable_image(3, "amd64");
+    let src = serve(&img);
+    let b = Berth::empty();
+    let srcref = format!("{}/ns/src:1", src.addr);
+    let out = b.ok(&["pull", &srcref]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(
+        out.contains(&format!("Digest: {}", sha(&img.manifest))),
+        "{out}"
+    );
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    let dst = format!("{}/team/app:v1", reg.addr);
+    b.ok(&["tag", &srcref, &dst]);
+
+    // No credentials: a clear error, exit 1.
+    let o = b.run(&["push", &dst]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("berth login"), "{}", stderr(&o));
+    let o = login(&b, &reg.addr, "alice", "wrong");
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("incorrect username or password"),
+        "{}",
+        stderr(&o)
+    );
+    let o = login(&b, &reg.addr, "alice", "wonder");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    let saved = std::fs::read_to_string(b.path().join("config/config.json")).unwrap();
+    assert!(
+        saved.contains(&reg.addr) && saved.contains("\"auth\""),
+        "{saved}"
+    );
+
+    // Push: the pulled blobs and manifest as they were (same digest).
+    let out = b.ok(&["push", &dst]);
+    assert!(out.contains("The push refers to repository"), "{out}");
+    assert!(out.contains("Pushed"), "{out}");
+    assert!(
+        out.contains(&format!("v1: digest: {} size:", sha(&img.manifest))),
+        "{out}"
+    );
+    let out = b.ok(&["push", &dst]);
+    assert!(out.contains("Layer already exists"), "{out}");
+    // Same image to another repository: blobs mounted, not uploaded.
+    let other = format!("{}/team/copy:v1", reg.addr);
+    b.ok(&["tag", &dst, &other]);
+    let out = b.ok(&["push", &other]);
+    assert!(out.contains("Mounted from team/app"), "{out}");
+    // An imported image (stored uncompressed): compressed once, chunked.
+    let out = b.run_stdin(&["import", "-", "local:1"], &busybox_rootfs_tar());
+    assert!(out.status.success());
+    let chunked = format!("{}/team/chunked:1", reg.addr);
+    b.ok(&["tag", "local:1", &chunked]);
+    let out = b.ok(&["push", "--chunk-size", "200000", &chunked]);
+    assert!(out.contains("Pushed"), "{out}");
+
+    // A fresh store pulls everything back and runs it.
+    let c = Berth::empty();
+    std::fs::create_dir_all(c.path().join("config")).unwrap();
+    std::fs::copy(
+        b.path().join("config/config.json"),
+        c.path().join("config/config.json"),
+    )
+    .unwrap();
+    let out = c.ok(&["pull", &dst]);
+    assert!(
+        out.contains(&format!("Digest: {}", sha(&img.manifest))),
+        "{out}"
+    );
+    let files = c.ok(&[
+        "run",
+        "--rm",
+        &dst,
+        "sh",
+        "-c",
+        "ls /layer*; wc -c /layer1-amd64",
+    ]);
+    assert!(
+        files.contains("/layer0-amd64") && files.contains("/layer2-amd64"),
+        "{files}"
+    );
+    assert!(files.contains("300000 /layer1-amd64"), "{files}");
+    c.ok(&["pull", &chunked]);
+    assert_eq!(
+        c.ok(&["run", "--rm", &chunked, "echo", "chunked ok"]),
+        "chunked ok\n"
+    );
+    let digests = c.ok(&["images", "--digests"]);
+    assert!(digests.contains(&sha(&img.manifest)), "{digests}");
+    let rd = c.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &dst,
+    ]);
+    assert!(
+        rd.contains(&format!("team/app@{}", sha(&img.manifest))),
+        "{rd}"
+    );
+
+    // Logout forgets; pulls then fail with a clear message.
+    assert_eq!(
+        c.ok(&["logout", &reg.addr]),
+        format!("Removing login credentials for {}\n", reg.addr)
+    );
+    assert_eq!(
+        c.ok(&["logout", &reg.addr]),
+        format!("Not logged in to {}\n", reg.addr)
+    );
+    c.ok(&["rmi", &dst]);
+    let o = c.run(&["pull", &dst]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("unauthorized"), "{}", stderr(&o));
+}
+
+fn curl_put(url: &str, content_type: &str, body: &[u8]) {
+    let mut child = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {content_type}"))
+        .args(["--data-binary", "@-", url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    assert!(child.wait().unwrap().success(), "PUT {url}");
+}
+
+#[test]
+fn multi_platform_index_picks_the_platform() {
+    let reg = DockerRegistry::start(None);
+    let b = Berth::empty();
+    let mut entries = Vec::new();
+    let mut ids = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let img = runnable_image(1, arch);
+        let src = serve(&img);
+        let srcref = format!("{}/ns/src:1", src.addr);
+        b.ok(&["pull", &srcref]);
+        let per = format!("{}/multi/app:{arch}", reg.addr);
+        b.ok(&["tag", &srcref, &per]);
+        b.ok(&["push", &per]);
+        let mut platform = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": sha(&img.manifest), "size": img.manifest.len(),
+            "platform": platform,
+        }));
+        ids.push(sha(&img.config));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    curl_put(
+        &format!("http://{}/v2/multi/app/manifests/latest", reg.addr),
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+    );
+    let r = format!("{}/multi/app", reg.addr);
+    for (platform, id) in [(None, &ids[0]), (Some("linux/arm64"), &ids[1])] {
+        let c = Berth::empty();
+        let mut args = vec!["pull"];
+        if let Some(p) = platform {
+            args.extend(["--platform", p]);
+        }
+        args.push(&r);
+        let out = c.ok(&args);
+        assert!(out.contains(&format!("Digest: {}", sha(&index))), "{out}");
+        let got = c.ok(&["image", "inspect", "--format", "{{.Id}}", &r]);
+        assert_eq!(got.trim(), id.as_str(), "{platform:?}");
+    }
+    let c = Berth::empty();
+    let o = c.run(&["pull", "--platform", "linux/s390x", &r]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no matching manifest for linux/s390x"),
+        "{}",
+        stderr(&o)
+    );
+    let o = c.run(&["pull", "--platform", "linux", &r]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("os/arch"), "{}", stderr(&o));
+    assert_eq!(c.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn kill_9_mid_layer_then_pull_resumes_with_range() {
+    let img = runnable_image(1, "amd64");
+    let big = sha(&img.layers[1]);
+    let size = img.layers[1].len();
+    let blobs = img.blobs();
+    let inner = serve_image("ns/src", manifests_for(&img, "1"), blobs.clone());
+    let bb = big.clone();
+    let f = Fake::start(move |req| {
+        if req.path.ends_with(&bb) {
+            return Resp::Stall {
+                status: 200,
+                headers: vec![],
+                body: blobs[&bb].clone(),
+                keep: size / 2,
+            };
+        }
+        inner(req)
+    });
+    let b = Berth::empty();
+    let r = format!("{}/ns/src:1", f.addr);
+    let mut child = b
+        .cmd()
+        .args(["pull", &r])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = b.path().join("root/downloads").join(&big[7..]);
+    let start = Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < (size / 2) as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no partial download"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let have = std::fs::metadata(&partial).unwrap().len();
+    assert_eq!(b.ok(&["images", "-q"]), "", "a half pull is not an image");
+    // The registry behaves now; the new pull asks only for the rest.
+    f.set(serve_image("ns/src", manifests_for(&img, "1"), img.blobs()));
+    let before = f.requests().len();
+    let out = b.ok(&["pull", &r]);
+    assert!(out.contains(&format!("Resuming from byte {have}")), "{out}");
+    let gets: Vec<_> = f.requests()[before..]
+        .iter()
+        .filter(|q| q.path.ends_with(&big))
+        .cloned()
+        .collect();
+    assert_eq!(gets.len(), 1);
+    assert_eq!(
+        gets[0].header("range"),
+        Some(format!("bytes={have}-").as_str())
+    );
+    assert_eq!(
+        b.ok(&["run", "--rm", &r, "wc", "-c", "/layer0-amd64"]),
+        "300000 /layer0-amd64\n"
+    );
+    assert!(!partial.exists());
+}
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new("/usr/bin/skopeo").args(args).output().unwrap()
+}
+
+#[test]
+fn images_interoperate_with_skopeo() {
+    assert!(
+        Path::new("/usr/bin/skopeo").exists(),
+        "skopeo is needed: apt-get install skopeo (scripts/deps does)"
+    );
+    let reg = DockerRegistry::start(None);
+    let b = Berth::new();
+    // berth pushes, skopeo reads it back and copies it to another repo.
+    let ours = format!("{}/interop/ours:1", reg.addr);
+    b.ok(&["tag", IMAGE, &ours]);
+    b.ok(&["push", &ours]);
+    let theirs = format!("{}/interop/theirs:1", reg.addr);
+    let o = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &format!("docker://{ours}"),
+        &format!("docker://{theirs}"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // skopeo wrote a Docker schema 2 manifest; berth pulls and runs it.
+    let c = Berth::empty();
+    c.ok(&["pull", &theirs]);
+    assert_eq!(
+        c.ok(&["run", "--rm", &theirs, "echo", "from skopeo"]),
+        "from skopeo\n"
+    );
+    let o = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{ours}")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -393,3 +393,37 @@ fn images_interoperate_with_skopeo() {
     let o = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{ours}")]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn run_pulls_a_missing_image_like_docker() {
+    let img = runnable_image(1, "amd64");
+    let f = serve(&img);
+    let b = Berth::empty();
+    let r = format!("{}/ns/src:1", f.addr);
+    let o = b.run(&["run", "--pull", "never", "--rm", &r, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("not found locally"), "{}", stderr(&o));
+    let o = b.run(&["run", "--pull", "sometimes", "--rm", &r, "true"]);
+    assert_eq!(code(&o), 125);
+    let o = b.run(&["run", "--rm", &r, "echo", "pulled and ran"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "pulled and ran\n");
+    assert!(
+        stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Status: Downloaded newer image"),
+        "{}",
+        stderr(&o)
+    );
+    // Present now: no registry request at all.
+    let before = f.requests().len();
+    assert_eq!(b.ok(&["run", "--rm", &r, "true"]), "");
+    assert_eq!(f.requests().len(), before);
+    // A pull that fails is an engine error for run.
+    let o = b.run(&["run", "--rm", &format!("{}/ns/missing:1", f.addr), "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("manifest unknown"), "{}", stderr(&o));
+}

@@ -178,7 +178,10 @@ impl Registry {
             {
                 tls = true;
             }
-            if !chain.contains(&t) {
+            let wrapper = t.starts_with("error sending request")
+                || t.starts_with("client error")
+                || t == "tcp connect error";
+            if !wrapper && !chain.contains(&t) {
                 if !chain.is_empty() {
                     chain.push_str(": ");
                 }

@@ -109,6 +109,15 @@ pub struct CreateArgs {
     /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
     #[arg(long)]
     runtime: Option<String>,
+    /// Pull the image: missing (default), always or never.
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Platform to pull if the image is pulled (os/arch[/variant]).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress the pull output.
+    #[arg(short = 'q', long)]
+    quiet: bool,
     /// The image.
     image: String,
     /// The command and its arguments.
@@ -281,6 +290,7 @@ fn attached_exit(
 /// `run` (start = true) and `create`.
 pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let req = a.request()?;
+    super::distribution::pull_for_run(engine, &a.image, &a.pull, a.platform.as_deref(), a.quiet)?;
     let c = engine.create(&req)?;
     if !start {
         println!("{}", c.id());

@@ -97,6 +97,8 @@ fn registry_failure(e: engine::EngineError) -> Failure {
 /// Renders progress events the way Docker does.
 struct Renderer {
     quiet: bool,
+    /// Lines go to stderr (`run` keeps stdout for the container).
+    stderr: bool,
     tty: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     verb: &'static str,
@@ -108,6 +110,7 @@ impl Renderer {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Renderer {
             quiet,
+            stderr: false,
             tty,
             bars: Mutex::new(HashMap::new()),
             verb,
@@ -122,6 +125,7 @@ impl Renderer {
             Some(m) => {
                 let _ = m.println(s);
             }
+            None if self.stderr => eprintln!("{s}"),
             None => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{s}");
@@ -243,7 +247,7 @@ pub fn pull(engine: &Engine, a: PullArgs) -> Result<(), Failure> {
         platform,
         max_concurrent: a.max_concurrent_downloads,
     };
-    pull_image(engine, &r, &opts, a.quiet)?;
+    pull_image(engine, &r, &opts, a.quiet, false)?;
     if a.quiet {
         println!("{}", r.familiar());
     }
@@ -256,8 +260,14 @@ pub fn pull_image(
     r: &Reference,
     opts: &PullOptions,
     quiet: bool,
+    for_run: bool,
 ) -> Result<registry::PullOutcome, Failure> {
-    let ui = Renderer::new(quiet, "pull");
+    let mut ui = Renderer::new(quiet, "pull");
+    if for_run {
+        ui.stderr = true;
+        ui.tty = (!quiet && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    }
     let res = engine.pull(r, opts, &|e| ui.event(e));
     ui.finish();
     let out = res.map_err(registry_failure)?;
@@ -268,10 +278,57 @@ pub fn pull_image(
     } else {
         ui.line(format!("Status: Image is up to date for {shown}"));
     }
-    if !quiet {
+    if !quiet && !for_run {
         println!("{r}");
     }
     Ok(out)
+}
+
+/// `run`/`create --pull missing|always|never`: pull as Docker does, the
+/// output on stderr. A name that is not a valid reference (an image id)
+/// is left to the store lookup.
+pub fn pull_for_run(
+    engine: &Engine,
+    image: &str,
+    policy: &str,
+    platform: Option<&str>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let missing = || engine.store().resolve_image(image).is_err();
+    let pull = match policy {
+        "always" => true,
+        "missing" => missing(),
+        "never" => false,
+        other => {
+            return Err(Failure::msg(
+                125,
+                format!("invalid --pull {other:?}: use missing, always or never"),
+            ))
+        }
+    };
+    if !pull {
+        return Ok(());
+    }
+    let Ok(r) = image.parse::<Reference>() else {
+        return Ok(());
+    };
+    if policy == "missing" && !quiet {
+        eprintln!("Unable to find image '{}' locally", r.familiar());
+    }
+    let platform = platform
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| Failure::msg(125, e))?;
+    let opts = PullOptions {
+        platform,
+        max_concurrent: None,
+    };
+    pull_image(engine, &r, &opts, quiet, true).map_err(|mut f| {
+        // Docker's run exits 125 when the pull fails.
+        f.code = 125;
+        f
+    })?;
+    Ok(())
 }
 
 /// `berth push`.

@@ -16,11 +16,17 @@ use fake::{data_layers, manifests_for, serve_image, sha, Fake, Resp, TestImage};
 struct DockerRegistry {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl DockerRegistry {
     fn start(auth: Option<(&str, &str)>) -> DockerRegistry {
+        Self::start_with(auth, false)
+    }
+
+    /// With `tls`, the registry serves HTTPS with a certificate signed by
+    /// a fresh CA, whose certificate is `ca.crt` in the returned dir.
+    fn start_with(auth: Option<(&str, &str)>, tls: bool) -> DockerRegistry {
         assert!(
             Path::new("/usr/bin/docker-registry").exists(),
             "docker-registry is needed: apt-get install docker-registry (scripts/deps does)"
@@ -48,6 +54,14 @@ impl DockerRegistry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        if tls {
+            make_certs(dir.path());
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            ));
+        }
         std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
@@ -64,12 +78,83 @@ impl DockerRegistry {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        DockerRegistry {
-            child,
-            addr,
-            _dir: dir,
-        }
+        DockerRegistry { child, addr, dir }
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// ca.crt, and server.crt/key for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 impl Drop for DockerRegistry {
@@ -426,4 +511,46 @@ fn run_pulls_a_missing_image_like_docker() {
     let o = b.run(&["run", "--rm", &format!("{}/ns/missing:1", f.addr), "true"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("manifest unknown"), "{}", stderr(&o));
+}
+
+#[test]
+fn tls_registries_need_their_ca_unless_insecure() {
+    let reg = DockerRegistry::start_with(None, true);
+    let b = Berth::new();
+    let r = format!("{}/tls/app:1", reg.addr);
+    b.ok(&["tag", IMAGE, &r]);
+    // Loopback is insecure by default (as Docker): TLS without verification.
+    b.ok(&["push", &r]);
+    // Declared secure: the unknown CA is refused, with what to do.
+    let cfg = b.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("registries.toml"),
+        format!(
+            "[[registry]]\nlocation = \"{}\"\ninsecure = false\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let c = Berth::empty();
+    std::fs::create_dir_all(c.path().join("config")).unwrap();
+    std::fs::copy(
+        cfg.join("registries.toml"),
+        c.path().join("config/registries.toml"),
+    )
+    .unwrap();
+    let o = c.run(&["pull", &r]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("TLS") && stderr(&o).contains(&format!("certs.d/{}", reg.addr)),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.ok(&["images", "-q"]), "");
+    // With the CA in certs.d/<host>/ it verifies and works.
+    let certs = c.path().join("config/certs.d").join(&reg.addr);
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(reg.dir.path().join("ca.crt"), certs.join("ca.crt")).unwrap();
+    c.ok(&["pull", &r]);
+    assert_eq!(c.ok(&["run", "--rm", &r, "echo", "tls ok"]), "tls ok\n");
 }

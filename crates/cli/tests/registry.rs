@@ -554,3 +554,58 @@ fn tls_registries_need_their_ca_unless_insecure() {
     c.ok(&["pull", &r]);
     assert_eq!(c.ok(&["run", "--rm", &r, "echo", "tls ok"]), "tls ok\n");
 }
+
+#[test]
+fn images_interoperate_with_podman() {
+    let podman_bin = "/usr/bin/podman";
+    assert!(
+        Path::new(podman_bin).exists(),
+        "podman is needed: apt-get install podman (scripts/deps does)"
+    );
+    let reg = DockerRegistry::start(None);
+    let b = Berth::new();
+    let proot = b.path().join("podman-root");
+    let prun = b.path().join("podman-run");
+    let podman = |args: &[&str]| {
+        let out = Command::new(podman_bin)
+            .args(["--root", proot.to_str().unwrap()])
+            .args(["--runroot", prun.to_str().unwrap()])
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // berth pushes (zstd-compressed), podman pulls and reads the image.
+    let ours = format!("{}/interop/ours:zstd", reg.addr);
+    b.ok(&["tag", IMAGE, &ours]);
+    let out = b.ok(&["push", "--compression-format", "zstd", &ours]);
+    assert!(
+        out.contains("Compressing") && out.contains("Pushed"),
+        "{out}"
+    );
+    podman(&["pull", "--tls-verify=false", &ours]);
+    let id = podman(&["image", "inspect", "--format", "{{.Id}}", &ours]);
+    let ours_id = b.ok(&["image", "inspect", "--format", "{{.Id}}", &ours]);
+    assert_eq!(format!("sha256:{}", id.trim()), ours_id.trim());
+    // The compressed layer is cached: a second repository compresses nothing.
+    let again = format!("{}/interop/again:zstd", reg.addr);
+    b.ok(&["tag", IMAGE, &again]);
+    let out = b.ok(&["push", "--compression-format", "zstd", &again]);
+    assert!(!out.contains("Compressing"), "{out}");
+    // podman pushes its own copy; berth pulls and runs it.
+    let theirs = format!("{}/interop/theirs:1", reg.addr);
+    podman(&["tag", &ours, &theirs]);
+    podman(&["push", "--tls-verify=false", &theirs]);
+    let c = Berth::empty();
+    c.ok(&["pull", &theirs]);
+    assert_eq!(
+        c.ok(&["run", "--rm", &theirs, "echo", "from podman"]),
+        "from podman\n"
+    );
+}

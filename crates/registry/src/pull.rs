@@ -63,6 +63,11 @@ pub enum Event {
         /// Layer ids (12 hex digits), base first, and sizes.
         layers: Vec<(String, u64)>,
     },
+    /// A push begins (before any layer is compressed).
+    PushStarted {
+        /// `host/repository`.
+        repository: String,
+    },
     /// Falling back from a mirror.
     MirrorFailed {
         /// The mirror.

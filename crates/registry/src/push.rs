@@ -75,6 +75,9 @@ pub fn push(
     let img = store.resolve_image(&r.to_string())?;
     let reg = Registry::new(cfg, creds, r.registry())?;
     let repo = r.repository();
+    progress(Event::PushStarted {
+        repository: format!("{}/{}", r.registry(), repo),
+    });
 
     // The layer blobs to send, compressed.
     let mut layers = Vec::new();
@@ -425,16 +428,24 @@ fn push_blob(
             reg.send(&scope, |c| c.put(&url).header(CONTENT_LENGTH, 0))?
         }
         _ => {
+            // The blob is mapped and handed to the HTTP stack whole: no
+            // copies through small buffers on reqwest's one I/O thread.
             let url = with_digest(&loc, &u.digest);
-            let size = u.size;
+            let f = std::fs::File::open(&path).map_err(RegistryError::io(&path))?;
+            let map = sys::mmap::MappedFile::map(&f).map_err(RegistryError::io(&path))?;
+            if map.as_ref().len() as u64 != u.size {
+                return Err(RegistryError::Protocol(format!(
+                    "blob {} is {} bytes on disk, {} recorded",
+                    u.digest,
+                    map.as_ref().len(),
+                    u.size
+                )));
+            }
+            let bytes = bytes::Bytes::from_owner(map);
             reg.send(&scope, |c| {
-                let body = match std::fs::File::open(&path) {
-                    Ok(f) => Body::sized(f, size),
-                    Err(_) => Body::from(Vec::new()),
-                };
                 c.put(&url)
                     .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(body)
+                    .body(Body::from(bytes.clone()))
             })?
         }
     };

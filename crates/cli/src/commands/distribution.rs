@@ -163,14 +163,15 @@ impl Renderer {
             } => {
                 if self.verb == "pull" {
                     self.line(format!("{reference}: Pulling from {repository}"));
-                } else {
-                    self.line(format!("The push refers to repository [{repository}]"));
                 }
                 for (id, size) in layers {
                     if let Some(b) = self.bar(&id, size) {
                         b.set_message("Waiting");
                     }
                 }
+            }
+            Event::PushStarted { repository } => {
+                self.line(format!("The push refers to repository [{repository}]"));
             }
             Event::MirrorFailed { mirror, reason } => {
                 eprintln!("berth: mirror {mirror} failed ({reason}); trying the next endpoint");

@@ -154,6 +154,17 @@ impl Store {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
+        if version < SCHEMA_VERSION {
+            // Layers are unpacked under tmp/: as a "top directory", ext4
+            // spreads each work dir to its own block group. Without it, new
+            // files land among inodes freed moments ago (rmi, prune), and
+            // on this machine's ext4 allocating those costs ~0.6 ms per
+            // file (a 7500-file layer: 4.4 s instead of 0.4 s).
+            let tmp = root.join("tmp");
+            if let Err(e) = File::open(&tmp).and_then(|d| sys::fsattr::set_topdir(&d)) {
+                tracing::debug!("{}: no top-directory hint: {e}", tmp.display());
+            }
+        }
         let store = Store {
             root: root.to_path_buf(),
             conn,

@@ -5,6 +5,8 @@
 //! invariant it relies on. Nothing here knows about containers or images.
 #![allow(unsafe_code)]
 
+/// Inode flags (the ext4 top-directory hint).
+pub mod fsattr;
 /// Read-only file mappings.
 pub mod mmap;
 /// open_tree/move_mount for bind mounts across pivot_root.

@@ -25,3 +25,29 @@ pub fn set_topdir(dir: &File) -> std::io::Result<()> {
     unsafe { fs_ioc_setflags(dir.as_raw_fd(), &flags) }?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topdir_flag_is_set_where_supported() {
+        let d = tempfile::tempdir_in("/var/tmp").unwrap();
+        let f = File::open(d.path()).unwrap();
+        match set_topdir(&f) {
+            Ok(()) => {
+                let mut flags: libc::c_long = 0;
+                // SAFETY: as in set_topdir.
+                unsafe { fs_ioc_getflags(f.as_raw_fd(), &mut flags) }.unwrap();
+                assert_ne!(flags & FS_TOPDIR_FL, 0);
+                // Idempotent.
+                set_topdir(&f).unwrap();
+            }
+            // Not ext-like here (tmpfs, overlayfs): nothing to check.
+            Err(e) => assert!(
+                matches!(e.raw_os_error(), Some(libc::ENOTTY) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)),
+                "{e}"
+            ),
+        }
+    }
+}

@@ -45,7 +45,10 @@ mod tests {
             }
             // Not ext-like here (tmpfs, overlayfs): nothing to check.
             Err(e) => assert!(
-                matches!(e.raw_os_error(), Some(libc::ENOTTY) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)),
+                matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOTTY) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+                ),
                 "{e}"
             ),
         }

@@ -1,0 +1,11 @@
+//! Bridge networks: netlink requests (bridges, veth pairs, addresses,
+//! routes) on one synchronous socket, subnets and address allocation.
+//! Persisting networks and leases is the engine's job (in the store); this
+//! crate only talks to the kernel and computes.
+#![forbid(unsafe_code)]
+
+pub mod netlink;
+pub mod subnet;
+
+pub use netlink::Netlink;
+pub use subnet::Subnet;

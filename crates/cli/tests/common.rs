@@ -173,6 +173,8 @@ impl Drop for Berth {
                 let _ = self.cmd().args(["rm", "-f", id]).output();
             }
         }
+        // Bridges are host state: they go with the test.
+        let _ = self.cmd().args(["network", "prune", "-f"]).output();
     }
 }
 

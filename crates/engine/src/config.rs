@@ -83,6 +83,10 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     /// `--network`.
     pub network_mode: NetworkMode,
+    /// User-defined networks (`--network NAME`), by name; the first one
+    /// has the default route.
+    #[serde(default)]
+    pub networks: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs dest[:options]`.

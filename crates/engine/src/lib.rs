@@ -17,6 +17,8 @@ pub mod error;
 pub mod logs;
 /// The per-container monitor process.
 pub mod monitor;
+/// User-defined bridge networks.
+pub mod networks;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
 

@@ -53,6 +53,8 @@ pub struct MonitorArgs {
     pub(crate) forward_output: bool,
     pub(crate) status_w: OwnedFd,
     pub(crate) attach_socket: PathBuf,
+    /// User-defined networks to attach the container to.
+    pub(crate) networks: Vec<store::NetworkRecord>,
 }
 
 fn report(fd: &OwnedFd, line: &str) {
@@ -126,6 +128,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         forward_output,
         status_w,
         attach_socket,
+        networks,
     } = args;
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
@@ -171,14 +174,14 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // On v1 the built-in runtime's child joins its cgroups itself (cheaper).
     let child_joins = matches!(hierarchy, Some(runtime::cgroup::Hierarchy::V1 { .. }));
     let add_to_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
-        if child_joins {
-            return Ok(());
+        if !child_joins {
+            if let Some(cg) = &cgroup {
+                cg.add_pid(pid)
+                    .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
+            }
         }
-        if let Some(cg) = &cgroup {
-            cg.add_pid(pid)
-                .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
-        }
-        Ok(())
+        crate::networks::attach(&store, id.as_str(), &networks, pid)
+            .map_err(runtime::RuntimeError::Hook)
     };
     let spawned = rt.spawn(runtime::SpawnRequest {
         id: id.as_str(),
@@ -195,6 +198,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             if let Some(cg) = &cgroup {
                 let _ = cg.destroy();
             }
+            crate::networks::detach(&store, id.as_str(), networks.len());
             let _ = rt.cleanup(id.as_str(), &rootfs);
             fail_start(e.exit_code(), e.to_string());
             return Err(());
@@ -259,6 +263,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
+    crate::networks::detach(&store, id.as_str(), networks.len());
     let _ = std::fs::remove_file(&attach_socket);
     let mut trash = None;
     if auto_remove {

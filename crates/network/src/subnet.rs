@@ -13,7 +13,7 @@ pub struct Subnet {
 impl Subnet {
     /// `addr/prefix`; host bits of `addr` must be zero.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Subnet, String> {
-        if prefix > 30 || prefix < 8 {
+        if !(8..=30).contains(&prefix) {
             return Err(format!(
                 "prefix /{prefix} is not usable for a bridge network: use /8 to /30"
             ));

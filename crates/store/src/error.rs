@@ -16,6 +16,9 @@ pub enum StoreError {
         /// What to do about it (may be empty).
         hint: &'static str,
     },
+    /// The operation conflicts with the current state (message says how).
+    #[error("{0}")]
+    Conflict(String),
     /// An id prefix matches several objects.
     #[error("{kind} id prefix \"{prefix}\" is ambiguous: give more characters")]
     Ambiguous {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod image;
 /// Unpacking one layer tarball into a directory, safely.
 pub mod layer;
+pub mod network;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -40,8 +41,9 @@ pub use image::{
     unpack_layer_in, HistoryEntry, ImageRecord, ImportOptions, IngestedLayer, LayerBlob,
     PruneReport, RemoveEvent,
 };
+pub use network::{Lease, NetworkRecord};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -79,6 +81,18 @@ CREATE TABLE IF NOT EXISTS compressed (
     size INTEGER NOT NULL,
     PRIMARY KEY (diff_id, media_type)
 );
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL            -- JSON NetworkRecord
+);
+CREATE TABLE IF NOT EXISTS leases (
+    network TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    container TEXT NOT NULL,
+    PRIMARY KEY (network, ip)
+);
+CREATE INDEX IF NOT EXISTS leases_container ON leases(container);
 ";
 
 /// The store. One per process; not shared across `fork`.

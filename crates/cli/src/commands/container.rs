@@ -103,7 +103,8 @@ pub struct CreateArgs {
     /// Set metadata labels (key=value).
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
-    /// Network mode: none (default until bridge networks land) or host.
+    /// Network: none (the default for now), host, or a network made with
+    /// `berth network create`.
     #[arg(long = "network", alias = "net", default_value = "none")]
     network: String,
     /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
@@ -202,14 +203,22 @@ impl CreateArgs {
                     .map_err(|_| bad("--stop-signal", format!("{s:?} is not a signal")))
             })
             .transpose()?;
+        let mut networks = Vec::new();
         let network = match self.network.as_str() {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
-            other => {
+            "bridge" | "default" => {
                 return Err(bad(
                     "--network",
-                    format!("{other:?}: berth supports none and host for now (bridge networks are not built yet)"),
+                    "the default bridge network is not built yet: create one with `berth network create NAME` and use --network NAME",
                 ))
+            }
+            other if other.starts_with("container:") => {
+                return Err(bad("--network", "container:<name> is not supported yet"))
+            }
+            name => {
+                networks.push(name.to_string());
+                NetworkMode::None
             }
         };
         let ulimits = self
@@ -245,6 +254,7 @@ impl CreateArgs {
             stop_timeout: self.stop_timeout,
             auto_remove: self.rm,
             network,
+            networks,
             read_only: self.read_only,
             tmpfs,
             memory,

@@ -6,6 +6,7 @@ use crate::Failure;
 mod container;
 pub mod distribution;
 mod image;
+mod network;
 
 pub use container::CreateArgs;
 
@@ -65,6 +66,9 @@ pub enum Command {
     Login(distribution::LoginArgs),
     /// Log out from a registry.
     Logout(distribution::LogoutArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     #[command(subcommand)]
     Image(image::ImageCommand),
     /// Manage containers.
@@ -102,6 +106,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Push(a) => distribution::push(&engine, a),
         Command::Login(a) => distribution::login(&engine, a),
         Command::Logout(a) => distribution::logout(&engine, a),
+        Command::Network(c) => network::dispatch(&engine, c),
         Command::Image(c) => image::dispatch(&engine, c),
         Command::Container(c) => container::dispatch(&engine, c),
     }

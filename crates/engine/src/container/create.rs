@@ -46,6 +46,8 @@ pub struct CreateRequest {
     pub auto_remove: bool,
     /// `--network`.
     pub network: NetworkMode,
+    /// `--network NAME` of user-defined networks.
+    pub networks: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs` (dest, options).
@@ -242,6 +244,11 @@ impl Engine {
         }
 
         let image = self.store().resolve_image(&req.image)?;
+        let mut networks = Vec::new();
+        for n in &req.networks {
+            // By name in the config, as Docker shows it; must exist now.
+            networks.push(self.store().network(n)?.name);
+        }
         let image_config = self.store().image_config(&image.id)?;
         let ic = image_config.config().clone().unwrap_or_default();
 
@@ -334,6 +341,7 @@ impl Engine {
             stop_timeout: req.stop_timeout,
             auto_remove: req.auto_remove,
             network_mode: req.network,
+            networks,
             read_only: req.read_only,
             tmpfs,
             memory: req.memory.unwrap_or(0) as i64,
@@ -361,11 +369,11 @@ impl Engine {
             .collect();
         crate::spec::resolve_user(&config.user, &dirs)?;
 
-        let name = match &req.name {
+        let mut name = match &req.name {
             Some(n) => n.trim_start_matches('/').to_string(),
             None => self.random_name()?,
         };
-        let record = store::ContainerRecord {
+        let mut record = store::ContainerRecord {
             id: id.clone(),
             name,
             image_id: image.id.clone(),
@@ -376,7 +384,19 @@ impl Engine {
             state: serde_json::to_value(ContainerState::default())
                 .map_err(|e| EngineError::io("encoding state", std::io::Error::other(e)))?,
         };
-        let dir = self.store().create_container(&record)?;
+        // A generated name can be taken by a concurrent create between
+        // the check and the insert: draw another.
+        let mut tries = 0;
+        let dir = loop {
+            match self.store().create_container(&record) {
+                Err(store::StoreError::NameInUse { .. }) if req.name.is_none() && tries < 8 => {
+                    tries += 1;
+                    name = self.random_name()?;
+                    record.name = name.clone();
+                }
+                other => break other?,
+            }
+        };
         if let Err(e) = write_etc_files(&dir, &config) {
             let _ = self.store().remove_container(&id);
             return Err(e);
@@ -386,19 +406,105 @@ impl Engine {
 
     fn random_name(&self) -> Result<String> {
         const LEFT: &[&str] = &[
-            "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "swift", "witty",
-            "bold", "proud",
+            "brave",
+            "calm",
+            "eager",
+            "fond",
+            "keen",
+            "lucid",
+            "merry",
+            "quiet",
+            "swift",
+            "witty",
+            "bold",
+            "proud",
+            "amazing",
+            "busy",
+            "clever",
+            "dazzling",
+            "elegant",
+            "festive",
+            "gentle",
+            "happy",
+            "jolly",
+            "kind",
+            "lively",
+            "modest",
+            "nifty",
+            "optimistic",
+            "peaceful",
+            "quirky",
+            "relaxed",
+            "serene",
+            "tender",
+            "upbeat",
+            "vibrant",
+            "wise",
+            "zealous",
+            "agile",
+            "bright",
+            "cosmic",
+            "daring",
+            "epic",
         ];
         const RIGHT: &[&str] = &[
-            "turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "torvalds",
-            "shannon", "liskov", "lamport", "hamilton",
+            "turing",
+            "hopper",
+            "lovelace",
+            "ritchie",
+            "thompson",
+            "knuth",
+            "dijkstra",
+            "torvalds",
+            "shannon",
+            "liskov",
+            "lamport",
+            "hamilton",
+            "babbage",
+            "curie",
+            "darwin",
+            "einstein",
+            "feynman",
+            "galileo",
+            "hawking",
+            "joliot",
+            "kepler",
+            "lumiere",
+            "meitner",
+            "newton",
+            "noether",
+            "pascal",
+            "ramanujan",
+            "sinoussi",
+            "tesla",
+            "volta",
+            "wozniak",
+            "yonath",
+            "archimedes",
+            "bohr",
+            "cerf",
+            "diffie",
+            "euler",
+            "fermat",
+            "goodall",
+            "hellman",
+            "johnson",
+            "kilby",
+            "leakey",
+            "mccarthy",
+            "napier",
+            "ostrom",
+            "perlman",
+            "raman",
+            "stallman",
+            "wing",
         ];
         for _ in 0..16 {
-            let r = random_u32();
+            let r = random_u32() as usize;
             let n = format!(
                 "{}_{}",
-                LEFT[(r % 12) as usize],
-                RIGHT[((r / 12) % 12) as usize]
+                LEFT[r % LEFT.len()],
+                RIGHT[(r / LEFT.len()) % RIGHT.len()]
             );
             if self.store().container(&n).is_err() {
                 return Ok(n);

@@ -142,6 +142,9 @@ impl Engine {
             let _ = self.signal_init(&c, Signal(libc::SIGKILL));
             self.wait_monitor(&c, Some(Duration::from_secs(10)));
         }
+        if !c.config.networks.is_empty() {
+            crate::networks::detach(&self.store(), c.id().as_str(), c.config.networks.len());
+        }
         match self.store().remove_container(c.id()) {
             Ok(()) => {}
             Err(store::StoreError::NotFound { .. }) => {}

@@ -171,6 +171,10 @@ impl Engine {
         };
         let (status_r, status_w) = pipe()?;
         let log_path = self.log_path(&dir);
+        let mut networks = Vec::new();
+        for n in &c.config.networks {
+            networks.push(self.store().network(n)?);
+        }
         let args = MonitorArgs {
             paths: self.paths().clone(),
             id: id.clone(),
@@ -190,6 +194,7 @@ impl Engine {
             forward_output: matches!(mode, AttachMode::Foreground { .. }),
             status_w,
             attach_socket: self.attach_socket(&id),
+            networks,
         };
 
         self.close_store_for_fork();

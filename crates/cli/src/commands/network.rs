@@ -1,0 +1,287 @@
+//! `network create|ls|inspect|rm|prune`.
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use engine::networks::NetworkCreate;
+use engine::Engine;
+
+use crate::format::{self, Format, Row};
+use crate::Failure;
+
+/// `network` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network.
+    Create(CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show networks in detail.
+    Inspect(InspectArgs),
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove networks no container uses.
+    Prune(PruneArgs),
+}
+
+/// `network create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Driver (bridge).
+    #[arg(short, long)]
+    driver: Option<String>,
+    /// Subnet in CIDR notation.
+    #[arg(long)]
+    subnet: Option<String>,
+    /// Gateway (the bridge's address).
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Sub-range containers get addresses from.
+    #[arg(long)]
+    ip_range: Option<String>,
+    /// No outbound route.
+    #[arg(long)]
+    internal: bool,
+    /// key=value labels.
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Driver options (com.docker.network.bridge.name=NAME).
+    #[arg(short = 'o', long = "opt")]
+    opts: Vec<String>,
+    /// Name.
+    name: String,
+}
+
+/// `network ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Only ids.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Full ids.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Filters: name=, id=, label=, driver=.
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// table, json or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `network inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Go template.
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Networks.
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+/// `network rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Ignore missing networks.
+    #[arg(short, long)]
+    force: bool,
+    /// Networks.
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+/// `network prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask.
+    #[arg(short, long)]
+    force: bool,
+}
+
+fn kv(items: &[String], what: &str) -> Result<BTreeMap<String, String>, Failure> {
+    items
+        .iter()
+        .map(|i| {
+            i.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Failure::msg(125, format!("invalid {what} {i:?}: expected key=value"))
+                })
+        })
+        .collect()
+}
+
+fn json(engine: &Engine, n: &store::NetworkRecord) -> serde_json::Value {
+    let store = engine.store();
+    let mut containers = serde_json::Map::new();
+    for l in store.leases(Some(&n.id)).unwrap_or_default() {
+        let name = store
+            .container(&l.container)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        containers.insert(
+            l.container.clone(),
+            serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", l.ip, n.subnet.split('/').nth(1).unwrap_or("")) }),
+        );
+    }
+    serde_json::json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created.to_rfc3339(),
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Config": [{
+            "Subnet": n.subnet, "Gateway": n.gateway,
+            "IPRange": n.ip_range.clone().unwrap_or_default()}]},
+        "Internal": n.internal,
+        "Attachable": false,
+        "Containers": containers,
+        "Options": n.options,
+        "Labels": n.labels,
+        "BridgeName": n.bridge,
+    })
+}
+
+/// Run a `network` subcommand.
+pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
+    match c {
+        NetworkCommand::Create(a) => {
+            let rec = engine.network_create(&NetworkCreate {
+                name: a.name,
+                driver: a.driver,
+                subnet: a.subnet,
+                gateway: a.gateway,
+                ip_range: a.ip_range,
+                internal: a.internal,
+                labels: kv(&a.labels, "--label")?,
+                options: kv(&a.opts, "--opt")?,
+            })?;
+            println!("{}", rec.id);
+            Ok(())
+        }
+        NetworkCommand::Ls(a) => {
+            let mut list = engine.store().networks()?;
+            for f in &a.filter {
+                let (k, v) = f.split_once('=').ok_or_else(|| {
+                    Failure::msg(125, format!("invalid filter {f:?}: expected key=value"))
+                })?;
+                list.retain(|n| match k {
+                    "name" => n.name.contains(v),
+                    "id" => n.id.starts_with(v),
+                    "driver" => n.driver == v,
+                    "label" => match v.split_once('=') {
+                        Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                        None => n.labels.contains_key(v),
+                    },
+                    _ => true,
+                });
+                if !["name", "id", "driver", "label"].contains(&k) {
+                    return Err(Failure::msg(
+                        125,
+                        format!("invalid filter {k:?}: use name, id, driver or label"),
+                    ));
+                }
+            }
+            if a.quiet {
+                for n in &list {
+                    println!("{}", if a.no_trunc { &n.id[..] } else { &n.id[..12] });
+                }
+                return Ok(());
+            }
+            const COLS: &[(&str, &str)] = &[
+                ("NETWORK ID", "ID"),
+                ("NAME", "Name"),
+                ("DRIVER", "Driver"),
+                ("SCOPE", "Scope"),
+            ];
+            let rows: Vec<Row> = list
+                .iter()
+                .map(|n| {
+                    let mut r = Row::new();
+                    r.insert(
+                        "ID",
+                        if a.no_trunc {
+                            n.id.clone()
+                        } else {
+                            n.id[..12].to_string()
+                        },
+                    );
+                    r.insert("Name", n.name.clone());
+                    r.insert("Driver", n.driver.clone());
+                    r.insert("Scope", "local".to_string());
+                    r.insert("Internal", n.internal.to_string());
+                    r.insert("Created", n.created.to_rfc3339());
+                    r
+                })
+                .collect();
+            print!(
+                "{}",
+                format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+            );
+            Ok(())
+        }
+        NetworkCommand::Inspect(a) => {
+            let mut values = Vec::new();
+            let mut failed = false;
+            for n in &a.networks {
+                match engine.store().network(n) {
+                    Ok(rec) => values.push(json(engine, &rec)),
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            super::container::print_inspect(&values, a.format.as_deref());
+            if failed {
+                Err(Failure::silent(1))
+            } else {
+                Ok(())
+            }
+        }
+        NetworkCommand::Rm(a) => {
+            let mut failed = false;
+            for n in &a.networks {
+                match engine.network_remove(n) {
+                    Ok(_) => println!("{n}"),
+                    Err(engine::EngineError::Store(store::StoreError::NotFound { .. }))
+                        if a.force => {}
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                Err(Failure::silent(1))
+            } else {
+                Ok(())
+            }
+        }
+        NetworkCommand::Prune(_) => {
+            let used: std::collections::HashSet<String> = engine
+                .store()
+                .leases(None)?
+                .into_iter()
+                .map(|l| l.network)
+                .collect();
+            let list = engine.store().networks()?;
+            let mut removed = Vec::new();
+            for n in list.iter().filter(|n| !used.contains(&n.id)) {
+                if engine.network_remove(&n.id).is_ok() {
+                    removed.push(n.name.clone());
+                }
+            }
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for r in removed {
+                    println!("{r}");
+                }
+            }
+            Ok(())
+        }
+    }
+}

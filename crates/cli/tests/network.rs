@@ -159,3 +159,148 @@ fn bad_network_requests_are_refused_clearly() {
     assert_ne!(code(&o), 0);
     b.ok(&["network", "rm", "-f", "first"]);
 }
+
+/// GET `path` from `addr` (HTTP/1.0), retrying while the server starts.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            if s.read_to_string(&mut out).is_ok() && out.starts_with("HTTP/1.") {
+                return out;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no HTTP answer from {addr}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sh(cmd: &str) -> std::process::Output {
+    Command::new("sh").arg("-c").arg(cmd).output().unwrap()
+}
+
+#[test]
+fn published_ports_answer_on_localhost_and_from_another_host() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "--subnet", "10.251.7.0/24", "pubnet"]);
+    let local = free_port();
+    let all = free_port();
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "pubnet",
+            "-p",
+            &format!("127.0.0.1:{local}:8080"),
+            "-p",
+            &format!("{all}:8080"),
+            "-p",
+            "8081",
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/etc",
+        ])
+        .trim()
+        .to_string();
+    // From the host itself, on 127.0.0.1.
+    let page = http_get(&format!("127.0.0.1:{local}"), "/hostname");
+    assert!(page.contains(&id[..12]), "{page}");
+    let page = http_get(&format!("127.0.0.1:{all}"), "/hostname");
+    assert!(page.contains(&id[..12]), "{page}");
+    // `port` shows them; -p 8081 got a random host port.
+    let ports = b.ok(&["port", "web"]);
+    assert!(
+        ports.contains(&format!("8080/tcp -> 127.0.0.1:{local}")),
+        "{ports}"
+    );
+    assert!(
+        ports.contains(&format!("8080/tcp -> 0.0.0.0:{all}")),
+        "{ports}"
+    );
+    let random = b.ok(&["port", "web", "8081"]);
+    let rport: u16 = random.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(rport > 0);
+    let o = b.run(&["port", "web", "9999"]);
+    assert_eq!(code(&o), 1);
+
+    // From another host: a namespace of the test's own, linked to the host
+    // by a veth pair of its own (forwarding enabled on that link only).
+    let tag = format!("{:x}", std::process::id() & 0xfff);
+    let (hv, nv) = (format!("tph{tag}"), format!("tpn{tag}"));
+    let mut ns = Command::new("unshare")
+        .args(["-n", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let pid = ns.id();
+    let setup = sh(&format!(
+        "ip link add {hv} type veth peer name {nv} netns /proc/{pid}/ns/net && \
+         ip addr add 10.252.7.1/30 dev {hv} && ip link set {hv} up && \
+         echo 1 > /proc/sys/net/ipv4/conf/{hv}/forwarding && \
+         nsenter -t {pid} -n sh -c 'ip addr add 10.252.7.2/30 dev {nv} && ip link set {nv} up && ip link set lo up && ip route add default via 10.252.7.1'"
+    ));
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let remote = sh(&format!(
+        "nsenter -t {pid} -n busybox wget -q -O - http://10.252.7.1:{all}/hostname"
+    ));
+    // The 127.0.0.1-only port does not answer on other addresses.
+    let other = sh(&format!(
+        "nsenter -t {pid} -n busybox wget -q -O - http://10.252.7.1:{local}/hostname 2>&1"
+    ));
+    let _ = sh(&format!("ip link del {hv}"));
+    let _ = ns.kill();
+    let _ = ns.wait();
+    assert!(
+        String::from_utf8_lossy(&remote.stdout).contains(&id[..12]),
+        "from another host: {}{}",
+        String::from_utf8_lossy(&remote.stdout),
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&other.stdout).contains(&id[..12]));
+    b.ok(&["rm", "-f", "web"]);
+    let rules = sh("nft list table ip berth 2>/dev/null");
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains(&id),
+        "rules stayed"
+    );
+    // No network: publishing is refused clearly.
+    let o = b.run(&["run", "--rm", "-p", "8080", IMAGE, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("need a bridge network"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "pubnet",
+        "-p",
+        "80/sctp",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&o), 125);
+}

@@ -30,6 +30,76 @@ pub enum SeccompSetting {
     Profile(String),
 }
 
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// Host address ("" = all).
+    pub host_ip: String,
+    /// Host port.
+    pub host_port: u16,
+    /// Container port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+}
+
+impl PortMapping {
+    /// Parse one `-p` value: `[ip:][hostPort[-end]:]containerPort[-end][/proto]`.
+    /// A missing host port is 0 (picked at create).
+    pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
+        let bad = |why: &str| format!("invalid port specification {spec:?}: {why}");
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) => (r, p.to_ascii_lowercase()),
+            None => (spec, "tcp".to_string()),
+        };
+        if proto != "tcp" && proto != "udp" {
+            return Err(bad("the protocol must be tcp or udp"));
+        }
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, cont) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [i, h, c] => (*i, *h, *c),
+            _ => return Err(bad("expected [ip:][hostPort:]containerPort[/proto]")),
+        };
+        if !ip.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(bad(&format!("{ip:?} is not an IPv4 address")));
+        }
+        let range = |s: &str| -> Result<(u16, u16), String> {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            let a: u16 = a
+                .parse()
+                .map_err(|_| bad(&format!("{s:?} is not a port")))?;
+            let b: u16 = b
+                .parse()
+                .map_err(|_| bad(&format!("{s:?} is not a port")))?;
+            if a == 0 || b < a {
+                return Err(bad(&format!("{s:?} is not a port range")));
+            }
+            Ok((a, b))
+        };
+        let (c0, c1) = range(cont)?;
+        let host_range = if host.is_empty() {
+            None
+        } else {
+            Some(range(host)?)
+        };
+        if let Some((h0, h1)) = host_range {
+            if h1 - h0 != c1 - c0 {
+                return Err(bad("host and container port ranges differ in size"));
+            }
+        }
+        Ok((0..=(c1 - c0))
+            .map(|i| PortMapping {
+                host_ip: ip.to_string(),
+                host_port: host_range.map(|(h0, _)| h0 + i).unwrap_or(0),
+                container_port: c0 + i,
+                proto: proto.clone(),
+            })
+            .collect())
+    }
+}
+
 /// `--network`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -87,6 +157,9 @@ pub struct ContainerConfig {
     /// has the default route.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// `-p` / `-P`, host ports resolved.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs dest[:options]`.
@@ -234,5 +307,33 @@ mod tests {
         assert_eq!(v["status"], "exited");
         let back: ContainerState = serde_json::from_value(v).unwrap();
         assert_eq!(back, st);
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::PortMapping;
+
+    #[test]
+    fn port_specs() {
+        let p = |s| PortMapping::parse(s).unwrap();
+        assert_eq!(p("80")[0].host_port, 0);
+        assert_eq!(
+            p("8080:80")[0],
+            PortMapping {
+                host_ip: "".into(),
+                host_port: 8080,
+                container_port: 80,
+                proto: "tcp".into()
+            }
+        );
+        assert_eq!(p("127.0.0.1:8080:80/udp")[0].proto, "udp");
+        assert_eq!(p("127.0.0.1::80")[0].host_ip, "127.0.0.1");
+        let r = p("8000-8002:80-82");
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[2].host_port, r[2].container_port), (8002, 82));
+        for bad in ["x", "80/sctp", "1:2:3:4", "8000-8001:80", "0", "host:80:80"] {
+            assert!(PortMapping::parse(bad).is_err(), "{bad}");
+        }
     }
 }

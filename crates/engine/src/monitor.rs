@@ -55,6 +55,8 @@ pub struct MonitorArgs {
     pub(crate) attach_socket: PathBuf,
     /// User-defined networks to attach the container to.
     pub(crate) networks: Vec<store::NetworkRecord>,
+    /// Ports to publish on the first network.
+    pub(crate) ports: Vec<crate::config::PortMapping>,
 }
 
 fn report(fd: &OwnedFd, line: &str) {
@@ -129,6 +131,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         status_w,
         attach_socket,
         networks,
+        ports,
     } = args;
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
@@ -180,7 +183,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
                     .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
             }
         }
-        crate::networks::attach(&store, id.as_str(), &networks, pid)
+        crate::networks::attach(&store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)
     };
     let spawned = rt.spawn(runtime::SpawnRequest {
@@ -198,7 +201,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             if let Some(cg) = &cgroup {
                 let _ = cg.destroy();
             }
-            crate::networks::detach(&store, id.as_str(), networks.len());
+            crate::networks::detach(&store, id.as_str(), networks.len(), !ports.is_empty());
             let _ = rt.cleanup(id.as_str(), &rootfs);
             fail_start(e.exit_code(), e.to_string());
             return Err(());
@@ -263,7 +266,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
-    crate::networks::detach(&store, id.as_str(), networks.len());
+    crate::networks::detach(&store, id.as_str(), networks.len(), !ports.is_empty());
     let _ = std::fs::remove_file(&attach_socket);
     let mut trash = None;
     if auto_remove {

@@ -242,6 +242,7 @@ pub(crate) fn attach(
     store: &Store,
     id: &str,
     nets: &[NetworkRecord],
+    ports: &[crate::config::PortMapping],
     pid: i32,
 ) -> std::result::Result<(), String> {
     if nets.is_empty() {
@@ -294,13 +295,31 @@ pub(crate) fn attach(
         if i == 0 && !n.internal {
             inside.add_default_route(gw).map_err(|e| e.to_string())?;
         }
+        // Ports are published to the address on the first network.
+        if i == 0 && !ports.is_empty() {
+            network::nft::prepare_bridge(&n.bridge).map_err(|e| e.to_string())?;
+            let rules: Vec<network::nft::PortRule> = ports
+                .iter()
+                .map(|p| network::nft::PortRule {
+                    host_ip: p.host_ip.parse().ok(),
+                    host_port: p.host_port,
+                    proto: p.proto.clone(),
+                    container_ip: ip,
+                    container_port: p.container_port,
+                })
+                .collect();
+            network::nft::publish(id, &rules).map_err(|e| format!("publishing ports: {e}"))?;
+        }
     }
     Ok(())
 }
 
 /// Undo [`attach`]: host veths (gone already if the namespace died) and
 /// leases.
-pub(crate) fn detach(store: &Store, id: &str, count: usize) {
+pub(crate) fn detach(store: &Store, id: &str, count: usize, published: bool) {
+    if published {
+        let _ = network::nft::unpublish(id);
+    }
     if let Ok(mut nl) = Netlink::open() {
         for i in 0..count {
             let _ = nl.delete_link(&host_veth(id, i));

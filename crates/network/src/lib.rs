@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod netlink;
+pub mod nft;
 pub mod subnet;
 
 pub use netlink::Netlink;

@@ -110,6 +110,12 @@ pub struct CreateArgs {
     /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
     #[arg(long)]
     runtime: Option<String>,
+    /// Publish a container's port to the host: [ip:][hostPort:]containerPort[/proto].
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Publish every EXPOSEd port to a random host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     /// Pull the image: missing (default), always or never.
     #[arg(long, default_value = "missing")]
     pull: String,
@@ -255,6 +261,17 @@ impl CreateArgs {
             auto_remove: self.rm,
             network,
             networks,
+            ports: {
+                let mut v = Vec::new();
+                for p in &self.publish {
+                    v.extend(
+                        engine::config::PortMapping::parse(p)
+                            .map_err(|e| bad("-p/--publish", e))?,
+                    );
+                }
+                v
+            },
+            publish_all: self.publish_all,
             read_only: self.read_only,
             tmpfs,
             memory,
@@ -1286,4 +1303,48 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
         ContainerCommand::Rename(a) => rename(engine, a),
         ContainerCommand::Attach(a) => attach(engine, a),
     }
+}
+
+/// `port`.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container.
+    container: String,
+    /// Only this port: PORT[/PROTO].
+    private_port: Option<String>,
+}
+
+/// `port`: `80/tcp -> 0.0.0.0:8080`, one line per published port.
+pub fn port(engine: &Engine, a: PortArgs) -> Result<(), Failure> {
+    let c = engine.container(&a.container)?;
+    let want = a.private_port.as_deref().map(|p| {
+        let (n, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+        (n.to_string(), proto.to_string())
+    });
+    let mut found = false;
+    for p in &c.config.ports {
+        if let Some((n, proto)) = &want {
+            if *n != p.container_port.to_string() || *proto != p.proto {
+                continue;
+            }
+        }
+        found = true;
+        let ip = if p.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &p.host_ip
+        };
+        if want.is_some() {
+            println!("{ip}:{}", p.host_port);
+        } else {
+            println!("{}/{} -> {ip}:{}", p.container_port, p.proto, p.host_port);
+        }
+    }
+    if let (Some(p), false) = (&a.private_port, found) {
+        return Err(Failure::msg(
+            1,
+            format!("no public port '{p}' published for {}", c.name()),
+        ));
+    }
+    Ok(())
 }

@@ -43,6 +43,8 @@ pub enum Command {
     Rename(container::RenameArgs),
     /// Show the processes of a container.
     Top(container::TopArgs),
+    /// List a container's published ports.
+    Port(container::PortArgs),
     /// List images.
     Images(image::ImagesArgs),
     /// Create a tag that refers to an image.
@@ -95,6 +97,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Attach(a) => container::attach(&engine, a),
         Command::Rename(a) => container::rename(&engine, a),
         Command::Top(a) => container::top(&engine, a),
+        Command::Port(a) => container::port(&engine, a),
         Command::Images(a) => image::images(&engine, a),
         Command::Tag(a) => image::tag(&engine, a),
         Command::Rmi(a) => image::rmi(&engine, a),

@@ -48,6 +48,10 @@ pub struct CreateRequest {
     pub network: NetworkMode,
     /// `--network NAME` of user-defined networks.
     pub networks: Vec<String>,
+    /// `-p`.
+    pub ports: Vec<crate::config::PortMapping>,
+    /// `-P`: publish every EXPOSEd port on a random host port.
+    pub publish_all: bool,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs` (dest, options).
@@ -249,6 +253,32 @@ impl Engine {
             // By name in the config, as Docker shows it; must exist now.
             networks.push(self.store().network(n)?.name);
         }
+        let mut ports = req.ports.clone();
+        if req.publish_all {
+            let exposed = image_config_exposed(&self.store().image_config_raw(&image.id)?);
+            for (port, proto) in exposed {
+                if !ports
+                    .iter()
+                    .any(|p| p.container_port == port && p.proto == proto)
+                {
+                    ports.push(crate::config::PortMapping {
+                        host_ip: String::new(),
+                        host_port: 0,
+                        container_port: port,
+                        proto,
+                    });
+                }
+            }
+        }
+        if !ports.is_empty() && networks.is_empty() {
+            return Err(EngineError::invalid(
+                "-p/--publish",
+                "published ports need a bridge network: create one with `berth network create NAME` and add --network NAME",
+            ));
+        }
+        for p in ports.iter_mut().filter(|p| p.host_port == 0) {
+            p.host_port = free_port(&p.proto)?;
+        }
         let image_config = self.store().image_config(&image.id)?;
         let ic = image_config.config().clone().unwrap_or_default();
 
@@ -342,6 +372,7 @@ impl Engine {
             auto_remove: req.auto_remove,
             network_mode: req.network,
             networks,
+            ports,
             read_only: req.read_only,
             tmpfs,
             memory: req.memory.unwrap_or(0) as i64,
@@ -513,6 +544,35 @@ impl Engine {
         let r = random_u32();
         Ok(format!("berth_{r:08x}"))
     }
+}
+
+/// `ExposedPorts` of an image config: `{"80/tcp": {}}`.
+fn image_config_exposed(raw: &[u8]) -> Vec<(u16, String)> {
+    let v: serde_json::Value = serde_json::from_slice(raw).unwrap_or_default();
+    let mut out: Vec<(u16, String)> = v["config"]["ExposedPorts"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| {
+                    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                    Some((p.parse().ok()?, proto.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A free host port, from the kernel's ephemeral range.
+fn free_port(proto: &str) -> Result<u16> {
+    let port = if proto == "udp" {
+        std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.local_addr())
+    } else {
+        std::net::TcpListener::bind("0.0.0.0:0").and_then(|s| s.local_addr())
+    };
+    port.map(|a| a.port())
+        .map_err(|e| EngineError::io("picking a free host port", e))
 }
 
 fn random_u32() -> u32 {

@@ -143,7 +143,12 @@ impl Engine {
             self.wait_monitor(&c, Some(Duration::from_secs(10)));
         }
         if !c.config.networks.is_empty() {
-            crate::networks::detach(&self.store(), c.id().as_str(), c.config.networks.len());
+            crate::networks::detach(
+                &self.store(),
+                c.id().as_str(),
+                c.config.networks.len(),
+                !c.config.ports.is_empty(),
+            );
         }
         match self.store().remove_container(c.id()) {
             Ok(()) => {}

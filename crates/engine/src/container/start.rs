@@ -195,6 +195,7 @@ impl Engine {
             status_w,
             attach_socket: self.attach_socket(&id),
             networks,
+            ports: c.config.ports.clone(),
         };
 
         self.close_store_for_fork();

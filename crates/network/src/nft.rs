@@ -1,0 +1,186 @@
+//! Published ports in berth's own nftables table (`ip berth`): DNAT from
+//! the host's addresses (prerouting for other hosts, output for the host
+//! itself), and masquerade for connections from 127.0.0.0/8 so that the
+//! container can answer them. Every rule carries the comment
+//! `berth:<container id>` and is removed by it. No other table or chain is
+//! read or written.
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+/// The table.
+pub const TABLE: &str = "berth";
+
+/// One published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    /// Host address to match (None: every local address).
+    pub host_ip: Option<Ipv4Addr>,
+    /// Host port.
+    pub host_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The container's address.
+    pub container_ip: Ipv4Addr,
+    /// The container's port.
+    pub container_port: u16,
+}
+
+fn nft(script: &str) -> std::io::Result<String> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("running nft (apt-get install nftables): {e}"),
+            )
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+const SETUP: &str = "add table ip berth
+add chain ip berth prerouting { type nat hook prerouting priority dstnat; policy accept; }
+add chain ip berth output { type nat hook output priority -100; policy accept; }
+add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
+add chain ip berth ports
+add chain ip berth masq
+flush chain ip berth prerouting
+flush chain ip berth output
+flush chain ip berth postrouting
+add rule ip berth prerouting fib daddr type local jump ports
+add rule ip berth output fib daddr type local jump ports
+add rule ip berth postrouting jump masq
+";
+
+fn rule_lines(id: &str, rules: &[PortRule]) -> String {
+    let mut s = String::new();
+    for r in rules {
+        let daddr = r
+            .host_ip
+            .map(|ip| format!("ip daddr {ip} "))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "add rule ip berth ports {daddr}{p} dport {hp} dnat to {cip}:{cp} comment \"berth:{id}\"\n",
+            p = r.proto,
+            hp = r.host_port,
+            cip = r.container_ip,
+            cp = r.container_port,
+        ));
+        s.push_str(&format!(
+            "add rule ip berth masq ip saddr 127.0.0.0/8 ip daddr {cip} {p} dport {cp} masquerade comment \"berth:{id}\"\n",
+            p = r.proto,
+            cip = r.container_ip,
+            cp = r.container_port,
+        ));
+    }
+    s
+}
+
+/// Publish `rules` for container `id` (one atomic nft transaction, the
+/// table and its base chains made or refreshed first).
+pub fn publish(id: &str, rules: &[PortRule]) -> std::io::Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    nft(&format!("{SETUP}{}", rule_lines(id, rules)))?;
+    Ok(())
+}
+
+/// Remove every rule of container `id`. Absent table: nothing to do.
+pub fn unpublish(id: &str) -> std::io::Result<()> {
+    let out = Command::new("nft")
+        .args(["-a", "list", "table", "ip", TABLE])
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Ok(());
+    }
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let script = deletions(&listing, id);
+    if script.is_empty() {
+        return Ok(());
+    }
+    nft(&script)?;
+    Ok(())
+}
+
+/// `delete rule` lines for the rules of `id` in an `nft -a list` output.
+fn deletions(listing: &str, id: &str) -> String {
+    let mark = format!("comment \"berth:{id}\"");
+    let mut chain = "";
+    let mut out = String::new();
+    for line in listing.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().unwrap_or("");
+            continue;
+        }
+        if t.contains(&mark) {
+            if let Some(h) = t.rsplit_once("# handle ").map(|(_, h)| h.trim()) {
+                out.push_str(&format!("delete rule ip berth {chain} handle {h}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Let the host reach published ports on 127.0.0.1 through `bridge`
+/// (`route_localnet`) and let the bridge forward (`forwarding`): both
+/// per-interface settings of berth's own bridge.
+pub fn prepare_bridge(bridge: &str) -> std::io::Result<()> {
+    for key in ["route_localnet", "forwarding"] {
+        let p = format!("/proc/sys/net/ipv4/conf/{bridge}/{key}");
+        std::fs::write(&p, "1").map_err(|e| std::io::Error::new(e.kind(), format!("{p}: {e}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_and_deletions() {
+        let r = PortRule {
+            host_ip: Some("127.0.0.1".parse().unwrap()),
+            host_port: 8080,
+            proto: "tcp".into(),
+            container_ip: "10.1.0.2".parse().unwrap(),
+            container_port: 80,
+        };
+        let s = rule_lines("abc", &[r]);
+        assert!(s.contains(
+            "add rule ip berth ports ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.1.0.2:80 comment \"berth:abc\""
+        ));
+        let listing = "table ip berth { # handle 7
+\tchain ports { # handle 4
+\t\ttcp dport 8080 dnat to 10.1.0.2:80 comment \"berth:abc\" # handle 9
+\t\ttcp dport 8081 dnat to 10.1.0.3:80 comment \"berth:xyz\" # handle 10
+\t}
+\tchain masq { # handle 5
+\t\tip saddr 127.0.0.0/8 ip daddr 10.1.0.2 tcp dport 80 masquerade comment \"berth:abc\" # handle 11
+\t}
+}
+";
+        assert_eq!(
+            deletions(listing, "abc"),
+            "delete rule ip berth ports handle 9\ndelete rule ip berth masq handle 11\n"
+        );
+    }
+}

@@ -304,3 +304,71 @@ fn published_ports_answer_on_localhost_and_from_another_host() {
     ]);
     assert_eq!(code(&o), 125);
 }
+
+#[test]
+fn containers_resolve_each_other_by_name_on_a_user_network() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "--subnet", "10.251.8.0/24", "names"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--hostname",
+        "dbhost",
+        "--network",
+        "names",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "names",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup db; nslookup dbhost",
+    ]);
+    assert!(out.contains("nameserver 10.251.8.1"), "{out}");
+    assert_eq!(out.matches("Address: 10.251.8.2").count(), 2, "{out}");
+    // A container started later is found too, by its name.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "names",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    let out = b.ok(&[
+        "run", "--rm", "--network", "names", IMAGE, "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web:8080/hostname && break; sleep 0.2; done",
+    ]);
+    assert!(!out.trim().is_empty(), "{out}");
+    // A stopped container's name is gone.
+    b.ok(&["rm", "-f", "db"]);
+    let o = b.run(&["run", "--rm", "--network", "names", IMAGE, "nslookup", "db"]);
+    assert!(!stdout(&o).contains("10.251.8.2"), "{}", stdout(&o));
+    // Containers on another network do not see them.
+    b.ok(&["network", "create", "--subnet", "10.251.9.0/24", "other"]);
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        IMAGE,
+        "nslookup",
+        "web",
+    ]);
+    assert!(!stdout(&o).contains("10.251.8."), "{}", stdout(&o));
+}

@@ -183,7 +183,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
                     .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
             }
         }
-        crate::networks::attach(&store, id.as_str(), &networks, &ports, pid)
+        crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)
     };
     let spawned = rt.spawn(runtime::SpawnRequest {

@@ -239,6 +239,7 @@ pub(crate) fn host_veth(id: &str, i: usize) -> String {
 /// Attach the container whose init is `pid` to `nets`: called by the
 /// monitor before the init is released.
 pub(crate) fn attach(
+    paths: &crate::Paths,
     store: &Store,
     id: &str,
     nets: &[NetworkRecord],
@@ -268,6 +269,7 @@ pub(crate) fn attach(
             .map_err(|_| format!("network {}: bad gateway", n.name))?;
         let br = ensure_bridge(&mut host, n, mtu)
             .map_err(|e| format!("network {}: bridge {}: {e}", n.name, n.bridge))?;
+        ensure_dns(paths, n)?;
         let ip = store
             .lease(&n.id, id, |taken| {
                 let used = taken.iter().filter_map(|t| t.parse().ok()).collect();
@@ -326,4 +328,127 @@ pub(crate) fn detach(store: &Store, id: &str, count: usize, published: bool) {
         }
     }
     let _ = store.release_leases(id);
+}
+
+/// Make sure the DNS responder of network `n` runs: `berth dns-serve ID`,
+/// detached, unless one holds the network's lock already.
+fn ensure_dns(paths: &crate::Paths, n: &NetworkRecord) -> std::result::Result<(), String> {
+    let dir = paths.runroot.join("dns");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lock = dir.join(format!("{}.lock", n.id));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| format!("{}: {e}", lock.display()))?;
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        // Running: it holds the lock.
+        Err(_) => return Ok(()),
+        Ok(held) => drop(held),
+    }
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("/proc/self/exe")
+        .arg("--root")
+        .arg(&paths.root)
+        .arg("--runroot")
+        .arg(&paths.runroot)
+        .arg("dns-serve")
+        .arg(&n.id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("starting the DNS responder of {}: {e}", n.name))?;
+    Ok(())
+}
+
+impl Engine {
+    /// `berth dns-serve ID` (hidden): answer the names of the network's
+    /// containers on its gateway, port 53, while it has containers (and
+    /// 30 s after the last one left).
+    pub fn serve_dns(&self, network_id: &str) -> Result<()> {
+        let n = self.store().network(network_id)?;
+        let dir = self.paths().runroot.join("dns");
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating the dns dir", e))?;
+        let lock = dir.join(format!("{}.lock", n.id));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|e| EngineError::io("opening the dns lock", e))?;
+        let Ok(_held) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        else {
+            return Ok(()); // another one serves
+        };
+        let gw: Ipv4Addr = n
+            .gateway
+            .parse()
+            .map_err(|_| invalid("network", "bad gateway"))?;
+        let mut sock = None;
+        for _ in 0..50 {
+            match std::net::UdpSocket::bind((gw, 53)) {
+                Ok(s) => {
+                    sock = Some(s);
+                    break;
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        let sock = sock.ok_or_else(|| {
+            EngineError::io(
+                format!("binding {gw}:53"),
+                std::io::Error::from(std::io::ErrorKind::AddrNotAvailable),
+            )
+        })?;
+        let upstreams = network::dns::host_resolvers();
+        let store = self.store();
+        let mut idle_since: Option<std::time::Instant> = None;
+        network::dns::serve(
+            &sock,
+            &upstreams,
+            |name| lookup(&store, &n.id, name),
+            || {
+                let busy = store
+                    .leases(Some(&n.id))
+                    .map(|l| !l.is_empty())
+                    .unwrap_or(false);
+                let exists = store.network(&n.id).is_ok();
+                if busy {
+                    idle_since = None;
+                    return exists;
+                }
+                let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                exists && since.elapsed() < std::time::Duration::from_secs(30)
+            },
+        )
+        .map_err(|e| EngineError::io("serving DNS", e))
+    }
+}
+
+/// The addresses of `name` on network `id`: container names, hostnames and
+/// short ids of the containers leased there.
+fn lookup(store: &Store, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    let leases = store.leases(Some(id)).ok()?;
+    let mut out = Vec::new();
+    for l in leases {
+        let Ok(c) = store.container(&l.container) else {
+            continue;
+        };
+        let hostname = c.config["hostname"]
+            .as_str()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let matches = c.name.to_ascii_lowercase() == name
+            || hostname == name
+            || (name.len() >= 12 && c.id.as_str().starts_with(name));
+        if matches {
+            if let Ok(ip) = l.ip.parse() {
+                out.push(ip);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }

@@ -4,6 +4,7 @@
 //! crate only talks to the kernel and computes.
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod netlink;
 pub mod nft;
 pub mod subnet;

@@ -68,6 +68,12 @@ pub enum Command {
     Login(distribution::LoginArgs),
     /// Log out from a registry.
     Logout(distribution::LogoutArgs),
+    /// The DNS responder of a network (started by berth itself).
+    #[command(hide = true)]
+    DnsServe {
+        /// Network id.
+        network: String,
+    },
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
@@ -110,6 +116,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Login(a) => distribution::login(&engine, a),
         Command::Logout(a) => distribution::logout(&engine, a),
         Command::Network(c) => network::dispatch(&engine, c),
+        Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
         Command::Image(c) => image::dispatch(&engine, c),
         Command::Container(c) => container::dispatch(&engine, c),
     }

@@ -428,7 +428,13 @@ impl Engine {
                 other => break other?,
             }
         };
-        if let Err(e) = write_etc_files(&dir, &config) {
+        // On a user network the network's DNS responder (its gateway)
+        // answers, and relays other names to the host's resolvers.
+        let dns = match config.networks.first() {
+            Some(n) => Some(self.store().network(n)?.gateway),
+            None => None,
+        };
+        if let Err(e) = write_etc_files(&dir, &config, dns.as_deref()) {
             let _ = self.store().remove_container(&id);
             return Err(e);
         }
@@ -581,7 +587,7 @@ fn random_u32() -> u32 {
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container,
 /// bind-mounted over the image's.
-fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig) -> Result<()> {
+fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>) -> Result<()> {
     let w = |name: &str, content: &str| {
         std::fs::write(dir.join(name), content)
             .map_err(|e| EngineError::io(format!("writing {name}"), e))
@@ -595,7 +601,21 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig) -> Result<()> {
         ),
     };
     w("hosts", &hosts)?;
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = match dns {
+        Some(ns) => {
+            let mut r = format!("nameserver {ns}\n");
+            for l in host_resolv.lines() {
+                let t = l.trim_start();
+                if t.starts_with("search") || t.starts_with("options") {
+                    r.push_str(l);
+                    r.push('\n');
+                }
+            }
+            r
+        }
+        None => host_resolv,
+    };
     w("resolv.conf", &resolv)?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))

@@ -372,3 +372,89 @@ fn containers_resolve_each_other_by_name_on_a_user_network() {
     ]);
     assert!(!stdout(&o).contains("10.251.8."), "{}", stdout(&o));
 }
+
+#[test]
+fn network_options_ip_mac_alias_dns_and_extra_hosts() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "--subnet", "10.251.10.0/24", "opts"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "opts",
+        "--network-alias",
+        "database",
+        "--ip",
+        "10.251.10.50",
+        "--mac-address",
+        "02:aa:bb:cc:dd:ee",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let inside = b.ok(&[
+        "exec",
+        "db",
+        "sh",
+        "-c",
+        "ip link show eth0; ip -4 addr show eth0; cat /etc/hosts",
+    ]);
+    assert!(inside.contains("02:aa:bb:cc:dd:ee"), "{inside}");
+    assert!(inside.contains("10.251.10.50/24"), "{inside}");
+    assert!(inside.contains("10.251.10.50\t"), "{inside}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "opts",
+        "--dns-search",
+        "example.test",
+        "--add-host",
+        "gw:host-gateway",
+        "--add-host",
+        "static:192.0.2.7",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts; nslookup database.",
+    ]);
+    assert!(out.contains("search example.test"), "{out}");
+    assert!(
+        out.contains("10.251.10.1\tgw") && out.contains("192.0.2.7\tstatic"),
+        "{out}"
+    );
+    assert!(out.contains("Address: 10.251.10.50"), "{out}");
+    // The address is taken: a second container cannot have it.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "opts",
+        "--ip",
+        "10.251.10.50",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+    for (flag, value) in [
+        ("--ip", "10.9.9.9"),
+        ("--mac-address", "zz"),
+        ("--add-host", "nocolon"),
+        ("--dns", "x"),
+    ] {
+        let o = b.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "opts",
+            flag,
+            value,
+            IMAGE,
+            "true",
+        ]);
+        assert_eq!(code(&o), 125, "{flag} {value}");
+    }
+}

@@ -160,6 +160,27 @@ pub struct ContainerConfig {
     /// `-p` / `-P`, host ports resolved.
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// `--network-alias`: more names on the (first) network.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+    /// `--ip` on the first network.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `--mac-address`.
+    #[serde(default)]
+    pub mac_address: Option<String>,
+    /// `--dns`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host name:ip` (host-gateway resolved).
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs dest[:options]`.

@@ -254,6 +254,15 @@ pub(crate) fn attach(
     let mut host = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
     let mut inside = Netlink::open_in(&ns).map_err(|e| format!("netlink: {e}"))?;
     let mtu = host_mtu();
+    let rec = store.container(id).map_err(|e| e.to_string())?;
+    let cfg: crate::config::ContainerConfig =
+        serde_json::from_value(rec.config.clone()).map_err(|e| e.to_string())?;
+    let want_mac = cfg
+        .mac_address
+        .as_deref()
+        .map(crate::container::create::parse_mac)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if let Ok(Some(lo)) = inside.link_index("lo") {
         let _ = inside.set_up(lo);
     }
@@ -270,8 +279,19 @@ pub(crate) fn attach(
         let br = ensure_bridge(&mut host, n, mtu)
             .map_err(|e| format!("network {}: bridge {}: {e}", n.name, n.bridge))?;
         ensure_dns(paths, n)?;
+        let requested = if i == 0 { cfg.ip.clone() } else { None };
         let ip = store
             .lease(&n.id, id, |taken| {
+                if let Some(r) = &requested {
+                    return if taken.contains(r) {
+                        Err(format!(
+                            "address {r} is already in use on network {}",
+                            n.name
+                        ))
+                    } else {
+                        Ok(r.clone())
+                    };
+                }
                 let used = taken.iter().filter_map(|t| t.parse().ok()).collect();
                 network::subnet::next_free(&subnet, range.as_ref(), gw, &used)
                     .map(|ip| ip.to_string())
@@ -280,7 +300,21 @@ pub(crate) fn attach(
             .map_err(|e| e.to_string())?;
         let ip: Ipv4Addr = ip.parse().map_err(|_| "bad lease".to_string())?;
         let o = ip.octets();
-        let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
+        let mac = match (i, want_mac) {
+            (0, Some(m)) => m,
+            _ => [0x02, 0x42, o[0], o[1], o[2], o[3]],
+        };
+        if i == 0 {
+            // /etc/hosts names the container by its address, as Docker's.
+            let hosts = store.container_dir(&rec.id).join("hosts");
+            if let Ok(text) = std::fs::read_to_string(&hosts) {
+                let fixed = text.replace(
+                    &format!("127.0.1.1\t{}\n", cfg.hostname),
+                    &format!("{ip}\t{}\n", cfg.hostname),
+                );
+                let _ = std::fs::write(&hosts, fixed);
+            }
+        }
         let hv = host_veth(id, i);
         let _ = host.delete_link(&hv);
         let dev = format!("eth{i}");
@@ -441,8 +475,13 @@ fn lookup(store: &Store, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
             .as_str()
             .unwrap_or("")
             .to_ascii_lowercase();
+        let alias = c.config["network_aliases"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(name)))
+        });
         let matches = c.name.to_ascii_lowercase() == name
             || hostname == name
+            || alias
             || (name.len() >= 12 && c.id.as_str().starts_with(name));
         if matches {
             if let Ok(ip) = l.ip.parse() {

@@ -116,6 +116,27 @@ pub struct CreateArgs {
     /// Publish every EXPOSEd port to a random host port.
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Another name for the container on its network.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address on the network.
+    #[arg(long)]
+    ip: Option<String>,
+    /// MAC address of the container's interface.
+    #[arg(long)]
+    mac_address: Option<String>,
+    /// DNS server for the container.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// DNS search domain.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// resolv.conf option.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// An /etc/hosts entry: host:ip (ip may be host-gateway).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
     /// Pull the image: missing (default), always or never.
     #[arg(long, default_value = "missing")]
     pull: String,
@@ -272,6 +293,13 @@ impl CreateArgs {
                 v
             },
             publish_all: self.publish_all,
+            network_aliases: self.network_alias.clone(),
+            ip: self.ip.clone(),
+            mac_address: self.mac_address.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
             read_only: self.read_only,
             tmpfs,
             memory,

@@ -52,6 +52,20 @@ pub struct CreateRequest {
     pub ports: Vec<crate::config::PortMapping>,
     /// `-P`: publish every EXPOSEd port on a random host port.
     pub publish_all: bool,
+    /// `--network-alias`.
+    pub network_aliases: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `--mac-address`.
+    pub mac_address: Option<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_options: Vec<String>,
+    /// `--add-host`.
+    pub extra_hosts: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--tmpfs` (dest, options).
@@ -279,6 +293,71 @@ impl Engine {
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
             p.host_port = free_port(&p.proto)?;
         }
+        let first_net = match networks.first() {
+            Some(n) => Some(self.store().network(n)?),
+            None => None,
+        };
+        let needs_net = |what: &str| {
+            EngineError::invalid(what, "it needs a user-defined network (--network NAME)")
+        };
+        if let Some(ip) = &req.ip {
+            let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                EngineError::invalid("--ip", format!("{ip:?} is not an IPv4 address"))
+            })?;
+            let n = first_net.as_ref().ok_or_else(|| needs_net("--ip"))?;
+            let subnet: network::Subnet = n
+                .subnet
+                .parse()
+                .map_err(|e: String| EngineError::invalid("network", e))?;
+            if !subnet.contains(addr)
+                || addr == subnet.addr()
+                || addr == subnet.broadcast()
+                || n.gateway == *ip
+            {
+                return Err(EngineError::invalid(
+                    "--ip",
+                    format!(
+                        "{ip} is not a free host address of network {} ({})",
+                        n.name, n.subnet
+                    ),
+                ));
+            }
+        }
+        if !req.network_aliases.is_empty() && first_net.is_none() {
+            return Err(needs_net("--network-alias"));
+        }
+        if let Some(m) = &req.mac_address {
+            parse_mac(m)?;
+        }
+        for d in &req.dns {
+            d.parse::<std::net::IpAddr>().map_err(|_| {
+                EngineError::invalid("--dns", format!("{d:?} is not an IP address"))
+            })?;
+        }
+        let mut extra_hosts = Vec::new();
+        for h in &req.extra_hosts {
+            let (name, ip) = h.split_once(':').ok_or_else(|| {
+                EngineError::invalid("--add-host", format!("{h:?}: expected host:ip"))
+            })?;
+            let ip = if ip == "host-gateway" {
+                first_net
+                    .as_ref()
+                    .map(|n| n.gateway.clone())
+                    .ok_or_else(|| needs_net("--add-host host-gateway"))?
+            } else {
+                ip.parse::<std::net::IpAddr>().map_err(|_| {
+                    EngineError::invalid("--add-host", format!("{ip:?} is not an IP address"))
+                })?;
+                ip.to_string()
+            };
+            if name.is_empty() {
+                return Err(EngineError::invalid(
+                    "--add-host",
+                    format!("{h:?}: empty host name"),
+                ));
+            }
+            extra_hosts.push(format!("{ip}\t{name}"));
+        }
         let image_config = self.store().image_config(&image.id)?;
         let ic = image_config.config().clone().unwrap_or_default();
 
@@ -373,6 +452,13 @@ impl Engine {
             network_mode: req.network,
             networks,
             ports,
+            network_aliases: req.network_aliases.clone(),
+            ip: req.ip.clone(),
+            mac_address: req.mac_address.clone(),
+            dns: req.dns.clone(),
+            dns_search: req.dns_search.clone(),
+            dns_options: req.dns_options.clone(),
+            extra_hosts,
             read_only: req.read_only,
             tmpfs,
             memory: req.memory.unwrap_or(0) as i64,
@@ -570,6 +656,31 @@ fn image_config_exposed(raw: &[u8]) -> Vec<(u16, String)> {
     out
 }
 
+/// `aa:bb:cc:dd:ee:ff`, a unicast address.
+pub(crate) fn parse_mac(m: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        EngineError::invalid(
+            "--mac-address",
+            format!("{m:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+        )
+    };
+    let parts: Vec<&str> = m.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if out[0] & 1 != 0 {
+        return Err(EngineError::invalid(
+            "--mac-address",
+            format!("{m} is a multicast address"),
+        ));
+    }
+    Ok(out)
+}
+
 /// A free host port, from the kernel's ephemeral range.
 fn free_port(proto: &str) -> Result<u16> {
     let port = if proto == "udp" {
@@ -593,29 +704,56 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
             .map_err(|e| EngineError::io(format!("writing {name}"), e))
     };
     w("hostname", &format!("{}\n", c.hostname))?;
-    let hosts = match c.network_mode {
+    let mut hosts = match c.network_mode {
         NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
         NetworkMode::None => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
             c.hostname
         ),
     };
+    for h in &c.extra_hosts {
+        hosts.push_str(h);
+        hosts.push('\n');
+    }
     w("hosts", &hosts)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = match dns {
-        Some(ns) => {
-            let mut r = format!("nameserver {ns}\n");
+    let mut resolv = match (dns, c.dns.is_empty()) {
+        (_, false) | (Some(_), true) => {
+            let mut r = String::new();
+            if c.dns.is_empty() {
+                r.push_str(&format!("nameserver {}\n", dns.unwrap_or_default()));
+            }
+            for d in &c.dns {
+                r.push_str(&format!("nameserver {d}\n"));
+            }
             for l in host_resolv.lines() {
                 let t = l.trim_start();
-                if t.starts_with("search") || t.starts_with("options") {
+                if (t.starts_with("search") && c.dns_search.is_empty())
+                    || (t.starts_with("options") && c.dns_options.is_empty())
+                {
                     r.push_str(l);
                     r.push('\n');
                 }
             }
             r
         }
-        None => host_resolv,
+        (None, true) => host_resolv
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                let replaced_search = t.starts_with("search") && !c.dns_search.is_empty();
+                let replaced_options = t.starts_with("options") && !c.dns_options.is_empty();
+                !replaced_search && !replaced_options
+            })
+            .map(|l| format!("{l}\n"))
+            .collect(),
     };
+    if !c.dns_search.is_empty() {
+        resolv.push_str(&format!("search {}\n", c.dns_search.join(" ")));
+    }
+    if !c.dns_options.is_empty() {
+        resolv.push_str(&format!("options {}\n", c.dns_options.join(" ")));
+    }
     w("resolv.conf", &resolv)?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))

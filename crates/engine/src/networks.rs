@@ -364,18 +364,21 @@ pub(crate) fn detach(store: &Store, id: &str, count: usize, published: bool) {
     let _ = store.release_leases(id);
 }
 
-/// Make sure the DNS responder of network `n` runs: `berth dns-serve ID`,
-/// detached, unless one holds the network's lock already.
-fn ensure_dns(paths: &crate::Paths, n: &NetworkRecord) -> std::result::Result<(), String> {
+/// `<runroot>/dns/<network id>.lock`: held by the network's responder.
+fn dns_lock_file(paths: &crate::Paths, id: &str) -> std::io::Result<std::fs::File> {
     let dir = paths.runroot.join("dns");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let lock = dir.join(format!("{}.lock", n.id));
-    let f = std::fs::OpenOptions::new()
+    std::fs::create_dir_all(&dir)?;
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock)
-        .map_err(|e| format!("{}: {e}", lock.display()))?;
+        .open(dir.join(format!("{id}.lock")))
+}
+
+/// Make sure the DNS responder of network `n` runs: `berth dns-serve ID`,
+/// detached, unless one holds the network's lock already.
+fn ensure_dns(paths: &crate::Paths, n: &NetworkRecord) -> std::result::Result<(), String> {
+    let f = dns_lock_file(paths, &n.id).map_err(|e| e.to_string())?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         // Running: it holds the lock.
         Err(_) => return Ok(()),
@@ -404,15 +407,8 @@ impl Engine {
     /// 30 s after the last one left).
     pub fn serve_dns(&self, network_id: &str) -> Result<()> {
         let n = self.store().network(network_id)?;
-        let dir = self.paths().runroot.join("dns");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating the dns dir", e))?;
-        let lock = dir.join(format!("{}.lock", n.id));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock)
-            .map_err(|e| EngineError::io("opening the dns lock", e))?;
+        let f = dns_lock_file(self.paths(), &n.id)
+            .map_err(|e| EngineError::io("opening the DNS responder's lock", e))?;
         let Ok(_held) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
         else {
             return Ok(()); // another one serves

@@ -89,8 +89,6 @@ pub enum Event {
 pub enum LayerStatus {
     /// Nothing to do: in the store (pull) or in the registry (push).
     AlreadyExists,
-    /// Waiting for another pull of the same layer.
-    Waiting,
     /// Bytes moved so far, of a total.
     Progress(u64, u64),
     /// Resuming a download from this offset.
@@ -457,38 +455,30 @@ impl Ctx<'_> {
                 // after a failed one unless the network failed, so that a
                 // corrupt download is reported (and dropped) as such.
                 let drained = match &res {
-                    Err(RegistryError::Interrupted | RegistryError::Connect { .. }) => false,
-                    _ => io::copy(&mut hashing, &mut io::sink()).is_ok(),
+                    Err(RegistryError::Interrupted | RegistryError::Connect { .. }) => None,
+                    _ => Some(io::copy(&mut hashing, &mut io::sink())),
                 };
                 let count = hashing.count;
                 let got = std::mem::take(&mut hashing.hasher).finish();
-                if drained && (got != job.digest || count != job.desc.size) {
-                    let _ = dl.discard();
-                    return Err(RegistryError::Corrupt {
-                        what: format!("layer {}", job.digest),
-                        reason: format!(
-                            "received {count} bytes with digest {got}, expected {} bytes",
-                            job.desc.size
-                        ),
-                    });
+                match drained {
+                    Some(Ok(_)) if got != job.digest || count != job.desc.size => {
+                        let _ = dl.discard();
+                        return Err(RegistryError::Corrupt {
+                            what: format!("layer {}", job.digest),
+                            reason: format!(
+                                "received {count} bytes with digest {got}, expected {} bytes",
+                                job.desc.size
+                            ),
+                        });
+                    }
+                    Some(Err(e)) => {
+                        res?;
+                        return Err(unwrap_read_error(e));
+                    }
+                    // Verified (or the unpack's own error, returned below).
+                    _ => {}
                 }
                 let unpacked = res?;
-                if !drained {
-                    return Err(RegistryError::Protocol(format!(
-                        "reading the end of layer {}",
-                        job.digest
-                    )));
-                }
-                if got != job.digest || count != job.desc.size {
-                    let _ = dl.discard();
-                    return Err(RegistryError::Corrupt {
-                        what: format!("layer {}", job.digest),
-                        reason: format!(
-                            "received {count} bytes with digest {got}, expected {} bytes",
-                            job.desc.size
-                        ),
-                    });
-                }
                 self.blobs.finish_download(dl)?;
                 unpacked
             }
@@ -515,7 +505,7 @@ impl Ctx<'_> {
     ) -> Result<Option<(u64, std::path::PathBuf)>, RegistryError> {
         if job.known_size.is_some() {
             let mut reader = reader;
-            io::copy(&mut reader, &mut io::sink()).map_err(read_error)?;
+            io::copy(&mut reader, &mut io::sink()).map_err(unwrap_read_error)?;
             return Ok(None);
         }
         let (u, dir) = store::unpack_layer_in(self.tmp, reader).map_err(|e| match e {
@@ -565,10 +555,6 @@ fn unwrap_read_error(e: io::Error) -> RegistryError {
         }
     }
     RegistryError::Protocol(format!("reading a layer: {e}"))
-}
-
-fn read_error(e: io::Error) -> RegistryError {
-    unwrap_read_error(e)
 }
 
 struct Hashing<R> {

@@ -2,11 +2,13 @@
 //! far, so that a pull interrupted by a network cut, Ctrl-C or `kill -9`
 //! resumes where it stopped. `downloads/<hex>.lock` is flock'ed by the one
 //! command downloading the blob: a second pull of the same blob waits for
-//! it and then finds the blob in place.
+//! it and then replays the finished file from disk instead of the network.
 //!
 //! A partial file is only ever appended to, and its bytes are verified
-//! with the rest of the blob (digest and size) before it is renamed into
-//! `blobs/`. A partial that fails verification is deleted.
+//! with the rest of the blob (digest and size) by the caller. A verified
+//! download stays in `downloads/` until the command registering the image
+//! adopts it into `blobs/` ([`Blobs::adopt`]), so a pull that fails later
+//! leaves `blobs/` untouched. A partial that fails verification is deleted.
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;

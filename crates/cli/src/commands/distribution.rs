@@ -180,7 +180,6 @@ impl Renderer {
                 let text = match &status {
                     LayerStatus::AlreadyExists if self.verb == "pull" => "Already exists".into(),
                     LayerStatus::AlreadyExists => "Layer already exists".into(),
-                    LayerStatus::Waiting => "Waiting".into(),
                     LayerStatus::Progress(..) if self.verb == "pull" => "Downloading".into(),
                     LayerStatus::Progress(..) => "Pushing".into(),
                     LayerStatus::Resuming(n) => format!("Resuming from byte {n}"),

@@ -24,7 +24,7 @@ pub struct Cli {
         long,
         global = true,
         env = "BERTH_ROOT",
-        default_value = "/var/lib/berth"
+        default_value = engine::DEFAULT_ROOT
     )]
     root: PathBuf,
     /// Runtime state directory.

@@ -101,22 +101,30 @@ impl PortMapping {
 }
 
 /// `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
-    /// Own network namespace with only loopback.
+    /// Its own network namespace: loopback, plus the bridge networks in
+    /// [`ContainerConfig::networks`] (none: `--network none`).
     #[default]
     None,
     /// The host's network namespace.
     Host,
+    /// The network namespace of another container (its id).
+    Container(String),
 }
 
 impl NetworkMode {
-    /// Docker's name for it.
-    pub fn as_str(self) -> &'static str {
+    /// Docker's `HostConfig.NetworkMode` for a container on `networks`.
+    pub fn docker_name(&self, networks: &[String]) -> String {
         match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
+            NetworkMode::None => match networks.first() {
+                Some(n) if n == "bridge" => "bridge".into(),
+                Some(n) => n.clone(),
+                None => "none".into(),
+            },
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Container(id) => format!("container:{id}"),
         }
     }
 }
@@ -163,6 +171,12 @@ pub struct ContainerConfig {
     /// `--network-alias`: more names on the (first) network.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `network connect --alias`: names on a connected network (by name).
+    #[serde(default)]
+    pub connect_aliases: BTreeMap<String, Vec<String>>,
+    /// `network connect --ip`: the address asked for on a connected network.
+    #[serde(default)]
+    pub connect_ips: BTreeMap<String, String>,
     /// `--ip` on the first network.
     #[serde(default)]
     pub ip: Option<String>,

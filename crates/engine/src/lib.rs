@@ -19,12 +19,17 @@ pub mod logs;
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// `berth.toml`.
+pub mod settings;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{EngineError, Result};
+
+/// The default `--root`.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 use store::Store;
 
 /// Where berth keeps its state.

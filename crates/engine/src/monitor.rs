@@ -201,7 +201,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             if let Some(cg) = &cgroup {
                 let _ = cg.destroy();
             }
-            crate::networks::detach(&store, id.as_str(), networks.len(), !ports.is_empty());
+            crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
             let _ = rt.cleanup(id.as_str(), &rootfs);
             fail_start(e.exit_code(), e.to_string());
             return Err(());
@@ -266,7 +266,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
-    crate::networks::detach(&store, id.as_str(), networks.len(), !ports.is_empty());
+    crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
     let _ = std::fs::remove_file(&attach_socket);
     let mut trash = None;
     if auto_remove {

@@ -174,14 +174,224 @@ impl Engine {
         Ok(rec)
     }
 
-    /// `network rm`: refused while containers use it; the bridge goes.
+    /// `network rm`: refused while containers use it; the bridge and its
+    /// firewall rules go.
     pub fn network_remove(&self, key: &str) -> Result<NetworkRecord> {
         let n = self.store().network(key)?;
+        if is_default(&n) {
+            return Err(invalid(
+                "network",
+                format!("{} is a pre-defined network and cannot be removed", n.name),
+            ));
+        }
+        self.drop_network(&n)?;
+        Ok(n)
+    }
+
+    /// Remove a network record, its bridge and its firewall rules.
+    fn drop_network(&self, n: &NetworkRecord) -> Result<()> {
         self.store().remove_network(&n.id)?;
+        if let Ok(fw) =
+            crate::settings::Settings::load(&self.paths().config).and_then(|s| s.firewall())
+        {
+            let _ = fw.network_down(&n.id, &n.bridge);
+        }
         if let Ok(mut nl) = Netlink::open() {
             let _ = nl.delete_link(&n.bridge);
         }
-        Ok(n)
+        Ok(())
+    }
+
+    /// `system reset`: every container (killed), every network (the
+    /// default one too) with its bridge and rules, then all of this
+    /// berth's state on disk.
+    pub fn system_reset(&self) -> Result<()> {
+        for c in self.containers()? {
+            self.remove(c.id().as_str(), true)?;
+        }
+        for n in self.store().networks()? {
+            self.drop_network(&n)?;
+        }
+        Ok(())
+    }
+
+    /// `network connect`: add a network to a container; a running one gets
+    /// its interface (the next free `ethN`) at once.
+    pub fn network_connect(
+        &self,
+        net: &str,
+        container: &str,
+        aliases: &[String],
+        ip: Option<&str>,
+    ) -> Result<()> {
+        let n = if net == "bridge" || net == "default" {
+            self.default_network()?
+        } else {
+            self.store().network(net)?
+        };
+        let c = self.container(container)?;
+        match &c.config.network_mode {
+            crate::config::NetworkMode::None if c.config.networks.is_empty() => {
+                return Err(invalid(
+                    "network connect",
+                    format!(
+                        "container {} uses --network none: it cannot be connected to a network",
+                        c.name()
+                    ),
+                ))
+            }
+            crate::config::NetworkMode::None => {}
+            other => {
+                return Err(invalid(
+                    "network connect",
+                    format!(
+                        "container {} shares another network namespace ({}): it cannot be connected to a network",
+                        c.name(),
+                        other.docker_name(&[])
+                    ),
+                ))
+            }
+        }
+        if c.config.networks.contains(&n.name) {
+            return Err(invalid(
+                "network connect",
+                format!(
+                    "container {} is already connected to network {}",
+                    c.name(),
+                    n.name
+                ),
+            ));
+        }
+        if !aliases.is_empty() && is_default(&n) {
+            return Err(invalid(
+                "--alias",
+                "network-scoped aliases are supported only on user-defined networks",
+            ));
+        }
+        if let Some(ip) = ip {
+            crate::container::create::check_ip(&n, ip)?;
+        }
+        let name = n.name.clone();
+        let cid = c.id().clone();
+        self.store().update_container(&cid, |rec| {
+            let mut cfg: crate::config::ContainerConfig =
+                serde_json::from_value(rec.config.clone())
+                    .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
+            if !cfg.networks.contains(&name) {
+                cfg.networks.push(name.clone());
+            }
+            if !aliases.is_empty() {
+                cfg.connect_aliases.insert(name.clone(), aliases.to_vec());
+            }
+            if let Some(ip) = ip {
+                cfg.connect_ips.insert(name.clone(), ip.to_string());
+            }
+            rec.config = serde_json::to_value(&cfg)
+                .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
+            Ok(())
+        })?;
+        if !c.is_running() {
+            return Ok(());
+        }
+        let live = || -> std::result::Result<(), String> {
+            let pid = self
+                .live_pid(&c)
+                .ok_or_else(|| "the container stopped".to_string())?;
+            let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+                .map_err(|e| format!("opening the container's network namespace: {e}"))?;
+            let mut host = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+            let mut inside = Netlink::open_in(&ns).map_err(|e| format!("netlink: {e}"))?;
+            let names = inside.link_names().map_err(|e| e.to_string())?;
+            let dev = (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|d| !names.contains(d))
+                .expect("a free name");
+            let p = Plug {
+                n: &n,
+                dev,
+                requested: ip.map(str::to_string),
+                mac: None,
+                default_route: false,
+            };
+            plug(
+                self.paths(),
+                &self.store(),
+                &mut host,
+                &mut inside,
+                &ns,
+                cid.as_str(),
+                &p,
+                host_mtu(),
+            )
+            .map(|_| ())
+        };
+        if let Err(e) = live() {
+            // Leave the container as it was.
+            let _ = self.store().release_lease(cid.as_str(), &n.id);
+            if let Ok(mut nl) = Netlink::open() {
+                let _ = nl.delete_link(&host_veth(cid.as_str(), &n.id));
+            }
+            let _ = self.forget_network(&cid, &name);
+            return Err(invalid("network connect", e));
+        }
+        Ok(())
+    }
+
+    /// `network disconnect`: take a network away from a container (its
+    /// interface goes at once when it runs).
+    pub fn network_disconnect(&self, net: &str, container: &str, force: bool) -> Result<()> {
+        let c = self.container(container)?;
+        let n = match self.store().network(net) {
+            Ok(n) => n,
+            Err(e) if !force => return Err(e.into()),
+            Err(_) => {
+                // -f: forget a network that no longer exists.
+                return self.forget_network(c.id(), net);
+            }
+        };
+        if !c.config.networks.contains(&n.name) {
+            return Err(invalid(
+                "network disconnect",
+                format!(
+                    "container {} is not connected to network {}",
+                    c.name(),
+                    n.name
+                ),
+            ));
+        }
+        if c.config.networks.first() == Some(&n.name) && !c.config.ports.is_empty() {
+            if let Ok(fw) =
+                crate::settings::Settings::load(&self.paths().config).and_then(|s| s.firewall())
+            {
+                let _ = fw.unpublish(c.id().as_str());
+            }
+        }
+        if let Ok(mut nl) = Netlink::open() {
+            let _ = nl.delete_link(&host_veth(c.id().as_str(), &n.id));
+        }
+        self.store().release_lease(c.id().as_str(), &n.id)?;
+        self.forget_network(c.id(), &n.name)
+    }
+
+    /// The pid of a running container's init (None if it is gone or the
+    /// pid was reused).
+    fn live_pid(&self, c: &crate::container::Container) -> Option<i32> {
+        c.state.is_alive().then_some(c.state.pid)
+    }
+
+    fn forget_network(&self, id: &model::ContainerId, name: &str) -> Result<()> {
+        self.store().update_container(id, |rec| {
+            let mut cfg: crate::config::ContainerConfig =
+                serde_json::from_value(rec.config.clone())
+                    .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
+            cfg.networks.retain(|x| x != name);
+            cfg.connect_aliases.remove(name);
+            cfg.connect_ips.remove(name);
+            rec.config = serde_json::to_value(&cfg)
+                .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
+            Ok(())
+        })?;
+        Ok(())
     }
 }
 
@@ -200,20 +410,92 @@ fn host_mtu() -> Option<u32> {
         .ok()
 }
 
-/// The bridge of `n`, created (with its gateway address, up) if missing:
-/// after a reboot networks come back on first use.
-fn ensure_bridge(nl: &mut Netlink, n: &NetworkRecord, mtu: Option<u32>) -> std::io::Result<u32> {
+/// Docker's option marking the default bridge network.
+pub const DEFAULT_BRIDGE_OPT: &str = "com.docker.network.bridge.default_bridge";
+
+/// Whether `n` is the default bridge (`bridge`): no name resolution there,
+/// as in Docker.
+pub fn is_default(n: &NetworkRecord) -> bool {
+    n.options.get(DEFAULT_BRIDGE_OPT).map(String::as_str) == Some("true")
+}
+
+/// The Linux bridge of the default network: `berth0` for the default
+/// store, another name per store otherwise (two berth roots on one host
+/// must not share a bridge).
+fn default_bridge_name(root: &std::path::Path) -> String {
+    if root == std::path::Path::new(crate::DEFAULT_ROOT) {
+        return "berth0".into();
+    }
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    format!("berth{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+}
+
+impl Engine {
+    /// The default bridge network (`bridge`), created on first use.
+    pub fn default_network(&self) -> Result<NetworkRecord> {
+        match self.store().network("bridge") {
+            Ok(n) => return Ok(n),
+            Err(store::StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let routes = network::subnet::host_routes();
+        let bridge = default_bridge_name(&self.paths().root);
+        let id = model::ContainerId::random().as_str().to_string();
+        let made = self.store().create_network(|existing| {
+            let mut taken: Vec<Subnet> = existing
+                .iter()
+                .filter_map(|n| n.subnet.parse().ok())
+                .collect();
+            taken.extend(routes.iter().copied());
+            let subnet = network::subnet::pick(&taken).ok_or_else(|| {
+                store::StoreError::Conflict(
+                    "no free subnet left for the default bridge network".into(),
+                )
+            })?;
+            let mut options = BTreeMap::new();
+            options.insert(DEFAULT_BRIDGE_OPT.to_string(), "true".to_string());
+            options.insert(BRIDGE_NAME_OPT.to_string(), bridge.clone());
+            Ok(NetworkRecord {
+                id: id.clone(),
+                name: "bridge".into(),
+                driver: "bridge".into(),
+                subnet: subnet.to_string(),
+                gateway: subnet.first_host().to_string(),
+                ip_range: None,
+                bridge: bridge.clone(),
+                internal: false,
+                labels: BTreeMap::new(),
+                options,
+                created: chrono::Utc::now(),
+            })
+        });
+        match made {
+            Ok(n) => Ok(n),
+            // Made by a concurrent command.
+            Err(store::StoreError::Conflict(_)) => Ok(self.store().network("bridge")?),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The bridge of `n`, created (with its gateway address, up, its firewall
+/// rules) if missing: after a reboot networks come back on first use.
+fn ensure_bridge(
+    paths: &crate::Paths,
+    nl: &mut Netlink,
+    n: &NetworkRecord,
+    mtu: Option<u32>,
+) -> std::io::Result<u32> {
     if let Some(i) = nl.link_index(&n.bridge)? {
         return Ok(i);
     }
-    let subnet: Subnet = n
-        .subnet
-        .parse()
-        .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let gw: Ipv4Addr = n
-        .gateway
-        .parse()
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad gateway"))?;
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let subnet: Subnet = n.subnet.parse().map_err(bad)?;
+    let gw: Ipv4Addr = n.gateway.parse().map_err(|_| bad("bad gateway".into()))?;
+    let settings =
+        crate::settings::Settings::load(&paths.config).map_err(|e| bad(e.to_string()))?;
+    let firewall = settings.firewall().map_err(|e| bad(e.to_string()))?;
     let index = match nl.create_bridge(&n.bridge, mtu) {
         Ok(i) => i,
         // A concurrent start made it.
@@ -227,13 +509,124 @@ fn ensure_bridge(nl: &mut Netlink, n: &NetworkRecord, mtu: Option<u32>) -> std::
         Err(e) if e.to_string().contains("exists") => {}
         Err(e) => return Err(e),
     }
+    network::firewall::prepare_bridge(&n.bridge)?;
+    firewall
+        .network_up(&n.id, &n.bridge, &n.subnet, n.internal)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
+    if !n.internal && settings.network.ip_forward {
+        network::firewall::enable_ip_forward()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("net.ipv4.ip_forward: {e}")))?;
+    }
     nl.set_up(index)?;
     Ok(index)
 }
 
-/// Name of a container's host-side veth on its `i`th network.
-pub(crate) fn host_veth(id: &str, i: usize) -> String {
-    format!("vb{}{i}", &id[..10.min(id.len())])
+/// Replace the content of a small file without truncating it to zero
+/// first: freeing its block would cost a synchronous discard on
+/// filesystems mounted with `discard` (~15 ms on the start path here).
+fn overwrite_in_place(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all_at(data, 0)?;
+    f.set_len(data.len() as u64)
+}
+
+/// Name of a container's host-side veth on a network (15 characters,
+/// stable, so it can be found again without state).
+pub(crate) fn host_veth(container: &str, network: &str) -> String {
+    format!(
+        "vb{}{}",
+        &container[..6.min(container.len())],
+        &network[..7.min(network.len())]
+    )
+}
+
+/// One network to plug into a container's namespace.
+struct Plug<'a> {
+    n: &'a NetworkRecord,
+    /// Interface name inside.
+    dev: String,
+    /// `--ip` / `connect --ip`.
+    requested: Option<String>,
+    /// `--mac-address` (first network only).
+    mac: Option<[u8; 6]>,
+    /// The default route goes through this network.
+    default_route: bool,
+}
+
+/// Plug the container `id` (namespace `ns`) into one network: lease, veth,
+/// address, route. Returns the address.
+#[allow(clippy::too_many_arguments)]
+fn plug(
+    paths: &crate::Paths,
+    store: &Store,
+    host: &mut Netlink,
+    inside: &mut Netlink,
+    ns: &std::fs::File,
+    id: &str,
+    p: &Plug<'_>,
+    mtu: Option<u32>,
+) -> std::result::Result<Ipv4Addr, String> {
+    let n = p.n;
+    let subnet: Subnet = n
+        .subnet
+        .parse()
+        .map_err(|e| format!("network {}: {e}", n.name))?;
+    let range: Option<Subnet> = n.ip_range.as_deref().and_then(|r| r.parse().ok());
+    let gw: Ipv4Addr = n
+        .gateway
+        .parse()
+        .map_err(|_| format!("network {}: bad gateway", n.name))?;
+    let br = ensure_bridge(paths, host, n, mtu)
+        .map_err(|e| format!("network {}: bridge {}: {e}", n.name, n.bridge))?;
+    if !is_default(n) {
+        ensure_dns(paths, n)?;
+    }
+    let ip = store
+        .lease(&n.id, id, |taken| {
+            if let Some(r) = &p.requested {
+                return if taken.contains(r) {
+                    Err(format!(
+                        "address {r} is already in use on network {}",
+                        n.name
+                    ))
+                } else {
+                    Ok(r.clone())
+                };
+            }
+            let used = taken.iter().filter_map(|t| t.parse().ok()).collect();
+            network::subnet::next_free(&subnet, range.as_ref(), gw, &used)
+                .map(|ip| ip.to_string())
+                .ok_or_else(|| format!("network {} has no free address left", n.name))
+        })
+        .map_err(|e| e.to_string())?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| "bad lease".to_string())?;
+    let o = ip.octets();
+    let mac = p.mac.unwrap_or([0x02, 0x42, o[0], o[1], o[2], o[3]]);
+    let hv = host_veth(id, &n.id);
+    host.create_veth(&hv, br, &p.dev, ns, mtu, Some(mac))
+        .or_else(|e| {
+            // Left over from a crash (its namespace kept alive): replace it.
+            if e.raw_os_error() == Some(libc::EEXIST) || e.to_string().contains("exists") {
+                let _ = host.delete_link(&hv);
+                host.create_veth(&hv, br, &p.dev, ns, mtu, Some(mac))
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| format!("network {}: {e}", n.name))?;
+    let idx = inside
+        .link_index(&p.dev)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} did not appear in the container", p.dev))?;
+    inside
+        .add_address(idx, ip, subnet.prefix())
+        .map_err(|e| e.to_string())?;
+    inside.set_up(idx).map_err(|e| e.to_string())?;
+    if p.default_route && !n.internal {
+        inside.add_default_route(gw).map_err(|e| e.to_string())?;
+    }
+    Ok(ip)
 }
 
 /// Attach the container whose init is `pid` to `nets`: called by the
@@ -267,44 +660,20 @@ pub(crate) fn attach(
         let _ = inside.set_up(lo);
     }
     for (i, n) in nets.iter().enumerate() {
-        let subnet: Subnet = n
-            .subnet
-            .parse()
-            .map_err(|e| format!("network {}: {e}", n.name))?;
-        let range: Option<Subnet> = n.ip_range.as_deref().and_then(|r| r.parse().ok());
-        let gw: Ipv4Addr = n
-            .gateway
-            .parse()
-            .map_err(|_| format!("network {}: bad gateway", n.name))?;
-        let br = ensure_bridge(&mut host, n, mtu)
-            .map_err(|e| format!("network {}: bridge {}: {e}", n.name, n.bridge))?;
-        ensure_dns(paths, n)?;
-        let requested = if i == 0 { cfg.ip.clone() } else { None };
-        let ip = store
-            .lease(&n.id, id, |taken| {
-                if let Some(r) = &requested {
-                    return if taken.contains(r) {
-                        Err(format!(
-                            "address {r} is already in use on network {}",
-                            n.name
-                        ))
-                    } else {
-                        Ok(r.clone())
-                    };
-                }
-                let used = taken.iter().filter_map(|t| t.parse().ok()).collect();
-                network::subnet::next_free(&subnet, range.as_ref(), gw, &used)
-                    .map(|ip| ip.to_string())
-                    .ok_or_else(|| format!("network {} has no free address left", n.name))
-            })
-            .map_err(|e| e.to_string())?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| "bad lease".to_string())?;
-        let o = ip.octets();
-        let mac = match (i, want_mac) {
-            (0, Some(m)) => m,
-            _ => [0x02, 0x42, o[0], o[1], o[2], o[3]],
+        let first = i == 0;
+        let plugged = Plug {
+            n,
+            dev: format!("eth{i}"),
+            requested: if first {
+                cfg.ip.clone()
+            } else {
+                cfg.connect_ips.get(&n.name).cloned()
+            },
+            mac: if first { want_mac } else { None },
+            default_route: first,
         };
-        if i == 0 {
+        let ip = plug(paths, store, &mut host, &mut inside, &ns, id, &plugged, mtu)?;
+        if first {
             // /etc/hosts names the container by its address, as Docker's.
             let hosts = store.container_dir(&rec.id).join("hosts");
             if let Ok(text) = std::fs::read_to_string(&hosts) {
@@ -312,28 +681,13 @@ pub(crate) fn attach(
                     &format!("127.0.1.1\t{}\n", cfg.hostname),
                     &format!("{ip}\t{}\n", cfg.hostname),
                 );
-                let _ = std::fs::write(&hosts, fixed);
+                if fixed != text {
+                    let _ = overwrite_in_place(&hosts, fixed.as_bytes());
+                }
             }
         }
-        let hv = host_veth(id, i);
-        let _ = host.delete_link(&hv);
-        let dev = format!("eth{i}");
-        host.create_veth(&hv, br, &dev, &ns, mtu, Some(mac))
-            .map_err(|e| format!("network {}: {e}", n.name))?;
-        let idx = inside
-            .link_index(&dev)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{dev} did not appear in the container"))?;
-        inside
-            .add_address(idx, ip, subnet.prefix())
-            .map_err(|e| e.to_string())?;
-        inside.set_up(idx).map_err(|e| e.to_string())?;
-        if i == 0 && !n.internal {
-            inside.add_default_route(gw).map_err(|e| e.to_string())?;
-        }
         // Ports are published to the address on the first network.
-        if i == 0 && !ports.is_empty() {
-            network::nft::prepare_bridge(&n.bridge).map_err(|e| e.to_string())?;
+        if first && !ports.is_empty() {
             let rules: Vec<network::nft::PortRule> = ports
                 .iter()
                 .map(|p| network::nft::PortRule {
@@ -344,21 +698,39 @@ pub(crate) fn attach(
                     container_port: p.container_port,
                 })
                 .collect();
-            network::nft::publish(id, &rules).map_err(|e| format!("publishing ports: {e}"))?;
+            let fw = crate::settings::Settings::load(&paths.config)
+                .and_then(|s| s.firewall())
+                .map_err(|e| e.to_string())?;
+            fw.publish(id, &rules)
+                .map_err(|e| format!("publishing ports: {e}"))?;
         }
     }
     Ok(())
 }
 
-/// Undo [`attach`]: host veths (gone already if the namespace died) and
-/// leases.
-pub(crate) fn detach(store: &Store, id: &str, count: usize, published: bool) {
+/// Undo [`attach`] for a container that stopped: published ports and
+/// leases go. Its veths go with its network namespace (the kernel removes
+/// them when the namespace dies, off the exit path); they are deleted here
+/// only when `delete_links` (the namespace lives on: containers joined it
+/// with `--network container:`).
+pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: bool) {
     if published {
-        let _ = network::nft::unpublish(id);
+        if let Ok(fw) = crate::settings::Settings::load(&paths.config).and_then(|s| s.firewall()) {
+            let _ = fw.unpublish(id);
+        }
     }
-    if let Ok(mut nl) = Netlink::open() {
-        for i in 0..count {
-            let _ = nl.delete_link(&host_veth(id, i));
+    let leases = store.leases(None).unwrap_or_default();
+    let mine: Vec<_> = leases.into_iter().filter(|l| l.container == id).collect();
+    if !mine.is_empty()
+        && store
+            .containers_joining(id)
+            .map(|j| !j.is_empty())
+            .unwrap_or(true)
+    {
+        if let Ok(mut nl) = Netlink::open() {
+            for l in &mine {
+                let _ = nl.delete_link(&host_veth(id, &l.network));
+            }
         }
     }
     let _ = store.release_leases(id);
@@ -439,7 +811,7 @@ impl Engine {
         network::dns::serve(
             &sock,
             &upstreams,
-            |name| lookup(&store, &n.id, name),
+            |name| lookup(&store, &n, name),
             || {
                 let busy = store
                     .leases(Some(&n.id))
@@ -458,25 +830,28 @@ impl Engine {
     }
 }
 
-/// The addresses of `name` on network `id`: container names, hostnames and
-/// short ids of the containers leased there.
-fn lookup(store: &Store, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
-    let leases = store.leases(Some(id)).ok()?;
+/// The addresses of `name` on network `net`: container names, hostnames,
+/// aliases and short ids of the containers leased there.
+fn lookup(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4Addr>> {
+    let leases = store.leases(Some(&net.id)).ok()?;
     let mut out = Vec::new();
     for l in leases {
         let Ok(c) = store.container(&l.container) else {
             continue;
         };
-        let hostname = c.config["hostname"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let alias = c.config["network_aliases"].as_array().is_some_and(|a| {
-            a.iter()
-                .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(name)))
-        });
-        let matches = c.name.to_ascii_lowercase() == name
-            || hostname == name
+        let Ok(cfg) = serde_json::from_value::<crate::config::ContainerConfig>(c.config.clone())
+        else {
+            continue;
+        };
+        let same = |x: &String| x.eq_ignore_ascii_case(name);
+        let alias = (cfg.networks.first() == Some(&net.name)
+            && cfg.network_aliases.iter().any(same))
+            || cfg
+                .connect_aliases
+                .get(&net.name)
+                .is_some_and(|a| a.iter().any(same));
+        let matches = c.name.eq_ignore_ascii_case(name)
+            || cfg.hostname.eq_ignore_ascii_case(name)
             || alias
             || (name.len() >= 12 && c.id.as_str().starts_with(name));
         if matches {

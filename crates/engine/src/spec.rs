@@ -139,6 +139,9 @@ pub struct SpecInputs<'a> {
     pub rootfs: &'a Path,
     /// The container's dir (hosts, hostname, resolv.conf live there).
     pub container_dir: &'a Path,
+    /// `--network container:`: the other container's dir (its hosts and
+    /// resolv.conf are shared) and network namespace.
+    pub joined: Option<(&'a Path, &'a Path)>,
     /// The resolved user.
     pub user: &'a ResolvedUser,
     /// The binary bind-mounted at [`INIT_PATH`] for `--init`.
@@ -262,7 +265,10 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),
     ] {
-        let src = inp.container_dir.join(file);
+        let src = match inp.joined {
+            Some((dir, _)) if file != "hostname" => dir.join(file),
+            _ => inp.container_dir.join(file),
+        };
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
     for (dest, opts) in &c.tmpfs {
@@ -279,8 +285,18 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if c.network_mode == NetworkMode::None {
-        namespaces.push(json!({"type": "network"}));
+    match (&c.network_mode, inp.joined) {
+        (NetworkMode::None, _) => namespaces.push(json!({"type": "network"})),
+        (NetworkMode::Container(_), Some((_, ns))) => {
+            namespaces.push(json!({"type": "network", "path": ns}))
+        }
+        (NetworkMode::Container(id), None) => {
+            return Err(EngineError::invalid(
+                "--network",
+                format!("container:{id}: that container is not running"),
+            ))
+        }
+        (NetworkMode::Host, _) => {}
     }
 
     let mut resources = json!({});

@@ -107,6 +107,43 @@ pub fn host_resolvers() -> Vec<SocketAddr> {
         .collect()
 }
 
+/// `/etc/resolv.conf` for a container that asks the host's resolvers
+/// directly (the default bridge, as Docker): loopback nameservers cannot be
+/// reached from the container's namespace, so systemd-resolved's stub
+/// (127.0.0.53) is replaced by its upstream list (`resolved`, the content
+/// of /run/systemd/resolve/resolv.conf) and other loopback ones dropped;
+/// with none left, Docker's fallback (8.8.8.8, 8.8.4.4).
+pub fn container_resolv_conf(host: &str, resolved: Option<&str>) -> String {
+    let is_stub = host
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["nameserver", "127.0.0.53"]);
+    let text = match (is_stub, resolved) {
+        (true, Some(r)) => r,
+        _ => host,
+    };
+    let mut out = String::new();
+    let mut servers = 0;
+    for l in text.lines() {
+        let mut f = l.split_whitespace();
+        if f.next() == Some("nameserver") {
+            let loopback = f
+                .next()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                .is_none_or(|ip| ip.is_loopback());
+            if loopback {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
 /// Serve on `sock` until `keep_going` says stop (asked about once a
 /// second). `lookup` maps a name to addresses (None: not ours, relay).
 pub fn serve(
@@ -169,6 +206,24 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_resolv_conf_skips_loopback() {
+        let host = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n";
+        let up = "nameserver 10.0.0.1\nnameserver ::1\nsearch lan\n";
+        assert_eq!(
+            container_resolv_conf(host, Some(up)),
+            "nameserver 10.0.0.1\nsearch lan\n"
+        );
+        assert_eq!(
+            container_resolv_conf("nameserver 127.0.0.1\n", None),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(
+            container_resolv_conf("nameserver 192.168.1.1\n", None),
+            "nameserver 192.168.1.1\n"
+        );
+    }
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

@@ -5,9 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod firewall;
+pub mod iptables;
 pub mod netlink;
 pub mod nft;
 pub mod subnet;
 
+pub use firewall::Firewall;
 pub use netlink::Netlink;
 pub use subnet::Subnet;

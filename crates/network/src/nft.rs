@@ -58,8 +58,10 @@ const SETUP: &str = "add table ip berth
 add chain ip berth prerouting { type nat hook prerouting priority dstnat; policy accept; }
 add chain ip berth output { type nat hook output priority -100; policy accept; }
 add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
+add chain ip berth forward { type filter hook forward priority filter; policy accept; }
 add chain ip berth ports
 add chain ip berth masq
+add set ip berth bridges { type ifname; }
 flush chain ip berth prerouting
 flush chain ip berth output
 flush chain ip berth postrouting
@@ -67,6 +69,72 @@ add rule ip berth prerouting fib daddr type local jump ports
 add rule ip berth output fib daddr type local jump ports
 add rule ip berth postrouting jump masq
 ";
+
+/// The rules of a bridge network: outbound masquerade (unless internal),
+/// no traffic between two berth bridges, and for an internal network no
+/// traffic in or out of its bridge at all.
+fn network_lines(id: &str, bridge: &str, subnet: &str, internal: bool) -> String {
+    let c = format!("comment \"berth-net:{id}\"");
+    let mut s = format!("add element ip berth bridges {{ \"{bridge}\" }}\n");
+    if internal {
+        s.push_str(&format!(
+            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {c}\n"
+        ));
+        s.push_str(&format!(
+            "add rule ip berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {c}\n"
+        ));
+    } else {
+        s.push_str(&format!(
+            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop {c}\n"
+        ));
+        s.push_str(&format!(
+            "add rule ip berth masq ip saddr {subnet} oifname != \"{bridge}\" masquerade {c}\n"
+        ));
+    }
+    s
+}
+
+/// Install the rules of network `id` (see [`network_lines`]); the rules
+/// it had are replaced.
+pub fn network_up(id: &str, bridge: &str, subnet: &str, internal: bool) -> std::io::Result<()> {
+    let old = listing()?
+        .map(|l| deletions_marked(&l, &format!("comment \"berth-net:{id}\"")))
+        .unwrap_or_default();
+    nft(&format!(
+        "{SETUP}{old}{}",
+        network_lines(id, bridge, subnet, internal)
+    ))?;
+    Ok(())
+}
+
+/// Remove the rules of network `id`.
+pub fn network_down(id: &str, bridge: &str) -> std::io::Result<()> {
+    let Some(l) = listing()? else {
+        return Ok(());
+    };
+    let mut script = deletions_marked(&l, &format!("comment \"berth-net:{id}\""));
+    if l.contains(&format!("\"{bridge}\"")) {
+        script.push_str(&format!(
+            "delete element ip berth bridges {{ \"{bridge}\" }}\n"
+        ));
+    }
+    if !script.is_empty() {
+        nft(&script)?;
+    }
+    Ok(())
+}
+
+/// `nft -a list table ip berth`, None if the table does not exist.
+fn listing() -> std::io::Result<Option<String>> {
+    let out = Command::new("nft")
+        .args(["-a", "list", "table", "ip", TABLE])
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+}
 
 fn rule_lines(id: &str, rules: &[PortRule]) -> String {
     let mut s = String::new();
@@ -104,15 +172,10 @@ pub fn publish(id: &str, rules: &[PortRule]) -> std::io::Result<()> {
 
 /// Remove every rule of container `id`. Absent table: nothing to do.
 pub fn unpublish(id: &str) -> std::io::Result<()> {
-    let out = Command::new("nft")
-        .args(["-a", "list", "table", "ip", TABLE])
-        .stderr(Stdio::null())
-        .output()?;
-    if !out.status.success() {
+    let Some(l) = listing()? else {
         return Ok(());
-    }
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let script = deletions(&listing, id);
+    };
+    let script = deletions(&l, id);
     if script.is_empty() {
         return Ok(());
     }
@@ -122,7 +185,10 @@ pub fn unpublish(id: &str) -> std::io::Result<()> {
 
 /// `delete rule` lines for the rules of `id` in an `nft -a list` output.
 fn deletions(listing: &str, id: &str) -> String {
-    let mark = format!("comment \"berth:{id}\"");
+    deletions_marked(listing, &format!("comment \"berth:{id}\""))
+}
+
+fn deletions_marked(listing: &str, mark: &str) -> String {
     let mut chain = "";
     let mut out = String::new();
     for line in listing.lines() {
@@ -131,24 +197,13 @@ fn deletions(listing: &str, id: &str) -> String {
             chain = rest.split_whitespace().next().unwrap_or("");
             continue;
         }
-        if t.contains(&mark) {
+        if t.contains(mark) {
             if let Some(h) = t.rsplit_once("# handle ").map(|(_, h)| h.trim()) {
                 out.push_str(&format!("delete rule ip berth {chain} handle {h}\n"));
             }
         }
     }
     out
-}
-
-/// Let the host reach published ports on 127.0.0.1 through `bridge`
-/// (`route_localnet`) and let the bridge forward (`forwarding`): both
-/// per-interface settings of berth's own bridge.
-pub fn prepare_bridge(bridge: &str) -> std::io::Result<()> {
-    for key in ["route_localnet", "forwarding"] {
-        let p = format!("/proc/sys/net/ipv4/conf/{bridge}/{key}");
-        std::fs::write(&p, "1").map_err(|e| std::io::Error::new(e.kind(), format!("{p}: {e}")))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -174,6 +174,24 @@ impl Store {
         Ok(())
     }
 
+    /// Release the lease of `container` on `network`.
+    pub fn release_lease(&self, container: &str, network: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM leases WHERE container = ?1 AND network = ?2",
+            params![container, network],
+        )?;
+        Ok(())
+    }
+
+    /// Ids of the containers created with `--network container:<id>`.
+    pub fn containers_joining(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn().prepare(
+            "SELECT id FROM containers WHERE json_extract(config, '$.network_mode.container') = ?1",
+        )?;
+        let rows = st.query_map([id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Leases of a network (or all).
     pub fn leases(&self, network: Option<&str>) -> Result<Vec<Lease>, StoreError> {
         let mut st = self.conn().prepare(

@@ -103,9 +103,9 @@ pub struct CreateArgs {
     /// Set metadata labels (key=value).
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
-    /// Network: none (the default for now), host, or a network made with
-    /// `berth network create`.
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// Network: bridge (the default), none, host, container:NAME, or a
+    /// network made with `berth network create`.
+    #[arg(long = "network", alias = "net", default_value = "default")]
     network: String,
     /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
     #[arg(long)]
@@ -235,13 +235,15 @@ impl CreateArgs {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
             "bridge" | "default" => {
-                return Err(bad(
-                    "--network",
-                    "the default bridge network is not built yet: create one with `berth network create NAME` and use --network NAME",
-                ))
+                networks.push("bridge".to_string());
+                NetworkMode::None
             }
             other if other.starts_with("container:") => {
-                return Err(bad("--network", "container:<name> is not supported yet"))
+                let target = &other["container:".len()..];
+                if target.is_empty() {
+                    return Err(bad("--network", "container:<name|id> needs a container"));
+                }
+                NetworkMode::Container(target.to_string())
             }
             name => {
                 networks.push(name.to_string());
@@ -511,7 +513,13 @@ fn container_row(c: &Container, no_trunc: bool) -> Row {
             .collect::<Vec<_>>()
             .join(","),
     );
-    r.insert("Networks", c.config.network_mode.as_str().to_string());
+    r.insert(
+        "Networks",
+        match &c.config.network_mode {
+            NetworkMode::None if !c.config.networks.is_empty() => c.config.networks.join(","),
+            other => other.docker_name(&c.config.networks),
+        },
+    );
     r
 }
 

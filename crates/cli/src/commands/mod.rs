@@ -77,11 +77,26 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage berth itself.
+    #[command(subcommand)]
+    System(SystemCommand),
     #[command(subcommand)]
     Image(image::ImageCommand),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
+}
+
+/// `system` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Remove every container and network of this berth (bridges and
+    /// firewall rules too), then all of its state (--root, --runroot).
+    Reset {
+        /// Do not ask.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 /// Run a parsed command.
@@ -117,6 +132,50 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Logout(a) => distribution::logout(&engine, a),
         Command::Network(c) => network::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
+        Command::System(SystemCommand::Reset { force }) => {
+            if !force {
+                return Err(Failure::msg(
+                    125,
+                    "system reset removes every container, image and network of this berth: add --force",
+                ));
+            }
+            engine.system_reset()?;
+            let paths = engine.paths().clone();
+            drop(engine);
+            // Only directories that are berth's: the root holds its
+            // database; never a top-level or shared directory.
+            let shared = |d: &std::path::Path| {
+                d.components().count() < 3
+                    || [
+                        "/run", "/tmp", "/var", "/var/lib", "/var/tmp", "/home", "/root",
+                    ]
+                    .iter()
+                    .any(|s| d == std::path::Path::new(s))
+            };
+            if !paths.root.join("db").is_dir() || shared(&paths.root) || shared(&paths.runroot) {
+                return Err(Failure::msg(
+                    125,
+                    format!(
+                        "not removing {} and {}: they do not look like berth's own directories",
+                        paths.root.display(),
+                        paths.runroot.display()
+                    ),
+                ));
+            }
+            for dir in [&paths.root, &paths.runroot] {
+                match std::fs::remove_dir_all(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Failure::msg(
+                            125,
+                            format!("removing {}: {e}", dir.display()),
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Image(c) => image::dispatch(&engine, c),
         Command::Container(c) => container::dispatch(&engine, c),
     }

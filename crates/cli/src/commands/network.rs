@@ -1,4 +1,4 @@
-//! `network create|ls|inspect|rm|prune`.
+//! `network create|ls|inspect|rm|prune|connect|disconnect`.
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
@@ -23,6 +23,37 @@ pub enum NetworkCommand {
     Rm(RmArgs),
     /// Remove networks no container uses.
     Prune(PruneArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+/// `network connect`.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Another name for the container on this network.
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    /// IPv4 address on this network.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Network.
+    network: String,
+    /// Container.
+    container: String,
+}
+
+/// `network disconnect`.
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
+    /// Also when the network is gone.
+    #[arg(short, long)]
+    force: bool,
+    /// Network.
+    network: String,
+    /// Container.
+    container: String,
 }
 
 /// `network create`.
@@ -163,6 +194,8 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             Ok(())
         }
         NetworkCommand::Ls(a) => {
+            // The default network is always listed, as Docker's.
+            engine.default_network()?;
             let mut list = engine.store().networks()?;
             for f in &a.filter {
                 let (k, v) = f.split_once('=').ok_or_else(|| {
@@ -227,7 +260,12 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             let mut values = Vec::new();
             let mut failed = false;
             for n in &a.networks {
-                match engine.store().network(n) {
+                let found = if n == "bridge" {
+                    engine.default_network()
+                } else {
+                    engine.store().network(n).map_err(Into::into)
+                };
+                match found {
                     Ok(rec) => values.push(json(engine, &rec)),
                     Err(e) => {
                         eprintln!("berth: {e}");
@@ -261,16 +299,31 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                 Ok(())
             }
         }
+        NetworkCommand::Connect(a) => {
+            engine.network_connect(&a.network, &a.container, &a.aliases, a.ip.as_deref())?;
+            Ok(())
+        }
+        NetworkCommand::Disconnect(a) => {
+            engine.network_disconnect(&a.network, &a.container, a.force)?;
+            Ok(())
+        }
         NetworkCommand::Prune(_) => {
-            let used: std::collections::HashSet<String> = engine
+            // In use: leased, or named by a container (also a stopped one).
+            let mut used: std::collections::HashSet<String> = engine
                 .store()
                 .leases(None)?
                 .into_iter()
                 .map(|l| l.network)
                 .collect();
+            for c in engine.containers()? {
+                used.extend(c.config.networks.iter().cloned());
+            }
             let list = engine.store().networks()?;
             let mut removed = Vec::new();
-            for n in list.iter().filter(|n| !used.contains(&n.id)) {
+            for n in list
+                .iter()
+                .filter(|n| !used.contains(&n.id) && !used.contains(&n.name))
+            {
                 if engine.network_remove(&n.id).is_ok() {
                     removed.push(n.name.clone());
                 }

@@ -265,7 +265,49 @@ impl Engine {
         let mut networks = Vec::new();
         for n in &req.networks {
             // By name in the config, as Docker shows it; must exist now.
-            networks.push(self.store().network(n)?.name);
+            let rec = if n == "bridge" || n == "default" {
+                self.default_network()?
+            } else {
+                self.store().network(n)?
+            };
+            networks.push(rec.name);
+        }
+        // --network container:NAME: its namespace (and hostname), no
+        // networking options of its own.
+        let mut network_mode = req.network.clone();
+        let mut joined_hostname = None;
+        if let NetworkMode::Container(target) = &req.network {
+            let t = self.container(target)?;
+            let conflicts: [(&str, bool); 8] = [
+                ("--hostname", req.hostname.is_some()),
+                ("-p/--publish", !req.ports.is_empty() || req.publish_all),
+                ("--dns", !req.dns.is_empty()),
+                ("--dns-search", !req.dns_search.is_empty()),
+                ("--dns-option", !req.dns_options.is_empty()),
+                ("--add-host", !req.extra_hosts.is_empty()),
+                ("--mac-address", req.mac_address.is_some()),
+                (
+                    "--ip/--network-alias",
+                    req.ip.is_some() || !req.network_aliases.is_empty(),
+                ),
+            ];
+            if let Some((flag, _)) = conflicts.iter().find(|(_, set)| *set) {
+                return Err(EngineError::invalid(
+                    *flag,
+                    "conflicting options: it cannot be used with --network container:<name>",
+                ));
+            }
+            if let NetworkMode::Container(_) = t.config.network_mode {
+                return Err(EngineError::invalid(
+                    "--network",
+                    format!(
+                        "container {} itself shares another container's network: join that one",
+                        t.name()
+                    ),
+                ));
+            }
+            joined_hostname = Some(t.config.hostname.clone());
+            network_mode = NetworkMode::Container(t.id().as_str().to_string());
         }
         let mut ports = req.ports.clone();
         if req.publish_all {
@@ -287,7 +329,7 @@ impl Engine {
         if !ports.is_empty() && networks.is_empty() {
             return Err(EngineError::invalid(
                 "-p/--publish",
-                "published ports need a bridge network: create one with `berth network create NAME` and add --network NAME",
+                "published ports need a bridge network: leave out --network none/host, or use --network NAME",
             ));
         }
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
@@ -298,33 +340,29 @@ impl Engine {
             None => None,
         };
         let needs_net = |what: &str| {
-            EngineError::invalid(what, "it needs a user-defined network (--network NAME)")
+            EngineError::invalid(
+                what,
+                "it needs a bridge network (leave out --network none/host)",
+            )
         };
+        let user_net = first_net
+            .as_ref()
+            .filter(|n| !crate::networks::is_default(n));
         if let Some(ip) = &req.ip {
-            let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| {
-                EngineError::invalid("--ip", format!("{ip:?} is not an IPv4 address"))
-            })?;
             let n = first_net.as_ref().ok_or_else(|| needs_net("--ip"))?;
-            let subnet: network::Subnet = n
-                .subnet
-                .parse()
-                .map_err(|e: String| EngineError::invalid("network", e))?;
-            if !subnet.contains(addr)
-                || addr == subnet.addr()
-                || addr == subnet.broadcast()
-                || n.gateway == *ip
-            {
+            if user_net.is_none() {
                 return Err(EngineError::invalid(
                     "--ip",
-                    format!(
-                        "{ip} is not a free host address of network {} ({})",
-                        n.name, n.subnet
-                    ),
+                    "a user-specified address is supported on user-defined networks only (berth network create NAME)",
                 ));
             }
+            check_ip(n, ip)?;
         }
-        if !req.network_aliases.is_empty() && first_net.is_none() {
-            return Err(needs_net("--network-alias"));
+        if !req.network_aliases.is_empty() && user_net.is_none() {
+            return Err(EngineError::invalid(
+                "--network-alias",
+                "network-scoped aliases are supported only on user-defined networks (--network NAME)",
+            ));
         }
         if let Some(m) = &req.mac_address {
             parse_mac(m)?;
@@ -430,6 +468,7 @@ impl Engine {
             hostname: req
                 .hostname
                 .clone()
+                .or(joined_hostname)
                 .unwrap_or_else(|| id.short().to_string()),
             user: req
                 .user
@@ -449,10 +488,12 @@ impl Engine {
                 .unwrap_or_else(|| "SIGTERM".to_string()),
             stop_timeout: req.stop_timeout,
             auto_remove: req.auto_remove,
-            network_mode: req.network,
+            network_mode,
             networks,
             ports,
             network_aliases: req.network_aliases.clone(),
+            connect_aliases: Default::default(),
+            connect_ips: Default::default(),
             ip: req.ip.clone(),
             mac_address: req.mac_address.clone(),
             dns: req.dns.clone(),
@@ -517,7 +558,10 @@ impl Engine {
         // On a user network the network's DNS responder (its gateway)
         // answers, and relays other names to the host's resolvers.
         let dns = match config.networks.first() {
-            Some(n) => Some(self.store().network(n)?.gateway),
+            Some(n) => {
+                let n = self.store().network(n)?;
+                (!crate::networks::is_default(&n)).then_some(n.gateway)
+            }
             None => None,
         };
         if let Err(e) = write_etc_files(&dir, &config, dns.as_deref()) {
@@ -681,6 +725,31 @@ pub(crate) fn parse_mac(m: &str) -> Result<[u8; 6]> {
     Ok(out)
 }
 
+/// `--ip` / `connect --ip`: a host address of `n` other than its gateway.
+pub(crate) fn check_ip(n: &store::NetworkRecord, ip: &str) -> Result<()> {
+    let addr: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|_| EngineError::invalid("--ip", format!("{ip:?} is not an IPv4 address")))?;
+    let subnet: network::Subnet = n
+        .subnet
+        .parse()
+        .map_err(|e: String| EngineError::invalid("network", e))?;
+    if !subnet.contains(addr)
+        || addr == subnet.addr()
+        || addr == subnet.broadcast()
+        || n.gateway == ip
+    {
+        return Err(EngineError::invalid(
+            "--ip",
+            format!(
+                "{ip} is not a free host address of network {} ({})",
+                n.name, n.subnet
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A free host port, from the kernel's ephemeral range.
 fn free_port(proto: &str) -> Result<u16> {
     let port = if proto == "udp" {
@@ -706,7 +775,7 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
     w("hostname", &format!("{}\n", c.hostname))?;
     let mut hosts = match c.network_mode {
         NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        NetworkMode::None => format!(
+        NetworkMode::None | NetworkMode::Container(_) => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
             c.hostname
         ),
@@ -737,6 +806,21 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
             }
             r
         }
+        (None, true) if c.network_mode != NetworkMode::Host => network::dns::container_resolv_conf(
+            &host_resolv,
+            std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
+                .ok()
+                .as_deref(),
+        )
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let replaced_search = t.starts_with("search") && !c.dns_search.is_empty();
+            let replaced_options = t.starts_with("options") && !c.dns_options.is_empty();
+            !replaced_search && !replaced_options
+        })
+        .map(|l| format!("{l}\n"))
+        .collect(),
         (None, true) => host_resolv
             .lines()
             .filter(|l| {

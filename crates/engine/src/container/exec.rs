@@ -83,11 +83,14 @@ impl Engine {
             }
             config.working_dir = w.clone();
         }
+        // exec enters the init's namespaces; the spec gives the process.
+        config.network_mode = crate::config::NetworkMode::None;
         let spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
             config: &config,
             rootfs: &dir.join("rootfs"),
             container_dir: &dir,
+            joined: None,
             user: &user,
             init_binary: None,
             args: &req.cmd,

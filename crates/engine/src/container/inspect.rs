@@ -56,7 +56,7 @@ impl Engine {
             "Driver": "overlay2",
             "Platform": "linux",
             "HostConfig": {
-                "NetworkMode": cfg.network_mode.as_str(),
+                "NetworkMode": cfg.network_mode.docker_name(&cfg.networks),
                 "AutoRemove": cfg.auto_remove,
                 "Privileged": cfg.privileged,
                 "ReadonlyRootfs": cfg.read_only,

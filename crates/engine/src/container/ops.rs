@@ -144,9 +144,9 @@ impl Engine {
         }
         if !c.config.networks.is_empty() {
             crate::networks::detach(
+                self.paths(),
                 &self.store(),
                 c.id().as_str(),
-                c.config.networks.len(),
                 !c.config.ports.is_empty(),
             );
         }

@@ -106,11 +106,37 @@ impl Engine {
         };
         let rootfs = dir.join("rootfs");
         let args = c.args();
+        // --network container:ID joins that container's namespace.
+        let joined = match &c.config.network_mode {
+            crate::config::NetworkMode::Container(target) => {
+                let t = self.container(target).map_err(|_| {
+                    EngineError::invalid(
+                        "--network",
+                        format!("container:{target}: that container no longer exists"),
+                    )
+                })?;
+                if !t.state.is_alive() {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        format!(
+                            "cannot join the network of container {}: it is not running",
+                            t.name()
+                        ),
+                    ));
+                }
+                Some((
+                    self.store().container_dir(t.id()),
+                    PathBuf::from(format!("/proc/{}/ns/net", t.state.pid)),
+                ))
+            }
+            _ => None,
+        };
         let spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
             config: &c.config,
             rootfs: &rootfs,
             container_dir: &dir,
+            joined: joined.as_ref().map(|(d, n)| (d.as_path(), n.as_path())),
             user: &user,
             init_binary: init_binary.as_deref(),
             args: &args,

@@ -1,0 +1,103 @@
+//! NAT, published ports and isolation through nftables (berth's own table)
+//! or, where `nft` is missing, iptables (berth's own chains).
+use crate::iptables::Iptables;
+use crate::nft::{self, PortRule};
+
+/// The firewall backend.
+#[derive(Debug, Clone)]
+pub enum Firewall {
+    /// `nft`, table `ip berth`.
+    Nft,
+    /// iptables through the named binary.
+    Iptables(Iptables),
+}
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+impl Firewall {
+    /// `choice`: `auto` (nftables when `nft` is installed, else iptables),
+    /// `nftables` or `iptables`; `iptables` names the binary to use.
+    pub fn choose(choice: &str, iptables: &str) -> Result<Firewall, String> {
+        match choice {
+            "nftables" | "nft" => Ok(Firewall::Nft),
+            "iptables" => Ok(Firewall::Iptables(Iptables::new(iptables))),
+            "auto" | "" => Ok(if on_path("nft") {
+                Firewall::Nft
+            } else {
+                Firewall::Iptables(Iptables::new(iptables))
+            }),
+            other => Err(format!(
+                "firewall {other:?}: use auto, nftables or iptables"
+            )),
+        }
+    }
+
+    /// Rules of a network (masquerade, isolation), replacing older ones.
+    pub fn network_up(
+        &self,
+        id: &str,
+        bridge: &str,
+        subnet: &str,
+        internal: bool,
+    ) -> std::io::Result<()> {
+        match self {
+            Firewall::Nft => nft::network_up(id, bridge, subnet, internal),
+            Firewall::Iptables(i) => i.network_up(id, bridge, subnet, internal),
+        }
+    }
+
+    /// Remove the rules of a network.
+    pub fn network_down(&self, id: &str, bridge: &str) -> std::io::Result<()> {
+        match self {
+            Firewall::Nft => nft::network_down(id, bridge),
+            Firewall::Iptables(i) => i.network_down(id),
+        }
+    }
+
+    /// Publish a container's ports.
+    pub fn publish(&self, id: &str, rules: &[PortRule]) -> std::io::Result<()> {
+        match self {
+            Firewall::Nft => nft::publish(id, rules),
+            Firewall::Iptables(i) => i.publish(id, rules),
+        }
+    }
+
+    /// Remove a container's published ports.
+    pub fn unpublish(&self, id: &str) -> std::io::Result<()> {
+        match self {
+            Firewall::Nft => nft::unpublish(id),
+            Firewall::Iptables(i) => i.unpublish(id),
+        }
+    }
+}
+
+/// Per-interface settings of one of berth's bridges: it forwards, and the
+/// host reaches published ports on 127.0.0.1 through it.
+pub fn prepare_bridge(bridge: &str) -> std::io::Result<()> {
+    for key in ["route_localnet", "forwarding"] {
+        let p = format!("/proc/sys/net/ipv4/conf/{bridge}/{key}");
+        std::fs::write(&p, "1").map_err(|e| std::io::Error::new(e.kind(), format!("{p}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Whether the host forwards IPv4 (`net.ipv4.ip_forward`).
+pub fn ip_forward() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+}
+
+/// Turn on `net.ipv4.ip_forward`, as Docker and Podman do for bridge
+/// networks (without it, answers to a container's outbound connections
+/// are not forwarded back from the host's uplink).
+pub fn enable_ip_forward() -> std::io::Result<()> {
+    if ip_forward() {
+        return Ok(());
+    }
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+}

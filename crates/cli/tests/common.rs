@@ -116,6 +116,11 @@ impl Berth {
             .unwrap();
         let root = dir.path().join("root");
         let runroot = dir.path().join("run");
+        // Tests never change the host's net.ipv4.ip_forward: outbound NAT
+        // is tested through links of their own (forwarding set on those).
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("berth.toml"), "[network]\nip_forward = false\n").unwrap();
         Berth { dir, root, runroot }
     }
 
@@ -167,14 +172,11 @@ impl Berth {
 
 impl Drop for Berth {
     fn drop(&mut self) {
-        // Kill whatever is still running, then the state goes with the temp dir.
-        if let Ok(out) = self.cmd().args(["ps", "-aq", "--no-trunc"]).output() {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.cmd().args(["rm", "-f", id]).output();
-            }
+        // Containers, networks (bridges, rules: host state) and the state
+        // directories go with the test.
+        if self.root.join("db").is_dir() {
+            let _ = self.cmd().args(["system", "reset", "-f"]).output();
         }
-        // Bridges are host state: they go with the test.
-        let _ = self.cmd().args(["network", "prune", "-f"]).output();
     }
 }
 

@@ -25,6 +25,11 @@ pub fn require_root() {
 
 /// A tar of a busybox root filesystem (uncompressed).
 pub fn busybox_rootfs_tar() -> Vec<u8> {
+    busybox_rootfs_tar_with(&[])
+}
+
+/// [`busybox_rootfs_tar`] plus files: (path, mode, content).
+pub fn busybox_rootfs_tar_with(extra: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let bb = std::fs::read("/bin/busybox")
         .expect("/bin/busybox missing: apt-get install busybox-static");
     let list = Command::new("/bin/busybox")
@@ -76,6 +81,9 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
         b"root:x:0:\nwheel:x:10:app\napp:x:1000:\nnogroup:x:65534:\n",
     );
     file(&mut b, "bin/not-executable", 0o644, b"#!/bin/sh\necho no\n");
+    for (p, mode, data) in extra {
+        file(&mut b, p, *mode, data);
+    }
     for app in String::from_utf8_lossy(&list.stdout).lines() {
         if app == "busybox" || app.is_empty() {
             continue;

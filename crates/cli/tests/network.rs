@@ -48,6 +48,7 @@ fn container_ips(b: &Berth, net: &str) -> Vec<String> {
 
 #[test]
 fn containers_on_a_network_reach_each_other_and_leave_nothing_behind() {
+    let before = host_state();
     let b = Berth::new();
     let id = b.ok(&["network", "create", "--subnet", "10.251.3.0/24", "appnet"]);
     let bridge = format!("br-{}", &id.trim()[..12]);
@@ -88,10 +89,13 @@ fn containers_on_a_network_reach_each_other_and_leave_nothing_behind() {
     assert!(links(&[&bridge]).is_empty(), "the bridge stayed");
     let o = b.run(&["network", "inspect", "appnet"]);
     assert_ne!(code(&o), 0);
+    drop(b);
+    assert_host_unchanged(&before);
 }
 
 #[test]
 fn concurrent_runs_get_distinct_addresses_which_are_freed() {
+    let before = host_state();
     let b = Berth::new();
     b.ok(&["network", "create", "--subnet", "10.251.4.0/24", "many"]);
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -116,10 +120,13 @@ fn concurrent_runs_get_distinct_addresses_which_are_freed() {
     assert!(container_ips(&b, "many").is_empty());
     assert!(links_gone(&p), "veths stayed: {:?}", links(&p));
     b.ok(&["network", "rm", "many"]);
+    drop(b);
+    assert_host_unchanged(&before);
 }
 
 #[test]
 fn internal_networks_have_no_default_route_and_failed_runs_free_their_address() {
+    let before = host_state();
     let b = Berth::new();
     b.ok(&[
         "network",
@@ -143,10 +150,13 @@ fn internal_networks_have_no_default_route_and_failed_runs_free_their_address() 
     assert_eq!(code(&o), 127);
     assert!(container_ips(&b, "inner").is_empty());
     b.ok(&["network", "rm", "inner"]);
+    drop(b);
+    assert_host_unchanged(&before);
 }
 
 #[test]
 fn bad_network_requests_are_refused_clearly() {
+    let before = host_state();
     let b = Berth::new();
     let o = b.run(&["network", "create", "--subnet", "10.251.6.1/24", "x"]);
     assert_eq!(code(&o), 125);
@@ -170,6 +180,148 @@ fn bad_network_requests_are_refused_clearly() {
     let o = b.run(&["network", "rm", "first"]);
     assert_ne!(code(&o), 0);
     b.ok(&["network", "rm", "-f", "first"]);
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+/// A network namespace of the test's own acting as another host, linked to
+/// the host by a veth pair of its own (`tph<n>`/`tpn<n>`, 10.252.N.0/30,
+/// forwarding enabled on the host's end only). Removed on drop.
+struct OtherHost {
+    ns: std::process::Child,
+    hv: String,
+    host_ip: String,
+    ip: String,
+}
+
+impl OtherHost {
+    fn new(n: u8) -> OtherHost {
+        let tag = format!("{:x}{n}", std::process::id() & 0xfff);
+        let (hv, nv) = (format!("tph{tag}"), format!("tpn{tag}"));
+        let ns = Command::new("unshare")
+            .args(["-n", "sleep", "120"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let pid = ns.id();
+        let (host_ip, ip) = (format!("10.252.{n}.1"), format!("10.252.{n}.2"));
+        let setup = sh(&format!(
+            "ip link add {hv} type veth peer name {nv} netns /proc/{pid}/ns/net && \
+             ip addr add {host_ip}/30 dev {hv} && ip link set {hv} up && \
+             echo 1 > /proc/sys/net/ipv4/conf/{hv}/forwarding && \
+             nsenter -t {pid} -n sh -c 'ip addr add {ip}/30 dev {nv} && ip link set {nv} up && ip link set lo up && ip route add default via {host_ip}'"
+        ));
+        assert!(
+            setup.status.success(),
+            "{}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
+        OtherHost {
+            ns,
+            hv,
+            host_ip,
+            ip,
+        }
+    }
+
+    /// Run a shell command inside.
+    fn sh(&self, cmd: &str) -> std::process::Output {
+        Command::new("nsenter")
+            .args(["-t", &self.ns.id().to_string(), "-n", "sh", "-c", cmd])
+            .output()
+            .unwrap()
+    }
+
+    /// Start a long-running command inside.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("nsenter")
+            .args(["-t", &self.ns.id().to_string(), "-n"])
+            .args(args)
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = sh(&format!("ip link del {}", self.hv));
+        let _ = self.ns.kill();
+        let _ = self.ns.wait();
+    }
+}
+
+/// The host's network state outside berth: links and IPv4 addresses
+/// (berth's bridges and veths and the tests' own links left out), the
+/// nftables ruleset without berth's table, and ip_forward.
+#[derive(Debug, PartialEq, Eq)]
+struct HostState {
+    links: Vec<String>,
+    addrs: Vec<String>,
+    nft: String,
+    ip_forward: String,
+}
+
+fn ours(name: &str) -> bool {
+    ["vb", "br-", "berth", "tph"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+fn host_state() -> HostState {
+    let text = |args: &[&str]| {
+        String::from_utf8_lossy(
+            &Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    let links = text(&["ip", "-o", "link"])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| !ours(n))
+        .collect();
+    let addrs = text(&["ip", "-o", "-4", "addr"])
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|n| !ours(n)))
+        .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    let mut nft = String::new();
+    let mut skipping = false;
+    for l in text(&["nft", "list", "ruleset"]).lines() {
+        if l.starts_with("table ip berth ") {
+            skipping = true;
+        }
+        if !skipping {
+            nft.push_str(l);
+            nft.push('\n');
+        }
+        if skipping && l == "}" {
+            skipping = false;
+        }
+    }
+    HostState {
+        links,
+        addrs,
+        nft,
+        ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+    }
+}
+
+/// After a test: the host's own network state is what it was.
+fn assert_host_unchanged(before: &HostState) {
+    let mut now = host_state();
+    for _ in 0..100 {
+        if &now == before {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        now = host_state();
+    }
+    assert_eq!(&now, before, "the host's network state changed");
 }
 
 /// GET `path` from `addr` (HTTP/1.0), retrying while the server starts.
@@ -203,6 +355,7 @@ fn sh(cmd: &str) -> std::process::Output {
 
 #[test]
 fn published_ports_answer_on_localhost_and_from_another_host() {
+    let before = host_state();
     let b = Berth::new();
     b.ok(&["network", "create", "--subnet", "10.251.7.0/24", "pubnet"]);
     let local = free_port();
@@ -254,42 +407,24 @@ fn published_ports_answer_on_localhost_and_from_another_host() {
 
     // From another host: a namespace of the test's own, linked to the host
     // by a veth pair of its own (forwarding enabled on that link only).
-    let tag = format!("{:x}", std::process::id() & 0xfff);
-    let (hv, nv) = (format!("tph{tag}"), format!("tpn{tag}"));
-    let mut ns = Command::new("unshare")
-        .args(["-n", "sleep", "30"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let pid = ns.id();
-    let setup = sh(&format!(
-        "ip link add {hv} type veth peer name {nv} netns /proc/{pid}/ns/net && \
-         ip addr add 10.252.7.1/30 dev {hv} && ip link set {hv} up && \
-         echo 1 > /proc/sys/net/ipv4/conf/{hv}/forwarding && \
-         nsenter -t {pid} -n sh -c 'ip addr add 10.252.7.2/30 dev {nv} && ip link set {nv} up && ip link set lo up && ip route add default via 10.252.7.1'"
-    ));
-    assert!(
-        setup.status.success(),
-        "{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let remote = sh(&format!(
-        "nsenter -t {pid} -n busybox wget -q -O - http://10.252.7.1:{all}/hostname"
+    let other = OtherHost::new(7);
+    let remote = other.sh(&format!(
+        "busybox wget -q -O - http://{}:{all}/hostname",
+        other.host_ip
     ));
     // The 127.0.0.1-only port does not answer on other addresses.
-    let other = sh(&format!(
-        "nsenter -t {pid} -n busybox wget -q -O - http://10.252.7.1:{local}/hostname 2>&1"
+    let other_port = other.sh(&format!(
+        "busybox wget -q -O - http://{}:{local}/hostname 2>&1",
+        other.host_ip
     ));
-    let _ = sh(&format!("ip link del {hv}"));
-    let _ = ns.kill();
-    let _ = ns.wait();
+    drop(other);
     assert!(
         String::from_utf8_lossy(&remote.stdout).contains(&id[..12]),
         "from another host: {}{}",
         String::from_utf8_lossy(&remote.stdout),
         String::from_utf8_lossy(&remote.stderr)
     );
-    assert!(!String::from_utf8_lossy(&other.stdout).contains(&id[..12]));
+    assert!(!String::from_utf8_lossy(&other_port.stdout).contains(&id[..12]));
     b.ok(&["rm", "-f", "web"]);
     let rules = sh("nft list table ip berth 2>/dev/null");
     assert!(
@@ -324,10 +459,13 @@ fn published_ports_answer_on_localhost_and_from_another_host() {
         "true",
     ]);
     assert_eq!(code(&o), 125);
+    drop(b);
+    assert_host_unchanged(&before);
 }
 
 #[test]
 fn containers_resolve_each_other_by_name_on_a_user_network() {
+    let before = host_state();
     let b = Berth::new();
     b.ok(&["network", "create", "--subnet", "10.251.8.0/24", "names"]);
     b.ok(&[
@@ -392,10 +530,13 @@ fn containers_resolve_each_other_by_name_on_a_user_network() {
         "web",
     ]);
     assert!(!stdout(&o).contains("10.251.8."), "{}", stdout(&o));
+    drop(b);
+    assert_host_unchanged(&before);
 }
 
 #[test]
 fn network_options_ip_mac_alias_dns_and_extra_hosts() {
+    let before = host_state();
     let b = Berth::new();
     b.ok(&["network", "create", "--subnet", "10.251.10.0/24", "opts"]);
     b.ok(&[
@@ -478,4 +619,559 @@ fn network_options_ip_mac_alias_dns_and_extra_hosts() {
         ]);
         assert_eq!(code(&o), 125, "{flag} {value}");
     }
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+/// Whether `wget URL` succeeds within 3 s when run by berth with `args`
+/// (`run … IMAGE` or `exec NAME`). The shell stays pid 1: `timeout`
+/// cannot kill a pid 1.
+fn reaches(b: &Berth, args: &[&str], url: &str) -> bool {
+    let mut a = args.to_vec();
+    let script = format!("timeout 3 wget -q -O - {url} >/dev/null 2>&1; echo rc=$?");
+    a.extend(["sh", "-c", &script]);
+    let out = b.ok(&a);
+    out.trim() == "rc=0"
+}
+
+/// The address of container `name` on network `net`.
+fn ip_on(b: &Berth, net: &str, name: &str) -> String {
+    let id = b.ok(&["inspect", "--format", "{{.Id}}", name]);
+    let out = b.ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .Containers}}",
+        net,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v[id.trim()]["IPv4Address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} is not on {net}: {v}"))
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_default_bridge_is_used_without_network_and_has_no_names() {
+    let before = host_state();
+    let b = Berth::new();
+    let ls = b.ok(&["network", "ls"]);
+    assert!(ls.contains(" bridge "), "{ls}");
+    let web = b
+        .ok(&[
+            "run", "-d", "--name", "web", IMAGE, "httpd", "-f", "-p", "8080", "-h", "/etc",
+        ])
+        .trim()
+        .to_string();
+    let ip = ip_on(&b, "bridge", "web");
+    let gw = b.ok(&["network", "inspect", "--format", "{{json .IPAM}}", "bridge"]);
+    let gw: serde_json::Value = serde_json::from_str(gw.trim()).unwrap();
+    let gw = gw["Config"][0]["Gateway"].as_str().unwrap().to_string();
+    // Another container reaches it by address.
+    let page = b.ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{ip}:8080/hostname"),
+    ]);
+    assert!(page.contains(&web[..12]), "{page}");
+    // No DNS responder of berth's there (Docker's default bridge has none).
+    let resolv = b.ok(&["run", "--rm", IMAGE, "cat", "/etc/resolv.conf"]);
+    assert!(!resolv.contains(&gw), "{resolv}");
+    assert!(resolv.contains("nameserver"), "{resolv}");
+    // It cannot be removed; aliases and --ip are for user networks.
+    let o = b.run(&["network", "rm", "bridge"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("pre-defined"), "{}", stderr(&o));
+    for extra in [["--network-alias", "x"], ["--ip", "10.1.2.3"]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(extra);
+        args.extend([IMAGE, "true"]);
+        let o = b.run(&args);
+        assert_eq!(code(&o), 125, "{extra:?}");
+        assert!(stderr(&o).contains("user-defined"), "{}", stderr(&o));
+    }
+    let opts = b.ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .Options}}",
+        "bridge",
+    ]);
+    assert!(opts.contains("default_bridge"), "{opts}");
+    b.ok(&["rm", "-f", "web"]);
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded_and_internal_and_other_networks_are_closed() {
+    let before = host_state();
+    let b = Berth::new();
+    // "The world": another host answering with the address it sees.
+    let other = OtherHost::new(9);
+    let www = tempfile::tempdir().unwrap();
+    std::fs::create_dir(www.path().join("cgi-bin")).unwrap();
+    let cgi = www.path().join("cgi-bin/addr");
+    std::fs::write(
+        &cgi,
+        "#!/bin/sh\necho Content-Type: text/plain\necho\necho \"seen:$REMOTE_ADDR\"\n",
+    )
+    .unwrap();
+    sh(&format!("chmod 755 {}", cgi.display()));
+    let mut server = other.spawn(&[
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        &format!("{}:80", other.ip),
+        "-h",
+        www.path().to_str().unwrap(),
+    ]);
+    let url = format!("http://{}/cgi-bin/addr", other.ip);
+    let mut seen = String::new();
+    for _ in 0..30 {
+        let o = b.run(&["run", "--rm", IMAGE, "wget", "-q", "-O", "-", &url]);
+        seen = stdout(&o);
+        if seen.contains("seen:") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The other host sees the host's address: the container was NATed.
+    assert_eq!(seen.trim(), format!("seen:{}", other.host_ip));
+    // An internal network has no way out.
+    b.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.251.21.0/24",
+        "closed",
+    ]);
+    assert!(!reaches(
+        &b,
+        &["run", "--rm", "--network", "closed", IMAGE],
+        &url
+    ));
+    // Two user networks do not reach each other.
+    b.ok(&["network", "create", "--subnet", "10.251.22.0/24", "left"]);
+    b.ok(&["network", "create", "--subnet", "10.251.23.0/24", "right"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--network",
+        "right",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    let rip = ip_on(&b, "right", "r");
+    let rurl = format!("http://{rip}:8080/hostname");
+    let same = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "right",
+        IMAGE,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &rurl,
+    ]);
+    assert_eq!(code(&same), 0, "{}", stderr(&same));
+    assert!(!reaches(
+        &b,
+        &["run", "--rm", "--network", "left", IMAGE],
+        &rurl
+    ));
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(other);
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let before = host_state();
+    let b = Berth::new();
+    b.ok(&["network", "create", "--subnet", "10.251.31.0/24", "front"]);
+    b.ok(&["network", "create", "--subnet", "10.251.32.0/24", "back"]);
+    let app = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "app",
+            "--network",
+            "front",
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/etc",
+        ])
+        .trim()
+        .to_string();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "back",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    b.ok(&["network", "connect", "--alias", "api", "back", "app"]);
+    let addrs = b.ok(&["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.251.32."),
+        "{addrs}"
+    );
+    // Names on the new network, both ways: app finds db; db finds app by
+    // its alias.
+    let page = b.ok(&[
+        "exec",
+        "app",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://db:8080/hostname",
+    ]);
+    assert!(!page.is_empty());
+    let page = b.ok(&[
+        "exec",
+        "db",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://api:8080/hostname",
+    ]);
+    assert!(page.contains(&app[..12]), "{page}");
+    let app_back = ip_on(&b, "back", "app");
+    // Already connected: refused.
+    let o = b.run(&["network", "connect", "back", "app"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("already connected"), "{}", stderr(&o));
+    // Disconnect: the interface, the address and the lease go.
+    b.ok(&["network", "disconnect", "back", "app"]);
+    let addrs = b.ok(&["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(!addrs.contains("10.251.32."), "{addrs}");
+    assert!(!container_ips(&b, "back")
+        .iter()
+        .any(|i| i.starts_with(&app_back)));
+    assert!(!reaches(
+        &b,
+        &["exec", "db"],
+        &format!("http://{app_back}:8080/hostname")
+    ));
+    // Back again with an address of our choice.
+    b.ok(&["network", "connect", "--ip", "10.251.32.77", "back", "app"]);
+    let addrs = b.ok(&["exec", "app", "ip", "-4", "-o", "addr"]);
+    assert!(addrs.contains("10.251.32.77/24"), "{addrs}");
+    // A created container gets its connected networks when it starts.
+    b.ok(&[
+        "create",
+        "--name",
+        "later",
+        "--network",
+        "front",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["network", "connect", "back", "later"]);
+    b.ok(&["start", "later"]);
+    let addrs = b.ok(&["exec", "later", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("10.251.31.") && addrs.contains("10.251.32."),
+        "{addrs}"
+    );
+    // --network none cannot be connected.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alone",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let o = b.run(&["network", "connect", "back", "alone"]);
+    assert_eq!(code(&o), 125);
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+#[test]
+fn network_container_mode_shares_the_namespace() {
+    let before = host_state();
+    let b = Berth::new();
+    let web = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "127.0.0.1:8080",
+            "-h",
+            "/etc",
+        ])
+        .trim()
+        .to_string();
+    let page = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        IMAGE,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://127.0.0.1:8080/hostname",
+    ]);
+    assert!(page.contains(&web[..12]), "{page}");
+    let host = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        IMAGE,
+        "hostname",
+    ]);
+    assert_eq!(host.trim(), &web[..12]);
+    for bad in [["-p", "80"], ["--hostname", "x"]] {
+        let mut args = vec!["run", "--rm", "--network", "container:web"];
+        args.extend(bad);
+        args.extend([IMAGE, "true"]);
+        let o = b.run(&args);
+        assert_eq!(code(&o), 125, "{bad:?}");
+        assert!(stderr(&o).contains("conflicting options"), "{}", stderr(&o));
+    }
+    // When web stops, a container still in its namespace loses web's
+    // interface (its address is free again).
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "--network",
+        "container:web",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["kill", "web"]);
+    b.ok(&["wait", "web"]);
+    let mut ifs = String::new();
+    for _ in 0..50 {
+        ifs = b.ok(&["exec", "side", "ls", "/sys/class/net"]);
+        if ifs == "lo\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(ifs, "lo\n");
+    b.ok(&["rm", "-f", "side"]);
+    let o = b.run(&["run", "--rm", "--network", "container:web", IMAGE, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+/// A static UDP echo server (`udp-echo PORT`: answers "echo:<data>").
+fn udp_echo_binary(dir: &std::path::Path) -> Vec<u8> {
+    let src = dir.join("udp-echo.c");
+    std::fs::write(
+        &src,
+        r#"#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(argv[1]));
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+    for (;;) {
+        char b[1024], o[1100];
+        struct sockaddr_in f;
+        socklen_t l = sizeof f;
+        int n = recvfrom(s, b, sizeof b - 1, 0, (struct sockaddr *)&f, &l);
+        if (n < 0) continue;
+        b[n] = 0;
+        int m = snprintf(o, sizeof o, "echo:%s", b);
+        sendto(s, o, m, 0, (struct sockaddr *)&f, l);
+    }
+}
+"#,
+    )
+    .unwrap();
+    let out_path = dir.join("udp-echo");
+    let o = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out_path)
+        .arg(&src)
+        .output()
+        .expect("cc (apt-get install gcc libc6-dev)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read(out_path).unwrap()
+}
+
+#[test]
+fn udp_ports_are_published() {
+    let before = host_state();
+    let b = Berth::new();
+    let echo = udp_echo_binary(b.path());
+    let tar = busybox_rootfs_tar_with(&[("bin/udp-echo", 0o755, &echo)]);
+    let o = b.run_stdin(&["import", "-", "udp:test"], &tar);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        &format!("127.0.0.1:{port}:5000/udp"),
+        "udp:test",
+        "udp-echo",
+        "5000",
+    ]);
+    let ports = b.ok(&["port", "echo"]);
+    assert!(
+        ports.contains(&format!("5000/udp -> 127.0.0.1:{port}")),
+        "{ports}"
+    );
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let mut got = String::new();
+    for _ in 0..50 {
+        c.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok(n) = c.recv(&mut buf) {
+            got = String::from_utf8_lossy(&buf[..n]).into_owned();
+            break;
+        }
+    }
+    assert_eq!(got, "echo:ping");
+    b.ok(&["rm", "-f", "echo"]);
+    drop(b);
+    assert_host_unchanged(&before);
+}
+
+/// Remove berth's chains and the jumps into them from iptables `bin`
+/// (the fallback test made them).
+fn iptables_cleanup(bin: &str) {
+    for (table, chain, rule) in [
+        (
+            "nat",
+            "PREROUTING",
+            "-m addrtype --dst-type LOCAL -j BERTH-PORTS",
+        ),
+        (
+            "nat",
+            "OUTPUT",
+            "-m addrtype --dst-type LOCAL -j BERTH-PORTS",
+        ),
+        ("nat", "POSTROUTING", "-j BERTH-MASQ"),
+        ("filter", "FORWARD", "-j BERTH-FORWARD"),
+    ] {
+        let _ = sh(&format!("{bin} -w -t {table} -D {chain} {rule}"));
+    }
+    for (table, chain) in [
+        ("nat", "BERTH-PORTS"),
+        ("nat", "BERTH-MASQ"),
+        ("filter", "BERTH-FORWARD"),
+    ] {
+        let _ = sh(&format!(
+            "{bin} -w -t {table} -F {chain} && {bin} -w -t {table} -X {chain}"
+        ));
+    }
+}
+
+#[test]
+fn the_iptables_fallback_publishes_and_cleans_up() {
+    let bin = "iptables-legacy";
+    assert!(
+        sh(&format!("command -v {bin}")).status.success(),
+        "{bin} missing: apt-get install iptables"
+    );
+    let before = host_state();
+    let b = Berth::new();
+    std::fs::write(
+        b.path().join("config/berth.toml"),
+        format!("[network]\nip_forward = false\nfirewall = \"iptables\"\niptables = \"{bin}\"\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/etc",
+        ])
+        .trim()
+        .to_string();
+    let page = http_get(&format!("127.0.0.1:{port}"), "/hostname");
+    assert!(page.contains(&id[..12]), "{page}");
+    let rules = String::from_utf8_lossy(&sh(&format!("{bin} -w -t nat -S")).stdout).into_owned();
+    assert!(rules.contains(&format!("berth:{id}")), "{rules}");
+    assert!(rules.contains("-j MASQUERADE"), "{rules}");
+    b.ok(&["rm", "-f", &id]);
+    let rules = String::from_utf8_lossy(&sh(&format!("{bin} -w -t nat -S")).stdout).into_owned();
+    assert!(!rules.contains(&format!("berth:{id}")), "{rules}");
+    drop(b);
+    // The default network's rules went with system reset.
+    let rules = String::from_utf8_lossy(&sh(&format!("{bin} -w -t nat -S")).stdout).into_owned();
+    assert!(!rules.contains("berth-net:"), "{rules}");
+    iptables_cleanup(bin);
+    assert_host_unchanged(&before);
 }

@@ -811,7 +811,7 @@ impl Engine {
         network::dns::serve(
             &sock,
             &upstreams,
-            |name| lookup(&store, &n, name),
+            |name, from| lookup(&store, &n, name, from.ip()),
             || {
                 let busy = store
                     .leases(Some(&n.id))
@@ -830,9 +830,41 @@ impl Engine {
     }
 }
 
+/// The addresses of `name` for the container asking from `from` on
+/// network `net`: names on every network that container is connected to
+/// (as Docker's embedded DNS), else on `net` alone.
+fn lookup(
+    store: &Store,
+    net: &NetworkRecord,
+    name: &str,
+    from: std::net::IpAddr,
+) -> Option<Vec<Ipv4Addr>> {
+    let leases = store.leases(Some(&net.id)).ok()?;
+    let asker = leases
+        .iter()
+        .find(|l| l.ip == from.to_string())
+        .and_then(|l| store.container(&l.container).ok())
+        .and_then(|c| serde_json::from_value::<crate::config::ContainerConfig>(c.config).ok());
+    let mut nets = vec![net.clone()];
+    if let Some(cfg) = asker {
+        for other in cfg.networks.iter().filter(|o| **o != net.name) {
+            if let Ok(n) = store.network(other) {
+                if !is_default(&n) {
+                    nets.push(n);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for n in &nets {
+        out.extend(lookup_on(store, n, name).unwrap_or_default());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// The addresses of `name` on network `net`: container names, hostnames,
 /// aliases and short ids of the containers leased there.
-fn lookup(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4Addr>> {
+fn lookup_on(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4Addr>> {
     let leases = store.leases(Some(&net.id)).ok()?;
     let mut out = Vec::new();
     for l in leases {

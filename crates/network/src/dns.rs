@@ -149,7 +149,7 @@ pub fn container_resolv_conf(host: &str, resolved: Option<&str>) -> String {
 pub fn serve(
     sock: &UdpSocket,
     upstreams: &[SocketAddr],
-    mut lookup: impl FnMut(&str) -> Option<Vec<Ipv4Addr>>,
+    mut lookup: impl FnMut(&str, SocketAddr) -> Option<Vec<Ipv4Addr>>,
     mut keep_going: impl FnMut() -> bool,
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
@@ -177,7 +177,7 @@ pub fn serve(
             continue;
         };
         if q.qclass == CLASS_IN && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
-            if let Some(ips) = lookup(&q.name) {
+            if let Some(ips) = lookup(&q.name, from) {
                 let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
                 let _ = sock.send_to(&answer(req, &q, &ips, 600), from);
                 continue;
@@ -265,7 +265,7 @@ mod tests {
             serve(
                 &sock,
                 &[],
-                |n| (n == "web").then(|| vec!["10.9.9.9".parse().unwrap()]),
+                |n, _| (n == "web").then(|| vec!["10.9.9.9".parse().unwrap()]),
                 move || {
                     left -= 1;
                     left > 0

@@ -147,12 +147,19 @@ impl Iptables {
                 &c,
             )?;
         } else {
-            // Other berth bridges: the default one and br-<id> ones.
+            // Not to other berth bridges (the default ones and br-<id>),
+            // within its own bridge yes.
+            self.add(
+                "filter",
+                "BERTH-FORWARD",
+                &v(&format!("-i {bridge} -o {bridge} -j ACCEPT")),
+                &c,
+            )?;
             for other in ["br-+", "berth+"] {
                 self.add(
                     "filter",
                     "BERTH-FORWARD",
-                    &v(&format!("-i {bridge} -o {other} ! -o {bridge} -j DROP")),
+                    &v(&format!("-i {bridge} -o {other} -j DROP")),
                     &c,
                 )?;
             }

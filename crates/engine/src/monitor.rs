@@ -239,6 +239,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         Some(master) => Output::Pty(master),
         None => output,
     };
+    // What the CLI and the start path allocated is no longer needed: the
+    // monitor stays resident for the container's life.
+    sys::process::trim_heap();
     let code = pump(
         listener.as_ref(),
         &log_path,

@@ -1175,3 +1175,106 @@ fn the_iptables_fallback_publishes_and_cleans_up() {
     iptables_cleanup(bin);
     assert_host_unchanged(&before);
 }
+
+#[test]
+fn a_crashed_monitor_and_a_reboot_leave_the_network_usable() {
+    let before = host_state();
+    let b = Berth::new();
+    let net = b.ok(&["network", "create", "--subnet", "10.251.41.0/24", "boot"]);
+    let net = net.trim().to_string();
+    let bridge = format!("br-{}", &net[..12]);
+    let port = free_port();
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "crash",
+            "--network",
+            "boot",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/etc",
+        ])
+        .trim()
+        .to_string();
+    http_get(&format!("127.0.0.1:{port}"), "/hostname");
+    // The monitor and the container die without any cleanup.
+    let pid: i32 = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "crash"])
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let monitor: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    sh(&format!("kill -9 {monitor} {pid}"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    b.ok(&["rm", "-f", "crash"]);
+    let rules = String::from_utf8_lossy(&sh("nft list table ip berth").stdout).into_owned();
+    assert!(!rules.contains(&format!("berth:{id}")), "{rules}");
+    assert!(container_ips(&b, "boot").is_empty());
+    // A reboot: the bridge, its rules and the run dir are gone.
+    sh(&format!("ip link del {bridge}"));
+    let listing = String::from_utf8_lossy(&sh("nft -a list table ip berth").stdout).into_owned();
+    let mut chain = String::new();
+    for l in listing.lines() {
+        let t = l.trim();
+        if let Some(c) = t.strip_prefix("chain ") {
+            chain = c.split_whitespace().next().unwrap().to_string();
+        }
+        if t.contains(&format!("berth-net:{net}")) {
+            let h = t.rsplit_once("# handle ").unwrap().1;
+            sh(&format!("nft delete rule ip berth {chain} handle {h}"));
+        }
+    }
+    let _ = sh(&format!("pkill -f 'dns-serve {net}'"));
+    std::fs::remove_dir_all(&b.runroot).unwrap();
+    // First use brings it all back: bridge, rules, names.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "boot",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    assert_eq!(links(&[&bridge]), vec![bridge.clone()]);
+    let rules = String::from_utf8_lossy(&sh("nft list table ip berth").stdout).into_owned();
+    assert!(rules.contains(&format!("berth-net:{net}")), "{rules}");
+    let page = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "boot",
+        IMAGE,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://web:8080/hostname",
+    ]);
+    assert!(!page.is_empty());
+    drop(b);
+    assert_host_unchanged(&before);
+}

@@ -267,6 +267,7 @@ impl CreateArgs {
         if self.image.is_empty() {
             return Err(bad("image", "an image name is required"));
         }
+        let host_mode = network == NetworkMode::Host;
         Ok(CreateRequest {
             name: self.name.clone(),
             image: self.image.clone(),
@@ -292,9 +293,16 @@ impl CreateArgs {
                             .map_err(|e| bad("-p/--publish", e))?,
                     );
                 }
+                if host_mode && (!v.is_empty() || self.publish_all) {
+                    // As Docker: the host's ports are the container's already.
+                    eprintln!(
+                        "WARNING: Published ports are discarded when using host network mode"
+                    );
+                    v.clear();
+                }
                 v
             },
-            publish_all: self.publish_all,
+            publish_all: self.publish_all && !host_mode,
             network_aliases: self.network_alias.clone(),
             ip: self.ip.clone(),
             mac_address: self.mac_address.clone(),

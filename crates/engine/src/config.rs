@@ -100,6 +100,59 @@ impl PortMapping {
     }
 }
 
+/// What a mount is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MountType {
+    /// A named (or anonymous) volume.
+    #[default]
+    Volume,
+    /// A host path.
+    Bind,
+    /// A fresh tmpfs.
+    Tmpfs,
+}
+
+impl MountType {
+    /// Docker's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountType::Volume => "volume",
+            MountType::Bind => "bind",
+            MountType::Tmpfs => "tmpfs",
+        }
+    }
+}
+
+/// One `-v`, `--mount`, `--volumes-from` mount or image `VOLUME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MountSpec {
+    /// Volume, bind or tmpfs.
+    #[serde(rename = "type")]
+    pub kind: MountType,
+    /// Volume name or host path (empty for tmpfs).
+    pub source: String,
+    /// Where it appears in the container.
+    pub target: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+    /// Do not fill an empty volume from the image (`volume-nocopy`).
+    pub nocopy: bool,
+    /// `rprivate` (default), `private`, `rshared`, `shared`, `rslave`, `slave`.
+    pub propagation: String,
+    /// `tmpfs-size` in bytes.
+    pub tmpfs_size: Option<u64>,
+    /// `tmpfs-mode`.
+    pub tmpfs_mode: Option<u32>,
+    /// `:U`: chown the volume to the container's user at start.
+    pub chown: bool,
+    /// A volume made for this container alone (removed by `rm -v`).
+    pub anonymous: bool,
+    /// `-v` spelling (Docker's `HostConfig.Binds`), empty for `--mount`.
+    pub bind_spec: String,
+}
+
 /// `--network`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -199,6 +252,10 @@ pub struct ContainerConfig {
     pub read_only: bool,
     /// `--tmpfs dest[:options]`.
     pub tmpfs: BTreeMap<String, String>,
+    /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--volumes-from`,
+    /// the image's `VOLUME`s), in the order given.
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
     /// `--memory` in bytes (0 = unlimited).
     pub memory: i64,
     /// `--memory-swap` in bytes (0 = default, -1 = unlimited).

@@ -19,10 +19,14 @@ pub mod logs;
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// Working on a container's root filesystem from the host.
+pub mod rootfs;
 /// `berth.toml`.
 pub mod settings;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
+/// Volumes and mounts.
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 

@@ -38,6 +38,8 @@ pub struct MonitorArgs {
     pub(crate) paths: Paths,
     pub(crate) id: model::ContainerId,
     pub(crate) auto_remove: bool,
+    /// Anonymous volumes to remove with a `--rm` container.
+    pub(crate) anonymous_volumes: Vec<crate::config::MountSpec>,
     pub(crate) spec: oci_spec::runtime::Spec,
     pub(crate) overlay: runtime::Overlay,
     pub(crate) bundle: PathBuf,
@@ -115,6 +117,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         paths,
         id,
         auto_remove,
+        anonymous_volumes,
         spec,
         overlay,
         bundle,
@@ -150,6 +153,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         });
         if auto_remove {
             let _ = store.remove_container(&id);
+            crate::volumes::remove_anonymous(&store, &anonymous_volumes);
         }
         report(
             &status_w,
@@ -274,6 +278,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     let mut trash = None;
     if auto_remove {
         trash = store.forget_container(&id).ok().flatten();
+        crate::volumes::remove_anonymous(&store, &anonymous_volumes);
     } else {
         let _ = set_state(&store, &id, |st| {
             st.status = Status::Exited;

@@ -207,10 +207,13 @@ impl Engine {
     /// berth's state on disk.
     pub fn system_reset(&self) -> Result<()> {
         for c in self.containers()? {
-            self.remove(c.id().as_str(), true)?;
+            self.remove(c.id().as_str(), true, true)?;
         }
         for n in self.store().networks()? {
             self.drop_network(&n)?;
+        }
+        for v in self.store().volumes()? {
+            self.volume_remove(&v.name)?;
         }
         Ok(())
     }

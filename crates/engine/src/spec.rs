@@ -148,6 +148,9 @@ pub struct SpecInputs<'a> {
     pub init_binary: Option<&'a Path>,
     /// The process args (entrypoint + cmd) before `--init` wrapping.
     pub args: &'a [String],
+    /// Volume, bind and tmpfs mounts, sources resolved
+    /// ([`crate::volumes::oci_mount`]).
+    pub mounts: &'a [Value],
 }
 
 fn cap_names(mask: u64) -> Vec<String> {
@@ -260,19 +263,42 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
         ),
     ];
+    // Parents before children (Docker sorts by depth): /data before
+    // /data/cache whatever the order given.
+    let mut user: Vec<Value> = c
+        .tmpfs
+        .iter()
+        .map(|(dest, opts)| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": tmpfs_options(opts)}))
+        .chain(inp.mounts.iter().cloned())
+        .collect();
+    user.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .map(|d| Path::new(d).components().count())
+            .unwrap_or(0)
+    });
+    mounts.extend(user);
+    // After the user's mounts: a volume on /etc gets them on top, as
+    // in Docker.
+    let user_targets: Vec<&str> = inp
+        .mounts
+        .iter()
+        .filter_map(|m| m["destination"].as_str())
+        .collect();
     for (file, dest) in [
         ("resolv.conf", "/etc/resolv.conf"),
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),
     ] {
+        // A mount of the user's own there wins, as in Docker.
+        if user_targets.contains(&dest) {
+            continue;
+        }
         let src = match inp.joined {
             Some((dir, _)) if file != "hostname" => dir.join(file),
             _ => inp.container_dir.join(file),
         };
         mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
-    }
-    for (dest, opts) in &c.tmpfs {
-        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": tmpfs_options(opts)}));
     }
     if let Some(init) = inp.init_binary {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));

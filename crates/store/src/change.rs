@@ -1,5 +1,5 @@
 //! `--change` instructions of `import` (a subset of Dockerfile syntax):
-//! CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL.
+//! CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL, VOLUME.
 use crate::StoreError;
 
 /// One parsed instruction.
@@ -21,6 +21,8 @@ pub enum Change {
     Label(Vec<(String, String)>),
     /// `STOPSIGNAL SIGTERM`.
     StopSignal(String),
+    /// `VOLUME /data ...` or `VOLUME ["/data"]`.
+    Volume(Vec<String>),
 }
 
 fn bad(change: &str, reason: &str) -> StoreError {
@@ -135,10 +137,22 @@ pub fn parse_change(change: &str) -> Result<Change, StoreError> {
         }
         "LABEL" => Change::Label(pairs(change, rest)?),
         "STOPSIGNAL" if !rest.is_empty() => Change::StopSignal(rest.to_string()),
+        "VOLUME" if !rest.is_empty() => {
+            let paths: Vec<String> = if rest.starts_with('[') {
+                serde_json::from_str(rest)
+                    .map_err(|_| bad(change, "expected VOLUME [\"/path\", ...]"))?
+            } else {
+                rest.split_whitespace().map(str::to_string).collect()
+            };
+            if paths.is_empty() || paths.iter().any(|p| !p.starts_with('/')) {
+                return Err(bad(change, "VOLUME needs absolute paths"));
+            }
+            Change::Volume(paths)
+        }
         _ => {
             return Err(bad(
                 change,
-                "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL",
+                "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL, VOLUME",
             ))
         }
     })
@@ -182,6 +196,11 @@ pub(crate) fn apply(config: &mut serde_json::Value, changes: &[Change]) {
                 }
             }
             Change::StopSignal(s) => config["StopSignal"] = json!(s),
+            Change::Volume(paths) => {
+                for p in paths {
+                    config["Volumes"][p] = json!({});
+                }
+            }
         }
     }
 }
@@ -216,6 +235,15 @@ mod tests {
             Change::Expose(vec!["80/tcp".into(), "53/udp".into()])
         );
         assert!(parse_change("EXPOSE http").is_err());
+        assert_eq!(
+            parse_change("VOLUME /a /b").unwrap(),
+            Change::Volume(vec!["/a".into(), "/b".into()])
+        );
+        assert_eq!(
+            parse_change("VOLUME [\"/data\"]").unwrap(),
+            Change::Volume(vec!["/data".into()])
+        );
+        assert!(parse_change("VOLUME data").is_err());
         assert!(parse_change("WORKDIR relative").is_err());
         assert!(parse_change("RUN rm -rf /").is_err());
         assert!(parse_change(r#"CMD ["unterminated"#).is_err());

@@ -70,8 +70,13 @@ impl Store {
     }
 
     /// Record a new container: the image must exist and the name be free.
-    /// Returns its dir, created with `upper/` and `work/`.
-    pub fn create_container(&self, rec: &ContainerRecord) -> Result<PathBuf, StoreError> {
+    /// The `volumes` it mounts that do not exist yet are created in the
+    /// same transaction. Returns its dir, created with `upper/` and `work/`.
+    pub fn create_container(
+        &self,
+        rec: &ContainerRecord,
+        volumes: &[crate::VolumeRecord],
+    ) -> Result<PathBuf, StoreError> {
         let tx = self.write_tx()?;
         let image = tx
             .query_row(
@@ -113,6 +118,7 @@ impl Store {
                 rec.state.to_string(),
             ],
         )?;
+        self.insert_volumes(&tx, volumes)?;
         let dir = self.container_dir(&rec.id);
         for sub in ["upper", "work"] {
             let p = dir.join(sub);

@@ -3,7 +3,7 @@
 //!
 //! Layout under the root: `blobs/sha256/<hex>` (verified, fsynced, renamed
 //! into place), `layers/<diff-id hex>` (overlayfs lower dirs, unpacked once),
-//! `containers/<id>/{upper,work}`, `tmp/` (work in progress of live
+//! `containers/<id>/{upper,work}`, `volumes/<name>/_data`, `tmp/` (work in progress of live
 //! commands, each with a lock file), `db/berth.db` (SQLite, WAL). An image
 //! row is inserted only once all of its content is in place, in one
 //! transaction: a crash leaves at most unreferenced files, which the next
@@ -22,11 +22,15 @@ pub mod container;
 pub mod download;
 /// The store's error type.
 pub mod error;
+/// Copying, archiving and chowning trees through file descriptors only.
+pub mod fsops;
 /// Image rows, import, tags, removal, prune.
 pub mod image;
 /// Unpacking one layer tarball into a directory, safely.
 pub mod layer;
 pub mod network;
+/// Named volumes.
+pub mod volume;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -42,8 +46,9 @@ pub use image::{
     PruneReport, RemoveEvent,
 };
 pub use network::{Lease, NetworkRecord};
+pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -93,6 +98,10 @@ CREATE TABLE IF NOT EXISTS leases (
     PRIMARY KEY (network, ip)
 );
 CREATE INDEX IF NOT EXISTS leases_container ON leases(container);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL            -- JSON VolumeRecord
+);
 ";
 
 /// The store. One per process; not shared across `fork`.

@@ -61,6 +61,15 @@ pub struct CreateArgs {
     /// Mount a tmpfs (dest[:options]).
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Mount a volume or host path: [name|/host/path:]/path[:ro|rw,U,nocopy,...].
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Mount: type=volume|bind|tmpfs,source=,target=[,readonly,...].
+    #[arg(long = "mount")]
+    mount: Vec<String>,
+    /// Mount the volumes of another container (NAME[:ro|rw]).
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Memory limit (e.g. 512m).
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -312,6 +321,9 @@ impl CreateArgs {
             extra_hosts: self.add_host.clone(),
             read_only: self.read_only,
             tmpfs,
+            volumes: self.volume.clone(),
+            mounts: self.mount.clone(),
+            volumes_from: self.volumes_from.clone(),
             memory,
             memory_swap,
             cpus: self.cpus,
@@ -982,7 +994,7 @@ pub struct RmArgs {
     /// Kill and remove running containers.
     #[arg(short = 'f', long)]
     force: bool,
-    /// Accepted for compatibility (berth has no anonymous volumes yet).
+    /// Remove the container's anonymous volumes too.
     #[arg(short = 'v', long)]
     volumes: bool,
     /// Containers.
@@ -993,7 +1005,7 @@ pub struct RmArgs {
 /// `rm`.
 pub fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
     each(&a.containers, |n| {
-        engine.remove(n, a.force)?;
+        engine.remove(n, a.force, a.volumes)?;
         Ok(())
     })
 }

@@ -7,6 +7,7 @@ mod container;
 pub mod distribution;
 mod image;
 mod network;
+mod volume;
 
 pub use container::CreateArgs;
 
@@ -77,6 +78,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage berth itself.
     #[command(subcommand)]
     System(SystemCommand),
@@ -131,6 +135,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Login(a) => distribution::login(&engine, a),
         Command::Logout(a) => distribution::logout(&engine, a),
         Command::Network(c) => network::dispatch(&engine, c),
+        Command::Volume(c) => volume::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
         Command::System(SystemCommand::Reset { force }) => {
             if !force {

@@ -70,6 +70,12 @@ pub struct CreateRequest {
     pub read_only: bool,
     /// `--tmpfs` (dest, options).
     pub tmpfs: Vec<(String, String)>,
+    /// `-v`/`--volume` as given.
+    pub volumes: Vec<String>,
+    /// `--mount` as given.
+    pub mounts: Vec<String>,
+    /// `--volumes-from container[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     /// `--memory` bytes.
     pub memory: Option<u64>,
     /// `--memory-swap` bytes (-1 unlimited).
@@ -463,6 +469,13 @@ impl Engine {
             }
             tmpfs.insert(dest.clone(), opts.clone());
         }
+        let plan = self.plan_mounts(
+            &req.volumes,
+            &req.mounts,
+            &req.volumes_from,
+            &tmpfs,
+            &ic.volumes().clone().unwrap_or_default(),
+        )?;
         let config = ContainerConfig {
             image: req.image.clone(),
             hostname: req
@@ -502,6 +515,7 @@ impl Engine {
             extra_hosts,
             read_only: req.read_only,
             tmpfs,
+            mounts: plan.mounts,
             memory: req.memory.unwrap_or(0) as i64,
             memory_swap: req.memory_swap.unwrap_or(0),
             nano_cpus: req.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
@@ -546,7 +560,7 @@ impl Engine {
         // the check and the insert: draw another.
         let mut tries = 0;
         let dir = loop {
-            match self.store().create_container(&record) {
+            match self.store().create_container(&record, &plan.volumes) {
                 Err(store::StoreError::NameInUse { .. }) if req.name.is_none() && tries < 8 => {
                     tries += 1;
                     name = self.random_name()?;
@@ -564,8 +578,10 @@ impl Engine {
             }
             None => None,
         };
-        if let Err(e) = write_etc_files(&dir, &config, dns.as_deref()) {
+        let copied = self.fill_volumes(&config, &dirs);
+        if let Err(e) = copied.and_then(|()| write_etc_files(&dir, &config, dns.as_deref())) {
             let _ = self.store().remove_container(&id);
+            self.remove_anonymous_volumes(&config.mounts);
             return Err(e);
         }
         Container::from_record(record)

@@ -94,6 +94,7 @@ impl Engine {
             user: &user,
             init_binary: None,
             args: &req.cmd,
+            mounts: &[],
         })?;
         let bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => {

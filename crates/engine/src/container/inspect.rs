@@ -27,6 +27,35 @@ impl Engine {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
+        let mounts: Vec<Value> = cfg
+            .mounts
+            .iter()
+            .map(|m| {
+                let source = match m.kind {
+                    crate::config::MountType::Volume => self.store().volume_data(&m.source),
+                    _ => std::path::PathBuf::from(&m.source),
+                };
+                crate::volumes::inspect_mount(m, &source)
+            })
+            .collect();
+        let binds: Vec<&str> = cfg
+            .mounts
+            .iter()
+            .filter(|m| !m.bind_spec.is_empty() && !m.anonymous)
+            .map(|m| m.bind_spec.as_str())
+            .collect();
+        let host_mounts: Vec<Value> = cfg
+            .mounts
+            .iter()
+            .filter(|m| m.bind_spec.is_empty() && !(m.anonymous && m.kind == crate::config::MountType::Volume))
+            .map(|m| json!({"Type": m.kind.as_str(), "Source": m.source, "Target": m.target, "ReadOnly": m.readonly}))
+            .collect();
+        let image_volumes: serde_json::Map<String, Value> = cfg
+            .mounts
+            .iter()
+            .filter(|m| m.anonymous)
+            .map(|m| (m.target.clone(), json!({})))
+            .collect();
         let caps = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
         json!({
             "Id": c.id().as_str(),
@@ -61,6 +90,8 @@ impl Engine {
                 "Privileged": cfg.privileged,
                 "ReadonlyRootfs": cfg.read_only,
                 "Tmpfs": cfg.tmpfs,
+                "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
+                "Mounts": if host_mounts.is_empty() { Value::Null } else { json!(host_mounts) },
                 "Memory": cfg.memory,
                 "MemorySwap": cfg.memory_swap,
                 "NanoCpus": cfg.nano_cpus,
@@ -84,7 +115,9 @@ impl Engine {
                     "MergedDir": dir.join("rootfs"),
                 },
             },
+            "Mounts": mounts,
             "Config": {
+                "Volumes": if image_volumes.is_empty() { Value::Null } else { json!(image_volumes) },
                 "Hostname": cfg.hostname,
                 "User": cfg.user,
                 "Tty": cfg.tty,

@@ -128,8 +128,9 @@ impl Engine {
             .unwrap_or(c.state.exit_code))
     }
 
-    /// `rm`: remove a stopped container, or with `force` kill it first.
-    pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Container> {
+    /// `rm`: remove a stopped container, or with `force` kill it first;
+    /// with `volumes` its anonymous volumes too (`rm -v`).
+    pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<Container> {
         let c = self.container(name_or_id)?;
         if c.is_running() {
             if !force {
@@ -154,6 +155,9 @@ impl Engine {
             Ok(()) => {}
             Err(store::StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
+        }
+        if volumes {
+            self.remove_anonymous_volumes(&c.config.mounts);
         }
         Ok(c)
     }

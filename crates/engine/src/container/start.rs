@@ -131,6 +131,11 @@ impl Engine {
             }
             _ => None,
         };
+        let mut mounts = Vec::new();
+        for m in &c.config.mounts {
+            let source = self.mount_source(m, user.uid, user.gid)?;
+            mounts.push(crate::volumes::oci_mount(m, &source));
+        }
         let spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
             config: &c.config,
@@ -140,6 +145,7 @@ impl Engine {
             user: &user,
             init_binary: init_binary.as_deref(),
             args: &args,
+            mounts: &mounts,
         })?;
         let seccomp_bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => {
@@ -205,6 +211,13 @@ impl Engine {
             paths: self.paths().clone(),
             id: id.clone(),
             auto_remove: c.config.auto_remove,
+            anonymous_volumes: c
+                .config
+                .mounts
+                .iter()
+                .filter(|m| m.anonymous)
+                .cloned()
+                .collect(),
             spec,
             overlay,
             bundle: dir.clone(),

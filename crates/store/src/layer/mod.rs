@@ -28,7 +28,7 @@
 //! operation it guards.
 mod meta;
 mod name;
-mod resolve;
+pub(crate) mod resolve;
 mod stream;
 mod tree;
 
@@ -85,6 +85,9 @@ pub struct UnpackOptions {
     /// many bytes (apparent size), before writing the entry that would
     /// pass it: a small compressed layer can expand to terabytes.
     pub max_size: Option<u64>,
+    /// A plain tar, not a layer: `.wh.` names are ordinary files (a
+    /// volume import, a `cp` into a container).
+    pub plain_names: bool,
 }
 
 /// Why a layer could not be unpacked.
@@ -315,7 +318,12 @@ impl Unpacker {
         }
         self.entries += 1;
         let raw = entry.path_bytes().into_owned();
-        let name = name::parse(&raw).map_err(|reason| unsafe_at(&raw, reason))?;
+        let name = if self.opts.plain_names {
+            name::parse_plain(&raw)
+        } else {
+            name::parse(&raw)
+        }
+        .map_err(|reason| unsafe_at(&raw, reason))?;
         match name.role {
             Role::Root => {
                 // Docker ignores the metadata of "./" too: the layer root

@@ -83,6 +83,17 @@ pub(super) fn parse(raw: &[u8]) -> Result<EntryName<'_>, &'static str> {
     Ok(EntryName { parent, role })
 }
 
+/// Parse an entry's name with no whiteout conventions: every name is an
+/// ordinary file (a plain tar, not a layer).
+pub(super) fn parse_plain(raw: &[u8]) -> Result<EntryName<'_>, &'static str> {
+    let mut parent = components(raw)?;
+    let role = match parent.pop() {
+        Some(last) => Role::Plain(last),
+        None => Role::Root,
+    };
+    Ok(EntryName { parent, role })
+}
+
 /// Parse a hardlink target: a path inside the layer naming an entry (not
 /// the root).
 pub(super) fn link_target(raw: &[u8]) -> Result<(Vec<&OsStr>, &OsStr), &'static str> {

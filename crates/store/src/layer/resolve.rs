@@ -31,7 +31,7 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// Open the directory `path` below `root` (an `O_PATH` fd), resolving
 /// symlinks and `..` as if `root` were `/`.
-pub(super) fn in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> {
+pub(crate) fn in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> {
     if !NO_OPENAT2.load(Ordering::Relaxed) {
         match openat2_in_root(root, path) {
             Err(Errno::ENOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
@@ -58,7 +58,7 @@ fn openat2_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> 
 
 /// Open `name` in `dir` if it is a directory, without following it:
 /// ELOOP if it is a symlink, ENOTDIR if it is something else.
-pub(super) fn open_plain_dir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_plain_dir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
     match openat(
         dir,
         name,

@@ -1,0 +1,607 @@
+//! Reading, copying and chowning trees a container may be changing at the
+//! same time (a volume, a container's root) through file descriptors only.
+//!
+//! Every entry is reached with `openat(O_NOFOLLOW)` from the fd of its
+//! parent, and its metadata is changed through its own fd (or with
+//! `AT_SYMLINK_NOFOLLOW`): a process swapping a directory for a symlink to
+//! `/` mid-walk makes the walk fail or copy the symlink itself, never reach
+//! the host's files (CVE-2018-15664). Paths inside a root are resolved with
+//! `openat2(RESOLVE_IN_ROOT)`, so a container's symlinks resolve as they do
+//! in the container.
+use std::collections::HashMap;
+use std::ffi::{CStr, OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+use nix::sys::stat::{
+    fchmod, fstat, fstatat, futimens, mkdirat, mknodat, utimensat, FileStat, Mode, SFlag,
+    UtimensatFlags,
+};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
+
+/// Trees nested deeper than this are refused (each level holds two fds).
+pub const MAX_DEPTH: usize = 400;
+
+fn err(what: impl std::fmt::Display, e: Errno) -> io::Error {
+    io::Error::new(io::Error::from(e).kind(), format!("{what}: {}", e.desc()))
+}
+
+/// The kind of a stat'ed entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symlink.
+    Symlink,
+    /// A fifo.
+    Fifo,
+    /// A character device.
+    Char,
+    /// A block device.
+    Block,
+    /// A socket (never copied).
+    Socket,
+}
+
+/// The kind of `st`.
+pub fn kind_of(st: &FileStat) -> Kind {
+    match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFDIR => Kind::Dir,
+        SFlag::S_IFLNK => Kind::Symlink,
+        SFlag::S_IFIFO => Kind::Fifo,
+        SFlag::S_IFCHR => Kind::Char,
+        SFlag::S_IFBLK => Kind::Block,
+        SFlag::S_IFSOCK => Kind::Socket,
+        _ => Kind::File,
+    }
+}
+
+/// Open a trusted directory path (the host's own) as an `O_PATH` fd.
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err(path.display(), e))
+}
+
+/// Resolve the directory `path` inside `root` as if `root` were `/`.
+pub fn dir_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
+    crate::layer::resolve::in_root(root, path).map_err(|e| err(path.display(), e))
+}
+
+/// Split a path inside a root into its parent and last component
+/// (`None` for the root itself). `..` and `.` are resolved lexically
+/// first, as `docker cp` does.
+pub fn split_in_root(path: &Path) -> (PathBuf, Option<OsString>) {
+    let mut comps: Vec<&OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => comps.push(n),
+            Component::ParentDir => {
+                comps.pop();
+            }
+            _ => {}
+        }
+    }
+    let last = comps.pop().map(OsStr::to_os_string);
+    let parent: PathBuf = std::iter::once(OsStr::new("/")).chain(comps).collect();
+    (parent, last)
+}
+
+/// An entry of a directory, not followed.
+pub fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<FileStat, Errno> {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+/// Open the directory `name` of `dir` for reading, refusing a symlink.
+pub fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Names in a directory, `.` and `..` left out, sorted (archives and
+/// copies come out the same every time).
+pub fn list(dir: BorrowedFd<'_>) -> Result<Vec<OsString>, Errno> {
+    let mut d = Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for e in d.iter() {
+        let e = e?;
+        let n: &CStr = e.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            names.push(OsStr::from_bytes(n.to_bytes()).to_os_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
+    (
+        TimeSpec::new(st.st_atime, st.st_atime_nsec),
+        TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
+    )
+}
+
+/// Give an open file or directory `st`'s owner, mode and times.
+fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> Result<(), Errno> {
+    let (uid, gid) = owner.unwrap_or((st.st_uid, st.st_gid));
+    fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    // After the chown: it clears set-id bits.
+    fchmod(fd, Mode::from_bits_truncate(st.st_mode & 0o7777))?;
+    let (a, m) = times(st);
+    futimens(fd, &a, &m)
+}
+
+/// How [`copy_into`] treats what it copies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Give every copied entry this owner instead of the source's.
+    pub owner: Option<(u32, u32)>,
+    /// Replace entries that exist in the destination (a file over a file,
+    /// a directory merged into a directory); otherwise EEXIST.
+    pub overwrite: bool,
+}
+
+/// Copy the entry `name` of `src` (not followed) to `dst_name` in `dst`.
+pub fn copy_entry(
+    src: BorrowedFd<'_>,
+    name: &OsStr,
+    dst: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    copy_rec(src, name, dst, dst_name, opts, 0, &mut HashMap::new())
+}
+
+/// Copy the contents of directory `src` into directory `dst`.
+pub fn copy_contents(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    opts: &CopyOptions,
+) -> io::Result<()> {
+    let src = openat(
+        src,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the source directory", e))?;
+    let mut links = HashMap::new();
+    for n in list(src.as_fd()).map_err(|e| err("listing the source directory", e))? {
+        copy_rec(src.as_fd(), &n, dst, &n, opts, 1, &mut links)?;
+    }
+    Ok(())
+}
+
+/// Make `dst_name` in `dst` a directory we can write (reusing an
+/// existing directory when overwriting).
+fn make_dir(dst: BorrowedFd<'_>, name: &OsStr, overwrite: bool) -> Result<OwnedFd, Errno> {
+    match mkdirat(dst, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) if overwrite => {
+            if let Ok(fd) = open_subdir(dst, name) {
+                return Ok(fd);
+            }
+            remove_entry(dst, name)?;
+            mkdirat(dst, name, Mode::from_bits_truncate(0o700))?;
+        }
+        Err(e) => return Err(e),
+    }
+    open_subdir(dst, name)
+}
+
+/// Remove the entry `name` of `dir` (a directory recursively), never
+/// following symlinks.
+pub fn remove_entry(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+    remove_rec(dir, name, 0)
+}
+
+fn remove_rec(dir: BorrowedFd<'_>, name: &OsStr, depth: usize) -> Result<(), Errno> {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+        Err(Errno::EISDIR) => {}
+        r => return r,
+    }
+    if depth > MAX_DEPTH {
+        return Err(Errno::ELOOP);
+    }
+    let sub = open_subdir(dir, name)?;
+    for n in list(sub.as_fd())? {
+        remove_rec(sub.as_fd(), &n, depth + 1)?;
+    }
+    drop(sub);
+    unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+}
+
+type Links = HashMap<(u64, u64), (OwnedFd, OsString)>;
+
+fn copy_rec(
+    src: BorrowedFd<'_>,
+    name: &OsStr,
+    dst: BorrowedFd<'_>,
+    dst_name: &OsStr,
+    opts: &CopyOptions,
+    depth: usize,
+    links: &mut Links,
+) -> io::Result<()> {
+    let shown = || Path::new(name).display().to_string();
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "{}: nested deeper than {MAX_DEPTH} directories",
+            shown()
+        )));
+    }
+    let st = stat_at(src, name).map_err(|e| err(shown(), e))?;
+    let kind = kind_of(&st);
+    let ctx = |e: Errno| err(shown(), e);
+    if opts.overwrite && kind != Kind::Dir {
+        match stat_at(dst, dst_name) {
+            Ok(old) if kind_of(&old) == Kind::Dir => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "cannot overwrite directory {} with a non-directory",
+                        shown()
+                    ),
+                ))
+            }
+            Ok(_) => remove_entry(dst, dst_name).map_err(ctx)?,
+            Err(_) => {}
+        }
+    }
+    match kind {
+        Kind::Dir => {
+            let from = open_subdir(src, name).map_err(ctx)?;
+            let to = make_dir(dst, dst_name, opts.overwrite).map_err(ctx)?;
+            for n in list(from.as_fd()).map_err(ctx)? {
+                copy_rec(from.as_fd(), &n, to.as_fd(), &n, opts, depth + 1, links)?;
+            }
+            apply_meta(to.as_fd(), &st, opts.owner).map_err(ctx)?;
+        }
+        Kind::File => {
+            if st.st_nlink > 1 {
+                if let Some((dir, first)) = links.get(&(st.st_dev, st.st_ino)) {
+                    // Another name of a file already copied.
+                    if nix::unistd::linkat(
+                        dir.as_fd(),
+                        first.as_os_str(),
+                        dst,
+                        dst_name,
+                        AtFlags::empty(),
+                    )
+                    .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            let from = openat(
+                src,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+                Mode::empty(),
+            )
+            .map_err(ctx)?;
+            // Opened, then checked: a fifo swapped in would have blocked the
+            // open without O_NONBLOCK, so only regular files get here.
+            let now = fstat(from.as_fd()).map_err(ctx)?;
+            if kind_of(&now) != Kind::File {
+                return Err(io::Error::other(format!(
+                    "{}: changed while copied",
+                    shown()
+                )));
+            }
+            let to = openat(
+                dst,
+                dst_name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(ctx)?;
+            let mut from = File::from(from);
+            let mut to = File::from(to);
+            io::copy(&mut from, &mut to)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown())))?;
+            apply_meta(to.as_fd(), &now, opts.owner).map_err(ctx)?;
+            if st.st_nlink > 1 {
+                if let Ok(d) = nix::unistd::dup(dst) {
+                    links.insert((st.st_dev, st.st_ino), (d, dst_name.to_os_string()));
+                }
+            }
+        }
+        Kind::Symlink => {
+            let target = readlinkat(src, name).map_err(ctx)?;
+            symlinkat(target.as_os_str(), dst, dst_name).map_err(ctx)?;
+            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            fchownat(
+                dst,
+                dst_name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(ctx)?;
+            let (a, m) = times(&st);
+            utimensat(dst, dst_name, &a, &m, UtimensatFlags::NoFollowSymlink).map_err(ctx)?;
+        }
+        Kind::Fifo | Kind::Char | Kind::Block => {
+            let sflag = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+            mknodat(
+                dst,
+                dst_name,
+                sflag,
+                Mode::from_bits_truncate(0o600),
+                st.st_rdev,
+            )
+            .map_err(ctx)?;
+            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            fchownat(
+                dst,
+                dst_name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(ctx)?;
+            // A node cannot be opened to fchmod it safely (a device
+            // open has side effects); fchmodat does not follow the last
+            // component, which we just made and which is not a symlink
+            // unless swapped, and then the kernel refuses (no follow).
+            nix::sys::stat::fchmodat(
+                dst,
+                dst_name,
+                Mode::from_bits_truncate(st.st_mode & 0o7777),
+                nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+            )
+            .or_else(|e| {
+                if e == Errno::EOPNOTSUPP {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(ctx)?;
+        }
+        Kind::Socket => {}
+    }
+    Ok(())
+}
+
+/// Give every entry of the tree at `dir` (the directory included) the
+/// owner `uid:gid`, never following symlinks (`:U` volumes).
+pub fn chown_tree(dir: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    let fd = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the volume", e))?;
+    chown_rec(fd.as_fd(), uid, gid, 0)
+}
+
+fn chown_rec(dir: BorrowedFd<'_>, uid: u32, gid: u32, depth: usize) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "nested deeper than {MAX_DEPTH} directories"
+        )));
+    }
+    let st = fstat(dir).map_err(|e| err("stat", e))?;
+    if st.st_uid != uid || st.st_gid != gid {
+        let mode = st.st_mode & 0o7777;
+        fchown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .map_err(|e| err("chown", e))?;
+        let _ = fchmod(dir, Mode::from_bits_truncate(mode));
+    }
+    for n in list(dir).map_err(|e| err("listing a directory", e))? {
+        let Ok(st) = stat_at(dir, &n) else { continue };
+        if kind_of(&st) == Kind::Dir {
+            if let Ok(sub) = open_subdir(dir, &n) {
+                chown_rec(sub.as_fd(), uid, gid, depth + 1)?;
+            }
+        } else if st.st_uid != uid || st.st_gid != gid {
+            fchownat(
+                dir,
+                n.as_os_str(),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| err(Path::new(&n).display(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write the entry `name` of `dir` (not followed; a directory with its
+/// whole tree) to `out` as a tar stream whose entries are named below
+/// `as_name` (`.` for the contents of a directory only).
+pub fn tar_entry(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    as_name: &Path,
+    out: impl Write,
+) -> io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.mode(tar::HeaderMode::Complete);
+    let mut links = HashMap::new();
+    tar_rec(&mut b, dir, name, as_name, 0, &mut links)?;
+    b.into_inner()?.flush()
+}
+
+/// Write the contents of the directory `dir` to `out` as a tar stream
+/// (entries named `./x`, Docker's `volume`/`export` convention is
+/// relative names).
+pub fn tar_contents(dir: BorrowedFd<'_>, out: impl Write) -> io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.mode(tar::HeaderMode::Complete);
+    let fd = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the directory", e))?;
+    let mut links = HashMap::new();
+    for n in list(fd.as_fd()).map_err(|e| err("listing the directory", e))? {
+        tar_rec(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links)?;
+    }
+    b.into_inner()?.flush()
+}
+
+fn header_for(st: &FileStat, kind: Kind) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(st.st_uid as u64);
+    h.set_gid(st.st_gid as u64);
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(0);
+    h.set_entry_type(match kind {
+        Kind::Dir => tar::EntryType::Directory,
+        Kind::File => tar::EntryType::Regular,
+        Kind::Symlink => tar::EntryType::Symlink,
+        Kind::Fifo => tar::EntryType::Fifo,
+        Kind::Char => tar::EntryType::Char,
+        Kind::Block => tar::EntryType::Block,
+        Kind::Socket => tar::EntryType::Regular,
+    });
+    if matches!(kind, Kind::Char | Kind::Block) {
+        let _ = h.set_device_major(libc::major(st.st_rdev));
+        let _ = h.set_device_minor(libc::minor(st.st_rdev));
+    }
+    h
+}
+
+fn tar_rec<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    as_name: &Path,
+    depth: usize,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    let shown = || as_name.display().to_string();
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "{}: nested deeper than {MAX_DEPTH} directories",
+            shown()
+        )));
+    }
+    let st = stat_at(dir, name).map_err(|e| err(shown(), e))?;
+    let kind = kind_of(&st);
+    let ctx = |e: Errno| err(shown(), e);
+    match kind {
+        Kind::Socket => Ok(()),
+        Kind::Dir => {
+            let sub = open_subdir(dir, name).map_err(ctx)?;
+            let mut h = header_for(&st, kind);
+            let mut dname = as_name.as_os_str().to_os_string();
+            if !dname.as_bytes().ends_with(b"/") {
+                dname.push("/");
+            }
+            b.append_data(&mut h, Path::new(&dname), io::empty())?;
+            for n in list(sub.as_fd()).map_err(ctx)? {
+                tar_rec(b, sub.as_fd(), &n, &as_name.join(&n), depth + 1, links)?;
+            }
+            Ok(())
+        }
+        Kind::File => {
+            if st.st_nlink > 1 {
+                if let Some(first) = links.get(&(st.st_dev, st.st_ino)) {
+                    let mut h = header_for(&st, kind);
+                    h.set_entry_type(tar::EntryType::Link);
+                    return b.append_link(&mut h, as_name, first);
+                }
+            }
+            let fd = openat(
+                dir,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                Mode::empty(),
+            )
+            .map_err(ctx)?;
+            let now = fstat(fd.as_fd()).map_err(ctx)?;
+            if kind_of(&now) != Kind::File {
+                return Err(io::Error::other(format!("{}: changed while read", shown())));
+            }
+            let mut h = header_for(&now, Kind::File);
+            h.set_size(now.st_size as u64);
+            // The size is in the header already: a file that grows or
+            // shrinks meanwhile is cut or padded to it.
+            let file = File::from(fd);
+            let reader = io::Read::chain(io::Read::take(file, now.st_size as u64), io::repeat(0));
+            b.append_data(&mut h, as_name, io::Read::take(reader, now.st_size as u64))?;
+            if now.st_nlink > 1 {
+                links.insert((now.st_dev, now.st_ino), as_name.to_path_buf());
+            }
+            Ok(())
+        }
+        Kind::Symlink => {
+            let target = readlinkat(dir, name).map_err(ctx)?;
+            let mut h = header_for(&st, kind);
+            b.append_link(&mut h, as_name, Path::new(&target))
+        }
+        Kind::Fifo | Kind::Char | Kind::Block => {
+            let mut h = header_for(&st, kind);
+            b.append_data(&mut h, as_name, io::empty())
+        }
+    }
+}
+
+/// Is the directory empty?
+pub fn is_empty_dir(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(list(dir)
+        .map_err(|e| err("listing a directory", e))?
+        .is_empty())
+}
+
+/// Bytes used (allocated blocks) by the tree at `dir`, not following
+/// symlinks or crossing into other filesystems.
+pub fn disk_usage(dir: BorrowedFd<'_>) -> u64 {
+    fn rec(dir: BorrowedFd<'_>, dev: u64, depth: usize) -> u64 {
+        if depth > MAX_DEPTH {
+            return 0;
+        }
+        let Ok(names) = list(dir) else { return 0 };
+        let mut total = 0;
+        for n in names {
+            let Ok(st) = stat_at(dir, &n) else { continue };
+            total += st.st_blocks as u64 * 512;
+            if kind_of(&st) == Kind::Dir && st.st_dev == dev {
+                if let Ok(sub) = open_subdir(dir, &n) {
+                    total += rec(sub.as_fd(), dev, depth + 1);
+                }
+            }
+        }
+        total
+    }
+    match fstat(dir) {
+        Ok(st) => rec(dir, st.st_dev, 0),
+        Err(_) => 0,
+    }
+}

@@ -497,6 +497,50 @@ fn header_for(st: &FileStat, kind: Kind) -> tar::Header {
     h
 }
 
+/// Is this an overlayfs whiteout (a 0:0 character device)?
+pub fn is_whiteout(st: &FileStat) -> bool {
+    kind_of(st) == Kind::Char && st.st_rdev == 0
+}
+
+/// Is the directory (an fd opened for reading) marked opaque by overlayfs?
+pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
+    use xattr::FileExt;
+    let Ok(fd) = nix::unistd::dup(dir) else {
+        return false;
+    };
+    let f = File::from(fd);
+    matches!(f.get_xattr("trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
+}
+
+/// Write a container's overlayfs upper dir as an OCI layer: whiteouts
+/// become `.wh.<name>` entries, opaque directories get `.wh..wh..opq`.
+/// Entries named in `skip` (relative paths, e.g. `etc/hosts`) are left
+/// out.
+pub fn tar_layer(upper: BorrowedFd<'_>, skip: &[PathBuf], out: impl Write) -> io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.mode(tar::HeaderMode::Complete);
+    let fd = openat(
+        upper,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the upper directory", e))?;
+    let mut links = HashMap::new();
+    for n in list(fd.as_fd()).map_err(|e| err("listing the upper directory", e))? {
+        tar_rec_as(
+            &mut b,
+            fd.as_fd(),
+            &n,
+            Path::new(&n),
+            1,
+            &mut links,
+            Some(skip),
+        )?;
+    }
+    b.into_inner()?.flush()
+}
+
 fn tar_rec<W: Write>(
     b: &mut tar::Builder<W>,
     dir: BorrowedFd<'_>,
@@ -504,6 +548,18 @@ fn tar_rec<W: Write>(
     as_name: &Path,
     depth: usize,
     links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    tar_rec_as(b, dir, name, as_name, depth, links, None)
+}
+
+fn tar_rec_as<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    as_name: &Path,
+    depth: usize,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    layer: Option<&[PathBuf]>,
 ) -> io::Result<()> {
     let shown = || as_name.display().to_string();
     if depth > MAX_DEPTH {
@@ -515,6 +571,17 @@ fn tar_rec<W: Write>(
     let st = stat_at(dir, name).map_err(|e| err(shown(), e))?;
     let kind = kind_of(&st);
     let ctx = |e: Errno| err(shown(), e);
+    if layer.is_some_and(|skip| skip.iter().any(|p| p == as_name)) {
+        return Ok(());
+    }
+    if layer.is_some() && is_whiteout(&st) {
+        let mut wh = OsString::from(".wh.");
+        wh.push(name);
+        let path = as_name.with_file_name(wh);
+        let mut h = header_for(&st, Kind::File);
+        h.set_mode(0o600);
+        return b.append_data(&mut h, path, io::empty());
+    }
     match kind {
         Kind::Socket => Ok(()),
         Kind::Dir => {
@@ -525,8 +592,21 @@ fn tar_rec<W: Write>(
                 dname.push("/");
             }
             b.append_data(&mut h, Path::new(&dname), io::empty())?;
+            if layer.is_some() && is_opaque(sub.as_fd()) {
+                let mut h = header_for(&st, Kind::File);
+                h.set_mode(0o600);
+                b.append_data(&mut h, as_name.join(".wh..wh..opq"), io::empty())?;
+            }
             for n in list(sub.as_fd()).map_err(ctx)? {
-                tar_rec(b, sub.as_fd(), &n, &as_name.join(&n), depth + 1, links)?;
+                tar_rec_as(
+                    b,
+                    sub.as_fd(),
+                    &n,
+                    &as_name.join(&n),
+                    depth + 1,
+                    links,
+                    layer,
+                )?;
             }
             Ok(())
         }
@@ -604,4 +684,108 @@ pub fn disk_usage(dir: BorrowedFd<'_>) -> u64 {
         Ok(st) => rec(dir, st.st_dev, 0),
         Err(_) => 0,
     }
+}
+
+/// What `diff` reports for one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `A`: not in the image.
+    Added,
+    /// `C`: in the image, changed (or a directory with changes below).
+    Changed,
+    /// `D`: deleted.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// Docker's letter.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Changed => 'C',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+/// Does `comps` name an entry in the layer `root`? Walked without
+/// following symlinks (a layer's symlinks point into the container, not
+/// the host).
+fn in_layer(root: BorrowedFd<'_>, comps: &[&OsStr]) -> bool {
+    let Some((last, parents)) = comps.split_last() else {
+        return true;
+    };
+    let mut cur: Option<OwnedFd> = None;
+    for c in parents {
+        let at = cur.as_ref().map(|f| f.as_fd()).unwrap_or(root);
+        match crate::layer::resolve::open_plain_dir(at, c) {
+            Ok(fd) => cur = Some(fd),
+            Err(_) => return false,
+        }
+    }
+    let at = cur.as_ref().map(|f| f.as_fd()).unwrap_or(root);
+    stat_at(at, last).is_ok_and(|st| !is_whiteout(&st))
+}
+
+/// The changes a container's upper dir makes to its image's layers
+/// (`lower`, any order), sorted by path, as `docker diff` lists them.
+pub fn upper_changes(
+    upper: BorrowedFd<'_>,
+    lower: &[OwnedFd],
+) -> io::Result<Vec<(PathBuf, ChangeKind)>> {
+    let mut out = Vec::new();
+    let fd = openat(
+        upper,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the upper directory", e))?;
+    changes_rec(fd.as_fd(), &mut Vec::new(), lower, false, &mut out, 0)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn changes_rec(
+    dir: BorrowedFd<'_>,
+    path: &mut Vec<OsString>,
+    lower: &[OwnedFd],
+    added_parent: bool,
+    out: &mut Vec<(PathBuf, ChangeKind)>,
+    depth: usize,
+) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "nested deeper than {MAX_DEPTH} directories"
+        )));
+    }
+    for n in list(dir).map_err(|e| err("listing the upper directory", e))? {
+        let Ok(st) = stat_at(dir, &n) else { continue };
+        path.push(n.clone());
+        let shown: PathBuf = std::iter::once(OsStr::new("/"))
+            .chain(path.iter().map(|p| p.as_os_str()))
+            .collect();
+        if is_whiteout(&st) {
+            out.push((shown, ChangeKind::Deleted));
+        } else {
+            let comps: Vec<&OsStr> = path.iter().map(|p| p.as_os_str()).collect();
+            let existed = !added_parent && lower.iter().any(|l| in_layer(l.as_fd(), &comps));
+            out.push((
+                shown,
+                if existed {
+                    ChangeKind::Changed
+                } else {
+                    ChangeKind::Added
+                },
+            ));
+            if kind_of(&st) == Kind::Dir {
+                if let Ok(sub) = open_subdir(dir, &n) {
+                    let opaque = is_opaque(sub.as_fd());
+                    changes_rec(sub.as_fd(), path, lower, !existed || opaque, out, depth + 1)?;
+                }
+            }
+        }
+        path.pop();
+    }
+    Ok(())
 }

@@ -55,6 +55,21 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
+/// `commit` options.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Tag for the new image.
+    pub reference: Option<Reference>,
+    /// `--change` instructions.
+    pub changes: Vec<Change>,
+    /// `--message`.
+    pub message: Option<String>,
+    /// `--author`.
+    pub author: Option<String>,
+    /// The history line (the container's command).
+    pub created_by: String,
+}
+
 /// One step of `rmi`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoveEvent {
@@ -365,6 +380,65 @@ impl Store {
         self.put_blob(tmp.path(), &bytes)?;
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, vec![layer], &tags, &[])?;
+        drop(tmp);
+        self.image_by_id(&id)
+    }
+
+    /// `docker commit`: the image `parent` plus one layer (a tar stream
+    /// in OCI layer format), with the container's `config` object
+    /// (Docker's image `config`: Cmd, Env...) and `changes` applied.
+    pub fn commit_image(
+        &self,
+        parent: &Digest,
+        layer_tar: impl Read,
+        config: serde_json::Value,
+        opts: &CommitOptions,
+    ) -> Result<ImageRecord, StoreError> {
+        let tmp = self.tmp_dir("commit")?;
+        let parent_rec = self.image_by_id(parent)?;
+        let mut cfg: serde_json::Value = serde_json::from_slice(&self.image_config_raw(parent)?)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        let layer = self.ingest_layer(&tmp, layer_tar, None, None)?;
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut c = config;
+        crate::change::apply(&mut c, &opts.changes);
+        cfg["config"] = c;
+        cfg["created"] = serde_json::json!(now);
+        if let Some(a) = &opts.author {
+            cfg["author"] = serde_json::json!(a);
+        }
+        let mut diffs: Vec<String> = parent_rec.diff_ids.iter().map(|d| d.to_string()).collect();
+        diffs.push(layer.diff_id.to_string());
+        cfg["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diffs});
+        let mut history = cfg["history"].as_array().cloned().unwrap_or_default();
+        let mut h = serde_json::json!({"created": now, "created_by": opts.created_by});
+        if let Some(m) = &opts.message {
+            h["comment"] = serde_json::json!(m);
+        }
+        if let Some(a) = &opts.author {
+            h["author"] = serde_json::json!(a);
+        }
+        history.push(h);
+        cfg["history"] = serde_json::json!(history);
+        let bytes = serde_json::to_vec(&cfg)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        self.put_blob(tmp.path(), &bytes)?;
+        let mut layers = Vec::new();
+        for (d, blob) in parent_rec
+            .diff_ids
+            .iter()
+            .zip(parent_rec.layer_blobs.iter())
+        {
+            layers.push(IngestedLayer {
+                diff_id: d.clone(),
+                size: self.layer_size(d)?.unwrap_or(0),
+                blob: blob.clone(),
+                unpacked: None,
+            });
+        }
+        layers.push(layer);
+        let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
+        let id = self.register_image(&bytes, layers, &tags, &[])?;
         drop(tmp);
         self.image_by_id(&id)
     }

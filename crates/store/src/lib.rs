@@ -42,8 +42,8 @@ pub use container::ContainerRecord;
 pub use download::{Blobs, Download};
 pub use error::StoreError;
 pub use image::{
-    unpack_layer_in, HistoryEntry, ImageRecord, ImportOptions, IngestedLayer, LayerBlob,
-    PruneReport, RemoveEvent,
+    unpack_layer_in, CommitOptions, HistoryEntry, ImageRecord, ImportOptions, IngestedLayer,
+    LayerBlob, PruneReport, RemoveEvent,
 };
 pub use network::{Lease, NetworkRecord};
 pub use volume::VolumeRecord;

@@ -1320,6 +1320,16 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Attach to a container.
     Attach(AttachArgs),
+    /// Remove all stopped containers.
+    Prune(super::system::ContainerPruneArgs),
+    /// Copy files between a container and the host.
+    Cp(super::fs::CpArgs),
+    /// List the changes to a container's filesystem.
+    Diff(super::fs::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(super::fs::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::fs::CommitArgs),
 }
 
 /// `container inspect` arguments.
@@ -1337,6 +1347,11 @@ pub struct ContainerArgs {
 pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
     match c {
         ContainerCommand::Ls(a) => ps(engine, a),
+        ContainerCommand::Prune(a) => super::system::container_prune(engine, a),
+        ContainerCommand::Cp(a) => super::fs::cp(engine, a),
+        ContainerCommand::Diff(a) => super::fs::diff(engine, a),
+        ContainerCommand::Export(a) => super::fs::export(engine, a),
+        ContainerCommand::Commit(a) => super::fs::commit(engine, a),
         ContainerCommand::Run(a) => run(engine, a, true),
         ContainerCommand::Create(a) => run(engine, a, false),
         ContainerCommand::Start(a) => start(engine, a),

@@ -5,8 +5,10 @@ use crate::Failure;
 
 mod container;
 pub mod distribution;
+mod fs;
 mod image;
 mod network;
+mod system;
 mod volume;
 
 pub use container::CreateArgs;
@@ -46,6 +48,14 @@ pub enum Command {
     Top(container::TopArgs),
     /// List a container's published ports.
     Port(container::PortArgs),
+    /// Copy files between a container and the host.
+    Cp(fs::CpArgs),
+    /// List the changes to a container's filesystem.
+    Diff(fs::DiffArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(fs::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(fs::CommitArgs),
     /// List images.
     Images(image::ImagesArgs),
     /// Create a tag that refers to an image.
@@ -101,6 +111,11 @@ pub enum SystemCommand {
         #[arg(short, long)]
         force: bool,
     },
+    /// Show disk usage of images, containers, volumes and build cache.
+    Df(system::DfArgs),
+    /// Remove stopped containers, unused networks, dangling images (and
+    /// anonymous volumes with --volumes).
+    Prune(system::SystemPruneArgs),
 }
 
 /// Run a parsed command.
@@ -123,6 +138,10 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Rename(a) => container::rename(&engine, a),
         Command::Top(a) => container::top(&engine, a),
         Command::Port(a) => container::port(&engine, a),
+        Command::Cp(a) => fs::cp(&engine, a),
+        Command::Diff(a) => fs::diff(&engine, a),
+        Command::Export(a) => fs::export(&engine, a),
+        Command::Commit(a) => fs::commit(&engine, a),
         Command::Images(a) => image::images(&engine, a),
         Command::Tag(a) => image::tag(&engine, a),
         Command::Rmi(a) => image::rmi(&engine, a),
@@ -137,6 +156,8 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Network(c) => network::dispatch(&engine, c),
         Command::Volume(c) => volume::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
+        Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
+        Command::System(SystemCommand::Prune(a)) => system::system_prune(&engine, a),
         Command::System(SystemCommand::Reset { force }) => {
             if !force {
                 return Err(Failure::msg(

@@ -308,26 +308,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             Ok(())
         }
         NetworkCommand::Prune(_) => {
-            // In use: leased, or named by a container (also a stopped one).
-            let mut used: std::collections::HashSet<String> = engine
-                .store()
-                .leases(None)?
-                .into_iter()
-                .map(|l| l.network)
-                .collect();
-            for c in engine.containers()? {
-                used.extend(c.config.networks.iter().cloned());
-            }
-            let list = engine.store().networks()?;
-            let mut removed = Vec::new();
-            for n in list
-                .iter()
-                .filter(|n| !used.contains(&n.id) && !used.contains(&n.name))
-            {
-                if engine.network_remove(&n.id).is_ok() {
-                    removed.push(n.name.clone());
-                }
-            }
+            let removed = prune_networks(engine)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for r in removed {
@@ -337,4 +318,28 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Remove the networks no container uses (also a stopped one); their names.
+pub fn prune_networks(engine: &Engine) -> Result<Vec<String>, Failure> {
+    let mut used: std::collections::HashSet<String> = engine
+        .store()
+        .leases(None)?
+        .into_iter()
+        .map(|l| l.network)
+        .collect();
+    for c in engine.containers()? {
+        used.extend(c.config.networks.iter().cloned());
+    }
+    let list = engine.store().networks()?;
+    let mut removed = Vec::new();
+    for n in list
+        .iter()
+        .filter(|n| !used.contains(&n.id) && !used.contains(&n.name))
+    {
+        if engine.network_remove(&n.id).is_ok() {
+            removed.push(n.name.clone());
+        }
+    }
+    Ok(removed)
 }

@@ -4,6 +4,8 @@
 pub mod create;
 /// `exec`: run a process in a running container.
 pub mod exec;
+/// `diff`, `export`, `commit`, `cp`.
+pub mod fs;
 /// `inspect`: Docker-shaped JSON.
 pub mod inspect;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.

@@ -1,0 +1,262 @@
+//! `system df`, `system prune`, `container prune`.
+use std::collections::{BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+
+use clap::Args;
+use engine::Engine;
+
+use crate::format::{self, Format, Row};
+use crate::Failure;
+
+/// `container prune`.
+#[derive(Args, Debug)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `system prune`.
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Prune anonymous volumes too.
+    #[arg(long)]
+    volumes: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `system df`.
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// table, json or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+fn confirm(what: &str, force: bool) -> bool {
+    if force || !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprint!("WARNING! This will remove:\n{what}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+fn upper_size(engine: &Engine, id: &model::ContainerId) -> u64 {
+    let upper = engine.store().container_dir(id).join("upper");
+    store::fsops::open_dir(&upper)
+        .map(|fd| store::fsops::disk_usage(fd.as_fd()))
+        .unwrap_or(0)
+}
+
+/// Remove every stopped container: (ids, bytes).
+fn prune_containers(engine: &Engine) -> Result<(Vec<String>, u64), Failure> {
+    let mut ids = Vec::new();
+    let mut size = 0;
+    for c in engine.containers()? {
+        if c.is_running() {
+            continue;
+        }
+        let s = upper_size(engine, c.id());
+        if engine.remove(c.id().as_str(), false, false).is_ok() {
+            size += s;
+            ids.push(c.id().as_str().to_string());
+        }
+    }
+    Ok((ids, size))
+}
+
+/// `container prune`.
+pub fn container_prune(engine: &Engine, a: ContainerPruneArgs) -> Result<(), Failure> {
+    if !confirm("  - all stopped containers", a.force) {
+        return Ok(());
+    }
+    let (ids, size) = prune_containers(engine)?;
+    if !ids.is_empty() {
+        println!("Deleted Containers:");
+        for i in &ids {
+            println!("{i}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", format::human_size(size));
+    Ok(())
+}
+
+/// `system prune`: stopped containers, unused networks, dangling (or
+/// all unused) images, and with `--volumes` unused anonymous volumes.
+pub fn system_prune(engine: &Engine, a: SystemPruneArgs) -> Result<(), Failure> {
+    let mut what = vec![
+        "  - all stopped containers",
+        "  - all networks not used by at least one container",
+    ];
+    if a.volumes {
+        what.push("  - all anonymous volumes not used by at least one container");
+    }
+    what.push(if a.all {
+        "  - all images without at least one container associated to them"
+    } else {
+        "  - all dangling images"
+    });
+    if !confirm(&what.join("\n"), a.force) {
+        return Ok(());
+    }
+    let (ids, mut reclaimed) = prune_containers(engine)?;
+    if !ids.is_empty() {
+        println!("Deleted Containers:");
+        for i in &ids {
+            println!("{i}");
+        }
+        println!();
+    }
+    let nets = super::network::prune_networks(engine)?;
+    if !nets.is_empty() {
+        println!("Deleted Networks:");
+        for n in &nets {
+            println!("{n}");
+        }
+        println!();
+    }
+    if a.volumes {
+        let v = engine.volume_prune(false, |_| true)?;
+        if !v.removed.is_empty() {
+            println!("Deleted Volumes:");
+            for n in &v.removed {
+                println!("{n}");
+            }
+            println!();
+        }
+        reclaimed += v.reclaimed;
+    }
+    let imgs = engine.store().prune_images(a.all)?;
+    if !imgs.deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &imgs.deleted {
+            println!("deleted: {d}");
+        }
+        println!();
+    }
+    reclaimed += imgs.reclaimed;
+    println!("Total reclaimed space: {}", format::human_size(reclaimed));
+    Ok(())
+}
+
+fn pct(part: u64, total: u64) -> String {
+    if total == 0 {
+        format!("{} (0%)", format::human_size(part))
+    } else {
+        format!(
+            "{} ({}%)",
+            format::human_size(part),
+            part * 100 / total.max(1)
+        )
+    }
+}
+
+/// `system df`: space used by images, containers, volumes, build cache.
+pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
+    let containers = engine.containers()?;
+    let images = engine.store().list_images()?;
+    let used_images: BTreeSet<String> = containers
+        .iter()
+        .map(|c| c.record.image_id.to_string())
+        .collect();
+    // Layers are shared: each counted once; reclaimable are those no
+    // image in use has.
+    let mut layer_size: HashMap<String, u64> = HashMap::new();
+    let mut used_layers = BTreeSet::new();
+    for img in &images {
+        for d in &img.diff_ids {
+            let s = engine.store().layer_size(d)?.unwrap_or(0);
+            layer_size.insert(d.to_string(), s);
+            if used_images.contains(&img.id.to_string()) {
+                used_layers.insert(d.to_string());
+            }
+        }
+    }
+    let img_total: u64 = layer_size.values().sum();
+    let img_reclaim: u64 = layer_size
+        .iter()
+        .filter(|(d, _)| !used_layers.contains(*d))
+        .map(|(_, s)| s)
+        .sum();
+    let mut ctr_total = 0;
+    let mut ctr_reclaim = 0;
+    let mut running = 0;
+    for c in &containers {
+        let s = upper_size(engine, c.id());
+        ctr_total += s;
+        if c.is_running() {
+            running += 1;
+        } else {
+            ctr_reclaim += s;
+        }
+    }
+    let volumes = engine.store().volumes()?;
+    let in_use = engine.store().volumes_in_use()?;
+    let mut vol_total = 0;
+    let mut vol_reclaim = 0;
+    for v in &volumes {
+        let s = engine.volume_size(v);
+        vol_total += s;
+        if !in_use.contains(&v.name) {
+            vol_reclaim += s;
+        }
+    }
+    let row = |t: &str, total: usize, active: usize, size: u64, reclaim: u64| {
+        let mut r = Row::new();
+        r.insert("Type", t.to_string());
+        r.insert("TotalCount", total.to_string());
+        r.insert("Active", active.to_string());
+        r.insert("Size", format::human_size(size));
+        r.insert("Reclaimable", pct(reclaim, size));
+        r
+    };
+    let rows = vec![
+        row(
+            "Images",
+            images.len(),
+            images
+                .iter()
+                .filter(|i| used_images.contains(&i.id.to_string()))
+                .count(),
+            img_total,
+            img_reclaim,
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            running,
+            ctr_total,
+            ctr_reclaim,
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            volumes.iter().filter(|v| in_use.contains(&v.name)).count(),
+            vol_total,
+            vol_reclaim,
+        ),
+        // berth has no builder yet: nothing is cached.
+        row("Build Cache", 0, 0, 0, 0),
+    ];
+    const COLS: &[(&str, &str)] = &[
+        ("TYPE", "Type"),
+        ("TOTAL", "TotalCount"),
+        ("ACTIVE", "Active"),
+        ("SIZE", "Size"),
+        ("RECLAIMABLE", "Reclaimable"),
+    ];
+    print!(
+        "{}",
+        format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+    );
+    Ok(())
+}

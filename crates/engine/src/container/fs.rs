@@ -1,0 +1,571 @@
+//! The container filesystem from the host: `diff`, `export`, `commit`,
+//! `cp`. Paths inside the container resolve inside its root
+//! (`openat2(RESOLVE_IN_ROOT)`) and every entry is then reached through
+//! file descriptors, never by a host path a container process could
+//! redirect with a symlink (CVE-2018-15664); nothing of the container is
+//! ever executed or loaded (CVE-2019-14271).
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use store::fsops;
+
+use crate::config::MountType;
+use crate::container::Container;
+use crate::error::{EngineError, Result};
+use crate::rootfs::View;
+
+/// One end of a `cp`.
+#[derive(Debug, Clone)]
+pub enum CpEnd {
+    /// A path on the host (`-`: a tar stream on stdin/stdout).
+    Host(PathBuf),
+    /// A path in a container.
+    Container(String, PathBuf),
+}
+
+impl CpEnd {
+    /// Parse `docker cp`'s `CONTAINER:PATH` or a host path (a path
+    /// with a `/` before any `:` is a host path: `./a:b`).
+    pub fn parse(s: &str) -> CpEnd {
+        if s.starts_with('/') || s.starts_with('.') {
+            return CpEnd::Host(PathBuf::from(s));
+        }
+        match s.split_once(':') {
+            Some((c, p)) if !c.is_empty() && !c.contains('/') => CpEnd::Container(
+                c.to_string(),
+                PathBuf::from(if p.is_empty() { "/" } else { p }),
+            ),
+            _ => CpEnd::Host(PathBuf::from(s)),
+        }
+    }
+}
+
+/// `cp` options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpOptions {
+    /// `-a`: keep uid/gid.
+    pub archive: bool,
+    /// `-L`: follow a symlink at the source.
+    pub follow: bool,
+}
+
+fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |e| EngineError::io(what.to_string(), e)
+}
+
+fn errno(e: nix::errno::Errno) -> std::io::Error {
+    e.into()
+}
+
+/// Where a `cp` lands: the directory and the name in it.
+struct Landing {
+    dir: OwnedFd,
+    name: OsString,
+}
+
+/// Docker's rules for the target of a copy of `src_name` (a directory if
+/// `src_is_dir`) to `dest` (resolved under `root` for a container; a host
+/// path otherwise): into `dest` if it is a directory, else as `dest`.
+fn landing(
+    root: Option<BorrowedFd<'_>>,
+    dest: &Path,
+    src_name: &OsStr,
+    src_is_dir: bool,
+) -> std::io::Result<Landing> {
+    let trailing = dest.as_os_str().as_encoded_bytes().ends_with(b"/");
+    let open_dir = |p: &Path| -> std::io::Result<OwnedFd> {
+        match root {
+            Some(r) => fsops::dir_in_root(r, p),
+            None => fsops::open_dir(p),
+        }
+    };
+    let (parent, last) = match root {
+        Some(_) => fsops::split_in_root(dest),
+        None => {
+            let abs = std::path::absolute(dest)?;
+            (
+                abs.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| "/".into()),
+                abs.file_name().map(OsStr::to_os_string),
+            )
+        }
+    };
+    let Some(last) = last else {
+        // The root itself.
+        return Ok(Landing {
+            dir: open_dir(Path::new("/"))?,
+            name: src_name.to_os_string(),
+        });
+    };
+    let pdir = open_dir(&parent).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("destination directory {} : {e}", parent.display()),
+        )
+    })?;
+    match fsops::stat_at(pdir.as_fd(), &last) {
+        Ok(st) if fsops::kind_of(&st) == fsops::Kind::Dir => Ok(Landing {
+            dir: fsops::open_subdir(pdir.as_fd(), &last).map_err(errno)?,
+            name: src_name.to_os_string(),
+        }),
+        Ok(_) if src_is_dir => Err(std::io::Error::other(format!(
+            "cannot copy a directory to the file {}",
+            dest.display()
+        ))),
+        Ok(_) => Ok(Landing {
+            dir: pdir,
+            name: last,
+        }),
+        Err(_) if trailing && !src_is_dir => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("destination directory {} does not exist", dest.display()),
+        )),
+        Err(_) => Ok(Landing {
+            dir: pdir,
+            name: last,
+        }),
+    }
+}
+
+/// Resolve a source path under `root` to its parent dir and name; with
+/// `follow`, a symlink at the end is followed (inside the root).
+fn source_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    follow: bool,
+) -> std::io::Result<(OwnedFd, Option<OsString>)> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        let (parent, name) = fsops::split_in_root(&path);
+        let pdir = fsops::dir_in_root(root, &parent)?;
+        let Some(name) = name else {
+            return Ok((pdir, None));
+        };
+        let st = fsops::stat_at(pdir.as_fd(), &name).map_err(|e| {
+            std::io::Error::new(
+                std::io::Error::from(e).kind(),
+                format!("could not find the file {} in container", path.display()),
+            )
+        })?;
+        if follow && fsops::kind_of(&st) == fsops::Kind::Symlink {
+            let target = nix::fcntl::readlinkat(pdir.as_fd(), name.as_os_str()).map_err(errno)?;
+            path = if Path::new(&target).is_absolute() {
+                PathBuf::from(target)
+            } else {
+                parent.join(target)
+            };
+            continue;
+        }
+        return Ok((pdir, Some(name)));
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// `mkdir -p` inside `root`: each component resolved inside it.
+fn mkdir_in_root(root: BorrowedFd<'_>, path: &Path) -> std::io::Result<OwnedFd> {
+    let mut prefix = PathBuf::from("/");
+    let mut cur = fsops::dir_in_root(root, &prefix)?;
+    for comp in path.components() {
+        let std::path::Component::Normal(name) = comp else {
+            continue;
+        };
+        prefix.push(name);
+        cur = match fsops::dir_in_root(root, &prefix) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match nix::sys::stat::mkdirat(
+                    cur.as_fd(),
+                    name,
+                    nix::sys::stat::Mode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                fsops::dir_in_root(root, &prefix)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
+}
+
+/// The paths berth creates in a container's root at start: its /etc files
+/// and mount points.
+fn runtime_made(c: &Container) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    v.extend(c.config.mounts.iter().map(|m| PathBuf::from(&m.target)));
+    v.extend(c.config.tmpfs.keys().map(PathBuf::from));
+    v
+}
+
+impl crate::Engine {
+    /// The layer dirs of a container's image, base first, then its upper.
+    fn container_layers(&self, c: &Container) -> Result<(Vec<PathBuf>, PathBuf, PathBuf)> {
+        let dir = self.store().container_dir(c.id());
+        let lower = self.store().layer_dirs(&c.record.image_id)?;
+        Ok((lower, dir.join("upper"), dir.join("work")))
+    }
+
+    /// Run `work` on the container's root as its processes see it (with
+    /// its volumes and binds): the live root of a running container, or
+    /// its layers mounted in a helper (writable with `writable`).
+    fn with_container_root(
+        &self,
+        c: &Container,
+        writable: bool,
+        work: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<()>,
+    ) -> Result<()> {
+        if c.is_running() {
+            let root = fsops::open_dir(Path::new(&format!("/proc/{}/root", c.state.pid)))
+                .map_err(io_err("opening the container's root"))?;
+            // The pid was the container's when we opened its root.
+            if !self.container(c.id().as_str())?.state.is_alive() {
+                return Err(EngineError::State {
+                    name: c.name().to_string(),
+                    problem: "stopped meanwhile: try again".into(),
+                });
+            }
+            return work(root.as_fd()).map_err(io_err("copying"));
+        }
+        let (mut lower, upper, workdir) = self.container_layers(c)?;
+        let upper_rw = if writable {
+            Some((upper, workdir))
+        } else {
+            lower.push(upper);
+            None
+        };
+        // Volumes and binds, as at start (tmpfs mounts have no content
+        // while stopped).
+        let mut binds = Vec::new();
+        for m in c
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountType::Tmpfs)
+        {
+            let src = match m.kind {
+                MountType::Volume => match self.store().volume(&m.source) {
+                    Ok(rec) => self.volume_path(&rec)?,
+                    Err(_) => continue,
+                },
+                _ => PathBuf::from(&m.source),
+            };
+            binds.push((m.target.clone(), src, m.readonly));
+        }
+        let view = View {
+            lower,
+            upper: upper_rw,
+        };
+        self.in_rootfs(&view, |root| {
+            for (target, src, ro) in &binds {
+                // A container that never ran has no mount points yet.
+                let at = match fsops::dir_in_root(root, Path::new(target)) {
+                    Ok(fd) => fd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && writable => {
+                        mkdir_in_root(root, Path::new(target))?
+                    }
+                    Err(_) => continue,
+                };
+                let at_path = PathBuf::from(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&at)
+                ));
+                use nix::mount::{mount, MsFlags};
+                mount(
+                    Some(src.as_path()),
+                    &at_path,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )?;
+                if *ro {
+                    let again = fsops::dir_in_root(root, Path::new(target))?;
+                    let p = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&again));
+                    mount(
+                        None::<&str>,
+                        p.as_str(),
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    )?;
+                }
+            }
+            work(root)
+        })
+    }
+
+    /// `diff`: what the container changed in its image's filesystem
+    /// (not counting the mount points and /etc files berth made for it).
+    pub fn diff(&self, name_or_id: &str) -> Result<Vec<(PathBuf, fsops::ChangeKind)>> {
+        let c = self.container(name_or_id)?;
+        let made = runtime_made(&c);
+        Ok(self
+            .raw_diff(&c)?
+            .into_iter()
+            .filter(|(p, k)| !(*k == fsops::ChangeKind::Added && made.contains(p)))
+            .collect())
+    }
+
+    fn raw_diff(&self, c: &Container) -> Result<Vec<(PathBuf, fsops::ChangeKind)>> {
+        let (lower, upper, _) = self.container_layers(c)?;
+        let lower_fds = lower
+            .iter()
+            .map(|l| fsops::open_dir(l))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(io_err("opening the image's layers"))?;
+        let up = fsops::open_dir(&upper).map_err(io_err("opening the container's upper dir"))?;
+        fsops::upper_changes(up.as_fd(), &lower_fds).map_err(io_err("reading the changes"))
+    }
+
+    /// `export`: the container's filesystem (image plus changes, no
+    /// volumes) as a tar stream on `out`.
+    pub fn export(&self, name_or_id: &str, out: OwnedFd) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let (mut lower, upper, _) = self.container_layers(&c)?;
+        lower.push(upper);
+        let view = View { lower, upper: None };
+        self.in_rootfs(&view, |root| {
+            let mut w = std::io::BufWriter::new(std::fs::File::from(out));
+            fsops::tar_contents(root, &mut w)?;
+            w.flush()
+        })
+    }
+
+    /// `commit`: a new image from the container's changes.
+    pub fn commit(
+        &self,
+        name_or_id: &str,
+        pause: bool,
+        opts: &store::CommitOptions,
+    ) -> Result<store::ImageRecord> {
+        let c = self.container(name_or_id)?;
+        let (_, upper, _) = self.container_layers(&c)?;
+        let cgroup = if pause && c.is_running() {
+            let h = runtime::cgroup::Hierarchy::detect()?;
+            let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
+            cg.freeze()?;
+            Some(cg)
+        } else {
+            None
+        };
+        // What berth made for the container at start is not its content.
+        let made = runtime_made(&c);
+        let skip: Vec<PathBuf> = self
+            .raw_diff(&c)?
+            .into_iter()
+            .filter(|(p, k)| *k == fsops::ChangeKind::Added && made.contains(p))
+            .filter_map(|(p, _)| p.strip_prefix("/").ok().map(Path::to_path_buf))
+            .collect();
+        let tmp = self.store().tmp_dir("commit-layer")?;
+        let layer_path = tmp.path().join("layer.tar");
+        let written = (|| -> std::io::Result<()> {
+            let f = std::fs::File::create(&layer_path)?;
+            let mut w = std::io::BufWriter::new(f);
+            let up = fsops::open_dir(&upper)?;
+            fsops::tar_layer(up.as_fd(), &skip, &mut w)?;
+            w.flush()
+        })();
+        if let Some(cg) = &cgroup {
+            let _ = cg.thaw();
+        }
+        written.map_err(io_err("writing the container's changes"))?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&self.store().image_config_raw(&c.record.image_id)?)
+                .unwrap_or_default();
+        let mut config = raw["config"].clone();
+        if !config.is_object() {
+            config = serde_json::json!({});
+        }
+        let cfg = &c.config;
+        config["Cmd"] = serde_json::json!(cfg.cmd);
+        config["Entrypoint"] = if cfg.entrypoint.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!(cfg.entrypoint)
+        };
+        config["Env"] = serde_json::json!(cfg.env);
+        config["WorkingDir"] = serde_json::json!(cfg.working_dir);
+        config["User"] = serde_json::json!(cfg.user);
+        config["Labels"] = serde_json::json!(cfg.labels);
+        config["StopSignal"] = serde_json::json!(cfg.stop_signal);
+        let f = std::fs::File::open(&layer_path).map_err(io_err("reading the layer"))?;
+        let mut o = opts.clone();
+        if o.created_by.is_empty() {
+            o.created_by = c.args().join(" ");
+        }
+        let img = self.store().commit_image(
+            &c.record.image_id,
+            std::io::BufReader::new(f),
+            config,
+            &o,
+        )?;
+        drop(tmp);
+        Ok(img)
+    }
+
+    /// `cp`: copy between a container and the host (or a tar stream on
+    /// stdin/stdout for `-`).
+    pub fn copy(&self, src: &CpEnd, dst: &CpEnd, opts: CpOptions) -> Result<()> {
+        match (src, dst) {
+            (CpEnd::Container(name, path), CpEnd::Host(host)) => {
+                let c = self.container(name)?;
+                let owner = (!opts.archive).then(|| {
+                    (
+                        nix::unistd::getuid().as_raw(),
+                        nix::unistd::getgid().as_raw(),
+                    )
+                });
+                let to_stdout = host.as_os_str() == "-";
+                let host = host.clone();
+                let path = path.clone();
+                self.with_container_root(&c, false, move |root| {
+                    let (pdir, name) = source_in_root(root, &path, opts.follow)?;
+                    let (sdir, sname): (OwnedFd, OsString) = match name {
+                        Some(n) => (pdir, n),
+                        // The container's root: its contents.
+                        None => (pdir, OsString::from(".")),
+                    };
+                    let st = fsops::stat_at(sdir.as_fd(), &sname).map_err(errno)?;
+                    let is_dir = fsops::kind_of(&st) == fsops::Kind::Dir;
+                    let contents_only = path.as_os_str().as_encoded_bytes().ends_with(b"/.");
+                    if to_stdout {
+                        let out = std::io::stdout();
+                        let mut w = std::io::BufWriter::new(out.lock());
+                        let base = if sname == "." {
+                            OsString::from("/")
+                        } else {
+                            sname.clone()
+                        };
+                        if contents_only && is_dir {
+                            let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
+                            fsops::tar_contents(d.as_fd(), &mut w)?;
+                        } else {
+                            fsops::tar_entry(sdir.as_fd(), &sname, Path::new(&base), &mut w)?;
+                        }
+                        return w.flush();
+                    }
+                    let copts = fsops::CopyOptions {
+                        owner,
+                        overwrite: true,
+                    };
+                    if contents_only && is_dir {
+                        let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
+                        let target = std::path::absolute(&host)?;
+                        if !target.is_dir() {
+                            std::fs::create_dir_all(&target)?;
+                        }
+                        let t = fsops::open_dir(&target)?;
+                        return fsops::copy_contents(d.as_fd(), t.as_fd(), &copts);
+                    }
+                    let shown_name = if sname == "." {
+                        OsString::from("rootfs")
+                    } else {
+                        sname.clone()
+                    };
+                    let land = landing(None, &host, &shown_name, is_dir)?;
+                    fsops::copy_entry(sdir.as_fd(), &sname, land.dir.as_fd(), &land.name, &copts)
+                })
+            }
+            (CpEnd::Host(host), CpEnd::Container(name, path)) => {
+                let c = self.container(name)?;
+                let owner = (!opts.archive).then_some((0, 0));
+                let from_stdin = host.as_os_str() == "-";
+                let path = path.clone();
+                // The host side is opened here, before any helper forks.
+                let src = if from_stdin {
+                    None
+                } else {
+                    let abs = std::path::absolute(host).map_err(io_err("resolving the source"))?;
+                    let contents_only = host.as_os_str().as_encoded_bytes().ends_with(b"/.");
+                    let (parent, name) = match (abs.parent(), abs.file_name()) {
+                        (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
+                        _ => (PathBuf::from("/"), OsString::from(".")),
+                    };
+                    let pdir = fsops::open_dir(&parent).map_err(io_err("opening the source"))?;
+                    let mut name = name;
+                    if opts.follow {
+                        let real =
+                            std::fs::canonicalize(&abs).map_err(io_err("resolving the source"))?;
+                        let pd = fsops::open_dir(real.parent().unwrap_or(Path::new("/")))
+                            .map_err(io_err("opening the source"))?;
+                        name = real
+                            .file_name()
+                            .map(OsStr::to_os_string)
+                            .unwrap_or_default();
+                        Some((pd, name, contents_only))
+                    } else {
+                        fsops::stat_at(pdir.as_fd(), &name).map_err(|e| {
+                            EngineError::invalid(
+                                "cp",
+                                format!("could not find the file {}: {}", host.display(), e.desc()),
+                            )
+                        })?;
+                        Some((pdir, name, contents_only))
+                    }
+                };
+                // A --read-only root stays read-only (its volumes do not).
+                let writable = !c.config.read_only;
+                self.with_container_root(&c, writable, move |root| {
+                    let copts = fsops::CopyOptions {
+                        owner,
+                        overwrite: true,
+                    };
+                    match &src {
+                        None => {
+                            // A tar stream into a directory.
+                            let dir = fsops::dir_in_root(root, &path)?;
+                            let at = PathBuf::from(format!(
+                                "/proc/self/fd/{}",
+                                std::os::fd::AsRawFd::as_raw_fd(&dir)
+                            ));
+                            store::layer::unpack_with(
+                                std::io::stdin().lock(),
+                                &at,
+                                &store::layer::UnpackOptions {
+                                    plain_names: true,
+                                    ..Default::default()
+                                },
+                            )
+                            .map(|_| ())
+                            .map_err(std::io::Error::other)
+                        }
+                        Some((pdir, name, contents_only)) => {
+                            let st = fsops::stat_at(pdir.as_fd(), name).map_err(errno)?;
+                            let is_dir = fsops::kind_of(&st) == fsops::Kind::Dir;
+                            if *contents_only && is_dir {
+                                let d = fsops::open_subdir(pdir.as_fd(), name).map_err(errno)?;
+                                let t = fsops::dir_in_root(root, &path)?;
+                                return fsops::copy_contents(d.as_fd(), t.as_fd(), &copts);
+                            }
+                            let land = landing(Some(root), &path, name, is_dir)?;
+                            fsops::copy_entry(
+                                pdir.as_fd(),
+                                name,
+                                land.dir.as_fd(),
+                                &land.name,
+                                &copts,
+                            )
+                        }
+                    }
+                })
+            }
+            (CpEnd::Container(..), CpEnd::Container(..)) => Err(EngineError::invalid(
+                "cp",
+                "copying between containers is not supported: copy to the host first",
+            )),
+            (CpEnd::Host(..), CpEnd::Host(..)) => Err(EngineError::invalid(
+                "cp",
+                "must specify at least one container source (CONTAINER:PATH)",
+            )),
+        }
+    }
+}

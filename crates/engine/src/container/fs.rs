@@ -522,7 +522,12 @@ impl crate::Engine {
                     match &src {
                         None => {
                             // A tar stream into a directory.
-                            let dir = fsops::dir_in_root(root, &path)?;
+                            let dir = fsops::dir_in_root(root, &path).map_err(|e| {
+                                std::io::Error::new(
+                                    e.kind(),
+                                    format!("destination directory {} does not exist or is not a directory: {e}", path.display()),
+                                )
+                            })?;
                             let at = PathBuf::from(format!(
                                 "/proc/self/fd/{}",
                                 std::os::fd::AsRawFd::as_raw_fd(&dir)

@@ -8,6 +8,7 @@
 #   berth   berth run --rm --network none IMAGE true
 #   bridge  berth run --rm IMAGE true (the default bridge network) and on a
 #           user-defined network (berth.toml keeps the host's ip_forward as is)
+#   volume  berth run --rm --network none -v benchvol:/data IMAGE true
 #   runc    runc run of an OCI bundle of the same rootfs (when installed)
 #   docker / podman  run --rm of the same image (when installed and working)
 # plus 20 detached containers started one after another (`run -d … sleep 300`),
@@ -49,6 +50,8 @@ berth=$(hf berth "$BERTH run --rm --network none bench:busybox true")
 bridge=$(hf bridge "$BERTH run --rm bench:busybox true")
 "$BERTH" network create benchnet >/dev/null
 usernet=$(hf usernet "$BERTH run --rm --network benchnet bench:busybox true")
+"$BERTH" volume create benchvol >/dev/null
+volume=$(hf volume "$BERTH run --rm --network none -v benchvol:/data bench:busybox true")
 runc_ms="not installed"
 if command -v runc >/dev/null; then
   mkdir -p "$tmp/bundle" && (cd "$tmp/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/; s|"path": "rootfs"|"path": "'"$tmp/rootfs"'"|' config.json)
@@ -95,6 +98,7 @@ $(nproc) cores, kernel $(uname -r). Same sitting for every row.
 | **berth run --rm --network none IMAGE true** | **$berth ms** |
 | **berth run --rm IMAGE true** (default bridge: veth, address, route, NAT) | **$bridge ms** |
 | berth run --rm --network benchnet IMAGE true (user network, DNS) | $usernet ms |
+| berth run --rm --network none -v benchvol:/data IMAGE true (a named volume) | $volume ms |
 | runc run (bundle of the same rootfs) | $runc_ms ms |
 | docker run --rm --network none | $docker_ms |
 | podman run --rm --network none | $podman_ms |

@@ -374,3 +374,45 @@ fn system_prune_removes_only_what_is_unused() {
     assert!(out.contains("Deleted Containers"), "{out}");
     assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "alive\n");
 }
+
+#[test]
+fn extended_attributes_survive_commit_export_and_cp() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "--name",
+        "x",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo data > /tagged",
+    ]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "x"]).trim().to_string();
+    // Set on the container's copy (as `setfattr` inside would).
+    let upper_file = b.root.join("containers").join(&id).join("upper/tagged");
+    xattr::set(&upper_file, "user.berth-test", b"kept").unwrap();
+    let out = b.cmd().args(["export", "x"]).output().unwrap();
+    assert!(out.status.success());
+    let mut found = false;
+    for e in tar::Archive::new(&out.stdout[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap() == Path::new("tagged") {
+            for ext in e.pax_extensions().unwrap().unwrap() {
+                let ext = ext.unwrap();
+                if ext.key().unwrap() == "SCHILY.xattr.user.berth-test" {
+                    found = ext.value_bytes() == b"kept";
+                }
+            }
+        }
+    }
+    assert!(found, "export lost the xattr");
+    b.ok(&["commit", "x", "tagged:v1"]);
+    b.ok(&["create", "--name", "y", "tagged:v1"]);
+    let dest = b.path().join("copied");
+    b.ok(&["cp", "y:/tagged", dest.to_str().unwrap()]);
+    assert_eq!(
+        xattr::get(&dest, "user.berth-test").unwrap().as_deref(),
+        Some(&b"kept"[..]),
+        "commit or cp lost the xattr"
+    );
+}

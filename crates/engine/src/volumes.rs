@@ -899,6 +899,25 @@ impl crate::Engine {
         layers_top_first: &[PathBuf],
     ) -> Result<()> {
         let mut jobs = Vec::new();
+        // Two creates filling one new volume at once: the second waits for
+        // the first and then finds it full (the helper checks again).
+        let mut locks = Vec::new();
+        let mut names: Vec<&str> = config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountType::Volume && !m.nocopy)
+            .map(|m| m.source.as_str())
+            .collect();
+        names.sort();
+        names.dedup();
+        for n in names {
+            let dir = self.store().volume_dir(n);
+            if let Ok(f) = std::fs::File::open(&dir) {
+                if let Ok(l) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive) {
+                    locks.push(l);
+                }
+            }
+        }
         for m in config
             .mounts
             .iter()
@@ -914,7 +933,9 @@ impl crate::Engine {
             }
         }
         let lower: Vec<PathBuf> = layers_top_first.iter().rev().cloned().collect();
-        self.copy_up(&lower, &jobs)
+        let done = self.copy_up(&lower, &jobs);
+        drop(locks);
+        done
     }
 }
 

@@ -143,6 +143,87 @@ fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
     )
 }
 
+/// The extended attributes of an open file or directory that are content
+/// (overlayfs' own and SELinux labels are not).
+fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
+    use xattr::FileExt;
+    let Ok(dup) = nix::unistd::dup(fd) else {
+        return Vec::new();
+    };
+    let f = File::from(dup);
+    let Ok(names) = f.list_xattr() else {
+        return Vec::new();
+    };
+    names
+        .filter(|n| {
+            let b = n.as_bytes();
+            !b.starts_with(b"trusted.overlay.")
+                && !b.starts_with(b"user.overlay.")
+                && b != b"security.selinux"
+        })
+        .filter_map(|n| f.get_xattr(&n).ok().flatten().map(|v| (n, v)))
+        .collect()
+}
+
+/// Copy content xattrs from one open file to another (best effort: the
+/// destination's filesystem may not take them).
+fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
+    use xattr::FileExt;
+    let attrs = xattrs_of(from);
+    if attrs.is_empty() {
+        return;
+    }
+    let Ok(dup) = nix::unistd::dup(to) else {
+        return;
+    };
+    let f = File::from(dup);
+    for (n, v) in attrs {
+        let _ = f.set_xattr(&n, &v);
+    }
+}
+
+/// A PAX extended header carrying `xattrs` (`SCHILY.xattr.*`, as Docker
+/// and Go's archive/tar write them) for the entry that follows.
+fn append_xattrs<W: Write>(
+    b: &mut tar::Builder<W>,
+    as_name: &Path,
+    xattrs: &[(OsString, Vec<u8>)],
+) -> io::Result<()> {
+    if xattrs.is_empty() {
+        return Ok(());
+    }
+    let mut data = Vec::new();
+    for (k, v) in xattrs {
+        let mut rest = Vec::new();
+        rest.extend_from_slice(b" SCHILY.xattr.");
+        rest.extend_from_slice(k.as_bytes());
+        rest.push(b'=');
+        rest.extend_from_slice(v);
+        rest.push(b'\n');
+        // The length counts its own digits.
+        let mut len = rest.len() + 1;
+        while len.to_string().len() + rest.len() != len {
+            len = len.to_string().len() + rest.len();
+        }
+        data.extend_from_slice(len.to_string().as_bytes());
+        data.extend_from_slice(&rest);
+    }
+    let mut h = tar::Header::new_ustar();
+    let name = format!(
+        "PaxHeaders.0/{}",
+        as_name
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().take(80).collect::<String>())
+            .unwrap_or_default()
+    );
+    h.set_path(&name)?;
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, &data[..])
+}
+
 /// Give an open file or directory `st`'s owner, mode and times.
 fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> Result<(), Errno> {
     let (uid, gid) = owner.unwrap_or((st.st_uid, st.st_gid));
@@ -278,6 +359,7 @@ fn copy_rec(
                 copy_rec(from.as_fd(), &n, to.as_fd(), &n, opts, depth + 1, links)?;
             }
             apply_meta(to.as_fd(), &st, opts.owner).map_err(ctx)?;
+            copy_xattrs(from.as_fd(), to.as_fd());
         }
         Kind::File => {
             if st.st_nlink > 1 {
@@ -328,6 +410,8 @@ fn copy_rec(
             io::copy(&mut from, &mut to)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown())))?;
             apply_meta(to.as_fd(), &now, opts.owner).map_err(ctx)?;
+            // After the chown, which drops security.capability.
+            copy_xattrs(from.as_fd(), to.as_fd());
             if st.st_nlink > 1 {
                 if let Ok(d) = nix::unistd::dup(dst) {
                     links.insert((st.st_dev, st.st_ino), (d, dst_name.to_os_string()));
@@ -586,6 +670,7 @@ fn tar_rec_as<W: Write>(
         Kind::Socket => Ok(()),
         Kind::Dir => {
             let sub = open_subdir(dir, name).map_err(ctx)?;
+            append_xattrs(b, as_name, &xattrs_of(sub.as_fd()))?;
             let mut h = header_for(&st, kind);
             let mut dname = as_name.as_os_str().to_os_string();
             if !dname.as_bytes().ends_with(b"/") {
@@ -629,6 +714,7 @@ fn tar_rec_as<W: Write>(
             if kind_of(&now) != Kind::File {
                 return Err(io::Error::other(format!("{}: changed while read", shown())));
             }
+            append_xattrs(b, as_name, &xattrs_of(fd.as_fd()))?;
             let mut h = header_for(&now, Kind::File);
             h.set_size(now.st_size as u64);
             // The size is in the header already: a file that grows or

@@ -480,3 +480,33 @@ fn binds_chown_driver_options_and_bad_input() {
     let meta = std::fs::metadata(b.root.join("volumes/owned/_data")).unwrap();
     assert_eq!(meta.uid(), 1000);
 }
+
+#[test]
+fn concurrent_runs_fill_a_new_volume_once() {
+    let b = Berth::new();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            b.cmd()
+                .args([
+                    "run",
+                    "--rm",
+                    "-v",
+                    "together:/etc",
+                    IMAGE,
+                    "cat",
+                    "/etc/passwd",
+                ])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("app:x:1000"));
+    }
+    assert_eq!(volumes(&b), ["together"]);
+}

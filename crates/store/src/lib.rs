@@ -224,13 +224,19 @@ impl Store {
         );
         let path = self.root.join("tmp").join(&name);
         let lock_path = self.root.join("tmp").join(format!("{name}.lock"));
-        let lock = File::create(&lock_path).map_err(StoreError::io(&lock_path))?;
+        // Locked under another name, then renamed into place: a concurrent
+        // `open` recovering crashed commands must never see the lock file
+        // unlocked (it would take it for a dead command's and remove it).
+        let fresh = self.root.join("tmp").join(format!("{name}.lock.new"));
+        let lock = File::create(&fresh).map_err(StoreError::io(&fresh))?;
         if !try_lock(&lock) {
+            let _ = std::fs::remove_file(&fresh);
             return Err(StoreError::corrupt(
-                lock_path.display().to_string(),
+                fresh.display().to_string(),
                 "cannot lock a fresh lock file",
             ));
         }
+        std::fs::rename(&fresh, &lock_path).map_err(StoreError::io(&lock_path))?;
         std::fs::create_dir(&path).map_err(StoreError::io(&path))?;
         Ok(TmpDir {
             path,
@@ -247,6 +253,20 @@ impl Store {
         let entries = std::fs::read_dir(&tmp).map_err(StoreError::io(&tmp))?;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".lock.new") {
+                // A command killed between creating and renaming its lock
+                // (a live one renames it within microseconds).
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 60);
+                if old {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                continue;
+            }
             let Some(base) = name.strip_suffix(".lock") else {
                 continue;
             };

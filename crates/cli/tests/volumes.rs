@@ -450,6 +450,39 @@ fn binds_chown_driver_options_and_bad_input() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(mp.trim()), "the tmpfs stayed mounted");
 
+    // A bind-type volume: the host dir is shared, and survives volume rm.
+    let src = b.path().join("bound");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("h"), "host\n").unwrap();
+    let dev = format!("device={}", src.display());
+    b.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &dev,
+        "bv",
+    ]);
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "bv:/b",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /b/h; echo c > /b/c"
+        ]),
+        "host\n"
+    );
+    b.ok(&["volume", "rm", "bv"]);
+    assert_eq!(std::fs::read_to_string(src.join("h")).unwrap(), "host\n");
+    assert_eq!(std::fs::read_to_string(src.join("c")).unwrap(), "c\n");
+
     // Bad input: clear messages, exit 125, nothing created.
     for (args, msg) in [
         (&["-v", "bad name:/x"][..], "invalid characters"),

@@ -441,20 +441,31 @@ pub(crate) fn remove_anonymous(store: &store::Store, mounts: &[MountSpec]) {
         .iter()
         .filter(|m| m.kind == MountType::Volume && m.anonymous)
     {
-        if let Err(e) = store.remove_volume(&m.source, |_, data| {
-            release_mount(data);
-            Ok(())
-        }) {
+        if let Err(e) = store.remove_volume(&m.source, |_, data| release_mount(data)) {
             tracing::debug!("keeping volume {}: {e}", m.source);
         }
     }
 }
 
-/// Unmount what [`ensure_mounted`] mounted.
-pub fn release_mount(data: &Path) {
+/// Unmount what [`ensure_mounted`] mounted. An error if it stays mounted:
+/// the volume's dir is deleted next, and must never take a bound host
+/// directory's content with it.
+pub fn release_mount(data: &Path) -> std::result::Result<(), store::StoreError> {
     if is_mount_point(data) {
-        let _ = nix::mount::umount2(data, nix::mount::MntFlags::MNT_DETACH);
+        nix::mount::umount2(data, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
+            store::StoreError::Conflict(format!(
+                "cannot unmount {}: {e}; the volume is kept",
+                data.display()
+            ))
+        })?;
+        if is_mount_point(data) {
+            return Err(store::StoreError::Conflict(format!(
+                "{} is still mounted; the volume is kept",
+                data.display()
+            )));
+        }
     }
+    Ok(())
 }
 
 /// The OCI mount for one of a container's mounts, its source resolved.
@@ -614,10 +625,9 @@ impl crate::Engine {
 
     /// `volume rm`.
     pub fn volume_remove(&self, name: &str) -> Result<VolumeRecord> {
-        Ok(self.store().remove_volume(name, |_, data| {
-            release_mount(data);
-            Ok(())
-        })?)
+        Ok(self
+            .store()
+            .remove_volume(name, |_, data| release_mount(data))?)
     }
 
     /// `volume prune`: unused anonymous volumes (all unused ones with

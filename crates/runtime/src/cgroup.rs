@@ -381,6 +381,20 @@ impl Cgroup {
         }
     }
 
+    /// Are its processes frozen now? `None` without a freezer (v1 without
+    /// the freezer controller).
+    pub fn frozen(&self) -> Option<bool> {
+        match (self.v2, self.dir_of("freezer")) {
+            (true, Some(d)) => std::fs::read_to_string(d.join("cgroup.events"))
+                .ok()
+                .map(|e| e.lines().any(|l| l.trim() == "frozen 1")),
+            (false, Some(d)) => std::fs::read_to_string(d.join("freezer.state"))
+                .ok()
+                .map(|s| s.trim() == "FROZEN"),
+            _ => None,
+        }
+    }
+
     /// Thaw it.
     pub fn thaw(&self) -> Result<(), CgroupError> {
         match (self.v2, self.dir_of("freezer")) {

@@ -969,6 +969,22 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
+/// `pause`.
+pub fn pause(engine: &Engine, a: NamesArgs) -> Result<(), Failure> {
+    each(&a.containers, |n| {
+        engine.pause(n)?;
+        Ok(())
+    })
+}
+
+/// `unpause`.
+pub fn unpause(engine: &Engine, a: NamesArgs) -> Result<(), Failure> {
+    each(&a.containers, |n| {
+        engine.unpause(n)?;
+        Ok(())
+    })
+}
+
 /// `wait`.
 pub fn wait(engine: &Engine, a: NamesArgs) -> Result<(), Failure> {
     let mut failed = false;
@@ -1322,6 +1338,10 @@ pub enum ContainerCommand {
     Attach(AttachArgs),
     /// Remove all stopped containers.
     Prune(super::system::ContainerPruneArgs),
+    /// Freeze every process of containers.
+    Pause(NamesArgs),
+    /// Thaw paused containers.
+    Unpause(NamesArgs),
     /// Copy files between a container and the host.
     Cp(super::fs::CpArgs),
     /// List the changes to a container's filesystem.
@@ -1348,6 +1368,8 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
     match c {
         ContainerCommand::Ls(a) => ps(engine, a),
         ContainerCommand::Prune(a) => super::system::container_prune(engine, a),
+        ContainerCommand::Pause(a) => pause(engine, a),
+        ContainerCommand::Unpause(a) => unpause(engine, a),
         ContainerCommand::Cp(a) => super::fs::cp(engine, a),
         ContainerCommand::Diff(a) => super::fs::diff(engine, a),
         ContainerCommand::Export(a) => super::fs::export(engine, a),

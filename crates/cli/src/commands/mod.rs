@@ -50,6 +50,10 @@ pub enum Command {
     Port(container::PortArgs),
     /// Copy files between a container and the host.
     Cp(fs::CpArgs),
+    /// Freeze every process of containers (cgroup freezer).
+    Pause(container::NamesArgs),
+    /// Thaw paused containers.
+    Unpause(container::NamesArgs),
     /// List the changes to a container's filesystem.
     Diff(fs::DiffArgs),
     /// Write a container's filesystem as a tar archive.
@@ -139,6 +143,8 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Top(a) => container::top(&engine, a),
         Command::Port(a) => container::port(&engine, a),
         Command::Cp(a) => fs::cp(&engine, a),
+        Command::Pause(a) => container::pause(&engine, a),
+        Command::Unpause(a) => container::unpause(&engine, a),
         Command::Diff(a) => fs::diff(&engine, a),
         Command::Export(a) => fs::export(&engine, a),
         Command::Commit(a) => fs::commit(&engine, a),

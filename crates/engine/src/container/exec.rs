@@ -49,6 +49,12 @@ impl Engine {
                 problem: "is not running: start it first".into(),
             });
         }
+        if c.state.status == crate::config::Status::Paused {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is paused: unpause the container before exec".into(),
+            });
+        }
         if req.cmd.is_empty() {
             return Err(EngineError::invalid("exec", "no command given"));
         }

@@ -71,7 +71,10 @@ impl Engine {
     /// If the monitor died without recording the exit, record it now.
     fn settle(&self, c: &Container) -> Result<()> {
         if let Ok(fresh) = self.container(c.id().as_str()) {
-            if fresh.record.state.get("status").and_then(|s| s.as_str()) == Some("running") {
+            if matches!(
+                fresh.record.state.get("status").and_then(|s| s.as_str()),
+                Some("running" | "paused")
+            ) {
                 let code = fresh.state.exit_code;
                 self.set_state(c.id(), |st| {
                     st.status = Status::Exited;
@@ -85,6 +88,93 @@ impl Engine {
         Ok(())
     }
 
+    fn cgroup_of(&self, c: &Container) -> Result<runtime::cgroup::Cgroup> {
+        let h = runtime::cgroup::Hierarchy::detect()?;
+        Ok(runtime::cgroup::Cgroup::open(
+            &h,
+            &format!("berth/{}", c.id().as_str()),
+        ))
+    }
+
+    /// A signal sent to a paused container is delivered once it thaws: as
+    /// Docker, stop/kill/rm -f thaw it after signalling.
+    fn thaw_if_paused(&self, c: &Container) {
+        if c.state.status == Status::Paused {
+            if let Ok(cg) = self.cgroup_of(c) {
+                let _ = cg.thaw();
+            }
+            let _ = self.set_state(c.id(), |st| {
+                if st.status == Status::Paused {
+                    st.status = Status::Running;
+                }
+            });
+        }
+    }
+
+    /// `pause`: freeze every process of the container (cgroup freezer).
+    pub fn pause(&self, name_or_id: &str) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        match c.state.status {
+            Status::Running if c.state.is_alive() => {}
+            Status::Paused => {
+                return Err(EngineError::State {
+                    name: c.name().to_string(),
+                    problem: "is already paused".into(),
+                })
+            }
+            _ => {
+                return Err(EngineError::State {
+                    name: c.name().to_string(),
+                    problem: "is not running".into(),
+                })
+            }
+        }
+        let cg = self.cgroup_of(&c)?;
+        if cg.frozen().is_none() {
+            return Err(EngineError::invalid(
+                "pause",
+                "this host has no cgroup freezer: containers cannot be paused",
+            ));
+        }
+        cg.freeze()?;
+        // v1's freezer goes FREEZING then FROZEN.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while cg.frozen() != Some(true) {
+            if std::time::Instant::now() > deadline {
+                let _ = cg.thaw();
+                return Err(EngineError::io(
+                    format!("pausing {}", c.name()),
+                    std::io::Error::other("the freezer did not freeze every process within 5 s"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.set_state(c.id(), |st| {
+            if st.status == Status::Running {
+                st.status = Status::Paused;
+            }
+        })?;
+        self.container(c.id().as_str())
+    }
+
+    /// `unpause`: thaw a paused container.
+    pub fn unpause(&self, name_or_id: &str) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        if c.state.status != Status::Paused {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is not paused".into(),
+            });
+        }
+        self.cgroup_of(&c)?.thaw()?;
+        self.set_state(c.id(), |st| {
+            if st.status == Status::Paused {
+                st.status = Status::Running;
+            }
+        })?;
+        self.container(c.id().as_str())
+    }
+
     /// `stop`: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, name_or_id: &str, timeout: Option<i64>) -> Result<Container> {
         let c = self.container(name_or_id)?;
@@ -94,6 +184,7 @@ impl Engine {
         let sig = parse_signal(&c.config.stop_signal).unwrap_or(Signal(libc::SIGTERM));
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
         let _ = self.signal_init(&c, sig);
+        self.thaw_if_paused(&c);
         if secs < 0 || !self.wait_monitor(&c, Some(Duration::from_secs(secs as u64))) {
             let _ = self.signal_init(&c, Signal(libc::SIGKILL));
             self.wait_monitor(&c, None);
@@ -112,6 +203,7 @@ impl Engine {
             });
         }
         self.signal_init(&c, sig)?;
+        self.thaw_if_paused(&c);
         Ok(c)
     }
 
@@ -141,6 +233,7 @@ impl Engine {
                 });
             }
             let _ = self.signal_init(&c, Signal(libc::SIGKILL));
+            self.thaw_if_paused(&c);
             self.wait_monitor(&c, Some(Duration::from_secs(10)));
         }
         if !c.config.networks.is_empty() {

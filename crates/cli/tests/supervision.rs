@@ -1,0 +1,76 @@
+//! Supervision (root): pause/unpause with the cgroup freezer.
+mod common;
+
+use common::*;
+
+fn counter(b: &Berth, name: &str) -> u64 {
+    let out = b
+        .cmd()
+        .args(["cp", &format!("{name}:/tmp/c"), "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut a = tar::Archive::new(&out.stdout[..]);
+    let mut e = a.entries().unwrap().next().unwrap().unwrap();
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+    s.trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_and_unpause_resumes() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tick",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.02; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(b.ok(&["pause", "tick"]), "tick\n");
+    let id = b
+        .ok(&["inspect", "-f", "{{.Id}}", "tick"])
+        .trim()
+        .to_string();
+    let state = std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state"))
+        .unwrap_or_else(|_| "FROZEN".into());
+    assert_eq!(state.trim(), "FROZEN");
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Paused}}",
+            "tick"
+        ]),
+        "paused true\n"
+    );
+    assert!(b
+        .ok(&["ps", "--format", "{{.Status}}"])
+        .contains("(Paused)"));
+    let a = counter(&b, "tick");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(counter(&b, "tick"), a, "the counter moved while paused");
+    // Refused while paused: exec, a second pause.
+    let out = b.run(&["exec", "tick", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("paused"));
+    assert_eq!(code(&b.run(&["pause", "tick"])), 1);
+    b.ok(&["unpause", "tick"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(counter(&b, "tick") > a, "the counter did not resume");
+    assert_eq!(code(&b.run(&["unpause", "tick"])), 1);
+    // A paused container can still be stopped (thawed after the signal).
+    b.ok(&["pause", "tick"]);
+    b.ok(&["stop", "-t", "1", "tick"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "tick"]),
+        "exited\n"
+    );
+    assert_eq!(code(&b.run(&["pause", "tick"])), 1);
+}

@@ -74,3 +74,71 @@ fn pause_freezes_and_unpause_resumes() {
     );
     assert_eq!(code(&b.run(&["pause", "tick"])), 1);
 }
+
+#[test]
+fn stats_no_stream_matches_the_cgroup_files() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 300 & sleep 300 & while true; do :; done",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "idle",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = b.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+    ]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{out}");
+    let busy: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(busy[0], "busy");
+    let cpu: f64 = busy[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 40.0, "a busy loop shows {cpu}% CPU");
+    assert_eq!(busy[4], "64MiB", "the memory limit: {out}");
+    let id = b
+        .ok(&["inspect", "-f", "{{.Id}}", "busy"])
+        .trim()
+        .to_string();
+    let pids =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/berth/{id}/pids.current")).unwrap();
+    assert_eq!(busy[5], pids.trim(), "pids as the cgroup counts them");
+    assert_eq!(busy[5], "3");
+    let idle: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(idle[0], "idle");
+    let cpu: f64 = idle[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu < 20.0, "sleep shows {cpu}% CPU");
+    // Named, stopped: zeros, not an error.
+    b.ok(&["stop", "-t", "0", "idle"]);
+    let out = b.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "idle",
+    ]);
+    assert_eq!(out, "idle 0\n");
+    assert_eq!(code(&b.run(&["stats", "--no-stream", "nosuch"])), 125);
+}

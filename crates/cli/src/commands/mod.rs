@@ -50,6 +50,8 @@ pub enum Command {
     Port(container::PortArgs),
     /// Copy files between a container and the host.
     Cp(fs::CpArgs),
+    /// Live resource use of containers (CPU, memory, network, block I/O, pids).
+    Stats(system::StatsArgs),
     /// Freeze every process of containers (cgroup freezer).
     Pause(container::NamesArgs),
     /// Thaw paused containers.
@@ -143,6 +145,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Top(a) => container::top(&engine, a),
         Command::Port(a) => container::port(&engine, a),
         Command::Cp(a) => fs::cp(&engine, a),
+        Command::Stats(a) => system::stats(&engine, a),
         Command::Pause(a) => container::pause(&engine, a),
         Command::Unpause(a) => container::unpause(&engine, a),
         Command::Diff(a) => fs::diff(&engine, a),

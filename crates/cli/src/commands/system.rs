@@ -260,3 +260,176 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// `stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// All containers (default: running ones).
+    #[arg(short, long)]
+    all: bool,
+    /// Print one reading and exit.
+    #[arg(long)]
+    no_stream: bool,
+    /// Full ids.
+    #[arg(long)]
+    no_trunc: bool,
+    /// table, json or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+    /// Containers (default: all running).
+    containers: Vec<String>,
+}
+
+/// Docker's binary sizes for memory (`1.5MiB`).
+fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .chars()
+            .take(5)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string()
+            + UNITS[i]
+    }
+}
+
+/// `stats`: CPU %, memory, network and block I/O, pids per container;
+/// refreshed every second unless `--no-stream`.
+pub fn stats(engine: &Engine, a: StatsArgs) -> Result<(), Failure> {
+    use engine::container::ops::StatsSample;
+    let pick = || -> Result<Vec<engine::container::Container>, Failure> {
+        if a.containers.is_empty() {
+            Ok(engine
+                .containers()?
+                .into_iter()
+                .filter(|c| a.all || c.is_running())
+                .collect())
+        } else {
+            a.containers
+                .iter()
+                .map(|n| engine.container(n).map_err(Failure::from))
+                .collect()
+        }
+    };
+    let sample = |c: &engine::container::Container| -> StatsSample {
+        if c.is_running() {
+            engine.stats_sample(c).unwrap_or_default()
+        } else {
+            StatsSample::default()
+        }
+    };
+    let mut prev: HashMap<String, StatsSample> = HashMap::new();
+    for c in pick()? {
+        prev.insert(c.id().as_str().to_string(), sample(&c));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    const COLS: &[(&str, &str)] = &[
+        ("CONTAINER ID", "ID"),
+        ("NAME", "Name"),
+        ("CPU %", "CPUPerc"),
+        ("MEM USAGE / LIMIT", "MemUsage"),
+        ("MEM %", "MemPerc"),
+        ("NET I/O", "NetIO"),
+        ("BLOCK I/O", "BlockIO"),
+        ("PIDS", "PIDs"),
+    ];
+    loop {
+        let mut rows = Vec::new();
+        let mut now = HashMap::new();
+        for c in pick()? {
+            let s = sample(&c);
+            let p = prev.get(c.id().as_str()).cloned().unwrap_or_default();
+            let mut r = Row::new();
+            let id = c.id().as_str();
+            r.insert(
+                "ID",
+                if a.no_trunc {
+                    id.to_string()
+                } else {
+                    id[..12].to_string()
+                },
+            );
+            r.insert("Container", id[..12].to_string());
+            r.insert("Name", c.name().to_string());
+            let running = c.is_running();
+            r.insert(
+                "CPUPerc",
+                if running {
+                    format!("{:.2}%", s.cpu_percent(&p))
+                } else {
+                    "0.00%".into()
+                },
+            );
+            r.insert(
+                "MemUsage",
+                format!(
+                    "{} / {}",
+                    binary_size(s.mem_usage),
+                    binary_size(s.mem_limit)
+                ),
+            );
+            r.insert(
+                "MemPerc",
+                format!(
+                    "{:.2}%",
+                    if s.mem_limit > 0 {
+                        s.mem_usage as f64 * 100.0 / s.mem_limit as f64
+                    } else {
+                        0.0
+                    }
+                ),
+            );
+            r.insert(
+                "NetIO",
+                format!(
+                    "{} / {}",
+                    format::human_size(s.net_rx),
+                    format::human_size(s.net_tx)
+                ),
+            );
+            r.insert(
+                "BlockIO",
+                format!(
+                    "{} / {}",
+                    format::human_size(s.blk_read),
+                    format::human_size(s.blk_write)
+                ),
+            );
+            r.insert("PIDs", s.pids.to_string());
+            rows.push(r);
+            now.insert(id.to_string(), s);
+        }
+        let table = format::print(&Format::parse(a.format.as_deref(), COLS), &rows);
+        if a.no_stream {
+            print!("{table}");
+            return Ok(());
+        }
+        // Redraw in place, as docker stats does.
+        print!("\x1b[2J\x1b[H{table}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        prev = now;
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binary_sizes() {
+        assert_eq!(super::binary_size(512), "512B");
+        assert_eq!(super::binary_size(1536), "1.5KiB");
+        assert_eq!(super::binary_size(64 << 20), "64MiB");
+        assert_eq!(super::binary_size(1_234_567_890), "1.149GiB");
+    }
+}

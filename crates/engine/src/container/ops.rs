@@ -252,6 +252,14 @@ impl Engine {
         if volumes {
             self.remove_anonymous_volumes(&c.config.mounts);
         }
+        // A monitor that was killed (kill -9, a crash) never removed the
+        // container's cgroups: they go with the container (a no-op when
+        // the monitor did it).
+        if !c.state.monitor_alive() {
+            if let Ok(cg) = self.cgroup_of(&c) {
+                let _ = cg.destroy();
+            }
+        }
         Ok(c)
     }
 
@@ -366,4 +374,122 @@ pub fn process_row(pid: i32) -> Option<ProcessRow> {
         time: format!("{:02}:{:02}:{:02}", cpu / 3600, (cpu / 60) % 60, cpu % 60),
         cmd,
     })
+}
+
+/// One reading of a running container's resource use (`stats`).
+#[derive(Debug, Clone, Default)]
+pub struct StatsSample {
+    /// CPU time used by the container, ns.
+    pub cpu_ns: u64,
+    /// CPU time of the whole host (all CPUs, /proc/stat), ns.
+    pub system_ns: u64,
+    /// CPUs online.
+    pub online_cpus: u64,
+    /// Memory in use, page cache that can be dropped left out (Docker's).
+    pub mem_usage: u64,
+    /// Memory limit (the host's memory when unlimited).
+    pub mem_limit: u64,
+    /// Bytes received on the container's interfaces (loopback left out).
+    pub net_rx: u64,
+    /// Bytes sent.
+    pub net_tx: u64,
+    /// Bytes read from block devices.
+    pub blk_read: u64,
+    /// Bytes written.
+    pub blk_write: u64,
+    /// Processes.
+    pub pids: u64,
+}
+
+impl StatsSample {
+    /// Docker's CPU %: the container's share of the host's CPU time since
+    /// `prev`, scaled to the number of CPUs (200% = two CPUs busy).
+    pub fn cpu_percent(&self, prev: &StatsSample) -> f64 {
+        let cpu = self.cpu_ns.saturating_sub(prev.cpu_ns) as f64;
+        let sys = self.system_ns.saturating_sub(prev.system_ns) as f64;
+        if sys <= 0.0 {
+            return 0.0;
+        }
+        cpu / sys * self.online_cpus.max(1) as f64 * 100.0
+    }
+}
+
+/// Host CPU time in ns, and CPUs online, from /proc/stat.
+fn host_cpu() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let tick = sys::process::clock_ticks().max(1);
+    let mut total = 0;
+    let mut cpus = 0;
+    for l in text.lines() {
+        let mut f = l.split_whitespace();
+        match f.next() {
+            Some("cpu") => {
+                total = f.take(8).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>()
+                    * (1_000_000_000 / tick)
+            }
+            Some(c) if c.starts_with("cpu") => cpus += 1,
+            _ => {}
+        }
+    }
+    (total, cpus)
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    /// A reading of a running container's resource use.
+    pub fn stats_sample(&self, c: &Container) -> Result<StatsSample> {
+        let cg = self.cgroup_of(c)?.stats()?;
+        let (system_ns, online_cpus) = host_cpu();
+        let host_mem = host_memory();
+        let mem_limit = if cg.memory_limit == 0 || cg.memory_limit >= host_mem {
+            host_mem
+        } else {
+            cg.memory_limit
+        };
+        let (mut net_rx, mut net_tx) = (0, 0);
+        if c.state.is_alive() {
+            // The container's network namespace, seen through its init.
+            let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", c.state.pid))
+                .unwrap_or_default();
+            for l in dev.lines().skip(2) {
+                let Some((name, rest)) = l.split_once(':') else {
+                    continue;
+                };
+                if name.trim() == "lo" {
+                    continue;
+                }
+                let f: Vec<u64> = rest
+                    .split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if f.len() >= 9 {
+                    net_rx += f[0];
+                    net_tx += f[8];
+                }
+            }
+        }
+        Ok(StatsSample {
+            cpu_ns: cg.cpu_usage_ns,
+            system_ns,
+            online_cpus,
+            mem_usage: cg.memory_usage.saturating_sub(cg.memory_inactive_file),
+            mem_limit,
+            net_rx,
+            net_tx,
+            blk_read: cg.blk_read,
+            blk_write: cg.blk_write,
+            pids: cg.pids,
+        })
+    }
 }

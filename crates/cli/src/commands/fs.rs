@@ -36,22 +36,11 @@ pub struct ExportArgs {
 /// `export`: the flattened filesystem as a tar stream.
 pub fn export(engine: &Engine, a: ExportArgs) -> Result<(), Failure> {
     match &a.output {
-        Some(p) => {
-            let tmp = p.with_file_name(format!(
-                ".{}.berth-tmp",
-                p.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            ));
-            let f = std::fs::File::create(&tmp)
-                .map_err(|e| Failure::msg(125, format!("cannot create {}: {e}", tmp.display())))?;
-            if let Err(e) = engine.export(&a.container, OwnedFd::from(f)) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.into());
-            }
-            std::fs::rename(&tmp, p)
-                .map_err(|e| Failure::msg(125, format!("cannot write {}: {e}", p.display())))?;
-        }
+        Some(p) => super::write_file_atomically(p, |f| {
+            engine
+                .export(&a.container, OwnedFd::from(f))
+                .map_err(Failure::from)
+        })?,
         None => {
             if std::io::stdout().is_terminal() {
                 return Err(Failure::msg(

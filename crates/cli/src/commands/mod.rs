@@ -215,3 +215,26 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Container(c) => container::dispatch(&engine, c),
     }
 }
+
+/// Write `path` through a temporary file next to it, renamed into place
+/// once `write` succeeded: a failed export leaves no half archive under
+/// the name.
+pub(crate) fn write_file_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(std::fs::File) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let tmp = path.with_file_name(format!(
+        ".{}.berth-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let f = std::fs::File::create(&tmp)
+        .map_err(|e| Failure::msg(125, format!("cannot create {}: {e}", tmp.display())))?;
+    if let Err(e) = write(f) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Failure::msg(125, format!("cannot write {}: {e}", path.display())))
+}

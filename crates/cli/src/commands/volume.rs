@@ -318,35 +318,12 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
         }
         VolumeCommand::Export(a) => {
             match &a.output {
-                Some(p) => {
-                    // Written next to the target and renamed: a failed
-                    // export leaves no half archive under the name.
-                    let tmp = p.with_file_name(format!(
-                        ".{}.berth-tmp",
-                        p.file_name()
-                            .map(|n| n.to_string_lossy())
-                            .unwrap_or_default()
-                    ));
-                    let f = std::fs::File::create(&tmp).map_err(|e| {
-                        Failure::msg(125, format!("cannot create {}: {e}", tmp.display()))
-                    })?;
+                Some(p) => super::write_file_atomically(p, |f| {
                     let mut w = std::io::BufWriter::new(f);
-                    let res = engine
-                        .volume_export(&a.volume, &mut w)
-                        .map_err(Failure::from)
-                        .and_then(|()| {
-                            w.flush().map_err(|e| {
-                                Failure::msg(125, format!("writing {}: {e}", tmp.display()))
-                            })
-                        });
-                    if let Err(e) = res {
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(e);
-                    }
-                    std::fs::rename(&tmp, p).map_err(|e| {
-                        Failure::msg(125, format!("cannot write {}: {e}", p.display()))
-                    })?;
-                }
+                    engine.volume_export(&a.volume, &mut w)?;
+                    w.flush()
+                        .map_err(|e| Failure::msg(125, format!("writing {}: {e}", p.display())))
+                })?,
                 None => {
                     let out = std::io::stdout();
                     if out.is_terminal() {

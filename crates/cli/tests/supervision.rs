@@ -142,3 +142,73 @@ fn stats_no_stream_matches_the_cgroup_files() {
     assert_eq!(out, "idle 0\n");
     assert_eq!(code(&b.run(&["stats", "--no-stream", "nosuch"])), 125);
 }
+
+#[test]
+fn update_changes_the_cgroup_limits_live() {
+    let b = Berth::new();
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "lim",
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "20",
+            IMAGE,
+            "sleep",
+            "300",
+        ])
+        .trim()
+        .to_string();
+    let read = |ctl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/berth/{id}/{file}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+    b.ok(&[
+        "update",
+        "--memory",
+        "128m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "lim",
+    ]);
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(read("pids", "pids.max"), "50");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    // Seen from inside, and kept for the next start.
+    assert_eq!(
+        b.ok(&[
+            "exec",
+            "lim",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        ]),
+        "134217728\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "lim"
+        ]),
+        "134217728 50\n"
+    );
+    b.ok(&["update", "--pids-limit", "-1", "lim"]);
+    assert_eq!(read("pids", "pids.max"), "max");
+    b.ok(&["restart", "-t", "0", "lim"]);
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "134217728");
+    // Bad input changes nothing.
+    assert_eq!(code(&b.run(&["update", "--memory", "1m", "lim"])), 1);
+    assert_eq!(code(&b.run(&["update", "lim"])), 125);
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "134217728");
+}

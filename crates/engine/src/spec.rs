@@ -183,6 +183,45 @@ fn tmpfs_options(opts: &str) -> Vec<String> {
     out
 }
 
+/// The memory, CPU and pids limits of a container, as OCI
+/// `linux.resources` fields (also what `update` applies live).
+pub fn limits(c: &ContainerConfig) -> Result<Value> {
+    let mut out = json!({});
+    let mut memory = json!({});
+    if c.memory > 0 {
+        memory["limit"] = json!(c.memory);
+        // Docker: swap defaults to twice the memory limit.
+        memory["swap"] = json!(match c.memory_swap {
+            0 => c.memory * 2,
+            s => s,
+        });
+    } else if c.memory_swap > 0 {
+        return Err(EngineError::invalid(
+            "--memory-swap",
+            "you should always set the memory limit when using the memoryswap limit, see usage",
+        ));
+    }
+    if memory.as_object().is_some_and(|m| !m.is_empty()) {
+        out["memory"] = memory;
+    }
+    let mut cpu = json!({});
+    if c.nano_cpus > 0 {
+        cpu["period"] = json!(100_000u64);
+        cpu["quota"] = json!(c.nano_cpus / 10_000);
+    }
+    if c.cpu_shares > 0 {
+        cpu["shares"] = json!(c.cpu_shares);
+    }
+    if cpu.as_object().is_some_and(|m| !m.is_empty()) {
+        out["cpu"] = cpu;
+    }
+    if c.pids_limit != 0 {
+        out["pids"] = json!({"limit": c.pids_limit});
+    }
+
+    Ok(out)
+}
+
 /// Build the spec.
 pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     let c = inp.config;
@@ -332,36 +371,10 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     } else {
         resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
     }
-    let mut memory = json!({});
-    if c.memory > 0 {
-        memory["limit"] = json!(c.memory);
-        // Docker: swap defaults to twice the memory limit.
-        memory["swap"] = json!(match c.memory_swap {
-            0 => c.memory * 2,
-            s => s,
-        });
-    } else if c.memory_swap > 0 {
-        return Err(EngineError::invalid(
-            "--memory-swap",
-            "you should always set the memory limit when using the memoryswap limit, see usage",
-        ));
-    }
-    if memory.as_object().is_some_and(|m| !m.is_empty()) {
-        resources["memory"] = memory;
-    }
-    let mut cpu = json!({});
-    if c.nano_cpus > 0 {
-        cpu["period"] = json!(100_000u64);
-        cpu["quota"] = json!(c.nano_cpus / 10_000);
-    }
-    if c.cpu_shares > 0 {
-        cpu["shares"] = json!(c.cpu_shares);
-    }
-    if cpu.as_object().is_some_and(|m| !m.is_empty()) {
-        resources["cpu"] = cpu;
-    }
-    if c.pids_limit != 0 {
-        resources["pids"] = json!({"limit": c.pids_limit});
+    if let Value::Object(limits) = limits(c)? {
+        for (k, v) in limits {
+            resources[k] = v;
+        }
     }
 
     let devices: Vec<Value> = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]

@@ -258,6 +258,28 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Change the limits of a live cgroup (`update`): memory, CPU, pids.
+    /// On v1 a memory limit above the current memory+swap limit is
+    /// refused by the kernel, so memory+swap is raised first then.
+    pub fn update(&self, res: &LinuxResources) -> Result<(), CgroupError> {
+        if !self.v2 {
+            if let (Some(m), Some(d)) = (res.memory(), self.dir_of("memory")) {
+                let memsw = d.join("memory.memsw.limit_in_bytes");
+                let current = std::fs::read_to_string(&memsw)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<i64>().ok());
+                if let (Some(cur), Some(l), Some(s)) = (current, m.limit(), m.swap()) {
+                    if l > cur {
+                        write(&memsw, &s.to_string())?;
+                    }
+                }
+            }
+        }
+        let mut res = res.clone();
+        res.set_devices(None);
+        self.apply(&res)
+    }
+
     fn apply(&self, res: &LinuxResources) -> Result<(), CgroupError> {
         if self.v2 {
             let d = &self.dirs[0].1;

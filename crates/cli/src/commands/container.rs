@@ -969,6 +969,76 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
+/// `update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 512m).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// Process limit (-1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Restart policy (not supported yet).
+    #[arg(long)]
+    restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `update`.
+pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
+    if a.restart.is_some() {
+        return Err(bad(
+            "--restart",
+            "restart policies are not supported by berth yet",
+        ));
+    }
+    let memory = a
+        .memory
+        .as_deref()
+        .map(|m| model::size::parse_bytes(m).map_err(|e| bad("--memory", e.to_string())))
+        .transpose()?;
+    let memory_swap = match a.memory_swap.as_deref() {
+        None => None,
+        Some("-1") => Some(-1),
+        Some(s) => Some(
+            model::size::parse_bytes(s).map_err(|e| bad("--memory-swap", e.to_string()))? as i64,
+        ),
+    };
+    if memory.is_none()
+        && memory_swap.is_none()
+        && a.cpus.is_none()
+        && a.cpu_shares.is_none()
+        && a.pids_limit.is_none()
+    {
+        return Err(bad(
+            "update",
+            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares or --pids-limit",
+        ));
+    }
+    let req = engine::container::ops::UpdateRequest {
+        memory,
+        memory_swap,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        pids_limit: a.pids_limit,
+    };
+    each(&a.containers, |n| {
+        engine.update(n, &req)?;
+        Ok(())
+    })
+}
+
 /// `pause`.
 pub fn pause(engine: &Engine, a: NamesArgs) -> Result<(), Failure> {
     each(&a.containers, |n| {
@@ -1340,6 +1410,8 @@ pub enum ContainerCommand {
     Prune(super::system::ContainerPruneArgs),
     /// Freeze every process of containers.
     Pause(NamesArgs),
+    /// Change containers' limits (live when running).
+    Update(UpdateArgs),
     /// Thaw paused containers.
     Unpause(NamesArgs),
     /// Copy files between a container and the host.
@@ -1369,6 +1441,7 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
         ContainerCommand::Ls(a) => ps(engine, a),
         ContainerCommand::Prune(a) => super::system::container_prune(engine, a),
         ContainerCommand::Pause(a) => pause(engine, a),
+        ContainerCommand::Update(a) => update(engine, a),
         ContainerCommand::Unpause(a) => unpause(engine, a),
         ContainerCommand::Cp(a) => super::fs::cp(engine, a),
         ContainerCommand::Diff(a) => super::fs::diff(engine, a),

@@ -56,6 +56,8 @@ pub enum Command {
     Pause(container::NamesArgs),
     /// Thaw paused containers.
     Unpause(container::NamesArgs),
+    /// Change containers' memory, CPU and pids limits (live when running).
+    Update(container::UpdateArgs),
     /// List the changes to a container's filesystem.
     Diff(fs::DiffArgs),
     /// Write a container's filesystem as a tar archive.
@@ -148,6 +150,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Stats(a) => system::stats(&engine, a),
         Command::Pause(a) => container::pause(&engine, a),
         Command::Unpause(a) => container::unpause(&engine, a),
+        Command::Update(a) => container::update(&engine, a),
         Command::Diff(a) => fs::diff(&engine, a),
         Command::Export(a) => fs::export(&engine, a),
         Command::Commit(a) => fs::commit(&engine, a),

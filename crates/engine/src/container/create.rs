@@ -102,6 +102,39 @@ pub struct CreateRequest {
     pub runtime: Option<String>,
 }
 
+/// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
+pub fn check_limits(
+    memory: Option<u64>,
+    memory_swap: Option<i64>,
+    cpus: Option<f64>,
+) -> Result<()> {
+    if let Some(c) = cpus {
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        if c <= 0.0 || c > ncpu {
+            return Err(EngineError::invalid("--cpus", format!("range of CPUs is from 0.01 to {ncpu:.2}, as there are only {ncpu} CPUs available")));
+        }
+    }
+    if let (Some(m), Some(s)) = (memory, memory_swap) {
+        if s >= 0 && (s as u64) < m {
+            return Err(EngineError::invalid(
+                "--memory-swap",
+                "minimum memoryswap limit should be larger than memory limit, see usage",
+            ));
+        }
+    }
+    if let Some(m) = memory {
+        if m < 6 * 1024 * 1024 {
+            return Err(EngineError::invalid(
+                "--memory",
+                "minimum memory limit allowed is 6MB",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parse `--ulimit name=soft[:hard]`.
 pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
     const NAMES: &[&str] = &[
@@ -242,30 +275,7 @@ impl Engine {
         if runtime_name != "berth" {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
-        if let Some(c) = req.cpus {
-            let ncpu = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1) as f64;
-            if c <= 0.0 || c > ncpu {
-                return Err(EngineError::invalid("--cpus", format!("range of CPUs is from 0.01 to {ncpu:.2}, as there are only {ncpu} CPUs available")));
-            }
-        }
-        if let (Some(m), Some(s)) = (req.memory, req.memory_swap) {
-            if s >= 0 && (s as u64) < m {
-                return Err(EngineError::invalid(
-                    "--memory-swap",
-                    "minimum memoryswap limit should be larger than memory limit, see usage",
-                ));
-            }
-        }
-        if let Some(m) = req.memory {
-            if m < 6 * 1024 * 1024 {
-                return Err(EngineError::invalid(
-                    "--memory",
-                    "minimum memory limit allowed is 6MB",
-                ));
-            }
-        }
+        check_limits(req.memory, req.memory_swap, req.cpus)?;
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();

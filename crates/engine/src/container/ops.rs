@@ -493,3 +493,82 @@ impl Engine {
         })
     }
 }
+
+/// `update`: new limits (None: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRequest {
+    /// `--memory` bytes.
+    pub memory: Option<u64>,
+    /// `--memory-swap` bytes (-1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--pids-limit` (0 or -1: unlimited).
+    pub pids_limit: Option<i64>,
+}
+
+impl Engine {
+    /// `update`: change a container's limits, live when it runs (its
+    /// cgroup files) and for its next starts (its config).
+    pub fn update(&self, name_or_id: &str, req: &UpdateRequest) -> Result<Container> {
+        let c = self.container(name_or_id)?;
+        crate::container::create::check_limits(req.memory, req.memory_swap, req.cpus)?;
+        let mut cfg = c.config.clone();
+        if let Some(m) = req.memory {
+            cfg.memory = m as i64;
+            // Docker: a new memory limit without --memory-swap keeps swap
+            // at twice the memory.
+            if req.memory_swap.is_none() && cfg.memory_swap > 0 && cfg.memory_swap < cfg.memory {
+                cfg.memory_swap = 0;
+            }
+        }
+        if let Some(s) = req.memory_swap {
+            if cfg.memory == 0 && s > 0 {
+                return Err(EngineError::invalid(
+                    "--memory-swap",
+                    "set a memory limit (--memory) together with --memory-swap",
+                ));
+            }
+            if s >= 0 && s < cfg.memory {
+                return Err(EngineError::invalid(
+                    "--memory-swap",
+                    "minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+            cfg.memory_swap = s;
+        }
+        if let Some(cpus) = req.cpus {
+            cfg.nano_cpus = (cpus * 1e9) as i64;
+        }
+        if let Some(s) = req.cpu_shares {
+            cfg.cpu_shares = s;
+        }
+        if let Some(p) = req.pids_limit {
+            cfg.pids_limit = if p < 0 { 0 } else { p };
+        }
+        if c.is_running() {
+            let mut limits = crate::spec::limits(&cfg)?;
+            // An unlimited pids count is written as "max".
+            if req.pids_limit.is_some() && cfg.pids_limit == 0 {
+                limits["pids"] = serde_json::json!({"limit": -1});
+            }
+            let res: oci_spec::runtime::LinuxResources = serde_json::from_value(limits)
+                .map_err(|e| EngineError::io("encoding limits", std::io::Error::other(e)))?;
+            self.cgroup_of(&c)?.update(&res).map_err(|e| {
+                EngineError::invalid(
+                    "update",
+                    format!("cannot apply the new limits to {}: {e}", c.name()),
+                )
+            })?;
+        }
+        let value = serde_json::to_value(&cfg)
+            .map_err(|e| EngineError::io("encoding config", std::io::Error::other(e)))?;
+        self.store().update_container(c.id(), |rec| {
+            rec.config = value;
+            Ok(())
+        })?;
+        self.container(c.id().as_str())
+    }
+}

@@ -212,3 +212,36 @@ fn update_changes_the_cgroup_limits_live() {
     assert_eq!(code(&b.run(&["update", "lim"])), 125);
     assert_eq!(read("memory", "memory.limit_in_bytes"), "134217728");
 }
+
+#[test]
+fn top_with_ps_options_lists_only_the_containers_processes() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "procs",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 311 & sleep 312 & wait",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = b.ok(&["top", "procs", "-o", "pid,args"]);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["PID", "COMMAND"]
+    );
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest.len(), 3, "{out}");
+    assert!(rest.iter().any(|l| l.contains("sleep 311")));
+    assert!(rest.iter().any(|l| l.contains("sleep 312")));
+    let out = b.ok(&["top", "procs", "aux"]);
+    assert!(out.starts_with("USER") && out.lines().count() == 4, "{out}");
+    let out = b.run(&["top", "procs", "-o", "comm"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("PID field"));
+}

@@ -1316,6 +1316,53 @@ pub fn rename(engine: &Engine, a: RenameArgs) -> Result<(), Failure> {
 pub struct TopArgs {
     /// Container.
     container: String,
+    /// Options for the host's `ps` (e.g. `aux`, `-o pid,rss,args`); its
+    /// lines are kept for the container's processes only.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_options: Vec<String>,
+}
+
+/// Run the host's `ps` with `opts` and keep the header and the lines whose
+/// PID column is one of `pids` (Docker's `top CONTAINER [ps OPTIONS]`).
+fn ps_filtered(opts: &[String], pids: &[i32]) -> Result<String, Failure> {
+    let out = std::process::Command::new("ps")
+        .args(opts)
+        .output()
+        .map_err(|e| Failure::msg(125, format!("running ps: {e} (install procps)")))?;
+    if !out.status.success() {
+        return Err(Failure::msg(
+            125,
+            format!(
+                "ps {}: {}",
+                opts.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| {
+            Failure::msg(
+                125,
+                "couldn't find the PID field in the ps output: add pid to the -o fields",
+            )
+        })?;
+    let mut out = format!("{header}\n");
+    for l in lines {
+        let pid = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 fn user_name(uid: u32) -> String {
@@ -1334,6 +1381,10 @@ fn user_name(uid: u32) -> String {
 pub fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {
     let c = engine.container(&a.container)?;
     let pids = engine.container_pids(&c)?;
+    if !a.ps_options.is_empty() {
+        print!("{}", ps_filtered(&a.ps_options, &pids)?);
+        return Ok(());
+    }
     let mut lines = vec!["UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD".to_string()];
     for pid in pids {
         if let Some(r) = engine::container::ops::process_row(pid) {
@@ -1349,8 +1400,6 @@ pub fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {
             ));
         }
     }
-    let rows: Vec<Row> = Vec::new();
-    let _ = rows;
     let widths = lines.iter().fold(vec![0usize; 8], |mut w, l| {
         for (i, col) in l.split('\t').enumerate().take(7) {
             w[i] = w[i].max(col.len());

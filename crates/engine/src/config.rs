@@ -360,32 +360,29 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Is `pid` a process that has exited but not been reaped (state `Z`)?
-/// Its /proc entry, start time included, outlives it until then.
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 1..];
-            rest.split_whitespace()
-                .next()
-                .map(|st| st == "Z" || st == "X")
-        })
-        .unwrap_or(false)
+/// Start time of `pid` if it is running: `None` once it has exited, also
+/// while it waits unreaped as a zombie (its /proc entry, start time
+/// included, outlives it until then).
+fn live_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 impl ContainerState {
     /// Is the recorded init still the same live process (not a zombie
     /// left unreaped after its monitor died)?
     pub fn is_alive(&self) -> bool {
-        self.pid > 0 && process_start_time(self.pid) == Some(self.pid_start) && !is_zombie(self.pid)
+        self.pid > 0 && live_start_time(self.pid) == Some(self.pid_start)
     }
 
     /// Is the recorded monitor still the same live process?
     pub fn monitor_alive(&self) -> bool {
-        self.monitor_pid > 0
-            && process_start_time(self.monitor_pid) == Some(self.monitor_start)
-            && !is_zombie(self.monitor_pid)
+        self.monitor_pid > 0 && live_start_time(self.monitor_pid) == Some(self.monitor_start)
     }
 }
 

@@ -100,6 +100,16 @@ pub fn split_in_root(path: &Path) -> (PathBuf, Option<OsString>) {
     (parent, last)
 }
 
+/// A directory fd (`O_PATH` or not) opened again for reading its entries.
+pub fn reopen_dir(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
 /// An entry of a directory, not followed.
 pub fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<FileStat, Errno> {
     fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
@@ -118,12 +128,7 @@ pub fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> 
 /// Names in a directory, `.` and `..` left out, sorted (archives and
 /// copies come out the same every time).
 pub fn list(dir: BorrowedFd<'_>) -> Result<Vec<OsString>, Errno> {
-    let mut d = Dir::openat(
-        dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    let mut d = Dir::from_fd(reopen_dir(dir)?)?;
     let mut names = Vec::new();
     for e in d.iter() {
         let e = e?;
@@ -261,13 +266,7 @@ pub fn copy_contents(
     dst: BorrowedFd<'_>,
     opts: &CopyOptions,
 ) -> io::Result<()> {
-    let src = openat(
-        src,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("opening the source directory", e))?;
+    let src = reopen_dir(src).map_err(|e| err("opening the source directory", e))?;
     let mut links = HashMap::new();
     for n in list(src.as_fd()).map_err(|e| err("listing the source directory", e))? {
         copy_rec(src.as_fd(), &n, dst, &n, opts, 1, &mut links)?;
@@ -479,13 +478,7 @@ fn copy_rec(
 /// Give every entry of the tree at `dir` (the directory included) the
 /// owner `uid:gid`, never following symlinks (`:U` volumes).
 pub fn chown_tree(dir: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    let fd = openat(
-        dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("opening the volume", e))?;
+    let fd = reopen_dir(dir).map_err(|e| err("opening the volume", e))?;
     chown_rec(fd.as_fd(), uid, gid, 0)
 }
 
@@ -544,13 +537,7 @@ pub fn tar_entry(
 pub fn tar_contents(dir: BorrowedFd<'_>, out: impl Write) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
-    let fd = openat(
-        dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("opening the directory", e))?;
+    let fd = reopen_dir(dir).map_err(|e| err("opening the directory", e))?;
     let mut links = HashMap::new();
     for n in list(fd.as_fd()).map_err(|e| err("listing the directory", e))? {
         tar_rec(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links)?;
@@ -603,13 +590,7 @@ pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
 pub fn tar_layer(upper: BorrowedFd<'_>, skip: &[PathBuf], out: impl Write) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
-    let fd = openat(
-        upper,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("opening the upper directory", e))?;
+    let fd = reopen_dir(upper).map_err(|e| err("opening the upper directory", e))?;
     let mut links = HashMap::new();
     for n in list(fd.as_fd()).map_err(|e| err("listing the upper directory", e))? {
         tar_rec_as(
@@ -820,13 +801,7 @@ pub fn upper_changes(
     lower: &[OwnedFd],
 ) -> io::Result<Vec<(PathBuf, ChangeKind)>> {
     let mut out = Vec::new();
-    let fd = openat(
-        upper,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("opening the upper directory", e))?;
+    let fd = reopen_dir(upper).map_err(|e| err("opening the upper directory", e))?;
     changes_rec(fd.as_fd(), &mut Vec::new(), lower, false, &mut out, 0)?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)

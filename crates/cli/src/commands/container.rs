@@ -207,30 +207,8 @@ impl CreateArgs {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             labels.insert(k.to_string(), v.to_string());
         }
-        let memory = self
-            .memory
-            .as_deref()
-            .map(|m| {
-                model::size::parse_bytes(m)
-                    .map_err(|_| bad("--memory", format!("{m:?}: use a size like 512m or 1g")))
-            })
-            .transpose()?;
-        let memory_swap = self
-            .memory_swap
-            .as_deref()
-            .map(|m| {
-                if m == "-1" {
-                    Ok(-1)
-                } else {
-                    model::size::parse_bytes(m).map(|v| v as i64).map_err(|_| {
-                        bad(
-                            "--memory-swap",
-                            format!("{m:?}: use a size like 1g, or -1 for unlimited"),
-                        )
-                    })
-                }
-            })
-            .transpose()?;
+        let (memory, memory_swap) =
+            parse_memory_flags(self.memory.as_deref(), self.memory_swap.as_deref())?;
         let stop_signal = self
             .stop_signal
             .as_deref()
@@ -969,6 +947,34 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
+/// `--memory` and `--memory-swap` (`-1`: unlimited) of `run` and `update`.
+fn parse_memory_flags(
+    memory: Option<&str>,
+    swap: Option<&str>,
+) -> Result<(Option<u64>, Option<i64>), Failure> {
+    let memory = memory
+        .map(|m| {
+            model::size::parse_bytes(m)
+                .map_err(|_| bad("--memory", format!("{m:?}: use a size like 512m or 1g")))
+        })
+        .transpose()?;
+    let swap = swap
+        .map(|m| {
+            if m == "-1" {
+                Ok(-1)
+            } else {
+                model::size::parse_bytes(m).map(|v| v as i64).map_err(|_| {
+                    bad(
+                        "--memory-swap",
+                        format!("{m:?}: use a size like 1g, or -1 for unlimited"),
+                    )
+                })
+            }
+        })
+        .transpose()?;
+    Ok((memory, swap))
+}
+
 /// `update`.
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
@@ -1003,18 +1009,7 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
             "restart policies are not supported by berth yet",
         ));
     }
-    let memory = a
-        .memory
-        .as_deref()
-        .map(|m| model::size::parse_bytes(m).map_err(|e| bad("--memory", e.to_string())))
-        .transpose()?;
-    let memory_swap = match a.memory_swap.as_deref() {
-        None => None,
-        Some("-1") => Some(-1),
-        Some(s) => Some(
-            model::size::parse_bytes(s).map_err(|e| bad("--memory-swap", e.to_string()))? as i64,
-        ),
-    };
+    let (memory, memory_swap) = parse_memory_flags(a.memory.as_deref(), a.memory_swap.as_deref())?;
     if memory.is_none()
         && memory_swap.is_none()
         && a.cpus.is_none()

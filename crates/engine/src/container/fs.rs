@@ -484,33 +484,31 @@ impl crate::Engine {
                 let src = if from_stdin {
                     None
                 } else {
-                    let abs = std::path::absolute(host).map_err(io_err("resolving the source"))?;
+                    // The host side is the user's own: -L resolves it here.
+                    let abs = if opts.follow {
+                        std::fs::canonicalize(host)
+                    } else {
+                        std::path::absolute(host)
+                    }
+                    .map_err(|e| {
+                        EngineError::invalid(
+                            "cp",
+                            format!("could not find the file {}: {e}", host.display()),
+                        )
+                    })?;
                     let contents_only = host.as_os_str().as_encoded_bytes().ends_with(b"/.");
                     let (parent, name) = match (abs.parent(), abs.file_name()) {
                         (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
                         _ => (PathBuf::from("/"), OsString::from(".")),
                     };
                     let pdir = fsops::open_dir(&parent).map_err(io_err("opening the source"))?;
-                    let mut name = name;
-                    if opts.follow {
-                        let real =
-                            std::fs::canonicalize(&abs).map_err(io_err("resolving the source"))?;
-                        let pd = fsops::open_dir(real.parent().unwrap_or(Path::new("/")))
-                            .map_err(io_err("opening the source"))?;
-                        name = real
-                            .file_name()
-                            .map(OsStr::to_os_string)
-                            .unwrap_or_default();
-                        Some((pd, name, contents_only))
-                    } else {
-                        fsops::stat_at(pdir.as_fd(), &name).map_err(|e| {
-                            EngineError::invalid(
-                                "cp",
-                                format!("could not find the file {}: {}", host.display(), e.desc()),
-                            )
-                        })?;
-                        Some((pdir, name, contents_only))
-                    }
+                    fsops::stat_at(pdir.as_fd(), &name).map_err(|e| {
+                        EngineError::invalid(
+                            "cp",
+                            format!("could not find the file {}: {}", host.display(), e.desc()),
+                        )
+                    })?;
+                    Some((pdir, name, contents_only))
                 };
                 // A --read-only root stays read-only (its volumes do not).
                 let writable = !c.config.read_only;

@@ -10,6 +10,8 @@
 pub mod capability;
 /// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids.
 pub mod digest;
+/// Go-style durations (`30s`, `1m30s`).
+pub mod duration;
 /// Errors from parsing any of the above.
 pub mod error;
 /// Container and object ids: 64 hex chars, shown truncated to 12.

@@ -23,6 +23,10 @@ pub enum Change {
     StopSignal(String),
     /// `VOLUME /data ...` or `VOLUME ["/data"]`.
     Volume(Vec<String>),
+    /// `HEALTHCHECK [--interval= --timeout= --start-period= --start-interval=
+    /// --retries=] CMD ...` or `HEALTHCHECK NONE`, as Docker's
+    /// `config.Healthcheck` JSON.
+    Healthcheck(serde_json::Value),
 }
 
 fn bad(change: &str, reason: &str) -> StoreError {
@@ -93,6 +97,59 @@ fn pairs(change: &str, rest: &str) -> Result<Vec<(String, String)>, StoreError> 
     Ok(out)
 }
 
+/// `HEALTHCHECK` options and command, as Docker's `config.Healthcheck`.
+fn healthcheck(change: &str, rest: &str) -> Result<serde_json::Value, StoreError> {
+    let mut rest = rest.trim_start();
+    if rest.eq_ignore_ascii_case("NONE") {
+        return Ok(serde_json::json!({"Test": ["NONE"]}));
+    }
+    let mut hc = serde_json::json!({});
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (word, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let (k, v) = word
+            .split_once('=')
+            .ok_or_else(|| bad(change, "expected --option=value"))?;
+        let key = match k {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => "Retries",
+            _ => return Err(bad(change, "unknown HEALTHCHECK option")),
+        };
+        hc[key] = if key == "Retries" {
+            serde_json::json!(v
+                .parse::<u32>()
+                .map_err(|_| bad(change, "--retries needs a number"))?)
+        } else {
+            serde_json::json!(model::duration::parse(v).map_err(|e| bad(change, &e))?)
+        };
+        rest = after.trim_start();
+    }
+    let (word, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !word.eq_ignore_ascii_case("CMD") {
+        return Err(bad(
+            change,
+            "expected HEALTHCHECK [OPTIONS] CMD command, or NONE",
+        ));
+    }
+    let cmd = cmd.trim();
+    let test: Vec<String> = if cmd.starts_with('[') {
+        let mut v = vec!["CMD".to_string()];
+        v.extend(
+            serde_json::from_str::<Vec<String>>(cmd)
+                .map_err(|_| bad(change, "expected a JSON array of strings"))?,
+        );
+        v
+    } else if cmd.is_empty() {
+        return Err(bad(change, "missing command"));
+    } else {
+        vec!["CMD-SHELL".into(), cmd.to_string()]
+    };
+    hc["Test"] = serde_json::json!(test);
+    Ok(hc)
+}
+
 /// Parse one `--change` value.
 pub fn parse_change(change: &str) -> Result<Change, StoreError> {
     let trimmed = change.trim();
@@ -149,10 +206,11 @@ pub fn parse_change(change: &str) -> Result<Change, StoreError> {
             }
             Change::Volume(paths)
         }
+        "HEALTHCHECK" => Change::Healthcheck(healthcheck(change, rest)?),
         _ => {
             return Err(bad(
                 change,
-                "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL, VOLUME",
+                "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL, VOLUME, HEALTHCHECK",
             ))
         }
     })
@@ -201,6 +259,7 @@ pub(crate) fn apply(config: &mut serde_json::Value, changes: &[Change]) {
                     config["Volumes"][p] = json!({});
                 }
             }
+            Change::Healthcheck(h) => config["Healthcheck"] = h.clone(),
         }
     }
 }
@@ -246,6 +305,20 @@ mod tests {
         assert!(parse_change("VOLUME data").is_err());
         assert!(parse_change("WORKDIR relative").is_err());
         assert!(parse_change("RUN rm -rf /").is_err());
+        assert_eq!(
+            parse_change("HEALTHCHECK --interval=5s --retries=2 CMD test -f /ok").unwrap(),
+            Change::Healthcheck(serde_json::json!({
+                "Test": ["CMD-SHELL", "test -f /ok"],
+                "Interval": 5_000_000_000i64,
+                "Retries": 2
+            }))
+        );
+        assert_eq!(
+            parse_change(r#"HEALTHCHECK CMD ["true"]"#).unwrap(),
+            Change::Healthcheck(serde_json::json!({"Test": ["CMD", "true"]}))
+        );
+        assert!(parse_change("HEALTHCHECK --bogus=1 CMD true").is_err());
+        assert!(parse_change("HEALTHCHECK true").is_err());
         assert!(parse_change(r#"CMD ["unterminated"#).is_err());
     }
 

@@ -245,3 +245,575 @@ fn top_with_ps_options_lists_only_the_containers_processes() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("PID field"));
 }
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn times(logs: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    logs.lines()
+        .map(|l| {
+            chrono::DateTime::parse_from_rfc3339(l.split_whitespace().next().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        })
+        .collect()
+}
+
+#[test]
+fn on_failure_restarts_with_backoff_then_gives_up() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:3",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    wait_for("3 restarts, then exited", 30, || {
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "flaky",
+        ]) == "exited 3\n"
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "flaky"
+        ]),
+        "exited 3 3 on-failure:3\n",
+        "no 4th restart"
+    );
+    // Each run's output is kept (logs survive the monitors), spaced by
+    // Docker's back-off: at least 100, 200, 400 ms.
+    let logs = b.ok(&["logs", "-t", "flaky"]);
+    let t = times(&logs);
+    assert_eq!(t.len(), 4, "{logs}");
+    for (i, min_ms) in [100, 200, 400].iter().enumerate() {
+        let gap = (t[i + 1] - t[i]).num_milliseconds();
+        assert!(
+            gap >= *min_ms,
+            "restart {} came after {gap} ms: {logs}",
+            i + 1
+        );
+    }
+    let events = b.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        "container=flaky",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.lines().collect();
+    assert_eq!(
+        actions,
+        ["create", "start", "die", "start", "die", "start", "die", "start", "die"],
+        "{events}"
+    );
+    // A manual start resets the count.
+    b.ok(&["start", "flaky"]);
+    wait_for("manual start counted from 0", 20, || {
+        b.ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]) == "3\n"
+            && b.ok(&["inspect", "-f", "{{.State.Status}}", "flaky"]) == "exited\n"
+    });
+    // --restart and --rm conflict; a bad policy is refused.
+    let out = b.run(&["run", "--rm", "--restart", "always", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--rm"), "{}", stderr(&out));
+    let out = b.run(&["run", "--restart", "sometimes", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+}
+
+#[test]
+fn a_stop_is_respected_and_unless_stopped_stays_stopped_across_boot() {
+    let b = Berth::new();
+    let run = |name: &str, policy: &str, cmd: &str| {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--restart",
+            policy,
+            IMAGE,
+            "sh",
+            "-c",
+            cmd,
+        ]);
+    };
+    // `always` keeps restarting a failing command; a stop during the
+    // back-off ends it for good.
+    run("crashy", "always", "exit 1");
+    wait_for("a few restarts", 20, || {
+        b.ok(&["inspect", "-f", "{{.RestartCount}}", "crashy"])
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+            >= 3
+    });
+    b.ok(&["stop", "crashy"]);
+    let after_stop = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.RestartCount}}",
+        "crashy",
+    ]);
+    assert!(after_stop.starts_with("exited "), "{after_stop}");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "crashy"
+        ]),
+        after_stop,
+        "restarted after a stop"
+    );
+    b.ok(&["rm", "crashy"]);
+
+    run("keep", "unless-stopped", "sleep 1000");
+    run("stopped", "unless-stopped", "sleep 1000");
+    run("always", "always", "sleep 1000");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["stop", "-t", "0", "stopped", "always"]);
+    // A reboot: every monitor and init of this berth dies at once.
+    for name in ["keep", "plain"] {
+        let pid: i32 = b
+            .ok(&["inspect", "-f", "{{.State.Pid}}", name])
+            .trim()
+            .parse()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let ppid: i32 = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(pid > 1 && ppid > 1);
+        unsafe_kill(ppid);
+        unsafe_kill(pid);
+    }
+    wait_for("the killed containers read as exited", 10, || {
+        b.ok(&["ps", "-q"]).trim().is_empty()
+    });
+    let started = b.ok(&["system", "boot"]);
+    let mut names: Vec<&str> = started.lines().collect();
+    names.sort();
+    assert_eq!(names, ["always", "keep"], "{started}");
+    let status = |n: &str| b.ok(&["inspect", "-f", "{{.State.Status}}", n]);
+    assert_eq!(status("keep"), "running\n");
+    assert_eq!(status("always"), "running\n");
+    assert_eq!(status("stopped"), "exited\n");
+    assert_eq!(status("plain"), "exited\n");
+    // Nothing more to do on a second boot.
+    assert_eq!(b.ok(&["system", "boot"]), "");
+    // update --restart changes the policy of a running container.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1; exit 2",
+    ]);
+    b.ok(&["update", "--restart", "on-failure:1", "late"]);
+    wait_for("one restart after update --restart", 20, || {
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "late",
+        ]) == "exited 1\n"
+    });
+}
+
+/// SIGKILL through the kill binary (the tests forbid no unsafe, but this
+/// keeps them free of it).
+fn unsafe_kill(pid: i32) {
+    assert!(pid > 1);
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn unhealthy_is_detected_reported_and_restarted() {
+    let b = Berth::new();
+    // Another process watches the events live.
+    let mut events = b
+        .cmd()
+        .args([
+            "events",
+            "--filter",
+            "container=hc",
+            "--format",
+            "{{.Action}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-on-failure",
+        "restart",
+        "--stop-timeout",
+        "1",
+        IMAGE,
+        "sh",
+        "-c",
+        "touch /tmp/ok; sleep 0.7; rm /tmp/ok; exec sleep 1000",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "hc"]),
+        "starting\n"
+    );
+    let mut seen = Vec::new();
+    let mut reader = std::io::BufReader::new(events.stdout.take().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push(line.trim().to_string());
+        if seen.len() >= 6 {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert_eq!(
+        seen,
+        [
+            "create",
+            "start",
+            "health_status: healthy",
+            "health_status: unhealthy",
+            "die",
+            "start"
+        ]
+    );
+    wait_for("restarted by the health action", 10, || {
+        b.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "hc"]) == "1 running\n"
+    });
+    // A restart begins a new health history.
+    let health = b.ok(&["inspect", "-f", "{{json .State.Health}}", "hc"]);
+    let v: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert!(v["FailingStreak"].as_u64().unwrap() <= 2, "{health}");
+    b.ok(&["rm", "-f", "hc"]);
+}
+
+#[test]
+fn a_hung_probe_is_killed_at_its_timeout() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--network",
+        "none",
+        "--health-cmd",
+        "echo probing; sleep 30",
+        "--health-interval",
+        "300ms",
+        "--health-timeout",
+        "200ms",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    wait_for("unhealthy after a timed-out probe", 15, || {
+        b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "slow"]) == "unhealthy\n"
+    });
+    let health = b.ok(&["inspect", "-f", "{{json .State.Health}}", "slow"]);
+    let v: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let last = &v["Log"][0];
+    assert_eq!(last["ExitCode"], -1, "{health}");
+    assert!(
+        last["Output"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded timeout"),
+        "{health}"
+    );
+    // The probes died with their timeout: only the init is left (or one
+    // probe in flight).
+    let top = b.ok(&["top", "slow"]);
+    let probes = top.lines().filter(|l| l.contains("sleep 30")).count();
+    assert!(probes <= 1, "{top}");
+    // --health-on-failure defaults to none: still running.
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "slow"]),
+        "running\n"
+    );
+    assert!(b.ok(&["ps"]).contains("(unhealthy)"));
+    b.ok(&["rm", "-f", "slow"]);
+}
+
+fn log_files(b: &Berth, name: &str) -> Vec<(String, u64)> {
+    let path = b.ok(&["inspect", "-f", "{{.LogPath}}", name]);
+    let path = std::path::Path::new(path.trim());
+    let dir = path.parent().unwrap();
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_log_flood_stays_bounded_and_drivers_behave() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flood",
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=100k",
+        "--log-opt",
+        "max-file=3",
+        IMAGE,
+        "yes",
+        "flood",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The monitor keeps serving while the container floods it.
+    assert!(b.ok(&["ps"]).contains("flood"));
+    b.ok(&["stop", "-t", "1", "flood"]);
+    let files = log_files(&b, "flood");
+    assert_eq!(
+        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["container.log", "container.log.1", "container.log.2"],
+        "{files:?}"
+    );
+    for (name, size) in &files {
+        assert!(*size <= 100 * 1024, "{name} is {size} bytes");
+    }
+    // Docker's json-file lines, readable through logs.
+    let tail = b.ok(&["logs", "--tail", "3", "flood"]);
+    assert_eq!(tail, "flood\nflood\nflood\n");
+    let path = b.ok(&["inspect", "-f", "{{.LogPath}}", "flood"]);
+    let first = std::fs::read_to_string(format!("{}.1", path.trim())).unwrap();
+    let v: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (v["log"].as_str(), v["stream"].as_str()),
+        (Some("flood\n"), Some("stdout"))
+    );
+
+    // local: rotated files are compressed; --details shows labels= attrs.
+    b.ok(&[
+        "run",
+        "--name",
+        "loc",
+        "--network",
+        "none",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "labels=team",
+        "--label",
+        "team=blue",
+        IMAGE,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    let files = log_files(&b, "loc");
+    assert!(files.iter().any(|f| f.0.ends_with(".gz")), "{files:?}");
+    assert_eq!(b.ok(&["logs", "--tail", "1", "loc"]), "line 1999\n");
+    assert_eq!(
+        b.ok(&["logs", "--tail", "1", "--details", "loc"]),
+        "team=blue line 1999\n"
+    );
+    let until = b.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "loc"]);
+    assert_eq!(until, "");
+
+    // none: nothing kept, and logs says so.
+    b.ok(&[
+        "run",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        IMAGE,
+        "echo",
+        "hi",
+    ]);
+    assert!(log_files(&b, "quiet").is_empty());
+    let out = b.run(&["logs", "quiet"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("none"), "{}", stderr(&out));
+    // Bad options are refused at create.
+    for bad in [
+        ["--log-driver", "syslog"],
+        ["--log-opt", "max-file=0"],
+        ["--log-opt", "mode=fast"],
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(&bad);
+        args.push(IMAGE);
+        let out = b.run(&args);
+        assert_eq!(code(&out), 125, "{bad:?}");
+    }
+}
+
+#[test]
+fn the_images_healthcheck_applies_and_flags_override_it() {
+    let b = Berth::new();
+    let tar = busybox_rootfs_tar();
+    let out = b.run_stdin(
+        &[
+            "import",
+            "--change",
+            "HEALTHCHECK --interval=200ms --retries=1 CMD test -e /etc/passwd",
+            "-",
+            "hc:1",
+        ],
+        &tar,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "img",
+        "--network",
+        "none",
+        "hc:1",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .Config.Healthcheck.Test}}", "img"]),
+        "[\"CMD-SHELL\",\"test -e /etc/passwd\"]\n"
+    );
+    wait_for("healthy from the image's HEALTHCHECK", 15, || {
+        b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "img"]) == "healthy\n"
+    });
+    // A flag replaces one field and keeps the image's others.
+    b.ok(&[
+        "create",
+        "--name",
+        "over",
+        "--health-cmd",
+        "false",
+        "hc:1",
+        "true",
+    ]);
+    let hc = b.ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", "over"]);
+    let v: serde_json::Value = serde_json::from_str(&hc).unwrap();
+    assert_eq!(v["Test"], serde_json::json!(["CMD-SHELL", "false"]), "{hc}");
+    assert_eq!(v["Interval"], 200_000_000, "{hc}");
+    // --no-healthcheck disables it: no probes, no health state.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--network",
+        "none",
+        "--no-healthcheck",
+        "hc:1",
+        "sleep",
+        "1000",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .State.Health}}", "off"]),
+        "null\n"
+    );
+    // Paused: no probes run (the count of results stays put).
+    b.ok(&["pause", "img"]);
+    let before = b.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "img"]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "img"]),
+        before
+    );
+    b.ok(&["unpause", "img"]);
+    for bad in [
+        vec!["--health-interval", "10"],
+        vec!["--health-retries", "-1"],
+        vec!["--health-on-failure", "explode"],
+        vec!["--no-healthcheck", "--health-cmd", "true"],
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(&bad);
+        args.push("hc:1");
+        assert_eq!(code(&b.run(&args)), 125, "{bad:?}");
+    }
+    b.ok(&["rm", "-f", "img", "off"]);
+}

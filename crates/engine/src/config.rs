@@ -286,6 +286,19 @@ pub struct ContainerConfig {
     pub init: bool,
     /// `--runtime` (`berth` = built in).
     pub runtime: String,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart_policy: crate::restart::RestartPolicy,
+    /// The healthcheck (the image's, overridden by `--health-*`); `None`
+    /// or a `["NONE"]` test: no probes.
+    #[serde(default)]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--health-on-failure`.
+    #[serde(default)]
+    pub health_on_failure: crate::health::OnFailure,
+    /// `--log-driver` and `--log-opt`.
+    #[serde(default)]
+    pub log_config: crate::logs::LogConfig,
 }
 
 /// A container's lifecycle state, as Docker names it.
@@ -350,6 +363,17 @@ pub struct ContainerState {
     pub finished_at: Option<DateTime<Utc>>,
     /// The runtime that runs it.
     pub runtime: String,
+    /// Times the restart policy (or `--health-on-failure=restart`) has
+    /// restarted it since its last manual start.
+    pub restart_count: u32,
+    /// Stopped or killed by a user: the restart policy does not apply
+    /// (Docker's `HasBeenManuallyStopped`).
+    pub manually_stopped: bool,
+    /// The restart back-off the next restart waits, in ms (Docker's:
+    /// 100 ms doubling up to 1 min, back to 100 ms after 10 s of running).
+    pub restart_delay_ms: u64,
+    /// Healthcheck status and last probes (with a healthcheck).
+    pub health: Option<crate::health::HealthState>,
 }
 
 /// Start time (in clock ticks since boot) of a process, from /proc/PID/stat.

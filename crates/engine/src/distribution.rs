@@ -28,14 +28,11 @@ impl Engine {
     ) -> Result<PullOutcome> {
         let cfg = self.registries()?;
         let store = self.store();
-        Ok(registry::pull(
-            &store,
-            &cfg,
-            &self.credentials(),
-            r,
-            opts,
-            progress,
-        )?)
+        let out = registry::pull(&store, &cfg, &self.credentials(), r, opts, progress)?;
+        drop(store);
+        let name = r.to_string();
+        self.emit("image", "pull", &name, &[("name", &name)]);
+        Ok(out)
     }
 
     /// Push the local image `r` to its registry.
@@ -47,14 +44,11 @@ impl Engine {
     ) -> Result<PushOutcome> {
         let cfg = self.registries()?;
         let store = self.store();
-        Ok(registry::push(
-            &store,
-            &cfg,
-            &self.credentials(),
-            r,
-            opts,
-            progress,
-        )?)
+        let out = registry::push(&store, &cfg, &self.credentials(), r, opts, progress)?;
+        drop(store);
+        let name = r.to_string();
+        self.emit("image", "push", &name, &[("name", &name)]);
+        Ok(out)
     }
 
     /// Check `cred` against `host` and save it.

@@ -13,18 +13,26 @@ pub mod container;
 pub mod distribution;
 /// The engine's error type.
 pub mod error;
+/// The event log behind `berth events`.
+pub mod events;
+/// Healthchecks.
+pub mod health;
 /// The container log file format.
 pub mod logs;
 /// The per-container monitor process.
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// Restart policies and back-off.
+pub mod restart;
 /// Working on a container's root filesystem from the host.
 pub mod rootfs;
 /// `berth.toml`.
 pub mod settings;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
+/// Healthcheck probes and their actions, inside the monitor.
+pub mod supervise;
 /// Volumes and mounts.
 pub mod volumes;
 
@@ -108,6 +116,14 @@ impl Engine {
     /// The unix socket a running container's monitor serves `attach` on.
     pub fn attach_socket(&self, id: &model::ContainerId) -> PathBuf {
         self.paths.runroot.join(format!("{}.sock", id.as_str()))
+    }
+
+    /// Record an event (best effort).
+    pub fn emit(&self, kind: &str, action: &str, id: &str, attributes: &[(&str, &str)]) {
+        events::emit(
+            &self.paths.root,
+            &events::Event::new(kind, action, id, attributes),
+        );
     }
 
     /// A container's log file.

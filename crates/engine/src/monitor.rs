@@ -6,6 +6,12 @@
 //!
 //! It reports to the starting CLI through a status pipe, one line each:
 //! `started <pid>`, `error <code> <message>`, `exit <code>`.
+//!
+//! It also runs the healthcheck probes (`supervise`), and when the init
+//! exits applies the restart policy: it records `restarting`, waits the
+//! back-off (a `stop` cuts it short with SIGTERM), and starts the container
+//! again through the ordinary start path, which forks the next monitor;
+//! this one then exits.
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -17,7 +23,7 @@ use nix::unistd::Pid;
 
 use crate::config::Status;
 use crate::container::start::set_state;
-use crate::logs::{format_chunk, Stream};
+use crate::logs::Stream;
 use crate::Paths;
 
 /// Where the container's output comes from.
@@ -59,6 +65,42 @@ pub struct MonitorArgs {
     pub(crate) networks: Vec<store::NetworkRecord>,
     /// Ports to publish on the first network.
     pub(crate) ports: Vec<crate::config::PortMapping>,
+    /// Started by the restart policy (counted), not by a user (resets it).
+    pub(crate) restarting: bool,
+    /// `--restart`.
+    pub(crate) restart_policy: crate::restart::RestartPolicy,
+    /// The healthcheck, if any.
+    pub(crate) healthcheck: Option<crate::health::HealthConfig>,
+    /// `--health-on-failure`.
+    pub(crate) on_failure: crate::health::OnFailure,
+    /// The stop signal and timeout (for health actions).
+    pub(crate) stop_signal: i32,
+    /// See `stop_signal`.
+    pub(crate) stop_timeout: std::time::Duration,
+    /// The log driver's settings.
+    pub(crate) log: crate::logs::Effective,
+    /// `--log-opt labels=/env=` attributes.
+    pub(crate) log_attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// Record a container event with its name and image as attributes.
+pub(crate) fn emit_container(
+    paths: &Paths,
+    store: &store::Store,
+    id: &model::ContainerId,
+    action: &str,
+    extra: &[(&str, &str)],
+) {
+    let (name, image) = store
+        .container(id.as_str())
+        .map(|r| (r.name.trim_start_matches('/').to_string(), r.image_ref))
+        .unwrap_or_default();
+    let mut attrs: Vec<(&str, &str)> = vec![("name", &name), ("image", &image)];
+    attrs.extend_from_slice(extra);
+    crate::events::emit(
+        &paths.root,
+        &crate::events::Event::new("container", action, id.as_str(), &attrs),
+    );
 }
 
 fn report(fd: &OwnedFd, line: &str) {
@@ -99,6 +141,12 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> bool {
 /// The monitor's whole life. Never returns.
 pub fn run(args: MonitorArgs) -> ! {
     let _ = nix::unistd::setsid();
+    // A monitor started by a restart inherits the previous one's mask.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
     if !args.forward_stdin {
         devnull_onto(&[0]);
     }
@@ -135,6 +183,14 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         attach_socket,
         networks,
         ports,
+        restarting,
+        restart_policy,
+        healthcheck,
+        on_failure,
+        stop_signal,
+        stop_timeout,
+        log,
+        log_attrs,
     } = args;
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
@@ -214,7 +270,23 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     let pid_start = crate::config::process_start_time(spawned.init_pid).unwrap_or(0);
     let me = std::process::id() as i32;
     let runtime_name = rt.name().to_string();
+    let mut supervisor = crate::supervise::Supervisor::new(
+        paths.clone(),
+        id.clone(),
+        healthcheck,
+        on_failure,
+        stop_timeout,
+    );
+    let started = std::time::Instant::now();
     let recorded = set_state(&store, &id, |st| {
+        if restarting {
+            st.restart_count += 1;
+        } else {
+            st.restart_count = 0;
+            st.manually_stopped = false;
+            st.restart_delay_ms = 0;
+        }
+        st.health = supervisor.initial_health();
         st.status = Status::Running;
         st.pid = spawned.init_pid;
         st.pid_start = pid_start;
@@ -232,6 +304,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
+    emit_container(&paths, &store, &id, "start", &[]);
 
     let _ = std::fs::remove_file(&attach_socket);
     let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
@@ -246,15 +319,29 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // What the CLI and the start path allocated is no longer needed: the
     // monitor stays resident for the container's life.
     sys::process::trim_heap();
+    let mut log_writer = crate::logs::Writer::open(&log_path, &log, log_attrs)
+        .ok()
+        .flatten();
+    let init_pid = spawned.init_pid;
+    let signal_init = |sig: i32| {
+        let _ = rt.signal(id.as_str(), init_pid, sig);
+    };
     let code = pump(
-        listener.as_ref(),
-        &log_path,
+        Pump {
+            listener: listener.as_ref(),
+            log: &mut log_writer,
+            stdin_w,
+            forward_stdin,
+            forward_output,
+            wait_pid: spawned.wait_pid,
+            supervisor: &mut supervisor,
+            store: &store,
+            signal_init: &signal_init,
+            stop_signal,
+        },
         output,
-        stdin_w,
-        forward_stdin,
-        forward_output,
-        spawned.wait_pid,
     );
+    drop(log_writer);
 
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),
@@ -276,19 +363,57 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
     let _ = std::fs::remove_file(&attach_socket);
     let mut trash = None;
+    let mut restart_after = None;
+    if oom {
+        emit_container(&paths, &store, &id, "oom", &[]);
+    }
     if auto_remove {
         trash = store.forget_container(&id).ok().flatten();
         crate::volumes::remove_anonymous(&store, &anonymous_volumes);
     } else {
+        // From here a `stop` that finds us `restarting` sends SIGTERM to
+        // end the back-off: take it through a signalfd, not as death.
+        let signals = block_sigterm();
+        let ran_for = started.elapsed();
+        let force = supervisor.force_restart;
+        // The policy as it is now: `update --restart` may have changed it.
+        let restart_policy = store
+            .container(id.as_str())
+            .ok()
+            .and_then(|r| serde_json::from_value::<crate::config::ContainerConfig>(r.config).ok())
+            .map(|c| c.restart_policy)
+            .unwrap_or(restart_policy);
         let _ = set_state(&store, &id, |st| {
-            st.status = Status::Exited;
+            let d = crate::restart::decide(
+                restart_policy,
+                code,
+                st.manually_stopped,
+                st.restart_count,
+                st.restart_delay_ms,
+                ran_for,
+            );
+            let restart = d.restart || (force && !st.manually_stopped);
+            st.restart_delay_ms = d.delay_ms;
+            st.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             st.exit_code = code;
             st.oom_killed = oom;
             st.pid = 0;
-            st.monitor_pid = 0;
+            st.pid_start = 0;
+            if !restart {
+                st.monitor_pid = 0;
+            }
             st.finished_at = Some(Utc::now());
+            if restart {
+                restart_after = Some((std::time::Duration::from_millis(d.delay_ms), signals));
+            }
         });
     }
+    let exit_code = code.to_string();
+    emit_container(&paths, &store, &id, "die", &[("exitCode", &exit_code)]);
     // Let go of the caller's stdout/stderr before reporting, so a reader
     // waiting for EOF on them is not held up by us.
     devnull_onto(&[0, 1, 2]);
@@ -302,7 +427,78 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     if let Some(t) = trash {
         let _ = std::fs::remove_dir_all(t);
     }
+    if let Some((delay, signals)) = restart_after {
+        drop(store);
+        restart(&paths, &id, delay, signals);
+    }
     Ok(())
+}
+
+/// Block SIGTERM and read it from a signalfd instead.
+fn block_sigterm() -> Option<nix::sys::signalfd::SignalFd> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::SIGTERM);
+    set.thread_block().ok()?;
+    nix::sys::signalfd::SignalFd::with_flags(
+        &set,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
+    )
+    .ok()
+}
+
+/// The restart policy's second half: wait the back-off (a SIGTERM from
+/// `stop` ends it), then start the container again unless a user stopped
+/// it meanwhile. The start forks the next monitor; this one then exits.
+fn restart(
+    paths: &Paths,
+    id: &model::ContainerId,
+    delay: std::time::Duration,
+    signals: Option<nix::sys::signalfd::SignalFd>,
+) {
+    let mut cancelled = false;
+    match &signals {
+        Some(sfd) => {
+            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            let t = PollTimeout::try_from(delay).unwrap_or(PollTimeout::MAX);
+            loop {
+                match poll(&mut fds, t) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(n) => {
+                        cancelled = n > 0;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        None => std::thread::sleep(delay),
+    }
+    let Ok(engine) = crate::Engine::open(paths.clone()) else {
+        return;
+    };
+    // A user's stop (or rm) decides; otherwise start.
+    let mut go = false;
+    let _ = engine.set_state(id, |st| {
+        if st.status == Status::Restarting && !st.manually_stopped && !cancelled {
+            go = true;
+        } else if st.status == Status::Restarting {
+            st.status = Status::Exited;
+            st.monitor_pid = 0;
+        }
+    });
+    if !go {
+        return;
+    }
+    if let Err(e) = engine.start_restarted(id.as_str()) {
+        let message = e.to_string();
+        let _ = engine.set_state(id, |st| {
+            if st.status == Status::Restarting {
+                st.status = Status::Exited;
+                st.monitor_pid = 0;
+                st.error = message.clone();
+            }
+        });
+    }
 }
 
 /// Copy output to the log (and the caller), input to the container, until
@@ -330,20 +526,33 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     f
 }
 
-fn pump(
-    listener: Option<&std::os::unix::net::UnixListener>,
-    log_path: &std::path::Path,
-    output: Output,
+/// The poll loop's inputs besides the container's output.
+struct Pump<'a> {
+    listener: Option<&'a std::os::unix::net::UnixListener>,
+    log: &'a mut Option<crate::logs::Writer>,
     stdin_w: Option<OwnedFd>,
     forward_stdin: bool,
     forward_output: bool,
     wait_pid: i32,
-) -> i32 {
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .ok();
+    supervisor: &'a mut crate::supervise::Supervisor,
+    store: &'a store::Store,
+    signal_init: &'a dyn Fn(i32),
+    stop_signal: i32,
+}
+
+fn pump(p: Pump<'_>, output: Output) -> i32 {
+    let Pump {
+        listener,
+        log,
+        stdin_w,
+        forward_stdin,
+        forward_output,
+        wait_pid,
+        supervisor,
+        store,
+        signal_init,
+        stop_signal,
+    } = p;
     let pidfd = sys::process::pidfd_open(wait_pid).ok();
     let (out_fd, err_fd, pty) = match output {
         Output::Pipes { stdout, stderr } => (Some(stdout), Some(stderr), false),
@@ -364,7 +573,6 @@ fn pump(
     let mut forward_output = forward_output;
     let mut exit_code: Option<i32> = None;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut line = Vec::with_capacity(64 * 1024);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
@@ -404,14 +612,30 @@ fn pump(
                 kinds.push(b'p');
             }
         }
+        let supervising = exit_code.is_none();
+        if supervising {
+            for fd in supervisor.fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                kinds.push(b'h');
+            }
+        }
         // After the init is gone, give stragglers holding the pipes a grace period.
-        let timeout = if exit_code.is_some() {
+        let mut timeout = if exit_code.is_some() {
             PollTimeout::from(2000u16)
         } else if pidfd.is_none() {
             PollTimeout::from(200u16)
         } else {
             PollTimeout::NONE
         };
+        if supervising {
+            if let Some(t) = supervisor.timeout(std::time::Instant::now()) {
+                // Round up: waking a hair early would spin.
+                let ms = t.as_millis().saturating_add(1).min(60_000) as u16;
+                if timeout == PollTimeout::NONE || PollTimeout::from(ms) < timeout {
+                    timeout = PollTimeout::from(ms);
+                }
+            }
+        }
         let n = match poll(&mut fds, timeout) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -420,6 +644,7 @@ fn pump(
         if n == 0 && exit_code.is_some() {
             break;
         }
+
         let mut client_index = 0usize;
         let ready: Vec<(u8, PollFlags, usize)> = fds
             .iter()
@@ -434,6 +659,13 @@ fn pump(
             })
             .collect();
         drop(fds);
+        if exit_code.is_none() {
+            match supervisor.service(store, std::time::Instant::now()) {
+                crate::supervise::Act::None => {}
+                crate::supervise::Act::Kill => signal_init(libc::SIGKILL),
+                crate::supervise::Act::Stop => signal_init(stop_signal),
+            }
+        }
         if pidfd.is_none() && exit_code.is_none() {
             if let Ok(st) = waitpid(
                 Pid::from_raw(wait_pid),
@@ -467,10 +699,8 @@ fn pump(
                             } else {
                                 Stream::Stderr
                             };
-                            line.clear();
-                            format_chunk(&mut line, stream, Utc::now(), data);
                             if let Some(l) = log.as_mut() {
-                                let _ = l.write_all(&line);
+                                l.write(stream, Utc::now(), data);
                             }
                             let f = frame(if kind == b'o' { 1 } else { 2 }, data);
                             for c in clients.iter_mut() {
@@ -513,6 +743,9 @@ fn pump(
                     if let Some(l) = listener {
                         if let Ok((sock, _)) = l.accept() {
                             let _ = sock.set_nonblocking(false);
+                            // A client that stops reading is dropped rather
+                            // than stalling the monitor (and its probes).
+                            let _ = sock.set_write_timeout(Some(std::time::Duration::from_secs(5)));
                             clients.push(Client {
                                 sock,
                                 stdin: false,

@@ -171,6 +171,12 @@ impl Engine {
                 created: chrono::Utc::now(),
             })
         })?;
+        self.emit(
+            "network",
+            "create",
+            &rec.id,
+            &[("name", &rec.name), ("type", "bridge")],
+        );
         Ok(rec)
     }
 
@@ -185,6 +191,12 @@ impl Engine {
             ));
         }
         self.drop_network(&n)?;
+        self.emit(
+            "network",
+            "destroy",
+            &n.id,
+            &[("name", &n.name), ("type", "bridge")],
+        );
         Ok(n)
     }
 
@@ -337,6 +349,16 @@ impl Engine {
             let _ = self.forget_network(&cid, &name);
             return Err(invalid("network connect", e));
         }
+        self.emit(
+            "network",
+            "connect",
+            &n.id,
+            &[
+                ("name", &n.name),
+                ("container", cid.as_str()),
+                ("type", "bridge"),
+            ],
+        );
         Ok(())
     }
 
@@ -373,7 +395,18 @@ impl Engine {
             let _ = nl.delete_link(&host_veth(c.id().as_str(), &n.id));
         }
         self.store().release_lease(c.id().as_str(), &n.id)?;
-        self.forget_network(c.id(), &n.name)
+        self.forget_network(c.id(), &n.name)?;
+        self.emit(
+            "network",
+            "disconnect",
+            &n.id,
+            &[
+                ("name", &n.name),
+                ("container", c.id().as_str()),
+                ("type", "bridge"),
+            ],
+        );
+        Ok(())
     }
 
     /// The pid of a running container's init (None if it is gone or the

@@ -601,6 +601,7 @@ impl crate::Engine {
         let rec = new_record(&name, labels, options, false);
         let made = self.store().create_volumes(std::slice::from_ref(&rec))?;
         if made.first() == Some(&true) {
+            self.emit("volume", "create", &rec.name, &[("driver", "local")]);
             return Ok(rec);
         }
         let existing = self.store().volume(&name)?;
@@ -625,9 +626,11 @@ impl crate::Engine {
 
     /// `volume rm`.
     pub fn volume_remove(&self, name: &str) -> Result<VolumeRecord> {
-        Ok(self
+        let rec = self
             .store()
-            .remove_volume(name, |_, data| release_mount(data))?)
+            .remove_volume(name, |_, data| release_mount(data))?;
+        self.emit("volume", "destroy", &rec.name, &[("driver", "local")]);
+        Ok(rec)
     }
 
     /// `volume prune`: unused anonymous volumes (all unused ones with

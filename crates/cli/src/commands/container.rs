@@ -1,7 +1,7 @@
 //! Container verbs: run, create, start, ps, logs, exec, stop, kill,
 //! restart, wait, rm, inspect, attach, rename, top.
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 
 use chrono::Utc;
@@ -119,6 +119,39 @@ pub struct CreateArgs {
     /// OCI runtime: berth (built in) or an OCI runtime binary such as runc.
     #[arg(long)]
     runtime: Option<String>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Command to run to check health (run by /bin/sh -c in the container).
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between health checks (e.g. 30s, 1m).
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time a health check may run (e.g. 30s).
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    health_retries: Option<i64>,
+    /// Start period during which failures do not count (e.g. 10s).
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between health checks during the start period (e.g. 5s).
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
+    /// Action when the container turns unhealthy: none, kill, restart, stop.
+    #[arg(long = "health-on-failure", default_value = "none")]
+    health_on_failure: String,
+    /// Logging driver: json-file (default), local, none.
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3, compress=, labels=, env=).
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
     /// Publish a container's port to the host: [ip:][hostPort:]containerPort[/proto].
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
@@ -162,7 +195,7 @@ pub struct CreateArgs {
     command: Vec<String>,
 }
 
-fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
+pub(crate) fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
     Failure::msg(125, format!("invalid {what}: {reason}"))
 }
 
@@ -314,7 +347,59 @@ impl CreateArgs {
             privileged: self.privileged,
             init: self.init,
             runtime: self.runtime.clone(),
+            restart: engine::restart::RestartPolicy::parse(&self.restart)
+                .map_err(|e| bad("--restart", e))?,
+            health: self.health_flags()?,
+            no_healthcheck: self.no_healthcheck,
+            health_on_failure: engine::health::OnFailure::parse(&self.health_on_failure)
+                .map_err(|e| bad("--health-on-failure", e))?,
+            log_config: engine::logs::LogConfig {
+                driver: self.log_driver.clone().unwrap_or_default(),
+                config: self
+                    .log_opt
+                    .iter()
+                    .map(|o| {
+                        o.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .ok_or_else(|| {
+                                bad(
+                                    "--log-opt",
+                                    format!("{o:?}: use key=value, like max-size=10m"),
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         })
+    }
+
+    /// The `--health-*` flags as a Healthcheck to lay over the image's.
+    fn health_flags(&self) -> Result<engine::health::HealthConfig, Failure> {
+        let d = |flag: &str, v: &Option<String>| -> Result<i64, Failure> {
+            v.as_deref()
+                .map(|s| engine::health::parse_duration(s).map_err(|e| bad(flag, e)))
+                .transpose()
+                .map(|o| o.unwrap_or(0))
+        };
+        let h = engine::health::HealthConfig {
+            test: self
+                .health_cmd
+                .as_ref()
+                .map(|c| vec!["CMD-SHELL".to_string(), c.clone()])
+                .unwrap_or_default(),
+            interval: d("--health-interval", &self.health_interval)?,
+            timeout: d("--health-timeout", &self.health_timeout)?,
+            start_period: d("--health-start-period", &self.health_start_period)?,
+            start_interval: d("--health-start-interval", &self.health_start_interval)?,
+            retries: self.health_retries.unwrap_or(0),
+        };
+        if self.no_healthcheck && (h != engine::health::HealthConfig::default()) {
+            return Err(bad(
+                "--no-healthcheck",
+                "conflicting options: --no-healthcheck and the --health-* options",
+            ));
+        }
+        Ok(h)
     }
 }
 
@@ -449,11 +534,26 @@ pub struct PsArgs {
 
 fn status_text(c: &Container) -> String {
     let now = Utc::now();
+    // Docker: "Up 5 minutes (healthy)", "(health: starting)".
+    let health = match c.state.health.as_ref().map(|h| h.status) {
+        Some(engine::health::HealthStatus::Starting) => " (health: starting)",
+        Some(engine::health::HealthStatus::Healthy) => " (healthy)",
+        Some(engine::health::HealthStatus::Unhealthy) => " (unhealthy)",
+        None => "",
+    };
     match c.state.status {
         engine::config::Status::Running => format!(
-            "Up {}",
+            "Up {}{health}",
             format::human_duration(now - c.state.started_at.unwrap_or(now))
         ),
+        engine::config::Status::Restarting => match c.state.finished_at {
+            Some(f) => format!(
+                "Restarting ({}) {} ago",
+                c.state.exit_code,
+                format::human_duration(now - f)
+            ),
+            None => "Restarting".into(),
+        },
         engine::config::Status::Paused => "Up (Paused)".into(),
         engine::config::Status::Created => "Created".into(),
         engine::config::Status::Exited | engine::config::Status::Dead => {
@@ -612,46 +712,62 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short = 't', long)]
     timestamps: bool,
+    /// Show the extra attributes given with --log-opt labels=/env=.
+    #[arg(long)]
+    details: bool,
     /// Only logs since a timestamp (RFC 3339) or a relative time (10m, 1h).
     #[arg(long)]
     since: Option<String>,
+    /// Only logs before a timestamp (RFC 3339) or a relative time (10m, 1h).
+    #[arg(long)]
+    until: Option<String>,
     /// Container.
     container: String,
 }
 
-fn parse_since(s: &str) -> Result<chrono::DateTime<Utc>, Failure> {
+/// A `--since`/`--until` value: RFC 3339, Unix seconds, or a duration
+/// before now (`10m`, `1h30m`, `90s`).
+pub fn parse_time(flag: &str, s: &str) -> Result<chrono::DateTime<Utc>, Failure> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(secs) = s.parse::<i64>() {
-        return chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| bad("--since", s));
+    if let Ok(secs) = s.parse::<f64>() {
+        let whole = secs.trunc() as i64;
+        let nanos = ((secs - secs.trunc()) * 1e9) as u32;
+        return chrono::DateTime::from_timestamp(whole, nanos).ok_or_else(|| bad(flag, s));
     }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| {
-        bad(
-            "--since",
-            format!("{s:?}: use a timestamp or a duration like 10m"),
-        )
-    })?;
-    let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        _ => {
-            return Err(bad(
-                "--since",
-                format!("{s:?}: use a timestamp or a duration like 10m"),
-            ))
-        }
-    };
-    Ok(Utc::now() - d)
+    match engine::health::parse_duration(s) {
+        Ok(ns) => Ok(Utc::now() - chrono::Duration::nanoseconds(ns)),
+        Err(_) => Err(bad(
+            flag,
+            format!("{s:?}: use a timestamp (2006-01-02T15:04:05Z), Unix seconds or a duration like 10m"),
+        )),
+    }
 }
 
 /// `logs`.
 pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
     let c = engine.container(&a.container)?;
+    if c.config.log_config.driver() == "none" {
+        return Err(bad(
+            "logs",
+            format!(
+                "container {} uses the \"none\" log driver: it keeps no logs to read",
+                c.name()
+            ),
+        ));
+    }
     let path = engine.log_path(&engine.store().container_dir(c.id()));
-    let since = a.since.as_deref().map(parse_since).transpose()?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
     let tail: Option<usize> = match a.tail.as_str() {
         "all" | "-1" => None,
         n => Some(
@@ -659,10 +775,10 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
                 .map_err(|_| bad("--tail", format!("{n:?}: a number or \"all\"")))?,
         ),
     };
+    // Started before reading, so nothing written meanwhile is missed.
+    let mut follower = a.follow.then(|| engine::logs::Follower::at_end(&path));
     let mut entries = engine::logs::read_all(&path)?;
-    if let Some(s) = since {
-        entries.retain(|e| e.time >= s);
-    }
+    entries.retain(|e| since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u));
     if let Some(n) = tail {
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
@@ -672,45 +788,41 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
     let emit = |e: &engine::logs::Entry| {
         let _ = match e.stream {
             engine::logs::Stream::Stdout => {
-                engine::logs::print_entry(&mut stdout.lock(), e, a.timestamps)
+                engine::logs::print_entry(&mut stdout.lock(), e, a.timestamps, a.details)
             }
             engine::logs::Stream::Stderr => {
-                engine::logs::print_entry(&mut stderr.lock(), e, a.timestamps)
+                engine::logs::print_entry(&mut stderr.lock(), e, a.timestamps, a.details)
             }
         };
     };
     for e in &entries {
         emit(e);
     }
-    if !a.follow {
+    let Some(follower) = follower.as_mut() else {
+        return Ok(());
+    };
+    if until.is_some_and(|u| u <= Utc::now()) {
         return Ok(());
     }
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(_) => return Ok(()),
-    };
-    let mut pos = file.seek(SeekFrom::End(0))?;
-    let mut parser = engine::logs::Parser::default();
-    let mut pending = Vec::new();
     loop {
-        let mut chunk = Vec::new();
-        file.seek(SeekFrom::Start(pos))?;
-        let n = file.read_to_end(&mut chunk)?;
-        pos += n as u64;
-        pending.extend_from_slice(&chunk);
-        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=i).collect();
-            if let Some(e) = parser.feed(&line[..line.len() - 1]) {
-                emit(&e);
+        let new = follower.poll()?;
+        for e in &new {
+            if until.is_some_and(|u| e.time >= u) {
+                return Ok(());
             }
+            emit(e);
         }
         let _ = std::io::stdout().flush();
-        if n == 0 {
+        if new.is_empty() {
             let running = engine
                 .container(c.id().as_str())
-                .map(|c| c.is_running())
+                .map(|c| c.is_running() || c.state.status == engine::config::Status::Restarting)
                 .unwrap_or(false);
-            if !running {
+            if !running || until.is_some_and(|u| u <= Utc::now()) {
+                // One last read: output written just before the exit.
+                for e in follower.poll()? {
+                    emit(&e);
+                }
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -993,7 +1105,7 @@ pub struct UpdateArgs {
     /// Process limit (-1: unlimited).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
-    /// Restart policy (not supported yet).
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
     #[arg(long)]
     restart: Option<String>,
     /// Containers.
@@ -1003,22 +1115,23 @@ pub struct UpdateArgs {
 
 /// `update`.
 pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
-    if a.restart.is_some() {
-        return Err(bad(
-            "--restart",
-            "restart policies are not supported by berth yet",
-        ));
-    }
+    let restart = a
+        .restart
+        .as_deref()
+        .map(engine::restart::RestartPolicy::parse)
+        .transpose()
+        .map_err(|e| bad("--restart", e))?;
     let (memory, memory_swap) = parse_memory_flags(a.memory.as_deref(), a.memory_swap.as_deref())?;
     if memory.is_none()
         && memory_swap.is_none()
         && a.cpus.is_none()
         && a.cpu_shares.is_none()
         && a.pids_limit.is_none()
+        && restart.is_none()
     {
         return Err(bad(
             "update",
-            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares or --pids-limit",
+            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --pids-limit or --restart",
         ));
     }
     let req = engine::container::ops::UpdateRequest {
@@ -1027,6 +1140,7 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         cpus: a.cpus,
         cpu_shares: a.cpu_shares,
         pids_limit: a.pids_limit,
+        restart,
     };
     each(&a.containers, |n| {
         engine.update(n, &req)?;

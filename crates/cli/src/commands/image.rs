@@ -213,6 +213,8 @@ pub fn tag(engine: &Engine, a: TagArgs) -> Result<(), Failure> {
         return Err(bad("reference format", "a tag cannot contain a digest"));
     }
     engine.store().tag(&img.id, &r)?;
+    let name = r.to_string();
+    engine.emit("image", "tag", &img.id.to_string(), &[("name", &name)]);
     Ok(())
 }
 
@@ -235,8 +237,15 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<(), Failure> {
             Ok(events) => {
                 for e in events {
                     match e {
-                        RemoveEvent::Untagged(r) => println!("Untagged: {}", r.familiar()),
-                        RemoveEvent::Deleted(d) => println!("Deleted: {d}"),
+                        RemoveEvent::Untagged(r) => {
+                            println!("Untagged: {}", r.familiar());
+                            let name = r.to_string();
+                            engine.emit("image", "untag", &name, &[("name", &name)]);
+                        }
+                        RemoveEvent::Deleted(d) => {
+                            println!("Deleted: {d}");
+                            engine.emit("image", "delete", &d.to_string(), &[]);
+                        }
                     }
                 }
             }
@@ -377,6 +386,7 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<(), Failure> {
             .map_err(|e| bad("import source", format!("{}: {e}", a.source)))?;
         engine.store().import(std::io::BufReader::new(f), &opts)?
     };
+    engine.emit("image", "import", &record.id.to_string(), &[]);
     println!("{}", record.id);
     Ok(())
 }
@@ -409,6 +419,9 @@ pub fn load(engine: &Engine, a: LoadArgs) -> Result<(), Failure> {
             engine.store().load(std::io::stdin().lock())?
         }
     };
+    for l in &loaded {
+        engine.emit("image", "load", &l.id.to_string(), &[]);
+    }
     if !a.quiet {
         for l in loaded {
             if l.tags.is_empty() {

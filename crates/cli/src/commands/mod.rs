@@ -56,8 +56,10 @@ pub enum Command {
     Pause(container::NamesArgs),
     /// Thaw paused containers.
     Unpause(container::NamesArgs),
-    /// Change containers' memory, CPU and pids limits (live when running).
+    /// Change containers' limits (live when running) and restart policy.
     Update(container::UpdateArgs),
+    /// Stream what happens in this berth (containers, images, networks, volumes).
+    Events(system::EventsArgs),
     /// List the changes to a container's filesystem.
     Diff(fs::DiffArgs),
     /// Write a container's filesystem as a tar archive.
@@ -124,6 +126,11 @@ pub enum SystemCommand {
     /// Remove stopped containers, unused networks, dangling images (and
     /// anonymous volumes with --volumes).
     Prune(system::SystemPruneArgs),
+    /// Start the containers whose restart policy says they should run
+    /// (at boot: see the systemd unit in README.md).
+    Boot,
+    /// Show the event stream (same as `berth events`).
+    Events(system::EventsArgs),
 }
 
 /// Run a parsed command.
@@ -148,6 +155,10 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Port(a) => container::port(&engine, a),
         Command::Cp(a) => fs::cp(&engine, a),
         Command::Stats(a) => system::stats(&engine, a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            system::events(&engine, a)
+        }
+        Command::System(SystemCommand::Boot) => system::boot(&engine),
         Command::Pause(a) => container::pause(&engine, a),
         Command::Unpause(a) => container::unpause(&engine, a),
         Command::Update(a) => container::update(&engine, a),

@@ -433,3 +433,97 @@ mod tests {
         assert_eq!(super::binary_size(1_234_567_890), "1.149GiB");
     }
 }
+
+/// `events`.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show events since a timestamp (RFC 3339), Unix seconds or a duration (10m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this time, then exit.
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter: type=, container=, image=, event=, network=, volume=, label=.
+    #[arg(short = 'f', long = "filter")]
+    filter: Vec<String>,
+    /// Output format: json or a Go template ({{.Action}}).
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `events`: what happened in this berth (every berth process writes
+/// its events to one log), replayed from `--since`, then live.
+pub fn events(engine: &Engine, a: EventsArgs) -> Result<(), Failure> {
+    use std::io::Write;
+    let filter = engine::events::Filter::parse(&a.filter)
+        .map_err(|e| crate::commands::container::bad("--filter", e))?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| crate::commands::container::parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| crate::commands::container::parse_time("--until", s))
+        .transpose()?;
+    let root = engine.paths().root.clone();
+    // Follow from now first, so nothing written meanwhile is lost.
+    let mut tail = engine::events::Tail::at_end(&root);
+    let started = chrono::Utc::now();
+    let stdout = std::io::stdout();
+    let show = |e: &engine::events::Event| -> bool {
+        if !filter.matches(e) {
+            return true;
+        }
+        let text = match a.format.as_deref() {
+            None | Some("") => e.line(),
+            Some("json") | Some("{{json .}}") => serde_json::to_string(e).unwrap_or_default(),
+            Some(t) => {
+                format::render_json_template(t, &serde_json::to_value(e).unwrap_or_default())
+            }
+        };
+        let mut out = stdout.lock();
+        writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
+    };
+    if let Some(s) = since {
+        for e in engine::events::read_stored(&root) {
+            let t = e.when();
+            if t >= s && t < started && until.is_none_or(|u| t < u) && !show(&e) {
+                return Ok(());
+            }
+        }
+    }
+    loop {
+        if until.is_some_and(|u| chrono::Utc::now() >= u) {
+            return Ok(());
+        }
+        for e in tail.poll() {
+            if until.is_some_and(|u| e.when() >= u) {
+                return Ok(());
+            }
+            if !show(&e) {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `system boot`: start the containers whose restart policy says they
+/// should be running (after a reboot: the run dir is empty, no monitor is
+/// left). Meant for a boot-time unit (README).
+pub fn boot(engine: &Engine) -> Result<(), Failure> {
+    let engine::container::ops::BootReport { started, failed } = engine.boot()?;
+    for c in &started {
+        println!("{}", c.name());
+    }
+    for (c, e) in &failed {
+        eprintln!("berth: starting {}: {e}", c.name());
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::silent(1))
+    }
+}

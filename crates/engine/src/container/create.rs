@@ -100,6 +100,17 @@ pub struct CreateRequest {
     pub init: bool,
     /// `--runtime`.
     pub runtime: Option<String>,
+    /// `--restart`.
+    pub restart: crate::restart::RestartPolicy,
+    /// `--health-cmd` (as `["CMD-SHELL", cmd]`) and the other `--health-*`
+    /// durations; unset fields are inherited from the image.
+    pub health: crate::health::HealthConfig,
+    /// `--no-healthcheck`.
+    pub no_healthcheck: bool,
+    /// `--health-on-failure`.
+    pub health_on_failure: crate::health::OnFailure,
+    /// `--log-driver` and `--log-opt`.
+    pub log_config: crate::logs::LogConfig,
 }
 
 /// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
@@ -276,6 +287,16 @@ impl Engine {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
         check_limits(req.memory, req.memory_swap, req.cpus)?;
+        if req.auto_remove && req.restart.is_set() {
+            return Err(EngineError::invalid(
+                "--restart",
+                "conflicting options: --restart and --rm (a removed container cannot be restarted)",
+            ));
+        }
+        req.log_config
+            .effective()
+            .map_err(|e| EngineError::invalid("--log-driver/--log-opt", e))?;
+        check_health_flags(&req.health)?;
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();
@@ -541,6 +562,20 @@ impl Engine {
             privileged: req.privileged,
             init: req.init,
             runtime: runtime_name,
+            restart_policy: req.restart,
+            healthcheck: if req.no_healthcheck {
+                Some(crate::health::HealthConfig {
+                    test: vec!["NONE".into()],
+                    ..Default::default()
+                })
+            } else {
+                crate::health::HealthConfig::merge(
+                    image_healthcheck(&self.store().image_config_raw(&image.id)?).as_ref(),
+                    &req.health,
+                )
+            },
+            health_on_failure: req.health_on_failure,
+            log_config: req.log_config.clone(),
         };
         // Validate the user now: a bad -u is a create-time error in Docker.
         let dirs: Vec<std::path::PathBuf> = self
@@ -594,7 +629,9 @@ impl Engine {
             self.remove_anonymous_volumes(&config.mounts);
             return Err(e);
         }
-        Container::from_record(record)
+        let c = Container::from_record(record)?;
+        self.emit_container(&c, "create", &[]);
+        Ok(c)
     }
 
     fn random_name(&self) -> Result<String> {
@@ -709,6 +746,36 @@ impl Engine {
 }
 
 /// `ExposedPorts` of an image config: `{"80/tcp": {}}`.
+/// The image's `HEALTHCHECK` (Docker's `config.Healthcheck`).
+fn image_healthcheck(raw: &[u8]) -> Option<crate::health::HealthConfig> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    serde_json::from_value(v["config"]["Healthcheck"].clone()).ok()
+}
+
+/// Docker's limits on `--health-*`.
+fn check_health_flags(h: &crate::health::HealthConfig) -> Result<()> {
+    for (flag, v) in [
+        ("--health-interval", h.interval),
+        ("--health-timeout", h.timeout),
+        ("--health-start-period", h.start_period),
+        ("--health-start-interval", h.start_interval),
+    ] {
+        if v < 0 || (v > 0 && v < 1_000_000) {
+            return Err(EngineError::invalid(
+                flag,
+                "must be at least 1ms (or 0 for the default)",
+            ));
+        }
+    }
+    if h.retries < 0 {
+        return Err(EngineError::invalid(
+            "--health-retries",
+            "cannot be negative",
+        ));
+    }
+    Ok(())
+}
+
 fn image_config_exposed(raw: &[u8]) -> Vec<(u16, String)> {
     let v: serde_json::Value = serde_json::from_slice(raw).unwrap_or_default();
     let mut out: Vec<(u16, String)> = v["config"]["ExposedPorts"]

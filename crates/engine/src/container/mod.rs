@@ -39,8 +39,10 @@ impl Container {
         // crash, a reboot) reads as exited. While the monitor lives it is
         // about to record the exit itself.
         let monitor_alive = state.monitor_alive();
-        if matches!(state.status, Status::Running | Status::Paused)
-            && !state.is_alive()
+        if matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) && !state.is_alive()
             && !monitor_alive
         {
             state.status = Status::Exited;

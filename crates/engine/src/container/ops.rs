@@ -154,6 +154,7 @@ impl Engine {
                 st.status = Status::Paused;
             }
         })?;
+        self.emit_container(&c, "pause", &[]);
         self.container(c.id().as_str())
     }
 
@@ -172,12 +173,37 @@ impl Engine {
                 st.status = Status::Running;
             }
         })?;
+        self.emit_container(&c, "unpause", &[]);
         self.container(c.id().as_str())
+    }
+
+    /// A user stops the container: the restart policy must not bring it
+    /// back (Docker's `HasBeenManuallyStopped`). If it is waiting out its
+    /// restart back-off, end that (SIGTERM to its monitor) and wait; if the
+    /// monitor started it again meanwhile, the caller stops that run.
+    fn stop_restarts(&self, c: Container) -> Result<Container> {
+        self.set_state(c.id(), |st| st.manually_stopped = true)?;
+        let mut c = self.container(c.id().as_str())?;
+        for _ in 0..5 {
+            if c.state.status != Status::Restarting {
+                break;
+            }
+            if c.state.monitor_alive() {
+                let _ = kill(
+                    Pid::from_raw(c.state.monitor_pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                wait_pid_exit(c.state.monitor_pid, Some(Duration::from_secs(10)));
+            }
+            c = self.container(c.id().as_str())?;
+        }
+        Ok(c)
     }
 
     /// `stop`: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, name_or_id: &str, timeout: Option<i64>) -> Result<Container> {
         let c = self.container(name_or_id)?;
+        let c = self.stop_restarts(c)?;
         if !c.is_running() {
             return Ok(c);
         }
@@ -190,12 +216,25 @@ impl Engine {
             self.wait_monitor(&c, None);
         }
         self.settle(&c)?;
+        self.emit_container(&c, "stop", &[]);
         Ok(c)
     }
 
-    /// `kill`: send a signal (default SIGKILL); does not wait.
+    /// Record a container event (name and image as attributes).
+    pub(crate) fn emit_container(&self, c: &Container, action: &str, extra: &[(&str, &str)]) {
+        let mut attrs: Vec<(&str, &str)> = vec![("name", c.name()), ("image", &c.record.image_ref)];
+        attrs.extend_from_slice(extra);
+        self.emit("container", action, c.id().as_str(), &attrs);
+    }
+
+    /// `kill`: send a signal (default SIGKILL); does not wait. SIGKILL or
+    /// the stop signal count as a user's stop for the restart policy.
     pub fn kill(&self, name_or_id: &str, sig: Signal) -> Result<Container> {
-        let c = self.container(name_or_id)?;
+        let mut c = self.container(name_or_id)?;
+        let stop_signal = parse_signal(&c.config.stop_signal).unwrap_or(Signal(libc::SIGTERM));
+        if sig.number() == libc::SIGKILL || sig == stop_signal {
+            c = self.stop_restarts(c)?;
+        }
         if !c.is_running() {
             return Err(EngineError::State {
                 name: c.name().to_string(),
@@ -204,15 +243,27 @@ impl Engine {
         }
         self.signal_init(&c, sig)?;
         self.thaw_if_paused(&c);
+        self.emit_container(&c, "kill", &[("signal", &sig.number().to_string())]);
         Ok(c)
     }
 
-    /// `wait`: block until the container stops; its exit code.
+    /// `wait`: block until the container stops (a restart policy's exit
+    /// included); its exit code.
     pub fn wait(&self, name_or_id: &str) -> Result<i32> {
         let c = self.container(name_or_id)?;
         if c.is_running() {
-            self.wait_monitor(&c, None);
-            self.settle(&c)?;
+            // The monitor outlives an exit the restart policy acts on:
+            // watch the state too.
+            loop {
+                if self.wait_monitor(&c, Some(Duration::from_millis(200))) {
+                    self.settle(&c)?;
+                    break;
+                }
+                match self.container(c.id().as_str()) {
+                    Ok(now) if now.is_running() => continue,
+                    _ => break,
+                }
+            }
         }
         Ok(self
             .container(c.id().as_str())
@@ -223,7 +274,18 @@ impl Engine {
     /// `rm`: remove a stopped container, or with `force` kill it first;
     /// with `volumes` its anonymous volumes too (`rm -v`).
     pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<Container> {
-        let c = self.container(name_or_id)?;
+        let mut c = self.container(name_or_id)?;
+        if c.state.status == Status::Restarting {
+            if !force {
+                return Err(EngineError::State {
+                    name: format!("\"{}\"", c.name()),
+                    problem:
+                        "is restarting: stop the container before removing or force remove (-f)"
+                            .into(),
+                });
+            }
+            c = self.stop_restarts(c)?;
+        }
         if c.is_running() {
             if !force {
                 return Err(EngineError::State {
@@ -260,6 +322,7 @@ impl Engine {
                 let _ = cg.destroy();
             }
         }
+        self.emit_container(&c, "destroy", &[]);
         Ok(c)
     }
 
@@ -274,6 +337,17 @@ impl Engine {
         }
         let c = self.container(name_or_id)?;
         self.store().rename_container(c.id(), new_name)?;
+        let old = format!("/{}", c.name());
+        self.emit(
+            "container",
+            "rename",
+            c.id().as_str(),
+            &[
+                ("name", new_name),
+                ("oldName", &old),
+                ("image", &c.record.image_ref),
+            ],
+        );
         Ok(())
     }
 
@@ -507,6 +581,8 @@ pub struct UpdateRequest {
     pub cpu_shares: Option<u64>,
     /// `--pids-limit` (0 or -1: unlimited).
     pub pids_limit: Option<i64>,
+    /// `--restart`.
+    pub restart: Option<crate::restart::RestartPolicy>,
 }
 
 impl Engine {
@@ -548,6 +624,15 @@ impl Engine {
         if let Some(p) = req.pids_limit {
             cfg.pids_limit = if p < 0 { 0 } else { p };
         }
+        if let Some(r) = req.restart {
+            if cfg.auto_remove && r.is_set() {
+                return Err(EngineError::invalid(
+                    "--restart",
+                    "conflicting options: --restart and --rm (a removed container cannot be restarted)",
+                ));
+            }
+            cfg.restart_policy = r;
+        }
         if c.is_running() {
             let mut limits = crate::spec::limits(&cfg)?;
             // An unlimited pids count is written as "max".
@@ -569,6 +654,60 @@ impl Engine {
             rec.config = value;
             Ok(())
         })?;
+        self.emit_container(&c, "update", &[]);
         self.container(c.id().as_str())
     }
+
+    /// `system boot`: after a reboot (or anything that killed the
+    /// monitors), start the containers their restart policy says should
+    /// run: `always` ones, `unless-stopped` ones a user did not stop, and
+    /// `on-failure` ones that were running. Returns the started ones and
+    /// the failures.
+    pub fn boot(&self) -> Result<BootReport> {
+        let mut started = Vec::new();
+        let mut failed = Vec::new();
+        for c in self.containers()? {
+            if c.is_running() || c.state.monitor_alive() {
+                continue;
+            }
+            let recorded = c.record.state.get("status").and_then(|s| s.as_str());
+            let was_running = matches!(recorded, Some("running" | "paused" | "restarting"));
+            let ever_started = c.state.started_at.is_some();
+            if !ever_started
+                || !crate::restart::start_at_boot(
+                    c.config.restart_policy,
+                    c.state.manually_stopped,
+                    was_running,
+                )
+            {
+                continue;
+            }
+            if was_running {
+                // Record how the last run ended (with the machine).
+                self.settle(&c)?;
+                self.set_state(c.id(), |st| {
+                    if st.status == Status::Restarting {
+                        st.status = Status::Exited;
+                        st.monitor_pid = 0;
+                    }
+                })?;
+            }
+            match self.start(
+                c.id().as_str(),
+                crate::container::start::AttachMode::Detached,
+            ) {
+                Ok(l) => started.push(l.container),
+                Err(e) => failed.push((c, e)),
+            }
+        }
+        Ok(BootReport { started, failed })
+    }
+}
+
+/// What `system boot` did.
+pub struct BootReport {
+    /// The containers started.
+    pub started: Vec<Container>,
+    /// The ones that could not start, and why.
+    pub failed: Vec<(Container, EngineError)>,
 }

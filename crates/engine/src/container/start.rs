@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
@@ -81,6 +82,16 @@ impl Engine {
     /// Start a created or stopped container. Must be called while the
     /// process is single-threaded (it forks the monitor).
     pub fn start(&self, name_or_id: &str, mode: AttachMode) -> Result<Launched> {
+        self.start_as(name_or_id, mode, false)
+    }
+
+    /// The restart policy's start, from the monitor of the run that just
+    /// ended (counted in `RestartCount`).
+    pub(crate) fn start_restarted(&self, name_or_id: &str) -> Result<Launched> {
+        self.start_as(name_or_id, AttachMode::Detached, true)
+    }
+
+    fn start_as(&self, name_or_id: &str, mode: AttachMode, restarting: bool) -> Result<Launched> {
         let c = self.container(name_or_id)?;
         if c.is_running() {
             return Err(EngineError::State {
@@ -88,6 +99,18 @@ impl Engine {
                 problem: "is already running".into(),
             });
         }
+        if c.state.status == crate::config::Status::Restarting && !restarting {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "is restarting (its restart policy): wait for it, or stop it first".into(),
+            });
+        }
+        let log = c
+            .config
+            .log_config
+            .effective()
+            .map_err(|e| EngineError::invalid("--log-opt", e))?;
+        let log_attrs = crate::logs::attrs_for(&log, &c.config.labels, &c.config.env);
         let id = c.id().clone();
         let dir = self.store().container_dir(&id);
         let layers = self.store().layer_dirs(&c.record.image_id)?;
@@ -235,6 +258,18 @@ impl Engine {
             attach_socket: self.attach_socket(&id),
             networks,
             ports: c.config.ports.clone(),
+            restarting,
+            restart_policy: c.config.restart_policy,
+            healthcheck: c.config.healthcheck.clone(),
+            on_failure: c.config.health_on_failure,
+            stop_signal: model::Signal::from_str(&c.config.stop_signal)
+                .map(|s| s.number())
+                .unwrap_or(libc::SIGTERM),
+            stop_timeout: std::time::Duration::from_secs(
+                c.config.stop_timeout.unwrap_or(10).max(0) as u64,
+            ),
+            log,
+            log_attrs,
         };
 
         self.close_store_for_fork();

@@ -605,6 +605,28 @@ fn a_hung_probe_is_killed_at_its_timeout() {
         "running\n"
     );
     assert!(b.ok(&["ps"]).contains("(unhealthy)"));
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "slow\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "health=healthy",
+            "--format",
+            "{{.Names}}"
+        ]),
+        ""
+    );
     b.ok(&["rm", "-f", "slow"]);
 }
 
@@ -641,12 +663,23 @@ fn a_log_flood_stays_bounded_and_drivers_behave() {
         "max-size=100k",
         "--log-opt",
         "max-file=3",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
         IMAGE,
         "yes",
         "flood",
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    // The monitor keeps serving while the container floods it.
+    // The monitor keeps supervising while the container floods it: the
+    // probes run and their results are recorded.
+    wait_for("healthy during the flood", 15, || {
+        b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "flood"]) == "healthy\n"
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let health = b.ok(&["inspect", "-f", "{{json .State.Health}}", "flood"]);
+    let v: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert!(v["Log"].as_array().unwrap().len() >= 3, "{health}");
     assert!(b.ok(&["ps"]).contains("flood"));
     b.ok(&["stop", "-t", "1", "flood"]);
     let files = log_files(&b, "flood");
@@ -659,8 +692,14 @@ fn a_log_flood_stays_bounded_and_drivers_behave() {
         assert!(*size <= 100 * 1024, "{name} is {size} bytes");
     }
     // Docker's json-file lines, readable through logs.
+    // (The last line may be cut where `yes` was killed mid-write.)
     let tail = b.ok(&["logs", "--tail", "3", "flood"]);
-    assert_eq!(tail, "flood\nflood\nflood\n");
+    assert_eq!(tail.lines().count(), 3, "{tail}");
+    assert!(
+        tail.lines()
+            .all(|l| "flood".starts_with(l) && !l.is_empty()),
+        "{tail}"
+    );
     let path = b.ok(&["inspect", "-f", "{{.LogPath}}", "flood"]);
     let first = std::fs::read_to_string(format!("{}.1", path.trim())).unwrap();
     let v: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
@@ -816,4 +855,153 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
         assert_eq!(code(&b.run(&args)), 125, "{bad:?}");
     }
     b.ok(&["rm", "-f", "img", "off"]);
+}
+
+#[test]
+fn events_cover_images_networks_and_volumes_and_stats_streams() {
+    let b = Berth::new();
+    b.ok(&["tag", IMAGE, "other:1"]);
+    b.ok(&["rmi", "other:1"]);
+    b.ok(&["volume", "create", "v1"]);
+    b.ok(&["volume", "rm", "v1"]);
+    b.ok(&["network", "create", "n1"]);
+    b.ok(&["network", "rm", "n1"]);
+    let all = b.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]);
+    let lines: Vec<&str> = all.lines().collect();
+    for want in [
+        "image tag",
+        "image untag",
+        "volume create",
+        "volume destroy",
+        "network create",
+        "network destroy",
+    ] {
+        assert!(lines.contains(&want), "{want} missing: {all}");
+    }
+    let only_volumes = b.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]);
+    assert_eq!(only_volumes, "create v1\ndestroy v1\n");
+    let json = b.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        "event=tag",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(v["Type"], "image");
+    assert_eq!(
+        v["Actor"]["Attributes"]["name"],
+        "docker.io/library/other:1"
+    );
+    assert!(v["timeNano"].as_i64().unwrap() > 0);
+    let out = b.run(&["events", "--filter", "colour=red"]);
+    assert_eq!(code(&out), 125);
+
+    // stats without --no-stream refreshes until stopped.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let mut stats = b
+        .cmd()
+        .args(["stats", "--format", "{{.Name}} {{.PIDs}}", "busy"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(stats.stdout.take().unwrap());
+    let mut rows = 0;
+    let mut line = String::new();
+    while rows < 2 && std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0 {
+        if line.contains("busy 1") {
+            rows += 1;
+        }
+        line.clear();
+    }
+    let _ = stats.kill();
+    let _ = stats.wait();
+    assert_eq!(rows, 2, "two refreshes");
+    b.ok(&["rm", "-f", "busy"]);
+}
+
+#[test]
+fn health_on_failure_kill_and_stop() {
+    let b = Berth::new();
+    let run = |name: &str, action: &str, policy: &str| {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--restart",
+            policy,
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+            "--health-on-failure",
+            action,
+            "--stop-timeout",
+            "1",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+    };
+    // kill: SIGKILL at once; with no restart policy it stays down.
+    run("k", "kill", "no");
+    wait_for("killed when unhealthy", 15, || {
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "k",
+        ]) == "exited 137\n"
+    });
+    // stop: a stop as a user's, so even `always` does not bring it back.
+    run("s", "stop", "always");
+    wait_for("stopped when unhealthy", 15, || {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "s"]) == "exited\n"
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "s"]),
+        "exited 0\n"
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.HealthOnFailure}}", "s"]),
+        "stop\n"
+    );
 }

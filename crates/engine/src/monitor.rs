@@ -83,6 +83,21 @@ pub struct MonitorArgs {
     pub(crate) log_attrs: std::collections::BTreeMap<String, String>,
 }
 
+/// A container's name and image as its events show them: read from the
+/// store (a rename shows), `fallback` once the record is gone (`--rm`).
+pub(crate) fn event_names(
+    store: &store::Store,
+    id: &model::ContainerId,
+    fallback: Option<&(String, String)>,
+) -> (String, String) {
+    store
+        .container(id.as_str())
+        .map(|r| (r.name.trim_start_matches('/').to_string(), r.image_ref))
+        .ok()
+        .or_else(|| fallback.cloned())
+        .unwrap_or_default()
+}
+
 /// Record a container event with its name and image as attributes.
 pub(crate) fn emit_container(
     paths: &Paths,
@@ -91,11 +106,17 @@ pub(crate) fn emit_container(
     action: &str,
     extra: &[(&str, &str)],
 ) {
-    let (name, image) = store
-        .container(id.as_str())
-        .map(|r| (r.name.trim_start_matches('/').to_string(), r.image_ref))
-        .unwrap_or_default();
-    let mut attrs: Vec<(&str, &str)> = vec![("name", &name), ("image", &image)];
+    emit_named(paths, id, &event_names(store, id, None), action, extra);
+}
+
+fn emit_named(
+    paths: &Paths,
+    id: &model::ContainerId,
+    (name, image): &(String, String),
+    action: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut attrs: Vec<(&str, &str)> = vec![("name", name), ("image", image)];
     attrs.extend_from_slice(extra);
     crate::events::emit(
         &paths.root,
@@ -304,7 +325,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
-    emit_container(&paths, &store, &id, "start", &[]);
+    let names = event_names(&store, &id, None);
+    emit_named(&paths, &id, &names, "start", &[]);
 
     let _ = std::fs::remove_file(&attach_socket);
     let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
@@ -412,12 +434,21 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             }
         });
     }
-    let exit_code = code.to_string();
-    emit_container(&paths, &store, &id, "die", &[("exitCode", &exit_code)]);
     // Let go of the caller's stdout/stderr before reporting, so a reader
     // waiting for EOF on them is not held up by us.
     devnull_onto(&[0, 1, 2]);
     report(&status_w, &format!("exit {code}\n"));
+    let names = event_names(&store, &id, Some(&names));
+    emit_named(
+        &paths,
+        &id,
+        &names,
+        "die",
+        &[("exitCode", &code.to_string())],
+    );
+    if auto_remove {
+        emit_named(&paths, &id, &names, "destroy", &[]);
+    }
     // The container is already gone from the store; its files go last.
     if auto_remove {
         if let Some(cg) = &cgroup {

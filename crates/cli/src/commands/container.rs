@@ -524,7 +524,7 @@ pub struct PsArgs {
     /// Show the latest created container.
     #[arg(short = 'l', long)]
     latest: bool,
-    /// Filter (status=, name=, id=, label=, exited=, ancestor=).
+    /// Filter (status=, name=, id=, label=, exited=, ancestor=, health=).
     #[arg(short = 'f', long)]
     filter: Vec<String>,
     /// Output format: table, json or a Go template.
@@ -636,6 +636,11 @@ fn matches_filter(engine: &Engine, c: &Container, f: &str) -> Result<bool, Failu
             Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
             None => c.config.labels.contains_key(v),
         },
+        // Docker's: starting, healthy, unhealthy, none.
+        "health" => match c.state.health.as_ref() {
+            Some(h) if c.is_running() => h.status.as_str() == v,
+            _ => v == "none",
+        },
         "ancestor" => {
             c.record.image_ref == v
                 || engine
@@ -647,7 +652,9 @@ fn matches_filter(engine: &Engine, c: &Container, f: &str) -> Result<bool, Failu
         _ => {
             return Err(bad(
                 "--filter",
-                format!("unsupported filter {k:?} (status, name, id, label, exited, ancestor)"),
+                format!(
+                    "unsupported filter {k:?} (status, name, id, label, exited, ancestor, health)"
+                ),
             ))
         }
     })

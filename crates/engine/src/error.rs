@@ -36,6 +36,18 @@ pub enum EngineError {
         /// E.g. "is running: stop it first or use -f".
         problem: String,
     },
+    /// A build step failed (a RUN exited non-zero): docker build exits 1.
+    #[error("{step}: process {command:?} did not complete successfully: exit code: {code}{tail}")]
+    BuildStep {
+        /// `[stage 3/5] RUN make` and the Dockerfile line.
+        step: String,
+        /// The command.
+        command: String,
+        /// Its exit code.
+        code: i32,
+        /// Its last lines of output (with a leading newline), if any.
+        tail: String,
+    },
     /// A file or syscall operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -67,6 +79,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::Runtime(e) => e.exit_code(),
+            EngineError::BuildStep { .. } => 1,
             _ => 125,
         }
     }

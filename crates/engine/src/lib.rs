@@ -5,6 +5,8 @@
 //! `runtime`).
 #![forbid(unsafe_code)]
 
+/// `berth build`.
+pub mod build;
 /// A container's stored configuration and state.
 pub mod config;
 /// Container operations, one file per verb.

@@ -152,6 +152,21 @@ fn media_type(c: Compression) -> &'static str {
     }
 }
 
+/// An image may hold the same layer twice (two steps that made the same
+/// files); overlayfs refuses a lower dir given twice (ELOOP). Keeping only
+/// the topmost occurrence gives the same union: that occurrence re-applies
+/// everything the lower one had.
+pub fn dedupe_layers(base_first: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<PathBuf> = base_first
+        .into_iter()
+        .rev()
+        .filter(|d| seen.insert(d.clone()))
+        .collect();
+    out.reverse();
+    out
+}
+
 const NOT_FOUND_HINT: &str =
     " locally: import it (berth import), load it (berth load) or check the name with berth images";
 
@@ -539,8 +554,22 @@ impl Store {
             })
     }
 
-    /// Every image.
+    /// Every image but the build cache's untagged ones.
     pub fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        let cached = self.cache_images()?;
+        Ok(self
+            .records(None)?
+            .into_iter()
+            .filter(|i| !i.repo_tags.is_empty() || !cached.contains(&i.id.to_string()))
+            .collect())
+    }
+
+    /// Every image, build cache included.
+    pub fn list_all_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        self.records(None)
+    }
+
+    pub(crate) fn records_for_prune(&self) -> Result<Vec<ImageRecord>, StoreError> {
         self.records(None)
     }
 
@@ -663,7 +692,7 @@ impl Store {
             what: id.to_string(),
             hint: NOT_FOUND_HINT,
         })?;
-        Ok(serde_json::from_str::<Vec<String>>(&diffs)
+        let dirs: Vec<PathBuf> = serde_json::from_str::<Vec<String>>(&diffs)
             .unwrap_or_default()
             .iter()
             .map(|d| {
@@ -671,7 +700,8 @@ impl Store {
                     .join("layers")
                     .join(d.trim_start_matches("sha256:"))
             })
-            .collect())
+            .collect();
+        Ok(dedupe_layers(dirs))
     }
 
     /// History, newest first.
@@ -721,13 +751,14 @@ impl Store {
 
     /// Delete an image's row (tags already gone) and then its content that
     /// no other image shares.
-    fn delete_image(
+    pub(crate) fn delete_image(
         &self,
         tx: &rusqlite::Transaction<'_>,
         img: &ImageRecord,
     ) -> Result<(Vec<PathBuf>, u64), StoreError> {
         tx.execute("DELETE FROM images WHERE id = ?1", [img.id.to_string()])?;
         tx.execute("DELETE FROM tags WHERE image_id = ?1", [img.id.to_string()])?;
+        Store::cache_forget_image(tx, &img.id)?;
         let mut doomed = vec![self.blob_path(&img.id)];
         let mut freed = 0;
         let others: Vec<(String, String)> = {
@@ -764,7 +795,7 @@ impl Store {
         Ok((doomed, freed))
     }
 
-    fn remove_files(&self, doomed: Vec<PathBuf>) -> Result<(), StoreError> {
+    pub(crate) fn remove_files(&self, doomed: Vec<PathBuf>) -> Result<(), StoreError> {
         // A crash while deleting leaves orphans: the lock makes the next
         // open collect them.
         let marker = self.tmp_dir("remove")?;
@@ -779,7 +810,7 @@ impl Store {
         Ok(())
     }
 
-    fn container_using(
+    pub(crate) fn container_using(
         &self,
         tx: &rusqlite::Transaction<'_>,
         id: &Digest,
@@ -841,11 +872,15 @@ impl Store {
     /// `image prune`: dangling images, or with `all` every image no
     /// container uses.
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
+        let cached = self.cache_images()?;
         let tx = self.write_tx()?;
         let mut report = PruneReport::default();
         let mut doomed = Vec::new();
         for img in self.records(None)? {
-            if (!all && !img.repo_tags.is_empty()) || self.container_using(&tx, &img.id)?.is_some()
+            // The build cache is `builder prune`'s.
+            if (!all && !img.repo_tags.is_empty())
+                || (img.repo_tags.is_empty() && cached.contains(&img.id.to_string()))
+                || self.container_using(&tx, &img.id)?.is_some()
             {
                 continue;
             }
@@ -952,5 +987,20 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod dedupe_tests {
+    use super::dedupe_layers;
+    use std::path::PathBuf;
+
+    #[test]
+    fn keeps_the_topmost_occurrence() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            dedupe_layers(vec![p("a"), p("e"), p("b"), p("e"), p("c")]),
+            vec![p("a"), p("b"), p("e"), p("c")]
+        );
     }
 }

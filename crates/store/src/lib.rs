@@ -15,6 +15,8 @@
 pub mod archive;
 /// Writing verified blobs.
 pub mod blob;
+/// The build cache.
+pub mod build;
 /// `--change` instructions for import.
 pub mod change;
 /// Container rows.
@@ -48,7 +50,7 @@ pub use image::{
 pub use network::{Lease, NetworkRecord};
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -102,6 +104,12 @@ CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
     config TEXT NOT NULL            -- JSON VolumeRecord
 );
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,           -- a build step's cache key
+    image_id TEXT NOT NULL,         -- the image after that step
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 ";
 
 /// WAL pages before SQLite checkpoints (see [`Store::open`]);

@@ -16,7 +16,7 @@ fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
 /// `images`.
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
-    /// Show all images (berth has no intermediate images; same as default).
+    /// Show all images (the build cache's intermediate ones too).
     #[arg(short = 'a', long)]
     all: bool,
     /// Only ids.
@@ -130,7 +130,11 @@ fn rows_for(img: &ImageRecord, a: &ImagesArgs) -> Vec<Row> {
 
 /// `images`.
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
-    let mut list = engine.store().list_images()?;
+    let mut list = if a.all {
+        engine.store().list_all_images()?
+    } else {
+        engine.store().list_images()?
+    };
     list.sort_by_key(|i| std::cmp::Reverse(i.created));
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -554,6 +558,9 @@ pub fn inspect_image(engine: &Engine, name: &str) -> Result<serde_json::Value, F
             "Labels": pick("Labels"),
             "StopSignal": pick("StopSignal"),
             "Volumes": pick("Volumes"),
+            "Healthcheck": pick("Healthcheck"),
+            "Shell": pick("Shell"),
+            "OnBuild": pick("OnBuild"),
         },
         "Architecture": cfg.get("architecture").cloned().unwrap_or(serde_json::Value::Null),
         "Os": cfg.get("os").cloned().unwrap_or(serde_json::Value::Null),

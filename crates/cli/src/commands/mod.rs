@@ -3,6 +3,7 @@ use clap::Subcommand;
 
 use crate::Failure;
 
+mod build;
 mod container;
 pub mod distribution;
 mod fs;
@@ -60,6 +61,11 @@ pub enum Command {
     Update(container::UpdateArgs),
     /// Stream what happens in this berth (containers, images, networks, volumes).
     Events(system::EventsArgs),
+    /// Build an image from a Dockerfile and a context directory.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// List the changes to a container's filesystem.
     Diff(fs::DiffArgs),
     /// Write a container's filesystem as a tar archive.
@@ -155,6 +161,8 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Port(a) => container::port(&engine, a),
         Command::Cp(a) => fs::cp(&engine, a),
         Command::Stats(a) => system::stats(&engine, a),
+        Command::Build(a) => build::build(&engine, a),
+        Command::Builder(build::BuilderCommand::Prune(a)) => build::prune(&engine, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
             system::events(&engine, a)
         }

@@ -244,8 +244,11 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
             vol_total,
             vol_reclaim,
         ),
-        // berth has no builder yet: nothing is cached.
-        row("Build Cache", 0, 0, 0, 0),
+        {
+            let cached = engine.store().cache_images()?.len();
+            let size = engine.store().build_cache_size()?;
+            row("Build Cache", cached, 0, size, size)
+        },
     ];
     const COLS: &[(&str, &str)] = &[
         ("TYPE", "Type"),

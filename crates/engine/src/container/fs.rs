@@ -340,6 +340,27 @@ impl crate::Engine {
         })
     }
 
+    /// What berth made in a container's upper dir at start (mount points,
+    /// /etc files): not the container's content.
+    fn runtime_made_paths(&self, c: &Container) -> Result<Vec<PathBuf>> {
+        let made = runtime_made(c);
+        Ok(self
+            .raw_diff(c)?
+            .into_iter()
+            .filter(|(p, k)| *k == fsops::ChangeKind::Added && made.contains(p))
+            .filter_map(|(p, _)| p.strip_prefix("/").ok().map(Path::to_path_buf))
+            .collect())
+    }
+
+    /// A stopped container's changes as a layer tar at `path` (a build's
+    /// RUN step).
+    pub(crate) fn changes_tar(&self, name_or_id: &str, path: &Path) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let (_, upper, _) = self.container_layers(&c)?;
+        let skip = self.runtime_made_paths(&c)?;
+        write_changes(&upper, &skip, path).map_err(io_err("writing the container's changes"))
+    }
+
     /// `commit`: a new image from the container's changes.
     pub fn commit(
         &self,
@@ -357,23 +378,10 @@ impl crate::Engine {
         } else {
             None
         };
-        // What berth made for the container at start is not its content.
-        let made = runtime_made(&c);
-        let skip: Vec<PathBuf> = self
-            .raw_diff(&c)?
-            .into_iter()
-            .filter(|(p, k)| *k == fsops::ChangeKind::Added && made.contains(p))
-            .filter_map(|(p, _)| p.strip_prefix("/").ok().map(Path::to_path_buf))
-            .collect();
+        let skip = self.runtime_made_paths(&c)?;
         let tmp = self.store().tmp_dir("commit-layer")?;
         let layer_path = tmp.path().join("layer.tar");
-        let written = (|| -> std::io::Result<()> {
-            let f = std::fs::File::create(&layer_path)?;
-            let mut w = std::io::BufWriter::new(f);
-            let up = fsops::open_dir(&upper)?;
-            fsops::tar_layer(up.as_fd(), &skip, &mut w)?;
-            w.flush()
-        })();
+        let written = write_changes(&upper, &skip, &layer_path);
         if let Some(cg) = &cgroup {
             let _ = cg.thaw();
         }
@@ -571,4 +579,13 @@ impl crate::Engine {
             )),
         }
     }
+}
+
+/// The upper dir of a container as a layer tar at `path`, without `skip`.
+fn write_changes(upper: &Path, skip: &[PathBuf], path: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    let mut w = std::io::BufWriter::new(f);
+    let up = fsops::open_dir(upper)?;
+    fsops::tar_layer(up.as_fd(), skip, &mut w)?;
+    w.flush()
 }

@@ -1,0 +1,159 @@
+//! `build` and `builder prune`.
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use clap::Args;
+use engine::Engine;
+
+use crate::format;
+use crate::Failure;
+
+fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
+    Failure::msg(125, format!("invalid {what}: {reason}"))
+}
+
+/// `build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); may be repeated.
+    #[arg(short = 't', long = "tag")]
+    tag: Vec<String>,
+    /// The Dockerfile (default: PATH/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    file: Option<String>,
+    /// Build-time variables (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// The stage to build (default: the last).
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Set metadata on the image (KEY=VALUE).
+    #[arg(long = "label")]
+    label: Vec<String>,
+    /// Network for RUN steps: default, none, host.
+    #[arg(long)]
+    network: Option<String>,
+    /// Print only the image id.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long)]
+    iidfile: Option<String>,
+    /// Progress output: auto, plain, tty (berth prints plain lines).
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// The build context directory.
+    path: String,
+}
+
+fn pairs(
+    flag: &str,
+    items: &[String],
+    from_env: bool,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_string(), v.to_string());
+            }
+            None if from_env && !i.is_empty() => {
+                if let Ok(v) = std::env::var(i) {
+                    m.insert(i.clone(), v);
+                }
+            }
+            _ => return Err(bad(flag, format!("{i:?}: use KEY=VALUE"))),
+        }
+    }
+    Ok(m)
+}
+
+/// `build`.
+pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
+    if !matches!(a.progress.as_str(), "auto" | "plain" | "tty" | "quiet") {
+        return Err(bad(
+            "--progress",
+            format!("{:?}: use auto, plain or tty", a.progress),
+        ));
+    }
+    if a.path == "-" || a.path.contains("://") {
+        return Err(bad(
+            "build context",
+            "a context from stdin or a URL is not supported by berth yet: give a directory",
+        ));
+    }
+    let mut tags = Vec::new();
+    for t in &a.tag {
+        let r: model::Reference = t.parse().map_err(|e| bad("tag", format!("{t:?}: {e}")))?;
+        tags.push(r);
+    }
+    let req = engine::build::BuildRequest {
+        context: a.path.clone().into(),
+        dockerfile: a.file.as_ref().map(|f| {
+            let p = std::path::PathBuf::from(f);
+            if p.is_absolute() || std::path::Path::new(f).exists() {
+                p
+            } else {
+                std::path::Path::new(&a.path).join(f)
+            }
+        }),
+        tags,
+        build_args: pairs("--build-arg", &a.build_arg, true)?,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        labels: pairs("--label", &a.label, false)?,
+        network: a.network.clone(),
+    };
+    let mut sink = std::io::sink();
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let out: &mut dyn Write = if a.quiet { &mut sink } else { &mut err };
+    let id = engine.build(&req, out)?;
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
+    }
+    if a.quiet {
+        println!("{id}");
+    } else {
+        let _ = writeln!(out, "writing image {id} done");
+        for t in &req.tags {
+            let _ = writeln!(out, "naming to {t} done");
+        }
+    }
+    Ok(())
+}
+
+/// `builder` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(PruneArgs),
+}
+
+/// `builder prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all the cache (berth's cache has no shared parts to keep).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Do not ask.
+    #[arg(short = 'f', long)]
+    force: bool,
+}
+
+/// `builder prune`.
+pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
+    let _ = (a.all, a.force);
+    let report = engine.store().builder_prune()?;
+    for d in &report.deleted {
+        println!("Deleted build cache objects: {d}");
+    }
+    println!(
+        "Total reclaimed space: {}",
+        format::human_size(report.reclaimed)
+    );
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! `berth build` (root): real builds from the busybox image, RUN steps as
+//! real containers.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn context(b: &Berth, dockerfile: &str) -> PathBuf {
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    write(&ctx, "Dockerfile", dockerfile);
+    ctx
+}
+
+fn build(b: &Berth, args: &[&str]) -> (String, String) {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    let out = b.run(&all);
+    assert!(
+        out.status.success(),
+        "build failed ({}): {}",
+        out.status,
+        stderr(&out)
+    );
+    (stdout(&out), stderr(&out))
+}
+
+const MULTISTAGE: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=bb:test
+FROM $BASE AS one
+ARG GREETING=hi
+ENV APP=/app
+WORKDIR $APP
+COPY src/ ./src/
+RUN sha256sum src/* > sums && echo "$GREETING from RUN" && echo "stage one ran"
+RUN <<EOF
+echo heredoc line
+echo second > /app/h.txt
+EOF
+
+FROM bb:test AS unused
+RUN echo "unused-$((2+3))"
+
+FROM ${BASE}
+COPY --from=one /app /srv/app
+COPY --chown=app:app <<EOF /etc/app.conf
+greeting=${GREETING:-unset}
+EOF
+LABEL org.example.title="my app"
+EXPOSE 8080 53/udp
+ENV MODE=prod
+USER app
+WORKDIR /srv/app
+HEALTHCHECK --interval=5s CMD test -f /srv/app/sums
+CMD ["cat", "/srv/app/sums"]
+"#;
+
+#[test]
+fn a_multistage_build_runs_what_the_target_needs() {
+    let b = Berth::new();
+    let ctx = context(&b, MULTISTAGE);
+    write(&ctx, "src/a.txt", "hello\n");
+    write(&ctx, "src/b.txt", "world\n");
+    write(&ctx, "src/debug.log", "noise\n");
+    write(&ctx, "src/keep.log", "kept\n");
+    write(&ctx, ".dockerignore", "**/*.log\n!src/keep.log\n");
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, progress) = build(&b, &["-t", "app:1", "--build-arg", "GREETING=hey", ctx_s]);
+    assert!(progress.contains("hey from RUN"), "{progress}");
+    assert!(progress.contains("heredoc line"), "{progress}");
+    assert!(!progress.contains("unused-"), "{progress}");
+    assert!(
+        progress.contains("naming to docker.io/library/app:1"),
+        "{progress}"
+    );
+    // The image: the files, the config.
+    let sums = b.ok(&["run", "--rm", "--network", "none", "app:1"]);
+    assert!(
+        sums.contains("src/a.txt") && sums.contains("src/b.txt"),
+        "{sums}"
+    );
+    assert!(
+        sums.contains("src/keep.log") && !sums.contains("debug.log"),
+        "{sums}"
+    );
+    let inside = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "sh",
+        "-c",
+        "id -un; pwd; cat /etc/app.conf; stat -c '%U' /etc/app.conf; cat /srv/app/h.txt; echo $MODE",
+    ]);
+    // GREETING is an ARG of stage one only: unset in the last stage.
+    assert_eq!(inside, "app\n/srv/app\ngreeting=unset\napp\nsecond\nprod\n");
+    let cfg = b.ok(&["inspect", "-f", "{{json .Config}}", "app:1"]);
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(v["Cmd"], serde_json::json!(["cat", "/srv/app/sums"]));
+    assert_eq!(v["User"], "app");
+    assert_eq!(v["WorkingDir"], "/srv/app");
+    assert_eq!(v["Labels"]["org.example.title"], "my app");
+    assert!(v["ExposedPorts"]["53/udp"].is_object(), "{cfg}");
+    assert_eq!(v["Healthcheck"]["Test"][0], "CMD-SHELL");
+    assert_eq!(v["Healthcheck"]["Interval"], 5_000_000_000i64);
+    let history = b.ok(&["history", "--no-trunc", "app:1"]);
+    assert!(
+        history.contains("COPY --from=one /app /srv/app # buildkit"),
+        "{history}"
+    );
+    // --target builds that stage alone.
+    let (_, progress) = build(&b, &["--target", "unused", "-t", "u:1", ctx_s]);
+    assert!(progress.contains("unused-5"), "{progress}");
+    assert!(!progress.contains("stage one ran"), "{progress}");
+    let out = b.run(&["build", "--target", "nope", ctx_s]);
+    assert_eq!(code(&out), 125);
+}
+
+#[test]
+fn the_cache_is_keyed_by_content() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        // (The output differs from the command text: $((…)) is evaluated.)
+        "FROM bb:test\nRUN echo first-$((0+1))\nCOPY src/ /src/\nRUN echo after-$((1+1)) && sha256sum /src/*\nCOPY other.txt /\nRUN echo last-$((1+2))\n",
+    );
+    write(&ctx, "src/a.txt", "one\n");
+    write(&ctx, "other.txt", "x\n");
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, p1) = build(&b, &["-t", "c:1", ctx_s]);
+    assert!(p1.contains("first-1") && p1.contains("last-3"), "{p1}");
+    let id1 = b.ok(&["inspect", "-f", "{{.Id}}", "c:1"]);
+    // Unchanged: everything cached, the same image.
+    let (_, p2) = build(&b, &["-t", "c:1", ctx_s]);
+    assert!(!p2.contains("first-1") && !p2.contains("last-3"), "{p2}");
+    assert_eq!(p2.matches("CACHED").count(), 5, "{p2}");
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", "c:1"]), id1);
+    // touch changes no content: still cached, still the same image.
+    let f = std::fs::File::options()
+        .append(true)
+        .open(ctx.join("src/a.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(100))
+        .unwrap();
+    let (_, p3) = build(&b, &["-t", "c:1", ctx_s]);
+    assert!(!p3.contains("first-1") && !p3.contains("last-3"), "{p3}");
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", "c:1"]), id1);
+    // One file changed: only the steps from the COPY that reads it re-run.
+    write(&ctx, "src/a.txt", "two\n");
+    let (_, p4) = build(&b, &["-t", "c:2", ctx_s]);
+    assert!(!p4.contains("first-1"), "{p4}");
+    assert!(p4.contains("after-2") && p4.contains("last-3"), "{p4}");
+    // --no-cache runs everything.
+    let (_, p5) = build(&b, &["--no-cache", "-t", "c:3", ctx_s]);
+    assert!(p5.contains("first-1") && p5.contains("last-3"), "{p5}");
+    // The cache shows in system df and goes with builder prune; the
+    // tagged images stay.
+    let df = b.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(!df.contains("Build Cache 0"), "{df}");
+    b.ok(&["builder", "prune", "-f"]);
+    let df = b.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Build Cache 0"), "{df}");
+    b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "c:2",
+        "cat",
+        "/src/a.txt",
+    ]);
+    let (_, p6) = build(&b, &["-t", "c:1", ctx_s]);
+    assert!(p6.contains("first-1"), "{p6}");
+    // -q prints the id alone; --iidfile writes it.
+    let iid = b.path().join("iid");
+    let (q, _) = build(&b, &["-q", "--iidfile", iid.to_str().unwrap(), ctx_s]);
+    assert_eq!(q.trim(), std::fs::read_to_string(&iid).unwrap());
+    assert!(q.starts_with("sha256:"), "{q}");
+}
+
+#[test]
+fn a_failing_step_fails_the_build_cleanly() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nRUN echo about to fail && echo on stderr >&2 && exit 3\nRUN echo never\n",
+    );
+    let out = b.run(&["build", "-t", "bad:1", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(
+        err.contains("about to fail") && err.contains("on stderr"),
+        "{err}"
+    );
+    assert!(!err.contains("never\n"), "{err}");
+    // Nothing half-made: no tag, no container left.
+    assert_ne!(code(&b.run(&["inspect", "bad:1"])), 0);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // Parse errors point at the line.
+    std::fs::write(ctx.join("Dockerfile"), "FROM bb:test\nRUN --bogus x\n").unwrap();
+    let out = b.run(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Dockerfile:2:5: unknown flag: --bogus"),
+        "{}",
+        stderr(&out)
+    );
+    // An ARG used by nobody is reported.
+    std::fs::write(ctx.join("Dockerfile"), "FROM bb:test\nCMD [\"true\"]\n").unwrap();
+    let out = b.run(&["build", "--build-arg", "UNUSED=1", ctx.to_str().unwrap()]);
+    assert!(stderr(&out).contains("UNUSED"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_hostile_context_stays_contained() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nCOPY . /ctx/\nRUN ls -la /ctx/ && ! test -e /ctx/passwd-link/root\n",
+    );
+    write(&ctx, "plain.txt", "ok\n");
+    std::os::unix::fs::symlink("/etc/passwd", ctx.join("passwd-link")).unwrap();
+    std::os::unix::fs::symlink("/etc", ctx.join("etc-link")).unwrap();
+    build(&b, &["-t", "h:1", ctx.to_str().unwrap()]);
+    // The links are copied as links, never followed to the host's files.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "h:1",
+        "sh",
+        "-c",
+        "readlink /ctx/passwd-link; readlink /ctx/etc-link; cat /ctx/plain.txt",
+    ]);
+    assert_eq!(out, "/etc/passwd\n/etc\nok\n");
+    // Naming a link (or ../) as the source resolves inside the context.
+    for src in ["passwd-link", "../../../../etc/passwd", "etc-link/shadow"] {
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM bb:test\nCOPY {src} /stolen\n"),
+        )
+        .unwrap();
+        let out = b.run(&["build", "-t", "h:2", ctx.to_str().unwrap()]);
+        assert_eq!(code(&out), 125, "{src}: {}", stderr(&out));
+    }
+    assert_ne!(code(&b.run(&["inspect", "h:2"])), 0);
+}

@@ -1,0 +1,512 @@
+//! `COPY` and `ADD`: the sources (from the build context or another
+//! stage's root) become one layer, written as a tar stream with Docker's
+//! destination rules. Every source path is resolved inside its root with
+//! `openat2(RESOLVE_IN_ROOT)` and every entry below it is reached by fd
+//! without following symlinks, so a hostile context (a symlink to `/etc`)
+//! or a hostile base image cannot make the build read host files.
+//!
+//! Entries are written in sorted order with mtimes clamped (to
+//! `SOURCE_DATE_EPOCH`, or 0), owner 0:0 unless `--chown`: the same
+//! sources give the same layer bytes on every build.
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, readlinkat, OFlag};
+use nix::sys::stat::{fstat, FileStat, Mode};
+use sha2::{Digest as _, Sha256};
+use store::fsops::{self, Kind};
+
+use super::ignore::{clean, Ignore};
+
+/// One source of a COPY/ADD.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A path in the source root (cleaned, relative).
+    Path(String),
+    /// A heredoc's content, written as a file named after it.
+    Inline {
+        /// File name.
+        name: String,
+        /// Content.
+        data: Vec<u8>,
+    },
+}
+
+/// How the entries are written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The sources, globs expanded.
+    pub sources: Vec<Source>,
+    /// Absolute destination (no trailing slash).
+    pub dest: String,
+    /// The destination is a directory the sources go into.
+    pub dest_is_dir: bool,
+    /// `--chown` (uid, gid); 0:0 otherwise.
+    pub owner: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub chmod: Option<u32>,
+    /// mtime clamp.
+    pub mtime: u64,
+    /// `.dockerignore` (context sources only).
+    pub ignore: Ignore,
+    /// `--exclude` patterns.
+    pub exclude: Ignore,
+    /// `ADD`: local tar archives are extracted.
+    pub extract: bool,
+    /// Parent directories of `dest` that do not exist yet (created 0755).
+    pub missing_parents: Vec<String>,
+    /// The destination directory exists already (its owner and mode stay).
+    pub dest_exists: bool,
+}
+
+fn ctx(what: impl std::fmt::Display) -> impl Fn(nix::errno::Errno) -> io::Error {
+    move |e| io::Error::new(io::Error::from(e).kind(), format!("{what}: {e}"))
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Expand a source pattern in `root` (globs in any component, matched
+/// with Go's `filepath.Match` rules). A plain path is returned as is.
+pub fn expand_source(root: BorrowedFd<'_>, pattern: &str) -> io::Result<Vec<String>> {
+    let p = clean(pattern);
+    if !has_glob(&p) {
+        return Ok(vec![p]);
+    }
+    let mut found = vec![String::new()];
+    for comp in p.split('/') {
+        let mut next = Vec::new();
+        for base in &found {
+            if !has_glob(comp) {
+                next.push(join(base, comp));
+                continue;
+            }
+            let Ok(dir) = fsops::dir_in_root(root, Path::new(&format!("/{base}"))) else {
+                continue;
+            };
+            for n in fsops::list(dir.as_fd()).map_err(ctx(base))? {
+                let name = n.to_string_lossy();
+                if dockerfile::expand::glob_match(comp, &name) {
+                    next.push(join(base, &name));
+                }
+            }
+        }
+        found = next;
+    }
+    Ok(found)
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base.is_empty() {
+        name.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+/// Open a source's parent dir and stat its last component (following a
+/// symlink there, as Docker does for a named source, but only inside
+/// `root`). Returns (parent fd, name, stat).
+fn open_source(
+    root: BorrowedFd<'_>,
+    rel: &str,
+) -> io::Result<(OwnedFd, std::ffi::OsString, FileStat)> {
+    if rel.is_empty() {
+        let dir = fsops::dir_in_root(root, Path::new("/"))?;
+        let st = fstat(dir.as_fd()).map_err(ctx("/"))?;
+        return Ok((dir, ".".into(), st));
+    }
+    let path = Path::new("/").join(rel);
+    let (parent, name) = fsops::split_in_root(&path);
+    let name = name.unwrap_or_else(|| ".".into());
+    let mut dir = fsops::dir_in_root(root, &parent)?;
+    let mut name = name;
+    // Follow a symlinked source a few times, always inside the root.
+    for _ in 0..40 {
+        let st = fsops::stat_at(dir.as_fd(), &name).map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("{rel}: not found in the build context or source stage"),
+            )
+        })?;
+        if fsops::kind_of(&st) != Kind::Symlink {
+            return Ok((dir, name, st));
+        }
+        let target = readlinkat(dir.as_fd(), name.as_os_str()).map_err(ctx(rel))?;
+        let base = fsops::split_in_root(&path).0;
+        let t = Path::new(&target);
+        let resolved = if t.is_absolute() {
+            t.to_path_buf()
+        } else {
+            base.join(t)
+        };
+        let (p, n) = fsops::split_in_root(&resolved);
+        dir = fsops::dir_in_root(root, &p)?;
+        name = n.unwrap_or_else(|| ".".into());
+    }
+    Err(io::Error::other(format!(
+        "{rel}: too many levels of symlinks"
+    )))
+}
+
+/// The cache-key hash of the sources: names, kinds, modes, sizes,
+/// symlink targets and file contents (not times, not owners).
+pub fn hash_sources(
+    root: BorrowedFd<'_>,
+    sources: &[Source],
+    ignore: &Ignore,
+    exclude: &Ignore,
+) -> io::Result<String> {
+    let mut h = Sha256::new();
+    for s in sources {
+        match s {
+            Source::Inline { name, data } => {
+                h.update(b"inline\0");
+                h.update(name.as_bytes());
+                h.update(b"\0");
+                h.update(Sha256::digest(data));
+            }
+            Source::Path(rel) => {
+                h.update(b"path\0");
+                h.update(rel.as_bytes());
+                h.update(b"\0");
+                let (dir, name, st) = open_source(root, rel)?;
+                hash_entry(&mut h, dir.as_fd(), &name, &st, rel, ignore, exclude)?;
+            }
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn hash_entry(
+    h: &mut Sha256,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    st: &FileStat,
+    rel: &str,
+    ignore: &Ignore,
+    exclude: &Ignore,
+) -> io::Result<()> {
+    let kind = fsops::kind_of(st);
+    h.update(format!("{rel}\0{:?}\0{:o}\0", kind, st.st_mode & 0o7777).as_bytes());
+    match kind {
+        Kind::Dir => {
+            let sub = if name == "." {
+                fsops::reopen_dir(dir).map_err(ctx(rel))?
+            } else {
+                fsops::open_subdir(dir, name).map_err(ctx(rel))?
+            };
+            for n in fsops::list(sub.as_fd()).map_err(ctx(rel))? {
+                let child = join(rel, &n.to_string_lossy());
+                if skipped(&child, ignore, exclude) {
+                    continue;
+                }
+                let cst = fsops::stat_at(sub.as_fd(), &n).map_err(ctx(&child))?;
+                hash_entry(h, sub.as_fd(), &n, &cst, &child, ignore, exclude)?;
+            }
+        }
+        Kind::File => {
+            let mut f = std::fs::File::from(open_file(dir, name, rel)?);
+            let mut fh = Sha256::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                fh.update(&buf[..n]);
+            }
+            h.update(fh.finalize());
+        }
+        Kind::Symlink => {
+            let t = readlinkat(dir, name).map_err(ctx(rel))?;
+            h.update(t.as_bytes());
+        }
+        _ => {}
+    }
+    h.update(b"\n");
+    Ok(())
+}
+
+fn skipped(rel: &str, ignore: &Ignore, exclude: &Ignore) -> bool {
+    (!ignore.is_empty() && ignore.excluded(rel)) || (!exclude.is_empty() && exclude.excluded(rel))
+}
+
+fn open_file(dir: BorrowedFd<'_>, name: &OsStr, rel: &str) -> io::Result<OwnedFd> {
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(ctx(rel))?;
+    Ok(fd)
+}
+
+/// Writes the layer.
+struct Writer<'a, W: Write> {
+    b: tar::Builder<W>,
+    plan: &'a Plan,
+}
+
+impl<W: Write> Writer<'_, W> {
+    fn header(&self, kind: Kind, mode: u32) -> tar::Header {
+        let mut hd = tar::Header::new_gnu();
+        let mode = match (self.plan.chmod, kind) {
+            (Some(m), Kind::File | Kind::Dir) => m,
+            _ => mode & 0o7777,
+        };
+        hd.set_mode(mode);
+        let (uid, gid) = self.plan.owner.unwrap_or((0, 0));
+        hd.set_uid(uid as u64);
+        hd.set_gid(gid as u64);
+        hd.set_mtime(self.plan.mtime);
+        hd.set_size(0);
+        hd.set_entry_type(match kind {
+            Kind::Dir => tar::EntryType::Directory,
+            Kind::Symlink => tar::EntryType::Symlink,
+            Kind::Fifo => tar::EntryType::Fifo,
+            _ => tar::EntryType::Regular,
+        });
+        hd
+    }
+
+    fn dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
+        let mut h = self.header(Kind::Dir, mode);
+        self.b.append_data(&mut h, format!("{path}/"), io::empty())
+    }
+
+    fn file(&mut self, path: &str, mode: u32, size: u64, data: impl Read) -> io::Result<()> {
+        let mut h = self.header(Kind::File, mode);
+        h.set_size(size);
+        // A file that changes size while read is cut or padded.
+        let reader = data.chain(io::repeat(0)).take(size);
+        self.b.append_data(&mut h, path, reader)
+    }
+
+    fn entry(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        st: &FileStat,
+        rel: &str,
+        out: &str,
+    ) -> io::Result<()> {
+        let kind = fsops::kind_of(st);
+        match kind {
+            Kind::Dir => {
+                if !out.is_empty() {
+                    self.dir(out, st.st_mode)?;
+                }
+                let sub = if name == "." {
+                    fsops::reopen_dir(dir).map_err(ctx(rel))?
+                } else {
+                    fsops::open_subdir(dir, name).map_err(ctx(rel))?
+                };
+                for n in fsops::list(sub.as_fd()).map_err(ctx(rel))? {
+                    let s = n.to_string_lossy();
+                    let child = join(rel, &s);
+                    if skipped(&child, &self.plan.ignore, &self.plan.exclude) {
+                        continue;
+                    }
+                    let cst = fsops::stat_at(sub.as_fd(), &n).map_err(ctx(&child))?;
+                    self.entry(sub.as_fd(), &n, &cst, &child, &join(out, &s))?;
+                }
+                Ok(())
+            }
+            Kind::File => {
+                let fd = open_file(dir, name, rel)?;
+                let now = fstat(fd.as_fd()).map_err(ctx(rel))?;
+                if self.plan.extract && is_archive(fd.as_fd())? {
+                    return self.extract(fd, rel, out);
+                }
+                self.file(
+                    out,
+                    now.st_mode,
+                    now.st_size as u64,
+                    std::fs::File::from(fd),
+                )
+            }
+            Kind::Symlink => {
+                let t = readlinkat(dir, name).map_err(ctx(rel))?;
+                let mut h = self.header(Kind::Symlink, 0o777);
+                self.b.append_link(&mut h, out, Path::new(&t))
+            }
+            Kind::Fifo => {
+                let mut h = self.header(Kind::Fifo, st.st_mode);
+                self.b.append_data(&mut h, out, io::empty())
+            }
+            // Devices and sockets are not copied from a context.
+            _ => Ok(()),
+        }
+    }
+
+    /// `ADD archive.tar.gz /dest/`: the archive's entries under dest,
+    /// each path cleaned (no `..` escapes the destination).
+    fn extract(&mut self, fd: OwnedFd, rel: &str, out_file: &str) -> io::Result<()> {
+        // The archive is unpacked into the destination directory.
+        let dest = if self.plan.dest_is_dir {
+            self.plan.dest.trim_start_matches('/').to_string()
+        } else {
+            out_file.to_string()
+        };
+        let f = std::fs::File::from(fd);
+        let mut r = io::BufReader::new(f);
+        let reader = store::layer::decompress(&mut r)
+            .map_err(|e| io::Error::other(format!("{rel}: {e}")))?;
+        let mut a = tar::Archive::new(reader);
+        for e in a.entries()? {
+            let mut e = e?;
+            let path = e.path()?.to_string_lossy().into_owned();
+            let c = clean(&path);
+            if c.is_empty() {
+                continue;
+            }
+            let target = join(&dest, &c);
+            let mut h = e.header().clone();
+            if let Some((uid, gid)) = self.plan.owner {
+                h.set_uid(uid as u64);
+                h.set_gid(gid as u64);
+            }
+            let et = h.entry_type();
+            if et.is_symlink() || et.is_hard_link() {
+                let link = e.link_name()?.map(|l| l.into_owned()).unwrap_or_default();
+                let link = if et.is_hard_link() {
+                    PathBuf::from(join(&dest, &clean(&link.to_string_lossy())))
+                } else {
+                    link
+                };
+                self.b.append_link(&mut h, &target, &link)?;
+            } else if et.is_dir() {
+                self.b
+                    .append_data(&mut h, format!("{target}/"), io::empty())?;
+            } else if et.is_file() {
+                let size = h.size()?;
+                self.b.append_data(&mut h, &target, (&mut e).take(size))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Does the file start like a tar archive (plain, gzip, zstd)? (bzip2 and
+/// xz archives are copied as files for now.)
+fn is_archive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut head = [0u8; 512];
+    let n = nix::sys::uio::pread(fd, &mut head, 0).map_err(io::Error::from)?;
+    let h = &head[..n];
+    Ok(h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &h[257..262] == b"ustar"))
+}
+
+/// Write the layer of a COPY/ADD as a tar stream to `out`.
+pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Result<()> {
+    let mut w = Writer {
+        b: tar::Builder::new(out),
+        plan,
+    };
+    w.b.mode(tar::HeaderMode::Deterministic);
+    for p in &plan.missing_parents {
+        let mut h = w.header(Kind::Dir, 0o755);
+        // Created parents belong to root, whatever --chown says.
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(0o755);
+        w.b.append_data(&mut h, format!("{p}/"), io::empty())?;
+    }
+    let dest = plan.dest.trim_start_matches('/').to_string();
+    if plan.dest_is_dir && !dest.is_empty() && !plan.dest_exists {
+        w.dir(&dest, 0o755)?;
+    }
+    for s in &plan.sources {
+        match s {
+            Source::Inline { name, data } => {
+                let out = if plan.dest_is_dir {
+                    join(&dest, name)
+                } else {
+                    dest.clone()
+                };
+                w.file(&out, 0o644, data.len() as u64, &data[..])?;
+            }
+            Source::Path(rel) => {
+                let (dir, name, st) = open_source(root, rel)?;
+                let kind = fsops::kind_of(&st);
+                let base = Path::new(rel)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let out = match kind {
+                    // A directory's contents go into the destination.
+                    Kind::Dir => dest.clone(),
+                    _ if plan.dest_is_dir => join(&dest, &base),
+                    _ => dest.clone(),
+                };
+                if kind == Kind::Dir && out.is_empty() {
+                    // Into the root: its entries, not the root itself.
+                    w.entry(dir.as_fd(), &name, &st, rel, "")?;
+                } else {
+                    w.entry(dir.as_fd(), &name, &st, rel, &out)?;
+                }
+            }
+        }
+    }
+    w.b.into_inner()?.flush()
+}
+
+/// Is `path` (absolute) present in the union of `layers` (top first),
+/// and is it a directory? Whiteouts and opaque directories are honoured.
+pub fn lookup(layers_top_first: &[PathBuf], path: &str) -> Option<bool> {
+    let rel = clean(path);
+    if rel.is_empty() {
+        return Some(true);
+    }
+    let comps: Vec<&str> = rel.split('/').collect();
+    for layer in layers_top_first {
+        // A whiteout or an opaque dir on the way hides the lower layers.
+        let mut hidden = false;
+        let mut cur = layer.clone();
+        for (i, c) in comps.iter().enumerate() {
+            cur.push(c);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) => {
+                    use std::os::unix::fs::FileTypeExt;
+                    if m.file_type().is_char_device()
+                        && std::os::unix::fs::MetadataExt::rdev(&m) == 0
+                    {
+                        return None;
+                    }
+                    if i + 1 == comps.len() {
+                        return Some(m.is_dir());
+                    }
+                    if !m.is_dir() {
+                        hidden = true;
+                        break;
+                    }
+                    if xattr_opaque(&cur) {
+                        hidden = true;
+                        // Deeper components only in this layer.
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if hidden {
+            // An opaque dir: what is not in this layer does not exist.
+            let full: PathBuf = comps.iter().fold(layer.clone(), |p, c| p.join(c));
+            return std::fs::symlink_metadata(&full).ok().map(|m| m.is_dir());
+        }
+    }
+    None
+}
+
+fn xattr_opaque(p: &Path) -> bool {
+    std::fs::File::open(p)
+        .ok()
+        .map(|f| store::fsops::is_opaque(f.as_fd()))
+        .unwrap_or(false)
+}

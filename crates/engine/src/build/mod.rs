@@ -1,0 +1,860 @@
+//! `berth build`: a Dockerfile (the `dockerfile` crate parses it) and a
+//! context directory become an image in the store.
+//!
+//! Each stage starts from its `FROM` (`scratch`, an earlier stage, or an
+//! image: local, else pulled) and applies its instructions to an image
+//! config; `RUN` runs as a container through the engine (same isolation and
+//! networking as `berth run`) and its changes become a layer; `COPY`/`ADD`
+//! write their layer directly from the context (or a stage's root). Only
+//! the stages the target needs are built. Every step has a cache key: the
+//! previous key, the expanded instruction, and for `COPY`/`ADD` the hash of
+//! the files it reads (contents, names, modes; not times), so a `touch`
+//! changes nothing and an edit re-runs only the steps after it. A step
+//! that made a layer is kept as an image under its key (hidden from
+//! `images`, removed by `builder prune`).
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use dockerfile::{Command, Dockerfile, Healthcheck, Instruction, Stage};
+use model::{Digest, Reference};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+/// COPY and ADD.
+pub mod copy;
+/// `.dockerignore`.
+pub mod ignore;
+
+/// Options of `berth build`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile's path (default: `Dockerfile` in the context).
+    pub dockerfile: Option<PathBuf>,
+    /// `-t`.
+    pub tags: Vec<Reference>,
+    /// `--build-arg`.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--network` for RUN steps (default: the default bridge).
+    pub network: Option<String>,
+}
+
+/// The host's platform, as BuildKit's predefined ARGs spell it.
+fn platform_args() -> Vec<(&'static str, String)> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let platform = format!("linux/{arch}");
+    vec![
+        ("BUILDPLATFORM", platform.clone()),
+        ("BUILDOS", "linux".into()),
+        ("BUILDARCH", arch.into()),
+        ("BUILDVARIANT", String::new()),
+        ("TARGETPLATFORM", platform),
+        ("TARGETOS", "linux".into()),
+        ("TARGETARCH", arch.into()),
+        ("TARGETVARIANT", String::new()),
+    ]
+}
+
+/// ARGs usable in RUN without being declared (proxies).
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+fn invalid(what: &str, why: impl Into<String>) -> EngineError {
+    EngineError::invalid(what, why.into())
+}
+
+fn key_of(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// A stage being built.
+struct StageState {
+    /// The last image registered for this stage (the layers so far).
+    image: Option<Digest>,
+    /// The whole image config as it stands.
+    config: Value,
+    /// The cache key chain.
+    key: String,
+    /// The config changed since `image` was registered.
+    dirty: bool,
+    /// ARGs declared in the stage, with their values.
+    args: BTreeMap<String, Option<String>>,
+    /// `SHELL`.
+    shell: Vec<String>,
+    /// CMD was set in this stage (an ENTRYPOINT then keeps it).
+    cmd_set: bool,
+    /// Layer dirs, top first (for users and existing paths).
+    layer_dirs: Vec<PathBuf>,
+}
+
+impl StageState {
+    fn env(&self) -> Vec<String> {
+        self.config["config"]["Env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Variables for expansion: declared ARGs, overridden by ENV.
+    fn lookup(&self, name: &str) -> Option<String> {
+        for e in self.env().iter().rev() {
+            if let Some(v) = e.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                return Some(v.to_string());
+            }
+        }
+        self.args.get(name).cloned().flatten()
+    }
+
+    fn set_env(&mut self, k: &str, v: &str) {
+        let mut env = self.env();
+        env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
+        env.push(format!("{k}={v}"));
+        self.config["config"]["Env"] = json!(env);
+    }
+
+    fn workdir(&self) -> String {
+        self.config["config"]["WorkingDir"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string()
+    }
+}
+
+/// A layer ingested in a work dir (kept until the image is registered).
+struct NewLayer {
+    tmp: store::TmpDir,
+    layer: store::IngestedLayer,
+    /// The tar had no entries.
+    empty: bool,
+}
+
+/// Where a stage's result is.
+#[derive(Debug, Clone)]
+struct Built {
+    image: Digest,
+}
+
+/// The build: its inputs and what it printed.
+struct Builder<'a> {
+    engine: &'a Engine,
+    req: &'a BuildRequest,
+    df: Dockerfile,
+    lexer: dockerfile::expand::Lexer,
+    ignore: ignore::Ignore,
+    out: &'a mut dyn Write,
+    step: usize,
+    built: BTreeMap<usize, Built>,
+    epoch: Option<i64>,
+    used_args: std::collections::BTreeSet<String>,
+}
+
+impl Engine {
+    /// Build an image; returns its id. Progress goes to `out` as
+    /// BuildKit's plain output does (`#N [stage i/n] INSTRUCTION`, the
+    /// RUN output, `CACHED` or `DONE`).
+    pub fn build(&self, req: &BuildRequest, out: &mut dyn Write) -> Result<Digest> {
+        let context = req
+            .context
+            .canonicalize()
+            .map_err(|e| invalid("build context", format!("{}: {e}", req.context.display())))?;
+        if !context.is_dir() {
+            return Err(invalid(
+                "build context",
+                format!("{} is not a directory", context.display()),
+            ));
+        }
+        let df_path = req
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| context.join("Dockerfile"));
+        let text = std::fs::read_to_string(&df_path)
+            .map_err(|e| invalid("Dockerfile", format!("{}: {e}", df_path.display())))?;
+        let df = dockerfile::parse(&text)
+            .map_err(|e| invalid("Dockerfile", e.in_file(&df_path.display().to_string())))?;
+        // Dockerfile.dockerignore beside a custom -f file wins.
+        let mut ignore_text = String::new();
+        if let Some(name) = df_path.file_name() {
+            let beside = df_path.with_file_name(format!("{}.dockerignore", name.to_string_lossy()));
+            if let Ok(t) = std::fs::read_to_string(&beside) {
+                ignore_text = t;
+            }
+        }
+        if ignore_text.is_empty() {
+            ignore_text =
+                std::fs::read_to_string(context.join(".dockerignore")).unwrap_or_default();
+        }
+        let mut req = req.clone();
+        req.context = context;
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        let lexer = dockerfile::expand::Lexer {
+            escape: df.directives.escape,
+        };
+        let mut b = Builder {
+            engine: self,
+            req: &req,
+            df,
+            lexer,
+            ignore: ignore::Ignore::parse(&ignore_text),
+            out,
+            step: 0,
+            built: BTreeMap::new(),
+            epoch,
+            used_args: Default::default(),
+        };
+        if b.df.directives.syntax.is_some() {
+            let _ = writeln!(
+                b.out,
+                "note: the `# syntax=` directive is ignored: berth has its own Dockerfile frontend"
+            );
+        }
+        let image = b.run()?;
+        for unused in req.build_args.keys() {
+            if !b.used_args.contains(unused) && !PROXY_ARGS.contains(&unused.as_str()) {
+                let _ = writeln!(
+                    b.out,
+                    "warning: build argument {unused} was given but no ARG declares it"
+                );
+            }
+        }
+        Ok(image)
+    }
+}
+
+impl Builder<'_> {
+    fn now(&self) -> String {
+        let t: DateTime<Utc> = match self.epoch {
+            Some(e) => DateTime::from_timestamp(e, 0).unwrap_or_else(Utc::now),
+            None => Utc::now(),
+        };
+        t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    }
+
+    /// The stages the target needs, in an order that builds dependencies first.
+    fn plan(&self) -> Result<Vec<usize>> {
+        let target = match &self.req.target {
+            Some(t) => self.df.stage(t).map(|s| s.index).ok_or_else(|| {
+                invalid(
+                    "--target",
+                    format!("no stage named {t:?} in the Dockerfile"),
+                )
+            })?,
+            None => self.df.stages.len() - 1,
+        };
+        let mut order = Vec::new();
+        let mut state = vec![0u8; self.df.stages.len()];
+        self.visit(target, &mut state, &mut order)?;
+        Ok(order)
+    }
+
+    fn deps(&self, stage: &Stage) -> Vec<usize> {
+        let mut d = Vec::new();
+        let globals = self.global_env();
+        let base = self
+            .lexer
+            .word(&stage.base, &|n| globals.get(n).cloned())
+            .unwrap_or_default();
+        if let Some(s) = self.df.stage(&base) {
+            if s.index < stage.index {
+                d.push(s.index);
+            }
+        }
+        for ins in &stage.instructions {
+            if let Instruction::Copy(c) = &ins.instruction {
+                if let Some(f) = &c.from {
+                    if let Some(s) = self.df.stage(f) {
+                        if s.index < stage.index {
+                            d.push(s.index);
+                        }
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    fn visit(&self, i: usize, state: &mut [u8], order: &mut Vec<usize>) -> Result<()> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => {
+                return Err(invalid(
+                    "Dockerfile",
+                    "the stages depend on each other in a circle",
+                ))
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        for d in self.deps(&self.df.stages[i]) {
+            self.visit(d, state, order)?;
+        }
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+
+    /// Global ARGs (before the first FROM) with build args and the
+    /// platform ARGs: what FROM lines expand with.
+    fn global_env(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = platform_args()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        for (_, a) in &self.df.global_args {
+            let v = match self.req.build_args.get(&a.name) {
+                Some(v) => Some(v.clone()),
+                None => a.default.as_ref().map(|d| {
+                    let snapshot = env.clone();
+                    self.lexer
+                        .word(d, &|n| snapshot.get(n).cloned())
+                        .unwrap_or_default()
+                }),
+            };
+            if let Some(v) = v {
+                env.insert(a.name.clone(), v);
+            }
+        }
+        env
+    }
+
+    fn run(&mut self) -> Result<Digest> {
+        let order = self.plan()?;
+        let total = order.len();
+        let mut last = None;
+        for (n, i) in order.into_iter().enumerate() {
+            let _ = n;
+            let _ = total;
+            let d = self.build_stage(i)?;
+            last = Some(d.clone());
+            self.built.insert(i, Built { image: d });
+        }
+        let image = last.ok_or_else(|| invalid("Dockerfile", "nothing to build"))?;
+        if !self.req.tags.is_empty() {
+            for t in &self.req.tags {
+                self.engine.store().tag(&image, t)?;
+                let name = t.to_string();
+                self.engine
+                    .emit("image", "tag", &image.to_string(), &[("name", &name)]);
+            }
+        }
+        Ok(image)
+    }
+
+    fn begin(&mut self, stage: &Stage, index: usize, count: usize, text: &str) -> (usize, Instant) {
+        self.step += 1;
+        let name = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", stage.index));
+        let _ = writeln!(self.out, "#{} [{name} {index}/{count}] {text}", self.step);
+        (self.step, Instant::now())
+    }
+
+    fn done(&mut self, step: usize, started: Instant) {
+        let _ = writeln!(
+            self.out,
+            "#{step} DONE {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn cached(&mut self, step: usize) {
+        let _ = writeln!(self.out, "#{step} CACHED");
+    }
+
+    fn base_state(&mut self, stage: &Stage) -> Result<StageState> {
+        let globals = self.global_env();
+        let base = self
+            .lexer
+            .word(&stage.base, &|n| globals.get(n).cloned())
+            .map_err(|e| invalid("FROM", format!("line {}: {e}", stage.line)))?;
+        if base.is_empty() {
+            return Err(invalid(
+                "FROM",
+                format!("line {}: the image name is empty", stage.line),
+            ));
+        }
+        let arch = platform_args()[2].1.clone();
+        let (image, config) = if base.eq_ignore_ascii_case("scratch") {
+            (
+                None,
+                json!({"architecture": arch, "os": "linux", "config": {}, "history": []}),
+            )
+        } else if let Some(s) = self.df.stage(&base).filter(|s| s.index < stage.index) {
+            let built = self
+                .built
+                .get(&s.index)
+                .ok_or_else(|| invalid("FROM", format!("stage {base} was not built")))?
+                .image
+                .clone();
+            let cfg = self.image_config(&built)?;
+            (Some(built), cfg)
+        } else {
+            let id = match self.engine.store().resolve_image(&base) {
+                Ok(img) => img.id,
+                Err(store::StoreError::NotFound { .. }) => {
+                    let r: Reference = base.parse().map_err(|e| {
+                        invalid("FROM", format!("line {}: {base:?}: {e}", stage.line))
+                    })?;
+                    let _ = writeln!(self.out, "pulling {r}");
+                    self.engine.pull(&r, &Default::default(), &|_| {})?.id
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let cfg = self.image_config(&id)?;
+            (Some(id), cfg)
+        };
+        let key = key_of(&[
+            "FROM",
+            &image
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "scratch".into()),
+        ]);
+        let layer_dirs = match &image {
+            Some(i) => {
+                let mut d = self.engine.store().layer_dirs(i)?;
+                d.reverse();
+                d
+            }
+            None => Vec::new(),
+        };
+        let mut config = config;
+        if !config["config"].is_object() {
+            config["config"] = json!({});
+        }
+        if !config["history"].is_array() {
+            config["history"] = json!([]);
+        }
+        // Not part of a new image.
+        if let Some(o) = config.as_object_mut() {
+            o.remove("container_config");
+            o.remove("container");
+        }
+        let shell = config["config"]["Shell"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
+        Ok(StageState {
+            image,
+            config,
+            key,
+            dirty: false,
+            args: BTreeMap::new(),
+            shell,
+            cmd_set: false,
+            layer_dirs,
+        })
+    }
+
+    fn image_config(&self, id: &Digest) -> Result<Value> {
+        let raw = self.engine.store().image_config_raw(id)?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| EngineError::io("reading an image config", std::io::Error::other(e)))
+    }
+
+    fn history(&self, st: &mut StageState, created_by: &str, empty: bool) {
+        let mut h = json!({
+            "created": self.now(),
+            "created_by": created_by,
+            "comment": "buildkit.dockerfile.v0",
+        });
+        if empty {
+            h["empty_layer"] = json!(true);
+        }
+        if let Some(a) = st.config["history"].as_array_mut() {
+            a.push(h);
+        }
+    }
+
+    fn build_stage(&mut self, index: usize) -> Result<Digest> {
+        let stage = self.df.stages[index].clone();
+        let count = stage.instructions.len() + 1;
+        let (step, started) = self.begin(&stage, 1, count, &stage.original);
+        let mut st = self.base_state(&stage)?;
+        self.done(step, started);
+        for (n, ins) in stage.instructions.iter().enumerate() {
+            let (step, started) = self.begin(&stage, n + 2, count, &ins.original);
+            let where_ = format!(
+                "[{} {}/{count}] line {}",
+                stage
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("stage-{}", stage.index)),
+                n + 2,
+                ins.line
+            );
+            let at = |e: EngineError| -> EngineError {
+                match e {
+                    EngineError::BuildStep {
+                        command,
+                        code,
+                        tail,
+                        ..
+                    } => EngineError::BuildStep {
+                        step: where_.clone(),
+                        command,
+                        code,
+                        tail,
+                    },
+                    e => invalid(
+                        "Dockerfile",
+                        format!("line {}: {}: {e}", ins.line, ins.instruction.keyword()),
+                    ),
+                }
+            };
+            let cached = self
+                .instruction(&mut st, &ins.instruction, step)
+                .map_err(at)?;
+            if cached {
+                self.cached(step);
+            } else {
+                self.done(step, started);
+            }
+        }
+        // The stage's image: the last layer's, or a new one for config changes.
+        if st.dirty || st.image.is_none() {
+            if let Some(id) = self.lookup(&st.key) {
+                return Ok(id);
+            }
+            let id = self.register(&st, Vec::new())?;
+            return Ok(id);
+        }
+        st.image
+            .clone()
+            .ok_or_else(|| invalid("Dockerfile", "the stage made no image"))
+    }
+
+    fn lookup(&self, key: &str) -> Option<Digest> {
+        if self.req.no_cache {
+            return None;
+        }
+        self.engine.store().cache_get(key).ok().flatten()
+    }
+
+    /// Register the stage's current config on top of its image plus
+    /// `layers`, cached under its key.
+    fn register(&self, st: &StageState, layers: Vec<store::IngestedLayer>) -> Result<Digest> {
+        let mut config = st.config.clone();
+        config["created"] = json!(self.now());
+        for (k, v) in &self.req.labels {
+            config["config"]["Labels"][k] = json!(v);
+        }
+        let id = self
+            .engine
+            .store()
+            .register_built(st.image.as_ref(), layers, config, &[])?;
+        self.engine.store().cache_put(&st.key, &id)?;
+        Ok(id)
+    }
+
+    /// Take the result of a cached or new layer step as the stage's state.
+    fn adopt(&self, st: &mut StageState, id: Digest) -> Result<()> {
+        st.config = self.image_config(&id)?;
+        let mut d = self.engine.store().layer_dirs(&id)?;
+        d.reverse();
+        st.layer_dirs = d;
+        st.image = Some(id);
+        st.dirty = false;
+        Ok(())
+    }
+
+    fn expand(&self, st: &StageState, word: &str) -> Result<String> {
+        self.lexer
+            .word(word, &|n| st.lookup(n))
+            .map_err(|e| invalid("expansion", e.0))
+    }
+
+    fn expand_words(&self, st: &StageState, word: &str) -> Result<Vec<String>> {
+        self.lexer
+            .words(word, &|n| st.lookup(n))
+            .map_err(|e| invalid("expansion", e.0))
+    }
+
+    /// Apply one instruction; true if its result came from the cache.
+    fn instruction(&mut self, st: &mut StageState, ins: &Instruction, step: usize) -> Result<bool> {
+        match ins {
+            Instruction::Env(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
+                    st.set_env(&k, &v);
+                    shown.push(format!("{k}={v}"));
+                }
+                self.config_step(st, &format!("ENV {}", shown.join(" ")));
+            }
+            Instruction::Arg(decls) => {
+                for a in decls {
+                    let value = match self.req.build_args.get(&a.name) {
+                        Some(v) => Some(v.clone()),
+                        None => match &a.default {
+                            Some(d) => Some(self.expand(st, d)?),
+                            // Re-declared global ARG: its global value.
+                            None => self.global_env().get(&a.name).cloned(),
+                        },
+                    };
+                    self.used_args.insert(a.name.clone());
+                    st.args.insert(a.name.clone(), value.clone());
+                    st.key = key_of(&[&st.key, "ARG", &a.name, value.as_deref().unwrap_or("")]);
+                }
+            }
+            Instruction::Label(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
+                    st.config["config"]["Labels"][&k] = json!(v);
+                    shown.push(format!("{k}={v}"));
+                }
+                self.config_step(st, &format!("LABEL {}", shown.join(" ")));
+            }
+            Instruction::Expose(words) => {
+                let mut shown = Vec::new();
+                for w in words {
+                    for p in self.expand_words(st, w)? {
+                        let p = if p.contains('/') {
+                            p
+                        } else {
+                            format!("{p}/tcp")
+                        };
+                        st.config["config"]["ExposedPorts"][&p] = json!({});
+                        shown.push(p);
+                    }
+                }
+                self.config_step(st, &format!("EXPOSE map[{}]", shown.join(" ")));
+            }
+            Instruction::Workdir(w) => {
+                let w = self.expand(st, w)?;
+                let path = if w.starts_with('/') {
+                    w
+                } else {
+                    format!("{}/{}", st.workdir().trim_end_matches('/'), w)
+                };
+                let path = format!("/{}", ignore::clean(&path));
+                st.config["config"]["WorkingDir"] = json!(path);
+                if copy::lookup(&st.layer_dirs, &path).is_none() {
+                    // Created as a layer, as BuildKit does.
+                    return self.layer_step(st, &format!("WORKDIR {path}"), "", |b, st| {
+                        b.mkdir_layer(st, &path)
+                    });
+                }
+                self.config_step(st, &format!("WORKDIR {path}"));
+            }
+            Instruction::User(u) => {
+                let u = self.expand(st, u)?;
+                st.config["config"]["User"] = json!(u);
+                self.config_step(st, &format!("USER {u}"));
+            }
+            Instruction::Volume(vs) => {
+                let mut shown = Vec::new();
+                for v in vs {
+                    for p in self.expand_words(st, v)? {
+                        st.config["config"]["Volumes"][&p] = json!({});
+                        shown.push(p);
+                    }
+                }
+                self.config_step(st, &format!("VOLUME [{}]", shown.join(" ")));
+            }
+            Instruction::StopSignal(s) => {
+                let s = self.expand(st, s)?;
+                s.parse::<model::Signal>()
+                    .map_err(|_| invalid("STOPSIGNAL", format!("{s:?} is not a signal")))?;
+                st.config["config"]["StopSignal"] = json!(s);
+                self.config_step(st, &format!("STOPSIGNAL {s}"));
+            }
+            Instruction::Healthcheck(h) => {
+                let (v, text) = match h {
+                    Healthcheck::None => {
+                        (json!({"Test": ["NONE"]}), "HEALTHCHECK NONE".to_string())
+                    }
+                    Healthcheck::Check {
+                        test,
+                        interval,
+                        timeout,
+                        start_period,
+                        start_interval,
+                        retries,
+                    } => {
+                        let mut v = json!({"Test": test});
+                        for (k, n) in [
+                            ("Interval", interval),
+                            ("Timeout", timeout),
+                            ("StartPeriod", start_period),
+                            ("StartInterval", start_interval),
+                            ("Retries", retries),
+                        ] {
+                            if *n != 0 {
+                                v[k] = json!(n);
+                            }
+                        }
+                        (v, format!("HEALTHCHECK &{{{:?}}}", test))
+                    }
+                };
+                st.config["config"]["Healthcheck"] = v;
+                self.config_step(st, &text);
+            }
+            Instruction::Shell(s) => {
+                st.shell = s.clone();
+                st.config["config"]["Shell"] = json!(s);
+                self.config_step(st, &format!("SHELL {}", json!(s)));
+            }
+            Instruction::Cmd(c) => {
+                let v = self.command(st, c);
+                st.config["config"]["Cmd"] = json!(v);
+                st.cmd_set = true;
+                self.config_step(st, &format!("CMD {}", json!(v)));
+            }
+            Instruction::Entrypoint(c) => {
+                let v = self.command(st, c);
+                st.config["config"]["Entrypoint"] = json!(v);
+                if !st.cmd_set {
+                    // Docker: an ENTRYPOINT resets a CMD inherited from the base.
+                    st.config["config"]["Cmd"] = Value::Null;
+                }
+                self.config_step(st, &format!("ENTRYPOINT {}", json!(v)));
+            }
+            Instruction::Maintainer(m) => {
+                st.config["author"] = json!(m);
+                self.config_step(st, &format!("MAINTAINER {m}"));
+            }
+            Instruction::Onbuild(t) => {
+                let mut v = st.config["config"]["OnBuild"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                v.push(json!(t));
+                st.config["config"]["OnBuild"] = json!(v);
+                self.config_step(st, &format!("ONBUILD {t}"));
+            }
+            Instruction::Run(r) => return self.run_step(st, r, step),
+            Instruction::Copy(c) => return self.copy_step(st, c, step),
+            Instruction::From(_) => {
+                return Err(invalid("FROM", "a FROM inside a stage"));
+            }
+        }
+        Ok(false)
+    }
+
+    fn command(&self, st: &StageState, c: &Command) -> Vec<String> {
+        match c {
+            Command::Exec(v) => v.clone(),
+            Command::Shell(s) => {
+                let mut v = st.shell.clone();
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+
+    /// A step that only changes the config.
+    fn config_step(&self, st: &mut StageState, created_by: &str) {
+        st.key = key_of(&[&st.key, created_by]);
+        self.history(st, created_by, true);
+        st.dirty = true;
+    }
+
+    /// A step that makes a layer: looked up in the cache by its key, else
+    /// `make` writes the layer (a tar stream ingested into the store).
+    fn layer_step(
+        &mut self,
+        st: &mut StageState,
+        created_by: &str,
+        key_extra: &str,
+        make: impl FnOnce(&mut Self, &mut StageState) -> Result<NewLayer>,
+    ) -> Result<bool> {
+        st.key = key_of(&[&st.key, created_by, key_extra]);
+        if let Some(id) = self.lookup(&st.key) {
+            self.adopt(st, id)?;
+            return Ok(true);
+        }
+        let new = make(self, st)?;
+        // A step that changed nothing adds no layer (BuildKit's empty_layer).
+        let empty = new.empty;
+        self.history(st, created_by, empty);
+        let layers = if empty { Vec::new() } else { vec![new.layer] };
+        let id = self.register(st, layers)?;
+        drop(new.tmp);
+        self.adopt(st, id)?;
+        Ok(false)
+    }
+
+    fn mkdir_layer(&self, st: &StageState, path: &str) -> Result<NewLayer> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut missing = Vec::new();
+        let mut cur = String::new();
+        for c in ignore::clean(path).split('/') {
+            cur = if cur.is_empty() {
+                c.to_string()
+            } else {
+                format!("{cur}/{c}")
+            };
+            if copy::lookup(&st.layer_dirs, &cur).is_none() {
+                missing.push(cur.clone());
+            }
+        }
+        for m in missing {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_mtime(self.epoch.unwrap_or(0).max(0) as u64);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{m}/"), std::io::empty())
+                .map_err(|e| EngineError::io("writing a layer", e))?;
+        }
+        let bytes = tar
+            .into_inner()
+            .map_err(|e| EngineError::io("writing a layer", e))?;
+        let tmp = self.engine.store().tmp_dir("build-layer")?;
+        let layer = self.engine.store().ingest_build_layer(&tmp, &bytes[..])?;
+        Ok(NewLayer {
+            tmp,
+            layer,
+            empty: false,
+        })
+    }
+}
+
+mod steps;

@@ -1,0 +1,495 @@
+//! The steps that make layers: `RUN` (a container) and `COPY`/`ADD`.
+use std::io::Write;
+use std::os::fd::AsFd;
+
+use dockerfile::{Command, Copy, Run};
+use serde_json::json;
+
+use super::copy::{self, Plan, Source};
+use super::{invalid, Builder, NewLayer, StageState, PROXY_ARGS};
+use crate::config::NetworkMode;
+use crate::container::create::CreateRequest;
+use crate::container::start::AttachMode;
+use crate::error::{EngineError, Result};
+
+/// Is `cmd` nothing but one heredoc marker (`<<EOF`, `<<-"EOF"`)?
+fn only_heredoc(cmd: &str, name: &str) -> bool {
+    let t = cmd.trim();
+    let t = t.strip_prefix("<<").unwrap_or("");
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let t = t.trim_matches(|c| c == '"' || c == '\'');
+    t == name
+}
+
+/// Ingest a step's layer tar; an archive with no entries (two zero
+/// blocks) is an empty layer.
+fn ingest(
+    engine: &crate::Engine,
+    tmp: store::TmpDir,
+    tar_path: &std::path::Path,
+) -> Result<NewLayer> {
+    let f = std::fs::File::open(tar_path).map_err(|e| EngineError::io("reading a layer", e))?;
+    let empty = f.metadata().map(|m| m.len() <= 1024).unwrap_or(false);
+    let layer = engine
+        .store()
+        .ingest_build_layer(&tmp, std::io::BufReader::new(f))?;
+    Ok(NewLayer { tmp, layer, empty })
+}
+
+impl Builder<'_> {
+    /// The network of a RUN step.
+    fn run_network(&self, r: &Run) -> Result<(NetworkMode, Vec<String>)> {
+        let n = r
+            .network
+            .clone()
+            .or_else(|| self.req.network.clone())
+            .unwrap_or_else(|| "default".into());
+        Ok(match n.as_str() {
+            "default" | "bridge" => (NetworkMode::None, vec!["bridge".to_string()]),
+            "none" => (NetworkMode::None, Vec::new()),
+            "host" => (NetworkMode::Host, Vec::new()),
+            other => {
+                return Err(invalid(
+                    "RUN --network",
+                    format!("{other:?}: use default, none or host"),
+                ))
+            }
+        })
+    }
+
+    pub(super) fn run_step(&mut self, st: &mut StageState, r: &Run, step: usize) -> Result<bool> {
+        if !r.mounts.is_empty() {
+            return Err(invalid(
+                "RUN --mount",
+                "not supported by berth yet (type=cache, secret and bind are planned)",
+            ));
+        }
+        if let Some(s) = &r.security {
+            if s != "sandbox" {
+                return Err(invalid(
+                    "RUN --security",
+                    format!("{s:?}: only sandbox is supported (insecure is refused)"),
+                ));
+            }
+        }
+        let args: Vec<String> = match &r.command {
+            Command::Exec(v) => v.clone(),
+            Command::Shell(cmd)
+                if r.heredocs.len() == 1 && only_heredoc(cmd, &r.heredocs[0].name) =>
+            {
+                let mut v = st.shell.clone();
+                v.push(r.heredocs[0].content.clone());
+                v
+            }
+            Command::Shell(cmd) => {
+                let mut script = cmd.clone();
+                for h in &r.heredocs {
+                    script.push('\n');
+                    script.push_str(&h.content);
+                    script.push_str(&h.name);
+                }
+                let mut v = st.shell.clone();
+                v.push(script);
+                v
+            }
+        };
+        if args.is_empty() {
+            return Err(invalid("RUN", "an empty command"));
+        }
+        // ARGs reach RUN as environment (ENV wins), proxies without an ARG.
+        let env_names: std::collections::BTreeSet<String> = st
+            .env()
+            .iter()
+            .filter_map(|e| e.split_once('=').map(|(k, _)| k.to_string()))
+            .collect();
+        let mut arg_env: Vec<String> = Vec::new();
+        for (k, v) in &st.args {
+            if let Some(v) = v {
+                if !env_names.contains(k) {
+                    arg_env.push(format!("{k}={v}"));
+                }
+            }
+        }
+        for p in PROXY_ARGS {
+            if let Some(v) = self.req.build_args.get(*p) {
+                if !st.args.contains_key(*p) {
+                    arg_env.push(format!("{p}={v}"));
+                }
+            }
+        }
+        let (mode, networks) = self.run_network(r)?;
+        let shown_args = if arg_env.is_empty() {
+            String::new()
+        } else {
+            format!("|{} {} ", arg_env.len(), arg_env.join(" "))
+        };
+        let created_by = match &r.command {
+            Command::Exec(v) => format!("RUN {shown_args}{} # buildkit", json!(v)),
+            Command::Shell(_) => format!("RUN {shown_args}{} # buildkit", args.join(" ")),
+        };
+        let key_extra = format!(
+            "{}\0{}\0{:?}{:?}",
+            json!(args),
+            arg_env.join("\0"),
+            mode,
+            networks
+        );
+        // The container runs on an image of the stage as it stands.
+        if st.dirty || st.image.is_none() {
+            let id = self.register(st, Vec::new())?;
+            self.adopt(st, id)?;
+        }
+        let base = st.image.clone().ok_or_else(|| invalid("RUN", "no image"))?;
+        let step_name = format!("#{step}");
+        let shown_cmd = args.join(" ");
+        self.layer_step(st, &created_by, &key_extra, move |b, _st| {
+            b.run_container(&base, args, arg_env, mode, networks, &step_name, &shown_cmd)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_container(
+        &mut self,
+        base: &model::Digest,
+        args: Vec<String>,
+        env: Vec<String>,
+        network: NetworkMode,
+        networks: Vec<String>,
+        prefix: &str,
+        shown: &str,
+    ) -> Result<NewLayer> {
+        let req = CreateRequest {
+            image: base.to_string(),
+            cmd: args,
+            entrypoint: Some(String::new()),
+            env,
+            network,
+            networks,
+            ..Default::default()
+        };
+        let c = self.engine.create(&req)?;
+        let id = c.id().as_str().to_string();
+        let result = self.run_and_capture(&id, prefix);
+        let code = match result {
+            Ok(code) => code,
+            Err(e) => {
+                let _ = self.engine.remove(&id, true, false);
+                return Err(e);
+            }
+        };
+        if code != 0 {
+            let log = self
+                .engine
+                .log_path(&self.engine.store().container_dir(c.id()));
+            let entries = crate::logs::read_all(&log).unwrap_or_default();
+            let tail: Vec<String> = entries
+                .iter()
+                .rev()
+                .take(10)
+                .rev()
+                .map(|e| String::from_utf8_lossy(&e.data).trim_end().to_string())
+                .collect();
+            let _ = self.engine.remove(&id, true, false);
+            return Err(EngineError::BuildStep {
+                step: prefix.to_string(),
+                command: shown.to_string(),
+                code,
+                tail: if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{}", tail.join("\n"))
+                },
+            });
+        }
+        let tmp = self.engine.store().tmp_dir("build-run")?;
+        let tar_path = tmp.path().join("layer.tar");
+        let made = self.engine.changes_tar(&id, &tar_path);
+        let _ = self.engine.remove(&id, true, false);
+        made?;
+        ingest(self.engine, tmp, &tar_path)
+    }
+
+    /// Start the container, print its output as `#N <line>`, return its
+    /// exit code.
+    fn run_and_capture(&mut self, id: &str, prefix: &str) -> Result<i32> {
+        let log = self.engine.log_path(
+            &self.engine.store().container_dir(
+                &id.parse::<model::ContainerId>()
+                    .map_err(|e| invalid("container id", e.to_string()))?,
+            ),
+        );
+        let mut follower = crate::logs::Follower::at_end(&log);
+        let mut launched = self.engine.start(id, AttachMode::Detached)?;
+        let started = std::time::Instant::now();
+        let print = |out: &mut dyn Write, entries: Vec<crate::logs::Entry>| {
+            for e in entries {
+                let text = String::from_utf8_lossy(&e.data);
+                let _ = writeln!(
+                    out,
+                    "{prefix} {:.3} {}",
+                    started.elapsed().as_secs_f64(),
+                    text.trim_end_matches('\n')
+                );
+            }
+        };
+        loop {
+            let mut fds = [nix::poll::PollFd::new(
+                launched.status_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ready =
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
+            print(self.out, follower.poll().unwrap_or_default());
+            if ready > 0 {
+                let code = launched.wait_exit().unwrap_or(255);
+                print(self.out, follower.poll().unwrap_or_default());
+                return Ok(code);
+            }
+        }
+    }
+
+    pub(super) fn copy_step(
+        &mut self,
+        st: &mut StageState,
+        c: &Copy,
+        _step: usize,
+    ) -> Result<bool> {
+        let what = if c.add { "ADD" } else { "COPY" };
+        let mut sources = Vec::new();
+        let mut raw_paths = Vec::new();
+        for s in &c.sources {
+            if let Some(name) = s.strip_prefix("<<") {
+                let name = name
+                    .trim_start_matches('-')
+                    .trim_matches(|c| c == '"' || c == '\'');
+                let h = c
+                    .heredocs
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| invalid(what, format!("no heredoc named {name}")))?;
+                let data = if h.expand {
+                    self.expand(st, &h.content)?
+                } else {
+                    h.content.clone()
+                };
+                sources.push(Source::Inline {
+                    name: name.to_string(),
+                    data: data.into_bytes(),
+                });
+                continue;
+            }
+            let e = self.expand(st, s)?;
+            if c.add
+                && (e.starts_with("http://") || e.starts_with("https://") || e.starts_with("git@"))
+            {
+                return Err(invalid(
+                    "ADD",
+                    format!("{e}: remote sources (URLs, git) are not supported by berth yet"),
+                ));
+            }
+            raw_paths.push(e);
+        }
+        let dest_raw = self.expand(st, &c.dest)?;
+        let dest_abs = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            format!("{}/{}", st.workdir().trim_end_matches('/'), dest_raw)
+        };
+        let dest = format!("/{}", super::ignore::clean(&dest_abs));
+        let owner = match &c.chown {
+            Some(ch) => {
+                let ch = self.expand(st, ch)?;
+                let u = crate::spec::resolve_user(&ch, &st.layer_dirs)?;
+                Some((u.uid, u.gid))
+            }
+            None => None,
+        };
+        let chmod = match &c.chmod {
+            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| {
+                invalid(
+                    "--chmod",
+                    format!(
+                        "{m:?}: use an octal mode like 0755 (symbolic modes are not supported yet)"
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let exclude = super::ignore::Ignore::parse(&c.exclude.join("\n"));
+        let mtime = self.epoch.unwrap_or(0).max(0) as u64;
+
+        // The source root: the context, or a stage's / image's filesystem.
+        let from_image = match &c.from {
+            None => None,
+            Some(f) => {
+                let f = self.expand(st, f)?;
+                let id = match self.df.stage(&f) {
+                    Some(s) => self
+                        .built
+                        .get(&s.index)
+                        .map(|b| b.image.clone())
+                        .ok_or_else(|| invalid("--from", format!("stage {f} was not built")))?,
+                    None => match self.engine.store().resolve_image(&f) {
+                        Ok(i) => i.id,
+                        Err(store::StoreError::NotFound { .. }) => {
+                            let r: model::Reference = f
+                                .parse()
+                                .map_err(|e| invalid("--from", format!("{f:?}: {e}")))?;
+                            self.engine.pull(&r, &Default::default(), &|_| {})?.id
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                Some(id)
+            }
+        };
+        let context_ignore = if from_image.is_none() {
+            self.ignore.clone()
+        } else {
+            Default::default()
+        };
+        let mut plan = Plan {
+            sources: Vec::new(),
+            dest: dest.clone(),
+            dest_is_dir: false,
+            owner,
+            chmod,
+            mtime,
+            ignore: context_ignore,
+            exclude,
+            extract: c.add,
+            missing_parents: Vec::new(),
+            dest_exists: false,
+        };
+        let key_extra;
+        let from_layers: Vec<std::path::PathBuf>;
+        match &from_image {
+            None => {
+                let root = store::fsops::open_dir(&self.req.context)
+                    .map_err(|e| EngineError::io("opening the build context", e))?;
+                for p in &raw_paths {
+                    let found = copy::expand_source(root.as_fd(), p)
+                        .map_err(|e| EngineError::io(format!("{what} {p}"), e))?;
+                    let found: Vec<String> = found
+                        .into_iter()
+                        .filter(|f| !plan.ignore.excluded(f) || f.is_empty())
+                        .collect();
+                    if found.is_empty() {
+                        return Err(invalid(
+                            what,
+                            format!("{p}: no such file or directory in the build context (or excluded by .dockerignore)"),
+                        ));
+                    }
+                    sources.extend(found.into_iter().map(Source::Path));
+                }
+                plan.sources = sources;
+                self.decide_dest(st, &mut plan, &dest_raw, root.as_fd(), what)?;
+                let hash =
+                    copy::hash_sources(root.as_fd(), &plan.sources, &plan.ignore, &plan.exclude)
+                        .map_err(|e| invalid(what, e.to_string()))?;
+                key_extra = hash;
+                from_layers = Vec::new();
+            }
+            Some(id) => {
+                sources.extend(
+                    raw_paths
+                        .iter()
+                        .map(|p| Source::Path(super::ignore::clean(p))),
+                );
+                plan.sources = sources;
+                let dir_hint = dest_raw.ends_with('/') || plan.sources.len() > 1;
+                plan.dest_is_dir = dir_hint || copy::lookup(&st.layer_dirs, &dest) == Some(true);
+                if plan.sources.len() > 1 && !dest_raw.ends_with('/') {
+                    return Err(invalid(what, "when using COPY with more than one source file, the destination must be a directory and end with a /"));
+                }
+                key_extra = format!("from {id}");
+                from_layers = self.engine.store().layer_dirs(id)?;
+            }
+        }
+        self.missing_parents(st, &mut plan);
+        let shown_sources: Vec<&str> = c.sources.iter().map(String::as_str).collect();
+        let created_by = format!(
+            "{what} {}{} {} # buildkit",
+            c.from
+                .as_ref()
+                .map(|f| format!("--from={f} "))
+                .unwrap_or_default(),
+            shown_sources.join(" "),
+            c.dest
+        );
+        let key_extra = format!(
+            "{key_extra}\0{dest}\0{:?}\0{:?}\0{}\0{:?}",
+            owner, chmod, plan.dest_is_dir, c.exclude
+        );
+        let context = self.req.context.clone();
+        self.layer_step(st, &created_by, &key_extra, move |b, _st| {
+            let tmp = b.engine.store().tmp_dir("build-copy")?;
+            let tar_path = tmp.path().join("layer.tar");
+            if from_layers.is_empty() && from_image.is_none() {
+                let root = store::fsops::open_dir(&context)
+                    .map_err(|e| EngineError::io("opening the build context", e))?;
+                let f = std::fs::File::create(&tar_path)
+                    .map_err(|e| EngineError::io("writing a layer", e))?;
+                copy::write_layer(root.as_fd(), &plan, std::io::BufWriter::new(f))
+                    .map_err(|e| invalid(what, e.to_string()))?;
+            } else {
+                let view = crate::rootfs::View {
+                    lower: from_layers,
+                    upper: None,
+                };
+                let path = tar_path.clone();
+                b.engine.in_rootfs(&view, move |root| {
+                    let f = std::fs::File::create(&path)?;
+                    copy::write_layer(root, &plan, std::io::BufWriter::new(f))
+                })?;
+            }
+            ingest(b.engine, tmp, &tar_path)
+        })
+    }
+
+    /// Docker's destination rules: a trailing slash, several sources or a
+    /// directory already there make it a directory.
+    fn decide_dest(
+        &self,
+        st: &StageState,
+        plan: &mut Plan,
+        dest_raw: &str,
+        _root: std::os::fd::BorrowedFd<'_>,
+        what: &str,
+    ) -> Result<()> {
+        let several = plan.sources.len() > 1;
+        if several && !dest_raw.ends_with('/') {
+            return Err(invalid(
+                what,
+                "when using COPY with more than one source file, the destination must be a directory and end with a /",
+            ));
+        }
+        plan.dest_is_dir = dest_raw.ends_with('/')
+            || several
+            || copy::lookup(&st.layer_dirs, &plan.dest) == Some(true);
+        Ok(())
+    }
+
+    /// Parent directories of the destination that do not exist yet.
+    fn missing_parents(&self, st: &StageState, plan: &mut Plan) {
+        let clean = super::ignore::clean(&plan.dest);
+        let mut comps: Vec<&str> = clean.split('/').filter(|c| !c.is_empty()).collect();
+        let dest_exists = copy::lookup(&st.layer_dirs, &plan.dest).is_some();
+        if plan.dest_is_dir && dest_exists {
+            // Not re-created: its owner and mode stay.
+            plan.dest_exists = true;
+        }
+        comps.pop();
+        let mut cur = String::new();
+        for c in comps {
+            cur = if cur.is_empty() {
+                c.to_string()
+            } else {
+                format!("{cur}/{c}")
+            };
+            if copy::lookup(&st.layer_dirs, &cur).is_none() {
+                plan.missing_parents.push(cur.clone());
+            }
+        }
+    }
+}

@@ -255,3 +255,86 @@ fn a_hostile_context_stays_contained() {
     }
     assert_ne!(code(&b.run(&["inspect", "h:2"])), 0);
 }
+
+#[test]
+fn run_mounts_cache_secret_bind_and_tmpfs() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        r#"FROM bb:test
+RUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/count; echo "count=$(wc -l < /cache/count)"'
+RUN --mount=type=secret,id=tok test "$(wc -c < /run/secrets/tok)" -eq 12 && grep -q '^s3cr3t' /run/secrets/tok && echo secret-file-ok
+RUN --mount=type=secret,id=tok,env=TOKEN test ${#TOKEN} -eq 12 && echo secret-env-ok
+RUN --mount=type=bind,source=src,target=/mnt/src cat /mnt/src/a.txt && ! touch /mnt/src/new 2>/dev/null && echo bind-ro-ok
+RUN --mount=type=bind,source=src,target=/mnt/src,rw touch /mnt/src/new && echo bind-rw-ok
+RUN --mount=type=tmpfs,target=/scratch,size=1m df /scratch | grep -q tmpfs && echo tmpfs-ok > /tmpfs-ran
+"#,
+    );
+    write(&ctx, "src/a.txt", "from the context\n");
+    let secret = b.path().join("tok.txt");
+    std::fs::write(&secret, "s3cr3t-value").unwrap();
+    let sec = format!("id=tok,src={}", secret.display());
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, p1) = build(&b, &["-t", "m:1", "--secret", &sec, ctx_s]);
+    for want in [
+        "count=1",
+        "secret-file-ok",
+        "secret-env-ok",
+        "from the context",
+        "bind-ro-ok",
+        "bind-rw-ok",
+    ] {
+        assert!(p1.contains(want), "{want}: {p1}");
+    }
+    // rw binds are throwaway copies: the context is untouched.
+    assert!(!ctx.join("src/new").exists());
+    // The cache dir persists across builds (even --no-cache ones).
+    let (_, p2) = build(&b, &["--no-cache", "-t", "m:2", "--secret", &sec, ctx_s]);
+    assert!(p2.contains("count=2"), "{p2}");
+    // The secret is in no layer, no config, no history.
+    let tar = b.path().join("m.tar");
+    b.ok(&["save", "-o", tar.to_str().unwrap(), "m:2"]);
+    let mut found = false;
+    let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if data.windows(12).any(|w| w == b"s3cr3t-value") {
+            found = true;
+        }
+        // Layers inside the archive are tars themselves (uncompressed).
+        if let Ok(mut inner) = tar::Archive::new(&data[..]).entries() {
+            while let Some(Ok(mut ie)) = inner.next() {
+                let mut d = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut ie, &mut d);
+                if d.windows(12).any(|w| w == b"s3cr3t-value") {
+                    found = true;
+                }
+            }
+        }
+    }
+    assert!(!found, "the secret leaked into the saved image");
+    let history = b.ok(&["history", "--no-trunc", "m:2"]);
+    assert!(!history.contains("s3cr3t-value"), "{history}");
+    // The cache mount's content is not in the image; the tmpfs step ran.
+    b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "m:2",
+        "sh",
+        "-c",
+        "test ! -e /cache/count && test ! -e /mnt/src/new && cat /tmpfs-ran",
+    ]);
+    // A required secret that is missing fails the build.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test\nRUN --mount=type=secret,id=missing,required cat /run/secrets/missing\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", ctx_s]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
+}

@@ -42,6 +42,9 @@ pub struct BuildArgs {
     /// Write the image id to this file.
     #[arg(long)]
     iidfile: Option<String>,
+    /// A secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR.
+    #[arg(long)]
+    secret: Vec<String>,
     /// Progress output: auto, plain, tty (berth prints plain lines).
     #[arg(long, default_value = "auto")]
     progress: String,
@@ -106,6 +109,15 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         no_cache: a.no_cache,
         labels: pairs("--label", &a.label, false)?,
         network: a.network.clone(),
+        secrets: {
+            let mut m = std::collections::BTreeMap::new();
+            for s in &a.secret {
+                let (id, v) =
+                    engine::build::mounts::parse_secret(s).map_err(|e| bad("--secret", e))?;
+                m.insert(id, v);
+            }
+            engine::build::Secrets(m)
+        },
     };
     let mut sink = std::io::sink();
     let stderr = std::io::stderr();

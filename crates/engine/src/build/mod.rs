@@ -30,6 +30,8 @@ use crate::Engine;
 pub mod copy;
 /// `.dockerignore`.
 pub mod ignore;
+/// RUN --mount.
+pub mod mounts;
 
 /// Options of `berth build`.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +52,25 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// `--network` for RUN steps (default: the default bridge).
     pub network: Option<String>,
+    /// `--secret`: id → value, for `RUN --mount=type=secret`.
+    pub secrets: Secrets,
+}
+
+/// Secret values by id (their `Debug` shows the ids only).
+#[derive(Clone, Default)]
+pub struct Secrets(pub BTreeMap<String, Vec<u8>>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl Secrets {
+    /// A secret by id.
+    pub fn get(&self, id: &str) -> Option<&Vec<u8>> {
+        self.0.get(id)
+    }
 }
 
 /// The host's platform, as BuildKit's predefined ARGs spell it.

@@ -58,12 +58,6 @@ impl Builder<'_> {
     }
 
     pub(super) fn run_step(&mut self, st: &mut StageState, r: &Run, step: usize) -> Result<bool> {
-        if !r.mounts.is_empty() {
-            return Err(invalid(
-                "RUN --mount",
-                "not supported by berth yet (type=cache, secret and bind are planned)",
-            ));
-        }
         if let Some(s) = &r.security {
             if s != "sandbox" {
                 return Err(invalid(
@@ -127,12 +121,14 @@ impl Builder<'_> {
             Command::Exec(v) => format!("RUN {shown_args}{} # buildkit", json!(v)),
             Command::Shell(_) => format!("RUN {shown_args}{} # buildkit", args.join(" ")),
         };
+        let mounts = self.prepare_mounts(st, &r.mounts)?;
         let key_extra = format!(
-            "{}\0{}\0{:?}{:?}",
+            "{}\0{}\0{:?}{:?}\0{}",
             json!(args),
             arg_env.join("\0"),
             mode,
-            networks
+            networks,
+            mounts.key
         );
         // The container runs on an image of the stage as it stands.
         if st.dirty || st.image.is_none() {
@@ -142,9 +138,23 @@ impl Builder<'_> {
         let base = st.image.clone().ok_or_else(|| invalid("RUN", "no image"))?;
         let step_name = format!("#{step}");
         let shown_cmd = args.join(" ");
-        self.layer_step(st, &created_by, &key_extra, move |b, _st| {
-            b.run_container(&base, args, arg_env, mode, networks, &step_name, &shown_cmd)
-        })
+        let container_mounts = mounts.mounts.clone();
+        let mut env = arg_env;
+        env.extend(mounts.env.iter().cloned());
+        let cached = self.layer_step(st, &created_by, &key_extra, move |b, _st| {
+            b.run_container(
+                &base,
+                args,
+                env,
+                container_mounts,
+                (mode, networks),
+                &step_name,
+                &shown_cmd,
+            )
+        });
+        // Locks and throwaway dirs go after the step.
+        drop(mounts);
+        cached
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -153,8 +163,8 @@ impl Builder<'_> {
         base: &model::Digest,
         args: Vec<String>,
         env: Vec<String>,
-        network: NetworkMode,
-        networks: Vec<String>,
+        mounts: Vec<String>,
+        (network, networks): (NetworkMode, Vec<String>),
         prefix: &str,
         shown: &str,
     ) -> Result<NewLayer> {
@@ -165,6 +175,7 @@ impl Builder<'_> {
             env,
             network,
             networks,
+            mounts,
             ..Default::default()
         };
         let c = self.engine.create(&req)?;

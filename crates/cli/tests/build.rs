@@ -338,3 +338,55 @@ RUN --mount=type=tmpfs,target=/scratch,size=1m df /scratch | grep -q tmpfs && ec
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        r#"FROM bb:test AS left
+RUN echo "start-$((0+1))" && sleep 1 && echo "end-$((0+1))" > /left.txt && echo "end-$((0+1))"
+
+FROM bb:test AS right
+RUN echo "start-$((1+1))" && sleep 1 && echo "end-$((1+1))" > /right.txt && echo "end-$((1+1))"
+
+FROM bb:test AS broken
+RUN exit 7
+
+FROM bb:test
+COPY --from=left /left.txt /
+COPY --from=right /right.txt /
+CMD ["cat", "/left.txt", "/right.txt"]
+"#,
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, progress) = build(&b, &["-t", "par:1", ctx_s]);
+    // Both stages started before either finished.
+    let pos = |s: &str| {
+        progress
+            .find(s)
+            .unwrap_or_else(|| panic!("{s}: {progress}"))
+    };
+    let first_end = pos("end-1").min(pos("end-2"));
+    assert!(
+        pos("start-1") < first_end && pos("start-2") < first_end,
+        "{progress}"
+    );
+    // The stage nobody needs never ran; step numbers follow the plan.
+    assert!(!progress.contains("broken"), "{progress}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "--network", "none", "par:1"]),
+        "end-1\nend-2\n"
+    );
+    // A failure in a parallel stage fails the build with its exit code.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test AS a\nRUN sleep 0.3 && exit 7\nFROM bb:test AS b\nRUN echo fine\nFROM bb:test\nCOPY --from=a / /a\nCOPY --from=b / /b\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", "-t", "par:2", ctx_s]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("exit code: 7"), "{}", stderr(&out));
+    assert_ne!(code(&b.run(&["inspect", "par:2"])), 0);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

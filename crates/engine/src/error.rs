@@ -48,6 +48,9 @@ pub enum EngineError {
         /// Its last lines of output (with a leading newline), if any.
         tail: String,
     },
+    /// A build failed in a stage built by another process (its message).
+    #[error("{0}")]
+    Build(String),
     /// A file or syscall operation failed.
     #[error("{what}: {source}")]
     Io {

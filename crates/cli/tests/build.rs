@@ -378,6 +378,12 @@ CMD ["cat", "/left.txt", "/right.txt"]
         b.ok(&["run", "--rm", "--network", "none", "par:1"]),
         "end-1\nend-2\n"
     );
+    // Rebuilt from the cache, both stages finish at once (a hang once).
+    let (_, again) = build(&b, &["-t", "par:1", ctx_s]);
+    assert!(
+        !again.contains("start-1") && again.matches("CACHED").count() >= 4,
+        "{again}"
+    );
     // A failure in a parallel stage fails the build with its exit code.
     std::fs::write(
         ctx.join("Dockerfile"),

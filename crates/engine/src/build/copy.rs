@@ -153,13 +153,89 @@ fn open_source(
     )))
 }
 
+/// Content hashes of context files, reused while a file's size, mtime,
+/// ctime and inode stay the same: a no-op rebuild stats the context but
+/// does not read it. Kept per context in the state root.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StatCache {
+    entries: std::collections::HashMap<String, (u64, i64, i64, u64, String)>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+impl StatCache {
+    /// Load (an unreadable or missing file is an empty cache).
+    pub fn load(path: &Path) -> StatCache {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Save if anything changed, merged with what another build saved
+    /// meanwhile (temp file + rename).
+    pub fn save(&mut self, path: &Path) {
+        if !self.dirty {
+            return;
+        }
+        let mut on_disk = StatCache::load(path);
+        on_disk.entries.extend(self.entries.drain());
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if let Ok(bytes) = serde_json::to_vec(&on_disk) {
+            if std::fs::write(&tmp, bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, path);
+            }
+        }
+        self.entries = on_disk.entries;
+        self.dirty = false;
+    }
+
+    fn stamp(st: &FileStat) -> (u64, i64, i64, u64) {
+        (
+            st.st_size as u64,
+            st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            st.st_ino,
+        )
+    }
+
+    fn get(&self, rel: &str, st: &FileStat) -> Option<&str> {
+        let (size, m, c, ino) = StatCache::stamp(st);
+        match self.entries.get(rel) {
+            Some((s2, m2, c2, i2, h)) if (*s2, *m2, *c2, *i2) == (size, m, c, ino) => Some(h),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, rel: &str, st: &FileStat, hash: String) {
+        let (size, m, c, ino) = StatCache::stamp(st);
+        // A file changed within the last second could change again with
+        // the same timestamps (coarse clocks): not remembered.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        if now - m.max(c) < 1_000_000_000 {
+            return;
+        }
+        self.entries
+            .insert(rel.to_string(), (size, m, c, ino, hash));
+        self.dirty = true;
+    }
+}
+
 /// The cache-key hash of the sources: names, kinds, modes, sizes,
-/// symlink targets and file contents (not times, not owners).
+/// symlink targets and file contents (not times, not owners). With a
+/// `cache`, unchanged files (same size, times, inode) are not read again.
 pub fn hash_sources(
     root: BorrowedFd<'_>,
     sources: &[Source],
     ignore: &Ignore,
     exclude: &Ignore,
+    mut cache: Option<&mut StatCache>,
 ) -> io::Result<String> {
     let mut h = Sha256::new();
     for s in sources {
@@ -175,13 +251,23 @@ pub fn hash_sources(
                 h.update(rel.as_bytes());
                 h.update(b"\0");
                 let (dir, name, st) = open_source(root, rel)?;
-                hash_entry(&mut h, dir.as_fd(), &name, &st, rel, ignore, exclude)?;
+                hash_entry(
+                    &mut h,
+                    dir.as_fd(),
+                    &name,
+                    &st,
+                    rel,
+                    ignore,
+                    exclude,
+                    cache.as_deref_mut(),
+                )?;
             }
         }
     }
     Ok(hex::encode(h.finalize()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn hash_entry(
     h: &mut Sha256,
     dir: BorrowedFd<'_>,
@@ -190,6 +276,7 @@ fn hash_entry(
     rel: &str,
     ignore: &Ignore,
     exclude: &Ignore,
+    mut cache: Option<&mut StatCache>,
 ) -> io::Result<()> {
     let kind = fsops::kind_of(st);
     h.update(format!("{rel}\0{:?}\0{:o}\0", kind, st.st_mode & 0o7777).as_bytes());
@@ -206,21 +293,40 @@ fn hash_entry(
                     continue;
                 }
                 let cst = fsops::stat_at(sub.as_fd(), &n).map_err(ctx(&child))?;
-                hash_entry(h, sub.as_fd(), &n, &cst, &child, ignore, exclude)?;
+                hash_entry(
+                    h,
+                    sub.as_fd(),
+                    &n,
+                    &cst,
+                    &child,
+                    ignore,
+                    exclude,
+                    cache.as_deref_mut(),
+                )?;
             }
         }
         Kind::File => {
-            let mut f = std::fs::File::from(open_file(dir, name, rel)?);
-            let mut fh = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
+            if let Some(known) = cache.as_deref().and_then(|c| c.get(rel, st)) {
+                h.update(known.as_bytes());
+            } else {
+                let fd = open_file(dir, name, rel)?;
+                let now = fstat(fd.as_fd()).map_err(ctx(rel))?;
+                let mut f = std::fs::File::from(fd);
+                let mut fh = Sha256::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    fh.update(&buf[..n]);
                 }
-                fh.update(&buf[..n]);
+                let hex = hex::encode(fh.finalize());
+                h.update(hex.as_bytes());
+                if let Some(c) = cache {
+                    c.put(rel, &now, hex);
+                }
             }
-            h.update(fh.finalize());
         }
         Kind::Symlink => {
             let t = readlinkat(dir, name).map_err(ctx(rel))?;

@@ -244,6 +244,8 @@ struct Builder<'a> {
     built: BTreeMap<usize, Built>,
     epoch: Option<i64>,
     used_args: std::collections::BTreeSet<String>,
+    /// Content hashes of context files (loaded at first use).
+    stat_cache: Option<copy::StatCache>,
 }
 
 impl Engine {
@@ -300,6 +302,7 @@ impl Engine {
             built: BTreeMap::new(),
             epoch,
             used_args: Default::default(),
+            stat_cache: None,
         };
         if b.df.directives.syntax.is_some() {
             let _ = writeln!(
@@ -307,7 +310,9 @@ impl Engine {
                 "note: the `# syntax=` directive is ignored: berth has its own Dockerfile frontend"
             );
         }
-        let image = b.run()?;
+        let image = b.run();
+        b.save_stat_cache();
+        let image = image?;
         for unused in req.build_args.keys() {
             if !b.used_args.contains(unused) && !PROXY_ARGS.contains(&unused.as_str()) {
                 let _ = writeln!(
@@ -321,6 +326,34 @@ impl Engine {
 }
 
 impl Builder<'_> {
+    fn stat_cache_path(&self) -> PathBuf {
+        Self::path_for(self.engine, &self.req.context)
+    }
+
+    /// The context's stat cache.
+    pub(crate) fn stat_cache(&mut self) -> &mut copy::StatCache {
+        self.stat_cache.get_or_insert_with(|| {
+            copy::StatCache::load(&Self::path_for(self.engine, &self.req.context))
+        })
+    }
+
+    fn path_for(engine: &Engine, context: &std::path::Path) -> PathBuf {
+        let id = hex::encode(Sha256::digest(context.as_os_str().as_encoded_bytes()));
+        engine
+            .paths()
+            .root
+            .join("cache")
+            .join("context")
+            .join(format!("{id}.json"))
+    }
+
+    fn save_stat_cache(&mut self) {
+        let path = self.stat_cache_path();
+        if let Some(c) = self.stat_cache.as_mut() {
+            c.save(&path);
+        }
+    }
+
     fn now(&self) -> String {
         let t: DateTime<Utc> = match self.epoch {
             Some(e) => DateTime::from_timestamp(e, 0).unwrap_or_else(Utc::now),
@@ -511,6 +544,7 @@ impl Builder<'_> {
                     Ok(d) => format!("ok {d}"),
                     Err(e) => format!("err {}", encode_error(&e)),
                 };
+                self.save_stat_cache();
                 let _ = self.out.flush();
                 let _ = std::fs::File::from(res_w).write_all(line.as_bytes());
                 sys::process::exit_now(0)
@@ -530,11 +564,49 @@ impl Builder<'_> {
         }
     }
 
+    /// Record every child that has finished (both pipes closed); true if
+    /// there was one.
+    fn reap(&mut self, running: &mut Vec<Child>, failure: &mut Option<EngineError>) -> bool {
+        let mut any = false;
+        while let Some(n) = running
+            .iter()
+            .position(|c| c.output.is_none() && c.result.is_none())
+        {
+            any = true;
+            let c = running.remove(n);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
+            if !c.pending.is_empty() {
+                let _ = self.out.write_all(&c.pending);
+                let _ = writeln!(self.out);
+            }
+            let text = String::from_utf8_lossy(&c.result_text).into_owned();
+            match text
+                .strip_prefix("ok ")
+                .and_then(|d| d.parse::<Digest>().ok())
+            {
+                Some(d) => {
+                    self.built.insert(c.stage, Built { image: d });
+                }
+                None => {
+                    let e = decode_error(
+                        text.strip_prefix("err ")
+                            .unwrap_or("the stage builder process died without a result"),
+                    );
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        any
+    }
+
     /// Copy the children's progress to our output line by line until one
     /// of them finishes; record its result.
     fn pump(&mut self, running: &mut Vec<Child>, failure: &mut Option<EngineError>) -> Result<()> {
         use std::os::fd::AsFd;
         loop {
+            if self.reap(running, failure) {
+                return Ok(());
+            }
             let mut fds = Vec::new();
             let mut who = Vec::new();
             for (n, c) in running.iter().enumerate() {
@@ -592,33 +664,9 @@ impl Builder<'_> {
                     }
                 }
             }
-            // A child is done when both its pipes are closed.
-            if let Some(n) = running
-                .iter()
-                .position(|c| c.output.is_none() && c.result.is_none())
-            {
-                let c = running.remove(n);
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
-                if !c.pending.is_empty() {
-                    let _ = self.out.write_all(&c.pending);
-                    let _ = writeln!(self.out);
-                }
-                let text = String::from_utf8_lossy(&c.result_text).into_owned();
-                match text
-                    .strip_prefix("ok ")
-                    .and_then(|d| d.parse::<Digest>().ok())
-                {
-                    Some(d) => {
-                        self.built.insert(c.stage, Built { image: d });
-                    }
-                    None => {
-                        let e = decode_error(
-                            text.strip_prefix("err ")
-                                .unwrap_or("the stage builder process died without a result"),
-                        );
-                        failure.get_or_insert(e);
-                    }
-                }
+            // Children whose pipes are both closed are done: all of them
+            // (several may finish in one round).
+            if self.reap(running, failure) {
                 return Ok(());
             }
         }

@@ -324,11 +324,13 @@ impl Builder<'_> {
                         None => {
                             let root = store::fsops::open_dir(&self.req.context)
                                 .map_err(|e| EngineError::io("opening the build context", e))?;
+                            let ignore = self.ignore.clone();
                             let hash = super::copy::hash_sources(
                                 root.as_fd(),
                                 &[super::copy::Source::Path(source.clone())],
-                                &self.ignore,
+                                &ignore,
                                 &Default::default(),
+                                Some(self.stat_cache()),
                             )
                             .map_err(|e| invalid("RUN --mount=type=bind", e.to_string()))?;
                             key.update(

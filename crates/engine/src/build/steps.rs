@@ -395,9 +395,14 @@ impl Builder<'_> {
                 }
                 plan.sources = sources;
                 self.decide_dest(st, &mut plan, &dest_raw, root.as_fd(), what)?;
-                let hash =
-                    copy::hash_sources(root.as_fd(), &plan.sources, &plan.ignore, &plan.exclude)
-                        .map_err(|e| invalid(what, e.to_string()))?;
+                let hash = copy::hash_sources(
+                    root.as_fd(),
+                    &plan.sources,
+                    &plan.ignore,
+                    &plan.exclude,
+                    Some(self.stat_cache()),
+                )
+                .map_err(|e| invalid(what, e.to_string()))?;
                 key_extra = hash;
                 from_layers = Vec::new();
             }

@@ -510,10 +510,32 @@ fn is_archive(fd: BorrowedFd<'_>) -> io::Result<bool> {
         || (n >= 262 && &h[257..262] == b"ustar"))
 }
 
-/// Write the layer of a COPY/ADD as a tar stream to `out`.
-pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Result<()> {
+/// Counts what goes through.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Write the layer of a COPY/ADD as a tar stream to `out`; returns the
+/// bytes written (1024, the end marker alone, when there were no entries).
+pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Result<u64> {
     let mut w = Writer {
-        b: tar::Builder::new(out),
+        b: tar::Builder::new(Counting {
+            inner: out,
+            bytes: 0,
+        }),
         plan,
     };
     w.b.mode(tar::HeaderMode::Deterministic);
@@ -561,7 +583,9 @@ pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Re
             }
         }
     }
-    w.b.into_inner()?.flush()
+    let mut c = w.b.into_inner()?;
+    c.flush()?;
+    Ok(c.bytes)
 }
 
 /// Is `path` (absolute) present in the union of `layers` (top first),

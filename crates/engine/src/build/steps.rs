@@ -442,12 +442,33 @@ impl Builder<'_> {
             let tmp = b.engine.store().tmp_dir("build-copy")?;
             let tar_path = tmp.path().join("layer.tar");
             if from_layers.is_empty() && from_image.is_none() {
+                // From the context: the tar streams from a writer thread
+                // straight into the store (nothing forks meanwhile).
                 let root = store::fsops::open_dir(&context)
                     .map_err(|e| EngineError::io("opening the build context", e))?;
-                let f = std::fs::File::create(&tar_path)
-                    .map_err(|e| EngineError::io("writing a layer", e))?;
-                copy::write_layer(root.as_fd(), &plan, std::io::BufWriter::new(f))
+                let (reader, writer) =
+                    std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
+                let writer_thread = std::thread::spawn(move || {
+                    copy::write_layer(
+                        root.as_fd(),
+                        &plan,
+                        std::io::BufWriter::with_capacity(1 << 20, writer),
+                    )
+                });
+                let ingested = b
+                    .engine
+                    .store()
+                    .ingest_build_layer(&tmp, std::io::BufReader::with_capacity(1 << 20, reader));
+                let written = writer_thread
+                    .join()
+                    .map_err(|_| invalid(what, "the layer writer panicked"))?
                     .map_err(|e| invalid(what, e.to_string()))?;
+                let layer = ingested?;
+                return Ok(NewLayer {
+                    tmp,
+                    layer,
+                    empty: written <= 1024,
+                });
             } else {
                 let view = crate::rootfs::View {
                     lower: from_layers,
@@ -456,7 +477,7 @@ impl Builder<'_> {
                 let path = tar_path.clone();
                 b.engine.in_rootfs(&view, move |root| {
                     let f = std::fs::File::create(&path)?;
-                    copy::write_layer(root, &plan, std::io::BufWriter::new(f))
+                    copy::write_layer(root, &plan, std::io::BufWriter::new(f)).map(|_| ())
                 })?;
             }
             ingest(b.engine, tmp, &tar_path)

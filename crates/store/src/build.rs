@@ -46,12 +46,15 @@ impl Store {
     }
 
     /// Ingest a layer tar stream for a build step (see `ingest_layer`).
+    /// Its blob is not fsynced here: the build calls
+    /// [`Store::sync_blobs`] before it reports success, while later steps
+    /// run meanwhile.
     pub fn ingest_build_layer(
         &self,
         tmp: &TmpDir,
         reader: impl Read,
     ) -> Result<IngestedLayer, StoreError> {
-        self.ingest_layer(tmp, reader, None, None)
+        self.ingest_layer_with(tmp, reader, None, None, true)
     }
 
     /// Register a built image: `base`'s layers (none for `scratch`) plus

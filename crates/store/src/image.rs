@@ -209,7 +209,19 @@ impl Store {
         expected_blob: Option<&Digest>,
         known_diff: Option<&Digest>,
     ) -> Result<IngestedLayer, StoreError> {
+        self.ingest_layer_with(tmp, reader, expected_blob, known_diff, false)
+    }
+
+    pub(crate) fn ingest_layer_with(
+        &self,
+        tmp: &TmpDir,
+        reader: impl Read,
+        expected_blob: Option<&Digest>,
+        known_diff: Option<&Digest>,
+        defer_sync: bool,
+    ) -> Result<IngestedLayer, StoreError> {
         let mut w = self.blob_writer(tmp.path())?;
+        w.defer_sync = defer_sync;
         let mut buffered = std::io::BufReader::with_capacity(128 * 1024, reader);
         let compression = layer::detect(
             std::io::BufRead::fill_buf(&mut buffered).map_err(StoreError::io(tmp.path()))?,

@@ -246,6 +246,8 @@ struct Builder<'a> {
     used_args: std::collections::BTreeSet<String>,
     /// Content hashes of context files (loaded at first use).
     stat_cache: Option<copy::StatCache>,
+    /// Blobs written with a deferred fsync (synced before a stage ends).
+    unsynced: Vec<Digest>,
 }
 
 impl Engine {
@@ -303,6 +305,7 @@ impl Engine {
             epoch,
             used_args: Default::default(),
             stat_cache: None,
+            unsynced: Vec::new(),
         };
         if b.df.directives.syntax.is_some() {
             let _ = writeln!(
@@ -804,7 +807,15 @@ impl Builder<'_> {
         }
     }
 
+    /// Build a stage; its new blobs are on disk (fsynced) when it returns.
     fn build_stage(&mut self, index: usize) -> Result<Digest> {
+        let r = self.build_stage_inner(index);
+        let blobs = std::mem::take(&mut self.unsynced);
+        self.engine.store().sync_blobs(&blobs)?;
+        r
+    }
+
+    fn build_stage_inner(&mut self, index: usize) -> Result<Digest> {
         let stage = self.df.stages[index].clone();
         let count = stage.instructions.len() + 1;
         let (step, started) = self.begin(&stage, 1, count, &stage.original);
@@ -1106,6 +1117,9 @@ impl Builder<'_> {
             return Ok(true);
         }
         let new = make(self, st)?;
+        if let Ok(d) = new.layer.blob.digest.parse::<Digest>() {
+            self.unsynced.push(d);
+        }
         // A step that changed nothing adds no layer (BuildKit's empty_layer).
         let empty = new.empty;
         self.history(st, created_by, empty);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# berth build benchmark (issue 8): the peers workload (../shared/bench/peers.sh
+# build: a 3-stage Dockerfile, 100 MB context) for berth and, when installed,
+# podman, in one sitting; release build, as root.
+#
+#   bench/build.sh            prints one line per figure (median of 3 runs)
+#
+# berth uses a throwaway state root; podman its own store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/build.sh: run as root" >&2; exit 1; }
+PEERS=${PEERS:-$(cd .. && pwd)/shared/bench/peers.sh}
+[ -f "$PEERS" ] || { echo "bench/build.sh: $PEERS not found (set PEERS=)" >&2; exit 1; }
+command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
+cargo build --release -q
+tmp=$(mktemp -d /var/tmp/berth-build-bench.XXXXXX)
+export BERTH_ROOT=$tmp/root BERTH_RUNROOT=$tmp/run BERTH_CONFIG=$tmp/config
+mkdir -p "$BERTH_CONFIG" && printf '[network]\nip_forward = false\n' > "$BERTH_CONFIG/berth.toml"
+cleanup() { "$PWD/target/release/berth" system reset -f >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+BERTH=$PWD/target/release/berth bash "$PEERS" berth build 2>/dev/null
+if command -v podman >/dev/null; then bash "$PEERS" podman build 2>/dev/null; fi

@@ -396,3 +396,26 @@ CMD ["cat", "/left.txt", "/right.txt"]
     assert_ne!(code(&b.run(&["inspect", "par:2"])), 0);
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn onbuild_triggers_run_when_the_image_is_a_base() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nONBUILD COPY trigger.txt /t.txt\nONBUILD RUN echo \"onbuild-$((1+1))\"\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    build(&b, &["-t", "base:1", ctx_s]);
+    let onbuild = b.ok(&["inspect", "-f", "{{json .Config.OnBuild}}", "base:1"]);
+    assert!(onbuild.contains("COPY trigger.txt /t.txt"), "{onbuild}");
+    std::fs::write(ctx.join("Dockerfile"), "FROM base:1\nRUN cat /t.txt\n").unwrap();
+    write(&ctx, "trigger.txt", "from the child's context\n");
+    let (_, progress) = build(&b, &["-t", "child:1", ctx_s]);
+    assert!(progress.contains("onbuild-2"), "{progress}");
+    assert!(progress.contains("from the child's context"), "{progress}");
+    // Triggers do not pass on to grandchildren.
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .Config.OnBuild}}", "child:1"]),
+        "null\n"
+    );
+}

@@ -371,6 +371,11 @@ fn logical_lines(
     Ok(out)
 }
 
+/// Parse one instruction line (an `ONBUILD` trigger stored in an image).
+pub fn parse_line(text: &str, escape: char) -> Result<Instruction, ParseError> {
+    instruction::parse_instruction(text, Vec::new(), escape).map_err(|(col, m)| err(1, col, m))
+}
+
 /// Parse a Dockerfile.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

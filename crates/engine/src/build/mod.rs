@@ -821,6 +821,49 @@ impl Builder<'_> {
         let (step, started) = self.begin(&stage, 1, count, &stage.original);
         let mut st = self.base_state(&stage)?;
         self.done(step, started);
+        // ONBUILD triggers of the base run first, then leave the config.
+        let triggers: Vec<String> = st.config["config"]["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !triggers.is_empty() {
+            st.config["config"]["OnBuild"] = Value::Null;
+            st.dirty = true;
+            for t in triggers {
+                let ins = dockerfile::parse_line(&t, self.df.directives.escape).map_err(|e| {
+                    invalid(
+                        "ONBUILD trigger",
+                        format!("{t:?} of the base image: {}", e.message),
+                    )
+                })?;
+                if matches!(ins, Instruction::Onbuild(_) | Instruction::From(_)) {
+                    return Err(invalid("ONBUILD trigger", format!("{t:?} is not allowed")));
+                }
+                self.step += 1;
+                let step = self.step;
+                let _ = writeln!(
+                    self.out,
+                    "#{step} [{} ONBUILD] {t}",
+                    stage
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("stage-{}", stage.index))
+                );
+                let started = Instant::now();
+                let cached = self
+                    .instruction(&mut st, &ins, step)
+                    .map_err(|e| invalid("ONBUILD trigger", format!("{t}: {e}")))?;
+                if cached {
+                    self.cached(step);
+                } else {
+                    self.done(step, started);
+                }
+            }
+        }
         for (n, ins) in stage.instructions.iter().enumerate() {
             let (step, started) = self.begin(&stage, n + 2, count, &ins.original);
             let where_ = format!(

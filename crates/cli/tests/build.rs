@@ -419,3 +419,51 @@ fn onbuild_triggers_run_when_the_image_is_a_base() {
         "null\n"
     );
 }
+
+#[test]
+fn outputs_local_tar_and_archives() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test AS files\nRUN mkdir -p /out && echo artifact > /out/result.txt\nFROM scratch\nCOPY --from=files /out/ /\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    let dir = b.path().join("exported");
+    build(
+        &b,
+        &["-o", &format!("type=local,dest={}", dir.display()), ctx_s],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("result.txt")).unwrap(),
+        "artifact\n"
+    );
+    let tarf = b.path().join("fs.tar");
+    build(
+        &b,
+        &["-o", &format!("type=tar,dest={}", tarf.display()), ctx_s],
+    );
+    let mut a = tar::Archive::new(std::fs::File::open(&tarf).unwrap());
+    let names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("result.txt")), "{names:?}");
+    // A docker archive that another berth loads.
+    let arch = b.path().join("img.tar");
+    build(
+        &b,
+        &[
+            "-t",
+            "art:1",
+            "-o",
+            &format!("type=docker,dest={}", arch.display()),
+            ctx_s,
+        ],
+    );
+    let other = Berth::empty();
+    let loaded = other.ok(&["load", "-i", arch.to_str().unwrap()]);
+    assert!(loaded.contains("art:1"), "{loaded}");
+    let out = b.run(&["build", "-o", "type=registry", ctx_s]);
+    assert_eq!(code(&out), 125);
+}

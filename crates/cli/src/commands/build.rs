@@ -45,6 +45,10 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR.
     #[arg(long)]
     secret: Vec<String>,
+    /// Output: type=local,dest=DIR | type=tar,dest=FILE | type=docker|oci,dest=FILE
+    /// (dest=- for stdout) | a directory; default: the image in the store.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
     /// Progress output: auto, plain, tty (berth prints plain lines).
     #[arg(long, default_value = "auto")]
     progress: String,
@@ -118,7 +122,16 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             }
             engine::build::Secrets(m)
         },
+        output: match &a.output {
+            Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
+            None => None,
+        },
     };
+    // With the result on stdout, progress stays on stderr and no id is printed.
+    let to_stdout = matches!(
+        &req.output,
+        Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d)) if d == "-"
+    );
     let mut sink = std::io::sink();
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
@@ -127,7 +140,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     if let Some(f) = &a.iidfile {
         std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
     }
-    if a.quiet {
+    if a.quiet && !to_stdout {
         println!("{id}");
     } else {
         let _ = writeln!(out, "writing image {id} done");

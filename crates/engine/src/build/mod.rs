@@ -54,6 +54,57 @@ pub struct BuildRequest {
     pub network: Option<String>,
     /// `--secret`: id → value, for `RUN --mount=type=secret`.
     pub secrets: Secrets,
+    /// `-o/--output` (default: the image in the store).
+    pub output: Option<Output>,
+}
+
+/// Where `-o` sends the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `type=local,dest=DIR`: the target stage's files.
+    Local(PathBuf),
+    /// `type=tar,dest=FILE|-`: the files as a tar.
+    Tar(String),
+    /// `type=docker|oci,dest=FILE|-`: an image archive for `load`.
+    Archive(store::ArchiveFormat, String),
+}
+
+impl Output {
+    /// Parse a `-o` value: `type=…,dest=…`, or a plain path (local).
+    pub fn parse(spec: &str) -> std::result::Result<Option<Output>, String> {
+        if !spec.contains('=') {
+            return Ok(Some(Output::Local(PathBuf::from(spec))));
+        }
+        let mut kind = String::new();
+        let mut dest = None;
+        for part in spec.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{spec:?}: use type=TYPE,dest=PATH"))?;
+            match k.trim() {
+                "type" => kind = v.trim().to_string(),
+                "dest" => dest = Some(v.trim().to_string()),
+                "name" | "push" | "compression" | "oci-mediatypes" | "tar" => {}
+                other => return Err(format!("unknown output option {other:?}")),
+            }
+        }
+        let need = || {
+            dest.clone()
+                .ok_or_else(|| format!("{spec:?}: dest= is required"))
+        };
+        Ok(match kind.as_str() {
+            "image" | "" => None,
+            "local" => Some(Output::Local(PathBuf::from(need()?))),
+            "tar" => Some(Output::Tar(need()?)),
+            "docker" => Some(Output::Archive(store::ArchiveFormat::Docker, need()?)),
+            "oci" => Some(Output::Archive(store::ArchiveFormat::Oci, need()?)),
+            other => {
+                return Err(format!(
+                    "output type {other:?}: use image, local, tar, docker or oci"
+                ))
+            }
+        })
+    }
 }
 
 /// Secret values by id (their `Debug` shows the ids only).
@@ -316,6 +367,9 @@ impl Engine {
         let image = b.run();
         b.save_stat_cache();
         let image = image?;
+        if let Some(o) = &req.output {
+            self.export_build(&image, o, &req.tags)?;
+        }
         for unused in req.build_args.keys() {
             if !b.used_args.contains(unused) && !PROXY_ARGS.contains(&unused.as_str()) {
                 let _ = writeln!(
@@ -325,6 +379,77 @@ impl Engine {
             }
         }
         Ok(image)
+    }
+}
+
+impl Engine {
+    /// `-o`: write the built image's files or an archive of it.
+    fn export_build(&self, image: &Digest, out: &Output, tags: &[Reference]) -> Result<()> {
+        let to_writer = |dest: &str| -> Result<Box<dyn Write>> {
+            Ok(if dest == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(dest)
+                        .map_err(|e| EngineError::io(format!("creating {dest}"), e))?,
+                ))
+            })
+        };
+        match out {
+            Output::Archive(format, dest) => {
+                let names: Vec<String> = if tags.is_empty() {
+                    vec![image.to_string()]
+                } else {
+                    tags.iter().map(|t| t.to_string()).collect()
+                };
+                let mut w = to_writer(dest)?;
+                self.store().save(&names, *format, &mut w)?;
+                w.flush()
+                    .map_err(|e| EngineError::io("writing the archive", e))?;
+            }
+            Output::Local(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+                let view = crate::rootfs::View {
+                    lower: self.store().layer_dirs(image)?,
+                    upper: None,
+                };
+                let dir = dir.clone();
+                self.in_rootfs(&view, move |root| {
+                    let dst = store::fsops::open_dir(&dir)?;
+                    store::fsops::copy_contents(
+                        root,
+                        std::os::fd::AsFd::as_fd(&dst),
+                        &store::fsops::CopyOptions {
+                            owner: None,
+                            overwrite: true,
+                        },
+                    )
+                })?;
+            }
+            Output::Tar(dest) => {
+                let view = crate::rootfs::View {
+                    lower: self.store().layer_dirs(image)?,
+                    upper: None,
+                };
+                // The helper (a forked process) writes the tar itself.
+                let dest = dest.clone();
+                self.in_rootfs(&view, move |root| {
+                    if dest == "-" {
+                        let out = std::io::stdout();
+                        let mut lock = out.lock();
+                        store::fsops::tar_contents(root, &mut lock)?;
+                        lock.flush()
+                    } else {
+                        let f = std::fs::File::create(&dest)?;
+                        let mut w = std::io::BufWriter::new(f);
+                        store::fsops::tar_contents(root, &mut w)?;
+                        w.flush()
+                    }
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -467,3 +467,43 @@ fn outputs_local_tar_and_archives() {
     let out = b.run(&["build", "-o", "type=registry", ctx_s]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn the_same_inputs_give_the_same_image() {
+    let b1 = Berth::new();
+    let base = b1.path().join("base.tar");
+    b1.ok(&["save", "-o", base.to_str().unwrap(), IMAGE]);
+    let b2 = Berth::empty();
+    b2.ok(&["load", "-i", base.to_str().unwrap()]);
+    let ctx = context(
+        &b1,
+        "FROM bb:test\nCOPY src/ /src/\nRUN echo hi > /f && mkdir -p /d/e && ln -s /f /g\nENV X=1\nCMD [\"cat\", \"/f\"]\n",
+    );
+    write(&ctx, "src/a.txt", "one\n");
+    let built = |b: &Berth, epoch: Option<&str>| -> (String, String) {
+        let mut c = b.cmd();
+        c.args(["build", "-q", ctx.to_str().unwrap()]);
+        if let Some(e) = epoch {
+            c.env("SOURCE_DATE_EPOCH", e);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let id = stdout(&out).trim().to_string();
+        let layers = b.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", &id]);
+        (id, layers)
+    };
+    // Without SOURCE_DATE_EPOCH the layers are byte-identical (file times
+    // clamped to 0); with it, the whole image is.
+    let (_, l1) = built(&b1, None);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, l2) = built(&b2, None);
+    assert_eq!(l1, l2);
+    b1.ok(&["builder", "prune"]);
+    b2.ok(&["builder", "prune"]);
+    let (id1, _) = built(&b1, Some("1700000000"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (id2, _) = built(&b2, Some("1700000000"));
+    assert_eq!(id1, id2);
+    let created = b1.ok(&["inspect", "-f", "{{.Created}}", &id1]);
+    assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
+}

@@ -588,6 +588,28 @@ pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
 /// Entries named in `skip` (relative paths, e.g. `etc/hosts`) are left
 /// out.
 pub fn tar_layer(upper: BorrowedFd<'_>, skip: &[PathBuf], out: impl Write) -> io::Result<()> {
+    tar_layer_with(
+        upper,
+        &LayerOpts {
+            skip: skip.to_vec(),
+            mtime_clamp: None,
+        },
+        out,
+    )
+}
+
+/// How a layer tar is written.
+#[derive(Debug, Clone, Default)]
+pub struct LayerOpts {
+    /// Paths (relative) left out.
+    pub skip: Vec<PathBuf>,
+    /// File times later than this (seconds) are written as this: the same
+    /// changes give the same layer bytes (a build's RUN steps).
+    pub mtime_clamp: Option<u64>,
+}
+
+/// [`tar_layer`] with options.
+pub fn tar_layer_with(upper: BorrowedFd<'_>, opts: &LayerOpts, out: impl Write) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let fd = reopen_dir(upper).map_err(|e| err("opening the upper directory", e))?;
@@ -600,7 +622,7 @@ pub fn tar_layer(upper: BorrowedFd<'_>, skip: &[PathBuf], out: impl Write) -> io
             Path::new(&n),
             1,
             &mut links,
-            Some(skip),
+            Some(opts),
         )?;
     }
     b.into_inner()?.flush()
@@ -624,9 +646,18 @@ fn tar_rec_as<W: Write>(
     as_name: &Path,
     depth: usize,
     links: &mut HashMap<(u64, u64), PathBuf>,
-    layer: Option<&[PathBuf]>,
+    layer: Option<&LayerOpts>,
 ) -> io::Result<()> {
     let shown = || as_name.display().to_string();
+    let header_for = |st: &FileStat, kind: Kind| -> tar::Header {
+        let mut h = header_for(st, kind);
+        if let Some(c) = layer.and_then(|l| l.mtime_clamp) {
+            if h.mtime().unwrap_or(0) > c {
+                h.set_mtime(c);
+            }
+        }
+        h
+    };
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
             "{}: nested deeper than {MAX_DEPTH} directories",
@@ -636,7 +667,7 @@ fn tar_rec_as<W: Write>(
     let st = stat_at(dir, name).map_err(|e| err(shown(), e))?;
     let kind = kind_of(&st);
     let ctx = |e: Errno| err(shown(), e);
-    if layer.is_some_and(|skip| skip.iter().any(|p| p == as_name)) {
+    if layer.is_some_and(|l| l.skip.iter().any(|p| p == as_name)) {
         return Ok(());
     }
     if layer.is_some() && is_whiteout(&st) {

@@ -214,7 +214,8 @@ impl Builder<'_> {
         }
         let tmp = self.engine.store().tmp_dir("build-run")?;
         let tar_path = tmp.path().join("layer.tar");
-        let made = self.engine.changes_tar(&id, &tar_path);
+        let clamp = self.epoch.unwrap_or(0).max(0) as u64;
+        let made = self.engine.changes_tar(&id, &tar_path, clamp);
         let _ = self.engine.remove(&id, true, false);
         made?;
         ingest(self.engine, tmp, &tar_path)

@@ -353,12 +353,27 @@ impl crate::Engine {
     }
 
     /// A stopped container's changes as a layer tar at `path` (a build's
-    /// RUN step).
-    pub(crate) fn changes_tar(&self, name_or_id: &str, path: &Path) -> Result<()> {
+    /// RUN step), file times clamped to `mtime_clamp`.
+    pub(crate) fn changes_tar(
+        &self,
+        name_or_id: &str,
+        path: &Path,
+        mtime_clamp: u64,
+    ) -> Result<()> {
         let c = self.container(name_or_id)?;
         let (_, upper, _) = self.container_layers(&c)?;
-        let skip = self.runtime_made_paths(&c)?;
-        write_changes(&upper, &skip, path).map_err(io_err("writing the container's changes"))
+        let opts = fsops::LayerOpts {
+            skip: self.runtime_made_paths(&c)?,
+            mtime_clamp: Some(mtime_clamp),
+        };
+        (|| -> std::io::Result<()> {
+            let f = std::fs::File::create(path)?;
+            let mut w = std::io::BufWriter::new(f);
+            let up = fsops::open_dir(&upper)?;
+            fsops::tar_layer_with(up.as_fd(), &opts, &mut w)?;
+            w.flush()
+        })()
+        .map_err(io_err("writing the container's changes"))
     }
 
     /// `commit`: a new image from the container's changes.

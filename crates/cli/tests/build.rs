@@ -507,3 +507,38 @@ fn the_same_inputs_give_the_same_image() {
     let created = b1.ok(&["inspect", "-f", "{{.Created}}", &id1]);
     assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
 }
+
+#[test]
+fn check_reports_lint_rules() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test as Base\nMAINTAINER someone\nENV API_TOKEN=x\nCMD echo hi\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    let out = b.run(&["build", "--check", ctx_s]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    for rule in [
+        "FromAsCasing",
+        "StageNameCasing",
+        "MaintainerDeprecated",
+        "SecretsUsedInArgOrEnv",
+        "JSONArgsRecommended",
+        "FinalStageRunsAsRoot",
+        "NoHealthcheck",
+    ] {
+        assert!(text.contains(rule), "{rule}: {text}");
+    }
+    // A build shows them as warnings and still builds.
+    let (_, progress) = build(&b, &["-t", "linted:1", ctx_s]);
+    assert!(progress.contains("WARN: JSONArgsRecommended"), "{progress}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test AS base\nUSER app\nHEALTHCHECK CMD true\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", "--check", ctx_s]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("no warnings"));
+}

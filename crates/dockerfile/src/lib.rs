@@ -9,6 +9,8 @@
 /// Variable expansion and word splitting.
 pub mod expand;
 mod instruction;
+/// Checks (BuildKit's rule names and berth's).
+pub mod lint;
 
 pub use instruction::*;
 

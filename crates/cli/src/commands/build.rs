@@ -39,6 +39,9 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Only check the Dockerfile (lint rules); exit 1 if anything is found.
+    #[arg(long)]
+    check: bool,
     /// Write the image id to this file.
     #[arg(long)]
     iidfile: Option<String>,
@@ -132,6 +135,18 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         &req.output,
         Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d)) if d == "-"
     );
+    if a.check {
+        let warnings = engine.check_dockerfile(&req)?;
+        for w in &warnings {
+            println!("{w}");
+        }
+        if warnings.is_empty() {
+            println!("Check complete, no warnings found.");
+            return Ok(());
+        }
+        println!("Check complete, {} warning(s) found.", warnings.len());
+        return Err(Failure::silent(1));
+    }
     let mut sink = std::io::sink();
     let stderr = std::io::stderr();
     let mut err = stderr.lock();

@@ -124,6 +124,19 @@ impl Secrets {
     }
 }
 
+/// The stage `--target` names (default: the last).
+fn target_index(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
+    match target {
+        Some(t) => df.stage(t).map(|s| s.index).ok_or_else(|| {
+            invalid(
+                "--target",
+                format!("no stage named {t:?} in the Dockerfile"),
+            )
+        }),
+        None => Ok(df.stages.len() - 1),
+    }
+}
+
 /// The host's platform, as BuildKit's predefined ARGs spell it.
 fn platform_args() -> Vec<(&'static str, String)> {
     let arch = match std::env::consts::ARCH {
@@ -302,6 +315,24 @@ struct Builder<'a> {
 }
 
 impl Engine {
+    /// `build --check`: the Dockerfile's findings, nothing built.
+    pub fn check_dockerfile(&self, req: &BuildRequest) -> Result<Vec<dockerfile::lint::Warning>> {
+        let context = req
+            .context
+            .canonicalize()
+            .map_err(|e| invalid("build context", format!("{}: {e}", req.context.display())))?;
+        let df_path = req
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| context.join("Dockerfile"));
+        let text = std::fs::read_to_string(&df_path)
+            .map_err(|e| invalid("Dockerfile", format!("{}: {e}", df_path.display())))?;
+        let df = dockerfile::parse(&text)
+            .map_err(|e| invalid("Dockerfile", e.in_file(&df_path.display().to_string())))?;
+        let target = target_index(&df, req.target.as_deref())?;
+        Ok(dockerfile::lint::lint(&df, target))
+    }
+
     /// Build an image; returns its id. Progress goes to `out` as
     /// BuildKit's plain output does (`#N [stage i/n] INSTRUCTION`, the
     /// RUN output, `CACHED` or `DONE`).
@@ -358,6 +389,9 @@ impl Engine {
             stat_cache: None,
             unsynced: Vec::new(),
         };
+        for w in dockerfile::lint::lint(&b.df, target_index(&b.df, req.target.as_deref())?) {
+            let _ = writeln!(b.out, "WARN: {w}");
+        }
         if b.df.directives.syntax.is_some() {
             let _ = writeln!(
                 b.out,

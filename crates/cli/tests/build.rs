@@ -513,7 +513,7 @@ fn check_reports_lint_rules() {
     let b = Berth::new();
     let ctx = context(
         &b,
-        "FROM bb:test as Base\nMAINTAINER someone\nENV API_TOKEN=x\nCMD echo hi\n",
+        "FROM bb:test as Base\nMAINTAINER someone\nENV API_TOKEN=x\nENV PATH=$PAHT:/opt/bin\nCMD echo hi\n",
     );
     let ctx_s = ctx.to_str().unwrap();
     let out = b.run(&["build", "--check", ctx_s]);
@@ -533,6 +533,10 @@ fn check_reports_lint_rules() {
     // A build shows them as warnings and still builds.
     let (_, progress) = build(&b, &["-t", "linted:1", ctx_s]);
     assert!(progress.contains("WARN: JSONArgsRecommended"), "{progress}");
+    assert!(
+        progress.contains("WARN: UndefinedVar: usage of undefined variable '$PAHT' (line 4)"),
+        "{progress}"
+    );
     std::fs::write(
         ctx.join("Dockerfile"),
         "FROM bb:test AS base\nUSER app\nHEALTHCHECK CMD true\nCMD [\"true\"]\n",

@@ -231,6 +231,12 @@ impl State<'_> {
         n
     }
 
+    /// A value for a form that handles "unset" itself (`${V:-x}`, `${V+x}`,
+    /// `${V?msg}`): not reported as unset.
+    fn lookup_quiet(&mut self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
     fn lookup(&mut self, name: &str) -> Option<String> {
         let v = (self.env)(name);
         if v.is_none() {
@@ -269,13 +275,13 @@ impl State<'_> {
                     )));
                 }
                 let word = self.until_brace()?;
-                let v = self.lookup(&name);
+                let v = self.lookup_quiet(&name);
                 let set = v.as_deref().is_some_and(|s| !s.is_empty());
                 self.modifier(&name, op, v, set, word)
             }
             Some(op @ ('-' | '+' | '?')) => {
                 let word = self.until_brace()?;
-                let v = self.lookup(&name);
+                let v = self.lookup_quiet(&name);
                 let set = v.is_some();
                 self.modifier(&name, op, v, set, word)
             }
@@ -639,8 +645,9 @@ mod tests {
         }
         let err = l.word("${UNSET:?must be set}", &env).unwrap_err();
         assert_eq!(err.0, "UNSET: must be set");
-        let e = l.expand("$A $NOPE ${ALSO:-x}", &env, true).unwrap();
-        assert_eq!(e.unset.into_iter().collect::<Vec<_>>(), ["ALSO", "NOPE"]);
+        // A form with a default handles the unset case itself.
+        let e = l.expand("$A $NOPE ${ALSO:-x} ${MORE}", &env, true).unwrap();
+        assert_eq!(e.unset.into_iter().collect::<Vec<_>>(), ["MORE", "NOPE"]);
     }
 
     #[test]

@@ -312,6 +312,9 @@ struct Builder<'a> {
     stat_cache: Option<copy::StatCache>,
     /// Blobs written with a deferred fsync (synced before a stage ends).
     unsynced: Vec<Digest>,
+    /// The line being built, and variables it used that nothing defines.
+    line: usize,
+    undefined: std::cell::RefCell<std::collections::BTreeSet<(usize, String)>>,
 }
 
 impl Engine {
@@ -388,6 +391,8 @@ impl Engine {
             used_args: Default::default(),
             stat_cache: None,
             unsynced: Vec::new(),
+            line: 0,
+            undefined: Default::default(),
         };
         for w in dockerfile::lint::lint(&b.df, target_index(&b.df, req.target.as_deref())?) {
             let _ = writeln!(b.out, "WARN: {w}");
@@ -403,6 +408,12 @@ impl Engine {
         let image = image?;
         if let Some(o) = &req.output {
             self.export_build(&image, o, &req.tags)?;
+        }
+        for (line, name) in b.undefined.borrow().iter() {
+            let _ = writeln!(
+                b.out,
+                "WARN: UndefinedVar: usage of undefined variable '${name}' (line {line})"
+            );
         }
         for unused in req.build_args.keys() {
             if !b.used_args.contains(unused) && !PROXY_ARGS.contains(&unused.as_str()) {
@@ -1024,6 +1035,7 @@ impl Builder<'_> {
             }
         }
         for (n, ins) in stage.instructions.iter().enumerate() {
+            self.line = ins.line;
             let (step, started) = self.begin(&stage, n + 2, count, &ins.original);
             let where_ = format!(
                 "[{} {}/{count}] line {}",
@@ -1110,15 +1122,28 @@ impl Builder<'_> {
     }
 
     fn expand(&self, st: &StageState, word: &str) -> Result<String> {
-        self.lexer
-            .word(word, &|n| st.lookup(n))
-            .map_err(|e| invalid("expansion", e.0))
+        Ok(self
+            .expand_split(st, word, false)?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
     }
 
     fn expand_words(&self, st: &StageState, word: &str) -> Result<Vec<String>> {
-        self.lexer
-            .words(word, &|n| st.lookup(n))
-            .map_err(|e| invalid("expansion", e.0))
+        self.expand_split(st, word, true)
+    }
+
+    /// Expand, remembering the variables nothing defined (`UndefinedVar`).
+    fn expand_split(&self, st: &StageState, word: &str, split: bool) -> Result<Vec<String>> {
+        let e = self
+            .lexer
+            .expand(word, &|n| st.lookup(n), split)
+            .map_err(|e| invalid("expansion", e.0))?;
+        let mut u = self.undefined.borrow_mut();
+        for name in e.unset {
+            u.insert((self.line, name));
+        }
+        Ok(e.words)
     }
 
     /// Apply one instruction; true if its result came from the cache.

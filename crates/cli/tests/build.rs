@@ -546,3 +546,68 @@ fn check_reports_lint_rules() {
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(stdout(&out).contains("no warnings"));
 }
+
+#[test]
+fn contexts_and_dockerfiles_from_stdin() {
+    let b = Berth::new();
+    // A context tar on stdin.
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (
+            "Dockerfile",
+            &b"FROM bb:test\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n"[..],
+        ),
+        ("hello.txt", &b"from a tar on stdin\n"[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, data).unwrap();
+    }
+    let tarball = t.into_inner().unwrap();
+    let out = b.run_stdin(&["build", "-t", "stdin:1", "-"], &tarball);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        b.ok(&["run", "--rm", "--network", "none", "stdin:1"]),
+        "from a tar on stdin\n"
+    );
+    // A Dockerfile alone on stdin: no context.
+    let out = b.run_stdin(
+        &["build", "-t", "stdin:2", "-"],
+        b"FROM bb:test\nRUN echo no-context > /n\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // -f - with a directory context.
+    let ctx = context(&b, "unused");
+    write(&ctx, "data.txt", "dir context\n");
+    let out = b.run_stdin(
+        &["build", "-t", "stdin:3", "-f", "-", ctx.to_str().unwrap()],
+        b"FROM bb:test\nCOPY data.txt /\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "stdin:3",
+            "cat",
+            "/data.txt"
+        ]),
+        "dir context\n"
+    );
+    // A hostile tar cannot write outside its temp context.
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    let name = b"../../../../../tmp/berth-escape-test";
+    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    t.append(&h, &b"x\n"[..]).unwrap();
+    let out = b.run_stdin(&["build", "-"], &t.into_inner().unwrap());
+    assert_ne!(code(&out), 0);
+    assert!(!std::path::Path::new("/tmp/berth-escape-test").exists());
+}

@@ -89,11 +89,37 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             format!("{:?}: use auto, plain or tty", a.progress),
         ));
     }
-    if a.path == "-" || a.path.contains("://") {
+    if a.path.contains("://") {
         return Err(bad(
             "build context",
-            "a context from stdin or a URL is not supported by berth yet: give a directory",
+            "a context from a URL is not supported by berth yet: give a directory or - (stdin)",
         ));
+    }
+    // `-`: a context tar or a Dockerfile on stdin; `-f -`: the Dockerfile.
+    let mut _work = None;
+    let mut context_path = a.path.clone();
+    let mut dockerfile_override = None;
+    if a.path == "-" || a.file.as_deref() == Some("-") {
+        if a.path == "-" && a.file.as_deref() == Some("-") {
+            return Err(bad(
+                "-f",
+                "stdin cannot be both the context and the Dockerfile",
+            ));
+        }
+        let mut input = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)?;
+        let tmp = engine.store().tmp_dir("build-stdin")?;
+        let dir = tmp.path().join("context");
+        std::fs::create_dir(&dir)?;
+        if a.path == "-" {
+            engine::build::context_from_stdin(&input, &dir)?;
+            context_path = dir.to_string_lossy().into_owned();
+        } else {
+            let f = tmp.path().join("Dockerfile");
+            std::fs::write(&f, &input)?;
+            dockerfile_override = Some(f);
+        }
+        _work = Some(tmp);
     }
     let mut tags = Vec::new();
     for t in &a.tag {
@@ -101,14 +127,16 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         tags.push(r);
     }
     let req = engine::build::BuildRequest {
-        context: a.path.clone().into(),
-        dockerfile: a.file.as_ref().map(|f| {
-            let p = std::path::PathBuf::from(f);
-            if p.is_absolute() || std::path::Path::new(f).exists() {
-                p
-            } else {
-                std::path::Path::new(&a.path).join(f)
-            }
+        context: context_path.clone().into(),
+        dockerfile: dockerfile_override.or_else(|| {
+            a.file.as_ref().map(|f| {
+                let p = std::path::PathBuf::from(f);
+                if p.is_absolute() || std::path::Path::new(f).exists() {
+                    p
+                } else {
+                    std::path::Path::new(&context_path).join(f)
+                }
+            })
         }),
         tags,
         build_args: pairs("--build-arg", &a.build_arg, true)?,

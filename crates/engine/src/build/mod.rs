@@ -124,6 +124,33 @@ impl Secrets {
     }
 }
 
+/// `build -`: stdin is a context tar (plain, gzip or zstd) or a
+/// Dockerfile alone. Makes the context in `dir` (an empty directory).
+pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
+    let is_tar = input.starts_with(&[0x1f, 0x8b])
+        || input.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (input.len() >= 262 && &input[257..262] == b"ustar");
+    if !is_tar {
+        return std::fs::write(dir.join("Dockerfile"), input)
+            .map_err(|e| EngineError::io("writing the Dockerfile from stdin", e));
+    }
+    let reader = store::layer::decompress(input)
+        .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
+    let mut a = tar::Archive::new(reader);
+    a.set_preserve_permissions(true);
+    a.set_overwrite(true);
+    // unpack_in refuses paths that leave `dir` (`..`, through symlinks).
+    for e in a
+        .entries()
+        .map_err(|e| invalid("build context", format!("stdin: {e}")))?
+    {
+        let mut e = e.map_err(|e| invalid("build context", format!("stdin: {e}")))?;
+        e.unpack_in(dir)
+            .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
+    }
+    Ok(())
+}
+
 /// The stage `--target` names (default: the last).
 fn target_index(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
     match target {
@@ -521,6 +548,14 @@ impl Builder<'_> {
     }
 
     fn save_stat_cache(&mut self) {
+        // A context unpacked from stdin lives in a temp dir: nothing to keep.
+        if self
+            .req
+            .context
+            .starts_with(self.engine.paths().root.join("tmp"))
+        {
+            return;
+        }
         let path = self.stat_cache_path();
         if let Some(c) = self.stat_cache.as_mut() {
             c.save(&path);

@@ -611,3 +611,43 @@ fn contexts_and_dockerfiles_from_stdin() {
     assert_ne!(code(&out), 0);
     assert!(!std::path::Path::new("/tmp/berth-escape-test").exists());
 }
+
+#[test]
+fn copy_chmod_octal_and_symbolic() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nCOPY --chmod=0640 f.txt /a\nCOPY --chmod=u+x,go-w f.txt /b\nCOPY --chmod=a=rX d/ /d/\n",
+    );
+    write(&ctx, "f.txt", "x\n");
+    write(&ctx, "d/inner.txt", "y\n");
+    std::fs::set_permissions(
+        ctx.join("f.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        ctx.join("d/inner.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    build(&b, &["-t", "chmod:1", ctx.to_str().unwrap()]);
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "chmod:1",
+            "stat",
+            "-c",
+            "%a",
+            "/a",
+            "/b",
+            "/d/inner.txt",
+        ]),
+        "640\n744\n444\n"
+    );
+    let out = b.run(&["build", "-f", "/dev/null", ctx.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+}

@@ -21,6 +21,89 @@ use store::fsops::{self, Kind};
 
 use super::ignore::{clean, Ignore};
 
+/// `--chmod`: octal, or symbolic clauses (`u+x,go-w`, `a=rX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chmod {
+    /// `0755`.
+    Octal(u32),
+    /// (who mask, op, permission bits, X: execute if a dir or already
+    /// executable by someone).
+    Symbolic(Vec<(u32, char, u32, bool)>),
+}
+
+impl Chmod {
+    /// Parse a `--chmod` value.
+    pub fn parse(s: &str) -> Result<Chmod, String> {
+        if let Ok(m) = u32::from_str_radix(s, 8) {
+            if m > 0o7777 {
+                return Err(format!("{s:?}: mode out of range"));
+            }
+            return Ok(Chmod::Octal(m));
+        }
+        let bad = || format!("{s:?}: use an octal mode (0755) or symbolic clauses (u+x,go-w)");
+        let mut clauses = Vec::new();
+        for clause in s.split(',') {
+            let op_at = clause.find(['+', '-', '=']).ok_or_else(bad)?;
+            let (who, rest) = clause.split_at(op_at);
+            let mut mask = 0;
+            for c in who.chars() {
+                mask |= match c {
+                    'u' => 0o4700,
+                    'g' => 0o2070,
+                    'o' => 0o1007,
+                    'a' => 0o7777,
+                    _ => return Err(bad()),
+                };
+            }
+            if who.is_empty() {
+                mask = 0o7777;
+            }
+            let op = rest.chars().next().ok_or_else(bad)?;
+            let mut bits = 0;
+            let mut cap_x = false;
+            for c in rest[1..].chars() {
+                bits |= match c {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' => 0o111,
+                    'X' => {
+                        cap_x = true;
+                        0
+                    }
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => return Err(bad()),
+                };
+            }
+            clauses.push((mask, op, bits, cap_x));
+        }
+        Ok(Chmod::Symbolic(clauses))
+    }
+
+    /// The new mode of an entry whose mode is `mode`.
+    pub fn apply(&self, mode: u32, is_dir: bool) -> u32 {
+        match self {
+            Chmod::Octal(m) => *m,
+            Chmod::Symbolic(clauses) => {
+                let mut m = mode;
+                for (mask, op, bits, cap_x) in clauses {
+                    let mut b = *bits;
+                    if *cap_x && (is_dir || m & 0o111 != 0) {
+                        b |= 0o111;
+                    }
+                    let b = b & mask;
+                    m = match op {
+                        '+' => m | b,
+                        '-' => m & !b,
+                        _ => (m & !(mask & 0o777)) | b,
+                    };
+                }
+                m
+            }
+        }
+    }
+}
+
 /// One source of a COPY/ADD.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -47,7 +130,7 @@ pub struct Plan {
     /// `--chown` (uid, gid); 0:0 otherwise.
     pub owner: Option<(u32, u32)>,
     /// `--chmod`.
-    pub chmod: Option<u32>,
+    pub chmod: Option<Chmod>,
     /// mtime clamp.
     pub mtime: u64,
     /// `.dockerignore` (context sources only).
@@ -362,8 +445,8 @@ struct Writer<'a, W: Write> {
 impl<W: Write> Writer<'_, W> {
     fn header(&self, kind: Kind, mode: u32) -> tar::Header {
         let mut hd = tar::Header::new_gnu();
-        let mode = match (self.plan.chmod, kind) {
-            (Some(m), Kind::File | Kind::Dir) => m,
+        let mode = match (&self.plan.chmod, kind) {
+            (Some(m), Kind::File | Kind::Dir) => m.apply(mode & 0o7777, kind == Kind::Dir),
             _ => mode & 0o7777,
         };
         hd.set_mode(mode);
@@ -639,4 +722,24 @@ fn xattr_opaque(p: &Path) -> bool {
         .ok()
         .map(|f| store::fsops::is_opaque(f.as_fd()))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chmod;
+
+    #[test]
+    fn chmod_forms() {
+        let c = |s: &str| Chmod::parse(s).unwrap();
+        assert_eq!(c("0640").apply(0o777, false), 0o640);
+        assert_eq!(c("u+x,go-w").apply(0o666, false), 0o744);
+        assert_eq!(c("a=r").apply(0o755, false), 0o444);
+        assert_eq!(c("a+X").apply(0o644, true), 0o755);
+        assert_eq!(c("a+X").apply(0o644, false), 0o644);
+        assert_eq!(c("a+X").apply(0o744, false), 0o755);
+        assert_eq!(c("+x").apply(0o600, false), 0o711);
+        for bad in ["9999", "u*x", "q+r", "u+z", "77777"] {
+            assert!(Chmod::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -317,14 +317,7 @@ impl Builder<'_> {
             None => None,
         };
         let chmod = match &c.chmod {
-            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| {
-                invalid(
-                    "--chmod",
-                    format!(
-                        "{m:?}: use an octal mode like 0755 (symbolic modes are not supported yet)"
-                    ),
-                )
-            })?),
+            Some(m) => Some(copy::Chmod::parse(m).map_err(|e| invalid("--chmod", e))?),
             None => None,
         };
         let exclude = super::ignore::Ignore::parse(&c.exclude.join("\n"));
@@ -365,7 +358,7 @@ impl Builder<'_> {
             dest: dest.clone(),
             dest_is_dir: false,
             owner,
-            chmod,
+            chmod: chmod.clone(),
             mtime,
             ignore: context_ignore,
             exclude,

@@ -651,3 +651,68 @@ fn copy_chmod_octal_and_symbolic() {
     let out = b.run(&["build", "-f", "/dev/null", ctx.to_str().unwrap()]);
     assert_ne!(code(&out), 0);
 }
+
+#[test]
+fn a_hostile_base_image_stays_contained() {
+    let b = Berth::new();
+    // A base whose /etc is a symlink leading out of its root (to the
+    // host's /etc if anything followed it on the host).
+    let tar = busybox_rootfs_tar();
+    let mut a = tar::Archive::new(&tar[..]);
+    let mut t = tar::Builder::new(Vec::new());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        if path.trim_end_matches('/') == "etc" || path.starts_with("etc/") {
+            continue;
+        }
+        let h = e.header().clone();
+        t.append(&h, &mut e).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    t.append_link(&mut h, "etc", "../../../../../../etc")
+        .unwrap();
+    let out = b.run_stdin(&["import", "-", "evil:1"], &t.into_inner().unwrap());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let marker = format!("berth-hostile-{}", std::process::id());
+    let ctx = context(
+        &b,
+        &format!("FROM evil:1\nCOPY f.txt /etc/{marker}\nRUN cat /etc/{marker} && ls /etc\n"),
+    );
+    write(&ctx, "f.txt", "inside\n");
+    let out = b.run(&["build", "-t", "evil:2", ctx.to_str().unwrap()]);
+    // Built or refused, the host's /etc is untouched.
+    assert!(
+        !std::path::Path::new(&format!("/etc/{marker}")).exists(),
+        "the build wrote into the host's /etc: {}",
+        stderr(&out)
+    );
+    // --chown names are read from the image, never from the host's /etc.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM evil:1\nCOPY --chown=daemon f.txt /f\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", ctx.to_str().unwrap()]);
+    assert_ne!(
+        code(&out),
+        0,
+        "a user name resolved through a symlink: {}",
+        stdout(&out)
+    );
+    // Same for `run -u NAME` on that image.
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "daemon",
+        "evil:1",
+        "true",
+    ]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}

@@ -49,15 +49,53 @@ pub struct ResolvedUser {
 }
 
 /// Read `rel` (e.g. `etc/passwd`) from the topmost layer dir that has it.
-/// `dirs` is searched in order (upper first); a whiteout or a symlink
-/// (which could point at a host file) ends the search.
+/// `dirs` is searched in order (upper first). Every component is opened
+/// from its parent's fd with `O_NOFOLLOW`: a symlink anywhere on the way
+/// (an image whose `/etc` points at the host's, or a running container
+/// swapping its upper dir's `/etc` for one) ends the search instead of
+/// being followed on the host; so does a whiteout or anything not a file.
 fn read_layered(dirs: &[PathBuf], rel: &str) -> Option<String> {
-    for d in dirs {
-        let p = d.join(rel);
-        match std::fs::symlink_metadata(&p) {
-            Ok(md) if md.is_file() => return std::fs::read_to_string(&p).ok(),
-            Ok(_) => return None,
-            Err(_) => continue,
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    use std::os::fd::AsFd;
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    let (last, parents) = comps.split_last()?;
+    'layers: for d in dirs {
+        let Ok(mut dir) = std::fs::File::open(d).map(std::os::fd::OwnedFd::from) else {
+            continue;
+        };
+        for c in parents {
+            match openat(
+                dir.as_fd(),
+                *c,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => dir = fd,
+                // Absent here: look in the layer below.
+                Err(nix::errno::Errno::ENOENT) => continue 'layers,
+                // A symlink (ELOOP/ENOTDIR) or a whiteout: stop.
+                Err(_) => return None,
+            }
+        }
+        match openat(
+            dir.as_fd(),
+            *last,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        ) {
+            Ok(fd) => {
+                let mut f = std::fs::File::from(fd);
+                if !f.metadata().ok()?.is_file() {
+                    return None;
+                }
+                let mut s = String::new();
+                return std::io::Read::read_to_string(&mut f, &mut s)
+                    .ok()
+                    .map(|_| s);
+            }
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(_) => return None,
         }
     }
     None

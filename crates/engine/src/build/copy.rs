@@ -673,45 +673,41 @@ pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Re
 
 /// Is `path` (absolute) present in the union of `layers` (top first),
 /// and is it a directory? Whiteouts and opaque directories are honoured.
+/// Each component is looked at without following it: a symlink on the way
+/// (whatever it points at) counts as "there, not a directory", so nothing
+/// on the host is ever looked at through one.
 pub fn lookup(layers_top_first: &[PathBuf], path: &str) -> Option<bool> {
+    use std::os::unix::fs::FileTypeExt;
     let rel = clean(path);
     if rel.is_empty() {
         return Some(true);
     }
     let comps: Vec<&str> = rel.split('/').collect();
     for layer in layers_top_first {
-        // A whiteout or an opaque dir on the way hides the lower layers.
-        let mut hidden = false;
         let mut cur = layer.clone();
+        let mut opaque_above = false;
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
-            match std::fs::symlink_metadata(&cur) {
-                Ok(m) => {
-                    use std::os::unix::fs::FileTypeExt;
-                    if m.file_type().is_char_device()
-                        && std::os::unix::fs::MetadataExt::rdev(&m) == 0
-                    {
-                        return None;
-                    }
-                    if i + 1 == comps.len() {
-                        return Some(m.is_dir());
-                    }
-                    if !m.is_dir() {
-                        hidden = true;
-                        break;
-                    }
-                    if xattr_opaque(&cur) {
-                        hidden = true;
-                        // Deeper components only in this layer.
-                    }
+            let Ok(m) = std::fs::symlink_metadata(&cur) else {
+                if opaque_above {
+                    // An opaque dir hides what the lower layers have.
+                    return None;
                 }
-                Err(_) => break,
+                break;
+            };
+            if m.file_type().is_char_device() && std::os::unix::fs::MetadataExt::rdev(&m) == 0 {
+                return None; // a whiteout
             }
-        }
-        if hidden {
-            // An opaque dir: what is not in this layer does not exist.
-            let full: PathBuf = comps.iter().fold(layer.clone(), |p, c| p.join(c));
-            return std::fs::symlink_metadata(&full).ok().map(|m| m.is_dir());
+            if i + 1 == comps.len() {
+                return Some(m.is_dir());
+            }
+            if !m.is_dir() {
+                // A file or a symlink in the way.
+                return Some(false);
+            }
+            if xattr_opaque(&cur) {
+                opaque_above = true;
+            }
         }
     }
     None

@@ -716,3 +716,58 @@ fn a_hostile_base_image_stays_contained() {
     ]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
 }
+
+#[test]
+fn named_contexts_no_cache_filter_and_platform() {
+    let b = Berth::new();
+    b.ok(&["tag", IMAGE, "other-base:7"]);
+    let ctx = context(
+        &b,
+        "FROM base AS one\nRUN echo \"one-$((0+1))\"\nFROM bb:test\nCOPY --from=extra data.txt /data.txt\nCOPY --from=one /etc/passwd /one-passwd\nRUN echo \"two-$((1+1))\"\n",
+    );
+    let extra = b.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("data.txt"), "from a named context\n").unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let named = format!("extra={}", extra.display());
+    let args = [
+        "--build-context",
+        "base=docker-image://other-base:7",
+        "--build-context",
+        named.as_str(),
+    ];
+    let mut all = args.to_vec();
+    all.extend(["-t", "named:1", ctx_s]);
+    let (_, p1) = build(&b, &all);
+    assert!(p1.contains("one-1") && p1.contains("two-2"), "{p1}");
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "named:1",
+            "cat",
+            "/data.txt"
+        ]),
+        "from a named context\n"
+    );
+    // --no-cache-filter: that stage runs again, the others come from the cache.
+    let mut all = args.to_vec();
+    all.extend(["--no-cache-filter", "one", "-t", "named:2", ctx_s]);
+    let (_, p2) = build(&b, &all);
+    assert!(p2.contains("one-1"), "{p2}");
+    // The last stage depends on stage one's result, which is the same image.
+    assert!(!p2.contains("two-2"), "{p2}");
+    // Only this machine's platform.
+    let out = b.run(&["build", "--platform", "linux/s390x", ctx_s]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("platform"), "{}", stderr(&out));
+    // A directory context cannot be a FROM.
+    let mut all = vec!["build", "--build-context"];
+    let bad = format!("base={}", extra.display());
+    all.push(&bad);
+    all.push(ctx_s);
+    let out = b.run(&all);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}

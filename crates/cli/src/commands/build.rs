@@ -48,6 +48,18 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR.
     #[arg(long)]
     secret: Vec<String>,
+    /// More contexts: name=DIR (for COPY --from=name) or name=docker-image://REF.
+    #[arg(long = "build-context")]
+    build_context: Vec<String>,
+    /// Stages to build without the cache.
+    #[arg(long = "no-cache-filter", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
+    /// Pull FROM images even when they are in the store.
+    #[arg(long)]
+    pull: bool,
+    /// Target platform (berth builds for this machine's only).
+    #[arg(long)]
+    platform: Option<String>,
     /// Output: type=local,dest=DIR | type=tar,dest=FILE | type=docker|oci,dest=FILE
     /// (dest=- for stdout) | a directory; default: the image in the store.
     #[arg(short = 'o', long = "output")]
@@ -153,6 +165,17 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             }
             engine::build::Secrets(m)
         },
+        contexts: {
+            let mut m = std::collections::BTreeMap::new();
+            for c in &a.build_context {
+                let (k, v) =
+                    engine::build::NamedContext::parse(c).map_err(|e| bad("--build-context", e))?;
+                m.insert(k, v);
+            }
+            m
+        },
+        no_cache_stages: a.no_cache_filter.clone(),
+        pull: a.pull,
         output: match &a.output {
             Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
             None => None,
@@ -163,6 +186,9 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         &req.output,
         Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d)) if d == "-"
     );
+    if let Some(p) = &a.platform {
+        engine::build::check_platform(p)?;
+    }
     if a.check {
         let warnings = engine.check_dockerfile(&req)?;
         for w in &warnings {

@@ -56,6 +56,60 @@ pub struct BuildRequest {
     pub secrets: Secrets,
     /// `-o/--output` (default: the image in the store).
     pub output: Option<Output>,
+    /// `--build-context name=DIR|docker-image://REF`.
+    pub contexts: BTreeMap<String, NamedContext>,
+    /// `--no-cache-filter`: stages built without the cache.
+    pub no_cache_stages: Vec<String>,
+    /// `--pull`: pull FROM images even when they are in the store.
+    pub pull: bool,
+}
+
+/// A `--build-context` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A directory (for `COPY --from=name`).
+    Dir(PathBuf),
+    /// An image (for `FROM name` and `COPY --from=name`).
+    Image(String),
+}
+
+impl NamedContext {
+    /// Parse `name=value`.
+    pub fn parse(spec: &str) -> std::result::Result<(String, NamedContext), String> {
+        let (name, value) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("{spec:?}: use name=DIR or name=docker-image://REF"))?;
+        if name.is_empty() {
+            return Err(format!("{spec:?}: the name is empty"));
+        }
+        let ctx = if let Some(r) = value.strip_prefix("docker-image://") {
+            NamedContext::Image(r.to_string())
+        } else if value.contains("://") {
+            return Err(format!(
+                "{value:?}: berth takes a directory or docker-image://REF"
+            ));
+        } else {
+            NamedContext::Dir(PathBuf::from(value))
+        };
+        Ok((name.to_ascii_lowercase(), ctx))
+    }
+}
+
+/// Refuse platforms other than the host's.
+pub fn check_platform(p: &str) -> Result<()> {
+    let host = &platform_args()[4].1;
+    if p.is_empty()
+        || p == host
+        || p.strip_prefix("linux/") == Some(host.trim_start_matches("linux/"))
+    {
+        return Ok(());
+    }
+    Err(invalid(
+        "--platform",
+        format!(
+            "{p}: berth builds for this machine's platform only ({host}); there is no emulation"
+        ),
+    ))
 }
 
 /// Where `-o` sends the result.
@@ -339,6 +393,8 @@ struct Builder<'a> {
     stat_cache: Option<copy::StatCache>,
     /// Blobs written with a deferred fsync (synced before a stage ends).
     unsynced: Vec<Digest>,
+    /// The stage being built (its name, or its index).
+    current_stage: Option<String>,
     /// The line being built, and variables it used that nothing defines.
     line: usize,
     undefined: std::cell::RefCell<std::collections::BTreeSet<(usize, String)>>,
@@ -418,6 +474,7 @@ impl Engine {
             used_args: Default::default(),
             stat_cache: None,
             unsynced: Vec::new(),
+            current_stage: None,
             line: 0,
             undefined: Default::default(),
         };
@@ -915,6 +972,28 @@ impl Builder<'_> {
                 format!("line {}: the image name is empty", stage.line),
             ));
         }
+        if let Some(p) = &stage.platform {
+            let globals = self.global_env();
+            let p = self
+                .lexer
+                .word(p, &|n| globals.get(n).cloned())
+                .map_err(|e| invalid("FROM --platform", e.0))?;
+            check_platform(&p)?;
+        }
+        // --build-context name=docker-image://REF replaces a FROM name.
+        let base = match self.req.contexts.get(&base.to_ascii_lowercase()) {
+            Some(NamedContext::Image(r)) => r.clone(),
+            Some(NamedContext::Dir(d)) => {
+                return Err(invalid(
+                    "FROM",
+                    format!(
+                        "{base} is a directory build context ({}): FROM needs an image",
+                        d.display()
+                    ),
+                ))
+            }
+            None => base,
+        };
         let arch = platform_args()[2].1.clone();
         let (image, config) = if base.eq_ignore_ascii_case("scratch") {
             (
@@ -931,7 +1010,16 @@ impl Builder<'_> {
             let cfg = self.image_config(&built)?;
             (Some(built), cfg)
         } else {
-            let id = match self.engine.store().resolve_image(&base) {
+            let local = if self.req.pull {
+                Err(store::StoreError::NotFound {
+                    kind: "image",
+                    what: base.clone(),
+                    hint: "",
+                })
+            } else {
+                self.engine.store().resolve_image(&base)
+            };
+            let id = match local {
                 Ok(img) => img.id,
                 Err(store::StoreError::NotFound { .. }) => {
                     let r: Reference = base.parse().map_err(|e| {
@@ -1022,6 +1110,7 @@ impl Builder<'_> {
 
     fn build_stage_inner(&mut self, index: usize) -> Result<Digest> {
         let stage = self.df.stages[index].clone();
+        self.current_stage = Some(stage.name.clone().unwrap_or_else(|| index.to_string()));
         let count = stage.instructions.len() + 1;
         let (step, started) = self.begin(&stage, 1, count, &stage.original);
         let mut st = self.base_state(&stage)?;
@@ -1125,6 +1214,16 @@ impl Builder<'_> {
     fn lookup(&self, key: &str) -> Option<Digest> {
         if self.req.no_cache {
             return None;
+        }
+        if let Some(name) = &self.current_stage {
+            if self
+                .req
+                .no_cache_stages
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
+            {
+                return None;
+            }
         }
         self.engine.store().cache_get(key).ok().flatten()
     }

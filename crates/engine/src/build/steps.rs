@@ -324,10 +324,27 @@ impl Builder<'_> {
         let mtime = self.epoch.unwrap_or(0).max(0) as u64;
 
         // The source root: the context, or a stage's / image's filesystem.
+        // --build-context name=DIR: COPY --from=name reads that directory.
+        let mut source_dir = self.req.context.clone();
+        let mut named_image = None;
+        if let Some(f) = &c.from {
+            let f = self.expand(st, f)?;
+            match self.req.contexts.get(&f.to_ascii_lowercase()) {
+                Some(super::NamedContext::Dir(d)) => {
+                    source_dir = d
+                        .canonicalize()
+                        .map_err(|e| invalid("--build-context", format!("{}: {e}", d.display())))?;
+                }
+                Some(super::NamedContext::Image(r)) => named_image = Some(r.clone()),
+                None => {}
+            }
+        }
+        let from_dir = source_dir != self.req.context;
         let from_image = match &c.from {
             None => None,
+            Some(_) if from_dir => None,
             Some(f) => {
-                let f = self.expand(st, f)?;
+                let f = named_image.clone().unwrap_or(self.expand(st, f)?);
                 let id = match self.df.stage(&f) {
                     Some(s) => self
                         .built
@@ -348,7 +365,7 @@ impl Builder<'_> {
                 Some(id)
             }
         };
-        let context_ignore = if from_image.is_none() {
+        let context_ignore = if from_image.is_none() && !from_dir {
             self.ignore.clone()
         } else {
             Default::default()
@@ -370,7 +387,7 @@ impl Builder<'_> {
         let from_layers: Vec<std::path::PathBuf>;
         match &from_image {
             None => {
-                let root = store::fsops::open_dir(&self.req.context)
+                let root = store::fsops::open_dir(&source_dir)
                     .map_err(|e| EngineError::io("opening the build context", e))?;
                 for p in &raw_paths {
                     let found = copy::expand_source(root.as_fd(), p)
@@ -394,7 +411,12 @@ impl Builder<'_> {
                     &plan.sources,
                     &plan.ignore,
                     &plan.exclude,
-                    Some(self.stat_cache()),
+                    // The stat cache belongs to the main context.
+                    if from_dir {
+                        None
+                    } else {
+                        Some(self.stat_cache())
+                    },
                 )
                 .map_err(|e| invalid(what, e.to_string()))?;
                 key_extra = hash;
@@ -412,7 +434,18 @@ impl Builder<'_> {
                 if plan.sources.len() > 1 && !dest_raw.ends_with('/') {
                     return Err(invalid(what, "when using COPY with more than one source file, the destination must be a directory and end with a /"));
                 }
-                key_extra = format!("from {id}");
+                // Keyed by the source's layers (content), not its image id
+                // (config and history times): a rebuilt stage with the
+                // same files keeps the steps that copy from it cached.
+                let diffs: Vec<String> = self
+                    .engine
+                    .store()
+                    .resolve_image(&id.to_string())?
+                    .diff_ids
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect();
+                key_extra = format!("from {}", diffs.join(","));
                 from_layers = self.engine.store().layer_dirs(id)?;
             }
         }
@@ -431,7 +464,7 @@ impl Builder<'_> {
             "{key_extra}\0{dest}\0{:?}\0{:?}\0{}\0{:?}",
             owner, chmod, plan.dest_is_dir, c.exclude
         );
-        let context = self.req.context.clone();
+        let context = source_dir.clone();
         self.layer_step(st, &created_by, &key_extra, move |b, _st| {
             let tmp = b.engine.store().tmp_dir("build-copy")?;
             let tar_path = tmp.path().join("layer.tar");

@@ -771,3 +771,100 @@ fn named_contexts_no_cache_filter_and_platform() {
     let out = b.run(&all);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
 }
+
+/// A Debian base made with `debootstrap --variant=minbase bookworm` from
+/// the machine's mirror, imported, then the seeds' style of Dockerfile:
+/// apt-get with cache mounts, a non-root user, a multi-stage Python app.
+/// RUN steps that fetch use `--network=host`: the tests leave the host's
+/// ip_forward off, which bridge NAT to the mirror would need.
+#[test]
+fn a_debian_base_with_apt_get_and_a_python_app() {
+    let b = Berth::new();
+    let root = b.path().join("debian");
+    let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("URIs: ").map(|u| u.trim().to_string()))
+        })
+        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let st = std::process::Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&root)
+        .arg(&mirror)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("debootstrap (scripts/deps installs it)");
+    assert!(st.success(), "debootstrap failed");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["-c", "."])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ctx = context(
+        &b,
+        r#"FROM debian:bookworm AS runtime
+RUN --network=host --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-minimal hello >/dev/null
+RUN useradd --create-home --uid 1500 app
+
+FROM runtime AS test
+COPY app/ /src/
+RUN python3 -m py_compile /src/app.py && echo "tests-$((1+1))-passed"
+
+FROM runtime
+COPY --from=test --chown=app:app /src/ /app/
+USER app
+WORKDIR /app
+HEALTHCHECK --interval=30s CMD python3 -c "import sys; sys.exit(0)"
+CMD ["python3", "app.py"]
+"#,
+    );
+    write(
+        &ctx,
+        "app/app.py",
+        "import os, pwd, sys\nuser = pwd.getpwuid(os.getuid()).pw_name\nprint(f'hello from python {sys.version_info.major}.{sys.version_info.minor} as {user}')\n",
+    );
+    let (_, progress) = build(&b, &["-t", "py:1", ctx.to_str().unwrap()]);
+    assert!(progress.contains("tests-2-passed"), "{progress}");
+    let hello = b.ok(&["run", "--rm", "--network", "none", "py:1"]);
+    assert_eq!(hello, "hello from python 3.11 as app\n");
+    assert_eq!(
+        b.ok(&["run", "--rm", "--network", "none", "py:1", "hello"]),
+        "Hello, world!\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "py:1",
+            "stat",
+            "-c",
+            "%U",
+            "/app/app.py"
+        ]),
+        "app\n"
+    );
+    // What apt-get update fetched stayed in the cache mount: the image has
+    // the base's lists, no more.
+    let lists = |img: &str| {
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            img,
+            "sh",
+            "-c",
+            "ls -l /var/lib/apt/lists/ | md5sum",
+        ])
+    };
+    assert_eq!(lists("py:1"), lists("debian:bookworm"));
+}

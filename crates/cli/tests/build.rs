@@ -868,3 +868,77 @@ CMD ["python3", "app.py"]
     };
     assert_eq!(lists("py:1"), lists("debian:bookworm"));
 }
+
+/// A one-file HTTP server on 127.0.0.1 (a thread); its port.
+fn serve_file(path: &'static str, body: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&req);
+            let ok = line.starts_with(&format!("GET {path} "));
+            let head = if ok {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            };
+            let _ = s.write_all(head.as_bytes());
+            if ok {
+                let _ = s.write_all(body);
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn add_downloads_a_url_and_checks_its_checksum() {
+    let b = Berth::new();
+    const BODY: &[u8] = b"#!/bin/sh\necho downloaded tool\n";
+    let port = serve_file("/files/tool.sh", BODY);
+    let sum = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(BODY))
+    };
+    let url = format!("http://127.0.0.1:{port}/files/tool.sh");
+    let ctx = context(
+        &b,
+        &format!(
+            "FROM bb:test\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /opt/renamed.sh\n"
+        ),
+    );
+    build(&b, &["-t", "dl:1", ctx.to_str().unwrap()]);
+    assert_eq!(
+        b.ok(&[
+            "run", "--rm", "--network", "none", "dl:1", "sh", "-c",
+            "sh /opt/tool.sh; stat -c %a /opt/tool.sh; cmp /opt/tool.sh /opt/renamed.sh && echo same",
+        ]),
+        "downloaded tool\n600\nsame\n"
+    );
+    // A wrong checksum, a missing file, --checksum on a local file: refused.
+    for df in [
+        format!(
+            "FROM bb:test\nADD --checksum=sha256:{} {url} /x\n",
+            "0".repeat(64)
+        ),
+        format!("FROM bb:test\nADD http://127.0.0.1:{port}/missing /x\n"),
+        format!("FROM bb:test\nADD --checksum=sha256:{sum} Dockerfile /x\n"),
+    ] {
+        std::fs::write(ctx.join("Dockerfile"), &df).unwrap();
+        let out = b.run(&["build", ctx.to_str().unwrap()]);
+        assert_eq!(code(&out), 125, "{df}: {}", stderr(&out));
+    }
+}

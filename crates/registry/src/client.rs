@@ -71,6 +71,11 @@ impl Scope {
     }
 }
 
+/// Install rustls's ring provider once (any HTTP client needs it).
+pub(crate) fn install_crypto_provider() {
+    install_crypto()
+}
+
 fn install_crypto() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

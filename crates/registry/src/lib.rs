@@ -16,6 +16,8 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+/// `ADD <url>` downloads.
+pub mod fetch;
 pub mod manifest;
 pub mod pull;
 pub mod push;

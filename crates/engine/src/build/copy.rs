@@ -109,12 +109,14 @@ impl Chmod {
 pub enum Source {
     /// A path in the source root (cleaned, relative).
     Path(String),
-    /// A heredoc's content, written as a file named after it.
+    /// A heredoc's content or a download, written as a file.
     Inline {
         /// File name.
         name: String,
         /// Content.
         data: Vec<u8>,
+        /// Its mode (0644 for heredocs, 0600 for downloads).
+        mode: u32,
     },
 }
 
@@ -323,8 +325,9 @@ pub fn hash_sources(
     let mut h = Sha256::new();
     for s in sources {
         match s {
-            Source::Inline { name, data } => {
+            Source::Inline { name, data, mode } => {
                 h.update(b"inline\0");
+                h.update(format!("{mode:o}\0").as_bytes());
                 h.update(name.as_bytes());
                 h.update(b"\0");
                 h.update(Sha256::digest(data));
@@ -636,13 +639,13 @@ pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Re
     }
     for s in &plan.sources {
         match s {
-            Source::Inline { name, data } => {
+            Source::Inline { name, data, mode } => {
                 let out = if plan.dest_is_dir {
                     join(&dest, name)
                 } else {
                     dest.clone()
                 };
-                w.file(&out, 0o644, data.len() as u64, &data[..])?;
+                w.file(&out, *mode, data.len() as u64, &data[..])?;
             }
             Source::Path(rel) => {
                 let (dir, name, st) = open_source(root, rel)?;

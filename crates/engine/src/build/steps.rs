@@ -36,7 +36,45 @@ fn ingest(
     Ok(NewLayer { tmp, layer, empty })
 }
 
+/// Downloads are kept in memory until their layer is written: at most this.
+const MAX_DOWNLOAD: u64 = 512 << 20;
+
 impl Builder<'_> {
+    /// `ADD <url>`: the body as a file named after the URL's last path
+    /// segment, mode 0600 (Docker's), checked against `--checksum`.
+    fn download(&mut self, url: &str, checksum: Option<&str>) -> Result<Source> {
+        let _ = writeln!(self.out, "downloading {url}");
+        let mut data = Vec::new();
+        registry::fetch::fetch(url, &mut data, MAX_DOWNLOAD)?;
+        if let Some(sum) = checksum {
+            let want = sum
+                .strip_prefix("sha256:")
+                .ok_or_else(|| invalid("ADD --checksum", format!("{sum:?}: use sha256:<hex>")))?;
+            let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(invalid(
+                    "ADD --checksum",
+                    format!("{url}: expected sha256:{want}, got sha256:{got}"),
+                ));
+            }
+        }
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        let name = path
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty() && !path.ends_with("://"))
+            .unwrap_or("download")
+            .to_string();
+        if name.contains("..") {
+            return Err(invalid("ADD", format!("{url}: bad file name {name:?}")));
+        }
+        Ok(Source::Inline {
+            name,
+            data,
+            mode: 0o600,
+        })
+    }
+
     /// The network of a RUN step.
     fn run_network(&self, r: &Run) -> Result<(NetworkMode, Vec<String>)> {
         let n = r
@@ -287,19 +325,28 @@ impl Builder<'_> {
                 sources.push(Source::Inline {
                     name: name.to_string(),
                     data: data.into_bytes(),
+                    mode: 0o644,
                 });
                 continue;
             }
             let e = self.expand(st, s)?;
-            if c.add
-                && (e.starts_with("http://") || e.starts_with("https://") || e.starts_with("git@"))
-            {
+            if c.add && (e.starts_with("http://") || e.starts_with("https://")) {
+                sources.push(self.download(&e, c.checksum.as_deref())?);
+                continue;
+            }
+            if c.add && (e.starts_with("git@") || e.starts_with("git://") || e.ends_with(".git")) {
                 return Err(invalid(
                     "ADD",
-                    format!("{e}: remote sources (URLs, git) are not supported by berth yet"),
+                    format!("{e}: git sources are not supported by berth yet"),
                 ));
             }
             raw_paths.push(e);
+        }
+        if c.checksum.is_some() && !raw_paths.is_empty() {
+            return Err(invalid(
+                "ADD --checksum",
+                "only checks a URL source (http:// or https://)",
+            ));
         }
         let dest_raw = self.expand(st, &c.dest)?;
         let dest_abs = if dest_raw.starts_with('/') {

@@ -617,7 +617,7 @@ fn copy_chmod_octal_and_symbolic() {
     let b = Berth::new();
     let ctx = context(
         &b,
-        "FROM bb:test\nCOPY --chmod=0640 f.txt /a\nCOPY --chmod=u+x,go-w f.txt /b\nCOPY --chmod=a=rX d/ /d/\n",
+        "FROM bb:test\nCOPY --chmod=0640 f.txt /a\nCOPY --chmod=u+x,go-w f.txt /b\nCOPY --chmod=a=rX d/ /d/\nCOPY --parents d/inner.txt f.txt /p/\n",
     );
     write(&ctx, "f.txt", "x\n");
     write(&ctx, "d/inner.txt", "y\n");
@@ -647,6 +647,20 @@ fn copy_chmod_octal_and_symbolic() {
             "/d/inner.txt",
         ]),
         "640\n744\n444\n"
+    );
+    // --parents keeps each source's path under the destination.
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "chmod:1",
+            "cat",
+            "/p/d/inner.txt",
+            "/p/f.txt"
+        ]),
+        "y\nx\n"
     );
     let out = b.run(&["build", "-f", "/dev/null", ctx.to_str().unwrap()]);
     assert_ne!(code(&out), 0);

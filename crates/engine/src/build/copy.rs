@@ -145,6 +145,8 @@ pub struct Plan {
     pub missing_parents: Vec<String>,
     /// The destination directory exists already (its owner and mode stay).
     pub dest_exists: bool,
+    /// `COPY --parents`: each source keeps its path under the destination.
+    pub parents: bool,
 }
 
 fn ctx(what: impl std::fmt::Display) -> impl Fn(nix::errno::Errno) -> io::Error {
@@ -655,6 +657,18 @@ pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Re
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let out = match kind {
+                    // --parents: the source's own path, under the destination.
+                    _ if plan.parents => {
+                        let mut prefix = String::new();
+                        // Its parent dirs, as directories of the layer.
+                        if let Some(parent) = Path::new(rel).parent() {
+                            for c in parent.components() {
+                                prefix = join(&prefix, &c.as_os_str().to_string_lossy());
+                                w.dir(&join(&dest, &prefix), 0o755)?;
+                            }
+                        }
+                        join(&dest, rel)
+                    }
                     // A directory's contents go into the destination.
                     Kind::Dir => dest.clone(),
                     _ if plan.dest_is_dir => join(&dest, &base),

@@ -429,6 +429,7 @@ impl Builder<'_> {
             extract: c.add,
             missing_parents: Vec::new(),
             dest_exists: false,
+            parents: c.parents,
         };
         let key_extra;
         let from_layers: Vec<std::path::PathBuf>;
@@ -496,6 +497,9 @@ impl Builder<'_> {
                 from_layers = self.engine.store().layer_dirs(id)?;
             }
         }
+        if plan.parents {
+            plan.dest_is_dir = true;
+        }
         self.missing_parents(st, &mut plan);
         let shown_sources: Vec<&str> = c.sources.iter().map(String::as_str).collect();
         let created_by = format!(
@@ -508,8 +512,8 @@ impl Builder<'_> {
             c.dest
         );
         let key_extra = format!(
-            "{key_extra}\0{dest}\0{:?}\0{:?}\0{}\0{:?}",
-            owner, chmod, plan.dest_is_dir, c.exclude
+            "{key_extra}\0{dest}\0{:?}\0{:?}\0{}\0{:?}\0{}",
+            owner, chmod, plan.dest_is_dir, c.exclude, c.parents
         );
         let context = source_dir.clone();
         self.layer_step(st, &created_by, &key_extra, move |b, _st| {

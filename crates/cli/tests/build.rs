@@ -956,3 +956,43 @@ fn add_downloads_a_url_and_checks_its_checksum() {
         assert_eq!(code(&out), 125, "{df}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn cache_to_and_cache_from_a_directory() {
+    let b1 = Berth::new();
+    let ctx = context(
+        &b1,
+        "FROM bb:test\nCOPY a.txt /\nRUN echo \"ran-$((2+2))\" && cat /a.txt > /b.txt\n",
+    );
+    write(&ctx, "a.txt", "cached content\n");
+    let cache = b1.path().join("cache");
+    let to = format!("type=local,dest={}", cache.display());
+    let (_, p1) = build(
+        &b1,
+        &["--cache-to", &to, "-t", "c:1", ctx.to_str().unwrap()],
+    );
+    assert!(p1.contains("ran-4"), "{p1}");
+    assert!(cache.join("cache.tar").is_file() && cache.join("keys.json").is_file());
+    // Another store with the same base: the RUN step comes from the cache.
+    let base = b1.path().join("base.tar");
+    b1.ok(&["save", "-o", base.to_str().unwrap(), IMAGE]);
+    let b2 = Berth::empty();
+    b2.ok(&["load", "-i", base.to_str().unwrap()]);
+    let from = format!("type=local,src={}", cache.display());
+    let (_, p2) = build(
+        &b2,
+        &["--cache-from", &from, "-t", "c:2", ctx.to_str().unwrap()],
+    );
+    assert!(!p2.contains("ran-4"), "{p2}");
+    assert_eq!(
+        b2.ok(&["run", "--rm", "--network", "none", "c:2", "cat", "/b.txt"]),
+        "cached content\n"
+    );
+    let out = b2.run(&[
+        "build",
+        "--cache-to",
+        "type=registry,ref=x",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 125);
+}

@@ -57,6 +57,12 @@ pub struct BuildArgs {
     /// Pull FROM images even when they are in the store.
     #[arg(long)]
     pull: bool,
+    /// Import a build cache: type=local,src=DIR.
+    #[arg(long = "cache-from")]
+    cache_from: Vec<String>,
+    /// Export the build cache: type=local,dest=DIR.
+    #[arg(long = "cache-to")]
+    cache_to: Option<String>,
     /// Target platform (berth builds for this machine's only).
     #[arg(long)]
     platform: Option<String>,
@@ -176,6 +182,18 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         },
         no_cache_stages: a.no_cache_filter.clone(),
         pull: a.pull,
+        cache_from: a
+            .cache_from
+            .iter()
+            .map(|s| engine::build::parse_cache_spec(s, "src"))
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("--cache-from", e))?,
+        cache_to: a
+            .cache_to
+            .as_deref()
+            .map(|s| engine::build::parse_cache_spec(s, "dest"))
+            .transpose()
+            .map_err(|e| bad("--cache-to", e))?,
         output: match &a.output {
             Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
             None => None,

@@ -62,6 +62,30 @@ pub struct BuildRequest {
     pub no_cache_stages: Vec<String>,
     /// `--pull`: pull FROM images even when they are in the store.
     pub pull: bool,
+    /// `--cache-from type=local,src=DIR`.
+    pub cache_from: Vec<PathBuf>,
+    /// `--cache-to type=local,dest=DIR`.
+    pub cache_to: Option<PathBuf>,
+}
+
+/// Parse a `--cache-from`/`--cache-to` value (`type=local,src|dest=DIR`).
+pub fn parse_cache_spec(spec: &str, key: &str) -> std::result::Result<PathBuf, String> {
+    let mut kind = "local".to_string();
+    let mut dir = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = v.to_string(),
+            Some((k, v)) if k == key => dir = Some(PathBuf::from(v)),
+            Some(("mode", _)) | Some(("compression", _)) => {}
+            _ => return Err(format!("{spec:?}: use type=local,{key}=DIR")),
+        }
+    }
+    if kind != "local" {
+        return Err(format!(
+            "{spec:?}: type={kind} is not supported by berth (type=local only)"
+        ));
+    }
+    dir.ok_or_else(|| format!("{spec:?}: {key}= is required"))
 }
 
 /// A `--build-context` value.
@@ -395,6 +419,9 @@ struct Builder<'a> {
     unsynced: Vec<Digest>,
     /// The stage being built (its name, or its index).
     current_stage: Option<String>,
+    /// Cache keys this build used or made, with their images
+    /// (`--cache-to`).
+    touched: std::cell::RefCell<Vec<(String, Digest)>>,
     /// The line being built, and variables it used that nothing defines.
     line: usize,
     undefined: std::cell::RefCell<std::collections::BTreeSet<(usize, String)>>,
@@ -475,6 +502,7 @@ impl Engine {
             stat_cache: None,
             unsynced: Vec::new(),
             current_stage: None,
+            touched: Default::default(),
             line: 0,
             undefined: Default::default(),
         };
@@ -487,9 +515,16 @@ impl Engine {
                 "note: the `# syntax=` directive is ignored: berth has its own Dockerfile frontend"
             );
         }
+        for dir in &req.cache_from {
+            self.import_cache(dir, b.out)?;
+        }
         let image = b.run();
         b.save_stat_cache();
         let image = image?;
+        if let Some(dir) = &req.cache_to {
+            let touched = b.touched.borrow().clone();
+            self.export_cache(dir, &touched)?;
+        }
         if let Some(o) = &req.output {
             self.export_build(&image, o, &req.tags)?;
         }
@@ -512,6 +547,61 @@ impl Engine {
 }
 
 impl Engine {
+    /// `--cache-to type=local,dest=DIR`: the images of the steps this
+    /// build used (an OCI layout archive, `cache.tar`) and their keys
+    /// (`keys.json`).
+    fn export_cache(&self, dir: &std::path::Path, touched: &[(String, Digest)]) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        let mut images: Vec<String> = touched.iter().map(|(_, d)| d.to_string()).collect();
+        images.sort();
+        images.dedup();
+        let tmp = dir.join(".cache.tar.tmp");
+        {
+            let f =
+                std::fs::File::create(&tmp).map_err(|e| EngineError::io("writing the cache", e))?;
+            let mut w = std::io::BufWriter::new(f);
+            self.store()
+                .save(&images, store::ArchiveFormat::Oci, &mut w)?;
+            w.flush()
+                .map_err(|e| EngineError::io("writing the cache", e))?;
+        }
+        std::fs::rename(&tmp, dir.join("cache.tar"))
+            .map_err(|e| EngineError::io("writing the cache", e))?;
+        let keys: BTreeMap<&str, String> = touched
+            .iter()
+            .map(|(k, d)| (k.as_str(), d.to_string()))
+            .collect();
+        std::fs::write(
+            dir.join("keys.json"),
+            serde_json::to_vec_pretty(&keys).unwrap_or_default(),
+        )
+        .map_err(|e| EngineError::io("writing the cache keys", e))?;
+        Ok(())
+    }
+
+    /// `--cache-from type=local,src=DIR`: load its images and keys.
+    fn import_cache(&self, dir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
+        let keys_path = dir.join("keys.json");
+        let Ok(keys) = std::fs::read(&keys_path) else {
+            let _ = writeln!(out, "note: no build cache in {}", dir.display());
+            return Ok(());
+        };
+        let keys: BTreeMap<String, String> = serde_json::from_slice(&keys)
+            .map_err(|e| invalid("--cache-from", format!("{}: {e}", keys_path.display())))?;
+        let f = std::fs::File::open(dir.join("cache.tar"))
+            .map_err(|e| invalid("--cache-from", format!("{}: {e}", dir.display())))?;
+        self.store().load(std::io::BufReader::new(f))?;
+        for (k, v) in keys {
+            if let Ok(d) = v.parse::<Digest>() {
+                if self.store().resolve_image(&d.to_string()).is_ok() {
+                    self.store().cache_put(&k, &d)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `-o`: write the built image's files or an archive of it.
     fn export_build(&self, image: &Digest, out: &Output, tags: &[Reference]) -> Result<()> {
         let to_writer = |dest: &str| -> Result<Box<dyn Write>> {
@@ -806,7 +896,15 @@ impl Builder<'_> {
                 self.out = out;
                 self.step = first_step;
                 let line = match self.build_stage(i) {
-                    Ok(d) => format!("ok {d}"),
+                    Ok(d) => {
+                        let keys: Vec<String> = self
+                            .touched
+                            .borrow()
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect();
+                        format!("ok {d} {}", keys.join(","))
+                    }
                     Err(e) => format!("err {}", encode_error(&e)),
                 };
                 self.save_stat_cache();
@@ -845,14 +943,22 @@ impl Builder<'_> {
                 let _ = writeln!(self.out);
             }
             let text = String::from_utf8_lossy(&c.result_text).into_owned();
-            match text
-                .strip_prefix("ok ")
-                .and_then(|d| d.parse::<Digest>().ok())
-            {
-                Some(d) => {
+            let ok = text.strip_prefix("ok ").map(|r| {
+                let (d, keys) = r.split_once(' ').unwrap_or((r, ""));
+                (d.parse::<Digest>().ok(), keys.to_string())
+            });
+            match ok {
+                Some((Some(d), keys)) => {
                     self.built.insert(c.stage, Built { image: d });
+                    for kv in keys.split(',').filter(|s| !s.is_empty()) {
+                        if let Some((k, v)) = kv.split_once('=') {
+                            if let Ok(v) = v.parse::<Digest>() {
+                                self.touched.borrow_mut().push((k.to_string(), v));
+                            }
+                        }
+                    }
                 }
-                None => {
+                _ => {
                     let e = decode_error(
                         text.strip_prefix("err ")
                             .unwrap_or("the stage builder process died without a result"),
@@ -1225,7 +1331,13 @@ impl Builder<'_> {
                 return None;
             }
         }
-        self.engine.store().cache_get(key).ok().flatten()
+        let hit = self.engine.store().cache_get(key).ok().flatten();
+        if let Some(id) = &hit {
+            self.touched
+                .borrow_mut()
+                .push((key.to_string(), id.clone()));
+        }
+        hit
     }
 
     /// Register the stage's current config on top of its image plus
@@ -1241,6 +1353,7 @@ impl Builder<'_> {
             .store()
             .register_built(st.image.as_ref(), layers, config, &[])?;
         self.engine.store().cache_put(&st.key, &id)?;
+        self.touched.borrow_mut().push((st.key.clone(), id.clone()));
         Ok(id)
     }
 

@@ -996,3 +996,61 @@ fn cache_to_and_cache_from_a_directory() {
     ]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn two_builds_at_once_both_succeed() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test AS a\nCOPY f.txt /\nRUN sleep 0.3 && cat /f.txt > /g.txt\nFROM bb:test\nCOPY --from=a /g.txt /\nRUN cat /g.txt\n",
+    );
+    write(&ctx, "f.txt", "shared\n");
+    let spawn = |tag: &str| {
+        b.cmd()
+            .args(["build", "-q", "-t", tag, ctx.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (x, y) = (spawn("two:1"), spawn("two:2"));
+    for out in [x.wait_with_output().unwrap(), y.wait_with_output().unwrap()] {
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for t in ["two:1", "two:2"] {
+        assert_eq!(
+            b.ok(&["run", "--rm", "--network", "none", t, "cat", "/g.txt"]),
+            "shared\n"
+        );
+    }
+    // And the cache they left serves a third build entirely.
+    let (_, p) = build(&b, &["-t", "two:3", ctx.to_str().unwrap()]);
+    assert_eq!(p.matches("CACHED").count(), 4, "{p}");
+}
+
+#[test]
+fn tty_progress_shows_one_line_per_step() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nRUN echo \"hidden-$((3+3))\"\nCMD [\"true\"]\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, p) = build(&b, &["--progress", "tty", ctx_s]);
+    assert!(p.contains(" => [stage-0 2/3] RUN echo"), "{p}");
+    assert!(!p.contains("hidden-6"), "{p}");
+    assert!(p.contains("[+] Building") && p.contains("FINISHED"), "{p}");
+    let (_, p) = build(&b, &["--progress", "tty", ctx_s]);
+    assert!(p.contains(" => CACHED [stage-0 2/3] RUN echo"), "{p}");
+    // A failing step still shows its output.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test\nRUN echo \"why-$((4+4))\" && exit 2\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", "--progress", "tty", ctx_s]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("why-8"), "{}", stderr(&out));
+    let out = b.run(&["build", "--progress", "fancy", ctx_s]);
+    assert_eq!(code(&out), 125);
+}

@@ -182,6 +182,8 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         },
         no_cache_stages: a.no_cache_filter.clone(),
         pull: a.pull,
+        tty: a.progress == "tty"
+            || (a.progress == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         cache_from: a
             .cache_from
             .iter()
@@ -223,7 +225,15 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     let out: &mut dyn Write = if a.quiet { &mut sink } else { &mut err };
+    let started = std::time::Instant::now();
     let id = engine.build(&req, out)?;
+    if req.tty {
+        let _ = writeln!(
+            out,
+            "[+] Building {:.1}s FINISHED",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if let Some(f) = &a.iidfile {
         std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
     }

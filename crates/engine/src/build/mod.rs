@@ -66,6 +66,9 @@ pub struct BuildRequest {
     pub cache_from: Vec<PathBuf>,
     /// `--cache-to type=local,dest=DIR`.
     pub cache_to: Option<PathBuf>,
+    /// `--progress=tty` (or auto on a terminal): one line per finished
+    /// step, RUN output shown only when a step fails.
+    pub tty: bool,
 }
 
 /// Parse a `--cache-from`/`--cache-to` value (`type=local,src|dest=DIR`).
@@ -227,6 +230,18 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
             .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
     }
     Ok(())
+}
+
+/// At most `n` characters of a one-line label.
+fn clip(s: &str, n: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() <= n {
+        line.to_string()
+    } else {
+        let mut c: String = line.chars().take(n.saturating_sub(1)).collect();
+        c.push('…');
+        c
+    }
 }
 
 /// The stage `--target` names (default: the last).
@@ -419,6 +434,8 @@ struct Builder<'a> {
     unsynced: Vec<Digest>,
     /// The stage being built (its name, or its index).
     current_stage: Option<String>,
+    /// The step shown when it ends (tty progress).
+    tty_label: String,
     /// Cache keys this build used or made, with their images
     /// (`--cache-to`).
     touched: std::cell::RefCell<Vec<(String, Digest)>>,
@@ -502,6 +519,7 @@ impl Engine {
             stat_cache: None,
             unsynced: Vec::new(),
             current_stage: None,
+            tty_label: String::new(),
             touched: Default::default(),
             line: 0,
             undefined: Default::default(),
@@ -1050,20 +1068,30 @@ impl Builder<'_> {
             .name
             .clone()
             .unwrap_or_else(|| format!("stage-{}", stage.index));
-        let _ = writeln!(self.out, "#{} [{name} {index}/{count}] {text}", self.step);
+        let label = format!("[{name} {index}/{count}] {text}");
+        if self.req.tty {
+            self.tty_label = label;
+        } else {
+            let _ = writeln!(self.out, "#{} {label}", self.step);
+        }
         (self.step, Instant::now())
     }
 
     fn done(&mut self, step: usize, started: Instant) {
-        let _ = writeln!(
-            self.out,
-            "#{step} DONE {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
+        let secs = started.elapsed().as_secs_f64();
+        if self.req.tty {
+            let _ = writeln!(self.out, " => {:<70} {secs:.1}s", clip(&self.tty_label, 70));
+        } else {
+            let _ = writeln!(self.out, "#{step} DONE {secs:.1}s");
+        }
     }
 
     fn cached(&mut self, step: usize) {
-        let _ = writeln!(self.out, "#{step} CACHED");
+        if self.req.tty {
+            let _ = writeln!(self.out, " => CACHED {}", clip(&self.tty_label, 70));
+        } else {
+            let _ = writeln!(self.out, "#{step} CACHED");
+        }
     }
 
     fn base_state(&mut self, stage: &Stage) -> Result<StageState> {

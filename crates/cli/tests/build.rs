@@ -1054,3 +1054,40 @@ fn tty_progress_shows_one_line_per_step() {
     let out = b.run(&["build", "--progress", "fancy", ctx_s]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn a_context_tarball_from_a_url() {
+    let b = Berth::new();
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (
+            "Dockerfile",
+            &b"FROM bb:test\nCOPY msg.txt /\nRUN cat /msg.txt > /copied\n"[..],
+        ),
+        ("msg.txt", &b"served over http\n"[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, data).unwrap();
+    }
+    let body: &'static [u8] = Box::leak(t.into_inner().unwrap().into_boxed_slice());
+    let port = serve_file("/ctx.tar", body);
+    let url = format!("http://127.0.0.1:{port}/ctx.tar");
+    build(&b, &["-t", "url:1", &url]);
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "url:1",
+            "cat",
+            "/copied"
+        ]),
+        "served over http\n"
+    );
+    let out = b.run(&["build", &format!("http://127.0.0.1:{port}/missing.tar")]);
+    assert_eq!(code(&out), 125);
+}

@@ -107,16 +107,28 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             format!("{:?}: use auto, plain or tty", a.progress),
         ));
     }
-    if a.path.contains("://") {
+    if a.path.contains("://") && !(a.path.starts_with("http://") || a.path.starts_with("https://"))
+    {
         return Err(bad(
             "build context",
-            "a context from a URL is not supported by berth yet: give a directory or - (stdin)",
+            "give a directory, - (stdin) or an http(s) URL of a tarball (git contexts are not supported)",
         ));
     }
     // `-`: a context tar or a Dockerfile on stdin; `-f -`: the Dockerfile.
     let mut _work = None;
     let mut context_path = a.path.clone();
     let mut dockerfile_override = None;
+    if a.path.starts_with("http://") || a.path.starts_with("https://") {
+        // A tarball (or a Dockerfile) at a URL, as `docker build URL`.
+        let mut body = Vec::new();
+        registry::fetch::fetch(&a.path, &mut body, 2 << 30).map_err(|e| bad("build context", e))?;
+        let tmp = engine.store().tmp_dir("build-url")?;
+        let dir = tmp.path().join("context");
+        std::fs::create_dir(&dir)?;
+        engine::build::context_from_stdin(&body, &dir)?;
+        context_path = dir.to_string_lossy().into_owned();
+        _work = Some(tmp);
+    }
     if a.path == "-" || a.file.as_deref() == Some("-") {
         if a.path == "-" && a.file.as_deref() == Some("-") {
             return Err(bad(

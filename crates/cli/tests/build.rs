@@ -165,6 +165,10 @@ fn the_cache_is_keyed_by_content() {
     // tagged images stay.
     let df = b.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(!df.contains("Build Cache 0"), "{df}");
+    // --keep-storage with room for everything removes nothing.
+    b.ok(&["builder", "prune", "-f", "--keep-storage", "10g"]);
+    let df = b.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(!df.contains("Build Cache 0"), "{df}");
     b.ok(&["builder", "prune", "-f"]);
     let df = b.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.contains("Build Cache 0"), "{df}");

@@ -116,6 +116,43 @@ impl Store {
         Ok(report)
     }
 
+    /// `builder prune --keep-storage`: drop the oldest cache entries (and
+    /// their images nothing else uses) until the cache holds at most
+    /// `keep` bytes.
+    pub fn builder_prune_to(&self, keep: u64) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport::default();
+        let order: Vec<String> = {
+            let mut stmt = self.conn().prepare(
+                "SELECT image_id, MIN(created) AS c FROM build_cache GROUP BY image_id ORDER BY c",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for image in order {
+            if self.build_cache_size()? <= keep {
+                break;
+            }
+            let tx = self.write_tx()?;
+            tx.execute("DELETE FROM build_cache WHERE image_id = ?1", [&image])?;
+            let mut doomed = Vec::new();
+            if let Some(img) = self
+                .records_for_prune()?
+                .into_iter()
+                .find(|i| i.id.to_string() == image)
+            {
+                if img.repo_tags.is_empty() && self.container_using(&tx, &img.id)?.is_none() {
+                    let (files, freed) = self.delete_image(&tx, &img)?;
+                    doomed = files;
+                    report.reclaimed += freed;
+                    report.deleted.push(img.id.clone());
+                }
+            }
+            tx.commit()?;
+            self.remove_files(doomed)?;
+        }
+        Ok(report)
+    }
+
     /// Bytes of layers that only cache images hold (`system df`).
     pub fn build_cache_size(&self) -> Result<u64, StoreError> {
         let cached = self.cache_images()?;

@@ -276,12 +276,22 @@ pub struct PruneArgs {
     /// Do not ask.
     #[arg(short = 'f', long)]
     force: bool,
+    /// Keep this much cache (e.g. 1g), removing the oldest first.
+    #[arg(long = "keep-storage")]
+    keep_storage: Option<String>,
 }
 
 /// `builder prune`.
 pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
     let _ = (a.all, a.force);
-    let report = engine.store().builder_prune()?;
+    let report = match &a.keep_storage {
+        Some(k) => {
+            let keep = model::size::parse_bytes(k)
+                .map_err(|_| bad("--keep-storage", format!("{k:?}: use a size like 1g")))?;
+            engine.store().builder_prune_to(keep)?
+        }
+        None => engine.store().builder_prune()?,
+    };
     for d in &report.deleted {
         println!("Deleted build cache objects: {d}");
     }

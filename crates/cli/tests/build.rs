@@ -1095,3 +1095,51 @@ fn a_context_tarball_from_a_url() {
     let out = b.run(&["build", &format!("http://127.0.0.1:{port}/missing.tar")]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn add_extracts_local_archives_of_every_compression() {
+    let b = Berth::new();
+    let ctx = context(&b, "unused");
+    let src = b.path().join("payload");
+    std::fs::create_dir_all(src.join("dir")).unwrap();
+    std::fs::write(src.join("dir/file.txt"), "inside the archive\n").unwrap();
+    let mut df = String::from("FROM bb:test\n");
+    for (name, flag) in [
+        ("plain.tar", ""),
+        ("a.tar.gz", "-z"),
+        ("a.tar.bz2", "-j"),
+        ("a.tar.xz", "-J"),
+        ("a.tar.zst", "--zstd"),
+    ] {
+        let mut cmd = std::process::Command::new("tar");
+        cmd.arg("-c");
+        if !flag.is_empty() {
+            cmd.arg(flag);
+        }
+        let st = cmd
+            .arg("-f")
+            .arg(ctx.join(name))
+            .arg("-C")
+            .arg(&src)
+            .arg("dir")
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar {flag}");
+        df.push_str(&format!("ADD {name} /x/{name}/\n"));
+    }
+    // A compressed file that is not a tar is copied as it is.
+    let gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(src.join("dir/file.txt"))
+        .output()
+        .unwrap();
+    std::fs::write(ctx.join("note.gz"), gz.stdout).unwrap();
+    df.push_str("ADD note.gz /x/\n");
+    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
+    build(&b, &["-t", "arch:1", ctx.to_str().unwrap()]);
+    let out = b.ok(&[
+        "run", "--rm", "--network", "none", "arch:1", "sh", "-c",
+        "for d in plain.tar a.tar.gz a.tar.bz2 a.tar.xz a.tar.zst; do cat /x/$d/dir/file.txt; done; test -f /x/note.gz && echo kept",
+    ]);
+    assert_eq!(out, "inside the archive\n".repeat(5) + "kept\n");
+}

@@ -549,9 +549,7 @@ impl<W: Write> Writer<'_, W> {
             out_file.to_string()
         };
         let f = std::fs::File::from(fd);
-        let mut r = io::BufReader::new(f);
-        let reader = store::layer::decompress(&mut r)
-            .map_err(|e| io::Error::other(format!("{rel}: {e}")))?;
+        let reader = archive_reader(f).map_err(|e| io::Error::other(format!("{rel}: {e}")))?;
         let mut a = tar::Archive::new(reader);
         for e in a.entries()? {
             let mut e = e?;
@@ -587,15 +585,86 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
-/// Does the file start like a tar archive (plain, gzip, zstd)? (bzip2 and
-/// xz archives are copied as files for now.)
+/// An xz archive is decompressed in memory (lzma-rs has no reader): at
+/// most this much.
+const MAX_XZ: usize = 1 << 30;
+
+/// A reader of the tar inside `f` (plain, gzip, zstd, bzip2 or xz).
+fn archive_reader(f: std::fs::File) -> io::Result<Box<dyn Read>> {
+    let mut head = [0u8; 6];
+    let n = nix::sys::uio::pread(&f, &mut head, 0).map_err(io::Error::from)?;
+    let h = &head[..n];
+    if h.starts_with(b"BZh") {
+        return Ok(Box::new(bzip2::read::MultiBzDecoder::new(
+            io::BufReader::new(f),
+        )));
+    }
+    if h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        let mut out = Vec::new();
+        let mut input = io::BufReader::new(f);
+        lzma_rs::xz_decompress(&mut input, &mut LimitedVec(&mut out))
+            .map_err(|e| io::Error::other(format!("xz: {e}")))?;
+        return Ok(Box::new(io::Cursor::new(out)));
+    }
+    store::layer::decompress(io::BufReader::new(f))
+}
+
+/// A `Vec` that refuses to grow past [`MAX_XZ`].
+struct LimitedVec<'a>(&'a mut Vec<u8>);
+
+impl Write for LimitedVec<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_XZ {
+            return Err(io::Error::other(
+                "the archive is larger than 1 GiB unpacked",
+            ));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Is the file a tar archive (plain, gzip, zstd, bzip2 or xz)? A
+/// compressed file that is not a tar inside is copied as a file, as
+/// Docker does.
 fn is_archive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let mut head = [0u8; 512];
     let n = nix::sys::uio::pread(fd, &mut head, 0).map_err(io::Error::from)?;
     let h = &head[..n];
-    Ok(h.starts_with(&[0x1f, 0x8b])
+    if n >= 262 && &h[257..262] == b"ustar" {
+        return Ok(true);
+    }
+    if h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(true); // xz: checked when extracted
+    }
+    let compressed = h.starts_with(&[0x1f, 0x8b])
         || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &h[257..262] == b"ustar"))
+        || h.starts_with(b"BZh");
+    if !compressed {
+        return Ok(false);
+    }
+    // Look at the first block once decompressed.
+    let dup = fd.try_clone_to_owned()?;
+    let Ok(mut r) = archive_reader(std::fs::File::from(dup)) else {
+        return Ok(false);
+    };
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < block.len() {
+        match r.read(&mut block[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(_) => break,
+        }
+    }
+    drop(r);
+    // The dup shares the file offset: back to the start for the copy.
+    nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekSet).map_err(io::Error::from)?;
+    Ok(got >= 262 && &block[257..262] == b"ustar")
 }
 
 /// Counts what goes through.

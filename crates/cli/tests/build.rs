@@ -1143,3 +1143,104 @@ fn add_extracts_local_archives_of_every_compression() {
     ]);
     assert_eq!(out, "inside the archive\n".repeat(5) + "kept\n");
 }
+
+#[test]
+fn add_clones_a_git_repository() {
+    let b = Berth::new();
+    // A repository served over HTTP (git's dumb protocol) from 127.0.0.1.
+    let web = b.path().join("web");
+    let work = b.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("README"), "from git\n").unwrap();
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    std::fs::create_dir_all(&web).unwrap();
+    git(
+        &web,
+        &["clone", "-q", "--bare", work.to_str().unwrap(), "repo.git"],
+    );
+    git(&web.join("repo.git"), &["update-server-info"]);
+    let mut server = std::process::Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(&web)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    // "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
+    let port: u16 = first
+        .split("port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    let url = format!("http://127.0.0.1:{port}/repo.git");
+    let ctx = context(
+        &b,
+        &format!("FROM bb:test\nADD --checksum={commit} {url}#main /src/\n"),
+    );
+    let out = b.run(&["build", "-t", "git:1", ctx.to_str().unwrap()]);
+    let ok = out.status.success();
+    let err = stderr(&out);
+    let wrong = {
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!(
+                "FROM bb:test\nADD --checksum={} {url} /src/\n",
+                "0".repeat(40)
+            ),
+        )
+        .unwrap();
+        code(&b.run(&["build", ctx.to_str().unwrap()]))
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{err}");
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "git:1",
+            "sh",
+            "-c",
+            "cat /src/README; test ! -e /src/.git && echo no-git-dir"
+        ]),
+        "from git\nno-git-dir\n"
+    );
+    assert_eq!(wrong, 125);
+    // No local paths or file:// through git.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM bb:test\nADD file://{}/repo.git /src/\n",
+            web.display()
+        ),
+    )
+    .unwrap();
+    assert_ne!(code(&b.run(&["build", ctx.to_str().unwrap()])), 0);
+}

@@ -36,6 +36,15 @@ fn ingest(
     Ok(NewLayer { tmp, layer, empty })
 }
 
+/// Does an ADD source name a git repository?
+fn is_git_url(s: &str) -> bool {
+    let base = s.split('#').next().unwrap_or(s);
+    s.starts_with("git@")
+        || s.starts_with("git://")
+        || s.starts_with("ssh://")
+        || ((base.starts_with("http://") || base.starts_with("https://")) && base.ends_with(".git"))
+}
+
 /// Downloads are kept in memory until their layer is written: at most this.
 const MAX_DOWNLOAD: u64 = 512 << 20;
 
@@ -73,6 +82,72 @@ impl Builder<'_> {
             data,
             mode: 0o600,
         })
+    }
+
+    /// `ADD <git url>[#ref]`: a clone with the host's git (network
+    /// protocols only: no `file://` or local paths, no prompts, no hooks
+    /// run on clone), checked out at `ref`; `--checksum` must name the
+    /// commit. Returns the work dir, the checkout and the commit.
+    fn git_checkout(
+        &mut self,
+        url: &str,
+        checksum: Option<&str>,
+    ) -> Result<(store::TmpDir, std::path::PathBuf, String)> {
+        let (repo, reference) = match url.split_once('#') {
+            Some((r, f)) => (r, Some(f.split(':').next().unwrap_or(f))),
+            None => (url, None),
+        };
+        let _ = writeln!(self.out, "cloning {repo}");
+        let tmp = self.engine.store().tmp_dir("build-git")?;
+        let dir = tmp.path().join("checkout");
+        let git = |args: &[&str]| -> Result<String> {
+            let out = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "protocol.allow=never",
+                    "-c",
+                    "protocol.http.allow=always",
+                    "-c",
+                    "protocol.https.allow=always",
+                    "-c",
+                    "protocol.git.allow=always",
+                    "-c",
+                    "protocol.ssh.allow=always",
+                    "-c",
+                    "core.hooksPath=/dev/null",
+                ])
+                .args(args)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| invalid("ADD", format!("running git (apt-get install git): {e}")))?;
+            if !out.status.success() {
+                return Err(invalid(
+                    "ADD",
+                    format!(
+                        "git {}: {}",
+                        args.first().copied().unwrap_or(""),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let dir_s = dir.to_string_lossy().into_owned();
+        git(&["clone", "--quiet", "--no-checkout", "--", repo, &dir_s])?;
+        let rev = reference.unwrap_or("HEAD");
+        git(&["-C", &dir_s, "checkout", "--quiet", "--detach", rev])?;
+        let commit = git(&["-C", &dir_s, "rev-parse", "HEAD"])?;
+        if let Some(sum) = checksum {
+            let want = sum.strip_prefix("sha256:").unwrap_or(sum);
+            if !commit.starts_with(want) || want.len() < 7 {
+                return Err(invalid(
+                    "ADD --checksum",
+                    format!("{url}: expected commit {want}, the checkout is {commit}"),
+                ));
+            }
+        }
+        Ok((tmp, dir, commit))
     }
 
     /// The network of a RUN step.
@@ -312,6 +387,8 @@ impl Builder<'_> {
         let what = if c.add { "ADD" } else { "COPY" };
         let mut sources = Vec::new();
         let mut raw_paths = Vec::new();
+        // ADD <git repository>: its checkout (kept until the layer is written).
+        let mut git: Option<(store::TmpDir, std::path::PathBuf, String)> = None;
         for s in &c.sources {
             if let Some(name) = s.strip_prefix("<<") {
                 let name = name
@@ -335,19 +412,22 @@ impl Builder<'_> {
                 continue;
             }
             let e = self.expand(st, s)?;
+            if c.add && is_git_url(&e) {
+                if c.sources.len() != 1 {
+                    return Err(invalid("ADD", "a git repository must be ADD's only source"));
+                }
+                let (tmp, dir, commit) = self.git_checkout(&e, c.checksum.as_deref())?;
+                git = Some((tmp, dir, commit));
+                raw_paths.push(String::new());
+                continue;
+            }
             if c.add && (e.starts_with("http://") || e.starts_with("https://")) {
                 sources.push(self.download(&e, c.checksum.as_deref())?);
                 continue;
             }
-            if c.add && (e.starts_with("git@") || e.starts_with("git://") || e.ends_with(".git")) {
-                return Err(invalid(
-                    "ADD",
-                    format!("{e}: git sources are not supported by berth yet"),
-                ));
-            }
             raw_paths.push(e);
         }
-        if c.checksum.is_some() && !raw_paths.is_empty() {
+        if c.checksum.is_some() && !raw_paths.is_empty() && git.is_none() {
             return Err(invalid(
                 "ADD --checksum",
                 "only checks a URL source (http:// or https://)",
@@ -372,12 +452,19 @@ impl Builder<'_> {
             Some(m) => Some(copy::Chmod::parse(m).map_err(|e| invalid("--chmod", e))?),
             None => None,
         };
-        let exclude = super::ignore::Ignore::parse(&c.exclude.join("\n"));
+        let mut excludes = c.exclude.clone();
+        if git.is_some() && !c.keep_git_dir {
+            excludes.push(".git".into());
+        }
+        let exclude = super::ignore::Ignore::parse(&excludes.join("\n"));
         let mtime = self.epoch.unwrap_or(0).max(0) as u64;
 
         // The source root: the context, or a stage's / image's filesystem.
         // --build-context name=DIR: COPY --from=name reads that directory.
-        let mut source_dir = self.req.context.clone();
+        let mut source_dir = match &git {
+            Some((_, dir, _)) => dir.clone(),
+            None => self.req.context.clone(),
+        };
         let mut named_image = None;
         if let Some(f) = &c.from {
             let f = self.expand(st, f)?;

@@ -97,23 +97,9 @@ impl Store {
         let cached = self.cache_images()?;
         let tx = self.write_tx()?;
         tx.execute("DELETE FROM build_cache", [])?;
-        let mut report = PruneReport::default();
-        let mut doomed = Vec::new();
-        for img in self.records_for_prune()? {
-            if !cached.contains(&img.id.to_string())
-                || !img.repo_tags.is_empty()
-                || self.container_using(&tx, &img.id)?.is_some()
-            {
-                continue;
-            }
-            let (files, freed) = self.delete_image(&tx, &img)?;
-            doomed.extend(files);
-            report.reclaimed += freed;
-            report.deleted.push(img.id.clone());
-        }
-        tx.commit()?;
-        self.remove_files(doomed)?;
-        Ok(report)
+        self.delete_unused_images(tx, |img| {
+            cached.contains(&img.id.to_string()) && img.repo_tags.is_empty()
+        })
     }
 
     /// `builder prune --keep-storage`: drop the oldest cache entries (and

@@ -886,23 +886,33 @@ impl Store {
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
         let cached = self.cache_images()?;
         let tx = self.write_tx()?;
+        // The build cache is `builder prune`'s.
+        self.delete_unused_images(tx, |img| {
+            (all || img.repo_tags.is_empty())
+                && !(img.repo_tags.is_empty() && cached.contains(&img.id.to_string()))
+        })
+    }
+
+    /// Delete, in `tx`, every image `doomed` picks that no container uses;
+    /// commit, then remove their files.
+    pub(crate) fn delete_unused_images(
+        &self,
+        tx: rusqlite::Transaction<'_>,
+        doomed: impl Fn(&ImageRecord) -> bool,
+    ) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport::default();
-        let mut doomed = Vec::new();
+        let mut files = Vec::new();
         for img in self.records(None)? {
-            // The build cache is `builder prune`'s.
-            if (!all && !img.repo_tags.is_empty())
-                || (img.repo_tags.is_empty() && cached.contains(&img.id.to_string()))
-                || self.container_using(&tx, &img.id)?.is_some()
-            {
+            if !doomed(&img) || self.container_using(&tx, &img.id)?.is_some() {
                 continue;
             }
-            let (files, freed) = self.delete_image(&tx, &img)?;
-            doomed.extend(files);
+            let (f, freed) = self.delete_image(&tx, &img)?;
+            files.extend(f);
             report.reclaimed += freed;
             report.deleted.push(img.id.clone());
         }
         tx.commit()?;
-        self.remove_files(doomed)?;
+        self.remove_files(files)?;
         Ok(report)
     }
 }

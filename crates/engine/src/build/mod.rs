@@ -244,6 +244,30 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
+/// The context directory (canonical), the Dockerfile's path and the
+/// parsed Dockerfile of a request.
+fn load_dockerfile(req: &BuildRequest) -> Result<(PathBuf, PathBuf, Dockerfile)> {
+    let context = req
+        .context
+        .canonicalize()
+        .map_err(|e| invalid("build context", format!("{}: {e}", req.context.display())))?;
+    if !context.is_dir() {
+        return Err(invalid(
+            "build context",
+            format!("{} is not a directory", context.display()),
+        ));
+    }
+    let df_path = req
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let text = std::fs::read_to_string(&df_path)
+        .map_err(|e| invalid("Dockerfile", format!("{}: {e}", df_path.display())))?;
+    let df = dockerfile::parse(&text)
+        .map_err(|e| invalid("Dockerfile", e.in_file(&df_path.display().to_string())))?;
+    Ok((context, df_path, df))
+}
+
 /// The stage `--target` names (default: the last).
 fn target_index(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
     match target {
@@ -447,18 +471,7 @@ struct Builder<'a> {
 impl Engine {
     /// `build --check`: the Dockerfile's findings, nothing built.
     pub fn check_dockerfile(&self, req: &BuildRequest) -> Result<Vec<dockerfile::lint::Warning>> {
-        let context = req
-            .context
-            .canonicalize()
-            .map_err(|e| invalid("build context", format!("{}: {e}", req.context.display())))?;
-        let df_path = req
-            .dockerfile
-            .clone()
-            .unwrap_or_else(|| context.join("Dockerfile"));
-        let text = std::fs::read_to_string(&df_path)
-            .map_err(|e| invalid("Dockerfile", format!("{}: {e}", df_path.display())))?;
-        let df = dockerfile::parse(&text)
-            .map_err(|e| invalid("Dockerfile", e.in_file(&df_path.display().to_string())))?;
+        let (_, _, df) = load_dockerfile(req)?;
         let target = target_index(&df, req.target.as_deref())?;
         Ok(dockerfile::lint::lint(&df, target))
     }
@@ -467,24 +480,7 @@ impl Engine {
     /// BuildKit's plain output does (`#N [stage i/n] INSTRUCTION`, the
     /// RUN output, `CACHED` or `DONE`).
     pub fn build(&self, req: &BuildRequest, out: &mut dyn Write) -> Result<Digest> {
-        let context = req
-            .context
-            .canonicalize()
-            .map_err(|e| invalid("build context", format!("{}: {e}", req.context.display())))?;
-        if !context.is_dir() {
-            return Err(invalid(
-                "build context",
-                format!("{} is not a directory", context.display()),
-            ));
-        }
-        let df_path = req
-            .dockerfile
-            .clone()
-            .unwrap_or_else(|| context.join("Dockerfile"));
-        let text = std::fs::read_to_string(&df_path)
-            .map_err(|e| invalid("Dockerfile", format!("{}: {e}", df_path.display())))?;
-        let df = dockerfile::parse(&text)
-            .map_err(|e| invalid("Dockerfile", e.in_file(&df_path.display().to_string())))?;
+        let (context, df_path, df) = load_dockerfile(req)?;
         // Dockerfile.dockerignore beside a custom -f file wins.
         let mut ignore_text = String::new();
         if let Some(name) = df_path.file_name() {

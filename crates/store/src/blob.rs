@@ -17,12 +17,17 @@ pub struct BlobWriter {
     /// Do not fsync at commit: start the writeback and let the caller
     /// fsync later ([`Store::sync_blobs`]).
     pub(crate) defer_sync: bool,
+    /// The digest is known from elsewhere (an uncompressed layer's blob
+    /// digest is its diff-id, hashed by the unpacker): do not hash twice.
+    pub(crate) known_digest: bool,
 }
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if !self.known_digest {
+            self.hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -74,6 +79,7 @@ impl Store {
             hasher: Hasher::new(),
             size: 0,
             defer_sync: false,
+            known_digest: false,
         })
     }
 
@@ -81,12 +87,26 @@ impl Store {
     /// into place. Returns its digest and size.
     pub(crate) fn commit_blob(
         &self,
+        w: BlobWriter,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), StoreError> {
+        self.commit_blob_as(w, expected, None)
+    }
+
+    /// [`Store::commit_blob`], with the digest computed by the caller when
+    /// the writer was told not to hash (`known_digest`).
+    pub(crate) fn commit_blob_as(
+        &self,
         mut w: BlobWriter,
         expected: Option<&Digest>,
+        known: Option<Digest>,
     ) -> Result<(Digest, u64), StoreError> {
         w.file.flush().map_err(StoreError::io(&w.tmp))?;
         let hasher = std::mem::take(&mut w.hasher);
-        let digest = hasher.finish();
+        let digest = match known {
+            Some(d) if w.known_digest => d,
+            _ => hasher.finish(),
+        };
         if let Some(e) = expected {
             if *e != digest {
                 return Err(StoreError::DigestMismatch {

@@ -222,6 +222,9 @@ impl Store {
     ) -> Result<IngestedLayer, StoreError> {
         let mut w = self.blob_writer(tmp.path())?;
         w.defer_sync = defer_sync;
+        // An uncompressed stream unpacked here: its blob digest is the
+        // diff-id the unpacker computes (one hash pass, not two).
+        let mut reuse_diff_id = false;
         let mut buffered = std::io::BufReader::with_capacity(128 * 1024, reader);
         let compression = layer::detect(
             std::io::BufRead::fill_buf(&mut buffered).map_err(StoreError::io(tmp.path()))?,
@@ -230,6 +233,10 @@ impl Store {
             Some(d) if self.has_layer(d)? => Some(d.clone()),
             _ => None,
         };
+        if compression == layer::Compression::None && existing.is_none() {
+            w.known_digest = true;
+            reuse_diff_id = true;
+        }
         let (diff_id, size, unpacked) = match existing {
             Some(d) => {
                 std::io::copy(
@@ -272,7 +279,8 @@ impl Store {
                 (u.diff_id, u.size, Some(dir))
             }
         };
-        let (digest, blob_size) = self.commit_blob(w, expected_blob)?;
+        let known = reuse_diff_id.then(|| diff_id.clone());
+        let (digest, blob_size) = self.commit_blob_as(w, expected_blob, known)?;
         Ok(IngestedLayer {
             diff_id,
             size,

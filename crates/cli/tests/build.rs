@@ -468,6 +468,63 @@ fn outputs_local_tar_and_archives() {
     let other = Berth::empty();
     let loaded = other.ok(&["load", "-i", arch.to_str().unwrap()]);
     assert!(loaded.contains("art:1"), "{loaded}");
+    // Layers are gzip in archives by default, zstd or as stored on request.
+    let layer_magics = |path: &std::path::Path| -> Vec<Vec<u8>> {
+        let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
+        let mut index = None;
+        let mut blobs = std::collections::HashMap::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if name == "index.json" {
+                index = Some(data);
+            } else if let Some(h) = name.strip_prefix("blobs/sha256/") {
+                blobs.insert(h.to_string(), data);
+            }
+        }
+        let index: serde_json::Value = serde_json::from_slice(&index.unwrap()).unwrap();
+        let m = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        let manifest: serde_json::Value = serde_json::from_slice(&blobs[m]).unwrap();
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let d = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+                blobs[d][..4].to_vec()
+            })
+            .collect()
+    };
+    assert!(layer_magics(&arch).iter().all(|m| m[..2] == [0x1f, 0x8b]));
+    let zst = b.path().join("img.zst.tar");
+    build(
+        &b,
+        &[
+            "-o",
+            &format!("type=oci,dest={},compression=zstd", zst.display()),
+            ctx_s,
+        ],
+    );
+    assert!(layer_magics(&zst)
+        .iter()
+        .all(|m| m[..] == [0x28, 0xb5, 0x2f, 0xfd]));
+    let plain = b.path().join("img.plain.tar");
+    build(
+        &b,
+        &[
+            "-o",
+            &format!("type=oci,dest={},compression=uncompressed", plain.display()),
+            ctx_s,
+        ],
+    );
+    assert!(layer_magics(&plain).iter().all(|m| m[..2] != [0x1f, 0x8b]));
+    let zloaded = Berth::empty();
+    zloaded.ok(&["load", "-i", zst.to_str().unwrap()]);
     let out = b.run(&["build", "-o", "type=registry", ctx_s]);
     assert_eq!(code(&out), 125);
 }

@@ -336,6 +336,18 @@ impl Store {
         format: ArchiveFormat,
         writer: impl Write,
     ) -> Result<(), StoreError> {
+        self.save_with(images, format, writer, None)
+    }
+
+    /// [`Store::save`] with uncompressed layers compressed (`Some(false)`:
+    /// gzip, `Some(true)`: zstd), once, through the same cache as push.
+    pub fn save_with(
+        &self,
+        images: &[String],
+        format: ArchiveFormat,
+        writer: impl Write,
+        compress: Option<bool>,
+    ) -> Result<(), StoreError> {
         struct Item {
             img: crate::ImageRecord,
             tags: Vec<Reference>,
@@ -399,7 +411,31 @@ impl Store {
             let cfg_size = add_blob(&mut tar, &item.img.id)?;
             let mut layer_names = Vec::new();
             let mut layer_descs = Vec::new();
-            for b in &item.img.layer_blobs {
+            for (b, diff) in item.img.layer_blobs.iter().zip(item.img.diff_ids.iter()) {
+                let mut b = b.clone();
+                if let Some(zstd) = compress {
+                    if b.media_type.ends_with(".tar") || b.media_type.ends_with("diff.tar") {
+                        let want = if zstd {
+                            "application/vnd.oci.image.layer.v1.tar+zstd"
+                        } else {
+                            "application/vnd.oci.image.layer.v1.tar+gzip"
+                        };
+                        let src: Digest = b
+                            .digest
+                            .parse()
+                            .map_err(|_| StoreError::corrupt("stored image", "bad layer digest"))?;
+                        let cached = self.compressed_blob(diff, want)?.filter(|c| {
+                            c.digest
+                                .parse::<Digest>()
+                                .map(|d| self.blob_path(&d).exists())
+                                .unwrap_or(false)
+                        });
+                        b = match cached {
+                            Some(c) => c,
+                            None => self.compress_layer(diff, &src, zstd)?,
+                        };
+                    }
+                }
                 let d: Digest = b
                     .digest
                     .parse()

@@ -216,7 +216,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     // With the result on stdout, progress stays on stderr and no id is printed.
     let to_stdout = matches!(
         &req.output,
-        Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d)) if d == "-"
+        Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d, _)) if d == "-"
     );
     if let Some(p) = &a.platform {
         engine::build::check_platform(p)?;

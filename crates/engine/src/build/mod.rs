@@ -146,8 +146,10 @@ pub enum Output {
     Local(PathBuf),
     /// `type=tar,dest=FILE|-`: the files as a tar.
     Tar(String),
-    /// `type=docker|oci,dest=FILE|-`: an image archive for `load`.
-    Archive(store::ArchiveFormat, String),
+    /// `type=docker|oci,dest=FILE|-`: an image archive for `load`, its
+    /// layers compressed (`Some(false)` gzip, the default; `Some(true)`
+    /// zstd; `None` as stored).
+    Archive(store::ArchiveFormat, String, Option<bool>),
 }
 
 impl Output {
@@ -158,6 +160,7 @@ impl Output {
         }
         let mut kind = String::new();
         let mut dest = None;
+        let mut compression = Some(false);
         for part in spec.split(',') {
             let (k, v) = part
                 .split_once('=')
@@ -165,7 +168,19 @@ impl Output {
             match k.trim() {
                 "type" => kind = v.trim().to_string(),
                 "dest" => dest = Some(v.trim().to_string()),
-                "name" | "push" | "compression" | "oci-mediatypes" | "tar" => {}
+                "compression" => {
+                    compression = match v.trim() {
+                        "gzip" => Some(false),
+                        "zstd" => Some(true),
+                        "uncompressed" => None,
+                        other => {
+                            return Err(format!(
+                                "compression={other}: use gzip, zstd or uncompressed"
+                            ))
+                        }
+                    }
+                }
+                "name" | "push" | "oci-mediatypes" | "tar" | "compression-level" => {}
                 other => return Err(format!("unknown output option {other:?}")),
             }
         }
@@ -177,8 +192,16 @@ impl Output {
             "image" | "" => None,
             "local" => Some(Output::Local(PathBuf::from(need()?))),
             "tar" => Some(Output::Tar(need()?)),
-            "docker" => Some(Output::Archive(store::ArchiveFormat::Docker, need()?)),
-            "oci" => Some(Output::Archive(store::ArchiveFormat::Oci, need()?)),
+            "docker" => Some(Output::Archive(
+                store::ArchiveFormat::Docker,
+                need()?,
+                compression,
+            )),
+            "oci" => Some(Output::Archive(
+                store::ArchiveFormat::Oci,
+                need()?,
+                compression,
+            )),
             other => {
                 return Err(format!(
                     "output type {other:?}: use image, local, tar, docker or oci"
@@ -629,14 +652,14 @@ impl Engine {
             })
         };
         match out {
-            Output::Archive(format, dest) => {
+            Output::Archive(format, dest, compress) => {
                 let names: Vec<String> = if tags.is_empty() {
                     vec![image.to_string()]
                 } else {
                     tags.iter().map(|t| t.to_string()).collect()
                 };
                 let mut w = to_writer(dest)?;
-                self.store().save(&names, *format, &mut w)?;
+                self.store().save_with(&names, *format, &mut w, *compress)?;
                 w.flush()
                     .map_err(|e| EngineError::io("writing the archive", e))?;
             }

@@ -459,6 +459,10 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         let _ = std::fs::remove_dir_all(t);
     }
     if let Some((delay, signals)) = restart_after {
+        // The next monitor is forked from this one: it must not inherit
+        // the old status pipe (the caller's), attach socket or database.
+        drop(status_w);
+        drop(listener);
         drop(store);
         restart(&paths, &id, delay, signals);
     }

@@ -332,6 +332,10 @@ RUN --mount=type=tmpfs,target=/scratch,size=1m df /scratch | grep -q tmpfs && ec
         "-c",
         "test ! -e /cache/count && test ! -e /mnt/src/new && cat /tmpfs-ran",
     ]);
+    // builder prune empties the cache mounts too.
+    b.ok(&["builder", "prune", "-f"]);
+    let (_, p3) = build(&b, &["-t", "m:3", "--secret", &sec, ctx_s]);
+    assert!(p3.contains("count=1"), "{p3}");
     // A required secret that is missing fails the build.
     std::fs::write(
         ctx.join("Dockerfile"),

@@ -290,7 +290,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
                 .map_err(|_| bad("--keep-storage", format!("{k:?}: use a size like 1g")))?;
             engine.store().builder_prune_to(keep)?
         }
-        None => engine.store().builder_prune()?,
+        None => engine.builder_prune()?,
     };
     for d in &report.deleted {
         println!("Deleted build cache objects: {d}");

@@ -1226,7 +1226,18 @@ impl Builder<'_> {
                         invalid("FROM", format!("line {}: {base:?}: {e}", stage.line))
                     })?;
                     let _ = writeln!(self.out, "pulling {r}");
-                    self.engine.pull(&r, &Default::default(), &|_| {})?.id
+                    self.engine
+                        .pull(&r, &Default::default(), &|_| {})
+                        .map_err(|e| {
+                            invalid(
+                                "FROM",
+                                format!(
+                                    "line {}: {base} is not in the store and pulling it failed: {e} (import, load or pull it first)",
+                                    stage.line
+                                ),
+                            )
+                        })?
+                        .id
                 }
                 Err(e) => return Err(e.into()),
             };

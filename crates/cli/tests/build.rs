@@ -44,6 +44,11 @@ RUN <<EOF
 echo heredoc line
 echo second > /app/h.txt
 EOF
+RUN <<EOF
+#!/bin/sh -e
+# A script with its own interpreter line.
+echo "shebang-$((5+5))"
+EOF
 
 FROM bb:test AS unused
 RUN echo "unused-$((2+3))"
@@ -75,6 +80,7 @@ fn a_multistage_build_runs_what_the_target_needs() {
     let (_, progress) = build(&b, &["-t", "app:1", "--build-arg", "GREETING=hey", ctx_s]);
     assert!(progress.contains("hey from RUN"), "{progress}");
     assert!(progress.contains("heredoc line"), "{progress}");
+    assert!(progress.contains("shebang-10"), "{progress}");
     assert!(!progress.contains("unused-"), "{progress}");
     assert!(
         progress.contains("naming to docker.io/library/app:1"),

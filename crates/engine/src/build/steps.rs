@@ -179,8 +179,22 @@ impl Builder<'_> {
                 ));
             }
         }
+        // `RUN <<EOF` whose body starts with `#!`: the body is a script of
+        // its own, run by its interpreter (BuildKit's rule), from a file
+        // bound read-only into the container for the step.
+        let mut script_file = None;
         let args: Vec<String> = match &r.command {
             Command::Exec(v) => v.clone(),
+            Command::Shell(cmd)
+                if r.heredocs.len() == 1
+                    && only_heredoc(cmd, &r.heredocs[0].name)
+                    && r.heredocs[0].content.starts_with("#!") =>
+            {
+                let h = &r.heredocs[0];
+                let target = format!("/.berth-heredoc-{}", h.name);
+                script_file = Some((h.content.clone(), target.clone()));
+                vec![target]
+            }
             Command::Shell(cmd)
                 if r.heredocs.len() == 1 && only_heredoc(cmd, &r.heredocs[0].name) =>
             {
@@ -234,14 +248,40 @@ impl Builder<'_> {
             Command::Exec(v) => format!("RUN {shown_args}{} # buildkit", json!(v)),
             Command::Shell(_) => format!("RUN {shown_args}{} # buildkit", args.join(" ")),
         };
-        let mounts = self.prepare_mounts(st, &r.mounts)?;
+        let mut mounts = self.prepare_mounts(st, &r.mounts)?;
+        if let Some((content, target)) = &script_file {
+            let dir = self.engine.paths().runroot.join(format!(
+                "build-script-{}",
+                &model::ContainerId::random().as_str()[..12]
+            ));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::io("writing a heredoc script", e))?;
+            mounts.keep.push(super::mounts::Keep::Dir(dir.clone()));
+            let file = dir.join("script");
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .mode(0o755)
+                    .open(&file)
+                    .map_err(|e| EngineError::io("writing a heredoc script", e))?;
+                f.write_all(content.as_bytes())
+                    .map_err(|e| EngineError::io("writing a heredoc script", e))?;
+            }
+            mounts.mounts.push(format!(
+                "type=bind,source={},target={target},readonly",
+                file.display()
+            ));
+        }
         let key_extra = format!(
-            "{}\0{}\0{:?}{:?}\0{}",
+            "{}\0{}\0{:?}{:?}\0{}\0{}",
             json!(args),
             arg_env.join("\0"),
             mode,
             networks,
-            mounts.key
+            mounts.key,
+            script_file.as_ref().map(|(c, _)| c.as_str()).unwrap_or("")
         );
         // The container runs on an image of the stage as it stands.
         if st.dirty || st.image.is_none() {

@@ -19,6 +19,19 @@ fn context(b: &Berth, dockerfile: &str) -> PathBuf {
     ctx
 }
 
+/// A tar of small files (a build context).
+fn small_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, *data).unwrap();
+    }
+    t.into_inner().unwrap()
+}
+
 fn build(b: &Berth, args: &[&str]) -> (String, String) {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
@@ -622,21 +635,13 @@ fn check_reports_lint_rules() {
 fn contexts_and_dockerfiles_from_stdin() {
     let b = Berth::new();
     // A context tar on stdin.
-    let mut t = tar::Builder::new(Vec::new());
-    for (name, data) in [
+    let tarball = small_tar(&[
         (
             "Dockerfile",
-            &b"FROM bb:test\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n"[..],
+            b"FROM bb:test\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n",
         ),
-        ("hello.txt", &b"from a tar on stdin\n"[..]),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        t.append_data(&mut h, name, data).unwrap();
-    }
-    let tarball = t.into_inner().unwrap();
+        ("hello.txt", b"from a tar on stdin\n"),
+    ]);
     let out = b.run_stdin(&["build", "-t", "stdin:1", "-"], &tarball);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -1129,21 +1134,14 @@ fn tty_progress_shows_one_line_per_step() {
 #[test]
 fn a_context_tarball_from_a_url() {
     let b = Berth::new();
-    let mut t = tar::Builder::new(Vec::new());
-    for (name, data) in [
+    let tarball = small_tar(&[
         (
             "Dockerfile",
-            &b"FROM bb:test\nCOPY msg.txt /\nRUN cat /msg.txt > /copied\n"[..],
+            b"FROM bb:test\nCOPY msg.txt /\nRUN cat /msg.txt > /copied\n",
         ),
-        ("msg.txt", &b"served over http\n"[..]),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        t.append_data(&mut h, name, data).unwrap();
-    }
-    let body: &'static [u8] = Box::leak(t.into_inner().unwrap().into_boxed_slice());
+        ("msg.txt", b"served over http\n"),
+    ]);
+    let body: &'static [u8] = Box::leak(tarball.into_boxed_slice());
     let port = serve_file("/ctx.tar", body);
     let url = format!("http://127.0.0.1:{port}/ctx.tar");
     build(&b, &["-t", "url:1", &url]);

@@ -171,6 +171,15 @@ fn make_dir(path: &Path, mode: u32, uid: u32, gid: u32) -> Result<()> {
 }
 
 impl Builder<'_> {
+    /// A new path under the run dir for something a step needs only
+    /// while it runs (`<what>-<random>`).
+    pub(super) fn run_dir(&self, what: &str) -> PathBuf {
+        self.engine.paths().runroot.join(format!(
+            "{what}-{}",
+            &model::ContainerId::random().as_str()[..12]
+        ))
+    }
+
     /// Prepare the mounts of a RUN step.
     pub(super) fn prepare_mounts(&mut self, st: &StageState, specs: &[String]) -> Result<Prepared> {
         let mut p = Prepared::default();
@@ -196,14 +205,16 @@ impl Builder<'_> {
                         .join("cache")
                         .join("build-mounts")
                         .join(hex::encode(Sha256::digest(id.as_bytes())));
-                    let fresh = !dir.exists();
-                    if fresh {
+                    let make = |d: &Path| {
                         make_dir(
-                            &dir,
+                            d,
                             m.mode.unwrap_or(0o755),
                             m.uid.unwrap_or(0),
                             m.gid.unwrap_or(0),
-                        )?;
+                        )
+                    };
+                    if !dir.exists() {
+                        make(&dir)?;
                     }
                     let mut source = dir.clone();
                     if m.sharing != "shared" {
@@ -223,16 +234,8 @@ impl Builder<'_> {
                             Ok(l) => p.keep.push(Keep::Lock(l)),
                             Err(_) => {
                                 // private and in use: a fresh dir of its own.
-                                let tmp = self.engine.paths().runroot.join(format!(
-                                    "build-cache-{}",
-                                    &model::ContainerId::random().as_str()[..12]
-                                ));
-                                make_dir(
-                                    &tmp,
-                                    m.mode.unwrap_or(0o755),
-                                    m.uid.unwrap_or(0),
-                                    m.gid.unwrap_or(0),
-                                )?;
+                                let tmp = self.run_dir("build-cache");
+                                make(&tmp)?;
                                 p.keep.push(Keep::Dir(tmp.clone()));
                                 source = tmp;
                             }
@@ -284,10 +287,7 @@ impl Builder<'_> {
                     } else {
                         target
                     };
-                    let dir = self.engine.paths().runroot.join(format!(
-                        "build-secret-{}",
-                        &model::ContainerId::random().as_str()[..12]
-                    ));
+                    let dir = self.run_dir("build-secret");
                     make_dir(&dir, 0o700, 0, 0)?;
                     p.keep.push(Keep::Dir(dir.clone()));
                     let file = dir.join("secret");
@@ -382,10 +382,7 @@ impl Builder<'_> {
             }
             return Ok(real);
         }
-        let dest = self.engine.paths().runroot.join(format!(
-            "build-bind-{}",
-            &model::ContainerId::random().as_str()[..12]
-        ));
+        let dest = self.run_dir("build-bind");
         std::fs::create_dir_all(&dest).map_err(|e| EngineError::io("creating a bind copy", e))?;
         p.keep.push(Keep::Dir(dest.clone()));
         let src_path = Path::new("/").join(source);

@@ -250,10 +250,7 @@ impl Builder<'_> {
         };
         let mut mounts = self.prepare_mounts(st, &r.mounts)?;
         if let Some((content, target)) = &script_file {
-            let dir = self.engine.paths().runroot.join(format!(
-                "build-script-{}",
-                &model::ContainerId::random().as_str()[..12]
-            ));
+            let dir = self.run_dir("build-script");
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::io("writing a heredoc script", e))?;
             mounts.keep.push(super::mounts::Keep::Dir(dir.clone()));

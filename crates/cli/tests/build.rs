@@ -1309,3 +1309,28 @@ fn add_clones_a_git_repository() {
     .unwrap();
     assert_ne!(code(&b.run(&["build", ctx.to_str().unwrap()])), 0);
 }
+
+#[test]
+fn a_rebuilt_identical_base_stage_keeps_its_children_cached() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test AS base\nRUN echo \"base-$((1+1))\"\nENV MODE=x\nFROM base\nRUN echo \"child-$((2+2))\" && touch /child\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    let (_, p1) = build(&b, &["-t", "kid:1", ctx_s]);
+    assert!(p1.contains("base-2") && p1.contains("child-4"), "{p1}");
+    // The base stage runs again (same files, same settings, new times):
+    // the child's step is still served from the cache.
+    let (_, p2) = build(&b, &["--no-cache-filter", "base", "-t", "kid:2", ctx_s]);
+    assert!(p2.contains("base-2"), "{p2}");
+    assert!(!p2.contains("child-4"), "{p2}");
+    // A different setting in the base does re-run it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test AS base\nRUN echo \"base-$((1+1))\"\nENV MODE=y\nFROM base\nRUN echo \"child-$((2+2))\" && touch /child\n",
+    )
+    .unwrap();
+    let (_, p3) = build(&b, &["-t", "kid:3", ctx_s]);
+    assert!(p3.contains("child-4"), "{p3}");
+}

@@ -1244,13 +1244,30 @@ impl Builder<'_> {
             let cfg = self.image_config(&id)?;
             (Some(id), cfg)
         };
-        let key = key_of(&[
-            "FROM",
-            &image
-                .as_ref()
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "scratch".into()),
-        ]);
+        // Keyed by what the base is made of — its layers and its runtime
+        // config, not its id (which changes with history times): a stage
+        // rebuilt with the same files and settings keeps the steps of the
+        // stages built FROM it cached.
+        let key = match &image {
+            None => key_of(&["FROM", "scratch"]),
+            Some(i) => {
+                let diffs: Vec<String> = self
+                    .engine
+                    .store()
+                    .resolve_image(&i.to_string())?
+                    .diff_ids
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect();
+                let mut runtime = config.clone();
+                if let Some(o) = runtime.as_object_mut() {
+                    o.remove("history");
+                    o.remove("created");
+                    o.remove("rootfs");
+                }
+                key_of(&["FROM", &diffs.join(","), &runtime.to_string()])
+            }
+        };
         let layer_dirs = match &image {
             Some(i) => {
                 let mut d = self.engine.store().layer_dirs(i)?;

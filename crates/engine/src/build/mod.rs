@@ -255,6 +255,18 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The strings of a JSON array (config `Env`, `Shell`, `OnBuild`); none
+/// for anything else.
+fn json_strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// At most `n` characters of a one-line label.
 fn clip(s: &str, n: usize) -> String {
     let line = s.lines().next().unwrap_or("");
@@ -373,14 +385,7 @@ struct StageState {
 
 impl StageState {
     fn env(&self) -> Vec<String> {
-        self.config["config"]["Env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        json_strings(&self.config["config"]["Env"])
     }
 
     /// Variables for expansion: declared ARGs, overridden by ENV.
@@ -1288,14 +1293,10 @@ impl Builder<'_> {
             o.remove("container_config");
             o.remove("container");
         }
-        let shell = config["config"]["Shell"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
+        let mut shell = json_strings(&config["config"]["Shell"]);
+        if shell.is_empty() {
+            shell = vec!["/bin/sh".to_string(), "-c".to_string()];
+        }
         Ok(StageState {
             image,
             config,
@@ -1344,14 +1345,7 @@ impl Builder<'_> {
         let mut st = self.base_state(&stage)?;
         self.done(step, started);
         // ONBUILD triggers of the base run first, then leave the config.
-        let triggers: Vec<String> = st.config["config"]["OnBuild"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let triggers: Vec<String> = json_strings(&st.config["config"]["OnBuild"]);
         if !triggers.is_empty() {
             st.config["config"]["OnBuild"] = Value::Null;
             st.dirty = true;

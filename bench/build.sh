@@ -26,3 +26,23 @@ BERTH=$PWD/target/release/berth bash "$PEERS" berth build 2>/dev/null
 if command -v podman >/dev/null; then
   unshare -n sh -c "ip link set lo up; bash '$PEERS' podman build 2>/dev/null"
 fi
+# Docker (Debian's docker.io: dockerd 20.10 with BuildKit, driven by its own
+# 20.10 CLI) when installed: a throwaway dockerd in a network namespace of its
+# own (its bridge, iptables rules and ip_forward stay in there) with its own
+# data root; its cgroups are removed afterwards.
+if [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ]; then
+  dtmp=$(mktemp -d /var/tmp/berth-build-bench-docker.XXXXXX)
+  unshare -n sh -c "
+    ip link set lo up
+    /usr/sbin/dockerd --data-root '$dtmp/data' --exec-root '$dtmp/exec' --pidfile '$dtmp/docker.pid' \
+      -H 'unix://$dtmp/docker.sock' --iptables=false --ip6tables=false --ip-forward=false \
+      --ip-masq=false --userland-proxy=false >'$dtmp/dockerd.log' 2>&1 &
+    for i in \$(seq 1 100); do [ -S '$dtmp/docker.sock' ] && break; sleep 0.1; done
+    export DOCKER_HOST='unix://$dtmp/docker.sock' PATH=/usr/bin:\$PATH DOCKER_BK_CLI=/usr/bin/docker
+    bash '$PEERS' docker build 2>/dev/null
+    kill \$(cat '$dtmp/docker.pid'); while [ -e '$dtmp/docker.pid' ]; do sleep 0.1; done
+  " || true
+  umount -R "$dtmp/data" 2>/dev/null || true
+  rm -rf "$dtmp"
+  for d in /sys/fs/cgroup/*/docker; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+fi

@@ -1334,3 +1334,105 @@ fn a_rebuilt_identical_base_stage_keeps_its_children_cached() {
     let (_, p3) = build(&b, &["-t", "kid:3", ctx_s]);
     assert!(p3.contains("child-4"), "{p3}");
 }
+
+/// Layers a build makes are stored unpacked, without a blob; the blob is
+/// made from the layer's files when an export or a push needs it, and must
+/// hash to the diff-id the build recorded.
+#[test]
+fn build_layers_are_blobless_until_exported() {
+    use sha2::Digest as _;
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test\nLABEL a=b\nCOPY big.bin /big.bin\nRUN sha256sum /big.bin > /sum && cat /sum\nCOPY small.txt /small.txt\n",
+    );
+    // Over 8 MiB: this layer is digested while the RUN step runs on it.
+    let big: Vec<u8> = (0..12u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(ctx.join("big.bin"), &big).unwrap();
+    write(&ctx, "small.txt", "small\n");
+    let want = hex::encode(sha2::Sha256::digest(&big));
+    let (out, err) = build(
+        &b,
+        &["--progress", "plain", "-t", "big:1", ctx.to_str().unwrap()],
+    );
+    assert!(format!("{out}{err}").contains(&want), "{out}{err}");
+    let layers: Vec<String> =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", "big:1"]))
+            .unwrap();
+    assert_eq!(layers.len(), 4, "{layers:?}");
+    let root = b.path().join("root");
+    let blob = |d: &str| {
+        root.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    for d in &layers[1..] {
+        assert!(!blob(d).exists(), "a blob was written for {d}");
+        assert!(root
+            .join("layers")
+            .join(d.trim_start_matches("sha256:"))
+            .is_dir());
+    }
+    assert_eq!(
+        b.ok(&["run", "--rm", "big:1", "cat", "/sum"])
+            .split(' ')
+            .next(),
+        Some(want.as_str())
+    );
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "big:1"]);
+
+    // An archive carries blobs made from the layers: another store loads
+    // the same image.
+    let archive = b.path().join("big.tar");
+    b.ok(&["save", "-o", archive.to_str().unwrap(), "big:1"]);
+    let other = Berth::empty();
+    other.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(other.ok(&["inspect", "-f", "{{.Id}}", "big:1"]), id);
+    assert_eq!(
+        other.ok(&["run", "--rm", "big:1", "cat", "/small.txt"]),
+        "small\n"
+    );
+
+    // A rebuild from scratch makes the same layers; its copies of them go
+    // (in the background) and leave nothing in tmp/.
+    build(&b, &["--no-cache", "-q", ctx.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .flatten()
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left in tmp/: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // A layer whose files changed on disk is refused, not exported.
+    write(&ctx, "small.txt", "changed\n");
+    build(&b, &["-t", "big:2", ctx.to_str().unwrap()]);
+    let layers: Vec<String> =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", "big:2"]))
+            .unwrap();
+    let top = root
+        .join("layers")
+        .join(layers[3].trim_start_matches("sha256:"));
+    std::fs::write(top.join("small.txt"), "tampered\n").unwrap();
+    let out = b.run(&[
+        "save",
+        "-o",
+        b.path().join("bad.tar").to_str().unwrap(),
+        "big:2",
+    ]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("changed since it was built"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -609,3 +609,28 @@ fn images_interoperate_with_podman() {
         "from podman\n"
     );
 }
+
+/// A built image's layers have no blob in the store until a push makes
+/// them (compressed) from the layers' files; another store pulls the same
+/// image.
+#[test]
+fn a_built_image_pushes_and_pulls_back_the_same() {
+    let reg = DockerRegistry::start(None);
+    let b = Berth::new();
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("app.txt"), "built\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY app.txt /app.txt\nRUN cp /app.txt /copy.txt && mkdir /made\n"),
+    )
+    .unwrap();
+    let r = format!("{}/built/app:1", reg.addr);
+    b.ok(&["build", "-q", "-t", &r, ctx.to_str().unwrap()]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", &r]);
+    b.ok(&["push", &r]);
+    let c = Berth::empty();
+    c.ok(&["pull", &r]);
+    assert_eq!(c.ok(&["inspect", "-f", "{{.Id}}", &r]), id);
+    assert_eq!(c.ok(&["run", "--rm", &r, "cat", "/copy.txt"]), "built\n");
+}

@@ -299,6 +299,10 @@ pub struct ContainerConfig {
     /// `--log-driver` and `--log-opt`.
     #[serde(default)]
     pub log_config: crate::logs::LogConfig,
+    /// Layer dirs over the image's, top last (a build's RUN step on a
+    /// layer whose digest is still being computed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_layers: Vec<std::path::PathBuf>,
 }
 
 /// A container's lifecycle state, as Docker names it.

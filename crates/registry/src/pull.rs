@@ -237,6 +237,7 @@ fn pull_from(
                         size,
                         blob,
                         unpacked: None,
+                        regen: None,
                     },
                 );
             }
@@ -493,6 +494,7 @@ impl Ctx<'_> {
                 .unwrap_or(0),
             blob: job.blob,
             unpacked: unpacked.map(|u| u.1),
+            regen: None,
         })
     }
 

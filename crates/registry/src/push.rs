@@ -86,7 +86,7 @@ pub fn push(
             .digest
             .parse()
             .map_err(|_| RegistryError::Protocol(format!("stored blob {:?}", blob.digest)))?;
-        if !store.has_blob(&d) {
+        if !store.has_layer_blob(diff, &d) {
             return Err(RegistryError::Unsupported(format!(
                 "cannot push {r}: the blob of layer {diff} is not in the store (pull or load the image again)"
             )));

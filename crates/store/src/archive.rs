@@ -440,6 +440,7 @@ impl Store {
                     .digest
                     .parse()
                     .map_err(|_| StoreError::corrupt("stored image", "bad layer digest"))?;
+                self.ensure_layer_blob(diff, &d)?;
                 let size = add_blob(&mut tar, &d)?;
                 layer_names.push(format!("blobs/sha256/{}", d.hex()));
                 layer_descs

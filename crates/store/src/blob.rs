@@ -14,9 +14,6 @@ pub struct BlobWriter {
     tmp: PathBuf,
     hasher: Hasher,
     size: u64,
-    /// Do not fsync at commit: start the writeback and let the caller
-    /// fsync later ([`Store::sync_blobs`]).
-    pub(crate) defer_sync: bool,
     /// The digest is known from elsewhere (an uncompressed layer's blob
     /// digest is its diff-id, hashed by the unpacker): do not hash twice.
     pub(crate) known_digest: bool,
@@ -43,24 +40,6 @@ impl Drop for BlobWriter {
 }
 
 impl Store {
-    /// fsync blobs written with a deferred sync (a build's layers), and
-    /// the blob directory.
-    pub fn sync_blobs(&self, digests: &[Digest]) -> Result<(), StoreError> {
-        for d in digests {
-            let p = self.blob_path(d);
-            if let Ok(f) = std::fs::File::open(&p) {
-                f.sync_all().map_err(StoreError::io(&p))?;
-            }
-        }
-        if !digests.is_empty() {
-            let dir = self.root().join("blobs/sha256");
-            if let Ok(f) = std::fs::File::open(&dir) {
-                let _ = f.sync_all();
-            }
-        }
-        Ok(())
-    }
-
     /// Path of a blob.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.root().join("blobs/sha256").join(d.hex())
@@ -78,7 +57,6 @@ impl Store {
             tmp,
             hasher: Hasher::new(),
             size: 0,
-            defer_sync: false,
             known_digest: false,
         })
     }
@@ -116,11 +94,7 @@ impl Store {
                 });
             }
         }
-        if w.defer_sync {
-            let _ = sys::fsattr::start_writeback(&w.file);
-        } else {
-            w.file.sync_all().map_err(StoreError::io(&w.tmp))?;
-        }
+        w.file.sync_all().map_err(StoreError::io(&w.tmp))?;
         let dest = self.blob_path(&digest);
         if !dest.exists() {
             std::fs::rename(&w.tmp, &dest).map_err(StoreError::io(&dest))?;

@@ -159,7 +159,8 @@ fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
     let Ok(names) = f.list_xattr() else {
         return Vec::new();
     };
-    names
+    // Sorted by name: a layer written twice is the same bytes.
+    let mut attrs: Vec<(OsString, Vec<u8>)> = names
         .filter(|n| {
             let b = n.as_bytes();
             !b.starts_with(b"trusted.overlay.")
@@ -167,7 +168,9 @@ fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
                 && b != b"security.selinux"
         })
         .filter_map(|n| f.get_xattr(&n).ok().flatten().map(|v| (n, v)))
-        .collect()
+        .collect();
+    attrs.sort();
+    attrs
 }
 
 /// Copy content xattrs from one open file to another (best effort: the

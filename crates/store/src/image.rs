@@ -114,6 +114,10 @@ pub struct IngestedLayer {
     pub blob: LayerBlob,
     /// Unpacked dir in tmp/ (None if the layer already existed).
     pub unpacked: Option<PathBuf>,
+    /// A build layer stored without its blob: the blob is the layer dir
+    /// written as a tar ([`crate::fsops::tar_layer_with`]) with file times
+    /// clamped to this, made again when an export or a push needs it.
+    pub regen: Option<u64>,
 }
 
 /// Unpack a layer stream into a fresh directory under `tmp` (a
@@ -188,7 +192,7 @@ impl Store {
             .map(|s| s as u64))
     }
 
-    fn has_layer(&self, diff: &Digest) -> Result<bool, StoreError> {
+    pub(crate) fn has_layer(&self, diff: &Digest) -> Result<bool, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -209,19 +213,7 @@ impl Store {
         expected_blob: Option<&Digest>,
         known_diff: Option<&Digest>,
     ) -> Result<IngestedLayer, StoreError> {
-        self.ingest_layer_with(tmp, reader, expected_blob, known_diff, false)
-    }
-
-    pub(crate) fn ingest_layer_with(
-        &self,
-        tmp: &TmpDir,
-        reader: impl Read,
-        expected_blob: Option<&Digest>,
-        known_diff: Option<&Digest>,
-        defer_sync: bool,
-    ) -> Result<IngestedLayer, StoreError> {
         let mut w = self.blob_writer(tmp.path())?;
-        w.defer_sync = defer_sync;
         // An uncompressed stream unpacked here: its blob digest is the
         // diff-id the unpacker computes (one hash pass, not two).
         let mut reuse_diff_id = false;
@@ -290,6 +282,7 @@ impl Store {
                 size: blob_size,
             },
             unpacked,
+            regen: None,
         })
     }
 
@@ -345,6 +338,12 @@ impl Store {
                         "INSERT INTO layers (diff_id, size) VALUES (?1, ?2)",
                         params![l.diff_id.to_string(), l.size as i64],
                     )?;
+                    if let Some(clamp) = l.regen {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO build_layers (diff_id, mtime_clamp) VALUES (?1, ?2)",
+                            params![l.diff_id.to_string(), clamp as i64],
+                        )?;
+                    }
                 }
             }
         }
@@ -469,6 +468,7 @@ impl Store {
                 size: self.layer_size(d)?.unwrap_or(0),
                 blob: blob.clone(),
                 unpacked: None,
+                regen: None,
             });
         }
         layers.push(layer);
@@ -802,6 +802,10 @@ impl Store {
                     .optional()?;
                 freed += size.unwrap_or(0) as u64;
                 tx.execute("DELETE FROM layers WHERE diff_id = ?1", [d.to_string()])?;
+                tx.execute(
+                    "DELETE FROM build_layers WHERE diff_id = ?1",
+                    [d.to_string()],
+                )?;
                 doomed.push(self.layer_dir(d));
             }
         }
@@ -964,16 +968,15 @@ impl Store {
         let tmp = self.tmp_dir("compress")?;
         let mut w = self.blob_writer(tmp.path())?;
         let path = self.blob_path(src);
-        let mut input = std::fs::File::open(&path).map_err(StoreError::io(&path))?;
         let media_type = if zstd {
             let mut enc =
                 zstd::stream::write::Encoder::new(&mut w, 3).map_err(StoreError::io(&path))?;
-            std::io::copy(&mut input, &mut enc).map_err(StoreError::io(&path))?;
+            self.write_layer_tar(diff, src, &mut enc)?;
             enc.finish().map_err(StoreError::io(&path))?;
             media_type(Compression::Zstd)
         } else {
             let mut enc = flate2::write::GzEncoder::new(&mut w, flate2::Compression::new(1));
-            std::io::copy(&mut input, &mut enc).map_err(StoreError::io(&path))?;
+            self.write_layer_tar(diff, src, &mut enc)?;
             enc.finish().map_err(StoreError::io(&path))?;
             media_type(Compression::Gzip)
         };

@@ -50,7 +50,7 @@ pub use image::{
 pub use network::{Lease, NetworkRecord};
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -110,6 +110,10 @@ CREATE TABLE IF NOT EXISTS build_cache (
     created TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+CREATE TABLE IF NOT EXISTS build_layers (
+    diff_id TEXT PRIMARY KEY,       -- a layer a build made, stored without its blob
+    mtime_clamp INTEGER NOT NULL    -- its tar is the layer dir's, times clamped to this
+);
 ";
 
 /// WAL pages before SQLite checkpoints (see [`Store::open`]);
@@ -137,7 +141,7 @@ pub struct Store {
 pub struct TmpDir {
     path: PathBuf,
     lock_path: PathBuf,
-    _lock: File,
+    lock: Option<File>,
 }
 
 impl TmpDir {
@@ -145,12 +149,44 @@ impl TmpDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Remove the dir in a background process (a large tree that is no
+    /// longer needed, off a command's critical path). That process holds
+    /// the lock until it is done, so no other command collects the dir
+    /// meanwhile. Must be called single-threaded; falls back to removing
+    /// it here.
+    pub fn remove_in_background(mut self) {
+        use sys::process::{fork, Forked};
+        match fork() {
+            Ok(Forked::Parent(child)) => {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+                // Our copy of the lock closes; the worker's keeps it held.
+                self.lock = None;
+            }
+            Ok(Forked::Child) => {
+                // A grandchild does the work: it is nobody's zombie.
+                if let Ok(Forked::Parent(_)) = fork() {
+                    sys::process::exit_now(0);
+                }
+                if let Some(lock) = &self.lock {
+                    let _ = sys::process::keep_only(std::os::fd::AsRawFd::as_raw_fd(lock));
+                }
+                let _ = std::fs::remove_dir_all(&self.path);
+                let _ = std::fs::remove_file(&self.lock_path);
+                sys::process::exit_now(0)
+            }
+            // Removed here, on drop.
+            Err(_) => {}
+        }
+    }
 }
 
 impl Drop for TmpDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-        let _ = std::fs::remove_file(&self.lock_path);
+        if self.lock.is_some() {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::fs::remove_file(&self.lock_path);
+        }
     }
 }
 
@@ -267,7 +303,7 @@ impl Store {
         Ok(TmpDir {
             path,
             lock_path,
-            _lock: lock,
+            lock: Some(lock),
         })
     }
 
@@ -385,6 +421,10 @@ impl Store {
                 let _ = std::fs::remove_dir_all(e.path());
                 tx.execute(
                     "DELETE FROM layers WHERE diff_id = ?1",
+                    [format!("sha256:{name}")],
+                )?;
+                tx.execute(
+                    "DELETE FROM build_layers WHERE diff_id = ?1",
                     [format!("sha256:{name}")],
                 )?;
             }

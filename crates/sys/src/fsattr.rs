@@ -26,21 +26,6 @@ pub fn set_topdir(dir: &File) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Start writing a file's dirty pages back to disk without waiting
-/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a later `fsync` then finds
-/// little left to do.
-pub fn start_writeback(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is
-    // borrowed from a live File for the duration of the call.
-    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,45 @@ pub fn close_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Keep only `fd` (and /dev/null as stdin, stdout and stderr): a process
+/// that outlives its command's work holds none of its pipes, so nobody
+/// waiting for them to close waits for it. Only for a forked child about
+/// to exit without running destructors.
+pub fn keep_only(fd: RawFd) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for std_fd in 0..3 {
+        // SAFETY: dup2 onto 0-2 replaces the standard streams with
+        // /dev/null; no Rust object owns those descriptor numbers.
+        if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), std_fd) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    drop(null);
+    let close = |first: RawFd, last: RawFd| -> io::Result<()> {
+        if first > last {
+            return Ok(());
+        }
+        // SAFETY: as in close_from: the caller exits without using them.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                first as libc::c_uint,
+                last as libc::c_uint,
+                0 as libc::c_uint,
+            )
+        };
+        if ret == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    close(3, fd - 1)?;
+    close(fd + 1, libc::c_uint::MAX as RawFd)
+}
+
 /// Reset every signal to its default disposition and unblock all signals.
 /// Ignored signals survive `execve` (Rust ignores SIGPIPE at startup), so a
 /// container must not inherit them.

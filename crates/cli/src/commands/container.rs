@@ -370,6 +370,7 @@ impl CreateArgs {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            extra_layers: Vec::new(),
         })
     }
 

@@ -381,6 +381,8 @@ struct StageState {
     cmd_set: bool,
     /// Layer dirs, top first (for users and existing paths).
     layer_dirs: Vec<PathBuf>,
+    /// The last layer step, while its layer is being digested.
+    pending: Option<Pending>,
 }
 
 impl StageState {
@@ -455,13 +457,6 @@ fn decode_error(s: &str) -> EngineError {
 }
 
 /// A layer ingested in a work dir (kept until the image is registered).
-struct NewLayer {
-    tmp: store::TmpDir,
-    layer: store::IngestedLayer,
-    /// The tar had no entries.
-    empty: bool,
-}
-
 /// Where a stage's result is.
 #[derive(Debug, Clone)]
 struct Built {
@@ -482,8 +477,6 @@ struct Builder<'a> {
     used_args: std::collections::BTreeSet<String>,
     /// Content hashes of context files (loaded at first use).
     stat_cache: Option<copy::StatCache>,
-    /// Blobs written with a deferred fsync (synced before a stage ends).
-    unsynced: Vec<Digest>,
     /// The stage being built (its name, or its index).
     current_stage: Option<String>,
     /// The step shown when it ends (tty progress).
@@ -541,7 +534,6 @@ impl Engine {
             epoch,
             used_args: Default::default(),
             stat_cache: None,
-            unsynced: Vec::new(),
             current_stage: None,
             tty_label: String::new(),
             touched: Default::default(),
@@ -1306,6 +1298,7 @@ impl Builder<'_> {
             shell,
             cmd_set: false,
             layer_dirs,
+            pending: None,
         })
     }
 
@@ -1329,15 +1322,8 @@ impl Builder<'_> {
         }
     }
 
-    /// Build a stage; its new blobs are on disk (fsynced) when it returns.
+    /// Build a stage.
     fn build_stage(&mut self, index: usize) -> Result<Digest> {
-        let r = self.build_stage_inner(index);
-        let blobs = std::mem::take(&mut self.unsynced);
-        self.engine.store().sync_blobs(&blobs)?;
-        r
-    }
-
-    fn build_stage_inner(&mut self, index: usize) -> Result<Digest> {
         let stage = self.df.stages[index].clone();
         self.current_stage = Some(stage.name.clone().unwrap_or_else(|| index.to_string()));
         let count = stage.instructions.len() + 1;
@@ -1420,6 +1406,7 @@ impl Builder<'_> {
                 self.done(step, started);
             }
         }
+        self.settle(&mut st)?;
         // The stage's image: the last layer's, or a new one for config changes.
         if st.dirty || st.image.is_none() {
             if let Some(id) = self.lookup(&st.key) {
@@ -1511,6 +1498,11 @@ impl Builder<'_> {
 
     /// Apply one instruction; true if its result came from the cache.
     fn instruction(&mut self, st: &mut StageState, ins: &Instruction, step: usize) -> Result<bool> {
+        // A RUN runs over a layer still being digested; anything else
+        // waits for it.
+        if !matches!(ins, Instruction::Run(_)) {
+            self.settle(st)?;
+        }
         match ins {
             Instruction::Env(pairs) => {
                 let mut shown = Vec::new();
@@ -1701,22 +1693,17 @@ impl Builder<'_> {
         key_extra: &str,
         make: impl FnOnce(&mut Self, &mut StageState) -> Result<NewLayer>,
     ) -> Result<bool> {
+        let prev_key = st.key.clone();
         st.key = key_of(&[&st.key, created_by, key_extra]);
         if let Some(id) = self.lookup(&st.key) {
+            self.settle(st)?;
             self.adopt(st, id)?;
             return Ok(true);
         }
         let new = make(self, st)?;
-        if let Ok(d) = new.layer.blob.digest.parse::<Digest>() {
-            self.unsynced.push(d);
-        }
-        // A step that changed nothing adds no layer (BuildKit's empty_layer).
-        let empty = new.empty;
-        self.history(st, created_by, empty);
-        let layers = if empty { Vec::new() } else { vec![new.layer] };
-        let id = self.register(st, layers)?;
-        drop(new.tmp);
-        self.adopt(st, id)?;
+        // A RUN over a pending layer: that layer's step comes first.
+        self.settle(st)?;
+        self.finish_layer_step(st, new, created_by, prev_key)?;
         Ok(false)
     }
 
@@ -1746,14 +1733,11 @@ impl Builder<'_> {
         let bytes = tar
             .into_inner()
             .map_err(|e| EngineError::io("writing a layer", e))?;
-        let tmp = self.engine.store().tmp_dir("build-layer")?;
-        let layer = self.engine.store().ingest_build_layer(&tmp, &bytes[..])?;
-        Ok(NewLayer {
-            tmp,
-            layer,
-            empty: false,
-        })
+        NewLayer::unpack(self.engine, "build-layer", &bytes[..])
     }
 }
 
+mod layers;
 mod steps;
+
+use layers::{NewLayer, Pending};

@@ -21,19 +21,10 @@ fn only_heredoc(cmd: &str, name: &str) -> bool {
     t == name
 }
 
-/// Ingest a step's layer tar; an archive with no entries (two zero
-/// blocks) is an empty layer.
-fn ingest(
-    engine: &crate::Engine,
-    tmp: store::TmpDir,
-    tar_path: &std::path::Path,
-) -> Result<NewLayer> {
+/// Unpack a step's layer tar file.
+fn ingest(engine: &crate::Engine, tar_path: &std::path::Path) -> Result<NewLayer> {
     let f = std::fs::File::open(tar_path).map_err(|e| EngineError::io("reading a layer", e))?;
-    let empty = f.metadata().map(|m| m.len() <= 1024).unwrap_or(false);
-    let layer = engine
-        .store()
-        .ingest_build_layer(&tmp, std::io::BufReader::new(f))?;
-    Ok(NewLayer { tmp, layer, empty })
+    NewLayer::unpack(engine, "build-layer", std::io::BufReader::new(f))
 }
 
 /// Does an ADD source name a git repository?
@@ -280,8 +271,9 @@ impl Builder<'_> {
             mounts.key,
             script_file.as_ref().map(|(c, _)| c.as_str()).unwrap_or("")
         );
-        // The container runs on an image of the stage as it stands.
-        if st.dirty || st.image.is_none() {
+        // The container runs on an image of the stage as it stands (with
+        // the layer of the step before if that is still being digested).
+        if st.pending.is_none() && (st.dirty || st.image.is_none()) {
             let id = self.register(st, Vec::new())?;
             self.adopt(st, id)?;
         }
@@ -289,6 +281,8 @@ impl Builder<'_> {
         let step_name = format!("#{step}");
         let shown_cmd = args.join(" ");
         let container_mounts = mounts.mounts.clone();
+        let extra_layers: Vec<std::path::PathBuf> =
+            st.pending.iter().map(|p| p.dir().to_path_buf()).collect();
         let mut env = arg_env;
         env.extend(mounts.env.iter().cloned());
         let cached = self.layer_step(st, &created_by, &key_extra, move |b, _st| {
@@ -297,6 +291,7 @@ impl Builder<'_> {
                 args,
                 env,
                 container_mounts,
+                extra_layers,
                 (mode, networks),
                 &step_name,
                 &shown_cmd,
@@ -314,6 +309,7 @@ impl Builder<'_> {
         args: Vec<String>,
         env: Vec<String>,
         mounts: Vec<String>,
+        extra_layers: Vec<std::path::PathBuf>,
         (network, networks): (NetworkMode, Vec<String>),
         prefix: &str,
         shown: &str,
@@ -326,6 +322,7 @@ impl Builder<'_> {
             network,
             networks,
             mounts,
+            extra_layers,
             ..Default::default()
         };
         let c = self.engine.create(&req)?;
@@ -364,11 +361,10 @@ impl Builder<'_> {
         }
         let tmp = self.engine.store().tmp_dir("build-run")?;
         let tar_path = tmp.path().join("layer.tar");
-        let clamp = self.epoch.unwrap_or(0).max(0) as u64;
-        let made = self.engine.changes_tar(&id, &tar_path, clamp);
+        let made = self.engine.changes_tar(&id, &tar_path, self.clamp());
         let _ = self.engine.remove(&id, true, false);
         made?;
-        ingest(self.engine, tmp, &tar_path)
+        ingest(self.engine, &tar_path)
     }
 
     /// Start the container, print its output as `#N <line>`, return its
@@ -646,8 +642,6 @@ impl Builder<'_> {
         );
         let context = source_dir.clone();
         self.layer_step(st, &created_by, &key_extra, move |b, _st| {
-            let tmp = b.engine.store().tmp_dir("build-copy")?;
-            let tar_path = tmp.path().join("layer.tar");
             if from_layers.is_empty() && from_image.is_none() {
                 // From the context: the tar streams from a writer thread
                 // straight into the store (nothing forks meanwhile).
@@ -655,6 +649,8 @@ impl Builder<'_> {
                     .map_err(|e| EngineError::io("opening the build context", e))?;
                 let (reader, writer) =
                     std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
+                // A large pipe: fewer wake-ups between the two sides.
+                let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
                 let writer_thread = std::thread::spawn(move || {
                     copy::write_layer(
                         root.as_fd(),
@@ -662,21 +658,20 @@ impl Builder<'_> {
                         std::io::BufWriter::with_capacity(1 << 20, writer),
                     )
                 });
-                let ingested = b
-                    .engine
-                    .store()
-                    .ingest_build_layer(&tmp, std::io::BufReader::with_capacity(1 << 20, reader));
-                let written = writer_thread
+                let unpacked = NewLayer::unpack(
+                    b.engine,
+                    "build-copy",
+                    std::io::BufReader::with_capacity(1 << 20, reader),
+                );
+                writer_thread
                     .join()
                     .map_err(|_| invalid(what, "the layer writer panicked"))?
                     .map_err(|e| invalid(what, e.to_string()))?;
-                let layer = ingested?;
-                return Ok(NewLayer {
-                    tmp,
-                    layer,
-                    empty: written <= 1024,
-                });
-            } else {
+                return unpacked;
+            }
+            let tmp = b.engine.store().tmp_dir("build-copy")?;
+            let tar_path = tmp.path().join("layer.tar");
+            {
                 let view = crate::rootfs::View {
                     lower: from_layers,
                     upper: None,
@@ -687,7 +682,7 @@ impl Builder<'_> {
                     copy::write_layer(root, &plan, std::io::BufWriter::new(f)).map(|_| ())
                 })?;
             }
-            ingest(b.engine, tmp, &tar_path)
+            ingest(b.engine, &tar_path)
         })
     }
 

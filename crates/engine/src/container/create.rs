@@ -111,6 +111,8 @@ pub struct CreateRequest {
     pub health_on_failure: crate::health::OnFailure,
     /// `--log-driver` and `--log-opt`.
     pub log_config: crate::logs::LogConfig,
+    /// Layer dirs over the image's, top last (the builder's).
+    pub extra_layers: Vec<std::path::PathBuf>,
 }
 
 /// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
@@ -576,14 +578,12 @@ impl Engine {
             },
             health_on_failure: req.health_on_failure,
             log_config: req.log_config.clone(),
+            extra_layers: req.extra_layers.clone(),
         };
         // Validate the user now: a bad -u is a create-time error in Docker.
-        let dirs: Vec<std::path::PathBuf> = self
-            .store()
-            .layer_dirs(&image.id)?
-            .into_iter()
-            .rev()
-            .collect();
+        let mut dirs = self.store().layer_dirs(&image.id)?;
+        dirs.extend(req.extra_layers.iter().cloned());
+        dirs.reverse();
         crate::spec::resolve_user(&config.user, &dirs)?;
 
         let mut name = match &req.name {

@@ -60,7 +60,7 @@ impl Engine {
         }
         let id = c.id().clone();
         let dir = self.store().container_dir(&id);
-        let layers = self.store().layer_dirs(&c.record.image_id)?;
+        let layers = self.lower_dirs(&c)?;
         let mut search: Vec<PathBuf> = vec![dir.join("upper")];
         search.extend(layers.iter().rev().cloned());
         let user_spec = req.user.clone().unwrap_or_else(|| c.config.user.clone());

@@ -211,7 +211,7 @@ impl crate::Engine {
     /// The layer dirs of a container's image, base first, then its upper.
     fn container_layers(&self, c: &Container) -> Result<(Vec<PathBuf>, PathBuf, PathBuf)> {
         let dir = self.store().container_dir(c.id());
-        let lower = self.store().layer_dirs(&c.record.image_id)?;
+        let lower = self.lower_dirs(c)?;
         Ok((lower, dir.join("upper"), dir.join("work")))
     }
 

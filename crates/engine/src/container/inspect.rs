@@ -19,8 +19,7 @@ impl Engine {
         let st = &c.state;
         let args = c.args();
         let lower = self
-            .store()
-            .layer_dirs(&c.record.image_id)
+            .lower_dirs(c)
             .unwrap_or_default()
             .iter()
             .rev()

@@ -82,6 +82,14 @@ impl Container {
 }
 
 impl crate::Engine {
+    /// A container's read-only layer dirs, base first: its image's, then
+    /// any the builder put over them.
+    pub(crate) fn lower_dirs(&self, c: &Container) -> Result<Vec<std::path::PathBuf>> {
+        let mut dirs = self.store().layer_dirs(&c.record.image_id)?;
+        dirs.extend(c.config.extra_layers.iter().cloned());
+        Ok(dirs)
+    }
+
     /// Look a container up by id, name or id prefix.
     pub fn container(&self, name_or_id: &str) -> Result<Container> {
         Container::from_record(self.store().container(name_or_id)?)

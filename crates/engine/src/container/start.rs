@@ -113,7 +113,7 @@ impl Engine {
         let log_attrs = crate::logs::attrs_for(&log, &c.config.labels, &c.config.env);
         let id = c.id().clone();
         let dir = self.store().container_dir(&id);
-        let layers = self.store().layer_dirs(&c.record.image_id)?;
+        let layers = self.lower_dirs(&c)?;
         let overlay = runtime::Overlay {
             lower: layers.clone(),
             upper: dir.join("upper"),

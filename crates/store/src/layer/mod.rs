@@ -88,6 +88,9 @@ pub struct UnpackOptions {
     /// A plain tar, not a layer: `.wh.` names are ordinary files (a
     /// volume import, a `cp` into a container).
     pub plain_names: bool,
+    /// Do not hash the stream: [`Unpacked::diff_id`] is then the digest of
+    /// nothing (a build's layers are digested from their directory).
+    pub skip_digest: bool,
 }
 
 /// Why a layer could not be unpacked.
@@ -221,7 +224,12 @@ pub fn unpack_with(
     let decoded = stream::decoder(reader).map_err(read_err)?;
     // Hashing below the buffer: the tar parser's small reads are served
     // from memory, the hasher sees large blocks.
-    let mut input = BufReader::with_capacity(stream::BUF_SIZE, HashingReader::new(decoded));
+    let hashing = if opts.skip_digest {
+        HashingReader::counting(decoded)
+    } else {
+        HashingReader::new(decoded)
+    };
+    let mut input = BufReader::with_capacity(stream::BUF_SIZE, hashing);
     let mut unpacker = Unpacker {
         tree,
         opts: *opts,

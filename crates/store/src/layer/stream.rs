@@ -38,6 +38,7 @@ pub struct HashingReader<R> {
     inner: R,
     hasher: Hasher,
     count: u64,
+    hash: bool,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -47,6 +48,15 @@ impl<R: Read> HashingReader<R> {
             inner,
             hasher: Hasher::new(),
             count: 0,
+            hash: true,
+        }
+    }
+    /// Wrap `inner`, counting bytes without hashing them ([`Self::finish`]
+    /// is then the digest of nothing).
+    pub fn counting(inner: R) -> Self {
+        HashingReader {
+            hash: false,
+            ..HashingReader::new(inner)
         }
     }
     /// Bytes read so far.
@@ -62,7 +72,9 @@ impl<R: Read> HashingReader<R> {
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if self.hash {
+            self.hasher.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }

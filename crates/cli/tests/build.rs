@@ -1104,20 +1104,79 @@ fn two_builds_at_once_both_succeed() {
     assert_eq!(p.matches("CACHED").count(), 4, "{p}");
 }
 
+/// What a terminal shows after `raw` (the escapes the live view uses:
+/// cursor up, carriage return, erase below).
+fn screen(raw: &str) -> Vec<String> {
+    let mut lines: Vec<String> = vec![String::new()];
+    let mut row = 0usize;
+    let mut rest = raw;
+    while let Some(c) = rest.chars().next() {
+        if let Some(esc) = rest.strip_prefix("\x1b[") {
+            let n: String = esc.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let cmd = esc[n.len()..].chars().next().unwrap();
+            match cmd {
+                'A' => row = row.saturating_sub(n.parse().unwrap_or(1)),
+                'J' => {
+                    lines.truncate(row + 1);
+                    lines[row].clear();
+                }
+                _ => {}
+            }
+            rest = &esc[n.len() + 1..];
+            continue;
+        }
+        match c {
+            '\r' => lines[row].clear(),
+            '\n' => {
+                row += 1;
+                if lines.len() <= row {
+                    lines.push(String::new());
+                }
+            }
+            c => lines[row].push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    lines.retain(|l| !l.is_empty());
+    lines
+}
+
 #[test]
-fn tty_progress_shows_one_line_per_step() {
+fn tty_progress_is_a_live_view() {
     let b = Berth::new();
     let ctx = context(
         &b,
-        "FROM bb:test\nRUN echo \"hidden-$((3+3))\"\nCMD [\"true\"]\n",
+        "FROM bb:test\nRUN echo \"live-$((3+3))\" && sleep 1\nCMD [\"true\"]\n",
     );
     let ctx_s = ctx.to_str().unwrap();
-    let (_, p) = build(&b, &["--progress", "tty", ctx_s]);
-    assert!(p.contains(" => [stage-0 2/3] RUN echo"), "{p}");
-    assert!(!p.contains("hidden-6"), "{p}");
-    assert!(p.contains("[+] Building") && p.contains("FINISHED"), "{p}");
-    let (_, p) = build(&b, &["--progress", "tty", ctx_s]);
-    assert!(p.contains(" => CACHED [stage-0 2/3] RUN echo"), "{p}");
+    let (_, raw) = build(&b, &["--progress", "tty", ctx_s]);
+    // While the step ran, its output was drawn under it, then erased.
+    assert!(raw.contains(" => => # live-6"), "{raw}");
+    assert!(
+        raw.contains("\x1b[") && raw.contains("[+] Building 0."),
+        "{raw}"
+    );
+    let shown = screen(&raw);
+    assert!(!shown.iter().any(|l| l.contains("live-6")), "{shown:?}");
+    let run = shown
+        .iter()
+        .find(|l| l.starts_with(" => [stage-0 2/3] RUN echo"))
+        .unwrap_or_else(|| panic!("{shown:?}"));
+    assert!(run.trim_end().ends_with('s'), "{run}");
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with("[+] Building") && l.ends_with("FINISHED")),
+        "{shown:?}"
+    );
+    let (_, raw) = build(&b, &["--progress", "tty", ctx_s]);
+    let shown = screen(&raw);
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with(" => CACHED [stage-0 2/3] RUN echo")),
+        "{shown:?}"
+    );
     // A failing step still shows its output.
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -1126,7 +1185,14 @@ fn tty_progress_shows_one_line_per_step() {
     .unwrap();
     let out = b.run(&["build", "--progress", "tty", ctx_s]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("why-8"), "{}", stderr(&out));
+    let shown = screen(&stderr(&out));
+    assert!(shown.iter().any(|l| l.contains("why-8")), "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with(" => ERROR [stage-0 2/2] RUN echo")),
+        "{shown:?}"
+    );
     let out = b.run(&["build", "--progress", "fancy", ctx_s]);
     assert_eq!(code(&out), 125);
 }

@@ -194,8 +194,6 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         },
         no_cache_stages: a.no_cache_filter.clone(),
         pull: a.pull,
-        tty: a.progress == "tty"
-            || (a.progress == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         cache_from: a
             .cache_from
             .iter()
@@ -233,13 +231,31 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         println!("Check complete, {} warning(s) found.", warnings.len());
         return Err(Failure::silent(1));
     }
+    let tty = a.progress == "tty"
+        || (a.progress == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let mut sink = std::io::sink();
     let stderr = std::io::stderr();
+    // The live view draws from its own process: the builder forks and
+    // must stay single-threaded.
+    let mut view = if tty && !a.quiet {
+        crate::progress::TtyView::start()
+    } else {
+        None
+    };
     let mut err = stderr.lock();
-    let out: &mut dyn Write = if a.quiet { &mut sink } else { &mut err };
+    let out: &mut dyn Write = match (&mut view, a.quiet) {
+        (Some(v), _) => &mut v.writer,
+        (None, true) => &mut sink,
+        (None, false) => &mut err,
+    };
     let started = std::time::Instant::now();
-    let id = engine.build(&req, out)?;
-    if req.tty {
+    let built = engine.build(&req, out);
+    if let Some(v) = view {
+        v.finish();
+    }
+    let id = built?;
+    let out: &mut dyn Write = if a.quiet { &mut sink } else { &mut err };
+    if tty {
         let _ = writeln!(
             out,
             "[+] Building {:.1}s FINISHED",

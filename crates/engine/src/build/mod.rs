@@ -66,9 +66,6 @@ pub struct BuildRequest {
     pub cache_from: Vec<PathBuf>,
     /// `--cache-to type=local,dest=DIR`.
     pub cache_to: Option<PathBuf>,
-    /// `--progress=tty` (or auto on a terminal): one line per finished
-    /// step, RUN output shown only when a step fails.
-    pub tty: bool,
 }
 
 /// Parse a `--cache-from`/`--cache-to` value (`type=local,src|dest=DIR`).
@@ -265,18 +262,6 @@ fn json_strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// At most `n` characters of a one-line label.
-fn clip(s: &str, n: usize) -> String {
-    let line = s.lines().next().unwrap_or("");
-    if line.chars().count() <= n {
-        line.to_string()
-    } else {
-        let mut c: String = line.chars().take(n.saturating_sub(1)).collect();
-        c.push('…');
-        c
-    }
 }
 
 /// The context directory (canonical), the Dockerfile's path and the
@@ -479,8 +464,6 @@ struct Builder<'a> {
     stat_cache: Option<copy::StatCache>,
     /// The stage being built (its name, or its index).
     current_stage: Option<String>,
-    /// The step shown when it ends (tty progress).
-    tty_label: String,
     /// Cache keys this build used or made, with their images
     /// (`--cache-to`).
     touched: std::cell::RefCell<Vec<(String, Digest)>>,
@@ -535,7 +518,6 @@ impl Engine {
             used_args: Default::default(),
             stat_cache: None,
             current_stage: None,
-            tty_label: String::new(),
             touched: Default::default(),
             line: 0,
             undefined: Default::default(),
@@ -1131,30 +1113,19 @@ impl Builder<'_> {
             .name
             .clone()
             .unwrap_or_else(|| format!("stage-{}", stage.index));
-        let label = format!("[{name} {index}/{count}] {text}");
-        if self.req.tty {
-            self.tty_label = label;
-        } else {
-            let _ = writeln!(self.out, "#{} {label}", self.step);
-        }
+        // A heredoc's body is not part of the step's line.
+        let text = text.lines().next().unwrap_or("");
+        let _ = writeln!(self.out, "#{} [{name} {index}/{count}] {text}", self.step);
         (self.step, Instant::now())
     }
 
     fn done(&mut self, step: usize, started: Instant) {
         let secs = started.elapsed().as_secs_f64();
-        if self.req.tty {
-            let _ = writeln!(self.out, " => {:<70} {secs:.1}s", clip(&self.tty_label, 70));
-        } else {
-            let _ = writeln!(self.out, "#{step} DONE {secs:.1}s");
-        }
+        let _ = writeln!(self.out, "#{step} DONE {secs:.1}s");
     }
 
     fn cached(&mut self, step: usize) {
-        if self.req.tty {
-            let _ = writeln!(self.out, " => CACHED {}", clip(&self.tty_label, 70));
-        } else {
-            let _ = writeln!(self.out, "#{step} CACHED");
-        }
+        let _ = writeln!(self.out, "#{step} CACHED");
     }
 
     fn base_state(&mut self, stage: &Stage) -> Result<StageState> {

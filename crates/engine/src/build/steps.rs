@@ -379,12 +379,7 @@ impl Builder<'_> {
         let mut follower = crate::logs::Follower::at_end(&log);
         let mut launched = self.engine.start(id, AttachMode::Detached)?;
         let started = std::time::Instant::now();
-        let quiet = self.req.tty;
         let print = |out: &mut dyn Write, entries: Vec<crate::logs::Entry>| {
-            if quiet {
-                // tty progress: the output shows only if the step fails.
-                return;
-            }
             for e in entries {
                 let text = String::from_utf8_lossy(&e.data);
                 let _ = writeln!(

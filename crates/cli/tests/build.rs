@@ -1299,7 +1299,15 @@ fn add_clones_a_git_repository() {
     };
     git(&work, &["init", "-q", "-b", "main"]);
     std::fs::write(work.join("README"), "from git\n").unwrap();
-    git(&work, &["add", "README"]);
+    // A build context in a subdirectory of the repository.
+    std::fs::create_dir_all(work.join("app")).unwrap();
+    std::fs::write(
+        work.join("app/Dockerfile"),
+        "FROM bb:test\nCOPY hello.txt /hello.txt\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("app/hello.txt"), "hello from a git context\n").unwrap();
+    git(&work, &["add", "README", "app"]);
     git(&work, &["commit", "-q", "-m", "one"]);
     let commit = git(&work, &["rev-parse", "HEAD"]);
     std::fs::create_dir_all(&web).unwrap();
@@ -1347,6 +1355,9 @@ fn add_clones_a_git_repository() {
         .unwrap();
         code(&b.run(&["build", ctx.to_str().unwrap()]))
     };
+    // The repository as the build context: `#ref:dir`.
+    let from_git = b.run(&["build", "-q", "-t", "gitctx:1", &format!("{url}#main:app")]);
+    let escape = code(&b.run(&["build", &format!("{url}#main:../..")]));
     let _ = server.kill();
     let _ = server.wait();
     assert!(ok, "{err}");
@@ -1364,6 +1375,20 @@ fn add_clones_a_git_repository() {
         "from git\nno-git-dir\n"
     );
     assert_eq!(wrong, 125);
+    assert!(from_git.status.success(), "{}", stderr(&from_git));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "gitctx:1",
+            "cat",
+            "/hello.txt"
+        ]),
+        "hello from a git context\n"
+    );
+    assert_eq!(escape, 125);
     // No local paths or file:// through git.
     std::fs::write(
         ctx.join("Dockerfile"),

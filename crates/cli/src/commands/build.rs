@@ -107,18 +107,25 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             format!("{:?}: use auto, plain or tty", a.progress),
         ));
     }
-    if a.path.contains("://") && !(a.path.starts_with("http://") || a.path.starts_with("https://"))
+    let git = engine::build::is_git_url(&a.path);
+    if !git
+        && a.path.contains("://")
+        && !(a.path.starts_with("http://") || a.path.starts_with("https://"))
     {
         return Err(bad(
             "build context",
-            "give a directory, - (stdin) or an http(s) URL of a tarball (git contexts are not supported)",
+            "give a directory, - (stdin), a git repository (URL ending in .git, git://, git@) or an http(s) URL of a tarball",
         ));
     }
     // `-`: a context tar or a Dockerfile on stdin; `-f -`: the Dockerfile.
     let mut _work = None;
     let mut context_path = a.path.clone();
     let mut dockerfile_override = None;
-    if a.path.starts_with("http://") || a.path.starts_with("https://") {
+    if git {
+        let (tmp, dir) = engine::build::git_context(engine, &a.path)?;
+        context_path = dir.to_string_lossy().into_owned();
+        _work = Some(tmp);
+    } else if a.path.starts_with("http://") || a.path.starts_with("https://") {
         // A tarball (or a Dockerfile) at a URL, as `docker build URL`.
         let mut body = Vec::new();
         registry::fetch::fetch(&a.path, &mut body, 2 << 30).map_err(|e| bad("build context", e))?;

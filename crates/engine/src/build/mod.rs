@@ -1711,4 +1711,43 @@ impl Builder<'_> {
 mod layers;
 mod steps;
 
+pub use steps::is_git_url;
+
+/// A git repository as a build context (`URL[#ref[:dir]]`, as `docker
+/// build`): cloned and checked out in a work dir; the context is `dir` of
+/// the checkout, without `.git`. Returns the work dir (removed on drop)
+/// and the context.
+pub fn git_context(engine: &Engine, url: &str) -> Result<(store::TmpDir, PathBuf)> {
+    let (tmp, checkout, _) = steps::git_checkout(&engine.store(), url, "build context")?;
+    let _ = std::fs::remove_dir_all(checkout.join(".git"));
+    let sub = url
+        .split_once('#')
+        .and_then(|(_, f)| f.split_once(':'))
+        .map(|(_, d)| d.trim_matches('/'))
+        .unwrap_or("");
+    if sub.split('/').any(|c| c == "..") {
+        return Err(invalid(
+            "build context",
+            format!("{url}: the subdirectory {sub:?} leaves the repository"),
+        ));
+    }
+    let dir = if sub.is_empty() {
+        checkout
+    } else {
+        checkout.join(sub)
+    };
+    // A link in the repository must not take the context outside it.
+    let real = dir
+        .canonicalize()
+        .ok()
+        .filter(|d| d.starts_with(tmp.path()));
+    match real {
+        Some(d) if d.is_dir() => Ok((tmp, d)),
+        _ => Err(invalid(
+            "build context",
+            format!("{url}: no directory {sub:?} in the repository"),
+        )),
+    }
+}
+
 use layers::{NewLayer, Pending};

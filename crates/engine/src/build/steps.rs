@@ -27,13 +27,72 @@ fn ingest(engine: &crate::Engine, tar_path: &std::path::Path) -> Result<NewLayer
     NewLayer::unpack(engine, "build-layer", std::io::BufReader::new(f))
 }
 
-/// Does an ADD source name a git repository?
-fn is_git_url(s: &str) -> bool {
+/// Does an ADD source (or a build context) name a git repository?
+pub fn is_git_url(s: &str) -> bool {
     let base = s.split('#').next().unwrap_or(s);
     s.starts_with("git@")
         || s.starts_with("git://")
         || s.starts_with("ssh://")
         || ((base.starts_with("http://") || base.starts_with("https://")) && base.ends_with(".git"))
+}
+
+/// Clone `url` (`repo[#ref[:dir]]`) with the host's git (network
+/// protocols only: no `file://` or local paths, no prompts, no hooks run
+/// on clone) and check out `ref` (default: HEAD). Returns the work dir,
+/// the checkout and the commit.
+pub(crate) fn git_checkout(
+    store: &store::Store,
+    url: &str,
+    what: &str,
+) -> Result<(store::TmpDir, std::path::PathBuf, String)> {
+    let (repo, reference) = match url.split_once('#') {
+        Some((r, f)) => (
+            r,
+            Some(f.split(':').next().unwrap_or(f)).filter(|r| !r.is_empty()),
+        ),
+        None => (url, None),
+    };
+    let tmp = store.tmp_dir("build-git")?;
+    let dir = tmp.path().join("checkout");
+    let git = |args: &[&str]| -> Result<String> {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "protocol.allow=never",
+                "-c",
+                "protocol.http.allow=always",
+                "-c",
+                "protocol.https.allow=always",
+                "-c",
+                "protocol.git.allow=always",
+                "-c",
+                "protocol.ssh.allow=always",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| invalid(what, format!("running git (apt-get install git): {e}")))?;
+        if !out.status.success() {
+            return Err(invalid(
+                what,
+                format!(
+                    "git {}: {}",
+                    args.first().copied().unwrap_or(""),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let dir_s = dir.to_string_lossy().into_owned();
+    git(&["clone", "--quiet", "--no-checkout", "--", repo, &dir_s])?;
+    let rev = reference.unwrap_or("HEAD");
+    git(&["-C", &dir_s, "checkout", "--quiet", "--detach", rev])?;
+    let commit = git(&["-C", &dir_s, "rev-parse", "HEAD"])?;
+    Ok((tmp, dir, commit))
 }
 
 /// Downloads are kept in memory until their layer is written: at most this.
@@ -75,60 +134,15 @@ impl Builder<'_> {
         })
     }
 
-    /// `ADD <git url>[#ref]`: a clone with the host's git (network
-    /// protocols only: no `file://` or local paths, no prompts, no hooks
-    /// run on clone), checked out at `ref`; `--checksum` must name the
-    /// commit. Returns the work dir, the checkout and the commit.
+    /// `ADD <git url>[#ref]` (see [`git_checkout`]); `--checksum` must
+    /// name the commit.
     fn git_checkout(
         &mut self,
         url: &str,
         checksum: Option<&str>,
     ) -> Result<(store::TmpDir, std::path::PathBuf, String)> {
-        let (repo, reference) = match url.split_once('#') {
-            Some((r, f)) => (r, Some(f.split(':').next().unwrap_or(f))),
-            None => (url, None),
-        };
-        let _ = writeln!(self.out, "cloning {repo}");
-        let tmp = self.engine.store().tmp_dir("build-git")?;
-        let dir = tmp.path().join("checkout");
-        let git = |args: &[&str]| -> Result<String> {
-            let out = std::process::Command::new("git")
-                .args([
-                    "-c",
-                    "protocol.allow=never",
-                    "-c",
-                    "protocol.http.allow=always",
-                    "-c",
-                    "protocol.https.allow=always",
-                    "-c",
-                    "protocol.git.allow=always",
-                    "-c",
-                    "protocol.ssh.allow=always",
-                    "-c",
-                    "core.hooksPath=/dev/null",
-                ])
-                .args(args)
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| invalid("ADD", format!("running git (apt-get install git): {e}")))?;
-            if !out.status.success() {
-                return Err(invalid(
-                    "ADD",
-                    format!(
-                        "git {}: {}",
-                        args.first().copied().unwrap_or(""),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                ));
-            }
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        };
-        let dir_s = dir.to_string_lossy().into_owned();
-        git(&["clone", "--quiet", "--no-checkout", "--", repo, &dir_s])?;
-        let rev = reference.unwrap_or("HEAD");
-        git(&["-C", &dir_s, "checkout", "--quiet", "--detach", rev])?;
-        let commit = git(&["-C", &dir_s, "rev-parse", "HEAD"])?;
+        let _ = writeln!(self.out, "cloning {}", url.split('#').next().unwrap_or(url));
+        let (tmp, dir, commit) = git_checkout(&self.engine.store(), url, "ADD")?;
         if let Some(sum) = checksum {
             let want = sum.strip_prefix("sha256:").unwrap_or(sum);
             if !commit.starts_with(want) || want.len() < 7 {

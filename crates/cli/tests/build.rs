@@ -868,7 +868,7 @@ fn named_contexts_no_cache_filter_and_platform() {
 /// RUN steps that fetch use `--network=host`: the tests leave the host's
 /// ip_forward off, which bridge NAT to the mirror would need.
 #[test]
-fn a_debian_base_with_apt_get_and_a_python_app() {
+fn a_debian_base_with_apt_get_a_python_app_and_a_node_app() {
     let b = Berth::new();
     let root = b.path().join("debian");
     let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
@@ -907,6 +907,24 @@ FROM runtime AS test
 COPY app/ /src/
 RUN python3 -m py_compile /src/app.py && echo "tests-$((1+1))-passed"
 
+FROM runtime AS node-runtime
+RUN --network=host --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs >/dev/null
+
+FROM node-runtime AS node-build
+WORKDIR /src
+COPY web/package.json web/build.js ./
+COPY web/src/ ./src/
+RUN node build.js && node --test test/ && echo "node-build-ok"
+
+FROM node-runtime AS web
+COPY --from=node-build --chown=app:app /src/dist/ /app/
+USER app
+WORKDIR /app
+ENV NODE_ENV=production
+CMD ["node", "server.js"]
+
 FROM runtime
 COPY --from=test --chown=app:app /src/ /app/
 USER app
@@ -920,8 +938,54 @@ CMD ["python3", "app.py"]
         "app/app.py",
         "import os, pwd, sys\nuser = pwd.getpwuid(os.getuid()).pw_name\nprint(f'hello from python {sys.version_info.major}.{sys.version_info.minor} as {user}')\n",
     );
-    let (_, progress) = build(&b, &["-t", "py:1", ctx.to_str().unwrap()]);
-    assert!(progress.contains("tests-2-passed"), "{progress}");
+    // A Node app in the seeds' style (a build stage, tests, a slim
+    // runtime stage), with no npm registry: node only, from Debian.
+    write(
+        &ctx,
+        "web/package.json",
+        r#"{"name": "web", "version": "1.0.0", "main": "server.js", "type": "commonjs"}"#,
+    );
+    write(
+        &ctx,
+        "web/src/greet.js",
+        "exports.greet = (who) => `hello ${who} from node ${process.versions.node.split('.')[0]}`;\n",
+    );
+    write(
+        &ctx,
+        "web/src/server.js",
+        "const { greet } = require('./greet');\nconst os = require('os');\nconsole.log(greet(os.userInfo().username) + ' in ' + process.env.NODE_ENV);\n",
+    );
+    write(
+        &ctx,
+        "web/build.js",
+        r#"const fs = require('fs');
+fs.mkdirSync('dist', { recursive: true });
+fs.mkdirSync('test', { recursive: true });
+for (const f of fs.readdirSync('src')) fs.copyFileSync(`src/${f}`, `dist/${f}`);
+fs.copyFileSync('package.json', 'dist/package.json');
+fs.writeFileSync('test/greet.test.js', `const t = require('node:test');
+const assert = require('node:assert');
+const { greet } = require('../src/greet');
+t.test('greets', () => assert.match(greet('x'), /^hello x from node/));
+`);
+"#,
+    );
+    let (_, py_progress) = build(&b, &["-t", "py:1", ctx.to_str().unwrap()]);
+    assert!(
+        !py_progress.contains("node-build-ok"),
+        "the node stages are not needed: {py_progress}"
+    );
+    let (_, progress) = build(
+        &b,
+        &["--target", "web", "-t", "web:1", ctx.to_str().unwrap()],
+    );
+    assert!(progress.contains("node-build-ok"), "{progress}");
+    let web = b.ok(&["run", "--rm", "--network", "none", "web:1"]);
+    assert!(
+        web.starts_with("hello app from node ") && web.ends_with(" in production\n"),
+        "{web}"
+    );
+    assert!(py_progress.contains("tests-2-passed"), "{py_progress}");
     let hello = b.ok(&["run", "--rm", "--network", "none", "py:1"]);
     assert_eq!(hello, "hello from python 3.11 as app\n");
     assert_eq!(

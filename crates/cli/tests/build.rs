@@ -849,10 +849,18 @@ fn named_contexts_no_cache_filter_and_platform() {
     assert!(p2.contains("one-1"), "{p2}");
     // The last stage depends on stage one's result, which is the same image.
     assert!(!p2.contains("two-2"), "{p2}");
-    // Only this machine's platform.
-    let out = b.run(&["build", "--platform", "linux/s390x", ctx_s]);
+    // A base image of another platform is refused.
+    let mut all = args.to_vec();
+    all.extend(["--platform", "linux/s390x", ctx_s]);
+    let mut cmd = vec!["build"];
+    cmd.extend(all);
+    let out = b.run(&cmd);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("platform"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is linux/amd64, the stage is for linux/s390x"),
+        "{}",
+        stderr(&out)
+    );
     // A directory context cannot be a FROM.
     let mut all = vec!["build", "--build-context"];
     let bad = format!("base={}", extra.display());
@@ -1590,4 +1598,98 @@ fn build_layers_are_blobless_until_exported() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `--platform` and `FROM --platform`: a stage for the build machine
+/// (`$BUILDPLATFORM`) feeding one for the target, BuildKit's platform ARGs,
+/// the target's architecture in the config; a RUN for another
+/// architecture fails with a hint about emulation.
+#[test]
+fn builds_for_another_platform() {
+    let b = Berth::new();
+    let rootfs = busybox_rootfs_tar();
+    let out = b.run_stdin(
+        &["import", "--platform", "linux/arm64", "-", "bb-arm:1"],
+        &rootfs,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Architecture}}", "bb-arm:1"]),
+        "arm64\n"
+    );
+    let ctx = context(
+        &b,
+        "FROM --platform=$BUILDPLATFORM bb:test AS build\nARG TARGETPLATFORM TARGETARCH BUILDPLATFORM\nRUN echo \"on $BUILDPLATFORM for $TARGETPLATFORM ($TARGETARCH)\" > /out\n\nFROM scratch AS bare\nCOPY --from=build /out /out\n\nFROM bb-arm:1\nCOPY --from=build /out /out\n",
+    );
+    let ctx_s = ctx.to_str().unwrap();
+    build(&b, &["--platform", "linux/arm64", "-t", "cross:1", ctx_s]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Architecture}}", "cross:1"]),
+        "arm64\n"
+    );
+    let dest = b.path().join("files");
+    let o = format!("type=local,dest={}", dest.display());
+    build(&b, &["--platform", "linux/arm64", "-o", &o, ctx_s]);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("out")).unwrap(),
+        "on linux/amd64 for linux/arm64 (arm64)\n"
+    );
+    // FROM scratch takes the target platform, variant included.
+    build(
+        &b,
+        &[
+            "--platform",
+            "linux/arm64/v8",
+            "--target",
+            "bare",
+            "-t",
+            "bare:1",
+            ctx_s,
+        ],
+    );
+    let cfg: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "bare:1"])).unwrap();
+    assert_eq!(cfg[0]["Architecture"], "arm64", "{cfg}");
+    assert_eq!(cfg[0]["Variant"], "v8", "{cfg}");
+    // For this machine, the arm64 base does not fit.
+    let out = b.run(&["build", ctx_s]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("bb-arm:1 is linux/arm64, the stage is for linux/amd64"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An image whose programs are for another architecture (an aarch64
+    // ELF header): its RUN cannot execute here without emulation.
+    let mut elf = [0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little-endian
+    elf[6] = 1;
+    elf[16] = 2; // ET_EXEC
+    elf[18] = 183; // EM_AARCH64
+    elf[20] = 1;
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [("bin/", &b""[..], 0o755), ("bin/sh", &elf[..], 0o755)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_entry_type(if name.ends_with('/') {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        h.set_cksum();
+        t.append_data(&mut h, name, data).unwrap();
+    }
+    let arm = t.into_inner().unwrap();
+    let out = b.run_stdin(
+        &["import", "--platform", "linux/arm64", "-", "arm-only:1"],
+        &arm,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(ctx.join("Dockerfile"), "FROM arm-only:1\nRUN true\n").unwrap();
+    let out = b.run(&["build", "--platform", "linux/arm64", ctx_s]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("binfmt_misc"), "{}", stderr(&out));
 }

@@ -53,6 +53,9 @@ pub struct ImportOptions {
     pub changes: Vec<Change>,
     /// `--message` (history comment).
     pub message: Option<String>,
+    /// `--platform`: (os, architecture, variant) for the config (default:
+    /// the host's).
+    pub platform: Option<(String, String, Option<String>)>,
 }
 
 /// `commit` options.
@@ -401,14 +404,21 @@ impl Store {
             "aarch64" => "arm64",
             other => other,
         };
-        let cfg = serde_json::json!({
+        let (os, arch, variant) = opts
+            .platform
+            .clone()
+            .unwrap_or_else(|| ("linux".into(), arch.into(), None));
+        let mut cfg = serde_json::json!({
             "architecture": arch,
-            "os": "linux",
+            "os": os,
             "created": now,
             "config": config,
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": now, "created_by": "berth import", "comment": opts.message.clone().unwrap_or_else(|| "Imported from -".to_string())}],
         });
+        if let Some(v) = variant {
+            cfg["variant"] = v.into();
+        }
         let bytes = serde_json::to_vec(&cfg)
             .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
         self.put_blob(tmp.path(), &bytes)?;

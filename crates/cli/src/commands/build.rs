@@ -63,7 +63,9 @@ pub struct BuildArgs {
     /// Export the build cache: type=local,dest=DIR.
     #[arg(long = "cache-to")]
     cache_to: Option<String>,
-    /// Target platform (berth builds for this machine's only).
+    /// Target platform, os/arch[/variant] (default: this machine's). A
+    /// RUN step for another architecture needs the host's binfmt_misc
+    /// emulation (qemu-user-static).
     #[arg(long)]
     platform: Option<String>,
     /// Output: type=local,dest=DIR | type=tar,dest=FILE | type=docker|oci,dest=FILE
@@ -217,15 +219,24 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
             None => None,
         },
+        platform: match a.platform.as_deref() {
+            Some(p) if p.contains(',') => {
+                return Err(bad(
+                    "--platform",
+                    format!(
+                        "{p:?}: one platform at a time (the image store keeps one image per name)"
+                    ),
+                ))
+            }
+            Some(p) => Some(engine::build::parse_platform(p)?),
+            None => None,
+        },
     };
     // With the result on stdout, progress stays on stderr and no id is printed.
     let to_stdout = matches!(
         &req.output,
         Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d, _)) if d == "-"
     );
-    if let Some(p) = &a.platform {
-        engine::build::check_platform(p)?;
-    }
     if a.check {
         let warnings = engine.check_dockerfile(&req)?;
         for w in &warnings {

@@ -349,7 +349,7 @@ pub struct ImportArgs {
     /// Commit message.
     #[arg(short = 'm', long)]
     message: Option<String>,
-    /// Platform (only linux/<this machine's arch>).
+    /// Platform of the image (os/arch[/variant]; default: this machine's).
     #[arg(long)]
     platform: Option<String>,
     /// A tar file, or - for stdin.
@@ -372,10 +372,17 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<(), Failure> {
     for c in &a.change {
         changes.push(store::parse_change(c).map_err(|e| bad("--change", e))?);
     }
+    let platform = a
+        .platform
+        .as_deref()
+        .map(|p| registry::manifest::Platform::parse(p).map_err(|e| bad("--platform", e)))
+        .transpose()?
+        .map(|p| (p.os, p.architecture, p.variant));
     let opts = ImportOptions {
         reference,
         changes,
         message: a.message.clone(),
+        platform,
     };
     let record = if a.source == "-" {
         engine.store().import(std::io::stdin().lock(), &opts)?
@@ -540,7 +547,7 @@ pub fn inspect_image(engine: &Engine, name: &str) -> Result<serde_json::Value, F
     let cfg: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
     let c = cfg.get("config").cloned().unwrap_or_default();
     let pick = |k: &str| c.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    Ok(serde_json::json!({
+    let mut out = serde_json::json!({
         "Id": img.id.to_string(),
         "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
         "RepoDigests": img.repo_digests,
@@ -566,7 +573,12 @@ pub fn inspect_image(engine: &Engine, name: &str) -> Result<serde_json::Value, F
         "Os": cfg.get("os").cloned().unwrap_or(serde_json::Value::Null),
         "Size": img.size,
         "RootFS": {"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
-    }))
+    });
+    // Docker shows the variant only when the image has one.
+    if let Some(v) = cfg.get("variant").filter(|v| v.is_string()) {
+        out["Variant"] = v.clone();
+    }
+    Ok(out)
 }
 
 /// `image inspect`.

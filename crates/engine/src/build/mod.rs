@@ -25,6 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{EngineError, Result};
 use crate::Engine;
+use registry::manifest::Platform;
 
 /// COPY and ADD.
 pub mod copy;
@@ -66,6 +67,8 @@ pub struct BuildRequest {
     pub cache_from: Vec<PathBuf>,
     /// `--cache-to type=local,dest=DIR`.
     pub cache_to: Option<PathBuf>,
+    /// `--platform`: the target platform (default: this machine's).
+    pub platform: Option<Platform>,
 }
 
 /// Parse a `--cache-from`/`--cache-to` value (`type=local,src|dest=DIR`).
@@ -119,21 +122,33 @@ impl NamedContext {
     }
 }
 
-/// Refuse platforms other than the host's.
-pub fn check_platform(p: &str) -> Result<()> {
-    let host = &platform_args()[4].1;
-    if p.is_empty()
-        || p == host
-        || p.strip_prefix("linux/") == Some(host.trim_start_matches("linux/"))
-    {
-        return Ok(());
+/// Parse `--platform` / `FROM --platform` (`os/arch[/variant]`; only
+/// linux images run here).
+pub fn parse_platform(p: &str) -> Result<Platform> {
+    let parsed = Platform::parse(p).map_err(|e| invalid("--platform", e))?;
+    if parsed.os != "linux" {
+        return Err(invalid(
+            "--platform",
+            format!("{p}: berth builds linux images only"),
+        ));
     }
-    Err(invalid(
-        "--platform",
-        format!(
-            "{p}: berth builds for this machine's platform only ({host}); there is no emulation"
-        ),
-    ))
+    Ok(parsed)
+}
+
+fn platform_string(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// The platform an image config says it is for.
+fn config_platform(config: &Value) -> Platform {
+    Platform {
+        os: config["os"].as_str().unwrap_or("linux").to_string(),
+        architecture: config["architecture"].as_str().unwrap_or("").to_string(),
+        variant: config["variant"].as_str().map(str::to_string),
+    }
 }
 
 /// Where `-o` sends the result.
@@ -301,23 +316,19 @@ fn target_index(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
     }
 }
 
-/// The host's platform, as BuildKit's predefined ARGs spell it.
-fn platform_args() -> Vec<(&'static str, String)> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let platform = format!("linux/{arch}");
+/// BuildKit's predefined platform ARGs: BUILD* is this machine, TARGET*
+/// the platform the build is for.
+fn platform_args(target: &Platform) -> Vec<(&'static str, String)> {
+    let host = Platform::host();
     vec![
-        ("BUILDPLATFORM", platform.clone()),
-        ("BUILDOS", "linux".into()),
-        ("BUILDARCH", arch.into()),
-        ("BUILDVARIANT", String::new()),
-        ("TARGETPLATFORM", platform),
-        ("TARGETOS", "linux".into()),
-        ("TARGETARCH", arch.into()),
-        ("TARGETVARIANT", String::new()),
+        ("BUILDPLATFORM", platform_string(&host)),
+        ("BUILDOS", host.os.clone()),
+        ("BUILDARCH", host.architecture.clone()),
+        ("BUILDVARIANT", host.variant.clone().unwrap_or_default()),
+        ("TARGETPLATFORM", platform_string(target)),
+        ("TARGETOS", target.os.clone()),
+        ("TARGETARCH", target.architecture.clone()),
+        ("TARGETVARIANT", target.variant.clone().unwrap_or_default()),
     ]
 }
 
@@ -350,6 +361,8 @@ fn key_of(parts: &[&str]) -> String {
 
 /// A stage being built.
 struct StageState {
+    /// What the stage is for (FROM --platform, else the build's target).
+    platform: Platform,
     /// The last image registered for this stage (the layers so far).
     image: Option<Digest>,
     /// The whole image config as it stands.
@@ -845,8 +858,13 @@ impl Builder<'_> {
 
     /// Global ARGs (before the first FROM) with build args and the
     /// platform ARGs: what FROM lines expand with.
+    /// The platform the build is for.
+    fn target(&self) -> Platform {
+        self.req.platform.clone().unwrap_or_else(Platform::host)
+    }
+
     fn global_env(&self) -> BTreeMap<String, String> {
-        let mut env: BTreeMap<String, String> = platform_args()
+        let mut env: BTreeMap<String, String> = platform_args(&self.target())
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
@@ -1140,14 +1158,17 @@ impl Builder<'_> {
                 format!("line {}: the image name is empty", stage.line),
             ));
         }
-        if let Some(p) = &stage.platform {
-            let globals = self.global_env();
-            let p = self
-                .lexer
-                .word(p, &|n| globals.get(n).cloned())
-                .map_err(|e| invalid("FROM --platform", e.0))?;
-            check_platform(&p)?;
-        }
+        let platform = match &stage.platform {
+            Some(p) => {
+                let globals = self.global_env();
+                let p = self
+                    .lexer
+                    .word(p, &|n| globals.get(n).cloned())
+                    .map_err(|e| invalid("FROM --platform", e.0))?;
+                parse_platform(&p)?
+            }
+            None => self.target(),
+        };
         // --build-context name=docker-image://REF replaces a FROM name.
         let base = match self.req.contexts.get(&base.to_ascii_lowercase()) {
             Some(NamedContext::Image(r)) => r.clone(),
@@ -1162,12 +1183,12 @@ impl Builder<'_> {
             }
             None => base,
         };
-        let arch = platform_args()[2].1.clone();
         let (image, config) = if base.eq_ignore_ascii_case("scratch") {
-            (
-                None,
-                json!({"architecture": arch, "os": "linux", "config": {}, "history": []}),
-            )
+            let mut c = json!({"architecture": platform.architecture, "os": platform.os, "config": {}, "history": []});
+            if let Some(v) = &platform.variant {
+                c["variant"] = json!(v);
+            }
+            (None, c)
         } else if let Some(s) = self.df.stage(&base).filter(|s| s.index < stage.index) {
             let built = self
                 .built
@@ -1188,14 +1209,36 @@ impl Builder<'_> {
                 self.engine.store().resolve_image(&base)
             };
             let id = match local {
-                Ok(img) => img.id,
+                Ok(img) => {
+                    let have = config_platform(&self.image_config(&img.id)?);
+                    if !platform.matches(&have) {
+                        return Err(invalid(
+                            "FROM",
+                            format!(
+                                "line {}: {base} is {}, the stage is for {}: pull it with --platform {} (or import it with --platform)",
+                                stage.line,
+                                platform_string(&have),
+                                platform_string(&platform),
+                                platform_string(&platform),
+                            ),
+                        ));
+                    }
+                    img.id
+                }
                 Err(store::StoreError::NotFound { .. }) => {
                     let r: Reference = base.parse().map_err(|e| {
                         invalid("FROM", format!("line {}: {base:?}: {e}", stage.line))
                     })?;
                     let _ = writeln!(self.out, "pulling {r}");
                     self.engine
-                        .pull(&r, &Default::default(), &|_| {})
+                        .pull(
+                            &r,
+                            &registry::pull::PullOptions {
+                                platform: Some(platform.clone()),
+                                ..Default::default()
+                            },
+                            &|_| {},
+                        )
                         .map_err(|e| {
                             invalid(
                                 "FROM",
@@ -1217,7 +1260,7 @@ impl Builder<'_> {
         // rebuilt with the same files and settings keeps the steps of the
         // stages built FROM it cached.
         let key = match &image {
-            None => key_of(&["FROM", "scratch"]),
+            None => key_of(&["FROM", "scratch", &platform_string(&platform)]),
             Some(i) => {
                 let diffs: Vec<String> = self
                     .engine
@@ -1261,6 +1304,7 @@ impl Builder<'_> {
             shell = vec!["/bin/sh".to_string(), "-c".to_string()];
         }
         Ok(StageState {
+            platform,
             image,
             config,
             key,

@@ -95,6 +95,14 @@ pub(crate) fn git_checkout(
     Ok((tmp, dir, commit))
 }
 
+/// Why a RUN for another platform may fail here.
+fn emulation_hint(platform: &str) -> String {
+    format!(
+        "(this stage is for {platform}: running its programs on this {} machine needs binfmt_misc emulation, e.g. apt-get install qemu-user-static)",
+        super::platform_string(&registry::manifest::Platform::host())
+    )
+}
+
 /// Downloads are kept in memory until their layer is written: at most this.
 const MAX_DOWNLOAD: u64 = 512 << 20;
 
@@ -299,6 +307,9 @@ impl Builder<'_> {
             st.pending.iter().map(|p| p.dir().to_path_buf()).collect();
         let mut env = arg_env;
         env.extend(mounts.env.iter().cloned());
+        let shown_for_error = shown_cmd.clone();
+        let foreign = (!registry::manifest::Platform::host().matches(&st.platform))
+            .then(|| super::platform_string(&st.platform));
         let cached = self.layer_step(st, &created_by, &key_extra, move |b, _st| {
             b.run_container(
                 &base,
@@ -310,6 +321,32 @@ impl Builder<'_> {
                 &step_name,
                 &shown_cmd,
             )
+            .map_err(|e| match (e, &foreign) {
+                (
+                    EngineError::BuildStep {
+                        step,
+                        command,
+                        code,
+                        tail,
+                    },
+                    Some(p),
+                ) => EngineError::BuildStep {
+                    step,
+                    command,
+                    code,
+                    tail: format!("{tail}\n{}", emulation_hint(p)),
+                },
+                // The runtime could not even start the program.
+                (e, Some(p)) if e.to_string().contains("exec format error") => {
+                    EngineError::BuildStep {
+                        step: String::new(),
+                        command: shown_for_error.clone(),
+                        code: 126,
+                        tail: format!("\n{e}\n{}", emulation_hint(p)),
+                    }
+                }
+                (e, _) => e,
+            })
         });
         // Locks and throwaway dirs go after the step.
         drop(mounts);

@@ -1650,6 +1650,82 @@ fn builds_for_another_platform() {
     let cfg: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "bare:1"])).unwrap();
     assert_eq!(cfg[0]["Architecture"], "arm64", "{cfg}");
     assert_eq!(cfg[0]["Variant"], "v8", "{cfg}");
+    // Several platforms at once: a directory each, or one OCI layout
+    // whose index names an image index of both (load takes this
+    // machine's).
+    let both = ["--target", "bare", "--platform", "linux/amd64,linux/arm64"];
+    let dirs = b.path().join("per-platform");
+    let o = format!("type=local,dest={}", dirs.display());
+    let mut args = both.to_vec();
+    args.extend(["-o", &o, ctx_s]);
+    build(&b, &args);
+    for arch in ["amd64", "arm64"] {
+        assert_eq!(
+            std::fs::read_to_string(dirs.join(format!("linux_{arch}/out"))).unwrap(),
+            format!("on linux/amd64 for linux/{arch} ({arch})\n")
+        );
+    }
+    let archive = b.path().join("multi.tar");
+    let o = format!("type=oci,dest={}", archive.display());
+    let mut args = both.to_vec();
+    args.extend(["-o", &o, "-t", "multi:1", ctx_s]);
+    build(&b, &args);
+    let mut files = std::collections::HashMap::new();
+    let data = std::fs::read(&archive).unwrap();
+    for e in tar::Archive::new(&data[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+        files.insert(name, v);
+    }
+    let json = |name: &str| -> serde_json::Value { serde_json::from_slice(&files[name]).unwrap() };
+    let index = json("index.json");
+    let top = &index["manifests"][0];
+    assert_eq!(
+        top["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
+    assert_eq!(
+        top["annotations"]["io.containerd.image.name"],
+        "docker.io/library/multi:1"
+    );
+    let list = json(&format!(
+        "blobs/sha256/{}",
+        top["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+    ));
+    let archs: Vec<&str> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"], "{list}");
+    let other = Berth::empty();
+    other.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(
+        other.ok(&["inspect", "-f", "{{.Architecture}}", "multi:1"]),
+        "amd64\n"
+    );
+    // The image store and a docker archive keep one platform per name.
+    let out = b.run(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--target",
+        "bare",
+        ctx_s,
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("several platforms"),
+        "{}",
+        stderr(&out)
+    );
+
     // For this machine, the arm64 base does not fit.
     let out = b.run(&["build", ctx_s]);
     assert_eq!(code(&out), 125);

@@ -176,6 +176,12 @@ fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, StoreError> {
         .collect()
 }
 
+/// An image to save, with the names it goes under.
+struct Item {
+    img: crate::ImageRecord,
+    tags: Vec<Reference>,
+}
+
 impl Store {
     /// Load every image of a docker-archive or OCI-layout archive.
     pub fn load(&self, reader: impl Read) -> Result<Vec<LoadedImage>, StoreError> {
@@ -348,10 +354,6 @@ impl Store {
         writer: impl Write,
         compress: Option<bool>,
     ) -> Result<(), StoreError> {
-        struct Item {
-            img: crate::ImageRecord,
-            tags: Vec<Reference>,
-        }
         let mut items: Vec<Item> = Vec::new();
         for name in images {
             let img = self.resolve_image(name)?;
@@ -364,6 +366,38 @@ impl Store {
                 None => items.push(Item { img, tags }),
             }
         }
+        self.save_items(items, format, writer, compress, None)
+    }
+
+    /// One image built for several platforms (`images`, one per platform)
+    /// as an OCI layout: its index names (`tags`) one image index whose
+    /// manifests carry their platforms, as BuildKit's OCI exporter writes
+    /// it; `load` takes this machine's platform from it.
+    pub fn save_platforms(
+        &self,
+        images: &[Digest],
+        tags: &[Reference],
+        writer: impl Write,
+        compress: Option<bool>,
+    ) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        for d in images {
+            items.push(Item {
+                img: self.resolve_image(&d.to_string())?,
+                tags: Vec::new(),
+            });
+        }
+        self.save_items(items, ArchiveFormat::Oci, writer, compress, Some(tags))
+    }
+
+    fn save_items(
+        &self,
+        items: Vec<Item>,
+        format: ArchiveFormat,
+        writer: impl Write,
+        compress: Option<bool>,
+        nested: Option<&[Reference]>,
+    ) -> Result<(), StoreError> {
         let mut tar = tar::Builder::new(writer);
         let mut written: HashSet<String> = HashSet::new();
         let add_dir = |tar: &mut tar::Builder<_>, name: &str| -> Result<(), StoreError> {
@@ -406,6 +440,7 @@ impl Store {
         let mut docker_manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut index_manifests = Vec::new();
+        let mut platform_manifests = Vec::new();
         let mut add_manifest: Vec<(Digest, Vec<u8>)> = Vec::new();
         for item in &items {
             let cfg_size = add_blob(&mut tar, &item.img.id)?;
@@ -456,15 +491,31 @@ impl Store {
                 .map_err(|e| StoreError::corrupt("manifest", e.to_string()))?;
             let manifest_digest = Digest::of(&manifest_bytes);
             add_manifest.push((manifest_digest.clone(), manifest_bytes.clone()));
+            let cfg: Value =
+                serde_json::from_slice(&self.read_blob(&item.img.id)?).unwrap_or_default();
+            let mut platform = json!({
+                "os": cfg["os"].as_str().unwrap_or("linux"),
+                "architecture": cfg["architecture"].as_str().unwrap_or(""),
+            });
+            if let Some(v) = cfg["variant"].as_str() {
+                platform["variant"] = json!(v);
+            }
             let desc = |annotations: Value| {
                 json!({
                     "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "digest": manifest_digest.to_string(),
                     "size": manifest_bytes.len(),
                     "annotations": annotations,
+                    "platform": platform,
                 })
             };
-            if item.tags.is_empty() {
+            if nested.is_some() {
+                let mut d = desc(json!({}));
+                if let Some(o) = d.as_object_mut() {
+                    o.remove("annotations");
+                }
+                platform_manifests.push(d);
+            } else if item.tags.is_empty() {
                 index_manifests.push(desc(json!({})));
             }
             for t in &item.tags {
@@ -484,6 +535,33 @@ impl Store {
                 "RepoTags": if item.tags.is_empty() { Value::Null } else { json!(item.tags.iter().map(|t| t.familiar()).collect::<Vec<_>>()) },
                 "Layers": layer_names,
             }));
+        }
+        if let Some(tags) = nested {
+            let list = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": platform_manifests,
+            }))
+            .map_err(|e| StoreError::corrupt("index", e.to_string()))?;
+            let list_digest = Digest::of(&list);
+            let desc = |annotations: Value| {
+                json!({
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "digest": list_digest.to_string(),
+                    "size": list.len(),
+                    "annotations": annotations,
+                })
+            };
+            if tags.is_empty() {
+                index_manifests.push(desc(json!({})));
+            }
+            for t in tags {
+                index_manifests.push(desc(json!({
+                    "io.containerd.image.name": t.to_string(),
+                    "org.opencontainers.image.ref.name": t.tag().unwrap_or("latest"),
+                })));
+            }
+            add_manifest.push((list_digest, list));
         }
         let index = json!({
             "schemaVersion": 2,

@@ -165,7 +165,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         let r: model::Reference = t.parse().map_err(|e| bad("tag", format!("{t:?}: {e}")))?;
         tags.push(r);
     }
-    let req = engine::build::BuildRequest {
+    let mut req = engine::build::BuildRequest {
         context: context_path.clone().into(),
         dockerfile: dockerfile_override.or_else(|| {
             a.file.as_ref().map(|f| {
@@ -219,19 +219,16 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
             None => None,
         },
-        platform: match a.platform.as_deref() {
-            Some(p) if p.contains(',') => {
-                return Err(bad(
-                    "--platform",
-                    format!(
-                        "{p:?}: one platform at a time (the image store keeps one image per name)"
-                    ),
-                ))
-            }
-            Some(p) => Some(engine::build::parse_platform(p)?),
-            None => None,
-        },
+        platform: None,
     };
+    // `--platform a,b`: one build per platform.
+    let mut platforms = Vec::new();
+    for p in a.platform.iter().flat_map(|p| p.split(',')) {
+        platforms.push(engine::build::parse_platform(p.trim())?);
+    }
+    if platforms.len() == 1 {
+        req.platform = platforms.pop();
+    }
     // With the result on stdout, progress stays on stderr and no id is printed.
     let to_stdout = matches!(
         &req.output,
@@ -267,7 +264,13 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         (None, false) => &mut err,
     };
     let started = std::time::Instant::now();
-    let built = engine.build(&req, out);
+    let built = if platforms.len() > 1 {
+        engine
+            .build_platforms(&req, &platforms, out)
+            .map(|ids| ids[0].clone())
+    } else {
+        engine.build(&req, out)
+    };
     if let Some(v) = view {
         v.finish();
     }
@@ -283,7 +286,11 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     if let Some(f) = &a.iidfile {
         std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
     }
-    if a.quiet && !to_stdout {
+    if platforms.len() > 1 {
+        // Nothing is tagged: the result is the archive or the directories.
+        let names: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(out, "exported {}", names.join(", "));
+    } else if a.quiet && !to_stdout {
         println!("{id}");
     } else {
         let _ = writeln!(out, "writing image {id} done");

@@ -678,6 +678,61 @@ impl Engine {
         Ok(())
     }
 
+    /// `--platform a,b,…`: the build once per platform, written as one
+    /// result: an OCI layout whose index names one image index of the
+    /// platforms' images (`-o type=oci`), or a directory per platform
+    /// (`-o type=local`, `DIR/linux_arm64/…`). The images are not tagged:
+    /// the store keeps one image per name.
+    pub fn build_platforms(
+        &self,
+        req: &BuildRequest,
+        platforms: &[Platform],
+        out: &mut dyn Write,
+    ) -> Result<Vec<Digest>> {
+        let output = match &req.output {
+            Some(o @ (Output::Archive(store::ArchiveFormat::Oci, ..) | Output::Local(_))) => o,
+            _ => {
+                return Err(invalid(
+                    "--platform",
+                    "a build for several platforms needs -o type=oci,dest=FILE or -o type=local,dest=DIR (the image store and docker archives keep one platform per name)",
+                ))
+            }
+        };
+        let mut ids = Vec::new();
+        for p in platforms {
+            let _ = writeln!(out, "building for {}", platform_string(p));
+            let mut one = req.clone();
+            one.platform = Some(p.clone());
+            one.output = None;
+            one.tags = Vec::new();
+            ids.push(self.build(&one, out)?);
+        }
+        match output {
+            Output::Archive(_, dest, compress) => {
+                let mut w: Box<dyn Write> = if dest == "-" {
+                    Box::new(std::io::stdout())
+                } else {
+                    Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(dest)
+                            .map_err(|e| EngineError::io(format!("creating {dest}"), e))?,
+                    ))
+                };
+                self.store()
+                    .save_platforms(&ids, &req.tags, &mut w, *compress)?;
+                w.flush()
+                    .map_err(|e| EngineError::io("writing the archive", e))?;
+            }
+            Output::Local(dir) => {
+                for (p, id) in platforms.iter().zip(&ids) {
+                    let sub = platform_string(p).replace('/', "_");
+                    self.export_build(id, &Output::Local(dir.join(sub)), &[])?;
+                }
+            }
+            Output::Tar(_) => unreachable!("refused above"),
+        }
+        Ok(ids)
+    }
+
     /// `-o`: write the built image's files or an archive of it.
     fn export_build(&self, image: &Digest, out: &Output, tags: &[Reference]) -> Result<()> {
         let to_writer = |dest: &str| -> Result<Box<dyn Write>> {

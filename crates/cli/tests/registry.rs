@@ -633,4 +633,46 @@ fn a_built_image_pushes_and_pulls_back_the_same() {
     c.ok(&["pull", &r]);
     assert_eq!(c.ok(&["inspect", "-f", "{{.Id}}", &r]), id);
     assert_eq!(c.ok(&["run", "--rm", &r, "cat", "/copy.txt"]), "built\n");
+
+    // The build pushes: `--push`, and `-o type=image,name=…,push=true`
+    // with zstd layers.
+    let r2 = format!("{}/built/app:2", reg.addr);
+    b.ok(&["build", "--push", "-t", &r2, ctx.to_str().unwrap()]);
+    let r3 = format!("{}/built/zstd:1", reg.addr);
+    let o = format!("type=image,name={r3},push=true,compression=zstd");
+    b.ok(&["build", "-o", &o, ctx.to_str().unwrap()]);
+    let manifest = |repo_tag: &str| -> serde_json::Value {
+        let (repo, tag) = repo_tag.split_once(':').unwrap();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", reg.addr))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let types = |m: &serde_json::Value| -> Vec<String> {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["mediaType"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(types(&manifest("built/app:2"))
+        .iter()
+        .all(|t| t.ends_with("+gzip")));
+    assert!(types(&manifest("built/zstd:1"))
+        .iter()
+        .all(|t| t.ends_with("+zstd")));
+    let d = Berth::empty();
+    d.ok(&["pull", &r3]);
+    assert_eq!(d.ok(&["run", "--rm", &r3, "cat", "/copy.txt"]), "built\n");
+    // Nothing to push to.
+    let out = b.run(&["build", "--push", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 125);
 }

@@ -57,6 +57,9 @@ pub struct BuildArgs {
     /// Pull FROM images even when they are in the store.
     #[arg(long)]
     pull: bool,
+    /// Push the image (its -t names) once built: -o type=image,push=true.
+    #[arg(long)]
+    push: bool,
     /// Import a build cache: type=local,src=DIR.
     #[arg(long = "cache-from")]
     cache_from: Vec<String>,
@@ -221,6 +224,31 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         },
         platform: None,
     };
+    // `-o type=image,name=…,push=true` and `--push`: more names, and a
+    // push of every name once built.
+    let mut push = a.push.then_some(false);
+    if let Some(engine::build::Output::Image {
+        names,
+        push: p,
+        zstd,
+    }) = req.output.take()
+    {
+        for n in names {
+            req.tags.push(
+                n.parse()
+                    .map_err(|e| bad("--output", format!("name={n:?}: {e}")))?,
+            );
+        }
+        if p {
+            push = Some(zstd);
+        }
+    }
+    if push.is_some() && req.tags.is_empty() {
+        return Err(bad(
+            "--push",
+            "nothing to push to: name the image with -t or -o type=image,name=REF",
+        ));
+    }
     // `--platform a,b`: one build per platform.
     let mut platforms = Vec::new();
     for p in a.platform.iter().flat_map(|p| p.split(',')) {
@@ -285,6 +313,27 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     }
     if let Some(f) = &a.iidfile {
         std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
+    }
+    if let Some(zstd) = push {
+        let opts = registry::push::PushOptions {
+            compression: if zstd {
+                registry::push::Compression::Zstd
+            } else {
+                registry::push::Compression::Gzip
+            },
+            ..Default::default()
+        };
+        for t in &req.tags {
+            let _ = writeln!(out, "pushing {t}");
+            let pushed = engine
+                .push(t, &opts, &|_| {})
+                .map_err(crate::commands::distribution::registry_failure)?;
+            let _ = writeln!(
+                out,
+                "pushed {t}: digest: {} size: {}",
+                pushed.digest, pushed.size
+            );
+        }
     }
     if platforms.len() > 1 {
         // Nothing is tagged: the result is the archive or the directories.

@@ -85,7 +85,7 @@ fn parse_ref(s: &str) -> Result<Reference, Failure> {
     })
 }
 
-fn registry_failure(e: engine::EngineError) -> Failure {
+pub(crate) fn registry_failure(e: engine::EngineError) -> Failure {
     // Docker's pull and push exit 1 on registry errors.
     let code = match e {
         engine::EngineError::Registry(_) => 1,

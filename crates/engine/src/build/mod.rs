@@ -162,6 +162,14 @@ pub enum Output {
     /// layers compressed (`Some(false)` gzip, the default; `Some(true)`
     /// zstd; `None` as stored).
     Archive(store::ArchiveFormat, String, Option<bool>),
+    /// `type=image[,name=REF][,push=true]`: the image in the store (the
+    /// default), also named `names`, and pushed when `push` (its layers
+    /// compressed with zstd when `zstd`, else gzip).
+    Image {
+        names: Vec<String>,
+        push: bool,
+        zstd: bool,
+    },
 }
 
 impl Output {
@@ -173,6 +181,8 @@ impl Output {
         let mut kind = String::new();
         let mut dest = None;
         let mut compression = Some(false);
+        let mut names = Vec::new();
+        let mut push = false;
         for part in spec.split(',') {
             let (k, v) = part
                 .split_once('=')
@@ -192,7 +202,15 @@ impl Output {
                         }
                     }
                 }
-                "name" | "push" | "oci-mediatypes" | "tar" | "compression-level" => {}
+                "name" => names.push(v.trim().to_string()),
+                "push" => {
+                    push = match v.trim() {
+                        "true" => true,
+                        "false" => false,
+                        other => return Err(format!("push={other}: use true or false")),
+                    }
+                }
+                "oci-mediatypes" | "tar" | "compression-level" => {}
                 other => return Err(format!("unknown output option {other:?}")),
             }
         }
@@ -201,7 +219,18 @@ impl Output {
                 .ok_or_else(|| format!("{spec:?}: dest= is required"))
         };
         Ok(match kind.as_str() {
-            "image" | "" => None,
+            "image" | "" if names.is_empty() && !push => None,
+            "image" | "" => Some(Output::Image {
+                names,
+                push,
+                zstd: match compression {
+                    Some(z) => z,
+                    None if push => {
+                        return Err("push=true: layers are pushed compressed (gzip or zstd)".into())
+                    }
+                    None => false,
+                },
+            }),
             "local" => Some(Output::Local(PathBuf::from(need()?))),
             "tar" => Some(Output::Tar(need()?)),
             "docker" => Some(Output::Archive(
@@ -728,7 +757,7 @@ impl Engine {
                     self.export_build(id, &Output::Local(dir.join(sub)), &[])?;
                 }
             }
-            Output::Tar(_) => unreachable!("refused above"),
+            Output::Tar(_) | Output::Image { .. } => unreachable!("refused above"),
         }
         Ok(ids)
     }
@@ -746,6 +775,8 @@ impl Engine {
             })
         };
         match out {
+            // Named and pushed by the caller.
+            Output::Image { .. } => {}
             Output::Archive(format, dest, compress) => {
                 let names: Vec<String> = if tags.is_empty() {
                     vec![image.to_string()]

@@ -120,19 +120,21 @@ impl Store {
         &self,
         tmp: &TmpDir,
         reader: impl Read,
+        source: Option<layer::DataSource<'_>>,
     ) -> Result<UnpackedBuildLayer, StoreError> {
         let dir = tmp.path().join(format!(
             "layer-{}",
             &model::ContainerId::random().as_str()[..12]
         ));
         std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
-        let u = layer::unpack_with(
+        let u = layer::unpack_from(
             reader,
             &dir,
             &layer::UnpackOptions {
                 skip_digest: true,
                 ..Default::default()
             },
+            source,
         )?;
         Ok(UnpackedBuildLayer {
             dir,

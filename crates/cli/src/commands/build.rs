@@ -231,7 +231,9 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         names,
         push: p,
         zstd,
-    }) = req.output.take()
+    }) = req
+        .output
+        .take_if(|o| matches!(o, engine::build::Output::Image { .. }))
     {
         for n in names {
             req.tags.push(

@@ -441,10 +441,83 @@ fn open_file(dir: BorrowedFd<'_>, name: &OsStr, rel: &str) -> io::Result<OwnedFd
     Ok(fd)
 }
 
+/// Context files whose data the unpacker copies itself (in the kernel,
+/// `copy_file_range`) instead of reading it from the tar stream: the
+/// writer thread puts each opened file here, numbered, and writes an entry
+/// with a [`store::layer::DATA_REF`] record naming it.
+#[derive(Default)]
+pub struct Direct {
+    state: std::sync::Mutex<DirectState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct DirectState {
+    files: std::collections::HashMap<u64, (std::fs::File, u64)>,
+    next: u64,
+    /// The unpacker is done: nothing more is taken.
+    closed: bool,
+}
+
+/// Files at least this large go by [`Direct`]; smaller ones are cheaper
+/// inline.
+const DIRECT_MIN: u64 = 64 << 10;
+/// Open files waiting for the unpacker, at most.
+const DIRECT_MAX_OPEN: usize = 64;
+
+impl Direct {
+    fn put(&self, file: std::fs::File, size: u64) -> io::Result<u64> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.files.len() >= DIRECT_MAX_OPEN && !st.closed {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the layer is no longer being unpacked",
+            ));
+        }
+        let n = st.next;
+        st.next += 1;
+        st.files.insert(n, (file, size));
+        Ok(n)
+    }
+
+    /// Write file `reference` into `dst`: its size as the writer saw it,
+    /// cut or padded with zeros if it changed meanwhile.
+    pub fn copy_into(&self, reference: &[u8], dst: &std::fs::File) -> io::Result<u64> {
+        let n: u64 = std::str::from_utf8(reference)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::other("a bad file reference in the layer stream"))?;
+        let (src, size) = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let taken = st.files.remove(&n);
+            self.changed.notify_all();
+            taken
+                .ok_or_else(|| io::Error::other("an unknown file reference in the layer stream"))?
+        };
+        let copied = io::copy(&mut (&src).take(size), &mut &*dst)?;
+        if copied < size {
+            dst.set_len(size)?;
+        }
+        Ok(size)
+    }
+
+    /// The unpacker is done (or failed): the writer stops waiting.
+    pub fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.closed = true;
+        st.files.clear();
+        self.changed.notify_all();
+    }
+}
+
 /// Writes the layer.
 struct Writer<'a, W: Write> {
     b: tar::Builder<W>,
     plan: &'a Plan,
+    direct: Option<&'a Direct>,
 }
 
 impl<W: Write> Writer<'_, W> {
@@ -472,6 +545,37 @@ impl<W: Write> Writer<'_, W> {
     fn dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
         let mut h = self.header(Kind::Dir, mode);
         self.b.append_data(&mut h, format!("{path}/"), io::empty())
+    }
+
+    /// A regular file of the context: by reference (see [`Direct`]) when
+    /// large, else inline.
+    fn context_file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        size: u64,
+        file: std::fs::File,
+    ) -> io::Result<()> {
+        let Some(direct) = self.direct.filter(|_| size >= DIRECT_MIN) else {
+            return self.file(path, mode, size, file);
+        };
+        let n = direct.put(file, size)?;
+        let record = format!(" {}={n}\n", store::layer::DATA_REF);
+        // The length counts its own digits.
+        let mut len = record.len() + 1;
+        while len.to_string().len() + record.len() != len {
+            len = len.to_string().len() + record.len();
+        }
+        let data = format!("{len}{record}");
+        let mut x = tar::Header::new_ustar();
+        x.set_entry_type(tar::EntryType::XHeader);
+        x.set_mode(0o644);
+        x.set_size(data.len() as u64);
+        self.b
+            .append_data(&mut x, "PaxHeaders.0/data", data.as_bytes())?;
+        let mut h = self.header(Kind::File, mode);
+        h.set_size(0);
+        self.b.append_data(&mut h, path, io::empty())
     }
 
     fn file(&mut self, path: &str, mode: u32, size: u64, data: impl Read) -> io::Result<()> {
@@ -518,7 +622,7 @@ impl<W: Write> Writer<'_, W> {
                 if self.plan.extract && is_archive(fd.as_fd())? {
                     return self.extract(fd, rel, out);
                 }
-                self.file(
+                self.context_file(
                     out,
                     now.st_mode,
                     now.st_size as u64,
@@ -688,12 +792,24 @@ impl<W: Write> Write for Counting<W> {
 /// Write the layer of a COPY/ADD as a tar stream to `out`; returns the
 /// bytes written (1024, the end marker alone, when there were no entries).
 pub fn write_layer(root: BorrowedFd<'_>, plan: &Plan, out: impl Write) -> io::Result<u64> {
+    write_layer_with(root, plan, out, None)
+}
+
+/// [`write_layer`], large files by reference through `direct` (for an
+/// unpacker in this process).
+pub fn write_layer_with(
+    root: BorrowedFd<'_>,
+    plan: &Plan,
+    out: impl Write,
+    direct: Option<&Direct>,
+) -> io::Result<u64> {
     let mut w = Writer {
         b: tar::Builder::new(Counting {
             inner: out,
             bytes: 0,
         }),
         plan,
+        direct,
     };
     w.b.mode(tar::HeaderMode::Deterministic);
     for p in &plan.missing_parents {

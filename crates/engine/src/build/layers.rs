@@ -23,8 +23,19 @@ pub(super) struct NewLayer {
 impl NewLayer {
     /// Unpack a layer tar into a new tmp dir.
     pub(super) fn unpack(engine: &crate::Engine, what: &str, reader: impl Read) -> Result<Self> {
+        Self::unpack_from(engine, what, reader, None)
+    }
+
+    /// [`NewLayer::unpack`], with the data of files the stream names by
+    /// reference from `source`.
+    pub(super) fn unpack_from(
+        engine: &crate::Engine,
+        what: &str,
+        reader: impl Read,
+        source: Option<store::layer::DataSource<'_>>,
+    ) -> Result<Self> {
         let tmp = engine.store().tmp_dir(what)?;
-        let layer = engine.store().unpack_build_layer(&tmp, reader)?;
+        let layer = engine.store().unpack_build_layer(&tmp, reader, source)?;
         Ok(NewLayer { tmp, layer })
     }
 

@@ -697,18 +697,26 @@ impl Builder<'_> {
                     std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
                 // A large pipe: fewer wake-ups between the two sides.
                 let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+                // Large files are copied by the unpacker itself, in the
+                // kernel; the stream carries their headers.
+                let direct = std::sync::Arc::new(copy::Direct::default());
+                let for_writer = direct.clone();
                 let writer_thread = std::thread::spawn(move || {
-                    copy::write_layer(
+                    copy::write_layer_with(
                         root.as_fd(),
                         &plan,
                         std::io::BufWriter::with_capacity(1 << 20, writer),
+                        Some(&for_writer),
                     )
                 });
-                let unpacked = NewLayer::unpack(
+                let mut source = |r: &[u8], dst: &std::fs::File| direct.copy_into(r, dst);
+                let unpacked = NewLayer::unpack_from(
                     b.engine,
                     "build-copy",
                     std::io::BufReader::with_capacity(1 << 20, reader),
+                    Some(&mut source),
                 );
+                direct.close();
                 writer_thread
                     .join()
                     .map_err(|_| invalid(what, "the layer writer panicked"))?

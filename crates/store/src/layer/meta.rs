@@ -21,6 +21,9 @@ pub(super) struct Meta {
     pub atime: TimeSpec,
     pub mtime: TimeSpec,
     pub xattrs: Vec<(String, Vec<u8>)>,
+    /// A `BERTH.data` record: the file's data comes from the caller's
+    /// [`super::DataSource`], not from the stream.
+    pub data_ref: Option<Vec<u8>>,
 }
 
 impl Meta {
@@ -40,6 +43,7 @@ impl Meta {
         let mut mtime = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
         let mut atime = None;
         let mut xattrs = Vec::new();
+        let mut data_ref = None;
         if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
             for ext in exts {
                 let ext = ext.map_err(read_err)?;
@@ -47,6 +51,7 @@ impl Meta {
                 match key {
                     "mtime" => mtime = pax_time(ext.value_bytes()).unwrap_or(mtime),
                     "atime" => atime = pax_time(ext.value_bytes()),
+                    super::DATA_REF => data_ref = Some(ext.value_bytes().to_vec()),
                     _ => {
                         if let Some(attr) = key.strip_prefix("SCHILY.xattr.") {
                             if xattr_allowed(attr) {
@@ -64,6 +69,7 @@ impl Meta {
             atime: atime.unwrap_or(mtime),
             mtime,
             xattrs,
+            data_ref,
         })
     }
 }

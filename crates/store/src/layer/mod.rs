@@ -211,11 +211,33 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
     unpack_with(reader, dest, &UnpackOptions::default())
 }
 
+/// The PAX key of a regular file whose data is not in the stream: its
+/// value is handed to the [`DataSource`], which writes the file.
+pub const DATA_REF: &str = "BERTH.data";
+
+/// Writes the data of a file whose entry carries a [`DATA_REF`] record
+/// (the record's value, the new file, opened for writing); returns the
+/// bytes written. A builder's own stream uses it to copy context files in
+/// the kernel instead of through the tar.
+pub type DataSource<'a> = &'a mut dyn FnMut(&[u8], &File) -> io::Result<u64>;
+
 /// [`unpack`] with options.
 pub fn unpack_with(
     reader: impl Read,
     dest: &Path,
     opts: &UnpackOptions,
+) -> Result<Unpacked, LayerError> {
+    unpack_from(reader, dest, opts, None)
+}
+
+/// [`unpack_with`], with a [`DataSource`] for [`DATA_REF`] entries
+/// (without one, those records are ignored: a stream cannot name files
+/// outside itself unless the caller says how).
+pub fn unpack_from(
+    reader: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+    source: Option<DataSource<'_>>,
 ) -> Result<Unpacked, LayerError> {
     let tree = Tree::open(dest).map_err(|e| LayerError::Dest {
         path: dest.to_path_buf(),
@@ -231,6 +253,7 @@ pub fn unpack_with(
     };
     let mut input = BufReader::with_capacity(stream::BUF_SIZE, hashing);
     let mut unpacker = Unpacker {
+        source,
         tree,
         opts: *opts,
         umask: process_umask(),
@@ -285,7 +308,8 @@ struct DirTimes {
     mtime: TimeSpec,
 }
 
-struct Unpacker {
+struct Unpacker<'s> {
+    source: Option<DataSource<'s>>,
     tree: Tree,
     opts: UnpackOptions,
     /// The process umask, if known: files are created with their mode.
@@ -318,7 +342,7 @@ fn replacing<T>(
     }
 }
 
-impl Unpacker {
+impl Unpacker<'_> {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
@@ -562,7 +586,10 @@ impl Unpacker {
                 .map_err(errno_at(raw))?;
                 let mut file = File::from(fd);
                 let holes = kind == EntryType::GNUSparse;
-                self.size += copy(entry, &mut file, &mut self.buf, holes, raw)?;
+                self.size += match (&meta.data_ref, self.source.as_mut()) {
+                    (Some(r), Some(source)) => source(r, &file).map_err(io_at(raw))?,
+                    _ => copy(entry, &mut file, &mut self.buf, holes, raw)?,
+                };
                 // Owner before mode: chown clears setuid/setgid. Xattrs
                 // after chown: it clears security.capability.
                 fchown(&file, Some(meta.uid), Some(meta.gid)).map_err(errno_at(raw))?;

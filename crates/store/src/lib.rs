@@ -171,6 +171,7 @@ impl TmpDir {
                 if let Some(lock) = &self.lock {
                     let _ = sys::process::keep_only(std::os::fd::AsRawFd::as_raw_fd(lock));
                 }
+                sys::process::background_priority();
                 let _ = std::fs::remove_dir_all(&self.path);
                 let _ = std::fs::remove_file(&self.lock_path);
                 sys::process::exit_now(0)

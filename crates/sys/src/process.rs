@@ -148,6 +148,19 @@ pub fn keep_only(fd: RawFd) -> io::Result<()> {
     close(fd + 1, libc::c_uint::MAX as RawFd)
 }
 
+/// Make the calling process yield to everything else: the lowest CPU
+/// priority (nice 19) and the idle I/O class. For cleanup work that
+/// nobody waits for.
+pub fn background_priority() {
+    // SAFETY: setpriority and ioprio_set take plain integers and affect
+    // only the calling process; failures are ignored (best effort).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        // IOPRIO_WHO_PROCESS = 1, IOPRIO_CLASS_IDLE = 3 (in bits 13+).
+        libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
+    }
+}
+
 /// Reset every signal to its default disposition and unblock all signals.
 /// Ignored signals survive `execve` (Rust ignores SIGPIPE at startup), so a
 /// container must not inherit them.

@@ -299,13 +299,14 @@ impl StatCache {
 
     fn put(&mut self, rel: &str, st: &FileStat, hash: String) {
         let (size, m, c, ino) = StatCache::stamp(st);
-        // A file changed within the last second could change again with
-        // the same timestamps (coarse clocks): not remembered.
+        // A file changed just now could change again with the same
+        // timestamps (file times come from a coarse clock, a few ms a
+        // tick): not remembered. 100 ms is many ticks.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
-        if now - m.max(c) < 1_000_000_000 {
+        if now - m.max(c) < 100_000_000 {
             return;
         }
         self.entries

@@ -316,6 +316,18 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     if let Some(f) = &a.iidfile {
         std::fs::write(f, id.to_string()).map_err(|e| bad("--iidfile", format!("{f}: {e}")))?;
     }
+    if platforms.len() > 1 {
+        // Nothing is tagged: the result is the archive or the directories.
+        let names: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(out, "exported {}", names.join(", "));
+    } else if a.quiet && !to_stdout {
+        println!("{id}");
+    } else {
+        let _ = writeln!(out, "writing image {id} done");
+        for t in &req.tags {
+            let _ = writeln!(out, "naming to {t} done");
+        }
+    }
     if let Some(zstd) = push {
         let opts = registry::push::PushOptions {
             compression: if zstd {
@@ -335,18 +347,6 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
                 "pushed {t}: digest: {} size: {}",
                 pushed.digest, pushed.size
             );
-        }
-    }
-    if platforms.len() > 1 {
-        // Nothing is tagged: the result is the archive or the directories.
-        let names: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
-        let _ = writeln!(out, "exported {}", names.join(", "));
-    } else if a.quiet && !to_stdout {
-        println!("{id}");
-    } else {
-        let _ = writeln!(out, "writing image {id} done");
-        for t in &req.tags {
-            let _ = writeln!(out, "naming to {t} done");
         }
     }
     Ok(())

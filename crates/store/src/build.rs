@@ -275,19 +275,10 @@ impl Store {
         tags: &[Reference],
     ) -> Result<Digest, StoreError> {
         let tmp = self.tmp_dir("build-image")?;
-        let mut layers = Vec::new();
-        if let Some(b) = base {
-            let rec = self.resolve_image(&b.to_string())?;
-            for (d, blob) in rec.diff_ids.iter().zip(rec.layer_blobs.iter()) {
-                layers.push(IngestedLayer {
-                    diff_id: d.clone(),
-                    size: self.layer_size(d)?.unwrap_or(0),
-                    blob: blob.clone(),
-                    unpacked: None,
-                    regen: None,
-                });
-            }
-        }
+        let mut layers = match base {
+            Some(b) => self.existing_layers(&self.resolve_image(&b.to_string())?)?,
+            None => Vec::new(),
+        };
         layers.extend(new_layers);
         let diffs: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
         config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diffs});

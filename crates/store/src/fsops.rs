@@ -200,14 +200,28 @@ fn append_xattrs<W: Write>(
     if xattrs.is_empty() {
         return Ok(());
     }
+    let keys: Vec<Vec<u8>> = xattrs
+        .iter()
+        .map(|(k, _)| [b"SCHILY.xattr.", k.as_bytes()].concat())
+        .collect();
+    let records: Vec<(&[u8], &[u8])> = keys
+        .iter()
+        .zip(xattrs)
+        .map(|(k, (_, v))| (&k[..], &v[..]))
+        .collect();
+    append_pax(b, as_name, &records)
+}
+
+/// Append a PAX extended header (`x`) holding `records` (key, value) for
+/// the entry that follows it.
+pub fn append_pax<W: Write>(
+    b: &mut tar::Builder<W>,
+    as_name: &Path,
+    records: &[(&[u8], &[u8])],
+) -> io::Result<()> {
     let mut data = Vec::new();
-    for (k, v) in xattrs {
-        let mut rest = Vec::new();
-        rest.extend_from_slice(b" SCHILY.xattr.");
-        rest.extend_from_slice(k.as_bytes());
-        rest.push(b'=');
-        rest.extend_from_slice(v);
-        rest.push(b'\n');
+    for (k, v) in records {
+        let rest = [b" ", *k, b"=", *v, b"\n"].concat();
         // The length counts its own digits.
         let mut len = rest.len() + 1;
         while len.to_string().len() + rest.len() != len {

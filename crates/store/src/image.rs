@@ -289,6 +289,24 @@ impl Store {
         })
     }
 
+    /// An image's layers, as already in the store (for a new image on top).
+    pub(crate) fn existing_layers(
+        &self,
+        img: &ImageRecord,
+    ) -> Result<Vec<IngestedLayer>, StoreError> {
+        let mut layers = Vec::new();
+        for (d, blob) in img.diff_ids.iter().zip(img.layer_blobs.iter()) {
+            layers.push(IngestedLayer {
+                diff_id: d.clone(),
+                size: self.layer_size(d)?.unwrap_or(0),
+                blob: blob.clone(),
+                unpacked: None,
+                regen: None,
+            });
+        }
+        Ok(layers)
+    }
+
     /// Register an image whose config blob and layers are in place, with
     /// its tags, in one transaction.
     pub fn register_image(
@@ -467,20 +485,7 @@ impl Store {
         let bytes = serde_json::to_vec(&cfg)
             .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
         self.put_blob(tmp.path(), &bytes)?;
-        let mut layers = Vec::new();
-        for (d, blob) in parent_rec
-            .diff_ids
-            .iter()
-            .zip(parent_rec.layer_blobs.iter())
-        {
-            layers.push(IngestedLayer {
-                diff_id: d.clone(),
-                size: self.layer_size(d)?.unwrap_or(0),
-                blob: blob.clone(),
-                unpacked: None,
-                regen: None,
-            });
-        }
+        let mut layers = self.existing_layers(&parent_rec)?;
         layers.push(layer);
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, layers, &tags, &[])?;

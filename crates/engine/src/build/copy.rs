@@ -561,19 +561,11 @@ impl<W: Write> Writer<'_, W> {
             return self.file(path, mode, size, file);
         };
         let n = direct.put(file, size)?;
-        let record = format!(" {}={n}\n", store::layer::DATA_REF);
-        // The length counts its own digits.
-        let mut len = record.len() + 1;
-        while len.to_string().len() + record.len() != len {
-            len = len.to_string().len() + record.len();
-        }
-        let data = format!("{len}{record}");
-        let mut x = tar::Header::new_ustar();
-        x.set_entry_type(tar::EntryType::XHeader);
-        x.set_mode(0o644);
-        x.set_size(data.len() as u64);
-        self.b
-            .append_data(&mut x, "PaxHeaders.0/data", data.as_bytes())?;
+        fsops::append_pax(
+            &mut self.b,
+            Path::new(path),
+            &[(store::layer::DATA_REF.as_bytes(), n.to_string().as_bytes())],
+        )?;
         let mut h = self.header(Kind::File, mode);
         h.set_size(0);
         self.b.append_data(&mut h, path, io::empty())

@@ -1598,6 +1598,22 @@ fn build_layers_are_blobless_until_exported() {
         "{}",
         stderr(&out)
     );
+
+    // A RUN that fails on a layer still being digested: exit 1, nothing
+    // left in tmp/ (the digesting process is gone with it).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test\nCOPY big.bin /big2.bin\nRUN test ! -e /big2.bin\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", "-t", "fails:1", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(code(&b.run(&["inspect", "fails:1"])), 1);
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "left in tmp/: {left:?}");
 }
 
 /// `--platform` and `FROM --platform`: a stage for the build machine

@@ -47,11 +47,12 @@ impl NewLayer {
 
 /// A layer step whose layer is being digested.
 pub(super) struct Pending {
+    /// First, so that it is dropped (killed) before its directory goes.
+    child: DigestChild,
     new: NewLayer,
     /// The step's cache key and history line.
     key: String,
     created_by: String,
-    child: DigestChild,
 }
 
 impl Pending {

@@ -1785,3 +1785,31 @@ fn builds_for_another_platform() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("binfmt_misc"), "{}", stderr(&out));
 }
+
+/// `RUN --mount=type=cache,from=STAGE,source=PATH`: a new cache starts as
+/// a copy of the stage's files; later builds find what RUN steps left.
+#[test]
+fn a_cache_mount_seeded_from_a_stage() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "FROM bb:test AS seed\nRUN mkdir -p /seed && echo \"seeded-$((1+1))\" > /seed/s.txt\nFROM bb:test\nRUN --mount=type=cache,target=/c,id=seeded,from=seed,source=/seed cat /c/s.txt && echo more > /c/m.txt\n",
+    );
+    let (_, p) = build(&b, &["--progress", "plain", ctx.to_str().unwrap()]);
+    assert!(p.contains("seeded-2"), "{p}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test AS seed\nRUN mkdir -p /seed\nFROM bb:test\nRUN --mount=type=cache,target=/c,id=seeded,from=seed,source=/seed cat /c/s.txt /c/m.txt\n",
+    )
+    .unwrap();
+    let (_, p) = build(&b, &["--progress", "plain", ctx.to_str().unwrap()]);
+    assert!(p.contains("seeded-2") && p.contains("more"), "{p}");
+    // A stage that does not exist is an error, not an empty cache.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:test\nRUN --mount=type=cache,target=/c,id=other,from=nowhere:1 true\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+}

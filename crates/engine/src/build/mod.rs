@@ -909,12 +909,21 @@ impl Builder<'_> {
             }
         }
         for ins in &stage.instructions {
-            if let Instruction::Copy(c) = &ins.instruction {
-                if let Some(f) = &c.from {
-                    if let Some(s) = self.df.stage(f) {
-                        if s.index < stage.index {
-                            d.push(s.index);
-                        }
+            // Stages that COPY --from and RUN --mount=…,from= name.
+            let froms: Vec<String> = match &ins.instruction {
+                Instruction::Copy(c) => c.from.iter().cloned().collect(),
+                Instruction::Run(r) => r
+                    .mounts
+                    .iter()
+                    .filter_map(|m| mounts::parse(m).ok())
+                    .filter_map(|m| m.from)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for f in froms {
+                if let Some(s) = self.df.stage(&f) {
+                    if s.index < stage.index {
+                        d.push(s.index);
                     }
                 }
             }

@@ -192,12 +192,6 @@ impl Builder<'_> {
                 "cache" => {
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
                     key.update(format!("cache\0{id}\0{target}\0").as_bytes());
-                    if m.from.is_some() {
-                        return Err(invalid(
-                            "RUN --mount",
-                            "type=cache,from= is not supported by berth yet",
-                        ));
-                    }
                     let dir = self
                         .engine
                         .paths()
@@ -214,7 +208,24 @@ impl Builder<'_> {
                         )
                     };
                     if !dir.exists() {
-                        make(&dir)?;
+                        // A new cache starts empty, or (from=) with a copy
+                        // of a stage's or image's files, put in place whole.
+                        match &m.from {
+                            None => make(&dir)?,
+                            Some(from) => {
+                                let id = self.source_image(st, from)?;
+                                let seed =
+                                    dir.with_extension(format!("seed{}", std::process::id()));
+                                let _ = std::fs::remove_dir_all(&seed);
+                                make(&seed)?;
+                                let source = ignore_clean(m.source.as_deref().unwrap_or("/"));
+                                let seeded = self.copy_out(Some(&id), &source, &seed);
+                                if seeded.is_err() || std::fs::rename(&seed, &dir).is_err() {
+                                    let _ = std::fs::remove_dir_all(&seed);
+                                }
+                                seeded?;
+                            }
+                        }
                     }
                     let mut source = dir.clone();
                     if m.sharing != "shared" {
@@ -385,6 +396,14 @@ impl Builder<'_> {
         let dest = self.run_dir("build-bind");
         std::fs::create_dir_all(&dest).map_err(|e| EngineError::io("creating a bind copy", e))?;
         p.keep.push(Keep::Dir(dest.clone()));
+        self.copy_out(image, source, &dest)?;
+        Ok(dest)
+    }
+
+    /// Copy `source` (a path in the context, or in a stage's or image's
+    /// files) into the existing directory `dest`: a directory's contents,
+    /// or the file itself.
+    fn copy_out(&mut self, image: Option<&model::Digest>, source: &str, dest: &Path) -> Result<()> {
         let src_path = Path::new("/").join(source);
         let copy_into = |root: std::os::fd::BorrowedFd<'_>, dest: &Path| -> std::io::Result<()> {
             let dst = store::fsops::open_dir(dest)?;
@@ -411,20 +430,19 @@ impl Builder<'_> {
             None => {
                 let root = store::fsops::open_dir(&self.req.context)
                     .map_err(|e| EngineError::io("opening the build context", e))?;
-                copy_into(root.as_fd(), &dest)
-                    .map_err(|e| invalid("RUN --mount=type=bind", e.to_string()))?;
+                copy_into(root.as_fd(), dest).map_err(|e| invalid("RUN --mount", e.to_string()))?;
             }
             Some(id) => {
                 let view = crate::rootfs::View {
                     lower: self.engine.store().layer_dirs(id)?,
                     upper: None,
                 };
-                let d = dest.clone();
+                let d = dest.to_path_buf();
                 self.engine
                     .in_rootfs(&view, move |root| copy_into(root, &d))?;
             }
         }
-        Ok(dest)
+        Ok(())
     }
 
     /// A stage (built) or image (local or pulled) by name.

@@ -676,3 +676,76 @@ fn a_built_image_pushes_and_pulls_back_the_same() {
     let out = b.run(&["build", "--push", ctx.to_str().unwrap()]);
     assert_eq!(code(&out), 125);
 }
+
+/// A Docker credential helper named by `credsStore`: `login` stores the
+/// password with it (the file keeps only an empty entry), pushes get it
+/// from it, `logout` erases it.
+#[test]
+fn a_credential_helper_keeps_the_password() {
+    use std::os::unix::fs::PermissionsExt;
+    let reg = DockerRegistry::start(Some(("alice", "wonder")));
+    let b = Berth::new();
+    let bin = b.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = b.path().join("helper-store");
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nd={}\nmkdir -p \"$d\"\ncase \"$1\" in\n store) cat > \"$d/data.json\" ;;\n get) read url; echo \"$url\" > \"$d/asked\"; if [ -f \"$d/data.json\" ]; then cat \"$d/data.json\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n erase) rm -f \"$d/data.json\" ;;\nesac\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = b.path().join("config/config.json");
+    std::fs::write(&config, r#"{"credsStore": "berthtest"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = b
+            .cmd()
+            .env("PATH", &path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let r = format!("{}/helped/app:1", reg.addr);
+    b.ok(&["tag", IMAGE, &r]);
+    // Nothing stored yet: the push is refused (a login is needed).
+    assert_eq!(code(&run(&["push", &r], b"")), 1);
+    let o = run(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        b"wonder\n",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let stored = std::fs::read_to_string(store.join("data.json")).unwrap();
+    assert!(
+        stored.contains("\"alice\"") && stored.contains("wonder"),
+        "{stored}"
+    );
+    let file = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        file.contains(&reg.addr) && !file.contains("\"auth\""),
+        "{file}"
+    );
+    let o = run(&["push", &r], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(store.join("asked")).unwrap().trim(),
+        reg.addr
+    );
+    let o = run(&["logout", &reg.addr], b"");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!store.join("data.json").exists());
+    assert_eq!(code(&run(&["push", &r], b"")), 1);
+}

@@ -5,7 +5,10 @@
 //! {"auth": base64("user:password")}}}`, mode 0600, written atomically);
 //! lookups read it first, then Docker's (`$DOCKER_CONFIG/config.json` or
 //! `~/.docker/config.json`). Docker Hub's key is Docker's
-//! `https://index.docker.io/v1/`.
+//! `https://index.docker.io/v1/`. A file's `credHelpers` (per registry) or
+//! `credsStore` (for all) names a Docker credential helper,
+//! `docker-credential-NAME` in `PATH`, asked first (`get`; `store` at
+//! login and `erase` at logout when it is in our file), as Docker does.
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,10 +106,16 @@ impl Credentials {
         &self.ours
     }
 
-    /// Credentials for `host`, if any file has them.
+    /// Credentials for `host`, if any file (or its credential helper) has
+    /// them.
     pub fn get(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
         for p in std::iter::once(&self.ours).chain(&self.others) {
             let doc = read(p)?;
+            if let Some(helper) = helper_for(&doc, host) {
+                if let Some(c) = helper_get(p, &helper, host)? {
+                    return Ok(Some(c));
+                }
+            }
             let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
                 continue;
             };
@@ -143,17 +152,37 @@ impl Credentials {
             });
         };
         auths.retain(|k, _| host_of_key(k) != host);
-        let raw = format!("{}:{}", c.username, c.password);
-        auths.insert(
-            key_for(host),
-            serde_json::json!({ "auth": base64::engine::general_purpose::STANDARD.encode(raw) }),
-        );
+        let entry = match helper_for(&doc, host) {
+            // In the helper's store; the file only says the registry has a
+            // login (as Docker's does).
+            Some(helper) => {
+                let input = serde_json::json!({
+                    "ServerURL": key_for(host),
+                    "Username": c.username,
+                    "Secret": c.password,
+                });
+                run_helper(&self.ours, &helper, "store", input.to_string().as_bytes())?;
+                serde_json::json!({})
+            }
+            None => {
+                let raw = format!("{}:{}", c.username, c.password);
+                serde_json::json!({ "auth": base64::engine::general_purpose::STANDARD.encode(raw) })
+            }
+        };
+        // The borrow of `auths` ends above: look it up again.
+        if let Some(auths) = doc.get_mut("auths").and_then(|a| a.as_object_mut()) {
+            auths.insert(key_for(host), entry);
+        }
         write(&self.ours, &doc)
     }
 
     /// Remove `host` from our file. Returns whether it was there.
     pub fn remove(&self, host: &str) -> Result<bool, RegistryError> {
         let mut doc = read(&self.ours)?;
+        if let Some(helper) = helper_for(&doc, host) {
+            // Not there is fine: logout of a registry without a login.
+            let _ = run_helper(&self.ours, &helper, "erase", key_for(host).as_bytes());
+        }
         let Some(auths) = doc.get_mut("auths").and_then(|a| a.as_object_mut()) else {
             return Ok(false);
         };
@@ -164,6 +193,90 @@ impl Credentials {
         }
         write(&self.ours, &doc)?;
         Ok(true)
+    }
+}
+
+/// The credential helper a config file names for `host`: its
+/// `credHelpers` entry, else its `credsStore`.
+fn helper_for(doc: &serde_json::Value, host: &str) -> Option<String> {
+    let per_host = doc
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|h| h.iter().find(|(k, _)| host_of_key(k) == host))
+        .and_then(|(_, v)| v.as_str());
+    per_host
+        .or_else(|| doc.get("credsStore").and_then(|s| s.as_str()))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
+/// Run `docker-credential-NAME ACTION` with `input` on stdin; its stdout.
+fn run_helper(
+    config: &Path,
+    name: &str,
+    action: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, RegistryError> {
+    let err = |reason: String| RegistryError::Config {
+        path: config.to_path_buf(),
+        reason,
+    };
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(err(format!(
+            "credential helper {name:?}: not a helper name"
+        )));
+    }
+    let program = format!("docker-credential-{name}");
+    let mut child = std::process::Command::new(&program)
+        .arg(action)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            err(format!(
+                "credential helper {program}: {e} (install it, or remove credsStore/credHelpers)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(format!("credential helper {program}: {e}")))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string()
+            + String::from_utf8_lossy(&out.stderr).trim();
+        return Err(err(format!("{program} {action}: {text}")));
+    }
+    Ok(out.stdout)
+}
+
+/// A helper's credentials for `host` (none if it has none).
+fn helper_get(config: &Path, name: &str, host: &str) -> Result<Option<Credential>, RegistryError> {
+    let out = match run_helper(config, name, "get", key_for(host).as_bytes()) {
+        Ok(o) => o,
+        // The helpers' own words for "nothing stored for this server".
+        Err(RegistryError::Config { reason, .. }) if reason.contains("credentials not found") => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out).map_err(|e| RegistryError::Config {
+        path: config.to_path_buf(),
+        reason: format!("docker-credential-{name} get: not JSON: {e}"),
+    })?;
+    match (v["Username"].as_str(), v["Secret"].as_str()) {
+        // An identity (refresh) token, from a login flow berth lacks.
+        (Some("<token>"), _) => Ok(None),
+        (Some(u), Some(s)) if !s.is_empty() => Ok(Some(Credential {
+            username: u.to_string(),
+            password: s.to_string(),
+        })),
+        _ => Ok(None),
     }
 }
 
@@ -391,6 +504,19 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(c.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn credential_helpers_per_registry_then_for_all() {
+        let doc = serde_json::json!({
+            "credsStore": "secretservice",
+            "credHelpers": {"https://gcr.io": "gcloud", "127.0.0.1:5000": ""},
+        });
+        assert_eq!(helper_for(&doc, "gcr.io").as_deref(), Some("gcloud"));
+        assert_eq!(helper_for(&doc, "quay.io").as_deref(), Some("secretservice"));
+        assert_eq!(helper_for(&serde_json::json!({}), "quay.io"), None);
+        let err = run_helper(Path::new("c.json"), "../evil", "get", b"x").unwrap_err();
+        assert!(err.to_string().contains("not a helper name"), "{err}");
     }
 
     #[test]

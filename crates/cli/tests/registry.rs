@@ -675,6 +675,18 @@ fn a_built_image_pushes_and_pulls_back_the_same() {
     // Nothing to push to.
     let out = b.run(&["build", "--push", ctx.to_str().unwrap()]);
     assert_eq!(code(&out), 125);
+
+    // `pull --all-tags`: both tags of the repository.
+    let e = Berth::empty();
+    let repo = format!("{}/built/app", reg.addr);
+    let out = e.ok(&["pull", "-a", &repo]);
+    assert!(
+        out.contains(&format!("{repo}:1")) && out.contains(&format!("{repo}:2")),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.Id}}", &r]), id);
+    e.ok(&["inspect", &r2]);
+    assert_eq!(code(&e.run(&["pull", "-a", &r])), 125);
 }
 
 /// A Docker credential helper named by `credsStore`: `login` stores the

@@ -35,6 +35,12 @@ impl Engine {
         Ok(out)
     }
 
+    /// Every tag of `r`'s repository in its registry.
+    pub fn list_tags(&self, r: &Reference) -> Result<Vec<String>> {
+        let cfg = self.registries()?;
+        Ok(registry::list_tags(&cfg, &self.credentials(), r)?)
+    }
+
     /// Push the local image `r` to its registry.
     pub fn push(
         &self,

@@ -513,7 +513,10 @@ mod tests {
             "credHelpers": {"https://gcr.io": "gcloud", "127.0.0.1:5000": ""},
         });
         assert_eq!(helper_for(&doc, "gcr.io").as_deref(), Some("gcloud"));
-        assert_eq!(helper_for(&doc, "quay.io").as_deref(), Some("secretservice"));
+        assert_eq!(
+            helper_for(&doc, "quay.io").as_deref(),
+            Some("secretservice")
+        );
         assert_eq!(helper_for(&serde_json::json!({}), "quay.io"), None);
         let err = run_helper(Path::new("c.json"), "../evil", "get", b"x").unwrap_err();
         assert!(err.to_string().contains("not a helper name"), "{err}");

@@ -28,7 +28,7 @@ pub use auth::{Credential, Credentials};
 pub use client::Registry;
 pub use config::Config;
 pub use manifest::Platform;
-pub use pull::{pull, PullOptions, PullOutcome};
+pub use pull::{list_tags, pull, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
 
 /// Why a registry operation failed. Every variant leaves the store as it

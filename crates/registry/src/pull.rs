@@ -753,3 +753,50 @@ impl Read for BlobReader<'_> {
         }
     }
 }
+
+/// Every tag of `r`'s repository (`GET /v2/NAME/tags/list`, following
+/// `Link: <…>; rel="next"` pages), as `pull --all-tags` needs.
+pub fn list_tags(
+    cfg: &Config,
+    creds: &Credentials,
+    r: &Reference,
+) -> Result<Vec<String>, RegistryError> {
+    let reg = Registry::new(cfg, creds, r.registry())?;
+    let repo = r.repository();
+    let mut url = reg.url(&format!("/v2/{}/tags/list?n=1000", reg.repo_path(repo)));
+    let mut tags = Vec::new();
+    // A bound on pages: a registry that keeps answering "next" is not
+    // followed for ever.
+    for _ in 0..1000 {
+        let resp = reg.send(&Scope::pull(repo), |c| c.get(&url))?;
+        if !resp.status().is_success() {
+            return Err(crate::client::status_error(
+                &format!("listing the tags of {repo}"),
+                resp,
+            ));
+        }
+        let next = resp
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .filter(|l| l.contains("rel=\"next\""))
+            .and_then(|l| l.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(u, _)| u.to_string());
+        let body = crate::client::read_limited(resp, 16 << 20, "tag list")?;
+        let doc: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::Protocol(format!("the tag list of {repo}: {e}")))?;
+        for t in doc["tags"].as_array().into_iter().flatten() {
+            if let Some(t) = t.as_str() {
+                tags.push(t.to_string());
+            }
+        }
+        match next {
+            Some(n) => url = reg.url(&n),
+            None => break,
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}

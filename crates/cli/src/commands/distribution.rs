@@ -29,8 +29,8 @@ pub struct PullArgs {
     /// Layers downloaded at once (default: registries.toml, else 4).
     #[arg(long)]
     pub max_concurrent_downloads: Option<usize>,
-    /// Accepted for Docker compatibility (pulling every tag is not supported).
-    #[arg(short = 'a', long, hide = true)]
+    /// Pull every tag of the repository.
+    #[arg(short = 'a', long)]
     pub all_tags: bool,
 }
 
@@ -231,11 +231,9 @@ impl Renderer {
 /// `berth pull`.
 pub fn pull(engine: &Engine, a: PullArgs) -> Result<(), Failure> {
     let r = parse_ref(&a.image)?;
-    if a.all_tags {
-        return Err(Failure::msg(
-            125,
-            "--all-tags is not supported: pull each tag",
-        ));
+    let last = a.image.rsplit('/').next().unwrap_or(&a.image);
+    if a.all_tags && (last.contains(':') || last.contains('@')) {
+        return Err(Failure::msg(125, "tag can't be used with --all-tags/-a"));
     }
     let platform = a
         .platform
@@ -247,6 +245,26 @@ pub fn pull(engine: &Engine, a: PullArgs) -> Result<(), Failure> {
         platform,
         max_concurrent: a.max_concurrent_downloads,
     };
+    if a.all_tags {
+        // Every tag of the repository, one after the other (as Docker).
+        let tags = engine.list_tags(&r).map_err(registry_failure)?;
+        if tags.is_empty() {
+            return Err(Failure::msg(
+                1,
+                format!("{}: the repository has no tags", r.familiar()),
+            ));
+        }
+        for t in tags {
+            let tagged = r
+                .with_tag(&t)
+                .map_err(|e| Failure::msg(1, format!("tag {t:?} of the registry: {e}")))?;
+            pull_image(engine, &tagged, &opts, a.quiet, false)?;
+            if a.quiet {
+                println!("{}", tagged.familiar());
+            }
+        }
+        return Ok(());
+    }
     pull_image(engine, &r, &opts, a.quiet, false)?;
     if a.quiet {
         println!("{}", r.familiar());

@@ -324,6 +324,28 @@ fn system_prune_removes_only_what_is_unused() {
         df.contains("Local Volumes") && df.contains("Containers"),
         "{df}"
     );
+    // -v: a line per image, container and volume.
+    let v = b.ok(&["system", "df", "-v"]);
+    for want in [
+        "Images space usage:",
+        "SHARED SIZE",
+        "Containers space usage:",
+        "alive",
+        "dead",
+        "Local Volumes space usage:",
+        "named",
+        "Build cache usage:",
+    ] {
+        assert!(v.contains(want), "{want}: {v}");
+    }
+    // The running container's line: its named volume and the image's anonymous one.
+    let alive = v.lines().find(|l| l.ends_with("alive")).unwrap();
+    assert!(
+        alive.contains("\"sleep 300\"") && alive.contains(" 2 "),
+        "{alive}"
+    );
+    let named = v.lines().find(|l| l.starts_with("named ")).unwrap();
+    assert_eq!(named.split_whitespace().nth(1), Some("1"), "{named}");
     let vols_before = b.ok(&["volume", "ls", "-q"]);
     assert_eq!(vols_before.lines().count(), 3, "{vols_before}");
     let dead_id = b

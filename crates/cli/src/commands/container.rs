@@ -571,7 +571,7 @@ fn status_text(c: &Container) -> String {
     }
 }
 
-fn container_row(c: &Container, no_trunc: bool) -> Row {
+pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
     let mut r = Row::new();
     let id = if no_trunc {
         c.id().as_str().to_string()

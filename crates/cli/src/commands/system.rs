@@ -37,6 +37,9 @@ pub struct DfArgs {
     /// table, json or a Go template.
     #[arg(long)]
     format: Option<String>,
+    /// Every image, container, volume and build cache entry, with sizes.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 fn confirm(what: &str, force: bool) -> bool {
@@ -210,6 +213,9 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
             vol_reclaim += s;
         }
     }
+    if a.verbose {
+        return df_verbose(engine, &images, &containers, &layer_size);
+    }
     let row = |t: &str, total: usize, active: usize, size: u64, reclaim: u64| {
         let mut r = Row::new();
         r.insert("Type", t.to_string());
@@ -260,6 +266,201 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     print!(
         "{}",
         format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+    );
+    Ok(())
+}
+
+/// `system df -v`: Docker's four sections, one line per object.
+fn df_verbose(
+    engine: &Engine,
+    images: &[store::ImageRecord],
+    containers: &[engine::container::Container],
+    layer_size: &HashMap<String, u64>,
+) -> Result<(), Failure> {
+    // How many images hold each layer: a layer held by more than one is
+    // shared.
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    for img in images {
+        for d in img.diff_ids.iter().collect::<BTreeSet<_>>() {
+            *holders.entry(d.to_string()).or_default() += 1;
+        }
+    }
+    let cached = engine.store().cache_images()?;
+    let mut rows = Vec::new();
+    for img in images {
+        if cached.contains(&img.id.to_string()) && img.repo_tags.is_empty() {
+            continue;
+        }
+        let layers: BTreeSet<String> = img.diff_ids.iter().map(|d| d.to_string()).collect();
+        let size: u64 = layers
+            .iter()
+            .map(|d| layer_size.get(d).copied().unwrap_or(0))
+            .sum();
+        let shared: u64 = layers
+            .iter()
+            .filter(|d| holders.get(*d).copied().unwrap_or(0) > 1)
+            .map(|d| layer_size.get(d).copied().unwrap_or(0))
+            .sum();
+        let users = containers
+            .iter()
+            .filter(|c| c.record.image_id == img.id)
+            .count();
+        let created = img
+            .created
+            .map(|t| format!("{} ago", format::human_duration(chrono::Utc::now() - t)))
+            .unwrap_or_default();
+        let names: Vec<(String, String)> = if img.repo_tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            img.repo_tags
+                .iter()
+                .map(|t| (t.familiar_name(), t.tag().unwrap_or("<none>").to_string()))
+                .collect()
+        };
+        for (repo, tag) in names {
+            let mut r = Row::new();
+            r.insert("Repository", repo);
+            r.insert("Tag", tag);
+            r.insert("ID", img.id.short().to_string());
+            r.insert("CreatedSince", created.clone());
+            r.insert("Size", format::human_size(size));
+            r.insert("SharedSize", format::human_size(shared));
+            r.insert("UniqueSize", format::human_size(size - shared));
+            r.insert("Containers", users.to_string());
+            rows.push(r);
+        }
+    }
+    println!("Images space usage:\n");
+    print!(
+        "{}",
+        format::print(
+            &Format::parse(
+                None,
+                &[
+                    ("REPOSITORY", "Repository"),
+                    ("TAG", "Tag"),
+                    ("IMAGE ID", "ID"),
+                    ("CREATED", "CreatedSince"),
+                    ("SIZE", "Size"),
+                    ("SHARED SIZE", "SharedSize"),
+                    ("UNIQUE SIZE", "UniqueSize"),
+                    ("CONTAINERS", "Containers"),
+                ],
+            ),
+            &rows
+        )
+    );
+    let mut rows = Vec::new();
+    for c in containers {
+        let mut r = crate::commands::container::container_row(c, false);
+        let volumes = c
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == engine::config::MountType::Volume)
+            .count();
+        r.insert("LocalVolumes", volumes.to_string());
+        r.insert("Size", format::human_size(upper_size(engine, c.id())));
+        rows.push(r);
+    }
+    println!("\nContainers space usage:\n");
+    print!(
+        "{}",
+        format::print(
+            &Format::parse(
+                None,
+                &[
+                    ("CONTAINER ID", "ID"),
+                    ("IMAGE", "Image"),
+                    ("COMMAND", "Command"),
+                    ("LOCAL VOLUMES", "LocalVolumes"),
+                    ("SIZE", "Size"),
+                    ("CREATED", "RunningFor"),
+                    ("STATUS", "Status"),
+                    ("NAMES", "Names"),
+                ],
+            ),
+            &rows
+        )
+    );
+    let mut rows = Vec::new();
+    for v in engine.store().volumes()? {
+        let links = containers
+            .iter()
+            .filter(|c| {
+                c.config
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == engine::config::MountType::Volume && m.source == v.name)
+            })
+            .count();
+        let mut r = Row::new();
+        r.insert("Name", v.name.clone());
+        r.insert("Links", links.to_string());
+        r.insert("Size", format::human_size(engine.volume_size(&v)));
+        rows.push(r);
+    }
+    println!("\nLocal Volumes space usage:\n");
+    print!(
+        "{}",
+        format::print(
+            &Format::parse(
+                None,
+                &[
+                    ("VOLUME NAME", "Name"),
+                    ("LINKS", "Links"),
+                    ("SIZE", "Size")
+                ],
+            ),
+            &rows
+        )
+    );
+    // Build cache: each cached step's image, sized by its top layer.
+    let mut rows = Vec::new();
+    for img in images.iter().filter(|i| cached.contains(&i.id.to_string())) {
+        let top = img
+            .diff_ids
+            .last()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let mut r = Row::new();
+        r.insert("ID", img.id.short().to_string());
+        r.insert("CacheType", "regular".to_string());
+        r.insert(
+            "Size",
+            format::human_size(layer_size.get(&top).copied().unwrap_or(0)),
+        );
+        r.insert(
+            "CreatedSince",
+            img.created
+                .map(|t| format!("{} ago", format::human_duration(chrono::Utc::now() - t)))
+                .unwrap_or_default(),
+        );
+        r.insert(
+            "Shared",
+            (holders.get(&top).copied().unwrap_or(0) > 1).to_string(),
+        );
+        rows.push(r);
+    }
+    println!(
+        "\nBuild cache usage: {}\n",
+        format::human_size(engine.store().build_cache_size()?)
+    );
+    print!(
+        "{}",
+        format::print(
+            &Format::parse(
+                None,
+                &[
+                    ("CACHE ID", "ID"),
+                    ("CACHE TYPE", "CacheType"),
+                    ("SIZE", "Size"),
+                    ("CREATED", "CreatedSince"),
+                    ("SHARED", "Shared"),
+                ],
+            ),
+            &rows
+        )
     );
     Ok(())
 }

@@ -761,3 +761,71 @@ fn a_credential_helper_keeps_the_password() {
     assert!(!store.join("data.json").exists());
     assert_eq!(code(&run(&["push", &r], b"")), 1);
 }
+
+/// `--cache-to type=inline`: the pushed image carries its steps' cache;
+/// another store building the same Dockerfile with `--cache-from REF`
+/// reuses it (the RUN step does not run again).
+#[test]
+fn an_inline_cache_travels_with_the_image() {
+    let reg = DockerRegistry::start(None);
+    let b = Berth::new();
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("app.txt"), "cached\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY app.txt /app.txt\nRUN echo \"ran-$((2+3))\" && cp /app.txt /copy.txt\nCMD [\"cat\", \"/copy.txt\"]\n"),
+    )
+    .unwrap();
+    let r = format!("{}/inline/app:1", reg.addr);
+    let out = b.run(&[
+        "build",
+        "--progress",
+        "plain",
+        "--cache-to",
+        "type=inline",
+        "--push",
+        "-t",
+        &r,
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ran-5"), "{}", stderr(&out));
+    let cfg: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", &r])).unwrap();
+    assert!(cfg[0]["Id"].is_string());
+
+    let other = Berth::new();
+    let ctx2 = other.path().join("ctx");
+    std::fs::create_dir_all(&ctx2).unwrap();
+    for f in ["app.txt", "Dockerfile"] {
+        std::fs::copy(ctx.join(f), ctx2.join(f)).unwrap();
+    }
+    let out = other.run(&[
+        "build",
+        "--progress",
+        "plain",
+        "--cache-from",
+        &format!("type=registry,ref={r}"),
+        "-t",
+        "again:1",
+        ctx2.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let progress = stderr(&out);
+    assert!(!progress.contains("ran-5"), "the RUN ran again: {progress}");
+    assert!(progress.matches("CACHED").count() >= 2, "{progress}");
+    assert_eq!(other.ok(&["run", "--rm", "again:1"]), "cached\n");
+    // Without it, the same build runs its steps.
+    let third = Berth::new();
+    std::fs::create_dir_all(third.path().join("ctx")).unwrap();
+    for f in ["app.txt", "Dockerfile"] {
+        std::fs::copy(ctx.join(f), third.path().join("ctx").join(f)).unwrap();
+    }
+    let out = third.run(&[
+        "build",
+        "--progress",
+        "plain",
+        third.path().join("ctx").to_str().unwrap(),
+    ]);
+    assert!(stderr(&out).contains("ran-5"), "{}", stderr(&out));
+}

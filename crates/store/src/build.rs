@@ -290,6 +290,35 @@ impl Store {
         Ok(id)
     }
 
+    /// Register an image made of `image`'s first `n` layers and `config`
+    /// (its `rootfs` filled in here): a build step again, from an inline
+    /// cache.
+    pub fn register_prefix(
+        &self,
+        image: &Digest,
+        n: usize,
+        mut config: serde_json::Value,
+    ) -> Result<Digest, StoreError> {
+        let img = self.resolve_image(&image.to_string())?;
+        if n > img.diff_ids.len() || !config.is_object() {
+            return Err(StoreError::corrupt(
+                format!("image {}", image.short()),
+                "its inline build cache names more layers than it has",
+            ));
+        }
+        let mut layers = self.existing_layers(&img)?;
+        layers.truncate(n);
+        let diffs: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diffs});
+        let bytes = serde_json::to_vec(&config)
+            .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        let tmp = self.tmp_dir("build-image")?;
+        self.put_blob(tmp.path(), &bytes)?;
+        let id = self.register_image(&bytes, layers, &[], &[])?;
+        drop(tmp);
+        Ok(id)
+    }
+
     /// `builder prune`: forget the cache and delete its images that no tag
     /// and no container uses. What was freed.
     pub fn builder_prune(&self) -> Result<PruneReport, StoreError> {

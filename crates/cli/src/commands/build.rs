@@ -60,10 +60,12 @@ pub struct BuildArgs {
     /// Push the image (its -t names) once built: -o type=image,push=true.
     #[arg(long)]
     push: bool,
-    /// Import a build cache: type=local,src=DIR.
+    /// Import a build cache: type=local,src=DIR, or an image built with
+    /// an inline cache (REF or type=registry,ref=REF).
     #[arg(long = "cache-from")]
     cache_from: Vec<String>,
-    /// Export the build cache: type=local,dest=DIR.
+    /// Export the build cache: type=local,dest=DIR, or type=inline (into
+    /// the image's config).
     #[arg(long = "cache-to")]
     cache_to: Option<String>,
     /// Target platform, os/arch[/variant] (default: this machine's). A
@@ -102,6 +104,29 @@ fn pairs(
         }
     }
     Ok(m)
+}
+
+/// `--cache-from REF` or `type=registry,ref=REF`: an image to take an
+/// inline cache from.
+fn cache_image(spec: &str) -> Option<String> {
+    if !spec.contains('=') {
+        return Some(spec.to_string());
+    }
+    let mut kind = None;
+    let mut reference = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = Some(v),
+            Some(("ref", v)) => reference = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    (kind == Some("registry")).then_some(reference).flatten()
+}
+
+/// `--cache-to type=inline`.
+fn is_inline(spec: &str) -> bool {
+    spec.split(',').any(|p| p == "type=inline")
 }
 
 /// `build`.
@@ -209,15 +234,19 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         cache_from: a
             .cache_from
             .iter()
+            .filter(|s| cache_image(s).is_none())
             .map(|s| engine::build::parse_cache_spec(s, "src"))
             .collect::<Result<_, _>>()
             .map_err(|e| bad("--cache-from", e))?,
+        cache_from_images: a.cache_from.iter().filter_map(|s| cache_image(s)).collect(),
         cache_to: a
             .cache_to
             .as_deref()
+            .filter(|s| !is_inline(s))
             .map(|s| engine::build::parse_cache_spec(s, "dest"))
             .transpose()
             .map_err(|e| bad("--cache-to", e))?,
+        inline_cache: a.cache_to.as_deref().is_some_and(is_inline),
         output: match &a.output {
             Some(o) => engine::build::Output::parse(o).map_err(|e| bad("--output", e))?,
             None => None,

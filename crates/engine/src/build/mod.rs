@@ -67,9 +67,18 @@ pub struct BuildRequest {
     pub cache_from: Vec<PathBuf>,
     /// `--cache-to type=local,dest=DIR`.
     pub cache_to: Option<PathBuf>,
+    /// `--cache-to type=inline`: the cache of the steps the result is made
+    /// of goes into its config (`berth.cache.v0`).
+    pub inline_cache: bool,
+    /// `--cache-from REF` (or `type=registry,ref=REF`): an image built
+    /// with an inline cache, local or pulled.
+    pub cache_from_images: Vec<String>,
     /// `--platform`: the target platform (default: this machine's).
     pub platform: Option<Platform>,
 }
+
+/// The image config key of an inline build cache.
+const INLINE_CACHE: &str = "berth.cache.v0";
 
 /// Parse a `--cache-from`/`--cache-to` value (`type=local,src|dest=DIR`).
 pub fn parse_cache_spec(spec: &str, key: &str) -> std::result::Result<PathBuf, String> {
@@ -85,7 +94,7 @@ pub fn parse_cache_spec(spec: &str, key: &str) -> std::result::Result<PathBuf, S
     }
     if kind != "local" {
         return Err(format!(
-            "{spec:?}: type={kind} is not supported by berth (type=local only)"
+            "{spec:?}: type={kind} is not supported by berth (type=local; --cache-to type=inline and --cache-from REF for an inline cache)"
         ));
     }
     dir.ok_or_else(|| format!("{spec:?}: {key}= is required"))
@@ -576,6 +585,9 @@ impl Engine {
         for dir in &req.cache_from {
             self.import_cache(dir, b.out)?;
         }
+        for r in &req.cache_from_images {
+            self.import_inline_cache(r, b.out)?;
+        }
         let image = b.run();
         b.save_stat_cache();
         let image = image?;
@@ -682,6 +694,49 @@ impl Engine {
             serde_json::to_vec_pretty(&keys).unwrap_or_default(),
         )
         .map_err(|e| EngineError::io("writing the cache keys", e))?;
+        Ok(())
+    }
+
+    /// `--cache-from REF`: the steps an inline cache in REF's config
+    /// records become cache entries again: each an image of REF's first
+    /// layers and the step's config.
+    fn import_inline_cache(&self, r: &str, out: &mut dyn Write) -> Result<()> {
+        let id = match self.store().resolve_image(r) {
+            Ok(img) => img.id,
+            Err(store::StoreError::NotFound { .. }) => {
+                let reference: Reference = r
+                    .parse()
+                    .map_err(|e| invalid("--cache-from", format!("{r:?}: {e}")))?;
+                let _ = writeln!(out, "importing cache from {reference}");
+                match self.pull(&reference, &Default::default(), &|_| {}) {
+                    Ok(o) => o.id,
+                    Err(e) => {
+                        // As BuildKit: a cache that cannot be had is a warning.
+                        let _ = writeln!(out, "WARN: --cache-from {r}: {e}");
+                        return Ok(());
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let config: Value = serde_json::from_slice(&self.store().image_config_raw(&id)?)
+            .map_err(|e| EngineError::io("reading an image config", std::io::Error::other(e)))?;
+        let Some(entries) = config[INLINE_CACHE].as_array() else {
+            let _ = writeln!(
+                out,
+                "note: {r} has no inline build cache (build it with --cache-to type=inline)"
+            );
+            return Ok(());
+        };
+        for e in entries {
+            let (Some(key), Some(n)) = (e["key"].as_str(), e["layers"].as_u64()) else {
+                continue;
+            };
+            let step = self
+                .store()
+                .register_prefix(&id, n as usize, e["config"].clone())?;
+            self.store().cache_put(key, &step)?;
+        }
         Ok(())
     }
 
@@ -1043,6 +1098,11 @@ impl Builder<'_> {
             .get(&target)
             .map(|b| b.image.clone())
             .ok_or_else(|| invalid("Dockerfile", "the target stage was not built"))?;
+        let image = if self.req.inline_cache {
+            self.embed_cache(&image)?
+        } else {
+            image
+        };
         if !self.req.tags.is_empty() {
             for t in &self.req.tags {
                 self.engine.store().tag(&image, t)?;
@@ -1528,6 +1588,42 @@ impl Builder<'_> {
         st.image
             .clone()
             .ok_or_else(|| invalid("Dockerfile", "the stage made no image"))
+    }
+
+    /// `--cache-to type=inline`: the result again, its config recording
+    /// the steps this build used whose images are made of the result's
+    /// first layers (their key, how many layers, their config).
+    fn embed_cache(&self, image: &Digest) -> Result<Digest> {
+        let store = self.engine.store();
+        let top = store.resolve_image(&image.to_string())?;
+        let mut entries = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, id) in self.touched.borrow().iter() {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let Ok(step) = store.resolve_image(&id.to_string()) else {
+                continue;
+            };
+            if !top.diff_ids.starts_with(&step.diff_ids) {
+                continue;
+            }
+            let mut config: Value =
+                serde_json::from_slice(&store.image_config_raw(id)?).map_err(|e| {
+                    EngineError::io("reading an image config", std::io::Error::other(e))
+                })?;
+            if let Some(o) = config.as_object_mut() {
+                o.remove("rootfs");
+                o.remove(INLINE_CACHE);
+            }
+            entries.push(json!({"key": key, "layers": step.diff_ids.len(), "config": config}));
+        }
+        let mut config: Value = serde_json::from_slice(&store.image_config_raw(image)?)
+            .map_err(|e| EngineError::io("reading an image config", std::io::Error::other(e)))?;
+        config[INLINE_CACHE] = json!(entries);
+        let n = top.diff_ids.len();
+        drop(store);
+        Ok(self.engine.store().register_prefix(image, n, config)?)
     }
 
     fn lookup(&self, key: &str) -> Option<Digest> {

@@ -718,18 +718,9 @@ fn a_credential_helper_keeps_the_password() {
         std::env::var("PATH").unwrap_or_default()
     );
     let run = |args: &[&str], input: &[u8]| {
-        let mut child = b
-            .cmd()
-            .env("PATH", &path)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = b.cmd();
+        cmd.env("PATH", &path).args(args);
+        feed(cmd, input)
     };
     let r = format!("{}/helped/app:1", reg.addr);
     b.ok(&["tag", IMAGE, &r]);
@@ -760,6 +751,15 @@ fn a_credential_helper_keeps_the_password() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!store.join("data.json").exists());
     assert_eq!(code(&run(&["push", &r], b"")), 1);
+    // A helper that is not installed: said so, with what to do.
+    std::fs::write(&config, r#"{"credsStore": "nosuchhelper"}"#).unwrap();
+    let o = run(&["push", &r], b"");
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("docker-credential-nosuchhelper") && stderr(&o).contains("install it"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `--cache-to type=inline`: the pushed image carries its steps' cache;

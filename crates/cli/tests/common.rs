@@ -204,3 +204,75 @@ pub fn feed(mut cmd: Command, input: &[u8]) -> Output {
     let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()
 }
+
+/// What this state root's containers `ids` left on the host: processes of
+/// berth's started for this root (monitors, DNS responders), processes in
+/// or dirs of the containers' cgroups, mounts under the root and host-side
+/// veths (`vb<id 6>…`). Empty when nothing is left behind.
+pub fn leftovers(b: &Berth, ids: &[String]) -> Vec<String> {
+    // The kernel deletes a container's veth when its network namespace is
+    // cleaned up, which it does in the background: give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = leftovers_now(b, ids);
+        if found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn leftovers_now(b: &Berth, ids: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let marker = format!("BERTH_ROOT={}", b.root.display());
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|&c| c == 0).any(|kv| kv == marker.as_bytes()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            found.push(format!(
+                "process {pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    for id in ids {
+        for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = ctl.path().join("berth").join(id);
+            if d.is_dir() {
+                let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                found.push(format!(
+                    "cgroup {} (processes: {})",
+                    d.display(),
+                    procs.split_whitespace().collect::<Vec<_>>().join(",")
+                ));
+            }
+        }
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        for l in String::from_utf8_lossy(&links.stdout).lines() {
+            if l.contains(&format!("vb{}", &id[..6])) {
+                found.push(format!("link {l}"));
+            }
+        }
+    }
+    if let Ok(o) = Command::new("nft")
+        .args(["list", "table", "ip", "berth"])
+        .output()
+    {
+        let table = String::from_utf8_lossy(&o.stdout);
+        for id in ids {
+            for l in table.lines().filter(|l| l.contains(id.as_str())) {
+                found.push(format!("nft rule {}", l.trim()));
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for l in mounts.lines() {
+        if l.contains(b.path().to_str().unwrap()) {
+            found.push(format!("mount {l}"));
+        }
+    }
+    found
+}

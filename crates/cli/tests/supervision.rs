@@ -1005,3 +1005,114 @@ fn health_on_failure_kill_and_stop() {
         "stop\n"
     );
 }
+
+/// Issue 17, defect 1: `rm -f` (also after `kill`, and `stop`) wins over
+/// every restart policy, whatever the monitor is doing at that moment (the
+/// container running, exiting, waiting out its back-off or starting again),
+/// and leaves nothing behind: no process, monitor, cgroup, mount, veth or
+/// rule.
+#[test]
+fn a_removal_or_stop_always_wins_over_the_restart_policy() {
+    let b = Berth::new();
+    let mut ids = Vec::new();
+    let mut run = |name: &str, policy: &str, extra: &[&str], cmd: &[&str]| -> String {
+        let mut args = vec!["run", "-d", "--name", name, "--restart", policy];
+        args.extend_from_slice(extra);
+        args.push(IMAGE);
+        args.extend_from_slice(cmd);
+        let id = b.ok(&args).trim().to_string();
+        ids.push(id.clone());
+        id
+    };
+    let sleeper = ["sleep", "1000"];
+    let crasher = ["sh", "-c", "sleep 0.05; exit 1"];
+    let port = ["-p", "127.0.0.1::80"];
+    for round in 0..4 {
+        for policy in ["always", "unless-stopped", "on-failure"] {
+            // Running, with a published port (a DNAT rule, a veth).
+            let n = format!("run-{policy}-{round}");
+            run(&n, policy, &port, &sleeper);
+            b.ok(&["rm", "-f", &n]);
+            // Restarting in a loop: the removal lands at any point of it.
+            let n = format!("loop-{policy}-{round}");
+            run(&n, policy, &["--network", "none"], &crasher);
+            std::thread::sleep(std::time::Duration::from_millis(30 * round));
+            b.ok(&["rm", "-f", &n]);
+            // kill, then rm -f.
+            let n = format!("kill-{policy}-{round}");
+            run(&n, policy, &["--network", "none"], &sleeper);
+            b.ok(&["kill", &n]);
+            b.ok(&["rm", "-f", &n]);
+        }
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "containers left");
+    let left = leftovers(&b, &ids);
+    assert!(
+        left.is_empty(),
+        "left behind after rm -f:\n{}",
+        left.join("\n")
+    );
+
+    // Several removals at once, from several processes.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let id = b
+            .ok(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("par{i}"),
+                "--restart",
+                "always",
+                IMAGE,
+                "sh",
+                "-c",
+                "sleep 0.02; exit 3",
+            ])
+            .trim()
+            .to_string();
+        ids.push(id);
+    }
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let b = &b;
+            s.spawn(move || b.ok(&["rm", "-f", &format!("par{i}")]));
+        }
+    });
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "containers left");
+    let left = leftovers(&b, &ids);
+    assert!(
+        left.is_empty(),
+        "left behind after parallel rm -f:\n{}",
+        left.join("\n")
+    );
+
+    // A stop during a restart loop holds: the container stays exited.
+    for i in 0..5 {
+        let n = format!("stopped{i}");
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &n,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 0.05; exit 1",
+        ]);
+        std::thread::sleep(std::time::Duration::from_millis(40 * i));
+        b.ok(&["stop", "-t", "1", &n]);
+        let status = b.ok(&["inspect", "-f", "{{.State.Status}}", &n]);
+        assert_eq!(status.trim(), "exited", "{n} after stop");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..5 {
+        let n = format!("stopped{i}");
+        let status = b.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &n]);
+        assert_eq!(status.trim(), "exited 0", "{n} came back after its stop");
+    }
+}

@@ -299,7 +299,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         stop_timeout,
     );
     let started = std::time::Instant::now();
+    // A user's stop, kill or rm that came after this restart was decided:
+    // it wins, this run ends at once.
+    let mut overruled = false;
     let recorded = set_state(&store, &id, |st| {
+        overruled = restarting && st.manually_stopped;
         if restarting {
             st.restart_count += 1;
         } else {
@@ -320,8 +324,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         st.finished_at = None;
         st.runtime = runtime_name.clone();
     });
-    if recorded.is_err() {
-        // Removed while starting (a racing rm -f): stop what we started.
+    if recorded.is_err() || overruled {
+        // Removed or stopped while starting (a racing rm -f, stop or kill):
+        // stop what we started.
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));

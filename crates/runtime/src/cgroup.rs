@@ -388,6 +388,32 @@ impl Cgroup {
         Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
+    /// Send `sig` to every process in it, in every hierarchy (as `runc
+    /// kill --all`): a process that left the container's pid namespace
+    /// view is still in its cgroups. Returns how many were signalled.
+    pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> usize {
+        let mut pids = std::collections::BTreeSet::new();
+        for (_, d) in &self.dirs {
+            if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        pids.into_iter()
+            .filter(|&p| {
+                p > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig).is_ok()
+            })
+            .count()
+    }
+
+    /// Is any process left in it (in any hierarchy)?
+    pub fn is_empty(&self) -> bool {
+        self.dirs.iter().all(|(_, d)| {
+            std::fs::read_to_string(d.join("cgroup.procs"))
+                .map(|t| t.trim().is_empty())
+                .unwrap_or(true)
+        })
+    }
+
     /// Did the OOM killer kill a process in it?
     pub fn oom_killed(&self) -> bool {
         let Some(d) = self.dir_of("memory") else {

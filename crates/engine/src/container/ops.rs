@@ -200,24 +200,75 @@ impl Engine {
         Ok(c)
     }
 
+    /// Bring every run of the container to an end, whatever its restart
+    /// policy is doing: the user's stop is recorded first (the monitors read
+    /// it before any restart, and a run a monitor had already begun kills
+    /// itself when it finds it), then each run is sent `sig`, given `grace`
+    /// (None: none) and killed, and its monitor waited for — until no live
+    /// monitor is recorded. A monitor records the run it starts before it
+    /// exits, so no run can slip between two reads.
+    fn halt(&self, c: &Container, sig: Signal, grace: Option<Duration>) -> Result<()> {
+        self.set_state(c.id(), |st| st.manually_stopped = true)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut signalled = 0;
+        loop {
+            let now = match self.container(c.id().as_str()) {
+                Ok(now) => now,
+                Err(EngineError::Store(store::StoreError::NotFound { .. })) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let st = &now.state;
+            if !st.monitor_alive() || Instant::now() > deadline {
+                self.settle(&now)?;
+                return Ok(());
+            }
+            if st.status == Status::Restarting {
+                // Waiting out its back-off: SIGTERM ends it.
+                let _ = kill(
+                    Pid::from_raw(st.monitor_pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                wait_pid_exit(st.monitor_pid, Some(Duration::from_secs(10)));
+                continue;
+            }
+            if st.is_alive() && signalled != st.pid {
+                signalled = st.pid;
+                let _ = self.signal_init(&now, sig);
+                self.thaw_if_paused(&now);
+                let graceful = sig.number() != libc::SIGKILL
+                    && grace.is_some_and(|g| self.wait_monitor(&now, Some(g)));
+                if !graceful {
+                    self.kill_all(&now);
+                }
+            }
+            wait_pid_exit(st.monitor_pid, Some(Duration::from_secs(10)));
+        }
+    }
+
+    /// SIGKILL every process in the container's cgroups (its init first).
+    fn kill_all(&self, c: &Container) {
+        let _ = self.signal_init(c, Signal(libc::SIGKILL));
+        if let Ok(cg) = self.cgroup_of(c) {
+            cg.signal_all(nix::sys::signal::Signal::SIGKILL);
+            // A frozen process dies only once thawed.
+            if cg.frozen() == Some(true) {
+                let _ = cg.thaw();
+            }
+        }
+    }
+
     /// `stop`: the stop signal, then SIGKILL after the timeout.
     pub fn stop(&self, name_or_id: &str, timeout: Option<i64>) -> Result<Container> {
         let c = self.container(name_or_id)?;
-        let c = self.stop_restarts(c)?;
-        if !c.is_running() {
-            return Ok(c);
-        }
         let sig = parse_signal(&c.config.stop_signal).unwrap_or(Signal(libc::SIGTERM));
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
-        let _ = self.signal_init(&c, sig);
-        self.thaw_if_paused(&c);
-        if secs < 0 || !self.wait_monitor(&c, Some(Duration::from_secs(secs as u64))) {
-            let _ = self.signal_init(&c, Signal(libc::SIGKILL));
-            self.wait_monitor(&c, None);
+        let grace = u64::try_from(secs).ok().map(Duration::from_secs);
+        let was_running = c.is_running();
+        self.halt(&c, sig, grace)?;
+        if was_running {
+            self.emit_container(&c, "stop", &[]);
         }
-        self.settle(&c)?;
-        self.emit_container(&c, "stop", &[]);
-        Ok(c)
+        self.container(c.id().as_str())
     }
 
     /// Record a container event (name and image as attributes).
@@ -272,31 +323,42 @@ impl Engine {
     }
 
     /// `rm`: remove a stopped container, or with `force` kill it first;
-    /// with `volumes` its anonymous volumes too (`rm -v`).
+    /// with `volumes` its anonymous volumes too (`rm -v`). A forced removal
+    /// wins over the restart policy and leaves no process in the
+    /// container's cgroups, no monitor, no mount, veth, rule or lease.
     pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<Container> {
-        let mut c = self.container(name_or_id)?;
-        if c.state.status == Status::Restarting {
-            if !force {
+        let c = self.container(name_or_id)?;
+        if !force {
+            let problem = match c.state.status {
+                Status::Restarting => Some("is restarting"),
+                _ if c.is_running() => Some("is running"),
+                _ => None,
+            };
+            if let Some(problem) = problem {
                 return Err(EngineError::State {
                     name: format!("\"{}\"", c.name()),
-                    problem:
-                        "is restarting: stop the container before removing or force remove (-f)"
-                            .into(),
+                    problem: format!(
+                        "{problem}: stop the container before removing or force remove (-f)"
+                    ),
                 });
             }
-            c = self.stop_restarts(c)?;
+        } else {
+            self.halt(&c, Signal(libc::SIGKILL), None)?;
         }
-        if c.is_running() {
-            if !force {
-                return Err(EngineError::State {
-                    name: format!("\"{}\"", c.name()),
-                    problem: "is running: stop the container before removing or force remove (-f)"
-                        .into(),
-                });
+        // The monitors are gone; kill what may be left in the cgroups (a
+        // monitor killed with -9 leaves its container running).
+        if let Ok(cg) = self.cgroup_of(&c) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !cg.is_empty() && Instant::now() < deadline {
+                if !force {
+                    return Err(EngineError::State {
+                        name: format!("\"{}\"", c.name()),
+                        problem: "still has processes: force remove (-f)".into(),
+                    });
+                }
+                self.kill_all(&c);
+                std::thread::sleep(Duration::from_millis(5));
             }
-            let _ = self.signal_init(&c, Signal(libc::SIGKILL));
-            self.thaw_if_paused(&c);
-            self.wait_monitor(&c, Some(Duration::from_secs(10)));
         }
         if !c.config.networks.is_empty() {
             crate::networks::detach(
@@ -317,10 +379,8 @@ impl Engine {
         // A monitor that was killed (kill -9, a crash) never removed the
         // container's cgroups: they go with the container (a no-op when
         // the monitor did it).
-        if !c.state.monitor_alive() {
-            if let Ok(cg) = self.cgroup_of(&c) {
-                let _ = cg.destroy();
-            }
+        if let Ok(cg) = self.cgroup_of(&c) {
+            let _ = cg.destroy();
         }
         self.emit_container(&c, "destroy", &[]);
         Ok(c)

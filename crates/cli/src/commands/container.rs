@@ -188,11 +188,15 @@ pub struct CreateArgs {
     /// Suppress the pull output.
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// The image.
-    image: String,
-    /// The command and its arguments.
-    #[arg(allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image, then the command and its arguments: everything after the
+    /// image belongs to the command, even words that start with `-`.
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    image_and_command: Vec<String>,
 }
 
 pub(crate) fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
@@ -229,6 +233,11 @@ fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
 }
 
 impl CreateArgs {
+    /// The image named on the command line.
+    fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
     fn request(&self) -> Result<CreateRequest, Failure> {
         let mut env = Vec::new();
         for f in &self.env_file {
@@ -284,14 +293,14 @@ impl CreateArgs {
                 (d.to_string(), o.to_string())
             })
             .collect();
-        if self.image.is_empty() {
+        if self.image().is_empty() {
             return Err(bad("image", "an image name is required"));
         }
         let host_mode = network == NetworkMode::Host;
         Ok(CreateRequest {
             name: self.name.clone(),
-            image: self.image.clone(),
-            cmd: self.command.clone(),
+            image: self.image().to_string(),
+            cmd: self.image_and_command[1..].to_vec(),
             entrypoint: self.entrypoint.clone(),
             env,
             user: self.user.clone(),
@@ -431,7 +440,7 @@ fn attached_exit(
 /// `run` (start = true) and `create`.
 pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let req = a.request()?;
-    super::distribution::pull_for_run(engine, &a.image, &a.pull, a.platform.as_deref(), a.quiet)?;
+    super::distribution::pull_for_run(engine, a.image(), &a.pull, a.platform.as_deref(), a.quiet)?;
     let c = engine.create(&req)?;
     if !start {
         println!("{}", c.id());

@@ -57,3 +57,110 @@ fn arguments_after_the_image_are_the_command() {
     );
     assert_eq!(code(&b.run(&["run", "--rm"])), 125);
 }
+
+fn env_of(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Defect 5: HOME from the user's passwd entry, HOSTNAME, a default PATH
+/// and TERM with -t — in run, exec, healthcheck probes and build RUN steps.
+#[test]
+fn the_process_environment_is_dockers() {
+    let b = Berth::new();
+    let env = env_of(&b.ok(&["run", "--rm", "--hostname", "h1", IMAGE, "env"]));
+    assert_eq!(env["HOME"], "/root");
+    assert_eq!(env["HOSTNAME"], "h1");
+    assert_eq!(
+        env["PATH"],
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
+    assert!(!env.contains_key("TERM"));
+    let env = env_of(&b.ok(&["run", "--rm", "-u", "app", IMAGE, "env"]));
+    assert_eq!(env["HOME"], "/home/app");
+    assert_eq!(
+        env_of(&b.ok(&["run", "--rm", "-u", "4321", IMAGE, "env"]))["HOME"],
+        "/"
+    );
+    // The user's own HOME wins.
+    let env = env_of(&b.ok(&["run", "--rm", "-e", "HOME=/x", IMAGE, "env"]));
+    assert_eq!(env["HOME"], "/x");
+    let env = env_of(&b.ok(&["run", "--rm", "-t", IMAGE, "env"]));
+    assert_eq!(env["TERM"], "xterm");
+
+    // exec: for its own user.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let env = env_of(&b.ok(&["exec", "e", "env"]));
+    assert_eq!(env["HOME"], "/root");
+    assert_eq!(env["HOSTNAME"].len(), 12);
+    assert_eq!(
+        env_of(&b.ok(&["exec", "-u", "app", "e", "env"]))["HOME"],
+        "/home/app"
+    );
+
+    // A healthcheck probe sees the same environment.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        "-u",
+        "app",
+        "--health-cmd",
+        "test \"$HOME\" = /home/app && test -n \"$HOSTNAME\" && test -n \"$PATH\"",
+        "--health-interval",
+        "100ms",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let h = b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "hc"]);
+        if h.trim() == "healthy" {
+            break;
+        }
+        assert!(
+            h.trim() != "unhealthy" && std::time::Instant::now() < deadline,
+            "probe: {h}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // build RUN steps.
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN echo \"$HOME $PATH\" > /root-env\nUSER app\nRUN echo \"$HOME\" > /tmp/app-env\n"),
+    )
+    .unwrap();
+    b.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        "envtest",
+        ctx.to_str().unwrap(),
+    ]);
+    let out = b.ok(&["run", "--rm", "envtest", "cat", "/root-env", "/tmp/app-env"]);
+    assert_eq!(
+        out,
+        "/root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/home/app\n"
+    );
+}

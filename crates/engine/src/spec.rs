@@ -46,6 +46,9 @@ pub struct ResolvedUser {
     pub gid: u32,
     /// Supplementary groups (from /etc/group membership).
     pub additional_gids: Vec<u32>,
+    /// The user's home directory from its passwd entry, `/` without one
+    /// (runc's default for `HOME`).
+    pub home: String,
 }
 
 /// Read `rel` (e.g. `etc/passwd`) from the topmost layer dir that has it.
@@ -108,15 +111,20 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    if user.is_empty() && group.is_none() {
-        return Ok(ResolvedUser::default());
-    }
+    // No user: root, with its passwd entry's home and groups (as Docker).
+    let user = if user.is_empty() { "0" } else { user };
     let passwd = read_layered(dirs, "etc/passwd").unwrap_or_default();
     let groups = read_layered(dirs, "etc/group").unwrap_or_default();
     let entry = passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() >= 4 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
+    let home = entry
+        .as_ref()
+        .map(|f| f.get(5).copied().unwrap_or(""))
+        .filter(|h| !h.is_empty())
+        .unwrap_or("/")
+        .to_string();
     let (uid, mut gid, name) = match (&entry, user.parse::<u32>()) {
         (Some(f), _) => (
             f[2].parse().unwrap_or(0),
@@ -124,7 +132,6 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
             Some(f[0].to_string()),
         ),
         (None, Ok(n)) => (n, 0, None),
-        (None, Err(_)) if user.is_empty() => (0, 0, None),
         (None, Err(_)) => {
             return Err(EngineError::invalid(
                 "user",
@@ -164,6 +171,7 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
         uid,
         gid,
         additional_gids,
+        home,
     })
 }
 
@@ -280,6 +288,9 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     }
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.push(format!("HOSTNAME={}", c.hostname));
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", inp.user.home));
     }
     if c.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".to_string());
@@ -494,8 +505,13 @@ mod tests {
             "root:x:0:\napp:x:1000:\nwheel:x:10:app\nstaff:x:50:\n",
         );
         let dirs = vec![d.path().to_path_buf()];
-        assert_eq!(resolve_user("", &dirs).unwrap(), ResolvedUser::default());
+        let root = resolve_user("", &dirs).unwrap();
+        assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
         let app = resolve_user("app", &dirs).unwrap();
+        assert_eq!(app.home, "/home/app");
+        // A uid without an entry, or an entry without a home: `/`.
+        assert_eq!(resolve_user("4242", &dirs).unwrap().home, "/");
+        assert_eq!(resolve_user("nobody", &dirs).unwrap().home, "/");
         assert_eq!(
             (app.uid, app.gid, app.additional_gids.clone()),
             (1000, 1000, vec![10])

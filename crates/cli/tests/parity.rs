@@ -164,3 +164,43 @@ fn the_process_environment_is_dockers() {
         "/root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/home/app\n"
     );
 }
+
+/// Defect 3: an IPv4-only network gives the container's interfaces no IPv6
+/// (Docker sets `disable_ipv6` on them; `lo` keeps `::1`), so `localhost`
+/// does not resolve to `::1` first because of a link-local address.
+#[test]
+fn interfaces_of_ipv4_networks_have_no_ipv6() {
+    let b = Berth::new();
+    let show = "ip -6 -o addr show dev eth0; cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; \
+                ip -6 -o addr show dev lo | grep -c '::1/128'";
+    let out = b.ok(&["run", "--rm", IMAGE, "sh", "-c", show]);
+    assert_eq!(out, "1\n1\n", "default bridge");
+    b.ok(&["network", "create", "v4only"]);
+    b.ok(&["network", "create", "other"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "v4only",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        b.ok(&["exec", "c", "sh", "-c", show]),
+        "1\n1\n",
+        "user network"
+    );
+    // A network connected later: its interface too.
+    b.ok(&["network", "connect", "other", "c"]);
+    let out = b.ok(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "ip -6 -o addr show dev eth1; cat /proc/sys/net/ipv6/conf/eth1/disable_ipv6",
+    ]);
+    assert_eq!(out, "1\n");
+}

@@ -165,16 +165,19 @@ fn the_process_environment_is_dockers() {
     );
 }
 
-/// Defect 3: an IPv4-only network gives the container's interfaces no IPv6
-/// (Docker sets `disable_ipv6` on them; `lo` keeps `::1`), so `localhost`
-/// does not resolve to `::1` first because of a link-local address.
+/// Defect 3: berth's networks are IPv4-only and, as Docker 20.10 does, the
+/// container's namespace has IPv6 turned off (`all` and `default`:
+/// recorded from dockerd, `lo` has no `::1` either), so `localhost` never
+/// resolves to `::1` first because of a link-local address on eth0.
 #[test]
 fn interfaces_of_ipv4_networks_have_no_ipv6() {
     let b = Berth::new();
-    let show = "ip -6 -o addr show dev eth0; cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; \
-                ip -6 -o addr show dev lo | grep -c '::1/128'";
+    let show = "ip -6 -o addr | wc -l; cat /proc/sys/net/ipv6/conf/all/disable_ipv6 \
+                /proc/sys/net/ipv6/conf/default/disable_ipv6";
     let out = b.ok(&["run", "--rm", IMAGE, "sh", "-c", show]);
-    assert_eq!(out, "1\n1\n", "default bridge");
+    assert_eq!(out, "0\n1\n1\n", "default bridge");
+    let out = b.ok(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", show]);
+    assert_eq!(out, "0\n1\n1\n", "--network none");
     b.ok(&["network", "create", "v4only"]);
     b.ok(&["network", "create", "other"]);
     b.ok(&[
@@ -190,7 +193,7 @@ fn interfaces_of_ipv4_networks_have_no_ipv6() {
     ]);
     assert_eq!(
         b.ok(&["exec", "c", "sh", "-c", show]),
-        "1\n1\n",
+        "0\n1\n1\n",
         "user network"
     );
     // A network connected later: its interface too.
@@ -200,7 +203,36 @@ fn interfaces_of_ipv4_networks_have_no_ipv6() {
         "c",
         "sh",
         "-c",
-        "ip -6 -o addr show dev eth1; cat /proc/sys/net/ipv6/conf/eth1/disable_ipv6",
+        "ip -6 -o addr | wc -l; cat /proc/sys/net/ipv6/conf/eth1/disable_ipv6",
     ]);
-    assert_eq!(out, "1\n");
+    assert_eq!(out, "0\n1\n");
+    // The host's own namespace is not the container's business.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        IMAGE,
+        "cat",
+        "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+    ]);
+    assert_eq!(
+        out,
+        std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6").unwrap()
+    );
+}
+
+/// Docker's process has its primary group among its supplementary groups
+/// (recorded from dockerd: `groups=0(root)`, `groups=10(wheel),1000(app)`).
+#[test]
+fn supplementary_groups_include_the_primary_group() {
+    let b = Berth::new();
+    assert_eq!(
+        b.ok(&["run", "--rm", IMAGE, "id"]),
+        "uid=0(root) gid=0(root) groups=0(root)\n"
+    );
+    assert_eq!(
+        b.ok(&["run", "--rm", "-u", "app", IMAGE, "id"]),
+        "uid=1000(app) gid=1000(app) groups=10(wheel),1000(app)\n"
+    );
 }

@@ -655,7 +655,6 @@ fn plug(
         .link_index(&p.dev)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{} did not appear in the container", p.dev))?;
-    disable_ipv6(ns, &p.dev)?;
     inside
         .add_address(idx, ip, subnet.prefix())
         .map_err(|e| e.to_string())?;
@@ -664,27 +663,6 @@ fn plug(
         inside.add_default_route(gw).map_err(|e| e.to_string())?;
     }
     Ok(ip)
-}
-
-/// berth's networks have no IPv6: as Docker, the container's interface
-/// gets none either (`disable_ipv6`, set before the link comes up, so no
-/// `fe80::` address appears). With one, glibc resolves `localhost` to `::1`
-/// first and a client that tries one address cannot reach a server on
-/// 0.0.0.0. `lo` keeps `::1`, as in Docker.
-fn disable_ipv6(ns: &std::fs::File, dev: &str) -> std::result::Result<(), String> {
-    let own = std::fs::File::open("/proc/thread-self/ns/net")
-        .map_err(|e| format!("opening the host network namespace: {e}"))?;
-    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("entering the container's network namespace: {e}"))?;
-    // /proc/sys/net is the namespace of the process that opens the file.
-    let written = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
-    nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("returning to the host network namespace: {e}"))?;
-    match written {
-        // A kernel without IPv6 has nothing to turn off.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        r => r.map_err(|e| format!("turning IPv6 off on {dev}: {e}")),
-    }
 }
 
 /// Attach the container whose init is `pid` to `nets`: called by the

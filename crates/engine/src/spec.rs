@@ -167,6 +167,10 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
             }
         }
     }
+    // Docker's process is in its primary group as a supplementary one too.
+    if !additional_gids.contains(&gid) {
+        additional_gids.insert(0, gid);
+    }
     Ok(ResolvedUser {
         uid,
         gid,
@@ -443,6 +447,16 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         "cgroupsPath": format!("/berth/{}", inp.id),
         "devices": devices,
     });
+    if c.network_mode == NetworkMode::None {
+        // berth's networks have no IPv6: as Docker, a namespace of the
+        // container's own has none either (lo included; interfaces added
+        // later by `network connect` take `default`). With a link-local
+        // address glibc resolves `localhost` to `::1` first.
+        linux["sysctl"] = json!({
+            "net.ipv6.conf.all.disable_ipv6": "1",
+            "net.ipv6.conf.default.disable_ipv6": "1",
+        });
+    }
     if !privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -514,7 +528,7 @@ mod tests {
         assert_eq!(resolve_user("nobody", &dirs).unwrap().home, "/");
         assert_eq!(
             (app.uid, app.gid, app.additional_gids.clone()),
-            (1000, 1000, vec![10])
+            (1000, 1000, vec![1000, 10])
         );
         let n = resolve_user("nobody:staff", &dirs).unwrap();
         assert_eq!((n.uid, n.gid), (65534, 50));

@@ -108,6 +108,8 @@ fn main() {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // docker: `"docker run" requires at least 1 argument.`, status 1.
+                clap::error::ErrorKind::MissingRequiredArgument => 1,
                 _ => 125,
             };
             let _ = e.print();

@@ -55,7 +55,9 @@ fn arguments_after_the_image_are_the_command() {
         b.ok(&["run", "--rm", "-e", "A=1", IMAGE, "sh", "-c", "echo $A"]),
         "1\n"
     );
-    assert_eq!(code(&b.run(&["run", "--rm"])), 125);
+    // As docker: a missing image is a usage error (1), an unknown flag 125.
+    assert_eq!(code(&b.run(&["run", "--rm"])), 1);
+    assert_eq!(code(&b.run(&["run", "--foo", IMAGE])), 125);
 }
 
 fn env_of(out: &str) -> std::collections::BTreeMap<String, String> {
@@ -235,4 +237,157 @@ fn supplementary_groups_include_the_primary_group() {
         b.ok(&["run", "--rm", "-u", "app", IMAGE, "id"]),
         "uid=1000(app) gid=1000(app) groups=10(wheel),1000(app)\n"
     );
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Defects 7 and 13: published and exposed ports in `ps` and `inspect`,
+/// shaped as dockerd 20.10 recorded them for the same flags.
+#[test]
+fn ports_show_in_ps_and_inspect_as_docker_shows_them() {
+    let b = Berth::new();
+    let (p1, p2) = (free_port(), free_port());
+    b.ok(&["network", "create", "app"]);
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "app",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        &format!("{p1}:80"),
+        "-p",
+        &format!("{p2}-{}:9000-9001/udp", p2 + 1),
+        "--expose",
+        "443",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    let ports: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]))
+            .unwrap();
+    let picked = ports["80/tcp"][1]["HostPort"].as_str().unwrap().to_string();
+    assert!(picked.parse::<u16>().unwrap() > 0);
+    assert_eq!(
+        ports,
+        serde_json::json!({
+            "443/tcp": null,
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": p1.to_string()}, {"HostIp": "127.0.0.1", "HostPort": picked}],
+            "9000/udp": [{"HostIp": "0.0.0.0", "HostPort": p2.to_string()}],
+            "9001/udp": [{"HostIp": "0.0.0.0", "HostPort": (p2 + 1).to_string()}],
+        })
+    );
+    // Docker's PORTS column (ranges grouped only where host and container
+    // ports match, so here the udp pair is two mappings).
+    let row = b.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(
+        row.trim(),
+        format!(
+            "443/tcp, 0.0.0.0:{p1}->80/tcp, 127.0.0.1:{picked}->80/tcp, 0.0.0.0:{p2}->9000/udp, 0.0.0.0:{}->9001/udp",
+            p2 + 1
+        )
+    );
+    let doc: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", id])).unwrap();
+    let c = &doc[0];
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"],
+        serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": ""}, {"HostIp": "", "HostPort": p1.to_string()}])
+    );
+    assert_eq!(
+        c["Config"]["ExposedPorts"],
+        serde_json::json!({"443/tcp": {}, "80/tcp": {}, "9000/udp": {}, "9001/udp": {}})
+    );
+    let net = &c["NetworkSettings"]["Networks"]["app"];
+    assert_eq!(net["Aliases"], serde_json::json!([&id[..12]]));
+    assert_eq!(net["IPPrefixLen"], 16);
+    assert!(net["IPAddress"].as_str().unwrap().ends_with(".2"), "{net}");
+    assert!(
+        net["MacAddress"].as_str().unwrap().starts_with("02:42:"),
+        "{net}"
+    );
+    assert_eq!(net["NetworkID"].as_str().unwrap().len(), 64);
+    // Top-level addresses are the default bridge's only.
+    assert_eq!(c["NetworkSettings"]["IPAddress"], "");
+    // A stopped container: no ports, endpoints empty, the network's id kept.
+    b.ok(&["run", "--name", "ex", IMAGE, "true"]);
+    let ex: serde_json::Value =
+        serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .NetworkSettings}}", "ex"])).unwrap();
+    assert_eq!(ex["Ports"], serde_json::json!({}));
+    assert_eq!(ex["Networks"]["bridge"]["IPAddress"], "");
+    assert_eq!(
+        ex["Networks"]["bridge"]["NetworkID"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        b.ok(&["ps", "-a", "--filter", "name=ex", "--format", "{{.Ports}}"]),
+        "\n"
+    );
+}
+
+/// Defect 12: a published host port is held while its container runs: a
+/// second container gets Docker's "port is already allocated" (and stays
+/// created), a host process cannot bind it; a port a host process holds is
+/// refused; stopping the container frees it.
+#[test]
+fn published_ports_are_reserved() {
+    let b = Berth::new();
+    let port = free_port();
+    let spec = format!("127.0.0.1:{port}:80");
+    b.ok(&[
+        "run", "-d", "--name", "first", "-p", &spec, IMAGE, "sleep", "1000",
+    ]);
+    let out = b.run(&[
+        "run", "-d", "--name", "second", "-p", &spec, IMAGE, "sleep", "1000",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains(&format!(
+            "driver failed programming external connectivity on endpoint second: Bind for 127.0.0.1:{port} failed: port is already allocated"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "second"]),
+        "created\n"
+    );
+    // A wildcard binding of the same port collides too.
+    let out = b.run(&["run", "--rm", "-p", &format!("{port}:80"), IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    // A host process cannot take it (even with SO_REUSEADDR, as servers set).
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port));
+    assert!(taken.is_err(), "a host process bound a published port");
+    b.ok(&["stop", "-t", "0", "first"]);
+    let host = std::net::TcpListener::bind(("127.0.0.1", port)).expect("freed at stop");
+    // Now the host holds it: the container's start is refused.
+    let out = b.run(&["start", "second"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "listen tcp4 127.0.0.1:{port}: bind: address already in use"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    drop(host);
+    b.ok(&["start", "second"]);
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+    b.ok(&["rm", "-f", "second", "first"]);
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("freed at rm -f");
 }

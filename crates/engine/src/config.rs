@@ -41,6 +41,10 @@ pub struct PortMapping {
     pub container_port: u16,
     /// `tcp` or `udp`.
     pub proto: String,
+    /// The host port was not given: berth picked it (Docker's `HostPort: ""`
+    /// in `HostConfig.PortBindings`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub picked: bool,
 }
 
 impl PortMapping {
@@ -95,6 +99,7 @@ impl PortMapping {
                 host_port: host_range.map(|(h0, _)| h0 + i).unwrap_or(0),
                 container_port: c0 + i,
                 proto: proto.clone(),
+                picked: false,
             })
             .collect())
     }
@@ -221,6 +226,13 @@ pub struct ContainerConfig {
     /// `-p` / `-P`, host ports resolved.
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// `-P` was given (Docker's `HostConfig.PublishAllPorts`).
+    #[serde(default)]
+    pub publish_all: bool,
+    /// Docker's `Config.ExposedPorts`: the image's, `--expose` and the
+    /// published ports, as `PORT/PROTO`, sorted.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
     /// `--network-alias`: more names on the (first) network.
     #[serde(default)]
     pub network_aliases: Vec<String>,
@@ -458,7 +470,8 @@ mod port_tests {
                 host_ip: "".into(),
                 host_port: 8080,
                 container_port: 80,
-                proto: "tcp".into()
+                proto: "tcp".into(),
+                picked: false,
             }
         );
         assert_eq!(p("127.0.0.1:8080:80/udp")[0].proto, "udp");

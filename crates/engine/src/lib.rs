@@ -25,6 +25,8 @@ pub mod logs;
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// Exposed and published ports as Docker shows them; host port reservation.
+pub mod ports;
 /// Restart policies and back-off.
 pub mod restart;
 /// Working on a container's root filesystem from the host.

@@ -267,6 +267,26 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)
     };
+    // Published host ports are held for the run: taken by another
+    // container or a host process, the start fails as Docker's does.
+    let reservation = if ports.is_empty() {
+        None
+    } else {
+        let name = store
+            .container(id.as_str())
+            .map(|r| r.name)
+            .unwrap_or_default();
+        match crate::ports::reserve(&store, id.as_str(), &name, &ports) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                if let Some(cg) = &cgroup {
+                    let _ = cg.destroy();
+                }
+                fail_start(125, e);
+                return Err(());
+            }
+        }
+    };
     let spawned = rt.spawn(runtime::SpawnRequest {
         id: id.as_str(),
         spec: &spec,
@@ -369,6 +389,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         output,
     );
     drop(log_writer);
+    drop(reservation);
 
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),

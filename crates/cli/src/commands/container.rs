@@ -158,6 +158,9 @@ pub struct CreateArgs {
     /// Publish every EXPOSEd port to a random host port.
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Expose a port or a range of ports (PORT[-END][/PROTO]).
+    #[arg(long)]
+    expose: Vec<String>,
     /// Another name for the container on its network.
     #[arg(long = "network-alias", alias = "net-alias")]
     network_alias: Vec<String>,
@@ -332,6 +335,7 @@ impl CreateArgs {
                 v
             },
             publish_all: self.publish_all && !host_mode,
+            expose: self.expose.clone(),
             network_aliases: self.network_alias.clone(),
             ip: self.ip.clone(),
             mac_address: self.mac_address.clone(),
@@ -499,7 +503,9 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<(), Failure> {
         )?;
         return attached_exit(engine, launched);
     }
-    let mut failed = None;
+    // As docker: each failure said as it happens, then one line naming
+    // them all, exit status 1.
+    let mut failed = Vec::new();
     for name in &a.containers {
         match engine.container(name) {
             Ok(c) if c.is_running() => println!("{name}"),
@@ -507,16 +513,22 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<(), Failure> {
                 Ok(_) => println!("{name}"),
                 Err(e) => {
                     eprintln!("berth: {e}");
-                    failed = Some(e.exit_code());
+                    failed.push(name.as_str());
                 }
             },
             Err(e) => {
                 eprintln!("berth: {e}");
-                failed = Some(125);
+                failed.push(name.as_str());
             }
         }
     }
-    failed.map_or(Ok(()), |c| Err(Failure::silent(c)))
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::msg(
+        1,
+        format!("failed to start containers: {}", failed.join(", ")),
+    ))
 }
 
 /// `ps`.
@@ -610,7 +622,7 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
     );
     r.insert("Status", status_text(c));
     r.insert("State", c.state.status.as_str().to_string());
-    r.insert("Ports", String::new());
+    r.insert("Ports", engine::ports::display_ports(&c.api_ports()));
     r.insert("Names", c.name().to_string());
     r.insert(
         "Labels",

@@ -52,6 +52,9 @@ pub struct CreateRequest {
     pub ports: Vec<crate::config::PortMapping>,
     /// `-P`: publish every EXPOSEd port on a random host port.
     pub publish_all: bool,
+    /// `--expose`: `PORT[-END][/PROTO]` the container exposes besides the
+    /// image's.
+    pub expose: Vec<String>,
     /// `--network-alias`.
     pub network_aliases: Vec<String>,
     /// `--ip`.
@@ -361,6 +364,7 @@ impl Engine {
                         host_port: 0,
                         container_port: port,
                         proto,
+                        picked: true,
                     });
                 }
             }
@@ -373,7 +377,13 @@ impl Engine {
         }
         for p in ports.iter_mut().filter(|p| p.host_port == 0) {
             p.host_port = free_port(&p.proto)?;
+            p.picked = true;
         }
+        let exposed_ports = crate::ports::exposed(
+            &image_config_exposed(&self.store().image_config_raw(&image.id)?),
+            &req.expose,
+            &ports,
+        )?;
         let first_net = match networks.first() {
             Some(n) => Some(self.store().network(n)?),
             None => None,
@@ -537,6 +547,8 @@ impl Engine {
             network_mode,
             networks,
             ports,
+            publish_all: req.publish_all,
+            exposed_ports,
             network_aliases: req.network_aliases.clone(),
             connect_aliases: Default::default(),
             connect_ips: Default::default(),

@@ -86,6 +86,8 @@ impl Engine {
             "Platform": "linux",
             "HostConfig": {
                 "NetworkMode": cfg.network_mode.docker_name(&cfg.networks),
+                "PortBindings": c.port_bindings(),
+                "PublishAllPorts": cfg.publish_all,
                 "RestartPolicy": {"Name": cfg.restart_policy.name(), "MaximumRetryCount": cfg.restart_policy.max_retries()},
                 "LogConfig": {"Type": cfg.log_config.driver(), "Config": cfg.log_config.config},
                 "HealthOnFailure": cfg.health_on_failure.as_str(),
@@ -122,6 +124,9 @@ impl Engine {
             "Config": {
                 "Volumes": if image_volumes.is_empty() { Value::Null } else { json!(image_volumes) },
                 "Hostname": cfg.hostname,
+                "ExposedPorts": if cfg.exposed_ports.is_empty() { Value::Null } else {
+                    Value::Object(cfg.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect())
+                },
                 "User": cfg.user,
                 "Tty": cfg.tty,
                 "OpenStdin": cfg.open_stdin,
@@ -135,7 +140,128 @@ impl Engine {
                 "StopTimeout": cfg.stop_timeout,
                 "Healthcheck": cfg.healthcheck,
             },
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": self.network_settings(c),
         })
+    }
+
+    /// Docker's `NetworkSettings`: the published ports, and per network the
+    /// container's endpoint (address, gateway, MAC, aliases) while it runs —
+    /// only the network's id when it does not; the top-level address fields
+    /// are the default bridge's, as in Docker.
+    fn network_settings(&self, c: &Container) -> Value {
+        let cfg = &c.config;
+        let running = c.is_running();
+        let leases: Vec<store::Lease> = if running {
+            self.store()
+                .leases(None)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| l.container == c.id().as_str())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut top = json!({
+            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        });
+        let mut networks = serde_json::Map::new();
+        let names: Vec<String> = match &cfg.network_mode {
+            crate::config::NetworkMode::None if cfg.networks.is_empty() => vec!["none".into()],
+            crate::config::NetworkMode::None => cfg.networks.clone(),
+            crate::config::NetworkMode::Host => vec!["host".into()],
+            crate::config::NetworkMode::Container(_) => Vec::new(),
+        };
+        for (i, name) in names.iter().enumerate() {
+            let rec = self.store().network(name).ok();
+            let lease = rec
+                .as_ref()
+                .and_then(|n| leases.iter().find(|l| l.network == n.id));
+            let mut ep = json!({
+                "IPAMConfig": Value::Null, "Links": Value::Null, "Aliases": Value::Null,
+                "NetworkID": rec.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "", "DriverOpts": Value::Null,
+            });
+            let requested = if i == 0 {
+                cfg.ip.clone()
+            } else {
+                cfg.connect_ips.get(name).cloned()
+            };
+            if let Some(ip) = requested {
+                ep["IPAMConfig"] = json!({"IPv4Address": ip});
+            }
+            let default_bridge = rec.as_ref().is_some_and(crate::networks::is_default);
+            if let (Some(n), false) = (&rec, default_bridge) {
+                // On user networks Docker 20.10 lists the short id, then
+                // the aliases given.
+                let mut aliases = vec![c.id().short().to_string()];
+                if i == 0 {
+                    aliases.extend(cfg.network_aliases.iter().cloned());
+                }
+                aliases.extend(
+                    cfg.connect_aliases
+                        .get(&n.name)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                if running || !aliases.is_empty() {
+                    ep["Aliases"] = json!(aliases);
+                }
+            }
+            if let (Some(n), Some(l)) = (&rec, lease) {
+                let prefix: u32 = n
+                    .subnet
+                    .split_once('/')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .unwrap_or(0);
+                let mac = match (i, cfg.mac_address.as_deref()) {
+                    (0, Some(m)) => m.to_ascii_lowercase(),
+                    _ => {
+                        l.ip.parse::<std::net::Ipv4Addr>()
+                            .map(|a| {
+                                let o = a.octets();
+                                format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+                            })
+                            .unwrap_or_default()
+                    }
+                };
+                let endpoint =
+                    model::Digest::of(format!("{}/{}", c.id().as_str(), n.id).as_bytes())
+                        .hex()
+                        .to_string();
+                for (k, v) in [
+                    ("EndpointID", json!(endpoint)),
+                    ("Gateway", json!(n.gateway)),
+                    ("IPAddress", json!(l.ip)),
+                    ("IPPrefixLen", json!(prefix)),
+                    ("MacAddress", json!(mac)),
+                ] {
+                    ep[k] = v.clone();
+                    if default_bridge {
+                        top[k] = v;
+                    }
+                }
+            }
+            networks.insert(name.clone(), ep);
+        }
+        let pid = if running { c.state.pid } else { 0 };
+        let mut out = json!({
+            "Bridge": "",
+            "SandboxID": if running { c.id().as_str().to_string() } else { String::new() },
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": c.network_settings_ports(),
+            "SandboxKey": if running { format!("/proc/{pid}/ns/net") } else { String::new() },
+            "SecondaryIPAddresses": Value::Null,
+            "SecondaryIPv6Addresses": Value::Null,
+            "Networks": networks,
+        });
+        if let (Value::Object(o), Value::Object(t)) = (&mut out, top) {
+            o.extend(t);
+        }
+        out
     }
 }

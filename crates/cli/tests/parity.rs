@@ -391,3 +391,186 @@ fn published_ports_are_reserved() {
     b.ok(&["rm", "-f", "second", "first"]);
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("freed at rm -f");
 }
+
+fn names(out: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = out.lines().collect();
+    v.sort_unstable();
+    v
+}
+
+/// Defect 8: filters with dockerd 20.10's semantics (values of one key are
+/// alternatives and regular expressions for name/id/status, label filters
+/// must all hold, `before`/`since`, `ancestor` includes images built on
+/// it), for `ps`, `images`, `network ls`, `volume ls`.
+#[test]
+fn filters_follow_dockers_semantics() {
+    let b = Berth::new();
+    let ps = |args: &[&str]| {
+        let mut v = vec!["ps", "--format", "{{.Names}}"];
+        v.extend_from_slice(args);
+        b.ok(&v)
+    };
+    b.ok(&["network", "create", "front"]);
+    b.ok(&["volume", "create", "data"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web-1",
+        "--label",
+        "tier=web",
+        "--label",
+        "x=1",
+        "--network",
+        "front",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web-2",
+        "--label",
+        "tier=web",
+        "-v",
+        "data:/data",
+        "--expose",
+        "7000",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "-p",
+        "127.0.0.1::5432",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let out = b.run(&["run", "--name", "job", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(names(&ps(&["--filter", "name=^web-"])), ["web-1", "web-2"]);
+    assert_eq!(
+        names(&ps(&["--filter", "name=^web-1$", "--filter", "name=db"])),
+        ["db", "web-1"]
+    );
+    assert_eq!(
+        names(&ps(&["--filter", "name=/db"])),
+        ["db"],
+        "the name with its /"
+    );
+    assert_eq!(
+        names(&ps(&["--filter", "label=tier=web", "--filter", "label=x"])),
+        ["web-1"]
+    );
+    assert_eq!(names(&ps(&["--filter", "network=front"])), ["web-1"]);
+    assert_eq!(names(&ps(&["--filter", "volume=data"])), ["web-2"]);
+    assert_eq!(names(&ps(&["--filter", "volume=/data"])), ["web-2"]);
+    assert_eq!(names(&ps(&["--filter", "expose=7000"])), ["web-2"]);
+    assert_eq!(names(&ps(&["--filter", "expose=5000-6000/tcp"])), ["db"]);
+    assert_eq!(
+        names(&ps(&["--filter", "health=none", "--filter", "name=db"])),
+        ["db"]
+    );
+    // status implies -a; exited does not (as Docker).
+    assert_eq!(names(&ps(&["--filter", "status=exited"])), ["job"]);
+    assert_eq!(ps(&["--filter", "exited=3"]), "");
+    assert_eq!(names(&ps(&["-a", "--filter", "exited=3"])), ["job"]);
+    assert_eq!(ps(&["-a", "--filter", "exited=0"]), "");
+    // Newest first: before/since name a container.
+    assert_eq!(names(&ps(&["--filter", "before=db"])), ["web-1", "web-2"]);
+    assert_eq!(
+        names(&ps(&["-a", "--filter", "since=web-2"])),
+        ["db", "job"]
+    );
+    assert_eq!(ps(&["-n", "1"]), "job\n");
+    // ancestor: the image and images built on it.
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN touch /child\n"),
+    )
+    .unwrap();
+    b.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        "child:1",
+        ctx.to_str().unwrap(),
+    ]);
+    b.ok(&["run", "-d", "--name", "kid", "child:1", "sleep", "100"]);
+    assert_eq!(names(&ps(&["--filter", "ancestor=child:1"])), ["kid"]);
+    assert!(names(&ps(&["--filter", &format!("ancestor={IMAGE}")])).contains(&"kid"));
+    // Docker's errors, status 1.
+    for (f, msg) in [
+        ("foo=bar", "Invalid filter 'foo'"),
+        ("status=exit", "Invalid filter 'status=exit'"),
+        ("health=sick", "Unrecognised filter value for health: sick"),
+    ] {
+        let out = b.run(&["ps", "--filter", f]);
+        assert_eq!(code(&out), 1, "{f}");
+        assert!(stderr(&out).contains(msg), "{f}: {}", stderr(&out));
+    }
+
+    // images.
+    let img = |args: &[&str]| {
+        let mut v = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        v.extend_from_slice(args);
+        b.ok(&v)
+    };
+    b.ok(&["tag", IMAGE, "me/tool:2"]);
+    assert_eq!(img(&["--filter", "reference=child"]), "child:1\n");
+    assert_eq!(img(&["--filter", "reference=*/tool"]), "me/tool:2\n");
+    assert_eq!(
+        img(&["--filter", "reference=*"]).lines().count(),
+        2,
+        "* stops at /: bb, child"
+    );
+    assert_eq!(img(&["--filter", "since=bb:test"]), "child:1\n");
+    assert_eq!(img(&["--filter", "dangling=true"]), "");
+    assert_eq!(code(&b.run(&["images", "--filter", "size=1"])), 1);
+
+    // network ls and volume ls.
+    let nets = b.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "type=custom",
+    ]);
+    assert_eq!(nets, "front\n");
+    let nets = b.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "name=^br",
+    ]);
+    assert_eq!(nets, "bridge\n");
+    b.ok(&["network", "create", "idle"]);
+    let nets = b.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        "dangling=true",
+    ]);
+    assert_eq!(nets, "idle\n");
+    b.ok(&["volume", "create", "spare"]);
+    let vols = b.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]);
+    assert_eq!(vols, "spare\n");
+    let vols = b.ok(&["volume", "ls", "-q", "--filter", "name=^d"]);
+    assert_eq!(vols, "data\n");
+}

@@ -17,6 +17,8 @@ pub mod distribution;
 pub mod error;
 /// The event log behind `berth events`.
 pub mod events;
+/// Docker's `--filter` sets.
+pub mod filters;
 /// Healthchecks.
 pub mod health;
 /// The container log file format.

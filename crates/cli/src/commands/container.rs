@@ -202,6 +202,12 @@ pub struct CreateArgs {
     image_and_command: Vec<String>,
 }
 
+/// A request docker's daemon refuses: docker's CLI exits 1 for those
+/// (125 is for `run`'s own failures).
+pub(crate) fn daemon_error(e: engine::EngineError) -> Failure {
+    Failure::msg(1, e.to_string())
+}
+
 pub(crate) fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
     Failure::msg(125, format!("invalid {what}: {reason}"))
 }
@@ -546,7 +552,11 @@ pub struct PsArgs {
     /// Show the latest created container.
     #[arg(short = 'l', long)]
     latest: bool,
-    /// Filter (status=, name=, id=, label=, exited=, ancestor=, health=).
+    /// Show the n last created containers (all states).
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    last: Option<i64>,
+    /// Filter (ancestor, before, exited, expose, health, id, is-task,
+    /// isolation, label, name, network, publish, since, status, volume).
     #[arg(short = 'f', long)]
     filter: Vec<String>,
     /// Output format: table, json or a Go template.
@@ -643,70 +653,24 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
     r
 }
 
-fn matches_filter(engine: &Engine, c: &Container, f: &str) -> Result<bool, Failure> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| bad("--filter", format!("{f:?}: expected key=value")))?;
-    Ok(match k {
-        "status" => c.state.status.as_str() == v,
-        "name" => c.name().contains(v.trim_start_matches('/')),
-        "id" => c.id().as_str().starts_with(v),
-        "exited" => {
-            c.state.status == engine::config::Status::Exited && c.state.exit_code.to_string() == v
-        }
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.config.labels.contains_key(v),
-        },
-        // Docker's: starting, healthy, unhealthy, none.
-        "health" => match c.state.health.as_ref() {
-            Some(h) if c.is_running() => h.status.as_str() == v,
-            _ => v == "none",
-        },
-        "ancestor" => {
-            c.record.image_ref == v
-                || engine
-                    .store()
-                    .resolve_image(v)
-                    .map(|i| i.id == c.record.image_id)
-                    .unwrap_or(false)
-        }
-        _ => {
-            return Err(bad(
-                "--filter",
-                format!(
-                    "unsupported filter {k:?} (status, name, id, label, exited, ancestor, health)"
-                ),
-            ))
-        }
-    })
-}
-
 /// `ps`.
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
-    let mut list = engine.containers()?;
-    list.sort_by_key(|c| std::cmp::Reverse(c.record.created));
-    let show_all = a.all
-        || a.latest
-        || a.filter
-            .iter()
-            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
-    let mut rows = Vec::new();
-    for c in &list {
-        if !show_all && !c.is_running() {
-            continue;
-        }
-        let mut ok = true;
-        for f in &a.filter {
-            ok &= matches_filter(engine, c, f)?;
-        }
-        if ok {
-            rows.push(container_row(c, a.no_trunc));
-        }
-        if a.latest && !rows.is_empty() {
-            break;
-        }
-    }
+    let req = engine::container::list::ListRequest {
+        all: a.all,
+        limit: if a.latest {
+            Some(1)
+        } else {
+            a.last.filter(|&n| n >= 0).map(|n| n as usize)
+        },
+        filters: engine::filters::Filters::parse(&a.filter, engine::container::list::PS_FILTERS)
+            .map_err(daemon_error)?,
+    };
+    let rows: Vec<Row> = engine
+        .list_containers(&req)
+        .map_err(daemon_error)?
+        .iter()
+        .map(|c| container_row(c, a.no_trunc))
+        .collect();
     if a.quiet {
         for r in rows {
             println!("{}", r["ID"]);

@@ -28,7 +28,8 @@ pub struct ImagesArgs {
     /// Show digests.
     #[arg(long)]
     digests: bool,
-    /// Filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE].
+    /// Filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE],
+    /// before=IMAGE, since=IMAGE.
     #[arg(short = 'f', long)]
     filter: Vec<String>,
     /// Output format: table, json or a Go template.
@@ -44,50 +45,6 @@ fn short_id(id: &model::Digest, no_trunc: bool) -> String {
     } else {
         id.hex()[..12].to_string()
     }
-}
-
-/// Shell-style glob match (`*`, `?`) as Docker's reference filter uses.
-fn glob(pattern: &str, text: &str) -> bool {
-    fn rec(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => rec(&p[1..], t) || (!t.is_empty() && rec(p, &t[1..])),
-            (Some('?'), Some(_)) => rec(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    rec(&p, &t)
-}
-
-fn image_matches(img: &ImageRecord, filter: &str) -> Result<bool, Failure> {
-    let (k, v) = filter
-        .split_once('=')
-        .ok_or_else(|| bad("--filter", format!("{filter:?}: expected key=value")))?;
-    Ok(match k {
-        "dangling" => match v {
-            "true" | "1" => img.repo_tags.is_empty(),
-            "false" | "0" => !img.repo_tags.is_empty(),
-            _ => return Err(bad("--filter", "dangling takes true or false")),
-        },
-        "reference" => img.repo_tags.iter().any(|r| {
-            let fam = r.familiar();
-            let name = r.familiar_name();
-            glob(v, &fam) || glob(v, &name) || glob(v, &r.to_string())
-        }),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => img.labels.get(lk).is_some_and(|x| x == lv),
-            None => img.labels.contains_key(v),
-        },
-        _ => {
-            return Err(bad(
-                "--filter",
-                format!("unsupported filter {k:?} (dangling, reference, label)"),
-            ))
-        }
-    })
 }
 
 fn rows_for(img: &ImageRecord, a: &ImagesArgs) -> Vec<Row> {
@@ -130,24 +87,20 @@ fn rows_for(img: &ImageRecord, a: &ImagesArgs) -> Vec<Row> {
 
 /// `images`.
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
-    let mut list = if a.all {
-        engine.store().list_all_images()?
-    } else {
-        engine.store().list_images()?
-    };
-    list.sort_by_key(|i| std::cmp::Reverse(i.created));
+    let filters = engine::filters::Filters::parse(&a.filter, engine::filters::IMAGE_FILTERS)
+        .map_err(super::container::daemon_error)?;
+    let list = engine
+        .list_images(a.all, &filters)
+        .map_err(super::container::daemon_error)?;
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for img in &list {
         let mut ok = true;
-        for f in &a.filter {
-            ok &= image_matches(img, f)?;
-        }
         if let Some(repo) = &a.repository {
             ok &= img.repo_tags.iter().any(|t| {
                 t.familiar_name() == *repo
                     || t.familiar() == *repo
-                    || glob(repo, &t.familiar_name())
+                    || engine::filters::glob(repo, &t.familiar_name())
             });
         }
         if !ok {
@@ -164,7 +117,8 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
         for f in a.filter.iter().filter_map(|f| f.strip_prefix("reference=")) {
             r.retain(|row| {
                 let name = &row["Repository"];
-                glob(f, name) || glob(f, &format!("{name}:{}", row["Tag"]))
+                engine::filters::glob(f, name)
+                    || engine::filters::glob(f, &format!("{name}:{}", row["Tag"]))
             });
         }
         rows.extend(r);
@@ -654,17 +608,5 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
         ImageCommand::Import(a) => import(engine, a),
         ImageCommand::Load(a) => load(engine, a),
         ImageCommand::Save(a) => save(engine, a),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("*box:1.?", "busybox:1.2"));
-        assert!(!glob("alpine*", "busybox"));
     }
 }

@@ -196,28 +196,12 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
         NetworkCommand::Ls(a) => {
             // The default network is always listed, as Docker's.
             engine.default_network()?;
-            let mut list = engine.store().networks()?;
-            for f in &a.filter {
-                let (k, v) = f.split_once('=').ok_or_else(|| {
-                    Failure::msg(125, format!("invalid filter {f:?}: expected key=value"))
-                })?;
-                list.retain(|n| match k {
-                    "name" => n.name.contains(v),
-                    "id" => n.id.starts_with(v),
-                    "driver" => n.driver == v,
-                    "label" => match v.split_once('=') {
-                        Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
-                        None => n.labels.contains_key(v),
-                    },
-                    _ => true,
-                });
-                if !["name", "id", "driver", "label"].contains(&k) {
-                    return Err(Failure::msg(
-                        125,
-                        format!("invalid filter {k:?}: use name, id, driver or label"),
-                    ));
-                }
-            }
+            let filters =
+                engine::filters::Filters::parse(&a.filter, engine::filters::NETWORK_FILTERS)
+                    .map_err(super::container::daemon_error)?;
+            let list = engine
+                .list_networks(&filters)
+                .map_err(super::container::daemon_error)?;
             if a.quiet {
                 for n in &list {
                     println!("{}", if a.no_trunc { &n.id[..] } else { &n.id[..12] });

@@ -160,37 +160,12 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
             Ok(())
         }
         VolumeCommand::Ls(a) => {
-            let mut list = engine.store().volumes()?;
-            let used = engine.store().volumes_in_use()?;
-            for f in &a.filter {
-                let (k, v) = f.split_once('=').ok_or_else(|| {
-                    Failure::msg(125, format!("invalid filter {f:?}: expected key=value"))
-                })?;
-                match k {
-                    "name" => list.retain(|x| x.name.contains(v)),
-                    "driver" => list.retain(|x| x.driver == v),
-                    "label" => list.retain(|x| label_matches(&x.labels, v)),
-                    "dangling" => {
-                        let want = match v {
-                            "true" | "1" => true,
-                            "false" | "0" => false,
-                            _ => {
-                                return Err(Failure::msg(
-                                    125,
-                                    format!("invalid filter dangling={v}: use true or false"),
-                                ))
-                            }
-                        };
-                        list.retain(|x| used.contains(&x.name) != want)
-                    }
-                    _ => {
-                        return Err(Failure::msg(
-                            125,
-                            format!("invalid filter {k:?}: use dangling, label, name or driver"),
-                        ))
-                    }
-                }
-            }
+            let filters =
+                engine::filters::Filters::parse(&a.filter, engine::filters::VOLUME_FILTERS)
+                    .map_err(super::container::daemon_error)?;
+            let list = engine
+                .list_volumes(&filters)
+                .map_err(super::container::daemon_error)?;
             if a.quiet {
                 for v in &list {
                     println!("{}", v.name);

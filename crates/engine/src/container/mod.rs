@@ -8,6 +8,8 @@ pub mod exec;
 pub mod fs;
 /// `inspect`: Docker-shaped JSON.
 pub mod inspect;
+/// `ps`: the containers, filtered as Docker.
+pub mod list;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
 pub mod ops;
 /// `start`/`run`: prepare the spec and fork the monitor.

@@ -574,3 +574,86 @@ fn filters_follow_dockers_semantics() {
     let vols = b.ok(&["volume", "ls", "-q", "--filter", "name=^d"]);
     assert_eq!(vols, "data\n");
 }
+
+/// Defect 9: `version`, `info` (`system info`) with Docker's fields and
+/// `--format`, and Docker's management-command spellings.
+#[test]
+fn version_info_and_management_aliases() {
+    let b = Berth::new();
+    let v = b.ok(&["version"]);
+    assert!(v.starts_with("Client:\n Version:"), "{v}");
+    assert!(v.contains("\nServer:\n Engine:\n  Version:"), "{v}");
+    assert_eq!(
+        b.ok(&["version", "--format", "{{.Client.Version}}"]),
+        b.ok(&["version", "--format", "{{.Server.Version}}"])
+    );
+    let api = b.ok(&[
+        "version",
+        "-f",
+        "{{.Server.ApiVersion}} {{.Server.MinAPIVersion}}",
+    ]);
+    assert_eq!(api, "1.44 1.24\n");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    b.ok(&["create", "--name", "down", IMAGE]);
+    let info: serde_json::Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["Containers"], 2);
+    assert_eq!(info["ContainersRunning"], 1);
+    assert_eq!(info["ContainersStopped"], 1);
+    assert_eq!(info["Images"], 1);
+    assert_eq!(info["Driver"], "overlay2");
+    assert_eq!(info["OSType"], "linux");
+    assert_eq!(info["DockerRootDir"], b.root.display().to_string());
+    assert_eq!(
+        info["NCPU"].as_u64().unwrap() as usize,
+        std::thread::available_parallelism().unwrap().get()
+    );
+    let text = b.ok(&["system", "info"]);
+    for l in [
+        " Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n",
+        " Storage Driver: overlay2\n",
+        " Cgroup Driver: cgroupfs\n",
+    ] {
+        assert!(text.contains(l), "{l:?} in {text}");
+    }
+    assert_eq!(b.ok(&["info", "-f", "{{.Containers}}"]), "2\n");
+    // Management commands and their aliases, as docker spells them.
+    let ps = b.ok(&["ps", "-a", "-q"]);
+    for alias in [
+        &["container", "ls"][..],
+        &["container", "list"],
+        &["container", "ps"],
+    ] {
+        let mut args = alias.to_vec();
+        args.extend(["-a", "-q"]);
+        assert_eq!(b.ok(&args), ps, "{alias:?}");
+    }
+    let images = b.ok(&["images", "-q"]);
+    for alias in ["ls", "list", "images"] {
+        assert_eq!(b.ok(&["image", alias, "-q"]), images, "image {alias}");
+    }
+    b.ok(&["container", "port", "up"]);
+    b.ok(&["container", "stats", "--no-stream", "up"]);
+    b.ok(&["network", "list"]);
+    b.ok(&["volume", "list"]);
+    b.ok(&["tag", IMAGE, "x:1"]);
+    b.ok(&["image", "remove", "x:1"]);
+    b.ok(&["tag", IMAGE, "x:2"]);
+    b.ok(&["image", "rmi", "x:2"]);
+    b.ok(&["container", "remove", "down"]);
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {IMAGE}\n")).unwrap();
+    b.ok(&["image", "build", "-q", "-t", "y:1", ctx.to_str().unwrap()]);
+    b.ok(&["builder", "build", "-q", "-t", "y:2", ctx.to_str().unwrap()]);
+}

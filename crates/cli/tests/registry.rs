@@ -687,6 +687,33 @@ fn a_built_image_pushes_and_pulls_back_the_same() {
     assert_eq!(e.ok(&["inspect", "-f", "{{.Id}}", &r]), id);
     e.ok(&["inspect", &r2]);
     assert_eq!(code(&e.run(&["pull", "-a", &r])), 125);
+
+    // `push --all-tags` (issue 17 defect 9): every local tag of the
+    // repository, and only those.
+    let repo2 = format!("{}/every/tag", reg.addr);
+    for t in ["a", "b"] {
+        e.ok(&["tag", &r, &format!("{repo2}:{t}")]);
+    }
+    e.ok(&["tag", &r, &format!("{}/other/repo:c", reg.addr)]);
+    let out = e.ok(&["push", "--all-tags", &repo2]);
+    assert!(
+        out.contains("a: digest: sha256:") && out.contains("b: digest: sha256:"),
+        "{out}"
+    );
+    let tags = std::process::Command::new("curl")
+        .arg("-sf")
+        .arg(format!("http://{}/v2/every/tag/tags/list", reg.addr))
+        .output()
+        .unwrap();
+    let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).unwrap();
+    let mut tags: Vec<String> = serde_json::from_value(tags["tags"].clone()).unwrap();
+    tags.sort();
+    assert_eq!(tags, ["a", "b"]);
+    assert_eq!(code(&e.run(&["push", "-a", &format!("{repo2}:a")])), 125);
+    assert_eq!(
+        code(&e.run(&["push", "-a", &format!("{}/none/here", reg.addr)])),
+        1
+    );
 }
 
 /// A Docker credential helper named by `credsStore`: `login` stores the

@@ -5,6 +5,8 @@
 //! `runtime`).
 #![forbid(unsafe_code)]
 
+/// `version` and `info`.
+pub mod about;
 /// `berth build`.
 pub mod build;
 /// A container's stored configuration and state.

@@ -384,6 +384,8 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
 /// `builder` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum BuilderCommand {
+    /// Build an image (same as `berth build`).
+    Build(BuildArgs),
     /// Remove the build cache.
     Prune(PruneArgs),
 }

@@ -1542,7 +1542,12 @@ pub enum ContainerCommand {
     /// Kill containers.
     Kill(KillArgs),
     /// Remove containers.
+    #[command(alias = "remove")]
     Rm(RmArgs),
+    /// List a container's published ports.
+    Port(PortArgs),
+    /// Live resource use of containers.
+    Stats(super::system::StatsArgs),
     /// Wait for containers.
     Wait(NamesArgs),
     /// Inspect containers.
@@ -1605,6 +1610,8 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
         ContainerCommand::Restart(a) => stop(engine, a, true),
         ContainerCommand::Kill(a) => kill(engine, a),
         ContainerCommand::Rm(a) => rm(engine, a),
+        ContainerCommand::Port(a) => port(engine, a),
+        ContainerCommand::Stats(a) => super::system::stats(engine, a),
         ContainerCommand::Wait(a) => wait(engine, a),
         ContainerCommand::Inspect(a) => inspect(
             engine,

@@ -51,6 +51,9 @@ pub struct PushArgs {
     /// Upload in chunks of this many bytes (default: one request per blob).
     #[arg(long)]
     pub chunk_size: Option<u64>,
+    /// Push every local tag of the repository.
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
 }
 
 /// `login` arguments.
@@ -370,19 +373,48 @@ pub fn push(engine: &Engine, a: PushArgs) -> Result<(), Failure> {
         max_concurrent: a.max_concurrent_uploads,
         chunk_size: a.chunk_size,
     };
-    let ui = Renderer::new(a.quiet, "push");
-    let res = engine.push(&r, &opts, &|e| ui.event(e));
-    ui.finish();
-    let out = res.map_err(registry_failure)?;
-    if a.quiet {
-        println!("{}", out.digest);
+    let refs = if a.all_tags {
+        let last = a.image.rsplit('/').next().unwrap_or(&a.image);
+        if last.contains(':') || last.contains('@') {
+            return Err(Failure::msg(125, "tag can't be used with --all-tags/-a"));
+        }
+        // Every local tag of the repository, in tag order (as Docker).
+        let mut tags: Vec<model::Reference> = engine
+            .list_images(false, &engine::filters::Filters::default())?
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .filter(|t| t.repository() == r.repository())
+            .collect();
+        tags.sort_by(|x, y| x.tag().cmp(&y.tag()));
+        tags.dedup();
+        if tags.is_empty() {
+            return Err(Failure::msg(
+                1,
+                format!(
+                    "An image does not exist locally with the tag: {}",
+                    r.familiar_name()
+                ),
+            ));
+        }
+        tags
     } else {
-        ui.line(format!(
-            "{}: digest: {} size: {}",
-            r.tag().unwrap_or("latest"),
-            out.digest,
-            out.size
-        ));
+        vec![r]
+    };
+    for r in &refs {
+        let ui = Renderer::new(a.quiet, "push");
+        let res = engine.push(r, &opts, &|e| ui.event(e));
+        ui.finish();
+        let out = res.map_err(registry_failure)?;
+        if a.quiet {
+            println!("{}", out.digest);
+        } else {
+            ui.line(format!(
+                "{}: digest: {} size: {}",
+                r.tag().unwrap_or("latest"),
+                out.digest,
+                out.size
+            ));
+        }
     }
     Ok(())
 }

@@ -550,13 +550,16 @@ pub struct ImageInspectArgs {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// List images.
-    #[command(alias = "list")]
+    #[command(alias = "list", alias = "images")]
     Ls(ImagesArgs),
+    /// Build an image from a Dockerfile.
+    Build(super::build::BuildArgs),
     /// Inspect images.
     Inspect(ImageInspectArgs),
     /// Remove unused images.
     Prune(PruneArgs),
     /// Remove images.
+    #[command(alias = "rmi", alias = "remove")]
     Rm(RmiArgs),
     /// Tag an image.
     Tag(TagArgs),
@@ -603,6 +606,7 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
         }
         ImageCommand::Prune(a) => prune(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
+        ImageCommand::Build(a) => super::build::build(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),
         ImageCommand::History(a) => history(engine, a),
         ImageCommand::Import(a) => import(engine, a),

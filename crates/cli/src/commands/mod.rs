@@ -86,7 +86,6 @@ pub enum Command {
     Load(image::LoadArgs),
     /// Save images to a docker-archive or OCI-layout tar.
     Save(image::SaveArgs),
-    /// Manage images.
     /// Download an image from a registry.
     Pull(distribution::PullArgs),
     /// Upload an image to a registry.
@@ -95,6 +94,10 @@ pub enum Command {
     Login(distribution::LoginArgs),
     /// Log out from a registry.
     Logout(distribution::LogoutArgs),
+    /// Show the version of berth (client and engine).
+    Version(system::AboutArgs),
+    /// Show system-wide information.
+    Info(system::AboutArgs),
     /// The DNS responder of a network (started by berth itself).
     #[command(hide = true)]
     DnsServe {
@@ -110,6 +113,7 @@ pub enum Command {
     /// Manage berth itself.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
     /// Manage containers.
@@ -137,6 +141,8 @@ pub enum SystemCommand {
     Boot,
     /// Show the event stream (same as `berth events`).
     Events(system::EventsArgs),
+    /// Show system-wide information (same as `berth info`).
+    Info(system::AboutArgs),
 }
 
 /// Run a parsed command.
@@ -163,6 +169,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Stats(a) => system::stats(&engine, a),
         Command::Build(a) => build::build(&engine, a),
         Command::Builder(build::BuilderCommand::Prune(a)) => build::prune(&engine, a),
+        Command::Builder(build::BuilderCommand::Build(a)) => build::build(&engine, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
             system::events(&engine, a)
         }
@@ -188,6 +195,8 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Volume(c) => volume::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
+        Command::Version(a) => system::version(&engine, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&engine, a),
         Command::System(SystemCommand::Prune(a)) => system::system_prune(&engine, a),
         Command::System(SystemCommand::Reset { force }) => {
             if !force {

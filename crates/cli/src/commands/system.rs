@@ -731,3 +731,139 @@ pub fn boot(engine: &Engine) -> Result<(), Failure> {
         Err(Failure::silent(1))
     }
 }
+
+/// `version` / `info` arguments.
+#[derive(Args, Debug)]
+pub struct AboutArgs {
+    /// A Go template (or json).
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+}
+
+/// Print `doc` through `--format` when given; else `text()`.
+fn about(doc: serde_json::Value, format: Option<&str>, text: impl FnOnce() -> String) {
+    match format {
+        Some("json") => println!("{}", serde_json::to_string(&doc).unwrap_or_default()),
+        Some(t) => println!("{}", format::render_json_template(t, &doc)),
+        None => print!("{}", text()),
+    }
+}
+
+/// `version`: the client and the engine (one binary).
+pub fn version(engine: &Engine, a: AboutArgs) -> Result<(), Failure> {
+    let v = engine.version();
+    let doc = serde_json::to_value(&v).unwrap_or_default();
+    about(doc, a.format.as_deref(), || {
+        let c = &v.client;
+        let s = &v.server;
+        let mut out = format!(
+            "Client:\n Version:           {}\n API version:       {}\n Go version:        {}\n Git commit:        {}\n Built:             {}\n OS/Arch:           {}/{}\n Context:           {}\n Experimental:      {}\n\nServer:\n",
+            c.version, c.api_version, c.go_version, c.git_commit, c.build_time, c.os, c.arch, c.context, c.experimental
+        );
+        for comp in &s.components {
+            if comp.name == "Engine" {
+                out.push_str(&format!(
+                    " Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  Go version:       {}\n  Git commit:       {}\n  Built:            {}\n  OS/Arch:          {}/{}\n  Experimental:     false\n",
+                    s.version, s.api_version, s.min_api_version, s.go_version, s.git_commit, s.build_time, s.os, s.arch
+                ));
+            } else {
+                out.push_str(&format!(
+                    " {}:\n  Version:          {}\n",
+                    comp.name, comp.version
+                ));
+            }
+        }
+        out
+    });
+    Ok(())
+}
+
+/// `info` / `system info`.
+pub fn info(engine: &Engine, a: AboutArgs) -> Result<(), Failure> {
+    let i = engine.info().map_err(super::container::daemon_error)?;
+    let doc = serde_json::to_value(&i).unwrap_or_default();
+    about(doc, a.format.as_deref(), || {
+        let mut o = String::from("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n");
+        o.push_str(&format!(
+            " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n",
+            i.containers, i.containers_running, i.containers_paused, i.containers_stopped, i.images, i.server_version, i.driver
+        ));
+        for [k, v] in &i.driver_status {
+            o.push_str(&format!("  {k}: {v}\n"));
+        }
+        o.push_str(&format!(
+            " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Plugins:\n  Volume: {}\n  Network: {}\n  Log: {}\n",
+            i.logging_driver, i.cgroup_driver, i.cgroup_version,
+            i.plugins.volume.join(" "), i.plugins.network.join(" "), i.plugins.log.join(" ")
+        ));
+        o.push_str(&format!(
+            " Runtimes: {}\n Default Runtime: {}\n Init Binary: {}\n Security Options:\n",
+            i.runtimes.keys().cloned().collect::<Vec<_>>().join(" "),
+            i.default_runtime,
+            i.init_binary
+        ));
+        for s in &i.security_options {
+            let name = s.split(',').next().unwrap_or(s).trim_start_matches("name=");
+            o.push_str(&format!("  {name}\n"));
+            if let Some(p) = s.split(',').find_map(|kv| kv.strip_prefix("profile=")) {
+                o.push_str(&format!("   Profile: {p}\n"));
+            }
+        }
+        o.push_str(&format!(
+            " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: false\n Experimental: false\n Insecure Registries:\n",
+            i.kernel_version, i.operating_system, i.os_type, i.architecture, i.ncpu,
+            bytes_size(i.mem_total), i.name, i.id, i.docker_root_dir
+        ));
+        for r in &i.insecure_registries {
+            o.push_str(&format!("  {r}\n"));
+        }
+        o.push_str(&format!(
+            " Live Restore Enabled: {}\n\n",
+            i.live_restore_enabled
+        ));
+        for w in &i.warnings {
+            o.push_str(w);
+            o.push('\n');
+        }
+        o
+    });
+    Ok(())
+}
+
+/// Go's `units.BytesSize`: binary units, four significant digits
+/// (`23.54GiB`), as `docker info` prints memory.
+fn bytes_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
+#[cfg(test)]
+mod about_tests {
+    #[test]
+    fn bytes_size_as_go_units() {
+        assert_eq!(super::bytes_size(25_275_654_144), "23.54GiB");
+        assert_eq!(super::bytes_size(1024), "1KiB");
+        assert_eq!(super::bytes_size(512), "512B");
+    }
+}

@@ -174,8 +174,7 @@ impl Engine {
                 }
             }
             let started = c.state.started_at.is_some();
-            let exit_matches =
-                exited.contains(&c.state.exit_code) && !c.is_running() && started;
+            let exit_matches = exited.contains(&c.state.exit_code) && !c.is_running() && started;
             if !exited.is_empty() && !exit_matches {
                 continue;
             }
@@ -191,9 +190,10 @@ impl Engine {
             }
             if f.contains("volume")
                 && !f.values("volume").any(|v| {
-                    c.config.mounts.iter().any(|m| {
-                        m.target == v || m.source == v
-                    })
+                    c.config
+                        .mounts
+                        .iter()
+                        .any(|m| m.target == v || m.source == v)
                 })
             {
                 continue;

@@ -341,10 +341,7 @@ impl Engine {
         let (cgroup_version, has) = match &hierarchy {
             Some(runtime::cgroup::Hierarchy::V1 { controllers }) => (
                 "1",
-                controllers
-                    .iter()
-                    .map(|(c, _)| c.clone())
-                    .collect::<Vec<_>>(),
+                controllers.keys().cloned().collect::<Vec<_>>(),
             ),
             Some(runtime::cgroup::Hierarchy::V2 { root }) => (
                 "2",

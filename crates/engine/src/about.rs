@@ -339,10 +339,9 @@ impl Engine {
         let images = self.store().list_images()?.len();
         let hierarchy = runtime::cgroup::Hierarchy::detect().ok();
         let (cgroup_version, has) = match &hierarchy {
-            Some(runtime::cgroup::Hierarchy::V1 { controllers }) => (
-                "1",
-                controllers.keys().cloned().collect::<Vec<_>>(),
-            ),
+            Some(runtime::cgroup::Hierarchy::V1 { controllers }) => {
+                ("1", controllers.keys().cloned().collect::<Vec<_>>())
+            }
             Some(runtime::cgroup::Hierarchy::V2 { root }) => (
                 "2",
                 std::fs::read_to_string(root.join("cgroup.controllers"))

@@ -385,7 +385,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
 #[derive(clap::Subcommand, Debug)]
 pub enum BuilderCommand {
     /// Build an image (same as `berth build`).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Remove the build cache.
     Prune(PruneArgs),
 }

@@ -553,7 +553,7 @@ pub enum ImageCommand {
     #[command(alias = "list", alias = "images")]
     Ls(ImagesArgs),
     /// Build an image from a Dockerfile.
-    Build(super::build::BuildArgs),
+    Build(Box<super::build::BuildArgs>),
     /// Inspect images.
     Inspect(ImageInspectArgs),
     /// Remove unused images.
@@ -606,7 +606,7 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
         }
         ImageCommand::Prune(a) => prune(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
-        ImageCommand::Build(a) => super::build::build(engine, a),
+        ImageCommand::Build(a) => super::build::build(engine, *a),
         ImageCommand::Tag(a) => tag(engine, a),
         ImageCommand::History(a) => history(engine, a),
         ImageCommand::Import(a) => import(engine, a),

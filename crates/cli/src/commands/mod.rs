@@ -169,7 +169,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Stats(a) => system::stats(&engine, a),
         Command::Build(a) => build::build(&engine, a),
         Command::Builder(build::BuilderCommand::Prune(a)) => build::prune(&engine, a),
-        Command::Builder(build::BuilderCommand::Build(a)) => build::build(&engine, a),
+        Command::Builder(build::BuilderCommand::Build(a)) => build::build(&engine, *a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
             system::events(&engine, a)
         }

@@ -657,3 +657,76 @@ fn version_info_and_management_aliases() {
     b.ok(&["image", "build", "-q", "-t", "y:1", ctx.to_str().unwrap()]);
     b.ok(&["builder", "build", "-q", "-t", "y:2", ctx.to_str().unwrap()]);
 }
+
+/// Defect 10: the directories COPY and ADD make or touch, as BuildKit
+/// (dockerd 20.10, DOCKER_BUILDKIT=1) laid out the same Dockerfile: a
+/// created destination is 0755 whatever the context's mode (a 0700
+/// context copied with `COPY . /app/` stays readable by a non-root USER),
+/// `--chown` owns it, `--chmod` does not apply to it, directories below
+/// keep their modes, an existing destination (or parent, like /tmp) keeps
+/// its owner and mode, a symlink named as a source is followed.
+#[test]
+fn copy_makes_directories_as_buildkit_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Berth::new();
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub/deep")).unwrap();
+    std::fs::write(ctx.join("a.txt"), "a\n").unwrap();
+    std::fs::write(ctx.join("sub/b.txt"), "b\n").unwrap();
+    std::fs::write(ctx.join("sub/deep/c.txt"), "c\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", ctx.join("link")).unwrap();
+    for (p, m) in [
+        ("", 0o700),
+        ("sub", 0o750),
+        ("sub/deep", 0o711),
+        ("a.txt", 0o600),
+        ("sub/b.txt", 0o644),
+        ("sub/deep/c.txt", 0o644),
+    ] {
+        std::fs::set_permissions(ctx.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    let paths = "/app /app/a.txt /app/sub /app/sub/deep /app/link /newdir /newdir/b.txt /newdir/deep \
+                 /new /new/nested /new/nested/a.txt /exist /exist/a.txt /exist2 /exist2/b.txt /owned \
+                 /owned/b.txt /owned/deep /modes /modes/a.txt /glob /glob/a.txt /links /links/link \
+                 /trail /trail/deep /added /wd /wd/deeper /tmp";
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE}\nRUN mkdir -m 700 /exist && mkdir -m 700 /exist2\nCOPY . /app/\nCOPY sub /newdir\n\
+             COPY a.txt /new/nested/\nCOPY a.txt /exist/\nCOPY sub /exist2\nCOPY --chown=1000:1000 sub /owned\n\
+             COPY --chmod=640 a.txt /modes/\nCOPY *.txt /glob/\nCOPY link /links/\nCOPY sub/ /trail\n\
+             ADD sub /added\nCOPY a.txt /tmp/\nWORKDIR /wd/deeper\n\
+             RUN stat -c '%a %u:%g %n' {paths} > /report\n"
+        ),
+    )
+    .unwrap();
+    b.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        "copies",
+        ctx.to_str().unwrap(),
+    ]);
+    let report = b.ok(&["run", "--rm", "copies", "cat", "/report"]);
+    // Recorded from BuildKit (dockerd 20.10.24) for this Dockerfile; /tmp
+    // is the image's own 1777.
+    let buildkit = "755 0:0 /app\n600 0:0 /app/a.txt\n750 0:0 /app/sub\n711 0:0 /app/sub/deep\n\
+                    777 0:0 /app/link\n755 0:0 /newdir\n644 0:0 /newdir/b.txt\n711 0:0 /newdir/deep\n\
+                    755 0:0 /new\n755 0:0 /new/nested\n600 0:0 /new/nested/a.txt\n700 0:0 /exist\n\
+                    600 0:0 /exist/a.txt\n700 0:0 /exist2\n644 0:0 /exist2/b.txt\n755 1000:1000 /owned\n\
+                    644 1000:1000 /owned/b.txt\n711 1000:1000 /owned/deep\n755 0:0 /modes\n\
+                    640 0:0 /modes/a.txt\n755 0:0 /glob\n600 0:0 /glob/a.txt\n755 0:0 /links\n\
+                    600 0:0 /links/link\n755 0:0 /trail\n711 0:0 /trail/deep\n755 0:0 /added\n\
+                    755 0:0 /wd\n755 0:0 /wd/deeper\n1777 0:0 /tmp\n";
+    assert_eq!(report, buildkit);
+    // A non-root user reads the app copied from a 0700 context.
+    std::fs::write(ctx.join("readme"), "r\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY . /app/\nUSER app\nRUN cat /app/readme\n"),
+    )
+    .unwrap();
+    b.ok(&["build", "-q", "--network", "none", ctx.to_str().unwrap()]);
+}

@@ -143,6 +143,11 @@ pub struct Plan {
     pub extract: bool,
     /// Parent directories of `dest` that do not exist yet (created 0755).
     pub missing_parents: Vec<String>,
+    /// Directories on the way to (and including) `dest` that exist below:
+    /// written with their own owner and mode, since the layer's entry for a
+    /// directory is what the merged view shows (a `COPY x /tmp/` must not
+    /// turn `/tmp` into 0755).
+    pub existing_dirs: Vec<(String, DirAttrs)>,
     /// The destination directory exists already (its owner and mode stay).
     pub dest_exists: bool,
     /// `COPY --parents`: each source keeps its path under the destination.
@@ -326,6 +331,9 @@ pub fn hash_sources(
     mut cache: Option<&mut StatCache>,
 ) -> io::Result<String> {
     let mut h = Sha256::new();
+    // How COPY lays out directories is part of what a cached step holds:
+    // bump on a change (2: created dirs 0755, existing dirs kept).
+    h.update(b"copy-layout-2\0");
     for s in sources {
         match s {
             Source::Inline { name, data, mode } => {
@@ -548,6 +556,14 @@ impl<W: Write> Writer<'_, W> {
         self.b.append_data(&mut h, format!("{path}/"), io::empty())
     }
 
+    /// A directory the copy creates (the destination, as BuildKit's
+    /// `MkdirAll`): 0755, owned as `--chown` says, `--chmod` not applied.
+    fn created_dir(&mut self, path: &str) -> io::Result<()> {
+        let mut h = self.header(Kind::Dir, 0o755);
+        h.set_mode(0o755);
+        self.b.append_data(&mut h, format!("{path}/"), io::empty())
+    }
+
     /// A regular file of the context: by reference (see [`Direct`]) when
     /// large, else inline.
     fn context_file(
@@ -590,7 +606,10 @@ impl<W: Write> Writer<'_, W> {
         let kind = fsops::kind_of(st);
         match kind {
             Kind::Dir => {
-                if !out.is_empty() {
+                // The destination itself was written first (created, or
+                // as it exists): a copied directory's contents go into it.
+                let dest = self.plan.dest.trim_start_matches('/');
+                if !out.is_empty() && out != dest {
                     self.dir(out, st.st_mode)?;
                 }
                 let sub = if name == "." {
@@ -805,6 +824,13 @@ pub fn write_layer_with(
         direct,
     };
     w.b.mode(tar::HeaderMode::Deterministic);
+    for (p, a) in &plan.existing_dirs {
+        let mut h = w.header(Kind::Dir, a.mode);
+        h.set_mode(a.mode);
+        h.set_uid(a.uid as u64);
+        h.set_gid(a.gid as u64);
+        w.b.append_data(&mut h, format!("{p}/"), io::empty())?;
+    }
     for p in &plan.missing_parents {
         let mut h = w.header(Kind::Dir, 0o755);
         // Created parents belong to root, whatever --chown says.
@@ -814,8 +840,14 @@ pub fn write_layer_with(
         w.b.append_data(&mut h, format!("{p}/"), io::empty())?;
     }
     let dest = plan.dest.trim_start_matches('/').to_string();
-    if plan.dest_is_dir && !dest.is_empty() && !plan.dest_exists {
-        w.dir(&dest, 0o755)?;
+    let dir_source = plan.sources.iter().any(|s| match s {
+        Source::Path(rel) => open_source(root, rel)
+            .map(|(_, _, st)| fsops::kind_of(&st) == Kind::Dir)
+            .unwrap_or(false),
+        Source::Inline { .. } => false,
+    });
+    if (plan.dest_is_dir || dir_source) && !dest.is_empty() && !plan.dest_exists {
+        w.created_dir(&dest)?;
     }
     for s in &plan.sources {
         match s {
@@ -864,6 +896,36 @@ pub fn write_layer_with(
     let mut c = w.b.into_inner()?;
     c.flush()?;
     Ok(c.bytes)
+}
+
+/// Owner and mode of a directory found in the layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirAttrs {
+    /// Permission bits (with setuid/setgid/sticky).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+/// The attributes of `path` (absolute) in the union of `layers` (top
+/// first) when it is a directory there (the topmost copy decides, as in the
+/// merged view).
+pub fn lookup_dir(layers_top_first: &[PathBuf], path: &str) -> Option<DirAttrs> {
+    use std::os::unix::fs::MetadataExt;
+    if lookup(layers_top_first, path) != Some(true) {
+        return None;
+    }
+    let rel = clean(path);
+    layers_top_first.iter().find_map(|l| {
+        let m = std::fs::symlink_metadata(l.join(&rel)).ok()?;
+        m.is_dir().then(|| DirAttrs {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        })
+    })
 }
 
 /// Is `path` (absolute) present in the union of `layers` (top first),

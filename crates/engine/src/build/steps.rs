@@ -599,6 +599,7 @@ impl Builder<'_> {
             exclude,
             extract: c.add,
             missing_parents: Vec::new(),
+            existing_dirs: Vec::new(),
             dest_exists: false,
             parents: c.parents,
         };
@@ -767,10 +768,15 @@ impl Builder<'_> {
     fn missing_parents(&self, st: &StageState, plan: &mut Plan) {
         let clean = super::ignore::clean(&plan.dest);
         let mut comps: Vec<&str> = clean.split('/').filter(|c| !c.is_empty()).collect();
-        let dest_exists = copy::lookup(&st.layer_dirs, &plan.dest).is_some();
-        if plan.dest_is_dir && dest_exists {
-            // Not re-created: its owner and mode stay.
-            plan.dest_exists = true;
+        if plan.dest_is_dir {
+            if let Some(a) = copy::lookup_dir(&st.layer_dirs, &plan.dest) {
+                // Not re-created: its owner and mode stay.
+                plan.dest_exists = true;
+                let rel = clean.trim_start_matches('/');
+                if !rel.is_empty() {
+                    plan.existing_dirs.push((rel.to_string(), a));
+                }
+            }
         }
         comps.pop();
         let mut cur = String::new();
@@ -780,9 +786,17 @@ impl Builder<'_> {
             } else {
                 format!("{cur}/{c}")
             };
-            if copy::lookup(&st.layer_dirs, &cur).is_none() {
-                plan.missing_parents.push(cur.clone());
+            match copy::lookup(&st.layer_dirs, &cur) {
+                None => plan.missing_parents.push(cur.clone()),
+                Some(true) => {
+                    if let Some(a) = copy::lookup_dir(&st.layer_dirs, &cur) {
+                        plan.existing_dirs.push((cur.clone(), a));
+                    }
+                }
+                Some(false) => {}
             }
         }
+        // Parents first, as a tar lists them.
+        plan.existing_dirs.sort_by(|a, b| a.0.cmp(&b.0));
     }
 }

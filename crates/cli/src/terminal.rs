@@ -39,7 +39,8 @@ pub fn stdin_is_tty() -> bool {
     tcgetattr(std::io::stdin().as_fd()).is_ok()
 }
 
-/// Copy the terminal size of stdin onto a pty master.
+/// Copy the terminal size of stdin onto a pty master (`exec -t`, whose
+/// pty the CLI holds).
 pub fn sync_winsize(master: BorrowedFd<'_>) {
     if let Ok(ws) = sys::tty::get_winsize(std::io::stdin().as_fd()) {
         let _ = sys::tty::set_winsize(master, ws);
@@ -63,17 +64,15 @@ fn proxied() -> SigSet {
     set
 }
 
-/// Wait until `done` is readable, forwarding signals to `pid` (and window
-/// size changes to `master`) meanwhile.
-pub fn proxy_until(done: BorrowedFd<'_>, pid: i32, master: Option<BorrowedFd<'_>>) {
+/// Wait until `done` is readable, forwarding signals to `pid` meanwhile;
+/// a window size change calls `resized` (the container's monitor resizes
+/// its pty).
+pub fn proxy_until(done: BorrowedFd<'_>, pid: i32, resized: &dyn Fn()) {
     let set = proxied();
     if set.thread_block().is_err() {
         return;
     }
     let sfd = SignalFd::new(&set).ok();
-    if let Some(m) = master {
-        sync_winsize(m);
-    }
     loop {
         let mut fds = vec![PollFd::new(done, PollFlags::POLLIN)];
         if let Some(s) = &sfd {
@@ -94,9 +93,7 @@ pub fn proxy_until(done: BorrowedFd<'_>, pid: i32, master: Option<BorrowedFd<'_>
             if let Some(Ok(Some(info))) = sfd.as_ref().map(|s| s.read_signal()) {
                 let signo = info.ssi_signo as i32;
                 if signo == libc::SIGWINCH {
-                    if let Some(m) = master {
-                        sync_winsize(m);
-                    }
+                    resized();
                 } else if let Ok(sig) = Signal::try_from(signo) {
                     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
                 }

@@ -730,3 +730,139 @@ fn copy_makes_directories_as_buildkit_does() {
     .unwrap();
     b.ok(&["build", "-q", "--network", "none", ctx.to_str().unwrap()]);
 }
+
+/// A terminal for a berth command: (master, slave) of a new pty of the given
+/// size, and a reader collecting what the master shows.
+struct Term {
+    master: std::os::fd::OwnedFd,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Term {
+    fn spawn(b: &Berth, args: &[&str], rows: u16, cols: u16) -> (Term, std::process::Child) {
+        use std::os::fd::AsFd;
+        let ws = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+        let child = b
+            .cmd()
+            .args(args)
+            .stdin(pty.slave.try_clone().unwrap())
+            .stdout(pty.slave.try_clone().unwrap())
+            .stderr(pty.slave)
+            .spawn()
+            .unwrap();
+        let reader = std::fs::File::from(pty.master.try_clone().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let _ = pty.master.as_fd();
+        (
+            Term {
+                master: pty.master,
+                seen,
+            },
+            child,
+        )
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !self.seen.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{needle:?} never shown: {:?}",
+                self.seen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The user resizes the window: the terminal's size changes and its
+    /// foreground process (the berth CLI) gets SIGWINCH.
+    fn resize(&self, cli: &std::process::Child, rows: u16, cols: u16) {
+        use std::os::fd::AsFd;
+        sys::tty::set_winsize(self.master.as_fd(), sys::tty::WinSize { rows, cols }).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(cli.id() as i32),
+            nix::sys::signal::Signal::SIGWINCH,
+        )
+        .unwrap();
+    }
+}
+
+/// Defect 11: `run -t` gives a pty of the container's own devpts
+/// (`/dev/pts/0`, also its /dev/console, as runc), sized like the caller's
+/// terminal before the command starts; `run -it` and `attach` carry window
+/// size changes to it.
+#[test]
+fn a_container_terminal_is_its_own_and_follows_the_window() {
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-t",
+        IMAGE,
+        "sh",
+        "-c",
+        "tty; stat -c %t:%T /dev/console /dev/pts/0",
+    ]);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "/dev/pts/0", "{out}");
+    assert_eq!(lines[1], lines[2], "/dev/console is the pty: {out}");
+    // run -it: the size from the start, then a resize.
+    let (term, mut cli) = Term::spawn(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "-it",
+            IMAGE,
+            "sh",
+            "-c",
+            "stty size; read x; stty size",
+        ],
+        12,
+        34,
+    );
+    term.wait_for("12 34");
+    term.resize(&cli, 23, 45);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::unistd::write(&term.master, b"\n").unwrap();
+    term.wait_for("23 45");
+    assert!(cli.wait().unwrap().success());
+    // attach to a detached -it container: its size follows the attaching
+    // terminal.
+    b.ok(&[
+        "run",
+        "-d",
+        "-it",
+        "--name",
+        "a",
+        IMAGE,
+        "sh",
+        "-c",
+        "while :; do stty size; sleep 0.1; done",
+    ]);
+    let (term, mut cli) = Term::spawn(&b, &["attach", "a"], 15, 50);
+    term.wait_for("15 50");
+    term.resize(&cli, 25, 70);
+    term.wait_for("25 70");
+    b.ok(&["rm", "-f", "a"]);
+    let _ = cli.wait();
+}

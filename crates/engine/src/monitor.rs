@@ -37,6 +37,9 @@ pub enum Output {
     },
     /// A pty master (both streams merged, as Docker with `-t`).
     Pty(OwnedFd),
+    /// The pty the runtime makes for `-t` (its master comes back with the
+    /// spawned container).
+    Console,
 }
 
 /// Everything the monitor needs, prepared by `start` before the fork.
@@ -495,6 +498,35 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     Ok(())
 }
 
+/// SIGWINCH, blocked and read from a signalfd: the CLI attached to a `-t`
+/// container sends it when its terminal's size changes.
+fn winch_signals() -> Option<nix::sys::signalfd::SignalFd> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::SIGWINCH);
+    set.thread_block().ok()?;
+    nix::sys::signalfd::SignalFd::with_flags(
+        &set,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
+    )
+    .ok()
+}
+
+/// Copy a terminal's size onto the container's pty: from `from` (an
+/// attach client's terminal), else from the caller's (our fd 0 or 1 while
+/// a foreground `run -t` is attached).
+fn sync_size(master: Option<&OwnedFd>, from: Option<&OwnedFd>) {
+    let Some(master) = master else { return };
+    let size = match from {
+        Some(f) => sys::tty::get_winsize(f.as_fd()).ok(),
+        None => sys::tty::get_winsize(std::io::stdin().as_fd())
+            .or_else(|_| sys::tty::get_winsize(std::io::stdout().as_fd()))
+            .ok(),
+    };
+    if let Some(size) = size.filter(|s| s.rows > 0 && s.cols > 0) {
+        let _ = sys::tty::set_winsize(master.as_fd(), size);
+    }
+}
+
 /// Block SIGTERM and read it from a signalfd instead.
 fn block_sigterm() -> Option<nix::sys::signalfd::SignalFd> {
     let mut set = nix::sys::signal::SigSet::empty();
@@ -618,6 +650,7 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
     let (out_fd, err_fd, pty) = match output {
         Output::Pipes { stdout, stderr } => (Some(stdout), Some(stderr), false),
         Output::Pty(master) => (Some(master), None, true),
+        Output::Console => (None, None, true),
     };
     let mut out_fd = out_fd;
     let mut err_fd = err_fd;
@@ -638,6 +671,14 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut clients: Vec<Client> = Vec::new();
+    // Window sizes: from the caller's terminal (a foreground `run -t`) or
+    // the terminal an `attach` client handed over, on each SIGWINCH the
+    // CLI sends us.
+    let winch = if pty { winch_signals() } else { None };
+    let mut size_from: Option<OwnedFd> = None;
+    if pty {
+        sync_size(out_fd.as_ref(), size_from.as_ref());
+    }
 
     loop {
         if exit_code.is_some() && out_fd.is_none() && err_fd.is_none() {
@@ -660,6 +701,10 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
         if let Some(l) = listener {
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             kinds.push(b'l');
+        }
+        if let Some(w) = &winch {
+            fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            kinds.push(b'w');
         }
         let mut polled_clients: Vec<usize> = Vec::new();
         for (i, c) in clients.iter().enumerate().filter(|(_, c)| c.input_open) {
@@ -821,7 +866,19 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
                     let Some(c) = clients.get_mut(ci) else {
                         continue;
                     };
-                    match std::io::Read::read(&mut c.sock, &mut buf) {
+                    // The hello may carry the client's terminal (for sizes).
+                    let read = if c.greeted {
+                        std::io::Read::read(&mut c.sock, &mut buf)
+                    } else {
+                        sys::socket::recv_with_fd(c.sock.as_fd(), &mut buf).map(|(n, fd)| {
+                            if let Some(fd) = fd.filter(|_| pty) {
+                                size_from = Some(fd);
+                                sync_size(out_fd.as_ref(), size_from.as_ref());
+                            }
+                            n
+                        })
+                    };
+                    match read {
                         Ok(0) | Err(_) => {
                             // A client that attached stdin and hit EOF closes the
                             // container's stdin, as `docker attach` does; it keeps
@@ -845,6 +902,12 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
                             }
                         }
                     }
+                }
+                b'w' => {
+                    if let Some(w) = &winch {
+                        let _ = w.read_signal();
+                    }
+                    sync_size(out_fd.as_ref(), size_from.as_ref());
                 }
                 b'p' => {
                     if let Ok(st) = waitpid(Pid::from_raw(wait_pid), None) {

@@ -130,6 +130,8 @@ pub struct ChildPlan {
     pub cwd: PathBuf,
     /// The process gets a controlling terminal (stdio is a pty slave).
     pub terminal: bool,
+    /// The terminal's initial size (rows, columns), OCI `consoleSize`.
+    pub console_size: Option<(u16, u16)>,
     /// oom_score_adj for the init.
     pub oom_score_adj: Option<i32>,
     /// The container's cgroup path below each hierarchy root (`/berth/<id>`).
@@ -491,6 +493,12 @@ impl ChildPlan {
             path_var,
             cwd,
             terminal: process.terminal().unwrap_or(false),
+            console_size: process.console_size().as_ref().map(|b| {
+                (
+                    u16::try_from(b.height()).unwrap_or(u16::MAX),
+                    u16::try_from(b.width()).unwrap_or(u16::MAX),
+                )
+            }),
             oom_score_adj: process.oom_score_adj(),
             cgroups_path: linux.cgroups_path().clone(),
         })

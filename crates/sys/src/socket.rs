@@ -32,3 +32,54 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
     Err(io::Error::other("no file descriptor in the message"))
 }
+
+/// Send `data` on a connected unix socket, with `fd` attached (SCM_RIGHTS)
+/// when given.
+pub fn send_with_fd(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage};
+    let iov = [std::io::IoSlice::new(data)];
+    let fds = fd.map(|f| [f.as_raw_fd()]);
+    let cmsgs: Vec<ControlMessage<'_>> = fds
+        .as_ref()
+        .map(|f| ControlMessage::ScmRights(f))
+        .into_iter()
+        .collect();
+    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(io::Error::from)?;
+    if n != data.len() {
+        return Err(io::Error::other("short write on the socket"));
+    }
+    Ok(())
+}
+
+/// Read from a unix socket into `buf`, taking the fd sent with the bytes,
+/// if any (others are closed). Returns (bytes read, fd).
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    let mut got = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for &fd in &fds {
+                // SAFETY: the kernel just installed these fds for us; we own
+                // them: the first is kept, the others closed.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                if got.is_none() {
+                    got = Some(owned);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, got))
+}

@@ -87,3 +87,13 @@ pub fn open_pty_in(
     // SAFETY: `slave` is a fresh descriptor returned by the kernel.
     Ok((master, unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) }))
 }
+
+/// The number N of a pty master's slave, `/dev/pts/N` (`TIOCGPTN`).
+pub fn pty_number(master: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through a valid pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n)
+}

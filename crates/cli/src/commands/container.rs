@@ -428,11 +428,10 @@ fn attached_exit(
     engine: &Engine,
     mut launched: engine::container::start::Launched,
 ) -> Result<(), Failure> {
-    crate::terminal::proxy_until(
-        launched.status_fd(),
-        launched.init_pid,
-        launched.pty_master.as_ref().map(|m| m.as_fd()),
-    );
+    let container = launched.container.clone();
+    crate::terminal::proxy_until(launched.status_fd(), launched.init_pid, &|| {
+        engine.resize(&container)
+    });
     let code = match launched.wait_exit() {
         Some(c) => c,
         None => engine
@@ -885,20 +884,42 @@ fn pump_pty(master: OwnedFd, pid: i32) -> i32 {
     let stdout = std::io::stdout();
     let mut buf = [0u8; 16384];
     let mut stdin_open = true;
+    // Window size changes of our terminal go to the process's pty.
+    let mut winch = nix::sys::signal::SigSet::empty();
+    winch.add(nix::sys::signal::Signal::SIGWINCH);
+    let sfd = winch
+        .thread_block()
+        .ok()
+        .and_then(|_| nix::sys::signalfd::SignalFd::new(&winch).ok());
     loop {
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if let Some(s) = &sfd {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        let m = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let i = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
+        let m = ready[0];
+        let w = sfd.is_some() && ready[1];
+        let i = stdin_open
+            && ready
+                .get(1 + usize::from(sfd.is_some()))
+                .copied()
+                .unwrap_or(false);
+        if w {
+            if let Some(s) = &sfd {
+                let _ = s.read_signal();
+            }
+            crate::terminal::sync_winsize(master.as_fd());
+        }
         if m {
             match nix::unistd::read(master.as_fd(), &mut buf) {
                 Ok(0) | Err(_) => break,
@@ -1281,7 +1302,6 @@ pub struct AttachArgs {
 /// to stdout/stderr, stdin to the container (unless --no-stdin), signals are
 /// forwarded; exits with the container's code.
 pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
-    use std::os::unix::net::UnixStream;
     let c = engine.container(&a.container)?;
     if !c.is_running() {
         return Err(Failure::msg(
@@ -1292,10 +1312,12 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
             ),
         ));
     }
-    let mut sock = UnixStream::connect(engine.attach_socket(c.id()))
-        .map_err(|e| Failure::msg(125, format!("attaching to {}: {e}", c.name())))?;
     let want_stdin = !a.no_stdin && c.config.open_stdin;
-    sock.write_all(&[u8::from(want_stdin)])?;
+    let stdin_fd = std::io::stdin();
+    let terminal = (c.config.tty && crate::terminal::stdin_is_tty()).then(|| stdin_fd.as_fd());
+    let mut sock = engine
+        .attach_connect(&c, want_stdin, terminal)
+        .map_err(|e| Failure::msg(125, e.to_string()))?;
     let _raw = (want_stdin && c.config.tty && crate::terminal::stdin_is_tty())
         .then(crate::terminal::RawMode::enable);
     let set = {
@@ -1311,6 +1333,9 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
             ] {
                 set.add(s);
             }
+        }
+        if c.config.tty {
+            set.add(nix::sys::signal::Signal::SIGWINCH);
         }
         set
     };
@@ -1373,7 +1398,11 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<(), Failure> {
         }
         if sfd.is_some() && r.get(1).copied().unwrap_or(false) {
             if let Some(Ok(Some(info))) = sfd.as_ref().map(|s| s.read_signal()) {
-                let _ = engine.kill(c.id().as_str(), model::Signal(info.ssi_signo as i32));
+                if info.ssi_signo as i32 == libc::SIGWINCH {
+                    engine.resize(&c);
+                } else {
+                    let _ = engine.kill(c.id().as_str(), model::Signal(info.ssi_signo as i32));
+                }
             }
         }
         let stdin_idx = if sfd.is_some() { 2 } else { 1 };

@@ -1,5 +1,7 @@
 //! Container operations, one file per verb (youki's layout).
 
+/// `attach`: connecting to a monitor, terminal sizes.
+pub mod attach;
 /// `create`: validate options, merge the image config, record the container.
 pub mod create;
 /// `exec`: run a process in a running container.

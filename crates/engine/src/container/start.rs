@@ -36,8 +36,6 @@ pub struct Launched {
     pub init_pid: i32,
     /// The monitor's pid.
     pub monitor_pid: i32,
-    /// The pty master (foreground `-t` only), for window-size changes.
-    pub pty_master: Option<OwnedFd>,
     status: BufReader<std::fs::File>,
 }
 
@@ -159,7 +157,7 @@ impl Engine {
             let source = self.mount_source(m, user.uid, user.gid)?;
             mounts.push(crate::volumes::oci_mount(m, &source));
         }
-        let spec = crate::spec::build(&crate::spec::SpecInputs {
+        let mut spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
             config: &c.config,
             rootfs: &rootfs,
@@ -170,6 +168,21 @@ impl Engine {
             args: &args,
             mounts: &mounts,
         })?;
+        // A foreground -t container starts with the caller's window size
+        // (set on its pty before its command runs, as Docker's consoleSize).
+        if c.config.tty && matches!(mode, AttachMode::Foreground { .. }) {
+            let size = sys::tty::get_winsize(std::io::stdin().as_fd())
+                .or_else(|_| sys::tty::get_winsize(std::io::stdout().as_fd()));
+            if let (Ok(size), Some(p)) = (size, spec.process_mut().as_mut()) {
+                if size.rows > 0 && size.cols > 0 {
+                    let mut b = oci_spec::runtime::BoxBuilder::default();
+                    b = b.height(u64::from(size.rows)).width(u64::from(size.cols));
+                    if let Ok(bx) = b.build() {
+                        p.set_console_size(Some(bx));
+                    }
+                }
+            }
+        }
         let seccomp_bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => {
                 Some(runtime::seccomp::BpfCache::new(self.seccomp_cache()).get_or_compile(s)?)
@@ -183,28 +196,11 @@ impl Engine {
             None
         };
 
-        // stdio: a pty for -t, else pipes (stdin only with -i).
-        let (container_stdio, output, stdin_w, pty_master) = if c.config.tty {
-            let pty = nix::pty::openpty(None, None)
-                .map_err(|e| EngineError::io("allocating a pty", e))?;
-            let master = pty.master;
-            let slave = pty.slave;
-            let keep = if matches!(mode, AttachMode::Foreground { .. }) {
-                Some(
-                    master
-                        .try_clone()
-                        .map_err(|e| EngineError::io("dup pty", e))?,
-                )
-            } else {
-                None
-            };
-            let s1 = slave
-                .try_clone()
-                .map_err(|e| EngineError::io("dup pty", e))?;
-            let s2 = slave
-                .try_clone()
-                .map_err(|e| EngineError::io("dup pty", e))?;
-            ([slave, s1, s2], Output::Pty(master), None, keep)
+        // stdio: with -t the runtime makes the pty in the container's own
+        // devpts and hands the master to the monitor; else pipes (stdin
+        // only with -i).
+        let (container_stdio, output, stdin_w) = if c.config.tty {
+            ([devnull()?, devnull()?, devnull()?], Output::Console, None)
         } else {
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
@@ -221,7 +217,6 @@ impl Engine {
                     stderr: err_r,
                 },
                 stdin_w,
-                None,
             )
         };
         let (status_r, status_w) = pipe()?;
@@ -278,7 +273,6 @@ impl Engine {
         {
             sys::process::Forked::Child => {
                 drop(status_r);
-                drop(pty_master);
                 crate::monitor::run(args)
             }
             sys::process::Forked::Parent(monitor_pid) => {
@@ -299,7 +293,6 @@ impl Engine {
                         container,
                         init_pid,
                         monitor_pid,
-                        pty_master,
                         status,
                     });
                 }

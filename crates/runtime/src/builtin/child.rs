@@ -3,7 +3,7 @@
 //! any failure is written to the report pipe and the process exits.
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,10 @@ pub(super) struct ChildArgs<'a> {
     pub release: OwnedFd,
     pub report: OwnedFd,
     pub seccomp_bpf: Option<&'a [u8]>,
+    /// With a terminal: the socket the pty master goes back on. The pty is
+    /// made in the container's own devpts (`tty` says `/dev/pts/0`, as with
+    /// runc), not on the host.
+    pub console: Option<OwnedFd>,
 }
 
 /// A failure inside the child: the exit code Docker uses and a message.
@@ -111,7 +115,7 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "creating the cgroup namespace".into())?;
     }
     nix::unistd::setsid().ctx(|| "setsid".into())?;
-    if plan.terminal {
+    if plan.terminal && args.console.is_none() {
         sys::tty::set_controlling_tty(args.stdio[0].as_fd())
             .ctx(|| "setting the controlling terminal".into())?;
     }
@@ -162,7 +166,7 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
             }
         }
     }
-    let console = if plan.terminal {
+    let console = if plan.terminal && args.console.is_none() {
         // The pty was opened in the host's mount namespace; capture it by
         // path through our copy of that tree (a tree can only be cloned from
         // a mount of the caller's own namespace).
@@ -212,6 +216,10 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         }
         dev_links(console.as_ref())?;
     }
+    let mut stdio = args.stdio;
+    if let Some(sock) = &args.console {
+        stdio = container_console(sock.as_fd(), plan.console_size)?;
+    }
     // Docker creates a missing working directory.
     if !plan.cwd.exists() {
         let _ = mkdir_all(&plan.cwd);
@@ -243,7 +251,50 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| "setting oom_score_adj".into())?;
     }
-    finish(plan, args.stdio, args.seccomp_bpf)
+    finish(plan, stdio, args.seccomp_bpf)
+}
+
+/// Allocate the container's terminal from its own devpts, make it the
+/// controlling terminal and `/dev/console`, send the master back on `sock`;
+/// the slave, three times, is the init's stdio.
+fn container_console(
+    sock: BorrowedFd<'_>,
+    size: Option<(u16, u16)>,
+) -> Result<[OwnedFd; 3], Failure> {
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )
+    .ctx(|| "opening the root".into())?;
+    let (master, slave) =
+        sys::tty::open_pty_in(root.as_fd()).ctx(|| "allocating the terminal".into())?;
+    let n = sys::tty::pty_number(master.as_fd()).ctx(|| "reading the pty number".into())?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open("/dev/console")
+        .ctx(|| "creating /dev/console".into())?;
+    mount(
+        Some(format!("/dev/pts/{n}").as_str()),
+        "/dev/console",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| "mounting /dev/console".into())?;
+    sys::tty::set_controlling_tty(slave.as_fd())
+        .ctx(|| "setting the controlling terminal".into())?;
+    if let Some((rows, cols)) = size {
+        let _ = sys::tty::set_winsize(slave.as_fd(), sys::tty::WinSize { rows, cols });
+    }
+    sys::socket::send_with_fd(sock, b"m", Some(master.as_fd()))
+        .ctx(|| "handing the terminal to the monitor".into())?;
+    let s1 = slave.try_clone().ctx(|| "dup pty".into())?;
+    let s2 = slave.try_clone().ctx(|| "dup pty".into())?;
+    Ok([slave, s1, s2])
 }
 
 /// The steps shared by a container's init and `exec`'d processes: rlimits,

@@ -146,6 +146,25 @@ impl Runtime for Builtin {
             pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
         let (err_r, err_w) =
             pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
+        // With a terminal the child makes the pty in the container's devpts
+        // and sends the master back on this pair.
+        let console = if plan.terminal {
+            Some(
+                nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::Stream,
+                    None,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                )
+                .map_err(|e| RuntimeError::sys("creating the console socket", e))?,
+            )
+        } else {
+            None
+        };
+        let (console_parent, console_child) = match console {
+            Some((p, c)) => (Some(p), Some(c)),
+            None => (None, None),
+        };
 
         match sys::process::clone_fork(plan.clone_flags.bits())
             .map_err(|e| RuntimeError::sys("creating the container process", e))?
@@ -153,6 +172,7 @@ impl Runtime for Builtin {
             sys::process::Forked::Child => {
                 drop(release_w);
                 drop(err_r);
+                drop(console_parent);
                 child::run(child::ChildArgs {
                     plan: &plan,
                     overlay: req.overlay,
@@ -162,6 +182,7 @@ impl Runtime for Builtin {
                     release: release_r,
                     report: err_w,
                     seccomp_bpf: req.seccomp_bpf,
+                    console: console_child,
                 })
             }
             sys::process::Forked::Parent(pid) => {
@@ -169,11 +190,30 @@ impl Runtime for Builtin {
                 drop(err_w);
                 drop(req.stdio);
                 drop(join);
+                drop(console_child);
                 release_and_check(pid, release_w, err_r, req.before_release, "container")?;
+                // The child sent the master before it exec'd.
+                let console = match console_parent {
+                    Some(sock) => {
+                        let mut byte = [0u8; 1];
+                        match sys::socket::recv_with_fd(sock.as_fd(), &mut byte) {
+                            Ok((_, Some(master))) => Some(master),
+                            Ok((_, None)) | Err(_) => {
+                                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                                let _ = waitpid(Pid::from_raw(pid), None);
+                                return Err(RuntimeError::Start {
+                                    code: 125,
+                                    message: "the container did not hand over its terminal".into(),
+                                });
+                            }
+                        }
+                    }
+                    None => None,
+                };
                 Ok(Spawned {
                     wait_pid: pid,
                     init_pid: pid,
-                    console: None,
+                    console,
                 })
             }
         }

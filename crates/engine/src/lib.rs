@@ -4,6 +4,8 @@
 //! and holds no container logic of its own below the spec (that is
 //! `runtime`).
 #![forbid(unsafe_code)]
+// Docker's inspect documents are large `json!` literals.
+#![recursion_limit = "256"]
 
 /// `version` and `info`.
 pub mod about;
@@ -23,6 +25,8 @@ pub mod events;
 pub mod filters;
 /// Healthchecks.
 pub mod health;
+/// `image inspect` and `network inspect` documents.
+pub mod inspect;
 /// The container log file format.
 pub mod logs;
 /// The per-container monitor process.

@@ -531,17 +531,9 @@ pub fn inspect_mount(m: &MountSpec, source: &Path) -> Value {
 
 /// Docker's `docker volume inspect` JSON.
 pub fn inspect_volume(rec: &VolumeRecord, mountpoint: &Path) -> Value {
-    let labels = if rec.labels.is_empty() {
-        Value::Null
-    } else {
-        json!(rec.labels)
-    };
-    let options = if rec.options.is_empty() {
-        Value::Null
-    } else {
-        json!(rec.options)
-    };
-    let mut labels = labels;
+    // `volume create` gives `{}` for both (recorded from dockerd 20.10).
+    let options = json!(rec.options);
+    let mut labels = json!(rec.labels);
     if rec.anonymous {
         let mut l = rec.labels.clone();
         l.insert("com.docker.volume.anonymous".into(), String::new());

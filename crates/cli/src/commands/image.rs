@@ -496,43 +496,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
 
 /// Docker-shaped JSON for one image.
 pub fn inspect_image(engine: &Engine, name: &str) -> Result<serde_json::Value, Failure> {
-    let img = engine.store().resolve_image(name)?;
-    let raw = engine.store().image_config_raw(&img.id)?;
-    let cfg: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
-    let c = cfg.get("config").cloned().unwrap_or_default();
-    let pick = |k: &str| c.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    let mut out = serde_json::json!({
-        "Id": img.id.to_string(),
-        "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-        "RepoDigests": img.repo_digests,
-        "Parent": "",
-        "Comment": cfg.get("history").and_then(|h| h.as_array()).and_then(|h| h.last()).and_then(|h| h.get("comment")).cloned().unwrap_or(serde_json::json!("")),
-        "Created": cfg.get("created").cloned().unwrap_or(serde_json::Value::Null),
-        "Author": cfg.get("author").cloned().unwrap_or(serde_json::json!("")),
-        "Config": {
-            "User": pick("User"),
-            "ExposedPorts": pick("ExposedPorts"),
-            "Env": pick("Env"),
-            "Cmd": pick("Cmd"),
-            "Entrypoint": pick("Entrypoint"),
-            "WorkingDir": pick("WorkingDir"),
-            "Labels": pick("Labels"),
-            "StopSignal": pick("StopSignal"),
-            "Volumes": pick("Volumes"),
-            "Healthcheck": pick("Healthcheck"),
-            "Shell": pick("Shell"),
-            "OnBuild": pick("OnBuild"),
-        },
-        "Architecture": cfg.get("architecture").cloned().unwrap_or(serde_json::Value::Null),
-        "Os": cfg.get("os").cloned().unwrap_or(serde_json::Value::Null),
-        "Size": img.size,
-        "RootFS": {"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
-    });
-    // Docker shows the variant only when the image has one.
-    if let Some(v) = cfg.get("variant").filter(|v| v.is_string()) {
-        out["Variant"] = v.clone();
-    }
-    Ok(out)
+    Ok(engine.inspect_image(name)?)
 }
 
 /// `image inspect`.

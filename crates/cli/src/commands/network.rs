@@ -144,38 +144,6 @@ fn kv(items: &[String], what: &str) -> Result<BTreeMap<String, String>, Failure>
         .collect()
 }
 
-fn json(engine: &Engine, n: &store::NetworkRecord) -> serde_json::Value {
-    let store = engine.store();
-    let mut containers = serde_json::Map::new();
-    for l in store.leases(Some(&n.id)).unwrap_or_default() {
-        let name = store
-            .container(&l.container)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        containers.insert(
-            l.container.clone(),
-            serde_json::json!({"Name": name, "IPv4Address": format!("{}/{}", l.ip, n.subnet.split('/').nth(1).unwrap_or("")) }),
-        );
-    }
-    serde_json::json!({
-        "Name": n.name,
-        "Id": n.id,
-        "Created": n.created.to_rfc3339(),
-        "Scope": "local",
-        "Driver": n.driver,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Config": [{
-            "Subnet": n.subnet, "Gateway": n.gateway,
-            "IPRange": n.ip_range.clone().unwrap_or_default()}]},
-        "Internal": n.internal,
-        "Attachable": false,
-        "Containers": containers,
-        "Options": n.options,
-        "Labels": n.labels,
-        "BridgeName": n.bridge,
-    })
-}
-
 /// Run a `network` subcommand.
 pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
     match c {
@@ -250,7 +218,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                     engine.store().network(n).map_err(Into::into)
                 };
                 match found {
-                    Ok(rec) => values.push(json(engine, &rec)),
+                    Ok(rec) => values.push(engine.inspect_network(&rec)),
                     Err(e) => {
                         eprintln!("berth: {e}");
                         failed = true;

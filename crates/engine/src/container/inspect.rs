@@ -56,7 +56,7 @@ impl Engine {
             .map(|m| (m.target.clone(), json!({})))
             .collect();
         let caps = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-        json!({
+        let mut doc = json!({
             "Id": c.id().as_str(),
             "Created": c.record.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
             "Path": args.first().cloned().unwrap_or_default(),
@@ -73,7 +73,6 @@ impl Engine {
                 "Error": st.error,
                 "StartedAt": time(st.started_at),
                 "FinishedAt": time(st.finished_at),
-                "Health": st.health,
             },
             "Image": c.record.image_id.to_string(),
             "ResolvConfPath": dir.join("resolv.conf"),
@@ -90,24 +89,66 @@ impl Engine {
                 "PublishAllPorts": cfg.publish_all,
                 "RestartPolicy": {"Name": cfg.restart_policy.name(), "MaximumRetryCount": cfg.restart_policy.max_retries()},
                 "LogConfig": {"Type": cfg.log_config.driver(), "Config": cfg.log_config.config},
-                "HealthOnFailure": cfg.health_on_failure.as_str(),
                 "AutoRemove": cfg.auto_remove,
+                "ContainerIDFile": "",
+                "VolumeDriver": "",
+                "VolumesFrom": Value::Null,
+                "CgroupnsMode": "private",
+                "Dns": cfg.dns,
+                "DnsOptions": cfg.dns_options,
+                "DnsSearch": cfg.dns_search,
+                "ExtraHosts": if cfg.extra_hosts.is_empty() { Value::Null } else { json!(cfg.extra_hosts) },
+                "GroupAdd": Value::Null,
+                "IpcMode": "private",
+                "Cgroup": "",
+                "Links": Value::Null,
+                "OomScoreAdj": 0,
+                "PidMode": "",
+                "UTSMode": "",
+                "UsernsMode": "",
+                "ShmSize": 67108864,
+                "ConsoleSize": [0, 0],
+                "Isolation": "",
+                "CgroupParent": "",
+                "BlkioWeight": 0,
+                "BlkioWeightDevice": [],
+                "BlkioDeviceReadBps": Value::Null,
+                "BlkioDeviceWriteBps": Value::Null,
+                "BlkioDeviceReadIOps": Value::Null,
+                "BlkioDeviceWriteIOps": Value::Null,
+                "CpuPeriod": 0,
+                "CpuQuota": 0,
+                "CpuRealtimePeriod": 0,
+                "CpuRealtimeRuntime": 0,
+                "CpusetCpus": "",
+                "CpusetMems": "",
+                "Devices": [],
+                "DeviceCgroupRules": Value::Null,
+                "DeviceRequests": Value::Null,
+                "KernelMemory": 0,
+                "KernelMemoryTCP": 0,
+                "MemoryReservation": 0,
+                "MemorySwappiness": Value::Null,
+                "OomKillDisable": false,
+                "CpuCount": 0,
+                "CpuPercent": 0,
+                "IOMaximumIOps": 0,
+                "IOMaximumBandwidth": 0,
                 "Privileged": cfg.privileged,
                 "ReadonlyRootfs": cfg.read_only,
-                "Tmpfs": cfg.tmpfs,
                 "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
-                "Mounts": if host_mounts.is_empty() { Value::Null } else { json!(host_mounts) },
                 "Memory": cfg.memory,
                 "MemorySwap": cfg.memory_swap,
                 "NanoCpus": cfg.nano_cpus,
                 "CpuShares": cfg.cpu_shares,
                 "PidsLimit": if cfg.pids_limit == 0 { Value::Null } else { json!(cfg.pids_limit) },
-                "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+                "Ulimits": if cfg.ulimits.is_empty() { Value::Null } else {
+                    json!(cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>())
+                },
                 "CapAdd": caps(&cfg.cap_add),
                 "CapDrop": caps(&cfg.cap_drop),
                 "SecurityOpt": caps(&cfg.security_opt),
-                "Init": cfg.init,
-                "Runtime": cfg.runtime,
+                "Runtime": if cfg.runtime.is_empty() { "berth" } else { cfg.runtime.as_str() },
                 "MaskedPaths": crate::spec::MASKED_PATHS,
                 "ReadonlyPaths": crate::spec::READONLY_PATHS,
             },
@@ -124,24 +165,65 @@ impl Engine {
             "Config": {
                 "Volumes": if image_volumes.is_empty() { Value::Null } else { json!(image_volumes) },
                 "Hostname": cfg.hostname,
-                "ExposedPorts": if cfg.exposed_ports.is_empty() { Value::Null } else {
-                    Value::Object(cfg.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect())
-                },
+                "Domainname": "",
                 "User": cfg.user,
+                "AttachStdin": false,
+                "AttachStdout": false,
+                "AttachStderr": false,
                 "Tty": cfg.tty,
                 "OpenStdin": cfg.open_stdin,
-                "Env": cfg.env,
+                "StdinOnce": false,
+                "Env": if cfg.env.is_empty() { Value::Null } else { json!(cfg.env) },
                 "Cmd": cfg.cmd,
                 "Image": cfg.image,
                 "WorkingDir": cfg.working_dir,
                 "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+                "OnBuild": Value::Null,
                 "Labels": cfg.labels,
-                "StopSignal": cfg.stop_signal,
-                "StopTimeout": cfg.stop_timeout,
-                "Healthcheck": cfg.healthcheck,
             },
             "NetworkSettings": self.network_settings(c),
-        })
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": Value::Null,
+        });
+        // Docker leaves these out when unset (`omitempty`).
+        let host = &mut doc["HostConfig"];
+        if cfg.init {
+            host["Init"] = json!(true);
+        }
+        if !cfg.tmpfs.is_empty() {
+            host["Tmpfs"] = json!(cfg.tmpfs);
+        }
+        if !host_mounts.is_empty() {
+            host["Mounts"] = json!(host_mounts);
+        }
+        if cfg.health_on_failure != crate::health::OnFailure::default() {
+            // Podman's option; Docker has none.
+            host["HealthOnFailure"] = json!(cfg.health_on_failure.as_str());
+        }
+        let config = &mut doc["Config"];
+        if !cfg.exposed_ports.is_empty() {
+            config["ExposedPorts"] = Value::Object(
+                cfg.exposed_ports
+                    .iter()
+                    .map(|p| (p.clone(), json!({})))
+                    .collect(),
+            );
+        }
+        if let Some(h) = &cfg.healthcheck {
+            config["Healthcheck"] = json!(h);
+        }
+        if cfg.stop_signal != "SIGTERM" && !cfg.stop_signal.is_empty() {
+            config["StopSignal"] = json!(cfg.stop_signal);
+        }
+        if let Some(t) = cfg.stop_timeout {
+            config["StopTimeout"] = json!(t);
+        }
+        if let Some(h) = &st.health {
+            doc["State"]["Health"] = json!(h);
+        }
+        doc
     }
 
     /// Docker's `NetworkSettings`: the published ports, and per network the

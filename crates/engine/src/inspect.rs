@@ -1,0 +1,154 @@
+//! `image inspect` and `network inspect` documents with Docker's keys,
+//! types and nesting (recorded from dockerd 20.10); container inspect is
+//! `container::inspect`, volumes `volumes::inspect_volume`.
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::Engine;
+
+/// Docker's empty `ContainerConfig` (what an image built by BuildKit or
+/// imported carries).
+fn empty_container_config() -> Value {
+    json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false, "AttachStdout": false,
+        "AttachStderr": false, "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": Value::Null,
+        "Cmd": Value::Null, "Image": "", "Volumes": Value::Null, "WorkingDir": "",
+        "Entrypoint": Value::Null, "OnBuild": Value::Null, "Labels": Value::Null,
+    })
+}
+
+impl Engine {
+    /// Docker-shaped JSON for one image (by name, id or digest).
+    pub fn inspect_image(&self, name: &str) -> Result<Value> {
+        let img = self.store().resolve_image(name)?;
+        let raw = self.store().image_config_raw(&img.id)?;
+        let cfg: Value = serde_json::from_slice(&raw).unwrap_or_default();
+        let c = cfg.get("config").cloned().unwrap_or_default();
+        let pick = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+        let string = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let mut config = empty_container_config();
+        for k in ["Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels"] {
+            config[k] = pick(k);
+        }
+        for k in ["Hostname", "Domainname", "User", "WorkingDir", "Image"] {
+            config[k] = json!(string(k));
+        }
+        // Left out when unset, as Docker's `omitempty`.
+        for k in [
+            "ExposedPorts",
+            "Healthcheck",
+            "StopSignal",
+            "Shell",
+            "ArgsEscaped",
+        ] {
+            if let Some(v) = c.get(k).filter(|v| !v.is_null()) {
+                config[k] = v.clone();
+            }
+        }
+        let layers = self.store().layer_dirs(&img.id).unwrap_or_default();
+        let mut graph = serde_json::Map::new();
+        if let Some((top, lower)) = layers.split_last() {
+            graph.insert("MergedDir".into(), json!(top.join("merged")));
+            graph.insert("UpperDir".into(), json!(top));
+            graph.insert("WorkDir".into(), json!(top.join("work")));
+            if !lower.is_empty() {
+                let l: Vec<String> = lower
+                    .iter()
+                    .rev()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                graph.insert("LowerDir".into(), json!(l.join(":")));
+            }
+        }
+        let mut out = json!({
+            "Id": img.id.to_string(),
+            "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "RepoDigests": img.repo_digests,
+            "Parent": "",
+            "Comment": cfg.get("history").and_then(|h| h.as_array()).and_then(|h| h.last())
+                .and_then(|h| h.get("comment")).cloned().unwrap_or(json!("")),
+            "Created": cfg.get("created").cloned().unwrap_or(Value::Null),
+            "Container": "",
+            "ContainerConfig": empty_container_config(),
+            "DockerVersion": "",
+            "Author": cfg.get("author").cloned().unwrap_or(json!("")),
+            "Config": config,
+            "Architecture": cfg.get("architecture").cloned().unwrap_or(Value::Null),
+            "Os": cfg.get("os").cloned().unwrap_or(Value::Null),
+            "Size": img.size,
+            "VirtualSize": img.size,
+            "GraphDriver": {"Data": graph, "Name": "overlay2"},
+            "RootFS": {"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        });
+        // Docker shows the variant only when the image has one.
+        if let Some(v) = cfg.get("variant").filter(|v| v.is_string()) {
+            out["Variant"] = v.clone();
+        }
+        Ok(out)
+    }
+
+    /// Docker-shaped JSON for one network: its containers are the running
+    /// ones with an address on it.
+    pub fn inspect_network(&self, n: &store::NetworkRecord) -> Value {
+        let store = self.store();
+        let prefix = n.subnet.split('/').nth(1).unwrap_or("");
+        let mut containers = serde_json::Map::new();
+        for l in store.leases(Some(&n.id)).unwrap_or_default() {
+            let name = store
+                .container(&l.container)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let o: Vec<u8> =
+                l.ip.parse::<std::net::Ipv4Addr>()
+                    .map(|a| a.octets().to_vec())
+                    .unwrap_or_default();
+            let mac = if o.len() == 4 {
+                format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+            } else {
+                String::new()
+            };
+            let endpoint = model::Digest::of(format!("{}/{}", l.container, n.id).as_bytes())
+                .hex()
+                .to_string();
+            containers.insert(
+                l.container.clone(),
+                json!({"Name": name, "EndpointID": endpoint, "MacAddress": mac,
+                       "IPv4Address": format!("{}/{prefix}", l.ip), "IPv6Address": ""}),
+            );
+        }
+        let default = crate::networks::is_default(n);
+        let mut ipam = json!({"Subnet": n.subnet, "Gateway": n.gateway});
+        if let Some(r) = &n.ip_range {
+            ipam["IPRange"] = json!(r);
+        }
+        let mut options = json!(n.options);
+        if default {
+            for (k, v) in [
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                ("com.docker.network.bridge.name", n.bridge.as_str()),
+            ] {
+                options[k] = json!(v);
+            }
+        }
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv6": false,
+            "IPAM": {"Driver": "default", "Options": if default { Value::Null } else { json!({}) }, "Config": [ipam]},
+            "Internal": n.internal,
+            "Attachable": false,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": options,
+            "Labels": n.labels,
+        })
+    }
+}

@@ -5,8 +5,8 @@
 //!
 //! A scenario marked `known: REASON` is a difference someone is fixing: it
 //! does not fail the test while it differs, and fails it once it matches
-//! (remove the mark). `DIFF_ONLY=text` runs the scenarios whose file or name
-//! contains `text`.
+//! (remove the mark). `DIFF_ONLY=a,b` runs the scenarios whose file or name
+//! contains `a` or `b`; `DIFF_VERBOSE=1` shows the known differences in full.
 mod common;
 #[path = "diff/normalize.rs"]
 mod normalize;
@@ -48,13 +48,12 @@ struct Raw {
 }
 
 impl Engine {
-    fn sh(&self, script: &str, tmp: &Path, ctx: &Path) -> Raw {
+    fn sh(&self, script: &str, tmp: &Path) -> Raw {
         let mut c = Command::new("timeout");
         c.args(["-k", "5", "60", "sh", "-c"])
             .arg(format!("{PRELUDE}{script}"))
             .env("ENGINE_BIN", &self.bin)
             .env("TMP", tmp)
-            .env("CTX", ctx)
             .current_dir(tmp)
             .stdin(Stdio::null());
         for (k, v) in &self.env {
@@ -90,13 +89,7 @@ fn normalise(raw: &Raw, line: &str, compare: Compare, paths: &Paths) -> Answer {
     }
 }
 
-fn run_scenario(
-    engine: &Engine,
-    sc: &Scenario,
-    tmp: &Path,
-    ctx: &Path,
-    paths: &Paths,
-) -> Vec<Answer> {
+fn run_scenario(engine: &Engine, sc: &Scenario, tmp: &Path, paths: &Paths) -> Vec<Answer> {
     std::fs::create_dir_all(tmp).unwrap();
     let mut answers = Vec::new();
     for step in &sc.steps {
@@ -104,13 +97,13 @@ fn run_scenario(
             Shell::Engine => format!("E {}", step.line),
             Shell::Host => step.line.clone(),
         };
-        let raw = engine.sh(&script, tmp, ctx);
+        let raw = engine.sh(&script, tmp);
         if let Some(compare) = step.compare {
             answers.push(normalise(&raw, &step.line, compare, paths));
         }
     }
     for line in &sc.cleanup {
-        engine.sh(&format!("E {line} >/dev/null 2>&1"), tmp, ctx);
+        engine.sh(&format!("E {line} >/dev/null 2>&1"), tmp);
     }
     answers
 }
@@ -215,7 +208,6 @@ fn differential() {
     let record = std::env::var_os("DIFF_RECORD").is_some();
     let only = std::env::var("DIFF_ONLY").ok();
     let dir = diff_dir();
-    let ctx = dir.join("contexts");
     let work = tempfile::Builder::new()
         .prefix("berth-diff-")
         .tempdir_in("/var/tmp")
@@ -262,7 +254,6 @@ fn differential() {
     let imported = engine.sh(
         &format!("'{}' | E import -c 'CMD [\"sh\"]' - bb", rootfs.display()),
         work.path(),
-        &ctx,
     );
     assert_eq!(
         imported.code, 0,
@@ -293,9 +284,10 @@ fn differential() {
         let mut fresh: Fixture = Vec::new();
         let mut ran_any = false;
         for sc in &scenarios {
-            let selected = only
-                .as_deref()
-                .is_none_or(|o| sc.name.contains(o) || fname.contains(o));
+            let selected = only.as_deref().is_none_or(|o| {
+                o.split(',')
+                    .any(|o| sc.name.contains(o) || fname.contains(o))
+            });
             if !selected {
                 if let Some(a) = recorded_map.get(sc.name.as_str()) {
                     fresh.push((sc.name.clone(), (*a).clone()));
@@ -306,15 +298,12 @@ fn differential() {
             total += 1;
             n += 1;
             let tmp = work.path().join(format!("s{n}"));
-            let mut paths = vec![
-                (tmp.display().to_string(), "$TMP".to_string()),
-                (ctx.display().to_string(), "$CTX".to_string()),
-            ];
+            let mut paths = vec![(tmp.display().to_string(), "$TMP".to_string())];
             paths.extend(engine.paths.iter().cloned());
             paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
             let paths = Paths(paths);
-            let got = run_scenario(&engine, sc, &tmp, &ctx, &paths);
-            let image = engine.sh("E image inspect bb >/dev/null", work.path(), &ctx);
+            let got = run_scenario(&engine, sc, &tmp, &paths);
+            let image = engine.sh("E image inspect bb >/dev/null", work.path());
             assert_eq!(
                 image.code, 0,
                 "{fname} / {}: the busybox image bb is gone after it; scenarios must leave it",
@@ -347,7 +336,7 @@ fn differential() {
             }
         }
         if ran_any {
-            engine.sh(RESET, work.path(), &ctx);
+            engine.sh(RESET, work.path());
         }
         if record {
             std::fs::write(&fixture_path, scenario::write_fixture(&fresh)).unwrap();

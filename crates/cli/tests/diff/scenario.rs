@@ -20,8 +20,8 @@
 //!
 //! Engine commands are shell fragments run by `/bin/sh` after the word `E`,
 //! a function calling the engine (`docker` or `berth`): pipes, redirections
-//! and `$TMP` (the scenario's scratch directory) and `$CTX` (the build
-//! contexts) work in them.
+//! and `$TMP` (the scenario's scratch directory, also the working directory;
+//! build contexts are made there by `host:` lines) work in them.
 
 use std::fmt::Write as _;
 

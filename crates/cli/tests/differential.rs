@@ -369,3 +369,75 @@ fn differential() {
         failures.join("\n\n")
     );
 }
+
+/// The normalisation and the comparisons themselves (no root needed).
+mod checks {
+    use super::normalize::{self, Paths};
+    use super::scenario;
+    use serde_json::json;
+
+    fn paths() -> Paths {
+        Paths(vec![("/var/tmp/x/s1".into(), "$TMP".into())])
+    }
+
+    #[test]
+    fn text_normalisation_hides_what_differs_by_nature() {
+        let raw = "c0ffee123456  bb  \"sleep 100\"  2 seconds ago  Up Less than a second  web\n\
+                   sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 1.98MB \
+                   2026-12-03T20:11:19.511089468Z 172.17.0.2 10.199.1.1 127.0.0.1 02:42:ac:11:00:02\n\
+                   docker: Error /var/tmp/x/s1/f\n";
+        assert_eq!(
+            normalize::text(raw, &paths()),
+            "<short-id>  bb  \"sleep 100\"  <ago>  Up <duration>  web\n\
+             sha256:<digest> <size> <time> <ip> 10.199.1.1 127.0.0.1 <mac>\n\
+             ENGINE: Error $TMP/f"
+        );
+    }
+
+    #[test]
+    fn json_documents_compare_key_by_key() {
+        let p = paths();
+        let want = normalize::json(
+            &json!({"Name": "/a", "State": {"Pid": 10}, "Ports": {}}),
+            &p,
+        );
+        let got = normalize::json(
+            &json!({"Name": "a", "State": {"Pid": 20}, "Ports": null, "X": 1}),
+            &p,
+        );
+        assert_eq!(
+            normalize::json_diff(&want, &got),
+            vec![
+                ".Name: Docker \"/a\" vs berth \"a\"",
+                ".Ports: object in Docker's, null in berth's ({} vs null)",
+                ".X: not in Docker's (berth: 1)",
+            ]
+        );
+    }
+
+    #[test]
+    fn fixtures_round_trip() {
+        let fx = vec![(
+            "s".to_string(),
+            vec![scenario::Answer {
+                line: "run --rm bb echo".into(),
+                exit: 3,
+                stdout: "\nsecond line\n\nfourth".into(),
+                stderr: String::new(),
+            }],
+        )];
+        assert_eq!(scenario::parse_fixture(&scenario::write_fixture(&fx)), fx);
+    }
+
+    #[test]
+    fn scenarios_parse() {
+        let sc = scenario::parse_scenarios(
+            "t.txt",
+            "# c\n== a\nknown: why\nsetup: create --name x bb\n$ start -a x\n$! rm y\ncleanup: rm -f x\n",
+        );
+        assert_eq!(sc.len(), 1);
+        assert_eq!(sc[0].known.as_deref(), Some("why"));
+        assert_eq!(sc[0].checks().count(), 2);
+        assert_eq!(sc[0].cleanup, vec!["rm -f x"]);
+    }
+}

@@ -78,6 +78,8 @@ pub fn text(s: &str, paths: &Paths) -> String {
     };
     let lines: Vec<String> = s
         .lines()
+        // The docker CLI's own race when a container fails to start.
+        .filter(|l| !l.ends_with("msg=\"error waiting for container: context canceled\""))
         .map(|l| gaps.replace_all(l.trim_end(), "  ").into_owned())
         .collect();
     lines.join("\n").trim_end_matches('\n').to_string()

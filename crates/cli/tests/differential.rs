@@ -385,12 +385,12 @@ mod checks {
         let raw = "c0ffee123456  bb  \"sleep 100\"  2 seconds ago  Up Less than a second  web\n\
                    sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 1.98MB \
                    2026-12-03T20:11:19.511089468Z 172.17.0.2 10.199.1.1 127.0.0.1 02:42:ac:11:00:02\n\
-                   docker: Error /var/tmp/x/s1/f\n";
+                   docker: Error /var/tmp/x/s1/f\nbrave_turing\n/happy_hopper\nx  y  eager_curie\n";
         assert_eq!(
             normalize::text(raw, &paths()),
             "<short-id>  bb  \"sleep 100\"  <ago>  Up <duration>  web\n\
              sha256:<digest> <size> <time> <ip> 10.199.1.1 127.0.0.1 <mac>\n\
-             ENGINE: Error $TMP/f"
+             ENGINE: Error $TMP/f\n<random-name>\n/<random-name>\nx  y  <random-name>"
         );
     }
 

@@ -47,6 +47,9 @@ fn rules() -> &'static Rules {
             r(r"\b(?:(?:127|0)\.\d+\.\d+\.\d+|10\.199\.\d+\.\d+)\b", "$0"),
             r(r"\b(\d{1,3}\.){3}\d{1,3}\b", "<ip>"),
             r(r"\b(docker|berth|Docker|Berth)\b", "ENGINE"),
+            // Generated container names (adjective_surname): a whole line
+            // (`--format '{{.Names}}'`, a `Name` value) or ps's last column.
+            r(r"(?m)(^/?|  )[a-z]+_[a-z]+$", "$1<random-name>"),
         ])
     })
 }

@@ -224,7 +224,11 @@ impl<'a> State<'a> {
         for cmd in &pipe.cmds {
             val = Some(self.eval_command(dot, cmd, val)?);
         }
-        let v = val.unwrap_or(Value::NoValue);
+        let mut v = val.unwrap_or(Value::NoValue);
+        // Go turns a nil `interface{}` (a JSON null in a map) into no value.
+        if self.missing == Missing::Error && matches!(v, Value::Nil) {
+            v = Value::NoValue;
+        }
         for name in &pipe.decl {
             if pipe.is_assign {
                 self.set_var(name, v.clone());

@@ -50,6 +50,8 @@ impl Shape<'_> {
                     Err(_) => Value::String(s.clone()),
                 }
             }
+            // A nil map prints `map[]` in Go.
+            J::Null if Self::any(self.maps, path) => Value::Map(BTreeMap::new()),
             J::Array(items) => Value::List(items.iter().map(|i| self.convert(i, path)).collect()),
             J::Object(m) if path.is_empty() || !Self::any(self.maps, path) => {
                 let mut fields = Vec::with_capacity(m.len());

@@ -365,6 +365,7 @@ fn inspect_shape(doc: &serde_json::Value) -> (Shape<'static>, bool) {
             &["Metadata.LastTagTime"]
         },
         types: &[],
+        nils: &["State.Health", "Config.Healthcheck"],
     };
     // Docker re-runs a failed template on the raw JSON, except for volumes.
     (shape, type_name != "types.Volume")

@@ -20,6 +20,9 @@ pub struct Shape<'a> {
     pub times: &'a [&'a str],
     /// Go type names of nested structs, by path.
     pub types: &'a [(&'a str, &'a str)],
+    /// Pointer fields JSON omits when nil (`State.Health`): present as `<nil>`,
+    /// so `{{if .State.Health}}` is false rather than an error.
+    pub nils: &'a [&'a str],
 }
 
 fn matches(pattern: &str, path: &[&str]) -> bool {
@@ -59,6 +62,14 @@ impl Shape<'_> {
                     path.push(k);
                     fields.push((k.clone(), self.convert(v, path)));
                     path.pop();
+                }
+                for n in self.nils {
+                    let (parent, key) = n.rsplit_once('.').unwrap_or(("", n));
+                    let here = parent.is_empty() && path.is_empty()
+                        || !parent.is_empty() && matches(parent, path);
+                    if here && !m.contains_key(key) {
+                        fields.push((key.to_string(), Value::Nil));
+                    }
                 }
                 let name = if path.is_empty() {
                     self.type_name.to_string()

@@ -22,6 +22,7 @@ fn data() -> Value {
         type_name: "types.ContainerJSON",
         maps: &["Config.Labels", "Config.Volumes"],
         durations: &["Config.Healthcheck.Interval"],
+        nils: &["State.Health"],
         ..Shape::default()
     }
     .apply(&json)
@@ -60,7 +61,8 @@ fn fields_and_printing() {
         run("{{.State.Running}} {{.State.Pid}} {{.Float}}"),
         "true 42 1.5"
     );
-    assert_eq!(run("{{.Config.Volumes}}|{{print nil}}"), "<nil>|<nil>");
+    // A nil map prints `map[]`, a nil interface `<nil>`.
+    assert_eq!(run("{{.Config.Volumes}}|{{print nil}}"), "map[]|<nil>");
     assert!(run("{{.}}").starts_with('{'));
 }
 
@@ -306,4 +308,33 @@ fn header_functions_return_their_argument() {
         .execute_with(&Value::Map(h), crate::FuncSet::Header, Missing::NoValue)
         .unwrap();
     assert_eq!(out, "NAMES|NAMES|NAMES");
+}
+
+#[test]
+fn scoping_nils_and_times() {
+    // A variable declared inside {{if}} ends with it (Go: a parse error).
+    assert_eq!(
+        parse_err("{{if true}}{{$y := 1}}{{end}}{{$y}}"),
+        r#"template: :1: undefined variable "$y""#
+    );
+    assert_eq!(
+        run("{{$x := 1}}{{range .Nums}}{{$x = .}}{{end}}{{$x}}"),
+        "2"
+    );
+    assert_eq!(
+        run("{{if .State.Health}}h{{else}}none{{end}}|{{.State.Health}}"),
+        "none|<nil>"
+    );
+    let json = serde_json::json!({"Created": "2026-12-03T20:13:07.781470735Z"});
+    let v = Shape {
+        times: &["Created"],
+        ..Shape::default()
+    }
+    .apply(&json);
+    // docker 20.10 (network inspect): 2026-12-03 20:13:07.781470735 +0000 UTC|"2026-12-03T20:13:07.781470735Z"
+    let t = Template::parse("{{.Created}}|{{json .Created}}").unwrap();
+    assert_eq!(
+        t.execute(&v).unwrap(),
+        r#"2026-12-03 20:13:07.781470735 +0000 UTC|"2026-12-03T20:13:07.781470735Z""#
+    );
 }

@@ -178,12 +178,24 @@ fn row_value(row: &Row, listing: &Listing) -> Value {
     Value::Struct(s)
 }
 
+/// The header row's data: a header for every field the rows have or the
+/// template names (so an empty listing still gets its header).
 fn header_value(
+    text: &str,
     rows: &[Row],
     columns: &[(&'static str, &'static str)],
     listing: &Listing,
 ) -> Value {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for word in text.split('.').skip(1) {
+        let field: String = word
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if field.starts_with(|c: char| c.is_uppercase()) {
+            names.insert(field.clone(), derived_header(&field));
+        }
+    }
     for r in rows {
         for k in r.keys() {
             names.insert(k.to_string(), derived_header(k));
@@ -258,7 +270,7 @@ fn print_template(
     if !header {
         return Ok(body);
     }
-    let head = header_value(rows, columns, listing);
+    let head = header_value(&text, rows, columns, listing);
     let head = tmpl
         .execute_with(&head, FuncSet::Header, Missing::NoValue)
         .unwrap_or_default();
@@ -408,23 +420,61 @@ pub fn print_inspect(docs: &[serde_json::Value], format: &str) -> Result<(), Fai
 /// A template for `events --format`, checked before any event is read.
 pub struct EventTemplate(Template);
 
+/// An event's JSON (Docker's `/events` shape) as the `*events.Message` Docker's
+/// templates see: Go's field names (`.Status`, `.ID`, `.Time`, `.TimeNano`).
+fn event_value(e: &serde_json::Value) -> Value {
+    let text = |v: Option<&serde_json::Value>| {
+        Value::String(v.and_then(|v| v.as_str()).unwrap_or_default().to_string())
+    };
+    let int = |k: &str| Value::Int(e.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0));
+    let actor = e.get("Actor");
+    let attributes = actor
+        .and_then(|a| a.get("Attributes"))
+        .and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), text(Some(v))))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .unwrap_or_default();
+    let actor = Struct::new(
+        "events.Actor",
+        vec![
+            ("ID".into(), text(actor.and_then(|a| a.get("ID")))),
+            ("Attributes".into(), Value::Map(attributes)),
+        ],
+    );
+    Value::Struct(Struct::new(
+        "*events.Message",
+        vec![
+            ("Status".into(), text(e.get("status"))),
+            ("ID".into(), text(e.get("id"))),
+            ("From".into(), text(e.get("from"))),
+            ("Type".into(), text(e.get("Type"))),
+            ("Action".into(), text(e.get("Action"))),
+            ("Actor".into(), Value::Struct(actor)),
+            ("Scope".into(), text(e.get("scope"))),
+            ("Time".into(), int("time")),
+            ("TimeNano".into(), int("timeNano")),
+        ],
+    ))
+}
+
 impl EventTemplate {
-    /// Parse; Docker reports `Error parsing format: …` and exits 64.
+    /// Parse and try on an empty event, as Docker does before reading any:
+    /// either failure is `Error parsing format: …`, exit status 64.
     pub fn parse(text: &str) -> Result<EventTemplate, Failure> {
-        Template::parse(text)
+        let t = Template::parse(text)
             .map(EventTemplate)
-            .map_err(|e| Failure::msg(64, format!("Error parsing format: {e}")))
+            .map_err(|e| Failure::msg(64, format!("Error parsing format: {e}")))?;
+        t.render(&serde_json::json!({}))?;
+        Ok(t)
     }
 
-    /// Render one event (its JSON, as `*events.Message`).
+    /// Render one event (its JSON).
     pub fn render(&self, event: &serde_json::Value) -> Result<String, Failure> {
-        let shape = Shape {
-            type_name: "*events.Message",
-            maps: &["Actor.Attributes"],
-            ..Shape::default()
-        };
         self.0
-            .execute(&shape.apply(event))
+            .execute(&event_value(event))
             .map_err(|e| Failure::msg(64, format!("Error parsing format: {e}")))
     }
 }
@@ -543,6 +593,45 @@ mod tests {
         assert_eq!(
             err.message.unwrap(),
             "failed to execute template: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.ContainerContext"
+        );
+    }
+
+    #[test]
+    fn empty_listings_and_empty_cells() {
+        // docker 20.10, `ps -a --filter name=zzz --format 'table {{.Names}}'`: NAMES
+        let cols = [("NAMES", "Names")];
+        let out = print(
+            &Format::parse(Some("table {{.Names}}\\t{{.CreatedAt}}"), &cols),
+            &[],
+            &PS,
+        )
+        .unwrap();
+        assert_eq!(out, "NAMES     CREATED AT\n");
+        // docker 20.10, `table {{.Names}}\t{{.Ports}}`: the empty last cell keeps the padding.
+        let mut r = Row::new();
+        r.insert("Names", "plain".into());
+        r.insert("Ports", String::new());
+        let out = print(
+            &Format::parse(Some("table {{.Names}}\\t{{.Ports}}"), &cols),
+            &[r],
+            &PS,
+        )
+        .unwrap();
+        assert_eq!(out, "NAMES     PORTS\nplain     \n");
+    }
+
+    #[test]
+    fn event_templates_use_go_names() {
+        let e = serde_json::json!({"Type": "volume", "Action": "create", "Actor": {"ID": "vol1", "Attributes": {"driver": "local"}}, "scope": "local", "time": 1796328681, "timeNano": 1796328681513028650i64});
+        let t = EventTemplate::parse("{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Time}}")
+            .unwrap();
+        // docker 20.10: volume create <no value> 1796328681
+        assert_eq!(t.render(&e).unwrap(), "volume create <no value> 1796328681");
+        let err = EventTemplate::parse("{{.Nope}}").err().unwrap();
+        assert_eq!(err.code, 64);
+        assert_eq!(
+            err.message.unwrap(),
+            "Error parsing format: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *events.Message"
         );
     }
 

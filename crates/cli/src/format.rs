@@ -61,6 +61,11 @@ pub struct Listing {
     pub exec_prefix: &'static str,
     /// Header names of fields not among the default columns.
     pub headers: &'static [(&'static str, &'static str)],
+    /// Every field Docker's row type has (they all have a header).
+    pub fields: &'static [&'static str],
+    /// Whether Docker tries the template on an empty row before listing
+    /// (`ps` does, so a bad template fails even with nothing to list).
+    pub validate: bool,
 }
 
 const TPE: &str = "template parsing error: ";
@@ -71,6 +76,23 @@ pub const PS: Listing = Listing {
     parse_prefix: "failed to parse template: ",
     exec_prefix: "failed to execute template: ",
     headers: &[("RunningFor", "CREATED"), ("ID", "CONTAINER ID")],
+    fields: &[
+        "ID",
+        "Names",
+        "Image",
+        "Command",
+        "CreatedAt",
+        "RunningFor",
+        "Ports",
+        "State",
+        "Status",
+        "Size",
+        "Labels",
+        "Mounts",
+        "Networks",
+        "LocalVolumes",
+    ],
+    validate: true,
 };
 /// `images`.
 pub const IMAGES: Listing = Listing {
@@ -82,6 +104,20 @@ pub const IMAGES: Listing = Listing {
         ("CreatedSince", "CREATED"),
         ("VirtualSize", "SIZE"),
     ],
+    fields: &[
+        "Repository",
+        "Tag",
+        "ID",
+        "Digest",
+        "CreatedSince",
+        "CreatedAt",
+        "Size",
+        "Containers",
+        "SharedSize",
+        "UniqueSize",
+        "VirtualSize",
+    ],
+    validate: false,
 };
 /// `network ls`.
 pub const NETWORKS: Listing = Listing {
@@ -89,6 +125,17 @@ pub const NETWORKS: Listing = Listing {
     parse_prefix: TPE,
     exec_prefix: TPE,
     headers: &[("ID", "NETWORK ID"), ("IPv6", "IPV6")],
+    fields: &[
+        "Name",
+        "Driver",
+        "ID",
+        "Scope",
+        "IPv6",
+        "Internal",
+        "Labels",
+        "CreatedAt",
+    ],
+    validate: false,
 };
 /// `volume ls`.
 pub const VOLUMES: Listing = Listing {
@@ -96,6 +143,16 @@ pub const VOLUMES: Listing = Listing {
     parse_prefix: TPE,
     exec_prefix: TPE,
     headers: &[("Name", "VOLUME NAME")],
+    fields: &[
+        "Name",
+        "Driver",
+        "Scope",
+        "Mountpoint",
+        "Labels",
+        "Links",
+        "Size",
+    ],
+    validate: false,
 };
 /// `history`.
 pub const HISTORY: Listing = Listing {
@@ -107,6 +164,15 @@ pub const HISTORY: Listing = Listing {
         ("CreatedSince", "CREATED"),
         ("CreatedBy", "CREATED BY"),
     ],
+    fields: &[
+        "ID",
+        "CreatedBy",
+        "CreatedSince",
+        "CreatedAt",
+        "Size",
+        "Comment",
+    ],
+    validate: false,
 };
 /// `stats`.
 pub const STATS: Listing = Listing {
@@ -122,6 +188,18 @@ pub const STATS: Listing = Listing {
         ("BlockIO", "BLOCK I/O"),
         ("PIDs", "PIDS"),
     ],
+    fields: &[
+        "Name",
+        "Container",
+        "ID",
+        "PIDs",
+        "CPUPerc",
+        "MemUsage",
+        "MemPerc",
+        "NetIO",
+        "BlockIO",
+    ],
+    validate: false,
 };
 /// `system df`.
 pub const DF: Listing = Listing {
@@ -129,6 +207,8 @@ pub const DF: Listing = Listing {
     parse_prefix: TPE,
     exec_prefix: TPE,
     headers: &[("TotalCount", "TOTAL")],
+    fields: &["Type", "TotalCount", "Active", "Size", "Reclaimable"],
+    validate: false,
 };
 
 /// `CreatedAt` → `CREATED AT`: Docker's header for a field it has no name for.
@@ -178,23 +258,15 @@ fn row_value(row: &Row, listing: &Listing) -> Value {
     Value::Struct(s)
 }
 
-/// The header row's data: a header for every field the rows have or the
-/// template names (so an empty listing still gets its header).
+/// The header row's data: a header for every field Docker's row type has.
 fn header_value(
-    text: &str,
     rows: &[Row],
     columns: &[(&'static str, &'static str)],
     listing: &Listing,
-) -> Value {
+) -> (Value, Value) {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
-    for word in text.split('.').skip(1) {
-        let field: String = word
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if field.starts_with(|c: char| c.is_uppercase()) {
-            names.insert(field.clone(), derived_header(&field));
-        }
+    for f in listing.fields {
+        names.insert(f.to_string(), derived_header(f));
     }
     for r in rows {
         for k in r.keys() {
@@ -204,14 +276,17 @@ fn header_value(
     for (h, f) in columns.iter().chain(listing.headers) {
         names.insert(f.to_string(), h.to_string());
     }
-    let fields = names
+    let map: BTreeMap<String, Value> = names
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let mut s = Struct::new("formatter.SubHeaderContext", fields);
+    let mut s = Struct::new(
+        "formatter.SubHeaderContext",
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    );
     s.methods
         .insert("Label".into(), Arc::new(header_label) as template::Method);
-    Value::Struct(s)
+    (Value::Struct(s), Value::Map(map))
 }
 
 /// Go's `text/tabwriter` as Docker sets it up (min width 10, padding 3, spaces):
@@ -259,6 +334,11 @@ fn print_template(
         .replace("\\n", "\n");
     let tmpl = Template::parse(&text)
         .map_err(|e| Failure::msg(1, format!("{}{e}", listing.parse_prefix)))?;
+    if listing.validate {
+        let blank: Row = listing.fields.iter().map(|f| (*f, String::new())).collect();
+        tmpl.execute(&row_value(&blank, listing))
+            .map_err(|e| Failure::msg(1, format!("{}{e}", listing.exec_prefix)))?;
+    }
     let mut body = String::new();
     for r in rows {
         let line = tmpl
@@ -270,9 +350,12 @@ fn print_template(
     if !header {
         return Ok(body);
     }
-    let head = header_value(&text, rows, columns, listing);
+    // Docker's header is a map (an unknown field heads `<no value>`) that also
+    // answers `.Label "k"`: try it as a struct with the method, then as the map.
+    let (with_label, map) = header_value(rows, columns, listing);
     let head = tmpl
-        .execute_with(&head, FuncSet::Header, Missing::NoValue)
+        .execute_with(&with_label, FuncSet::Header, Missing::NoValue)
+        .or_else(|_| tmpl.execute_with(&map, FuncSet::Header, Missing::NoValue))
         .unwrap_or_default();
     Ok(tabwriter(&format!("{head}\n{body}")))
 }
@@ -607,6 +690,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "NAMES     CREATED AT\n");
+        // docker 20.10, `images --format 'table {{.Repository}}\t{{.Nope}}'` with no image.
+        let out = print(
+            &Format::parse(Some("table {{.Repository}}\\t{{.Nope}}"), &[]),
+            &[],
+            &IMAGES,
+        )
+        .unwrap();
+        assert_eq!(out, "REPOSITORY   <no value>\n");
+        // docker 20.10: ps tries the template even with no container.
+        let err = print(&Format::parse(Some("{{.Nope}}"), &cols), &[], &PS)
+            .err()
+            .unwrap();
+        assert!(err
+            .message
+            .unwrap()
+            .starts_with("failed to execute template: "));
         // docker 20.10, `table {{.Names}}\t{{.Ports}}`: the empty last cell keeps the padding.
         let mut r = Row::new();
         r.insert("Names", "plain".into());

@@ -687,7 +687,11 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
     ];
     print!(
         "{}",
-        format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+        format::print(
+            &Format::parse(a.format.as_deref(), COLS),
+            &rows,
+            &format::PS
+        )?
     );
     Ok(())
 }
@@ -1262,7 +1266,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
             }
         }
     }
-    print_inspect(&values, a.format.as_deref());
+    print_inspect(&values, a.format.as_deref())?;
     if failed {
         Err(Failure::silent(1))
     } else {
@@ -1271,18 +1275,15 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
 }
 
 /// Print inspect results as Docker does (a JSON array, or one template line each).
-pub fn print_inspect(values: &[serde_json::Value], format: Option<&str>) {
+pub fn print_inspect(values: &[serde_json::Value], format: Option<&str>) -> Result<(), Failure> {
     match format {
-        Some(t) => {
-            for v in values {
-                println!("{}", crate::format::render_json_template(t, v));
-            }
-        }
+        Some(t) => crate::format::print_inspect(values, t)?,
         None => println!(
             "{}",
             serde_json::to_string_pretty(values).unwrap_or_default()
         ),
     }
+    Ok(())
 }
 
 /// `attach`.

@@ -146,7 +146,11 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
     };
     print!(
         "{}",
-        format::print(&Format::parse(a.format.as_deref(), cols), &rows)
+        format::print(
+            &Format::parse(a.format.as_deref(), cols),
+            &rows,
+            &format::IMAGES
+        )?
     );
     Ok(())
 }
@@ -289,7 +293,11 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<(), Failure> {
     ];
     print!(
         "{}",
-        format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+        format::print(
+            &Format::parse(a.format.as_deref(), COLS),
+            &rows,
+            &format::HISTORY
+        )?
     );
     Ok(())
 }
@@ -561,7 +569,7 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
                     }
                 }
             }
-            super::container::print_inspect(&values, a.format.as_deref());
+            super::container::print_inspect(&values, a.format.as_deref())?;
             if failed {
                 Err(Failure::silent(1))
             } else {

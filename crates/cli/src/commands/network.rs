@@ -204,7 +204,11 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                 .collect();
             print!(
                 "{}",
-                format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+                format::print(
+                    &Format::parse(a.format.as_deref(), COLS),
+                    &rows,
+                    &format::NETWORKS
+                )?
             );
             Ok(())
         }
@@ -225,7 +229,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                     }
                 }
             }
-            super::container::print_inspect(&values, a.format.as_deref());
+            super::container::print_inspect(&values, a.format.as_deref())?;
             if failed {
                 Err(Failure::silent(1))
             } else {

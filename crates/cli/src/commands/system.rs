@@ -265,7 +265,11 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     ];
     print!(
         "{}",
-        format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+        format::print(
+            &Format::parse(a.format.as_deref(), COLS),
+            &rows,
+            &format::DF
+        )?
     );
     Ok(())
 }
@@ -347,8 +351,9 @@ fn df_verbose(
                     ("CONTAINERS", "Containers"),
                 ],
             ),
-            &rows
-        )
+            &rows,
+            &format::DF,
+        )?
     );
     let mut rows = Vec::new();
     for c in containers {
@@ -380,8 +385,9 @@ fn df_verbose(
                     ("NAMES", "Names"),
                 ],
             ),
-            &rows
-        )
+            &rows,
+            &format::DF,
+        )?
     );
     let mut rows = Vec::new();
     for v in engine.store().volumes()? {
@@ -412,8 +418,9 @@ fn df_verbose(
                     ("SIZE", "Size")
                 ],
             ),
-            &rows
-        )
+            &rows,
+            &format::DF,
+        )?
     );
     // Build cache: each cached step's image, sized by its top layer.
     let mut rows = Vec::new();
@@ -459,8 +466,9 @@ fn df_verbose(
                     ("SHARED", "Shared"),
                 ],
             ),
-            &rows
-        )
+            &rows,
+            &format::DF,
+        )?
     );
     Ok(())
 }
@@ -614,7 +622,11 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<(), Failure> {
             rows.push(r);
             now.insert(id.to_string(), s);
         }
-        let table = format::print(&Format::parse(a.format.as_deref(), COLS), &rows);
+        let table = format::print(
+            &Format::parse(a.format.as_deref(), COLS),
+            &rows,
+            &format::STATS,
+        )?;
         if a.no_stream {
             print!("{table}");
             return Ok(());
@@ -676,16 +688,25 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<(), Failure> {
     let mut tail = engine::events::Tail::at_end(&root);
     let started = chrono::Utc::now();
     let stdout = std::io::stdout();
+    let template = match a.format.as_deref() {
+        None | Some("") | Some("json") | Some("{{json .}}") => None,
+        Some(t) => Some(format::EventTemplate::parse(t)?),
+    };
+    let failed = std::cell::RefCell::new(None);
     let show = |e: &engine::events::Event| -> bool {
         if !filter.matches(e) {
             return true;
         }
-        let text = match a.format.as_deref() {
-            None | Some("") => e.line(),
-            Some("json") | Some("{{json .}}") => serde_json::to_string(e).unwrap_or_default(),
-            Some(t) => {
-                format::render_json_template(t, &serde_json::to_value(e).unwrap_or_default())
-            }
+        let text = match (&template, a.format.as_deref()) {
+            (Some(t), _) => match t.render(&serde_json::to_value(e).unwrap_or_default()) {
+                Ok(s) => s,
+                Err(f) => {
+                    *failed.borrow_mut() = Some(f);
+                    return false;
+                }
+            },
+            (None, None | Some("")) => e.line(),
+            (None, _) => serde_json::to_string(e).unwrap_or_default(),
         };
         let mut out = stdout.lock();
         writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
@@ -694,7 +715,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<(), Failure> {
         for e in engine::events::read_stored(&root) {
             let t = e.when();
             if t >= s && t < started && until.is_none_or(|u| t < u) && !show(&e) {
-                return Ok(());
+                return failed.take().map_or(Ok(()), Err);
             }
         }
     }
@@ -707,7 +728,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<(), Failure> {
                 return Ok(());
             }
             if !show(&e) {
-                return Ok(());
+                return failed.take().map_or(Ok(()), Err);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -197,7 +197,11 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
                 .collect();
             print!(
                 "{}",
-                format::print(&Format::parse(a.format.as_deref(), COLS), &rows)
+                format::print(
+                    &Format::parse(a.format.as_deref(), COLS),
+                    &rows,
+                    &format::VOLUMES
+                )?
             );
             Ok(())
         }
@@ -216,7 +220,7 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
                     }
                 }
             }
-            super::container::print_inspect(&values, a.format.as_deref());
+            super::container::print_inspect(&values, a.format.as_deref())?;
             if failed {
                 Err(Failure::silent(1))
             } else {

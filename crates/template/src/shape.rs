@@ -58,17 +58,23 @@ impl Shape<'_> {
             J::Array(items) => Value::List(items.iter().map(|i| self.convert(i, path)).collect()),
             J::Object(m) if path.is_empty() || !Self::any(self.maps, path) => {
                 let mut fields = Vec::with_capacity(m.len());
+                let mut json_null = Vec::new();
                 for (k, v) in m {
                     path.push(k);
+                    if v.is_null() && Self::any(self.maps, path) {
+                        json_null.push(k.clone());
+                    }
                     fields.push((k.clone(), self.convert(v, path)));
                     path.pop();
                 }
+                let mut json_omitted = Vec::new();
                 for n in self.nils {
                     let (parent, key) = n.rsplit_once('.').unwrap_or(("", n));
                     let here = parent.is_empty() && path.is_empty()
                         || !parent.is_empty() && matches(parent, path);
                     if here && !m.contains_key(key) {
                         fields.push((key.to_string(), Value::Nil));
+                        json_omitted.push(key.to_string());
                     }
                 }
                 let name = if path.is_empty() {
@@ -79,7 +85,10 @@ impl Shape<'_> {
                         .find(|(p, _)| matches(p, path))
                         .map_or_else(|| "struct".to_string(), |(_, t)| t.to_string())
                 };
-                Value::Struct(Struct::new(name, fields))
+                let mut st = Struct::new(name, fields);
+                st.json_omitted = json_omitted;
+                st.json_null = json_null;
+                Value::Struct(st)
             }
             J::Object(m) => {
                 let mut out = BTreeMap::new();

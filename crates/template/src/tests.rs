@@ -338,3 +338,22 @@ fn scoping_nils_and_times() {
         r#"2026-12-03 20:13:07.781470735 +0000 UTC|"2026-12-03T20:13:07.781470735Z""#
     );
 }
+
+#[test]
+fn nil_maps_and_omitted_pointers_marshal_as_go() {
+    // docker 20.10 `image inspect -f '{{json .Config}}'` of an imported
+    // image: nil maps are null, a nil Healthcheck (omitempty) is left out;
+    // as text the nil map is map[] and the pointer <nil>.
+    let json = serde_json::json!({"Config": {"Labels": null, "Cmd": ["sh"]}});
+    let v = Shape {
+        maps: &["Config.Labels"],
+        nils: &["Config.Healthcheck"],
+        ..Shape::default()
+    }
+    .apply(&json);
+    let t = Template::parse("{{json .Config}}|{{.Config.Labels}}|{{.Config.Healthcheck}}").unwrap();
+    assert_eq!(
+        t.execute(&v).unwrap(),
+        r#"{"Cmd":["sh"],"Labels":null}|map[]|<nil>"#
+    );
+}

@@ -20,6 +20,12 @@ pub struct Struct {
     /// Whether `json` escapes `<`, `>`, `&` for this value: Docker's list rows
     /// marshal themselves with Go's `json.Marshal`, which does.
     pub json_escapes_html: bool,
+    /// Fields `json` leaves out (nil pointers tagged `omitempty`, which the
+    /// JSON document did not have).
+    pub json_omitted: Vec<String>,
+    /// Fields `json` writes as `null` (nil maps: `map[]` in text, `null` in
+    /// Go's JSON).
+    pub json_null: Vec<String>,
 }
 
 impl Struct {
@@ -30,6 +36,8 @@ impl Struct {
             fields,
             methods: BTreeMap::new(),
             json_escapes_html: false,
+            json_omitted: Vec::new(),
+            json_null: Vec::new(),
         }
     }
 
@@ -250,13 +258,22 @@ impl Value {
             Value::Struct(s) => {
                 let escape_html = escape_html || s.json_escapes_html;
                 out.push('{');
-                for (i, (k, v)) in s.fields.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for (k, v) in &s.fields {
+                    if s.json_omitted.contains(k) {
+                        continue;
+                    }
+                    if !first {
                         out.push(',');
                     }
+                    first = false;
                     json_string(out, k, escape_html);
                     out.push(':');
-                    v.write_json(out, escape_html);
+                    if s.json_null.contains(k) {
+                        out.push_str("null");
+                    } else {
+                        v.write_json(out, escape_html);
+                    }
                 }
                 out.push('}');
             }

@@ -761,49 +761,74 @@ pub struct AboutArgs {
     format: Option<String>,
 }
 
-/// Print `doc` through `--format` when given; else `text()`.
-fn about(doc: serde_json::Value, format: Option<&str>, text: impl FnOnce() -> String) {
+/// Print `doc` through `--format` when given (Docker's `types.Version` /
+/// `types.Info` structs; a bad template exits 64 as docker's); else `text()`.
+fn about(
+    doc: serde_json::Value,
+    name: &str,
+    type_name: &str,
+    format: Option<&str>,
+    text: impl FnOnce() -> String,
+) -> Result<(), Failure> {
     match format {
         Some("json") => println!("{}", serde_json::to_string(&doc).unwrap_or_default()),
-        Some(t) => println!("{}", format::render_json_template(t, &doc)),
+        Some(t) => {
+            let bad = |e: String| Failure::msg(64, format!("Template parsing error: {e}"));
+            let tmpl = template::Template::parse_named(name, t).map_err(|e| bad(e.to_string()))?;
+            let shape = template::Shape {
+                type_name,
+                maps: &["Runtimes", "Server.Components.Details"],
+                ..Default::default()
+            };
+            let out = tmpl
+                .execute(&shape.apply(&doc))
+                .map_err(|e| bad(e.to_string()))?;
+            println!("{out}");
+        }
         None => print!("{}", text()),
     }
+    Ok(())
 }
 
 /// `version`: the client and the engine (one binary).
 pub fn version(engine: &Engine, a: AboutArgs) -> Result<(), Failure> {
     let v = engine.version();
     let doc = serde_json::to_value(&v).unwrap_or_default();
-    about(doc, a.format.as_deref(), || {
-        let c = &v.client;
-        let s = &v.server;
-        let mut out = format!(
+    about(
+        doc,
+        "version",
+        "types.VersionInfo",
+        a.format.as_deref(),
+        || {
+            let c = &v.client;
+            let s = &v.server;
+            let mut out = format!(
             "Client:\n Version:           {}\n API version:       {}\n Go version:        {}\n Git commit:        {}\n Built:             {}\n OS/Arch:           {}/{}\n Context:           {}\n Experimental:      {}\n\nServer:\n",
             c.version, c.api_version, c.go_version, c.git_commit, c.build_time, c.os, c.arch, c.context, c.experimental
         );
-        for comp in &s.components {
-            if comp.name == "Engine" {
-                out.push_str(&format!(
+            for comp in &s.components {
+                if comp.name == "Engine" {
+                    out.push_str(&format!(
                     " Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  Go version:       {}\n  Git commit:       {}\n  Built:            {}\n  OS/Arch:          {}/{}\n  Experimental:     false\n",
                     s.version, s.api_version, s.min_api_version, s.go_version, s.git_commit, s.build_time, s.os, s.arch
                 ));
-            } else {
-                out.push_str(&format!(
-                    " {}:\n  Version:          {}\n",
-                    comp.name, comp.version
-                ));
+                } else {
+                    out.push_str(&format!(
+                        " {}:\n  Version:          {}\n",
+                        comp.name, comp.version
+                    ));
+                }
             }
-        }
-        out
-    });
-    Ok(())
+            out
+        },
+    )
 }
 
 /// `info` / `system info`.
 pub fn info(engine: &Engine, a: AboutArgs) -> Result<(), Failure> {
     let i = engine.info().map_err(super::container::daemon_error)?;
     let doc = serde_json::to_value(&i).unwrap_or_default();
-    about(doc, a.format.as_deref(), || {
+    about(doc, "", "types.Info", a.format.as_deref(), || {
         let mut o = String::from("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n");
         o.push_str(&format!(
             " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n",
@@ -847,8 +872,7 @@ pub fn info(engine: &Engine, a: AboutArgs) -> Result<(), Failure> {
             o.push('\n');
         }
         o
-    });
-    Ok(())
+    })
 }
 
 /// Go's `units.BytesSize`: binary units, four significant digits

@@ -517,16 +517,26 @@ impl Engine {
 
 /// The bridge of `n`, created (with its gateway address, up, its firewall
 /// rules) if missing: after a reboot networks come back on first use.
+/// When it exists and so does `docker0`, its accept rules in Docker's
+/// `FORWARD` path are checked (dockerd may have started since the bridge
+/// came up); hosts without Docker pay one netlink lookup.
 fn ensure_bridge(
     paths: &crate::Paths,
     nl: &mut Netlink,
     n: &NetworkRecord,
     mtu: Option<u32>,
 ) -> std::io::Result<u32> {
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     if let Some(i) = nl.link_index(&n.bridge)? {
+        if nl.link_index("docker0")?.is_some() {
+            crate::settings::Settings::load(&paths.config)
+                .and_then(|s| s.firewall())
+                .map_err(|e| bad(e.to_string()))?
+                .network_recheck(&n.id, &n.bridge, n.internal)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
+        }
         return Ok(i);
     }
-    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let subnet: Subnet = n.subnet.parse().map_err(bad)?;
     let gw: Ipv4Addr = n.gateway.parse().map_err(|_| bad("bad gateway".into()))?;
     let settings =

@@ -186,15 +186,6 @@ impl Drop for Killed {
     }
 }
 
-/// `system reset` of `b` inside `ns` on drop.
-struct ResetIn<'a>(&'a Berth, &'a Netns);
-
-impl Drop for ResetIn<'_> {
-    fn drop(&mut self) {
-        let _ = berth_in(self.0, self.1, &["system", "reset", "-f"]);
-    }
-}
-
 /// berth inside `ns`, with the state of `b`.
 fn berth_in(b: &Berth, ns: &Netns, args: &[&str]) -> Output {
     let probe = b.cmd();
@@ -234,100 +225,131 @@ fn filter_rules(ns: &Netns) -> String {
     ns.sh_ok("iptables-nft -w -t filter -S")
 }
 
+/// What a test needs: berth (state of its own), the namespace it and a
+/// dockerd of the test's own live in, and another host linked to it by a
+/// veth (10.252.40.1 here, 10.252.40.2 there) serving `other-host` on port
+/// 80. On drop: berth's containers and rules, then dockerd, then the rest.
+struct Scene {
+    dockerd: Option<Dockerd>,
+    _server: Killed,
+    other: Netns,
+    ns: Netns,
+    b: Berth,
+    _www: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new(name: &str) -> Scene {
+        require_root();
+        for bin in [DOCKERD, DOCKER, "/usr/sbin/iptables-nft"] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} missing: apt-get install docker.io iptables (the test starts its own \
+                 dockerd in a network namespace of its own; Docker's service is not used)"
+            );
+        }
+        let b = Berth::new();
+        let tag = format!("{name}{:x}", std::process::id());
+        let ns = Netns::new(format!("berth-dk-{tag}"));
+        let other = Netns::new(format!("berth-dko-{tag}"));
+        must(&format!(
+            "ip link add tdh{tag} netns {} type veth peer name tdo{tag} netns {}",
+            ns.name, other.name
+        ));
+        ns.sh_ok(&format!(
+            "ip addr add 10.252.40.1/30 dev tdh{tag} && ip link set tdh{tag} up"
+        ));
+        other.sh_ok(&format!(
+            "ip addr add 10.252.40.2/30 dev tdo{tag} && ip link set tdo{tag} up && \
+             ip route add default via 10.252.40.1"
+        ));
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("index.html"), "other-host\n").unwrap();
+        let server = Killed(
+            other
+                .cmd("busybox")
+                .args(["httpd", "-f", "-p", "10.252.40.2:80", "-h"])
+                .arg(www.path())
+                .spawn()
+                .unwrap(),
+        );
+        Scene {
+            dockerd: None,
+            _server: server,
+            other,
+            ns,
+            b,
+            _www: www,
+        }
+    }
+
+    /// Start dockerd and check it made the `FORWARD` path drop; forwarding
+    /// on, as Docker does (in the test's namespace).
+    fn start_dockerd(&mut self) -> &Dockerd {
+        let d = Dockerd::start(&self.ns, self.b.path());
+        let rules = filter_rules(&self.ns);
+        assert!(rules.contains("-P FORWARD DROP"), "{rules}");
+        assert!(rules.contains("-N DOCKER-USER"), "{rules}");
+        self.ns.sh_ok("echo 1 > /proc/sys/net/ipv4/ip_forward");
+        self.dockerd.insert(d)
+    }
+
+    fn berth(&self, args: &[&str]) -> String {
+        berth_ok(&self.b, &self.ns, args)
+    }
+
+    fn reaches(&self, args: &[&str], url: &str) -> bool {
+        reaches(&self.b, &self.ns, args, url)
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        let _ = berth_in(&self.b, &self.ns, &["system", "reset", "-f"]);
+    }
+}
+
 #[test]
 fn berth_networks_work_beside_dockerd_which_keeps_its_isolation() {
-    require_root();
-    for bin in [DOCKERD, DOCKER, "/usr/sbin/iptables-nft"] {
-        assert!(
-            Path::new(bin).exists(),
-            "{bin} missing: apt-get install docker.io iptables (the test starts its own dockerd \
-             in a network namespace of its own; Docker's service is not used)"
-        );
-    }
-    let b = Berth::new();
-    let tag = format!("{:x}", std::process::id());
-    // The host berth and Docker live on, and another host on a veth.
-    let ns = Netns::new(format!("berth-dk-{tag}"));
-    let other = Netns::new(format!("berth-dko-{tag}"));
-    must(&format!(
-        "ip link add tdh{tag} netns {} type veth peer name tdo{tag} netns {}",
-        ns.name, other.name
-    ));
-    ns.sh_ok(&format!(
-        "ip addr add 10.252.40.1/30 dev tdh{tag} && ip link set tdh{tag} up"
-    ));
-    other.sh_ok(&format!(
-        "ip addr add 10.252.40.2/30 dev tdo{tag} && ip link set tdo{tag} up && \
-         ip route add default via 10.252.40.1"
-    ));
-    let www = tempfile::tempdir().unwrap();
-    std::fs::write(www.path().join("index.html"), "other-host\n").unwrap();
-    let _server = Killed(
-        other
-            .cmd("busybox")
-            .args(["httpd", "-f", "-p", "10.252.40.2:80", "-h"])
-            .arg(www.path())
-            .spawn()
-            .unwrap(),
-    );
-    // berth's containers and rules go first, even when an assertion fails.
-    let _reset = ResetIn(&b, &ns);
-
+    let mut s = Scene::new("a");
     // A berth network whose bridge is up before dockerd starts.
-    berth_ok(
-        &b,
-        &ns,
-        &["network", "create", "--subnet", "10.251.31.0/24", "dk"],
-    );
-    let dk_id = berth_ok(&b, &ns, &["network", "inspect", "-f", "{{.Id}}", "dk"])
+    s.berth(&["network", "create", "--subnet", "10.251.31.0/24", "dk"]);
+    let dk_id = s
+        .berth(&["network", "inspect", "-f", "{{.Id}}", "dk"])
         .trim()
         .to_string();
-    berth_ok(
-        &b,
-        &ns,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "dk",
-            IMAGE,
-            "httpd",
-            "-f",
-            "-p",
-            "8080",
-            "-h",
-            "/etc",
-        ],
-    );
-
-    let dockerd = Dockerd::start(&ns, b.path());
-    let rules = filter_rules(&ns);
-    assert!(rules.contains("-P FORWARD DROP"), "{rules}");
-    assert!(rules.contains("-N DOCKER-USER"), "{rules}");
-    // As Docker does; the namespace is the test's own.
-    ns.sh_ok("echo 1 > /proc/sys/net/ipv4/ip_forward");
+    s.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "dk",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    s.start_dockerd();
 
     // Containers on a user network reach each other by name (the bridge
     // came up before dockerd: its rules come with this attach).
     assert!(
-        reaches(
-            &b,
-            &ns,
+        s.reaches(
             &["run", "--rm", "--network", "dk", IMAGE],
             "http://srv:8080/hostname"
         ),
         "containers on a berth network do not reach each other beside dockerd:\n{}",
-        filter_rules(&ns)
+        filter_rules(&s.ns)
     );
 
     // A published port answers another host (DNAT'd traffic is
     // forwarded), on the default bridge made after dockerd started.
-    let pub_id = berth_ok(
-        &b,
-        &ns,
-        &[
+    let pub_id = s
+        .berth(&[
             "run",
             "-d",
             "-p",
@@ -339,11 +361,10 @@ fn berth_networks_work_beside_dockerd_which_keeps_its_isolation() {
             "8080",
             "-h",
             "/etc",
-        ],
-    )
-    .trim()
-    .to_string();
-    let page = other.sh(
+        ])
+        .trim()
+        .to_string();
+    let page = s.other.sh(
         "for i in $(seq 1 30); do wget -q -t 1 -T 2 -O - http://10.252.40.1:8081/hostname && exit 0; \
          sleep 0.1; done; exit 1",
     );
@@ -352,24 +373,36 @@ fn berth_networks_work_beside_dockerd_which_keeps_its_isolation() {
         "a published port does not answer another host beside dockerd: {}{}\n{}",
         stdout(&page),
         stderr(&page),
-        filter_rules(&ns)
+        filter_rules(&s.ns)
     );
 
-    // Outbound: a container reaches the other host.
+    // Outbound: a container reaches the other host; not from an internal
+    // network.
     assert!(
-        reaches(
-            &b,
-            &ns,
+        s.reaches(
             &["run", "--rm", "--network", "dk", IMAGE],
             "http://10.252.40.2/"
         ),
         "a berth container does not reach another host beside dockerd:\n{}",
-        filter_rules(&ns)
+        filter_rules(&s.ns)
     );
+    s.berth(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.251.34.0/24",
+        "closed",
+    ]);
+    assert!(!s.reaches(
+        &["run", "--rm", "--network", "closed", IMAGE],
+        "http://10.252.40.2/"
+    ));
 
     // Docker's isolation is intact: a Docker container's unpublished port
     // answers the host, but neither berth's containers nor the other host
     // (routed to docker0 through this one).
+    let dockerd = s.dockerd.as_ref().unwrap();
     let mut import = dockerd.docker_cmd();
     import.args(["import", "-", "bbdk:test"]);
     let imported = feed(import, &busybox_rootfs_tar());
@@ -392,46 +425,148 @@ fn berth_networks_work_beside_dockerd_which_keeps_its_isolation() {
         .trim()
         .to_string();
     let durl = format!("http://{dip}:8080/hostname");
-    ns.sh_ok(&format!(
+    s.ns.sh_ok(&format!(
         "for i in $(seq 1 30); do wget -q -t 1 -T 2 -O - {durl} && exit 0; sleep 0.1; done; exit 1"
     ));
     assert!(
-        !reaches(&b, &ns, &["run", "--rm", "--network", "dk", IMAGE], &durl),
+        !s.reaches(&["run", "--rm", "--network", "dk", IMAGE], &durl),
         "a berth container reaches a Docker container's unpublished port"
     );
-    other.sh_ok(&format!("ip route add {dip}/32 via 10.252.40.1"));
-    let o = other.sh(&format!("wget -q -t 1 -T 2 -O - {durl}"));
+    s.other
+        .sh_ok(&format!("ip route add {dip}/32 via 10.252.40.1"));
+    let o = s.other.sh(&format!("wget -q -t 1 -T 2 -O - {durl}"));
     assert!(
         !o.status.success(),
         "another host reaches a Docker container's unpublished port: {}",
         stdout(&o)
     );
     // berth's rules are only about berth's bridges, in DOCKER-USER.
-    let rules = filter_rules(&ns);
+    let rules = filter_rules(&s.ns);
     assert!(rules.contains("-P FORWARD DROP"), "{rules}");
     for l in rules.lines().filter(|l| l.contains("berth-net:")) {
         assert!(l.starts_with("-A DOCKER-USER "), "{l}");
         assert!(
-            l.contains(" -i br-")
-                || l.contains(" -o br-")
-                || l.contains(" -i berth")
-                || l.contains(" -o berth"),
+            [" -i br-", " -o br-", " -i berth", " -o berth"]
+                .iter()
+                .any(|w| l.contains(w)),
             "{l}"
         );
     }
     assert!(rules.contains(&format!("berth-net:{dk_id}")), "{rules}");
 
     // Gone with the network, then with system reset.
-    berth_ok(&b, &ns, &["rm", "-f", "srv"]);
-    berth_ok(&b, &ns, &["network", "rm", "dk"]);
-    let rules = filter_rules(&ns);
+    s.berth(&["rm", "-f", "srv"]);
+    s.berth(&["network", "rm", "dk"]);
+    let rules = filter_rules(&s.ns);
     assert!(!rules.contains(&format!("berth-net:{dk_id}")), "{rules}");
     assert!(
         rules.contains("berth-net:"),
         "the default bridge's rules: {rules}"
     );
-    berth_ok(&b, &ns, &["system", "reset", "-f"]);
-    let rules = filter_rules(&ns);
+    s.berth(&["system", "reset", "-f"]);
+    let rules = filter_rules(&s.ns);
     assert!(!rules.contains("berth-net:"), "{rules}");
     assert!(rules.contains("-A DOCKER-USER -j RETURN"), "{rules}");
+}
+
+/// berth's iptables backend in Docker's very table (iptables-nft): the
+/// accept rules in DOCKER-USER, which dockerd jumps to first when it
+/// starts after berth made its chains, must not bypass berth's isolation
+/// in BERTH-FORWARD.
+#[test]
+fn the_iptables_backend_in_dockers_table_keeps_berths_isolation() {
+    let mut s = Scene::new("b");
+    std::fs::write(
+        s.b.path().join("config/berth.toml"),
+        "[network]\nip_forward = false\nfirewall = \"iptables\"\niptables = \"iptables-nft\"\n",
+    )
+    .unwrap();
+    s.berth(&["network", "create", "--subnet", "10.251.33.0/24", "right"]);
+    s.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--network",
+        "right",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    s.berth(&[
+        "run", "-d", "--name", "d", IMAGE, "httpd", "-f", "-p", "8080", "-h", "/etc",
+    ]);
+    s.start_dockerd();
+    let rules = filter_rules(&s.ns);
+    assert!(
+        rules.find("-A FORWARD -j DOCKER-USER") < rules.find("-A FORWARD -j BERTH-FORWARD"),
+        "{rules}"
+    );
+    let rip = ip_on(&s, "right", "r");
+    let dip = ip_on(&s, "bridge", "d");
+    // The default bridge's rules come first (with this attach), then the
+    // right network's above them: its accept of replies would let the
+    // answers from the default bridge in.
+    assert!(s.reaches(
+        &["run", "--rm", IMAGE],
+        &format!("http://{dip}:8080/hostname")
+    ));
+    assert!(
+        s.reaches(
+            &["run", "--rm", "--network", "right", IMAGE],
+            "http://r:8080/hostname"
+        ),
+        "{}",
+        filter_rules(&s.ns)
+    );
+    assert!(s.reaches(
+        &["run", "--rm", "--network", "right", IMAGE],
+        "http://10.252.40.2/"
+    ));
+    // Between berth's networks, both ways: closed.
+    assert!(
+        !s.reaches(
+            &["run", "--rm", "--network", "right", IMAGE],
+            &format!("http://{dip}:8080/hostname")
+        ),
+        "{}",
+        filter_rules(&s.ns)
+    );
+    assert!(
+        !s.reaches(
+            &["run", "--rm", IMAGE],
+            &format!("http://{rip}:8080/hostname")
+        ),
+        "{}",
+        filter_rules(&s.ns)
+    );
+    let rules = filter_rules(&s.ns);
+    assert!(rules.contains("-j BERTH-FORWARD"), "{rules}");
+    s.berth(&["system", "reset", "-f"]);
+    let rules = filter_rules(&s.ns);
+    assert!(!rules.contains("berth-net:"), "{rules}");
+}
+
+/// The address of container `name` on network `net`.
+fn ip_on(s: &Scene, net: &str, name: &str) -> String {
+    let id = s.berth(&["inspect", "--format", "{{.Id}}", name]);
+    let out = s.berth(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .Containers}}",
+        net,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v[id.trim()]["IPv4Address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} is not on {net}: {v}"))
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
 }

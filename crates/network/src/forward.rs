@@ -120,11 +120,16 @@ fn mark(id: &str) -> String {
     format!("berth-net:{id}")
 }
 
+/// Whether `line` of a listing is one of our rules for network `id` in
+/// Docker's path (not in berth's own chains, which carry the same tag).
 fn marked(line: &str, id: &str) -> bool {
     let m = mark(id);
-    line.contains(&format!("--comment {m} "))
+    let path = ["-A DOCKER-USER ", "-A FORWARD "]
+        .iter()
+        .any(|c| line.starts_with(c));
+    path && (line.contains(&format!("--comment {m} "))
         || line.ends_with(&format!("--comment {m}"))
-        || line.contains(&format!("--comment \"{m}\""))
+        || line.contains(&format!("--comment \"{m}\"")))
 }
 
 /// The rules of `b`, in order, without chain (`-i … -j ACCEPT`).
@@ -315,6 +320,11 @@ mod tests {
 COMMIT
 "
         );
+        // berth's own chain carries the same tag: not touched.
+        let own = format!(
+            "{DOCKER}-N BERTH-FORWARD\n-A BERTH-FORWARD -i br-abc -o br-+ -m comment --comment berth-net:abc -j DROP\n"
+        );
+        assert!(!plan(&own, &net(false)).unwrap().contains("-D "));
         let stale = format!(
             "{DOCKER}-A FORWARD -i br-abc -o br-abc -m comment --comment berth-net:abc -j ACCEPT\n"
         );

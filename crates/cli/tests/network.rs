@@ -89,8 +89,9 @@ fn containers_on_a_network_reach_each_other_and_leave_nothing_behind() {
     assert!(links(&[&bridge]).is_empty(), "the bridge stayed");
     let o = b.run(&["network", "inspect", "appnet"]);
     assert_ne!(code(&o), 0);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -120,8 +121,9 @@ fn concurrent_runs_get_distinct_addresses_which_are_freed() {
     assert!(container_ips(&b, "many").is_empty());
     assert!(links_gone(&p), "veths stayed: {:?}", links(&p));
     b.ok(&["network", "rm", "many"]);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -150,8 +152,9 @@ fn internal_networks_have_no_default_route_and_failed_runs_free_their_address() 
     assert_eq!(code(&o), 127);
     assert!(container_ips(&b, "inner").is_empty());
     b.ok(&["network", "rm", "inner"]);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -180,8 +183,9 @@ fn bad_network_requests_are_refused_clearly() {
     let o = b.run(&["network", "rm", "first"]);
     assert_ne!(code(&o), 0);
     b.ok(&["network", "rm", "-f", "first"]);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 /// A network namespace of the test's own acting as another host, linked to
@@ -250,78 +254,254 @@ impl Drop for OtherHost {
     }
 }
 
-/// The host's network state outside berth: links and IPv4 addresses
-/// (berth's bridges and veths and the tests' own links left out), the
-/// nftables ruleset without berth's table, and ip_forward.
+/// The host's own network state, as berth's tests may change it: links and
+/// IPv4 addresses, the nftables ruleset and the legacy iptables rules,
+/// `ip_forward`. Left out: berth's bridges, veths and rules (many tests run
+/// at once; each checks its own leftovers with [`Footprint`]), the tests'
+/// own links, and what other engines (dockerd, podman) change while they
+/// run: their links, their chains and the rules naming them, and every
+/// packet counter.
 #[derive(Debug, PartialEq, Eq)]
 struct HostState {
     links: Vec<String>,
     addrs: Vec<String>,
     nft: String,
+    legacy: String,
     ip_forward: String,
 }
 
-fn ours(name: &str) -> bool {
-    ["vb", "br-", "berth", "tph"]
-        .iter()
-        .any(|p| name.starts_with(p))
+/// Links made by berth, its tests or another engine.
+fn engine_link(name: &str) -> bool {
+    [
+        "vb", "br-", "berth", "tph", "veth", "docker", "cni", "podman",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// Chains of other engines, and rules naming their chains or links, or
+/// berth's (tagged, or in berth's iptables chains).
+fn engine_rule(line: &str) -> bool {
+    [
+        "DOCKER", "docker", "CNI-", "NETAVARK", "netavark", "br-", "veth", "cni", "podman",
+        "berth", "BERTH",
+    ]
+    .iter()
+    .any(|w| line.contains(w))
+}
+
+fn text(args: &[&str]) -> String {
+    String::from_utf8_lossy(
+        &Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+/// `nft list ruleset` without berth's table, other engines' tables,
+/// chains and rules ([`engine_rule`]), and counters.
+fn nft_host_rules() -> String {
+    let mut out = String::new();
+    let mut skip_until: Option<String> = None;
+    for l in text(&["nft", "list", "ruleset"]).lines() {
+        if let Some(end) = &skip_until {
+            if l == end {
+                skip_until = None;
+            }
+            continue;
+        }
+        let t = l.trim_start();
+        let block = t.starts_with("table ") || t.starts_with("chain ") || t.starts_with("set ");
+        if block && engine_rule(t) && t.ends_with('{') {
+            // Skip to the closing brace at the same indentation.
+            let indent = &l[..l.len() - t.len()];
+            skip_until = Some(format!("{indent}}}"));
+            continue;
+        }
+        if engine_rule(t) {
+            continue;
+        }
+        out.push_str(&without_counters(l));
+        out.push('\n');
+    }
+    out
+}
+
+fn without_counters(line: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let mut it = line.split(' ').peekable();
+    while let Some(w) = it.next() {
+        if (w == "packets" || w == "bytes") && it.peek().is_some_and(|n| n.parse::<u64>().is_ok()) {
+            it.next();
+            continue;
+        }
+        words.push(w);
+    }
+    words.join(" ")
+}
+
+/// The tables of legacy iptables that exist (listing one that does not
+/// would make it).
+fn legacy_tables() -> Vec<String> {
+    std::fs::read_to_string("/proc/net/ip_tables_names")
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn host_state() -> HostState {
-    let text = |args: &[&str]| {
-        String::from_utf8_lossy(
-            &Command::new(args[0])
-                .args(&args[1..])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .into_owned()
-    };
     let links = text(&["ip", "-o", "link"])
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .filter(|n| !ours(n))
+        .filter(|n| !engine_link(n))
         .collect();
     let addrs = text(&["ip", "-o", "-4", "addr"])
         .lines()
-        .filter(|l| l.split_whitespace().nth(1).is_some_and(|n| !ours(n)))
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|n| !engine_link(n)))
         .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
         .collect();
-    let mut nft = String::new();
-    let mut skipping = false;
-    for l in text(&["nft", "list", "ruleset"]).lines() {
-        if l.starts_with("table ip berth ") {
-            skipping = true;
-        }
-        if !skipping {
-            nft.push_str(l);
-            nft.push('\n');
-        }
-        if skipping && l == "}" {
-            skipping = false;
+    let mut legacy = String::new();
+    for t in legacy_tables() {
+        for l in text(&["iptables-legacy", "-w", "-t", &t, "-S"]).lines() {
+            // A table made by listing it (its chains accept) is no change.
+            let accepts = l.starts_with("-P ") && l.ends_with(" ACCEPT");
+            if !engine_rule(l) && !accepts {
+                legacy.push_str(&format!("{t}: {l}\n"));
+            }
         }
     }
     HostState {
         links,
         addrs,
-        nft,
+        nft: nft_host_rules(),
+        legacy,
         ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
     }
 }
 
-/// After a test: the host's own network state is what it was.
-fn assert_host_unchanged(before: &HostState) {
+/// What one test's berth made, by the names and tags its leftovers would
+/// carry: the containers and networks of its event log, its bridges.
+struct Footprint {
+    containers: Vec<String>,
+    networks: Vec<String>,
+    bridges: Vec<String>,
+}
+
+impl Footprint {
+    /// Read before `b` is dropped (its state goes with it).
+    fn of(b: &Berth) -> Footprint {
+        let log = std::fs::read_to_string(b.root.join("events.log")).unwrap_or_default();
+        let (mut containers, mut networks) = (Vec::new(), Vec::new());
+        for l in log.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                continue;
+            };
+            let id = v["Actor"]["ID"].as_str().unwrap_or_default().to_string();
+            let list = match v["Type"].as_str() {
+                Some("container") => &mut containers,
+                Some("network") => &mut networks,
+                _ => continue,
+            };
+            if id.len() >= 12 && !list.contains(&id) {
+                list.push(id);
+            }
+        }
+        let mut bridges: Vec<String> = networks
+            .iter()
+            .map(|n| format!("br-{}", &n[..12]))
+            .collect();
+        // The default bridge of a root other than the default one.
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(b.root.as_os_str().as_encoded_bytes());
+        bridges.push(format!(
+            "berth{:02x}{:02x}{:02x}{:02x}",
+            h[0], h[1], h[2], h[3]
+        ));
+        // Networks still there (the default one has no event) and their
+        // bridges named by an option.
+        for id in stdout(&b.run(&["network", "ls", "-q", "--no-trunc"])).split_whitespace() {
+            if !networks.iter().any(|n| n == id) {
+                networks.push(id.to_string());
+            }
+            let named = b.run(&[
+                "network",
+                "inspect",
+                "--format",
+                "{{index .Options \"com.docker.network.bridge.name\"}}",
+                id,
+            ]);
+            bridges.extend(stdout(&named).split_whitespace().map(str::to_string));
+        }
+        Footprint {
+            containers,
+            networks,
+            bridges,
+        }
+    }
+
+    /// Links, nftables rules and set elements, legacy iptables rules of
+    /// this test's berth still on the host.
+    fn leftovers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in text(&["ip", "-o", "link"]).lines() {
+            let Some(n) = l.split(": ").nth(1) else {
+                continue;
+            };
+            let n = n.split('@').next().unwrap_or(n);
+            let veth = n.len() == 15
+                && n.starts_with("vb")
+                && self.networks.iter().any(|id| n[8..] == id[..7]);
+            if veth || self.bridges.iter().any(|b| b == n) {
+                out.push(format!("link {n}"));
+            }
+        }
+        let tags: Vec<String> = self
+            .containers
+            .iter()
+            .map(|c| format!("berth:{c}"))
+            .chain(self.networks.iter().map(|n| format!("berth-net:{n}")))
+            .collect();
+        let mut rules = text(&["nft", "list", "ruleset"]);
+        // nft does not show the comments iptables-nft wrote (berth's rules
+        // in Docker's chains): list them the iptables way too.
+        rules.push_str(&text(&["iptables-nft", "-w", "-t", "filter", "-S"]));
+        for t in legacy_tables() {
+            rules.push_str(&text(&["iptables-legacy", "-w", "-t", &t, "-S"]));
+        }
+        for l in rules.lines() {
+            if tags.iter().any(|t| l.contains(t.as_str()))
+                || self
+                    .bridges
+                    .iter()
+                    .any(|b| l.contains(&format!("\"{b}\"")) || l.contains(&format!(" {b} ")))
+            {
+                out.push(format!("rule {}", l.trim()));
+            }
+        }
+        out
+    }
+}
+
+/// After a test: the host's own network state is what it was, and
+/// nothing of the test's berth is left.
+fn assert_host_unchanged(before: &HostState, made: &Footprint) {
     let mut now = host_state();
+    let mut left = made.leftovers();
     for _ in 0..100 {
-        if &now == before {
+        if &now == before && left.is_empty() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
         now = host_state();
+        left = made.leftovers();
     }
     assert_eq!(&now, before, "the host's network state changed");
+    assert!(left.is_empty(), "berth left behind: {left:#?}");
 }
 
 /// GET `path` from `addr` (HTTP/1.0), retrying while the server starts.
@@ -459,8 +639,9 @@ fn published_ports_answer_on_localhost_and_from_another_host() {
         "true",
     ]);
     assert_eq!(code(&o), 125);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -530,8 +711,9 @@ fn containers_resolve_each_other_by_name_on_a_user_network() {
         "web",
     ]);
     assert!(!stdout(&o).contains("10.251.8."), "{}", stdout(&o));
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -619,8 +801,9 @@ fn network_options_ip_mac_alias_dns_and_extra_hosts() {
         ]);
         assert_eq!(code(&o), 125, "{flag} {value}");
     }
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 /// Whether `wget URL` succeeds within 3 s when run by berth with `args`
@@ -707,8 +890,9 @@ fn the_default_bridge_is_used_without_network_and_has_no_names() {
     ]);
     assert!(opts.contains("default_bridge"), "{opts}");
     b.ok(&["rm", "-f", "web"]);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -802,8 +986,9 @@ fn outbound_traffic_is_masqueraded_and_internal_and_other_networks_are_closed() 
     let _ = server.kill();
     let _ = server.wait();
     drop(other);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -926,8 +1111,9 @@ fn connect_and_disconnect_a_running_container() {
     ]);
     let o = b.run(&["network", "connect", "back", "alone"]);
     assert_eq!(code(&o), 125);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -1008,8 +1194,9 @@ fn network_container_mode_shares_the_namespace() {
     let o = b.run(&["run", "--rm", "--network", "container:web", IMAGE, "true"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 /// A static UDP echo server (`udp-echo PORT`: answers "echo:<data>").
@@ -1095,8 +1282,9 @@ fn udp_ports_are_published() {
     }
     assert_eq!(got, "echo:ping");
     b.ok(&["rm", "-f", "echo"]);
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 /// Remove berth's chains and the jumps into them from iptables `bin`
@@ -1168,12 +1356,13 @@ fn the_iptables_fallback_publishes_and_cleans_up() {
     b.ok(&["rm", "-f", &id]);
     let rules = String::from_utf8_lossy(&sh(&format!("{bin} -w -t nat -S")).stdout).into_owned();
     assert!(!rules.contains(&format!("berth:{id}")), "{rules}");
+    let made = Footprint::of(&b);
     drop(b);
     // The default network's rules went with system reset.
     let rules = String::from_utf8_lossy(&sh(&format!("{bin} -w -t nat -S")).stdout).into_owned();
     assert!(!rules.contains("berth-net:"), "{rules}");
     iptables_cleanup(bin);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }
 
 #[test]
@@ -1275,6 +1464,7 @@ fn a_crashed_monitor_and_a_reboot_leave_the_network_usable() {
         "http://web:8080/hostname",
     ]);
     assert!(!page.is_empty());
+    let made = Footprint::of(&b);
     drop(b);
-    assert_host_unchanged(&before);
+    assert_host_unchanged(&before, &made);
 }

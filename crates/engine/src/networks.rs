@@ -208,6 +208,7 @@ impl Engine {
         {
             let _ = fw.network_down(&n.id, &n.bridge);
         }
+        let _ = std::fs::remove_file(docker_path_mark(self.paths(), n));
         if let Ok(mut nl) = Netlink::open() {
             let _ = nl.delete_link(&n.bridge);
         }
@@ -517,16 +518,32 @@ impl Engine {
 
 /// The bridge of `n`, created (with its gateway address, up, its firewall
 /// rules) if missing: after a reboot networks come back on first use.
+/// When it exists and so does a `docker0` it has not been checked
+/// against, its accept rules in Docker's `FORWARD` path are checked
+/// (dockerd may have started since the bridge came up) and the check
+/// remembered ([`docker_path_mark`]); otherwise this costs one or two
+/// netlink lookups.
 fn ensure_bridge(
     paths: &crate::Paths,
     nl: &mut Netlink,
     n: &NetworkRecord,
     mtu: Option<u32>,
 ) -> std::io::Result<u32> {
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     if let Some(i) = nl.link_index(&n.bridge)? {
+        if let Some(docker0) = nl.link_index("docker0")? {
+            let mark = docker_path_mark(paths, n);
+            if std::fs::read_to_string(&mark).ok() != Some(docker0.to_string()) {
+                crate::settings::Settings::load(&paths.config)
+                    .and_then(|s| s.firewall())
+                    .map_err(|e| bad(e.to_string()))?
+                    .network_recheck(&n.id, &n.bridge, n.internal)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
+                remember(&mark, docker0);
+            }
+        }
         return Ok(i);
     }
-    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let subnet: Subnet = n.subnet.parse().map_err(bad)?;
     let gw: Ipv4Addr = n.gateway.parse().map_err(|_| bad("bad gateway".into()))?;
     let settings =
@@ -553,8 +570,29 @@ fn ensure_bridge(
         network::firewall::enable_ip_forward()
             .map_err(|e| std::io::Error::new(e.kind(), format!("net.ipv4.ip_forward: {e}")))?;
     }
+    if let Some(docker0) = nl.link_index("docker0")? {
+        remember(&docker_path_mark(paths, n), docker0);
+    }
     nl.set_up(index)?;
     Ok(index)
+}
+
+/// `<runroot>/docker-path/<network id>`: the index of the `docker0` whose
+/// dockerd's `FORWARD` path was last given the network's accept rules.
+/// dockerd keeps `DOCKER-USER` across restarts and `docker0` with it, so
+/// a new index means a new dockerd (or a reboot, which empties the
+/// runroot) and another check. Rules flushed by hand come back when the
+/// bridge is made again.
+fn docker_path_mark(paths: &crate::Paths, n: &NetworkRecord) -> std::path::PathBuf {
+    paths.runroot.join("docker-path").join(&n.id)
+}
+
+/// Best effort: without the mark the next attach checks again.
+fn remember(mark: &std::path::Path, docker0: u32) {
+    if let Some(dir) = mark.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(mark, docker0.to_string());
 }
 
 /// Replace the content of a small file without truncating it to zero

@@ -1,5 +1,6 @@
 //! NAT, published ports and isolation through nftables (berth's own table)
 //! or, where `nft` is missing, iptables (berth's own chains).
+use crate::forward;
 use crate::iptables::Iptables;
 use crate::nft::{self, PortRule};
 
@@ -36,7 +37,9 @@ impl Firewall {
         }
     }
 
-    /// Rules of a network (masquerade, isolation), replacing older ones.
+    /// Rules of a network (masquerade, isolation), replacing older ones,
+    /// and its accept rules in Docker's `FORWARD` path where that drops
+    /// ([`crate::forward`]).
     pub fn network_up(
         &self,
         id: &str,
@@ -45,16 +48,40 @@ impl Firewall {
         internal: bool,
     ) -> std::io::Result<()> {
         match self {
-            Firewall::Nft => nft::network_up(id, bridge, subnet, internal),
-            Firewall::Iptables(i) => i.network_up(id, bridge, subnet, internal),
+            Firewall::Nft => nft::network_up(id, bridge, subnet, internal)?,
+            Firewall::Iptables(i) => i.network_up(id, bridge, subnet, internal)?,
         }
+        forward::open(&forward::Bridge {
+            id,
+            name: bridge,
+            internal,
+        })
     }
 
-    /// Remove the rules of a network.
+    /// Put the accept rules of a network whose bridge exists into Docker's
+    /// `FORWARD` path again if they are missing (dockerd started after the
+    /// bridge came up); a listing per iptables backend when nothing is to
+    /// be done.
+    pub fn network_recheck(&self, id: &str, bridge: &str, internal: bool) -> std::io::Result<()> {
+        forward::open(&forward::Bridge {
+            id,
+            name: bridge,
+            internal,
+        })
+    }
+
+    /// Remove the rules of a network, in Docker's path and berth's own
+    /// (both tried, errors collected).
     pub fn network_down(&self, id: &str, bridge: &str) -> std::io::Result<()> {
-        match self {
+        let path = forward::close(id);
+        let own = match self {
             Firewall::Nft => nft::network_down(id, bridge),
             Firewall::Iptables(i) => i.network_down(id),
+        };
+        match (path, own) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(a), Err(b)) => Err(std::io::Error::other(format!("{a}; {b}"))),
         }
     }
 

@@ -224,7 +224,7 @@ impl Iptables {
 
 /// Split an `iptables -S` rule into arguments (quotes of comments kept
 /// apart).
-fn split_args(s: &str) -> Vec<String> {
+pub(crate) fn split_args(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -6,6 +6,8 @@
 
 pub mod dns;
 pub mod firewall;
+/// Accept rules for berth's bridges in Docker's `FORWARD` path.
+pub mod forward;
 pub mod iptables;
 pub mod netlink;
 pub mod nft;

@@ -9,7 +9,7 @@ mod terminal;
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// A container engine that does what Docker and Podman do, daemonless.
 #[derive(Parser, Debug)]
@@ -54,6 +54,9 @@ pub struct Failure {
     pub code: i32,
     /// The message (printed after `berth: `), if any.
     pub message: Option<String>,
+    /// A bad flag or argument: docker's CLI refuses those itself, with 125,
+    /// whatever the command (other engine errors are 125 for `run` only).
+    pub usage: bool,
 }
 
 impl Failure {
@@ -62,6 +65,15 @@ impl Failure {
         Failure {
             code,
             message: Some(message.into()),
+            usage: false,
+        }
+    }
+    /// A bad flag or argument value (125 for every command).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 125,
+            message: Some(message.into()),
+            usage: true,
         }
     }
     /// Exit with `code` and print nothing (the container's own status).
@@ -69,11 +81,14 @@ impl Failure {
         Failure {
             code,
             message: None,
+            usage: false,
         }
     }
 }
 
 impl From<engine::EngineError> for Failure {
+    /// What the engine refuses, docker's daemon refuses: 125 for `run`, 1
+    /// for the other commands (see `commands::dispatch`).
     fn from(e: engine::EngineError) -> Failure {
         Failure::msg(e.exit_code(), e.to_string())
     }
@@ -102,19 +117,97 @@ fn default_config_dir() -> PathBuf {
     }
 }
 
+/// The words of the command line that name the (sub)command: `berth`,
+/// `berth ps`, `berth network ls`.
+fn command_path() -> String {
+    let mut cmd = Cli::command();
+    let mut path = vec!["berth".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a.starts_with('-') {
+            if matches!(
+                a.as_str(),
+                "--root" | "--runroot" | "--config" | "--log-level"
+            ) {
+                args.next();
+            }
+            continue;
+        }
+        let Some(sub) = cmd.find_subcommand(&a).cloned() else {
+            break;
+        };
+        path.push(sub.get_name().to_string());
+        cmd = sub;
+    }
+    path.join(" ")
+}
+
+/// A command line clap refused, reported in docker's words and with its exit
+/// status (125 for a bad flag, 1 for a missing argument or command).
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let path = command_path();
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::UnknownArgument if arg.starts_with('-') => {
+            let flag = arg.split('=').next().unwrap_or(&arg);
+            if flag.starts_with("--") {
+                eprintln!("unknown flag: {flag}");
+            } else {
+                let c = flag.chars().nth(1).unwrap_or('-');
+                eprintln!("unknown shorthand flag: '{c}' in {flag}");
+            }
+            eprintln!("See '{path} --help'.");
+            125
+        }
+        ErrorKind::InvalidSubcommand => {
+            let word = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => arg,
+            };
+            eprintln!("berth: '{word}' is not a berth command.\nSee 'berth --help'");
+            1
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let mut cmd = Cli::command();
+            for w in path.split(' ').skip(1) {
+                if let Some(sub) = cmd.find_subcommand(w).cloned() {
+                    cmd = sub;
+                }
+            }
+            let usage = cmd.render_usage().to_string();
+            let usage = usage.trim_start_matches("Usage: ").trim();
+            // clap names the subcommand alone: the whole path, as docker.
+            let usage = match usage.split_once(' ') {
+                Some((_, rest)) => format!("{path} {rest}"),
+                None => path.clone(),
+            };
+            let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+            eprintln!(
+                "\"{path}\" requires at least 1 argument.\nSee '{path} --help'.\n\nUsage:  {usage}\n\n{}",
+                about.trim_end_matches('.')
+            );
+            1
+        }
+        _ => {
+            let _ = e.print();
+            125
+        }
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                // docker: `"docker run" requires at least 1 argument.`, status 1.
-                clap::error::ErrorKind::MissingRequiredArgument => 1,
-                _ => 125,
-            };
-            let _ = e.print();
-            std::process::exit(code);
-        }
+        Err(e) => std::process::exit(usage_error(&e)),
     };
     // A plain level (an EnvFilter costs ~0.5 ms to build on every command).
     let level: tracing_subscriber::filter::LevelFilter = cli

@@ -140,7 +140,7 @@ fn a_multistage_build_runs_what_the_target_needs() {
     assert!(progress.contains("unused-5"), "{progress}");
     assert!(!progress.contains("stage one ran"), "{progress}");
     let out = b.run(&["build", "--target", "nope", ctx_s]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn a_failing_step_fails_the_build_cleanly() {
     // Parse errors point at the line.
     std::fs::write(ctx.join("Dockerfile"), "FROM bb:test\nRUN --bogus x\n").unwrap();
     let out = b.run(&["build", ctx.to_str().unwrap()]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("Dockerfile:2:5: unknown flag: --bogus"),
         "{}",
@@ -274,7 +274,7 @@ fn a_hostile_context_stays_contained() {
         )
         .unwrap();
         let out = b.run(&["build", "-t", "h:2", ctx.to_str().unwrap()]);
-        assert_eq!(code(&out), 125, "{src}: {}", stderr(&out));
+        assert_eq!(code(&out), 1, "{src}: {}", stderr(&out));
     }
     assert_ne!(code(&b.run(&["inspect", "h:2"])), 0);
 }
@@ -362,7 +362,7 @@ RUN --mount=type=tmpfs,target=/scratch,size=1m df /scratch | grep -q tmpfs && ec
     )
     .unwrap();
     let out = b.run(&["build", ctx_s]);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
 }
 
@@ -549,7 +549,7 @@ fn outputs_local_tar_and_archives() {
     let zloaded = Berth::empty();
     zloaded.ok(&["load", "-i", zst.to_str().unwrap()]);
     let out = b.run(&["build", "-o", "type=registry", ctx_s]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]
@@ -855,7 +855,7 @@ fn named_contexts_no_cache_filter_and_platform() {
     let mut cmd = vec!["build"];
     cmd.extend(all);
     let out = b.run(&cmd);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("is linux/amd64, the stage is for linux/s390x"),
         "{}",
@@ -867,7 +867,7 @@ fn named_contexts_no_cache_filter_and_platform() {
     all.push(&bad);
     all.push(ctx_s);
     let out = b.run(&all);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
 
 /// A Debian base made with `debootstrap --variant=minbase bookworm` from
@@ -1101,7 +1101,7 @@ fn add_downloads_a_url_and_checks_its_checksum() {
     ] {
         std::fs::write(ctx.join("Dockerfile"), &df).unwrap();
         let out = b.run(&["build", ctx.to_str().unwrap()]);
-        assert_eq!(code(&out), 125, "{df}: {}", stderr(&out));
+        assert_eq!(code(&out), 1, "{df}: {}", stderr(&out));
     }
 }
 
@@ -1142,7 +1142,7 @@ fn cache_to_and_cache_from_a_directory() {
         "type=registry,ref=x",
         ctx.to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]
@@ -1266,7 +1266,7 @@ fn tty_progress_is_a_live_view() {
         "{shown:?}"
     );
     let out = b.run(&["build", "--progress", "fancy", ctx_s]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]
@@ -1296,7 +1296,7 @@ fn a_context_tarball_from_a_url() {
         "served over http\n"
     );
     let out = b.run(&["build", &format!("http://127.0.0.1:{port}/missing.tar")]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]
@@ -1446,7 +1446,7 @@ fn add_clones_a_git_repository() {
         ]),
         "from git\nno-git-dir\n"
     );
-    assert_eq!(wrong, 125);
+    assert_eq!(wrong, 1);
     assert!(from_git.status.success(), "{}", stderr(&from_git));
     assert_eq!(
         b.ok(&[
@@ -1460,7 +1460,7 @@ fn add_clones_a_git_repository() {
         ]),
         "hello from a git context\n"
     );
-    assert_eq!(escape, 125);
+    assert_eq!(escape, 1);
     // No local paths or file:// through git.
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -1592,7 +1592,7 @@ fn build_layers_are_blobless_until_exported() {
         b.path().join("bad.tar").to_str().unwrap(),
         "big:2",
     ]);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("changed since it was built"),
         "{}",
@@ -1735,7 +1735,7 @@ fn builds_for_another_platform() {
         "bare",
         ctx_s,
     ]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("several platforms"),
         "{}",
@@ -1744,7 +1744,7 @@ fn builds_for_another_platform() {
 
     // For this machine, the arm64 base does not fit.
     let out = b.run(&["build", ctx_s]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("bb-arm:1 is linux/arm64, the stage is for linux/amd64"),
         "{}",
@@ -1811,5 +1811,5 @@ fn a_cache_mount_seeded_from_a_stage() {
     )
     .unwrap();
     let out = b.run(&["build", ctx.to_str().unwrap()]);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
 }

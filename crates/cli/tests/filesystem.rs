@@ -270,7 +270,7 @@ fn diff_commit_export_and_import() {
     }
     assert!(found);
     let out = b.run(&["diff", "nosuch"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }
 
 #[test]

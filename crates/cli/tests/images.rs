@@ -126,7 +126,7 @@ fn save_and_load_round_trip_both_formats() {
         assert_eq!(c.ok(&["run", "--rm", "other:2", "echo", "ok"]), "ok\n");
     }
     let out = b.run_stdin(&["load"], b"this is not a tar archive at all");
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1);
 }
 
@@ -185,14 +185,14 @@ fn corrupt_archives_are_refused_cleanly() {
     let data = std::fs::read(&file).unwrap();
     // Truncated.
     let out = b.run_stdin(&["load"], &data[..data.len() / 3]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     // A flipped byte inside a layer blob: digest mismatch.
     let mut bad = data.clone();
     let at = bad.len() / 2;
     bad[at] ^= 0xff;
     let c = Berth::empty();
     let out = c.run_stdin(&["load"], &bad);
-    assert_eq!(code(&out), 125, "{}", stdout(&out));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert_eq!(c.ok(&["images", "-q"]), "");
     assert_eq!(std::fs::read_dir(c.root.join("tmp")).unwrap().count(), 0);
 }
@@ -329,7 +329,7 @@ fn disk_full_is_a_clear_error_and_leaves_nothing() {
     }
     let _guard = Unmount(&b.root);
     let out = b.run_stdin(&["import", "-", "big:1"], &busybox_rootfs_tar());
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("space"), "{}", stderr(&out));
     assert_eq!(b.ok(&["images", "-q"]), "");
     assert_eq!(std::fs::read_dir(b.root.join("tmp")).unwrap().count(), 0);
@@ -340,7 +340,7 @@ fn disk_full_is_a_clear_error_and_leaves_nothing() {
 fn bad_references_and_missing_commands_are_engine_errors() {
     let b = Berth::empty();
     let out = b.run_stdin(&["import", "-", "UPPER/Case:tag"], &busybox_rootfs_tar());
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("reference"), "{}", stderr(&out));
     let out = b.run_stdin(&["import", "-", "nocmd:1"], &busybox_rootfs_tar());
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -348,5 +348,5 @@ fn bad_references_and_missing_commands_are_engine_errors() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("no command"), "{}", stderr(&out));
     let out = b.run(&["tag", "nocmd:1", "bad::ref"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
 }

@@ -162,20 +162,20 @@ fn bad_network_requests_are_refused_clearly() {
     let before = host_state();
     let b = Berth::new();
     let o = b.run(&["network", "create", "--subnet", "10.251.6.1/24", "x"]);
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("host bits"), "{}", stderr(&o));
     let o = b.run(&["network", "create", "bad/name"]);
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 1);
     b.ok(&["network", "create", "--subnet", "10.251.6.0/24", "first"]);
     let o = b.run(&["network", "create", "--subnet", "10.251.6.128/25", "second"]);
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
     let o = b.run(&["network", "create", "first"]);
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
     let o = b.run(&["run", "--rm", "--network", "nope", IMAGE, "true"]);
     assert_eq!(code(&o), 125);
     assert!(
-        stderr(&o).contains("network \"nope\" not found"),
+        stderr(&o).contains("No such network: nope"),
         "{}",
         stderr(&o)
     );
@@ -1061,7 +1061,7 @@ fn connect_and_disconnect_a_running_container() {
     let app_back = ip_on(&b, "back", "app");
     // Already connected: refused.
     let o = b.run(&["network", "connect", "back", "app"]);
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("already connected"), "{}", stderr(&o));
     // Disconnect: the interface, the address and the lease go.
     b.ok(&["network", "disconnect", "back", "app"]);
@@ -1110,7 +1110,7 @@ fn connect_and_disconnect_a_running_container() {
         "300",
     ]);
     let o = b.run(&["network", "connect", "back", "alone"]);
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 1);
     let made = Footprint::of(&b);
     drop(b);
     assert_host_unchanged(&before, &made);

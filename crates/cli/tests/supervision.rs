@@ -140,7 +140,7 @@ fn stats_no_stream_matches_the_cgroup_files() {
         "idle",
     ]);
     assert_eq!(out, "idle 0\n");
-    assert_eq!(code(&b.run(&["stats", "--no-stream", "nosuch"])), 125);
+    assert_eq!(code(&b.run(&["stats", "--no-stream", "nosuch"])), 1);
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn top_with_ps_options_lists_only_the_containers_processes() {
     let out = b.ok(&["top", "procs", "aux"]);
     assert!(out.starts_with("USER") && out.lines().count() == 4, "{out}");
     let out = b.run(&["top", "procs", "-o", "comm"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("PID field"));
 }
 
@@ -761,7 +761,7 @@ fn a_log_flood_stays_bounded_and_drivers_behave() {
         ["--log-opt", "max-file=0"],
         ["--log-opt", "mode=fast"],
     ] {
-        let mut args = vec!["create"];
+        let mut args = vec!["run", "--rm"];
         args.extend_from_slice(&bad);
         args.push(IMAGE);
         let out = b.run(&args);
@@ -849,7 +849,7 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
         vec!["--health-on-failure", "explode"],
         vec!["--no-healthcheck", "--health-cmd", "true"],
     ] {
-        let mut args = vec!["create"];
+        let mut args = vec!["run", "--rm"];
         args.extend_from_slice(&bad);
         args.push("hc:1");
         assert_eq!(code(&b.run(&args)), 125, "{bad:?}");

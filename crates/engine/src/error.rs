@@ -28,10 +28,23 @@ pub enum EngineError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// The container is in the wrong state for the operation.
-    #[error("container {name} {problem}")]
+    /// `rm` of a running (or restarting) container without `-f`.
+    #[error("You cannot remove a {state} container {id}. Stop the container before attempting removal or force remove")]
+    CannotRemove {
+        /// `running` or `restarting`.
+        state: &'static str,
+        /// The container's id.
+        id: String,
+    },
+    /// A `--filter` the engine refuses, in Docker's words (`Invalid filter
+    /// 'foo'`).
+    #[error("{0}")]
+    BadFilter(String),
+    /// The container is in the wrong state for the operation, in Docker's
+    /// words (`Container <id> is not running`).
+    #[error("Container {name} {problem}")]
     State {
-        /// The container's name.
+        /// The container's id (or name).
         name: String,
         /// E.g. "is running: stop it first or use -f".
         problem: String,

@@ -22,17 +22,11 @@ impl Filters {
         let mut f = Filters::default();
         for a in args {
             let (k, v) = a.split_once('=').ok_or_else(|| {
-                EngineError::invalid(
-                    "--filter",
-                    format!("bad format of filter (expected name=value): {a}"),
-                )
+                EngineError::BadFilter(format!("bad format of filter (expected name=value): {a}"))
             })?;
             let k = k.trim().to_ascii_lowercase();
             if !accepted.contains(&k.as_str()) {
-                return Err(EngineError::invalid(
-                    "--filter",
-                    format!("Invalid filter '{k}'"),
-                ));
+                return Err(EngineError::BadFilter(format!("Invalid filter '{k}'")));
             }
             f.fields.entry(k).or_default().insert(v.to_string());
         }
@@ -95,10 +89,9 @@ impl Filters {
                 "true" | "1" => true,
                 "false" | "0" => false,
                 _ => {
-                    return Err(EngineError::invalid(
-                        "--filter",
-                        format!("Invalid filter '{key}={v}'"),
-                    ))
+                    return Err(EngineError::BadFilter(format!(
+                        "Invalid filter '{key}={v}'"
+                    )))
                 }
             };
             out = Some(b);
@@ -182,7 +175,7 @@ impl crate::Engine {
                 Some(r) => Ok(self
                     .store()
                     .resolve_image(r)
-                    .map_err(|_| EngineError::invalid("--filter", format!("No such image: {r}")))?
+                    .map_err(|_| EngineError::BadFilter(format!("No such image: {r}")))?
                     .created),
             }
         };
@@ -209,10 +202,9 @@ impl crate::Engine {
         let dangling = f.boolean("dangling")?;
         for t in f.values("type") {
             if t != "builtin" && t != "custom" {
-                return Err(EngineError::invalid(
-                    "--filter",
-                    format!("invalid filter: 'type'='{t}'"),
-                ));
+                return Err(EngineError::BadFilter(format!(
+                    "invalid filter: 'type'='{t}'"
+                )));
             }
         }
         let in_use: std::collections::BTreeSet<String> = self

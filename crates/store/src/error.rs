@@ -6,14 +6,16 @@ use model::Digest;
 /// Why a store operation failed. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// No such image/container.
-    #[error("{kind} \"{what}\" not found{hint}")]
+    /// No such image/container/network/volume: Docker's words, which
+    /// scripts look for (`No such container: web`).
+    #[error("No such {kind}: {what}")]
     NotFound {
         /// "image" or "container".
         kind: &'static str,
         /// What the user asked for.
         what: String,
-        /// What to do about it (may be empty).
+        /// What to do about it (may be empty); not shown, Docker's message
+        /// is kept word for word.
         hint: &'static str,
     },
     /// The operation conflicts with the current state (message says how).

@@ -209,7 +209,7 @@ pub(crate) fn daemon_error(e: engine::EngineError) -> Failure {
 }
 
 pub(crate) fn bad(what: &str, reason: impl std::fmt::Display) -> Failure {
-    Failure::msg(125, format!("invalid {what}: {reason}"))
+    Failure::usage(format!("invalid {what}: {reason}"))
 }
 
 fn parse_caps(
@@ -1064,7 +1064,9 @@ pub fn kill(engine: &Engine, a: KillArgs) -> Result<(), Failure> {
         .parse()
         .map_err(|_| bad("--signal", format!("{:?} is not a signal", a.signal)))?;
     each(&a.containers, |n| {
-        engine.kill(n, sig)?;
+        engine
+            .kill(n, sig)
+            .map_err(|e| Failure::msg(1, format!("Cannot kill container: {n}: {e}")))?;
         Ok(())
     })
 }
@@ -1217,7 +1219,21 @@ pub struct RmArgs {
 
 /// `rm`.
 pub fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
-    each(&a.containers, |n| {
+    // As docker: `rm -f` of a container that does not exist says so but
+    // is no error.
+    let names: Vec<String> = a
+        .containers
+        .iter()
+        .filter(|n| match engine.container(n) {
+            Err(e) if a.force => {
+                eprintln!("berth: {e}");
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    each(&names, |n| {
         engine.remove(n, a.force, a.volumes)?;
         Ok(())
     })

@@ -145,8 +145,23 @@ pub enum SystemCommand {
     Info(system::AboutArgs),
 }
 
-/// Run a parsed command.
+/// Run a parsed command. As docker's CLI: an engine error fails `run` with
+/// 125 and every other command with 1; a bad flag or argument is 125
+/// everywhere.
 pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
+    let is_run = matches!(
+        cmd,
+        Command::Run(_) | Command::Container(container::ContainerCommand::Run(_))
+    );
+    run_command(paths, cmd).map_err(|mut f| {
+        if f.code == 125 && !f.usage && !is_run {
+            f.code = 1;
+        }
+        f
+    })
+}
+
+fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
     let engine = engine::Engine::open(paths)?;
     match cmd {
         Command::Run(a) => container::run(&engine, a, true),

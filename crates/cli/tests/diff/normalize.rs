@@ -46,6 +46,12 @@ fn rules() -> &'static Rules {
             r(r"\b(([0-9a-f]{2}:){5}[0-9a-f]{2})\b", "<mac>"),
             r(r"\b(?:(?:127|0)\.\d+\.\d+\.\d+|10\.199\.\d+\.\d+)\b", "$0"),
             r(r"\b(\d{1,3}\.){3}\d{1,3}\b", "<ip>"),
+            // How an error line starts is the engine's (docker: `Error:`,
+            // `Error response from daemon:`; berth has no daemon: `berth:`).
+            r(
+                r"(?m)^(docker: )?(Error response from daemon|Error): ",
+                "berth: ",
+            ),
             r(r"\b(docker|berth|Docker|Berth)\b", "ENGINE"),
             // Generated container names (adjective_surname): a whole line
             // (`--format '{{.Names}}'`, a `Name` value) or ps's last column.

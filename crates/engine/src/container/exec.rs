@@ -28,8 +28,8 @@ impl Engine {
         let c = self.container(name_or_id)?;
         if !c.is_running() {
             return Err(EngineError::State {
-                name: c.name().to_string(),
-                problem: "is not running: start it first".into(),
+                name: c.id().as_str().to_string(),
+                problem: "is not running".into(),
             });
         }
         let root_path = format!("/proc/{}/root", c.state.pid);
@@ -45,14 +45,14 @@ impl Engine {
         let c = self.container(name_or_id)?;
         if !c.is_running() {
             return Err(EngineError::State {
-                name: c.name().to_string(),
-                problem: "is not running: start it first".into(),
+                name: c.id().as_str().to_string(),
+                problem: "is not running".into(),
             });
         }
         if c.state.status == crate::config::Status::Paused {
             return Err(EngineError::State {
-                name: c.name().to_string(),
-                problem: "is paused: unpause the container before exec".into(),
+                name: c.id().as_str().to_string(),
+                problem: "is paused, unpause the container before exec".into(),
             });
         }
         if req.cmd.is_empty() {

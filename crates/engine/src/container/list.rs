@@ -37,7 +37,7 @@ pub struct ListRequest {
 
 /// `PORT[-END][/PROTO]` of a publish/expose filter → (port, proto) pairs.
 fn filter_ports(key: &str, value: &str) -> Result<Vec<(u16, String)>> {
-    let bad = |why: String| EngineError::invalid("--filter", why);
+    let bad = |why: String| EngineError::BadFilter(why);
     if value.contains(':') {
         return Err(bad(format!(
             "filter for '{key}' should not contain ':': {value}"
@@ -66,28 +66,23 @@ impl Engine {
                 s,
                 "paused" | "restarting" | "removing" | "running" | "dead" | "created" | "exited"
             ) {
-                return Err(EngineError::invalid(
-                    "--filter",
-                    format!("Invalid filter 'status={s}'"),
-                ));
+                return Err(EngineError::BadFilter(format!(
+                    "Invalid filter 'status={s}'"
+                )));
             }
             all = true;
         }
         let mut exited = Vec::new();
         for v in f.values("exited") {
             exited.push(v.parse::<i32>().map_err(|_| {
-                EngineError::invalid(
-                    "--filter",
-                    format!("strconv.Atoi: parsing {v:?}: invalid syntax"),
-                )
+                EngineError::BadFilter(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
             })?);
         }
         for v in f.values("health") {
             if !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
-                return Err(EngineError::invalid(
-                    "--filter",
-                    format!("Unrecognised filter value for health: {v}"),
-                ));
+                return Err(EngineError::BadFilter(format!(
+                    "Unrecognised filter value for health: {v}"
+                )));
             }
         }
         let task = match f.values("is-task").next() {
@@ -95,10 +90,9 @@ impl Engine {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(v) => {
-                return Err(EngineError::invalid(
-                    "--filter",
-                    format!("Invalid filter 'is-task={v}'"),
-                ))
+                return Err(EngineError::BadFilter(format!(
+                    "Invalid filter 'is-task={v}'"
+                )))
             }
         };
         let mut publish = Vec::new();
@@ -137,7 +131,7 @@ impl Engine {
             list.iter()
                 .find(|c| c.name() == v || c.id().as_str().starts_with(v))
                 .map(|c| c.id().clone())
-                .ok_or_else(|| EngineError::invalid("--filter", format!("No such container: {v}")))
+                .ok_or_else(|| EngineError::BadFilter(format!("No such container: {v}")))
         };
         let mut before = f.values("before").next().map(by_name).transpose()?;
         let since = f.values("since").next().map(by_name).transpose()?;

@@ -118,13 +118,13 @@ impl Engine {
             Status::Running if c.state.is_alive() => {}
             Status::Paused => {
                 return Err(EngineError::State {
-                    name: c.name().to_string(),
+                    name: c.id().as_str().to_string(),
                     problem: "is already paused".into(),
                 })
             }
             _ => {
                 return Err(EngineError::State {
-                    name: c.name().to_string(),
+                    name: c.id().as_str().to_string(),
                     problem: "is not running".into(),
                 })
             }
@@ -163,7 +163,7 @@ impl Engine {
         let c = self.container(name_or_id)?;
         if c.state.status != Status::Paused {
             return Err(EngineError::State {
-                name: c.name().to_string(),
+                name: c.id().as_str().to_string(),
                 problem: "is not paused".into(),
             });
         }
@@ -288,7 +288,7 @@ impl Engine {
         }
         if !c.is_running() {
             return Err(EngineError::State {
-                name: c.name().to_string(),
+                name: c.id().as_str().to_string(),
                 problem: "is not running".into(),
             });
         }
@@ -329,17 +329,15 @@ impl Engine {
     pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<Container> {
         let c = self.container(name_or_id)?;
         if !force {
-            let problem = match c.state.status {
-                Status::Restarting => Some("is restarting"),
-                _ if c.is_running() => Some("is running"),
+            let state = match c.state.status {
+                Status::Restarting => Some("restarting"),
+                _ if c.is_running() => Some("running"),
                 _ => None,
             };
-            if let Some(problem) = problem {
-                return Err(EngineError::State {
-                    name: format!("\"{}\"", c.name()),
-                    problem: format!(
-                        "{problem}: stop the container before removing or force remove (-f)"
-                    ),
+            if let Some(state) = state {
+                return Err(EngineError::CannotRemove {
+                    state,
+                    id: c.id().as_str().to_string(),
                 });
             }
         } else {
@@ -352,7 +350,7 @@ impl Engine {
             while !cg.is_empty() && Instant::now() < deadline {
                 if !force {
                     return Err(EngineError::State {
-                        name: format!("\"{}\"", c.name()),
+                        name: c.id().as_str().to_string(),
                         problem: "still has processes: force remove (-f)".into(),
                     });
                 }
@@ -415,7 +413,7 @@ impl Engine {
     pub fn container_pids(&self, c: &Container) -> Result<Vec<i32>> {
         if !c.is_running() {
             return Err(EngineError::State {
-                name: c.name().to_string(),
+                name: c.id().as_str().to_string(),
                 problem: "is not running".into(),
             });
         }

@@ -985,3 +985,47 @@ fn inspect_documents_have_dockers_shape() {
         "{entry}"
     );
 }
+
+/// Found by the differential suite: a network made right after another was
+/// removed gets the same subnet, and the removed network's DNS responder
+/// held the gateway's port 53 until it noticed, so the new network's names
+/// did not resolve. `network rm` now stops its responder and waits.
+#[test]
+fn names_resolve_on_a_network_made_after_one_was_removed() {
+    let b = Berth::new();
+    for round in 0..3 {
+        b.ok(&["network", "create", "again"]);
+        let id = b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "again",
+            IMAGE,
+            "sleep",
+            "100",
+        ]);
+        let out = b.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "again",
+            IMAGE,
+            "sh",
+            "-c",
+            "ping -c1 -W2 srv >/dev/null && echo reachable",
+        ]);
+        assert_eq!(
+            stdout(&out),
+            "reachable\n",
+            "round {round}: {}",
+            stderr(&out)
+        );
+        b.ok(&["rm", "-f", "srv"]);
+        b.ok(&["network", "rm", "again"]);
+        // Nothing of the network's is left: its responder is gone too.
+        let left = leftovers(&b, &[id.trim().to_string()]);
+        assert!(left.is_empty(), "round {round}: {}", left.join("\n"));
+    }
+}

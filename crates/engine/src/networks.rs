@@ -203,6 +203,7 @@ impl Engine {
     /// Remove a network record, its bridge and its firewall rules.
     fn drop_network(&self, n: &NetworkRecord) -> Result<()> {
         self.store().remove_network(&n.id)?;
+        stop_dns(self.paths(), &n.id);
         if let Ok(fw) =
             crate::settings::Settings::load(&self.paths().config).and_then(|s| s.firewall())
         {
@@ -821,6 +822,43 @@ fn dns_lock_file(paths: &crate::Paths, id: &str) -> std::io::Result<std::fs::Fil
         .open(dir.join(format!("{id}.lock")))
 }
 
+/// Stop the DNS responder of a removed network and wait until it is gone:
+/// it holds the gateway's port 53, which a network made next with the same
+/// subnet needs for its own responder. The responder wrote its pid into
+/// its lock file; the lock is free once it has exited.
+fn stop_dns(paths: &crate::Paths, id: &str) {
+    let path = paths.runroot.join("dns").join(format!("{id}.lock"));
+    let Ok(f) = std::fs::File::open(&path) else {
+        return;
+    };
+    let pid: i32 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut f = f;
+    loop {
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(held) => {
+                drop(held);
+                break;
+            }
+            Err((back, _)) => f = back,
+        }
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        if pid > 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// Make sure the DNS responder of network `n` runs: `berth dns-serve ID`,
 /// detached, unless one holds the network's lock already.
 fn ensure_dns(paths: &crate::Paths, n: &NetworkRecord) -> std::result::Result<(), String> {
@@ -855,10 +893,17 @@ impl Engine {
         let n = self.store().network(network_id)?;
         let f = dns_lock_file(self.paths(), &n.id)
             .map_err(|e| EngineError::io("opening the DNS responder's lock", e))?;
-        let Ok(_held) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        let Ok(held) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
         else {
             return Ok(()); // another one serves
         };
+        // Our pid, for `network rm` to stop us.
+        {
+            use std::io::Write;
+            let mut w: &std::fs::File = &held;
+            let _ = held.set_len(0);
+            let _ = write!(w, "{}", std::process::id());
+        }
         let gw: Ipv4Addr = n
             .gateway
             .parse()

@@ -649,6 +649,31 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
             other => other.docker_name(&c.config.networks),
         },
     );
+    // Docker's Mounts: volume names (binds: their source), each cut to 15
+    // characters unless --no-trunc; LocalVolumes: how many are volumes.
+    let mounts: Vec<String> = c
+        .config
+        .mounts
+        .iter()
+        .filter(|m| m.kind != engine::config::MountType::Tmpfs)
+        .map(|m| {
+            if no_trunc || m.source.chars().count() <= 15 {
+                m.source.clone()
+            } else {
+                m.source.chars().take(14).collect::<String>() + "…"
+            }
+        })
+        .collect();
+    r.insert("Mounts", mounts.join(","));
+    r.insert(
+        "LocalVolumes",
+        c.config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == engine::config::MountType::Volume)
+            .count()
+            .to_string(),
+    );
     r
 }
 

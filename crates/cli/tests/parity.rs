@@ -248,13 +248,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Defects 7 and 13: published and exposed ports in `ps` and `inspect`,
-/// shaped as dockerd 20.10 recorded them for the same flags.
-#[test]
-fn ports_show_in_ps_and_inspect_as_docker_shows_them() {
-    let b = Berth::new();
+/// The container recorded from dockerd 20.10 for the port and inspect
+/// comparisons: network `app`, volume `vol1`, three kinds of `-p`,
+/// `--expose`, an env and a label. Returns (id, host port, first udp port).
+fn start_recorded_web(b: &Berth) -> (String, u16, u16) {
     let (p1, p2) = (free_port(), free_port());
     b.ok(&["network", "create", "app"]);
+    b.ok(&["volume", "create", "vol1"]);
+    let (tcp, udp) = (format!("{p1}:80"), format!("{p2}-{}:9000-9001/udp", p2 + 1));
     let id = b.ok(&[
         "run",
         "-d",
@@ -265,16 +266,31 @@ fn ports_show_in_ps_and_inspect_as_docker_shows_them() {
         "-p",
         "127.0.0.1::80",
         "-p",
-        &format!("{p1}:80"),
+        &tcp,
         "-p",
-        &format!("{p2}-{}:9000-9001/udp", p2 + 1),
+        &udp,
         "--expose",
         "443",
+        "-e",
+        "A=1",
+        "--label",
+        "l=v",
+        "-v",
+        "vol1:/data",
         IMAGE,
         "sleep",
         "1000",
     ]);
-    let id = id.trim();
+    (id.trim().to_string(), p1, p2)
+}
+
+/// Defects 7 and 13: published and exposed ports in `ps` and `inspect`,
+/// shaped as dockerd 20.10 recorded them for the same flags.
+#[test]
+fn ports_show_in_ps_and_inspect_as_docker_shows_them() {
+    let b = Berth::new();
+    let (id, p1, p2) = start_recorded_web(&b);
+    let id = id.as_str();
     let ports: serde_json::Value =
         serde_json::from_str(&b.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]))
             .unwrap();
@@ -922,34 +938,7 @@ fn inspect_documents_have_dockers_shape() {
     let b = Berth::new();
     let recorded: serde_json::Value =
         serde_json::from_str(include_str!("parity_fixtures/docker-20.10-inspect.json")).unwrap();
-    let (p1, p2) = (free_port(), free_port());
-    b.ok(&["network", "create", "app"]);
-    b.ok(&["volume", "create", "vol1"]);
-    b.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--network",
-        "app",
-        "-p",
-        "127.0.0.1::80",
-        "-p",
-        &format!("{p1}:80"),
-        "-p",
-        &format!("{p2}-{}:9000-9001/udp", p2 + 1),
-        "--expose",
-        "443",
-        "-e",
-        "A=1",
-        "--label",
-        "l=v",
-        "-v",
-        "vol1:/data",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    start_recorded_web(&b);
     b.ok(&["run", "--name", "ex", IMAGE, "true"]);
     let doc = |args: &[&str]| -> serde_json::Value {
         serde_json::from_str::<serde_json::Value>(&b.ok(args)).unwrap()[0].clone()

@@ -180,6 +180,18 @@ fn interfaces_of_ipv4_networks_have_no_ipv6() {
     assert_eq!(out, "0\n1\n1\n", "default bridge");
     let out = b.ok(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", show]);
     assert_eq!(out, "0\n1\n1\n", "--network none");
+    // ... whose loopback is up, with 127.0.0.1 only (as Docker's).
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o addr | awk '{print $2, $4}'",
+    ]);
+    assert_eq!(out, "lo 127.0.0.1/8\n");
     b.ok(&["network", "create", "v4only"]);
     b.ok(&["network", "create", "other"]);
     b.ok(&[

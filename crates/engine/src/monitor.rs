@@ -260,12 +260,27 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     };
     // On v1 the built-in runtime's child joins its cgroups itself (cheaper).
     let child_joins = matches!(hierarchy, Some(runtime::cgroup::Hierarchy::V1 { .. }));
+    // `--network none`: a namespace of its own with nothing attached; its
+    // loopback comes up as in Docker.
+    let loopback_only = networks.is_empty()
+        && spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter().any(|n| {
+                    n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
+                })
+            });
     let add_to_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
         if !child_joins {
             if let Some(cg) = &cgroup {
                 cg.add_pid(pid)
                     .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))?;
             }
+        }
+        if loopback_only {
+            crate::networks::loopback_up(pid).map_err(runtime::RuntimeError::Hook)?;
         }
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)

@@ -704,6 +704,20 @@ fn plug(
     Ok(ip)
 }
 
+/// Bring up the loopback of the network namespace of `pid` (`--network
+/// none`: Docker's container has `lo` up with 127.0.0.1).
+pub(crate) fn loopback_up(pid: i32) -> std::result::Result<(), String> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("opening the container's network namespace: {e}"))?;
+    let mut inside = Netlink::open_in(&ns).map_err(|e| format!("netlink: {e}"))?;
+    if let Ok(Some(lo)) = inside.link_index("lo") {
+        inside
+            .set_up(lo)
+            .map_err(|e| format!("bringing lo up: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Attach the container whose init is `pid` to `nets`: called by the
 /// monitor before the init is released.
 pub(crate) fn attach(

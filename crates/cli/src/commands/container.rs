@@ -230,15 +230,25 @@ fn parse_caps(
         .collect()
 }
 
+/// docker's env-file rules: lines trimmed on the left only, `#` comments
+/// and blank lines skipped, a variable name with white space refused.
 fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
     let text =
         std::fs::read_to_string(path).map_err(|e| bad("--env-file", format!("{path}: {e}")))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect())
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim_start) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_once('=').map_or(line, |(k, _)| k);
+        if name.contains(char::is_whitespace) {
+            return Err(Failure::usage(format!(
+                "poorly formatted environment: variable '{name}' contains whitespaces.\nSee 'berth run --help'."
+            )));
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
 }
 
 impl CreateArgs {
@@ -608,7 +618,20 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
     } else {
         c.id().short().to_string()
     };
-    let mut command = c.args().join(" ");
+    // As the daemon lists it: arguments holding a space in single quotes.
+    let mut command = c
+        .args()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if !no_trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
     }

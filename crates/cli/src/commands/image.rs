@@ -113,8 +113,14 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<(), Failure> {
             continue;
         }
         let mut r = rows_for(img, &a);
-        // Docker filters references per tag, not per image.
-        for f in a.filter.iter().filter_map(|f| f.strip_prefix("reference=")) {
+        // Docker filters references per tag, not per image, and
+        // `images REPOSITORY[:TAG]` is such a filter.
+        for f in a
+            .filter
+            .iter()
+            .filter_map(|f| f.strip_prefix("reference="))
+            .chain(a.repository.as_deref())
+        {
             r.retain(|row| {
                 let name = &row["Repository"];
                 engine::filters::glob(f, name)

@@ -891,7 +891,7 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
     }
     w("hosts", &hosts)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut resolv = match (dns, c.dns.is_empty()) {
+    let resolv = match (dns, c.dns.is_empty()) {
         (_, false) | (Some(_), true) => {
             let mut r = String::new();
             if c.dns.is_empty() {
@@ -937,12 +937,32 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
             .map(|l| format!("{l}\n"))
             .collect(),
     };
+    // Docker's layout: `search`, then the name servers, then `options`.
+    let mut search: Vec<String> = Vec::new();
+    let mut options: Vec<String> = Vec::new();
+    let mut rest: Vec<String> = Vec::new();
+    for l in resolv.lines() {
+        let t = l.trim_start();
+        if t.starts_with("search") {
+            search.push(l.to_string());
+        } else if t.starts_with("options") {
+            options.push(l.to_string());
+        } else {
+            rest.push(l.to_string());
+        }
+    }
     if !c.dns_search.is_empty() {
-        resolv.push_str(&format!("search {}\n", c.dns_search.join(" ")));
+        search.push(format!("search {}", c.dns_search.join(" ")));
     }
     if !c.dns_options.is_empty() {
-        resolv.push_str(&format!("options {}\n", c.dns_options.join(" ")));
+        options.push(format!("options {}", c.dns_options.join(" ")));
     }
+    let resolv: String = search
+        .into_iter()
+        .chain(rest)
+        .chain(options)
+        .map(|l| l + "\n")
+        .collect();
     w("resolv.conf", &resolv)?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))

@@ -126,6 +126,62 @@ fn concurrent_runs_get_distinct_addresses_which_are_freed() {
     assert_host_unchanged(&before, &made);
 }
 
+/// Found by CI: two berth roots side by side (tests run in parallel; so
+/// do a root and a rootless berth, or two data roots) both picked
+/// 172.18.0.0/16, since a network's bridge was made only when its first
+/// container started; the second network's names then went to the first
+/// one's DNS responder. Now, as Docker, `network create` makes the bridge
+/// with its gateway address, under a host-wide lock, and the pick skips
+/// every address the host's interfaces hold.
+#[test]
+fn networks_of_roots_side_by_side_get_distinct_subnets() {
+    let before = host_state();
+    let roots = [Berth::empty(), Berth::empty(), Berth::empty()];
+    let subnets: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = roots
+            .iter()
+            .flat_map(|b| {
+                (0..2).map(move |i| {
+                    s.spawn(move || {
+                        let name = format!("side{i}");
+                        b.ok(&["network", "create", &name]);
+                        b.ok(&[
+                            "network",
+                            "inspect",
+                            "--format",
+                            "{{(index .IPAM.Config 0).Subnet}} br-{{printf \"%.12s\" .Id}}",
+                            &name,
+                        ])
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen: Vec<&str> = Vec::new();
+    for line in &subnets {
+        let (subnet, bridge) = line.trim().split_once(' ').unwrap();
+        assert!(
+            !seen.contains(&subnet),
+            "{subnet} picked twice: {subnets:?}"
+        );
+        seen.push(subnet);
+        // The bridge is there from `network create` on, with the gateway.
+        let addr = text(&["ip", "-4", "-br", "addr", "show", "dev", bridge]);
+        let gw = subnet.replace(".0/", ".1/");
+        assert!(addr.contains(&gw), "{bridge}: {addr}");
+    }
+    let mut made = Footprint::default();
+    for b in &roots {
+        for i in 0..2 {
+            b.ok(&["network", "rm", &format!("side{i}")]);
+        }
+        made.merge(Footprint::of(b));
+    }
+    drop(roots);
+    assert_host_unchanged(&before, &made);
+}
+
 #[test]
 fn internal_networks_have_no_default_route_and_failed_runs_free_their_address() {
     let before = host_state();
@@ -386,6 +442,7 @@ fn host_state() -> HostState {
 
 /// What one test's berth made, by the names and tags its leftovers would
 /// carry: the containers and networks of its event log, its bridges.
+#[derive(Default)]
 struct Footprint {
     containers: Vec<String>,
     networks: Vec<String>,
@@ -393,6 +450,13 @@ struct Footprint {
 }
 
 impl Footprint {
+    /// This and `other`.
+    fn merge(&mut self, other: Footprint) {
+        self.containers.extend(other.containers);
+        self.networks.extend(other.networks);
+        self.bridges.extend(other.bridges);
+    }
+
     /// Read before `b` is dropped (its state goes with it).
     fn of(b: &Berth) -> Footprint {
         let log = std::fs::read_to_string(b.root.join("events.log")).unwrap_or_default();

@@ -107,7 +107,11 @@ impl Engine {
                 ));
             }
         }
-        let routes = network::subnet::host_routes();
+        // Picking a subnet and making the bridge that claims it happen
+        // under one host-wide lock, so that berth roots side by side
+        // never pick the same one.
+        let _claim = host_network_lock();
+        let routes = network::subnet::host_taken();
         let id = model::ContainerId::random().as_str().to_string();
         let rec = self.store().create_network(|existing| {
             let taken: Vec<Subnet> = existing
@@ -171,6 +175,7 @@ impl Engine {
                 created: chrono::Utc::now(),
             })
         })?;
+        self.claim_subnet(&rec)?;
         self.emit(
             "network",
             "create",
@@ -477,7 +482,8 @@ impl Engine {
             Err(store::StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let routes = network::subnet::host_routes();
+        let _claim = host_network_lock();
+        let routes = network::subnet::host_taken();
         let bridge = default_bridge_name(&self.paths().root);
         let id = model::ContainerId::random().as_str().to_string();
         let made = self.store().create_network(|existing| {
@@ -509,11 +515,51 @@ impl Engine {
             })
         });
         match made {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.claim_subnet(&n)?;
+                Ok(n)
+            }
             // Made by a concurrent command.
             Err(store::StoreError::Conflict(_)) => Ok(self.store().network("bridge")?),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// `/run/lock/berth-networks.lock`, held while a subnet is picked and its
+/// bridge made: one for the host, whatever the root (None if it cannot be
+/// had, e.g. a read-only /run: the pick then only sees what is there).
+fn host_network_lock() -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let dir = if std::path::Path::new("/run/lock").is_dir() {
+        "/run/lock"
+    } else {
+        "/run"
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{dir}/berth-networks.lock"))
+        .ok()?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok()
+}
+
+impl Engine {
+    /// Make the bridge of a network just recorded, with its gateway
+    /// address, as Docker does at `network create`: the address is the
+    /// claim on the subnet that other roots and engines see. On failure
+    /// the record goes again.
+    fn claim_subnet(&self, n: &NetworkRecord) -> Result<()> {
+        let made =
+            Netlink::open().and_then(|mut nl| ensure_bridge(self.paths(), &mut nl, n, host_mtu()));
+        if let Err(e) = made {
+            let _ = self.store().remove_network(&n.id);
+            return Err(EngineError::io(
+                format!("making bridge {} of network {}", n.bridge, n.name),
+                e,
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1026,4 +1072,11 @@ fn lookup_on(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4A
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+impl Engine {
+    /// A network by name, id or id prefix.
+    pub fn network(&self, key: &str) -> Result<NetworkRecord> {
+        Ok(self.store().network(key)?)
+    }
 }

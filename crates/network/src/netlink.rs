@@ -238,6 +238,28 @@ impl Netlink {
         Ok(())
     }
 
+    /// Every IPv4 address of every link, up or down, with its prefix
+    /// length: what the host's interfaces claim, routes or not.
+    pub fn ipv4_addresses(&mut self) -> io::Result<Vec<(Ipv4Addr, u8)>> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        let r = self
+            .request(RouteNetlinkMessage::GetAddress(m), NLM_F_DUMP)
+            .map_err(|e| err("listing addresses", e))?;
+        Ok(r.into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.family == AddressFamily::Inet => {
+                    let prefix = a.header.prefix_len;
+                    a.attributes.into_iter().find_map(|at| match at {
+                        AddressAttribute::Address(std::net::IpAddr::V4(ip)) => Some((ip, prefix)),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Add a default route via `gateway`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
         let mut m = RouteMessage::default();

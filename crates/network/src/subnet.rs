@@ -120,6 +120,31 @@ pub fn pick(taken: &[Subnet]) -> Option<Subnet> {
     default_candidates().find(|c| !taken.iter().any(|t| t.overlaps(c)))
 }
 
+/// What the host has taken already: its IPv4 routes and the networks of
+/// its interfaces' addresses, links that are down included (a bridge
+/// another berth root or engine has just made, before its route shows).
+pub fn host_taken() -> Vec<Subnet> {
+    let mut all = host_routes();
+    if let Ok(mut nl) = crate::netlink::Netlink::open() {
+        if let Ok(addrs) = nl.ipv4_addresses() {
+            for (ip, prefix) in addrs {
+                if prefix == 0 || prefix > 32 {
+                    continue;
+                }
+                all.push(Subnet {
+                    addr: masked(ip, prefix),
+                    prefix,
+                });
+            }
+        }
+    }
+    all
+}
+
+fn masked(ip: Ipv4Addr, prefix: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - u32::from(prefix))))
+}
+
 /// The IPv4 routes of the host (`/proc/net/route`), as subnets; the
 /// default route is left out.
 pub fn host_routes() -> Vec<Subnet> {

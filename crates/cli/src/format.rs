@@ -94,6 +94,39 @@ pub const PS: Listing = Listing {
     ],
     validate: true,
 };
+/// `compose ps` (docker compose's container summary).
+pub const COMPOSE_PS: Listing = Listing {
+    type_name: "api.ContainerSummary",
+    parse_prefix: TPE,
+    exec_prefix: "",
+    headers: &[
+        ("RunningFor", "CREATED"),
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("Service", "SERVICE"),
+    ],
+    fields: &[
+        "ID",
+        "Name",
+        "Names",
+        "Image",
+        "Command",
+        "Project",
+        "Service",
+        "CreatedAt",
+        "RunningFor",
+        "Ports",
+        "State",
+        "Status",
+        "Health",
+        "ExitCode",
+        "Labels",
+        "Mounts",
+        "Networks",
+        "LocalVolumes",
+    ],
+    validate: false,
+};
 /// `images`.
 pub const IMAGES: Listing = Listing {
     type_name: "*formatter.imageContext",

@@ -73,3 +73,45 @@ impl Engine {
         Ok(self.credentials().remove(host)?)
     }
 }
+
+impl Engine {
+    /// The id (`sha256:…`) of the local image `name`, if there is one.
+    pub fn image_id(&self, name: &str) -> Option<String> {
+        self.store()
+            .resolve_image(name)
+            .ok()
+            .map(|r| r.id.to_string())
+    }
+
+    /// Make sure `image` is in the store: pull it when it is missing (or,
+    /// with `always`, in any case), with the default options and no
+    /// progress. Returns whether it pulled.
+    pub fn ensure_image(&self, image: &str, always: bool) -> Result<bool> {
+        if !always && self.image_id(image).is_some() {
+            return Ok(false);
+        }
+        let r: Reference = image.parse().map_err(|e| {
+            crate::EngineError::invalid("image reference", format!("{image:?}: {e}"))
+        })?;
+        self.pull(&r, &registry::PullOptions::default(), &|_| {})?;
+        Ok(true)
+    }
+}
+
+impl Engine {
+    /// `rmi`: untag `name` (and delete the image when no tag is left),
+    /// recording the events. Returns what happened, in order.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<store::RemoveEvent>> {
+        let events = self.store().remove_image(name, force)?;
+        for e in &events {
+            match e {
+                store::RemoveEvent::Untagged(r) => {
+                    let n = r.to_string();
+                    self.emit("image", "untag", &n, &[("name", &n)]);
+                }
+                store::RemoveEvent::Deleted(d) => self.emit("image", "delete", &d.to_string(), &[]),
+            }
+        }
+        Ok(events)
+    }
+}

@@ -499,6 +499,16 @@ impl LineTail {
         }
     }
 
+    /// Start at the beginning of the file (it may not exist yet).
+    pub fn from_start(path: &Path) -> LineTail {
+        LineTail {
+            path: path.to_path_buf(),
+            file: std::fs::File::open(path).ok(),
+            pos: 0,
+            pending: Vec::new(),
+        }
+    }
+
     /// Complete lines (without `\n`) written since the last call.
     pub fn poll(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
@@ -547,6 +557,14 @@ impl Follower {
     pub fn at_end(path: &Path) -> Follower {
         Follower {
             tail: LineTail::at_end(path),
+            parser: Parser::default(),
+        }
+    }
+
+    /// Start at the beginning of the log: everything in it, then what follows.
+    pub fn from_start(path: &Path) -> Follower {
+        Follower {
+            tail: LineTail::from_start(path),
             parser: Parser::default(),
         }
     }

@@ -944,6 +944,13 @@ impl crate::Engine {
     }
 }
 
+impl crate::Engine {
+    /// A volume by name.
+    pub fn volume(&self, name: &str) -> Result<VolumeRecord> {
+        Ok(self.store().volume(name)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,7 +320,7 @@ impl CreateArgs {
             name: self.name.clone(),
             image: self.image().to_string(),
             cmd: self.image_and_command[1..].to_vec(),
-            entrypoint: self.entrypoint.clone(),
+            entrypoint: self.entrypoint.clone().map(|e| vec![e]),
             env,
             user: self.user.clone(),
             workdir: self.workdir.clone(),
@@ -880,27 +880,27 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
 pub struct ExecArgs {
     /// Keep stdin open.
     #[arg(short = 'i', long)]
-    interactive: bool,
+    pub(crate) interactive: bool,
     /// Allocate a pseudo-terminal.
     #[arg(short = 't', long)]
-    tty: bool,
+    pub(crate) tty: bool,
     /// Run in the background.
     #[arg(short = 'd', long)]
-    detach: bool,
+    pub(crate) detach: bool,
     /// Environment variables.
     #[arg(short = 'e', long = "env")]
-    env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// User (name or uid[:group]).
     #[arg(short = 'u', long)]
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Working directory.
     #[arg(short = 'w', long)]
-    workdir: Option<String>,
+    pub(crate) workdir: Option<String>,
     /// Container.
-    container: String,
+    pub(crate) container: String,
     /// Command and arguments.
     #[arg(required = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    pub(crate) command: Vec<String>,
 }
 
 fn dup_std(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, Failure> {

@@ -201,19 +201,12 @@ pub struct RmiArgs {
 pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<(), Failure> {
     let mut failed = false;
     for i in &a.images {
-        match engine.store().remove_image(i, a.force) {
+        match engine.remove_image(i, a.force) {
             Ok(events) => {
                 for e in events {
                     match e {
-                        RemoveEvent::Untagged(r) => {
-                            println!("Untagged: {}", r.familiar());
-                            let name = r.to_string();
-                            engine.emit("image", "untag", &name, &[("name", &name)]);
-                        }
-                        RemoveEvent::Deleted(d) => {
-                            println!("Deleted: {d}");
-                            engine.emit("image", "delete", &d.to_string(), &[]);
-                        }
+                        RemoveEvent::Untagged(r) => println!("Untagged: {}", r.familiar()),
+                        RemoveEvent::Deleted(d) => println!("Deleted: {d}"),
                     }
                 }
             }

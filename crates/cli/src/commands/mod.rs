@@ -4,6 +4,7 @@ use clap::Subcommand;
 use crate::Failure;
 
 mod build;
+mod compose;
 mod container;
 pub mod distribution;
 mod fs;
@@ -119,6 +120,8 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Define and run multi-container applications (the Compose Specification).
+    Compose(compose::ComposeArgs),
 }
 
 /// `system` subcommands.
@@ -165,6 +168,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
     let engine = engine::Engine::open(paths)?;
     match cmd {
         Command::Run(a) => container::run(&engine, a, true),
+        Command::Compose(a) => compose::compose(&engine, a),
         Command::Create(a) => container::run(&engine, a, false),
         Command::Start(a) => container::start(&engine, a),
         Command::Ps(a) => container::ps(&engine, a),

@@ -368,7 +368,7 @@ impl Builder<'_> {
         let req = CreateRequest {
             image: base.to_string(),
             cmd: args,
-            entrypoint: Some(String::new()),
+            entrypoint: Some(Vec::new()),
             env,
             network,
             networks,

@@ -21,8 +21,9 @@ pub struct CreateRequest {
     pub image: String,
     /// Command (empty: the image's CMD).
     pub cmd: Vec<String>,
-    /// `--entrypoint` (`Some("")` clears the image's).
-    pub entrypoint: Option<String>,
+    /// The entrypoint: `--entrypoint X` is `Some(vec![X])`, `Some(vec![])`
+    /// (`--entrypoint ""`) clears the image's; compose and the API give lists.
+    pub entrypoint: Option<Vec<String>>,
     /// `-e`/`--env-file`, already merged in order (`KEY=value`; a bare `KEY`
     /// takes the value from the CLI's environment).
     pub env: Vec<String>,
@@ -467,8 +468,8 @@ impl Engine {
             }
         }
         let entrypoint: Vec<String> = match &req.entrypoint {
-            Some(e) if e.is_empty() => Vec::new(),
-            Some(e) => vec![e.clone()],
+            Some(e) if e.len() == 1 && e[0].is_empty() => Vec::new(),
+            Some(e) => e.clone(),
             None => ic.entrypoint().clone().unwrap_or_default(),
         };
         let cmd: Vec<String> = if !req.cmd.is_empty() {

@@ -1,0 +1,330 @@
+//! `berth compose` (root): a project of busybox services brought up, kept,
+//! changed, scaled and taken down, with health-gated startup, names on the
+//! project network, named volumes and nothing left behind.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A project directory with `compose.yaml` holding `yaml`.
+fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
+    let dir = b.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+    dir
+}
+
+/// `berth compose ARGS` run in `dir`.
+fn compose(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
+    b.cmd()
+        .current_dir(dir)
+        .arg("compose")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn compose_ok(b: &Berth, dir: &Path, args: &[&str]) -> (String, String) {
+    let o = compose(b, dir, args);
+    assert!(
+        o.status.success(),
+        "compose {args:?} failed ({}):\n{}\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    (stdout(&o), stderr(&o))
+}
+
+fn id_of(b: &Berth, name: &str) -> String {
+    b.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string()
+}
+
+/// Ids of every container whose name starts with `prefix`.
+fn ids_with_prefix(b: &Berth, prefix: &str) -> Vec<String> {
+    b.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+        .lines()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(prefix)))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+const STACK: &str = r#"
+services:
+  db:
+    image: bb:test
+    command: ["sh", "-c", "sleep 1; echo ok > /data/ready; echo db up; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 30s
+      start_period: 20s
+      start_interval: 200ms
+    volumes:
+      - data:/data
+  cache:
+    image: bb:test
+    command: sleep 1000
+    stop_signal: SIGKILL
+  web:
+    image: bb:test
+    command:
+      - sh
+      - -c
+      - |
+        if test -f /data/ready; then echo "web: db was ready"; else echo "web: db NOT ready"; fi
+        ping -c1 -W2 db >/dev/null && echo "web: reached db"
+        ping -c1 -W2 cache >/dev/null && echo "web: reached cache"
+        exec sleep 1000
+    environment:
+      GREETING: hello
+    depends_on:
+      db:
+        condition: service_healthy
+      cache:
+        condition: service_started
+    volumes:
+      - data:/data:ro
+    stop_grace_period: 1s
+volumes:
+  data:
+"#;
+
+fn wait_for_log(b: &Berth, name: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = b.run(&["logs", name]);
+        let text = stdout(&o) + &stderr(&o);
+        if text.contains(needle) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_stack_starts_by_health_is_kept_changed_scaled_and_taken_down() {
+    let b = Berth::new();
+    let dir = project(&b, "shop", STACK);
+
+    // up -d: web starts only once db is healthy, and reaches db and cache
+    // by their service names on the project network.
+    let (_, err) = compose_ok(&b, &dir, &["up", "-d"]);
+    let healthy = err.find("Container shop-db-1  Healthy").expect(&err);
+    let web_started = err.find("Container shop-web-1  Started").expect(&err);
+    assert!(healthy < web_started, "{err}");
+    assert!(err.contains("Network shop_default  Created"), "{err}");
+    assert!(err.contains("Volume \"shop_data\"  Created"), "{err}");
+    let log = wait_for_log(&b, "shop-web-1", "reached cache");
+    assert!(log.contains("web: db was ready"), "{log}");
+    assert!(log.contains("web: reached db"), "{log}");
+    assert!(log.contains("web: reached cache"), "{log}");
+    // Labelled as docker compose labels them.
+    let labels = b.ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.project\"}} {{index .Config.Labels \"com.docker.compose.service\"}} {{index .Config.Labels \"com.docker.compose.container-number\"}} {{index .Config.Labels \"com.docker.compose.oneoff\"}}",
+        "shop-web-1",
+    ]);
+    assert_eq!(labels.trim(), "shop web 1 False");
+
+    // ps lists the three, with their service.
+    let (out, _) = compose_ok(
+        &b,
+        &dir,
+        &["ps", "--format", "{{.Name}} {{.Service}} {{.State}}"],
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "shop-cache-1 cache running",
+            "shop-db-1 db running",
+            "shop-web-1 web running"
+        ]
+    );
+
+    // up again with the same file changes nothing.
+    let before: Vec<String> = ["shop-db-1", "shop-cache-1", "shop-web-1"]
+        .iter()
+        .map(|n| id_of(&b, n))
+        .collect();
+    let (_, err) = compose_ok(&b, &dir, &["up", "-d"]);
+    assert!(err.contains("Container shop-web-1  Running"), "{err}");
+    let again: Vec<String> = ["shop-db-1", "shop-cache-1", "shop-web-1"]
+        .iter()
+        .map(|n| id_of(&b, n))
+        .collect();
+    assert_eq!(before, again);
+
+    // Editing one service recreates it alone.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        STACK.replace("GREETING: hello", "GREETING: bonjour"),
+    )
+    .unwrap();
+    let (_, err) = compose_ok(&b, &dir, &["up", "-d"]);
+    assert!(err.contains("Container shop-web-1  Recreated"), "{err}");
+    assert_eq!(id_of(&b, "shop-db-1"), before[0]);
+    assert_eq!(id_of(&b, "shop-cache-1"), before[1]);
+    assert_ne!(id_of(&b, "shop-web-1"), before[2]);
+    let env = b.ok(&["exec", "shop-web-1", "sh", "-c", "echo $GREETING"]);
+    assert_eq!(env.trim(), "bonjour");
+
+    // --scale web=3: three containers, all answering to the service name.
+    compose_ok(&b, &dir, &["up", "-d", "--scale", "web=3"]);
+    assert_eq!(ids_with_prefix(&b, "shop-web-").len(), 3);
+    let o = b.run(&["exec", "shop-cache-1", "nslookup", "web"]);
+    let answers = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("Address") && !l.contains("#53") && !l.contains(":53"))
+        .count();
+    assert_eq!(answers, 3, "{}", stdout(&o));
+    // Back to one: the extra two go.
+    compose_ok(&b, &dir, &["up", "-d", "--scale", "web=1"]);
+    assert_eq!(ids_with_prefix(&b, "shop-web-").len(), 1);
+
+    // The named volume's data survives down and up.
+    compose_ok(
+        &b,
+        &dir,
+        &["exec", "-T", "db", "sh", "-c", "echo kept > /data/keep"],
+    );
+    let all_ids = ids_with_prefix(&b, "shop-");
+    let (_, err) = compose_ok(&b, &dir, &["down"]);
+    assert!(err.contains("Network shop_default  Removed"), "{err}");
+    assert!(ids_with_prefix(&b, "shop-").is_empty());
+    assert!(b.ok(&["volume", "ls", "-q"]).contains("shop_data"));
+    compose_ok(&b, &dir, &["up", "-d", "db"]);
+    let kept = b.ok(&["exec", "shop-db-1", "cat", "/data/keep"]);
+    assert_eq!(kept.trim(), "kept");
+
+    // down -v: containers, network and volume all go, nothing is left.
+    let mut ids = all_ids;
+    ids.extend(ids_with_prefix(&b, "shop-"));
+    compose_ok(&b, &dir, &["down", "-v"]);
+    assert!(ids_with_prefix(&b, "shop-").is_empty());
+    assert!(!b.ok(&["volume", "ls", "-q"]).contains("shop_data"));
+    assert!(!b.ok(&["network", "ls"]).contains("shop_default"));
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_dependency_stops_its_dependants_and_says_why() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "jobs",
+        r#"
+services:
+  migrate:
+    image: bb:test
+    command: ["sh", "-c", "echo migrating; exit 3"]
+  app:
+    image: bb:test
+    command: sleep 1000
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  side:
+    image: bb:test
+    command: sleep 1000
+    stop_signal: SIGKILL
+"#,
+    );
+    let o = compose(&b, &dir, &["up", "-d"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("service \"migrate\" didn't complete successfully: exit 3"),
+        "{}",
+        stderr(&o)
+    );
+    // What could start did; the dependant was created but not started.
+    let state = |n: &str| {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", n])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(state("jobs-side-1"), "running");
+    assert_eq!(state("jobs-app-1"), "created");
+    compose_ok(&b, &dir, &["down"]);
+    assert!(ids_with_prefix(&b, "jobs-").is_empty());
+}
+
+#[test]
+fn foreground_up_prints_prefixed_output_and_returns_the_exit_code() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "fg",
+        r#"
+services:
+  one:
+    image: bb:test
+    command: ["sh", "-c", "echo hello from one; echo to stderr >&2; exec sleep 30"]
+    stop_grace_period: 1s
+  two:
+    image: bb:test
+    command: ["sh", "-c", "sleep 0.3; echo bye from two; exit 4"]
+"#,
+    );
+    let o = compose(&b, &dir, &["up", "--exit-code-from", "two"]);
+    assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Attaching to "), "{out}");
+    assert!(out.contains("one-1  | hello from one"), "{out}");
+    assert!(out.contains("two-1  | bye from two"), "{out}");
+    assert!(out.contains("two-1 exited with code 4"), "{out}");
+    // Stderr stays stderr; the other service was stopped on the exit.
+    assert!(stderr(&o).contains("one-1  | to stderr"), "{}", stderr(&o));
+    let state = b.ok(&["inspect", "-f", "{{.State.Status}}", "fg-one-1"]);
+    assert_eq!(state.trim(), "exited");
+    // compose logs shows the same, prefixed.
+    let (logs, _) = compose_ok(&b, &dir, &["logs", "--no-color"]);
+    assert!(logs.contains("one-1  | hello from one"), "{logs}");
+    compose_ok(&b, &dir, &["down"]);
+}
+
+#[test]
+fn config_prints_the_normalized_model_with_variables_filled_in() {
+    let b = Berth::empty();
+    let dir = project(
+        &b,
+        "cfg",
+        r#"
+services:
+  web:
+    image: "bb:${TAG:-test}"
+    ports:
+      - "127.0.0.1:${PORT}:80"
+    environment:
+      - MODE=${MODE:-dev}
+"#,
+    );
+    std::fs::write(dir.join(".env"), "PORT=8088\n").unwrap();
+    let (out, _) = compose_ok(&b, &dir, &["config"]);
+    assert!(out.contains("name: cfg"), "{out}");
+    assert!(out.contains("image: bb:test"), "{out}");
+    assert!(
+        out.contains("published: \"8088\"")
+            || out.contains("published: '8088'")
+            || out.contains("published: 8088"),
+        "{out}"
+    );
+    assert!(out.contains("MODE: dev"), "{out}");
+    let (services, _) = compose_ok(&b, &dir, &["config", "--services"]);
+    assert_eq!(services, "web\n");
+    // A bad file names the file, the line and the key.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    image: bb:test\n    portz: [80]\n",
+    )
+    .unwrap();
+    let o = compose(&b, &dir, &["config"]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("compose.yaml"), "{err}");
+    assert!(err.contains("portz"), "{err}");
+}

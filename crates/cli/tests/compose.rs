@@ -328,3 +328,220 @@ services:
     assert!(err.contains("compose.yaml"), "{err}");
     assert!(err.contains("portz"), "{err}");
 }
+
+#[test]
+fn run_secrets_configs_ports_and_restart_of_dependants() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "tools",
+        r#"
+services:
+  db:
+    image: bb:test
+    command: sleep 1000
+    stop_signal: SIGKILL
+    environment:
+      VERSION: "1"
+  api:
+    image: bb:test
+    command: ["httpd", "-f", "-p", "8080", "-h", "/run/secrets"]
+    ports:
+      - "127.0.0.1::8080"
+    stop_signal: SIGKILL
+    depends_on:
+      db:
+        condition: service_started
+        restart: true
+    secrets:
+      - token
+      - source: key
+        target: api.key
+    configs:
+      - source: settings
+        target: /etc/settings.conf
+secrets:
+  token:
+    file: ./token.txt
+  key:
+    environment: API_KEY
+configs:
+  settings:
+    content: |
+      mode=${MODE:-fast}
+"#,
+    );
+    std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
+    let o = b
+        .cmd()
+        .current_dir(&dir)
+        .env("API_KEY", "k-123")
+        .args(["compose", "up", "-d"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cat = |path: &str| b.ok(&["exec", "tools-api-1", "cat", path]);
+    assert_eq!(cat("/run/secrets/token"), "s3cret\n");
+    assert_eq!(cat("/run/secrets/api.key"), "k-123");
+    assert_eq!(cat("/etc/settings.conf"), "mode=fast\n");
+
+    // port: the published port answers.
+    let (addr, _) = compose_ok(&b, &dir, &["port", "api", "8080"]);
+    let addr = addr.trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /token HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+    assert!(reply.ends_with("s3cret\n"), "{reply}");
+
+    // run: a one-off container with the service's config and another
+    // command, its exit code, removed with --rm; not listed by ps.
+    let o = compose(
+        &b,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "db",
+            "sh",
+            "-c",
+            "echo v$VERSION; exit 7",
+        ],
+    );
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "v1\n");
+    assert_eq!(ids_with_prefix(&b, "tools-db-run-").len(), 0);
+    let (ps, _) = compose_ok(&b, &dir, &["ps", "-a", "--format", "{{.Name}}"]);
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+
+    // Recreating db restarts api (restart: true): a new start time.
+    let started = |n: &str| b.ok(&["inspect", "-f", "{{.State.StartedAt}}", n]);
+    let api_before = started("tools-api-1");
+    let api_id = id_of(&b, "tools-api-1");
+    let yaml = std::fs::read_to_string(dir.join("compose.yaml")).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        yaml.replace("VERSION: \"1\"", "VERSION: \"2\""),
+    )
+    .unwrap();
+    let o = b
+        .cmd()
+        .current_dir(&dir)
+        .env("API_KEY", "k-123")
+        .args(["compose", "up", "-d"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Container tools-db-1  Recreated"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Container tools-api-1  Restarting"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(id_of(&b, "tools-api-1"), api_id);
+    assert_ne!(started("tools-api-1"), api_before);
+
+    // A secret whose variable is unset is refused, naming it.
+    compose_ok(&b, &dir, &["down"]);
+    let o = compose(&b, &dir, &["up", "-d"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("API_KEY"), "{}", stderr(&o));
+    // down removed the files written for secrets and configs.
+    assert!(!b.path().join("root/compose/tools").exists());
+    compose_ok(&b, &dir, &["down"]);
+}
+
+#[test]
+fn ctrl_c_stops_a_foreground_project_and_bad_input_fails_clearly() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "fgc",
+        r#"
+services:
+  loop:
+    image: bb:test
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"]
+"#,
+    );
+    let child = b
+        .cmd()
+        .current_dir(&dir)
+        .args(["compose", "up"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && !stdout(&b.run(&["logs", "fgc-loop-1"])).contains("started")
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("Gracefully stopping..."),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("loop-1  | got TERM"), "{}", stdout(&o));
+    let state = b.ok(&["inspect", "-f", "{{.State.Status}}", "fgc-loop-1"]);
+    assert_eq!(state.trim(), "exited");
+
+    // A port another container holds: the error names it, exit 1.
+    let taken = b.ok(&["run", "-d", "-p", "127.0.0.1::80", IMAGE, "sleep", "100"]);
+    let port = b.ok(&["port", taken.trim(), "80"]);
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "services:\n  web:\n    image: bb:test\n    command: sleep 100\n    ports: [\"127.0.0.1:{port}:80\"]\n"
+        ),
+    )
+    .unwrap();
+    let o = compose(&b, &dir, &["up", "-d", "--remove-orphans"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already allocated") || stderr(&o).contains("in use"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("web"), "{}", stderr(&o));
+
+    // An image that cannot be built: the service is named.
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/Dockerfile"), "FROM bb:test\nRUN exit 9\n").unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    build: ./app\n",
+    )
+    .unwrap();
+    let o = compose(&b, &dir, &["up", "-d", "--remove-orphans"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("service \"app\""), "{}", stderr(&o));
+
+    // A dependency cycle is refused before anything starts.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  a:\n    image: bb:test\n    depends_on: [b]\n  b:\n    image: bb:test\n    depends_on: [a]\n",
+    )
+    .unwrap();
+    let o = compose(&b, &dir, &["up", "-d"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cycle"), "{}", stderr(&o));
+    // Without a usable file, `-p NAME down` still takes the project down.
+    compose_ok(&b, &dir, &["-p", "fgc", "down"]);
+    let (ps, _) = compose_ok(&b, &dir, &["-p", "fgc", "ps", "-a", "-q"]);
+    assert_eq!(ps, "");
+}

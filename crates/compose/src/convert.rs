@@ -14,6 +14,8 @@ use crate::{Error, Result};
 pub struct Context {
     /// `service:X` → the name of X's first container.
     pub joined: BTreeMap<String, String>,
+    /// (`secret`|`config`, key) → the host file mounted for it.
+    pub files: BTreeMap<(&'static str, String), std::path::PathBuf>,
 }
 
 fn invalid(service: &Service, what: &str, why: impl std::fmt::Display) -> Error {
@@ -140,13 +142,12 @@ fn restart_policy(service: &Service) -> Result<RestartPolicy> {
 /// Refuse what the file asks for and berth cannot do yet, rather than
 /// start a container unlike the one asked for.
 fn unsupported(service: &Service) -> Result<()> {
-    let checks: [(&str, bool); 6] = [
+    let checks: [(&str, bool); 5] = [
         ("sysctls", !service.sysctls.is_empty()),
         ("shm_size", service.shm_size.is_some()),
         ("domainname", service.domainname.is_some()),
         ("pid", service.pid.as_deref().is_some_and(|p| !p.is_empty())),
         ("ipc", service.ipc.as_deref().is_some_and(|p| !p.is_empty())),
-        ("configs", !service.configs.is_empty()),
     ];
     for (key, set) in checks {
         if set {
@@ -256,31 +257,27 @@ pub fn create_request(
         let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
         req.tmpfs.push((d.to_string(), o.to_string()));
     }
-    for s in &service.secrets {
-        let obj = project.secrets.get(&s.source).ok_or_else(|| {
-            invalid(
-                service,
-                "secrets",
-                format!("undefined secret {:?}", s.source),
-            )
-        })?;
-        let Some(file) = &obj.file else {
-            return Err(invalid(
-                service,
-                "secrets",
-                format!(
-                    "secret {:?}: only file secrets are supported by berth yet",
-                    s.source
-                ),
+    for (list, kind) in [(&service.secrets, "secret"), (&service.configs, "config")] {
+        for r in list {
+            let source = ctx.files.get(&(kind, r.source.clone())).ok_or_else(|| {
+                invalid(
+                    service,
+                    &format!("{kind}s"),
+                    format!("undefined {kind} {:?}", r.source),
+                )
+            })?;
+            let target = match (&r.target, kind) {
+                (Some(t), _) if t.starts_with('/') => t.clone(),
+                (Some(t), "secret") => format!("/run/secrets/{t}"),
+                (Some(t), _) => format!("/{t}"),
+                (None, "secret") => format!("/run/secrets/{}", r.source),
+                (None, _) => format!("/{}", r.source),
+            };
+            req.mounts.push(format!(
+                "type=bind,source={},target={target},readonly",
+                source.display()
             ));
-        };
-        let target = match &s.target {
-            Some(t) if t.starts_with('/') => t.clone(),
-            Some(t) => format!("/run/secrets/{t}"),
-            None => format!("/run/secrets/{}", s.source),
-        };
-        req.mounts
-            .push(format!("type=bind,source={file},target={target},readonly"));
+        }
     }
     // Resources.
     let limits = service

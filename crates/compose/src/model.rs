@@ -145,6 +145,10 @@ pub struct Project {
     /// keys berth ignores (docker compose prints these as `WARN`).
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The environment variables were taken from (the process's over
+    /// `.env`): secrets and configs with an `environment:` source read it.
+    #[serde(skip)]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// A service, normalized.

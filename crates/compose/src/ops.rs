@@ -141,6 +141,12 @@ pub fn down(
             report,
         )?;
     }
+    // Secrets and configs written for the project's containers.
+    let files = crate::up::files_dir(engine, name);
+    if files.exists() {
+        std::fs::remove_dir_all(&files)
+            .map_err(|e| Error::Failed(format!("removing {}: {e}", files.display())))?;
+    }
     // Networks: the ones the file declares (not external), or without a
     // file every network labelled with the project.
     let label = Filters::parse(&[format!("label={}={name}", project::PROJECT)], &["label"])?;

@@ -102,7 +102,10 @@ pub fn up(
     }
     // Reconcile, service by service in start order (so a service's
     // `network_mode: service:X` finds X's container).
-    let mut ctx = Context::default();
+    let mut ctx = Context {
+        files: prepare_files(engine, project, &order)?,
+        ..Context::default()
+    };
     let mut planned: BTreeMap<String, Vec<Planned>> = BTreeMap::new();
     for name in &order {
         let service = &project.services[name];
@@ -110,9 +113,28 @@ pub fn up(
             .iter()
             .filter(|m| &m.service == name && !m.oneoff)
             .collect();
-        let plan = reconcile(engine, project, service, &mine, opts, &ctx, report)?;
+        let mut plan = reconcile(engine, project, service, &mine, opts, &ctx, report)?;
         if let Some(first) = plan.first() {
             ctx.joined.insert(name.clone(), first.name.clone());
+        }
+        // `depends_on: {X: {restart: true}}`: a recreated X restarts this
+        // service's running containers (stopped here, started again once X
+        // is ready).
+        let restart = service.depends_on.iter().any(|(dep, d)| {
+            d.restart
+                && planned
+                    .get(dep)
+                    .is_some_and(|p| p.iter().any(|c| c.recreated))
+        });
+        if restart {
+            for c in plan.iter_mut().filter(|c| c.running) {
+                report("Container", &c.name, "Restarting");
+                engine.stop(
+                    &c.name,
+                    service.stop_grace_period.map(|d| d.0.as_secs() as i64),
+                )?;
+                c.running = false;
+            }
         }
         planned.insert(name.clone(), plan);
     }
@@ -138,6 +160,8 @@ struct Planned {
     name: String,
     /// Was running before `up` and left alone.
     running: bool,
+    /// Made anew by this `up` in place of a changed container.
+    recreated: bool,
 }
 
 fn orphans(
@@ -267,6 +291,80 @@ fn ensure_volumes(
         report("Volume", &format!("\"{}\"", vol.name), "Created");
     }
     Ok(())
+}
+
+/// Where the project's secrets and configs given by `environment:` or
+/// `content:` are written to be bind-mounted (removed by `down`).
+pub fn files_dir(engine: &Engine, project: &str) -> PathBuf {
+    engine.paths().root.join("compose").join(project)
+}
+
+/// The host file each secret and config the services in `order` use is
+/// mounted from: a `file:` as it is, an `environment:` or `content:` one
+/// written under [`files_dir`].
+fn prepare_files(
+    engine: &Engine,
+    project: &Project,
+    order: &[String],
+) -> Result<BTreeMap<(&'static str, String), PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    for name in order {
+        let s = &project.services[name];
+        for (list, kind, objects) in [
+            (&s.secrets, "secret", &project.secrets),
+            (&s.configs, "config", &project.configs),
+        ] {
+            for r in list {
+                let key = (kind, r.source.clone());
+                if out.contains_key(&key) {
+                    continue;
+                }
+                let obj = objects.get(&r.source).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "service {name:?} refers to undefined {kind} {}: invalid compose project",
+                        r.source
+                    ))
+                })?;
+                let content = if let Some(f) = &obj.file {
+                    let p = PathBuf::from(f);
+                    if !p.exists() {
+                        return Err(Error::Failed(format!(
+                            "{kind} {:?}: file {f} not found",
+                            r.source
+                        )));
+                    }
+                    out.insert(key, p);
+                    continue;
+                } else if let Some(var) = &obj.environment {
+                    project.environment.get(var).cloned().ok_or_else(|| {
+                        Error::Failed(format!(
+                            "{kind} {:?}: environment variable {var} is not set",
+                            r.source
+                        ))
+                    })?
+                } else if let Some(c) = &obj.content {
+                    c.clone()
+                } else {
+                    return Err(Error::Invalid(format!(
+                        "{kind} {:?}: external {kind}s are a Swarm feature; use file:, environment: or content:",
+                        r.source
+                    )));
+                };
+                let dir = files_dir(engine, &project.name).join(format!("{kind}s"));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::Failed(format!("creating {}: {e}", dir.display())))?;
+                let path = dir.join(&r.source);
+                std::fs::write(&path, content)
+                    .and_then(|_| {
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+                    })
+                    .map_err(|e| Error::Failed(format!("writing {}: {e}", path.display())))?;
+                out.insert(key, path);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Build or pull the service's image as `--build`, `--pull` and
@@ -426,6 +524,7 @@ fn reconcile(
                 out.push(Planned {
                     name: m.container.name().to_string(),
                     running: m.container.is_running(),
+                    recreated: false,
                 });
                 continue;
             }
@@ -441,6 +540,7 @@ fn reconcile(
             out.push(Planned {
                 name,
                 running: false,
+                recreated: true,
             });
             continue;
         }
@@ -451,6 +551,7 @@ fn reconcile(
         out.push(Planned {
             name,
             running: false,
+            recreated: false,
         });
     }
     Ok(out)
@@ -730,4 +831,186 @@ fn wait_ready(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Options of `compose run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The service.
+    pub service: String,
+    /// The command (empty: the service's).
+    pub command: Vec<String>,
+    /// `--entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `-e K=V` additions.
+    pub env: Vec<String>,
+    /// `-l K=V` additions.
+    pub labels: BTreeMap<String, String>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// Leave the dependencies alone.
+    pub no_deps: bool,
+    /// Publish the service's ports (they are left out otherwise).
+    pub service_ports: bool,
+    /// `-p` publications.
+    pub publish: Vec<String>,
+    /// `-v` mounts.
+    pub volumes: Vec<String>,
+    /// `--rm`.
+    pub rm: bool,
+    /// A terminal.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub interactive: bool,
+    /// Build the image first.
+    pub build: bool,
+    /// Give the container the service's network aliases.
+    pub use_aliases: bool,
+}
+
+fn random_slug() -> String {
+    let mut b = [0u8; 6];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `compose run`: start the service's dependencies (as `up` would, their
+/// conditions honoured), then create a one-off container of the service
+/// with the command given. Returns its name; the caller starts it.
+pub fn create_oneoff(
+    engine: &Engine,
+    project: &Project,
+    opts: &RunOptions,
+    build_out: &mut dyn Write,
+    report: Report<'_>,
+) -> Result<String> {
+    let Some(base) = project.services.get(&opts.service) else {
+        return Err(Error::NoSuchService(opts.service.clone()));
+    };
+    if !opts.no_deps && !base.depends_on.is_empty() {
+        let deps: Vec<String> = base
+            .depends_on
+            .keys()
+            .filter(|d| project.services.contains_key(*d))
+            .cloned()
+            .collect();
+        up(
+            engine,
+            project,
+            &UpOptions {
+                services: deps,
+                ..Default::default()
+            },
+            build_out,
+            report,
+        )?;
+    }
+    let order = vec![opts.service.clone()];
+    ensure_networks(engine, project, &order, report)?;
+    ensure_volumes(engine, project, &order, report)?;
+    let up_opts = UpOptions {
+        build: opts.build,
+        ..Default::default()
+    };
+    ensure_image(engine, project, base, &up_opts, build_out, report)?;
+    let mut service = base.clone();
+    if !opts.command.is_empty() {
+        service.command = Some(opts.command.clone());
+    }
+    if opts.entrypoint.is_some() {
+        service.entrypoint = opts.entrypoint.clone();
+        if opts.command.is_empty() {
+            service.command = None;
+        }
+    }
+    for e in &opts.env {
+        let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        if e.contains('=') {
+            service.environment.insert(k.to_string(), v.to_string());
+        } else if let Some(v) = project.environment.get(k) {
+            service.environment.insert(k.to_string(), v.clone());
+        }
+    }
+    service.labels.extend(opts.labels.clone());
+    if opts.user.is_some() {
+        service.user = opts.user.clone();
+    }
+    if opts.workdir.is_some() {
+        service.working_dir = opts.workdir.clone();
+    }
+    if !opts.service_ports {
+        service.ports.clear();
+    }
+    // docker compose runs one-off containers without the restart policy.
+    service.restart = None;
+    if let Some(d) = service.deploy.as_mut() {
+        d.restart_policy = None;
+    }
+    service.container_name = None;
+    service.tty = opts.tty;
+    service.stdin_open = opts.interactive;
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, random_slug()));
+    let image = project::image_name(project, &service);
+    let image_id = engine.image_id(&image).ok_or_else(|| {
+        Error::Failed(format!(
+            "service {:?}: image {image} is not present",
+            service.name
+        ))
+    })?;
+    let hash = project::config_hash(&service);
+    let mut labels = project::container_labels(project, &service, 1, true, &hash, &image_id);
+    labels.insert("com.docker.compose.slug".into(), name.clone());
+    let mut ctx = Context {
+        files: prepare_files(engine, project, &order)?,
+        ..Context::default()
+    };
+    // `network_mode: service:X` joins X's first container.
+    for m in project::members(engine, &project.name)? {
+        if m.number == 1 && !m.oneoff {
+            ctx.joined
+                .insert(m.service.clone(), m.container.name().to_string());
+        }
+    }
+    let mut req = convert::create_request(project, &service, &name, &image, labels, &ctx)?;
+    // As docker compose: a one-off container answers to no service alias
+    // (unless `--use-aliases`).
+    if !opts.use_aliases {
+        req.network_aliases.clear();
+    }
+    for p in &opts.publish {
+        req.ports.extend(
+            engine::config::PortMapping::parse(p)
+                .map_err(|e| Error::Invalid(format!("invalid -p {p:?}: {e}")))?,
+        );
+    }
+    req.volumes.extend(opts.volumes.iter().cloned());
+    req.auto_remove = opts.rm;
+    engine.create(&req).map_err(|e| {
+        Error::Failed(format!(
+            "service {:?}: creating container {name}: {e}",
+            service.name
+        ))
+    })?;
+    if service.network_mode.is_none() {
+        for key in convert::ordered_networks(&service).iter().skip(1) {
+            let net = &project.networks[key];
+            let sn = &service.networks[key];
+            let aliases = if opts.use_aliases {
+                convert::aliases(&service, sn)
+            } else {
+                Vec::new()
+            };
+            engine.network_connect(&net.name, &name, &aliases, None)?;
+        }
+    }
+    Ok(name)
 }

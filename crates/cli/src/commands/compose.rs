@@ -83,6 +83,16 @@ pub enum ComposeCommand {
     Pull(ServicesArgs),
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Run a one-off command on a service.
+    Run(RunArgs),
+    /// Print the public port for a port binding.
+    Port(PortArgs),
+    /// Display the running processes.
+    Top(ServicesArgs),
+    /// List images used by the created containers.
+    Images(ImagesArgs),
+    /// Block until the first service container stops.
+    Wait(WaitArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -329,6 +339,103 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+/// `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run container in background and print its name.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Assign a name to the container.
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Add or override a label.
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Run as specified username or uid.
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Override the entrypoint of the image.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    /// Run command with the service's ports enabled and mapped to the host.
+    #[arg(long = "service-ports")]
+    service_ports: bool,
+    /// Use the service's network aliases in the network(s) the container connects to.
+    #[arg(long = "use-aliases")]
+    use_aliases: bool,
+    /// Publish a container's port(s) to the host.
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Bind mount a volume.
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Disable pseudo-TTY allocation (default: auto-detected).
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
+    /// Keep STDIN open even if not attached (default true).
+    #[arg(short = 'i', long, default_value_t = true)]
+    interactive: bool,
+    /// Build image before starting container.
+    #[arg(long)]
+    build: bool,
+    /// Service.
+    service: String,
+    /// Command and arguments.
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    command: Vec<String>,
+}
+
+/// `port`.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// tcp or udp.
+    #[arg(long, default_value = "tcp")]
+    protocol: String,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Service.
+    service: String,
+    /// Private port.
+    private_port: u16,
+}
+
+/// `images`.
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only display IDs.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Format the output (table or json).
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Services.
+    services: Vec<String>,
+}
+
+/// `wait`.
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Drops the project when the first container stops.
+    #[arg(long = "down-project")]
+    down_project: bool,
+    /// Services.
+    #[arg(required = true)]
+    services: Vec<String>,
+}
+
 /// `version`.
 #[derive(Args, Debug)]
 pub struct VersionArgs {
@@ -486,6 +593,11 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
             Ok(())
         }
         ComposeCommand::Exec(a) => exec(engine, &g, a),
+        ComposeCommand::Run(a) => run(engine, &g, a),
+        ComposeCommand::Port(a) => port(engine, &g, a),
+        ComposeCommand::Top(a) => top(engine, &g, a),
+        ComposeCommand::Images(a) => images(engine, &g, a),
+        ComposeCommand::Wait(a) => wait(engine, &g, a),
         ComposeCommand::Version(a) => {
             if a.short {
                 println!("{}", compose::project::COMPOSE_VERSION);
@@ -756,6 +868,23 @@ fn attached(
             stop_all(engine, p, a.timeout, &signals)?;
             code = 130;
             break;
+        }
+    }
+    // What the containers wrote while being stopped, and how they ended.
+    for (i, n) in names.iter().enumerate() {
+        for e in followers[i].poll().unwrap_or_default() {
+            printer.line(&prefixes[i], i, &e);
+        }
+        if exited[i].is_none() {
+            if let Ok(c) = engine.container(n) {
+                if !c.is_running() {
+                    printer.note(
+                        &prefixes[i],
+                        i,
+                        &format!("exited with code {}", c.state.exit_code),
+                    );
+                }
+            }
         }
     }
     if code == 0 {
@@ -1069,4 +1198,222 @@ fn exec(engine: &Engine, g: &ComposeArgs, a: &ExecArgs) -> Result<(), Failure> {
             command: a.command.clone(),
         },
     )
+}
+
+fn run(engine: &Engine, g: &ComposeArgs, a: &RunArgs) -> Result<(), Failure> {
+    let p = load(g, std::slice::from_ref(&a.service))?;
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let stdin_tty = std::io::stdin().is_terminal();
+    let tty = !a.no_tty && !a.detach && stdin_tty;
+    let opts = compose::up::RunOptions {
+        service: a.service.clone(),
+        command: a.command.clone(),
+        entrypoint: a.entrypoint.clone().map(|e| vec![e]),
+        env: a.env.clone(),
+        labels,
+        name: a.name.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        no_deps: a.no_deps,
+        service_ports: a.service_ports,
+        publish: a.publish.clone(),
+        volumes: a.volume.clone(),
+        rm: a.rm,
+        tty,
+        interactive: a.interactive && !a.detach,
+        build: a.build,
+        use_aliases: a.use_aliases,
+    };
+    let name = compose::up::create_oneoff(engine, &p, &opts, &mut std::io::stderr(), &report)?;
+    if a.detach {
+        engine.start(&name, engine::container::start::AttachMode::Detached)?;
+        println!("{name}");
+        return Ok(());
+    }
+    let _raw = (tty && opts.interactive).then(crate::terminal::RawMode::enable);
+    let launched = engine.start(
+        &name,
+        engine::container::start::AttachMode::Foreground {
+            stdin: opts.interactive,
+        },
+    )?;
+    super::container::attached_exit(engine, launched)
+}
+
+/// The project's container `index` of `service`.
+fn member(
+    engine: &Engine,
+    p: &Project,
+    service: &str,
+    index: u32,
+) -> Result<compose::project::Member, Failure> {
+    if !p.services.contains_key(service) {
+        return Err(failed(format!("no such service: {service}")));
+    }
+    compose::project::members(engine, &p.name)?
+        .into_iter()
+        .find(|m| m.service == service && m.number == index && !m.oneoff)
+        .ok_or_else(|| {
+            failed(format!(
+                "service \"{service}\" is not running container #{index}"
+            ))
+        })
+}
+
+fn port(engine: &Engine, g: &ComposeArgs, a: &PortArgs) -> Result<(), Failure> {
+    let p = load(g, std::slice::from_ref(&a.service))?;
+    let m = member(engine, &p, &a.service, a.index)?;
+    let found =
+        m.container.api_ports().into_iter().find(|x| {
+            x.private_port == a.private_port && x.proto == a.protocol && x.public_port != 0
+        });
+    match found {
+        Some(x) => {
+            println!(
+                "{}:{}",
+                if x.ip.is_empty() { "0.0.0.0" } else { &x.ip },
+                x.public_port
+            );
+            Ok(())
+        }
+        None => Err(failed(format!(
+            "no port {}/{} for container {}",
+            a.private_port,
+            a.protocol,
+            m.container.name()
+        ))),
+    }
+}
+
+fn top(engine: &Engine, g: &ComposeArgs, a: &ServicesArgs) -> Result<(), Failure> {
+    let p = load(g, &a.services)?;
+    let members = compose::project::members(engine, &p.name)?;
+    for m in members
+        .iter()
+        .filter(|m| a.services.is_empty() || a.services.contains(&m.service))
+        .filter(|m| m.container.is_running())
+    {
+        println!("{}", m.container.name());
+        let pids = engine.container_pids(&m.container)?;
+        println!("UID    PID    PPID   C    STIME   TTY   TIME       CMD");
+        for pid in pids {
+            if let Some(r) = engine::container::ops::process_row(pid) {
+                println!(
+                    "{:<6} {:<6} {:<6} {:<4} {:<7} {:<5} {:<10} {}",
+                    r.uid, r.pid, r.ppid, 0, r.stime, r.tty, r.time, r.cmd
+                );
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn images(engine: &Engine, g: &ComposeArgs, a: &ImagesArgs) -> Result<(), Failure> {
+    let p = load(g, &a.services)?;
+    let members = compose::project::members(engine, &p.name)?;
+    let mut rows = Vec::new();
+    for m in members
+        .iter()
+        .filter(|m| a.services.is_empty() || a.services.contains(&m.service))
+    {
+        let image = m.container.record.image_ref.clone();
+        let (repo, tag) = match image.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (image.clone(), "latest".to_string()),
+        };
+        let id = m.container.record.image_id.to_string();
+        let short = id
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>();
+        let size = engine
+            .inspect_image(&id)
+            .ok()
+            .and_then(|v| v["Size"].as_u64())
+            .unwrap_or(0);
+        rows.push((m.container.name().to_string(), repo, tag, short, size));
+    }
+    if a.quiet {
+        let mut ids: Vec<&String> = rows.iter().map(|r| &r.3).collect();
+        ids.dedup();
+        for i in ids {
+            println!("{i}");
+        }
+        return Ok(());
+    }
+    if a.format == "json" {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(c, r, t, i, s)| {
+                serde_json::json!({"ContainerName": c, "Repository": r, "Tag": t, "ID": i, "Size": s})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(9);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+    let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max(3);
+    println!(
+        "{:<w0$}   {:<w1$}   {:<w2$}   {:<12}   SIZE",
+        "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"
+    );
+    for (c, r, t, i, s) in rows {
+        println!(
+            "{c:<w0$}   {r:<w1$}   {t:<w2$}   {i:<12}   {}",
+            format::human_size(s)
+        );
+    }
+    Ok(())
+}
+
+fn wait(engine: &Engine, g: &ComposeArgs, a: &WaitArgs) -> Result<(), Failure> {
+    let p = load(g, &a.services)?;
+    for s in &a.services {
+        if !p.services.contains_key(s) {
+            return Err(failed(format!("no such service: {s}")));
+        }
+    }
+    let members: Vec<compose::project::Member> = compose::project::members(engine, &p.name)?
+        .into_iter()
+        .filter(|m| a.services.contains(&m.service) && !m.oneoff)
+        .collect();
+    if members.is_empty() {
+        return Err(failed("no containers for the services given"));
+    }
+    // The first of them to stop gives the exit code.
+    let code = loop {
+        let mut done = None;
+        for m in &members {
+            let c = engine.container(m.container.id().as_str())?;
+            if !c.is_running() && c.state.status != engine::config::Status::Restarting {
+                done = Some(c.state.exit_code);
+                break;
+            }
+        }
+        if let Some(c) = done {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if a.down_project {
+        compose::ops::down(
+            engine,
+            &p.name,
+            Some(&p),
+            &compose::ops::DownOptions::default(),
+            &report,
+        )?;
+    }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::silent(code))
+    }
 }

@@ -434,7 +434,7 @@ impl CreateArgs {
 }
 
 /// Wait for an attached container to exit, proxying signals; its exit code.
-fn attached_exit(
+pub(crate) fn attached_exit(
     engine: &Engine,
     mut launched: engine::container::start::Launched,
 ) -> Result<(), Failure> {

@@ -383,6 +383,7 @@ pub(crate) fn load(opts: &LoadOptions) -> Result<Project> {
     project.working_dir = project_dir;
     project.files = files;
     project.warnings = r.warnings;
+    project.environment = env;
     Ok(project)
 }
 

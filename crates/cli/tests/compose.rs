@@ -545,3 +545,84 @@ services:
     let (ps, _) = compose_ok(&b, &dir, &["-p", "fgc", "ps", "-a", "-q"]);
     assert_eq!(ps, "");
 }
+
+#[test]
+fn events_cp_and_one_shot_commands() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "ev",
+        "services:\n  app:\n    image: bb:test\n    command: sleep 1000\n    stop_signal: SIGKILL\n",
+    );
+    compose_ok(&b, &dir, &["up", "-d"]);
+    let child = b
+        .cmd()
+        .current_dir(&dir)
+        .args(["compose", "events", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Another project's container is not reported.
+    b.ok(&["run", "-d", "--name", "outsider", IMAGE, "true"]);
+    compose_ok(&b, &dir, &["stop", "app"]);
+    compose_ok(&b, &dir, &["start", "app"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|v| v["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"stop"), "{actions:?}");
+    assert!(actions.contains(&"start"), "{actions:?}");
+    assert!(lines.iter().all(|v| v["service"] == "app"), "{lines:?}");
+
+    // cp both ways, by service name.
+    let local = dir.join("note.txt");
+    std::fs::write(&local, "from host\n").unwrap();
+    compose_ok(
+        &b,
+        &dir,
+        &["cp", local.to_str().unwrap(), "app:/tmp/note.txt"],
+    );
+    assert_eq!(
+        b.ok(&["exec", "ev-app-1", "cat", "/tmp/note.txt"]),
+        "from host\n"
+    );
+    b.ok(&[
+        "exec",
+        "ev-app-1",
+        "sh",
+        "-c",
+        "echo from app > /tmp/back.txt",
+    ]);
+    let back = dir.join("back.txt");
+    compose_ok(
+        &b,
+        &dir,
+        &["cp", "app:/tmp/back.txt", back.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from app\n");
+
+    // ls lists the project; top its processes; images its image.
+    let (ls, _) = compose_ok(&b, &dir, &["ls"]);
+    assert!(ls.contains("ev ") && ls.contains("running(1)"), "{ls}");
+    let (top, _) = compose_ok(&b, &dir, &["top"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    let (images, _) = compose_ok(&b, &dir, &["images", "--format", "json"]);
+    assert!(
+        images.contains("\"ContainerName\":\"ev-app-1\""),
+        "{images}"
+    );
+    compose_ok(&b, &dir, &["down"]);
+    let (ls, _) = compose_ok(&b, &dir, &["ls", "-a"]);
+    assert!(!ls.contains("ev "), "{ls}");
+}

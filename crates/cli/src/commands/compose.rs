@@ -93,6 +93,12 @@ pub enum ComposeCommand {
     Images(ImagesArgs),
     /// Block until the first service container stops.
     Wait(WaitArgs),
+    /// Receive real time events from containers.
+    Events(EventsArgs),
+    /// Copy files/folders between a service container and the local filesystem.
+    Cp(CpArgs),
+    /// Push service images.
+    Push(PushArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -436,6 +442,44 @@ pub struct WaitArgs {
     services: Vec<String>,
 }
 
+/// `events`.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Output events as a stream of json objects.
+    #[arg(long)]
+    json: bool,
+    /// Services.
+    services: Vec<String>,
+}
+
+/// `cp`.
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information).
+    #[arg(short = 'a', long)]
+    archive: bool,
+    /// Always follow symbol link in SRC_PATH.
+    #[arg(short = 'L', long = "follow-link")]
+    follow_link: bool,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// SERVICE:SRC_PATH or a local path.
+    source: String,
+    /// SERVICE:DEST_PATH or a local path.
+    destination: String,
+}
+
+/// `push`.
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push what it can and ignore images with push failures.
+    #[arg(long = "ignore-push-failures")]
+    ignore_push_failures: bool,
+    /// Services.
+    services: Vec<String>,
+}
+
 /// `version`.
 #[derive(Args, Debug)]
 pub struct VersionArgs {
@@ -598,6 +642,9 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
         ComposeCommand::Top(a) => top(engine, &g, a),
         ComposeCommand::Images(a) => images(engine, &g, a),
         ComposeCommand::Wait(a) => wait(engine, &g, a),
+        ComposeCommand::Events(a) => events(engine, &g, a),
+        ComposeCommand::Cp(a) => cp(engine, &g, a),
+        ComposeCommand::Push(a) => push(engine, &g, a),
         ComposeCommand::Version(a) => {
             if a.short {
                 println!("{}", compose::project::COMPOSE_VERSION);
@@ -1416,4 +1463,119 @@ fn wait(engine: &Engine, g: &ComposeArgs, a: &WaitArgs) -> Result<(), Failure> {
     } else {
         Err(Failure::silent(code))
     }
+}
+
+fn events(engine: &Engine, g: &ComposeArgs, a: &EventsArgs) -> Result<(), Failure> {
+    let (name, _) = load_or_name(g)?;
+    let mut tail = engine::events::Tail::at_end(&engine.paths().root);
+    // Container id → its service, when it is one of the project's.
+    let mut services: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let signals = Interrupts::catch();
+    loop {
+        for e in tail.poll() {
+            if e.kind != "container" {
+                continue;
+            }
+            let id = e.actor.id.clone();
+            let service = services
+                .entry(id.clone())
+                .or_insert_with(|| {
+                    engine.container(&id).ok().and_then(|c| {
+                        let l = &c.config.labels;
+                        (l.get(compose::project::PROJECT) == Some(&name))
+                            .then(|| l.get(compose::project::SERVICE).cloned())
+                            .flatten()
+                    })
+                })
+                .clone();
+            let Some(service) = service else { continue };
+            if !a.services.is_empty() && !a.services.contains(&service) {
+                continue;
+            }
+            let mut out = std::io::stdout().lock();
+            if a.json {
+                let v = serde_json::json!({
+                    "time": e.when().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    "type": "container",
+                    "action": e.action,
+                    "id": id,
+                    "service": service,
+                    "attributes": e.actor.attributes,
+                });
+                let _ = writeln!(out, "{v}");
+            } else {
+                let attrs: Vec<String> = e
+                    .actor
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{} container {} {} ({})",
+                    e.when().format("%Y-%m-%d %H:%M:%S%.6f"),
+                    e.action,
+                    id,
+                    attrs.join(", ")
+                );
+            }
+            let _ = out.flush();
+        }
+        if signals.wait(Duration::from_millis(100)) {
+            return Err(Failure::silent(130));
+        }
+    }
+}
+
+/// `SERVICE:PATH` of `cp` as the container's end, or a local path.
+fn cp_end(
+    engine: &Engine,
+    p: &Project,
+    spec: &str,
+    index: u32,
+) -> Result<engine::container::fs::CpEnd, Failure> {
+    use engine::container::fs::CpEnd;
+    match CpEnd::parse(spec) {
+        CpEnd::Container(service, path) => {
+            let m = member(engine, p, &service, index)?;
+            Ok(CpEnd::Container(m.container.name().to_string(), path))
+        }
+        host => Ok(host),
+    }
+}
+
+fn cp(engine: &Engine, g: &ComposeArgs, a: &CpArgs) -> Result<(), Failure> {
+    let p = load(g, &[])?;
+    let src = cp_end(engine, &p, &a.source, a.index)?;
+    let dst = cp_end(engine, &p, &a.destination, a.index)?;
+    engine.copy(
+        &src,
+        &dst,
+        engine::container::fs::CpOptions {
+            archive: a.archive,
+            follow: a.follow_link,
+        },
+    )?;
+    Ok(())
+}
+
+fn push(engine: &Engine, g: &ComposeArgs, a: &PushArgs) -> Result<(), Failure> {
+    let p = load(g, &a.services)?;
+    for name in compose::project::selection(&p, &a.services, true)? {
+        let s = &p.services[&name];
+        // As docker compose: the services with an image name that build it.
+        let (Some(image), Some(_)) = (&s.image, &s.build) else {
+            continue;
+        };
+        let r: model::Reference = image
+            .parse()
+            .map_err(|e| failed(format!("service {name:?}: image {image:?}: {e}")))?;
+        report("Image", image, "Pushing");
+        match engine.push(&r, &registry::PushOptions::default(), &|_| {}) {
+            Ok(_) => report("Image", image, "Pushed"),
+            Err(e) if a.ignore_push_failures => report("Image", image, &format!("Error: {e}")),
+            Err(e) => return Err(failed(format!("service {name:?}: pushing {image}: {e}"))),
+        }
+    }
+    Ok(())
 }

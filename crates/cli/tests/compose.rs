@@ -626,3 +626,95 @@ fn events_cp_and_one_shot_commands() {
     let (ls, _) = compose_ok(&b, &dir, &["ls", "-a"]);
     assert!(!ls.contains("ev "), "{ls}");
 }
+
+#[test]
+fn watch_syncs_restarts_and_rebuilds_on_changes() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "dev",
+        r#"
+services:
+  web:
+    build: ./web
+    command: ["sh", "-c", "cat /app/version.txt; exec sleep 1000"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /srv/src
+          ignore: ["*.tmp"]
+        - action: rebuild
+          path: ./web
+"#,
+    );
+    std::fs::create_dir_all(dir.join("src/lib")).unwrap();
+    std::fs::create_dir_all(dir.join("web")).unwrap();
+    std::fs::write(dir.join("src/a.txt"), "one\n").unwrap();
+    std::fs::write(dir.join("web/version.txt"), "v1\n").unwrap();
+    std::fs::write(
+        dir.join("web/Dockerfile"),
+        "FROM bb:test\nCOPY version.txt /app/version.txt\n",
+    )
+    .unwrap();
+    let mut child = b
+        .cmd()
+        .current_dir(&dir)
+        .args(["compose", "watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_until = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let running = || {
+        b.run(&["inspect", "-f", "{{.State.Status}}", "dev-web-1"])
+            .stdout
+            .starts_with(b"running")
+    };
+    wait_until("web runs", &running);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let first_id = id_of(&b, "dev-web-1");
+
+    // sync: a changed file and a new one in a new directory land in the
+    // container; an ignored one does not.
+    std::fs::write(dir.join("src/a.txt"), "two\n").unwrap();
+    std::fs::write(dir.join("src/lib/b.txt"), "bee\n").unwrap();
+    std::fs::write(dir.join("src/skip.tmp"), "no\n").unwrap();
+    let read = |p: &str| stdout(&b.run(&["exec", "dev-web-1", "cat", p]));
+    wait_until("sync", &|| {
+        read("/srv/src/a.txt") == "two\n" && read("/srv/src/lib/b.txt") == "bee\n"
+    });
+    assert_eq!(read("/srv/src/skip.tmp"), "");
+    // A removed file goes from the container too.
+    std::fs::remove_file(dir.join("src/lib/b.txt")).unwrap();
+    wait_until("removal", &|| read("/srv/src/lib/b.txt").is_empty());
+    assert_eq!(id_of(&b, "dev-web-1"), first_id);
+
+    // rebuild: a change in the build context makes a new image and a new
+    // container running it.
+    std::fs::write(dir.join("web/version.txt"), "v2\n").unwrap();
+    wait_until("rebuild", &|| {
+        running() && stdout(&b.run(&["logs", "dev-web-1"])).contains("v2")
+    });
+    assert_ne!(id_of(&b, "dev-web-1"), first_id);
+
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("Watch enabled"), "{err}");
+    assert!(err.contains("Syncing service \"web\""), "{err}");
+    assert!(err.contains("Rebuilding service \"web\""), "{err}");
+    assert!(status.success() || status.code() == Some(130), "{status}");
+    compose_ok(&b, &dir, &["down", "--rmi", "local"]);
+    assert!(!b.ok(&["images"]).contains("dev-web"));
+}

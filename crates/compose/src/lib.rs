@@ -21,6 +21,8 @@ pub mod ops;
 pub mod project;
 /// `up`: reconcile and start a project.
 pub mod up;
+/// `watch`: sync, restart or rebuild on file changes.
+pub mod watch;
 
 /// Why a compose operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -70,13 +70,24 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, RuntimeError> {
     }
     nix::sys::prctl::set_dumpable(false)
         .map_err(|e| RuntimeError::sys("making berth non-dumpable", e))?;
-    setns(&pid_ns, CloneFlags::CLONE_NEWPID)
-        .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+    // The caller's own pid namespace, to return to once the exec process
+    // is forked: a process whose children's pid namespace is not its own
+    // cannot create threads (EINVAL), and a long-running caller (compose
+    // watch) starts builds after an exec.
+    let own_pid_ns = std::fs::File::open("/proc/self/ns/pid")
+        .map_err(|e| RuntimeError::sys("opening our pid namespace", e))?;
     let (release_r, release_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
     let (err_r, err_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
-    match sys::process::fork().map_err(|e| RuntimeError::sys("creating the exec process", e))? {
+    setns(&pid_ns, CloneFlags::CLONE_NEWPID)
+        .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+    let forked = sys::process::fork();
+    if !matches!(forked, Ok(sys::process::Forked::Child)) {
+        setns(&own_pid_ns, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;
+    }
+    match forked.map_err(|e| RuntimeError::sys("creating the exec process", e))? {
         sys::process::Forked::Child => {
             drop(release_w);
             drop(err_r);

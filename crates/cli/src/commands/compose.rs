@@ -99,6 +99,8 @@ pub enum ComposeCommand {
     Cp(CpArgs),
     /// Push service images.
     Push(PushArgs),
+    /// Watch the build context and sync, restart or rebuild services on changes.
+    Watch(WatchArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -480,6 +482,19 @@ pub struct PushArgs {
     services: Vec<String>,
 }
 
+/// `watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Do not build & start services before watching.
+    #[arg(long = "no-up")]
+    no_up: bool,
+    /// Hide build output.
+    #[arg(long)]
+    quiet: bool,
+    /// Services.
+    services: Vec<String>,
+}
+
 /// `version`.
 #[derive(Args, Debug)]
 pub struct VersionArgs {
@@ -502,6 +517,8 @@ impl From<compose::Error> for Failure {
 fn report(kind: &str, name: &str, status: &str) {
     if kind == "Warning" {
         eprintln!("WARN[0000] {status}");
+    } else if kind == "Watch" {
+        eprintln!("{status}");
     } else {
         eprintln!(" {kind} {name}  {status}");
     }
@@ -645,6 +662,7 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
         ComposeCommand::Events(a) => events(engine, &g, a),
         ComposeCommand::Cp(a) => cp(engine, &g, a),
         ComposeCommand::Push(a) => push(engine, &g, a),
+        ComposeCommand::Watch(a) => watch(engine, &g, a),
         ComposeCommand::Version(a) => {
             if a.short {
                 println!("{}", compose::project::COMPOSE_VERSION);
@@ -1577,5 +1595,22 @@ fn push(engine: &Engine, g: &ComposeArgs, a: &PushArgs) -> Result<(), Failure> {
             Err(e) => return Err(failed(format!("service {name:?}: pushing {image}: {e}"))),
         }
     }
+    Ok(())
+}
+
+fn watch(engine: &Engine, g: &ComposeArgs, a: &WatchArgs) -> Result<(), Failure> {
+    let p = load(g, &a.services)?;
+    let mut sink = std::io::sink();
+    let mut err = std::io::stderr();
+    let out: &mut dyn Write = if a.quiet { &mut sink } else { &mut err };
+    if !a.no_up {
+        let opts = compose::up::UpOptions {
+            services: a.services.clone(),
+            ..Default::default()
+        };
+        compose::up::up(engine, &p, &opts, out, &report)?;
+    }
+    let signals = Interrupts::catch();
+    compose::watch::watch(engine, &p, &a.services, out, &report, &|d| signals.wait(d))?;
     Ok(())
 }

@@ -718,3 +718,43 @@ services:
     compose_ok(&b, &dir, &["down", "--rmi", "local"]);
     assert!(!b.ok(&["images"]).contains("dev-web"));
 }
+
+#[test]
+fn dry_run_says_what_would_happen_and_changes_nothing() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "dry",
+        "services:\n  app:\n    image: bb:test\n    command: sleep 1000\n    stop_signal: SIGKILL\n    volumes: [v:/v]\nvolumes:\n  v:\n",
+    );
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "up", "-d"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Network dry_default  Created"),
+        "{err}"
+    );
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-1  Created"),
+        "{err}"
+    );
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-1  Started"),
+        "{err}"
+    );
+    assert!(ids_with_prefix(&b, "dry-").is_empty());
+    assert!(!b.ok(&["network", "ls"]).contains("dry_default"));
+    assert!(!b.ok(&["volume", "ls", "-q"]).contains("dry_v"));
+    compose_ok(&b, &dir, &["up", "-d"]);
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "down", "-v"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-1  Removed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("DRY-RUN MODE -  Volume dry_v  Removed"),
+        "{err}"
+    );
+    assert_eq!(ids_with_prefix(&b, "dry-").len(), 1);
+    assert!(b.ok(&["volume", "ls", "-q"]).contains("dry_v"));
+    compose_ok(&b, &dir, &["down", "-v"]);
+    assert!(ids_with_prefix(&b, "dry-").is_empty());
+}

@@ -94,6 +94,8 @@ pub struct DownOptions {
     pub timeout: Option<i64>,
     /// `--rmi local|all`.
     pub rmi: Option<String>,
+    /// `--dry-run`: say what would be done, change nothing.
+    pub dry_run: bool,
 }
 
 /// `down`: stop and remove the project's containers, then the networks
@@ -133,6 +135,12 @@ pub fn down(
         if let Some(img) = m.label(project::IMAGE) {
             images.insert(img.to_string());
         }
+        if opts.dry_run {
+            for word in ["Stopped", "Removed"] {
+                report("Container", m.container.name(), word);
+            }
+            continue;
+        }
         remove_container(
             engine,
             m.container.name(),
@@ -143,7 +151,7 @@ pub fn down(
     }
     // Secrets and configs written for the project's containers.
     let files = crate::up::files_dir(engine, name);
-    if files.exists() {
+    if files.exists() && !opts.dry_run {
         std::fs::remove_dir_all(&files)
             .map_err(|e| Error::Failed(format!("removing {}: {e}", files.display())))?;
     }
@@ -165,6 +173,10 @@ pub fn down(
     nets.sort();
     for n in nets {
         report("Network", &n, "Removing");
+        if opts.dry_run {
+            report("Network", &n, "Removed");
+            continue;
+        }
         match engine.network_remove(&n) {
             Ok(_) => report("Network", &n, "Removed"),
             Err(e) => report("Network", &n, &format!("Error: {e}")),
@@ -186,6 +198,10 @@ pub fn down(
         vols.sort();
         for v in vols {
             report("Volume", &v, "Removing");
+            if opts.dry_run {
+                report("Volume", &v, "Removed");
+                continue;
+            }
             match engine.volume_remove(&v) {
                 Ok(_) => report("Volume", &v, "Removed"),
                 Err(e) => report("Volume", &v, &format!("Error: {e}")),
@@ -207,6 +223,10 @@ pub fn down(
                 continue;
             }
             report("Image", &n, "Removing");
+            if opts.dry_run {
+                report("Image", &n, "Removed");
+                continue;
+            }
             match engine.remove_image(&n, false) {
                 Ok(_) => report("Image", &n, "Removed"),
                 Err(e) => report("Image", &n, &format!("Error: {e}")),

@@ -58,6 +58,8 @@ pub struct UpOptions {
     pub wait: bool,
     /// Give up `--wait` after this long.
     pub wait_timeout: Option<Duration>,
+    /// `--dry-run`: say what would be done, change nothing.
+    pub dry_run: bool,
 }
 
 /// How often dependency states are polled.
@@ -87,9 +89,9 @@ pub fn up(
         .filter(|s| selected.contains(s))
         .collect();
     let members = project::members(engine, &project.name)?;
-    orphans(engine, project, &members, opts.remove_orphans, report)?;
-    ensure_networks(engine, project, &order, report)?;
-    ensure_volumes(engine, project, &order, report)?;
+    orphans(engine, project, &members, opts, report)?;
+    ensure_networks(engine, project, &order, opts.dry_run, report)?;
+    ensure_volumes(engine, project, &order, opts.dry_run, report)?;
     for name in &order {
         ensure_image(
             engine,
@@ -103,7 +105,11 @@ pub fn up(
     // Reconcile, service by service in start order (so a service's
     // `network_mode: service:X` finds X's container).
     let mut ctx = Context {
-        files: prepare_files(engine, project, &order)?,
+        files: if opts.dry_run {
+            BTreeMap::new()
+        } else {
+            prepare_files(engine, project, &order)?
+        },
         ..Context::default()
     };
     let mut planned: BTreeMap<String, Vec<Planned>> = BTreeMap::new();
@@ -129,6 +135,10 @@ pub fn up(
         if restart {
             for c in plan.iter_mut().filter(|c| c.running) {
                 report("Container", &c.name, "Restarting");
+                c.running = false;
+                if opts.dry_run {
+                    continue;
+                }
                 engine.stop(
                     &c.name,
                     service.stop_grace_period.map(|d| d.0.as_secs() as i64),
@@ -145,6 +155,15 @@ pub fn up(
             .extend(planned[name].iter().map(|p| p.name.clone()));
     }
     if opts.no_start {
+        return Ok(outcome);
+    }
+    if opts.dry_run {
+        for name in &order {
+            for p in &planned[name] {
+                let word = if p.running { "Running" } else { "Started" };
+                report("Container", &p.name, word);
+            }
+        }
         return Ok(outcome);
     }
     outcome.started = start_in_order(engine, project, &order, &planned, report)?;
@@ -168,7 +187,7 @@ fn orphans(
     engine: &Engine,
     project: &Project,
     members: &[Member],
-    remove: bool,
+    opts: &UpOptions,
     report: Report<'_>,
 ) -> Result<()> {
     let known = |s: &str| project.services.contains_key(s) || project.disabled.contains_key(s);
@@ -179,7 +198,7 @@ fn orphans(
     if orphans.is_empty() {
         return Ok(());
     }
-    if !remove {
+    if !opts.remove_orphans {
         let names: Vec<&str> = orphans.iter().map(|m| m.container.name()).collect();
         report(
             "Warning",
@@ -192,6 +211,10 @@ fn orphans(
         return Ok(());
     }
     for m in orphans {
+        if opts.dry_run {
+            report("Container", m.container.name(), "Removed");
+            continue;
+        }
         crate::ops::remove_container(engine, m.container.name(), None, false, report)?;
     }
     Ok(())
@@ -202,6 +225,7 @@ fn ensure_networks(
     engine: &Engine,
     project: &Project,
     order: &[String],
+    dry_run: bool,
     report: Report<'_>,
 ) -> Result<()> {
     let mut used = BTreeSet::new();
@@ -234,6 +258,10 @@ fn ensure_networks(
         }
         let pool = net.ipam.as_ref().and_then(|i| i.config.first());
         report("Network", &net.name, "Creating");
+        if dry_run {
+            report("Network", &net.name, "Created");
+            continue;
+        }
         engine.network_create(&NetworkCreate {
             name: net.name.clone(),
             driver: None,
@@ -254,6 +282,7 @@ fn ensure_volumes(
     engine: &Engine,
     project: &Project,
     order: &[String],
+    dry_run: bool,
     report: Report<'_>,
 ) -> Result<()> {
     let mut used = BTreeSet::new();
@@ -282,6 +311,10 @@ fn ensure_volumes(
             )));
         }
         report("Volume", &format!("\"{}\"", vol.name), "Creating");
+        if dry_run {
+            report("Volume", &format!("\"{}\"", vol.name), "Created");
+            continue;
+        }
         engine.volume_create(
             Some(&vol.name),
             vol.driver.as_deref(),
@@ -386,7 +419,9 @@ fn ensure_image(
         .unwrap_or_else(|| "missing".into());
     if service.build.is_some() && !opts.no_build {
         let wanted = opts.build || !present || policy == "build";
-        if wanted {
+        if wanted && opts.dry_run {
+            report("Service", &service.name, "Built");
+        } else if wanted {
             build_service(engine, project, service, build_out, report)?;
         }
         return Ok(());
@@ -410,7 +445,9 @@ fn ensure_image(
             )))
         }
     };
-    if pull {
+    if pull && opts.dry_run {
+        report("Image", &image, "Pulled");
+    } else if pull {
         report("Image", &image, "Pulling");
         engine.ensure_image(&image, true).map_err(|e| {
             Error::Failed(format!("service {:?}: pulling {image}: {e}", service.name))
@@ -498,14 +535,23 @@ fn reconcile(
     }
     let hash = project::config_hash(service);
     let image = project::image_name(project, service);
-    let image_id = engine.image_id(&image).ok_or_else(|| {
-        Error::Failed(format!(
-            "service {:?}: image {image} is not present",
-            service.name
-        ))
-    })?;
+    let image_id = match engine.image_id(&image) {
+        Some(id) => id,
+        // A dry run did not build or pull it.
+        None if opts.dry_run => String::new(),
+        None => {
+            return Err(Error::Failed(format!(
+                "service {:?}: image {image} is not present",
+                service.name
+            )))
+        }
+    };
     // Scaled down: the highest numbers go.
     for m in existing.iter().filter(|m| m.number > want) {
+        if opts.dry_run {
+            report("Container", m.container.name(), "Removed");
+            continue;
+        }
         crate::ops::remove_container(
             engine,
             m.container.name(),
@@ -530,12 +576,14 @@ fn reconcile(
             }
             let name = m.container.name().to_string();
             report("Container", &name, "Recreate");
-            crate::ops::stop_and_remove(
-                engine,
-                &name,
-                service.stop_grace_period.map(|d| d.0.as_secs() as i64),
-            )?;
-            create(engine, project, service, n, &hash, &image, &image_id, ctx)?;
+            if !opts.dry_run {
+                crate::ops::stop_and_remove(
+                    engine,
+                    &name,
+                    service.stop_grace_period.map(|d| d.0.as_secs() as i64),
+                )?;
+                create(engine, project, service, n, &hash, &image, &image_id, ctx)?;
+            }
             report("Container", &name, "Recreated");
             out.push(Planned {
                 name,
@@ -546,7 +594,9 @@ fn reconcile(
         }
         let name = project::container_name(project, service, n);
         report("Container", &name, "Creating");
-        create(engine, project, service, n, &hash, &image, &image_id, ctx)?;
+        if !opts.dry_run {
+            create(engine, project, service, n, &hash, &image, &image_id, ctx)?;
+        }
         report("Container", &name, "Created");
         out.push(Planned {
             name,
@@ -912,8 +962,8 @@ pub fn create_oneoff(
         )?;
     }
     let order = vec![opts.service.clone()];
-    ensure_networks(engine, project, &order, report)?;
-    ensure_volumes(engine, project, &order, report)?;
+    ensure_networks(engine, project, &order, false, report)?;
+    ensure_volumes(engine, project, &order, false, report)?;
     let up_opts = UpOptions {
         build: opts.build,
         ..Default::default()

@@ -42,6 +42,9 @@ pub struct ComposeArgs {
     /// Progress output (auto, tty, plain, quiet).
     #[arg(long, default_value = "auto")]
     progress: String,
+    /// Execute command in dry run mode (up, create and down).
+    #[arg(long = "dry-run")]
+    dry_run: bool,
     #[command(subcommand)]
     command: ComposeCommand,
 }
@@ -513,9 +516,14 @@ impl From<compose::Error> for Failure {
     }
 }
 
+/// `--dry-run` was given: progress lines say so.
+static DRY_RUN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// docker compose's plain progress lines, on stderr.
 fn report(kind: &str, name: &str, status: &str) {
-    if kind == "Warning" {
+    if DRY_RUN.load(std::sync::atomic::Ordering::Relaxed) && kind != "Warning" {
+        eprintln!(" DRY-RUN MODE -  {kind} {name}  {status}");
+    } else if kind == "Warning" {
         eprintln!("WARN[0000] {status}");
     } else if kind == "Watch" {
         eprintln!("{status}");
@@ -564,6 +572,17 @@ fn load_or_name(g: &ComposeArgs) -> Result<(String, Option<Project>), Failure> {
 
 /// Run a `compose` subcommand.
 pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
+    if g.dry_run {
+        if !matches!(
+            g.command,
+            ComposeCommand::Up(_) | ComposeCommand::Create(_) | ComposeCommand::Down(_)
+        ) {
+            return Err(Failure::usage(
+                "--dry-run is supported for up, create and down by berth so far",
+            ));
+        }
+        DRY_RUN.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     match &g.command {
         ComposeCommand::Up(a) => up(engine, &g, a, false),
         ComposeCommand::Create(a) => up(engine, &g, a, true),
@@ -578,6 +597,7 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
                     remove_orphans: a.remove_orphans,
                     timeout: a.timeout,
                     rmi: a.rmi.clone(),
+                    dry_run: g.dry_run,
                 },
                 &report,
             )?;
@@ -730,9 +750,10 @@ fn up(engine: &Engine, g: &ComposeArgs, a: &UpArgs, create_only: bool) -> Result
         no_start: create_only || a.no_start,
         wait: a.wait,
         wait_timeout: a.wait_timeout.map(Duration::from_secs),
+        dry_run: g.dry_run,
     };
     let out = compose::up::up(engine, &p, &opts, &mut std::io::stderr(), &report)?;
-    if a.detach || a.wait || opts.no_start {
+    if a.detach || a.wait || opts.no_start || opts.dry_run {
         return Ok(());
     }
     attached(engine, &p, a, &out)

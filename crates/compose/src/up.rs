@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use engine::build::BuildRequest;
 use engine::config::Status;
-use engine::container::start::AttachMode;
 use engine::health::HealthStatus;
 use engine::networks::NetworkCreate;
 use engine::Engine;
@@ -725,6 +724,7 @@ fn start_in_order(
     let mut waiting_said: BTreeSet<(String, String)> = BTreeSet::new();
     let mut failures: Vec<String> = Vec::new();
     let mut skipped: BTreeSet<String> = BTreeSet::new();
+    let mut batch: Vec<(String, String)> = Vec::new();
     while !pending.is_empty() {
         let mut progressed = false;
         let mut still = Vec::new();
@@ -744,7 +744,7 @@ fn start_in_order(
                     }
                     continue;
                 }
-                if still.contains(&dep) {
+                if still.contains(&dep) || batch.iter().any(|(svc, _)| svc == dep) {
                     ready = false;
                     continue;
                 }
@@ -804,16 +804,28 @@ fn start_in_order(
                     continue;
                 }
                 report("Container", &p.name, "Starting");
-                engine.start(&p.name, AttachMode::Detached).map_err(|e| {
-                    Error::Failed(format!(
-                        "service {name:?}: starting container {}: {e}",
-                        p.name
-                    ))
-                })?;
-                report("Container", &p.name, "Started");
-                started.push(p.name.clone());
+                batch.push((name.clone(), p.name.clone()));
             }
             progressed = true;
+        }
+        // The services that became ready together start at once.
+        let names: Vec<String> = batch.iter().map(|(_, c)| c.clone()).collect();
+        let mut failed = None;
+        for ((service, _), (name, outcome)) in batch.drain(..).zip(engine.start_many(&names)) {
+            match outcome {
+                Ok(()) => {
+                    report("Container", &name, "Started");
+                    started.push(name);
+                }
+                Err(e) => {
+                    failed.get_or_insert(Error::Failed(format!(
+                        "service {service:?}: starting container {name}: {e}"
+                    )));
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         pending = still;
         if !progressed {

@@ -64,6 +64,9 @@ pub enum EngineError {
     /// A build failed in a stage built by another process (its message).
     #[error("{0}")]
     Build(String),
+    /// An operation done by a forked copy of this process failed (its message).
+    #[error("{0}")]
+    Forked(String),
     /// A file or syscall operation failed.
     #[error("{what}: {source}")]
     Io {

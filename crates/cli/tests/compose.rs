@@ -341,6 +341,9 @@ services:
     image: bb:test
     command: sleep 1000
     stop_signal: SIGKILL
+    shm_size: 128m
+    sysctls:
+      net.core.somaxconn: 1024
     environment:
       VERSION: "1"
   api:
@@ -384,6 +387,19 @@ configs:
     assert_eq!(cat("/run/secrets/token"), "s3cret\n");
     assert_eq!(cat("/run/secrets/api.key"), "k-123");
     assert_eq!(cat("/etc/settings.conf"), "mode=fast\n");
+    let db = b.ok(&[
+        "exec",
+        "tools-db-1",
+        "sh",
+        "-c",
+        "cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1",
+    ]);
+    assert!(db.starts_with("1024\n"), "{db}");
+    assert_eq!(
+        db.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)),
+        Some("131072"),
+        "{db}"
+    );
 
     // port: the published port answers.
     let (addr, _) = compose_ok(&b, &dir, &["port", "api", "8080"]);

@@ -741,3 +741,81 @@ fn network_modes_ulimits_and_stop_timeout() {
         t.elapsed()
     );
 }
+
+#[test]
+fn shm_size_and_namespaced_sysctls() {
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--shm-size",
+        "128m",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=0",
+        "--sysctl",
+        "kernel.shmmax=1048576",
+        IMAGE,
+        "sh",
+        "-c",
+        "df -k /dev/shm | tail -1; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmax",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].split_whitespace().nth(1), Some("131072"), "{out}");
+    assert_eq!(&lines[1..], ["0", "1048576"], "{out}");
+    // The host's values are untouched.
+    let host = std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    assert_ne!(host.trim(), "1048576");
+    b.ok(&[
+        "create",
+        "--name",
+        "s",
+        "--shm-size",
+        "1g",
+        "--sysctl",
+        "net.core.somaxconn=1024",
+        IMAGE,
+    ]);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.ShmSize}} {{json .HostConfig.Sysctls}}",
+            "s"
+        ])
+        .trim(),
+        "1073741824 {\"net.core.somaxconn\":\"1024\"}"
+    );
+    // What is not namespaced, or the host's network, is refused.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "kernel.hostname=x",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("is not in a separate kernel namespace"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--sysctl",
+        "net.core.somaxconn=1",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("not allowed in host network namespace"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["run", "--rm", "--shm-size", "lots", IMAGE, "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+}

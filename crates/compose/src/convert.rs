@@ -142,9 +142,7 @@ fn restart_policy(service: &Service) -> Result<RestartPolicy> {
 /// Refuse what the file asks for and berth cannot do yet, rather than
 /// start a container unlike the one asked for.
 fn unsupported(service: &Service) -> Result<()> {
-    let checks: [(&str, bool); 5] = [
-        ("sysctls", !service.sysctls.is_empty()),
-        ("shm_size", service.shm_size.is_some()),
+    let checks: [(&str, bool); 3] = [
         ("domainname", service.domainname.is_some()),
         ("pid", service.pid.as_deref().is_some_and(|p| !p.is_empty())),
         ("ipc", service.ipc.as_deref().is_some_and(|p| !p.is_empty())),
@@ -184,6 +182,8 @@ pub fn create_request(
         tty: service.tty,
         interactive: service.stdin_open,
         read_only: service.read_only,
+        shm_size: service.shm_size,
+        sysctls: service.sysctls.clone(),
         privileged: service.privileged,
         init: service.init.unwrap_or(false),
         security_opt: service.security_opt.clone(),

@@ -264,6 +264,10 @@ pub struct ContainerConfig {
     pub read_only: bool,
     /// `--tmpfs dest[:options]`.
     pub tmpfs: BTreeMap<String, String>,
+    /// `--shm-size` in bytes (0: Docker's 64 MiB).
+    pub shm_size: u64,
+    /// `--sysctl` (namespaced ones only).
+    pub sysctls: BTreeMap<String, String>,
     /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--volumes-from`,
     /// the image's `VOLUME`s), in the order given.
     #[serde(default)]

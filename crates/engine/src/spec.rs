@@ -352,7 +352,16 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!(
+                    "size={}",
+                    if c.shm_size > 0 { c.shm_size } else { 67108864 }
+                ),
+            ],
         ),
     ];
     // Parents before children (Docker sorts by depth): /data before
@@ -447,15 +456,20 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         "cgroupsPath": format!("/berth/{}", inp.id),
         "devices": devices,
     });
+    let mut sysctl = serde_json::Map::new();
     if c.network_mode == NetworkMode::None {
         // berth's networks have no IPv6: as Docker, a namespace of the
         // container's own has none either (lo included; interfaces added
         // later by `network connect` take `default`). With a link-local
         // address glibc resolves `localhost` to `::1` first.
-        linux["sysctl"] = json!({
-            "net.ipv6.conf.all.disable_ipv6": "1",
-            "net.ipv6.conf.default.disable_ipv6": "1",
-        });
+        sysctl.insert("net.ipv6.conf.all.disable_ipv6".into(), json!("1"));
+        sysctl.insert("net.ipv6.conf.default.disable_ipv6".into(), json!("1"));
+    }
+    for (k, v) in &c.sysctls {
+        sysctl.insert(k.clone(), json!(v));
+    }
+    if !sysctl.is_empty() {
+        linux["sysctl"] = Value::Object(sysctl);
     }
     if !privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);

@@ -61,6 +61,12 @@ pub struct CreateArgs {
     /// Mount a tmpfs (dest[:options]).
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Size of /dev/shm (e.g. 256m).
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
+    /// Namespaced kernel parameters (name=value).
+    #[arg(long)]
+    sysctl: Vec<String>,
     /// Mount a volume or host path: [name|/host/path:]/path[:ro|rw,U,nocopy,...].
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
@@ -361,6 +367,23 @@ impl CreateArgs {
             extra_hosts: self.add_host.clone(),
             read_only: self.read_only,
             tmpfs,
+            shm_size: self
+                .shm_size
+                .as_deref()
+                .map(|s| {
+                    model::size::parse_bytes(s)
+                        .map_err(|_| bad("--shm-size", format!("{s:?}: use a size like 64m or 1g")))
+                })
+                .transpose()?,
+            sysctls: self
+                .sysctl
+                .iter()
+                .map(|s| {
+                    s.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| bad("--sysctl", format!("{s:?}: use name=value")))
+                })
+                .collect::<Result<_, _>>()?,
             volumes: self.volume.clone(),
             mounts: self.mount.clone(),
             volumes_from: self.volumes_from.clone(),

@@ -72,6 +72,10 @@ pub struct CreateRequest {
     pub extra_hosts: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
+    /// `--shm-size` in bytes.
+    pub shm_size: Option<u64>,
+    /// `--sysctl name=value`.
+    pub sysctls: BTreeMap<String, String>,
     /// `--tmpfs` (dest, options).
     pub tmpfs: Vec<(String, String)>,
     /// `-v`/`--volume` as given.
@@ -120,6 +124,38 @@ pub struct CreateRequest {
 }
 
 /// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
+/// Docker's rule for `--sysctl`: only what the container's own namespaces
+/// hold (IPC: `kernel.msg*`, `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`;
+/// network: `net.*` unless it shares the host's network).
+pub fn check_sysctl(name: &str, network: &NetworkMode) -> Result<()> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&name) || name.starts_with("fs.mqueue.") {
+        return Ok(());
+    }
+    if name.starts_with("net.") {
+        if *network == NetworkMode::Host {
+            return Err(EngineError::invalid(
+                "--sysctl",
+                format!("sysctl {name:?} not allowed in host network namespace"),
+            ));
+        }
+        return Ok(());
+    }
+    Err(EngineError::invalid(
+        "--sysctl",
+        format!("sysctl {name:?} is not in a separate kernel namespace"),
+    ))
+}
+
 pub fn check_limits(
     memory: Option<u64>,
     memory_swap: Option<i64>,
@@ -285,6 +321,15 @@ impl Engine {
             }
         }
         let (no_new_privileges, seccomp) = parse_security_opts(&req.security_opt)?;
+        for name in req.sysctls.keys() {
+            check_sysctl(name, &req.network)?;
+        }
+        if req.shm_size == Some(0) {
+            return Err(EngineError::invalid(
+                "--shm-size",
+                "the size must be more than 0",
+            ));
+        }
         if req.init {
             find_init_binary()?;
         }
@@ -561,6 +606,8 @@ impl Engine {
             extra_hosts,
             read_only: req.read_only,
             tmpfs,
+            shm_size: req.shm_size.unwrap_or(0),
+            sysctls: req.sysctls.clone(),
             mounts: plan.mounts,
             memory: req.memory.unwrap_or(0) as i64,
             memory_swap: req.memory_swap.unwrap_or(0),

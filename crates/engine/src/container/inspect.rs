@@ -106,7 +106,7 @@ impl Engine {
                 "PidMode": "",
                 "UTSMode": "",
                 "UsernsMode": "",
-                "ShmSize": 67108864,
+                "ShmSize": if c.config.shm_size > 0 { c.config.shm_size } else { 67108864 },
                 "ConsoleSize": [0, 0],
                 "Isolation": "",
                 "CgroupParent": "",
@@ -194,6 +194,9 @@ impl Engine {
         }
         if !cfg.tmpfs.is_empty() {
             host["Tmpfs"] = json!(cfg.tmpfs);
+        }
+        if !cfg.sysctls.is_empty() {
+            host["Sysctls"] = json!(cfg.sysctls);
         }
         if !host_mounts.is_empty() {
             host["Mounts"] = json!(host_mounts);

@@ -819,3 +819,61 @@ fn shm_size_and_namespaced_sysctls() {
     let o = b.run(&["run", "--rm", "--shm-size", "lots", IMAGE, "true"]);
     assert_eq!(code(&o), 125, "{}", stderr(&o));
 }
+
+#[test]
+fn pid_and_ipc_host_share_the_hosts_namespaces() {
+    let b = Berth::new();
+    let ns = |p: &str| std::fs::read_link(p).unwrap().display().to_string();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "--ipc",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; echo $$",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], ns("/proc/self/ns/pid"), "{out}");
+    assert_eq!(lines[1], ns("/proc/self/ns/ipc"), "{out}");
+    // The shell's pid is a host pid, not 1.
+    assert_ne!(lines[2], "1", "{out}");
+    // By default both are the container's own.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns("/proc/self/ns/pid"));
+    assert_ne!(lines[1], ns("/proc/self/ns/ipc"));
+    b.ok(&[
+        "create",
+        "--name",
+        "h",
+        "--pid",
+        "host",
+        "--ipc",
+        "shareable",
+        IMAGE,
+    ]);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}",
+            "h"
+        ])
+        .trim(),
+        "host shareable"
+    );
+    let o = b.run(&["run", "--rm", "--pid", "container:h", IMAGE, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("--pid"), "{}", stderr(&o));
+}

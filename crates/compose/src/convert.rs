@@ -142,11 +142,7 @@ fn restart_policy(service: &Service) -> Result<RestartPolicy> {
 /// Refuse what the file asks for and berth cannot do yet, rather than
 /// start a container unlike the one asked for.
 fn unsupported(service: &Service) -> Result<()> {
-    let checks: [(&str, bool); 3] = [
-        ("domainname", service.domainname.is_some()),
-        ("pid", service.pid.as_deref().is_some_and(|p| !p.is_empty())),
-        ("ipc", service.ipc.as_deref().is_some_and(|p| !p.is_empty())),
-    ];
+    let checks: [(&str, bool); 1] = [("domainname", service.domainname.is_some())];
     for (key, set) in checks {
         if set {
             return Err(invalid(service, key, "not supported by berth yet"));
@@ -183,6 +179,8 @@ pub fn create_request(
         interactive: service.stdin_open,
         read_only: service.read_only,
         shm_size: service.shm_size,
+        pid_mode: service.pid.clone(),
+        ipc_mode: service.ipc.clone(),
         sysctls: service.sysctls.clone(),
         privileged: service.privileged,
         init: service.init.unwrap_or(false),

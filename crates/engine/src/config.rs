@@ -266,6 +266,10 @@ pub struct ContainerConfig {
     pub tmpfs: BTreeMap<String, String>,
     /// `--shm-size` in bytes (0: Docker's 64 MiB).
     pub shm_size: u64,
+    /// `--pid`: "" (its own namespace) or "host".
+    pub pid_mode: String,
+    /// `--ipc`: "" (private), "private", "shareable" or "host".
+    pub ipc_mode: String,
     /// `--sysctl` (namespaced ones only).
     pub sysctls: BTreeMap<String, String>,
     /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--volumes-from`,

@@ -406,12 +406,17 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     }
 
     let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
+    // `--pid host` / `--ipc host`: the host's namespace (none of its own).
+    if c.ipc_mode != "host" {
+        namespaces.insert(0, json!({"type": "ipc"}));
+    }
+    if c.pid_mode != "host" {
+        namespaces.insert(0, json!({"type": "pid"}));
+    }
     match (&c.network_mode, inp.joined) {
         (NetworkMode::None, _) => namespaces.push(json!({"type": "network"})),
         (NetworkMode::Container(_), Some((_, ns))) => {

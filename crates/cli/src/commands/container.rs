@@ -64,6 +64,12 @@ pub struct CreateArgs {
     /// Size of /dev/shm (e.g. 256m).
     #[arg(long = "shm-size")]
     shm_size: Option<String>,
+    /// PID namespace to use (host).
+    #[arg(long)]
+    pid: Option<String>,
+    /// IPC mode to use (private, shareable, host).
+    #[arg(long)]
+    ipc: Option<String>,
     /// Namespaced kernel parameters (name=value).
     #[arg(long)]
     sysctl: Vec<String>,
@@ -375,6 +381,8 @@ impl CreateArgs {
                         .map_err(|_| bad("--shm-size", format!("{s:?}: use a size like 64m or 1g")))
                 })
                 .transpose()?,
+            pid_mode: self.pid.clone(),
+            ipc_mode: self.ipc.clone(),
             sysctls: self
                 .sysctl
                 .iter()

@@ -74,6 +74,10 @@ pub struct CreateRequest {
     pub read_only: bool,
     /// `--shm-size` in bytes.
     pub shm_size: Option<u64>,
+    /// `--pid` (`host`).
+    pub pid_mode: Option<String>,
+    /// `--ipc` (`private`, `shareable`, `host`).
+    pub ipc_mode: Option<String>,
     /// `--sysctl name=value`.
     pub sysctls: BTreeMap<String, String>,
     /// `--tmpfs` (dest, options).
@@ -323,6 +327,24 @@ impl Engine {
         let (no_new_privileges, seccomp) = parse_security_opts(&req.security_opt)?;
         for name in req.sysctls.keys() {
             check_sysctl(name, &req.network)?;
+        }
+        match req.pid_mode.as_deref() {
+            None | Some("") | Some("host") => {}
+            Some(m) => {
+                return Err(EngineError::invalid(
+                    "--pid",
+                    format!("{m:?}: berth supports host (or leave it out for the container's own)"),
+                ))
+            }
+        }
+        match req.ipc_mode.as_deref() {
+            None | Some("") | Some("private") | Some("shareable") | Some("host") => {}
+            Some(m) => {
+                return Err(EngineError::invalid(
+                    "--ipc",
+                    format!("{m:?}: berth supports private, shareable and host"),
+                ))
+            }
         }
         if req.shm_size == Some(0) {
             return Err(EngineError::invalid(
@@ -607,6 +629,8 @@ impl Engine {
             read_only: req.read_only,
             tmpfs,
             shm_size: req.shm_size.unwrap_or(0),
+            pid_mode: req.pid_mode.clone().unwrap_or_default(),
+            ipc_mode: req.ipc_mode.clone().unwrap_or_default(),
             sysctls: req.sysctls.clone(),
             mounts: plan.mounts,
             memory: req.memory.unwrap_or(0) as i64,

@@ -774,3 +774,46 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
     compose_ok(&b, &dir, &["down", "-v"]);
     assert!(ids_with_prefix(&b, "dry-").is_empty());
 }
+
+#[test]
+fn build_args_targets_and_secrets() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "bld",
+        r#"
+services:
+  app:
+    build:
+      context: ./app
+      target: final
+      args:
+        GREETING: hi
+      secrets:
+        - token
+    image: bld-app:custom
+    command: ["cat", "/out"]
+secrets:
+  token:
+    environment: BUILD_TOKEN
+"#,
+    );
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM bb:test AS base\nARG GREETING\nRUN --mount=type=secret,id=token echo \"$GREETING $(cat /run/secrets/token)\" > /out\nFROM base AS final\nFROM base AS other\nRUN false\n",
+    )
+    .unwrap();
+    let o = b
+        .cmd()
+        .current_dir(&dir)
+        .env("BUILD_TOKEN", "t0k")
+        .args(["compose", "run", "--rm", "--build", "-T", "app"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi t0k\n");
+    assert!(b.ok(&["images"]).contains("bld-app"));
+    compose_ok(&b, &dir, &["down", "--rmi", "all"]);
+    assert!(!b.ok(&["images"]).contains("bld-app"));
+}

@@ -487,8 +487,50 @@ pub fn build_service(
             Error::Invalid(format!("service {:?}: build.tags {t:?}: {e}", service.name))
         })?);
     }
+    // `build.secrets`: the top-level secrets' values, by their key (or
+    // the reference's target), for `RUN --mount=type=secret,id=...`.
+    let mut secrets = std::collections::BTreeMap::new();
+    for r in &b.secrets {
+        let obj = project.secrets.get(&r.source).ok_or_else(|| {
+            Error::Invalid(format!(
+                "service {:?} refers to undefined build secret {}: invalid compose project",
+                service.name, r.source
+            ))
+        })?;
+        let value = if let Some(f) = &obj.file {
+            std::fs::read(f).map_err(|e| {
+                Error::Failed(format!("build secret {:?}: reading {f}: {e}", r.source))
+            })?
+        } else if let Some(var) = &obj.environment {
+            project
+                .environment
+                .get(var)
+                .ok_or_else(|| {
+                    Error::Failed(format!(
+                        "build secret {:?}: environment variable {var} is not set",
+                        r.source
+                    ))
+                })?
+                .clone()
+                .into_bytes()
+        } else if let Some(c) = &obj.content {
+            c.clone().into_bytes()
+        } else {
+            return Err(Error::Invalid(format!(
+                "build secret {:?}: use file:, environment: or content:",
+                r.source
+            )));
+        };
+        let id = r
+            .target
+            .clone()
+            .filter(|t| !t.contains('/'))
+            .unwrap_or_else(|| r.source.clone());
+        secrets.insert(id, value);
+    }
     let context = PathBuf::from(&b.context);
     let req = BuildRequest {
+        secrets: engine::build::Secrets(secrets),
         dockerfile: b.dockerfile.as_ref().map(|d| context.join(d)),
         context,
         tags,

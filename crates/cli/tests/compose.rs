@@ -284,6 +284,12 @@ services:
     // compose logs shows the same, prefixed.
     let (logs, _) = compose_ok(&b, &dir, &["logs", "--no-color"]);
     assert!(logs.contains("one-1  | hello from one"), "{logs}");
+    let (recent, _) = compose_ok(&b, &dir, &["logs", "--since", "1h", "one"]);
+    assert!(recent.contains("hello from one"), "{recent}");
+    let (old, _) = compose_ok(&b, &dir, &["logs", "--until", "1h"]);
+    assert_eq!(old, "");
+    let (last, _) = compose_ok(&b, &dir, &["logs", "-n", "1", "--no-log-prefix", "two"]);
+    assert_eq!(last, "bye from two\n");
     compose_ok(&b, &dir, &["down"]);
 }
 

@@ -226,6 +226,12 @@ pub struct LogsArgs {
     /// Don't print a prefix in logs.
     #[arg(long = "no-log-prefix")]
     no_log_prefix: bool,
+    /// Show logs since timestamp (RFC 3339) or relative (e.g. 42m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (RFC 3339) or relative (e.g. 42m).
+    #[arg(long)]
+    until: Option<String>,
     /// Services.
     services: Vec<String>,
 }
@@ -1037,6 +1043,16 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
         prefix: !a.no_log_prefix,
         timestamps: a.timestamps,
     };
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| super::container::parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| super::container::parse_time("--until", s))
+        .transpose()?;
     let mut followers = Vec::new();
     let mut all: Vec<(chrono::DateTime<Utc>, usize, engine::logs::Entry)> = Vec::new();
     for (i, m) in members.iter().enumerate() {
@@ -1045,6 +1061,7 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
             followers.push(engine::logs::Follower::at_end(&path));
         }
         let mut entries = engine::logs::read_all(&path).unwrap_or_default();
+        entries.retain(|e| since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u));
         if let Some(n) = tail {
             let skip = entries.len().saturating_sub(n);
             entries.drain(..skip);
@@ -1056,7 +1073,7 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
     for (_, i, e) in &all {
         printer.line(&prefixes[*i], *i, e);
     }
-    if !a.follow {
+    if !a.follow || until.is_some_and(|u| u <= Utc::now()) {
         return Ok(());
     }
     let signals = Interrupts::catch();

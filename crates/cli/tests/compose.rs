@@ -182,8 +182,8 @@ fn a_stack_starts_by_health_is_kept_changed_scaled_and_taken_down() {
         .filter(|l| l.starts_with("Address") && !l.contains("#53") && !l.contains(":53"))
         .count();
     assert_eq!(answers, 3, "{}", stdout(&o));
-    // Back to one: the extra two go.
-    compose_ok(&b, &dir, &["up", "-d", "--scale", "web=1"]);
+    // Back to one (`compose scale`): the extra two go.
+    compose_ok(&b, &dir, &["scale", "web=1"]);
     assert_eq!(ids_with_prefix(&b, "shop-web-").len(), 1);
 
     // The named volume's data survives down and up.

@@ -104,6 +104,8 @@ pub enum ComposeCommand {
     Push(PushArgs),
     /// Watch the build context and sync, restart or rebuild services on changes.
     Watch(WatchArgs),
+    /// Scale services (SERVICE=REPLICAS).
+    Scale(ScaleArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -491,6 +493,17 @@ pub struct PushArgs {
     services: Vec<String>,
 }
 
+/// `scale`.
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    /// SERVICE=REPLICAS.
+    #[arg(required = true)]
+    scale: Vec<String>,
+}
+
 /// `watch`.
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -689,6 +702,24 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
         ComposeCommand::Cp(a) => cp(engine, &g, a),
         ComposeCommand::Push(a) => push(engine, &g, a),
         ComposeCommand::Watch(a) => watch(engine, &g, a),
+        ComposeCommand::Scale(a) => {
+            let scale = parse_scale(&a.scale)?;
+            let services: Vec<String> = scale.keys().cloned().collect();
+            let p = load(&g, &services)?;
+            for s in &services {
+                if !p.services.contains_key(s) {
+                    return Err(failed(format!("no such service: {s}")));
+                }
+            }
+            let opts = compose::up::UpOptions {
+                services,
+                no_deps: a.no_deps,
+                scale,
+                ..Default::default()
+            };
+            compose::up::up(engine, &p, &opts, &mut std::io::stderr(), &report)?;
+            Ok(())
+        }
         ComposeCommand::Version(a) => {
             if a.short {
                 println!("{}", compose::project::COMPOSE_VERSION);

@@ -639,6 +639,8 @@ fn events_cp_and_one_shot_commands() {
     assert!(ls.contains("ev ") && ls.contains("running(1)"), "{ls}");
     let (top, _) = compose_ok(&b, &dir, &["top"]);
     assert!(top.contains("sleep 1000"), "{top}");
+    let (stats, _) = compose_ok(&b, &dir, &["stats", "--no-stream", "--format", "{{.Name}}"]);
+    assert_eq!(stats, "ev-app-1\n");
     let (images, _) = compose_ok(&b, &dir, &["images", "--format", "json"]);
     assert!(
         images.contains("\"ContainerName\":\"ev-app-1\""),
@@ -822,4 +824,19 @@ secrets:
     assert!(b.ok(&["images"]).contains("bld-app"));
     compose_ok(&b, &dir, &["down", "--rmi", "all"]);
     assert!(!b.ok(&["images"]).contains("bld-app"));
+}
+
+#[test]
+fn attach_follows_a_service_container_to_its_exit() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "att",
+        "services:\n  talk:\n    image: bb:test\n    command: [\"sh\", \"-c\", \"sleep 0.5; for i in 1 2 3; do echo tick $$i; sleep 0.1; done; exit 3\"]\n",
+    );
+    compose_ok(&b, &dir, &["up", "-d"]);
+    let o = compose(&b, &dir, &["attach", "--no-stdin", "talk"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stdout(&o).contains("tick 3"), "{}", stdout(&o));
+    compose_ok(&b, &dir, &["down"]);
 }

@@ -106,6 +106,10 @@ pub enum ComposeCommand {
     Watch(WatchArgs),
     /// Scale services (SERVICE=REPLICAS).
     Scale(ScaleArgs),
+    /// Attach local standard input, output, and error streams to a service's running container.
+    Attach(AttachArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -493,6 +497,41 @@ pub struct PushArgs {
     services: Vec<String>,
 }
 
+/// `attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process.
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    sig_proxy: bool,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Service.
+    service: String,
+}
+
+/// `stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Disable streaming stats and only pull the first result.
+    #[arg(long = "no-stream")]
+    no_stream: bool,
+    /// Do not truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Format output (table, json or a Go template).
+    #[arg(long)]
+    format: Option<String>,
+    /// Service.
+    service: Option<String>,
+}
+
 /// `scale`.
 #[derive(Args, Debug)]
 pub struct ScaleArgs {
@@ -702,6 +741,40 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
         ComposeCommand::Cp(a) => cp(engine, &g, a),
         ComposeCommand::Push(a) => push(engine, &g, a),
         ComposeCommand::Watch(a) => watch(engine, &g, a),
+        ComposeCommand::Attach(a) => {
+            let p = load(&g, std::slice::from_ref(&a.service))?;
+            let m = member(engine, &p, &a.service, a.index)?;
+            super::container::attach(
+                engine,
+                super::container::AttachArgs {
+                    no_stdin: a.no_stdin,
+                    sig_proxy: a.sig_proxy,
+                    container: m.container.name().to_string(),
+                },
+            )
+        }
+        ComposeCommand::Stats(a) => {
+            let (name, _) = load_or_name(&g)?;
+            let containers: Vec<String> = compose::project::members(engine, &name)?
+                .into_iter()
+                .filter(|m| a.service.as_ref().is_none_or(|s| *s == m.service))
+                .filter(|m| a.all || m.container.is_running())
+                .map(|m| m.container.name().to_string())
+                .collect();
+            if containers.is_empty() {
+                return Ok(());
+            }
+            super::system::stats(
+                engine,
+                super::system::StatsArgs {
+                    all: a.all,
+                    no_stream: a.no_stream,
+                    no_trunc: a.no_trunc,
+                    format: a.format.clone(),
+                    containers,
+                },
+            )
+        }
         ComposeCommand::Scale(a) => {
             let scale = parse_scale(&a.scale)?;
             let services: Vec<String> = scale.keys().cloned().collect();

@@ -1386,12 +1386,12 @@ pub fn print_inspect(values: &[serde_json::Value], format: Option<&str>) -> Resu
 pub struct AttachArgs {
     /// Do not attach stdin.
     #[arg(long = "no-stdin")]
-    no_stdin: bool,
+    pub(crate) no_stdin: bool,
     /// Do not forward signals to the container.
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
-    sig_proxy: bool,
+    pub(crate) sig_proxy: bool,
     /// Container.
-    container: String,
+    pub(crate) container: String,
 }
 
 /// `attach`: connect to the container's monitor; output from now on goes

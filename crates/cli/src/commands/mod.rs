@@ -10,7 +10,7 @@ pub mod distribution;
 mod fs;
 mod image;
 mod network;
-mod system;
+pub(crate) mod system;
 mod volume;
 
 pub use container::CreateArgs;

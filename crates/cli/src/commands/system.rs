@@ -478,18 +478,18 @@ fn df_verbose(
 pub struct StatsArgs {
     /// All containers (default: running ones).
     #[arg(short, long)]
-    all: bool,
+    pub(crate) all: bool,
     /// Print one reading and exit.
     #[arg(long)]
-    no_stream: bool,
+    pub(crate) no_stream: bool,
     /// Full ids.
     #[arg(long)]
-    no_trunc: bool,
+    pub(crate) no_trunc: bool,
     /// table, json or a Go template.
     #[arg(long)]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Containers (default: all running).
-    containers: Vec<String>,
+    pub(crate) containers: Vec<String>,
 }
 
 /// Docker's binary sizes for memory (`1.5MiB`).

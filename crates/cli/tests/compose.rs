@@ -751,6 +751,8 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
         "dry",
         "services:\n  app:\n    image: bb:test\n    command: sleep 1000\n    stop_signal: SIGKILL\n    volumes: [v:/v]\nvolumes:\n  v:\n",
     );
+    let (_, err) = compose_ok(&b, &dir, &["--progress", "quiet", "--dry-run", "up", "-d"]);
+    assert_eq!(err, "");
     let (_, err) = compose_ok(&b, &dir, &["--dry-run", "up", "-d"]);
     assert!(
         err.contains("DRY-RUN MODE -  Network dry_default  Created"),

@@ -1116,3 +1116,42 @@ fn a_removal_or_stop_always_wins_over_the_restart_policy() {
         assert_eq!(status.trim(), "exited 0", "{n} came back after its stop");
     }
 }
+
+#[test]
+fn the_start_interval_ends_once_healthy() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "30s",
+        "--health-start-period",
+        "20s",
+        "--health-start-interval",
+        "100ms",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b
+        .ok(&["inspect", "-f", "{{.State.Health.Status}}", "h"])
+        .trim()
+        != "healthy"
+    {
+        assert!(std::time::Instant::now() < deadline, "never healthy");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Still in the start period, but healthy: the next probe waits the
+    // interval (30 s), as Docker's, not the start interval.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let probes = b.ok(&["inspect", "-f", "{{len .State.Health.Log}}", "h"]);
+    assert_eq!(probes.trim(), "1");
+    b.ok(&["rm", "-f", "h"]);
+}

@@ -89,9 +89,12 @@ impl HealthConfig {
         }
     }
 
-    /// The delay before the next probe, `since_start` after the start.
-    pub fn next_delay(&self, since_start: Duration) -> Duration {
-        if since_start < self.start_period() {
+    /// The delay before the next probe, `since_start` after the start:
+    /// the start interval while the container is still `starting` within
+    /// its start period (as Docker: once healthy, the interval), else the
+    /// interval.
+    pub fn next_delay(&self, since_start: Duration, starting: bool) -> Duration {
+        if starting && since_start < self.start_period() {
             self.start_interval()
         } else {
             self.interval()

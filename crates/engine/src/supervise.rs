@@ -75,7 +75,7 @@ impl Supervisor {
         let check = check.and_then(|c| c.command().map(|cmd| (c, cmd)));
         let first = check
             .as_ref()
-            .map(|(c, _)| c.next_delay(Duration::ZERO))
+            .map(|(c, _)| c.next_delay(Duration::ZERO, true))
             .unwrap_or_default();
         Supervisor {
             paths,
@@ -180,7 +180,8 @@ impl Supervisor {
     fn schedule_next(&mut self) {
         if let Some((c, _)) = &self.check {
             let now = Instant::now();
-            self.next_probe = now + c.next_delay(now - self.started);
+            let starting = self.health.status == HealthStatus::Starting;
+            self.next_probe = now + c.next_delay(now - self.started, starting);
         }
     }
 
@@ -191,9 +192,9 @@ impl Supervisor {
     }
 
     fn record(&mut self, store: &store::Store, result: ProbeResult) -> Act {
-        self.schedule_next();
         let retries = self.check.as_ref().map(|(c, _)| c.retries()).unwrap_or(3);
         let changed = self.health.record(result, self.in_start_period(), retries);
+        self.schedule_next();
         let health = self.health.clone();
         let unhealthy = changed == Some(HealthStatus::Unhealthy);
         let on_failure = self.on_failure;

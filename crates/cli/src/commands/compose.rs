@@ -577,8 +577,14 @@ impl From<compose::Error> for Failure {
 /// `--dry-run` was given: progress lines say so.
 static DRY_RUN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `--progress quiet`: no progress lines (warnings still shown).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// docker compose's plain progress lines, on stderr.
 fn report(kind: &str, name: &str, status: &str) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) && kind != "Warning" {
+        return;
+    }
     if DRY_RUN.load(std::sync::atomic::Ordering::Relaxed) && kind != "Warning" {
         eprintln!(" DRY-RUN MODE -  {kind} {name}  {status}");
     } else if kind == "Warning" {
@@ -630,6 +636,15 @@ fn load_or_name(g: &ComposeArgs) -> Result<(String, Option<Project>), Failure> {
 
 /// Run a `compose` subcommand.
 pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
+    match g.progress.as_str() {
+        "quiet" => QUIET.store(true, std::sync::atomic::Ordering::Relaxed),
+        "auto" | "tty" | "plain" | "json" => {}
+        other => {
+            return Err(Failure::usage(format!(
+                "unsupported --progress value {other:?}: use auto, tty, plain, json or quiet"
+            )))
+        }
+    }
     if g.dry_run {
         if !matches!(
             g.command,

@@ -842,3 +842,28 @@ fn attach_follows_a_service_container_to_its_exit() {
     assert!(stdout(&o).contains("tick 3"), "{}", stdout(&o));
     compose_ok(&b, &dir, &["down"]);
 }
+
+#[test]
+fn a_services_replicas_are_stopped_together() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "rep",
+        "services:\n  w:\n    image: bb:test\n    command: sleep 1000\n    scale: 3\n    stop_grace_period: 1s\n",
+    );
+    compose_ok(&b, &dir, &["up", "-d"]);
+    assert_eq!(ids_with_prefix(&b, "rep-w-").len(), 3);
+    for verb in ["stop", "down"] {
+        if verb == "down" {
+            compose_ok(&b, &dir, &["start"]);
+        }
+        let (_, err) = compose_ok(&b, &dir, &[verb]);
+        // Every replica is asked to stop before any has stopped (sleep as
+        // PID 1 ignores SIGTERM: each waits out its grace period).
+        let last_stopping = err.rfind("  Stopping").expect(&err);
+        let first_stopped = err.find("  Stopped").expect(&err);
+        assert!(last_stopping < first_stopped, "{err}");
+        assert_eq!(err.matches("  Stopped").count(), 3, "{err}");
+    }
+    assert!(ids_with_prefix(&b, "rep-").is_empty());
+}

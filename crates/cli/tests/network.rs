@@ -1532,3 +1532,36 @@ fn a_crashed_monitor_and_a_reboot_leave_the_network_usable() {
     drop(b);
     assert_host_unchanged(&before, &made);
 }
+
+#[test]
+fn a_bridge_keeps_its_mac_address_when_containers_leave() {
+    let b = Berth::new();
+    let bridge = format!("bmac{}", std::process::id() % 100_000);
+    b.ok(&[
+        "network",
+        "create",
+        "-o",
+        &format!("com.docker.network.bridge.name={bridge}"),
+        "macnet",
+    ]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = b.ok(&["run", "-d", "--network", "macnet", IMAGE, "sleep", "100"]);
+        ids.push(id.trim().to_string());
+    }
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/{f}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let mac = read("address");
+    // Set by berth (NET_ADDR_SET), not taken from a port.
+    assert_eq!(read("addr_assign_type"), "3");
+    for id in &ids {
+        b.ok(&["rm", "-f", id]);
+        assert_eq!(read("address"), mac);
+    }
+    b.ok(&["network", "rm", "macnet"]);
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}

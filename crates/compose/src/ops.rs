@@ -33,6 +33,40 @@ pub fn remove_container(
     Ok(())
 }
 
+/// Stop the running ones of `group` at once (each within its grace).
+fn stop_group(
+    engine: &Engine,
+    project: Option<&Project>,
+    group: &[&Member],
+    timeout: Option<i64>,
+    report: Report<'_>,
+) -> Result<()> {
+    let running: Vec<&&Member> = group
+        .iter()
+        .filter(|m| {
+            engine.container(m.container.id().as_str()).is_ok_and(|c| {
+                c.is_running() || c.state.status == engine::config::Status::Restarting
+            })
+        })
+        .collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = running
+        .iter()
+        .map(|m| m.container.name().to_string())
+        .collect();
+    for n in &names {
+        report("Container", n, "Stopping");
+    }
+    let grace_s = grace(project, running[0], timeout);
+    for (name, outcome) in engine.stop_many(&names, grace_s) {
+        outcome?;
+        report("Container", &name, "Stopped");
+    }
+    Ok(())
+}
+
 /// Stop and remove without reporting (a recreate).
 pub fn stop_and_remove(engine: &Engine, name: &str, timeout: Option<i64>) -> Result<()> {
     let c = engine.container(name)?;
@@ -128,26 +162,33 @@ pub fn down(
         );
     }
     let mut images: BTreeSet<String> = BTreeSet::new();
-    for m in stop_order(project, &members, &[]) {
-        if !known(&m.service) && !opts.remove_orphans {
-            continue;
-        }
-        if let Some(img) = m.label(project::IMAGE) {
-            images.insert(img.to_string());
+    let order: Vec<&Member> = stop_order(project, &members, &[])
+        .into_iter()
+        .filter(|m| known(&m.service) || opts.remove_orphans)
+        .collect();
+    // Service by service, dependants first; a service's containers (its
+    // replicas) are stopped at once, as docker compose does.
+    for group in order.chunk_by(|a, b| a.service == b.service) {
+        for m in group {
+            if let Some(img) = m.label(project::IMAGE) {
+                images.insert(img.to_string());
+            }
         }
         if opts.dry_run {
-            for word in ["Stopped", "Removed"] {
-                report("Container", m.container.name(), word);
+            for m in group {
+                for word in ["Stopped", "Removed"] {
+                    report("Container", m.container.name(), word);
+                }
             }
             continue;
         }
-        remove_container(
-            engine,
-            m.container.name(),
-            grace(project, m, opts.timeout),
-            opts.volumes,
-            report,
-        )?;
+        stop_group(engine, project, group, opts.timeout, report)?;
+        for m in group {
+            let name = m.container.name();
+            report("Container", name, "Removing");
+            engine.remove(name, true, opts.volumes)?;
+            report("Container", name, "Removed");
+        }
     }
     // Secrets and configs written for the project's containers.
     let files = crate::up::files_dir(engine, name);
@@ -273,6 +314,12 @@ pub fn act(
     let mut list = stop_order(Some(project), &members, services);
     if matches!(action, Action::Start | Action::Unpause) {
         list.reverse();
+    }
+    if action == Action::Stop {
+        for group in list.chunk_by(|a, b| a.service == b.service) {
+            stop_group(engine, Some(project), group, timeout, report)?;
+        }
+        return Ok(());
     }
     for m in list {
         let name = m.container.name();

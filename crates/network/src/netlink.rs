@@ -138,10 +138,17 @@ impl Netlink {
             .collect())
     }
 
-    /// Create a bridge (fails with EEXIST if it exists).
+    /// Create a bridge (fails with EEXIST if it exists) with a MAC address
+    /// of its own (random, locally administered), as Docker does: without
+    /// one the kernel gives the bridge its lowest port's address, which
+    /// changes when that container leaves, and the other containers' cached
+    /// gateway entry then points nowhere until it expires (their DNS and
+    /// published ports stall for up to a minute).
     pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>) -> io::Result<u32> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes
+            .push(LinkAttribute::Address(random_mac()?.to_vec()));
         if let Some(mtu) = mtu {
             m.attributes.push(LinkAttribute::Mtu(mtu));
         }
@@ -277,4 +284,12 @@ impl Netlink {
             .map_err(|e| err(&format!("adding the default route via {gateway}"), e))?;
         Ok(())
     }
+}
+
+/// A random unicast, locally administered MAC address.
+pub fn random_mac() -> io::Result<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut mac)?;
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    Ok(mac)
 }

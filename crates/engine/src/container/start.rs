@@ -349,22 +349,35 @@ impl Engine {
     /// name with its outcome, in the order given. Must be called while the
     /// process is single-threaded.
     pub fn start_many(&self, names: &[String]) -> Vec<(String, Result<()>)> {
+        self.each_forked(names, &|e, n| e.start(n, AttachMode::Detached).map(|_| ()))
+    }
+
+    /// Stop several containers at once (each within `timeout` seconds, or
+    /// its own stop timeout), each from a forked copy of this process.
+    pub fn stop_many(&self, names: &[String], timeout: Option<i64>) -> Vec<(String, Result<()>)> {
+        self.each_forked(names, &|e, n| e.stop(n, timeout).map(|_| ()))
+    }
+
+    /// Run `op` on each of `names` at once, each in a forked copy of this
+    /// process; the outcomes in the order given. Single-threaded callers only.
+    fn each_forked(
+        &self,
+        names: &[String],
+        op: &dyn Fn(&Engine, &str) -> Result<()>,
+    ) -> Vec<(String, Result<()>)> {
         if names.len() < 2 {
-            return names
-                .iter()
-                .map(|n| (n.clone(), self.start(n, AttachMode::Detached).map(|_| ())))
-                .collect();
+            return names.iter().map(|n| (n.clone(), op(self, n))).collect();
         }
-        // A start's failure comes back in a file named after the forked
-        // process (a pipe would be inherited by the monitor it forks).
-        let report = |pid: i32| self.paths.runroot.join(format!("start-{pid}.err"));
+        // A failure comes back in a file named after the forked process
+        // (a pipe would be inherited by the monitor a start forks).
+        let report = |pid: i32| self.paths.runroot.join(format!("forked-{pid}.err"));
         let mut children: Vec<(String, Result<i32>)> = Vec::new();
         for name in names {
             self.close_store_for_fork();
             match sys::process::fork() {
                 Ok(sys::process::Forked::Child) => {
-                    let code = match self.start(name, AttachMode::Detached) {
-                        Ok(_) => 0,
+                    let code = match op(self, name) {
+                        Ok(()) => 0,
                         Err(e) => {
                             let _ =
                                 std::fs::write(report(std::process::id() as i32), e.to_string());
@@ -376,7 +389,7 @@ impl Engine {
                 Ok(sys::process::Forked::Parent(pid)) => children.push((name.clone(), Ok(pid))),
                 Err(e) => children.push((
                     name.clone(),
-                    Err(EngineError::io("forking a container start", e)),
+                    Err(EngineError::io("forking a container operation", e)),
                 )),
             }
         }
@@ -397,7 +410,7 @@ impl Engine {
                         (Ok(nix::sys::wait::WaitStatus::Exited(_, 0)), _) => Ok(()),
                         (_, Some(m)) => Err(EngineError::Forked(m)),
                         (s, None) => Err(EngineError::Forked(format!(
-                            "starting {name}: the starting process ended without a word ({s:?})"
+                            "{name}: the forked process ended without a word ({s:?})"
                         ))),
                     }
                 });

@@ -286,6 +286,10 @@ impl Scene {
     /// Start dockerd and check it made the `FORWARD` path drop; forwarding
     /// on, as Docker does (in the test's namespace).
     fn start_dockerd(&mut self) -> &Dockerd {
+        // dockerd sets the `FORWARD` policy to drop when it turns forwarding
+        // on itself; a new namespace inherits the host's value, which may
+        // be on already: start from off, as on a fresh host.
+        self.ns.sh_ok("echo 0 > /proc/sys/net/ipv4/ip_forward");
         let d = Dockerd::start(&self.ns, self.b.path());
         let rules = filter_rules(&self.ns);
         assert!(rules.contains("-P FORWARD DROP"), "{rules}");

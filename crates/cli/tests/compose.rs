@@ -541,7 +541,9 @@ services:
     );
     assert!(stderr(&o).contains("web"), "{}", stderr(&o));
 
-    // An image that cannot be built: the service is named.
+    // An image that cannot be built: the service is named, and nothing
+    // (no network) was made for it.
+    compose_ok(&b, &dir, &["down", "--remove-orphans"]);
     std::fs::create_dir_all(dir.join("app")).unwrap();
     std::fs::write(dir.join("app/Dockerfile"), "FROM bb:test\nRUN exit 9\n").unwrap();
     std::fs::write(
@@ -552,6 +554,7 @@ services:
     let o = compose(&b, &dir, &["up", "-d", "--remove-orphans"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("service \"app\""), "{}", stderr(&o));
+    assert!(!b.ok(&["network", "ls"]).contains("fgc_default"));
 
     // A dependency cycle is refused before anything starts.
     std::fs::write(

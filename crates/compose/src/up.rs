@@ -90,9 +90,8 @@ pub fn up(
         .filter(|s| selected.contains(s))
         .collect();
     let members = project::members(engine, &project.name)?;
-    orphans(engine, project, &members, opts, report)?;
-    ensure_networks(engine, project, &order, opts.dry_run, report)?;
-    ensure_volumes(engine, project, &order, opts.dry_run, report)?;
+    // Images first (as docker compose): a pull or build that fails leaves
+    // no network or volume behind.
     for name in &order {
         ensure_image(
             engine,
@@ -103,6 +102,9 @@ pub fn up(
             report,
         )?;
     }
+    orphans(engine, project, &members, opts, report)?;
+    ensure_networks(engine, project, &order, opts.dry_run, report)?;
+    ensure_volumes(engine, project, &order, opts.dry_run, report)?;
     // Reconcile, service by service in start order (so a service's
     // `network_mode: service:X` finds X's container).
     let mut ctx = Context {

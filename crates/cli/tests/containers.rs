@@ -816,6 +816,29 @@ fn shm_size_and_namespaced_sysctls() {
         "{}",
         stderr(&o)
     );
+    // --domainname: the UTS namespace's domain name.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--domainname",
+        "example.org",
+        IMAGE,
+        "cat",
+        "/proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(out, "example.org\n");
+    b.ok(&[
+        "create",
+        "--name",
+        "d",
+        "--domainname",
+        "example.org",
+        IMAGE,
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Config.Domainname}}", "d"]),
+        "example.org\n"
+    );
     let o = b.run(&["run", "--rm", "--shm-size", "lots", IMAGE, "true"]);
     assert_eq!(code(&o), 125, "{}", stderr(&o));
 }

@@ -139,18 +139,6 @@ fn restart_policy(service: &Service) -> Result<RestartPolicy> {
     })
 }
 
-/// Refuse what the file asks for and berth cannot do yet, rather than
-/// start a container unlike the one asked for.
-fn unsupported(service: &Service) -> Result<()> {
-    let checks: [(&str, bool); 1] = [("domainname", service.domainname.is_some())];
-    for (key, set) in checks {
-        if set {
-            return Err(invalid(service, key, "not supported by berth yet"));
-        }
-    }
-    Ok(())
-}
-
 /// The create request of container `number` of `service`, with `labels`.
 pub fn create_request(
     project: &Project,
@@ -160,7 +148,6 @@ pub fn create_request(
     labels: BTreeMap<String, String>,
     ctx: &Context,
 ) -> Result<CreateRequest> {
-    unsupported(service)?;
     let mut req = CreateRequest {
         name: Some(name.to_string()),
         image: image.to_string(),
@@ -180,6 +167,7 @@ pub fn create_request(
         read_only: service.read_only,
         shm_size: service.shm_size,
         pid_mode: service.pid.clone(),
+        domainname: service.domainname.clone(),
         ipc_mode: service.ipc.clone(),
         sysctls: service.sysctls.clone(),
         privileged: service.privileged,

@@ -195,6 +195,8 @@ pub struct ContainerConfig {
     pub image: String,
     /// Hostname (defaults to the short id).
     pub hostname: String,
+    /// `--domainname` (NIS domain name of the container's UTS namespace).
+    pub domainname: String,
     /// `user[:group]` as given (or from the image).
     pub user: String,
     /// Environment, image's first then `-e`/`--env-file`.

@@ -473,6 +473,11 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     for (k, v) in &c.sysctls {
         sysctl.insert(k.clone(), json!(v));
     }
+    // The domain name is the UTS namespace's `kernel.domainname` (the
+    // built-in runtime writes sysctls in the container's namespaces).
+    if !c.domainname.is_empty() && !sysctl.contains_key("kernel.domainname") {
+        sysctl.insert("kernel.domainname".into(), json!(c.domainname));
+    }
     if !sysctl.is_empty() {
         linux["sysctl"] = Value::Object(sysctl);
     }

@@ -67,6 +67,9 @@ pub struct CreateArgs {
     /// PID namespace to use (host).
     #[arg(long)]
     pid: Option<String>,
+    /// Container NIS domain name.
+    #[arg(long)]
+    domainname: Option<String>,
     /// IPC mode to use (private, shareable, host).
     #[arg(long)]
     ipc: Option<String>,
@@ -382,6 +385,7 @@ impl CreateArgs {
                 })
                 .transpose()?,
             pid_mode: self.pid.clone(),
+            domainname: self.domainname.clone(),
             ipc_mode: self.ipc.clone(),
             sysctls: self
                 .sysctl

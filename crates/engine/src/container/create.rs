@@ -33,6 +33,8 @@ pub struct CreateRequest {
     pub workdir: Option<String>,
     /// `--hostname`.
     pub hostname: Option<String>,
+    /// `--domainname`.
+    pub domainname: Option<String>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
     /// `-t`.
@@ -629,6 +631,7 @@ impl Engine {
             read_only: req.read_only,
             tmpfs,
             shm_size: req.shm_size.unwrap_or(0),
+            domainname: req.domainname.clone().unwrap_or_default(),
             pid_mode: req.pid_mode.clone().unwrap_or_default(),
             ipc_mode: req.ipc_mode.clone().unwrap_or_default(),
             sysctls: req.sysctls.clone(),

@@ -165,7 +165,7 @@ impl Engine {
             "Config": {
                 "Volumes": if image_volumes.is_empty() { Value::Null } else { json!(image_volumes) },
                 "Hostname": cfg.hostname,
-                "Domainname": "",
+                "Domainname": cfg.domainname,
                 "User": cfg.user,
                 "AttachStdin": false,
                 "AttachStdout": false,

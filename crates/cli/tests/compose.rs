@@ -350,6 +350,12 @@ services:
     shm_size: 128m
     sysctls:
       net.core.somaxconn: 1024
+    deploy:
+      resources:
+        limits:
+          memory: 64m
+        reservations:
+          memory: 32m
     environment:
       VERSION: "1"
   api:
@@ -398,9 +404,10 @@ configs:
         "tools-db-1",
         "sh",
         "-c",
-        "cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1",
+        "cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1; cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/memory/memory.limit_in_bytes",
     ]);
     assert!(db.starts_with("1024\n"), "{db}");
+    assert!(db.ends_with("33554432\n67108864\n"), "{db}");
     assert_eq!(
         db.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)),
         Some("131072"),

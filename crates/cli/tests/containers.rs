@@ -816,6 +816,30 @@ fn shm_size_and_namespaced_sysctls() {
         "{}",
         stderr(&o)
     );
+    // --memory-reservation: the soft limit.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        IMAGE,
+        "cat",
+        "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+    ]);
+    assert_eq!(out.trim(), "33554432");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--memory",
+        "16m",
+        "--memory-reservation",
+        "32m",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
     // --domainname: the UTS namespace's domain name.
     let out = b.ok(&[
         "run",

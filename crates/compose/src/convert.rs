@@ -274,6 +274,13 @@ pub fn create_request(
     req.memory = limits.and_then(|l| l.memory).or(service.mem_limit);
     req.cpus = limits.and_then(|l| l.cpus).or(service.cpus);
     req.pids_limit = limits.and_then(|l| l.pids).or(service.pids_limit);
+    req.memory_reservation = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.reservations.as_ref())
+        .and_then(|l| l.memory)
+        .or(service.mem_reservation);
     for (name, u) in &service.ulimits {
         req.ulimits.push(
             engine::container::create::parse_ulimit(&format!("{name}={}:{}", u.soft, u.hard))

@@ -282,6 +282,8 @@ pub struct ContainerConfig {
     pub memory: i64,
     /// `--memory-swap` in bytes (0 = default, -1 = unlimited).
     pub memory_swap: i64,
+    /// `--memory-reservation` in bytes (0 = none): a soft limit.
+    pub memory_reservation: i64,
     /// `--cpus` in billionths of a CPU.
     pub nano_cpus: i64,
     /// `--cpu-shares`.

@@ -251,6 +251,15 @@ pub fn limits(c: &ContainerConfig) -> Result<Value> {
             "you should always set the memory limit when using the memoryswap limit, see usage",
         ));
     }
+    if c.memory_reservation > 0 {
+        if c.memory > 0 && c.memory_reservation > c.memory {
+            return Err(EngineError::invalid(
+                "--memory-reservation",
+                "Minimum memory limit can not be less than memory reservation limit, see usage",
+            ));
+        }
+        memory["reservation"] = json!(c.memory_reservation);
+    }
     if memory.as_object().is_some_and(|m| !m.is_empty()) {
         out["memory"] = memory;
     }

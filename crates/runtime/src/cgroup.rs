@@ -284,6 +284,9 @@ impl Cgroup {
         if self.v2 {
             let d = &self.dirs[0].1;
             if let Some(m) = res.memory() {
+                if let Some(r) = m.reservation() {
+                    write(&d.join("memory.low"), &r.to_string())?;
+                }
                 if let Some(l) = m.limit() {
                     write(&d.join("memory.max"), &l.to_string())?;
                     if let Some(s) = m.swap() {
@@ -323,6 +326,9 @@ impl Cgroup {
         if let (Some(m), Some(d)) = (res.memory(), self.dir_of("memory")) {
             if let Some(l) = m.limit() {
                 write(&d.join("memory.limit_in_bytes"), &l.to_string())?;
+            }
+            if let Some(r) = m.reservation() {
+                write(&d.join("memory.soft_limit_in_bytes"), &r.to_string())?;
             }
             if let Some(s) = m.swap() {
                 let p = d.join("memory.memsw.limit_in_bytes");
@@ -667,7 +673,7 @@ mod tests {
 
     fn resources() -> LinuxResources {
         serde_json::from_value(serde_json::json!({
-            "memory": {"limit": 67108864, "swap": 134217728},
+            "memory": {"limit": 67108864, "swap": 134217728, "reservation": 33554432},
             "cpu": {"quota": 50000, "period": 100000, "shares": 512},
             "pids": {"limit": 20}
         }))
@@ -689,6 +695,7 @@ mod tests {
         let d = root.path().join("berth/c1");
         let r = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
         assert_eq!(r("memory.max"), "67108864");
+        assert_eq!(r("memory.low"), "33554432");
         assert_eq!(r("memory.swap.max"), "67108864");
         assert_eq!(r("cpu.max"), "50000 100000");
         assert_eq!(r("cpu.weight"), shares_to_weight(512).to_string());
@@ -739,6 +746,12 @@ mod tests {
                 .unwrap()
                 .trim(),
             "67108864"
+        );
+        assert_eq!(
+            std::fs::read_to_string(mem.join("memory.soft_limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            "33554432"
         );
         let mut child = std::process::Command::new("sleep")
             .arg("30")

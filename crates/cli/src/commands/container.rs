@@ -70,6 +70,9 @@ pub struct CreateArgs {
     /// Container NIS domain name.
     #[arg(long)]
     domainname: Option<String>,
+    /// Memory soft limit (e.g. 256m).
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
     /// IPC mode to use (private, shareable, host).
     #[arg(long)]
     ipc: Option<String>,
@@ -386,6 +389,18 @@ impl CreateArgs {
                 .transpose()?,
             pid_mode: self.pid.clone(),
             domainname: self.domainname.clone(),
+            memory_reservation: self
+                .memory_reservation
+                .as_deref()
+                .map(|s| {
+                    model::size::parse_bytes(s).map_err(|_| {
+                        bad(
+                            "--memory-reservation",
+                            format!("{s:?}: use a size like 256m or 1g"),
+                        )
+                    })
+                })
+                .transpose()?,
             ipc_mode: self.ipc.clone(),
             sysctls: self
                 .sysctl

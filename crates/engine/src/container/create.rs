@@ -94,6 +94,8 @@ pub struct CreateRequest {
     pub memory: Option<u64>,
     /// `--memory-swap` bytes (-1 unlimited).
     pub memory_swap: Option<i64>,
+    /// `--memory-reservation` in bytes.
+    pub memory_reservation: Option<u64>,
     /// `--cpus`.
     pub cpus: Option<f64>,
     /// `--cpu-shares`.
@@ -362,6 +364,14 @@ impl Engine {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
         check_limits(req.memory, req.memory_swap, req.cpus)?;
+        if let (Some(m), Some(r)) = (req.memory, req.memory_reservation) {
+            if r > m {
+                return Err(EngineError::invalid(
+                    "--memory-reservation",
+                    "Minimum memory limit can not be less than memory reservation limit, see usage",
+                ));
+            }
+        }
         if req.auto_remove && req.restart.is_set() {
             return Err(EngineError::invalid(
                 "--restart",
@@ -638,6 +648,7 @@ impl Engine {
             mounts: plan.mounts,
             memory: req.memory.unwrap_or(0) as i64,
             memory_swap: req.memory_swap.unwrap_or(0),
+            memory_reservation: req.memory_reservation.unwrap_or(0) as i64,
             nano_cpus: req.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             cpu_shares: req.cpu_shares.unwrap_or(0),
             pids_limit: req.pids_limit.unwrap_or(0),

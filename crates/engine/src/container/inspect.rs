@@ -127,7 +127,7 @@ impl Engine {
                 "DeviceRequests": Value::Null,
                 "KernelMemory": 0,
                 "KernelMemoryTCP": 0,
-                "MemoryReservation": 0,
+                "MemoryReservation": c.config.memory_reservation,
                 "MemorySwappiness": Value::Null,
                 "OomKillDisable": false,
                 "CpuCount": 0,

@@ -644,6 +644,29 @@ fn events_cp_and_one_shot_commands() {
     );
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "from app\n");
 
+    // commit and export by service name.
+    let (id, _) = compose_ok(&b, &dir, &["commit", "app", "ev-snap:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "ev-snap:1", "cat", "/tmp/note.txt"]),
+        "from host\n"
+    );
+    let tar_path = dir.join("fs.tar");
+    compose_ok(
+        &b,
+        &dir,
+        &["export", "-o", tar_path.to_str().unwrap(), "app"],
+    );
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar_path)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&listing).lines().any(|l| l == "tmp/back.txt"),
+        "{}",
+        stdout(&listing)
+    );
     // ls lists the project; top its processes; images its image.
     let (ls, _) = compose_ok(&b, &dir, &["ls"]);
     assert!(ls.contains("ev ") && ls.contains("running(1)"), "{ls}");

@@ -110,6 +110,10 @@ pub enum ComposeCommand {
     Attach(AttachArgs),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(StatsArgs),
+    /// Create a new image from a service container's changes.
+    Commit(CommitArgs),
+    /// Export a service container's filesystem as a tar archive.
+    Export(ExportArgs),
     /// Show the compose version.
     Version(VersionArgs),
 }
@@ -532,6 +536,43 @@ pub struct StatsArgs {
     service: Option<String>,
 }
 
+/// `commit`.
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long = "change")]
+    change: Vec<String>,
+    /// Commit message.
+    #[arg(short = 'm', long)]
+    message: Option<String>,
+    /// Author.
+    #[arg(short = 'a', long)]
+    author: Option<String>,
+    /// Pause container during commit.
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pause: bool,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Service.
+    service: String,
+    /// Repository[:tag].
+    reference: Option<String>,
+}
+
+/// `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT.
+    #[arg(short = 'o', long)]
+    output: Option<std::path::PathBuf>,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Service.
+    service: String,
+}
+
 /// `scale`.
 #[derive(Args, Debug)]
 pub struct ScaleArgs {
@@ -787,6 +828,32 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
                     no_trunc: a.no_trunc,
                     format: a.format.clone(),
                     containers,
+                },
+            )
+        }
+        ComposeCommand::Commit(a) => {
+            let p = load(&g, std::slice::from_ref(&a.service))?;
+            let m = member(engine, &p, &a.service, a.index)?;
+            super::fs::commit(
+                engine,
+                super::fs::CommitArgs {
+                    change: a.change.clone(),
+                    message: a.message.clone(),
+                    author: a.author.clone(),
+                    pause: a.pause,
+                    container: m.container.name().to_string(),
+                    reference: a.reference.clone(),
+                },
+            )
+        }
+        ComposeCommand::Export(a) => {
+            let p = load(&g, std::slice::from_ref(&a.service))?;
+            let m = member(engine, &p, &a.service, a.index)?;
+            super::fs::export(
+                engine,
+                super::fs::ExportArgs {
+                    output: a.output.clone(),
+                    container: m.container.name().to_string(),
                 },
             )
         }

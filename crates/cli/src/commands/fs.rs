@@ -28,9 +28,9 @@ pub fn diff(engine: &Engine, a: DiffArgs) -> Result<(), Failure> {
 pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(short, long)]
-    output: Option<std::path::PathBuf>,
+    pub(crate) output: Option<std::path::PathBuf>,
     /// The container.
-    container: String,
+    pub(crate) container: String,
 }
 
 /// `export`: the flattened filesystem as a tar stream.
@@ -72,20 +72,20 @@ impl AsFdOwned for std::io::Stdout {
 pub struct CommitArgs {
     /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME).
     #[arg(short = 'c', long = "change")]
-    change: Vec<String>,
+    pub(crate) change: Vec<String>,
     /// Commit message.
     #[arg(short = 'm', long)]
-    message: Option<String>,
+    pub(crate) message: Option<String>,
     /// Author.
     #[arg(short = 'a', long)]
-    author: Option<String>,
+    pub(crate) author: Option<String>,
     /// Pause the container while committing (default true).
     #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pause: bool,
+    pub(crate) pause: bool,
     /// The container.
-    container: String,
+    pub(crate) container: String,
     /// REPOSITORY[:TAG] for the new image.
-    reference: Option<String>,
+    pub(crate) reference: Option<String>,
 }
 
 /// `commit`: prints the new image's id.

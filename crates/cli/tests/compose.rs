@@ -803,6 +803,18 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
     assert!(!b.ok(&["network", "ls"]).contains("dry_default"));
     assert!(!b.ok(&["volume", "ls", "-q"]).contains("dry_v"));
     compose_ok(&b, &dir, &["up", "-d"]);
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "stop"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-1  Stopped"),
+        "{err}"
+    );
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "rm", "-s"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-1  Removed"),
+        "{err}"
+    );
+    let state = b.ok(&["inspect", "-f", "{{.State.Status}}", "dry-app-1"]);
+    assert_eq!(state.trim(), "running");
     let (_, err) = compose_ok(&b, &dir, &["--dry-run", "down", "-v"]);
     assert!(
         err.contains("DRY-RUN MODE -  Container dry-app-1  Removed"),

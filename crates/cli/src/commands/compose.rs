@@ -689,10 +689,19 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
     if g.dry_run {
         if !matches!(
             g.command,
-            ComposeCommand::Up(_) | ComposeCommand::Create(_) | ComposeCommand::Down(_)
+            ComposeCommand::Up(_)
+                | ComposeCommand::Create(_)
+                | ComposeCommand::Down(_)
+                | ComposeCommand::Start(_)
+                | ComposeCommand::Stop(_)
+                | ComposeCommand::Restart(_)
+                | ComposeCommand::Kill(_)
+                | ComposeCommand::Pause(_)
+                | ComposeCommand::Unpause(_)
+                | ComposeCommand::Rm(_)
         ) {
             return Err(Failure::usage(
-                "--dry-run is supported for up, create and down by berth so far",
+                "--dry-run is supported for up, create, down, start, stop, restart, kill, pause, unpause and rm by berth so far",
             ));
         }
         DRY_RUN.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -751,6 +760,16 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
                 compose::ops::Action::Kill(sig),
                 None,
             )
+        }
+        ComposeCommand::Rm(a) if g.dry_run => {
+            let p = load(&g, &a.services)?;
+            let members = compose::project::members(engine, &p.name)?;
+            for m in compose::ops::stop_order(Some(&p), &members, &a.services) {
+                if !m.container.is_running() || a.stop {
+                    report("Container", m.container.name(), "Removed");
+                }
+            }
+            Ok(())
         }
         ComposeCommand::Rm(a) => {
             let p = load(&g, &a.services)?;
@@ -898,6 +917,29 @@ fn act(
     timeout: Option<i64>,
 ) -> Result<(), Failure> {
     let p = load(g, services)?;
+    if g.dry_run {
+        use compose::ops::Action;
+        let members = compose::project::members(engine, &p.name)?;
+        let mut list = compose::ops::stop_order(Some(&p), &members, services);
+        if matches!(action, Action::Start | Action::Unpause) {
+            list.reverse();
+        }
+        for m in list.iter().filter(|m| !m.oneoff) {
+            let running = m.container.is_running();
+            let paused = m.container.state.status == engine::config::Status::Paused;
+            let word = match action {
+                Action::Stop if running => "Stopped",
+                Action::Start if !running => "Started",
+                Action::Restart => "Restarted",
+                Action::Kill(_) if running => "Killed",
+                Action::Pause if running && !paused => "Paused",
+                Action::Unpause if paused => "Unpaused",
+                _ => continue,
+            };
+            report("Container", m.container.name(), word);
+        }
+        return Ok(());
+    }
     compose::ops::act(engine, &p, services, action, timeout, &report)?;
     Ok(())
 }

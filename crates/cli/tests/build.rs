@@ -878,31 +878,7 @@ fn named_contexts_no_cache_filter_and_platform() {
 #[test]
 fn a_debian_base_with_apt_get_a_python_app_and_a_node_app() {
     let b = Berth::new();
-    let root = b.path().join("debian");
-    let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("URIs: ").map(|u| u.trim().to_string()))
-        })
-        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
-    let st = std::process::Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
-        .arg(&root)
-        .arg(&mirror)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("debootstrap (scripts/deps installs it)");
-    assert!(st.success(), "debootstrap failed");
-    let tar = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["-c", "."])
-        .output()
-        .unwrap();
-    assert!(tar.status.success());
-    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
+    import_debian(&b);
     let ctx = context(
         &b,
         r#"FROM debian:bookworm AS runtime

@@ -276,3 +276,71 @@ fn leftovers_now(b: &Berth, ids: &[String]) -> Vec<String> {
     }
     found
 }
+
+/// `berth compose ARGS` run in `dir`.
+pub fn compose(b: &Berth, dir: &Path, args: &[&str]) -> Output {
+    b.cmd()
+        .current_dir(dir)
+        .arg("compose")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `compose ARGS`, asserted to succeed: its stdout and stderr.
+pub fn compose_ok(b: &Berth, dir: &Path, args: &[&str]) -> (String, String) {
+    let o = compose(b, dir, args);
+    assert!(
+        o.status.success(),
+        "compose {args:?} failed ({}):\n{}\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    (stdout(&o), stderr(&o))
+}
+
+pub fn id_of(b: &Berth, name: &str) -> String {
+    b.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string()
+}
+
+/// Ids of every container whose name starts with `prefix`.
+pub fn ids_with_prefix(b: &Berth, prefix: &str) -> Vec<String> {
+    b.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+        .lines()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(prefix)))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// `debian:bookworm`: `debootstrap --variant=minbase bookworm` from the
+/// machine's mirror, imported.
+pub fn import_debian(b: &Berth) {
+    let root = b.path().join("debian");
+    let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("URIs: ").map(|u| u.trim().to_string()))
+        })
+        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let st = std::process::Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&root)
+        .arg(&mirror)
+        .stdout(Stdio::null())
+        .status()
+        .expect("debootstrap (scripts/deps installs it)");
+    assert!(st.success(), "debootstrap failed");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["-c", "."])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(&root).unwrap();
+}

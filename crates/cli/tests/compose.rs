@@ -3,7 +3,7 @@
 //! project network, named volumes and nothing left behind.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
 
@@ -13,42 +13,6 @@ fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
     dir
-}
-
-/// `berth compose ARGS` run in `dir`.
-fn compose(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
-    b.cmd()
-        .current_dir(dir)
-        .arg("compose")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn compose_ok(b: &Berth, dir: &Path, args: &[&str]) -> (String, String) {
-    let o = compose(b, dir, args);
-    assert!(
-        o.status.success(),
-        "compose {args:?} failed ({}):\n{}\n{}",
-        o.status,
-        stdout(&o),
-        stderr(&o)
-    );
-    (stdout(&o), stderr(&o))
-}
-
-fn id_of(b: &Berth, name: &str) -> String {
-    b.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string()
-}
-
-/// Ids of every container whose name starts with `prefix`.
-fn ids_with_prefix(b: &Berth, prefix: &str) -> Vec<String> {
-    b.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-        .lines()
-        .filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(prefix)))
-        .map(|l| l.split(' ').next().unwrap().to_string())
-        .collect()
 }
 
 const STACK: &str = r#"

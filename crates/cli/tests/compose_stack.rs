@@ -19,43 +19,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 use common::*;
 
-/// `berth compose ARGS` run in `dir`.
-fn compose(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
-    b.cmd()
-        .current_dir(dir)
-        .arg("compose")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// `compose ARGS`, asserted to succeed: its stdout and stderr.
-fn compose_ok(b: &Berth, dir: &Path, args: &[&str]) -> (String, String) {
-    let o = compose(b, dir, args);
-    assert!(
-        o.status.success(),
-        "compose {args:?} failed ({}):\n{}\n{}",
-        o.status,
-        stdout(&o),
-        stderr(&o)
-    );
-    (stdout(&o), stderr(&o))
-}
-
-fn id_of(b: &Berth, name: &str) -> String {
-    b.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string()
-}
-
-/// Ids of every container whose name starts with `prefix`.
-fn ids_with_prefix(b: &Berth, prefix: &str) -> Vec<String> {
-    b.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
-        .lines()
-        .filter(|l| l.split(' ').nth(1).is_some_and(|n| n.starts_with(prefix)))
-        .map(|l| l.split(' ').next().unwrap().to_string())
-        .collect()
-}
-
 /// Record the project's containers there are now (id and name) in `seen`.
 fn note(b: &Berth, seen: &mut BTreeMap<String, String>) {
     for l in b
@@ -195,37 +158,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// `debian:bookworm`: `debootstrap --variant=minbase bookworm` from the
-/// machine's mirror, imported (as build.rs's Debian test makes it).
-fn import_debian(b: &Berth) {
-    let root = b.path().join("debian");
-    let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("URIs: ").map(|u| u.trim().to_string()))
-        })
-        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
-    let st = std::process::Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
-        .arg(&root)
-        .arg(&mirror)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("debootstrap (scripts/deps installs it)");
-    assert!(st.success(), "debootstrap failed");
-    let tar = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["-c", "."])
-        .output()
-        .unwrap();
-    assert!(tar.status.success());
-    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// One base stage with every package (one RUN that fetches, on the host's

@@ -325,13 +325,8 @@ pub fn act(
         let name = m.container.name();
         let c = engine.container(name)?;
         match action {
-            Action::Stop => {
-                if c.is_running() || c.state.status == engine::config::Status::Restarting {
-                    report("Container", name, "Stopping");
-                    engine.stop(name, grace(Some(project), m, timeout))?;
-                    report("Container", name, "Stopped");
-                }
-            }
+            // Done above, a service's containers at once.
+            Action::Stop => {}
             Action::Start => {
                 if !c.is_running() {
                     report("Container", name, "Starting");

@@ -83,6 +83,11 @@ impl Engine {
             .map(|r| r.id.to_string())
     }
 
+    /// Push `r` with the default options and no progress (compose, the API).
+    pub fn push_quietly(&self, r: &Reference) -> Result<PushOutcome> {
+        self.push(r, &PushOptions::default(), &|_| {})
+    }
+
     /// Make sure `image` is in the store: pull it when it is missing (or,
     /// with `always`, in any case), with the default options and no
     /// progress. Returns whether it pulled.

@@ -142,4 +142,9 @@ impl Engine {
     pub fn log_path(&self, container_dir: &Path) -> PathBuf {
         container_dir.join("container.log")
     }
+
+    /// The log file of container `c`.
+    pub fn container_log(&self, c: &container::Container) -> PathBuf {
+        self.log_path(&self.store().container_dir(c.id()))
+    }
 }

@@ -77,6 +77,18 @@ impl Shape<'_> {
                         json_omitted.push(key.to_string());
                     }
                 }
+                // Map fields JSON omits when empty (`omitempty`: Docker's
+                // `HostConfig.Sysctls`): a nil map, `map[]`, JSON `null`.
+                for n in self.maps {
+                    let Some((parent, key)) = n.rsplit_once('.') else {
+                        continue;
+                    };
+                    if matches(parent, path) && !m.contains_key(key) {
+                        fields.push((key.to_string(), Value::Map(BTreeMap::new())));
+                        json_omitted.push(key.to_string());
+                        json_null.push(key.to_string());
+                    }
+                }
                 let name = if path.is_empty() {
                     self.type_name.to_string()
                 } else {

@@ -357,3 +357,20 @@ fn nil_maps_and_omitted_pointers_marshal_as_go() {
         r#"{"Cmd":["sh"],"Labels":null}|map[]|<nil>"#
     );
 }
+
+/// A map field JSON omits when empty (Docker's `HostConfig.Sysctls`,
+/// `omitempty`) is still a field of the struct: `map[]` (docker 20.10:
+/// `{{.HostConfig.Sysctls}}` → `map[]`), and left out of the parent's JSON.
+#[test]
+fn omitted_map_fields_are_empty_maps() {
+    let doc = serde_json::json!({"HostConfig": {"ShmSize": 1}});
+    let v = Shape {
+        type_name: "types.ContainerJSON",
+        maps: &["HostConfig.Sysctls"],
+        ..Shape::default()
+    }
+    .apply(&doc);
+    let run = |t: &str| Template::parse(t).unwrap().execute(&v).unwrap();
+    assert_eq!(run("{{.HostConfig.Sysctls}}"), "map[]");
+    assert_eq!(run("{{json .HostConfig}}"), "{\"ShmSize\":1}");
+}

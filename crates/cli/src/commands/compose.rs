@@ -1122,7 +1122,7 @@ fn attached(
     let mut followers = Vec::new();
     for n in names {
         let c = engine.container(n)?;
-        let path = engine.log_path(&engine.store().container_dir(c.id()));
+        let path = engine.container_log(&c);
         followers.push(if out.started.contains(n) {
             engine::logs::Follower::from_start(&path)
         } else {
@@ -1284,7 +1284,7 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
     let mut followers = Vec::new();
     let mut all: Vec<(chrono::DateTime<Utc>, usize, engine::logs::Entry)> = Vec::new();
     for (i, m) in members.iter().enumerate() {
-        let path = engine.log_path(&engine.store().container_dir(m.container.id()));
+        let path = engine.container_log(&m.container);
         if a.follow {
             followers.push(engine::logs::Follower::at_end(&path));
         }
@@ -1855,7 +1855,7 @@ fn push(engine: &Engine, g: &ComposeArgs, a: &PushArgs) -> Result<(), Failure> {
             .parse()
             .map_err(|e| failed(format!("service {name:?}: image {image:?}: {e}")))?;
         report("Image", image, "Pushing");
-        match engine.push(&r, &registry::PushOptions::default(), &|_| {}) {
+        match engine.push_quietly(&r) {
             Ok(_) => report("Image", image, "Pushed"),
             Err(e) if a.ignore_push_failures => report("Image", image, &format!("Error: {e}")),
             Err(e) => return Err(failed(format!("service {name:?}: pushing {image}: {e}"))),

@@ -746,8 +746,11 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
     let dir = project(
         &b,
         "dry",
-        "services:\n  app:\n    image: bb:test\n    command: sleep 1000\n    stop_signal: SIGKILL\n    volumes: [v:/v]\nvolumes:\n  v:\n",
+        "services:\n  app:\n    image: bb:test\n    command: sleep 1000\n    stop_signal: SIGKILL\n    volumes: [v:/v]\n  tool:\n    build: ./ctx\n    image: dry-tool:1\n    profiles: [tools]\nvolumes:\n  v:\n",
     );
+    std::fs::create_dir_all(dir.join("ctx")).unwrap();
+    std::fs::write(dir.join("ctx/Dockerfile"), "FROM bb:test\n").unwrap();
+    std::fs::write(dir.join("file"), "x").unwrap();
     let (_, err) = compose_ok(&b, &dir, &["--progress", "quiet", "--dry-run", "up", "-d"]);
     assert_eq!(err, "");
     let (_, err) = compose_ok(&b, &dir, &["--dry-run", "up", "-d"]);
@@ -767,6 +770,43 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
     assert!(!b.ok(&["network", "ls"]).contains("dry_default"));
     assert!(!b.ok(&["volume", "ls", "-q"]).contains("dry_v"));
     compose_ok(&b, &dir, &["up", "-d"]);
+    // One-shot commands: checked and reported, nothing done.
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "build", "tool"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Image dry-tool:1  Built"),
+        "{err}"
+    );
+    assert!(!b.ok(&["images"]).contains("dry-tool"));
+    let o = compose(&b, &dir, &["--dry-run", "push", "tool"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("build it first"), "{}", stderr(&o));
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "pull", "app"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Image bb:test  Pulled"),
+        "{err}"
+    );
+    let (_, err) = compose_ok(
+        &b,
+        &dir,
+        &["--dry-run", "run", "--rm", "app", "touch", "/v/run"],
+    );
+    assert!(
+        err.contains("DRY-RUN MODE -  Container dry-app-run-"),
+        "{err}"
+    );
+    compose_ok(
+        &b,
+        &dir,
+        &["--dry-run", "exec", "-T", "app", "touch", "/v/exec"],
+    );
+    let (_, err) = compose_ok(&b, &dir, &["--dry-run", "cp", "file", "app:/v/file"]);
+    assert!(
+        err.contains("DRY-RUN MODE -  Copy file  to dry-app-1:/v/file"),
+        "{err}"
+    );
+    let (ls, _) = compose_ok(&b, &dir, &["exec", "-T", "app", "ls", "/v"]);
+    assert_eq!(ls.trim(), "", "{ls}");
+    assert_eq!(ids_with_prefix(&b, "dry-").len(), 1);
     let (_, err) = compose_ok(&b, &dir, &["--dry-run", "stop"]);
     assert!(
         err.contains("DRY-RUN MODE -  Container dry-app-1  Stopped"),
@@ -875,4 +915,65 @@ fn a_services_replicas_are_stopped_together() {
         assert_eq!(err.matches("  Stopped").count(), 3, "{err}");
     }
     assert!(ids_with_prefix(&b, "rep-").is_empty());
+}
+
+#[test]
+fn pid_ipc_of_another_service_and_volume_subpaths() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "ns",
+        r#"
+services:
+  init:
+    image: bb:test
+    command: ["sh", "-c", "mkdir -p /v/conf && echo from-subpath > /v/conf/app.txt"]
+    volumes: [data:/v]
+  main:
+    image: bb:test
+    command: sleep 1000
+    ipc: shareable
+    stop_signal: SIGKILL
+  side:
+    image: bb:test
+    command: sleep 1001
+    pid: "service:main"
+    ipc: "service:main"
+    stop_signal: SIGKILL
+    depends_on:
+      init:
+        condition: service_completed_successfully
+    volumes:
+      - type: volume
+        source: data
+        target: /etc/app
+        read_only: true
+        volume:
+          subpath: conf
+volumes:
+  data:
+"#,
+    );
+    compose_ok(&b, &dir, &["up", "-d"]);
+    let (out, _) = compose_ok(
+        &b,
+        &dir,
+        &[
+            "exec",
+            "-T",
+            "side",
+            "sh",
+            "-c",
+            "cat /proc/1/comm /etc/app/app.txt",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["sleep", "from-subpath"],
+        "{out}"
+    );
+    let main_ipc = b.ok(&["exec", "ns-main-1", "readlink", "/proc/self/ns/ipc"]);
+    let side_ipc = b.ok(&["exec", "ns-side-1", "readlink", "/proc/self/ns/ipc"]);
+    assert_eq!(main_ipc, side_ipc);
+    compose_ok(&b, &dir, &["down", "-v"]);
 }

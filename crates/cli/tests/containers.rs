@@ -920,7 +920,80 @@ fn pid_and_ipc_host_share_the_hosts_namespaces() {
         .trim(),
         "host shareable"
     );
+    // A donor that is not running, or not there at all.
     let o = b.run(&["run", "--rm", "--pid", "container:h", IMAGE, "true"]);
     assert_eq!(code(&o), 125);
-    assert!(stderr(&o).contains("--pid"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+    let o = b.run(&["run", "--rm", "--ipc", "container:nosuch", IMAGE, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("No such container: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn pid_and_ipc_container_join_a_running_donors_namespaces() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let donor_pid = b.ok(&["inspect", "-f", "{{.State.Pid}}", "donor"]);
+    let ns = |kind: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{kind}", donor_pid.trim()))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:donor",
+        "--ipc",
+        "container:donor",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /proc/1/comm; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["sleep", ns("pid").as_str(), ns("ipc").as_str()],
+        "{out}"
+    );
+    // A joiner lives in the donor's pid namespace: exec into it sees both,
+    // and it is stopped and removed like any other container.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "--pid",
+        "container:donor",
+        IMAGE,
+        "sleep",
+        "301",
+    ]);
+    let ps = b.ok(&["exec", "joiner", "ps", "-o", "comm,args"]);
+    assert!(ps.contains("sleep 300") && ps.contains("sleep 301"), "{ps}");
+    assert!(b
+        .ok(&["inspect", "-f", "{{.HostConfig.PidMode}}", "joiner"])
+        .starts_with("container:"));
+    // A donor whose IPC is private (the default) cannot be joined.
+    b.ok(&["run", "-d", "--name", "private", IMAGE, "sleep", "300"]);
+    let o = b.run(&["run", "--rm", "--ipc", "container:private", IMAGE, "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("non-shareable IPC"), "{}", stderr(&o));
+    b.ok(&["rm", "-f", "joiner", "donor", "private"]);
 }

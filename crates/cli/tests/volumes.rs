@@ -547,3 +547,91 @@ fn concurrent_runs_fill_a_new_volume_once() {
     }
     assert_eq!(volumes(&b), ["together"]);
 }
+
+#[test]
+fn volume_subpaths_mount_a_directory_of_the_volume_and_never_leave_it() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "sub:/v",
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /v/app/conf && echo inside > /v/app/conf/f && ln -s / /v/escape && ln -s ../.. /v/app/up",
+    ]);
+    let m = |sub: &str| format!("type=volume,src=sub,dst=/m,volume-subpath={sub}");
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--mount",
+            &m("app/conf"),
+            IMAGE,
+            "cat",
+            "/m/f"
+        ])
+        .trim(),
+        "inside"
+    );
+    // Writes land in the volume's directory; no copy-up into a subpath.
+    b.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &m("app"),
+        IMAGE,
+        "touch",
+        "/m/new",
+    ]);
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "sub:/v",
+        IMAGE,
+        "test",
+        "-f",
+        "/v/app/new",
+    ]);
+    let id = b.ok(&["create", "--mount", &m("app"), IMAGE]);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{range .HostConfig.Mounts}}{{.VolumeOptions.Subpath}}{{end}}",
+            id.trim()
+        ])
+        .trim(),
+        "app"
+    );
+    b.ok(&["rm", id.trim()]);
+    // Symlinks in the volume resolve inside it: `escape` is the volume's
+    // root, `escape/etc` does not exist there (the host's /etc is never
+    // reached), `app/up` climbs no higher than the root.
+    let o = b.run(&["run", "--rm", "--mount", &m("escape/etc"), IMAGE, "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("escape/etc"), "{}", stderr(&o));
+    assert_eq!(
+        b.ok(&[
+            "run",
+            "--rm",
+            "--mount",
+            &m("app/up/escape/app/conf"),
+            IMAGE,
+            "cat",
+            "/m/f"
+        ])
+        .trim(),
+        "inside"
+    );
+    // Missing, absolute and climbing subpaths are refused.
+    for bad in ["nosuch", "/etc", "../x", "app/../.."] {
+        let o = b.run(&["run", "--rm", "--mount", &m(bad), IMAGE, "true"]);
+        assert_eq!(code(&o), 125, "{bad}: {}", stderr(&o));
+    }
+    // A `--rm` container that could not start is gone.
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+    b.ok(&["volume", "rm", "sub"]);
+}

@@ -69,11 +69,14 @@ fn mount_spec(project: &Project, service: &Service, v: &ServiceVolume) -> Result
                 parts.push("volume-nocopy=true".into());
             }
             if let Some(sub) = v.volume.as_ref().and_then(|o| o.subpath.as_ref()) {
-                return Err(invalid(
-                    service,
-                    "volumes",
-                    format!("volume subpath {sub:?} is not supported by berth yet"),
-                ));
+                if sub.contains(',') {
+                    return Err(invalid(
+                        service,
+                        "volumes",
+                        format!("volume subpath {sub:?}: a ',' cannot be passed on"),
+                    ));
+                }
+                parts.push(format!("volume-subpath={sub}"));
             }
         }
         "bind" => {
@@ -139,6 +142,26 @@ fn restart_policy(service: &Service) -> Result<RestartPolicy> {
     })
 }
 
+/// `pid:` / `ipc:`: `service:X` is X's first container.
+fn namespace_mode(
+    service: &Service,
+    what: &str,
+    mode: Option<&str>,
+    ctx: &Context,
+) -> Result<Option<String>> {
+    match mode.and_then(|m| m.strip_prefix("service:")) {
+        Some(target) => match ctx.joined.get(target) {
+            Some(c) => Ok(Some(format!("container:{c}"))),
+            None => Err(invalid(
+                service,
+                what,
+                format!("service:{target}: that service has no container"),
+            )),
+        },
+        None => Ok(mode.map(str::to_string)),
+    }
+}
+
 /// The create request of container `number` of `service`, with `labels`.
 pub fn create_request(
     project: &Project,
@@ -166,9 +189,9 @@ pub fn create_request(
         interactive: service.stdin_open,
         read_only: service.read_only,
         shm_size: service.shm_size,
-        pid_mode: service.pid.clone(),
+        pid_mode: namespace_mode(service, "pid", service.pid.as_deref(), ctx)?,
         domainname: service.domainname.clone(),
-        ipc_mode: service.ipc.clone(),
+        ipc_mode: namespace_mode(service, "ipc", service.ipc.as_deref(), ctx)?,
         sysctls: service.sysctls.clone(),
         privileged: service.privileged,
         init: service.init.unwrap_or(false),

@@ -978,6 +978,8 @@ pub struct RunOptions {
     pub build: bool,
     /// Give the container the service's network aliases.
     pub use_aliases: bool,
+    /// `--dry-run`: check and report, create nothing.
+    pub dry_run: bool,
 }
 
 fn random_slug() -> String {
@@ -1013,6 +1015,7 @@ pub fn create_oneoff(
             project,
             &UpOptions {
                 services: deps,
+                dry_run: opts.dry_run,
                 ..Default::default()
             },
             build_out,
@@ -1020,10 +1023,11 @@ pub fn create_oneoff(
         )?;
     }
     let order = vec![opts.service.clone()];
-    ensure_networks(engine, project, &order, false, report)?;
-    ensure_volumes(engine, project, &order, false, report)?;
+    ensure_networks(engine, project, &order, opts.dry_run, report)?;
+    ensure_volumes(engine, project, &order, opts.dry_run, report)?;
     let up_opts = UpOptions {
         build: opts.build,
+        dry_run: opts.dry_run,
         ..Default::default()
     };
     ensure_image(engine, project, base, &up_opts, build_out, report)?;
@@ -1068,17 +1072,26 @@ pub fn create_oneoff(
         .clone()
         .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, random_slug()));
     let image = project::image_name(project, &service);
-    let image_id = engine.image_id(&image).ok_or_else(|| {
-        Error::Failed(format!(
-            "service {:?}: image {image} is not present",
-            service.name
-        ))
-    })?;
+    let image_id = match engine.image_id(&image) {
+        Some(id) => id,
+        // Built or pulled only in a real run.
+        None if opts.dry_run => String::new(),
+        None => {
+            return Err(Error::Failed(format!(
+                "service {:?}: image {image} is not present",
+                service.name
+            )))
+        }
+    };
     let hash = project::config_hash(&service);
     let mut labels = project::container_labels(project, &service, 1, true, &hash, &image_id);
     labels.insert("com.docker.compose.slug".into(), name.clone());
     let mut ctx = Context {
-        files: prepare_files(engine, project, &order)?,
+        files: if opts.dry_run {
+            BTreeMap::new()
+        } else {
+            prepare_files(engine, project, &order)?
+        },
         ..Context::default()
     };
     // `network_mode: service:X` joins X's first container.
@@ -1086,6 +1099,14 @@ pub fn create_oneoff(
         if m.number == 1 && !m.oneoff {
             ctx.joined
                 .insert(m.service.clone(), m.container.name().to_string());
+        }
+    }
+    if opts.dry_run {
+        // Services a dry run did not really start: their would-be names.
+        for s in project.services.values() {
+            ctx.joined
+                .entry(s.name.clone())
+                .or_insert_with(|| project::container_name(project, s, 1));
         }
     }
     let mut req = convert::create_request(project, &service, &name, &image, labels, &ctx)?;
@@ -1102,6 +1123,10 @@ pub fn create_oneoff(
     }
     req.volumes.extend(opts.volumes.iter().cloned());
     req.auto_remove = opts.rm;
+    if opts.dry_run {
+        report("Container", &name, "Created");
+        return Ok(name);
+    }
     engine.create(&req).map_err(|e| {
         Error::Failed(format!(
             "service {:?}: creating container {name}: {e}",

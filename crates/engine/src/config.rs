@@ -156,6 +156,10 @@ pub struct MountSpec {
     pub anonymous: bool,
     /// `-v` spelling (Docker's `HostConfig.Binds`), empty for `--mount`.
     pub bind_spec: String,
+    /// `volume-subpath`: a path inside the volume mounted instead of its
+    /// root (relative, must exist).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// `--network`.

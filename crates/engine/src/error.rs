@@ -49,6 +49,10 @@ pub enum EngineError {
         /// E.g. "is running: stop it first or use -f".
         problem: String,
     },
+    /// The request conflicts with the state of another object, in Docker's
+    /// words (`container <id> is not running`).
+    #[error("{0}")]
+    Conflict(String),
     /// A build step failed (a RUN exited non-zero): docker build exits 1.
     #[error("{step}: process {command:?} did not complete successfully: exit code: {code}{tail}")]
     BuildStep {

@@ -192,6 +192,10 @@ pub struct SpecInputs<'a> {
     /// `--network container:`: the other container's dir (its hosts and
     /// resolv.conf are shared) and network namespace.
     pub joined: Option<(&'a Path, &'a Path)>,
+    /// `--pid container:`: that container's pid namespace (start only).
+    pub pid_ns: Option<&'a Path>,
+    /// `--ipc container:`: that container's IPC namespace.
+    pub ipc_ns: Option<&'a Path>,
     /// The resolved user.
     pub user: &'a ResolvedUser,
     /// The binary bind-mounted at [`INIT_PATH`] for `--init`.
@@ -419,12 +423,19 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    // `--pid host` / `--ipc host`: the host's namespace (none of its own).
-    if c.ipc_mode != "host" {
-        namespaces.insert(0, json!({"type": "ipc"}));
-    }
-    if c.pid_mode != "host" {
-        namespaces.insert(0, json!({"type": "pid"}));
+    // `--pid host` / `--ipc host`: the host's namespace (none of its own);
+    // `container:`: that container's.
+    for (kind, mode, path) in [
+        ("ipc", &c.ipc_mode, inp.ipc_ns),
+        ("pid", &c.pid_mode, inp.pid_ns),
+    ] {
+        match path {
+            _ if mode == "host" => {}
+            Some(p) => namespaces.insert(0, json!({"type": kind, "path": p})),
+            // An exec's spec: the process joins the container's namespaces.
+            None if mode.starts_with("container:") => {}
+            None => namespaces.insert(0, json!({"type": kind})),
+        }
     }
     match (&c.network_mode, inp.joined) {
         (NetworkMode::None, _) => namespaces.push(json!({"type": "network"})),

@@ -4,7 +4,7 @@
 //! the OCI mounts a container gets at start.
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::Utc;
@@ -186,6 +186,21 @@ pub fn parse_mount_flag(spec: &str) -> Result<(MountSpec, NewVolume)> {
             "readonly" | "ro" => m.readonly = parse_bool(flag, k, v)?,
             "volume-nocopy" => {
                 m.nocopy = parse_bool(flag, k, v)?;
+                keys_for.push((k, MountType::Volume));
+            }
+            "volume-subpath" => {
+                let sub = value(v)?;
+                let p = Path::new(&sub);
+                if sub.is_empty()
+                    || p.is_absolute()
+                    || p.components().any(|c| !matches!(c, Component::Normal(_)))
+                {
+                    return Err(bad(
+                        flag,
+                        format!("invalid volume-subpath {sub:?}: a relative path inside the volume, without '..'"),
+                    ));
+                }
+                m.subpath = sub;
                 keys_for.push((k, MountType::Volume));
             }
             "volume-driver" => {
@@ -727,6 +742,9 @@ impl crate::Engine {
                     Err(e) => return Err(e.into()),
                 };
                 let data = self.volume_path(&rec)?;
+                if !m.subpath.is_empty() {
+                    return subpath_source(&data, &m.source, &m.subpath);
+                }
                 if m.chown {
                     chown(&data, uid, gid)?;
                 }
@@ -910,7 +928,7 @@ impl crate::Engine {
         let mut names: Vec<&str> = config
             .mounts
             .iter()
-            .filter(|m| m.kind == MountType::Volume && !m.nocopy)
+            .filter(|m| m.kind == MountType::Volume && !m.nocopy && m.subpath.is_empty())
             .map(|m| m.source.as_str())
             .collect();
         names.sort();
@@ -949,6 +967,38 @@ impl crate::Engine {
     pub fn volume(&self, name: &str) -> Result<VolumeRecord> {
         Ok(self.store().volume(name)?)
     }
+}
+
+/// `volume-subpath`: `sub` inside the volume's `data` dir, resolved as if
+/// `data` were the root (a symlink in the volume, which a container may
+/// have made, cannot lead out of it), as the host path it is now.
+fn subpath_source(data: &Path, volume: &str, sub: &str) -> Result<PathBuf> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    let root = std::fs::File::open(data)
+        .map_err(|e| EngineError::io(format!("opening volume {volume}"), e))?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(root.as_fd(), sub, how).map_err(|e| {
+        bad(
+            "--mount",
+            format!(
+                "volume-subpath {sub:?} of volume {volume}: {}",
+                std::io::Error::from(e)
+            ),
+        )
+    })?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| EngineError::io("resolving the volume subpath", e))?;
+    let data = std::fs::canonicalize(data)
+        .map_err(|e| EngineError::io(format!("opening volume {volume}"), e))?;
+    if !real.starts_with(&data) {
+        return Err(bad(
+            "--mount",
+            format!("volume-subpath {sub:?} of volume {volume} leads out of the volume"),
+        ));
+    }
+    Ok(real)
 }
 
 #[cfg(test)]

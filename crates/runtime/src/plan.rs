@@ -88,6 +88,9 @@ pub struct ChildPlan {
     pub clone_flags: CloneFlags,
     /// Namespaces to join by path instead of creating.
     pub join: Vec<(PathBuf, CloneFlags)>,
+    /// A pid namespace to join: the parent enters it for the fork (a
+    /// process's own pid namespace never changes; only its children's).
+    pub pid_join: Option<PathBuf>,
     /// Unshare the cgroup namespace after being put into the cgroup.
     pub new_cgroupns: bool,
     /// Where the root filesystem is mounted (spec `root.path`).
@@ -278,6 +281,7 @@ impl ChildPlan {
 
         let mut clone_flags = CloneFlags::empty();
         let mut join = Vec::new();
+        let mut pid_join = None;
         let mut new_cgroupns = false;
         for ns in linux.namespaces().as_deref().unwrap_or_default() {
             let flag = match ns.typ() {
@@ -295,7 +299,8 @@ impl ChildPlan {
                 }
             };
             match ns.path() {
-                Some(p) if flag == CloneFlags::CLONE_NEWPID || flag == CloneFlags::CLONE_NEWNS => {
+                Some(p) if flag == CloneFlags::CLONE_NEWPID => pid_join = Some(p.clone()),
+                Some(p) if flag == CloneFlags::CLONE_NEWNS => {
                     return Err(invalid(
                         "linux.namespaces",
                         format!(
@@ -472,6 +477,7 @@ impl ChildPlan {
         Ok(ChildPlan {
             clone_flags,
             join,
+            pid_join,
             new_cgroupns,
             rootfs: root.path().clone(),
             readonly_root: root.readonly().unwrap_or(false),

@@ -687,23 +687,6 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
         }
     }
     if g.dry_run {
-        if !matches!(
-            g.command,
-            ComposeCommand::Up(_)
-                | ComposeCommand::Create(_)
-                | ComposeCommand::Down(_)
-                | ComposeCommand::Start(_)
-                | ComposeCommand::Stop(_)
-                | ComposeCommand::Restart(_)
-                | ComposeCommand::Kill(_)
-                | ComposeCommand::Pause(_)
-                | ComposeCommand::Unpause(_)
-                | ComposeCommand::Rm(_)
-        ) {
-            return Err(Failure::usage(
-                "--dry-run is supported for up, create, down, start, stop, restart, kill, pause, unpause and rm by berth so far",
-            ));
-        }
         DRY_RUN.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     match &g.command {
@@ -787,6 +770,10 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
                 if s.build.is_none() {
                     continue;
                 }
+                if g.dry_run {
+                    dry_build(&p, s)?;
+                    continue;
+                }
                 compose::up::build_service(engine, &p, s, &mut std::io::stderr(), &report)?;
             }
             Ok(())
@@ -800,8 +787,14 @@ pub fn compose(engine: &Engine, g: ComposeArgs) -> Result<(), Failure> {
                     // docker compose leaves images it can build to `build`.
                     continue;
                 }
-                report("Image", image, "Pulling");
-                engine.ensure_image(image, true).map_err(failed)?;
+                if g.dry_run {
+                    image
+                        .parse::<model::Reference>()
+                        .map_err(|e| failed(format!("service {name:?}: image {image:?}: {e}")))?;
+                } else {
+                    report("Image", image, "Pulling");
+                    engine.ensure_image(image, true).map_err(failed)?;
+                }
                 report("Image", image, "Pulled");
             }
             Ok(())
@@ -1515,6 +1508,14 @@ fn exec(engine: &Engine, g: &ComposeArgs, a: &ExecArgs) -> Result<(), Failure> {
             a.service, a.index
         )));
     }
+    if g.dry_run {
+        report(
+            "Container",
+            m.container.name(),
+            &format!("Exec {}", a.command.join(" ")),
+        );
+        return Ok(());
+    }
     let tty = !a.no_tty && !a.detach && std::io::stdin().is_terminal();
     super::container::exec(
         engine,
@@ -1558,8 +1559,13 @@ fn run(engine: &Engine, g: &ComposeArgs, a: &RunArgs) -> Result<(), Failure> {
         interactive: a.interactive && !a.detach,
         build: a.build,
         use_aliases: a.use_aliases,
+        dry_run: g.dry_run,
     };
     let name = compose::up::create_oneoff(engine, &p, &opts, &mut std::io::stderr(), &report)?;
+    if g.dry_run {
+        report("Container", &name, "Started");
+        return Ok(());
+    }
     if a.detach {
         engine.start(&name, engine::container::start::AttachMode::Detached)?;
         println!("{name}");
@@ -1832,6 +1838,22 @@ fn cp(engine: &Engine, g: &ComposeArgs, a: &CpArgs) -> Result<(), Failure> {
     let p = load(g, &[])?;
     let src = cp_end(engine, &p, &a.source, a.index)?;
     let dst = cp_end(engine, &p, &a.destination, a.index)?;
+    if g.dry_run {
+        use engine::container::fs::CpEnd;
+        let show = |e: &CpEnd| match e {
+            CpEnd::Container(c, path) => format!("{c}:{}", path.display()),
+            CpEnd::Host(path) => path.display().to_string(),
+        };
+        match &src {
+            CpEnd::Host(path) if path.as_os_str() != "-" => {
+                std::fs::symlink_metadata(path)
+                    .map_err(|e| failed(format!("cannot copy {}: {e}", path.display())))?;
+            }
+            _ => {}
+        }
+        report("Copy", &show(&src), &format!("to {}", show(&dst)));
+        return Ok(());
+    }
     engine.copy(
         &src,
         &dst,
@@ -1854,6 +1876,15 @@ fn push(engine: &Engine, g: &ComposeArgs, a: &PushArgs) -> Result<(), Failure> {
         let r: model::Reference = image
             .parse()
             .map_err(|e| failed(format!("service {name:?}: image {image:?}: {e}")))?;
+        if g.dry_run {
+            if engine.image_id(image).is_none() {
+                return Err(failed(format!(
+                    "service {name:?}: no image {image} to push: build it first"
+                )));
+            }
+            report("Image", image, "Pushed");
+            continue;
+        }
         report("Image", image, "Pushing");
         match engine.push_quietly(&r) {
             Ok(_) => report("Image", image, "Pushed"),
@@ -1878,5 +1909,31 @@ fn watch(engine: &Engine, g: &ComposeArgs, a: &WatchArgs) -> Result<(), Failure>
     }
     let signals = Interrupts::catch();
     compose::watch::watch(engine, &p, &a.services, out, &report, &|d| signals.wait(d))?;
+    Ok(())
+}
+
+/// `build --dry-run` of one service: its context and Dockerfile are there.
+fn dry_build(p: &Project, s: &compose::model::Service) -> Result<(), Failure> {
+    let Some(b) = &s.build else { return Ok(()) };
+    let context = std::path::Path::new(&b.context);
+    if !context.is_dir() {
+        return Err(failed(format!(
+            "service {:?}: build context {} is not a directory",
+            s.name,
+            context.display()
+        )));
+    }
+    if b.dockerfile_inline.is_none() {
+        let file = context.join(b.dockerfile.as_deref().unwrap_or("Dockerfile"));
+        if !file.is_file() {
+            return Err(failed(format!(
+                "service {:?}: no Dockerfile at {}",
+                s.name,
+                file.display()
+            )));
+        }
+    }
+    report("Service", &s.name, "Building");
+    report("Image", &compose::project::image_name(p, s), "Built");
     Ok(())
 }

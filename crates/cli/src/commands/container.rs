@@ -509,26 +509,47 @@ pub(crate) fn attached_exit(
 /// `run` (start = true) and `create`.
 pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let req = a.request()?;
-    super::distribution::pull_for_run(engine, a.image(), &a.pull, a.platform.as_deref(), a.quiet)?;
-    let c = engine.create(&req)?;
+    // `docker run` words its failures its own way; `docker create` does not.
+    let worded = |f: Failure| if start { as_docker_run(f, true) } else { f };
+    super::distribution::pull_for_run(engine, a.image(), &a.pull, a.platform.as_deref(), a.quiet)
+        .map_err(worded)?;
+    let c = engine.create(&req).map_err(|e| worded(e.into()))?;
     if !start {
         println!("{}", c.id());
         return Ok(());
     }
     if a.detach {
-        engine.start(c.id().as_str(), AttachMode::Detached)?;
+        engine
+            .start(c.id().as_str(), AttachMode::Detached)
+            .map_err(|e| as_docker_run(e.into(), false))?;
         println!("{}", c.id());
         return Ok(());
     }
     let _raw = (a.tty && a.interactive && crate::terminal::stdin_is_tty())
         .then(crate::terminal::RawMode::enable);
-    let launched = engine.start(
-        c.id().as_str(),
-        AttachMode::Foreground {
-            stdin: a.interactive,
-        },
-    )?;
+    let launched = engine
+        .start(
+            c.id().as_str(),
+            AttachMode::Foreground {
+                stdin: a.interactive,
+            },
+        )
+        .map_err(|e| as_docker_run(e.into(), false))?;
     attached_exit(engine, launched)
+}
+
+/// A failed `run` in the docker CLI's words: the message ends with a
+/// period, and a failure to create adds where to find help.
+fn as_docker_run(mut f: Failure, help: bool) -> Failure {
+    if let Some(m) = f.message.as_mut() {
+        if !m.ends_with('.') {
+            m.push('.');
+        }
+        if help {
+            m.push_str("\nSee 'berth run --help'.");
+        }
+    }
+    f
 }
 
 /// `start`.

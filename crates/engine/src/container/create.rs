@@ -332,24 +332,13 @@ impl Engine {
         for name in req.sysctls.keys() {
             check_sysctl(name, &req.network)?;
         }
-        match req.pid_mode.as_deref() {
-            None | Some("") | Some("host") => {}
-            Some(m) => {
-                return Err(EngineError::invalid(
-                    "--pid",
-                    format!("{m:?}: berth supports host (or leave it out for the container's own)"),
-                ))
-            }
-        }
-        match req.ipc_mode.as_deref() {
-            None | Some("") | Some("private") | Some("shareable") | Some("host") => {}
-            Some(m) => {
-                return Err(EngineError::invalid(
-                    "--ipc",
-                    format!("{m:?}: berth supports private, shareable and host"),
-                ))
-            }
-        }
+        // `container:NAME` must name a container now; kept by id.
+        let pid_mode = self.namespace_mode("--pid", req.pid_mode.as_deref(), &["host"])?;
+        let ipc_mode = self.namespace_mode(
+            "--ipc",
+            req.ipc_mode.as_deref(),
+            &["private", "shareable", "host"],
+        )?;
         if req.shm_size == Some(0) {
             return Err(EngineError::invalid(
                 "--shm-size",
@@ -642,8 +631,8 @@ impl Engine {
             tmpfs,
             shm_size: req.shm_size.unwrap_or(0),
             domainname: req.domainname.clone().unwrap_or_default(),
-            pid_mode: req.pid_mode.clone().unwrap_or_default(),
-            ipc_mode: req.ipc_mode.clone().unwrap_or_default(),
+            pid_mode,
+            ipc_mode,
             sysctls: req.sysctls.clone(),
             mounts: plan.mounts,
             memory: req.memory.unwrap_or(0) as i64,
@@ -1052,6 +1041,28 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
     w("resolv.conf", &resolv)?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))
+}
+
+impl Engine {
+    /// `--pid` / `--ipc`: one of `plain`, empty, or `container:NAME` (which
+    /// must exist; kept as `container:<id>`, as Docker keeps it).
+    fn namespace_mode(&self, flag: &str, mode: Option<&str>, plain: &[&str]) -> Result<String> {
+        match mode {
+            None | Some("") => Ok(String::new()),
+            Some(m) if plain.contains(&m) => Ok(m.to_string()),
+            Some(m) if m.starts_with("container:") && m.len() > "container:".len() => {
+                let target = self.container(&m["container:".len()..])?;
+                Ok(format!("container:{}", target.id()))
+            }
+            Some(m) => Err(EngineError::invalid(
+                flag,
+                format!(
+                    "{m:?}: berth supports {} and container:NAME (or leave it out for the container's own)",
+                    plain.join(", ")
+                ),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ impl Engine {
             rootfs: &dir.join("rootfs"),
             container_dir: &dir,
             joined: None,
+            pid_ns: None,
+            ipc_ns: None,
             user: &user,
             init_binary: None,
             args: &req.cmd,

@@ -47,7 +47,13 @@ impl Engine {
             .mounts
             .iter()
             .filter(|m| m.bind_spec.is_empty() && !(m.anonymous && m.kind == crate::config::MountType::Volume))
-            .map(|m| json!({"Type": m.kind.as_str(), "Source": m.source, "Target": m.target, "ReadOnly": m.readonly}))
+            .map(|m| {
+                let mut v = json!({"Type": m.kind.as_str(), "Source": m.source, "Target": m.target, "ReadOnly": m.readonly});
+                if !m.subpath.is_empty() {
+                    v["VolumeOptions"] = json!({"Subpath": m.subpath});
+                }
+                v
+            })
             .collect();
         let image_volumes: serde_json::Map<String, Value> = cfg
             .mounts

@@ -80,7 +80,17 @@ impl Engine {
     /// Start a created or stopped container. Must be called while the
     /// process is single-threaded (it forks the monitor).
     pub fn start(&self, name_or_id: &str, mode: AttachMode) -> Result<Launched> {
-        self.start_as(name_or_id, mode, false)
+        let result = self.start_as(name_or_id, mode, false);
+        // A `--rm` container that could not start is removed, with its
+        // anonymous volumes, as Docker removes it.
+        if result.is_err() {
+            if let Ok(c) = self.container(name_or_id) {
+                if c.config.auto_remove && !c.is_running() {
+                    let _ = self.remove(c.id().as_str(), true, true);
+                }
+            }
+        }
+        result
     }
 
     /// The restart policy's start, from the monitor of the run that just
@@ -152,6 +162,8 @@ impl Engine {
             }
             _ => None,
         };
+        let pid_ns = self.donor_namespace(&c.config.pid_mode, "pid")?;
+        let ipc_ns = self.donor_namespace(&c.config.ipc_mode, "ipc")?;
         let mut mounts = Vec::new();
         for m in &c.config.mounts {
             let source = self.mount_source(m, user.uid, user.gid)?;
@@ -163,6 +175,8 @@ impl Engine {
             rootfs: &rootfs,
             container_dir: &dir,
             joined: joined.as_ref().map(|(d, n)| (d.as_path(), n.as_path())),
+            pid_ns: pid_ns.as_deref(),
+            ipc_ns: ipc_ns.as_deref(),
             user: &user,
             init_binary: init_binary.as_deref(),
             args: &args,
@@ -417,5 +431,38 @@ impl Engine {
                 (name, outcome)
             })
             .collect()
+    }
+}
+
+impl Engine {
+    /// `--pid container:ID` / `--ipc container:ID`: the running donor's
+    /// namespace, refused as Docker refuses it (a donor that is not running;
+    /// an IPC donor that is not `shareable`).
+    fn donor_namespace(&self, mode: &str, kind: &str) -> Result<Option<PathBuf>> {
+        let Some(target) = mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let t = self.container(target)?;
+        let id = t.id().as_str().to_string();
+        let not_running = || EngineError::Conflict(format!("container {id} is not running"));
+        if kind == "ipc" {
+            if !t.state.is_alive() {
+                return Err(EngineError::Conflict(format!(
+                    "can't join IPC of container {id}: {}",
+                    not_running()
+                )));
+            }
+            if t.config.ipc_mode != "shareable" {
+                return Err(EngineError::Conflict(format!(
+                    "can't join IPC of container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+                )));
+            }
+        } else if !t.state.is_alive() {
+            return Err(not_running());
+        }
+        Ok(Some(PathBuf::from(format!(
+            "/proc/{}/ns/{kind}",
+            t.state.pid
+        ))))
     }
 }

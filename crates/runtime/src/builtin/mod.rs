@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
@@ -166,9 +167,29 @@ impl Runtime for Builtin {
             None => (None, None),
         };
 
-        match sys::process::clone_fork(plan.clone_flags.bits())
-            .map_err(|e| RuntimeError::sys("creating the container process", e))?
-        {
+        // `--pid container:`: fork inside the donor's pid namespace, then
+        // come back (a process whose children's pid namespace is not its
+        // own cannot create threads).
+        let pid_ns = match &plan.pid_join {
+            Some(path) => {
+                let own = std::fs::File::open("/proc/self/ns/pid")
+                    .map_err(|e| RuntimeError::sys("opening our pid namespace", e))?;
+                let target = std::fs::File::open(path).map_err(|e| {
+                    RuntimeError::sys(format!("opening namespace {}", path.display()), e)
+                })?;
+                nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
+                    .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+                Some(own)
+            }
+            None => None,
+        };
+        let forked = sys::process::clone_fork(plan.clone_flags.bits());
+        if let (Some(own), Ok(sys::process::Forked::Parent(_)) | Err(_)) = (&pid_ns, &forked) {
+            nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
+                .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;
+        }
+        drop(pid_ns);
+        match forked.map_err(|e| RuntimeError::sys("creating the container process", e))? {
             sys::process::Forked::Child => {
                 drop(release_w);
                 drop(err_r);

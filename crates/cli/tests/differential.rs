@@ -28,7 +28,8 @@ struct Engine {
     paths: Vec<(String, String)>,
 }
 
-const PRELUDE: &str = "E() { \"$ENGINE_BIN\" \"$@\"; }\n";
+/// `E compose …` is `docker-compose …` when recording (`DIFF_COMPOSE`).
+const PRELUDE: &str = "E() { if [ \"$1\" = compose ] && [ -n \"$DIFF_COMPOSE\" ]; then shift; \"$DIFF_COMPOSE\" \"$@\"; else \"$ENGINE_BIN\" \"$@\"; fi; }\n";
 
 /// Between scenario files: no container, volume, user network or image
 /// other than the busybox one is left over.

@@ -114,6 +114,30 @@ fn mount_spec(project: &Project, service: &Service, v: &ServiceVolume) -> Result
     Ok(parts.join(","))
 }
 
+/// Make the missing host directories of the service's bind mounts that
+/// ask for it (`create_host_path: true`; always so in short syntax), as
+/// docker compose has the engine do: a `--mount` bind with a missing
+/// source is refused.
+pub fn create_bind_sources(service: &Service) -> Result<()> {
+    for v in &service.volumes {
+        let wanted = v.kind == "bind" && v.bind.as_ref().is_some_and(|b| b.create_host_path);
+        let Some(src) = v.source.as_ref().filter(|_| wanted) else {
+            continue;
+        };
+        let path = std::path::Path::new(src);
+        if std::fs::symlink_metadata(path).is_ok() {
+            continue;
+        }
+        std::fs::create_dir_all(path).map_err(|e| {
+            Error::Failed(format!(
+                "service {:?}: creating bind source {src}: {e}",
+                service.name
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// `restart:` or `deploy.restart_policy`.
 fn restart_policy(service: &Service) -> Result<RestartPolicy> {
     if let Some(r) = &service.restart {
@@ -358,6 +382,36 @@ pub fn aliases(service: &Service, sn: &crate::model::ServiceNetwork) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_sources_are_made_only_when_asked() {
+        use crate::model::BindOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let bind = |src: &str, create: bool| ServiceVolume {
+            kind: "bind".into(),
+            source: Some(dir.path().join(src).display().to_string()),
+            target: format!("/{src}"),
+            bind: Some(BindOptions {
+                create_host_path: create,
+                ..BindOptions::default()
+            }),
+            ..ServiceVolume::default()
+        };
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let service = Service {
+            name: "web".into(),
+            volumes: vec![
+                bind("made/deep", true),
+                bind("left", false),
+                bind("file", true),
+            ],
+            ..Service::default()
+        };
+        create_bind_sources(&service).unwrap();
+        assert!(dir.path().join("made/deep").is_dir());
+        assert!(!dir.path().join("left").exists());
+        assert!(dir.path().join("file").is_file());
+    }
 
     #[test]
     fn port_specs_for_the_engine() {

@@ -141,6 +141,9 @@ pub struct Project {
     /// Top-level configs.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, FileObject>,
+    /// `x-` keys, kept as written for `compose config` (berth ignores them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
     /// What the loader warns about: unset variables, an obsolete `version`,
     /// keys berth ignores (docker compose prints these as `WARN`).
     #[serde(skip)]
@@ -316,6 +319,9 @@ pub struct Service {
     pub cpu_shares: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpuset: Option<String>,
+    /// `x-` keys, kept as written for `compose config` (berth ignores them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 /// `build:` (a string is the context).
@@ -566,6 +572,9 @@ pub struct FileObject {
     pub external: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `x-` keys, kept as written for `compose config` (berth ignores them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 /// `logging:`.
@@ -598,6 +607,9 @@ pub struct Network {
     pub enable_ipv6: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `x-` keys, kept as written for `compose config` (berth ignores them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 /// `ipam:` of a network.
@@ -633,6 +645,9 @@ pub struct Volume {
     pub external: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `x-` keys, kept as written for `compose config` (berth ignores them).
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
 /// `develop:` (Compose's `watch`).

@@ -214,7 +214,8 @@ pub fn start_order(project: &Project) -> Vec<String> {
 }
 
 /// `names` and, unless `no_deps`, every service they depend on, directly
-/// or not; every service when `names` is empty.
+/// or not; every service when `names` is empty. An optional dependency
+/// (`required: false`) on a service the profiles leave out is skipped.
 pub fn selection(project: &Project, names: &[String], no_deps: bool) -> Result<Vec<String>> {
     if names.is_empty() {
         return Ok(project.services.keys().cloned().collect());
@@ -229,7 +230,12 @@ pub fn selection(project: &Project, names: &[String], no_deps: bool) -> Result<V
             return Err(Error::NoSuchService(n));
         };
         if !no_deps {
-            todo.extend(s.depends_on.keys().cloned());
+            todo.extend(
+                s.depends_on
+                    .iter()
+                    .filter(|(dep, d)| d.required || project.services.contains_key(*dep))
+                    .map(|(dep, _)| dep.clone()),
+            );
         }
         out.push(n);
     }
@@ -242,6 +248,8 @@ pub fn config_hash(service: &Service) -> String {
     use sha2::{Digest, Sha256};
     let mut s = service.clone();
     s.scale = None;
+    // `x-` keys mean nothing to the container.
+    s.extensions.clear();
     if let Some(d) = s.deploy.as_mut() {
         d.replicas = None;
     }
@@ -250,4 +258,48 @@ pub fn config_hash(service: &Service) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Dependency;
+
+    #[test]
+    fn selection_follows_dependencies_but_skips_optional_disabled_ones() {
+        let dep = |required: bool| Dependency {
+            required,
+            ..Dependency::default()
+        };
+        let mut p = Project::default();
+        let mut job = Service {
+            name: "job".into(),
+            ..Service::default()
+        };
+        job.depends_on.insert("db".into(), dep(true));
+        job.depends_on.insert("metrics".into(), dep(false));
+        p.services.insert("job".into(), job);
+        p.services.insert(
+            "db".into(),
+            Service {
+                name: "db".into(),
+                ..Service::default()
+            },
+        );
+        // `metrics` is left out by its profiles.
+        let mut got = selection(&p, &["job".into()], false).unwrap();
+        got.sort();
+        assert_eq!(got, ["db", "job"]);
+        assert_eq!(selection(&p, &["job".into()], true).unwrap(), ["job"]);
+        // A required dependency that is not there is still an error.
+        p.services
+            .get_mut("job")
+            .unwrap()
+            .depends_on
+            .insert("gone".into(), dep(true));
+        assert!(matches!(
+            selection(&p, &["job".into()], false),
+            Err(Error::NoSuchService(n)) if n == "gone"
+        ));
+    }
 }

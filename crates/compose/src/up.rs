@@ -666,6 +666,7 @@ fn create(
     let name = project::container_name(project, service, number);
     let labels = project::container_labels(project, service, number, false, hash, image_id);
     let req = convert::create_request(project, service, &name, image, labels, ctx)?;
+    convert::create_bind_sources(service)?;
     engine.create(&req).map_err(|e| {
         Error::Failed(format!(
             "service {:?}: creating container {name}: {e}",
@@ -1127,6 +1128,7 @@ pub fn create_oneoff(
         report("Container", &name, "Created");
         return Ok(name);
     }
+    convert::create_bind_sources(&service)?;
     engine.create(&req).map_err(|e| {
         Error::Failed(format!(
             "service {:?}: creating container {name}: {e}",

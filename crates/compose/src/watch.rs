@@ -192,6 +192,29 @@ fn sync(
 }
 
 /// Watch the `develop.watch` rules of `services` (all when empty) until
+/// What a watch rule does on a change.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Copy the changed files in, then restart when asked.
+    Sync {
+        restart: bool,
+    },
+    Restart,
+    Rebuild,
+}
+
+/// The step of a rule's `action` (the loader accepts only these). The
+/// command of `sync+exec` is not run by berth (the loader warns): its
+/// files are synced.
+fn step(action: &str) -> Step {
+    match action {
+        "sync" | "sync+exec" => Step::Sync { restart: false },
+        "sync+restart" => Step::Sync { restart: true },
+        "restart" => Step::Restart,
+        _ => Step::Rebuild,
+    }
+}
+
 /// `stop` (called between polls, with the time to wait) says so.
 pub fn watch(
     engine: &Engine,
@@ -240,15 +263,15 @@ pub fn watch(
                 continue;
             }
             let n = changed.len() + removed.len();
-            match rule.action.as_str() {
-                "sync" | "sync+restart" => {
+            match step(&rule.action) {
+                Step::Sync { restart } => {
                     report(
                         "Watch",
                         service,
                         &format!("Syncing service {service:?} after {n} changes were detected"),
                     );
                     sync(engine, project, service, rule, &changed, &removed)?;
-                    if rule.action == "sync+restart" {
+                    if restart {
                         crate::ops::act(
                             engine,
                             project,
@@ -259,7 +282,7 @@ pub fn watch(
                         )?;
                     }
                 }
-                "restart" => {
+                Step::Restart => {
                     report(
                         "Watch",
                         service,
@@ -274,7 +297,7 @@ pub fn watch(
                         report,
                     )?;
                 }
-                _ => {
+                Step::Rebuild => {
                     report(
                         "Watch",
                         service,
@@ -326,6 +349,15 @@ mod tests {
         std::fs::remove_file(root.join("src/a.js")).unwrap();
         let (_, removed) = diff(&s2, &snapshot(root, &ignore));
         assert_eq!(removed, [root.join("src/a.js")]);
+    }
+
+    #[test]
+    fn actions_sync_restart_or_rebuild() {
+        assert_eq!(step("sync"), Step::Sync { restart: false });
+        assert_eq!(step("sync+exec"), Step::Sync { restart: false });
+        assert_eq!(step("sync+restart"), Step::Sync { restart: true });
+        assert_eq!(step("restart"), Step::Restart);
+        assert_eq!(step("rebuild"), Step::Rebuild);
     }
 
     #[test]

@@ -456,6 +456,11 @@ fn interpolation_forms() {
         p.warnings,
         vec!["The \"NOT_THERE\" variable is not set. Defaulting to a blank string.".to_string()]
     );
+    // `config` writes a literal `$` as `$$`: its output loads back the same.
+    let yaml = to_yaml(&p);
+    assert!(yaml.contains("dollar: $$SET and $${SET}\n"), "{yaml}");
+    f.write("compose.yaml", &yaml);
+    assert_eq!(&f.load().unwrap().services["web"].environment, e);
 }
 
 #[test]
@@ -483,6 +488,62 @@ fn anchors_aliases_and_merge_keys() {
     assert_eq!(web.environment, env(&[("TZ", "UTC")]));
     assert_eq!(web.logging.as_ref().unwrap().options["max-size"], "10m");
     assert_eq!(p.services["worker"].restart.as_deref(), Some("always"));
+}
+
+#[test]
+fn extensions_are_kept_for_config_and_left_out_of_the_hash() {
+    let f = Fixture::new();
+    let text = "x-owner: team-a\nservices:\n  web:\n    image: nginx\n    x-tier: {level: 2, tags: [a, b]}\nnetworks:\n  front:\n    x-mtu: 1400\nvolumes:\n  data:\n    x-backup: \"${BACKUP:-daily}\"\nsecrets:\n  token:\n    file: ./t\n    x-rotate: true\n";
+    let p = f.project(text);
+    assert_eq!(p.extensions["x-owner"], "team-a");
+    let web = &p.services["web"];
+    assert_eq!(web.extensions["x-tier"]["level"], 2);
+    assert_eq!(web.extensions["x-tier"]["tags"][1], "b");
+    assert_eq!(p.networks["front"].extensions["x-mtu"], 1400);
+    assert_eq!(p.volumes["data"].extensions["x-backup"], "daily");
+    assert_eq!(p.secrets["token"].extensions["x-rotate"], true);
+    let yaml = to_yaml(&p);
+    assert!(yaml.contains("\nx-owner: team-a\n"), "{yaml}");
+    assert!(yaml.contains("    x-tier:\n      level: 2\n"), "{yaml}");
+    // What `config` prints loads back the same.
+    f.write("compose.yaml", &yaml);
+    assert_eq!(to_yaml(&f.load().unwrap()), yaml);
+    // They mean nothing to the container: its config hash ignores them.
+    let plain = f.project("services:\n  web:\n    image: nginx\n");
+    assert_eq!(
+        compose::project::config_hash(web),
+        compose::project::config_hash(&plain.services["web"])
+    );
+}
+
+#[test]
+fn develop_watch_rules_and_what_berth_ignores_of_them() {
+    let f = Fixture::new();
+    let p = f.project(
+        "services:\n  web:\n    build: .\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app, ignore: [\"*.tmp\"], initial_sync: true}\n        - action: sync+exec\n          path: ./conf\n          target: /etc/app\n          exec: {command: [kill, -HUP, \"1\"]}\n        - {action: rebuild, path: ./Dockerfile, include: [Dockerfile]}\n",
+    );
+    let watch = &p.services["web"].develop.as_ref().unwrap().watch;
+    let summary: Vec<(&str, &str, Option<&str>)> = watch
+        .iter()
+        .map(|w| (w.action.as_str(), w.path.as_str(), w.target.as_deref()))
+        .collect();
+    let (src, conf, dockerfile) = (f.path("src"), f.path("conf"), f.path("Dockerfile"));
+    assert_eq!(
+        summary,
+        [
+            ("sync", src.as_str(), Some("/app")),
+            ("sync+exec", conf.as_str(), Some("/etc/app")),
+            ("rebuild", dockerfile.as_str(), None),
+        ]
+    );
+    assert_eq!(watch[0].ignore, ["*.tmp"]);
+    for w in [
+        "services.web.develop.watch[0]: `initial_sync` is not supported by berth and is ignored",
+        "services.web.develop.watch[1]: `exec` is not supported by berth and is ignored",
+        "services.web.develop.watch[2]: `include` is not supported by berth and is ignored",
+    ] {
+        assert!(p.warnings.iter().any(|x| x == w), "{w}: {:?}", p.warnings);
+    }
 }
 
 // ---- extends, include ---------------------------------------------------------------

@@ -25,17 +25,28 @@ pub const MAX_OUTPUT: usize = 4096;
 #[serde(rename_all = "PascalCase", default)]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub test: Vec<String>,
     /// Between probes.
+    #[serde(skip_serializing_if = "is_zero")]
     pub interval: i64,
     /// A probe running longer is killed and counts as a failure.
+    #[serde(skip_serializing_if = "is_zero")]
     pub timeout: i64,
     /// Failures during this time after start do not count.
+    #[serde(skip_serializing_if = "is_zero")]
     pub start_period: i64,
     /// Between probes during the start period.
+    #[serde(skip_serializing_if = "is_zero")]
     pub start_interval: i64,
     /// Consecutive failures that make the container unhealthy.
+    #[serde(skip_serializing_if = "is_zero")]
     pub retries: i64,
+}
+
+/// Docker leaves zero durations and counts out (`omitempty`).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 fn dur(ns: i64, default: Duration) -> Duration {

@@ -199,6 +199,14 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                     r.insert("Scope", "local".to_string());
                     r.insert("Internal", n.internal.to_string());
                     r.insert("Created", n.created.to_rfc3339());
+                    r.insert(
+                        "Labels",
+                        n.labels
+                            .iter()
+                            .map(|(k, x)| format!("{k}={x}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
                     r
                 })
                 .collect();

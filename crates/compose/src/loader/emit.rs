@@ -2,7 +2,8 @@
 //! then `services`, `networks`, `volumes`, `secrets`, `configs`, keys
 //! sorted inside every mapping, sequences indented under their key (as
 //! docker compose prints them). Strings that YAML could read as something
-//! else are double-quoted.
+//! else are double-quoted, and a `$` in a value is written `$$` (as docker
+//! compose does) so that loading the output does not interpolate again.
 use serde_json::Value;
 
 use crate::model::Project;
@@ -88,7 +89,7 @@ fn scalar(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => scalar_string(s),
+        Value::String(s) => scalar_string(&s.replace('$', "$$")),
         Value::Array(_) => "[]".into(),
         Value::Object(_) => "{}".into(),
     }
@@ -136,6 +137,18 @@ fn plain_is_safe(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_in_values_are_escaped_for_reloading() {
+        assert_eq!(
+            scalar(&Value::String("$5 and ${X}".into())),
+            "$$5 and $${X}"
+        );
+        assert_eq!(scalar(&Value::String("-$HOME".into())), "\"-$$HOME\"");
+        let mut out = String::new();
+        entry(&mut out, 0, "a$b", &Value::String("$c".into()));
+        assert_eq!(out, "a$b: $$c\n");
+    }
 
     #[test]
     fn strings_are_quoted_only_when_needed() {

@@ -159,6 +159,7 @@ pub(crate) fn project(r: &mut Reader, model: &Node, settings: Settings) -> Resul
         volumes,
         secrets,
         configs,
+        extensions: top.extensions(),
         ..Project::default()
     })
 }

@@ -100,6 +100,7 @@ pub(crate) fn networks(
             attachable: o.flag(cx, "attachable")?,
             enable_ipv6: o.flag(cx, "enable_ipv6")?,
             labels: o.labels(cx, "labels")?,
+            extensions: o.extensions(),
         })
     })
 }
@@ -153,6 +154,7 @@ pub(crate) fn volumes(
             driver_opts: options(cx, &o, "driver_opts")?,
             external,
             labels: o.labels(cx, "labels")?,
+            extensions: o.extensions(),
         })
     })
 }
@@ -206,6 +208,7 @@ pub(crate) fn file_objects(
             content: o.string(cx, "content")?,
             external,
             name: o.string(cx, "name")?.or(legacy_name),
+            extensions: o.extensions(),
         };
         if obj.file.is_none() && obj.environment.is_none() && obj.content.is_none() && !obj.external
         {

@@ -247,6 +247,7 @@ pub(crate) fn service(
         mem_reservation: o.opt("mem_reservation", |n, p| cx.bytes(n, p))?,
         cpu_shares: o.opt("cpu_shares", |n, p| cx.int(n, p))?,
         cpuset: o.string(cx, "cpuset")?,
+        extensions: o.extensions(),
         ..Service::default()
     };
     if let Some((list, lp)) = o.get("ports") {

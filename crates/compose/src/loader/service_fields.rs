@@ -346,6 +346,13 @@ pub(crate) fn develop(cx: &Cx, n: &Node, path: &KeyPath) -> Result<Develop> {
                     "initial_sync",
                 ],
             )?;
+            for k in ["include", "exec", "initial_sync"] {
+                if w.has(k) {
+                    cx.warn(format!(
+                        "{ip}: `{k}` is not supported by berth and is ignored"
+                    ));
+                }
+            }
             let action = w
                 .string(cx, "action")?
                 .ok_or_else(|| cx.invalid(item.pos, &ip, "action is required"))?;

@@ -262,6 +262,16 @@ impl<'n> Obj<'n> {
         self.get(key).is_some()
     }
 
+    /// The `x-` keys and their values, as written.
+    pub fn extensions(&self) -> BTreeMap<String, serde_json::Value> {
+        self.map
+            .entries
+            .iter()
+            .filter(|e| e.key.starts_with("x-"))
+            .map(|e| (e.key.clone(), e.value.to_json()))
+            .collect()
+    }
+
     /// Read the field with `f` when present.
     pub fn opt<T>(
         &self,

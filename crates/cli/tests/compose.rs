@@ -977,3 +977,64 @@ volumes:
     assert_eq!(main_ipc, side_ipc);
     compose_ok(&b, &dir, &["down", "-v"]);
 }
+
+#[test]
+fn inline_dockerfiles_host_networks_and_remote_files() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "inl",
+        r#"
+services:
+  made:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM bb:test
+        RUN echo built-inline > /made
+    command: sleep 1000
+    stop_signal: SIGKILL
+  onhost:
+    image: bb:test
+    command: sleep 1000
+    stop_signal: SIGKILL
+    networks: [hostnet]
+networks:
+  hostnet:
+    name: host
+    external: true
+"#,
+    );
+    compose_ok(&b, &dir, &["up", "-d"]);
+    let (out, _) = compose_ok(&b, &dir, &["exec", "-T", "made", "cat", "/made"]);
+    assert_eq!(out.trim(), "built-inline");
+    // The inline Dockerfile went nowhere near the context.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    // An external `host` network is the host's network namespace.
+    let mode = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}}",
+        "inl-onhost-1",
+    ]);
+    assert_eq!(mode.trim(), "host");
+    let ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let (theirs, _) = compose_ok(
+        &b,
+        &dir,
+        &["exec", "-T", "onhost", "readlink", "/proc/self/ns/net"],
+    );
+    assert_eq!(theirs.trim(), ns.display().to_string());
+    compose_ok(&b, &dir, &["down", "--rmi", "local"]);
+    // Remote includes and extends are refused, naming what and where.
+    for (name, yaml) in [
+        ("rinc", "include:\n  - oci://registry.example/app:1\nservices:\n  a:\n    image: bb:test\n"),
+        ("rext", "services:\n  a:\n    image: bb:test\n    extends:\n      file: https://example.org/base.yaml\n      service: b\n"),
+    ] {
+        let d = project(&b, name, yaml);
+        let o = compose(&b, &d, &["config"]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains("remote resource"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("compose.yaml:"), "{}", stderr(&o));
+    }
+}

@@ -22,6 +22,16 @@ fn invalid(service: &Service, what: &str, why: impl std::fmt::Display) -> Error 
     Error::Invalid(format!("service {:?}: {what}: {why}", service.name))
 }
 
+/// An external network that is the engine's `host` or `none`: the network
+/// mode it stands for.
+pub fn special_network(net: &crate::model::Network) -> Option<NetworkMode> {
+    match (net.external, net.name.as_str()) {
+        (true, "host") => Some(NetworkMode::Host),
+        (true, "none") => Some(NetworkMode::None),
+        _ => None,
+    }
+}
+
 /// The service's networks, first the one the container is created on:
 /// highest `priority` first, then by key.
 pub fn ordered_networks(service: &Service) -> Vec<String> {
@@ -267,10 +277,23 @@ pub fn create_request(
                 let net = project.networks.get(first).ok_or_else(|| {
                     invalid(service, "networks", format!("undefined network {first:?}"))
                 })?;
-                req.networks = vec![net.name.clone()];
-                let sn = &service.networks[first];
-                req.network_aliases = aliases(service, sn);
-                req.ip = sn.ipv4_address.clone();
+                // docker compose: the engine's own `host` and `none`
+                // networks, declared external, are network modes.
+                if let Some(mode) = special_network(net) {
+                    if service.networks.len() > 1 {
+                        return Err(invalid(
+                            service,
+                            "networks",
+                            format!("network {:?} cannot be combined with others", net.name),
+                        ));
+                    }
+                    req.network = mode;
+                } else {
+                    req.networks = vec![net.name.clone()];
+                    let sn = &service.networks[first];
+                    req.network_aliases = aliases(service, sn);
+                    req.ip = sn.ipv4_address.clone();
+                }
             }
         }
     }

@@ -244,7 +244,7 @@ fn ensure_networks(
                 "service network {key:?} is not declared in networks:"
             ))
         })?;
-        if engine.network(&net.name).is_ok() {
+        if engine.network(&net.name).is_ok() || convert::special_network(net).is_some() {
             continue;
         }
         if net.external {
@@ -472,12 +472,20 @@ pub fn build_service(
     let Some(b) = &service.build else {
         return Ok(());
     };
-    if b.dockerfile_inline.is_some() {
-        return Err(Error::Invalid(format!(
-            "service {:?}: build.dockerfile_inline is not supported by berth yet",
-            service.name
-        )));
-    }
+    // `dockerfile_inline`: written to a file of its own for the build (not
+    // into the context), removed after.
+    let inline = match &b.dockerfile_inline {
+        Some(text) => {
+            let mut f = tempfile::Builder::new()
+                .prefix("berth-compose-dockerfile-")
+                .tempfile()
+                .map_err(|e| Error::Failed(format!("service {:?}: {e}", service.name)))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| Error::Failed(format!("service {:?}: {e}", service.name)))?;
+            Some(f)
+        }
+        None => None,
+    };
     let image = project::image_name(project, service);
     let tag = image.parse().map_err(|e| {
         Error::Invalid(format!(
@@ -535,7 +543,10 @@ pub fn build_service(
     let context = PathBuf::from(&b.context);
     let req = BuildRequest {
         secrets: engine::build::Secrets(secrets),
-        dockerfile: b.dockerfile.as_ref().map(|d| context.join(d)),
+        dockerfile: match &inline {
+            Some(f) => Some(f.path().to_path_buf()),
+            None => b.dockerfile.as_ref().map(|d| context.join(d)),
+        },
         context,
         tags,
         build_args: b.args.clone(),

@@ -315,6 +315,13 @@ impl Engine {
         if !c.is_running() {
             return Ok(());
         }
+        let has_way_out = c
+            .config
+            .networks
+            .iter()
+            .filter(|other| **other != name)
+            .filter_map(|other| self.store().network(other).ok())
+            .any(|r| !r.internal);
         let live = || -> std::result::Result<(), String> {
             let pid = self
                 .live_pid(&c)
@@ -333,7 +340,9 @@ impl Engine {
                 dev,
                 requested: ip.map(str::to_string),
                 mac: None,
-                default_route: false,
+                // The first network with a way out takes the default route
+                // from internal ones.
+                default_route: !n.internal && !has_way_out,
             };
             plug(
                 self.paths(),
@@ -671,7 +680,8 @@ struct Plug<'a> {
     requested: Option<String>,
     /// `--mac-address` (first network only).
     mac: Option<[u8; 6]>,
-    /// The default route goes through this network.
+    /// The default route goes through this network (replacing one through
+    /// an internal network).
     default_route: bool,
 }
 
@@ -744,8 +754,12 @@ fn plug(
         .add_address(idx, ip, subnet.prefix())
         .map_err(|e| e.to_string())?;
     inside.set_up(idx).map_err(|e| e.to_string())?;
-    if p.default_route && !n.internal {
-        inside.add_default_route(gw).map_err(|e| e.to_string())?;
+    // As Docker's: an internal network's gateway too (its bridge forwards
+    // nothing), until a network with a way out comes.
+    if p.default_route {
+        inside
+            .replace_default_route(gw)
+            .map_err(|e| e.to_string())?;
     }
     Ok(ip)
 }
@@ -794,17 +808,24 @@ pub(crate) fn attach(
     if let Ok(Some(lo)) = inside.link_index("lo") {
         let _ = inside.set_up(lo);
     }
-    for (i, n) in nets.iter().enumerate() {
+    // Networks with a way out first, as Docker orders a container's
+    // endpoints: the first is eth0, the default route and the published
+    // ports. `--ip` and `--mac-address` belong to the `--network` one.
+    let created_on = cfg.networks.first();
+    let mut nets: Vec<&NetworkRecord> = nets.iter().collect();
+    nets.sort_by_key(|n| n.internal);
+    for (i, n) in nets.into_iter().enumerate() {
         let first = i == 0;
+        let given = created_on == Some(&n.name);
         let plugged = Plug {
             n,
             dev: format!("eth{i}"),
-            requested: if first {
+            requested: if given {
                 cfg.ip.clone()
             } else {
                 cfg.connect_ips.get(&n.name).cloned()
             },
-            mac: if first { want_mac } else { None },
+            mac: if given { want_mac } else { None },
             default_route: first,
         };
         let ip = plug(paths, store, &mut host, &mut inside, &ns, id, &plugged, mtu)?;

@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -269,6 +269,15 @@ impl Netlink {
 
     /// Add a default route via `gateway`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
+        self.default_route(gateway, NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// Make `gateway` the default route, whatever it was.
+    pub fn replace_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
+        self.default_route(gateway, NLM_F_CREATE | NLM_F_REPLACE)
+    }
+
+    fn default_route(&mut self, gateway: Ipv4Addr, flags: u16) -> io::Result<()> {
         let mut m = RouteMessage::default();
         m.header = RouteHeader {
             address_family: AddressFamily::Inet,
@@ -280,7 +289,7 @@ impl Netlink {
         };
         m.attributes
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        self.request(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL)
+        self.request(RouteNetlinkMessage::NewRoute(m), flags)
             .map_err(|e| err(&format!("adding the default route via {gateway}"), e))?;
         Ok(())
     }

@@ -157,7 +157,16 @@ fn target(r: &Reader, ext: &Node, path: &KeyPath) -> Result<(String, Option<Stri
                 .get("service")
                 .and_then(Node::scalar_text)
                 .ok_or_else(|| invalid(&r.sources, ext.pos, path, "service is required"))?;
-            Ok((service, m.get("file").and_then(Node::scalar_text)))
+            let file = m.get("file").and_then(Node::scalar_text);
+            if let Some(f) = file.as_deref().filter(|f| super::include::is_remote(f)) {
+                return Err(invalid(
+                    &r.sources,
+                    ext.pos,
+                    &path.key("file"),
+                    super::include::remote_refused(f),
+                ));
+            }
+            Ok((service, file))
         }
         _ => ext.scalar_text().map(|s| (s, None)).ok_or_else(|| {
             invalid(

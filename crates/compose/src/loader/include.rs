@@ -83,10 +83,21 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// A remote resource (`oci://…`, a git URL, `https://…`): docker compose
+/// fetches those; berth reads local files only.
+pub(super) fn is_remote(s: &str) -> bool {
+    s.contains("://") || s.starts_with("git@")
+}
+
+/// Why a remote resource is refused, and what to do.
+pub(super) fn remote_refused(s: &str) -> String {
+    format!("{s:?} is a remote resource: berth reads local files only; download it and name it by its path")
+}
+
 fn parse_entry(r: &Reader, item: &Node, path: &KeyPath) -> Result<Include> {
     let base = r.sources.get(item.pos.source).base_dir.clone();
     let strings = |n: &Node, p: &KeyPath| -> Result<Vec<String>> {
-        match &n.value {
+        let v: Vec<String> = match &n.value {
             Value::Seq(items) => items
                 .iter()
                 .enumerate()
@@ -100,7 +111,7 @@ fn parse_entry(r: &Reader, item: &Node, path: &KeyPath) -> Result<Include> {
                         )
                     })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             _ => n.scalar_text().map(|s| vec![s]).ok_or_else(|| {
                 invalid(
                     &r.sources,
@@ -108,8 +119,12 @@ fn parse_entry(r: &Reader, item: &Node, path: &KeyPath) -> Result<Include> {
                     p,
                     format!("expected a string or a list, got {}", n.kind()),
                 )
-            }),
+            })?,
+        };
+        if let Some(remote) = v.iter().find(|s| is_remote(s)) {
+            return Err(invalid(&r.sources, n.pos, p, remote_refused(remote)));
         }
+        Ok(v)
     };
     let resolve =
         |v: Vec<String>| -> Vec<PathBuf> { v.iter().map(|s| r.resolve(&base, s)).collect() };

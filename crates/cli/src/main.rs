@@ -88,9 +88,21 @@ impl Failure {
 
 impl From<engine::EngineError> for Failure {
     /// What the engine refuses, docker's daemon refuses: 125 for `run`, 1
-    /// for the other commands (see `commands::dispatch`).
+    /// for the other commands (see `commands::dispatch`); a command that
+    /// cannot be run 126 or 127, a failed build step 1. The one place an
+    /// engine failure becomes an exit code.
     fn from(e: engine::EngineError) -> Failure {
-        Failure::msg(e.exit_code(), e.to_string())
+        use engine::ErrorKind as K;
+        let code = match e.kind() {
+            K::CannotInvoke => 126,
+            K::CommandNotFound => 127,
+            K::BuildFailed => match e {
+                engine::EngineError::BuildStep { .. } => 1,
+                _ => 125,
+            },
+            _ => 125,
+        };
+        Failure::msg(code, e.to_string())
     }
 }
 

@@ -97,6 +97,43 @@ impl EngineError {
         }
     }
 
+    /// What kind of failure this is: the CLI words and exits by it, the API
+    /// answers with its HTTP status (`ErrorKind::http_status`).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Store(e) => store_kind(e),
+            EngineError::Registry(e) => match e {
+                registry::RegistryError::ManifestUnknown { .. } => ErrorKind::NotFound,
+                registry::RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
+                registry::RegistryError::Store(s) => store_kind(s),
+                registry::RegistryError::Unsupported(_) | registry::RegistryError::Config { .. } => {
+                    ErrorKind::InvalidArgument
+                }
+                _ => ErrorKind::Unavailable,
+            },
+            EngineError::Runtime(e) => match e.exit_code() {
+                126 => ErrorKind::CannotInvoke,
+                127 => ErrorKind::CommandNotFound,
+                _ => ErrorKind::Internal,
+            },
+            EngineError::Invalid { .. } | EngineError::BadFilter(_) | EngineError::Seccomp(_) => {
+                ErrorKind::InvalidArgument
+            }
+            EngineError::CannotRemove { .. }
+            | EngineError::State { .. }
+            | EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::BuildStep { .. } | EngineError::Build(_) => ErrorKind::BuildFailed,
+            EngineError::Cgroup(_) | EngineError::Forked(_) | EngineError::Io { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// Is this "no such object"?
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
     /// Docker's exit code for this failure: 126/127 for a command that
     /// could not be executed, 125 for everything the engine rejects.
     pub fn exit_code(&self) -> i32 {
@@ -104,6 +141,59 @@ impl EngineError {
             EngineError::Runtime(e) => e.exit_code(),
             EngineError::BuildStep { .. } => 1,
             _ => 125,
+        }
+    }
+}
+
+fn store_kind(e: &store::StoreError) -> ErrorKind {
+    use store::StoreError as S;
+    match e {
+        S::NotFound { .. } => ErrorKind::NotFound,
+        S::Conflict(_) | S::NameInUse { .. } | S::ImageInUse { .. } | S::MultipleTags { .. } => {
+            ErrorKind::Conflict
+        }
+        S::Ambiguous { .. } | S::Change { .. } => ErrorKind::InvalidArgument,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// The kinds of failure front ends tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such container, image, network, volume or exec.
+    NotFound,
+    /// The request conflicts with the state of an object (a name in use,
+    /// a running container, an image in use).
+    Conflict,
+    /// A bad value in the request.
+    InvalidArgument,
+    /// A registry refused the credentials.
+    Unauthorized,
+    /// A peer (a registry) cannot be reached or answered badly.
+    Unavailable,
+    /// The container's command cannot be executed (126).
+    CannotInvoke,
+    /// The container's command does not exist (127).
+    CommandNotFound,
+    /// A build step failed.
+    BuildFailed,
+    /// Anything else: the engine or the system failed.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status dockerd answers with for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Unavailable => 502,
+            // dockerd: a failed start of an unrunnable command is a 400
+            // ("OCI runtime create failed …: executable file not found").
+            ErrorKind::CannotInvoke | ErrorKind::CommandNotFound => 400,
+            ErrorKind::BuildFailed | ErrorKind::Internal => 500,
         }
     }
 }

@@ -50,7 +50,7 @@ pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{EngineError, Result};
+pub use error::{EngineError, ErrorKind, Result};
 
 /// The default `--root`.
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";

@@ -90,11 +90,15 @@ fn parse_ref(s: &str) -> Result<Reference, Failure> {
 
 pub(crate) fn registry_failure(e: engine::EngineError) -> Failure {
     // Docker's pull and push exit 1 on registry errors.
-    let code = match e {
-        engine::EngineError::Registry(_) => 1,
-        ref e => e.exit_code(),
-    };
-    Failure::msg(code, e.to_string())
+    let registry = matches!(
+        e.kind(),
+        engine::ErrorKind::Unavailable | engine::ErrorKind::Unauthorized
+    ) || matches!(e, engine::EngineError::Registry(_));
+    let mut f = Failure::from(e);
+    if registry {
+        f.code = 1;
+    }
+    f
 }
 
 /// Renders progress events the way Docker does.

@@ -595,43 +595,9 @@ impl EventTemplate {
     }
 }
 
-/// "2 minutes", "About an hour", as Docker's `units.HumanDuration`.
-pub fn human_duration(d: chrono::Duration) -> String {
-    let s = d.num_seconds();
-    if s < 1 {
-        return "Less than a second".into();
-    }
-    if s == 1 {
-        return "1 second".into();
-    }
-    if s < 60 {
-        return format!("{s} seconds");
-    }
-    let m = d.num_minutes();
-    if m == 1 {
-        return "About a minute".into();
-    }
-    if m < 60 {
-        return format!("{m} minutes");
-    }
-    let h = (d.num_seconds() as f64 / 3600.0).round() as i64;
-    if h == 1 {
-        return "About an hour".into();
-    }
-    if h < 48 {
-        return format!("{h} hours");
-    }
-    if h < 24 * 7 * 2 {
-        return format!("{} days", h / 24);
-    }
-    if h < 24 * 30 * 2 {
-        return format!("{} weeks", h / 24 / 7);
-    }
-    if h < 24 * 365 * 2 {
-        return format!("{} months", h / 24 / 30);
-    }
-    format!("{} years", h / 24 / 365)
-}
+/// "2 minutes", "About an hour", as Docker's `units.HumanDuration` (the
+/// engine's, which the API's status lines use too).
+pub use engine::container::summary::human_duration;
 
 /// Docker's size display (decimal units: `4.26MB`).
 pub fn human_size(bytes: u64) -> String {

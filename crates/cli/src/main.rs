@@ -106,12 +106,6 @@ impl From<engine::EngineError> for Failure {
     }
 }
 
-impl From<store::StoreError> for Failure {
-    fn from(e: store::StoreError) -> Failure {
-        Failure::msg(125, e.to_string())
-    }
-}
-
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Failure {
         Failure::msg(125, e.to_string())

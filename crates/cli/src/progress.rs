@@ -29,14 +29,14 @@ impl TtyView {
     pub fn start() -> Option<TtyView> {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
         let _ = std::io::stderr().flush();
-        match sys::process::fork().ok()? {
-            sys::process::Forked::Child => {
+        match engine::term::fork().ok()? {
+            engine::term::Forked::Child => {
                 drop(w);
                 render(r);
                 let _ = std::io::stderr().flush();
-                sys::process::exit_now(0)
+                engine::term::exit_now(0)
             }
-            sys::process::Forked::Parent(pid) => {
+            engine::term::Forked::Parent(pid) => {
                 drop(r);
                 Some(TtyView {
                     pid,
@@ -257,7 +257,7 @@ impl View {
 /// closes), redrawing at least every 100 ms.
 fn render(input: OwnedFd) {
     let stderr = std::io::stderr();
-    let width = sys::tty::get_winsize(stderr.as_fd())
+    let width = engine::term::get_winsize(stderr.as_fd())
         .map(|w| w.cols as usize)
         .ok()
         .filter(|&c| c > 0)

@@ -42,8 +42,8 @@ pub fn stdin_is_tty() -> bool {
 /// Copy the terminal size of stdin onto a pty master (`exec -t`, whose
 /// pty the CLI holds).
 pub fn sync_winsize(master: BorrowedFd<'_>) {
-    if let Ok(ws) = sys::tty::get_winsize(std::io::stdin().as_fd()) {
-        let _ = sys::tty::set_winsize(master, ws);
+    if let Ok(ws) = engine::term::get_winsize(std::io::stdin().as_fd()) {
+        let _ = engine::term::set_winsize(master, ws);
     }
 }
 

@@ -182,6 +182,8 @@ pub struct Info {
     pub insecure_registries: Vec<String>,
     /// No daemon, so nothing to restore.
     pub live_restore_enabled: bool,
+    /// Swarm: never (dockerd's answer when not in a swarm).
+    pub swarm: serde_json::Value,
     /// Warnings, as Docker prints them last.
     pub warnings: Vec<String>,
 }
@@ -439,6 +441,7 @@ impl Engine {
             security_options: vec!["name=seccomp,profile=default".into()],
             insecure_registries: vec!["127.0.0.0/8".into(), "::1/128".into()],
             live_restore_enabled: true,
+            swarm: serde_json::json!({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
             warnings,
         })
     }

@@ -1,12 +1,13 @@
 //! Pull, push and login: the registry client with this engine's store
 //! and config dir.
 use model::Reference;
-use registry::pull::Progress;
-use registry::{
-    Config, Credential, Credentials, PullOptions, PullOutcome, PushOptions, PushOutcome,
-};
+use registry::{Config, Credentials};
 
 use crate::{Engine, Result};
+
+pub use registry::pull::{Event, LayerStatus, Progress};
+pub use registry::push::Compression;
+pub use registry::{Credential, Platform, PullOptions, PullOutcome, PushOptions, PushOutcome};
 
 impl Engine {
     /// registries.toml and certs.d under the config dir.
@@ -98,25 +99,16 @@ impl Engine {
         let r: Reference = image.parse().map_err(|e| {
             crate::EngineError::invalid("image reference", format!("{image:?}: {e}"))
         })?;
-        self.pull(&r, &registry::PullOptions::default(), &|_| {})?;
+        self.pull(&r, &PullOptions::default(), &|_| {})?;
         Ok(true)
     }
 }
 
 impl Engine {
-    /// `rmi`: untag `name` (and delete the image when no tag is left),
-    /// recording the events. Returns what happened, in order.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<store::RemoveEvent>> {
-        let events = self.store().remove_image(name, force)?;
-        for e in &events {
-            match e {
-                store::RemoveEvent::Untagged(r) => {
-                    let n = r.to_string();
-                    self.emit("image", "untag", &n, &[("name", &n)]);
-                }
-                store::RemoveEvent::Deleted(d) => self.emit("image", "delete", &d.to_string(), &[]),
-            }
-        }
-        Ok(events)
+    /// Download `url` (http or https) into `out`, at most `limit` bytes:
+    /// `build` from the URL of a tarball or a Dockerfile. Returns the bytes
+    /// written.
+    pub fn fetch_url(&self, url: &str, out: &mut dyn std::io::Write, limit: u64) -> Result<u64> {
+        Ok(registry::fetch::fetch(url, out, limit)?.size)
     }
 }

@@ -106,9 +106,8 @@ impl EngineError {
                 registry::RegistryError::ManifestUnknown { .. } => ErrorKind::NotFound,
                 registry::RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
                 registry::RegistryError::Store(s) => store_kind(s),
-                registry::RegistryError::Unsupported(_) | registry::RegistryError::Config { .. } => {
-                    ErrorKind::InvalidArgument
-                }
+                registry::RegistryError::Unsupported(_)
+                | registry::RegistryError::Config { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },
             EngineError::Runtime(e) => match e.exit_code() {

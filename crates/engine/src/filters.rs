@@ -16,6 +16,40 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// From the API's `filters` query parameter, in either of dockerd's
+    /// encodings: `{"label":{"a=b":true}}` or the old `{"label":["a=b"]}`.
+    pub fn from_json(text: &str, accepted: &[&str]) -> Result<Filters> {
+        if text.trim().is_empty() {
+            return Ok(Filters::default());
+        }
+        let bad = |why: String| EngineError::BadFilter(format!("invalid filter: {why}"));
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| bad("expected a JSON object".into()))?;
+        let mut args = Vec::new();
+        for (k, v) in obj {
+            let values: Vec<String> = match v {
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, on)| on.as_bool() != Some(false))
+                    .map(|(x, _)| x.clone())
+                    .collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| bad(format!("{k}: expected strings")))
+                    })
+                    .collect::<Result<_>>()?,
+                _ => return Err(bad(format!("{k}: expected an object or a list"))),
+            };
+            args.extend(values.into_iter().map(|v| format!("{k}={v}")));
+        }
+        Filters::parse(&args, accepted)
+    }
+
     /// From `--filter` arguments (`key=value`), refusing keys not in
     /// `accepted` with Docker's message.
     pub fn parse(args: &[String], accepted: &[&str]) -> Result<Filters> {

@@ -25,6 +25,8 @@ pub mod events;
 pub mod filters;
 /// Healthchecks.
 pub mod health;
+/// Image operations: lookup, tag, history, import/load/save, prune, rmi.
+pub mod image;
 /// `image inspect` and `network inspect` documents.
 pub mod inspect;
 /// The container log file format.
@@ -45,12 +47,16 @@ pub mod settings;
 pub mod spec;
 /// Healthcheck probes and their actions, inside the monitor.
 pub mod supervise;
+/// Terminal and process helpers for front ends (window sizes, fork).
+pub mod term;
 /// Volumes and mounts.
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{EngineError, ErrorKind, Result};
+/// A scratch directory under the state root, removed on drop.
+pub use store::TmpDir;
 
 /// The default `--root`.
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
@@ -88,8 +94,9 @@ impl Engine {
         })
     }
 
-    /// The image and container store.
-    pub fn store(&self) -> std::cell::Ref<'_, Store> {
+    /// The image and container store. Front ends do not reach into it:
+    /// every operation they need is an `Engine` method.
+    pub(crate) fn store(&self) -> std::cell::Ref<'_, Store> {
         if self.store.borrow().is_none() {
             // Reopened lazily after a fork (see close_store_for_fork); an
             // error here means the state root vanished under us.
@@ -108,6 +115,12 @@ impl Engine {
     /// delete the WAL under it.
     pub(crate) fn close_store_for_fork(&self) {
         drop(self.store.borrow_mut().take());
+    }
+
+    /// A scratch directory under the state root (`what` names it), removed
+    /// when the returned value is dropped.
+    pub fn tmp_dir(&self, what: &str) -> Result<TmpDir> {
+        Ok(self.store().tmp_dir(what)?)
     }
 
     /// The paths this engine works on.

@@ -6,9 +6,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use network::{Netlink, Subnet};
-use store::{NetworkRecord, Store};
+use store::Store;
 
 use crate::{Engine, EngineError, Result};
+
+mod prune;
+
+/// A network as the store keeps it.
+pub use store::NetworkRecord;
 
 /// `network create` options.
 #[derive(Debug, Clone, Default)]

@@ -9,10 +9,14 @@ use std::path::{Component, Path, PathBuf};
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use store::VolumeRecord;
 
 use crate::config::{MountSpec, MountType};
 use crate::error::{EngineError, Result};
+
+mod list;
+
+/// A volume as the store keeps it.
+pub use store::VolumeRecord;
 
 /// A volume name as Docker allows it.
 pub fn valid_volume_name(name: &str) -> bool {

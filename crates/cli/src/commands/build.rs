@@ -158,8 +158,10 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
     } else if a.path.starts_with("http://") || a.path.starts_with("https://") {
         // A tarball (or a Dockerfile) at a URL, as `docker build URL`.
         let mut body = Vec::new();
-        registry::fetch::fetch(&a.path, &mut body, 2 << 30).map_err(|e| bad("build context", e))?;
-        let tmp = engine.store().tmp_dir("build-url")?;
+        engine
+            .fetch_url(&a.path, &mut body, 2 << 30)
+            .map_err(|e| bad("build context", e))?;
+        let tmp = engine.tmp_dir("build-url")?;
         let dir = tmp.path().join("context");
         std::fs::create_dir(&dir)?;
         engine::build::context_from_stdin(&body, &dir)?;
@@ -175,7 +177,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         }
         let mut input = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)?;
-        let tmp = engine.store().tmp_dir("build-stdin")?;
+        let tmp = engine.tmp_dir("build-stdin")?;
         let dir = tmp.path().join("context");
         std::fs::create_dir(&dir)?;
         if a.path == "-" {
@@ -358,11 +360,11 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         }
     }
     if let Some(zstd) = push {
-        let opts = registry::push::PushOptions {
+        let opts = engine::distribution::PushOptions {
             compression: if zstd {
-                registry::push::Compression::Zstd
+                engine::distribution::Compression::Zstd
             } else {
-                registry::push::Compression::Gzip
+                engine::distribution::Compression::Gzip
             },
             ..Default::default()
         };
@@ -411,7 +413,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
         Some(k) => {
             let keep = model::size::parse_bytes(k)
                 .map_err(|_| bad("--keep-storage", format!("{k:?}: use a size like 1g")))?;
-            engine.store().builder_prune_to(keep)?
+            engine.builder_prune_to(keep)?
         }
         None => engine.builder_prune()?,
     };

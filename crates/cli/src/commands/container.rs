@@ -644,44 +644,6 @@ pub struct PsArgs {
     format: Option<String>,
 }
 
-fn status_text(c: &Container) -> String {
-    let now = Utc::now();
-    // Docker: "Up 5 minutes (healthy)", "(health: starting)".
-    let health = match c.state.health.as_ref().map(|h| h.status) {
-        Some(engine::health::HealthStatus::Starting) => " (health: starting)",
-        Some(engine::health::HealthStatus::Healthy) => " (healthy)",
-        Some(engine::health::HealthStatus::Unhealthy) => " (unhealthy)",
-        None => "",
-    };
-    match c.state.status {
-        engine::config::Status::Running => format!(
-            "Up {}{health}",
-            format::human_duration(now - c.state.started_at.unwrap_or(now))
-        ),
-        engine::config::Status::Restarting => match c.state.finished_at {
-            Some(f) => format!(
-                "Restarting ({}) {} ago",
-                c.state.exit_code,
-                format::human_duration(now - f)
-            ),
-            None => "Restarting".into(),
-        },
-        engine::config::Status::Paused => "Up (Paused)".into(),
-        engine::config::Status::Created => "Created".into(),
-        engine::config::Status::Exited | engine::config::Status::Dead => {
-            match c.state.finished_at {
-                Some(f) => format!(
-                    "Exited ({}) {} ago",
-                    c.state.exit_code,
-                    format::human_duration(now - f)
-                ),
-                None => format!("Exited ({})", c.state.exit_code),
-            }
-        }
-        other => other.as_str().to_string(),
-    }
-}
-
 pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
     let mut r = Row::new();
     let id = if no_trunc {
@@ -690,19 +652,7 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
         c.id().short().to_string()
     };
     // As the daemon lists it: arguments holding a space in single quotes.
-    let mut command = c
-        .args()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            if i > 0 && a.contains(' ') {
-                format!("'{a}'")
-            } else {
-                a.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut command = engine::container::summary::command_line(c);
     if !no_trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
     }
@@ -723,7 +673,7 @@ pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
             format::human_duration(Utc::now() - c.record.created)
         ),
     );
-    r.insert("Status", status_text(c));
+    r.insert("Status", engine::container::summary::status_text(c));
     r.insert("State", c.state.status.as_str().to_string());
     r.insert("Ports", engine::ports::display_ports(&c.api_ports()));
     r.insert("Names", c.name().to_string());
@@ -872,7 +822,7 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
             ),
         ));
     }
-    let path = engine.log_path(&engine.store().container_dir(c.id()));
+    let path = engine.container_log(&c);
     let since = a
         .since
         .as_deref()

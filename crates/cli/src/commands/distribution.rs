@@ -6,12 +6,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::Mutex;
 
 use clap::Args;
+use engine::distribution::{
+    Compression, Credential, Event, LayerStatus, Platform, PullOptions, PullOutcome, PushOptions,
+};
 use engine::Engine;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::Reference;
-use registry::pull::{Event, LayerStatus};
-use registry::push::Compression;
-use registry::{Credential, Platform, PullOptions, PushOptions};
 
 use crate::Failure;
 
@@ -286,7 +286,7 @@ pub fn pull_image(
     opts: &PullOptions,
     quiet: bool,
     for_run: bool,
-) -> Result<registry::PullOutcome, Failure> {
+) -> Result<PullOutcome, Failure> {
     let mut ui = Renderer::new(quiet, "pull");
     if for_run {
         ui.stderr = true;
@@ -319,7 +319,7 @@ pub fn pull_for_run(
     platform: Option<&str>,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let missing = || engine.store().resolve_image(image).is_err();
+    let missing = || engine.image(image).is_err();
     let pull = match policy {
         "always" => true,
         "missing" => missing(),

@@ -101,13 +101,13 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> Result<(), Failure> {
     let changes = a
         .change
         .iter()
-        .map(|c| store::parse_change(c))
+        .map(|c| engine::image::parse_change(c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::msg(125, format!("invalid --change: {e}")))?;
     let img = engine.commit(
         &a.container,
         a.pause,
-        &store::CommitOptions {
+        &engine::container::fs::CommitOptions {
             reference,
             changes,
             message: a.message,

@@ -3,8 +3,8 @@ use std::io::{IsTerminal, Write};
 
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use engine::image::{ArchiveFormat, ImageRecord, ImportOptions, RemoveEvent};
 use engine::Engine;
-use store::{ArchiveFormat, ImageRecord, ImportOptions, RemoveEvent};
 
 use crate::format::{self, Format, Row};
 use crate::Failure;
@@ -172,7 +172,7 @@ pub struct TagArgs {
 
 /// `tag`.
 pub fn tag(engine: &Engine, a: TagArgs) -> Result<(), Failure> {
-    let img = engine.store().resolve_image(&a.source)?;
+    let img = engine.image(&a.source)?;
     let r: model::Reference = a
         .target
         .parse()
@@ -180,9 +180,7 @@ pub fn tag(engine: &Engine, a: TagArgs) -> Result<(), Failure> {
     if r.digest().is_some() {
         return Err(bad("reference format", "a tag cannot contain a digest"));
     }
-    engine.store().tag(&img.id, &r)?;
-    let name = r.to_string();
-    engine.emit("image", "tag", &img.id.to_string(), &[("name", &name)]);
+    engine.tag_image(&img.id, &r)?;
     Ok(())
 }
 
@@ -244,8 +242,8 @@ pub struct HistoryArgs {
 
 /// `history`.
 pub fn history(engine: &Engine, a: HistoryArgs) -> Result<(), Failure> {
-    let img = engine.store().resolve_image(&a.image)?;
-    let entries = engine.store().history(&img.id)?;
+    let img = engine.image(&a.image)?;
+    let entries = engine.image_history(&img.id)?;
     let mut rows = Vec::new();
     for (i, h) in entries.iter().enumerate() {
         let mut r = Row::new();
@@ -331,12 +329,12 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<(), Failure> {
         .transpose()?;
     let mut changes = Vec::new();
     for c in &a.change {
-        changes.push(store::parse_change(c).map_err(|e| bad("--change", e))?);
+        changes.push(engine::image::parse_change(c).map_err(|e| bad("--change", e))?);
     }
     let platform = a
         .platform
         .as_deref()
-        .map(|p| registry::manifest::Platform::parse(p).map_err(|e| bad("--platform", e)))
+        .map(|p| engine::distribution::Platform::parse(p).map_err(|e| bad("--platform", e)))
         .transpose()?
         .map(|p| (p.os, p.architecture, p.variant));
     let opts = ImportOptions {
@@ -346,7 +344,7 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<(), Failure> {
         platform,
     };
     let record = if a.source == "-" {
-        engine.store().import(std::io::stdin().lock(), &opts)?
+        engine.import_image(std::io::stdin().lock(), &opts)?
     } else {
         if a.source.starts_with("http://") || a.source.starts_with("https://") {
             return Err(bad(
@@ -356,9 +354,8 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<(), Failure> {
         }
         let f = std::fs::File::open(&a.source)
             .map_err(|e| bad("import source", format!("{}: {e}", a.source)))?;
-        engine.store().import(std::io::BufReader::new(f), &opts)?
+        engine.import_image(std::io::BufReader::new(f), &opts)?
     };
-    engine.emit("image", "import", &record.id.to_string(), &[]);
     println!("{}", record.id);
     Ok(())
 }
@@ -379,7 +376,7 @@ pub fn load(engine: &Engine, a: LoadArgs) -> Result<(), Failure> {
     let loaded = match &a.input {
         Some(p) => {
             let f = std::fs::File::open(p).map_err(|e| bad("--input", format!("{p}: {e}")))?;
-            engine.store().load(std::io::BufReader::new(f))?
+            engine.load_images(std::io::BufReader::new(f))?
         }
         None => {
             if std::io::stdin().is_terminal() {
@@ -388,12 +385,9 @@ pub fn load(engine: &Engine, a: LoadArgs) -> Result<(), Failure> {
                     "requested load from stdin, but stdin is empty: use -i FILE or redirect a tar",
                 ));
             }
-            engine.store().load(std::io::stdin().lock())?
+            engine.load_images(std::io::stdin().lock())?
         }
     };
-    for l in &loaded {
-        engine.emit("image", "load", &l.id.to_string(), &[]);
-    }
     if !a.quiet {
         for l in loaded {
             if l.tags.is_empty() {
@@ -434,7 +428,7 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<(), Failure> {
             let f =
                 std::fs::File::create(&tmp).map_err(|e| bad("--output", format!("{p}: {e}")))?;
             let mut w = std::io::BufWriter::new(f);
-            let r = engine.store().save(&a.images, format, &mut w);
+            let r = engine.save_images(&a.images, format, &mut w);
             let r = r
                 .map_err(Failure::from)
                 .and_then(|()| w.flush().map_err(Failure::from));
@@ -453,7 +447,7 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<(), Failure> {
             }
             let out = std::io::stdout();
             let mut w = std::io::BufWriter::new(out.lock());
-            engine.store().save(&a.images, format, &mut w)?;
+            engine.save_images(&a.images, format, &mut w)?;
             w.flush()?;
         }
     }
@@ -486,7 +480,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
-    let report = engine.store().prune_images(a.all)?;
+    let report = engine.prune_images(a.all)?;
     if !report.deleted.is_empty() {
         println!("Deleted Images:");
         for d in &report.deleted {

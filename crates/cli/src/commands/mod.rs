@@ -10,6 +10,7 @@ pub mod distribution;
 mod fs;
 mod image;
 mod network;
+mod serve;
 pub(crate) mod system;
 mod volume;
 
@@ -122,6 +123,15 @@ pub enum Command {
     Container(container::ContainerCommand),
     /// Define and run multi-container applications (the Compose Specification).
     Compose(compose::ComposeArgs),
+    /// Serve the Docker Engine API (DOCKER_HOST=unix://…/docker.sock).
+    Serve(serve::ServeArgs),
+    /// One engine call of `serve` that forks, run in a process of its own
+    /// (arguments as JSON on stdin, the answer on stdout).
+    #[command(name = "__api-op", hide = true)]
+    ApiOp {
+        /// The operation.
+        op: String,
+    },
 }
 
 /// `system` subcommands.
@@ -165,10 +175,19 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
 }
 
 fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
+    // The server opens an engine per worker thread.
+    let cmd = match cmd {
+        Command::Serve(a) => return serve::serve(paths, a),
+        Command::ApiOp { op } => std::process::exit(api::op_main(paths, &op)),
+        other => other,
+    };
     let engine = engine::Engine::open(paths)?;
     match cmd {
         Command::Run(a) => container::run(&engine, a, true),
         Command::Compose(a) => compose::compose(&engine, a),
+        Command::Serve(_) | Command::ApiOp { .. } => {
+            unreachable!("served before an engine is opened")
+        }
         Command::Create(a) => container::run(&engine, a, false),
         Command::Start(a) => container::start(&engine, a),
         Command::Ps(a) => container::ps(&engine, a),

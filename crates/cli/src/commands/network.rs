@@ -227,7 +227,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                 let found = if n == "bridge" {
                     engine.default_network()
                 } else {
-                    engine.store().network(n).map_err(Into::into)
+                    engine.network(n)
                 };
                 match found {
                     Ok(rec) => values.push(engine.inspect_network(&rec)),
@@ -249,8 +249,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             for n in &a.networks {
                 match engine.network_remove(n) {
                     Ok(_) => println!("{n}"),
-                    Err(engine::EngineError::Store(store::StoreError::NotFound { .. }))
-                        if a.force => {}
+                    Err(e) if a.force && e.is_not_found() => {}
                     Err(e) => {
                         eprintln!("berth: {e}");
                         failed = true;
@@ -272,7 +271,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             Ok(())
         }
         NetworkCommand::Prune(_) => {
-            let removed = prune_networks(engine)?;
+            let removed = engine.network_prune()?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for r in removed {
@@ -282,28 +281,4 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-/// Remove the networks no container uses (also a stopped one); their names.
-pub fn prune_networks(engine: &Engine) -> Result<Vec<String>, Failure> {
-    let mut used: std::collections::HashSet<String> = engine
-        .store()
-        .leases(None)?
-        .into_iter()
-        .map(|l| l.network)
-        .collect();
-    for c in engine.containers()? {
-        used.extend(c.config.networks.iter().cloned());
-    }
-    let list = engine.store().networks()?;
-    let mut removed = Vec::new();
-    for n in list
-        .iter()
-        .filter(|n| !used.contains(&n.id) && !used.contains(&n.name))
-    {
-        if engine.network_remove(&n.id).is_ok() {
-            removed.push(n.name.clone());
-        }
-    }
-    Ok(removed)
 }

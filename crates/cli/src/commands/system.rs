@@ -1,7 +1,6 @@
 //! `system df`, `system prune`, `container prune`.
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
-use std::os::fd::AsFd;
 
 use clap::Args;
 use engine::Engine;
@@ -52,13 +51,6 @@ fn confirm(what: &str, force: bool) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-fn upper_size(engine: &Engine, id: &model::ContainerId) -> u64 {
-    let upper = engine.store().container_dir(id).join("upper");
-    store::fsops::open_dir(&upper)
-        .map(|fd| store::fsops::disk_usage(fd.as_fd()))
-        .unwrap_or(0)
-}
-
 /// Remove every stopped container: (ids, bytes).
 fn prune_containers(engine: &Engine) -> Result<(Vec<String>, u64), Failure> {
     let mut ids = Vec::new();
@@ -67,7 +59,7 @@ fn prune_containers(engine: &Engine) -> Result<(Vec<String>, u64), Failure> {
         if c.is_running() {
             continue;
         }
-        let s = upper_size(engine, c.id());
+        let s = engine.container_size_rw(c.id());
         if engine.remove(c.id().as_str(), false, false).is_ok() {
             size += s;
             ids.push(c.id().as_str().to_string());
@@ -119,7 +111,7 @@ pub fn system_prune(engine: &Engine, a: SystemPruneArgs) -> Result<(), Failure> 
         }
         println!();
     }
-    let nets = super::network::prune_networks(engine)?;
+    let nets = engine.network_prune()?;
     if !nets.is_empty() {
         println!("Deleted Networks:");
         for n in &nets {
@@ -138,7 +130,7 @@ pub fn system_prune(engine: &Engine, a: SystemPruneArgs) -> Result<(), Failure> 
         }
         reclaimed += v.reclaimed;
     }
-    let imgs = engine.store().prune_images(a.all)?;
+    let imgs = engine.prune_images(a.all)?;
     if !imgs.deleted.is_empty() {
         println!("Deleted Images:");
         for d in &imgs.deleted {
@@ -166,7 +158,7 @@ fn pct(part: u64, total: u64) -> String {
 /// `system df`: space used by images, containers, volumes, build cache.
 pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     let containers = engine.containers()?;
-    let images = engine.store().list_images()?;
+    let images = engine.image_records()?;
     let used_images: BTreeSet<String> = containers
         .iter()
         .map(|c| c.record.image_id.to_string())
@@ -177,7 +169,7 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     let mut used_layers = BTreeSet::new();
     for img in &images {
         for d in &img.diff_ids {
-            let s = engine.store().layer_size(d)?.unwrap_or(0);
+            let s = engine.layer_size(d)?.unwrap_or(0);
             layer_size.insert(d.to_string(), s);
             if used_images.contains(&img.id.to_string()) {
                 used_layers.insert(d.to_string());
@@ -194,7 +186,7 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
     let mut ctr_reclaim = 0;
     let mut running = 0;
     for c in &containers {
-        let s = upper_size(engine, c.id());
+        let s = engine.container_size_rw(c.id());
         ctr_total += s;
         if c.is_running() {
             running += 1;
@@ -202,8 +194,8 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
             ctr_reclaim += s;
         }
     }
-    let volumes = engine.store().volumes()?;
-    let in_use = engine.store().volumes_in_use()?;
+    let volumes = engine.volumes()?;
+    let in_use = engine.volumes_in_use()?;
     let mut vol_total = 0;
     let mut vol_reclaim = 0;
     for v in &volumes {
@@ -251,8 +243,8 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
             vol_reclaim,
         ),
         {
-            let cached = engine.store().cache_images()?.len();
-            let size = engine.store().build_cache_size()?;
+            let cached = engine.build_cache_images()?.len();
+            let size = engine.build_cache_size()?;
             row("Build Cache", cached, 0, size, size)
         },
     ];
@@ -277,7 +269,7 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<(), Failure> {
 /// `system df -v`: Docker's four sections, one line per object.
 fn df_verbose(
     engine: &Engine,
-    images: &[store::ImageRecord],
+    images: &[engine::image::ImageRecord],
     containers: &[engine::container::Container],
     layer_size: &HashMap<String, u64>,
 ) -> Result<(), Failure> {
@@ -289,7 +281,7 @@ fn df_verbose(
             *holders.entry(d.to_string()).or_default() += 1;
         }
     }
-    let cached = engine.store().cache_images()?;
+    let cached = engine.build_cache_images()?;
     let mut rows = Vec::new();
     for img in images {
         if cached.contains(&img.id.to_string()) && img.repo_tags.is_empty() {
@@ -365,7 +357,7 @@ fn df_verbose(
             .filter(|m| m.kind == engine::config::MountType::Volume)
             .count();
         r.insert("LocalVolumes", volumes.to_string());
-        r.insert("Size", format::human_size(upper_size(engine, c.id())));
+        r.insert("Size", format::human_size(engine.container_size_rw(c.id())));
         rows.push(r);
     }
     println!("\nContainers space usage:\n");
@@ -390,7 +382,7 @@ fn df_verbose(
         )?
     );
     let mut rows = Vec::new();
-    for v in engine.store().volumes()? {
+    for v in engine.volumes()? {
         let links = containers
             .iter()
             .filter(|c| {
@@ -451,7 +443,7 @@ fn df_verbose(
     }
     println!(
         "\nBuild cache usage: {}\n",
-        format::human_size(engine.store().build_cache_size()?)
+        format::human_size(engine.build_cache_size()?)
     );
     print!(
         "{}",

@@ -182,7 +182,7 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
                     r.insert("Scope", "local".to_string());
                     r.insert(
                         "Mountpoint",
-                        engine.store().volume_data(&v.name).display().to_string(),
+                        engine.volume_mountpoint(&v.name).display().to_string(),
                     );
                     r.insert(
                         "Labels",
@@ -209,10 +209,10 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
             let mut values = Vec::new();
             let mut failed = false;
             for n in &a.volumes {
-                match engine.store().volume(n) {
+                match engine.volume(n) {
                     Ok(rec) => values.push(engine::volumes::inspect_volume(
                         &rec,
-                        &engine.store().volume_data(&rec.name),
+                        &engine.volume_mountpoint(&rec.name),
                     )),
                     Err(e) => {
                         eprintln!("berth: {e}");
@@ -232,8 +232,7 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
             for n in &a.volumes {
                 match engine.volume_remove(n) {
                     Ok(_) => println!("{n}"),
-                    Err(engine::EngineError::Store(store::StoreError::NotFound { .. }))
-                        if a.force => {}
+                    Err(e) if a.force && e.is_not_found() => {}
                     Err(e) => {
                         eprintln!("berth: {e}");
                         failed = true;

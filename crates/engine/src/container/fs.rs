@@ -16,6 +16,9 @@ use crate::container::Container;
 use crate::error::{EngineError, Result};
 use crate::rootfs::View;
 
+/// `commit` options: the new image's tag, `--change`s, message, author.
+pub use store::CommitOptions;
+
 /// One end of a `cp`.
 #[derive(Debug, Clone)]
 pub enum CpEnd {
@@ -381,7 +384,7 @@ impl crate::Engine {
         &self,
         name_or_id: &str,
         pause: bool,
-        opts: &store::CommitOptions,
+        opts: &CommitOptions,
     ) -> Result<store::ImageRecord> {
         let c = self.container(name_or_id)?;
         let (_, upper, _) = self.container_layers(&c)?;

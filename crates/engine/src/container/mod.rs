@@ -14,8 +14,12 @@ pub mod inspect;
 pub mod list;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
 pub mod ops;
+/// The disk space a container's writable layer takes (`system df`).
+mod size;
 /// `start`/`run`: prepare the spec and fork the monitor.
 pub mod start;
+/// A container as the API lists it; the status line.
+pub mod summary;
 
 use crate::config::{ContainerConfig, ContainerState, Status};
 use crate::error::{EngineError, Result};

@@ -1,0 +1,327 @@
+//! `/containers/…`.
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use engine::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{ApiError, AppState};
+
+/// dockerd's boolean query values: `1`, `true`, `True`.
+pub(crate) fn truthy(v: &Option<String>) -> bool {
+    matches!(
+        v.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("1" | "true")
+    )
+}
+
+/// `GET /containers/json` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    all: Option<String>,
+    limit: Option<i64>,
+    filters: Option<String>,
+}
+
+/// `GET /containers/json`: newest first, as `ps`.
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let req = engine::container::list::ListRequest {
+            all: truthy(&q.all),
+            limit: q.limit.filter(|n| *n > 0).map(|n| n as usize),
+            filters: engine::filters::Filters::from_json(
+                q.filters.as_deref().unwrap_or(""),
+                engine::container::list::PS_FILTERS,
+            )?,
+        };
+        let list = e.list_containers(&req)?;
+        Ok(Json(Value::Array(
+            list.iter().map(|c| e.container_summary(c)).collect(),
+        )))
+    })
+    .await
+}
+
+/// `GET /containers/{id}/json`.
+pub(crate) async fn inspect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let c = e.container(&id)?;
+        Ok(Json(e.inspect_container(&c)))
+    })
+    .await
+}
+
+/// `POST /containers/create` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct CreateQuery {
+    name: Option<String>,
+}
+
+/// `POST /containers/create`: 201 with the id.
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    Query(q): Query<CreateQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let v = st
+        .forked("create", json!({"name": q.name, "body": body}))
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `POST /containers/{id}/start`: 204, or 304 when it already runs.
+pub(crate) async fn start(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.forked("start", json!({ "id": id })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `stop`/`restart` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct StopQuery {
+    t: Option<i64>,
+}
+
+/// `POST /containers/{id}/stop`: 204, or 304 when it is not running.
+pub(crate) async fn stop(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        if !e.container(&id)?.is_running() {
+            return Err(crate::ops::not_modified());
+        }
+        e.stop(&id, q.t)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /containers/{id}/restart`.
+pub(crate) async fn restart(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.forked("restart", json!({ "id": id, "t": q.t })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `kill` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct KillQuery {
+    signal: Option<String>,
+}
+
+/// `POST /containers/{id}/kill`.
+pub(crate) async fn kill(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        let s = q
+            .signal
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("SIGKILL");
+        let sig: model::Signal = s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("Invalid signal: {s}")))?;
+        e.kill(&id, sig)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /containers/{id}/wait`: the exit code once it is not running.
+pub(crate) async fn wait(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let code = e.wait(&id)?;
+        Ok(Json(json!({"StatusCode": code, "Error": null})))
+    })
+    .await
+}
+
+/// `DELETE /containers/{id}` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct RemoveQuery {
+    force: Option<String>,
+    v: Option<String>,
+}
+
+/// `DELETE /containers/{id}`.
+pub(crate) async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        e.remove(&id, truthy(&q.force), truthy(&q.v))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `GET /containers/{id}/logs` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// A Unix time as the API gives it (`1700000000` or `1700000000.5`).
+fn unix_time(s: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let secs: f64 = s.as_deref()?.parse().ok()?;
+    if secs <= 0.0 {
+        return None;
+    }
+    chrono::DateTime::from_timestamp(secs.trunc() as i64, ((secs.fract()) * 1e9) as u32)
+}
+
+/// One entry as the API sends it: raw for a tty container, else in
+/// docker's stdcopy frame (stream byte, three zeros, big-endian length).
+fn frame(e: &engine::logs::Entry, tty: bool, timestamps: bool) -> Vec<u8> {
+    let mut data = Vec::new();
+    let _ = engine::logs::print_entry(&mut data, e, timestamps, false);
+    if tty {
+        return data;
+    }
+    let stream = match e.stream {
+        engine::logs::Stream::Stdout => 1u8,
+        engine::logs::Stream::Stderr => 2u8,
+    };
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// `GET /containers/{id}/logs`: the log, and with `follow` what comes
+/// until the container stops or the client goes.
+pub(crate) async fn logs(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let (c, path) = {
+        let id = id.clone();
+        st.engine(move |e| {
+            let c = e.container(&id)?;
+            let path = e.container_log(&c);
+            Ok((c, path))
+        })
+        .await?
+    };
+    if !truthy(&q.stdout) && !truthy(&q.stderr) {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tty = c.config.tty;
+    let want = move |e: &engine::logs::Entry| match e.stream {
+        engine::logs::Stream::Stdout => truthy(&q.stdout),
+        engine::logs::Stream::Stderr => truthy(&q.stderr),
+    };
+    let follow = truthy(&q.follow);
+    let timestamps = truthy(&q.timestamps);
+    let since = unix_time(&q.since);
+    let until = unix_time(&q.until);
+    let tail: Option<usize> = q.tail.as_deref().and_then(|t| t.parse().ok());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let paths = st.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut follower = follow.then(|| engine::logs::Follower::at_end(&path));
+        let mut entries = engine::logs::read_all(&path).unwrap_or_default();
+        entries.retain(|e| {
+            want(e) && since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u)
+        });
+        if let Some(n) = tail {
+            let skip = entries.len().saturating_sub(n);
+            entries.drain(..skip);
+        }
+        for e in &entries {
+            if tx.blocking_send(frame(e, tty, timestamps)).is_err() {
+                return;
+            }
+        }
+        let Some(follower) = follower.as_mut() else {
+            return;
+        };
+        let Ok(engine) = Engine::open((*paths.paths).clone()) else {
+            return;
+        };
+        loop {
+            let new = follower.poll().unwrap_or_default();
+            for e in new.iter().filter(|e| want(e)) {
+                if until.is_some_and(|u| e.time >= u) {
+                    return;
+                }
+                if tx.blocking_send(frame(e, tty, timestamps)).is_err() {
+                    return;
+                }
+            }
+            if new.is_empty() {
+                if tx.is_closed() {
+                    return;
+                }
+                let running = engine
+                    .container(c.id().as_str())
+                    .map(|c| c.is_running() || c.state.status == engine::config::Status::Restarting)
+                    .unwrap_or(false);
+                if !running {
+                    for e in follower
+                        .poll()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|e| want(e))
+                    {
+                        let _ = tx.blocking_send(frame(e, tty, timestamps));
+                    }
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| {
+            (
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(b)),
+                rx,
+            )
+        })
+    });
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    axum::response::Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", content_type)
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}

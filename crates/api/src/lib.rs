@@ -1,0 +1,109 @@
+//! `berth serve`: the Docker Engine API over the engine, so the docker CLI,
+//! docker compose, the SDKs and testcontainers can drive berth.
+//!
+//! A translation layer only: each handler parses the request, makes one
+//! engine call on a blocking thread (the engine is synchronous and holds a
+//! SQLite connection; each blocking thread keeps its own [`Engine`]) and
+//! maps the answer, or the engine's error kind to dockerd's status and
+//! `{"message": …}` body (see `error.rs`). Containers belong to their
+//! monitors, not to the server: stopping the server stops no container.
+
+mod containers;
+mod create;
+mod error;
+mod images;
+mod listen;
+mod ops;
+mod system;
+mod version;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use axum::routing::{delete, get, post};
+use axum::Router;
+use engine::Engine;
+
+pub use error::ApiError;
+pub use listen::Options;
+pub use ops::op_main;
+
+/// What every handler gets: where the engine's state is.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    paths: Arc<engine::Paths>,
+}
+
+thread_local! {
+    /// This blocking thread's engine, opened on first use.
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+impl AppState {
+    /// Run `f` with an engine on a blocking thread.
+    pub(crate) async fn engine<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+    {
+        let paths = self.paths.clone();
+        tokio::task::spawn_blocking(move || {
+            ENGINE.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(Engine::open((*paths).clone())?);
+                }
+                match slot.as_ref() {
+                    Some(e) => f(e),
+                    None => Err(ApiError::internal("the engine is not open")),
+                }
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+    }
+}
+
+/// The routes, without the version prefix (see `version::versioned`).
+fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/images/json", get(images::list))
+        .route("/images/{*rest}", get(images::by_name))
+        .fallback(error::no_route)
+        .with_state(state)
+}
+
+/// The whole service: version prefixes and dockerd's headers around the
+/// routes.
+pub(crate) fn app(paths: engine::Paths) -> Router {
+    let inner = routes(AppState {
+        paths: Arc::new(paths),
+    });
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn(version::versioned))
+}
+
+/// Serve the API on `opts.hosts` until SIGINT or SIGTERM.
+pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the server's runtime: {e}"))?;
+    rt.block_on(listen::run(app(paths), opts))
+}

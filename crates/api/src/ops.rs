@@ -1,0 +1,117 @@
+//! Engine calls that fork — `create` (a volume's first mount copies the
+//! image's content in a helper process) and `start`/`restart` (the
+//! container's monitor) — never run on the server's threads: forking a
+//! multi-threaded process is unsafe. They run in a fresh, single-threaded
+//! berth process: `berth __api-op OP` reads its arguments as JSON on stdin
+//! and answers `{"ok": …}` or `{"status": …, "message": …}` on stdout.
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use axum::http::StatusCode;
+use engine::container::start::AttachMode;
+use engine::Engine;
+use serde_json::{json, Value};
+
+use crate::create::Body;
+use crate::{ApiError, AppState};
+
+/// `304 Not Modified`: dockerd's answer to starting a running container
+/// or stopping a stopped one.
+pub(crate) fn not_modified() -> ApiError {
+    ApiError::new(StatusCode::NOT_MODIFIED, "")
+}
+
+fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
+    let id = args["id"].as_str().unwrap_or_default();
+    match op {
+        "create" => {
+            let body: Body = serde_json::from_value(args["body"].clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+            let name = args["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string);
+            let req = body.into_request(name)?;
+            let c = engine.create(&req)?;
+            Ok(json!({"Id": c.id().as_str(), "Warnings": []}))
+        }
+        "start" => {
+            if engine.container(id)?.is_running() {
+                return Err(not_modified());
+            }
+            engine.start(id, AttachMode::Detached)?;
+            Ok(Value::Null)
+        }
+        "restart" => {
+            let t = args["t"].as_i64();
+            engine.stop(id, t)?;
+            engine.start(id, AttachMode::Detached)?;
+            Ok(Value::Null)
+        }
+        other => Err(ApiError::internal(format!("unknown operation {other:?}"))),
+    }
+}
+
+/// `berth __api-op OP`: the child's side. Returns the exit code.
+pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
+    let mut input = String::new();
+    let _ = std::io::stdin().read_to_string(&mut input);
+    let args: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
+    let answer = Engine::open(paths)
+        .map_err(ApiError::from)
+        .and_then(|e| run(&e, op, &args));
+    let doc = match answer {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "status": e.status().as_u16(), "message": e.message() }),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{doc}");
+    0
+}
+
+impl AppState {
+    /// Run `op` in a fresh berth process; its answer.
+    pub(crate) async fn forked(&self, op: &'static str, args: Value) -> Result<Value, ApiError> {
+        let paths = self.paths.clone();
+        tokio::task::spawn_blocking(move || {
+            let exe = std::env::current_exe()
+                .map_err(|e| ApiError::internal(format!("finding berth's binary: {e}")))?;
+            let mut child = Command::new(exe)
+                .arg("--root")
+                .arg(&paths.root)
+                .arg("--runroot")
+                .arg(&paths.runroot)
+                .arg("--config")
+                .arg(&paths.config)
+                .args(["__api-op", op])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| ApiError::internal(format!("starting berth __api-op {op}: {e}")))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(args.to_string().as_bytes());
+            }
+            let out = child
+                .wait_with_output()
+                .map_err(|e| ApiError::internal(format!("berth __api-op {op}: {e}")))?;
+            let doc: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+                ApiError::internal(format!(
+                    "berth __api-op {op} ended without an answer ({})",
+                    out.status
+                ))
+            })?;
+            if let Some(status) = doc["status"].as_u64() {
+                let status = StatusCode::from_u16(status as u16)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return Err(ApiError::new(
+                    status,
+                    doc["message"].as_str().unwrap_or_default(),
+                ));
+            }
+            Ok(doc["ok"].clone())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+    }
+}

@@ -1,0 +1,70 @@
+//! `/v1.41/containers/json` and `/containers/json` alike: the version
+//! prefix is checked against what berth speaks and taken off before
+//! routing; every answer carries dockerd's headers.
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::ApiError;
+
+/// `1.44` → (1, 44).
+fn parse(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Strip and check the version prefix, route, add the headers.
+pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some((ver, tail)) = path
+        .strip_prefix("/v")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(v, _)| parse(v).is_some())
+    {
+        let asked = parse(ver).unwrap_or_default();
+        let max = parse(engine::about::API_VERSION).unwrap_or_default();
+        let min = parse(engine::about::MIN_API_VERSION).unwrap_or_default();
+        if asked > max {
+            return with_headers(
+                ApiError::bad_request(format!(
+                    "client version {ver} is too new. Maximum supported API version is {}",
+                    engine::about::API_VERSION
+                ))
+                .into_response(),
+            );
+        }
+        if asked < min {
+            return with_headers(
+                ApiError::bad_request(format!(
+                    "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                    engine::about::MIN_API_VERSION
+                ))
+                .into_response(),
+            );
+        }
+        let rest = match req.uri().query() {
+            Some(q) => format!("/{tail}?{q}"),
+            None => format!("/{tail}"),
+        };
+        if let Ok(uri) = rest.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    with_headers(next.run(req).await)
+}
+
+/// dockerd's headers on every answer.
+fn with_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        "Api-Version",
+        HeaderValue::from_static(engine::about::API_VERSION),
+    );
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    if let Ok(v) = HeaderValue::from_str(&format!("berth/{} (linux)", engine::about::VERSION)) {
+        h.insert("Server", v);
+    }
+    r
+}

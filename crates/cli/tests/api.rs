@@ -1,0 +1,429 @@
+//! `berth serve` (issue 19, root): the Docker Engine API driven by real
+//! clients — Debian's docker CLI (20.10, API 1.41) and plain HTTP over the
+//! socket — answering what berth's own CLI answers.
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+/// A running `berth serve` on a socket of the test's own.
+struct Server {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Server {
+    fn start(b: &Berth) -> Server {
+        let socket = b.path().join("docker.sock");
+        let child = b
+            .cmd()
+            .args(["serve", "-H", &format!("unix://{}", socket.display())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if UnixStream::connect(&socket).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        Server { child, socket }
+    }
+
+    /// The docker CLI pointed at the server.
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .args(["-H", &format!("unix://{}", self.socket.display())])
+            .args(args)
+            .env(
+                "DOCKER_CONFIG",
+                self.socket.with_file_name("docker-cli-config"),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("the docker CLI (Debian's docker.io)")
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// One raw request: (status, headers, body).
+    fn http(&self, method: &str, path: &str) -> (u16, String, String) {
+        http(&self.socket, method, path)
+    }
+
+    /// SIGTERM, and wait for it to end.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // Small bodies come in one chunk: take the chunk's data.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .map(|(_, rest)| rest.trim_end_matches("\r\n0\r\n\r\n").to_string())
+            .unwrap_or_default()
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+#[test]
+fn the_docker_cli_lists_and_inspects_what_berth_runs() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "tier=front",
+        "-p",
+        "127.0.0.1:18765:80",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["create", "--name", "idle", IMAGE]);
+    let srv = Server::start(&b);
+
+    // version and info: the server half is berth's.
+    let v = srv.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}}",
+    ]);
+    assert_eq!(
+        v.trim(),
+        format!(
+            "{} 1.44 1.24",
+            b.ok(&["version", "--format", "{{.Server.Version}}"]).trim()
+        )
+    );
+    let info = srv.docker_ok(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersRunning}} {{.Images}}",
+    ]);
+    assert_eq!(info.trim(), "2 1 1");
+
+    // ps, with and without -a, with filters in the API's encoding.
+    let fmt = "{{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.Ports}} {{.Labels}}";
+    for args in [
+        vec!["ps", "--format", fmt],
+        vec!["ps", "-a", "--format", fmt],
+        vec!["ps", "-a", "--no-trunc", "-q"],
+        vec!["ps", "-a", "--filter", "label=tier=front", "-q"],
+        vec![
+            "ps",
+            "-a",
+            "--filter",
+            "status=created",
+            "--format",
+            "{{.Names}}",
+        ],
+        vec!["ps", "-n", "1", "--format", "{{.Names}}"],
+    ] {
+        assert_eq!(srv.docker_ok(&args), b.ok(&args), "{args:?}");
+    }
+    // A bad filter: dockerd's status (400) and words.
+    let o = srv.docker(&["ps", "--filter", "nope=1"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("Invalid filter 'nope'"),
+        "{}",
+        stderr(&o)
+    );
+
+    // inspect: the same document berth's CLI prints.
+    for f in [
+        "{{.Id}} {{.Name}} {{.State.Status}} {{.State.Running}} {{.Config.Image}}",
+        "{{json .Config.Labels}} {{json .HostConfig.PortBindings}} {{.NetworkSettings.IPAddress}}",
+    ] {
+        assert_eq!(
+            srv.docker_ok(&["inspect", "-f", f, "web"]),
+            b.ok(&["inspect", "-f", f, "web"]),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        srv.docker_ok(&["container", "inspect", "-f", "{{.State.Status}}", "idle"])
+            .trim(),
+        "created"
+    );
+    let o = srv.docker(&["inspect", "nosuch"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("No such object: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+
+    // images and image inspect.
+    let fmt = "{{.Repository}} {{.Tag}} {{.ID}}";
+    assert_eq!(
+        srv.docker_ok(&["images", "--format", fmt]),
+        b.ok(&["images", "--format", fmt])
+    );
+    assert_eq!(
+        srv.docker_ok(&["image", "inspect", "-f", "{{.Id}} {{.Os}}", IMAGE]),
+        b.ok(&["image", "inspect", "-f", "{{.Id}} {{.Os}}", IMAGE])
+    );
+
+    // The wire: ping headers, version prefixes, errors as dockerd's.
+    let (status, head, body) = srv.http("GET", "/_ping");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    let head = head.to_ascii_lowercase();
+    for h in [
+        "api-version: 1.44",
+        "ostype: linux",
+        "docker-experimental: false",
+    ] {
+        assert!(head.contains(h), "{head}");
+    }
+    assert_eq!(srv.http("HEAD", "/_ping").0, 200);
+    assert_eq!(srv.http("GET", "/v1.24/containers/json").0, 200);
+    let (status, _, body) = srv.http("GET", "/v1.99/version");
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("client version 1.99 is too new. Maximum supported API version is 1.44"),
+        "{body}"
+    );
+    let (status, _, body) = srv.http("GET", "/v1.12/version");
+    assert_eq!(status, 400);
+    assert!(body.contains("is too old"), "{body}");
+    let (status, _, body) = srv.http("GET", "/v1.41/containers/nosuch/json");
+    assert_eq!(status, 404);
+    assert_eq!(body, r#"{"message":"No such container: nosuch"}"#);
+    let (status, _, body) = srv.http("GET", "/nowhere");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"page not found"}"#)
+    );
+    let (status, _, _) = srv.http("GET", "/containers/json?filters=notjson");
+    assert_eq!(status, 400);
+
+    // The socket is root's and its group's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&srv.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+
+    // Stopping the server stops no container, and takes its socket away.
+    let socket = srv.socket.clone();
+    assert!(srv.stop().success());
+    assert!(!socket.exists());
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Running}}", "web"]).trim(),
+        "true"
+    );
+    b.ok(&["rm", "-f", "web", "idle"]);
+}
+
+#[test]
+fn the_docker_cli_runs_stops_logs_and_removes_containers() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+
+    // run -d: create and start through the API; berth sees what it made.
+    let id = srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "-l",
+        "x=y",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exec sleep 300",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.State.Status}} {{index .Config.Labels \"x\"}}",
+            "talk"
+        ])
+        .trim(),
+        format!("{} running y", id.trim())
+    );
+    // logs: demultiplexed by the docker CLI into its stdout and stderr.
+    let mut o = srv.docker(&["logs", "talk"]);
+    for _ in 0..50 {
+        if stdout(&o) == "out\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        o = srv.docker(&["logs", "talk"]);
+    }
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    assert_eq!(srv.docker_ok(&["logs", "--tail", "1", "talk"]), "");
+    // start of a running container: nothing to do (304), no error.
+    srv.docker_ok(&["start", "talk"]);
+    // stop, start, restart, kill, wait, rm.
+    srv.docker_ok(&["stop", "-t", "1", "talk"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "talk"]).trim(),
+        "exited"
+    );
+    srv.docker_ok(&["start", "talk"]);
+    srv.docker_ok(&["restart", "-t", "0", "talk"]);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.RestartCount}}",
+            "talk"
+        ])
+        .trim()
+        .split(' ')
+        .next(),
+        Some("true")
+    );
+    srv.docker_ok(&["kill", "talk"]);
+    assert_eq!(srv.docker_ok(&["wait", "talk"]).trim(), "137");
+    let o = srv.docker(&["kill", "talk"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+    srv.docker_ok(&["rm", "talk"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+
+    // logs -f follows until the container ends.
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "count",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.3; done",
+    ]);
+    assert_eq!(srv.docker_ok(&["logs", "-f", "count"]), "1\n2\n3\n");
+    srv.docker_ok(&["rm", "-f", "count"]);
+
+    // The same flags through the API and through berth's CLI make the same
+    // container.
+    let flags = [
+        "--name",
+        "NAME",
+        "-e",
+        "A=1",
+        "-p",
+        "127.0.0.1:18766:80",
+        "--restart",
+        "on-failure:3",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "-v",
+        "apivol:/data",
+        "--cap-drop",
+        "NET_RAW",
+        "--hostname",
+        "h1",
+        "-w",
+        "/tmp",
+        "--read-only",
+        "--tmpfs",
+        "/run",
+        "--ulimit",
+        "nofile=100:200",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "5s",
+        IMAGE,
+        "sleep",
+        "300",
+    ];
+    let with = |name: &str| -> Vec<String> {
+        flags
+            .iter()
+            .map(|f| {
+                if *f == "NAME" {
+                    name.to_string()
+                } else {
+                    f.to_string()
+                }
+            })
+            .collect()
+    };
+    let mut api_args = vec!["create".to_string()];
+    api_args.extend(with("viaapi"));
+    srv.docker_ok(&api_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cli_args = vec!["create".to_string()];
+    cli_args.extend(with("viacli"));
+    for a in cli_args.iter_mut() {
+        if a == "127.0.0.1:18766:80" {
+            *a = "127.0.0.1:18767:80".into();
+        }
+    }
+    b.ok(&cli_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let f = "{{json .Config.Env}} {{.Config.Hostname}} {{.Config.WorkingDir}} {{json .Config.Cmd}} {{json .Config.Healthcheck}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} {{json .HostConfig.Tmpfs}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Binds}} {{range .Mounts}}{{.Name}}:{{.Destination}}{{end}}";
+    // (A newer docker CLI sends capabilities as CAP_NET_RAW; dockerd keeps
+    // what the client sent, and so does berth.)
+    assert_eq!(
+        b.ok(&["inspect", "-f", f, "viaapi"])
+            .replace("CAP_NET_RAW", "NET_RAW"),
+        b.ok(&["inspect", "-f", f, "viacli"])
+    );
+    let ports = "{{range $p, $b := .HostConfig.PortBindings}}{{$p}} {{(index $b 0).HostIp}}{{end}}";
+    assert_eq!(
+        b.ok(&["inspect", "-f", ports, "viaapi"]),
+        b.ok(&["inspect", "-f", ports, "viacli"])
+    );
+    // Bad input: dockerd's statuses, nothing made.
+    let o = srv.docker(&["create", "--name", "viaapi", IMAGE]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+    let (status, _, body) = srv.http("POST", "/containers/create");
+    assert_eq!(status, 400, "{body}");
+    b.ok(&["rm", "-f", "viaapi", "viacli"]);
+    b.ok(&["volume", "rm", "apivol"]);
+    assert!(srv.stop().success());
+}

@@ -39,9 +39,7 @@ pub(crate) async fn list(
             )?,
         };
         let list = e.list_containers(&req)?;
-        Ok(Json(Value::Array(
-            list.iter().map(|c| e.container_summary(c)).collect(),
-        )))
+        Ok(Json(Value::Array(e.container_summaries(&list))))
     })
     .await
 }

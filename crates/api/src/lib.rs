@@ -13,6 +13,7 @@ mod create;
 mod error;
 mod images;
 mod listen;
+mod objects;
 mod ops;
 mod system;
 mod version;
@@ -80,6 +81,19 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/networks", get(objects::networks))
+        .route("/networks/create", post(objects::network_create))
+        .route(
+            "/networks/{id}",
+            get(objects::network).delete(objects::network_remove),
+        )
+        .route("/networks/{id}/{verb}", post(objects::network_connect))
+        .route("/volumes", get(objects::volumes))
+        .route("/volumes/create", post(objects::volume_create))
+        .route(
+            "/volumes/{name}",
+            get(objects::volume).delete(objects::volume_remove),
+        )
         .route("/images/json", get(images::list))
         .route("/images/{*rest}", get(images::by_name))
         .fallback(error::no_route)

@@ -48,6 +48,34 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
             engine.start(id, AttachMode::Detached)?;
             Ok(Value::Null)
         }
+        "network-create" => {
+            let body: crate::objects::NetworkBody = serde_json::from_value(args.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+            let n = engine.network_create(&body.into_request()?)?;
+            Ok(json!({"Id": n.id, "Warning": ""}))
+        }
+        "network-connect" | "network-disconnect" => {
+            let b = &args["body"];
+            let container = b["Container"].as_str().unwrap_or_default();
+            if op == "network-disconnect" {
+                engine.network_disconnect(id, container, b["Force"].as_bool().unwrap_or(false))?;
+            } else {
+                let ep = &b["EndpointConfig"];
+                let aliases: Vec<String> = ep["Aliases"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let ip = ep["IPAMConfig"]["IPv4Address"]
+                    .as_str()
+                    .filter(|s| !s.is_empty());
+                engine.network_connect(id, container, &aliases, ip)?;
+            }
+            Ok(Value::Null)
+        }
         other => Err(ApiError::internal(format!("unknown operation {other:?}"))),
     }
 }

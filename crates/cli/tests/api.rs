@@ -427,3 +427,115 @@ fn the_docker_cli_runs_stops_logs_and_removes_containers() {
     b.ok(&["volume", "rm", "apivol"]);
     assert!(srv.stop().success());
 }
+
+#[test]
+fn the_docker_cli_manages_networks_and_volumes() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    // Networks: create with a subnet and labels, list, inspect, connect a
+    // running container, find it by name from another, remove.
+    let id = srv.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.254.77.0/24",
+        "--label",
+        "k=v",
+        "apinet",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let fmt = "{{.Name}} {{.Driver}} {{.Labels}}";
+    assert_eq!(
+        srv.docker_ok(&["network", "ls", "--filter", "label=k=v", "--format", fmt]),
+        b.ok(&["network", "ls", "--filter", "label=k=v", "--format", fmt])
+    );
+    let f = "{{.Name}} {{(index .IPAM.Config 0).Subnet}} {{.Internal}}";
+    assert_eq!(
+        srv.docker_ok(&["network", "inspect", "-f", f, "apinet"]),
+        b.ok(&["network", "inspect", "-f", f, "apinet"])
+    );
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv1",
+        "--network",
+        "apinet",
+        "--network-alias",
+        "web",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    srv.docker_ok(&["run", "-d", "--name", "cli1", IMAGE, "sleep", "300"]);
+    srv.docker_ok(&["network", "connect", "apinet", "cli1"]);
+    let (out, _) = (
+        b.ok(&[
+            "exec",
+            "cli1",
+            "sh",
+            "-c",
+            "ping -c1 -W2 web >/dev/null && echo reached",
+        ]),
+        (),
+    );
+    assert_eq!(out.trim(), "reached");
+    srv.docker_ok(&["network", "disconnect", "apinet", "cli1"]);
+    let o = srv.docker(&["network", "rm", "apinet"]);
+    assert_ne!(code(&o), 0, "a network in use is kept");
+    srv.docker_ok(&["rm", "-f", "srv1", "cli1"]);
+    srv.docker_ok(&["network", "rm", "apinet"]);
+    assert!(!b.ok(&["network", "ls"]).contains("apinet"));
+    // Volumes: create, list, inspect, use, remove.
+    srv.docker_ok(&["volume", "create", "--label", "k=v", "apivol"]);
+    assert_eq!(
+        srv.docker_ok(&[
+            "volume",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}} {{.Driver}}"
+        ]),
+        "apivol local\n"
+    );
+    assert_eq!(
+        srv.docker_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Mountpoint}}",
+            "apivol"
+        ]),
+        b.ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Mountpoint}}",
+            "apivol"
+        ])
+    );
+    srv.docker_ok(&[
+        "run",
+        "--name",
+        "w1",
+        "-d",
+        "-v",
+        "apivol:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    srv.docker_ok(&["wait", "w1"]);
+    srv.docker_ok(&["rm", "w1"]);
+    assert_eq!(
+        b.ok(&["run", "--rm", "-v", "apivol:/data", IMAGE, "cat", "/data/f"]),
+        "kept\n"
+    );
+    srv.docker_ok(&["volume", "rm", "apivol"]);
+    let o = srv.docker(&["volume", "inspect", "apivol"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("No such volume"), "{}", stderr(&o));
+    assert!(srv.stop().success());
+}

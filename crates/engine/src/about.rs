@@ -279,18 +279,23 @@ impl Engine {
             .into(),
         }];
         if let Some(runc) = find_binary("runc") {
-            let v = std::process::Command::new(&runc)
-                .arg("--version")
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let version = v
-                .lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(2))
-                .unwrap_or("")
-                .to_string();
+            // Asked once per process (the API server answers /version often).
+            static RUNC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let version = RUNC
+                .get_or_init(|| {
+                    let v = std::process::Command::new(&runc)
+                        .arg("--version")
+                        .output()
+                        .ok()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                        .unwrap_or_default();
+                    v.lines()
+                        .next()
+                        .and_then(|l| l.split_whitespace().nth(2))
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .clone();
             components.push(Component {
                 name: "runc".into(),
                 version,

@@ -317,6 +317,20 @@ impl Engine {
                 .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
             Ok(())
         })?;
+        // As Docker's: a container whose networks so far had no name
+        // service (the default bridge) asks the new network's from now on.
+        let had_dns = c
+            .config
+            .networks
+            .iter()
+            .filter_map(|other| self.store().network(other).ok())
+            .any(|r| !is_default(&r));
+        if !is_default(&n) && !had_dns && c.config.dns.is_empty() {
+            let path = self.store().container_dir(c.id()).join("resolv.conf");
+            let text = crate::container::create::resolv_conf(&c.config, Some(&n.gateway));
+            overwrite_in_place(&path, text.as_bytes())
+                .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+        }
         if !c.is_running() {
             return Ok(());
         }

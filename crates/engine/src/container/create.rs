@@ -965,6 +965,14 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
         hosts.push('\n');
     }
     w("hosts", &hosts)?;
+    w("resolv.conf", &resolv_conf(c, dns))?;
+    std::fs::create_dir_all(dir.join("rootfs"))
+        .map_err(|e| EngineError::io("creating rootfs dir", e))
+}
+
+/// The container's /etc/resolv.conf: `dns` (a user network's responder)
+/// or the host's resolvers, with `--dns`, `--dns-search`, `--dns-option`.
+pub(crate) fn resolv_conf(c: &ContainerConfig, dns: Option<&str>) -> String {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = match (dns, c.dns.is_empty()) {
         (_, false) | (Some(_), true) => {
@@ -1032,15 +1040,12 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
     if !c.dns_options.is_empty() {
         options.push(format!("options {}", c.dns_options.join(" ")));
     }
-    let resolv: String = search
+    search
         .into_iter()
         .chain(rest)
         .chain(options)
         .map(|l| l + "\n")
-        .collect();
-    w("resolv.conf", &resolv)?;
-    std::fs::create_dir_all(dir.join("rootfs"))
-        .map_err(|e| EngineError::io("creating rootfs dir", e))
+        .collect()
 }
 
 impl Engine {

@@ -240,13 +240,18 @@ impl Engine {
     /// only the network's id when it does not; the top-level address fields
     /// are the default bridge's, as in Docker.
     fn network_settings(&self, c: &Container) -> Value {
+        self.network_settings_in(c, &NetLookup::load(self))
+    }
+
+    /// `NetworkSettings` of `c`, its networks and addresses looked up in
+    /// `lookup` (loaded once for a whole listing).
+    pub(crate) fn network_settings_in(&self, c: &Container, lookup: &NetLookup) -> Value {
         let cfg = &c.config;
         let running = c.is_running();
-        let leases: Vec<store::Lease> = if running {
-            self.store()
-                .leases(None)
-                .unwrap_or_default()
-                .into_iter()
+        let leases: Vec<&store::Lease> = if running {
+            lookup
+                .leases
+                .iter()
                 .filter(|l| l.container == c.id().as_str())
                 .collect()
         } else {
@@ -264,7 +269,10 @@ impl Engine {
             crate::config::NetworkMode::Container(_) => Vec::new(),
         };
         for (i, name) in names.iter().enumerate() {
-            let rec = self.store().network(name).ok();
+            let rec = match lookup.networks.get(name) {
+                Some(n) => Some(n.clone()),
+                None => self.store().network(name).ok(),
+            };
             let lease = rec
                 .as_ref()
                 .and_then(|n| leases.iter().find(|l| l.network == n.id));
@@ -354,5 +362,27 @@ impl Engine {
             o.extend(t);
         }
         out
+    }
+}
+
+/// Every network and address lease, read once for a listing.
+pub(crate) struct NetLookup {
+    leases: Vec<store::Lease>,
+    networks: std::collections::HashMap<String, store::NetworkRecord>,
+}
+
+impl NetLookup {
+    /// Read them.
+    pub(crate) fn load(engine: &Engine) -> NetLookup {
+        let store = engine.store();
+        NetLookup {
+            leases: store.leases(None).unwrap_or_default(),
+            networks: store
+                .networks()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| (n.name.clone(), n))
+                .collect(),
+        }
     }
 }

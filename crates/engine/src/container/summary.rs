@@ -103,9 +103,14 @@ pub fn command_line(c: &Container) -> String {
 }
 
 impl Engine {
-    /// `c` as one entry of `GET /containers/json`.
-    pub fn container_summary(&self, c: &Container) -> Value {
-        let doc = self.inspect_container(c);
+    /// `list` as entries of `GET /containers/json` (networks and leases
+    /// read once for all of them).
+    pub fn container_summaries(&self, list: &[Container]) -> Vec<Value> {
+        let lookup = crate::container::inspect::NetLookup::load(self);
+        list.iter().map(|c| self.summary_in(c, &lookup)).collect()
+    }
+
+    fn summary_in(&self, c: &Container, lookup: &crate::container::inspect::NetLookup) -> Value {
         let ports: Vec<Value> = c
             .api_ports()
             .iter()
@@ -122,20 +127,33 @@ impl Engine {
                 v
             })
             .collect();
+        let mounts: Vec<Value> = c
+            .config
+            .mounts
+            .iter()
+            .map(|m| {
+                let source = match m.kind {
+                    crate::config::MountType::Volume => self.store().volume_data(&m.source),
+                    _ => std::path::PathBuf::from(&m.source),
+                };
+                crate::volumes::inspect_mount(m, &source)
+            })
+            .collect();
+        let settings = self.network_settings_in(c, lookup);
         json!({
             "Id": c.id().as_str(),
             "Names": [format!("/{}", c.name())],
             "Image": c.record.image_ref,
-            "ImageID": doc["Image"],
+            "ImageID": c.record.image_id.to_string(),
             "Command": command_line(c),
             "Created": c.record.created.timestamp(),
             "Ports": ports,
             "Labels": c.config.labels,
             "State": c.state.status.as_str(),
             "Status": status_text(c),
-            "HostConfig": {"NetworkMode": doc["HostConfig"]["NetworkMode"]},
-            "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]},
-            "Mounts": doc["Mounts"],
+            "HostConfig": {"NetworkMode": c.config.network_mode.docker_name(&c.config.networks)},
+            "NetworkSettings": {"Networks": settings["Networks"]},
+            "Mounts": mounts,
         })
     }
 }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# berth serve benchmark (issue 19), release build, as root: the docker CLI
+# driving `berth serve` beside the same CLI driving dockerd, and berth's own
+# CLI, in one sitting.
+#
+#   bench/api.sh      prints a markdown table (append it to bench/RESULTS.md by hand)
+#
+# Each engine works in a network namespace of its own (`unshare -n`), as
+# bench/compose.sh: berth with a throwaway state root and `berth serve` on a
+# socket in it; Docker as a throwaway dockerd (Debian's docker.io, own data
+# root, exec root, pidfile and socket; no iptables, ip_forward or masquerade).
+# The docker CLI is the machine's /usr/bin/docker for both. The image is the
+# host's static busybox (scripts/busybox-rootfs) imported as bench:busybox.
+# Measured:
+#   run -d     `docker run -d --name x bench:busybox sleep 1000` (create + start
+#              through the API), then `docker rm -f x` (timed apart); berth's
+#              own `berth run -d` / `berth rm -f` for the baseline
+#   ps 50      `docker ps` with 50 running containers (hyperfine median);
+#              `berth ps`; a bare `GET /containers/json` with curl
+#   rss        the idle server's resident memory after all that (berth serve
+#              vs dockerd)
+# Environment: RUNS (default 20) run/rm pairs, QUICK_RUNS (default 30)
+# hyperfine runs; DOCKER=0 skips Docker; KEEP=1 keeps the temp dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SELF=$PWD/bench/api.sh
+RUNS=${RUNS:-20}
+QUICK_RUNS=${QUICK_RUNS:-30}
+DOCKER=${DOCKER:-1}
+
+ms() { python3 -c "import sys; print('%.1f' % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
+stats() {
+  [ -e "$1" ] || { echo "—"; return; }
+  [ -s "$1" ] || { echo "FAILED"; return; }
+  python3 -c "
+import statistics, sys
+v = [float(l) for l in open(sys.argv[1]) if l.strip()]
+print('%.1f ms (%.1f–%.1f)' % (statistics.median(v), min(v), max(v)))" "$1"
+}
+hf_median() { python3 -c "import json,sys; print('%.1f ms' % (json.load(open(sys.argv[1]))['results'][0]['median']*1000))" "$1"; }
+# pairs NAME UP DOWN: one warm-up pair, then RUNS timed pairs.
+pairs() {
+  local name=$1 up=$2 down=$3 t0 t1 t2 t3 i
+  : > "$out/$name.up"; : > "$out/$name.down"
+  { eval "$up" && eval "$down"; } >>"$out/$name.log" 2>&1 || { echo "$name: warm-up failed" >&2; tail -n 5 "$out/$name.log" >&2; return 0; }
+  for i in $(seq 1 "$RUNS"); do
+    t0=$EPOCHREALTIME; eval "$up" >>"$out/$name.log" 2>&1 || { echo "$name: up failed" >&2; tail -n 5 "$out/$name.log" >&2; return 0; }
+    t1=$EPOCHREALTIME; t2=$EPOCHREALTIME
+    eval "$down" >>"$out/$name.log" 2>&1 || { echo "$name: down failed" >&2; return 0; }
+    t3=$EPOCHREALTIME
+    ms "$t0" "$t1" >> "$out/$name.up"; ms "$t2" "$t3" >> "$out/$name.down"
+  done
+}
+hf() {
+  local name=$1; shift
+  if hyperfine -N --warmup 3 --runs "$QUICK_RUNS" --export-json "$out/$name.json" "$*" >>"$out/$name.log" 2>&1; then
+    hf_median "$out/$name.json" > "$out/$name.hf"
+  else echo FAILED > "$out/$name.hf"; tail -n 5 "$out/$name.log" >&2; fi
+}
+fifty() { # start 50 sleepers with CMD (docker or berth)
+  local i; for i in $(seq 1 50); do $1 run -d --name "f$i" bench:busybox sleep 3600 >/dev/null; done
+}
+
+if [ "${1:-}" = _berth ]; then
+  tmp=$2; out=$tmp/out
+  export BERTH_ROOT=$tmp/root BERTH_RUNROOT=$tmp/run BERTH_CONFIG=$tmp/config
+  B=$tmp/berth
+  ip link set lo up
+  "$B" import "$tmp/rootfs.tar" bench:busybox >/dev/null
+  "$B" serve -H "unix://$tmp/b.sock" 2>"$out/serve.log" &
+  srv=$!
+  trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null; "$B" system reset -f >/dev/null 2>&1 || true' EXIT
+  for _ in $(seq 1 100); do [ -S "$tmp/b.sock" ] && break; sleep 0.05; done
+  D="docker -H unix://$tmp/b.sock"
+  pairs serve-run "$D run -d --name xx bench:busybox sleep 1000" "$D rm -f xx"
+  pairs berth-run "$B run -d --name xx bench:busybox sleep 1000" "$B rm -f xx"
+  fifty "$B"
+  hf serve-ps "$D ps"
+  hf berth-ps "$B ps"
+  hf serve-curl "curl -s --unix-socket $tmp/b.sock http://d/v1.41/containers/json"
+  sleep 1
+  ps -o rss= -p "$srv" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/serve.rss"
+  exit 0
+fi
+
+if [ "${1:-}" = _docker ]; then
+  tmp=$2; out=$tmp/out; d=$tmp/docker
+  ip link set lo up
+  /usr/sbin/dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid" \
+    -H "unix://$d/docker.sock" --iptables=false --ip6tables=false --ip-forward=false \
+    --ip-masq=false --userland-proxy=false >"$d/dockerd.log" 2>&1 &
+  stop_dockerd() {
+    [ -s "$d/docker.pid" ] || return 0
+    docker -H "unix://$d/docker.sock" rm -f $(docker -H "unix://$d/docker.sock" ps -aq) >/dev/null 2>&1 || true
+    kill "$(cat "$d/docker.pid")" 2>/dev/null || true
+    for _ in $(seq 1 300); do [ -e "$d/docker.pid" ] || break; sleep 0.1; done
+  }
+  trap stop_dockerd EXIT
+  for _ in $(seq 1 100); do curl -fs --unix-socket "$d/docker.sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
+  D="docker -H unix://$d/docker.sock"
+  $D import -c 'CMD ["sh"]' "$tmp/rootfs.tar" bench:busybox >/dev/null
+  pairs docker-run "$D run -d --name xx bench:busybox sleep 1000" "$D rm -f xx"
+  fifty "$D"
+  hf docker-ps "$D ps"
+  hf docker-curl "curl -s --unix-socket $d/docker.sock http://d/v1.41/containers/json"
+  sleep 1
+  ps -o rss= -p "$(cat "$d/docker.pid")" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/dockerd.rss"
+  exit 0
+fi
+
+[ "$(id -u)" = 0 ] || { echo "bench/api.sh: run as root" >&2; exit 1; }
+command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
+cargo build --release -q
+tmp=$(mktemp -d /var/tmp/berth-api-bench.XXXXXX)
+out=$tmp/out
+mkdir -p "$out" "$tmp/config" "$tmp/docker"
+printf '[network]\nip_forward = false\n' > "$tmp/config/berth.toml"
+cp target/release/berth "$tmp/berth"
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- crates 2>/dev/null || rev="$rev + uncommitted changes"
+cleanup() {
+  BERTH_ROOT=$tmp/root BERTH_RUNROOT=$tmp/run BERTH_CONFIG=$tmp/config "$tmp/berth" system reset -f >/dev/null 2>&1 || true
+  if [ -s "$tmp/docker/docker.pid" ]; then kill "$(cat "$tmp/docker/docker.pid")" 2>/dev/null || true; sleep 3; fi
+  umount -R "$tmp/docker/data" 2>/dev/null || true
+  umount -R "$tmp/docker/exec" 2>/dev/null || true
+  for c in /sys/fs/cgroup/*/docker; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
+  if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+scripts/busybox-rootfs > "$tmp/rootfs.tar"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+unshare -n bash "$SELF" _berth "$tmp" || echo "berth phase failed" >&2
+if [ "$DOCKER" = 1 ]; then unshare -n bash "$SELF" _docker "$tmp" || echo "docker phase failed" >&2; fi
+v() { cat "$out/$1" 2>/dev/null || echo "—"; }
+cat <<EOF
+
+### berth serve beside dockerd (bench/api.sh, berth $rev, $(date -u +%Y-%m-%d), RUNS=$RUNS, load $load)
+
+Client: $(docker --version | sed 's/,.*//') for both engines; medians (min–max).
+
+| | docker CLI → berth serve | docker CLI → dockerd | berth CLI |
+|---|---|---|---|
+| \`run -d\` (create + start) | $(stats "$out/serve-run.up") | $(stats "$out/docker-run.up") | $(stats "$out/berth-run.up") |
+| \`rm -f\` of it | $(stats "$out/serve-run.down") | $(stats "$out/docker-run.down") | $(stats "$out/berth-run.down") |
+| \`ps\` with 50 running | $(v serve-ps.hf) | $(v docker-ps.hf) | $(v berth-ps.hf) |
+| \`GET /containers/json\` (curl), 50 running | $(v serve-curl.hf) | $(v docker-curl.hf) | |
+| idle server RSS | $(v serve.rss) | $(v dockerd.rss) | |
+EOF

@@ -1,0 +1,242 @@
+//! `/networks/…` and `/volumes/…`.
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::containers::truthy;
+use crate::{ApiError, AppState};
+
+/// A `filters` parameter.
+#[derive(Deserialize, Default)]
+pub(crate) struct FilterQuery {
+    filters: Option<String>,
+}
+
+/// `GET /networks`.
+pub(crate) async fn networks(
+    State(st): State<AppState>,
+    Query(q): Query<FilterQuery>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        e.default_network()?;
+        let f = engine::filters::Filters::from_json(
+            q.filters.as_deref().unwrap_or(""),
+            engine::filters::NETWORK_FILTERS,
+        )?;
+        let list = e.list_networks(&f)?;
+        Ok(Json(Value::Array(
+            list.iter().map(|n| e.inspect_network(n)).collect(),
+        )))
+    })
+    .await
+}
+
+/// `GET /networks/{id}`.
+pub(crate) async fn network(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let n = if id == "bridge" {
+            e.default_network()?
+        } else {
+            e.network(&id)?
+        };
+        Ok(Json(e.inspect_network(&n)))
+    })
+    .await
+}
+
+/// `POST /networks/create`: made in a process of its own (see `ops.rs`).
+pub(crate) async fn network_create(
+    State(st): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let v = st.forked("network-create", body).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `DELETE /networks/{id}`.
+pub(crate) async fn network_remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        e.network_remove(&id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /networks/{id}/connect` and `/disconnect`.
+pub(crate) async fn network_connect(
+    State(st): State<AppState>,
+    Path((id, verb)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let op = match verb.as_str() {
+        "connect" => "network-connect",
+        "disconnect" => "network-disconnect",
+        _ => return Err(crate::error::no_route().await),
+    };
+    st.forked(op, json!({"id": id, "body": body})).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /networks/create`'s body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct NetworkBody {
+    name: String,
+    driver: String,
+    internal: bool,
+    labels: Option<BTreeMap<String, String>>,
+    options: Option<BTreeMap<String, String>>,
+    #[serde(rename = "IPAM")]
+    ipam: Option<IpamBody>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct IpamBody {
+    config: Option<Vec<PoolBody>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct PoolBody {
+    subnet: String,
+    gateway: String,
+    #[serde(rename = "IPRange")]
+    ip_range: String,
+}
+
+impl NetworkBody {
+    /// The engine's request.
+    pub(crate) fn into_request(self) -> Result<engine::networks::NetworkCreate, ApiError> {
+        if self.name.is_empty() {
+            return Err(ApiError::bad_request("network name is required"));
+        }
+        let pool = self
+            .ipam
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().next())
+            .unwrap_or_default();
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        Ok(engine::networks::NetworkCreate {
+            name: self.name,
+            driver: some(self.driver),
+            subnet: some(pool.subnet),
+            gateway: some(pool.gateway),
+            ip_range: some(pool.ip_range),
+            internal: self.internal,
+            labels: self.labels.unwrap_or_default(),
+            options: self.options.unwrap_or_default(),
+        })
+    }
+}
+
+/// `GET /volumes`.
+pub(crate) async fn volumes(
+    State(st): State<AppState>,
+    Query(q): Query<FilterQuery>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let f = engine::filters::Filters::from_json(
+            q.filters.as_deref().unwrap_or(""),
+            engine::filters::VOLUME_FILTERS,
+        )?;
+        let list = e.list_volumes(&f)?;
+        let docs: Vec<Value> = list
+            .iter()
+            .map(|v| engine::volumes::inspect_volume(v, &e.volume_mountpoint(&v.name)))
+            .collect();
+        Ok(Json(json!({"Volumes": docs, "Warnings": null})))
+    })
+    .await
+}
+
+/// `GET /volumes/{name}`.
+pub(crate) async fn volume(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    st.engine(move |e| {
+        let v = e.volume(&name)?;
+        Ok(Json(engine::volumes::inspect_volume(
+            &v,
+            &e.volume_mountpoint(&v.name),
+        )))
+    })
+    .await
+}
+
+/// `POST /volumes/create`'s body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct VolumeBody {
+    name: String,
+    driver: String,
+    driver_opts: Option<BTreeMap<String, String>>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /volumes/create`: 201 with the volume.
+pub(crate) async fn volume_create(
+    State(st): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: VolumeBody = if body.is_empty() {
+        VolumeBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    st.engine(move |e| {
+        let v = e.volume_create(
+            (!b.name.is_empty()).then_some(b.name.as_str()),
+            (!b.driver.is_empty()).then_some(b.driver.as_str()),
+            b.labels.unwrap_or_default(),
+            b.driver_opts.unwrap_or_default(),
+        )?;
+        Ok((
+            StatusCode::CREATED,
+            Json(engine::volumes::inspect_volume(
+                &v,
+                &e.volume_mountpoint(&v.name),
+            )),
+        ))
+    })
+    .await
+}
+
+/// `DELETE /volumes/{name}` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct VolumeRemoveQuery {
+    force: Option<String>,
+}
+
+/// `DELETE /volumes/{name}`.
+pub(crate) async fn volume_remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<VolumeRemoveQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        match e.volume_remove(&name) {
+            Ok(_) => {}
+            Err(err) if err.is_not_found() && truthy(&q.force) => {}
+            Err(err) => return Err(err.into()),
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

@@ -323,3 +323,42 @@ pub(crate) async fn logs(
         .body(axum::body::Body::from_stream(stream))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
+
+/// `rename` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct RenameQuery {
+    name: Option<String>,
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub(crate) async fn rename(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> Result<StatusCode, ApiError> {
+    st.engine(move |e| {
+        let name = q.name.unwrap_or_default();
+        e.rename(&id, name.trim_start_matches('/'))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /containers/{id}/pause` and `/unpause`.
+pub(crate) async fn pause(
+    State(st): State<AppState>,
+    Path((id, verb)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if verb != "pause" && verb != "unpause" {
+        return Err(crate::error::no_route().await);
+    }
+    st.engine(move |e| {
+        if verb == "pause" {
+            e.pause(&id)?;
+        } else {
+            e.unpause(&id)?;
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

@@ -81,6 +81,8 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/{verb}", post(containers::pause))
         .route("/networks", get(objects::networks))
         .route("/networks/create", post(objects::network_create))
         .route(
@@ -95,7 +97,12 @@ fn routes(state: AppState) -> Router {
             get(objects::volume).delete(objects::volume_remove),
         )
         .route("/images/json", get(images::list))
-        .route("/images/{*rest}", get(images::by_name))
+        .route(
+            "/images/{*rest}",
+            get(images::by_name)
+                .post(images::post_by_name)
+                .delete(images::remove),
+        )
         .fallback(error::no_route)
         .with_state(state)
 }

@@ -539,3 +539,48 @@ fn the_docker_cli_manages_networks_and_volumes() {
     assert!(stderr(&o).contains("No such volume"), "{}", stderr(&o));
     assert!(srv.stop().success());
 }
+
+#[test]
+fn the_docker_cli_renames_pauses_tags_and_removes_images() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    srv.docker_ok(&["run", "-d", "--name", "first", IMAGE, "sleep", "300"]);
+    srv.docker_ok(&["rename", "first", "second"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Name}}", "second"]).trim(),
+        "/second"
+    );
+    srv.docker_ok(&["pause", "second"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "second"])
+            .trim(),
+        "paused"
+    );
+    srv.docker_ok(&["unpause", "second"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "second"])
+            .trim(),
+        "running"
+    );
+    srv.docker_ok(&["rm", "-f", "second"]);
+    // Images: tag, history, remove (an untag, then the delete).
+    srv.docker_ok(&["tag", IMAGE, "example.test/app:v2"]);
+    assert!(b
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains("example.test/app:v2"));
+    let h = srv.docker_ok(&[
+        "history",
+        "--format",
+        "{{.ID}} {{.CreatedBy}}",
+        "example.test/app:v2",
+    ]);
+    assert!(h.lines().count() >= 1, "{h}");
+    let out = srv.docker_ok(&["rmi", "example.test/app:v2"]);
+    assert_eq!(out.trim(), "Untagged: example.test/app:v2");
+    let o = srv.docker(&["rmi", "example.test/app:v2"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
+    let (status, _, _) = srv.http("POST", "/containers/nosuch/attachx");
+    assert_eq!(status, 404);
+    assert!(srv.stop().success());
+}

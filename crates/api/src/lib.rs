@@ -90,6 +90,11 @@ fn routes(state: AppState) -> Router {
             get(objects::network).delete(objects::network_remove),
         )
         .route("/networks/{id}/{verb}", post(objects::network_connect))
+        .route("/networks/prune", post(objects::networks_prune))
+        .route("/volumes/prune", post(objects::volumes_prune))
+        .route("/swarm", get(objects::no_swarm))
+        .route("/nodes", get(objects::no_swarm))
+        .route("/services", get(objects::no_swarm))
         .route("/volumes", get(objects::volumes))
         .route("/volumes/create", post(objects::volume_create))
         .route(

@@ -240,3 +240,45 @@ pub(crate) async fn volume_remove(
     })
     .await
 }
+
+/// `POST /networks/prune`: the unused networks removed.
+pub(crate) async fn networks_prune(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    st.engine(|e| {
+        let removed = e.network_prune()?;
+        Ok(Json(json!({ "NetworksDeleted": removed })))
+    })
+    .await
+}
+
+/// `POST /volumes/prune`: from API 1.42 anonymous volumes only unless
+/// `all=true` is among the filters; before, every unused volume (dockerd
+/// 20.10 and its clients).
+pub(crate) async fn volumes_prune(
+    State(st): State<AppState>,
+    Query(q): Query<FilterQuery>,
+    version: Option<axum::Extension<crate::version::ApiVersion>>,
+) -> Result<Json<Value>, ApiError> {
+    let before_142 = version.is_some_and(|v| v.0 .0 < (1, 42));
+    st.engine(move |e| {
+        let f = engine::filters::Filters::from_json(
+            q.filters.as_deref().unwrap_or(""),
+            &["all", "label"],
+        )?;
+        let all = before_142 || f.boolean("all")?.unwrap_or(false);
+        let report = e.volume_prune(all, |v| f.labels("label", &v.labels))?;
+        Ok(Json(json!({
+            "VolumesDeleted": report.removed,
+            "SpaceReclaimed": report.reclaimed,
+        })))
+    })
+    .await
+}
+
+/// `GET /swarm` and the other swarm endpoints: dockerd's answer when it is
+/// not in a swarm.
+pub(crate) async fn no_swarm() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+    )
+}

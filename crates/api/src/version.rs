@@ -8,6 +8,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
 
+/// The API version a request asked for (none: the newest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ApiVersion(pub(crate) (u32, u32));
+
 /// `1.44` → (1, 44).
 fn parse(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
@@ -43,6 +47,7 @@ pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
                 .into_response(),
             );
         }
+        req.extensions_mut().insert(ApiVersion(asked));
         let rest = match req.uri().query() {
             Some(q) => format!("/{tail}?{q}"),
             None => format!("/{tail}"),

@@ -582,5 +582,23 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
     let (status, _, _) = srv.http("POST", "/containers/nosuch/attachx");
     assert_eq!(status, 404);
+    // Not a swarm: dockerd's 503.
+    let (status, _, body) = srv.http("GET", "/v1.41/swarm");
+    assert_eq!(status, 503);
+    assert!(body.contains("not a swarm manager"), "{body}");
+    // Prunes: unused networks go; volumes as the client's API version says
+    // (before 1.42 every unused one, from 1.42 anonymous ones unless all=true).
+    b.ok(&["network", "create", "unused1"]);
+    b.ok(&["volume", "create", "named1"]);
+    b.ok(&["volume", "create", "named2"]);
+    srv.docker_ok(&["network", "prune", "-f"]);
+    assert!(!b.ok(&["network", "ls"]).contains("unused1"));
+    let (status, _, body) = srv.http("POST", "/v1.44/volumes/prune");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    let (status, _, body) = srv.http("POST", "/v1.41/volumes/prune");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("named1") && body.contains("named2"), "{body}");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     assert!(srv.stop().success());
 }

@@ -460,6 +460,24 @@ fn ensure_image(
     Ok(())
 }
 
+/// The id of the service's image, which `ensure_image` made present; a
+/// dry run built or pulled nothing, so it may have none.
+fn present_image_id(
+    engine: &Engine,
+    service: &Service,
+    image: &str,
+    dry_run: bool,
+) -> Result<String> {
+    match engine.image_id(image) {
+        Some(id) => Ok(id),
+        None if dry_run => Ok(String::new()),
+        None => Err(Error::Failed(format!(
+            "service {:?}: image {image} is not present",
+            service.name
+        ))),
+    }
+}
+
 /// `compose build` of one service: its image, tagged `image:` or
 /// `<project>-<service>`.
 pub fn build_service(
@@ -591,17 +609,7 @@ fn reconcile(
     }
     let hash = project::config_hash(service);
     let image = project::image_name(project, service);
-    let image_id = match engine.image_id(&image) {
-        Some(id) => id,
-        // A dry run did not build or pull it.
-        None if opts.dry_run => String::new(),
-        None => {
-            return Err(Error::Failed(format!(
-                "service {:?}: image {image} is not present",
-                service.name
-            )))
-        }
-    };
+    let image_id = present_image_id(engine, service, &image, opts.dry_run)?;
     // Scaled down: the highest numbers go.
     for m in existing.iter().filter(|m| m.number > want) {
         if opts.dry_run {
@@ -1084,17 +1092,7 @@ pub fn create_oneoff(
         .clone()
         .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, random_slug()));
     let image = project::image_name(project, &service);
-    let image_id = match engine.image_id(&image) {
-        Some(id) => id,
-        // Built or pulled only in a real run.
-        None if opts.dry_run => String::new(),
-        None => {
-            return Err(Error::Failed(format!(
-                "service {:?}: image {image} is not present",
-                service.name
-            )))
-        }
-    };
+    let image_id = present_image_id(engine, &service, &image, opts.dry_run)?;
     let hash = project::config_hash(&service);
     let mut labels = project::container_labels(project, &service, 1, true, &hash, &image_id);
     labels.insert("com.docker.compose.slug".into(), name.clone());

@@ -26,17 +26,7 @@ impl Engine {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
-        let mounts: Vec<Value> = cfg
-            .mounts
-            .iter()
-            .map(|m| {
-                let source = match m.kind {
-                    crate::config::MountType::Volume => self.store().volume_data(&m.source),
-                    _ => std::path::PathBuf::from(&m.source),
-                };
-                crate::volumes::inspect_mount(m, &source)
-            })
-            .collect();
+        let mounts = self.inspect_mounts(c);
         let binds: Vec<&str> = cfg
             .mounts
             .iter()
@@ -239,6 +229,21 @@ impl Engine {
     /// container's endpoint (address, gateway, MAC, aliases) while it runs —
     /// only the network's id when it does not; the top-level address fields
     /// are the default bridge's, as in Docker.
+    /// `Mounts` of inspect and of the API's container list.
+    pub(crate) fn inspect_mounts(&self, c: &Container) -> Vec<Value> {
+        c.config
+            .mounts
+            .iter()
+            .map(|m| {
+                let source = match m.kind {
+                    crate::config::MountType::Volume => self.store().volume_data(&m.source),
+                    _ => std::path::PathBuf::from(&m.source),
+                };
+                crate::volumes::inspect_mount(m, &source)
+            })
+            .collect()
+    }
+
     fn network_settings(&self, c: &Container) -> Value {
         self.network_settings_in(c, &NetLookup::load(self))
     }

@@ -127,18 +127,7 @@ impl Engine {
                 v
             })
             .collect();
-        let mounts: Vec<Value> = c
-            .config
-            .mounts
-            .iter()
-            .map(|m| {
-                let source = match m.kind {
-                    crate::config::MountType::Volume => self.store().volume_data(&m.source),
-                    _ => std::path::PathBuf::from(&m.source),
-                };
-                crate::volumes::inspect_mount(m, &source)
-            })
-            .collect();
+        let mounts = self.inspect_mounts(c);
         let settings = self.network_settings_in(c, lookup);
         json!({
             "Id": c.id().as_str(),

@@ -1,111 +1,12 @@
 //! `berth serve` (issue 19, root): the Docker Engine API driven by real
 //! clients — Debian's docker CLI (20.10, API 1.41) and plain HTTP over the
 //! socket — answering what berth's own CLI answers.
+#[path = "support/api_server.rs"]
+mod api_server;
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
+use api_server::*;
 use common::*;
-
-/// A running `berth serve` on a socket of the test's own.
-struct Server {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Server {
-    fn start(b: &Berth) -> Server {
-        let socket = b.path().join("docker.sock");
-        let child = b
-            .cmd()
-            .args(["serve", "-H", &format!("unix://{}", socket.display())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if UnixStream::connect(&socket).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        Server { child, socket }
-    }
-
-    /// The docker CLI pointed at the server.
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .args(["-H", &format!("unix://{}", self.socket.display())])
-            .args(args)
-            .env(
-                "DOCKER_CONFIG",
-                self.socket.with_file_name("docker-cli-config"),
-            )
-            .stdin(Stdio::null())
-            .output()
-            .expect("the docker CLI (Debian's docker.io)")
-    }
-
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-
-    /// One raw request: (status, headers, body).
-    fn http(&self, method: &str, path: &str) -> (u16, String, String) {
-        http(&self.socket, method, path)
-    }
-
-    /// SIGTERM, and wait for it to end.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
-    let mut s = UnixStream::connect(socket).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    // Small bodies come in one chunk: take the chunk's data.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body.split_once("\r\n")
-            .map(|(_, rest)| rest.trim_end_matches("\r\n0\r\n\r\n").to_string())
-            .unwrap_or_default()
-    } else {
-        body.to_string()
-    };
-    (status, head.to_string(), body)
-}
 
 #[test]
 fn the_docker_cli_lists_and_inspects_what_berth_runs() {

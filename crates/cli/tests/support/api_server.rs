@@ -1,0 +1,107 @@
+//! `berth serve` for tests: a server on a socket of the test's own, the
+//! docker CLI pointed at it, and raw HTTP requests.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::*;
+
+/// A running `berth serve` on a socket of the test's own.
+pub struct Server {
+    pub child: Child,
+    pub socket: PathBuf,
+}
+
+impl Server {
+    pub fn start(b: &Berth) -> Server {
+        let socket = b.path().join("docker.sock");
+        let child = b
+            .cmd()
+            .args(["serve", "-H", &format!("unix://{}", socket.display())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if UnixStream::connect(&socket).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        Server { child, socket }
+    }
+
+    /// The docker CLI pointed at the server.
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .args(["-H", &format!("unix://{}", self.socket.display())])
+            .args(args)
+            .env(
+                "DOCKER_CONFIG",
+                self.socket.with_file_name("docker-cli-config"),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("the docker CLI (Debian's docker.io)")
+    }
+
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// One raw request: (status, headers, body).
+    pub fn http(&self, method: &str, path: &str) -> (u16, String, String) {
+        http(&self.socket, method, path)
+    }
+
+    /// SIGTERM, and wait for it to end.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // Small bodies come in one chunk: take the chunk's data.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .map(|(_, rest)| rest.trim_end_matches("\r\n0\r\n\r\n").to_string())
+            .unwrap_or_default()
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}

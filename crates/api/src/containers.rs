@@ -81,7 +81,20 @@ pub(crate) async fn start(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    st.forked("start", json!({ "id": id })).await?;
+    // Attaches waiting for this start (`docker run`, `start -a`): the
+    // monitor holds the output until they have connected.
+    let full = st
+        .engine(move |e| Ok(e.container(&id)?.id().as_str().to_string()))
+        .await?;
+    let held = st.pending.take(&full);
+    let clients = held.as_ref().map_or(0, |h| h.0);
+    let result = st
+        .forked("start", json!({ "id": full, "hold": clients }))
+        .await;
+    if let Some((_, started)) = held {
+        let _ = started.send(Some(result.is_ok()));
+    }
+    result?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,15 +158,51 @@ pub(crate) async fn kill(
 }
 
 /// `POST /containers/{id}/wait`: the exit code once it is not running.
+/// `wait` parameters.
+#[derive(Deserialize, Default)]
+pub(crate) struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// `POST /containers/{id}/wait?condition=`: the headers at once (the
+/// docker CLI starts the container only after it has them), the exit code
+/// as the body once the condition holds. Stops waiting when the client
+/// goes away.
 pub(crate) async fn wait(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    st.engine(move |e| {
-        let code = e.wait(&id)?;
-        Ok(Json(json!({"StatusCode": code, "Error": null})))
-    })
-    .await
+    Query(q): Query<WaitQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let cond: engine::container::wait::WaitCondition =
+        q.condition.as_deref().unwrap_or_default().parse()?;
+    let id = st
+        .engine(move |e| Ok(e.container(&id)?.id().as_str().to_string()))
+        .await?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+    let paths = st.clone();
+    tokio::task::spawn_blocking(move || {
+        let doc = match Engine::open((*paths.paths).clone()) {
+            Ok(e) => {
+                let keep_waiting = || !tx.is_closed();
+                match e.wait_for(&id, cond, &keep_waiting) {
+                    Ok(code) => json!({"StatusCode": code, "Error": null}),
+                    Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+                }
+            }
+            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+        };
+        let mut body = doc.to_string().into_bytes();
+        body.push(b'\n');
+        let _ = tx.send(body);
+    });
+    let stream = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(rx.await.unwrap_or_default()))
+    });
+    axum::response::Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/json")
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// `DELETE /containers/{id}` parameters.

@@ -8,9 +8,11 @@
 //! `{"message": …}` body (see `error.rs`). Containers belong to their
 //! monitors, not to the server: stopping the server stops no container.
 
+mod attach;
 mod containers;
 mod create;
 mod error;
+mod exec;
 mod images;
 mod listen;
 mod objects;
@@ -33,6 +35,10 @@ pub use ops::op_main;
 #[derive(Clone)]
 pub(crate) struct AppState {
     paths: Arc<engine::Paths>,
+    /// Attaches waiting for their container's start.
+    pending: Arc<attach::Pending>,
+    /// Exec instances.
+    execs: Arc<exec::Execs>,
 }
 
 thread_local! {
@@ -82,6 +88,12 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}", delete(containers::remove))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(attach::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}/{verb}", post(containers::pause))
         .route("/networks", get(objects::networks))
         .route("/networks/create", post(objects::network_create))
@@ -117,6 +129,8 @@ fn routes(state: AppState) -> Router {
 pub(crate) fn app(paths: engine::Paths) -> Router {
     let inner = routes(AppState {
         paths: Arc::new(paths),
+        pending: Arc::default(),
+        execs: Arc::default(),
     });
     Router::new()
         .fallback_service(inner)

@@ -39,7 +39,13 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
             if engine.container(id)?.is_running() {
                 return Err(not_modified());
             }
-            engine.start(id, AttachMode::Detached)?;
+            let mode = match args["hold"].as_u64().unwrap_or(0) {
+                0 => AttachMode::Detached,
+                n => AttachMode::Held {
+                    clients: u32::try_from(n).unwrap_or(u32::MAX),
+                },
+            };
+            engine.start(id, mode)?;
             Ok(Value::Null)
         }
         "restart" => {
@@ -82,6 +88,9 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
 
 /// `berth __api-op OP`: the child's side. Returns the exit code.
 pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
+    if op == "exec" {
+        return crate::exec::helper_main(paths);
+    }
     let mut input = String::new();
     let _ = std::io::stdin().read_to_string(&mut input);
     let args: Value = serde_json::from_str(&input).unwrap_or(Value::Null);

@@ -84,6 +84,12 @@ pub struct MonitorArgs {
     pub(crate) log: crate::logs::Effective,
     /// `--log-opt labels=/env=` attributes.
     pub(crate) log_attrs: std::collections::BTreeMap<String, String>,
+    /// Attach clients to wait for before any output is read (see
+    /// `AttachMode::Held`).
+    pub(crate) hold_clients: u32,
+    /// `-i`: attach clients may write to the container's stdin (with a
+    /// pty there is no stdin pipe to tell).
+    pub(crate) open_stdin: bool,
 }
 
 /// A container's name and image as its events show them: read from the
@@ -132,7 +138,7 @@ fn report(fd: &OwnedFd, line: &str) {
         std::fs::File::from(fd.try_clone().expect("dup status pipe")).write_all(line.as_bytes());
 }
 
-fn devnull_onto(targets: &[i32]) {
+pub(crate) fn devnull_onto(targets: &[i32]) {
     if let Ok(f) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -215,6 +221,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         stop_timeout,
         log,
         log_attrs,
+        hold_clients,
+        open_stdin,
     } = args;
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
@@ -367,15 +375,20 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         // stop what we started.
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
     }
-    report(&status_w, &format!("started {}\n", spawned.init_pid));
-    let names = event_names(&store, &id, None);
-    emit_named(&paths, &id, &names, "start", &[]);
-
+    // The attach socket exists before the caller hears "started": a client
+    // held for (`AttachMode::Held`) connects as soon as the start returns.
     let _ = std::fs::remove_file(&attach_socket);
     let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }
+    report(&status_w, &format!("started {}\n", spawned.init_pid));
+    let names = event_names(&store, &id, None);
+    emit_named(&paths, &id, &names, "start", &[]);
+    let held = match &listener {
+        Some(l) if hold_clients > 0 => accept_held(l, hold_clients),
+        _ => Vec::new(),
+    };
     // An external runtime made its own pty: read the container from it.
     let output = match spawned.console {
         Some(master) => Output::Pty(master),
@@ -403,6 +416,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             store: &store,
             signal_init: &signal_init,
             stop_signal,
+            clients: held,
+            open_stdin,
         },
         output,
     );
@@ -646,6 +661,50 @@ struct Pump<'a> {
     store: &'a store::Store,
     signal_init: &'a dyn Fn(i32),
     stop_signal: i32,
+    /// Clients connected before the pump started (held for).
+    clients: Vec<Client>,
+    /// See `MonitorArgs::open_stdin`.
+    open_stdin: bool,
+}
+
+impl Client {
+    fn new(sock: std::os::unix::net::UnixStream) -> Client {
+        let _ = sock.set_nonblocking(false);
+        // A client that stops reading is dropped rather than stalling the
+        // monitor (and its probes).
+        let _ = sock.set_write_timeout(Some(std::time::Duration::from_secs(5)));
+        Client {
+            sock,
+            stdin: false,
+            greeted: false,
+            input_open: true,
+            dead: false,
+        }
+    }
+}
+
+/// Wait up to 10 s for `n` attach clients (see `AttachMode::Held`); the
+/// container's output waits in its pipe meanwhile.
+fn accept_held(listener: &std::os::unix::net::UnixListener, n: u32) -> Vec<Client> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut clients = Vec::new();
+    while clients.len() < n as usize {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => break,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(_) => break,
+        }
+        if let Ok((sock, _)) = listener.accept() {
+            clients.push(Client::new(sock));
+        }
+    }
+    clients
 }
 
 fn pump(p: Pump<'_>, output: Output) -> i32 {
@@ -660,6 +719,8 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
         store,
         signal_init,
         stop_signal,
+        clients,
+        open_stdin,
     } = p;
     let pidfd = sys::process::pidfd_open(wait_pid).ok();
     let (out_fd, err_fd, pty) = match output {
@@ -674,7 +735,7 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
         out_fd
             .as_ref()
             .and_then(|m| m.try_clone().ok())
-            .filter(|_| forward_stdin)
+            .filter(|_| forward_stdin || open_stdin)
     } else {
         stdin_w
     };
@@ -685,7 +746,7 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let mut clients: Vec<Client> = Vec::new();
+    let mut clients = clients;
     // Window sizes: from the caller's terminal (a foreground `run -t`) or
     // the terminal an `attach` client handed over, on each SIGWINCH the
     // CLI sends us.
@@ -863,17 +924,7 @@ fn pump(p: Pump<'_>, output: Output) -> i32 {
                 b'l' => {
                     if let Some(l) = listener {
                         if let Ok((sock, _)) = l.accept() {
-                            let _ = sock.set_nonblocking(false);
-                            // A client that stops reading is dropped rather
-                            // than stalling the monitor (and its probes).
-                            let _ = sock.set_write_timeout(Some(std::time::Duration::from_secs(5)));
-                            clients.push(Client {
-                                sock,
-                                stdin: false,
-                                greeted: false,
-                                input_open: true,
-                                dead: false,
-                            });
+                            clients.push(Client::new(sock));
                         }
                     }
                 }

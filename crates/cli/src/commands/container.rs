@@ -937,82 +937,6 @@ fn devnull() -> Result<OwnedFd, Failure> {
     ))
 }
 
-fn wait_child(pid: i32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, c)) => return c,
-            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return 125,
-        }
-    }
-}
-
-/// Copy between the user's terminal and a pty master until the child exits.
-fn pump_pty(master: OwnedFd, pid: i32) -> i32 {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut buf = [0u8; 16384];
-    let mut stdin_open = true;
-    // Window size changes of our terminal go to the process's pty.
-    let mut winch = nix::sys::signal::SigSet::empty();
-    winch.add(nix::sys::signal::Signal::SIGWINCH);
-    let sfd = winch
-        .thread_block()
-        .ok()
-        .and_then(|_| nix::sys::signalfd::SignalFd::new(&winch).ok());
-    loop {
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if let Some(s) = &sfd {
-            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-        }
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        let m = ready[0];
-        let w = sfd.is_some() && ready[1];
-        let i = stdin_open
-            && ready
-                .get(1 + usize::from(sfd.is_some()))
-                .copied()
-                .unwrap_or(false);
-        if w {
-            if let Some(s) = &sfd {
-                let _ = s.read_signal();
-            }
-            crate::terminal::sync_winsize(master.as_fd());
-        }
-        if m {
-            match nix::unistd::read(master.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let _ = nix::unistd::write(stdout.as_fd(), &buf[..n]);
-                }
-            }
-        }
-        if i {
-            match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
-                }
-            }
-        }
-    }
-    wait_child(pid)
-}
-
 /// `exec`.
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
     let req = engine::container::exec::ExecRequest {
@@ -1033,7 +957,8 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
             .then(crate::terminal::RawMode::enable);
         crate::terminal::sync_winsize(master.as_fd());
         let pid = engine.exec(&a.container, &req, stdio)?;
-        pump_pty(master, pid)
+        engine::term::pump_pty(master, true, true);
+        engine::term::wait_child(pid)
     } else {
         let stdin = if a.interactive {
             dup_std(std::io::stdin().as_fd())?
@@ -1046,7 +971,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
             dup_std(std::io::stderr().as_fd())?,
         ];
         let pid = engine.exec(&a.container, &req, stdio)?;
-        wait_child(pid)
+        engine::term::wait_child(pid)
     };
     if code == 0 {
         Ok(())

@@ -40,3 +40,44 @@ impl Engine {
         }
     }
 }
+
+/// Set the window size of the terminal process `pid` has as its stdin (a
+/// `-t` container's init, an `exec -t` process): what the API's `resize`
+/// calls do. Only a pty slave is touched: whatever else a process made
+/// its stdin is left alone.
+pub fn resize_process_tty(pid: i32, rows: u16, cols: u16) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let path = format!("/proc/{pid}/fd/0");
+    let not_tty = || EngineError::invalid("resize", "the process has no terminal");
+    let meta = std::fs::metadata(&path).map_err(|_| not_tty())?;
+    // Unix98 pty slaves: majors 136–143.
+    let major = nix::sys::stat::major(meta.rdev());
+    if !meta.file_type().is_char_device() || !(136..=143).contains(&major) {
+        return Err(not_tty());
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(|e| EngineError::io("opening the container's terminal", e))?;
+    sys::tty::set_winsize(f.as_fd(), sys::tty::WinSize { rows, cols })
+        .map_err(|e| EngineError::io("resizing the container's terminal", e))
+}
+
+impl Engine {
+    /// `resize` of a `-t` container: its terminal gets `rows`×`cols`.
+    pub fn resize_container(&self, name_or_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        if !c.is_running() {
+            return Err(EngineError::State {
+                name: c.id().as_str().to_string(),
+                problem: "is not running".into(),
+            });
+        }
+        if !c.config.tty {
+            return Ok(());
+        }
+        resize_process_tty(c.state.pid, rows, cols)
+    }
+}

@@ -20,6 +20,8 @@ mod size;
 pub mod start;
 /// A container as the API lists it; the status line.
 pub mod summary;
+/// `wait` with Docker's conditions.
+pub mod wait;
 
 use crate::config::{ContainerConfig, ContainerState, Status};
 use crate::error::{EngineError, Result};

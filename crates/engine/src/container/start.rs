@@ -26,6 +26,14 @@ pub enum AttachMode {
         /// Forward fd 0 to the container's stdin.
         stdin: bool,
     },
+    /// Detached, but the container's output waits (in its pipes) until
+    /// `clients` attach clients have connected to the monitor, or a few
+    /// seconds have passed: an API client that attached before the start
+    /// (as `docker run` does) sees all of it.
+    Held {
+        /// How many clients to wait for.
+        clients: u32,
+    },
 }
 
 /// A started container, seen from the process that started it.
@@ -279,6 +287,11 @@ impl Engine {
             ),
             log,
             log_attrs,
+            open_stdin: c.config.open_stdin,
+            hold_clients: match mode {
+                AttachMode::Held { clients } => clients,
+                _ => 0,
+            },
         };
 
         self.close_store_for_fork();

@@ -10,18 +10,23 @@
 
 mod containers;
 mod create;
+mod df;
 mod error;
+mod events;
+mod fs;
 mod images;
 mod listen;
 mod objects;
 mod ops;
+mod stats;
 mod system;
+mod update;
 mod version;
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use engine::Engine;
 
@@ -82,6 +87,19 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}", delete(containers::remove))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/events", get(events::events))
+        .route("/system/df", get(df::df))
+        .route("/containers/prune", post(update::prune))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/changes", get(fs::changes))
+        .route("/containers/{id}/export", get(fs::export))
+        .route(
+            "/containers/{id}/archive",
+            get(fs::archive_get)
+                .head(fs::archive_get)
+                .merge(put(fs::archive_put)),
+        )
         .route("/containers/{id}/{verb}", post(containers::pause))
         .route("/networks", get(objects::networks))
         .route("/networks/create", post(objects::network_create))

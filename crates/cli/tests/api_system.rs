@@ -160,6 +160,20 @@ fn events_system_df_and_container_prune() {
         "{{.Status}} {{.Actor.Attributes.exitCode}}",
     ]);
     assert_eq!(died, "die 0\n");
+    // A container's labels are among its events' attributes (recorded:
+    // `"Attributes":{"exitCode":"0","image":"bb:test","name":"ev1","tier":"x"}`).
+    let labelled = srv.docker_ok(&[
+        "events",
+        "--since",
+        &s,
+        "--until",
+        &u,
+        "--filter",
+        "label=tier=x",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.tier}}",
+    ]);
+    assert_eq!(labelled, "create x\nstart x\ndie x\ndestroy x\n");
     // The wire, in the old filter encoding: dockerd's legacy fields on
     // container events (recorded: `{"status":"die","id":…,"from":"bb:test",
     // "Type":"container","Action":"die","Actor":{"ID":…,"Attributes":{

@@ -273,8 +273,12 @@ impl Engine {
 
     /// Record a container event (name and image as attributes).
     pub(crate) fn emit_container(&self, c: &Container, action: &str, extra: &[(&str, &str)]) {
-        let mut attrs: Vec<(&str, &str)> = vec![("name", c.name()), ("image", &c.record.image_ref)];
-        attrs.extend_from_slice(extra);
+        let attrs = crate::monitor::container_attributes(
+            c.name(),
+            &c.record.image_ref,
+            &c.config.labels,
+            extra,
+        );
         self.emit("container", action, c.id().as_str(), &attrs);
     }
 

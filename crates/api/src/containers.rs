@@ -393,11 +393,18 @@ pub(crate) async fn rename(
     .await
 }
 
-/// `POST /containers/{id}/pause` and `/unpause`.
+/// `POST /containers/{id}/pause`, `/unpause` and `/update`.
 pub(crate) async fn pause(
     State(st): State<AppState>,
     Path((id, verb)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if verb == "update" {
+        return crate::update::update(st, id, body)
+            .await
+            .map(IntoResponse::into_response);
+    }
     if verb != "pause" && verb != "unpause" {
         return Err(crate::error::no_route().await);
     }
@@ -407,7 +414,7 @@ pub(crate) async fn pause(
         } else {
             e.unpause(&id)?;
         }
-        Ok(StatusCode::NO_CONTENT)
+        Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
 }

@@ -11,19 +11,24 @@
 mod attach;
 mod containers;
 mod create;
+mod df;
 mod error;
+mod events;
 mod exec;
+mod fs;
 mod images;
 mod listen;
 mod objects;
 mod ops;
+mod stats;
 mod system;
+mod update;
 mod version;
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use engine::Engine;
 
@@ -94,6 +99,19 @@ fn routes(state: AppState) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/events", get(events::events))
+        .route("/system/df", get(df::df))
+        .route("/containers/prune", post(update::prune))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/changes", get(fs::changes))
+        .route("/containers/{id}/export", get(fs::export))
+        .route(
+            "/containers/{id}/archive",
+            get(fs::archive_get)
+                .head(fs::archive_get)
+                .merge(put(fs::archive_put)),
+        )
         .route("/containers/{id}/{verb}", post(containers::pause))
         .route("/networks", get(objects::networks))
         .route("/networks/create", post(objects::network_create))

@@ -82,6 +82,9 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
             }
             Ok(Value::Null)
         }
+        "archive-stat" | "archive-get" | "archive-put" | "export" => {
+            crate::fs::op(engine, op, args)
+        }
         other => Err(ApiError::internal(format!("unknown operation {other:?}"))),
     }
 }

@@ -71,6 +71,19 @@ pub enum EngineError {
     /// An operation done by a forked copy of this process failed (its message).
     #[error("{0}")]
     Forked(String),
+    /// `top`: the host's `ps` failed or its output has no PID column, in
+    /// dockerd's words.
+    #[error("{0}")]
+    Ps(String),
+    /// A path in a container's filesystem does not exist (`cp`, the
+    /// archive endpoints), in dockerd's words.
+    #[error("Could not find the file {path} in container {container}")]
+    PathNotFound {
+        /// The path asked for, as given.
+        path: String,
+        /// The container's name as given.
+        container: String,
+    },
     /// A file or syscall operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -122,9 +135,11 @@ impl EngineError {
             | EngineError::State { .. }
             | EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::BuildStep { .. } | EngineError::Build(_) => ErrorKind::BuildFailed,
-            EngineError::Cgroup(_) | EngineError::Forked(_) | EngineError::Io { .. } => {
-                ErrorKind::Internal
-            }
+            EngineError::PathNotFound { .. } => ErrorKind::NotFound,
+            EngineError::Cgroup(_)
+            | EngineError::Forked(_)
+            | EngineError::Ps(_)
+            | EngineError::Io { .. } => ErrorKind::Internal,
         }
     }
 

@@ -27,9 +27,18 @@ pub struct Actor {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// One event, as Docker's `/events` JSON.
+/// One event, as Docker's `/events` JSON (dockerd's field order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Event {
+    /// Docker's legacy fields for containers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    /// Legacy: the container id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// Legacy: the container's image.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from: String,
     /// `container`, `image`, `network` or `volume`.
     #[serde(rename = "Type")]
     pub kind: String,
@@ -46,15 +55,6 @@ pub struct Event {
     /// Nanoseconds since the epoch.
     #[serde(rename = "timeNano")]
     pub time_nano: i64,
-    /// Docker's legacy fields for containers.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub status: String,
-    /// Legacy: the container id.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub id: String,
-    /// Legacy: the container's image.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub from: String,
 }
 
 impl Event {
@@ -187,6 +187,40 @@ impl Filter {
                 ));
             }
             f.terms.entry(k.into()).or_default().push(v.into());
+        }
+        Ok(f)
+    }
+
+    /// The API's `filters` parameter, in either of dockerd's encodings
+    /// (`crate::filters::Filters::from_json`). dockerd ignores the keys it
+    /// does not know for events (recorded from 20.10: `{"bogus":["x"]}`
+    /// answers every event), and so does this.
+    pub fn from_api(text: &str) -> crate::Result<Filter> {
+        const KEYS: &[&str] = &[
+            "type",
+            "container",
+            "image",
+            "event",
+            "network",
+            "volume",
+            "label",
+        ];
+        let mut doc: serde_json::Value = if text.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(text)
+                .map_err(|e| crate::EngineError::BadFilter(format!("invalid filter: {e}")))?
+        };
+        if let Some(m) = doc.as_object_mut() {
+            m.retain(|k, _| KEYS.contains(&k.as_str()));
+        }
+        let parsed = crate::filters::Filters::from_json(&doc.to_string(), KEYS)?;
+        let mut f = Filter::default();
+        for k in KEYS {
+            let values: Vec<String> = parsed.values(k).map(str::to_string).collect();
+            if !values.is_empty() {
+                f.terms.insert(k.to_string(), values);
+            }
         }
         Ok(f)
     }

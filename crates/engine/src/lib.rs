@@ -15,6 +15,8 @@ pub mod build;
 pub mod config;
 /// Container operations, one file per verb.
 pub mod container;
+/// `system df`: the space images, containers, volumes and cache take.
+pub mod disk_usage;
 /// Pull, push, login.
 pub mod distribution;
 /// The engine's error type.

@@ -92,16 +92,29 @@ pub struct MonitorArgs {
     pub(crate) open_stdin: bool,
 }
 
-/// A container's name and image as its events show them: read from the
-/// store (a rename shows), `fallback` once the record is gone (`--rm`).
+/// A container as its events show it: name, image and labels (dockerd puts
+/// the labels among the attributes, so `events --filter label=…` finds
+/// them), read from the store (a rename shows), `fallback` once the record
+/// is gone (`--rm`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventNames {
+    name: String,
+    image: String,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
 pub(crate) fn event_names(
     store: &store::Store,
     id: &model::ContainerId,
-    fallback: Option<&(String, String)>,
-) -> (String, String) {
+    fallback: Option<&EventNames>,
+) -> EventNames {
     store
         .container(id.as_str())
-        .map(|r| (r.name.trim_start_matches('/').to_string(), r.image_ref))
+        .map(|r| EventNames {
+            name: r.name.trim_start_matches('/').to_string(),
+            labels: serde_json::from_value(r.config["labels"].clone()).unwrap_or_default(),
+            image: r.image_ref,
+        })
         .ok()
         .or_else(|| fallback.cloned())
         .unwrap_or_default()
@@ -121,16 +134,37 @@ pub(crate) fn emit_container(
 fn emit_named(
     paths: &Paths,
     id: &model::ContainerId,
-    (name, image): &(String, String),
+    names: &EventNames,
     action: &str,
     extra: &[(&str, &str)],
 ) {
-    let mut attrs: Vec<(&str, &str)> = vec![("name", name), ("image", image)];
-    attrs.extend_from_slice(extra);
     crate::events::emit(
         &paths.root,
-        &crate::events::Event::new("container", action, id.as_str(), &attrs),
+        &crate::events::Event::new(
+            "container",
+            action,
+            id.as_str(),
+            &container_attributes(&names.name, &names.image, &names.labels, extra),
+        ),
     );
+}
+
+/// A container event's attributes: its labels, then name and image, then
+/// what the event adds (dockerd's order of precedence).
+pub(crate) fn container_attributes<'a>(
+    name: &'a str,
+    image: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut attrs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    attrs.push(("name", name));
+    attrs.push(("image", image));
+    attrs.extend_from_slice(extra);
+    attrs
 }
 
 fn report(fd: &OwnedFd, line: &str) {

@@ -83,6 +83,9 @@ fn mount_view(view: &View, target: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Marks a helper's error message as "not found".
+const NOT_FOUND: &str = "\u{1}";
+
 impl crate::Engine {
     /// Run `work` on the root of `view` in a child process with its own
     /// mount namespace; its error comes back as the result. `work` runs in
@@ -110,6 +113,10 @@ impl crate::Engine {
                 let code = match res {
                     Ok(()) => 0,
                     Err(e) => {
+                        // A missing path stays one for the caller (a 404).
+                        if e.kind() == std::io::ErrorKind::NotFound {
+                            let _ = nix::unistd::write(&w, NOT_FOUND.as_bytes());
+                        }
                         let _ = nix::unistd::write(&w, e.to_string().as_bytes());
                         1
                     }
@@ -125,10 +132,16 @@ impl crate::Engine {
                 drop(tmp);
                 match status {
                     nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
-                    _ if !msg.is_empty() => Err(EngineError::io(
-                        "working on the container's filesystem",
-                        std::io::Error::other(msg),
-                    )),
+                    _ if !msg.is_empty() => {
+                        let source = match msg.strip_prefix(NOT_FOUND) {
+                            Some(m) => std::io::Error::new(std::io::ErrorKind::NotFound, m),
+                            None => std::io::Error::other(msg),
+                        };
+                        Err(EngineError::io(
+                            "working on the container's filesystem",
+                            source,
+                        ))
+                    }
                     other => Err(EngineError::io(
                         "working on the container's filesystem",
                         std::io::Error::other(format!("the helper process ended: {other:?}")),

@@ -53,19 +53,8 @@ fn confirm(what: &str, force: bool) -> bool {
 
 /// Remove every stopped container: (ids, bytes).
 fn prune_containers(engine: &Engine) -> Result<(Vec<String>, u64), Failure> {
-    let mut ids = Vec::new();
-    let mut size = 0;
-    for c in engine.containers()? {
-        if c.is_running() {
-            continue;
-        }
-        let s = engine.container_size_rw(c.id());
-        if engine.remove(c.id().as_str(), false, false).is_ok() {
-            size += s;
-            ids.push(c.id().as_str().to_string());
-        }
-    }
-    Ok((ids, size))
+    let r = engine.prune_containers(&engine::filters::Filters::default())?;
+    Ok((r.deleted, r.reclaimed))
 }
 
 /// `container prune`.

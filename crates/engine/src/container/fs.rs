@@ -135,7 +135,7 @@ fn landing(
 
 /// Resolve a source path under `root` to its parent dir and name; with
 /// `follow`, a symlink at the end is followed (inside the root).
-fn source_in_root(
+pub(crate) fn source_in_root(
     root: BorrowedFd<'_>,
     path: &Path,
     follow: bool,
@@ -221,7 +221,7 @@ impl crate::Engine {
     /// Run `work` on the container's root as its processes see it (with
     /// its volumes and binds): the live root of a running container, or
     /// its layers mounted in a helper (writable with `writable`).
-    fn with_container_root(
+    pub(crate) fn with_container_root(
         &self,
         c: &Container,
         writable: bool,

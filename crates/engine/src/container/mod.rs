@@ -1,5 +1,7 @@
 //! Container operations, one file per verb (youki's layout).
 
+/// `HEAD|GET|PUT …/archive`: a path's stat, its tar, a tar extracted.
+pub mod archive;
 /// `attach`: connecting to a monitor, terminal sizes.
 pub mod attach;
 /// `create`: validate options, merge the image config, record the container.
@@ -14,12 +16,16 @@ pub mod inspect;
 pub mod list;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
 pub mod ops;
+/// `container prune`: stopped containers, filtered.
+pub mod prune;
 /// The disk space a container's writable layer takes (`system df`).
 mod size;
 /// `start`/`run`: prepare the spec and fork the monitor.
 pub mod start;
 /// A container as the API lists it; the status line.
 pub mod summary;
+/// `top`: the host's `ps`, kept to the container's processes.
+pub mod top;
 /// `wait` with Docker's conditions.
 pub mod wait;
 

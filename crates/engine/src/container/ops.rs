@@ -273,8 +273,12 @@ impl Engine {
 
     /// Record a container event (name and image as attributes).
     pub(crate) fn emit_container(&self, c: &Container, action: &str, extra: &[(&str, &str)]) {
-        let mut attrs: Vec<(&str, &str)> = vec![("name", c.name()), ("image", &c.record.image_ref)];
-        attrs.extend_from_slice(extra);
+        let attrs = crate::monitor::container_attributes(
+            c.name(),
+            &c.record.image_ref,
+            &c.config.labels,
+            extra,
+        );
         self.emit("container", action, c.id().as_str(), &attrs);
     }
 
@@ -531,6 +535,33 @@ pub struct StatsSample {
     pub blk_write: u64,
     /// Processes.
     pub pids: u64,
+    /// Page cache that can be dropped (`inactive_file`), left out of
+    /// `mem_usage`; the API reports the raw usage and this.
+    pub mem_inactive_file: u64,
+    /// Counters per interface of the container's network namespace
+    /// (loopback left out), by interface name.
+    pub networks: std::collections::BTreeMap<String, NetCounters>,
+}
+
+/// One interface's counters (`/proc/net/dev`), as the API's `networks`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetCounters {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Received packets dropped.
+    pub rx_dropped: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+    /// Sent packets dropped.
+    pub tx_dropped: u64,
 }
 
 impl StatsSample {
@@ -590,6 +621,7 @@ impl Engine {
             cg.memory_limit
         };
         let (mut net_rx, mut net_tx) = (0, 0);
+        let mut networks = std::collections::BTreeMap::new();
         if c.state.is_alive() {
             // The container's network namespace, seen through its init.
             let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", c.state.pid))
@@ -605,9 +637,22 @@ impl Engine {
                     .split_whitespace()
                     .filter_map(|v| v.parse().ok())
                     .collect();
-                if f.len() >= 9 {
+                if f.len() >= 12 {
                     net_rx += f[0];
                     net_tx += f[8];
+                    networks.insert(
+                        name.trim().to_string(),
+                        NetCounters {
+                            rx_bytes: f[0],
+                            rx_packets: f[1],
+                            rx_errors: f[2],
+                            rx_dropped: f[3],
+                            tx_bytes: f[8],
+                            tx_packets: f[9],
+                            tx_errors: f[10],
+                            tx_dropped: f[11],
+                        },
+                    );
                 }
             }
         }
@@ -622,6 +667,8 @@ impl Engine {
             blk_read: cg.blk_read,
             blk_write: cg.blk_write,
             pids: cg.pids,
+            mem_inactive_file: cg.memory_inactive_file.min(cg.memory_usage),
+            networks,
         })
     }
 }

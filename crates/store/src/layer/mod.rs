@@ -45,8 +45,8 @@ use model::Digest;
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{
-    fchmod, fchmodat, futimens, makedev, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
-    UtimensatFlags,
+    fchmod, fchmodat, fstatat, futimens, makedev, mkdirat, mknodat, utimensat, FchmodatFlags, Mode,
+    SFlag, UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat};
@@ -91,6 +91,9 @@ pub struct UnpackOptions {
     /// Do not hash the stream: [`Unpacked::diff_id`] is then the digest of
     /// nothing (a build's layers are digested from their directory).
     pub skip_digest: bool,
+    /// Refuse to replace a directory with a non-directory or the reverse
+    /// (Docker's `noOverwriteDirNonDir` of a copy into a container).
+    pub no_overwrite_dir_non_dir: bool,
 }
 
 /// Why a layer could not be unpacked.
@@ -487,6 +490,24 @@ impl Unpacker<'_> {
             .enter(parent, Walk::MkdirAll)
             .map_err(|e| walk_err(raw, e))?;
         let dir = self.tree.cwd();
+        if self.opts.no_overwrite_dir_non_dir {
+            if let Ok(st) = fstatat(dir, last, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                let is_dir =
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+                if is_dir && kind != EntryType::Directory {
+                    return Err(invalid_at(
+                        raw,
+                        "cannot overwrite a directory with a non-directory",
+                    ));
+                }
+                if !is_dir && kind == EntryType::Directory {
+                    return Err(invalid_at(
+                        raw,
+                        "cannot overwrite a non-directory with a directory",
+                    ));
+                }
+            }
+        }
         let mut stale = false;
         match kind {
             EntryType::Directory => {

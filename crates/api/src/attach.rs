@@ -222,8 +222,20 @@ pub(crate) async fn attach(
         let want_stdin = opts.stdin;
         let monitor = st2
             .engine(move |e| {
-                let c = e.container(&id)?;
-                Ok(e.attach_connect(&c, want_stdin, None)?)
+                // A monitor that a restart policy is replacing has no
+                // socket for a moment: try again briefly while it runs.
+                let mut tries = 0;
+                loop {
+                    let c = e.container(&id)?;
+                    match e.attach_connect(&c, want_stdin, None) {
+                        Ok(s) => return Ok(s),
+                        Err(err) if tries >= 20 || !c.is_running() => return Err(err.into()),
+                        Err(_) => {
+                            tries += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                    }
+                }
             })
             .await
             .and_then(|s| {

@@ -378,6 +378,14 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         on_failure,
         stop_timeout,
     );
+    // The attach socket exists before anyone can see the container
+    // running: a client held for (`AttachMode::Held`), or one that saw
+    // the new state, connects at once.
+    let _ = std::fs::remove_file(&attach_socket);
+    let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
+    if let Some(l) = &listener {
+        let _ = l.set_nonblocking(true);
+    }
     let started = std::time::Instant::now();
     // A user's stop, kill or rm that came after this restart was decided:
     // it wins, this run ends at once.
@@ -408,13 +416,6 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         // Removed or stopped while starting (a racing rm -f, stop or kill):
         // stop what we started.
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
-    }
-    // The attach socket exists before the caller hears "started": a client
-    // held for (`AttachMode::Held`) connects as soon as the start returns.
-    let _ = std::fs::remove_file(&attach_socket);
-    let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
-    if let Some(l) = &listener {
-        let _ = l.set_nonblocking(true);
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
     let names = event_names(&store, &id, None);

@@ -49,6 +49,34 @@ impl Server {
             .expect("the docker CLI (Debian's docker.io)")
     }
 
+    /// The docker CLI with `input` on its stdin.
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut cmd = Command::new("docker");
+        cmd.args(["-H", &format!("unix://{}", self.socket.display())])
+            .args(args)
+            .env(
+                "DOCKER_CONFIG",
+                self.socket.with_file_name("docker-cli-config"),
+            );
+        feed(cmd, input)
+    }
+
+    /// The docker CLI on a terminal (util-linux `script`), `input` typed
+    /// into it; the terminal's output and the CLI's exit code.
+    pub fn docker_tty(&self, args: &str, input: &[u8]) -> (String, i32) {
+        let line = format!(
+            "stty cols 100 rows 30; exec docker -H unix://{} {args}",
+            self.socket.display()
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env(
+            "DOCKER_CONFIG",
+            self.socket.with_file_name("docker-cli-config"),
+        );
+        let o = feed(cmd, input);
+        (stdout(&o), code(&o))
+    }
+
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let o = self.docker(args);
         assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
@@ -104,4 +132,31 @@ pub fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
         body.to_string()
     };
     (status, head.to_string(), body)
+}
+
+/// A hijacked request (`Upgrade: tcp`, as the docker CLI's attach and
+/// exec start): the status and the raw stream after the headers.
+pub fn upgrade(socket: &Path, path: &str, body: &str) -> (u16, UnixStream) {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, s)
 }

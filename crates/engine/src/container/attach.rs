@@ -20,9 +20,14 @@ impl Engine {
     ) -> Result<UnixStream> {
         let sock = UnixStream::connect(self.attach_socket(c.id()))
             .map_err(|e| EngineError::io(format!("attaching to {}", c.name()), e))?;
-        sys::socket::send_with_fd(sock.as_fd(), &[u8::from(stdin)], terminal)
-            .map_err(|e| EngineError::io(format!("attaching to {}", c.name()), e))?;
-        Ok(sock)
+        match sys::socket::send_with_fd(sock.as_fd(), &[u8::from(stdin)], terminal) {
+            Ok(()) => Ok(sock),
+            // The monitor took us and has already finished (a short-lived
+            // container): what it sent, up to the exit, is still ours to
+            // read.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => Ok(sock),
+            Err(e) => Err(EngineError::io(format!("attaching to {}", c.name()), e)),
+        }
     }
 
     /// The terminal attached to `-t` container `c` changed size: its

@@ -1,0 +1,216 @@
+//! `berth serve` (issue 19, root): attach and exec over HTTP upgrade,
+//! driven by the real docker CLI — `docker run` in the foreground (with
+//! `-i`, `-t`), `start -a`, `attach`, `wait`, `exec` (with `-i`, `-t`,
+//! `-d`) and resizes — answering as dockerd does (exit codes, streams).
+#[path = "support/api_server.rs"]
+mod api_server;
+mod common;
+
+use std::io::{Read, Write};
+
+use api_server::*;
+use common::*;
+
+const IMAGE: &str = "bb:test";
+
+#[test]
+fn docker_run_in_the_foreground_streams_and_exits_as_the_container() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+
+    // Output on both streams, the container's exit code, --rm honoured.
+    let o = srv.docker(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str(), code(&o)),
+        ("out\n", "err\n", 3)
+    );
+    // Far more than a pipe holds, written before the client has
+    // connected to the monitor: nothing is lost.
+    let o = srv.docker(&["run", "--rm", IMAGE, "seq", "1", "30000"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 30000);
+    assert_eq!((lines[0], lines[29999]), ("1", "30000"));
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "--rm containers are gone");
+
+    // -i: stdin reaches the container and its end ends `cat`.
+    let o = srv.docker_stdin(&["run", "-i", "--rm", IMAGE, "cat"], b"piped\nlines\n");
+    assert_eq!((stdout(&o).as_str(), code(&o)), ("piped\nlines\n", 0));
+
+    // -it: a terminal both ways.
+    let (out, rc) = srv.docker_tty(
+        &format!("run -it --rm {IMAGE} sh"),
+        b"echo typed-$((6*7)); exit 5\n",
+    );
+    assert!(out.contains("typed-42"), "{out}");
+    assert_eq!(rc, 5, "{out}");
+
+    // start -a: attach, then start.
+    srv.docker_ok(&["create", "--name", "later", IMAGE, "echo", "started"]);
+    let o = srv.docker(&["start", "-a", "later"]);
+    assert_eq!((stdout(&o).as_str(), code(&o)), ("started\n", 0));
+
+    // attach to a running container: what it prints from then on, and
+    // its exit code.
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1; echo late; exit 4",
+    ]);
+    let o = srv.docker(&["attach", "talker"]);
+    assert_eq!((stdout(&o).as_str(), code(&o)), ("late\n", 4));
+
+    // wait: the exit code, once it exits.
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "waited",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 9",
+    ]);
+    assert_eq!(srv.docker_ok(&["wait", "waited"]).trim(), "9");
+
+    let ids: Vec<String> = b
+        .ok(&["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
+    b.ok(&["rm", "-f", "later", "talker", "waited"]);
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}
+
+#[test]
+fn docker_exec_runs_in_the_container_with_its_streams_and_code() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    srv.docker_ok(&["run", "-d", "--name", "box", IMAGE, "sleep", "300"]);
+
+    let o = srv.docker(&["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str(), code(&o)),
+        ("out\n", "err\n", 7)
+    );
+    let o = srv.docker_stdin(&["exec", "-i", "box", "cat"], b"to exec\n");
+    assert_eq!((stdout(&o).as_str(), code(&o)), ("to exec\n", 0));
+    let o = srv.docker(&[
+        "exec",
+        "-e",
+        "X=y",
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        "box",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -un)",
+    ]);
+    assert_eq!(stdout(&o), "y /tmp app\n", "{}", stderr(&o));
+
+    // A command that is not there: dockerd's 126, the reason on stdout.
+    let o = srv.docker(&["exec", "box", "nonexistent"]);
+    assert_eq!(code(&o), 126);
+    assert!(
+        stdout(&o).contains("\"nonexistent\": executable file not found"),
+        "{}",
+        stdout(&o)
+    );
+
+    // -d: runs on after the CLI returns.
+    srv.docker_ok(&[
+        "exec",
+        "-d",
+        "box",
+        "sh",
+        "-c",
+        "sleep 0.2; echo done > /tmp/d",
+    ]);
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = stdout(&srv.docker(&["exec", "box", "cat", "/tmp/d"]));
+        if seen == "done\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(seen, "done\n");
+
+    // -it: a terminal from the container's devpts.
+    let (out, rc) = srv.docker_tty("exec -it box sh", b"tty; echo typed-$((6*7)); exit 3\n");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("typed-42"), "{out}");
+    assert_eq!(rc, 3, "{out}");
+
+    // Not running: dockerd's 409 wording.
+    srv.docker_ok(&["create", "--name", "idle", IMAGE]);
+    let o = srv.docker(&["exec", "idle", "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+
+    // Unknown exec instance.
+    let (status, _, body) = srv.http("GET", "/v1.41/exec/nosuch/json");
+    assert_eq!(status, 404);
+    assert!(body.contains("No such exec instance: nosuch"), "{body}");
+
+    // resize: a -t container's terminal takes the size.
+    srv.docker_ok(&["run", "-dit", "--name", "term", IMAGE, "sh"]);
+    let (status, _, _) = srv.http("POST", "/v1.41/containers/term/resize?h=40&w=101");
+    assert_eq!(status, 200);
+    assert_eq!(
+        srv.docker_ok(&["exec", "term", "stty", "-F", "/dev/pts/0", "size"])
+            .trim(),
+        "40 101"
+    );
+    // …and takes input from an attach (a -dit container's stdin is open);
+    // ctrl-p ctrl-q ends the attach, not the container.
+    let (status, mut s) = upgrade(
+        &srv.socket,
+        "/v1.41/containers/term/attach?stream=1&stdin=1&stdout=1&stderr=1",
+        "",
+    );
+    assert_eq!(status, 101);
+    s.write_all(b"echo via-attach-$((2*3))\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains("via-attach-6") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"\x10\x11").unwrap();
+    // The stream ends (EOF), without the container.
+    while s.read(&mut buf).unwrap() > 0 {}
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Running}}", "term"])
+            .trim(),
+        "true",
+        "ctrl-p ctrl-q detaches without stopping"
+    );
+
+    let ids: Vec<String> = b
+        .ok(&["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
+    b.ok(&["rm", "-f", "box", "idle", "term"]);
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}

@@ -160,6 +160,8 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
+        // Idle workers go soon: an idle server stays small.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;

@@ -56,7 +56,32 @@ pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
             *req.uri_mut() = uri;
         }
     }
-    with_headers(next.run(req).await)
+    with_headers(json_errors(next.run(req).await).await)
+}
+
+/// axum's own rejections (a body over the limit, a query that does not
+/// parse) come as plain text: clients expect dockerd's `{"message": …}`.
+async fn json_errors(r: Response) -> Response {
+    let content_type = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let plain = content_type.is_none_or(|v| v.starts_with("text/plain"));
+    if !(r.status().is_client_error() || r.status().is_server_error()) || !plain {
+        return r;
+    }
+    let status = r.status();
+    let body = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut message = String::from_utf8_lossy(&body).trim().to_string();
+    if message.is_empty() {
+        message = status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase();
+    }
+    ApiError::new(status, message).into_response()
 }
 
 /// dockerd's headers on every answer.

@@ -40,6 +40,10 @@ pub enum EngineError {
     /// 'foo'`).
     #[error("{0}")]
     BadFilter(String),
+
+    /// Bad input, worded whole (as dockerd words it).
+    #[error("{0}")]
+    Refused(String),
     /// The container is in the wrong state for the operation, in Docker's
     /// words (`Container <id> is not running`).
     #[error("Container {name} {problem}")]
@@ -128,9 +132,10 @@ impl EngineError {
                 127 => ErrorKind::CommandNotFound,
                 _ => ErrorKind::Internal,
             },
-            EngineError::Invalid { .. } | EngineError::BadFilter(_) | EngineError::Seccomp(_) => {
-                ErrorKind::InvalidArgument
-            }
+            EngineError::Invalid { .. }
+            | EngineError::BadFilter(_)
+            | EngineError::Refused(_)
+            | EngineError::Seccomp(_) => ErrorKind::InvalidArgument,
             EngineError::CannotRemove { .. }
             | EngineError::State { .. }
             | EngineError::Conflict(_) => ErrorKind::Conflict,

@@ -322,10 +322,9 @@ impl Engine {
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
         if let Some(n) = &req.name {
             if !model::id::valid_container_name(n.trim_start_matches('/')) {
-                return Err(EngineError::invalid(
-                    "container name",
-                    format!("{n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
-                ));
+                return Err(EngineError::Refused(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
             }
         }
         let (no_new_privileges, seccomp) = parse_security_opts(&req.security_opt)?;

@@ -8,13 +8,18 @@
 //! `{"message": …}` body (see `error.rs`). Containers belong to their
 //! monitors, not to the server: stopping the server stops no container.
 
+mod body;
+mod build;
 mod containers;
 mod create;
+mod distribution;
 mod error;
+mod image_archive;
 mod images;
 mod listen;
 mod objects;
 mod ops;
+mod progress;
 mod system;
 mod version;
 
@@ -102,6 +107,13 @@ fn routes(state: AppState) -> Router {
             get(objects::volume).delete(objects::volume_remove),
         )
         .route("/images/json", get(images::list))
+        .route("/images/create", post(distribution::create))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/prune", post(images::prune))
+        .route("/images/search", get(distribution::search))
+        .route("/auth", post(distribution::auth))
+        .route("/build", post(build::build))
         .route(
             "/images/{*rest}",
             get(images::by_name)

@@ -76,6 +76,7 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
             }
             Ok(Value::Null)
         }
+        "build" => crate::build::op(engine, args),
         other => Err(ApiError::internal(format!("unknown operation {other:?}"))),
     }
 }

@@ -336,7 +336,9 @@ fn pull_one(
             .unwrap_or_else(|p| p.into_inner())
             .event(lines, ev)
     };
-    let out = e.pull_as(r, opts, cred, &progress)?;
+    let out = e
+        .pull_as(r, opts, cred, &progress)
+        .map_err(registry_error)?;
     let mut v = view.into_inner().unwrap_or_else(|p| p.into_inner());
     if out.new {
         v.begin(lines);
@@ -351,6 +353,16 @@ fn pull_one(
         lines.send(&json!({"status": format!("Status: {verb} {}", r.familiar())}));
     }
     Ok(out.new)
+}
+
+/// A failed pull or push. A registry's refusal is dockerd's 500, not a
+/// 401: on a 401 the docker CLI offers an interactive login (and without
+/// a terminal, CLI 28 waits for it).
+fn registry_error(e: engine::EngineError) -> ApiError {
+    if e.kind() == engine::ErrorKind::Unauthorized {
+        return ApiError::internal(e.to_string());
+    }
+    e.into()
 }
 
 /// `POST /images/{name}/push?tag=`: the tag, or every local tag of the
@@ -438,7 +450,9 @@ fn push_one(
         }
         _ => {}
     };
-    let out = e.push_as(r, &PushOptions::default(), cred, &progress)?;
+    let out = e
+        .push_as(r, &PushOptions::default(), cred, &progress)
+        .map_err(registry_error)?;
     let tag = r.tag().unwrap_or("latest");
     lines.send(&json!({"status": format!("{tag}: digest: {} size: {}", out.digest, out.size)}));
     lines.send(&json!({

@@ -336,11 +336,18 @@ fn pull_one(
             .unwrap_or_else(|p| p.into_inner())
             .event(lines, ev)
     };
+    let before: HashSet<String> = e
+        .image_records()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
     let out = e
         .pull_as(r, opts, cred, &progress)
         .map_err(registry_error)?;
     let mut v = view.into_inner().unwrap_or_else(|p| p.into_inner());
-    if out.new {
+    // dockerd names the layers of an image it did not have, only.
+    if !before.contains(&out.id.to_string()) {
         v.begin(lines);
     }
     lines.send(&json!({"status": format!("Digest: {}", out.digest)}));

@@ -5,7 +5,8 @@
 //!
 //! The shapes asserted here were recorded from dockerd 20.10 (Debian's
 //! docker.io, run privately in a network namespace with a registry beside
-//! it) over its socket; the lines quoted in the comments are its answers.
+//! it) over its socket; the lines quoted in the comments are its answers,
+//! the whole record is `api_fixtures/dockerd-20.10-images.txt`.
 #[path = "support/api_server.rs"]
 mod api_server;
 mod common;

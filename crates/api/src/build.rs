@@ -91,8 +91,15 @@ fn build_args(p: &Params) -> Result<Value, ApiError> {
             .map_err(|e| ApiError::bad_request(format!("invalid cachefrom: {e}")))?,
         None => Vec::new(),
     };
+    let tags: Vec<String> = p.all("t").into_iter().filter(|t| !t.is_empty()).collect();
+    for t in &tags {
+        // dockerd's 500, before the context is read.
+        t.parse::<model::Reference>()
+            .map_err(|e| ApiError::internal(crate::distribution::reference_error(&e)))?;
+    }
     Ok(json!({
-        "tags": p.all("t").into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>(),
+        "tags": tags,
+        "extrahosts": p.get("extrahosts"),
         "dockerfile": p.get("dockerfile"),
         "buildargs": json_map("buildargs")?,
         "labels": json_map("labels")?,
@@ -276,6 +283,11 @@ pub(crate) fn op(engine: &Engine, args: &Value) -> Result<Value, ApiError> {
     drop(tar);
     let req = request(args, &context)?;
     let total = engine.build_step_count(&req)?;
+    if args["extrahosts"].is_string() {
+        emit(
+            &json!({"stream": "[Warning] berth's builder does not add extra hosts (--add-host) to RUN steps\n"}),
+        );
+    }
     let quiet = args["quiet"].as_bool().unwrap_or(false);
     let mut out = Classic {
         total,

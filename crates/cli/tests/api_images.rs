@@ -218,6 +218,41 @@ fn the_docker_cli_logs_in_pushes_and_pulls_through_berth() {
     assert!(out.contains("v1: digest: sha256:"), "{out}");
     let again = srv.docker_ok(&["push", &app]);
     assert!(again.contains(": Layer already exists"), "{again}");
+    // Raw, dockerd's shape:
+    //   {"status":"The push refers to repository [127.0.0.1:5000/bb]"}
+    //   {"status":"Preparing","progressDetail":{},"id":"e7160d42fbc6"}
+    //   {"status":"Layer already exists","progressDetail":{},"id":"e7160d42fbc6"}
+    //   {"status":"2: digest: sha256:68cc… size: 527"}
+    //   {"progressDetail":{},"aux":{"Tag":"2","Digest":"sha256:68cc…","Size":527}}
+    let (status, _, body) = request(
+        &srv.socket,
+        "POST",
+        &format!("/v1.41/images/{r}/team/app/push?tag=v1"),
+        &[("X-Registry-Auth", &registry_auth("alice", "wonder", r))],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let lines = json_lines(&body);
+    assert_eq!(
+        lines[0]["status"],
+        format!("The push refers to repository [{r}/team/app]")
+    );
+    assert_eq!(lines[1]["status"], "Preparing");
+    assert_eq!(lines[1]["id"].as_str().unwrap().len(), 12);
+    assert!(lines
+        .iter()
+        .any(|l| l["status"] == "Layer already exists" && l["id"] == lines[1]["id"]));
+    let n = lines.len();
+    let digest = lines[n - 1]["aux"]["Digest"].as_str().unwrap().to_string();
+    let size = lines[n - 1]["aux"]["Size"].as_u64().unwrap();
+    assert_eq!(
+        lines[n - 1],
+        serde_json::json!({"progressDetail": {}, "aux": {"Tag": "v1", "Digest": digest, "Size": size}})
+    );
+    assert_eq!(
+        lines[n - 2]["status"],
+        format!("v1: digest: {digest} size: {size}")
+    );
 
     // pull back: the CLI's progress lines, berth has the image.
     srv.docker_ok(&["rmi", &app]);

@@ -466,6 +466,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_given_credential_wins_for_its_host_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = Credential {
+            username: "saved".into(),
+            password: "s".into(),
+        };
+        let given = Credential {
+            username: "given".into(),
+            password: "g".into(),
+        };
+        let creds = Credentials::only(&dir.path().join("config.json"));
+        creds.save("a.test:5000", &saved).unwrap();
+        creds.save("b.test", &saved).unwrap();
+        let creds = creds.with_given("a.test:5000", given.clone());
+        assert_eq!(creds.get("a.test:5000").unwrap(), Some(given.clone()));
+        assert_eq!(creds.get("b.test").unwrap(), Some(saved));
+        // Docker Hub's key names docker.io.
+        let hub = Credentials::only(&dir.path().join("none.json"))
+            .with_given(DOCKER_HUB_KEY, given.clone());
+        assert_eq!(hub.get("docker.io").unwrap(), Some(given));
+    }
+
+    #[test]
     fn challenges() {
         assert_eq!(
             parse_challenge(

@@ -649,6 +649,30 @@ fn the_docker_cli_builds_with_the_classic_builder_through_berth() {
         "<no value>"
     );
 
+    // -f outside the context: the CLI adds the file to the context's tar
+    // (20.10 without padding the last entry or ending the archive).
+    let outside = b.path().join("outside.Dockerfile");
+    std::fs::write(
+        &outside,
+        format!("FROM {IMAGE}\nCOPY hello.txt /h\nRUN cat /h\n"),
+    )
+    .unwrap();
+    let o = docker_in(
+        &srv,
+        &ctx,
+        &[],
+        &[
+            "build",
+            "-t",
+            "outside",
+            "-f",
+            outside.to_str().unwrap(),
+            ".",
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("file content"), "{}", stdout(&o));
+
     // A failing RUN: the step's output, then dockerd's error line
     //   {"errorDetail":{"code":3,"message":"The command '/bin/sh -c echo out; echo err \u003e\u00262; exit 3' returned a non-zero code: 3"},"error":…}
     // which the CLI prints on stderr, exiting with the code.

@@ -294,7 +294,11 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
     }
     let reader = store::layer::decompress(input)
         .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
-    let mut a = tar::Archive::new(reader);
+    let mut a = tar::Archive::new(Padded {
+        inner: reader,
+        read: 0,
+        tail: None,
+    });
     a.set_preserve_permissions(true);
     a.set_overwrite(true);
     // unpack_in refuses paths that leave `dir` (`..`, through symlinks).
@@ -307,6 +311,35 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
             .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
     }
     Ok(())
+}
+
+/// A tar stream that may end early: the docker CLI (20.10, `-f` outside
+/// the context) sends a context whose last entry is not padded and has no
+/// end-of-archive blocks, which dockerd reads. At its end this reader
+/// pads to the 512-byte block and adds the two zero blocks.
+struct Padded<R> {
+    inner: R,
+    read: u64,
+    /// Zero bytes still to give once `inner` has ended.
+    tail: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.tail = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.tail.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.tail = Some(left - n as u64);
+        Ok(n)
+    }
 }
 
 /// The strings of a JSON array (config `Env`, `Shell`, `OnBuild`); none

@@ -32,6 +32,16 @@ use crate::{ApiError, AppState};
 /// The context tar is written here, the context extracted beside it.
 const CONTEXT_TAR: &str = "context.tar";
 
+/// Why a BuildKit client is turned away.
+const NO_BUILDKIT: &str = "berth serves the classic builder only: BuildKit sessions (version=2) are not served yet; build with DOCKER_BUILDKIT=0";
+
+/// `POST /session` (a BuildKit client's first call): no sessions here.
+/// (docker CLI 20.10 with `DOCKER_BUILDKIT=1` shows only the status:
+/// `failed to dial gRPC: unable to upgrade to h2c, received 400`.)
+pub(crate) async fn session() -> ApiError {
+    ApiError::bad_request(NO_BUILDKIT)
+}
+
 /// `POST /build`.
 pub(crate) async fn build(
     State(st): State<AppState>,
@@ -41,9 +51,7 @@ pub(crate) async fn build(
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q);
     if p.get("version") == Some("2") {
-        return Err(ApiError::bad_request(
-            "berth serves the classic builder only: BuildKit sessions (version=2) are not served yet; build with DOCKER_BUILDKIT=0",
-        ));
+        return Err(ApiError::bad_request(NO_BUILDKIT));
     }
     if let Some(remote) = p.get("remote") {
         return Err(ApiError::bad_request(format!(

@@ -397,6 +397,10 @@ pub(crate) async fn push(
                 Ok(r) => vec![r],
                 Err(_) => return lines.fail(ApiError::bad_request("invalid tag format")),
             },
+            // A name with its tag: that one; else every local tag.
+            None if name.rsplit('/').next().is_some_and(|l| l.contains(':')) => {
+                vec![repo.clone()]
+            }
             None => local_tags(e, &repo),
         };
         if refs.is_empty() || e.image(&refs[0].to_string()).is_err() {

@@ -114,6 +114,7 @@ fn routes(state: AppState) -> Router {
         .route("/images/search", get(distribution::search))
         .route("/auth", post(distribution::auth))
         .route("/build", post(build::build))
+        .route("/session", post(build::session))
         .route(
             "/images/{*rest}",
             get(images::by_name)

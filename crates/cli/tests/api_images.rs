@@ -746,6 +746,48 @@ fn the_docker_cli_builds_with_the_classic_builder_through_berth() {
     );
     assert_eq!(status, 500);
 
+    // A hostile context: `..` names and a symlink out of the context are
+    // not followed out of it (the engine's archive-safe unpacking).
+    let outside_dir = b.path().join("outside");
+    std::fs::create_dir_all(&outside_dir).unwrap();
+    let hostile = {
+        let mut tb = tar::Builder::new(Vec::new());
+        let mut file = |name: &[u8], data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            tb.append(&h, data).unwrap();
+        };
+        file(b"../../../../evil.txt", b"x");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        tb.append_link(&mut h, "link", &outside_dir).unwrap();
+        let mut file = |name: &[u8], data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            tb.append(&h, data).unwrap();
+        };
+        file(b"link/evil.txt", b"x");
+        let df = format!("FROM {IMAGE}\n");
+        file(b"Dockerfile", df.as_bytes());
+        tb.into_inner().unwrap()
+    };
+    let (status, _, body) = request(&srv.socket, "POST", "/v1.41/build?t=hostile", &[], &hostile);
+    let said = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{said}");
+    assert!(said.contains("invalid build context"), "{said}");
+    assert!(!b.path().join("evil.txt").exists(), "{said}");
+    assert!(!outside_dir.join("evil.txt").exists(), "{said}");
+
     // The client goes mid-RUN: the build stops, its container goes.
     let slow = b.path().join("slow");
     std::fs::create_dir_all(&slow).unwrap();

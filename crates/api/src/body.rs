@@ -30,6 +30,15 @@ pub(crate) fn reader(body: Body) -> BodyReader {
     }
 }
 
+impl BodyReader {
+    /// Read what the client still sends: an answer given before the whole
+    /// body was read ends the connection, and the client, still writing,
+    /// sees a broken pipe instead of the answer.
+    pub(crate) fn drain(&mut self) {
+        let _ = std::io::copy(self, &mut std::io::sink());
+    }
+}
+
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.chunk.is_empty() {

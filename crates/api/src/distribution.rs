@@ -173,7 +173,11 @@ pub(crate) async fn create(
     let reader = (src == "-").then(|| crate::body::reader(body));
     st.lines("application/json", move |e, lines| {
         let record = match reader {
-            Some(r) => e.import_image(std::io::BufReader::new(r), &opts),
+            Some(mut r) => {
+                let imported = e.import_image(std::io::BufReader::new(&mut r), &opts);
+                r.drain();
+                imported
+            }
             None => e.import_image_from_url(&src, &opts),
         };
         match record {

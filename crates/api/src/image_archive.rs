@@ -84,9 +84,11 @@ pub(crate) async fn load(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _quiet = Params::parse(q).flag("quiet");
-    let reader = crate::body::reader(body);
+    let mut reader = crate::body::reader(body);
     st.lines("application/json", move |e, lines| {
-        match e.load_images(std::io::BufReader::new(reader)) {
+        let loaded = e.load_images(std::io::BufReader::new(&mut reader));
+        reader.drain();
+        match loaded {
             Ok(loaded) => {
                 for img in loaded {
                     if img.tags.is_empty() {

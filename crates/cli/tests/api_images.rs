@@ -462,6 +462,23 @@ fn the_docker_cli_saves_loads_imports_and_prunes_through_berth() {
         "{lines:?}"
     );
 
+    // A large bad body: the error, not a broken pipe (the server reads
+    // the whole body before it answers).
+    let junk = b.path().join("junk.tar");
+    std::fs::write(&junk, vec![0x5a_u8; 3 << 20]).unwrap();
+    for args in [
+        vec!["load", "-i", junk.to_str().unwrap()],
+        vec!["import", junk.to_str().unwrap(), "junk:1"],
+    ] {
+        let o = srv.docker(&args);
+        assert_eq!(code(&o), 1, "{args:?}");
+        assert!(
+            !stderr(&o).contains("broken pipe"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+
     // docker import (POST /images/create?fromSrc=-): {"status":"sha256:…"}.
     let rootfs = tmp.join("rootfs.tar");
     std::fs::write(&rootfs, busybox_rootfs_tar()).unwrap();

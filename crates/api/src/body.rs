@@ -30,6 +30,12 @@ pub(crate) fn reader(body: Body) -> BodyReader {
     }
 }
 
+/// Read and drop a body we answer without (see [`BodyReader::drain`]).
+pub(crate) async fn discard(body: Body) {
+    let mut s = body.into_data_stream();
+    while let Some(Ok(_)) = s.next().await {}
+}
+
 impl BodyReader {
     /// Read what the client still sends: an answer given before the whole
     /// body was read ends the connection, and the client, still writing,

@@ -50,15 +50,22 @@ pub(crate) async fn build(
     body: Body,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q);
-    if p.get("version") == Some("2") {
-        return Err(ApiError::bad_request(NO_BUILDKIT));
-    }
-    if let Some(remote) = p.get("remote") {
-        return Err(ApiError::bad_request(format!(
+    let checked = if p.get("version") == Some("2") {
+        Err(ApiError::bad_request(NO_BUILDKIT))
+    } else if let Some(remote) = p.get("remote") {
+        Err(ApiError::bad_request(format!(
             "remote build contexts ({remote}) are not served: send the context as the request body"
-        )));
-    }
-    let args = build_args(&p)?;
+        )))
+    } else {
+        build_args(&p)
+    };
+    let args = match checked {
+        Ok(a) => a,
+        Err(e) => {
+            crate::body::discard(body).await;
+            return Err(e);
+        }
+    };
     let auths = registry_config(&headers);
     let reader = crate::body::reader(body);
     let paths = st.paths.clone();

@@ -9,17 +9,22 @@
 //! monitors, not to the server: stopping the server stops no container.
 
 mod attach;
+mod body;
+mod build;
 mod containers;
 mod create;
 mod df;
+mod distribution;
 mod error;
 mod events;
 mod exec;
 mod fs;
+mod image_archive;
 mod images;
 mod listen;
 mod objects;
 mod ops;
+mod progress;
 mod stats;
 mod system;
 mod update;
@@ -132,6 +137,14 @@ fn routes(state: AppState) -> Router {
             get(objects::volume).delete(objects::volume_remove),
         )
         .route("/images/json", get(images::list))
+        .route("/images/create", post(distribution::create))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/prune", post(images::prune))
+        .route("/images/search", get(distribution::search))
+        .route("/auth", post(distribution::auth))
+        .route("/build", post(build::build))
+        .route("/session", post(build::session))
         .route(
             "/images/{*rest}",
             get(images::by_name)

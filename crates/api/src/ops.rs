@@ -85,6 +85,7 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
         "archive-stat" | "archive-get" | "archive-put" | "export" => {
             crate::fs::op(engine, op, args)
         }
+        "build" => crate::build::op(engine, args),
         other => Err(ApiError::internal(format!("unknown operation {other:?}"))),
     }
 }

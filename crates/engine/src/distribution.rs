@@ -20,6 +20,15 @@ impl Engine {
         Credentials::new(&self.paths.config)
     }
 
+    /// The saved credentials, with `given` used for `host` (the Docker
+    /// API's `X-Registry-Auth`: the client sends what its login saved).
+    fn credentials_for(&self, host: &str, given: Option<Credential>) -> Credentials {
+        match given {
+            Some(c) => self.credentials().with_given(host, c),
+            None => self.credentials(),
+        }
+    }
+
     /// Pull `r` into the store.
     pub fn pull(
         &self,
@@ -27,9 +36,21 @@ impl Engine {
         opts: &PullOptions,
         progress: Progress,
     ) -> Result<PullOutcome> {
+        self.pull_as(r, opts, None, progress)
+    }
+
+    /// Pull `r` with `cred` for its registry (else the saved credentials).
+    pub fn pull_as(
+        &self,
+        r: &Reference,
+        opts: &PullOptions,
+        cred: Option<Credential>,
+        progress: Progress,
+    ) -> Result<PullOutcome> {
         let cfg = self.registries()?;
+        let creds = self.credentials_for(r.registry(), cred);
         let store = self.store();
-        let out = registry::pull(&store, &cfg, &self.credentials(), r, opts, progress)?;
+        let out = registry::pull(&store, &cfg, &creds, r, opts, progress)?;
         drop(store);
         let name = r.to_string();
         self.emit("image", "pull", &name, &[("name", &name)]);
@@ -49,9 +70,21 @@ impl Engine {
         opts: &PushOptions,
         progress: Progress,
     ) -> Result<PushOutcome> {
+        self.push_as(r, opts, None, progress)
+    }
+
+    /// Push `r` with `cred` for its registry (else the saved credentials).
+    pub fn push_as(
+        &self,
+        r: &Reference,
+        opts: &PushOptions,
+        cred: Option<Credential>,
+        progress: Progress,
+    ) -> Result<PushOutcome> {
         let cfg = self.registries()?;
+        let creds = self.credentials_for(r.registry(), cred);
         let store = self.store();
-        let out = registry::push(&store, &cfg, &self.credentials(), r, opts, progress)?;
+        let out = registry::push(&store, &cfg, &creds, r, opts, progress)?;
         drop(store);
         let name = r.to_string();
         self.emit("image", "push", &name, &[("name", &name)]);
@@ -60,12 +93,18 @@ impl Engine {
 
     /// Check `cred` against `host` and save it.
     pub fn login(&self, host: &str, cred: Credential) -> Result<()> {
+        self.check_login(host, cred.clone())?;
+        self.credentials().save(host, &cred)?;
+        Ok(())
+    }
+
+    /// Check `cred` against `host` without saving it (the API's `/auth`:
+    /// the client keeps its credentials).
+    pub fn check_login(&self, host: &str, cred: Credential) -> Result<()> {
         let cfg = self.registries()?;
-        let creds = self.credentials();
-        registry::client::Registry::new(&cfg, &creds, host)?
-            .with_credential(Some(cred.clone()))
+        registry::client::Registry::new(&cfg, &self.credentials(), host)?
+            .with_credential(Some(cred))
             .login()?;
-        creds.save(host, &cred)?;
         Ok(())
     }
 

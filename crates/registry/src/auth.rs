@@ -76,6 +76,9 @@ fn host_of_key(key: &str) -> &str {
 pub struct Credentials {
     ours: PathBuf,
     others: Vec<PathBuf>,
+    /// A credential given for one host with the request (the Docker API's
+    /// `X-Registry-Auth`), asked before the files.
+    given: Option<(String, Credential)>,
 }
 
 impl Credentials {
@@ -90,6 +93,7 @@ impl Credentials {
         Credentials {
             ours: config_dir.join("config.json"),
             others,
+            given: None,
         }
     }
 
@@ -98,7 +102,14 @@ impl Credentials {
         Credentials {
             ours: path.to_path_buf(),
             others: Vec::new(),
+            given: None,
         }
+    }
+
+    /// These credentials, with `c` used for `host` whatever the files say.
+    pub fn with_given(mut self, host: &str, c: Credential) -> Credentials {
+        self.given = Some((host_of_key(host).to_string(), c));
+        self
     }
 
     /// The file `login` writes.
@@ -109,6 +120,11 @@ impl Credentials {
     /// Credentials for `host`, if any file (or its credential helper) has
     /// them.
     pub fn get(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+        if let Some((h, c)) = &self.given {
+            if h == host {
+                return Ok(Some(c.clone()));
+            }
+        }
         for p in std::iter::once(&self.ours).chain(&self.others) {
             let doc = read(p)?;
             if let Some(helper) = helper_for(&doc, host) {
@@ -448,6 +464,29 @@ pub(crate) type TokenCache = BTreeMap<String, String>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_credential_wins_for_its_host_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = Credential {
+            username: "saved".into(),
+            password: "s".into(),
+        };
+        let given = Credential {
+            username: "given".into(),
+            password: "g".into(),
+        };
+        let creds = Credentials::only(&dir.path().join("config.json"));
+        creds.save("a.test:5000", &saved).unwrap();
+        creds.save("b.test", &saved).unwrap();
+        let creds = creds.with_given("a.test:5000", given.clone());
+        assert_eq!(creds.get("a.test:5000").unwrap(), Some(given.clone()));
+        assert_eq!(creds.get("b.test").unwrap(), Some(saved));
+        // Docker Hub's key names docker.io.
+        let hub = Credentials::only(&dir.path().join("none.json"))
+            .with_given(DOCKER_HUB_KEY, given.clone());
+        assert_eq!(hub.get("docker.io").unwrap(), Some(given));
+    }
 
     #[test]
     fn challenges() {

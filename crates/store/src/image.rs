@@ -911,12 +911,23 @@ impl Store {
     /// `image prune`: dangling images, or with `all` every image no
     /// container uses.
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
+        self.prune_images_where(all, |_| true)
+    }
+
+    /// [`Store::prune_images`], of the images `pick` accepts only (the
+    /// API's `label` and `until` filters).
+    pub fn prune_images_where(
+        &self,
+        all: bool,
+        pick: impl Fn(&ImageRecord) -> bool,
+    ) -> Result<PruneReport, StoreError> {
         let cached = self.cache_images()?;
         let tx = self.write_tx()?;
         // The build cache is `builder prune`'s.
         self.delete_unused_images(tx, |img| {
             (all || img.repo_tags.is_empty())
                 && !(img.repo_tags.is_empty() && cached.contains(&img.id.to_string()))
+                && pick(img)
         })
     }
 

@@ -254,6 +254,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
             None => None,
         },
         platform: None,
+        cancel: Default::default(),
     };
     // `-o type=image,name=…,push=true` and `--push`: more names, and a
     // push of every name once built.

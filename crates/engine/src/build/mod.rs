@@ -27,6 +27,8 @@ use crate::error::{EngineError, Result};
 use crate::Engine;
 use registry::manifest::Platform;
 
+/// Stopping a build from outside.
+pub mod cancel;
 /// COPY and ADD.
 pub mod copy;
 /// `.dockerignore`.
@@ -75,6 +77,8 @@ pub struct BuildRequest {
     pub cache_from_images: Vec<String>,
     /// `--platform`: the target platform (default: this machine's).
     pub platform: Option<Platform>,
+    /// Stops the build from outside (the API's client went away).
+    pub cancel: cancel::Cancel,
 }
 
 /// The image config key of an inline build cache.
@@ -290,7 +294,11 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
     }
     let reader = store::layer::decompress(input)
         .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
-    let mut a = tar::Archive::new(reader);
+    let mut a = tar::Archive::new(Padded {
+        inner: reader,
+        read: 0,
+        tail: None,
+    });
     a.set_preserve_permissions(true);
     a.set_overwrite(true);
     // unpack_in refuses paths that leave `dir` (`..`, through symlinks).
@@ -303,6 +311,35 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
             .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
     }
     Ok(())
+}
+
+/// A tar stream that may end early: the docker CLI (20.10, `-f` outside
+/// the context) sends a context whose last entry is not padded and has no
+/// end-of-archive blocks, which dockerd reads. At its end this reader
+/// pads to the 512-byte block and adds the two zero blocks.
+struct Padded<R> {
+    inner: R,
+    read: u64,
+    /// Zero bytes still to give once `inner` has ended.
+    tail: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.tail = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.tail.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.tail = Some(left - n as u64);
+        Ok(n)
+    }
 }
 
 /// The strings of a JSON array (config `Env`, `Shell`, `OnBuild`); none
@@ -523,6 +560,40 @@ struct Builder<'a> {
     undefined: std::cell::RefCell<std::collections::BTreeSet<(usize, String)>>,
 }
 
+impl<'a> Builder<'a> {
+    /// A builder of `req`'s Dockerfile `df`, its progress to `out`.
+    fn new(
+        engine: &'a Engine,
+        req: &'a BuildRequest,
+        df: Dockerfile,
+        out: &'a mut dyn Write,
+    ) -> Builder<'a> {
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        let lexer = dockerfile::expand::Lexer {
+            escape: df.directives.escape,
+        };
+        Builder {
+            engine,
+            req,
+            df,
+            lexer,
+            ignore: ignore::Ignore::parse(""),
+            out,
+            step: 0,
+            built: BTreeMap::new(),
+            epoch,
+            used_args: Default::default(),
+            stat_cache: None,
+            current_stage: None,
+            touched: Default::default(),
+            line: 0,
+            undefined: Default::default(),
+        }
+    }
+}
+
 impl Engine {
     /// `build --check`: the Dockerfile's findings, nothing built.
     pub fn check_dockerfile(&self, req: &BuildRequest) -> Result<Vec<dockerfile::lint::Warning>> {
@@ -550,29 +621,8 @@ impl Engine {
         }
         let mut req = req.clone();
         req.context = context;
-        let epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok());
-        let lexer = dockerfile::expand::Lexer {
-            escape: df.directives.escape,
-        };
-        let mut b = Builder {
-            engine: self,
-            req: &req,
-            df,
-            lexer,
-            ignore: ignore::Ignore::parse(&ignore_text),
-            out,
-            step: 0,
-            built: BTreeMap::new(),
-            epoch,
-            used_args: Default::default(),
-            stat_cache: None,
-            current_stage: None,
-            touched: Default::default(),
-            line: 0,
-            undefined: Default::default(),
-        };
+        let mut b = Builder::new(self, &req, df, out);
+        b.ignore = ignore::Ignore::parse(&ignore_text);
         for w in dockerfile::lint::lint(&b.df, target_index(&b.df, req.target.as_deref())?) {
             let _ = writeln!(b.out, "WARN: {w}");
         }
@@ -1490,6 +1540,7 @@ impl Builder<'_> {
             }
         }
         for (n, ins) in stage.instructions.iter().enumerate() {
+            self.req.cancel.check()?;
             self.line = ins.line;
             let (step, started) = self.begin(&stage, n + 2, count, &ins.original);
             let where_ = format!(
@@ -1898,6 +1949,7 @@ impl Builder<'_> {
 
 mod cache;
 mod layers;
+mod plan;
 mod steps;
 
 pub use steps::is_git_url;

@@ -449,6 +449,8 @@ impl Builder<'_> {
             let ready =
                 nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
             print(self.out, follower.poll().unwrap_or_default());
+            // The caller removes the container.
+            self.req.cancel.check()?;
             if ready > 0 {
                 let code = launched.wait_exit().unwrap_or(255);
                 print(self.out, follower.poll().unwrap_or_default());

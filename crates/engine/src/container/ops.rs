@@ -15,7 +15,7 @@ use crate::error::{EngineError, Result};
 use crate::Engine;
 
 /// Wait up to `timeout` (None: forever) for `pid` to exit. True if it did.
-fn wait_pid_exit(pid: i32, timeout: Option<Duration>) -> bool {
+pub(crate) fn wait_pid_exit(pid: i32, timeout: Option<Duration>) -> bool {
     if pid <= 0 {
         return true;
     }

@@ -64,7 +64,9 @@ impl Engine {
         // before it writes the `die` and `destroy` events; wait a little
         // for them (they carry the exit code).
         let mut gone: Option<std::time::Instant> = None;
+        let began = std::time::Instant::now();
         loop {
+            let monitor: i32;
             for e in tail.poll() {
                 if e.kind != "container" || e.actor.id != id {
                     continue;
@@ -94,6 +96,11 @@ impl Engine {
             }
             match self.container(&id) {
                 Ok(now) => {
+                    monitor = if now.state.monitor_alive() {
+                        now.state.monitor_pid
+                    } else {
+                        0
+                    };
                     let exited =
                         !now.is_running() && now.state.status != crate::config::Status::Restarting;
                     let finished_again =
@@ -118,7 +125,18 @@ impl Engine {
             if !keep_waiting() {
                 return Ok(code);
             }
-            std::thread::sleep(POLL);
+            // Briskly at first (`docker run` waits before the start), and
+            // woken at once when a running container's monitor ends.
+            let pause = if began.elapsed() < Duration::from_secs(2) {
+                Duration::from_millis(10)
+            } else {
+                POLL
+            };
+            if monitor > 0 {
+                super::ops::wait_pid_exit(monitor, Some(pause));
+            } else {
+                std::thread::sleep(pause);
+            }
         }
     }
 }

@@ -193,6 +193,16 @@ pub(crate) async fn volume_create(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b: VolumeBody = crate::error::json_body(&body)?;
+    if !b.driver.is_empty() && b.driver != "local" {
+        // dockerd looks for a plugin of that name.
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "error looking up volume plugin {0}: plugin \"{0}\" not found",
+                b.driver
+            ),
+        ));
+    }
     st.engine(move |e| {
         let v = e.volume_create(
             (!b.name.is_empty()).then_some(b.name.as_str()),

@@ -160,6 +160,14 @@ pub(crate) async fn attach(
             return;
         };
         let mut client = TokioIo::new(upgraded);
+        // Output that follows the 101 at once (old logs, a running
+        // container's) can reach a client in the read that takes the
+        // headers, and docker-py reads the stream from the socket under
+        // its HTTP buffer, losing those bytes: give it a head start. A
+        // container waiting for this attach has nothing to say yet.
+        if logs || pending.is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         if logs {
             let path = target.log_path.clone();
             let tty = target.tty;

@@ -68,8 +68,7 @@ pub(crate) async fn create(
     Query(q): Query<CreateQuery>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let body: Value = crate::error::json_body(&body)?;
     let v = st
         .forked("create", json!({"name": q.name, "body": body}))
         .await?;
@@ -151,7 +150,17 @@ pub(crate) async fn kill(
         let sig: model::Signal = s
             .parse()
             .map_err(|_| ApiError::bad_request(format!("Invalid signal: {s}")))?;
-        e.kill(&id, sig)?;
+        let c = e.kill(&id, sig)?;
+        // dockerd's kill with SIGKILL answers once the container is down
+        // (for 2s at most): clients inspect its exit right after.
+        if sig.number() == libc::SIGKILL {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            let _ = e.wait_for(
+                c.id().as_str(),
+                engine::container::wait::WaitCondition::NotRunning,
+                &|| std::time::Instant::now() < until,
+            );
+        }
         Ok(StatusCode::NO_CONTENT)
     })
     .await

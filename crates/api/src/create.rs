@@ -44,6 +44,8 @@ pub(crate) struct Body {
     exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     stop_signal: String,
     stop_timeout: Option<i64>,
+    /// The container's MAC address (before API 1.44: the endpoint's since).
+    mac_address: String,
     healthcheck: Option<Health>,
     host_config: Option<HostConfig>,
     networking_config: Option<NetworkingConfig>,
@@ -273,9 +275,24 @@ impl Body {
             req.restart = engine::restart::RestartPolicy::parse(&spec)
                 .map_err(|e| bad("RestartPolicy", e))?;
         }
-        if let Some(l) = hc.log_config.filter(|l| !l.kind.is_empty()) {
+        // No type with options: the default driver's options (dockerd).
+        if let Some(l) = hc
+            .log_config
+            .filter(|l| !l.kind.is_empty() || l.config.as_ref().is_some_and(|c| !c.is_empty()))
+        {
+            if !["", "json-file", "local", "none"].contains(&l.kind.as_str()) {
+                // dockerd's words (berth's own CLI says which it has).
+                return Err(ApiError::bad_request(format!(
+                    "logger: no log driver named '{}' is registered",
+                    l.kind
+                )));
+            }
             req.log_config = engine::logs::LogConfig {
-                driver: l.kind,
+                driver: if l.kind.is_empty() {
+                    "json-file".into()
+                } else {
+                    l.kind
+                },
                 config: l.config.unwrap_or_default(),
             };
         }
@@ -331,6 +348,9 @@ impl Body {
                 req.ip = ep.ipam_config.map(|i| i.ipv4).filter(|s| !s.is_empty());
                 req.mac_address = some(ep.mac_address);
             }
+        }
+        if req.mac_address.is_none() {
+            req.mac_address = some(self.mac_address);
         }
         Ok(req)
     }

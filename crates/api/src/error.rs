@@ -67,3 +67,30 @@ impl IntoResponse for ApiError {
 pub(crate) async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "page not found")
 }
+
+/// A request's JSON body as `T`, read as dockerd's Go decoder reads it: a
+/// `null` member is the member left out (its zero value), not a type
+/// error, and an empty body is `{}`. Clients send nulls freely: docker-py
+/// sends `"StopTimeout": null`, `"Labels": null`, `"IPAM": null`…
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut v: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// Remove every object member whose value is `null`, at any depth.
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}

@@ -35,6 +35,8 @@ pub(crate) struct ExecBody {
     attach_stdin: bool,
     attach_stdout: bool,
     attach_stderr: bool,
+    /// Go reads members case-insensitively: docker-py sends `detachKeys`.
+    #[serde(alias = "detachKeys")]
     detach_keys: String,
     tty: bool,
     env: Option<Vec<String>>,
@@ -80,8 +82,7 @@ pub(crate) async fn create(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body: ExecBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let body: ExecBody = crate::error::json_body(&body)?;
     if body.cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(ApiError::bad_request("No exec command specified"));
     }
@@ -145,12 +146,7 @@ pub(crate) async fn start(
     let raw = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let start: StartBody = if raw.iter().all(u8::is_ascii_whitespace) {
-        StartBody::default()
-    } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
+    let start: StartBody = crate::error::json_body(&raw)?;
     let (container, body) = st.execs.with(&id, |i| {
         if i.started {
             return Err(ApiError::new(
@@ -162,7 +158,11 @@ pub(crate) async fn start(
         i.running = true;
         Ok((i.container.clone(), i.body.clone()))
     })??;
-    let tty = start.tty.unwrap_or(body.tty) || body.tty;
+    // The process gets a terminal as the exec was created; the stream is
+    // framed as the start asks (dockerd: a tty exec started with
+    // `"Tty": false`, as docker-py starts it, answers in frames).
+    let tty = body.tty;
+    let raw_stream = start.tty.unwrap_or(body.tty);
     let detach = start.detach;
     let stdin = body.attach_stdin && !detach;
     let args = json!({
@@ -206,7 +206,7 @@ pub(crate) async fn start(
         // As dockerd: the stream is already promised; the error is its
         // only text, and the instance's exit code is 126.
         let upgrade = hyper::upgrade::on(&mut req);
-        let text = client_frame(1, format!("{message}\r\n").as_bytes(), tty);
+        let text = client_frame(1, format!("{message}\r\n").as_bytes(), raw_stream);
         tokio::spawn(async move {
             if let Ok(up) = upgrade.await {
                 let mut client = TokioIo::new(up);
@@ -214,7 +214,7 @@ pub(crate) async fn start(
                 let _ = client.shutdown().await;
             }
         });
-        let multiplexed = !tty && version.is_none_or(|v| v.0 .0 >= (1, 42));
+        let multiplexed = !raw_stream && version.is_none_or(|v| v.0 .0 >= (1, 42));
         return upgraded_response(if multiplexed {
             "application/vnd.docker.multiplexed-stream"
         } else {
@@ -257,17 +257,25 @@ pub(crate) async fn start(
         stderr: child.stderr,
         want_stdout: body.attach_stdout,
         want_stderr: body.attach_stderr,
-        tty,
+        tty: raw_stream,
         keys: (tty && stdin).then(|| DetachKeys::new(keys)),
     };
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(up) => bridge(TokioIo::new(up), streams, finished).await,
+            Ok(up) => {
+                // The process already runs (dockerd starts it only after
+                // the 101): output sent right behind the 101 can reach a
+                // client in the read that takes the headers, and docker-py
+                // reads the stream from the socket under its HTTP buffer,
+                // losing those bytes. Give the client dockerd's head start.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                bridge(TokioIo::new(up), streams, finished).await
+            }
             Err(_) => finished.await,
         }
     });
-    let multiplexed = !tty && version.is_none_or(|v| v.0 .0 >= (1, 42));
+    let multiplexed = !raw_stream && version.is_none_or(|v| v.0 .0 >= (1, 42));
     upgraded_response(if multiplexed {
         "application/vnd.docker.multiplexed-stream"
     } else {
@@ -380,6 +388,7 @@ struct Pipes {
     stderr: Option<tokio::process::ChildStderr>,
     want_stdout: bool,
     want_stderr: bool,
+    /// The stream is raw (no frames).
     tty: bool,
     keys: Option<DetachKeys>,
 }

@@ -128,6 +128,7 @@ fn routes(state: AppState) -> Router {
         .route("/networks/prune", post(objects::networks_prune))
         .route("/volumes/prune", post(objects::volumes_prune))
         .route("/swarm", get(objects::no_swarm))
+        .route("/swarm/leave", post(objects::swarm_leave))
         .route("/nodes", get(objects::no_swarm))
         .route("/services", get(objects::no_swarm))
         .route("/volumes", get(objects::volumes))

@@ -56,8 +56,7 @@ pub(crate) async fn network_create(
     State(st): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let body: Value = crate::error::json_body(&body)?;
     let v = st.forked("network-create", body).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -80,8 +79,7 @@ pub(crate) async fn network_connect(
     Path((id, verb)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let body: Value = crate::error::json_body(&body)?;
     let op = match verb.as_str() {
         "connect" => "network-connect",
         "disconnect" => "network-disconnect",
@@ -194,12 +192,17 @@ pub(crate) async fn volume_create(
     State(st): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: VolumeBody = if body.is_empty() {
-        VolumeBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
+    let b: VolumeBody = crate::error::json_body(&body)?;
+    if !b.driver.is_empty() && b.driver != "local" {
+        // dockerd looks for a plugin of that name.
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "error looking up volume plugin {0}: plugin \"{0}\" not found",
+                b.driver
+            ),
+        ));
+    }
     st.engine(move |e| {
         let v = e.volume_create(
             (!b.name.is_empty()).then_some(b.name.as_str()),
@@ -280,5 +283,15 @@ pub(crate) async fn no_swarm() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+    )
+}
+
+/// `POST /swarm/leave`: dockerd's 503 when the node is in no swarm (which
+/// `docker swarm leave --force` and docker-py's `leave_swarm(force=True)`
+/// take as done).
+pub(crate) async fn swarm_leave() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This node is not part of a swarm",
     )
 }

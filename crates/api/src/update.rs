@@ -66,12 +66,7 @@ pub(crate) async fn update(
     id: String,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let b: UpdateBody = if body.is_empty() {
-        UpdateBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
+    let b: UpdateBody = crate::error::json_body(&body)?;
     let req = b.into_request()?;
     st.engine(move |e| {
         e.update(&id, &req)?;

@@ -28,7 +28,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     busybox_rootfs_tar_with(&[])
 }
 
-/// [`busybox_rootfs_tar`] plus files: (path, mode, content).
+/// [`busybox_rootfs_tar`] plus files: (path, mode, content); one named as
+/// a file of the base (`etc/passwd`) replaces it.
 pub fn busybox_rootfs_tar_with(extra: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let bb = std::fs::read("/bin/busybox")
         .expect("/bin/busybox missing: apt-get install busybox-static");
@@ -61,6 +62,9 @@ pub fn busybox_rootfs_tar_with(extra: &[(&str, u32, &[u8])]) -> Vec<u8> {
         dir(&mut b, d, m, u);
     }
     let file = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32, data: &[u8]| {
+        if extra.iter().any(|(x, ..)| *x == p) {
+            return;
+        }
         let mut h = tar::Header::new_gnu();
         h.set_mode(mode);
         h.set_size(data.len() as u64);
@@ -82,7 +86,11 @@ pub fn busybox_rootfs_tar_with(extra: &[(&str, u32, &[u8])]) -> Vec<u8> {
     );
     file(&mut b, "bin/not-executable", 0o644, b"#!/bin/sh\necho no\n");
     for (p, mode, data) in extra {
-        file(&mut b, p, *mode, data);
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, p, *data).unwrap();
     }
     for app in String::from_utf8_lossy(&list.stdout).lines() {
         if app == "busybox" || app.is_empty() {

@@ -597,6 +597,9 @@ impl crate::Engine {
             }
         }
         check_driver_options(&options)?;
+        // As dockerd: a volume created without a name is anonymous (volume
+        // prune takes it without --all).
+        let anonymous = name.is_none();
         let name = match name {
             Some(n) => {
                 if !valid_volume_name(n) {
@@ -609,7 +612,7 @@ impl crate::Engine {
             }
             None => model::ContainerId::random().as_str().to_string(),
         };
-        let rec = new_record(&name, labels, options, false);
+        let rec = new_record(&name, labels, options, anonymous);
         let made = self.store().create_volumes(std::slice::from_ref(&rec))?;
         if made.first() == Some(&true) {
             self.emit("volume", "create", &rec.name, &[("driver", "local")]);

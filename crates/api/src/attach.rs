@@ -147,6 +147,7 @@ pub(crate) async fn attach(
     // Registered before the answer goes out: the client starts the
     // container only after it has it.
     let pending = (stream && !target.running).then(|| st.pending.wait(&target.id));
+    let slow_reader = reads_past_the_headers(&req);
     let upgrade = hyper::upgrade::on(&mut req);
     let multiplexed = !target.tty && version.is_none_or(|v| v.0 .0 >= (1, 42));
     let content_type = if multiplexed {
@@ -165,7 +166,7 @@ pub(crate) async fn attach(
         // headers, and docker-py reads the stream from the socket under
         // its HTTP buffer, losing those bytes: give it a head start. A
         // container waiting for this attach has nothing to say yet.
-        if logs || pending.is_none() {
+        if slow_reader && (logs || pending.is_none()) {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         if logs {
@@ -265,6 +266,17 @@ pub(crate) async fn attach(
         .header(header::UPGRADE, "tcp")
         .body(axum::body::Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// docker-py (and docker-compose 1.x, through it) reads a hijacked stream
+/// from the socket under its HTTP buffer: bytes that arrived with the
+/// headers are lost to it. Such a client gets dockerd's head start before
+/// the first output; the docker CLI (Go) needs none.
+pub(crate) fn reads_past_the_headers(req: &Request) -> bool {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("docker-sdk-python") || ua.contains("docker-py/"))
 }
 
 /// Which streams the client asked for.

@@ -260,6 +260,7 @@ pub(crate) async fn start(
         tty: raw_stream,
         keys: (tty && stdin).then(|| DetachKeys::new(keys)),
     };
+    let slow_reader = crate::attach::reads_past_the_headers(&req);
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match upgrade.await {
@@ -269,7 +270,9 @@ pub(crate) async fn start(
                 // client in the read that takes the headers, and docker-py
                 // reads the stream from the socket under its HTTP buffer,
                 // losing those bytes. Give the client dockerd's head start.
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if slow_reader {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 bridge(TokioIo::new(up), streams, finished).await
             }
             Err(_) => finished.await,

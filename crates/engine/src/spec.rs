@@ -296,7 +296,9 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     }
     args.extend(inp.args.iter().cloned());
 
-    let mut env = c.env.clone();
+    // A bare name in the config (`-e NAME` unset where the client ran)
+    // stays in the config, as dockerd keeps it, and is unset here.
+    let mut env: Vec<String> = c.env.iter().filter(|e| e.contains('=')).cloned().collect();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
             0,

@@ -250,6 +250,17 @@ fn parse_caps(
 
 /// docker's env-file rules: lines trimmed on the left only, `#` comments
 /// and blank lines skipped, a variable name with white space refused.
+/// `-e NAME` takes NAME's value from where the CLI runs, as docker's CLI
+/// does; a name not set here stays bare (the container goes without it).
+pub(crate) fn with_values_from_here(env: Vec<String>) -> Vec<String> {
+    env.into_iter()
+        .map(|e| match (e.contains('='), std::env::var(&e)) {
+            (false, Ok(v)) => format!("{e}={v}"),
+            _ => e,
+        })
+        .collect()
+}
+
 fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
     let text =
         std::fs::read_to_string(path).map_err(|e| bad("--env-file", format!("{path}: {e}")))?;
@@ -281,6 +292,7 @@ impl CreateArgs {
             env.extend(read_env_file(f)?);
         }
         env.extend(self.env.iter().cloned());
+        let env = with_values_from_here(env);
         let mut labels = BTreeMap::new();
         for l in &self.label {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -941,7 +953,7 @@ fn devnull() -> Result<OwnedFd, Failure> {
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
     let req = engine::container::exec::ExecRequest {
         cmd: a.command.clone(),
-        env: a.env.clone(),
+        env: with_values_from_here(a.env.clone()),
         user: a.user.clone(),
         workdir: a.workdir.clone(),
         tty: a.tty,

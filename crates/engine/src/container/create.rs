@@ -521,7 +521,10 @@ impl Engine {
         for e in &req.env {
             let (key, value) = match e.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (e.clone(), std::env::var(e).ok()),
+                // A bare name unsets the variable (the CLI filled in the
+                // ones set where it runs, as docker's CLI does; the engine
+                // never reads its own environment for a container).
+                None => (e.clone(), None),
             };
             if key.is_empty() {
                 return Err(EngineError::invalid(
@@ -529,9 +532,10 @@ impl Engine {
                     format!("{e:?}: empty name"),
                 ));
             }
-            env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
-            if let Some(v) = value {
-                env.push(format!("{key}={v}"));
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+            match value {
+                Some(v) => env.push(format!("{key}={v}")),
+                None => env.push(key),
             }
         }
         let entrypoint: Vec<String> = match &req.entrypoint {

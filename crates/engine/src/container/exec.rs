@@ -71,7 +71,10 @@ impl Engine {
         for e in &req.env {
             let (key, value) = match e.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (e.clone(), std::env::var(e).ok()),
+                // A bare name unsets the variable (the CLI filled in the
+                // ones set where it runs, as docker's CLI does; the engine
+                // never reads its own environment for a container).
+                None => (e.clone(), None),
             };
             config
                 .env

@@ -97,6 +97,13 @@ fn make_certs(dir: &Path) {
     make_cert(dir, "other", "rogue", "client", client);
 }
 
+/// A new file for a server's stderr in the test's directory.
+fn log_file(b: &Berth) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    b.path().join(format!("serve-{n}.log"))
+}
+
 /// A port nobody listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,7 +122,7 @@ struct Serving {
 impl Serving {
     /// `berth serve ARGS`; ready once `ready` answers.
     fn start(b: &Berth, args: &[&str], ready: impl Fn() -> bool) -> Serving {
-        let log = b.path().join(format!("serve-{}.log", free_port()));
+        let log = log_file(b);
         let child = b
             .cmd()
             .arg("serve")
@@ -305,6 +312,8 @@ fn tlsverify_serves_the_docker_cli_with_a_certificate_and_refuses_others() {
         log.contains("TLS handshake error from 127.0.0.1:"),
         "the refusals are logged: {log}"
     );
+    // The other CA's certificate was refused by verification.
+    assert!(log.contains("invalid peer certificate"), "{log}");
     assert!(
         !log.contains("insecure"),
         "--tlsverify is not warned about: {log}"
@@ -459,7 +468,7 @@ fn activated_cmd(b: &Berth, host: &str, listener: std::os::unix::net::UnixListen
 /// once it answers (the kernel queues connections before berth runs).
 fn activated(b: &Berth, sock: &Path, host: &str) -> Serving {
     let listener = std::os::unix::net::UnixListener::bind(sock).unwrap();
-    let log = b.path().join(format!("serve-{}.log", free_port()));
+    let log = log_file(b);
     let mut cmd = activated_cmd(b, host, listener);
     let child = cmd
         .stdout(Stdio::null())

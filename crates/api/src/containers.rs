@@ -207,6 +207,8 @@ pub(crate) async fn wait(
     let stream = futures_util::stream::once(async move {
         Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(rx.await.unwrap_or_default()))
     });
+    // A wait under way ends (with no answer) when the server stops.
+    let stream = st.stopping.cut(stream);
     axum::response::Response::builder()
         .status(StatusCode::OK)
         .header("Content-Type", "application/json")
@@ -307,6 +309,7 @@ pub(crate) async fn logs(
     let until = unix_time(&q.until);
     let tail: Option<usize> = q.tail.as_deref().and_then(|t| t.parse().ok());
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let stopping = st.stopping.clone();
     let paths = st.clone();
     tokio::task::spawn_blocking(move || {
         let mut follower = follow.then(|| engine::logs::Follower::at_end(&path));
@@ -375,10 +378,16 @@ pub(crate) async fn logs(
     } else {
         "application/vnd.docker.multiplexed-stream"
     };
+    // Following ends when the server stops; a plain read is not cut short.
+    let body = if follow {
+        axum::body::Body::from_stream(stopping.cut(stream))
+    } else {
+        axum::body::Body::from_stream(stream)
+    };
     axum::response::Response::builder()
         .status(StatusCode::OK)
         .header("Content-Type", content_type)
-        .body(axum::body::Body::from_stream(stream))
+        .body(body)
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 

@@ -108,8 +108,8 @@ pub(crate) async fn events(
     Response::builder()
         .status(StatusCode::OK)
         .header("Content-Type", "application/json")
-        .body(axum::body::Body::from_stream(crate::stats::channel_stream(
-            rx,
-        )))
+        .body(axum::body::Body::from_stream(
+            st.stopping.cut(crate::stats::channel_stream(rx)),
+        ))
         .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -27,6 +27,7 @@ mod ops;
 mod progress;
 mod stats;
 mod system;
+mod tls;
 mod update;
 mod version;
 
@@ -40,6 +41,7 @@ use engine::Engine;
 pub use error::ApiError;
 pub use listen::Options;
 pub use ops::op_main;
+pub use tls::{ClientAuth, TlsFiles};
 
 /// What every handler gets: where the engine's state is.
 #[derive(Clone)]
@@ -49,6 +51,8 @@ pub(crate) struct AppState {
     pending: Arc<attach::Pending>,
     /// Exec instances.
     execs: Arc<exec::Execs>,
+    /// The server's stop: long polls end at it.
+    stopping: listen::Stopping,
 }
 
 thread_local! {
@@ -158,19 +162,22 @@ fn routes(state: AppState) -> Router {
 
 /// The whole service: version prefixes and dockerd's headers around the
 /// routes.
-pub(crate) fn app(paths: engine::Paths) -> Router {
+pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
     let inner = routes(AppState {
         paths: Arc::new(paths),
         pending: Arc::default(),
         execs: Arc::default(),
+        stopping,
     });
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn(version::versioned))
 }
 
-/// Serve the API on `opts.hosts` until SIGINT or SIGTERM.
+/// Serve the API on `opts.hosts` until SIGINT or SIGTERM (see `listen`).
 pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
+    // Before any thread: socket activation edits the environment.
+    let plan = listen::plan(opts)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -179,5 +186,9 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
-    rt.block_on(listen::run(app(paths), opts))
+    let result = rt.block_on(listen::run(plan, |stopping| app(paths, stopping)));
+    // What is left (a request past the grace period, a hijacked stream,
+    // a blocking engine call) is not waited for.
+    rt.shutdown_background();
+    result
 }

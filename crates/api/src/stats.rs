@@ -233,7 +233,9 @@ pub(crate) async fn stats(
     // dockerd's stream has no Content-Type (recorded).
     Response::builder()
         .status(StatusCode::OK)
-        .body(axum::body::Body::from_stream(channel_stream(rx)))
+        .body(axum::body::Body::from_stream(
+            st.stopping.cut(channel_stream(rx)),
+        ))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 

@@ -9,6 +9,8 @@
 
 /// `version` and `info`.
 pub mod about;
+/// Sockets passed by systemd socket activation (for `berth serve -H fd://`).
+pub mod activation;
 /// `berth build`.
 pub mod build;
 /// A container's stored configuration and state.

@@ -1,10 +1,13 @@
 //! The only crate of berth that uses `unsafe`: thin, documented wrappers over
 //! the Linux syscalls the rest of berth needs and that `nix` does not cover
 //! safely (fork/clone in a single-threaded process, seccomp filter loading,
-//! close_range, pidfds, terminal ioctls). Every `unsafe` block states the
-//! invariant it relies on. Nothing here knows about containers or images.
+//! close_range, pidfds, terminal ioctls, adopting socket-activated fds).
+//! Every `unsafe` block states the invariant it relies on. Nothing here
+//! knows about containers or images.
 #![allow(unsafe_code)]
 
+/// systemd socket activation: adopting the listening sockets passed as fds.
+pub mod activation;
 /// Inode flags (the ext4 top-directory hint).
 pub mod fsattr;
 /// Read-only file mappings.

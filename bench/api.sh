@@ -15,8 +15,13 @@
 #   run -d     `docker run -d --name x bench:busybox sleep 1000` (create + start
 #              through the API), then `docker rm -f x` (timed apart); berth's
 #              own `berth run -d` / `berth rm -f` for the baseline
-#   ps 50      `docker ps` with 50 running containers (hyperfine median);
+#   run --rm   `docker run --rm bench:busybox true` in the foreground (create,
+#              attach, wait, start through the API; hyperfine median), beside
+#              `berth run --rm` and `docker version` (the CLI's own start)
+#   ps 200     `docker ps` with 200 running containers (hyperfine median);
 #              `berth ps`; a bare `GET /containers/json` with curl
+#   50 clients 50 concurrent clients listing containers 20 times each over
+#              the socket: p50 and p99 latency
 #   rss        the idle server's resident memory after all that (berth serve
 #              vs dockerd)
 # Environment: RUNS (default 20) run/rm pairs, QUICK_RUNS (default 30)
@@ -57,8 +62,33 @@ hf() {
     hf_median "$out/$name.json" > "$out/$name.hf"
   else echo FAILED > "$out/$name.hf"; tail -n 5 "$out/$name.log" >&2; fi
 }
-fifty() { # start 50 sleepers with CMD (docker or berth)
-  local i; for i in $(seq 1 50); do $1 run -d --name "f$i" bench:busybox sleep 3600 >/dev/null; done
+many() { # start 200 sleepers with CMD (docker or berth)
+  local i; for i in $(seq 1 200); do $1 run -d --name "f$i" bench:busybox sleep 3600 >/dev/null; done
+}
+# clients SOCKET NAME: 50 threads, 20 GET /containers/json each; p50 and p99.
+clients() {
+  python3 - "$1" > "$out/$2.clients" <<'PY'
+import http.client, socket, statistics, sys, threading, time
+path = sys.argv[1]
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+times, lock = [], threading.Lock()
+def worker():
+    c = Conn("d")
+    for _ in range(20):
+        t = time.perf_counter()
+        c.request("GET", "/v1.41/containers/json")
+        r = c.getresponse(); r.read()
+        with lock:
+            times.append((time.perf_counter() - t) * 1000)
+ts = [threading.Thread(target=worker) for _ in range(50)]
+for t in ts: t.start()
+for t in ts: t.join()
+times.sort()
+print("p50 %.1f ms, p99 %.1f ms" % (statistics.median(times), times[int(len(times) * 0.99) - 1]))
+PY
 }
 
 if [ "${1:-}" = _berth ]; then
@@ -74,10 +104,14 @@ if [ "${1:-}" = _berth ]; then
   D="docker -H unix://$tmp/b.sock"
   pairs serve-run "$D run -d --name xx bench:busybox sleep 1000" "$D rm -f xx"
   pairs berth-run "$B run -d --name xx bench:busybox sleep 1000" "$B rm -f xx"
-  fifty "$B"
+  hf serve-runrm "$D run --rm bench:busybox true"
+  hf berth-runrm "$B run --rm bench:busybox true"
+  hf cli-version "$D version"
+  many "$B"
   hf serve-ps "$D ps"
   hf berth-ps "$B ps"
   hf serve-curl "curl -s --unix-socket $tmp/b.sock http://d/v1.41/containers/json"
+  clients "$tmp/b.sock" serve
   sleep 1
   ps -o rss= -p "$srv" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/serve.rss"
   exit 0
@@ -100,9 +134,11 @@ if [ "${1:-}" = _docker ]; then
   D="docker -H unix://$d/docker.sock"
   $D import -c 'CMD ["sh"]' "$tmp/rootfs.tar" bench:busybox >/dev/null
   pairs docker-run "$D run -d --name xx bench:busybox sleep 1000" "$D rm -f xx"
-  fifty "$D"
+  hf docker-runrm "$D run --rm bench:busybox true"
+  many "$D"
   hf docker-ps "$D ps"
   hf docker-curl "curl -s --unix-socket $d/docker.sock http://d/v1.41/containers/json"
+  clients "$d/docker.sock" docker
   sleep 1
   ps -o rss= -p "$(cat "$d/docker.pid")" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/dockerd.rss"
   exit 0
@@ -142,7 +178,10 @@ Client: $(docker --version | sed 's/,.*//') for both engines; medians (min–max
 |---|---|---|---|
 | \`run -d\` (create + start) | $(stats "$out/serve-run.up") | $(stats "$out/docker-run.up") | $(stats "$out/berth-run.up") |
 | \`rm -f\` of it | $(stats "$out/serve-run.down") | $(stats "$out/docker-run.down") | $(stats "$out/berth-run.down") |
-| \`ps\` with 50 running | $(v serve-ps.hf) | $(v docker-ps.hf) | $(v berth-ps.hf) |
-| \`GET /containers/json\` (curl), 50 running | $(v serve-curl.hf) | $(v docker-curl.hf) | |
+| \`run --rm … true\` in the foreground | $(v serve-runrm.hf) | $(v docker-runrm.hf) | $(v berth-runrm.hf) |
+| \`docker version\` (the CLI's own start) | $(v cli-version.hf) | | |
+| \`ps\` with 200 running | $(v serve-ps.hf) | $(v docker-ps.hf) | $(v berth-ps.hf) |
+| \`GET /containers/json\` (curl), 200 running | $(v serve-curl.hf) | $(v docker-curl.hf) | |
+| 50 clients × 20 \`GET /containers/json\`, 200 running | $(v serve.clients) | $(v docker.clients) | |
 | idle server RSS | $(v serve.rss) | $(v dockerd.rss) | |
 EOF

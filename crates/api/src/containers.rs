@@ -29,6 +29,7 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let listing = st.listing.clone();
     st.engine(move |e| {
         let req = engine::container::list::ListRequest {
             all: truthy(&q.all),
@@ -38,8 +39,9 @@ pub(crate) async fn list(
                 engine::container::list::PS_FILTERS,
             )?,
         };
-        let list = e.list_containers(&req)?;
-        Ok(Json(Value::Array(e.container_summaries(&list))))
+        let all = listing.containers(e)?;
+        let list = e.filter_containers(all.as_ref().clone(), &req)?;
+        Ok(Json(Value::Array(listing.summaries(e, &all, &list))))
     })
     .await
 }

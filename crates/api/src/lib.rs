@@ -22,6 +22,7 @@ mod fs;
 mod image_archive;
 mod images;
 mod listen;
+mod listing;
 mod objects;
 mod ops;
 mod progress;
@@ -53,6 +54,8 @@ pub(crate) struct AppState {
     execs: Arc<exec::Execs>,
     /// The server's stop: long polls end at it.
     stopping: listen::Stopping,
+    /// The container list's snapshot.
+    listing: Arc<listing::Listing>,
 }
 
 thread_local! {
@@ -167,6 +170,7 @@ pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
         paths: Arc::new(paths),
         pending: Arc::default(),
         execs: Arc::default(),
+        listing: Arc::default(),
         stopping,
     });
     Router::new()
@@ -186,6 +190,15 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
+    // A burst of clients grows the heap (a thread and an engine each);
+    // what they freed goes back to the kernel once they are gone.
+    rt.spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+        loop {
+            tick.tick().await;
+            engine::term::trim_heap();
+        }
+    });
     let result = rt.block_on(listen::run(plan, |stopping| app(paths, stopping)));
     // What is left (a request past the grace period, a hijacked stream,
     // a blocking engine call) is not waited for.

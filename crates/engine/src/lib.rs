@@ -142,6 +142,27 @@ impl Engine {
         self.paths.runroot.join("runtimes")
     }
 
+    /// A stamp of the store's database that changes with every commit, by
+    /// any process: the write-ahead log's index header (SQLite's
+    /// `iChange` counter, frame count and salts, in `berth.db-shm`) and the
+    /// database file's size and change time. A server keeps a snapshot of
+    /// what it read while the stamp stays the same.
+    pub fn store_stamp(&self) -> Vec<u8> {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let db = self.paths.root.join("db");
+        let mut stamp = vec![0u8; 48];
+        if let Ok(mut f) = std::fs::File::open(db.join("berth.db-shm")) {
+            let _ = f.read_exact(&mut stamp);
+        }
+        if let Ok(m) = std::fs::metadata(db.join("berth.db")) {
+            stamp.extend_from_slice(&m.size().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime_nsec().to_le_bytes());
+        }
+        stamp
+    }
+
     /// The unix socket a running container's monitor serves `attach` on.
     pub fn attach_socket(&self, id: &model::ContainerId) -> PathBuf {
         self.paths.runroot.join(format!("{}.sock", id.as_str()))

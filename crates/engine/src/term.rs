@@ -3,7 +3,7 @@
 //! pty) and a plain fork (for a progress renderer drawing in its own
 //! process). Front ends take them from here rather than from `sys`.
 
-pub use sys::process::{exit_now, fork, Forked};
+pub use sys::process::{exit_now, fork, trim_heap, Forked};
 pub use sys::tty::{get_winsize, set_winsize, WinSize};
 
 use std::os::fd::{AsFd, OwnedFd};

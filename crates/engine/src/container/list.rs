@@ -59,6 +59,16 @@ fn filter_ports(key: &str, value: &str) -> Result<Vec<(u16, String)>> {
 impl Engine {
     /// The containers `req` selects, newest first.
     pub fn list_containers(&self, req: &ListRequest) -> Result<Vec<Container>> {
+        self.filter_containers(self.containers()?, req)
+    }
+
+    /// `list_containers` over containers already read (a server's recent
+    /// snapshot of `containers()`).
+    pub fn filter_containers(
+        &self,
+        mut list: Vec<Container>,
+        req: &ListRequest,
+    ) -> Result<Vec<Container>> {
         let f = &req.filters;
         let mut all = req.all || req.limit.is_some();
         for s in f.values("status") {
@@ -125,7 +135,6 @@ impl Engine {
             None
         };
 
-        let mut list = self.containers()?;
         list.sort_by_key(|c| std::cmp::Reverse(c.record.created));
         let by_name = |v: &str| {
             list.iter()

@@ -28,7 +28,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let listing = st.listing.clone();
     st.engine(move |e| {
         let req = engine::container::list::ListRequest {
@@ -40,8 +40,12 @@ pub(crate) async fn list(
             )?,
         };
         let all = listing.containers(e)?;
-        let list = e.filter_containers(all.as_ref().clone(), &req)?;
-        Ok(Json(Value::Array(listing.summaries(e, &all, &list))))
+        let list = e.filter_containers(&all, &req)?;
+        let body = listing.summaries(e, &all, &list);
+        axum::response::Response::builder()
+            .header("Content-Type", "application/json")
+            .body(axum::body::Body::from(body))
+            .map_err(|e| ApiError::internal(e.to_string()))
     })
     .await
 }

@@ -32,7 +32,6 @@ mod tls;
 mod update;
 mod version;
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use axum::routing::{delete, get, post, put};
@@ -56,12 +55,20 @@ pub(crate) struct AppState {
     stopping: listen::Stopping,
     /// The container list's snapshot.
     listing: Arc<listing::Listing>,
+    /// Open engines to borrow.
+    engines: Arc<Engines>,
 }
 
-thread_local! {
-    /// This blocking thread's engine, opened on first use.
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+/// Open engines (each holds a SQLite connection and its page cache) for
+/// the blocking threads to borrow: a burst of clients opens more, at most
+/// `KEPT` stay open afterwards.
+#[derive(Default)]
+pub(crate) struct Engines {
+    idle: std::sync::Mutex<Vec<Engine>>,
 }
+
+/// Engines kept open while idle.
+const KEPT: usize = 4;
 
 impl AppState {
     /// Run `f` with an engine on a blocking thread.
@@ -71,17 +78,19 @@ impl AppState {
         F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
     {
         let paths = self.paths.clone();
+        let engines = self.engines.clone();
         tokio::task::spawn_blocking(move || {
-            ENGINE.with(|cell| {
-                let mut slot = cell.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(Engine::open((*paths).clone())?);
-                }
-                match slot.as_ref() {
-                    Some(e) => f(e),
-                    None => Err(ApiError::internal("the engine is not open")),
-                }
-            })
+            let taken = engines.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let e = match taken {
+                Some(e) => e,
+                None => Engine::open((*paths).clone())?,
+            };
+            let out = f(&e);
+            let mut idle = engines.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < KEPT {
+                idle.push(e);
+            }
+            out
         })
         .await
         .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
@@ -171,6 +180,7 @@ pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
         pending: Arc::default(),
         execs: Arc::default(),
         listing: Arc::default(),
+        engines: Arc::default(),
         stopping,
     });
     Router::new()

@@ -23,7 +23,7 @@ struct Snapshot {
     taken: Instant,
     containers: Arc<Vec<Container>>,
     /// Rendered summaries by container id (filled as asked for).
-    summaries: HashMap<String, Value>,
+    summaries: HashMap<String, Rendered>,
 }
 
 /// The server's snapshot of the container list.
@@ -55,18 +55,17 @@ impl Listing {
         Ok(containers)
     }
 
-    /// The API summaries of `list` (containers of the current snapshot),
-    /// rendered once per snapshot; the status line is always fresh.
-    /// `from` is the snapshot `list` was taken from: summaries are kept
-    /// only with the snapshot they were rendered from.
+    /// The JSON array of the API summaries of `list` (containers of the
+    /// snapshot `from`), each rendered once per snapshot and kept as bytes
+    /// around its status line, which is always fresh.
     pub(crate) fn summaries(
         &self,
         e: &Engine,
         from: &Arc<Vec<Container>>,
-        list: &[Container],
-    ) -> Vec<Value> {
+        list: &[&Container],
+    ) -> Vec<u8> {
         let same = |s: &Snapshot| Arc::ptr_eq(&s.containers, from);
-        let mut known: Vec<Option<Value>> = {
+        let mut known: Vec<Option<Rendered>> = {
             let snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
             list.iter()
                 .map(|c| {
@@ -80,29 +79,62 @@ impl Listing {
             .iter()
             .zip(&known)
             .filter(|(_, k)| k.is_none())
-            .map(|(c, _)| c.clone())
+            .map(|(c, _)| (*c).clone())
             .collect();
         if !missing.is_empty() {
-            let fresh = e.container_summaries(&missing);
+            let mut fresh = e.container_summaries(&missing).into_iter().map(render);
             let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
-            let mut fresh = fresh.into_iter();
             for (c, k) in list.iter().zip(known.iter_mut()) {
                 if k.is_none() {
-                    let v = fresh.next().unwrap_or(Value::Null);
+                    let r = fresh.next().unwrap_or_default();
                     if let Some(s) = snap.as_mut().filter(|s| same(s)) {
-                        s.summaries.insert(c.id().as_str().to_string(), v.clone());
+                        s.summaries.insert(c.id().as_str().to_string(), r.clone());
                     }
-                    *k = Some(v);
+                    *k = Some(r);
                 }
             }
         }
-        list.iter()
-            .zip(known)
-            .map(|(c, v)| {
-                let mut v = v.unwrap_or(Value::Null);
-                v["Status"] = Value::String(engine::container::summary::status_text(c));
-                v
-            })
-            .collect()
+        let mut out = Vec::with_capacity(
+            known
+                .iter()
+                .flatten()
+                .map(|r| r.0.len() + r.1.len() + 32)
+                .sum::<usize>()
+                + 2,
+        );
+        out.push(b'[');
+        for (i, (c, r)) in list.iter().zip(known).enumerate() {
+            let r = r.unwrap_or_default();
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&r.0);
+            let status = engine::container::summary::status_text(c);
+            out.extend_from_slice(
+                serde_json::to_string(&status)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            out.extend_from_slice(&r.1);
+        }
+        out.push(b']');
+        out
+    }
+}
+
+/// A summary's JSON before and after its status line's value.
+#[derive(Clone, Default)]
+struct Rendered(Arc<[u8]>, Arc<[u8]>);
+
+/// Marks where the status line goes.
+const STATUS_MARK: &str = "\u{0}berth-status\u{0}";
+
+fn render(mut v: Value) -> Rendered {
+    v["Status"] = Value::String(STATUS_MARK.to_string());
+    let text = serde_json::to_vec(&v).unwrap_or_default();
+    let mark = serde_json::to_vec(&Value::String(STATUS_MARK.to_string())).unwrap_or_default();
+    match text.windows(mark.len()).position(|w| w == mark.as_slice()) {
+        Some(at) => Rendered(text[..at].into(), text[at + mark.len()..].into()),
+        None => Rendered(text.as_slice().into(), Arc::from(&b""[..])),
     }
 }

@@ -59,16 +59,21 @@ fn filter_ports(key: &str, value: &str) -> Result<Vec<(u16, String)>> {
 impl Engine {
     /// The containers `req` selects, newest first.
     pub fn list_containers(&self, req: &ListRequest) -> Result<Vec<Container>> {
-        self.filter_containers(self.containers()?, req)
+        let all = self.containers()?;
+        Ok(self
+            .filter_containers(&all, req)?
+            .into_iter()
+            .cloned()
+            .collect())
     }
 
     /// `list_containers` over containers already read (a server's recent
-    /// snapshot of `containers()`).
-    pub fn filter_containers(
+    /// snapshot of `containers()`), newest first.
+    pub fn filter_containers<'a>(
         &self,
-        mut list: Vec<Container>,
+        from: &'a [Container],
         req: &ListRequest,
-    ) -> Result<Vec<Container>> {
+    ) -> Result<Vec<&'a Container>> {
         let f = &req.filters;
         let mut all = req.all || req.limit.is_some();
         for s in f.values("status") {
@@ -135,6 +140,7 @@ impl Engine {
             None
         };
 
+        let mut list: Vec<&Container> = from.iter().collect();
         list.sort_by_key(|c| std::cmp::Reverse(c.record.created));
         let by_name = |v: &str| {
             list.iter()
@@ -231,7 +237,7 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(c.clone());
+            out.push(*c);
         }
         Ok(out)
     }

@@ -436,11 +436,11 @@ where
     let _ = client_w.shutdown().await;
 }
 
-/// `resize` parameters.
+/// `resize` parameters (containers and exec instances).
 #[derive(Deserialize, Default)]
 pub(crate) struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
+    pub(crate) h: Option<u16>,
+    pub(crate) w: Option<u16>,
 }
 
 /// `POST /containers/{id}/resize?h=&w=`.

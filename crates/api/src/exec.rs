@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::attach::{client_frame, parse_detach_keys, DetachKeys};
+use crate::attach::{client_frame, parse_detach_keys, DetachKeys, ResizeQuery};
 use crate::version::ApiVersion;
 use crate::{ApiError, AppState};
 
@@ -507,13 +507,6 @@ pub(crate) async fn inspect(
             "Pid": i.pid,
         }))
     })
-}
-
-/// `resize` parameters.
-#[derive(Deserialize, Default)]
-pub(crate) struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
 }
 
 /// `POST /exec/{id}/resize?h=&w=`.

@@ -420,6 +420,42 @@ fn docker_py_drives_containers_networks_volumes_and_images() {
     );
 }
 
+#[test]
+fn testcontainers_python_runs_a_container_through_berth_serve() {
+    let python = docker_py_python();
+    let check = Command::new(&python)
+        .args(["-c", "import testcontainers"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "testcontainers missing: run scripts/deps (it installs PyPI testcontainers==4.15.0 into /opt/berth-tests/docker-py)"
+    );
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let o = Command::new(&python)
+        .arg(clients_dir().join("testcontainers_scenario.py"))
+        .env("DOCKER_HOST", format!("unix://{}", srv.socket.display()))
+        .env("TESTCONTAINERS_RYUK_DISABLED", "true")
+        .env("IMAGE", IMAGE)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ok testcontainers "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .to_string();
+    // Leaving the block stopped and removed it.
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "{id} left behind");
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &[id]), Vec::<String>::new());
+}
+
 /// The suite's `alpine:3.10` (and `alpine`): busybox with Alpine's
 /// `postgres` user and `/var/opt`, which tests use.
 fn alpine_like(b: &Berth) {

@@ -22,6 +22,15 @@ use std::time::{Duration, Instant};
 use api_server::*;
 use common::*;
 
+/// The tests here run one at a time: docker-py's suite keeps the two
+/// cores busy for a minute and a half, and a client's timing under that
+/// load is not what these tests are about.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 const COMPOSE: &str = "/usr/bin/docker-compose";
 
 /// The docker-py 7.1.0 environment `scripts/deps` makes: a venv over
@@ -155,6 +164,7 @@ networks:
 
 #[test]
 fn docker_compose_runs_a_project_against_berth_serve() {
+    let _serial = one_at_a_time();
     require_compose();
     let b = Berth::new();
     let srv = Server::start(&b);
@@ -301,6 +311,7 @@ services:
 
 #[test]
 fn docker_compose_up_in_the_foreground_stops_on_sigint() {
+    let _serial = one_at_a_time();
     require_compose();
     let b = Berth::new();
     let srv = Server::start(&b);
@@ -335,10 +346,14 @@ fn docker_compose_up_in_the_foreground_stops_on_sigint() {
         }
     }
     let joined = seen.join("\n");
-    assert!(
-        joined.contains("talker_1   | started") && joined.contains("quitter_1  | quitting"),
-        "{joined}"
-    );
+    if !(joined.contains("talker_1   | started") && joined.contains("quitter_1  | quitting")) {
+        let _ = child.kill();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!("attached output:\n{joined}\ndocker-compose's stderr:\n{err}");
+    }
     assert!(
         joined.contains("fg_quitter_1 exited with code 3"),
         "{joined}"
@@ -391,6 +406,7 @@ fn docker_compose_up_in_the_foreground_stops_on_sigint() {
 
 #[test]
 fn docker_py_drives_containers_networks_volumes_and_images() {
+    let _serial = one_at_a_time();
     let python = docker_py_python();
     let b = Berth::new();
     let srv = Server::start(&b);
@@ -422,6 +438,7 @@ fn docker_py_drives_containers_networks_volumes_and_images() {
 
 #[test]
 fn testcontainers_python_runs_a_container_through_berth_serve() {
+    let _serial = one_at_a_time();
     let python = docker_py_python();
     let check = Command::new(&python)
         .args(["-c", "import testcontainers"])
@@ -473,6 +490,7 @@ postgres:x:70:70::/var/lib/postgresql:/bin/sh\nnobody:x:65534:65534:nobody:/none
 
 #[test]
 fn docker_py_integration_suite_keeps_its_passes() {
+    let _serial = one_at_a_time();
     let python = docker_py_python();
     let b = Berth::new();
     alpine_like(&b);

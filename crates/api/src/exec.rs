@@ -273,7 +273,7 @@ pub(crate) async fn start(
                 if slow_reader {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
-                bridge(TokioIo::new(up), streams, finished).await
+                bridge(TokioIo::new(up), streams, tokio::spawn(finished)).await
             }
             Err(_) => finished.await,
         }
@@ -399,10 +399,9 @@ struct Pipes {
 /// Copy between the client and the helper until the process's output
 /// ends; the stream closes only after its exit code is recorded (the
 /// docker CLI inspects the instance for it right after).
-async fn bridge<C, F>(client: C, p: Pipes, finished: F)
+async fn bridge<C>(client: C, p: Pipes, finished: tokio::task::JoinHandle<()>)
 where
     C: AsyncRead + AsyncWrite + Send + 'static,
-    F: std::future::Future<Output = ()>,
 {
     let (mut client_r, client_w) = tokio::io::split(client);
     let client_w = tokio::sync::Mutex::new(client_w);
@@ -470,11 +469,11 @@ where
     };
     tokio::select! {
         _ = async { tokio::join!(out, err) } => {
-            finished.await;
+            let _ = finished.await;
         }
         () = input => {
-            // Detached: the process goes on; its end is still recorded.
-            tokio::spawn(async {});
+            // Detached: the process goes on; `finished` (a task of its
+            // own) still records its end.
         }
     }
     let _ = client_w.lock().await.shutdown().await;

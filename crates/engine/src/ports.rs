@@ -281,7 +281,7 @@ fn held_by_another_container(store: &store::Store, id: &str, p: &PortMapping) ->
         .into_iter()
         .filter(|r| r.id.as_str() != id)
         .any(|r| {
-            let Ok(c) = Container::from_record(r) else {
+            let Ok(c) = Container::decode(r, &|id| store.container(id.as_str()).ok()) else {
                 return false;
             };
             c.is_running()

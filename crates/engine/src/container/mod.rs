@@ -47,6 +47,16 @@ pub struct Container {
 impl Container {
     /// Decode a record.
     pub fn from_record(record: store::ContainerRecord) -> Result<Container> {
+        Container::decode(record, &|_| None)
+    }
+
+    /// Decode a record; when it looks dead (see below), read it once more
+    /// through `reread` before believing that: the monitor may have
+    /// recorded the exit and gone between our read and our look at /proc.
+    pub(crate) fn decode(
+        record: store::ContainerRecord,
+        reread: &dyn Fn(&model::ContainerId) -> Option<store::ContainerRecord>,
+    ) -> Result<Container> {
         let config: ContainerConfig = serde_json::from_value(record.config.clone())
             .map_err(|e| EngineError::io("decoding container config", std::io::Error::other(e)))?;
         let mut state: ContainerState = serde_json::from_value(record.state.clone())
@@ -61,6 +71,11 @@ impl Container {
         ) && !state.is_alive()
             && !monitor_alive
         {
+            // Both were seen gone after that read: a record read now is
+            // final (a monitor writes its last state before it exits).
+            if let Some(fresh) = reread(&record.id) {
+                return Container::decode(fresh, &|_| None);
+            }
             state.status = Status::Exited;
             state.pid = 0;
             if state.exit_code == 0 {
@@ -108,15 +123,19 @@ impl crate::Engine {
 
     /// Look a container up by id, name or id prefix.
     pub fn container(&self, name_or_id: &str) -> Result<Container> {
-        Container::from_record(self.store().container(name_or_id)?)
+        let store = self.store();
+        Container::decode(store.container(name_or_id)?, &|id| {
+            store.container(id.as_str()).ok()
+        })
     }
 
     /// Every container.
     pub fn containers(&self) -> Result<Vec<Container>> {
-        self.store()
+        let store = self.store();
+        store
             .list_containers()?
             .into_iter()
-            .map(Container::from_record)
+            .map(|r| Container::decode(r, &|id| store.container(id.as_str()).ok()))
             .collect()
     }
 }
@@ -162,5 +181,27 @@ mod tests {
         assert!(Container::from_record(record(&live_monitor))
             .unwrap()
             .is_running());
+    }
+
+    #[test]
+    fn a_record_that_looks_dead_is_read_again_before_it_is_believed() {
+        // The monitor recorded exit 0 and left between the first read and
+        // the look at /proc: the second read's answer stands, not 255.
+        let gone = ContainerState {
+            status: Status::Running,
+            pid: i32::MAX - 1,
+            monitor_pid: i32::MAX - 2,
+            ..Default::default()
+        };
+        let first = record(&gone);
+        let mut fresh = first.clone();
+        fresh.state = serde_json::to_value(ContainerState {
+            status: Status::Exited,
+            exit_code: 0,
+            ..Default::default()
+        })
+        .unwrap();
+        let c = Container::decode(first, &|_| Some(fresh.clone())).unwrap();
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 0));
     }
 }

@@ -18,7 +18,7 @@ fn busybox_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
 }
 
-fn spec(rootfs: &Path, args: &[&str]) -> oci_spec::runtime::Spec {
+fn spec(rootfs: &Path, args: &[&str], cwd: &str) -> oci_spec::runtime::Spec {
     let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"];
     let v = serde_json::json!({
         "ociVersion": "1.0.2",
@@ -28,7 +28,7 @@ fn spec(rootfs: &Path, args: &[&str]) -> oci_spec::runtime::Spec {
             "user": {"uid": 0, "gid": 0},
             "args": args,
             "env": ["PATH=/bin"],
-            "cwd": "/",
+            "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         },
         "mounts": [
@@ -47,6 +47,10 @@ fn spec(rootfs: &Path, args: &[&str]) -> oci_spec::runtime::Spec {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    run_in(dir, args, "/")
+}
+
+fn run_in(dir: &Path, args: &[&str], cwd: &str) -> (i32, String) {
     let ov = Overlay {
         lower: vec![dir.join("lower")],
         upper: dir.join("upper"),
@@ -54,7 +58,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
     };
     let (r, w) = nix::unistd::pipe().unwrap();
     let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-    let spec = spec(&dir.join("rootfs"), args);
+    let spec = spec(&dir.join("rootfs"), args, cwd);
     let w2 = w.try_clone().unwrap();
     let spawned = runtime::builtin::Builtin.spawn(SpawnRequest {
         id: "test",
@@ -111,6 +115,32 @@ fn main() {
     assert!(out.contains("does-not-exist"), "{out}");
     let (code, _) = run(dir.path(), &["/etc/passwd"]);
     assert_eq!(code, 126);
+    // runc's CVE-2024-21626: a host directory held open (not close-on-exec)
+    // by the process that starts the container, named as the working dir
+    // through /proc/self/fd, must not become the container's cwd (from
+    // there `..` walks up the host's tree).
+    let host_dir = nix::fcntl::open(
+        dir.path(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let cwd = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&host_dir)
+    );
+    let (code, out) = run_in(
+        dir.path(),
+        &["sh", "-c", "ls; ls ../../../../../../..; echo escaped"],
+        &cwd,
+    );
+    drop(host_dir);
+    assert!(
+        !out.contains("escaped"),
+        "landed outside the container: {out}"
+    );
+    assert_eq!(code, 126, "{out}");
+    assert!(out.contains("outside the container"), "{out}");
     // The overlay lived in the container's mount namespace only.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(

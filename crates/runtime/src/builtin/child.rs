@@ -312,6 +312,22 @@ pub(crate) fn finish(
         code: 126,
         message: format!("cannot enter working directory {}: {e}", plan.cwd.display()),
     })?;
+    // A working dir through a magic link (`/proc/self/fd/N`, runc's
+    // CVE-2024-21626) could land on a host directory held open by an fd:
+    // the kernel then has no path from our root to it, and getcwd fails
+    // (glibc's ENOENT for the kernel's "(unreachable)" answer).
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        _ => {
+            return Err(Failure {
+                code: 126,
+                message: format!(
+                    "working directory {} is outside the container",
+                    plan.cwd.display()
+                ),
+            })
+        }
+    }
     let exe = find_executable(plan)?;
 
     // stdio onto 0, 1, 2 (via fds >= 3 so the three cannot clobber each other).

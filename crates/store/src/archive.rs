@@ -105,6 +105,15 @@ fn extract(reader: impl Read, dir: &Path) -> Result<HashMap<String, String>, Sto
     Ok(links)
 }
 
+/// The largest manifest, index or image config `load` reads (dockerd's
+/// registry client caps manifests at 4 MiB; configs of real images are a
+/// few KiB).
+const MAX_JSON: u64 = 8 << 20;
+
+/// How many manifests and indexes one `load` follows (an index may name
+/// itself).
+const MAX_DESCRIPTORS: usize = 4096;
+
 struct Extracted {
     dir: PathBuf,
     links: HashMap<String, String>,
@@ -119,7 +128,8 @@ impl Extracted {
                 None => break,
             }
         }
-        if name.split('/').any(|c| c == "..") {
+        // An absolute name would replace the extraction dir in `join`.
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
             return Err(corrupt(format!("{name} leaves the archive")));
         }
         let p = self.dir.join(&name);
@@ -129,8 +139,16 @@ impl Extracted {
         Ok(p)
     }
 
+    /// A JSON document of the archive (a manifest, an index, a config):
+    /// refused beyond [`MAX_JSON`] rather than read into memory.
     fn read(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         let p = self.path(name)?;
+        let len = std::fs::metadata(&p).map_err(StoreError::io(&p))?.len();
+        if len > MAX_JSON {
+            return Err(corrupt(format!(
+                "{name} is {len} bytes, more than the {MAX_JSON} a manifest or config may have"
+            )));
+        }
         std::fs::read(&p).map_err(StoreError::io(&p))
     }
 
@@ -253,7 +271,17 @@ impl Store {
             let mut descriptors: Vec<Value> =
                 index["manifests"].as_array().cloned().unwrap_or_default();
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            // First the walk to the image manifests (bounded: indexes may
+            // fan out), so a refusal registers nothing.
+            let mut found: Vec<(Digest, Value, Option<Reference>)> = Vec::new();
+            let mut followed = 0;
             while let Some(desc) = descriptors.pop() {
+                followed += 1;
+                if followed > MAX_DESCRIPTORS {
+                    return Err(corrupt(format!(
+                        "index.json leads to more than {MAX_DESCRIPTORS} manifests and indexes"
+                    )));
+                }
                 let digest: Digest = desc["digest"]
                     .as_str()
                     .and_then(|d| d.parse().ok())
@@ -287,6 +315,9 @@ impl Store {
                     .or_else(|| annotations["org.opencontainers.image.ref.name"].as_str())
                     .filter(|n| n.contains(':') || n.contains('/'))
                     .and_then(|n| n.parse::<Reference>().ok());
+                found.push((digest, doc, tag));
+            }
+            for (digest, doc, tag) in found {
                 if let Some(&i) = seen.get(&digest.to_string()) {
                     let entry: &mut LoadedImage = &mut loaded[i];
                     if let Some(t) = tag {

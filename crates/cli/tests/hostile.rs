@@ -169,3 +169,50 @@ fn load_of_fanning_out_indexes_ends() {
     assert!(stderr(&o).contains("more than 4096"), "{}", stderr(&o));
     assert_eq!(b.ok(&["images", "-q"]), "");
 }
+
+/// moby's CVE-2024-29018: an `--internal` network has no way out, and its
+/// DNS responder must not be one: container names resolve, anything else
+/// is REFUSED instead of relayed to the host's resolvers.
+#[test]
+#[ignore = "root: starts containers on a network"]
+fn dns_on_an_internal_network_relays_nothing() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "--internal", "sealed"]);
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "peer",
+            "--network",
+            "sealed",
+            IMAGE,
+            "sleep",
+            "60",
+        ])
+        .trim()
+        .to_string();
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "sealed",
+        IMAGE,
+        "sh",
+        "-c",
+        "nslookup peer; nslookup example.com; nslookup berth-test.invalid",
+    ]);
+    let out = stdout(&o) + &stderr(&o);
+    assert!(out.contains("Name:\tpeer"), "{out}");
+    assert!(
+        out.contains("can't find example.com: REFUSED"),
+        "relayed out of an internal network: {out}"
+    );
+    assert!(
+        out.contains("can't find berth-test.invalid: REFUSED"),
+        "{out}"
+    );
+    b.ok(&["rm", "-f", &id]);
+    b.ok(&["network", "rm", "sealed"]);
+    assert_eq!(leftovers(&b, &[id]), Vec::<String>::new());
+}

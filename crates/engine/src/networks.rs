@@ -1027,9 +1027,15 @@ impl Engine {
         let upstreams = network::dns::host_resolvers();
         let store = self.store();
         let mut idle_since: Option<std::time::Instant> = None;
+        // An internal network's containers have no way out: by DNS neither.
+        let others = if n.internal {
+            network::dns::Others::Refuse
+        } else {
+            network::dns::Others::Relay(&upstreams)
+        };
         network::dns::serve(
             &sock,
-            &upstreams,
+            others,
             |name, from| lookup(&store, &n, name, from.ip()),
             || {
                 let busy = store

@@ -144,11 +144,29 @@ pub fn container_resolv_conf(host: &str, resolved: Option<&str>) -> String {
     out
 }
 
+/// A REFUSED answer (names we do not relay).
+fn refused(req: &[u8], query: &Query) -> Vec<u8> {
+    let mut out = answer(req, query, &[], 0);
+    out[3] = 0x85;
+    out
+}
+
+/// What the responder does with a name that is not a container's.
+#[derive(Debug, Clone, Copy)]
+pub enum Others<'a> {
+    /// Relay to these resolvers (SERVFAIL when none answers).
+    Relay(&'a [SocketAddr]),
+    /// Answer REFUSED: an `--internal` network has no way out, by DNS
+    /// either (moby's CVE-2024-29018 relayed them through the host).
+    Refuse,
+}
+
 /// Serve on `sock` until `keep_going` says stop (asked about once a
-/// second). `lookup` maps a name to addresses (None: not ours, relay).
+/// second). `lookup` maps a name to addresses (None: not ours, see
+/// `others`).
 pub fn serve(
     sock: &UdpSocket,
-    upstreams: &[SocketAddr],
+    others: Others<'_>,
     mut lookup: impl FnMut(&str, SocketAddr) -> Option<Vec<Ipv4Addr>>,
     mut keep_going: impl FnMut() -> bool,
 ) -> std::io::Result<()> {
@@ -183,6 +201,13 @@ pub fn serve(
                 continue;
             }
         }
+        let upstreams = match others {
+            Others::Relay(u) => u,
+            Others::Refuse => {
+                let _ = sock.send_to(&refused(req, &q), from);
+                continue;
+            }
+        };
         // Not ours: relay to the first upstream that answers.
         let mut replied = false;
         for up in upstreams {
@@ -264,7 +289,7 @@ mod tests {
             let mut left = 3;
             serve(
                 &sock,
-                &[],
+                Others::Relay(&[]),
                 |n, _| (n == "web").then(|| vec!["10.9.9.9".parse().unwrap()]),
                 move || {
                     left -= 1;
@@ -284,6 +309,42 @@ mod tests {
         let n = c.recv(&mut b).unwrap();
         assert_eq!(b[3] & 0x0f, 2);
         assert!(n >= 12);
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn refuses_other_names_when_told() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        // An upstream that would answer anything: it must never be asked.
+        let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+        upstream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let server = std::thread::spawn(move || {
+            let mut left = 3;
+            serve(
+                &sock,
+                Others::Refuse,
+                |n, _| (n == "web").then(|| vec!["10.9.9.9".parse().unwrap()]),
+                move || {
+                    left -= 1;
+                    left > 0
+                },
+            )
+        });
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut b = [0u8; 512];
+        c.send_to(&query("web", TYPE_A), addr).unwrap();
+        let n = c.recv(&mut b).unwrap();
+        assert_eq!(&b[n - 4..n], &[10, 9, 9, 9]);
+        c.send_to(&query("elsewhere.example", TYPE_A), addr)
+            .unwrap();
+        c.recv(&mut b).unwrap();
+        assert_eq!(b[3] & 0x0f, 5, "REFUSED");
+        let mut ub = [0u8; 512];
+        assert!(upstream.recv(&mut ub).is_err(), "relayed upstream");
         server.join().unwrap().unwrap();
     }
 }

@@ -200,6 +200,22 @@ fn try_lock(f: &File) -> bool {
     .is_ok()
 }
 
+/// The state root is `0710` (as dockerd's `/var/lib/docker`): no other
+/// host user may reach an image's files, a volume or a container's, nor
+/// run a setuid binary from an unpacked layer. A root that others can
+/// enter (made by an older berth, or by hand) is tightened at open.
+fn private_root(root: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(root).map_err(StoreError::io(root))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o007 != 0 || mode & 0o060 != 0 {
+        let tight = mode & !0o067;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(tight))
+            .map_err(StoreError::io(root))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open (creating) the store at `root` and clean up after crashed commands.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
@@ -216,6 +232,7 @@ impl Store {
                 std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
             }
         }
+        private_root(root)?;
         let conn = rusqlite::Connection::open(root.join("db/berth.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -18,7 +18,12 @@ fn busybox_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
 }
 
-fn spec(rootfs: &Path, args: &[&str], cwd: &str) -> oci_spec::runtime::Spec {
+fn spec(
+    rootfs: &Path,
+    args: &[&str],
+    cwd: &str,
+    change: &dyn Fn(&mut serde_json::Value),
+) -> oci_spec::runtime::Spec {
     let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"];
     let v = serde_json::json!({
         "ociVersion": "1.0.2",
@@ -43,6 +48,8 @@ fn spec(rootfs: &Path, args: &[&str], cwd: &str) -> oci_spec::runtime::Spec {
             "readonlyPaths": ["/proc/sys"],
         },
     });
+    let mut v = v;
+    change(&mut v);
     serde_json::from_value(v).unwrap()
 }
 
@@ -51,6 +58,15 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
 }
 
 fn run_in(dir: &Path, args: &[&str], cwd: &str) -> (i32, String) {
+    run_with(dir, args, cwd, &|_| {})
+}
+
+fn run_with(
+    dir: &Path,
+    args: &[&str],
+    cwd: &str,
+    change: &dyn Fn(&mut serde_json::Value),
+) -> (i32, String) {
     let ov = Overlay {
         lower: vec![dir.join("lower")],
         upper: dir.join("upper"),
@@ -58,7 +74,7 @@ fn run_in(dir: &Path, args: &[&str], cwd: &str) -> (i32, String) {
     };
     let (r, w) = nix::unistd::pipe().unwrap();
     let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-    let spec = spec(&dir.join("rootfs"), args, cwd);
+    let spec = spec(&dir.join("rootfs"), args, cwd, change);
     let w2 = w.try_clone().unwrap();
     let spawned = runtime::builtin::Builtin.spawn(SpawnRequest {
         id: "test",
@@ -141,6 +157,32 @@ fn main() {
     );
     assert_eq!(code, 126, "{out}");
     assert!(out.contains("outside the container"), "{out}");
+    // runc's CVE-2025-31133: masks are bind mounts of /dev/null; an image
+    // whose /dev/null is a symlink to a /proc/sys file (no /dev tmpfs over
+    // it) would bind that file over the masked path, readable and writable.
+    // The null device is checked (1:3) or the start refused.
+    let lower_dev = dir.path().join("lower/dev");
+    std::fs::create_dir_all(&lower_dev).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/hostname", lower_dev.join("null")).unwrap();
+    let (code, out) = run_with(
+        dir.path(),
+        &["sh", "-c", "echo masked=$(cat /proc/timer_list)"],
+        "/",
+        &|v| {
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/dev");
+            v["linux"]["devices"] = serde_json::json!([]);
+        },
+    );
+    std::fs::remove_dir_all(&lower_dev).unwrap();
+    assert!(
+        !out.contains("masked=spawned"),
+        "mask bound to a /proc/sys file: {out}"
+    );
+    assert_eq!(code, 125, "{out}");
+    assert!(out.contains("not the null device"), "{out}");
     // The overlay lived in the container's mount namespace only.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(

@@ -228,9 +228,11 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).ctx(|| format!("setting sysctl {k}"))?;
     }
+    let mut null = None;
     for p in &plan.masked {
-        mask_path(p)?;
+        mask_path(p, &mut null)?;
     }
+    drop(null);
     for p in &plan.readonly {
         readonly_path(p)?;
     }
@@ -588,7 +590,12 @@ fn dev_links(console: Option<&OwnedFd>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn mask_path(p: &PathBuf) -> Result<(), Failure> {
+/// Mask `p`: a directory under a read-only tmpfs, a file under the
+/// container's `/dev/null` — opened once, by fd, and checked to be the null
+/// device (1:3): a `/dev/null` that a mount or the image replaced (by a
+/// symlink to a `/proc/sys` file, runc's CVE-2025-31133) would unmask a
+/// path or make it writable.
+fn mask_path(p: &PathBuf, null: &mut Option<OwnedFd>) -> Result<(), Failure> {
     let md = match std::fs::metadata(p) {
         Ok(md) => md,
         Err(_) => return Ok(()),
@@ -602,8 +609,12 @@ fn mask_path(p: &PathBuf) -> Result<(), Failure> {
             None::<&str>,
         )
     } else {
+        if null.is_none() {
+            *null = Some(real_dev_null()?);
+        }
+        let fd = null.as_ref().expect("opened above");
         mount(
-            Some("/dev/null"),
+            Some(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str()),
             p,
             None::<&str>,
             MsFlags::MS_BIND,
@@ -611,6 +622,25 @@ fn mask_path(p: &PathBuf) -> Result<(), Failure> {
         )
     };
     r.ctx(|| format!("masking {}", p.display()))
+}
+
+/// The container's `/dev/null`, refused unless it is the null device.
+fn real_dev_null() -> Result<OwnedFd, Failure> {
+    let fd = open(
+        "/dev/null",
+        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /dev/null to mask paths with".into())?;
+    let st = nix::sys::stat::fstat(&fd).ctx(|| "checking /dev/null".into())?;
+    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_char || st.st_rdev != makedev(1, 3) {
+        return Err(fail(
+            "masking paths",
+            "/dev/null is not the null device (1:3); refusing to mask with it",
+        ));
+    }
+    Ok(fd)
 }
 
 fn readonly_path(p: &PathBuf) -> Result<(), Failure> {

@@ -1,0 +1,160 @@
+//! `ps`.
+
+use chrono::Utc;
+use clap::Args;
+use engine::config::NetworkMode;
+use engine::container::Container;
+use engine::Engine;
+
+use crate::format::{self, Format, Row};
+use crate::Failure;
+
+use super::daemon_error;
+
+/// `ps`.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: running only).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only ids.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Do not truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Show the latest created container.
+    #[arg(short = 'l', long)]
+    latest: bool,
+    /// Show the n last created containers (all states).
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    last: Option<i64>,
+    /// Filter (ancestor, before, exited, expose, health, id, is-task,
+    /// isolation, label, name, network, publish, since, status, volume).
+    #[arg(short = 'f', long)]
+    filter: Vec<String>,
+    /// Output format: table, json or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
+    let mut r = Row::new();
+    let id = if no_trunc {
+        c.id().as_str().to_string()
+    } else {
+        c.id().short().to_string()
+    };
+    // As the daemon lists it: arguments holding a space in single quotes.
+    let mut command = engine::container::summary::command_line(c);
+    if !no_trunc && command.chars().count() > 20 {
+        command = command.chars().take(19).collect::<String>() + "…";
+    }
+    r.insert("ID", id);
+    r.insert("Image", c.record.image_ref.clone());
+    r.insert("Command", format!("\"{command}\""));
+    r.insert(
+        "CreatedAt",
+        c.record
+            .created
+            .format("%Y-%m-%d %H:%M:%S %z UTC")
+            .to_string(),
+    );
+    r.insert(
+        "RunningFor",
+        format!(
+            "{} ago",
+            format::human_duration(Utc::now() - c.record.created)
+        ),
+    );
+    r.insert("Status", engine::container::summary::status_text(c));
+    r.insert("State", c.state.status.as_str().to_string());
+    r.insert("Ports", engine::ports::display_ports(&c.api_ports()));
+    r.insert("Names", c.name().to_string());
+    r.insert(
+        "Labels",
+        c.config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    r.insert(
+        "Networks",
+        match &c.config.network_mode {
+            NetworkMode::None if !c.config.networks.is_empty() => c.config.networks.join(","),
+            other => other.docker_name(&c.config.networks),
+        },
+    );
+    // Docker's Mounts: volume names (binds: their source), each cut to 15
+    // characters unless --no-trunc; LocalVolumes: how many are volumes.
+    let mounts: Vec<String> = c
+        .config
+        .mounts
+        .iter()
+        .filter(|m| m.kind != engine::config::MountType::Tmpfs)
+        .map(|m| {
+            if no_trunc || m.source.chars().count() <= 15 {
+                m.source.clone()
+            } else {
+                m.source.chars().take(14).collect::<String>() + "…"
+            }
+        })
+        .collect();
+    r.insert("Mounts", mounts.join(","));
+    r.insert(
+        "LocalVolumes",
+        c.config
+            .mounts
+            .iter()
+            .filter(|m| m.kind == engine::config::MountType::Volume)
+            .count()
+            .to_string(),
+    );
+    r
+}
+
+/// `ps`.
+pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
+    let req = engine::container::list::ListRequest {
+        all: a.all,
+        limit: if a.latest {
+            Some(1)
+        } else {
+            a.last.filter(|&n| n >= 0).map(|n| n as usize)
+        },
+        filters: engine::filters::Filters::parse(&a.filter, engine::container::list::PS_FILTERS)
+            .map_err(daemon_error)?,
+    };
+    let rows: Vec<Row> = engine
+        .list_containers(&req)
+        .map_err(daemon_error)?
+        .iter()
+        .map(|c| container_row(c, a.no_trunc))
+        .collect();
+    if a.quiet {
+        for r in rows {
+            println!("{}", r["ID"]);
+        }
+        return Ok(());
+    }
+    const COLS: &[(&str, &str)] = &[
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+    ];
+    print!(
+        "{}",
+        format::print(
+            &Format::parse(a.format.as_deref(), COLS),
+            &rows,
+            &format::PS
+        )?
+    );
+    Ok(())
+}

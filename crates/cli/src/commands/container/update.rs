@@ -1,0 +1,69 @@
+//! `update`.
+
+use clap::Args;
+use engine::Engine;
+
+use crate::Failure;
+
+use super::{bad, each, parse_memory_flags};
+
+/// `update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 512m).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// Process limit (-1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
+    #[arg(long)]
+    restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// `update`.
+pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
+    let restart = a
+        .restart
+        .as_deref()
+        .map(engine::restart::RestartPolicy::parse)
+        .transpose()
+        .map_err(|e| bad("--restart", e))?;
+    let (memory, memory_swap) = parse_memory_flags(a.memory.as_deref(), a.memory_swap.as_deref())?;
+    if memory.is_none()
+        && memory_swap.is_none()
+        && a.cpus.is_none()
+        && a.cpu_shares.is_none()
+        && a.pids_limit.is_none()
+        && restart.is_none()
+    {
+        return Err(bad(
+            "update",
+            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --pids-limit or --restart",
+        ));
+    }
+    let req = engine::container::ops::UpdateRequest {
+        memory,
+        memory_swap,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        pids_limit: a.pids_limit,
+        restart,
+    };
+    each(&a.containers, |n| {
+        engine.update(n, &req)?;
+        Ok(())
+    })
+}

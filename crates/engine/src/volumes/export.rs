@@ -1,0 +1,44 @@
+//! `volume export` and `volume import`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+
+use crate::error::{EngineError, Result};
+
+impl crate::Engine {
+    /// `volume export`: the volume's content as a tar stream.
+    pub fn volume_export(&self, name: &str, out: impl Write) -> Result<()> {
+        let rec = self.store().volume(name)?;
+        let data = self.volume_path(&rec)?;
+        let fd = store::fsops::open_dir(&data)
+            .map_err(|e| EngineError::io(format!("opening volume {name}"), e))?;
+        store::fsops::tar_contents(fd.as_fd(), out)
+            .map_err(|e| EngineError::io(format!("exporting volume {name}"), e))
+    }
+
+    /// `volume import`: unpack a tar stream (plain, gzip or zstd) into the
+    /// volume (created if missing), safely: entries never leave it.
+    pub fn volume_import(&self, name: &str, input: impl Read) -> Result<u64> {
+        if self.store().volume(name).is_err() {
+            self.volume_create(Some(name), None, BTreeMap::new(), BTreeMap::new())?;
+        }
+        let rec = self.store().volume(name)?;
+        let data = self.volume_path(&rec)?;
+        let done = store::layer::unpack_with(
+            input,
+            &data,
+            &store::layer::UnpackOptions {
+                plain_names: true,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| {
+            EngineError::io(
+                format!("importing into volume {name}"),
+                std::io::Error::other(e),
+            )
+        })?;
+        Ok(done.entries)
+    }
+}

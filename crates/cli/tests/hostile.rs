@@ -256,3 +256,50 @@ fn other_host_users_cannot_reach_the_state_root() {
     assert_eq!(mode(&b.root), 0o710, "an open root is tightened at open");
     assert!(!as_nobody(&busybox).status.success());
 }
+
+/// runc's CVE-2019-5736: a container must never get the host's berth
+/// binary open for writing. An entrypoint `#!/proc/self/exe` does not
+/// re-run berth inside the container, and a container process that keeps
+/// trying to open every `/proc/*/exe` for writing while 20 `exec`s enter
+/// it (berth's code runs in its pid namespace until each execve) opens
+/// none; berth's sha256 never changes.
+#[test]
+#[ignore = "root: starts containers"]
+fn the_berth_binary_cannot_be_overwritten_from_a_container() {
+    use sha2::Digest as _;
+    let b = Berth::new();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_berth"));
+    let sum = || hex::encode(sha2::Sha256::digest(std::fs::read(exe).unwrap()));
+    let before = sum();
+    let o = b.run_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", "bbexe"],
+        &busybox_rootfs_tar_with(&[("evil", 0o755, b"#!/proc/self/exe\n")]),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = b.run(&["run", "--rm", "bbexe", "/evil", "version"]);
+    assert!(
+        !stdout(&o).contains("berth") && !o.status.success(),
+        "berth ran inside the container: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let hunter = "while :; do for p in /proc/[0-9]*; do \
+        if (exec 3>>$p/exe) 2>/dev/null; then echo OPENED $p $(readlink $p/exe) >> /tmp/opened; fi; \
+        done; done";
+    let id = b
+        .ok(&["run", "-d", "bbexe", "sh", "-c", hunter])
+        .trim()
+        .to_string();
+    for _ in 0..20 {
+        b.ok(&["exec", &id, "true"]);
+    }
+    let opened = b.run(&["exec", &id, "cat", "/tmp/opened"]);
+    b.ok(&["rm", "-f", &id]);
+    assert_eq!(
+        stdout(&opened),
+        "",
+        "a container process opened an exe for writing"
+    );
+    assert_eq!(sum(), before, "the berth binary changed");
+    assert_eq!(leftovers(&b, &[id]), Vec::<String>::new());
+}

@@ -303,3 +303,38 @@ fn the_berth_binary_cannot_be_overwritten_from_a_container() {
     assert_eq!(sum(), before, "the berth binary changed");
     assert_eq!(leftovers(&b, &[id]), Vec::<String>::new());
 }
+
+/// A volume, bind or tmpfs over `/proc` or `/sys`, or over a `/proc` file
+/// other than the ones lxcfs provides, would hide the kernel's files (and
+/// the masks over them): refused at create, as runc refuses them, and
+/// nothing is created.
+#[test]
+#[ignore = "root: uses a state root"]
+fn mounts_over_proc_and_sys_are_refused() {
+    let b = Berth::new();
+    for m in [
+        ["-v", "vol:/proc"],
+        ["-v", "/tmp:/sys"],
+        ["-v", "/tmp:/proc/"],
+        ["--mount", "type=bind,src=/tmp,dst=/proc/sysrq-trigger"],
+        ["--mount", "type=tmpfs,dst=/proc/sys"],
+        ["--mount", "type=volume,src=vol2,dst=/sys"],
+    ] {
+        let o = b.run(&["run", "--rm", m[0], m[1], IMAGE, "true"]);
+        assert_eq!(code(&o), 125, "{m:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is not allowed"), "{}", stderr(&o));
+    }
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // What lxcfs covers, and the cgroup tree systemd images bind, still work.
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/proc/meminfo:/proc/meminfo:ro",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+        IMAGE,
+        "true",
+    ]);
+}

@@ -32,7 +32,40 @@ fn check_target(flag: &str, spec: &str, target: &str) -> Result<String> {
             format!("{spec:?}: invalid mount point \"/\": the root cannot be a mount"),
         ));
     }
+    if let Some(why) = over_kernel_fs(&clean) {
+        return Err(bad(
+            flag,
+            format!("{spec:?}: the mount point {target:?} is not allowed: {why}"),
+        ));
+    }
     Ok(clean.display().to_string())
+}
+
+/// The `/proc` files a mount may cover (as runc allows: what lxcfs
+/// provides); nothing else under `/proc`, nor `/proc` or `/sys` themselves:
+/// a volume there would hide the kernel's files behind the container's own
+/// (and with them the masks over `/proc/kcore`, `/proc/sysrq-trigger`, …).
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+fn over_kernel_fs(target: &Path) -> Option<&'static str> {
+    if target == Path::new("/proc") || target == Path::new("/sys") {
+        return Some("it would replace the kernel's filesystem there");
+    }
+    if target.starts_with("/proc") && !PROC_ALLOWED.iter().any(|a| target == Path::new(a)) {
+        return Some("it is inside /proc");
+    }
+    None
 }
 
 const PROPAGATIONS: &[&str] = &[

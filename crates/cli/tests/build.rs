@@ -873,8 +873,9 @@ fn named_contexts_no_cache_filter_and_platform() {
 /// A Debian base made with `debootstrap --variant=minbase bookworm` from
 /// the machine's mirror, imported, then the seeds' style of Dockerfile:
 /// apt-get with cache mounts, a non-root user, a multi-stage Python app.
-/// RUN steps that fetch use `--network=host`: the tests leave the host's
-/// ip_forward off, which bridge NAT to the mirror would need.
+/// RUN steps that fetch use `--network=host` (granted with `--allow
+/// network.host`): the tests leave the host's ip_forward off, which bridge
+/// NAT to the mirror would need.
 #[test]
 fn a_debian_base_with_apt_get_a_python_app_and_a_node_app() {
     let b = Berth::new();
@@ -954,14 +955,39 @@ t.test('greets', () => assert.match(greet('x'), /^hello x from node/));
 `);
 "#,
     );
-    let (_, py_progress) = build(&b, &["-t", "py:1", ctx.to_str().unwrap()]);
+    // The Dockerfile's RUN --network=host needs the build's grant.
+    let o = b.run(&["build", "-t", "py:1", ctx.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("build with --allow network.host"),
+        "{}",
+        stderr(&o)
+    );
+    let (_, py_progress) = build(
+        &b,
+        &[
+            "--allow",
+            "network.host",
+            "-t",
+            "py:1",
+            ctx.to_str().unwrap(),
+        ],
+    );
     assert!(
         !py_progress.contains("node-build-ok"),
         "the node stages are not needed: {py_progress}"
     );
     let (_, progress) = build(
         &b,
-        &["--target", "web", "-t", "web:1", ctx.to_str().unwrap()],
+        &[
+            "--allow",
+            "network.host",
+            "--target",
+            "web",
+            "-t",
+            "web:1",
+            ctx.to_str().unwrap(),
+        ],
     );
     assert!(progress.contains("node-build-ok"), "{progress}");
     let web = b.ok(&["run", "--rm", "--network", "none", "web:1"]);

@@ -283,6 +283,7 @@ services:
   db:
     build:
       context: .
+      entitlements: [network.host]
       target: db
     stop_signal: SIGINT
     healthcheck:
@@ -295,6 +296,7 @@ services:
   cache:
     build:
       context: .
+      entitlements: [network.host]
       target: cache
     healthcheck:
       test: ["CMD", "redis-cli", "ping"]
@@ -304,6 +306,7 @@ services:
   web:
     build:
       context: .
+      entitlements: [network.host]
       target: web
     environment:
       GREETING: hello
@@ -315,6 +318,7 @@ services:
   proxy:
     build:
       context: .
+      entitlements: [network.host]
       target: proxy
     ports:
       - "127.0.0.1:PROXY_PORT:80"

@@ -338,3 +338,92 @@ fn mounts_over_proc_and_sys_are_refused() {
         "true",
     ]);
 }
+
+/// A Dockerfile is untrusted input. `RUN --network=host` and
+/// `--security=insecure` need the build's grant (BuildKit's entitlements);
+/// a git ref or host that starts with `-` never reaches git as an option;
+/// bind and cache mounts whose `source=`/`id=` climb out with `..` or name
+/// an absolute host path stay inside the context or the cache.
+#[test]
+#[ignore = "root: runs builds"]
+fn a_dockerfile_gets_no_more_than_the_build_grants() {
+    let b = Berth::new();
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("sub/inside"), "in the context\n").unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let build = |dockerfile: &str, extra: &[&str]| {
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        let mut args = vec!["build", "--no-cache", "--progress", "plain"];
+        args.extend_from_slice(extra);
+        args.push(ctx_s);
+        b.run(&args)
+    };
+    let host_net = format!("FROM {IMAGE}\nRUN --network=host echo on-the-$((1+1))-network\n");
+    let o = build(&host_net, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--allow network.host"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("on-the-2-network"));
+    let o = build(&host_net, &["--allow", "network.host"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(
+        &format!("FROM {IMAGE}\nRUN --security=insecure true\n"),
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--allow security.insecure"),
+        "{}",
+        stderr(&o)
+    );
+    // git: a ref that is an option, a host that is one.
+    let pwned = b.path().join("pwned");
+    for add in [
+        format!(
+            "https://127.0.0.1:1/r.git#--upload-pack=touch${{IFS}}{}",
+            pwned.display()
+        ),
+        "ssh://-oProxyCommand=true/r.git".to_string(),
+    ] {
+        let o = build(&format!("FROM {IMAGE}\nADD {add} /src\n"), &[]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("must not start with")
+                || stderr(&o).contains("starts with \"-\" is refused"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!pwned.exists());
+    }
+    // Bind sources that climb out of the context, or name host paths.
+    for source in ["../../../../etc", "/etc", "sub/../../../etc"] {
+        let o = build(
+            &format!(
+                "FROM {IMAGE}\nRUN --mount=type=bind,source={source},target=/m cat /m/shadow /m/passwd 2>&1 | head -1; ls /m\n"
+            ),
+            &[],
+        );
+        let all = stdout(&o) + &stderr(&o);
+        assert!(
+            !all.contains("root:x:0:0"),
+            "source={source} reached the host's /etc: {all}"
+        );
+    }
+    // A cache id that climbs out names a cache of its own, not a host dir.
+    let o = build(
+        &format!(
+            "FROM {IMAGE}\nRUN --mount=type=cache,id=../../../../../etc,target=/c ls /c | wc -l\n"
+        ),
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\n#") && !stderr(&o).contains("passwd"),
+        "{}",
+        stderr(&o)
+    );
+}

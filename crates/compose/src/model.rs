@@ -348,6 +348,9 @@ pub struct Build {
     pub secrets: Vec<FileReference>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// `entitlements:` granted to the Dockerfile (`network.host`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entitlements: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]

@@ -559,7 +559,20 @@ pub fn build_service(
         secrets.insert(id, value);
     }
     let context = PathBuf::from(&b.context);
+    let allow = b
+        .entitlements
+        .iter()
+        .map(|e| {
+            e.parse().map_err(|why: String| {
+                Error::Failed(format!(
+                    "service {:?}: build.entitlements: {why}",
+                    service.name
+                ))
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let req = BuildRequest {
+        allow,
         secrets: engine::build::Secrets(secrets),
         dockerfile: match &inline {
             Some(f) => Some(f.path().to_path_buf()),

@@ -36,6 +36,9 @@ pub struct BuildArgs {
     /// Network for RUN steps: default, none, host.
     #[arg(long)]
     network: Option<String>,
+    /// Grant the Dockerfile an entitlement: network.host (RUN --network=host), security.insecure.
+    #[arg(long)]
+    allow: Vec<String>,
     /// Print only the image id.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -213,6 +216,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         no_cache: a.no_cache,
         labels: pairs("--label", &a.label, false)?,
         network: a.network.clone(),
+        allow: a
+            .allow
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|e| e.parse().map_err(|why| bad("--allow", why)))
+            .collect::<Result<_, _>>()?,
         secrets: {
             let mut m = std::collections::BTreeMap::new();
             for s in &a.secret {

@@ -39,7 +39,6 @@ const BUILD_KEYS: &[&str] = &[
     "platforms",
 ];
 const IGNORED_BUILD_KEYS: &[&str] = &[
-    "entitlements",
     "ssh",
     "cache_to",
     "no_cache_filter",
@@ -118,6 +117,7 @@ pub(crate) fn build(cx: &Cx, n: &Node, path: &KeyPath) -> Result<Build> {
         labels: o.labels(cx, "labels")?,
         secrets: refs(cx, &o, "secrets")?,
         network: o.string(cx, "network")?,
+        entitlements: o.strings(cx, "entitlements")?,
         tags: o.strings(cx, "tags")?,
         no_cache: o.flag(cx, "no_cache")?,
         pull: o.flag(cx, "pull")?,

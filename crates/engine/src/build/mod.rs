@@ -57,6 +57,28 @@ use platform::{config_platform, platform_args, platform_string};
 pub use steps::is_git_url;
 
 /// Options of `berth build`.
+/// A right a Dockerfile gets only when the build grants it (`--allow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entitlement {
+    /// `RUN --network=host`.
+    NetworkHost,
+    /// `RUN --security=insecure`.
+    SecurityInsecure,
+}
+
+impl std::str::FromStr for Entitlement {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "network.host" => Ok(Entitlement::NetworkHost),
+            "security.insecure" => Ok(Entitlement::SecurityInsecure),
+            other => Err(format!(
+                "invalid entitlement {other:?}: use network.host or security.insecure"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
     /// The context directory.
@@ -75,6 +97,9 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// `--network` for RUN steps (default: the default bridge).
     pub network: Option<String>,
+    /// `--allow`: entitlements the Dockerfile may use (`network.host` for
+    /// `RUN --network=host`), as BuildKit asks for them.
+    pub allow: Vec<Entitlement>,
     /// `--secret`: id → value, for `RUN --mount=type=secret`.
     pub secrets: Secrets,
     /// `-o/--output` (default: the image in the store).

@@ -52,6 +52,22 @@ pub(crate) fn git_checkout(
         ),
         None => (url, None),
     };
+    // Nothing from the URL may reach git as an option (`#--upload-pack=…`,
+    // `ssh://-oProxyCommand=…`): the repository is passed after `--`, and
+    // a ref or host that starts with `-` is refused.
+    if let Some(r) = reference.filter(|r| r.starts_with('-')) {
+        return Err(invalid(
+            what,
+            format!("{url}: the git ref {r:?} must not start with \"-\""),
+        ));
+    }
+    let host = repo.split_once("://").map_or(repo, |(_, rest)| rest);
+    if repo.starts_with('-') || host.starts_with('-') || host.contains("@-") {
+        return Err(invalid(
+            what,
+            format!("{url}: a repository that starts with \"-\" is refused"),
+        ));
+    }
     let tmp = store.tmp_dir("build-git")?;
     let dir = tmp.path().join("checkout");
     let git = |args: &[&str]| -> Result<String> {
@@ -165,6 +181,17 @@ impl Builder<'_> {
 
     /// The network of a RUN step.
     fn run_network(&self, r: &Run) -> Result<(NetworkMode, Vec<String>)> {
+        // The Dockerfile asking for the host's network needs the build's
+        // grant (BuildKit's network.host entitlement); `build --network
+        // host` is the user's own choice.
+        if r.network.as_deref() == Some("host")
+            && !self.req.allow.contains(&super::Entitlement::NetworkHost)
+        {
+            return Err(invalid(
+                "RUN --network=host",
+                "the network.host entitlement is not granted: build with --allow network.host",
+            ));
+        }
         let n = r
             .network
             .clone()
@@ -185,10 +212,21 @@ impl Builder<'_> {
 
     pub(super) fn run_step(&mut self, st: &mut StageState, r: &Run, step: usize) -> Result<bool> {
         if let Some(s) = &r.security {
+            if s == "insecure"
+                && !self
+                    .req
+                    .allow
+                    .contains(&super::Entitlement::SecurityInsecure)
+            {
+                return Err(invalid(
+                    "RUN --security=insecure",
+                    "the security.insecure entitlement is not granted: build with --allow security.insecure",
+                ));
+            }
             if s != "sandbox" {
                 return Err(invalid(
                     "RUN --security",
-                    format!("{s:?}: only sandbox is supported (insecure is refused)"),
+                    format!("{s:?}: only sandbox is supported (insecure is not yet)"),
                 ));
             }
         }

@@ -427,3 +427,119 @@ fn a_dockerfile_gets_no_more_than_the_build_grants() {
         stderr(&o)
     );
 }
+
+/// Deep images: overlayfs takes its options in one page, which held about
+/// 60 layer names. Images of up to 127 layers run (and their files can be
+/// copied out of a stopped container, through the engine's own mounts);
+/// a build or load beyond that is refused with dockerd's words.
+#[test]
+#[ignore = "root: builds and runs deep images"]
+fn images_up_to_127_layers_run_and_deeper_ones_are_refused() {
+    let b = Berth::new();
+    let ctx = b.path().join("deep");
+    std::fs::create_dir_all(&ctx).unwrap();
+    for i in 1..=128 {
+        std::fs::write(ctx.join(format!("f{i}")), format!("layer {i}\n")).unwrap();
+    }
+    let dockerfile = |n: usize| {
+        let mut d = format!("FROM {IMAGE}\n");
+        for i in 1..=n {
+            d.push_str(&format!("COPY f{i} /f{i}\n"));
+        }
+        d
+    };
+    // The base image has one layer: n COPY steps make n + 1.
+    for (steps, tag) in [(59, "deep:60"), (126, "deep:127")] {
+        std::fs::write(ctx.join("Dockerfile"), dockerfile(steps)).unwrap();
+        b.ok(&["build", "-q", "-t", tag, ctx.to_str().unwrap()]);
+        let out = b.ok(&["run", "--rm", tag, "cat", "/f1", &format!("/f{steps}")]);
+        assert_eq!(out, format!("layer 1\nlayer {steps}\n"), "{tag}");
+    }
+    let id = b.ok(&["create", "deep:127"]).trim().to_string();
+    let out = b.path().join("f126.out");
+    b.ok(&["cp", &format!("{id}:/f126"), out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "layer 126\n");
+    b.ok(&["rm", &id]);
+    std::fs::write(ctx.join("Dockerfile"), dockerfile(127)).unwrap();
+    let o = b.run(&["build", "-q", "-t", "deep:128", ctx.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("max depth exceeded"), "{}", stderr(&o));
+    // A saved 127-layer image with two more layers spliced in: refused at
+    // load, nothing registered.
+    let saved = b.path().join("deep.tar");
+    b.ok(&["save", "-o", saved.to_str().unwrap(), "deep:127"]);
+    let before = b.ok(&["images", "-q"]);
+    let o = b.run(&["load", "-i", &deeper_archive(&saved, 2)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("max depth exceeded"), "{}", stderr(&o));
+    assert_eq!(b.ok(&["images", "-q"]), before);
+}
+
+/// `saved` (a docker-archive of one image) with `extra` empty layers added
+/// at the top: a new archive next to it, its path returned.
+fn deeper_archive(saved: &std::path::Path, extra: usize) -> String {
+    use sha2::Digest as _;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut a = tar::Archive::new(std::fs::File::open(saved).unwrap());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = e.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        files.push((name, data));
+    }
+    let get = |files: &[(String, Vec<u8>)], n: &str| {
+        files.iter().find(|(f, _)| f == n).unwrap().1.clone()
+    };
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&get(&files, "manifest.json")).unwrap();
+    let cfg_name = manifest[0]["Config"].as_str().unwrap().to_string();
+    let mut config: serde_json::Value = serde_json::from_slice(&get(&files, &cfg_name)).unwrap();
+    let empty_layer = {
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("extra").unwrap();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append(&h, &b""[..]).unwrap();
+        t.into_inner().unwrap()
+    };
+    let hex = hex::encode(sha2::Sha256::digest(&empty_layer));
+    for i in 0..extra {
+        let name = format!("extra{i}/layer.tar");
+        files.push((name.clone(), empty_layer.clone()));
+        manifest[0]["Layers"]
+            .as_array_mut()
+            .unwrap()
+            .push(name.into());
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(format!("sha256:{hex}").into());
+    }
+    let cfg = serde_json::to_vec(&config).unwrap();
+    let cfg_name = format!("{}.json", hex::encode(sha2::Sha256::digest(&cfg)));
+    manifest[0]["Config"] = cfg_name.clone().into();
+    files.retain(|(f, _)| f != "manifest.json" && !f.ends_with(".json"));
+    files.push((cfg_name, cfg));
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in &files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append(&h, data.as_slice()).unwrap();
+    }
+    let out = saved.with_extension("deeper.tar");
+    std::fs::write(&out, t.into_inner().unwrap()).unwrap();
+    out.display().to_string()
+}

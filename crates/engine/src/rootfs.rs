@@ -54,7 +54,12 @@ fn mount_view(view: &View, target: &Path) -> std::io::Result<()> {
                 upper: upper.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
                 work: upper.as_ref().map(|u| u.1.clone()).unwrap_or_default(),
             };
-            let (mut data, cwd) = ov.mount_data(true);
+            let (mut data, mut cwd) = ov.mount_data(true);
+            let mut _held = Vec::new();
+            if !runtime::Overlay::fits(&data) {
+                (data, _held) = ov.mount_data_by_fd()?;
+                cwd = None;
+            }
             if upper.is_none() {
                 data = data
                     .split(',')

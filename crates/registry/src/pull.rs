@@ -197,6 +197,13 @@ fn pull_from(
             image.layers.len()
         )));
     }
+    // Refused before anything is downloaded (the store refuses it anyway).
+    if image.layers.len() > store::MAX_LAYERS {
+        return Err(store::StoreError::TooDeep {
+            layers: image.layers.len(),
+        }
+        .into());
+    }
     let previous = store.resolve_image(&r.to_string()).ok().map(|i| i.id);
     progress(Event::Resolved {
         reference: top_ref,

@@ -74,6 +74,37 @@ impl Overlay {
         );
         (data, if shared { parent } else { None })
     }
+
+    /// Mount data that fits overlayfs' one page however many lower dirs
+    /// there are: each is opened here and named by its
+    /// `/proc/self/fd/N` link (overlayfs resolves them at mount time).
+    /// The fds must stay open until the mount is made. Used when
+    /// [`Overlay::mount_data`]'s names would not fit.
+    pub fn mount_data_by_fd(&self) -> std::io::Result<(String, Vec<std::os::fd::OwnedFd>)> {
+        use std::os::fd::AsRawFd;
+        let mut fds = Vec::with_capacity(self.lower.len());
+        for l in &self.lower {
+            let f = std::fs::File::open(l)?;
+            fds.push(std::os::fd::OwnedFd::from(f));
+        }
+        let lower: Vec<String> = fds
+            .iter()
+            .rev()
+            .map(|f| format!("/proc/self/fd/{}", f.as_raw_fd()))
+            .collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        );
+        Ok((data, fds))
+    }
+
+    /// Do [`Overlay::mount_data`]'s options fit overlayfs' page?
+    pub fn fits(data: &str) -> bool {
+        data.len() < 4000
+    }
 }
 
 /// What a runtime needs to start one container's init process.

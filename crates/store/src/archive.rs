@@ -237,6 +237,11 @@ impl Store {
                     .iter()
                     .filter_map(|l| l.as_str())
                     .collect();
+                if names.len() > crate::MAX_LAYERS {
+                    return Err(StoreError::TooDeep {
+                        layers: names.len(),
+                    });
+                }
                 if names.len() != diffs.len() {
                     return Err(corrupt(
                         "manifest.json lists a different number of layers than the config",
@@ -333,6 +338,11 @@ impl Store {
                 let config = x.blob(&cfg_digest)?;
                 let diffs = diff_ids(&config)?;
                 let layer_descs = doc["layers"].as_array().cloned().unwrap_or_default();
+                if layer_descs.len() > crate::MAX_LAYERS {
+                    return Err(StoreError::TooDeep {
+                        layers: layer_descs.len(),
+                    });
+                }
                 if layer_descs.len() != diffs.len() {
                     return Err(corrupt(format!(
                         "manifest {digest} and its config disagree on the layers"

@@ -62,6 +62,12 @@ pub enum StoreError {
         actual: Digest,
     },
     /// An archive or stored object is malformed.
+    /// An image with more layers than can be stacked.
+    #[error("max depth exceeded: the image has {layers} layers, more than the {} an overlay can stack (dockerd's limit too): make it with fewer steps", crate::MAX_LAYERS)]
+    TooDeep {
+        /// How many it has.
+        layers: usize,
+    },
     #[error("{what}: {reason}")]
     Corrupt {
         /// What was being read.

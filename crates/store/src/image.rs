@@ -327,6 +327,11 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default();
+        if layers.len() > crate::MAX_LAYERS {
+            return Err(StoreError::TooDeep {
+                layers: layers.len(),
+            });
+        }
         let got: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
         if diff_ids != got {
             return Err(StoreError::corrupt(

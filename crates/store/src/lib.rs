@@ -200,6 +200,11 @@ fn try_lock(f: &File) -> bool {
     .is_ok()
 }
 
+/// The most layers an image may have: overlayfs stacks up to 500, dockerd
+/// refuses images deeper than 127 ("max depth exceeded"), and so does
+/// berth at pull, load, build and commit.
+pub const MAX_LAYERS: usize = 127;
+
 /// The state root is `0710` (as dockerd's `/var/lib/docker`): no other
 /// host user may reach an image's files, a volume or a container's, nor
 /// run a setuid binary from an unpacked layer. A root that others can

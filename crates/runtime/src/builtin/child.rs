@@ -402,8 +402,14 @@ fn find_executable(plan: &ChildPlan) -> Result<CString, Failure> {
 }
 
 fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
-    let (data, cwd) = ov.mount_data(true);
-    if let Some(dir) = cwd {
+    let (mut data, cwd) = ov.mount_data(true);
+    let mut _held = Vec::new();
+    if !Overlay::fits(&data) {
+        // Many layers: named by fd, they fit (held open until mounted).
+        (data, _held) = ov
+            .mount_data_by_fd()
+            .ctx(|| "opening the image's layers".into())?;
+    } else if let Some(dir) = cwd {
         chdir(&dir).ctx(|| "entering the layer dir".into())?;
     }
     mount(

@@ -728,7 +728,10 @@ mod tests {
     }
 
     /// Root test on this host's real v1 hierarchy, in a cgroup of our own.
+    /// It needs a v1 host (this project's machines are); on a v2 host it
+    /// fails rather than pass without testing anything.
     #[test]
+    #[ignore = "root: the host's real cgroup v1 hierarchy (v2 is tested against a directory)"]
     fn real_v1_cgroup_limits_and_lifecycle() {
         assert!(
             nix::unistd::geteuid().is_root(),
@@ -736,7 +739,7 @@ mod tests {
         );
         let h = Hierarchy::detect().unwrap();
         let Hierarchy::V1 { .. } = h else {
-            return; // a v2 host: covered by v2_writes_against_a_directory
+            panic!("a cgroup v2 host: this test needs v1 (v2_writes_against_a_directory covers v2)");
         };
         let rel = format!("berth-test-{}", std::process::id());
         let cg = Cgroup::create(&h, &rel, &resources()).unwrap();

@@ -234,11 +234,16 @@ impl Engine {
             if st.is_alive() && signalled != st.pid {
                 signalled = st.pid;
                 let _ = self.signal_init(&now, sig);
+                // dockerd records each signal a stop sends as a `kill` event.
+                self.emit_container(&now, "kill", &[("signal", &sig.number().to_string())]);
                 self.thaw_if_paused(&now);
                 let graceful = sig.number() != libc::SIGKILL
                     && grace.is_some_and(|g| self.wait_monitor(&now, Some(g)));
                 if !graceful {
                     self.kill_all(&now);
+                    if sig.number() != libc::SIGKILL {
+                        self.emit_container(&now, "kill", &[("signal", "9")]);
+                    }
                 }
             }
             wait_pid_exit(st.monitor_pid, Some(Duration::from_secs(10)));

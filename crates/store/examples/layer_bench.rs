@@ -1,13 +1,11 @@
-//! Unpack throughput. Ignored by a plain `cargo test`; under
-//! `--include-ignored` (as scripts/test runs it) it unpacks a small tar made
-//! here and asserts nothing about time. For a real figure, point it at a
-//! large tar and run it in release mode:
+//! Unpack throughput, a benchmark (not a test: it asserts nothing). With
+//! no tar given it unpacks a small one made here; for a real figure, point
+//! it at a large tar:
 //!
 //! ```text
 //! tar -C /usr -cf /tmp/bench.tar lib/python3 lib/python3.11 lib/node_modules
 //! LAYER_BENCH_TAR=/tmp/bench.tar LAYER_BENCH_DIR=/dev/shm \
-//!   CARGO_TARGET_DIR=target-layer \
-//!   cargo test --release -p store --test layer_bench -- --ignored --nocapture
+//!   cargo run --release -p store --example layer_bench
 //! ```
 //!
 //! The tar is read into memory first, so the figure is the unpacker's
@@ -54,9 +52,7 @@ fn count_entries(path: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-#[ignore = "benchmark: set LAYER_BENCH_TAR to a large tar (or tar.gz, tar.zst)"]
-fn unpack_throughput() {
+fn main() {
     let (name, data, entries, rounds) = match std::env::var("LAYER_BENCH_TAR") {
         Ok(path) => {
             let data = std::fs::read(&path).unwrap();

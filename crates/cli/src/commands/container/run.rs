@@ -449,6 +449,7 @@ impl CreateArgs {
                     .collect::<Result<_, _>>()?,
             },
             extra_layers: Vec::new(),
+            ..Default::default()
         })
     }
 

@@ -910,14 +910,14 @@ impl Engine {
 
 /// Which cpuset list `check_cpuset` checks.
 #[derive(Clone, Copy)]
-enum Cpuset {
+pub(crate) enum Cpuset {
     Cpus,
     Mems,
 }
 
 /// `--cpuset-cpus` / `--cpuset-mems`: a list (`0-2,4`) of CPUs or memory
 /// nodes this host has, checked as dockerd checks it; kept as given.
-fn check_cpuset(list: Option<&str>, which: Cpuset) -> Result<String> {
+pub(crate) fn check_cpuset(list: Option<&str>, which: Cpuset) -> Result<String> {
     let Some(list) = list.filter(|l| !l.is_empty()) else {
         return Ok(String::new());
     };

@@ -61,6 +61,7 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         cpu_shares: a.cpu_shares,
         pids_limit: a.pids_limit,
         restart,
+        ..Default::default()
     };
     each(&a.containers, |n| {
         engine.update(n, &req)?;

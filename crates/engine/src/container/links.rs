@@ -293,7 +293,7 @@ impl Engine {
 
     /// Every link name (`/container/alias`) that stands for a container,
     /// by the target's id (the API's container list shows them in `Names`).
-    pub(crate) fn link_names(&self) -> std::collections::HashMap<String, Vec<String>> {
+    pub fn link_names(&self) -> std::collections::HashMap<String, Vec<String>> {
         let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
         for rec in self.store().list_containers().unwrap_or_default() {
             let Some(links) = rec.config.get("links").and_then(|l| l.as_array()) else {

@@ -130,7 +130,7 @@ fn uts_host_shares_the_hosts_name() {
     assert_eq!(
         inspect(
             &b,
-            &b.ok(&["create", IMAGE]).trim().to_string(),
+            b.ok(&["create", IMAGE]).trim(),
             "{{json .HostConfig.UTSMode}}"
         ),
         "\"\""

@@ -227,19 +227,34 @@ pub(crate) async fn wait(
 pub(crate) struct RemoveQuery {
     force: Option<String>,
     v: Option<String>,
+    link: Option<String>,
 }
 
-/// `DELETE /containers/{id}`.
+/// `DELETE /containers/{id}`; with `link=1` the link named `id`
+/// (`container/alias`) goes instead.
 pub(crate) async fn remove(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
     st.engine(move |e| {
-        e.remove(&id, truthy(&q.force), truthy(&q.v))?;
+        if truthy(&q.link) {
+            e.remove_link(&id)?;
+        } else {
+            e.remove(&id, truthy(&q.force), truthy(&q.v))?;
+        }
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// `DELETE /containers/{container}/{alias}`: a link name, as `remove`.
+pub(crate) async fn remove_by_link(
+    st: State<AppState>,
+    Path((container, alias)): Path<(String, String)>,
+    q: Query<RemoveQuery>,
+) -> Result<StatusCode, ApiError> {
+    remove(st, Path(format!("{container}/{alias}")), q).await
 }
 
 /// `GET /containers/{id}/logs` parameters.

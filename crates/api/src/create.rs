@@ -46,6 +46,10 @@ pub(crate) struct Body {
     stop_timeout: Option<i64>,
     /// The container's MAC address (before API 1.44: the endpoint's since).
     mac_address: String,
+    /// Not Docker's (dockerd ignores it here): docker-py sends
+    /// `create_container(runtime=)` at this level; taken as
+    /// `HostConfig.Runtime` when that is not given.
+    runtime: String,
     healthcheck: Option<Health>,
     host_config: Option<HostConfig>,
     networking_config: Option<NetworkingConfig>,
@@ -137,6 +141,15 @@ struct HostConfig {
     pid_mode: String,
     ipc_mode: String,
     runtime: String,
+    /// Numbers or names (dockerd takes strings; numbers are read too).
+    group_add: Option<Vec<serde_json::Value>>,
+    #[serde(rename = "UTSMode")]
+    uts_mode: String,
+    device_cgroup_rules: Option<Vec<String>>,
+    isolation: String,
+    cpuset_cpus: String,
+    cpuset_mems: String,
+    links: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -146,6 +159,7 @@ struct Endpoint {
     #[serde(rename = "IPAMConfig")]
     ipam_config: Option<Ipam>,
     mac_address: String,
+    links: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -218,10 +232,28 @@ impl Body {
             security_opt: hc.security_opt.unwrap_or_default(),
             privileged: hc.privileged,
             init: hc.init.unwrap_or(false),
-            runtime: some(hc.runtime),
+            runtime: some(hc.runtime).or(some(self.runtime)),
             publish_all: hc.publish_all_ports,
+            uts_mode: some(hc.uts_mode),
+            isolation: some(hc.isolation),
+            cpuset_cpus: some(hc.cpuset_cpus),
+            cpuset_mems: some(hc.cpuset_mems),
+            links: hc.links.unwrap_or_default(),
             ..Default::default()
         };
+        for g in hc.group_add.unwrap_or_default() {
+            req.group_add.push(match g {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                other => return Err(bad("GroupAdd", format!("{other} is not a group"))),
+            });
+        }
+        for r in hc.device_cgroup_rules.unwrap_or_default() {
+            // dockerd's words (it refuses the rule at start).
+            req.device_cgroup_rules.push(r.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid device cgroup rule format: '{r}'"))
+            })?);
+        }
         if !self.stop_signal.is_empty() {
             req.stop_signal = Some(self.stop_signal.parse().map_err(|_| {
                 bad(
@@ -347,6 +379,7 @@ impl Body {
                 req.network_aliases = ep.aliases.unwrap_or_default();
                 req.ip = ep.ipam_config.map(|i| i.ipv4).filter(|s| !s.is_empty());
                 req.mac_address = some(ep.mac_address);
+                req.endpoint_links = ep.links.unwrap_or_default();
             }
         }
         if req.mac_address.is_none() {

@@ -133,7 +133,10 @@ fn routes(state: AppState) -> Router {
                 .head(fs::archive_get)
                 .merge(put(fs::archive_put)),
         )
-        .route("/containers/{id}/{verb}", post(containers::pause))
+        .route(
+            "/containers/{id}/{verb}",
+            post(containers::pause).delete(containers::remove_by_link),
+        )
         .route("/networks", get(objects::networks))
         .route("/networks/create", post(objects::network_create))
         .route(

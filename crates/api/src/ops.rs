@@ -75,10 +75,23 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
                             .collect()
                     })
                     .unwrap_or_default();
-                let ip = ep["IPAMConfig"]["IPv4Address"]
-                    .as_str()
-                    .filter(|s| !s.is_empty());
-                engine.network_connect(id, container, &aliases, ip)?;
+                let strings = |v: &Value| -> Vec<String> {
+                    v.as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+                let endpoint = engine::networks::Endpoint {
+                    aliases,
+                    ip: text(&ep["IPAMConfig"]["IPv4Address"]),
+                    mac: text(&ep["MacAddress"]),
+                    links: strings(&ep["Links"]),
+                };
+                engine.network_connect(id, container, &endpoint)?;
             }
             Ok(Value::Null)
         }

@@ -24,6 +24,8 @@ pub(crate) struct UpdateBody {
     cpu_shares: i64,
     pids_limit: Option<i64>,
     restart_policy: Option<RestartBody>,
+    cpuset_cpus: String,
+    cpuset_mems: String,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -55,6 +57,8 @@ impl UpdateBody {
             cpu_shares: (self.cpu_shares > 0).then_some(self.cpu_shares as u64),
             pids_limit: self.pids_limit,
             restart,
+            cpuset_cpus: (!self.cpuset_cpus.is_empty()).then_some(self.cpuset_cpus),
+            cpuset_mems: (!self.cpuset_mems.is_empty()).then_some(self.cpuset_mems),
         })
     }
 }

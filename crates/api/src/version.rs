@@ -56,7 +56,30 @@ pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
             *req.uri_mut() = uri;
         }
     }
+    if let Some(path) = link_name_path(req.uri().path()) {
+        let rest = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(uri) = rest.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
     with_headers(json_errors(next.run(req).await).await)
+}
+
+/// `/containers/app/db/json`: a container named by a link name
+/// (`app/db`), as dockerd's `{name:.*}` routes take it; its slash escaped
+/// so the ordinary route sees one name.
+fn link_name_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/containers/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [parent, alias, verb] if !parent.is_empty() && !alias.is_empty() => {
+            Some(format!("/containers/{parent}%2F{alias}/{verb}"))
+        }
+        _ => None,
+    }
 }
 
 /// axum's own rejections (a body over the limit, a query that does not
@@ -97,4 +120,17 @@ fn with_headers(mut r: Response) -> Response {
         h.insert("Server", v);
     }
     r
+}
+
+#[cfg(test)]
+mod link_path_tests {
+    #[test]
+    fn link_names_in_container_paths() {
+        assert_eq!(
+            super::link_name_path("/containers/app/db/json").as_deref(),
+            Some("/containers/app%2Fdb/json")
+        );
+        assert_eq!(super::link_name_path("/containers/app/json"), None);
+        assert_eq!(super::link_name_path("/images/a/b/json"), None);
+    }
 }

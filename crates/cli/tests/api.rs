@@ -503,3 +503,185 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     assert!(srv.stop().success());
 }
+
+#[test]
+fn the_docker_cli_links_containers_as_dockerd_does() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    srv.docker_ok(&[
+        "run", "-d", "--name", "web", "-e", "FOO=1", "--expose", "80", IMAGE, "sleep", "300",
+    ]);
+    let ip = srv.docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    let ip = ip.trim();
+    let short = &id_of(&b, "web")[..12];
+    // Legacy links on the default bridge: the target's address in
+    // variables (the container's own win) and in /etc/hosts.
+    let out = srv.docker_ok(&[
+        "run",
+        "--name",
+        "app",
+        "--link",
+        "web:db",
+        "-e",
+        "DB_ENV_FOO=mine",
+        IMAGE,
+        "sh",
+        "-c",
+        "env; cat /etc/hosts",
+    ]);
+    for want in [
+        format!("DB_PORT=tcp://{ip}:80"),
+        format!("DB_PORT_80_TCP=tcp://{ip}:80"),
+        format!("DB_PORT_80_TCP_ADDR={ip}"),
+        "DB_PORT_80_TCP_PORT=80".to_string(),
+        "DB_PORT_80_TCP_PROTO=tcp".to_string(),
+        "DB_NAME=/app/db".to_string(),
+        "DB_ENV_FOO=mine".to_string(),
+        format!("{ip}\tdb {short} web"),
+    ] {
+        assert!(out.lines().any(|l| l == want), "{want:?} in {out}");
+    }
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "app"]),
+        "[\"/web:/app/db\"]\n"
+    );
+    // The link name is a name of the target's: listed, inspected.
+    let names = srv.docker_ok(&[
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "name=web",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(names, "app/db,web\n");
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{.Name}}", "app/db"]),
+        "/web\n"
+    );
+    // rm --link takes the link away, both containers stay.
+    srv.docker_ok(&["rm", "--link", "app/db"]);
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "app"]),
+        "null\n"
+    );
+    assert_eq!(srv.docker_ok(&["ps", "-aq"]).lines().count(), 2);
+    let o = srv.docker(&["rm", "--link", "web"]);
+    assert!(
+        stderr(&o).contains("Conflict, cannot remove the default link name of the container"),
+        "{}",
+        stderr(&o)
+    );
+    // dockerd's refusals: a missing target at create, a stopped one at
+    // start, the host's network.
+    let o = srv.docker(&["create", "--link", "nosuch:x", IMAGE]);
+    assert!(
+        stderr(&o).contains("could not get container for nosuch: No such container: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+    srv.docker_ok(&["create", "--name", "idle", IMAGE, "true"]);
+    srv.docker_ok(&[
+        "create", "--name", "late", "--link", "idle:i", IMAGE, "true",
+    ]);
+    let o = srv.docker(&["start", "late"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("Cannot link to a non running container: /idle AS /late/i"),
+        "{}",
+        stderr(&o)
+    );
+    let (status, _, body) = http_json(
+        &srv.socket,
+        "POST",
+        "/containers/create",
+        r#"{"Image":"bb:test","HostConfig":{"NetworkMode":"host","Links":["web:w"]}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("host type networking can't be used with links"),
+        "{body}"
+    );
+
+    // On a user-defined network a link is an alias for the linking
+    // container alone, even for a target that comes later.
+    srv.docker_ok(&["network", "create", "--subnet", "10.254.78.0/24", "linknet"]);
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "asker",
+        "--network",
+        "linknet",
+        "--link",
+        "later:up",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        srv.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{json .NetworkSettings.Networks.linknet.Links}}",
+            "asker"
+        ]),
+        "[\"later:up\"]\n"
+    );
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "later",
+        "--network",
+        "linknet",
+        "--ip",
+        "10.254.78.50",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    srv.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "linknet",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let found = b.ok(&["exec", "asker", "nslookup", "up"]);
+    assert!(found.contains("Address: 10.254.78.50"), "{found}");
+    let o = b.run(&["exec", "other", "nslookup", "up"]);
+    assert_ne!(
+        code(&o),
+        0,
+        "only the linking container knows the alias: {}",
+        stdout(&o)
+    );
+    // A link given when connecting: the same.
+    srv.docker_ok(&["network", "disconnect", "linknet", "other"]);
+    srv.docker_ok(&[
+        "network",
+        "connect",
+        "--link",
+        "later:peer",
+        "linknet",
+        "other",
+    ]);
+    let found = b.ok(&["exec", "other", "nslookup", "peer"]);
+    assert!(found.contains("Address: 10.254.78.50"), "{found}");
+
+    let ids: Vec<String> = ["web", "app", "idle", "late", "asker", "later", "other"]
+        .iter()
+        .map(|n| id_of(&b, n))
+        .collect();
+    srv.docker_ok(&[
+        "rm", "-f", "web", "app", "idle", "late", "asker", "later", "other",
+    ]);
+    srv.docker_ok(&["network", "rm", "linknet"]);
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}

@@ -979,6 +979,32 @@ volumes:
 }
 
 #[test]
+fn group_add_uts_and_cpuset_of_a_service() {
+    let b = Berth::new();
+    let dir = project(
+        &b,
+        "hc",
+        r#"
+services:
+  app:
+    image: bb:test
+    command: ["sh", "-c", "id -G; hostname; cat /sys/fs/cgroup/cpuset/cpuset.cpus"]
+    group_add: [wheel, "4242"]
+    uts: host
+    cpuset: "0"
+"#,
+    );
+    let (out, _) = compose_ok(&b, &dir, &["run", "--rm", "-T", "app"]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["0 10 4242", host.trim(), "0"],
+        "{out}"
+    );
+    compose_ok(&b, &dir, &["down"]);
+}
+
+#[test]
 fn inline_dockerfiles_host_networks_and_remote_files() {
     let b = Berth::new();
     let dir = project(

@@ -236,6 +236,9 @@ pub fn create_request(
         extra_hosts: service.extra_hosts.clone(),
         expose: service.expose.clone(),
         restart: restart_policy(service)?,
+        group_add: service.group_add.clone(),
+        uts_mode: service.uts.clone(),
+        cpuset_cpus: service.cpuset.clone(),
         ..Default::default()
     };
     if let Some(s) = &service.stop_signal {

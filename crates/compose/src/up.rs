@@ -714,8 +714,11 @@ fn create(
                 .network_connect(
                     &net.name,
                     &name,
-                    &convert::aliases(service, sn),
-                    sn.ipv4_address.as_deref(),
+                    &engine::networks::Endpoint {
+                        aliases: convert::aliases(service, sn),
+                        ip: sn.ipv4_address.clone(),
+                        ..Default::default()
+                    },
                 )
                 .map_err(|e| {
                     Error::Failed(format!(
@@ -1166,7 +1169,14 @@ pub fn create_oneoff(
             } else {
                 Vec::new()
             };
-            engine.network_connect(&net.name, &name, &aliases, None)?;
+            engine.network_connect(
+                &net.name,
+                &name,
+                &engine::networks::Endpoint {
+                    aliases,
+                    ..Default::default()
+                },
+            )?;
         }
     }
     Ok(name)

@@ -331,6 +331,155 @@ pub struct ContainerConfig {
     /// layer whose digest is still being computed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_layers: Vec<std::path::PathBuf>,
+    /// `--group-add`: supplementary groups, names (looked up in the
+    /// container's /etc/group at start, as Docker does) or numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// `--uts`: "" (its own UTS namespace) or "host".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uts_mode: String,
+    /// `--device-cgroup-rule`: more devices the container may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<DeviceRule>,
+    /// `--isolation` (Linux knows only `default`), as given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub isolation: String,
+    /// `--volumes-from` as given (Docker's `HostConfig.VolumesFrom`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// `--cpuset-cpus`: the CPUs it may run on (`0-2,4`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cpuset_cpus: String,
+    /// `--cpuset-mems`: the memory nodes it may use.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cpuset_mems: String,
+    /// Docker's `HostConfig.NetworkMode`, decided at create and kept when
+    /// networks are connected or disconnected later (empty in records made
+    /// before it was kept: derived from the networks then).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network_mode_name: String,
+    /// `network connect` with a MAC address: the address asked for on a
+    /// connected network.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connect_macs: BTreeMap<String, String>,
+    /// `--link` on the default bridge (Docker's legacy links).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Links on a user-defined network, by network name: `name:alias` as
+    /// given; the alias resolves to that container for this one only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_links: BTreeMap<String, Vec<String>>,
+}
+
+/// One legacy `--link name:alias` on the default bridge: the container
+/// gets `ALIAS_*` variables and an /etc/hosts entry for its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Link {
+    /// The linked container's id.
+    pub target: String,
+    /// Its name when the link was made (shown if it is gone).
+    pub name: String,
+    /// The alias.
+    pub alias: String,
+}
+
+/// One `--device-cgroup-rule`: `TYPE MAJOR:MINOR ACCESS` (`c 7:128 rwm`,
+/// `*` for any number), kept in the spelling given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// `a`, `b` or `c`.
+    pub kind: char,
+    /// Major number, `None` for `*`.
+    pub major: Option<i64>,
+    /// Minor number, `None` for `*`.
+    pub minor: Option<i64>,
+    /// Some of `r`, `w`, `m`.
+    pub access: String,
+}
+
+impl std::str::FromStr for DeviceRule {
+    type Err = String;
+
+    /// Docker's format: `^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid device cgroup format '{s}'");
+        let parts: Vec<&str> = s.split(' ').collect();
+        let [kind, numbers, access] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let kind = match *kind {
+            "a" | "b" | "c" => kind.chars().next().unwrap_or('a'),
+            _ => return Err(bad()),
+        };
+        let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+        let number = |n: &str| -> Result<Option<i64>, String> {
+            match n {
+                "*" => Ok(None),
+                n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                    n.parse().map(Some).map_err(|_| bad())
+                }
+                _ => Err(bad()),
+            }
+        };
+        if access.is_empty() || access.len() > 3 || !access.bytes().all(|b| b"rwm".contains(&b)) {
+            return Err(bad());
+        }
+        Ok(DeviceRule {
+            kind,
+            major: number(major)?,
+            minor: number(minor)?,
+            access: access.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for DeviceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+        write!(
+            f,
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
+    }
+}
+
+impl Serialize for DeviceRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl ContainerConfig {
+    /// Docker's `HostConfig.NetworkMode`: as decided at create (derived
+    /// from the networks for records made before it was kept).
+    pub fn docker_network_mode(&self) -> String {
+        if self.network_mode_name.is_empty() {
+            self.network_mode.docker_name(&self.networks)
+        } else {
+            self.network_mode_name.clone()
+        }
+    }
+
+    /// Was it made with `--network none` (no network may be connected)?
+    /// A container whose networks were all disconnected was not.
+    pub fn network_none(&self) -> bool {
+        self.network_mode == NetworkMode::None
+            && self.networks.is_empty()
+            && matches!(self.network_mode_name.as_str(), "" | "none")
+    }
 }
 
 /// A container's lifecycle state, as Docker names it.
@@ -469,6 +618,33 @@ mod tests {
         assert_eq!(v["status"], "exited");
         let back: ContainerState = serde_json::from_value(v).unwrap();
         assert_eq!(back, st);
+    }
+}
+
+#[cfg(test)]
+mod device_rule_tests {
+    use super::DeviceRule;
+
+    #[test]
+    fn device_rules() {
+        let r: DeviceRule = "c 7:128 rwm".parse().unwrap();
+        assert_eq!((r.kind, r.major, r.minor), ('c', Some(7), Some(128)));
+        assert_eq!(r.to_string(), "c 7:128 rwm");
+        let any: DeviceRule = "b *:* m".parse().unwrap();
+        assert_eq!((any.major, any.minor), (None, None));
+        assert_eq!(any.to_string(), "b *:* m");
+        for bad in [
+            "x 7:128 rwm",
+            "c 7:128",
+            "c 7:128 rwx",
+            "a",
+            "c 42 rw",
+            "c 7:128 ",
+            "c -1:2 r",
+            "c 1:2 rwmr",
+        ] {
+            assert!(bad.parse::<DeviceRule>().is_err(), "{bad}");
+        }
     }
 }
 

@@ -38,6 +38,20 @@ pub struct NetworkCreate {
 
 const BRIDGE_NAME_OPT: &str = "com.docker.network.bridge.name";
 
+/// What `network connect` asks for on the network (Docker's
+/// `EndpointSettings`).
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    /// More names for the container there (`--alias`).
+    pub aliases: Vec<String>,
+    /// Its IPv4 address there (`--ip`).
+    pub ip: Option<String>,
+    /// Its MAC address there.
+    pub mac: Option<String>,
+    /// `--link name:alias`: the alias names that container for this one.
+    pub links: Vec<String>,
+}
+
 fn invalid(what: &str, reason: impl Into<String>) -> EngineError {
     EngineError::invalid(what, reason)
 }
@@ -244,13 +258,9 @@ impl Engine {
 
     /// `network connect`: add a network to a container; a running one gets
     /// its interface (the next free `ethN`) at once.
-    pub fn network_connect(
-        &self,
-        net: &str,
-        container: &str,
-        aliases: &[String],
-        ip: Option<&str>,
-    ) -> Result<()> {
+    pub fn network_connect(&self, net: &str, container: &str, ep: &Endpoint) -> Result<()> {
+        let aliases = &ep.aliases[..];
+        let ip = ep.ip.as_deref();
         let n = if net == "bridge" || net == "default" {
             self.default_network()?
         } else {
@@ -258,7 +268,7 @@ impl Engine {
         };
         let c = self.container(container)?;
         match &c.config.network_mode {
-            crate::config::NetworkMode::None if c.config.networks.is_empty() => {
+            crate::config::NetworkMode::None if c.config.network_none() => {
                 return Err(invalid(
                     "network connect",
                     format!(
@@ -298,6 +308,22 @@ impl Engine {
         if let Some(ip) = ip {
             crate::container::create::check_ip(&n, ip)?;
         }
+        let mac = match ep.mac.as_deref().filter(|m| !m.is_empty()) {
+            Some(m) => {
+                crate::container::create::parse_mac(m)?;
+                Some(m.to_string())
+            }
+            None => None,
+        };
+        if !ep.links.is_empty() && is_default(&n) {
+            return Err(invalid(
+                "--link",
+                "links on the default bridge are made with the container (--link at create)",
+            ));
+        }
+        for l in &ep.links {
+            crate::container::links::parse_link(l)?;
+        }
         let name = n.name.clone();
         let cid = c.id().clone();
         self.store().update_container(&cid, |rec| {
@@ -312,6 +338,12 @@ impl Engine {
             }
             if let Some(ip) = ip {
                 cfg.connect_ips.insert(name.clone(), ip.to_string());
+            }
+            if let Some(m) = &mac {
+                cfg.connect_macs.insert(name.clone(), m.clone());
+            }
+            if !ep.links.is_empty() {
+                cfg.network_links.insert(name.clone(), ep.links.clone());
             }
             rec.config = serde_json::to_value(&cfg)
                 .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
@@ -358,7 +390,11 @@ impl Engine {
                 n: &n,
                 dev,
                 requested: ip.map(str::to_string),
-                mac: None,
+                mac: mac
+                    .as_deref()
+                    .map(crate::container::create::parse_mac)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
                 // The first network with a way out takes the default route
                 // from internal ones.
                 default_route: !n.internal && !has_way_out,
@@ -458,6 +494,8 @@ impl Engine {
             cfg.networks.retain(|x| x != name);
             cfg.connect_aliases.remove(name);
             cfg.connect_ips.remove(name);
+            cfg.connect_macs.remove(name);
+            cfg.network_links.remove(name);
             rec.config = serde_json::to_value(&cfg)
                 .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
             Ok(())
@@ -673,7 +711,7 @@ fn remember(mark: &std::path::Path, docker0: u32) {
 /// Replace the content of a small file without truncating it to zero
 /// first: freeing its block would cost a synchronous discard on
 /// filesystems mounted with `discard` (~15 ms on the start path here).
-fn overwrite_in_place(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn overwrite_in_place(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     f.write_all_at(data, 0)?;
@@ -839,12 +877,16 @@ pub(crate) fn attach(
         let plugged = Plug {
             n,
             dev: format!("eth{i}"),
-            requested: if given {
-                cfg.ip.clone()
-            } else {
-                cfg.connect_ips.get(&n.name).cloned()
+            requested: match cfg.connect_ips.get(&n.name) {
+                Some(ip) => Some(ip.clone()),
+                None if given => cfg.ip.clone(),
+                None => None,
             },
-            mac: if given { want_mac } else { None },
+            mac: match cfg.connect_macs.get(&n.name) {
+                Some(m) => Some(crate::container::create::parse_mac(m).map_err(|e| e.to_string())?),
+                None if given => want_mac,
+                None => None,
+            },
             default_route: first,
         };
         let ip = plug(paths, store, &mut host, &mut inside, &ns, id, &plugged, mtu)?;
@@ -1071,7 +1113,7 @@ fn lookup(
         .and_then(|l| store.container(&l.container).ok())
         .and_then(|c| serde_json::from_value::<crate::config::ContainerConfig>(c.config).ok());
     let mut nets = vec![net.clone()];
-    if let Some(cfg) = asker {
+    if let Some(cfg) = &asker {
         for other in cfg.networks.iter().filter(|o| **o != net.name) {
             if let Ok(n) = store.network(other) {
                 if !is_default(&n) {
@@ -1082,7 +1124,16 @@ fn lookup(
     }
     let mut out = Vec::new();
     for n in &nets {
-        out.extend(lookup_on(store, n, name).unwrap_or_default());
+        // A link's alias names its target for the linking container only.
+        let linked = asker
+            .as_ref()
+            .and_then(|cfg| cfg.network_links.get(&n.name))
+            .into_iter()
+            .flatten()
+            .filter_map(|l| crate::container::links::parse_link(l).ok())
+            .find(|(_, alias)| alias.eq_ignore_ascii_case(name));
+        let target = linked.as_ref().map_or(name, |(target, _)| target.as_str());
+        out.extend(lookup_on(store, n, target).unwrap_or_default());
     }
     (!out.is_empty()).then_some(out)
 }

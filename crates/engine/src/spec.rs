@@ -179,6 +179,40 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
     })
 }
 
+/// Add `--group-add` groups to `user`'s supplementary groups: a name
+/// is looked up in the container's /etc/group, a number taken as it is,
+/// as runc's `GetAdditionalGroups` does (a group given twice counts once).
+pub fn add_groups(user: &mut ResolvedUser, groups: &[String], dirs: &[PathBuf]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let file = read_layered(dirs, "etc/group").unwrap_or_default();
+    let entries: Vec<(&str, u32)> = file
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((*f.first()?, f.get(2)?.trim().parse().ok()?))
+        })
+        .collect();
+    for g in groups {
+        let gid = match entries
+            .iter()
+            .find(|(name, gid)| name == g || gid.to_string() == *g)
+        {
+            Some((_, gid)) => *gid,
+            None => g.parse::<u32>().map_err(|_| {
+                EngineError::Refused(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    Ok(())
+}
+
 /// Everything the spec is made from.
 pub struct SpecInputs<'a> {
     /// Container id (for the cgroup path).
@@ -274,6 +308,12 @@ pub fn limits(c: &ContainerConfig) -> Result<Value> {
     }
     if c.cpu_shares > 0 {
         cpu["shares"] = json!(c.cpu_shares);
+    }
+    if !c.cpuset_cpus.is_empty() {
+        cpu["cpus"] = json!(c.cpuset_cpus);
+    }
+    if !c.cpuset_mems.is_empty() {
+        cpu["mems"] = json!(c.cpuset_mems);
     }
     if cpu.as_object().is_some_and(|m| !m.is_empty()) {
         out["cpu"] = cpu;
@@ -420,11 +460,12 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
 
-    let mut namespaces = vec![
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    // `--uts host`: the host's UTS namespace, whose name stays as it is.
+    let host_uts = c.uts_mode == "host";
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    if !host_uts {
+        namespaces.insert(0, json!({"type": "uts"}));
+    }
     // `--pid host` / `--ipc host`: the host's namespace (none of its own);
     // `container:`: that container's.
     for (kind, mode, path) in [
@@ -455,8 +496,15 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
 
     let mut resources = json!({});
     if !privileged {
-        resources["devices"] = serde_json::to_value(runtime::cgroup::docker_default_devices())
+        let mut rules = serde_json::to_value(runtime::cgroup::docker_default_devices())
             .map_err(|e| EngineError::io("encoding devices", std::io::Error::other(e)))?;
+        // `--device-cgroup-rule`: allowed after Docker's defaults.
+        if let Value::Array(list) = &mut rules {
+            list.extend(c.device_cgroup_rules.iter().map(|r| {
+                json!({"allow": true, "type": r.kind.to_string(), "major": r.major, "minor": r.minor, "access": r.access})
+            }));
+        }
+        resources["devices"] = rules;
     } else {
         resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
     }
@@ -511,7 +559,7 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     let spec = json!({
         "ociVersion": "1.0.2",
         "root": {"path": inp.rootfs, "readonly": c.read_only},
-        "hostname": c.hostname,
+        "hostname": if host_uts { "" } else { c.hostname.as_str() },
         "process": {
             "terminal": c.tty,
             "user": {"uid": inp.user.uid, "gid": inp.user.gid, "additionalGids": inp.user.additional_gids},
@@ -587,6 +635,24 @@ mod tests {
             .to_string()
             .contains("unable to find user ghost"));
         assert!(resolve_user("app:ghosts", &dirs).is_err());
+    }
+
+    #[test]
+    fn group_add_by_name_and_number() {
+        let d = rootfs_with(
+            "root:x:0:0:root:/root:/bin/sh\n",
+            "root:x:0:\nwheel:x:10:\naudio:x:29:\n",
+        );
+        let dirs = vec![d.path().to_path_buf()];
+        let mut u = resolve_user("", &dirs).unwrap();
+        let groups = ["wheel", "4242", "10", "29"].map(String::from);
+        add_groups(&mut u, &groups, &dirs).unwrap();
+        assert_eq!(u.additional_gids, vec![0, 10, 4242, 29]);
+        let err = add_groups(&mut u, &["nosuch".to_string()], &dirs).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find group nosuch: no matching entries in group file"
+        );
     }
 
     #[test]

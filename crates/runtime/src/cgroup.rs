@@ -309,6 +309,12 @@ impl Cgroup {
                 if let Some(s) = c.shares() {
                     write(&d.join("cpu.weight"), &shares_to_weight(s).to_string())?;
                 }
+                if let Some(cpus) = c.cpus() {
+                    write(&d.join("cpuset.cpus"), cpus)?;
+                }
+                if let Some(mems) = c.mems() {
+                    write(&d.join("cpuset.mems"), mems)?;
+                }
             }
             if let Some(p) = res.pids() {
                 let v = if p.limit() <= 0 {
@@ -350,6 +356,14 @@ impl Cgroup {
             }
             if let Some(s) = c.shares() {
                 write(&d.join("cpu.shares"), &s.to_string())?;
+            }
+        }
+        if let (Some(c), Some(d)) = (res.cpu(), self.dir_of("cpuset")) {
+            if let Some(cpus) = c.cpus() {
+                write(&d.join("cpuset.cpus"), cpus)?;
+            }
+            if let Some(mems) = c.mems() {
+                write(&d.join("cpuset.mems"), mems)?;
             }
         }
         if let (Some(p), Some(d)) = (res.pids(), self.dir_of("pids")) {

@@ -427,6 +427,33 @@ impl ChildPlan {
             .transpose()?
             .unwrap_or_default();
 
+        // As runc: a hostname or a UTS/network sysctl needs a namespace of
+        // the container's own, or it would change the host's.
+        let has_ns =
+            |flag: CloneFlags| clone_flags.contains(flag) || join.iter().any(|(_, f)| *f == flag);
+        let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+        if hostname.is_some() && !has_ns(CloneFlags::CLONE_NEWUTS) {
+            return Err(invalid(
+                "hostname",
+                "unable to set hostname without a private UTS namespace",
+            ));
+        }
+        for (k, _) in &sysctls {
+            let needs = if k == "kernel.hostname" || k == "kernel.domainname" {
+                Some(CloneFlags::CLONE_NEWUTS)
+            } else if k.starts_with("net.") {
+                Some(CloneFlags::CLONE_NEWNET)
+            } else {
+                None
+            };
+            if needs.is_some_and(|f| !has_ns(f)) {
+                return Err(invalid(
+                    "linux.sysctl",
+                    format!("sysctl {k:?} is not in a separate kernel namespace"),
+                ));
+            }
+        }
+
         let mut rlimits = Vec::new();
         for r in process.rlimits().as_deref().unwrap_or_default() {
             if let Some(res) = rlimit_resource(r.typ()) {
@@ -485,7 +512,7 @@ impl ChildPlan {
             devices,
             masked,
             readonly,
-            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            hostname,
             sysctls,
             rlimits,
             uid: user.uid(),

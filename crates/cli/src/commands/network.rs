@@ -38,6 +38,10 @@ pub struct ConnectArgs {
     /// IPv4 address on this network.
     #[arg(long)]
     ip: Option<String>,
+    /// Add a link to another container (`name:alias`): the alias names it
+    /// for this container on this network.
+    #[arg(long = "link")]
+    links: Vec<String>,
     /// Network.
     network: String,
     /// Container.
@@ -263,7 +267,16 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
             }
         }
         NetworkCommand::Connect(a) => {
-            engine.network_connect(&a.network, &a.container, &a.aliases, a.ip.as_deref())?;
+            engine.network_connect(
+                &a.network,
+                &a.container,
+                &engine::networks::Endpoint {
+                    aliases: a.aliases.clone(),
+                    ip: a.ip.clone(),
+                    mac: None,
+                    links: a.links.clone(),
+                },
+            )?;
             Ok(())
         }
         NetworkCommand::Disconnect(a) => {

@@ -106,10 +106,23 @@ impl Drop for Server {
 }
 
 pub fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    http_json(socket, method, path, "")
+}
+
+/// One request with a JSON body: (status, headers, body).
+pub fn http_json(socket: &Path, method: &str, path: &str, json: &str) -> (u16, String, String) {
     let mut s = UnixStream::connect(socket).unwrap();
+    let body_head = if json.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            json.len()
+        )
+    };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n{body_head}\r\n{json}"
     )
     .unwrap();
     let mut raw = String::new();

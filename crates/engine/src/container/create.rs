@@ -129,6 +129,24 @@ pub struct CreateRequest {
     pub log_config: crate::logs::LogConfig,
     /// Layer dirs over the image's, top last (the builder's).
     pub extra_layers: Vec<std::path::PathBuf>,
+    /// `--group-add`: group names or numbers.
+    pub group_add: Vec<String>,
+    /// `--uts` (`host`).
+    pub uts_mode: Option<String>,
+    /// `--device-cgroup-rule`, parsed.
+    pub device_cgroup_rules: Vec<crate::config::DeviceRule>,
+    /// `--isolation` (`default` is the only one on Linux).
+    pub isolation: Option<String>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`.
+    pub cpuset_mems: Option<String>,
+    /// `--link name[:alias]` on the default bridge (Docker's
+    /// `HostConfig.Links`; dropped on other networks, as dockerd drops them).
+    pub links: Vec<String>,
+    /// Links of the (first) user-defined network's endpoint: `name:alias`,
+    /// resolved by name when looked up (the target may come later).
+    pub endpoint_links: Vec<String>,
 }
 
 /// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
@@ -370,6 +388,39 @@ impl Engine {
             .effective()
             .map_err(|e| EngineError::invalid("--log-driver/--log-opt", e))?;
         check_health_flags(&req.health)?;
+        let uts_mode = match req.uts_mode.as_deref() {
+            None | Some("") => String::new(),
+            Some(m @ ("host" | "private")) => m.to_string(),
+            Some(m) => {
+                return Err(EngineError::invalid(
+                    "--uts",
+                    format!("{m:?}: berth supports host (or leave it out for the container's own)"),
+                ))
+            }
+        };
+        if uts_mode == "host" {
+            if req.hostname.is_some() {
+                return Err(EngineError::Refused(
+                    "conflicting options: hostname and the UTS mode".into(),
+                ));
+            }
+            if req.domainname.is_some() {
+                return Err(EngineError::Refused(
+                    "conflicting options: domainname and the UTS mode".into(),
+                ));
+            }
+        }
+        let isolation = match req.isolation.as_deref() {
+            None | Some("") => String::new(),
+            Some("default") => "default".to_string(),
+            Some(i) => {
+                return Err(EngineError::Refused(format!(
+                    "Invalid isolation: {i:?} - linux only supports 'default'"
+                )))
+            }
+        };
+        let cpuset_cpus = check_cpuset(req.cpuset_cpus.as_deref(), Cpuset::Cpus)?;
+        let cpuset_mems = check_cpuset(req.cpuset_mems.as_deref(), Cpuset::Mems)?;
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();
@@ -418,6 +469,16 @@ impl Engine {
             }
             joined_hostname = Some(t.config.hostname.clone());
             network_mode = NetworkMode::Container(t.id().as_str().to_string());
+        }
+        let links = self.resolve_links(&req.links, &network_mode, &networks)?;
+        let mut network_links = BTreeMap::new();
+        if let Some(first) = networks.first() {
+            if !req.endpoint_links.is_empty() && first != "bridge" {
+                for l in &req.endpoint_links {
+                    crate::container::links::parse_link(l)?;
+                }
+                network_links.insert(first.clone(), req.endpoint_links.clone());
+            }
         }
         let mut ports = req.ports.clone();
         if req.publish_all {
@@ -591,6 +652,7 @@ impl Engine {
             &tmpfs,
             &ic.volumes().clone().unwrap_or_default(),
         )?;
+        let network_mode_name = network_mode.docker_name(&networks);
         let config = ContainerConfig {
             image: req.image.clone(),
             hostname: req
@@ -669,6 +731,17 @@ impl Engine {
             health_on_failure: req.health_on_failure,
             log_config: req.log_config.clone(),
             extra_layers: req.extra_layers.clone(),
+            group_add: req.group_add.clone(),
+            uts_mode,
+            device_cgroup_rules: req.device_cgroup_rules.clone(),
+            isolation,
+            volumes_from: req.volumes_from.clone(),
+            cpuset_cpus,
+            cpuset_mems,
+            network_mode_name,
+            connect_macs: BTreeMap::new(),
+            links,
+            network_links,
         };
         // Validate the user now: a bad -u is a create-time error in Docker.
         let mut dirs = self.store().layer_dirs(&image.id)?;
@@ -835,6 +908,67 @@ impl Engine {
     }
 }
 
+/// Which cpuset list `check_cpuset` checks.
+#[derive(Clone, Copy)]
+pub(crate) enum Cpuset {
+    Cpus,
+    Mems,
+}
+
+/// `--cpuset-cpus` / `--cpuset-mems`: a list (`0-2,4`) of CPUs or memory
+/// nodes this host has, checked as dockerd checks it; kept as given.
+pub(crate) fn check_cpuset(list: Option<&str>, which: Cpuset) -> Result<String> {
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return Ok(String::new());
+    };
+    let (what, online, noun) = match which {
+        Cpuset::Cpus => ("cpus", "/sys/devices/system/cpu/online", "CPUs"),
+        Cpuset::Mems => ("mems", "/sys/devices/system/node/online", "memory nodes"),
+    };
+    let asked = parse_id_list(list).ok_or_else(|| {
+        EngineError::Refused(format!(
+            "Invalid value {list} for cpuset {what}: invalid format: {list}"
+        ))
+    })?;
+    // A kernel without NUMA has node 0 only.
+    let available = std::fs::read_to_string(online)
+        .unwrap_or_else(|_| "0".to_string())
+        .trim()
+        .to_string();
+    let have = parse_id_list(&available).unwrap_or_default();
+    if !asked.is_subset(&have) {
+        return Err(EngineError::Refused(format!(
+            "Requested {noun} are not available - requested {list}, available: {available}"
+        )));
+    }
+    Ok(list.to_string())
+}
+
+/// A kernel list of ids (`0-2,4`), as Go's `parsers.ParseUintList` reads it.
+pub(crate) fn parse_id_list(s: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in s.split(',') {
+        let num = |n: &str| -> Option<u32> {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse().ok())
+                .flatten()
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if b < a {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                out.insert(num(part)?);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// `ExposedPorts` of an image config: `{"80/tcp": {}}`.
 /// The image's `HEALTHCHECK` (Docker's `config.Healthcheck`).
 fn image_healthcheck(raw: &[u8]) -> Option<crate::health::HealthConfig> {
@@ -956,21 +1090,29 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
             .map_err(|e| EngineError::io(format!("writing {name}"), e))
     };
     w("hostname", &format!("{}\n", c.hostname))?;
-    let mut hosts = match c.network_mode {
-        NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        NetworkMode::None | NetworkMode::Container(_) => format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
-            c.hostname
-        ),
-    };
-    for h in &c.extra_hosts {
-        hosts.push_str(h);
-        hosts.push('\n');
-    }
-    w("hosts", &hosts)?;
+    w("hosts", &hosts_file(c, &[]))?;
     w("resolv.conf", &resolv_conf(c, dns))?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))
+}
+
+/// The container's /etc/hosts: the host's with `--network host`, else
+/// Docker's standard entries; then `--add-host` entries and `links`
+/// (`IP\tnames`); then the container's own name, on 127.0.1.1 until the
+/// monitor puts its address there at start.
+pub(crate) fn hosts_file(c: &ContainerConfig, links: &[String]) -> String {
+    let mut hosts = match c.network_mode {
+        NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        NetworkMode::None | NetworkMode::Container(_) => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string(),
+    };
+    for h in c.extra_hosts.iter().chain(links) {
+        hosts.push_str(h);
+        hosts.push('\n');
+    }
+    if c.network_mode != NetworkMode::Host {
+        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    }
+    hosts
 }
 
 /// The container's /etc/resolv.conf: `dns` (a user network's responder)
@@ -1084,6 +1226,15 @@ mod tests {
         assert!(parse_ulimit("nofile").is_err());
         assert!(parse_ulimit("bogus=1").is_err());
         assert!(parse_ulimit("nofile=10:5").is_err());
+    }
+
+    #[test]
+    fn id_lists() {
+        let l = parse_id_list("0-2,4").unwrap();
+        assert_eq!(l.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 4]);
+        for bad in ["", "x", "1-", "3-1", "1,,2", " 1"] {
+            assert!(parse_id_list(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

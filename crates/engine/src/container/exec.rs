@@ -64,8 +64,17 @@ impl Engine {
         let mut search: Vec<PathBuf> = vec![dir.join("upper")];
         search.extend(layers.iter().rev().cloned());
         let user_spec = req.user.clone().unwrap_or_else(|| c.config.user.clone());
-        let user = crate::spec::resolve_user(&user_spec, &search)?;
+        let mut user = crate::spec::resolve_user(&user_spec, &search)?;
+        // The container's `--group-add` holds for its execs too (dockerd).
+        crate::spec::add_groups(&mut user, &c.config.group_add, &search)?;
         let mut config = c.config.clone();
+        // An exec sees the links' variables too (dockerd fails the exec
+        // when a link's target stopped; here it goes without them).
+        if let Ok(links) = self.link_setup(&c) {
+            if !links.env.is_empty() {
+                config.env = crate::container::links::replace_or_append(links.env, &c.config.env);
+            }
+        }
         config.tty = req.tty;
         config.init = false;
         for e in &req.env {

@@ -80,7 +80,7 @@ impl Engine {
             "Driver": "overlay2",
             "Platform": "linux",
             "HostConfig": {
-                "NetworkMode": cfg.network_mode.docker_name(&cfg.networks),
+                "NetworkMode": cfg.docker_network_mode(),
                 "PortBindings": c.port_bindings(),
                 "PublishAllPorts": cfg.publish_all,
                 "RestartPolicy": {"Name": cfg.restart_policy.name(), "MaximumRetryCount": cfg.restart_policy.max_retries()},
@@ -88,23 +88,23 @@ impl Engine {
                 "AutoRemove": cfg.auto_remove,
                 "ContainerIDFile": "",
                 "VolumeDriver": "",
-                "VolumesFrom": Value::Null,
+                "VolumesFrom": if cfg.volumes_from.is_empty() { Value::Null } else { json!(cfg.volumes_from) },
                 "CgroupnsMode": "private",
                 "Dns": cfg.dns,
                 "DnsOptions": cfg.dns_options,
                 "DnsSearch": cfg.dns_search,
                 "ExtraHosts": if cfg.extra_hosts.is_empty() { Value::Null } else { json!(cfg.extra_hosts) },
-                "GroupAdd": Value::Null,
+                "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
                 "IpcMode": if c.config.ipc_mode.is_empty() { "private" } else { c.config.ipc_mode.as_str() },
                 "Cgroup": "",
-                "Links": Value::Null,
+                "Links": self.inspect_links(c),
                 "OomScoreAdj": 0,
                 "PidMode": c.config.pid_mode,
-                "UTSMode": "",
+                "UTSMode": cfg.uts_mode,
                 "UsernsMode": "",
                 "ShmSize": if c.config.shm_size > 0 { c.config.shm_size } else { 67108864 },
                 "ConsoleSize": [0, 0],
-                "Isolation": "",
+                "Isolation": cfg.isolation,
                 "CgroupParent": "",
                 "BlkioWeight": 0,
                 "BlkioWeightDevice": [],
@@ -116,10 +116,10 @@ impl Engine {
                 "CpuQuota": 0,
                 "CpuRealtimePeriod": 0,
                 "CpuRealtimeRuntime": 0,
-                "CpusetCpus": "",
-                "CpusetMems": "",
+                "CpusetCpus": cfg.cpuset_cpus,
+                "CpusetMems": cfg.cpuset_mems,
                 "Devices": [],
-                "DeviceCgroupRules": Value::Null,
+                "DeviceCgroupRules": if cfg.device_cgroup_rules.is_empty() { Value::Null } else { json!(cfg.device_cgroup_rules) },
                 "DeviceRequests": Value::Null,
                 "KernelMemory": 0,
                 "KernelMemoryTCP": 0,
@@ -244,6 +244,28 @@ impl Engine {
             .collect()
     }
 
+    /// Docker's `HostConfig.Links`: `/target:/container/alias` for each
+    /// legacy link, the target by its current name.
+    fn inspect_links(&self, c: &Container) -> Value {
+        if c.config.links.is_empty() {
+            return Value::Null;
+        }
+        let list: Vec<String> = c
+            .config
+            .links
+            .iter()
+            .map(|l| {
+                let target = self
+                    .store()
+                    .container(&l.target)
+                    .map(|r| r.name.trim_start_matches('/').to_string())
+                    .unwrap_or_else(|_| l.name.clone());
+                format!("/{target}:/{}/{}", c.name(), l.alias)
+            })
+            .collect();
+        json!(list)
+    }
+
     fn network_settings(&self, c: &Container) -> Value {
         self.network_settings_in(c, &NetLookup::load(self))
     }
@@ -268,7 +290,7 @@ impl Engine {
         });
         let mut networks = serde_json::Map::new();
         let names: Vec<String> = match &cfg.network_mode {
-            crate::config::NetworkMode::None if cfg.networks.is_empty() => vec!["none".into()],
+            crate::config::NetworkMode::None if cfg.network_none() => vec!["none".into()],
             crate::config::NetworkMode::None => cfg.networks.clone(),
             crate::config::NetworkMode::Host => vec!["host".into()],
             crate::config::NetworkMode::Container(_) => Vec::new(),
@@ -288,14 +310,29 @@ impl Engine {
                 "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                 "MacAddress": "", "DriverOpts": Value::Null,
             });
-            let requested = if i == 0 {
-                cfg.ip.clone()
-            } else {
-                cfg.connect_ips.get(name).cloned()
-            };
+            // What `network connect` asked for on this network, else
+            // `--ip` on the first.
+            let requested = cfg
+                .connect_ips
+                .get(name)
+                .cloned()
+                .or_else(|| (i == 0).then(|| cfg.ip.clone()).flatten());
             if let Some(ip) = requested {
                 ep["IPAMConfig"] = json!({"IPv4Address": ip});
             }
+            if let Some(links) = cfg.network_links.get(name) {
+                ep["Links"] = json!(links);
+            }
+            // The address `network connect` asked for is shown until the
+            // endpoint exists (Docker shows the endpoint's configuration
+            // then); `--mac-address` is the first network's.
+            let endpoint_mac = cfg.connect_macs.get(name);
+            if let (Some(m), None) = (endpoint_mac, lease) {
+                ep["MacAddress"] = json!(m.to_ascii_lowercase());
+            }
+            let asked_mac = endpoint_mac
+                .cloned()
+                .or_else(|| (i == 0).then(|| cfg.mac_address.clone()).flatten());
             let default_bridge = rec.as_ref().is_some_and(crate::networks::is_default);
             if let (Some(n), false) = (&rec, default_bridge) {
                 // On user networks Docker 20.10 lists the short id, then
@@ -320,9 +357,9 @@ impl Engine {
                     .split_once('/')
                     .and_then(|(_, p)| p.parse().ok())
                     .unwrap_or(0);
-                let mac = match (i, cfg.mac_address.as_deref()) {
-                    (0, Some(m)) => m.to_ascii_lowercase(),
-                    _ => {
+                let mac = match asked_mac.as_deref() {
+                    Some(m) => m.to_ascii_lowercase(),
+                    None => {
                         l.ip.parse::<std::net::Ipv4Addr>()
                             .map(|a| {
                                 let o = a.octets();

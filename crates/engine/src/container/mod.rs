@@ -12,6 +12,8 @@ pub mod exec;
 pub mod fs;
 /// `inspect`: Docker-shaped JSON.
 pub mod inspect;
+/// Docker's legacy links: variables, hosts entries, link names.
+pub mod links;
 /// `ps`: the containers, filtered as Docker.
 pub mod list;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
@@ -122,11 +124,19 @@ impl crate::Engine {
     }
 
     /// Look a container up by id, name or id prefix.
+    /// A link name (`container/alias`) stands for the link's target.
     pub fn container(&self, name_or_id: &str) -> Result<Container> {
         let store = self.store();
-        Container::decode(store.container(name_or_id)?, &|id| {
-            store.container(id.as_str()).ok()
-        })
+        let rec = match store.container(name_or_id) {
+            Ok(r) => r,
+            Err(e @ store::StoreError::NotFound { .. })
+                if name_or_id.trim_start_matches('/').contains('/') =>
+            {
+                return self.link_target(name_or_id).ok_or_else(|| e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Container::decode(rec, &|id| store.container(id.as_str()).ok())
     }
 
     /// Every container.

@@ -693,6 +693,10 @@ pub struct UpdateRequest {
     pub pids_limit: Option<i64>,
     /// `--restart`.
     pub restart: Option<crate::restart::RestartPolicy>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`.
+    pub cpuset_mems: Option<String>,
 }
 
 impl Engine {
@@ -733,6 +737,18 @@ impl Engine {
         }
         if let Some(p) = req.pids_limit {
             cfg.pids_limit = if p < 0 { 0 } else { p };
+        }
+        if let Some(cpus) = req.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
+            cfg.cpuset_cpus = crate::container::create::check_cpuset(
+                Some(cpus),
+                crate::container::create::Cpuset::Cpus,
+            )?;
+        }
+        if let Some(mems) = req.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
+            cfg.cpuset_mems = crate::container::create::check_cpuset(
+                Some(mems),
+                crate::container::create::Cpuset::Mems,
+            )?;
         }
         if let Some(r) = req.restart {
             if cfg.auto_remove && r.is_set() {

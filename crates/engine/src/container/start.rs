@@ -137,7 +137,27 @@ impl Engine {
         };
         let mut search: Vec<PathBuf> = vec![overlay.upper.clone()];
         search.extend(layers.iter().rev().cloned());
-        let user = crate::spec::resolve_user(&c.config.user, &search)?;
+        let mut user = crate::spec::resolve_user(&c.config.user, &search)?;
+        crate::spec::add_groups(&mut user, &c.config.group_add, &search)?;
+        // Legacy links: their variables before the container's own, their
+        // names in /etc/hosts (rewritten: the targets' addresses may have
+        // changed since the last start).
+        let links = self.link_setup(&c)?;
+        let with_links;
+        let config = if links.env.is_empty() {
+            &c.config
+        } else {
+            let mut cfg = c.config.clone();
+            cfg.env = crate::container::links::replace_or_append(links.env, &c.config.env);
+            with_links = cfg;
+            &with_links
+        };
+        if !links.hosts.is_empty() {
+            let path = self.store().container_dir(c.id()).join("hosts");
+            let text = crate::container::create::hosts_file(&c.config, &links.hosts);
+            crate::networks::overwrite_in_place(&path, text.as_bytes())
+                .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+        }
         let init_binary = if c.config.init {
             Some(crate::container::create::find_init_binary()?)
         } else {
@@ -179,7 +199,7 @@ impl Engine {
         }
         let mut spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
-            config: &c.config,
+            config,
             rootfs: &rootfs,
             container_dir: &dir,
             joined: joined.as_ref().map(|(d, n)| (d.as_path(), n.as_path())),

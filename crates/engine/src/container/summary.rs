@@ -107,7 +107,19 @@ impl Engine {
     /// read once for all of them).
     pub fn container_summaries(&self, list: &[Container]) -> Vec<Value> {
         let lookup = crate::container::inspect::NetLookup::load(self);
-        list.iter().map(|c| self.summary_in(c, &lookup)).collect()
+        let link_names = self.link_names();
+        list.iter()
+            .map(|c| {
+                let mut v = self.summary_in(c, &lookup);
+                // Its link names (`/container/alias`) first, as dockerd.
+                if let Some(links) = link_names.get(c.id().as_str()) {
+                    let mut names = links.clone();
+                    names.push(format!("/{}", c.name()));
+                    v["Names"] = json!(names);
+                }
+                v
+            })
+            .collect()
     }
 
     fn summary_in(&self, c: &Container, lookup: &crate::container::inspect::NetLookup) -> Value {
@@ -140,7 +152,7 @@ impl Engine {
             "Labels": c.config.labels,
             "State": c.state.status.as_str(),
             "Status": status_text(c),
-            "HostConfig": {"NetworkMode": c.config.network_mode.docker_name(&c.config.networks)},
+            "HostConfig": {"NetworkMode": c.config.docker_network_mode()},
             "NetworkSettings": {"Networks": settings["Networks"]},
             "Mounts": mounts,
         })

@@ -127,11 +127,29 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
         filters: engine::filters::Filters::parse(&a.filter, engine::container::list::PS_FILTERS)
             .map_err(daemon_error)?,
     };
+    // Untruncated, a container's names include its link names
+    // (`app/db,web`), as docker's.
+    let link_names = if a.no_trunc {
+        engine.link_names()
+    } else {
+        Default::default()
+    };
     let rows: Vec<Row> = engine
         .list_containers(&req)
         .map_err(daemon_error)?
         .iter()
-        .map(|c| container_row(c, a.no_trunc))
+        .map(|c| {
+            let mut r = container_row(c, a.no_trunc);
+            if let Some(links) = link_names.get(c.id().as_str()) {
+                let mut names: Vec<String> = links
+                    .iter()
+                    .map(|l| l.trim_start_matches('/').to_string())
+                    .collect();
+                names.push(c.name().to_string());
+                r.insert("Names", names.join(","));
+            }
+            r
+        })
         .collect();
     if a.quiet {
         for r in rows {

@@ -16,6 +16,9 @@ pub struct RmArgs {
     /// Remove the container's anonymous volumes too.
     #[arg(short = 'v', long)]
     volumes: bool,
+    /// Remove the link (container/alias), not a container.
+    #[arg(short = 'l', long)]
+    link: bool,
     /// Containers.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -23,6 +26,12 @@ pub struct RmArgs {
 
 /// `rm`.
 pub fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
+    if a.link {
+        return each(&a.containers, |n| {
+            engine.remove_link(n)?;
+            Ok(())
+        });
+    }
     // As docker: `rm -f` of a container that does not exist says so but
     // is no error.
     let names: Vec<String> = a

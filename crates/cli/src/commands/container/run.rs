@@ -118,6 +118,27 @@ pub struct CreateArgs {
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
+    /// Additional groups to join (names from the container's /etc/group, or numbers).
+    #[arg(long = "group-add")]
+    group_add: Vec<String>,
+    /// UTS namespace to use (host).
+    #[arg(long)]
+    uts: Option<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 7:128 rwm').
+    #[arg(long = "device-cgroup-rule")]
+    device_cgroup_rule: Vec<String>,
+    /// Container isolation technology (Linux has only default).
+    #[arg(long)]
+    isolation: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Add a link to another container (name[:alias]).
+    #[arg(long = "link")]
+    link: Vec<String>,
     /// Signal to stop the container.
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
@@ -333,6 +354,37 @@ impl CreateArgs {
             return Err(bad("image", "an image name is required"));
         }
         let host_mode = network == NetworkMode::Host;
+        // As docker's CLI: links on the default bridge are the container's
+        // (HostConfig.Links), on a user-defined network its endpoint's.
+        let (links, endpoint_links) = match (&network, networks.first()) {
+            (_, _) if self.link.is_empty() => (Vec::new(), Vec::new()),
+            (NetworkMode::None, Some(n)) if n == "bridge" => (self.link.clone(), Vec::new()),
+            (NetworkMode::None, Some(_)) => (Vec::new(), self.link.clone()),
+            _ => {
+                return Err(Failure::usage(
+                    "links are only supported for user-defined networks",
+                ))
+            }
+        };
+        // docker's CLI takes host or nothing.
+        if self
+            .uts
+            .as_deref()
+            .is_some_and(|m| !m.is_empty() && m != "host")
+        {
+            return Err(Failure::usage("--uts: invalid UTS mode"));
+        }
+        let device_cgroup_rules = self
+            .device_cgroup_rule
+            .iter()
+            .map(|r| {
+                r.parse().map_err(|e| {
+                    Failure::usage(format!(
+                        "invalid argument {r:?} for \"--device-cgroup-rule\" flag: {e}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(CreateRequest {
             name: self.name.clone(),
             image: self.image().to_string(),
@@ -449,6 +501,14 @@ impl CreateArgs {
                     .collect::<Result<_, _>>()?,
             },
             extra_layers: Vec::new(),
+            group_add: self.group_add.clone(),
+            uts_mode: self.uts.clone(),
+            device_cgroup_rules,
+            isolation: self.isolation.clone(),
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            links,
+            endpoint_links,
         })
     }
 

@@ -28,6 +28,12 @@ pub struct UpdateArgs {
     /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
     #[arg(long)]
     restart: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
     /// Containers.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -48,10 +54,12 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         && a.cpu_shares.is_none()
         && a.pids_limit.is_none()
         && restart.is_none()
+        && a.cpuset_cpus.is_none()
+        && a.cpuset_mems.is_none()
     {
         return Err(bad(
             "update",
-            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --pids-limit or --restart",
+            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --pids-limit or --restart",
         ));
     }
     let req = engine::container::ops::UpdateRequest {
@@ -61,6 +69,8 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         cpu_shares: a.cpu_shares,
         pids_limit: a.pids_limit,
         restart,
+        cpuset_cpus: a.cpuset_cpus,
+        cpuset_mems: a.cpuset_mems,
     };
     each(&a.containers, |n| {
         engine.update(n, &req)?;

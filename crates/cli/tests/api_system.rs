@@ -847,3 +847,122 @@ fn docker_cp_in_keeps_the_tars_owners_and_a_takes_the_containers_user() {
     );
     b.ok(&["rm", "-f", "plain", "user", "idle"]);
 }
+
+/// Every key path of a JSON document (`/cpu_stats/cpu_usage/percpu_usage`).
+fn key_paths(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Value::Object(m) = v {
+        for (k, v) in m {
+            let p = format!("{at}/{k}");
+            key_paths(v, &p, out);
+            out.insert(p);
+        }
+    }
+}
+
+/// The stats document dockerd gave for a busy container
+/// (`api_fixtures/dockerd-20.10-cp-stats-build.txt`).
+fn recorded_stats() -> Value {
+    let text = include_str!("api_fixtures/dockerd-20.10-cp-stats-build.txt");
+    let start = text
+        .find("## GET /containers/busy/stats?stream=false")
+        .unwrap();
+    let rest = &text[start..];
+    let open = rest.find("\n{").unwrap() + 1;
+    let close = rest.find("\n}\n").unwrap() + 2;
+    json_of(rest[open..close].as_bytes())
+}
+
+/// Stats of a busy container: the keys dockerd 20.10 sends on cgroup v1
+/// (per-CPU time, user/kernel time, throttling, `memory_stats.stats`,
+/// max usage, the eight blkio lists, `networks` per interface), a stream
+/// whose `precpu_stats` is the reading before, and a CPU % the docker CLI
+/// shows above zero.
+#[test]
+fn stats_have_dockerds_fields_and_a_busy_container_shows_cpu() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        IMAGE,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let (status, _, body) = request(
+        &srv.socket,
+        "GET",
+        "/v1.41/containers/busy/stats?stream=false",
+        b"",
+    );
+    assert_eq!(status, 200);
+    let ours = json_of(&body);
+    let (mut want, mut got) = (Default::default(), Default::default());
+    key_paths(&recorded_stats(), "", &mut want);
+    key_paths(&ours, "", &mut got);
+    assert_eq!(
+        want.difference(&got).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "missing: {ours}"
+    );
+    assert_eq!(
+        got.difference(&want).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "extra: {ours}"
+    );
+    let cpu = &ours["cpu_stats"];
+    let percpu: Vec<u64> = cpu["cpu_usage"]["percpu_usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(percpu.len() as u64 >= cpu["online_cpus"].as_u64().unwrap());
+    let total = cpu["cpu_usage"]["total_usage"].as_u64().unwrap();
+    let sum: u64 = percpu.iter().sum();
+    assert!(sum > 0 && sum.abs_diff(total) < total / 10, "{cpu}");
+    assert!(cpu["cpu_usage"]["usage_in_usermode"].as_u64().unwrap() > 0);
+    assert!(
+        total
+            > ours["precpu_stats"]["cpu_usage"]["total_usage"]
+                .as_u64()
+                .unwrap(),
+        "{ours}"
+    );
+    assert_eq!(ours["memory_stats"]["stats"].as_object().unwrap().len(), 32);
+    assert!(ours["memory_stats"]["max_usage"].as_u64().unwrap() > 0);
+    assert!(ours["networks"]["eth0"]["rx_packets"].is_u64(), "{ours}");
+    assert!(ours["blkio_stats"]["io_serviced_recursive"].is_array());
+
+    // The stream: the first document has no reading before it; each next
+    // one has the previous reading as its precpu_stats.
+    let mut s = UnixStream::connect(&srv.socket).unwrap();
+    write!(
+        s,
+        "GET /v1.41/containers/busy/stats HTTP/1.1\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut docs = Vec::new();
+    let mut line = String::new();
+    while docs.len() < 2 {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if line.trim_start().starts_with('{') {
+            docs.push(json_of(line.trim().as_bytes()));
+        }
+    }
+    assert_eq!(docs[0]["preread"], "0001-01-01T00:00:00Z");
+    assert!(docs[0]["precpu_stats"].get("system_cpu_usage").is_none());
+    assert_eq!(docs[1]["preread"], docs[0]["read"]);
+    assert_eq!(docs[1]["precpu_stats"], docs[0]["cpu_stats"]);
+    drop(r);
+
+    // docker stats --no-stream: two readings a second apart, CPU above 0%.
+    let out = srv.docker_ok(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"]);
+    let pct: f64 = out.trim().trim_end_matches('%').parse().unwrap();
+    assert!(pct > 1.0, "{out}");
+    b.ok(&["rm", "-f", "busy"]);
+}

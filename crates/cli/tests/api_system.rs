@@ -869,7 +869,7 @@ fn recorded_stats() -> Value {
     let rest = &text[start..];
     let open = rest.find("\n{").unwrap() + 1;
     let close = rest.find("\n}\n").unwrap() + 2;
-    json_of(rest[open..close].as_bytes())
+    json_of(&rest.as_bytes()[open..close])
 }
 
 /// Stats of a busy container: the keys dockerd 20.10 sends on cgroup v1

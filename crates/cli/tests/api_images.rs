@@ -702,10 +702,14 @@ fn the_docker_cli_builds_with_the_classic_builder_through_berth() {
     .unwrap();
     let o = docker_in(&srv, &bad, &[], &["build", "-t", "bad", "."]);
     assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    let said = stdout(&o);
+    let run = said
+        .split_once("Step 2/2 : RUN echo out; echo err >&2; exit 3\n ---> Running in ")
+        .map(|(_, rest)| rest);
     assert!(
-        stdout(&o).contains("Step 2/2 : RUN echo out; echo err >&2; exit 3\nout\n"),
-        "{}",
-        stdout(&o)
+        run.and_then(|r| r.get(12..))
+            .is_some_and(|t| t.starts_with("\nout\n")),
+        "{said}"
     );
     assert!(
         stderr(&o).contains(
@@ -1165,4 +1169,174 @@ fn a_client_that_goes_away_stops_its_push_and_pull() {
     assert!(images(&b).contains(&format!("{r}/big:1")));
     assert_eq!(tmp_entries(&b), Vec::<String>::new());
     proxy.wait_idle("after the pull");
+}
+
+/// The recorded stream of dockerd's classic builder for a request of
+/// `api_fixtures/dockerd-20.10-cp-stats-build.txt`, from its header line
+/// to the next blank line.
+fn recorded_build(header: &str) -> Vec<Value> {
+    let text = include_str!("api_fixtures/dockerd-20.10-cp-stats-build.txt");
+    let at = text.find(header).unwrap_or_else(|| panic!("{header}"));
+    text[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with('{'))
+        .take_while(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A build stream with its ids (runs of 12 or 64 lowercase hex digits)
+/// as `ID`.
+fn ids_out(lines: &[Value]) -> Vec<String> {
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    lines
+        .iter()
+        .map(|l| {
+            let s = l.to_string();
+            let mut out = String::new();
+            let mut run = String::new();
+            for c in s.chars().chain(std::iter::once('\0')) {
+                if hex(c) {
+                    run.push(c);
+                    continue;
+                }
+                if run.len() == 12 || run.len() == 64 {
+                    out.push_str("ID");
+                } else {
+                    out.push_str(&run);
+                }
+                run.clear();
+                if c != '\0' {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// `POST /build` says what dockerd's classic builder says, line for line:
+/// ` ---> <image>` after every step, ` ---> Running in`, the output and
+/// `Removing intermediate container` around a RUN, ` ---> Using cache`,
+/// an `aux` with each stage's image, `Successfully built/tagged`. dockerd
+/// also commits ENV, WORKDIR, LABEL and CMD through a container of their
+/// own (`Running in`/`Removing intermediate container` lines); berth makes
+/// none for them. The docker CLIs print that stream.
+#[test]
+fn the_classic_builder_stream_is_dockerds_line_for_line() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE} AS base\nENV A=1\nRUN echo hello > /x && echo out\nFROM {IMAGE}\nCOPY --from=base /x /y\nCOPY f /f\nWORKDIR /w\nRUN cat /y\nLABEL k=v\nCMD [\"cat\", \"/y\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(ctx.join("f"), "data\n").unwrap();
+    let mut tb = tar::Builder::new(Vec::new());
+    tb.append_dir_all(".", &ctx).unwrap();
+    let context = tb.into_inner().unwrap();
+    let ours = |lines: &[Value]| -> Vec<String> {
+        ids_out(lines)
+            .into_iter()
+            .map(|l| l.replace(IMAGE, "bb"))
+            .collect()
+    };
+
+    // A new build.
+    let (status, _, body) = request(
+        &srv.socket,
+        "POST",
+        "/v1.41/build?t=apitest:1&rm=1",
+        &[("Content-Type", "application/x-tar")],
+        &context,
+    );
+    assert_eq!(status, 200);
+    let got = json_lines(&body);
+    let mut want = Vec::new();
+    let mut step = String::new();
+    for l in recorded_build("## POST /build?t=apitest:1&rm=1") {
+        let s = l["stream"].as_str().unwrap_or_default();
+        if s.starts_with("Step ") {
+            step = s.to_string();
+        }
+        let own_container =
+            s.starts_with(" ---> Running in ") || s.starts_with("Removing intermediate container");
+        if own_container && !step.contains(" : RUN ") {
+            continue;
+        }
+        want.push(l);
+    }
+    assert_eq!(ours(&got), ids_out(&want));
+    // The aux ids are the stages' images; the last one is the result.
+    let auxes: Vec<&str> = got.iter().filter_map(|l| l["aux"]["ID"].as_str()).collect();
+    assert_eq!(auxes.len(), 2);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "apitest:1"]);
+    assert_eq!(auxes[1], id.trim());
+    // Each ` ---> <id>` is an image one can run (a failed build's last
+    // good step is where one looks).
+    let steps: Vec<String> = got
+        .iter()
+        .filter_map(|l| l["stream"].as_str())
+        .filter_map(|s| s.strip_prefix(" ---> "))
+        .filter(|s| s.len() == 13)
+        .map(|s| s.trim().to_string())
+        .collect();
+    assert_eq!(steps.len(), 10, "{got:?}");
+    assert_eq!(b.ok(&["run", "--rm", &steps[2], "cat", "/x"]), "hello\n");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Config.Env}}", &steps[1]])
+            .trim(),
+        b.ok(&["inspect", "-f", "{{.Config.Env}}", &steps[2]])
+            .trim()
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+
+    // Again, two tags: every step from the cache, the same images.
+    let (_, _, body) = request(
+        &srv.socket,
+        "POST",
+        "/v1.41/build?t=apitest:1&t=apitest:2&rm=1",
+        &[("Content-Type", "application/x-tar")],
+        &context,
+    );
+    let again = json_lines(&body);
+    assert_eq!(
+        ours(&again),
+        ids_out(&recorded_build(
+            "Again with t=apitest:1&t=apitest:2 (every step cached):"
+        ))
+    );
+    let ids = |lines: &[Value]| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l["stream"].as_str())
+            .filter(|s| s.starts_with(" ---> ") && s.len() == 19)
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&got));
+
+    // The docker CLI prints the stream as it comes.
+    let o = docker_in(
+        &srv,
+        &ctx,
+        &[("DOCKER_BUILDKIT", "0")],
+        &["build", "-t", "apitest:3", "."],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut text: String = again.iter().filter_map(|l| l["stream"].as_str()).collect();
+    text = text.replace(
+        "Successfully tagged apitest:1\nSuccessfully tagged apitest:2\n",
+        "Successfully tagged apitest:3\n",
+    );
+    let printed = stdout(&o);
+    let printed = printed
+        .split_once("Step 1/10")
+        .map(|(_, rest)| format!("Step 1/10{rest}"))
+        .unwrap_or(printed);
+    assert_eq!(printed, text);
 }

@@ -166,7 +166,7 @@ pub(crate) fn plan(opts: Options) -> Result<Plan, String> {
         sources,
         group: opts.group,
         tls,
-        notify: crate::notify::Notify::from_env()?,
+        notify: crate::notify::Notify::from_env(),
     })
 }
 

@@ -16,29 +16,31 @@ impl Notify {
     /// `NOTIFY_SOCKET` (a path, or `@name` for an abstract socket), taken
     /// out of the environment so that nothing the server starts (the
     /// `__api-op` helpers, container monitors) speaks for the service.
-    /// Call it before starting threads: it changes the environment.
-    pub(crate) fn from_env() -> Result<Option<Notify>, String> {
-        let Some(raw) = std::env::var_os("NOTIFY_SOCKET") else {
-            return Ok(None);
-        };
+    /// A value that names no socket is reported and ignored (dockerd's
+    /// notify fails quietly too). Call it before starting threads: it
+    /// changes the environment.
+    pub(crate) fn from_env() -> Option<Notify> {
+        let raw = std::env::var_os("NOTIFY_SOCKET")?;
         std::env::remove_var("NOTIFY_SOCKET");
         let shown = raw.to_string_lossy().into_owned();
-        let bad = |e: std::io::Error| format!("NOTIFY_SOCKET={shown}: {e}");
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str());
         let addr = match bytes.strip_prefix(b"@") {
             Some(name) => {
                 use std::os::linux::net::SocketAddrExt;
-                SocketAddr::from_abstract_name(name).map_err(bad)?
+                SocketAddr::from_abstract_name(name)
             }
-            None if bytes.starts_with(b"/") => SocketAddr::from_pathname(&raw).map_err(bad)?,
-            // sd_notify ignores anything else (vsock addresses included).
-            None => {
-                return Err(format!(
-                    "NOTIFY_SOCKET={shown}: not a socket path or an @abstract name"
-                ))
-            }
+            None if bytes.starts_with(b"/") => SocketAddr::from_pathname(&raw),
+            None => Err(std::io::Error::other(
+                "not a socket path or an @abstract name",
+            )),
         };
-        Ok(Some(Notify { addr, shown }))
+        match addr {
+            Ok(addr) => Some(Notify { addr, shown }),
+            Err(e) => {
+                eprintln!("berth serve: NOTIFY_SOCKET={shown} ignored: {e}");
+                None
+            }
+        }
     }
 
     /// Send `state` (`READY=1`, `STOPPING=1`); a failure is reported, not

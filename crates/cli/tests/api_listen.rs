@@ -707,4 +707,30 @@ fn sd_notify_says_ready_once_listening_and_stopping_at_sigterm() {
         assert!(st.success(), "{st}: {}", srv.log());
         assert!(!sock.exists());
     }
+    // A value that names no socket is said and ignored; the server serves.
+    let sock = b.path().join("notified.sock");
+    let log = log_file(&b);
+    let child = b
+        .cmd()
+        .args(["serve", "-H", &format!("unix://{}", sock.display())])
+        .env("NOTIFY_SOCKET", "vsock:2:1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut srv = Serving { child, log };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "{}", srv.log());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(http(&sock, "GET", "/_ping").0, 200);
+    let (st, _) = srv.stop();
+    assert!(st.success(), "{st}: {}", srv.log());
+    assert!(
+        srv.log().contains("NOTIFY_SOCKET=vsock:2:1 ignored"),
+        "{}",
+        srv.log()
+    );
 }

@@ -309,6 +309,9 @@ pub(crate) fn op(engine: &Engine, args: &Value) -> Result<Value, ApiError> {
         quiet,
         pending: Vec::new(),
         started: false,
+        stages: BTreeMap::new(),
+        containers: BTreeMap::new(),
+        last_aux: None,
     };
     let built = engine.build(&req, &mut out);
     out.finish();
@@ -318,7 +321,10 @@ pub(crate) fn op(engine: &Engine, args: &Value) -> Result<Value, ApiError> {
                 emit(&json!({"stream": format!("{id}\n")}));
                 return Ok(Value::Null);
             }
-            emit(&json!({"aux": {"ID": id.to_string()}}));
+            // The target stage's `aux` came after its last step.
+            if out.last_aux.as_deref() != Some(id.to_string().as_str()) {
+                emit(&json!({"aux": {"ID": id.to_string()}}));
+            }
             let hex = id.to_string();
             let short = hex.trim_start_matches("sha256:").get(..12).unwrap_or("");
             emit(&json!({"stream": format!("Successfully built {short}\n")}));
@@ -394,6 +400,7 @@ fn request(args: &Value, context: &std::path::Path) -> Result<BuildRequest, ApiE
         cache_from_images: strings(&args["cachefrom"]),
         platform,
         cancel: engine::build::cancel::Cancel(Some(std::sync::Arc::new(client_gone))),
+        step_images: true,
         ..Default::default()
     })
 }
@@ -436,14 +443,25 @@ fn emit(v: &Value) {
 }
 
 /// The engine's progress (BuildKit's plain lines: `#N [stage i/n] TEXT`,
-/// `#N 0.123 output`, `#N CACHED`, `#N DONE 0.1s`) as the classic
-/// builder's stream: `Step N/TOTAL : TEXT`, the output, ` ---> Using cache`.
+/// `#N 0.123 output`, `#N CACHED`, `#N DONE 0.1s`, and with
+/// `step_images` `#N container ID` and `#N image ID`) as the classic
+/// builder's stream: `Step N/TOTAL : TEXT`, ` ---> Running in …`, the
+/// output, `Removing intermediate container …`, ` ---> Using cache`,
+/// ` ---> <image>`, and each stage's image as an `aux` after its last
+/// step (recorded from dockerd 20.10:
+/// `api_fixtures/dockerd-20.10-cp-stats-build.txt`).
 struct Classic {
     total: usize,
     quiet: bool,
     pending: Vec<u8>,
     /// Anything sent (a failure is then a line, not a status).
     started: bool,
+    /// Each step's place in its stage (`i`, `n` of `[stage i/n]`).
+    stages: BTreeMap<String, (usize, usize)>,
+    /// The RUN container of a step under way (12 digits).
+    containers: BTreeMap<String, String>,
+    /// The last stage image sent as an `aux`.
+    last_aux: Option<String>,
 }
 
 impl Classic {
@@ -453,10 +471,20 @@ impl Classic {
         if !self.started && l.starts_with("WARN: ") {
             return;
         }
+        if let Some((num, event, id)) = step_event(l) {
+            self.started = true;
+            if !self.quiet {
+                self.event(num, event, id);
+            }
+            return;
+        }
         let Some(text) = translate(l, self.total) else {
             return;
         };
         self.started = true;
+        if let Some(place) = step_place(l) {
+            self.stages.insert(place.0, (place.1, place.2));
+        }
         if self.quiet {
             return;
         }
@@ -471,12 +499,63 @@ impl Classic {
         }
     }
 
+    /// `#N container ID` / `#N image ID`.
+    fn event(&mut self, num: &str, event: &str, id: &str) {
+        let short = |id: &str| -> String {
+            id.trim_start_matches("sha256:")
+                .get(..12)
+                .unwrap_or_default()
+                .to_string()
+        };
+        if event == "container" {
+            let c = short(id);
+            emit(&json!({ "stream": format!(" ---> Running in {c}\n") }));
+            self.containers.insert(num.to_string(), c);
+            return;
+        }
+        if let Some(c) = self.containers.remove(num) {
+            emit(&json!({ "stream": format!("Removing intermediate container {c}\n") }));
+        }
+        emit(&json!({ "stream": format!(" ---> {}\n", short(id)) }));
+        // The stage's last step: its image.
+        if !id.is_empty() && self.stages.get(num).is_some_and(|(i, n)| i == n) {
+            emit(&json!({ "aux": { "ID": id } }));
+            self.last_aux = Some(id.to_string());
+        }
+    }
+
     fn finish(&mut self) {
         if !self.pending.is_empty() {
             let rest = String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
             self.line(&rest);
         }
     }
+}
+
+/// `#N container ID` or `#N image ID` (ID empty for no image): the step,
+/// the event, the id.
+fn step_event(l: &str) -> Option<(&str, &str, &str)> {
+    let (num, rest) = l.strip_prefix('#')?.split_once(' ')?;
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (event, id) = rest.split_once(' ').unwrap_or((rest, ""));
+    let hex = id.trim_start_matches("sha256:");
+    let is_id = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    match event {
+        "container" if is_id => Some((num, event, id)),
+        "image" if is_id || id.is_empty() => Some((num, event, id)),
+        _ => None,
+    }
+}
+
+/// A step header's number and place in its stage: `#3 [base 2/4] …` →
+/// ("3", 2, 4).
+fn step_place(l: &str) -> Option<(String, usize, usize)> {
+    let (num, rest) = l.strip_prefix('#')?.split_once(' ')?;
+    let inside = rest.strip_prefix('[')?.split_once("] ")?.0;
+    let (i, n) = inside.rsplit(' ').next()?.split_once('/')?;
+    Some((num.to_string(), i.parse().ok()?, n.parse().ok()?))
 }
 
 impl Write for Classic {
@@ -544,6 +623,23 @@ mod tests {
             Some(" ---> Using cache\n")
         );
         assert_eq!(translate("#3 DONE 0.1s", 8), None);
+        let id = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            super::step_event(&format!("#3 image {id}")),
+            Some(("3", "image", id.as_str()))
+        );
+        assert_eq!(super::step_event("#1 image "), Some(("1", "image", "")));
+        assert_eq!(
+            super::step_event(&format!("#4 container {}", "cd".repeat(32))).map(|e| e.1),
+            Some("container")
+        );
+        // RUN output that looks alike has its time first.
+        assert_eq!(super::step_event("#3 0.100 image x"), None);
+        assert_eq!(super::step_event("#3 image not-an-id"), None);
+        assert_eq!(
+            super::step_place("#3 [base 2/4] RUN x"),
+            Some(("3".to_string(), 2, 4))
+        );
         assert_eq!(
             translate("WARN: something", 8).as_deref(),
             Some("WARN: something\n")

@@ -132,6 +132,7 @@ pub(crate) async fn create(
             .lines("application/json", move |e, lines| {
                 let opts = PullOptions {
                     platform,
+                    cancel: lines.cancel(),
                     ..Default::default()
                 };
                 let refs = match targets {
@@ -466,7 +467,15 @@ fn push_one(
         _ => {}
     };
     let out = e
-        .push_as(r, &PushOptions::default(), cred, &progress)
+        .push_as(
+            r,
+            &PushOptions {
+                cancel: lines.cancel(),
+                ..Default::default()
+            },
+            cred,
+            &progress,
+        )
         .map_err(registry_error)?;
     let tag = r.tag().unwrap_or("latest");
     lines.send(&json!({"status": format!("{tag}: digest: {} size: {}", out.digest, out.size)}));

@@ -189,6 +189,7 @@ pub(crate) fn op(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiEr
                     no_overwrite_dir_non_dir: args["noOverwriteDirNonDir"]
                         .as_bool()
                         .unwrap_or(false),
+                    copy_uid_gid: args["copyUIDGID"].as_bool().unwrap_or(false),
                 },
             )?;
             Ok(Value::Null)

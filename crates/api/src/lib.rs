@@ -23,6 +23,7 @@ mod image_archive;
 mod images;
 mod listen;
 mod listing;
+mod notify;
 mod objects;
 mod ops;
 mod progress;

@@ -95,6 +95,8 @@ pub(crate) struct Plan {
     sources: Vec<Source>,
     group: Option<String>,
     tls: Option<Tls>,
+    /// The service manager to tell when we are ready and when we stop.
+    notify: Option<crate::notify::Notify>,
 }
 
 /// Parse the hosts, load the TLS files, take the passed sockets.
@@ -164,6 +166,7 @@ pub(crate) fn plan(opts: Options) -> Result<Plan, String> {
         sources,
         group: opts.group,
         tls,
+        notify: crate::notify::Notify::from_env(),
     })
 }
 
@@ -381,9 +384,16 @@ pub(crate) async fn run(plan: Plan, app: impl FnOnce(Stopping) -> Router) -> Res
     if plan.tls.is_some() && !tls_used {
         eprintln!("berth serve: --tls/--tlsverify: no TCP listener to use them on (Unix sockets are guarded by their owner and mode)");
     }
+    // Every listener is bound: connections are queued from now on.
+    if let Some(n) = &plan.notify {
+        n.send("READY=1");
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+    if let Some(n) = &plan.notify {
+        n.send("STOPPING=1");
     }
     eprintln!(
         "berth serve: stopping: no new connections; requests under way have {}s to finish (containers keep running)",

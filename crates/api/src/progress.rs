@@ -78,6 +78,14 @@ impl Lines {
         self.tx.is_closed()
     }
 
+    /// Stops a transfer once the client has gone (a pull or push then
+    /// ends at its next read or write, as dockerd cancels the request's
+    /// context).
+    pub(crate) fn cancel(&self) -> engine::distribution::Cancel {
+        let tx = self.tx.clone();
+        engine::distribution::Cancel::when(move || tx.is_closed())
+    }
+
     /// An error line, whether or not anything was sent.
     pub(crate) fn error(&self, e: &ApiError) {
         self.send(&error_line(e.message(), None));

@@ -58,50 +58,83 @@ pub(crate) struct StatsQuery {
 type Reading = (DateTime<Utc>, StatsSample);
 
 fn cpu_doc(r: Option<&Reading>) -> Value {
-    let throttling = json!({"periods": 0, "throttled_periods": 0, "throttled_time": 0});
-    match r {
-        None => json!({
+    let Some((_, s)) = r else {
+        return json!({
             "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "throttling_data": throttling,
-        }),
-        Some((_, s)) => json!({
-            "cpu_usage": {"total_usage": s.cpu_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "system_cpu_usage": s.system_ns,
-            "online_cpus": s.online_cpus,
-            "throttling_data": throttling,
-        }),
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        });
+    };
+    let cg = &s.cgroup;
+    let mut usage = json!({
+        "total_usage": s.cpu_ns,
+        "usage_in_kernelmode": cg.cpu_system_ns,
+        "usage_in_usermode": cg.cpu_user_ns,
+    });
+    if !cg.cpu_percpu_ns.is_empty() {
+        usage["percpu_usage"] = json!(cg.cpu_percpu_ns);
     }
+    json!({
+        "cpu_usage": usage,
+        "system_cpu_usage": s.system_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": {
+            "periods": cg.throttling.periods,
+            "throttled_periods": cg.throttling.throttled_periods,
+            "throttled_time": cg.throttling.throttled_time_ns,
+        },
+    })
+}
+
+/// `memory_stats` (Go's `omitempty` on every field: zeros are left out).
+fn memory_doc(s: &StatsSample) -> Value {
+    let cg = &s.cgroup;
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        if v != json!(0) {
+            m.insert(k.into(), v);
+        }
+    };
+    put("usage", json!(s.mem_usage + s.mem_inactive_file));
+    put("max_usage", json!(cg.memory_max_usage.unwrap_or(0)));
+    if !cg.memory_stat.is_empty() {
+        put("stats", json!(cg.memory_stat));
+    }
+    put("failcnt", json!(cg.memory_failcnt));
+    put("limit", json!(s.mem_limit));
+    Value::Object(m)
+}
+
+/// `blkio_stats`: dockerd's eight lists, `null` where the hierarchy has
+/// none (all of them for a container that does not run).
+fn blkio_doc(s: Option<&StatsSample>) -> Value {
+    let b = s.map(|s| s.cgroup.blkio.clone()).unwrap_or_default();
+    let list = |l: &Option<Vec<engine::container::ops::BlkioEntry>>| match l {
+        None => Value::Null,
+        Some(l) => l
+            .iter()
+            .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+            .collect(),
+    };
+    json!({
+        "io_service_bytes_recursive": list(&b.io_service_bytes_recursive),
+        "io_serviced_recursive": list(&b.io_serviced_recursive),
+        "io_queue_recursive": list(&b.io_queue_recursive),
+        "io_service_time_recursive": list(&b.io_service_time_recursive),
+        "io_wait_time_recursive": list(&b.io_wait_time_recursive),
+        "io_merged_recursive": list(&b.io_merged_recursive),
+        "io_time_recursive": list(&b.io_time_recursive),
+        "sectors_recursive": list(&b.sectors_recursive),
+    })
 }
 
 /// dockerd's stats document: `now` is `None` for a container that is not
 /// running (dockerd's zero document), `pre` the reading before.
 fn stats_doc(c: &Container, now: Option<&Reading>, pre: Option<&Reading>) -> Value {
-    const BLKIO: [&str; 8] = [
-        "io_service_bytes_recursive",
-        "io_serviced_recursive",
-        "io_queue_recursive",
-        "io_service_time_recursive",
-        "io_wait_time_recursive",
-        "io_merged_recursive",
-        "io_time_recursive",
-        "sectors_recursive",
-    ];
-    let mut blkio = serde_json::Map::new();
-    for k in BLKIO {
-        blkio.insert(
-            k.into(),
-            if now.is_some() {
-                json!([])
-            } else {
-                Value::Null
-            },
-        );
-    }
     let mut doc = json!({
         "read": go_time(now.map(|r| r.0)),
         "preread": go_time(pre.map(|r| r.0)),
         "pids_stats": {},
-        "blkio_stats": {},
+        "blkio_stats": blkio_doc(now.map(|r| &r.1)),
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu_doc(now),
@@ -112,20 +145,7 @@ fn stats_doc(c: &Container, now: Option<&Reading>, pre: Option<&Reading>) -> Val
     });
     if let Some((_, s)) = now {
         doc["pids_stats"] = json!({"current": s.pids});
-        if s.blk_read > 0 || s.blk_write > 0 {
-            blkio["io_service_bytes_recursive"] = json!([
-                {"major": 0, "minor": 0, "op": "Read", "value": s.blk_read},
-                {"major": 0, "minor": 0, "op": "Write", "value": s.blk_write},
-            ]);
-        }
-        doc["memory_stats"] = json!({
-            "usage": s.mem_usage + s.mem_inactive_file,
-            "stats": {
-                "inactive_file": s.mem_inactive_file,
-                "total_inactive_file": s.mem_inactive_file,
-            },
-            "limit": s.mem_limit,
-        });
+        doc["memory_stats"] = memory_doc(s);
         if !s.networks.is_empty() {
             let nets: serde_json::Map<String, Value> = s
                 .networks
@@ -145,7 +165,6 @@ fn stats_doc(c: &Container, now: Option<&Reading>, pre: Option<&Reading>) -> Val
             doc["networks"] = Value::Object(nets);
         }
     }
-    doc["blkio_stats"] = Value::Object(blkio);
     doc
 }
 

@@ -426,12 +426,13 @@ fn docker_py_drives_containers_networks_volumes_and_images() {
         "ok put_archive and get_archive",
         "ok attach and wait",
         "ok events with until",
+        "ok images.build",
     ] {
         assert!(out.contains(step), "{out}");
     }
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        12,
+        13,
         "{out}"
     );
 }

@@ -702,10 +702,14 @@ fn the_docker_cli_builds_with_the_classic_builder_through_berth() {
     .unwrap();
     let o = docker_in(&srv, &bad, &[], &["build", "-t", "bad", "."]);
     assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    let said = stdout(&o);
+    let run = said
+        .split_once("Step 2/2 : RUN echo out; echo err >&2; exit 3\n ---> Running in ")
+        .map(|(_, rest)| rest);
     assert!(
-        stdout(&o).contains("Step 2/2 : RUN echo out; echo err >&2; exit 3\nout\n"),
-        "{}",
-        stdout(&o)
+        run.and_then(|r| r.get(12..))
+            .is_some_and(|t| t.starts_with("\nout\n")),
+        "{said}"
     );
     assert!(
         stderr(&o).contains(
@@ -861,4 +865,478 @@ fn the_docker_cli_builds_with_the_classic_builder_through_berth() {
         assert!(Instant::now() < deadline, "{scratch:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a registry: while `slow` is set
+/// it passes at most `RATE` bytes a second each way, so that a transfer
+/// through it is still under way when its client goes. It counts the
+/// connections open and the bytes sent upstream.
+struct SlowProxy {
+    addr: String,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    upstream_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    sockets: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl SlowProxy {
+    const RATE: u64 = 1 << 20;
+
+    fn start(upstream: &str) -> SlowProxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let p = SlowProxy {
+            addr: listener.local_addr().unwrap().to_string(),
+            slow: Arc::new(AtomicBool::new(true)),
+            open: Arc::new(AtomicUsize::new(0)),
+            upstream_bytes: Arc::new(AtomicU64::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Arc::default(),
+            sockets: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (slow, open, up, stop, threads, sockets) = (
+            p.slow.clone(),
+            p.open.clone(),
+            p.upstream_bytes.clone(),
+            p.stop.clone(),
+            p.threads.clone(),
+            p.sockets.clone(),
+        );
+        let upstream = upstream.to_string();
+        let accept = std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                sockets.lock().unwrap().push(client.try_clone().unwrap());
+                sockets.lock().unwrap().push(server.try_clone().unwrap());
+                open.fetch_add(1, Ordering::SeqCst);
+                let done = Arc::new(AtomicUsize::new(0));
+                let pairs = [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        true,
+                    ),
+                    (server, client, false),
+                ];
+                for (mut from, mut to, counts) in pairs {
+                    let (slow, open, up, done) =
+                        (slow.clone(), open.clone(), up.clone(), done.clone());
+                    let t = std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            if counts {
+                                up.fetch_add(n as u64, Ordering::SeqCst);
+                            }
+                            if slow.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_micros(
+                                    n as u64 * 1_000_000 / SlowProxy::RATE,
+                                ));
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        if done.fetch_add(1, Ordering::SeqCst) == 1 {
+                            open.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    });
+                    threads.lock().unwrap().push(t);
+                }
+            }
+        });
+        p.threads.lock().unwrap().push(accept);
+        p
+    }
+
+    fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn upstream_bytes(&self) -> u64 {
+        self.upstream_bytes
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set_slow(&self, slow: bool) {
+        self.slow.store(slow, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Wait until no connection goes through the proxy.
+    fn wait_idle(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.open() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} connection(s) to the registry still open",
+                self.open()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.sockets.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        for t in self.threads.lock().unwrap().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A request whose answer is read until `until` appears in it, then the
+/// connection is dropped: a client that goes away mid-stream.
+fn request_then_leave(socket: &Path, path: &str, auth: &str, until: &str) -> String {
+    let mut s = UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nX-Registry-Auth: {auth}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(until) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the answer ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Mid-transfer, then gone.
+    std::thread::sleep(Duration::from_millis(500));
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// A registry's answer to GET `path` (basic auth), its status.
+fn registry_status(addr: &str, path: &str, user: &str, pass: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    split_response(&raw).0
+}
+
+/// What the store's tmp dir holds (work in progress; empty when idle).
+fn tmp_entries(b: &Berth) -> Vec<String> {
+    std::fs::read_dir(b.root.join("tmp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A client that goes away mid-push or mid-pull stops the transfer, as
+/// dockerd cancels the request's context: berth's connections to the
+/// registry close at once, the registry gets no manifest, the store
+/// registers no image and keeps no temporary files (a pull's partial
+/// download stays in `downloads/` and the next pull resumes it).
+#[test]
+fn a_client_that_goes_away_stops_its_push_and_pull() {
+    let reg = Registry::start("alice", "wonder");
+    let proxy = SlowProxy::start(&reg.addr);
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let r = proxy.addr.clone();
+    let auth = registry_auth("alice", "wonder", &r);
+
+    // 12 MiB that do not compress: 12 s through the proxy.
+    let mut data = vec![0u8; 12 << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut t = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    t.append_data(&mut h, "big", &data[..]).unwrap();
+    let big = format!("{r}/big:1");
+    let out = b.run_stdin(&["import", "-", &big], &t.into_inner().unwrap());
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Push, gone once the upload has begun.
+    let said = request_then_leave(
+        &srv.socket,
+        &format!("/v1.41/images/{r}/big/push?tag=1"),
+        &auth,
+        "\"Pushing\"",
+    );
+    assert!(said.contains("The push refers to repository"), "{said}");
+    proxy.wait_idle("after the push's client went");
+    let sent = proxy.upstream_bytes();
+    assert!(sent < 8 << 20, "{sent} bytes went up: the upload went on");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(proxy.upstream_bytes(), sent, "bytes still going up");
+    assert_eq!(
+        registry_status(&reg.addr, "/v2/big/manifests/1", "alice", "wonder"),
+        404
+    );
+    // A push that is left alone completes.
+    proxy.set_slow(false);
+    let (status, _, body) = request(
+        &srv.socket,
+        "POST",
+        &format!("/v1.41/images/{r}/big/push?tag=1"),
+        &[("X-Registry-Auth", &auth)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let lines = json_lines(&body);
+    assert!(
+        lines.last().unwrap()["aux"]["Digest"].is_string(),
+        "{lines:?}"
+    );
+    assert_eq!(
+        registry_status(&reg.addr, "/v2/big/manifests/1", "alice", "wonder"),
+        200
+    );
+    proxy.wait_idle("after the push");
+
+    // Pull into another store (this one keeps the pushed blob), gone once
+    // the download has begun.
+    drop(srv);
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let before = images(&b);
+    proxy.set_slow(true);
+    let said = request_then_leave(
+        &srv.socket,
+        &format!("/v1.41/images/create?fromImage={r}/big&tag=1"),
+        &auth,
+        "\"Downloading\"",
+    );
+    assert!(said.contains("Pulling fs layer"), "{said}");
+    proxy.wait_idle("after the pull's client went");
+    assert_eq!(images(&b), before, "a cancelled pull registered an image");
+    assert_eq!(tmp_entries(&b), Vec::<String>::new());
+    let partial: Vec<u64> = std::fs::read_dir(b.root.join("downloads"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        partial.iter().any(|n| *n > 0 && *n < 12 << 20),
+        "no partial download kept: {partial:?}"
+    );
+    // The next pull resumes it and completes.
+    proxy.set_slow(false);
+    let (status, _, body) = request(
+        &srv.socket,
+        "POST",
+        &format!("/v1.41/images/create?fromImage={r}/big&tag=1"),
+        &[("X-Registry-Auth", &auth)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("Resuming from byte"), "{text}");
+    assert!(text.contains("Downloaded newer image"), "{text}");
+    assert!(images(&b).contains(&format!("{r}/big:1")));
+    assert_eq!(tmp_entries(&b), Vec::<String>::new());
+    proxy.wait_idle("after the pull");
+}
+
+/// The recorded stream of dockerd's classic builder for a request of
+/// `api_fixtures/dockerd-20.10-cp-stats-build.txt`, from its header line
+/// to the next blank line.
+fn recorded_build(header: &str) -> Vec<Value> {
+    let text = include_str!("api_fixtures/dockerd-20.10-cp-stats-build.txt");
+    let at = text.find(header).unwrap_or_else(|| panic!("{header}"));
+    text[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with('{'))
+        .take_while(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A build stream with its ids (runs of 12 or 64 lowercase hex digits)
+/// as `ID`.
+fn ids_out(lines: &[Value]) -> Vec<String> {
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    lines
+        .iter()
+        .map(|l| {
+            let s = l.to_string();
+            let mut out = String::new();
+            let mut run = String::new();
+            for c in s.chars().chain(std::iter::once('\0')) {
+                if hex(c) {
+                    run.push(c);
+                    continue;
+                }
+                if run.len() == 12 || run.len() == 64 {
+                    out.push_str("ID");
+                } else {
+                    out.push_str(&run);
+                }
+                run.clear();
+                if c != '\0' {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// `POST /build` says what dockerd's classic builder says, line for line:
+/// ` ---> <image>` after every step, ` ---> Running in`, the output and
+/// `Removing intermediate container` around a RUN, ` ---> Using cache`,
+/// an `aux` with each stage's image, `Successfully built/tagged`. dockerd
+/// also commits ENV, WORKDIR, LABEL and CMD through a container of their
+/// own (`Running in`/`Removing intermediate container` lines); berth makes
+/// none for them. The docker CLIs print that stream.
+#[test]
+fn the_classic_builder_stream_is_dockerds_line_for_line() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE} AS base\nENV A=1\nRUN echo hello > /x && echo out\nFROM {IMAGE}\nCOPY --from=base /x /y\nCOPY f /f\nWORKDIR /w\nRUN cat /y\nLABEL k=v\nCMD [\"cat\", \"/y\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(ctx.join("f"), "data\n").unwrap();
+    let mut tb = tar::Builder::new(Vec::new());
+    tb.append_dir_all(".", &ctx).unwrap();
+    let context = tb.into_inner().unwrap();
+    let ours = |lines: &[Value]| -> Vec<String> {
+        ids_out(lines)
+            .into_iter()
+            .map(|l| l.replace(IMAGE, "bb"))
+            .collect()
+    };
+
+    // A new build.
+    let (status, _, body) = request(
+        &srv.socket,
+        "POST",
+        "/v1.41/build?t=apitest:1&rm=1",
+        &[("Content-Type", "application/x-tar")],
+        &context,
+    );
+    assert_eq!(status, 200);
+    let got = json_lines(&body);
+    let mut want = Vec::new();
+    let mut step = String::new();
+    for l in recorded_build("## POST /build?t=apitest:1&rm=1") {
+        let s = l["stream"].as_str().unwrap_or_default();
+        if s.starts_with("Step ") {
+            step = s.to_string();
+        }
+        let own_container =
+            s.starts_with(" ---> Running in ") || s.starts_with("Removing intermediate container");
+        if own_container && !step.contains(" : RUN ") {
+            continue;
+        }
+        want.push(l);
+    }
+    assert_eq!(ours(&got), ids_out(&want));
+    // The aux ids are the stages' images; the last one is the result.
+    let auxes: Vec<&str> = got.iter().filter_map(|l| l["aux"]["ID"].as_str()).collect();
+    assert_eq!(auxes.len(), 2);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "apitest:1"]);
+    assert_eq!(auxes[1], id.trim());
+    // Each ` ---> <id>` is an image one can run (a failed build's last
+    // good step is where one looks).
+    let steps: Vec<String> = got
+        .iter()
+        .filter_map(|l| l["stream"].as_str())
+        .filter_map(|s| s.strip_prefix(" ---> "))
+        .filter(|s| s.len() == 13)
+        .map(|s| s.trim().to_string())
+        .collect();
+    assert_eq!(steps.len(), 10, "{got:?}");
+    assert_eq!(b.ok(&["run", "--rm", &steps[2], "cat", "/x"]), "hello\n");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Config.Env}}", &steps[1]])
+            .trim(),
+        b.ok(&["inspect", "-f", "{{.Config.Env}}", &steps[2]])
+            .trim()
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+
+    // Again, two tags: every step from the cache, the same images.
+    let (_, _, body) = request(
+        &srv.socket,
+        "POST",
+        "/v1.41/build?t=apitest:1&t=apitest:2&rm=1",
+        &[("Content-Type", "application/x-tar")],
+        &context,
+    );
+    let again = json_lines(&body);
+    assert_eq!(
+        ours(&again),
+        ids_out(&recorded_build(
+            "Again with t=apitest:1&t=apitest:2 (every step cached):"
+        ))
+    );
+    let ids = |lines: &[Value]| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l["stream"].as_str())
+            .filter(|s| s.starts_with(" ---> ") && s.len() == 19)
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&got));
+
+    // The docker CLI prints the stream as it comes.
+    let o = docker_in(
+        &srv,
+        &ctx,
+        &[("DOCKER_BUILDKIT", "0")],
+        &["build", "-t", "apitest:3", "."],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut text: String = again.iter().filter_map(|l| l["stream"].as_str()).collect();
+    text = text.replace(
+        "Successfully tagged apitest:1\nSuccessfully tagged apitest:2\n",
+        "Successfully tagged apitest:3\n",
+    );
+    let printed = stdout(&o);
+    let printed = printed
+        .split_once("Step 1/10")
+        .map(|(_, rest)| format!("Step 1/10{rest}"))
+        .unwrap_or(printed);
+    assert_eq!(printed, text);
 }

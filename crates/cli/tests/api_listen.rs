@@ -627,3 +627,110 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
     assert_eq!(ps.trim(), "pinger");
     b.ok(&["rm", "-f", "pinger"]);
 }
+
+/// Under systemd's `Type=notify` (`NOTIFY_SOCKET` set), as dockerd:
+/// `READY=1` once the API listens, `STOPPING=1` when SIGTERM comes; the
+/// variable is not passed on to what the server starts.
+#[test]
+fn sd_notify_says_ready_once_listening_and_stopping_at_sigterm() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let b = Berth::new();
+    let abstract_name = format!("berth-test-notify-{}", std::process::id());
+    let path = b.path().join("notify.sock");
+    for (receiver, name) in [
+        (
+            UnixDatagram::bind(&path).unwrap(),
+            path.display().to_string(),
+        ),
+        (
+            UnixDatagram::bind_addr(
+                &SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+            format!("@{abstract_name}"),
+        ),
+    ] {
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let sock = b.path().join("notified.sock");
+        let log = log_file(&b);
+        let child = b
+            .cmd()
+            .args(["serve", "-H", &format!("unix://{}", sock.display())])
+            .env("NOTIFY_SOCKET", &name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut srv = Serving { child, log };
+        let mut buf = [0u8; 256];
+        let n = receiver
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no READY=1 on {name}: {e}: {}", srv.log()));
+        assert_eq!(&buf[..n], b"READY=1", "{name}");
+        // Ready means listening: the first request is answered.
+        let (status, _, body) = http(&sock, "GET", "/_ping");
+        assert_eq!((status, body.as_str()), (200, "OK"), "{}", srv.log());
+        // A container started through the server: its monitor (the init's
+        // parent, forked by the server's helper) has no NOTIFY_SOCKET.
+        let h = format!("unix://{}", sock.display());
+        let id = docker_ok(&b, &["-H", &h, "run", "-d", IMAGE, "sleep", "100"]);
+        let pid = b.ok(&["inspect", "-f", "{{.State.Pid}}", id.trim()]);
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap();
+        let ppid = stat.rsplit(") ").next().unwrap().split(' ').nth(1).unwrap();
+        let environ = std::fs::read(format!("/proc/{ppid}/environ")).unwrap();
+        assert!(
+            environ
+                .split(|b| *b == 0)
+                .any(|v| v.starts_with(b"BERTH_ROOT=")),
+            "not the monitor's environment"
+        );
+        assert!(
+            !environ
+                .split(|b| *b == 0)
+                .any(|v| v.starts_with(b"NOTIFY_SOCKET=")),
+            "NOTIFY_SOCKET passed on to the container's monitor"
+        );
+        b.ok(&["rm", "-f", id.trim()]);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(srv.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let n = receiver
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no STOPPING=1 on {name}: {e}: {}", srv.log()));
+        assert_eq!(&buf[..n], b"STOPPING=1", "{name}");
+        let st = srv.child.wait().unwrap();
+        assert!(st.success(), "{st}: {}", srv.log());
+        assert!(!sock.exists());
+    }
+    // A value that names no socket is said and ignored; the server serves.
+    let sock = b.path().join("notified.sock");
+    let log = log_file(&b);
+    let child = b
+        .cmd()
+        .args(["serve", "-H", &format!("unix://{}", sock.display())])
+        .env("NOTIFY_SOCKET", "vsock:2:1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut srv = Serving { child, log };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "{}", srv.log());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(http(&sock, "GET", "/_ping").0, 200);
+    let (st, _) = srv.stop();
+    assert!(st.success(), "{st}: {}", srv.log());
+    assert!(
+        srv.log().contains("NOTIFY_SOCKET=vsock:2:1 ignored"),
+        "{}",
+        srv.log()
+    );
+}

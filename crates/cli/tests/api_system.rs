@@ -702,13 +702,17 @@ fn docker_cp_both_ways_stays_inside_the_container() {
             .map(|m| m.contains("extraction point is not a directory")),
         Some(true)
     );
-    let (status, _, _) = request(
+    let (status, _, body) = request(
         &srv.socket,
         "PUT",
         "/v1.41/containers/web/archive?path=/d&noOverwriteDirNonDir=true",
         &tarball,
     );
     assert_eq!(status, 500);
+    assert_eq!(
+        json_of(&body)["message"],
+        r#"Error processing tar file(exit status 1): cannot overwrite directory "/d/sub" with non-directory "/d""#
+    );
     assert_eq!(b.ok(&["exec", "web", "cat", "/d/sub/b.txt"]), "two\n");
     let (status, _, body) = request(
         &srv.socket,
@@ -726,4 +730,239 @@ fn docker_cp_both_ways_stays_inside_the_container() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     b.ok(&["rm", "-f", "web", "idle"]);
+}
+
+/// Owners of what is copied in, as dockerd 20.10 sets them (recorded,
+/// `api_fixtures/dockerd-20.10-cp-stats-build.txt`): the tar's uid/gid are
+/// kept, with or without `copyUIDGID` (`docker cp -a`), unless the
+/// container has a user: then `-a` makes every entry that user's. (dockerd
+/// looks the user up on the host and refuses `app`, which only the
+/// container knows; berth resolves it in the container.) And dockerd's
+/// words when `noOverwriteDirNonDir` refuses an entry.
+#[test]
+fn docker_cp_in_keeps_the_tars_owners_and_a_takes_the_containers_user() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    b.ok(&["run", "-d", "--name", "plain", IMAGE, "sleep", "300"]);
+    b.ok(&[
+        "run", "-d", "--name", "user", "-u", "app", IMAGE, "sleep", "300",
+    ]);
+    b.ok(&[
+        "create",
+        "--name",
+        "idle",
+        "-u",
+        "app:wheel",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let host = b.path().join("host");
+    std::fs::create_dir_all(host.join("dir/sub")).unwrap();
+    std::fs::write(host.join("f"), "f\n").unwrap();
+    std::fs::write(host.join("dir/sub/g"), "g\n").unwrap();
+    for p in ["f", "dir", "dir/sub", "dir/sub/g"] {
+        std::os::unix::fs::lchown(host.join(p), Some(1234), Some(4321)).unwrap();
+    }
+    let h = |p: &str| host.join(p).to_string_lossy().into_owned();
+    let owner = |c: &str, p: &str| {
+        b.ok(&["exec", "-u", "0", c, "stat", "-c", "%u:%g", p])
+            .trim()
+            .to_string()
+    };
+
+    srv.docker_ok(&["cp", &h("f"), "plain:/o1"]);
+    srv.docker_ok(&["cp", "-a", &h("f"), "plain:/o2"]);
+    srv.docker_ok(&["cp", &h("f"), "user:/tmp/o3"]);
+    srv.docker_ok(&["cp", "-a", &h("dir"), "user:/tmp/"]);
+    assert_eq!(owner("plain", "/o1"), "1234:4321");
+    assert_eq!(owner("plain", "/o2"), "1234:4321");
+    assert_eq!(owner("user", "/tmp/o3"), "1234:4321");
+    for p in ["/tmp/dir", "/tmp/dir/sub", "/tmp/dir/sub/g"] {
+        assert_eq!(owner("user", p), "1000:1000", "{p}");
+    }
+    // A stopped container (its root mounted by the op's helper); its user
+    // names a group too.
+    srv.docker_ok(&["cp", "-a", &h("dir"), "idle:/tmp/"]);
+    srv.docker_ok(&["cp", &h("f"), "idle:/tmp/kept"]);
+    b.ok(&["start", "idle"]);
+    let idle_owner = |p: &str| {
+        b.ok(&["exec", "-u", "0", "idle", "stat", "-c", "%u:%g", p])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(idle_owner("/tmp/dir/sub/g"), "1000:10");
+    assert_eq!(idle_owner("/tmp/kept"), "1234:4321");
+
+    // noOverwriteDirNonDir (the docker CLI sends it unless told
+    // otherwise): dockerd's 500 and words, nothing changed.
+    b.ok(&[
+        "exec",
+        "plain",
+        "sh",
+        "-c",
+        "mkdir -p /n /m/x && echo f > /n/x",
+    ]);
+    let mut t = tar::Builder::new(Vec::new());
+    let mut hd = tar::Header::new_gnu();
+    hd.set_entry_type(tar::EntryType::Directory);
+    hd.set_size(0);
+    hd.set_mode(0o755);
+    hd.set_cksum();
+    t.append_data(&mut hd, "x/", &b""[..]).unwrap();
+    let dir_x = t.into_inner().unwrap();
+    let (status, _, body) = request(
+        &srv.socket,
+        "PUT",
+        "/v1.41/containers/plain/archive?path=/n&noOverwriteDirNonDir=1",
+        &dir_x,
+    );
+    assert_eq!(status, 500);
+    assert_eq!(
+        json_of(&body)["message"],
+        r#"Error processing tar file(exit status 1): cannot overwrite non-directory "/n/x" with directory "/n""#
+    );
+    assert_eq!(b.ok(&["exec", "plain", "cat", "/n/x"]), "f\n");
+    std::fs::write(host.join("x"), "file\n").unwrap();
+    let o = srv.docker(&["cp", &h("x"), "plain:/m/"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains(
+            r#"Error response from daemon: Error processing tar file(exit status 1): cannot overwrite directory "/m/x" with non-directory "/m""#
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Without it, the entry replaces what is there (as dockerd).
+    let (status, _, _) = request(
+        &srv.socket,
+        "PUT",
+        "/v1.41/containers/plain/archive?path=/n",
+        &dir_x,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        b.ok(&["exec", "plain", "sh", "-c", "test -d /n/x && echo dir"]),
+        "dir\n"
+    );
+    b.ok(&["rm", "-f", "plain", "user", "idle"]);
+}
+
+/// Every key path of a JSON document (`/cpu_stats/cpu_usage/percpu_usage`).
+fn key_paths(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Value::Object(m) = v {
+        for (k, v) in m {
+            let p = format!("{at}/{k}");
+            key_paths(v, &p, out);
+            out.insert(p);
+        }
+    }
+}
+
+/// The stats document dockerd gave for a busy container
+/// (`api_fixtures/dockerd-20.10-cp-stats-build.txt`).
+fn recorded_stats() -> Value {
+    let text = include_str!("api_fixtures/dockerd-20.10-cp-stats-build.txt");
+    let start = text
+        .find("## GET /containers/busy/stats?stream=false")
+        .unwrap();
+    let rest = &text[start..];
+    let open = rest.find("\n{").unwrap() + 1;
+    let close = rest.find("\n}\n").unwrap() + 2;
+    json_of(&rest.as_bytes()[open..close])
+}
+
+/// Stats of a busy container: the keys dockerd 20.10 sends on cgroup v1
+/// (per-CPU time, user/kernel time, throttling, `memory_stats.stats`,
+/// max usage, the eight blkio lists, `networks` per interface), a stream
+/// whose `precpu_stats` is the reading before, and a CPU % the docker CLI
+/// shows above zero.
+#[test]
+fn stats_have_dockerds_fields_and_a_busy_container_shows_cpu() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        IMAGE,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let (status, _, body) = request(
+        &srv.socket,
+        "GET",
+        "/v1.41/containers/busy/stats?stream=false",
+        b"",
+    );
+    assert_eq!(status, 200);
+    let ours = json_of(&body);
+    let (mut want, mut got) = (Default::default(), Default::default());
+    key_paths(&recorded_stats(), "", &mut want);
+    key_paths(&ours, "", &mut got);
+    assert_eq!(
+        want.difference(&got).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "missing: {ours}"
+    );
+    assert_eq!(
+        got.difference(&want).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "extra: {ours}"
+    );
+    let cpu = &ours["cpu_stats"];
+    let percpu: Vec<u64> = cpu["cpu_usage"]["percpu_usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(percpu.len() as u64 >= cpu["online_cpus"].as_u64().unwrap());
+    let total = cpu["cpu_usage"]["total_usage"].as_u64().unwrap();
+    let sum: u64 = percpu.iter().sum();
+    assert!(sum > 0 && sum.abs_diff(total) < total / 10, "{cpu}");
+    assert!(cpu["cpu_usage"]["usage_in_usermode"].as_u64().unwrap() > 0);
+    assert!(
+        total
+            > ours["precpu_stats"]["cpu_usage"]["total_usage"]
+                .as_u64()
+                .unwrap(),
+        "{ours}"
+    );
+    assert_eq!(ours["memory_stats"]["stats"].as_object().unwrap().len(), 32);
+    assert!(ours["memory_stats"]["max_usage"].as_u64().unwrap() > 0);
+    assert!(ours["networks"]["eth0"]["rx_packets"].is_u64(), "{ours}");
+    assert!(ours["blkio_stats"]["io_serviced_recursive"].is_array());
+
+    // The stream: the first document has no reading before it; each next
+    // one has the previous reading as its precpu_stats.
+    let mut s = UnixStream::connect(&srv.socket).unwrap();
+    write!(
+        s,
+        "GET /v1.41/containers/busy/stats HTTP/1.1\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut docs = Vec::new();
+    let mut line = String::new();
+    while docs.len() < 2 {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if line.trim_start().starts_with('{') {
+            docs.push(json_of(line.trim().as_bytes()));
+        }
+    }
+    assert_eq!(docs[0]["preread"], "0001-01-01T00:00:00Z");
+    assert!(docs[0]["precpu_stats"].get("system_cpu_usage").is_none());
+    assert_eq!(docs[1]["preread"], docs[0]["read"]);
+    assert_eq!(docs[1]["precpu_stats"], docs[0]["cpu_stats"]);
+    drop(r);
+
+    // docker stats --no-stream: two readings a second apart, CPU above 0%.
+    let out = srv.docker_ok(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"]);
+    let pct: f64 = out.trim().trim_end_matches('%').parse().unwrap();
+    assert!(pct > 1.0, "{out}");
+    b.ok(&["rm", "-f", "busy"]);
 }

@@ -7,7 +7,9 @@ use crate::{Engine, Result};
 
 pub use registry::pull::{Event, LayerStatus, Progress};
 pub use registry::push::Compression;
-pub use registry::{Credential, Platform, PullOptions, PullOutcome, PushOptions, PushOutcome};
+pub use registry::{
+    Cancel, Credential, Platform, PullOptions, PullOutcome, PushOptions, PushOutcome,
+};
 
 impl Engine {
     /// registries.toml and certs.d under the config dir.

@@ -75,6 +75,10 @@ pub enum EngineError {
     /// An operation done by a forked copy of this process failed (its message).
     #[error("{0}")]
     Forked(String),
+    /// A tar sent into a container (`PUT …/archive`) could not be
+    /// extracted, in dockerd's words (its status: 500).
+    #[error("Error processing tar file(exit status 1): {0}")]
+    Extract(String),
     /// `top`: the host's `ps` failed or its output has no PID column, in
     /// dockerd's words.
     #[error("{0}")]
@@ -144,6 +148,7 @@ impl EngineError {
             EngineError::Cgroup(_)
             | EngineError::Forked(_)
             | EngineError::Ps(_)
+            | EngineError::Extract(_)
             | EngineError::Io { .. } => ErrorKind::Internal,
         }
     }

@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+/// Stopping a transfer whose requester went away.
+pub mod cancel;
 pub mod client;
 pub mod config;
 /// `ADD <url>` downloads.
@@ -25,6 +27,7 @@ pub mod push;
 use std::path::PathBuf;
 
 pub use auth::{Credential, Credentials};
+pub use cancel::Cancel;
 pub use client::Registry;
 pub use config::Config;
 pub use manifest::Platform;
@@ -111,6 +114,10 @@ pub enum RegistryError {
     /// Interrupted by a signal.
     #[error("interrupted")]
     Interrupted,
+    /// Stopped through its [`Cancel`] (the client of `berth serve` went
+    /// away); nothing was registered.
+    #[error("cancelled: the transfer's client went away")]
+    Cancelled,
 }
 
 impl RegistryError {

@@ -38,6 +38,9 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Layers downloaded at once (default: from the config).
     pub max_concurrent: Option<usize>,
+    /// Stops the pull (every download, at its next read) and registers
+    /// nothing; partial downloads stay for the next pull to resume.
+    pub cancel: crate::Cancel,
 }
 
 /// What a pull did.
@@ -215,6 +218,7 @@ fn pull_from(
             .collect(),
     });
 
+    opts.cancel.check()?;
     // What to fetch.
     let tmp = store.tmp_dir("pull")?;
     let mut jobs: Vec<Job> = Vec::new();
@@ -271,12 +275,17 @@ fn pull_from(
         blobs: &blobs,
         tmp: tmp.path(),
         cancel: &cancel,
+        external: &opts.cancel,
         progress,
     };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                if opts.cancel.cancelled() {
+                    cancel.store(true, Ordering::Relaxed);
                     break;
                 }
                 let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -309,6 +318,8 @@ fn pull_from(
     if let Some(e) = first_err {
         return Err(e);
     }
+    // Gone while the last layers came in: nothing is registered.
+    opts.cancel.check()?;
     let mut layers = Vec::new();
     for desc in &image.layers {
         let l = ready.get(&desc.digest).ok_or(RegistryError::Interrupted)?;
@@ -408,6 +419,8 @@ struct Ctx<'a> {
     blobs: &'a Blobs,
     tmp: &'a std::path::Path,
     cancel: &'a AtomicBool,
+    /// The caller's cancel (checked on every read).
+    external: &'a crate::Cancel,
     progress: Progress<'a>,
 }
 
@@ -463,7 +476,11 @@ impl Ctx<'_> {
                 // after a failed one unless the network failed, so that a
                 // corrupt download is reported (and dropped) as such.
                 let drained = match &res {
-                    Err(RegistryError::Interrupted | RegistryError::Connect { .. }) => None,
+                    Err(
+                        RegistryError::Interrupted
+                        | RegistryError::Cancelled
+                        | RegistryError::Connect { .. },
+                    ) => None,
                     _ => Some(io::copy(&mut hashing, &mut io::sink())),
                 };
                 let count = hashing.count;
@@ -691,6 +708,9 @@ fn retryable(e: &RegistryError) -> bool {
 
 impl Read for BlobReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ctx.external.cancelled() {
+            return Err(wrap(RegistryError::Cancelled));
+        }
         if self.ctx.cancel.load(Ordering::Relaxed) {
             return Err(wrap(RegistryError::Interrupted));
         }

@@ -41,6 +41,10 @@ pub struct PushOptions {
     /// Chunked uploads of this many bytes per PATCH (default: from the
     /// config; none = one PUT per blob).
     pub chunk_size: Option<u64>,
+    /// Stops the push: no further blob, the upload under way at its next
+    /// write (its body is then streamed in small pieces rather than handed
+    /// to the HTTP stack whole), and never the manifest.
+    pub cancel: crate::Cancel,
 }
 
 /// What a push did.
@@ -108,6 +112,7 @@ pub fn push(
         let c = match cached {
             Some(c) => c,
             None => {
+                opts.cancel.check()?;
                 progress(Event::Layer {
                     id: short(&blob.digest),
                     status: LayerStatus::Compressing,
@@ -177,6 +182,15 @@ pub fn push(
     let queue = Mutex::new(uploads.into_iter().collect::<VecDeque<_>>());
     let cancel = AtomicBool::new(false);
     let first_err: Mutex<Option<RegistryError>> = Mutex::new(None);
+    let pusher = BlobPusher {
+        reg: &reg,
+        repo,
+        sources: &sources,
+        blobs: &blobs,
+        chunk,
+        cancel: &opts.cancel,
+        progress,
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -186,7 +200,8 @@ pub fn push(
                 let Some(u) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                     break;
                 };
-                if let Err(e) = push_blob(&reg, repo, &sources, &blobs, &u, chunk, progress) {
+                let pushed = opts.cancel.check().and_then(|()| pusher.blob(&u));
+                if let Err(e) = pushed {
                     cancel.store(true, Ordering::Relaxed);
                     first_err
                         .lock()
@@ -200,7 +215,9 @@ pub fn push(
         return Err(e);
     }
 
-    // The manifest.
+    // The manifest: never once cancelled (the tag would then name an
+    // image its client gave up on).
+    opts.cancel.check()?;
     let tag = r.tag().unwrap_or("latest");
     let url = reg.url(&format!("/v2/{repo}/manifests/{tag}"));
     let resp = reg.send(&Scope::push(repo), |c| {
@@ -326,135 +343,186 @@ fn with_digest(loc: &str, d: &Digest) -> String {
     format!("{loc}{sep}digest={d}")
 }
 
-fn push_blob(
-    reg: &Registry,
-    repo: &str,
-    sources: &[String],
-    blobs: &Blobs,
-    u: &Upload,
+/// What every blob upload of one push shares.
+struct BlobPusher<'a> {
+    reg: &'a Registry,
+    repo: &'a str,
+    /// Repositories of this registry to mount the blob from.
+    sources: &'a [String],
+    blobs: &'a Blobs,
     chunk: Option<u64>,
-    progress: Progress,
-) -> Result<(), RegistryError> {
-    let id = short(&u.digest.to_string());
-    let layer = !u.media_type.is_empty();
-    let event = |status| {
-        if layer {
-            progress(Event::Layer {
-                id: id.clone(),
-                status,
-            })
-        }
-    };
-    let scope = Scope::push(repo);
-    let head = reg.url(&format!("/v2/{repo}/blobs/{}", u.digest));
-    let resp = reg.send(&scope, |c| c.head(&head))?;
-    if resp.status().is_success() {
-        event(LayerStatus::AlreadyExists);
-        return Ok(());
-    }
-    let mut loc = None;
-    for src in sources {
-        let url = reg.url(&format!(
-            "/v2/{repo}/blobs/uploads/?mount={}&from={src}",
-            u.digest
-        ));
-        let resp = reg.send(&scope.clone().and_pull(src), |c| {
-            c.post(&url).header(CONTENT_LENGTH, 0)
-        })?;
-        match resp.status().as_u16() {
-            201 => {
-                event(LayerStatus::Mounted(src.clone()));
-                return Ok(());
+    cancel: &'a crate::Cancel,
+    progress: Progress<'a>,
+}
+
+impl BlobPusher<'_> {
+    fn blob(&self, u: &Upload) -> Result<(), RegistryError> {
+        let BlobPusher {
+            reg,
+            repo,
+            sources,
+            blobs,
+            chunk,
+            cancel,
+            progress,
+        } = *self;
+        let id = short(&u.digest.to_string());
+        let layer = !u.media_type.is_empty();
+        let event = |status| {
+            if layer {
+                progress(Event::Layer {
+                    id: id.clone(),
+                    status,
+                })
             }
-            202 => {
-                loc = Some(location(reg, &resp)?);
-                break;
-            }
-            _ => {}
+        };
+        let scope = Scope::push(repo);
+        let head = reg.url(&format!("/v2/{repo}/blobs/{}", u.digest));
+        let resp = reg.send(&scope, |c| c.head(&head))?;
+        if resp.status().is_success() {
+            event(LayerStatus::AlreadyExists);
+            return Ok(());
         }
-    }
-    let mut loc = match loc {
-        Some(l) => l,
-        None => {
-            let url = reg.url(&format!("/v2/{repo}/blobs/uploads/"));
-            let resp = reg.send(&scope, |c| c.post(&url).header(CONTENT_LENGTH, 0))?;
-            if resp.status().as_u16() != 202 {
-                return Err(status_error(
-                    &format!("starting the upload of {}", u.digest),
-                    resp,
-                ));
-            }
-            location(reg, &resp)?
-        }
-    };
-    let path = blobs.path(&u.digest);
-    event(LayerStatus::Progress(0, u.size));
-    let resp = match chunk {
-        Some(n) if u.size > n => {
-            let mut f = std::fs::File::open(&path).map_err(RegistryError::io(&path))?;
-            let mut start = 0u64;
-            let mut buf = Vec::new();
-            while start < u.size {
-                buf.clear();
-                (&mut f)
-                    .take(n)
-                    .read_to_end(&mut buf)
-                    .map_err(RegistryError::io(&path))?;
-                if buf.is_empty() {
-                    return Err(RegistryError::Protocol(format!(
-                        "blob {} is shorter than recorded",
-                        u.digest
-                    )));
+        let mut loc = None;
+        for src in sources {
+            let url = reg.url(&format!(
+                "/v2/{repo}/blobs/uploads/?mount={}&from={src}",
+                u.digest
+            ));
+            let resp = reg.send(&scope.clone().and_pull(src), |c| {
+                c.post(&url).header(CONTENT_LENGTH, 0)
+            })?;
+            match resp.status().as_u16() {
+                201 => {
+                    event(LayerStatus::Mounted(src.clone()));
+                    return Ok(());
                 }
-                let end = start + buf.len() as u64 - 1;
-                let url = loc.clone();
-                let resp = reg.send(&scope, |c| {
-                    c.patch(&url)
-                        .header(CONTENT_TYPE, "application/octet-stream")
-                        .header(CONTENT_RANGE, format!("{start}-{end}"))
-                        .body(buf.clone())
-                })?;
+                202 => {
+                    loc = Some(location(reg, &resp)?);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let mut loc = match loc {
+            Some(l) => l,
+            None => {
+                let url = reg.url(&format!("/v2/{repo}/blobs/uploads/"));
+                let resp = reg.send(&scope, |c| c.post(&url).header(CONTENT_LENGTH, 0))?;
                 if resp.status().as_u16() != 202 {
                     return Err(status_error(
-                        &format!("uploading bytes {start}-{end} of {}", u.digest),
+                        &format!("starting the upload of {}", u.digest),
                         resp,
                     ));
                 }
-                loc = location(reg, &resp)?;
-                start = end + 1;
-                event(LayerStatus::Progress(start, u.size));
+                location(reg, &resp)?
             }
-            let url = with_digest(&loc, &u.digest);
-            reg.send(&scope, |c| c.put(&url).header(CONTENT_LENGTH, 0))?
-        }
-        _ => {
-            // The blob is mapped and handed to the HTTP stack whole: no
-            // copies through small buffers on reqwest's one I/O thread.
-            let url = with_digest(&loc, &u.digest);
-            let f = std::fs::File::open(&path).map_err(RegistryError::io(&path))?;
-            let map = sys::mmap::MappedFile::map(&f).map_err(RegistryError::io(&path))?;
-            if map.as_ref().len() as u64 != u.size {
-                return Err(RegistryError::Protocol(format!(
-                    "blob {} is {} bytes on disk, {} recorded",
-                    u.digest,
-                    map.as_ref().len(),
-                    u.size
-                )));
+        };
+        let path = blobs.path(&u.digest);
+        event(LayerStatus::Progress(0, u.size));
+        let resp = match chunk {
+            Some(n) if u.size > n => {
+                let mut f = std::fs::File::open(&path).map_err(RegistryError::io(&path))?;
+                let mut start = 0u64;
+                let mut buf = Vec::new();
+                while start < u.size {
+                    cancel.check()?;
+                    buf.clear();
+                    (&mut f)
+                        .take(n)
+                        .read_to_end(&mut buf)
+                        .map_err(RegistryError::io(&path))?;
+                    if buf.is_empty() {
+                        return Err(RegistryError::Protocol(format!(
+                            "blob {} is shorter than recorded",
+                            u.digest
+                        )));
+                    }
+                    let end = start + buf.len() as u64 - 1;
+                    let url = loc.clone();
+                    let resp = reg.send(&scope, |c| {
+                        c.patch(&url)
+                            .header(CONTENT_TYPE, "application/octet-stream")
+                            .header(CONTENT_RANGE, format!("{start}-{end}"))
+                            .body(buf.clone())
+                    })?;
+                    if resp.status().as_u16() != 202 {
+                        return Err(status_error(
+                            &format!("uploading bytes {start}-{end} of {}", u.digest),
+                            resp,
+                        ));
+                    }
+                    loc = location(reg, &resp)?;
+                    start = end + 1;
+                    event(LayerStatus::Progress(start, u.size));
+                }
+                let url = with_digest(&loc, &u.digest);
+                reg.send(&scope, |c| c.put(&url).header(CONTENT_LENGTH, 0))?
             }
-            let bytes = bytes::Bytes::from_owner(map);
-            reg.send(&scope, |c| {
-                c.put(&url)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(Body::from(bytes.clone()))
-            })?
+            _ => {
+                // The blob is mapped and handed to the HTTP stack whole: no
+                // copies through small buffers on reqwest's one I/O thread.
+                let url = with_digest(&loc, &u.digest);
+                let f = std::fs::File::open(&path).map_err(RegistryError::io(&path))?;
+                let map = sys::mmap::MappedFile::map(&f).map_err(RegistryError::io(&path))?;
+                if map.as_ref().len() as u64 != u.size {
+                    return Err(RegistryError::Protocol(format!(
+                        "blob {} is {} bytes on disk, {} recorded",
+                        u.digest,
+                        map.as_ref().len(),
+                        u.size
+                    )));
+                }
+                let bytes = bytes::Bytes::from_owner(map);
+                cancel.check()?;
+                let sent = reg.send(&scope, |c| {
+                    let body = if cancel.is_set() {
+                        Body::sized(
+                            Cancellable {
+                                bytes: bytes.clone(),
+                                cancel: cancel.clone(),
+                            },
+                            u.size,
+                        )
+                    } else {
+                        Body::from(bytes.clone())
+                    };
+                    c.put(&url)
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                        .body(body)
+                });
+                // A body cut short by the cancel fails the request.
+                cancel.check()?;
+                sent?
+            }
+        };
+        if resp.status().as_u16() != 201 && !resp.status().is_success() {
+            return Err(status_error(
+                &format!("finishing the upload of {}", u.digest),
+                resp,
+            ));
         }
-    };
-    if resp.status().as_u16() != 201 && !resp.status().is_success() {
-        return Err(status_error(
-            &format!("finishing the upload of {}", u.digest),
-            resp,
-        ));
+        event(LayerStatus::Complete);
+        Ok(())
     }
-    event(LayerStatus::Complete);
-    Ok(())
+}
+
+/// A blob as a request body that stops (an error, which aborts the
+/// request) once its push is cancelled: the HTTP stack reads it in small
+/// pieces, so a cancel is seen within one of them.
+struct Cancellable {
+    bytes: bytes::Bytes,
+    cancel: crate::Cancel,
+}
+
+impl Read for Cancellable {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.cancelled() {
+            return Err(std::io::Error::other("the push was cancelled"));
+        }
+        let n = buf.len().min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        bytes::Buf::advance(&mut self.bytes, n);
+        Ok(n)
+    }
 }

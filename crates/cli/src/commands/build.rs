@@ -264,6 +264,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         },
         platform: None,
         cancel: Default::default(),
+        step_images: false,
     };
     // `-o type=image,name=…,push=true` and `--push`: more names, and a
     // push of every name once built.

@@ -251,6 +251,7 @@ pub fn pull(engine: &Engine, a: PullArgs) -> Result<(), Failure> {
     let opts = PullOptions {
         platform,
         max_concurrent: a.max_concurrent_downloads,
+        ..Default::default()
     };
     if a.all_tags {
         // Every tag of the repository, one after the other (as Docker).
@@ -346,7 +347,7 @@ pub fn pull_for_run(
         .map_err(|e| Failure::msg(125, e))?;
     let opts = PullOptions {
         platform,
-        max_concurrent: None,
+        ..Default::default()
     };
     pull_image(engine, &r, &opts, quiet, true).map_err(|mut f| {
         // Docker's run exits 125 when the pull fails.
@@ -376,6 +377,7 @@ pub fn push(engine: &Engine, a: PushArgs) -> Result<(), Failure> {
         compression,
         max_concurrent: a.max_concurrent_uploads,
         chunk_size: a.chunk_size,
+        ..Default::default()
     };
     let refs = if a.all_tags {
         let last = a.image.rsplit('/').next().unwrap_or(&a.image);

@@ -183,6 +183,33 @@ try:
         pass
     ok("images")
 
+    # images.build (the classic builder's stream): docker-py finds the id in
+    # `Successfully built`; every step ends in ` ---> <id>`, each stage's
+    # image comes as an `aux`; a failed RUN raises BuildError.
+    df = (f"FROM {IMAGE} AS base\nENV A=1\nRUN echo hello > /x\n"
+          f"FROM {IMAGE}\nCOPY --from=base /x /y\nCMD [\"cat\", \"/y\"]\n")
+    built, logs = client.images.build(fileobj=io.BytesIO(df.encode()), tag="pybuilt:1", rm=True)
+    logs = list(logs)
+    streams = "".join(l.get("stream", "") for l in logs)
+    auxes = [l["aux"]["ID"] for l in logs if "aux" in l]
+    assert len(auxes) == 2 and auxes[-1] == built.id, (auxes, built.id)
+    assert streams.count("Step ") == 6, streams
+    assert streams.count(" ---> ") >= 6, streams
+    assert " ---> Running in " in streams and "Removing intermediate container " in streams, streams
+    assert f"Successfully built {built.short_id[7:]}\n" in streams, streams
+    assert "pybuilt:1" in built.tags, built.tags
+    assert client.containers.run(built.id, remove=True) == b"hello\n"
+    again, logs = client.images.build(fileobj=io.BytesIO(df.encode()), rm=True)
+    assert again.id == built.id
+    assert "".join(l.get("stream", "") for l in logs).count(" ---> Using cache") == 4
+    try:
+        client.images.build(fileobj=io.BytesIO(f"FROM {IMAGE}\nRUN exit 3\n".encode()))
+        raise AssertionError("a failing build raised nothing")
+    except docker.errors.BuildError as e:
+        assert "returned a non-zero code: 3" in e.msg, e.msg
+    client.images.remove("pybuilt:1")
+    ok("images.build")
+
     # events between two times: the container's whole life, in order.
     since = time.time()
     e = client.containers.run(IMAGE, ["true"], detach=True, name="pyevents")

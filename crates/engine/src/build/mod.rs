@@ -124,6 +124,14 @@ pub struct BuildRequest {
     pub platform: Option<Platform>,
     /// Stops the build from outside (the API's client went away).
     pub cancel: cancel::Cancel,
+    /// The classic builder's step images (`POST /build`, which prints
+    /// ` ---> <id>` after every step): each step leaves an image — one
+    /// that only changed the config is registered (or found in the cache)
+    /// at once, a layer being digested is waited for — and its progress
+    /// has two more lines: `#N image <id>` after the step (`#N image ` for
+    /// `FROM scratch`) and `#N container <id>` when a RUN's container is
+    /// made.
+    pub step_images: bool,
 }
 
 /// The image config key of an inline build cache.

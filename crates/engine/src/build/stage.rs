@@ -237,6 +237,30 @@ impl Builder<'_> {
         }
     }
 
+    /// The stage's image after a step, for [`super::BuildRequest::step_images`]:
+    /// a layer being digested is waited for; config changes are
+    /// registered as an image (found in the cache if the same step made
+    /// one before: then true).
+    fn step_image(&mut self, st: &mut StageState) -> Result<(bool, Option<Digest>)> {
+        self.settle(st)?;
+        if !st.dirty {
+            return Ok((false, st.image.clone()));
+        }
+        let (hit, id) = match self.lookup(&st.key) {
+            Some(id) => (true, id),
+            None => (false, self.register(st, Vec::new())?),
+        };
+        st.image = Some(id.clone());
+        st.dirty = false;
+        Ok((hit, Some(id)))
+    }
+
+    /// `#N image <id>` (empty for no image: `FROM scratch`).
+    fn image_line(&mut self, step: usize, id: Option<&Digest>) {
+        let id = id.map(|d| d.to_string()).unwrap_or_default();
+        let _ = writeln!(self.out, "#{step} image {id}");
+    }
+
     /// Build a stage.
     pub(super) fn build_stage(&mut self, index: usize) -> Result<Digest> {
         let stage = self.df.stages[index].clone();
@@ -245,6 +269,9 @@ impl Builder<'_> {
         let (step, started) = self.begin(&stage, 1, count, &stage.original);
         let mut st = self.base_state(&stage)?;
         self.done(step, started);
+        if self.req.step_images {
+            self.image_line(step, st.image.as_ref());
+        }
         // ONBUILD triggers of the base run first, then leave the config.
         let triggers: Vec<String> = json_strings(&st.config["config"]["OnBuild"]);
         if !triggers.is_empty() {
@@ -313,13 +340,23 @@ impl Builder<'_> {
                     ),
                 }
             };
-            let cached = self
+            let mut cached = self
                 .instruction(&mut st, &ins.instruction, step)
                 .map_err(at)?;
+            let image = if self.req.step_images {
+                let (hit, id) = self.step_image(&mut st)?;
+                cached |= hit;
+                Some(id)
+            } else {
+                None
+            };
             if cached {
                 self.cached(step);
             } else {
                 self.done(step, started);
+            }
+            if let Some(id) = image {
+                self.image_line(step, id.as_ref());
             }
         }
         self.settle(&mut st)?;

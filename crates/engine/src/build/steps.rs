@@ -416,6 +416,9 @@ impl Builder<'_> {
         };
         let c = self.engine.create(&req)?;
         let id = c.id().as_str().to_string();
+        if self.req.step_images {
+            let _ = writeln!(self.out, "{prefix} container {id}");
+        }
         let result = self.run_and_capture(&id, prefix);
         let code = match result {
             Ok(code) => code,

@@ -68,7 +68,18 @@ pub fn go_file_mode(st_mode: u32) -> u32 {
 pub struct ExtractOptions {
     /// Refuse to replace a directory with a non-directory or the reverse.
     pub no_overwrite_dir_non_dir: bool,
+    /// Docker's `copyUIDGID` (`docker cp -a`): for a container with a user
+    /// (`Config.User`), every entry is owned by that user and its group.
+    /// Without it, or without a user, entries keep the tar's owners, as
+    /// dockerd's do. (dockerd looks the user up on the host, and refuses
+    /// names only the container knows; berth resolves it in the container,
+    /// as `exec -u` does.)
+    pub copy_uid_gid: bool,
 }
+
+/// Marks an extraction failure on its way out of the helper that mounts a
+/// stopped container's root (errors cross it as text).
+const EXTRACT_FAILED: &str = "Error processing tar file: ";
 
 /// Where a path asked for leads: the directory holding the entry, the
 /// entry's name in it, the name for the archive.
@@ -288,7 +299,16 @@ impl crate::Engine {
     ) -> Result<()> {
         check_path(path)?;
         let c = self.container(name)?;
+        let owner = if opts.copy_uid_gid && !c.config.user.is_empty() {
+            let mut search = vec![self.store().container_dir(c.id()).join("upper")];
+            search.extend(self.lower_dirs(&c)?.into_iter().rev());
+            let u = crate::spec::resolve_user(&c.config.user, &search)?;
+            Some((u.uid, u.gid))
+        } else {
+            None
+        };
         let p = PathBuf::from(path);
+        let shown_dest = extraction_point(path);
         let writable = !c.config.read_only;
         self.with_container_root(&c, writable, move |root| {
             let dir = fsops::dir_in_root(root, &p).map_err(|e| match e.kind() {
@@ -309,13 +329,63 @@ impl crate::Engine {
                     plain_names: true,
                     skip_digest: true,
                     no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                    owner,
                     ..Default::default()
                 },
             )
             .map(|_| ())
-            .map_err(|e| std::io::Error::other(format!("Error processing tar file: {e}")))
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "{EXTRACT_FAILED}{}",
+                    extract_message(&e, &shown_dest)
+                ))
+            })
         })
-        .map_err(|e| Self::path_error(name, path, e))
+        .map_err(|e| match e {
+            EngineError::Io { ref source, .. } => {
+                match source.to_string().strip_prefix(EXTRACT_FAILED) {
+                    Some(m) => EngineError::Extract(m.to_string()),
+                    None => Self::path_error(name, path, e),
+                }
+            }
+            e => Self::path_error(name, path, e),
+        })
+    }
+}
+
+/// The directory a `PUT …/archive?path=` extracts into, as dockerd names
+/// it in messages: absolute, no trailing `/`.
+fn extraction_point(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// An extraction failure in dockerd's words where dockerd has its own
+/// (`cannot overwrite non-directory "/d/x" with directory "/d"`).
+fn extract_message(e: &store::layer::LayerError, dest: &str) -> String {
+    match e {
+        store::layer::LayerError::Overwrite { path, existing_dir } => {
+            let entry = path.trim_start_matches("./").trim_end_matches('/');
+            let full = if dest == "/" {
+                format!("/{entry}")
+            } else {
+                format!("{dest}/{entry}")
+            };
+            let (there, new) = if *existing_dir {
+                ("directory", "non-directory")
+            } else {
+                ("non-directory", "directory")
+            };
+            format!("cannot overwrite {there} {full:?} with {new} {dest:?}")
+        }
+        e => e.to_string(),
     }
 }
 

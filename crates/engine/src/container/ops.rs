@@ -546,7 +546,13 @@ pub struct StatsSample {
     /// Counters per interface of the container's network namespace
     /// (loopback left out), by interface name.
     pub networks: std::collections::BTreeMap<String, NetCounters>,
+    /// The cgroup's counters in full (per-CPU time, user/kernel time,
+    /// throttling, `memory.stat`, block I/O by device), for the API's
+    /// document.
+    pub cgroup: CgroupStats,
 }
+
+pub use runtime::cgroup::{BlkioEntry, BlkioStats, CgroupStats, Throttling};
 
 /// One interface's counters (`/proc/net/dev`), as the API's `networks`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -617,7 +623,7 @@ fn host_memory() -> u64 {
 impl Engine {
     /// A reading of a running container's resource use.
     pub fn stats_sample(&self, c: &Container) -> Result<StatsSample> {
-        let cg = self.cgroup_of(c)?.stats()?;
+        let cg: CgroupStats = self.cgroup_of(c)?.stats()?;
         let (system_ns, online_cpus) = host_cpu();
         let host_mem = host_memory();
         let mem_limit = if cg.memory_limit == 0 || cg.memory_limit >= host_mem {
@@ -674,6 +680,7 @@ impl Engine {
             pids: cg.pids,
             mem_inactive_file: cg.memory_inactive_file.min(cg.memory_usage),
             networks,
+            cgroup: cg,
         })
     }
 }

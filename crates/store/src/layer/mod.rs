@@ -94,6 +94,9 @@ pub struct UnpackOptions {
     /// Refuse to replace a directory with a non-directory or the reverse
     /// (Docker's `noOverwriteDirNonDir` of a copy into a container).
     pub no_overwrite_dir_non_dir: bool,
+    /// Every entry owned by this uid and gid instead of the tar's (a copy
+    /// into a container with Docker's `copyUIDGID` and a container user).
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Why a layer could not be unpacked.
@@ -137,6 +140,15 @@ pub enum LayerError {
         /// The limit.
         limit: u64,
     },
+    /// An entry would replace a directory with a non-directory or the
+    /// reverse ([`UnpackOptions::no_overwrite_dir_non_dir`]).
+    #[error("cannot overwrite {}", overwrite_text(.path, *.existing_dir))]
+    Overwrite {
+        /// The entry's path in the tar.
+        path: String,
+        /// What is there is a directory (the entry is not).
+        existing_dir: bool,
+    },
     /// An entry cannot be applied (a malformed header, or it needs
     /// something the layer does not have).
     #[error("layer entry {path:?} is invalid: {reason}")]
@@ -146,6 +158,15 @@ pub enum LayerError {
         /// What is wrong.
         reason: &'static str,
     },
+}
+
+/// `directory "x" with non-directory` or the reverse.
+fn overwrite_text(path: &str, existing_dir: bool) -> String {
+    if existing_dir {
+        format!("directory {path:?} with non-directory")
+    } else {
+        format!("non-directory {path:?} with directory")
+    }
 }
 
 /// An entry's path for messages, cut short: a hostile name may be
@@ -472,7 +493,11 @@ impl Unpacker<'_> {
         ) {
             self.admit(raw, kind, entry)?;
         }
-        let meta = Meta::read(entry, raw)?;
+        let mut meta = Meta::read(entry, raw)?;
+        if let Some((uid, gid)) = self.opts.owner {
+            meta.uid = nix::unistd::Uid::from_raw(uid);
+            meta.gid = nix::unistd::Gid::from_raw(gid);
+        }
         let link_target = match kind {
             EntryType::Symlink => {
                 let t = entry
@@ -494,17 +519,11 @@ impl Unpacker<'_> {
             if let Ok(st) = fstatat(dir, last, AtFlags::AT_SYMLINK_NOFOLLOW) {
                 let is_dir =
                     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
-                if is_dir && kind != EntryType::Directory {
-                    return Err(invalid_at(
-                        raw,
-                        "cannot overwrite a directory with a non-directory",
-                    ));
-                }
-                if !is_dir && kind == EntryType::Directory {
-                    return Err(invalid_at(
-                        raw,
-                        "cannot overwrite a non-directory with a directory",
-                    ));
+                if is_dir != (kind == EntryType::Directory) {
+                    return Err(LayerError::Overwrite {
+                        path: shown(raw),
+                        existing_dir: is_dir,
+                    });
                 }
             }
         }

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
+mod stats;
+pub use stats::{BlkioEntry, BlkioStats, CgroupStats, Throttling};
+
 /// The v1 controllers berth knows.
 const V1_CONTROLLERS: &[&str] = &[
     "cpu",
@@ -116,34 +119,6 @@ pub struct Cgroup {
     /// (controllers mounted there, the cgroup dir), one per mount.
     dirs: Vec<(Vec<String>, PathBuf)>,
     v2: bool,
-}
-
-/// Resource usage of a cgroup.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CgroupStats {
-    /// Memory in use, bytes.
-    pub memory_usage: u64,
-    /// Memory limit, bytes (0 = none).
-    pub memory_limit: u64,
-    /// CPU time used, nanoseconds.
-    pub cpu_usage_ns: u64,
-    /// Processes.
-    pub pids: u64,
-    /// Page cache that can be dropped (`inactive_file`): Docker leaves it
-    /// out of the usage it shows.
-    pub memory_inactive_file: u64,
-    /// Bytes read from block devices.
-    pub blk_read: u64,
-    /// Bytes written to block devices.
-    pub blk_write: u64,
-}
-
-/// `key value` lines of a cgroup stat file.
-fn stat_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -485,70 +460,6 @@ impl Cgroup {
             (false, Some(d)) => write(&d.join("freezer.state"), "THAWED"),
             _ => Ok(()),
         }
-    }
-
-    /// Current usage.
-    pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
-        let read = |d: Option<&Path>, f: &str| -> u64 {
-            d.and_then(|d| std::fs::read_to_string(d.join(f)).ok())
-                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-                .unwrap_or(0)
-        };
-        let mem = self.dir_of("memory");
-        let text = |d: Option<&Path>, f: &str| -> String {
-            d.and_then(|d| std::fs::read_to_string(d.join(f)).ok())
-                .unwrap_or_default()
-        };
-        Ok(if self.v2 {
-            let cpu = stat_value(&text(self.dir_of("cpu"), "cpu.stat"), "usage_usec").unwrap_or(0);
-            let (mut r, mut w) = (0, 0);
-            for l in text(self.dir_of("io"), "io.stat").lines() {
-                for f in l.split_whitespace() {
-                    if let Some(v) = f.strip_prefix("rbytes=") {
-                        r += v.parse::<u64>().unwrap_or(0);
-                    } else if let Some(v) = f.strip_prefix("wbytes=") {
-                        w += v.parse::<u64>().unwrap_or(0);
-                    }
-                }
-            }
-            CgroupStats {
-                memory_usage: read(mem, "memory.current"),
-                memory_limit: read(mem, "memory.max"),
-                cpu_usage_ns: cpu * 1000,
-                pids: read(self.dir_of("pids"), "pids.current"),
-                memory_inactive_file: stat_value(&text(mem, "memory.stat"), "inactive_file")
-                    .unwrap_or(0),
-                blk_read: r,
-                blk_write: w,
-            }
-        } else {
-            let (mut r, mut w) = (0, 0);
-            for l in text(
-                self.dir_of("blkio"),
-                "blkio.throttle.io_service_bytes_recursive",
-            )
-            .lines()
-            {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if let [_, op, v] = f.as_slice() {
-                    match *op {
-                        "Read" => r += v.parse::<u64>().unwrap_or(0),
-                        "Write" => w += v.parse::<u64>().unwrap_or(0),
-                        _ => {}
-                    }
-                }
-            }
-            CgroupStats {
-                memory_usage: read(mem, "memory.usage_in_bytes"),
-                memory_limit: read(mem, "memory.limit_in_bytes"),
-                cpu_usage_ns: read(self.dir_of("cpuacct"), "cpuacct.usage"),
-                pids: read(self.dir_of("pids"), "pids.current"),
-                memory_inactive_file: stat_value(&text(mem, "memory.stat"), "total_inactive_file")
-                    .unwrap_or(0),
-                blk_read: r,
-                blk_write: w,
-            }
-        })
     }
 
     /// Remove it everywhere (retrying while exiting processes leave);

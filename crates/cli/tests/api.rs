@@ -469,6 +469,26 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     assert!(b
         .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .contains("example.test/app:v2"));
+    // The API names tags as dockerd does (familiar: `bb:test`, not
+    // `docker.io/library/bb:test`), in the list and the history.
+    let (_, _, list) = srv.http("GET", "/images/json");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut tags: Vec<&str> = list[0]["RepoTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["bb:test", "example.test/app:v2"], "{list}");
+    let (_, _, history) = srv.http("GET", "/images/bb:test/history");
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert!(
+        history[0]["Tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "bb:test")),
+        "{history}"
+    );
     let h = srv.docker_ok(&[
         "history",
         "--format",

@@ -386,6 +386,14 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }
+    // The log file exists before anyone can see the container running: a
+    // `logs --follow` opened then holds it, and reads what was written
+    // even when the container is removed before it looks again
+    // (docker-py's `containers.run(remove=True)` reads its logs after the
+    // removal).
+    let mut log_writer = crate::logs::Writer::open(&log_path, &log, log_attrs)
+        .ok()
+        .flatten();
     let started = std::time::Instant::now();
     // A user's stop, kill or rm that came after this restart was decided:
     // it wins, this run ends at once.
@@ -432,9 +440,6 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // What the CLI and the start path allocated is no longer needed: the
     // monitor stays resident for the container's life.
     sys::process::trim_heap();
-    let mut log_writer = crate::logs::Writer::open(&log_path, &log, log_attrs)
-        .ok()
-        .flatten();
     let init_pid = spawned.init_pid;
     let signal_init = |sig: i32| {
         let _ = rt.signal(id.as_str(), init_pid, sig);

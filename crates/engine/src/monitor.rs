@@ -120,6 +120,42 @@ pub(crate) fn event_names(
         .unwrap_or_default()
 }
 
+/// dockerd's `network connect` / `disconnect` events of a container's
+/// start and end, one per bridge network (id, name) it is on.
+fn emit_network(paths: &Paths, id: &model::ContainerId, on: &[(String, String)], action: &str) {
+    for (net, name) in on {
+        crate::events::emit(
+            &paths.root,
+            &crate::events::Event::new(
+                "network",
+                action,
+                net,
+                &[
+                    ("container", id.as_str()),
+                    ("name", name),
+                    ("type", "bridge"),
+                ],
+            ),
+        );
+    }
+}
+
+/// The bridge networks (id, name) container `id` is on, as recorded.
+fn networks_now(store: &store::Store, id: &model::ContainerId) -> Vec<(String, String)> {
+    store
+        .container(id.as_str())
+        .ok()
+        .and_then(|r| serde_json::from_value::<crate::config::ContainerConfig>(r.config).ok())
+        .map(|c| {
+            c.networks
+                .iter()
+                .filter_map(|n| store.network(n).ok())
+                .map(|n| (n.id, n.name))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Record a container event with its name and image as attributes.
 pub(crate) fn emit_container(
     paths: &Paths,
@@ -427,6 +463,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
     let names = event_names(&store, &id, None);
+    let on: Vec<(String, String)> = networks
+        .iter()
+        .map(|n| (n.id.clone(), n.name.clone()))
+        .collect();
+    emit_network(&paths, &id, &on, "connect");
     emit_named(&paths, &id, &names, "start", &[]);
     let held = match &listener {
         Some(l) if hold_clients > 0 => accept_held(l, hold_clients),
@@ -463,6 +504,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     );
     drop(log_writer);
     drop(reservation);
+    // The networks it is on now (`network connect` and `disconnect` may
+    // have changed them), read before a --rm container is forgotten.
+    let on = networks_now(&store, &id);
 
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),
@@ -545,6 +589,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         "die",
         &[("exitCode", &code.to_string())],
     );
+    emit_network(&paths, &id, &on, "disconnect");
     if auto_remove {
         emit_named(&paths, &id, &names, "destroy", &[]);
     }

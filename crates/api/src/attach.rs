@@ -1,4 +1,4 @@
-//! `POST /containers/{id}/attach` (HTTP upgrade to a raw stream) and
+//! `POST /containers/{id}/attach` (a hijacked raw stream: `hijack.rs`) and
 //! `POST /containers/{id}/resize`.
 //!
 //! The stream is the container's monitor's attach socket, translated: the
@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -147,20 +146,20 @@ pub(crate) async fn attach(
     // Registered before the answer goes out: the client starts the
     // container only after it has it.
     let pending = (stream && !target.running).then(|| st.pending.wait(&target.id));
-    let slow_reader = reads_past_the_headers(&req);
-    let upgrade = hyper::upgrade::on(&mut req);
     let multiplexed = !target.tty && version.is_none_or(|v| v.0 .0 >= (1, 42));
     let content_type = if multiplexed {
         "application/vnd.docker.multiplexed-stream"
     } else {
         "application/vnd.docker.raw-stream"
     };
+    let hijacked = crate::hijack::hijack(&mut req, content_type)?;
+    let slow_reader = hijacked.upgraded && reads_past_the_headers(&req);
     let st2 = st.clone();
+    let client = hijacked.client;
     tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else {
+        let Some(mut client) = client.await else {
             return;
         };
-        let mut client = TokioIo::new(upgraded);
         // Output that follows the 101 at once (old logs, a running
         // container's) can reach a client in the read that takes the
         // headers, and docker-py reads the stream from the socket under
@@ -259,13 +258,7 @@ pub(crate) async fn attach(
             }
         }
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .body(axum::body::Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    Ok(hijacked.response)
 }
 
 /// docker-py (and docker-compose 1.x, through it) reads a hijacked stream

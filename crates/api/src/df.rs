@@ -81,7 +81,7 @@ pub(crate) async fn df(
                                 "Labels": if img.labels.is_empty() { Value::Null } else { json!(img.labels) },
                                 "ParentId": "",
                                 "RepoDigests": or_null(&img.repo_digests),
-                                "RepoTags": or_null(&img.repo_tags.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+                                "RepoTags": or_null(&img.repo_tags.iter().map(|r| r.familiar()).collect::<Vec<_>>()),
                                 "SharedSize": u.shared_size,
                                 "Size": u.size,
                                 "VirtualSize": u.size,

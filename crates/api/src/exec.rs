@@ -1,5 +1,5 @@
 //! Exec instances: `POST /containers/{id}/exec`, `POST /exec/{id}/start`
-//! (HTTP upgrade to a raw stream, or detached), `GET /exec/{id}/json`,
+//! (a hijacked raw stream: `hijack.rs`; or detached), `GET /exec/{id}/json`,
 //! `POST /exec/{id}/resize`.
 //!
 //! As in dockerd, an exec instance lives in the server's memory. Its
@@ -15,11 +15,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use engine::Engine;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -205,21 +204,16 @@ pub(crate) async fn start(
         }
         // As dockerd: the stream is already promised; the error is its
         // only text, and the instance's exit code is 126.
-        let upgrade = hyper::upgrade::on(&mut req);
         let text = client_frame(1, format!("{message}\r\n").as_bytes(), raw_stream);
+        let hijacked = crate::hijack::hijack(&mut req, stream_type(raw_stream, version))?;
+        let client = hijacked.client;
         tokio::spawn(async move {
-            if let Ok(up) = upgrade.await {
-                let mut client = TokioIo::new(up);
+            if let Some(mut client) = client.await {
                 let _ = client.write_all(&text).await;
                 let _ = client.shutdown().await;
             }
         });
-        let multiplexed = !raw_stream && version.is_none_or(|v| v.0 .0 >= (1, 42));
-        return upgraded_response(if multiplexed {
-            "application/vnd.docker.multiplexed-stream"
-        } else {
-            "application/vnd.docker.raw-stream"
-        });
+        return Ok(hijacked.response);
     }
     let execs = st.execs.clone();
     let exec_id = id.clone();
@@ -260,11 +254,12 @@ pub(crate) async fn start(
         tty: raw_stream,
         keys: (tty && stdin).then(|| DetachKeys::new(keys)),
     };
-    let slow_reader = crate::attach::reads_past_the_headers(&req);
-    let upgrade = hyper::upgrade::on(&mut req);
+    let hijacked = crate::hijack::hijack(&mut req, stream_type(raw_stream, version))?;
+    let slow_reader = hijacked.upgraded && crate::attach::reads_past_the_headers(&req);
+    let client = hijacked.client;
     tokio::spawn(async move {
-        match upgrade.await {
-            Ok(up) => {
+        match client.await {
+            Some(client) => {
                 // The process already runs (dockerd starts it only after
                 // the 101): output sent right behind the 101 can reach a
                 // client in the read that takes the headers, and docker-py
@@ -273,28 +268,22 @@ pub(crate) async fn start(
                 if slow_reader {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
-                bridge(TokioIo::new(up), streams, tokio::spawn(finished)).await
+                bridge(client, streams, tokio::spawn(finished)).await
             }
-            Err(_) => finished.await,
+            None => finished.await,
         }
     });
-    let multiplexed = !raw_stream && version.is_none_or(|v| v.0 .0 >= (1, 42));
-    upgraded_response(if multiplexed {
+    Ok(hijacked.response)
+}
+
+/// The stream's content type: dockerd frames it (stdcopy) unless it is a
+/// terminal's, from API 1.42 on saying so.
+fn stream_type(raw: bool, version: Option<axum::Extension<ApiVersion>>) -> &'static str {
+    if !raw && version.is_none_or(|v| v.0 .0 >= (1, 42)) {
         "application/vnd.docker.multiplexed-stream"
     } else {
         "application/vnd.docker.raw-stream"
-    })
-}
-
-/// `101` to a raw stream, as dockerd answers a hijacked request.
-fn upgraded_response(content_type: &str) -> Result<Response, ApiError> {
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "tcp")
-        .body(axum::body::Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    }
 }
 
 /// `error STATUS MESSAGE` from the helper.

@@ -37,7 +37,7 @@ pub(crate) async fn list(
                 "Labels": if img.labels.is_empty() { Value::Null } else { json!(img.labels) },
                 "ParentId": doc["Parent"],
                 "RepoDigests": img.repo_digests,
-                "RepoTags": img.repo_tags.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "RepoTags": img.repo_tags.iter().map(|r| r.familiar()).collect::<Vec<_>>(),
                 "SharedSize": -1,
                 "Size": img.size,
                 "VirtualSize": img.size,
@@ -143,7 +143,7 @@ fn history(e: &engine::Engine, name: &str) -> Result<Value, ApiError> {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let tags: Vec<String> = img.repo_tags.iter().map(|r| r.to_string()).collect();
+                let tags: Vec<String> = img.repo_tags.iter().map(|r| r.familiar()).collect();
                 json!({
                     "Id": if i == 0 { img.id.to_string() } else { "<missing>".to_string() },
                     "Created": h.created.map(|t| t.timestamp()).unwrap_or(0),

@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod exec;
 mod fs;
+mod hijack;
 mod image_archive;
 mod images;
 mod listen;

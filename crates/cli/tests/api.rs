@@ -469,6 +469,26 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     assert!(b
         .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .contains("example.test/app:v2"));
+    // The API names tags as dockerd does (familiar: `bb:test`, not
+    // `docker.io/library/bb:test`), in the list and the history.
+    let (_, _, list) = srv.http("GET", "/images/json");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut tags: Vec<&str> = list[0]["RepoTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["bb:test", "example.test/app:v2"], "{list}");
+    let (_, _, history) = srv.http("GET", "/images/bb:test/history");
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert!(
+        history[0]["Tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "bb:test")),
+        "{history}"
+    );
     let h = srv.docker_ok(&[
         "history",
         "--format",
@@ -682,6 +702,56 @@ fn the_docker_cli_links_containers_as_dockerd_does() {
         "rm", "-f", "web", "app", "idle", "late", "asker", "later", "other",
     ]);
     srv.docker_ok(&["network", "rm", "linknet"]);
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}
+
+#[test]
+fn a_followed_log_is_read_whole_after_the_container_is_removed() {
+    // docker-py's `containers.run(remove=True)` asks for the logs
+    // (followed) right after the start, waits, removes the container and
+    // only then reads the answer: it must hold the whole output. (The
+    // log file appeared only after the start returned: a follower that
+    // came first found no file, and none after the removal.)
+    use std::io::{Read, Write};
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let id = b
+            .ok(&["create", IMAGE, "sh", "-c", "echo out; echo err >&2"])
+            .trim()
+            .to_string();
+        let log = b.ok(&["inspect", "-f", "{{.LogPath}}", &id]);
+        let (status, _, body) = srv.http("POST", &format!("/v1.44/containers/{id}/start"));
+        assert_eq!(status, 204, "{body}");
+        assert!(
+            std::path::Path::new(log.trim()).exists(),
+            "no log file when the start returned"
+        );
+        let mut s = std::os::unix::net::UnixStream::connect(&srv.socket).unwrap();
+        write!(
+            s,
+            "GET /v1.44/containers/{id}/logs?follow=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        // Both through the API, quicker than the follower looks again.
+        let (_, _, waited) = srv.http("POST", &format!("/v1.44/containers/{id}/wait"));
+        assert!(waited.contains("\"StatusCode\":0"), "{waited}");
+        let (status, _, body) = srv.http("DELETE", &format!("/v1.44/containers/{id}"));
+        assert_eq!(status, 204, "{body}");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.contains("\u{1}\0\0\0\0\0\0\u{4}out\n")
+                && text.contains("\u{2}\0\0\0\0\0\0\u{4}err\n"),
+            "{text:?}"
+        );
+        ids.push(id);
+    }
     assert!(srv.stop().success());
     assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
 }

@@ -214,3 +214,137 @@ fn docker_exec_runs_in_the_container_with_its_streams_and_code() {
     assert!(srv.stop().success());
     assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
 }
+
+/// A request with a JSON `body` and no `Upgrade` header, read to the end:
+/// (status, head, body with any chunking taken off).
+fn plain_request(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, Vec<u8>) {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut rest = &raw[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return (status, head, rest.to_vec());
+    }
+    let mut body = Vec::new();
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return (status, head, body);
+        }
+        body.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+        rest = &rest[eol + 2 + size + 2..];
+    }
+}
+
+/// dockerd's stdcopy frames: (stream, data) each.
+fn frames(mut b: &[u8]) -> Vec<(u8, String)> {
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        out.push((b[0], String::from_utf8_lossy(&b[8..8 + len]).to_string()));
+        b = &b[8 + len..];
+    }
+    assert!(b.is_empty(), "a partial frame: {b:?}");
+    out
+}
+
+#[test]
+fn attach_and_exec_without_an_upgrade_answer_200_with_the_stream() {
+    // As dockerd: a client that does not ask to upgrade (dockerode's
+    // attach, curl) gets `200 OK` and the stream as the body, to its end.
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let id = b
+        .ok(&[
+            "create",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 1; echo out; echo err >&2",
+        ])
+        .trim()
+        .to_string();
+    let path = format!("/v1.44/containers/{id}/attach?stream=1&stdout=1&stderr=1");
+    let socket = srv.socket.clone();
+    let attach = std::thread::spawn(move || plain_request(&socket, "POST", &path, ""));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    b.ok(&["start", &id]);
+    let (status, head, body) = attach.join().unwrap();
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    let mut got = frames(&body);
+    got.sort();
+    assert_eq!(got, [(1, "out\n".to_string()), (2, "err\n".to_string())]);
+
+    b.ok(&["run", "-d", "--name", "ex", IMAGE, "sleep", "300"]);
+    let (status, _, created) = plain_request(
+        &srv.socket,
+        "POST",
+        "/v1.44/containers/ex/exec",
+        r#"{"Cmd":["sh","-c","echo hi; echo ho >&2; exit 3"],"AttachStdout":true,"AttachStderr":true}"#,
+    );
+    assert_eq!(status, 201);
+    let exec: serde_json::Value = serde_json::from_slice(&created).unwrap();
+    let exec = exec["Id"].as_str().unwrap().to_string();
+    let (status, head, body) = plain_request(
+        &srv.socket,
+        "POST",
+        &format!("/v1.44/exec/{exec}/start"),
+        r#"{"Detach":false,"Tty":false}"#,
+    );
+    assert_eq!(status, 200, "{head}");
+    let mut got = frames(&body);
+    got.sort();
+    assert_eq!(got, [(1, "hi\n".to_string()), (2, "ho\n".to_string())]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, _, inspect) = srv.http("GET", &format!("/v1.44/exec/{exec}/json"));
+        let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+        if v["Running"] == false {
+            assert_eq!(v["ExitCode"], 3, "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let ids: Vec<String> = b
+        .ok(&["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
+    b.ok(&["rm", "-f", &id, "ex"]);
+    assert!(srv.stop().success());
+    assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}

@@ -145,7 +145,12 @@ fn events_system_df_and_container_prune() {
         "--format",
         fmt,
     ]);
-    assert_eq!(nets, "network create n1\nnetwork destroy n1\n");
+    // As dockerd: ev1's start connected it to the default bridge, its end
+    // disconnected it.
+    assert_eq!(
+        nets,
+        "network connect bridge\nnetwork disconnect bridge\nnetwork create n1\nnetwork destroy n1\n"
+    );
     let died = srv.docker_ok(&[
         "events",
         "--since",

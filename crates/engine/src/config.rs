@@ -49,7 +49,8 @@ pub struct PortMapping {
 
 impl PortMapping {
     /// Parse one `-p` value: `[ip:][hostPort[-end]:]containerPort[-end][/proto]`.
-    /// A missing host port is 0 (picked at create).
+    /// A missing host port, or host port 0 (as Docker takes it:
+    /// testcontainers-node sends `HostPort: "0"`), is 0 (picked at create).
     pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
         let bad = |why: &str| format!("invalid port specification {spec:?}: {why}");
         let (rest, proto) = match spec.rsplit_once('/') {
@@ -83,7 +84,7 @@ impl PortMapping {
             Ok((a, b))
         };
         let (c0, c1) = range(cont)?;
-        let host_range = if host.is_empty() {
+        let host_range = if host.is_empty() || host == "0" {
             None
         } else {
             Some(range(host)?)
@@ -668,6 +669,8 @@ mod port_tests {
         );
         assert_eq!(p("127.0.0.1:8080:80/udp")[0].proto, "udp");
         assert_eq!(p("127.0.0.1::80")[0].host_ip, "127.0.0.1");
+        // Host port 0: picked, as an empty one.
+        assert_eq!(p("0:80")[0], p("80")[0]);
         let r = p("8000-8002:80-82");
         assert_eq!(r.len(), 3);
         assert_eq!((r[2].host_port, r[2].container_port), (8002, 82));

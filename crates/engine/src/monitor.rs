@@ -120,6 +120,42 @@ pub(crate) fn event_names(
         .unwrap_or_default()
 }
 
+/// dockerd's `network connect` / `disconnect` events of a container's
+/// start and end, one per bridge network (id, name) it is on.
+fn emit_network(paths: &Paths, id: &model::ContainerId, on: &[(String, String)], action: &str) {
+    for (net, name) in on {
+        crate::events::emit(
+            &paths.root,
+            &crate::events::Event::new(
+                "network",
+                action,
+                net,
+                &[
+                    ("container", id.as_str()),
+                    ("name", name),
+                    ("type", "bridge"),
+                ],
+            ),
+        );
+    }
+}
+
+/// The bridge networks (id, name) container `id` is on, as recorded.
+fn networks_now(store: &store::Store, id: &model::ContainerId) -> Vec<(String, String)> {
+    store
+        .container(id.as_str())
+        .ok()
+        .and_then(|r| serde_json::from_value::<crate::config::ContainerConfig>(r.config).ok())
+        .map(|c| {
+            c.networks
+                .iter()
+                .filter_map(|n| store.network(n).ok())
+                .map(|n| (n.id, n.name))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Record a container event with its name and image as attributes.
 pub(crate) fn emit_container(
     paths: &Paths,
@@ -386,6 +422,14 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }
+    // The log file exists before anyone can see the container running: a
+    // `logs --follow` opened then holds it, and reads what was written
+    // even when the container is removed before it looks again
+    // (docker-py's `containers.run(remove=True)` reads its logs after the
+    // removal).
+    let mut log_writer = crate::logs::Writer::open(&log_path, &log, log_attrs)
+        .ok()
+        .flatten();
     let started = std::time::Instant::now();
     // A user's stop, kill or rm that came after this restart was decided:
     // it wins, this run ends at once.
@@ -419,6 +463,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     }
     report(&status_w, &format!("started {}\n", spawned.init_pid));
     let names = event_names(&store, &id, None);
+    let on: Vec<(String, String)> = networks
+        .iter()
+        .map(|n| (n.id.clone(), n.name.clone()))
+        .collect();
+    emit_network(&paths, &id, &on, "connect");
     emit_named(&paths, &id, &names, "start", &[]);
     let held = match &listener {
         Some(l) if hold_clients > 0 => accept_held(l, hold_clients),
@@ -432,9 +481,6 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // What the CLI and the start path allocated is no longer needed: the
     // monitor stays resident for the container's life.
     sys::process::trim_heap();
-    let mut log_writer = crate::logs::Writer::open(&log_path, &log, log_attrs)
-        .ok()
-        .flatten();
     let init_pid = spawned.init_pid;
     let signal_init = |sig: i32| {
         let _ = rt.signal(id.as_str(), init_pid, sig);
@@ -458,6 +504,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     );
     drop(log_writer);
     drop(reservation);
+    // The networks it is on now (`network connect` and `disconnect` may
+    // have changed them), read before a --rm container is forgotten.
+    let on = networks_now(&store, &id);
 
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),
@@ -540,6 +589,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         "die",
         &[("exitCode", &code.to_string())],
     );
+    emit_network(&paths, &id, &on, "disconnect");
     if auto_remove {
         emit_named(&paths, &id, &names, "destroy", &[]);
     }

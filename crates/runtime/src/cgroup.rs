@@ -753,7 +753,9 @@ mod tests {
         );
         let h = Hierarchy::detect().unwrap();
         let Hierarchy::V1 { .. } = h else {
-            panic!("a cgroup v2 host: this test needs v1 (v2_writes_against_a_directory covers v2)");
+            panic!(
+                "a cgroup v2 host: this test needs v1 (v2_writes_against_a_directory covers v2)"
+            );
         };
         let rel = format!("berth-test-{}", std::process::id());
         let cg = Cgroup::create(&h, &rel, &resources()).unwrap();

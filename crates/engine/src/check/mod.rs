@@ -7,9 +7,10 @@
 //! this root's only when that can be shown: a cgroup or rule is named by
 //! one of its container ids (random, 256 bits), a veth by one of its
 //! network ids, a removed container's port rule points into one of its
-//! subnets, a removed network's rule names its default bridge (a name
-//! derived from the root). Other roots' objects on the same host are
-//! never counted, reported or touched.
+//! subnets, a removed network's rules and bridge are named by the run
+//! root's files about it (a DNS lock, a mark) or by the root's default
+//! bridge (a name derived from the root). Other roots' objects on the
+//! same host are never counted, reported or touched.
 //!
 //! [`Engine::check`] turns the census and the store's own audit into
 //! problems; [`Engine::repair`] fixes those that are berth's alone, each
@@ -219,6 +220,9 @@ pub struct CheckReport {
 struct Known {
     containers: BTreeMap<String, Container>,
     networks: Vec<store::NetworkRecord>,
+    /// Networks this root had: its run root still names them (a DNS
+    /// responder's lock, a `docker-path` mark), its store no longer.
+    removed_networks: Vec<String>,
 }
 
 impl Known {
@@ -269,13 +273,28 @@ fn names_interface(text: &str, name: &str) -> bool {
 
 impl Engine {
     fn known(&self) -> Result<Known> {
+        let networks = self.store().networks()?;
+        let mut removed_networks: Vec<String> = self
+            .run_files()
+            .into_iter()
+            .filter_map(|f| match f {
+                RunFile::DnsLock { network, .. } | RunFile::DockerPath { network, .. } => {
+                    Some(network)
+                }
+                _ => None,
+            })
+            .filter(|id| !networks.iter().any(|n| &n.id == id))
+            .collect();
+        removed_networks.sort();
+        removed_networks.dedup();
         Ok(Known {
             containers: self
                 .containers()?
                 .into_iter()
                 .map(|c| (c.id().as_str().to_string(), c))
                 .collect(),
-            networks: self.store().networks()?,
+            networks,
+            removed_networks,
         })
     }
 
@@ -407,13 +426,25 @@ impl Engine {
                 });
             }
         }
+        // Bridges of networks this root had: its default one (a name of
+        // its own) and those its run root still names.
         let default = crate::networks::default_bridge_name(&self.paths().root);
         let has_default = known.networks.iter().any(crate::networks::is_default);
-        if !has_default && index_of(&default).is_some() {
-            out.push(HostLink::Bridge {
-                name: default,
-                network: None,
-            });
+        let mut gone: Vec<String> = known
+            .removed_networks
+            .iter()
+            .map(|id| format!("br-{}", &id[..12]))
+            .collect();
+        if !has_default {
+            gone.push(default);
+        }
+        for name in gone {
+            if index_of(&name).is_some() {
+                out.push(HostLink::Bridge {
+                    name,
+                    network: None,
+                });
+            }
         }
         for l in &links {
             if l.name.len() != 15 || !l.name.starts_with("vb") || !l.name.is_ascii() {
@@ -487,6 +518,15 @@ impl Engine {
                         RuleEntry {
                             live: true,
                             owner: None,
+                            rule,
+                        }
+                    } else if known.removed_networks.contains(id) {
+                        RuleEntry {
+                            owner: Some(RuleOwner::RemovedNetwork {
+                                id: id.clone(),
+                                bridge: format!("br-{}", &id[..12.min(id.len())]),
+                            }),
+                            live: false,
                             rule,
                         }
                     } else if names_interface(&rule.text, &default) {

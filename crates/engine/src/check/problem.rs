@@ -31,7 +31,8 @@ pub enum RuleOwner {
     /// A container removed from this root (its address is on one of its
     /// networks).
     RemovedContainer(String),
-    /// A network removed from this root (its default bridge).
+    /// A network removed from this root (known by its run files, or its
+    /// default bridge).
     RemovedNetwork {
         /// The network id of the tag.
         id: String,
@@ -97,7 +98,7 @@ pub enum Problem {
         /// The network's name.
         network: String,
     },
-    /// This root's default bridge, without the network `bridge`.
+    /// The bridge of a network this root no longer has.
     StrayBridge {
         /// The interface.
         name: String,
@@ -372,7 +373,7 @@ impl fmt::Display for Problem {
             ),
             Problem::StrayBridge { name } => write!(
                 f,
-                "bridge {name} is this root's default bridge, but the network bridge has no record"
+                "bridge {name} belongs to a network of this root that no longer exists"
             ),
             Problem::StaleRule { rule, owner } => {
                 let whose = match owner {

@@ -362,3 +362,86 @@ fn stop_ends_a_container_whose_monitor_was_killed() {
     assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new());
     assert_census_clean(&b);
 }
+
+#[test]
+fn a_crashed_container_and_a_lost_network_record_leave_nothing_after_repair() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "net"]);
+    let net = b
+        .ok(&["network", "inspect", "-f", "{{.Id}}", "net"])
+        .trim()
+        .to_string();
+    let bridge = format!("br-{}", &net[..12]);
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "net",
+            "-p",
+            "127.0.0.1::80",
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_string();
+    // The machine "crashes" under the container: monitor and init die
+    // unrecorded, then the network's record is lost.
+    let init: i32 = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "web"])
+        .trim()
+        .parse()
+        .unwrap();
+    let monitor = parent(init);
+    for pid in [monitor, init] {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_gone(pid);
+    }
+    {
+        let db = rusqlite::Connection::open(b.root.join("db/berth.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute("DELETE FROM networks WHERE id = ?1", [&net])
+            .unwrap();
+    }
+
+    let (rc, out) = check(&b, &["--quick"]);
+    assert_eq!(rc, 1, "{out}");
+    let short = &id[..12];
+    for needle in [
+        format!("container web ({short}) is not running but its cgroup is left"),
+        format!("bridge {bridge} belongs to a network of this root that no longer exists"),
+        format!(
+            "of network {} (bridge {bridge}), which no longer exists",
+            &net[..12]
+        ),
+        format!("of container web ({short}), which is not running: ip daddr 127.0.0.1 tcp dport"),
+        format!("{}.sock belongs to something that is gone", id),
+        format!("is leased on network {}, which does not exist", &net[..12]),
+    ] {
+        assert!(out.contains(&needle), "{needle:?} missing from:\n{out}");
+    }
+    let (rc, out) = check(&b, &["--quick", "--repair"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.ends_with("Every problem was repaired.\n"), "{out}");
+    let (rc, out) = check(&b, &["--quick"]);
+    assert_eq!(rc, 0, "{out}");
+    let nft = std::process::Command::new("nft")
+        .args(["list", "table", "ip", "berth"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&nft).contains(&net[..12]), "{}", stdout(&nft));
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&links).contains(&bridge));
+    b.ok(&["rm", "web"]);
+    assert_eq!(leftovers(&b, &[id]), Vec::<String>::new());
+}

@@ -354,14 +354,17 @@ impl fmt::Display for Problem {
                 "DNS responder {pid} serves network {}, which no longer exists",
                 &network[..12.min(network.len())]
             ),
-            Problem::EmptyCgroup { container, dirs } => write!(
-                f,
-                "{container} is not running but its cgroup is left: {}",
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Problem::EmptyCgroup { container, dirs } => {
+                write!(f, "{container} is not running but its cgroup is left")?;
+                if let Some(first) = dirs.first() {
+                    write!(f, ": {}", first.display())?;
+                }
+                match dirs.len() {
+                    0 | 1 => Ok(()),
+                    2 => write!(f, " (and 1 more hierarchy)"),
+                    n => write!(f, " (and {} more hierarchies)", n - 1),
+                }
+            }
             Problem::StrayMount { path, fstype } => write!(
                 f,
                 "{} ({fstype}) is mounted under berth's directories but nothing of berth's uses it",

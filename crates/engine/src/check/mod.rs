@@ -768,7 +768,8 @@ fn host_problems(known: &Known, census: &Census) -> Vec<Problem> {
                     && !census.processes.iter().any(|p| p.role == ProcessRole::DnsResponder(network.clone()))
             }
             RunFile::DockerPath { network, .. } => !known.networks.iter().any(|n| &n.id == network),
-            RunFile::ForkReport { pid, .. } => !pids_alive(*pid),
+            // Read by the process that forked it once the fork exits.
+            RunFile::ForkReport { pid, path } => !pids_alive(*pid) && older_than(path, 60),
         };
         if stale {
             out.push(Problem::StaleRunFile {
@@ -777,6 +778,15 @@ fn host_problems(known: &Known, census: &Census) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// Was `path` last modified more than `secs` ago?
+fn older_than(path: &Path, secs: u64) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > secs)
 }
 
 /// The problems by area, in report order.

@@ -285,6 +285,21 @@ fn leftovers_now(b: &Berth, ids: &[String]) -> Vec<String> {
     found
 }
 
+/// The leak census as a teardown check: `berth system check --quick`
+/// finds nothing of this root's wrong, in its store or on the host — no
+/// container running without its monitor, no process left in the cgroup
+/// of a stopped one, no stray mount, veth, rule, lease, work dir or run
+/// file (see `engine::check`).
+pub fn assert_census_clean(b: &Berth) {
+    let out = b.run(&["system", "check", "--quick"]);
+    assert!(
+        out.status.success(),
+        "berth system check found leftovers:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 /// `berth compose ARGS` run in `dir`.
 pub fn compose(b: &Berth, dir: &Path, args: &[&str]) -> Output {
     b.cmd()

@@ -1,7 +1,7 @@
 //! `berth run` and friends against real containers (root).
 mod common;
 
-use common::{code, stderr, stdout, Berth, IMAGE};
+use common::{assert_census_clean, code, stderr, stdout, Berth, IMAGE};
 
 fn sh(b: &Berth, extra: &[&str], script: &str) -> std::process::Output {
     let mut args = vec!["run", "--rm"];
@@ -184,6 +184,7 @@ fn exit_codes_follow_docker() {
     assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
     // --rm containers are gone, failed or not.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -406,6 +407,7 @@ fn stop_sends_the_stop_signal_then_kills() {
             .trim(),
         "7"
     );
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -424,6 +426,7 @@ fn kill_records_137_and_restart_runs_again() {
     assert!(stderr(&out).contains("running"), "{}", stderr(&out));
     b.ok(&["rm", "-f", "k"]);
     assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -490,6 +493,7 @@ fn exec_joins_the_container() {
     assert_eq!(code(&out), 127);
     let top = b.ok(&["top", "host"]);
     assert!(top.contains("sleep 300"), "{top}");
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -547,6 +551,7 @@ fn concurrent_runs_and_removals() {
             assert_eq!(out, tag);
         }
     }
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -604,6 +609,7 @@ fn external_runtime_runc() {
         stdout(&out),
         stderr(&out)
     );
+    assert_census_clean(&b);
 }
 
 #[test]

@@ -89,6 +89,7 @@ fn containers_on_a_network_reach_each_other_and_leave_nothing_behind() {
     assert!(links(&[&bridge]).is_empty(), "the bridge stayed");
     let o = b.run(&["network", "inspect", "appnet"]);
     assert_ne!(code(&o), 0);
+    assert_census_clean(&b);
     let made = Footprint::of(&b);
     drop(b);
     assert_host_unchanged(&before, &made);
@@ -705,6 +706,7 @@ fn published_ports_answer_on_localhost_and_from_another_host() {
         "true",
     ]);
     assert_eq!(code(&o), 125);
+    assert_census_clean(&b);
     let made = Footprint::of(&b);
     drop(b);
     assert_host_unchanged(&before, &made);
@@ -1177,6 +1179,7 @@ fn connect_and_disconnect_a_running_container() {
     ]);
     let o = b.run(&["network", "connect", "back", "alone"]);
     assert_eq!(code(&o), 1);
+    assert_census_clean(&b);
     let made = Footprint::of(&b);
     drop(b);
     assert_host_unchanged(&before, &made);
@@ -1530,6 +1533,7 @@ fn a_crashed_monitor_and_a_reboot_leave_the_network_usable() {
         "http://web:8080/hostname",
     ]);
     assert!(!page.is_empty());
+    assert_census_clean(&b);
     let made = Footprint::of(&b);
     drop(b);
     assert_host_unchanged(&before, &made);

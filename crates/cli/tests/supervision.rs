@@ -73,6 +73,7 @@ fn pause_freezes_and_unpause_resumes() {
         "exited\n"
     );
     assert_eq!(code(&b.run(&["pause", "tick"])), 1);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -345,6 +346,7 @@ fn on_failure_restarts_with_backoff_then_gives_up() {
     assert!(stderr(&out).contains("--rm"), "{}", stderr(&out));
     let out = b.run(&["run", "--restart", "sometimes", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -556,6 +558,7 @@ fn unhealthy_is_detected_reported_and_restarted() {
     let v: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert!(v["FailingStreak"].as_u64().unwrap() <= 2, "{health}");
     b.ok(&["rm", "-f", "hc"]);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -1115,6 +1118,7 @@ fn a_removal_or_stop_always_wins_over_the_restart_policy() {
         let status = b.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &n]);
         assert_eq!(status.trim(), "exited 0", "{n} came back after its stop");
     }
+    assert_census_clean(&b);
 }
 
 #[test]

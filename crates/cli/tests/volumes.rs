@@ -104,6 +104,7 @@ fn named_volumes_persist_and_read_only_mounts_refuse_writes() {
         stderr(&out)
     );
     b.ok(&["volume", "rm", "-f", "store"]);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -285,6 +286,7 @@ fn anonymous_volumes_go_with_rm_v_and_prune() {
     let out = b.ok(&["volume", "prune", "-a", "-f"]);
     assert!(out.contains("named") && !out.contains("inuse"), "{out}");
     assert_eq!(volumes(&b), ["inuse"]);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -516,6 +518,7 @@ fn binds_chown_driver_options_and_bad_input() {
     assert!(volumes(&b).iter().all(|v| v != "x"));
     let meta = std::fs::metadata(b.root.join("volumes/owned/_data")).unwrap();
     assert_eq!(meta.uid(), 1000);
+    assert_census_clean(&b);
 }
 
 #[test]

@@ -13,6 +13,9 @@ pub mod about;
 pub mod activation;
 /// `berth build`.
 pub mod build;
+/// The leak census and `system check`: everything of a state root's on
+/// the host, and its consistency.
+pub mod check;
 /// A container's stored configuration and state.
 pub mod config;
 /// Container operations, one file per verb.

@@ -599,9 +599,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             let _ = cg.destroy();
         }
     }
-    if let Some(t) = trash {
-        let _ = std::fs::remove_dir_all(t);
-    }
+    // Deleted with its work dir's lock held: a `system check` meanwhile
+    // sees work in progress, not a leftover.
+    drop(trash);
     if let Some((delay, signals)) = restart_after {
         // The next monitor is forked from this one: it must not inherit
         // the old status pipe (the caller's), attach socket or database.

@@ -531,7 +531,7 @@ pub fn is_default(n: &NetworkRecord) -> bool {
 /// The Linux bridge of the default network: `berth0` for the default
 /// store, another name per store otherwise (two berth roots on one host
 /// must not share a bridge).
-fn default_bridge_name(root: &std::path::Path) -> String {
+pub(crate) fn default_bridge_name(root: &std::path::Path) -> String {
     if root == std::path::Path::new(crate::DEFAULT_ROOT) {
         return "berth0".into();
     }
@@ -968,7 +968,7 @@ fn dns_lock_file(paths: &crate::Paths, id: &str) -> std::io::Result<std::fs::Fil
 /// it holds the gateway's port 53, which a network made next with the same
 /// subnet needs for its own responder. The responder wrote its pid into
 /// its lock file; the lock is free once it has exited.
-fn stop_dns(paths: &crate::Paths, id: &str) {
+pub(crate) fn stop_dns(paths: &crate::Paths, id: &str) {
     let path = paths.runroot.join("dns").join(format!("{id}.lock"));
     let Ok(f) = std::fs::File::open(&path) else {
         return;

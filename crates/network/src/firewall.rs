@@ -102,6 +102,57 @@ impl Firewall {
     }
 }
 
+/// What one of berth's rules is for, from its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleTag {
+    /// `berth:<container id>`: a published port.
+    Container(String),
+    /// `berth-net:<network id>`: a network's NAT, isolation or accept rule.
+    Network(String),
+}
+
+impl RuleTag {
+    /// The tag in a rule's text, if it has one of berth's.
+    pub fn find(text: &str) -> Option<RuleTag> {
+        let id_after = |mark: &str| {
+            let at = text.find(mark)? + mark.len();
+            let id: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect();
+            (!id.is_empty()).then_some(id)
+        };
+        id_after("berth-net:")
+            .map(RuleTag::Network)
+            .or_else(|| id_after("berth:").map(RuleTag::Container))
+    }
+}
+
+/// One rule of berth's as the firewall lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedRule {
+    /// Where it is (`nft ip berth ports`, `iptables nat BERTH-PORTS`,
+    /// `iptables-nft filter DOCKER-USER`).
+    pub place: String,
+    /// Whose it is.
+    pub tag: RuleTag,
+    /// The rule as listed.
+    pub text: String,
+}
+
+impl Firewall {
+    /// Every rule carrying one of berth's tags: in berth's own table or
+    /// chains, and its accept rules in Docker's `FORWARD` path.
+    pub fn tagged_rules(&self) -> std::io::Result<Vec<TaggedRule>> {
+        let mut out = match self {
+            Firewall::Nft => nft::tagged_rules()?,
+            Firewall::Iptables(i) => i.tagged_rules(),
+        };
+        out.extend(forward::tagged_rules());
+        Ok(out)
+    }
+}
+
 /// Per-interface settings of one of berth's bridges: it forwards, and the
 /// host reaches published ports on 127.0.0.1 through it.
 pub fn prepare_bridge(bridge: &str) -> std::io::Result<()> {
@@ -127,4 +178,23 @@ pub fn enable_ip_forward() -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_read_from_comments() {
+        assert_eq!(
+            RuleTag::find("tcp dport 80 dnat to 10.0.0.2:80 comment \"berth:ab12\""),
+            Some(RuleTag::Container("ab12".into()))
+        );
+        assert_eq!(
+            RuleTag::find("-A DOCKER-USER -i br-1 -m comment --comment berth-net:cd34 -j ACCEPT"),
+            Some(RuleTag::Network("cd34".into()))
+        );
+        assert_eq!(RuleTag::find("jump ports"), None);
+        assert_eq!(RuleTag::find("comment \"berth:\""), None);
+    }
 }

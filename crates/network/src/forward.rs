@@ -230,6 +230,33 @@ pub fn open(b: &Bridge<'_>) -> std::io::Result<()> {
     }
 }
 
+/// berth's accept rules in Docker's path, in every backend.
+pub fn tagged_rules() -> Vec<crate::firewall::TaggedRule> {
+    let mut out = Vec::new();
+    for be in backends() {
+        let Some(listing) = be.listing() else {
+            continue;
+        };
+        for line in listing.lines() {
+            let Some(crate::firewall::RuleTag::Network(id)) = crate::firewall::RuleTag::find(line)
+            else {
+                continue;
+            };
+            if !marked(line, &id) {
+                continue;
+            }
+            let tag = crate::firewall::RuleTag::Network(id);
+            let chain = line.split_whitespace().nth(1).unwrap_or("");
+            out.push(crate::firewall::TaggedRule {
+                place: format!("{} filter {chain}", be.bin),
+                tag,
+                text: line.to_string(),
+            });
+        }
+    }
+    out
+}
+
 /// Remove the rules of network `id` from every backend (best effort: all
 /// are tried, the errors collected).
 pub fn close(id: &str) -> std::io::Result<()> {

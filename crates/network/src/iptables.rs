@@ -121,6 +121,26 @@ impl Iptables {
         Ok(())
     }
 
+    /// The tagged rules of berth's chains.
+    pub fn tagged_rules(&self) -> Vec<crate::firewall::TaggedRule> {
+        let mut out = Vec::new();
+        for (table, chain) in CHAINS {
+            let Ok(listing) = self.run(&["-t", table, "-S", chain]) else {
+                continue;
+            };
+            for line in listing.lines() {
+                if let Some(tag) = crate::firewall::RuleTag::find(line) {
+                    out.push(crate::firewall::TaggedRule {
+                        place: format!("{} {table} {chain}", self.bin),
+                        tag,
+                        text: line.to_string(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// See [`crate::nft::network_up`].
     pub fn network_up(
         &self,

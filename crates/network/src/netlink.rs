@@ -138,6 +138,37 @@ impl Netlink {
             .collect())
     }
 
+    /// Every link: name, index and the index of the bridge it is a port
+    /// of.
+    pub fn links(&mut self) -> io::Result<Vec<Link>> {
+        let r = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(r.into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => {
+                    let index = l.header.index;
+                    let mut name = None;
+                    let mut master = None;
+                    for a in l.attributes {
+                        match a {
+                            LinkAttribute::IfName(n) => name = Some(n),
+                            LinkAttribute::Controller(m) => master = Some(m),
+                            _ => {}
+                        }
+                    }
+                    Some(Link {
+                        name: name?,
+                        index,
+                        master,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Create a bridge (fails with EEXIST if it exists) with a MAC address
     /// of its own (random, locally administered), as Docker does: without
     /// one the kernel gives the bridge its lowest port's address, which
@@ -293,6 +324,17 @@ impl Netlink {
             .map_err(|e| err(&format!("adding the default route via {gateway}"), e))?;
         Ok(())
     }
+}
+
+/// A network interface as [`Netlink::links`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its name.
+    pub name: String,
+    /// Its index.
+    pub index: u32,
+    /// The bridge it is a port of.
+    pub master: Option<u32>,
 }
 
 /// A random unicast, locally administered MAC address.

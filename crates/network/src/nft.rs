@@ -183,6 +183,32 @@ pub fn unpublish(id: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The tagged rules of berth's table (none if it does not exist).
+pub fn tagged_rules() -> std::io::Result<Vec<crate::firewall::TaggedRule>> {
+    Ok(listing()?.map(|l| tagged_in(&l)).unwrap_or_default())
+}
+
+fn tagged_in(listing: &str) -> Vec<crate::firewall::TaggedRule> {
+    let mut chain = "";
+    let mut out = Vec::new();
+    for line in listing.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().unwrap_or("");
+            continue;
+        }
+        if let Some(tag) = crate::firewall::RuleTag::find(t) {
+            let text = t.rsplit_once(" # handle ").map_or(t, |(r, _)| r);
+            out.push(crate::firewall::TaggedRule {
+                place: format!("nft ip {TABLE} {chain}"),
+                tag,
+                text: text.to_string(),
+            });
+        }
+    }
+    out
+}
+
 /// `delete rule` lines for the rules of `id` in an `nft -a list` output.
 fn deletions(listing: &str, id: &str) -> String {
     deletions_marked(listing, &format!("comment \"berth:{id}\""))
@@ -237,5 +263,18 @@ mod tests {
             deletions(listing, "abc"),
             "delete rule ip berth ports handle 9\ndelete rule ip berth masq handle 11\n"
         );
+        // Tags are hex ids: `berth:xyz` is nobody's.
+        let tagged = tagged_in(listing);
+        assert_eq!(tagged.len(), 2);
+        assert_eq!(tagged[0].place, "nft ip berth ports");
+        assert_eq!(
+            tagged[0].tag,
+            crate::firewall::RuleTag::Container("abc".into())
+        );
+        assert_eq!(
+            tagged[0].text,
+            "tcp dport 8080 dnat to 10.1.0.2:80 comment \"berth:abc\""
+        );
+        assert_eq!(tagged[1].place, "nft ip berth masq");
     }
 }

@@ -232,17 +232,16 @@ impl Store {
 
     /// Remove a container's row and dir (the dir best effort).
     pub fn remove_container(&self, id: &ContainerId) -> Result<(), StoreError> {
-        let trash = self.forget_container(id)?;
-        if let Some(t) = trash {
-            let _ = std::fs::remove_dir_all(t);
-        }
+        drop(self.forget_container(id)?);
         Ok(())
     }
 
-    /// Remove a container's row and move its dir out of the way (to
-    /// `tmp/rm-<id>`, returned so the caller can delete it when convenient;
-    /// `open` deletes leftovers).
-    pub fn forget_container(&self, id: &ContainerId) -> Result<Option<PathBuf>, StoreError> {
+    /// Remove a container's row and move its dir out of the way, into a
+    /// work dir under `tmp/` that is deleted when the returned value is
+    /// dropped (when convenient for the caller); while it lives its lock
+    /// says a command is at work there, and if the caller dies the next
+    /// `open` deletes it.
+    pub fn forget_container(&self, id: &ContainerId) -> Result<Option<crate::TmpDir>, StoreError> {
         let n = {
             let tx = self.write_tx()?;
             let n = tx.execute("DELETE FROM containers WHERE id = ?1", [id.as_str()])?;
@@ -252,18 +251,20 @@ impl Store {
         let dir = self.container_dir(id);
         let mut trash = None;
         if dir.exists() {
-            let t = self.root().join("tmp").join(format!("rm-{}", id.as_str()));
-            match std::fs::rename(&dir, &t) {
-                Ok(()) => trash = Some(t),
+            let moved = self.tmp_dir("rm").and_then(|t| {
+                std::fs::rename(&dir, t.path().join(id.as_str()))
+                    .map_err(StoreError::io(&dir))
+                    .map(|()| t)
+            });
+            match moved {
+                Ok(t) => trash = Some(t),
                 Err(_) => {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
             }
         }
         if n == 0 {
-            if let Some(t) = trash {
-                let _ = std::fs::remove_dir_all(t);
-            }
+            drop(trash);
             return Err(StoreError::NotFound {
                 kind: "container",
                 what: id.as_str().to_string(),

@@ -13,6 +13,8 @@
 
 /// docker-archive and OCI-layout load/save.
 pub mod archive;
+/// The store checked against itself (`system check`), and its repairs.
+pub mod audit;
 /// Writing verified blobs.
 pub mod blob;
 /// The build cache.
@@ -39,6 +41,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub use archive::{ArchiveFormat, LoadedImage};
+pub use audit::{Audit, BlobRole, Finding, ImageUse};
 pub use change::{parse_change, Change};
 pub use container::ContainerRecord;
 pub use download::{Blobs, Download};
@@ -390,47 +393,13 @@ impl Store {
 
     pub(crate) fn gc(&self) -> Result<u64, StoreError> {
         let tx = self.write_tx()?;
-        let mut keep_layers = std::collections::HashSet::new();
-        let mut keep_blobs = std::collections::HashSet::new();
-        {
-            let mut stmt =
-                tx.prepare("SELECT id, diff_ids, layer_blobs, repo_digests FROM images")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, diffs, blobs, repo_digests) = row?;
-                keep_blobs.insert(id.trim_start_matches("sha256:").to_string());
-                // The manifests the image was pulled by (pushed verbatim).
-                for rd in serde_json::from_str::<Vec<String>>(&repo_digests).unwrap_or_default() {
-                    if let Some((_, d)) = rd.rsplit_once("@sha256:") {
-                        keep_blobs.insert(d.to_string());
-                    }
-                }
-                for d in serde_json::from_str::<Vec<String>>(&diffs).unwrap_or_default() {
-                    keep_layers.insert(d.trim_start_matches("sha256:").to_string());
-                }
-                for b in serde_json::from_str::<Vec<image::LayerBlob>>(&blobs).unwrap_or_default() {
-                    keep_blobs.insert(b.digest.trim_start_matches("sha256:").to_string());
-                }
-            }
-        }
         tx.execute(
             "DELETE FROM compressed WHERE diff_id NOT IN (SELECT value FROM images, json_each(images.diff_ids))",
             [],
         )?;
-        {
-            let mut stmt = tx.prepare("SELECT digest FROM compressed")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            for d in rows {
-                keep_blobs.insert(d?.trim_start_matches("sha256:").to_string());
-            }
-        }
+        let refs = audit::references(&tx)?;
+        let keep_layers = refs.layers;
+        let keep_blobs = refs.blobs;
         // Blobs of a pull or push in progress are not referenced yet.
         let busy = self.commands_in_progress();
         let mut freed = 0u64;
@@ -457,7 +426,7 @@ impl Store {
             .flatten()
         {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !keep_blobs.contains(&name) && !busy {
+            if !keep_blobs.contains_key(&name) && !busy {
                 freed += e.metadata().map(|m| m.len()).unwrap_or(0);
                 let _ = std::fs::remove_file(e.path());
             }

@@ -152,6 +152,10 @@ pub enum SystemCommand {
     /// Start the containers whose restart policy says they should run
     /// (at boot: see the systemd unit in README.md).
     Boot,
+    /// Check the store and what this berth left on the host (processes,
+    /// cgroups, mounts, interfaces, rules, leases, work dirs); --repair
+    /// fixes what is berth's alone.
+    Check(system::CheckArgs),
     /// Show the event stream (same as `berth events`).
     Events(system::EventsArgs),
     /// Show system-wide information (same as `berth info`).
@@ -236,6 +240,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Version(a) => system::version(&engine, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&engine, a),
         Command::System(SystemCommand::Prune(a)) => system::system_prune(&engine, a),
+        Command::System(SystemCommand::Check(a)) => system::check(&engine, a),
         Command::System(SystemCommand::Reset { force }) => {
             if !force {
                 return Err(Failure::msg(

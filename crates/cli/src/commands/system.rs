@@ -30,6 +30,130 @@ pub struct SystemPruneArgs {
     force: bool,
 }
 
+/// `system check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Fix what is berth's alone (leftovers of crashes); report the rest.
+    #[arg(short, long)]
+    repair: bool,
+    /// Skip hashing every blob.
+    #[arg(short, long)]
+    quick: bool,
+}
+
+/// `system check`: problems by kind, each with what `--repair` does or
+/// what to do; with `--repair`, what was done and what is left. Exit 0
+/// when nothing is (left) wrong, 1 otherwise.
+pub fn check(engine: &Engine, a: CheckArgs) -> Result<(), Failure> {
+    use engine::check::{by_area, CheckOptions, Remedy};
+    let opts = CheckOptions { quick: a.quick };
+    let report = engine.check(opts)?;
+    if report.problems.is_empty() {
+        println!("No problems found: {}.", checked(&report));
+        return Ok(());
+    }
+    let repaired = if a.repair {
+        engine.repair(&report.problems)
+    } else {
+        Vec::new()
+    };
+    let mut printed = BTreeSet::new();
+    for (area, problems) in by_area(&report.problems) {
+        let fixed = problems
+            .iter()
+            .filter(|p| {
+                repaired
+                    .iter()
+                    .any(|r| r.problem == ***p && r.result.is_ok())
+            })
+            .count();
+        if a.repair {
+            println!("{area}: {} found, {fixed} repaired", problems.len());
+        } else {
+            let n = problems.len();
+            println!("{area}: {n} problem{}", if n == 1 { "" } else { "s" });
+        }
+        for p in problems {
+            printed.insert(p.to_string());
+            let outcome = repaired.iter().find(|r| r.problem == *p);
+            match (outcome, p.remedy()) {
+                (Some(r), Remedy::Repair { done, .. }) => match &r.result {
+                    Ok(()) => println!("  {p}: repaired: {done}"),
+                    Err(e) => println!("  {p}: not repaired: {e}"),
+                },
+                (_, Remedy::Repair { does, .. }) => {
+                    println!("  {p}: \"berth system check --repair\" {does}")
+                }
+                (_, Remedy::Manual(what)) => println!("  {p}: {what}"),
+            }
+        }
+    }
+    let left = if a.repair {
+        let after = engine.check(opts)?;
+        let new: Vec<String> = after
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .filter(|p| !printed.contains(p))
+            .collect();
+        if !new.is_empty() {
+            println!("found after the repair:");
+            for p in &new {
+                println!("  {p}");
+            }
+        }
+        after.problems
+    } else {
+        report.problems
+    };
+    println!();
+    match left.len() {
+        0 => {
+            println!("Every problem was repaired.");
+            return Ok(());
+        }
+        n if a.repair => println!(
+            "{n} problem{} left: see above for what to do.",
+            if n == 1 { "" } else { "s" }
+        ),
+        n => {
+            let fixable = left.iter().filter(|p| p.repairable()).count();
+            println!(
+                "{n} problem{} found; \"berth system check --repair\" fixes {fixable} of them.",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Err(Failure::silent(1))
+}
+
+/// What a clean check looked at, in one line.
+fn checked(r: &engine::check::CheckReport) -> String {
+    let n = |count: usize, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
+    let s = &r.store;
+    let c = &r.census;
+    let mut blobs = n(s.blobs, "blob", "blobs");
+    if s.blobs_verified > 0 {
+        blobs.push_str(&format!(" ({} verified)", s.blobs_verified));
+    }
+    format!(
+        "{}, {}, {blobs}, {}, {}, {}, {}; on the host {}, {}, {}, {}, {}",
+        n(s.images, "image", "images"),
+        n(s.layers, "layer", "layers"),
+        n(s.containers, "container", "containers"),
+        n(s.volumes, "volume", "volumes"),
+        n(s.networks, "network", "networks"),
+        n(s.leases, "lease", "leases"),
+        n(c.processes.len(), "process", "processes"),
+        n(c.cgroups.len(), "cgroup", "cgroups"),
+        n(c.mounts.len(), "mount", "mounts"),
+        n(c.links.len(), "interface", "interfaces"),
+        n(c.rules.len(), "firewall rule", "firewall rules"),
+    )
+}
+
 /// `system df`.
 #[derive(Args, Debug)]
 pub struct DfArgs {

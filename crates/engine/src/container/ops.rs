@@ -88,7 +88,7 @@ impl Engine {
         Ok(())
     }
 
-    fn cgroup_of(&self, c: &Container) -> Result<runtime::cgroup::Cgroup> {
+    pub(crate) fn cgroup_of(&self, c: &Container) -> Result<runtime::cgroup::Cgroup> {
         let h = runtime::cgroup::Hierarchy::detect()?;
         Ok(runtime::cgroup::Cgroup::open(
             &h,
@@ -218,6 +218,18 @@ impl Engine {
                 Err(e) => return Err(e),
             };
             let st = &now.state;
+            if !st.monitor_alive() && now.is_running() {
+                // Its monitor was killed: the init runs on unwatched.
+                let _ = self.signal_init(&now, sig);
+                self.emit_container(&now, "kill", &[("signal", &sig.number().to_string())]);
+                self.thaw_if_paused(&now);
+                if sig.number() != libc::SIGKILL {
+                    if let Some(g) = grace {
+                        wait_pid_exit(st.pid, Some(g));
+                    }
+                }
+                return self.stop_unmonitored(&now);
+            }
             if !st.monitor_alive() || Instant::now() > deadline {
                 self.settle(&now)?;
                 return Ok(());
@@ -260,6 +272,61 @@ impl Engine {
                 let _ = cg.thaw();
             }
         }
+    }
+
+    /// End a container whose monitor is gone (killed, crashed) as its
+    /// monitor would have: whatever is left in its cgroups is killed, the
+    /// exit recorded (137 when it was running), its ports, leases and veths
+    /// released, its cgroups and attach socket removed. Its init is not our
+    /// child: it is waited for through its pid.
+    pub(crate) fn stop_unmonitored(&self, c: &Container) -> Result<()> {
+        if c.state.monitor_alive() {
+            return Err(EngineError::State {
+                name: c.id().as_str().to_string(),
+                problem: "has a live monitor: stop it with berth stop".into(),
+            });
+        }
+        let was_running = c.is_running();
+        let cg = self.cgroup_of(c).ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.kill_all(c);
+            if cg.as_ref().is_none_or(|g| g.is_empty()) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if c.state.is_alive() {
+            wait_pid_exit(c.state.pid, Some(Duration::from_secs(5)));
+        }
+        if was_running {
+            // Killed here, by SIGKILL: Docker's 137.
+            self.set_state(c.id(), |st| {
+                if matches!(st.status, Status::Running | Status::Paused) {
+                    st.status = Status::Exited;
+                    st.exit_code = 137;
+                    st.pid = 0;
+                    st.monitor_pid = 0;
+                    st.finished_at = Some(chrono::Utc::now());
+                }
+            })?;
+        }
+        if !c.config.networks.is_empty() {
+            crate::networks::detach(
+                self.paths(),
+                &self.store(),
+                c.id().as_str(),
+                !c.config.ports.is_empty(),
+            );
+        }
+        if let Some(cg) = cg {
+            cg.destroy()?;
+        }
+        let _ = std::fs::remove_file(self.attach_socket(c.id()));
+        if was_running {
+            self.emit_container(c, "die", &[("exitCode", "137")]);
+        }
+        Ok(())
     }
 
     /// `stop`: the stop signal, then SIGKILL after the timeout.

@@ -22,6 +22,7 @@ mod remove;
 pub use store::VolumeRecord;
 
 pub use create::new_record;
+pub(crate) use mount::unescape_mountinfo;
 pub use mount::{ensure_mounted, inspect_mount, oci_mount, release_mount};
 pub use parse::{check_driver_options, parse_mount_flag, parse_volume_flag, NewVolume};
 pub(crate) use remove::remove_anonymous;

@@ -51,6 +51,10 @@ pub(crate) struct Body {
     /// `HostConfig.Runtime` when that is not given.
     runtime: String,
     healthcheck: Option<Health>,
+    /// `Config.Volumes`: mount points, each an anonymous volume unless a
+    /// bind or mount covers it (docker-py's `create_container(volumes=)`,
+    /// an image's `VOLUME` as the CLI passes it).
+    volumes: Option<BTreeMap<String, serde_json::Value>>,
     host_config: Option<HostConfig>,
     networking_config: Option<NetworkingConfig>,
 }
@@ -337,6 +341,31 @@ impl Body {
                 spec.push_str(",readonly");
             }
             req.mounts.push(spec);
+        }
+        // Mount points of Config.Volumes that nothing else covers become
+        // anonymous volumes, as `-v /path`.
+        let covered: Vec<String> = req
+            .volumes
+            .iter()
+            .filter_map(|b| {
+                b.split(':')
+                    .nth(1)
+                    .map(|t| t.trim_end_matches('/').to_string())
+            })
+            .chain(req.mounts.iter().filter_map(|m| {
+                m.split(',').find_map(|kv| {
+                    kv.strip_prefix("target=")
+                        .or_else(|| kv.strip_prefix("dst="))
+                        .or_else(|| kv.strip_prefix("destination="))
+                        .map(|t| t.trim_end_matches('/').to_string())
+                })
+            }))
+            .collect();
+        for path in self.volumes.unwrap_or_default().into_keys() {
+            let target = path.trim_end_matches('/');
+            if !target.is_empty() && !covered.iter().any(|c| c == target) {
+                req.volumes.push(path);
+            }
         }
         for (port, bindings) in hc.port_bindings.unwrap_or_default() {
             for b in bindings.unwrap_or_default() {

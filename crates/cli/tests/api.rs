@@ -755,3 +755,46 @@ fn a_followed_log_is_read_whole_after_the_container_is_removed() {
     assert!(srv.stop().success());
     assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
 }
+
+/// `docker run -v /data` sends the mount point in `Config.Volumes` (not
+/// `Binds`): an anonymous volume, removed with the container by `--rm`;
+/// a mount point a bind covers is that bind. (docker-py's
+/// `create_container(volumes=[...])` does the same.)
+#[test]
+fn config_volumes_are_anonymous_volumes_unless_bound() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    let out = srv.docker_ok(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -c ' /data ' /proc/mounts; echo kept > /data/f",
+    ]);
+    assert_eq!(out, "1\n");
+    let vols = b.ok(&["volume", "ls", "-q"]);
+    assert_eq!(vols.lines().count(), 1, "{vols}");
+    let mounts = srv.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Destination}}{{end}}",
+        "anon",
+    ]);
+    assert_eq!(mounts.trim(), "volume /data");
+    srv.docker_ok(&["rm", "-v", "anon"]);
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    let host = b.path().join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "from the host\n").unwrap();
+    let bind = format!("{}:/data", host.display());
+    let out = srv.docker_ok(&[
+        "run", "--rm", "-v", &bind, "-v", "/data", IMAGE, "cat", "/data/f",
+    ]);
+    assert_eq!(out, "from the host\n");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    assert!(srv.stop().success());
+}

@@ -305,12 +305,18 @@ pub(crate) async fn logs(
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let (c, path) = {
+    // The log is opened (and read) before the answer's headers go out: a
+    // client may remove the container as soon as it has them (docker-py's
+    // `containers.run(remove=True)` reads the body after the removal).
+    let follow = truthy(&q.follow);
+    let (c, mut follower, entries) = {
         let id = id.clone();
         st.engine(move |e| {
             let c = e.container(&id)?;
             let path = e.container_log(&c);
-            Ok((c, path))
+            let follower = follow.then(|| engine::logs::Follower::at_end(&path));
+            let entries = engine::logs::read_all(&path).unwrap_or_default();
+            Ok((c, follower, entries))
         })
         .await?
     };
@@ -324,7 +330,6 @@ pub(crate) async fn logs(
         engine::logs::Stream::Stdout => truthy(&q.stdout),
         engine::logs::Stream::Stderr => truthy(&q.stderr),
     };
-    let follow = truthy(&q.follow);
     let timestamps = truthy(&q.timestamps);
     let since = unix_time(&q.since);
     let until = unix_time(&q.until);
@@ -333,8 +338,7 @@ pub(crate) async fn logs(
     let stopping = st.stopping.clone();
     let paths = st.clone();
     tokio::task::spawn_blocking(move || {
-        let mut follower = follow.then(|| engine::logs::Follower::at_end(&path));
-        let mut entries = engine::logs::read_all(&path).unwrap_or_default();
+        let mut entries = entries;
         entries.retain(|e| {
             want(e) && since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u)
         });

@@ -151,12 +151,28 @@ impl Engine {
     /// database file's size and change time. A server keeps a snapshot of
     /// what it read while the stamp stays the same.
     pub fn store_stamp(&self) -> Vec<u8> {
-        use std::io::Read;
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::{FileExt, MetadataExt};
         let db = self.paths.root.join("db");
         let mut stamp = vec![0u8; 48];
-        if let Ok(mut f) = std::fs::File::open(db.join("berth.db-shm")) {
-            let _ = f.read_exact(&mut stamp);
+        // The -shm file stays open for the process's life: closing any
+        // descriptor of it would drop every POSIX lock this process holds
+        // on it, SQLite's own on the wal-index included (another process
+        // could then rebuild the index under our connections: SIGBUS).
+        // A file SQLite replaced (a new inode) is opened anew; the old
+        // descriptor is kept, not closed, for the same reason.
+        static SHM: std::sync::Mutex<Vec<(PathBuf, u64, std::fs::File)>> =
+            std::sync::Mutex::new(Vec::new());
+        let shm = db.join("berth.db-shm");
+        if let (Ok(mut open), Ok(meta)) = (SHM.lock(), std::fs::metadata(&shm)) {
+            let ino = meta.ino();
+            if !open.iter().any(|(p, i, _)| *p == shm && *i == ino) {
+                if let Ok(f) = std::fs::File::open(&shm) {
+                    open.push((shm.clone(), ino, f));
+                }
+            }
+            if let Some((_, _, f)) = open.iter().find(|(p, i, _)| *p == shm && *i == ino) {
+                let _ = f.read_exact_at(&mut stamp, 0);
+            }
         }
         if let Ok(m) = std::fs::metadata(db.join("berth.db")) {
             stamp.extend_from_slice(&m.size().to_le_bytes());

@@ -31,6 +31,7 @@ mod system;
 mod tls;
 mod update;
 mod version;
+mod zygote;
 
 use std::sync::Arc;
 
@@ -57,6 +58,8 @@ pub(crate) struct AppState {
     listing: Arc<listing::Listing>,
     /// Open engines to borrow.
     engines: Arc<Engines>,
+    /// The fork server for calls that fork (`None`: exec them).
+    zygote: Option<Arc<zygote::Zygote>>,
 }
 
 /// Open engines (each holds a SQLite connection and its page cache) for
@@ -174,9 +177,14 @@ fn routes(state: AppState) -> Router {
 
 /// The whole service: version prefixes and dockerd's headers around the
 /// routes.
-pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
+pub(crate) fn app(
+    paths: engine::Paths,
+    zygote: Option<zygote::Zygote>,
+    stopping: listen::Stopping,
+) -> Router {
     let inner = routes(AppState {
         paths: Arc::new(paths),
+        zygote: zygote.map(Arc::new),
         pending: Arc::default(),
         execs: Arc::default(),
         listing: Arc::default(),
@@ -192,6 +200,8 @@ pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
 pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
     // Before any thread: socket activation edits the environment.
     let plan = listen::plan(opts)?;
+    // Still single-threaded: the fork server is a copy of this process.
+    let zygote = zygote::Zygote::start(&paths);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -209,7 +219,7 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
             engine::term::trim_heap();
         }
     });
-    let result = rt.block_on(listen::run(plan, |stopping| app(paths, stopping)));
+    let result = rt.block_on(listen::run(plan, |stopping| app(paths, zygote, stopping)));
     // What is left (a request past the grace period, a hijacked stream,
     // a blocking engine call) is not waited for.
     rt.shutdown_background();

@@ -3,14 +3,18 @@
 //! container's monitor) — never run on the server's threads: forking a
 //! multi-threaded process is unsafe. They run in a fresh, single-threaded
 //! berth process: `berth __api-op OP` reads its arguments as JSON on stdin
-//! and answers `{"ok": …}` or `{"status": …, "message": …}` on stdout.
+//! and answers `{"ok": …}` or `{"status": …, "message": …}` on stdout;
+//! the server's zygote forks such a process without the exec
+//! (`zygote.rs`).
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
 use engine::container::start::AttachMode;
 use engine::Engine;
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::create::Body;
 use crate::{ApiError, AppState};
@@ -110,9 +114,37 @@ pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
     0
 }
 
+/// The op's answer document (`{"ok": …}` or `{"status", "message"}`) as
+/// the handler's result.
+fn answer(op: &str, doc: &[u8], ended: impl std::fmt::Display) -> Result<Value, ApiError> {
+    let doc: Value = serde_json::from_slice(doc).map_err(|_| {
+        ApiError::internal(format!(
+            "berth __api-op {op} ended without an answer ({ended})"
+        ))
+    })?;
+    if let Some(status) = doc["status"].as_u64() {
+        let status =
+            StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Err(ApiError::new(
+            status,
+            doc["message"].as_str().unwrap_or_default(),
+        ));
+    }
+    Ok(doc["ok"].clone())
+}
+
 impl AppState {
-    /// Run `op` in a fresh berth process; its answer.
+    /// Run `op` in a fresh single-threaded berth process (forked by the
+    /// zygote, else an exec of `berth __api-op OP`); its answer.
     pub(crate) async fn forked(&self, op: &'static str, args: Value) -> Result<Value, ApiError> {
+        if let Some(conn) = self.zygote.as_ref().and_then(|z| z.spawn(op).ok()) {
+            return talk(conn, op, args).await;
+        }
+        self.exec_op(op, args).await
+    }
+
+    /// `forked` through an exec of `berth __api-op OP`.
+    async fn exec_op(&self, op: &'static str, args: Value) -> Result<Value, ApiError> {
         let paths = self.paths.clone();
         tokio::task::spawn_blocking(move || {
             let exe = std::env::current_exe()
@@ -136,23 +168,27 @@ impl AppState {
             let out = child
                 .wait_with_output()
                 .map_err(|e| ApiError::internal(format!("berth __api-op {op}: {e}")))?;
-            let doc: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-                ApiError::internal(format!(
-                    "berth __api-op {op} ended without an answer ({})",
-                    out.status
-                ))
-            })?;
-            if let Some(status) = doc["status"].as_u64() {
-                let status = StatusCode::from_u16(status as u16)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return Err(ApiError::new(
-                    status,
-                    doc["message"].as_str().unwrap_or_default(),
-                ));
-            }
-            Ok(doc["ok"].clone())
+            answer(op, &out.stdout, out.status)
         })
         .await
         .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
     }
+}
+
+/// Send `args` to an op forked by the zygote and read its answer: the
+/// first line, as soon as it comes (the process may still be ending).
+async fn talk(conn: UnixStream, op: &str, args: Value) -> Result<Value, ApiError> {
+    let failed = |e: std::io::Error| ApiError::internal(format!("berth __api-op {op}: {e}"));
+    conn.set_nonblocking(true).map_err(failed)?;
+    let mut conn = tokio::net::UnixStream::from_std(conn).map_err(failed)?;
+    conn.write_all(args.to_string().as_bytes())
+        .await
+        .map_err(failed)?;
+    conn.shutdown().await.map_err(failed)?;
+    let mut line = Vec::new();
+    tokio::io::BufReader::new(conn)
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(failed)?;
+    answer(op, &line, "no answer")
 }

@@ -126,11 +126,20 @@ pub fn keep_only(fd: RawFd) -> io::Result<()> {
         }
     }
     drop(null);
+    close_all_but(&[fd])
+}
+
+/// Close every fd from 3 upwards except those in `keep` (`close_range(2)`
+/// over the gaps). Only for a forked child that will never again use, or
+/// drop, an object owning one of the closed descriptors: it runs new code
+/// of its own, then exits.
+pub fn close_all_but(keep: &[RawFd]) -> io::Result<()> {
     let close = |first: RawFd, last: RawFd| -> io::Result<()> {
         if first > last {
             return Ok(());
         }
-        // SAFETY: as in close_from: the caller exits without using them.
+        // SAFETY: as in close_from: no Rust object of the caller's still
+        // uses these descriptors (see above).
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_close_range,
@@ -144,8 +153,15 @@ pub fn keep_only(fd: RawFd) -> io::Result<()> {
         }
         Ok(())
     };
-    close(3, fd - 1)?;
-    close(fd + 1, libc::c_uint::MAX as RawFd)
+    let mut kept: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= 3).collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut first = 3;
+    for k in kept {
+        close(first, k - 1)?;
+        first = k + 1;
+    }
+    close(first, RawFd::MAX)
 }
 
 /// Make the calling process yield to everything else: the lowest CPU

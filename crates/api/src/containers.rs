@@ -24,30 +24,37 @@ pub(crate) struct ListQuery {
     filters: Option<String>,
 }
 
-/// `GET /containers/json`: newest first, as `ps`.
+/// `GET /containers/json`: newest first, as `ps`. Answered from the
+/// listing's view at once when nothing changed, else on a blocking thread
+/// with an engine (see `listing.rs`).
 pub(crate) async fn list(
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let listing = st.listing.clone();
-    st.engine(move |e| {
-        let req = engine::container::list::ListRequest {
-            all: truthy(&q.all),
-            limit: q.limit.filter(|n| *n > 0).map(|n| n as usize),
-            filters: engine::filters::Filters::from_json(
-                q.filters.as_deref().unwrap_or(""),
-                engine::container::list::PS_FILTERS,
-            )?,
-        };
-        let all = listing.containers(e)?;
-        let list = e.filter_containers(&all, &req)?;
-        let body = listing.summaries(e, &all, &list);
-        axum::response::Response::builder()
-            .header("Content-Type", "application/json")
-            .body(axum::body::Body::from(body))
-            .map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await
+    let req = engine::container::list::ListRequest {
+        all: truthy(&q.all),
+        limit: q.limit.filter(|n| *n > 0).map(|n| n as usize),
+        filters: engine::filters::Filters::from_json(
+            q.filters.as_deref().unwrap_or(""),
+            engine::container::list::PS_FILTERS,
+        )?,
+    };
+    let body = match st.listing.answer_fresh(&st.paths, &req) {
+        Some(body) => body?,
+        None => {
+            let listing = st.listing.clone();
+            st.engine(move |e| {
+                let all = listing.containers(e)?;
+                let list = e.filter_containers(&all, &req)?;
+                Ok(listing.summaries(e, &list))
+            })
+            .await?
+        }
+    };
+    axum::response::Response::builder()
+        .header("Content-Type", "application/json")
+        .body(axum::body::Body::from(body))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// `GET /containers/{id}/json`.

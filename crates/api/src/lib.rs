@@ -70,8 +70,18 @@ pub(crate) struct Engines {
     idle: std::sync::Mutex<Vec<Engine>>,
 }
 
-/// Engines kept open while idle.
+/// Engines kept open for the next requests.
 const KEPT: usize = 4;
+
+impl Engines {
+    /// Close the open engines but one.
+    fn shrink(&self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .truncate(1);
+    }
+}
 
 impl AppState {
     /// Run `f` with an engine on a blocking thread.
@@ -182,18 +192,34 @@ pub(crate) fn app(
     zygote: Option<zygote::Zygote>,
     stopping: listen::Stopping,
 ) -> Router {
+    let listing: Arc<listing::Listing> = Arc::default();
+    let engines: Arc<Engines> = Arc::default();
+    tokio::spawn(tidy(engines.clone(), listing.clone()));
     let inner = routes(AppState {
         paths: Arc::new(paths),
         zygote: zygote.map(Arc::new),
         pending: Arc::default(),
         execs: Arc::default(),
-        listing: Arc::default(),
-        engines: Arc::default(),
+        listing,
+        engines,
         stopping,
     });
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn(version::versioned))
+}
+
+/// Every few seconds: what a burst of clients left behind goes (engines
+/// but one, a listing nobody asked for lately) and the freed heap goes
+/// back to the kernel, so an idle server stays small.
+async fn tidy(engines: Arc<Engines>, listing: Arc<listing::Listing>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        engines.shrink();
+        listing.forget_if_idle();
+        engine::term::trim_heap();
+    }
 }
 
 /// Serve the API on `opts.hosts` until SIGINT or SIGTERM (see `listen`).
@@ -210,15 +236,6 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
-    // A burst of clients grows the heap (a thread and an engine each);
-    // what they freed goes back to the kernel once they are gone.
-    rt.spawn(async {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
-        loop {
-            tick.tick().await;
-            engine::term::trim_heap();
-        }
-    });
     let result = rt.block_on(listen::run(plan, |stopping| app(paths, zygote, stopping)));
     // What is left (a request past the grace period, a hijacked stream,
     // a blocking engine call) is not waited for.

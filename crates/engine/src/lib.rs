@@ -78,6 +78,25 @@ pub struct Paths {
     pub config: PathBuf,
 }
 
+impl Paths {
+    /// [`Engine::store_stamp`], for a process that has no engine at hand.
+    pub fn store_stamp(&self) -> Vec<u8> {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let db = self.root.join("db");
+        let mut stamp = vec![0u8; 48];
+        if let Ok(mut f) = std::fs::File::open(db.join("berth.db-shm")) {
+            let _ = f.read_exact(&mut stamp);
+        }
+        if let Ok(m) = std::fs::metadata(db.join("berth.db")) {
+            stamp.extend_from_slice(&m.size().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime_nsec().to_le_bytes());
+        }
+        stamp
+    }
+}
+
 /// The engine: a store plus the paths of this berth instance.
 pub struct Engine {
     /// `None` only around a fork: SQLite state must not be inherited by a
@@ -148,19 +167,7 @@ impl Engine {
     /// database file's size and change time. A server keeps a snapshot of
     /// what it read while the stamp stays the same.
     pub fn store_stamp(&self) -> Vec<u8> {
-        use std::io::Read;
-        use std::os::unix::fs::MetadataExt;
-        let db = self.paths.root.join("db");
-        let mut stamp = vec![0u8; 48];
-        if let Ok(mut f) = std::fs::File::open(db.join("berth.db-shm")) {
-            let _ = f.read_exact(&mut stamp);
-        }
-        if let Ok(m) = std::fs::metadata(db.join("berth.db")) {
-            stamp.extend_from_slice(&m.size().to_le_bytes());
-            stamp.extend_from_slice(&m.mtime().to_le_bytes());
-            stamp.extend_from_slice(&m.mtime_nsec().to_le_bytes());
-        }
-        stamp
+        self.paths.store_stamp()
     }
 
     /// The unix socket a running container's monitor serves `attach` on.

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 pub use archive::{ArchiveFormat, LoadedImage};
 pub use change::{parse_change, Change};
-pub use container::ContainerRecord;
+pub use container::{ContainerRecord, ContainerText};
 pub use download::{Blobs, Download};
 pub use error::StoreError;
 pub use image::{

@@ -110,7 +110,11 @@ impl Engine {
         list.iter().map(|c| self.summary_in(c, &lookup)).collect()
     }
 
-    fn summary_in(&self, c: &Container, lookup: &crate::container::inspect::NetLookup) -> Value {
+    pub(crate) fn summary_in(
+        &self,
+        c: &Container,
+        lookup: &crate::container::inspect::NetLookup,
+    ) -> Value {
         let ports: Vec<Value> = c
             .api_ports()
             .iter()

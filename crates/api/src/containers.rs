@@ -42,13 +42,19 @@ pub(crate) async fn list(
     let body = match st.listing.answer_fresh(&st.paths, &req) {
         Some(body) => body?,
         None => {
-            let listing = st.listing.clone();
-            st.engine(move |e| {
-                let all = listing.containers(e)?;
-                let list = e.filter_containers(&all, &req)?;
-                Ok(listing.summaries(e, &list))
-            })
-            .await?
+            let _turn = st.listing.refresh.lock().await;
+            match st.listing.answer_fresh(&st.paths, &req) {
+                Some(body) => body?,
+                None => {
+                    let listing = st.listing.clone();
+                    st.engine(move |e| {
+                        let all = listing.containers(e)?;
+                        let list = e.filter_containers(&all, &req)?;
+                        Ok(listing.summaries(e, &list))
+                    })
+                    .await?
+                }
+            }
         }
     };
     axum::response::Response::builder()

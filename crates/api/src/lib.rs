@@ -74,12 +74,12 @@ pub(crate) struct Engines {
 const KEPT: usize = 4;
 
 impl Engines {
-    /// Close the open engines but one.
-    fn shrink(&self) {
+    /// Close the open engines but `keep`.
+    fn shrink(&self, keep: usize) {
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .truncate(1);
+            .truncate(keep);
     }
 }
 
@@ -194,7 +194,8 @@ pub(crate) fn app(
 ) -> Router {
     let listing: Arc<listing::Listing> = Arc::default();
     let engines: Arc<Engines> = Arc::default();
-    tokio::spawn(tidy(engines.clone(), listing.clone()));
+    let activity = Arc::new(Activity(std::sync::Mutex::new(std::time::Instant::now())));
+    tokio::spawn(tidy(engines.clone(), listing.clone(), activity.clone()));
     let inner = routes(AppState {
         paths: Arc::new(paths),
         zygote: zygote.map(Arc::new),
@@ -207,18 +208,54 @@ pub(crate) fn app(
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn(version::versioned))
+        .layer(axum::middleware::from_fn_with_state(
+            activity,
+            note_activity,
+        ))
+}
+
+/// A server that got no request for this long is idle.
+pub(crate) const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When the last request came.
+struct Activity(std::sync::Mutex<std::time::Instant>);
+
+impl Activity {
+    fn last(&self) -> std::time::Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Notes each request's time for `tidy`.
+async fn note_activity(
+    axum::extract::State(activity): axum::extract::State<Arc<Activity>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    *activity.0.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    next.run(req).await
 }
 
 /// Every few seconds: what a burst of clients left behind goes (engines
 /// but one, a listing nobody asked for lately) and the freed heap goes
-/// back to the kernel, so an idle server stays small.
-async fn tidy(engines: Arc<Engines>, listing: Arc<listing::Listing>) {
+/// back to the kernel. Once the server is idle, the last engine goes too,
+/// and so do the mappings of its code (`unmap_own_code`: they stay in the
+/// page cache, the next request maps what it needs again): an idle server
+/// stays small.
+async fn tidy(engines: Arc<Engines>, listing: Arc<listing::Listing>, activity: Arc<Activity>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    let mut unmapped_after = None;
     loop {
         tick.tick().await;
-        engines.shrink();
+        let last = activity.last();
+        let idle = last.elapsed() >= IDLE;
+        engines.shrink(if idle { 0 } else { 1 });
         listing.forget_if_idle();
         engine::term::trim_heap();
+        if idle && unmapped_after != Some(last) {
+            let _ = engine::term::unmap_own_code();
+            unmapped_after = Some(last);
+        }
     }
 }
 
@@ -228,6 +265,10 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
     let plan = listen::plan(opts)?;
     // Still single-threaded: the fork server is a copy of this process.
     let zygote = zygote::Zygote::start(&paths);
+    // Two arenas for the workers and the blocking threads: a burst of
+    // requests otherwise leaves free memory scattered over an arena per
+    // thread it started.
+    engine::term::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)

@@ -19,12 +19,10 @@ use engine::container::view::{ContainerView, Viewed};
 use engine::Engine;
 use serde_json::Value;
 
+use crate::IDLE;
+
 /// How long the view may serve without a look at the store.
 const MAX_AGE: Duration = Duration::from_secs(1);
-
-/// A listing that has not been asked for this long drops its view and
-/// renders (an idle server stays small); the next request reads again.
-const IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Snapshot {
@@ -41,6 +39,11 @@ struct Snapshot {
 #[derive(Default)]
 pub(crate) struct Listing {
     snap: Mutex<Snapshot>,
+    /// Held by the request that brings the view up to date: those that
+    /// come meanwhile wait for its result instead of each taking a
+    /// blocking thread and an engine (a burst of 50 clients after a
+    /// change).
+    pub(crate) refresh: tokio::sync::Mutex<()>,
 }
 
 impl Listing {
@@ -137,7 +140,8 @@ impl Listing {
         body(list, known)
     }
 
-    /// Drop the view when nobody listed for [`IDLE`].
+    /// Drop the view when nobody listed for [`IDLE`] (an idle server stays
+    /// small; the next request reads the containers again).
     pub(crate) fn forget_if_idle(&self) {
         let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
         if snap.taken.is_some_and(|t| t.elapsed() >= IDLE) {

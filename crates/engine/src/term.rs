@@ -4,7 +4,9 @@
 //! or the API server's fork server) and passing fds over Unix sockets.
 //! Front ends take them from here rather than from `sys`.
 
-pub use sys::process::{close_all_but, exit_now, fork, trim_heap, Forked};
+pub use sys::process::{
+    close_all_but, exit_now, fork, limit_malloc_arenas, trim_heap, unmap_own_code, Forked,
+};
 pub use sys::socket::{recv_with_fd, send_with_fd};
 pub use sys::tty::{get_winsize, set_winsize, WinSize};
 

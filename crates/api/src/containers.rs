@@ -88,9 +88,20 @@ pub(crate) async fn create(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: Value = crate::error::json_body(&body)?;
-    let v = st
-        .forked("create", json!({"name": q.name, "body": body}))
+    let args = json!({"name": q.name, "body": body});
+    let req = crate::ops::create_request(&args)?;
+    // In place unless it would fork (a volume to fill): then in a
+    // process of its own.
+    let made = st
+        .engine(move |e| {
+            Ok(e.create_without_fork(&req)?
+                .map(|c| crate::ops::created(&c)))
+        })
         .await?;
+    let v = match made {
+        Some(v) => v,
+        None => st.forked("create", args).await?,
+    };
     Ok((StatusCode::CREATED, Json(v)))
 }
 

@@ -1,5 +1,6 @@
-//! Engine calls that fork — `create` (a volume's first mount copies the
-//! image's content in a helper process) and `start`/`restart` (the
+//! Engine calls that fork — `create` of a container with a volume (its
+//! first mount copies the image's content in a helper process; other
+//! creates run in place) and `start`/`restart` (the
 //! container's monitor) — never run on the server's threads: forking a
 //! multi-threaded process is unsafe. They run in a fresh, single-threaded
 //! berth process: `berth __api-op OP` reads its arguments as JSON on stdin
@@ -25,19 +26,31 @@ pub(crate) fn not_modified() -> ApiError {
     ApiError::new(StatusCode::NOT_MODIFIED, "")
 }
 
+/// `POST /containers/create`'s arguments (`{"name", "body"}`) as the
+/// engine's request.
+pub(crate) fn create_request(
+    args: &Value,
+) -> Result<engine::container::create::CreateRequest, ApiError> {
+    let body: Body = serde_json::from_value(args["body"].clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let name = args["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    body.into_request(name)
+}
+
+/// `POST /containers/create`'s answer.
+pub(crate) fn created(c: &engine::container::Container) -> Value {
+    json!({"Id": c.id().as_str(), "Warnings": []})
+}
+
 fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
     let id = args["id"].as_str().unwrap_or_default();
     match op {
         "create" => {
-            let body: Body = serde_json::from_value(args["body"].clone())
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            let name = args["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .map(str::to_string);
-            let req = body.into_request(name)?;
-            let c = engine.create(&req)?;
-            Ok(json!({"Id": c.id().as_str(), "Warnings": []}))
+            let c = engine.create(&create_request(args)?)?;
+            Ok(created(&c))
         }
         "start" => {
             if engine.container(id)?.is_running() {

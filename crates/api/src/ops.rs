@@ -112,10 +112,17 @@ pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
     if op == "exec" {
         return crate::exec::helper_main(paths);
     }
+    answer_op(Engine::open(paths), op)
+}
+
+/// `op_main` with an engine the caller opened (ahead of the call: the
+/// zygote's spare process): the arguments from stdin, the answer to
+/// stdout. Returns the exit code.
+pub(crate) fn answer_op(engine: engine::Result<Engine>, op: &str) -> i32 {
     let mut input = String::new();
     let _ = std::io::stdin().read_to_string(&mut input);
     let args: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
-    let answer = Engine::open(paths)
+    let answer = engine
         .map_err(ApiError::from)
         .and_then(|e| run(&e, op, &args));
     let doc = match answer {

@@ -146,6 +146,12 @@ impl Engine {
         Ok(self.store().tmp_dir(what)?)
     }
 
+    /// Get the store ready for a first call (its schema read): a process
+    /// that opens an engine before it has work for it.
+    pub fn warm(&self) -> Result<()> {
+        Ok(self.store().warm()?)
+    }
+
     /// The paths this engine works on.
     pub fn paths(&self) -> &Paths {
         &self.paths

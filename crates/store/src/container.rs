@@ -205,6 +205,16 @@ impl Store {
         }
     }
 
+    /// Read the schema now (SQLite does at a connection's first
+    /// statement) and prepare the container lookup: for a process that
+    /// opens the store ahead of its work.
+    pub fn warm(&self) -> Result<(), StoreError> {
+        self.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM containers WHERE id = ?1 OR name = ?1"
+        ))?;
+        Ok(())
+    }
+
     /// Every container.
     pub fn list_containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
         let mut stmt = self

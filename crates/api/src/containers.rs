@@ -1,4 +1,7 @@
 //! `/containers/…`.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -218,17 +221,29 @@ pub(crate) async fn wait(
         .engine(move |e| Ok(e.container(&id)?.id().as_str().to_string()))
         .await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
-    let paths = st.clone();
-    tokio::task::spawn_blocking(move || {
-        let doc = match Engine::open((*paths.paths).clone()) {
-            Ok(e) => {
-                let keep_waiting = || !tx.is_closed();
-                match e.wait_for(&id, cond, &keep_waiting) {
-                    Ok(code) => json!({"StatusCode": code, "Error": null}),
-                    Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
-                }
+    let waiter = st.clone();
+    tokio::spawn(async move {
+        // On an engine of the pool; stops waiting when the client goes.
+        let gone = Arc::new(AtomicBool::new(false));
+        let seen = gone.clone();
+        let work = waiter.engine(move |e| {
+            let keep_waiting = || !seen.load(Ordering::Relaxed);
+            Ok(e.wait_for(&id, cond, &keep_waiting))
+        });
+        tokio::pin!(work);
+        let mut tx = tx;
+        let outcome = tokio::select! {
+            r = &mut work => r,
+            _ = tx.closed() => {
+                gone.store(true, Ordering::Relaxed);
+                let _ = work.await;
+                return;
             }
-            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+        };
+        let doc = match outcome {
+            Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
+            Ok(Err(err)) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message()}}),
         };
         let mut body = doc.to_string().into_bytes();
         body.push(b'\n');

@@ -325,6 +325,17 @@ mod tests {
     }
 
     #[test]
+    fn unmapped_code_and_data_come_back_when_used() {
+        let advised = unmap_own_code().unwrap();
+        assert!(advised > 0, "no mapping of the test binary found");
+        // Every thread runs on: the pages fault back in.
+        let t = std::thread::spawn(|| thread_count().unwrap());
+        assert!(t.join().unwrap() >= 2);
+        let text = format!("{:?}", Forked::Parent(7));
+        assert_eq!(text, "Parent(7)");
+    }
+
+    #[test]
     fn refuses_to_fork_with_threads() {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || rx.recv().ok());

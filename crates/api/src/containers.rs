@@ -42,11 +42,11 @@ pub(crate) async fn list(
             engine::container::list::PS_FILTERS,
         )?,
     };
-    let body = match st.listing.answer_fresh(&st.paths, &req) {
+    let body = match st.listing.answer_fresh(&req) {
         Some(body) => body?,
         None => {
             let _turn = st.listing.refresh.lock().await;
-            match st.listing.answer_fresh(&st.paths, &req) {
+            match st.listing.answer_fresh(&req) {
                 Some(body) => body?,
                 None => {
                     let listing = st.listing.clone();

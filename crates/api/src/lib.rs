@@ -192,7 +192,7 @@ pub(crate) fn app(
     zygote: Option<zygote::Zygote>,
     stopping: listen::Stopping,
 ) -> Router {
-    let listing: Arc<listing::Listing> = Arc::default();
+    let listing = Arc::new(listing::Listing::new(&paths));
     let engines: Arc<Engines> = Arc::default();
     let activity = Arc::new(Activity(std::sync::Mutex::new(std::time::Instant::now())));
     tokio::spawn(tidy(engines.clone(), listing.clone(), activity.clone()));

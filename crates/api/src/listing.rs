@@ -7,7 +7,7 @@
 //! while the view's serial for it stays.
 //!
 //! The view is brought up to date when the store's stamp (SQLite's change
-//! counter, see `Engine::store_stamp`) moves, and at least every second
+//! counter, see `engine::StoreStamp`) moves, and at least every second
 //! (a monitor that died without a word changes no record; the view looks
 //! at the processes of running containers then).
 use std::collections::HashMap;
@@ -36,8 +36,8 @@ struct Snapshot {
 }
 
 /// The server's view of the container list.
-#[derive(Default)]
 pub(crate) struct Listing {
+    stamp: engine::StoreStamp,
     snap: Mutex<Snapshot>,
     /// Held by the request that brings the view up to date: those that
     /// come meanwhile wait for its result instead of each taking a
@@ -47,10 +47,18 @@ pub(crate) struct Listing {
 }
 
 impl Listing {
+    pub(crate) fn new(paths: &engine::Paths) -> Listing {
+        Listing {
+            stamp: engine::StoreStamp::new(paths),
+            snap: Mutex::default(),
+            refresh: tokio::sync::Mutex::default(),
+        }
+    }
+
     /// Every container, the view brought up to date first when the store
     /// changed or the view is a second old.
     pub(crate) fn containers(&self, e: &Engine) -> engine::Result<Arc<Vec<Viewed>>> {
-        let stamp = e.store_stamp();
+        let stamp = self.stamp.read();
         let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = snap.stamp == stamp && snap.taken.is_some_and(|t| t.elapsed() < MAX_AGE);
         if !fresh {
@@ -71,12 +79,8 @@ impl Listing {
     /// The answer to `req` when the view is up to date and holds every
     /// summary it needs: no engine, no blocking thread (the store's stamp
     /// is a 48-byte read and a stat). `None`: ask the engine.
-    pub(crate) fn answer_fresh(
-        &self,
-        paths: &engine::Paths,
-        req: &ListRequest,
-    ) -> Option<engine::Result<Vec<u8>>> {
-        let stamp = paths.store_stamp();
+    pub(crate) fn answer_fresh(&self, req: &ListRequest) -> Option<engine::Result<Vec<u8>>> {
+        let stamp = self.stamp.read();
         let all = {
             let snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
             if snap.stamp != stamp || snap.taken.is_none_or(|t| t.elapsed() >= MAX_AGE) {

@@ -16,16 +16,22 @@
 #              through the API), then `docker rm -f x` (timed apart); berth's
 #              own `berth run -d` / `berth rm -f` for the baseline
 #   run --rm   `docker run --rm bench:busybox true` in the foreground (create,
-#              attach, wait, start through the API; hyperfine median), beside
-#              `berth run --rm` and `docker version` (the CLI's own start)
+#              attach, wait, start through the API), `berth run --rm` and
+#              `docker version` (the CLI's own start), run in turns (medians;
+#              hyperfine for dockerd's)
 #   ps 200     `docker ps` with 200 running containers (hyperfine median);
 #              `berth ps`; a bare `GET /containers/json` with curl
 #   50 clients 50 concurrent clients listing containers 20 times each over
 #              the socket: p50 and p99 latency
-#   rss        the idle server's resident memory after all that (berth serve
-#              vs dockerd)
+#   listing    GET /containers/json on one kept-alive connection: when
+#              nothing changed, and right after a change (a rename)
+#   rss        the server's resident (and proportional) memory 1 s after
+#              all that and after 15 s more without requests (berth serve
+#              vs dockerd), and berth's fork server and spare process
 # Environment: RUNS (default 20) run/rm pairs, QUICK_RUNS (default 30)
-# hyperfine runs; DOCKER=0 skips Docker; KEEP=1 keeps the temp dir.
+# hyperfine runs; DOCKER=0 skips Docker; KEEP=1 keeps the temp dir;
+# BERTH=path measures that berth binary (an earlier build) instead of
+# building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SELF=$PWD/bench/api.sh
@@ -62,6 +68,25 @@ hf() {
     hf_median "$out/$name.json" > "$out/$name.hf"
   else echo FAILED > "$out/$name.hf"; tail -n 5 "$out/$name.log" >&2; fi
 }
+# together NAME=CMD...: the commands in turns (a change of the machine's
+# load hits them alike: their ratio is what matters), QUICK_RUNS rounds
+# after 3 warm-up rounds; each one's median goes to $out/NAME.hf.
+together() {
+  python3 - "$QUICK_RUNS" "$out" "$@" >>"$out/together.log" 2>&1 <<'PY' || echo "together: $* failed" >&2
+import shlex, statistics, subprocess, sys, time
+n, out = int(sys.argv[1]), sys.argv[2]
+cmds = [a.split("=", 1) for a in sys.argv[3:]]
+times = {k: [] for k, _ in cmds}
+for i in range(n + 3):
+    for k, c in cmds:
+        t = time.perf_counter()
+        subprocess.run(shlex.split(c), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        if i >= 3:
+            times[k].append((time.perf_counter() - t) * 1000)
+for k, v in times.items():
+    open("%s/%s.hf" % (out, k), "w").write("%.1f ms\n" % statistics.median(v))
+PY
+}
 many() { # start 200 sleepers with CMD (docker or berth)
   local i; for i in $(seq 1 200); do $1 run -d --name "f$i" bench:busybox sleep 3600 >/dev/null; done
 }
@@ -90,6 +115,38 @@ times.sort()
 print("p50 %.1f ms, p99 %.1f ms" % (statistics.median(times), times[int(len(times) * 0.99) - 1]))
 PY
 }
+# listing SOCKET NAME: GET /containers/json on one kept-alive connection,
+# the client's own work included (median of 200), and the same right
+# after a change (a rename of f1, 30 times): the time a server takes to
+# answer when nothing changed and when something did.
+listing() {
+  python3 - "$1" > "$out/$2.listing" <<'PY'
+import http.client, socket, statistics, sys, time
+path = sys.argv[1]
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+c = Conn("d")
+def get():
+    t = time.perf_counter()
+    c.request("GET", "/v1.41/containers/json")
+    r = c.getresponse(); r.read()
+    return (time.perf_counter() - t) * 1000
+for _ in range(10): get()
+hot = [get() for _ in range(200)]
+changed = []
+for i in range(30):
+    c.request("POST", "/v1.41/containers/f1%s/rename?name=f1%s" % ("" if i % 2 == 0 else "x", "x" if i % 2 == 0 else ""))
+    r = c.getresponse(); r.read()
+    changed.append(get())
+print("%.2f ms|%.2f ms" % (statistics.median(hot), statistics.median(changed)))
+PY
+}
+# rss PID: resident and proportional set of a process, in MiB.
+rss() {
+  awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} END {printf "%.1f MiB (PSS %.1f)", r/1024, p/1024}' "/proc/$1/smaps_rollup"
+}
 
 if [ "${1:-}" = _berth ]; then
   tmp=$2; out=$tmp/out
@@ -104,16 +161,22 @@ if [ "${1:-}" = _berth ]; then
   D="docker -H unix://$tmp/b.sock"
   pairs serve-run "$D run -d --name xx bench:busybox sleep 1000" "$D rm -f xx"
   pairs berth-run "$B run -d --name xx bench:busybox sleep 1000" "$B rm -f xx"
-  hf serve-runrm "$D run --rm bench:busybox true"
-  hf berth-runrm "$B run --rm bench:busybox true"
-  hf cli-version "$D version"
+  together "serve-runrm=$D run --rm bench:busybox true" "berth-runrm=$B run --rm bench:busybox true" \
+    "cli-version=$D version"
   many "$B"
   hf serve-ps "$D ps"
   hf berth-ps "$B ps"
   hf serve-curl "curl -s --unix-socket $tmp/b.sock http://d/v1.41/containers/json"
+  listing "$tmp/b.sock" serve
   clients "$tmp/b.sock" serve
   sleep 1
-  ps -o rss= -p "$srv" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/serve.rss"
+  rss "$srv" > "$out/serve.rss"
+  sleep 15
+  rss "$srv" > "$out/serve.idle"
+  # The fork server and its spare (children of the server).
+  for p in $(ps -o pid= --ppid "$srv") $(ps -o pid= --ppid "$(ps -o pid= --ppid "$srv" | head -n 1)"); do
+    rss "$p"; echo
+  done | paste -sd ';' | sed 's/;/, /g' > "$out/serve.helpers"
   exit 0
 fi
 
@@ -138,22 +201,26 @@ if [ "${1:-}" = _docker ]; then
   many "$D"
   hf docker-ps "$D ps"
   hf docker-curl "curl -s --unix-socket $d/docker.sock http://d/v1.41/containers/json"
+  listing "$d/docker.sock" docker
   clients "$d/docker.sock" docker
   sleep 1
-  ps -o rss= -p "$(cat "$d/docker.pid")" | awk '{printf "%.1f MiB\n", $1/1024}' > "$out/dockerd.rss"
+  rss "$(cat "$d/docker.pid")" > "$out/dockerd.rss"
+  sleep 15
+  rss "$(cat "$d/docker.pid")" > "$out/dockerd.idle"
   exit 0
 fi
 
 [ "$(id -u)" = 0 ] || { echo "bench/api.sh: run as root" >&2; exit 1; }
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
-cargo build --release -q
+[ -n "${BERTH:-}" ] || cargo build --release -q
 tmp=$(mktemp -d /var/tmp/berth-api-bench.XXXXXX)
 out=$tmp/out
 mkdir -p "$out" "$tmp/config" "$tmp/docker"
 printf '[network]\nip_forward = false\n' > "$tmp/config/berth.toml"
-cp target/release/berth "$tmp/berth"
+cp "${BERTH:-${CARGO_TARGET_DIR:-target}/release/berth}" "$tmp/berth"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- crates 2>/dev/null || rev="$rev + uncommitted changes"
+[ -z "${BERTH:-}" ] || rev="$BERTH"
 cleanup() {
   BERTH_ROOT=$tmp/root BERTH_RUNROOT=$tmp/run BERTH_CONFIG=$tmp/config "$tmp/berth" system reset -f >/dev/null 2>&1 || true
   if [ -s "$tmp/docker/docker.pid" ]; then kill "$(cat "$tmp/docker/docker.pid")" 2>/dev/null || true; sleep 3; fi
@@ -182,6 +249,10 @@ Client: $(docker --version | sed 's/,.*//') for both engines; medians (min–max
 | \`docker version\` (the CLI's own start) | $(v cli-version.hf) | | |
 | \`ps\` with 200 running | $(v serve-ps.hf) | $(v docker-ps.hf) | $(v berth-ps.hf) |
 | \`GET /containers/json\` (curl), 200 running | $(v serve-curl.hf) | $(v docker-curl.hf) | |
+| the same on a kept-alive connection (Python client), nothing changed | $(cut -d'|' -f1 "$out/serve.listing" 2>/dev/null || echo —) | $(cut -d'|' -f1 "$out/docker.listing" 2>/dev/null || echo —) | |
+| the same right after a change (a rename) | $(cut -d'|' -f2 "$out/serve.listing" 2>/dev/null || echo —) | $(cut -d'|' -f2 "$out/docker.listing" 2>/dev/null || echo —) | |
 | 50 clients × 20 \`GET /containers/json\`, 200 running | $(v serve.clients) | $(v docker.clients) | |
-| idle server RSS | $(v serve.rss) | $(v dockerd.rss) | |
+| server RSS 1 s after those clients | $(v serve.rss) | $(v dockerd.rss) | |
+| server RSS after 15 s more without requests | $(v serve.idle) | $(v dockerd.idle) | |
+| berth's fork server and its spare, then | $(v serve.helpers) | | |
 EOF

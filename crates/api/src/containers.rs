@@ -1,4 +1,7 @@
 //! `/containers/…`.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -24,30 +27,43 @@ pub(crate) struct ListQuery {
     filters: Option<String>,
 }
 
-/// `GET /containers/json`: newest first, as `ps`.
+/// `GET /containers/json`: newest first, as `ps`. Answered from the
+/// listing's view at once when nothing changed, else on a blocking thread
+/// with an engine (see `listing.rs`).
 pub(crate) async fn list(
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let listing = st.listing.clone();
-    st.engine(move |e| {
-        let req = engine::container::list::ListRequest {
-            all: truthy(&q.all),
-            limit: q.limit.filter(|n| *n > 0).map(|n| n as usize),
-            filters: engine::filters::Filters::from_json(
-                q.filters.as_deref().unwrap_or(""),
-                engine::container::list::PS_FILTERS,
-            )?,
-        };
-        let all = listing.containers(e)?;
-        let list = e.filter_containers(&all, &req)?;
-        let body = listing.summaries(e, &all, &list);
-        axum::response::Response::builder()
-            .header("Content-Type", "application/json")
-            .body(axum::body::Body::from(body))
-            .map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await
+    let req = engine::container::list::ListRequest {
+        all: truthy(&q.all),
+        limit: q.limit.filter(|n| *n > 0).map(|n| n as usize),
+        filters: engine::filters::Filters::from_json(
+            q.filters.as_deref().unwrap_or(""),
+            engine::container::list::PS_FILTERS,
+        )?,
+    };
+    let body = match st.listing.answer_fresh(&req) {
+        Some(body) => body?,
+        None => {
+            let _turn = st.listing.refresh.lock().await;
+            match st.listing.answer_fresh(&req) {
+                Some(body) => body?,
+                None => {
+                    let listing = st.listing.clone();
+                    st.engine(move |e| {
+                        let all = listing.containers(e)?;
+                        let list = e.filter_containers(&all, &req)?;
+                        Ok(listing.summaries(e, &list))
+                    })
+                    .await?
+                }
+            }
+        }
+    };
+    axum::response::Response::builder()
+        .header("Content-Type", "application/json")
+        .body(axum::body::Body::from(body))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// `GET /containers/{id}/json`.
@@ -75,9 +91,20 @@ pub(crate) async fn create(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: Value = crate::error::json_body(&body)?;
-    let v = st
-        .forked("create", json!({"name": q.name, "body": body}))
+    let args = json!({"name": q.name, "body": body});
+    let req = crate::ops::create_request(&args)?;
+    // In place unless it would fork (a volume to fill): then in a
+    // process of its own.
+    let made = st
+        .engine(move |e| {
+            Ok(e.create_without_fork(&req)?
+                .map(|c| crate::ops::created(&c)))
+        })
         .await?;
+    let v = match made {
+        Some(v) => v,
+        None => st.forked("create", args).await?,
+    };
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -194,17 +221,29 @@ pub(crate) async fn wait(
         .engine(move |e| Ok(e.container(&id)?.id().as_str().to_string()))
         .await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
-    let paths = st.clone();
-    tokio::task::spawn_blocking(move || {
-        let doc = match Engine::open((*paths.paths).clone()) {
-            Ok(e) => {
-                let keep_waiting = || !tx.is_closed();
-                match e.wait_for(&id, cond, &keep_waiting) {
-                    Ok(code) => json!({"StatusCode": code, "Error": null}),
-                    Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
-                }
+    let waiter = st.clone();
+    tokio::spawn(async move {
+        // On an engine of the pool; stops waiting when the client goes.
+        let gone = Arc::new(AtomicBool::new(false));
+        let seen = gone.clone();
+        let work = waiter.engine(move |e| {
+            let keep_waiting = || !seen.load(Ordering::Relaxed);
+            Ok(e.wait_for(&id, cond, &keep_waiting))
+        });
+        tokio::pin!(work);
+        let mut tx = tx;
+        let outcome = tokio::select! {
+            r = &mut work => r,
+            _ = tx.closed() => {
+                gone.store(true, Ordering::Relaxed);
+                let _ = work.await;
+                return;
             }
-            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+        };
+        let doc = match outcome {
+            Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
+            Ok(Err(err)) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message()}}),
         };
         let mut body = doc.to_string().into_bytes();
         body.push(b'\n');

@@ -33,6 +33,7 @@ mod system;
 mod tls;
 mod update;
 mod version;
+mod zygote;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub(crate) struct AppState {
     listing: Arc<listing::Listing>,
     /// Open engines to borrow.
     engines: Arc<Engines>,
+    /// The fork server for calls that fork (`None`: exec them).
+    zygote: Option<Arc<zygote::Zygote>>,
 }
 
 /// Open engines (each holds a SQLite connection and its page cache) for
@@ -69,8 +72,18 @@ pub(crate) struct Engines {
     idle: std::sync::Mutex<Vec<Engine>>,
 }
 
-/// Engines kept open while idle.
+/// Engines kept open for the next requests.
 const KEPT: usize = 4;
+
+impl Engines {
+    /// Close the open engines but `keep`.
+    fn shrink(&self, keep: usize) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .truncate(keep);
+    }
+}
 
 impl AppState {
     /// Run `f` with an engine on a blocking thread.
@@ -179,24 +192,88 @@ fn routes(state: AppState) -> Router {
 
 /// The whole service: version prefixes and dockerd's headers around the
 /// routes.
-pub(crate) fn app(paths: engine::Paths, stopping: listen::Stopping) -> Router {
+pub(crate) fn app(
+    paths: engine::Paths,
+    zygote: Option<zygote::Zygote>,
+    stopping: listen::Stopping,
+) -> Router {
+    let listing = Arc::new(listing::Listing::new(&paths));
+    let engines: Arc<Engines> = Arc::default();
+    let activity = Arc::new(Activity(std::sync::Mutex::new(std::time::Instant::now())));
+    tokio::spawn(tidy(engines.clone(), listing.clone(), activity.clone()));
     let inner = routes(AppState {
         paths: Arc::new(paths),
+        zygote: zygote.map(Arc::new),
         pending: Arc::default(),
         execs: Arc::default(),
-        listing: Arc::default(),
-        engines: Arc::default(),
+        listing,
+        engines,
         stopping,
     });
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn(version::versioned))
+        .layer(axum::middleware::from_fn_with_state(
+            activity,
+            note_activity,
+        ))
+}
+
+/// A server that got no request for this long is idle.
+pub(crate) const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When the last request came.
+struct Activity(std::sync::Mutex<std::time::Instant>);
+
+impl Activity {
+    fn last(&self) -> std::time::Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Notes each request's time for `tidy`.
+async fn note_activity(
+    axum::extract::State(activity): axum::extract::State<Arc<Activity>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    *activity.0.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    next.run(req).await
+}
+
+/// Every few seconds: what a burst of clients left behind goes (engines
+/// but one, a listing nobody asked for lately) and the freed heap goes
+/// back to the kernel. Once the server is idle, the last engine goes too,
+/// and so do the mappings of its code (`unmap_own_code`: they stay in the
+/// page cache, the next request maps what it needs again): an idle server
+/// stays small.
+async fn tidy(engines: Arc<Engines>, listing: Arc<listing::Listing>, activity: Arc<Activity>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    let mut unmapped_after = None;
+    loop {
+        tick.tick().await;
+        let last = activity.last();
+        let idle = last.elapsed() >= IDLE;
+        engines.shrink(if idle { 0 } else { 1 });
+        listing.forget_if_idle();
+        engine::term::trim_heap();
+        if idle && unmapped_after != Some(last) {
+            let _ = engine::term::unmap_own_code();
+            unmapped_after = Some(last);
+        }
+    }
 }
 
 /// Serve the API on `opts.hosts` until SIGINT or SIGTERM (see `listen`).
 pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
     // Before any thread: socket activation edits the environment.
     let plan = listen::plan(opts)?;
+    // Still single-threaded: the fork server is a copy of this process.
+    let zygote = zygote::Zygote::start(&paths);
+    // Two arenas for the workers and the blocking threads: a burst of
+    // requests otherwise leaves free memory scattered over an arena per
+    // thread it started.
+    engine::term::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -205,16 +282,7 @@ pub fn serve(paths: engine::Paths, opts: Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
-    // A burst of clients grows the heap (a thread and an engine each);
-    // what they freed goes back to the kernel once they are gone.
-    rt.spawn(async {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
-        loop {
-            tick.tick().await;
-            engine::term::trim_heap();
-        }
-    });
-    let result = rt.block_on(listen::run(plan, |stopping| app(paths, stopping)));
+    let result = rt.block_on(listen::run(plan, |stopping| app(paths, zygote, stopping)));
     // What is left (a request past the grace period, a hijacked stream,
     // a blocking engine call) is not waited for.
     rt.shutdown_background();

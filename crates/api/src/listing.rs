@@ -1,125 +1,185 @@
-//! `GET /containers/json` from a snapshot: reading and decoding every
-//! container record is most of a listing's cost, and clients (`docker ps`
-//! in a loop, compose, IDEs, 50 testcontainers at once) ask far more often
-//! than anything changes. The snapshot holds the decoded containers and
-//! their rendered summaries; it is used while the store's stamp (SQLite's
-//! change counter, see `Engine::store_stamp`) is unchanged and for at most
-//! a second (a monitor that died without a word changes no record; the
-//! decode notices it). The status line ("Up 3 minutes") is rendered anew
-//! for each answer.
+//! `GET /containers/json` from a view kept between requests: clients
+//! (`docker ps` in a loop, compose, IDEs, 50 testcontainers at once) ask
+//! far more often than anything changes. The engine's `ContainerView`
+//! keeps every container decoded and decodes again only the records that
+//! changed; this module keeps each container's rendered summary (as bytes
+//! around its status line, rendered anew for each answer: "Up 3 minutes")
+//! while the view's serial for it stays.
+//!
+//! The view is brought up to date when the store's stamp (SQLite's change
+//! counter, see `engine::StoreStamp`) moves, and at least every second
+//! (a monitor that died without a word changes no record; the view looks
+//! at the processes of running containers then).
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::container::Container;
+use engine::container::list::{filter_loaded, ListRequest};
+use engine::container::view::{ContainerView, Viewed};
 use engine::Engine;
 use serde_json::Value;
 
-/// How long a snapshot may serve at most.
+use crate::IDLE;
+
+/// How long the view may serve without a look at the store.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
+#[derive(Default)]
 struct Snapshot {
     stamp: Vec<u8>,
-    taken: Instant,
-    containers: Arc<Vec<Container>>,
-    /// Rendered summaries by container id (filled as asked for).
-    summaries: HashMap<String, Rendered>,
+    taken: Option<Instant>,
+    view: ContainerView,
+    containers: Arc<Vec<Viewed>>,
+    /// Rendered summaries by container id, with the serial they were
+    /// rendered from.
+    rendered: HashMap<String, (u64, Rendered)>,
 }
 
-/// The server's snapshot of the container list.
-#[derive(Default)]
+/// The server's view of the container list.
 pub(crate) struct Listing {
-    snap: Mutex<Option<Snapshot>>,
+    stamp: engine::StoreStamp,
+    snap: Mutex<Snapshot>,
+    /// Held by the request that brings the view up to date: those that
+    /// come meanwhile wait for its result instead of each taking a
+    /// blocking thread and an engine (a burst of 50 clients after a
+    /// change).
+    pub(crate) refresh: tokio::sync::Mutex<()>,
 }
 
 impl Listing {
-    /// Every container, from the snapshot when it is still good.
-    pub(crate) fn containers(&self, e: &Engine) -> engine::Result<Arc<Vec<Container>>> {
-        let stamp = e.store_stamp();
-        {
-            let snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = snap.as_ref() {
-                if s.stamp == stamp && s.taken.elapsed() < MAX_AGE {
-                    return Ok(s.containers.clone());
-                }
-            }
+    pub(crate) fn new(paths: &engine::Paths) -> Listing {
+        Listing {
+            stamp: engine::StoreStamp::new(paths),
+            snap: Mutex::default(),
+            refresh: tokio::sync::Mutex::default(),
         }
-        let containers = Arc::new(e.containers()?);
-        let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
-        *snap = Some(Snapshot {
-            stamp,
-            taken: Instant::now(),
-            containers: containers.clone(),
-            summaries: HashMap::new(),
-        });
-        Ok(containers)
     }
 
-    /// The JSON array of the API summaries of `list` (containers of the
-    /// snapshot `from`), each rendered once per snapshot and kept as bytes
-    /// around its status line, which is always fresh.
-    pub(crate) fn summaries(
-        &self,
-        e: &Engine,
-        from: &Arc<Vec<Container>>,
-        list: &[&Container],
-    ) -> Vec<u8> {
-        let same = |s: &Snapshot| Arc::ptr_eq(&s.containers, from);
-        let mut known: Vec<Option<Rendered>> = {
+    /// Every container, the view brought up to date first when the store
+    /// changed or the view is a second old.
+    pub(crate) fn containers(&self, e: &Engine) -> engine::Result<Arc<Vec<Viewed>>> {
+        let stamp = self.stamp.read();
+        let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = snap.stamp == stamp && snap.taken.is_some_and(|t| t.elapsed() < MAX_AGE);
+        if !fresh {
+            e.refresh_view(&mut snap.view)?;
+            snap.stamp = stamp;
+            snap.taken = Some(Instant::now());
+            let containers = Arc::new(snap.view.containers());
+            let live: std::collections::HashSet<&str> = containers
+                .iter()
+                .map(|v| v.container.id().as_str())
+                .collect();
+            snap.rendered.retain(|id, _| live.contains(id.as_str()));
+            snap.containers = containers;
+        }
+        Ok(snap.containers.clone())
+    }
+
+    /// The answer to `req` when the view is up to date and holds every
+    /// summary it needs: no engine, no blocking thread (the store's stamp
+    /// is a 48-byte read and a stat). `None`: ask the engine.
+    pub(crate) fn answer_fresh(&self, req: &ListRequest) -> Option<engine::Result<Vec<u8>>> {
+        let stamp = self.stamp.read();
+        let all = {
+            let snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
+            if snap.stamp != stamp || snap.taken.is_none_or(|t| t.elapsed() >= MAX_AGE) {
+                return None;
+            }
+            snap.containers.clone()
+        };
+        let list = match filter_loaded(&all, req)? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        let known: Vec<Rendered> = {
             let snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
             list.iter()
-                .map(|c| {
-                    snap.as_ref()
-                        .filter(|s| same(s))
-                        .and_then(|s| s.summaries.get(c.id().as_str()).cloned())
+                .map(|v| {
+                    snap.rendered
+                        .get(v.container.id().as_str())
+                        .filter(|(serial, _)| *serial == v.serial)
+                        .map(|(_, r)| r.clone())
                 })
-                .collect()
+                .collect::<Option<_>>()?
         };
-        let missing: Vec<Container> = list
-            .iter()
-            .zip(&known)
-            .filter(|(_, k)| k.is_none())
-            .map(|(c, _)| (*c).clone())
-            .collect();
-        if !missing.is_empty() {
-            let mut fresh = e.container_summaries(&missing).into_iter().map(render);
+        Some(Ok(body(&list, known)))
+    }
+
+    /// The JSON array of the API summaries of `list`, each rendered once
+    /// per serial.
+    pub(crate) fn summaries(&self, e: &Engine, list: &[&Viewed]) -> Vec<u8> {
+        let mut known: Vec<Rendered> = Vec::with_capacity(list.len());
+        {
             let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
-            for (c, k) in list.iter().zip(known.iter_mut()) {
-                if k.is_none() {
-                    let r = fresh.next().unwrap_or_default();
-                    if let Some(s) = snap.as_mut().filter(|s| same(s)) {
-                        s.summaries.insert(c.id().as_str().to_string(), r.clone());
-                    }
-                    *k = Some(r);
+            let missing: Vec<&Viewed> = list
+                .iter()
+                .copied()
+                .filter(|v| {
+                    snap.rendered
+                        .get(v.container.id().as_str())
+                        .is_none_or(|(serial, _)| *serial != v.serial)
+                })
+                .collect();
+            if !missing.is_empty() {
+                let containers: Vec<&engine::container::Container> =
+                    missing.iter().map(|v| &*v.container).collect();
+                let fresh = e.view_summaries(&snap.view, &containers);
+                for (v, summary) in missing.iter().zip(fresh) {
+                    snap.rendered.insert(
+                        v.container.id().as_str().to_string(),
+                        (v.serial, render(summary)),
+                    );
                 }
             }
-        }
-        let mut out = Vec::with_capacity(
-            known
-                .iter()
-                .flatten()
-                .map(|r| r.0.len() + r.1.len() + 32)
-                .sum::<usize>()
-                + 2,
-        );
-        out.push(b'[');
-        for (i, (c, r)) in list.iter().zip(known).enumerate() {
-            let r = r.unwrap_or_default();
-            if i > 0 {
-                out.push(b',');
+            for v in list {
+                known.push(
+                    snap.rendered
+                        .get(v.container.id().as_str())
+                        .map(|(_, r)| r.clone())
+                        .unwrap_or_default(),
+                );
             }
-            out.extend_from_slice(&r.0);
-            let status = engine::container::summary::status_text(c);
-            out.extend_from_slice(
-                serde_json::to_string(&status)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            out.extend_from_slice(&r.1);
         }
-        out.push(b']');
-        out
+        body(list, known)
     }
+
+    /// Drop the view when nobody listed for [`IDLE`] (an idle server stays
+    /// small; the next request reads the containers again).
+    pub(crate) fn forget_if_idle(&self) {
+        let mut snap = self.snap.lock().unwrap_or_else(|p| p.into_inner());
+        if snap.taken.is_some_and(|t| t.elapsed() >= IDLE) {
+            *snap = Snapshot::default();
+        }
+    }
+}
+
+/// The JSON array of `list`'s summaries (`known`, in the same order), each
+/// with its status line rendered now.
+fn body(list: &[&Viewed], known: Vec<Rendered>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        known
+            .iter()
+            .map(|r| r.0.len() + r.1.len() + 32)
+            .sum::<usize>()
+            + 2,
+    );
+    out.push(b'[');
+    for (i, (v, r)) in list.iter().zip(known).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&r.0);
+        let status = engine::container::summary::status_text(&v.container);
+        out.extend_from_slice(
+            serde_json::to_string(&status)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        out.extend_from_slice(&r.1);
+    }
+    out.push(b']');
+    out
 }
 
 /// A summary's JSON before and after its status line's value.

@@ -1,16 +1,21 @@
-//! Engine calls that fork — `create` (a volume's first mount copies the
-//! image's content in a helper process) and `start`/`restart` (the
+//! Engine calls that fork — `create` of a container with a volume (its
+//! first mount copies the image's content in a helper process; other
+//! creates run in place) and `start`/`restart` (the
 //! container's monitor) — never run on the server's threads: forking a
 //! multi-threaded process is unsafe. They run in a fresh, single-threaded
 //! berth process: `berth __api-op OP` reads its arguments as JSON on stdin
-//! and answers `{"ok": …}` or `{"status": …, "message": …}` on stdout.
+//! and answers `{"ok": …}` or `{"status": …, "message": …}` on stdout;
+//! the server's zygote forks such a process without the exec
+//! (`zygote.rs`).
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
 use engine::container::start::AttachMode;
 use engine::Engine;
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::create::Body;
 use crate::{ApiError, AppState};
@@ -21,19 +26,31 @@ pub(crate) fn not_modified() -> ApiError {
     ApiError::new(StatusCode::NOT_MODIFIED, "")
 }
 
+/// `POST /containers/create`'s arguments (`{"name", "body"}`) as the
+/// engine's request.
+pub(crate) fn create_request(
+    args: &Value,
+) -> Result<engine::container::create::CreateRequest, ApiError> {
+    let body: Body = serde_json::from_value(args["body"].clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let name = args["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    body.into_request(name)
+}
+
+/// `POST /containers/create`'s answer.
+pub(crate) fn created(c: &engine::container::Container) -> Value {
+    json!({"Id": c.id().as_str(), "Warnings": []})
+}
+
 fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
     let id = args["id"].as_str().unwrap_or_default();
     match op {
         "create" => {
-            let body: Body = serde_json::from_value(args["body"].clone())
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            let name = args["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .map(str::to_string);
-            let req = body.into_request(name)?;
-            let c = engine.create(&req)?;
-            Ok(json!({"Id": c.id().as_str(), "Warnings": []}))
+            let c = engine.create(&create_request(args)?)?;
+            Ok(created(&c))
         }
         "start" => {
             if engine.container(id)?.is_running() {
@@ -108,10 +125,17 @@ pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
     if op == "exec" {
         return crate::exec::helper_main(paths);
     }
+    answer_op(Engine::open(paths), op)
+}
+
+/// `op_main` with an engine the caller opened (ahead of the call: the
+/// zygote's spare process): the arguments from stdin, the answer to
+/// stdout. Returns the exit code.
+pub(crate) fn answer_op(engine: engine::Result<Engine>, op: &str) -> i32 {
     let mut input = String::new();
     let _ = std::io::stdin().read_to_string(&mut input);
     let args: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
-    let answer = Engine::open(paths)
+    let answer = engine
         .map_err(ApiError::from)
         .and_then(|e| run(&e, op, &args));
     let doc = match answer {
@@ -123,9 +147,37 @@ pub fn op_main(paths: engine::Paths, op: &str) -> i32 {
     0
 }
 
+/// The op's answer document (`{"ok": …}` or `{"status", "message"}`) as
+/// the handler's result.
+fn answer(op: &str, doc: &[u8], ended: impl std::fmt::Display) -> Result<Value, ApiError> {
+    let doc: Value = serde_json::from_slice(doc).map_err(|_| {
+        ApiError::internal(format!(
+            "berth __api-op {op} ended without an answer ({ended})"
+        ))
+    })?;
+    if let Some(status) = doc["status"].as_u64() {
+        let status =
+            StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Err(ApiError::new(
+            status,
+            doc["message"].as_str().unwrap_or_default(),
+        ));
+    }
+    Ok(doc["ok"].clone())
+}
+
 impl AppState {
-    /// Run `op` in a fresh berth process; its answer.
+    /// Run `op` in a fresh single-threaded berth process (forked by the
+    /// zygote, else an exec of `berth __api-op OP`); its answer.
     pub(crate) async fn forked(&self, op: &'static str, args: Value) -> Result<Value, ApiError> {
+        if let Some(conn) = self.zygote.as_ref().and_then(|z| z.spawn(op).ok()) {
+            return talk(conn, op, args).await;
+        }
+        self.exec_op(op, args).await
+    }
+
+    /// `forked` through an exec of `berth __api-op OP`.
+    async fn exec_op(&self, op: &'static str, args: Value) -> Result<Value, ApiError> {
         let paths = self.paths.clone();
         tokio::task::spawn_blocking(move || {
             let exe = std::env::current_exe()
@@ -149,23 +201,27 @@ impl AppState {
             let out = child
                 .wait_with_output()
                 .map_err(|e| ApiError::internal(format!("berth __api-op {op}: {e}")))?;
-            let doc: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-                ApiError::internal(format!(
-                    "berth __api-op {op} ended without an answer ({})",
-                    out.status
-                ))
-            })?;
-            if let Some(status) = doc["status"].as_u64() {
-                let status = StatusCode::from_u16(status as u16)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return Err(ApiError::new(
-                    status,
-                    doc["message"].as_str().unwrap_or_default(),
-                ));
-            }
-            Ok(doc["ok"].clone())
+            answer(op, &out.stdout, out.status)
         })
         .await
         .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
     }
+}
+
+/// Send `args` to an op forked by the zygote and read its answer: the
+/// first line, as soon as it comes (the process may still be ending).
+async fn talk(conn: UnixStream, op: &str, args: Value) -> Result<Value, ApiError> {
+    let failed = |e: std::io::Error| ApiError::internal(format!("berth __api-op {op}: {e}"));
+    conn.set_nonblocking(true).map_err(failed)?;
+    let mut conn = tokio::net::UnixStream::from_std(conn).map_err(failed)?;
+    conn.write_all(args.to_string().as_bytes())
+        .await
+        .map_err(failed)?;
+    conn.shutdown().await.map_err(failed)?;
+    let mut line = Vec::new();
+    tokio::io::BufReader::new(conn)
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(failed)?;
+    answer(op, &line, "no answer")
 }

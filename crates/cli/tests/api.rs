@@ -446,23 +446,30 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     let b = Berth::new();
     let srv = Server::start(&b);
     srv.docker_ok(&["run", "-d", "--name", "first", IMAGE, "sleep", "300"]);
+    // The server's listing (a view it keeps between requests) follows
+    // each change at once.
+    let ps = || srv.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps().starts_with("first Up"), "{}", ps());
     srv.docker_ok(&["rename", "first", "second"]);
     assert_eq!(
         b.ok(&["inspect", "-f", "{{.Name}}", "second"]).trim(),
         "/second"
     );
+    assert!(ps().starts_with("second Up"), "{}", ps());
     srv.docker_ok(&["pause", "second"]);
     assert_eq!(
         b.ok(&["inspect", "-f", "{{.State.Status}}", "second"])
             .trim(),
         "paused"
     );
+    assert!(ps().trim_end().ends_with("(Paused)"), "{}", ps());
     srv.docker_ok(&["unpause", "second"]);
     assert_eq!(
         b.ok(&["inspect", "-f", "{{.State.Status}}", "second"])
             .trim(),
         "running"
     );
+    assert!(!ps().contains("Paused"), "{}", ps());
     srv.docker_ok(&["rm", "-f", "second"]);
     // Images: tag, history, remove (an untag, then the delete).
     srv.docker_ok(&["tag", IMAGE, "example.test/app:v2"]);

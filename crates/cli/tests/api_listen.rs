@@ -105,6 +105,22 @@ fn log_file(b: &Berth) -> PathBuf {
 }
 
 /// A port nobody listens on now.
+/// The processes whose parent is `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // pid (comm) state ppid …: the comm may hold spaces.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -571,17 +587,6 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
             .spawn()
             .unwrap()
     };
-    let mut logs = follow(&["logs", "-f", "pinger"]);
-    let mut wait = follow(&["wait", "pinger"]);
-    let mut events = follow(&["events"]);
-    // logs -f is connected once the first line came through it.
-    let mut first = String::new();
-    BufReader::new(logs.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first, "ready\n");
-    // wait and events: connected once the server holds three more
-    // connections than its listener (bounded: they may be slower).
     let pid = srv.child.id();
     let sockets = || {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -592,8 +597,31 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
             })
             .unwrap_or(0)
     };
+    // The listener and the fork server's socket.
+    let idle_sockets = sockets();
+    // The fork server and its spare process.
+    let helpers: Vec<i32> = {
+        let zygotes = children(pid as i32);
+        let mut all = zygotes.clone();
+        for z in zygotes {
+            all.extend(children(z));
+        }
+        all
+    };
+    assert!(!helpers.is_empty(), "no fork server");
+    let mut logs = follow(&["logs", "-f", "pinger"]);
+    let mut wait = follow(&["wait", "pinger"]);
+    let mut events = follow(&["events"]);
+    // logs -f is connected once the first line came through it.
+    let mut first = String::new();
+    BufReader::new(logs.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "ready\n");
+    // wait and events: connected once the server holds three more
+    // connections than when idle (bounded: they may be slower).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while sockets() < 4 {
+    while sockets() < idle_sockets + 3 {
         assert!(
             Instant::now() < deadline,
             "docker wait and events did not connect"
@@ -619,6 +647,15 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
             assert!(Instant::now() < deadline, "docker {name} still runs");
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+    // The fork server and its spare end with the server.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(p) = helpers
+        .iter()
+        .find(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(Instant::now() < deadline, "process {p} outlived the server");
+        std::thread::sleep(Duration::from_millis(25));
     }
     // The container runs on: it belongs to its monitor.
     let running = b.ok(&["inspect", "-f", "{{.State.Running}}", "pinger"]);

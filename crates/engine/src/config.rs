@@ -558,9 +558,26 @@ pub struct ContainerState {
     pub health: Option<crate::health::HealthState>,
 }
 
+/// `/proc/PID/stat` in one read call (`read_to_string`'s small first read
+/// and growing buffer make three, each through the kernel's seq_file
+/// machinery): a server looks at every running container's.
+fn proc_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = f.read(&mut buf).ok()?;
+    if n < buf.len() {
+        return String::from_utf8(buf[..n].to_vec()).ok();
+    }
+    // A line longer than that (it never is): the rest too.
+    let mut v = buf.to_vec();
+    f.read_to_end(&mut v).ok()?;
+    String::from_utf8(v).ok()
+}
+
 /// Start time (in clock ticks since boot) of a process, from /proc/PID/stat.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = proc_stat(pid)?;
     // The command name (field 2) may contain spaces and ')' — split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
@@ -570,7 +587,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 /// while it waits unreaped as a zombie (its /proc entry, start time
 /// included, outlives it until then).
 fn live_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = proc_stat(pid)?;
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     let state = fields.next()?;
     if state == "Z" || state == "X" {

@@ -81,6 +81,63 @@ pub struct Paths {
     pub config: PathBuf,
 }
 
+/// A stamp of the store's database that changes with every commit, by any
+/// process: the write-ahead log's index header (SQLite's `iChange`
+/// counter, frame count and salts, in `berth.db-shm`) and the database
+/// file's size and change time. A server keeps what it read while the
+/// stamp stays the same.
+///
+/// The `-shm` file is opened once and kept open: closing any descriptor of
+/// a file drops every POSIX lock the process holds on it, SQLite's own
+/// included, and a process that holds SQLite connections (the server)
+/// would lose its claim on the wal-index: another process opening the
+/// database then takes it for unused and rebuilds it under those
+/// connections (which die of SIGBUS reading it, or read a log reset under
+/// them).
+pub struct StoreStamp {
+    db: PathBuf,
+    shm: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl StoreStamp {
+    /// The stamp of the store under `paths`.
+    pub fn new(paths: &Paths) -> StoreStamp {
+        StoreStamp {
+            db: paths.root.join("db"),
+            shm: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The stamp now.
+    pub fn read(&self) -> Vec<u8> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let mut stamp = vec![0u8; 48];
+        let path = self.db.join("berth.db-shm");
+        let mut shm = self.shm.lock().unwrap_or_else(|p| p.into_inner());
+        // A new -shm file (a reset store): the old one is not the
+        // database's any more, its descriptor may go.
+        let live = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+        let ours = shm
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| (m.dev(), m.ino()));
+        if live.is_some() && live != ours {
+            *shm = std::fs::File::open(&path).ok();
+        }
+        if let Some(f) = shm.as_ref() {
+            // Short after a truncation: zeros, another stamp.
+            let _ = f.read_at(&mut stamp, 0);
+        }
+        drop(shm);
+        if let Ok(m) = std::fs::metadata(self.db.join("berth.db")) {
+            stamp.extend_from_slice(&m.size().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime().to_le_bytes());
+            stamp.extend_from_slice(&m.mtime_nsec().to_le_bytes());
+        }
+        stamp
+    }
+}
+
 /// The engine: a store plus the paths of this berth instance.
 pub struct Engine {
     /// `None` only around a fork: SQLite state must not be inherited by a
@@ -130,6 +187,12 @@ impl Engine {
         Ok(self.store().tmp_dir(what)?)
     }
 
+    /// Get the store ready for a first call (its schema read): a process
+    /// that opens an engine before it has work for it.
+    pub fn warm(&self) -> Result<()> {
+        Ok(self.store().warm()?)
+    }
+
     /// The paths this engine works on.
     pub fn paths(&self) -> &Paths {
         &self.paths
@@ -143,43 +206,6 @@ impl Engine {
     /// State dir of external runtimes.
     pub(crate) fn runtime_state(&self) -> PathBuf {
         self.paths.runroot.join("runtimes")
-    }
-
-    /// A stamp of the store's database that changes with every commit, by
-    /// any process: the write-ahead log's index header (SQLite's
-    /// `iChange` counter, frame count and salts, in `berth.db-shm`) and the
-    /// database file's size and change time. A server keeps a snapshot of
-    /// what it read while the stamp stays the same.
-    pub fn store_stamp(&self) -> Vec<u8> {
-        use std::os::unix::fs::{FileExt, MetadataExt};
-        let db = self.paths.root.join("db");
-        let mut stamp = vec![0u8; 48];
-        // The -shm file stays open for the process's life: closing any
-        // descriptor of it would drop every POSIX lock this process holds
-        // on it, SQLite's own on the wal-index included (another process
-        // could then rebuild the index under our connections: SIGBUS).
-        // A file SQLite replaced (a new inode) is opened anew; the old
-        // descriptor is kept, not closed, for the same reason.
-        static SHM: std::sync::Mutex<Vec<(PathBuf, u64, std::fs::File)>> =
-            std::sync::Mutex::new(Vec::new());
-        let shm = db.join("berth.db-shm");
-        if let (Ok(mut open), Ok(meta)) = (SHM.lock(), std::fs::metadata(&shm)) {
-            let ino = meta.ino();
-            if !open.iter().any(|(p, i, _)| *p == shm && *i == ino) {
-                if let Ok(f) = std::fs::File::open(&shm) {
-                    open.push((shm.clone(), ino, f));
-                }
-            }
-            if let Some((_, _, f)) = open.iter().find(|(p, i, _)| *p == shm && *i == ino) {
-                let _ = f.read_exact_at(&mut stamp, 0);
-            }
-        }
-        if let Ok(m) = std::fs::metadata(db.join("berth.db")) {
-            stamp.extend_from_slice(&m.size().to_le_bytes());
-            stamp.extend_from_slice(&m.mtime().to_le_bytes());
-            stamp.extend_from_slice(&m.mtime_nsec().to_le_bytes());
-        }
-        stamp
     }
 
     /// The unix socket a running container's monitor serves `attach` on.
@@ -203,5 +229,47 @@ impl Engine {
     /// The log file of container `c`.
     pub fn container_log(&self, c: &container::Container) -> PathBuf {
         self.log_path(&self.store().container_dir(c.id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Can another process take the wal-index's "dead man switch" byte
+    /// (byte 128 of `-shm`) exclusively? Not while a SQLite connection of
+    /// ours holds its shared lock.
+    fn dms_free(shm: &Path) -> bool {
+        let probe = "import fcntl, os, sys\n\
+                     fd = os.open(sys.argv[1], os.O_RDWR)\n\
+                     try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\nexcept OSError:\n    sys.exit(1)\n";
+        let st = std::process::Command::new("python3")
+            .args(["-c", probe])
+            .arg(shm)
+            .status()
+            .expect("python3");
+        st.success()
+    }
+
+    #[test]
+    fn reading_the_stamp_keeps_this_processs_sqlite_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            root: dir.path().join("root"),
+            runroot: dir.path().join("run"),
+            config: dir.path().join("config"),
+        };
+        let engine = Engine::open(paths.clone()).unwrap();
+        engine.warm().unwrap();
+        let shm = paths.root.join("db/berth.db-shm");
+        assert!(!dms_free(&shm), "the connection holds the wal-index");
+        let stamp = StoreStamp::new(&paths);
+        let first = stamp.read();
+        assert_eq!(first, stamp.read());
+        assert!(!dms_free(&shm), "reading the stamp dropped our locks");
+        // What the stamp must not do: any descriptor of the file closed
+        // drops them all.
+        drop(std::fs::File::open(&shm).unwrap());
+        assert!(dms_free(&shm));
     }
 }

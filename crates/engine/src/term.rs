@@ -1,9 +1,13 @@
 //! Terminal and process helpers a front end needs around the engine's
 //! operations: the window size of a terminal (to copy onto a container's
-//! pty) and a plain fork (for a progress renderer drawing in its own
-//! process). Front ends take them from here rather than from `sys`.
+//! pty), a plain fork (for a progress renderer drawing in its own process,
+//! or the API server's fork server) and passing fds over Unix sockets.
+//! Front ends take them from here rather than from `sys`.
 
-pub use sys::process::{exit_now, fork, trim_heap, Forked};
+pub use sys::process::{
+    close_all_but, exit_now, fork, limit_malloc_arenas, trim_heap, unmap_own_code, Forked,
+};
+pub use sys::socket::{recv_with_fd, send_with_fd};
 pub use sys::tty::{get_winsize, set_winsize, WinSize};
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -47,18 +47,62 @@ fn decode(
     t: (String, String, String, String, String, String, String),
 ) -> Result<ContainerRecord, StoreError> {
     let (id, name, image_id, image_ref, created, config, state) = t;
-    let bad = |what: &str| StoreError::corrupt(format!("container {id}"), format!("bad {what}"));
-    Ok(ContainerRecord {
-        id: id.parse().map_err(|_| bad("id"))?,
-        name,
-        image_id: image_id.parse().map_err(|_| bad("image id"))?,
-        image_ref,
-        created: DateTime::parse_from_rfc3339(&created)
-            .map_err(|_| bad("created"))?
-            .with_timezone(&Utc),
-        config: serde_json::from_str(&config).map_err(|_| bad("config"))?,
-        state: serde_json::from_str(&state).map_err(|_| bad("state"))?,
-    })
+    let text = ContainerText {
+        id: &id,
+        name: &name,
+        image_id: &image_id,
+        image_ref: &image_ref,
+        created: &created,
+        config: &config,
+        state: &state,
+    };
+    let mut rec = text.record_without_documents()?;
+    rec.config = serde_json::from_str(&config).map_err(|_| text.bad("config"))?;
+    rec.state = serde_json::from_str(&state).map_err(|_| text.bad("state"))?;
+    Ok(rec)
+}
+
+/// A container row as stored, borrowed from the database while
+/// [`Store::visit_containers`] visits it: nothing decoded yet, so a
+/// caller that keeps decoded containers can tell which changed.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerText<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its image's id.
+    pub image_id: &'a str,
+    /// The image as the user named it.
+    pub image_ref: &'a str,
+    /// Creation time (RFC 3339).
+    pub created: &'a str,
+    /// The engine's configuration document (JSON).
+    pub config: &'a str,
+    /// The engine's state document (JSON).
+    pub state: &'a str,
+}
+
+impl ContainerText<'_> {
+    fn bad(&self, what: &str) -> StoreError {
+        StoreError::corrupt(format!("container {}", self.id), format!("bad {what}"))
+    }
+
+    /// The record with `config` and `state` left `Null`: for a caller that
+    /// decodes those texts into its own types.
+    pub fn record_without_documents(&self) -> Result<ContainerRecord, StoreError> {
+        Ok(ContainerRecord {
+            id: self.id.parse().map_err(|_| self.bad("id"))?,
+            name: self.name.to_string(),
+            image_id: self.image_id.parse().map_err(|_| self.bad("image id"))?,
+            image_ref: self.image_ref.to_string(),
+            created: DateTime::parse_from_rfc3339(self.created)
+                .map_err(|_| self.bad("created"))?
+                .with_timezone(&Utc),
+            config: serde_json::Value::Null,
+            state: serde_json::Value::Null,
+        })
+    }
 }
 
 const COLS: &str = "id, name, image_id, image_ref, created, config, state";
@@ -161,6 +205,16 @@ impl Store {
         }
     }
 
+    /// Read the schema now (SQLite does at a connection's first
+    /// statement) and prepare the container lookup: for a process that
+    /// opens the store ahead of its work.
+    pub fn warm(&self) -> Result<(), StoreError> {
+        self.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM containers WHERE id = ?1 OR name = ?1"
+        ))?;
+        Ok(())
+    }
+
     /// Every container.
     pub fn list_containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
         let mut stmt = self
@@ -168,6 +222,36 @@ impl Store {
             .prepare_cached(&format!("SELECT {COLS} FROM containers"))?;
         let rows: Vec<_> = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
         rows.into_iter().map(decode).collect()
+    }
+
+    /// Visit every container's stored text, undecoded.
+    pub fn visit_containers<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&ContainerText<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let db = |e: rusqlite::Error| E::from(StoreError::from(e));
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!("SELECT {COLS} FROM containers"))
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let text = |i: usize| -> Result<&str, E> {
+                r.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+                    .map_err(db)
+            };
+            f(&ContainerText {
+                id: text(0)?,
+                name: text(1)?,
+                image_id: text(2)?,
+                image_ref: text(3)?,
+                created: text(4)?,
+                config: text(5)?,
+                state: text(6)?,
+            })?;
+        }
+        Ok(())
     }
 
     /// Read-modify-write a container in one transaction.

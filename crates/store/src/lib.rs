@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 pub use archive::{ArchiveFormat, LoadedImage};
 pub use audit::{Audit, BlobRole, Finding, ImageUse};
 pub use change::{parse_change, Change};
-pub use container::ContainerRecord;
+pub use container::{ContainerRecord, ContainerText};
 pub use download::{Blobs, Download};
 pub use error::StoreError;
 pub use image::{

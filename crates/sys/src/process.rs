@@ -126,11 +126,20 @@ pub fn keep_only(fd: RawFd) -> io::Result<()> {
         }
     }
     drop(null);
+    close_all_but(&[fd])
+}
+
+/// Close every fd from 3 upwards except those in `keep` (`close_range(2)`
+/// over the gaps). Only for a forked child that will never again use, or
+/// drop, an object owning one of the closed descriptors: it runs new code
+/// of its own, then exits.
+pub fn close_all_but(keep: &[RawFd]) -> io::Result<()> {
     let close = |first: RawFd, last: RawFd| -> io::Result<()> {
         if first > last {
             return Ok(());
         }
-        // SAFETY: as in close_from: the caller exits without using them.
+        // SAFETY: as in close_from: no Rust object of the caller's still
+        // uses these descriptors (see above).
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_close_range,
@@ -144,8 +153,15 @@ pub fn keep_only(fd: RawFd) -> io::Result<()> {
         }
         Ok(())
     };
-    close(3, fd - 1)?;
-    close(fd + 1, libc::c_uint::MAX as RawFd)
+    let mut kept: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= 3).collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut first = 3;
+    for k in kept {
+        close(first, k - 1)?;
+        first = k + 1;
+    }
+    close(first, RawFd::MAX)
 }
 
 /// Make the calling process yield to everything else: the lowest CPU
@@ -243,6 +259,62 @@ pub fn trim_heap() {
     }
 }
 
+/// Let glibc's allocator use at most `n` arenas (`mallopt(M_ARENA_MAX)`;
+/// its default is 8 per core): each thread of a busy moment otherwise may
+/// get an arena of its own, whose free memory stays scattered there after
+/// the thread is gone. Call before starting threads.
+pub fn limit_malloc_arenas(n: i32) {
+    // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX takes
+    // any positive count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n.max(1));
+    }
+}
+
+/// Unmap the pages of this program's own code and read-only data that
+/// the process has mapped (`madvise(MADV_DONTNEED)` on the executable's
+/// `r-xp` mapping and its first, offset-0 `r--p` one): they stay in the
+/// page cache, shared with every other process running the program, and
+/// the next use maps them again (a minor fault). For a long-lived
+/// process that is idle: what it touched once no longer counts in its
+/// resident set. Returns the bytes advised.
+pub fn unmap_own_code() -> io::Result<u64> {
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let exe = exe.to_string_lossy();
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let mut advised = 0;
+    for line in maps.lines() {
+        // start-end perms offset dev inode path
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(offset)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let path = f.nth(2).unwrap_or("");
+        let code = perms == "r-xp" || (perms == "r--p" && u64::from_str_radix(offset, 16) == Ok(0));
+        if path != exe || !code {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: [a, b) is a private, read-only mapping of the executable
+        // file that nothing ever writes to (its text, or the read-only
+        // data before it; the relocated RELRO segment is the other r--p
+        // mapping, at a non-zero offset, and is not touched; a running
+        // executable cannot be written to: ETXTBSY). Dropping the page
+        // table entries of such a mapping loses nothing: the next access,
+        // from any thread, faults the same file pages back in.
+        let ret = unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+        if ret == 0 {
+            advised += (b - a) as u64;
+        }
+    }
+    Ok(advised)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +322,17 @@ mod tests {
     #[test]
     fn counts_threads() {
         assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn unmapped_code_and_data_come_back_when_used() {
+        let advised = unmap_own_code().unwrap();
+        assert!(advised > 0, "no mapping of the test binary found");
+        // Every thread runs on: the pages fault back in.
+        let t = std::thread::spawn(|| thread_count().unwrap());
+        assert!(t.join().unwrap() >= 2);
+        let text = format!("{:?}", Forked::Parent(7));
+        assert_eq!(text, "Parent(7)");
     }
 
     #[test]

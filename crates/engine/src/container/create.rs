@@ -338,6 +338,20 @@ pub fn find_init_binary() -> Result<std::path::PathBuf> {
 impl Engine {
     /// Create a container; returns it.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
+        self.create_as(req, true)?
+            .ok_or_else(|| EngineError::io("create", std::io::Error::other("refused to fork")))
+    }
+
+    /// `create`, unless it would fork a helper process: a container that
+    /// mounts a volume (an empty one gets the image's content, copied by
+    /// a forked process). `None` then, and nothing was done. For a
+    /// multi-threaded caller (the API server), which runs those in a
+    /// process of their own and the others in place.
+    pub fn create_without_fork(&self, req: &CreateRequest) -> Result<Option<Container>> {
+        self.create_as(req, false)
+    }
+
+    fn create_as(&self, req: &CreateRequest, may_fork: bool) -> Result<Option<Container>> {
         if let Some(n) = &req.name {
             if !model::id::valid_container_name(n.trim_start_matches('/')) {
                 return Err(EngineError::Refused(format!(
@@ -652,6 +666,15 @@ impl Engine {
             &tmpfs,
             &ic.volumes().clone().unwrap_or_default(),
         )?;
+        // Nothing is recorded yet.
+        if !may_fork
+            && plan
+                .mounts
+                .iter()
+                .any(|m| m.kind == crate::config::MountType::Volume)
+        {
+            return Ok(None);
+        }
         let network_mode_name = network_mode.docker_name(&networks);
         let config = ContainerConfig {
             image: req.image.clone(),
@@ -794,7 +817,7 @@ impl Engine {
         }
         let c = Container::from_record(record)?;
         self.emit_container(&c, "create", &[]);
-        Ok(c)
+        Ok(Some(c))
     }
 
     fn random_name(&self) -> Result<String> {

@@ -276,11 +276,7 @@ impl Engine {
         let cfg = &c.config;
         let running = c.is_running();
         let leases: Vec<&store::Lease> = if running {
-            lookup
-                .leases
-                .iter()
-                .filter(|l| l.container == c.id().as_str())
-                .collect()
+            lookup.leases_of(c.id().as_str()).collect()
         } else {
             Vec::new()
         };
@@ -408,17 +404,25 @@ impl Engine {
 }
 
 /// Every network and address lease, read once for a listing.
+#[derive(Default)]
 pub(crate) struct NetLookup {
-    leases: Vec<store::Lease>,
-    networks: std::collections::HashMap<String, store::NetworkRecord>,
+    /// Leases by container id.
+    leases: std::collections::HashMap<String, Vec<store::Lease>>,
+    /// Networks by name.
+    pub(crate) networks: std::collections::HashMap<String, store::NetworkRecord>,
 }
 
 impl NetLookup {
     /// Read them.
     pub(crate) fn load(engine: &Engine) -> NetLookup {
         let store = engine.store();
+        let mut leases: std::collections::HashMap<String, Vec<store::Lease>> =
+            std::collections::HashMap::new();
+        for l in store.leases(None).unwrap_or_default() {
+            leases.entry(l.container.clone()).or_default().push(l);
+        }
         NetLookup {
-            leases: store.leases(None).unwrap_or_default(),
+            leases,
             networks: store
                 .networks()
                 .unwrap_or_default()
@@ -426,5 +430,10 @@ impl NetLookup {
                 .map(|n| (n.name.clone(), n))
                 .collect(),
         }
+    }
+
+    /// The leases of container `id`, by address.
+    pub(crate) fn leases_of(&self, id: &str) -> impl Iterator<Item = &store::Lease> {
+        self.leases.get(id).into_iter().flatten()
     }
 }

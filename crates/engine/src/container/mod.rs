@@ -28,6 +28,8 @@ pub mod start;
 pub mod summary;
 /// `top`: the host's `ps`, kept to the container's processes.
 pub mod top;
+/// A server's view of every container, kept up to date between listings.
+pub mod view;
 /// `wait` with Docker's conditions.
 pub mod wait;
 
@@ -61,18 +63,47 @@ impl Container {
     ) -> Result<Container> {
         let config: ContainerConfig = serde_json::from_value(record.config.clone())
             .map_err(|e| EngineError::io("decoding container config", std::io::Error::other(e)))?;
-        let mut state: ContainerState = serde_json::from_value(record.state.clone())
+        let state: ContainerState = serde_json::from_value(record.state.clone())
             .map_err(|e| EngineError::io("decoding container state", std::io::Error::other(e)))?;
-        // A running container whose init and monitor are both gone (a
-        // crash, a reboot) reads as exited. While the monitor lives it is
-        // about to record the exit itself.
-        let monitor_alive = state.monitor_alive();
-        if matches!(
+        Container::settle(record, config, state, reread)
+    }
+
+    /// Decode a row's text straight into the typed config and state, as
+    /// `decode` does; the record's raw `config` and `state` documents are
+    /// not kept (`Null`): for a listing's copy, not a read-modify-write.
+    pub(crate) fn decode_text(
+        text: &store::ContainerText<'_>,
+        reread: &dyn Fn(&model::ContainerId) -> Option<store::ContainerRecord>,
+    ) -> Result<Container> {
+        let config: ContainerConfig = serde_json::from_str(text.config)
+            .map_err(|e| EngineError::io("decoding container config", std::io::Error::other(e)))?;
+        let state: ContainerState = serde_json::from_str(text.state)
+            .map_err(|e| EngineError::io("decoding container state", std::io::Error::other(e)))?;
+        Container::settle(text.record_without_documents()?, config, state, reread)
+    }
+
+    /// Does it read as running (or about to run again) while neither its
+    /// init nor its monitor is alive? Such a record is stale: the monitor
+    /// died without recording the end.
+    pub(crate) fn looks_dead(state: &ContainerState) -> bool {
+        matches!(
             state.status,
             Status::Running | Status::Paused | Status::Restarting
         ) && !state.is_alive()
-            && !monitor_alive
-        {
+            && !state.monitor_alive()
+    }
+
+    /// The decoded record, its state corrected for dead processes.
+    fn settle(
+        record: store::ContainerRecord,
+        config: ContainerConfig,
+        mut state: ContainerState,
+        reread: &dyn Fn(&model::ContainerId) -> Option<store::ContainerRecord>,
+    ) -> Result<Container> {
+        // A running container whose init and monitor are both gone (a
+        // crash, a reboot) reads as exited. While the monitor lives it is
+        // about to record the exit itself.
+        if Container::looks_dead(&state) {
             // Both were seen gone after that read: a record read now is
             // final (a monitor writes its last state before it exits).
             if let Some(fresh) = reread(&record.id) {

@@ -122,7 +122,11 @@ impl Engine {
             .collect()
     }
 
-    fn summary_in(&self, c: &Container, lookup: &crate::container::inspect::NetLookup) -> Value {
+    pub(crate) fn summary_in(
+        &self,
+        c: &Container,
+        lookup: &crate::container::inspect::NetLookup,
+    ) -> Value {
         let ports: Vec<Value> = c
             .api_ports()
             .iter()

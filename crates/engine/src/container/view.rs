@@ -36,6 +36,9 @@ pub struct ContainerView {
     lookup: NetLookup,
     /// When the processes were last looked at.
     checked: Option<Instant>,
+    /// Legacy link names (`/container/alias`) by target id, from the
+    /// linking containers' configs.
+    link_names: HashMap<String, Vec<String>>,
     next_serial: u64,
 }
 
@@ -110,16 +113,19 @@ impl Engine {
             Ok(())
         })?;
         drop(store);
+        let link_names = link_names_of(fresh.values().map(|e| &*e.viewed.container));
         // A new serial for what was decoded now, for those whose leases
-        // changed, and for all when a network did.
+        // or link names changed, and for all when a network did.
         for (id, e) in fresh.iter_mut() {
             let leases_changed = || lookup.leases_of(id).ne(view.lookup.leases_of(id));
-            if e.viewed.serial == 0 || networks_changed || leases_changed() {
+            let links_changed = || link_names.get(id) != view.link_names.get(id);
+            if e.viewed.serial == 0 || networks_changed || leases_changed() || links_changed() {
                 e.viewed.serial = view.serial();
             }
         }
         view.entries = fresh;
         view.lookup = lookup;
+        view.link_names = link_names;
         Ok(())
     }
 
@@ -128,9 +134,37 @@ impl Engine {
     /// networks and leases.
     pub fn view_summaries(&self, view: &ContainerView, list: &[&Container]) -> Vec<Value> {
         list.iter()
-            .map(|c| self.summary_in(c, &view.lookup))
+            .map(|c| {
+                let mut v = self.summary_in(c, &view.lookup);
+                // Its link names first, as dockerd (and `container_summaries`).
+                if let Some(links) = view.link_names.get(c.id().as_str()) {
+                    let mut names = links.clone();
+                    names.push(format!("/{}", c.name()));
+                    v["Names"] = serde_json::json!(names);
+                }
+                v
+            })
             .collect()
     }
+}
+
+/// Link names by target id: `/LINKER/ALIAS` for each legacy link of each
+/// container.
+fn link_names_of<'a>(
+    containers: impl Iterator<Item = &'a Container>,
+) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for c in containers {
+        for l in &c.config.links {
+            out.entry(l.target.clone())
+                .or_default()
+                .push(format!("/{}/{}", c.name().trim_start_matches('/'), l.alias));
+        }
+    }
+    for names in out.values_mut() {
+        names.sort();
+    }
+    out
 }
 
 impl std::borrow::Borrow<Container> for Viewed {

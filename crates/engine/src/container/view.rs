@@ -156,9 +156,11 @@ fn link_names_of<'a>(
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for c in containers {
         for l in &c.config.links {
-            out.entry(l.target.clone())
-                .or_default()
-                .push(format!("/{}/{}", c.name().trim_start_matches('/'), l.alias));
+            out.entry(l.target.clone()).or_default().push(format!(
+                "/{}/{}",
+                c.name().trim_start_matches('/'),
+                l.alias
+            ));
         }
     }
     for names in out.values_mut() {

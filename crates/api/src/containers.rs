@@ -353,8 +353,13 @@ pub(crate) async fn logs(
         st.engine(move |e| {
             let c = e.container(&id)?;
             let path = e.container_log(&c);
-            let follower = follow.then(|| engine::logs::Follower::at_end(&path));
-            let entries = engine::logs::read_all(&path).unwrap_or_default();
+            let (entries, follower) = if follow {
+                let (entries, follower) = engine::logs::read_and_follow(&path)
+                    .unwrap_or_else(|_| (Vec::new(), engine::logs::Follower::at_end(&path)));
+                (entries, Some(follower))
+            } else {
+                (engine::logs::read_all(&path).unwrap_or_default(), None)
+            };
             Ok((c, follower, entries))
         })
         .await?

@@ -436,6 +436,9 @@ fn read_lines(r: impl Read, parser: &mut Parser, out: &mut Vec<Entry>) -> std::i
 /// The files of a log, oldest first (rotated ones, then the current one).
 pub fn files(path: &Path) -> Vec<PathBuf> {
     let mut rotated_files = Vec::new();
+    // A rotation under way renames the files one by one, newest last:
+    // one name may be missing for a moment.
+    let mut missing = 0;
     for n in 1..=1000 {
         let plain = rotated(path, n, false);
         let gz = rotated(path, n, true);
@@ -444,8 +447,13 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
         } else if plain.exists() {
             rotated_files.push(plain);
         } else {
-            break;
+            missing += 1;
+            if missing == 2 {
+                break;
+            }
+            continue;
         }
+        missing = 0;
     }
     rotated_files.reverse();
     rotated_files.push(path.to_path_buf());
@@ -470,6 +478,70 @@ pub fn read_all(path: &Path) -> std::io::Result<Vec<Entry>> {
     }
     out.extend(parser.flush());
     Ok(out)
+}
+
+/// Every entry of a log, as [`read_all`], and a follower that goes on
+/// right after the last byte read: nothing written meanwhile is given
+/// twice or missed (a follower made before the read gives again what
+/// the read saw; one made after misses what came in between).
+pub fn read_and_follow(path: &Path) -> std::io::Result<(Vec<Entry>, Follower)> {
+    // The current file first, by descriptor: rotated away meanwhile, it
+    // is read through this descriptor only (and its rotated name skipped).
+    let mut current = match std::fs::File::open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let current_id = current
+        .as_ref()
+        .map(|f| f.metadata())
+        .transpose()?
+        .map(|m| (m.dev(), m.ino()));
+    let mut parser = Parser::default();
+    let mut out = Vec::new();
+    for f in files(path) {
+        if f == path {
+            continue;
+        }
+        let file = match std::fs::File::open(&f) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let m = file.metadata()?;
+        if Some((m.dev(), m.ino())) == current_id {
+            // Rotated since it was opened: it and the files newer than it
+            // are the follower's to read.
+            break;
+        }
+        if f.extension().is_some_and(|e| e == "gz") {
+            read_lines(flate2::read::GzDecoder::new(file), &mut parser, &mut out)?;
+        } else {
+            read_lines(file, &mut parser, &mut out)?;
+        }
+    }
+    let mut pos = 0;
+    let mut pending = Vec::new();
+    if let Some(file) = current.as_mut() {
+        let mut bytes = Vec::new();
+        pos = file.read_to_end(&mut bytes)? as u64;
+        // Complete lines now; a line still being written is the
+        // follower's.
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        pending = bytes.split_off(complete);
+        read_lines(&bytes[..], &mut parser, &mut out)?;
+    }
+    out.extend(parser.flush());
+    let follower = Follower {
+        tail: LineTail {
+            path: path.to_path_buf(),
+            file: current,
+            pos,
+            pending,
+        },
+        parser: Parser::default(),
+    };
+    Ok((out, follower))
 }
 
 /// Follows a file of lines as it grows, across rotations (the file renamed
@@ -522,6 +594,14 @@ impl LineTail {
                 continue;
             };
             let meta = file.metadata()?;
+            // Rotated away (the path names another file): the writer has
+            // left this one, so what is read now is all of it; then on to
+            // the file written after it. (Looked at before the read: a
+            // file found rotated after it may have grown in between.)
+            let rotated_away = matches!(
+                std::fs::metadata(&self.path),
+                Ok(m) if m.ino() != meta.ino() || m.dev() != meta.dev()
+            );
             if meta.len() < self.pos {
                 self.pos = 0; // truncated
             }
@@ -535,15 +615,51 @@ impl LineTail {
                 line.pop();
                 out.push(line);
             }
-            // Rotated away (the path now names another file): go on there.
-            match std::fs::metadata(&self.path) {
-                Ok(m) if m.ino() != meta.ino() || m.dev() != meta.dev() => {
-                    self.file = None;
-                }
-                _ => return Ok(out),
+            if !rotated_away {
+                return Ok(out);
             }
+            self.file = successor(&self.path, (meta.dev(), meta.ino()));
+            self.pos = 0;
         }
     }
+}
+
+/// The file written after the rotated file `id` of the log at `path`:
+/// the next newer rotated file, or the current one (also when `id` is not
+/// among the rotated ones any more: removed, or compressed into a new
+/// file). Several rotations may have come since `id` was the current
+/// file; none of them is skipped.
+fn successor(path: &Path, id: (u64, u64)) -> Option<std::fs::File> {
+    let id_of = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    'again: for _ in 0..100 {
+        let mut missing = 0;
+        for n in 1..=1000 {
+            let name = rotated(path, n, false);
+            let found = id_of(&name);
+            // One name may be missing while a rotation renames the files.
+            missing = if found.is_none() { missing + 1 } else { 0 };
+            match found {
+                Some(found) if found == id => {
+                    let next = if n == 1 {
+                        path.to_path_buf()
+                    } else {
+                        rotated(path, n - 1, false)
+                    };
+                    let file = std::fs::File::open(&next).ok();
+                    // Rotated again while it was opened: the names moved.
+                    if id_of(&name) != Some(id) {
+                        continue 'again;
+                    }
+                    return file.or_else(|| std::fs::File::open(path).ok());
+                }
+                Some(_) => {}
+                None if missing == 2 => break,
+                None => {}
+            }
+        }
+        break;
+    }
+    std::fs::File::open(path).ok()
 }
 
 /// Follows a container's log (see [`LineTail`]), parsed into entries.
@@ -674,6 +790,41 @@ mod tests {
             config: BTreeMap::new(),
         };
         assert!(local.effective().unwrap().compress);
+    }
+
+    #[test]
+    fn a_read_then_follow_gives_each_line_once_while_the_log_grows() {
+        // A writer appends (and rotates, max-file large enough to keep
+        // everything) while a reader reads what is there and follows on:
+        // every line exactly once, in order. (A follower made before the
+        // read gave the lines written in between twice: `logs -f` and
+        // docker-py's `containers.run`.)
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("container.log");
+            let e = eff(&[("max-size", "64k"), ("max-file", "100")]);
+            let mut w = Writer::open(&path, &e, BTreeMap::new()).unwrap().unwrap();
+            let n = 20_000;
+            let writer = std::thread::spawn(move || {
+                for i in 0..n {
+                    w.write(Stream::Stdout, Utc::now(), format!("line {i}\n").as_bytes());
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            let (mut got, mut follower) = read_and_follow(&path).unwrap();
+            while !writer.is_finished() {
+                got.extend(follower.poll().unwrap());
+            }
+            writer.join().unwrap();
+            got.extend(follower.poll().unwrap());
+            let lines: Vec<String> = got
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.data).into_owned())
+                .collect();
+            let want: Vec<String> = (0..n).map(|i| format!("line {i}\n")).collect();
+            assert_eq!(lines.len(), want.len());
+            assert!(lines == want, "lines out of order or repeated");
+        }
     }
 
     #[test]

@@ -1278,10 +1278,13 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
     let mut all: Vec<(chrono::DateTime<Utc>, usize, engine::logs::Entry)> = Vec::new();
     for (i, m) in members.iter().enumerate() {
         let path = engine.container_log(&m.container);
-        if a.follow {
-            followers.push(engine::logs::Follower::at_end(&path));
-        }
-        let mut entries = engine::logs::read_all(&path).unwrap_or_default();
+        let mut entries = if a.follow {
+            let (entries, follower) = engine::logs::read_and_follow(&path)?;
+            followers.push(follower);
+            entries
+        } else {
+            engine::logs::read_all(&path).unwrap_or_default()
+        };
         entries.retain(|e| since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u));
         if let Some(n) = tail {
             let skip = entries.len().saturating_sub(n);

@@ -85,9 +85,14 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
                 .map_err(|_| bad("--tail", format!("{n:?}: a number or \"all\"")))?,
         ),
     };
-    // Started before reading, so nothing written meanwhile is missed.
-    let mut follower = a.follow.then(|| engine::logs::Follower::at_end(&path));
-    let mut entries = engine::logs::read_all(&path)?;
+    // The follower goes on where the read ends: nothing written meanwhile
+    // is missed or shown twice.
+    let (mut entries, mut follower) = if a.follow {
+        let (entries, follower) = engine::logs::read_and_follow(&path)?;
+        (entries, Some(follower))
+    } else {
+        (engine::logs::read_all(&path)?, None)
+    };
     entries.retain(|e| since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u));
     if let Some(n) = tail {
         let skip = entries.len().saturating_sub(n);

@@ -105,7 +105,7 @@ pub(crate) fn reference_error(e: &model::ParseError) -> String {
     }
 }
 
-fn parse_reference(s: &str) -> Result<Reference, ApiError> {
+pub(crate) fn parse_reference(s: &str) -> Result<Reference, ApiError> {
     s.parse()
         .map_err(|e| ApiError::bad_request(reference_error(&e)))
 }

@@ -65,6 +65,67 @@ pub(crate) async fn changes(
     .await
 }
 
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`
+/// with docker's `Config` (or nothing, or `null`) as the body: a new image
+/// from the container's changes, 201 `{"Id": "sha256:…"}`. `pause`
+/// defaults to true (API ≥ 1.13, as dockerd); `changes` may repeat.
+pub(crate) async fn commit(
+    State(st): State<AppState>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let p = crate::distribution::Params::parse(q);
+    let container = p.get("container").unwrap_or_default().to_string();
+    let reference = match p.get("repo") {
+        Some(repo) => {
+            let full = match p.get("tag") {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo.to_string(),
+            };
+            Some(crate::distribution::parse_reference(&full)?)
+        }
+        None => None,
+    };
+    let mut changes = Vec::new();
+    for c in p.all("changes").iter() {
+        // The docker CLI sends each change as it is; some clients join
+        // several with newlines.
+        for line in c.lines().filter(|l| !l.trim().is_empty()) {
+            changes.push(
+                engine::image::parse_change(line)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            );
+        }
+    }
+    let pause = match p.get("pause") {
+        None => true,
+        Some(_) => p.flag("pause"),
+    };
+    let config = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v: Value = crate::error::json_body(&body)?;
+        if !(v.is_object() || v.is_null()) {
+            return Err(ApiError::bad_request(
+                "the body is not a container config object",
+            ));
+        }
+        Some(v).filter(Value::is_object)
+    };
+    let opts = engine::container::fs::CommitOptions {
+        reference,
+        changes,
+        message: p.get("comment").map(str::to_string),
+        author: p.get("author").map(str::to_string),
+        created_by: String::new(),
+        config,
+    };
+    let id = st
+        .engine(move |e| Ok(e.commit(&container, pause, &opts)?.id.to_string()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))))
+}
+
 /// `archive` parameters.
 #[derive(Deserialize, Default)]
 pub(crate) struct ArchiveQuery {

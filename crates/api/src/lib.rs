@@ -142,6 +142,7 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/changes", get(fs::changes))
         .route("/containers/{id}/export", get(fs::export))
+        .route("/commit", post(fs::commit))
         .route(
             "/containers/{id}/archive",
             get(fs::archive_get)

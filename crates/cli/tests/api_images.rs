@@ -1284,3 +1284,105 @@ fn the_classic_builder_stream_is_dockerds_line_for_line() {
         .unwrap_or(printed);
     assert_eq!(printed, text);
 }
+
+#[test]
+fn the_docker_cli_commits_through_berth() {
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    srv.docker_ok(&[
+        "run",
+        "--name",
+        "c1",
+        "-e",
+        "KEEP=1",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hi > /f",
+    ]);
+    // docker commit: POST /commit with changes, a message and an author.
+    let id = srv.docker_ok(&[
+        "commit",
+        "-c",
+        "EXPOSE 8000",
+        "-c",
+        r#"CMD ["cat", "/f"]"#,
+        "-m",
+        "msg",
+        "-a",
+        "me",
+        "c1",
+        "mine:v1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(srv.docker_ok(&["run", "--rm", "mine:v1"]), "hi\n");
+    let base = srv.docker_ok(&["inspect", "-f", "{{.Id}}", IMAGE]);
+    assert_eq!(
+        srv.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.Parent}} {{.Author}} {{.Comment}} {{json .Config.ExposedPorts}} {{json .Config.Cmd}}",
+            "mine:v1"
+        ]),
+        format!(
+            "{} {} me msg {{\"8000/tcp\":{{}}}} [\"cat\",\"/f\"]\n",
+            id.trim(),
+            base.trim()
+        )
+    );
+    // dockerd's commit event (`--until 0s` is now in whole seconds: the
+    // event's second has to be over).
+    std::thread::sleep(Duration::from_millis(1100));
+    let events = srv.docker_ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        "event=commit",
+        "--format",
+        "{{.Actor.Attributes.imageRef}} {{.Actor.Attributes.comment}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(events, "mine:v1 msg c1\n");
+    // A Config in the body is merged over the container's (dockerd's
+    // merge): the given Cmd and Env win, the container's other variables
+    // stay; no repo: an untagged image; pause=0 on a stopped container.
+    let (status, _, body) = http_json(
+        &srv.socket,
+        "POST",
+        "/v1.44/commit?container=c1&pause=0&changes=LABEL%20a%3Db",
+        r#"{"Env":["A=1"],"Cmd":["env"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let made: Value = serde_json::from_str(&body).unwrap();
+    let made = made["Id"].as_str().unwrap().to_string();
+    let env = srv.docker_ok(&["run", "--rm", &made]);
+    assert!(env.lines().any(|l| l == "A=1"), "{env}");
+    assert!(env.lines().any(|l| l == "KEEP=1"), "{env}");
+    assert_eq!(
+        srv.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.Config.Labels.a}} {{json .RepoTags}}",
+            &made
+        ]),
+        "b []\n"
+    );
+    // Bad input: dockerd's statuses.
+    let (status, _, body) = srv.http("POST", "/commit?container=nope");
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = srv.http("POST", "/commit?container=c1&repo=Bad%20Name");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = http_json(&srv.socket, "POST", "/commit?container=c1", "[1]");
+    assert_eq!(status, 400, "{body}");
+    // An image removed takes its parent link with it; the parent stays.
+    srv.docker_ok(&["rm", "c1"]);
+    srv.docker_ok(&["rmi", "mine:v1", &made]);
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{.Parent}}", IMAGE]),
+        "\n"
+    );
+    drop(srv);
+    assert_census_clean(&b);
+}

@@ -64,7 +64,8 @@ impl Engine {
             "Id": img.id.to_string(),
             "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
             "RepoDigests": img.repo_digests,
-            "Parent": "",
+            "Parent": self.store().image_parent(&img.id).ok().flatten()
+                .map(|p| p.to_string()).unwrap_or_default(),
             "Comment": cfg.get("history").and_then(|h| h.as_array()).and_then(|h| h.last())
                 .and_then(|h| h.get("comment")).cloned().unwrap_or(json!("")),
             "Created": cfg.get("created").cloned().unwrap_or(Value::Null),

@@ -71,6 +71,9 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// The history line (the container's command).
     pub created_by: String,
+    /// Docker's `Config` sent with `POST /commit`: merged over the
+    /// container's config as dockerd merges it, before `changes`.
+    pub config: Option<serde_json::Value>,
 }
 
 /// One step of `rmi`.
@@ -494,8 +497,31 @@ impl Store {
         layers.push(layer);
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, layers, &tags, &[])?;
+        // The image it was made from is its parent (`inspect`'s `Parent`,
+        // as dockerd's for a commit), unless it is that image itself.
+        if id != *parent {
+            self.conn().execute(
+                "INSERT OR REPLACE INTO image_parents (id, parent) VALUES (?1, ?2)",
+                [id.to_string(), parent.to_string()],
+            )?;
+        }
         drop(tmp);
         self.image_by_id(&id)
+    }
+
+    /// The image a committed image was made from (`None` for the others,
+    /// or when the parent is gone).
+    pub fn image_parent(&self, id: &Digest) -> Result<Option<Digest>, StoreError> {
+        let parent: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT p.parent FROM image_parents p JOIN images i ON i.id = p.parent \
+                 WHERE p.id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(parent.and_then(|p| p.parse().ok()))
     }
 
     fn records(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>, StoreError> {
@@ -797,6 +823,10 @@ impl Store {
         img: &ImageRecord,
     ) -> Result<(Vec<PathBuf>, u64), StoreError> {
         tx.execute("DELETE FROM images WHERE id = ?1", [img.id.to_string()])?;
+        tx.execute(
+            "DELETE FROM image_parents WHERE id = ?1",
+            [img.id.to_string()],
+        )?;
         tx.execute("DELETE FROM tags WHERE image_id = ?1", [img.id.to_string()])?;
         Store::cache_forget_image(tx, &img.id)?;
         let mut doomed = vec![self.blob_path(&img.id)];

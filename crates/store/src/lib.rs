@@ -53,7 +53,7 @@ pub use image::{
 pub use network::{Lease, NetworkRecord};
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -113,6 +113,10 @@ CREATE TABLE IF NOT EXISTS build_cache (
     created TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+CREATE TABLE IF NOT EXISTS image_parents (
+    id TEXT PRIMARY KEY,            -- an image made by commit
+    parent TEXT NOT NULL            -- the image of the container it was made from
+);
 CREATE TABLE IF NOT EXISTS build_layers (
     diff_id TEXT PRIMARY KEY,       -- a layer a build made, stored without its blob
     mtime_clamp INTEGER NOT NULL    -- its tar is the layer dir's, times clamped to this

@@ -113,6 +113,7 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> Result<(), Failure> {
             message: a.message,
             author: a.author,
             created_by: String::new(),
+            config: None,
         },
     )?;
     println!("{}", img.id);

@@ -311,10 +311,28 @@ impl crate::Engine {
     pub fn diff(&self, name_or_id: &str) -> Result<Vec<(PathBuf, fsops::ChangeKind)>> {
         let c = self.container(name_or_id)?;
         let made = runtime_made(&c);
-        Ok(self
-            .raw_diff(&c)?
-            .into_iter()
-            .filter(|(p, k)| !(*k == fsops::ChangeKind::Added && made.contains(p)))
+        let raw = self.raw_diff(&c)?;
+        let hidden: Vec<&PathBuf> = raw
+            .iter()
+            .filter(|(p, k)| *k == fsops::ChangeKind::Added && made.contains(p))
+            .map(|(p, _)| p)
+            .collect();
+        let kept: Vec<(PathBuf, fsops::ChangeKind)> = raw
+            .iter()
+            .filter(|(p, _)| !hidden.contains(&p))
+            .cloned()
+            .collect();
+        // A directory copied up only to hold what berth made (`/etc` for
+        // its hosts files, the parent of a mount point) is no change of
+        // the container's: dockerd keeps those in an init layer.
+        Ok(kept
+            .iter()
+            .filter(|(p, k)| {
+                *k != fsops::ChangeKind::Changed
+                    || !hidden.iter().any(|h| h.starts_with(p))
+                    || kept.iter().any(|(q, _)| q != p && q.starts_with(p))
+            })
+            .cloned()
             .collect())
     }
 
@@ -423,6 +441,9 @@ impl crate::Engine {
         config["User"] = serde_json::json!(cfg.user);
         config["Labels"] = serde_json::json!(cfg.labels);
         config["StopSignal"] = serde_json::json!(cfg.stop_signal);
+        if let Some(given) = opts.config.as_ref().filter(|c| c.is_object()) {
+            config = merge_commit_config(given, &config);
+        }
         let f = std::fs::File::open(&layer_path).map_err(io_err("reading the layer"))?;
         let mut o = opts.clone();
         if o.created_by.is_empty() {
@@ -435,6 +456,22 @@ impl crate::Engine {
             &o,
         )?;
         drop(tmp);
+        // dockerd's `commit` event of the container.
+        let image_ref = o
+            .reference
+            .as_ref()
+            .map(|r| r.familiar())
+            .unwrap_or_default();
+        let id = img.id.to_string();
+        self.emit_container(
+            &c,
+            "commit",
+            &[
+                ("comment", o.message.as_deref().unwrap_or_default()),
+                ("imageID", &id),
+                ("imageRef", &image_ref),
+            ],
+        );
         Ok(img)
     }
 
@@ -606,4 +643,68 @@ fn write_changes(upper: &Path, skip: &[PathBuf], path: &Path) -> std::io::Result
     let up = fsops::open_dir(upper)?;
     fsops::tar_layer(up.as_fd(), skip, &mut w)?;
     w.flush()
+}
+
+/// The `Config` given with `POST /commit` over the container's, as dockerd
+/// merges them (`daemon/commit.go`): what the request sets wins; `User`,
+/// `WorkingDir`, `StopSignal` and, without an `Entrypoint`, `Cmd` and
+/// `Entrypoint` come from the container when left empty; `Env` keeps the
+/// container's variables the request does not name; `ExposedPorts`,
+/// `Volumes` and `Labels` are unions.
+pub fn merge_commit_config(
+    given: &serde_json::Value,
+    container: &serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    let mut out = container.clone();
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    let g = |k: &str| given.get(k).filter(|v| !empty(v));
+    for k in [
+        "User",
+        "WorkingDir",
+        "StopSignal",
+        "Healthcheck",
+        "Shell",
+        "OnBuild",
+    ] {
+        if let Some(v) = g(k) {
+            out[k] = v.clone();
+        }
+    }
+    if let Some(ep) = g("Entrypoint") {
+        out["Entrypoint"] = ep.clone();
+        out["Cmd"] = given.get("Cmd").cloned().unwrap_or(Value::Null);
+    } else if let Some(cmd) = g("Cmd") {
+        out["Cmd"] = cmd.clone();
+    }
+    if let Some(Value::Array(env)) = g("Env") {
+        let key = |e: &Value| {
+            e.as_str()
+                .map(|s| s.split('=').next().unwrap_or_default().to_string())
+                .unwrap_or_default()
+        };
+        let mut merged = env.clone();
+        for e in container["Env"].as_array().into_iter().flatten() {
+            if !env.iter().any(|u| key(u) == key(e)) {
+                merged.push(e.clone());
+            }
+        }
+        out["Env"] = Value::Array(merged);
+    }
+    for k in ["ExposedPorts", "Volumes", "Labels"] {
+        if let Some(Value::Object(m)) = g(k) {
+            let mut union = out[k].as_object().cloned().unwrap_or_default();
+            for (name, v) in m {
+                union.insert(name.clone(), v.clone());
+            }
+            out[k] = Value::Object(union);
+        }
+    }
+    out
 }

@@ -492,6 +492,7 @@ impl Store {
         self.put_blob(tmp.path(), &bytes)?;
         let mut layers = self.existing_layers(&parent_rec)?;
         layers.push(layer);
+        sys::faults::point("commit.before-register");
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, layers, &tags, &[])?;
         drop(tmp);

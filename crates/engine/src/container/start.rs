@@ -324,6 +324,7 @@ impl Engine {
             }
             sys::process::Forked::Parent(monitor_pid) => {
                 drop(args);
+                crate::faults::point("start.monitor-forked");
                 let mut status = BufReader::new(std::fs::File::from(status_r));
                 let mut line = String::new();
                 let _ = status.read_line(&mut line);

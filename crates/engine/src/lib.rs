@@ -20,6 +20,8 @@ pub mod check;
 pub mod config;
 /// Container operations, one file per verb.
 pub mod container;
+/// Named fault points for crash tests (`BERTH_FAULT_POINT`), from `sys`.
+pub use sys::faults;
 /// `system df`: the space images, containers, volumes and cache take.
 pub mod disk_usage;
 /// Pull, push, login.

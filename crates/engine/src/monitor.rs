@@ -294,6 +294,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         hold_clients,
         open_stdin,
     } = args;
+    crate::faults::point("monitor.started");
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
         Ok(s) => s,
@@ -336,6 +337,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
         None => None,
     };
+    crate::faults::point("monitor.cgroup-made");
     // On v1 the built-in runtime's child joins its cgroups itself (cheaper).
     let child_joins = matches!(hierarchy, Some(runtime::cgroup::Hierarchy::V1 { .. }));
     // `--network none`: a namespace of its own with nothing attached; its
@@ -361,7 +363,10 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             crate::networks::loopback_up(pid).map_err(runtime::RuntimeError::Hook)?;
         }
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
-            .map_err(runtime::RuntimeError::Hook)
+            .map_err(runtime::RuntimeError::Hook)?;
+        // The init exists in its namespaces, attached, not yet released.
+        crate::faults::point("monitor.before-init");
+        Ok(())
     };
     // Published host ports are held for the run: taken by another
     // container or a host process, the start fails as Docker's does.
@@ -461,6 +466,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         // stop what we started.
         let _ = rt.signal(id.as_str(), spawned.init_pid, libc::SIGKILL);
     }
+    crate::faults::point("monitor.running-recorded");
     report(&status_w, &format!("started {}\n", spawned.init_pid));
     let names = event_names(&store, &id, None);
     let on: Vec<(String, String)> = networks
@@ -664,6 +670,7 @@ fn restart(
     signals: Option<nix::sys::signalfd::SignalFd>,
 ) {
     let mut cancelled = false;
+    crate::faults::point("monitor.restart-backoff");
     match &signals {
         Some(sfd) => {
             let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];

@@ -315,15 +315,18 @@ impl Supervisor {
                 let _ = nix::unistd::write(&rep_w, line.as_bytes());
                 sys::process::exit_now(0)
             }
-            sys::process::Forked::Parent(helper) => Ok(Probe {
-                helper,
-                output: Some(out_r),
-                report: Some(rep_r),
-                out: Vec::new(),
-                status: Vec::new(),
-                start,
-                deadline: Instant::now() + cfg.timeout() + Duration::from_secs(5),
-            }),
+            sys::process::Forked::Parent(helper) => {
+                crate::faults::point("monitor.probe-running");
+                Ok(Probe {
+                    helper,
+                    output: Some(out_r),
+                    report: Some(rep_r),
+                    out: Vec::new(),
+                    status: Vec::new(),
+                    start,
+                    deadline: Instant::now() + cfg.timeout() + Duration::from_secs(5),
+                })
+            }
         }
     }
 }

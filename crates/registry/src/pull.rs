@@ -295,6 +295,8 @@ fn pull_from(
                 let res = ctx.fetch(job);
                 if res.is_err() {
                     cancel.store(true, Ordering::Relaxed);
+                } else {
+                    sys::faults::point("pull.layer-fetched");
                 }
                 results
                     .lock()
@@ -326,6 +328,7 @@ fn pull_from(
         layers.push(l.clone());
     }
 
+    sys::faults::point("pull.before-register");
     // Register: layer blobs, config and manifests, then the image row.
     for l in &layers {
         if let Ok(d) = l.blob.digest.parse::<Digest>() {
@@ -344,6 +347,7 @@ fn pull_from(
         Vec::new()
     };
     let repo_digest = format!("{}@{}", r.name(), top.digest);
+    sys::faults::point("pull.blobs-stored");
     let id = store.register_image(&config, layers, &tags, &[repo_digest])?;
     drop(tmp);
     Ok(PullOutcome {

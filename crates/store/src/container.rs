@@ -326,20 +326,34 @@ impl Store {
     /// says a command is at work there, and if the caller dies the next
     /// `open` deletes it.
     pub fn forget_container(&self, id: &ContainerId) -> Result<Option<crate::TmpDir>, StoreError> {
+        let dir = self.container_dir(id);
+        // The work dir names the container before its row goes: if this
+        // command dies between the row's delete and the dir's move, the
+        // next open finishes the move (`Store::recover`).
+        let work = if dir.exists() {
+            self.tmp_dir("rm").ok().filter(|t| {
+                std::fs::write(t.path().join(crate::FORGET_CONTAINER), id.as_str()).is_ok()
+            })
+        } else {
+            None
+        };
         let n = {
             let tx = self.write_tx()?;
             let n = tx.execute("DELETE FROM containers WHERE id = ?1", [id.as_str()])?;
             tx.commit()?;
             n
         };
-        let dir = self.container_dir(id);
+        sys::faults::point("rm.row-deleted");
         let mut trash = None;
         if dir.exists() {
-            let moved = self.tmp_dir("rm").and_then(|t| {
-                std::fs::rename(&dir, t.path().join(id.as_str()))
-                    .map_err(StoreError::io(&dir))
-                    .map(|()| t)
-            });
+            let moved = work
+                .ok_or(())
+                .or_else(|()| self.tmp_dir("rm"))
+                .and_then(|t| {
+                    std::fs::rename(&dir, t.path().join(id.as_str()))
+                        .map_err(StoreError::io(&dir))
+                        .map(|()| t)
+                });
             match moved {
                 Ok(t) => trash = Some(t),
                 Err(_) => {

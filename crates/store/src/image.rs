@@ -495,6 +495,7 @@ impl Store {
         self.put_blob(tmp.path(), &bytes)?;
         let mut layers = self.existing_layers(&parent_rec)?;
         layers.push(layer);
+        sys::faults::point("commit.before-register");
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, layers, &tags, &[])?;
         // The image it was made from is its parent (`inspect`'s `Parent`,
@@ -831,16 +832,27 @@ impl Store {
         Store::cache_forget_image(tx, &img.id)?;
         let mut doomed = vec![self.blob_path(&img.id)];
         let mut freed = 0;
-        let others: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT diff_ids, layer_blobs FROM images")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let others: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare("SELECT diff_ids, layer_blobs, repo_digests FROM images")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<Result<_, _>>()?
         };
         let shared = |needle: &str| {
             others
                 .iter()
-                .any(|(d, b)| d.contains(needle) || b.contains(needle))
+                .any(|(d, b, m)| d.contains(needle) || b.contains(needle) || m.contains(needle))
         };
+        // The manifest it was pulled or loaded by (`name@sha256:…`), kept
+        // as a blob for push: it goes with the last image naming it.
+        for rd in &img.repo_digests {
+            if let Some((_, hex)) = rd.rsplit_once("@sha256:") {
+                if !shared(hex) {
+                    if let Ok(d) = format!("sha256:{hex}").parse::<Digest>() {
+                        doomed.push(self.blob_path(&d));
+                    }
+                }
+            }
+        }
         for d in &img.diff_ids {
             if !shared(&d.to_string()) {
                 let size: Option<i64> = tx

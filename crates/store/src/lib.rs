@@ -212,6 +212,10 @@ fn try_lock(f: &File) -> bool {
 /// berth at pull, load, build and commit.
 pub const MAX_LAYERS: usize = 127;
 
+/// In a removal's work dir: the id of the container whose dir it takes
+/// (see [`Store::forget_container`]).
+pub(crate) const FORGET_CONTAINER: &str = ".forget-container";
+
 /// The state root is `0710` (as dockerd's `/var/lib/docker`): no other
 /// host user may reach an image's files, a volume or a container's, nor
 /// run a setuid binary from an unpacked layer. A root that others can
@@ -367,6 +371,7 @@ impl Store {
             };
             if try_lock(&f) {
                 stale = true;
+                self.finish_forget(&tmp.join(base));
                 let _ = std::fs::remove_dir_all(tmp.join(base));
                 let _ = std::fs::remove_file(e.path());
             }
@@ -376,6 +381,37 @@ impl Store {
             self.gc()?;
         }
         Ok(())
+    }
+
+    /// A removal killed after its container's row went and before the
+    /// container's dir was moved into its work dir `work`: the dir goes
+    /// now, unless the row is there (killed before the delete).
+    fn finish_forget(&self, work: &Path) {
+        let Ok(id) = std::fs::read_to_string(work.join(FORGET_CONTAINER)) else {
+            return;
+        };
+        let Ok(id) = id.trim().parse::<model::ContainerId>() else {
+            return;
+        };
+        let Ok(tx) = self.write_tx() else {
+            return;
+        };
+        let row: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .unwrap_or(Some(String::new()));
+        if row.is_none() {
+            let _ = std::fs::remove_dir_all(self.container_dir(&id));
+        }
+        let _ = tx.commit();
     }
 
     /// Delete layer dirs and blobs no image references. Runs inside a write

@@ -8,6 +8,8 @@
 
 /// systemd socket activation: adopting the listening sockets passed as fds.
 pub mod activation;
+/// Named fault points where crash tests stop (and kill) a process.
+pub mod faults;
 /// Inode flags (the ext4 top-directory hint).
 pub mod fsattr;
 /// Read-only file mappings.

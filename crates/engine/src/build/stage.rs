@@ -358,6 +358,7 @@ impl Builder<'_> {
             if let Some(id) = image {
                 self.image_line(step, id.as_ref());
             }
+            crate::faults::point("build.step-done");
         }
         self.settle(&mut st)?;
         // The stage's image: the last layer's, or a new one for config changes.

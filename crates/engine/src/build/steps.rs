@@ -454,6 +454,7 @@ impl Builder<'_> {
         let tmp = self.engine.store().tmp_dir("build-run")?;
         let tar_path = tmp.path().join("layer.tar");
         let made = self.engine.changes_tar(&id, &tar_path, self.clamp());
+        crate::faults::point("build.run-layer-written");
         let _ = self.engine.remove(&id, true, false);
         made?;
         ingest(self.engine, &tar_path)
@@ -470,6 +471,7 @@ impl Builder<'_> {
         );
         let mut follower = crate::logs::Follower::at_end(&log);
         let mut launched = self.engine.start(id, AttachMode::Detached)?;
+        crate::faults::point("build.run-started");
         let started = std::time::Instant::now();
         let print = |out: &mut dyn Write, entries: Vec<crate::logs::Entry>| {
             for e in entries {

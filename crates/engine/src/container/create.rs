@@ -800,6 +800,7 @@ impl Engine {
                 other => break other?,
             }
         };
+        crate::faults::point("create.record-written");
         // On a user network the network's DNS responder (its gateway)
         // answers, and relays other names to the host's resolvers.
         let dns = match config.networks.first() {
@@ -810,11 +811,13 @@ impl Engine {
             None => None,
         };
         let copied = self.fill_volumes(&config, &dirs);
+        crate::faults::point("create.volumes-filled");
         if let Err(e) = copied.and_then(|()| write_etc_files(&dir, &config, dns.as_deref())) {
             let _ = self.store().remove_container(&id);
             self.remove_anonymous_volumes(&config.mounts);
             return Err(e);
         }
+        crate::faults::point("create.files-written");
         let c = Container::from_record(record)?;
         self.emit_container(&c, "create", &[]);
         Ok(Some(c))

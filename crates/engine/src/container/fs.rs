@@ -422,6 +422,7 @@ impl crate::Engine {
             let _ = cg.thaw();
         }
         written.map_err(io_err("writing the container's changes"))?;
+        crate::faults::point("commit.layer-written");
         let raw: serde_json::Value =
             serde_json::from_slice(&self.store().image_config_raw(&c.record.image_id)?)
                 .unwrap_or_default();

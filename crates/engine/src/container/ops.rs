@@ -419,6 +419,7 @@ impl Engine {
         } else {
             self.halt(&c, Signal(libc::SIGKILL), None)?;
         }
+        crate::faults::point("rm.stopped");
         // The monitors are gone; kill what may be left in the cgroups (a
         // monitor killed with -9 leaves its container running).
         if let Ok(cg) = self.cgroup_of(&c) {
@@ -442,11 +443,13 @@ impl Engine {
                 !c.config.ports.is_empty(),
             );
         }
+        crate::faults::point("rm.detached");
         match self.store().remove_container(c.id()) {
             Ok(()) => {}
             Err(store::StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        crate::faults::point("rm.record-removed");
         if volumes {
             self.remove_anonymous_volumes(&c.config.mounts);
         }

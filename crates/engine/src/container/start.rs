@@ -129,6 +129,17 @@ impl Engine {
         let log_attrs = crate::logs::attrs_for(&log, &c.config.labels, &c.config.env);
         let id = c.id().clone();
         let dir = self.store().container_dir(&id);
+        // `create` makes the rootfs dir last: without it the create was
+        // cut short (killed) and the container cannot run.
+        if !dir.join("rootfs").is_dir() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: format!(
+                    "was not completely created (its create was interrupted): remove it with \"berth rm {}\" and create it again",
+                    c.name()
+                ),
+            });
+        }
         let layers = self.lower_dirs(&c)?;
         let overlay = runtime::Overlay {
             lower: layers.clone(),
@@ -324,6 +335,7 @@ impl Engine {
             }
             sys::process::Forked::Parent(monitor_pid) => {
                 drop(args);
+                crate::faults::point("start.monitor-forked");
                 let mut status = BufReader::new(std::fs::File::from(status_r));
                 let mut line = String::new();
                 let _ = status.read_line(&mut line);

@@ -25,8 +25,12 @@ impl crate::Engine {
         }
         let rec = self.store().volume(name)?;
         let data = self.volume_path(&rec)?;
+        crate::faults::point("volume-import.created");
         let done = store::layer::unpack_with(
-            input,
+            PointAfterFirstRead {
+                inner: input,
+                read: false,
+            },
             &data,
             &store::layer::UnpackOptions {
                 plain_names: true,
@@ -40,5 +44,23 @@ impl crate::Engine {
             )
         })?;
         Ok(done.entries)
+    }
+}
+
+/// The import's input, announcing the fault point
+/// `volume-import.unpacking` once its first bytes have been unpacked
+/// (at its second read).
+struct PointAfterFirstRead<R> {
+    inner: R,
+    read: bool,
+}
+
+impl<R: Read> Read for PointAfterFirstRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read {
+            crate::faults::point("volume-import.unpacking");
+        }
+        self.read = true;
+        self.inner.read(buf)
     }
 }

@@ -162,6 +162,7 @@ struct Endpoint {
     aliases: Option<Vec<String>>,
     #[serde(rename = "IPAMConfig")]
     ipam_config: Option<Ipam>,
+    driver_opts: Option<BTreeMap<String, String>>,
     mac_address: String,
     links: Option<Vec<String>>,
 }
@@ -171,6 +172,10 @@ struct Endpoint {
 struct Ipam {
     #[serde(rename = "IPv4Address")]
     ipv4: String,
+    #[serde(rename = "IPv6Address")]
+    ipv6: String,
+    #[serde(rename = "LinkLocalIPs")]
+    link_local_ips: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -406,7 +411,13 @@ impl Body {
                     continue;
                 }
                 req.network_aliases = ep.aliases.unwrap_or_default();
-                req.ip = ep.ipam_config.map(|i| i.ipv4).filter(|s| !s.is_empty());
+                let ipam = ep.ipam_config.unwrap_or_default();
+                req.ip = some(ipam.ipv4);
+                req.endpoint = engine::config::EndpointExtra {
+                    ip6: some(ipam.ipv6),
+                    link_local_ips: ipam.link_local_ips.unwrap_or_default(),
+                    driver_opts: ep.driver_opts,
+                };
                 req.mac_address = some(ep.mac_address);
                 req.endpoint_links = ep.links.unwrap_or_default();
             }

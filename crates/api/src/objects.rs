@@ -100,12 +100,19 @@ pub(crate) struct NetworkBody {
     options: Option<BTreeMap<String, String>>,
     #[serde(rename = "IPAM")]
     ipam: Option<IpamBody>,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: bool,
+    attachable: bool,
+    ingress: bool,
+    scope: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub(crate) struct IpamBody {
+    driver: String,
     config: Option<Vec<PoolBody>>,
+    options: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -115,6 +122,7 @@ pub(crate) struct PoolBody {
     gateway: String,
     #[serde(rename = "IPRange")]
     ip_range: String,
+    auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
 impl NetworkBody {
@@ -123,21 +131,33 @@ impl NetworkBody {
         if self.name.is_empty() {
             return Err(ApiError::bad_request("network name is required"));
         }
-        let pool = self
-            .ipam
-            .and_then(|i| i.config)
-            .and_then(|c| c.into_iter().next())
-            .unwrap_or_default();
         let some = |s: String| (!s.is_empty()).then_some(s);
+        let ipam = self.ipam.unwrap_or_default();
+        let pools = ipam
+            .config
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !p.subnet.is_empty())
+            .map(|p| engine::networks::IpamPool {
+                subnet: p.subnet,
+                gateway: some(p.gateway),
+                ip_range: some(p.ip_range),
+                aux_addresses: p.auxiliary_addresses.unwrap_or_default(),
+            })
+            .collect();
         Ok(engine::networks::NetworkCreate {
             name: self.name,
             driver: some(self.driver),
-            subnet: some(pool.subnet),
-            gateway: some(pool.gateway),
-            ip_range: some(pool.ip_range),
+            pools,
             internal: self.internal,
             labels: self.labels.unwrap_or_default(),
             options: self.options.unwrap_or_default(),
+            enable_ipv6: self.enable_ipv6,
+            ipam_driver: some(ipam.driver),
+            ipam_options: ipam.options.unwrap_or_default(),
+            attachable: self.attachable,
+            scope: some(self.scope),
+            ingress: self.ingress,
         })
     }
 }

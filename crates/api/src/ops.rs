@@ -107,6 +107,13 @@ fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
                     ip: text(&ep["IPAMConfig"]["IPv4Address"]),
                     mac: text(&ep["MacAddress"]),
                     links: strings(&ep["Links"]),
+                    extra: engine::config::EndpointExtra {
+                        ip6: text(&ep["IPAMConfig"]["IPv6Address"]),
+                        link_local_ips: strings(&ep["IPAMConfig"]["LinkLocalIPs"]),
+                        driver_opts: serde_json::from_value(ep["DriverOpts"].clone())
+                            .ok()
+                            .flatten(),
+                    },
                 };
                 engine.network_connect(id, container, &endpoint)?;
             }

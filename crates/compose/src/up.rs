@@ -267,13 +267,21 @@ fn ensure_networks(
         }
         engine.network_create(&NetworkCreate {
             name: net.name.clone(),
-            driver: None,
-            subnet: pool.and_then(|p| p.subnet.clone()),
-            gateway: pool.and_then(|p| p.gateway.clone()),
-            ip_range: pool.and_then(|p| p.ip_range.clone()),
+            pools: pool
+                .and_then(|p| {
+                    Some(engine::networks::IpamPool {
+                        subnet: p.subnet.clone()?,
+                        gateway: p.gateway.clone(),
+                        ip_range: p.ip_range.clone(),
+                        ..Default::default()
+                    })
+                })
+                .into_iter()
+                .collect(),
             internal: net.internal,
             labels: project::object_labels(project, project::NETWORK, &key, &net.labels),
             options: net.driver_opts.clone(),
+            ..Default::default()
         })?;
         report("Network", &net.name, "Created");
     }

@@ -192,6 +192,29 @@ impl NetworkMode {
     }
 }
 
+/// An endpoint's settings beyond its IPv4 address and MAC (Docker's
+/// `EndpointSettings.IPAMConfig.IPv6Address`/`LinkLocalIPs`, `DriverOpts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EndpointExtra {
+    /// `--ip6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
+    /// `--link-local-ip`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
+    /// The endpoint's driver options (shown; the bridge driver ignores
+    /// them, as Docker's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+}
+
+impl EndpointExtra {
+    /// Nothing asked for.
+    pub fn is_empty(&self) -> bool {
+        self == &EndpointExtra::default()
+    }
+}
+
 /// Everything a container was created with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -363,6 +386,10 @@ pub struct ContainerConfig {
     /// connected network.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub connect_macs: BTreeMap<String, String>,
+    /// What an endpoint asked for besides its IPv4 address and MAC, by
+    /// network name (`--ip6`, `--link-local-ip`, driver options).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoint_extras: BTreeMap<String, EndpointExtra>,
     /// `--link` on the default bridge (Docker's legacy links).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,

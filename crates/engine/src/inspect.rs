@@ -94,8 +94,14 @@ impl Engine {
     pub fn inspect_network(&self, n: &store::NetworkRecord) -> Value {
         let store = self.store();
         let prefix = n.subnet.split('/').nth(1).unwrap_or("");
+        let prefix6 = n
+            .subnet6
+            .as_deref()
+            .and_then(|s| s.split('/').nth(1))
+            .unwrap_or("");
         let mut containers = serde_json::Map::new();
-        for l in store.leases(Some(&n.id)).unwrap_or_default() {
+        let leases = store.leases(Some(&n.id)).unwrap_or_default();
+        for l in leases.iter().filter(|l| !l.is_v6()) {
             let name = store
                 .container(&l.container)
                 .map(|c| c.name.clone())
@@ -112,16 +118,52 @@ impl Engine {
             let endpoint = model::Digest::of(format!("{}/{}", l.container, n.id).as_bytes())
                 .hex()
                 .to_string();
+            let v6 = leases
+                .iter()
+                .find(|x| x.is_v6() && x.container == l.container)
+                .map(|x| format!("{}/{prefix6}", x.ip))
+                .unwrap_or_default();
             containers.insert(
                 l.container.clone(),
                 json!({"Name": name, "EndpointID": endpoint, "MacAddress": mac,
-                       "IPv4Address": format!("{}/{prefix}", l.ip), "IPv6Address": ""}),
+                       "IPv4Address": format!("{}/{prefix}", l.ip), "IPv6Address": v6}),
             );
         }
         let default = crate::networks::is_default(n);
-        let mut ipam = json!({"Subnet": n.subnet, "Gateway": n.gateway});
+        // Docker lists each pool as given: the gateway only when given
+        // (or picked with the subnet), aux addresses by family.
+        let aux = |v6: bool| -> serde_json::Map<String, Value> {
+            n.aux_addresses
+                .iter()
+                .filter(|(_, a)| a.contains(':') == v6)
+                .map(|(k, a)| (k.clone(), json!(a)))
+                .collect()
+        };
+        let mut ipam = json!({"Subnet": n.subnet});
         if let Some(r) = &n.ip_range {
             ipam["IPRange"] = json!(r);
+        }
+        if !n.gateway_picked {
+            ipam["Gateway"] = json!(n.gateway);
+        }
+        let a4 = aux(false);
+        if !a4.is_empty() {
+            ipam["AuxiliaryAddresses"] = Value::Object(a4);
+        }
+        let mut pools = vec![ipam];
+        if let Some(s6) = &n.subnet6 {
+            let mut p = json!({"Subnet": s6});
+            if let Some(r) = &n.ip_range6 {
+                p["IPRange"] = json!(r);
+            }
+            if let Some(g) = &n.gateway6 {
+                p["Gateway"] = json!(g);
+            }
+            let a6 = aux(true);
+            if !a6.is_empty() {
+                p["AuxiliaryAddresses"] = Value::Object(a6);
+            }
+            pools.push(p);
         }
         let mut options = json!(n.options);
         if default {
@@ -140,10 +182,10 @@ impl Engine {
             "Created": n.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             "Scope": "local",
             "Driver": n.driver,
-            "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": if default { Value::Null } else { json!({}) }, "Config": [ipam]},
+            "EnableIPv6": n.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": if default { Value::Null } else { json!(n.ipam_options) }, "Config": pools},
             "Internal": n.internal,
-            "Attachable": false,
+            "Attachable": n.attachable,
             "Ingress": false,
             "ConfigFrom": {"Network": ""},
             "ConfigOnly": false,

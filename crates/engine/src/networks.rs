@@ -3,9 +3,9 @@
 //! in the store, default route) from the monitor, before the container is
 //! released to run its command.
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use network::{Netlink, Subnet};
+use network::{Netlink, Subnet, Subnet6};
 use store::Store;
 
 use crate::{Engine, EngineError, Result};
@@ -15,6 +15,20 @@ mod prune;
 /// A network as the store keeps it.
 pub use store::NetworkRecord;
 
+/// One `--subnet` with its `--gateway`, `--ip-range` and `--aux-address`es
+/// (Docker's `IPAMConfig`).
+#[derive(Debug, Clone, Default)]
+pub struct IpamPool {
+    /// `a.b.c.d/n` or an IPv6 prefix.
+    pub subnet: String,
+    /// `--gateway`.
+    pub gateway: Option<String>,
+    /// `--ip-range`.
+    pub ip_range: Option<String>,
+    /// `--aux-address name=ip`: addresses never handed out.
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
 /// `network create` options.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkCreate {
@@ -22,18 +36,92 @@ pub struct NetworkCreate {
     pub name: String,
     /// `-d` (only `bridge`).
     pub driver: Option<String>,
-    /// `--subnet`.
-    pub subnet: Option<String>,
-    /// `--gateway`.
-    pub gateway: Option<String>,
-    /// `--ip-range`.
-    pub ip_range: Option<String>,
+    /// `--subnet`s with what belongs to them: at most one per family.
+    pub pools: Vec<IpamPool>,
     /// `--internal`.
     pub internal: bool,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
     /// `-o`.
     pub options: BTreeMap<String, String>,
+    /// `--ipv6`.
+    pub enable_ipv6: bool,
+    /// `--ipam-driver` (only `default`).
+    pub ipam_driver: Option<String>,
+    /// `--ipam-opt`.
+    pub ipam_options: BTreeMap<String, String>,
+    /// `--attachable`.
+    pub attachable: bool,
+    /// `--scope` (only `local` without swarm).
+    pub scope: Option<String>,
+    /// `--ingress` (a swarm network).
+    pub ingress: bool,
+}
+
+/// Docker's bridge driver options berth applies.
+const ICC_OPT: &str = "com.docker.network.bridge.enable_icc";
+const MASQ_OPT: &str = "com.docker.network.bridge.enable_ip_masquerade";
+const HOST_BINDING_OPT: &str = "com.docker.network.bridge.host_binding_ipv4";
+const MTU_OPT: &str = "com.docker.network.driver.mtu";
+
+/// Go's `strconv.ParseBool`, which dockerd reads these options with.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A boolean driver option of `n` (true when not given, as Docker).
+fn bool_opt(n: &NetworkRecord, key: &str) -> bool {
+    n.options.get(key).and_then(|v| go_bool(v)).unwrap_or(true)
+}
+
+/// The MTU `-o com.docker.network.driver.mtu` asks for, if any.
+fn mtu_opt(n: &NetworkRecord) -> Option<u32> {
+    n.options
+        .get(MTU_OPT)
+        .and_then(|v| v.parse().ok())
+        .filter(|m| *m > 0)
+}
+
+/// The host address ports published on `n` bind to when `-p` names none
+/// (`-o com.docker.network.bridge.host_binding_ipv4`).
+pub(crate) fn host_binding(n: &NetworkRecord) -> Option<std::net::IpAddr> {
+    n.options
+        .get(HOST_BINDING_OPT)
+        .and_then(|v| v.parse().ok())
+        .filter(|ip: &std::net::IpAddr| !ip.is_unspecified())
+}
+
+/// Check the driver options dockerd's bridge driver parses, with its
+/// words.
+fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
+    let refuse = |k: &str, v: &str, why: String| {
+        Err(EngineError::Refused(format!(
+            "failed to parse {k} value: {v} ({why})"
+        )))
+    };
+    for (k, v) in options {
+        match k.as_str() {
+            ICC_OPT | MASQ_OPT if go_bool(v).is_none() => {
+                return refuse(
+                    k,
+                    v,
+                    format!("strconv.ParseBool: parsing {v:?}: invalid syntax"),
+                )
+            }
+            MTU_OPT if v.parse::<i64>().is_err() => {
+                return refuse(k, v, format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
+            }
+            HOST_BINDING_OPT if v.parse::<std::net::IpAddr>().is_err() => {
+                return refuse(k, v, "nil ip".into())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 const BRIDGE_NAME_OPT: &str = "com.docker.network.bridge.name";
@@ -50,37 +138,48 @@ pub struct Endpoint {
     pub mac: Option<String>,
     /// `--link name:alias`: the alias names that container for this one.
     pub links: Vec<String>,
+    /// `--ip6`, `--link-local-ip`, driver options.
+    pub extra: crate::config::EndpointExtra,
 }
 
 fn invalid(what: &str, reason: impl Into<String>) -> EngineError {
     EngineError::invalid(what, reason)
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
 impl Engine {
     /// `network create`.
     pub fn network_create(&self, o: &NetworkCreate) -> Result<NetworkRecord> {
-        if !valid_name(&o.name) {
-            return Err(invalid(
-                "network name",
-                format!(
-                    "{:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-], up to 64 characters",
-                    o.name
-                ),
+        // dockerd 20.10 takes any name (spaces and slashes too): the
+        // bridge and every file are named by the id.
+        if o.name.is_empty() {
+            return Err(EngineError::Refused(
+                "network name must not be empty".into(),
             ));
         }
         if ["none", "host", "bridge", "default"].contains(&o.name.as_str()) {
-            return Err(invalid("network name", format!("{:?} is reserved", o.name)));
+            return Err(EngineError::Refused(format!(
+                "operation is not permitted on predefined {} network ",
+                o.name
+            )));
+        }
+        const NO_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+        match o.scope.as_deref() {
+            None | Some("") | Some("local") => {}
+            Some("swarm") => {
+                return Err(EngineError::Refused(
+                    "cannot create a swarm scoped network when swarm is not active".into(),
+                ))
+            }
+            Some(_) => return Err(EngineError::Refused(NO_SWARM.into())),
+        }
+        if o.ingress {
+            return Err(EngineError::Refused(
+                "Ingress network can only be global scope network".into(),
+            ));
         }
         match o.driver.as_deref() {
-            None | Some("bridge") => {}
+            None | Some("") | Some("bridge") => {}
+            Some("overlay") => return Err(EngineError::Refused(NO_SWARM.into())),
             Some(d) => {
                 return Err(invalid(
                     "--driver",
@@ -88,32 +187,101 @@ impl Engine {
                 ))
             }
         }
-        for k in o.options.keys() {
-            if k != BRIDGE_NAME_OPT && k != "com.docker.network.driver.mtu" {
-                return Err(invalid(
-                    "--opt",
-                    format!("{k:?} is not supported (supported: {BRIDGE_NAME_OPT}, com.docker.network.driver.mtu)"),
-                ));
+        match o.ipam_driver.as_deref() {
+            None | Some("") | Some("default") => {}
+            Some(d) => {
+                return Err(EngineError::Store(store::StoreError::NotFound {
+                    kind: "plugin",
+                    what: d.to_string(),
+                    hint: "",
+                }))
             }
         }
-        let subnet = o
-            .subnet
-            .as_deref()
-            .map(|s| s.parse::<Subnet>().map_err(|e| invalid("--subnet", e)))
+        check_options(&o.options)?;
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for p in &o.pools {
+            if p.subnet.contains(':') {
+                v6.push(p);
+            } else {
+                v4.push(p);
+            }
+        }
+        if v4.len() > 1 || v6.len() > 1 {
+            return Err(EngineError::Refused(
+                "bridge driver doesn't support multiple subnets".into(),
+            ));
+        }
+        if o.enable_ipv6 && v6.is_empty() {
+            return Err(EngineError::Refused("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into()));
+        }
+        let pool4 = v4.first().copied();
+        let pool6 = v6.first().copied();
+        let subnet = pool4
+            .map(|p| {
+                p.subnet
+                    .parse::<Subnet>()
+                    .map_err(|e| invalid("--subnet", e))
+            })
             .transpose()?;
-        let range = o
-            .ip_range
-            .as_deref()
+        let range = pool4
+            .and_then(|p| p.ip_range.as_deref())
             .map(|s| s.parse::<Subnet>().map_err(|e| invalid("--ip-range", e)))
             .transpose()?;
-        let gateway = o
-            .gateway
-            .as_deref()
+        let gateway = pool4
+            .and_then(|p| p.gateway.as_deref())
             .map(|g| {
                 g.parse::<Ipv4Addr>()
                     .map_err(|_| invalid("--gateway", format!("{g:?} is not an IPv4 address")))
             })
             .transpose()?;
+        let subnet6 = pool6
+            .map(|p| {
+                p.subnet
+                    .parse::<Subnet6>()
+                    .map_err(|e| invalid("--subnet", e))
+            })
+            .transpose()?;
+        let range6 = pool6
+            .and_then(|p| p.ip_range.as_deref())
+            .map(|s| s.parse::<Subnet6>().map_err(|e| invalid("--ip-range", e)))
+            .transpose()?;
+        let gateway6 = pool6
+            .and_then(|p| p.gateway.as_deref())
+            .map(|g| {
+                g.parse::<Ipv6Addr>()
+                    .map_err(|_| invalid("--gateway", format!("{g:?} is not an IPv6 address")))
+            })
+            .transpose()?;
+        if let Some(s6) = &subnet6 {
+            if let Some(g) = gateway6.filter(|g| !s6.contains(*g)) {
+                return Err(invalid("--gateway", format!("{g} is not inside {s6}")));
+            }
+            if let Some(r) = range6.filter(|r| !s6.contains(r.addr()) || r.prefix() < s6.prefix()) {
+                return Err(invalid("--ip-range", format!("{r} is not inside {s6}")));
+            }
+        }
+        let mut aux = BTreeMap::new();
+        for p in &o.pools {
+            for (k, v) in &p.aux_addresses {
+                let ip: std::net::IpAddr = v.parse().map_err(|_| {
+                    invalid(
+                        "--aux-address",
+                        format!("{k}={v}: {v:?} is not an IP address"),
+                    )
+                })?;
+                let inside = match ip {
+                    std::net::IpAddr::V4(a) => subnet.is_some_and(|s| s.contains(a)),
+                    std::net::IpAddr::V6(a) => subnet6.is_some_and(|s| s.contains(a)),
+                };
+                if !inside {
+                    return Err(invalid(
+                        "--aux-address",
+                        format!("no matching subnet for aux-address {v}"),
+                    ));
+                }
+                aux.insert(k.clone(), v.clone());
+            }
+        }
         if subnet.is_none() && (gateway.is_some() || range.is_some()) {
             return Err(invalid("--gateway/--ip-range", "they need --subnet"));
         }
@@ -137,6 +305,19 @@ impl Engine {
                 .iter()
                 .filter_map(|n| n.subnet.parse().ok())
                 .collect();
+            if let Some(s6) = &subnet6 {
+                let clash = existing.iter().any(|n| {
+                    n.subnet6
+                        .as_deref()
+                        .and_then(|t| t.parse::<Subnet6>().ok())
+                        .is_some_and(|t| t.overlaps(s6))
+                });
+                if clash {
+                    return Err(store::StoreError::Conflict(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+            }
             let subnet = match subnet {
                 Some(s) => {
                     if let Some(t) = taken.iter().find(|t| t.overlaps(&s)) {
@@ -192,6 +373,14 @@ impl Engine {
                 labels: o.labels.clone(),
                 options: o.options.clone(),
                 created: chrono::Utc::now(),
+                gateway_picked: pool4.is_some() && gateway.is_none(),
+                enable_ipv6: o.enable_ipv6,
+                subnet6: subnet6.map(|s| s.to_string()),
+                gateway6: gateway6.map(|g| g.to_string()),
+                ip_range6: range6.map(|r| r.to_string()),
+                aux_addresses: aux.clone(),
+                ipam_options: o.ipam_options.clone(),
+                attachable: o.attachable,
             })
         })?;
         self.claim_subnet(&rec)?;
@@ -308,6 +497,7 @@ impl Engine {
         if let Some(ip) = ip {
             crate::container::create::check_ip(&n, ip)?;
         }
+        crate::container::create::check_endpoint(&n, &ep.extra)?;
         let mac = match ep.mac.as_deref().filter(|m| !m.is_empty()) {
             Some(m) => {
                 crate::container::create::parse_mac(m)?;
@@ -344,6 +534,9 @@ impl Engine {
             }
             if !ep.links.is_empty() {
                 cfg.network_links.insert(name.clone(), ep.links.clone());
+            }
+            if !ep.extra.is_empty() {
+                cfg.endpoint_extras.insert(name.clone(), ep.extra.clone());
             }
             rec.config = serde_json::to_value(&cfg)
                 .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
@@ -390,6 +583,8 @@ impl Engine {
                 n: &n,
                 dev,
                 requested: ip.map(str::to_string),
+                requested6: ep.extra.ip6.clone(),
+                link_local: link_local(&ep.extra),
                 mac: mac
                     .as_deref()
                     .map(crate::container::create::parse_mac)
@@ -496,6 +691,7 @@ impl Engine {
             cfg.connect_ips.remove(name);
             cfg.connect_macs.remove(name);
             cfg.network_links.remove(name);
+            cfg.endpoint_extras.remove(name);
             rec.config = serde_json::to_value(&cfg)
                 .map_err(|e| store::StoreError::Conflict(format!("container config: {e}")))?;
             Ok(())
@@ -578,6 +774,7 @@ impl Engine {
                 labels: BTreeMap::new(),
                 options,
                 created: chrono::Utc::now(),
+                ..NetworkRecord::default()
             })
         });
         match made {
@@ -662,7 +859,7 @@ fn ensure_bridge(
     let settings =
         crate::settings::Settings::load(&paths.config).map_err(|e| bad(e.to_string()))?;
     let firewall = settings.firewall().map_err(|e| bad(e.to_string()))?;
-    let index = match nl.create_bridge(&n.bridge, mtu) {
+    let index = match nl.create_bridge(&n.bridge, mtu_opt(n).or(mtu)) {
         Ok(i) => i,
         // A concurrent start made it.
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) || e.to_string().contains("exists") => {
@@ -675,9 +872,32 @@ fn ensure_bridge(
         Err(e) if e.to_string().contains("exists") => {}
         Err(e) => return Err(e),
     }
+    let gw6 = n
+        .ipv6_gateway()
+        .filter(|_| n.enable_ipv6)
+        .and_then(|g| g.parse::<Ipv6Addr>().ok());
+    if let (Some(gw6), Some(s6)) = (gw6, n.subnet6.as_deref()) {
+        let prefix: u8 = s6
+            .split_once('/')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(64);
+        match nl.add_address6(index, gw6, prefix) {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("exists") => {}
+            Err(e) => return Err(e),
+        }
+    }
     network::firewall::prepare_bridge(&n.bridge)?;
     firewall
-        .network_up(&n.id, &n.bridge, &n.subnet, n.internal)
+        .network_up(&network::firewall::NetworkRules {
+            id: &n.id,
+            bridge: &n.bridge,
+            subnet: &n.subnet,
+            internal: n.internal,
+            icc: bool_opt(n, ICC_OPT),
+            masquerade: bool_opt(n, MASQ_OPT),
+            ipv6: gw6.is_some(),
+        })
         .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
     if !n.internal && settings.network.ip_forward {
         network::firewall::enable_ip_forward()
@@ -728,6 +948,14 @@ pub(crate) fn host_veth(container: &str, network: &str) -> String {
     )
 }
 
+/// The `--link-local-ip`s of an endpoint (checked at create/connect).
+fn link_local(e: &crate::config::EndpointExtra) -> Vec<std::net::IpAddr> {
+    e.link_local_ips
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+
 /// One network to plug into a container's namespace.
 struct Plug<'a> {
     n: &'a NetworkRecord,
@@ -735,6 +963,10 @@ struct Plug<'a> {
     dev: String,
     /// `--ip` / `connect --ip`.
     requested: Option<String>,
+    /// `--ip6` / `connect --ip6`.
+    requested6: Option<String>,
+    /// `--link-local-ip` / `connect --link-local-ip`.
+    link_local: Vec<std::net::IpAddr>,
     /// `--mac-address` (first network only).
     mac: Option<[u8; 6]>,
     /// The default route goes through this network (replacing one through
@@ -756,6 +988,7 @@ fn plug(
     mtu: Option<u32>,
 ) -> std::result::Result<Ipv4Addr, String> {
     let n = p.n;
+    let mtu = mtu_opt(n).or(mtu);
     let subnet: Subnet = n
         .subnet
         .parse()
@@ -782,7 +1015,13 @@ fn plug(
                     Ok(r.clone())
                 };
             }
-            let used = taken.iter().filter_map(|t| t.parse().ok()).collect();
+            let mut used: std::collections::HashSet<Ipv4Addr> =
+                taken.iter().filter_map(|t| t.parse().ok()).collect();
+            used.extend(
+                n.aux_addresses
+                    .values()
+                    .filter_map(|a| a.parse::<Ipv4Addr>().ok()),
+            );
             network::subnet::next_free(&subnet, range.as_ref(), gw, &used)
                 .map(|ip| ip.to_string())
                 .ok_or_else(|| format!("network {} has no free address left", n.name))
@@ -810,6 +1049,23 @@ fn plug(
     inside
         .add_address(idx, ip, subnet.prefix())
         .map_err(|e| e.to_string())?;
+    let v6 = lease_ipv6(store, id, p)?;
+    if let Some((ip6, prefix6, _)) = v6 {
+        Netlink::enable_ipv6_in(ns, &p.dev).map_err(|e| format!("network {}: {e}", n.name))?;
+        inside
+            .add_address6(idx, ip6, prefix6)
+            .map_err(|e| e.to_string())?;
+    }
+    // `--link-local-ip`: as Docker, 169.254/16 and fe80::/64.
+    for ll in &p.link_local {
+        match ll {
+            std::net::IpAddr::V4(a) => inside.add_address(idx, *a, 16),
+            std::net::IpAddr::V6(a) => {
+                Netlink::enable_ipv6_in(ns, &p.dev).and_then(|()| inside.add_address6(idx, *a, 64))
+            }
+        }
+        .map_err(|e| format!("--link-local-ip {ll}: {e}"))?;
+    }
     inside.set_up(idx).map_err(|e| e.to_string())?;
     // As Docker's: an internal network's gateway too (its bridge forwards
     // nothing), until a network with a way out comes.
@@ -817,8 +1073,61 @@ fn plug(
         inside
             .replace_default_route(gw)
             .map_err(|e| e.to_string())?;
+        if let Some((_, _, gw6)) = v6 {
+            inside
+                .replace_default_route6(gw6)
+                .map_err(|e| e.to_string())?;
+        }
     }
     Ok(ip)
+}
+
+/// The IPv6 address of container `id` on a dual-stack network (`--ip6`
+/// or the next free one), leased in the store; None on an IPv4 network.
+/// Returns the address, its prefix length and the gateway.
+fn lease_ipv6(
+    store: &Store,
+    id: &str,
+    p: &Plug<'_>,
+) -> std::result::Result<Option<(Ipv6Addr, u8, Ipv6Addr)>, String> {
+    let n = p.n;
+    let Some(subnet) = n
+        .subnet6
+        .as_deref()
+        .filter(|_| n.enable_ipv6)
+        .and_then(|s| s.parse::<Subnet6>().ok())
+    else {
+        return Ok(None);
+    };
+    let range: Option<Subnet6> = n.ip_range6.as_deref().and_then(|r| r.parse().ok());
+    let gw: Ipv6Addr = n
+        .ipv6_gateway()
+        .and_then(|g| g.parse().ok())
+        .ok_or_else(|| format!("network {}: bad IPv6 gateway", n.name))?;
+    let aux: Vec<Ipv6Addr> = n
+        .aux_addresses
+        .values()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let ip = store
+        .lease6(&n.id, id, |taken| {
+            if let Some(r) = &p.requested6 {
+                return if taken.contains(r) {
+                    Err("Address already in use".to_string())
+                } else {
+                    Ok(r.clone())
+                };
+            }
+            let mut used: std::collections::HashSet<Ipv6Addr> =
+                taken.iter().filter_map(|t| t.parse().ok()).collect();
+            used.extend(aux.iter().copied());
+            network::subnet::next_free6(&subnet, range.as_ref(), gw, &used)
+                .map(|ip| ip.to_string())
+                .ok_or_else(|| format!("network {} has no free IPv6 address left", n.name))
+        })
+        .map_err(|e| e.to_string())?;
+    let ip: Ipv6Addr = ip.parse().map_err(|_| "bad lease".to_string())?;
+    Ok(Some((ip, subnet.prefix(), gw)))
 }
 
 /// Bring up the loopback of the network namespace of `pid` (`--network
@@ -874,6 +1183,11 @@ pub(crate) fn attach(
     for (i, n) in nets.into_iter().enumerate() {
         let first = i == 0;
         let given = created_on == Some(&n.name);
+        let extra = cfg
+            .endpoint_extras
+            .get(&n.name)
+            .cloned()
+            .unwrap_or_default();
         let plugged = Plug {
             n,
             dev: format!("eth{i}"),
@@ -882,6 +1196,8 @@ pub(crate) fn attach(
                 None if given => cfg.ip.clone(),
                 None => None,
             },
+            requested6: extra.ip6.clone(),
+            link_local: link_local(&extra),
             mac: match cfg.connect_macs.get(&n.name) {
                 Some(m) => Some(crate::container::create::parse_mac(m).map_err(|e| e.to_string())?),
                 None if given => want_mac,
@@ -908,7 +1224,12 @@ pub(crate) fn attach(
             let rules: Vec<network::nft::PortRule> = ports
                 .iter()
                 .map(|p| network::nft::PortRule {
-                    host_ip: p.host_ip.parse().ok(),
+                    // `-p PORT` without an address: the network's
+                    // `host_binding_ipv4` if it has one.
+                    host_ip: p.host_ip.parse().ok().or_else(|| match host_binding(n) {
+                        Some(std::net::IpAddr::V4(a)) => Some(a),
+                        _ => None,
+                    }),
                     host_port: p.host_port,
                     proto: p.proto.clone(),
                     container_ip: ip,
@@ -1105,8 +1426,12 @@ fn lookup(
     net: &NetworkRecord,
     name: &str,
     from: std::net::IpAddr,
-) -> Option<Vec<Ipv4Addr>> {
+) -> Option<Vec<std::net::IpAddr>> {
     let leases = store.leases(Some(&net.id)).ok()?;
+    let from = match from {
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map_or(from, std::net::IpAddr::V4),
+        v4 => v4,
+    };
     let asker = leases
         .iter()
         .find(|l| l.ip == from.to_string())
@@ -1140,7 +1465,7 @@ fn lookup(
 
 /// The addresses of `name` on network `net`: container names, hostnames,
 /// aliases and short ids of the containers leased there.
-fn lookup_on(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<Ipv4Addr>> {
+fn lookup_on(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<std::net::IpAddr>> {
     let leases = store.leases(Some(&net.id)).ok()?;
     let mut out = Vec::new();
     for l in leases {

@@ -239,6 +239,8 @@ pub struct SpecInputs<'a> {
     /// Volume, bind and tmpfs mounts, sources resolved
     /// ([`crate::volumes::oci_mount`]).
     pub mounts: &'a [Value],
+    /// One of its networks has IPv6 (`--ipv6`): the namespace keeps it on.
+    pub ipv6: bool,
 }
 
 fn cap_names(mask: u64) -> Vec<String> {
@@ -532,8 +534,8 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         "devices": devices,
     });
     let mut sysctl = serde_json::Map::new();
-    if c.network_mode == NetworkMode::None {
-        // berth's networks have no IPv6: as Docker, a namespace of the
+    if c.network_mode == NetworkMode::None && !inp.ipv6 {
+        // An IPv4-only container's networks have no IPv6: as Docker, a namespace of the
         // container's own has none either (lo included; interfaces added
         // later by `network connect` take `default`). With a link-local
         // address glibc resolves `localhost` to `::1` first.

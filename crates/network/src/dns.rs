@@ -6,8 +6,9 @@
 //! reachable for it).
 //!
 //! Only the wire format needed is implemented (RFC 1035 §4): the header,
-//! one question, A answers with a compression pointer to the question.
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+//! one question, A and AAAA answers with a compression pointer to the
+//! question.
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 const TYPE_A: u16 = 1;
@@ -66,9 +67,10 @@ pub fn parse_query(buf: &[u8]) -> Option<Query> {
     })
 }
 
-/// The answer to `query` (the raw request `req`) with `ips` as A records
-/// (none: an empty NOERROR answer, e.g. for AAAA of a known name).
-pub fn answer(req: &[u8], query: &Query, ips: &[Ipv4Addr], ttl: u32) -> Vec<u8> {
+/// The answer to `query` (the raw request `req`) with `ips` as A (IPv4)
+/// and AAAA (IPv6) records (none: an empty NOERROR answer, e.g. for AAAA
+/// of a known name without an IPv6 address).
+pub fn answer(req: &[u8], query: &Query, ips: &[IpAddr], ttl: u32) -> Vec<u8> {
     let mut out = req[..query.end].to_vec();
     // QR=1, keep opcode and RD, RA=1, RCODE=0.
     let rd = req[2] & 0x01;
@@ -79,12 +81,16 @@ pub fn answer(req: &[u8], query: &Query, ips: &[Ipv4Addr], ttl: u32) -> Vec<u8> 
     out[8..10].copy_from_slice(&0u16.to_be_bytes());
     out[10..12].copy_from_slice(&0u16.to_be_bytes());
     for ip in ips {
+        let (kind, data) = match ip {
+            IpAddr::V4(a) => (TYPE_A, a.octets().to_vec()),
+            IpAddr::V6(a) => (TYPE_AAAA, a.octets().to_vec()),
+        };
         out.extend_from_slice(&[0xc0, 0x0c]); // the name in the question
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&kind.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&ttl.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&ip.octets());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
     }
     out
 }
@@ -167,7 +173,7 @@ pub enum Others<'a> {
 pub fn serve(
     sock: &UdpSocket,
     others: Others<'_>,
-    mut lookup: impl FnMut(&str, SocketAddr) -> Option<Vec<Ipv4Addr>>,
+    mut lookup: impl FnMut(&str, SocketAddr) -> Option<Vec<IpAddr>>,
     mut keep_going: impl FnMut() -> bool,
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
@@ -196,7 +202,8 @@ pub fn serve(
         };
         if q.qclass == CLASS_IN && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
             if let Some(ips) = lookup(&q.name, from) {
-                let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+                let v6 = q.qtype == TYPE_AAAA;
+                let ips: Vec<IpAddr> = ips.into_iter().filter(|ip| ip.is_ipv6() == v6).collect();
                 let _ = sock.send_to(&answer(req, &q, &ips, 600), from);
                 continue;
             }

@@ -4,6 +4,26 @@ use crate::forward;
 use crate::iptables::Iptables;
 use crate::nft::{self, PortRule};
 
+/// What a network's rules are made from.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkRules<'a> {
+    /// Network id (the rules' tag).
+    pub id: &'a str,
+    /// Its Linux bridge.
+    pub bridge: &'a str,
+    /// Its IPv4 subnet.
+    pub subnet: &'a str,
+    /// `--internal`: no way in or out.
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc`: containers of the network
+    /// reach each other.
+    pub icc: bool,
+    /// `com.docker.network.bridge.enable_ip_masquerade`: outbound NAT.
+    pub masquerade: bool,
+    /// The network has IPv6 (isolated in `ip6 berth` too).
+    pub ipv6: bool,
+}
+
 /// The firewall backend.
 #[derive(Debug, Clone)]
 pub enum Firewall {
@@ -40,21 +60,15 @@ impl Firewall {
     /// Rules of a network (masquerade, isolation), replacing older ones,
     /// and its accept rules in Docker's `FORWARD` path where that drops
     /// ([`crate::forward`]).
-    pub fn network_up(
-        &self,
-        id: &str,
-        bridge: &str,
-        subnet: &str,
-        internal: bool,
-    ) -> std::io::Result<()> {
+    pub fn network_up(&self, r: &NetworkRules<'_>) -> std::io::Result<()> {
         match self {
-            Firewall::Nft => nft::network_up(id, bridge, subnet, internal)?,
-            Firewall::Iptables(i) => i.network_up(id, bridge, subnet, internal)?,
+            Firewall::Nft => nft::network_up(r)?,
+            Firewall::Iptables(i) => i.network_up(r)?,
         }
         forward::open(&forward::Bridge {
-            id,
-            name: bridge,
-            internal,
+            id: r.id,
+            name: r.bridge,
+            internal: r.internal,
         })
     }
 

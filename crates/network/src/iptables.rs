@@ -142,13 +142,9 @@ impl Iptables {
     }
 
     /// See [`crate::nft::network_up`].
-    pub fn network_up(
-        &self,
-        id: &str,
-        bridge: &str,
-        subnet: &str,
-        internal: bool,
-    ) -> std::io::Result<()> {
+    /// IPv6 networks are isolated by `nft` only (no `ip6tables` chains).
+    pub fn network_up(&self, r: &crate::firewall::NetworkRules<'_>) -> std::io::Result<()> {
+        let (id, bridge, subnet, internal) = (r.id, r.bridge, r.subnet, r.internal);
         self.setup()?;
         let c = format!("berth-net:{id}");
         self.delete_marked(&c)?;
@@ -168,11 +164,12 @@ impl Iptables {
             )?;
         } else {
             // Not to other berth bridges (the default ones and br-<id>),
-            // within its own bridge yes.
+            // within its own bridge yes (unless enable_icc=false).
+            let within = if r.icc { "ACCEPT" } else { "DROP" };
             self.add(
                 "filter",
                 "BERTH-FORWARD",
-                &v(&format!("-i {bridge} -o {bridge} -j ACCEPT")),
+                &v(&format!("-i {bridge} -o {bridge} -j {within}")),
                 &c,
             )?;
             for other in ["br-+", "berth+"] {
@@ -183,12 +180,14 @@ impl Iptables {
                     &c,
                 )?;
             }
-            self.add(
-                "nat",
-                "BERTH-MASQ",
-                &v(&format!("-s {subnet} ! -o {bridge} -j MASQUERADE")),
-                &c,
-            )?;
+            if r.masquerade {
+                self.add(
+                    "nat",
+                    "BERTH-MASQ",
+                    &v(&format!("-s {subnet} ! -o {bridge} -j MASQUERADE")),
+                    &c,
+                )?;
+            }
         }
         Ok(())
     }

@@ -15,4 +15,4 @@ pub mod subnet;
 
 pub use firewall::Firewall;
 pub use netlink::Netlink;
-pub use subnet::Subnet;
+pub use subnet::{Subnet, Subnet6};

@@ -6,14 +6,14 @@
 //! `netlink-sys` socket; every request asks for an ACK and a NACK becomes
 //! an `io::Error` with the kernel's errno.
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -55,6 +55,27 @@ impl Netlink {
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| err("entering the container's network namespace", e.into()))?;
         let res = Netlink::open();
+        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| err("returning to the host network namespace", e.into()))?;
+        res
+    }
+
+    /// Turn IPv6 on in the network namespace `ns` (which berth makes
+    /// with it off) for `lo` and `dev`: the sysctl files under
+    /// `/proc/sys/net` are the calling thread's namespace's, so this
+    /// thread enters `ns` for the writes and returns.
+    pub fn enable_ipv6_in(ns: &impl AsFd, dev: &str) -> io::Result<()> {
+        let own = std::fs::File::open("/proc/thread-self/ns/net")?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| err("entering the container's network namespace", e.into()))?;
+        let mut res = Ok(());
+        for key in ["all", "default", "lo", dev] {
+            let p = format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6");
+            if let Err(e) = std::fs::write(&p, "0") {
+                res = Err(io::Error::new(e.kind(), format!("{p}: {e}")));
+                break;
+            }
+        }
         nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| err("returning to the host network namespace", e.into()))?;
         res
@@ -273,6 +294,46 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map_err(|e| err(&format!("adding address {ip}/{prefix}"), e))?;
+        Ok(())
+    }
+
+    /// Add the IPv6 address `ip/prefix` to a link, without duplicate
+    /// address detection (as Docker's: the address is usable at once, and
+    /// the engine is the one handing out addresses on its bridges).
+    pub fn add_address6(&mut self, index: u32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        m.header.prefix_len = prefix;
+        m.header.index = index;
+        m.attributes.push(AddressAttribute::Address(ip.into()));
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map_err(|e| err(&format!("adding address {ip}/{prefix}"), e))?;
+        Ok(())
+    }
+
+    /// Make `gateway` the IPv6 default route, whatever it was.
+    pub fn replace_default_route6(&mut self, gateway: Ipv6Addr) -> io::Result<()> {
+        let mut m = RouteMessage::default();
+        m.header = RouteHeader {
+            address_family: AddressFamily::Inet6,
+            table: RouteHeader::RT_TABLE_MAIN,
+            protocol: RouteProtocol::Boot,
+            scope: RouteScope::Universe,
+            kind: RouteType::Unicast,
+            ..RouteHeader::default()
+        };
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        self.request(
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map_err(|e| err(&format!("adding the IPv6 default route via {gateway}"), e))?;
         Ok(())
     }
 

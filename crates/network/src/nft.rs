@@ -70,53 +70,101 @@ add rule ip berth output fib daddr type local jump ports
 add rule ip berth postrouting jump masq
 ";
 
-/// The rules of a bridge network: outbound masquerade (unless internal),
-/// no traffic between two berth bridges, and for an internal network no
-/// traffic in or out of its bridge at all.
-fn network_lines(id: &str, bridge: &str, subnet: &str, internal: bool) -> String {
+/// The rules of a bridge network: outbound masquerade (unless internal or
+/// `enable_ip_masquerade=false`), no traffic between two berth bridges,
+/// and for an internal network no traffic in or out of its bridge at all;
+/// with IPv6 the same isolation in `ip6 berth`; with `enable_icc=false`
+/// no frames between the bridge's ports (`bridge berth`, whatever the
+/// protocol and without needing `br_netfilter`).
+fn network_lines(r: &crate::firewall::NetworkRules<'_>) -> String {
+    let (id, bridge, subnet) = (r.id, r.bridge, r.subnet);
     let c = format!("comment \"berth-net:{id}\"");
-    let mut s = format!("add element ip berth bridges {{ \"{bridge}\" }}\n");
-    if internal {
+    let mut s = String::new();
+    let mut families = vec!["ip"];
+    if r.ipv6 {
+        s.push_str(SETUP6);
+        families.push("ip6");
+    }
+    for f in families {
         s.push_str(&format!(
-            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {c}\n"
+            "add element {f} berth bridges {{ \"{bridge}\" }}\n"
         ));
-        s.push_str(&format!(
-            "add rule ip berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {c}\n"
-        ));
-    } else {
-        s.push_str(&format!(
-            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop {c}\n"
-        ));
+        if r.internal {
+            s.push_str(&format!(
+                "add rule {f} berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {c}\n"
+            ));
+            s.push_str(&format!(
+                "add rule {f} berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {c}\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "add rule {f} berth forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop {c}\n"
+            ));
+        }
+    }
+    if !r.internal && r.masquerade {
         s.push_str(&format!(
             "add rule ip berth masq ip saddr {subnet} oifname != \"{bridge}\" masquerade {c}\n"
+        ));
+    }
+    if !r.icc {
+        s.push_str(SETUP_BRIDGE);
+        s.push_str(&format!(
+            "add rule bridge berth forward ibrname \"{bridge}\" drop {c}\n"
         ));
     }
     s
 }
 
-/// Install the rules of network `id` (see [`network_lines`]); the rules
+/// `ip6 berth`: isolation of berth's IPv6 bridges (no NAT: Docker does
+/// none for IPv6 either).
+const SETUP6: &str = "add table ip6 berth
+add chain ip6 berth forward { type filter hook forward priority filter; policy accept; }
+add set ip6 berth bridges { type ifname; }
+";
+
+/// `bridge berth`: frames between ports of a bridge (`enable_icc=false`).
+const SETUP_BRIDGE: &str = "add table bridge berth
+add chain bridge berth forward { type filter hook forward priority filter; policy accept; }
+";
+
+/// The families of berth's tables.
+const FAMILIES: [&str; 3] = ["ip", "ip6", "bridge"];
+
+/// Install the rules of network `r.id` (see [`network_lines`]); the rules
 /// it had are replaced.
-pub fn network_up(id: &str, bridge: &str, subnet: &str, internal: bool) -> std::io::Result<()> {
-    let old = listing()?
-        .map(|l| deletions_marked(&l, &format!("comment \"berth-net:{id}\"")))
-        .unwrap_or_default();
-    nft(&format!(
-        "{SETUP}{old}{}",
-        network_lines(id, bridge, subnet, internal)
-    ))?;
+pub fn network_up(r: &crate::firewall::NetworkRules<'_>) -> std::io::Result<()> {
+    let mut old = String::new();
+    for f in FAMILIES {
+        if let Some(l) = listing_of(f)? {
+            old.push_str(&deletions_marked(
+                f,
+                &l,
+                &format!("comment \"berth-net:{}\"", r.id),
+            ));
+        }
+    }
+    nft(&format!("{SETUP}{old}{}", network_lines(r)))?;
     Ok(())
 }
 
 /// Remove the rules of network `id`.
 pub fn network_down(id: &str, bridge: &str) -> std::io::Result<()> {
-    let Some(l) = listing()? else {
-        return Ok(());
-    };
-    let mut script = deletions_marked(&l, &format!("comment \"berth-net:{id}\""));
-    if l.contains(&format!("\"{bridge}\"")) {
-        script.push_str(&format!(
-            "delete element ip berth bridges {{ \"{bridge}\" }}\n"
+    let mut script = String::new();
+    for f in FAMILIES {
+        let Some(l) = listing_of(f)? else {
+            continue;
+        };
+        script.push_str(&deletions_marked(
+            f,
+            &l,
+            &format!("comment \"berth-net:{id}\""),
         ));
+        if f != "bridge" && l.contains(&format!("\"{bridge}\"")) {
+            script.push_str(&format!(
+                "delete element {f} berth bridges {{ \"{bridge}\" }}\n"
+            ));
+        }
     }
     if !script.is_empty() {
         nft(&script)?;
@@ -126,8 +174,13 @@ pub fn network_down(id: &str, bridge: &str) -> std::io::Result<()> {
 
 /// `nft -a list table ip berth`, None if the table does not exist.
 fn listing() -> std::io::Result<Option<String>> {
+    listing_of("ip")
+}
+
+/// `nft -a list table FAMILY berth`, None if the table does not exist.
+fn listing_of(family: &str) -> std::io::Result<Option<String>> {
     let out = Command::new("nft")
-        .args(["-a", "list", "table", "ip", TABLE])
+        .args(["-a", "list", "table", family, TABLE])
         .stderr(Stdio::null())
         .output()?;
     if !out.status.success() {
@@ -185,10 +238,21 @@ pub fn unpublish(id: &str) -> std::io::Result<()> {
 
 /// The tagged rules of berth's table (none if it does not exist).
 pub fn tagged_rules() -> std::io::Result<Vec<crate::firewall::TaggedRule>> {
-    Ok(listing()?.map(|l| tagged_in(&l)).unwrap_or_default())
+    let mut out = Vec::new();
+    for f in FAMILIES {
+        if let Some(l) = listing_of(f)? {
+            out.extend(tagged_in_family(f, &l));
+        }
+    }
+    Ok(out)
 }
 
+#[cfg(test)]
 fn tagged_in(listing: &str) -> Vec<crate::firewall::TaggedRule> {
+    tagged_in_family("ip", listing)
+}
+
+fn tagged_in_family(family: &str, listing: &str) -> Vec<crate::firewall::TaggedRule> {
     let mut chain = "";
     let mut out = Vec::new();
     for line in listing.lines() {
@@ -200,7 +264,7 @@ fn tagged_in(listing: &str) -> Vec<crate::firewall::TaggedRule> {
         if let Some(tag) = crate::firewall::RuleTag::find(t) {
             let text = t.rsplit_once(" # handle ").map_or(t, |(r, _)| r);
             out.push(crate::firewall::TaggedRule {
-                place: format!("nft ip {TABLE} {chain}"),
+                place: format!("nft {family} {TABLE} {chain}"),
                 tag,
                 text: text.to_string(),
             });
@@ -211,10 +275,10 @@ fn tagged_in(listing: &str) -> Vec<crate::firewall::TaggedRule> {
 
 /// `delete rule` lines for the rules of `id` in an `nft -a list` output.
 fn deletions(listing: &str, id: &str) -> String {
-    deletions_marked(listing, &format!("comment \"berth:{id}\""))
+    deletions_marked("ip", listing, &format!("comment \"berth:{id}\""))
 }
 
-fn deletions_marked(listing: &str, mark: &str) -> String {
+fn deletions_marked(family: &str, listing: &str, mark: &str) -> String {
     let mut chain = "";
     let mut out = String::new();
     for line in listing.lines() {
@@ -225,7 +289,7 @@ fn deletions_marked(listing: &str, mark: &str) -> String {
         }
         if t.contains(mark) {
             if let Some(h) = t.rsplit_once("# handle ").map(|(_, h)| h.trim()) {
-                out.push_str(&format!("delete rule ip berth {chain} handle {h}\n"));
+                out.push_str(&format!("delete rule {family} berth {chain} handle {h}\n"));
             }
         }
     }

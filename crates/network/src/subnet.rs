@@ -1,6 +1,6 @@
-//! IPv4 subnets: parsing, membership, host addresses, and picking a free
-//! one for a new network.
-use std::net::Ipv4Addr;
+//! IPv4 and IPv6 subnets: parsing, membership, host addresses, and
+//! picking a free one for a new network.
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An IPv4 network, `addr/prefix` with the host bits zero.
@@ -179,8 +179,8 @@ fn parse_proc_route(text: &str) -> Vec<Subnet> {
 
 /// The next free address of `subnet` for a container: neither the
 /// network address, the broadcast address, the gateway nor one of
-/// `used`, searching from `start` (the lowest host address first, as
-/// Docker does) and inside `range` if given.
+/// `used`, the lowest first and inside `range` if given (from its first
+/// address, as Docker's IPAM).
 pub fn next_free(
     subnet: &Subnet,
     range: Option<&Subnet>,
@@ -188,15 +188,111 @@ pub fn next_free(
     used: &std::collections::HashSet<Ipv4Addr>,
 ) -> Option<Ipv4Addr> {
     let scope = range.unwrap_or(subnet);
-    (1..scope.size().saturating_sub(1))
-        .filter_map(|n| scope.nth(n))
-        .find(|ip| {
-            *ip != gateway
-                && *ip != subnet.addr()
-                && *ip != subnet.broadcast()
-                && subnet.contains(*ip)
-                && !used.contains(ip)
-        })
+    (0..scope.size()).filter_map(|n| scope.nth(n)).find(|ip| {
+        *ip != gateway
+            && *ip != subnet.addr()
+            && *ip != subnet.broadcast()
+            && subnet.contains(*ip)
+            && !used.contains(ip)
+    })
+}
+
+/// An IPv6 network, `addr/prefix` with the host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subnet6 {
+    addr: Ipv6Addr,
+    prefix: u8,
+}
+
+impl Subnet6 {
+    fn mask(&self) -> u128 {
+        u128::MAX
+            .checked_shl(128 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    /// The network address.
+    pub fn addr(&self) -> Ipv6Addr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Is `ip` inside?
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & self.mask() == u128::from(self.addr)
+    }
+
+    /// Do the two overlap?
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        self.contains(other.addr) || other.contains(self.addr)
+    }
+
+    /// The `n`th address (0 = the network address).
+    pub fn nth(&self, n: u128) -> Option<Ipv6Addr> {
+        let size_bits = 128 - u32::from(self.prefix);
+        if size_bits < 128 && n >> size_bits != 0 {
+            return None;
+        }
+        Some(Ipv6Addr::from(u128::from(self.addr) + n))
+    }
+
+    /// The first host address (the gateway Docker gives a network made
+    /// with an IPv6 subnet and no `--gateway`).
+    pub fn first_host(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) + 1)
+    }
+}
+
+impl FromStr for Subnet6 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Subnet6, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| {
+            format!("invalid subnet {s:?}: expected CIDR notation such as fd00:1::/64")
+        })?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("invalid subnet {s:?}: {a:?} is not an IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| (1..=126).contains(p))
+            .ok_or_else(|| format!("invalid subnet {s:?}: {p:?} is not a prefix length (1-126)"))?;
+        let sub = Subnet6 { addr, prefix };
+        let net = Ipv6Addr::from(u128::from(addr) & sub.mask());
+        if net != addr {
+            return Err(format!(
+                "invalid subnet {s:?}: host bits set: did you mean {net}/{prefix}?"
+            ));
+        }
+        Ok(sub)
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The next free IPv6 address of `subnet`: not the network address
+/// (the subnet-router anycast), the gateway or one of `used`, the lowest
+/// first, inside `range` if given (from its first address, as Docker's
+/// IPAM).
+pub fn next_free6(
+    subnet: &Subnet6,
+    range: Option<&Subnet6>,
+    gateway: Ipv6Addr,
+    used: &std::collections::HashSet<Ipv6Addr>,
+) -> Option<Ipv6Addr> {
+    let scope = range.unwrap_or(subnet);
+    // Enough to find a free one among the few thousand a bridge can hold.
+    (0u128..1 << 20).map_while(|n| scope.nth(n)).find(|ip| {
+        *ip != gateway && *ip != subnet.addr() && subnet.contains(*ip) && !used.contains(ip)
+    })
 }
 
 #[cfg(test)]
@@ -266,12 +362,52 @@ mod tests {
                 "10.89.0.6"
             ]
         );
+        // Docker's IPAM starts at the range's first address.
         let range: Subnet = "10.89.0.4/30".parse().unwrap();
         assert_eq!(
             next_free(&s, Some(&range), gw, &HashSet::new())
                 .unwrap()
                 .to_string(),
-            "10.89.0.5"
+            "10.89.0.4"
         );
+        // The network address is never handed out, even in a range.
+        let range: Subnet = "10.89.0.0/30".parse().unwrap();
+        assert_eq!(
+            next_free(&s, Some(&range), gw, &HashSet::new())
+                .unwrap()
+                .to_string(),
+            "10.89.0.2"
+        );
+    }
+
+    #[test]
+    fn ipv6_subnets_and_addresses() {
+        let s: Subnet6 = "fd19:10::/64".parse().unwrap();
+        assert!(s.contains("fd19:10::1:5".parse().unwrap()));
+        assert!(!s.contains("fd19:11::1".parse().unwrap()));
+        assert_eq!(s.first_host().to_string(), "fd19:10::1");
+        assert!("fd19:10::1/64"
+            .parse::<Subnet6>()
+            .unwrap_err()
+            .contains("host bits"));
+        assert!("10.0.0.0/8".parse::<Subnet6>().is_err());
+        let gw = s.first_host();
+        let mut used = HashSet::new();
+        let a = next_free6(&s, None, gw, &used).unwrap();
+        assert_eq!(a.to_string(), "fd19:10::2");
+        used.insert(a);
+        assert_eq!(
+            next_free6(&s, None, gw, &used).unwrap().to_string(),
+            "fd19:10::3"
+        );
+        let r: Subnet6 = "fd19:10::100/120".parse().unwrap();
+        assert_eq!(
+            next_free6(&s, Some(&r), "fd19:10::fe".parse().unwrap(), &used)
+                .unwrap()
+                .to_string(),
+            "fd19:10::100"
+        );
+        let big: Subnet6 = "fd19::/16".parse().unwrap();
+        assert!(big.overlaps(&s) && s.overlaps(&big));
     }
 }

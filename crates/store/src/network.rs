@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Store, StoreError};
 
 /// A network as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRecord {
     /// 64 hex digits.
     pub id: String,
@@ -38,9 +38,52 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// Creation time.
     pub created: DateTime<Utc>,
+    /// The IPv4 gateway was picked, not given with the `--subnet` it
+    /// belongs to (Docker's IPAM config lists no gateway then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway_picked: bool,
+    /// `--ipv6`: containers get an IPv6 address from `subnet6`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_ipv6: bool,
+    /// The IPv6 subnet (`--subnet` with an IPv6 prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<String>,
+    /// The IPv6 gateway as given (`--gateway`); none: the subnet's first
+    /// address is the bridge's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<String>,
+    /// `--ip-range` of the IPv6 subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range6: Option<String>,
+    /// `--aux-address name=ip` (both families): never handed out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, String>,
+    /// `--ipam-opt`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ipam_options: BTreeMap<String, String>,
+    /// `--attachable`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attachable: bool,
 }
 
-/// A container's address on a network.
+impl NetworkRecord {
+    /// The IPv6 gateway: the one given, else the subnet's first address.
+    pub fn ipv6_gateway(&self) -> Option<String> {
+        self.gateway6.clone().or_else(|| {
+            let s = self.subnet6.as_deref()?;
+            let (a, _) = s.split_once('/')?;
+            let a: std::net::Ipv6Addr = a.parse().ok()?;
+            Some(std::net::Ipv6Addr::from(u128::from(a) + 1).to_string())
+        })
+    }
+}
+
+enum Family {
+    V4,
+    V6,
+}
+
+/// A container's address on a network (one per address family).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// Network id.
@@ -49,6 +92,13 @@ pub struct Lease {
     pub ip: String,
     /// Container id.
     pub container: String,
+}
+
+impl Lease {
+    /// An IPv6 lease (a dual-stack network's second address).
+    pub fn is_v6(&self) -> bool {
+        self.ip.contains(':')
+    }
 }
 
 impl Store {
@@ -133,7 +183,7 @@ impl Store {
         Ok(())
     }
 
-    /// Lease an address on `network` for `container`: `pick` gets the
+    /// Lease an IPv4 address on `network` for `container`: `pick` gets the
     /// addresses taken and returns a free one (or None: the network is
     /// full).
     pub fn lease(
@@ -142,11 +192,34 @@ impl Store {
         container: &str,
         pick: impl FnOnce(&[String]) -> Result<String, String>,
     ) -> Result<String, StoreError> {
+        self.lease_family(network, container, Family::V4, pick)
+    }
+
+    /// Lease an IPv6 address, as [`Store::lease`] does an IPv4 one: a
+    /// container on a dual-stack network holds one of each.
+    pub fn lease6(
+        &self,
+        network: &str,
+        container: &str,
+        pick: impl FnOnce(&[String]) -> Result<String, String>,
+    ) -> Result<String, StoreError> {
+        self.lease_family(network, container, Family::V6, pick)
+    }
+
+    fn lease_family(
+        &self,
+        network: &str,
+        container: &str,
+        family: Family,
+        pick: impl FnOnce(&[String]) -> Result<String, String>,
+    ) -> Result<String, StoreError> {
+        let v6 = matches!(family, Family::V6);
         let tx = self.write_tx()?;
         let existing: Option<String> = tx
             .query_row(
-                "SELECT ip FROM leases WHERE network = ?1 AND container = ?2",
-                params![network, container],
+                "SELECT ip FROM leases WHERE network = ?1 AND container = ?2
+                 AND (instr(ip, ':') > 0) = ?3",
+                params![network, container, v6],
                 |r| r.get(0),
             )
             .optional()?;

@@ -62,6 +62,9 @@ pub struct CreateRequest {
     pub network_aliases: Vec<String>,
     /// `--ip`.
     pub ip: Option<String>,
+    /// `--ip6`, `--link-local-ip` and driver options of the first
+    /// network's endpoint.
+    pub endpoint: crate::config::EndpointExtra,
     /// `--mac-address`.
     pub mac_address: Option<String>,
     /// `--dns`.
@@ -550,6 +553,9 @@ impl Engine {
             }
             check_ip(n, ip)?;
         }
+        if let Some(n) = &first_net {
+            check_endpoint(n, &req.endpoint)?;
+        }
         if !req.network_aliases.is_empty() && user_net.is_none() {
             return Err(EngineError::invalid(
                 "--network-alias",
@@ -676,6 +682,10 @@ impl Engine {
             return Ok(None);
         }
         let network_mode_name = network_mode.docker_name(&networks);
+        let endpoint_extras = match (networks.first(), req.endpoint.is_empty()) {
+            (Some(first), false) => BTreeMap::from([(first.clone(), req.endpoint.clone())]),
+            _ => BTreeMap::new(),
+        };
         let config = ContainerConfig {
             image: req.image.clone(),
             hostname: req
@@ -763,6 +773,7 @@ impl Engine {
             cpuset_mems,
             network_mode_name,
             connect_macs: BTreeMap::new(),
+            endpoint_extras,
             links,
             network_links,
         };
@@ -1089,6 +1100,54 @@ pub(crate) fn check_ip(n: &store::NetworkRecord, ip: &str) -> Result<()> {
                 n.name, n.subnet
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `--ip6` and `--link-local-ip` for an endpoint on `n`, refused with
+/// dockerd's words.
+pub(crate) fn check_endpoint(
+    n: &store::NetworkRecord,
+    ep: &crate::config::EndpointExtra,
+) -> Result<()> {
+    if let Some(ip6) = &ep.ip6 {
+        let addr: std::net::Ipv6Addr = ip6
+            .parse()
+            .map_err(|_| EngineError::Refused(format!("invalid IPv6 address: {ip6}.")))?;
+        match n.subnet6.as_deref().map(str::parse::<network::Subnet6>) {
+            Some(Ok(s)) => {
+                if !s.contains(addr) {
+                    return Err(EngineError::Refused(format!(
+                        "Invalid address {ip6}: It does not belong to any of this network's subnets."
+                    )));
+                }
+                if n.ipv6_gateway().as_deref() == Some(ip6.as_str()) || addr == s.addr() {
+                    return Err(EngineError::Refused("Address already in use.".into()));
+                }
+            }
+            // The default bridge takes it (and gives no IPv6), as
+            // dockerd 20.10.
+            _ if crate::networks::is_default(n) => {}
+            _ => {
+                return Err(EngineError::Refused(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets.".into(),
+                ))
+            }
+        }
+    }
+    for ll in &ep.link_local_ips {
+        let ip: std::net::IpAddr = ll
+            .parse()
+            .map_err(|_| EngineError::Refused(format!("Invalid link-local IP address: [{ll}].")))?;
+        let link_local = match ip {
+            std::net::IpAddr::V4(a) => a.is_link_local(),
+            std::net::IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+        };
+        if !link_local {
+            return Err(EngineError::Refused(format!(
+                "invalid link local IP address: {ll}."
+            )));
+        }
     }
     Ok(())
 }

@@ -115,6 +115,7 @@ impl Engine {
             init_binary: None,
             args: &req.cmd,
             mounts: &[],
+            ipv6: false,
         })?;
         let bpf = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => {

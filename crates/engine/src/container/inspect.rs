@@ -298,7 +298,10 @@ impl Engine {
             };
             let lease = rec
                 .as_ref()
-                .and_then(|n| leases.iter().find(|l| l.network == n.id));
+                .and_then(|n| leases.iter().find(|l| l.network == n.id && !l.is_v6()));
+            let lease6 = rec
+                .as_ref()
+                .and_then(|n| leases.iter().find(|l| l.network == n.id && l.is_v6()));
             let mut ep = json!({
                 "IPAMConfig": Value::Null, "Links": Value::Null, "Aliases": Value::Null,
                 "NetworkID": rec.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
@@ -313,8 +316,22 @@ impl Engine {
                 .get(name)
                 .cloned()
                 .or_else(|| (i == 0).then(|| cfg.ip.clone()).flatten());
+            let extra = cfg.endpoint_extras.get(name).cloned().unwrap_or_default();
+            let mut ipam = serde_json::Map::new();
             if let Some(ip) = requested {
-                ep["IPAMConfig"] = json!({"IPv4Address": ip});
+                ipam.insert("IPv4Address".into(), json!(ip));
+            }
+            if let Some(ip6) = &extra.ip6 {
+                ipam.insert("IPv6Address".into(), json!(ip6));
+            }
+            if !extra.link_local_ips.is_empty() {
+                ipam.insert("LinkLocalIPs".into(), json!(extra.link_local_ips));
+            }
+            if !ipam.is_empty() {
+                ep["IPAMConfig"] = Value::Object(ipam);
+            }
+            if let Some(o) = &extra.driver_opts {
+                ep["DriverOpts"] = json!(o);
             }
             if let Some(links) = cfg.network_links.get(name) {
                 ep["Links"] = json!(links);
@@ -368,12 +385,27 @@ impl Engine {
                     model::Digest::of(format!("{}/{}", c.id().as_str(), n.id).as_bytes())
                         .hex()
                         .to_string();
+                let (ip6, prefix6, gw6) = match lease6 {
+                    Some(l6) => (
+                        l6.ip.clone(),
+                        n.subnet6
+                            .as_deref()
+                            .and_then(|s| s.split_once('/'))
+                            .and_then(|(_, p)| p.parse::<u32>().ok())
+                            .unwrap_or(0),
+                        n.ipv6_gateway().unwrap_or_default(),
+                    ),
+                    None => (String::new(), 0, String::new()),
+                };
                 for (k, v) in [
                     ("EndpointID", json!(endpoint)),
                     ("Gateway", json!(n.gateway)),
                     ("IPAddress", json!(l.ip)),
                     ("IPPrefixLen", json!(prefix)),
                     ("MacAddress", json!(mac)),
+                    ("GlobalIPv6Address", json!(ip6)),
+                    ("GlobalIPv6PrefixLen", json!(prefix6)),
+                    ("IPv6Gateway", json!(gw6)),
                 ] {
                     ep[k] = v.clone();
                     if default_bridge {

@@ -208,6 +208,12 @@ impl Engine {
             let source = self.mount_source(m, user.uid, user.gid)?;
             mounts.push(crate::volumes::oci_mount(m, &source));
         }
+        // A dual-stack network keeps IPv6 on in the container's namespace.
+        let ipv6 = c.config.networks.iter().any(|name| {
+            self.store()
+                .network(name)
+                .is_ok_and(|n| n.enable_ipv6 && n.subnet6.is_some())
+        });
         let mut spec = crate::spec::build(&crate::spec::SpecInputs {
             id: id.as_str(),
             config,
@@ -220,6 +226,7 @@ impl Engine {
             init_binary: init_binary.as_deref(),
             args: &args,
             mounts: &mounts,
+            ipv6,
         })?;
         // A foreground -t container starts with the caller's window size
         // (set on its pty before its command runs, as Docker's consoleSize).

@@ -203,6 +203,12 @@ pub struct CreateArgs {
     /// IPv4 address on the network.
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address on the network.
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Link-local addresses on the network (IPv4 and IPv6).
+    #[arg(long = "link-local-ip")]
+    link_local_ip: Vec<String>,
     /// MAC address of the container's interface.
     #[arg(long)]
     mac_address: Option<String>,
@@ -423,6 +429,11 @@ impl CreateArgs {
             expose: self.expose.clone(),
             network_aliases: self.network_alias.clone(),
             ip: self.ip.clone(),
+            endpoint: engine::config::EndpointExtra {
+                ip6: self.ip6.clone(),
+                link_local_ips: self.link_local_ip.clone(),
+                driver_opts: None,
+            },
             mac_address: self.mac_address.clone(),
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),

@@ -154,7 +154,7 @@ impl NetworkBody {
             options: self.options.unwrap_or_default(),
             enable_ipv6: self.enable_ipv6,
             ipam_driver: some(ipam.driver),
-            ipam_options: ipam.options.unwrap_or_default(),
+            ipam_options: ipam.options,
             attachable: self.attachable,
             scope: some(self.scope),
             ingress: self.ingress,

@@ -48,8 +48,8 @@ pub struct NetworkCreate {
     pub enable_ipv6: bool,
     /// `--ipam-driver` (only `default`).
     pub ipam_driver: Option<String>,
-    /// `--ipam-opt`.
-    pub ipam_options: BTreeMap<String, String>,
+    /// `--ipam-opt` (`None`: none given, as the API may say).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// `--attachable`.
     pub attachable: bool,
     /// `--scope` (only `local` without swarm).

@@ -58,9 +58,11 @@ pub struct NetworkRecord {
     /// `--aux-address name=ip` (both families): never handed out.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux_addresses: BTreeMap<String, String>,
-    /// `--ipam-opt`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ipam_options: BTreeMap<String, String>,
+    /// `--ipam-opt`: `None` when the request had no options at all (the
+    /// API's `IPAM.Options` absent or null: dockerd shows `null` then, and
+    /// `{}` for an empty map, which the docker CLI always sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// `--attachable`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attachable: bool,

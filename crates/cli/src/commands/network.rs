@@ -279,7 +279,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<(), Failure> {
                     options: kv(&a.opts, "--opt")?,
                     enable_ipv6: a.ipv6,
                     ipam_driver: a.ipam_driver,
-                    ipam_options: kv(&a.ipam_opts, "--ipam-opt")?,
+                    ipam_options: Some(kv(&a.ipam_opts, "--ipam-opt")?),
                     attachable: a.attachable,
                     scope: a.scope,
                     ingress: a.ingress,

@@ -154,6 +154,7 @@ struct HostConfig {
     cpuset_cpus: String,
     cpuset_mems: String,
     links: Option<Vec<String>>,
+    volume_driver: String,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -247,6 +248,7 @@ impl Body {
             isolation: some(hc.isolation),
             cpuset_cpus: some(hc.cpuset_cpus),
             cpuset_mems: some(hc.cpuset_mems),
+            volume_driver: some(hc.volume_driver),
             links: hc.links.unwrap_or_default(),
             ..Default::default()
         };
@@ -402,14 +404,28 @@ impl Body {
             }
         };
         if let Some(eps) = self.networking_config.and_then(|n| n.endpoints_config) {
+            let first = req.networks.first().cloned();
             for (net, ep) in eps {
-                let Some(ep) = ep else { continue };
-                let ours = req.networks.first().is_some_and(|n| {
+                let ours = first.as_ref().is_some_and(|n| {
                     *n == net || (n == "bridge" && (net == "default" || net == "bridge"))
                 });
                 if !ours {
+                    // Another network (API 1.44: several endpoints at
+                    // create): connected too, with its aliases and address;
+                    // one that does not exist fails the create (404).
+                    if first.is_some() {
+                        let ep = ep.unwrap_or_default();
+                        if let Some(a) = ep.aliases.filter(|a| !a.is_empty()) {
+                            req.connect_aliases.insert(net.clone(), a);
+                        }
+                        if let Some(ip) = ep.ipam_config.and_then(|i| some(i.ipv4)) {
+                            req.connect_ips.insert(net.clone(), ip);
+                        }
+                        req.networks.push(net);
+                    }
                     continue;
                 }
+                let Some(ep) = ep else { continue };
                 req.network_aliases = ep.aliases.unwrap_or_default();
                 let ipam = ep.ipam_config.unwrap_or_default();
                 req.ip = some(ipam.ipv4);

@@ -805,3 +805,97 @@ fn config_volumes_are_anonymous_volumes_unless_bound() {
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
     assert!(srv.stop().success());
 }
+
+#[test]
+fn a_create_with_several_endpoints_joins_each_network() {
+    // API 1.44: NetworkingConfig may name several networks; each is
+    // joined with its aliases; one that does not exist fails the create.
+    let b = Berth::new();
+    let srv = Server::start(&b);
+    b.ok(&["network", "create", "front"]);
+    b.ok(&["network", "create", "back"]);
+    let body = format!(
+        r#"{{"Image":"{IMAGE}","Cmd":["sleep","300"],"HostConfig":{{"NetworkMode":"front"}},
+            "NetworkingConfig":{{"EndpointsConfig":{{"front":{{"Aliases":["web"]}},"back":{{"Aliases":["api"]}}}}}}}}"#
+    );
+    let (status, _, out) = http_json(
+        &srv.socket,
+        "POST",
+        "/v1.44/containers/create?name=two",
+        &body,
+    );
+    assert_eq!(status, 201, "{out}");
+    srv.docker_ok(&["start", "two"]);
+    let nets = srv.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range $n, $e := .NetworkSettings.Networks}}{{$n}}={{json $e.Aliases}} {{end}}",
+        "two",
+    ]);
+    let short = &id_of(&b, "two")[..12];
+    assert_eq!(
+        nets.trim(),
+        format!(r#"back=["{short}","api"] front=["{short}","web"]"#)
+    );
+    // Both names resolve, each on its own network.
+    let o = srv.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        IMAGE,
+        "ping",
+        "-c1",
+        "-W2",
+        "api",
+    ]);
+    assert!(o.contains("1 packets received"), "{o}");
+    let o = srv.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        IMAGE,
+        "ping",
+        "-c1",
+        "-W2",
+        "web",
+    ]);
+    assert!(o.contains("1 packets received"), "{o}");
+    let body = format!(
+        r#"{{"Image":"{IMAGE}","HostConfig":{{"NetworkMode":"front"}},
+            "NetworkingConfig":{{"EndpointsConfig":{{"front":{{}},"nope":{{}}}}}}}}"#
+    );
+    let (status, _, out) = http_json(
+        &srv.socket,
+        "POST",
+        "/v1.44/containers/create?name=bad",
+        &body,
+    );
+    assert_eq!(status, 404, "{out}");
+    assert!(out.contains("nope"), "{out}");
+    assert_eq!(b.run(&["inspect", "bad"]).status.code(), Some(1));
+    // HostConfig.VolumeDriver: kept and shown; only `local` makes volumes.
+    let (status, _, out) = http_json(
+        &srv.socket,
+        "POST",
+        "/v1.44/containers/create?name=vd",
+        &format!(r#"{{"Image":"{IMAGE}","HostConfig":{{"VolumeDriver":"foo"}}}}"#),
+    );
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{.HostConfig.VolumeDriver}}", "vd"]),
+        "foo\n"
+    );
+    let o = srv.docker(&["create", "--volume-driver", "foo", "-v", "x:/data", IMAGE]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("error looking up volume plugin foo"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    srv.docker_ok(&["rm", "-f", "two", "vd"]);
+    drop(srv);
+    assert_census_clean(&b);
+}

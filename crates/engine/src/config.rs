@@ -377,6 +377,10 @@ pub struct ContainerConfig {
     /// `--cpuset-mems`: the memory nodes it may use.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cpuset_mems: String,
+    /// `--volume-driver` (Docker's `HostConfig.VolumeDriver`): only the
+    /// `local` driver exists; kept to be shown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub volume_driver: String,
     /// Docker's `HostConfig.NetworkMode`, decided at create and kept when
     /// networks are connected or disconnected later (empty in records made
     /// before it was kept: derived from the networks then).

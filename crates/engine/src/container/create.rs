@@ -65,6 +65,11 @@ pub struct CreateRequest {
     /// `--ip6`, `--link-local-ip` and driver options of the first
     /// network's endpoint.
     pub endpoint: crate::config::EndpointExtra,
+    /// Aliases on the networks after the first, by the name given (the
+    /// API's `NetworkingConfig` with several endpoints).
+    pub connect_aliases: BTreeMap<String, Vec<String>>,
+    /// The IPv4 address asked for on the networks after the first.
+    pub connect_ips: BTreeMap<String, String>,
     /// `--mac-address`.
     pub mac_address: Option<String>,
     /// `--dns`.
@@ -144,6 +149,9 @@ pub struct CreateRequest {
     pub cpuset_cpus: Option<String>,
     /// `--cpuset-mems`.
     pub cpuset_mems: Option<String>,
+    /// `--volume-driver`: the driver of the volumes it creates (`local`
+    /// is the only one; another is refused when a volume needs it).
+    pub volume_driver: Option<String>,
     /// `--link name[:alias]` on the default bridge (Docker's
     /// `HostConfig.Links`; dropped on other networks, as dockerd drops them).
     pub links: Vec<String>,
@@ -441,6 +449,8 @@ impl Engine {
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();
+        let mut connect_aliases = BTreeMap::new();
+        let mut connect_ips = BTreeMap::new();
         for n in &req.networks {
             // By name in the config, as Docker shows it; must exist now.
             let rec = if n == "bridge" || n == "default" {
@@ -448,7 +458,15 @@ impl Engine {
             } else {
                 self.store().network(n)?
             };
-            networks.push(rec.name);
+            if let Some(a) = req.connect_aliases.get(n) {
+                connect_aliases.insert(rec.name.clone(), a.clone());
+            }
+            if let Some(ip) = req.connect_ips.get(n) {
+                connect_ips.insert(rec.name.clone(), ip.clone());
+            }
+            if !networks.contains(&rec.name) {
+                networks.push(rec.name);
+            }
         }
         // --network container:NAME: its namespace (and hostname), no
         // networking options of its own.
@@ -672,6 +690,23 @@ impl Engine {
             &tmpfs,
             &ic.volumes().clone().unwrap_or_default(),
         )?;
+        let volume_driver = req.volume_driver.clone().unwrap_or_default();
+        if !volume_driver.is_empty() && volume_driver != "local" {
+            if let Some(m) = plan
+                .mounts
+                .iter()
+                .find(|m| m.kind == crate::config::MountType::Volume)
+            {
+                // dockerd's words: no plugin of that name.
+                return Err(EngineError::invalid(
+                    "--volume-driver",
+                    format!(
+                        "create {}: error looking up volume plugin {volume_driver}: plugin {volume_driver:?} not found (berth has the local driver only)",
+                        m.source
+                    ),
+                ));
+            }
+        }
         // Nothing is recorded yet.
         if !may_fork
             && plan
@@ -717,8 +752,8 @@ impl Engine {
             publish_all: req.publish_all,
             exposed_ports,
             network_aliases: req.network_aliases.clone(),
-            connect_aliases: Default::default(),
-            connect_ips: Default::default(),
+            connect_aliases,
+            connect_ips,
             ip: req.ip.clone(),
             mac_address: req.mac_address.clone(),
             dns: req.dns.clone(),
@@ -771,6 +806,7 @@ impl Engine {
             volumes_from: req.volumes_from.clone(),
             cpuset_cpus,
             cpuset_mems,
+            volume_driver,
             network_mode_name,
             connect_macs: BTreeMap::new(),
             endpoint_extras,

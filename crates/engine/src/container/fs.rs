@@ -409,8 +409,13 @@ impl crate::Engine {
         let cgroup = if pause && c.is_running() {
             let h = runtime::cgroup::Hierarchy::detect()?;
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
-            cg.freeze()?;
-            Some(cg)
+            match cg.freeze() {
+                Ok(()) => Some(cg),
+                // It ended since it was read (its cgroup went with it):
+                // nothing left to pause.
+                Err(_) if !self.container(c.id().as_str())?.is_running() => None,
+                Err(e) => return Err(e.into()),
+            }
         } else {
             None
         };

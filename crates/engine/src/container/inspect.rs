@@ -87,7 +87,7 @@ impl Engine {
                 "LogConfig": {"Type": cfg.log_config.driver(), "Config": cfg.log_config.config},
                 "AutoRemove": cfg.auto_remove,
                 "ContainerIDFile": "",
-                "VolumeDriver": "",
+                "VolumeDriver": cfg.volume_driver,
                 "VolumesFrom": if cfg.volumes_from.is_empty() { Value::Null } else { json!(cfg.volumes_from) },
                 "CgroupnsMode": "private",
                 "Dns": cfg.dns,

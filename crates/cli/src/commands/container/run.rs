@@ -136,6 +136,9 @@ pub struct CreateArgs {
     /// Memory nodes in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Volume driver for the container (only `local`).
+    #[arg(long = "volume-driver")]
+    volume_driver: Option<String>,
     /// Add a link to another container (name[:alias]).
     #[arg(long = "link")]
     link: Vec<String>,
@@ -434,6 +437,8 @@ impl CreateArgs {
                 link_local_ips: self.link_local_ip.clone(),
                 driver_opts: None,
             },
+            connect_aliases: Default::default(),
+            connect_ips: Default::default(),
             mac_address: self.mac_address.clone(),
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
@@ -518,6 +523,7 @@ impl CreateArgs {
             isolation: self.isolation.clone(),
             cpuset_cpus: self.cpuset_cpus.clone(),
             cpuset_mems: self.cpuset_mems.clone(),
+            volume_driver: self.volume_driver.clone(),
             links,
             endpoint_links,
         })

@@ -150,6 +150,7 @@ impl Engine {
     /// `build` from the URL of a tarball or a Dockerfile. Returns the bytes
     /// written.
     pub fn fetch_url(&self, url: &str, out: &mut dyn std::io::Write, limit: u64) -> Result<u64> {
-        Ok(registry::fetch::fetch(url, out, limit)?.size)
+        let idle = self.registries()?.idle_timeout();
+        Ok(registry::fetch::fetch(url, out, limit, idle)?.size)
     }
 }

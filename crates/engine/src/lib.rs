@@ -140,6 +140,14 @@ impl StoreStamp {
     }
 }
 
+/// The store under `paths`, with the unpack limits of `berth.toml`.
+fn open_store(paths: &Paths) -> Result<Store> {
+    let limits = settings::Settings::load(&paths.config)?.limits()?;
+    let mut store = Store::open(&paths.root)?;
+    store.set_limits(limits);
+    Ok(store)
+}
+
 /// The engine: a store plus the paths of this berth instance.
 pub struct Engine {
     /// `None` only around a fork: SQLite state must not be inherited by a
@@ -153,7 +161,7 @@ impl Engine {
     pub fn open(paths: Paths) -> Result<Engine> {
         std::fs::create_dir_all(&paths.runroot)
             .map_err(|e| EngineError::io(format!("creating {}", paths.runroot.display()), e))?;
-        let store = Store::open(&paths.root)?;
+        let store = open_store(&paths)?;
         Ok(Engine {
             store: std::cell::RefCell::new(Some(store)),
             paths,
@@ -166,7 +174,7 @@ impl Engine {
         if self.store.borrow().is_none() {
             // Reopened lazily after a fork (see close_store_for_fork); an
             // error here means the state root vanished under us.
-            let s = Store::open(&self.paths.root).unwrap_or_else(|e| {
+            let s = open_store(&self.paths).unwrap_or_else(|e| {
                 eprintln!("berth: reopening the store: {e}");
                 std::process::exit(125)
             });

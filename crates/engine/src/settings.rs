@@ -5,6 +5,11 @@
 //! ip_forward = true        # turn on net.ipv4.ip_forward for bridge networks (as Docker)
 //! firewall = "auto"        # auto | nftables | iptables
 //! iptables = "iptables"    # the iptables binary of the fallback
+//!
+//! [storage]
+//! layer_expansion_ratio = 100   # a compressed layer may expand this many times…
+//! layer_expansion_floor = "1g"  # …or to this size, whichever is larger
+//! min_free_space = "256m"       # unpacks stop short of this (default: 256m, or 5% of a smaller filesystem)
 //! ```
 use std::path::Path;
 
@@ -18,6 +23,22 @@ use crate::{EngineError, Result};
 pub struct Settings {
     /// `[network]`.
     pub network: NetworkSettings,
+    /// `[storage]`.
+    pub storage: StorageSettings,
+}
+
+/// `[storage]`: what a layer may cost the disk (`store::layer::Limits`;
+/// why these defaults: docs/architecture.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// A compressed layer (or `load`ed archive, `ADD`ed tar) may decode to
+    /// this many times its compressed size…
+    pub layer_expansion_ratio: Option<u64>,
+    /// …or to this many bytes (`1g`), whichever is larger.
+    pub layer_expansion_floor: Option<String>,
+    /// Free space unpacks leave on the store's filesystem (`256m`).
+    pub min_free_space: Option<String>,
 }
 
 /// `[network]`.
@@ -58,6 +79,30 @@ impl Settings {
         }
     }
 
+    /// The store's unpack limits.
+    pub fn limits(&self) -> Result<store::layer::Limits> {
+        let size = |key: &str, v: &Option<String>| -> Result<Option<u64>> {
+            v.as_deref()
+                .map(|s| {
+                    model::size::parse_bytes(s).map_err(|e| {
+                        EngineError::invalid("configuration", format!("[storage] {key} {s:?}: {e}"))
+                    })
+                })
+                .transpose()
+        };
+        let d = store::layer::Limits::default();
+        let s = &self.storage;
+        Ok(store::layer::Limits {
+            expansion_ratio: s.layer_expansion_ratio.unwrap_or(d.expansion_ratio).max(1),
+            expansion_floor: size("layer_expansion_floor", &s.layer_expansion_floor)?
+                .unwrap_or(d.expansion_floor),
+            reserve: match size("min_free_space", &s.min_free_space)? {
+                Some(n) => store::layer::Reserve::Bytes(n),
+                None => d.reserve,
+            },
+        })
+    }
+
     /// The firewall backend chosen.
     pub fn firewall(&self) -> Result<network::Firewall> {
         network::Firewall::choose(&self.network.firewall, &self.network.iptables)
@@ -68,6 +113,33 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_limits() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Settings::load(d.path()).unwrap().limits().unwrap();
+        assert_eq!(l, store::layer::Limits::default());
+        std::fs::write(
+            d.path().join("berth.toml"),
+            "[storage]\nlayer_expansion_ratio = 20\nlayer_expansion_floor = \"64m\"\nmin_free_space = \"1g\"\n",
+        )
+        .unwrap();
+        let l = Settings::load(d.path()).unwrap().limits().unwrap();
+        assert_eq!(l.expansion_ratio, 20);
+        assert_eq!(l.expansion_floor, 64 << 20);
+        assert_eq!(l.reserve, store::layer::Reserve::Bytes(1 << 30));
+        std::fs::write(
+            d.path().join("berth.toml"),
+            "[storage]\nmin_free_space = \"lots\"\n",
+        )
+        .unwrap();
+        let e = Settings::load(d.path())
+            .unwrap()
+            .limits()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("min_free_space"), "{e}");
+    }
 
     #[test]
     fn parses_and_defaults() {

@@ -39,6 +39,8 @@ pub struct Registry {
     certs_dir: String,
     base: Mutex<String>,
     http: Client,
+    /// [`Config::idle_timeout`].
+    idle: Duration,
     cred: Option<Credential>,
     state: Mutex<AuthState>,
 }
@@ -97,9 +99,8 @@ impl Registry {
             None => (location.to_string(), String::new()),
         };
         let insecure = cfg.insecure(&host);
-        let mut b = Client::builder()
-            .timeout(None)
-            .connect_timeout(Duration::from_secs(30))
+        let idle = cfg.idle_timeout();
+        let mut b = idle_bounded(Client::builder(), idle)
             .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
@@ -127,6 +128,7 @@ impl Registry {
             insecure,
             certs_dir,
             http,
+            idle,
             cred,
             state: Mutex::new(AuthState::default()),
         })
@@ -171,6 +173,14 @@ impl Registry {
     }
 
     pub(crate) fn map_send_error(&self, e: reqwest::Error) -> RegistryError {
+        if let Some(sending) = stalled(&e) {
+            return RegistryError::Stalled {
+                peer: "registry",
+                host: self.host.clone(),
+                secs: self.idle.as_secs(),
+                sending,
+            };
+        }
         let mut chain = String::new();
         let mut src: Option<&dyn std::error::Error> = Some(&e);
         let mut tls = false;
@@ -304,6 +314,20 @@ impl Registry {
         let mut url = reqwest::Url::parse(realm).map_err(|e| {
             RegistryError::Protocol(format!("the token realm {realm:?} is not a URL: {e}"))
         })?;
+        check_realm(&self.host, self.insecure, &url)?;
+        let realm_host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+            None => url.host_str().unwrap_or("").to_string(),
+        };
+        let token_error = |e: reqwest::Error| match stalled(&e) {
+            Some(sending) => RegistryError::Stalled {
+                peer: "token server",
+                host: realm_host.clone(),
+                secs: self.idle.as_secs(),
+                sending,
+            },
+            None => self.map_send_error(e),
+        };
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -317,7 +341,7 @@ impl Registry {
         if let Some(c) = &self.cred {
             req = req.header(AUTHORIZATION, c.basic());
         }
-        let resp = req.send().map_err(|e| self.map_send_error(e))?;
+        let resp = req.send().map_err(token_error)?;
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             return Err(RegistryError::Unauthorized {
                 reason: format!(
@@ -335,7 +359,14 @@ impl Registry {
         if !resp.status().is_success() {
             return Err(status_error("fetching a token", resp));
         }
-        let body = read_small(resp)?;
+        let body = read_limited_from(resp, SMALL_BODY, "token response", |e| {
+            stalled_read(e).map(|()| RegistryError::Stalled {
+                peer: "token server",
+                host: realm_host.clone(),
+                secs: self.idle.as_secs(),
+                sending: false,
+            })
+        })?;
         let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             RegistryError::Protocol(format!("the token server sent invalid JSON: {e}"))
         })?;
@@ -450,16 +481,117 @@ pub(crate) fn status_error(what: &str, resp: Response) -> RegistryError {
     }
 }
 
-/// Read at most [`SMALL_BODY`] bytes.
-pub(crate) fn read_small(resp: Response) -> Result<Vec<u8>, RegistryError> {
-    read_limited(resp, SMALL_BODY, "response")
+/// Read at most [`SMALL_BODY`] bytes (an error's text: a stall gives
+/// none).
+fn read_small(resp: Response) -> Result<Vec<u8>, RegistryError> {
+    read_limited_from(resp, SMALL_BODY, "response", |_| None)
 }
 
-/// Read a body of at most `limit` bytes, or fail.
-pub(crate) fn read_limited(
+impl Registry {
+    /// Read a body of at most `limit` bytes, or fail.
+    pub(crate) fn read_limited(
+        &self,
+        resp: Response,
+        limit: u64,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        read_limited_from(resp, limit, what, |e| {
+            stalled_read(e).map(|()| self.stalled_reading())
+        })
+    }
+
+    /// The error of a body read that timed out.
+    pub(crate) fn stalled_reading(&self) -> RegistryError {
+        RegistryError::Stalled {
+            peer: "registry",
+            host: self.host.clone(),
+            secs: self.idle.as_secs(),
+            sending: false,
+        }
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+}
+
+/// A client builder whose every wait is bounded by `idle`: the request
+/// and its answer's headers, each read of the body (reqwest's blocking
+/// timeout applies per read: an idle timeout, not a total one), the
+/// connect, and — through `TCP_USER_TIMEOUT` — data we send that the peer
+/// leaves unacknowledged (or its window shut) for that long: a server that
+/// stops reading an upload. Uploads of whole blobs lift the request's own
+/// bound ([`upload_timeout`]).
+pub(crate) fn idle_bounded(
+    b: reqwest::blocking::ClientBuilder,
+    idle: Duration,
+) -> reqwest::blocking::ClientBuilder {
+    b.timeout(idle)
+        .connect_timeout(idle.min(Duration::from_secs(30)))
+        .tcp_user_timeout(idle)
+}
+
+/// The bound of one blob upload request: reqwest's blocking timeout covers
+/// the whole body and the answer, so it is stretched by the body's size
+/// at a floor rate of 16 KiB/s; a peer that takes nothing at all is cut by
+/// the kernel after the idle timeout (`TCP_USER_TIMEOUT`).
+pub(crate) fn upload_timeout(idle: Duration, size: u64) -> Duration {
+    idle + Duration::from_secs(size / (16 << 10))
+}
+
+/// Did a request fail because the peer went quiet? `Some(true)` when the
+/// kernel gave up on data we sent (the peer stopped reading), `Some(false)`
+/// when nothing came back in time.
+pub(crate) fn stalled(e: &reqwest::Error) -> Option<bool> {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return Some(true);
+            }
+        }
+        src = s.source();
+    }
+    e.is_timeout().then_some(false)
+}
+
+/// Did a body read time out?
+pub(crate) fn stalled_read(e: &std::io::Error) -> Option<()> {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return Some(());
+    }
+    let inner = e.get_ref()?;
+    let r = inner.downcast_ref::<reqwest::Error>()?;
+    stalled(r).map(drop)
+}
+
+/// A bearer challenge's realm is where the credentials go: only over
+/// https, unless the registry itself is insecure (listed so, or on
+/// loopback), as the registry's own traffic then is too. A realm on
+/// another host is allowed (Docker Hub's is auth.docker.io), over https.
+pub(crate) fn check_realm(
+    host: &str,
+    insecure: bool,
+    realm: &reqwest::Url,
+) -> Result<(), RegistryError> {
+    match realm.scheme() {
+        "https" => Ok(()),
+        "http" if insecure => Ok(()),
+        _ => Err(RegistryError::InsecureRealm {
+            host: host.to_string(),
+            realm: realm.to_string(),
+        }),
+    }
+}
+
+/// Read a body of at most `limit` bytes, or fail; `stall` turns a read
+/// error into the caller's error for a stalled peer.
+pub(crate) fn read_limited_from(
     resp: Response,
     limit: u64,
     what: &str,
+    stall: impl Fn(&std::io::Error) -> Option<RegistryError>,
 ) -> Result<Vec<u8>, RegistryError> {
     use std::io::Read;
     if resp.content_length().is_some_and(|n| n > limit) {
@@ -468,9 +600,9 @@ pub(crate) fn read_limited(
         )));
     }
     let mut v = Vec::new();
-    resp.take(limit + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| RegistryError::Protocol(format!("reading the {what}: {e}")))?;
+    resp.take(limit + 1).read_to_end(&mut v).map_err(|e| {
+        stall(&e).unwrap_or_else(|| RegistryError::Protocol(format!("reading the {what}: {e}")))
+    })?;
     if v.len() as u64 > limit {
         return Err(RegistryError::Protocol(format!(
             "the {what} is larger than {limit} bytes"
@@ -519,5 +651,79 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realm(host: &str, insecure: bool, url: &str) -> Result<(), RegistryError> {
+        check_realm(host, insecure, &reqwest::Url::parse(url).unwrap())
+    }
+
+    /// Issue 20: credentials go to a token server over https only, unless
+    /// the registry itself is insecure (listed so, or on loopback).
+    #[test]
+    fn token_realms_need_https_unless_the_registry_is_insecure() {
+        let e = realm(
+            "registry.example.com",
+            false,
+            "http://auth.example.com/token",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("http://auth.example.com/token")
+                && e.contains("not https")
+                && e.contains("insecure = true"),
+            "{e}"
+        );
+        // Even on the registry's own host, or a loopback token server.
+        assert!(realm(
+            "registry.example.com",
+            false,
+            "http://registry.example.com/t"
+        )
+        .is_err());
+        assert!(realm("registry.example.com", false, "http://127.0.0.1/t").is_err());
+        // Another host over https is fine (Docker Hub's is auth.docker.io).
+        realm(
+            "registry.example.com",
+            false,
+            "https://auth.example.com/token",
+        )
+        .unwrap();
+        // An insecure registry (its own traffic is plain already).
+        realm("127.0.0.1:5000", true, "http://127.0.0.1:5000/token").unwrap();
+        realm("registry.lan", true, "http://auth.lan/token").unwrap();
+        // No other scheme, ever.
+        assert!(realm("127.0.0.1:5000", true, "ftp://127.0.0.1/token").is_err());
+        assert!(realm("127.0.0.1:5000", true, "file:///etc/passwd").is_err());
+    }
+
+    /// A loopback registry is insecure by default, so its http realm is
+    /// allowed; listed `insecure = false`, it is not.
+    #[test]
+    fn loopback_is_insecure_unless_listed_secure() {
+        let d = tempfile::tempdir().unwrap();
+        let creds = Credentials::only(&d.path().join("config.json"));
+        let cfg = Config::load(d.path()).unwrap();
+        let r = Registry::new(&cfg, &creds, "127.0.0.1:5000").unwrap();
+        assert!(r.insecure);
+        std::fs::write(
+            d.path().join("registries.toml"),
+            "[[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = false\n",
+        )
+        .unwrap();
+        let cfg = Config::load(d.path()).unwrap();
+        let r = Registry::new(&cfg, &creds, "127.0.0.1:5000").unwrap();
+        assert!(!r.insecure);
+        assert!(check_realm(
+            r.host(),
+            r.insecure,
+            &"http://127.0.0.1:5000/t".parse().unwrap()
+        )
+        .is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! max_concurrent_downloads = 4   # per pull (default 4)
 //! max_concurrent_uploads = 5     # per push (default 5)
 //! push_chunk_size = "0"          # bytes per PATCH when pushing; 0 = one PUT per blob
+//! idle_timeout = 60              # seconds a registry may send (or take) nothing
 //!
 //! [[registry]]
 //! location = "registry.example.com:5000"
@@ -18,9 +19,14 @@
 //! turn, then the registry itself.
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use crate::RegistryError;
+
+/// Seconds of silence before a transfer fails (`idle_timeout`).
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +34,7 @@ struct File {
     max_concurrent_downloads: Option<usize>,
     max_concurrent_uploads: Option<usize>,
     push_chunk_size: Option<u64>,
+    idle_timeout: Option<u64>,
     #[serde(default)]
     registry: Vec<Entry>,
 }
@@ -103,6 +110,19 @@ impl Config {
         self.file.push_chunk_size.filter(|&n| n > 0)
     }
 
+    /// How long a registry (or token server, or `ADD <url>` server) may
+    /// send nothing — or, while we upload, take nothing — before the
+    /// transfer fails: an idle timeout between reads, not a total one, so
+    /// a large download that keeps progressing is never cut.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.file
+                .idle_timeout
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT)
+                .max(1),
+        )
+    }
+
     fn entry(&self, host: &str) -> Option<&Entry> {
         self.file.registry.iter().find(|e| e.location == host)
     }
@@ -162,6 +182,7 @@ mod tests {
     #[test]
     fn local_hosts_are_insecure_by_default() {
         let c = Config::default();
+        assert_eq!(c.idle_timeout(), Duration::from_secs(DEFAULT_IDLE_TIMEOUT));
         assert!(c.insecure("127.0.0.1:5000"));
         assert!(c.insecure("127.9.0.1"));
         assert!(c.insecure("localhost:5000"));
@@ -177,6 +198,7 @@ mod tests {
             d.path().join("registries.toml"),
             r#"
 max_concurrent_downloads = 7
+idle_timeout = 3
 push_chunk_size = 1048576
 [[registry]]
 location = "127.0.0.1:5000"
@@ -189,6 +211,7 @@ mirrors = ["127.0.0.1:6000", "cache.local/quay"]
         .unwrap();
         let c = Config::load(d.path()).unwrap();
         assert_eq!(c.max_concurrent_downloads(), 7);
+        assert_eq!(c.idle_timeout(), Duration::from_secs(3));
         assert_eq!(c.push_chunk_size(), Some(1 << 20));
         assert!(!c.insecure("127.0.0.1:5000"));
         assert_eq!(c.mirrors("quay.io"), ["127.0.0.1:6000", "cache.local/quay"]);

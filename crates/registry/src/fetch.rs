@@ -16,8 +16,14 @@ pub struct Fetched {
     pub last_modified: Option<String>,
 }
 
-/// Download `url` into `out`, at most `limit` bytes.
-pub fn fetch(url: &str, out: &mut dyn Write, limit: u64) -> Result<Fetched, RegistryError> {
+/// Download `url` into `out`, at most `limit` bytes; a server that sends
+/// nothing for `idle` fails it ([`crate::Config::idle_timeout`]).
+pub fn fetch(
+    url: &str,
+    out: &mut dyn Write,
+    limit: u64,
+    idle: Duration,
+) -> Result<Fetched, RegistryError> {
     crate::client::install_crypto_provider();
     let host = url
         .split("://")
@@ -29,13 +35,23 @@ pub fn fetch(url: &str, out: &mut dyn Write, limit: u64) -> Result<Fetched, Regi
         host: host.clone(),
         reason,
     };
-    let client = reqwest::blocking::Client::builder()
-        .timeout(None)
-        .connect_timeout(Duration::from_secs(30))
+    let stalled = || RegistryError::Stalled {
+        peer: "server",
+        host: host.clone(),
+        secs: idle.as_secs(),
+        sending: false,
+    };
+    let client = crate::client::idle_bounded(reqwest::blocking::Client::builder(), idle)
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| connect(format!("cannot set up an HTTP client: {e}")))?;
-    let mut resp = client.get(url).send().map_err(|e| connect(e.to_string()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .map_err(|e| match crate::client::stalled(&e) {
+            Some(_) => stalled(),
+            None => connect(e.to_string()),
+        })?;
     if !resp.status().is_success() {
         return Err(connect(format!("GET {url}: HTTP {}", resp.status())));
     }
@@ -47,7 +63,13 @@ pub fn fetch(url: &str, out: &mut dyn Write, limit: u64) -> Result<Fetched, Regi
     let mut size = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = std::io::Read::read(&mut resp, &mut buf).map_err(|e| connect(e.to_string()))?;
+        let n =
+            std::io::Read::read(&mut resp, &mut buf).map_err(
+                |e| match crate::client::stalled_read(&e) {
+                    Some(()) => stalled(),
+                    None => connect(e.to_string()),
+                },
+            )?;
         if n == 0 {
             break;
         }

@@ -54,6 +54,28 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+    /// The peer sent nothing (or, while we upload, took nothing) for the
+    /// idle timeout: a stalled or trickling server.
+    #[error("{peer} {host} {} nothing for {secs} s (a stalled or trickling server; if it is only slow, raise `idle_timeout` in registries.toml)", if *.sending { "took" } else { "sent" })]
+    Stalled {
+        /// What it is: `registry`, `token server`, `server`.
+        peer: &'static str,
+        /// `host[:port]`.
+        host: String,
+        /// The idle timeout, in seconds.
+        secs: u64,
+        /// We were uploading (the peer stopped reading).
+        sending: bool,
+    },
+    /// A bearer challenge names a token server whose URL would carry the
+    /// credentials in clear text (or is no http(s) URL at all).
+    #[error("{host} asks for tokens at {realm:?}, which is not https: berth will not send credentials there in clear text (if {host} is a trusted registry on your network, list it with `insecure = true` in registries.toml)")]
+    InsecureRealm {
+        /// The registry, `host[:port]`.
+        host: String,
+        /// The challenge's realm.
+        realm: String,
+    },
     /// TLS failed.
     #[error("TLS with {host} failed: {reason} (trust its CA in {certs_dir}/ca.crt, or list it with `insecure = true` in registries.toml)")]
     Tls {

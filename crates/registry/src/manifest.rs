@@ -4,7 +4,7 @@ use model::Digest;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{read_limited, status_error, Registry, Scope};
+use crate::client::{status_error, Registry, Scope};
 use crate::RegistryError;
 
 /// Docker v2 schema 2 manifest.
@@ -234,7 +234,7 @@ pub fn fetch(
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let raw = read_limited(resp, MAX_MANIFEST, "manifest")?;
+    let raw = reg.read_limited(resp, MAX_MANIFEST, "manifest")?;
     let digest = Digest::of(&raw);
     if let Some(e) = expected {
         if *e != digest {

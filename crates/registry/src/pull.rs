@@ -22,7 +22,7 @@ use reqwest::blocking::Response;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use store::{Blobs, IngestedLayer, LayerBlob, Store};
 
-use crate::client::{read_limited, status_error, Registry, Scope};
+use crate::client::{status_error, Registry, Scope};
 use crate::manifest::{self, Descriptor, Kind, Platform};
 use crate::{Config, Credentials, RegistryError};
 
@@ -274,6 +274,7 @@ fn pull_from(
         repo,
         blobs: &blobs,
         tmp: tmp.path(),
+        limits: store.limits(),
         cancel: &cancel,
         external: &opts.cancel,
         progress,
@@ -393,7 +394,7 @@ fn fetch_small_blob(
             resp,
         ));
     }
-    let body = read_limited(resp, limit, what)?;
+    let body = reg.read_limited(resp, limit, what)?;
     let got = Digest::of(&body);
     if got != digest || body.len() as u64 != desc.size {
         return Err(RegistryError::Corrupt {
@@ -422,6 +423,8 @@ struct Ctx<'a> {
     repo: &'a str,
     blobs: &'a Blobs,
     tmp: &'a std::path::Path,
+    /// The store's unpack limits.
+    limits: store::layer::Limits,
     cancel: &'a AtomicBool,
     /// The caller's cancel (checked on every read).
     external: &'a crate::Cancel,
@@ -468,6 +471,7 @@ impl Ctx<'_> {
                     offset: 0,
                     resp: None,
                     failures: 0,
+                    since_open: 0,
                     reported: 0,
                 };
                 let mut hashing = Hashing {
@@ -504,10 +508,26 @@ impl Ctx<'_> {
                         res?;
                         return Err(unwrap_read_error(e));
                     }
+
                     // Verified (or the unpack's own error, returned below).
                     _ => {}
                 }
-                let unpacked = res?;
+                let unpacked = match res {
+                    Err(e) => {
+                        // A bomb is refused again by every pull: nothing
+                        // of it is kept for the next one to resume.
+                        if let RegistryError::Store(store::StoreError::Layer(
+                            store::layer::LayerError::Refused {
+                                reason: store::layer::Refusal::Expands { .. },
+                            },
+                        )) = &e
+                        {
+                            let _ = dl.discard();
+                        }
+                        return Err(e);
+                    }
+                    Ok(u) => u,
+                };
                 self.blobs.finish_download(dl)?;
                 unpacked
             }
@@ -538,14 +558,17 @@ impl Ctx<'_> {
             io::copy(&mut reader, &mut io::sink()).map_err(unwrap_read_error)?;
             return Ok(None);
         }
-        let (u, dir) = store::unpack_layer_in(self.tmp, reader).map_err(|e| match e {
-            store::StoreError::Layer(store::layer::LayerError::Read { source })
-                if source.get_ref().is_some_and(|s| s.is::<Wrapped>()) =>
-            {
-                unwrap_read_error(source)
-            }
-            e => RegistryError::Store(e),
-        })?;
+        let compressed = Some(job.desc.size);
+        let (u, dir) = store::unpack_layer_in(self.tmp, reader, self.limits, compressed).map_err(
+            |e| match e {
+                store::StoreError::Layer(store::layer::LayerError::Read { source })
+                    if source.get_ref().is_some_and(|s| s.is::<Wrapped>()) =>
+                {
+                    unwrap_read_error(source)
+                }
+                e => RegistryError::Store(e),
+            },
+        )?;
         if u.diff_id != job.diff {
             return Err(RegistryError::Corrupt {
                 what: format!("layer {}", job.digest),
@@ -616,6 +639,8 @@ struct BlobReader<'a> {
     offset: u64,
     resp: Option<Response>,
     failures: u32,
+    /// Bytes received since the connection was (re)opened.
+    since_open: u64,
     reported: u64,
 }
 
@@ -636,13 +661,8 @@ impl BlobReader<'_> {
             200 => {
                 // The registry ignored the Range header: skip what we have.
                 let mut resp = resp;
-                let skipped =
-                    io::copy(&mut (&mut resp).take(offset), &mut io::sink()).map_err(|e| {
-                        RegistryError::Connect {
-                            host: self.ctx.reg.host().to_string(),
-                            reason: e.to_string(),
-                        }
-                    })?;
+                let skipped = io::copy(&mut (&mut resp).take(offset), &mut io::sink())
+                    .map_err(|e| self.read_error(e))?;
                 if skipped < offset {
                     return Err(RegistryError::Connect {
                         host: self.ctx.reg.host().to_string(),
@@ -680,10 +700,18 @@ impl BlobReader<'_> {
         }
     }
 
-    fn retry(&mut self, reason: String) -> io::Result<()> {
+    fn retry(&mut self, why: RegistryError) -> io::Result<()> {
         self.resp = None;
         self.failures += 1;
         if self.failures > MAX_RETRIES {
+            // A stall says itself what went wrong and what to do.
+            if let RegistryError::Stalled { .. } = why {
+                return Err(wrap(why));
+            }
+            let reason = match why {
+                RegistryError::Connect { reason, .. } => reason,
+                e => e.to_string(),
+            };
             return Err(wrap(RegistryError::Connect {
                 host: self.ctx.reg.host().to_string(),
                 reason: format!(
@@ -692,10 +720,22 @@ impl BlobReader<'_> {
                 ),
             }));
         }
-        self.ctx
-            .event(self.desc, LayerStatus::Retrying(reason.clone()));
+        let reason = why.to_string();
+        self.ctx.event(self.desc, LayerStatus::Retrying(reason));
         std::thread::sleep(Duration::from_millis(100 << (self.failures - 1)));
         Ok(())
+    }
+
+    /// A failed read of the body, as the error to retry on.
+    fn read_error(&self, e: io::Error) -> RegistryError {
+        if crate::client::stalled_read(&e).is_some() {
+            self.ctx.reg.stalled_reading()
+        } else {
+            RegistryError::Connect {
+                host: self.ctx.reg.host().to_string(),
+                reason: e.to_string(),
+            }
+        }
     }
 }
 
@@ -703,6 +743,7 @@ fn retryable(e: &RegistryError) -> bool {
     matches!(
         e,
         RegistryError::Connect { .. }
+            | RegistryError::Stalled { .. }
             | RegistryError::Status {
                 status: 408 | 429 | 500..=599,
                 ..
@@ -740,9 +781,12 @@ impl Read for BlobReader<'_> {
                     return Ok(0);
                 }
                 match self.open() {
-                    Ok(r) => self.resp = Some(r),
+                    Ok(r) => {
+                        self.resp = Some(r);
+                        self.since_open = 0;
+                    }
                     Err(e) if retryable(&e) => {
-                        self.retry(e.to_string())?;
+                        self.retry(e)?;
                         continue;
                     }
                     Err(e) => return Err(wrap(e)),
@@ -757,10 +801,10 @@ impl Read for BlobReader<'_> {
                     self.resp = None;
                     return Ok(0);
                 }
-                Ok(0) => self.retry(format!(
-                    "the connection ended at byte {} of {total}",
-                    self.offset
-                ))?,
+                Ok(0) => self.retry(RegistryError::Connect {
+                    host: self.ctx.reg.host().to_string(),
+                    reason: format!("the connection ended at byte {} of {total}", self.offset),
+                })?,
                 Ok(n) if self.offset + n as u64 > total => {
                     return Err(wrap(RegistryError::Corrupt {
                         what: format!("layer {}", self.desc.digest),
@@ -770,7 +814,13 @@ impl Read for BlobReader<'_> {
                 Ok(n) => {
                     self.file.write_all(&buf[..n])?;
                     self.offset += n as u64;
-                    self.failures = 0;
+                    // A connection counts as good once it brought 64 KiB:
+                    // a server that sends a byte after each reconnect and
+                    // then stalls runs out of retries.
+                    self.since_open += n as u64;
+                    if self.since_open >= 64 << 10 {
+                        self.failures = 0;
+                    }
                     if self.offset - self.reported >= 256 * 1024 || self.offset == total {
                         self.reported = self.offset;
                         self.ctx
@@ -779,7 +829,10 @@ impl Read for BlobReader<'_> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.retry(e.to_string())?,
+                Err(e) => {
+                    let why = self.read_error(e);
+                    self.retry(why)?
+                }
             }
         }
     }
@@ -814,7 +867,7 @@ pub fn list_tags(
             .and_then(|l| l.split_once('<'))
             .and_then(|(_, rest)| rest.split_once('>'))
             .map(|(u, _)| u.to_string());
-        let body = crate::client::read_limited(resp, 16 << 20, "tag list")?;
+        let body = reg.read_limited(resp, 16 << 20, "tag list")?;
         let doc: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| RegistryError::Protocol(format!("the tag list of {repo}: {e}")))?;
         for t in doc["tags"].as_array().into_iter().flatten() {

@@ -16,7 +16,7 @@ use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use store::{Blobs, LayerBlob, Store};
 
-use crate::client::{status_error, Registry, Scope};
+use crate::client::{status_error, upload_timeout, Registry, Scope};
 use crate::manifest::{self, Descriptor, Kind};
 use crate::pull::{short, Event, LayerStatus, Progress};
 use crate::{Config, Credentials, RegistryError};
@@ -442,6 +442,7 @@ impl BlobPusher<'_> {
                     let url = loc.clone();
                     let resp = reg.send(&scope, |c| {
                         c.patch(&url)
+                            .timeout(upload_timeout(reg.idle_timeout(), buf.len() as u64))
                             .header(CONTENT_TYPE, "application/octet-stream")
                             .header(CONTENT_RANGE, format!("{start}-{end}"))
                             .body(buf.clone())
@@ -488,6 +489,7 @@ impl BlobPusher<'_> {
                         Body::from(bytes.clone())
                     };
                     c.put(&url)
+                        .timeout(upload_timeout(reg.idle_timeout(), u.size))
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .body(body)
                 });

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use registry::{Config, Credential, Credentials, PullOptions, RegistryError};
 use store::Store;
-use support::fake::{self, blob_response, manifests_for, serve_image, sha, Fake, Resp, TestImage};
+use support::fake::{
+    self, blob_response, manifests_for, serve_image, sha, Fake, Req, Resp, TestImage,
+};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -496,4 +498,195 @@ fn mirrors_are_tried_first_and_fall_back() {
     assert!(origin.requests().is_empty(), "the origin was contacted");
     assert!(!mirror.requests().is_empty());
     let _ = fake::sha(b"");
+}
+
+/// `idle_timeout = 1` in registries.toml.
+fn impatient_env() -> Env {
+    let mut e = env();
+    e.write_config("idle_timeout = 1\n");
+    e
+}
+
+/// Issue 20: a registry that goes quiet fails the pull within the idle
+/// timeout (plus the retries of a layer), with what happened and what to
+/// do, and leaves the store as it was: one that sends a byte every 3 s,
+/// one that stops half way through a layer, one that never answers a
+/// manifest request, a token server that never sends its token. A slow
+/// registry that keeps sending is not cut.
+#[test]
+fn stalled_and_trickling_registries_fail_with_a_clear_error() {
+    use std::time::Duration;
+    let img = TestImage::new(1, 200_000, "amd64");
+    let layer = sha(&img.layers[0]);
+    type Mode = fn(&Req, &[u8]) -> Option<Resp>;
+    let cases: Vec<(&str, Mode, &str)> = vec![
+        (
+            "a byte every 3 s",
+            |req, blob| {
+                req.path.contains("/blobs/").then(|| Resp::Trickle {
+                    status: 200,
+                    headers: vec![],
+                    body: blob.to_vec(),
+                    piece: 1,
+                    every: Duration::from_secs(3),
+                })
+            },
+            "registry 127.0.0.1",
+        ),
+        (
+            "stops half way",
+            |req, blob| {
+                req.path.contains("/blobs/").then(|| Resp::Stall {
+                    status: 200,
+                    headers: vec![],
+                    body: blob.to_vec(),
+                    keep: blob.len() / 2,
+                })
+            },
+            "registry 127.0.0.1",
+        ),
+        (
+            "never answers",
+            |req, _| {
+                req.path.contains("/manifests/").then(|| {
+                    std::thread::sleep(Duration::from_secs(20));
+                    Resp::status(500)
+                })
+            },
+            "registry 127.0.0.1",
+        ),
+        (
+            "token server stalls",
+            |req, _| {
+                if req.path.starts_with("/token") {
+                    return Some(Resp::Stall {
+                        status: 200,
+                        headers: vec![],
+                        body: br#"{"token":"t"}"#.to_vec(),
+                        keep: 0,
+                    });
+                }
+                req.header("authorization").is_none().then(|| {
+                    Resp::status(401).with_header(
+                        "WWW-Authenticate",
+                        &format!(
+                            r#"Bearer realm="http://{}/token",service="fake""#,
+                            req.header("host").unwrap_or("")
+                        ),
+                    )
+                })
+            },
+            "token server 127.0.0.1",
+        ),
+    ];
+    for (what, mode, peer) in cases {
+        let blobs = img.blobs();
+        let inner = serve_image("ns/app", manifests_for(&img, "1"), blobs.clone());
+        let blob = blobs[&layer].clone();
+        let layer = layer.clone();
+        let layer = layer.clone();
+        let f = Fake::start(move |req| {
+            let b = if req.path.ends_with(&layer) {
+                &blob[..]
+            } else {
+                &[][..]
+            };
+            match mode(req, b) {
+                Some(r) if !b.is_empty() || !req.path.contains("/blobs/") => r,
+                _ => inner(req),
+            }
+        });
+        let e = impatient_env();
+        let err = e
+            .pull(&format!("{}/ns/app:1", f.addr))
+            .expect_err(what)
+            .to_string();
+        assert!(
+            err.contains(peer)
+                && err.contains("sent nothing for 1 s")
+                && err.contains("idle_timeout"),
+            "{what}: {err}"
+        );
+        e.assert_untouched();
+    }
+
+    // Slow but steady: 20 kB every 200 ms, with a 2 s idle timeout.
+    let blobs = img.blobs();
+    let inner = serve_image("ns/app", manifests_for(&img, "1"), blobs.clone());
+    let blob = blobs[&layer].clone();
+    let l2 = layer.clone();
+    let f = Fake::start(move |req| {
+        if req.path.ends_with(&l2) && req.method == "GET" {
+            return Resp::Trickle {
+                status: 200,
+                headers: vec![],
+                body: blob.clone(),
+                piece: 20_000,
+                every: Duration::from_millis(200),
+            };
+        }
+        inner(req)
+    });
+    let mut e = env();
+    e.write_config("idle_timeout = 2\n");
+    e.pull(&format!("{}/ns/app:1", f.addr)).unwrap();
+}
+
+/// Issue 20: a registry that stops reading a pushed blob fails the push
+/// once it has taken nothing for the idle timeout (the kernel's
+/// `TCP_USER_TIMEOUT`), instead of hanging.
+#[test]
+fn a_registry_that_stops_reading_an_upload_fails_the_push() {
+    let e = impatient_env();
+    // 24 MiB that do not compress: more than both sockets buffer.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "big", &data[..]).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let f = Fake::start(|req| match req.method.as_str() {
+        "HEAD" => Resp::status(404),
+        "POST" => {
+            Resp::status(202).with_header("Location", "/v2/ns/app/blobs/uploads/stall-upload")
+        }
+        _ if req.path == "/v2/" => Resp::status(200),
+        _ => Resp::status(500),
+    });
+    let r: model::Reference = format!("{}/ns/app:1", f.addr).parse().unwrap();
+    e.store
+        .import(
+            &tar[..],
+            &store::ImportOptions {
+                reference: Some(r.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let err = registry::push(
+        &e.store,
+        &e.cfg,
+        &e.creds,
+        &r,
+        // The layer first, alone (the config would fit in the buffers and
+        // time out waiting for an answer instead).
+        &registry::PushOptions {
+            max_concurrent: Some(1),
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("took nothing for 1 s"), "{err}");
 }

@@ -35,10 +35,30 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
     StoreError::corrupt("archive", reason)
 }
 
+/// A failed copy out of the archive: a refused (bomb) stream, a full
+/// disk, or a short archive.
+fn copy_error(e: std::io::Error, key: &str, dest: &Path) -> StoreError {
+    if let Some(r) = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<crate::layer::Refusal>())
+    {
+        return StoreError::Layer(crate::layer::LayerError::Refused { reason: r.clone() });
+    }
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return StoreError::io(dest)(e);
+    }
+    corrupt(format!("truncated archive at {key}: {e}"))
+}
+
 /// Extract the archive's regular files under `dir` (paths checked, links
 /// recorded by name, never followed on disk).
-fn extract(reader: impl Read, dir: &Path) -> Result<HashMap<String, String>, StoreError> {
-    let stream = crate::layer::decompress(reader).map_err(StoreError::io(dir))?;
+fn extract(
+    reader: impl Read,
+    dir: &Path,
+    limits: crate::layer::Limits,
+) -> Result<HashMap<String, String>, StoreError> {
+    let stream =
+        crate::layer::decompress_bounded(reader, limits, None).map_err(StoreError::io(dir))?;
     let mut archive = tar::Archive::new(stream);
     let mut links = HashMap::new();
     let mut any = false;
@@ -73,8 +93,7 @@ fn extract(reader: impl Read, dir: &Path) -> Result<HashMap<String, String>, Sto
                     std::fs::create_dir_all(p).map_err(StoreError::io(p))?;
                 }
                 let mut f = std::fs::File::create(&dest).map_err(StoreError::io(&dest))?;
-                std::io::copy(&mut entry, &mut f)
-                    .map_err(|e| corrupt(format!("truncated archive at {key}: {e}")))?;
+                std::io::copy(&mut entry, &mut f).map_err(|e| copy_error(e, &key, &dest))?;
             }
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 if let Ok(Some(t)) = entry.link_name() {
@@ -206,7 +225,7 @@ impl Store {
         let tmp = self.tmp_dir("load")?;
         let dir = tmp.path().join("archive");
         std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
-        let links = extract(reader, &dir)?;
+        let links = extract(reader, &dir, self.limits())?;
         let x = Extracted { dir, links };
         let mut loaded = Vec::new();
         if x.dir.join("manifest.json").is_file() {

@@ -132,6 +132,7 @@ impl Store {
             &dir,
             &layer::UnpackOptions {
                 skip_digest: true,
+                limits: Some(self.limits()),
                 ..Default::default()
             },
             source,

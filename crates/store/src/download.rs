@@ -44,7 +44,11 @@ impl Download {
     pub fn discard(mut self) -> Result<(), StoreError> {
         self.file.set_len(0).map_err(StoreError::io(&self.path))?;
         self.len = 0;
-        std::fs::remove_file(&self.path).map_err(StoreError::io(&self.path))
+        std::fs::remove_file(&self.path).map_err(StoreError::io(&self.path))?;
+        // The claim goes too (held until `self` drops: a waiter then finds
+        // the file gone and takes a fresh one, as after `adopt`).
+        let _ = std::fs::remove_file(self.path.with_extension("lock"));
+        Ok(())
     }
 }
 

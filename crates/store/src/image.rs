@@ -126,18 +126,26 @@ pub struct IngestedLayer {
     pub regen: Option<u64>,
 }
 
-/// Unpack a layer stream into a fresh directory under `tmp` (a
-/// [`crate::TmpDir`]'s path). Needs no database: pull workers call it.
+/// Unpack a layer stream of `compressed_size` bytes (if known) into a
+/// fresh directory under `tmp` (a [`crate::TmpDir`]'s path), within
+/// `limits` ([`Store::limits`]). Needs no database: pull workers call it.
 pub fn unpack_layer_in(
     tmp: &Path,
     reader: impl Read,
+    limits: layer::Limits,
+    compressed_size: Option<u64>,
 ) -> Result<(layer::Unpacked, PathBuf), StoreError> {
     let dir = tmp.join(format!(
         "layer-{}",
         &model::ContainerId::random().as_str()[..12]
     ));
     std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
-    let u = layer::unpack(reader, &dir)?;
+    let opts = layer::UnpackOptions {
+        limits: Some(limits),
+        compressed_size,
+        ..Default::default()
+    };
+    let u = layer::unpack_with(reader, &dir, &opts)?;
     Ok((u, dir))
 }
 
@@ -258,12 +266,16 @@ impl Store {
                     &model::ContainerId::random().as_str()[..12]
                 ));
                 std::fs::create_dir(&dir).map_err(StoreError::io(&dir))?;
-                let u = layer::unpack(
+                let u = layer::unpack_with(
                     Tee {
                         inner: buffered,
                         out: &mut w,
                     },
                     &dir,
+                    &layer::UnpackOptions {
+                        limits: Some(self.limits()),
+                        ..Default::default()
+                    },
                 )?;
                 if let Some(k) = known_diff {
                     if *k != u.diff_id {

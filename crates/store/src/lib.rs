@@ -138,6 +138,7 @@ const WAL_PAGES: u32 = 64;
 pub struct Store {
     root: PathBuf,
     conn: rusqlite::Connection,
+    limits: layer::Limits,
 }
 
 /// A work dir under `tmp/` owned by this process: its lock file is held
@@ -287,9 +288,21 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             conn,
+            limits: layer::Limits::default(),
         };
         store.recover()?;
         Ok(store)
+    }
+
+    /// What a layer may expand to and the free space unpacks keep
+    /// (`berth.toml` `[storage]`; defaults until set).
+    pub fn limits(&self) -> layer::Limits {
+        self.limits
+    }
+
+    /// Set [`Store::limits`].
+    pub fn set_limits(&mut self, limits: layer::Limits) {
+        self.limits = limits;
     }
 
     /// The state root.

@@ -21,7 +21,8 @@ pub fn context_from_stdin(input: &[u8], dir: &std::path::Path) -> Result<()> {
         return std::fs::write(dir.join("Dockerfile"), input)
             .map_err(|e| EngineError::io("writing the Dockerfile from stdin", e));
     }
-    let reader = store::layer::decompress(input)
+    let limits = store::layer::Limits::default();
+    let reader = store::layer::decompress_bounded(input, limits, Some(input.len() as u64))
         .map_err(|e| invalid("build context", format!("stdin: {e}")))?;
     let mut a = tar::Archive::new(Padded {
         inner: reader,

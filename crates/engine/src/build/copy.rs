@@ -152,6 +152,8 @@ pub struct Plan {
     pub dest_exists: bool,
     /// `COPY --parents`: each source keeps its path under the destination.
     pub parents: bool,
+    /// How far an `ADD`ed compressed archive may expand (the store's).
+    pub limits: store::layer::Limits,
 }
 
 fn ctx(what: impl std::fmt::Display) -> impl Fn(nix::errno::Errno) -> io::Error {
@@ -665,7 +667,8 @@ impl<W: Write> Writer<'_, W> {
             out_file.to_string()
         };
         let f = std::fs::File::from(fd);
-        let reader = archive_reader(f).map_err(|e| io::Error::other(format!("{rel}: {e}")))?;
+        let reader = archive_reader(f, self.plan.limits)
+            .map_err(|e| io::Error::other(format!("{rel}: {e}")))?;
         let mut a = tar::Archive::new(reader);
         for e in a.entries()? {
             let mut e = e?;
@@ -705,15 +708,17 @@ impl<W: Write> Writer<'_, W> {
 /// most this much.
 const MAX_XZ: usize = 1 << 30;
 
-/// A reader of the tar inside `f` (plain, gzip, zstd, bzip2 or xz).
-fn archive_reader(f: std::fs::File) -> io::Result<Box<dyn Read>> {
+/// A reader of the tar inside `f` (plain, gzip, zstd, bzip2 or xz),
+/// bounded by `limits` (a small archive must not expand without end).
+fn archive_reader(f: std::fs::File, limits: store::layer::Limits) -> io::Result<Box<dyn Read>> {
+    let size = f.metadata()?.len();
     let mut head = [0u8; 6];
     let n = nix::sys::uio::pread(&f, &mut head, 0).map_err(io::Error::from)?;
     let h = &head[..n];
     if h.starts_with(b"BZh") {
-        return Ok(Box::new(bzip2::read::MultiBzDecoder::new(
-            io::BufReader::new(f),
-        )));
+        return store::layer::bounded(io::BufReader::new(f), limits, Some(size), |r| {
+            Box::new(bzip2::read::MultiBzDecoder::new(r))
+        });
     }
     if h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         let mut out = Vec::new();
@@ -722,7 +727,7 @@ fn archive_reader(f: std::fs::File) -> io::Result<Box<dyn Read>> {
             .map_err(|e| io::Error::other(format!("xz: {e}")))?;
         return Ok(Box::new(io::Cursor::new(out)));
     }
-    store::layer::decompress(io::BufReader::new(f))
+    store::layer::decompress_bounded(io::BufReader::new(f), limits, Some(size))
 }
 
 /// A `Vec` that refuses to grow past [`MAX_XZ`].
@@ -765,7 +770,8 @@ fn is_archive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
     // Look at the first block once decompressed.
     let dup = fd.try_clone_to_owned()?;
-    let Ok(mut r) = archive_reader(std::fs::File::from(dup)) else {
+    let Ok(mut r) = archive_reader(std::fs::File::from(dup), store::layer::Limits::default())
+    else {
         return Ok(false);
     };
     let mut block = [0u8; 512];

@@ -128,7 +128,8 @@ impl Builder<'_> {
     fn download(&mut self, url: &str, checksum: Option<&str>) -> Result<Source> {
         let _ = writeln!(self.out, "downloading {url}");
         let mut data = Vec::new();
-        registry::fetch::fetch(url, &mut data, MAX_DOWNLOAD)?;
+        let idle = self.engine.registries()?.idle_timeout();
+        registry::fetch::fetch(url, &mut data, MAX_DOWNLOAD, idle)?;
         if let Some(sum) = checksum {
             let want = sum
                 .strip_prefix("sha256:")
@@ -647,6 +648,7 @@ impl Builder<'_> {
             existing_dirs: Vec::new(),
             dest_exists: false,
             parents: c.parents,
+            limits: self.engine.store().limits(),
         };
         let key_extra;
         let from_layers: Vec<std::path::PathBuf>;

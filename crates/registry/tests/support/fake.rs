@@ -48,6 +48,15 @@ pub enum Resp {
         body: Vec<u8>,
         keep: usize,
     },
+    /// Headers, then the body `piece` bytes at a time with `every`
+    /// between pieces (a trickling or merely slow server).
+    Trickle {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        piece: usize,
+        every: std::time::Duration,
+    },
 }
 
 impl Resp {
@@ -69,7 +78,8 @@ impl Resp {
         match &mut self {
             Resp::Full { headers, .. }
             | Resp::Cut { headers, .. }
-            | Resp::Stall { headers, .. } => headers.push((k.into(), v.into())),
+            | Resp::Stall { headers, .. }
+            | Resp::Trickle { headers, .. } => headers.push((k.into(), v.into())),
         }
         self
     }
@@ -155,6 +165,12 @@ fn serve(
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    // An upload to a path naming `stall-upload` is never read: a server
+    // that stops taking a push.
+    if path.contains("/stall-upload") && method != "POST" {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        return Ok(());
+    }
     let mut body = Vec::new();
     if let Some(n) = headers
         .get("content-length")
@@ -188,6 +204,7 @@ fn serve(
     let h = handler.lock().unwrap().clone();
     let resp = h(&req);
     let mut w = s;
+    let mut trickle = None;
     let (status, headers, body, keep, stall) = match resp {
         Resp::Full {
             status,
@@ -196,6 +213,16 @@ fn serve(
         } => {
             let n = body.len();
             (status, headers, body, n, false)
+        }
+        Resp::Trickle {
+            status,
+            headers,
+            body,
+            piece,
+            every,
+        } => {
+            trickle = Some((piece.max(1), every));
+            (status, headers, body, 0, false)
         }
         Resp::Cut {
             status,
@@ -226,7 +253,15 @@ fn serve(
         let keep = keep.min(body.len());
         w.write_all(&body[..keep])?;
         w.flush()?;
-        *sent.lock().unwrap().entry(path).or_default() += keep as u64;
+        *sent.lock().unwrap().entry(path.clone()).or_default() += keep as u64;
+        if let Some((piece, every)) = trickle {
+            for chunk in body.chunks(piece) {
+                std::thread::sleep(every);
+                w.write_all(chunk)?;
+                w.flush()?;
+                *sent.lock().unwrap().entry(path.clone()).or_default() += chunk.len() as u64;
+            }
+        }
         if stall {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }

@@ -26,6 +26,7 @@
 //! `TestBreakouts` among them. There is no race to win: nothing else
 //! writes the layer dir while we unpack it, so every check holds until the
 //! operation it guards.
+mod guard;
 mod meta;
 mod name;
 pub(crate) mod resolve;
@@ -52,9 +53,11 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat};
 use tar::EntryType;
 
+pub use guard::Counting;
+pub use guard::{Limits, Refusal, Reserve, DEFAULT_EXPANSION_FLOOR, DEFAULT_EXPANSION_RATIO};
 use meta::{set_xattrs, Meta, XattrTarget};
 use name::Role;
-pub use stream::{decompress, detect, Compression, HashingReader};
+pub use stream::{bounded, decompress, decompress_bounded, detect, Compression, HashingReader};
 use stream::{Budget, MAX_HEADER_BYTES};
 use tree::{Removed, Tree, Walk};
 
@@ -97,6 +100,12 @@ pub struct UnpackOptions {
     /// Every entry owned by this uid and gid instead of the tar's (a copy
     /// into a container with Docker's `copyUIDGID` and a container user).
     pub owner: Option<(u32, u32)>,
+    /// Bound the stream's expansion and keep free space on the
+    /// destination's filesystem (`guard.rs`); `None`: unbounded.
+    pub limits: Option<Limits>,
+    /// The compressed stream's size, when known (a blob's descriptor):
+    /// the expansion bound is computed from it.
+    pub compressed_size: Option<u64>,
 }
 
 /// Why a layer could not be unpacked.
@@ -131,6 +140,13 @@ pub enum LayerError {
         path: String,
         /// Why it is refused.
         reason: &'static str,
+    },
+    /// The stream passed [`UnpackOptions::limits`]: a decompression bomb,
+    /// or the filesystem is nearly full. Nothing of it is kept.
+    #[error("the layer is refused: {reason}")]
+    Refused {
+        /// Which limit, and by how much.
+        reason: Refusal,
     },
     /// An entry would take the layer past [`UnpackOptions::max_size`].
     #[error("layer entry {path:?} takes the layer past its size limit of {limit} bytes")]
@@ -267,7 +283,43 @@ pub fn unpack_from(
         path: dest.to_path_buf(),
         source: e.into(),
     })?;
-    let decoded = stream::decoder(reader).map_err(read_err)?;
+    let input = Rc::new(Cell::new(0u64));
+    let counted = guard::Counting {
+        inner: reader,
+        count: input.clone(),
+    };
+    let (kind, decoded) = stream::decoder_of(counted).map_err(read_err)?;
+    let limits = opts.limits.unwrap_or(Limits {
+        expansion_ratio: u64::MAX,
+        expansion_floor: u64::MAX,
+        reserve: Reserve::Bytes(0),
+    });
+    let guarded = guard::Guard::new(
+        decoded,
+        (kind != Compression::None).then_some(input),
+        opts.compressed_size,
+        limits,
+        opts.limits.is_some().then_some(dest),
+    )
+    .map_err(|e| LayerError::Dest {
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
+    let refused = guarded.refused.clone();
+    let res = unpack_decoded(guarded, tree, opts, source);
+    let refusal = refused.borrow_mut().take();
+    match refusal {
+        Some(reason) if res.is_err() => Err(LayerError::Refused { reason }),
+        _ => res,
+    }
+}
+
+fn unpack_decoded(
+    decoded: impl Read,
+    tree: Tree,
+    opts: &UnpackOptions,
+    source: Option<DataSource<'_>>,
+) -> Result<Unpacked, LayerError> {
     // Hashing below the buffer: the tar parser's small reads are served
     // from memory, the hasher sees large blocks.
     let hashing = if opts.skip_digest {

@@ -7,6 +7,8 @@ use std::rc::Rc;
 use model::digest::Hasher;
 use model::Digest;
 
+use super::guard::{Counting, Guard, Limits};
+
 /// Buffer size for reading compressed input and decoded tar data.
 pub(super) const BUF_SIZE: usize = 128 * 1024;
 
@@ -102,9 +104,11 @@ fn sniff<'a>(mut reader: impl Read + 'a) -> io::Result<(Compression, impl BufRea
 /// The decoder for `reader`'s compression. Its output is not buffered:
 /// callers reading small pieces (a tar parser reads 512-byte headers) put a
 /// [`BufReader`] on top.
-pub(super) fn decoder<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+pub(super) fn decoder_of<'a>(
+    reader: impl Read + 'a,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let (kind, input) = sniff(reader)?;
-    decode(kind, input)
+    Ok((kind, decode(kind, input)?))
 }
 
 fn decode<'a>(kind: Compression, input: impl BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
@@ -123,6 +127,46 @@ pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> 
         Compression::None => Box::new(input),
         _ => Box::new(BufReader::with_capacity(BUF_SIZE, decode(kind, input)?)),
     })
+}
+
+/// [`decompress`], bounded by `limits` (expansion only: the caller writes
+/// the output, and a full disk fails its writes): the error of a refused
+/// stream carries a [`Refusal`] (`io::Error::get_ref`). `compressed_size`
+/// is the stream's size if known.
+pub fn decompress_bounded<'a>(
+    reader: impl Read + 'a,
+    limits: Limits,
+    compressed_size: Option<u64>,
+) -> io::Result<Box<dyn Read + 'a>> {
+    let input = Rc::new(Cell::new(0u64));
+    let counted = Counting {
+        inner: reader,
+        count: input.clone(),
+    };
+    let (kind, decoded) = decoder_of(counted)?;
+    if kind == Compression::None {
+        return Ok(decoded);
+    }
+    let guarded = Guard::new(decoded, Some(input), compressed_size, limits, None)?;
+    Ok(Box::new(BufReader::with_capacity(BUF_SIZE, guarded)))
+}
+
+/// The output of `decode` (a decompressor over the reader it is given),
+/// bounded by `limits` like [`decompress_bounded`]: for formats the store
+/// does not decode itself (bzip2 in `ADD`).
+pub fn bounded<'a, R: Read + 'a>(
+    reader: R,
+    limits: Limits,
+    compressed_size: Option<u64>,
+    decode: impl FnOnce(Counting<R>) -> Box<dyn Read + 'a>,
+) -> io::Result<Box<dyn Read + 'a>> {
+    let input = Rc::new(Cell::new(0u64));
+    let counted = Counting {
+        inner: reader,
+        count: input.clone(),
+    };
+    let guarded = Guard::new(decode(counted), Some(input), compressed_size, limits, None)?;
+    Ok(Box::new(guarded))
 }
 
 /// What the tar parser may read to find the next entry: its header and

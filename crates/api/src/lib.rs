@@ -37,7 +37,7 @@ mod zygote;
 
 use std::sync::Arc;
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use engine::Engine;
 
@@ -164,8 +164,22 @@ fn routes(state: AppState) -> Router {
         .route("/volumes/prune", post(objects::volumes_prune))
         .route("/swarm", get(objects::no_swarm))
         .route("/swarm/leave", post(objects::swarm_leave))
+        .route("/swarm/init", post(objects::swarm_unsupported))
+        .route("/swarm/join", post(objects::swarm_unsupported))
+        .route(
+            "/swarm/{*rest}",
+            get(objects::no_swarm).post(objects::no_swarm),
+        )
         .route("/nodes", get(objects::no_swarm))
+        .route("/nodes/{*rest}", any(objects::no_swarm))
         .route("/services", get(objects::no_swarm))
+        .route("/services/{*rest}", any(objects::no_swarm))
+        .route("/tasks", get(objects::no_swarm))
+        .route("/tasks/{*rest}", any(objects::no_swarm))
+        .route("/secrets", get(objects::no_swarm))
+        .route("/secrets/{*rest}", any(objects::no_swarm))
+        .route("/configs", get(objects::no_swarm))
+        .route("/configs/{*rest}", any(objects::no_swarm))
         .route("/volumes", get(objects::volumes))
         .route("/volumes/create", post(objects::volume_create))
         .route(

@@ -306,6 +306,16 @@ pub(crate) async fn no_swarm() -> ApiError {
     )
 }
 
+/// `POST /swarm/init` and `/swarm/join`: berth has no swarm mode (dockerd
+/// would make or join one): 501 and a message saying so, not a 404 that
+/// reads like a wrong path.
+pub(crate) async fn swarm_unsupported() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "berth has no swarm mode: swarm init and join are not supported (run services with berth compose)",
+    )
+}
+
 /// `POST /swarm/leave`: dockerd's 503 when the node is in no swarm (which
 /// `docker swarm leave --force` and docker-py's `leave_swarm(force=True)`
 /// take as done).

@@ -514,6 +514,24 @@ fn the_docker_cli_renames_pauses_tags_and_removes_images() {
     let (status, _, body) = srv.http("GET", "/v1.41/swarm");
     assert_eq!(status, 503);
     assert!(body.contains("not a swarm manager"), "{body}");
+    for (method, path) in [
+        ("GET", "/v1.41/secrets"),
+        ("GET", "/v1.41/configs/x"),
+        ("GET", "/v1.41/tasks"),
+        ("DELETE", "/v1.41/services/x"),
+        ("GET", "/v1.41/swarm/unlockkey"),
+    ] {
+        let (status, _, body) = srv.http(method, path);
+        assert_eq!(status, 503, "{method} {path}: {body}");
+    }
+    // Making or joining a swarm: berth has no swarm mode, said plainly.
+    let (status, _, body) = srv.http("POST", "/v1.41/swarm/init");
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("no swarm mode"), "{body}");
+    assert_eq!(
+        srv.docker(&["swarm", "leave", "--force"]).status.code(),
+        Some(1)
+    );
     // Prunes: unused networks go; volumes as the client's API version says
     // (before 1.42 every unused one, from 1.42 anonymous ones unless all=true).
     b.ok(&["network", "create", "unused1"]);

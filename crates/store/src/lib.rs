@@ -252,13 +252,31 @@ impl Store {
         private_root(root)?;
         let conn = rusqlite::Connection::open(root.join("db/berth.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version < SCHEMA_VERSION {
-            conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))?;
-        }
+        let version_of = |c: &rusqlite::Connection| {
+            c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        };
+        // A new (or older) database is made ready by one process at a time,
+        // under a lock on the db dir: two first commands on a fresh root
+        // (tests, scripts running in parallel) otherwise raced through the
+        // switch to WAL, and SQLite answers that race with "database is
+        // locked" at once, not after its busy timeout.
+        let version = match version_of(&conn) {
+            Ok(v) if v >= SCHEMA_VERSION => v,
+            _ => {
+                let dir = root.join("db");
+                let d = File::open(&dir).map_err(StoreError::io(&dir))?;
+                let _init = nix::fcntl::Flock::lock(d, nix::fcntl::FlockArg::LockExclusive)
+                    .map_err(|(_, e)| StoreError::io(&dir)(std::io::Error::from(e)))?;
+                let version = version_of(&conn)?;
+                if version < SCHEMA_VERSION {
+                    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+                    conn.execute_batch(&format!(
+                        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    ))?;
+                }
+                version
+            }
+        };
         // Every berth process is the database's first opener, so SQLite
         // rebuilds its WAL index by reading the whole WAL at each open: a
         // WAL left to grow to the default 1000 pages cost a `run` several

@@ -461,12 +461,10 @@ fn first_commands_on_a_fresh_root_run_side_by_side() {
             let hs: Vec<_> = (0..6)
                 .map(|i| {
                     let b = &b;
-                    s.spawn(move || {
-                        match i % 3 {
-                            0 => b.run(&["network", "ls"]),
-                            1 => b.run(&["network", "create", &format!("n{i}")]),
-                            _ => b.run(&["volume", "create", &format!("v{i}")]),
-                        }
+                    s.spawn(move || match i % 3 {
+                        0 => b.run(&["network", "ls"]),
+                        1 => b.run(&["network", "create", &format!("n{i}")]),
+                        _ => b.run(&["volume", "create", &format!("v{i}")]),
                     })
                 })
                 .collect();

@@ -140,6 +140,26 @@ impl Berth {
         Berth { dir, root, runroot }
     }
 
+    /// A fresh berth state whose root is `root` (a directory on a
+    /// filesystem the test made, e.g. a [`SmallFs`]), with the busybox
+    /// image imported as `bb:test`; the runroot and config stay in a temp
+    /// dir of their own. Declare the filesystem's guard before the
+    /// `Berth`, so the state is reset before the filesystem goes.
+    pub fn new_at(root: &Path) -> Berth {
+        let mut b = Berth::empty();
+        b.root = root.to_path_buf();
+        let out = b.run_stdin(
+            &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+            &busybox_rootfs_tar(),
+        );
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        b
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.env("BERTH_ROOT", &self.root)
@@ -366,4 +386,84 @@ pub fn import_debian(b: &Berth) {
     let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A small tmpfs mounted on a temp dir for one test (a state root that
+/// fills up), unmounted when the guard drops — also when the test panics.
+pub struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// A tmpfs of `size` (`mount -o size=`, e.g. `96m`).
+    pub fn tmpfs(size: &str) -> SmallFs {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-smallfs-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "berth-smallfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t tmpfs on {}", dir.path().display());
+        SmallFs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes the filesystem has available.
+    pub fn available(&self) -> u64 {
+        let st = nix::sys::statvfs::statvfs(self.path()).unwrap();
+        st.blocks_available() as u64 * st.fragment_size() as u64
+    }
+
+    /// Fill the filesystem with `filler` until `leave` bytes are
+    /// available (about: to a page).
+    pub fn fill(&self, leave: u64) {
+        let avail = self.available();
+        let want = avail.saturating_sub(leave);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("filler"))
+            .unwrap();
+        let chunk = vec![0x5a_u8; 1 << 20];
+        let mut left = want;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+        f.sync_all().unwrap();
+    }
+
+    /// Remove the filler: the space is free again.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.path().join("filler"));
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Whatever berth left mounted under it goes with it (lazily if busy).
+        let p = self.path().to_path_buf();
+        let ok = Command::new("umount")
+            .arg(&p)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&p).status();
+        }
+    }
 }

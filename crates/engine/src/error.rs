@@ -93,7 +93,7 @@ pub enum EngineError {
         container: String,
     },
     /// A file or syscall operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", store::error::io_text(source))]
     Io {
         /// What was being done.
         what: String,
@@ -151,6 +151,12 @@ impl EngineError {
             | EngineError::Extract(_)
             | EngineError::Io { .. } => ErrorKind::Internal,
         }
+    }
+
+    /// Did this fail because the disk is full (a write, the database, an
+    /// unpack that keeps the reserve)?
+    pub fn is_disk_full(&self) -> bool {
+        store::error::error_is_disk_full(self)
     }
 
     /// Is this "no such object"?

@@ -230,6 +230,10 @@ pub struct Writer {
     eff: Effective,
     attrs: BTreeMap<String, String>,
     buf: Vec<u8>,
+    /// Per stream: the last entry in the log is a partial line…
+    open: [bool; 2],
+    /// …and output after it was dropped (a full disk).
+    lost: [bool; 2],
 }
 
 /// The name of rotated file `n` (1 = newest).
@@ -261,6 +265,8 @@ impl Writer {
             eff: eff.clone(),
             attrs,
             buf: Vec::with_capacity(64 * 1024),
+            open: [false; 2],
+            lost: [false; 2],
         }))
     }
 
@@ -269,9 +275,16 @@ impl Writer {
     pub fn write(&mut self, stream: Stream, now: DateTime<Utc>, data: &[u8]) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
+        let s = stream as usize;
+        if self.open[s] && self.lost[s] {
+            // The rest of a logged partial line was dropped: end that line,
+            // or the next output is read as its continuation.
+            format_chunk(&mut buf, stream, now, b"\n", &self.attrs);
+        }
         format_chunk(&mut buf, stream, now, data, &self.attrs);
         // Whole entries go to one file: rotate at entry boundaries.
         let mut rest = &buf[..];
+        let mut written = 0;
         while !rest.is_empty() {
             let mut end = 0;
             let limit = self.eff.max_size.map(|m| m.saturating_sub(self.size));
@@ -283,13 +296,32 @@ impl Writer {
                 }
                 end += line.len();
             }
-            if end > 0 && self.file.write_all(&rest[..end]).is_ok() {
-                self.size += end as u64;
+            if end > 0 {
+                if self.file.write_all(&rest[..end]).is_ok() {
+                    self.size += end as u64;
+                    written += end;
+                } else {
+                    // A write cut short (a full disk) leaves half an
+                    // entry: take it back, or the next entry written once
+                    // there is space again is glued to it and unreadable.
+                    let _ = self.file.set_len(self.size);
+                }
             }
             rest = &rest[end..];
             if !rest.is_empty() && self.rotate().is_err() {
                 break;
             }
+        }
+        if written == buf.len() {
+            self.open[s] = data.last().is_some_and(|&b| b != b'\n');
+            self.lost[s] = false;
+        } else {
+            // Entries are written whole, and only a chunk's last one can
+            // be partial: a chunk cut short ends on a complete line.
+            if written > 0 {
+                self.open[s] = false;
+            }
+            self.lost[s] = true;
         }
         self.buf = buf;
     }
@@ -825,6 +857,33 @@ mod tests {
             assert_eq!(lines.len(), want.len());
             assert!(lines == want, "lines out of order or repeated");
         }
+    }
+
+    /// Output the disk has no room for is dropped, and a line it cut
+    /// short is ended: the next output is not read as its continuation.
+    #[test]
+    fn a_full_disk_drops_output_but_never_glues_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let mut w = Writer::open(&path, &eff(&[]), BTreeMap::new())
+            .unwrap()
+            .unwrap();
+        w.write(Stream::Stdout, Utc::now(), b"one\ntw");
+        // /dev/full: every write fails with ENOSPC.
+        let full = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .unwrap();
+        let real = std::mem::replace(&mut w.file, full);
+        w.write(Stream::Stdout, Utc::now(), b"o\nthree\n");
+        w.file = real;
+        w.write(Stream::Stdout, Utc::now(), b"four\n");
+        let lines: Vec<String> = read_all(&path)
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.data).unwrap())
+            .collect();
+        assert_eq!(lines, ["one\n", "tw\n", "four\n"]);
     }
 
     #[test]

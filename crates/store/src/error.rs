@@ -76,7 +76,7 @@ pub enum StoreError {
         reason: String,
     },
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", io_text(source))]
     Io {
         /// The path involved.
         path: PathBuf,
@@ -85,7 +85,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The metadata database failed.
-    #[error("metadata database: {0}")]
+    #[error("metadata database: {}", db_text(.0))]
     Db(#[from] rusqlite::Error),
     /// A layer could not be unpacked.
     #[error(transparent)]
@@ -107,10 +107,7 @@ impl StoreError {
             if source.raw_os_error() == Some(libc::ENOSPC) {
                 return StoreError::Io {
                     path,
-                    source: std::io::Error::new(
-                        source.kind(),
-                        "no space left on device: free some disk space (berth image prune)",
-                    ),
+                    source: std::io::Error::new(source.kind(), DISK_FULL),
                 };
             }
             StoreError::Io { path, source }
@@ -123,4 +120,57 @@ impl StoreError {
             reason: reason.into(),
         }
     }
+}
+
+/// What a full disk is called wherever it shows up (a write, the
+/// database, an unpack): what happened and what to do.
+pub const DISK_FULL: &str = "no space left on device: the filesystem of berth's state is full; \
+free space (berth system prune, berth image prune -a, or remove other files) and try again";
+
+/// Is this error a full disk (or an exhausted quota)?
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// An I/O error's words: a full disk says what to do.
+pub fn io_text(e: &std::io::Error) -> String {
+    if is_disk_full(e) {
+        DISK_FULL.to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// A database error's words: SQLite's "database or disk is full" says
+/// what to do.
+fn db_text(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!("database or disk is full: {DISK_FULL}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Does this error (or one it wraps) come from a full disk?
+pub fn error_is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if is_disk_full(io) {
+                return true;
+            }
+        }
+        if let Some(db) = e.downcast_ref::<rusqlite::Error>() {
+            if db.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                return true;
+            }
+        }
+        if let Some(crate::layer::Refusal::DiskFull { .. }) = e.downcast_ref() {
+            return true;
+        }
+        if e.to_string().contains(DISK_FULL) {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }

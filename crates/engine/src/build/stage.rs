@@ -334,6 +334,12 @@ impl Builder<'_> {
                         code,
                         tail,
                     },
+                    // Not the Dockerfile's fault: the disk is full.
+                    e if e.is_disk_full() => EngineError::Build(format!(
+                        "line {}: {}: {e}",
+                        ins.line,
+                        ins.instruction.keyword()
+                    )),
                     e => invalid(
                         "Dockerfile",
                         format!("line {}: {}: {e}", ins.line, ins.instruction.keyword()),

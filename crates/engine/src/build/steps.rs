@@ -456,8 +456,14 @@ impl Builder<'_> {
         let tar_path = tmp.path().join("layer.tar");
         let made = self.engine.changes_tar(&id, &tar_path, self.clamp());
         crate::faults::point("build.run-layer-written");
+        if let Err(e) = made {
+            // A full disk: free the half-written tar first, or removing
+            // the container (a database write) fails too.
+            drop(tmp);
+            let _ = self.engine.remove(&id, true, false);
+            return Err(e);
+        }
         let _ = self.engine.remove(&id, true, false);
-        made?;
         ingest(self.engine, &tar_path)
     }
 

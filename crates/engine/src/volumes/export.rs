@@ -20,7 +20,8 @@ impl crate::Engine {
     /// `volume import`: unpack a tar stream (plain, gzip or zstd) into the
     /// volume (created if missing), safely: entries never leave it.
     pub fn volume_import(&self, name: &str, input: impl Read) -> Result<u64> {
-        if self.store().volume(name).is_err() {
+        let created = self.store().volume(name).is_err();
+        if created {
             self.volume_create(Some(name), None, BTreeMap::new(), BTreeMap::new())?;
         }
         let rec = self.store().volume(name)?;
@@ -42,8 +43,35 @@ impl crate::Engine {
                 format!("importing into volume {name}"),
                 std::io::Error::other(e),
             )
-        })?;
-        Ok(done.entries)
+        });
+        match done {
+            Ok(done) => Ok(done.entries),
+            Err(e) => {
+                // A failed import leaves no volume it made (a full disk,
+                // a bad tar). What was written goes first: removing the
+                // record is a database write, which needs the space back.
+                if created {
+                    empty_dir(&data);
+                    let _ = self.volume_remove(name);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Remove what is in `dir` (best effort; links are removed, not followed).
+fn empty_dir(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+            _ => {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
     }
 }
 

@@ -126,7 +126,7 @@ pub enum LayerError {
         source: io::Error,
     },
     /// Writing an entry into the layer directory failed.
-    #[error("layer i/o error at {path}: {source}")]
+    #[error("layer i/o error at {path}: {}", crate::error::io_text(source))]
     Io {
         /// The entry's path in the tar.
         path: String,

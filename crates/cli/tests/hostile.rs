@@ -3,6 +3,8 @@
 mod common;
 #[path = "../../registry/tests/support/fake.rs"]
 mod fake;
+#[path = "support/registry.rs"]
+mod registry;
 
 use common::*;
 
@@ -728,5 +730,90 @@ fn a_trickling_registry_fails_the_pull() {
         stderr(&o)
     );
     assert_eq!(b.ok(&["images", "-aq"]), "");
+    assert_census_clean(&b);
+}
+
+/// A registry served over TLS and listed as secure (not loopback's
+/// default insecure) whose bearer challenge names an `http://` token realm:
+/// berth refuses to fetch a token there, so the saved credentials never go
+/// out in clear text (the token server sees no request at all); the same
+/// registry with an `https://` realm works, the credentials going there.
+#[test]
+#[ignore = "root: starts containers"]
+fn a_tls_registry_never_gets_credentials_sent_to_an_http_token_realm() {
+    let b = Berth::new();
+    let secure = |b: &Berth, reg: &registry::TokenRegistry| {
+        let cfg = b.path().join("config");
+        std::fs::write(
+            cfg.join("registries.toml"),
+            format!(
+                "[[registry]]\nlocation = \"{}\"\ninsecure = false\n",
+                reg.addr
+            ),
+        )
+        .unwrap();
+        let certs = cfg.join("certs.d").join(&reg.addr);
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::copy(reg.ca(), certs.join("ca.crt")).unwrap();
+        // Saved credentials, as `login` would leave them.
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode("u:secret-pw");
+        let dc = b.path().join("docker-config");
+        std::fs::create_dir_all(&dc).unwrap();
+        std::fs::write(
+            dc.join("config.json"),
+            format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}", reg.addr),
+        )
+        .unwrap();
+    };
+
+    let plain = registry::TokenRegistry::start(false);
+    assert!(plain.realm.starts_with("http://"));
+    secure(&b, &plain);
+    let image = format!("{}/t/app:1", plain.addr);
+    b.ok(&["tag", IMAGE, &image]);
+    for args in [vec!["push", image.as_str()], vec!["pull", image.as_str()]] {
+        let o = b.run(&args);
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&plain.realm) && err.contains("not https") && err.contains("clear text"),
+            "{args:?}: the refusal says why: {err}"
+        );
+    }
+    let o = b.run_stdin(
+        &["login", "-u", "u", "--password-stdin", &plain.addr],
+        b"secret-pw\n",
+    );
+    assert_eq!(code(&o), 1, "login: {}", stderr(&o));
+    assert!(stderr(&o).contains("not https"), "login: {}", stderr(&o));
+    assert_eq!(
+        plain.token_requests(),
+        Vec::<String>::new(),
+        "the http token server was asked"
+    );
+    b.ok(&["rmi", &image]);
+
+    let tls = registry::TokenRegistry::start(true);
+    assert!(tls.realm.starts_with("https://"));
+    secure(&b, &tls);
+    let image = format!("{}/t/app:1", tls.addr);
+    b.ok(&["tag", IMAGE, &image]);
+    b.ok(&["push", &image]);
+    b.ok(&["rmi", &image]);
+    b.ok(&["pull", &image]);
+    assert_eq!(
+        b.ok(&["run", "--rm", &image, "echo", "tokens ok"]),
+        "tokens ok\n"
+    );
+    let asked = tls.token_requests();
+    assert!(!asked.is_empty());
+    for r in &asked {
+        assert!(
+            r.ends_with("Basic dTpzZWNyZXQtcHc="),
+            "credentials to the https realm: {r}"
+        );
+    }
+    b.ok(&["rmi", &image]);
     assert_census_clean(&b);
 }

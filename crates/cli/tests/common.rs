@@ -11,6 +11,10 @@ pub struct Berth {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub runroot: PathBuf,
+    /// Set by [`Berth::expect_damage`]: the teardown skips the census of
+    /// the store (the test damaged it on purpose) but still checks that
+    /// nothing of this root is left on the host after the reset.
+    damage: std::sync::atomic::AtomicBool,
 }
 
 pub const IMAGE: &str = "bb:test";
@@ -137,7 +141,20 @@ impl Berth {
         let config = dir.path().join("config");
         std::fs::create_dir_all(&config).unwrap();
         std::fs::write(config.join("berth.toml"), "[network]\nip_forward = false\n").unwrap();
-        Berth { dir, root, runroot }
+        Berth {
+            dir,
+            root,
+            runroot,
+            damage: Default::default(),
+        }
+    }
+
+    /// This test damages its store on purpose (and checks or repairs the
+    /// damage itself): the teardown does not run the census on it, only
+    /// the host check after the reset. Each caller says why.
+    pub fn expect_damage(&self) {
+        self.damage
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A fresh berth state whose root is `root` (a directory on a
@@ -198,12 +215,57 @@ impl Berth {
     }
 }
 
+/// Every root test ends here: the census (`system check --quick`: this
+/// root's processes, monitors, cgroups, mounts, veths, bridges, rules,
+/// leases, work dirs and run files, each checked against the store) must
+/// find nothing wrong; then `system reset -f` takes the containers,
+/// networks and directories, and nothing this root made may be left on
+/// the host ([`Footprint::leftovers`]). Everything is told apart by this
+/// root (its path, its containers' and networks' ids), so tests running
+/// side by side do not see each other's objects. A test that is already
+/// failing is not failed again: its root is only reset.
 impl Drop for Berth {
     fn drop(&mut self) {
-        // Containers, networks (bridges, rules: host state) and the state
-        // directories go with the test.
+        let checking = !std::thread::panicking();
+        let damaged = self.damage.load(std::sync::atomic::Ordering::Relaxed);
+        let mut report = Vec::new();
+        let mut made = Footprint::default();
         if self.root.join("db").is_dir() {
-            let _ = self.cmd().args(["system", "reset", "-f"]).output();
+            if checking && !damaged {
+                let out = self.run(&["system", "check", "--quick"]);
+                if !out.status.success() {
+                    report.push(format!(
+                        "the census (berth system check --quick) found leftovers before the reset:\n{}{}",
+                        stdout(&out),
+                        stderr(&out)
+                    ));
+                }
+            }
+            made = Footprint::of(self);
+            let out = self.run(&["system", "reset", "-f"]);
+            if checking && !damaged && !out.status.success() {
+                report.push(format!(
+                    "berth system reset -f failed ({}): {}",
+                    out.status,
+                    stderr(&out)
+                ));
+            }
+        }
+        if checking {
+            let left = made.left_by(self);
+            if !left.is_empty() {
+                report.push(format!(
+                    "after berth system reset -f, this root left on the host:\n  {}",
+                    left.join("\n  ")
+                ));
+            }
+        }
+        if !report.is_empty() {
+            panic!(
+                "teardown of the berth root {}: {}",
+                self.root.display(),
+                report.join("\n")
+            );
         }
     }
 }
@@ -231,6 +293,164 @@ pub fn feed(mut cmd: Command, input: &[u8]) -> Output {
     // berth may refuse before reading all of it (bad input, disk full).
     let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()
+}
+
+pub fn text(args: &[&str]) -> String {
+    String::from_utf8_lossy(
+        &Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+/// The tables of legacy iptables that exist (listing one that does not
+/// would make it).
+pub fn legacy_tables() -> Vec<String> {
+    std::fs::read_to_string("/proc/net/ip_tables_names")
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// What one test's berth made, by the names and tags its leftovers would
+/// carry: the containers and networks of its event log, its bridges.
+#[derive(Default)]
+pub struct Footprint {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub bridges: Vec<String>,
+}
+
+impl Footprint {
+    /// This and `other`.
+    pub fn merge(&mut self, other: Footprint) {
+        self.containers.extend(other.containers);
+        self.networks.extend(other.networks);
+        self.bridges.extend(other.bridges);
+    }
+
+    /// Read before `b` is dropped (its state goes with it).
+    pub fn of(b: &Berth) -> Footprint {
+        // The log moves to events.log.1 past 1 MiB: read both.
+        let log = ["events.log.1", "events.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(b.root.join(f)).unwrap_or_default())
+            .collect::<String>();
+        let (mut containers, mut networks) = (Vec::new(), Vec::new());
+        for l in log.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                continue;
+            };
+            let id = v["Actor"]["ID"].as_str().unwrap_or_default().to_string();
+            let list = match v["Type"].as_str() {
+                Some("container") => &mut containers,
+                Some("network") => &mut networks,
+                _ => continue,
+            };
+            if id.len() >= 12 && !list.contains(&id) {
+                list.push(id);
+            }
+        }
+        let mut bridges: Vec<String> = networks
+            .iter()
+            .map(|n| format!("br-{}", &n[..12]))
+            .collect();
+        // The default bridge of a root other than the default one.
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(b.root.as_os_str().as_encoded_bytes());
+        bridges.push(format!(
+            "berth{:02x}{:02x}{:02x}{:02x}",
+            h[0], h[1], h[2], h[3]
+        ));
+        // Networks still there (the default one has no event) and their
+        // bridges named by an option.
+        for id in stdout(&b.run(&["network", "ls", "-q", "--no-trunc"])).split_whitespace() {
+            if !networks.iter().any(|n| n == id) {
+                networks.push(id.to_string());
+            }
+            let named = b.run(&[
+                "network",
+                "inspect",
+                "--format",
+                "{{index .Options \"com.docker.network.bridge.name\"}}",
+                id,
+            ]);
+            bridges.extend(stdout(&named).split_whitespace().map(str::to_string));
+        }
+        for id in stdout(&b.run(&["ps", "-aq", "--no-trunc"])).split_whitespace() {
+            if !containers.iter().any(|c| c == id) {
+                containers.push(id.to_string());
+            }
+        }
+        Footprint {
+            containers,
+            networks,
+            bridges,
+        }
+    }
+
+    /// Everything of `b`'s root still on the host: [`leftovers`] (its
+    /// processes, its containers' cgroups and veths, mounts under its
+    /// directory) and [`Footprint::leftovers`] (its bridges, its
+    /// networks' veths, its rules). The kernel removes a veth with its
+    /// network namespace in the background: given a moment.
+    pub fn left_by(&self, b: &Berth) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let mut found = leftovers_now(b, &self.containers);
+            found.extend(self.leftovers());
+            if found.is_empty() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Links, nftables rules and set elements, legacy iptables rules of
+    /// this test's berth still on the host.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in text(&["ip", "-o", "link"]).lines() {
+            let Some(n) = l.split(": ").nth(1) else {
+                continue;
+            };
+            let n = n.split('@').next().unwrap_or(n);
+            let veth = n.len() == 15
+                && n.starts_with("vb")
+                && self.networks.iter().any(|id| n[8..] == id[..7]);
+            if veth || self.bridges.iter().any(|b| b == n) {
+                out.push(format!("link {n}"));
+            }
+        }
+        let tags: Vec<String> = self
+            .containers
+            .iter()
+            .map(|c| format!("berth:{c}"))
+            .chain(self.networks.iter().map(|n| format!("berth-net:{n}")))
+            .collect();
+        let mut rules = text(&["nft", "list", "ruleset"]);
+        // nft does not show the comments iptables-nft wrote (berth's rules
+        // in Docker's chains): list them the iptables way too.
+        rules.push_str(&text(&["iptables-nft", "-w", "-t", "filter", "-S"]));
+        for t in legacy_tables() {
+            rules.push_str(&text(&["iptables-legacy", "-w", "-t", &t, "-S"]));
+        }
+        for l in rules.lines() {
+            if tags.iter().any(|t| l.contains(t.as_str()))
+                || self
+                    .bridges
+                    .iter()
+                    .any(|b| l.contains(&format!("\"{b}\"")) || l.contains(&format!(" {b} ")))
+            {
+                out.push(format!("rule {}", l.trim()));
+            }
+        }
+        out
+    }
 }
 
 /// What this state root's containers `ids` left on the host: processes of
@@ -298,7 +518,7 @@ fn leftovers_now(b: &Berth, ids: &[String]) -> Vec<String> {
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     for l in mounts.lines() {
-        if l.contains(b.path().to_str().unwrap()) {
+        if l.contains(&format!("{}/", b.path().display())) {
             found.push(format!("mount {l}"));
         }
     }

@@ -350,17 +350,6 @@ fn engine_rule(line: &str) -> bool {
     .any(|w| line.contains(w))
 }
 
-fn text(args: &[&str]) -> String {
-    String::from_utf8_lossy(
-        &Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned()
-}
-
 /// `nft list ruleset` without berth's table, other engines' tables,
 /// chains and rules ([`engine_rule`]), and counters.
 fn nft_host_rules() -> String {
@@ -403,16 +392,6 @@ fn without_counters(line: &str) -> String {
     words.join(" ")
 }
 
-/// The tables of legacy iptables that exist (listing one that does not
-/// would make it).
-fn legacy_tables() -> Vec<String> {
-    std::fs::read_to_string("/proc/net/ip_tables_names")
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn host_state() -> HostState {
     let links = text(&["ip", "-o", "link"])
         .lines()
@@ -441,117 +420,6 @@ fn host_state() -> HostState {
         nft: nft_host_rules(),
         legacy,
         ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
-    }
-}
-
-/// What one test's berth made, by the names and tags its leftovers would
-/// carry: the containers and networks of its event log, its bridges.
-#[derive(Default)]
-struct Footprint {
-    containers: Vec<String>,
-    networks: Vec<String>,
-    bridges: Vec<String>,
-}
-
-impl Footprint {
-    /// This and `other`.
-    fn merge(&mut self, other: Footprint) {
-        self.containers.extend(other.containers);
-        self.networks.extend(other.networks);
-        self.bridges.extend(other.bridges);
-    }
-
-    /// Read before `b` is dropped (its state goes with it).
-    fn of(b: &Berth) -> Footprint {
-        let log = std::fs::read_to_string(b.root.join("events.log")).unwrap_or_default();
-        let (mut containers, mut networks) = (Vec::new(), Vec::new());
-        for l in log.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
-                continue;
-            };
-            let id = v["Actor"]["ID"].as_str().unwrap_or_default().to_string();
-            let list = match v["Type"].as_str() {
-                Some("container") => &mut containers,
-                Some("network") => &mut networks,
-                _ => continue,
-            };
-            if id.len() >= 12 && !list.contains(&id) {
-                list.push(id);
-            }
-        }
-        let mut bridges: Vec<String> = networks
-            .iter()
-            .map(|n| format!("br-{}", &n[..12]))
-            .collect();
-        // The default bridge of a root other than the default one.
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(b.root.as_os_str().as_encoded_bytes());
-        bridges.push(format!(
-            "berth{:02x}{:02x}{:02x}{:02x}",
-            h[0], h[1], h[2], h[3]
-        ));
-        // Networks still there (the default one has no event) and their
-        // bridges named by an option.
-        for id in stdout(&b.run(&["network", "ls", "-q", "--no-trunc"])).split_whitespace() {
-            if !networks.iter().any(|n| n == id) {
-                networks.push(id.to_string());
-            }
-            let named = b.run(&[
-                "network",
-                "inspect",
-                "--format",
-                "{{index .Options \"com.docker.network.bridge.name\"}}",
-                id,
-            ]);
-            bridges.extend(stdout(&named).split_whitespace().map(str::to_string));
-        }
-        Footprint {
-            containers,
-            networks,
-            bridges,
-        }
-    }
-
-    /// Links, nftables rules and set elements, legacy iptables rules of
-    /// this test's berth still on the host.
-    fn leftovers(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for l in text(&["ip", "-o", "link"]).lines() {
-            let Some(n) = l.split(": ").nth(1) else {
-                continue;
-            };
-            let n = n.split('@').next().unwrap_or(n);
-            let veth = n.len() == 15
-                && n.starts_with("vb")
-                && self.networks.iter().any(|id| n[8..] == id[..7]);
-            if veth || self.bridges.iter().any(|b| b == n) {
-                out.push(format!("link {n}"));
-            }
-        }
-        let tags: Vec<String> = self
-            .containers
-            .iter()
-            .map(|c| format!("berth:{c}"))
-            .chain(self.networks.iter().map(|n| format!("berth-net:{n}")))
-            .collect();
-        let mut rules = text(&["nft", "list", "ruleset"]);
-        // nft does not show the comments iptables-nft wrote (berth's rules
-        // in Docker's chains): list them the iptables way too.
-        rules.push_str(&text(&["iptables-nft", "-w", "-t", "filter", "-S"]));
-        for t in legacy_tables() {
-            rules.push_str(&text(&["iptables-legacy", "-w", "-t", &t, "-S"]));
-        }
-        for l in rules.lines() {
-            if tags.iter().any(|t| l.contains(t.as_str()))
-                || self
-                    .bridges
-                    .iter()
-                    .any(|b| l.contains(&format!("\"{b}\"")) || l.contains(&format!(" {b} ")))
-            {
-                out.push(format!("rule {}", l.trim()));
-            }
-        }
-        out
     }
 }
 

@@ -148,6 +148,9 @@ fn a_clean_store_checks_clean_beside_another_roots_containers() {
     let (rc, out) = check(&other, &[]);
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("runs without its monitor"), "{out}");
+    // The monitor was killed on purpose: the test ends the container
+    // itself, or the teardown's census would (rightly) report it.
+    other.ok(&["rm", "-f", theirs.trim()]);
 }
 
 #[test]
@@ -477,4 +480,84 @@ fn first_commands_on_a_fresh_root_run_side_by_side() {
         assert_eq!(b.ok(&["network", "ls", "-q"]).lines().count(), 3);
         assert_census_clean(&b);
     }
+}
+
+/// Every root test's teardown (`Berth`'s drop) runs the census and then
+/// checks the host after the reset: a test that leaves something behind
+/// fails, with the census's words for it, and its root is still reset.
+#[test]
+fn the_teardown_fails_a_test_that_leaves_a_container_without_its_monitor() {
+    let b = Berth::new();
+    let id = b
+        .ok(&["run", "-d", IMAGE, "sleep", "300"])
+        .trim()
+        .to_string();
+    let init: i32 = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .trim()
+        .parse()
+        .unwrap();
+    let monitor = parent(init);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_gone(monitor);
+    let root = b.root.clone();
+    let teardown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(b)));
+    let report = teardown.expect_err("the teardown let a leak pass");
+    let report = report.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        report.contains("the census (berth system check --quick) found leftovers"),
+        "{report}"
+    );
+    assert!(report.contains("runs without its monitor"), "{report}");
+    // The reset ran all the same: the container is gone from the host.
+    wait_gone(init);
+    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new());
+    assert!(!root.exists());
+}
+
+/// Tests run side by side in one binary: one root's teardown does not
+/// count another root's containers, networks, bridges or rules as its
+/// leftovers, and leaves them alone.
+#[test]
+fn a_teardown_beside_another_roots_running_containers_is_its_own() {
+    let mine = Berth::new();
+    let theirs = Berth::new();
+    for b in [&mine, &theirs] {
+        b.ok(&["network", "create", "n"]);
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "n",
+            "-p",
+            "127.0.0.1::80",
+            IMAGE,
+            "sleep",
+            "300",
+        ]);
+        b.ok(&["run", "-d", "--name", "plain", IMAGE, "sleep", "300"]);
+    }
+    let their_ids = ids_with_prefix(&theirs, "");
+    assert_eq!(their_ids.len(), 2);
+    drop(mine);
+    // Theirs are untouched: running, with their cgroups, bridge and rules.
+    assert_eq!(
+        theirs.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
+        "plain running\nweb running\n"
+    );
+    for id in &their_ids {
+        assert_ne!(cgroup_dirs(id), Vec::<PathBuf>::new());
+    }
+    let made = Footprint::of(&theirs);
+    assert!(
+        made.leftovers().len() >= 2,
+        "their bridges and rules are on the host"
+    );
+    assert_census_clean(&theirs);
 }

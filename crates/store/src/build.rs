@@ -285,6 +285,7 @@ impl Store {
         config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diffs});
         let bytes = serde_json::to_vec(&config)
             .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
+        crate::check_depth(layers.len())?;
         self.put_blob(tmp.path(), &bytes)?;
         let id = self.register_image(&bytes, layers, tags, &[])?;
         drop(tmp);

@@ -342,11 +342,7 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default();
-        if layers.len() > crate::MAX_LAYERS {
-            return Err(StoreError::TooDeep {
-                layers: layers.len(),
-            });
-        }
+        crate::check_depth(layers.len())?;
         let got: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
         if diff_ids != got {
             return Err(StoreError::corrupt(
@@ -504,9 +500,10 @@ impl Store {
         cfg["history"] = serde_json::json!(history);
         let bytes = serde_json::to_vec(&cfg)
             .map_err(|e| StoreError::corrupt("image config", e.to_string()))?;
-        self.put_blob(tmp.path(), &bytes)?;
         let mut layers = self.existing_layers(&parent_rec)?;
         layers.push(layer);
+        crate::check_depth(layers.len())?;
+        self.put_blob(tmp.path(), &bytes)?;
         sys::faults::point("commit.before-register");
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         let id = self.register_image(&bytes, layers, &tags, &[])?;

@@ -213,6 +213,16 @@ fn try_lock(f: &File) -> bool {
 /// berth at pull, load, build and commit.
 pub const MAX_LAYERS: usize = 127;
 
+/// Refuse an image of `layers` layers deeper than [`MAX_LAYERS`]: called
+/// before its config blob is written, so a refused image leaves no blob
+/// behind (the census would find it belonging to no image).
+pub(crate) fn check_depth(layers: usize) -> Result<(), StoreError> {
+    if layers > MAX_LAYERS {
+        return Err(StoreError::TooDeep { layers });
+    }
+    Ok(())
+}
+
 /// In a removal's work dir: the id of the container whose dir it takes
 /// (see [`Store::forget_container`]).
 pub(crate) const FORGET_CONTAINER: &str = ".forget-container";

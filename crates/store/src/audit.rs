@@ -244,8 +244,13 @@ fn image_rows(conn: &rusqlite::Connection) -> Result<Vec<ImageRow>, StoreError> 
     Ok(out)
 }
 
-/// What the images in `conn` reference (see [`References`]).
-pub(crate) fn references(conn: &rusqlite::Connection) -> Result<References, StoreError> {
+/// What the images in `conn` reference (see [`References`]); `blob_dir`
+/// holds the blobs (an image pulled by an index references the index and,
+/// through it, the manifests it names that are stored).
+pub(crate) fn references(
+    conn: &rusqlite::Connection,
+    blob_dir: &Path,
+) -> Result<References, StoreError> {
     let mut refs = References {
         layers: HashSet::new(),
         blobs: BTreeMap::new(),
@@ -260,6 +265,9 @@ pub(crate) fn references(conn: &rusqlite::Connection) -> Result<References, Stor
         hold(img.id.hex(), BlobRole::Config);
         for m in &img.manifests {
             hold(m, BlobRole::Manifest);
+            for child in index_children(&blob_dir.join(m)) {
+                hold(&child, BlobRole::Manifest);
+            }
         }
         for b in &img.blobs {
             hold(b.digest.trim_start_matches("sha256:"), BlobRole::Layer);
@@ -278,6 +286,31 @@ pub(crate) fn references(conn: &rusqlite::Connection) -> Result<References, Stor
             .or_default();
     }
     Ok(refs)
+}
+
+/// The manifests an image index blob at `path` names (hex digests), none
+/// for a manifest, a missing or an unreadable blob. Indexes are small:
+/// anything over 4 MiB is not read.
+fn index_children(path: &Path) -> Vec<String> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut text = Vec::new();
+    if f.take(4 << 20).read_to_end(&mut text).is_err() {
+        return Vec::new();
+    }
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    doc["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["digest"].as_str())
+        .filter_map(|d| d.strip_prefix("sha256:"))
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The names of the entries of `dir` (none if it does not exist).
@@ -349,7 +382,7 @@ impl Store {
         let tx = self.conn().unchecked_transaction()?;
         let mut out = Audit::default();
         let images = image_rows(&tx)?;
-        let refs = references(&tx)?;
+        let refs = references(&tx, &self.root().join("blobs/sha256"))?;
         out.counts.images = images.len();
         let mut tags: BTreeMap<String, Vec<Reference>> = BTreeMap::new();
         let mut dangling_tags = Vec::new();
@@ -735,7 +768,7 @@ impl Store {
     /// push compresses the layer again).
     pub fn drop_cached_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let tx = self.write_tx()?;
-        let refs = references(&tx)?;
+        let refs = references(&tx, &self.root().join("blobs/sha256"))?;
         if refs
             .blobs
             .get(digest.hex())

@@ -398,6 +398,20 @@ impl Store {
                 all_digests.push(d.clone());
             }
         }
+        // The image may be here already (a pull of what was imported or
+        // pushed from here): its record now names the new blobs, and an old
+        // one nothing names any more (the import's uncompressed layer,
+        // replaced by the pull's compressed one) goes, or it would be left
+        // with no image.
+        let old_blobs: Vec<LayerBlob> = tx
+            .query_row(
+                "SELECT layer_blobs FROM images WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         tx.execute(
             "INSERT OR REPLACE INTO images (id, created, diff_ids, layer_blobs, repo_digests, labels, loaded_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -417,7 +431,21 @@ impl Store {
                 params![t.to_string(), id.to_string()],
             )?;
         }
+        let mut unnamed = Vec::new();
+        if !old_blobs.is_empty() {
+            let refs = crate::audit::references(&tx, &self.root().join("blobs/sha256"))?;
+            for b in &old_blobs {
+                if let Ok(d) = b.digest.parse::<Digest>() {
+                    if !refs.blobs.contains_key(d.hex()) && d != id {
+                        unnamed.push(self.blob_path(&d));
+                    }
+                }
+            }
+        }
         tx.commit()?;
+        for p in unnamed {
+            let _ = std::fs::remove_file(p);
+        }
         Ok(id)
     }
 
@@ -880,8 +908,17 @@ impl Store {
                 doomed.push(self.layer_dir(d));
             }
         }
+        // A layer blob is another image's only if that image names it as a
+        // blob: one that has the same layer from another blob (the
+        // compressed one of a pull, where this was an import's
+        // uncompressed one) does not need it.
+        let blob_shared = |needle: &str| {
+            others
+                .iter()
+                .any(|(_, b, m)| b.contains(needle) || m.contains(needle))
+        };
         for b in &img.layer_blobs {
-            if !shared(&b.digest) {
+            if !blob_shared(&b.digest) {
                 if let Ok(d) = b.digest.parse::<Digest>() {
                     doomed.push(self.blob_path(&d));
                 }

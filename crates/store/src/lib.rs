@@ -478,7 +478,7 @@ impl Store {
             "DELETE FROM compressed WHERE diff_id NOT IN (SELECT value FROM images, json_each(images.diff_ids))",
             [],
         )?;
-        let refs = audit::references(&tx)?;
+        let refs = audit::references(&tx, &self.root.join("blobs/sha256"))?;
         let keep_layers = refs.layers;
         let keep_blobs = refs.blobs;
         // Blobs of a pull or push in progress are not referenced yet.

@@ -181,7 +181,11 @@ fn exit_codes_follow_docker() {
     assert_eq!(code(&b.run(&["run", "--bogus-flag", IMAGE])), 125);
     let out = b.run(&["run", "--rm", "--memory", "lots", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'\n\
+         See 'berth run --help'.\n"
+    );
     // --rm containers are gone, failed or not.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_census_clean(&b);
@@ -193,8 +197,40 @@ fn name_in_use_is_refused() {
     b.ok(&["create", "--name", "one", IMAGE, "true"]);
     let out = b.run(&["create", "--name", "one", IMAGE, "true"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("one"), "{}", stderr(&out));
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "one"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "berth: Conflict. The container name \"/one\" is already in use by container \"{}\". \
+             You have to remove (or rename) that container to be able to reuse that name.\n",
+            id.trim()
+        )
+    );
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+    // rename: dockerd's refusal, then which rename failed.
+    b.ok(&["create", "--name", "two", IMAGE, "true"]);
+    let out = b.run(&["rename", "two", "one"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with(
+            "berth: Error when allocating new name: Conflict. The container name \"/one\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("\nberth: failed to rename container named two\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&["rename", "nosuch", "three"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "berth: No such container: nosuch\nberth: failed to rename container named nosuch\n"
+    );
+    b.ok(&["rm", "one", "two"]);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -213,7 +249,22 @@ fn user_switching_resolves_names() {
     assert_eq!(stdout(&out), "4242\n10\n");
     let out = b.run(&["run", "--rm", "-u", "ghost", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("ghost"));
+    assert_eq!(
+        stderr(&out),
+        "berth: unable to find user ghost: no matching entries in passwd file.\n"
+    );
+    // As in Docker, the container is created; its start fails.
+    b.ok(&["create", "--name", "ghostly", "-u", "ghost", IMAGE, "true"]);
+    let out = b.run(&["start", "ghostly"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("unable to find user ghost: no matching entries in passwd file"),
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["rm", "ghostly"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
 }
 
 #[test]

@@ -133,10 +133,9 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
         ),
         (None, Ok(n)) => (n, 0, None),
         (None, Err(_)) => {
-            return Err(EngineError::invalid(
-                "user",
-                format!("unable to find user {user}: no matching entries in passwd file"),
-            ))
+            return Err(EngineError::Refused(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            )))
         }
     };
     if let Some(g) = group {
@@ -148,10 +147,9 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
                 .ok_or_else(|| {
-                    EngineError::invalid(
-                        "user",
-                        format!("unable to find group {g}: no matching entries in group file"),
-                    )
+                    EngineError::Refused(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
                 })?,
         };
     }

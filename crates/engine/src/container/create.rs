@@ -404,9 +404,9 @@ impl Engine {
             }
         }
         if req.auto_remove && req.restart.is_set() {
-            return Err(EngineError::invalid(
-                "--restart",
-                "conflicting options: --restart and --rm (a removed container cannot be restarted)",
+            // docker's words: a removed container cannot be restarted.
+            return Err(EngineError::Refused(
+                "Conflicting options: --restart and --rm".into(),
             ));
         }
         req.log_config
@@ -813,11 +813,11 @@ impl Engine {
             links,
             network_links,
         };
-        // Validate the user now: a bad -u is a create-time error in Docker.
+        // A -u the image's /etc/passwd lacks is not refused here: as in
+        // Docker, the container is created and its start fails.
         let mut dirs = self.store().layer_dirs(&image.id)?;
         dirs.extend(req.extra_layers.iter().cloned());
         dirs.reverse();
-        crate::spec::resolve_user(&config.user, &dirs)?;
 
         let mut name = match &req.name {
             Some(n) => n.trim_start_matches('/').to_string(),

@@ -30,7 +30,13 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
         match found {
             Some(v) => values.push(v),
             None => {
-                eprintln!("berth: no such object: {n}");
+                // docker's words: the kind asked for, else any object.
+                let what = match kind {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    _ => "object",
+                };
+                eprintln!("berth: No such {what}: {n}");
                 failed = true;
             }
         }

@@ -81,23 +81,20 @@ fn parse_memory_flags(
     memory: Option<&str>,
     swap: Option<&str>,
 ) -> Result<(Option<u64>, Option<i64>), Failure> {
+    // docker's flag parser refuses these (go-units' words).
+    let invalid =
+        |m: &str, flag: &str| Failure::flag_value(m, flag, &format!("invalid size: '{m}'"));
     let memory = memory
-        .map(|m| {
-            model::size::parse_bytes(m)
-                .map_err(|_| bad("--memory", format!("{m:?}: use a size like 512m or 1g")))
-        })
+        .map(|m| model::size::parse_bytes(m).map_err(|_| invalid(m, "-m, --memory")))
         .transpose()?;
     let swap = swap
         .map(|m| {
             if m == "-1" {
                 Ok(-1)
             } else {
-                model::size::parse_bytes(m).map(|v| v as i64).map_err(|_| {
-                    bad(
-                        "--memory-swap",
-                        format!("{m:?}: use a size like 1g, or -1 for unlimited"),
-                    )
-                })
+                model::size::parse_bytes(m)
+                    .map(|v| v as i64)
+                    .map_err(|_| invalid(m, "--memory-swap"))
             }
         })
         .transpose()?;

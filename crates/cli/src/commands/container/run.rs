@@ -414,10 +414,7 @@ impl CreateArgs {
             ports: {
                 let mut v = Vec::new();
                 for p in &self.publish {
-                    v.extend(
-                        engine::config::PortMapping::parse(p)
-                            .map_err(|e| bad("-p/--publish", e))?,
-                    );
+                    v.extend(engine::config::PortMapping::parse(p).map_err(Failure::with_help)?);
                 }
                 if host_mode && (!v.is_empty() || self.publish_all) {
                     // As Docker: the host's ports are the container's already.
@@ -494,7 +491,7 @@ impl CreateArgs {
             init: self.init,
             runtime: self.runtime.clone(),
             restart: engine::restart::RestartPolicy::parse(&self.restart)
-                .map_err(|e| bad("--restart", e))?,
+                .map_err(Failure::with_help)?,
             health: self.health_flags()?,
             no_healthcheck: self.no_healthcheck,
             health_on_failure: engine::health::OnFailure::parse(&self.health_on_failure)

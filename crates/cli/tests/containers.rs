@@ -1128,3 +1128,34 @@ fn pid_and_ipc_container_join_a_running_donors_namespaces() {
     assert!(stderr(&o).contains("non-shareable IPC"), "{}", stderr(&o));
     b.ok(&["rm", "-f", "joiner", "donor", "private"]);
 }
+
+/// `--cidfile` as docker's CLI: the id written once the container exists,
+/// an existing file refused (125), the file gone again when the create
+/// fails.
+#[test]
+fn cidfile_holds_the_id_and_refuses_an_existing_file() {
+    let b = Berth::new();
+    let cid = b.path().join("cid");
+    let cid_s = cid.to_str().unwrap();
+    let id = b.ok(&["run", "-d", "--cidfile", cid_s, IMAGE, "sleep", "300"]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    let out = b.run(&["run", "--rm", "--cidfile", cid_s, IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "berth: container ID file found, make sure the other container isn't running or delete {cid_s}.\nSee 'berth run --help'.\n"
+        )
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+    std::fs::remove_file(&cid).unwrap();
+    let out = b.run(&["create", "--cidfile", cid_s, "--pull", "never", "nosuch:1"]);
+    assert_ne!(code(&out), 0);
+    assert!(!cid.exists(), "the file of a failed create is removed");
+    b.ok(&["create", "--cidfile", cid_s, IMAGE]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap().len(), 64);
+    b.ok(&["rm", "-f", "-v", &id.trim()[..12]]);
+    let all = b.ok(&["ps", "-aq"]);
+    b.ok(&[&["rm"][..], &all.split_whitespace().collect::<Vec<_>>()[..]].concat());
+    assert_census_clean(&b);
+}

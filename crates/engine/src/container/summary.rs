@@ -49,7 +49,7 @@ pub fn human_duration(d: chrono::Duration) -> String {
 }
 
 /// The status line: "Up 5 minutes (healthy)", "Exited (3) 2 seconds ago",
-/// "Created", "Restarting (1) 3 seconds ago", "Up (Paused)".
+/// "Created", "Restarting (1) 3 seconds ago", "Up 2 seconds (Paused)".
 pub fn status_text(c: &Container) -> String {
     let now = Utc::now();
     let health = match c.state.health.as_ref().map(|h| h.status) {
@@ -71,7 +71,11 @@ pub fn status_text(c: &Container) -> String {
             ),
             None => "Restarting".into(),
         },
-        Status::Paused => "Up (Paused)".into(),
+        // No health while paused, as dockerd.
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - c.state.started_at.unwrap_or(now))
+        ),
         Status::Created => "Created".into(),
         Status::Exited | Status::Dead => match c.state.finished_at {
             Some(f) => format!(

@@ -1884,6 +1884,21 @@ fn host_and_none_are_networks_as_in_docker() {
         assert_eq!(stderr(&o), format!("berth: {why}\n"), "{args:?}");
     }
     b.ok(&["network", "disconnect", "none", "alone"]);
+    // HostConfig.NetworkMode as docker run sends it: `default` when no
+    // --network is given, else the mode named.
+    b.ok(&["create", "--name", "plain", IMAGE]);
+    for (c, mode) in [
+        ("plain", "default"),
+        ("onbridge", "bridge"),
+        ("onhost", "host"),
+        ("alone", "none"),
+    ] {
+        assert_eq!(
+            b.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", c]),
+            format!("{mode}\n"),
+            "{c}"
+        );
+    }
     assert_eq!(
         b.ok(&[
             "inspect",
@@ -1903,7 +1918,7 @@ fn host_and_none_are_networks_as_in_docker() {
         ]),
         "onhost |\n"
     );
-    b.ok(&["rm", "-f", "onbridge", "onhost", "alone"]);
+    b.ok(&["rm", "-f", "onbridge", "onhost", "alone", "plain"]);
     b.ok(&["network", "rm", "nwb"]);
     assert_census_clean(&b);
 }

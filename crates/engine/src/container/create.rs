@@ -51,6 +51,10 @@ pub struct CreateRequest {
     pub network: NetworkMode,
     /// `--network NAME` of user-defined networks.
     pub networks: Vec<String>,
+    /// Docker's `HostConfig.NetworkMode` as the client named it, when the
+    /// networks do not say it: `default` (no `--network` given, or the
+    /// API's empty mode). None: derived from the networks.
+    pub network_mode_name: Option<String>,
     /// `-p`.
     pub ports: Vec<crate::config::PortMapping>,
     /// `-P`: publish every EXPOSEd port on a random host port.
@@ -716,7 +720,10 @@ impl Engine {
         {
             return Ok(None);
         }
-        let network_mode_name = network_mode.docker_name(&networks);
+        let network_mode_name = req
+            .network_mode_name
+            .clone()
+            .unwrap_or_else(|| network_mode.docker_name(&networks));
         let endpoint_extras = match (networks.first(), req.endpoint.is_empty()) {
             (Some(first), false) => BTreeMap::from([(first.clone(), req.endpoint.clone())]),
             _ => BTreeMap::new(),

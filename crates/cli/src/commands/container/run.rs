@@ -437,6 +437,8 @@ impl CreateArgs {
                 link_local_ips: self.link_local_ip.clone(),
                 driver_opts: None,
             },
+            // docker run sends `default` when no --network is given.
+            network_mode_name: (self.network == "default").then(|| "default".to_string()),
             connect_aliases: Default::default(),
             connect_ips: Default::default(),
             mac_address: self.mac_address.clone(),

@@ -540,8 +540,13 @@ fn exec_joins_the_container() {
     assert!(out.contains("Seccomp:\t2"), "{out}");
     let out = b.run(&["exec", "host", "sh", "-c", "exit 9"]);
     assert_eq!(code(&out), 9);
+    // As docker's CLI: dockerd's OCI error on stdout, 126.
     let out = b.run(&["exec", "host", "nope"]);
-    assert_eq!(code(&out), 127);
+    assert_eq!(code(&out), 126);
+    assert_eq!(
+        stdout(&out),
+        "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\n"
+    );
     let top = b.ok(&["top", "host"]);
     assert!(top.contains("sleep 300"), "{top}");
     assert_census_clean(&b);

@@ -107,6 +107,20 @@ pub fn command_line(c: &Container) -> String {
 }
 
 impl Engine {
+    /// The image a listing shows for `c`, as dockerd: the name it was made
+    /// from while that name still means its image, else the image's id
+    /// (`sha256:…`; the tag was removed or moved to another image).
+    pub fn listed_image(&self, c: &Container) -> String {
+        let id = c.record.image_id.to_string();
+        if c.record.image_ref == id {
+            return id;
+        }
+        match self.store().resolve_image(&c.record.image_ref) {
+            Ok(img) if img.id == c.record.image_id => c.record.image_ref.clone(),
+            _ => id,
+        }
+    }
+
     /// `list` as entries of `GET /containers/json` (networks and leases
     /// read once for all of them).
     pub fn container_summaries(&self, list: &[Container]) -> Vec<Value> {
@@ -152,7 +166,7 @@ impl Engine {
         json!({
             "Id": c.id().as_str(),
             "Names": [format!("/{}", c.name())],
-            "Image": c.record.image_ref,
+            "Image": self.listed_image(c),
             "ImageID": c.record.image_id.to_string(),
             "Command": command_line(c),
             "Created": c.record.created.timestamp(),

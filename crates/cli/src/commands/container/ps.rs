@@ -140,6 +140,14 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
         .iter()
         .map(|c| {
             let mut r = container_row(c, a.no_trunc);
+            // An id when the name no longer means its image, short unless
+            // --no-trunc (docker's CLI).
+            let image = engine.listed_image(c);
+            let image = match image.strip_prefix("sha256:") {
+                Some(hex) if !a.no_trunc => hex.chars().take(12).collect(),
+                _ => image,
+            };
+            r.insert("Image", image);
             if let Some(links) = link_names.get(c.id().as_str()) {
                 let mut names: Vec<String> = links
                     .iter()

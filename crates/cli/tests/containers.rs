@@ -1164,3 +1164,40 @@ fn cidfile_holds_the_id_and_refuses_an_existing_file() {
     b.ok(&[&["rm"][..], &all.split_whitespace().collect::<Vec<_>>()[..]].concat());
     assert_census_clean(&b);
 }
+
+/// `ps -s` and `inspect -s`: the writable layer's size and, with the
+/// image's, the virtual size, as docker's; left out without -s.
+#[test]
+fn sizes_with_ps_s_and_inspect_s() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "--name",
+        "w",
+        IMAGE,
+        "sh",
+        "-c",
+        "head -c 20000 /dev/zero > /f",
+    ]);
+    let size = b.ok(&["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    let (rw, virt) = size.trim().split_once(" (virtual ").expect(&size);
+    assert!(rw.ends_with("kB") && virt.ends_with("MB)"), "{size}");
+    let table = b.ok(&["ps", "-a", "-s"]);
+    assert!(table.lines().next().unwrap().ends_with("SIZE"), "{table}");
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "w\n");
+    let rw: u64 = b
+        .ok(&["inspect", "-s", "-f", "{{.SizeRw}}", "w"])
+        .trim()
+        .parse()
+        .unwrap();
+    let root: u64 = b
+        .ok(&["container", "inspect", "-s", "-f", "{{.SizeRootFs}}", "w"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rw >= 20000 && root > rw, "{rw} {root}");
+    let plain: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "w"])).unwrap();
+    assert!(plain[0].get("SizeRw").is_none());
+    b.ok(&["rm", "w"]);
+    assert_census_clean(&b);
+}

@@ -13,10 +13,15 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
     for n in &a.names {
         let kind = a.kind.as_deref();
         let found = if kind != Some("image") {
-            engine
-                .container(n)
-                .ok()
-                .map(|c| engine.inspect_container(&c))
+            engine.container(n).ok().map(|c| {
+                let mut v = engine.inspect_container(&c);
+                if a.size {
+                    let (rw, root) = engine.container_sizes(&c);
+                    v["SizeRw"] = rw.into();
+                    v["SizeRootFs"] = root.into();
+                }
+                v
+            })
         } else {
             None
         };

@@ -110,6 +110,9 @@ pub struct InspectArgs {
     /// Only look at this kind of object (container or image).
     #[arg(long = "type")]
     kind: Option<String>,
+    /// Add a container's SizeRw and SizeRootFs.
+    #[arg(short = 's', long)]
+    size: bool,
     /// Names or ids.
     #[arg(required = true)]
     names: Vec<String>,
@@ -178,6 +181,9 @@ pub struct ContainerArgs {
     /// Go template.
     #[arg(short = 'f', long)]
     format: Option<String>,
+    /// Add SizeRw and SizeRootFs.
+    #[arg(short = 's', long)]
+    size: bool,
     /// Containers.
     #[arg(required = true)]
     names: Vec<String>,
@@ -210,6 +216,7 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
             InspectArgs {
                 format: a.format,
                 kind: Some("container".into()),
+                size: a.size,
                 names: a.names,
             },
         ),

@@ -388,6 +388,10 @@ impl Body {
         // The network: `NetworkMode`, then the endpoint settings of the one
         // it names (docker run sends both).
         let mode = hc.network_mode;
+        // dockerd keeps a mode given as `default` or not at all as `default`.
+        if matches!(mode.as_str(), "" | "default") {
+            req.network_mode_name = Some("default".into());
+        }
         req.network = match mode.as_str() {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,

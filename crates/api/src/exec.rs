@@ -550,6 +550,18 @@ pub fn helper_main(paths: engine::Paths) -> i32 {
     }
 }
 
+/// A command the container cannot start, in dockerd's words (`OCI runtime
+/// exec failed: …: unknown`), with the status of its kind.
+fn not_started(e: engine::EngineError) -> ApiError {
+    match e.oci_exec_message() {
+        Some(m) => ApiError::new(
+            StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+            m,
+        ),
+        None => e.into(),
+    }
+}
+
 fn run_helper(
     paths: engine::Paths,
     args: &Value,
@@ -584,7 +596,7 @@ fn run_helper(
             dup(std::io::stdout().as_fd())?,
             dup(std::io::stderr().as_fd())?,
         ];
-        let pid = engine.exec(id, &req, stdio)?;
+        let pid = engine.exec(id, &req, stdio).map_err(not_started)?;
         let _ = writeln!(reports, "pid {pid}");
         // Our copies of the pipes go, so the server sees the end of the
         // output when the process (and what it started) closes them.
@@ -599,7 +611,7 @@ fn run_helper(
         let _ = engine::term::set_winsize(master.as_fd(), engine::term::WinSize { rows, cols });
     }
     let stdio = [dup(slave.as_fd())?, dup(slave.as_fd())?, slave];
-    let pid = engine.exec(id, &req, stdio)?;
+    let pid = engine.exec(id, &req, stdio).map_err(not_started)?;
     let _ = writeln!(reports, "pid {pid}");
     engine::term::pump_pty(master, args["stdin"].as_bool().unwrap_or(false), false);
     Ok(engine::term::wait_child(pid))

@@ -321,7 +321,11 @@ impl AppState {
         args["socket"] = json!(rv.path.to_string_lossy());
         let st = self.clone();
         let mut answer = tokio::spawn(async move { st.forked(op, args).await });
+        // The connection first: an op that connects, sends and ends at
+        // once makes both ready, and an unbiased select would then take
+        // the end for "did not connect" half of the time.
         tokio::select! {
+            biased;
             conn = rv.listener.accept() => {
                 let (conn, _) = conn
                     .map_err(|e| ApiError::internal(format!("accepting the op's connection: {e}")))?;

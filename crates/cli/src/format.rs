@@ -494,6 +494,10 @@ fn inspect_shape(doc: &serde_json::Value) -> (Shape<'static>, bool) {
         },
         types: &[],
         nils: &["State.Health", "Config.Healthcheck"],
+        slices: &[
+            "NetworkSettings.Networks.*.Aliases",
+            "NetworkSettings.Networks.*.Links",
+        ],
     };
     // Docker re-runs a failed template on the raw JSON, except for volumes.
     (shape, type_name != "types.Volume")

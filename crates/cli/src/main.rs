@@ -57,6 +57,9 @@ pub struct Failure {
     /// A bad flag or argument: docker's CLI refuses those itself, with 125,
     /// whatever the command (other engine errors are 125 for `run` only).
     pub usage: bool,
+    /// Printed as it is, without `berth: ` (how docker's CLI words a flag
+    /// value its flag parser refuses).
+    pub bare: bool,
 }
 
 impl Failure {
@@ -66,6 +69,7 @@ impl Failure {
             code,
             message: Some(message.into()),
             usage: false,
+            bare: false,
         }
     }
     /// A bad flag or argument value (125 for every command).
@@ -74,6 +78,26 @@ impl Failure {
             code: 125,
             message: Some(message.into()),
             usage: true,
+            bare: false,
+        }
+    }
+    /// A flag value docker's CLI refuses itself, in its words: the message,
+    /// a period, then where to find help (125).
+    pub fn with_help(message: impl std::fmt::Display) -> Failure {
+        Failure::usage(format!("{message}.\nSee '{} --help'.", command_path()))
+    }
+    /// A flag value docker's flag parser refuses, in its words: `invalid
+    /// argument "lots" for "-m, --memory" flag: invalid size: 'lots'`, then
+    /// where to find help (125).
+    pub fn flag_value(value: &str, flag: &str, why: &str) -> Failure {
+        Failure {
+            code: 125,
+            message: Some(format!(
+                "invalid argument \"{value}\" for \"{flag}\" flag: {why}\nSee '{} --help'.",
+                command_path()
+            )),
+            usage: true,
+            bare: true,
         }
     }
     /// Exit with `code` and print nothing (the container's own status).
@@ -82,6 +106,7 @@ impl Failure {
             code,
             message: None,
             usage: false,
+            bare: false,
         }
     }
 }
@@ -233,8 +258,10 @@ fn main() {
     match commands::dispatch(paths, cli.command) {
         Ok(()) => std::process::exit(0),
         Err(f) => {
-            if let Some(m) = f.message {
-                eprintln!("berth: {m}");
+            match f.message {
+                Some(m) if f.bare => eprintln!("{m}"),
+                Some(m) => eprintln!("berth: {m}"),
+                None => {}
             }
             std::process::exit(f.code);
         }

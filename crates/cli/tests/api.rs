@@ -355,6 +355,30 @@ fn the_docker_cli_manages_networks_and_volumes() {
         srv.docker_ok(&["network", "inspect", "-f", f, "apinet"]),
         b.ok(&["network", "inspect", "-f", f, "apinet"])
     );
+    // host and none are listed, inspected and kept as dockerd keeps them.
+    let all = "{{.ID}} {{.Name}} {{.Driver}} {{.Scope}}";
+    let listed = srv.docker_ok(&["network", "ls", "--filter", "type=builtin", "--format", all]);
+    assert_eq!(
+        listed,
+        b.ok(&["network", "ls", "--filter", "type=builtin", "--format", all])
+    );
+    let names: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["bridge", "host", "none"], "{listed}");
+    let f = "{{.Id}} {{.Driver}} {{len .IPAM.Config}}";
+    assert_eq!(
+        srv.docker_ok(&["network", "inspect", "-f", f, "host", "none"]),
+        b.ok(&["network", "inspect", "-f", f, "host", "none"])
+    );
+    let o = srv.docker(&["network", "rm", "none"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("none is a pre-defined network and cannot be removed"),
+        "{}",
+        stderr(&o)
+    );
     srv.docker_ok(&[
         "run",
         "-d",

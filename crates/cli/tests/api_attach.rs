@@ -126,10 +126,9 @@ fn docker_exec_runs_in_the_container_with_its_streams_and_code() {
     // A command that is not there: dockerd's 126, the reason on stdout.
     let o = srv.docker(&["exec", "box", "nonexistent"]);
     assert_eq!(code(&o), 126);
-    assert!(
-        stdout(&o).contains("\"nonexistent\": executable file not found"),
-        "{}",
-        stdout(&o)
+    assert_eq!(
+        stdout(&o),
+        "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nonexistent\": executable file not found in $PATH: unknown\r\n",
     );
 
     // -d: runs on after the CLI returns.

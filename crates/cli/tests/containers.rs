@@ -181,7 +181,11 @@ fn exit_codes_follow_docker() {
     assert_eq!(code(&b.run(&["run", "--bogus-flag", IMAGE])), 125);
     let out = b.run(&["run", "--rm", "--memory", "lots", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'\n\
+         See 'berth run --help'.\n"
+    );
     // --rm containers are gone, failed or not.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_census_clean(&b);
@@ -193,8 +197,40 @@ fn name_in_use_is_refused() {
     b.ok(&["create", "--name", "one", IMAGE, "true"]);
     let out = b.run(&["create", "--name", "one", IMAGE, "true"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("one"), "{}", stderr(&out));
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "one"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "berth: Conflict. The container name \"/one\" is already in use by container \"{}\". \
+             You have to remove (or rename) that container to be able to reuse that name.\n",
+            id.trim()
+        )
+    );
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+    // rename: dockerd's refusal, then which rename failed.
+    b.ok(&["create", "--name", "two", IMAGE, "true"]);
+    let out = b.run(&["rename", "two", "one"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with(
+            "berth: Error when allocating new name: Conflict. The container name \"/one\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("\nberth: failed to rename container named two\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.run(&["rename", "nosuch", "three"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "berth: No such container: nosuch\nberth: failed to rename container named nosuch\n"
+    );
+    b.ok(&["rm", "one", "two"]);
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -213,7 +249,22 @@ fn user_switching_resolves_names() {
     assert_eq!(stdout(&out), "4242\n10\n");
     let out = b.run(&["run", "--rm", "-u", "ghost", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("ghost"));
+    assert_eq!(
+        stderr(&out),
+        "berth: unable to find user ghost: no matching entries in passwd file.\n"
+    );
+    // As in Docker, the container is created; its start fails.
+    b.ok(&["create", "--name", "ghostly", "-u", "ghost", IMAGE, "true"]);
+    let out = b.run(&["start", "ghostly"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("unable to find user ghost: no matching entries in passwd file"),
+        "{}",
+        stderr(&out)
+    );
+    b.ok(&["rm", "ghostly"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
 }
 
 #[test]
@@ -489,8 +540,13 @@ fn exec_joins_the_container() {
     assert!(out.contains("Seccomp:\t2"), "{out}");
     let out = b.run(&["exec", "host", "sh", "-c", "exit 9"]);
     assert_eq!(code(&out), 9);
+    // As docker's CLI: dockerd's OCI error on stdout, 126.
     let out = b.run(&["exec", "host", "nope"]);
-    assert_eq!(code(&out), 127);
+    assert_eq!(code(&out), 126);
+    assert_eq!(
+        stdout(&out),
+        "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\n"
+    );
     let top = b.ok(&["top", "host"]);
     assert!(top.contains("sleep 300"), "{top}");
     assert_census_clean(&b);
@@ -1076,4 +1132,72 @@ fn pid_and_ipc_container_join_a_running_donors_namespaces() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("non-shareable IPC"), "{}", stderr(&o));
     b.ok(&["rm", "-f", "joiner", "donor", "private"]);
+}
+
+/// `--cidfile` as docker's CLI: the id written once the container exists,
+/// an existing file refused (125), the file gone again when the create
+/// fails.
+#[test]
+fn cidfile_holds_the_id_and_refuses_an_existing_file() {
+    let b = Berth::new();
+    let cid = b.path().join("cid");
+    let cid_s = cid.to_str().unwrap();
+    let id = b.ok(&["run", "-d", "--cidfile", cid_s, IMAGE, "sleep", "300"]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    let out = b.run(&["run", "--rm", "--cidfile", cid_s, IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "berth: container ID file found, make sure the other container isn't running or delete {cid_s}.\nSee 'berth run --help'.\n"
+        )
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+    std::fs::remove_file(&cid).unwrap();
+    let out = b.run(&["create", "--cidfile", cid_s, "--pull", "never", "nosuch:1"]);
+    assert_ne!(code(&out), 0);
+    assert!(!cid.exists(), "the file of a failed create is removed");
+    b.ok(&["create", "--cidfile", cid_s, IMAGE]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap().len(), 64);
+    b.ok(&["rm", "-f", "-v", &id.trim()[..12]]);
+    let all = b.ok(&["ps", "-aq"]);
+    b.ok(&[&["rm"][..], &all.split_whitespace().collect::<Vec<_>>()[..]].concat());
+    assert_census_clean(&b);
+}
+
+/// `ps -s` and `inspect -s`: the writable layer's size and, with the
+/// image's, the virtual size, as docker's; left out without -s.
+#[test]
+fn sizes_with_ps_s_and_inspect_s() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "--name",
+        "w",
+        IMAGE,
+        "sh",
+        "-c",
+        "head -c 20000 /dev/zero > /f",
+    ]);
+    let size = b.ok(&["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    let (rw, virt) = size.trim().split_once(" (virtual ").expect(&size);
+    assert!(rw.ends_with("kB") && virt.ends_with("MB)"), "{size}");
+    let table = b.ok(&["ps", "-a", "-s"]);
+    assert!(table.lines().next().unwrap().ends_with("SIZE"), "{table}");
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "w\n");
+    let rw: u64 = b
+        .ok(&["inspect", "-s", "-f", "{{.SizeRw}}", "w"])
+        .trim()
+        .parse()
+        .unwrap();
+    let root: u64 = b
+        .ok(&["container", "inspect", "-s", "-f", "{{.SizeRootFs}}", "w"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rw >= 20000 && root > rw, "{rw} {root}");
+    let plain: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "w"])).unwrap();
+    assert!(plain[0].get("SizeRw").is_none());
+    b.ok(&["rm", "w"]);
+    assert_census_clean(&b);
 }

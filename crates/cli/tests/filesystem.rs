@@ -56,7 +56,10 @@ fn cp_both_ways_on_running_and_stopped_containers() {
         assert_ne!(code(&out), 0);
         let out = b.run(&["cp", &format!("{c}:/nonexistent"), &hs("x")]);
         assert_ne!(code(&out), 0);
-        assert!(stderr(&out).contains("could not find"), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!("berth: No such container:path: {c}:/nonexistent\n")
+        );
         // Tar streams: out to stdout, in from stdin.
         let tar = b
             .cmd()
@@ -122,6 +125,22 @@ fn cp_both_ways_on_running_and_stopped_containers() {
         b.ok(&["exec", "own", "stat", "-c", "%u", "/plain", "/kept"]),
         "0\n1234\n"
     );
+    // What is not there, in docker's CLI's words (exit 1), both ways.
+    let dest = h.join("x");
+    let dest = dest.to_str().unwrap();
+    for (args, end) in [
+        (["nosuch:/f", dest], "nosuch:/f"),
+        (["own:/nonexistent", dest], "own:/nonexistent"),
+        ([owned.to_str().unwrap(), "nosuch:/f"], "nosuch:/f"),
+    ] {
+        let out = b.run(&[&["cp"][..], &args[..]].concat());
+        assert_eq!(code(&out), 1, "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!("berth: No such container:path: {end}\n"),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

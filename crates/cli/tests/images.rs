@@ -38,6 +38,16 @@ fn import_with_changes_and_inspect() {
     assert_eq!(v[0]["RepoTags"][0], "changed:1");
     let h = b.ok(&["history", "changed:1"]);
     assert!(h.contains("imported"), "{h}");
+    // As dockerd's import: no CREATED BY, the message as the comment.
+    assert_eq!(
+        b.ok(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "changed:1"
+        ]),
+        "|imported\n"
+    );
 }
 
 #[test]

@@ -1675,3 +1675,118 @@ fn network_create_options_are_answered_as_dockerd() {
     b.ok(&["network", "rm", "test 01"]);
     assert_census_clean(&b);
 }
+
+/// `host` and `none` as dockerd has them: listed (with the driver filter),
+/// inspected with ids that stay, never removed, connected or disconnected
+/// with dockerd's refusals, and named by id in a container's inspect.
+#[test]
+fn host_and_none_are_networks_as_in_docker() {
+    let b = Berth::new();
+    let ls = b.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
+    assert_eq!(
+        ls,
+        "bridge bridge local\nhost host local\nnone null local\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "driver=null",
+            "--format",
+            "{{.Name}}"
+        ]),
+        "none\n"
+    );
+    let ids = b.ok(&["network", "inspect", "-f", "{{.Id}}", "host", "none"]);
+    assert_eq!(ids.lines().count(), 2, "{ids}");
+    assert_eq!(
+        b.ok(&["network", "inspect", "-f", "{{.Id}}", "host", "none"]),
+        ids
+    );
+    let host_id = ids.lines().next().unwrap().to_string();
+    assert_eq!(
+        b.ok(&["network", "inspect", "-f", "{{.Name}}", &host_id[..12]]),
+        "host\n"
+    );
+    for n in ["host", "none"] {
+        let o = b.run(&["network", "rm", n]);
+        assert_eq!(code(&o), 1);
+        assert_eq!(
+            stderr(&o),
+            format!("berth: {n} is a pre-defined network and cannot be removed\n")
+        );
+    }
+    b.ok(&["network", "create", "nwb"]);
+    for (name, mode) in [
+        ("onbridge", "bridge"),
+        ("onhost", "host"),
+        ("alone", "none"),
+    ] {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            mode,
+            IMAGE,
+            "sleep",
+            "300",
+        ]);
+    }
+    for (args, why) in [
+        (["connect", "host", "onbridge"], "container cannot be disconnected from host network or connected to host network"),
+        (["connect", "none", "onbridge"], "container cannot be connected to multiple networks with one of the networks in private (none) mode"),
+        (["connect", "nwb", "onhost"], "container sharing network namespace with another container or host cannot be connected to any other network"),
+        (["connect", "nwb", "alone"], "container cannot be connected to multiple networks with one of the networks in private (none) mode"),
+        (["disconnect", "host", "onhost"], "container cannot be disconnected from host network or connected to host network"),
+    ] {
+        let o = b.run(&[&["network"][..], &args[..]].concat());
+        assert_eq!(code(&o), 1, "{args:?}");
+        assert_eq!(stderr(&o), format!("berth: {why}\n"), "{args:?}");
+    }
+    b.ok(&["network", "disconnect", "none", "alone"]);
+    // HostConfig.NetworkMode as docker run sends it: `default` when no
+    // --network is given, else the mode named.
+    b.ok(&["create", "--name", "plain", IMAGE]);
+    for (c, mode) in [
+        ("plain", "default"),
+        ("onbridge", "bridge"),
+        ("onhost", "host"),
+        ("alone", "none"),
+    ] {
+        assert_eq!(
+            b.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", c]),
+            format!("{mode}\n"),
+            "{c}"
+        );
+    }
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.host.NetworkID}}",
+            "onhost"
+        ]),
+        host_id.clone() + "\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}} {{.IPv4Address}}|{{end}}",
+            "host",
+        ]),
+        "onhost |\n"
+    );
+    b.ok(&["rm", "-f", "onbridge", "onhost", "alone", "plain"]);
+    b.ok(&["network", "rm", "nwb"]);
+    assert_census_clean(&b);
+}

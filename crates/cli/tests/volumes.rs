@@ -515,6 +515,10 @@ fn binds_chown_driver_options_and_bad_input() {
     assert!(stderr(&out).contains("device"));
     let out = b.run(&["volume", "create", "-d", "nfs", "x"]);
     assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "berth: create x: error looking up volume plugin nfs: plugin \"nfs\" not found\n"
+    );
     assert!(volumes(&b).iter().all(|v| v != "x"));
     let meta = std::fs::metadata(b.root.join("volumes/owned/_data")).unwrap();
     assert_eq!(meta.uid(), 1000);

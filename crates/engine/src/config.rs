@@ -51,48 +51,50 @@ impl PortMapping {
     /// Parse one `-p` value: `[ip:][hostPort[-end]:]containerPort[-end][/proto]`.
     /// A missing host port, or host port 0 (as Docker takes it:
     /// testcontainers-node sends `HostPort: "0"`), is 0 (picked at create).
+    /// A bad one is refused in Docker's words (go-connections' `nat`).
     pub fn parse(spec: &str) -> Result<Vec<PortMapping>, String> {
-        let bad = |why: &str| format!("invalid port specification {spec:?}: {why}");
         let (rest, proto) = match spec.rsplit_once('/') {
-            Some((r, p)) => (r, p.to_ascii_lowercase()),
-            None => (spec, "tcp".to_string()),
+            Some((r, p)) => (r, p),
+            None => (spec, "tcp"),
         };
-        if proto != "tcp" && proto != "udp" {
-            return Err(bad("the protocol must be tcp or udp"));
-        }
         let parts: Vec<&str> = rest.split(':').collect();
         let (ip, host, cont) = match parts.as_slice() {
             [c] => ("", "", *c),
             [h, c] => ("", *h, *c),
             [i, h, c] => (*i, *h, *c),
-            _ => return Err(bad("expected [ip:][hostPort:]containerPort[/proto]")),
+            _ => {
+                return Err(format!(
+                    "invalid port specification {spec:?}: expected [ip:][hostPort:]containerPort[/proto]"
+                ))
+            }
         };
         if !ip.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(bad(&format!("{ip:?} is not an IPv4 address")));
+            return Err(format!("Invalid ip address: {ip}"));
         }
-        let range = |s: &str| -> Result<(u16, u16), String> {
+        if cont.is_empty() {
+            return Err(format!("No port specified: {spec}<empty>"));
+        }
+        let range = |s: &str| -> Option<(u16, u16)> {
             let (a, b) = s.split_once('-').unwrap_or((s, s));
-            let a: u16 = a
-                .parse()
-                .map_err(|_| bad(&format!("{s:?} is not a port")))?;
-            let b: u16 = b
-                .parse()
-                .map_err(|_| bad(&format!("{s:?} is not a port")))?;
-            if a == 0 || b < a {
-                return Err(bad(&format!("{s:?} is not a port range")));
-            }
-            Ok((a, b))
+            let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+            (a != 0 && b >= a).then_some((a, b))
         };
-        let (c0, c1) = range(cont)?;
+        let (c0, c1) = range(cont).ok_or_else(|| format!("Invalid containerPort: {cont}"))?;
         let host_range = if host.is_empty() || host == "0" {
             None
         } else {
-            Some(range(host)?)
+            Some(range(host).ok_or_else(|| format!("Invalid hostPort: {host}"))?)
         };
         if let Some((h0, h1)) = host_range {
             if h1 - h0 != c1 - c0 {
-                return Err(bad("host and container port ranges differ in size"));
+                return Err(format!(
+                    "Invalid ranges specified for container and host Ports: {cont} and {host}"
+                ));
             }
+        }
+        let proto = proto.to_ascii_lowercase();
+        if proto != "tcp" && proto != "udp" {
+            return Err(format!("Invalid proto: {proto}"));
         }
         Ok((0..=(c1 - c0))
             .map(|i| PortMapping {
@@ -722,8 +724,19 @@ mod port_tests {
         let r = p("8000-8002:80-82");
         assert_eq!(r.len(), 3);
         assert_eq!((r[2].host_port, r[2].container_port), (8002, 82));
-        for bad in ["x", "80/sctp", "1:2:3:4", "8000-8001:80", "0", "host:80:80"] {
-            assert!(PortMapping::parse(bad).is_err(), "{bad}");
+        for (bad, why) in [
+            ("x", "Invalid containerPort: x"),
+            ("80/sctp", "Invalid proto: sctp"),
+            (
+                "8000-8001:80",
+                "Invalid ranges specified for container and host Ports: 80 and 8000-8001",
+            ),
+            ("0", "Invalid containerPort: 0"),
+            ("x:80", "Invalid hostPort: x"),
+            ("host:80:80", "Invalid ip address: host"),
+        ] {
+            assert_eq!(PortMapping::parse(bad).unwrap_err(), why, "{bad}");
         }
+        assert!(PortMapping::parse("1:2:3:4").is_err());
     }
 }

@@ -159,6 +159,16 @@ impl EngineError {
         store::error::error_is_disk_full(self)
     }
 
+    /// An exec whose command could not be started (126/127), in dockerd's
+    /// words: `OCI runtime exec failed: exec failed: unable to start
+    /// container process: exec: "x": executable file not found in $PATH:
+    /// unknown` (what docker's CLI prints on stdout, exiting 126).
+    pub fn oci_exec_message(&self) -> Option<String> {
+        matches!(self.kind(), ErrorKind::CannotInvoke | ErrorKind::CommandNotFound).then(|| {
+            format!("OCI runtime exec failed: exec failed: unable to start container process: {self}: unknown")
+        })
+    }
+
     /// Is this "no such object"?
     pub fn is_not_found(&self) -> bool {
         self.kind() == ErrorKind::NotFound

@@ -232,6 +232,7 @@ impl crate::Engine {
     /// `network ls [--filter]`, by name.
     pub fn list_networks(&self, f: &Filters) -> Result<Vec<store::NetworkRecord>> {
         let mut list = self.store().networks()?;
+        list.extend(self.builtin_networks());
         list.sort_by(|a, b| a.name.cmp(&b.name));
         let dangling = f.boolean("dangling")?;
         for t in f.values("type") {

@@ -92,6 +92,9 @@ impl Engine {
     /// Docker-shaped JSON for one network: its containers are the running
     /// ones with an address on it.
     pub fn inspect_network(&self, n: &store::NetworkRecord) -> Value {
+        if crate::networks::is_builtin(n) {
+            return self.inspect_builtin_network(n);
+        }
         let store = self.store();
         let prefix = n.subnet.split('/').nth(1).unwrap_or("");
         let prefix6 = n
@@ -192,6 +195,46 @@ impl Engine {
             "Containers": containers,
             "Options": options,
             "Labels": n.labels,
+        })
+    }
+
+    /// `host` or `none` as dockerd shows them: no pools, no options; its
+    /// containers are the running ones in that mode, without addresses.
+    fn inspect_builtin_network(&self, n: &store::NetworkRecord) -> Value {
+        let mut containers = serde_json::Map::new();
+        for c in self.containers().unwrap_or_default() {
+            let on_it = match n.name.as_str() {
+                "host" => c.config.network_mode == crate::config::NetworkMode::Host,
+                _ => c.config.network_none(),
+            };
+            if !on_it || !c.is_running() {
+                continue;
+            }
+            let endpoint = model::Digest::of(format!("{}/{}", c.id().as_str(), n.id).as_bytes())
+                .hex()
+                .to_string();
+            containers.insert(
+                c.id().as_str().to_string(),
+                json!({"Name": c.name(), "EndpointID": endpoint, "MacAddress": "",
+                       "IPv4Address": "", "IPv6Address": ""}),
+            );
+        }
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv6": false,
+            "IPAM": {"Driver": "default", "Options": Value::Null, "Config": []},
+            "Internal": false,
+            "Attachable": false,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": {},
+            "Labels": {},
         })
     }
 }

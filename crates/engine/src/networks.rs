@@ -396,12 +396,12 @@ impl Engine {
     /// `network rm`: refused while containers use it; the bridge and its
     /// firewall rules go.
     pub fn network_remove(&self, key: &str) -> Result<NetworkRecord> {
-        let n = self.store().network(key)?;
-        if is_default(&n) {
-            return Err(invalid(
-                "network",
-                format!("{} is a pre-defined network and cannot be removed", n.name),
-            ));
+        let n = self.network(key)?;
+        if is_default(&n) || is_builtin(&n) {
+            return Err(EngineError::Refused(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
         }
         self.drop_network(&n)?;
         self.emit(
@@ -453,30 +453,23 @@ impl Engine {
         let n = if net == "bridge" || net == "default" {
             self.default_network()?
         } else {
-            self.store().network(net)?
+            self.network(net)?
         };
         let c = self.container(container)?;
+        // dockerd's refusals, in its order: a shared namespace, the host
+        // network, a private (none) one on either side.
+        use crate::config::NetworkMode;
+        let none = |n: &NetworkRecord| is_builtin(n) && n.name == "none";
         match &c.config.network_mode {
-            crate::config::NetworkMode::None if c.config.network_none() => {
-                return Err(invalid(
-                    "network connect",
-                    format!(
-                        "container {} uses --network none: it cannot be connected to a network",
-                        c.name()
-                    ),
-                ))
+            NetworkMode::Container(_) => return Err(EngineError::Conflict(SHARED_NETNS.into())),
+            _ if is_builtin(&n) && n.name == "host" => {
+                return Err(EngineError::Conflict(HOST_NETWORK.into()))
             }
-            crate::config::NetworkMode::None => {}
-            other => {
-                return Err(invalid(
-                    "network connect",
-                    format!(
-                        "container {} shares another network namespace ({}): it cannot be connected to a network",
-                        c.name(),
-                        other.docker_name(&[])
-                    ),
-                ))
+            NetworkMode::Host => return Err(EngineError::Conflict(SHARED_NETNS.into())),
+            NetworkMode::None if c.config.network_none() || none(&n) => {
+                return Err(EngineError::Conflict(PRIVATE_NETWORK.into()))
             }
+            NetworkMode::None => {}
         }
         if c.config.networks.contains(&n.name) {
             return Err(invalid(
@@ -632,14 +625,25 @@ impl Engine {
     /// interface goes at once when it runs).
     pub fn network_disconnect(&self, net: &str, container: &str, force: bool) -> Result<()> {
         let c = self.container(container)?;
-        let n = match self.store().network(net) {
+        let n = match self.network(net) {
             Ok(n) => n,
-            Err(e) if !force => return Err(e.into()),
+            Err(e) if !force => return Err(e),
             Err(_) => {
                 // -f: forget a network that no longer exists.
                 return self.forget_network(c.id(), net);
             }
         };
+        match n.name.as_str() {
+            "host"
+                if is_builtin(&n) && c.config.network_mode == crate::config::NetworkMode::Host =>
+            {
+                return Err(EngineError::Conflict(HOST_NETWORK.into()));
+            }
+            // dockerd takes it (the container keeps its loopback only,
+            // as before); berth still shows its `none` endpoint.
+            "none" if is_builtin(&n) && c.config.network_none() => return Ok(()),
+            _ => {}
+        }
         if !c.config.networks.contains(&n.name) {
             return Err(invalid(
                 "network disconnect",
@@ -722,6 +726,25 @@ pub const DEFAULT_BRIDGE_OPT: &str = "com.docker.network.bridge.default_bridge";
 /// as in Docker.
 pub fn is_default(n: &NetworkRecord) -> bool {
     n.options.get(DEFAULT_BRIDGE_OPT).map(String::as_str) == Some("true")
+}
+
+/// dockerd's refusal to connect a container sharing another namespace.
+const SHARED_NETNS: &str = "container sharing network namespace with another container or host cannot be connected to any other network";
+/// dockerd's refusal to connect to (or disconnect from) `host`.
+const HOST_NETWORK: &str =
+    "container cannot be disconnected from host network or connected to host network";
+/// dockerd's refusal to mix `none` with another network.
+const PRIVATE_NETWORK: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
+/// Docker's networks that are no bridge: `host` (driver `host`: the
+/// host's namespace) and `none` (driver `null`: loopback only). They are
+/// listed and inspected as Docker lists them, but never stored: nothing
+/// is set up for them (no bridge, subnet, rules or leases).
+pub const BUILTIN: [(&str, &str); 2] = [("host", "host"), ("none", "null")];
+
+/// Whether `n` is `host` or `none` (see [`BUILTIN`]).
+pub fn is_builtin(n: &NetworkRecord) -> bool {
+    n.bridge.is_empty() && BUILTIN.contains(&(n.name.as_str(), n.driver.as_str()))
 }
 
 /// The Linux bridge of the default network: `berth0` for the default
@@ -1497,8 +1520,43 @@ fn lookup_on(store: &Store, net: &NetworkRecord, name: &str) -> Option<Vec<std::
 }
 
 impl Engine {
-    /// A network by name, id or id prefix.
+    /// A network by name, id or id prefix: a stored one, else `host` or
+    /// `none`.
     pub fn network(&self, key: &str) -> Result<NetworkRecord> {
-        Ok(self.store().network(key)?)
+        match self.store().network(key) {
+            Err(e @ store::StoreError::NotFound { .. }) => self
+                .builtin_networks()
+                .into_iter()
+                .find(|n| n.name == key || (!key.is_empty() && n.id.starts_with(key)))
+                .ok_or(e.into()),
+            other => Ok(other?),
+        }
+    }
+
+    /// `host` and `none` as records (see [`BUILTIN`]): their ids are
+    /// stable for a state root (made from its path), their creation time
+    /// the default bridge's (what dockerd shows: its first start).
+    pub fn builtin_networks(&self) -> Vec<NetworkRecord> {
+        let created = self
+            .store()
+            .network("bridge")
+            .map(|n| n.created)
+            .unwrap_or_else(|_| chrono::Utc::now());
+        BUILTIN
+            .iter()
+            .map(|(name, driver)| {
+                let seed = format!(
+                    "berth builtin network\0{}\0{name}",
+                    self.paths().root.display()
+                );
+                NetworkRecord {
+                    id: model::Digest::of(seed.as_bytes()).hex().to_string(),
+                    name: name.to_string(),
+                    driver: driver.to_string(),
+                    created,
+                    ..NetworkRecord::default()
+                }
+            })
+            .collect()
     }
 }

@@ -31,33 +31,37 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
-    /// Parse a `--restart` value.
+    /// Parse a `--restart` value; a bad one is refused in Docker's words
+    /// (its CLI's for the retry count, dockerd's for the name).
     pub fn parse(s: &str) -> Result<RestartPolicy, String> {
         let (name, max) = match s.split_once(':') {
+            Some((_, m)) if m.contains(':') => {
+                return Err("invalid restart policy format".to_string())
+            }
             Some((n, m)) => (n, Some(m)),
             None => (s, None),
+        };
+        let max = match max {
+            Some(m) => Some(
+                m.parse::<i64>()
+                    .map_err(|_| "maximum retry count must be an integer".to_string())?,
+            ),
+            None => None,
         };
         let policy = match name {
             "" | "no" => RestartPolicy::No,
             "always" => RestartPolicy::Always,
             "unless-stopped" => RestartPolicy::UnlessStopped,
             "on-failure" => RestartPolicy::OnFailure { max: 0 },
-            _ => {
-                return Err(format!(
-                    "invalid restart policy {s:?}: use no, always, unless-stopped or on-failure[:max-retries]"
-                ))
-            }
+            _ => return Err(format!("invalid restart policy '{name}'")),
         };
         match (policy, max) {
             (p, None) => Ok(p),
-            (RestartPolicy::OnFailure { .. }, Some(m)) => m
-                .parse::<u32>()
+            (RestartPolicy::OnFailure { .. }, Some(m)) => u32::try_from(m)
                 .map(|max| RestartPolicy::OnFailure { max })
-                .map_err(|_| {
-                    format!("invalid restart policy {s:?}: the maximum retry count must be a number")
-                }),
+                .map_err(|_| "maximum retry count cannot be negative".to_string()),
             (_, Some(_)) => Err(format!(
-                "invalid restart policy {s:?}: maximum retry count can only be used with 'on-failure'"
+                "maximum retry count cannot be used with restart policy '{name}'"
             )),
         }
     }
@@ -155,8 +159,18 @@ mod tests {
             RestartPolicy::parse("unless-stopped").unwrap(),
             RestartPolicy::UnlessStopped
         );
-        for bad in ["sometimes", "always:3", "on-failure:x", "on-failure:-1"] {
-            assert!(RestartPolicy::parse(bad).is_err(), "{bad}");
+        for (bad, why) in [
+            ("sometimes", "invalid restart policy 'sometimes'"),
+            ("sometimes:3", "invalid restart policy 'sometimes'"),
+            (
+                "always:3",
+                "maximum retry count cannot be used with restart policy 'always'",
+            ),
+            ("on-failure:x", "maximum retry count must be an integer"),
+            ("on-failure:-1", "maximum retry count cannot be negative"),
+            ("on-failure:1:2", "invalid restart policy format"),
+        ] {
+            assert_eq!(RestartPolicy::parse(bad).unwrap_err(), why, "{bad}");
         }
         let json = serde_json::to_value(RestartPolicy::OnFailure { max: 2 }).unwrap();
         assert_eq!(json, serde_json::json!({"name": "on-failure", "max": 2}));

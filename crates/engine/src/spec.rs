@@ -104,6 +104,10 @@ fn read_layered(dirs: &[PathBuf], rel: &str) -> Option<String> {
     None
 }
 
+/// The `PATH` a container (and a built image whose base has none) gets
+/// when its config sets none: Docker's `system.DefaultPathEnv` on Linux.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Resolve `user[:group]` (names or numbers) against the container's
 /// /etc/passwd and /etc/group, as Docker does.
 pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
@@ -133,10 +137,9 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
         ),
         (None, Ok(n)) => (n, 0, None),
         (None, Err(_)) => {
-            return Err(EngineError::invalid(
-                "user",
-                format!("unable to find user {user}: no matching entries in passwd file"),
-            ))
+            return Err(EngineError::Refused(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            )))
         }
     };
     if let Some(g) = group {
@@ -148,10 +151,9 @@ pub fn resolve_user(spec: &str, dirs: &[PathBuf]) -> Result<ResolvedUser> {
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
                 .ok_or_else(|| {
-                    EngineError::invalid(
-                        "user",
-                        format!("unable to find group {g}: no matching entries in group file"),
-                    )
+                    EngineError::Refused(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
                 })?,
         };
     }
@@ -342,10 +344,7 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     // stays in the config, as dockerd keeps it, and is unset here.
     let mut env: Vec<String> = c.env.iter().filter(|e| e.contains('=')).cloned().collect();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        );
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
     }
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.push(format!("HOSTNAME={}", c.hostname));

@@ -146,7 +146,7 @@ impl Store {
         if let Some(owner) = owner {
             return Err(StoreError::NameInUse {
                 name: rec.name.clone(),
-                owner: owner.chars().take(12).collect(),
+                owner,
             });
         }
         tx.execute(
@@ -296,7 +296,7 @@ impl Store {
         if let Some(owner) = owner {
             return Err(StoreError::NameInUse {
                 name: new_name.to_string(),
-                owner: owner.chars().take(12).collect(),
+                owner,
             });
         }
         let n = tx.execute(

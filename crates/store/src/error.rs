@@ -29,12 +29,12 @@ pub enum StoreError {
         /// The prefix.
         prefix: String,
     },
-    /// A container name is taken.
-    #[error("the container name \"/{name}\" is already in use by container {owner}: remove or rename that container, or choose another name")]
+    /// A container name is taken (in dockerd's words).
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse {
         /// The name.
         name: String,
-        /// The container holding it.
+        /// The id of the container holding it (whole, as dockerd says it).
         owner: String,
     },
     /// An image is used by a container.

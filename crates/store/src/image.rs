@@ -476,7 +476,8 @@ impl Store {
             "created": now,
             "config": config,
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
-            "history": [{"created": now, "created_by": "berth import", "comment": opts.message.clone().unwrap_or_else(|| "Imported from -".to_string())}],
+            // As dockerd's import: no created_by, only the comment.
+            "history": [{"created": now, "comment": opts.message.clone().unwrap_or_else(|| "Imported from -".to_string())}],
         });
         if let Some(v) = variant {
             cfg["variant"] = v.into();

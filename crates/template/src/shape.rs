@@ -23,6 +23,9 @@ pub struct Shape<'a> {
     /// Pointer fields JSON omits when nil (`State.Health`): present as `<nil>`,
     /// so `{{if .State.Health}}` is false rather than an error.
     pub nils: &'a [&'a str],
+    /// Go slices JSON shows as `null` when nil (an endpoint's `Aliases`):
+    /// an empty list, printed `[]` as Go prints a nil slice.
+    pub slices: &'a [&'a str],
 }
 
 fn matches(pattern: &str, path: &[&str]) -> bool {
@@ -55,13 +58,14 @@ impl Shape<'_> {
             }
             // A nil map prints `map[]` in Go.
             J::Null if Self::any(self.maps, path) => Value::Map(BTreeMap::new()),
+            J::Null if Self::any(self.slices, path) => Value::List(Vec::new()),
             J::Array(items) => Value::List(items.iter().map(|i| self.convert(i, path)).collect()),
             J::Object(m) if path.is_empty() || !Self::any(self.maps, path) => {
                 let mut fields = Vec::with_capacity(m.len());
                 let mut json_null = Vec::new();
                 for (k, v) in m {
                     path.push(k);
-                    if v.is_null() && Self::any(self.maps, path) {
+                    if v.is_null() && (Self::any(self.maps, path) || Self::any(self.slices, path)) {
                         json_null.push(k.clone());
                     }
                     fields.push((k.clone(), self.convert(v, path)));

@@ -375,3 +375,27 @@ fn omitted_map_fields_are_empty_maps() {
     assert_eq!(run("{{.HostConfig.Sysctls}}"), "map[]");
     assert_eq!(run("{{json .HostConfig}}"), "{\"ShmSize\":1}");
 }
+
+/// A nil slice (an endpoint's `Aliases` on `host` or the default bridge)
+/// prints `[]` as Go prints it, and stays `null` in JSON (docker 20.10:
+/// `{{range $k, $v := .NetworkSettings.Networks}}{{$v.Aliases}}{{end}}` →
+/// `[]`).
+#[test]
+fn nil_slices_print_as_empty_lists() {
+    let doc = serde_json::json!({"NetworkSettings": {"Networks": {"host": {"Aliases": null}}}});
+    let v = Shape {
+        maps: &["NetworkSettings.Networks"],
+        slices: &["NetworkSettings.Networks.*.Aliases"],
+        ..Shape::default()
+    }
+    .apply(&doc);
+    let run = |t: &str| Template::parse(t).unwrap().execute(&v).unwrap();
+    assert_eq!(
+        run("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.Aliases}} {{len $v.Aliases}}{{end}}"),
+        "host [] 0"
+    );
+    assert_eq!(
+        run("{{json .NetworkSettings.Networks.host}}"),
+        "{\"Aliases\":null}"
+    );
+}

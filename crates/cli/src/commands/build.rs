@@ -57,8 +57,9 @@ pub struct BuildArgs {
     /// Stages to build without the cache.
     #[arg(long = "no-cache-filter", value_delimiter = ',')]
     no_cache_filter: Vec<String>,
-    /// Pull FROM images even when they are in the store.
-    #[arg(long)]
+    /// Pull FROM images even when they are in the store (docker's boolean
+    /// flag: `--pull`, `--pull=true`, `--pull=false`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pull: bool,
     /// Push the image (its -t names) once built: -o type=image,push=true.
     #[arg(long)]

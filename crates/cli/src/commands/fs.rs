@@ -148,13 +148,27 @@ pub fn cp(engine: &Engine, a: CpArgs) -> Result<(), Failure> {
             "cowardly refusing to write a tar archive to a terminal: redirect stdout",
         ));
     }
-    engine.copy(
-        &src,
-        &dest,
-        CpOptions {
-            archive: a.archive,
-            follow: a.follow_link,
-        },
-    )?;
+    engine
+        .copy(
+            &src,
+            &dest,
+            CpOptions {
+                archive: a.archive,
+                follow: a.follow_link,
+            },
+        )
+        .map_err(|e| {
+            // docker's CLI words every "not found" of the daemon's (no
+            // such container, no such path in it) the same way.
+            let end = [&a.src, &a.dest]
+                .into_iter()
+                .find(|s| matches!(CpEnd::parse(s), CpEnd::Container(..)));
+            match end {
+                Some(end) if e.is_not_found() => {
+                    Failure::msg(1, format!("No such container:path: {end}"))
+                }
+                _ => e.into(),
+            }
+        })?;
     Ok(())
 }

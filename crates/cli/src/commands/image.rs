@@ -60,6 +60,12 @@ fn rows_for(img: &ImageRecord, a: &ImagesArgs) -> Vec<Row> {
         created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
     );
     base.insert("Size", format::human_size(img.size));
+    // docker 20.10's list: VirtualSize is the size; what a plain `images`
+    // does not count (`system df -v` does) is N/A.
+    base.insert("VirtualSize", format::human_size(img.size));
+    for f in ["Containers", "SharedSize", "UniqueSize"] {
+        base.insert(f, "N/A".into());
+    }
     base.insert(
         "Digest",
         img.repo_digests

@@ -180,6 +180,9 @@ pub fn dispatch(engine: &Engine, c: VolumeCommand) -> Result<(), Failure> {
                     r.insert("Driver", v.driver.clone());
                     r.insert("Name", v.name.clone());
                     r.insert("Scope", "local".to_string());
+                    // Counted by `system df -v` only, as dockerd's list.
+                    r.insert("Links", "N/A".to_string());
+                    r.insert("Size", "N/A".to_string());
                     r.insert(
                         "Mountpoint",
                         engine.volume_mountpoint(&v.name).display().to_string(),

@@ -199,6 +199,15 @@ impl Builder<'_> {
             o.remove("container_config");
             o.remove("container");
         }
+        // As Docker's builders: a base without PATH gets the default one,
+        // so an image built FROM it has it (FROM scratch too).
+        if config["os"].as_str().unwrap_or("linux") == "linux" {
+            let mut env = json_strings(&config["config"]["Env"]);
+            if !env.iter().any(|e| e.starts_with("PATH=")) {
+                env.push(format!("PATH={}", crate::spec::DEFAULT_PATH));
+                config["config"]["Env"] = json!(env);
+            }
+        }
         let mut shell = json_strings(&config["config"]["Shell"]);
         if shell.is_empty() {
             shell = vec!["/bin/sh".to_string(), "-c".to_string()];

@@ -51,6 +51,10 @@ pub struct CreateRequest {
     pub network: NetworkMode,
     /// `--network NAME` of user-defined networks.
     pub networks: Vec<String>,
+    /// Docker's `HostConfig.NetworkMode` as the client named it, when the
+    /// networks do not say it: `default` (no `--network` given, or the
+    /// API's empty mode). None: derived from the networks.
+    pub network_mode_name: Option<String>,
     /// `-p`.
     pub ports: Vec<crate::config::PortMapping>,
     /// `-P`: publish every EXPOSEd port on a random host port.
@@ -404,9 +408,9 @@ impl Engine {
             }
         }
         if req.auto_remove && req.restart.is_set() {
-            return Err(EngineError::invalid(
-                "--restart",
-                "conflicting options: --restart and --rm (a removed container cannot be restarted)",
+            // docker's words: a removed container cannot be restarted.
+            return Err(EngineError::Refused(
+                "Conflicting options: --restart and --rm".into(),
             ));
         }
         req.log_config
@@ -716,7 +720,10 @@ impl Engine {
         {
             return Ok(None);
         }
-        let network_mode_name = network_mode.docker_name(&networks);
+        let network_mode_name = req
+            .network_mode_name
+            .clone()
+            .unwrap_or_else(|| network_mode.docker_name(&networks));
         let endpoint_extras = match (networks.first(), req.endpoint.is_empty()) {
             (Some(first), false) => BTreeMap::from([(first.clone(), req.endpoint.clone())]),
             _ => BTreeMap::new(),
@@ -813,11 +820,11 @@ impl Engine {
             links,
             network_links,
         };
-        // Validate the user now: a bad -u is a create-time error in Docker.
+        // A -u the image's /etc/passwd lacks is not refused here: as in
+        // Docker, the container is created and its start fails.
         let mut dirs = self.store().layer_dirs(&image.id)?;
         dirs.extend(req.extra_layers.iter().cloned());
         dirs.reverse();
-        crate::spec::resolve_user(&config.user, &dirs)?;
 
         let mut name = match &req.name {
             Some(n) => n.trim_start_matches('/').to_string(),

@@ -496,52 +496,79 @@ impl crate::Engine {
                 let to_stdout = host.as_os_str() == "-";
                 let host = host.clone();
                 let path = path.clone();
+                let asked = path.clone();
                 self.with_container_root(&c, false, move |root| {
                     let (pdir, name) = source_in_root(root, &path, opts.follow)?;
-                    let (sdir, sname): (OwnedFd, OsString) = match name {
-                        Some(n) => (pdir, n),
-                        // The container's root: its contents.
-                        None => (pdir, OsString::from(".")),
+                    // Only the source is "not found" (a 404): what the host
+                    // side lacks is an error of another kind.
+                    let host_side = |e: std::io::Error| match e.kind() {
+                        std::io::ErrorKind::NotFound => std::io::Error::other(e.to_string()),
+                        _ => e,
                     };
-                    let st = fsops::stat_at(sdir.as_fd(), &sname).map_err(errno)?;
-                    let is_dir = fsops::kind_of(&st) == fsops::Kind::Dir;
-                    let contents_only = path.as_os_str().as_encoded_bytes().ends_with(b"/.");
-                    if to_stdout {
-                        let out = std::io::stdout();
-                        let mut w = std::io::BufWriter::new(out.lock());
-                        let base = if sname == "." {
-                            OsString::from("/")
-                        } else {
-                            sname.clone()
+                    (move || {
+                        let (sdir, sname): (OwnedFd, OsString) = match name {
+                            Some(n) => (pdir, n),
+                            // The container's root: its contents.
+                            None => (pdir, OsString::from(".")),
+                        };
+                        let st = fsops::stat_at(sdir.as_fd(), &sname).map_err(errno)?;
+                        let is_dir = fsops::kind_of(&st) == fsops::Kind::Dir;
+                        let contents_only = path.as_os_str().as_encoded_bytes().ends_with(b"/.");
+                        if to_stdout {
+                            let out = std::io::stdout();
+                            let mut w = std::io::BufWriter::new(out.lock());
+                            let base = if sname == "." {
+                                OsString::from("/")
+                            } else {
+                                sname.clone()
+                            };
+                            if contents_only && is_dir {
+                                let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
+                                fsops::tar_contents(d.as_fd(), &mut w)?;
+                            } else {
+                                fsops::tar_entry(sdir.as_fd(), &sname, Path::new(&base), &mut w)?;
+                            }
+                            return w.flush();
+                        }
+                        let copts = fsops::CopyOptions {
+                            owner,
+                            overwrite: true,
                         };
                         if contents_only && is_dir {
                             let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
-                            fsops::tar_contents(d.as_fd(), &mut w)?;
+                            let target = std::path::absolute(&host)?;
+                            if !target.is_dir() {
+                                std::fs::create_dir_all(&target)?;
+                            }
+                            let t = fsops::open_dir(&target)?;
+                            return fsops::copy_contents(d.as_fd(), t.as_fd(), &copts);
+                        }
+                        let shown_name = if sname == "." {
+                            OsString::from("rootfs")
                         } else {
-                            fsops::tar_entry(sdir.as_fd(), &sname, Path::new(&base), &mut w)?;
+                            sname.clone()
+                        };
+                        let land = landing(None, &host, &shown_name, is_dir)?;
+                        fsops::copy_entry(
+                            sdir.as_fd(),
+                            &sname,
+                            land.dir.as_fd(),
+                            &land.name,
+                            &copts,
+                        )
+                    })()
+                    .map_err(host_side)
+                })
+                .map_err(|e| match e {
+                    EngineError::Io { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        EngineError::PathNotFound {
+                            path: asked.display().to_string(),
+                            container: name.clone(),
                         }
-                        return w.flush();
                     }
-                    let copts = fsops::CopyOptions {
-                        owner,
-                        overwrite: true,
-                    };
-                    if contents_only && is_dir {
-                        let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
-                        let target = std::path::absolute(&host)?;
-                        if !target.is_dir() {
-                            std::fs::create_dir_all(&target)?;
-                        }
-                        let t = fsops::open_dir(&target)?;
-                        return fsops::copy_contents(d.as_fd(), t.as_fd(), &copts);
-                    }
-                    let shown_name = if sname == "." {
-                        OsString::from("rootfs")
-                    } else {
-                        sname.clone()
-                    };
-                    let land = landing(None, &host, &shown_name, is_dir)?;
-                    fsops::copy_entry(sdir.as_fd(), &sname, land.dir.as_fd(), &land.name, &copts)
+                    e => e,
                 })
             }
             (CpEnd::Host(host), CpEnd::Container(name, path)) => {

@@ -294,7 +294,8 @@ impl Engine {
         for (i, name) in names.iter().enumerate() {
             let rec = match lookup.networks.get(name) {
                 Some(n) => Some(n.clone()),
-                None => self.store().network(name).ok(),
+                // Not stored: `host` and `none`.
+                None => self.network(name).ok(),
             };
             let lease = rec
                 .as_ref()
@@ -347,7 +348,15 @@ impl Engine {
                 .cloned()
                 .or_else(|| (i == 0).then(|| cfg.mac_address.clone()).flatten());
             let default_bridge = rec.as_ref().is_some_and(crate::networks::is_default);
-            if let (Some(n), false) = (&rec, default_bridge) {
+            let builtin = rec.as_ref().is_some_and(crate::networks::is_builtin);
+            if let (Some(n), true) = (&rec, builtin && running) {
+                // An endpoint without addresses while it runs.
+                ep["EndpointID"] = json!(model::Digest::of(
+                    format!("{}/{}", c.id().as_str(), n.id).as_bytes()
+                )
+                .hex());
+            }
+            if let (Some(n), false) = (&rec, default_bridge || builtin) {
                 // On user networks Docker 20.10 lists the short id, then
                 // the aliases given.
                 let mut aliases = vec![c.id().short().to_string()];

@@ -473,7 +473,14 @@ impl Engine {
             ));
         }
         let c = self.container(name_or_id)?;
-        self.store().rename_container(c.id(), new_name)?;
+        self.store()
+            .rename_container(c.id(), new_name)
+            .map_err(|e| match e {
+                store::StoreError::NameInUse { .. } => {
+                    EngineError::Conflict(format!("Error when allocating new name: {e}"))
+                }
+                e => e.into(),
+            })?;
         let old = format!("/{}", c.name());
         self.emit(
             "container",

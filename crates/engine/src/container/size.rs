@@ -12,4 +12,16 @@ impl Engine {
             .map(|fd| store::fsops::disk_usage(fd.as_fd()))
             .unwrap_or(0)
     }
+
+    /// Docker's `SizeRw` and `SizeRootFs` of `c`: its writable layer, and
+    /// that on top of its image's unpacked size (`ps -s`, `inspect -s`).
+    pub fn container_sizes(&self, c: &crate::container::Container) -> (u64, u64) {
+        let rw = self.container_size_rw(c.id());
+        let image = self
+            .store()
+            .resolve_image(&c.record.image_id.to_string())
+            .map(|i| i.size)
+            .unwrap_or(0);
+        (rw, image + rw)
+    }
 }

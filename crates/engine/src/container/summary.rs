@@ -49,7 +49,7 @@ pub fn human_duration(d: chrono::Duration) -> String {
 }
 
 /// The status line: "Up 5 minutes (healthy)", "Exited (3) 2 seconds ago",
-/// "Created", "Restarting (1) 3 seconds ago", "Up (Paused)".
+/// "Created", "Restarting (1) 3 seconds ago", "Up 2 seconds (Paused)".
 pub fn status_text(c: &Container) -> String {
     let now = Utc::now();
     let health = match c.state.health.as_ref().map(|h| h.status) {
@@ -71,7 +71,11 @@ pub fn status_text(c: &Container) -> String {
             ),
             None => "Restarting".into(),
         },
-        Status::Paused => "Up (Paused)".into(),
+        // No health while paused, as dockerd.
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - c.state.started_at.unwrap_or(now))
+        ),
         Status::Created => "Created".into(),
         Status::Exited | Status::Dead => match c.state.finished_at {
             Some(f) => format!(
@@ -103,6 +107,20 @@ pub fn command_line(c: &Container) -> String {
 }
 
 impl Engine {
+    /// The image a listing shows for `c`, as dockerd: the name it was made
+    /// from while that name still means its image, else the image's id
+    /// (`sha256:…`; the tag was removed or moved to another image).
+    pub fn listed_image(&self, c: &Container) -> String {
+        let id = c.record.image_id.to_string();
+        if c.record.image_ref == id {
+            return id;
+        }
+        match self.store().resolve_image(&c.record.image_ref) {
+            Ok(img) if img.id == c.record.image_id => c.record.image_ref.clone(),
+            _ => id,
+        }
+    }
+
     /// `list` as entries of `GET /containers/json` (networks and leases
     /// read once for all of them).
     pub fn container_summaries(&self, list: &[Container]) -> Vec<Value> {
@@ -148,7 +166,7 @@ impl Engine {
         json!({
             "Id": c.id().as_str(),
             "Names": [format!("/{}", c.name())],
-            "Image": c.record.image_ref,
+            "Image": self.listed_image(c),
             "ImageID": c.record.image_id.to_string(),
             "Command": command_line(c),
             "Created": c.record.created.timestamp(),

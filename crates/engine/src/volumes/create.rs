@@ -35,30 +35,25 @@ impl crate::Engine {
         labels: BTreeMap<String, String>,
         options: BTreeMap<String, String>,
     ) -> Result<VolumeRecord> {
-        if let Some(d) = driver {
-            if d != "local" {
-                return Err(bad(
-                    "--driver",
-                    format!("volume driver {d:?} is not available: berth has the local driver"),
-                ));
-            }
-        }
-        check_driver_options(&options)?;
         // As dockerd: a volume created without a name is anonymous (volume
         // prune takes it without --all).
         let anonymous = name.is_none();
-        let name = match name {
-            Some(n) => {
-                if !valid_volume_name(n) {
-                    return Err(bad(
-                        "volume name",
-                        format!("{n:?} includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
-                    ));
-                }
-                n.to_string()
-            }
-            None => model::ContainerId::random().as_str().to_string(),
-        };
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| model::ContainerId::random().as_str().to_string());
+        if let Some(d) = driver.filter(|d| *d != "local") {
+            // dockerd's words (berth has the local driver only).
+            return Err(EngineError::Refused(format!(
+                "create {name}: error looking up volume plugin {d}: plugin \"{d}\" not found"
+            )));
+        }
+        check_driver_options(&options)?;
+        if !anonymous && !valid_volume_name(&name) {
+            return Err(bad(
+                "volume name",
+                format!("{name:?} includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+            ));
+        }
         let rec = new_record(&name, labels, options, anonymous);
         let made = self.store().create_volumes(std::slice::from_ref(&rec))?;
         if made.first() == Some(&true) {

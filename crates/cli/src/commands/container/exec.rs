@@ -51,6 +51,19 @@ fn devnull() -> Result<OwnedFd, Failure> {
     ))
 }
 
+/// A command the container cannot start, as docker's CLI shows dockerd's
+/// answer: the OCI error on stdout, exit 126 (both for a missing and a
+/// non-executable file).
+fn not_started(e: engine::EngineError) -> Failure {
+    match e.oci_exec_message() {
+        Some(m) => {
+            println!("{m}");
+            Failure::silent(126)
+        }
+        None => e.into(),
+    }
+}
+
 /// `exec`.
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
     let req = engine::container::exec::ExecRequest {
@@ -70,7 +83,9 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
         let _raw = (a.interactive && crate::terminal::stdin_is_tty())
             .then(crate::terminal::RawMode::enable);
         crate::terminal::sync_winsize(master.as_fd());
-        let pid = engine.exec(&a.container, &req, stdio)?;
+        let pid = engine
+            .exec(&a.container, &req, stdio)
+            .map_err(not_started)?;
         engine::term::pump_pty(master, true, true);
         engine::term::wait_child(pid)
     } else {
@@ -84,7 +99,9 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<(), Failure> {
             dup_std(std::io::stdout().as_fd())?,
             dup_std(std::io::stderr().as_fd())?,
         ];
-        let pid = engine.exec(&a.container, &req, stdio)?;
+        let pid = engine
+            .exec(&a.container, &req, stdio)
+            .map_err(not_started)?;
         engine::term::wait_child(pid)
     };
     if code == 0 {

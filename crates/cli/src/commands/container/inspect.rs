@@ -13,10 +13,15 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
     for n in &a.names {
         let kind = a.kind.as_deref();
         let found = if kind != Some("image") {
-            engine
-                .container(n)
-                .ok()
-                .map(|c| engine.inspect_container(&c))
+            engine.container(n).ok().map(|c| {
+                let mut v = engine.inspect_container(&c);
+                if a.size {
+                    let (rw, root) = engine.container_sizes(&c);
+                    v["SizeRw"] = rw.into();
+                    v["SizeRootFs"] = root.into();
+                }
+                v
+            })
         } else {
             None
         };
@@ -30,7 +35,13 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
         match found {
             Some(v) => values.push(v),
             None => {
-                eprintln!("berth: no such object: {n}");
+                // docker's words: the kind asked for, else any object.
+                let what = match kind {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    _ => "object",
+                };
+                eprintln!("berth: No such {what}: {n}");
                 failed = true;
             }
         }

@@ -59,12 +59,10 @@ pub fn parse_time(flag: &str, s: &str) -> Result<chrono::DateTime<Utc>, Failure>
 pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
     let c = engine.container(&a.container)?;
     if c.config.log_config.driver() == "none" {
-        return Err(bad(
-            "logs",
-            format!(
-                "container {} uses the \"none\" log driver: it keeps no logs to read",
-                c.name()
-            ),
+        // dockerd's refusal (the container keeps no logs to read).
+        return Err(Failure::msg(
+            1,
+            "configured logging driver does not support reading",
         ));
     }
     let path = engine.container_log(&c);

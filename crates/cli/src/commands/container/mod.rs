@@ -81,23 +81,20 @@ fn parse_memory_flags(
     memory: Option<&str>,
     swap: Option<&str>,
 ) -> Result<(Option<u64>, Option<i64>), Failure> {
+    // docker's flag parser refuses these (go-units' words).
+    let invalid =
+        |m: &str, flag: &str| Failure::flag_value(m, flag, &format!("invalid size: '{m}'"));
     let memory = memory
-        .map(|m| {
-            model::size::parse_bytes(m)
-                .map_err(|_| bad("--memory", format!("{m:?}: use a size like 512m or 1g")))
-        })
+        .map(|m| model::size::parse_bytes(m).map_err(|_| invalid(m, "-m, --memory")))
         .transpose()?;
     let swap = swap
         .map(|m| {
             if m == "-1" {
                 Ok(-1)
             } else {
-                model::size::parse_bytes(m).map(|v| v as i64).map_err(|_| {
-                    bad(
-                        "--memory-swap",
-                        format!("{m:?}: use a size like 1g, or -1 for unlimited"),
-                    )
-                })
+                model::size::parse_bytes(m)
+                    .map(|v| v as i64)
+                    .map_err(|_| invalid(m, "--memory-swap"))
             }
         })
         .transpose()?;
@@ -113,6 +110,9 @@ pub struct InspectArgs {
     /// Only look at this kind of object (container or image).
     #[arg(long = "type")]
     kind: Option<String>,
+    /// Add a container's SizeRw and SizeRootFs.
+    #[arg(short = 's', long)]
+    size: bool,
     /// Names or ids.
     #[arg(required = true)]
     names: Vec<String>,
@@ -181,6 +181,9 @@ pub struct ContainerArgs {
     /// Go template.
     #[arg(short = 'f', long)]
     format: Option<String>,
+    /// Add SizeRw and SizeRootFs.
+    #[arg(short = 's', long)]
+    size: bool,
     /// Containers.
     #[arg(required = true)]
     names: Vec<String>,
@@ -213,6 +216,7 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<(), Failure> {
             InspectArgs {
                 format: a.format,
                 kind: Some("container".into()),
+                size: a.size,
                 names: a.names,
             },
         ),

@@ -36,6 +36,10 @@ pub struct PsArgs {
     /// Output format: table, json or a Go template.
     #[arg(long)]
     format: Option<String>,
+    /// Show each container's size: its writable layer, and with its
+    /// image (virtual). Also when the format uses .Size, as docker's.
+    #[arg(short = 's', long)]
+    size: bool,
 }
 
 pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
@@ -134,12 +138,39 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
     } else {
         Default::default()
     };
+    // docker's CLI asks for sizes with -s, or when the template reads
+    // .Size (a whole row, `{{json .}}`, reads every field).
+    let with_size = a.size
+        || a.format
+            .as_deref()
+            .is_some_and(|f| f.contains(".Size") || f.contains("json .}}") || f.contains("{{.}}"));
     let rows: Vec<Row> = engine
         .list_containers(&req)
         .map_err(daemon_error)?
         .iter()
         .map(|c| {
             let mut r = container_row(c, a.no_trunc);
+            // An id when the name no longer means its image, short unless
+            // --no-trunc (docker's CLI).
+            let image = engine.listed_image(c);
+            let image = match image.strip_prefix("sha256:") {
+                Some(hex) if !a.no_trunc => hex.chars().take(12).collect(),
+                _ => image,
+            };
+            r.insert("Image", image);
+            r.insert(
+                "Size",
+                if with_size {
+                    let (rw, root) = engine.container_sizes(c);
+                    format!(
+                        "{} (virtual {})",
+                        format::human_size(rw),
+                        format::human_size(root)
+                    )
+                } else {
+                    "0B".to_string()
+                },
+            );
             if let Some(links) = link_names.get(c.id().as_str()) {
                 let mut names: Vec<String> = links
                     .iter()
@@ -166,10 +197,20 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
         ("PORTS", "Ports"),
         ("NAMES", "Names"),
     ];
+    const SIZE_COLS: &[(&str, &str)] = &[
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+        ("SIZE", "Size"),
+    ];
     print!(
         "{}",
         format::print(
-            &Format::parse(a.format.as_deref(), COLS),
+            &Format::parse(a.format.as_deref(), if a.size { SIZE_COLS } else { COLS }),
             &rows,
             &format::PS
         )?

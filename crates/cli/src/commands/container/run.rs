@@ -233,6 +233,9 @@ pub struct CreateArgs {
     /// Platform to pull if the image is pulled (os/arch[/variant]).
     #[arg(long)]
     platform: Option<String>,
+    /// Write the container's id to this file (which must not exist yet).
+    #[arg(long)]
+    cidfile: Option<std::path::PathBuf>,
     /// Suppress the pull output.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -414,10 +417,7 @@ impl CreateArgs {
             ports: {
                 let mut v = Vec::new();
                 for p in &self.publish {
-                    v.extend(
-                        engine::config::PortMapping::parse(p)
-                            .map_err(|e| bad("-p/--publish", e))?,
-                    );
+                    v.extend(engine::config::PortMapping::parse(p).map_err(Failure::with_help)?);
                 }
                 if host_mode && (!v.is_empty() || self.publish_all) {
                     // As Docker: the host's ports are the container's already.
@@ -437,6 +437,8 @@ impl CreateArgs {
                 link_local_ips: self.link_local_ip.clone(),
                 driver_opts: None,
             },
+            // docker run sends `default` when no --network is given.
+            network_mode_name: (self.network == "default").then(|| "default".to_string()),
             connect_aliases: Default::default(),
             connect_ips: Default::default(),
             mac_address: self.mac_address.clone(),
@@ -494,7 +496,7 @@ impl CreateArgs {
             init: self.init,
             runtime: self.runtime.clone(),
             restart: engine::restart::RestartPolicy::parse(&self.restart)
-                .map_err(|e| bad("--restart", e))?,
+                .map_err(Failure::with_help)?,
             health: self.health_flags()?,
             no_healthcheck: self.no_healthcheck,
             health_on_failure: engine::health::OnFailure::parse(&self.health_on_failure)
@@ -587,6 +589,7 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let req = a.request()?;
     // `docker run` words its failures its own way; `docker create` does not.
     let worded = |f: Failure| if start { as_docker_run(f, true) } else { f };
+    let mut cidfile = CidFile::open(a.cidfile.as_deref()).map_err(Failure::with_help)?;
     crate::commands::distribution::pull_for_run(
         engine,
         a.image(),
@@ -596,6 +599,7 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     )
     .map_err(worded)?;
     let c = engine.create(&req).map_err(|e| worded(e.into()))?;
+    cidfile.write(c.id().as_str()).map_err(worded)?;
     if !start {
         println!("{}", c.id());
         return Ok(());
@@ -618,6 +622,61 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
         )
         .map_err(|e| as_docker_run(e.into(), false))?;
     attached_exit(engine, launched)
+}
+
+/// `--cidfile`, as docker's CLI keeps it: made (empty) before the image is
+/// pulled, refused if it exists, the id written once the container is
+/// created, removed again if it never was.
+struct CidFile {
+    path: Option<std::path::PathBuf>,
+    written: bool,
+}
+
+impl CidFile {
+    fn open(path: Option<&std::path::Path>) -> Result<CidFile, String> {
+        let Some(path) = path else {
+            return Ok(CidFile {
+                path: None,
+                written: false,
+            });
+        };
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(format!(
+                "container ID file found, make sure the other container isn't running or delete {}",
+                path.display()
+            ));
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| format!("failed to create the container ID file: {e}"))?;
+        Ok(CidFile {
+            path: Some(path.to_path_buf()),
+            written: false,
+        })
+    }
+
+    fn write(&mut self, id: &str) -> Result<(), Failure> {
+        if let Some(p) = &self.path {
+            std::fs::write(p, id).map_err(|e| {
+                Failure::msg(
+                    125,
+                    format!("failed to write the container ID to the file: {e}"),
+                )
+            })?;
+            self.written = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if let (Some(p), false) = (&self.path, self.written) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// A failed `run` in the docker CLI's words: the message ends with a

@@ -411,9 +411,10 @@ impl crate::Engine {
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
             match cg.freeze() {
                 Ok(()) => Some(cg),
-                // It ended since it was read (its cgroup went with it):
-                // nothing left to pause.
-                Err(_) if !self.container(c.id().as_str())?.is_running() => None,
+                // It ended since it was read (its cgroup went with it,
+                // maybe before its monitor recorded the end): nothing left
+                // to pause.
+                Err(_) if cg.is_empty() || !self.container(c.id().as_str())?.is_running() => None,
                 Err(e) => return Err(e.into()),
             }
         } else {

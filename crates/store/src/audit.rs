@@ -341,10 +341,37 @@ fn digest_of(path: &Path) -> std::io::Result<Digest> {
 }
 
 /// Is the lock file at `path` held by a live process?
-fn held(path: &Path) -> bool {
-    std::fs::File::open(path).is_ok_and(|f| {
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock).is_err()
-    })
+/// What the lock file at `path` says about its command.
+#[derive(PartialEq)]
+enum Lock {
+    /// A live command holds it.
+    Held,
+    /// It exists and nobody holds it: its command died.
+    Free,
+    /// It is not there (any more: a command that finished removes it).
+    Gone,
+}
+
+fn lock_state(path: &Path) -> Lock {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(f) = std::fs::File::open(path) else {
+        return Lock::Gone;
+    };
+    let Ok(locked) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock) else {
+        return Lock::Held;
+    };
+    // A command that finishes unlinks its lock file before it lets go of
+    // the lock: a lock got on a file no longer at `path` is a finished
+    // command's, not a dead one's.
+    let same = match (locked.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    };
+    if same {
+        Lock::Free
+    } else {
+        Lock::Gone
+    }
 }
 
 /// Seconds since `path` last changed (its inode: a rename counts).
@@ -369,9 +396,15 @@ fn stray_tmp(tmp: &Path, name: &str) -> bool {
         return age_secs(&tmp.join(name)) > 60;
     }
     if let Some(base) = name.strip_suffix(".lock") {
-        return !tmp.join(base).exists() && !held(&tmp.join(name));
+        return !tmp.join(base).exists() && lock_state(&tmp.join(name)) == Lock::Free;
     }
-    !held(&tmp.join(format!("{name}.lock")))
+    // A dir is made after its lock and removed before it: a dir whose lock
+    // is gone is stray only if it is still there once that is seen.
+    match lock_state(&tmp.join(format!("{name}.lock"))) {
+        Lock::Held => false,
+        Lock::Free => true,
+        Lock::Gone => std::fs::symlink_metadata(tmp.join(name)).is_ok(),
+    }
 }
 
 impl Store {

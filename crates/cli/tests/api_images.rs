@@ -959,7 +959,12 @@ fn request_then_leave(socket: &Path, path: &str, auth: &str, until: &str) -> Str
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains(until) {
-        let n = s.read(&mut buf).unwrap();
+        // A read with a timeout is not restarted after a signal (SA_RESTART
+        // does not cover SO_RCVTIMEO sockets): try again.
+        let n = match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.unwrap(),
+        };
         assert!(
             n > 0,
             "the answer ended: {}",

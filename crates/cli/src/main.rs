@@ -235,7 +235,29 @@ fn usage_error(e: &clap::Error) -> i32 {
     }
 }
 
+/// Output into a pipe whose reader went away (`berth ps | head -1`) ends
+/// the command quietly, as SIGPIPE ends docker's CLI, instead of a panic
+/// message: Rust ignores SIGPIPE, so `println!` panics on EPIPE. Exit 141
+/// is what a shell reports for a command SIGPIPE killed. Other panics keep
+/// the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => std::process::exit(usage_error(&e)),

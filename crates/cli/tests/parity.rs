@@ -1030,3 +1030,24 @@ fn names_resolve_on_a_network_made_after_one_was_removed() {
         assert!(left.is_empty(), "round {round}: {}", left.join("\n"));
     }
 }
+
+/// Output into a pipe whose reader is gone (`berth network inspect bridge |
+/// head -1`) ends the command quietly with 141, as SIGPIPE ends docker's
+/// CLI: no panic message.
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let b = Berth::new();
+    let mut child = b
+        .cmd()
+        .args(["network", "inspect", "bridge", "bridge", "bridge"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before berth writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -340,6 +340,7 @@ impl Engine {
         }
         let mut req = req.clone();
         req.context = context;
+        steps::sweep_orphans(self);
         let mut b = Builder::new(self, &req, df, out);
         b.ignore = ignore::Ignore::parse(&ignore_text);
         for w in dockerfile::lint::lint(&b.df, target_index(&b.df, req.target.as_deref())?) {

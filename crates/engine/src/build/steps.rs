@@ -11,6 +11,7 @@ use crate::config::NetworkMode;
 use crate::container::create::CreateRequest;
 use crate::container::start::AttachMode;
 use crate::error::{EngineError, Result};
+use crate::Engine;
 
 /// Is `cmd` nothing but one heredoc marker (`<<EOF`, `<<-"EOF"`)?
 fn only_heredoc(cmd: &str, name: &str) -> bool {
@@ -413,6 +414,7 @@ impl Builder<'_> {
             networks,
             mounts,
             extra_layers,
+            labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..Default::default()
         };
         let c = self.engine.create(&req)?;
@@ -851,5 +853,39 @@ impl Builder<'_> {
         }
         // Parents first, as a tar lists them.
         plan.existing_dirs.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+}
+
+/// The label on a RUN step's container naming the build process that owns
+/// it (`pid:start time`): a build killed while a step runs leaves its
+/// container, and the next build removes it ([`sweep_orphans`]).
+pub(super) const OWNER_LABEL: &str = "berth.build.owner";
+
+fn owner() -> String {
+    let pid = std::process::id() as i32;
+    format!(
+        "{pid}:{}",
+        crate::config::process_start_time(pid).unwrap_or(0)
+    )
+}
+
+/// Remove the RUN containers of builds that no longer run (killed mid-step,
+/// or the machine went down): their owner process is gone, or its pid now
+/// belongs to another process.
+pub(super) fn sweep_orphans(engine: &Engine) {
+    let Ok(all) = engine.containers() else {
+        return;
+    };
+    for c in all {
+        let Some(o) = c.config.labels.get(OWNER_LABEL) else {
+            continue;
+        };
+        let alive = o
+            .split_once(':')
+            .and_then(|(pid, start)| Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?)))
+            .is_some_and(|(pid, start)| crate::config::process_start_time(pid) == Some(start));
+        if !alive {
+            let _ = engine.remove(c.record.id.as_str(), true, false);
+        }
     }
 }

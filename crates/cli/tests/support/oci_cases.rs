@@ -1,0 +1,795 @@
+//! The case list, in the suite's order (`TestAll` in run.go): ping, the
+//! empty repository, the blob APIs per digest algorithm, each data set
+//! pushed, listed, read, its referrers listed and deleted, then manifest
+//! errors.
+use serde_json::Value;
+
+use super::*;
+
+impl Runner {
+    /// Run every case.
+    pub fn run_all(&mut self) {
+        self.case("ping", |r| {
+            r.call(Request::new("GET", "/v2/"), &[200]).map(|_| ())
+        });
+        self.group("empty", |r| {
+            r.case("tag list", |r| r.empty_tag_list());
+            if r.caps.referrers {
+                r.case("referrers", |r| {
+                    let subject = Algo::Sha256.digest(random_text().as_bytes());
+                    let list = r.referrers(&subject)?;
+                    if !list.is_empty() {
+                        return Err(format!("referrers of an unknown digest: {list:?}"));
+                    }
+                    Ok(())
+                });
+            } else {
+                r.skip("referrers", "no referrers API");
+            }
+        });
+        self.blob_apis(Algo::Sha256);
+        if self.caps.sha512 {
+            self.blob_apis(Algo::Sha512);
+        } else {
+            self.skip("blobs sha512", "no sha512 digests");
+        }
+        for (set, needs) in data_sets() {
+            let missing = match needs {
+                Needs::Sha512 if !self.caps.sha512 => Some("no sha512 digests"),
+                Needs::TagParam if !self.caps.tag_param => Some("no ?tag= on a manifest PUT"),
+                _ => None,
+            };
+            if let Some(why) = missing {
+                self.skip(&set.name.clone(), why);
+                continue;
+            }
+            let name = set.name.clone();
+            self.group(&name, |r| r.data_set(&set));
+        }
+        self.manifest_errors();
+    }
+
+    fn empty_tag_list(&mut self) -> R {
+        let t = self.v2(&self.repo, "tags/list");
+        let resp = self.call(Request::new("GET", t), &[200, 404])?;
+        if resp.status == 404 {
+            return self.check_error(&resp, &["NAME_UNKNOWN"], "tag list of a fresh repository");
+        }
+        let v: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("tag list: not JSON ({e}): {}", resp.describe()))?;
+        match v["tags"].as_array() {
+            Some(a) if a.is_empty() => Ok(()),
+            None if v["tags"].is_null() => Ok(()),
+            _ => Err(format!("tag list of a fresh repository: {v}")),
+        }
+    }
+
+    // ---- blobs (TestBlobAPIs) ----
+
+    fn blob_apis(&mut self, algo: Algo) {
+        let group = format!("blobs {}", algo.name());
+        self.group(&group, |r| {
+            let repo = r.repo.clone();
+            let repo2 = r.repo2.clone();
+            let mut set = DataSet::new("blobs");
+            let small = Gen {
+                algo,
+                blob_size: 512,
+                ..Gen::default()
+            };
+            let missing = set.gen_blob(&small);
+            r.case("get-missing", |r| {
+                let t = r.v2(&repo, &format!("blobs/{missing}"));
+                let resp = r.call(Request::new("GET", t), &[404])?;
+                r.check_error(&resp, &["BLOB_UNKNOWN"], "GET of a missing blob")
+            });
+            let simple = [
+                ("post only", Upload::PostOnly),
+                ("post+put", Upload::PostPut),
+                (
+                    "chunked single",
+                    Upload::Chunked {
+                        put_last: false,
+                        out_of_order: false,
+                    },
+                ),
+                ("stream", Upload::Stream),
+            ];
+            for (name, how) in simple {
+                let dig = set.gen_blob(&small);
+                let bytes = set.blobs[&dig].clone();
+                r.case(name, |r| {
+                    r.upload(&repo, &dig, &bytes, how, false)?;
+                    r.head_blob(&repo, &dig, &bytes)?;
+                    r.get_blob(&repo, &dig, &bytes)?;
+                    r.delete_blob(&repo, &dig)
+                });
+            }
+            // Three chunks of the registry's minimum (as learnt from the
+            // single chunk's POST), less 5 bytes.
+            let chunked = [
+                ("chunked multi", false, false),
+                ("chunked multi and put chunk", true, false),
+                ("chunked out-of-order", false, true),
+                ("chunked out-of-order and put chunk", true, true),
+            ];
+            for (name, put_last, out_of_order) in chunked {
+                if out_of_order && !r.caps.chunk_order {
+                    r.skip(name, "chunks at any offset are taken");
+                    continue;
+                }
+                let big = Gen {
+                    blob_size: r.chunk_min * 3 - 5,
+                    ..small.clone()
+                };
+                let dig = set.gen_blob(&big);
+                let bytes = set.blobs[&dig].clone();
+                let how = Upload::Chunked {
+                    put_last,
+                    out_of_order,
+                };
+                r.case(name, |r| {
+                    r.upload(&repo, &dig, &bytes, how, false)?;
+                    r.head_blob(&repo, &dig, &bytes)?;
+                    r.get_blob(&repo, &dig, &bytes)?;
+                    r.delete_blob(&repo, &dig)
+                });
+            }
+            let dig = set.gen_blob(&small);
+            let bytes = set.blobs[&dig].clone();
+            r.case("mount", |r| {
+                r.push_blob_any(&repo2, &dig, &bytes)?;
+                let status = r.mount(&repo, Some(&repo2), &dig, &bytes)?;
+                if status != 201 {
+                    return Err(format!(
+                        "mount of {dig} from {repo2}, where it is: {status}, expected 201"
+                    ));
+                }
+                r.head_blob(&repo, &dig, &bytes)?;
+                r.get_blob(&repo, &dig, &bytes)?;
+                r.delete_blob(&repo, &dig)?;
+                r.delete_blob(&repo2, &dig)
+            });
+            let dig = set.gen_blob(&small);
+            let bytes = set.blobs[&dig].clone();
+            r.case("mount anonymous", |r| {
+                r.push_blob_any(&repo2, &dig, &bytes)?;
+                // The spec allows both: mounted (201) or a session (202).
+                let status = r.mount(&repo, None, &dig, &bytes)?;
+                if status == 202 {
+                    r.note("?mount= without from answered 202: pushed with a PUT (allowed)".into());
+                }
+                r.head_blob(&repo, &dig, &bytes)?;
+                r.get_blob(&repo, &dig, &bytes)?;
+                r.delete_blob(&repo, &dig)?;
+                r.delete_blob(&repo2, &dig)
+            });
+            let dig = set.gen_blob(&small);
+            let bytes = set.blobs[&dig].clone();
+            r.case("mount missing", |r| {
+                let status = r.mount(&repo, Some(&repo2), &dig, &bytes)?;
+                if status != 202 {
+                    return Err(format!(
+                        "mount of {dig} from {repo2}, where it is not: {status}, expected 202 (a normal upload session)"
+                    ));
+                }
+                r.head_blob(&repo, &dig, &bytes)?;
+                r.get_blob(&repo, &dig, &bytes)?;
+                r.delete_blob(&repo, &dig)
+            });
+            if r.caps.upload_cancel {
+                let dig = set.gen_blob(&small);
+                r.case("post cancel", |r| {
+                    let post = r.start_upload(&repo, &dig)?;
+                    let loc = r.target_of(post.header("location"), "POST")?;
+                    r.call(Request::new("DELETE", loc.clone()).body(Body::Sized(&[])), &[204])?;
+                    let gone = r.call(Request::new("GET", loc), &[404])?;
+                    r.check_error(&gone, &["BLOB_UPLOAD_UNKNOWN"], "GET of a cancelled upload")
+                });
+            } else {
+                r.skip("post cancel", "no upload cancel");
+            }
+            r.range_requests(algo, &repo);
+            for (name, bytes) in [("empty", Vec::new()), ("emptyJSON", b"{}".to_vec())] {
+                let dig = algo.digest(&bytes);
+                r.case(name, |r| {
+                    r.push_blob_any(&repo, &dig, &bytes)?;
+                    r.head_blob(&repo, &dig, &bytes)?;
+                    r.get_blob(&repo, &dig, &bytes)?;
+                    r.delete_blob(&repo, &dig)
+                });
+            }
+            let bad_cases = [
+                ("bad digest post only", Upload::PostOnly),
+                ("bad digest post+put", Upload::PostPut),
+                (
+                    "bad digest chunked",
+                    Upload::Chunked {
+                        put_last: false,
+                        out_of_order: false,
+                    },
+                ),
+                (
+                    "bad digest chunked and put chunk",
+                    Upload::Chunked {
+                        put_last: true,
+                        out_of_order: false,
+                    },
+                ),
+                ("bad digest stream", Upload::Stream),
+            ];
+            for (name, how) in bad_cases {
+                let big = Gen {
+                    blob_size: r.chunk_min * 3 - 5,
+                    ..small.clone()
+                };
+                let dig = set.gen_blob(&big);
+                let mut bytes = set.blobs[&dig].clone();
+                bytes.extend_from_slice(b"oh no");
+                r.case(name, |r| {
+                    r.upload(&repo, &dig, &bytes, how, true)?;
+                    // Nothing of it may be stored.
+                    let t = r.v2(&repo, &format!("blobs/{dig}"));
+                    r.call(Request::new("HEAD", t), &[404]).map(|_| ())
+                });
+            }
+        });
+    }
+
+    /// A 2048-byte blob read in ranges: 206 with `Content-Range` (total or
+    /// `*`), clamped at its end; 416 for a backwards or past-the-end range.
+    fn range_requests(&mut self, algo: Algo, repo: &str) {
+        let mut set = DataSet::new("range");
+        let dig = set.gen_blob(&Gen {
+            algo,
+            ..Gen::default()
+        });
+        let body = set.blobs[&dig].clone();
+        let n = body.len();
+        if let Err(e) = self.push_blob_any(repo, &dig, &body) {
+            self.case("range requests", |_| Err(format!("setup: {e}")));
+            return;
+        }
+        // (name, Range, Some(first, last) → 206, None → 416)
+        let cases: [(&str, &str, Option<Span>); 6] = [
+            ("range 500-1499", "bytes=500-1499", Some((500, 1499))),
+            ("range 500-", "bytes=500-", Some((500, n - 1))),
+            ("range -500", "bytes=-500", Some((n - 500, n - 1))),
+            ("range 2000-5000", "bytes=2000-5000", Some((2000, n - 1))),
+            ("range 500-0", "bytes=500-0", None),
+            ("range 5000-10000", "bytes=5000-10000", None),
+        ];
+        self.group("range requests", |r| {
+            for (name, range, want) in cases {
+                r.case(name, |r| {
+                    let t = r.v2(repo, &format!("blobs/{dig}"));
+                    let resp = r.call(Request::new("GET", t).header("Range", range), &[206, 416, 200])?;
+                    if resp.status == 200 {
+                        return Err(format!("Range {range}: the whole blob (200), no range support"));
+                    }
+                    match want {
+                        None if resp.status == 416 => Ok(()),
+                        None => Err(format!("Range {range}: {}, expected 416", resp.describe())),
+                        Some(_) if resp.status != 206 => {
+                            Err(format!("Range {range}: {}, expected 206", resp.describe()))
+                        }
+                        Some((a, b)) => {
+                            if resp.body != body[a..=b] {
+                                return Err(format!(
+                                    "Range {range}: {} bytes that are not bytes {a}-{b}",
+                                    resp.body.len()
+                                ));
+                            }
+                            expect_header(&resp, "content-length", &(b - a + 1).to_string(), range)?;
+                            let cr = resp.header("content-range").unwrap_or_default();
+                            if cr != format!("bytes {a}-{b}/{n}") && cr != format!("bytes {a}-{b}/*") {
+                                return Err(format!(
+                                    "Range {range}: Content-Range {cr:?}, expected bytes {a}-{b}/{n}"
+                                ));
+                            }
+                            Ok(())
+                        }
+                    }
+                });
+            }
+        });
+        // Cleanup, as the suite: a failure here is the delete's.
+        if let Err(e) = self.delete_blob(repo, &dig) {
+            self.case("range requests cleanup", |_| Err(e));
+        }
+    }
+
+    // ---- data sets (TestPush, TestList, TestHead, TestPull, TestReferrers, TestDelete) ----
+
+    fn data_set(&mut self, set: &DataSet) {
+        let repo = self.repo.clone();
+        let mut pushed_tags = Vec::new();
+        self.group("push", |r| {
+            r.case("blobs", |r| {
+                let mut errs = Vec::new();
+                for (dig, bytes) in &set.blobs {
+                    if let Err(e) = r.push_blob_any(&repo, dig, bytes) {
+                        errs.push(e);
+                    }
+                }
+                join(errs)
+            });
+            for (i, m) in set.manifests.iter().enumerate() {
+                let tags: Vec<String> = if set.tag_param {
+                    set.tags
+                        .iter()
+                        .filter(|(_, d)| **d == m.digest)
+                        .map(|(t, _)| t.clone())
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let ok = r.case(&format!("manifest {i} by digest"), |r| {
+                    r.put_manifest(&repo, &m.digest, m, set.bad_digest, &tags)
+                });
+                if ok {
+                    pushed_tags.extend(tags);
+                }
+            }
+            for (tag, dig) in &set.tags {
+                if set.tag_param {
+                    continue;
+                }
+                let m = set.manifests.iter().find(|m| m.digest == *dig).unwrap();
+                if r.case(&format!("tag {tag}"), |r| {
+                    r.put_manifest(&repo, tag, m, false, &[])
+                }) {
+                    pushed_tags.push(tag.clone());
+                }
+            }
+        });
+        if !set.tags.is_empty() {
+            self.case("tag-list", |r| {
+                r.tag_list(&repo, set.tags.keys().cloned().collect())
+            });
+        }
+        if !set.bad_digest {
+            for verb in ["head", "pull"] {
+                self.group(verb, |r| {
+                    for (tag, dig) in &set.tags {
+                        let m = set.manifests.iter().find(|m| m.digest == *dig).unwrap();
+                        r.case(&format!("tag {tag}"), |r| {
+                            r.read_manifest(verb, &repo, tag, m)
+                        });
+                    }
+                    for (i, m) in set.manifests.iter().enumerate() {
+                        r.case(&format!("manifest {i} by digest"), |r| {
+                            r.read_manifest(verb, &repo, &m.digest, m)
+                        });
+                    }
+                    r.case("blobs", |r| {
+                        let mut errs = Vec::new();
+                        for (dig, bytes) in &set.blobs {
+                            let res = if verb == "head" {
+                                r.head_blob(&repo, dig, bytes)
+                            } else {
+                                r.get_blob(&repo, dig, bytes)
+                            };
+                            if let Err(e) = res {
+                                errs.push(e);
+                            }
+                        }
+                        join(errs)
+                    });
+                });
+            }
+        }
+        if !set.referrers.is_empty() {
+            if self.caps.referrers {
+                self.group("referrers", |r| {
+                    for (i, (subject, goals)) in set.referrers.iter().enumerate() {
+                        r.case(&format!("subject {i}"), |r| {
+                            r.check_referrers(subject, goals)
+                        });
+                    }
+                });
+            } else {
+                self.skip("referrers", "no referrers API");
+            }
+        }
+        self.group("delete", |r| {
+            for tag in &pushed_tags {
+                let dig = &set.tags[tag];
+                if r.caps.tag_delete {
+                    r.case(&format!("tag {tag}"), |r| {
+                        let t = r.v2(&repo, &format!("manifests/{tag}"));
+                        r.call(Request::new("DELETE", t.clone()), &[202])?;
+                        r.call(Request::new("HEAD", t), &[404])?;
+                        // The manifest stays.
+                        let t = r.v2(&repo, &format!("manifests/{dig}"));
+                        r.call(Request::new("HEAD", t), &[200]).map(|_| ())
+                    });
+                } else {
+                    r.skip(&format!("tag {tag}"), "no tag delete");
+                }
+            }
+            for (i, m) in set.manifests.iter().enumerate().rev() {
+                r.case(&format!("manifest {i}"), |r| {
+                    let t = r.v2(&repo, &format!("manifests/{}", m.digest));
+                    // 404: never stored (a bad digest) or gone with its index.
+                    r.call(Request::new("DELETE", t.clone()), &[202, 404])?;
+                    r.call(Request::new("HEAD", t), &[404]).map(|_| ())
+                });
+            }
+            r.case("blobs", |r| {
+                let mut errs = Vec::new();
+                for dig in set.blobs.keys() {
+                    if let Err(e) = r.delete_blob(&repo, dig) {
+                        errs.push(e);
+                    }
+                }
+                join(errs)
+            });
+        });
+    }
+
+    /// PUT a manifest at `reference` (a chunked body, as the suite's Go
+    /// client sends it): 201, `Location` that gives it back,
+    /// `Docker-Content-Digest`, `OCI-Subject` when it has a subject, `OCI-Tag`
+    /// for `?tag=`s; or 400 `DIGEST_INVALID` when its bytes do not match.
+    fn put_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+        bad: bool,
+        tags: &[String],
+    ) -> R {
+        let mut t = self.v2(repo, &format!("manifests/{reference}"));
+        for tag in tags {
+            t = with_param(&t, "tag", tag);
+        }
+        let resp = self.call(
+            Request::new("PUT", t)
+                .header("Content-Type", &m.media_type)
+                .body(Body::Chunked(&m.bytes)),
+            if bad { &[400] } else { &[201] },
+        )?;
+        if bad {
+            return self.check_error(
+                &resp,
+                &["DIGEST_INVALID"],
+                "PUT of a manifest whose digest is not its content's",
+            );
+        }
+        self.check_digest_header(&resp, &m.digest, "manifest PUT")?;
+        if let (Some(s), true) = (&m.subject, self.caps.subject_header) {
+            expect_header(&resp, "oci-subject", s, "PUT of a manifest with a subject")?;
+        }
+        for tag in tags {
+            if !resp.header_values("oci-tag").contains(tag) {
+                return Err(format!(
+                    "PUT ?tag={tag}: OCI-Tag {:?} does not name it",
+                    resp.header_values("oci-tag")
+                ));
+            }
+        }
+        let loc = self.target_of(resp.header("location"), "manifest PUT")?;
+        let got = self.call(
+            Request::new("GET", loc.clone())
+                .header("Accept", MT_INDEX)
+                .header("Accept", MT_MANIFEST),
+            &[200],
+        )?;
+        self.same_manifest(&got, m, &format!("GET {loc} (the Location of the PUT)"))
+    }
+
+    fn same_manifest(&self, got: &Response, m: &Manifest, what: &str) -> R {
+        expect_header(got, "content-type", &m.media_type, what)?;
+        expect_header(got, "content-length", &m.bytes.len().to_string(), what)?;
+        if got.body != m.bytes {
+            return Err(format!(
+                "{what}: the body ({} bytes) is not the manifest pushed ({} bytes)",
+                got.body.len(),
+                m.bytes.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// HEAD or GET of a manifest by tag or digest: 200, its media type,
+    /// length, digest; the body (GET) or none (HEAD).
+    fn read_manifest(&mut self, verb: &str, repo: &str, reference: &str, m: &Manifest) -> R {
+        let method = if verb == "head" { "HEAD" } else { "GET" };
+        let t = self.v2(repo, &format!("manifests/{reference}"));
+        let resp = self.call(
+            Request::new(method, t.clone())
+                .header("Accept", MT_INDEX)
+                .header("Accept", MT_MANIFEST),
+            &[200],
+        )?;
+        let what = format!("{method} {t}");
+        if method == "HEAD" {
+            expect_header(&resp, "content-type", &m.media_type, &what)?;
+            expect_header(&resp, "content-length", &m.bytes.len().to_string(), &what)?;
+            if !resp.body.is_empty() {
+                return Err(format!("{what}: {} bytes of body", resp.body.len()));
+            }
+        } else {
+            self.same_manifest(&resp, m, &what)?;
+        }
+        self.check_digest_header(&resp, &m.digest, &what)
+    }
+
+    /// Every tag is listed, in lexical order; `last` gives those after it;
+    /// `n` pages (with `Link` or by `last`) to the same list; `n=0` is empty.
+    fn tag_list(&mut self, repo: &str, want: BTreeSet<String>) -> R {
+        let base = self.v2(repo, "tags/list");
+        let mut all = self.tags_page(&base)?.0;
+        for t in &want {
+            if !all.contains(t) {
+                return Err(format!("GET {base}: tag {t} missing from {all:?}"));
+            }
+        }
+        let mut sorted = all.clone();
+        sorted.sort();
+        if sorted != all && self.caps.tags_sorted {
+            return Err(format!("GET {base}: tags not in lexical order: {all:?}"));
+        }
+        all = sorted;
+        if !self.caps.tag_paging {
+            return Ok(());
+        }
+        if all.len() >= 2 {
+            let end = all.len() / 2;
+            let last = &all[end - 1];
+            let t = with_param(&base, "last", last);
+            let (after, _) = self.tags_page(&t)?;
+            if after != all[end..] {
+                return Err(format!("GET {t}: {after:?}, expected {:?}", &all[end..]));
+            }
+            // Page one at a time: Link when there is more (or `last`).
+            let mut paged = Vec::new();
+            let mut next = with_param(&base, "n", "1");
+            for _ in 0..=all.len() {
+                let (page, link) = self.tags_page(&next)?;
+                if page.len() > 1 {
+                    return Err(format!("GET {next}: {} tags, n was 1", page.len()));
+                }
+                if page.is_empty() && paged.len() < all.len() && link.is_none() {
+                    return Err(format!(
+                        "GET {next}: empty after {paged:?}, expected the rest of {all:?}"
+                    ));
+                }
+                paged.extend(page.iter().cloned());
+                match link {
+                    Some(l) => next = l,
+                    None if paged.len() < all.len() => {
+                        let t = with_param(&base, "n", "1");
+                        next = with_param(&t, "last", paged.last().unwrap());
+                    }
+                    None => break,
+                }
+            }
+            if paged != all {
+                return Err(format!("paging with n=1: {paged:?}, expected {all:?}"));
+            }
+        }
+        {
+            let t = with_param(&base, "n", "0");
+            let (page, link) = self.tags_page(&t)?;
+            if !page.is_empty() || link.is_some() {
+                return Err(format!(
+                    "GET {t}: {page:?} (Link {link:?}), expected an empty list and no Link"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One tag list page: its tags and the target its `Link` (rel="next") names.
+    fn tags_page(&mut self, t: &str) -> Result<(Vec<String>, Option<String>), String> {
+        let resp = self.call(Request::new("GET", t), &[200])?;
+        let v: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("GET {t}: not JSON ({e}): {}", resp.describe()))?;
+        if v["name"].as_str() != Some(&self.repo) {
+            return Err(format!(
+                "GET {t}: name {}, expected {}",
+                v["name"], self.repo
+            ));
+        }
+        let tags = match &v["tags"] {
+            Value::Null => vec![],
+            Value::Array(a) => a
+                .iter()
+                .map(|t| t.as_str().unwrap_or_default().to_string())
+                .collect(),
+            other => return Err(format!("GET {t}: tags {other}")),
+        };
+        let link = match resp.header("link") {
+            None => None,
+            Some(l) => {
+                // RFC 5988: <target>; rel="next"
+                let ok = l.contains("rel=\"next\"") || l.contains("rel=next");
+                let target = l
+                    .strip_prefix('<')
+                    .and_then(|s| s.split_once('>'))
+                    .map(|(u, _)| u.to_string());
+                match (ok, target) {
+                    (true, Some(u)) => Some(self.target_of(Some(&u), "Link")?),
+                    _ => return Err(format!("GET {t}: Link {l:?} is not <…>; rel=\"next\"")),
+                }
+            }
+        };
+        Ok((tags, link))
+    }
+
+    /// The referrers list of `subject`: each descriptor, media type, size,
+    /// artifact type and annotations; the same filtered by each artifact
+    /// type, with `OCI-Filters-Applied: artifactType` and nothing else.
+    fn check_referrers(&mut self, subject: &str, goals: &[Value]) -> R {
+        let list = self.referrers(subject)?;
+        for g in goals {
+            if !list.iter().any(|d| same_referrer(d, g)) {
+                return Err(format!("referrers of {subject}: {g} missing from {list:?}"));
+            }
+        }
+        let types: BTreeSet<&str> = goals
+            .iter()
+            .filter_map(|g| g["artifactType"].as_str())
+            .collect();
+        for at in types {
+            let (list, applied) = self.referrers_filtered(subject, at)?;
+            if !applied {
+                return Err(format!(
+                    "referrers of {subject}?artifactType={at}: no OCI-Filters-Applied: artifactType"
+                ));
+            }
+            for g in goals.iter().filter(|g| g["artifactType"] == at) {
+                if !list.iter().any(|d| same_referrer(d, g)) {
+                    return Err(format!(
+                        "referrers ?artifactType={at}: {g} missing from {list:?}"
+                    ));
+                }
+            }
+            if let Some(d) = list.iter().find(|d| d["artifactType"] != at) {
+                return Err(format!(
+                    "referrers ?artifactType={at}: {d} is of another type"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn referrers(&mut self, subject: &str) -> Result<Vec<Value>, String> {
+        let t = self.v2(&self.repo, &format!("referrers/{subject}"));
+        let resp = self.call(Request::new("GET", t.clone()), &[200])?;
+        index_manifests(&resp, &t)
+    }
+
+    fn referrers_filtered(
+        &mut self,
+        subject: &str,
+        at: &str,
+    ) -> Result<(Vec<Value>, bool), String> {
+        let t = with_param(
+            &self.v2(&self.repo, &format!("referrers/{subject}")),
+            "artifactType",
+            at,
+        );
+        let resp = self.call(Request::new("GET", t.clone()), &[200])?;
+        let applied = resp
+            .header_values("oci-filters-applied")
+            .iter()
+            .any(|f| f == "artifactType");
+        Ok((index_manifests(&resp, &t)?, applied))
+    }
+
+    // ---- manifest errors (TestManifestErrors) ----
+
+    fn manifest_errors(&mut self) {
+        let repo = self.repo.clone();
+        self.group("missing-manifest", |r| {
+            r.case("by-digest", |r| {
+                let dig = Algo::Sha256.digest(&random_bytes(1024));
+                let resp = r.call(
+                    Request::new("GET", r.v2(&repo, &format!("manifests/{dig}")))
+                        .header("Accept", MT_INDEX)
+                        .header("Accept", MT_MANIFEST),
+                    &[404],
+                )?;
+                r.check_error(&resp, &["MANIFEST_UNKNOWN"], "GET of a missing manifest")
+            });
+            r.case("by-tag", |r| {
+                let tag = format!("missing-{}", &random_text()[..20]);
+                let resp = r.call(
+                    Request::new("GET", r.v2(&repo, &format!("manifests/{tag}")))
+                        .header("Accept", MT_INDEX)
+                        .header("Accept", MT_MANIFEST),
+                    &[404],
+                )?;
+                r.check_error(&resp, &["MANIFEST_UNKNOWN"], "GET of a missing tag")
+            });
+        });
+        self.group("invalid-digest-format", |r| {
+            let mut set = DataSet::new("invalid-manifest-digest");
+            set.gen_manifest_full(&Gen {
+                layer_count: 1,
+                ..Gen::default()
+            });
+            let m = set.manifests[0].clone();
+            let setup = r.case("blobs", |r| {
+                let mut errs = Vec::new();
+                for (dig, bytes) in &set.blobs {
+                    if let Err(e) = r.push_blob_any(&repo, dig, bytes) {
+                        errs.push(e);
+                    }
+                }
+                join(errs)
+            });
+            if !r.caps.bad_reference_refused {
+                r.skip("manifest-put", "sha256:baddigeststring is taken as a tag");
+                r.skip("manifest-get", "sha256:baddigeststring is taken as a tag");
+            } else if setup {
+                r.case("manifest-put", |r| {
+                    let resp = r.call(
+                        Request::new("PUT", r.v2(&repo, "manifests/sha256:baddigeststring"))
+                            .header("Content-Type", &m.media_type)
+                            .body(Body::Chunked(&m.bytes)),
+                        &[400],
+                    )?;
+                    r.check_error(&resp, &[], "PUT to sha256:baddigeststring")
+                });
+                r.case("manifest-get", |r| {
+                    let resp = r.call(
+                        Request::new("GET", r.v2(&repo, "manifests/sha256:baddigeststring"))
+                            .header("Accept", MT_INDEX)
+                            .header("Accept", MT_MANIFEST),
+                        &[400, 404],
+                    )?;
+                    r.check_error(&resp, &[], "GET of sha256:baddigeststring")
+                });
+            }
+            r.case("cleanup", |r| {
+                let mut errs = Vec::new();
+                for dig in set.blobs.keys() {
+                    if let Err(e) = r.delete_blob(&repo, dig) {
+                        errs.push(e);
+                    }
+                }
+                join(errs)
+            });
+        });
+    }
+}
+
+/// The first and last byte of a range.
+type Span = (usize, usize);
+
+fn join(errs: Vec<String>) -> R {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n      "))
+    }
+}
+
+/// A referrers answer: an OCI index (its media type in the header and the
+/// body, schema version 2); its descriptors.
+fn index_manifests(resp: &Response, t: &str) -> Result<Vec<Value>, String> {
+    expect_header(resp, "content-type", MT_INDEX, &format!("GET {t}"))?;
+    let v: Value =
+        serde_json::from_slice(&resp.body).map_err(|e| format!("GET {t}: not JSON ({e})"))?;
+    if v["mediaType"] != MT_INDEX || v["schemaVersion"] != 2 {
+        return Err(format!(
+            "GET {t}: not an OCI index (mediaType, schemaVersion): {v}"
+        ));
+    }
+    v["manifests"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("GET {t}: no manifests list: {v}"))
+}
+
+fn same_referrer(got: &Value, want: &Value) -> bool {
+    got["digest"] == want["digest"]
+        && got["mediaType"] == want["mediaType"]
+        && got["size"] == want["size"]
+        && got["artifactType"] == want["artifactType"]
+        && contains_all(&got["annotations"], &want["annotations"])
+}

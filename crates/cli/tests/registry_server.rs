@@ -27,12 +27,24 @@ struct Server {
 
 impl Server {
     fn start(root: &Path, flags: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
             .arg(root)
             .args(flags)
             .env("BERTH_ROOT", root.join("berth-root"))
-            .env("BERTH_RUNROOT", root.join("berth-run"))
+            .env("BERTH_RUNROOT", root.join("berth-run"));
+        Server::spawn(cmd, root)
+    }
+
+    /// `--store`: serving the store of `b`.
+    fn start_store(b: &Berth) -> Server {
+        let mut cmd = b.cmd();
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"]);
+        Server::spawn(cmd, &b.root)
+    }
+
+    fn spawn(mut cmd: Command, root: &Path) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1135,4 +1147,63 @@ fn read_only_and_disabled_delete_answer_unsupported() {
         .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+}
+
+#[test]
+fn store_mode_serves_berths_images_without_copying() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b);
+    let a = srv.addr.clone();
+    let cat = get(&a, "/v2/_catalog").json();
+    assert_eq!(cat["repositories"], json!(["bb", "library/bb"]), "{cat}");
+    assert_eq!(get(&a, "/v2/bb/tags/list").json()["tags"], json!(["test"]));
+    // skopeo reads it; every blob it gets is the store's own file.
+    let inspect: Value = serde_json::from_str(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{a}/bb:test"),
+    ]))
+    .unwrap();
+    let layers = inspect["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{inspect}");
+    let layer = layers[0].as_str().unwrap();
+    let served = get(&a, &format!("/v2/library/bb/blobs/{layer}")).body;
+    assert_eq!(sha(&served), layer);
+    let file = b.root.join("blobs/sha256").join(&layer[7..]);
+    assert_eq!(std::fs::read(&file).unwrap(), served);
+    let layout = b.path().join("layout");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{a}/library/bb:test"),
+        &format!("oci:{}:x", layout.display()),
+    ]);
+    // Another berth pulls and runs it.
+    let c = Berth::empty();
+    let name = format!("{a}/bb:test");
+    c.ok(&["pull", &name]);
+    assert_eq!(c.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
+    // A tag made while it serves is served at once.
+    b.ok(&["tag", IMAGE, "127.0.0.1:5999/team/app:2"]);
+    assert_eq!(
+        get(&a, "/v2/team/app/tags/list").json()["tags"],
+        json!(["2"])
+    );
+    // Read-only: pushes say where images come from.
+    let r = req(&a, "POST", "/v2/bb/blobs/uploads/", &[], b"");
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert!(r.text().contains("--store"), "{}", r.text());
+    srv.stop();
+    let o = b.run(&[
+        "registry",
+        "serve",
+        "--store",
+        "--delete",
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("drop --delete"), "{}", stderr(&o));
+    assert_census_clean(&b);
+    assert_census_clean(&c);
 }

@@ -5,6 +5,8 @@
 //! huge manifests, a slow client holding an upload, concurrent pushes of
 //! one blob, a stop in the middle of an upload).
 mod common;
+#[path = "support/dockerd.rs"]
+mod dockerd;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -1206,4 +1208,67 @@ fn store_mode_serves_berths_images_without_copying() {
     assert!(stderr(&o).contains("drop --delete"), "{}", stderr(&o));
     assert_census_clean(&b);
     assert_census_clean(&c);
+}
+
+#[test]
+fn the_docker_cli_pushes_and_pulls_through_dockerd() {
+    assert!(
+        Path::new(dockerd::DOCKERD).exists() && Path::new(dockerd::DOCKER).exists(),
+        "dockerd and the docker CLI are needed: apt-get install docker.io (scripts/deps does)"
+    );
+    let b = Berth::new();
+    let ns = dockerd::Netns::new(format!("brs-{}", std::process::id()));
+    let ddir = b.path().join("dockerd");
+    std::fs::create_dir_all(&ddir).unwrap();
+    // No bridge and no rules: the containers run with --network none.
+    let d = dockerd::Dockerd::start(&ns, &ddir, &["--bridge=none", "--iptables=false"]);
+    // The registries inside dockerd's namespace, on its loopback
+    // (insecure for dockerd by default).
+    let serve_in_ns = |flags: &[&str]| {
+        let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_berth"));
+        for (k, v) in b.cmd().get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"])
+            .args(flags);
+        cmd
+    };
+    let root = b.path().join("registry");
+    let mut srv = Server::spawn(
+        {
+            let mut c = serve_in_ns(&["--root"]);
+            c.arg(&root);
+            c
+        },
+        &root,
+    );
+    let archive = b.path().join("bb.tar");
+    b.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
+    d.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    let name = format!("{}/dk/bb:1", srv.addr);
+    d.docker_ok(&["tag", IMAGE, &name]);
+    let out = d.docker_ok(&["push", &name]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    d.docker_ok(&["rmi", &name, IMAGE]);
+    let out = d.docker_ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", &name, "echo", "ok"]),
+        "ok\n"
+    );
+    srv.stop();
+    // berth's own store, served as it is: dockerd pulls an imported image.
+    let mut local = Server::spawn(serve_in_ns(&["--store"]), &b.root);
+    let name = format!("{}/bb:test", local.addr);
+    d.docker_ok(&["pull", &name]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", &name, "echo", "ok"]),
+        "ok\n"
+    );
+    local.stop();
+    drop(d);
+    drop(ns);
+    assert_census_clean(&b);
 }

@@ -9,6 +9,9 @@ use super::*;
 impl Runner {
     /// Run every case.
     pub fn run_all(&mut self) {
+        if self.basic.is_some() {
+            self.case("auth", |r| r.challenge());
+        }
         self.case("ping", |r| {
             r.call(Request::new("GET", "/v2/"), &[200]).map(|_| ())
         });
@@ -47,6 +50,41 @@ impl Runner {
             self.group(&name, |r| r.data_set(&set));
         }
         self.manifest_errors();
+    }
+
+    /// Without credentials: 401 `UNAUTHORIZED` with a Basic challenge
+    /// naming a realm, for the ping, a read and a write; with them, 200.
+    fn challenge(&mut self) -> R {
+        let reads = [
+            ("GET", "/v2/".to_string()),
+            ("GET", self.v2(&self.repo, "tags/list")),
+            ("POST", self.v2(&self.repo, "blobs/uploads/")),
+        ];
+        for (method, t) in reads {
+            let resp = send(
+                &self.addr,
+                &Request::new(method, t.clone()).body(Body::Sized(&[])),
+            )?;
+            if resp.status != 401 {
+                return Err(format!(
+                    "{method} {t} without credentials: {}, expected 401",
+                    resp.describe()
+                ));
+            }
+            let challenge = resp.header("www-authenticate").unwrap_or_default();
+            if !challenge.to_ascii_lowercase().starts_with("basic") || !challenge.contains("realm=")
+            {
+                return Err(format!(
+                    "{method} {t}: 401 with WWW-Authenticate {challenge:?}, expected Basic realm=…"
+                ));
+            }
+            self.check_error(
+                &resp,
+                &["UNAUTHORIZED"],
+                &format!("{method} {t} without credentials"),
+            )?;
+        }
+        self.call(Request::new("GET", "/v2/"), &[200]).map(|_| ())
     }
 
     fn empty_tag_list(&mut self) -> R {

@@ -133,6 +133,10 @@ pub struct Runner {
     notes: Vec<String>,
     chunk_min: usize,
     rotate: usize,
+    /// User and password for a registry that asks for Basic credentials.
+    basic: Option<(String, String)>,
+    /// The `Authorization` sent once a 401 asked for it.
+    authorization: std::cell::RefCell<Option<String>>,
 }
 
 fn octet() -> (String, String) {
@@ -151,7 +155,17 @@ impl Runner {
             notes: Vec::new(),
             chunk_min: CHUNK_MIN,
             rotate: 0,
+            basic: None,
+            authorization: Default::default(),
         }
+    }
+
+    /// Answer a `401` with a Basic challenge with these credentials (the
+    /// suite's client does the same, and Bearer, which this port leaves
+    /// out); the challenge itself is checked by the `auth` case.
+    pub fn with_basic_auth(mut self, user: &str, pass: &str) -> Runner {
+        self.basic = Some((user.into(), pass.into()));
+        self
     }
 
     pub fn results(&self) -> &[CaseResult] {
@@ -206,7 +220,29 @@ impl Runner {
     /// Send `req`; its status must be one of `want`.
     fn call(&self, req: Request, want: &[u16]) -> Result<Response, String> {
         let line = format!("{} {}", req.method, req.target);
-        let resp = send(&self.addr, &req)?;
+        let mut req = req;
+        if let Some(a) = self.authorization.borrow().as_ref() {
+            req.headers.push(("Authorization".into(), a.clone()));
+        }
+        let mut resp = send(&self.addr, &req)?;
+        if let (401, Some((user, pass))) = (resp.status, &self.basic) {
+            let challenge = resp.header("www-authenticate").unwrap_or_default();
+            if !challenge.to_ascii_lowercase().starts_with("basic") {
+                return Err(format!(
+                    "{line}: 401 with the challenge {challenge:?}: this port answers Basic ones only"
+                ));
+            }
+            use base64::Engine as _;
+            let a = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            );
+            req.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+            req.headers.push(("Authorization".into(), a.clone()));
+            *self.authorization.borrow_mut() = Some(a);
+            resp = send(&self.addr, &req)?;
+        }
         // A short body is a broken answer where the body counts; an error
         // status is judged by its status (as the suite's Go client, which
         // reads no body there: docker-registry 2.8 sends a 416 with the

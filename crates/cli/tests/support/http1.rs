@@ -231,3 +231,48 @@ pub fn with_param(target: &str, k: &str, v: &str) -> String {
     let sep = if target.contains('?') { '&' } else { '?' };
     format!("{target}{sep}{}={}", query_escape(k), query_escape(v))
 }
+
+#[test]
+fn answers_are_read_as_sent() {
+    // Chunked, with an extension and a trailer-less end.
+    let r = parse(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));
+    // A HEAD's Content-Length is the resource's, and nothing follows.
+    let r = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true).unwrap();
+    assert!(r.body.is_empty() && r.cut_short.is_none());
+    assert_eq!(r.header("CONTENT-LENGTH"), Some("9"));
+    // A body shorter than its Content-Length is kept and marked.
+    let r = parse(
+        b"HTTP/1.1 416 R\r\nContent-Length: 2048\r\n\r\nshort",
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.body.as_slice(), r.cut_short),
+        (&b"short"[..], Some((2048, 5)))
+    );
+    // Comma-separated values are split.
+    let r = parse(
+        b"HTTP/1.1 201 C\r\nOCI-Tag: a, b\r\nOCI-Tag: c\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!(r.header_values("oci-tag"), ["a", "b", "c"]);
+    assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", false).is_err());
+}
+
+#[test]
+fn query_values_are_escaped_as_go_does() {
+    assert_eq!(
+        with_param("/v2/a/blobs/uploads/", "from", "conformance/repo2"),
+        "/v2/a/blobs/uploads/?from=conformance%2Frepo2"
+    );
+    assert_eq!(
+        with_param("/u?_state=x", "digest", "sha256:ab"),
+        "/u?_state=x&digest=sha256%3Aab"
+    );
+}

@@ -756,3 +756,29 @@ pub fn check_known(results: &[CaseResult], known: &[(&str, &str)]) -> Vec<String
     }
     problems
 }
+
+#[test]
+fn known_failures_must_fail_and_other_failures_must_not_happen() {
+    let res = |name: &str, outcome: Outcome| CaseResult {
+        name: name.into(),
+        outcome,
+        notes: vec![],
+    };
+    let results = vec![
+        res("a", Outcome::Pass),
+        res("b", Outcome::Fail("broken".into())),
+        res("c", Outcome::Skip("off".into())),
+    ];
+    assert!(check_known(&results, &[("b", "why")]).is_empty());
+    // An unlisted failure.
+    let p = check_known(&results, &[]);
+    assert!(
+        p.len() == 1 && p[0].starts_with("b failed: broken"),
+        "{p:?}"
+    );
+    // A listed case that passes now, one that was skipped, one unknown.
+    let p = check_known(&results, &[("b", "w"), ("a", "w"), ("c", "w"), ("zz", "w")]);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(p[0].contains("a passes now") && p[0].contains("remove it"));
+    assert!(p[1].contains("c is listed") && p[2].contains("zz is listed"));
+}

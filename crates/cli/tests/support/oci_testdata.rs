@@ -637,3 +637,43 @@ pub fn data_sets() -> Vec<(DataSet, Needs)> {
 
     out
 }
+
+#[test]
+fn data_sets_are_what_the_suite_pushes() {
+    let sets = data_sets();
+    let by_name = |n: &str| &sets.iter().find(|(s, _)| s.name == n).unwrap().0;
+    // Every manifest's digest is of its bytes but the bad one's; children first.
+    for (s, _) in &sets {
+        for (i, m) in s.manifests.iter().enumerate() {
+            let algo = if m.digest.starts_with("sha512:") {
+                Algo::Sha512
+            } else {
+                Algo::Sha256
+            };
+            assert_eq!(
+                algo.digest(&m.bytes) == m.digest,
+                !s.bad_digest,
+                "{} {i}",
+                s.name
+            );
+        }
+        for (d, b) in &s.blobs {
+            assert!(Algo::Sha256.digest(b) == *d || Algo::Sha512.digest(b) == *d);
+        }
+    }
+    let subj = by_name("artifacts-with-subject");
+    assert_eq!(subj.manifests.len(), 4);
+    let goals = &subj.referrers[&subj.manifests[0].digest];
+    let types: Vec<&str> = goals
+        .iter()
+        .map(|g| g["artifactType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, [MT_CONFIG, MT_EXAMPLE1, MT_EXAMPLE2]);
+    let nested = by_name("nested-index");
+    assert_eq!(nested.manifests.len(), 7);
+    assert_eq!(nested.tags["index-of-index"], nested.manifests[6].digest);
+    let large = by_name("large-manifest");
+    let n = large.manifests[0].bytes.len();
+    assert!(n > 3_900_000 && n < 4 * 1024 * 1024, "{n}");
+    assert_eq!(by_name("tag-param-sha256").tags.len(), 4);
+}

@@ -316,3 +316,33 @@ fn berth_registry_serve_passes_the_ported_cases() {
     }
     common::assert_census_clean(&b);
 }
+
+/// The suite's read-only run against `berth registry serve --store`:
+/// berth's own image store, served as it is; its images read back whole
+/// and every write refused.
+#[test]
+#[ignore = "root: starts a registry"]
+fn berth_registry_serve_store_passes_the_read_only_cases() {
+    let b = common::Berth::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = b
+        .cmd()
+        .args(["registry", "serve", "--addr", &addr, "--store"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_v2(&addr, &mut child, "berth registry serve --store");
+    let server = Server(child);
+    // bb:test, the image Berth::new imports.
+    let mut r = Runner::new(&addr, Caps::all()).with_repo("bb");
+    r.run_read_only(&["test"]);
+    println!(
+        "read-only cases against berth registry serve --store:\n{}",
+        report(r.results())
+    );
+    let problems = check_known(r.results(), &[]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    drop(server);
+    common::assert_census_clean(&b);
+}

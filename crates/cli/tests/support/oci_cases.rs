@@ -532,7 +532,13 @@ impl Runner {
 
     /// HEAD or GET of a manifest by tag or digest: 200, its media type,
     /// length, digest; the body (GET) or none (HEAD).
-    fn read_manifest(&mut self, verb: &str, repo: &str, reference: &str, m: &Manifest) -> R {
+    pub(super) fn read_manifest(
+        &mut self,
+        verb: &str,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+    ) -> R {
         let method = if verb == "head" { "HEAD" } else { "GET" };
         let t = self.v2(repo, &format!("manifests/{reference}"));
         let resp = self.call(
@@ -621,7 +627,7 @@ impl Runner {
     }
 
     /// One tag list page: its tags and the target its `Link` (rel="next") names.
-    fn tags_page(&mut self, t: &str) -> Result<(Vec<String>, Option<String>), String> {
+    pub(super) fn tags_page(&mut self, t: &str) -> Result<(Vec<String>, Option<String>), String> {
         let resp = self.call(Request::new("GET", t), &[200])?;
         let v: Value = serde_json::from_slice(&resp.body)
             .map_err(|e| format!("GET {t}: not JSON ({e}): {}", resp.describe()))?;

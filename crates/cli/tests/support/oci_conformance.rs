@@ -163,6 +163,11 @@ impl Runner {
     /// Answer a `401` with a Basic challenge with these credentials (the
     /// suite's client does the same, and Bearer, which this port leaves
     /// out); the challenge itself is checked by the `auth` case.
+    pub fn with_repo(mut self, repo: &str) -> Runner {
+        self.repo = repo.into();
+        self
+    }
+
     pub fn with_basic_auth(mut self, user: &str, pass: &str) -> Runner {
         self.basic = Some((user.into(), pass.into()));
         self
@@ -699,6 +704,8 @@ fn contains_all(got: &Value, want: &Value) -> bool {
 
 #[path = "oci_cases.rs"]
 mod cases;
+#[path = "oci_read_only.rs"]
+mod read_only;
 
 /// The summary: each case, its outcome, and the totals.
 pub fn report(results: &[CaseResult]) -> String {

@@ -20,6 +20,8 @@ mod http1;
 mod oci_conformance;
 #[path = "support/oci_testdata.rs"]
 mod oci_testdata;
+#[path = "support/registry.rs"]
+mod support_registry;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -193,40 +195,27 @@ fn run_against(mut r: Runner, known: &[(&str, &str)], what: &str) {
 
 /// Debian's docker-registry on a free loopback port, deletes on, the
 /// non-distributable data set's layer URLs allowed (distribution refuses
-/// manifests with URLs unless told); with an htpasswd user when given.
-fn start_distribution(user: Option<(&str, &str)>) -> (Server, String, tempfile::TempDir) {
+/// manifests with URLs unless told), `auth` (YAML) added to its config.
+fn start_distribution(dir: &Path, auth: &str) -> (Server, String) {
     assert!(
         Path::new("/usr/bin/docker-registry").exists(),
         "docker-registry is needed: apt-get install docker-registry (scripts/deps does)"
     );
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - ^https://store\\.example\\.com/\n",
-        dir.path().join("data").display()
+    let cfg = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\nvalidation:\n  manifests:\n    urls:\n      allow:\n        - ^https://store\\.example\\.com/\n{auth}",
+        dir.join("data").display()
     );
-    if let Some((u, p)) = user {
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", u, p])
-            .output()
-            .expect("htpasswd (apt-get install apache2-utils)");
-        assert!(htpasswd.status.success());
-        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
-        cfg.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: conformance\n    path: {}\n",
-            dir.path().join("htpasswd").display()
-        ));
-    }
-    std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
+    std::fs::write(dir.join("config.yml"), cfg).unwrap();
     let mut child = Command::new("/usr/bin/docker-registry")
         .arg("serve")
-        .arg(dir.path().join("config.yml"))
+        .arg(dir.join("config.yml"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_v2(&addr, &mut child, "docker-registry");
-    (Server(child), addr, dir)
+    (Server(child), addr)
 }
 
 /// What distribution 2.8 does not implement (it predates
@@ -263,7 +252,8 @@ fn distribution_caps() -> Caps {
 #[test]
 #[ignore = "root: starts a registry"]
 fn distribution_2_8_passes_the_ported_cases() {
-    let (_server, addr, _dir) = start_distribution(None);
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (_server, addr) = start_distribution(dir.path(), "");
     run_against(
         Runner::new(&addr, distribution_caps()),
         DISTRIBUTION_KNOWN_FAILURES,
@@ -271,17 +261,107 @@ fn distribution_2_8_passes_the_ported_cases() {
     );
 }
 
-/// The same through Basic authentication: every request is first
-/// answered 401 with a challenge, then sent again with the credentials
-/// (as the suite's client does); the `auth` case checks the challenge.
+/// The same through Basic authentication (htpasswd): every request is
+/// first answered 401 with a challenge, then sent again with the
+/// credentials (as the suite's client does); the `auth` case checks the
+/// challenge.
 #[test]
 #[ignore = "root: starts a registry"]
 fn distribution_2_8_with_basic_auth_passes_the_ported_cases() {
-    let (_server, addr, _dir) = start_distribution(Some(("conf", "secret-pw")));
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let htpasswd = Command::new("htpasswd")
+        .args(["-Bbn", "conf", "secret-pw"])
+        .output()
+        .expect("htpasswd (apt-get install apache2-utils)");
+    assert!(htpasswd.status.success());
+    let file = dir.path().join("htpasswd");
+    std::fs::write(&file, &htpasswd.stdout).unwrap();
+    let auth = format!(
+        "auth:\n  htpasswd:\n    realm: conformance\n    path: {}\n",
+        file.display()
+    );
+    let (_server, addr) = start_distribution(dir.path(), &auth);
     run_against(
-        Runner::new(&addr, distribution_caps()).with_basic_auth("conf", "secret-pw"),
+        Runner::new(&addr, distribution_caps()).with_credentials("conf", "secret-pw"),
         DISTRIBUTION_KNOWN_FAILURES,
         "docker-registry 2.8 with htpasswd",
+    );
+}
+
+/// The same through Bearer tokens (distribution's token auth): each 401
+/// names a realm (a token server of the test's, plain HTTP on
+/// 127.0.0.1), the harness asks it for a token with the credentials and
+/// sends the request again with it, as the suite's client does.
+#[test]
+#[ignore = "root: starts a registry"]
+fn distribution_2_8_with_token_auth_passes_the_ported_cases() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let d = dir.path();
+    support_registry::openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth conformance token issuer",
+        ],
+    );
+    // One token for both repositories, every action the cases need.
+    let grant = |name: &str| serde_json::json!({"type": "repository", "name": name, "actions": ["pull", "push", "delete"]});
+    let token = support_registry::jwt_granting(
+        d,
+        serde_json::json!([grant("conformance/repo1"), grant("conformance/repo2")]),
+    );
+    std::fs::write(d.join("token"), token).unwrap();
+    std::fs::write(d.join("token.log"), "").unwrap();
+    let tport = free_port();
+    let token_server = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(support_registry::TOKEN_SERVER)
+        .arg(tport.to_string())
+        .arg(d.join("token.log"))
+        .arg(d.join("token"))
+        .args(["-", "-"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 (the token server)");
+    let _token_server = Server(token_server);
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", tport)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the token server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{tport}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: {}\n",
+        d.join("token.crt").display()
+    );
+    let (_server, addr) = start_distribution(d, &auth);
+    run_against(
+        Runner::new(&addr, distribution_caps()).with_credentials("conf", "secret-pw"),
+        DISTRIBUTION_KNOWN_FAILURES,
+        "docker-registry 2.8 with token auth",
+    );
+    // The tokens came from the realm, asked with the credentials.
+    let asked = std::fs::read_to_string(d.join("token.log")).unwrap();
+    assert!(
+        asked.lines().count() > 0
+            && asked
+                .lines()
+                .all(|l| l.contains("service=berth-test-registry")
+                    && l.ends_with(" Basic Y29uZjpzZWNyZXQtcHc=")),
+        "{asked}"
     );
 }
 

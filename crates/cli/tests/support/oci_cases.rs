@@ -52,8 +52,9 @@ impl Runner {
         self.manifest_errors();
     }
 
-    /// Without credentials: 401 `UNAUTHORIZED` with a Basic challenge
-    /// naming a realm, for the ping, a read and a write; with them, 200.
+    /// Without credentials: 401 `UNAUTHORIZED` with a challenge (Basic
+    /// naming a realm, or Bearer naming its realm and service) for the
+    /// ping, a read and a write; with them, 200.
     fn challenge(&mut self) -> R {
         let reads = [
             ("GET", "/v2/".to_string()),
@@ -72,10 +73,14 @@ impl Runner {
                 ));
             }
             let challenge = resp.header("www-authenticate").unwrap_or_default();
-            if !challenge.to_ascii_lowercase().starts_with("basic") || !challenge.contains("realm=")
-            {
+            let lower = challenge.to_ascii_lowercase();
+            let ok = (lower.starts_with("basic ") && lower.contains("realm="))
+                || (lower.starts_with("bearer ")
+                    && lower.contains("realm=")
+                    && lower.contains("service="));
+            if !ok {
                 return Err(format!(
-                    "{method} {t}: 401 with WWW-Authenticate {challenge:?}, expected Basic realm=…"
+                    "{method} {t}: 401 with WWW-Authenticate {challenge:?}, expected Basic realm=… or Bearer realm=…,service=…"
                 ));
             }
             self.check_error(

@@ -133,7 +133,8 @@ pub struct Runner {
     notes: Vec<String>,
     chunk_min: usize,
     rotate: usize,
-    /// User and password for a registry that asks for Basic credentials.
+    /// User and password for a registry that asks for credentials (Basic,
+    /// or given to a Bearer challenge's token realm).
     basic: Option<(String, String)>,
     /// The `Authorization` sent once a 401 asked for it.
     authorization: std::cell::RefCell<Option<String>>,
@@ -160,15 +161,16 @@ impl Runner {
         }
     }
 
-    /// Answer a `401` with a Basic challenge with these credentials (the
-    /// suite's client does the same, and Bearer, which this port leaves
-    /// out); the challenge itself is checked by the `auth` case.
+    /// Read and write this repository (`conformance/repo1` by default).
     pub fn with_repo(mut self, repo: &str) -> Runner {
         self.repo = repo.into();
         self
     }
 
-    pub fn with_basic_auth(mut self, user: &str, pass: &str) -> Runner {
+    /// Answer a `401` with these credentials, as the suite's client does:
+    /// a Basic challenge with them, a Bearer one with a token its realm
+    /// gives for them; the challenge itself is checked by the `auth` case.
+    pub fn with_credentials(mut self, user: &str, pass: &str) -> Runner {
         self.basic = Some((user.into(), pass.into()));
         self
     }
@@ -230,18 +232,11 @@ impl Runner {
             req.headers.push(("Authorization".into(), a.clone()));
         }
         let mut resp = send(&self.addr, &req)?;
-        if let (401, Some((user, pass))) = (resp.status, &self.basic) {
+        if let (401, Some(_)) = (resp.status, &self.basic) {
             let challenge = resp.header("www-authenticate").unwrap_or_default();
-            if !challenge.to_ascii_lowercase().starts_with("basic") {
-                return Err(format!(
-                    "{line}: 401 with the challenge {challenge:?}: this port answers Basic ones only"
-                ));
-            }
-            use base64::Engine as _;
-            let a = format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-            );
+            let a = self
+                .answer_challenge(challenge)
+                .map_err(|e| format!("{line}: 401: {e}"))?;
             req.headers
                 .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
             req.headers.push(("Authorization".into(), a.clone()));
@@ -266,6 +261,65 @@ impl Runner {
             ));
         }
         Ok(resp)
+    }
+
+    /// The `Authorization` that answers `challenge` (the suite's
+    /// getAuthHeader): Basic with the credentials, or Bearer with the
+    /// token its realm (plain HTTP here) gives for its service and scope,
+    /// asked with the credentials.
+    fn answer_challenge(&self, challenge: &str) -> Result<String, String> {
+        use base64::Engine as _;
+        let (user, pass) = self.basic.clone().unwrap_or_default();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Ok(basic);
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(format!("challenge {challenge:?}: neither Basic nor Bearer"));
+        }
+        let params = challenge_params(params);
+        let param = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        let realm = param("realm").ok_or_else(|| format!("challenge {challenge:?}: no realm"))?;
+        let rest = realm
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("realm {realm}: only http:// realms are fetched here"))?;
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let mut t = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        };
+        if let Some(sv) = param("service") {
+            t = with_param(&t, "service", &sv);
+        }
+        if let Some(sc) = param("scope") {
+            t = with_param(&t, "scope", &sc);
+        }
+        let resp = send(
+            host,
+            &Request::new("GET", t.clone())
+                .header("Accept", "application/json")
+                .header("Authorization", &basic),
+        )?;
+        if resp.status != 200 {
+            return Err(format!("token from {host}{t}: {}", resp.describe()));
+        }
+        let v: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("token from {host}{t}: not JSON ({e})"))?;
+        let token = v["access_token"]
+            .as_str()
+            .or(v["token"].as_str())
+            .ok_or_else(|| format!("token from {host}{t}: no token in {v}"))?;
+        Ok(format!("Bearer {token}"))
     }
 
     /// The request target a `Location` names (absolute on this registry, or a path).
@@ -680,6 +734,28 @@ impl Runner {
     }
 }
 
+/// `k=v, k="v, with commas"` (RFC 9110's auth-params).
+fn challenge_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while let Some((k, after)) = rest.split_once('=') {
+        let k = k.trim().trim_start_matches(',').trim().to_string();
+        let (v, next) = match after.strip_prefix('"') {
+            Some(q) => {
+                let end = q.find('"').unwrap_or(q.len());
+                (q[..end].to_string(), q.get(end + 1..).unwrap_or(""))
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_string(), &after[end..])
+            }
+        };
+        out.push((k, v));
+        rest = next.trim_start_matches([',', ' ']);
+    }
+    out
+}
+
 fn statuses(s: &[u16]) -> String {
     s.iter()
         .map(|c| c.to_string())
@@ -762,6 +838,25 @@ pub fn check_known(results: &[CaseResult], known: &[(&str, &str)]) -> Vec<String
         }
     }
     problems
+}
+
+#[test]
+fn challenges_are_parsed_with_quoted_commas() {
+    let p = challenge_params(
+        r#"realm="http://127.0.0.1:1/token",service="reg",scope="repository:a/b:pull,push""#,
+    );
+    assert_eq!(
+        p,
+        [
+            ("realm".to_string(), "http://127.0.0.1:1/token".to_string()),
+            ("service".to_string(), "reg".to_string()),
+            ("scope".to_string(), "repository:a/b:pull,push".to_string()),
+        ]
+    );
+    assert_eq!(
+        challenge_params("realm=x, a=b")[1],
+        ("a".to_string(), "b".to_string())
+    );
 }
 
 #[test]

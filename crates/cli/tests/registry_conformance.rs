@@ -7,9 +7,12 @@
 //! `maps`, `log/slog`; its go.mod says 1.24) and its Go modules, and this
 //! machine has Debian's Go 1.19 and no Go module proxy. So its cases — the
 //! requests, expected statuses and headers of `run.go` and `api.go`, the
-//! data sets of `testdata.go` — are written again in Rust in
-//! `support/oci_conformance.rs`, `support/oci_cases.rs` and
-//! `support/oci_testdata.rs` (no code copied).
+//! data sets of `testdata.go` — are written again in Rust (no code
+//! copied): `support/oci_conformance.rs` (the harness: capabilities, the
+//! case tree, checks, the report, known failures), `oci_uploads.rs` (the
+//! upload kinds), `oci_blob_cases.rs` and `oci_cases.rs` (the cases, in
+//! the suite's order), `oci_read_only.rs` (its read-only run),
+//! `oci_testdata.rs` (the data sets) and `http1.rs` (the HTTP client).
 //!
 //! Run: `cargo test -p cli --test registry_conformance -- --include-ignored --nocapture`
 //! (the report lists every case).

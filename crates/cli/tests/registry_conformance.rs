@@ -106,6 +106,58 @@ const BERTH_KNOWN_FAILURES: &[(&str, &str)] = &[
         "tag-param-sha256/pull/tag tag-param-sha256-2",
         TAG_PARAM_TAGS,
     ),
+    ("tag-param-sha512/push/blobs", SHA512_UPLOAD),
+    (
+        "tag-param-sha512/push/manifest 0 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/push/manifest 1 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/push/manifest 2 by digest",
+        SHA512_MANIFEST,
+    ),
+    ("tag-param-sha512/tag-list", SHA512_TAGS),
+    ("tag-param-sha512/head/tag tag-param-sha512", SHA512_TAGS),
+    ("tag-param-sha512/head/tag tag-param-sha512-0", SHA512_TAGS),
+    ("tag-param-sha512/head/tag tag-param-sha512-1", SHA512_TAGS),
+    ("tag-param-sha512/head/tag tag-param-sha512-2", SHA512_TAGS),
+    (
+        "tag-param-sha512/head/manifest 0 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/head/manifest 1 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/head/manifest 2 by digest",
+        SHA512_MANIFEST,
+    ),
+    ("tag-param-sha512/head/blobs", SHA512_BLOB),
+    ("tag-param-sha512/pull/tag tag-param-sha512", SHA512_TAGS),
+    ("tag-param-sha512/pull/tag tag-param-sha512-0", SHA512_TAGS),
+    ("tag-param-sha512/pull/tag tag-param-sha512-1", SHA512_TAGS),
+    ("tag-param-sha512/pull/tag tag-param-sha512-2", SHA512_TAGS),
+    (
+        "tag-param-sha512/pull/manifest 0 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/pull/manifest 1 by digest",
+        SHA512_MANIFEST,
+    ),
+    (
+        "tag-param-sha512/pull/manifest 2 by digest",
+        SHA512_MANIFEST,
+    ),
+    ("tag-param-sha512/pull/blobs", SHA512_BLOB),
+    ("tag-param-sha512/delete/manifest 2", SHA512_MANIFEST),
+    ("tag-param-sha512/delete/manifest 1", SHA512_MANIFEST),
+    ("tag-param-sha512/delete/manifest 0", SHA512_MANIFEST),
+    ("tag-param-sha512/delete/blobs", SHA512_BLOB),
 ];
 
 // Why, for the lines above. sha512 is a MAY of the spec (registries must
@@ -123,6 +175,8 @@ const SHA512_MANIFEST: &str =
     "PUT, HEAD, GET or DELETE of a manifest by a sha512 digest: 400 DIGEST_INVALID \"use sha256\", expected 201/200/202";
 const TAG_PARAM: &str =
     "PUT /v2/<name>/manifests/<digest>?tag=…: 201 without OCI-Tag, the tags are not made";
+const SHA512_TAGS: &str =
+    "the sha512 manifests were refused, so the tags of their ?tag=… were never made: tag list lacks them, HEAD/GET 404 MANIFEST_UNKNOWN";
 const TAG_PARAM_TAGS: &str =
     "the tags of PUT ?tag=… were never made: tag list lacks them, HEAD/GET 404 MANIFEST_UNKNOWN";
 

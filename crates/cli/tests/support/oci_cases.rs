@@ -40,6 +40,9 @@ impl Runner {
             let missing = match needs {
                 Needs::Sha512 if !self.caps.sha512 => Some("no sha512 digests"),
                 Needs::TagParam if !self.caps.tag_param => Some("no ?tag= on a manifest PUT"),
+                Needs::TagParamSha512 if !(self.caps.tag_param && self.caps.sha512) => {
+                    Some("no ?tag= on a manifest PUT or no sha512 digests")
+                }
                 _ => None,
             };
             if let Some(why) = missing {

@@ -442,6 +442,8 @@ pub enum Needs {
     Sha512,
     /// `PUT /manifests/<digest>?tag=…` (distribution-spec 1.1+dev).
     TagParam,
+    /// Both.
+    TagParamSha512,
 }
 
 /// The suite's data sets, in its order (`GenerateData` in run.go; its
@@ -624,6 +626,19 @@ pub fn data_sets() -> Vec<(DataSet, Needs)> {
     d.tag_param = true;
     out.push((d, Needs::TagParam));
 
+    // The same with sha512 digests: tags can only come as parameters.
+    let mut d = DataSet::new("tag-param-sha512");
+    d.gen_index_full(&Gen {
+        algo: Algo::Sha512,
+        ..tagged("tag-param-sha512")
+    });
+    for (i, m) in d.manifests.clone().iter().enumerate() {
+        d.tags
+            .insert(format!("tag-param-sha512-{i}"), m.digest.clone());
+    }
+    d.tag_param = true;
+    out.push((d, Needs::TagParamSha512));
+
     // A manifest whose bytes get two spaces more after its digest was taken.
     let mut d = DataSet::new("bad-digest-image");
     d.gen_manifest_full(&Gen::default());
@@ -676,4 +691,8 @@ fn data_sets_are_what_the_suite_pushes() {
     let n = large.manifests[0].bytes.len();
     assert!(n > 3_900_000 && n < 4 * 1024 * 1024, "{n}");
     assert_eq!(by_name("tag-param-sha256").tags.len(), 4);
+    assert!(by_name("tag-param-sha512")
+        .tags
+        .values()
+        .all(|d| d.starts_with("sha512:")));
 }

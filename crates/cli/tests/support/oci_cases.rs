@@ -115,6 +115,8 @@ impl Runner {
     fn data_set(&mut self, set: &DataSet) {
         let repo = self.repo.clone();
         let mut pushed_tags = Vec::new();
+        // Sparse manifests the registry refused (as the spec allows).
+        let mut refused = BTreeSet::new();
         self.group("push", |r| {
             r.case("blobs", |r| {
                 let mut errs = Vec::new();
@@ -135,11 +137,22 @@ impl Runner {
                 } else {
                     vec![]
                 };
+                let expect = if set.bad_digest {
+                    PutExpect::DigestInvalid
+                } else if set.sparse.contains(&m.digest) {
+                    PutExpect::StoredOrBlobUnknown
+                } else {
+                    PutExpect::Stored
+                };
+                let mut stored = false;
                 let ok = r.case(&format!("manifest {i} by digest"), |r| {
-                    r.put_manifest(&repo, &m.digest, m, set.bad_digest, &tags)
+                    stored = r.put_manifest(&repo, &m.digest, m, expect, &tags)?;
+                    Ok(())
                 });
-                if ok {
+                if ok && stored {
                     pushed_tags.extend(tags);
+                } else if ok && !set.bad_digest {
+                    refused.insert(m.digest.clone());
                 }
             }
             for (tag, dig) in &set.tags {
@@ -147,28 +160,47 @@ impl Runner {
                     continue;
                 }
                 let m = set.manifests.iter().find(|m| m.digest == *dig).unwrap();
-                if r.case(&format!("tag {tag}"), |r| {
-                    r.put_manifest(&repo, tag, m, false, &[])
-                }) {
+                // A manifest refused by digest is refused by tag too.
+                let expect = if refused.contains(dig) {
+                    PutExpect::BlobUnknown
+                } else {
+                    PutExpect::Stored
+                };
+                let mut stored = false;
+                let ok = r.case(&format!("tag {tag}"), |r| {
+                    stored = r.put_manifest(&repo, tag, m, expect, &[])?;
+                    Ok(())
+                });
+                if ok && stored {
                     pushed_tags.push(tag.clone());
                 }
             }
         });
-        if !set.tags.is_empty() {
-            self.case("tag-list", |r| {
-                r.tag_list(&repo, set.tags.keys().cloned().collect())
-            });
+        let listed: BTreeSet<String> = set
+            .tags
+            .iter()
+            .filter(|(_, d)| !refused.contains(*d))
+            .map(|(t, _)| t.clone())
+            .collect();
+        if !listed.is_empty() {
+            self.case("tag-list", |r| r.tag_list(&repo, listed.clone()));
         }
         if !set.bad_digest {
             for verb in ["head", "pull"] {
                 self.group(verb, |r| {
                     for (tag, dig) in &set.tags {
+                        if refused.contains(dig) {
+                            continue;
+                        }
                         let m = set.manifests.iter().find(|m| m.digest == *dig).unwrap();
                         r.case(&format!("tag {tag}"), |r| {
                             r.read_manifest(verb, &repo, tag, m)
                         });
                     }
                     for (i, m) in set.manifests.iter().enumerate() {
+                        if refused.contains(&m.digest) {
+                            continue;
+                        }
                         r.case(&format!("manifest {i} by digest"), |r| {
                             r.read_manifest(verb, &repo, &m.digest, m)
                         });
@@ -242,31 +274,49 @@ impl Runner {
     /// PUT a manifest at `reference` (a chunked body, as the suite's Go
     /// client sends it): 201, `Location` that gives it back,
     /// `Docker-Content-Digest`, `OCI-Subject` when it has a subject, `OCI-Tag`
-    /// for `?tag=`s; or 400 `DIGEST_INVALID` when its bytes do not match.
+    /// for `?tag=`s; or the refusal `expect` allows. True if it was stored.
     fn put_manifest(
         &mut self,
         repo: &str,
         reference: &str,
         m: &Manifest,
-        bad: bool,
+        expect: PutExpect,
         tags: &[String],
-    ) -> R {
+    ) -> Result<bool, String> {
         let mut t = self.v2(repo, &format!("manifests/{reference}"));
         for tag in tags {
             t = with_param(&t, "tag", tag);
         }
+        let want: &[u16] = match expect {
+            PutExpect::Stored => &[201],
+            PutExpect::DigestInvalid | PutExpect::BlobUnknown => &[400, 404],
+            PutExpect::StoredOrBlobUnknown => &[201, 400, 404],
+        };
         let resp = self.call(
-            Request::new("PUT", t)
+            Request::new("PUT", t.clone())
                 .header("Content-Type", &m.media_type)
                 .body(Body::Chunked(&m.bytes)),
-            if bad { &[400] } else { &[201] },
+            want,
         )?;
-        if bad {
-            return self.check_error(
+        if expect == PutExpect::DigestInvalid {
+            expect_status(&resp, 400, &t)?;
+            self.check_error(
                 &resp,
                 &["DIGEST_INVALID"],
                 "PUT of a manifest whose digest is not its content's",
-            );
+            )?;
+            return Ok(false);
+        }
+        if resp.status != 201 {
+            // Spec, "Push": a registry MAY refuse a manifest naming a blob
+            // or manifest it does not have, with MANIFEST_BLOB_UNKNOWN.
+            self.check_error(
+                &resp,
+                &["MANIFEST_BLOB_UNKNOWN"],
+                "PUT of a manifest naming what was never pushed",
+            )?;
+            self.note(format!("PUT {t}: refused (MANIFEST_BLOB_UNKNOWN, allowed)"));
+            return Ok(false);
         }
         self.check_digest_header(&resp, &m.digest, "manifest PUT")?;
         if let (Some(s), true) = (&m.subject, self.caps.subject_header) {
@@ -287,7 +337,8 @@ impl Runner {
                 .header("Accept", MT_MANIFEST),
             &[200],
         )?;
-        self.same_manifest(&got, m, &format!("GET {loc} (the Location of the PUT)"))
+        self.same_manifest(&got, m, &format!("GET {loc} (the Location of the PUT)"))?;
+        Ok(true)
     }
 
     fn same_manifest(&self, got: &Response, m: &Manifest, what: &str) -> R {
@@ -572,6 +623,29 @@ impl Runner {
                 join(errs)
             });
         });
+    }
+}
+
+/// What a manifest PUT must answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PutExpect {
+    /// 201.
+    Stored,
+    /// 400 `DIGEST_INVALID`: its bytes are not of its digest.
+    DigestInvalid,
+    /// A refusal with `MANIFEST_BLOB_UNKNOWN` (the same manifest was
+    /// refused by digest).
+    BlobUnknown,
+    /// It names what was never pushed: stored, or refused with
+    /// `MANIFEST_BLOB_UNKNOWN`.
+    StoredOrBlobUnknown,
+}
+
+fn expect_status(r: &Response, status: u16, t: &str) -> R {
+    if r.status == status {
+        Ok(())
+    } else {
+        Err(format!("{t}: expected {status}, got {}", r.describe()))
     }
 }
 

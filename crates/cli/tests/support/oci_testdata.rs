@@ -8,7 +8,7 @@
 //! its tags and the referrers list each subject must have (included with
 //! `#[path]`).
 #![allow(dead_code)]
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
 use serde_json::{json, Map, Value};
@@ -93,6 +93,9 @@ pub struct DataSet {
     pub bad_digest: bool,
     /// Manifests pushed with `?tag=` parameters (distribution-spec 1.1+dev).
     pub tag_param: bool,
+    /// Manifests naming a blob or manifest that is never pushed: the
+    /// registry may store them or refuse them with MANIFEST_BLOB_UNKNOWN.
+    pub sparse: BTreeSet<String>,
 }
 
 /// What to generate (the suite's `genOptS`).
@@ -606,6 +609,44 @@ pub fn data_sets() -> Vec<(DataSet, Needs)> {
         layer_count: 0,
         ..tagged("no-layers")
     });
+    out.push((d, Needs::Nothing));
+
+    // Sparse: an image one of whose layers is never pushed, an index one
+    // of whose manifests never existed (the suite's "sparse" set, off by
+    // default there; here the spec's answer is asked: stored, or refused
+    // with MANIFEST_BLOB_UNKNOWN).
+    let mut d = DataSet::new("sparse");
+    let img = d.gen_manifest_full(&tagged("sparse-image"));
+    let layer = d
+        .blobs
+        .keys()
+        .find(|b| {
+            d.desc[*b]["mediaType"]
+                .as_str()
+                .unwrap()
+                .starts_with(MT_LAYER_PREFIX)
+        })
+        .cloned()
+        .unwrap();
+    d.blobs.remove(&layer);
+    d.sparse.insert(img);
+    let amd64 = platform("linux", "amd64");
+    let arm64 = platform("linux", "arm64");
+    let present = d.gen_manifest_full(&Gen {
+        platform: amd64.clone(),
+        ..Gen::default()
+    });
+    let absent = Algo::Sha256.digest(&random_bytes(1024));
+    d.desc.insert(
+        absent.clone(),
+        json!({"mediaType": MT_MANIFEST, "digest": absent, "size": 1024}),
+    );
+    let index = d.gen_index(
+        &[Some(amd64), Some(arm64)],
+        &[present, absent],
+        &tagged("sparse-index"),
+    );
+    d.sparse.insert(index);
     out.push((d, Needs::Nothing));
 
     // Not canonical digests: pushed and pulled by digest only.

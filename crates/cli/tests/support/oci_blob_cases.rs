@@ -37,7 +37,7 @@ impl Runner {
                 let dig = set.gen_blob(&small);
                 let bytes = set.blobs[&dig].clone();
                 r.case(name, |r| {
-                    r.upload(&repo, &dig, &bytes, how, false)?;
+                    r.upload(&repo, &dig, &bytes, how, Content::Matches)?;
                     r.head_blob(&repo, &dig, &bytes)?;
                     r.get_blob(&repo, &dig, &bytes)?;
                     r.delete_blob(&repo, &dig)
@@ -67,7 +67,7 @@ impl Runner {
                     out_of_order,
                 };
                 r.case(name, |r| {
-                    r.upload(&repo, &dig, &bytes, how, false)?;
+                    r.upload(&repo, &dig, &bytes, how, Content::Matches)?;
                     r.head_blob(&repo, &dig, &bytes)?;
                     r.get_blob(&repo, &dig, &bytes)?;
                     r.delete_blob(&repo, &dig)
@@ -165,7 +165,7 @@ impl Runner {
                 let mut bytes = set.blobs[&dig].clone();
                 bytes.extend_from_slice(b"oh no");
                 r.case(name, |r| {
-                    r.upload(&repo, &dig, &bytes, how, true)?;
+                    r.upload(&repo, &dig, &bytes, how, Content::DoesNotMatch)?;
                     // Nothing of it may be stored.
                     let t = r.v2(&repo, &format!("blobs/{dig}"));
                     r.call(Request::new("HEAD", t), &[404]).map(|_| ())

@@ -113,6 +113,14 @@ pub struct CaseResult {
 
 type R = Result<(), String>;
 
+/// Whether an upload's bytes are those of the digest it names: when not,
+/// the upload must end in 400 `DIGEST_INVALID` and store nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Content {
+    Matches,
+    DoesNotMatch,
+}
+
 /// How a blob is uploaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Upload {

@@ -11,16 +11,16 @@ impl Runner {
         dig: &str,
         bytes: &[u8],
         how: Upload,
-        bad: bool,
+        content: Content,
     ) -> R {
         match how {
-            Upload::PostOnly => self.post_only(repo, dig, bytes, bad),
-            Upload::PostPut => self.post_put(repo, dig, bytes, bad),
+            Upload::PostOnly => self.post_only(repo, dig, bytes, content),
+            Upload::PostPut => self.post_put(repo, dig, bytes, content),
             Upload::Chunked {
                 put_last,
                 out_of_order,
-            } => self.chunked(repo, dig, bytes, put_last, out_of_order, bad),
-            Upload::Stream => self.stream(repo, dig, bytes, bad),
+            } => self.chunked(repo, dig, bytes, put_last, out_of_order, content),
+            Upload::Stream => self.stream(repo, dig, bytes, content),
         }
     }
 
@@ -37,7 +37,7 @@ impl Runner {
         ];
         let how = kinds[self.rotate % kinds.len()];
         self.rotate += 1;
-        self.upload(repo, dig, bytes, how, false)
+        self.upload(repo, dig, bytes, how, Content::Matches)
             .map_err(|e| format!("upload of {dig} ({how:?}): {e}"))
     }
 
@@ -54,7 +54,8 @@ impl Runner {
     }
 
     /// `POST ?digest=` with the blob: 201, or 202 and a PUT (a fallback).
-    fn post_only(&mut self, repo: &str, dig: &str, bytes: &[u8], bad: bool) -> R {
+    fn post_only(&mut self, repo: &str, dig: &str, bytes: &[u8], content: Content) -> R {
+        let bad = content == Content::DoesNotMatch;
         let t = with_param(&self.v2(repo, "blobs/uploads/"), "digest", dig);
         let (k, v) = octet();
         let want: &[u16] = if bad { &[400, 202] } else { &[201, 202] };
@@ -91,7 +92,8 @@ impl Runner {
     }
 
     /// POST, then PUT `?digest=` with the blob.
-    fn post_put(&mut self, repo: &str, dig: &str, bytes: &[u8], bad: bool) -> R {
+    fn post_put(&mut self, repo: &str, dig: &str, bytes: &[u8], content: Content) -> R {
+        let bad = content == Content::DoesNotMatch;
         let post = self.start_upload(repo, dig)?;
         let loc = self.target_of(post.header("location"), "POST")?;
         let (k, v) = octet();
@@ -119,8 +121,9 @@ impl Runner {
         bytes: &[u8],
         put_last: bool,
         out_of_order: bool,
-        bad: bool,
+        content: Content,
     ) -> R {
+        let bad = content == Content::DoesNotMatch;
         let post = self.start_upload(repo, dig)?;
         let mut loc = self.target_of(post.header("location"), "POST")?;
         let mut chunk = bytes.len() / 3 + 1;
@@ -227,7 +230,8 @@ impl Runner {
 
     /// POST, one PATCH without `Content-Range` (a chunked request body),
     /// an empty PUT `?digest=`.
-    fn stream(&mut self, repo: &str, dig: &str, bytes: &[u8], bad: bool) -> R {
+    fn stream(&mut self, repo: &str, dig: &str, bytes: &[u8], content: Content) -> R {
+        let bad = content == Content::DoesNotMatch;
         let post = self.start_upload(repo, dig)?;
         let loc = self.target_of(post.header("location"), "POST")?;
         let (k, v) = octet();

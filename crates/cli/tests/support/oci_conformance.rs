@@ -9,8 +9,11 @@
 //! and what came) or skipped (a capability the registry does not have).
 //! Beyond the suite, as the spec asks: error bodies are
 //! `{"errors":[{"code":…}]}` with the spec's codes, a cancelled upload
-//! answers 404 after, a chunk's 202 carries `Range`, tag lists are in
-//! lexical order and page with `n` and `Link` (included with `#[path]`).
+//! answers 404 after, a refused upload stores nothing, a chunk's 202
+//! carries `Range`, a non-sha256 upload names its `digest-algorithm`, tag
+//! lists are in lexical order and page with `n` and `Link`, a sparse
+//! manifest is stored or refused with `MANIFEST_BLOB_UNKNOWN`, a 401 has
+//! `UNAUTHORIZED` and a challenge (included with `#[path]`).
 #![allow(dead_code)]
 use std::collections::{BTreeMap, BTreeSet};
 

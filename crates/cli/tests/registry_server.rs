@@ -5,6 +5,8 @@
 //! huge manifests, a slow client holding an upload, concurrent pushes of
 //! one blob, a stop in the middle of an upload).
 mod common;
+#[path = "support/dockerd.rs"]
+mod dockerd;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -27,12 +29,24 @@ struct Server {
 
 impl Server {
     fn start(root: &Path, flags: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
             .arg(root)
             .args(flags)
             .env("BERTH_ROOT", root.join("berth-root"))
-            .env("BERTH_RUNROOT", root.join("berth-run"))
+            .env("BERTH_RUNROOT", root.join("berth-run"));
+        Server::spawn(cmd, root)
+    }
+
+    /// `--store`: serving the store of `b`.
+    fn start_store(b: &Berth) -> Server {
+        let mut cmd = b.cmd();
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"]);
+        Server::spawn(cmd, &b.root)
+    }
+
+    fn spawn(mut cmd: Command, root: &Path) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1135,4 +1149,126 @@ fn read_only_and_disabled_delete_answer_unsupported() {
         .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+}
+
+#[test]
+fn store_mode_serves_berths_images_without_copying() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b);
+    let a = srv.addr.clone();
+    let cat = get(&a, "/v2/_catalog").json();
+    assert_eq!(cat["repositories"], json!(["bb", "library/bb"]), "{cat}");
+    assert_eq!(get(&a, "/v2/bb/tags/list").json()["tags"], json!(["test"]));
+    // skopeo reads it; every blob it gets is the store's own file.
+    let inspect: Value = serde_json::from_str(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{a}/bb:test"),
+    ]))
+    .unwrap();
+    let layers = inspect["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{inspect}");
+    let layer = layers[0].as_str().unwrap();
+    let served = get(&a, &format!("/v2/library/bb/blobs/{layer}")).body;
+    assert_eq!(sha(&served), layer);
+    let file = b.root.join("blobs/sha256").join(&layer[7..]);
+    assert_eq!(std::fs::read(&file).unwrap(), served);
+    let layout = b.path().join("layout");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{a}/library/bb:test"),
+        &format!("oci:{}:x", layout.display()),
+    ]);
+    // Another berth pulls and runs it.
+    let c = Berth::empty();
+    let name = format!("{a}/bb:test");
+    c.ok(&["pull", &name]);
+    assert_eq!(c.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
+    // A tag made while it serves is served at once.
+    b.ok(&["tag", IMAGE, "127.0.0.1:5999/team/app:2"]);
+    assert_eq!(
+        get(&a, "/v2/team/app/tags/list").json()["tags"],
+        json!(["2"])
+    );
+    // Read-only: pushes say where images come from.
+    let r = req(&a, "POST", "/v2/bb/blobs/uploads/", &[], b"");
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert!(r.text().contains("--store"), "{}", r.text());
+    srv.stop();
+    let o = b.run(&[
+        "registry",
+        "serve",
+        "--store",
+        "--delete",
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("drop --delete"), "{}", stderr(&o));
+    assert_census_clean(&b);
+    assert_census_clean(&c);
+}
+
+#[test]
+fn the_docker_cli_pushes_and_pulls_through_dockerd() {
+    assert!(
+        Path::new(dockerd::DOCKERD).exists() && Path::new(dockerd::DOCKER).exists(),
+        "dockerd and the docker CLI are needed: apt-get install docker.io (scripts/deps does)"
+    );
+    let b = Berth::new();
+    let ns = dockerd::Netns::new(format!("brs-{}", std::process::id()));
+    let ddir = b.path().join("dockerd");
+    std::fs::create_dir_all(&ddir).unwrap();
+    // No bridge and no rules: the containers run with --network none.
+    let d = dockerd::Dockerd::start(&ns, &ddir, &["--bridge=none", "--iptables=false"]);
+    // The registries inside dockerd's namespace, on its loopback
+    // (insecure for dockerd by default).
+    let serve_in_ns = |flags: &[&str]| {
+        let mut cmd = ns.cmd(env!("CARGO_BIN_EXE_berth"));
+        for (k, v) in b.cmd().get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"])
+            .args(flags);
+        cmd
+    };
+    let root = b.path().join("registry");
+    let mut srv = Server::spawn(
+        {
+            let mut c = serve_in_ns(&["--root"]);
+            c.arg(&root);
+            c
+        },
+        &root,
+    );
+    let archive = b.path().join("bb.tar");
+    b.ok(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
+    d.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    let name = format!("{}/dk/bb:1", srv.addr);
+    d.docker_ok(&["tag", IMAGE, &name]);
+    let out = d.docker_ok(&["push", &name]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    d.docker_ok(&["rmi", &name, IMAGE]);
+    let out = d.docker_ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", &name, "echo", "ok"]),
+        "ok\n"
+    );
+    srv.stop();
+    // berth's own store, served as it is: dockerd pulls an imported image.
+    let mut local = Server::spawn(serve_in_ns(&["--store"]), &b.root);
+    let name = format!("{}/bb:test", local.addr);
+    d.docker_ok(&["pull", &name]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", &name, "echo", "ok"]),
+        "ok\n"
+    );
+    local.stop();
+    drop(d);
+    drop(ns);
+    assert_census_clean(&b);
 }

@@ -163,7 +163,7 @@ fn wait_listening(addr: &str, what: &str) {
 /// The token server: answers every GET with the token in `token` and
 /// appends `PATH AUTHORIZATION` of each request to `log`; over TLS with
 /// the given certificate, or plain HTTP when it is `-`.
-const TOKEN_SERVER: &str = r#"
+pub const TOKEN_SERVER: &str = r#"
 import http.server, ssl, sys
 port, log, token, cert, key = sys.argv[1:6]
 class H(http.server.BaseHTTPRequestHandler):
@@ -307,6 +307,15 @@ fn b64url(data: &[u8]) -> String {
 /// A token docker-registry takes (distribution's `token` auth): RS256,
 /// signed by `token.key`, its certificate in the header's `x5c`.
 fn jwt(dir: &Path) -> String {
+    jwt_granting(
+        dir,
+        serde_json::json!([{"type": "repository", "name": "t/app", "actions": ["pull", "push"]}]),
+    )
+}
+
+/// As [`jwt`], granting `access` (the claim's list of
+/// `{"type", "name", "actions"}`).
+pub fn jwt_granting(dir: &Path, access: serde_json::Value) -> String {
     use base64::Engine;
     let pem = std::fs::read_to_string(dir.join("token.crt")).unwrap();
     let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -330,7 +339,7 @@ fn jwt(dir: &Path) -> String {
         "nbf": now - 600,
         "iat": now - 600,
         "jti": "berth-test",
-        "access": [{"type": "repository", "name": "t/app", "actions": ["pull", "push"]}],
+        "access": access,
     });
     let signed = format!(
         "{}.{}",

@@ -31,6 +31,7 @@ use crate::RegistryError;
 
 pub mod blobs;
 pub mod errors;
+mod local;
 pub mod manifests;
 pub mod storage;
 pub mod tags;
@@ -49,7 +50,8 @@ pub struct ServeOptions {
     pub addr: String,
     /// The registry's own root (`<berth root>/registry` by default).
     pub root: PathBuf,
-    /// `--store`: serve berth's image store instead (not yet).
+    /// `--store`: serve berth's image store read-only instead; `root` is
+    /// then berth's state root.
     pub store: bool,
     /// `--htpasswd` (not yet).
     pub htpasswd: Option<PathBuf>,
@@ -310,9 +312,15 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     if st.opts.read_only && is_write(&method) {
-        return ApiError::new(Code::Unsupported)
-            .msg("this registry is read-only (started with --read-only)")
-            .into_response();
+        let why = if st.opts.store {
+            "this registry serves berth's image store read-only (--store): add images with berth pull, load, import or build"
+        } else {
+            "this registry is read-only (started with --read-only)"
+        };
+        return ApiError::new(Code::Unsupported).msg(why).into_response();
+    }
+    if let Some(l) = st.storage.local() {
+        l.refresh().await;
     }
     let access = access_for(&route, &method, query.as_deref());
     let user = match authorize(&st, req.headers(), &access).await {
@@ -435,9 +443,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Options this build does not implement yet, refused by name.
 fn refuse_not_yet(o: &ServeOptions) -> Result<(), RegistryError> {
     let mut not_yet = Vec::new();
-    if o.store {
-        not_yet.push("--store");
-    }
     if o.htpasswd.is_some() {
         not_yet.push("--htpasswd");
     }
@@ -461,7 +466,7 @@ fn refuse_not_yet(o: &ServeOptions) -> Result<(), RegistryError> {
 }
 
 /// One JSON line on stderr outside the access log (startup, stop).
-fn log_event(msg: &str, extra: serde_json::Value) {
+pub(crate) fn log_event(msg: &str, extra: serde_json::Value) {
     let mut line = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "msg": msg,
@@ -477,7 +482,18 @@ fn log_event(msg: &str, extra: serde_json::Value) {
 /// Serve until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
     refuse_not_yet(&opts)?;
-    let storage = Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?;
+    let mut opts = opts;
+    let storage = if opts.store {
+        if opts.delete {
+            return Err(RegistryError::Unsupported(
+                "registry serve: --store serves berth's images read-only: drop --delete (remove images with berth rmi)".into(),
+            ));
+        }
+        opts.read_only = true;
+        Storage::for_store(&opts.root)?
+    } else {
+        Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?
+    };
     let listener = std::net::TcpListener::bind(&opts.addr).map_err(|e| RegistryError::Listen {
         addr: opts.addr.clone(),
         reason: e.to_string(),

@@ -95,6 +95,8 @@ enum Kind {
     DpkgStatusD,
     Apk,
     Rpm,
+    /// An rpmdb in a form not read (BerkeleyDB, ndb): said, not guessed.
+    RpmOther,
     PythonMetadata,
     NodePackage,
     Jar,
@@ -108,6 +110,9 @@ fn classify(rel: &str, name: &str, mode: u32, size: u64) -> Option<Kind> {
         "/var/lib/rpm/rpmdb.sqlite" | "/usr/lib/sysimage/rpm/rpmdb.sqlite" => {
             return Some(Kind::Rpm)
         }
+        "/var/lib/rpm/Packages"
+        | "/var/lib/rpm/Packages.db"
+        | "/usr/lib/sysimage/rpm/Packages.db" => return Some(Kind::RpmOther),
         _ => {}
     }
     let parent = rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
@@ -253,6 +258,12 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
                     out.notes.extend(notes);
                     pkgs
                 }
+                Kind::RpmOther => {
+                    out.notes.push(format!(
+                        "{rel}: an RPM database in BerkeleyDB or ndb form, which berth does not read yet: its packages are not listed"
+                    ));
+                    continue;
+                }
                 Kind::PythonMetadata => {
                     match fsview::read_regular(&path, &rel, limits.max_manifest) {
                         Ok(Some(b)) => match python::parse_metadata(&b, &rel) {
@@ -379,6 +390,7 @@ mod tests {
                 Kind::DpkgStatusD => "dpkg.d",
                 Kind::Apk => "apk",
                 Kind::Rpm => "rpm",
+                Kind::RpmOther => "rpm-other",
                 Kind::PythonMetadata => "python",
                 Kind::NodePackage => "node",
                 Kind::Jar => "jar",
@@ -391,6 +403,7 @@ mod tests {
         assert_eq!(k("/var/lib/dpkg/status.d/base.md5sums"), None);
         assert_eq!(k("/lib/apk/db/installed"), Some("apk"));
         assert_eq!(k("/var/lib/rpm/rpmdb.sqlite"), Some("rpm"));
+        assert_eq!(k("/var/lib/rpm/Packages"), Some("rpm-other"));
         assert_eq!(
             k("/usr/lib/python3/dist-packages/requests-2.28.1.dist-info/METADATA"),
             Some("python")

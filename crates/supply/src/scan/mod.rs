@@ -33,7 +33,7 @@ pub mod rust;
 
 /// Bump when a scanner changes what it finds: cached scans of an older
 /// version are redone.
-pub const SCAN_VERSION: u32 = 1;
+pub const SCAN_VERSION: u32 = 2;
 
 /// Bounds of one layer's walk: an image is hostile input.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct Limits {
     pub max_binary: u64,
     /// `package.json` files parsed.
     pub max_node_packages: usize,
+    /// A `package-lock.json` read at most.
+    pub max_lock: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_db: 256 << 20,
             max_binary: 2 << 30,
             max_node_packages: 50_000,
+            max_lock: 64 << 20,
         }
     }
 }
@@ -99,6 +102,7 @@ enum Kind {
     RpmOther,
     PythonMetadata,
     NodePackage,
+    NodeLock,
     Jar,
     Binary,
 }
@@ -125,6 +129,11 @@ fn classify(rel: &str, name: &str, mode: u32, size: u64) -> Option<Kind> {
         || name.ends_with(".egg-info")
     {
         return Some(Kind::PythonMetadata);
+    }
+    // An app's lock file (npm's hidden node_modules/.package-lock.json
+    // repeats what the package.json files there say).
+    if name == "package-lock.json" && !rel.contains("/node_modules/") {
+        return Some(Kind::NodeLock);
     }
     if name == "package.json" {
         let mut up = parent.rsplit('/');
@@ -307,6 +316,20 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
                         }
                     }
                 }
+                Kind::NodeLock => match fsview::read_regular(&path, &rel, limits.max_lock) {
+                    Ok(Some(b)) => match node::parse_lock(&b, &rel) {
+                        Ok(p) => p,
+                        Err(n) => {
+                            out.notes.push(n);
+                            continue;
+                        }
+                    },
+                    Ok(None) => continue,
+                    Err(n) => {
+                        out.notes.push(n);
+                        continue;
+                    }
+                },
                 Kind::Jar => {
                     if meta.len() > limits.max_binary {
                         out.notes
@@ -393,6 +416,7 @@ mod tests {
                 Kind::RpmOther => "rpm-other",
                 Kind::PythonMetadata => "python",
                 Kind::NodePackage => "node",
+                Kind::NodeLock => "node-lock",
                 Kind::Jar => "jar",
                 Kind::Binary => "bin",
             })
@@ -419,6 +443,9 @@ mod tests {
             Some("node")
         );
         assert_eq!(k("/app/package.json"), None);
+        assert_eq!(k("/app/package-lock.json"), Some("node-lock"));
+        assert_eq!(k("/app/node_modules/.package-lock.json"), None);
+        assert_eq!(k("/app/node_modules/x/package-lock.json"), None);
         assert_eq!(k("/app/node_modules/a/lib/package.json"), None);
         assert_eq!(k("/opt/app.jar"), Some("jar"));
         assert!(classify("/usr/bin/x", "x", 0o755, 4096).is_some());

@@ -451,4 +451,54 @@ mod tests {
         assert!(classify("/usr/bin/x", "x", 0o755, 4096).is_some());
         assert!(classify("/usr/bin/x", "x", 0o644, 4096).is_none());
     }
+
+    #[test]
+    fn a_distroless_status_d_with_dep5_licences() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "var/lib/dpkg/status.d/base-files",
+            "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u5\n",
+        );
+        w(
+            "var/lib/dpkg/status.d/base-files.md5sums",
+            "0123  etc/debian_version\n",
+        );
+        w(
+            "var/lib/dpkg/status.d/tzdata",
+            "Package: tzdata\nArchitecture: all\nVersion: 2024a-0+deb12u1\n",
+        );
+        w(
+            "usr/share/doc/base-files/copyright",
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+\n",
+        );
+        let s = scan_layer(d.path(), &Limits::default()).unwrap();
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        let got: Vec<_> = s
+            .sources
+            .iter()
+            .map(|src| {
+                (
+                    src.path.as_str(),
+                    src.packages[0].name.as_str(),
+                    src.packages[0].licenses.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/var/lib/dpkg/status.d/base-files",
+                    "base-files",
+                    vec!["GPL-2+".to_string()]
+                ),
+                ("/var/lib/dpkg/status.d/tzdata", "tzdata", vec![])
+            ]
+        );
+    }
 }

@@ -509,3 +509,29 @@ fn sbom_of_hostile_package_data_is_partial_with_notes() {
     validate_spdx(&spdx);
     assert_census_clean(&b);
 }
+
+/// A layer missing from a damaged store is named, with what to do.
+#[test]
+fn sbom_of_an_image_whose_layer_is_gone_says_what_to_do() {
+    let b = Berth::new();
+    // The test removes a layer directory on purpose.
+    b.expect_damage();
+    let layers: Vec<String> =
+        serde_json::from_str(&b.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", IMAGE]))
+            .unwrap();
+    let dir = b
+        .root
+        .join("layers")
+        .join(layers[0].trim_start_matches("sha256:"));
+    std::fs::rename(&dir, b.path().join("moved-layer")).unwrap();
+    let o = b.run(&["sbom", IMAGE]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("layer {} of image {IMAGE}", layers[0]))
+            && err.contains("is missing from the store")
+            && err.contains("berth rmi bb:test"),
+        "{err}"
+    );
+    assert_eq!(stdout(&o), "");
+}

@@ -76,36 +76,6 @@ const BERTH_KNOWN_FAILURES: &[(&str, &str)] = &[
     ("sha512/delete/manifest 1", SHA512_MANIFEST),
     ("sha512/delete/manifest 0", SHA512_MANIFEST),
     ("sha512/delete/blobs", SHA512_BLOB),
-    ("tag-param-sha256/push/manifest 0 by digest", TAG_PARAM),
-    ("tag-param-sha256/push/manifest 1 by digest", TAG_PARAM),
-    ("tag-param-sha256/push/manifest 2 by digest", TAG_PARAM),
-    ("tag-param-sha256/tag-list", TAG_PARAM_TAGS),
-    ("tag-param-sha256/head/tag tag-param-sha256", TAG_PARAM_TAGS),
-    (
-        "tag-param-sha256/head/tag tag-param-sha256-0",
-        TAG_PARAM_TAGS,
-    ),
-    (
-        "tag-param-sha256/head/tag tag-param-sha256-1",
-        TAG_PARAM_TAGS,
-    ),
-    (
-        "tag-param-sha256/head/tag tag-param-sha256-2",
-        TAG_PARAM_TAGS,
-    ),
-    ("tag-param-sha256/pull/tag tag-param-sha256", TAG_PARAM_TAGS),
-    (
-        "tag-param-sha256/pull/tag tag-param-sha256-0",
-        TAG_PARAM_TAGS,
-    ),
-    (
-        "tag-param-sha256/pull/tag tag-param-sha256-1",
-        TAG_PARAM_TAGS,
-    ),
-    (
-        "tag-param-sha256/pull/tag tag-param-sha256-2",
-        TAG_PARAM_TAGS,
-    ),
     ("tag-param-sha512/push/blobs", SHA512_UPLOAD),
     (
         "tag-param-sha512/push/manifest 0 by digest",
@@ -173,12 +143,8 @@ const SHA512_BLOB: &str =
     "HEAD, GET or DELETE of a sha512 blob: 400 DIGEST_INVALID, expected 200/202 (it could not be pushed)";
 const SHA512_MANIFEST: &str =
     "PUT, HEAD, GET or DELETE of a manifest by a sha512 digest: 400 DIGEST_INVALID \"use sha256\", expected 201/200/202";
-const TAG_PARAM: &str =
-    "PUT /v2/<name>/manifests/<digest>?tag=…: 201 without OCI-Tag, the tags are not made";
 const SHA512_TAGS: &str =
     "the sha512 manifests were refused, so the tags of their ?tag=… were never made: tag list lacks them, HEAD/GET 404 MANIFEST_UNKNOWN";
-const TAG_PARAM_TAGS: &str =
-    "the tags of PUT ?tag=… were never made: tag list lacks them, HEAD/GET 404 MANIFEST_UNKNOWN";
 
 /// Cases docker-registry 2.8 fails although its capabilities say it
 /// should pass (none: the capabilities describe it).

@@ -326,6 +326,28 @@ pub(crate) async fn put(
     req: Request,
 ) -> ApiResult<Response> {
     let r = reference(r)?;
+    // `?tag=a&tag=b` (distribution-spec 1.1+dev): tags set by the same
+    // push, each named back in an `OCI-Tag` header.
+    let mut tags: Vec<String> = Vec::new();
+    for (k, v) in req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        if k != "tag" {
+            continue;
+        }
+        if !tag_ok(v) {
+            return Err(ApiError::new(Code::ManifestInvalid).msg(format!(
+                "invalid tag {v:?} in ?tag=: up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
+            )));
+        }
+        if !tags.iter().any(|t| t == v) {
+            tags.push(v.to_string());
+        }
+    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -349,10 +371,10 @@ pub(crate) async fn put(
     check_refs(st, name, &p)?;
     let st2 = st.clone();
     let name2 = name.clone();
-    let tag = match &r {
-        Reference::Tag(t) => Some(t.clone()),
-        Reference::Digest(_) => None,
-    };
+    let mut to_tag = tags.clone();
+    if let Reference::Tag(t) = &r {
+        to_tag.insert(0, t.clone());
+    }
     let subject = p.subject.as_ref().map(|s| s.digest.clone());
     let referrer = p.subject.as_ref().map(|_| {
         let mut desc = serde_json::json!({
@@ -377,7 +399,7 @@ pub(crate) async fn put(
         if let (Some(subject), Some(desc)) = (&subject, &referrer) {
             s.add_referrer(&name2, subject, &d2, desc)?;
         }
-        if let Some(t) = &tag {
+        for t in &to_tag {
             s.set_tag(&name2, t, &d2)?;
         }
         Ok(())
@@ -392,6 +414,9 @@ pub(crate) async fn put(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     if let Some(s) = &p.subject {
         h.insert("oci-subject", hv(&s.digest.to_string()));
+    }
+    for t in &tags {
+        h.append("oci-tag", hv(t));
     }
     Ok(resp)
 }

@@ -20,6 +20,8 @@ pub mod image;
 pub mod purl;
 /// One layer's scan: the walk and a module per package ecosystem.
 pub mod scan;
+/// Vulnerability matching against a local OSV database.
+pub mod vuln;
 
 use serde::{Deserialize, Serialize};
 

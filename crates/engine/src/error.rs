@@ -17,6 +17,9 @@ pub enum EngineError {
     /// Reading or writing cgroups failed.
     #[error("cgroups: {0}")]
     Cgroup(#[from] runtime::cgroup::CgroupError),
+    /// Reading an image's packages failed (its layers or the SBOM cache).
+    #[error("sbom: {0}")]
+    Supply(#[from] supply::SupplyError),
     /// Talking to a registry failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -149,6 +152,7 @@ impl EngineError {
             | EngineError::Forked(_)
             | EngineError::Ps(_)
             | EngineError::Extract(_)
+            | EngineError::Supply(_)
             | EngineError::Io { .. } => ErrorKind::Internal,
         }
     }

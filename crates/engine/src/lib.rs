@@ -50,6 +50,8 @@ pub mod ports;
 pub mod restart;
 /// Working on a container's root filesystem from the host.
 pub mod rootfs;
+/// `berth sbom`: an image's packages (the `supply` crate over its layers).
+pub mod sbom;
 /// `berth.toml`.
 pub mod settings;
 /// OCI spec generation with Docker's defaults.

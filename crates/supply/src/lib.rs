@@ -10,21 +10,30 @@
 //! layer directory. Vulnerability matching and signatures come later.
 #![forbid(unsafe_code)]
 
+/// CycloneDX 1.6 JSON.
+pub mod cyclonedx;
+/// The SBOM as SPDX, CycloneDX or a table.
+pub mod document;
 /// The crate's error type.
 pub mod error;
 /// Reading files inside one layer directory, never through a symlink.
 pub mod fsview;
 /// An image's packages: layers composed bottom-up, the per-layer cache.
 pub mod image;
+/// Licence names as SPDX license expressions.
+pub mod license;
 /// Package URLs (purl) per the purl specification.
 pub mod purl;
 /// One layer's scan: the walk and a module per package ecosystem.
 pub mod scan;
+/// SPDX 2.3 JSON.
+pub mod spdx;
 /// Vulnerability matching against a local OSV database.
 pub mod vuln;
 
 use serde::{Deserialize, Serialize};
 
+pub use document::Format;
 pub use error::SupplyError;
 pub use image::{scan_image, Cache, ImageInfo, LayerRef, Sbom};
 

@@ -11,6 +11,7 @@ mod fs;
 mod image;
 mod network;
 mod serve;
+mod supply;
 pub(crate) mod system;
 mod volume;
 
@@ -82,6 +83,8 @@ pub enum Command {
     Rmi(image::RmiArgs),
     /// Show the history of an image.
     History(image::HistoryArgs),
+    /// List an image's packages (SBOM) from its layers, without running it.
+    Sbom(supply::SbomArgs),
     /// Create an image from a root filesystem tarball.
     Import(image::ImportArgs),
     /// Load images from a docker-archive or OCI-layout tar.
@@ -226,6 +229,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Tag(a) => image::tag(&engine, a),
         Command::Rmi(a) => image::rmi(&engine, a),
         Command::History(a) => image::history(&engine, a),
+        Command::Sbom(a) => supply::sbom(&engine, a),
         Command::Import(a) => image::import(&engine, a),
         Command::Load(a) => image::load(&engine, a),
         Command::Save(a) => image::save(&engine, a),

@@ -46,6 +46,16 @@ pub enum DbError {
         /// What was wrong.
         reason: String,
     },
+    /// Its data is older than the scan allows.
+    #[error("the vulnerability database is {age_days} days old (its newest advisory changed {newest}), more than the {max_days} days allowed: refresh it with \"berth scan db update\" (or \"berth scan db import FILE\" with a newer archive), or allow an older one with --db-max-age DAYS (0: any age)")]
+    TooOld {
+        /// Its age in days.
+        age_days: i64,
+        /// When its newest advisory changed.
+        newest: String,
+        /// The most allowed.
+        max_days: i64,
+    },
     /// What was given to import is not OSV data.
     #[error("{source_name}: {reason}; nothing was imported (the database is unchanged)")]
     Input {

@@ -1,11 +1,13 @@
 //! Vulnerability scanning: an image's packages (its SBOM) matched against
 //! a local database of OSV advisories (<https://ossf.github.io/osv-schema/>),
-//! each ecosystem's versions in its own order. Nothing here touches the
+//! each ecosystem's versions in its own order. A scan never touches the
 //! network: the database is imported from OSV archives beforehand
-//! ([`db::Db::import`]); the download lives with the engine.
+//! ([`db::Db::import`], after [`fetch`] for `berth scan db update`).
 
 /// The local OSV database: import, its index and metadata.
 pub mod db;
+/// Downloading OSV archives (`berth scan db update`).
+pub mod fetch;
 /// Matching an SBOM's packages against the database.
 pub mod matcher;
 /// OSV records (schema 1.6) as read from the archives.

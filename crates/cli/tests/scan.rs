@@ -373,7 +373,7 @@ fn scan_of_a_debian_image_against_an_osv_database_served_here() {
     let o = b.run(&["scan", "--format", "json", "app:1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("11 advisories") && stderr(&o).contains("1 days old"),
+        stderr(&o).contains("11 advisories") && stderr(&o).contains("(1 day old)"),
         "{}",
         stderr(&o)
     );

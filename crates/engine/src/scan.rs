@@ -52,6 +52,15 @@ fn days(d: chrono::Duration) -> i64 {
     d.num_days()
 }
 
+/// `1 day`, `8 days`.
+fn days_text(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
+}
+
 impl Engine {
     /// Where the OSV database lives.
     pub fn osv_dir(&self) -> PathBuf {
@@ -134,14 +143,16 @@ fn scan_with(
         .into());
     }
     let db_line = format!(
-        "vulnerability database: {} advisories, newest change {newest} ({age} days old), imported {}",
+        "vulnerability database: {} advisories, newest change {newest} ({} old), imported {}",
         info.advisories,
+        days_text(age),
         info.imported_at.format("%Y-%m-%d %H:%M UTC")
     );
     let stale_warning = (age > ages.warn).then(|| {
         format!(
-            "the vulnerability database is {age} days old (more than {} days): findings published since are missing; refresh it with \"berth scan db update\" or \"berth scan db import FILE\"",
-            ages.warn
+            "the vulnerability database is {} old (more than {}): findings published since are missing; refresh it with \"berth scan db update\" or \"berth scan db import FILE\"",
+            days_text(age),
+            days_text(ages.warn)
         )
     });
     let sbom = sbom()?;

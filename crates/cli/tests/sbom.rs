@@ -153,6 +153,7 @@ RUN --network=host apt-get update -qq && apt-get install -y -qq --no-install-rec
 RUN dpkg --purge tree
 COPY site/ /usr/local/lib/python3.11/dist-packages/
 COPY app/ /app/
+COPY web/ /srv/web/
 COPY hello-go /usr/local/bin/hello-go
 COPY demo.jar /opt/demo.jar
 "#,
@@ -182,6 +183,19 @@ COPY demo.jar /opt/demo.jar
         "app/node_modules/@demo/thing/package.json",
         br#"{"name":"@demo/thing","version":"2.0.0","license":{"type":"ISC"}}"#,
     );
+    // A lock file beside installed node_modules adds nothing (the
+    // package.json files are what is installed); one without them (an app
+    // copied with its lock only) lists what it pins.
+    write(
+        &ctx,
+        "app/package-lock.json",
+        br#"{"lockfileVersion":3,"packages":{"":{"name":"the-app"},"node_modules/left-pad":{"version":"1.3.0"},"node_modules/not-installed":{"version":"0.1.0","dev":true}}}"#,
+    );
+    write(
+        &ctx,
+        "web/package-lock.json",
+        br#"{"lockfileVersion":2,"packages":{"":{"name":"web"},"node_modules/express":{"version":"4.18.2","license":"MIT"}}}"#,
+    );
     build_go(&b, &ctx.join("hello-go"));
     make_jar(&ctx.join("demo.jar"));
     let o = b.run(&[
@@ -201,7 +215,7 @@ COPY demo.jar /opt/demo.jar
         "app:1",
     ]))
     .unwrap();
-    assert_eq!(layers.len(), 7, "{layers:?}");
+    assert_eq!(layers.len(), 8, "{layers:?}");
 
     // The Debian packages are what dpkg-query says inside the image.
     let table = b.ok(&["sbom", "app:1"]);
@@ -239,7 +253,11 @@ COPY demo.jar /opt/demo.jar
     );
     assert_eq!(
         table_rows(&table, "npm"),
-        set(&[("@demo/thing", "2.0.0"), ("left-pad", "1.3.0")])
+        set(&[
+            ("@demo/thing", "2.0.0"),
+            ("express", "4.18.2"),
+            ("left-pad", "1.3.0")
+        ])
     );
     assert_eq!(
         table_rows(&table, "java-archive"),
@@ -305,8 +323,14 @@ COPY demo.jar /opt/demo.jar
     let thing = component(&c, "@demo/thing");
     assert_eq!(prop(thing, "berth:layer"), layers[4]);
     assert_eq!(thing["purl"], "pkg:npm/%40demo/thing@2.0.0");
+    let express = component(&c, "express");
+    assert_eq!(
+        prop(express, "berth:location"),
+        "/srv/web/package-lock.json"
+    );
+    assert_eq!(prop(express, "berth:layer"), layers[5]);
     let go = component(&c, "example.com/hello");
-    assert_eq!(prop(go, "berth:layer"), layers[5]);
+    assert_eq!(prop(go, "berth:layer"), layers[6]);
     assert_eq!(go["purl"], "pkg:golang/example.com/hello");
     assert_eq!(prop(go, "berth:location"), "/usr/local/bin/hello-go");
     let jar = component(&c, "demo");
@@ -484,4 +508,30 @@ fn sbom_of_hostile_package_data_is_partial_with_notes() {
     ]);
     validate_spdx(&spdx);
     assert_census_clean(&b);
+}
+
+/// A layer missing from a damaged store is named, with what to do.
+#[test]
+fn sbom_of_an_image_whose_layer_is_gone_says_what_to_do() {
+    let b = Berth::new();
+    // The test removes a layer directory on purpose.
+    b.expect_damage();
+    let layers: Vec<String> =
+        serde_json::from_str(&b.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", IMAGE]))
+            .unwrap();
+    let dir = b
+        .root
+        .join("layers")
+        .join(layers[0].trim_start_matches("sha256:"));
+    std::fs::rename(&dir, b.path().join("moved-layer")).unwrap();
+    let o = b.run(&["sbom", IMAGE]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("layer {} of image {IMAGE}", layers[0]))
+            && err.contains("is missing from the store")
+            && err.contains("berth rmi bb:test"),
+        "{err}"
+    );
+    assert_eq!(stdout(&o), "");
 }

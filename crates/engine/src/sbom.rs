@@ -29,6 +29,16 @@ impl Engine {
             repo_digests: img.repo_digests.clone(),
             repo_tags: img.repo_tags.iter().map(|t| t.to_string()).collect(),
         };
+        if let Some(l) = layers.iter().find(|l| !l.dir.is_dir()) {
+            return Err(store::StoreError::Corrupt {
+                what: format!("layer {} of image {name}", l.diff_id),
+                reason: format!(
+                    "its directory {} is missing from the store: \"berth system check\" says what else is damaged; remove the image (berth rmi {name}) and pull, load or build it again",
+                    l.dir.display()
+                ),
+            }
+            .into());
+        }
         let tmp = self.tmp_dir("sbom")?;
         let cache = Cache {
             dir: self.paths.root.join("cache").join("sbom"),

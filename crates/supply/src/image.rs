@@ -174,6 +174,23 @@ pub fn scan_image(
         let short = l.diff_id.get(7..19).unwrap_or(&l.diff_id);
         notes.extend(s.notes.iter().map(|n| format!("layer {short}: {n}")));
     }
+    // An app's package-lock.json stands in for its node_modules only
+    // where the image has no installed packages of that app.
+    let installed: std::collections::BTreeSet<&str> = live
+        .keys()
+        .filter_map(|p| p.split_once("/node_modules/").map(|(app, _)| app))
+        .collect();
+    let locks: Vec<String> = live
+        .keys()
+        .filter(|p| {
+            p.strip_suffix("/package-lock.json")
+                .is_some_and(|app| installed.contains(app))
+        })
+        .cloned()
+        .collect();
+    for l in locks {
+        live.remove(&l);
+    }
     let dirs: Vec<LayerDir> = layers.iter().map(|l| LayerDir::new(&l.dir)).collect();
     let distro = ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
@@ -484,6 +501,35 @@ mod tests {
                 .any(|n| n.contains("deeper than 64 directories")),
             "{:?}",
             s.notes
+        );
+    }
+
+    #[test]
+    fn a_lock_file_counts_only_without_installed_packages() {
+        let d = tempfile::tempdir().unwrap();
+        let (l1, l2) = (layer(d.path(), 1), layer(d.path(), 2));
+        let lock = r#"{"lockfileVersion":3,"packages":{"":{},"node_modules/left-pad":{"version":"1.3.0"},"node_modules/dev-only":{"version":"9.0.0","dev":true}}}"#;
+        write(&l1.dir, "/app/package-lock.json", lock);
+        write(&l1.dir, "/srv/package-lock.json", lock);
+        // npm ci in a later layer installs /app's packages.
+        write(
+            &l2.dir,
+            "/app/node_modules/left-pad/package.json",
+            r#"{"name":"left-pad","version":"1.3.0"}"#,
+        );
+        let s = scan_image(info(), &[l1, l2], None, &Limits::default()).unwrap();
+        let got: Vec<_> = s
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.locations[0].as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("dev-only", "/srv/package-lock.json"),
+                ("left-pad", "/app/node_modules/left-pad/package.json"),
+                ("left-pad", "/srv/package-lock.json")
+            ]
         );
     }
 }

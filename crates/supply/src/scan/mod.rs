@@ -33,7 +33,7 @@ pub mod rust;
 
 /// Bump when a scanner changes what it finds: cached scans of an older
 /// version are redone.
-pub const SCAN_VERSION: u32 = 1;
+pub const SCAN_VERSION: u32 = 2;
 
 /// Bounds of one layer's walk: an image is hostile input.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct Limits {
     pub max_binary: u64,
     /// `package.json` files parsed.
     pub max_node_packages: usize,
+    /// A `package-lock.json` read at most.
+    pub max_lock: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_db: 256 << 20,
             max_binary: 2 << 30,
             max_node_packages: 50_000,
+            max_lock: 64 << 20,
         }
     }
 }
@@ -95,8 +98,11 @@ enum Kind {
     DpkgStatusD,
     Apk,
     Rpm,
+    /// An rpmdb in a form not read (BerkeleyDB, ndb): said, not guessed.
+    RpmOther,
     PythonMetadata,
     NodePackage,
+    NodeLock,
     Jar,
     Binary,
 }
@@ -108,6 +114,9 @@ fn classify(rel: &str, name: &str, mode: u32, size: u64) -> Option<Kind> {
         "/var/lib/rpm/rpmdb.sqlite" | "/usr/lib/sysimage/rpm/rpmdb.sqlite" => {
             return Some(Kind::Rpm)
         }
+        "/var/lib/rpm/Packages"
+        | "/var/lib/rpm/Packages.db"
+        | "/usr/lib/sysimage/rpm/Packages.db" => return Some(Kind::RpmOther),
         _ => {}
     }
     let parent = rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
@@ -120,6 +129,11 @@ fn classify(rel: &str, name: &str, mode: u32, size: u64) -> Option<Kind> {
         || name.ends_with(".egg-info")
     {
         return Some(Kind::PythonMetadata);
+    }
+    // An app's lock file (npm's hidden node_modules/.package-lock.json
+    // repeats what the package.json files there say).
+    if name == "package-lock.json" && !rel.contains("/node_modules/") {
+        return Some(Kind::NodeLock);
     }
     if name == "package.json" {
         let mut up = parent.rsplit('/');
@@ -253,6 +267,12 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
                     out.notes.extend(notes);
                     pkgs
                 }
+                Kind::RpmOther => {
+                    out.notes.push(format!(
+                        "{rel}: an RPM database in BerkeleyDB or ndb form, which berth does not read yet: its packages are not listed"
+                    ));
+                    continue;
+                }
                 Kind::PythonMetadata => {
                     match fsview::read_regular(&path, &rel, limits.max_manifest) {
                         Ok(Some(b)) => match python::parse_metadata(&b, &rel) {
@@ -296,6 +316,20 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
                         }
                     }
                 }
+                Kind::NodeLock => match fsview::read_regular(&path, &rel, limits.max_lock) {
+                    Ok(Some(b)) => match node::parse_lock(&b, &rel) {
+                        Ok(p) => p,
+                        Err(n) => {
+                            out.notes.push(n);
+                            continue;
+                        }
+                    },
+                    Ok(None) => continue,
+                    Err(n) => {
+                        out.notes.push(n);
+                        continue;
+                    }
+                },
                 Kind::Jar => {
                     if meta.len() > limits.max_binary {
                         out.notes
@@ -379,8 +413,10 @@ mod tests {
                 Kind::DpkgStatusD => "dpkg.d",
                 Kind::Apk => "apk",
                 Kind::Rpm => "rpm",
+                Kind::RpmOther => "rpm-other",
                 Kind::PythonMetadata => "python",
                 Kind::NodePackage => "node",
+                Kind::NodeLock => "node-lock",
                 Kind::Jar => "jar",
                 Kind::Binary => "bin",
             })
@@ -391,6 +427,7 @@ mod tests {
         assert_eq!(k("/var/lib/dpkg/status.d/base.md5sums"), None);
         assert_eq!(k("/lib/apk/db/installed"), Some("apk"));
         assert_eq!(k("/var/lib/rpm/rpmdb.sqlite"), Some("rpm"));
+        assert_eq!(k("/var/lib/rpm/Packages"), Some("rpm-other"));
         assert_eq!(
             k("/usr/lib/python3/dist-packages/requests-2.28.1.dist-info/METADATA"),
             Some("python")
@@ -406,9 +443,62 @@ mod tests {
             Some("node")
         );
         assert_eq!(k("/app/package.json"), None);
+        assert_eq!(k("/app/package-lock.json"), Some("node-lock"));
+        assert_eq!(k("/app/node_modules/.package-lock.json"), None);
+        assert_eq!(k("/app/node_modules/x/package-lock.json"), None);
         assert_eq!(k("/app/node_modules/a/lib/package.json"), None);
         assert_eq!(k("/opt/app.jar"), Some("jar"));
         assert!(classify("/usr/bin/x", "x", 0o755, 4096).is_some());
         assert!(classify("/usr/bin/x", "x", 0o644, 4096).is_none());
+    }
+
+    #[test]
+    fn a_distroless_status_d_with_dep5_licences() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "var/lib/dpkg/status.d/base-files",
+            "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u5\n",
+        );
+        w(
+            "var/lib/dpkg/status.d/base-files.md5sums",
+            "0123  etc/debian_version\n",
+        );
+        w(
+            "var/lib/dpkg/status.d/tzdata",
+            "Package: tzdata\nArchitecture: all\nVersion: 2024a-0+deb12u1\n",
+        );
+        w(
+            "usr/share/doc/base-files/copyright",
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+\n",
+        );
+        let s = scan_layer(d.path(), &Limits::default()).unwrap();
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        let got: Vec<_> = s
+            .sources
+            .iter()
+            .map(|src| {
+                (
+                    src.path.as_str(),
+                    src.packages[0].name.as_str(),
+                    src.packages[0].licenses.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/var/lib/dpkg/status.d/base-files",
+                    "base-files",
+                    vec!["GPL-2+".to_string()]
+                ),
+                ("/var/lib/dpkg/status.d/tzdata", "tzdata", vec![])
+            ]
+        );
     }
 }

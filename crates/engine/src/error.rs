@@ -20,6 +20,10 @@ pub enum EngineError {
     /// Reading an image's packages failed (its layers or the SBOM cache).
     #[error("sbom: {0}")]
     Supply(#[from] supply::SupplyError),
+    /// The vulnerability database is missing, damaged or too old, or an
+    /// import or download failed.
+    #[error("scan: {0}")]
+    Vuln(#[from] supply::vuln::DbError),
     /// Talking to a registry failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -153,6 +157,7 @@ impl EngineError {
             | EngineError::Ps(_)
             | EngineError::Extract(_)
             | EngineError::Supply(_)
+            | EngineError::Vuln(_)
             | EngineError::Io { .. } => ErrorKind::Internal,
         }
     }

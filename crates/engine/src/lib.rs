@@ -54,6 +54,8 @@ pub mod restart;
 pub mod rootfs;
 /// `berth sbom`: an image's packages (the `supply` crate over its layers).
 pub mod sbom;
+/// `berth scan`: an image's packages matched against a local OSV database.
+pub mod scan;
 /// `berth.toml`.
 pub mod settings;
 /// OCI spec generation with Docker's defaults.

@@ -10,6 +10,10 @@
 //! layer_expansion_ratio = 100   # a compressed layer may expand this many times…
 //! layer_expansion_floor = "1g"  # …or to this size, whichever is larger
 //! min_free_space = "256m"       # unpacks stop short of this (default: 256m, or 5% of a smaller filesystem)
+//!
+//! [scan]
+//! db_warn_days = 7     # berth scan warns when the OSV database is older
+//! db_max_days = 30     # …and refuses past this (0: never)
 //! ```
 use std::path::Path;
 
@@ -25,6 +29,18 @@ pub struct Settings {
     pub network: NetworkSettings,
     /// `[storage]`.
     pub storage: StorageSettings,
+    /// `[scan]`.
+    pub scan: ScanSettings,
+}
+
+/// `[scan]`: how old the vulnerability database may be.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanSettings {
+    /// Warn past this many days (default 7).
+    pub db_warn_days: Option<i64>,
+    /// Refuse past this many days (default 30; 0: never).
+    pub db_max_days: Option<i64>,
 }
 
 /// `[storage]`: what a layer may cost the disk (`store::layer::Limits`;

@@ -28,6 +28,8 @@ pub mod purl;
 pub mod scan;
 /// SPDX 2.3 JSON.
 pub mod spdx;
+/// Vulnerability matching against a local OSV database.
+pub mod vuln;
 
 use serde::{Deserialize, Serialize};
 

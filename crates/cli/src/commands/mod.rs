@@ -11,6 +11,7 @@ mod fs;
 mod image;
 mod network;
 mod registry;
+mod scan;
 mod serve;
 mod supply;
 pub(crate) mod system;
@@ -86,6 +87,8 @@ pub enum Command {
     History(image::HistoryArgs),
     /// List an image's packages (SBOM) from its layers, without running it.
     Sbom(supply::SbomArgs),
+    /// Find known vulnerabilities in an image's packages (a local OSV database; scan db update|import).
+    Scan(scan::ScanArgs),
     /// Create an image from a root filesystem tarball.
     Import(image::ImportArgs),
     /// Load images from a docker-archive or OCI-layout tar.
@@ -177,8 +180,11 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         cmd,
         Command::Run(_) | Command::Container(container::ContainerCommand::Run(_))
     );
+    // `scan --exit-code 125` with findings exits 125 as asked.
+    let is_scan = matches!(cmd, Command::Scan(_));
     run_command(paths, cmd).map_err(|mut f| {
-        if f.code == 125 && !f.usage && !is_run {
+        let asked_for = is_scan && f.message.is_none();
+        if f.code == 125 && !f.usage && !is_run && !asked_for {
             f.code = 1;
         }
         f
@@ -236,6 +242,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Rmi(a) => image::rmi(&engine, a),
         Command::History(a) => image::history(&engine, a),
         Command::Sbom(a) => supply::sbom(&engine, a),
+        Command::Scan(a) => scan::scan(&engine, a),
         Command::Import(a) => image::import(&engine, a),
         Command::Load(a) => image::load(&engine, a),
         Command::Save(a) => image::save(&engine, a),

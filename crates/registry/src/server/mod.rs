@@ -368,9 +368,7 @@ async fn handle(
             _ => unsupported(),
         },
         Route::Blob(n, d) => match m {
-            Method::GET | Method::HEAD => {
-                blobs::get(st, &n, &d, req.headers(), m == Method::HEAD).await
-            }
+            Method::GET | Method::HEAD => blobs::get(st, &n, &d, req.headers(), m == Method::HEAD),
             Method::DELETE => blobs::delete(st, &n, &d),
             _ => unsupported(),
         },
@@ -516,6 +514,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Uploads write on the blocking pool: a few threads are plenty,
+        // and idle ones go soon (each holds its stack and malloc arena).
+        .max_blocking_threads(16)
+        .thread_keep_alive(Duration::from_secs(2))
         .enable_all()
         .build()
         .map_err(|e| RegistryError::Listen {

@@ -23,6 +23,8 @@ pub mod fetch;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+/// The registry server (`berth registry serve`, `berth registry gc`).
+pub mod server;
 
 use std::path::PathBuf;
 

@@ -1064,9 +1064,11 @@ impl Authorizer {
                 }
                 Some(u.to_string())
             }
-            (Some(g), _) => return Err(bad_request(format!(
+            (Some(g), _) => {
+                return Err(bad_request(format!(
                 "grant_type {g:?} is not supported (use password, or GET with Basic credentials)"
-            ))),
+            )))
+            }
             (None, Presented::Basic { user, password }) => {
                 if !htpasswd.verify(&user, &password) {
                     return Err(wrong());

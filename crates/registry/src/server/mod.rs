@@ -2,3 +2,4 @@
 //!
 //! - [`auth`]: htpasswd users, the access policy, Basic and token auth.
 pub mod auth;
+pub mod tls;

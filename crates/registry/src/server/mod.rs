@@ -2,4 +2,5 @@
 //!
 //! - [`auth`]: htpasswd users, the access policy, Basic and token auth.
 pub mod auth;
+pub mod gc;
 pub mod tls;

@@ -177,16 +177,29 @@ fn users_push_pull_and_are_refused(flow: &[&str], what: &str) {
     // No credentials: asked to log in, exit 1 (docker's push error code).
     let o = b.run(&["push", &r]);
     assert_eq!(code(&o), 1, "{what}: {}", stderr(&o));
-    assert!(stderr(&o).contains("unauthorized") || stderr(&o).contains("berth login"), "{what}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unauthorized") || stderr(&o).contains("berth login"),
+        "{what}: {}",
+        stderr(&o)
+    );
     // A wrong password is refused at login.
     let o = login(&b, &s.addr, "alice", "rabbit");
     assert_eq!(code(&o), 1, "{what}");
-    assert!(stderr(&o).contains("incorrect username or password"), "{what}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("incorrect username or password"),
+        "{what}: {}",
+        stderr(&o)
+    );
     // alice pushes.
     let o = login(&b, &s.addr, "alice", "wonderland");
     assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
     b.ok(&["push", &r]);
-    assert!(s.log().iter().any(|l| l.contains("\"user\":\"alice\"") && l.contains("\"method\":\"PUT\"")), "{what}: the access log names the user");
+    assert!(
+        s.log()
+            .iter()
+            .any(|l| l.contains("\"user\":\"alice\"") && l.contains("\"method\":\"PUT\"")),
+        "{what}: the access log names the user"
+    );
 
     // bob pulls but may not push.
     let c = Berth::empty();
@@ -213,7 +226,11 @@ fn users_push_pull_and_are_refused(flow: &[&str], what: &str) {
         &format!("docker://{r}"),
         &format!("oci:{}:app", oci.display()),
     ]);
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = skopeo(&[
         "copy",
         "--dest-tls-verify=false",
@@ -222,7 +239,11 @@ fn users_push_pull_and_are_refused(flow: &[&str], what: &str) {
         &format!("oci:{}:app", oci.display()),
         &format!("docker://{}/team/copied:2", s.addr),
     ]);
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = skopeo(&[
         "copy",
         "--dest-tls-verify=false",
@@ -232,11 +253,27 @@ fn users_push_pull_and_are_refused(flow: &[&str], what: &str) {
         &format!("docker://{}/team/copied:3", s.addr),
     ]);
     assert!(!o.status.success(), "{what}: skopeo as bob must not push");
-    let o = skopeo(&["list-tags", "--tls-verify=false", "--creds", "bob:builder", &format!("docker://{}/team/copied", s.addr)]);
-    assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("\"2\""), "{what}");
+    let o = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        "bob:builder",
+        &format!("docker://{}/team/copied", s.addr),
+    ]);
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"2\""),
+        "{what}"
+    );
     let o = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{r}")]);
-    assert!(!o.status.success(), "{what}: no anonymous reads without --anonymous-read");
+    assert!(
+        !o.status.success(),
+        "{what}: no anonymous reads without --anonymous-read"
+    );
     drop(s);
     assert_census_clean(&b);
     assert_census_clean(&c);
@@ -271,7 +308,11 @@ fn anonymous_reads_pull_without_credentials_and_never_push() {
         let c = Berth::empty();
         c.ok(&["pull", &r]);
         let o = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{r}")]);
-        assert!(o.status.success(), "{flow:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{flow:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert_census_clean(&c);
     }
     assert_census_clean(&b);
@@ -283,7 +324,12 @@ fn bad_auth_and_tls_options_are_refused_at_start() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let root = dir.path().join("registry");
     let md5 = dir.path().join("md5.htpasswd");
-    let o = Command::new("htpasswd").args(["-bcm"]).arg(&md5).args(["carol", "x"]).output().unwrap();
+    let o = Command::new("htpasswd")
+        .args(["-bcm"])
+        .arg(&md5)
+        .args(["carol", "x"])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let (c, e) = Server::refuse(&b, &root, &["--htpasswd", md5.to_str().unwrap()]);
     assert_eq!(c, 125, "{e}");
@@ -293,7 +339,16 @@ fn bad_auth_and_tls_options_are_refused_at_start() {
     assert!(e.contains("--anonymous-read needs --htpasswd"), "{e}");
     make_certs(dir.path());
     let crt = dir.path().join("server.crt");
-    let (c, e) = Server::refuse(&b, &root, &["--tls-cert", crt.to_str().unwrap(), "--tls-key", crt.to_str().unwrap()]);
+    let (c, e) = Server::refuse(
+        &b,
+        &root,
+        &[
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            crt.to_str().unwrap(),
+        ],
+    );
     assert_eq!(c, 125, "{e}");
     assert!(e.contains("--tls-key"), "{e}");
     let (c, e) = Server::refuse(&b, &root, &["--tls-cert", crt.to_str().unwrap()]);
@@ -327,7 +382,10 @@ fn tls_with_a_ca_of_the_test() {
     let cfg = b.path().join("config");
     std::fs::write(
         cfg.join("registries.toml"),
-        format!("[[registry]]\nlocation = \"{}\"\ninsecure = false\n", s.addr),
+        format!(
+            "[[registry]]\nlocation = \"{}\"\ninsecure = false\n",
+            s.addr
+        ),
     )
     .unwrap();
     let r = format!("{}/secure/app:1", s.addr);
@@ -350,7 +408,11 @@ fn tls_with_a_ca_of_the_test() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Plain HTTP to the TLS port gets nowhere, and the server goes on.
-    let o = Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"]).arg(format!("http://{}/v2/", s.addr)).output().unwrap();
+    let o = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/v2/", s.addr))
+        .output()
+        .unwrap();
     assert_ne!(stdout(&o), "200");
     b.ok(&["rmi", &r]);
     b.ok(&["pull", &r]);
@@ -374,7 +436,8 @@ fn location(headers: &str, addr: &str) -> String {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("location").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_else(|| panic!("no Location in {headers}"));
     if l.starts_with('/') {
@@ -412,22 +475,50 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
     // An orphan blob, pushed monolithically.
     let orphan = b"nobody refers to me".to_vec();
     let od = sha256(&orphan);
-    let (_, h) = curl(&["-X", "POST", &format!("http://{}/v2/gc/app/blobs/uploads/", s.addr)]);
+    let (_, h) = curl(&[
+        "-X",
+        "POST",
+        &format!("http://{}/v2/gc/app/blobs/uploads/", s.addr),
+    ]);
     let up = location(&h, &s.addr);
     let sep = if up.contains('?') { '&' } else { '?' };
     let file = dir.path().join("orphan");
     std::fs::write(&file, &orphan).unwrap();
-    curl(&["-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", file.display()), &format!("{up}{sep}digest={od}")]);
-    let blob = root.join("blobs/sha256").join(od.trim_start_matches("sha256:"));
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{up}{sep}digest={od}"),
+    ]);
+    let blob = root
+        .join("blobs/sha256")
+        .join(od.trim_start_matches("sha256:"));
     assert!(blob.exists());
 
     // An upload under way: one chunk sent, not finished.
     let late = b"a layer whose upload gc must not lose".to_vec();
     let ld = sha256(&late);
-    let (_, h) = curl(&["-X", "POST", &format!("http://{}/v2/gc/late/blobs/uploads/", s.addr)]);
+    let (_, h) = curl(&[
+        "-X",
+        "POST",
+        &format!("http://{}/v2/gc/late/blobs/uploads/", s.addr),
+    ]);
     let up = location(&h, &s.addr);
     std::fs::write(&file, &late[..10]).unwrap();
-    let (_, h) = curl(&["-X", "PATCH", "-H", "Content-Type: application/octet-stream", "-H", "Content-Range: 0-9", "--data-binary", &format!("@{}", file.display()), &up]);
+    let (_, h) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-H",
+        "Content-Range: 0-9",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &up,
+    ]);
     let up = location(&h, &s.addr);
 
     // A dry run says what would go and removes nothing.
@@ -437,22 +528,54 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
     assert!(blob.exists());
     // The real one removes the orphan and says how much it freed.
     let out = gc(&b, &root, &["--grace", "0s"]);
-    assert!(out.contains(&od) && out.contains(&format!("{} bytes", orphan.len())) || out.contains(&od), "{out}");
+    assert!(
+        out.contains(&od) && out.contains(&format!("{} bytes", orphan.len())) || out.contains(&od),
+        "{out}"
+    );
     assert!(!blob.exists(), "{out}");
-    let o = b.run(&["registry", "gc", "--root", root.to_str().unwrap(), "--grace", "0s"]);
+    let o = b.run(&[
+        "registry",
+        "gc",
+        "--root",
+        root.to_str().unwrap(),
+        "--grace",
+        "0s",
+    ]);
     assert!(!stdout(&o).contains(&od));
 
     // The upload under way finishes after gc, and an image uses it.
     std::fs::write(&file, &late[10..]).unwrap();
     let sep = if up.contains('?') { '&' } else { '?' };
-    curl(&["-X", "PUT", "-H", "Content-Type: application/octet-stream", "-H", &format!("Content-Range: 10-{}", late.len() - 1), "--data-binary", &format!("@{}", file.display()), &format!("{up}{sep}digest={ld}")]);
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-H",
+        &format!("Content-Range: 10-{}", late.len() - 1),
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{up}{sep}digest={ld}"),
+    ]);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
     let cd = sha256(&config);
     std::fs::write(&file, &config).unwrap();
-    let (_, h) = curl(&["-X", "POST", &format!("http://{}/v2/gc/late/blobs/uploads/", s.addr)]);
+    let (_, h) = curl(&[
+        "-X",
+        "POST",
+        &format!("http://{}/v2/gc/late/blobs/uploads/", s.addr),
+    ]);
     let up = location(&h, &s.addr);
     let sep = if up.contains('?') { '&' } else { '?' };
-    curl(&["-X", "PUT", "--data-binary", &format!("@{}", file.display()), &format!("{up}{sep}digest={cd}")]);
+    curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{up}{sep}digest={cd}"),
+    ]);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -461,11 +584,22 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
     })
     .to_string();
     std::fs::write(&file, &manifest).unwrap();
-    let (_, h) = curl(&["-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.manifest.v1+json", "--data-binary", &format!("@{}", file.display()), &format!("http://{}/v2/gc/late/manifests/1", s.addr)]);
+    let (_, h) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("http://{}/v2/gc/late/manifests/1", s.addr),
+    ]);
     assert!(h.starts_with("HTTP/1.1 201"), "{h}");
     let out = gc(&b, &root, &["--grace", "0s"]);
     assert!(!out.contains(&ld) && !out.contains(&cd), "{out}");
-    assert!(root.join("blobs/sha256").join(ld.trim_start_matches("sha256:")).exists());
+    assert!(root
+        .join("blobs/sha256")
+        .join(ld.trim_start_matches("sha256:"))
+        .exists());
 
     // Real pushes while gc runs over and over (default grace): every push
     // succeeds and every image pulls back.
@@ -475,17 +609,26 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
         let (stop, runs) = (stop.clone(), runs.clone());
         let cmd = b.cmd();
         let bin = cmd.get_program().to_owned();
-        let envs: Vec<_> = cmd.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
+        let envs: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+            .collect();
         let root = root.clone();
         std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) || runs.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                || runs.load(std::sync::atomic::Ordering::Relaxed) == 0
+            {
                 let mut c = Command::new(&bin);
                 for (k, v) in &envs {
                     if let Some(v) = v {
                         c.env(k, v);
                     }
                 }
-                let o = c.args(["registry", "gc", "--root"]).arg(&root).output().unwrap();
+                let o = c
+                    .args(["registry", "gc", "--root"])
+                    .arg(&root)
+                    .output()
+                    .unwrap();
                 assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
                 runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -505,7 +648,16 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
         let t = format!("{}/gc/busy{i}:1", s.addr);
         c.ok(&["pull", &t]);
     }
-    assert_eq!(c.ok(&["run", "--rm", &format!("{}/gc/busy3:1", s.addr), "echo", "whole"]), "whole\n");
+    assert_eq!(
+        c.ok(&[
+            "run",
+            "--rm",
+            &format!("{}/gc/busy3:1", s.addr),
+            "echo",
+            "whole"
+        ]),
+        "whole\n"
+    );
     drop(s);
     assert_census_clean(&b);
     assert_census_clean(&b2);

@@ -46,6 +46,8 @@ pub mod monitor;
 pub mod networks;
 /// Exposed and published ports as Docker shows them; host port reservation.
 pub mod ports;
+/// `berth registry serve`: the registry server.
+pub mod registry_server;
 /// Restart policies and back-off.
 pub mod restart;
 /// Working on a container's root filesystem from the host.

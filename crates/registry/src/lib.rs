@@ -11,6 +11,7 @@
 //!   flows with tokens cached per scope, errors.
 //! - [`manifest`]: manifest and index parsing, platform selection.
 //! - [`pull`] / [`push`]: the pipelines.
+//! - [`server`]: the other side, `berth registry serve`.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -23,7 +24,7 @@ pub mod fetch;
 pub mod manifest;
 pub mod pull;
 pub mod push;
-/// The registry server (`berth registry serve`, `berth registry gc`).
+/// `berth registry serve`: an OCI distribution registry; `berth registry gc`.
 pub mod server;
 
 use std::path::PathBuf;
@@ -134,6 +135,14 @@ pub enum RegistryError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// The registry server cannot listen.
+    #[error("registry serve: cannot listen on {addr}: {reason} (pick another --addr)")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// What failed.
+        reason: String,
     },
     /// Interrupted by a signal.
     #[error("interrupted")]

@@ -10,6 +10,7 @@ pub mod distribution;
 mod fs;
 mod image;
 mod network;
+mod registry;
 mod serve;
 pub(crate) mod system;
 mod volume;
@@ -123,6 +124,9 @@ pub enum Command {
     Container(container::ContainerCommand),
     /// Define and run multi-container applications (the Compose Specification).
     Compose(compose::ComposeArgs),
+    /// Run berth's OCI distribution registry.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Serve the Docker Engine API (DOCKER_HOST=unix://…/docker.sock).
     Serve(serve::ServeArgs),
     /// One engine call of `serve` that forks, run in a process of its own
@@ -183,13 +187,15 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
     let cmd = match cmd {
         Command::Serve(a) => return serve::serve(paths, a),
         Command::ApiOp { op } => std::process::exit(api::op_main(paths, &op)),
+        // The registry serves its own directory: no store to open.
+        Command::Registry(c) => return registry::dispatch(paths, c),
         other => other,
     };
     let engine = engine::Engine::open(paths)?;
     match cmd {
         Command::Run(a) => container::run(&engine, a, true),
         Command::Compose(a) => compose::compose(&engine, a),
-        Command::Serve(_) | Command::ApiOp { .. } => {
+        Command::Serve(_) | Command::ApiOp { .. } | Command::Registry(_) => {
             unreachable!("served before an engine is opened")
         }
         Command::Create(a) => container::run(&engine, a, false),

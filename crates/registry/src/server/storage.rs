@@ -1,0 +1,469 @@
+//! The registry's files under its root. Content is addressed by digest and
+//! written once: every blob (layers, configs, manifests) goes to
+//! `uploads/<id>/data`, is hashed while written, fsynced and renamed to
+//! `blobs/sha256/<hex>` only once its digest and size are verified.
+//! What a repository has is a set of links (empty or tiny files):
+//!
+//! ```text
+//! blobs/sha256/<hex>                              the bytes
+//! repositories/<name>/_layers/sha256/<hex>        this repository may serve that blob
+//! repositories/<name>/_manifests/sha256/<hex>     this repository has that manifest (holds its media type)
+//! repositories/<name>/_tags/<tag>                 the tag's manifest digest (replaced by rename)
+//! repositories/<name>/_referrers/<subject hex>/<manifest hex>  the referrer's descriptor (JSON)
+//! uploads/<id>/{data,lock}                        an upload; `lock` is flock'ed by the serving process
+//! ```
+//!
+//! The `_` prefix keeps a repository's own entries apart from nested
+//! repository names (`a/_tags` can never be a name, `a/tags` can), as
+//! distribution does. Names and tags are checked against the spec's
+//! grammars before they become paths, so no path leaves the root.
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use model::Digest;
+
+/// A repository name as the spec's grammar allows it:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
+/// at most 255 characters (distribution's limit).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Name(String);
+
+impl Name {
+    /// Check `s` against the grammar.
+    pub fn parse(s: &str) -> Option<Name> {
+        if s.is_empty() || s.len() > 255 {
+            return None;
+        }
+        for comp in s.split('/') {
+            if !component_ok(comp) {
+                return None;
+            }
+        }
+        Some(Name(s.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn component_ok(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run: `.`, `_`, `__` or `-+`, then an alphanumeric.
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn tag_ok(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
+}
+
+/// An upload id: a UUID as we make them (lowercase hex and dashes).
+pub fn upload_id_ok(id: &str) -> bool {
+    id.len() == 36 && id.bytes().all(|x| x.is_ascii_hexdigit() || x == b'-')
+}
+
+/// The registry's root.
+#[derive(Debug)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+/// What kind of link a repository holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Link {
+    /// `_layers`: a blob pushed (or mounted) into the repository.
+    Layer,
+    /// `_manifests`: a manifest pushed into the repository.
+    Manifest,
+}
+
+impl Storage {
+    /// Open (creating) the layout under `root`, and remove the uploads no
+    /// live process serves: an upload whose server stopped cannot be
+    /// resumed (its hash state was in that process).
+    pub fn open(root: &Path) -> io::Result<Storage> {
+        let s = Storage {
+            root: root.to_path_buf(),
+        };
+        for d in ["blobs/sha256", "repositories", "uploads"] {
+            fs::create_dir_all(root.join(d))?;
+        }
+        for e in fs::read_dir(s.uploads_dir())? {
+            let e = e?;
+            let dir = e.path();
+            let lock = match File::open(dir.join("lock")) {
+                Ok(f) => f,
+                // Not one of ours, or a dir whose lock was never made.
+                Err(_) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    continue;
+                }
+            };
+            if lock.try_lock().is_ok() {
+                fs::remove_dir_all(&dir)?;
+            }
+        }
+        Ok(s)
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where uploads are written.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// A blob's bytes.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    /// A repository's directory.
+    pub fn repo_dir(&self, name: &Name) -> PathBuf {
+        self.root.join("repositories").join(name.as_str())
+    }
+
+    fn link_path(&self, name: &Name, kind: Link, d: &Digest) -> PathBuf {
+        let sub = match kind {
+            Link::Layer => "_layers/sha256",
+            Link::Manifest => "_manifests/sha256",
+        };
+        self.repo_dir(name).join(sub).join(d.hex())
+    }
+
+    /// The blob's size, if the registry has it.
+    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+        fs::metadata(self.blob_path(d)).ok().map(|m| m.len())
+    }
+
+    /// Whether `name` holds a link of `kind` to `d` and the blob exists.
+    pub fn linked(&self, name: &Name, kind: Link, d: &Digest) -> bool {
+        self.link_path(name, kind, d).exists() && self.blob_path(d).exists()
+    }
+
+    /// Link `d` into `name` (a no-op when it is linked).
+    pub fn link(&self, name: &Name, kind: Link, d: &Digest, content: &[u8]) -> io::Result<()> {
+        let p = self.link_path(name, kind, d);
+        write_atomically(&p, content)
+    }
+
+    /// Remove the link; false if there was none.
+    pub fn unlink(&self, name: &Name, kind: Link, d: &Digest) -> io::Result<bool> {
+        match fs::remove_file(self.link_path(name, kind, d)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The media type a manifest was pushed with, if `name` has it.
+    pub fn manifest_type(&self, name: &Name, d: &Digest) -> Option<String> {
+        if !self.blob_path(d).exists() {
+            return None;
+        }
+        fs::read_to_string(self.link_path(name, Link::Manifest, d)).ok()
+    }
+
+    /// Move a verified upload's data into `blobs/` (fsynced first; a blob
+    /// already there is kept and the upload's copy dropped: same bytes).
+    pub fn commit_blob(&self, data: &Path, file: &File, d: &Digest) -> io::Result<()> {
+        let dest = self.blob_path(d);
+        if dest.exists() {
+            return fs::remove_file(data);
+        }
+        file.sync_all()?;
+        fs::rename(data, &dest)?;
+        File::open(dest.parent().unwrap_or(&self.root))?.sync_all()
+    }
+
+    /// Store `bytes` (a manifest) as a blob, verified by construction.
+    pub fn put_small_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let d = Digest::of(bytes);
+        let dest = self.blob_path(&d);
+        if !dest.exists() {
+            write_atomically(&dest, bytes)?;
+        }
+        Ok(d)
+    }
+
+    /// A tag's digest, if the tag exists.
+    pub fn tag(&self, name: &Name, tag: &str) -> Option<Digest> {
+        let s = fs::read_to_string(self.repo_dir(name).join("_tags").join(tag)).ok()?;
+        s.trim().parse().ok()
+    }
+
+    /// Point `tag` at `d` (atomic replacement).
+    pub fn set_tag(&self, name: &Name, tag: &str, d: &Digest) -> io::Result<()> {
+        write_atomically(
+            &self.repo_dir(name).join("_tags").join(tag),
+            d.to_string().as_bytes(),
+        )
+    }
+
+    /// Remove a tag; false if there was none.
+    pub fn remove_tag(&self, name: &Name, tag: &str) -> io::Result<bool> {
+        match fs::remove_file(self.repo_dir(name).join("_tags").join(tag)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the repository exists (a manifest or blob was ever pushed).
+    pub fn repo_exists(&self, name: &Name) -> bool {
+        let d = self.repo_dir(name);
+        d.join("_manifests").is_dir() || d.join("_layers").is_dir()
+    }
+
+    /// The repository's tags, sorted; `None` if it does not exist.
+    pub fn tags(&self, name: &Name) -> io::Result<Option<Vec<String>>> {
+        if !self.repo_exists(name) {
+            return Ok(None);
+        }
+        let mut tags = Vec::new();
+        match fs::read_dir(self.repo_dir(name).join("_tags")) {
+            Ok(rd) => {
+                for e in rd {
+                    let n = e?.file_name().to_string_lossy().into_owned();
+                    if tag_ok(&n) {
+                        tags.push(n);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        tags.sort();
+        Ok(Some(tags))
+    }
+
+    /// The tags pointing at `d`.
+    pub fn tags_of(&self, name: &Name, d: &Digest) -> io::Result<Vec<String>> {
+        Ok(self
+            .tags(name)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| self.tag(name, t).as_ref() == Some(d))
+            .collect())
+    }
+
+    /// Every repository with a manifest, sorted.
+    pub fn repositories(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        walk_repos(&self.root.join("repositories"), "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn referrers_dir(&self, name: &Name, subject: &Digest) -> PathBuf {
+        self.repo_dir(name).join("_referrers").join(subject.hex())
+    }
+
+    /// Record that manifest `d` refers to `subject`, with its descriptor.
+    pub fn add_referrer(
+        &self,
+        name: &Name,
+        subject: &Digest,
+        d: &Digest,
+        descriptor: &serde_json::Value,
+    ) -> io::Result<()> {
+        write_atomically(
+            &self.referrers_dir(name, subject).join(d.hex()),
+            descriptor.to_string().as_bytes(),
+        )
+    }
+
+    /// Forget that `d` refers to `subject`.
+    pub fn remove_referrer(&self, name: &Name, subject: &Digest, d: &Digest) -> io::Result<()> {
+        match fs::remove_file(self.referrers_dir(name, subject).join(d.hex())) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The descriptors of the manifests that refer to `subject` and that
+    /// `name` still has, sorted by digest.
+    pub fn referrers(&self, name: &Name, subject: &Digest) -> io::Result<Vec<serde_json::Value>> {
+        let rd = match fs::read_dir(self.referrers_dir(name, subject)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let e = e?;
+            let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) else {
+                continue;
+            };
+            if self.manifest_type(name, &d).is_none() {
+                continue;
+            }
+            let Ok(bytes) = fs::read(e.path()) else {
+                continue;
+            };
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                out.push((d, v));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+fn walk_repos(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with('_') || !e.file_type()?.is_dir() {
+            continue;
+        }
+        let name = if prefix.is_empty() {
+            n.clone()
+        } else {
+            format!("{prefix}/{n}")
+        };
+        if e.path().join("_manifests").is_dir() {
+            out.push(name.clone());
+        }
+        walk_repos(&e.path(), &name, out)?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` through a temporary file beside it, fsynced and
+/// renamed into place (parent dirs made as needed).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let r = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_spec_grammar() {
+        for ok in ["a", "library/busybox", "a.b_c__d---e/f0", "x/y/z", "0"] {
+            assert!(Name::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "A",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "/a",
+            "a/",
+            "a//b",
+            ".a",
+            "a.",
+            "a..b",
+            "a___b",
+            "a_-b",
+            "%2e%2e",
+            "a/%2e%2e/b",
+            "a b",
+            "a/_tags",
+        ] {
+            assert!(Name::parse(bad).is_none(), "{bad}");
+        }
+        assert!(Name::parse(&"a".repeat(256)).is_none());
+    }
+
+    #[test]
+    fn tags_follow_the_spec_grammar() {
+        assert!(tag_ok("latest") && tag_ok("_x") && tag_ok("v1.2-rc_3"));
+        assert!(!tag_ok("") && !tag_ok(".x") && !tag_ok("-x") && !tag_ok("a/b") && !tag_ok(".."));
+        assert!(!tag_ok(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn stale_uploads_are_removed_on_open_and_live_ones_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Storage::open(t.path()).unwrap();
+        let stale = s.uploads_dir().join("stale");
+        fs::create_dir_all(&stale).unwrap();
+        File::create(stale.join("lock")).unwrap();
+        let live = s.uploads_dir().join("live");
+        fs::create_dir_all(&live).unwrap();
+        let held = File::create(live.join("lock")).unwrap();
+        held.lock().unwrap();
+        // flock is per open file description: another open of the file
+        // in this process sees it held, as another process would.
+        Storage::open(t.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
+    }
+
+    #[test]
+    fn catalog_lists_nested_repositories_with_manifests() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Storage::open(t.path()).unwrap();
+        let d = s.put_small_blob(b"{}").unwrap();
+        for n in ["b", "a/c", "a"] {
+            s.link(&Name::parse(n).unwrap(), Link::Manifest, &d, b"x")
+                .unwrap();
+        }
+        s.link(&Name::parse("only/blobs").unwrap(), Link::Layer, &d, b"")
+            .unwrap();
+        assert_eq!(s.repositories().unwrap(), ["a", "a/c", "b"]);
+    }
+}

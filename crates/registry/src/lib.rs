@@ -144,6 +144,10 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+    /// `registry serve`'s options are wrong: a file that does not load,
+    /// flags that do not go together (the message names them).
+    #[error("{0}")]
+    ServeOptions(String),
     /// Interrupted by a signal.
     #[error("interrupted")]
     Interrupted,

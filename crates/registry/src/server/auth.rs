@@ -10,19 +10,21 @@
 //! They carry docker's `access` claim (`[{type, name, actions}]`); the
 //! registry checks signature, algorithm, issuer, audience (the service),
 //! expiry and that the claim covers what the request needs.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use super::errors::{ApiError, Code};
+pub use super::{Access, Action, Resource};
 
 /// The realm of the Basic challenge (what browsers show).
 pub const BASIC_REALM: &str = "berth-registry";
@@ -33,61 +35,6 @@ const ISSUER: &str = "berth-registry";
 /// How long a token lives (Docker Hub's: 300 s). Clients fetch a new one
 /// on the next 401.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
-
-/// What a request does to a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Action {
-    /// Read manifests, blobs, tags, referrers.
-    Pull,
-    /// Upload blobs, put manifests.
-    Push,
-    /// Delete manifests, blobs, tags.
-    Delete,
-}
-
-impl Action {
-    /// The word in a scope.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Pull => "pull",
-            Action::Push => "push",
-            Action::Delete => "delete",
-        }
-    }
-}
-
-/// What a request touches.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Resource {
-    /// A repository, by its validated name.
-    Repository(String),
-    /// `/v2/_catalog` (`registry:catalog:*`).
-    Catalog,
-}
-
-/// One resource and what the request does to it; a request needs every
-/// `Access` of its list (a cross-repository mount also pulls the source).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    /// The resource.
-    pub kind: Resource,
-    /// What is done to it.
-    pub actions: Vec<Action>,
-}
-
-impl Access {
-    /// The scope string of docker's token auth: `repository:a/b:pull,push`,
-    /// `registry:catalog:*`.
-    pub fn scope(&self) -> String {
-        match &self.kind {
-            Resource::Catalog => "registry:catalog:*".to_string(),
-            Resource::Repository(name) => {
-                let actions: Vec<&str> = self.actions.iter().map(|a| a.as_str()).collect();
-                format!("repository:{name}:{}", actions.join(","))
-            }
-        }
-    }
-}
 
 /// Why a scope, an htpasswd file, a policy or a key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +123,15 @@ pub fn valid_repository_name(name: &str) -> bool {
         })
 }
 
+/// The actions of `asked`, `*` spelled out, each once, in the order
+/// pull, push, delete.
+pub fn expand(asked: &[Action]) -> Vec<Action> {
+    [Action::Pull, Action::Push, Action::Delete]
+        .into_iter()
+        .filter(|a| asked.contains(a) || asked.contains(&Action::All))
+        .collect()
+}
+
 /// Parse one `scope` value of a token request. Docker clients send one
 /// scope per parameter; some join several with spaces, so both are taken.
 /// `repository(plugin):…` (docker's plugin class) is refused: this registry
@@ -211,27 +167,21 @@ fn parse_scope(scope: &str) -> Result<Access, AuthError> {
             }
             Ok(Access {
                 kind: Resource::Catalog,
-                actions: Vec::new(),
+                actions: vec![Action::All],
             })
         }
         "repository" => {
             if !valid_repository_name(name) {
                 return Err(bad("not a valid repository name"));
             }
-            let mut set = BTreeSet::new();
+            let mut asked = Vec::new();
             for a in actions.split(',') {
                 match a {
-                    "pull" => {
-                        set.insert(Action::Pull);
-                    }
-                    "push" => {
-                        set.insert(Action::Push);
-                    }
-                    "delete" => {
-                        set.insert(Action::Delete);
-                    }
+                    "pull" => asked.push(Action::Pull),
+                    "push" => asked.push(Action::Push),
+                    "delete" => asked.push(Action::Delete),
                     // containers/image asks `*` to delete.
-                    "*" => set.extend([Action::Pull, Action::Push, Action::Delete]),
+                    "*" => asked.push(Action::All),
                     // Unknown actions are granted nothing (docker's auth
                     // servers ignore them too).
                     _ => {}
@@ -239,7 +189,7 @@ fn parse_scope(scope: &str) -> Result<Access, AuthError> {
             }
             Ok(Access {
                 kind: Resource::Repository(name.to_string()),
-                actions: set.into_iter().collect(),
+                actions: expand(&asked),
             })
         }
         _ => Err(bad("the type must be repository or registry")),
@@ -557,7 +507,7 @@ impl Claims {
                 .access
                 .iter()
                 .any(|a| a.kind == "registry" && a.name == "catalog"),
-            Resource::Repository(name) => need.actions.iter().all(|act| {
+            Resource::Repository(name) => expand(&need.actions).iter().all(|act| {
                 self.access.iter().any(|a| {
                     a.kind == "repository"
                         && &a.name == name
@@ -624,6 +574,15 @@ pub struct Authorizer {
     policy: Policy,
     anonymous_read: bool,
     signer: Option<Signer>,
+    /// The realm was not given: follow the request's `Host`.
+    realm_scheme: Option<&'static str>,
+}
+
+/// Whether `h` can stand in a URL's authority and a quoted challenge.
+fn plain_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 impl fmt::Debug for Authorizer {
@@ -644,21 +603,18 @@ pub struct Denial {
     /// The `WWW-Authenticate` challenge, on a 401.
     pub challenge: Option<String>,
     /// The spec's error code: `UNAUTHORIZED`, `DENIED`.
-    pub code: &'static str,
+    pub code: Code,
     /// What was wrong and what to do.
     pub message: String,
 }
 
-impl IntoResponse for Denial {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "errors": [{"code": self.code, "message": self.message, "detail": null}]
-        });
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> ApiError {
+        let mut e = ApiError::new(d.code).msg(d.message).status(d.status);
+        if let Some(c) = d.challenge {
+            e = e.header(header::WWW_AUTHENTICATE, &c);
         }
-        resp
+        e
     }
 }
 
@@ -685,6 +641,9 @@ fn presented(headers: &HeaderMap) -> Presented {
             .ok()
             .and_then(|d| String::from_utf8(d).ok());
         match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            // containers/image (skopeo, podman) sends an empty user and
+            // password when it has none.
+            Some(("", "")) => Presented::None,
             Some((u, p)) => Presented::Basic {
                 user: u.to_string(),
                 password: p.to_string(),
@@ -714,10 +673,17 @@ pub struct TokenResponse {
 impl Authorizer {
     /// Check the options and load the files; every error names the flag or
     /// file and says what to do.
+    ///
+    /// `scheme` and `local` (the listening `host:port`) make the default
+    /// realm; a request naming a `Host` is sent to that host's `/token`
+    /// instead, so clients reaching the server by another name (a
+    /// published port, a DNS name) are sent where they can follow.
     pub fn new(
         opts: &AuthOptions,
-        default_realm: impl FnOnce() -> String,
+        scheme: &'static str,
+        local: &str,
     ) -> Result<Authorizer, AuthError> {
+        let default_realm = || format!("{scheme}://{local}{TOKEN_PATH}");
         let Some(path) = &opts.htpasswd else {
             for (set, flag) in [
                 (opts.access.is_some(), "--access"),
@@ -737,6 +703,7 @@ impl Authorizer {
                 policy: Policy::default(),
                 anonymous_read: true,
                 signer: None,
+                realm_scheme: None,
             });
         };
         let htpasswd = Htpasswd::load(path)?;
@@ -745,6 +712,10 @@ impl Authorizer {
             None => Policy::default(),
         };
         let token = opts.token_realm.is_some() || opts.token_service.is_some();
+        let realm_scheme = match &opts.token_realm {
+            Some(r) if !r.is_empty() => None,
+            _ => Some(scheme),
+        };
         let (flow, signer) = if token {
             let realm = match &opts.token_realm {
                 Some(r) if r.is_empty() => default_realm(),
@@ -777,6 +748,7 @@ impl Authorizer {
             policy,
             anonymous_read: opts.anonymous_read,
             signer,
+            realm_scheme,
         })
     }
 
@@ -801,7 +773,17 @@ impl Authorizer {
         match &self.flow {
             Flow::Open => Ok(None),
             Flow::Basic => self.authorize_basic(headers, need),
-            Flow::Token { realm, service } => self.authorize_bearer(headers, need, realm, service),
+            Flow::Token { realm, service } => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| plain_host(h));
+                let realm = match (self.realm_scheme, host) {
+                    (Some(scheme), Some(host)) => format!("{scheme}://{host}{TOKEN_PATH}"),
+                    _ => realm.clone(),
+                };
+                self.authorize_bearer(headers, need, &realm, service)
+            }
         }
     }
 
@@ -809,7 +791,7 @@ impl Authorizer {
         Denial {
             status: StatusCode::UNAUTHORIZED,
             challenge: Some(format!("Basic realm=\"{BASIC_REALM}\"")),
-            code: "UNAUTHORIZED",
+            code: Code::Unauthorized,
             message,
         }
     }
@@ -818,7 +800,7 @@ impl Authorizer {
         Denial {
             status: StatusCode::FORBIDDEN,
             challenge: None,
-            code: "DENIED",
+            code: Code::Denied,
             message: format!(
                 "requested access to the resource is denied: user {user:?} may not {missing} (ask the registry's administrator to allow it in the --access file)"
             ),
@@ -837,7 +819,7 @@ impl Authorizer {
                     }
                 }
                 (Resource::Repository(name), _) => {
-                    for act in &a.actions {
+                    for act in &expand(&a.actions) {
                         let ok = match user {
                             None => self.anonymous_read && *act == Action::Pull,
                             Some(u) => self.policy.allows(u, &a.kind, *act),
@@ -892,7 +874,7 @@ impl Authorizer {
         message: String,
     ) -> Denial {
         let mut c = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
-        let scopes: Vec<String> = need.iter().map(Access::scope).collect();
+        let scopes: Vec<String> = need.iter().map(|a| a.to_string()).collect();
         if !scopes.is_empty() {
             c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
         }
@@ -902,7 +884,7 @@ impl Authorizer {
         Denial {
             status: StatusCode::UNAUTHORIZED,
             challenge: Some(c),
-            code: "UNAUTHORIZED",
+            code: Code::Unauthorized,
             message,
         }
     }
@@ -946,7 +928,7 @@ impl Authorizer {
                 Some("insufficient_scope"),
                 format!(
                     "the token does not grant {} (the user may not have this access)",
-                    a.scope()
+                    a
                 ),
             ));
         }
@@ -1027,14 +1009,14 @@ impl Authorizer {
             return Err(Denial {
                 status: StatusCode::NOT_FOUND,
                 challenge: None,
-                code: "UNSUPPORTED",
+                code: Code::Unsupported,
                 message: "this registry does not use token authentication".into(),
             });
         };
         let bad_request = |message: String| Denial {
             status: StatusCode::BAD_REQUEST,
             challenge: None,
-            code: "UNSUPPORTED",
+            code: Code::Unsupported,
             message,
         };
         let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -1049,7 +1031,7 @@ impl Authorizer {
         let wrong = || Denial {
             status: StatusCode::UNAUTHORIZED,
             challenge: Some(format!("Basic realm=\"{BASIC_REALM}\"")),
-            code: "UNAUTHORIZED",
+            code: Code::Unauthorized,
             message: "incorrect username or password".into(),
         };
         let user = match (param("grant_type"), presented(headers)) {
@@ -1140,7 +1122,7 @@ impl Authorizer {
         let token = self.sign(&claims).map_err(|e| Denial {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             challenge: None,
-            code: "UNKNOWN",
+            code: Code::Unknown,
             message: e,
         })?;
         let issued_at = chrono::DateTime::<chrono::Utc>::from(UNIX_EPOCH + Duration::from_secs(t))
@@ -1210,7 +1192,8 @@ mod tests {
                 access,
                 ..opts
             },
-            || "http://127.0.0.1:5000/token".into(),
+            "http",
+            "127.0.0.1:5000",
         )
         .unwrap()
     }
@@ -1277,7 +1260,7 @@ mod tests {
             vec![
                 Access {
                     kind: Resource::Catalog,
-                    actions: vec![]
+                    actions: vec![Action::All]
                 },
                 repo("x", &[Action::Pull])
             ]
@@ -1297,7 +1280,7 @@ mod tests {
             assert!(parse_scopes(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            repo("a/b", &[Action::Pull, Action::Push]).scope(),
+            repo("a/b", &[Action::Pull, Action::Push]).to_string(),
             "repository:a/b:pull,push"
         );
     }
@@ -1337,7 +1320,7 @@ mod tests {
 
     #[test]
     fn open_allows_everything_and_refuses_auth_flags_alone() {
-        let a = Authorizer::new(&AuthOptions::default(), String::new).unwrap();
+        let a = Authorizer::new(&AuthOptions::default(), "http", "127.0.0.1:5000").unwrap();
         assert_eq!(
             a.authorize(&HeaderMap::new(), &[repo("x", &[Action::Push])]),
             Ok(None)
@@ -1347,7 +1330,8 @@ mod tests {
                 anonymous_read: true,
                 ..Default::default()
             },
-            String::new,
+            "http",
+            "127.0.0.1:5000",
         )
         .unwrap_err();
         assert!(
@@ -1371,7 +1355,7 @@ mod tests {
         );
         let d = a.authorize(&basic("alice", "nope"), &push).unwrap_err();
         assert_eq!(d.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(d.code, "UNAUTHORIZED");
+        assert_eq!(d.code, Code::Unauthorized);
         assert_eq!(
             d.challenge.as_deref(),
             Some("Basic realm=\"berth-registry\"")
@@ -1401,6 +1385,11 @@ mod tests {
             a.authorize(&HeaderMap::new(), &[repo("x", &[Action::Pull])]),
             Ok(None)
         );
+        // containers/image's way of having no credentials.
+        assert_eq!(
+            a.authorize(&basic("", ""), &[repo("x", &[Action::Pull])]),
+            Ok(None)
+        );
         let d = a
             .authorize(
                 &HeaderMap::new(),
@@ -1410,7 +1399,7 @@ mod tests {
         assert_eq!(d.status, StatusCode::UNAUTHORIZED);
         let catalog = [Access {
             kind: Resource::Catalog,
-            actions: vec![],
+            actions: vec![Action::All],
         }];
         assert_eq!(
             a.authorize(&HeaderMap::new(), &catalog).unwrap_err().status,
@@ -1445,7 +1434,7 @@ actions = ["pull"]
             Ok(Some("alice".into()))
         );
         let d = a.authorize(&basic("bob", "hunter2"), &push).unwrap_err();
-        assert_eq!((d.status, d.code), (StatusCode::FORBIDDEN, "DENIED"));
+        assert_eq!((d.status, d.code), (StatusCode::FORBIDDEN, Code::Denied));
         assert!(
             d.message.contains("push on repository \"public/x\""),
             "{}",
@@ -1466,7 +1455,7 @@ actions = ["pull"]
             .is_err());
         let catalog = [Access {
             kind: Resource::Catalog,
-            actions: vec![],
+            actions: vec![Action::All],
         }];
         assert!(a.authorize(&basic("bob", "hunter2"), &catalog).is_err());
         assert!(a.authorize(&basic("alice", "secret"), &catalog).is_ok());

@@ -89,16 +89,22 @@ pub async fn serve(
 ) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
-        let (sock, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                // Out of descriptors and the like: wait a little, go on.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    break;
                 }
-            },
-            _ = stop.wait_for(|s| *s) => break,
+                continue;
+            }
+        };
+        let (sock, peer) = match accepted {
+            Ok(x) => x,
+            // Out of descriptors and the like: wait a little, go on.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         // Reap the finished ones so the set does not grow.
         while conns.try_join_next().is_some() {}

@@ -1114,14 +1114,12 @@ fn read_only_and_disabled_delete_answer_unsupported() {
     srv.stop();
     // Options of the issue not built yet say so, with docker's 125.
     let o = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(&root)
-        .args(["--proxy", "https://upstream.example"])
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--proxy not yet implemented"),
+        stderr(&o).contains("--store not yet implemented"),
         "{}",
         stderr(&o)
     );

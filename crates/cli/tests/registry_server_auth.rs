@@ -663,3 +663,82 @@ fn gc_sweeps_unreferenced_blobs_and_keeps_concurrent_pushes() {
     assert_census_clean(&b2);
     assert_census_clean(&c);
 }
+
+/// The digest `berth pull` printed.
+fn pulled_digest(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap_or_else(|| panic!("no digest in {out}"))
+        .trim()
+        .to_string()
+}
+
+/// A pull-through cache of another berth registry: it fills on the first
+/// pull, serves offline once the upstream is gone, refuses pushes, works
+/// as a mirror in registries.toml, and re-asks the upstream for a tag
+/// once its TTL is over (0s here) but not before (the default 10m).
+#[test]
+fn pull_through_cache_of_another_registry() {
+    let b = Berth::new();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let up_root = dir.path().join("upstream");
+    let cache_root = dir.path().join("cache");
+    let up = Server::start(&b, &up_root, &[]);
+    let upstream_ref = format!("{}/lib/app:1", up.addr);
+    b.ok(&["tag", IMAGE, &upstream_ref]);
+    b.ok(&["push", &upstream_ref]);
+    let url = format!("http://{}", up.addr);
+    let cache = Server::start(&b, &cache_root, &["--proxy", &url]);
+
+    // First pull: fetched from the upstream, kept.
+    let c = Berth::empty();
+    let via = format!("{}/lib/app:1", cache.addr);
+    let first = pulled_digest(&c.ok(&["pull", &via]));
+    assert!(cache_root.join("repositories/lib/app/_tags/1").exists());
+    // Pushes are refused, naming the upstream.
+    let o = c.run(&["push", &via]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("pull-through cache"), "{}", stderr(&o));
+
+    // A new image under the same tag upstream: within the TTL the cache
+    // keeps serving what it has.
+    let e = Berth::new();
+    e.ok(&["run", "--name", "x", IMAGE, "sh", "-c", "echo v2 > /v2"]);
+    e.ok(&["commit", "x", &upstream_ref]);
+    e.ok(&["rm", "x"]);
+    e.ok(&["push", &upstream_ref]);
+    let d = Berth::empty();
+    assert_eq!(pulled_digest(&d.ok(&["pull", &via])), first);
+    drop(cache);
+
+    // TTL 0: every pull of the tag asks the upstream.
+    let cache = Server::start(&b, &cache_root, &["--proxy", &url, "--proxy-ttl", "0s"]);
+    let via = format!("{}/lib/app:1", cache.addr);
+    let d = Berth::empty();
+    let second = pulled_digest(&d.ok(&["pull", &via]));
+    assert_ne!(second, first);
+    assert_eq!(d.ok(&["run", "--rm", &via, "cat", "/v2"]), "v2\n");
+
+    // The upstream gone: the cache serves what it has, also as a mirror.
+    drop(up);
+    let m = Berth::empty();
+    std::fs::write(
+        m.path().join("config/registries.toml"),
+        format!(
+            "[[registry]]\nlocation = \"{}\"\nmirrors = [\"{}\"]\n",
+            upstream_ref.split('/').next().unwrap(),
+            cache.addr
+        ),
+    )
+    .unwrap();
+    let out = m.ok(&["pull", &upstream_ref]);
+    assert_eq!(pulled_digest(&out), second);
+    assert_eq!(m.ok(&["run", "--rm", &upstream_ref, "cat", "/v2"]), "v2\n");
+    // Something never cached cannot be had offline: a clear error.
+    let o = m.run(&["pull", &format!("{}/lib/other:1", cache.addr)]);
+    assert_eq!(code(&o), 1);
+    drop(cache);
+    for x in [&b, &c, &d, &e, &m] {
+        assert_census_clean(x);
+    }
+}

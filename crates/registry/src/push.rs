@@ -83,52 +83,21 @@ pub fn push(
         repository: format!("{}/{}", r.registry(), repo),
     });
 
-    // The layer blobs to send, compressed.
-    let mut layers = Vec::new();
-    for (diff, blob) in img.diff_ids.iter().zip(&img.layer_blobs) {
-        let d: Digest = blob
-            .digest
-            .parse()
-            .map_err(|_| RegistryError::Protocol(format!("stored blob {:?}", blob.digest)))?;
-        if !store.has_layer_blob(diff, &d) {
-            return Err(RegistryError::Unsupported(format!(
-                "cannot push {r}: the blob of layer {diff} is not in the store (pull or load the image again)"
-            )));
-        }
-        if blob.media_type.ends_with("+gzip")
-            || blob.media_type.ends_with("+zstd")
-            || blob.media_type.ends_with(".tar.gzip")
-        {
-            layers.push(blob.clone());
-            continue;
-        }
-        let mt = match opts.compression {
-            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-        };
-        let cached = store
-            .compressed_blob(diff, mt)?
-            .filter(|b| b.digest.parse().is_ok_and(|d| store.has_blob(&d)));
-        let c = match cached {
-            Some(c) => c,
-            None => {
-                opts.cancel.check()?;
-                progress(Event::Layer {
-                    id: short(&blob.digest),
-                    status: LayerStatus::Compressing,
-                });
-                store.compress_layer(diff, &d, opts.compression == Compression::Zstd)?
+    let (layers, manifest_raw, manifest_type) =
+        image_manifest(store, &img, opts.compression, &mut |blob| {
+            opts.cancel.check()?;
+            progress(Event::Layer {
+                id: short(&blob.digest),
+                status: LayerStatus::Compressing,
+            });
+            Ok(())
+        })
+        .map_err(|e| match e {
+            RegistryError::Unsupported(m) => {
+                RegistryError::Unsupported(format!("cannot push {r}: {m}"))
             }
-        };
-        layers.push(c);
-    }
-
-    // The manifest: the one the image was pulled with, if it fits.
-    let (manifest_raw, manifest_type) =
-        match pulled_manifest(store, &img.id, &img.repo_digests, &layers) {
-            Some(m) => m,
-            None => build_manifest(store, &img.id, &layers)?,
-        };
+            e => e,
+        })?;
     let mut uploads: Vec<Upload> = layers
         .iter()
         .map(|l| {
@@ -246,6 +215,63 @@ pub fn push(
         digest,
         size: manifest_raw.len() as u64,
     })
+}
+
+/// What a registry serves for the local image `img`: its layer blobs
+/// (uncompressed ones compressed once, cached in the store's `compressed`
+/// table; `before_compress` is told first), the manifest (the one it was
+/// pulled with if its layers are these, else one made for them) and the
+/// manifest's media type. Shared by `push` and the registry server's
+/// `--store` mode.
+pub fn image_manifest(
+    store: &Store,
+    img: &store::ImageRecord,
+    compression: Compression,
+    before_compress: &mut dyn FnMut(&LayerBlob) -> Result<(), RegistryError>,
+) -> Result<(Vec<LayerBlob>, Vec<u8>, String), RegistryError> {
+    // The layer blobs to send, compressed.
+    let mut layers = Vec::new();
+    for (diff, blob) in img.diff_ids.iter().zip(&img.layer_blobs) {
+        let d: Digest = blob
+            .digest
+            .parse()
+            .map_err(|_| RegistryError::Protocol(format!("stored blob {:?}", blob.digest)))?;
+        if !store.has_layer_blob(diff, &d) {
+            return Err(RegistryError::Unsupported(format!(
+                "the blob of layer {diff} is not in the store (pull or load the image again)"
+            )));
+        }
+        if blob.media_type.ends_with("+gzip")
+            || blob.media_type.ends_with("+zstd")
+            || blob.media_type.ends_with(".tar.gzip")
+        {
+            layers.push(blob.clone());
+            continue;
+        }
+        let mt = match compression {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        };
+        let cached = store
+            .compressed_blob(diff, mt)?
+            .filter(|b| b.digest.parse().is_ok_and(|d| store.has_blob(&d)));
+        let c = match cached {
+            Some(c) => c,
+            None => {
+                before_compress(blob)?;
+                store.compress_layer(diff, &d, compression == Compression::Zstd)?
+            }
+        };
+        layers.push(c);
+    }
+
+    // The manifest: the one the image was pulled with, if it fits.
+    let (manifest_raw, manifest_type) =
+        match pulled_manifest(store, &img.id, &img.repo_digests, &layers) {
+            Some(m) => m,
+            None => build_manifest(store, &img.id, &layers)?,
+        };
+    Ok((layers, manifest_raw, manifest_type))
 }
 
 /// A manifest this image was pulled with whose layers are `layers`.

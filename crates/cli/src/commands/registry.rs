@@ -48,7 +48,9 @@ pub struct ServeArgs {
     /// The registry's directory (default: <root>/registry).
     #[arg(long, conflicts_with = "store")]
     root: Option<PathBuf>,
-    /// Serve berth's own image store (not yet).
+    /// Serve berth's own image store, read-only: each tagged image under
+    /// its repository path (bb:1 as library/bb:1 and bb:1), the store's
+    /// blobs as they are.
     #[arg(long)]
     store: bool,
     /// Require these users: an htpasswd file of bcrypt entries
@@ -101,9 +103,12 @@ pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure>
         RegistryCommand::Serve(a) => {
             let opts = engine::registry_server::ServeOptions {
                 addr: a.addr,
-                root: a
-                    .root
-                    .unwrap_or_else(|| engine::registry_server::default_root(&paths)),
+                root: if a.store {
+                    paths.root.clone()
+                } else {
+                    a.root
+                        .unwrap_or_else(|| engine::registry_server::default_root(&paths))
+                },
                 store: a.store,
                 auth: engine::registry_server::AuthOptions {
                     htpasswd: a.htpasswd,

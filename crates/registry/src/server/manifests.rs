@@ -460,15 +460,15 @@ pub(crate) fn get(
             "manifest {r} in {name} is {t}, which the client's Accept header does not list"
         )));
     }
-    let path = st.storage.blob_path(&d);
-    let (len, body) = if head {
-        let n = std::fs::metadata(&path)
-            .map_err(|_| manifest_unknown(name, r))?
-            .len();
-        (n, Body::empty())
+    let bytes = st
+        .storage
+        .manifest_bytes(&d)
+        .ok_or_else(|| manifest_unknown(name, r))?;
+    let len = bytes.len() as u64;
+    let body = if head {
+        Body::empty()
     } else {
-        let b = std::fs::read(&path).map_err(|_| manifest_unknown(name, r))?;
-        (b.len() as u64, Body::from(b))
+        Body::from(bytes)
     };
     Response::builder()
         .status(StatusCode::OK)

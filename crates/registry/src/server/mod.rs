@@ -35,6 +35,7 @@ pub mod blobs;
 pub mod errors;
 /// `berth registry gc`, and the lock writes hold against it.
 pub mod gc;
+mod local;
 pub mod manifests;
 /// The pull-through cache (`--proxy`).
 pub mod proxy;
@@ -57,7 +58,8 @@ pub struct ServeOptions {
     pub addr: String,
     /// The registry's own root (`<berth root>/registry` by default).
     pub root: PathBuf,
-    /// `--store`: serve berth's image store instead (not yet).
+    /// `--store`: serve berth's image store read-only instead; `root` is
+    /// then berth's state root.
     pub store: bool,
     /// Who may do what (`--htpasswd`, `--access`, `--anonymous-read`,
     /// `--token-auth`, `--token-realm`, `--token-service`).
@@ -400,9 +402,15 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     if st.opts.read_only && is_write(&method) {
-        return ApiError::new(Code::Unsupported)
-            .msg("this registry is read-only (started with --read-only)")
-            .into_response();
+        let why = if st.opts.store {
+            "this registry serves berth's image store read-only (--store): add images with berth pull, load, import or build"
+        } else {
+            "this registry is read-only (started with --read-only)"
+        };
+        return ApiError::new(Code::Unsupported).msg(why).into_response();
+    }
+    if let Some(l) = st.storage.local() {
+        l.refresh().await;
     }
     if let Some(p) = st.proxy.as_ref().filter(|_| is_write(&method)) {
         return ApiError::new(Code::Unsupported)
@@ -463,9 +471,7 @@ async fn handle(
             _ => unsupported(),
         },
         Route::Blob(n, d) => match m {
-            Method::GET | Method::HEAD => {
-                blobs::get(st, &n, &d, req.headers(), m == Method::HEAD).await
-            }
+            Method::GET | Method::HEAD => blobs::get(st, &n, &d, req.headers(), m == Method::HEAD),
             Method::DELETE => blobs::delete(st, &n, &d),
             _ => unsupported(),
         },
@@ -535,24 +541,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Options this build does not implement yet, refused by name.
+/// Options that do not go together, refused by name.
 fn refuse_not_yet(o: &ServeOptions) -> Result<(), RegistryError> {
-    let mut not_yet = Vec::new();
-    if o.store {
-        not_yet.push("--store");
+    if o.store && o.proxy.is_some() {
+        return Err(RegistryError::ServeOptions(
+            "registry serve: --store and --proxy do not go together: a pull-through cache keeps its own --root".into(),
+        ));
     }
-    if not_yet.is_empty() {
-        return Ok(());
-    }
-    Err(RegistryError::Unsupported(format!(
-        "registry serve: {} not yet implemented in this build; serve without {}",
-        not_yet.join(", "),
-        if not_yet.len() == 1 { "it" } else { "them" }
-    )))
+    Ok(())
 }
 
 /// One JSON line on stderr outside the access log (startup, stop).
-fn log_event(msg: &str, extra: serde_json::Value) {
+pub(crate) fn log_event(msg: &str, extra: serde_json::Value) {
     let mut line = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "msg": msg,
@@ -593,7 +593,18 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         }
         None => None,
     };
-    let storage = Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?;
+    let mut opts = opts;
+    let storage = if opts.store {
+        if opts.delete {
+            return Err(RegistryError::Unsupported(
+                "registry serve: --store serves berth's images read-only: drop --delete (remove images with berth rmi)".into(),
+            ));
+        }
+        opts.read_only = true;
+        Storage::for_store(&opts.root)?
+    } else {
+        Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?
+    };
     let listener = std::net::TcpListener::bind(&opts.addr).map_err(|e| RegistryError::Listen {
         addr: opts.addr.clone(),
         reason: e.to_string(),
@@ -627,6 +638,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Uploads write on the blocking pool: a few threads are plenty,
+        // and idle ones go soon (each holds its stack and malloc arena).
+        .max_blocking_threads(16)
+        .thread_keep_alive(Duration::from_secs(2))
         .enable_all()
         .build()
         .map_err(|e| RegistryError::Listen {

@@ -21,7 +21,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use model::Digest;
+
+use super::local::Local;
 
 /// A repository name as the spec's grammar allows it:
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
@@ -97,10 +101,10 @@ pub fn upload_id_ok(id: &str) -> bool {
     id.len() == 36 && id.bytes().all(|x| x.is_ascii_hexdigit() || x == b'-')
 }
 
-/// The registry's root.
-#[derive(Debug)]
+/// The registry's root, or with `--store` berth's store seen as one.
 pub struct Storage {
     root: PathBuf,
+    local: Option<Arc<Local>>,
 }
 
 /// What kind of link a repository holds.
@@ -119,6 +123,7 @@ impl Storage {
     pub fn open(root: &Path) -> io::Result<Storage> {
         let s = Storage {
             root: root.to_path_buf(),
+            local: None,
         };
         for d in ["blobs/sha256", "repositories", "uploads"] {
             fs::create_dir_all(root.join(d))?;
@@ -141,6 +146,27 @@ impl Storage {
         Ok(s)
     }
 
+    /// Berth's store at `root` (its state root), served read-only.
+    pub(crate) fn for_store(root: &Path) -> Result<Storage, crate::RegistryError> {
+        Ok(Storage {
+            root: root.to_path_buf(),
+            local: Some(Arc::new(Local::open(root)?)),
+        })
+    }
+
+    /// The store served, in `--store` mode.
+    pub(crate) fn local(&self) -> Option<&Arc<Local>> {
+        self.local.as_ref()
+    }
+
+    /// A manifest's bytes, if the registry has them.
+    pub fn manifest_bytes(&self, d: &Digest) -> Option<Vec<u8>> {
+        if let Some(l) = &self.local {
+            return l.index().manifests.get(d).map(|m| m.1.to_vec());
+        }
+        fs::read(self.blob_path(d)).ok()
+    }
+
     /// The root.
     pub fn root(&self) -> &Path {
         &self.root
@@ -153,6 +179,9 @@ impl Storage {
 
     /// A blob's bytes.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        if let Some(l) = &self.local {
+            return l.blob_path(d);
+        }
         self.root.join("blobs/sha256").join(d.hex())
     }
 
@@ -176,6 +205,16 @@ impl Storage {
 
     /// Whether `name` holds a link of `kind` to `d` and the blob exists.
     pub fn linked(&self, name: &Name, kind: Link, d: &Digest) -> bool {
+        if let Some(l) = &self.local {
+            let idx = l.index();
+            let Some(r) = idx.repos.get(name.as_str()) else {
+                return false;
+            };
+            return match kind {
+                Link::Layer => r.blobs.contains(d) && l.blob_path(d).exists(),
+                Link::Manifest => r.manifests.contains(d),
+            };
+        }
         self.link_path(name, kind, d).exists() && self.blob_path(d).exists()
     }
 
@@ -196,6 +235,11 @@ impl Storage {
 
     /// The media type a manifest was pushed with, if `name` has it.
     pub fn manifest_type(&self, name: &Name, d: &Digest) -> Option<String> {
+        if let Some(l) = &self.local {
+            let idx = l.index();
+            idx.repos.get(name.as_str())?.manifests.get(d)?;
+            return idx.manifests.get(d).map(|m| m.0.clone());
+        }
         if !self.blob_path(d).exists() {
             return None;
         }
@@ -233,6 +277,9 @@ impl Storage {
 
     /// A tag's digest, if the tag exists.
     pub fn tag(&self, name: &Name, tag: &str) -> Option<Digest> {
+        if let Some(l) = &self.local {
+            return l.index().repos.get(name.as_str())?.tags.get(tag).cloned();
+        }
         let s = fs::read_to_string(self.repo_dir(name).join("_tags").join(tag)).ok()?;
         s.trim().parse().ok()
     }
@@ -256,6 +303,9 @@ impl Storage {
 
     /// Whether the repository exists (a manifest or blob was ever pushed).
     pub fn repo_exists(&self, name: &Name) -> bool {
+        if let Some(l) = &self.local {
+            return l.index().repos.contains_key(name.as_str());
+        }
         let d = self.repo_dir(name);
         d.join("_manifests").is_dir() || d.join("_layers").is_dir()
     }
@@ -264,6 +314,13 @@ impl Storage {
     pub fn tags(&self, name: &Name) -> io::Result<Option<Vec<String>>> {
         if !self.repo_exists(name) {
             return Ok(None);
+        }
+        if let Some(l) = &self.local {
+            let idx = l.index();
+            return Ok(idx
+                .repos
+                .get(name.as_str())
+                .map(|r| r.tags.keys().cloned().collect()));
         }
         let mut tags = Vec::new();
         match fs::read_dir(self.repo_dir(name).join("_tags")) {
@@ -294,6 +351,9 @@ impl Storage {
 
     /// Every repository with a manifest, sorted.
     pub fn repositories(&self) -> io::Result<Vec<String>> {
+        if let Some(l) = &self.local {
+            return Ok(l.index().repos.keys().cloned().collect());
+        }
         let mut out = Vec::new();
         walk_repos(&self.root.join("repositories"), "", &mut out)?;
         out.sort();
@@ -329,6 +389,9 @@ impl Storage {
     /// The descriptors of the manifests that refer to `subject` and that
     /// `name` still has, sorted by digest.
     pub fn referrers(&self, name: &Name, subject: &Digest) -> io::Result<Vec<serde_json::Value>> {
+        if self.local.is_some() {
+            return Ok(Vec::new());
+        }
         let rd = match fs::read_dir(self.referrers_dir(name, subject)) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -111,6 +111,11 @@ impl Proxy {
                 Err(e) => Err(upstream_error(&self.url, e)),
             };
         }
+        // A reference outside the tag grammar names no file: the handler
+        // answers it (MANIFEST_INVALID / MANIFEST_UNKNOWN).
+        if !super::storage::tag_ok(reference) {
+            return Ok(());
+        }
         let tag_file = st.repo_dir(name).join("_tags").join(reference);
         let fresh = fs::metadata(&tag_file)
             .and_then(|m| m.modified())
@@ -244,4 +249,29 @@ fn copy_hashing(mut from: impl Read, to: &mut File) -> io::Result<Digest> {
         to.write_all(&buf[..n])?;
     }
     Ok(Digest::from_sha256_bytes(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_outside_the_grammar_touch_nothing_and_ask_no_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Storage::open(dir.path()).unwrap();
+        let cfg = Config::load(dir.path()).unwrap();
+        let creds = Credentials::new(dir.path());
+        // Port 1 on loopback: any request to it would fail.
+        let p = Proxy::new("http://127.0.0.1:1", DEFAULT_TTL, &cfg, &creds).unwrap();
+        let name = Name::parse("a/b").unwrap();
+        for bad in ["..", ".", "-x", ""] {
+            p.manifest(&st, &name, bad).unwrap();
+        }
+        assert!(!st.repo_dir(&name).exists());
+        // A valid tag does ask, and fails clearly: nothing cached.
+        let e = p.manifest(&st, &name, "1").unwrap_err();
+        assert_eq!(e.code, Code::Unknown);
+        let e = Proxy::new("ftp://x", DEFAULT_TTL, &cfg, &creds).unwrap_err();
+        assert!(e.to_string().contains("--proxy"), "{e}");
+    }
 }

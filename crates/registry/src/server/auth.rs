@@ -574,6 +574,10 @@ pub struct Authorizer {
     policy: Policy,
     anonymous_read: bool,
     signer: Option<Signer>,
+    /// Tokens whose signature was checked, with their claims: an ES256
+    /// check costs tens of microseconds and a client sends its token with
+    /// every request. Expiry and audience are checked on every use.
+    verified: Mutex<HashMap<String, Claims>>,
     /// The realm was not given: follow the request's `Host`.
     realm_scheme: Option<&'static str>,
 }
@@ -703,6 +707,7 @@ impl Authorizer {
                 policy: Policy::default(),
                 anonymous_read: true,
                 signer: None,
+                verified: Mutex::new(HashMap::new()),
                 realm_scheme: None,
             });
         };
@@ -748,6 +753,7 @@ impl Authorizer {
             policy,
             anonymous_read: opts.anonymous_read,
             signer,
+            verified: Mutex::new(HashMap::new()),
             realm_scheme,
         })
     }
@@ -937,6 +943,49 @@ impl Authorizer {
 
     /// Check a token's signature, algorithm, issuer, audience and times.
     pub fn verify_token(&self, token: &str, service: &str) -> Result<Claims, String> {
+        let known = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned();
+        let claims = match known {
+            Some(c) => c,
+            None => {
+                let c = self.check_signature(token)?;
+                let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if v.len() >= KNOWN_GOOD_MAX {
+                    let t = now();
+                    v.retain(|_, c| c.exp > t);
+                    if v.len() >= KNOWN_GOOD_MAX {
+                        v.clear();
+                    }
+                }
+                v.insert(token.to_string(), c.clone());
+                c
+            }
+        };
+        if claims.iss != ISSUER {
+            return Err("wrong issuer".into());
+        }
+        if claims.aud != service {
+            return Err(format!(
+                "issued for service {:?}, not {service:?}",
+                claims.aud
+            ));
+        }
+        let t = now();
+        if claims.exp <= t {
+            return Err("expired".into());
+        }
+        if claims.nbf > t + 60 {
+            return Err("not valid yet".into());
+        }
+        Ok(claims)
+    }
+
+    /// A token's signature and algorithm; its claims.
+    fn check_signature(&self, token: &str) -> Result<Claims, String> {
         let signer = self.signer.as_ref().ok_or("tokens are not used here")?;
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
@@ -964,22 +1013,6 @@ impl Authorizer {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or("malformed claims")?;
-        if claims.iss != ISSUER {
-            return Err("wrong issuer".into());
-        }
-        if claims.aud != service {
-            return Err(format!(
-                "issued for service {:?}, not {service:?}",
-                claims.aud
-            ));
-        }
-        let t = now();
-        if claims.exp <= t {
-            return Err("expired".into());
-        }
-        if claims.nbf > t + 60 {
-            return Err("not valid yet".into());
-        }
         Ok(claims)
     }
 
@@ -1643,5 +1676,15 @@ actions = ["pull"]
             .unwrap_err();
         assert!(d.message.contains("service"), "{}", d.message);
         assert!(a.authorize(&bearer("garbage"), &need).is_err());
+        // A token seen before is still checked for expiry and audience.
+        claims.aud = DEFAULT_SERVICE.into();
+        claims.exp = now() + 60;
+        let t2 = a.sign(&claims).unwrap();
+        assert!(a.authorize(&bearer(&t2), &need).is_ok());
+        assert!(a.authorize(&bearer(&t2), &need).is_ok(), "from the memory");
+        assert!(a.verify_token(&t2, "other").is_err());
+        a.verified.lock().unwrap().get_mut(&t2).unwrap().exp = now() - 1;
+        let d = a.authorize(&bearer(&t2), &need).unwrap_err();
+        assert!(d.message.contains("expired"), "{}", d.message);
     }
 }

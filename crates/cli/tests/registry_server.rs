@@ -1160,16 +1160,15 @@ fn read_only_and_disabled_delete_answer_unsupported() {
         assert_eq!(r.code(), "UNSUPPORTED");
     }
     srv.stop();
-    // Options of the issue not built yet say so, with docker's 125.
+    // Options that do not go together say so, with docker's 125.
     let o = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(&root)
-        .args(["--proxy", "https://upstream.example"])
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"])
+        .args(["--proxy", "http://127.0.0.1:1"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--proxy not yet implemented"),
+        stderr(&o).contains("--store and --proxy do not go together"),
         "{}",
         stderr(&o)
     );

@@ -135,6 +135,7 @@ impl EngineError {
                 registry::RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
                 registry::RegistryError::Store(s) => store_kind(s),
                 registry::RegistryError::Unsupported(_)
+                | registry::RegistryError::ServeOptions(_)
                 | registry::RegistryError::Config { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },

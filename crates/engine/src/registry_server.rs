@@ -19,3 +19,21 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 pub fn serve(opts: ServeOptions) -> Result<()> {
     registry::server::serve(opts).map_err(EngineError::from)
 }
+
+pub use registry::server::auth::AuthOptions;
+pub use registry::server::gc::{GcOptions, GcReport, DEFAULT_GRACE};
+pub use registry::server::proxy::DEFAULT_TTL as DEFAULT_PROXY_TTL;
+
+/// Remove what no repository of the registry at `opts.root` reaches.
+pub fn gc(opts: &GcOptions) -> Result<GcReport> {
+    use registry::server::gc::GcError;
+    registry::server::gc::gc(opts).map_err(|e| match e {
+        GcError::NotARoot(p) => EngineError::invalid(
+            "--root",
+            format!("{} is not a registry root (no blobs/sha256 or repositories in it); give the --root of `berth registry serve`", p.display()),
+        ),
+        GcError::Io { path, source } => {
+            EngineError::io(format!("registry gc: {}", path.display()), source)
+        }
+    })
+}

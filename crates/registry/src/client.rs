@@ -284,15 +284,10 @@ impl Registry {
         };
         match challenge {
             None => Ok(None),
-            Some(Challenge::Basic) => match &self.cred {
-                Some(c) => Ok(Some(c.basic())),
-                None => Err(RegistryError::Unauthorized {
-                    reason: format!(
-                        "{} needs a user name and password: run `berth login {}`",
-                        self.host, self.host
-                    ),
-                }),
-            },
+            // Without credentials the request goes without (a registry may
+            // let anonymous clients pull and still challenge `/v2/`, as
+            // docker's client expects); a 401 then asks for a login.
+            Some(Challenge::Basic) => Ok(self.cred.as_ref().map(Credential::basic)),
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let token = self.fetch_token(&realm, service.as_deref(), scope)?;
                 self.state
@@ -405,6 +400,14 @@ impl Registry {
                             .challenge,
                         Some(Challenge::Bearer { .. })
                     );
+                    if !bearer && self.cred.is_none() {
+                        return Err(RegistryError::Unauthorized {
+                            reason: format!(
+                                "{} needs a user name and password: run `berth login {}`",
+                                self.host, self.host
+                            ),
+                        });
+                    }
                     if !bearer {
                         return Err(unauthorized(&self.host, resp));
                     }

@@ -24,7 +24,7 @@ pub mod fetch;
 pub mod manifest;
 pub mod pull;
 pub mod push;
-/// `berth registry serve`: an OCI distribution registry.
+/// `berth registry serve`: an OCI distribution registry; `berth registry gc`.
 pub mod server;
 
 use std::path::PathBuf;
@@ -144,6 +144,10 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+    /// `registry serve`'s options are wrong: a file that does not load,
+    /// flags that do not go together (the message names them).
+    #[error("{0}")]
+    ServeOptions(String),
     /// Interrupted by a signal.
     #[error("interrupted")]
     Interrupted,

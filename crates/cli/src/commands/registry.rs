@@ -11,6 +11,31 @@ pub enum RegistryCommand {
     /// Serve an OCI distribution registry (Docker's `registry:2`), in the
     /// foreground, logging each request as a JSON line on stderr.
     Serve(ServeArgs),
+    /// Remove the blobs no repository reaches any more (safe beside a
+    /// running server and pushes).
+    Gc(GcArgs),
+}
+
+/// `registry gc`.
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// The registry's directory (default: <root>/registry).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep unreachable blobs younger than this (a push uploads its layers
+    /// before its manifest), e.g. 30m, 0s.
+    #[arg(long, default_value = "1h", value_parser = parse_grace)]
+    grace: std::time::Duration,
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let ns = model::duration::parse(s)?;
+    u64::try_from(ns)
+        .map(std::time::Duration::from_nanos)
+        .map_err(|_| format!("invalid duration {s:?}: it must not be negative"))
 }
 
 /// `registry serve`.
@@ -28,21 +53,40 @@ pub struct ServeArgs {
     /// blobs as they are.
     #[arg(long)]
     store: bool,
-    /// Require these users (an htpasswd file, bcrypt) (not yet).
+    /// Require these users: an htpasswd file of bcrypt entries
+    /// (`htpasswd -B`).
     #[arg(long)]
     htpasswd: Option<PathBuf>,
-    /// Bearer tokens from this realm (not yet).
+    /// Who may do what: a TOML file of `[[allow]]` rules (users,
+    /// repositories, actions, catalog); without it every user may do all.
+    #[arg(long)]
+    access: Option<PathBuf>,
+    /// Let clients without credentials pull (never push).
+    #[arg(long)]
+    anonymous_read: bool,
+    /// Docker's token auth instead of Basic: tokens from this server's
+    /// /token endpoint.
+    #[arg(long)]
+    token_auth: bool,
+    /// The token realm to advertise (implies --token-auth): the URL at
+    /// which clients reach this server's /token.
     #[arg(long)]
     token_realm: Option<String>,
-    /// TLS certificate (not yet).
-    #[arg(long, requires = "tls_key")]
+    /// The token service name (the tokens' audience).
+    #[arg(long)]
+    token_service: Option<String>,
+    /// Serve HTTPS with this certificate (chain), PEM.
+    #[arg(long)]
     tls_cert: Option<PathBuf>,
-    /// TLS key (not yet).
-    #[arg(long, requires = "tls_cert")]
+    /// The certificate's private key, PEM.
+    #[arg(long)]
     tls_key: Option<PathBuf>,
-    /// Pull-through cache of this upstream registry (not yet).
+    /// A pull-through cache of this upstream registry (https://host[:port]).
     #[arg(long)]
     proxy: Option<String>,
+    /// How long a cached tag is served before the upstream is asked again.
+    #[arg(long, requires = "proxy", value_parser = parse_grace)]
+    proxy_ttl: Option<std::time::Duration>,
     /// Refuse every write (405 UNSUPPORTED).
     #[arg(long)]
     read_only: bool,
@@ -66,11 +110,18 @@ pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure>
                         .unwrap_or_else(|| engine::registry_server::default_root(&paths))
                 },
                 store: a.store,
-                htpasswd: a.htpasswd,
-                token_realm: a.token_realm,
+                auth: engine::registry_server::AuthOptions {
+                    htpasswd: a.htpasswd,
+                    access: a.access,
+                    anonymous_read: a.anonymous_read,
+                    token_realm: a.token_realm.or_else(|| a.token_auth.then(String::new)),
+                    token_service: a.token_service,
+                },
                 tls_cert: a.tls_cert,
                 tls_key: a.tls_key,
                 proxy: a.proxy,
+                proxy_ttl: a.proxy_ttl,
+                config_dir: paths.config.clone(),
                 read_only: a.read_only,
                 delete: a.delete,
             };
@@ -79,5 +130,39 @@ pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure>
                 ..Failure::from(e)
             })
         }
+        RegistryCommand::Gc(a) => {
+            let opts = engine::registry_server::GcOptions {
+                root: a
+                    .root
+                    .unwrap_or_else(|| engine::registry_server::default_root(&paths)),
+                dry_run: a.dry_run,
+                grace: a.grace,
+            };
+            let r = engine::registry_server::gc(&opts)?;
+            print_gc(&r);
+            Ok(())
+        }
     }
+}
+
+fn print_gc(r: &engine::registry_server::GcReport) {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for (d, size) in &r.blobs {
+        println!("{verb} blob {d} ({size} bytes)");
+    }
+    for l in &r.links {
+        println!("{verb} link {}", l.display());
+    }
+    for d in &r.missing {
+        println!("missing blob {d}: a manifest names it but the registry does not have it (pulls of it fail; push the image again)");
+    }
+    println!(
+        "{} {} blobs ({} bytes) and {} links; kept {} reachable and {} recent (younger than the grace time)",
+        verb,
+        r.blobs.len(),
+        r.bytes,
+        r.links.len(),
+        r.reachable,
+        r.young
+    );
 }

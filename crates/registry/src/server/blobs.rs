@@ -435,10 +435,18 @@ pub(crate) async fn start(
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let d = parse_digest(&mount)?;
         if let Some(from) = Name::parse(&from) {
-            if st.storage.linked(&from, Link::Layer, &d) {
+            let mounted = tokio::task::block_in_place(|| -> ApiResult<bool> {
+                let _gc = super::gc::write_guard(st.storage.root())
+                    .map_err(|e| ApiError::internal("taking the gc lock", e))?;
+                if !st.storage.linked(&from, Link::Layer, &d) {
+                    return Ok(false);
+                }
                 st.storage
                     .link(name, Link::Layer, &d, b"")
                     .map_err(|e| ApiError::internal("mounting a blob", e))?;
+                Ok(true)
+            })?;
+            if mounted {
                 return Ok(created(name, &d));
             }
         }
@@ -571,15 +579,21 @@ async fn complete(
     let data = s.dir.join("data");
     let d = want.clone();
     let st2 = st.clone();
-    let r = tokio::task::spawn_blocking(move || st2.storage.commit_blob(&data, &file, &d))
-        .await
-        .map_err(|e| ApiError::internal("storing a blob", e))
-        .and_then(|r| r.map_err(|e| ApiError::internal("storing a blob", e)));
-    let linked = r.and_then(|()| {
-        st.storage
-            .link(&s.repo, Link::Layer, want, b"")
+    let repo = s.repo.clone();
+    // The blob becomes visible and linked under the gc lock (gc.rs).
+    let linked = tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        let _gc = super::gc::write_guard(st2.storage.root())
+            .map_err(|e| ApiError::internal("taking the gc lock", e))?;
+        st2.storage
+            .commit_blob(&data, &file, &d)
+            .map_err(|e| ApiError::internal("storing a blob", e))?;
+        st2.storage
+            .link(&repo, Link::Layer, &d, b"")
             .map_err(|e| ApiError::internal("linking a blob", e))
-    });
+    })
+    .await
+    .map_err(|e| ApiError::internal("storing a blob", e))
+    .and_then(|r| r);
     discard(st, id, s, inner);
     linked?;
     Ok(created(&s.repo, want))

@@ -368,7 +368,6 @@ pub(crate) async fn put(
                 ));
         }
     }
-    check_refs(st, name, &p)?;
     let st2 = st.clone();
     let name2 = name.clone();
     let mut to_tag = tags.clone();
@@ -392,21 +391,30 @@ pub(crate) async fn put(
     });
     let media_type = p.media_type.clone();
     let d2 = d.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let p = Arc::new(p);
+    let p2 = p.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
         let s = &st2.storage;
-        s.put_small_blob(&bytes)?;
-        s.link(&name2, Link::Manifest, &d2, media_type.as_bytes())?;
-        if let (Some(subject), Some(desc)) = (&subject, &referrer) {
-            s.add_referrer(&name2, subject, &d2, desc)?;
-        }
-        for t in &to_tag {
-            s.set_tag(&name2, t, &d2)?;
-        }
-        Ok(())
+        // From the check of the blobs it names to its last link, no gc
+        // may sweep (gc.rs).
+        let _gc = super::gc::write_guard(s.root())
+            .map_err(|e| ApiError::internal("taking the gc lock", e))?;
+        check_refs(&st2, &name2, &p2)?;
+        let store = || -> std::io::Result<()> {
+            s.put_small_blob(&bytes)?;
+            s.link(&name2, Link::Manifest, &d2, media_type.as_bytes())?;
+            if let (Some(subject), Some(desc)) = (&subject, &referrer) {
+                s.add_referrer(&name2, subject, &d2, desc)?;
+            }
+            for t in &to_tag {
+                s.set_tag(&name2, t, &d2)?;
+            }
+            Ok(())
+        };
+        store().map_err(|e| ApiError::internal("storing a manifest", e))
     })
     .await
-    .map_err(|e| ApiError::internal("storing a manifest", e))?
-    .map_err(|e| ApiError::internal("storing a manifest", e))?;
+    .map_err(|e| ApiError::internal("storing a manifest", e))??;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
     h.insert(header::LOCATION, hv(&format!("/v2/{name}/manifests/{d}")));

@@ -29,12 +29,20 @@ use axum::Router;
 
 use crate::RegistryError;
 
+/// Users, the access policy, Basic and token auth (the `/token` endpoint).
+pub mod auth;
 pub mod blobs;
 pub mod errors;
+/// `berth registry gc`, and the lock writes hold against it.
+pub mod gc;
 mod local;
 pub mod manifests;
+/// The pull-through cache (`--proxy`).
+pub mod proxy;
 pub mod storage;
 pub mod tags;
+/// HTTPS (`--tls-cert`, `--tls-key`).
+pub mod tls;
 
 use errors::{ApiError, Code};
 use storage::{Name, Storage};
@@ -53,16 +61,21 @@ pub struct ServeOptions {
     /// `--store`: serve berth's image store read-only instead; `root` is
     /// then berth's state root.
     pub store: bool,
-    /// `--htpasswd` (not yet).
-    pub htpasswd: Option<PathBuf>,
-    /// `--token-realm` (not yet).
-    pub token_realm: Option<String>,
-    /// `--tls-cert` (not yet).
+    /// Who may do what (`--htpasswd`, `--access`, `--anonymous-read`,
+    /// `--token-auth`, `--token-realm`, `--token-service`).
+    pub auth: auth::AuthOptions,
+    /// `--tls-cert`: the certificate chain, PEM.
     pub tls_cert: Option<PathBuf>,
-    /// `--tls-key` (not yet).
+    /// `--tls-key`: its private key, PEM.
     pub tls_key: Option<PathBuf>,
-    /// `--proxy` (not yet).
+    /// `--proxy`: the upstream of a pull-through cache.
     pub proxy: Option<String>,
+    /// `--proxy-ttl`: how long a cached tag is served before the upstream
+    /// is asked again ([`proxy::DEFAULT_TTL`] when not given).
+    pub proxy_ttl: Option<Duration>,
+    /// berth's config dir (registries.toml, certs.d, credentials), for the
+    /// connection to the upstream.
+    pub config_dir: PathBuf,
     /// `--read-only`: every write answers 405 `UNSUPPORTED`.
     pub read_only: bool,
     /// `--delete`: allow DELETE of blobs and manifests (distribution's
@@ -78,6 +91,10 @@ pub struct AppState {
     pub storage: Storage,
     /// Uploads under way.
     pub(crate) uploads: blobs::Uploads,
+    /// Who may do what.
+    pub auth: auth::Authorizer,
+    /// The upstream, in pull-through cache mode.
+    pub proxy: Option<proxy::Proxy>,
 }
 
 /// What a request wants to reach, as docker's token scopes name it.
@@ -138,14 +155,84 @@ impl std::fmt::Display for Access {
 /// The one decision on who may do what: `Ok(user)` (None: anonymous) or
 /// the answer to send (401 with a challenge, 403).
 ///
-/// Today every request is allowed.
+/// A first check of Basic credentials costs a bcrypt hash (milliseconds
+/// or more): it runs with the runtime told this thread blocks.
 pub async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     access: &[Access],
 ) -> Result<Option<String>, Response> {
-    let _ = (state, headers, access);
-    Ok(None)
+    let r = if state.auth.may_block(headers) {
+        tokio::task::block_in_place(|| state.auth.authorize(headers, access))
+    } else {
+        state.auth.authorize(headers, access)
+    };
+    r.map_err(|d| ApiError::from(d).into_response())
+}
+
+/// The token endpoint (docker's token auth): GET with the query, or
+/// OAuth2's POST with a form body.
+async fn token(st: &AppState, req: Request) -> Response {
+    let mut params = form_urlencoded_pairs(req.uri().query().unwrap_or(""));
+    let (parts, body) = req.into_parts();
+    match parts.method {
+        Method::GET => {}
+        Method::POST => match axum::body::to_bytes(body, 64 << 10).await {
+            Ok(b) => params.extend(form_urlencoded_pairs(&String::from_utf8_lossy(&b))),
+            Err(_) => {
+                return ApiError::new(Code::Unsupported)
+                    .msg("the token request's body is not a form of at most 64 KiB")
+                    .status(StatusCode::BAD_REQUEST)
+                    .into_response()
+            }
+        },
+        _ => {
+            return ApiError::new(Code::Unsupported)
+                .msg("use GET or POST on the token endpoint")
+                .status(StatusCode::METHOD_NOT_ALLOWED)
+                .into_response()
+        }
+    }
+    let issued = tokio::task::block_in_place(|| st.auth.issue(&parts.headers, &params));
+    match issued {
+        Ok(t) => (
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            axum::Json(t),
+        )
+            .into_response(),
+        Err(d) => ApiError::from(d).into_response(),
+    }
+}
+
+/// In pull-through cache mode, fetch what a pull asks for and the cache
+/// lacks (or a tag past its TTL) before the handler serves it.
+async fn fill_cache(st: &Arc<AppState>, route: &Route, method: &Method) -> Result<(), ApiError> {
+    if st.proxy.is_none() || !matches!(*method, Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    let (st2, route) = (
+        st.clone(),
+        match route {
+            Route::Manifest(n, r) => (n.clone(), r.clone(), true),
+            Route::Blob(n, d) => (n.clone(), d.clone(), false),
+            _ => return Ok(()),
+        },
+    );
+    tokio::task::spawn_blocking(move || {
+        let Some(p) = &st2.proxy else { return Ok(()) };
+        let (name, reference, is_manifest) = route;
+        if is_manifest {
+            p.manifest(&st2.storage, &name, &reference)
+        } else {
+            match reference.parse::<model::Digest>() {
+                Ok(d) => p.blob(&st2.storage, &name, &d),
+                // The handler answers DIGEST_INVALID.
+                Err(_) => Ok(()),
+            }
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal("filling the cache", e))?
 }
 
 /// The user a request was authorized as, for the access log.
@@ -306,6 +393,9 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
+    if path == auth::TOKEN_PATH {
+        return token(&st, req).await;
+    }
     let route = match parse_route(&path) {
         Ok(Some(r)) => r,
         Ok(None) => return (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
@@ -322,11 +412,24 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
     if let Some(l) = st.storage.local() {
         l.refresh().await;
     }
+    if let Some(p) = st.proxy.as_ref().filter(|_| is_write(&method)) {
+        return ApiError::new(Code::Unsupported)
+            .msg(format!(
+                "this registry is a pull-through cache of {}: push to that registry",
+                p.url()
+            ))
+            .into_response();
+    }
     let access = access_for(&route, &method, query.as_deref());
     let user = match authorize(&st, req.headers(), &access).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    if let Err(e) = fill_cache(&st, &route, &method).await {
+        let mut resp = e.into_response();
+        resp.extensions_mut().insert(User(user));
+        return resp;
+    }
     let mut resp = handle(&st, route, req, query.as_deref())
         .await
         .unwrap_or_else(IntoResponse::into_response);
@@ -438,29 +541,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Options this build does not implement yet, refused by name.
+/// Options that do not go together, refused by name.
 fn refuse_not_yet(o: &ServeOptions) -> Result<(), RegistryError> {
-    let mut not_yet = Vec::new();
-    if o.htpasswd.is_some() {
-        not_yet.push("--htpasswd");
+    if o.store && o.proxy.is_some() {
+        return Err(RegistryError::ServeOptions(
+            "registry serve: --store and --proxy do not go together: a pull-through cache keeps its own --root".into(),
+        ));
     }
-    if o.token_realm.is_some() {
-        not_yet.push("--token-realm");
-    }
-    if o.tls_cert.is_some() || o.tls_key.is_some() {
-        not_yet.push("--tls-cert/--tls-key");
-    }
-    if o.proxy.is_some() {
-        not_yet.push("--proxy");
-    }
-    if not_yet.is_empty() {
-        return Ok(());
-    }
-    Err(RegistryError::Unsupported(format!(
-        "registry serve: {} not yet implemented in this build; serve without {}",
-        not_yet.join(", "),
-        if not_yet.len() == 1 { "it" } else { "them" }
-    )))
+    Ok(())
 }
 
 /// One JSON line on stderr outside the access log (startup, stop).
@@ -480,6 +568,31 @@ pub(crate) fn log_event(msg: &str, extra: serde_json::Value) {
 /// Serve until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
     refuse_not_yet(&opts)?;
+    let setup = |e: &dyn std::fmt::Display| RegistryError::ServeOptions(e.to_string());
+    crate::client::install_crypto_provider();
+    let acceptor = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => Some(tls::load(c, k).map_err(|e| setup(&e))?),
+        (None, None) => None,
+        _ => {
+            return Err(setup(
+                &"--tls-cert and --tls-key go together: give both, or neither for plain HTTP",
+            ))
+        }
+    };
+    let proxy = match &opts.proxy {
+        Some(url) => {
+            let cfg = crate::Config::load(&opts.config_dir)?;
+            let creds = crate::Credentials::new(&opts.config_dir);
+            let ttl = opts.proxy_ttl.unwrap_or(proxy::DEFAULT_TTL);
+            Some(proxy::Proxy::new(url, ttl, &cfg, &creds)?)
+        }
+        None if opts.proxy_ttl.is_some() => {
+            return Err(setup(
+                &"--proxy-ttl needs --proxy URL (the upstream to cache)",
+            ))
+        }
+        None => None,
+    };
     let mut opts = opts;
     let storage = if opts.store {
         if opts.delete {
@@ -506,11 +619,22 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
             addr: opts.addr.clone(),
             reason: e.to_string(),
         })?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let auth =
+        auth::Authorizer::new(&opts.auth, scheme, &local.to_string()).map_err(|e| setup(&e))?;
     let root = opts.root.clone();
+    let flow = match auth.flow() {
+        auth::Flow::Open => "none".to_string(),
+        auth::Flow::Basic => "basic".to_string(),
+        auth::Flow::Token { realm, .. } => format!("token (realm {realm})"),
+    };
+    let upstream = proxy.as_ref().map(|p| p.url().to_string());
     let state = Arc::new(AppState {
         opts,
         storage,
         uploads: blobs::Uploads::default(),
+        auth,
+        proxy,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -529,17 +653,34 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
+        let server = match acceptor {
+            Some(acceptor) => {
+                let app = router(state);
+                tokio::spawn(async move {
+                    tls::serve(listener, app, acceptor, stop_rx).await;
+                    Ok(())
                 })
-                .await
-        });
+            }
+            None => {
+                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop_rx.wait_for(|s| *s).await;
+                        })
+                        .await
+                })
+            }
+        };
         log_event(
             "listening",
-            serde_json::json!({ "addr": local.to_string(), "root": root.display().to_string() }),
+            serde_json::json!({
+                "addr": local.to_string(),
+                "root": root.display().to_string(),
+                "scheme": scheme,
+                "auth": flow,
+                "proxy": upstream,
+            }),
         );
         let sig = tokio::select! {
             _ = term.recv() => "SIGTERM",

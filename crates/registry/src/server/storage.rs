@@ -250,9 +250,16 @@ impl Storage {
     /// already there is kept and the upload's copy dropped: same bytes).
     pub fn commit_blob(&self, data: &Path, file: &File, d: &Digest) -> io::Result<()> {
         let dest = self.blob_path(d);
+        // Both ways the blob's time is now: gc keeps a blob younger than
+        // its grace time, and this one is about to be named by a manifest.
+        let now = std::time::SystemTime::now();
         if dest.exists() {
+            if let Ok(f) = File::options().write(true).open(&dest) {
+                let _ = f.set_modified(now);
+            }
             return fs::remove_file(data);
         }
+        file.set_modified(now)?;
         file.sync_all()?;
         fs::rename(data, &dest)?;
         File::open(dest.parent().unwrap_or(&self.root))?.sync_all()

@@ -1,0 +1,237 @@
+//! HTTPS for `berth registry serve --tls-cert FILE --tls-key FILE`: rustls
+//! (ring provider, TLS 1.2 and 1.3, as `berth serve --tls` and the registry
+//! client), the certificate chain and key from PEM files, and an accept
+//! loop of our own in which each connection does its handshake, bounded in
+//! time, so a slow or hostile client holds up nobody else.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a client has to complete its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Why the certificate or key cannot be used; the message names the flag
+/// and the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {path}: {reason}")]
+pub struct TlsError {
+    /// `--tls-cert` or `--tls-key`.
+    pub flag: &'static str,
+    /// The file.
+    pub path: String,
+    /// What is wrong and what to do.
+    pub reason: String,
+}
+
+/// Read the PEM files and build the acceptor.
+pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let err = |flag, path: &Path, reason: String| TlsError {
+        flag,
+        path: path.display().to_string(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| err("--tls-cert", cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(err(
+            "--tls-cert",
+            cert,
+            "no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        err(
+            "--tls-key",
+            key,
+            format!("{e} (expected a PEM private key: PKCS#8, PKCS#1 or SEC1)"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err("--tls-cert", cert, format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            err(
+                "--tls-key",
+                key,
+                format!(
+                    "does not go with --tls-cert {}: {e} (give the key the certificate was made for)",
+                    cert.display()
+                ),
+            )
+        })?;
+    // The server speaks HTTP/1.1 only.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accept TLS connections on `listener` and serve `app` on each until
+/// `stop` turns true; then stop accepting and let each connection finish
+/// the request under way. Returns once every connection is closed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    acceptor: TlsAcceptor,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let (sock, peer) = match accepted {
+            Ok(x) => x,
+            // Out of descriptors and the like: wait a little, go on.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Reap the finished ones so the set does not grow.
+        while conns.try_join_next().is_some() {}
+        let _ = sock.set_nodelay(true);
+        conns.spawn(connection(
+            sock,
+            peer,
+            app.clone(),
+            acceptor.clone(),
+            stop.clone(),
+        ));
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn connection(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    acceptor: TlsAcceptor,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(sock));
+    let tls = tokio::select! {
+        r = handshake => r,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    let tls = match tls {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            log_handshake_error(peer, &e.to_string());
+            return;
+        }
+        Err(_) => {
+            log_handshake_error(
+                peer,
+                &format!("no handshake within {} s", HANDSHAKE.as_secs()),
+            );
+            return;
+        }
+    };
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move {
+                use tower_service::Service as _;
+                app.call(req).await
+            }
+        });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+fn log_handshake_error(peer: SocketAddr, reason: &str) {
+    let line = serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "msg": "TLS handshake failed",
+        "remote": peer.to_string(),
+        "error": reason,
+    });
+    eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_empty_and_mismatched_files_name_the_flag() {
+        crate::client::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let e = load(&dir.path().join("nope.pem"), &empty)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("--tls-cert ") && e.contains("nope.pem"),
+            "{e}"
+        );
+        let e = load(&empty, &empty).err().unwrap().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
+
+        // Two self-signed pairs (openssl), then the key of the other one.
+        let mk = |n: &str| {
+            let ok = std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(dir.path().join(format!("{n}.key")))
+                .arg("-out")
+                .arg(dir.path().join(format!("{n}.crt")))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl (apt-get install openssl)")
+                .success();
+            assert!(ok);
+        };
+        mk("a");
+        mk("b");
+        let p = |f: &str| dir.path().join(f);
+        load(&p("a.crt"), &p("a.key")).unwrap();
+        let e = load(&p("a.crt"), &empty).err().unwrap().to_string();
+        assert!(e.starts_with("--tls-key "), "{e}");
+        let e = load(&p("a.crt"), &p("a.crt")).err().unwrap().to_string();
+        assert!(e.starts_with("--tls-key "), "{e}");
+        let e = load(&p("a.crt"), &p("b.key")).err().unwrap().to_string();
+        assert!(e.contains("does not go with --tls-cert"), "{e}");
+    }
+}

@@ -485,15 +485,18 @@ pub(crate) fn get(
             "manifest {r} in {name} is {t}, which the client's Accept header does not list"
         )));
     }
-    let bytes = st
-        .storage
-        .manifest_bytes(&d)
-        .ok_or_else(|| manifest_unknown(name, r))?;
-    let len = bytes.len() as u64;
-    let body = if head {
-        Body::empty()
+    let (len, body) = if head {
+        let n = st
+            .storage
+            .manifest_len(&d)
+            .ok_or_else(|| manifest_unknown(name, r))?;
+        (n, Body::empty())
     } else {
-        Body::from(bytes)
+        let b = st
+            .storage
+            .manifest_bytes(&d)
+            .ok_or_else(|| manifest_unknown(name, r))?;
+        (b.len() as u64, Body::from(b))
     };
     Response::builder()
         .status(StatusCode::OK)

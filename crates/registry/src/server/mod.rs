@@ -529,7 +529,7 @@ async fn log_and_headers(req: Request, next: Next) -> Response {
         "user": user,
         "remote": remote,
     });
-    eprintln!("{line}");
+    write_line(&line);
     resp
 }
 
@@ -562,7 +562,17 @@ pub(crate) fn log_event(msg: &str, extra: serde_json::Value) {
             l.insert(k.clone(), v.clone());
         }
     }
-    eprintln!("{line}");
+    write_line(&line);
+}
+
+/// One JSON line on stderr in one write (stderr is unbuffered: printing a
+/// value piece by piece would cost a system call per piece, and lines of
+/// concurrent requests could interleave).
+fn write_line(v: &serde_json::Value) {
+    use std::io::Write;
+    let mut buf = v.to_string().into_bytes();
+    buf.push(b'\n');
+    let _ = std::io::stderr().lock().write_all(&buf);
 }
 
 /// Serve until SIGINT or SIGTERM.

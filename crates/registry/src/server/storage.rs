@@ -167,6 +167,14 @@ impl Storage {
         fs::read(self.blob_path(d)).ok()
     }
 
+    /// A manifest's length, if the registry has it (for HEAD).
+    pub fn manifest_len(&self, d: &Digest) -> Option<u64> {
+        if let Some(l) = &self.local {
+            return l.index().manifests.get(d).map(|m| m.1.len() as u64);
+        }
+        self.blob_size(d)
+    }
+
     /// The root.
     pub fn root(&self) -> &Path {
         &self.root

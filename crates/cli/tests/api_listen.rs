@@ -588,7 +588,7 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
             .unwrap()
     };
     let pid = srv.child.id();
-    let sockets = || {
+    let sockets_of = |pid: u32| {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| {
                 d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
@@ -597,8 +597,6 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
             })
             .unwrap_or(0)
     };
-    // The listener and the fork server's socket.
-    let idle_sockets = sockets();
     // The fork server and its spare process.
     let helpers: Vec<i32> = {
         let zygotes = children(pid as i32);
@@ -618,17 +616,18 @@ fn sigterm_closes_long_polls_removes_the_socket_and_leaves_containers_running() 
         .read_line(&mut first)
         .unwrap();
     assert_eq!(first, "ready\n");
-    // wait and events: connected once the server holds three more
-    // connections than when idle (bounded, generously: under a full
-    // suite's load two docker CLIs took over 5 s to connect).
+    // wait and events: connected once each CLI holds a socket (counting
+    // the server's sockets instead raced with a connection of its start
+    // closing meanwhile), then a moment for their requests to arrive.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sockets() < idle_sockets + 3 {
+    while sockets_of(wait.id()) == 0 || sockets_of(events.id()) == 0 {
         assert!(
             Instant::now() < deadline,
             "docker wait and events did not connect"
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+    std::thread::sleep(Duration::from_millis(500));
 
     let socket = srv.socket.clone();
     let t = Instant::now();

@@ -11,7 +11,7 @@
 #   HEAD    `HEAD /v2/<name>/manifests/1`, 20000 requests from 50 concurrent
 #           keep-alive connections (ab -i; wrk cannot read HEAD answers): p50, p99
 #           (whole milliseconds, ab's resolution), requests per second
-#   RSS     the server's resident memory, idle after start and idle after the runs
+#   RSS     the server's resident memory, 15 s idle after start and after the runs
 # Environment: RUNS (default 5), CARGO_TARGET_DIR (where the release build goes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,14 +102,15 @@ for k in berth distribution; do
   port=$((port + 1)); d=$tmp/$k
   echo "$k: push, pull, HEAD" >&2
   "$SELF" _start $k "$d" $port
-  sleep 1; idle0=$(rss "$d")
+  # Idle: 15 s without a request (the server tidies after 10 s idle).
+  sleep 15; idle0=$(rss "$d")
   hyperfine -N --runs "$RUNS" --style none --export-json "$tmp/$k-push.json" \
     --prepare "$SELF _start $k $d $port" "$SELF _push $img $port" > /dev/null
   hyperfine -N --runs "$RUNS" --style none --warmup 1 --export-json "$tmp/$k-pull.json" \
     "$SELF _pull $img $port" > /dev/null
   ab -q -i -k -n 20000 -c 50 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     "http://127.0.0.1:$port/v2/bench/big/manifests/1" > "$tmp/$k-ab.txt"
-  sleep 1; idle1=$(rss "$d")
+  sleep 15; idle1=$(rss "$d")
   push=$(med "$tmp/$k-push.json"); pull=$(med "$tmp/$k-pull.json")
   p50=$(awk '$1 == "50%" { print $2 " ms" }' "$tmp/$k-ab.txt"); p99=$(awk '$1 == "99%" { print $2 " ms" }' "$tmp/$k-ab.txt")
   rps=$(awk '/^Requests per second/ { printf "%.0f", $4 }' "$tmp/$k-ab.txt")

@@ -500,6 +500,7 @@ async fn handle(
 /// The spec's version header on every answer, and the access log line.
 async fn log_and_headers(req: Request, next: Next) -> Response {
     let start = Instant::now();
+    LAST_REQUEST.store(since_start(), std::sync::atomic::Ordering::Relaxed);
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let remote = req
@@ -575,6 +576,38 @@ fn write_line(v: &serde_json::Value) {
     let _ = std::io::stderr().lock().write_all(&buf);
 }
 
+/// When the last request came, in milliseconds after [`since_start`]'s
+/// origin.
+static LAST_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Milliseconds since the server's first look at the clock.
+fn since_start() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// How long without a request before the server counts as idle.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// Every few seconds the freed heap goes back to the kernel; once the
+/// server is idle, the mappings of its code go too (they stay in the page
+/// cache; the next request maps what it needs again): an idle registry
+/// stays small, as `berth serve` does.
+async fn tidy() {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    let mut unmapped_after = None;
+    loop {
+        tick.tick().await;
+        sys::process::trim_heap();
+        let last = LAST_REQUEST.load(std::sync::atomic::Ordering::Relaxed);
+        let idle = since_start().saturating_sub(last) >= IDLE.as_millis() as u64;
+        if idle && unmapped_after != Some(last) {
+            let _ = sys::process::unmap_own_code();
+            unmapped_after = Some(last);
+        }
+    }
+}
+
 /// Serve until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
     refuse_not_yet(&opts)?;
@@ -646,6 +679,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         auth,
         proxy,
     });
+    // Two arenas for the workers and the blocking threads: a burst of
+    // uploads otherwise leaves free memory scattered over an arena per
+    // thread it started.
+    sys::process::limit_malloc_arenas(2);
+    since_start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Uploads write on the blocking pool: a few threads are plenty,
@@ -663,6 +701,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let tidying = tokio::spawn(tidy());
         let server = match acceptor {
             Some(acceptor) => {
                 let app = router(state);
@@ -697,6 +736,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
             _ = int.recv() => "SIGINT",
         };
         log_event("stopping", serde_json::json!({ "signal": sig }));
+        tidying.abort();
         let _ = stop_tx.send(true);
         if tokio::time::timeout(GRACE, server).await.is_err() {
             log_event(

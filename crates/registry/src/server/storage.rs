@@ -40,7 +40,7 @@ impl Name {
             return None;
         }
         for comp in s.split('/') {
-            if !component_ok(comp) {
+            if !model::reference::valid_component(comp) {
                 return None;
             }
         }
@@ -59,41 +59,10 @@ impl std::fmt::Display for Name {
     }
 }
 
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn component_ok(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        // A separator run: `.`, `_`, `__` or `-+`, then an alphanumeric.
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-/// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+/// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (the grammar berth's
+/// references use too).
 pub fn tag_ok(t: &str) -> bool {
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
+    model::reference::valid_tag(t)
 }
 
 /// An upload id: a UUID as we make them (lowercase hex and dashes).

@@ -334,6 +334,13 @@ fn bad_auth_and_tls_options_are_refused_at_start() {
     let (c, e) = Server::refuse(&b, &root, &["--htpasswd", md5.to_str().unwrap()]);
     assert_eq!(c, 125, "{e}");
     assert!(e.contains("line 1") && e.contains("htpasswd -B"), "{e}");
+    let missing = dir.path().join("missing.htpasswd");
+    let (c, e) = Server::refuse(&b, &root, &["--htpasswd", missing.to_str().unwrap()]);
+    assert_eq!(c, 125, "{e}");
+    assert!(
+        e.contains("--htpasswd") && e.contains("cannot read it"),
+        "{e}"
+    );
     let (c, e) = Server::refuse(&b, &root, &["--anonymous-read"]);
     assert_eq!(c, 125, "{e}");
     assert!(e.contains("--anonymous-read needs --htpasswd"), "{e}");

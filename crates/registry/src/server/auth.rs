@@ -40,8 +40,10 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{flag} {path}: cannot read it: {source}")]
     Read {
+        /// The flag that named it (`--htpasswd`, `--access`).
+        flag: &'static str,
         /// The file.
         path: PathBuf,
         /// The error.
@@ -225,6 +227,7 @@ impl Htpasswd {
     /// are skipped.
     pub fn load(path: &Path) -> Result<Htpasswd, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+            flag: "--htpasswd",
             path: path.to_path_buf(),
             source,
         })?;
@@ -398,6 +401,7 @@ impl Policy {
     /// Read and check an access file against the users of `htpasswd`.
     pub fn load(path: &Path, htpasswd: &Htpasswd) -> Result<Policy, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+            flag: "--access",
             path: path.to_path_buf(),
             source,
         })?;

@@ -154,6 +154,7 @@ pub(crate) async fn attach(
     };
     let hijacked = crate::hijack::hijack(&mut req, content_type)?;
     let slow_reader = hijacked.upgraded && reads_past_the_headers(&req);
+    let until_read = hijacked.until_read();
     let st2 = st.clone();
     let client = hijacked.client;
     tokio::spawn(async move {
@@ -163,10 +164,10 @@ pub(crate) async fn attach(
         // Output that follows the 101 at once (old logs, a running
         // container's) can reach a client in the read that takes the
         // headers, and docker-py reads the stream from the socket under
-        // its HTTP buffer, losing those bytes: give it a head start. A
-        // container waiting for this attach has nothing to say yet.
+        // its HTTP buffer, losing those bytes: wait until it has read the
+        // 101. A container waiting for this attach has nothing to say yet.
         if slow_reader && (logs || pending.is_none()) {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            until_read.await;
         }
         if logs {
             let path = target.log_path.clone();

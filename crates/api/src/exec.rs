@@ -256,6 +256,7 @@ pub(crate) async fn start(
     };
     let hijacked = crate::hijack::hijack(&mut req, stream_type(raw_stream, version))?;
     let slow_reader = hijacked.upgraded && crate::attach::reads_past_the_headers(&req);
+    let until_read = hijacked.until_read();
     let client = hijacked.client;
     tokio::spawn(async move {
         match client.await {
@@ -264,9 +265,9 @@ pub(crate) async fn start(
                 // the 101): output sent right behind the 101 can reach a
                 // client in the read that takes the headers, and docker-py
                 // reads the stream from the socket under its HTTP buffer,
-                // losing those bytes. Give the client dockerd's head start.
+                // losing those bytes. Wait until it has read the 101.
                 if slow_reader {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    until_read.await;
                 }
                 bridge(client, streams, tokio::spawn(finished)).await
             }

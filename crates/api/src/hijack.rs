@@ -29,11 +29,40 @@ pub(crate) struct Hijacked {
     /// The client upgraded the connection (it may have read past the
     /// headers: see `attach::reads_past_the_headers`).
     pub(crate) upgraded: bool,
+    /// The unix socket under the connection, when it is one.
+    peer: Option<crate::listen::UnixPeer>,
+}
+
+impl Hijacked {
+    /// Wait, after the 101 went out, until the client has read it, so that
+    /// what follows is not taken in the read that takes the headers (a
+    /// client that reads the stream from the socket under its HTTP buffer,
+    /// docker-py, would lose it). On a unix socket the kernel says when
+    /// the client has read everything (bounded: a client that never reads
+    /// gets the stream after 5 s); over TCP it cannot, and the client gets
+    /// dockerd's head start of about 100 ms.
+    pub(crate) fn until_read(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let peer = self.peer;
+        async move {
+            let Some(peer) = peer else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                return;
+            };
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while tokio::time::Instant::now() < deadline {
+                match engine::term::unread_bytes(peer.0) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+                }
+            }
+        }
+    }
 }
 
 /// The answer and the stream for `req`, whose stream is `content_type`.
 pub(crate) fn hijack(req: &mut Request, content_type: &str) -> Result<Hijacked, ApiError> {
     let asked = req.headers().contains_key(header::UPGRADE);
+    let peer = req.extensions().get::<crate::listen::UnixPeer>().copied();
     if asked {
         let on = hyper::upgrade::on(req);
         let response = Response::builder()
@@ -52,6 +81,7 @@ pub(crate) fn hijack(req: &mut Request, content_type: &str) -> Result<Hijacked, 
             response,
             client: client.boxed(),
             upgraded: true,
+            peer,
         });
     }
     // The handler writes into one end of a pipe; the body reads the other
@@ -79,5 +109,6 @@ pub(crate) fn hijack(req: &mut Request, content_type: &str) -> Result<Hijacked, 
         response,
         client: futures_util::future::ready(Some(Box::new(ours) as Box<dyn Io>)).boxed(),
         upgraded: false,
+        peer,
     })
 }

@@ -14,12 +14,15 @@
 //! 5 s more once the daemon is down), then close what is left — hijacked
 //! attach and exec streams included. Containers are not touched: they
 //! belong to their monitors.
+use std::convert::Infallible;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -442,6 +445,12 @@ async fn accept_loop(
     }
 }
 
+/// The unix socket a request came on, for the few handlers that must ask
+/// the kernel about the connection (whether the client has read what was
+/// sent: `hijack::wait_until_read`). Valid while the connection is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UnixPeer(pub(crate) std::os::fd::RawFd);
+
 /// One connection: the TLS handshake (bounded, abandoned at the stop),
 /// then HTTP. `_busy` tells `run` the connection is not done.
 async fn connection(
@@ -451,7 +460,16 @@ async fn connection(
     _busy: watch::Receiver<()>,
 ) {
     match c {
-        Conn::Unix(s) => http(s, app, stop).await,
+        Conn::Unix(s) => {
+            // Handlers that need the socket itself (see `UnixPeer`) find it
+            // in the request; the stream outlives every request on it.
+            let fd = UnixPeer(s.as_raw_fd());
+            let app = tower::ServiceExt::map_request(app, move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(fd);
+                req
+            });
+            http(s, app, stop).await
+        }
         Conn::Tcp(s, None) => {
             let _ = s.set_nodelay(true);
             http(s, app, stop).await
@@ -482,9 +500,14 @@ async fn connection(
 
 /// HTTP/1.1 on `io` with upgrades (attach, exec); at the stop, the
 /// connection closes once the request under way is answered.
-async fn http<I>(io: I, app: Router, mut stop: watch::Receiver<bool>)
+async fn http<I, S>(io: I, app: S, mut stop: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
     let conn = hyper::server::conn::http1::Builder::new()

@@ -7,7 +7,7 @@
 pub use sys::process::{
     close_all_but, exit_now, fork, limit_malloc_arenas, trim_heap, unmap_own_code, Forked,
 };
-pub use sys::socket::{recv_with_fd, send_with_fd};
+pub use sys::socket::{recv_with_fd, send_with_fd, unread_bytes};
 pub use sys::tty::{get_winsize, set_winsize, WinSize};
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -83,3 +83,38 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, 
     }
     Ok((msg.bytes, got))
 }
+
+/// Bytes written on the connected unix stream socket `sock` that its peer
+/// has not read yet (`SIOCOUTQ`: on a unix socket they stay charged to the
+/// sender until the reader takes them). 0 means the peer has read
+/// everything sent so far. A raw fd, as servers keep it beside the stream
+/// that owns it: a closed one only answers EBADF (or about another socket).
+pub fn unread_bytes(sock: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SIOCOUTQ is TIOCOUTQ's number on Linux; libc names only the latter.
+    // SAFETY: the ioctl writes one int through the pointer, which is valid
+    // and ours for the call; any fd value is harmless to the kernel.
+    let r = unsafe { libc::ioctl(sock, libc::TIOCOUTQ, &mut n) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn unread_bytes_counts_what_the_peer_has_not_read() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        assert_eq!(unread_bytes(a.as_raw_fd()).unwrap(), 0);
+        a.write_all(b"hello").unwrap();
+        assert!(unread_bytes(a.as_raw_fd()).unwrap() > 0);
+        let mut buf = [0u8; 5];
+        b.read_exact(&mut buf).unwrap();
+        assert_eq!(unread_bytes(a.as_raw_fd()).unwrap(), 0);
+    }
+}

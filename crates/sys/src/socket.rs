@@ -101,6 +101,20 @@ pub fn unread_bytes(sock: RawFd) -> io::Result<usize> {
     Ok(n.max(0) as usize)
 }
 
+/// Send `count` bytes of `file` from `offset` on socket `out` with
+/// `sendfile(2)`: the page cache goes to the socket without a copy through
+/// user memory. The bytes sent (fewer when the socket's buffer fills; a
+/// non-blocking socket that is full answers `WouldBlock`).
+pub fn send_file(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off = offset as libc::off64_t;
+    nix::sys::sendfile::sendfile64(out, file, Some(&mut off), count).map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

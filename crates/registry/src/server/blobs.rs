@@ -176,13 +176,13 @@ pub(crate) fn get(
     let body = if head || len == 0 {
         Body::empty()
     } else {
-        // Mapped, and handed to the socket in slices of the mapping: no
-        // read copy, no hop to the blocking pool per chunk. Blobs are
-        // never rewritten in place (a new one is renamed in, a removed one
-        // unlinked), so the mapping stays valid while it is sent.
-        let map = sys::mmap::MappedFile::map(&file)
-            .map_err(|e| ApiError::internal("reading a blob", e))?;
-        let all = bytes::Bytes::from_owner(map);
+        // Mapped, and handed to hyper in slices of the mapping; a plain
+        // TCP connection sends them from the file with sendfile (see
+        // `zerocopy`). Blobs are never rewritten in place (a new one is
+        // renamed in, a removed one unlinked), so the mapping and the file
+        // stay what they were while they are sent.
+        let all =
+            super::zerocopy::bytes_of(file).map_err(|e| ApiError::internal("reading a blob", e))?;
         let (start, end) = (start as usize, (start + len) as usize);
         let chunks = (start..end).step_by(SEND_CHUNK).map(move |a| {
             Ok::<_, std::convert::Infallible>(all.slice(a..(a + SEND_CHUNK).min(end)))

@@ -43,6 +43,7 @@ pub mod storage;
 pub mod tags;
 /// HTTPS (`--tls-cert`, `--tls-key`).
 pub mod tls;
+mod zerocopy;
 
 use errors::{ApiError, Code};
 use storage::{Name, Storage};
@@ -700,27 +701,13 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let tidying = tokio::spawn(tidy());
-        let server = match acceptor {
-            Some(acceptor) => {
-                let app = router(state);
-                tokio::spawn(async move {
-                    tls::serve(listener, app, acceptor, stop_rx).await;
-                    Ok(())
-                })
-            }
-            None => {
-                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop_rx.wait_for(|s| *s).await;
-                        })
-                        .await
-                })
-            }
-        };
+        let app = router(state);
+        let server = tokio::spawn(async move {
+            tls::serve(listener, app, acceptor, stop_rx).await;
+            Ok::<(), std::io::Error>(())
+        });
         log_event(
             "listening",
             serde_json::json!({

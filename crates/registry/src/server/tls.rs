@@ -1,8 +1,9 @@
 //! HTTPS for `berth registry serve --tls-cert FILE --tls-key FILE`: rustls
 //! (ring provider, TLS 1.2 and 1.3, as `berth serve --tls` and the registry
 //! client), the certificate chain and key from PEM files, and an accept
-//! loop of our own in which each connection does its handshake, bounded in
-//! time, so a slow or hostile client holds up nobody else.
+//! loop of our own (plain connections use it too) in which each connection
+//! does its handshake, bounded in time, so a slow or hostile client holds
+//! up nobody else.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -78,13 +79,14 @@ pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accept TLS connections on `listener` and serve `app` on each until
-/// `stop` turns true; then stop accepting and let each connection finish
-/// the request under way. Returns once every connection is closed.
+/// Accept connections on `listener` (TLS ones with `acceptor`) and serve
+/// `app` on each until `stop` turns true; then stop accepting and let each
+/// connection finish the request under way. Returns once every connection
+/// is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -124,28 +126,34 @@ async fn connection(
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
     app: Router,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = acceptor else {
+        // Plain TCP: blobs go out with sendfile.
+        return http(super::zerocopy::Conn(sock), peer, app, stop).await;
+    };
     let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(sock));
     let tls = tokio::select! {
         r = handshake => r,
         _ = stop.wait_for(|s| *s) => return,
     };
-    let tls = match tls {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            log_handshake_error(peer, &e.to_string());
-            return;
-        }
-        Err(_) => {
-            log_handshake_error(
-                peer,
-                &format!("no handshake within {} s", HANDSHAKE.as_secs()),
-            );
-            return;
-        }
-    };
+    match tls {
+        Ok(Ok(s)) => http(s, peer, app, stop).await,
+        Ok(Err(e)) => log_handshake_error(peer, &e.to_string()),
+        Err(_) => log_handshake_error(
+            peer,
+            &format!("no handshake within {} s", HANDSHAKE.as_secs()),
+        ),
+    }
+}
+
+/// HTTP/1.1 on `io` until the client closes it or `stop` turns true (then
+/// once the request under way is answered).
+async fn http<I>(io: I, peer: SocketAddr, app: Router, mut stop: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -156,7 +164,7 @@ async fn connection(
             }
         });
     let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,

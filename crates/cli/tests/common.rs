@@ -580,7 +580,16 @@ pub fn ids_with_prefix(b: &Berth, prefix: &str) -> Vec<String> {
 /// `debian:bookworm`: `debootstrap --variant=minbase bookworm` from the
 /// machine's mirror, imported.
 pub fn import_debian(b: &Berth) {
-    let root = b.path().join("debian");
+    let tar = debian_tar();
+    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A debootstrap'ed bookworm (minbase) as a tar, made once and kept for a
+/// day in /var/tmp/berth-tests (debootstrap takes a minute or more, and
+/// several test binaries want it); concurrent tests wait for the one
+/// making it.
+fn debian_tar() -> Vec<u8> {
     let mirror = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
         .ok()
         .and_then(|s| {
@@ -588,9 +597,30 @@ pub fn import_debian(b: &Berth) {
                 .find_map(|l| l.strip_prefix("URIs: ").map(|u| u.trim().to_string()))
         })
         .unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let dir = Path::new("/var/tmp/berth-tests");
+    std::fs::create_dir_all(dir).unwrap();
+    let key: String = mirror
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let cached = dir.join(format!("debian-bookworm-minbase-{key}.tar"));
+    let lock = std::fs::File::create(dir.join("debian.lock")).unwrap();
+    lock.lock().unwrap();
+    let fresh = std::fs::metadata(&cached)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(24 * 3600));
+    if fresh {
+        return std::fs::read(&cached).unwrap();
+    }
+    let root = tempfile::Builder::new()
+        .prefix("debootstrap-")
+        .tempdir_in(dir)
+        .unwrap();
     let st = std::process::Command::new("debootstrap")
         .args(["--variant=minbase", "bookworm"])
-        .arg(&root)
+        .arg(root.path())
         .arg(&mirror)
         .stdout(Stdio::null())
         .status()
@@ -598,14 +628,15 @@ pub fn import_debian(b: &Berth) {
     assert!(st.success(), "debootstrap failed");
     let tar = std::process::Command::new("tar")
         .arg("-C")
-        .arg(&root)
+        .arg(root.path())
         .args(["-c", "."])
         .output()
         .unwrap();
     assert!(tar.status.success());
-    let out = b.run_stdin(&["import", "-", "debian:bookworm"], &tar.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::remove_dir_all(&root).unwrap();
+    let part = cached.with_extension("tar.part");
+    std::fs::write(&part, &tar.stdout).unwrap();
+    std::fs::rename(&part, &cached).unwrap();
+    tar.stdout
 }
 
 /// A small tmpfs mounted on a temp dir for one test (a state root that

@@ -196,6 +196,17 @@ COPY demo.jar /opt/demo.jar
         "web/package-lock.json",
         br#"{"lockfileVersion":2,"packages":{"":{"name":"web"},"node_modules/express":{"version":"4.18.2","license":"MIT"}}}"#,
     );
+    // yarn's (classic) and pnpm's lock files, as apps copied with them.
+    write(
+        &ctx,
+        "web/yarn/yarn.lock",
+        b"# yarn lockfile v1\n\n\"@types/node@^20.0.0\":\n  version \"20.11.5\"\n\nlodash@^4.17.21:\n  version \"4.17.21\"\n",
+    );
+    write(
+        &ctx,
+        "web/pnpm/pnpm-lock.yaml",
+        b"lockfileVersion: '9.0'\npackages:\n  react@18.2.0:\n    resolution: {integrity: sha512-z}\n",
+    );
     build_go(&b, &ctx.join("hello-go"));
     make_jar(&ctx.join("demo.jar"));
     let o = b.run(&[
@@ -255,8 +266,11 @@ COPY demo.jar /opt/demo.jar
         table_rows(&table, "npm"),
         set(&[
             ("@demo/thing", "2.0.0"),
+            ("@types/node", "20.11.5"),
             ("express", "4.18.2"),
-            ("left-pad", "1.3.0")
+            ("left-pad", "1.3.0"),
+            ("lodash", "4.17.21"),
+            ("react", "18.2.0")
         ])
     );
     assert_eq!(
@@ -329,6 +343,16 @@ COPY demo.jar /opt/demo.jar
         "/srv/web/package-lock.json"
     );
     assert_eq!(prop(express, "berth:layer"), layers[5]);
+    let lodash = component(&c, "lodash");
+    assert_eq!(lodash["purl"], "pkg:npm/lodash@4.17.21");
+    assert_eq!(prop(lodash, "berth:location"), "/srv/web/yarn/yarn.lock");
+    assert_eq!(component(&c, "@types/node")["version"], "20.11.5");
+    let react = component(&c, "react");
+    assert_eq!(react["purl"], "pkg:npm/react@18.2.0");
+    assert_eq!(
+        prop(react, "berth:location"),
+        "/srv/web/pnpm/pnpm-lock.yaml"
+    );
     let go = component(&c, "example.com/hello");
     assert_eq!(prop(go, "berth:layer"), layers[6]);
     assert_eq!(go["purl"], "pkg:golang/example.com/hello");

@@ -174,8 +174,9 @@ pub fn scan_image(
         let short = l.diff_id.get(7..19).unwrap_or(&l.diff_id);
         notes.extend(s.notes.iter().map(|n| format!("layer {short}: {n}")));
     }
-    // An app's package-lock.json stands in for its node_modules only
-    // where the image has no installed packages of that app.
+    // An app's lock file (npm's, yarn's, pnpm's) stands in for its
+    // node_modules only where the image has no installed packages of that
+    // app.
     let installed: std::collections::BTreeSet<&str> = live
         .keys()
         .filter_map(|p| p.split_once("/node_modules/").map(|(app, _)| app))
@@ -183,8 +184,11 @@ pub fn scan_image(
     let locks: Vec<String> = live
         .keys()
         .filter(|p| {
-            p.strip_suffix("/package-lock.json")
-                .is_some_and(|app| installed.contains(app))
+            crate::scan::node::LOCK_FILES.iter().any(|f| {
+                p.strip_suffix(f)
+                    .and_then(|d| d.strip_suffix('/'))
+                    .is_some_and(|app| installed.contains(app))
+            })
         })
         .cloned()
         .collect();

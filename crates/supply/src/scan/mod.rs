@@ -132,7 +132,7 @@ fn classify(rel: &str, name: &str, mode: u32, size: u64) -> Option<Kind> {
     }
     // An app's lock file (npm's hidden node_modules/.package-lock.json
     // repeats what the package.json files there say).
-    if name == "package-lock.json" && !rel.contains("/node_modules/") {
+    if node::LOCK_FILES.contains(&name) && !rel.contains("/node_modules/") {
         return Some(Kind::NodeLock);
     }
     if name == "package.json" {

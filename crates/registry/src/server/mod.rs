@@ -226,7 +226,8 @@ async fn fill_cache(st: &Arc<AppState>, route: &Route, method: &Method) -> Resul
         } else {
             match reference.parse::<model::Digest>() {
                 Ok(d) => p.blob(&st2.storage, &name, &d),
-                // The handler answers DIGEST_INVALID.
+                // The handler answers DIGEST_INVALID (or, for a sha512
+                // digest, which berth's client does not fetch, BLOB_UNKNOWN).
                 Err(_) => Ok(()),
             }
         }

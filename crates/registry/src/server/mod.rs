@@ -35,6 +35,8 @@ pub mod blobs;
 pub mod errors;
 /// `berth registry gc`, and the lock writes hold against it.
 pub mod gc;
+/// The accept loop: header timeout, connection cap, TLS handshakes.
+pub mod listen;
 mod local;
 pub mod manifests;
 /// The pull-through cache (`--proxy`).
@@ -81,6 +83,10 @@ pub struct ServeOptions {
     /// `--delete`: allow DELETE of blobs and manifests (distribution's
     /// `storage.delete.enabled`); without it they answer 405 `UNSUPPORTED`.
     pub delete: bool,
+    /// How long a client may take to send its request headers, and how
+    /// many connections are served at once (`--header-timeout`,
+    /// `--max-connections`, hidden flags).
+    pub limits: listen::Limits,
 }
 
 /// What the server shares between requests.
@@ -701,27 +707,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let tidying = tokio::spawn(tidy());
-        let server = match acceptor {
-            Some(acceptor) => {
-                let app = router(state);
-                tokio::spawn(async move {
-                    tls::serve(listener, app, acceptor, stop_rx).await;
-                    Ok(())
-                })
-            }
-            None => {
-                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop_rx.wait_for(|s| *s).await;
-                        })
-                        .await
-                })
-            }
-        };
+        let limits = state.opts.limits;
+        let app = router(state);
+        let server = tokio::spawn(listen::serve(listener, app, acceptor, stop_rx, limits));
         log_event(
             "listening",
             serde_json::json!({

@@ -9,7 +9,7 @@
 //! requests, expected statuses and headers of `run.go` and `api.go`, the
 //! data sets of `testdata.go` — are written again in Rust (no code
 //! copied): `support/oci_conformance.rs` (the harness: capabilities, the
-//! case tree, checks, the report, known failures), `oci_uploads.rs` (the
+//! case tree, checks, the report, the failures), `oci_uploads.rs` (the
 //! upload kinds), `oci_blob_cases.rs` and `oci_cases.rs` (the cases, in
 //! the suite's order), `oci_read_only.rs` (its read-only run),
 //! `oci_testdata.rs` (the data sets) and `http1.rs` (the HTTP client).
@@ -30,125 +30,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_conformance::{check_known, report, Caps, Runner};
-
-/// Cases `berth registry serve` fails today (seen with every capability
-/// on), each with why. The test asserts they still fail: when one passes
-/// (the server was fixed), the test fails and names it — remove its line
-/// then. A failure not listed here fails the test too.
-const BERTH_KNOWN_FAILURES: &[(&str, &str)] = &[
-    ("blobs sha512/get-missing", SHA512_MISSING),
-    ("blobs sha512/post only", SHA512_UPLOAD),
-    ("blobs sha512/post+put", SHA512_UPLOAD),
-    ("blobs sha512/chunked single", SHA512_UPLOAD),
-    ("blobs sha512/stream", SHA512_UPLOAD),
-    ("blobs sha512/chunked multi", SHA512_UPLOAD),
-    ("blobs sha512/chunked multi and put chunk", SHA512_UPLOAD),
-    ("blobs sha512/chunked out-of-order", SHA512_UPLOAD),
-    (
-        "blobs sha512/chunked out-of-order and put chunk",
-        SHA512_UPLOAD,
-    ),
-    ("blobs sha512/mount", SHA512_UPLOAD),
-    ("blobs sha512/mount anonymous", SHA512_UPLOAD),
-    ("blobs sha512/mount missing", SHA512_UPLOAD),
-    ("blobs sha512/range requests", SHA512_UPLOAD),
-    ("blobs sha512/empty", SHA512_UPLOAD),
-    ("blobs sha512/emptyJSON", SHA512_UPLOAD),
-    ("blobs sha512/bad digest post only", SHA512_HEAD),
-    ("blobs sha512/bad digest post+put", SHA512_HEAD),
-    ("blobs sha512/bad digest chunked", SHA512_HEAD),
-    ("blobs sha512/bad digest chunked and put chunk", SHA512_HEAD),
-    ("blobs sha512/bad digest stream", SHA512_HEAD),
-    ("sha512/push/blobs", SHA512_UPLOAD),
-    ("sha512/push/manifest 0 by digest", SHA512_MANIFEST),
-    ("sha512/push/manifest 1 by digest", SHA512_MANIFEST),
-    ("sha512/push/manifest 2 by digest", SHA512_MANIFEST),
-    ("sha512/head/manifest 0 by digest", SHA512_MANIFEST),
-    ("sha512/head/manifest 1 by digest", SHA512_MANIFEST),
-    ("sha512/head/manifest 2 by digest", SHA512_MANIFEST),
-    ("sha512/head/blobs", SHA512_BLOB),
-    ("sha512/pull/manifest 0 by digest", SHA512_MANIFEST),
-    ("sha512/pull/manifest 1 by digest", SHA512_MANIFEST),
-    ("sha512/pull/manifest 2 by digest", SHA512_MANIFEST),
-    ("sha512/pull/blobs", SHA512_BLOB),
-    ("sha512/delete/manifest 2", SHA512_MANIFEST),
-    ("sha512/delete/manifest 1", SHA512_MANIFEST),
-    ("sha512/delete/manifest 0", SHA512_MANIFEST),
-    ("sha512/delete/blobs", SHA512_BLOB),
-    ("tag-param-sha512/push/blobs", SHA512_UPLOAD),
-    (
-        "tag-param-sha512/push/manifest 0 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/push/manifest 1 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/push/manifest 2 by digest",
-        SHA512_MANIFEST,
-    ),
-    ("tag-param-sha512/tag-list", SHA512_TAGS),
-    ("tag-param-sha512/head/tag tag-param-sha512", SHA512_TAGS),
-    ("tag-param-sha512/head/tag tag-param-sha512-0", SHA512_TAGS),
-    ("tag-param-sha512/head/tag tag-param-sha512-1", SHA512_TAGS),
-    ("tag-param-sha512/head/tag tag-param-sha512-2", SHA512_TAGS),
-    (
-        "tag-param-sha512/head/manifest 0 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/head/manifest 1 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/head/manifest 2 by digest",
-        SHA512_MANIFEST,
-    ),
-    ("tag-param-sha512/head/blobs", SHA512_BLOB),
-    ("tag-param-sha512/pull/tag tag-param-sha512", SHA512_TAGS),
-    ("tag-param-sha512/pull/tag tag-param-sha512-0", SHA512_TAGS),
-    ("tag-param-sha512/pull/tag tag-param-sha512-1", SHA512_TAGS),
-    ("tag-param-sha512/pull/tag tag-param-sha512-2", SHA512_TAGS),
-    (
-        "tag-param-sha512/pull/manifest 0 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/pull/manifest 1 by digest",
-        SHA512_MANIFEST,
-    ),
-    (
-        "tag-param-sha512/pull/manifest 2 by digest",
-        SHA512_MANIFEST,
-    ),
-    ("tag-param-sha512/pull/blobs", SHA512_BLOB),
-    ("tag-param-sha512/delete/manifest 2", SHA512_MANIFEST),
-    ("tag-param-sha512/delete/manifest 1", SHA512_MANIFEST),
-    ("tag-param-sha512/delete/manifest 0", SHA512_MANIFEST),
-    ("tag-param-sha512/delete/blobs", SHA512_BLOB),
-];
-
-// Why, for the lines above. sha512 is a MAY of the spec (registries must
-// take sha256) that the suite tests by default; `?tag=` is
-// distribution-spec 1.1+dev.
-const SHA512_MISSING: &str =
-    "GET of a missing sha512 blob: 400 DIGEST_INVALID (this registry takes sha256), expected 404 BLOB_UNKNOWN";
-const SHA512_UPLOAD: &str =
-    "the upload of a sha512 blob (its closing PUT, or POST ?digest=/?mount=): 400 DIGEST_INVALID \"this registry takes sha256\", expected 201";
-const SHA512_HEAD: &str =
-    "the HEAD after a refused sha512 upload: 400 DIGEST_INVALID, expected 404";
-const SHA512_BLOB: &str =
-    "HEAD, GET or DELETE of a sha512 blob: 400 DIGEST_INVALID, expected 200/202 (it could not be pushed)";
-const SHA512_MANIFEST: &str =
-    "PUT, HEAD, GET or DELETE of a manifest by a sha512 digest: 400 DIGEST_INVALID \"use sha256\", expected 201/200/202";
-const SHA512_TAGS: &str =
-    "the sha512 manifests were refused, so the tags of their ?tag=… were never made: tag list lacks them, HEAD/GET 404 MANIFEST_UNKNOWN";
-
-/// Cases docker-registry 2.8 fails although its capabilities say it
-/// should pass (none: the capabilities describe it).
-const DISTRIBUTION_KNOWN_FAILURES: &[(&str, &str)] = &[];
+use oci_conformance::{failures, report, Caps, Runner};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -200,14 +82,14 @@ impl Drop for Server {
 }
 
 /// Run every case against `addr`, print the report, and fail on any
-/// failure not in `known` and on any known one that passes.
-fn run_against(mut r: Runner, known: &[(&str, &str)], what: &str) {
+/// failure (what the registry does not implement is off in its [`Caps`]).
+fn run_against(mut r: Runner, what: &str) {
     r.run_all();
     println!(
         "OCI conformance cases against {what}:\n{}",
         report(r.results())
     );
-    let problems = check_known(r.results(), known);
+    let problems = failures(r.results());
     assert!(
         problems.is_empty(),
         "{what}: {} problem(s):\n{}",
@@ -279,7 +161,6 @@ fn distribution_2_8_passes_the_ported_cases() {
     let (_server, addr) = start_distribution(dir.path(), "");
     run_against(
         Runner::new(&addr, distribution_caps()),
-        DISTRIBUTION_KNOWN_FAILURES,
         "docker-registry 2.8",
     );
 }
@@ -306,7 +187,6 @@ fn distribution_2_8_with_basic_auth_passes_the_ported_cases() {
     let (_server, addr) = start_distribution(dir.path(), &auth);
     run_against(
         Runner::new(&addr, distribution_caps()).with_credentials("conf", "secret-pw"),
-        DISTRIBUTION_KNOWN_FAILURES,
         "docker-registry 2.8 with htpasswd",
     );
 }
@@ -373,7 +253,6 @@ fn distribution_2_8_with_token_auth_passes_the_ported_cases() {
     let (_server, addr) = start_distribution(d, &auth);
     run_against(
         Runner::new(&addr, distribution_caps()).with_credentials("conf", "secret-pw"),
-        DISTRIBUTION_KNOWN_FAILURES,
         "docker-registry 2.8 with token auth",
     );
     // The tokens came from the realm, asked with the credentials.
@@ -404,11 +283,7 @@ fn berth_registry_serve_passes_the_ported_cases() {
         .unwrap();
     wait_for_v2(&addr, &mut child, "berth registry serve");
     let server = Server(child);
-    run_against(
-        Runner::new(&addr, Caps::all()),
-        BERTH_KNOWN_FAILURES,
-        "berth registry serve",
-    );
+    run_against(Runner::new(&addr, Caps::all()), "berth registry serve");
     drop(server);
     // Every case deleted what it pushed; what the registry keeps on disk
     // after (blob bytes until a garbage collection, sessions of refused
@@ -444,7 +319,7 @@ fn berth_registry_serve_store_passes_the_read_only_cases() {
         "read-only cases against berth registry serve --store:\n{}",
         report(r.results())
     );
-    let problems = check_known(r.results(), &[]);
+    let problems = failures(r.results());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     drop(server);
     common::assert_census_clean(&b);

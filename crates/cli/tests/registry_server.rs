@@ -1305,3 +1305,73 @@ fn the_docker_cli_pushes_and_pulls_through_dockerd() {
     drop(ns);
     assert_census_clean(&b);
 }
+
+/// Dribble `GET /v2/` headers on `s` a byte at a time (one every 100 ms,
+/// a header line that never ends) until the server closes the connection;
+/// false if it still held it after `bound` bytes.
+fn dribble_until_closed(s: &mut TcpStream, bound: usize) -> bool {
+    let head = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut sink = [0u8; 4096];
+    for i in 0..bound {
+        let byte = if i < head.len() { head[i] } else { b'a' };
+        if s.write_all(&[byte]).and_then(|_| s.flush()).is_err() {
+            return true;
+        }
+        // A closed connection reads as EOF (or a reset); a held one
+        // times out here, which paces the dribble.
+        match s.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Slowloris: clients that send their request headers a byte at a time
+/// (or nothing at all) are disconnected once the header timeout passes,
+/// and at the connection cap a new client is served once they are gone.
+#[test]
+fn clients_dribbling_headers_are_disconnected() {
+    let t = tmp();
+    let mut srv = Server::start(
+        &t.path().join("reg"),
+        &["--header-timeout", "2s", "--max-connections", "3"],
+    );
+    let a = srv.addr.clone();
+    // Two dribbling clients and one that sends nothing: the cap is full.
+    let mut slow: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&a).unwrap()).collect();
+    let silent = TcpStream::connect(&a).unwrap();
+    // A fourth client waits to be accepted, in a thread of its own: the
+    // server serves it once the others are cut off.
+    let a2 = a.clone();
+    let waiting = std::thread::spawn(move || get(&a2, "/v2/").status);
+    let handles: Vec<_> = slow
+        .drain(..)
+        .map(|mut s| std::thread::spawn(move || dribble_until_closed(&mut s, 600)))
+        .collect();
+    for h in handles {
+        assert!(
+            h.join().unwrap(),
+            "the server still held a connection after 60 s of headers sent a byte at a time"
+        );
+    }
+    let mut silent = silent;
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match silent.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection that sent nothing was kept for 60 s: {other:?}"),
+    }
+    assert_eq!(waiting.join().unwrap(), 200);
+    // And the server serves as before.
+    assert_eq!(get(&a, "/v2/").status, 200);
+    srv.stop();
+}

@@ -22,6 +22,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
 
 pub use registry::server::auth::AuthOptions;
 pub use registry::server::gc::{GcOptions, GcReport, DEFAULT_GRACE};
+pub use registry::server::listen::Limits;
 pub use registry::server::proxy::DEFAULT_TTL as DEFAULT_PROXY_TTL;
 
 /// Remove what no repository of the registry at `opts.root` reaches.

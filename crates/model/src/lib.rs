@@ -8,7 +8,7 @@
 
 /// Linux capability names and Docker's default set.
 pub mod capability;
-/// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids.
+/// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids; `sha512` for the registry server.
 pub mod digest;
 /// Go-style durations (`30s`, `1m30s`).
 pub mod duration;
@@ -23,7 +23,7 @@ pub mod signal;
 /// Human byte sizes (`512m`, `1g`) as Docker's `--memory` accepts them.
 pub mod size;
 
-pub use digest::Digest;
+pub use digest::{Algorithm, AnyDigest, AnyHasher, Digest};
 pub use error::ParseError;
 pub use id::ContainerId;
 pub use reference::Reference;

@@ -10,7 +10,7 @@ use crate::Failure;
 pub enum RegistryCommand {
     /// Serve an OCI distribution registry (Docker's `registry:2`), in the
     /// foreground, logging each request as a JSON line on stderr.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove the blobs no repository reaches any more (safe beside a
     /// running server and pushes).
     Gc(GcArgs),
@@ -94,6 +94,13 @@ pub struct ServeArgs {
     /// UNSUPPORTED without it, as distribution's storage.delete.enabled).
     #[arg(long)]
     delete: bool,
+    /// How long a client may take to send a request's headers (a client
+    /// dribbling them, or idle between requests, is disconnected).
+    #[arg(long, hide = true, value_parser = parse_grace)]
+    header_timeout: Option<std::time::Duration>,
+    /// How many connections are served at once (more wait to be accepted).
+    #[arg(long, hide = true)]
+    max_connections: Option<usize>,
 }
 
 /// Run a `registry` subcommand. Its failures keep docker's engine-error
@@ -101,6 +108,7 @@ pub struct ServeArgs {
 pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure> {
     match c {
         RegistryCommand::Serve(a) => {
+            let a = *a;
             let opts = engine::registry_server::ServeOptions {
                 addr: a.addr,
                 root: if a.store {
@@ -124,6 +132,13 @@ pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure>
                 config_dir: paths.config.clone(),
                 read_only: a.read_only,
                 delete: a.delete,
+                limits: {
+                    let d = engine::registry_server::Limits::default();
+                    engine::registry_server::Limits {
+                        header_timeout: a.header_timeout.unwrap_or(d.header_timeout),
+                        max_connections: a.max_connections.unwrap_or(d.max_connections),
+                    }
+                },
             };
             engine::registry_server::serve(opts).map_err(|e| Failure {
                 usage: true,

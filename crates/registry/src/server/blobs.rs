@@ -9,6 +9,12 @@
 //! that does not match its `Content-Range`, a client idle for
 //! [`IDLE`]) is cut off again, so the upload is as it was before it. The
 //! blob is renamed into `blobs/` only once its digest matched.
+//!
+//! Digests are sha256 or sha512 (the client names the algorithm in
+//! `?digest=`). The sha256 is taken while the body is written, the
+//! algorithm nearly every client uses; a sha512 upload is read back once
+//! at its end and hashed then, as distribution verifies any algorithm but
+//! its canonical one.
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,7 +28,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use model::Digest;
+use model::{Algorithm, AnyDigest, AnyHasher};
 use sha2::{Digest as _, Sha256};
 
 use super::errors::{ApiError, ApiResult, Code};
@@ -67,7 +73,7 @@ fn location_upload(name: &Name, id: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
-fn location_blob(name: &Name, d: &Digest) -> String {
+fn location_blob(name: &Name, d: &AnyDigest) -> String {
     format!("/v2/{name}/blobs/{d}")
 }
 
@@ -80,17 +86,17 @@ fn range_of(size: u64) -> String {
     format!("0-{}", size.saturating_sub(1))
 }
 
-fn parse_digest(d: &str) -> ApiResult<Digest> {
+pub(crate) fn parse_digest(d: &str) -> ApiResult<AnyDigest> {
     d.parse().map_err(|_| {
         ApiError::new(Code::DigestInvalid)
             .msg(format!(
-                "invalid digest {d:?}: this registry takes sha256:<64 lowercase hex digits>"
+                "invalid digest {d:?}: this registry takes sha256:<64 lowercase hex digits> or sha512:<128 lowercase hex digits>"
             ))
             .detail(serde_json::json!({ "digest": d }))
     })
 }
 
-fn blob_unknown(d: &Digest) -> ApiError {
+fn blob_unknown(d: &AnyDigest) -> ApiError {
     ApiError::new(Code::BlobUnknown).detail(serde_json::json!({ "digest": d.to_string() }))
 }
 
@@ -415,7 +421,7 @@ fn accepted(name: &Name, id: &str, size: u64) -> Response {
     r
 }
 
-fn created(name: &Name, d: &Digest) -> Response {
+fn created(name: &Name, d: &AnyDigest) -> Response {
     let mut r = StatusCode::CREATED.into_response();
     let h = r.headers_mut();
     h.insert(header::LOCATION, hv(&location_blob(name, d)));
@@ -521,7 +527,8 @@ pub(crate) async fn finish(
 ) -> ApiResult<Response> {
     let s = st.uploads.get(name, id)?;
     let d = query_param(query, "digest").ok_or_else(|| {
-        ApiError::new(Code::DigestInvalid).msg("PUT of an upload needs ?digest=sha256:<hex>")
+        ApiError::new(Code::DigestInvalid)
+            .msg("PUT of an upload needs ?digest=sha256:<hex> (or sha512:<hex>)")
     })?;
     let d = parse_digest(&d)?;
     let mut inner = s.inner.try_lock().map_err(|_| upload_busy())?;
@@ -554,7 +561,7 @@ async fn complete(
     inner: &mut Inner,
     body: Body,
     expect: Option<u64>,
-    want: &Digest,
+    want: &AnyDigest,
 ) -> ApiResult<Response> {
     if inner.file.is_none() {
         return Err(ApiError::new(Code::BlobUploadUnknown));
@@ -563,7 +570,19 @@ async fn complete(
         discard(st, id, s, inner);
         return Err(e);
     }
-    let got = Digest::from_sha256_bytes(&inner.hasher.clone().finalize());
+    let got = match want.algorithm() {
+        Algorithm::Sha256 => AnyDigest::from(model::Digest::from_sha256_bytes(
+            &inner.hasher.clone().finalize(),
+        )),
+        other => {
+            let data = s.dir.join("data");
+            tokio::task::spawn_blocking(move || rehash(&data, other))
+                .await
+                .map_err(|e| ApiError::internal("verifying an upload", e))
+                .and_then(|r| r.map_err(|e| ApiError::internal("verifying an upload", e)))
+                .inspect_err(|_| discard(st, id, s, inner))?
+        }
+    };
     if got != *want {
         let size = inner.size;
         discard(st, id, s, inner);
@@ -597,6 +616,20 @@ async fn complete(
     discard(st, id, s, inner);
     linked?;
     Ok(created(&s.repo, want))
+}
+
+/// The digest with `algorithm` of the upload's data as written.
+fn rehash(data: &std::path::Path, algorithm: Algorithm) -> std::io::Result<AnyDigest> {
+    use std::io::Read;
+    let mut f = File::open(data)?;
+    let mut h = AnyHasher::new(algorithm);
+    let mut buf = vec![0u8; BATCH];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(h.finish()),
+            n => h.update(&buf[..n]),
+        }
+    }
 }
 
 /// DELETE on an upload: cancel it.

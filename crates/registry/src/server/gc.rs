@@ -6,7 +6,7 @@
 //! as a manifest is a root; from each manifest
 //! its config, layers (and an artifact's `blobs`) and an index's child
 //! manifests are marked, recursively. Sweep: every unmarked blob of
-//! `blobs/sha256`, then the `_layers` links to blobs that are gone and the
+//! `blobs/sha256` and `blobs/sha512`, then the `_layers` links to blobs that are gone and the
 //! `_manifests`/`_referrers` links whose manifest is gone.
 //!
 //! Safe beside a running server and pushes, in two ways:
@@ -30,7 +30,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use model::Digest;
+use model::{Algorithm, AnyDigest};
+
+use super::storage::{blob_path, digest_of_hex};
+
+/// The algorithms whose blobs and links gc walks.
+const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
 
 /// How old an unreachable blob must be before gc removes it.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
@@ -78,7 +83,7 @@ pub struct GcReport {
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Blobs removed, with their sizes.
-    pub blobs: Vec<(Digest, u64)>,
+    pub blobs: Vec<(AnyDigest, u64)>,
     /// Links removed, relative to the root.
     pub links: Vec<PathBuf>,
     /// Bytes freed.
@@ -146,14 +151,36 @@ fn repositories(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), GcError> {
     Ok(())
 }
 
-fn digests_in(dir: &Path) -> Result<Vec<(Digest, PathBuf)>, GcError> {
+/// The digests named by the files of `dir` (bare hex names: their length
+/// tells the algorithm).
+fn digests_in(dir: &Path) -> Result<Vec<(AnyDigest, PathBuf)>, GcError> {
     Ok(read_dir(dir)?
         .into_iter()
         .filter_map(|e| {
-            let d = Digest::from_hex(&e.file_name().to_string_lossy()).ok()?;
+            let d = digest_of_hex(&e.file_name().to_string_lossy())?;
             Some((d, e.path()))
         })
         .collect())
+}
+
+/// The links of a `_layers` or `_manifests` dir (`<alg>/<hex>`).
+fn links_in(dir: &Path) -> Result<Vec<(AnyDigest, PathBuf)>, GcError> {
+    let mut out = Vec::new();
+    for a in ALGORITHMS {
+        out.extend(
+            digests_in(&dir.join(a.as_str()))?
+                .into_iter()
+                .filter(|(d, _)| d.algorithm() == a),
+        );
+    }
+    Ok(out)
+}
+
+/// Where a repository dir `r` links manifest `d`.
+fn manifest_link(r: &Path, d: &AnyDigest) -> PathBuf {
+    r.join("_manifests")
+        .join(d.algorithm().as_str())
+        .join(d.hex())
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -161,18 +188,18 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 struct Marker<'a> {
-    blobs: &'a Path,
-    marked: HashSet<Digest>,
+    root: &'a Path,
+    marked: HashSet<AnyDigest>,
     missing: BTreeSet<String>,
 }
 
 impl Marker<'_> {
     /// Mark a manifest and everything it names.
-    fn manifest(&mut self, d: &Digest) {
+    fn manifest(&mut self, d: &AnyDigest) {
         if !self.marked.insert(d.clone()) {
             return;
         }
-        let path = self.blobs.join(d.hex());
+        let path = blob_path(self.root, d);
         let bytes = match fs::metadata(&path) {
             Ok(m) if m.len() <= MANIFEST_MAX => fs::read(&path).ok(),
             Ok(_) => None,
@@ -188,7 +215,7 @@ impl Marker<'_> {
         let digest_of = |x: &serde_json::Value| {
             x.get("digest")
                 .and_then(|d| d.as_str())
-                .and_then(|d| d.parse::<Digest>().ok())
+                .and_then(|d| d.parse::<AnyDigest>().ok())
         };
         if let Some(c) = v.get("config").and_then(digest_of) {
             self.blob(c);
@@ -212,8 +239,8 @@ impl Marker<'_> {
         }
     }
 
-    fn blob(&mut self, d: Digest) {
-        if !self.blobs.join(d.hex()).exists() {
+    fn blob(&mut self, d: AnyDigest) {
+        if !blob_path(self.root, &d).exists() {
             self.missing.insert(d.to_string());
         }
         self.marked.insert(d);
@@ -241,13 +268,13 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
 
     // Mark.
     let mut m = Marker {
-        blobs: &blobs,
+        root,
         marked: HashSet::new(),
         missing: BTreeSet::new(),
     };
-    let mut young_links: HashSet<Digest> = HashSet::new();
+    let mut young_links: HashSet<AnyDigest> = HashSet::new();
     for r in &repos {
-        for (d, _) in digests_in(&r.join("_manifests/sha256"))? {
+        for (d, _) in links_in(&r.join("_manifests"))? {
             m.manifest(&d);
         }
         for t in read_dir(&r.join("_tags"))? {
@@ -256,7 +283,7 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
             }
             if let Some(d) = fs::read_to_string(t.path())
                 .ok()
-                .and_then(|s| s.trim().parse::<Digest>().ok())
+                .and_then(|s| s.trim().parse::<AnyDigest>().ok())
             {
                 m.manifest(&d);
             }
@@ -265,12 +292,12 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
         // (a deleted manifest leaves a link that is swept below).
         for s in read_dir(&r.join("_referrers"))? {
             for (d, _) in digests_in(&s.path())? {
-                if r.join("_manifests/sha256").join(d.hex()).exists() {
+                if manifest_link(r, &d).exists() {
                     m.manifest(&d);
                 }
             }
         }
-        for (d, p) in digests_in(&r.join("_layers/sha256"))? {
+        for (d, p) in links_in(&r.join("_layers"))? {
             if modified(&p).is_some_and(|t| t >= cutoff) {
                 young_links.insert(d);
             }
@@ -283,10 +310,16 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
         missing: std::mem::take(&mut m.missing),
         ..GcReport::default()
     };
-    for e in read_dir(&blobs)? {
+    let mut all_blobs = Vec::new();
+    for a in ALGORITHMS {
+        for e in read_dir(&root.join("blobs").join(a.as_str()))? {
+            all_blobs.push((a, e));
+        }
+    }
+    for (a, e) in all_blobs {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(d) = Digest::from_hex(&name) else {
+        let Ok(d) = AnyDigest::from_hex(a, &name) else {
             // A temporary file of a write that died (writes hold the lock,
             // so none is under way now), once past the grace.
             if name.starts_with(".tmp-")
@@ -313,14 +346,14 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
         report.blobs.push((d, size));
     }
     report.blobs.sort();
-    let gone: HashSet<&Digest> = report.blobs.iter().map(|(d, _)| d).collect();
-    let absent = |d: &Digest| gone.contains(d) || !blobs.join(d.hex()).exists();
+    let gone: HashSet<&AnyDigest> = report.blobs.iter().map(|(d, _)| d).collect();
+    let absent = |d: &AnyDigest| gone.contains(d) || !blob_path(root, d).exists();
 
     // Sweep links to what is gone.
     let mut dead = Vec::new();
     for r in &repos {
-        for sub in ["_layers/sha256", "_manifests/sha256"] {
-            for (d, p) in digests_in(&r.join(sub))? {
+        for sub in ["_layers", "_manifests"] {
+            for (d, p) in links_in(&r.join(sub))? {
                 if absent(&d) {
                     dead.push(p);
                 }
@@ -328,7 +361,7 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
         }
         for s in read_dir(&r.join("_referrers"))? {
             for (d, p) in digests_in(&s.path())? {
-                if absent(&d) || !r.join("_manifests/sha256").join(d.hex()).exists() {
+                if absent(&d) || !manifest_link(r, &d).exists() {
                     dead.push(p);
                 }
             }
@@ -350,6 +383,8 @@ pub fn gc(opts: &GcOptions) -> Result<GcReport, GcError> {
 mod tests {
     use super::*;
 
+    type Digest = AnyDigest;
+
     struct Root(tempfile::TempDir);
 
     impl Root {
@@ -364,12 +399,17 @@ mod tests {
             self.0.path().join(rel)
         }
         fn blob(&self, bytes: &[u8]) -> Digest {
-            let d = Digest::of(bytes);
-            fs::write(self.p("blobs/sha256").join(d.hex()), bytes).unwrap();
+            self.blob_with(Algorithm::Sha256, bytes)
+        }
+        fn blob_with(&self, a: Algorithm, bytes: &[u8]) -> Digest {
+            let d = Digest::of(a, bytes);
+            let p = blob_path(self.0.path(), &d);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, bytes).unwrap();
             d
         }
         fn link(&self, repo: &str, sub: &str, d: &Digest) {
-            let p = self.p(&format!("repositories/{repo}/{sub}/sha256"));
+            let p = self.p(&format!("repositories/{repo}/{sub}/{}", d.algorithm()));
             fs::create_dir_all(&p).unwrap();
             fs::write(p.join(d.hex()), "").unwrap();
         }
@@ -379,16 +419,19 @@ mod tests {
             fs::write(p.join(tag), d.to_string()).unwrap();
         }
         fn manifest(&self, config: &Digest, layers: &[&Digest]) -> Digest {
+            self.manifest_with(Algorithm::Sha256, config, layers)
+        }
+        fn manifest_with(&self, a: Algorithm, config: &Digest, layers: &[&Digest]) -> Digest {
             let v = serde_json::json!({
                 "schemaVersion": 2,
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": 2},
                 "layers": layers.iter().map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l.to_string(), "size": 1})).collect::<Vec<_>>(),
             });
-            self.blob(v.to_string().as_bytes())
+            self.blob_with(a, v.to_string().as_bytes())
         }
         fn has(&self, d: &Digest) -> bool {
-            self.p("blobs/sha256").join(d.hex()).exists()
+            blob_path(self.0.path(), d).exists()
         }
         fn gc(&self, dry_run: bool, grace: Duration) -> GcReport {
             gc(&GcOptions {
@@ -525,7 +568,7 @@ mod tests {
     #[test]
     fn missing_blobs_are_reported_and_not_a_root_is_refused() {
         let r = Root::new();
-        let cfg = Digest::of(b"gone config");
+        let cfg = Digest::of(Algorithm::Sha256, b"gone config");
         let m = r.manifest(&cfg, &[]);
         r.link("x", "_manifests", &m);
         let rep = r.gc(false, Duration::ZERO);
@@ -565,5 +608,41 @@ mod tests {
         let rep = t.join().unwrap();
         assert!(rep.blobs.is_empty(), "{rep:?}");
         assert!(r.has(&cfg) && r.has(&m));
+    }
+
+    #[test]
+    fn sha512_blobs_and_manifests_are_marked_and_swept() {
+        let r = Root::new();
+        let cfg = r.blob_with(Algorithm::Sha512, b"{}");
+        let layer = r.blob_with(Algorithm::Sha512, b"a sha512 layer");
+        let garbage = r.blob_with(Algorithm::Sha512, b"nobody's sha512 layer");
+        let m = r.manifest_with(Algorithm::Sha512, &cfg, &[&layer]);
+        // A sha256 index naming the sha512 manifest, tagged.
+        let index = r.blob(
+            serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": m.to_string(), "size": 1, "mediaType": "application/vnd.oci.image.manifest.v1+json"}]})
+                .to_string()
+                .as_bytes(),
+        );
+        r.tag("x", "latest", &index);
+        r.link("x", "_manifests", &index);
+        r.link("x", "_manifests", &m);
+        r.link("x", "_layers", &garbage);
+        let rep = r.gc(false, Duration::ZERO);
+        assert_eq!(
+            rep.blobs.iter().map(|(d, _)| d).collect::<Vec<_>>(),
+            [&garbage]
+        );
+        for d in [&cfg, &layer, &m, &index] {
+            assert!(r.has(d), "{d} kept");
+        }
+        assert!(!r.has(&garbage));
+        assert_eq!(
+            rep.links,
+            [PathBuf::from(format!(
+                "repositories/x/_layers/sha512/{}",
+                garbage.hex()
+            ))]
+        );
+        assert!(rep.missing.is_empty(), "{:?}", rep.missing);
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use model::Digest;
+use model::{Algorithm, AnyDigest};
 use serde_json::Value;
 
 use super::blobs::IDLE;
@@ -40,7 +40,7 @@ pub struct Descriptor {
     /// `mediaType`.
     pub media_type: String,
     /// `digest`.
-    pub digest: Digest,
+    pub digest: AnyDigest,
     /// `size`.
     pub size: u64,
     /// It has `urls`: a foreign layer, not expected in the registry.
@@ -96,7 +96,7 @@ fn descriptor(v: &Value, what: &str) -> ApiResult<Descriptor> {
         .ok_or_else(|| invalid(format!("{what} has no digest")))?;
     let digest = ds.parse().map_err(|_| {
         invalid(format!(
-            "{what}: digest {ds:?} is not sha256:<64 hex digits> (the only algorithm this registry keeps)"
+            "{what}: digest {ds:?} is not sha256:<64 hex digits> or sha512:<128 hex digits> (the algorithms this registry keeps)"
         ))
     })?;
     let size = o
@@ -297,7 +297,7 @@ fn hv(s: &str) -> HeaderValue {
 
 /// A reference: a digest or a tag.
 enum Reference {
-    Digest(Digest),
+    Digest(AnyDigest),
     Tag(String),
 }
 
@@ -305,7 +305,7 @@ fn reference(r: &str) -> ApiResult<Reference> {
     if r.contains(':') {
         return r.parse().map(Reference::Digest).map_err(|_| {
             ApiError::new(Code::DigestInvalid).msg(format!(
-                "invalid digest {r:?}: use sha256:<64 lowercase hex digits>"
+                "invalid digest {r:?}: use sha256:<64 lowercase hex digits> or sha512:<128 lowercase hex digits>"
             ))
         });
     }
@@ -356,7 +356,14 @@ pub(crate) async fn put(
     let (parts, body) = req.into_parts();
     let bytes = read_capped(&parts.headers, body).await?;
     let p = parse(&bytes, content_type.as_deref())?;
-    let d = Digest::of(&bytes);
+    // Pushed by digest, the manifest is kept under a digest of the
+    // algorithm the client named; by tag, under its sha256 (the
+    // canonical algorithm, as distribution).
+    let algorithm = match &r {
+        Reference::Digest(want) => want.algorithm(),
+        Reference::Tag(_) => Algorithm::Sha256,
+    };
+    let d = AnyDigest::of(algorithm, &bytes);
     if let Reference::Digest(want) = &r {
         if *want != d {
             return Err(ApiError::new(Code::DigestInvalid)
@@ -401,7 +408,7 @@ pub(crate) async fn put(
             .map_err(|e| ApiError::internal("taking the gc lock", e))?;
         check_refs(&st2, &name2, &p2)?;
         let store = || -> std::io::Result<()> {
-            s.put_small_blob(&bytes)?;
+            s.put_small_blob(&bytes, algorithm)?;
             s.link(&name2, Link::Manifest, &d2, media_type.as_bytes())?;
             if let (Some(subject), Some(desc)) = (&subject, &referrer) {
                 s.add_referrer(&name2, subject, &d2, desc)?;
@@ -436,7 +443,7 @@ fn manifest_unknown(name: &Name, r: &str) -> ApiError {
 }
 
 /// The digest a reference names in `name`, if it has that manifest.
-fn resolve(st: &AppState, name: &Name, r: &str) -> ApiResult<(Digest, String)> {
+fn resolve(st: &AppState, name: &Name, r: &str) -> ApiResult<(AnyDigest, String)> {
     let d = match reference(r) {
         Ok(Reference::Digest(d)) => d,
         Ok(Reference::Tag(t)) => st

@@ -35,6 +35,8 @@ pub mod blobs;
 pub mod errors;
 /// `berth registry gc`, and the lock writes hold against it.
 pub mod gc;
+/// The accept loop: header timeout, connection cap, TLS handshakes.
+pub mod listen;
 mod local;
 pub mod manifests;
 /// The pull-through cache (`--proxy`).
@@ -82,6 +84,10 @@ pub struct ServeOptions {
     /// `--delete`: allow DELETE of blobs and manifests (distribution's
     /// `storage.delete.enabled`); without it they answer 405 `UNSUPPORTED`.
     pub delete: bool,
+    /// How long a client may take to send its request headers, and how
+    /// many connections are served at once (`--header-timeout`,
+    /// `--max-connections`, hidden flags).
+    pub limits: listen::Limits,
 }
 
 /// What the server shares between requests.
@@ -227,7 +233,8 @@ async fn fill_cache(st: &Arc<AppState>, route: &Route, method: &Method) -> Resul
         } else {
             match reference.parse::<model::Digest>() {
                 Ok(d) => p.blob(&st2.storage, &name, &d),
-                // The handler answers DIGEST_INVALID.
+                // The handler answers DIGEST_INVALID (or, for a sha512
+                // digest, which berth's client does not fetch, BLOB_UNKNOWN).
                 Err(_) => Ok(()),
             }
         }
@@ -703,11 +710,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let tidying = tokio::spawn(tidy());
+        let limits = state.opts.limits;
         let app = router(state);
-        let server = tokio::spawn(async move {
-            tls::serve(listener, app, acceptor, stop_rx).await;
-            Ok::<(), std::io::Error>(())
-        });
+        let server = tokio::spawn(listen::serve(listener, app, acceptor, stop_rx, limits));
         log_event(
             "listening",
             serde_json::json!({

@@ -20,7 +20,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use model::Digest;
+use model::{Algorithm, AnyDigest, Digest};
 use sha2::{Digest as _, Sha256};
 
 use super::errors::{ApiError, Code};
@@ -101,7 +101,7 @@ impl Proxy {
     /// for a tag, fresh. Blocking: call off the async threads.
     pub fn manifest(&self, st: &Storage, name: &Name, reference: &str) -> Result<(), ApiError> {
         if let Ok(d) = reference.parse::<Digest>() {
-            if st.manifest_type(name, &d).is_some() {
+            if st.manifest_type(name, &AnyDigest::from(&d)).is_some() {
                 return Ok(());
             }
             return match manifest::fetch(&self.upstream, name.as_str(), reference, Some(&d)) {
@@ -148,7 +148,7 @@ impl Proxy {
     ) -> Result<(), ApiError> {
         let _guard = write_guard(st.root()).map_err(|e| io_error("gc lock", e))?;
         let d = st
-            .put_small_blob(&f.raw)
+            .put_small_blob(&f.raw, Algorithm::Sha256)
             .map_err(|e| io_error("storing the manifest", e))?;
         st.link(name, Link::Manifest, &d, f.media_type.as_bytes())
             .map_err(|e| io_error("linking the manifest", e))?;
@@ -161,10 +161,11 @@ impl Proxy {
 
     /// Make sure blob `d` is here and linked into `name`. Blocking.
     pub fn blob(&self, st: &Storage, name: &Name, d: &Digest) -> Result<(), ApiError> {
-        if st.blob_size(d).is_some() {
-            if !st.linked(name, Link::Layer, d) {
+        let any = AnyDigest::from(d);
+        if st.blob_size(&any).is_some() {
+            if !st.linked(name, Link::Layer, &any) {
                 let _guard = write_guard(st.root()).map_err(|e| io_error("gc lock", e))?;
-                st.link(name, Link::Layer, d, b"")
+                st.link(name, Link::Layer, &any, b"")
                     .map_err(|e| io_error("linking the blob", e))?;
             }
             return Ok(());
@@ -227,9 +228,9 @@ impl Proxy {
                 ));
             }
             let _guard = write_guard(st.root()).map_err(|e| io_error("gc lock", e))?;
-            st.commit_blob(&data, &file, d)
+            st.commit_blob(&data, &file, &any)
                 .map_err(|e| io_error("storing the blob", e))?;
-            st.link(name, Link::Layer, d, b"")
+            st.link(name, Link::Layer, &any, b"")
                 .map_err(|e| io_error("linking the blob", e))
         })();
         let _ = fs::remove_dir_all(&dir);

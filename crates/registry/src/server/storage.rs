@@ -1,15 +1,18 @@
 //! The registry's files under its root. Content is addressed by digest and
 //! written once: every blob (layers, configs, manifests) goes to
 //! `uploads/<id>/data`, is hashed while written, fsynced and renamed to
-//! `blobs/sha256/<hex>` only once its digest and size are verified.
+//! `blobs/<algorithm>/<hex>` only once its digest and size are verified
+//! (sha256, or sha512 when a client names its content so; the distribution
+//! spec lets it).
 //! What a repository has is a set of links (empty or tiny files):
 //!
 //! ```text
-//! blobs/sha256/<hex>                              the bytes
-//! repositories/<name>/_layers/sha256/<hex>        this repository may serve that blob
-//! repositories/<name>/_manifests/sha256/<hex>     this repository has that manifest (holds its media type)
+//! blobs/<alg>/<hex>                               the bytes (alg: sha256 or sha512)
+//! repositories/<name>/_layers/<alg>/<hex>         this repository may serve that blob
+//! repositories/<name>/_manifests/<alg>/<hex>      this repository has that manifest (holds its media type)
 //! repositories/<name>/_tags/<tag>                 the tag's manifest digest (replaced by rename)
-//! repositories/<name>/_referrers/<subject hex>/<manifest hex>  the referrer's descriptor (JSON)
+//! repositories/<name>/_referrers/<subject hex>/<manifest hex>  the referrer's descriptor (JSON;
+//!                                                 a hex's length tells its algorithm)
 //! uploads/<id>/{data,lock}                        an upload; `lock` is flock'ed by the serving process
 //! ```
 //!
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use model::Digest;
+use model::{Algorithm, AnyDigest};
 
 use super::local::Local;
 
@@ -94,7 +97,7 @@ impl Storage {
             root: root.to_path_buf(),
             local: None,
         };
-        for d in ["blobs/sha256", "repositories", "uploads"] {
+        for d in ["blobs/sha256", "blobs/sha512", "repositories", "uploads"] {
             fs::create_dir_all(root.join(d))?;
         }
         for e in fs::read_dir(s.uploads_dir())? {
@@ -129,17 +132,21 @@ impl Storage {
     }
 
     /// A manifest's bytes, if the registry has them.
-    pub fn manifest_bytes(&self, d: &Digest) -> Option<Vec<u8>> {
+    pub fn manifest_bytes(&self, d: &AnyDigest) -> Option<Vec<u8>> {
         if let Some(l) = &self.local {
-            return l.index().manifests.get(d).map(|m| m.1.to_vec());
+            return l.index().manifests.get(&d.sha256()?).map(|m| m.1.to_vec());
         }
         fs::read(self.blob_path(d)).ok()
     }
 
     /// A manifest's length, if the registry has it (for HEAD).
-    pub fn manifest_len(&self, d: &Digest) -> Option<u64> {
+    pub fn manifest_len(&self, d: &AnyDigest) -> Option<u64> {
         if let Some(l) = &self.local {
-            return l.index().manifests.get(d).map(|m| m.1.len() as u64);
+            return l
+                .index()
+                .manifests
+                .get(&d.sha256()?)
+                .map(|m| m.1.len() as u64);
         }
         self.blob_size(d)
     }
@@ -154,12 +161,15 @@ impl Storage {
         self.root.join("uploads")
     }
 
-    /// A blob's bytes.
-    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+    /// A blob's bytes. (berth's store keeps sha256 blobs only: a sha512
+    /// one is a path that does not exist there.)
+    pub fn blob_path(&self, d: &AnyDigest) -> PathBuf {
         if let Some(l) = &self.local {
-            return l.blob_path(d);
+            if let Some(d) = d.sha256() {
+                return l.blob_path(&d);
+            }
         }
-        self.root.join("blobs/sha256").join(d.hex())
+        blob_path(&self.root, d)
     }
 
     /// A repository's directory.
@@ -167,22 +177,28 @@ impl Storage {
         self.root.join("repositories").join(name.as_str())
     }
 
-    fn link_path(&self, name: &Name, kind: Link, d: &Digest) -> PathBuf {
+    fn link_path(&self, name: &Name, kind: Link, d: &AnyDigest) -> PathBuf {
         let sub = match kind {
-            Link::Layer => "_layers/sha256",
-            Link::Manifest => "_manifests/sha256",
+            Link::Layer => "_layers",
+            Link::Manifest => "_manifests",
         };
-        self.repo_dir(name).join(sub).join(d.hex())
+        self.repo_dir(name)
+            .join(sub)
+            .join(d.algorithm().as_str())
+            .join(d.hex())
     }
 
     /// The blob's size, if the registry has it.
-    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+    pub fn blob_size(&self, d: &AnyDigest) -> Option<u64> {
         fs::metadata(self.blob_path(d)).ok().map(|m| m.len())
     }
 
     /// Whether `name` holds a link of `kind` to `d` and the blob exists.
-    pub fn linked(&self, name: &Name, kind: Link, d: &Digest) -> bool {
+    pub fn linked(&self, name: &Name, kind: Link, d: &AnyDigest) -> bool {
         if let Some(l) = &self.local {
+            let Some(d) = &d.sha256() else {
+                return false;
+            };
             let idx = l.index();
             let Some(r) = idx.repos.get(name.as_str()) else {
                 return false;
@@ -196,13 +212,13 @@ impl Storage {
     }
 
     /// Link `d` into `name` (a no-op when it is linked).
-    pub fn link(&self, name: &Name, kind: Link, d: &Digest, content: &[u8]) -> io::Result<()> {
+    pub fn link(&self, name: &Name, kind: Link, d: &AnyDigest, content: &[u8]) -> io::Result<()> {
         let p = self.link_path(name, kind, d);
         write_atomically(&p, content)
     }
 
     /// Remove the link; false if there was none.
-    pub fn unlink(&self, name: &Name, kind: Link, d: &Digest) -> io::Result<bool> {
+    pub fn unlink(&self, name: &Name, kind: Link, d: &AnyDigest) -> io::Result<bool> {
         match fs::remove_file(self.link_path(name, kind, d)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -211,8 +227,9 @@ impl Storage {
     }
 
     /// The media type a manifest was pushed with, if `name` has it.
-    pub fn manifest_type(&self, name: &Name, d: &Digest) -> Option<String> {
+    pub fn manifest_type(&self, name: &Name, d: &AnyDigest) -> Option<String> {
         if let Some(l) = &self.local {
+            let d = &d.sha256()?;
             let idx = l.index();
             idx.repos.get(name.as_str())?.manifests.get(d)?;
             return idx.manifests.get(d).map(|m| m.0.clone());
@@ -225,7 +242,7 @@ impl Storage {
 
     /// Move a verified upload's data into `blobs/` (fsynced first; a blob
     /// already there is kept and the upload's copy dropped: same bytes).
-    pub fn commit_blob(&self, data: &Path, file: &File, d: &Digest) -> io::Result<()> {
+    pub fn commit_blob(&self, data: &Path, file: &File, d: &AnyDigest) -> io::Result<()> {
         let dest = self.blob_path(d);
         // Both ways the blob's time is now: gc keeps a blob younger than
         // its grace time, and this one is about to be named by a manifest.
@@ -242,9 +259,10 @@ impl Storage {
         File::open(dest.parent().unwrap_or(&self.root))?.sync_all()
     }
 
-    /// Store `bytes` (a manifest) as a blob, verified by construction.
-    pub fn put_small_blob(&self, bytes: &[u8]) -> io::Result<Digest> {
-        let d = Digest::of(bytes);
+    /// Store `bytes` (a manifest) as a blob under its digest with
+    /// `algorithm`, verified by construction.
+    pub fn put_small_blob(&self, bytes: &[u8], algorithm: Algorithm) -> io::Result<AnyDigest> {
+        let d = AnyDigest::of(algorithm, bytes);
         let dest = self.blob_path(&d);
         if !dest.exists() {
             write_atomically(&dest, bytes)?;
@@ -253,16 +271,22 @@ impl Storage {
     }
 
     /// A tag's digest, if the tag exists.
-    pub fn tag(&self, name: &Name, tag: &str) -> Option<Digest> {
+    pub fn tag(&self, name: &Name, tag: &str) -> Option<AnyDigest> {
         if let Some(l) = &self.local {
-            return l.index().repos.get(name.as_str())?.tags.get(tag).cloned();
+            return l
+                .index()
+                .repos
+                .get(name.as_str())?
+                .tags
+                .get(tag)
+                .map(AnyDigest::from);
         }
         let s = fs::read_to_string(self.repo_dir(name).join("_tags").join(tag)).ok()?;
         s.trim().parse().ok()
     }
 
     /// Point `tag` at `d` (atomic replacement).
-    pub fn set_tag(&self, name: &Name, tag: &str, d: &Digest) -> io::Result<()> {
+    pub fn set_tag(&self, name: &Name, tag: &str, d: &AnyDigest) -> io::Result<()> {
         write_atomically(
             &self.repo_dir(name).join("_tags").join(tag),
             d.to_string().as_bytes(),
@@ -317,7 +341,7 @@ impl Storage {
     }
 
     /// The tags pointing at `d`.
-    pub fn tags_of(&self, name: &Name, d: &Digest) -> io::Result<Vec<String>> {
+    pub fn tags_of(&self, name: &Name, d: &AnyDigest) -> io::Result<Vec<String>> {
         Ok(self
             .tags(name)?
             .unwrap_or_default()
@@ -337,7 +361,7 @@ impl Storage {
         Ok(out)
     }
 
-    fn referrers_dir(&self, name: &Name, subject: &Digest) -> PathBuf {
+    fn referrers_dir(&self, name: &Name, subject: &AnyDigest) -> PathBuf {
         self.repo_dir(name).join("_referrers").join(subject.hex())
     }
 
@@ -345,8 +369,8 @@ impl Storage {
     pub fn add_referrer(
         &self,
         name: &Name,
-        subject: &Digest,
-        d: &Digest,
+        subject: &AnyDigest,
+        d: &AnyDigest,
         descriptor: &serde_json::Value,
     ) -> io::Result<()> {
         write_atomically(
@@ -356,7 +380,12 @@ impl Storage {
     }
 
     /// Forget that `d` refers to `subject`.
-    pub fn remove_referrer(&self, name: &Name, subject: &Digest, d: &Digest) -> io::Result<()> {
+    pub fn remove_referrer(
+        &self,
+        name: &Name,
+        subject: &AnyDigest,
+        d: &AnyDigest,
+    ) -> io::Result<()> {
         match fs::remove_file(self.referrers_dir(name, subject).join(d.hex())) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -365,7 +394,11 @@ impl Storage {
 
     /// The descriptors of the manifests that refer to `subject` and that
     /// `name` still has, sorted by digest.
-    pub fn referrers(&self, name: &Name, subject: &Digest) -> io::Result<Vec<serde_json::Value>> {
+    pub fn referrers(
+        &self,
+        name: &Name,
+        subject: &AnyDigest,
+    ) -> io::Result<Vec<serde_json::Value>> {
         if self.local.is_some() {
             return Ok(Vec::new());
         }
@@ -377,7 +410,7 @@ impl Storage {
         let mut out = Vec::new();
         for e in rd {
             let e = e?;
-            let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) else {
+            let Some(d) = digest_of_hex(&e.file_name().to_string_lossy()) else {
                 continue;
             };
             if self.manifest_type(name, &d).is_none() {
@@ -393,6 +426,19 @@ impl Storage {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out.into_iter().map(|(_, v)| v).collect())
     }
+}
+
+/// Where a registry root keeps blob `d`: `blobs/<alg>/<hex>`.
+pub fn blob_path(root: &Path, d: &AnyDigest) -> PathBuf {
+    root.join("blobs")
+        .join(d.algorithm().as_str())
+        .join(d.hex())
+}
+
+/// The digest a bare hex file name (a `_referrers` entry) stands for: its
+/// length tells the algorithm.
+pub fn digest_of_hex(hex: &str) -> Option<AnyDigest> {
+    AnyDigest::from_hex(Algorithm::by_hex_len(hex.len())?, hex).ok()
 }
 
 fn walk_repos(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
@@ -504,7 +550,7 @@ mod tests {
     fn catalog_lists_nested_repositories_with_manifests() {
         let t = tempfile::tempdir().unwrap();
         let s = Storage::open(t.path()).unwrap();
-        let d = s.put_small_blob(b"{}").unwrap();
+        let d = s.put_small_blob(b"{}", Algorithm::Sha256).unwrap();
         for n in ["b", "a/c", "a"] {
             s.link(&Name::parse(n).unwrap(), Link::Manifest, &d, b"x")
                 .unwrap();

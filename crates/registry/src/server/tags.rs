@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use model::Digest;
 
 use super::errors::{ApiError, ApiResult, Code};
 use super::manifests::OCI_INDEX;
@@ -122,11 +121,7 @@ pub(crate) fn referrers(
     subject: &str,
     query: Option<&str>,
 ) -> ApiResult<Response> {
-    let subject: Digest = subject.parse().map_err(|_| {
-        ApiError::new(Code::DigestInvalid).msg(format!(
-            "invalid digest {subject:?}: use sha256:<64 lowercase hex digits>"
-        ))
-    })?;
+    let subject = super::blobs::parse_digest(subject)?;
     let filter = query_param(query, "artifactType").filter(|a| !a.is_empty());
     let mut found = st
         .storage

@@ -1,21 +1,16 @@
 //! HTTPS for `berth registry serve --tls-cert FILE --tls-key FILE`: rustls
 //! (ring provider, TLS 1.2 and 1.3, as `berth serve --tls` and the registry
-//! client), the certificate chain and key from PEM files, and an accept
-//! loop of our own (plain connections use it too) in which each connection
-//! does its handshake, bounded in time, so a slow or hostile client holds
-//! up nobody else.
+//! client), the certificate chain and key from PEM files; each connection
+//! does its handshake in its own task ([`super::listen`]), bounded in
+//! time, so a slow or hostile client holds up nobody else.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a client has to complete its TLS handshake.
@@ -79,99 +74,27 @@ pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accept connections on `listener` (TLS ones with `acceptor`) and serve
-/// `app` on each until `stop` turns true; then stop accepting and let each
-/// connection finish the request under way. Returns once every connection
-/// is closed.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    acceptor: Option<TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() {
-                    break;
-                }
-                continue;
-            }
-        };
-        let (sock, peer) = match accepted {
-            Ok(x) => x,
-            // Out of descriptors and the like: wait a little, go on.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Reap the finished ones so the set does not grow.
-        while conns.try_join_next().is_some() {}
-        let _ = sock.set_nodelay(true);
-        conns.spawn(connection(
-            sock,
-            peer,
-            app.clone(),
-            acceptor.clone(),
-            stop.clone(),
-        ));
-    }
-    while conns.join_next().await.is_some() {}
-}
-
-async fn connection(
+/// The TLS handshake of a connection accepted by [`super::listen`],
+/// bounded by [`HANDSHAKE`]; `None` (logged) when it fails or times out.
+pub(crate) async fn handshake(
+    acceptor: &TlsAcceptor,
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
-    app: Router,
-    acceptor: Option<TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let Some(acceptor) = acceptor else {
-        // Plain TCP: blobs go out with sendfile.
-        return http(super::zerocopy::Conn(sock), peer, app, stop).await;
-    };
-    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(sock));
-    let tls = tokio::select! {
-        r = handshake => r,
-        _ = stop.wait_for(|s| *s) => return,
-    };
-    match tls {
-        Ok(Ok(s)) => http(s, peer, app, stop).await,
-        Ok(Err(e)) => log_handshake_error(peer, &e.to_string()),
-        Err(_) => log_handshake_error(
-            peer,
-            &format!("no handshake within {} s", HANDSHAKE.as_secs()),
-        ),
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE, acceptor.accept(sock)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            log_handshake_error(peer, &e.to_string());
+            None
+        }
+        Err(_) => {
+            log_handshake_error(
+                peer,
+                &format!("no handshake within {} s", HANDSHAKE.as_secs()),
+            );
+            None
+        }
     }
-}
-
-/// HTTP/1.1 on `io` until the client closes it or `stop` turns true (then
-/// once the request under way is answered).
-async fn http<I>(io: I, peer: SocketAddr, app: Router, mut stop: watch::Receiver<bool>)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let service =
-        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            async move {
-                use tower_service::Service as _;
-                app.call(req).await
-            }
-        });
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = stop.wait_for(|s| *s) => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
 }
 
 fn log_handshake_error(peer: SocketAddr, reason: &str) {

@@ -472,3 +472,104 @@ fn errors_in_podmans_words_and_exit_codes() {
     b.ok(&["pod", "rm", "p1"]);
     assert_census_clean(&b);
 }
+
+/// Run `berth ARGS` with the crash point `point` armed, kill the process
+/// with SIGKILL where it stopped itself, and wait for the CLI (as
+/// faults.rs does).
+fn crash_at(b: &Berth, point: &str, args: &[&str]) {
+    let file = b.path().join(format!("fault-{point}"));
+    let mut child = b
+        .cmd()
+        .args(args)
+        .env("BERTH_FAULT_POINT", point)
+        .env("BERTH_FAULT_FILE", &file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stopped = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('T'))
+            })
+            .unwrap_or(true)
+    };
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.split(' ').next().and_then(|p| p.parse::<i32>().ok()))
+        {
+            break pid;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "berth {args:?} ended without reaching {point}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    while !stopped(pid) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_pod_create_or_rm_killed_midway_is_reported_and_removable() {
+    let b = Berth::new();
+    // Killed after the pod's row, before its infra container.
+    crash_at(
+        &b,
+        "pod-create.row-written",
+        &["pod", "create", "--name", "half"],
+    );
+    assert!(b.ok(&["pod", "ls"]).contains("half"));
+    let o = b.run(&["system", "check", "--quick"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("pod half (") && stdout(&o).contains("has no infra container"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("berth pod rm -f half"),
+        "{}",
+        stdout(&o)
+    );
+    b.ok(&["pod", "rm", "-f", "half"]);
+    assert_census_clean(&b);
+
+    // Killed after every container went, before the pod's row: the pod
+    // is listed without containers, reported, and removed again.
+    b.ok(&["pod", "create", "--name", "gone"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "gone",
+        "--restart",
+        "always",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    crash_at(
+        &b,
+        "pod-rm.containers-removed",
+        &["pod", "rm", "-f", "gone"],
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    let o = b.run(&["system", "check", "--quick"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("pod gone ("), "{}", stdout(&o));
+    b.ok(&["pod", "rm", "-f", "gone"]);
+    assert_eq!(b.ok(&["pod", "ls", "-q"]), "");
+    assert_census_clean(&b);
+}

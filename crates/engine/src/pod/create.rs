@@ -90,6 +90,7 @@ impl Engine {
             name: name.clone(),
             config: doc(&config)?,
         })?;
+        crate::faults::point("pod-create.row-written");
         let (network, networks) = if !net {
             (NetworkMode::None, Vec::new())
         } else {

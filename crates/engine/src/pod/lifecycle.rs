@@ -110,6 +110,7 @@ impl Engine {
             }
         }
         some_failed("removing", failures)?;
+        crate::faults::point("pod-rm.containers-removed");
         self.store().remove_pod(&pod.id)?;
         self.emit("pod", "remove", &pod.id, &[("name", pod.name.as_str())]);
         Ok(pod)

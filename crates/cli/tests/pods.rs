@@ -573,3 +573,83 @@ fn a_pod_create_or_rm_killed_midway_is_reported_and_removable() {
     assert_eq!(b.ok(&["pod", "ls", "-q"]), "");
     assert_census_clean(&b);
 }
+
+/// The parent of `pid` (a container's init's parent is its monitor).
+fn ppid(pid: i32) -> i32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// SIGKILL `pid` and wait until it is gone.
+fn kill_and_reap(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    }) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn system_boot_starts_a_pod_member_after_its_infra() {
+    let b = Berth::new();
+    b.ok(&["pod", "create", "--name", "boot", "--hostname", "booted"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "boot",
+        "--restart",
+        "always",
+        "--name",
+        "keep",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&[
+        "run", "-d", "--pod", "boot", "--name", "once", IMAGE, "sleep", "1000",
+    ]);
+    let infra = inspect(&b, "boot")["InfraContainerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A reboot, as far as berth can tell: every monitor and init gone
+    // without a word recorded.
+    for c in [infra.as_str(), "keep", "once"] {
+        let init: i32 = b
+            .ok(&["inspect", "-f", "{{.State.Pid}}", c])
+            .trim()
+            .parse()
+            .unwrap();
+        let monitor = ppid(init);
+        kill_and_reap(monitor);
+        kill_and_reap(init);
+    }
+    assert_eq!(inspect(&b, "boot")["State"], "Exited");
+    b.ok(&["system", "boot"]);
+    let state = |c: &str| {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", c])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(state("keep"), "running");
+    assert_eq!(state(&infra), "running");
+    assert_eq!(state("once"), "exited");
+    assert_eq!(inspect(&b, "boot")["State"], "Degraded");
+    // In the pod's namespaces again.
+    assert_eq!(b.ok(&["exec", "keep", "hostname"]), "booted\n");
+    assert_eq!(ns_of(&b, "keep", "net"), ns_of(&b, &infra, "net"));
+    b.ok(&["pod", "rm", "-f", "boot"]);
+    assert_census_clean(&b);
+}

@@ -469,6 +469,8 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
         crate::faults::point("rm.record-removed");
+        // A monitor that was killed never removed its attach socket.
+        let _ = std::fs::remove_file(self.attach_socket(c.id()));
         if volumes {
             self.remove_anonymous_volumes(&c.config.mounts);
         }

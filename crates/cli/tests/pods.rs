@@ -35,6 +35,9 @@
 //!                                        defined when the pod is created: network cannot be configured when it is shared with a pod", 125
 //! $ podman pod create --network none -p 8081:80 → "Error: PortMappings can only be used with Bridge or slirp4netns networking", 125
 //! $ podman run --rm --pod hp IMG hostname      → hp (a pod without --hostname: its name)
+//! $ podman ps -a --pod
+//! CONTAINER ID  IMAGE  COMMAND  CREATED  STATUS  PORTS  NAMES  POD ID        PODNAME
+//! 1321e6145e4f  localhost/bb:latest  …                 39bdf0b01bd1-infra  39bdf0b01bd1  p1
 //! ```
 //!
 //! podman 4.3 accepts `run --pod P --network none` silently; berth refuses
@@ -246,9 +249,25 @@ fn lifecycle_listing_inspect_logs_top_and_stats() {
         "{ls}"
     );
     assert!(row.contains(&infra[..12]), "{ls}");
-    // The infra container is listed as podman lists it.
+    // The infra container is listed as podman lists it, with its pod
+    // under `ps --pod` (podman's columns).
     let names = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(names.trim(), format!("{}-infra", &id[..12]));
+    let ps = b.ok(&["ps", "-a", "--pod"]);
+    assert!(
+        ps.lines()
+            .next()
+            .unwrap()
+            .ends_with("POD ID         PODNAME"),
+        "{ps}"
+    );
+    assert!(
+        ps.lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(&format!("{}   life", &id[..12])),
+        "{ps}"
+    );
 
     // A member's start starts the infra first.
     let m1 = b

@@ -358,11 +358,33 @@ fn lifecycle_listing_inspect_logs_top_and_stats() {
         stderr(&o)
     );
 
-    // pod stop: members, then the infra.
+    // pod stop: members, then the infra; a member's restart policy does
+    // not bring it back (the stop is recorded before the signal), and
+    // `pod start` does.
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "life",
+        "--name",
+        "m3",
+        "--restart",
+        "always",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
     assert_eq!(b.ok(&["pod", "stop", "-t", "1", "life"]).trim(), id);
     assert_eq!(inspect(&b, "life")["State"], "Exited");
     let states = b.ok(&["ps", "-a", "--format", "{{.State}}"]);
     assert!(states.lines().all(|s| s == "exited"), "{states}");
+    assert_eq!(b.ok(&["inspect", "-f", "{{.RestartCount}}", "m3"]), "0\n");
+    b.ok(&["pod", "start", "life"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}}", "m3"]),
+        "running\n"
+    );
+    b.ok(&["pod", "stop", "-t", "1", "life"]);
     assert_eq!(b.ok(&["pod", "exists", "life"]), "");
     assert_eq!(b.ok(&["pod", "rm", "life"]).trim(), id);
     assert_eq!(b.ok(&["pod", "ls", "-q"]), "");

@@ -6,7 +6,9 @@
 //! restart policies leaves nothing; errors in podman's words and exit
 //! codes.
 //!
-//! What podman 4.3.1 printed for the same steps (recorded on this machine
+//! What podman 4.3.1 printed for the same steps, in full in `pod_fixtures/`
+//! (`pod inspect`'s keys and JSON types are compared with its document in
+//! `lifecycle_listing_inspect_logs_top_and_stats`); recorded on this machine
 //! with its own --root/--runroot, in a network namespace of its own, with
 //! `--infra-image` busybox because Debian's podman lacks catatonit):
 //!
@@ -310,6 +312,33 @@ fn lifecycle_listing_inspect_logs_top_and_stats() {
     assert_eq!(doc["Containers"][0]["State"], "running");
     assert_eq!(doc["Containers"][2]["Name"], "m2");
     assert_eq!(doc["Containers"][2]["State"], "created");
+
+    // The document has podman's keys (recorded from podman 4.3.1 in
+    // pod_fixtures/), all but the pod cgroup's: berth's pods have none.
+    let podman: serde_json::Value =
+        serde_json::from_str(include_str!("pod_fixtures/podman-4.3.1-pod-inspect.json")).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let missing: Vec<String> = keys(&podman)
+        .into_iter()
+        .filter(|k| doc.get(k).is_none())
+        .collect();
+    assert_eq!(missing, ["CgroupParent", "CgroupPath", "CreateCgroup"]);
+    assert!(keys(&doc).iter().all(|k| podman.get(k).is_some()), "{doc}");
+    assert_eq!(keys(&doc["InfraConfig"]), keys(&podman["InfraConfig"]));
+    assert_eq!(keys(&doc["Containers"][0]), keys(&podman["Containers"][0]));
+    for (k, v) in podman.as_object().unwrap() {
+        if let Some(ours) = doc.get(k) {
+            assert_eq!(
+                std::mem::discriminant(ours),
+                std::mem::discriminant(v),
+                "{k}: {ours} vs podman's {v}"
+            );
+        }
+    }
 
     // pod start: the rest of its members.
     assert_eq!(b.ok(&["pod", "start", "life"]).trim(), id);

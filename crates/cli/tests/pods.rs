@@ -10,7 +10,7 @@
 //! (`pod inspect`'s keys and JSON types are compared with its document in
 //! `lifecycle_listing_inspect_logs_top_and_stats`); recorded on this machine
 //! with its own --root/--runroot, in a network namespace of its own, with
-//! `--infra-image` busybox because Debian's podman lacks catatonit):
+//! `--infra-image` busybox because Debian's podman lacks catatonit:
 //!
 //! ```text
 //! $ podman pod create --name p1 -p 8080:80 --hostname ph     → the pod's id (64 hex), exit 0

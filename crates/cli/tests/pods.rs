@@ -415,9 +415,27 @@ fn lifecycle_listing_inspect_logs_top_and_stats() {
     );
     b.ok(&["pod", "stop", "-t", "1", "life"]);
     assert_eq!(b.ok(&["pod", "exists", "life"]), "");
+    // restart: stopped, then started again; kill: every container, the
+    // members' restart policies not applied.
+    assert_eq!(b.ok(&["pod", "restart", "-t", "1", "life"]).trim(), id);
+    assert_eq!(inspect(&b, "life")["State"], "Running");
+    assert_eq!(b.ok(&["pod", "kill", "life"]).trim(), id);
+    for c in ["m1", "m2", "m3", infra.as_str()] {
+        b.ok(&["wait", c]);
+    }
+    assert_eq!(inspect(&b, "life")["State"], "Exited");
+    assert_eq!(b.ok(&["inspect", "-f", "{{.RestartCount}}", "m3"]), "0\n");
     assert_eq!(b.ok(&["pod", "rm", "life"]).trim(), id);
     assert_eq!(b.ok(&["pod", "ls", "-q"]), "");
     assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // prune: the pods where nothing runs.
+    b.ok(&["pod", "create", "--name", "idle"]);
+    b.ok(&["pod", "create", "--name", "busy"]);
+    b.ok(&["run", "-d", "--pod", "busy", IMAGE, "sleep", "1000"]);
+    let idle = inspect(&b, "idle")["Id"].as_str().unwrap().to_string();
+    assert_eq!(b.ok(&["pod", "prune", "-f"]).trim(), idle);
+    assert_eq!(b.ok(&["pod", "ls", "--format", "{{.Name}}"]), "busy\n");
+    b.ok(&["pod", "rm", "-f", "busy"]);
     assert_census_clean(&b);
 }
 

@@ -28,6 +28,12 @@ pub enum PodCommand {
     Stop(StopArgs),
     /// Remove pods with their containers.
     Rm(RmArgs),
+    /// Stop pods, then start them again.
+    Restart(StopArgs),
+    /// Send a signal to every running container of pods.
+    Kill(KillArgs),
+    /// Remove every pod none of whose containers runs.
+    Prune(PruneArgs),
     /// Show the output of a pod's containers, merged in time order.
     Logs(LogsArgs),
     /// Show the processes of a pod's containers.
@@ -130,6 +136,25 @@ pub struct RmArgs {
     pods: Vec<String>,
 }
 
+/// `pod kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// `pod prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask (berth never asks: accepted for podman's scripts).
+    #[arg(short, long)]
+    force: bool,
+}
+
 /// `pod logs`.
 #[derive(Args, Debug)]
 pub struct LogsArgs {
@@ -181,6 +206,24 @@ pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
         PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| p.id)),
         PodCommand::Stop(a) => each(&a.pods, |p| engine.pod_stop(p, a.time).map(|p| p.id)),
         PodCommand::Rm(a) => rm(engine, a),
+        PodCommand::Restart(a) => each(&a.pods, |p| {
+            engine.pod_stop(p, a.time)?;
+            engine.pod_start(p).map(|p| p.id)
+        }),
+        PodCommand::Kill(a) => {
+            let sig: model::Signal = a
+                .signal
+                .parse()
+                .map_err(|_| Failure::usage(format!("invalid signal: {}", a.signal)))?;
+            each(&a.pods, |p| engine.pod_kill(p, sig).map(|p| p.id))
+        }
+        PodCommand::Prune(a) => {
+            let _ = a.force;
+            for p in engine.pod_prune()? {
+                println!("{}", p.id);
+            }
+            Ok(())
+        }
         PodCommand::Logs(a) => logs(engine, a),
         PodCommand::Top(a) => top(engine, a),
         PodCommand::Stats(a) => stats(engine, a),

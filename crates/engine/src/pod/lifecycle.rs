@@ -2,6 +2,8 @@
 //! last down, the members in between (each a container's own start, stop
 //! or removal, so a stop or a removal wins over restart policies as it
 //! does for any container).
+use model::Signal;
+
 use super::Pod;
 use crate::config::Status;
 use crate::container::Container;
@@ -114,5 +116,49 @@ impl Engine {
         self.store().remove_pod(&pod.id)?;
         self.emit("pod", "remove", &pod.id, &[("name", pod.name.as_str())]);
         Ok(pod)
+    }
+
+    /// `pod kill`: `sig` to every running container of the pod, its
+    /// members first (SIGKILL or a stop signal is a stop: it wins over
+    /// restart policies, as `kill` does).
+    pub fn pod_kill(&self, name_or_id: &str, sig: Signal) -> Result<Pod> {
+        let pod = self.pod(name_or_id)?;
+        let mut all = self.pod_containers(&pod)?;
+        // Infra last: members first, as `pod stop`.
+        all.sort_by_key(|c| c.config.pod_infra);
+        let running: Vec<Container> = all.into_iter().filter(|c| c.is_running()).collect();
+        if running.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "pod {} is not running: no container to signal",
+                pod.name
+            )));
+        }
+        let failures = running
+            .iter()
+            .filter_map(|c| {
+                self.kill(c.id().as_str(), sig)
+                    .err()
+                    .map(|e| (c.name().to_string(), e))
+            })
+            .collect();
+        some_failed("killing", failures)?;
+        self.emit("pod", "kill", &pod.id, &[("name", pod.name.as_str())]);
+        Ok(pod)
+    }
+
+    /// `pod prune`: remove every pod none of whose containers runs; the
+    /// removed pods.
+    pub fn pod_prune(&self) -> Result<Vec<Pod>> {
+        let mut removed = Vec::new();
+        for s in self.pod_list()? {
+            let live = s
+                .containers
+                .iter()
+                .any(|c| c.is_running() || c.state.status == Status::Restarting);
+            if !live {
+                removed.push(self.pod_remove(&s.pod.id, false)?);
+            }
+        }
+        Ok(removed)
     }
 }

@@ -403,6 +403,13 @@ pub struct ContainerConfig {
     /// given; the alias resolves to that container for this one only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub network_links: BTreeMap<String, Vec<String>>,
+    /// The pod it belongs to (the pod's id), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pod: String,
+    /// It is its pod's infra container (the process that holds the pod's
+    /// namespaces), removed only with the pod.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pod_infra: bool,
 }
 
 /// One legacy `--link name:alias` on the default bridge: the container

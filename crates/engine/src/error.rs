@@ -99,6 +99,9 @@ pub enum EngineError {
         /// The container's name as given.
         container: String,
     },
+    /// No pod by that name or id, in podman's words.
+    #[error("no pod with name or ID {0} found: no such pod")]
+    NoSuchPod(String),
     /// A file or syscall operation failed.
     #[error("{what}: {}", store::error::io_text(source))]
     Io {
@@ -152,7 +155,7 @@ impl EngineError {
             | EngineError::State { .. }
             | EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::BuildStep { .. } | EngineError::Build(_) => ErrorKind::BuildFailed,
-            EngineError::PathNotFound { .. } => ErrorKind::NotFound,
+            EngineError::PathNotFound { .. } | EngineError::NoSuchPod(_) => ErrorKind::NotFound,
             EngineError::Cgroup(_)
             | EngineError::Forked(_)
             | EngineError::Ps(_)

@@ -44,6 +44,8 @@ pub mod logs;
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// Pods (podman's): containers sharing namespaces through an infra container.
+pub mod pod;
 /// Exposed and published ports as Docker shows them; host port reservation.
 pub mod ports;
 /// `berth registry serve`: the registry server.

@@ -429,10 +429,14 @@ impl Engine {
         Ok(())
     }
 
-    /// `system reset`: every container (killed), every network (the
+    /// `system reset`: every pod and container (killed), every network (the
     /// default one too) with its bridge and rules, then all of this
     /// berth's state on disk.
     pub fn system_reset(&self) -> Result<()> {
+        // Pods first: their infra containers go only with them.
+        for p in self.pods()? {
+            self.pod_remove(&p.id, true)?;
+        }
         for c in self.containers()? {
             self.remove(c.id().as_str(), true, true)?;
         }

@@ -232,6 +232,8 @@ pub struct SpecInputs<'a> {
     pub pid_ns: Option<&'a Path>,
     /// `--ipc container:`: that container's IPC namespace.
     pub ipc_ns: Option<&'a Path>,
+    /// A pod member: its infra container's UTS namespace (start only).
+    pub uts_ns: Option<&'a Path>,
     /// The resolved user.
     pub user: &'a ResolvedUser,
     /// The binary bind-mounted at [`INIT_PATH`] for `--init`.
@@ -462,10 +464,13 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     }
 
     // `--uts host`: the host's UTS namespace, whose name stays as it is.
-    let host_uts = c.uts_mode == "host";
+    // `container:` (a pod's members): the infra's, whose name is the pod's.
+    let host_uts = c.uts_mode == "host" || c.uts_mode.starts_with("container:");
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
-    if !host_uts {
-        namespaces.insert(0, json!({"type": "uts"}));
+    match inp.uts_ns {
+        Some(p) => namespaces.insert(0, json!({"type": "uts", "path": p})),
+        None if !host_uts => namespaces.insert(0, json!({"type": "uts"})),
+        None => {}
     }
     // `--pid host` / `--ipc host`: the host's namespace (none of its own);
     // `container:`: that container's.

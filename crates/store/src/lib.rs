@@ -33,6 +33,8 @@ pub mod image;
 /// Unpacking one layer tarball into a directory, safely.
 pub mod layer;
 pub mod network;
+/// Pod rows (the engine's pods: an infra container and its members).
+pub mod pod;
 /// Named volumes.
 pub mod volume;
 
@@ -51,9 +53,10 @@ pub use image::{
     LayerBlob, PruneReport, RemoveEvent,
 };
 pub use network::{Lease, NetworkRecord};
+pub use pod::PodRecord;
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -116,6 +119,11 @@ CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 CREATE TABLE IF NOT EXISTS image_parents (
     id TEXT PRIMARY KEY,            -- an image made by commit
     parent TEXT NOT NULL            -- the image of the container it was made from
+);
+CREATE TABLE IF NOT EXISTS pods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL            -- the engine's JSON document
 );
 CREATE TABLE IF NOT EXISTS build_layers (
     diff_id TEXT PRIMARY KEY,       -- a layer a build made, stored without its blob

@@ -10,6 +10,7 @@ pub mod distribution;
 mod fs;
 mod image;
 mod network;
+mod pod;
 mod registry;
 mod scan;
 mod serve;
@@ -116,6 +117,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage pods (podman's): containers sharing network, IPC and UTS namespaces.
+    #[command(subcommand)]
+    Pod(pod::PodCommand),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -180,11 +184,15 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         cmd,
         Command::Run(_) | Command::Container(container::ContainerCommand::Run(_))
     );
+    // `create --pod` is podman's: its errors exit 125.
+    let is_run = is_run || matches!(&cmd, Command::Create(a) if a.in_pod());
     // `scan --exit-code 125` with findings exits 125 as asked.
     let is_scan = matches!(cmd, Command::Scan(_));
+    // podman's CLI, whose verbs these are, exits 125 for engine errors.
+    let is_pod = matches!(cmd, Command::Pod(_));
     run_command(paths, cmd).map_err(|mut f| {
         let asked_for = is_scan && f.message.is_none();
-        if f.code == 125 && !f.usage && !is_run && !asked_for {
+        if f.code == 125 && !f.usage && !is_run && !asked_for && !is_pod {
             f.code = 1;
         }
         f
@@ -252,6 +260,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Logout(a) => distribution::logout(&engine, a),
         Command::Network(c) => network::dispatch(&engine, c),
         Command::Volume(c) => volume::dispatch(&engine, c),
+        Command::Pod(c) => pod::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
         Command::Version(a) => system::version(&engine, a),

@@ -598,7 +598,7 @@ pub struct StatsArgs {
 }
 
 /// Docker's binary sizes for memory (`1.5MiB`).
-fn binary_size(bytes: u64) -> String {
+pub(crate) fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -238,6 +238,7 @@ impl Engine {
             census.links = self.links_of(&known);
             problems = host_problems(&known, &census);
         }
+        problems.extend(pod_problems(&known, &self.store().pods()?));
         problems.extend(audit.findings.into_iter().map(Problem::Store));
         problems.sort_by_key(Problem::area);
         Ok(CheckReport {
@@ -246,6 +247,31 @@ impl Engine {
             problems,
         })
     }
+}
+
+/// Pods and containers that should name each other and do not: a pod
+/// whose infra container is gone, a container of a pod that is gone.
+fn pod_problems(known: &Known, pods: &[store::PodRecord]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in pods {
+        let infra = p.config["infra_id"].as_str().unwrap_or_default();
+        if infra.is_empty() || known.container(infra).is_none() {
+            out.push(Problem::PodWithoutInfra {
+                name: p.name.clone(),
+                id: p.id.clone(),
+            });
+        }
+    }
+    for c in known.containers.values() {
+        if !c.config.pod.is_empty() && !pods.iter().any(|p| p.id == c.config.pod) {
+            out.push(Problem::ContainerWithoutPod {
+                container: container_ref(c),
+                pod: c.config.pod.clone(),
+                infra: c.config.pod_infra,
+            });
+        }
+    }
+    out
 }
 
 /// The problems of the host side of a census.

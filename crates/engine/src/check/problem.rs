@@ -126,6 +126,23 @@ pub enum Problem {
         /// The file.
         path: PathBuf,
     },
+    /// A pod whose infra container is gone (a `pod create` or `pod rm`
+    /// cut short): its containers cannot start.
+    PodWithoutInfra {
+        /// The pod's name.
+        name: String,
+        /// Its id.
+        id: String,
+    },
+    /// A container that names a pod the store no longer has.
+    ContainerWithoutPod {
+        /// The container.
+        container: ContainerRef,
+        /// The pod's id.
+        pod: String,
+        /// It is that pod's infra container (berth's alone).
+        infra: bool,
+    },
     /// An inconsistency of the store.
     Store(Finding),
 }
@@ -147,6 +164,8 @@ pub enum Area {
     RunFiles,
     /// Work dirs under `tmp/`.
     Tmp,
+    /// Pods.
+    Pods,
     /// Container records and dirs.
     Containers,
     /// Volume records and dirs.
@@ -171,6 +190,7 @@ impl fmt::Display for Area {
             Area::Leases => "leases",
             Area::RunFiles => "run files",
             Area::Tmp => "tmp",
+            Area::Pods => "pods",
             Area::Containers => "containers",
             Area::Volumes => "volumes",
             Area::Images => "images",
@@ -240,6 +260,7 @@ impl Problem {
             }
             Problem::StaleLease { .. } => Area::Leases,
             Problem::StaleRunFile { .. } => Area::RunFiles,
+            Problem::PodWithoutInfra { .. } | Problem::ContainerWithoutPod { .. } => Area::Pods,
             Problem::Store(f) => match f {
                 Finding::CorruptBlob { .. }
                 | Finding::MissingBlob { .. }
@@ -285,6 +306,16 @@ impl Problem {
             Problem::StaleRule { .. } => repair("removes it", "removed it"),
             Problem::StaleLease { .. } => repair("releases it", "released it"),
             Problem::StaleRunFile { .. } => repair("removes it", "removed it"),
+            Problem::PodWithoutInfra { name, .. } => Remedy::Manual(format!(
+                "remove the pod with its containers (berth pod rm -f {name}) and create it again"
+            )),
+            Problem::ContainerWithoutPod { infra: true, .. } => {
+                repair("removes it (kills it first)", "removed it")
+            }
+            Problem::ContainerWithoutPod { container, .. } => Remedy::Manual(format!(
+                "remove the container (berth rm -f {}): it cannot start without its pod",
+                container.name
+            )),
             Problem::Store(f) => match f {
                 Finding::CorruptBlob {
                     cache_only: true, ..
@@ -404,6 +435,25 @@ impl fmt::Display for Problem {
             Problem::StaleRunFile { path } => {
                 write!(f, "{} belongs to something that is gone", path.display())
             }
+            Problem::PodWithoutInfra { name, id } => write!(
+                f,
+                "pod {name} ({}) has no infra container (its create or removal was cut short)",
+                &id[..12.min(id.len())]
+            ),
+            Problem::ContainerWithoutPod {
+                container,
+                pod,
+                infra,
+            } => write!(
+                f,
+                "{container} is {} of pod {}, which no longer exists",
+                if *infra {
+                    "the infra container"
+                } else {
+                    "a member"
+                },
+                &pod[..12.min(pod.len())]
+            ),
             Problem::Store(finding) => fmt_finding(finding, f),
         }
     }

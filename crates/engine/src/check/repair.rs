@@ -132,7 +132,20 @@ impl Engine {
             }
             Problem::StaleRunFile { path } => std::fs::remove_file(path)
                 .map_err(|e| EngineError::io(format!("removing {}", path.display()), e)),
-            Problem::UnrecordedProcess { .. } => Err(gone("left to the user")),
+            Problem::UnrecordedProcess { .. }
+            | Problem::PodWithoutInfra { .. }
+            | Problem::ContainerWithoutPod { infra: false, .. } => Err(gone("left to the user")),
+            Problem::ContainerWithoutPod {
+                container,
+                pod,
+                infra: true,
+            } => {
+                let c = self.container(container.id.as_str())?;
+                if self.store().pod(pod).is_ok() {
+                    return Err(gone("its pod exists again"));
+                }
+                self.remove_container(c, true, true).map(|_| ())
+            }
             Problem::Store(f) => self.repair_finding(f),
         }
     }

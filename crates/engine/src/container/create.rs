@@ -162,6 +162,20 @@ pub struct CreateRequest {
     /// Links of the (first) user-defined network's endpoint: `name:alias`,
     /// resolved by name when looked up (the target may come later).
     pub endpoint_links: Vec<String>,
+    /// `--pod`: the container joins a pod's namespaces.
+    pub pod: PodMembership,
+}
+
+/// A container's place in a pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PodMembership {
+    /// Not in a pod.
+    #[default]
+    None,
+    /// `--pod NAME`: joins the pod's shared namespaces (name or id).
+    Member(String),
+    /// The pod's infra container (the pod's id); made by `pod create` only.
+    Infra(String),
 }
 
 /// Check `--memory`, `--memory-swap` and `--cpus` as Docker does.
@@ -367,6 +381,15 @@ impl Engine {
     }
 
     fn create_as(&self, req: &CreateRequest, may_fork: bool) -> Result<Option<Container>> {
+        // `--pod`: the request joins the pod's infra container.
+        let in_pod;
+        let req = match &req.pod {
+            PodMembership::Member(pod) => {
+                in_pod = self.pod_member_request(req, pod)?;
+                &in_pod
+            }
+            _ => req,
+        };
         if let Some(n) = &req.name {
             if !model::id::valid_container_name(n.trim_start_matches('/')) {
                 return Err(EngineError::Refused(format!(
@@ -420,6 +443,9 @@ impl Engine {
         let uts_mode = match req.uts_mode.as_deref() {
             None | Some("") => String::new(),
             Some(m @ ("host" | "private")) => m.to_string(),
+            // A pod's members share its infra container's (set by the
+            // engine: docker's CLI takes host or nothing).
+            Some(m) if m.starts_with("container:") => self.namespace_mode("--uts", Some(m), &[])?,
             Some(m) => {
                 return Err(EngineError::invalid(
                     "--uts",
@@ -819,6 +845,11 @@ impl Engine {
             endpoint_extras,
             links,
             network_links,
+            pod: match &req.pod {
+                PodMembership::None => String::new(),
+                PodMembership::Member(p) | PodMembership::Infra(p) => p.clone(),
+            },
+            pod_infra: matches!(req.pod, PodMembership::Infra(_)),
         };
         // A -u the image's /etc/passwd lacks is not refused here: as in
         // Docker, the container is created and its start fails.
@@ -877,7 +908,7 @@ impl Engine {
         Ok(Some(c))
     }
 
-    fn random_name(&self) -> Result<String> {
+    pub(crate) fn random_name(&self) -> Result<String> {
         const LEFT: &[&str] = &[
             "brave",
             "calm",

@@ -404,6 +404,25 @@ impl Engine {
     /// container's cgroups, no monitor, no mount, veth, rule or lease.
     pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<Container> {
         let c = self.container(name_or_id)?;
+        // A pod's infra container goes with its pod (podman's words).
+        if c.config.pod_infra && self.store().pod(&c.config.pod).is_ok() {
+            return Err(EngineError::Conflict(format!(
+                "container {} is the infra container of pod {} and cannot be removed without removing the pod: remove the pod with berth pod rm",
+                c.id().as_str(),
+                c.config.pod
+            )));
+        }
+        self.remove_container(c, force, volumes)
+    }
+
+    /// `rm` of a decoded container, its pod membership not checked (the
+    /// pod's own removal, and `remove`).
+    pub(crate) fn remove_container(
+        &self,
+        c: Container,
+        force: bool,
+        volumes: bool,
+    ) -> Result<Container> {
         if !force {
             let state = match c.state.status {
                 Status::Restarting => Some("restarting"),
@@ -450,6 +469,8 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
         crate::faults::point("rm.record-removed");
+        // A monitor that was killed never removed its attach socket.
+        let _ = std::fs::remove_file(self.attach_socket(c.id()));
         if volumes {
             self.remove_anonymous_volumes(&c.config.mounts);
         }

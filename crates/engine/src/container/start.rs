@@ -109,6 +109,11 @@ impl Engine {
 
     fn start_as(&self, name_or_id: &str, mode: AttachMode, restarting: bool) -> Result<Launched> {
         let c = self.container(name_or_id)?;
+        // A pod's member needs the pod's infra container (its namespaces):
+        // started first, as podman starts a container's dependencies.
+        if !c.config.pod.is_empty() && !c.config.pod_infra && !c.is_running() {
+            self.ensure_pod_infra(&c.config.pod)?;
+        }
         if c.is_running() {
             return Err(EngineError::State {
                 name: c.name().to_string(),
@@ -203,6 +208,7 @@ impl Engine {
         };
         let pid_ns = self.donor_namespace(&c.config.pid_mode, "pid")?;
         let ipc_ns = self.donor_namespace(&c.config.ipc_mode, "ipc")?;
+        let uts_ns = self.donor_namespace(&c.config.uts_mode, "uts")?;
         let mut mounts = Vec::new();
         for m in &c.config.mounts {
             let source = self.mount_source(m, user.uid, user.gid)?;
@@ -222,6 +228,7 @@ impl Engine {
             joined: joined.as_ref().map(|(d, n)| (d.as_path(), n.as_path())),
             pid_ns: pid_ns.as_deref(),
             ipc_ns: ipc_ns.as_deref(),
+            uts_ns: uts_ns.as_deref(),
             user: &user,
             init_binary: init_binary.as_deref(),
             args: &args,

@@ -34,6 +34,7 @@ pub use rm::{rm, RmArgs};
 pub(crate) use run::{attached_exit, with_values_from_here};
 pub use run::{run, start, CreateArgs, StartArgs};
 pub use stop::{kill, stop, KillArgs, StopArgs};
+pub(crate) use top::print_processes;
 pub use top::{top, TopArgs};
 pub use update::{update, UpdateArgs};
 pub use wait::wait;

@@ -40,6 +40,9 @@ pub struct PsArgs {
     /// image (virtual). Also when the format uses .Size, as docker's.
     #[arg(short = 's', long)]
     size: bool,
+    /// Add each container's pod (podman's POD ID and PODNAME columns).
+    #[arg(short = 'p', long)]
+    pod: bool,
 }
 
 pub(crate) fn container_row(c: &Container, no_trunc: bool) -> Row {
@@ -144,6 +147,22 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
         || a.format
             .as_deref()
             .is_some_and(|f| f.contains(".Size") || f.contains("json .}}") || f.contains("{{.}}"));
+    let pods: std::collections::BTreeMap<String, (String, String)> = if a.pod {
+        engine
+            .pods()?
+            .into_iter()
+            .map(|p| {
+                let short = if a.no_trunc {
+                    p.id.clone()
+                } else {
+                    p.short_id().to_string()
+                };
+                (p.id, (short, p.name))
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
     let rows: Vec<Row> = engine
         .list_containers(&req)
         .map_err(daemon_error)?
@@ -171,6 +190,11 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
                     "0B".to_string()
                 },
             );
+            if a.pod {
+                let (id, name) = pods.get(&c.config.pod).cloned().unwrap_or_default();
+                r.insert("Pod", id);
+                r.insert("PodName", name);
+            }
             if let Some(links) = link_names.get(c.id().as_str()) {
                 let mut names: Vec<String> = links
                     .iter()
@@ -207,10 +231,14 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<(), Failure> {
         ("NAMES", "Names"),
         ("SIZE", "Size"),
     ];
+    let mut cols: Vec<(&str, &str)> = if a.size { SIZE_COLS } else { COLS }.to_vec();
+    if a.pod {
+        cols.extend([("POD ID", "Pod"), ("PODNAME", "PodName")]);
+    }
     print!(
         "{}",
         format::print(
-            &Format::parse(a.format.as_deref(), if a.size { SIZE_COLS } else { COLS }),
+            &Format::parse(a.format.as_deref(), &cols),
             &rows,
             &format::PS
         )?

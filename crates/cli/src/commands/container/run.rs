@@ -124,6 +124,11 @@ pub struct CreateArgs {
     /// UTS namespace to use (host).
     #[arg(long)]
     uts: Option<String>,
+    /// Run in a pod (podman's): join its network, IPC and UTS namespaces
+    /// (and pid with --share pid); `new:NAME` creates the pod first, with
+    /// this container's -p, --network and --hostname.
+    #[arg(long)]
+    pod: Option<String>,
     /// Add a rule to the cgroup allowed devices list ('c 7:128 rwm').
     #[arg(long = "device-cgroup-rule")]
     device_cgroup_rule: Vec<String>,
@@ -301,6 +306,11 @@ fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
 }
 
 impl CreateArgs {
+    /// `--pod` was given.
+    pub fn in_pod(&self) -> bool {
+        self.pod.as_deref().is_some_and(|p| !p.is_empty())
+    }
+
     /// The image named on the command line.
     fn image(&self) -> &str {
         &self.image_and_command[0]
@@ -528,6 +538,12 @@ impl CreateArgs {
             volume_driver: self.volume_driver.clone(),
             links,
             endpoint_links,
+            pod: match &self.pod {
+                Some(p) if !p.is_empty() => {
+                    engine::container::create::PodMembership::Member(p.clone())
+                }
+                _ => engine::container::create::PodMembership::None,
+            },
         })
     }
 
@@ -586,7 +602,28 @@ pub(crate) fn attached_exit(
 
 /// `run` (start = true) and `create`.
 pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
-    let req = a.request()?;
+    let mut req = a.request()?;
+    // `--pod new:NAME`: the pod first, with the container's network
+    // options, which are the pod's then (podman).
+    if let Some(name) = a.pod.as_deref().and_then(|p| p.strip_prefix("new:")) {
+        let pod = engine
+            .pod_create(&engine::pod::create::PodCreateRequest {
+                name: Some(name.to_string()),
+                hostname: req.hostname.take(),
+                network: (a.network != "default").then(|| a.network.clone()),
+                ports: std::mem::take(&mut req.ports),
+                ..Default::default()
+            })
+            .map_err(|e| {
+                if start {
+                    as_docker_run(e.into(), true)
+                } else {
+                    e.into()
+                }
+            })?;
+        req.pod = engine::container::create::PodMembership::Member(pod.id);
+        req.network_mode_name = Some("default".into());
+    }
     // `docker run` words its failures its own way; `docker create` does not.
     let worded = |f: Failure| if start { as_docker_run(f, true) } else { f };
     let mut cidfile = CidFile::open(a.cidfile.as_deref()).map_err(Failure::with_help)?;

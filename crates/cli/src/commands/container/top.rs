@@ -75,12 +75,19 @@ fn user_name(uid: u32) -> String {
 pub fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {
     let c = engine.container(&a.container)?;
     let pids = engine.container_pids(&c)?;
-    if !a.ps_options.is_empty() {
-        print!("{}", ps_filtered(&a.ps_options, &pids)?);
+    print_processes(&pids, &a.ps_options)
+}
+
+/// Print the processes `pids` as `top` does: the host's `ps` with
+/// `ps_options` kept to them, or docker's default columns (`pod top`
+/// prints a pod's processes the same way).
+pub(crate) fn print_processes(pids: &[i32], ps_options: &[String]) -> Result<(), Failure> {
+    if !ps_options.is_empty() {
+        print!("{}", ps_filtered(ps_options, pids)?);
         return Ok(());
     }
     let mut lines = vec!["UID\tPID\tPPID\tC\tSTIME\tTTY\tTIME\tCMD".to_string()];
-    for pid in pids {
+    for &pid in pids {
         if let Some(r) = engine::container::ops::process_row(pid) {
             lines.push(format!(
                 "{}\t{}\t{}\t0\t{}\t{}\t{}\t{}",

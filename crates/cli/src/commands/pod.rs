@@ -1,0 +1,569 @@
+//! `pod` (podman's): create, ls/ps, inspect, start, stop, rm, logs, top,
+//! stats, exists. Output and exit codes as podman 4.3 gives them (errors
+//! 125, `pod rm` of a missing pod 1); tables in berth's column spacing.
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use engine::pod::inspect::PodSummary;
+use engine::Engine;
+
+use crate::format::{self, Format, Listing, Row};
+use crate::Failure;
+
+/// `pod` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PodCommand {
+    /// Create a pod: an infra process holding the network, IPC and UTS
+    /// namespaces its containers (run --pod) share.
+    Create(CreateArgs),
+    /// List pods.
+    #[command(alias = "ps", alias = "list")]
+    Ls(LsArgs),
+    /// Show a pod's details (podman's JSON).
+    Inspect(InspectArgs),
+    /// Start pods: the infra process, then their containers.
+    Start(NamesArgs),
+    /// Stop pods: their containers, then the infra process.
+    Stop(StopArgs),
+    /// Remove pods with their containers.
+    Rm(RmArgs),
+    /// Stop pods, then start them again.
+    Restart(StopArgs),
+    /// Send a signal to every running container of pods.
+    Kill(KillArgs),
+    /// Remove every pod none of whose containers runs.
+    Prune(PruneArgs),
+    /// Show the output of a pod's containers, merged in time order.
+    Logs(LogsArgs),
+    /// Show the processes of a pod's containers.
+    Top(TopArgs),
+    /// Resource use of pods' containers.
+    Stats(StatsArgs),
+    /// Exit 0 if the pod exists, 1 if not.
+    Exists {
+        /// Pod.
+        pod: String,
+    },
+}
+
+/// `pod create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The pod's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The host name its containers share (default: the pod's name).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Namespaces to share: ipc, net, pid, uts (comma-separated; replaces
+    /// the default ipc,net,uts, or adds to it with a leading +), or none.
+    #[arg(long)]
+    share: Option<String>,
+    /// The pod's network: bridge (default), none, host or a network made
+    /// with berth network create.
+    #[arg(long = "network", alias = "net")]
+    network: Option<String>,
+    /// Publish a port of the pod ([ip:]hostPort:containerPort[/proto]).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Set metadata on the pod (key=value).
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+}
+
+/// `pod ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Only ids.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Whole ids.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Add the containers' names.
+    #[arg(long)]
+    ctr_names: bool,
+    /// Add the containers' ids.
+    #[arg(long)]
+    ctr_ids: bool,
+    /// Add the containers' states.
+    #[arg(long)]
+    ctr_status: bool,
+    /// A Go template, `table …` or `json`.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `pod inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A Go template for each pod.
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// Pods, by name or id.
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// `pod stop`.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait for each container before killing it.
+    #[arg(short = 't', long = "time")]
+    time: Option<i64>,
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// `pod rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill running containers first; a missing pod is no error.
+    #[arg(short, long)]
+    force: bool,
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// `pod kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    /// Pods.
+    #[arg(required = true)]
+    pods: Vec<String>,
+}
+
+/// `pod prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask (berth never asks: accepted for podman's scripts).
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `pod logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Only this container of the pod.
+    #[arg(short = 'c', long)]
+    container: Option<String>,
+    /// Prefix lines with container names instead of ids.
+    #[arg(short = 'n', long)]
+    names: bool,
+    /// The last N lines of each container.
+    #[arg(long)]
+    tail: Option<usize>,
+    /// Show timestamps.
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Pod.
+    pod: String,
+}
+
+/// `pod top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Pod.
+    pod: String,
+    /// Options for the host's `ps`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_options: Vec<String>,
+}
+
+/// `pod stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// One reading, then exit.
+    #[arg(long)]
+    no_stream: bool,
+    /// Every pod (the default when none is named).
+    #[arg(short, long)]
+    all: bool,
+    /// Pods.
+    pods: Vec<String>,
+}
+
+/// Run a `pod` subcommand.
+pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
+    match cmd {
+        PodCommand::Create(a) => create(engine, a),
+        PodCommand::Ls(a) => ls(engine, a),
+        PodCommand::Inspect(a) => inspect(engine, a),
+        PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| p.id)),
+        PodCommand::Stop(a) => each(&a.pods, |p| engine.pod_stop(p, a.time).map(|p| p.id)),
+        PodCommand::Rm(a) => rm(engine, a),
+        PodCommand::Restart(a) => each(&a.pods, |p| {
+            engine.pod_stop(p, a.time)?;
+            engine.pod_start(p).map(|p| p.id)
+        }),
+        PodCommand::Kill(a) => {
+            let sig: model::Signal = a
+                .signal
+                .parse()
+                .map_err(|_| Failure::usage(format!("invalid signal: {}", a.signal)))?;
+            each(&a.pods, |p| engine.pod_kill(p, sig).map(|p| p.id))
+        }
+        PodCommand::Prune(a) => {
+            let _ = a.force;
+            for p in engine.pod_prune()? {
+                println!("{}", p.id);
+            }
+            Ok(())
+        }
+        PodCommand::Logs(a) => logs(engine, a),
+        PodCommand::Top(a) => top(engine, a),
+        PodCommand::Stats(a) => stats(engine, a),
+        PodCommand::Exists { pod } => match engine.pod(&pod) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Err(Failure::silent(1)),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// Do `op` on each pod, printing its id; the first failure is reported
+/// after the others were tried (podman goes on too).
+fn each(pods: &[String], op: impl Fn(&str) -> engine::Result<String>) -> Result<(), Failure> {
+    let mut failure = None;
+    for p in pods {
+        match op(p) {
+            Ok(id) => println!("{id}"),
+            Err(e) => {
+                if let Some(f) = failure.replace(Failure::from(e)) {
+                    eprintln!("berth: {}", f.message.unwrap_or_default());
+                }
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
+    let mut ports = Vec::new();
+    for p in &a.publish {
+        ports.extend(engine::config::PortMapping::parse(p).map_err(Failure::with_help)?);
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let pod = engine.pod_create(&engine::pod::create::PodCreateRequest {
+        name: a.name,
+        hostname: a.hostname,
+        share: a.share,
+        network: a.network,
+        ports,
+        labels,
+        create_command: std::env::args().collect(),
+    })?;
+    println!("{}", pod.id);
+    Ok(())
+}
+
+/// `pod ps`'s rows and columns (podman's).
+const POD_PS: Listing = Listing {
+    type_name: "entities.ListPodsReport",
+    parse_prefix: "template: ",
+    exec_prefix: "template: ",
+    headers: &[
+        ("ID", "POD ID"),
+        ("InfraID", "INFRA ID"),
+        ("NumberOfContainers", "# OF CONTAINERS"),
+        ("ContainerIds", "IDS"),
+        ("ContainerNames", "NAMES"),
+        ("ContainerStatuses", "STATUS"),
+    ],
+    fields: &[
+        "ID",
+        "Name",
+        "Status",
+        "Created",
+        "InfraID",
+        "NumberOfContainers",
+        "Labels",
+        "Networks",
+        "ContainerIds",
+        "ContainerNames",
+        "ContainerStatuses",
+    ],
+    validate: false,
+};
+
+fn ls(engine: &Engine, a: LsArgs) -> Result<(), Failure> {
+    let list = engine.pod_list()?;
+    let short = |id: &str| {
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            id[..12.min(id.len())].to_string()
+        }
+    };
+    if a.quiet {
+        for s in &list {
+            println!("{}", short(&s.pod.id));
+        }
+        return Ok(());
+    }
+    let row = |s: &PodSummary| -> Row {
+        let mut r = Row::new();
+        r.insert("ID", short(&s.pod.id));
+        r.insert("Name", s.pod.name.clone());
+        r.insert("Status", s.status.as_str().to_string());
+        r.insert(
+            "Created",
+            engine::container::summary::human_duration(chrono::Utc::now() - s.pod.config.created)
+                + " ago",
+        );
+        r.insert("InfraID", short(&s.pod.config.infra_id));
+        r.insert("NumberOfContainers", s.containers.len().to_string());
+        r.insert(
+            "Labels",
+            s.pod
+                .config
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        r.insert(
+            "Networks",
+            s.containers
+                .iter()
+                .find(|c| c.config.pod_infra)
+                .map(|c| c.config.networks.join(","))
+                .unwrap_or_default(),
+        );
+        let join = |f: &dyn Fn(&engine::container::Container) -> String| {
+            s.containers.iter().map(f).collect::<Vec<_>>().join(",")
+        };
+        r.insert("ContainerIds", join(&|c| short(c.id().as_str())));
+        r.insert("ContainerNames", join(&|c| c.name().to_string()));
+        r.insert(
+            "ContainerStatuses",
+            join(&|c| c.state.status.as_str().to_string()),
+        );
+        r
+    };
+    let rows: Vec<Row> = list.iter().map(row).collect();
+    let mut cols: Vec<(&'static str, &'static str)> = vec![
+        ("POD ID", "ID"),
+        ("NAME", "Name"),
+        ("STATUS", "Status"),
+        ("CREATED", "Created"),
+        ("INFRA ID", "InfraID"),
+    ];
+    if a.ctr_ids {
+        cols.push(("IDS", "ContainerIds"));
+    }
+    if a.ctr_names {
+        cols.push(("NAMES", "ContainerNames"));
+    }
+    if a.ctr_status {
+        cols.push(("STATUS", "ContainerStatuses"));
+    }
+    if !(a.ctr_ids || a.ctr_names || a.ctr_status) {
+        cols.push(("# OF CONTAINERS", "NumberOfContainers"));
+    }
+    let out = format::print(&Format::parse(a.format.as_deref(), &cols), &rows, &POD_PS)?;
+    print!("{out}");
+    Ok(())
+}
+
+fn inspect(engine: &Engine, a: InspectArgs) -> Result<(), Failure> {
+    let mut docs = Vec::new();
+    let mut failure = None;
+    for p in &a.pods {
+        match engine.pod_inspect(p) {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                failure = Some(Failure::from(e));
+            }
+        }
+    }
+    if let Some(f) = &a.format {
+        format::print_inspect(&docs, f)?;
+    } else if docs.len() == 1 && failure.is_none() {
+        // podman 4.3 prints a lone pod as an object.
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&docs[0]).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).unwrap_or_default()
+        );
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
+    let mut failure: Option<Failure> = None;
+    for p in &a.pods {
+        match engine.pod_remove(p, a.force) {
+            Ok(pod) => println!("{}", pod.id),
+            // podman: a missing pod is no error with -f, and exit 1 without.
+            Err(e) if e.is_not_found() && a.force => {}
+            Err(e) if e.is_not_found() => failure = Some(Failure::msg(1, e.to_string())),
+            Err(e) => {
+                if let Some(f) = failure.replace(Failure::from(e)) {
+                    eprintln!("berth: {}", f.message.unwrap_or_default());
+                }
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
+    let entries = engine.pod_logs(&a.pod, a.container.as_deref(), a.tail)?;
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    for e in entries {
+        let who = if a.names {
+            e.name.clone()
+        } else {
+            e.id[..12].to_string()
+        };
+        let mut line = format!("{who} ").into_bytes();
+        if a.timestamps {
+            line.extend(
+                e.entry
+                    .time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                    .as_bytes(),
+            );
+            line.push(b' ');
+        }
+        line.extend(&e.entry.data);
+        if !line.ends_with(b"\n") {
+            line.push(b'\n');
+        }
+        let _ = match e.entry.stream {
+            engine::logs::Stream::Stderr => stderr.lock().write_all(&line),
+            _ => stdout.lock().write_all(&line),
+        };
+    }
+    Ok(())
+}
+
+fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {
+    let (_, running) = engine.pod_running(&a.pod)?;
+    let mut pids = Vec::new();
+    for c in &running {
+        pids.extend(engine.container_pids(c)?);
+    }
+    crate::commands::container::print_processes(&pids, &a.ps_options)
+}
+
+fn stats(engine: &Engine, a: StatsArgs) -> Result<(), Failure> {
+    use engine::container::ops::StatsSample;
+    let pick = || -> Result<Vec<(String, engine::container::Container)>, Failure> {
+        let pods: Vec<engine::pod::Pod> = if a.pods.is_empty() || a.all {
+            engine.pods()?
+        } else {
+            a.pods
+                .iter()
+                .map(|p| engine.pod(p))
+                .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for pod in pods {
+            for c in engine.pod_containers(&pod)? {
+                if c.is_running() {
+                    out.push((pod.short_id().to_string(), c));
+                }
+            }
+        }
+        Ok(out)
+    };
+    let sample = |c: &engine::container::Container| engine.stats_sample(c).unwrap_or_default();
+    let mut prev: BTreeMap<String, StatsSample> = pick()?
+        .iter()
+        .map(|(_, c)| (c.id().as_str().to_string(), sample(c)))
+        .collect();
+    let size = crate::commands::system::binary_size;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut lines = vec![
+            "POD\tCID\tNAME\tCPU %\tMEM USAGE/ LIMIT\tMEM %\tNET IO\tBLOCK IO\tPIDS".to_string(),
+        ];
+        let mut now = BTreeMap::new();
+        for (pod, c) in pick()? {
+            let s = sample(&c);
+            let p = prev.get(c.id().as_str()).cloned().unwrap_or_default();
+            let mem = if s.mem_limit > 0 {
+                s.mem_usage as f64 * 100.0 / s.mem_limit as f64
+            } else {
+                0.0
+            };
+            lines.push(format!(
+                "{pod}\t{}\t{}\t{:.2}%\t{} / {}\t{mem:.2}%\t{} / {}\t{} / {}\t{}",
+                c.id().short(),
+                c.name(),
+                s.cpu_percent(&p),
+                size(s.mem_usage),
+                size(s.mem_limit),
+                format::human_size(s.net_rx),
+                format::human_size(s.net_tx),
+                format::human_size(s.blk_read),
+                format::human_size(s.blk_write),
+                s.pids
+            ));
+            now.insert(c.id().as_str().to_string(), s);
+        }
+        let table = align(&lines);
+        if a.no_stream {
+            print!("{table}");
+            return Ok(());
+        }
+        print!("\x1b[2J\x1b[H{table}");
+        let _ = std::io::stdout().flush();
+        prev = now;
+    }
+}
+
+/// Columns of tab-separated lines padded to their widest cell (two
+/// spaces apart, as podman's tables).
+fn align(lines: &[String]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for l in lines {
+        for (i, cell) in l.split('\t').enumerate() {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for l in lines {
+        let cells: Vec<&str> = l.split('\t').collect();
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,210 @@
+//! `pod create`, and what `run --pod` changes in a container's request.
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+
+use super::{Pod, PodConfig, SharedNamespace};
+use crate::config::{NetworkMode, PortMapping};
+use crate::container::create::{CreateRequest, PodMembership};
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+/// `pod create`'s options (podman's names).
+#[derive(Debug, Clone, Default)]
+pub struct PodCreateRequest {
+    /// `--name` (a generated one when absent).
+    pub name: Option<String>,
+    /// `--hostname` (the pod's name when absent).
+    pub hostname: Option<String>,
+    /// `--share` as given (podman's default `ipc,net,uts` when absent).
+    pub share: Option<String>,
+    /// `--network`: `bridge` (default), `none`, `host` or a network's name.
+    pub network: Option<String>,
+    /// `-p`.
+    pub ports: Vec<PortMapping>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// The command line, for `CreateCommand`.
+    pub create_command: Vec<String>,
+}
+
+/// podman's words for a member that brings its own network.
+const NETWORK_SHARED: &str = "invalid config provided: published or exposed ports must be defined when the pod is created: network cannot be configured when it is shared with a pod";
+
+impl Engine {
+    /// `pod create`: the pod's row, then its infra container (created, not
+    /// started: `pod start` or its first member's start starts it).
+    pub fn pod_create(&self, req: &PodCreateRequest) -> Result<Pod> {
+        let shared = match &req.share {
+            Some(s) => SharedNamespace::parse_list(s)?,
+            None => SharedNamespace::defaults(),
+        };
+        let net = shared.contains(&SharedNamespace::Net);
+        if !net && (!req.ports.is_empty() || req.network.is_some()) {
+            return Err(EngineError::invalid(
+                "-p/--network",
+                "the pod does not share its network (--share without net): publish ports and pick networks per container",
+            ));
+        }
+        if req.network.as_deref() == Some("none") && !req.ports.is_empty() {
+            // podman's words.
+            return Err(EngineError::Refused(
+                "PortMappings can only be used with Bridge or slirp4netns networking".into(),
+            ));
+        }
+        if req.hostname.is_some() && !shared.contains(&SharedNamespace::Uts) {
+            return Err(EngineError::invalid(
+                "--hostname",
+                "the pod does not share its UTS namespace (--share without uts): set hostnames per container",
+            ));
+        }
+        let id = model::ContainerId::random().as_str().to_string();
+        let name = match &req.name {
+            Some(n) if !model::id::valid_container_name(n) => {
+                return Err(EngineError::Refused(format!(
+                    "Invalid pod name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )))
+            }
+            Some(n) => n.clone(),
+            None => self.random_pod_name()?,
+        };
+        let image = self.pause_image()?;
+        let config = PodConfig {
+            created: Utc::now(),
+            hostname: req.hostname.clone().unwrap_or_else(|| name.clone()),
+            infra_id: String::new(),
+            shared: shared.clone(),
+            network: req.network.clone().unwrap_or_default(),
+            ports: req.ports.clone(),
+            labels: req.labels.clone(),
+            create_command: req.create_command.clone(),
+        };
+        let doc = |c: &PodConfig| {
+            serde_json::to_value(c)
+                .map_err(|e| EngineError::io("encoding a pod", std::io::Error::other(e)))
+        };
+        // The row first: it holds the name (a second create of the same
+        // name stops here, before any container exists).
+        self.store().create_pod(&store::PodRecord {
+            id: id.clone(),
+            name: name.clone(),
+            config: doc(&config)?,
+        })?;
+        crate::faults::point("pod-create.row-written");
+        let (network, networks) = if !net {
+            (NetworkMode::None, Vec::new())
+        } else {
+            match req.network.as_deref() {
+                None | Some("bridge" | "default" | "") => {
+                    (NetworkMode::None, vec!["bridge".to_string()])
+                }
+                Some("none") => (NetworkMode::None, Vec::new()),
+                Some("host") => (NetworkMode::Host, Vec::new()),
+                Some(n) => (NetworkMode::None, vec![n.to_string()]),
+            }
+        };
+        let infra = CreateRequest {
+            name: Some(format!("{}-infra", &id[..12])),
+            image,
+            hostname: shared
+                .contains(&SharedNamespace::Uts)
+                .then(|| config.hostname.clone()),
+            network,
+            networks,
+            ports: req.ports.clone(),
+            ipc_mode: shared
+                .contains(&SharedNamespace::Ipc)
+                .then(|| "shareable".to_string()),
+            labels: req.labels.clone(),
+            pod: PodMembership::Infra(id.clone()),
+            ..Default::default()
+        };
+        let created = match self.create(&infra) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.store().remove_pod(&id);
+                return Err(e);
+            }
+        };
+        let infra_id = created.id().as_str().to_string();
+        let mut config = config;
+        config.infra_id = infra_id.clone();
+        let recorded = doc(&config).and_then(|d| {
+            self.store()
+                .update_pod(&id, |old| *old = d)
+                .map_err(EngineError::from)
+        });
+        if let Err(e) = recorded {
+            let _ = self.remove_container(created, true, true);
+            let _ = self.store().remove_pod(&id);
+            return Err(e);
+        }
+        self.emit("pod", "create", &id, &[("name", name.as_str())]);
+        Ok(Pod { id, name, config })
+    }
+
+    /// `run|create --pod POD`: the request with the pod's shared
+    /// namespaces joined through its infra container; its own network,
+    /// ports or hostname are refused where the pod shares them.
+    pub(crate) fn pod_member_request(
+        &self,
+        req: &CreateRequest,
+        pod: &str,
+    ) -> Result<CreateRequest> {
+        let pod = self.pod(pod)?;
+        let infra = format!("container:{}", pod.config.infra_id);
+        let mut out = req.clone();
+        out.pod = PodMembership::Member(pod.id.clone());
+        if pod.shares(SharedNamespace::Net) {
+            // `default`: no --network given (the CLI's word for it).
+            let own_network = req.network_mode_name.as_deref() != Some("default");
+            if !req.ports.is_empty() || req.publish_all || own_network {
+                return Err(EngineError::Refused(NETWORK_SHARED.into()));
+            }
+            out.network = NetworkMode::Container(pod.config.infra_id.clone());
+            out.networks = Vec::new();
+            out.network_mode_name = None;
+        }
+        if pod.shares(SharedNamespace::Uts) {
+            if req.hostname.is_some() {
+                return Err(EngineError::Refused(
+                    "invalid config provided: cannot set hostname when joining the pod UTS namespace".into(),
+                ));
+            }
+            out.uts_mode = Some(infra.clone());
+        }
+        if pod.shares(SharedNamespace::Ipc) {
+            if req.ipc_mode.as_deref().is_some_and(|m| !m.is_empty()) {
+                return Err(EngineError::Refused(
+                    "invalid config provided: cannot set ipc when joining the pod IPC namespace"
+                        .into(),
+                ));
+            }
+            out.ipc_mode = Some(infra.clone());
+        }
+        if pod.shares(SharedNamespace::Pid) {
+            if req.pid_mode.as_deref().is_some_and(|m| !m.is_empty()) {
+                return Err(EngineError::Refused(
+                    "invalid config provided: cannot set pid when joining the pod PID namespace"
+                        .into(),
+                ));
+            }
+            out.pid_mode = Some(infra);
+        }
+        Ok(out)
+    }
+
+    /// A generated pod name, free among pods.
+    fn random_pod_name(&self) -> Result<String> {
+        for _ in 0..16 {
+            let n = self.random_name()?;
+            if self.store().pod(&n).is_err() {
+                return Ok(n);
+            }
+        }
+        Ok(format!(
+            "pod_{}",
+            &model::ContainerId::random().as_str()[..12]
+        ))
+    }
+}

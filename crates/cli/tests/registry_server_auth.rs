@@ -749,3 +749,171 @@ fn pull_through_cache_of_another_registry() {
         assert_census_clean(x);
     }
 }
+
+/// A P-256 key pair made with openssl: (PKCS#8 private PEM, public PEM).
+fn p256_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let o = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (key, public)
+}
+
+/// An external token server (docker's token auth): a second `berth
+/// registry serve` issues the tokens with a key on disk; the registry
+/// keeps no users and verifies them with its public key, issuer and
+/// service. berth logs in (at the registry, sent to the issuer), pushes
+/// and pulls; a registry expecting another issuer or key refuses the
+/// same tokens. (Expired and not-yet-valid tokens: `auth.rs`'s
+/// `tokens_of_an_external_issuer_are_verified_with_its_public_key`.)
+#[test]
+fn tokens_of_an_external_token_server_are_verified() {
+    let b = Berth::new();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (pw, _) = users(dir.path());
+    let (key, public) = p256_pair(dir.path(), "issuer");
+    let (_, other) = p256_pair(dir.path(), "other");
+    let issuer = Server::start(
+        &b,
+        &dir.path().join("issuer"),
+        &[
+            "--htpasswd",
+            pw.to_str().unwrap(),
+            "--token-auth",
+            "--token-service",
+            "reg-b",
+            "--token-issuer",
+            "issuer-a",
+            "--token-signing-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let realm = format!("http://{}/token", issuer.addr);
+    let registry = |root: &str, key: &Path, iss: &str| {
+        Server::start(
+            &b,
+            &dir.path().join(root),
+            &[
+                "--token-realm",
+                &realm,
+                "--token-service",
+                "reg-b",
+                "--token-issuer",
+                iss,
+                "--token-key",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    let s = registry("registry", &public, "issuer-a");
+    let r = format!("{}/team/app:1", s.addr);
+    b.ok(&["tag", IMAGE, &r]);
+    let o = b.run(&["push", &r]);
+    assert_eq!(code(&o), 1, "a push without login: {}", stderr(&o));
+    let o = login(&b, &s.addr, "alice", "rabbit");
+    assert_eq!(code(&o), 1, "a wrong password logged in: {}", stderr(&o));
+    let o = login(&b, &s.addr, "alice", "wonderland");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    b.ok(&["push", &r]);
+    assert!(
+        s.log()
+            .iter()
+            .any(|l| l.contains("\"user\":\"alice\"") && l.contains("\"method\":\"PUT\"")),
+        "{:?}",
+        s.log()
+    );
+    assert!(
+        issuer.log().iter().any(|l| l.contains("/token")),
+        "the tokens came from the issuer: {:?}",
+        issuer.log()
+    );
+    b.ok(&["rmi", &r]);
+    b.ok(&["pull", &r]);
+    // The registry has no /token of its own.
+    let o = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/token?service=reg-b", s.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
+    // Registries expecting another issuer, or another key, refuse the
+    // issuer's tokens. (Login itself succeeds: it asks the issuer, which
+    // takes alice's password, as docker login does.)
+    for (root, key, iss) in [
+        ("wrong-iss", &public, "issuer-z"),
+        ("wrong-key", &other, "issuer-a"),
+    ] {
+        let s2 = registry(root, key, iss);
+        let o = login(&b, &s2.addr, "alice", "wonderland");
+        assert_eq!(code(&o), 0, "{root}: {}", stderr(&o));
+        let r2 = format!("{}/team/app:1", s2.addr);
+        b.ok(&["tag", IMAGE, &r2]);
+        let o = b.run(&["push", &r2]);
+        assert_eq!(code(&o), 1, "{root}: {}", stderr(&o));
+        // Why, as the registry says it to a client holding the token.
+        let (token, _) = curl(&[
+            "-s",
+            "-u",
+            "alice:wonderland",
+            &format!("{realm}?service=reg-b&scope=repository:team/app:pull"),
+        ]);
+        let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+        let (body, _) = curl(&[
+            "-s",
+            "-H",
+            &format!("Authorization: Bearer {}", token["token"].as_str().unwrap()),
+            &format!("http://{}/v2/team/app/tags/list", s2.addr),
+        ]);
+        let why = if root == "wrong-iss" {
+            "issued by \\\"issuer-a\\\""
+        } else {
+            "bad signature"
+        };
+        assert!(body.contains(why), "{root}: {body}");
+        assert!(
+            !s2.log().iter().any(|l| l.contains("\"status\":201")),
+            "{root}: something was stored: {:?}",
+            s2.log()
+        );
+        b.ok(&["rmi", &r2]);
+    }
+    // What does not fit is refused at start, naming the flag.
+    let (c, e) = Server::refuse(
+        &b,
+        &dir.path().join("bad"),
+        &[
+            "--token-realm",
+            &realm,
+            "--token-service",
+            "reg-b",
+            "--token-issuer",
+            "issuer-a",
+            "--token-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(c, 125, "{e}");
+    assert!(e.contains("--token-key") && e.contains("public key"), "{e}");
+    drop(s);
+    drop(issuer);
+    assert_census_clean(&b);
+}

@@ -75,6 +75,19 @@ pub struct ServeArgs {
     /// The token service name (the tokens' audience).
     #[arg(long)]
     token_service: Option<String>,
+    /// The tokens' issuer (`iss`), written by the built-in token endpoint
+    /// and required of every token.
+    #[arg(long)]
+    token_issuer: Option<String>,
+    /// Verify tokens of an external token server (docker's token auth, at
+    /// --token-realm) with its P-256 public key, PEM; no users here.
+    #[arg(long, requires_all = ["token_realm", "token_service", "token_issuer"])]
+    token_key: Option<PathBuf>,
+    /// Sign the built-in endpoint's tokens with this P-256 key (PKCS#8
+    /// PEM) instead of one made at start, so other registries can verify
+    /// them (--token-key with its public half).
+    #[arg(long)]
+    token_signing_key: Option<PathBuf>,
     /// Serve HTTPS with this certificate (chain), PEM.
     #[arg(long)]
     tls_cert: Option<PathBuf>,
@@ -124,6 +137,9 @@ pub fn dispatch(paths: engine::Paths, c: RegistryCommand) -> Result<(), Failure>
                     anonymous_read: a.anonymous_read,
                     token_realm: a.token_realm.or_else(|| a.token_auth.then(String::new)),
                     token_service: a.token_service,
+                    token_issuer: a.token_issuer,
+                    token_key: a.token_key,
+                    token_signing_key: a.token_signing_key,
                 },
                 tls_cert: a.tls_cert,
                 tls_key: a.tls_key,

@@ -30,8 +30,17 @@ pub use super::{Access, Action, Resource};
 pub const BASIC_REALM: &str = "berth-registry";
 /// The service (token audience) when `--token-service` is not given.
 pub const DEFAULT_SERVICE: &str = "berth-registry";
-/// The token issuer.
-const ISSUER: &str = "berth-registry";
+/// The token issuer when `--token-issuer` is not given.
+pub const DEFAULT_ISSUER: &str = "berth-registry";
+
+/// The DER prefix of a P-256 public key's SubjectPublicKeyInfo
+/// (id-ecPublicKey, prime256v1, then a 66-byte bit string): what
+/// `openssl pkey -pubout` writes for an ES256 key. The 65 bytes after it
+/// are the uncompressed point ring verifies with.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
 /// How long a token lives (Docker Hub's: 300 s). Clients fetch a new one
 /// on the next 401.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
@@ -475,6 +484,49 @@ impl Signer {
             .map_err(|e| AuthError::Key(e.to_string()))?;
         Ok(Signer { pair, rng })
     }
+
+    /// `--token-signing-key FILE`: a P-256 private key, PKCS#8 PEM, so
+    /// that other registries can verify this server's tokens with its
+    /// public half (`--token-key`).
+    fn load(path: &Path) -> Result<Signer, AuthError> {
+        use rustls::pki_types::{pem::PemObject, PrivatePkcs8KeyDer};
+        let bad = |reason: String| {
+            AuthError::Options(format!("--token-signing-key {}: {reason}", path.display()))
+        };
+        let der = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| {
+            bad(format!(
+                "{e} (expected a PKCS#8 PEM P-256 key: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256)"
+            ))
+        })?;
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            der.secret_pkcs8_der(),
+            &rng,
+        )
+        .map_err(|e| bad(format!("not a P-256 key for ES256: {e}")))?;
+        Ok(Signer { pair, rng })
+    }
+}
+
+/// `--token-key FILE`: the public key of an external token server, a
+/// P-256 SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`); its
+/// uncompressed point.
+fn load_public_key(path: &Path) -> Result<Vec<u8>, AuthError> {
+    use rustls::pki_types::{pem::PemObject, SubjectPublicKeyInfoDer};
+    let bad =
+        |reason: String| AuthError::Options(format!("--token-key {}: {reason}", path.display()));
+    let der = SubjectPublicKeyInfoDer::from_pem_file(path).map_err(|e| {
+        bad(format!(
+            "{e} (expected the token server's P-256 public key as PEM: openssl pkey -in KEY.pem -pubout)"
+        ))
+    })?;
+    match der.as_ref().strip_prefix(&P256_SPKI_PREFIX[..]) {
+        Some(point) if point.len() == 65 && point[0] == 4 => Ok(point.to_vec()),
+        _ => Err(bad(
+            "not a P-256 public key: tokens are verified as ES256 only".into(),
+        )),
+    }
 }
 
 /// One entry of a token's `access` claim (docker's token format).
@@ -566,6 +618,14 @@ pub struct AuthOptions {
     pub token_realm: Option<String>,
     /// Token auth's service name (the token audience).
     pub token_service: Option<String>,
+    /// `--token-issuer`: the `iss` tokens are issued with and must carry.
+    pub token_issuer: Option<String>,
+    /// `--token-key`: verify tokens of an external token server (at
+    /// `--token-realm`) with this public key instead of issuing them.
+    pub token_key: Option<PathBuf>,
+    /// `--token-signing-key`: sign this server's tokens with this key
+    /// instead of one made at start.
+    pub token_signing_key: Option<PathBuf>,
 }
 
 /// The path of the built-in token endpoint.
@@ -578,6 +638,11 @@ pub struct Authorizer {
     policy: Policy,
     anonymous_read: bool,
     signer: Option<Signer>,
+    /// The point tokens are verified with: the signer's own, or an
+    /// external token server's (`--token-key`).
+    verify_key: Option<Vec<u8>>,
+    /// The `iss` tokens carry.
+    issuer: String,
     /// Tokens whose signature was checked, with their claims: an ES256
     /// check costs tens of microseconds and a client sends its token with
     /// every request. Expiry and audience are checked on every use.
@@ -692,12 +757,21 @@ impl Authorizer {
         local: &str,
     ) -> Result<Authorizer, AuthError> {
         let default_realm = || format!("{scheme}://{local}{TOKEN_PATH}");
+        let issuer = opts
+            .token_issuer
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ISSUER.to_string());
+        if let Some(key) = &opts.token_key {
+            return Self::external(opts, key, issuer);
+        }
         let Some(path) = &opts.htpasswd else {
             for (set, flag) in [
                 (opts.access.is_some(), "--access"),
                 (opts.anonymous_read, "--anonymous-read"),
                 (opts.token_realm.is_some(), "--token-realm"),
                 (opts.token_service.is_some(), "--token-service"),
+                (opts.token_issuer.is_some(), "--token-issuer"),
+                (opts.token_signing_key.is_some(), "--token-signing-key"),
             ] {
                 if set {
                     return Err(AuthError::Options(format!(
@@ -711,6 +785,8 @@ impl Authorizer {
                 policy: Policy::default(),
                 anonymous_read: true,
                 signer: None,
+                verify_key: None,
+                issuer,
                 verified: Mutex::new(HashMap::new()),
                 realm_scheme: None,
             });
@@ -720,7 +796,10 @@ impl Authorizer {
             Some(p) => Policy::load(p, &htpasswd)?,
             None => Policy::default(),
         };
-        let token = opts.token_realm.is_some() || opts.token_service.is_some();
+        let token = opts.token_realm.is_some()
+            || opts.token_service.is_some()
+            || opts.token_issuer.is_some()
+            || opts.token_signing_key.is_some();
         let realm_scheme = match &opts.token_realm {
             Some(r) if !r.is_empty() => None,
             _ => Some(scheme),
@@ -747,18 +826,78 @@ impl Authorizer {
                     "--token-service must not contain a double quote".into(),
                 ));
             }
-            (Flow::Token { realm, service }, Some(Signer::new()?))
+            let signer = match &opts.token_signing_key {
+                Some(k) => Signer::load(k)?,
+                None => Signer::new()?,
+            };
+            (Flow::Token { realm, service }, Some(signer))
         } else {
             (Flow::Basic, None)
         };
+        let verify_key = signer
+            .as_ref()
+            .map(|s| s.pair.public_key().as_ref().to_vec());
         Ok(Authorizer {
             flow,
             htpasswd: Some(htpasswd),
             policy,
             anonymous_read: opts.anonymous_read,
             signer,
+            verify_key,
+            issuer,
             verified: Mutex::new(HashMap::new()),
             realm_scheme,
+        })
+    }
+
+    /// `--token-key`: tokens come from an external token server (docker's
+    /// token auth spec) at `--token-realm`; this server issues none and
+    /// keeps no users: what a token's `access` claim grants is what the
+    /// request may do.
+    fn external(opts: &AuthOptions, key: &Path, issuer: String) -> Result<Authorizer, AuthError> {
+        for (set, flag) in [
+            (opts.htpasswd.is_some(), "--htpasswd"),
+            (opts.access.is_some(), "--access"),
+            (opts.anonymous_read, "--anonymous-read"),
+            (opts.token_signing_key.is_some(), "--token-signing-key"),
+        ] {
+            if set {
+                return Err(AuthError::Options(format!(
+                    "{flag} does not go with --token-key: the external token server decides who may do what"
+                )));
+            }
+        }
+        let realm = match opts.token_realm.as_deref() {
+            Some(r) if r.starts_with("https://") || r.starts_with("http://") => r.to_string(),
+            _ => {
+                return Err(AuthError::Options(
+                    "--token-key needs --token-realm URL: the external token server clients get tokens from".into(),
+                ))
+            }
+        };
+        let (Some(service), Some(_)) = (&opts.token_service, &opts.token_issuer) else {
+            return Err(AuthError::Options(
+                "--token-key needs --token-service NAME and --token-issuer NAME: the audience and issuer the external token server writes into its tokens".into(),
+            ));
+        };
+        if service.contains('"') || realm.contains('"') {
+            return Err(AuthError::Options(
+                "--token-service and --token-realm must not contain a double quote".into(),
+            ));
+        }
+        Ok(Authorizer {
+            flow: Flow::Token {
+                realm,
+                service: service.clone(),
+            },
+            htpasswd: None,
+            policy: Policy::default(),
+            anonymous_read: false,
+            signer: None,
+            verify_key: Some(load_public_key(key)?),
+            issuer,
+            verified: Mutex::new(HashMap::new()),
+            realm_scheme: None,
         })
     }
 
@@ -969,8 +1108,8 @@ impl Authorizer {
                 c
             }
         };
-        if claims.iss != ISSUER {
-            return Err("wrong issuer".into());
+        if claims.iss != self.issuer {
+            return Err(format!("issued by {:?}, not {:?}", claims.iss, self.issuer));
         }
         if claims.aud != service {
             return Err(format!(
@@ -990,7 +1129,7 @@ impl Authorizer {
 
     /// A token's signature and algorithm; its claims.
     fn check_signature(&self, token: &str) -> Result<Claims, String> {
-        let signer = self.signer.as_ref().ok_or("tokens are not used here")?;
+        let key = self.verify_key.as_ref().ok_or("tokens are not used here")?;
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -1006,10 +1145,8 @@ impl Authorizer {
             return Err("not signed ES256 by this registry".into());
         }
         let sig = dec(s).map_err(|_| "malformed signature")?;
-        let public = signature::UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_FIXED,
-            signer.pair.public_key().as_ref(),
-        );
+        let public =
+            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key.as_slice());
         public
             .verify(format!("{h}.{p}").as_bytes(), &sig)
             .map_err(|_| "bad signature (issued by another server, or before a restart)")?;
@@ -1042,12 +1179,12 @@ impl Authorizer {
         headers: &HeaderMap,
         params: &[(String, String)],
     ) -> Result<TokenResponse, Denial> {
-        let Flow::Token { service, .. } = &self.flow else {
+        let (Flow::Token { service, .. }, Some(_)) = (&self.flow, &self.signer) else {
             return Err(Denial {
                 status: StatusCode::NOT_FOUND,
                 challenge: None,
                 code: Code::Unsupported,
-                message: "this registry does not use token authentication".into(),
+                message: "this registry issues no tokens (it uses none, or those of the token server its --token-realm names)".into(),
             });
         };
         let bad_request = |message: String| Denial {
@@ -1147,7 +1284,7 @@ impl Authorizer {
         )
         .map_err(|_| bad_request("no randomness for the token id".into()))?;
         let claims = Claims {
-            iss: ISSUER.into(),
+            iss: self.issuer.clone(),
             sub: user.unwrap_or_default(),
             aud: service.clone(),
             exp: t + TOKEN_LIFETIME.as_secs(),
@@ -1690,5 +1827,167 @@ actions = ["pull"]
         a.verified.lock().unwrap().get_mut(&t2).unwrap().exp = now() - 1;
         let d = a.authorize(&bearer(&t2), &need).unwrap_err();
         assert!(d.message.contains("expired"), "{}", d.message);
+    }
+
+    /// A P-256 key pair made with openssl: (PKCS#8 private PEM, public PEM).
+    fn openssl_p256(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let key = dir.join(format!("{name}.key"));
+        let public = dir.join(format!("{name}.pub"));
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+            ])
+            .arg(&key)
+            .status()
+            .expect("openssl (apt-get install openssl)")
+            .success();
+        assert!(ok);
+        let ok = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        (key, public)
+    }
+
+    #[test]
+    fn tokens_of_an_external_issuer_are_verified_with_its_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = openssl_p256(dir.path(), "issuer");
+        let (_, other_public) = openssl_p256(dir.path(), "other");
+        // The issuer: the built-in endpoint, signing with a key on disk.
+        let issuer = with_users(
+            dir.path(),
+            AuthOptions {
+                token_realm: Some("http://127.0.0.1:1/token".into()),
+                token_service: Some("reg-b".into()),
+                token_issuer: Some("issuer-a".into()),
+                token_signing_key: Some(key.clone()),
+                ..Default::default()
+            },
+            None,
+        );
+        let external = |public: &Path, iss: &str| {
+            Authorizer::new(
+                &AuthOptions {
+                    token_realm: Some("http://127.0.0.1:1/token".into()),
+                    token_service: Some("reg-b".into()),
+                    token_issuer: Some(iss.into()),
+                    token_key: Some(public.to_path_buf()),
+                    ..Default::default()
+                },
+                "http",
+                "127.0.0.1:5001",
+            )
+            .unwrap()
+        };
+        let b = external(&public, "issuer-a");
+        let mut params = token_params(&["repository:x:pull,push"]);
+        params[0].1 = "reg-b".into();
+        let t = issuer
+            .issue(&basic("alice", "secret"), &params)
+            .unwrap()
+            .token;
+        let need = [repo("x", &[Action::Pull, Action::Push])];
+        assert_eq!(
+            b.authorize(&bearer(&t), &need).unwrap().as_deref(),
+            Some("alice")
+        );
+        // No token: the challenge sends clients to the external realm.
+        let d = b.authorize(&HeaderMap::new(), &need).unwrap_err();
+        assert!(
+            d.challenge
+                .as_deref()
+                .unwrap()
+                .starts_with(r#"Bearer realm="http://127.0.0.1:1/token",service="reg-b""#),
+            "{d:?}"
+        );
+        // It issues none itself.
+        assert_eq!(
+            b.issue(&basic("alice", "secret"), &params)
+                .unwrap_err()
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // Beyond the token's access claim: refused.
+        let d = b
+            .authorize(&bearer(&t), &[repo("y", &[Action::Pull])])
+            .unwrap_err();
+        assert!(d.challenge.unwrap().contains("insufficient_scope"));
+        // Another issuer name, another key, expired, another audience.
+        let d = external(&public, "someone-else")
+            .authorize(&bearer(&t), &need)
+            .unwrap_err();
+        assert!(
+            d.message.contains("issued by \"issuer-a\""),
+            "{}",
+            d.message
+        );
+        let d = external(&other_public, "issuer-a")
+            .authorize(&bearer(&t), &need)
+            .unwrap_err();
+        assert!(d.message.contains("bad signature"), "{}", d.message);
+        let parts: Vec<&str> = t.split('.').collect();
+        let mut claims: Claims = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[1])
+                .unwrap(),
+        )
+        .unwrap();
+        claims.exp = now() - 1;
+        let d = b
+            .authorize(&bearer(&issuer.sign(&claims).unwrap()), &need)
+            .unwrap_err();
+        assert!(d.message.contains("expired"), "{}", d.message);
+        claims.exp = now() + 60;
+        claims.nbf = now() + 3600;
+        let d = b
+            .authorize(&bearer(&issuer.sign(&claims).unwrap()), &need)
+            .unwrap_err();
+        assert!(d.message.contains("not valid yet"), "{}", d.message);
+        claims.nbf = now();
+        claims.aud = "reg-c".into();
+        let d = b
+            .authorize(&bearer(&issuer.sign(&claims).unwrap()), &need)
+            .unwrap_err();
+        assert!(d.message.contains("service"), "{}", d.message);
+        // Options: what does not fit is refused naming the flags.
+        let bad = |o: AuthOptions| Authorizer::new(&o, "http", "x:1").unwrap_err().to_string();
+        let base = AuthOptions {
+            token_realm: Some("http://127.0.0.1:1/token".into()),
+            token_service: Some("reg-b".into()),
+            token_issuer: Some("issuer-a".into()),
+            token_key: Some(public.clone()),
+            ..Default::default()
+        };
+        let e = bad(AuthOptions {
+            token_key: Some(key.clone()),
+            ..base.clone()
+        });
+        assert!(e.starts_with("--token-key "), "{e}");
+        let e = bad(AuthOptions {
+            token_issuer: None,
+            ..base.clone()
+        });
+        assert!(e.contains("--token-issuer"), "{e}");
+        let e = bad(AuthOptions {
+            htpasswd: Some(key.clone()),
+            ..base.clone()
+        });
+        assert!(e.contains("--htpasswd does not go with --token-key"), "{e}");
+        let e = bad(AuthOptions {
+            token_realm: None,
+            ..base
+        });
+        assert!(e.contains("needs --token-realm"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// Only check the Dockerfile (lint rules); exit 1 if anything is found.
+    /// Only check the Dockerfile (lint rules, BuildKit's report); exit 1 if anything is found.
     #[arg(long)]
     check: bool,
     /// Write the image id to this file.
@@ -308,15 +308,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d, _)) if d == "-"
     );
     if a.check {
-        let warnings = engine.check_dockerfile(&req)?;
-        for w in &warnings {
-            println!("{w}");
-        }
+        // BuildKit's report; `docker build --check` exits 1 on a finding.
+        let (warnings, report) = engine.check_dockerfile(&req)?;
+        print!("{report}");
         if warnings.is_empty() {
-            println!("Check complete, no warnings found.");
             return Ok(());
         }
-        println!("Check complete, {} warning(s) found.", warnings.len());
         return Err(Failure::silent(1));
     }
     let tty = a.progress == "tty"

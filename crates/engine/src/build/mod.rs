@@ -314,11 +314,22 @@ impl<'a> Builder<'a> {
 }
 
 impl Engine {
-    /// `build --check`: the Dockerfile's findings, nothing built.
-    pub fn check_dockerfile(&self, req: &BuildRequest) -> Result<Vec<dockerfile::lint::Warning>> {
-        let (_, _, df) = load_dockerfile(req)?;
+    /// `build --check`: the Dockerfile's findings, nothing built, and
+    /// their report as `docker build --check` prints it.
+    pub fn check_dockerfile(
+        &self,
+        req: &BuildRequest,
+    ) -> Result<(Vec<dockerfile::lint::Warning>, String)> {
+        let (_, df_path, df) = load_dockerfile(req)?;
         let target = target_index(&df, req.target.as_deref())?;
-        Ok(dockerfile::lint::lint(&df, target))
+        let warnings = dockerfile::lint::lint(&df, target);
+        let text = std::fs::read_to_string(&df_path).unwrap_or_default();
+        let name = df_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "Dockerfile".into());
+        let report = dockerfile::lint::report(&warnings, &name, &text);
+        Ok((warnings, report))
     }
 
     /// Build an image; returns its id. Progress goes to `out` as

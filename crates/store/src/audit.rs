@@ -44,6 +44,9 @@ pub enum BlobRole {
     Layer,
     /// The manifest the image was pulled by.
     Manifest,
+    /// An artifact about the image (SBOM, provenance): its manifest,
+    /// config or layer.
+    Referrer,
 }
 
 /// One inconsistency of the store.
@@ -274,6 +277,24 @@ pub(crate) fn references(
         }
         for d in &img.diff_ids {
             refs.layers.insert(d.hex().to_string());
+        }
+    }
+    // Referrers (SBOM, provenance) of images that exist.
+    for r in crate::referrer::referrer_rows(conn, None)? {
+        let image_exists = refs
+            .blobs
+            .get(r.image_id.hex())
+            .is_some_and(|v| v.iter().any(|(_, role)| *role == BlobRole::Config));
+        if !image_exists {
+            continue;
+        }
+        let held = refs.blobs.entry(r.digest.hex().to_string()).or_default();
+        held.push((r.image_id.clone(), BlobRole::Referrer));
+        for b in &r.blobs {
+            refs.blobs
+                .entry(b.hex().to_string())
+                .or_default()
+                .push((r.image_id.clone(), BlobRole::Referrer));
         }
     }
     // Compressed forms of layers some image still has.

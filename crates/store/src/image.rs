@@ -868,6 +868,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM tags WHERE image_id = ?1", [img.id.to_string()])?;
         Store::cache_forget_image(tx, &img.id)?;
+        let referrer_blobs = crate::referrer::forget_image(tx, &img.id)?;
         let mut doomed = vec![self.blob_path(&img.id)];
         let mut freed = 0;
         let others: Vec<(String, String, String)> = {
@@ -880,6 +881,12 @@ impl Store {
                 .iter()
                 .any(|(d, b, m)| d.contains(needle) || b.contains(needle) || m.contains(needle))
         };
+        // Its referrers' blobs that no other image's referrer holds.
+        let kept: Vec<Digest> = referrer_blobs
+            .into_iter()
+            .filter(|d| !shared(d.hex()))
+            .collect();
+        doomed.extend(crate::referrer::paths(self, &kept));
         // The manifest it was pulled or loaded by (`name@sha256:…`), kept
         // as a blob for push: it goes with the last image naming it.
         for rd in &img.repo_digests {

@@ -33,6 +33,8 @@ pub mod image;
 /// Unpacking one layer tarball into a directory, safely.
 pub mod layer;
 pub mod network;
+/// OCI 1.1 referrers (SBOM, provenance) of local images.
+pub mod referrer;
 /// Named volumes.
 pub mod volume;
 
@@ -51,9 +53,10 @@ pub use image::{
     LayerBlob, PruneReport, RemoveEvent,
 };
 pub use network::{Lease, NetworkRecord};
+pub use referrer::ReferrerRecord;
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -121,6 +124,16 @@ CREATE TABLE IF NOT EXISTS build_layers (
     diff_id TEXT PRIMARY KEY,       -- a layer a build made, stored without its blob
     mtime_clamp INTEGER NOT NULL    -- its tar is the layer dir's, times clamped to this
 );
+CREATE TABLE IF NOT EXISTS referrers (
+    digest TEXT PRIMARY KEY,        -- an artifact manifest (a blob) with a subject
+    image_id TEXT NOT NULL,         -- the local image it is about
+    subject TEXT NOT NULL,          -- the manifest digest its subject names
+    artifact_type TEXT NOT NULL,
+    blobs TEXT NOT NULL,            -- JSON array: its config and layer blobs
+    size INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS referrers_image ON referrers(image_id);
 ";
 
 /// WAL pages before SQLite checkpoints (see [`Store::open`]);
@@ -476,6 +489,10 @@ impl Store {
         let tx = self.write_tx()?;
         tx.execute(
             "DELETE FROM compressed WHERE diff_id NOT IN (SELECT value FROM images, json_each(images.diff_ids))",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM referrers WHERE image_id NOT IN (SELECT id FROM images)",
             [],
         )?;
         let refs = audit::references(&tx, &self.root.join("blobs/sha256"))?;

@@ -318,6 +318,23 @@ fn sbom_and_provenance_ride_along_as_referrers() {
     assert_eq!(v["files"], serde_json::json!(["sbom.spdx.json"]), "{v}");
     assert_eq!(v["sbom"], sbom, "{v}");
 
+    // A zstd push makes another manifest: the referrers follow it there
+    // (their subject rewritten), and the store keeps one per type.
+    let zimage = format!("{a}/app/zstd:1");
+    b.ok(&["tag", &image, &zimage]);
+    let out = b.ok(&["push", "--compression-format", "zstd", &zimage]);
+    let zmanifest = pushed_digest(&out);
+    assert_ne!(zmanifest, manifest);
+    let idx = curl_json(&format!("http://{a}/v2/app/zstd/referrers/{zmanifest}"));
+    assert_eq!(idx["manifests"].as_array().unwrap().len(), 2, "{idx}");
+    let list = referrers(&b, &image);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(
+        list.iter().all(|r| r["subject"] == zmanifest.as_str()),
+        "{list:?}"
+    );
+    b.ok(&["rmi", &zimage]);
+
     // A rebuild with mode=min replaces the provenance: no build args, no
     // secret ids, the parameters marked incomplete.
     let out = b

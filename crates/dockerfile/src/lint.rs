@@ -127,8 +127,21 @@ fn run_text(run: &crate::instruction::Run) -> String {
 
 /// `apt-get install` without `--no-install-recommends` (or `apt install`),
 /// and an install whose RUN does not remove `/var/lib/apt/lists`: the
-/// image carries packages and package lists it does not need.
-fn apt_rules(text: &str, line: usize, out: &mut Vec<Warning>) {
+/// image carries packages and package lists it does not need. An earlier
+/// RUN of the stage that set `APT::Install-Recommends` (an apt.conf.d
+/// file) turns the first rule off (`recommends_off`); a cache or tmpfs
+/// mount on `/var/lib/apt` keeps the lists out of the layer.
+fn apt_rules(
+    run: &crate::instruction::Run,
+    line: usize,
+    recommends_off: &mut bool,
+    out: &mut Vec<Warning>,
+) {
+    let text = run_text(run);
+    let text = text.as_str();
+    if text.contains("APT::Install-Recommends") && !text.contains("apt-get install") {
+        *recommends_off = true;
+    }
     let words: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|')
         .filter(|w| !w.is_empty())
@@ -147,14 +160,21 @@ fn apt_rules(text: &str, line: usize, out: &mut Vec<Warning>) {
             || w.starts_with("-oAPT::Install-Recommends=")
             || w.starts_with("APT::Install-Recommends=")
     });
-    if !no_rec {
+    if !no_rec && !*recommends_off {
         out.push(Warning {
             rule: "AptNoInstallRecommends",
             line,
             message: "apt-get install without --no-install-recommends installs recommended packages the image does not need: add --no-install-recommends".into(),
         });
     }
-    let cleaned = text.contains("/var/lib/apt/lists");
+    let removes_lists =
+        words.contains(&"rm") && words.iter().any(|w| w.starts_with("/var/lib/apt/lists"));
+    let lists_mounted = run.mounts.iter().any(|m| {
+        m.split(',').any(|kv| {
+            matches!(kv.split_once('='), Some(("target" | "dst" | "destination", t)) if t.trim_end_matches('/') == "/var/lib/apt" || t.starts_with("/var/lib/apt/lists"))
+        })
+    });
+    let cleaned = removes_lists || lists_mounted;
     if !cleaned {
         out.push(Warning {
             rule: "AptListsNotCleaned",
@@ -264,6 +284,7 @@ pub fn lint(df: &Dockerfile, target: usize) -> Vec<Warning> {
             }
         }
         let mut workdir_absolute = false;
+        let mut recommends_off = false;
         for ins in &stage.instructions {
             match &ins.instruction {
                 Instruction::Maintainer(_) => out.push(Warning {
@@ -293,7 +314,7 @@ pub fn lint(df: &Dockerfile, target: usize) -> Vec<Warning> {
                         });
                     }
                 }
-                Instruction::Run(run) => apt_rules(&run_text(run), ins.line, &mut out),
+                Instruction::Run(run) => apt_rules(run, ins.line, &mut recommends_off, &mut out),
                 Instruction::Env(pairs) => {
                     for (k, _) in pairs {
                         if looks_secret(k) {
@@ -419,6 +440,16 @@ mod tests {
             "{base}RUN apt-get update \\\n && apt-get install -y --no-install-recommends curl \\\n && rm -rf /var/lib/apt/lists/*\n"
         ));
         assert!(kept.is_empty(), "{kept:?}");
+        // apt.conf.d set by an earlier RUN; the lists on a cache mount.
+        let conf = rules(&format!(
+            "{base}RUN echo 'APT::Install-Recommends \"false\";' > /etc/apt/apt.conf.d/no-rec\nRUN --mount=type=cache,target=/var/lib/apt/lists,sharing=locked apt-get update && apt-get install -y curl\n"
+        ));
+        assert!(conf.is_empty(), "{conf:?}");
+        // Naming the lists without removing them is no cleanup.
+        let ls = rules(&format!(
+            "{base}RUN apt-get install -y --no-install-recommends curl && ls /var/lib/apt/lists\n"
+        ));
+        assert_eq!(ls, ["AptListsNotCleaned"]);
         // Not an install: no finding.
         assert!(
             rules(&format!("{base}RUN apt-get update\nRUN apt-get -q clean\n"))

@@ -246,14 +246,17 @@ impl Engine {
     /// push of it would send.
     fn base_digest(&self, name: &str, id: &Digest) -> Result<(String, Digest)> {
         let r = name.parse::<model::Reference>().ok();
+        // The purl's version: the tag, else the digest the FROM names.
         let version = r
             .as_ref()
-            .and_then(|r| r.tag().map(str::to_string))
+            .and_then(|r| {
+                r.tag()
+                    .map(str::to_string)
+                    .or_else(|| r.digest().map(|d| d.to_string()))
+            })
             .unwrap_or_else(|| "latest".into());
         if let Some(d) = r.as_ref().and_then(|r| r.digest()) {
-            if let Ok(d) = d.to_string().parse() {
-                return Ok((version, d));
-            }
+            return Ok((version, d.clone()));
         }
         let img = self.store().resolve_image(&id.to_string())?;
         let repo = r.as_ref().map(|r| r.name().to_string());

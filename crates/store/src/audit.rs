@@ -946,4 +946,23 @@ mod tests {
         assert!(s.audit(false).unwrap().findings.is_empty());
         assert!(s.remove_stray_tmp(live.path()).is_err());
     }
+
+    #[test]
+    fn removing_the_last_image_of_a_layer_takes_its_compressed_forms() {
+        // push (and build --sbom/--provenance) cache a compressed form of
+        // an uncompressed layer; rmi of the last image with that layer
+        // used to leave the blob behind, unreferenced.
+        let (_t, s) = store();
+        let img = import(&s, b"only here", "one:1");
+        let blob: Digest = img.layer_blobs[0].digest.parse().unwrap();
+        let gz = s.compress_layer(&img.diff_ids[0], &blob, false).unwrap();
+        let zst = s.compress_layer(&img.diff_ids[0], &blob, true).unwrap();
+        assert!(s.audit(true).unwrap().findings.is_empty());
+        s.remove_image("one:1", false).unwrap();
+        for b in [&gz, &zst] {
+            assert!(!s.has_blob(&b.digest.parse().unwrap()), "{} left", b.digest);
+        }
+        let a = s.audit(true).unwrap();
+        assert!(a.findings.is_empty(), "{:?}", a.findings);
+    }
 }

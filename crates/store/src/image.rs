@@ -914,6 +914,21 @@ impl Store {
                     [d.to_string()],
                 )?;
                 doomed.push(self.layer_dir(d));
+                // Its compressed forms (push's cache) go with it.
+                let cached: Vec<String> = {
+                    let mut stmt =
+                        tx.prepare("SELECT digest FROM compressed WHERE diff_id = ?1")?;
+                    let rows = stmt.query_map([d.to_string()], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                tx.execute("DELETE FROM compressed WHERE diff_id = ?1", [d.to_string()])?;
+                for c in cached {
+                    if let Ok(cd) = c.parse::<Digest>() {
+                        if !shared(cd.hex()) {
+                            doomed.push(self.blob_path(&cd));
+                        }
+                    }
+                }
             }
         }
         // A layer blob is another image's only if that image names it as a

@@ -111,6 +111,10 @@ fn sbom_and_provenance_ride_along_as_referrers() {
     let base = format!("{a}/base/bb:1");
     b.ok(&["tag", IMAGE, &base]);
     let base_digest = pushed_digest(&b.ok(&["push", &base]));
+    // An image COPY --from names is a material too.
+    let tool = format!("{a}/other/tool:2");
+    b.ok(&["tag", IMAGE, &tool]);
+    let tool_digest = pushed_digest(&b.ok(&["push", &tool]));
 
     let ctx = b.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -118,7 +122,7 @@ fn sbom_and_provenance_ride_along_as_referrers() {
     std::fs::write(
         ctx.join("Dockerfile"),
         format!(
-            "FROM {base}\nARG VERSION\nCOPY hello.txt /\nRUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" = {SECRET} && echo v$VERSION > /version\nCMD [\"cat\", \"/version\"]\n"
+            "FROM {base}\nARG VERSION\nCOPY hello.txt /\nCOPY --from={tool} /bin/busybox /opt/tool\nRUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" = {SECRET} && echo v$VERSION > /version\nCMD [\"cat\", \"/version\"]\n"
         ),
     )
     .unwrap();
@@ -224,6 +228,19 @@ fn sbom_and_provenance_ride_along_as_referrers() {
     assert_eq!(
         base_material["digest"]["sha256"].as_str().unwrap(),
         base_digest.trim_start_matches("sha256:")
+    );
+    let tool_material = materials
+        .iter()
+        .find(|m| {
+            m["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("pkg:docker/{a}/other/tool@2"))
+        })
+        .unwrap_or_else(|| panic!("no COPY --from material: {materials:?}"));
+    assert_eq!(
+        tool_material["digest"]["sha256"].as_str().unwrap(),
+        tool_digest.trim_start_matches("sha256:")
     );
     let context = materials.iter().find(|m| m["uri"] == "context").unwrap();
     assert_eq!(context["digest"]["sha256"].as_str().unwrap().len(), 64);

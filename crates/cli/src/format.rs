@@ -324,7 +324,7 @@ fn header_value(
 
 /// Go's `text/tabwriter` as Docker sets it up (min width 10, padding 3, spaces):
 /// every tab-terminated cell is padded to its column's width, the last is not.
-fn tabwriter(text: &str) -> String {
+pub(crate) fn tabwriter(text: &str) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut widths: Vec<usize> = Vec::new();
     for cells in &lines {

@@ -614,6 +614,43 @@ fn check_reports_lint_rules() {
     ] {
         assert!(text.contains(rule), "{rule}: {text}");
     }
+    // BuildKit's report (buildx printResult, BuildKit's lint.Warning.PrintTo
+    // and errdefs.Source.Print): the count, then each rule with its URL,
+    // the message and the source lines, `>>>` on the instruction.
+    assert!(
+        text.starts_with("Check complete, 7 warnings have been found!\n\nWARNING: FromAsCasing - https://docs.docker.com/go/dockerfile/rule/from-as-casing/\n'as' and 'FROM' keywords' casing do not match\nDockerfile:1\n--------------------\n   1 | >>> FROM bb:test as Base\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nWARNING: NoHealthcheck\nthe final stage has no HEALTHCHECK\n"),
+        "{text}"
+    );
+    // The production checklist's apt rules, broken and kept.
+    let apt = b.path().join("apt");
+    std::fs::create_dir_all(&apt).unwrap();
+    write(
+        &apt,
+        "Dockerfile",
+        "FROM bb:test\nRUN apt-get update && apt-get install -y curl\nUSER app\nHEALTHCHECK CMD true\nCMD [\"true\"]\n",
+    );
+    let out = b.run(&["build", "--check", apt.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Check complete, 2 warnings have been found!"),
+        "{text}"
+    );
+    assert!(text.contains("WARNING: AptNoInstallRecommends\n"), "{text}");
+    assert!(text.contains("WARNING: AptListsNotCleaned\n"), "{text}");
+    assert!(text.contains("   2 | >>> RUN apt-get update"), "{text}");
+    std::fs::write(
+        apt.join("Dockerfile"),
+        "FROM bb:test\nRUN apt-get update && apt-get install -y --no-install-recommends curl \\\n  && rm -rf /var/lib/apt/lists/*\nUSER app\nHEALTHCHECK CMD true\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", "--check", apt.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(stdout(&out), "Check complete, no warnings found.\n");
     // A build shows them as warnings and still builds.
     let (_, progress) = build(&b, &["-t", "linted:1", ctx_s]);
     assert!(progress.contains("WARN: JSONArgsRecommended"), "{progress}");

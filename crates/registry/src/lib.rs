@@ -24,6 +24,8 @@ pub mod fetch;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+/// Pushing a local image's OCI 1.1 referrers after it.
+pub mod referrers;
 /// `berth registry serve`: an OCI distribution registry; `berth registry gc`.
 pub mod server;
 

@@ -54,12 +54,15 @@ pub struct PushOutcome {
     pub digest: Digest,
     /// Its size.
     pub size: u64,
+    /// The referrers (SBOM, provenance) pushed after it, by digest.
+    pub referrers: Vec<Digest>,
 }
 
-struct Upload {
-    digest: Digest,
-    size: u64,
-    media_type: String,
+pub(crate) struct Upload {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    /// Empty for a blob that is not a layer (no progress shown).
+    pub(crate) media_type: String,
 }
 
 /// Push the local image `r` to its registry.
@@ -211,9 +214,18 @@ pub fn push(
     }
     store.put_blob_verified(&manifest_raw, Some(&digest))?;
     store.add_repo_digest(&img.id, &format!("{}@{digest}", r.name()))?;
+    let subject = Descriptor {
+        media_type: manifest_type.clone(),
+        digest: digest.to_string(),
+        size: manifest_raw.len() as u64,
+        platform: None,
+        annotations: None,
+    };
+    let referrers = crate::referrers::push_referrers(store, &pusher, &img.id, &subject)?;
     Ok(PushOutcome {
         digest,
         size: manifest_raw.len() as u64,
+        referrers,
     })
 }
 
@@ -370,9 +382,9 @@ fn with_digest(loc: &str, d: &Digest) -> String {
 }
 
 /// What every blob upload of one push shares.
-struct BlobPusher<'a> {
-    reg: &'a Registry,
-    repo: &'a str,
+pub(crate) struct BlobPusher<'a> {
+    pub(crate) reg: &'a Registry,
+    pub(crate) repo: &'a str,
     /// Repositories of this registry to mount the blob from.
     sources: &'a [String],
     blobs: &'a Blobs,
@@ -382,7 +394,7 @@ struct BlobPusher<'a> {
 }
 
 impl BlobPusher<'_> {
-    fn blob(&self, u: &Upload) -> Result<(), RegistryError> {
+    pub(crate) fn blob(&self, u: &Upload) -> Result<(), RegistryError> {
         let BlobPusher {
             reg,
             repo,

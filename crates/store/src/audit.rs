@@ -44,6 +44,9 @@ pub enum BlobRole {
     Layer,
     /// The manifest the image was pulled by.
     Manifest,
+    /// An artifact about the image (SBOM, provenance): its manifest,
+    /// config or layer.
+    Referrer,
 }
 
 /// One inconsistency of the store.
@@ -274,6 +277,24 @@ pub(crate) fn references(
         }
         for d in &img.diff_ids {
             refs.layers.insert(d.hex().to_string());
+        }
+    }
+    // Referrers (SBOM, provenance) of images that exist.
+    for r in crate::referrer::referrer_rows(conn, None)? {
+        let image_exists = refs
+            .blobs
+            .get(r.image_id.hex())
+            .is_some_and(|v| v.iter().any(|(_, role)| *role == BlobRole::Config));
+        if !image_exists {
+            continue;
+        }
+        let held = refs.blobs.entry(r.digest.hex().to_string()).or_default();
+        held.push((r.image_id.clone(), BlobRole::Referrer));
+        for b in &r.blobs {
+            refs.blobs
+                .entry(b.hex().to_string())
+                .or_default()
+                .push((r.image_id.clone(), BlobRole::Referrer));
         }
     }
     // Compressed forms of layers some image still has.
@@ -924,5 +945,24 @@ mod tests {
         let live = s.tmp_dir("live").unwrap();
         assert!(s.audit(false).unwrap().findings.is_empty());
         assert!(s.remove_stray_tmp(live.path()).is_err());
+    }
+
+    #[test]
+    fn removing_the_last_image_of_a_layer_takes_its_compressed_forms() {
+        // push (and build --sbom/--provenance) cache a compressed form of
+        // an uncompressed layer; rmi of the last image with that layer
+        // used to leave the blob behind, unreferenced.
+        let (_t, s) = store();
+        let img = import(&s, b"only here", "one:1");
+        let blob: Digest = img.layer_blobs[0].digest.parse().unwrap();
+        let gz = s.compress_layer(&img.diff_ids[0], &blob, false).unwrap();
+        let zst = s.compress_layer(&img.diff_ids[0], &blob, true).unwrap();
+        assert!(s.audit(true).unwrap().findings.is_empty());
+        s.remove_image("one:1", false).unwrap();
+        for b in [&gz, &zst] {
+            assert!(!s.has_blob(&b.digest.parse().unwrap()), "{} left", b.digest);
+        }
+        let a = s.audit(true).unwrap();
+        assert!(a.findings.is_empty(), "{:?}", a.findings);
     }
 }

@@ -868,6 +868,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM tags WHERE image_id = ?1", [img.id.to_string()])?;
         Store::cache_forget_image(tx, &img.id)?;
+        let referrer_blobs = crate::referrer::forget_image(tx, &img.id)?;
         let mut doomed = vec![self.blob_path(&img.id)];
         let mut freed = 0;
         let others: Vec<(String, String, String)> = {
@@ -880,6 +881,12 @@ impl Store {
                 .iter()
                 .any(|(d, b, m)| d.contains(needle) || b.contains(needle) || m.contains(needle))
         };
+        // Its referrers' blobs that no other image's referrer holds.
+        let kept: Vec<Digest> = referrer_blobs
+            .into_iter()
+            .filter(|d| !shared(d.hex()))
+            .collect();
+        doomed.extend(crate::referrer::paths(self, &kept));
         // The manifest it was pulled or loaded by (`name@sha256:…`), kept
         // as a blob for push: it goes with the last image naming it.
         for rd in &img.repo_digests {
@@ -907,6 +914,21 @@ impl Store {
                     [d.to_string()],
                 )?;
                 doomed.push(self.layer_dir(d));
+                // Its compressed forms (push's cache) go with it.
+                let cached: Vec<String> = {
+                    let mut stmt =
+                        tx.prepare("SELECT digest FROM compressed WHERE diff_id = ?1")?;
+                    let rows = stmt.query_map([d.to_string()], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                tx.execute("DELETE FROM compressed WHERE diff_id = ?1", [d.to_string()])?;
+                for c in cached {
+                    if let Ok(cd) = c.parse::<Digest>() {
+                        if !shared(cd.hex()) {
+                            doomed.push(self.blob_path(&cd));
+                        }
+                    }
+                }
             }
         }
         // A layer blob is another image's only if that image names it as a

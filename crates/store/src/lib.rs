@@ -35,6 +35,8 @@ pub mod layer;
 pub mod network;
 /// Pod rows (the engine's pods: an infra container and its members).
 pub mod pod;
+/// OCI 1.1 referrers (SBOM, provenance) of local images.
+pub mod referrer;
 /// Named volumes.
 pub mod volume;
 
@@ -54,9 +56,12 @@ pub use image::{
 };
 pub use network::{Lease, NetworkRecord};
 pub use pod::PodRecord;
+pub use referrer::ReferrerRecord;
 pub use volume::VolumeRecord;
 
-const SCHEMA_VERSION: i64 = 8;
+// 8 added pods and, on another branch, referrers: 9 makes sure a root
+// opened by either gets both tables.
+const SCHEMA_VERSION: i64 = 9;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -129,6 +134,16 @@ CREATE TABLE IF NOT EXISTS build_layers (
     diff_id TEXT PRIMARY KEY,       -- a layer a build made, stored without its blob
     mtime_clamp INTEGER NOT NULL    -- its tar is the layer dir's, times clamped to this
 );
+CREATE TABLE IF NOT EXISTS referrers (
+    digest TEXT PRIMARY KEY,        -- an artifact manifest (a blob) with a subject
+    image_id TEXT NOT NULL,         -- the local image it is about
+    subject TEXT NOT NULL,          -- the manifest digest its subject names
+    artifact_type TEXT NOT NULL,
+    blobs TEXT NOT NULL,            -- JSON array: its config and layer blobs
+    size INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS referrers_image ON referrers(image_id);
 ";
 
 /// WAL pages before SQLite checkpoints (see [`Store::open`]);
@@ -484,6 +499,10 @@ impl Store {
         let tx = self.write_tx()?;
         tx.execute(
             "DELETE FROM compressed WHERE diff_id NOT IN (SELECT value FROM images, json_each(images.diff_ids))",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM referrers WHERE image_id NOT IN (SELECT id FROM images)",
             [],
         )?;
         let refs = audit::references(&tx, &self.root.join("blobs/sha256"))?;

@@ -22,6 +22,8 @@ pub mod fsview;
 pub mod image;
 /// Licence names as SPDX license expressions.
 pub mod license;
+/// The in-toto SLSA provenance statement of a build.
+pub mod provenance;
 /// Package URLs (purl) per the purl specification.
 pub mod purl;
 /// One layer's scan: the walk and a module per package ecosystem.

@@ -42,7 +42,7 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// Only check the Dockerfile (lint rules); exit 1 if anything is found.
+    /// Only check the Dockerfile (lint rules, BuildKit's report); exit 1 if anything is found.
     #[arg(long)]
     check: bool,
     /// Write the image id to this file.
@@ -81,6 +81,14 @@ pub struct BuildArgs {
     /// (dest=- for stdout) | a directory; default: the image in the store.
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
+    /// Attach an SPDX 2.3 SBOM to the image as an OCI referrer (docker
+    /// buildx's flag: `--sbom`, `--sbom=true|false`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    sbom: bool,
+    /// Attach SLSA provenance (an in-toto statement) as an OCI referrer:
+    /// `--provenance` (mode=min), `=true|false`, `=mode=min|max`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "true|false|mode=min|max")]
+    provenance: Option<String>,
     /// Progress output: auto, plain, tty (berth prints plain lines).
     #[arg(long, default_value = "auto")]
     progress: String,
@@ -108,6 +116,30 @@ fn pairs(
         }
     }
     Ok(m)
+}
+
+/// `--provenance` as buildx takes it: `true` (mode=min, buildx's
+/// default), `false`, or `mode=min|max` (other `key=value` options of
+/// buildx are refused).
+fn provenance_mode(v: &str) -> Result<Option<engine::build::ProvenanceMode>, Failure> {
+    match v {
+        "true" | "1" => return Ok(Some(Default::default())),
+        "false" | "0" => return Ok(None),
+        _ => {}
+    }
+    let mut mode = Default::default();
+    for part in v.split(',') {
+        match part.split_once('=') {
+            Some(("mode", m)) => mode = m.parse().map_err(|e| bad("--provenance", e))?,
+            _ => {
+                return Err(bad(
+                    "--provenance",
+                    format!("{part:?}: use true, false, mode=min or mode=max"),
+                ))
+            }
+        }
+    }
+    Ok(Some(mode))
 }
 
 /// `--cache-from REF` or `type=registry,ref=REF`: an image to take an
@@ -266,6 +298,13 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         platform: None,
         cancel: Default::default(),
         step_images: false,
+        attest: engine::build::Attestations {
+            sbom: a.sbom,
+            provenance: match a.provenance.as_deref() {
+                None => None,
+                Some(p) => provenance_mode(p)?,
+            },
+        },
     };
     // `-o type=image,name=…,push=true` and `--push`: more names, and a
     // push of every name once built.
@@ -308,15 +347,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
         Some(engine::build::Output::Tar(d)) | Some(engine::build::Output::Archive(_, d, _)) if d == "-"
     );
     if a.check {
-        let warnings = engine.check_dockerfile(&req)?;
-        for w in &warnings {
-            println!("{w}");
-        }
+        // BuildKit's report; `docker build --check` exits 1 on a finding.
+        let (warnings, report) = engine.check_dockerfile(&req)?;
+        print!("{report}");
         if warnings.is_empty() {
-            println!("Check complete, no warnings found.");
             return Ok(());
         }
-        println!("Check complete, {} warning(s) found.", warnings.len());
         return Err(Failure::silent(1));
     }
     let tty = a.progress == "tty"

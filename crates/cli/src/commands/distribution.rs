@@ -420,6 +420,9 @@ pub fn push(engine: &Engine, a: PushArgs) -> Result<(), Failure> {
                 out.digest,
                 out.size
             ));
+            for d in &out.referrers {
+                ui.line(format!("referrer: {d}"));
+            }
         }
     }
     Ok(())

@@ -546,6 +546,8 @@ pub enum ImageCommand {
     Pull(super::distribution::PullArgs),
     /// Upload an image to a registry.
     Push(super::distribution::PushArgs),
+    /// List an image's OCI referrers (build --sbom, --provenance) or print one's document.
+    Referrers(super::supply::ReferrersArgs),
 }
 
 /// Run an `image …` subcommand.
@@ -583,5 +585,6 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<(), Failure> {
         ImageCommand::Import(a) => import(engine, a),
         ImageCommand::Load(a) => load(engine, a),
         ImageCommand::Save(a) => save(engine, a),
+        ImageCommand::Referrers(a) => super::supply::referrers(engine, a),
     }
 }

@@ -1,4 +1,4 @@
-//! Supply-chain verbs: `sbom` (scan, sign and policy come later).
+//! Supply-chain verbs: `sbom`, `image referrers` (scan, sign and policy come later).
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -48,4 +48,57 @@ pub fn sbom(engine: &Engine, a: SbomArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::msg(125, format!("writing the SBOM: {e}")))
         }
     }
+}
+
+/// `image referrers`.
+#[derive(Args, Debug)]
+pub struct ReferrersArgs {
+    /// Print the document (the artifact's one layer) of this referrer
+    /// (a digest or a unique prefix of its hex) instead of the list.
+    #[arg(long, value_name = "DIGEST")]
+    document: Option<String>,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Image.
+    image: String,
+}
+
+/// `image referrers IMAGE`: the OCI 1.1 referrers the store keeps for a
+/// local image (what `build --sbom --provenance` attached; `push` sends
+/// them after the image).
+pub fn referrers(engine: &Engine, a: ReferrersArgs) -> Result<(), Failure> {
+    if let Some(d) = &a.document {
+        let doc = engine.referrer_document(&a.image, d)?;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(&doc)
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::msg(125, format!("writing the document: {e}")));
+    }
+    let list = engine.image_referrers(&a.image)?;
+    match a.format.as_str() {
+        "json" => {
+            let v = serde_json::to_string_pretty(&list)
+                .map_err(|e| Failure::msg(125, format!("encoding the list: {e}")))?;
+            println!("{v}");
+        }
+        "table" => {
+            let mut rows = vec!["DIGEST\tARTIFACT TYPE\tSUBJECT\tSIZE\tCREATED\n".to_string()];
+            for r in &list {
+                rows.push(format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    r.digest, r.artifact_type, r.subject, r.size, r.created
+                ));
+            }
+            print!("{}", crate::format::tabwriter(&rows.concat()));
+        }
+        f => {
+            return Err(Failure::msg(
+                125,
+                format!("invalid --format {f:?}: use table or json"),
+            ))
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ use crate::error::{EngineError, Result};
 use crate::Engine;
 use registry::manifest::Platform;
 
+pub mod attest;
 mod cache;
 /// Stopping a build from outside.
 pub mod cancel;
@@ -47,6 +48,7 @@ mod platform;
 mod stage;
 mod steps;
 
+pub use attest::{Attestations, ProvenanceMode, ReferrerRecord};
 use context::load_dockerfile;
 pub use context::{context_from_stdin, git_context};
 use driver::target_index;
@@ -132,6 +134,9 @@ pub struct BuildRequest {
     /// `FROM scratch`) and `#N container <id>` when a RUN's container is
     /// made.
     pub step_images: bool,
+    /// `--sbom`, `--provenance`: documents attached to the image as OCI
+    /// referrers (when it goes to the store).
+    pub attest: Attestations,
 }
 
 /// The image config key of an inline build cache.
@@ -277,6 +282,8 @@ struct Builder<'a> {
     /// The line being built, and variables it used that nothing defines.
     line: usize,
     undefined: std::cell::RefCell<std::collections::BTreeSet<(usize, String)>>,
+    /// Images the stages were built FROM (for the provenance).
+    bases: Vec<attest::BaseUse>,
 }
 
 impl<'a> Builder<'a> {
@@ -309,22 +316,41 @@ impl<'a> Builder<'a> {
             touched: Default::default(),
             line: 0,
             undefined: Default::default(),
+            bases: Vec::new(),
         }
     }
 }
 
 impl Engine {
-    /// `build --check`: the Dockerfile's findings, nothing built.
-    pub fn check_dockerfile(&self, req: &BuildRequest) -> Result<Vec<dockerfile::lint::Warning>> {
-        let (_, _, df) = load_dockerfile(req)?;
+    /// `build --check`: the Dockerfile's findings, nothing built, and
+    /// their report as `docker build --check` prints it.
+    pub fn check_dockerfile(
+        &self,
+        req: &BuildRequest,
+    ) -> Result<(Vec<dockerfile::lint::Warning>, String)> {
+        let (_, df_path, df) = load_dockerfile(req)?;
         let target = target_index(&df, req.target.as_deref())?;
-        Ok(dockerfile::lint::lint(&df, target))
+        let warnings = dockerfile::lint::lint(&df, target);
+        let text = std::fs::read_to_string(&df_path).unwrap_or_default();
+        let name = df_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "Dockerfile".into());
+        let report = dockerfile::lint::report(&warnings, &name, &text);
+        Ok((warnings, report))
     }
 
     /// Build an image; returns its id. Progress goes to `out` as
     /// BuildKit's plain output does (`#N [stage i/n] INSTRUCTION`, the
     /// RUN output, `CACHED` or `DONE`).
     pub fn build(&self, req: &BuildRequest, out: &mut dyn Write) -> Result<Digest> {
+        let started = chrono::Utc::now();
+        if req.attest.any() && !matches!(req.output, None | Some(Output::Image { .. })) {
+            return Err(invalid(
+                "--sbom/--provenance",
+                "they are attached to the image in the store: drop -o, or use -o type=image",
+            ));
+        }
         let (context, df_path, df) = load_dockerfile(req)?;
         // Dockerfile.dockerignore beside a custom -f file wins.
         let mut ignore_text = String::new();
@@ -368,6 +394,11 @@ impl Engine {
         if let Some(o) = &req.output {
             self.export_build(&image, o, &req.tags)?;
         }
+        let times = attest::Times {
+            started,
+            finished: chrono::Utc::now(),
+        };
+        b.attach(&image, times)?;
         for (line, name) in b.undefined.borrow().iter() {
             let _ = writeln!(
                 b.out,

@@ -454,16 +454,21 @@ impl Builder<'_> {
                 .map(|b| b.image.clone())
                 .ok_or_else(|| invalid("from", format!("stage {from} was not built")));
         }
-        match self.engine.store().resolve_image(from) {
-            Ok(i) => Ok(i.id),
+        let id = match self.engine.store().resolve_image(from) {
+            Ok(i) => i.id,
             Err(store::StoreError::NotFound { .. }) => {
                 let r: model::Reference = from
                     .parse()
                     .map_err(|e| invalid("from", format!("{from:?}: {e}")))?;
-                Ok(self.engine.pull(&r, &Default::default(), &|_| {})?.id)
+                self.engine.pull(&r, &Default::default(), &|_| {})?.id
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => return Err(e.into()),
+        };
+        self.bases.push(super::attest::BaseUse {
+            name: from.to_string(),
+            id: id.clone(),
+        });
+        Ok(id)
     }
 }
 

@@ -20,7 +20,7 @@ impl Builder<'_> {
     /// Global ARGs (before the first FROM) with build args and the
     /// platform ARGs: what FROM lines expand with.
     /// The platform the build is for.
-    fn target(&self) -> Platform {
+    pub(super) fn target(&self) -> Platform {
         self.req.platform.clone().unwrap_or_else(Platform::host)
     }
 
@@ -152,6 +152,10 @@ impl Builder<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            self.bases.push(super::attest::BaseUse {
+                name: base.clone(),
+                id: id.clone(),
+            });
             let cfg = self.image_config(&id)?;
             (Some(id), cfg)
         };

@@ -623,16 +623,24 @@ impl Builder<'_> {
                         .get(&s.index)
                         .map(|b| b.image.clone())
                         .ok_or_else(|| invalid("--from", format!("stage {f} was not built")))?,
-                    None => match self.engine.store().resolve_image(&f) {
-                        Ok(i) => i.id,
-                        Err(store::StoreError::NotFound { .. }) => {
-                            let r: model::Reference = f
-                                .parse()
-                                .map_err(|e| invalid("--from", format!("{f:?}: {e}")))?;
-                            self.engine.pull(&r, &Default::default(), &|_| {})?.id
-                        }
-                        Err(e) => return Err(e.into()),
-                    },
+                    None => {
+                        let id = match self.engine.store().resolve_image(&f) {
+                            Ok(i) => i.id,
+                            Err(store::StoreError::NotFound { .. }) => {
+                                let r: model::Reference = f
+                                    .parse()
+                                    .map_err(|e| invalid("--from", format!("{f:?}: {e}")))?;
+                                self.engine.pull(&r, &Default::default(), &|_| {})?.id
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        // A material of the provenance, as a FROM image.
+                        self.bases.push(super::attest::BaseUse {
+                            name: f.clone(),
+                            id: id.clone(),
+                        });
+                        id
+                    }
                 };
                 Some(id)
             }

@@ -220,6 +220,7 @@ fn role(r: BlobRole) -> &'static str {
         BlobRole::Config => "config",
         BlobRole::Layer => "layer",
         BlobRole::Manifest => "manifest",
+        BlobRole::Referrer => "referrer",
     }
 }
 

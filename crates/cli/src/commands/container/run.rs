@@ -124,6 +124,16 @@ pub struct CreateArgs {
     /// UTS namespace to use (host).
     #[arg(long)]
     uts: Option<String>,
+    /// User namespace: host (the default), auto[:size=N] (a range of its own
+    /// from the subordinate ids of the `containers` user). keep-id and nomap are rootless only.
+    #[arg(long)]
+    userns: Option<String>,
+    /// Map container uids to host uids: CONTAINER:HOST:SIZE (repeatable).
+    #[arg(long = "uidmap")]
+    uidmap: Vec<String>,
+    /// Map container gids to host gids: CONTAINER:HOST:SIZE (repeatable; default: the uid map).
+    #[arg(long = "gidmap")]
+    gidmap: Vec<String>,
     /// Add a rule to the cgroup allowed devices list ('c 7:128 rwm').
     #[arg(long = "device-cgroup-rule")]
     device_cgroup_rule: Vec<String>,
@@ -528,6 +538,9 @@ impl CreateArgs {
             volume_driver: self.volume_driver.clone(),
             links,
             endpoint_links,
+            userns: self.userns.clone(),
+            uidmap: self.uidmap.clone(),
+            gidmap: self.gidmap.clone(),
         })
     }
 

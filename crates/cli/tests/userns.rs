@@ -65,6 +65,8 @@ fn uidmap_maps_root_to_an_unprivileged_host_id() {
     let b = Berth::new();
     let d = host_dir(&b);
     let vol = format!("{}:/data", d.display());
+    // The same dir with podman's `:idmap`: shown with the container's ids.
+    let idm = format!("{}:/idm:idmap", d.display());
     let out = b.run(&[
         "run",
         "--rm",
@@ -72,11 +74,14 @@ fn uidmap_maps_root_to_an_unprivileged_host_id() {
         "0:100000:65536",
         "-v",
         &vol,
+        "-v",
+        &idm,
         "bb:test",
         "sh",
         "-c",
         "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; \
-         touch /data/made-inside; cat /data/secret; echo cat=$?; \
+         touch /data/made-inside /idm/made-idmapped; stat -c '%u:%g %n' /idm/secret; \
+         cat /data/secret; echo cat=$?; \
          stat -c '%u:%g %n' / /bin/busybox /etc/passwd; id -u",
     ]);
     let text = stdout(&out);
@@ -99,6 +104,9 @@ fn uidmap_maps_root_to_an_unprivileged_host_id() {
     // On the host, what the container's root made is the mapped id's.
     let md = std::fs::metadata(d.join("made-inside")).unwrap();
     assert_eq!((md.uid(), md.gid()), (100000, 100000));
+    let md = std::fs::metadata(d.join("made-idmapped")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+    assert!(text.contains("0:0 /idm/secret"), "{text}");
     assert_census_clean(&b);
 }
 
@@ -339,4 +347,23 @@ fn http_get(addr: &str, path: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("no HTTP answer from {addr}");
+}
+
+#[test]
+fn compose_userns_mode_reaches_the_container() {
+    let b = berth_with_subids();
+    let dir = b.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: bb:test\n    command: [\"sleep\", \"300\"]\n    userns_mode: auto\n  plain:\n    image: bb:test\n    command: [\"sleep\", \"300\"]\n    userns_mode: host\n",
+    )
+    .unwrap();
+    compose_ok(&b, &dir, &["-p", "uns", "up", "-d"]);
+    let app = map_lines(&b.ok(&["exec", "uns-app-1", "cat", "/proc/self/uid_map"]));
+    assert_eq!(app, vec![(0, 1000000, 65536)]);
+    let plain = map_lines(&b.ok(&["exec", "uns-plain-1", "cat", "/proc/self/uid_map"]));
+    assert_eq!(plain, vec![(0, 0, 4294967295)]);
+    compose_ok(&b, &dir, &["-p", "uns", "down"]);
+    assert_census_clean(&b);
 }

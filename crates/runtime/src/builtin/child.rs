@@ -136,11 +136,14 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         mount_overlay(args.overlay, &plan.rootfs)?;
     }
     // Bind sources are host paths: capture each as a detached mount tree now,
-    // attach it after pivot_root (when the host's tree is gone).
-    for m in &plan.mounts {
-        if new_root.is_some() {
-            break;
-        }
+    // attach it after pivot_root (when the host's tree is gone). In a user
+    // namespace the parent captured them.
+    let own_binds = if new_root.is_none() {
+        &plan.mounts[..]
+    } else {
+        &[]
+    };
+    for m in own_binds {
         if let MountKind::Bind {
             source, recursive, ..
         } = &m.kind

@@ -673,6 +673,68 @@ mod tests {
         );
     }
 
+    fn spec_with(linux: serde_json::Value, mounts: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "/tmp/rootfs"},
+            "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "mounts": mounts,
+            "linux": linux,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn user_namespace_maps_and_idmap_option() {
+        let bind = serde_json::json!([{"destination": "/v", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]}]);
+        let ns = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let p = ChildPlan::from_spec(&spec_with(
+            serde_json::json!({"namespaces": ns, "uidMappings": map, "gidMappings": map}),
+            bind.clone(),
+        ))
+        .unwrap();
+        let maps = p.userns.as_ref().unwrap();
+        assert_eq!(
+            (maps.host_root_uid(), maps.host_uid(1000)),
+            (100000, Some(101000))
+        );
+        assert_eq!(maps.host_uid(65536), None);
+        assert!(matches!(
+            &p.mounts[0].kind,
+            MountKind::Bind {
+                idmap: true,
+                recursive: true,
+                ..
+            }
+        ));
+        // `idmap` is not passed on as mount data.
+        assert_eq!(p.mounts[0].data, "");
+        // Without a user namespace the option means nothing.
+        let p = ChildPlan::from_spec(&spec_with(
+            serde_json::json!({"namespaces": [{"type": "mount"}]}),
+            bind,
+        ))
+        .unwrap();
+        assert!(matches!(
+            &p.mounts[0].kind,
+            MountKind::Bind { idmap: false, .. }
+        ));
+        // The container's root must be mapped; maps must be given.
+        let one = serde_json::json!([{"containerID": 1, "hostID": 100000, "size": 10}]);
+        for (u, g) in [
+            (one.clone(), map.clone()),
+            (map.clone(), serde_json::json!([])),
+        ] {
+            let err = ChildPlan::from_spec(&spec_with(
+                serde_json::json!({"namespaces": ns, "uidMappings": u, "gidMappings": g}),
+                serde_json::json!([]),
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains("Mappings"), "{err}");
+        }
+    }
+
     #[test]
     fn capability_masks_from_names() {
         let set: oci_spec::runtime::Capabilities = [

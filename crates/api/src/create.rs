@@ -149,6 +149,8 @@ struct HostConfig {
     group_add: Option<Vec<serde_json::Value>>,
     #[serde(rename = "UTSMode")]
     uts_mode: String,
+    /// Docker's `host` or nothing.
+    userns_mode: String,
     device_cgroup_rules: Option<Vec<String>>,
     isolation: String,
     cpuset_cpus: String,
@@ -245,6 +247,7 @@ impl Body {
             runtime: some(hc.runtime).or(some(self.runtime)),
             publish_all: hc.publish_all_ports,
             uts_mode: some(hc.uts_mode),
+            userns: some(hc.userns_mode),
             isolation: some(hc.isolation),
             cpuset_cpus: some(hc.cpuset_cpus),
             cpuset_mems: some(hc.cpuset_mems),

@@ -238,6 +238,7 @@ pub fn create_request(
         restart: restart_policy(service)?,
         group_add: service.group_add.clone(),
         uts_mode: service.uts.clone(),
+        userns: service.userns_mode.clone(),
         cpuset_cpus: service.cpuset.clone(),
         ..Default::default()
     };

@@ -155,6 +155,10 @@ pub struct MountSpec {
     pub tmpfs_mode: Option<u32>,
     /// `:U`: chown the volume to the container's user at start.
     pub chown: bool,
+    /// `:idmap` (podman's): in a user namespace, mounted with the
+    /// container's id mapping (volumes always are).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub idmap: bool,
     /// A volume made for this container alone (removed by `rm -v`).
     pub anonymous: bool,
     /// `-v` spelling (Docker's `HostConfig.Binds`), empty for `--mount`.
@@ -214,6 +218,65 @@ impl EndpointExtra {
     /// Nothing asked for.
     pub fn is_empty(&self) -> bool {
         self == &EndpointExtra::default()
+    }
+}
+
+/// One line of a user namespace's id map (OCI's `LinuxIDMapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapping {
+    /// First id inside the container.
+    pub container_id: u32,
+    /// The host id it is.
+    pub host_id: u32,
+    /// How many ids.
+    pub size: u32,
+}
+
+impl IdMapping {
+    /// The host id of the container's `id` in `map`, if it maps it.
+    pub fn host_of(map: &[IdMapping], id: u32) -> Option<u32> {
+        map.iter()
+            .find(|r| id >= r.container_id && id - r.container_id < r.size)
+            .map(|r| r.host_id + (id - r.container_id))
+    }
+}
+
+/// The container's user namespace (`--userns`, `--uidmap`, `--gidmap`),
+/// decided at create: an `auto` range is allocated then and recorded here,
+/// so no other container is given it while this one exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct UserNs {
+    /// The mode as given (`auto`, `auto:size=1024`, `host`; `private` for
+    /// explicit maps), Docker's `HostConfig.UsernsMode`.
+    pub mode: String,
+    /// The uid map; empty: the host's user namespace.
+    pub uid_map: Vec<IdMapping>,
+    /// The gid map.
+    pub gid_map: Vec<IdMapping>,
+}
+
+impl UserNs {
+    /// No user namespace and no mode given (left out of the stored config).
+    pub fn is_host(&self) -> bool {
+        self.mode.is_empty() && self.uid_map.is_empty()
+    }
+
+    /// Does the container get a user namespace of its own?
+    pub fn is_private(&self) -> bool {
+        !self.uid_map.is_empty()
+    }
+
+    /// The host ids `(uid, gid)` of the container's `uid`/`gid` (as they
+    /// are without a user namespace).
+    pub fn host_ids(&self, uid: u32, gid: u32) -> (u32, u32) {
+        if !self.is_private() {
+            return (uid, gid);
+        }
+        (
+            IdMapping::host_of(&self.uid_map, uid).unwrap_or(65534),
+            IdMapping::host_of(&self.gid_map, gid).unwrap_or(65534),
+        )
     }
 }
 
@@ -410,6 +473,9 @@ pub struct ContainerConfig {
     /// namespaces), removed only with the pod.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pod_infra: bool,
+    /// `--userns`, `--uidmap`, `--gidmap`.
+    #[serde(skip_serializing_if = "UserNs::is_host")]
+    pub userns: UserNs,
 }
 
 /// One legacy `--link name:alias` on the default bridge: the container

@@ -66,6 +66,8 @@ pub mod spec;
 pub mod supervise;
 /// Terminal and process helpers for front ends (window sizes, fork).
 pub mod term;
+/// `--userns`, `--uidmap`, `--gidmap`: parsing and `auto` ranges.
+pub mod userns;
 /// Volumes and mounts.
 pub mod volumes;
 

@@ -11,6 +11,11 @@
 //! layer_expansion_floor = "1g"  # …or to this size, whichever is larger
 //! min_free_space = "256m"       # unpacks stop short of this (default: 256m, or 5% of a smaller filesystem)
 //!
+//! [userns]
+//! auto_user = "containers"     # whose /etc/subuid and /etc/subgid ranges --userns=auto hands out
+//! subuid_file = "/etc/subuid"
+//! subgid_file = "/etc/subgid"
+//!
 //! [scan]
 //! db_warn_days = 7     # berth scan warns when the OSV database is older
 //! db_max_days = 30     # …and refuses past this (0: never)
@@ -31,6 +36,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     /// `[scan]`.
     pub scan: ScanSettings,
+    /// `[userns]`: where `--userns=auto` takes its ranges from.
+    pub userns: crate::userns::UsernsSettings,
 }
 
 /// `[scan]`: how old the vulnerability database may be.

@@ -457,7 +457,13 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             Some((dir, _)) if file != "hostname" => dir.join(file),
             _ => inp.container_dir.join(file),
         };
-        mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+        // In a user namespace berth's own files are the container root's.
+        let opts: &[&str] = if c.userns.is_private() {
+            &["rbind", "rprivate", "idmap"]
+        } else {
+            &["rbind", "rprivate"]
+        };
+        mounts.push(json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
     }
     if let Some(init) = inp.init_binary {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
@@ -467,6 +473,9 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     // `container:` (a pod's members): the infra's, whose name is the pod's.
     let host_uts = c.uts_mode == "host" || c.uts_mode.starts_with("container:");
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    if c.userns.is_private() {
+        namespaces.insert(0, json!({"type": "user"}));
+    }
     match inp.uts_ns {
         Some(p) => namespaces.insert(0, json!({"type": "uts", "path": p})),
         None if !host_uts => namespaces.insert(0, json!({"type": "uts"})),
@@ -537,6 +546,17 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         "cgroupsPath": format!("/berth/{}", inp.id),
         "devices": devices,
     });
+    if c.userns.is_private() {
+        let map = |m: &[crate::config::IdMapping]| -> Vec<Value> {
+            m.iter()
+                .map(
+                    |r| json!({"containerID": r.container_id, "hostID": r.host_id, "size": r.size}),
+                )
+                .collect()
+        };
+        linux["uidMappings"] = json!(map(&c.userns.uid_map));
+        linux["gidMappings"] = json!(map(&c.userns.gid_map));
+    }
     let mut sysctl = serde_json::Map::new();
     if c.network_mode == NetworkMode::None && !inp.ipv6 {
         // An IPv4-only container's networks have no IPv6: as Docker, a namespace of the

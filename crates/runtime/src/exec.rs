@@ -35,7 +35,10 @@ pub struct ExecRequest<'a> {
     pub before_release: &'a dyn Fn(i32) -> Result<(), RuntimeError>,
 }
 
-const JOIN_ORDER: [(&str, CloneFlags); 5] = [
+/// The user namespace first: the others belong to it, and joining it gives
+/// the capabilities over them (host root has none there once it joined).
+const JOIN_ORDER: [(&str, CloneFlags); 6] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
     ("net", CloneFlags::CLONE_NEWNET),

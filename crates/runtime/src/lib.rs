@@ -24,6 +24,8 @@ pub mod external;
 pub mod plan;
 /// Docker-format seccomp profiles turned into OCI seccomp and compiled, cached BPF.
 pub mod seccomp;
+/// User namespaces: id maps, idmapped layers and mounts made by the parent.
+pub mod userns;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;

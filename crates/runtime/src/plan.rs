@@ -20,6 +20,9 @@ pub enum MountKind {
         source: PathBuf,
         /// `rbind`.
         recursive: bool,
+        /// `idmap`: in a user namespace, shown with the container's id
+        /// mapping (host root's files are the container root's).
+        idmap: bool,
     },
     /// The container's view of the cgroup hierarchy.
     Cgroup,
@@ -81,11 +84,61 @@ pub struct CapSets {
     pub ambient: u64,
 }
 
+/// One line of a user namespace's id map: `size` ids from `container`
+/// inside are `host` and up outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    /// First id inside the namespace.
+    pub container: u32,
+    /// The host id it is.
+    pub host: u32,
+    /// How many ids.
+    pub size: u32,
+}
+
+/// A user namespace's uid and gid maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMaps {
+    /// `uid_map` lines.
+    pub uid: Vec<IdRange>,
+    /// `gid_map` lines.
+    pub gid: Vec<IdRange>,
+}
+
+fn host_of(ranges: &[IdRange], id: u32) -> Option<u32> {
+    ranges
+        .iter()
+        .find(|r| id >= r.container && id - r.container < r.size)
+        .map(|r| r.host + (id - r.container))
+}
+
+impl IdMaps {
+    /// The host uid of the container's uid `id`, if mapped.
+    pub fn host_uid(&self, id: u32) -> Option<u32> {
+        host_of(&self.uid, id)
+    }
+    /// The host gid of the container's gid `id`, if mapped.
+    pub fn host_gid(&self, id: u32) -> Option<u32> {
+        host_of(&self.gid, id)
+    }
+    /// The host uid of the container's root (checked mapped by the plan).
+    pub fn host_root_uid(&self) -> u32 {
+        self.host_uid(0).unwrap_or(u32::MAX)
+    }
+    /// The host gid of the container's root group.
+    pub fn host_root_gid(&self) -> u32 {
+        self.host_gid(0).unwrap_or(u32::MAX)
+    }
+}
+
 /// Every step of starting a container, decided before forking.
 #[derive(Debug, Clone)]
 pub struct ChildPlan {
     /// `CLONE_NEW*` flags for the clone (pid, mount, uts, ipc, net).
     pub clone_flags: CloneFlags,
+    /// A new user namespace with these maps (`CLONE_NEWUSER` is not in
+    /// `clone_flags`: the start path adds it, see [`crate::userns`]).
+    pub userns: Option<IdMaps>,
     /// Namespaces to join by path instead of creating.
     pub join: Vec<(PathBuf, CloneFlags)>,
     /// A pid namespace to join: the parent enters it for the fork (a
@@ -263,6 +316,43 @@ fn cstring(field: &'static str, s: &str) -> Result<CString, RuntimeError> {
     CString::new(s).map_err(|_| invalid(field, format!("{s:?} contains a NUL byte")))
 }
 
+/// The spec's `uidMappings`/`gidMappings` for a new user namespace: both
+/// given, each at most 340 lines (the kernel's limit), and mapping the
+/// container's root (the start path sets the container up as its root).
+fn id_maps(linux: &oci_spec::runtime::Linux) -> Result<IdMaps, RuntimeError> {
+    let conv = |field: &'static str,
+                m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>|
+     -> Result<Vec<IdRange>, RuntimeError> {
+        let list: Vec<IdRange> = m
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| IdRange {
+                container: r.container_id(),
+                host: r.host_id(),
+                size: r.size(),
+            })
+            .collect();
+        if list.is_empty() {
+            return Err(invalid(field, "a new user namespace needs an id map"));
+        }
+        if list.len() > 340 {
+            return Err(invalid(field, "at most 340 ranges"));
+        }
+        if host_of(&list, 0).is_none() {
+            return Err(invalid(
+                field,
+                "the container's id 0 is not mapped (berth sets the container up as its root)",
+            ));
+        }
+        Ok(list)
+    };
+    Ok(IdMaps {
+        uid: conv("linux.uidMappings", linux.uid_mappings())?,
+        gid: conv("linux.gidMappings", linux.gid_mappings())?,
+    })
+}
+
 impl ChildPlan {
     /// Parse `spec` into a plan.
     pub fn from_spec(spec: &Spec) -> Result<ChildPlan, RuntimeError> {
@@ -283,6 +373,7 @@ impl ChildPlan {
         let mut join = Vec::new();
         let mut pid_join = None;
         let mut new_cgroupns = false;
+        let mut userns = None;
         for ns in linux.namespaces().as_deref().unwrap_or_default() {
             let flag = match ns.typ() {
                 LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
@@ -291,6 +382,10 @@ impl ChildPlan {
                 LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
                 LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
                 LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+                LinuxNamespaceType::User if ns.path().is_none() => {
+                    userns = Some(id_maps(linux)?);
+                    continue;
+                }
                 other => {
                     return Err(invalid(
                         "linux.namespaces",
@@ -324,8 +419,10 @@ impl ChildPlan {
         let mut mounts = Vec::new();
         for m in spec.mounts().as_deref().unwrap_or_default() {
             let dest = clean_container_path("mounts.destination", m.destination())?;
-            let (flags, propagation, data, bind) =
-                parse_mount_options(m.options().as_deref().unwrap_or_default());
+            let all = m.options().as_deref().unwrap_or_default();
+            let idmap = all.iter().any(|o| o == "idmap");
+            let options: Vec<String> = all.iter().filter(|o| *o != "idmap").cloned().collect();
+            let (flags, propagation, data, bind) = parse_mount_options(&options);
             let typ = m.typ().clone().unwrap_or_default();
             let kind = if bind || typ == "bind" {
                 let source = m.source().clone().ok_or_else(|| {
@@ -343,6 +440,7 @@ impl ChildPlan {
                 MountKind::Bind {
                     source,
                     recursive: flags.contains(MsFlags::MS_REC),
+                    idmap: idmap && userns.is_some(),
                 }
             } else if typ == "cgroup" || typ == "cgroup2" {
                 MountKind::Cgroup
@@ -503,6 +601,7 @@ impl ChildPlan {
         };
         Ok(ChildPlan {
             clone_flags,
+            userns,
             join,
             pid_join,
             new_cgroupns,
@@ -572,6 +671,68 @@ mod tests {
             clean_container_path("x", Path::new("/a/./b/")).unwrap(),
             PathBuf::from("/a/b")
         );
+    }
+
+    fn spec_with(linux: serde_json::Value, mounts: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "/tmp/rootfs"},
+            "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "mounts": mounts,
+            "linux": linux,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn user_namespace_maps_and_idmap_option() {
+        let bind = serde_json::json!([{"destination": "/v", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]}]);
+        let ns = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let p = ChildPlan::from_spec(&spec_with(
+            serde_json::json!({"namespaces": ns, "uidMappings": map, "gidMappings": map}),
+            bind.clone(),
+        ))
+        .unwrap();
+        let maps = p.userns.as_ref().unwrap();
+        assert_eq!(
+            (maps.host_root_uid(), maps.host_uid(1000)),
+            (100000, Some(101000))
+        );
+        assert_eq!(maps.host_uid(65536), None);
+        assert!(matches!(
+            &p.mounts[0].kind,
+            MountKind::Bind {
+                idmap: true,
+                recursive: true,
+                ..
+            }
+        ));
+        // `idmap` is not passed on as mount data.
+        assert_eq!(p.mounts[0].data, "");
+        // Without a user namespace the option means nothing.
+        let p = ChildPlan::from_spec(&spec_with(
+            serde_json::json!({"namespaces": [{"type": "mount"}]}),
+            bind,
+        ))
+        .unwrap();
+        assert!(matches!(
+            &p.mounts[0].kind,
+            MountKind::Bind { idmap: false, .. }
+        ));
+        // The container's root must be mapped; maps must be given.
+        let one = serde_json::json!([{"containerID": 1, "hostID": 100000, "size": 10}]);
+        for (u, g) in [
+            (one.clone(), map.clone()),
+            (map.clone(), serde_json::json!([])),
+        ] {
+            let err = ChildPlan::from_spec(&spec_with(
+                serde_json::json!({"namespaces": ns, "uidMappings": u, "gidMappings": g}),
+                serde_json::json!([]),
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains("Mappings"), "{err}");
+        }
     }
 
     #[test]

@@ -105,6 +105,11 @@ impl ContainerText<'_> {
     }
 }
 
+/// [`Store::create_container_with`]'s hook: the new config, every other
+/// container's config; an `Err` says why the create cannot be.
+pub type Amend<'a> =
+    dyn FnMut(&mut serde_json::Value, &[serde_json::Value]) -> Result<(), String> + 'a;
+
 const COLS: &str = "id, name, image_id, image_ref, created, config, state";
 
 impl Store {
@@ -120,6 +125,21 @@ impl Store {
         &self,
         rec: &ContainerRecord,
         volumes: &[crate::VolumeRecord],
+    ) -> Result<PathBuf, StoreError> {
+        let mut rec = rec.clone();
+        self.create_container_with(&mut rec, volumes, &mut |_, _| Ok(()))
+    }
+
+    /// [`Store::create_container`], with `amend` run inside its write
+    /// transaction on the new record's config and every other container's
+    /// config: what must be unique among containers (a user namespace's
+    /// id range) is chosen there, so no concurrent create chooses it too.
+    /// An `Err` from `amend` ends the create with [`StoreError::Conflict`].
+    pub fn create_container_with(
+        &self,
+        rec: &mut ContainerRecord,
+        volumes: &[crate::VolumeRecord],
+        amend: &mut Amend<'_>,
     ) -> Result<PathBuf, StoreError> {
         let tx = self.write_tx()?;
         let image = tx
@@ -149,6 +169,17 @@ impl Store {
                 owner,
             });
         }
+        let others: Vec<serde_json::Value> = {
+            let mut stmt = tx.prepare_cached("SELECT config FROM containers")?;
+            let texts: Vec<String> = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            texts
+                .iter()
+                .filter_map(|t| serde_json::from_str(t).ok())
+                .collect()
+        };
+        amend(&mut rec.config, &others).map_err(StoreError::Conflict)?;
         tx.execute(
             &format!("INSERT INTO containers ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
             params![

@@ -14,7 +14,8 @@ pub mod faults;
 pub mod fsattr;
 /// Read-only file mappings.
 pub mod mmap;
-/// open_tree/move_mount for bind mounts across pivot_root.
+/// The new mount API: open_tree/move_mount for bind mounts across
+/// pivot_root, mount_setattr (idmapped mounts), fsopen/fsconfig/fsmount.
 pub mod mount;
 /// Process creation (fork/clone into new namespaces), fd hygiene, pidfds, signals.
 pub mod process;

@@ -164,6 +164,12 @@ pub struct CreateRequest {
     pub endpoint_links: Vec<String>,
     /// `--pod`: the container joins a pod's namespaces.
     pub pod: PodMembership,
+    /// `--userns` (`host`, `auto[:size=N]`; podman's words for the others).
+    pub userns: Option<String>,
+    /// `--uidmap CONTAINER:HOST:SIZE`.
+    pub uidmap: Vec<String>,
+    /// `--gidmap CONTAINER:HOST:SIZE`.
+    pub gidmap: Vec<String>,
 }
 
 /// A container's place in a pod.
@@ -421,6 +427,59 @@ impl Engine {
         if runtime_name != "berth" {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
+        let userns_req = crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
+        // Another container's namespaces belong to the host's user
+        // namespace: a container in a user namespace of its own cannot
+        // join them (podman puts a pod's members in the infra's user
+        // namespace; berth does not yet).
+        let joins = if matches!(req.pod, PodMembership::Member(_)) {
+            Some("--pod")
+        } else if matches!(req.network, NetworkMode::Container(_)) {
+            Some("--network container:")
+        } else if req.ipc_mode.as_deref().is_some_and(|m| m.starts_with("container:")) {
+            Some("--ipc container:")
+        } else if req.pid_mode.as_deref().is_some_and(|m| m.starts_with("container:")) {
+            Some("--pid container:")
+        } else {
+            None
+        };
+        if let (Some(flag), false) = (joins, matches!(userns_req, crate::userns::Request::Host)) {
+            return Err(EngineError::invalid(
+                "--userns",
+                format!("a container with a user namespace of its own cannot use {flag} yet (another container's namespaces belong to the host's user namespace): drop one of the two"),
+            ));
+        }
+        let auto_pool = match userns_req {
+            crate::userns::Request::Host => None,
+            _ if runtime_name != "berth" => {
+                return Err(EngineError::invalid(
+                    "--userns",
+                    format!(
+                    "user namespaces need berth's built-in runtime (not --runtime {runtime_name})"
+                ),
+                ))
+            }
+            crate::userns::Request::Auto { size } => {
+                let settings = crate::settings::Settings::load(&self.paths().config)?;
+                Some((crate::userns::auto_pool(&settings.userns, size)?, size))
+            }
+            crate::userns::Request::Maps { .. } => None,
+        };
+        let userns = match &userns_req {
+            crate::userns::Request::Host => crate::config::UserNs {
+                mode: req.userns.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            crate::userns::Request::Auto { .. } => crate::config::UserNs {
+                mode: req.userns.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            crate::userns::Request::Maps { uid, gid } => crate::config::UserNs {
+                mode: "private".into(),
+                uid_map: uid.clone(),
+                gid_map: gid.clone(),
+            },
+        };
         check_limits(req.memory, req.memory_swap, req.cpus)?;
         if let (Some(m), Some(r)) = (req.memory, req.memory_reservation) {
             if r > m {
@@ -850,6 +909,7 @@ impl Engine {
                 PodMembership::Member(p) | PodMembership::Infra(p) => p.clone(),
             },
             pod_infra: matches!(req.pod, PodMembership::Infra(_)),
+            userns,
         };
         // A -u the image's /etc/passwd lacks is not refused here: as in
         // Docker, the container is created and its start fails.
@@ -875,8 +935,30 @@ impl Engine {
         // A generated name can be taken by a concurrent create between
         // the check and the insert: draw another.
         let mut tries = 0;
+        // `auto`: the range is chosen in the transaction that records the
+        // container, among those no other container holds.
+        let mut amend = |config: &mut serde_json::Value,
+                         others: &[serde_json::Value]|
+         -> std::result::Result<(), String> {
+            let Some((pool, size)) = &auto_pool else {
+                return Ok(());
+            };
+            let taken = crate::userns::taken_by(others);
+            let (uid, gid) = crate::userns::allocate(pool, &taken, *size)?;
+            let one = |host_id| crate::config::IdMapping {
+                container_id: 0,
+                host_id,
+                size: *size,
+            };
+            config["userns"]["uid_map"] = serde_json::json!([one(uid)]);
+            config["userns"]["gid_map"] = serde_json::json!([one(gid)]);
+            Ok(())
+        };
         let dir = loop {
-            match self.store().create_container(&record, &plan.volumes) {
+            match self
+                .store()
+                .create_container_with(&mut record, &plan.volumes, &mut amend)
+            {
                 Err(store::StoreError::NameInUse { .. }) if req.name.is_none() && tries < 8 => {
                     tries += 1;
                     name = self.random_name()?;

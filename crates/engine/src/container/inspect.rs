@@ -101,7 +101,7 @@ impl Engine {
                 "OomScoreAdj": 0,
                 "PidMode": c.config.pid_mode,
                 "UTSMode": cfg.uts_mode,
-                "UsernsMode": "",
+                "UsernsMode": c.config.userns.mode,
                 "ShmSize": if c.config.shm_size > 0 { c.config.shm_size } else { 67108864 },
                 "ConsoleSize": [0, 0],
                 "Isolation": cfg.isolation,
@@ -190,6 +190,18 @@ impl Engine {
         }
         if !cfg.tmpfs.is_empty() {
             host["Tmpfs"] = json!(cfg.tmpfs);
+        }
+        // podman's key for the maps of a user namespace (auto's range too).
+        if c.config.userns.is_private() {
+            let lines = |m: &[crate::config::IdMapping]| -> Vec<String> {
+                m.iter()
+                    .map(|r| format!("{}:{}:{}", r.container_id, r.host_id, r.size))
+                    .collect()
+            };
+            host["IDMappings"] = json!({
+                "UidMap": lines(&c.config.userns.uid_map),
+                "GidMap": lines(&c.config.userns.gid_map),
+            });
         }
         if !cfg.sysctls.is_empty() {
             host["Sysctls"] = json!(cfg.sysctls);

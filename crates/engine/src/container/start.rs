@@ -210,9 +210,27 @@ impl Engine {
         let ipc_ns = self.donor_namespace(&c.config.ipc_mode, "ipc")?;
         let uts_ns = self.donor_namespace(&c.config.uts_mode, "uts")?;
         let mut mounts = Vec::new();
+        let userns = &c.config.userns;
         for m in &c.config.mounts {
-            let source = self.mount_source(m, user.uid, user.gid)?;
-            mounts.push(crate::volumes::oci_mount(m, &source));
+            // In a user namespace a volume (and a bind asked with `idmap`)
+            // is shown with the container's mapping, so its files keep the
+            // container's own ids on disk; another bind shows the host's
+            // ids, and `:U` gives it to the user's host ids.
+            let idmapped =
+                userns.is_private() && (m.kind == crate::config::MountType::Volume || m.idmap);
+            let (uid, gid) = if idmapped {
+                (user.uid, user.gid)
+            } else {
+                userns.host_ids(user.uid, user.gid)
+            };
+            let source = self.mount_source(m, uid, gid)?;
+            let mut mount = crate::volumes::oci_mount(m, &source);
+            if idmapped && m.kind != crate::config::MountType::Tmpfs {
+                if let Some(opts) = mount["options"].as_array_mut() {
+                    opts.push(serde_json::json!("idmap"));
+                }
+            }
+            mounts.push(mount);
         }
         // A dual-stack network keeps IPv6 on in the container's namespace.
         let ipv6 = c.config.networks.iter().any(|name| {

@@ -133,13 +133,15 @@ pub fn parse_volume_flag(spec: &str) -> Result<MountSpec> {
             "nocopy" if m.kind == MountType::Volume => m.nocopy = true,
             "copy" if m.kind == MountType::Volume => m.nocopy = false,
             "U" => m.chown = true,
+            // podman's: shown with the container's id mapping.
+            "idmap" => m.idmap = true,
             p if PROPAGATIONS.contains(&p) && m.propagation.is_empty() => {
                 m.propagation = p.to_string()
             }
             other => {
                 return Err(bad(
                     flag,
-                    format!("invalid mode {other:?} in {spec:?}: use ro, rw, z, Z, U, nocopy (volumes) or a propagation (rprivate, rshared, rslave, ...)"),
+                    format!("invalid mode {other:?} in {spec:?}: use ro, rw, z, Z, U, idmap, nocopy (volumes) or a propagation (rprivate, rshared, rslave, ...)"),
                 ))
             }
         }

@@ -33,6 +33,10 @@ pub(super) struct ChildArgs<'a> {
     /// made in the container's own devpts (`tty` says `/dev/pts/0`, as with
     /// runc), not on the host.
     pub console: Option<OwnedFd>,
+    /// Each cgroup v1 hierarchy's `tasks` file, opened by the parent.
+    pub cgroup_tasks: Vec<(PathBuf, OwnedFd)>,
+    /// In a user namespace: what the parent made (root, binds, devices).
+    pub prepared: Option<crate::userns::Prepared>,
 }
 
 /// A failure inside the child: the exit code Docker uses and a message.
@@ -88,24 +92,12 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
     }
     drop(args.release);
 
-    // Join our cgroups (v1) by writing 0 to each hierarchy's `tasks`:
-    // moving only ourselves lets the kernel skip the global threadgroup
-    // lock, whose RCU grace period made the parent's cgroup.procs write
-    // cost ~8 ms per container here.
-    if let (Some(CgroupLayout::V1 { hierarchies, .. }), Some(rel)) =
-        (args.cgroup_layout, &plan.cgroups_path)
-    {
-        let rel = rel.strip_prefix("/").unwrap_or(rel);
-        for h in hierarchies {
-            let tasks = Path::new("/sys/fs/cgroup").join(h).join(rel).join("tasks");
-            match std::fs::OpenOptions::new().write(true).open(&tasks) {
-                Ok(mut f) => f
-                    .write_all(b"0")
-                    .ctx(|| format!("joining cgroup {}", tasks.display()))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(fail(format!("joining cgroup {}", tasks.display()), e)),
-            }
-        }
+    // Join our cgroups (v1) by writing 0 to each hierarchy's `tasks`
+    // (opened by the parent).
+    for (tasks, fd) in args.cgroup_tasks {
+        std::fs::File::from(fd)
+            .write_all(b"0")
+            .ctx(|| format!("joining cgroup {}", tasks.display()))?;
     }
     for (fd, flag) in &args.join {
         setns(fd, *flag).ctx(|| format!("joining namespace {flag:?}"))?;
@@ -130,12 +122,32 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         None::<&str>,
     )
     .ctx(|| "making mounts private".into())?;
-    mount_overlay(args.overlay, &plan.rootfs)?;
+    let (mut bind_sources, mut device_trees) = (Vec::new(), Vec::new());
+    let mut new_root = None;
+    if let Some(p) = args.prepared {
+        // By path: a dir opened before the clone is a mount of the
+        // host's namespace, not ours.
+        sys::mount::attach_tree(p.root.as_fd(), &plan.rootfs)
+            .ctx(|| format!("attaching the root filesystem on {}", plan.rootfs.display()))?;
+        bind_sources = p.binds;
+        device_trees = p.devices;
+        new_root = Some(p.root);
+    } else {
+        mount_overlay(args.overlay, &plan.rootfs)?;
+    }
     // Bind sources are host paths: capture each as a detached mount tree now,
-    // attach it after pivot_root (when the host's tree is gone).
-    let mut bind_sources = Vec::new();
-    for m in &plan.mounts {
-        if let MountKind::Bind { source, recursive } = &m.kind {
+    // attach it after pivot_root (when the host's tree is gone). In a user
+    // namespace the parent captured them.
+    let own_binds = if new_root.is_none() {
+        &plan.mounts[..]
+    } else {
+        &[]
+    };
+    for m in own_binds {
+        if let MountKind::Bind {
+            source, recursive, ..
+        } = &m.kind
+        {
             let fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
                 .ctx(|| format!("bind mount source {}", source.display()))?;
             let is_dir = std::fs::metadata(source)
@@ -166,6 +178,21 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
             }
         }
     }
+    // In a user namespace proc and sysfs are made now, while the host's
+    // fully visible instances are still in our mount namespace (the
+    // kernel refuses a new one where none is: `mount_too_revealing`), and
+    // attached after pivot_root.
+    let mut early = Vec::new();
+    if plan.userns.is_some() {
+        for m in &plan.mounts {
+            if let MountKind::Fs { fstype, .. } = &m.kind {
+                if fstype == "proc" || fstype == "sysfs" {
+                    early.push(early_mount(fstype, &m.data)?);
+                }
+            }
+        }
+    }
+    let mut early = early.into_iter();
     let console = if plan.terminal && args.console.is_none() {
         // The pty was opened in the host's mount namespace; capture it by
         // path through our copy of that tree (a tree can only be cloned from
@@ -178,10 +205,26 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
     } else {
         None
     };
-    chdir(&plan.rootfs).ctx(|| format!("entering {}", plan.rootfs.display()))?;
+    match &new_root {
+        // The mount's root itself (its dir may be out of our reach by path).
+        Some(root) => nix::unistd::fchdir(root).ctx(|| "entering the root filesystem".into())?,
+        None => chdir(&plan.rootfs).ctx(|| format!("entering {}", plan.rootfs.display()))?,
+    }
+    drop(new_root);
     pivot_root(".", ".").ctx(|| "pivot_root".into())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".into())?;
     chdir("/").ctx(|| "chdir /".into())?;
+    // In a user namespace the parent has written our maps: become its
+    // root (until now we had host root's ids, unmapped here, which still
+    // reached the host's paths above) and leave host root's groups, so
+    // everything of the container is reached as its root.
+    if plan.userns.is_some() {
+        setgroups(&[]).ctx(|| "leaving the host's groups".into())?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx(|| "becoming the user namespace's root group".into())?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx(|| "becoming the user namespace's root".into())?;
+    }
 
     let mut binds = bind_sources.into_iter();
     let mut dev_is_tmpfs = false;
@@ -192,27 +235,45 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
                 do_bind(m, &tree, is_dir)?;
             }
             MountKind::Cgroup => mount_cgroups(m, args.cgroup_layout, &cgroup_trees)?,
+            MountKind::Fs { fstype, .. }
+                if plan.userns.is_some() && (fstype == "proc" || fstype == "sysfs") =>
+            {
+                let tree = early.next().expect("one early mount per proc or sysfs");
+                mkdir_all(&m.dest)?;
+                sys::mount::attach_tree(tree.as_fd(), &m.dest)
+                    .ctx(|| format!("attaching {fstype} on {}", m.dest.display()))?;
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_REC | m.flags;
+                mount(None::<&str>, &m.dest, None::<&str>, flags, None::<&str>)
+                    .ctx(|| format!("remounting {fstype} on {}", m.dest.display()))?;
+                propagate(m)?;
+            }
             MountKind::Fs { fstype, source } => {
                 if m.dest == Path::new("/dev") && fstype == "tmpfs" {
                     dev_is_tmpfs = true;
                 }
                 mkdir_all(&m.dest)?;
                 let data = (!m.data.is_empty()).then_some(m.data.as_str());
-                mount(
+                let r = mount(
                     Some(source.as_str()),
                     &m.dest,
                     Some(fstype.as_str()),
                     m.flags,
                     data,
-                )
-                .ctx(|| format!("mounting {fstype} on {}", m.dest.display()))?;
+                );
+                r.ctx(|| format!("mounting {fstype} on {}", m.dest.display()))?;
                 propagate(m)?;
             }
         }
     }
     if dev_is_tmpfs {
-        for d in &plan.devices {
-            make_device(d)?;
+        if plan.userns.is_some() {
+            for (d, tree) in plan.devices.iter().zip(&device_trees) {
+                bind_device(d, tree)?;
+            }
+        } else {
+            for d in &plan.devices {
+                make_device(d)?;
+            }
         }
         dev_links(console.as_ref())?;
     }
@@ -564,6 +625,51 @@ fn make_device(d: &DeviceStep) -> Result<(), Failure> {
     .ctx(|| format!("creating device {}", d.path.display()))?;
     std::os::unix::fs::lchown(&d.path, Some(d.uid), Some(d.gid))
         .ctx(|| format!("chown {}", d.path.display()))
+}
+
+/// A detached new instance of proc or sysfs with its `key=value` options;
+/// sysfs, which needs a network namespace of the user namespace's own
+/// (not `--network host`), falls back to a recursive bind of the host's
+/// `/sys` (read-only by the spec's flags, as runc's rootless fallback).
+fn early_mount(fstype: &str, data: &str) -> Result<OwnedFd, Failure> {
+    let made = sys::mount::FsContext::open(fstype).and_then(|ctx| {
+        for o in data.split(',').filter(|o| !o.is_empty()) {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            ctx.set(k, v)?;
+        }
+        ctx.mount()
+    });
+    match made {
+        Ok(fd) => Ok(fd),
+        Err(e) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
+            let fd = open(
+                "/sys",
+                OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY,
+                Mode::empty(),
+            )
+            .ctx(|| "opening /sys".into())?;
+            sys::mount::clone_tree(fd.as_fd(), true).ctx(|| "binding the host's /sys".into())
+        }
+        Err(e) => Err(fail(format!("making a new {fstype} instance"), e)),
+    }
+}
+
+/// In a user namespace: the host's node (captured by the parent) bound on
+/// an empty file, as runc and crun do where `mknod` is refused.
+fn bind_device(d: &DeviceStep, tree: &OwnedFd) -> Result<(), Failure> {
+    if let Some(parent) = d.path.parent() {
+        mkdir_all(parent)?;
+    }
+    let _ = std::fs::remove_file(&d.path);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&d.path)
+        .ctx(|| format!("creating {}", d.path.display()))?;
+    sys::mount::attach_tree(tree.as_fd(), &d.path)
+        .ctx(|| format!("binding the host's {}", d.path.display()))
 }
 
 fn dev_links(console: Option<&OwnedFd>) -> Result<(), Failure> {

@@ -7,7 +7,7 @@
 //! error pipe tells the parent whether the exec happened (EOF) or why not.
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -110,6 +110,37 @@ pub(crate) fn release_and_check(
     Ok(())
 }
 
+/// The `tasks` file of each cgroup v1 hierarchy's dir of the container,
+/// opened for writing by the parent: the child writes `0` to join (moving
+/// only itself lets the kernel skip the global threadgroup lock, whose RCU
+/// grace period made a `cgroup.procs` write from the parent cost ~8 ms
+/// here). The kernel checks the opener's credentials, so this works from
+/// inside a user namespace, whose root is nobody to those files.
+fn open_cgroup_tasks(
+    layout: Option<&CgroupLayout>,
+    rel: Option<&Path>,
+) -> Result<Vec<(PathBuf, OwnedFd)>, RuntimeError> {
+    let (Some(CgroupLayout::V1 { hierarchies, .. }), Some(rel)) = (layout, rel) else {
+        return Ok(Vec::new());
+    };
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let mut out = Vec::new();
+    for h in hierarchies {
+        let tasks = Path::new("/sys/fs/cgroup").join(h).join(rel).join("tasks");
+        match std::fs::OpenOptions::new().write(true).open(&tasks) {
+            Ok(f) => out.push((tasks, OwnedFd::from(f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(RuntimeError::sys(
+                    format!("opening cgroup {}", tasks.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The built-in runtime.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builtin;
@@ -183,7 +214,19 @@ impl Runtime for Builtin {
             }
             None => None,
         };
-        let forked = sys::process::clone_fork(plan.clone_flags.bits());
+        // A user namespace: the parent makes the root filesystem, bind
+        // mounts and device nodes first (the child could not, see
+        // `userns`).
+        let prepared = match &plan.userns {
+            Some(maps) => Some(crate::userns::prepare(&plan, req.overlay, maps)?),
+            None => None,
+        };
+        let cgroup_tasks = open_cgroup_tasks(cgroup_layout.as_ref(), plan.cgroups_path.as_deref())?;
+        let mut flags = plan.clone_flags;
+        if plan.userns.is_some() {
+            flags |= CloneFlags::CLONE_NEWUSER;
+        }
+        let forked = sys::process::clone_fork(flags.bits());
         if let (Some(own), Ok(sys::process::Forked::Parent(_)) | Err(_)) = (&pid_ns, &forked) {
             nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
                 .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;
@@ -204,6 +247,8 @@ impl Runtime for Builtin {
                     report: err_w,
                     seccomp_bpf: req.seccomp_bpf,
                     console: console_child,
+                    cgroup_tasks,
+                    prepared,
                 })
             }
             sys::process::Forked::Parent(pid) => {
@@ -212,7 +257,17 @@ impl Runtime for Builtin {
                 drop(req.stdio);
                 drop(join);
                 drop(console_child);
-                release_and_check(pid, release_w, err_r, req.before_release, "container")?;
+                drop(cgroup_tasks);
+                drop(prepared);
+                // The maps before anything else: the child waits for them
+                // to become its namespace's root.
+                let hook = |pid: i32| -> Result<(), RuntimeError> {
+                    if let Some(maps) = &plan.userns {
+                        crate::userns::write_maps(pid, maps)?;
+                    }
+                    (req.before_release)(pid)
+                };
+                release_and_check(pid, release_w, err_r, &hook, "container")?;
                 // The child sent the master before it exec'd.
                 let console = match console_parent {
                     Some(sock) => {

@@ -129,6 +129,16 @@ pub struct CreateArgs {
     /// this container's -p, --network and --hostname.
     #[arg(long)]
     pod: Option<String>,
+    /// User namespace: host (the default), auto[:size=N] (a range of its own
+    /// from the subordinate ids of the `containers` user). keep-id and nomap are rootless only.
+    #[arg(long)]
+    userns: Option<String>,
+    /// Map container uids to host uids: CONTAINER:HOST:SIZE (repeatable).
+    #[arg(long = "uidmap")]
+    uidmap: Vec<String>,
+    /// Map container gids to host gids: CONTAINER:HOST:SIZE (repeatable; default: the uid map).
+    #[arg(long = "gidmap")]
+    gidmap: Vec<String>,
     /// Add a rule to the cgroup allowed devices list ('c 7:128 rwm').
     #[arg(long = "device-cgroup-rule")]
     device_cgroup_rule: Vec<String>,
@@ -544,6 +554,9 @@ impl CreateArgs {
                 }
                 _ => engine::container::create::PodMembership::None,
             },
+            userns: self.userns.clone(),
+            uidmap: self.uidmap.clone(),
+            gidmap: self.gidmap.clone(),
         })
     }
 

@@ -1,0 +1,369 @@
+//! User namespaces for rootful berth (root): `--userns=auto`, `--uidmap`,
+//! `--gidmap`, `--userns=host`. A root in the container is an unprivileged
+//! id on the host: what it makes in a host directory is owned by that id,
+//! a root-owned 0600 host file is closed to it; the image still shows its
+//! own owners (idmapped layers); `auto` ranges do not overlap and come
+//! back when a container is removed; exec, ttys and published ports work.
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+
+use common::*;
+
+/// The `containers` user's subordinate ids, in files of the test's own
+/// (never the host's /etc/subuid), named in its berth.toml.
+fn with_subids(b: &Berth, uids: &str, gids: &str) {
+    let dir = b.path();
+    std::fs::write(dir.join("subuid"), uids).unwrap();
+    std::fs::write(dir.join("subgid"), gids).unwrap();
+    std::fs::write(
+        dir.join("config/berth.toml"),
+        format!(
+            "[network]\nip_forward = false\n[userns]\nsubuid_file = \"{}\"\nsubgid_file = \"{}\"\n",
+            dir.join("subuid").display(),
+            dir.join("subgid").display()
+        ),
+    )
+    .unwrap();
+}
+
+fn berth_with_subids() -> Berth {
+    let b = Berth::new();
+    with_subids(
+        &b,
+        "alice:100000:65536\ncontainers:1000000:200000\n",
+        "containers:2000000:200000\n",
+    );
+    b
+}
+
+/// `/proc/self/uid_map`'s lines as (inside, outside, count).
+fn map_lines(text: &str) -> Vec<(u64, u64, u64)> {
+    text.lines()
+        .map(|l| {
+            let n: Vec<u64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            (n[0], n[1], n[2])
+        })
+        .collect()
+}
+
+/// A host directory anyone may write to, with a root-owned 0600 file.
+fn host_dir(b: &Berth) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = b.path().join("hostdir");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // The test's temp dir is 0700: let the container's ids pass through it.
+    std::fs::set_permissions(b.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::write(d.join("secret"), "host root's secret\n").unwrap();
+    std::fs::set_permissions(d.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    d
+}
+
+#[test]
+fn uidmap_maps_root_to_an_unprivileged_host_id() {
+    let b = Berth::new();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    // The same dir with podman's `:idmap`: shown with the container's ids.
+    let idm = format!("{}:/idm:idmap", d.display());
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:100000:65536",
+        "-v",
+        &vol,
+        "-v",
+        &idm,
+        "bb:test",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; \
+         touch /data/made-inside /idm/made-idmapped; stat -c '%u:%g %n' /idm/secret; \
+         cat /data/secret; echo cat=$?; \
+         stat -c '%u:%g %n' / /bin/busybox /etc/passwd; id -u",
+    ]);
+    let text = stdout(&out);
+    let parts: Vec<&str> = text.split("---\n").collect();
+    assert_eq!(map_lines(parts[0]), vec![(0, 100000, 65536)], "{text}");
+    // Only --uidmap given: the gid map is the same (podman's rule).
+    assert_eq!(map_lines(parts[1]), vec![(0, 100000, 65536)], "{text}");
+    // The host's 0600 root file is closed to the container's root.
+    assert!(text.contains("cat=1"), "{text}");
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    // The image's files are root's inside (idmapped layers).
+    for f in ["0:0 /", "0:0 /bin/busybox", "0:0 /etc/passwd"] {
+        assert!(text.contains(f), "{f} missing from {text}");
+    }
+    assert!(text.trim_end().ends_with("\n0"), "{text}");
+    // On the host, what the container's root made is the mapped id's.
+    let md = std::fs::metadata(d.join("made-inside")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (100000, 100000));
+    let md = std::fs::metadata(d.join("made-idmapped")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+    assert!(text.contains("0:0 /idm/secret"), "{text}");
+    assert_census_clean(&b);
+}
+
+#[test]
+fn gidmap_is_its_own_and_bad_maps_are_refused() {
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:300000:1000",
+        "--gidmap",
+        "0:400000:1000",
+        "bb:test",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map",
+    ]);
+    assert_eq!(
+        map_lines(&out),
+        vec![(0, 300000, 1000), (0, 400000, 1000)],
+        "{out}"
+    );
+    for (args, words) in [
+        (
+            vec!["--uidmap", "0:100000:10", "--uidmap", "5:200000:10"],
+            "overlap",
+        ),
+        (vec!["--uidmap", "1:100000:10"], "id 0 must be mapped"),
+        (vec!["--uidmap", "0:x:10"], "CONTAINER_ID:HOST_ID:SIZE"),
+        (
+            vec!["--userns", "keep-id"],
+            "only supported in rootless mode",
+        ),
+        (vec!["--userns", "bogus"], "not supported"),
+        (
+            vec!["--userns", "auto", "--uidmap", "0:1:1"],
+            "cannot be used together",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args.iter().copied());
+        a.extend(["bb:test", "true"]);
+        let o = b.run(&a);
+        assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        b.ok(&["ps", "-aq"]),
+        "",
+        "a refused create left a container"
+    );
+    assert_census_clean(&b);
+}
+
+#[test]
+fn auto_gives_each_container_its_own_range_and_rm_frees_it() {
+    let b = berth_with_subids();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "one",
+        "--userns=auto",
+        "-v",
+        &vol,
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "--userns=auto:size=1000",
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    let one = map_lines(&b.ok(&["exec", "one", "cat", "/proc/self/uid_map"]));
+    let two = map_lines(&b.ok(&["exec", "two", "cat", "/proc/self/uid_map"]));
+    let one_g = map_lines(&b.ok(&["exec", "one", "cat", "/proc/self/gid_map"]));
+    // From the containers user's ranges (not alice's), 65536 by default.
+    assert_eq!(one, vec![(0, 1000000, 65536)]);
+    assert_eq!(one_g, vec![(0, 2000000, 65536)]);
+    assert_eq!(two, vec![(0, 1065536, 1000)]);
+    // Exec runs as the container's root, which is the mapped id outside.
+    b.ok(&["exec", "one", "touch", "/data/by-exec"]);
+    let md = std::fs::metadata(d.join("by-exec")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1000000, 2000000));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "one", "two"]),
+        "auto\nauto:size=1000\n"
+    );
+    let ids = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "two"]);
+    assert!(ids.contains("\"0:1065536:1000\""), "{ids}");
+    // 200000 ids: after 65536 + 1000 + 65536, 67928 are left.
+    b.ok(&["create", "--name", "three", "--userns=auto", "bb:test"]);
+    let full = b.run(&[
+        "run",
+        "--rm",
+        "--userns=auto:size=100000",
+        "bb:test",
+        "true",
+    ]);
+    assert_eq!(code(&full), 125, "{}", stderr(&full));
+    assert!(stderr(&full).contains("no free range"), "{}", stderr(&full));
+    // Removing one frees its range: the next gets it (the lowest free;
+    // while `one` exists that is 1132072, after `three`).
+    b.ok(&["rm", "-f", "one"]);
+    b.ok(&["create", "--name", "four", "--userns=auto", "bb:test"]);
+    let four = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "four"]);
+    assert!(four.contains("\"0:1000000:65536\""), "{four}");
+    b.ok(&["rm", "-f", "two", "three", "four"]);
+    assert_census_clean(&b);
+}
+
+#[test]
+fn auto_without_subordinate_ids_says_what_to_add() {
+    let b = Berth::new();
+    with_subids(&b, "alice:100000:65536\n", "alice:100000:65536\n");
+    let o = b.run(&["run", "--rm", "--userns=auto", "bb:test", "true"]);
+    assert_eq!(code(&o), 125);
+    let e = stderr(&o);
+    assert!(e.contains("no range for user \"containers\""), "{e}");
+    assert!(e.contains("auto_user"), "{e}");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
+}
+
+#[test]
+fn host_is_the_default() {
+    let b = Berth::new();
+    let plain = b.ok(&["run", "--rm", "bb:test", "cat", "/proc/self/uid_map"]);
+    let host = b.ok(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "bb:test",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(map_lines(&plain), vec![(0, 0, 4294967295)]);
+    assert_eq!(plain, host);
+    assert_census_clean(&b);
+}
+
+#[test]
+fn image_owners_volumes_ports_and_tty_in_a_user_namespace() {
+    let b = berth_with_subids();
+    // The image's /home/app (1000's) keeps its owner inside, a named
+    // volume is the container's (idmapped), and its root may write its
+    // /etc/hosts.
+    let text = b.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "-v",
+        "vol:/vol",
+        "bb:test",
+        "sh",
+        "-c",
+        "stat -c '%u:%g %n' /home/app /etc/hosts; echo 10.9.9.9 extra >> /etc/hosts && echo hosts-ok; \
+         touch /vol/by-root && chown 1000:1000 /vol/by-root && stat -c '%u:%g %n' /vol/by-root; \
+         touch /made && stat -c '%u:%g %n' /made",
+    ]);
+    for want in [
+        "1000:1000 /home/app",
+        "0:0 /etc/hosts",
+        "hosts-ok",
+        "1000:1000 /vol/by-root",
+        "0:0 /made",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    // On the host the volume keeps the container's ids (idmapped).
+    let vol = b
+        .ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "vol"])
+        .trim()
+        .to_string();
+    let md = std::fs::metadata(std::path::Path::new(&vol).join("by-root")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1000, 1000));
+
+    // A published port answers from a userns container (httpd binds port
+    // 80: its network namespace belongs to its user namespace).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:80");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--userns=auto",
+        "-p",
+        &publish,
+        "bb:test",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let answer = http_get(&format!("127.0.0.1:{port}"), "/hostname");
+    assert!(answer.contains(" 200 OK"), "{answer}");
+    // Its processes are the mapped id's on the host.
+    let pid = b.ok(&["inspect", "-f", "{{.State.Pid}}", "web"]);
+    let st = std::fs::metadata(format!("/proc/{}", pid.trim())).unwrap();
+    assert_eq!(st.uid(), 1000000);
+    // exec with a terminal.
+    let tty = b.ok(&["exec", "-t", "web", "tty"]);
+    assert!(tty.starts_with("/dev/pts/"), "{tty}");
+    b.ok(&["rm", "-f", "web"]);
+    let tty = b.ok(&["run", "--rm", "-t", "--userns=auto", "bb:test", "tty"]);
+    assert!(tty.starts_with("/dev/pts/"), "{tty}");
+    assert_census_clean(&b);
+}
+
+/// GET `path` from `addr` (HTTP/1.0), retrying while the server starts.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            if s.read_to_string(&mut out).is_ok() && out.starts_with("HTTP/1.") {
+                return out;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no HTTP answer from {addr}");
+}
+
+#[test]
+fn compose_userns_mode_reaches_the_container() {
+    let b = berth_with_subids();
+    let dir = b.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: bb:test\n    command: [\"sleep\", \"300\"]\n    userns_mode: auto\n  plain:\n    image: bb:test\n    command: [\"sleep\", \"300\"]\n    userns_mode: host\n",
+    )
+    .unwrap();
+    compose_ok(&b, &dir, &["-p", "uns", "up", "-d"]);
+    let app = map_lines(&b.ok(&["exec", "uns-app-1", "cat", "/proc/self/uid_map"]));
+    assert_eq!(app, vec![(0, 1000000, 65536)]);
+    let plain = map_lines(&b.ok(&["exec", "uns-plain-1", "cat", "/proc/self/uid_map"]));
+    assert_eq!(plain, vec![(0, 0, 4294967295)]);
+    compose_ok(&b, &dir, &["-p", "uns", "down"]);
+    assert_census_clean(&b);
+}

@@ -159,6 +159,30 @@ fn gidmap_is_its_own_and_bad_maps_are_refused() {
         "",
         "a refused create left a container"
     );
+    // Another container's namespaces (a pod's, `container:`) belong to the
+    // host's user namespace: joining them from one's own is refused at
+    // create, not left to fail at start.
+    b.ok(&["pod", "create", "--name", "p"]);
+    b.ok(&["create", "--name", "other", "bb:test", "sleep", "60"]);
+    for join in [
+        vec!["--pod", "p"],
+        vec!["--network", "container:other"],
+        vec!["--ipc", "container:other"],
+    ] {
+        let mut a = vec!["run", "--rm", "--uidmap", "0:300000:1000"];
+        a.extend(join.iter().copied());
+        a.extend(["bb:test", "true"]);
+        let o = b.run(&a);
+        assert_eq!(code(&o), 125, "{join:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("user namespace of its own cannot use"),
+            "{join:?}: {}",
+            stderr(&o)
+        );
+    }
+    b.ok(&["rm", "other"]);
+    b.ok(&["pod", "rm", "p"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_census_clean(&b);
 }
 

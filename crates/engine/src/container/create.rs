@@ -436,9 +436,17 @@ impl Engine {
             Some("--pod")
         } else if matches!(req.network, NetworkMode::Container(_)) {
             Some("--network container:")
-        } else if req.ipc_mode.as_deref().is_some_and(|m| m.starts_with("container:")) {
+        } else if req
+            .ipc_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("container:"))
+        {
             Some("--ipc container:")
-        } else if req.pid_mode.as_deref().is_some_and(|m| m.starts_with("container:")) {
+        } else if req
+            .pid_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("container:"))
+        {
             Some("--pid container:")
         } else {
             None

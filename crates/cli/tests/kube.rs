@@ -219,6 +219,49 @@ fn generate_from_a_running_container() {
     let report = validate(&dep_file);
     assert!(report.contains("OK Deployment web-1-pod"), "{report}");
 
+    // Two containers: one pod of both (they share its network, so a port
+    // both publish is left out of the second, with a warning).
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "-p",
+        "127.0.0.1:18082:80",
+        "-e",
+        "ROLE=side",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let two_file = b.path().join("two.yaml");
+    let o = b.run(&[
+        "kube",
+        "generate",
+        "-f",
+        two_file.to_str().unwrap(),
+        "web_1",
+        "side",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("container side: port 80/tcp is published by another container of the pod"),
+        "{}",
+        stderr(&o)
+    );
+    let report = validate(&two_file);
+    assert!(report.contains("OK Pod web-1-pod"), "{report}");
+    let docs = parse(&two_file);
+    let names: Vec<&str> = doc(&docs, "Pod", "web-1-pod")["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-1", "side"]);
+    b.ok(&["rm", "-f", "side"]);
+
     // A missing container is an error that says so.
     let o = b.run(&["kube", "generate", "nope"]);
     assert_ne!(code(&o), 0);

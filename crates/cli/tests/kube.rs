@@ -199,6 +199,19 @@ fn generate_from_a_running_container() {
     assert_eq!(pod["metadata"]["labels"]["app"], "web-1-pod");
     assert_eq!(svc["spec"]["ports"].as_array().unwrap().len(), 2);
 
+    // As podman, -f never replaces a file.
+    let o = b.run(&[
+        "kube",
+        "generate",
+        "-f",
+        out_file.to_str().unwrap(),
+        "web_1",
+    ]);
+    // An engine error of a command other than run: 1, as docker's CLI.
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("the file exists"), "{}", stderr(&o));
+    validate(&out_file);
+
     // --type deployment: the same pod as a Deployment's template.
     let dep_file = b.path().join("dep.yaml");
     let o = b.run(&[

@@ -236,7 +236,14 @@ pub fn generate_containers(
                         Err(_) => "DirectoryOrCreate",
                     };
                     (
-                        dns_label(&format!("{}-host", m.source.trim_matches('/'))),
+                        // podman's names: the path's slashes as hyphens, `/` as `root`.
+                        dns_label(&format!(
+                            "{}-host",
+                            match m.source.trim_matches('/') {
+                                "" => "root",
+                                p => p,
+                            }
+                        )),
                         json!({"hostPath": {"path": m.source, "type": ty}}),
                     )
                 }

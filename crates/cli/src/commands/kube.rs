@@ -94,6 +94,16 @@ fn generate(engine: &Engine, a: GenerateArgs) -> Result<(), Failure> {
         eprintln!("WARN[0000] kube generate: {w}");
     }
     let doc = generated.to_yaml();
+    // As podman: an existing file is never replaced.
+    if let Some(path) = a.filename.as_ref().filter(|p| p.symlink_metadata().is_ok()) {
+        return Err(Failure::msg(
+            125,
+            format!(
+                "cannot write to {}: the file exists; remove it or name another",
+                path.display()
+            ),
+        ));
+    }
     match &a.filename {
         Some(path) => super::write_file_atomically(path, |mut f| {
             f.write_all(doc.as_bytes())

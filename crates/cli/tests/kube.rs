@@ -109,6 +109,8 @@ fn generate_from_a_running_container() {
         "note=a long value with spaces",
         "--ulimit",
         "nofile=1024:2048",
+        "--shm-size",
+        "128m",
         IMAGE,
         "sleep",
         "600",
@@ -126,6 +128,7 @@ fn generate_from_a_running_container() {
     let err = stderr(&o);
     // Unsupported settings are named, not dropped silently.
     assert!(err.contains("--ulimit"), "{err}");
+    assert!(err.contains("--shm-size"), "{err}");
     assert!(err.contains("on-failure:3"), "{err}");
     assert!(err.contains("named \"web-1\""), "{err}");
     let report = validate(&out_file);
@@ -510,4 +513,28 @@ fn compose_examples_generate_valid_manifests() {
         validate(&out_file);
     }
     assert_census_clean(&b);
+}
+
+/// The validator itself refuses what an API server would: an unknown
+/// field, a bad name, a mount of no volume, a wrong type.
+#[test]
+fn validator_refuses_what_a_cluster_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        ("unknown field", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\nspec:\n  containers:\n  - name: a\n    image: x\n    bogus: 1\n"),
+        ("bad name", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\nspec:\n  containers:\n  - name: a\n    image: x\n"),
+        ("undefined volume", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\nspec:\n  containers:\n  - name: a\n    image: x\n    volumeMounts:\n    - name: v\n      mountPath: /v\n"),
+        ("wrong type", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n  - name: p\n    port: \"eighty\"\n"),
+    ];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kube_validate.py");
+    for (what, yaml) in bad {
+        let f = dir.path().join("bad.yaml");
+        std::fs::write(&f, yaml).unwrap();
+        let out = Command::new(PYTHON).arg(&script).arg(&f).output().unwrap();
+        assert!(!out.status.success(), "{what} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("INVALID"),
+            "{what}"
+        );
+    }
 }

@@ -379,7 +379,7 @@ pub fn generate_containers(
             pod.insert("hostAliases".into(), json!(a));
         }
         // The rest, named when set.
-        let unsupported: [(&str, bool); 12] = [
+        let unsupported: [(&str, bool); 13] = [
             (
                 "--dns/--dns-search/--dns-option",
                 !cfg.dns.is_empty() || !cfg.dns_search.is_empty() || !cfg.dns_options.is_empty(),
@@ -405,6 +405,10 @@ pub fn generate_containers(
             (
                 "--mac-address/--ip",
                 cfg.mac_address.is_some() || cfg.ip.is_some(),
+            ),
+            (
+                "--shm-size (an emptyDir of medium Memory at /dev/shm can stand in)",
+                cfg.shm_size != 0 && cfg.shm_size != 64 << 20,
             ),
         ];
         for (flag, set) in unsupported {

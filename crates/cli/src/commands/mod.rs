@@ -9,6 +9,7 @@ mod container;
 pub mod distribution;
 mod fs;
 mod image;
+mod kube;
 mod network;
 mod pod;
 mod registry;
@@ -134,6 +135,9 @@ pub enum Command {
     Container(container::ContainerCommand),
     /// Define and run multi-container applications (the Compose Specification).
     Compose(compose::ComposeArgs),
+    /// Kubernetes YAML from containers or a compose project.
+    #[command(subcommand)]
+    Kube(kube::KubeCommand),
     /// Run berth's OCI distribution registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -212,6 +216,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Run(a) => container::run(&engine, a, true),
         Command::Compose(a) => compose::compose(&engine, a),
+        Command::Kube(c) => kube::dispatch(&engine, c),
         Command::Serve(_) | Command::ApiOp { .. } | Command::Registry(_) => {
             unreachable!("served before an engine is opened")
         }

@@ -1,0 +1,506 @@
+//! Containers to one Pod (or Deployment), as podman's `kube generate`.
+use std::collections::BTreeMap;
+
+use engine::config::{MountType, NetworkMode};
+use engine::restart::RestartPolicy;
+use engine::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::{
+    bytes_quantity, cap_names, cpu_quantity, dns_label, exec_probe, labels_and_annotations, pvc,
+    run_as, service, workload, Error, Generated, Kind, Options,
+};
+
+/// The PATH berth (and Docker) give a container whose image sets none.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One pod of `names` (the first names it, as podman's `NAME-pod`), its
+/// PersistentVolumeClaims and, with `--service`, a Service.
+pub fn generate_containers(
+    engine: &Engine,
+    names: &[String],
+    opts: Options,
+) -> Result<Generated, Error> {
+    let Some(first) = names.first() else {
+        return Err(Error::Invalid(
+            "kube generate needs at least one container".into(),
+        ));
+    };
+    let kind = opts.kind.unwrap_or(Kind::Pod);
+    let mut out = Generated::default();
+    let first_c = engine.container(first)?;
+    let pod_name = dns_label(&format!(
+        "{}-pod",
+        first_c.record.name.trim_start_matches('/')
+    ));
+    let mut containers = Vec::new();
+    let mut volumes: BTreeMap<String, Value> = BTreeMap::new();
+    let mut claims: Vec<String> = Vec::new();
+    let mut service_ports: Vec<(String, u16, String)> = Vec::new();
+    let mut labels = Map::new();
+    let mut annotations = Map::new();
+    let mut restart: Option<&'static str> = None;
+    let mut grace: Option<i64> = None;
+    let mut pod = Map::new();
+    let mut seen_ports = std::collections::BTreeSet::new();
+    for name in names {
+        let c = engine.container(name)?;
+        let cname = c.record.name.trim_start_matches('/').to_string();
+        let what = format!("container {cname}");
+        let cfg = &c.config;
+        let image = engine
+            .inspect_image(&c.record.image_id.to_string())
+            .unwrap_or_default();
+        let icfg = &image["Config"];
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let img_env = strings(&icfg["Env"]);
+        let img_cmd = strings(&icfg["Cmd"]);
+        let img_ep = strings(&icfg["Entrypoint"]);
+        let mut k = Map::new();
+        let kname = dns_label(&cname);
+        if kname != cname {
+            out.warn(format!(
+                "{what}: named {kname:?} in Kubernetes (DNS-1123 label)"
+            ));
+        }
+        k.insert("name".into(), json!(kname));
+        k.insert("image".into(), json!(cfg.image));
+        // Kubernetes' command replaces ENTRYPOINT and args CMD; a new
+        // entrypoint drops the image's CMD, so args go with it.
+        if cfg.entrypoint != img_ep {
+            k.insert("command".into(), json!(cfg.entrypoint));
+            if !cfg.cmd.is_empty() {
+                k.insert("args".into(), json!(cfg.cmd));
+            }
+        } else if cfg.cmd != img_cmd {
+            k.insert("args".into(), json!(cfg.cmd));
+        }
+        let env: Vec<Value> = cfg
+            .env
+            .iter()
+            .filter(|e| !(img_env.contains(e) || img_env.is_empty() && e.as_str() == DEFAULT_PATH))
+            .filter_map(|e| e.split_once('='))
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect();
+        if !env.is_empty() {
+            k.insert("env".into(), json!(env));
+        }
+        if !cfg.working_dir.is_empty() && icfg["WorkingDir"].as_str() != Some(&cfg.working_dir) {
+            k.insert("workingDir".into(), json!(cfg.working_dir));
+        }
+        // Ports.
+        let mut ports = Vec::new();
+        for p in &cfg.ports {
+            let proto = p.proto.to_ascii_uppercase();
+            if !seen_ports.insert((p.container_port, proto.clone())) {
+                out.warn(format!(
+                    "{what}: port {}/{} is published by another container of the pod; left out",
+                    p.container_port, p.proto
+                ));
+                continue;
+            }
+            let mut kp = Map::new();
+            kp.insert("containerPort".into(), json!(p.container_port));
+            if p.host_port != 0 && !p.picked {
+                kp.insert("hostPort".into(), json!(p.host_port));
+            }
+            if !p.host_ip.is_empty() {
+                kp.insert("hostIP".into(), json!(p.host_ip));
+            }
+            kp.insert("protocol".into(), json!(proto));
+            ports.push(Value::Object(kp));
+            service_ports.push((
+                format!("{}-{}", p.proto.to_ascii_lowercase(), p.container_port),
+                p.container_port,
+                proto,
+            ));
+        }
+        if !ports.is_empty() {
+            k.insert("ports".into(), json!(ports));
+        }
+        // Resources.
+        let mut limits = Map::new();
+        let mut requests = Map::new();
+        if cfg.memory > 0 {
+            limits.insert("memory".into(), json!(bytes_quantity(cfg.memory as u64)));
+        }
+        if cfg.nano_cpus > 0 {
+            if cfg.nano_cpus % 1_000_000 != 0 {
+                out.warn(format!("{what}: --cpus rounded up to whole millicores"));
+            }
+            limits.insert("cpu".into(), json!(cpu_quantity(cfg.nano_cpus)));
+        }
+        if cfg.memory_reservation > 0 {
+            requests.insert(
+                "memory".into(),
+                json!(bytes_quantity(cfg.memory_reservation as u64)),
+            );
+        }
+        if !limits.is_empty() || !requests.is_empty() {
+            let mut r = Map::new();
+            if !limits.is_empty() {
+                r.insert("limits".into(), Value::Object(limits));
+            }
+            if !requests.is_empty() {
+                r.insert("requests".into(), Value::Object(requests));
+            }
+            k.insert("resources".into(), Value::Object(r));
+        }
+        // Security context.
+        let mut sc = Map::new();
+        run_as(&cfg.user, &mut sc, &mut out, &what);
+        if cfg.read_only {
+            sc.insert("readOnlyRootFilesystem".into(), json!(true));
+        }
+        if cfg.privileged {
+            sc.insert("privileged".into(), json!(true));
+        }
+        if cfg.no_new_privileges {
+            sc.insert("allowPrivilegeEscalation".into(), json!(false));
+        }
+        if !cfg.cap_add.is_empty() || !cfg.cap_drop.is_empty() {
+            let mut caps = Map::new();
+            if !cfg.cap_add.is_empty() {
+                caps.insert("add".into(), json!(cap_names(&cfg.cap_add)));
+            }
+            if !cfg.cap_drop.is_empty() {
+                caps.insert("drop".into(), json!(cap_names(&cfg.cap_drop)));
+            }
+            sc.insert("capabilities".into(), Value::Object(caps));
+        }
+        for o in &cfg.security_opt {
+            match o.as_str() {
+                "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {}
+                "seccomp=unconfined" | "seccomp:unconfined" => {
+                    sc.insert("seccompProfile".into(), json!({"type": "Unconfined"}));
+                }
+                _ => out.warn(format!(
+                    "{what}: --security-opt {o} has no Kubernetes equivalent here; left out"
+                )),
+            }
+        }
+        if !sc.is_empty() {
+            k.insert("securityContext".into(), Value::Object(sc));
+        }
+        // Healthcheck.
+        if let Some(h) = &cfg.healthcheck {
+            if let Some(cmd) = h.command() {
+                let probe = exec_probe(
+                    cmd,
+                    h.interval(),
+                    h.timeout(),
+                    h.start_period(),
+                    h.retries,
+                    &mut out,
+                    &what,
+                );
+                k.insert("livenessProbe".into(), probe);
+            }
+        }
+        // Mounts.
+        let mut mounts = Vec::new();
+        for m in &cfg.mounts {
+            let (vname, source) = match m.kind {
+                MountType::Volume if m.anonymous => (
+                    dns_label(&format!("{kname}-anon-{}", mounts.len())),
+                    json!({"emptyDir": {}}),
+                ),
+                MountType::Volume => {
+                    let claim = dns_label(&m.source);
+                    if claim != m.source {
+                        out.warn(format!(
+                            "{what}: volume {:?} claimed as {claim:?} (DNS-1123 label)",
+                            m.source
+                        ));
+                    }
+                    if !claims.contains(&claim) {
+                        claims.push(claim.clone());
+                    }
+                    (
+                        format!("{claim}-pvc"),
+                        json!({"persistentVolumeClaim": {"claimName": claim}}),
+                    )
+                }
+                MountType::Bind => {
+                    let ty = match std::fs::metadata(&m.source) {
+                        Ok(md) if md.is_dir() => "Directory",
+                        Ok(_) => "File",
+                        Err(_) => "DirectoryOrCreate",
+                    };
+                    (
+                        // podman's names: the path's slashes as hyphens, `/` as `root`.
+                        dns_label(&format!(
+                            "{}-host",
+                            match m.source.trim_matches('/') {
+                                "" => "root",
+                                p => p,
+                            }
+                        )),
+                        json!({"hostPath": {"path": m.source, "type": ty}}),
+                    )
+                }
+                MountType::Tmpfs => (
+                    dns_label(&format!("{kname}-tmpfs-{}", mounts.len())),
+                    tmpfs_source(m.tmpfs_size),
+                ),
+            };
+            let mut vm = Map::new();
+            vm.insert("name".into(), json!(vname));
+            vm.insert("mountPath".into(), json!(m.target));
+            if m.readonly {
+                vm.insert("readOnly".into(), json!(true));
+            }
+            if !m.subpath.is_empty() {
+                vm.insert("subPath".into(), json!(m.subpath));
+            }
+            match m.propagation.as_str() {
+                "" | "rprivate" | "private" => {}
+                "rslave" | "slave" => {
+                    vm.insert("mountPropagation".into(), json!("HostToContainer"));
+                }
+                "rshared" | "shared" => {
+                    vm.insert("mountPropagation".into(), json!("Bidirectional"));
+                }
+                p => out.warn(format!(
+                    "{what}: mount propagation {p} of {}; left out",
+                    m.target
+                )),
+            }
+            if m.chown {
+                out.warn(format!(
+                    "{what}: :U on {} has no Kubernetes equivalent (use fsGroup); left out",
+                    m.target
+                ));
+            }
+            mounts.push(Value::Object(vm));
+            if let Some(old) = volumes.insert(vname.clone(), source.clone()) {
+                if old != source {
+                    return Err(Error::Invalid(format!(
+                        "two different mounts are both named {vname:?} in the pod; rename one"
+                    )));
+                }
+            }
+        }
+        for (target, options) in &cfg.tmpfs {
+            let size = options
+                .split(',')
+                .find_map(|o| o.strip_prefix("size="))
+                .and_then(parse_size);
+            let vname = dns_label(&format!("{kname}-tmpfs-{}", mounts.len()));
+            mounts.push(json!({"name": vname, "mountPath": target}));
+            volumes.insert(vname, tmpfs_source(size));
+        }
+        if !mounts.is_empty() {
+            k.insert("volumeMounts".into(), json!(mounts));
+        }
+        if cfg.tty {
+            k.insert("tty".into(), json!(true));
+        }
+        if cfg.open_stdin {
+            k.insert("stdin".into(), json!(true));
+        }
+        // Pod-wide settings, from the first container that has them.
+        let r = match cfg.restart_policy {
+            RestartPolicy::No => "Never",
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => "Always",
+            RestartPolicy::OnFailure { max } => {
+                if max > 0 {
+                    out.warn(format!(
+                        "{what}: on-failure:{max}: Kubernetes retries without a limit"
+                    ));
+                }
+                "OnFailure"
+            }
+        };
+        if matches!(cfg.restart_policy, RestartPolicy::UnlessStopped) {
+            out.warn(format!("{what}: unless-stopped is Always in Kubernetes"));
+        }
+        match restart {
+            None => restart = Some(r),
+            Some(prev) if prev != r => out.warn(format!(
+                "{what}: restart policy {r} differs from the pod's {prev}; the pod has one"
+            )),
+            _ => {}
+        }
+        if let Some(t) = cfg.stop_timeout {
+            grace.get_or_insert(t);
+        }
+        match cfg.network_mode {
+            NetworkMode::Host => {
+                pod.insert("hostNetwork".into(), json!(true));
+            }
+            NetworkMode::Container(_) => out.warn(format!(
+                "{what}: --network container: the pod's containers share one network anyway"
+            )),
+            _ => {}
+        }
+        if cfg.networks.len() > 1 || cfg.networks.iter().any(|n| n != "bridge") {
+            out.warn(format!(
+                "{what}: networks {:?}: a cluster has one flat network; reach other pods through Services",
+                cfg.networks
+            ));
+        }
+        if cfg.pid_mode == "host" {
+            pod.insert("hostPID".into(), json!(true));
+        }
+        if cfg.ipc_mode == "host" {
+            pod.insert("hostIPC".into(), json!(true));
+        }
+        if !cfg.sysctls.is_empty() {
+            let s: Vec<Value> = cfg
+                .sysctls
+                .iter()
+                .map(|(n, v)| json!({"name": n, "value": v}))
+                .collect();
+            pod.insert("securityContext".into(), json!({"sysctls": s}));
+        }
+        let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for h in &cfg.extra_hosts {
+            if let Some((host, ip)) = h.split_once(':') {
+                aliases
+                    .entry(ip.to_string())
+                    .or_default()
+                    .push(host.to_string());
+            }
+        }
+        if !aliases.is_empty() {
+            let a: Vec<Value> = aliases
+                .into_iter()
+                .map(|(ip, h)| json!({"ip": ip, "hostnames": h}))
+                .collect();
+            pod.insert("hostAliases".into(), json!(a));
+        }
+        // The rest, named when set.
+        let unsupported: [(&str, bool); 13] = [
+            (
+                "--dns/--dns-search/--dns-option",
+                !cfg.dns.is_empty() || !cfg.dns_search.is_empty() || !cfg.dns_options.is_empty(),
+            ),
+            ("--pids-limit", cfg.pids_limit > 0),
+            ("--ulimit", !cfg.ulimits.is_empty()),
+            ("--cpu-shares", cfg.cpu_shares > 0),
+            ("--memory-swap", cfg.memory_swap != 0),
+            (
+                "--cpuset-cpus/--cpuset-mems",
+                !cfg.cpuset_cpus.is_empty() || !cfg.cpuset_mems.is_empty(),
+            ),
+            ("--init", cfg.init),
+            ("--device-cgroup-rule", !cfg.device_cgroup_rules.is_empty()),
+            ("--link", !cfg.links.is_empty()),
+            ("--group-add", !cfg.group_add.is_empty()),
+            (
+                "--stop-signal",
+                !cfg.stop_signal.is_empty()
+                    && cfg.stop_signal != "SIGTERM"
+                    && cfg.stop_signal != "15",
+            ),
+            (
+                "--mac-address/--ip",
+                cfg.mac_address.is_some() || cfg.ip.is_some(),
+            ),
+            (
+                "--shm-size (an emptyDir of medium Memory at /dev/shm can stand in)",
+                cfg.shm_size != 0 && cfg.shm_size != 64 << 20,
+            ),
+        ];
+        for (flag, set) in unsupported {
+            if set {
+                out.warn(format!(
+                    "{what}: {flag} has no Kubernetes equivalent in a pod spec; left out"
+                ));
+            }
+        }
+        if !matches!(cfg.log_config.driver.as_str(), "" | "json-file") {
+            out.warn(format!(
+                "{what}: log driver {}: the cluster's node keeps logs; left out",
+                cfg.log_config.driver
+            ));
+        }
+        let img_labels = icfg["Labels"].as_object().cloned().unwrap_or_default();
+        let own: BTreeMap<String, String> = cfg
+            .labels
+            .iter()
+            .filter(|(k, v)| img_labels.get(*k).and_then(Value::as_str) != Some(v.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (l, a) = labels_and_annotations(&own, &mut out, &what);
+        labels.extend(l);
+        annotations.extend(a);
+        containers.push(Value::Object(k));
+    }
+    labels.insert("app".into(), json!(pod_name));
+    let mut spec = Map::new();
+    spec.insert("containers".into(), json!(containers));
+    let mut restart = restart.unwrap_or("Always");
+    if kind == Kind::Deployment && restart != "Always" {
+        out.warn(format!(
+            "restart policy {restart}: a Deployment's pods restart Always"
+        ));
+        restart = "Always";
+    }
+    spec.insert("restartPolicy".into(), json!(restart));
+    if let Some(g) = grace {
+        spec.insert("terminationGracePeriodSeconds".into(), json!(g));
+    }
+    spec.extend(pod);
+    if !volumes.is_empty() {
+        let v: Vec<Value> = volumes
+            .into_iter()
+            .map(|(n, s)| {
+                let mut m = s.as_object().cloned().unwrap_or_default();
+                m.insert("name".into(), json!(n));
+                Value::Object(m)
+            })
+            .collect();
+        spec.insert("volumes".into(), json!(v));
+    }
+    for c in &claims {
+        out.documents.push(pvc(c, Map::new()));
+    }
+    out.documents.push(workload(
+        kind,
+        &pod_name,
+        labels,
+        annotations,
+        Value::Object(spec),
+        1,
+    ));
+    if opts.service {
+        if service_ports.is_empty() {
+            out.warn("--service: no published ports; no Service generated");
+        } else {
+            out.documents
+                .push(service(&pod_name, &pod_name, &service_ports));
+        }
+    }
+    Ok(out)
+}
+
+fn tmpfs_source(size: Option<u64>) -> Value {
+    let mut e = Map::new();
+    e.insert("medium".into(), json!("Memory"));
+    if let Some(s) = size {
+        e.insert("sizeLimit".into(), json!(bytes_quantity(s)));
+    }
+    json!({"emptyDir": e})
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()?.to_ascii_lowercase() {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        'b' => (&s[..s.len() - 1], 1),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
+}

@@ -24,6 +24,9 @@ pub enum EngineError {
     /// import or download failed.
     #[error("scan: {0}")]
     Vuln(#[from] supply::vuln::DbError),
+    /// A key could not be used, or a signature or attestation was refused.
+    #[error("{0}")]
+    Signing(#[from] supply::signing::SignError),
     /// Talking to a registry failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -139,6 +142,11 @@ impl EngineError {
                 | registry::RegistryError::Config { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },
+            EngineError::Signing(e) => match e {
+                supply::signing::SignError::NotFound(_) => ErrorKind::NotFound,
+                supply::signing::SignError::Crypto(_) => ErrorKind::Internal,
+                _ => ErrorKind::InvalidArgument,
+            },
             EngineError::Runtime(e) => match e.exit_code() {
                 126 => ErrorKind::CannotInvoke,
                 127 => ErrorKind::CommandNotFound,
@@ -190,6 +198,8 @@ impl EngineError {
         match self {
             EngineError::Runtime(e) => e.exit_code(),
             EngineError::BuildStep { .. } => 1,
+            // cosign exits 1 when a verification fails.
+            EngineError::Signing(e) if e.is_refusal() => 1,
             _ => 125,
         }
     }

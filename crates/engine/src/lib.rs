@@ -58,6 +58,8 @@ pub mod sbom;
 pub mod scan;
 /// `berth.toml`.
 pub mod settings;
+/// cosign-compatible signatures and attestations of images in a registry.
+pub mod signing;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
 /// Healthcheck probes and their actions, inside the monitor.

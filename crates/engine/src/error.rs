@@ -27,6 +27,18 @@ pub enum EngineError {
     /// A key could not be used, or a signature or attestation was refused.
     #[error("{0}")]
     Signing(#[from] supply::signing::SignError),
+    /// The image policy (policy.toml) refuses an image.
+    #[error("policy: {image} is refused by the rule [\"{rule}\"] of {}: {reason} (to skip the policy for one command, add --disable-policy; it is logged)", file.display())]
+    Policy {
+        /// The image as named.
+        image: String,
+        /// The rule's scope.
+        rule: String,
+        /// The policy file.
+        file: std::path::PathBuf,
+        /// What the image lacks.
+        reason: String,
+    },
     /// Talking to a registry failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -153,6 +165,7 @@ impl EngineError {
                 _ => ErrorKind::Internal,
             },
             EngineError::Invalid { .. }
+            | EngineError::Policy { .. }
             | EngineError::BadFilter(_)
             | EngineError::Refused(_)
             | EngineError::Seccomp(_) => ErrorKind::InvalidArgument,

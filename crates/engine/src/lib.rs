@@ -44,6 +44,8 @@ pub mod logs;
 pub mod monitor;
 /// User-defined bridge networks.
 pub mod networks;
+/// The image policy (policy.toml): signatures, severities, SBOMs.
+pub mod policy;
 /// Exposed and published ports as Docker shows them; host port reservation.
 pub mod ports;
 /// `berth registry serve`: the registry server.
@@ -162,6 +164,8 @@ pub struct Engine {
     /// child that uses the database (see [`Engine::close_store_for_fork`]).
     store: std::cell::RefCell<Option<Store>>,
     paths: Paths,
+    /// `--disable-policy` for this command (see [`policy`]).
+    policy_off: std::cell::Cell<bool>,
 }
 
 impl Engine {
@@ -173,6 +177,7 @@ impl Engine {
         Ok(Engine {
             store: std::cell::RefCell::new(Some(store)),
             paths,
+            policy_off: std::cell::Cell::new(false),
         })
     }
 

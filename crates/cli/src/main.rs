@@ -54,8 +54,9 @@ pub struct Failure {
     pub code: i32,
     /// The message (printed after `berth: `), if any.
     pub message: Option<String>,
-    /// A bad flag or argument: docker's CLI refuses those itself, with 125,
-    /// whatever the command (other engine errors are 125 for `run` only).
+    /// A bad flag or argument (or an image the policy refuses): docker's
+    /// CLI refuses those itself, with 125, whatever the command (other
+    /// engine errors are 125 for `run` only).
     pub usage: bool,
     /// Printed as it is, without `berth: ` (how docker's CLI words a flag
     /// value its flag parser refuses).
@@ -127,7 +128,11 @@ impl From<engine::EngineError> for Failure {
             },
             _ => 125,
         };
-        Failure::msg(code, e.to_string())
+        let policy = matches!(e, engine::EngineError::Policy { .. });
+        let mut f = Failure::msg(code, e.to_string());
+        // A policy refusal is 125 for every command (pull, create, build).
+        f.usage = policy;
+        f
     }
 }
 

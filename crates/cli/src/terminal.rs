@@ -34,6 +34,29 @@ impl Drop for RawMode {
     }
 }
 
+/// Ask for a secret on the controlling terminal (`/dev/tty`) with echo
+/// off, as cosign asks for a key's password; the prompt goes to stderr.
+pub fn read_secret(prompt: &str) -> std::io::Result<String> {
+    use nix::sys::termios::LocalFlags;
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let saved = tcgetattr(tty.as_fd()).map_err(std::io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    tcsetattr(tty.as_fd(), SetArg::TCSANOW, &quiet).map_err(std::io::Error::from)?;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let _ = tcsetattr(tty.as_fd(), SetArg::TCSANOW, &saved);
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// Is fd 0 a terminal?
 pub fn stdin_is_tty() -> bool {
     tcgetattr(std::io::stdin().as_fd()).is_ok()

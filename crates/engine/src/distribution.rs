@@ -51,9 +51,15 @@ impl Engine {
     ) -> Result<PullOutcome> {
         let cfg = self.registries()?;
         let creds = self.credentials_for(r.registry(), cred);
+        // The policy's registry-side checks (signatures, SBOM) come first:
+        // a refused image is never downloaded.
+        let policy = self.policy_before_pull(r)?;
         let store = self.store();
         let out = registry::pull(&store, &cfg, &creds, r, opts, progress)?;
         drop(store);
+        if let Some((rule, pre)) = policy {
+            self.policy_after_pull(r, &rule, pre, &out)?;
+        }
         let name = r.to_string();
         self.emit("image", "pull", &name, &[("name", &name)]);
         Ok(out)

@@ -24,6 +24,21 @@ pub enum EngineError {
     /// import or download failed.
     #[error("scan: {0}")]
     Vuln(#[from] supply::vuln::DbError),
+    /// A key could not be used, or a signature or attestation was refused.
+    #[error("{0}")]
+    Signing(#[from] supply::signing::SignError),
+    /// The image policy (policy.toml) refuses an image.
+    #[error("policy: {image} is refused by the rule [\"{rule}\"] of {}: {reason} (to skip the policy for one command, add --disable-policy; it is logged)", file.display())]
+    Policy {
+        /// The image as named.
+        image: String,
+        /// The rule's scope.
+        rule: String,
+        /// The policy file.
+        file: std::path::PathBuf,
+        /// What the image lacks.
+        reason: String,
+    },
     /// Talking to a registry failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -142,12 +157,18 @@ impl EngineError {
                 | registry::RegistryError::Config { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },
+            EngineError::Signing(e) => match e {
+                supply::signing::SignError::NotFound(_) => ErrorKind::NotFound,
+                supply::signing::SignError::Crypto(_) => ErrorKind::Internal,
+                _ => ErrorKind::InvalidArgument,
+            },
             EngineError::Runtime(e) => match e.exit_code() {
                 126 => ErrorKind::CannotInvoke,
                 127 => ErrorKind::CommandNotFound,
                 _ => ErrorKind::Internal,
             },
             EngineError::Invalid { .. }
+            | EngineError::Policy { .. }
             | EngineError::BadFilter(_)
             | EngineError::Refused(_)
             | EngineError::Seccomp(_) => ErrorKind::InvalidArgument,
@@ -193,6 +214,8 @@ impl EngineError {
         match self {
             EngineError::Runtime(e) => e.exit_code(),
             EngineError::BuildStep { .. } => 1,
+            // cosign exits 1 when a verification fails.
+            EngineError::Signing(e) if e.is_refusal() => 1,
             _ => 125,
         }
     }

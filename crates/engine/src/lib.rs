@@ -46,6 +46,8 @@ pub mod monitor;
 pub mod networks;
 /// Pods (podman's): containers sharing namespaces through an infra container.
 pub mod pod;
+/// The image policy (policy.toml): signatures, severities, SBOMs.
+pub mod policy;
 /// Exposed and published ports as Docker shows them; host port reservation.
 pub mod ports;
 /// `berth registry serve`: the registry server.
@@ -60,6 +62,8 @@ pub mod sbom;
 pub mod scan;
 /// `berth.toml`.
 pub mod settings;
+/// cosign-compatible signatures and attestations of images in a registry.
+pub mod signing;
 /// OCI spec generation with Docker's defaults.
 pub mod spec;
 /// Healthcheck probes and their actions, inside the monitor.
@@ -164,6 +168,8 @@ pub struct Engine {
     /// child that uses the database (see [`Engine::close_store_for_fork`]).
     store: std::cell::RefCell<Option<Store>>,
     paths: Paths,
+    /// `--disable-policy` for this command (see [`policy`]).
+    policy_off: std::cell::Cell<bool>,
 }
 
 impl Engine {
@@ -175,6 +181,7 @@ impl Engine {
         Ok(Engine {
             store: std::cell::RefCell::new(Some(store)),
             paths,
+            policy_off: std::cell::Cell::new(false),
         })
     }
 

@@ -14,6 +14,8 @@
 //! - [`server`]: the other side, `berth registry serve`.
 #![forbid(unsafe_code)]
 
+/// Signatures, attestations and referrers: small artifacts beside images.
+pub mod artifact;
 pub mod auth;
 /// Stopping a transfer whose requester went away.
 pub mod cancel;

@@ -7,7 +7,9 @@
 //! It owns the scanners, the per-layer cache and the document formats; it
 //! does not know the store's database or references (the engine hands it
 //! the layer directories, base first) and never follows a symlink out of a
-//! layer directory. Vulnerability matching and signatures come later.
+//! layer directory. It also matches packages against a local OSV database
+//! ([`vuln`]) and makes and checks cosign-compatible signatures
+//! ([`signing`]).
 #![forbid(unsafe_code)]
 
 /// CycloneDX 1.6 JSON.
@@ -28,6 +30,8 @@ pub mod provenance;
 pub mod purl;
 /// One layer's scan: the walk and a module per package ecosystem.
 pub mod scan;
+/// cosign-compatible signatures and attestations.
+pub mod signing;
 /// SPDX 2.3 JSON.
 pub mod spdx;
 /// Vulnerability matching against a local OSV database.

@@ -27,6 +27,9 @@ pub struct BuildArgs {
     /// The stage to build (default: the last).
     #[arg(long)]
     target: Option<String>,
+    /// Skip the image policy (policy.toml) for the FROM images; logged as an event.
+    #[arg(long)]
+    disable_policy: bool,
     /// Do not use the cache.
     #[arg(long = "no-cache")]
     no_cache: bool,
@@ -167,6 +170,9 @@ fn is_inline(spec: &str) -> bool {
 
 /// `build`.
 pub fn build(engine: &Engine, a: BuildArgs) -> Result<(), Failure> {
+    if a.disable_policy {
+        engine.disable_policy("build", &a.path);
+    }
     if !matches!(a.progress.as_str(), "auto" | "plain" | "tty" | "quiet") {
         return Err(bad(
             "--progress",

@@ -32,6 +32,9 @@ pub struct PullArgs {
     /// Pull every tag of the repository.
     #[arg(short = 'a', long)]
     pub all_tags: bool,
+    /// Skip the image policy (policy.toml) for this pull; logged as an event.
+    #[arg(long)]
+    pub disable_policy: bool,
 }
 
 /// `push` arguments.
@@ -238,6 +241,9 @@ impl Renderer {
 /// `berth pull`.
 pub fn pull(engine: &Engine, a: PullArgs) -> Result<(), Failure> {
     let r = parse_ref(&a.image)?;
+    if a.disable_policy {
+        engine.disable_policy("pull", &r.to_string());
+    }
     let last = a.image.rsplit('/').next().unwrap_or(&a.image);
     if a.all_tags && (last.contains(':') || last.contains('@')) {
         return Err(Failure::msg(125, "tag can't be used with --all-tags/-a"));

@@ -15,6 +15,7 @@ mod pod;
 mod registry;
 mod scan;
 mod serve;
+mod sign;
 mod supply;
 pub(crate) mod system;
 mod volume;
@@ -91,6 +92,17 @@ pub enum Command {
     Sbom(supply::SbomArgs),
     /// Find known vulnerabilities in an image's packages (a local OSV database; scan db update|import).
     Scan(scan::ScanArgs),
+    /// Manage signing keys (cosign's format).
+    #[command(subcommand)]
+    Key(sign::KeyCommand),
+    /// Sign an image in its registry with a key (cosign-compatible).
+    Sign(sign::SignArgs),
+    /// Verify an image's signatures in its registry with a public key.
+    Verify(sign::VerifyArgs),
+    /// Attach a signed in-toto attestation (SLSA provenance, SBOM, …) to an image.
+    Attest(sign::AttestArgs),
+    /// Verify an image's attestations with a public key.
+    VerifyAttestation(sign::VerifyAttestationArgs),
     /// Create an image from a root filesystem tarball.
     Import(image::ImportArgs),
     /// Load images from a docker-archive or OCI-layout tar.
@@ -210,6 +222,8 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::ApiOp { op } => std::process::exit(api::op_main(paths, &op)),
         // The registry serves its own directory: no store to open.
         Command::Registry(c) => return registry::dispatch(paths, c),
+        // Keys are files of the user's: no store either.
+        Command::Key(c) => return sign::key(c),
         other => other,
     };
     let engine = engine::Engine::open(paths)?;
@@ -217,7 +231,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Run(a) => container::run(&engine, a, true),
         Command::Compose(a) => compose::compose(&engine, a),
         Command::Kube(c) => kube::dispatch(&engine, c),
-        Command::Serve(_) | Command::ApiOp { .. } | Command::Registry(_) => {
+        Command::Serve(_) | Command::ApiOp { .. } | Command::Registry(_) | Command::Key(_) => {
             unreachable!("served before an engine is opened")
         }
         Command::Create(a) => container::run(&engine, a, false),
@@ -256,6 +270,10 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::History(a) => image::history(&engine, a),
         Command::Sbom(a) => supply::sbom(&engine, a),
         Command::Scan(a) => scan::scan(&engine, a),
+        Command::Sign(a) => sign::sign(&engine, a),
+        Command::Verify(a) => sign::verify(&engine, a),
+        Command::Attest(a) => sign::attest(&engine, a),
+        Command::VerifyAttestation(a) => sign::verify_attestation(&engine, a),
         Command::Import(a) => image::import(&engine, a),
         Command::Load(a) => image::load(&engine, a),
         Command::Save(a) => image::save(&engine, a),

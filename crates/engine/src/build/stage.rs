@@ -110,6 +110,7 @@ impl Builder<'_> {
             };
             let id = match local {
                 Ok(img) => {
+                    self.engine.policy_for_local(&base)?;
                     let have = config_platform(&self.image_config(&img.id)?);
                     if !platform.matches(&have) {
                         return Err(invalid(
@@ -140,6 +141,9 @@ impl Builder<'_> {
                             &|_| {},
                         )
                         .map_err(|e| {
+                            if matches!(e, crate::EngineError::Policy { .. }) {
+                                return e;
+                            }
                             invalid(
                                 "FROM",
                                 format!(

@@ -417,7 +417,7 @@ impl Builder<'_> {
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..Default::default()
         };
-        let c = self.engine.create(&req)?;
+        let c = self.engine.create_step(&req)?;
         let id = c.id().as_str().to_string();
         if self.req.step_images {
             let _ = writeln!(self.out, "{prefix} container {id}");

@@ -372,7 +372,15 @@ pub fn find_init_binary() -> Result<std::path::PathBuf> {
 
 impl Engine {
     /// Create a container; returns it.
+    /// The image policy (policy.toml) is enforced first.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
+        self.policy_for_local(&req.image)?;
+        self.create_step(req)
+    }
+
+    /// `create` without the image policy: a build's RUN step, whose image
+    /// is the build's own (its FROM was checked).
+    pub(crate) fn create_step(&self, req: &CreateRequest) -> Result<Container> {
         self.create_as(req, true)?
             .ok_or_else(|| EngineError::io("create", std::io::Error::other("refused to fork")))
     }
@@ -383,6 +391,7 @@ impl Engine {
     /// multi-threaded caller (the API server), which runs those in a
     /// process of their own and the others in place.
     pub fn create_without_fork(&self, req: &CreateRequest) -> Result<Option<Container>> {
+        self.policy_for_local(&req.image)?;
         self.create_as(req, false)
     }
 

@@ -22,6 +22,9 @@ pub struct CreateArgs {
     /// Run in the background and print the container id.
     #[arg(short = 'd', long)]
     detach: bool,
+    /// Skip the image policy (policy.toml) for this command; logged as an event.
+    #[arg(long)]
+    disable_policy: bool,
     /// Keep stdin open.
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -640,6 +643,9 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     // `docker run` words its failures its own way; `docker create` does not.
     let worded = |f: Failure| if start { as_docker_run(f, true) } else { f };
     let mut cidfile = CidFile::open(a.cidfile.as_deref()).map_err(Failure::with_help)?;
+    if a.disable_policy {
+        engine.disable_policy(if start { "run" } else { "create" }, a.image());
+    }
     crate::commands::distribution::pull_for_run(
         engine,
         a.image(),

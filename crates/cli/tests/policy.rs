@@ -148,9 +148,14 @@ fn signed_by_refuses_unsigned_images_everywhere_and_disable_policy_is_logged() {
     // --disable-policy: one pull, logged as an event.
     let o = b.run(&["pull", "--disable-policy", &unsigned]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let until = stdout(&Command::new("date").arg("+%s").output().unwrap())
-        .trim()
-        .to_string();
+    // `--until` counts whole seconds and drops what came later in that
+    // second (as dockerd): the next second holds everything so far.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
     let ev = b.ok(&[
         "events",
         "--since",

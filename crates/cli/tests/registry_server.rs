@@ -40,9 +40,10 @@ impl Server {
     }
 
     /// `--store`: serving the store of `b`.
-    fn start_store(b: &Berth) -> Server {
+    fn start_store(b: &Berth, flags: &[&str]) -> Server {
         let mut cmd = b.cmd();
-        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"]);
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"])
+            .args(flags);
         Server::spawn(cmd, &b.root)
     }
 
@@ -1187,7 +1188,7 @@ fn read_only_and_disabled_delete_answer_unsupported() {
 #[test]
 fn store_mode_serves_berths_images_without_copying() {
     let b = Berth::new();
-    let mut srv = Server::start_store(&b);
+    let mut srv = Server::start_store(&b, &["--read-only"]);
     let a = srv.addr.clone();
     let cat = get(&a, "/v2/_catalog").json();
     assert_eq!(cat["repositories"], json!(["bb", "library/bb"]), "{cat}");
@@ -1224,7 +1225,7 @@ fn store_mode_serves_berths_images_without_copying() {
         get(&a, "/v2/team/app/tags/list").json()["tags"],
         json!(["2"])
     );
-    // Read-only: pushes say where images come from.
+    // --read-only: pushes say where images come from.
     let r = req(&a, "POST", "/v2/bb/blobs/uploads/", &[], b"");
     assert_eq!(r.status, 405, "{}", r.text());
     assert!(r.text().contains("--store"), "{}", r.text());
@@ -1241,6 +1242,142 @@ fn store_mode_serves_berths_images_without_copying() {
     assert!(stderr(&o).contains("drop --delete"), "{}", stderr(&o));
     assert_census_clean(&b);
     assert_census_clean(&c);
+}
+
+/// Blob uploads (POST/PATCH/PUT under `/blobs/uploads/`) into `repo` that
+/// the access log shows, and HEADs of blobs there answered 200.
+fn uploads_and_heads(srv: &Server, repo: &str) -> (usize, usize) {
+    let log = srv.log_lines();
+    let uploads = log
+        .iter()
+        .filter(|l| {
+            l["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("/v2/{repo}/blobs/uploads/")))
+                && l["status"].as_u64().is_some_and(|s| s < 300)
+        })
+        .count();
+    let heads = log
+        .iter()
+        .filter(|l| {
+            l["method"] == "HEAD"
+                && l["status"] == 200
+                && l["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(&format!("/v2/{repo}/blobs/sha256:")))
+        })
+        .count();
+    (uploads, heads)
+}
+
+#[test]
+fn store_mode_takes_pushes_into_berths_store() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b, &[]);
+    let a = srv.addr.clone();
+    // Another berth pushes an image with a layer b's store lacks: it is
+    // unpacked into b's store, listed by `berth images` under the name
+    // pushed (the Host the client sent), and runs.
+    let c = Berth::empty();
+    let tar = busybox_rootfs_tar_with(&[("hello", 0o644, b"pushed\n")]);
+    let o = c.run_stdin(&["import", "-c", "CMD [\"sh\"]", "-", "mine:1"], &tar);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pushed = format!("{a}/mine/app:1");
+    c.ok(&["tag", "mine:1", &pushed]);
+    c.ok(&["push", &pushed]);
+    let (up, _) = uploads_and_heads(&srv, "mine/app");
+    assert!(up > 0, "the new layer and config were uploaded");
+    let images = b.ok(&["images"]);
+    assert!(images.contains(&format!("{a}/mine/app")), "{images}");
+    assert_eq!(b.ok(&["run", "--rm", &pushed, "cat", "/hello"]), "pushed\n");
+    // Served back as mine/app:1, the manifest as pushed (same digest).
+    let m = get(&a, "/v2/mine/app/manifests/1");
+    assert_eq!(m.status, 200, "{}", m.text());
+    assert_eq!(m.h("docker-content-digest"), Some(sha(&m.body).as_str()));
+    let d = Berth::empty();
+    d.ok(&["pull", &pushed]);
+    assert_eq!(d.ok(&["run", "--rm", &pushed, "cat", "/hello"]), "pushed\n");
+    let digests = d.ok(&["images", "--digests"]);
+    assert!(digests.contains(&sha(&m.body)), "{digests}");
+    // A local image whose blobs the store has: every blob HEAD says 200,
+    // no byte is uploaded.
+    c.ok(&["pull", &format!("{a}/bb:test")]);
+    let again = format!("{a}/again:1");
+    c.ok(&["tag", &format!("{a}/bb:test"), &again]);
+    c.ok(&["push", &again]);
+    let (up, heads) = uploads_and_heads(&srv, "again");
+    assert_eq!(
+        up, 0,
+        "no blob was uploaded for a push of blobs the store has"
+    );
+    assert!(heads >= 2, "config and layer answered present: {heads}");
+    assert_eq!(b.ok(&["run", "--rm", &again, "echo", "ok"]), "ok\n");
+    // skopeo copies into it.
+    let layout = b.path().join("layout");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{a}/mine/app:1"),
+        &format!("oci:{}:x", layout.display()),
+    ]);
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:x", layout.display()),
+        &format!("docker://{a}/sk/app:2"),
+    ]);
+    assert_eq!(
+        b.ok(&["run", "--rm", &format!("{a}/sk/app:2"), "cat", "/hello"]),
+        "pushed\n"
+    );
+    assert_eq!(get(&a, "/v2/sk/app/tags/list").json()["tags"], json!(["2"]));
+    // A wrong digest leaves nothing: not in the store, no upload kept.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let r = req(
+        &a,
+        "POST",
+        &format!("/v2/bad/blobs/uploads/?digest={wrong}"),
+        &[],
+        b"not what the digest says",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "DIGEST_INVALID");
+    let body_sha = sha(b"not what the digest says");
+    assert!(!b.root.join("blobs/sha256").join(&body_sha[7..]).exists());
+    let staging: Vec<PathBuf> = std::fs::read_dir(b.root.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("registry-"))
+        })
+        .collect();
+    assert_eq!(staging.len(), 1, "{staging:?}");
+    assert_eq!(
+        std::fs::read_dir(staging[0].join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // Indexes and artifacts are refused with a reason.
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/mine/app/manifests/idx",
+        &[("content-type", "application/vnd.oci.image.index.v1+json")],
+        index.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert_eq!(r.code(), "UNSUPPORTED");
+    assert!(r.text().contains("indexes"), "{}", r.text());
+    srv.stop();
+    // The server's work dir goes with it.
+    assert!(!staging[0].exists());
+    assert_census_clean(&b);
+    assert_census_clean(&c);
+    assert_census_clean(&d);
 }
 
 #[test]

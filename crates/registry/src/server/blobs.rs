@@ -211,6 +211,11 @@ pub(crate) fn delete(st: &Arc<AppState>, name: &Name, d: &str) -> ApiResult<Resp
         return Err(ApiError::new(Code::Unsupported)
             .msg("deleting is disabled on this registry (start it with --delete)"));
     }
+    if st.storage.local().is_some() {
+        return Err(ApiError::new(Code::Unsupported).msg(
+            "berth's store (--store) keeps blobs with their images: delete the manifest (untags it), then berth image prune",
+        ));
+    }
     let d = parse_digest(d)?;
     match st.storage.unlink(name, Link::Layer, &d) {
         Ok(true) => Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response()),

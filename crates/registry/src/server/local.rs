@@ -359,6 +359,49 @@ impl Local {
     }
 }
 
+impl Local {
+    /// `--delete`: untag, through the store, every reference served as
+    /// `name:tag` — each tag of `tags`, or (`digest`) each tag of `name`
+    /// pointing at that manifest. The images stay (dangling once
+    /// untagged) until `berth rmi` or `berth image prune`. Returns how
+    /// many references went. Blocking.
+    pub(crate) fn untag(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        digest: Option<&Digest>,
+    ) -> Result<usize, String> {
+        let idx = self.index();
+        let Some(repo) = idx.repos.get(name) else {
+            return Ok(0);
+        };
+        let tags: Vec<&str> = match (tag, digest) {
+            (Some(t), _) => repo.tags.contains_key(t).then_some(t).into_iter().collect(),
+            (None, Some(d)) => repo
+                .tags
+                .iter()
+                .filter(|(_, v)| *v == d)
+                .map(|(t, _)| t.as_str())
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let images = store.list_images().map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for r in images.iter().flat_map(|i| i.repo_tags.iter()) {
+            let hit =
+                r.tag().is_some_and(|t| tags.contains(&t)) && names_of(r).iter().any(|x| x == name);
+            if hit && store.untag(r).map_err(|e| e.to_string())? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Why a push into the store failed.
 #[derive(Debug)]
 pub(crate) enum PushError {

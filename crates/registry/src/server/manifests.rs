@@ -644,6 +644,22 @@ pub(crate) fn delete(st: &AppState, name: &Name, r: &str) -> ApiResult<Response>
         return Err(ApiError::new(Code::Unsupported)
             .msg("deleting is disabled on this registry (start it with --delete)"));
     }
+    if let Some(l) = st.storage.local().cloned() {
+        let (tag, digest) = match reference(r)? {
+            Reference::Tag(t) => (Some(t), None),
+            Reference::Digest(d) => (None, d.sha256()),
+        };
+        if tag.is_none() && digest.is_none() {
+            return Err(manifest_unknown(name, r));
+        }
+        let n =
+            tokio::task::block_in_place(|| l.untag(name.as_str(), tag.as_deref(), digest.as_ref()))
+                .map_err(|e| ApiError::internal("untagging in the store", e))?;
+        if n == 0 {
+            return Err(manifest_unknown(name, r));
+        }
+        return Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response());
+    }
     let s = &st.storage;
     let io = |e| ApiError::internal("deleting a manifest", e);
     match reference(r)? {

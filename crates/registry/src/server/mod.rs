@@ -645,11 +645,6 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         None => None,
     };
     let storage = if opts.store {
-        if opts.delete {
-            return Err(RegistryError::Unsupported(
-                "registry serve: --store serves berth's images read-only: drop --delete (remove images with berth rmi)".into(),
-            ));
-        }
         Storage::for_store(&opts.root, !opts.read_only)?
     } else {
         Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?

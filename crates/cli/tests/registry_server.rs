@@ -1402,6 +1402,88 @@ fn store_mode_takes_pushes_into_berths_store() {
     assert_census_clean(&d);
 }
 
+/// Pushes into `--store` that must not land: a layer whose content is not
+/// the config's diff-id, a manifest naming a blob never pushed. Nothing of
+/// them is kept; staged blobs outlive an `image prune -a` (the store's gc)
+/// and a correct manifest then registers them.
+#[test]
+fn store_mode_refuses_bad_pushes_and_keeps_staged_blobs_from_gc() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b, &[]);
+    let a = srv.addr.clone();
+    let layer = busybox_rootfs_tar_with(&[("marker", 0o644, b"staged\n")]);
+    let config_for = |diff: &str| {
+        json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff]},
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let manifest_for = |config: &[u8]| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": desc("application/vnd.oci.image.config.v1+json", config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)],
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let layers_before = std::fs::read_dir(b.root.join("layers")).unwrap().count();
+    push_blob(&a, "evil", &layer);
+    // The config names another diff-id: refused, nothing registered.
+    let wrong = config_for(&format!("sha256:{}", "1".repeat(64)));
+    push_blob(&a, "evil", &wrong);
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/evil/manifests/1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest_for(&wrong),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "MANIFEST_INVALID");
+    assert!(r.text().contains("diff-id"), "{}", r.text());
+    // A manifest naming a blob never pushed.
+    let right = config_for(&sha(&layer));
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/evil/manifests/2",
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest_for(&right),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "MANIFEST_BLOB_UNKNOWN");
+    assert!(!b.ok(&["images"]).contains("evil"));
+    assert_eq!(
+        std::fs::read_dir(b.root.join("layers")).unwrap().count(),
+        layers_before
+    );
+    assert!(!b.root.join("blobs/sha256").join(&sha(&layer)[7..]).exists());
+    // The store's gc runs meanwhile (every image pruned): the staged layer
+    // stays, and the right config makes the image.
+    b.ok(&["image", "prune", "-a", "-f"]);
+    push_blob(&a, "good", &right);
+    let m = manifest_for(&right);
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/good/manifests/1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &m,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.h("docker-content-digest"), Some(sha(&m).as_str()));
+    let name = format!("{a}/good:1");
+    assert_eq!(b.ok(&["run", "--rm", &name, "cat", "/marker"]), "staged\n");
+    assert_eq!(get(&a, "/v2/good/manifests/1").body, m);
+    srv.stop();
+    assert_census_clean(&b);
+}
+
 #[test]
 fn the_docker_cli_pushes_and_pulls_through_dockerd() {
     assert!(

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use model::Digest;
 
 use super::storage::{tag_ok, Name};
-use crate::push::{image_manifest, Compression};
+use crate::push::{image_manifest, pulled_manifest, Compression};
 use crate::RegistryError;
 
 /// One repository of the view.
@@ -322,7 +322,21 @@ impl Local {
                 continue;
             };
             let entry = made.entry(img.id.clone()).or_insert_with(|| {
-                match image_manifest(&store, &img, Compression::Gzip, &mut |_| Ok(())) {
+                // Pulled or pushed with these very layers (uncompressed
+                // ones too, as a client pushed them): that manifest.
+                let as_is = img.layer_blobs.iter().zip(&img.diff_ids).all(|(b, diff)| {
+                    b.digest
+                        .parse::<Digest>()
+                        .is_ok_and(|d| store.has_layer_blob(diff, &d))
+                });
+                let kept = as_is
+                    .then(|| pulled_manifest(&store, &img.id, &img.repo_digests, &img.layer_blobs))
+                    .flatten();
+                let manifest = match kept {
+                    Some((raw, mt)) => Ok((img.layer_blobs.clone(), raw, mt)),
+                    None => image_manifest(&store, &img, Compression::Gzip, &mut |_| Ok(())),
+                };
+                match manifest {
                     Ok((layers, raw, mt)) => {
                         let d = Digest::of(&raw);
                         let mut blobs: Vec<Digest> = layers

@@ -387,7 +387,8 @@ pub(crate) async fn put(
                 "berth's store keeps sha256 manifests only; push {d} by tag or by its sha256 digest"
             )));
         }
-        put_local(st, name, &parts.headers, &p, bytes, &to_tag).await?;
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        put_local(st, name, &parts.headers, authority, &p, bytes, &to_tag).await?;
         return Ok(created_manifest(name, &d, &tags));
     }
     let subject = p.subject.as_ref().map(|s| s.digest.clone());
@@ -463,6 +464,7 @@ async fn put_local(
     st: &Arc<AppState>,
     name: &Name,
     headers: &HeaderMap,
+    authority: Option<&str>,
     p: &Parsed,
     bytes: Vec<u8>,
     tags: &[String],
@@ -492,10 +494,12 @@ async fn put_local(
             l.digest
         )));
     }
+    // HTTP/1.1's Host, or HTTP/2's :authority.
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .filter(|h| !h.is_empty())
+        .or(authority)
         .ok_or_else(|| {
             invalid("the request has no Host header: berth names a pushed image HOST/<name>:<tag>")
         })?

@@ -305,7 +305,14 @@ fn berth_registry_serve_store_passes_the_read_only_cases() {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = b
         .cmd()
-        .args(["registry", "serve", "--addr", &addr, "--store"])
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &addr,
+            "--store",
+            "--read-only",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -40,9 +40,10 @@ impl Server {
     }
 
     /// `--store`: serving the store of `b`.
-    fn start_store(b: &Berth) -> Server {
+    fn start_store(b: &Berth, flags: &[&str]) -> Server {
         let mut cmd = b.cmd();
-        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"]);
+        cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--store"])
+            .args(flags);
         Server::spawn(cmd, &b.root)
     }
 
@@ -1187,7 +1188,7 @@ fn read_only_and_disabled_delete_answer_unsupported() {
 #[test]
 fn store_mode_serves_berths_images_without_copying() {
     let b = Berth::new();
-    let mut srv = Server::start_store(&b);
+    let mut srv = Server::start_store(&b, &["--read-only"]);
     let a = srv.addr.clone();
     let cat = get(&a, "/v2/_catalog").json();
     assert_eq!(cat["repositories"], json!(["bb", "library/bb"]), "{cat}");
@@ -1224,23 +1225,263 @@ fn store_mode_serves_berths_images_without_copying() {
         get(&a, "/v2/team/app/tags/list").json()["tags"],
         json!(["2"])
     );
-    // Read-only: pushes say where images come from.
+    // --read-only: pushes say where images come from.
     let r = req(&a, "POST", "/v2/bb/blobs/uploads/", &[], b"");
     assert_eq!(r.status, 405, "{}", r.text());
     assert!(r.text().contains("--store"), "{}", r.text());
     srv.stop();
-    let o = b.run(&[
-        "registry",
-        "serve",
-        "--store",
-        "--delete",
-        "--addr",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code(&o), 125, "{}", stderr(&o));
-    assert!(stderr(&o).contains("drop --delete"), "{}", stderr(&o));
     assert_census_clean(&b);
     assert_census_clean(&c);
+}
+
+/// Blob uploads (POST/PATCH/PUT under `/blobs/uploads/`) into `repo` that
+/// the access log shows, and HEADs of blobs there answered 200.
+fn uploads_and_heads(srv: &Server, repo: &str) -> (usize, usize) {
+    let log = srv.log_lines();
+    let uploads = log
+        .iter()
+        .filter(|l| {
+            l["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("/v2/{repo}/blobs/uploads/")))
+                && l["status"].as_u64().is_some_and(|s| s < 300)
+        })
+        .count();
+    let heads = log
+        .iter()
+        .filter(|l| {
+            l["method"] == "HEAD"
+                && l["status"] == 200
+                && l["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(&format!("/v2/{repo}/blobs/sha256:")))
+        })
+        .count();
+    (uploads, heads)
+}
+
+#[test]
+fn store_mode_takes_pushes_into_berths_store() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b, &[]);
+    let a = srv.addr.clone();
+    // Another berth pushes an image with a layer b's store lacks: it is
+    // unpacked into b's store, listed by `berth images` under the name
+    // pushed (the Host the client sent), and runs.
+    let c = Berth::empty();
+    let tar = busybox_rootfs_tar_with(&[("hello", 0o644, b"pushed\n")]);
+    let o = c.run_stdin(&["import", "-c", "CMD [\"sh\"]", "-", "mine:1"], &tar);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pushed = format!("{a}/mine/app:1");
+    c.ok(&["tag", "mine:1", &pushed]);
+    c.ok(&["push", &pushed]);
+    let (up, _) = uploads_and_heads(&srv, "mine/app");
+    assert!(up > 0, "the new layer and config were uploaded");
+    let images = b.ok(&["images"]);
+    assert!(images.contains(&format!("{a}/mine/app")), "{images}");
+    assert_eq!(b.ok(&["run", "--rm", &pushed, "cat", "/hello"]), "pushed\n");
+    // Served back as mine/app:1, the manifest as pushed (same digest).
+    let m = get(&a, "/v2/mine/app/manifests/1");
+    assert_eq!(m.status, 200, "{}", m.text());
+    assert_eq!(m.h("docker-content-digest"), Some(sha(&m.body).as_str()));
+    let d = Berth::empty();
+    d.ok(&["pull", &pushed]);
+    assert_eq!(d.ok(&["run", "--rm", &pushed, "cat", "/hello"]), "pushed\n");
+    let digests = d.ok(&["images", "--digests"]);
+    assert!(digests.contains(&sha(&m.body)), "{digests}");
+    // A local image whose blobs the store has: every blob HEAD says 200,
+    // no byte is uploaded.
+    c.ok(&["pull", &format!("{a}/bb:test")]);
+    let again = format!("{a}/again:1");
+    c.ok(&["tag", &format!("{a}/bb:test"), &again]);
+    c.ok(&["push", &again]);
+    let (up, heads) = uploads_and_heads(&srv, "again");
+    assert_eq!(
+        up, 0,
+        "no blob was uploaded for a push of blobs the store has"
+    );
+    assert!(heads >= 2, "config and layer answered present: {heads}");
+    assert_eq!(b.ok(&["run", "--rm", &again, "echo", "ok"]), "ok\n");
+    // skopeo copies into it.
+    let layout = b.path().join("layout");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{a}/mine/app:1"),
+        &format!("oci:{}:x", layout.display()),
+    ]);
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:x", layout.display()),
+        &format!("docker://{a}/sk/app:2"),
+    ]);
+    assert_eq!(
+        b.ok(&["run", "--rm", &format!("{a}/sk/app:2"), "cat", "/hello"]),
+        "pushed\n"
+    );
+    assert_eq!(get(&a, "/v2/sk/app/tags/list").json()["tags"], json!(["2"]));
+    // A wrong digest leaves nothing: not in the store, no upload kept.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let r = req(
+        &a,
+        "POST",
+        &format!("/v2/bad/blobs/uploads/?digest={wrong}"),
+        &[],
+        b"not what the digest says",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "DIGEST_INVALID");
+    let body_sha = sha(b"not what the digest says");
+    assert!(!b.root.join("blobs/sha256").join(&body_sha[7..]).exists());
+    let staging: Vec<PathBuf> = std::fs::read_dir(b.root.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("registry-"))
+        })
+        .collect();
+    assert_eq!(staging.len(), 1, "{staging:?}");
+    assert_eq!(
+        std::fs::read_dir(staging[0].join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // Indexes and artifacts are refused with a reason.
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/mine/app/manifests/idx",
+        &[("content-type", "application/vnd.oci.image.index.v1+json")],
+        index.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert_eq!(r.code(), "UNSUPPORTED");
+    assert!(r.text().contains("indexes"), "{}", r.text());
+    srv.stop();
+    // The server's work dir goes with it.
+    assert!(!staging[0].exists());
+    // --delete untags through the store (by tag, and by digest every tag
+    // of it); the image stays until berth image prune.
+    let mut srv = Server::start_store(&b, &["--delete"]);
+    let a2 = srv.addr.clone();
+    let r = req(&a2, "DELETE", "/v2/again/manifests/1", &[], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let sk = get(&a2, "/v2/sk/app/manifests/2");
+    let sk_digest = sk.h("docker-content-digest").unwrap().to_string();
+    let r = req(
+        &a2,
+        "DELETE",
+        &format!("/v2/sk/app/manifests/{sk_digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = req(&a2, "DELETE", "/v2/again/manifests/1", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = req(
+        &a2,
+        "DELETE",
+        &format!("/v2/mine/app/blobs/{sk_digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.code(), "UNSUPPORTED", "{}", r.text());
+    let images = b.ok(&["images"]);
+    assert!(!images.contains(&format!("{a}/again")), "{images}");
+    assert!(!images.contains(&format!("{a}/sk/app")), "{images}");
+    assert!(images.contains(&format!("{a}/mine/app")), "{images}");
+    assert_eq!(get(&a2, "/v2/again/tags/list").status, 404);
+    srv.stop();
+    assert_census_clean(&b);
+    assert_census_clean(&c);
+    assert_census_clean(&d);
+}
+
+/// Pushes into `--store` that must not land: a layer whose content is not
+/// the config's diff-id, a manifest naming a blob never pushed. Nothing of
+/// them is kept; staged blobs outlive an `image prune -a` (the store's gc)
+/// and a correct manifest then registers them.
+#[test]
+fn store_mode_refuses_bad_pushes_and_keeps_staged_blobs_from_gc() {
+    let b = Berth::new();
+    let mut srv = Server::start_store(&b, &[]);
+    let a = srv.addr.clone();
+    let layer = busybox_rootfs_tar_with(&[("marker", 0o644, b"staged\n")]);
+    let config_for = |diff: &str| {
+        json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff]},
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let manifest_for = |config: &[u8]| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": desc("application/vnd.oci.image.config.v1+json", config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)],
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let layers_before = std::fs::read_dir(b.root.join("layers")).unwrap().count();
+    push_blob(&a, "evil", &layer);
+    // The config names another diff-id: refused, nothing registered.
+    let wrong = config_for(&format!("sha256:{}", "1".repeat(64)));
+    push_blob(&a, "evil", &wrong);
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/evil/manifests/1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest_for(&wrong),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "MANIFEST_INVALID");
+    assert!(r.text().contains("diff-id"), "{}", r.text());
+    // A manifest naming a blob never pushed.
+    let right = config_for(&sha(&layer));
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/evil/manifests/2",
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest_for(&right),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "MANIFEST_BLOB_UNKNOWN");
+    assert!(!b.ok(&["images"]).contains("evil"));
+    assert_eq!(
+        std::fs::read_dir(b.root.join("layers")).unwrap().count(),
+        layers_before
+    );
+    assert!(!b.root.join("blobs/sha256").join(&sha(&layer)[7..]).exists());
+    // The store's gc runs meanwhile (every image pruned): the staged layer
+    // stays, and the right config makes the image.
+    b.ok(&["image", "prune", "-a", "-f"]);
+    push_blob(&a, "good", &right);
+    let m = manifest_for(&right);
+    let r = req(
+        &a,
+        "PUT",
+        "/v2/good/manifests/1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &m,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.h("docker-content-digest"), Some(sha(&m).as_str()));
+    let name = format!("{a}/good:1");
+    assert_eq!(b.ok(&["run", "--rm", &name, "cat", "/marker"]), "staged\n");
+    assert_eq!(get(&a, "/v2/good/manifests/1").body, m);
+    srv.stop();
+    assert_census_clean(&b);
 }
 
 #[test]

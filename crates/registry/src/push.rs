@@ -287,7 +287,7 @@ pub fn image_manifest(
 }
 
 /// A manifest this image was pulled with whose layers are `layers`.
-fn pulled_manifest(
+pub(crate) fn pulled_manifest(
     store: &Store,
     id: &Digest,
     repo_digests: &[String],

@@ -769,6 +769,16 @@ impl Store {
         Ok(())
     }
 
+    /// Remove `reference` (a tag) and nothing else: the image stays, dangling
+    /// if that was its last tag, until `rmi` or `image prune`. False if
+    /// there was no such tag.
+    pub fn untag(&self, reference: &Reference) -> Result<bool, StoreError> {
+        let tx = self.write_tx()?;
+        let n = tx.execute("DELETE FROM tags WHERE name = ?1", [reference.to_string()])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     /// The raw config blob.
     pub fn image_config_raw(&self, id: &Digest) -> Result<Vec<u8>, StoreError> {
         self.read_blob(id)

@@ -48,9 +48,10 @@ pub struct ServeArgs {
     /// The registry's directory (default: <root>/registry).
     #[arg(long, conflicts_with = "store")]
     root: Option<PathBuf>,
-    /// Serve berth's own image store, read-only: each tagged image under
-    /// its repository path (bb:1 as library/bb:1 and bb:1), the store's
-    /// blobs as they are.
+    /// Serve berth's own image store: each tagged image under its
+    /// repository path (bb:1 as library/bb:1 and bb:1), the store's blobs
+    /// as they are; a push (unless --read-only) lands in the store as
+    /// HOST:PORT/repo:tag, as if pulled.
     #[arg(long)]
     store: bool,
     /// Require these users: an htpasswd file of bcrypt entries

@@ -144,7 +144,12 @@ pub(crate) fn get(
 ) -> ApiResult<Response> {
     let d = parse_digest(d)?;
     let s = &st.storage;
-    if !s.linked(name, Link::Layer, &d) && !s.linked(name, Link::Manifest, &d) {
+    // With --store a HEAD answers for any blob the store holds: a push of
+    // a local image then sends no layer bytes.
+    let known = (head && s.local().is_some() && s.present(name, &d))
+        || s.linked(name, Link::Layer, &d)
+        || s.linked(name, Link::Manifest, &d);
+    if !known {
         return Err(blob_unknown(&d));
     }
     let path = s.blob_path(&d);
@@ -205,6 +210,11 @@ pub(crate) fn delete(st: &Arc<AppState>, name: &Name, d: &str) -> ApiResult<Resp
     if !st.opts.delete {
         return Err(ApiError::new(Code::Unsupported)
             .msg("deleting is disabled on this registry (start it with --delete)"));
+    }
+    if st.storage.local().is_some() {
+        return Err(ApiError::new(Code::Unsupported).msg(
+            "berth's store (--store) keeps blobs with their images: delete the manifest (untags it), then berth image prune",
+        ));
     }
     let d = parse_digest(d)?;
     match st.storage.unlink(name, Link::Layer, &d) {
@@ -440,7 +450,12 @@ pub(crate) async fn start(
 ) -> ApiResult<Response> {
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let d = parse_digest(&mount)?;
-        if let Some(from) = Name::parse(&from) {
+        if st.storage.local().is_some() {
+            // One content space: a blob the store has is mounted anywhere.
+            if st.storage.present(name, &d) {
+                return Ok(created(name, &d));
+            }
+        } else if let Some(from) = Name::parse(&from) {
             let mounted = tokio::task::block_in_place(|| -> ApiResult<bool> {
                 let _gc = super::gc::write_guard(st.storage.root())
                     .map_err(|e| ApiError::internal("taking the gc lock", e))?;
@@ -566,6 +581,12 @@ async fn complete(
     if inner.file.is_none() {
         return Err(ApiError::new(Code::BlobUploadUnknown));
     }
+    if st.storage.local().is_some() && want.algorithm() != Algorithm::Sha256 {
+        discard(st, id, s, inner);
+        return Err(ApiError::new(Code::Unsupported).msg(format!(
+            "berth's store keeps sha256 blobs only; push {want} with a sha256 digest"
+        )));
+    }
     if let Err(e) = append(inner, body, expect).await {
         discard(st, id, s, inner);
         return Err(e);
@@ -601,6 +622,14 @@ async fn complete(
     let repo = s.repo.clone();
     // The blob becomes visible and linked under the gc lock (gc.rs).
     let linked = tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        if st2.storage.local().is_some() {
+            // Staged in the server's work dir (blob_path): linked when a
+            // manifest registers an image naming it.
+            return st2
+                .storage
+                .commit_blob(&data, &file, &d)
+                .map_err(|e| ApiError::internal("staging a blob", e));
+        }
         let _gc = super::gc::write_guard(st2.storage.root())
             .map_err(|e| ApiError::internal("taking the gc lock", e))?;
         st2.storage

@@ -381,6 +381,16 @@ pub(crate) async fn put(
     if let Reference::Tag(t) = &r {
         to_tag.insert(0, t.clone());
     }
+    if st.storage.local().is_some() {
+        if algorithm != Algorithm::Sha256 {
+            return Err(ApiError::new(Code::Unsupported).msg(format!(
+                "berth's store keeps sha256 manifests only; push {d} by tag or by its sha256 digest"
+            )));
+        }
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        put_local(st, name, &parts.headers, authority, &p, bytes, &to_tag).await?;
+        return Ok(created_manifest(name, &d, &tags));
+    }
     let subject = p.subject.as_ref().map(|s| s.digest.clone());
     let referrer = p.subject.as_ref().map(|_| {
         let mut desc = serde_json::json!({
@@ -422,18 +432,134 @@ pub(crate) async fn put(
     })
     .await
     .map_err(|e| ApiError::internal("storing a manifest", e))??;
+    let mut resp = created_manifest(name, &d, &tags);
+    if let Some(s) = &p.subject {
+        resp.headers_mut()
+            .insert("oci-subject", hv(&s.digest.to_string()));
+    }
+    Ok(resp)
+}
+
+fn created_manifest(name: &Name, d: &AnyDigest, tags: &[String]) -> Response {
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
     h.insert(header::LOCATION, hv(&format!("/v2/{name}/manifests/{d}")));
     h.insert("docker-content-digest", hv(&d.to_string()));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    if let Some(s) = &p.subject {
-        h.insert("oci-subject", hv(&s.digest.to_string()));
-    }
-    for t in &tags {
+    for t in tags {
         h.append("oci-tag", hv(t));
     }
-    Ok(resp)
+    resp
+}
+
+/// Image config media types berth's store keeps.
+const IMAGE_CONFIGS: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+/// `--store`: a pushed image manifest becomes an image in berth's store,
+/// tagged `HOST/<name>:<tag>` (HOST from the request's `Host` header).
+async fn put_local(
+    st: &Arc<AppState>,
+    name: &Name,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    p: &Parsed,
+    bytes: Vec<u8>,
+    tags: &[String],
+) -> ApiResult<()> {
+    let Some(local) = st.storage.local().cloned() else {
+        return Err(ApiError::internal("--store", "no store"));
+    };
+    let unsupported = |m: String| ApiError::new(Code::Unsupported).msg(m);
+    let (config, layers) = match &p.refs {
+        Refs::Index(_) => {
+            return Err(unsupported(format!(
+                "berth's store (--store) keeps images, not indexes or manifest lists ({}): push one platform's image manifest",
+                p.media_type
+            )))
+        }
+        Refs::Image { config, layers } => (config, layers),
+    };
+    if !IMAGE_CONFIGS.contains(&bare_type(&config.media_type)) {
+        return Err(unsupported(format!(
+            "berth's store (--store) keeps runnable images; this manifest's config is {:?} (an artifact): push artifacts to a registry with its own --root",
+            config.media_type
+        )));
+    }
+    if let Some(l) = layers.iter().find(|l| l.foreign) {
+        return Err(unsupported(format!(
+            "layer {} is a foreign layer (urls): berth's store keeps the layers it can unpack",
+            l.digest
+        )));
+    }
+    // HTTP/1.1's Host, or HTTP/2's :authority.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .or(authority)
+        .ok_or_else(|| {
+            invalid("the request has no Host header: berth names a pushed image HOST/<name>:<tag>")
+        })?
+        .to_ascii_lowercase();
+    for t in tags {
+        let full = format!("{host}/{name}:{t}");
+        let ok = full
+            .parse::<model::Reference>()
+            .is_ok_and(|r| r.registry() == host);
+        if !ok {
+            return Err(invalid(format!(
+                "{full} is not an image reference naming registry {host}: push through host:port, a dotted host name or localhost"
+            )));
+        }
+    }
+    let s = &st.storage;
+    let mut wanted = vec![(config, "config blob")];
+    wanted.extend(layers.iter().map(|l| (l, "layer blob")));
+    let mut shas = Vec::new();
+    for (desc, what) in wanted {
+        let Some(d) = desc.digest.sha256() else {
+            return Err(unsupported(format!(
+                "{what} {}: berth's store keeps sha256 blobs only",
+                desc.digest
+            )));
+        };
+        if !s.present(name, &desc.digest) {
+            return Err(ApiError::new(Code::ManifestBlobUnknown)
+                .msg(format!(
+                    "the manifest names {what} {} that this registry does not have: push it first",
+                    desc.digest
+                ))
+                .detail(serde_json::json!({ "digest": desc.digest.to_string() })));
+        }
+        match s.blob_size(&desc.digest) {
+            Some(n) if n == desc.size => {}
+            n => {
+                return Err(invalid(format!(
+                    "{what} {} is {} bytes, the manifest says {}",
+                    desc.digest,
+                    n.unwrap_or(0),
+                    desc.size
+                )))
+            }
+        }
+        shas.push((d, desc.size, desc.media_type.clone()));
+    }
+    let config_d = shas.remove(0);
+    let name2 = name.as_str().to_string();
+    let tags = tags.to_vec();
+    tokio::task::spawn_blocking(move || {
+        local.push_image(&host, &name2, &tags, &bytes, &config_d.0, &shas)
+    })
+    .await
+    .map_err(|e| ApiError::internal("storing an image", e))?
+    .map_err(|e| match e {
+        super::local::PushError::Invalid(m) => invalid(m),
+        super::local::PushError::Store(m) => ApiError::internal("storing an image", m),
+    })?;
+    Ok(())
 }
 
 fn manifest_unknown(name: &Name, r: &str) -> ApiError {
@@ -521,6 +647,22 @@ pub(crate) fn delete(st: &AppState, name: &Name, r: &str) -> ApiResult<Response>
     if !st.opts.delete {
         return Err(ApiError::new(Code::Unsupported)
             .msg("deleting is disabled on this registry (start it with --delete)"));
+    }
+    if let Some(l) = st.storage.local().cloned() {
+        let (tag, digest) = match reference(r)? {
+            Reference::Tag(t) => (Some(t), None),
+            Reference::Digest(d) => (None, d.sha256()),
+        };
+        if tag.is_none() && digest.is_none() {
+            return Err(manifest_unknown(name, r));
+        }
+        let n =
+            tokio::task::block_in_place(|| l.untag(name.as_str(), tag.as_deref(), digest.as_ref()))
+                .map_err(|e| ApiError::internal("untagging in the store", e))?;
+        if n == 0 {
+            return Err(manifest_unknown(name, r));
+        }
+        return Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response());
     }
     let s = &st.storage;
     let io = |e| ApiError::internal("deleting a manifest", e);

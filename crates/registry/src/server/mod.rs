@@ -61,8 +61,8 @@ pub struct ServeOptions {
     pub addr: String,
     /// The registry's own root (`<berth root>/registry` by default).
     pub root: PathBuf,
-    /// `--store`: serve berth's image store read-only instead; `root` is
-    /// then berth's state root.
+    /// `--store`: serve berth's image store instead (pushes land in it
+    /// unless `read_only`); `root` is then berth's state root.
     pub store: bool,
     /// Who may do what (`--htpasswd`, `--access`, `--anonymous-read`,
     /// `--token-auth`, `--token-realm`, `--token-service`).
@@ -411,7 +411,7 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
     };
     if st.opts.read_only && is_write(&method) {
         let why = if st.opts.store {
-            "this registry serves berth's image store read-only (--store): add images with berth pull, load, import or build"
+            "this registry serves berth's image store read-only (--store --read-only): push to it without --read-only, or add images with berth pull, load, import or build"
         } else {
             "this registry is read-only (started with --read-only)"
         };
@@ -644,15 +644,8 @@ pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
         }
         None => None,
     };
-    let mut opts = opts;
     let storage = if opts.store {
-        if opts.delete {
-            return Err(RegistryError::Unsupported(
-                "registry serve: --store serves berth's images read-only: drop --delete (remove images with berth rmi)".into(),
-            ));
-        }
-        opts.read_only = true;
-        Storage::for_store(&opts.root)?
+        Storage::for_store(&opts.root, !opts.read_only)?
     } else {
         Storage::open(&opts.root).map_err(RegistryError::io(&opts.root))?
     };

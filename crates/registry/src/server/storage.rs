@@ -118,11 +118,12 @@ impl Storage {
         Ok(s)
     }
 
-    /// Berth's store at `root` (its state root), served read-only.
-    pub(crate) fn for_store(root: &Path) -> Result<Storage, crate::RegistryError> {
+    /// Berth's store at `root` (its state root), served (and pushed into
+    /// when `writable`).
+    pub(crate) fn for_store(root: &Path, writable: bool) -> Result<Storage, crate::RegistryError> {
         Ok(Storage {
             root: root.to_path_buf(),
-            local: Some(Arc::new(Local::open(root)?)),
+            local: Some(Arc::new(Local::open(root, writable)?)),
         })
     }
 
@@ -156,9 +157,23 @@ impl Storage {
         &self.root
     }
 
-    /// Where uploads are written.
+    /// Where uploads are written (with `--store`, the server's work dir
+    /// in the store's `tmp/`).
     pub fn uploads_dir(&self) -> PathBuf {
+        if let Some(u) = self.local.as_ref().and_then(|l| l.uploads_dir()) {
+            return u;
+        }
         self.root.join("uploads")
+    }
+
+    /// With `--store`: whether the store has `d` or a push staged it (a
+    /// push's HEAD and its manifest's check: berth's store has one content
+    /// space, not one per repository). Otherwise: linked in `name`.
+    pub fn present(&self, name: &Name, d: &AnyDigest) -> bool {
+        if let Some(l) = &self.local {
+            return d.sha256().is_some_and(|d| l.has(&d));
+        }
+        self.linked(name, Link::Layer, d)
     }
 
     /// A blob's bytes. (berth's store keeps sha256 blobs only: a sha512
@@ -204,7 +219,7 @@ impl Storage {
                 return false;
             };
             return match kind {
-                Link::Layer => r.blobs.contains(d) && l.blob_path(d).exists(),
+                Link::Layer => r.blobs.contains(d) && l.has(d),
                 Link::Manifest => r.manifests.contains(d),
             };
         }

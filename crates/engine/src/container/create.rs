@@ -557,7 +557,44 @@ impl Engine {
         let mut networks = Vec::new();
         let mut connect_aliases = BTreeMap::new();
         let mut connect_ips = BTreeMap::new();
-        for n in &req.networks {
+        // Rootless: no bridge is the user's to make; the default network
+        // is pasta's, as podman 5's.
+        let mut rootless_net = None;
+        let mut req_networks: &[String] = &req.networks;
+        if crate::rootless::active() && req.network == NetworkMode::None {
+            match req.networks.as_slice() {
+                [] => {}
+                [n] if n == "bridge" || n == "default" || n == "pasta" => {
+                    rootless_net = Some(crate::usernet::default_tool());
+                }
+                [n] if n == "slirp4netns" => {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        "slirp4netns is not supported by rootless berth yet: use pasta (the default; apt-get install passt) or none",
+                    ))
+                }
+                _ => {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        "user-defined networks are not available to rootless berth yet: use pasta (the default), host or none",
+                    ))
+                }
+            }
+            if let Some(tool) = rootless_net {
+                if tool.binary().is_none() {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        format!(
+                            "rootless containers reach the network through {}, which is not installed: install it (as root: apt-get install {}) or use --network none",
+                            tool.name(),
+                            tool.package()
+                        ),
+                    ));
+                }
+                req_networks = &[];
+            }
+        }
+        for n in req_networks {
             // By name in the config, as Docker shows it; must exist now.
             let rec = if n == "bridge" || n == "default" {
                 self.default_network()?
@@ -639,7 +676,7 @@ impl Engine {
                 }
             }
         }
-        if !ports.is_empty() && networks.is_empty() {
+        if !ports.is_empty() && networks.is_empty() && rootless_net.is_none() {
             return Err(EngineError::invalid(
                 "-p/--publish",
                 "published ports need a bridge network: leave out --network none/host, or use --network NAME",
@@ -822,10 +859,13 @@ impl Engine {
         {
             return Ok(None);
         }
-        let network_mode_name = req
-            .network_mode_name
-            .clone()
-            .unwrap_or_else(|| network_mode.docker_name(&networks));
+        let network_mode_name = match rootless_net {
+            Some(tool) => tool.name().to_string(),
+            None => req
+                .network_mode_name
+                .clone()
+                .unwrap_or_else(|| network_mode.docker_name(&networks)),
+        };
         let endpoint_extras = match (networks.first(), req.endpoint.is_empty()) {
             (Some(first), false) => BTreeMap::from([(first.clone(), req.endpoint.clone())]),
             _ => BTreeMap::new(),

@@ -311,7 +311,7 @@ impl Engine {
                 }
             })?;
         }
-        if !c.config.networks.is_empty() {
+        if !c.config.networks.is_empty() || crate::rootless::active() {
             crate::networks::detach(
                 self.paths(),
                 &self.store(),
@@ -454,7 +454,7 @@ impl Engine {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        if !c.config.networks.is_empty() {
+        if !c.config.networks.is_empty() || crate::rootless::active() {
             crate::networks::detach(
                 self.paths(),
                 &self.store(),

@@ -1,0 +1,242 @@
+//! Rootless networking: a user-mode network stack outside the container
+//! gives it a way out, as podman 5 does — `pasta` (Debian's `passt`,
+//! podman 5's default; `slirp4netns` is recognised, not yet supported). Neither needs the
+//! host's root: no bridge, no veth, no firewall rule. Published ports are
+//! the tool's own forwards (it listens on the host and connects inside the
+//! container's namespace).
+//!
+//! The tool runs beside the container's monitor, detached; its pid is kept
+//! in `<runroot>/<id>.net.pid` and it is ended when the container stops
+//! (`networks::detach`).
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::PortMapping;
+
+/// The user-mode network tool of a container (`--network pasta|slirp4netns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// passt's `pasta`.
+    Pasta,
+    /// `slirp4netns`.
+    Slirp4netns,
+}
+
+impl Tool {
+    /// The `--network` word (and `HostConfig.NetworkMode`, as podman shows it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Pasta => "pasta",
+            Tool::Slirp4netns => "slirp4netns",
+        }
+    }
+
+    /// From a `--network` word.
+    pub fn from_name(name: &str) -> Option<Tool> {
+        match name {
+            "pasta" => Some(Tool::Pasta),
+            "slirp4netns" => Some(Tool::Slirp4netns),
+            _ => None,
+        }
+    }
+
+    /// Its binary, if installed.
+    pub fn binary(self) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
+            .map(|d| d.join(self.name()))
+            .find(|p| p.is_file())
+    }
+
+    /// Its Debian package, for the message when it is missing.
+    pub fn package(self) -> &'static str {
+        match self {
+            Tool::Pasta => "passt",
+            Tool::Slirp4netns => "slirp4netns",
+        }
+    }
+}
+
+/// The default rootless network: pasta (podman 5's default).
+pub fn default_tool() -> Tool {
+    Tool::Pasta
+}
+
+/// Where the tool's pid is kept.
+pub(crate) fn pid_file(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join(format!("{id}.net.pid"))
+}
+
+/// `-t`/`-u` specs of pasta for the published ports of one protocol:
+/// `[ADDR/]HOST:CONTAINER`, comma-separated; `none` without any.
+pub fn pasta_ports(ports: &[PortMapping], proto: &str) -> String {
+    let specs: Vec<String> = ports
+        .iter()
+        .filter(|p| p.proto == proto)
+        .map(|p| {
+            let addr = match p.host_ip.as_str() {
+                "" | "0.0.0.0" | "::" => String::new(),
+                ip => format!("{ip}/"),
+            };
+            format!("{addr}{}:{}", p.host_port, p.container_port)
+        })
+        .collect();
+    if specs.is_empty() {
+        "none".into()
+    } else {
+        specs.join(",")
+    }
+}
+
+/// The file the container's network namespace is bound on.
+fn netns_file(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join("netns").join(id)
+}
+
+fn bind_netns(pid: i32, file: &Path) -> Result<(), String> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(file)
+        .map_err(|e| format!("creating {}: {e}", file.display()))?;
+    nix::mount::mount(
+        Some(Path::new(&format!("/proc/{pid}/ns/net"))),
+        file,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("binding the network namespace on {}: {e}", file.display()))
+}
+
+/// Give the container whose init is `pid` (in its own network namespace,
+/// not yet released) its way out with `tool`, publishing `ports`. Returns
+/// once the namespace is configured.
+pub(crate) fn start(
+    tool: Tool,
+    runroot: &Path,
+    id: &str,
+    pid: i32,
+    ports: &[PortMapping],
+) -> Result<(), String> {
+    let bin = tool.binary().ok_or_else(|| {
+        format!(
+            "--network {}: {} is not installed (as root: apt-get install {})",
+            tool.name(),
+            tool.name(),
+            tool.package()
+        )
+    })?;
+    // The tool's end inside is a tap device: the user must be able to
+    // open /dev/net/tun (udev makes it 0666 on Debian; some hosts leave
+    // it 0600).
+    if let Err(e) = nix::unistd::access(
+        "/dev/net/tun",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    ) {
+        return Err(format!(
+            "--network {}: /dev/net/tun cannot be opened by this user ({e}): the host must let users open it (as root: chmod 0666 /dev/net/tun, udev's default), or use --network none or host",
+            tool.name()
+        ));
+    }
+    let pid_path = pid_file(runroot, id);
+    let _ = std::fs::remove_file(&pid_path);
+    // pasta drops its capabilities before it opens the namespace, and the
+    // kernel lets a process open another's /proc/PID/ns/* only if it holds
+    // every capability the other does: the namespace is bound on a file
+    // of the runroot instead (as podman does), opened without that check.
+    let ns_file = netns_file(runroot, id);
+    bind_netns(pid, &ns_file)?;
+    match tool {
+        Tool::Pasta => {
+            // pasta configures the namespace, writes its pid and forks
+            // into the background; the command returns then.
+            let out = std::process::Command::new(&bin)
+                .arg("--config-net")
+                .arg("--quiet")
+                .args(["-t", &pasta_ports(ports, "tcp")])
+                .args(["-u", &pasta_ports(ports, "udp")])
+                .args(["-T", "none", "-U", "none"])
+                .arg("-P")
+                .arg(&pid_path)
+                .arg("--netns")
+                .arg(&ns_file)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("running {}: {e}", bin.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "pasta failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(())
+        }
+        // Not yet: slirp4netns stays in the foreground and takes its
+        // forwards over an API socket; it is recognised so that the
+        // message says what to use.
+        Tool::Slirp4netns => {
+            let _ = (bin, pid, ports);
+            Err("--network slirp4netns is not supported by rootless berth yet: use --network pasta (apt-get install passt) or none".into())
+        }
+    }
+}
+
+/// End the container's network tool, if it has one (best effort; waits
+/// a little for it to go so its ports are free again).
+pub(crate) fn stop(runroot: &Path, id: &str) {
+    // Unbound and removed, the namespace's file tells pasta to quit.
+    let ns_file = netns_file(runroot, id);
+    let _ = nix::mount::umount2(&ns_file, nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(&ns_file);
+    let path = pid_file(runroot, id);
+    let Some(pid) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if matches!(comm.trim(), "pasta" | "pasta.avx2" | "passt" | "passt.avx2") {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(ip: &str, host: u16, ctr: u16, proto: &str) -> PortMapping {
+        PortMapping {
+            host_ip: ip.into(),
+            host_port: host,
+            container_port: ctr,
+            proto: proto.into(),
+            picked: false,
+        }
+    }
+
+    #[test]
+    fn pasta_forwards_each_published_port() {
+        let ports = [
+            port("127.0.0.1", 8080, 80, "tcp"),
+            port("", 5353, 53, "udp"),
+            port("0.0.0.0", 2222, 22, "tcp"),
+        ];
+        assert_eq!(pasta_ports(&ports, "tcp"), "127.0.0.1/8080:80,2222:22");
+        assert_eq!(pasta_ports(&ports, "udp"), "5353:53");
+        assert_eq!(pasta_ports(&[], "tcp"), "none");
+    }
+}

@@ -463,3 +463,107 @@ fn unshare_is_refused_as_root() {
         stderr(&out)
     );
 }
+
+#[test]
+fn volumes_builds_and_a_registry_work_rootless() {
+    let u = User::new("c", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+
+    // A named volume keeps what a container wrote, for the next one.
+    u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let kept = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(kept.trim(), "kept");
+    assert!(u.ok(&["volume", "ls", "-q"]).contains("data"));
+
+    // A build whose layers delete a file (a whiteout), replace a dir (an
+    // opaque dir) and chown to a mapped id; rebuilt from the cache.
+    let ctx = u.home.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE}\nRUN rm /etc/group && rm -rf /home && mkdir /home && touch /home/new\n\
+             RUN mkdir /app && echo built > /app/x && chown 1000:1000 /app/x\nCMD [\"cat\", \"/app/x\"]\n"
+        ),
+    )
+    .unwrap();
+    let ctx_arg = ctx.to_str().unwrap().to_string();
+    u.ok(&["build", "--network", "none", "-t", "app:1", &ctx_arg]);
+    let shown = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /app/x; stat -c %u /app/x; ls /home; test -e /etc/group || echo no-group",
+    ]);
+    assert_eq!(
+        shown.split_whitespace().collect::<Vec<_>>(),
+        ["built", "1000", "new", "no-group"]
+    );
+    let again = u.berth(&["build", "--network", "none", "-t", "app:1", &ctx_arg]);
+    assert!(again.status.success());
+    assert_eq!(
+        stderr(&again).matches("CACHED").count() + stdout(&again).matches("CACHED").count(),
+        2
+    );
+
+    // Push to a registry on 127.0.0.1 (berth's own, served rootless too)
+    // and pull it back.
+    let port = free_port();
+    let reg_dir = u.home.join("registry");
+    let mut reg = u
+        .cmd(&[
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+            reg_dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let remote = format!("127.0.0.1:{port}/me/app:1");
+    u.ok(&["tag", "app:1", &remote]);
+    u.ok(&["push", &remote]);
+    u.ok(&["rmi", &remote, "app:1"]);
+    u.ok(&["pull", &remote]);
+    let pulled = u.ok(&["run", "--rm", "--network", "none", &remote]);
+    assert_eq!(pulled.trim(), "built");
+    let _ = reg.kill();
+    let _ = reg.wait();
+}

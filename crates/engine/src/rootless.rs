@@ -420,10 +420,11 @@ fn join(pid: i32) -> Result<(), RootlessError> {
     Ok(())
 }
 
-/// podman's warning, word for word, when a rootless container on cgroup v1
-/// asks for resource limits: there is no cgroup of the user's to set them
-/// in (they need cgroup v2 with the controllers delegated to the user).
-/// `None` when nothing is asked, berth is rootful or the host has v2.
+/// The warning when a rootless container asks for resource limits: there
+/// is no cgroup of the user's to set them in. On cgroup v1 podman's, word
+/// for word (limits need cgroup v2 with the controllers delegated to the
+/// user); on v2 berth does not use a delegated cgroup yet and says so.
+/// `None` when nothing is asked or berth is rootful.
 pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<&'static str> {
     let asked = req.memory.is_some()
         || req.memory_swap.is_some()
@@ -437,9 +438,15 @@ pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<&'
         runtime::cgroup::Hierarchy::detect(),
         Ok(runtime::cgroup::Hierarchy::V2 { .. })
     );
-    (asked && wanted() && v1).then_some(
-        "WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems",
-    )
+    match (asked && wanted(), v1) {
+        (false, _) => None,
+        (true, true) => Some(
+            "WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems",
+        ),
+        (true, false) => Some(
+            "WARN[0000] Resource limits are not supported and ignored: rootless berth does not use a delegated cgroup v2 subtree yet",
+        ),
+    }
 }
 
 /// `berth unshare [CMD…]`: exec the command (else `$SHELL`, else

@@ -398,6 +398,46 @@ fn rootless_berth_runs_containers_as_the_user() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(!u.ok(&["ps", "-a"]).contains("web"));
 
+    // slirp4netns, asked for by name: its own forward, its process gone
+    // with the container.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let cid = u
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "slirp",
+            "--network",
+            "slirp4netns",
+            "-p",
+            &publish,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello-slirp > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        ])
+        .trim()
+        .to_string();
+    let body = fetch(port).expect("the slirp4netns port never answered");
+    assert!(body.contains("hello-slirp"), "{body}");
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "slirp"]).trim(),
+        "slirp4netns"
+    );
+    let slirp_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(slirp_pid));
+    u.ok(&["rm", "-f", "slirp"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(slirp_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(slirp_pid), "slirp4netns {slirp_pid} outlived rm -f");
+
     // Limits on cgroup v1: podman's warning, and the container runs.
     let v2 = Command::new("stat")
         .args(["-f", "-c", "%T", "/sys/fs/cgroup"])

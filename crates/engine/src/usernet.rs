@@ -1,6 +1,6 @@
 //! Rootless networking: a user-mode network stack outside the container
 //! gives it a way out, as podman 5 does — `pasta` (Debian's `passt`,
-//! podman 5's default; `slirp4netns` is recognised, not yet supported). Neither needs the
+//! podman 5's default) or `slirp4netns` (`--network slirp4netns`). Neither needs the
 //! host's root: no bridge, no veth, no firewall rule. Published ports are
 //! the tool's own forwards (it listens on the host and connects inside the
 //! container's namespace).
@@ -58,9 +58,14 @@ impl Tool {
     }
 }
 
-/// The default rootless network: pasta (podman 5's default).
+/// The default rootless network: pasta if installed, else slirp4netns
+/// (podman 5's order); pasta (whose absence is then reported) when
+/// neither is.
 pub fn default_tool() -> Tool {
-    Tool::Pasta
+    [Tool::Pasta, Tool::Slirp4netns]
+        .into_iter()
+        .find(|t| t.binary().is_some())
+        .unwrap_or(Tool::Pasta)
 }
 
 /// Where the tool's pid is kept.
@@ -178,14 +183,98 @@ pub(crate) fn start(
             }
             Ok(())
         }
-        // Not yet: slirp4netns stays in the foreground and takes its
-        // forwards over an API socket; it is recognised so that the
-        // message says what to use.
-        Tool::Slirp4netns => {
-            let _ = (bin, pid, ports);
-            Err("--network slirp4netns is not supported by rootless berth yet: use --network pasta (apt-get install passt) or none".into())
+        Tool::Slirp4netns => start_slirp(&bin, &pid_path, &ns_file, runroot, id, ports),
+    }
+}
+
+/// slirp4netns stays in the foreground: it runs as a child of the
+/// monitor in a process group of its own, says on `--ready-fd` when the
+/// namespace is configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3),
+/// and takes each published port as an `add_hostfwd` request on its API
+/// socket (`<runroot>/<short id>.slirp`).
+fn start_slirp(
+    bin: &Path,
+    pid_path: &Path,
+    ns_file: &Path,
+    runroot: &Path,
+    id: &str,
+    ports: &[PortMapping],
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let api = api_socket(runroot, id);
+    if api.as_os_str().len() > 107 {
+        return Err(format!(
+            "slirp4netns' API socket {} would be longer than a socket's path may be: use a shorter --runroot or XDG_RUNTIME_DIR",
+            api.display()
+        ));
+    }
+    let _ = std::fs::remove_file(&api);
+    // Not close-on-exec: the write end is slirp4netns' ready fd. The
+    // monitor is single-threaded, so no other child inherits it.
+    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
+    let child = std::process::Command::new(bin)
+        .arg("--configure")
+        .arg("--mtu=65520")
+        .arg("--disable-host-loopback")
+        .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
+        .arg(format!("--api-socket={}", api.display()))
+        .arg("--netns-type=path")
+        .arg(ns_file)
+        .arg("tap0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    drop(ready_w);
+    std::fs::write(pid_path, child.id().to_string())
+        .map_err(|e| format!("writing {}: {e}", pid_path.display()))?;
+    let mut byte = [0u8; 1];
+    if !matches!(std::fs::File::from(ready_r).read(&mut byte), Ok(1)) {
+        stop(runroot, id);
+        return Err("slirp4netns exited before the network was configured".into());
+    }
+    for p in ports {
+        let host_addr = match p.host_ip.as_str() {
+            "" => "0.0.0.0",
+            ip => ip,
+        };
+        let req = serde_json::json!({
+            "execute": "add_hostfwd",
+            "arguments": {
+                "proto": p.proto,
+                "host_addr": host_addr,
+                "host_port": p.host_port,
+                "guest_port": p.container_port,
+            }
+        });
+        let answer = (|| -> std::io::Result<String> {
+            let mut s = std::os::unix::net::UnixStream::connect(&api)?;
+            s.write_all(req.to_string().as_bytes())?;
+            s.shutdown(std::net::Shutdown::Write)?;
+            let mut answer = String::new();
+            s.read_to_string(&mut answer)?;
+            Ok(answer)
+        })()
+        .map_err(|e| format!("slirp4netns' API socket: {e}"))?;
+        if answer.contains("\"error\"") {
+            stop(runroot, id);
+            return Err(format!(
+                "slirp4netns refused to publish {host_addr}:{}: {}",
+                p.host_port,
+                answer.trim()
+            ));
         }
     }
+    Ok(())
+}
+
+/// The API socket: a short name (a socket's path must fit in 108 bytes).
+fn api_socket(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join(format!("{}.slirp", &id[..id.len().min(12)]))
 }
 
 /// End the container's network tool, if it has one (best effort; waits
@@ -203,15 +292,27 @@ pub(crate) fn stop(runroot: &Path, id: &str) {
         return;
     };
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if matches!(comm.trim(), "pasta" | "pasta.avx2" | "passt" | "passt.avx2") {
+    if matches!(
+        comm.trim(),
+        "pasta" | "pasta.avx2" | "passt" | "passt.avx2" | "slirp4netns"
+    ) {
         let pid = nix::unistd::Pid::from_raw(pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        // slirp4netns is the monitor's child: reaped here when it is.
+        let gone = || {
+            use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+            matches!(
+                waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+            ) || !Path::new(&format!("/proc/{pid}")).exists()
+        };
+        while !gone() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(api_socket(runroot, id));
 }
 
 #[cfg(test)]

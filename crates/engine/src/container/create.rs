@@ -558,25 +558,22 @@ impl Engine {
         let mut connect_aliases = BTreeMap::new();
         let mut connect_ips = BTreeMap::new();
         // Rootless: no bridge is the user's to make; the default network
-        // is pasta's, as podman 5's.
+        // is pasta's (else slirp4netns'), as podman 5's.
         let mut rootless_net = None;
         let mut req_networks: &[String] = &req.networks;
         if crate::rootless::active() && req.network == NetworkMode::None {
             match req.networks.as_slice() {
                 [] => {}
-                [n] if n == "bridge" || n == "default" || n == "pasta" => {
+                [n] if n == "bridge" || n == "default" => {
                     rootless_net = Some(crate::usernet::default_tool());
                 }
-                [n] if n == "slirp4netns" => {
-                    return Err(EngineError::invalid(
-                        "--network",
-                        "slirp4netns is not supported by rootless berth yet: use pasta (the default; apt-get install passt) or none",
-                    ))
+                [n] if crate::usernet::Tool::from_name(n).is_some() => {
+                    rootless_net = crate::usernet::Tool::from_name(n);
                 }
                 _ => {
                     return Err(EngineError::invalid(
                         "--network",
-                        "user-defined networks are not available to rootless berth yet: use pasta (the default), host or none",
+                        "user-defined networks are not available to rootless berth yet: use pasta (the default), slirp4netns, host or none",
                     ))
                 }
             }

@@ -289,6 +289,19 @@ fn rootless_berth_runs_containers_as_the_user() {
         "{map}"
     );
 
+    // berth run inside `unshare` is the same berth (same store, same
+    // namespace), and knows the user's host uid.
+    let exe = u.exe.to_str().unwrap().to_string();
+    let inner = u.ok(&["unshare", &exe, "images", "-q"]);
+    assert_eq!(inner.lines().count(), 1, "{inner}");
+    let env = u.ok(&[
+        "unshare",
+        "sh",
+        "-c",
+        "echo $_BERTH_ROOTLESS_UID $BERTH_ROOT",
+    ]);
+    assert_eq!(env.trim(), format!("{} {}", u.uid, root.display()));
+
     // Root inside.
     let id = u.ok(&["run", "--rm", IMAGE, "id"]);
     assert!(id.contains("uid=0(root) gid=0(root)"), "{id}");
@@ -422,7 +435,8 @@ fn rootless_berth_runs_containers_as_the_user() {
     let body = fetch(port).expect("the slirp4netns port never answered");
     assert!(body.contains("hello-slirp"), "{body}");
     assert_eq!(
-        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "slirp"]).trim(),
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "slirp"])
+            .trim(),
         "slirp4netns"
     );
     let slirp_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))

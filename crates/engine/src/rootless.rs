@@ -396,6 +396,7 @@ fn pause_forever() -> ! {
 /// root; the working directory is the same path after.
 fn join(pid: i32) -> Result<(), RootlessError> {
     let cwd = std::env::current_dir().ok();
+    let host_uid = nix::unistd::getuid().as_raw();
     let open = |ns: &str| {
         let p = format!("/proc/{pid}/ns/{ns}");
         std::fs::File::open(&p).map_err(ns_err(format!("opening {p}")))
@@ -416,7 +417,7 @@ fn join(pid: i32) -> Result<(), RootlessError> {
         let _ = std::env::set_current_dir(cwd);
     }
     // Still single-threaded: changing the environment races nothing.
-    std::env::set_var(ENV_UID, nix::unistd::getuid().as_raw().to_string());
+    std::env::set_var(ENV_UID, host_uid.to_string());
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 # `run --rm IMAGE true`, rootful and rootless (issue 23), run as root.
 #
 #   BERTH=target/release/berth RUNS=30 bash bench/rootless.sh
-#   PODMAN=1 …   also podman 4.3 rootless, as the same user (the peer)
+#   PODMAN=1 …   also podman 4.3 rootless, as the same user (the peer;
+#                its default network here is slirp4netns)
 #
 # Makes a user of its own (useradd, subordinate ids appended to
 # /etc/subuid and /etc/subgid; both files are restored byte for byte, the
@@ -60,10 +61,12 @@ cmds=(
   "$S $tmp/berth run --rm --network none bench:busybox true"
   "$R $BERTH run --rm bench:busybox true"
   "$S $tmp/berth run --rm bench:busybox true"
+  "$S $tmp/berth run --rm --network slirp4netns bench:busybox true"
 )
 if [ -n "${PODMAN:-}" ]; then
   $S podman import "$tmp/bb.tar" bench:busybox >/dev/null
-  cmds+=("$S podman run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none bench:busybox true")
-  cmds+=("$S podman run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench:busybox true")
+  # crun 1.8 refuses this hybrid cgroup host: runc, as for rootful podman.
+  cmds+=("$S podman run --rm --runtime runc --network none bench:busybox true")
+  cmds+=("$S podman run --rm --runtime runc bench:busybox true")
 fi
 hyperfine -N -w 3 -r "$RUNS" "${cmds[@]}"

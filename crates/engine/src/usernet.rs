@@ -305,7 +305,7 @@ pub(crate) fn stop(runroot: &Path, id: &str) {
             matches!(
                 waitpid(pid, Some(WaitPidFlag::WNOHANG)),
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-            ) || !Path::new(&format!("/proc/{pid}")).exists()
+            ) || !running(pid.as_raw())
         };
         while !gone() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -313,6 +313,18 @@ pub(crate) fn stop(runroot: &Path, id: &str) {
     }
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(api_socket(runroot, id));
+}
+
+/// Alive and not a zombie (pasta, once it exits, waits for init to
+/// reap it; that may take a while and must not hold the teardown).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

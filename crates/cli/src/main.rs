@@ -285,7 +285,7 @@ fn main() {
     // rootless mode): joined, or made, before anything else runs (the
     // process is still single-threaded).
     if rootless {
-        if let Err(e) = engine::rootless::enter(&paths.runroot) {
+        if let Err(e) = engine::rootless::enter(&paths.root, &paths.runroot) {
             eprintln!("berth: {e}");
             std::process::exit(125);
         }

@@ -479,6 +479,43 @@ fn rootless_berth_runs_containers_as_the_user() {
         );
     }
 
+    // The pause process killed while a container runs: the next command
+    // finds the namespace through the container's monitor and leaves a new
+    // pause process there.
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let pause: i32 = std::fs::read_to_string(runroot.join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pause),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pause) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(u.ok(&["ps", "--format", "{{.Names}}"]).contains("kept"));
+    assert_eq!(u.ok(&["exec", "kept", "id", "-u"]).trim(), "0");
+    let new_pause: i32 = std::fs::read_to_string(runroot.join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(new_pause != pause && alive(new_pause));
+
     // Everything of the user's goes with a reset: containers, state, the
     // namespace's pause process.
     u.ok(&["run", "-d", "--network", "none", IMAGE, "sleep", "1000"]);

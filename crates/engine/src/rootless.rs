@@ -295,7 +295,7 @@ const PAUSE_NAME: &str = "berth-pause";
 /// the process is single-threaded (the kernel refuses `setns` into a user
 /// namespace otherwise), before anything else: the working directory is
 /// kept, the process becomes the namespace's root.
-pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
+pub fn enter(root: &Path, runroot: &Path) -> Result<(), RootlessError> {
     // Root already: in the namespace (`berth unshare berth …`), or rootful.
     if nix::unistd::geteuid().is_root() {
         return Ok(());
@@ -311,19 +311,65 @@ pub fn enter(runroot: &Path) -> Result<(), RootlessError> {
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| ns_err(format!("locking {}", lock_path.display()))(errno(e)))?;
     let pid_file = runroot.join("pause.pid");
-    let pid = match live_pause(&pid_file) {
-        Some(pid) => pid,
-        None => {
-            let plan = plan()?;
-            let pid = make_pause(&plan)?;
-            let tmp = runroot.join("pause.pid.tmp");
-            std::fs::write(&tmp, pid.to_string())
-                .and_then(|()| std::fs::rename(&tmp, &pid_file))
-                .map_err(ns_err(format!("writing {}", pid_file.display())))?;
-            pid
-        }
+    let record = |pid: i32| {
+        let tmp = runroot.join("pause.pid.tmp");
+        std::fs::write(&tmp, pid.to_string())
+            .and_then(|()| std::fs::rename(&tmp, &pid_file))
+            .map_err(ns_err(format!("writing {}", pid_file.display())))
     };
+    if let Some(pid) = live_pause(&pid_file) {
+        return join(pid);
+    }
+    // The pause process is gone (killed) but containers of this root
+    // still run: their monitors hold the namespace. Join it through one
+    // and leave a new pause process there (podman rejoins through a
+    // conmon the same way).
+    if let Some(monitor) = orphaned_namespace(root) {
+        join(monitor)?;
+        return record(fork_pause()?);
+    }
+    let plan = plan()?;
+    let pid = make_pause(&plan)?;
+    record(pid)?;
     join(pid)
+}
+
+/// A monitor of this root's (a `berth` process of the user's, in a user
+/// namespace other than ours, holding the root's database open).
+fn orphaned_namespace(root: &Path) -> Option<i32> {
+    let me = nix::unistd::getuid().as_raw();
+    let ours = std::fs::metadata("/proc/self/ns/user").ok()?.ino();
+    let db = root.join("db");
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let dir = e.path();
+        let of_user = std::fs::metadata(&dir).is_ok_and(|m| m.uid() == me);
+        let is_berth = std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "berth");
+        if !of_user || !is_berth {
+            continue;
+        }
+        let elsewhere = std::fs::metadata(dir.join("ns/user")).is_ok_and(|m| m.ino() != ours)
+            && std::fs::metadata(dir.join("ns/mnt")).is_ok();
+        let holds_db = std::fs::read_dir(dir.join("fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(&db)))
+        });
+        if elsewhere && holds_db {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// A new pause process in the namespace this process has joined.
+fn fork_pause() -> Result<i32, RootlessError> {
+    match sys::process::fork() {
+        Ok(sys::process::Forked::Child) => pause_forever(),
+        Ok(sys::process::Forked::Parent(pid)) => Ok(pid),
+        Err(e) => Err(ns_err("starting a new pause process")(e)),
+    }
 }
 
 /// Make the pause process: a child in a new user and mount namespace that

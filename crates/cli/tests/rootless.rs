@@ -658,3 +658,51 @@ fn volumes_builds_and_a_registry_work_rootless() {
     let _ = reg.kill();
     let _ = reg.wait();
 }
+
+#[test]
+fn a_pod_shares_its_pasta_network_rootless() {
+    let u = User::new("d", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    let port = free_port();
+    u.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "p",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+    ]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "p",
+        "--name",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo pod-ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    let body = fetch(port).expect("the pod's port never answered");
+    assert!(body.contains("pod-ok"), "{body}");
+    // Another member reaches it on the pod's localhost.
+    let local = u.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "p",
+        IMAGE,
+        "wget",
+        "-qO-",
+        "127.0.0.1:80/index.html",
+    ]);
+    assert_eq!(local.trim(), "pod-ok");
+    u.ok(&["pod", "rm", "-f", "p"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}

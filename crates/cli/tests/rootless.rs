@@ -515,6 +515,19 @@ fn rootless_berth_runs_containers_as_the_user() {
         .parse()
         .unwrap();
     assert!(new_pause != pause && alive(new_pause));
+    // `--pid container:` (forked by an intermediate process that enters
+    // the donor's pid namespace).
+    let ps = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "container:kept",
+        IMAGE,
+        "ps",
+    ]);
+    assert!(ps.contains("sleep 1000"), "{ps}");
 
     // Everything of the user's goes with a reset: containers, state, the
     // namespace's pause process.

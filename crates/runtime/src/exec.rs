@@ -87,7 +87,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, RuntimeError> {
     // is out of reach once left: an intermediate process enters the
     // container's instead and forks the exec process for us.
     let forked = if sys::process::in_user_namespace() {
-        sys::process::fork_in_pid_ns(pid_ns.as_fd())
+        sys::process::fork_in_pid_ns(pid_ns.as_fd(), 0)
     } else {
         setns(&pid_ns, CloneFlags::CLONE_NEWPID)
             .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;

@@ -384,7 +384,13 @@ mod userns_tests {
 /// waits for it as for any child) and reports its pid. For a caller that
 /// could not come back from `setns` on its pid namespace (in a user
 /// namespace, the host's pid namespace is out of its reach).
-pub fn fork_in_pid_ns(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<Forked> {
+///
+/// `namespace_flags` are `CLONE_NEW*` flags for the child, as
+/// [`clone_fork`]'s.
+pub fn fork_in_pid_ns(
+    ns: std::os::fd::BorrowedFd<'_>,
+    namespace_flags: libc::c_int,
+) -> io::Result<Forked> {
     use std::io::{Read, Write};
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     match fork()? {
@@ -395,7 +401,7 @@ pub fn fork_in_pid_ns(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<Forked> {
                 let _ = write!(w, "e{}", e as i32);
                 exit_now(1);
             }
-            match clone_fork(libc::CLONE_PARENT) {
+            match clone_fork(libc::CLONE_PARENT | namespace_flags) {
                 Ok(Forked::Child) => Ok(Forked::Child),
                 Ok(Forked::Parent(pid)) => {
                     let _ = write!(w, "p{pid}");

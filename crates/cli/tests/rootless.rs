@@ -302,6 +302,15 @@ fn rootless_berth_runs_containers_as_the_user() {
     ]);
     assert_eq!(env.trim(), format!("{} {}", u.uid, root.display()));
 
+    // A nested user namespace is refused, saying why.
+    let nested = u.berth(&["run", "--rm", "--userns=auto", IMAGE, "true"]);
+    assert_eq!(code(&nested), 125);
+    assert!(
+        stderr(&nested).contains("not available to it yet"),
+        "{}",
+        stderr(&nested)
+    );
+
     // Root inside.
     let id = u.ok(&["run", "--rm", IMAGE, "id"]);
     assert!(id.contains("uid=0(root) gid=0(root)"), "{id}");

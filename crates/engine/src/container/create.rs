@@ -436,6 +436,19 @@ impl Engine {
         if runtime_name != "berth" {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
+        // Rootless: containers share berth's own user namespace; a nested
+        // one (idmapped layers need the host's root) is not done yet.
+        let asks_userns = !matches!(
+            req.userns.as_deref().map(str::trim),
+            None | Some("" | "host")
+        ) || !req.uidmap.is_empty()
+            || !req.gidmap.is_empty();
+        if asks_userns && crate::rootless::active() {
+            return Err(EngineError::invalid(
+                "--userns",
+                "rootless berth runs containers in its own user namespace (the user is root there, its subordinate ids are 1..N); --userns, --uidmap and --gidmap are not available to it yet",
+            ));
+        }
         let userns_req = crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
         // Another container's namespaces belong to the host's user
         // namespace: a container in a user namespace of its own cannot

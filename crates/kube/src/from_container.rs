@@ -2,6 +2,8 @@
 use std::collections::BTreeMap;
 
 use engine::config::{MountType, NetworkMode};
+use engine::container::Container;
+use engine::pod::{Pod, SharedNamespace};
 use engine::restart::RestartPolicy;
 use engine::Engine;
 use serde_json::{json, Map, Value};
@@ -14,25 +16,87 @@ use crate::{
 /// The PATH berth (and Docker) give a container whose image sets none.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// One pod of `names` (the first names it, as podman's `NAME-pod`), its
-/// PersistentVolumeClaims and, with `--service`, a Service.
+/// What `kube generate` was given, resolved: each pod named becomes a
+/// Pod of its own (its members, its hostname, ports and shared pids), the
+/// loose containers one more (named after the first, podman's `NAME-pod`).
 pub fn generate_containers(
     engine: &Engine,
     names: &[String],
     opts: Options,
 ) -> Result<Generated, Error> {
-    let Some(first) = names.first() else {
+    if names.is_empty() {
         return Err(Error::Invalid(
-            "kube generate needs at least one container".into(),
+            "kube generate needs at least one container or pod".into(),
         ));
-    };
+    }
+    let mut loose: Vec<Container> = Vec::new();
+    let mut pods: Vec<(Pod, Vec<Container>)> = Vec::new();
+    for name in names {
+        match engine.container(name) {
+            Ok(c) if c.config.pod_infra => {
+                let pod = engine.pod(&c.config.pod)?;
+                return Err(Error::Invalid(format!(
+                    "{name} is the infra container of pod {}; name the pod instead",
+                    pod.name
+                )));
+            }
+            Ok(c) => loose.push(c),
+            Err(not_container) => match engine.pod(name) {
+                Ok(pod) => {
+                    let members: Vec<Container> = engine
+                        .pod_containers(&pod)?
+                        .into_iter()
+                        .filter(|c| !c.config.pod_infra)
+                        .collect();
+                    if members.is_empty() {
+                        return Err(Error::Invalid(format!(
+                            "pod {} has no containers besides its infra: nothing to generate; add one with berth run --pod {}",
+                            pod.name, pod.name
+                        )));
+                    }
+                    if !pods.iter().any(|(p, _)| p.id == pod.id) {
+                        pods.push((pod, members));
+                    }
+                }
+                // Neither: the container's message (podman's).
+                Err(_) => return Err(not_container.into()),
+            },
+        }
+    }
     let kind = opts.kind.unwrap_or(Kind::Pod);
     let mut out = Generated::default();
-    let first_c = engine.container(first)?;
-    let pod_name = dns_label(&format!(
-        "{}-pod",
-        first_c.record.name.trim_start_matches('/')
-    ));
+    for (pod, members) in &pods {
+        pod_document(engine, members, Some(pod), kind, opts, &mut out)?;
+    }
+    if !loose.is_empty() {
+        pod_document(engine, &loose, None, kind, opts, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// One Pod (or Deployment) of `members`; with `pod`, that pod's name,
+/// hostname, published ports (on its first container) and shared pids.
+fn pod_document(
+    engine: &Engine,
+    members: &[Container],
+    berth_pod: Option<&Pod>,
+    kind: Kind,
+    opts: Options,
+    out: &mut Generated,
+) -> Result<(), Error> {
+    let pod_name = match berth_pod {
+        Some(p) => {
+            let n = dns_label(&p.name);
+            if n != p.name {
+                out.warn(format!(
+                    "pod {}: named {n:?} in Kubernetes (DNS-1123 label)",
+                    p.name
+                ));
+            }
+            n
+        }
+        None => dns_label(&format!("{}-pod", members[0].name())),
+    };
     let mut containers = Vec::new();
     let mut volumes: BTreeMap<String, Value> = BTreeMap::new();
     let mut claims: Vec<String> = Vec::new();
@@ -43,8 +107,39 @@ pub fn generate_containers(
     let mut grace: Option<i64> = None;
     let mut pod = Map::new();
     let mut seen_ports = std::collections::BTreeSet::new();
-    for name in names {
-        let c = engine.container(name)?;
+    if let Some(p) = berth_pod {
+        pod.insert("hostname".into(), json!(p.config.hostname));
+        if p.shares(SharedNamespace::Pid) {
+            pod.insert("shareProcessNamespace".into(), json!(true));
+        }
+        for ns in [
+            SharedNamespace::Ipc,
+            SharedNamespace::Net,
+            SharedNamespace::Uts,
+        ] {
+            if !p.shares(ns) {
+                out.warn(format!(
+                    "pod {}: its containers do not share the {} namespace; a Kubernetes pod always shares it",
+                    p.name,
+                    ns.as_str()
+                ));
+            }
+        }
+        match p.config.network.as_str() {
+            "" | "bridge" | "default" => {}
+            "host" => {
+                pod.insert("hostNetwork".into(), json!(true));
+            }
+            n => out.warn(format!(
+                "pod {}: network {n:?}: a cluster has one flat network; left out",
+                p.name
+            )),
+        }
+        let (l, a) = labels_and_annotations(&p.config.labels, out, &format!("pod {}", p.name));
+        labels.extend(l);
+        annotations.extend(a);
+    }
+    for (index, c) in members.iter().enumerate() {
         let cname = c.record.name.trim_start_matches('/').to_string();
         let what = format!("container {cname}");
         let cfg = &c.config;
@@ -98,7 +193,11 @@ pub fn generate_containers(
         }
         // Ports.
         let mut ports = Vec::new();
-        for p in &cfg.ports {
+        let pod_ports = match berth_pod {
+            Some(p) if index == 0 => p.config.ports.as_slice(),
+            _ => &[],
+        };
+        for p in cfg.ports.iter().chain(pod_ports) {
             let proto = p.proto.to_ascii_uppercase();
             if !seen_ports.insert((p.container_port, proto.clone())) {
                 out.warn(format!(
@@ -156,7 +255,7 @@ pub fn generate_containers(
         }
         // Security context.
         let mut sc = Map::new();
-        run_as(&cfg.user, &mut sc, &mut out, &what);
+        run_as(&cfg.user, &mut sc, out, &what);
         if cfg.read_only {
             sc.insert("readOnlyRootFilesystem".into(), json!(true));
         }
@@ -199,7 +298,7 @@ pub fn generate_containers(
                     h.timeout(),
                     h.start_period(),
                     h.retries,
-                    &mut out,
+                    out,
                     &what,
                 );
                 k.insert("livenessProbe".into(), probe);
@@ -337,12 +436,15 @@ pub fn generate_containers(
             NetworkMode::Host => {
                 pod.insert("hostNetwork".into(), json!(true));
             }
+            NetworkMode::Container(_) if !c.config.pod.is_empty() => {}
             NetworkMode::Container(_) => out.warn(format!(
                 "{what}: --network container: the pod's containers share one network anyway"
             )),
             _ => {}
         }
-        if cfg.networks.len() > 1 || cfg.networks.iter().any(|n| n != "bridge") {
+        if c.config.pod.is_empty()
+            && (cfg.networks.len() > 1 || cfg.networks.iter().any(|n| n != "bridge"))
+        {
             out.warn(format!(
                 "{what}: networks {:?}: a cluster has one flat network; reach other pods through Services",
                 cfg.networks
@@ -431,12 +533,12 @@ pub fn generate_containers(
             .filter(|(k, v)| img_labels.get(*k).and_then(Value::as_str) != Some(v.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (l, a) = labels_and_annotations(&own, &mut out, &what);
+        let (l, a) = labels_and_annotations(&own, out, &what);
         labels.extend(l);
         annotations.extend(a);
         containers.push(Value::Object(k));
     }
-    labels.insert("app".into(), json!(pod_name));
+    labels.insert("app".into(), json!(pod_name.clone()));
     let mut spec = Map::new();
     spec.insert("containers".into(), json!(containers));
     let mut restart = restart.unwrap_or("Always");
@@ -463,7 +565,13 @@ pub fn generate_containers(
         spec.insert("volumes".into(), json!(v));
     }
     for c in &claims {
-        out.documents.push(pvc(c, Map::new()));
+        if !out
+            .documents
+            .iter()
+            .any(|d| d["kind"] == "PersistentVolumeClaim" && d["metadata"]["name"] == c.as_str())
+        {
+            out.documents.push(pvc(c, Map::new()));
+        }
     }
     out.documents.push(workload(
         kind,
@@ -481,7 +589,7 @@ pub fn generate_containers(
                 .push(service(&pod_name, &pod_name, &service_ports));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn tmpfs_source(size: Option<u64>) -> Value {

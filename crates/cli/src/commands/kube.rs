@@ -133,7 +133,8 @@ fn play(engine: &Engine, a: PlayArgs) -> Result<(), Failure> {
         }
     };
     if !played.volumes.is_empty() {
-        out.push_str(&plural(played.volumes.len(), "Volume:\n", "Volumes:\n"));
+        // podman 4.3 says "Volumes:" for one too.
+        out.push_str("Volumes:\n");
         for v in &played.volumes {
             out.push_str(v);
             out.push('\n');
@@ -143,17 +144,6 @@ fn play(engine: &Engine, a: PlayArgs) -> Result<(), Failure> {
         out.push_str("Pod:\n");
         out.push_str(&p.id);
         out.push('\n');
-        if !p.init_containers.is_empty() {
-            out.push_str(&plural(
-                p.init_containers.len(),
-                "Init Container:\n",
-                "Init Containers:\n",
-            ));
-            for c in &p.init_containers {
-                out.push_str(c);
-                out.push('\n');
-            }
-        }
         out.push_str(&plural(p.containers.len(), "Container:\n", "Containers:\n"));
         for c in &p.containers {
             out.push_str(c);

@@ -1,8 +1,10 @@
 //! `berth kube play` and `berth kube down` (podman's): Kubernetes YAML in.
 //! A Pod becomes a berth pod whose containers are named
-//! `PODNAME-CONTAINERNAME`; a Deployment `replicas` pods (`NAME-pod`,
-//! `NAME-pod-1`…), a DaemonSet one, a Job one whose containers run to
-//! completion. ConfigMaps, Secrets, PersistentVolumeClaims and Services of
+//! `PODNAME-CONTAINERNAME`; a Deployment `replicas` pods (`NAME-pod-0`,
+//! `NAME-pod-1`…, podman 4.3's names), a DaemonSet one, a Job one whose
+//! containers run to completion. Init containers run one after the
+//! other, each to a zero exit, before the others start, and are removed
+//! once they succeeded (podman's `once` init containers). ConfigMaps, Secrets, PersistentVolumeClaims and Services of
 //! the same file are what the pods refer to: variables and files, named
 //! volumes, ports published on the host. The file is read whole and
 //! planned before anything is made ([`spec::plan_pod`]); every field berth
@@ -49,7 +51,7 @@ pub struct PlayedPod {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// Its init containers' ids, in the order they ran.
+    /// Its init containers' ids, in order (removed once they ran).
     pub init_containers: Vec<String>,
     /// Its other containers' ids.
     pub containers: Vec<String>,
@@ -279,10 +281,8 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
             spec.warn(format!("{}: 0: no pod made", spec.at("replicas")));
         }
         for r in 0..replicas {
-            let pod_name = match r {
-                0 => format!("{name}-pod"),
-                n => format!("{name}-pod-{n}"),
-            };
+            // podman 4.3's names.
+            let pod_name = format!("{name}-pod-{r}");
             if r == 0 {
                 first_of_workload.push(pods.len());
                 pods.push(plan_pod(&ctx(pod_name), &tspec, tlabels.clone())?);
@@ -590,6 +590,8 @@ fn start_pod(engine: &Engine, p: &PodPlan, made: &PlayedPod) -> Result<(), Error
                 c.req.name.as_deref().unwrap_or_default()
             )));
         }
+        // As podman's `once` init containers: gone once they succeeded.
+        engine.remove(id, true, true)?;
     }
     let names: Vec<String> = made.containers.clone();
     for ((_, r), c) in engine.start_many(&names).into_iter().zip(&p.containers) {

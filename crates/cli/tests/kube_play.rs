@@ -703,8 +703,13 @@ fn generate_then_play_round_trip() {
         format!("80/tcp -> 127.0.0.1:{port}")
     );
     assert!(http_get(port, "/").ends_with("hello\n"));
+    // A pod removed by hand: a new play does not trip over its record.
+    b.ok(&["pod", "rm", "-f", "app"]);
+    let o = b.run(&["kube", "play", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     b.ok(&["kube", "down", file.to_str().unwrap()]);
     assert!(names(&b).is_empty());
+    assert!(!b.path().join("root/kube").exists());
 }
 
 /// Bad files are refused with what is wrong and exit 125, and leave nothing.

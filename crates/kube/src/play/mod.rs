@@ -412,7 +412,13 @@ pub fn play(engine: &Engine, text: &str, opts: &PlayOptions) -> Result<Played, E
     // Names free (or replaced), images there, before anything is made.
     for p in &planned.pods {
         let pod_there = engine.pod(&p.name).is_ok();
-        if pod_there || pod_dir(engine, &p.name).exists() {
+        if !pod_there && pod_dir(engine, &p.name).exists() {
+            // The record of a pod that is gone (system reset, pod rm):
+            // its files and the empty host paths it made go now.
+            let mut d = Downed::default();
+            down_pod(engine, &p.name, &mut d)?;
+        }
+        if pod_there {
             if !opts.replace {
                 return Err(Error::Invalid(format!(
                     "pod {} already exists: take it down with berth kube down FILE, or play with --replace",

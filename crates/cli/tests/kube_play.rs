@@ -703,6 +703,14 @@ fn generate_then_play_round_trip() {
         format!("80/tcp -> 127.0.0.1:{port}")
     );
     assert!(http_get(port, "/").ends_with("hello\n"));
+    // And the played pod generates the same file (its containers' names
+    // without the pod's prefix).
+    let again = b.path().join("again.yaml");
+    b.ok(&["kube", "generate", "-f", again.to_str().unwrap(), "app"]);
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&file).unwrap()
+    );
     // A pod removed by hand: a new play does not trip over its record.
     b.ok(&["pod", "rm", "-f", "app"]);
     let o = b.run(&["kube", "play", file.to_str().unwrap()]);

@@ -160,8 +160,14 @@ fn pod_document(
         let img_cmd = strings(&icfg["Cmd"]);
         let img_ep = strings(&icfg["Entrypoint"]);
         let mut k = Map::new();
-        let kname = dns_label(&cname);
-        if kname != cname {
+        // `kube play` names a pod's containers `POD-NAME`: the YAML's name
+        // is NAME again, so a played pod generates the file it came from.
+        let short = berth_pod
+            .and_then(|p| cname.strip_prefix(&format!("{}-", p.name)))
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&cname);
+        let kname = dns_label(short);
+        if kname != short {
             out.warn(format!(
                 "{what}: named {kname:?} in Kubernetes (DNS-1123 label)"
             ));

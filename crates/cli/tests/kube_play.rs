@@ -893,3 +893,101 @@ spec:
     b.ok(&["kube", "down", &file]);
     assert!(names(&b).is_empty(), "{:?}", names(&b));
 }
+
+/// Pod-level settings (hostAliases in the pod's /etc/hosts, supplemental
+/// groups, sysctls, the grace period), fieldRef variables, a claim's
+/// subPath and readOnly mounts, stdin and tty; and every field berth does
+/// not apply named with its path.
+#[test]
+#[ignore = "needs root"]
+fn pod_settings_and_unapplied_fields() {
+    let b = Berth::new();
+    b.ok(&["volume", "create", "miscdata"]);
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "miscdata:/v",
+        IMAGE,
+        "mkdir",
+        "-p",
+        "/v/sub",
+    ]);
+    let yaml = r#"apiVersion: v1
+kind: Pod
+metadata: {name: misc, namespace: other}
+spec:
+  hostAliases:
+    - ip: 10.1.2.3
+      hostnames: [db.example]
+  securityContext:
+    supplementalGroups: [1234]
+    sysctls:
+      - {name: net.ipv4.ip_unprivileged_port_start, value: "80"}
+  terminationGracePeriodSeconds: 3
+  nodeSelector: {disk: ssd}
+  containers:
+    - name: c
+      image: bb:test
+      command: [sleep, "600"]
+      tty: true
+      stdin: true
+      lifecycle: {preStop: {exec: {command: ["true"]}}}
+      startupProbe: {exec: {command: ["true"]}}
+      env:
+        - name: POD
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        - name: IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+      volumeMounts:
+        - {name: d, mountPath: /d, subPath: sub}
+        - {name: d, mountPath: /ro, readOnly: true}
+  volumes:
+    - name: d
+      persistentVolumeClaim: {claimName: miscdata}
+    - name: g
+      gitRepo: {repository: x}
+"#;
+    let o = b.run_stdin(&["kube", "play", "-"], yaml.as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    for w in [
+        "Pod misc: metadata.namespace: other: berth has no namespaces; not applied",
+        "Pod misc: spec.nodeSelector: one host; not applied",
+        "Pod misc: spec.volumes[g]: this kind of volume is not supported by berth",
+        "Pod misc: spec.volumes[g].gitRepo: berth does not apply this field",
+        "Pod misc: spec.containers[c].env[IP].valueFrom.fieldRef.fieldPath: status.podIP",
+        "Pod misc: spec.containers[c].lifecycle: berth runs no postStart/preStop hooks",
+        "Pod misc: spec.containers[c].startupProbe:",
+        "Pod misc: claims miscdata, which is not a PersistentVolumeClaim of the file",
+    ] {
+        assert_eq!(err.matches(w).count(), 1, "{w}\n{err}");
+    }
+    assert!(b
+        .ok(&["exec", "misc-c", "cat", "/etc/hosts"])
+        .contains("10.1.2.3\tdb.example"));
+    assert_eq!(
+        b.ok(&["exec", "misc-c", "sh", "-c", "id -G; echo $POD; echo ${IP-unset}; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; ls /ro; touch /d/y"]),
+        "0 1234\nmisc\nunset\n80\nsub\n"
+    );
+    assert_ne!(code(&b.run(&["exec", "misc-c", "touch", "/ro/x"])), 0);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.Config.Tty}} {{.Config.OpenStdin}} {{.Config.StopTimeout}}",
+            "misc-c"
+        ])
+        .trim(),
+        "true true 3"
+    );
+    let o = b.run_stdin(&["kube", "down", "-"], yaml.as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The volume was there before: kept, with what the pod wrote.
+    assert_eq!(
+        b.ok(&["run", "--rm", "-v", "miscdata:/v", IMAGE, "ls", "/v/sub"]),
+        "y\n"
+    );
+    assert!(names(&b).is_empty(), "{:?}", names(&b));
+    b.ok(&["volume", "rm", "miscdata"]);
+}

@@ -162,6 +162,15 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
         o.quiet("apiVersion");
         o.quiet("kind");
         o.quiet("status");
+        if !matches!(
+            kind.as_str(),
+            "ConfigMap" | "Secret" | "PersistentVolumeClaim" | "Service"
+        ) {
+            // A workload: read in the next pass.
+            o.quiet("metadata");
+            o.quiet("spec");
+            continue;
+        }
         let labels = metadata(&o)?;
         match kind.as_str() {
             "ConfigMap" => catalog.config_map(name, &o)?,
@@ -171,10 +180,7 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
                 let spec = o.obj("spec")?.ok_or_else(|| o.invalid("spec", "missing"))?;
                 catalog.service(name, &spec)?;
             }
-            _ => {
-                o.quiet("spec");
-                o.quiet("metadata");
-            }
+            _ => {}
         }
     }
     let mut pods: Vec<PodPlan> = Vec::new();
@@ -555,6 +561,7 @@ fn make(engine: &Engine, planned: &Planned, out: &mut Played) -> Result<(), Erro
             network: p.network.clone(),
             ports: p.ports.clone(),
             labels: p.labels.clone(),
+            extra_hosts: p.extra_hosts.clone(),
             create_command: vec!["berth".into(), "kube".into(), "play".into()],
         })?;
         record["pod_id"] = json!(pod.id);

@@ -58,6 +58,8 @@ pub(crate) struct PodPlan {
     pub share_pid: bool,
     pub network: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// `hostAliases`: in the pod's /etc/hosts (its infra's).
+    pub extra_hosts: Vec<String>,
     pub ports: Vec<PortMapping>,
     pub init: Vec<PlannedContainer>,
     pub containers: Vec<PlannedContainer>,
@@ -108,6 +110,7 @@ pub(crate) fn plan_pod(
         share_pid: spec.bool("shareProcessNamespace")?.unwrap_or(false),
         network: ctx.network.clone(),
         labels,
+        extra_hosts: Vec::new(),
         ports: Vec::new(),
         init: Vec::new(),
         containers: Vec::new(),
@@ -196,6 +199,7 @@ pub(crate) fn plan_pod(
             extra_hosts.push(format!("{h}:{ip}"));
         }
     }
+    plan.extra_hosts = extra_hosts;
     let pod_sc = spec_security(spec)?;
     // Volumes.
     let mut sources: BTreeMap<String, Source> = BTreeMap::new();
@@ -209,15 +213,7 @@ pub(crate) fn plan_pod(
     let mut seen = std::collections::BTreeSet::new();
     for (key, init) in [("initContainers", true), ("containers", false)] {
         for c in spec.list(key)? {
-            let planned = plan_container(
-                ctx,
-                &c,
-                init,
-                &sources,
-                &pod_sc,
-                &extra_hosts,
-                &mut plan.ports,
-            )?;
+            let planned = plan_container(ctx, &c, init, &sources, &pod_sc, &mut plan.ports)?;
             if !seen.insert(planned.yaml_name.clone()) {
                 return Err(c.invalid(
                     "name",
@@ -476,7 +472,6 @@ fn plan_container(
     init: bool,
     sources: &BTreeMap<String, Source>,
     pod_sc: &PodSecurity,
-    extra_hosts: &[String],
     pod_ports: &mut Vec<PortMapping>,
 ) -> Result<PlannedContainer, Error> {
     let yaml_name = c
@@ -490,7 +485,6 @@ fn plan_container(
         image: image.clone(),
         pod: PodMembership::Member(ctx.name.clone()),
         network_mode_name: Some("default".into()),
-        extra_hosts: extra_hosts.to_vec(),
         sysctls: pod_sc.sysctls.clone(),
         group_add: pod_sc.groups.clone(),
         ..Default::default()

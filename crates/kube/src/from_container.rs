@@ -297,8 +297,21 @@ fn pod_document(
         }
         // Healthcheck.
         if let Some(h) = &cfg.healthcheck {
-            if let Some(cmd) = h.command() {
-                let probe = exec_probe(
+            use engine::health::ProbeKind;
+            let action = match h.probe() {
+                Some(ProbeKind::Exec(cmd)) => Some((cmd, None)),
+                // berth's own network probes (from kube play).
+                Some(ProbeKind::Tcp { port }) => {
+                    Some((Vec::new(), Some(("tcpSocket", json!({"port": port})))))
+                }
+                Some(ProbeKind::HttpGet { port, path }) => Some((
+                    Vec::new(),
+                    Some(("httpGet", json!({"path": path, "port": port}))),
+                )),
+                None => None,
+            };
+            if let Some((cmd, net)) = action {
+                let mut probe = exec_probe(
                     cmd,
                     h.interval(),
                     h.timeout(),
@@ -307,6 +320,10 @@ fn pod_document(
                     out,
                     &what,
                 );
+                if let (Some((key, value)), Some(p)) = (net, probe.as_object_mut()) {
+                    p.remove("exec");
+                    p.insert(key.into(), value);
+                }
                 k.insert("livenessProbe".into(), probe);
             }
         }

@@ -90,6 +90,15 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// `port` as a number (1-65535).
+    pub fn quiet_port(&self) -> Result<u16, Error> {
+        match self.int("port")? {
+            Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            Some(n) => Err(self.invalid("port", format!("{n} is not a port (1-65535)"))),
+            None => Err(self.invalid("port", "missing")),
+        }
+    }
+
     /// A boolean.
     pub fn bool(&self, key: &str) -> Result<Option<bool>, Error> {
         match self.get(key) {

@@ -672,8 +672,8 @@ fn plan_container(
         }
     }
     // Probes.
-    let liveness = probe(c, "livenessProbe")?;
-    let readiness = probe(c, "readinessProbe")?;
+    let liveness = probe(c, "livenessProbe", &named_ports)?;
+    let readiness = probe(c, "readinessProbe", &named_ports)?;
     match (liveness, readiness) {
         (Some(h), other) => {
             if other.is_some() {
@@ -876,11 +876,17 @@ fn value_from(ctx: &PodContext<'_>, vf: &Obj<'_>) -> Result<Option<String>, Erro
     Err(vf.invalid("", "expected configMapKeyRef, secretKeyRef or fieldRef"))
 }
 
-/// A probe as berth's healthcheck: an exec probe runs its command in the
-/// container on the probe's schedule. httpGet, tcpSocket and grpc probes
-/// are refused as warnings: berth's monitor runs commands in the
-/// container, it does not open connections itself.
-fn probe(c: &Obj<'_>, key: &str) -> Result<Option<HealthConfig>, Error> {
+/// A probe as berth's healthcheck on the probe's schedule: an exec probe
+/// runs its command in the container; httpGet and tcpSocket are berth's
+/// own network probes (`HTTP-GET PORT PATH`, `TCP PORT`), which the monitor
+/// runs itself from inside the pod's network namespace, to 127.0.0.1
+/// (the pod's address and localhost are the same pod). grpc is not
+/// supported and named.
+fn probe(
+    c: &Obj<'_>,
+    key: &str,
+    named_ports: &BTreeMap<String, (u16, String)>,
+) -> Result<Option<HealthConfig>, Error> {
     let Some(p) = c.obj(key)? else {
         return Ok(None);
     };
@@ -901,21 +907,52 @@ fn probe(c: &Obj<'_>, key: &str) -> Result<Option<HealthConfig>, Error> {
         "terminationGracePeriodSeconds",
         "the pod's grace period applies",
     );
-    let Some(exec) = p.obj("exec")? else {
-        for kind in ["httpGet", "tcpSocket", "grpc"] {
-            p.unapplied(
-                kind,
-                "berth's healthchecks run a command in the container and cannot probe a port themselves (use an exec probe); no healthcheck",
-            );
+    // A port by number or by the name of a container port.
+    let port_of = |o: &Obj<'_>| -> Result<u16, Error> {
+        match o.get("port") {
+            Some(serde_json::Value::String(n)) if n.parse::<u16>().is_err() => named_ports
+                .get(n)
+                .map(|(p, _)| *p)
+                .ok_or_else(|| o.invalid("port", format!("{n:?} names no port of the container"))),
+            Some(_) => o.quiet_port(),
+            None => Err(o.invalid("port", "missing")),
         }
+    };
+    let test = if let Some(exec) = p.obj("exec")? {
+        let cmd = exec.strings("command")?;
+        if cmd.is_empty() {
+            return Err(exec.invalid("command", "missing: an exec probe needs a command"));
+        }
+        let mut test = vec!["CMD".to_string()];
+        test.extend(cmd);
+        test
+    } else if let Some(h) = p.obj("httpGet")? {
+        let port = port_of(&h)?;
+        let path = h.str("path")?.unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            return Err(h.invalid("path", format!("{path}: must start with /")));
+        }
+        host_of(&h)?;
+        match h.str("scheme")?.as_deref() {
+            None | Some("HTTP") => {}
+            Some(other) => {
+                h.warn(format!(
+                    "{}: {other}: berth's HTTP probe speaks plain HTTP; no healthcheck",
+                    h.at("scheme")
+                ));
+                return Ok(None);
+            }
+        }
+        h.unapplied("httpHeaders", "berth's HTTP probe sends no extra headers");
+        vec!["HTTP-GET".to_string(), port.to_string(), path]
+    } else if let Some(t) = p.obj("tcpSocket")? {
+        let port = port_of(&t)?;
+        host_of(&t)?;
+        vec!["TCP".to_string(), port.to_string()]
+    } else {
+        p.unapplied("grpc", "berth has no gRPC health probe; no healthcheck");
         return Ok(None);
     };
-    let cmd = exec.strings("command")?;
-    if cmd.is_empty() {
-        return Err(exec.invalid("command", "missing: an exec probe needs a command"));
-    }
-    let mut test = vec!["CMD".to_string()];
-    test.extend(cmd);
     Ok(Some(HealthConfig {
         test,
         interval: interval.max(1_000_000_000),
@@ -924,6 +961,20 @@ fn probe(c: &Obj<'_>, key: &str) -> Result<Option<HealthConfig>, Error> {
         start_interval: 0,
         retries: retries.max(1),
     }))
+}
+
+/// A probe's `host`: only the pod itself (its address or localhost).
+fn host_of(o: &Obj<'_>) -> Result<(), Error> {
+    match o.str("host")?.as_deref() {
+        None | Some("" | "127.0.0.1" | "localhost") => Ok(()),
+        Some(h) => {
+            o.warn(format!(
+                "{}: {h}: berth probes the pod's own 127.0.0.1; not applied",
+                o.at("host")
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// A memory quantity (`64Mi`, `1G`, `1e3`, `128974848`) in bytes.

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::Error;
 
 mod catalog;
+mod container;
 mod fields;
 mod spec;
 

@@ -585,7 +585,18 @@ fn the_tutorial_stack_plays_and_goes_down() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", node_port)).is_err());
     assert_census_clean(&b);
 
-    // A volume that was there before stays, with its data.
+    // After a system reset (the pod and the volume gone, the play's
+    // records left), a volume of the same name made by hand is not the
+    // play's: a new play uses it and its down keeps it, with its data.
+    let o = b.run(&["kube", "play", "--start=false", &file]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    b.ok(&["system", "reset", "-f"]);
+    // The reset took the image too.
+    let o = b.run_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     b.ok(&["volume", "create", "shop-data"]);
     b.ok(&[
         "run",
@@ -970,7 +981,8 @@ spec:
     - name: g
       gitRepo: {repository: x}
 "#;
-    let o = b.run_stdin(&["kube", "play", "-"], yaml.as_bytes());
+    b.ok(&["network", "create", "kn"]);
+    let o = b.run_stdin(&["kube", "play", "--network", "kn", "-"], yaml.as_bytes());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let err = stderr(&o);
     for w in [
@@ -1002,6 +1014,18 @@ spec:
         ])
         .trim(),
         "true true 3"
+    );
+    // --network: the pod's infra is on it, the members share it.
+    let infra = b.ok(&["pod", "inspect", "-f", "{{.InfraContainerID}}", "misc"]);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+            infra.trim()
+        ])
+        .trim(),
+        "kn"
     );
     // Failing network probes: a 404 and a closed port count as failures.
     eventually("the probes fail", || {
@@ -1036,4 +1060,5 @@ spec:
     );
     assert!(names(&b).is_empty(), "{:?}", names(&b));
     b.ok(&["volume", "rm", "miscdata"]);
+    b.ok(&["network", "rm", "kn"]);
 }

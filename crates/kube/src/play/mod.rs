@@ -522,13 +522,20 @@ fn make(engine: &Engine, planned: &Planned, out: &mut Played) -> Result<(), Erro
         }
         let mut labels = planned.catalog.claims.get(c).cloned().unwrap_or_default();
         labels.insert(VOLUME_LABEL.into(), "true".into());
+        // The marker first (a play cut short is still taken down), then
+        // the volume, then the marker names that volume by its creation
+        // time: a volume of the same name made later is not this one.
         let marker = volume_marker(engine, c);
-        write_file(&marker, b"made by berth kube play\n", 0o600)?;
-        if let Err(e) = engine.volume_create(Some(c), None, labels, BTreeMap::new()) {
-            let _ = std::fs::remove_file(&marker);
-            return Err(e.into());
-        }
+        write_file(&marker, MARKER_PENDING.as_bytes(), 0o600)?;
+        let made = match engine.volume_create(Some(c), None, labels, BTreeMap::new()) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_file(&marker);
+                return Err(e.into());
+            }
+        };
         out.volumes.push(c.clone());
+        write_file(&marker, made.created.to_rfc3339().as_bytes(), 0o600)?;
     }
     for p in &planned.pods {
         // The record first: a play cut short is still taken down.
@@ -648,10 +655,25 @@ pub fn down(engine: &Engine, text: &str) -> Result<Downed, Error> {
     Ok(out)
 }
 
+/// What a volume's marker says before the volume exists.
+const MARKER_PENDING: &str = "made by berth kube play\n";
+
 fn remove_created_volume(engine: &Engine, name: &str, out: &mut Downed) -> Result<(), Error> {
     let marker = volume_marker(engine, name);
-    if !marker.exists() {
+    let Ok(said) = std::fs::read_to_string(&marker) else {
         return Ok(());
+    };
+    let ours = match engine.volume(name) {
+        Ok(v) => {
+            said == v.created.to_rfc3339()
+                || (said == MARKER_PENDING && v.labels.contains_key(VOLUME_LABEL))
+        }
+        Err(_) => false,
+    };
+    if !ours {
+        // Gone, or another volume of the same name made since (after a
+        // system reset): the marker is stale.
+        return std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e));
     }
     match engine.volume_remove(name) {
         Ok(_) => out.volumes.push(name.to_string()),

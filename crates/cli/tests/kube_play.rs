@@ -771,6 +771,13 @@ fn bad_input_is_refused_with_125_and_leaves_nothing() {
             "Pod p: spec.containers[web].envFrom[0].configMapRef.name: ConfigMap \"absent\" is not in the file",
         ),
         (
+            // Refused by the engine while making: the play takes back the
+            // volume and the pod it had made.
+            "engine-refusal",
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: made}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: ok\n      image: bb:test\n    - name: web\n      image: bb:test\n      resources: {limits: {memory: 1Ki}}\n      volumeMounts: [{name: d, mountPath: /d}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: made}}]\n",
+            "Pod p: container web: ",
+        ),
+        (
             "job-always",
             "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      restartPolicy: Always\n      containers:\n        - {name: run, image: bb:test}\n",
             "Job j: spec.template.spec.restartPolicy: Always: a Job's pod needs Never or OnFailure",

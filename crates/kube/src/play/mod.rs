@@ -493,6 +493,7 @@ pub fn play(engine: &Engine, text: &str, opts: &PlayOptions) -> Result<Played, E
         for v in &out.volumes {
             let _ = remove_created_volume(engine, v, &mut d);
         }
+        tidy(engine);
         return Err(e);
     }
     if opts.start {
@@ -645,6 +646,12 @@ pub fn down(engine: &Engine, text: &str) -> Result<Downed, Error> {
     for c in &claims {
         remove_created_volume(engine, c, &mut out)?;
     }
+    tidy(engine);
+    Ok(out)
+}
+
+/// `<root>/kube` and its folders go once empty.
+fn tidy(engine: &Engine) {
     for d in [
         kube_dir(engine).join("pod"),
         kube_dir(engine).join("volume"),
@@ -652,7 +659,6 @@ pub fn down(engine: &Engine, text: &str) -> Result<Downed, Error> {
     ] {
         let _ = std::fs::remove_dir(d);
     }
-    Ok(out)
 }
 
 /// What a volume's marker says before the volume exists.

@@ -921,6 +921,42 @@ spec:
     );
     b.ok(&["kube", "down", &file]);
     assert!(names(&b).is_empty(), "{:?}", names(&b));
+
+    // --configmap FILE (podman's): ConfigMaps from another file; down
+    // needs only the pods' file.
+    let file = write(
+        &b,
+        "uses-ext.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: e}\nspec:\n  containers:\n    - name: c\n      image: bb:test\n      command: [sleep, '600']\n      envFrom: [{configMapRef: {name: ext}}]\n      volumeMounts: [{name: cfg, mountPath: /cfg}]\n  volumes: [{name: cfg, configMap: {name: ext}}]\n",
+    );
+    let ext = write(
+        &b,
+        "ext.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ext}\ndata: {MODE: external}\n",
+    );
+    let o = b.run(&["kube", "play", &file]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("ConfigMap \"ext\" is not in the file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["kube", "play", "--configmap", &ext, &file]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        b.ok(&["exec", "e-c", "sh", "-c", "echo $MODE; cat /cfg/MODE"]),
+        "external\nexternal"
+    );
+    let o = b.run(&["kube", "play", "--configmap", &file, &file]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("not a ConfigMap (--configmap takes ConfigMaps only)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["kube", "down", &file]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(names(&b).is_empty(), "{:?}", names(&b));
 }
 
 /// Pod-level settings (hostAliases in the pod's /etc/hosts, supplemental

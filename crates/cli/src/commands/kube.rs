@@ -35,6 +35,9 @@ pub struct PlayArgs {
     /// The pods' network (default: the default bridge).
     #[arg(long)]
     network: Option<String>,
+    /// A YAML file of ConfigMaps the pods refer to (repeatable).
+    #[arg(long = "configmap", value_name = "FILE")]
+    configmap: Vec<PathBuf>,
     /// Say nothing of pulls.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -108,10 +111,15 @@ fn kube_failure(e: kube::Error) -> Failure {
 fn play(engine: &Engine, a: PlayArgs) -> Result<(), Failure> {
     let text = read_yaml(&a.file)?;
     let _ = a.quiet;
+    let mut configmaps = Vec::new();
+    for f in &a.configmap {
+        configmaps.push((f.display().to_string(), read_yaml(f)?));
+    }
     let opts = kube::play::PlayOptions {
         replace: a.replace,
         start: a.start,
         network: a.network,
+        configmaps,
     };
     let played = kube::play::play(engine, &text, &opts);
     let played = match played {

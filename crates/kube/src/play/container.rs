@@ -60,7 +60,7 @@ pub(crate) fn plan_container(
                         );
                     }
                 }
-                None if optional => {}
+                None if optional || ctx.lenient => {}
                 None => return Err(missing_object(r.at("name"), word, &name)),
             }
         }
@@ -391,7 +391,7 @@ fn value_from(ctx: &PodContext<'_>, vf: &Obj<'_>) -> Result<Option<String>, Erro
         let optional = r.bool("optional")?.unwrap_or(false);
         return match table.get(&name).map(|d| d.get(&k)) {
             Some(Some(v)) => Ok(Some(String::from_utf8_lossy(v).into_owned())),
-            _ if optional => Ok(None),
+            _ if optional || ctx.lenient => Ok(None),
             Some(None) => Err(r.invalid("key", format!("{k}: {name} has no such key"))),
             None => Err(missing_object(r.at("name"), word, &name)),
         };

@@ -43,6 +43,9 @@ pub struct PlayOptions {
     pub start: bool,
     /// `--network`: the pods' network (default: the default bridge).
     pub network: Option<String>,
+    /// `--configmap FILE`: ConfigMaps from other files (their text, and
+    /// the file's name for messages).
+    pub configmaps: Vec<(String, String)>,
 }
 
 /// A pod a play made.
@@ -108,13 +111,14 @@ fn volume_marker(engine: &Engine, volume: &str) -> PathBuf {
 }
 
 /// Read every document and plan every pod.
-fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, Error> {
-    // As Kubernetes' YAML reader (go-yaml): `0755` is octal.
-    let mut options = serde_saphyr::Options::default();
-    options.legacy_octal_numbers = true;
-    let docs: Vec<Value> =
-        serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options)
-            .map_err(|e| Error::Invalid(format!("the file is not valid YAML: {e}")))?;
+fn plan(
+    engine: &Engine,
+    text: &str,
+    network: Option<&str>,
+    configmaps: &[(String, String)],
+    lenient: bool,
+) -> Result<Planned, Error> {
+    let docs = documents(text, "the file")?;
     if docs.is_empty() {
         return Err(Error::Invalid(
             "the file holds no Kubernetes objects".into(),
@@ -184,6 +188,28 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
             _ => {}
         }
     }
+    for (file, text) in configmaps {
+        for (i, d) in documents(text, file)?.iter().enumerate() {
+            let what = format!("{file}: document {}", i + 1);
+            let o = Obj::new(format!("{what}: "), d, warnings.clone())?;
+            o.quiet("apiVersion");
+            if o.str("kind")?.as_deref() != Some("ConfigMap") {
+                return Err(Error::Invalid(format!(
+                    "{what}: not a ConfigMap (--configmap takes ConfigMaps only)"
+                )));
+            }
+            let name = match d.get("metadata").and_then(|m| m.get("name")) {
+                Some(Value::String(n)) if !n.is_empty() => n.clone(),
+                _ => return Err(o.invalid("metadata.name", "missing: the ConfigMap needs a name")),
+            };
+            let o = Obj::new(format!("ConfigMap {name} ({file}): "), d, warnings.clone())?;
+            for k in ["apiVersion", "kind", "status"] {
+                o.quiet(k);
+            }
+            metadata(&o)?;
+            catalog.config_map(&name, &o)?;
+        }
+    }
     let mut pods: Vec<PodPlan> = Vec::new();
     let mut first_of_workload = Vec::new();
     for (d, kind, name) in &heads {
@@ -203,6 +229,7 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
             name: pod,
             network: network.map(str::to_string),
             job: kind == "Job",
+            lenient,
         };
         if kind == "Pod" {
             first_of_workload.push(pods.len());
@@ -373,6 +400,15 @@ fn plan(engine: &Engine, text: &str, network: Option<&str>) -> Result<Planned, E
     })
 }
 
+/// The documents of a YAML text (`what` names it in messages); go-yaml's
+/// octal `0755`, as Kubernetes' reader.
+fn documents(text: &str, what: &str) -> Result<Vec<Value>, Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options)
+        .map_err(|e| Error::Invalid(format!("{what} is not valid YAML: {e}")))
+}
+
 /// The template spec of a workload document (for its replicas).
 fn d_template(d: &Value) -> &Value {
     &d["spec"]["template"]["spec"]
@@ -410,7 +446,13 @@ fn metadata(o: &Obj<'_>) -> Result<BTreeMap<String, String>, Error> {
 
 /// `kube play`: plan the file, make what it names, start the pods.
 pub fn play(engine: &Engine, text: &str, opts: &PlayOptions) -> Result<Played, Error> {
-    let planned = plan(engine, text, opts.network.as_deref())?;
+    let planned = plan(
+        engine,
+        text,
+        opts.network.as_deref(),
+        &opts.configmaps,
+        false,
+    )?;
     let mut out = Played {
         warnings: planned.warnings.borrow().clone(),
         notes: planned.notes.clone(),
@@ -630,7 +672,7 @@ fn start_pod(engine: &Engine, p: &PodPlan, made: &PlayedPod) -> Result<(), Error
 /// `kube down`: the pods of the file that a play made, their files, and
 /// the volumes that play created (those that were there before stay).
 pub fn down(engine: &Engine, text: &str) -> Result<Downed, Error> {
-    let planned = plan(engine, text, None)?;
+    let planned = plan(engine, text, None, &[], true)?;
     let mut out = Downed::default();
     for p in &planned.pods {
         down_pod(engine, &p.name, &mut out)?;

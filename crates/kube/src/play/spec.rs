@@ -95,6 +95,9 @@ pub(crate) struct PodContext<'c> {
     pub network: Option<String>,
     /// Job: restartPolicy must be Never or OnFailure.
     pub job: bool,
+    /// `kube down`: only the names matter; a ConfigMap, Secret or host
+    /// path that is gone since the play is no error.
+    pub lenient: bool,
 }
 
 /// Plan the pod of `spec` (with `labels` from the pod's metadata).
@@ -327,7 +330,7 @@ fn volume_source(
         let ty = hp.str("type")?.unwrap_or_default();
         let md = std::fs::metadata(&path).ok();
         let exists = |want: &str, ok: bool| {
-            if ok {
+            if ok || ctx.lenient {
                 Ok(())
             } else {
                 Err(hp.invalid(
@@ -408,7 +411,7 @@ fn volume_source(
         let dir = ctx.dir.join(kind).join(vname);
         plan.empty_dirs.push(dir.clone());
         let Some(data) = table.get(&name) else {
-            if optional {
+            if optional || ctx.lenient {
                 return Ok(Source::Bind(dir, true));
             }
             return Err(missing_object(o.at(name_key), key, &name));

@@ -51,9 +51,11 @@ impl Catalog {
     pub fn config_map(&mut self, name: &str, doc: &Obj<'_>) -> Result<(), Error> {
         let mut data = BTreeMap::new();
         for (k, v) in doc.string_map("data")? {
+            check_key(doc, "data", &k)?;
             data.insert(k, v.into_bytes());
         }
         for (k, v) in doc.string_map("binaryData")? {
+            check_key(doc, "binaryData", &k)?;
             let bytes = base64_decode(&v)
                 .ok_or_else(|| doc.invalid(&format!("binaryData.{k}"), "not base64"))?;
             data.insert(k, bytes);
@@ -67,6 +69,7 @@ impl Catalog {
     pub fn secret(&mut self, name: &str, doc: &Obj<'_>) -> Result<(), Error> {
         let mut data = BTreeMap::new();
         for (k, v) in doc.string_map("data")? {
+            check_key(doc, "data", &k)?;
             let bytes = base64_decode(&v).ok_or_else(|| {
                 doc.invalid(
                     &format!("data.{k}"),
@@ -76,6 +79,7 @@ impl Catalog {
             data.insert(k, bytes);
         }
         for (k, v) in doc.string_map("stringData")? {
+            check_key(doc, "stringData", &k)?;
             data.insert(k, v.into_bytes());
         }
         match doc.str("type")?.as_deref() {
@@ -172,6 +176,18 @@ impl Catalog {
             ports,
         });
         Ok(())
+    }
+}
+
+/// A key becomes a file name in the object's volumes.
+fn check_key(doc: &Obj<'_>, field: &str, key: &str) -> Result<(), Error> {
+    if super::spec::key_ok(key) {
+        Ok(())
+    } else {
+        Err(doc.invalid(
+            &format!("{field}.{key}"),
+            "not a valid key (letters, digits, -, _ and .; not . or ..)",
+        ))
     }
 }
 

@@ -27,6 +27,12 @@ pub(crate) fn plan_container(
     let yaml_name = c
         .str("name")?
         .ok_or_else(|| c.invalid("name", "missing: every container needs a name"))?;
+    if !super::spec::dns_label_ok(&yaml_name) {
+        return Err(c.invalid(
+            "name",
+            format!("{yaml_name:?}: not a DNS-1123 label (lower case letters, digits and -)"),
+        ));
+    }
     let image = c
         .str("image")?
         .ok_or_else(|| c.invalid("image", "missing: every container needs an image"))?;
@@ -300,6 +306,22 @@ pub(crate) fn plan_container(
                 };
                 let mut spec = format!("type=bind,src={},dst={target}", src.display());
                 if ro || *always_ro {
+                    spec.push_str(",readonly");
+                }
+                req.mounts.push(spec);
+            }
+            Source::EmptyDir(path) => {
+                if sub.is_some() {
+                    // A container could make the sub path a symlink to
+                    // any host path before another mounts it
+                    // (CVE-2017-1002101).
+                    return Err(m.invalid(
+                        "subPath",
+                        "berth does not mount sub paths of an emptyDir (a container could swap one for a symlink); mount the emptyDir whole",
+                    ));
+                }
+                let mut spec = format!("type=bind,src={},dst={target}", path.display());
+                if ro {
                     spec.push_str(",readonly");
                 }
                 req.mounts.push(spec);

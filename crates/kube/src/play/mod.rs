@@ -139,6 +139,13 @@ fn plan(
                 return Err(o.invalid("metadata.name", format!("missing: the {kind} needs a name")))
             }
         };
+        // Names become berth's names and paths under the state root.
+        if !spec::dns_subdomain_ok(&name) {
+            return Err(o.invalid(
+                "metadata.name",
+                format!("{name:?}: not a DNS-1123 name (lower case letters, digits, - and .)"),
+            ));
+        }
         o.quiet("kind");
         o.quiet("metadata");
         o.quiet("spec");

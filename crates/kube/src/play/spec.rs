@@ -76,6 +76,8 @@ pub(crate) enum Source {
     Claim(String, bool),
     /// A host dir or file (hostPath, emptyDir, ConfigMap, Secret).
     Bind(PathBuf, bool),
+    /// A dir the pod's containers share and write (emptyDir).
+    EmptyDir(PathBuf),
     /// A tmpfs per container (emptyDir medium Memory).
     Tmpfs(Option<u64>),
     /// Not supported (warned about where it is declared).
@@ -210,6 +212,13 @@ pub(crate) fn plan_pod(
         let vname = v
             .str("name")?
             .ok_or_else(|| v.invalid("name", "missing: every volume needs a name"))?;
+        // It names a dir under the pod's: a DNS-1123 label, as Kubernetes.
+        if !dns_label_ok(&vname) {
+            return Err(v.invalid(
+                "name",
+                format!("{vname:?}: not a DNS-1123 label (lower case letters, digits and -)"),
+            ));
+        }
         let source = volume_source(ctx, &v, &vname, &mut plan)?;
         sources.insert(vname, source);
     }
@@ -313,6 +322,9 @@ fn volume_source(
         let claim = pvc
             .str("claimName")?
             .ok_or_else(|| pvc.invalid("claimName", "missing"))?;
+        if !dns_subdomain_ok(&claim) {
+            return Err(pvc.invalid("claimName", format!("{claim:?}: not a DNS-1123 name")));
+        }
         let ro = pvc.bool("readOnly")?.unwrap_or(false);
         if !plan.claims.contains(&claim) {
             plan.claims.push(claim.clone());
@@ -384,7 +396,7 @@ fn volume_source(
                 }
                 let dir = ctx.dir.join("emptydir").join(vname);
                 plan.empty_dirs.push(dir.clone());
-                Ok(Source::Bind(dir, false))
+                Ok(Source::EmptyDir(dir))
             }
             Some(m) => Err(ed.invalid("medium", format!("{m}: expected Memory or nothing"))),
         };
@@ -455,6 +467,32 @@ fn volume_source(
         v.at("")
     ));
     Ok(Source::Unsupported)
+}
+
+/// A DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
+pub(crate) fn dns_label_ok(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A DNS-1123 subdomain (object names): labels joined by dots, at most
+/// 253. Never `.`/`..` or a slash, so safe as a path component.
+pub(crate) fn dns_subdomain_ok(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(dns_label_ok)
+}
+
+/// A ConfigMap or Secret key (a file name in its volume):
+/// `[-._a-zA-Z0-9]+`, not `.` or `..`.
+pub(crate) fn key_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
 
 pub(crate) fn missing_object(path: String, kind: &str, name: &str) -> Error {

@@ -300,6 +300,14 @@ pub(crate) fn plan_container(
                 req.mounts.push(spec);
             }
             Source::Bind(path, always_ro) => {
+                if sub.is_some() && !*always_ro {
+                    // A hostPath the containers may write: the same
+                    // symlink swap as for an emptyDir.
+                    return Err(m.invalid(
+                        "subPath",
+                        "berth does not mount sub paths of a hostPath (a container could swap one for a symlink); make the sub path the hostPath's path",
+                    ));
+                }
                 let src = match &sub {
                     Some(s) => path.join(s),
                     None => path.clone(),

@@ -100,6 +100,8 @@ fn pod_document(
     let mut containers = Vec::new();
     let mut volumes: BTreeMap<String, Value> = BTreeMap::new();
     let mut claims: Vec<String> = Vec::new();
+    // ConfigMaps and Secrets of played pods' volumes.
+    let mut objects: Vec<Value> = Vec::new();
     let mut service_ports: Vec<(String, u16, String)> = Vec::new();
     let mut labels = Map::new();
     let mut annotations = Map::new();
@@ -330,6 +332,7 @@ fn pod_document(
         // Mounts.
         let mut mounts = Vec::new();
         for m in &cfg.mounts {
+            let mut bind_sub: Option<String> = None;
             let (vname, source) = match m.kind {
                 MountType::Volume if m.anonymous => (
                     dns_label(&format!("{kname}-anon-{}", mounts.len())),
@@ -350,6 +353,13 @@ fn pod_document(
                         format!("{claim}-pvc"),
                         json!({"persistentVolumeClaim": {"claimName": claim}}),
                     )
+                }
+                MountType::Bind if crate::play::played_source(engine, &m.source).is_some() => {
+                    let played = crate::play::played_source(engine, &m.source)
+                        .expect("checked by the guard");
+                    bind_sub = played.sub.clone();
+                    let source = played_volume(&played, &mut objects, out, &what)?;
+                    (played.volume.clone(), source)
                 }
                 MountType::Bind => {
                     let ty = match std::fs::metadata(&m.source) {
@@ -382,6 +392,9 @@ fn pod_document(
             }
             if !m.subpath.is_empty() {
                 vm.insert("subPath".into(), json!(m.subpath));
+            }
+            if let Some(sub) = bind_sub.take() {
+                vm.insert("subPath".into(), json!(sub));
             }
             match m.propagation.as_str() {
                 "" | "rprivate" | "private" => {}
@@ -587,6 +600,15 @@ fn pod_document(
             .collect();
         spec.insert("volumes".into(), json!(v));
     }
+    for o in objects {
+        if !out
+            .documents
+            .iter()
+            .any(|d| d["kind"] == o["kind"] && d["metadata"]["name"] == o["metadata"]["name"])
+        {
+            out.documents.push(o);
+        }
+    }
     for c in &claims {
         if !out
             .documents
@@ -613,6 +635,112 @@ fn pod_document(
         }
     }
     Ok(())
+}
+
+/// A ConfigMap, Secret or emptyDir volume `kube play` made, as the YAML
+/// had it: the volume, and (for ConfigMaps and Secrets) an object named
+/// as the volume holding its files, with `items` where a file is nested
+/// or its mode is not 0644.
+fn played_volume(
+    played: &crate::play::PlayedSource,
+    objects: &mut Vec<Value>,
+    out: &mut Generated,
+    what: &str,
+) -> Result<Value, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if played.kind == "emptydir" {
+        return Ok(json!({"emptyDir": {}}));
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![played.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::Invalid(format!("reading {}: {e}", dir.display())))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(p);
+            } else if md.is_file() && files.len() < 1000 {
+                let rel = p
+                    .strip_prefix(&played.dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes = std::fs::read(&p)
+                    .map_err(|e| Error::Invalid(format!("reading {}: {e}", p.display())))?;
+                files.push((rel, bytes, md.permissions().mode() & 0o777));
+            }
+        }
+    }
+    files.sort();
+    let secret = played.kind == "secret";
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    let mut items = Vec::new();
+    let plain = files
+        .iter()
+        .all(|(rel, _, mode)| !rel.contains('/') && *mode == 0o644);
+    for (rel, bytes, mode) in &files {
+        let key = rel.replace('/', ".");
+        match (secret, String::from_utf8(bytes.clone())) {
+            (true, _) => {
+                data.insert(key.clone(), json!(crate::base64(bytes)));
+            }
+            (false, Ok(text)) => {
+                data.insert(key.clone(), json!(text));
+            }
+            (false, Err(_)) => {
+                binary.insert(key.clone(), json!(crate::base64(bytes)));
+            }
+        }
+        if !plain {
+            let mut it = Map::new();
+            it.insert("key".into(), json!(key));
+            it.insert("path".into(), json!(rel));
+            if *mode != 0o644 {
+                it.insert("mode".into(), json!(mode));
+            }
+            items.push(Value::Object(it));
+        }
+    }
+    let name = &played.volume;
+    let kind = if secret { "Secret" } else { "ConfigMap" };
+    let mut object = Map::new();
+    object.insert("apiVersion".into(), json!("v1"));
+    object.insert("kind".into(), json!(kind));
+    object.insert("metadata".into(), json!({"name": name}));
+    if secret {
+        object.insert("type".into(), json!("Opaque"));
+    }
+    object.insert("data".into(), Value::Object(data));
+    if !binary.is_empty() {
+        object.insert("binaryData".into(), Value::Object(binary));
+    }
+    if objects
+        .iter()
+        .any(|o| o["kind"] == kind && o["metadata"]["name"] == name.as_str())
+    {
+        out.warn(format!(
+            "{what}: two {kind} volumes are named {name}; the first one's files are kept"
+        ));
+    } else {
+        objects.push(Value::Object(object));
+    }
+    let mut v = Map::new();
+    v.insert(
+        if secret { "secretName" } else { "name" }.into(),
+        json!(name),
+    );
+    if !items.is_empty() {
+        v.insert("items".into(), json!(items));
+    }
+    let key = if secret { "secret" } else { "configMap" };
+    let mut source = Map::new();
+    source.insert(key.into(), Value::Object(v));
+    Ok(Value::Object(source))
 }
 
 fn tmpfs_source(size: Option<u64>) -> Value {

@@ -87,6 +87,39 @@ pub struct Downed {
     pub warnings: Vec<String>,
 }
 
+/// A bind source under a played pod's dir: what it was in the YAML.
+#[derive(Debug, Clone)]
+pub(crate) struct PlayedSource {
+    /// `configmap`, `secret` or `emptydir`.
+    pub kind: String,
+    /// The volume's name in the pod spec.
+    pub volume: String,
+    /// The volume's dir.
+    pub dir: PathBuf,
+    /// The path under it that was mounted (a `subPath`), if any.
+    pub sub: Option<String>,
+}
+
+/// Is `source` (a bind's host path) one of the dirs a play made for a
+/// pod's ConfigMap, Secret or emptyDir volume?
+pub(crate) fn played_source(engine: &Engine, source: &str) -> Option<PlayedSource> {
+    let base = kube_dir(engine).join("pod");
+    let rest = Path::new(source).strip_prefix(&base).ok()?;
+    let parts: Vec<&str> = rest.iter().filter_map(|p| p.to_str()).collect();
+    let [_pod, kind, volume, sub @ ..] = parts.as_slice() else {
+        return None;
+    };
+    if !matches!(*kind, "configmap" | "secret" | "emptydir") {
+        return None;
+    }
+    Some(PlayedSource {
+        kind: kind.to_string(),
+        volume: volume.to_string(),
+        dir: base.join(parts[0]).join(kind).join(volume),
+        sub: (!sub.is_empty()).then(|| sub.join("/")),
+    })
+}
+
 /// The label on volumes a play created.
 pub const VOLUME_LABEL: &str = "io.berth.kube.play";
 

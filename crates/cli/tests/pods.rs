@@ -128,6 +128,11 @@ fn members_share_localhost_the_host_name_and_ipc() {
     b.ok(&["exec", "m1", "touch", "/dev/mqueue/from-m1"]);
     assert_eq!(b.ok(&["exec", "m2", "ls", "/dev/mqueue"]), "from-m1\n");
     assert_eq!(b.ok(&["exec", "outside", "ls", "/dev/mqueue"]), "");
+    // And POSIX shared memory (files in /dev/shm): the infra's /dev/shm
+    // is every member's, as podman shares it.
+    b.ok(&["exec", "m1", "sh", "-c", "echo shared > /dev/shm/from-m1"]);
+    assert_eq!(b.ok(&["exec", "m2", "cat", "/dev/shm/from-m1"]), "shared\n");
+    assert_eq!(b.ok(&["exec", "outside", "ls", "/dev/shm"]), "");
     b.ok(&["rm", "-f", "outside"]);
     b.ok(&["pod", "rm", "-f", "web"]);
     assert_census_clean(&b);

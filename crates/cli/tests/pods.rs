@@ -746,3 +746,34 @@ fn system_boot_starts_a_pod_member_after_its_infra() {
     b.ok(&["pod", "rm", "-f", "boot"]);
     assert_census_clean(&b);
 }
+
+/// `pod create --add-host` (podman's): the mapping is in the /etc/hosts
+/// the pod's members share (the infra's, as `--network container:`).
+#[test]
+#[ignore = "needs root"]
+fn add_host_is_in_every_members_hosts_file() {
+    let b = Berth::new();
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "hp",
+        "--add-host",
+        "db.example:10.1.2.3",
+    ]);
+    for name in ["m1", "m2"] {
+        let hosts = b.ok(&[
+            "run",
+            "--rm",
+            "--pod",
+            "hp",
+            "--name",
+            name,
+            IMAGE,
+            "cat",
+            "/etc/hosts",
+        ]);
+        assert!(hosts.contains("10.1.2.3\tdb.example"), "{hosts}");
+    }
+    b.ok(&["pod", "rm", "-f", "hp"]);
+}

@@ -210,8 +210,8 @@ fn generate_from_a_running_container() {
         out_file.to_str().unwrap(),
         "web_1",
     ]);
-    // An engine error of a command other than run: 1, as docker's CLI.
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // podman's verb: its errors exit 125, as podman's.
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
     assert!(stderr(&o).contains("the file exists"), "{}", stderr(&o));
     validate(&out_file);
 

@@ -1134,6 +1134,112 @@ fn pid_and_ipc_container_join_a_running_donors_namespaces() {
     b.ok(&["rm", "-f", "joiner", "donor", "private"]);
 }
 
+/// /dev/shm as dockerd gives it per `--ipc`: the donor's to a joiner
+/// (files one writes the other reads), the host's with `host`, none with
+/// `none`; and a donor that swapped its /dev/shm for a symlink to `/etc`
+/// cannot point a joiner anywhere: the shared tmpfs is the host-side one
+/// berth made, never a path looked up in the donor.
+#[test]
+fn ipc_modes_give_dev_shm_as_dockerd_does() {
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    b.ok(&["exec", "donor", "sh", "-c", "echo from-donor > /dev/shm/d"]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:donor",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /dev/shm/d; echo from-joiner > /dev/shm/j",
+    ]);
+    assert_eq!(out, "from-donor\n");
+    assert_eq!(
+        b.ok(&["exec", "donor", "cat", "/dev/shm/j"]),
+        "from-joiner\n"
+    );
+    // The host's /dev/shm with --ipc host.
+    let probe = format!("/dev/shm/berth-ipc-host-{}", std::process::id());
+    std::fs::write(&probe, "host\n").unwrap();
+    let out = b.run(&["run", "--rm", "--ipc", "host", IMAGE, "cat", &probe]);
+    std::fs::remove_file(&probe).unwrap();
+    assert_eq!(stdout(&out), "host\n", "{}", stderr(&out));
+    // None at all with --ipc none (its own IPC namespace still).
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -c ' /dev/shm ' /proc/mounts; readlink /proc/self/ns/ipc",
+    ]);
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_eq!(out.lines().next(), Some("0"), "{out}");
+    assert_ne!(
+        out.lines().nth(1),
+        Some(host_ipc.to_str().unwrap()),
+        "{out}"
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.IpcMode}}", "donor"])
+            .trim(),
+        "shareable"
+    );
+    // A hostile donor (privileged: it may unmount) points /dev/shm at /etc:
+    // the joiner still gets the shared tmpfs, not the host's /etc nor the
+    // donor's.
+    assert!(std::path::Path::new("/etc/os-release").exists());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hostile",
+        "--privileged",
+        "--ipc",
+        "shareable",
+        IMAGE,
+        "sh",
+        "-c",
+        "umount /dev/shm && rmdir /dev/shm && ln -s /etc /dev/shm && sleep 300",
+    ]);
+    let mut swapped = false;
+    for _ in 0..100 {
+        let o = b.run(&["exec", "hostile", "readlink", "/dev/shm"]);
+        if stdout(&o).trim() == "/etc" {
+            swapped = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(swapped, "the donor did not swap its /dev/shm");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:hostile",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3; ls /dev/shm",
+    ]);
+    assert_eq!(stdout(&out), "tmpfs\n", "{}", stderr(&out));
+    b.ok(&["rm", "-f", "donor", "hostile"]);
+    assert_census_clean(&b);
+}
+
 /// `--cidfile` as docker's CLI: the id written once the container exists,
 /// an existing file refused (125), the file gone again when the create
 /// fails.

@@ -210,8 +210,8 @@ fn generate_from_a_running_container() {
         out_file.to_str().unwrap(),
         "web_1",
     ]);
-    // An engine error of a command other than run: 1, as docker's CLI.
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // podman's verb: its errors exit 125, as podman's.
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
     assert!(stderr(&o).contains("the file exists"), "{}", stderr(&o));
     validate(&out_file);
 
@@ -537,4 +537,103 @@ fn validator_refuses_what_a_cluster_would() {
             "{what}"
         );
     }
+}
+
+/// `kube generate POD` (and a pod beside a loose container, as podman
+/// takes them): each pod is a Pod of its own, named as the pod, with its
+/// hostname, its published ports on its first container and
+/// `shareProcessNamespace` for `--share +pid`; the loose container is a
+/// `NAME-pod` of its own. The infra container is never a container of the
+/// YAML, and naming it is refused.
+#[test]
+#[ignore = "needs root"]
+fn generate_from_a_pod() {
+    let b = Berth::new();
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "shop",
+        "--hostname",
+        "shophost",
+        "--share",
+        "+pid",
+        "-p",
+        "127.0.0.1:18473:80",
+        "--label",
+        "tier=front",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "shop",
+        "--name",
+        "web",
+        "-e",
+        "GREETING=hi",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]);
+    b.ok(&[
+        "create", "--pod", "shop", "--name", "side", IMAGE, "sleep", "600",
+    ]);
+    b.ok(&["create", "--name", "loose", IMAGE, "sleep", "600"]);
+    let out_file = b.path().join("shop.yaml");
+    let o = b.run(&[
+        "kube",
+        "generate",
+        "-f",
+        out_file.to_str().unwrap(),
+        "shop",
+        "loose",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Sharing the pod's network is not warned about.
+    assert!(
+        !stderr(&o).contains("--network container"),
+        "{}",
+        stderr(&o)
+    );
+    let report = validate(&out_file);
+    assert!(report.contains("OK Pod shop"), "{report}");
+    assert!(report.contains("OK Pod loose-pod"), "{report}");
+    let docs = parse(&out_file);
+    let pod = doc(&docs, "Pod", "shop");
+    assert_eq!(pod["spec"]["hostname"], "shophost", "{pod:#}");
+    assert_eq!(pod["spec"]["shareProcessNamespace"], true, "{pod:#}");
+    assert_eq!(pod["metadata"]["labels"]["tier"], "front", "{pod:#}");
+    let ctrs = pod["spec"]["containers"].as_array().unwrap();
+    let names: Vec<&str> = ctrs.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web", "side"], "{pod:#}");
+    assert_eq!(
+        ctrs[0]["ports"],
+        serde_json::json!([{"containerPort": 80, "hostPort": 18473, "hostIP": "127.0.0.1", "protocol": "TCP"}]),
+        "{pod:#}"
+    );
+    assert_eq!(
+        ctrs[0]["env"],
+        serde_json::json!([{"name": "GREETING", "value": "hi"}])
+    );
+    let loose = doc(&docs, "Pod", "loose-pod");
+    assert_eq!(loose["spec"]["containers"][0]["name"], "loose");
+    assert!(loose["spec"].get("hostname").is_none(), "{loose:#}");
+
+    // The infra container is the pod's, not a container of the YAML.
+    let infra = b.ok(&["pod", "inspect", "-f", "{{.InfraContainerID}}", "shop"]);
+    let o = b.run(&["kube", "generate", infra.trim()]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("name the pod instead"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["kube", "generate", "nosuch"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("nosuch"), "{}", stderr(&o));
+    b.ok(&["pod", "rm", "-f", "shop"]);
+    b.ok(&["rm", "-f", "loose"]);
 }

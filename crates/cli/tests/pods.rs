@@ -128,6 +128,11 @@ fn members_share_localhost_the_host_name_and_ipc() {
     b.ok(&["exec", "m1", "touch", "/dev/mqueue/from-m1"]);
     assert_eq!(b.ok(&["exec", "m2", "ls", "/dev/mqueue"]), "from-m1\n");
     assert_eq!(b.ok(&["exec", "outside", "ls", "/dev/mqueue"]), "");
+    // And POSIX shared memory (files in /dev/shm): the infra's /dev/shm
+    // is every member's, as podman shares it.
+    b.ok(&["exec", "m1", "sh", "-c", "echo shared > /dev/shm/from-m1"]);
+    assert_eq!(b.ok(&["exec", "m2", "cat", "/dev/shm/from-m1"]), "shared\n");
+    assert_eq!(b.ok(&["exec", "outside", "ls", "/dev/shm"]), "");
     b.ok(&["rm", "-f", "outside"]);
     b.ok(&["pod", "rm", "-f", "web"]);
     assert_census_clean(&b);
@@ -740,4 +745,35 @@ fn system_boot_starts_a_pod_member_after_its_infra() {
     assert_eq!(ns_of(&b, "keep", "net"), ns_of(&b, &infra, "net"));
     b.ok(&["pod", "rm", "-f", "boot"]);
     assert_census_clean(&b);
+}
+
+/// `pod create --add-host` (podman's): the mapping is in the /etc/hosts
+/// the pod's members share (the infra's, as `--network container:`).
+#[test]
+#[ignore = "needs root"]
+fn add_host_is_in_every_members_hosts_file() {
+    let b = Berth::new();
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "hp",
+        "--add-host",
+        "db.example:10.1.2.3",
+    ]);
+    for name in ["m1", "m2"] {
+        let hosts = b.ok(&[
+            "run",
+            "--rm",
+            "--pod",
+            "hp",
+            "--name",
+            name,
+            IMAGE,
+            "cat",
+            "/etc/hosts",
+        ]);
+        assert!(hosts.contains("10.1.2.3\tdb.example"), "{hosts}");
+    }
+    b.ok(&["pod", "rm", "-f", "hp"]);
 }

@@ -1541,6 +1541,18 @@ fn the_docker_cli_pushes_and_pulls_through_dockerd() {
         d.docker_ok(&["run", "--rm", "--network", "none", &name, "echo", "ok"]),
         "ok\n"
     );
+    // And takes docker's push: the image lands in berth's store under the
+    // name docker pushed, runnable. (docker 20.10 uploads the layer in the
+    // compressed form it made for the first registry, a blob berth's store
+    // does not hold; the store checks it against the config's diff-id.)
+    let pushed = format!("{}/from-docker/app:1", local.addr);
+    d.docker_ok(&["tag", &name, &pushed]);
+    d.docker_ok(&["push", &pushed]);
+    assert!(b
+        .ok(&["images"])
+        .contains(&format!("{}/from-docker/app", local.addr)));
+    assert_eq!(b.ok(&["run", "--rm", &pushed, "echo", "ok"]), "ok\n");
+    b.ok(&["rmi", &pushed]);
     local.stop();
     // The authenticated server, Basic then token auth: refused without a
     // login, then `docker login` and push, pull, run.

@@ -363,7 +363,7 @@ pub struct ContainerConfig {
     pub shm_size: u64,
     /// `--pid`: "" (its own namespace) or "host".
     pub pid_mode: String,
-    /// `--ipc`: "" (private), "private", "shareable" or "host".
+    /// `--ipc`: "" (private), "none", "private", "shareable", "host" or `container:ID`.
     pub ipc_mode: String,
     /// `--sysctl` (namespaced ones only).
     pub sysctls: BTreeMap<String, String>,

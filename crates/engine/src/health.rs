@@ -71,6 +71,28 @@ impl HealthConfig {
         }
     }
 
+    /// What a probe does: a command (`CMD`, `CMD-SHELL`), or berth's own
+    /// network probes (`TCP PORT`, `HTTP-GET PORT PATH`: Kubernetes'
+    /// tcpSocket and httpGet, made by `kube play`), which the monitor runs
+    /// itself in the container's network namespace without needing any
+    /// program in the image. `None`: disabled.
+    pub fn probe(&self) -> Option<ProbeKind> {
+        if let Some(cmd) = self.command() {
+            return Some(ProbeKind::Exec(cmd));
+        }
+        let port = |s: &String| s.parse::<u16>().ok().filter(|p| *p != 0);
+        match self.test.as_slice() {
+            [kind, p] if kind == "TCP" => port(p).map(|port| ProbeKind::Tcp { port }),
+            [kind, p, path] if kind == "HTTP-GET" && path.starts_with('/') => {
+                port(p).map(|port| ProbeKind::HttpGet {
+                    port,
+                    path: path.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Interval between probes.
     pub fn interval(&self) -> Duration {
         dur(self.interval, DEFAULT_INTERVAL)
@@ -135,6 +157,27 @@ impl HealthConfig {
             Some(merged)
         }
     }
+}
+
+/// What a probe does ([`HealthConfig::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// Run this command in the container; exit 0 is healthy.
+    Exec(Vec<String>),
+    /// Connect to this TCP port on the container's 127.0.0.1; a
+    /// connection is healthy.
+    Tcp {
+        /// The port.
+        port: u16,
+    },
+    /// `GET path` (HTTP/1.0) on the container's 127.0.0.1:port; a status
+    /// from 200 to 399 is healthy, as the kubelet's httpGet.
+    HttpGet {
+        /// The port.
+        port: u16,
+        /// The path (starts with `/`).
+        path: String,
+    },
 }
 
 /// `--health-on-failure` (Podman's): what the monitor does when the
@@ -267,6 +310,39 @@ pub fn clip_output(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_are_commands_or_berths_network_probes() {
+        let t = |v: &[&str]| HealthConfig {
+            test: v.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            t(&["CMD", "true"]).probe(),
+            Some(ProbeKind::Exec(vec!["true".into()]))
+        );
+        assert_eq!(
+            t(&["TCP", "6379"]).probe(),
+            Some(ProbeKind::Tcp { port: 6379 })
+        );
+        assert_eq!(
+            t(&["HTTP-GET", "80", "/healthz"]).probe(),
+            Some(ProbeKind::HttpGet {
+                port: 80,
+                path: "/healthz".into()
+            })
+        );
+        for bad in [
+            &["TCP", "0"][..],
+            &["TCP", "x"],
+            &["HTTP-GET", "80", "x"],
+            &["NONE"],
+        ] {
+            assert_eq!(t(bad).probe(), None, "{bad:?}");
+        }
+        // Docker's command() knows only commands.
+        assert_eq!(t(&["TCP", "6379"]).command(), None);
+    }
 
     fn result(code: i32) -> ProbeResult {
         ProbeResult {

@@ -64,6 +64,8 @@ pub mod sbom;
 pub mod scan;
 /// `berth.toml`.
 pub mod settings;
+/// The host-side `/dev/shm` of a container whose IPC others join.
+pub(crate) mod shm;
 /// cosign-compatible signatures and attestations of images in a registry.
 pub mod signing;
 /// OCI spec generation with Docker's defaults.

@@ -87,6 +87,9 @@ pub struct MonitorArgs {
     pub(crate) log: crate::logs::Effective,
     /// `--log-opt labels=/env=` attributes.
     pub(crate) log_attrs: std::collections::BTreeMap<String, String>,
+    /// `--ipc shareable`: the size of the host-side `/dev/shm` to mount
+    /// for it ([`crate::shm`]) before it starts.
+    pub(crate) shm_size: Option<u64>,
     /// Attach clients to wait for before any output is read (see
     /// `AttachMode::Held`).
     pub(crate) hold_clients: u32,
@@ -297,6 +300,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         log_attrs,
         hold_clients,
         open_stdin,
+        shm_size,
     } = args;
     crate::faults::point("monitor.started");
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
@@ -397,6 +401,16 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             }
         }
     };
+    if let Some(size) = shm_size {
+        if let Err(e) = crate::shm::mount_for(&bundle, size) {
+            if let Some(cg) = &cgroup {
+                let _ = cg.destroy();
+            }
+            crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
+            fail_start(125, format!("mounting the container's /dev/shm: {e}"));
+            return Err(());
+        }
+    }
     let spawned = rt.spawn(runtime::SpawnRequest {
         id: id.as_str(),
         spec: &spec,
@@ -414,6 +428,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             }
             crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
             let _ = rt.cleanup(id.as_str(), &rootfs);
+            if shm_size.is_some() {
+                crate::shm::unmount(&bundle);
+            }
             fail_start(e.exit_code(), e.to_string());
             return Err(());
         }
@@ -540,6 +557,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
     }
     let _ = rt.cleanup(id.as_str(), &rootfs);
+    if shm_size.is_some() {
+        crate::shm::unmount(&bundle);
+    }
     crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
     let _ = std::fs::remove_file(&attach_socket);
     let mut trash = None;

@@ -232,6 +232,10 @@ pub struct SpecInputs<'a> {
     pub pid_ns: Option<&'a Path>,
     /// `--ipc container:`: that container's IPC namespace.
     pub ipc_ns: Option<&'a Path>,
+    /// A host tmpfs to bind at `/dev/shm` ([`crate::shm`]): the
+    /// container's own with `--ipc shareable`, its donor's when it joins
+    /// one (start only; `None`: a tmpfs of its own, as before).
+    pub shm: Option<&'a Path>,
     /// A pod member: its infra container's UTS namespace (start only).
     pub uts_ns: Option<&'a Path>,
     /// The resolved user.
@@ -406,7 +410,22 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        mount(
+    ];
+    // /dev/shm, as dockerd makes it: a tmpfs of the container's own; the
+    // host's with `--ipc host`; with `shareable` or joining a donor's IPC
+    // (a pod's members: the infra's), the host-side tmpfs of
+    // [`crate::shm`]; none with `--ipc none`.
+    if c.ipc_mode == "host" {
+        mounts.push(mount(
+            "/dev/shm",
+            "bind",
+            "/dev/shm",
+            &["rbind", "nosuid", "noexec", "nodev"],
+        ));
+    } else if let Some(shm) = inp.shm {
+        mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": shm, "options": ["rbind", "nosuid", "noexec", "nodev"]}));
+    } else if c.ipc_mode != "none" {
+        mounts.push(mount(
             "/dev/shm",
             "tmpfs",
             "shm",
@@ -420,8 +439,8 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
                     if c.shm_size > 0 { c.shm_size } else { 67108864 }
                 ),
             ],
-        ),
-    ];
+        ));
+    }
     // Parents before children (Docker sorts by depth): /data before
     // /data/cache whatever the order given.
     let mut user: Vec<Value> = c

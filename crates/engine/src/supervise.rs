@@ -17,7 +17,7 @@ use nix::fcntl::OFlag;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::health::{HealthConfig, HealthState, HealthStatus, OnFailure, ProbeResult};
+use crate::health::{HealthConfig, HealthState, HealthStatus, OnFailure, ProbeKind, ProbeResult};
 use crate::Paths;
 
 /// A probe in flight.
@@ -48,7 +48,7 @@ pub enum Act {
 pub struct Supervisor {
     paths: Paths,
     id: model::ContainerId,
-    check: Option<(HealthConfig, Vec<String>)>,
+    check: Option<(HealthConfig, ProbeKind)>,
     on_failure: OnFailure,
     started: Instant,
     next_probe: Instant,
@@ -72,7 +72,7 @@ impl Supervisor {
         stop_timeout: Duration,
     ) -> Supervisor {
         let now = Instant::now();
-        let check = check.and_then(|c| c.command().map(|cmd| (c, cmd)));
+        let check = check.and_then(|c| c.probe().map(|p| (c, p)));
         let first = check
             .as_ref()
             .map(|(c, _)| c.next_delay(Duration::ZERO, true))
@@ -299,7 +299,7 @@ impl Supervisor {
     }
 
     fn launch(&mut self) -> Result<Probe, String> {
-        let (cfg, cmd) = self.check.clone().ok_or("no healthcheck")?;
+        let (cfg, probe) = self.check.clone().ok_or("no healthcheck")?;
         let pipe = || {
             nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
                 .map_err(|e| format!("creating a pipe: {e}"))
@@ -311,7 +311,12 @@ impl Supervisor {
             sys::process::Forked::Child => {
                 drop(out_r);
                 drop(rep_r);
-                let line = run_probe(&self.paths, &self.id, cmd, cfg.timeout(), out_w);
+                let line = match probe {
+                    ProbeKind::Exec(cmd) => {
+                        run_probe(&self.paths, &self.id, cmd, cfg.timeout(), out_w)
+                    }
+                    net => net_probe(&self.paths, &self.id, &net, cfg.timeout(), out_w),
+                };
                 let _ = nix::unistd::write(&rep_w, line.as_bytes());
                 sys::process::exit_now(0)
             }
@@ -337,6 +342,100 @@ fn humantime_secs(d: Duration) -> String {
         format!("{}s", s as u64)
     } else {
         format!("{s}s")
+    }
+}
+
+/// In the helper: a TCP or HTTP probe from inside the container's network
+/// namespace (the helper joins it; it is a throwaway process), to
+/// 127.0.0.1:port, within the timeout. What it found goes to the probe's
+/// output, as a command's would.
+fn net_probe(
+    paths: &Paths,
+    id: &model::ContainerId,
+    probe: &ProbeKind,
+    timeout: Duration,
+    out_w: OwnedFd,
+) -> String {
+    use std::io::{Read, Write};
+    let _ = nix::fcntl::fcntl(&out_w, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
+    let mut out = std::fs::File::from(out_w);
+    let engine = match crate::Engine::open(paths.clone()) {
+        Ok(e) => e,
+        Err(e) => return format!("error {e}"),
+    };
+    let pid = match engine.container(id.as_str()) {
+        Ok(c) if c.state.pid > 0 => c.state.pid,
+        Ok(_) => return "error the container is not running".into(),
+        Err(e) => return format!("error {e}"),
+    };
+    let joined = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| e.to_string())
+        .and_then(|ns| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = joined {
+        return format!("error joining the container's network namespace: {e}");
+    }
+    let port = match probe {
+        ProbeKind::Tcp { port } | ProbeKind::HttpGet { port, .. } => *port,
+        ProbeKind::Exec(_) => return "error not a network probe".into(),
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let timeout = timeout.max(Duration::from_millis(1));
+    let mut stream = match std::net::TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write!(out, "dial tcp {addr}: {e}");
+            return "exit 1".into();
+        }
+    };
+    let ProbeKind::HttpGet { path, .. } = probe else {
+        let _ = write!(out, "connected to {addr}");
+        return "exit 0".into();
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: berth-probe\r\nConnection: close\r\n\r\n"
+    );
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        let _ = write!(out, "GET http://{addr}{path}: {e}");
+        return "exit 1".into();
+    }
+    // The status line is all the probe needs.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.contains(&b'\n') && head.len() < 4096 {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = write!(out, "GET http://{addr}{path}: {e}");
+                return "exit 1".into();
+            }
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let line = line.lines().next().unwrap_or_default();
+    let status = line
+        .strip_prefix("HTTP/")
+        .and_then(|r| r.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok());
+    match status {
+        Some(code) => {
+            let _ = write!(out, "GET http://{addr}{path}: HTTP {code}");
+            if (200..400).contains(&code) {
+                "exit 0".into()
+            } else {
+                "exit 1".into()
+            }
+        }
+        None => {
+            let _ = write!(out, "GET http://{addr}{path}: not an HTTP answer: {line:?}");
+            "exit 1".into()
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 use std::collections::BTreeMap;
 
 use engine::config::{MountType, NetworkMode};
+use engine::container::Container;
+use engine::pod::{Pod, SharedNamespace};
 use engine::restart::RestartPolicy;
 use engine::Engine;
 use serde_json::{json, Map, Value};
@@ -14,28 +16,92 @@ use crate::{
 /// The PATH berth (and Docker) give a container whose image sets none.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// One pod of `names` (the first names it, as podman's `NAME-pod`), its
-/// PersistentVolumeClaims and, with `--service`, a Service.
+/// What `kube generate` was given, resolved: each pod named becomes a
+/// Pod of its own (its members, its hostname, ports and shared pids), the
+/// loose containers one more (named after the first, podman's `NAME-pod`).
 pub fn generate_containers(
     engine: &Engine,
     names: &[String],
     opts: Options,
 ) -> Result<Generated, Error> {
-    let Some(first) = names.first() else {
+    if names.is_empty() {
         return Err(Error::Invalid(
-            "kube generate needs at least one container".into(),
+            "kube generate needs at least one container or pod".into(),
         ));
-    };
+    }
+    let mut loose: Vec<Container> = Vec::new();
+    let mut pods: Vec<(Pod, Vec<Container>)> = Vec::new();
+    for name in names {
+        match engine.container(name) {
+            Ok(c) if c.config.pod_infra => {
+                let pod = engine.pod(&c.config.pod)?;
+                return Err(Error::Invalid(format!(
+                    "{name} is the infra container of pod {}; name the pod instead",
+                    pod.name
+                )));
+            }
+            Ok(c) => loose.push(c),
+            Err(not_container) => match engine.pod(name) {
+                Ok(pod) => {
+                    let members: Vec<Container> = engine
+                        .pod_containers(&pod)?
+                        .into_iter()
+                        .filter(|c| !c.config.pod_infra)
+                        .collect();
+                    if members.is_empty() {
+                        return Err(Error::Invalid(format!(
+                            "pod {} has no containers besides its infra: nothing to generate; add one with berth run --pod {}",
+                            pod.name, pod.name
+                        )));
+                    }
+                    if !pods.iter().any(|(p, _)| p.id == pod.id) {
+                        pods.push((pod, members));
+                    }
+                }
+                // Neither: the container's message (podman's).
+                Err(_) => return Err(not_container.into()),
+            },
+        }
+    }
     let kind = opts.kind.unwrap_or(Kind::Pod);
     let mut out = Generated::default();
-    let first_c = engine.container(first)?;
-    let pod_name = dns_label(&format!(
-        "{}-pod",
-        first_c.record.name.trim_start_matches('/')
-    ));
+    for (pod, members) in &pods {
+        pod_document(engine, members, Some(pod), kind, opts, &mut out)?;
+    }
+    if !loose.is_empty() {
+        pod_document(engine, &loose, None, kind, opts, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// One Pod (or Deployment) of `members`; with `pod`, that pod's name,
+/// hostname, published ports (on its first container) and shared pids.
+fn pod_document(
+    engine: &Engine,
+    members: &[Container],
+    berth_pod: Option<&Pod>,
+    kind: Kind,
+    opts: Options,
+    out: &mut Generated,
+) -> Result<(), Error> {
+    let pod_name = match berth_pod {
+        Some(p) => {
+            let n = dns_label(&p.name);
+            if n != p.name {
+                out.warn(format!(
+                    "pod {}: named {n:?} in Kubernetes (DNS-1123 label)",
+                    p.name
+                ));
+            }
+            n
+        }
+        None => dns_label(&format!("{}-pod", members[0].name())),
+    };
     let mut containers = Vec::new();
     let mut volumes: BTreeMap<String, Value> = BTreeMap::new();
     let mut claims: Vec<String> = Vec::new();
+    // ConfigMaps and Secrets of played pods' volumes.
+    let mut objects: Vec<Value> = Vec::new();
     let mut service_ports: Vec<(String, u16, String)> = Vec::new();
     let mut labels = Map::new();
     let mut annotations = Map::new();
@@ -43,8 +109,39 @@ pub fn generate_containers(
     let mut grace: Option<i64> = None;
     let mut pod = Map::new();
     let mut seen_ports = std::collections::BTreeSet::new();
-    for name in names {
-        let c = engine.container(name)?;
+    if let Some(p) = berth_pod {
+        pod.insert("hostname".into(), json!(p.config.hostname));
+        if p.shares(SharedNamespace::Pid) {
+            pod.insert("shareProcessNamespace".into(), json!(true));
+        }
+        for ns in [
+            SharedNamespace::Ipc,
+            SharedNamespace::Net,
+            SharedNamespace::Uts,
+        ] {
+            if !p.shares(ns) {
+                out.warn(format!(
+                    "pod {}: its containers do not share the {} namespace; a Kubernetes pod always shares it",
+                    p.name,
+                    ns.as_str()
+                ));
+            }
+        }
+        match p.config.network.as_str() {
+            "" | "bridge" | "default" => {}
+            "host" => {
+                pod.insert("hostNetwork".into(), json!(true));
+            }
+            n => out.warn(format!(
+                "pod {}: network {n:?}: a cluster has one flat network; left out",
+                p.name
+            )),
+        }
+        let (l, a) = labels_and_annotations(&p.config.labels, out, &format!("pod {}", p.name));
+        labels.extend(l);
+        annotations.extend(a);
+    }
+    for (index, c) in members.iter().enumerate() {
         let cname = c.record.name.trim_start_matches('/').to_string();
         let what = format!("container {cname}");
         let cfg = &c.config;
@@ -65,8 +162,14 @@ pub fn generate_containers(
         let img_cmd = strings(&icfg["Cmd"]);
         let img_ep = strings(&icfg["Entrypoint"]);
         let mut k = Map::new();
-        let kname = dns_label(&cname);
-        if kname != cname {
+        // `kube play` names a pod's containers `POD-NAME`: the YAML's name
+        // is NAME again, so a played pod generates the file it came from.
+        let short = berth_pod
+            .and_then(|p| cname.strip_prefix(&format!("{}-", p.name)))
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&cname);
+        let kname = dns_label(short);
+        if kname != short {
             out.warn(format!(
                 "{what}: named {kname:?} in Kubernetes (DNS-1123 label)"
             ));
@@ -98,7 +201,11 @@ pub fn generate_containers(
         }
         // Ports.
         let mut ports = Vec::new();
-        for p in &cfg.ports {
+        let pod_ports = match berth_pod {
+            Some(p) if index == 0 => p.config.ports.as_slice(),
+            _ => &[],
+        };
+        for p in cfg.ports.iter().chain(pod_ports) {
             let proto = p.proto.to_ascii_uppercase();
             if !seen_ports.insert((p.container_port, proto.clone())) {
                 out.warn(format!(
@@ -156,7 +263,7 @@ pub fn generate_containers(
         }
         // Security context.
         let mut sc = Map::new();
-        run_as(&cfg.user, &mut sc, &mut out, &what);
+        run_as(&cfg.user, &mut sc, out, &what);
         if cfg.read_only {
             sc.insert("readOnlyRootFilesystem".into(), json!(true));
         }
@@ -192,22 +299,40 @@ pub fn generate_containers(
         }
         // Healthcheck.
         if let Some(h) = &cfg.healthcheck {
-            if let Some(cmd) = h.command() {
-                let probe = exec_probe(
+            use engine::health::ProbeKind;
+            let action = match h.probe() {
+                Some(ProbeKind::Exec(cmd)) => Some((cmd, None)),
+                // berth's own network probes (from kube play).
+                Some(ProbeKind::Tcp { port }) => {
+                    Some((Vec::new(), Some(("tcpSocket", json!({"port": port})))))
+                }
+                Some(ProbeKind::HttpGet { port, path }) => Some((
+                    Vec::new(),
+                    Some(("httpGet", json!({"path": path, "port": port}))),
+                )),
+                None => None,
+            };
+            if let Some((cmd, net)) = action {
+                let mut probe = exec_probe(
                     cmd,
                     h.interval(),
                     h.timeout(),
                     h.start_period(),
                     h.retries,
-                    &mut out,
+                    out,
                     &what,
                 );
+                if let (Some((key, value)), Some(p)) = (net, probe.as_object_mut()) {
+                    p.remove("exec");
+                    p.insert(key.into(), value);
+                }
                 k.insert("livenessProbe".into(), probe);
             }
         }
         // Mounts.
         let mut mounts = Vec::new();
         for m in &cfg.mounts {
+            let mut bind_sub: Option<String> = None;
             let (vname, source) = match m.kind {
                 MountType::Volume if m.anonymous => (
                     dns_label(&format!("{kname}-anon-{}", mounts.len())),
@@ -228,6 +353,13 @@ pub fn generate_containers(
                         format!("{claim}-pvc"),
                         json!({"persistentVolumeClaim": {"claimName": claim}}),
                     )
+                }
+                MountType::Bind if crate::play::played_source(engine, &m.source).is_some() => {
+                    let played = crate::play::played_source(engine, &m.source)
+                        .expect("checked by the guard");
+                    bind_sub = played.sub.clone();
+                    let source = played_volume(&played, &mut objects, out, &what)?;
+                    (played.volume.clone(), source)
                 }
                 MountType::Bind => {
                     let ty = match std::fs::metadata(&m.source) {
@@ -260,6 +392,9 @@ pub fn generate_containers(
             }
             if !m.subpath.is_empty() {
                 vm.insert("subPath".into(), json!(m.subpath));
+            }
+            if let Some(sub) = bind_sub.take() {
+                vm.insert("subPath".into(), json!(sub));
             }
             match m.propagation.as_str() {
                 "" | "rprivate" | "private" => {}
@@ -337,12 +472,15 @@ pub fn generate_containers(
             NetworkMode::Host => {
                 pod.insert("hostNetwork".into(), json!(true));
             }
+            NetworkMode::Container(_) if !c.config.pod.is_empty() => {}
             NetworkMode::Container(_) => out.warn(format!(
                 "{what}: --network container: the pod's containers share one network anyway"
             )),
             _ => {}
         }
-        if cfg.networks.len() > 1 || cfg.networks.iter().any(|n| n != "bridge") {
+        if c.config.pod.is_empty()
+            && (cfg.networks.len() > 1 || cfg.networks.iter().any(|n| n != "bridge"))
+        {
             out.warn(format!(
                 "{what}: networks {:?}: a cluster has one flat network; reach other pods through Services",
                 cfg.networks
@@ -431,12 +569,12 @@ pub fn generate_containers(
             .filter(|(k, v)| img_labels.get(*k).and_then(Value::as_str) != Some(v.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (l, a) = labels_and_annotations(&own, &mut out, &what);
+        let (l, a) = labels_and_annotations(&own, out, &what);
         labels.extend(l);
         annotations.extend(a);
         containers.push(Value::Object(k));
     }
-    labels.insert("app".into(), json!(pod_name));
+    labels.insert("app".into(), json!(pod_name.clone()));
     let mut spec = Map::new();
     spec.insert("containers".into(), json!(containers));
     let mut restart = restart.unwrap_or("Always");
@@ -462,8 +600,23 @@ pub fn generate_containers(
             .collect();
         spec.insert("volumes".into(), json!(v));
     }
+    for o in objects {
+        if !out
+            .documents
+            .iter()
+            .any(|d| d["kind"] == o["kind"] && d["metadata"]["name"] == o["metadata"]["name"])
+        {
+            out.documents.push(o);
+        }
+    }
     for c in &claims {
-        out.documents.push(pvc(c, Map::new()));
+        if !out
+            .documents
+            .iter()
+            .any(|d| d["kind"] == "PersistentVolumeClaim" && d["metadata"]["name"] == c.as_str())
+        {
+            out.documents.push(pvc(c, Map::new()));
+        }
     }
     out.documents.push(workload(
         kind,
@@ -481,7 +634,113 @@ pub fn generate_containers(
                 .push(service(&pod_name, &pod_name, &service_ports));
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A ConfigMap, Secret or emptyDir volume `kube play` made, as the YAML
+/// had it: the volume, and (for ConfigMaps and Secrets) an object named
+/// as the volume holding its files, with `items` where a file is nested
+/// or its mode is not 0644.
+fn played_volume(
+    played: &crate::play::PlayedSource,
+    objects: &mut Vec<Value>,
+    out: &mut Generated,
+    what: &str,
+) -> Result<Value, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if played.kind == "emptydir" {
+        return Ok(json!({"emptyDir": {}}));
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![played.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::Invalid(format!("reading {}: {e}", dir.display())))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(p);
+            } else if md.is_file() && files.len() < 1000 {
+                let rel = p
+                    .strip_prefix(&played.dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes = std::fs::read(&p)
+                    .map_err(|e| Error::Invalid(format!("reading {}: {e}", p.display())))?;
+                files.push((rel, bytes, md.permissions().mode() & 0o777));
+            }
+        }
+    }
+    files.sort();
+    let secret = played.kind == "secret";
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    let mut items = Vec::new();
+    let plain = files
+        .iter()
+        .all(|(rel, _, mode)| !rel.contains('/') && *mode == 0o644);
+    for (rel, bytes, mode) in &files {
+        let key = rel.replace('/', ".");
+        match (secret, String::from_utf8(bytes.clone())) {
+            (true, _) => {
+                data.insert(key.clone(), json!(crate::base64(bytes)));
+            }
+            (false, Ok(text)) => {
+                data.insert(key.clone(), json!(text));
+            }
+            (false, Err(_)) => {
+                binary.insert(key.clone(), json!(crate::base64(bytes)));
+            }
+        }
+        if !plain {
+            let mut it = Map::new();
+            it.insert("key".into(), json!(key));
+            it.insert("path".into(), json!(rel));
+            if *mode != 0o644 {
+                it.insert("mode".into(), json!(mode));
+            }
+            items.push(Value::Object(it));
+        }
+    }
+    let name = &played.volume;
+    let kind = if secret { "Secret" } else { "ConfigMap" };
+    let mut object = Map::new();
+    object.insert("apiVersion".into(), json!("v1"));
+    object.insert("kind".into(), json!(kind));
+    object.insert("metadata".into(), json!({"name": name}));
+    if secret {
+        object.insert("type".into(), json!("Opaque"));
+    }
+    object.insert("data".into(), Value::Object(data));
+    if !binary.is_empty() {
+        object.insert("binaryData".into(), Value::Object(binary));
+    }
+    if objects
+        .iter()
+        .any(|o| o["kind"] == kind && o["metadata"]["name"] == name.as_str())
+    {
+        out.warn(format!(
+            "{what}: two {kind} volumes are named {name}; the first one's files are kept"
+        ));
+    } else {
+        objects.push(Value::Object(object));
+    }
+    let mut v = Map::new();
+    v.insert(
+        if secret { "secretName" } else { "name" }.into(),
+        json!(name),
+    );
+    if !items.is_empty() {
+        v.insert("items".into(), json!(items));
+    }
+    let key = if secret { "secret" } else { "configMap" };
+    let mut source = Map::new();
+    source.insert(key.into(), Value::Object(v));
+    Ok(Value::Object(source))
 }
 
 fn tmpfs_source(size: Option<u64>) -> Value {

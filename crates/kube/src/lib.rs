@@ -8,6 +8,8 @@ use serde_json::{json, Map, Value};
 
 mod from_compose;
 mod from_container;
+/// `kube play` and `kube down`: Kubernetes YAML in.
+pub mod play;
 /// The YAML writer.
 pub mod yaml;
 

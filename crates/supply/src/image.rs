@@ -509,6 +509,43 @@ mod tests {
     }
 
     #[test]
+    fn a_100_mb_tree_of_package_json_files_is_read_within_a_budget() {
+        let d = tempfile::tempdir().unwrap();
+        let l1 = layer(d.path(), 1);
+        // 100 real package.json files of 1,000,000 bytes each (each under
+        // the 1 MiB a metadata file may be): 100 MB of JSON to parse.
+        for i in 0..100 {
+            let mut body = format!(r#"{{"name":"pkg{i}","version":"1.0.{i}","description":""#);
+            body.push_str(&"x".repeat(1_000_000 - body.len() - 2));
+            body.push_str("\"}");
+            assert_eq!(body.len(), 1_000_000);
+            write(
+                &l1.dir,
+                &format!("/app/node_modules/pkg{i}/package.json"),
+                &body,
+            );
+        }
+        let s = scan_image(info(), std::slice::from_ref(&l1), None, &Limits::default()).unwrap();
+        assert_eq!(s.packages.len(), 100, "{:?}", s.notes);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        // Past the per-layer budget (here 10 MB), the rest is skipped with
+        // one note: many files each under the size bound cannot make the
+        // scan read without end.
+        let small = Limits {
+            max_manifest_total: 10_000_000,
+            ..Limits::default()
+        };
+        let s = scan_image(info(), &[l1], None, &small).unwrap();
+        assert_eq!(s.packages.len(), 10, "{:?}", s.notes);
+        assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("more than 10000000 bytes of package metadata in one layer"),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
     fn a_lock_file_counts_only_without_installed_packages() {
         let d = tempfile::tempdir().unwrap();
         let (l1, l2) = (layer(d.path(), 1), layer(d.path(), 2));

@@ -1,4 +1,5 @@
-//! `kube generate`: Kubernetes YAML from containers or a compose project.
+//! `kube generate`: Kubernetes YAML from containers, pods or a compose
+//! project; `kube play`/`kube down`: Kubernetes YAML in.
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,8 +12,44 @@ use crate::Failure;
 #[derive(Subcommand, Debug)]
 pub enum KubeCommand {
     /// Kubernetes YAML (Pod or Deployment, PersistentVolumeClaims, Service)
-    /// from containers, or from a compose project with --compose.
+    /// from containers and pods, or from a compose project with --compose.
     Generate(GenerateArgs),
+    /// Create pods, containers and volumes from Kubernetes YAML (Pod,
+    /// Deployment, DaemonSet, Job, Service, ConfigMap, Secret,
+    /// PersistentVolumeClaim) and start them.
+    Play(PlayArgs),
+    /// Remove what `kube play` made from the same file: its pods, their
+    /// containers and files, and the volumes it created.
+    Down(DownArgs),
+}
+
+/// `kube play`.
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// Take down pods of the same names (made by an earlier play) first.
+    #[arg(long)]
+    replace: bool,
+    /// Start the pods (--start=false: create them only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    start: bool,
+    /// The pods' network (default: the default bridge).
+    #[arg(long)]
+    network: Option<String>,
+    /// A YAML file of ConfigMaps the pods refer to (repeatable).
+    #[arg(long = "configmap", value_name = "FILE")]
+    configmap: Vec<PathBuf>,
+    /// Say nothing of pulls.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// The YAML file (`-`: standard input).
+    file: PathBuf,
+}
+
+/// `kube down`.
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// The YAML file that was played (`-`: standard input).
+    file: PathBuf,
 }
 
 /// `kube generate`.
@@ -36,7 +73,8 @@ pub struct GenerateArgs {
     /// With --compose: the project name.
     #[arg(short = 'p', long = "project-name")]
     project_name: Option<String>,
-    /// Containers (one pod of them all), or nothing with --compose.
+    /// Containers (one pod of them all) and pods (a Pod each), or nothing
+    /// with --compose.
     containers: Vec<String>,
 }
 
@@ -44,7 +82,113 @@ pub struct GenerateArgs {
 pub fn dispatch(engine: &Engine, c: KubeCommand) -> Result<(), Failure> {
     match c {
         KubeCommand::Generate(a) => generate(engine, a),
+        KubeCommand::Play(a) => play(engine, a),
+        KubeCommand::Down(a) => down(engine, a),
     }
+}
+
+fn read_yaml(path: &std::path::Path) -> Result<String, Failure> {
+    let bytes = if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)?;
+        b
+    } else {
+        std::fs::read(path)
+            .map_err(|e| Failure::msg(125, format!("cannot read {}: {e}", path.display())))?
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::msg(125, format!("{} is not UTF-8 text", path.display())))
+}
+
+fn kube_failure(e: kube::Error) -> Failure {
+    match e {
+        kube::Error::Engine(e) => Failure::msg(125, e.to_string()),
+        kube::Error::Invalid(m) => Failure::msg(125, m),
+    }
+}
+
+/// podman's report: volumes, then each pod with its containers.
+fn play(engine: &Engine, a: PlayArgs) -> Result<(), Failure> {
+    let text = read_yaml(&a.file)?;
+    let _ = a.quiet;
+    let mut configmaps = Vec::new();
+    for f in &a.configmap {
+        configmaps.push((f.display().to_string(), read_yaml(f)?));
+    }
+    let opts = kube::play::PlayOptions {
+        replace: a.replace,
+        start: a.start,
+        network: a.network,
+        configmaps,
+    };
+    let played = kube::play::play(engine, &text, &opts);
+    let played = match played {
+        Ok(p) => p,
+        Err(e) => return Err(kube_failure(e)),
+    };
+    for w in &played.warnings {
+        eprintln!("WARN[0000] kube play: {w}");
+    }
+    for n in &played.notes {
+        eprintln!("INFO[0000] kube play: {n}");
+    }
+    let mut out = String::new();
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            one.to_string()
+        } else {
+            many.to_string()
+        }
+    };
+    if !played.volumes.is_empty() {
+        // podman 4.3 says "Volumes:" for one too.
+        out.push_str("Volumes:\n");
+        for v in &played.volumes {
+            out.push_str(v);
+            out.push('\n');
+        }
+    }
+    for p in &played.pods {
+        out.push_str("Pod:\n");
+        out.push_str(&p.id);
+        out.push('\n');
+        out.push_str(&plural(p.containers.len(), "Container:\n", "Containers:\n"));
+        for c in &p.containers {
+            out.push_str(c);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// podman's report: the pods stopped, the pods removed (and volumes).
+fn down(engine: &Engine, a: DownArgs) -> Result<(), Failure> {
+    let text = read_yaml(&a.file)?;
+    let downed = kube::play::down(engine, &text).map_err(kube_failure)?;
+    for w in &downed.warnings {
+        eprintln!("WARN[0000] kube down: {w}");
+    }
+    let mut out = String::from("Pods stopped:\n");
+    for id in &downed.stopped {
+        out.push_str(id);
+        out.push('\n');
+    }
+    out.push_str("Pods removed:\n");
+    for id in &downed.removed {
+        out.push_str(id);
+        out.push('\n');
+    }
+    if !downed.volumes.is_empty() {
+        out.push_str("Volumes removed:\n");
+        for v in &downed.volumes {
+            out.push_str(v);
+            out.push('\n');
+        }
+    }
+    print!("{out}");
+    Ok(())
 }
 
 fn generate(engine: &Engine, a: GenerateArgs) -> Result<(), Failure> {
@@ -58,7 +202,7 @@ fn generate(engine: &Engine, a: GenerateArgs) -> Result<(), Failure> {
     let generated = if a.compose.is_empty() {
         if a.containers.is_empty() {
             return Err(Failure::usage(
-                "kube generate needs a container (or --compose FILE)",
+                "kube generate needs a container or a pod (or --compose FILE)",
             ));
         }
         if !a.compose_service.is_empty() {

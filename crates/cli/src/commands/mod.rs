@@ -212,7 +212,7 @@ pub fn dispatch(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
     // `scan --exit-code 125` with findings exits 125 as asked.
     let is_scan = matches!(cmd, Command::Scan(_));
     // podman's CLI, whose verbs these are, exits 125 for engine errors.
-    let is_pod = matches!(cmd, Command::Pod(_));
+    let is_pod = matches!(cmd, Command::Pod(_) | Command::Kube(_));
     run_command(paths, cmd).map_err(|mut f| {
         let asked_for = is_scan && f.message.is_none();
         if f.code == 125 && !f.usage && !is_run && !asked_for && !is_pod {

@@ -70,6 +70,9 @@ pub struct CreateArgs {
     /// Set metadata on the pod (key=value).
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip) to the pod's /etc/hosts.
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_host: Vec<String>,
 }
 
 /// `pod ls`.
@@ -269,6 +272,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         network: a.network,
         ports,
         labels,
+        extra_hosts: a.add_host,
         create_command: std::env::args().collect(),
     })?;
     println!("{}", pod.id);

@@ -199,6 +199,12 @@ impl Engine {
                     _ => MountOwner::Nothing,
                 }
             }
+            [c, id, s] if c == "containers" && s == "shm" => match known.container(id) {
+                Some(c) if c.is_running() || c.state.monitor_alive() => {
+                    MountOwner::Shm(c.id().clone())
+                }
+                _ => MountOwner::Nothing,
+            },
             [c, id, r] if c == "containers" && r == "rootfs" => match known.container(id) {
                 Some(c) if c.is_running() || c.state.monitor_alive() => {
                     MountOwner::RootFs(c.id().clone())

@@ -82,6 +82,8 @@ pub enum MountOwner {
     Volume(String),
     /// The root filesystem of a running container (external runtime).
     RootFs(ContainerId),
+    /// The host-side `/dev/shm` of a running shareable container.
+    Shm(ContainerId),
     /// Nothing of berth's.
     Nothing,
 }

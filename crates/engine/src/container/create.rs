@@ -90,7 +90,7 @@ pub struct CreateRequest {
     pub shm_size: Option<u64>,
     /// `--pid` (`host`).
     pub pid_mode: Option<String>,
-    /// `--ipc` (`private`, `shareable`, `host`).
+    /// `--ipc` (`none`, `private`, `shareable`, `host`, `container:ID`).
     pub ipc_mode: Option<String>,
     /// `--sysctl name=value`.
     pub sysctls: BTreeMap<String, String>,
@@ -421,7 +421,7 @@ impl Engine {
         let ipc_mode = self.namespace_mode(
             "--ipc",
             req.ipc_mode.as_deref(),
-            &["private", "shareable", "host"],
+            &["none", "private", "shareable", "host"],
         )?;
         if req.shm_size == Some(0) {
             return Err(EngineError::invalid(

@@ -111,6 +111,7 @@ impl Engine {
             joined: None,
             pid_ns: None,
             ipc_ns: None,
+            shm: None,
             uts_ns: None,
             user: &user,
             init_binary: None,

@@ -322,6 +322,7 @@ impl Engine {
         if let Some(cg) = cg {
             cg.destroy()?;
         }
+        crate::shm::unmount(&self.store().container_dir(c.id()));
         let _ = std::fs::remove_file(self.attach_socket(c.id()));
         if was_running {
             self.emit_container(c, "die", &[("exitCode", "137")]);
@@ -462,6 +463,7 @@ impl Engine {
                 !c.config.ports.is_empty(),
             );
         }
+        crate::shm::unmount(&self.store().container_dir(c.id()));
         crate::faults::point("rm.detached");
         match self.store().remove_container(c.id()) {
             Ok(()) => {}

@@ -209,6 +209,16 @@ impl Engine {
         let pid_ns = self.donor_namespace(&c.config.pid_mode, "pid")?;
         let ipc_ns = self.donor_namespace(&c.config.ipc_mode, "ipc")?;
         let uts_ns = self.donor_namespace(&c.config.uts_mode, "uts")?;
+        // /dev/shm: a shareable container's own host-side tmpfs (the
+        // monitor mounts it), or the one of the donor whose IPC it joins.
+        let shm = if c.config.ipc_mode == "shareable" {
+            Some(crate::shm::path(&dir))
+        } else if let Some(donor) = c.config.ipc_mode.strip_prefix("container:") {
+            let d = self.store().container_dir(self.container(donor)?.id());
+            crate::shm::is_mounted(&d).then(|| crate::shm::path(&d))
+        } else {
+            None
+        };
         let mut mounts = Vec::new();
         let userns = &c.config.userns;
         for m in &c.config.mounts {
@@ -246,6 +256,7 @@ impl Engine {
             joined: joined.as_ref().map(|(d, n)| (d.as_path(), n.as_path())),
             pid_ns: pid_ns.as_deref(),
             ipc_ns: ipc_ns.as_deref(),
+            shm: shm.as_deref(),
             uts_ns: uts_ns.as_deref(),
             user: &user,
             init_binary: init_binary.as_deref(),
@@ -354,6 +365,11 @@ impl Engine {
             log,
             log_attrs,
             open_stdin: c.config.open_stdin,
+            shm_size: (c.config.ipc_mode == "shareable").then_some(if c.config.shm_size > 0 {
+                c.config.shm_size
+            } else {
+                crate::shm::DEFAULT_SIZE
+            }),
             hold_clients: match mode {
                 AttachMode::Held { clients } => clients,
                 _ => 0,

@@ -24,6 +24,8 @@ pub struct PodCreateRequest {
     pub ports: Vec<PortMapping>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
+    /// `--add-host host:ip`: in the /etc/hosts every member shares.
+    pub extra_hosts: Vec<String>,
     /// The command line, for `CreateCommand`.
     pub create_command: Vec<String>,
 }
@@ -116,6 +118,7 @@ impl Engine {
                 .contains(&SharedNamespace::Ipc)
                 .then(|| "shareable".to_string()),
             labels: req.labels.clone(),
+            extra_hosts: req.extra_hosts.clone(),
             pod: PodMembership::Infra(id.clone()),
             ..Default::default()
         };

@@ -49,6 +49,13 @@ impl Engine {
         Ok(pod)
     }
 
+    /// Start the pod's infra container alone, unless it runs (`kube play`
+    /// runs a pod's init containers in its namespaces before the others).
+    pub fn pod_start_infra(&self, name_or_id: &str) -> Result<()> {
+        let pod = self.pod(name_or_id)?;
+        self.ensure_pod_infra(&pod.id)
+    }
+
     /// `pod stop`: the members (at once, each within `timeout` seconds or
     /// its own stop timeout), then the infra container. Each stop is
     /// recorded before the signal, so no restart policy brings a member

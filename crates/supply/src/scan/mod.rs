@@ -33,7 +33,7 @@ pub mod rust;
 
 /// Bump when a scanner changes what it finds: cached scans of an older
 /// version are redone.
-pub const SCAN_VERSION: u32 = 2;
+pub const SCAN_VERSION: u32 = 3;
 
 /// Bounds of one layer's walk: an image is hostile input.
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ pub struct Limits {
     pub max_node_packages: usize,
     /// A `package-lock.json` read at most.
     pub max_lock: u64,
+    /// All metadata files (package.json, METADATA) of one layer together:
+    /// a tree of many files each under `max_manifest` is bounded as well.
+    pub max_manifest_total: u64,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
             max_binary: 2 << 30,
             max_node_packages: 50_000,
             max_lock: 64 << 20,
+            max_manifest_total: 256 << 20,
         }
     }
 }
@@ -166,6 +170,8 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
     let mut stack: Vec<(PathBuf, String, usize)> = vec![(dir.to_path_buf(), String::new(), 0)];
     let mut entries = 0usize;
     let mut node_packages = 0usize;
+    let mut manifest_bytes = 0u64;
+    let mut manifest_budget_noted = false;
     let mut dpkg_status: Option<usize> = None;
     let mut dpkg_d: Vec<usize> = Vec::new();
     'walk: while let Some((host, rel, depth)) = stack.pop() {
@@ -222,6 +228,21 @@ pub fn scan_layer(dir: &Path, limits: &Limits) -> Result<LayerScan, crate::Suppl
                 continue;
             };
             let path = ent.path();
+            if matches!(kind, Kind::PythonMetadata | Kind::NodePackage)
+                && meta.len() <= limits.max_manifest
+            {
+                manifest_bytes = manifest_bytes.saturating_add(meta.len());
+                if manifest_bytes > limits.max_manifest_total {
+                    if !manifest_budget_noted {
+                        manifest_budget_noted = true;
+                        out.notes.push(format!(
+                            "{rel}: more than {} bytes of package metadata in one layer: this file and the rest were skipped",
+                            limits.max_manifest_total
+                        ));
+                    }
+                    continue;
+                }
+            }
             let packages = match kind {
                 Kind::DpkgStatus | Kind::DpkgStatusD => {
                     match fsview::read_regular(&path, &rel, limits.max_db) {

@@ -73,7 +73,7 @@ pub struct CreateArgs {
     /// Memory soft limit (e.g. 256m).
     #[arg(long = "memory-reservation")]
     memory_reservation: Option<String>,
-    /// IPC mode to use (private, shareable, host).
+    /// IPC mode to use (none, private, shareable, host, container:NAME).
     #[arg(long)]
     ipc: Option<String>,
     /// Namespaced kernel parameters (name=value).

@@ -518,6 +518,13 @@ fn rootless_berth_runs_containers_as_the_user() {
     }
     assert!(u.ok(&["ps", "--format", "{{.Names}}"]).contains("kept"));
     assert_eq!(u.ok(&["exec", "kept", "id", "-u"]).trim(), "0");
+    let paused = u.berth(&["pause", "kept"]);
+    assert_ne!(code(&paused), 0);
+    assert!(
+        stderr(&paused).contains("cannot be paused"),
+        "{}",
+        stderr(&paused)
+    );
     let new_pause: i32 = std::fs::read_to_string(runroot.join("pause.pid"))
         .unwrap()
         .trim()

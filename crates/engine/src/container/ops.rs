@@ -129,6 +129,12 @@ impl Engine {
                 })
             }
         }
+        if crate::rootless::active() {
+            return Err(EngineError::invalid(
+                "pause",
+                "rootless containers have no cgroup of their own (the freezer is one): they cannot be paused",
+            ));
+        }
         let cg = self.cgroup_of(&c)?;
         if cg.frozen().is_none() {
             return Err(EngineError::invalid(

@@ -20,24 +20,16 @@ use clap::{CommandFactory, Parser};
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Persistent state directory.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_ROOT",
-        default_value = engine::DEFAULT_ROOT
-    )]
-    root: PathBuf,
-    /// Runtime state directory.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_RUNROOT",
-        default_value = "/run/berth"
-    )]
-    runroot: PathBuf,
+    /// Persistent state directory [default: /var/lib/berth; rootless:
+    /// $XDG_DATA_HOME/berth, ~/.local/share/berth].
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    root: Option<PathBuf>,
+    /// Runtime state directory [default: /run/berth; rootless:
+    /// $XDG_RUNTIME_DIR/berth, /tmp/berth-run-$UID].
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    runroot: Option<PathBuf>,
     /// Configuration directory (registries.toml, certs.d/, config.json);
-    /// default ~/.config/berth.
+    /// default $XDG_CONFIG_HOME/berth, ~/.config/berth.
     #[arg(long, global = true, env = "BERTH_CONFIG")]
     config: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace).
@@ -277,11 +269,27 @@ fn main() {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
+    let rootless = engine::rootless::wanted();
     let paths = engine::Paths {
-        root: cli.root.clone(),
-        runroot: cli.runroot.clone(),
+        root: cli.root.clone().unwrap_or_else(|| match rootless {
+            true => engine::rootless::default_root(),
+            false => PathBuf::from(engine::DEFAULT_ROOT),
+        }),
+        runroot: cli.runroot.clone().unwrap_or_else(|| match rootless {
+            true => engine::rootless::default_runroot(),
+            false => PathBuf::from("/run/berth"),
+        }),
         config: cli.config.clone().unwrap_or_else(default_config_dir),
     };
+    // An unprivileged user's berth works in its user namespace (podman's
+    // rootless mode): joined, or made, before anything else runs (the
+    // process is still single-threaded).
+    if rootless {
+        if let Err(e) = engine::rootless::enter(&paths.root, &paths.runroot) {
+            eprintln!("berth: {e}");
+            std::process::exit(125);
+        }
+    }
     match commands::dispatch(paths, cli.command) {
         Ok(()) => std::process::exit(0),
         Err(f) => {

@@ -443,7 +443,15 @@ impl Engine {
             init_binary: crate::container::create::find_init_binary()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            security_options: vec!["name=seccomp,profile=default".into()],
+            // dockerd lists `name=rootless` when it runs rootless.
+            security_options: if crate::rootless::active() {
+                vec![
+                    "name=seccomp,profile=default".into(),
+                    "name=rootless".into(),
+                ]
+            } else {
+                vec!["name=seccomp,profile=default".into()]
+            },
             insecure_registries: vec!["127.0.0.0/8".into(), "::1/128".into()],
             live_restore_enabled: true,
             swarm: serde_json::json!({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),

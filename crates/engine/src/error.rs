@@ -117,6 +117,9 @@ pub enum EngineError {
     /// No pod by that name or id, in podman's words.
     #[error("no pod with name or ID {0} found: no such pod")]
     NoSuchPod(String),
+    /// Rootless berth cannot set up its user namespace.
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
     /// A file or syscall operation failed.
     #[error("{what}: {}", store::error::io_text(source))]
     Io {
@@ -183,6 +186,7 @@ impl EngineError {
             | EngineError::Extract(_)
             | EngineError::Supply(_)
             | EngineError::Vuln(_)
+            | EngineError::Rootless(_)
             | EngineError::Io { .. } => ErrorKind::Internal,
         }
     }

@@ -56,6 +56,8 @@ pub mod registry_server;
 pub mod restart;
 /// Working on a container's root filesystem from the host.
 pub mod rootfs;
+/// Rootless berth: an unprivileged user's paths and user namespace.
+pub mod rootless;
 /// `berth sbom`: an image's packages (the `supply` crate over its layers).
 pub mod sbom;
 /// `berth scan`: an image's packages matched against a local OSV database.
@@ -72,6 +74,8 @@ pub mod spec;
 pub mod supervise;
 /// Terminal and process helpers for front ends (window sizes, fork).
 pub mod term;
+/// Rootless networking: pasta (slirp4netns recognised, not yet).
+pub mod usernet;
 /// `--userns`, `--uidmap`, `--gidmap`: parsing and `auto` ranges.
 pub mod userns;
 /// Volumes and mounts.

@@ -66,8 +66,11 @@ pub struct MonitorArgs {
     pub(crate) attach_socket: PathBuf,
     /// User-defined networks to attach the container to.
     pub(crate) networks: Vec<store::NetworkRecord>,
-    /// Ports to publish on the first network.
+    /// Ports to publish on the first network (or through `user_net`).
     pub(crate) ports: Vec<crate::config::PortMapping>,
+    /// Rootless: the user-mode network tool that gives the container its
+    /// way out and publishes its ports.
+    pub(crate) user_net: Option<crate::usernet::Tool>,
     /// Started by the restart policy (counted), not by a user (resets it).
     pub(crate) restarting: bool,
     /// `--restart`.
@@ -286,6 +289,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         attach_socket,
         networks,
         ports,
+        user_net,
         restarting,
         restart_policy,
         healthcheck,
@@ -368,13 +372,18 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)?;
+        if let Some(tool) = user_net {
+            crate::usernet::start(tool, &paths.runroot, id.as_str(), pid, &ports)
+                .map_err(runtime::RuntimeError::Hook)?;
+        }
         // The init exists in its namespaces, attached, not yet released.
         crate::faults::point("monitor.before-init");
         Ok(())
     };
     // Published host ports are held for the run: taken by another
     // container or a host process, the start fails as Docker's does.
-    let reservation = if ports.is_empty() {
+    // (A user-mode network tool binds them itself.)
+    let reservation = if ports.is_empty() || user_net.is_some() {
         None
     } else {
         let name = store

@@ -1279,7 +1279,11 @@ pub(crate) fn attach(
 /// only when `delete_links` (the namespace lives on: containers joined it
 /// with `--network container:`).
 pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: bool) {
-    if published {
+    // Rootless: the container's pasta, if it has one; no rules are ours.
+    if crate::rootless::active() {
+        crate::usernet::stop(&paths.runroot, id);
+    }
+    if published && !crate::rootless::active() {
         if let Ok(fw) = crate::settings::Settings::load(&paths.config).and_then(|s| s.firewall()) {
             let _ = fw.unpublish(id);
         }

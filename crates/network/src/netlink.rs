@@ -50,7 +50,24 @@ impl Netlink {
     /// Open a socket inside the network namespace `ns` (an open
     /// `/proc/PID/ns/net`): the calling thread enters it, opens the socket
     /// and comes back. The socket keeps working in that namespace.
+    ///
+    /// In a user namespace (rootless berth) there is no way back: the
+    /// host's network namespace belongs to the host's user namespace,
+    /// where this process has no capabilities. A thread of its own
+    /// enters `ns` there and ends (namespaces are per thread).
     pub fn open_in(ns: &impl AsFd) -> io::Result<Netlink> {
+        if sys::process::in_user_namespace() {
+            let ns = ns.as_fd();
+            return std::thread::scope(|s| {
+                s.spawn(|| {
+                    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| err("entering the container's network namespace", e.into()))?;
+                    Netlink::open()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the netlink thread panicked")))
+            });
+        }
         let own = std::fs::File::open("/proc/thread-self/ns/net")?;
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| err("entering the container's network namespace", e.into()))?;

@@ -83,13 +83,21 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, RuntimeError> {
         pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
     let (err_r, err_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("creating a pipe", e))?;
-    setns(&pid_ns, CloneFlags::CLONE_NEWPID)
-        .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
-    let forked = sys::process::fork();
-    if !matches!(forked, Ok(sys::process::Forked::Child)) {
-        setns(&own_pid_ns, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;
-    }
+    // In rootless berth's user namespace the host's pid namespace, ours,
+    // is out of reach once left: an intermediate process enters the
+    // container's instead and forks the exec process for us.
+    let forked = if sys::process::in_user_namespace() {
+        sys::process::fork_in_pid_ns(pid_ns.as_fd(), 0)
+    } else {
+        setns(&pid_ns, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+        let forked = sys::process::fork();
+        if !matches!(forked, Ok(sys::process::Forked::Child)) {
+            setns(&own_pid_ns, CloneFlags::CLONE_NEWPID)
+                .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;
+        }
+        forked
+    };
     match forked.map_err(|e| RuntimeError::sys("creating the exec process", e))? {
         sys::process::Forked::Child => {
             drop(release_w);

@@ -69,10 +69,11 @@ impl Overlay {
             })
             .collect();
         let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{}",
             lower.join(":"),
             self.upper.display(),
-            self.work.display()
+            self.work.display(),
+            userxattr()
         );
         (data, if shared { parent } else { None })
     }
@@ -95,10 +96,11 @@ impl Overlay {
             .map(|f| format!("/proc/self/fd/{}", f.as_raw_fd()))
             .collect();
         let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{}",
             lower.join(":"),
             self.upper.display(),
-            self.work.display()
+            self.work.display(),
+            userxattr()
         );
         Ok((data, fds))
     }
@@ -106,6 +108,17 @@ impl Overlay {
     /// Do [`Overlay::mount_data`]'s options fit overlayfs' page?
     pub fn fits(data: &str) -> bool {
         data.len() < 4000
+    }
+}
+
+/// In a user namespace (rootless berth) overlayfs can neither read nor
+/// set `trusted.overlay.*`: `userxattr` makes it use `user.overlay.*`,
+/// which is where the store writes opaque markers there.
+fn userxattr() -> &'static str {
+    if sys::process::in_user_namespace() {
+        ",userxattr"
+    } else {
+        ""
     }
 }
 

@@ -597,7 +597,20 @@ pub fn is_opaque(dir: BorrowedFd<'_>) -> bool {
         return false;
     };
     let f = File::from(fd);
-    matches!(f.get_xattr("trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|name| matches!(f.get_xattr(name), Ok(Some(v)) if v == b"y"))
+}
+
+/// The xattr that marks a directory opaque for overlayfs here: in a user
+/// namespace (rootless berth) `trusted.*` cannot be set and overlayfs is
+/// mounted with `userxattr`, which reads `user.overlay.opaque`.
+pub fn opaque_xattr() -> &'static str {
+    if sys::process::in_user_namespace() {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    }
 }
 
 /// Write a container's overlayfs upper dir as an OCI layer: whiteouts

@@ -344,3 +344,89 @@ mod tests {
         t.join().unwrap();
     }
 }
+
+/// Is the calling process in a user namespace other than the host's (its
+/// `/proc/self/uid_map` is not the identity over every id)? Rootless
+/// berth runs in one, as its root: what needs the host's root (cgroup v1
+/// dirs, `mknod`, `trusted.*` xattrs, new proc instances after
+/// `pivot_root`) is done another way there. Read once per process.
+pub fn in_user_namespace() -> bool {
+    static NESTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *NESTED.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => !is_identity_map(&map),
+        Err(_) => false,
+    })
+}
+
+/// `0 0 4294967295`, the initial user namespace's map.
+fn is_identity_map(map: &str) -> bool {
+    let lines: Vec<Vec<&str>> = map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|f: &Vec<&str>| !f.is_empty())
+        .collect();
+    matches!(lines.as_slice(), [f] if f.as_slice() == ["0", "0", "4294967295"])
+}
+
+#[cfg(test)]
+mod userns_tests {
+    #[test]
+    fn only_the_full_identity_is_the_host() {
+        assert!(super::is_identity_map("         0          0 4294967295\n"));
+        assert!(!super::is_identity_map("0 1000 1\n1 100000 65536\n"));
+        assert!(!super::is_identity_map("0 0 65536\n"));
+    }
+}
+
+/// Fork a child into the pid namespace `ns` without the caller ever
+/// changing its own: an intermediate process enters `ns` and clones the
+/// child with `CLONE_PARENT`, so the child is still the caller's (it
+/// waits for it as for any child) and reports its pid. For a caller that
+/// could not come back from `setns` on its pid namespace (in a user
+/// namespace, the host's pid namespace is out of its reach).
+///
+/// `namespace_flags` are `CLONE_NEW*` flags for the child, as
+/// [`clone_fork`]'s.
+pub fn fork_in_pid_ns(
+    ns: std::os::fd::BorrowedFd<'_>,
+    namespace_flags: libc::c_int,
+) -> io::Result<Forked> {
+    use std::io::{Read, Write};
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    match fork()? {
+        Forked::Child => {
+            drop(r);
+            let mut w = std::fs::File::from(w);
+            if let Err(e) = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID) {
+                let _ = write!(w, "e{}", e as i32);
+                exit_now(1);
+            }
+            match clone_fork(libc::CLONE_PARENT | namespace_flags) {
+                Ok(Forked::Child) => Ok(Forked::Child),
+                Ok(Forked::Parent(pid)) => {
+                    let _ = write!(w, "p{pid}");
+                    exit_now(0)
+                }
+                Err(e) => {
+                    let _ = write!(w, "e{}", e.raw_os_error().unwrap_or(libc::EIO));
+                    exit_now(1)
+                }
+            }
+        }
+        Forked::Parent(mid) => {
+            drop(w);
+            let mut answer = String::new();
+            let read = std::fs::File::from(r).read_to_string(&mut answer);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
+            read?;
+            match (
+                answer.get(..1),
+                answer.get(1..).and_then(|n| n.parse::<i32>().ok()),
+            ) {
+                (Some("p"), Some(pid)) => Ok(Forked::Parent(pid)),
+                (Some("e"), Some(errno)) => Err(io::Error::from_raw_os_error(errno)),
+                _ => Err(io::Error::other("the intermediate process died")),
+            }
+        }
+    }
+}

@@ -139,6 +139,13 @@ pub enum Command {
     /// Manage berth itself.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Run a command in rootless berth's user namespace (podman's
+    /// `unshare`): as its root, with the user's subordinate ids mapped.
+    Unshare {
+        /// The command and its arguments (default: $SHELL).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -224,6 +231,18 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Registry(c) => return registry::dispatch(paths, c),
         // Keys are files of the user's: no store either.
         Command::Key(c) => return sign::key(c),
+        Command::Unshare { command } => {
+            let e = engine::rootless::unshare(&paths, &command);
+            return Err(match e {
+                engine::EngineError::Io { ref source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Failure::msg(127, e.to_string())
+                }
+                engine::EngineError::Io { .. } => Failure::msg(126, e.to_string()),
+                e => e.into(),
+            });
+        }
         other => other,
     };
     let engine = engine::Engine::open(paths)?;
@@ -231,7 +250,11 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Run(a) => container::run(&engine, a, true),
         Command::Compose(a) => compose::compose(&engine, a),
         Command::Kube(c) => kube::dispatch(&engine, c),
-        Command::Serve(_) | Command::ApiOp { .. } | Command::Registry(_) | Command::Key(_) => {
+        Command::Serve(_)
+        | Command::ApiOp { .. }
+        | Command::Registry(_)
+        | Command::Key(_)
+        | Command::Unshare { .. } => {
             unreachable!("served before an engine is opened")
         }
         Command::Create(a) => container::run(&engine, a, false),
@@ -319,6 +342,11 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
                         paths.runroot.display()
                     ),
                 ));
+            }
+            // Rootless: the namespace's pause process goes too (the
+            // next command makes a new one).
+            if engine::rootless::active() {
+                engine::rootless::stop_pause(&paths.runroot);
             }
             for dir in [&paths.root, &paths.runroot] {
                 match std::fs::remove_dir_all(dir) {

@@ -436,6 +436,19 @@ impl Engine {
         if runtime_name != "berth" {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
+        // Rootless: containers share berth's own user namespace; a nested
+        // one (idmapped layers need the host's root) is not done yet.
+        let asks_userns = !matches!(
+            req.userns.as_deref().map(str::trim),
+            None | Some("" | "host")
+        ) || !req.uidmap.is_empty()
+            || !req.gidmap.is_empty();
+        if asks_userns && crate::rootless::active() {
+            return Err(EngineError::invalid(
+                "--userns",
+                "rootless berth runs containers in its own user namespace (the user is root there, its subordinate ids are 1..N); --userns, --uidmap and --gidmap are not available to it yet",
+            ));
+        }
         let userns_req = crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
         // Another container's namespaces belong to the host's user
         // namespace: a container in a user namespace of its own cannot
@@ -557,7 +570,41 @@ impl Engine {
         let mut networks = Vec::new();
         let mut connect_aliases = BTreeMap::new();
         let mut connect_ips = BTreeMap::new();
-        for n in &req.networks {
+        // Rootless: no bridge is the user's to make; the default network
+        // is pasta's (else slirp4netns'), as podman 5's.
+        let mut rootless_net = None;
+        let mut req_networks: &[String] = &req.networks;
+        if crate::rootless::active() && req.network == NetworkMode::None {
+            match req.networks.as_slice() {
+                [] => {}
+                [n] if n == "bridge" || n == "default" => {
+                    rootless_net = Some(crate::usernet::default_tool());
+                }
+                [n] if crate::usernet::Tool::from_name(n).is_some() => {
+                    rootless_net = crate::usernet::Tool::from_name(n);
+                }
+                _ => {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        "user-defined networks are not available to rootless berth yet: use pasta (the default), slirp4netns, host or none",
+                    ))
+                }
+            }
+            if let Some(tool) = rootless_net {
+                if tool.binary().is_none() {
+                    return Err(EngineError::invalid(
+                        "--network",
+                        format!(
+                            "rootless containers reach the network through {}, which is not installed: install it (as root: apt-get install {}) or use --network none",
+                            tool.name(),
+                            tool.package()
+                        ),
+                    ));
+                }
+                req_networks = &[];
+            }
+        }
+        for n in req_networks {
             // By name in the config, as Docker shows it; must exist now.
             let rec = if n == "bridge" || n == "default" {
                 self.default_network()?
@@ -639,7 +686,7 @@ impl Engine {
                 }
             }
         }
-        if !ports.is_empty() && networks.is_empty() {
+        if !ports.is_empty() && networks.is_empty() && rootless_net.is_none() {
             return Err(EngineError::invalid(
                 "-p/--publish",
                 "published ports need a bridge network: leave out --network none/host, or use --network NAME",
@@ -822,10 +869,13 @@ impl Engine {
         {
             return Ok(None);
         }
-        let network_mode_name = req
-            .network_mode_name
-            .clone()
-            .unwrap_or_else(|| network_mode.docker_name(&networks));
+        let network_mode_name = match rootless_net {
+            Some(tool) => tool.name().to_string(),
+            None => req
+                .network_mode_name
+                .clone()
+                .unwrap_or_else(|| network_mode.docker_name(&networks)),
+        };
         let endpoint_extras = match (networks.first(), req.endpoint.is_empty()) {
             (Some(first), false) => BTreeMap::from([(first.clone(), req.endpoint.clone())]),
             _ => BTreeMap::new(),

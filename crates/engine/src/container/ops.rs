@@ -129,6 +129,12 @@ impl Engine {
                 })
             }
         }
+        if crate::rootless::active() {
+            return Err(EngineError::invalid(
+                "pause",
+                "rootless containers have no cgroup of their own (the freezer is one): they cannot be paused",
+            ));
+        }
         let cg = self.cgroup_of(&c)?;
         if cg.frozen().is_none() {
             return Err(EngineError::invalid(
@@ -311,7 +317,7 @@ impl Engine {
                 }
             })?;
         }
-        if !c.config.networks.is_empty() {
+        if !c.config.networks.is_empty() || crate::rootless::active() {
             crate::networks::detach(
                 self.paths(),
                 &self.store(),
@@ -455,7 +461,7 @@ impl Engine {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        if !c.config.networks.is_empty() {
+        if !c.config.networks.is_empty() || crate::rootless::active() {
             crate::networks::detach(
                 self.paths(),
                 &self.store(),

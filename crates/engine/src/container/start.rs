@@ -286,7 +286,9 @@ impl Engine {
             None => None,
         };
         let rt = runtime::by_name(&c.config.runtime, &self.runtime_state())?;
-        let hierarchy = if rt.name() == "berth" {
+        // Rootless on cgroup v1 there is no cgroup of the user's to put a
+        // container in (limits were refused or warned about at create).
+        let hierarchy = if rt.name() == "berth" && !crate::rootless::active() {
             Some(runtime::cgroup::Hierarchy::detect()?)
         } else {
             None
@@ -349,6 +351,7 @@ impl Engine {
             attach_socket: self.attach_socket(&id),
             networks,
             ports: c.config.ports.clone(),
+            user_net: crate::usernet::Tool::from_name(&c.config.network_mode_name),
             restarting,
             restart_policy: c.config.restart_policy,
             healthcheck: c.config.healthcheck.clone(),

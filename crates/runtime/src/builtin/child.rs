@@ -182,8 +182,23 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
     // fully visible instances are still in our mount namespace (the
     // kernel refuses a new one where none is: `mount_too_revealing`), and
     // attached after pivot_root.
+    // Rootless berth's namespace (the container shares it) is a user
+    // namespace too: the same holds, and `mknod` is refused there, so the
+    // host's device nodes are captured now to be bound after pivot_root.
+    let rootless = plan.userns.is_none() && sys::process::in_user_namespace();
+    if rootless {
+        for d in &plan.devices {
+            let fd = open(&d.path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .ctx(|| format!("opening the host's {}", d.path.display()))?;
+            device_trees.push(
+                sys::mount::clone_tree(fd.as_fd(), false)
+                    .ctx(|| format!("capturing the host's {}", d.path.display()))?,
+            );
+        }
+    }
+    let in_userns = plan.userns.is_some() || rootless;
     let mut early = Vec::new();
-    if plan.userns.is_some() {
+    if in_userns {
         for m in &plan.mounts {
             if let MountKind::Fs { fstype, .. } = &m.kind {
                 if fstype == "proc" || fstype == "sysfs" {
@@ -236,7 +251,7 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
             }
             MountKind::Cgroup => mount_cgroups(m, args.cgroup_layout, &cgroup_trees)?,
             MountKind::Fs { fstype, .. }
-                if plan.userns.is_some() && (fstype == "proc" || fstype == "sysfs") =>
+                if in_userns && (fstype == "proc" || fstype == "sysfs") =>
             {
                 let tree = early.next().expect("one early mount per proc or sysfs");
                 mkdir_all(&m.dest)?;
@@ -266,7 +281,7 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         }
     }
     if dev_is_tmpfs {
-        if plan.userns.is_some() {
+        if in_userns {
             for (d, tree) in plan.devices.iter().zip(&device_trees) {
                 bind_device(d, tree)?;
             }

@@ -200,17 +200,25 @@ impl Runtime for Builtin {
 
         // `--pid container:`: fork inside the donor's pid namespace, then
         // come back (a process whose children's pid namespace is not its
-        // own cannot create threads).
+        // own cannot create threads). In rootless berth's user namespace
+        // there is no coming back to the host's: an intermediate process
+        // enters it and forks the child for us (`fork_in_pid_ns`).
+        let mut pid_target = None;
         let pid_ns = match &plan.pid_join {
             Some(path) => {
-                let own = std::fs::File::open("/proc/self/ns/pid")
-                    .map_err(|e| RuntimeError::sys("opening our pid namespace", e))?;
                 let target = std::fs::File::open(path).map_err(|e| {
                     RuntimeError::sys(format!("opening namespace {}", path.display()), e)
                 })?;
-                nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
-                    .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
-                Some(own)
+                if sys::process::in_user_namespace() {
+                    pid_target = Some(target);
+                    None
+                } else {
+                    let own = std::fs::File::open("/proc/self/ns/pid")
+                        .map_err(|e| RuntimeError::sys("opening our pid namespace", e))?;
+                    nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
+                        .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+                    Some(own)
+                }
             }
             None => None,
         };
@@ -226,7 +234,11 @@ impl Runtime for Builtin {
         if plan.userns.is_some() {
             flags |= CloneFlags::CLONE_NEWUSER;
         }
-        let forked = sys::process::clone_fork(flags.bits());
+        let forked = match &pid_target {
+            Some(target) => sys::process::fork_in_pid_ns(target.as_fd(), flags.bits()),
+            None => sys::process::clone_fork(flags.bits()),
+        };
+        drop(pid_target);
         if let (Some(own), Ok(sys::process::Forked::Parent(_)) | Err(_)) = (&pid_ns, &forked) {
             nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
                 .map_err(|e| RuntimeError::sys("returning to our pid namespace", e))?;

@@ -472,7 +472,7 @@ impl Unpacker<'_> {
             Mode::empty(),
         )
         .map_err(errno_at(raw))?;
-        xattr::FileExt::set_xattr(&File::from(dir), "trusted.overlay.opaque", b"y")
+        xattr::FileExt::set_xattr(&File::from(dir), crate::fsops::opaque_xattr(), b"y")
             .map_err(io_at(raw))
     }
 
@@ -618,7 +618,7 @@ impl Unpacker<'_> {
                     .map_err(errno_at(raw))?;
                     let fd = File::from(fd);
                     if opaque {
-                        xattr::FileExt::set_xattr(&fd, "trusted.overlay.opaque", b"y")
+                        xattr::FileExt::set_xattr(&fd, crate::fsops::opaque_xattr(), b"y")
                             .map_err(io_at(raw))?;
                     }
                     set_xattrs(raw, XattrTarget::Open(&fd), &meta.xattrs)?;

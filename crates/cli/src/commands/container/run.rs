@@ -654,6 +654,9 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
         a.quiet,
     )
     .map_err(worded)?;
+    if let Some(w) = engine::rootless::limit_warning(&req) {
+        eprintln!("{w}");
+    }
     let c = engine.create(&req).map_err(|e| worded(e.into()))?;
     cidfile.write(c.id().as_str()).map_err(worded)?;
     if !start {

@@ -1,0 +1,737 @@
+//! Rootless berth (issue 23): run as root, each test makes an
+//! unprivileged user of its own (`useradd`, subordinate ids in
+//! /etc/subuid and /etc/subgid), runs the berth binary as that user
+//! (`setpriv`, HOME and XDG_RUNTIME_DIR in a dir of the test's) and
+//! removes the user, its ids (both files restored byte for byte), its
+//! processes and its files afterwards.
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// useradd/userdel and the edits of /etc/sub[ug]id, one test at a time.
+static USERS: Mutex<()> = Mutex::new(());
+
+const SUBID_COUNT: u32 = 65536;
+
+struct User {
+    name: String,
+    uid: u32,
+    /// The first subordinate id (the namespace's 1).
+    sub_start: u32,
+    dir: Option<tempfile::TempDir>,
+    home: PathBuf,
+    runtime: PathBuf,
+    exe: PathBuf,
+    saved: Vec<(PathBuf, Vec<u8>)>,
+    tun_mode: Option<u32>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl User {
+    /// A new user; with `subids`, a range of subordinate ids of its own.
+    fn new(tag: &str, subids: bool) -> User {
+        require_root();
+        let lock = USERS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut saved = Vec::new();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            saved.push((PathBuf::from(f), std::fs::read(f).unwrap_or_default()));
+        }
+        let name = format!("brl{tag}{}", std::process::id() % 100_000);
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rootless-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let home = dir.path().join("home");
+        // No subordinate ids of useradd's choosing: the test writes its own.
+        run_ok(Command::new("useradd").args([
+            "-M",
+            "-d",
+            home.to_str().unwrap(),
+            "-s",
+            "/bin/sh",
+            "-K",
+            "SUB_UID_COUNT=0",
+            "-K",
+            "SUB_GID_COUNT=0",
+            &name,
+        ]));
+        let uid: u32 = run_ok(Command::new("id").args(["-u", &name]))
+            .trim()
+            .parse()
+            .unwrap();
+        let runtime = dir.path().join("run");
+        for d in [&home, &runtime] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(d, Some(uid), Some(uid)).unwrap();
+        }
+        // The berth binary where the user can run it (the target dir may
+        // be under root's 0700 home).
+        let exe = dir.path().join("berth");
+        std::fs::copy(env!("CARGO_BIN_EXE_berth"), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A range far from the usual 100000+ ones, per test process.
+        let sub_start = 2_000_000_000 + (std::process::id() % 4096) * 2 * SUBID_COUNT;
+        if subids {
+            for f in ["/etc/subuid", "/etc/subgid"] {
+                let mut file = std::fs::OpenOptions::new().append(true).open(f).unwrap();
+                writeln!(file, "{name}:{sub_start}:{SUBID_COUNT}").unwrap();
+            }
+        }
+        // pasta's tap needs /dev/net/tun, which udev makes 0666; a host
+        // that left it 0600 gets udev's mode for the test, restored after.
+        let tun = std::fs::metadata("/dev/net/tun")
+            .map(|m| m.mode() & 0o7777)
+            .ok();
+        let tun_mode = tun.filter(|m| m & 0o006 != 0o006);
+        if tun_mode.is_some() {
+            std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(0o666))
+                .unwrap();
+        }
+        User {
+            name,
+            uid,
+            sub_start,
+            dir: Some(dir),
+            home,
+            runtime,
+            exe,
+            saved,
+            tun_mode,
+            _lock: lock,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.uid.to_string(),
+            "--init-groups",
+            "--",
+        ])
+        .arg(&self.exe)
+        .args(args)
+        .env_clear()
+        .env("HOME", &self.home)
+        .env("XDG_RUNTIME_DIR", &self.runtime)
+        .env(
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        )
+        .current_dir(&self.home);
+        c
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        feed(self.cmd(args), input)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} as {} failed ({}): {}{}",
+            self.name,
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// The live processes of the user and of its subordinate ids.
+    fn processes(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+                continue;
+            };
+            let zombie = status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'));
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u32>().ok());
+            let ours = uid.is_some_and(|u| {
+                u == self.uid || (self.sub_start..self.sub_start + SUBID_COUNT).contains(&u)
+            });
+            if ours && !zombie {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    fn wait_no_processes(&self) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = self.processes();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = self.berth(&["system", "reset", "-f"]);
+        for pid in self.processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.wait_no_processes();
+        let _ = Command::new("userdel").arg(&self.name).output();
+        for (path, bytes) in &self.saved {
+            let _ = std::fs::write(path, bytes);
+        }
+        if let Some(mode) = self.tun_mode {
+            let _ = std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(mode));
+        }
+        drop(self.dir.take());
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / on 127.0.0.1:port until it answers (the server starts after
+/// `run -d` returns).
+fn fetch(port: u16) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("200") {
+                return Some(body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        !s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}
+
+#[test]
+fn rootless_berth_runs_containers_as_the_user() {
+    let u = User::new("a", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+
+    // State in the user's XDG dirs, owned by the user.
+    let root = u.home.join(".local/share/berth");
+    assert_eq!(std::fs::metadata(root.join("db")).unwrap().uid(), u.uid);
+    let runroot = u.runtime.join("berth");
+    assert_eq!(std::fs::metadata(&runroot).unwrap().uid(), u.uid);
+
+    // The namespace: the user is 0, its subordinate ids 1..65536.
+    let map = u.ok(&["unshare", "cat", "/proc/self/uid_map"]);
+    let lines: Vec<Vec<u64>> = map
+        .lines()
+        .map(|l| l.split_whitespace().map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            vec![0, u64::from(u.uid), 1],
+            vec![1, u64::from(u.sub_start), u64::from(SUBID_COUNT)]
+        ],
+        "{map}"
+    );
+
+    // berth run inside `unshare` is the same berth (same store, same
+    // namespace), and knows the user's host uid.
+    let exe = u.exe.to_str().unwrap().to_string();
+    let inner = u.ok(&["unshare", &exe, "images", "-q"]);
+    assert_eq!(inner.lines().count(), 1, "{inner}");
+    let env = u.ok(&[
+        "unshare",
+        "sh",
+        "-c",
+        "echo $_BERTH_ROOTLESS_UID $BERTH_ROOT",
+    ]);
+    assert_eq!(env.trim(), format!("{} {}", u.uid, root.display()));
+
+    // A nested user namespace is refused, saying why.
+    let nested = u.berth(&["run", "--rm", "--userns=auto", IMAGE, "true"]);
+    assert_eq!(code(&nested), 125);
+    assert!(
+        stderr(&nested).contains("not available to it yet"),
+        "{}",
+        stderr(&nested)
+    );
+
+    // Root inside.
+    let id = u.ok(&["run", "--rm", IMAGE, "id"]);
+    assert!(id.contains("uid=0(root) gid=0(root)"), "{id}");
+
+    // Host files: root's 0600 stays closed, what the container makes in
+    // the user's dir is the user's.
+    let host = u.dir.as_ref().unwrap().path();
+    let rootdir = host.join("rootdir");
+    std::fs::create_dir(&rootdir).unwrap();
+    std::fs::write(rootdir.join("secret"), "host root's secret\n").unwrap();
+    std::fs::set_permissions(
+        rootdir.join("secret"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let userdir = host.join("userdir");
+    std::fs::create_dir(&userdir).unwrap();
+    std::os::unix::fs::chown(&userdir, Some(u.uid), Some(u.uid)).unwrap();
+    let r = format!("{}:/r", rootdir.display());
+    let w = format!("{}:/u", userdir.display());
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &r,
+        "-v",
+        &w,
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /r/secret; touch /u/made; mkdir /u/sub && chown 1000:1000 /u/sub",
+    ]);
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("secret"), "{}", stdout(&out));
+    let made = std::fs::metadata(userdir.join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (u.uid, u.uid));
+    // The container's 1000 is the user's subordinate id 999 above the start.
+    let sub = std::fs::metadata(userdir.join("sub")).unwrap();
+    assert_eq!(sub.uid(), u.sub_start + 999);
+
+    // Published port through pasta, from the host's 127.0.0.1.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let cid = u
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &publish,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello-rootless > /tmp/index.html; echo started; exec httpd -f -p 80 -h /tmp",
+        ])
+        .trim()
+        .to_string();
+    let body = fetch(port).expect("the published port never answered");
+    assert!(body.contains("hello-rootless"), "{body}");
+    let ps = u.ok(&["ps"]);
+    assert!(
+        ps.contains("web") && ps.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{ps}"
+    );
+    let exec = u.ok(&["exec", "web", "id", "-u"]);
+    assert_eq!(exec.trim(), "0");
+    assert!(u.ok(&["logs", "web"]).contains("started"));
+    let pid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "web"])
+        .trim()
+        .parse()
+        .unwrap();
+    let net_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid) && alive(net_pid));
+    u.ok(&["stop", "-t", "1", "web"]);
+    assert!(u.ok(&["ps", "-a"]).contains("Exited"));
+    u.ok(&["start", "web"]);
+    assert!(fetch(port).is_some(), "not served again after start");
+    let pid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "web"])
+        .trim()
+        .parse()
+        .unwrap();
+    let net_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    u.ok(&["rm", "-f", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (alive(pid) || alive(net_pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the container's init {pid} outlived rm -f");
+    assert!(!alive(net_pid), "pasta {net_pid} outlived rm -f");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!u.ok(&["ps", "-a"]).contains("web"));
+
+    // slirp4netns, asked for by name: its own forward, its process gone
+    // with the container.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let cid = u
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "slirp",
+            "--network",
+            "slirp4netns",
+            "-p",
+            &publish,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello-slirp > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        ])
+        .trim()
+        .to_string();
+    let body = fetch(port).expect("the slirp4netns port never answered");
+    assert!(body.contains("hello-slirp"), "{body}");
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "slirp"])
+            .trim(),
+        "slirp4netns"
+    );
+    let slirp_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(slirp_pid));
+    u.ok(&["rm", "-f", "slirp"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(slirp_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(slirp_pid), "slirp4netns {slirp_pid} outlived rm -f");
+
+    // Limits on cgroup v1: podman's warning, and the container runs.
+    let v2 = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .map(|o| stdout(&o).trim() == "cgroup2fs")
+        .unwrap_or(false);
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        IMAGE,
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    if !v2 {
+        assert!(
+            stderr(&out).contains(
+                "Resource limits are not supported and ignored on cgroups V1 rootless systems"
+            ),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    // The pause process killed while a container runs: the next command
+    // finds the namespace through the container's monitor and leaves a new
+    // pause process there.
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let pause: i32 = std::fs::read_to_string(runroot.join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pause),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pause) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(u.ok(&["ps", "--format", "{{.Names}}"]).contains("kept"));
+    assert_eq!(u.ok(&["exec", "kept", "id", "-u"]).trim(), "0");
+    let paused = u.berth(&["pause", "kept"]);
+    assert_ne!(code(&paused), 0);
+    assert!(
+        stderr(&paused).contains("cannot be paused"),
+        "{}",
+        stderr(&paused)
+    );
+    let new_pause: i32 = std::fs::read_to_string(runroot.join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(new_pause != pause && alive(new_pause));
+    // `--pid container:` (forked by an intermediate process that enters
+    // the donor's pid namespace).
+    let ps = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "container:kept",
+        IMAGE,
+        "ps",
+    ]);
+    assert!(ps.contains("sleep 1000"), "{ps}");
+
+    // Everything of the user's goes with a reset: containers, state, the
+    // namespace's pause process.
+    u.ok(&["run", "-d", "--network", "none", IMAGE, "sleep", "1000"]);
+    u.ok(&["system", "reset", "-f"]);
+    let left = u.wait_no_processes();
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(!root.exists() && !runroot.exists());
+}
+
+#[test]
+fn a_user_without_subordinate_ids_is_told_what_to_add() {
+    let u = User::new("b", false);
+    let out = u.berth(&["ps"]);
+    assert_ne!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "no subordinate uids for user \"{}\" in /etc/subuid",
+            u.name
+        )) && err.contains(&format!("{}:100000:65536", u.name))
+            && err.contains("usermod --add-subuids"),
+        "{err}"
+    );
+    assert!(u.wait_no_processes().is_empty());
+}
+
+#[test]
+fn unshare_is_refused_as_root() {
+    require_root();
+    let b = Berth::empty();
+    let out = b.run(&["unshare", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("for rootless berth"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn volumes_builds_and_a_registry_work_rootless() {
+    let u = User::new("c", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+
+    // A named volume keeps what a container wrote, for the next one.
+    u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let kept = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(kept.trim(), "kept");
+    assert!(u.ok(&["volume", "ls", "-q"]).contains("data"));
+
+    // A build whose layers delete a file (a whiteout), replace a dir (an
+    // opaque dir) and chown to a mapped id; rebuilt from the cache.
+    let ctx = u.home.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE}\nRUN rm /etc/group && rm -rf /home && mkdir /home && touch /home/new\n\
+             RUN mkdir /app && echo built > /app/x && chown 1000:1000 /app/x\nCMD [\"cat\", \"/app/x\"]\n"
+        ),
+    )
+    .unwrap();
+    let ctx_arg = ctx.to_str().unwrap().to_string();
+    u.ok(&["build", "--network", "none", "-t", "app:1", &ctx_arg]);
+    let shown = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "app:1",
+        "sh",
+        "-c",
+        "cat /app/x; stat -c %u /app/x; ls /home; test -e /etc/group || echo no-group",
+    ]);
+    assert_eq!(
+        shown.split_whitespace().collect::<Vec<_>>(),
+        ["built", "1000", "new", "no-group"]
+    );
+    let again = u.berth(&["build", "--network", "none", "-t", "app:1", &ctx_arg]);
+    assert!(again.status.success());
+    assert_eq!(
+        stderr(&again).matches("CACHED").count() + stdout(&again).matches("CACHED").count(),
+        2
+    );
+
+    // Push to a registry on 127.0.0.1 (berth's own, served rootless too)
+    // and pull it back.
+    let port = free_port();
+    let reg_dir = u.home.join("registry");
+    let mut reg = u
+        .cmd(&[
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+            reg_dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let remote = format!("127.0.0.1:{port}/me/app:1");
+    u.ok(&["tag", "app:1", &remote]);
+    u.ok(&["push", &remote]);
+    u.ok(&["rmi", &remote, "app:1"]);
+    u.ok(&["pull", &remote]);
+    let pulled = u.ok(&["run", "--rm", "--network", "none", &remote]);
+    assert_eq!(pulled.trim(), "built");
+    let _ = reg.kill();
+    let _ = reg.wait();
+}
+
+#[test]
+fn a_pod_shares_its_pasta_network_rootless() {
+    let u = User::new("d", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    let port = free_port();
+    u.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "p",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+    ]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "p",
+        "--name",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo pod-ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    let body = fetch(port).expect("the pod's port never answered");
+    assert!(body.contains("pod-ok"), "{body}");
+    // Another member reaches it on the pod's localhost.
+    let local = u.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "p",
+        IMAGE,
+        "wget",
+        "-qO-",
+        "127.0.0.1:80/index.html",
+    ]);
+    assert_eq!(local.trim(), "pod-ok");
+    u.ok(&["pod", "rm", "-f", "p"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}

@@ -1,0 +1,355 @@
+//! Rootless networking: a user-mode network stack outside the container
+//! gives it a way out, as podman 5 does — `pasta` (Debian's `passt`,
+//! podman 5's default) or `slirp4netns` (`--network slirp4netns`). Neither needs the
+//! host's root: no bridge, no veth, no firewall rule. Published ports are
+//! the tool's own forwards (it listens on the host and connects inside the
+//! container's namespace).
+//!
+//! The tool runs beside the container's monitor, detached; its pid is kept
+//! in `<runroot>/<id>.net.pid` and it is ended when the container stops
+//! (`networks::detach`).
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::PortMapping;
+
+/// The user-mode network tool of a container (`--network pasta|slirp4netns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// passt's `pasta`.
+    Pasta,
+    /// `slirp4netns`.
+    Slirp4netns,
+}
+
+impl Tool {
+    /// The `--network` word (and `HostConfig.NetworkMode`, as podman shows it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Pasta => "pasta",
+            Tool::Slirp4netns => "slirp4netns",
+        }
+    }
+
+    /// From a `--network` word.
+    pub fn from_name(name: &str) -> Option<Tool> {
+        match name {
+            "pasta" => Some(Tool::Pasta),
+            "slirp4netns" => Some(Tool::Slirp4netns),
+            _ => None,
+        }
+    }
+
+    /// Its binary, if installed.
+    pub fn binary(self) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
+            .map(|d| d.join(self.name()))
+            .find(|p| p.is_file())
+    }
+
+    /// Its Debian package, for the message when it is missing.
+    pub fn package(self) -> &'static str {
+        match self {
+            Tool::Pasta => "passt",
+            Tool::Slirp4netns => "slirp4netns",
+        }
+    }
+}
+
+/// The default rootless network: pasta if installed, else slirp4netns
+/// (podman 5's order); pasta (whose absence is then reported) when
+/// neither is.
+pub fn default_tool() -> Tool {
+    [Tool::Pasta, Tool::Slirp4netns]
+        .into_iter()
+        .find(|t| t.binary().is_some())
+        .unwrap_or(Tool::Pasta)
+}
+
+/// Where the tool's pid is kept.
+pub(crate) fn pid_file(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join(format!("{id}.net.pid"))
+}
+
+/// `-t`/`-u` specs of pasta for the published ports of one protocol:
+/// `[ADDR/]HOST:CONTAINER`, comma-separated; `none` without any.
+pub fn pasta_ports(ports: &[PortMapping], proto: &str) -> String {
+    let specs: Vec<String> = ports
+        .iter()
+        .filter(|p| p.proto == proto)
+        .map(|p| {
+            let addr = match p.host_ip.as_str() {
+                "" | "0.0.0.0" | "::" => String::new(),
+                ip => format!("{ip}/"),
+            };
+            format!("{addr}{}:{}", p.host_port, p.container_port)
+        })
+        .collect();
+    if specs.is_empty() {
+        "none".into()
+    } else {
+        specs.join(",")
+    }
+}
+
+/// The file the container's network namespace is bound on.
+fn netns_file(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join("netns").join(id)
+}
+
+fn bind_netns(pid: i32, file: &Path) -> Result<(), String> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(file)
+        .map_err(|e| format!("creating {}: {e}", file.display()))?;
+    nix::mount::mount(
+        Some(Path::new(&format!("/proc/{pid}/ns/net"))),
+        file,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("binding the network namespace on {}: {e}", file.display()))
+}
+
+/// Give the container whose init is `pid` (in its own network namespace,
+/// not yet released) its way out with `tool`, publishing `ports`. Returns
+/// once the namespace is configured.
+pub(crate) fn start(
+    tool: Tool,
+    runroot: &Path,
+    id: &str,
+    pid: i32,
+    ports: &[PortMapping],
+) -> Result<(), String> {
+    let bin = tool.binary().ok_or_else(|| {
+        format!(
+            "--network {}: {} is not installed (as root: apt-get install {})",
+            tool.name(),
+            tool.name(),
+            tool.package()
+        )
+    })?;
+    // The tool's end inside is a tap device: the user must be able to
+    // open /dev/net/tun (udev makes it 0666 on Debian; some hosts leave
+    // it 0600).
+    if let Err(e) = nix::unistd::access(
+        "/dev/net/tun",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    ) {
+        return Err(format!(
+            "--network {}: /dev/net/tun cannot be opened by this user ({e}): the host must let users open it (as root: chmod 0666 /dev/net/tun, udev's default), or use --network none or host",
+            tool.name()
+        ));
+    }
+    let pid_path = pid_file(runroot, id);
+    let _ = std::fs::remove_file(&pid_path);
+    // pasta drops its capabilities before it opens the namespace, and the
+    // kernel lets a process open another's /proc/PID/ns/* only if it holds
+    // every capability the other does: the namespace is bound on a file
+    // of the runroot instead (as podman does), opened without that check.
+    let ns_file = netns_file(runroot, id);
+    bind_netns(pid, &ns_file)?;
+    match tool {
+        Tool::Pasta => {
+            // pasta configures the namespace, writes its pid and forks
+            // into the background; the command returns then.
+            let out = std::process::Command::new(&bin)
+                .arg("--config-net")
+                .arg("--quiet")
+                .args(["-t", &pasta_ports(ports, "tcp")])
+                .args(["-u", &pasta_ports(ports, "udp")])
+                .args(["-T", "none", "-U", "none"])
+                .arg("-P")
+                .arg(&pid_path)
+                .arg("--netns")
+                .arg(&ns_file)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("running {}: {e}", bin.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "pasta failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(())
+        }
+        Tool::Slirp4netns => start_slirp(&bin, &pid_path, &ns_file, runroot, id, ports),
+    }
+}
+
+/// slirp4netns stays in the foreground: it runs as a child of the
+/// monitor in a process group of its own, says on `--ready-fd` when the
+/// namespace is configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3),
+/// and takes each published port as an `add_hostfwd` request on its API
+/// socket (`<runroot>/<short id>.slirp`).
+fn start_slirp(
+    bin: &Path,
+    pid_path: &Path,
+    ns_file: &Path,
+    runroot: &Path,
+    id: &str,
+    ports: &[PortMapping],
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let api = api_socket(runroot, id);
+    if api.as_os_str().len() > 107 {
+        return Err(format!(
+            "slirp4netns' API socket {} would be longer than a socket's path may be: use a shorter --runroot or XDG_RUNTIME_DIR",
+            api.display()
+        ));
+    }
+    let _ = std::fs::remove_file(&api);
+    // Not close-on-exec: the write end is slirp4netns' ready fd. The
+    // monitor is single-threaded, so no other child inherits it.
+    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
+    let child = std::process::Command::new(bin)
+        .arg("--configure")
+        .arg("--mtu=65520")
+        .arg("--disable-host-loopback")
+        .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
+        .arg(format!("--api-socket={}", api.display()))
+        .arg("--netns-type=path")
+        .arg(ns_file)
+        .arg("tap0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    drop(ready_w);
+    std::fs::write(pid_path, child.id().to_string())
+        .map_err(|e| format!("writing {}: {e}", pid_path.display()))?;
+    let mut byte = [0u8; 1];
+    if !matches!(std::fs::File::from(ready_r).read(&mut byte), Ok(1)) {
+        stop(runroot, id);
+        return Err("slirp4netns exited before the network was configured".into());
+    }
+    for p in ports {
+        let host_addr = match p.host_ip.as_str() {
+            "" => "0.0.0.0",
+            ip => ip,
+        };
+        let req = serde_json::json!({
+            "execute": "add_hostfwd",
+            "arguments": {
+                "proto": p.proto,
+                "host_addr": host_addr,
+                "host_port": p.host_port,
+                "guest_port": p.container_port,
+            }
+        });
+        let answer = (|| -> std::io::Result<String> {
+            let mut s = std::os::unix::net::UnixStream::connect(&api)?;
+            s.write_all(req.to_string().as_bytes())?;
+            s.shutdown(std::net::Shutdown::Write)?;
+            let mut answer = String::new();
+            s.read_to_string(&mut answer)?;
+            Ok(answer)
+        })()
+        .map_err(|e| format!("slirp4netns' API socket: {e}"))?;
+        if answer.contains("\"error\"") {
+            stop(runroot, id);
+            return Err(format!(
+                "slirp4netns refused to publish {host_addr}:{}: {}",
+                p.host_port,
+                answer.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The API socket: a short name (a socket's path must fit in 108 bytes).
+fn api_socket(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join(format!("{}.slirp", &id[..id.len().min(12)]))
+}
+
+/// End the container's network tool, if it has one (best effort; waits
+/// a little for it to go so its ports are free again).
+pub(crate) fn stop(runroot: &Path, id: &str) {
+    // Unbound and removed, the namespace's file tells pasta to quit.
+    let ns_file = netns_file(runroot, id);
+    let _ = nix::mount::umount2(&ns_file, nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(&ns_file);
+    let path = pid_file(runroot, id);
+    let Some(pid) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if matches!(
+        comm.trim(),
+        "pasta" | "pasta.avx2" | "passt" | "passt.avx2" | "slirp4netns"
+    ) {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        // slirp4netns is the monitor's child: reaped here when it is.
+        let gone = || {
+            use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+            matches!(
+                waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+            ) || !running(pid.as_raw())
+        };
+        while !gone() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(api_socket(runroot, id));
+}
+
+/// Alive and not a zombie (pasta, once it exits, waits for init to
+/// reap it; that may take a while and must not hold the teardown).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(ip: &str, host: u16, ctr: u16, proto: &str) -> PortMapping {
+        PortMapping {
+            host_ip: ip.into(),
+            host_port: host,
+            container_port: ctr,
+            proto: proto.into(),
+            picked: false,
+        }
+    }
+
+    #[test]
+    fn pasta_forwards_each_published_port() {
+        let ports = [
+            port("127.0.0.1", 8080, 80, "tcp"),
+            port("", 5353, 53, "udp"),
+            port("0.0.0.0", 2222, 22, "tcp"),
+        ];
+        assert_eq!(pasta_ports(&ports, "tcp"), "127.0.0.1/8080:80,2222:22");
+        assert_eq!(pasta_ports(&ports, "udp"), "5353:53");
+        assert_eq!(pasta_ports(&[], "tcp"), "none");
+    }
+}

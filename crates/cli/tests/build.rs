@@ -237,6 +237,25 @@ fn a_failing_step_fails_the_build_cleanly() {
         "{}",
         stderr(&out)
     );
+    // A step whose process cannot start is a failed build, not a bad
+    // Dockerfile: named by its step, with the runtime's reason; and a RUN
+    // on nothing at all (`FROM scratch` first) does start (it used to
+    // fail mounting an overlay of no layers).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nRUN [\"/nonexistent\"]\n",
+    )
+    .unwrap();
+    let out = b.run(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "[stage-0 2/2] line 2: RUN: exec: \"/nonexistent\": no such file or directory"
+        ) && !err.contains("invalid Dockerfile"),
+        "{err}"
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
     // An ARG used by nobody is reported.
     std::fs::write(ctx.join("Dockerfile"), "FROM bb:test\nCMD [\"true\"]\n").unwrap();
     let out = b.run(&["build", "--build-arg", "UNUSED=1", ctx.to_str().unwrap()]);

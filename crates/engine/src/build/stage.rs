@@ -357,6 +357,16 @@ impl Builder<'_> {
                         ins.line,
                         ins.instruction.keyword()
                     )),
+                    // Not the Dockerfile's fault either: the step's
+                    // container could not be made or started.
+                    e @ (EngineError::Runtime(_)
+                    | EngineError::Forked(_)
+                    | EngineError::Cgroup(_)
+                    | EngineError::Seccomp(_)
+                    | EngineError::Rootless(_)
+                    | EngineError::Io { .. }) => {
+                        EngineError::Build(format!("{where_}: {}: {e}", ins.instruction.keyword()))
+                    }
                     e => invalid(
                         "Dockerfile",
                         format!("line {}: {}: {e}", ins.line, ins.instruction.keyword()),

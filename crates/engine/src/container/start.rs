@@ -145,7 +145,15 @@ impl Engine {
                 ),
             });
         }
-        let layers = self.lower_dirs(&c)?;
+        let mut layers = self.lower_dirs(&c)?;
+        // An image of no layers (`FROM scratch` with nothing added yet, as
+        // a build's first RUN sees it): overlayfs needs a lower dir.
+        if layers.is_empty() {
+            let empty = dir.join("empty");
+            std::fs::create_dir_all(&empty)
+                .map_err(|e| EngineError::io(format!("creating {}", empty.display()), e))?;
+            layers.push(empty);
+        }
         let overlay = runtime::Overlay {
             lower: layers.clone(),
             upper: dir.join("upper"),

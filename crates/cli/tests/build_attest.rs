@@ -6,9 +6,8 @@
 //! digest and never a secret's value; `rmi` takes them away.
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -18,39 +17,6 @@ const SPDX_TOOLS: &str = "/opt/berth-tests/sbom/bin/pyspdxtools";
 const SECRET: &str = "s3cr3t-never-in-provenance-7d1f";
 
 /// A `berth registry serve` child on a port it picked.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-            .arg(root.join("registry"))
-            .env("BERTH_ROOT", root.join("srv-root"))
-            .env("BERTH_RUNROOT", root.join("srv-run"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().expect("the registry printed nothing").unwrap();
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let addr = v["addr"].as_str().unwrap().to_string();
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn referrers(b: &Berth, image: &str) -> Vec<Value> {
     let out = b.ok(&["image", "referrers", "--format", "json", image]);
     serde_json::from_str::<Value>(&out)
@@ -103,7 +69,7 @@ fn sbom_and_provenance_ride_along_as_referrers() {
         assert!(Path::new(tool).exists(), "{tool} missing: run scripts/deps");
     }
     let b = Berth::new();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
 
     // The base lives in the registry: its manifest digest is what the

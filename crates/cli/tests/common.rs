@@ -718,3 +718,48 @@ impl Drop for SmallFs {
         }
     }
 }
+
+/// `berth registry serve --delete` on a free port of 127.0.0.1 (its
+/// address from the first log line), its root and state under `dir`; the
+/// access log is drained so it never blocks; killed on drop.
+pub struct LocalRegistry {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl LocalRegistry {
+    pub fn start(dir: &Path) -> LocalRegistry {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "registry",
+                "serve",
+                "--delete",
+                "--addr",
+                "127.0.0.1:0",
+                "--root",
+            ])
+            .arg(dir.join("registry"))
+            .env("BERTH_ROOT", dir.join("registry-berth-root"))
+            .env("BERTH_RUNROOT", dir.join("registry-berth-run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().expect("the registry printed nothing").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let addr = v["addr"].as_str().unwrap().to_string();
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        LocalRegistry { child, addr }
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -8,47 +8,13 @@
 //! attestation.
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 
 use common::*;
 use serde_json::{json, Value};
 
 /// A `berth registry serve` child on a port it picked.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-            .arg(root.join("registry"))
-            .env("BERTH_ROOT", root.join("registry-berth-root"))
-            .env("BERTH_RUNROOT", root.join("registry-berth-run"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().expect("the registry printed nothing").unwrap();
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let addr = v["addr"].as_str().unwrap().to_string();
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn config(b: &Berth) -> PathBuf {
     b.path().join("config")
 }
@@ -114,7 +80,7 @@ fn has_image(b: &Berth, name: &str) -> bool {
 fn signed_by_refuses_unsigned_images_everywhere_and_disable_policy_is_logged() {
     let b = Berth::new();
     let publisher = Berth::empty();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let signed = format!("{a}/app:signed");
     let unsigned = format!("{a}/app:unsigned");
@@ -229,7 +195,7 @@ fn signed_by_refuses_unsigned_images_everywhere_and_disable_policy_is_logged() {
 fn max_severity_needs_the_database_and_refuses_findings_above_it() {
     let b = Berth::new();
     let publisher = Berth::empty();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let vulnerable = format!("{a}/py:1");
     let metadata = b"Metadata-Version: 2.1\nName: leaky\nVersion: 1.0\n";
@@ -282,7 +248,7 @@ fn max_severity_needs_the_database_and_refuses_findings_above_it() {
 fn require_sbom_needs_a_signed_sbom_attestation() {
     let b = Berth::new();
     let publisher = Berth::empty();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let with = format!("{a}/s/app:with");
     let without = format!("{a}/s/app:without");

@@ -2,56 +2,17 @@
 //! scripts/deps into /opt/berth-tests/oras): artifacts pushed and pulled
 //! back, a referrer pushed with a `subject`, found through the referrers
 //! API (with its `artifactType` filter) and the tag listing.
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::LocalRegistry;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
 const ORAS_PYTHON: &str = "/opt/berth-tests/oras/bin/python";
 
 /// A `berth registry serve` child on a port it picked.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args([
-                "registry",
-                "serve",
-                "--delete",
-                "--addr",
-                "127.0.0.1:0",
-                "--root",
-            ])
-            .arg(root.join("registry"))
-            .env("BERTH_ROOT", root.join("berth-root"))
-            .env("BERTH_RUNROOT", root.join("berth-run"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().expect("the registry printed nothing").unwrap();
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let addr = v["addr"].as_str().unwrap().to_string();
-        // Keep reading the access log so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// What the ORAS script does, step by step; it prints one JSON document of
 /// what it saw.
 const SCRIPT: &str = r#"
@@ -125,7 +86,7 @@ fn oras_pushes_pulls_and_finds_referrers() {
         "{ORAS_PYTHON} missing: run scripts/deps"
     );
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(tmp.path());
+    let server = LocalRegistry::start(tmp.path());
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let o = Command::new(ORAS_PYTHON)

@@ -9,9 +9,8 @@ mod common;
 #[path = "support/http1.rs"]
 mod http1;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use common::*;
@@ -34,60 +33,22 @@ V01tU1BlaEljNlBqd2h1Q2xHaVpJUWRvTGc9PSJ9
 ";
 
 /// A `berth registry serve` child on a port it picked.
-struct Server {
-    child: Child,
-    addr: String,
+/// GET from the registry, accepting OCI manifests and indexes.
+fn registry_get(srv: &LocalRegistry, target: &str) -> http1::Response {
+    let req = http1::Request::new("GET", target).header(
+        "Accept",
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+    );
+    http1::send(&srv.addr, &req).unwrap()
 }
 
-impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args([
-                "registry",
-                "serve",
-                "--delete",
-                "--addr",
-                "127.0.0.1:0",
-                "--root",
-            ])
-            .arg(root.join("registry"))
-            .env("BERTH_ROOT", root.join("registry-berth-root"))
-            .env("BERTH_RUNROOT", root.join("registry-berth-run"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().expect("the registry printed nothing").unwrap();
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let addr = v["addr"].as_str().unwrap().to_string();
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Server { child, addr }
-    }
-
-    fn get(&self, target: &str) -> http1::Response {
-        let req = http1::Request::new("GET", target).header(
-            "Accept",
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
-        );
-        http1::send(&self.addr, &req).unwrap()
-    }
-
-    fn put_manifest(&self, repo: &str, reference: &str, raw: &[u8]) {
-        let req = http1::Request::new("PUT", format!("/v2/{repo}/manifests/{reference}"))
-            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-            .body(http1::Body::Sized(raw));
-        let r = http1::send(&self.addr, &req).unwrap();
-        assert_eq!(r.status, 201, "{}", r.describe());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// PUT an OCI manifest, asserted to be taken.
+fn registry_put_manifest(srv: &LocalRegistry, repo: &str, reference: &str, raw: &[u8]) {
+    let req = http1::Request::new("PUT", format!("/v2/{repo}/manifests/{reference}"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(http1::Body::Sized(raw));
+    let r = http1::send(&srv.addr, &req).unwrap();
+    assert_eq!(r.status, 201, "{}", r.describe());
 }
 
 fn with_password(b: &Berth, pw: &str, args: &[&str]) -> Output {
@@ -213,7 +174,7 @@ fn key_generate_writes_a_cosign_key_pair_openssl_reads() {
 #[test]
 fn sign_stores_as_cosign_and_as_a_referrer_and_verify_accepts_it() {
     let b = Berth::new();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let digest = push_image(&b, &a, "app:1", &[]);
     let hex = digest.trim_start_matches("sha256:");
@@ -254,7 +215,10 @@ fn sign_stores_as_cosign_and_as_a_referrer_and_verify_accepts_it() {
     let sig = b64(l["annotations"]["dev.cosignproject.cosign/signature"]
         .as_str()
         .unwrap());
-    let payload = srv.get(&format!("/v2/app/blobs/{}", l["digest"].as_str().unwrap()));
+    let payload = registry_get(
+        &srv,
+        &format!("/v2/app/blobs/{}", l["digest"].as_str().unwrap()),
+    );
     assert_eq!(payload.status, 200);
     let claim: Value = serde_json::from_slice(&payload.body).unwrap();
     assert_eq!(
@@ -300,10 +264,10 @@ print(json.dumps({"status": r.status_code, "index": r.json()}))
         .iter()
         .find(|r| r["artifactType"] == "application/vnd.dev.cosign.artifact.sig.v1+json")
         .unwrap_or_else(|| panic!("no signature referrer: {v}"));
-    let rm = srv.get(&format!(
-        "/v2/app/manifests/{}",
-        sig_ref["digest"].as_str().unwrap()
-    ));
+    let rm = registry_get(
+        &srv,
+        &format!("/v2/app/manifests/{}", sig_ref["digest"].as_str().unwrap()),
+    );
     let rm: Value = serde_json::from_slice(&rm.body).unwrap();
     assert_eq!(rm["subject"]["digest"], digest.as_str(), "{rm}");
     assert_eq!(rm["layers"][0], *l, "{rm}");
@@ -353,7 +317,7 @@ print(json.dumps({"status": r.status_code, "index": r.json()}))
 #[test]
 fn a_wrong_key_a_missing_signature_and_a_tampered_image_are_refused() {
     let b = Berth::new();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let old = push_image(&b, &a, "app:1", &[]);
     let (key, public) = keypair(&b, "k");
@@ -408,12 +372,16 @@ fn a_wrong_key_a_missing_signature_and_a_tampered_image_are_refused() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("no signatures found"), "{}", stderr(&o));
     // ... and the old signature copied next to it names the old digest.
-    let sig = srv.get(&format!(
-        "/v2/app/manifests/sha256-{}.sig",
-        old.trim_start_matches("sha256:")
-    ));
+    let sig = registry_get(
+        &srv,
+        &format!(
+            "/v2/app/manifests/sha256-{}.sig",
+            old.trim_start_matches("sha256:")
+        ),
+    );
     assert_eq!(sig.status, 200);
-    srv.put_manifest(
+    registry_put_manifest(
+        &srv,
         "app",
         &format!("sha256-{}.sig", new.trim_start_matches("sha256:")),
         &sig.body,
@@ -443,7 +411,7 @@ fn a_wrong_key_a_missing_signature_and_a_tampered_image_are_refused() {
 #[test]
 fn a_key_cosign_generated_signs_with_its_password() {
     let b = Berth::new();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     push_image(&b, &a, "app:1", &[]);
     let key = b.path().join("cosign-vector.key");
@@ -478,7 +446,7 @@ fn a_key_cosign_generated_signs_with_its_password() {
 #[test]
 fn attest_stores_a_dsse_envelope_as_cosign_and_verify_attestation_checks_it() {
     let b = Berth::new();
-    let srv = Server::start(b.path());
+    let srv = LocalRegistry::start(b.path());
     let a = srv.addr.clone();
     let digest = push_image(&b, &a, "app:1", &[]);
     let hex = digest.trim_start_matches("sha256:");
@@ -514,7 +482,10 @@ fn attest_stores_a_dsse_envelope_as_cosign_and_verify_attestation_checks_it() {
         l["annotations"]["predicateType"],
         "https://slsa.dev/provenance/v0.2"
     );
-    let env = srv.get(&format!("/v2/app/blobs/{}", l["digest"].as_str().unwrap()));
+    let env = registry_get(
+        &srv,
+        &format!("/v2/app/blobs/{}", l["digest"].as_str().unwrap()),
+    );
     let env: Value = serde_json::from_slice(&env.body).unwrap();
     assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
     let statement = b64(env["payload"].as_str().unwrap());

@@ -8,8 +8,8 @@ use compose::model::{FileObject, Project, Service};
 use serde_json::{json, Map, Value};
 
 use crate::{
-    base64, bytes_quantity, cap_names, cpu_quantity, dns_label, exec_probe, labels_and_annotations,
-    pvc, run_as, service, workload, Error, Generated, Kind, Options,
+    base64, bytes_quantity, capabilities, cpu_quantity, dns_label, exec_probe,
+    labels_and_annotations, pvc, run_as, service, workload, Error, Generated, Kind, Options,
 };
 
 /// Manifests for `services` of `project` (all when empty).
@@ -176,15 +176,8 @@ pub fn generate_compose(
         if s.privileged {
             sc.insert("privileged".into(), json!(true));
         }
-        if !s.cap_add.is_empty() || !s.cap_drop.is_empty() {
-            let mut caps = Map::new();
-            if !s.cap_add.is_empty() {
-                caps.insert("add".into(), json!(cap_names(&s.cap_add)));
-            }
-            if !s.cap_drop.is_empty() {
-                caps.insert("drop".into(), json!(cap_names(&s.cap_drop)));
-            }
-            sc.insert("capabilities".into(), Value::Object(caps));
+        if let Some(caps) = capabilities(&s.cap_add, &s.cap_drop) {
+            sc.insert("capabilities".into(), caps);
         }
         for o in &s.security_opt {
             match o.as_str() {

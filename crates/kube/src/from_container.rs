@@ -9,7 +9,7 @@ use engine::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    bytes_quantity, cap_names, cpu_quantity, dns_label, exec_probe, labels_and_annotations, pvc,
+    bytes_quantity, capabilities, cpu_quantity, dns_label, exec_probe, labels_and_annotations, pvc,
     run_as, service, workload, Error, Generated, Kind, Options,
 };
 
@@ -273,15 +273,8 @@ fn pod_document(
         if cfg.no_new_privileges {
             sc.insert("allowPrivilegeEscalation".into(), json!(false));
         }
-        if !cfg.cap_add.is_empty() || !cfg.cap_drop.is_empty() {
-            let mut caps = Map::new();
-            if !cfg.cap_add.is_empty() {
-                caps.insert("add".into(), json!(cap_names(&cfg.cap_add)));
-            }
-            if !cfg.cap_drop.is_empty() {
-                caps.insert("drop".into(), json!(cap_names(&cfg.cap_drop)));
-            }
-            sc.insert("capabilities".into(), Value::Object(caps));
+        if let Some(caps) = capabilities(&cfg.cap_add, &cfg.cap_drop) {
+            sc.insert("capabilities".into(), caps);
         }
         for o in &cfg.security_opt {
             match o.as_str() {

@@ -203,14 +203,25 @@ pub(crate) fn run_as(user: &str, sc: &mut Map<String, Value>, out: &mut Generate
     }
 }
 
-/// Capability names as Kubernetes writes them (no `CAP_`, upper case).
-pub(crate) fn cap_names(caps: &[String]) -> Vec<Value> {
-    caps.iter()
-        .map(|c| {
-            let u = c.to_ascii_uppercase();
-            json!(u.strip_prefix("CAP_").unwrap_or(&u))
-        })
-        .collect()
+/// A securityContext's `capabilities` (`add`/`drop`, names as Kubernetes
+/// writes them: no `CAP_`, upper case), or `None` when neither is given.
+pub(crate) fn capabilities(add: &[String], drop: &[String]) -> Option<Value> {
+    let names = |caps: &[String]| -> Vec<Value> {
+        caps.iter()
+            .map(|c| {
+                let u = c.to_ascii_uppercase();
+                json!(u.strip_prefix("CAP_").unwrap_or(&u))
+            })
+            .collect()
+    };
+    let mut caps = Map::new();
+    if !add.is_empty() {
+        caps.insert("add".into(), json!(names(add)));
+    }
+    if !drop.is_empty() {
+        caps.insert("drop".into(), json!(names(drop)));
+    }
+    (!caps.is_empty()).then_some(Value::Object(caps))
 }
 
 /// A probe that runs `cmd` in the container.

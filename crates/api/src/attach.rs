@@ -153,7 +153,7 @@ pub(crate) async fn attach(
         "application/vnd.docker.raw-stream"
     };
     let hijacked = crate::hijack::hijack(&mut req, content_type)?;
-    let slow_reader = hijacked.upgraded && reads_past_the_headers(&req);
+    let slow_reader = hijacked.holds_until_read(&req);
     let until_read = hijacked.until_read();
     let st2 = st.clone();
     let client = hijacked.client;
@@ -262,15 +262,21 @@ pub(crate) async fn attach(
     Ok(hijacked.response)
 }
 
-/// docker-py (and docker-compose 1.x, through it) reads a hijacked stream
-/// from the socket under its HTTP buffer: bytes that arrived with the
-/// headers are lost to it. Such a client gets dockerd's head start before
-/// the first output; the docker CLI (Go) needs none.
+/// docker-py (and docker-compose 1.x and testcontainers, through it) reads
+/// a hijacked stream from the socket under its HTTP buffer: bytes that
+/// arrived with the headers are lost to it. Over TCP such a client gets
+/// dockerd's head start before the first output (on a unix socket every
+/// client is waited for: `Hijacked::holds_until_read`); the docker CLI
+/// (Go) needs none.
 pub(crate) fn reads_past_the_headers(req: &Request) -> bool {
     req.headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.contains("docker-sdk-python") || ua.contains("docker-py/"))
+        .is_some_and(|ua| {
+            ua.contains("docker-sdk-python")
+                || ua.contains("docker-py/")
+                || ua.contains("tc-python/")
+        })
 }
 
 /// Which streams the client asked for.

@@ -255,7 +255,7 @@ pub(crate) async fn start(
         keys: (tty && stdin).then(|| DetachKeys::new(keys)),
     };
     let hijacked = crate::hijack::hijack(&mut req, stream_type(raw_stream, version))?;
-    let slow_reader = hijacked.upgraded && crate::attach::reads_past_the_headers(&req);
+    let slow_reader = hijacked.holds_until_read(&req);
     let until_read = hijacked.until_read();
     let client = hijacked.client;
     tokio::spawn(async move {

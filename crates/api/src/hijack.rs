@@ -41,6 +41,15 @@ impl Hijacked {
     /// the client has read everything (bounded: a client that never reads
     /// gets the stream after 5 s); over TCP it cannot, and the client gets
     /// dockerd's head start of about 100 ms.
+    /// Whether to hold the stream until the client has read the 101: on
+    /// a unix socket always (the kernel says when, at no cost to a client
+    /// that reads at once, and clients built on docker-py do not all say
+    /// so: testcontainers names itself `tc-python`); over TCP only for the
+    /// clients known to read past the headers, as the wait there is blind.
+    pub(crate) fn holds_until_read(&self, req: &Request) -> bool {
+        self.upgraded && (self.peer.is_some() || crate::attach::reads_past_the_headers(req))
+    }
+
     pub(crate) fn until_read(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let peer = self.peer;
         async move {

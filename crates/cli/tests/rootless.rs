@@ -32,6 +32,9 @@ struct User {
     saved: Vec<(PathBuf, Vec<u8>)>,
     tun_mode: Option<u32>,
     _lock: MutexGuard<'static, ()>,
+    /// The same across test processes (two checkouts tested at once):
+    /// each restores /etc/sub[ug]id and /dev/net/tun as it found them.
+    _host_lock: std::fs::File,
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -49,6 +52,13 @@ impl User {
     fn new(tag: &str, subids: bool) -> User {
         require_root();
         let lock = USERS.lock().unwrap_or_else(|p| p.into_inner());
+        let host_lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/lock/berth-rootless-tests.lock")
+            .unwrap();
+        host_lock.lock().unwrap();
         let mut saved = Vec::new();
         for f in ["/etc/subuid", "/etc/subgid"] {
             saved.push((PathBuf::from(f), std::fs::read(f).unwrap_or_default()));
@@ -117,6 +127,7 @@ impl User {
             saved,
             tun_mode,
             _lock: lock,
+            _host_lock: host_lock,
         }
     }
 

@@ -565,6 +565,85 @@ fn rootless_berth_runs_containers_as_the_user() {
     assert!(!root.exists() && !runroot.exists());
 }
 
+/// The user's processes whose command line is `cmd`.
+fn running(u: &User, cmd: &str) -> Vec<i32> {
+    u.processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd)
+        })
+        .collect()
+}
+
+#[test]
+fn top_and_rm_find_a_rootless_containers_processes_without_a_cgroup() {
+    // No cgroup is the user's on v1: a container's processes are those of
+    // its pid namespace, or with --pid host its init's descendants.
+    let u = User::new("d", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    let script = |n: &str| format!("sleep {n} & sleep {n} & echo up; wait");
+    for (name, pid, n) in [
+        ("own", &[][..], "1001"),
+        ("shared", &["--pid", "host"][..], "1002"),
+    ] {
+        let command = script(n);
+        let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+        args.extend(pid);
+        args.extend([IMAGE, "sh", "-c", &command]);
+        u.ok(&args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running(&u, &format!("sleep {n}")).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let top = u.ok(&["top", name]);
+        assert_eq!(
+            top.lines()
+                .filter(|l| l.ends_with(&format!("sleep {n}")))
+                .count(),
+            2,
+            "{name}: {top}"
+        );
+        assert!(
+            top.lines().any(|l| l.contains("sh -c sleep")),
+            "{name}: {top}"
+        );
+        u.ok(&["rm", "-f", name]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !running(&u, &format!("sleep {n}")).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            running(&u, &format!("sleep {n}")),
+            Vec::<i32>::new(),
+            "{name}: rm -f left its processes"
+        );
+    }
+    // A --pid host init that ends by itself takes what it left with it.
+    u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1003 &",
+    ]);
+    // (The monitor ends them after it has reported the exit.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running(&u, "sleep 1003").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(running(&u, "sleep 1003"), Vec::<i32>::new());
+}
+
 #[test]
 fn a_user_without_subordinate_ids_is_told_what_to_add() {
     let u = User::new("b", false);

@@ -435,6 +435,16 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             return Err(());
         }
     };
+    // Without a cgroup (rootless on v1) a `--pid host` container's
+    // processes are known by its mount namespace: those its init leaves
+    // behind are ended with it, as runc ends such a container's cgroup.
+    let strays = match &cgroup {
+        None => crate::container::procs::shared_pid_mount_ns(
+            std::path::Path::new("/proc"),
+            spawned.init_pid,
+        ),
+        Some(_) => None,
+    };
     let pid_start = crate::config::process_start_time(spawned.init_pid).unwrap_or(0);
     let me = std::process::id() as i32;
     let runtime_name = rt.name().to_string();
@@ -534,6 +544,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         },
         output,
     );
+    if let Some(ns) = strays {
+        crate::container::procs::kill_mount_namespace(ns);
+    }
     drop(log_writer);
     drop(reservation);
     // The networks it is on now (`network connect` and `disconnect` may

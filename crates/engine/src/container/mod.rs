@@ -18,6 +18,8 @@ pub mod links;
 pub mod list;
 /// `stop`, `kill`, `wait`, `rm`, `rename`, `top`, `ps`.
 pub mod ops;
+/// A container's processes where it has no cgroup.
+pub(crate) mod procs;
 /// `container prune`: stopped containers, filtered.
 pub mod prune;
 /// The disk space a container's writable layer takes (`system df`).

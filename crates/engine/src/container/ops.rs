@@ -269,9 +269,21 @@ impl Engine {
     }
 
     /// SIGKILL every process in the container's cgroups (its init first).
+    /// Without a cgroup (rootless on v1), the processes of its pid
+    /// namespace die with its init; those of a `--pid host` container are
+    /// found by its mount namespace (see `procs`).
     fn kill_all(&self, c: &Container) {
+        let cgroup = self.cgroup_of(c).ok();
+        let strays = if c.state.is_alive() && cgroup.as_ref().is_none_or(|g| g.pids().is_err()) {
+            super::procs::shared_pid_mount_ns(std::path::Path::new("/proc"), c.state.pid)
+        } else {
+            None
+        };
         let _ = self.signal_init(c, Signal(libc::SIGKILL));
-        if let Ok(cg) = self.cgroup_of(c) {
+        if let Some(ns) = strays {
+            super::procs::kill_mount_namespace(ns);
+        }
+        if let Some(cg) = cgroup {
             cg.signal_all(nix::sys::signal::Signal::SIGKILL);
             // A frozen process dies only once thawed.
             if cg.frozen() == Some(true) {
@@ -535,6 +547,10 @@ impl Engine {
         let h = runtime::cgroup::Hierarchy::detect()?;
         let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
         let mut pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() {
+            // No cgroup of its own (rootless on v1): its pid namespace.
+            pids = super::procs::without_cgroup(std::path::Path::new("/proc"), c.state.pid);
+        }
         if pids.is_empty() {
             pids.push(c.state.pid);
         }

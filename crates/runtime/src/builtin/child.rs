@@ -645,7 +645,10 @@ fn make_device(d: &DeviceStep) -> Result<(), Failure> {
 /// A detached new instance of proc or sysfs with its `key=value` options;
 /// sysfs, which needs a network namespace of the user namespace's own
 /// (not `--network host`), falls back to a recursive bind of the host's
-/// `/sys` (read-only by the spec's flags, as runc's rootless fallback).
+/// `/sys` (read-only by the spec's flags, as runc's rootless fallback),
+/// and proc, which needs a pid namespace of its own (not `--pid host`),
+/// to one of the host's `/proc` (crun's fallback; the masked paths still
+/// go over it).
 fn early_mount(fstype: &str, data: &str) -> Result<OwnedFd, Failure> {
     let made = sys::mount::FsContext::open(fstype).and_then(|ctx| {
         for o in data.split(',').filter(|o| !o.is_empty()) {
@@ -656,14 +659,17 @@ fn early_mount(fstype: &str, data: &str) -> Result<OwnedFd, Failure> {
     });
     match made {
         Ok(fd) => Ok(fd),
-        Err(e) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
+        Err(e)
+            if (fstype == "sysfs" || fstype == "proc") && e.raw_os_error() == Some(libc::EPERM) =>
+        {
+            let host = format!("/{}", if fstype == "proc" { "proc" } else { "sys" });
             let fd = open(
-                "/sys",
+                host.as_str(),
                 OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY,
                 Mode::empty(),
             )
-            .ctx(|| "opening /sys".into())?;
-            sys::mount::clone_tree(fd.as_fd(), true).ctx(|| "binding the host's /sys".into())
+            .ctx(|| format!("opening {host}"))?;
+            sys::mount::clone_tree(fd.as_fd(), true).ctx(|| format!("binding the host's {host}"))
         }
         Err(e) => Err(fail(format!("making a new {fstype} instance"), e)),
     }

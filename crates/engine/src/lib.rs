@@ -76,6 +76,9 @@ pub mod supervise;
 pub mod term;
 /// Rootless networking: pasta (slirp4netns recognised, not yet).
 pub mod usernet;
+/// Rootless berth's network namespace for user-defined networks, and
+/// the proxy of their published ports.
+pub mod rootlessnet;
 /// `--userns`, `--uidmap`, `--gidmap`: parsing and `auto` ranges.
 pub mod userns;
 /// Volumes and mounts.

@@ -283,10 +283,11 @@ fn teardown_netns(runroot: &Path) {
     let _ = nix::mount::umount2(&file, nix::mount::MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir(runroot.join("netns"));
-    if let Some(pid) = tool_pid(runroot) {
+    let pid = tool_pid(runroot);
+    let _ = std::fs::remove_file(pid_file(runroot));
+    if let Some(pid) = pid {
         stop_pid(pid);
     }
-    let _ = std::fs::remove_file(pid_file(runroot));
 }
 
 /// SIGTERM `pid` and wait a little for it to go (reaping it if it is

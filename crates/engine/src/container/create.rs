@@ -588,7 +588,9 @@ impl Engine {
                 // through pasta or slirp4netns.
                 nets => {
                     let special = |n: &String| {
-                        n == "bridge" || n == "default" || crate::usernet::Tool::from_name(n).is_some()
+                        n == "bridge"
+                            || n == "default"
+                            || crate::usernet::Tool::from_name(n).is_some()
                     };
                     if let Some(n) = nets.iter().find(|n| special(n)) {
                         return Err(EngineError::invalid(

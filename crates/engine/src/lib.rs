@@ -77,7 +77,7 @@ pub mod spec;
 pub mod supervise;
 /// Terminal and process helpers for front ends (window sizes, fork).
 pub mod term;
-/// Rootless networking: pasta (slirp4netns recognised, not yet).
+/// Rootless networking of one container: pasta or slirp4netns.
 pub mod usernet;
 /// `--userns`, `--uidmap`, `--gidmap`: parsing and `auto` ranges.
 pub mod userns;

@@ -811,6 +811,19 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
     assert!(subnet.trim().contains('/'), "{subnet}");
     // Nothing runs for a network without containers.
     assert!(netns_leftovers(&runroot).is_empty());
+    // UDP is not forwarded there: refused, saying so.
+    let udp = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "-p",
+        "127.0.0.1:5353:53/udp",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&udp), 125);
+    assert!(stderr(&udp).contains("only TCP"), "{}", stderr(&udp));
 
     // A server on the network, published on the host's 127.0.0.1.
     let port = free_port();

@@ -451,6 +451,8 @@ impl crate::Engine {
             }
         };
         let listeners = held.into_tcp();
+        // It lives as long as the container: the database is not held open.
+        self.close_store_for_fork();
         let forwards: Vec<Forward> = parsed
             .iter()
             .zip(&listeners)

@@ -891,6 +891,20 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
     let busy = u.berth(&["network", "rm", "front"]);
     assert_ne!(code(&busy), 0);
 
+    // Stopped, the last containers take the namespace with them; started
+    // again, it comes back with the published port.
+    u.ok(&["stop", "-t", "1", "web", "client"]);
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left after stop: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    u.ok(&["start", "web"]);
+    let body = fetch(port).expect("not served again after start");
+    assert!(body.contains("hello-front"), "{body}");
+
     // The last container gone, the namespace goes: no pasta, no proxy,
     // no responder, no bind, no pid files; the port is free.
     u.ok(&["rm", "-f", "web", "client"]);

@@ -825,3 +825,247 @@ fn a_pod_shares_its_pasta_network_rootless() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
+
+/// What is left of the rootless network namespace in the runroot: its
+/// bind, its tool's pid file, port proxies' and DNS responders' files.
+fn netns_leftovers(runroot: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in [
+        runroot.join("netns/rootless-netns"),
+        runroot.join("rootless-netns.pid"),
+    ] {
+        if p.exists() {
+            out.push(p.display().to_string());
+        }
+    }
+    for dir in [runroot.to_path_buf(), runroot.join("dns")] {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".ports.pid") || n.ends_with(".net.pid") || dir.ends_with("dns") {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The user's processes other than the pause process.
+fn non_pause(u: &User) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = u
+            .processes()
+            .into_iter()
+            .filter_map(|p| {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
+                (comm.trim() != "berth-pause").then(|| format!("{p} {}", comm.trim()))
+            })
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn user_networks_resolve_names_and_publish_ports_rootless() {
+    let u = User::new("e", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    let runroot = u.runtime.join("berth");
+
+    u.ok(&["network", "create", "front"]);
+    assert!(u.ok(&["network", "ls"]).contains("front"));
+    let subnet = u.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "front",
+    ]);
+    assert!(subnet.trim().contains('/'), "{subnet}");
+    // Nothing runs for a network without containers.
+    assert!(netns_leftovers(&runroot).is_empty());
+    // UDP is not forwarded there: refused, saying so.
+    let udp = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "-p",
+        "127.0.0.1:5353:53/udp",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&udp), 125);
+    assert!(stderr(&udp).contains("only TCP"), "{}", stderr(&udp));
+
+    // A server on the network, published on the host's 127.0.0.1.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "-p",
+        &publish,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello-front > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    assert!(runroot.join("netns/rootless-netns").exists());
+    let body = fetch(port).expect("the published port never answered");
+    assert!(body.contains("hello-front"), "{body}");
+    let ps = u.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+
+    // Another container resolves it by name and by alias, and fetches.
+    for name in ["web", "www"] {
+        let got = u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            IMAGE,
+            "wget",
+            "-qO-",
+            &format!("http://{name}/index.html"),
+        ]);
+        assert_eq!(got.trim(), "hello-front", "by {name}");
+    }
+
+    // network connect: a container on another network reaches web once
+    // connected to its network, and not after disconnect.
+    u.ok(&["network", "create", "back"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "back",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    u.ok(&["network", "connect", "front", "client"]);
+    let got = u.ok(&["exec", "client", "wget", "-qO-", "http://web/index.html"]);
+    assert_eq!(got.trim(), "hello-front");
+    u.ok(&["network", "disconnect", "front", "client"]);
+    let cut = u.berth(&["exec", "client", "wget", "-qO-", "http://web/index.html"]);
+    assert_eq!(code(&cut), 1, "{}{}", stdout(&cut), stderr(&cut));
+    assert!(stderr(&cut).contains("bad address"), "{}", stderr(&cut));
+
+    // A network in use is not removed.
+    let busy = u.berth(&["network", "rm", "front"]);
+    assert_ne!(code(&busy), 0);
+
+    // Stopped, the last containers take the namespace with them; started
+    // again, it comes back with the published port.
+    u.ok(&["stop", "-t", "1", "web", "client"]);
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left after stop: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    u.ok(&["start", "web"]);
+    let body = fetch(port).expect("not served again after start");
+    assert!(body.contains("hello-front"), "{body}");
+
+    // The last container gone, the namespace goes: no pasta, no proxy,
+    // no responder, no bind, no pid files; the port is free.
+    u.ok(&["rm", "-f", "web", "client"]);
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    u.ok(&["network", "rm", "front", "back"]);
+    let ls = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!ls.contains("front") && !ls.contains("back"), "{ls}");
+
+    // The default network of a plain run is still pasta.
+    let mode = u.ok(&["create", "--name", "plain", IMAGE, "true"]);
+    assert!(!mode.trim().is_empty());
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"])
+            .trim(),
+        "pasta"
+    );
+    u.ok(&["rm", "plain"]);
+}
+
+#[test]
+fn compose_runs_a_project_network_rootless() {
+    let u = User::new("f", true);
+    let imported = u.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+        &busybox_rootfs_tar(),
+    );
+    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    let runroot = u.runtime.join("berth");
+    let port = free_port();
+    let dir = u.home.join("proj");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            r#"services:
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "echo from-db > /tmp/index.html; exec httpd -f -p 8000 -h /tmp"]
+  app:
+    image: {IMAGE}
+    depends_on: [db]
+    ports:
+      - "127.0.0.1:{port}:80"
+    command: ["sh", "-c", "mkdir /www; while ! wget -qO /www/index.html http://db:8000/index.html; do sleep 0.2; done; exec httpd -f -p 80 -h /www"]
+"#
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.uid)).unwrap();
+    std::os::unix::fs::chown(dir.join("compose.yaml"), Some(u.uid), Some(u.uid)).unwrap();
+    let up = u
+        .cmd(&["compose", "up", "-d"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "compose up: {}", stderr(&up));
+    assert!(u.ok(&["network", "ls"]).contains("proj_default"));
+    // The host reaches app, which fetched its page from db by name.
+    let body = fetch(port).expect("the app's published port never answered");
+    assert!(body.contains("from-db"), "{body}");
+
+    let down = u
+        .cmd(&["compose", "down"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "compose down: {}", stderr(&down));
+    assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    assert!(!u.ok(&["network", "ls"]).contains("proj_default"));
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

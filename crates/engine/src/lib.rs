@@ -58,6 +58,9 @@ pub mod restart;
 pub mod rootfs;
 /// Rootless berth: an unprivileged user's paths and user namespace.
 pub mod rootless;
+/// Rootless berth's network namespace for user-defined networks, and
+/// the proxy of their published ports.
+pub mod rootlessnet;
 /// `berth sbom`: an image's packages (the `supply` crate over its layers).
 pub mod sbom;
 /// `berth scan`: an image's packages matched against a local OSV database.
@@ -74,7 +77,7 @@ pub mod spec;
 pub mod supervise;
 /// Terminal and process helpers for front ends (window sizes, fork).
 pub mod term;
-/// Rootless networking: pasta (slirp4netns recognised, not yet).
+/// Rootless networking of one container: pasta or slirp4netns.
 pub mod usernet;
 /// `--userns`, `--uidmap`, `--gidmap`: parsing and `auto` ranges.
 pub mod userns;

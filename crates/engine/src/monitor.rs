@@ -382,8 +382,9 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     };
     // Published host ports are held for the run: taken by another
     // container or a host process, the start fails as Docker's does.
-    // (A user-mode network tool binds them itself.)
-    let reservation = if ports.is_empty() || user_net.is_some() {
+    // (A user-mode network tool, or rootless berth's port proxy, binds
+    // them itself.)
+    let reservation = if ports.is_empty() || user_net.is_some() || crate::rootless::active() {
         None
     } else {
         let name = store

@@ -383,7 +383,12 @@ impl Engine {
                 attachable: o.attachable,
             })
         })?;
-        self.claim_subnet(&rec)?;
+        // Rootless: the bridge is made in the rootless network namespace
+        // when the first container is attached (the namespace lives only
+        // while containers use it).
+        if !crate::rootless::active() {
+            self.claim_subnet(&rec)?;
+        }
         self.emit(
             "network",
             "create",
@@ -417,14 +422,22 @@ impl Engine {
     fn drop_network(&self, n: &NetworkRecord) -> Result<()> {
         self.store().remove_network(&n.id)?;
         stop_dns(self.paths(), &n.id);
-        if let Ok(fw) =
-            crate::settings::Settings::load(&self.paths().config).and_then(|s| s.firewall())
-        {
-            let _ = fw.network_down(&n.id, &n.bridge);
-        }
+        // Rootless: its bridge and rules are in the rootless network
+        // namespace, if that is up.
+        let _rootless = rootless_lock(self.paths()).map_err(|e| invalid("network", e))?;
+        let config = &self.paths().config;
+        let _ = where_bridges_are(self.paths(), || {
+            let fw = crate::settings::Settings::load(config)
+                .and_then(|s| s.firewall())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            fw.network_down(&n.id, &n.bridge)
+        });
         let _ = std::fs::remove_file(docker_path_mark(self.paths(), n));
-        if let Ok(mut nl) = Netlink::open() {
+        if let Ok(mut nl) = bridge_netlink(self.paths()) {
             let _ = nl.delete_link(&n.bridge);
+        }
+        if _rootless.is_some() {
+            crate::rootlessnet::release_if_unused(self.paths(), &self.store());
         }
         Ok(())
     }
@@ -445,6 +458,9 @@ impl Engine {
         }
         for v in self.store().volumes()? {
             self.volume_remove(&v.name)?;
+        }
+        if let Ok(Some(_lock)) = rootless_lock(self.paths()) {
+            crate::rootlessnet::teardown(self.paths());
         }
         Ok(())
     }
@@ -563,13 +579,18 @@ impl Engine {
             .filter(|other| **other != name)
             .filter_map(|other| self.store().network(other).ok())
             .any(|r| !r.internal);
+        // Rootless: the rootless network namespace is made if it is not up.
+        let rootless = rootless_lock(self.paths()).map_err(|e| invalid("network connect", e))?;
         let live = || -> std::result::Result<(), String> {
+            if rootless.is_some() {
+                crate::rootlessnet::ensure(&self.paths().runroot)?;
+            }
             let pid = self
                 .live_pid(&c)
                 .ok_or_else(|| "the container stopped".to_string())?;
             let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
                 .map_err(|e| format!("opening the container's network namespace: {e}"))?;
-            let mut host = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+            let mut host = bridge_netlink(self.paths()).map_err(|e| format!("netlink: {e}"))?;
             let mut inside = Netlink::open_in(&ns).map_err(|e| format!("netlink: {e}"))?;
             let names = inside.link_names().map_err(|e| e.to_string())?;
             let dev = (0..)
@@ -606,8 +627,11 @@ impl Engine {
         if let Err(e) = live() {
             // Leave the container as it was.
             let _ = self.store().release_lease(cid.as_str(), &n.id);
-            if let Ok(mut nl) = Netlink::open() {
+            if let Ok(mut nl) = bridge_netlink(self.paths()) {
                 let _ = nl.delete_link(&host_veth(cid.as_str(), &n.id));
+            }
+            if rootless.is_some() {
+                crate::rootlessnet::release_if_unused(self.paths(), &self.store());
             }
             let _ = self.forget_network(&cid, &name);
             return Err(invalid("network connect", e));
@@ -658,17 +682,27 @@ impl Engine {
                 ),
             ));
         }
-        if c.config.networks.first() == Some(&n.name) && !c.config.ports.is_empty() {
+        let rootless = rootless_lock(self.paths()).map_err(|e| invalid("network disconnect", e))?;
+        if rootless.is_some() && c.config.networks.first() == Some(&n.name) {
+            crate::rootlessnet::stop_proxy(&self.paths().runroot, c.id().as_str());
+        }
+        if c.config.networks.first() == Some(&n.name)
+            && !c.config.ports.is_empty()
+            && rootless.is_none()
+        {
             if let Ok(fw) =
                 crate::settings::Settings::load(&self.paths().config).and_then(|s| s.firewall())
             {
                 let _ = fw.unpublish(c.id().as_str());
             }
         }
-        if let Ok(mut nl) = Netlink::open() {
+        if let Ok(mut nl) = bridge_netlink(self.paths()) {
             let _ = nl.delete_link(&host_veth(c.id().as_str(), &n.id));
         }
         self.store().release_lease(c.id().as_str(), &n.id)?;
+        if rootless.is_some() {
+            crate::rootlessnet::release_if_unused(self.paths(), &self.store());
+        }
         self.forget_network(c.id(), &n.name)?;
         self.emit(
             "network",
@@ -806,7 +840,10 @@ impl Engine {
         });
         match made {
             Ok(n) => {
-                self.claim_subnet(&n)?;
+                // Rootless: listed, never made (a plain run uses pasta).
+                if !crate::rootless::active() {
+                    self.claim_subnet(&n)?;
+                }
                 Ok(n)
             }
             // Made by a concurrent command.
@@ -820,6 +857,11 @@ impl Engine {
 /// bridge made: one for the host, whatever the root (None if it cannot be
 /// had, e.g. a read-only /run: the pick then only sees what is there).
 fn host_network_lock() -> Option<nix::fcntl::Flock<std::fs::File>> {
+    // Rootless: the bridges live in berth's own network namespace, where
+    // no other root's are (and /run/lock is not the user's to write in).
+    if crate::rootless::active() {
+        return None;
+    }
     let dir = if std::path::Path::new("/run/lock").is_dir() {
         "/run/lock"
     } else {
@@ -871,10 +913,10 @@ fn ensure_bridge(
         if let Some(docker0) = nl.link_index("docker0")? {
             let mark = docker_path_mark(paths, n);
             if std::fs::read_to_string(&mark).ok() != Some(docker0.to_string()) {
-                crate::settings::Settings::load(&paths.config)
+                let fw = crate::settings::Settings::load(&paths.config)
                     .and_then(|s| s.firewall())
-                    .map_err(|e| bad(e.to_string()))?
-                    .network_recheck(&n.id, &n.bridge, n.internal)
+                    .map_err(|e| bad(e.to_string()))?;
+                where_bridges_are(paths, || fw.network_recheck(&n.id, &n.bridge, n.internal))
                     .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
                 remember(&mark, docker0);
             }
@@ -914,19 +956,24 @@ fn ensure_bridge(
             Err(e) => return Err(e),
         }
     }
-    network::firewall::prepare_bridge(&n.bridge)?;
-    firewall
-        .network_up(&network::firewall::NetworkRules {
-            id: &n.id,
-            bridge: &n.bridge,
-            subnet: &n.subnet,
-            internal: n.internal,
-            icc: bool_opt(n, ICC_OPT),
-            masquerade: bool_opt(n, MASQ_OPT),
-            ipv6: gw6.is_some(),
-        })
-        .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))?;
-    if !n.internal && settings.network.ip_forward {
+    // The sysctls and `nft` are those of the namespace the bridge is in.
+    let rules = network::firewall::NetworkRules {
+        id: &n.id,
+        bridge: &n.bridge,
+        subnet: &n.subnet,
+        internal: n.internal,
+        icc: bool_opt(n, ICC_OPT),
+        masquerade: bool_opt(n, MASQ_OPT),
+        ipv6: gw6.is_some(),
+    };
+    where_bridges_are(paths, || {
+        network::firewall::prepare_bridge(&n.bridge)?;
+        firewall
+            .network_up(&rules)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("firewall: {e}")))
+    })?;
+    // Rootless: the namespace forwards already (set when it was made).
+    if !n.internal && settings.network.ip_forward && !crate::rootless::active() {
         network::firewall::enable_ip_forward()
             .map_err(|e| std::io::Error::new(e.kind(), format!("net.ipv4.ip_forward: {e}")))?;
     }
@@ -935,6 +982,45 @@ fn ensure_bridge(
     }
     nl.set_up(index)?;
     Ok(index)
+}
+
+/// Rootless: [`crate::rootlessnet::lock`], held while the rootless
+/// network namespace is made, used or taken down; `None` for rootful berth.
+fn rootless_lock(
+    paths: &crate::Paths,
+) -> std::result::Result<Option<nix::fcntl::Flock<std::fs::File>>, String> {
+    if crate::rootless::active() {
+        crate::rootlessnet::lock(&paths.runroot).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A netlink socket in the namespace berth's bridges are in: the host's,
+/// or rootless berth's own (which must be up).
+fn bridge_netlink(paths: &crate::Paths) -> std::io::Result<Netlink> {
+    if crate::rootless::active() {
+        let ns = std::fs::File::open(crate::rootlessnet::netns_file(&paths.runroot))?;
+        Netlink::open_in(&ns)
+    } else {
+        Netlink::open()
+    }
+}
+
+/// Run `f` in the namespace berth's bridges are in: the processes it
+/// spawns (`nft`, the DNS responder) and the `/proc/sys/net` files it
+/// writes are that namespace's. Rootless, on a thread in rootless berth's
+/// namespace (which must be up).
+fn where_bridges_are<T: Send>(
+    paths: &crate::Paths,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    if crate::rootless::active() {
+        crate::rootlessnet::run_in(&paths.runroot, || f().map_err(|e| e.to_string()))
+            .map_err(std::io::Error::other)
+    } else {
+        f()
+    }
 }
 
 /// `<runroot>/docker-path/<network id>`: the index of the `docker0` whose
@@ -1028,7 +1114,10 @@ fn plug(
     let br = ensure_bridge(paths, host, n, mtu)
         .map_err(|e| format!("network {}: bridge {}: {e}", n.name, n.bridge))?;
     if !is_default(n) {
-        ensure_dns(paths, n)?;
+        where_bridges_are(paths, || {
+            ensure_dns(paths, n).map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())?;
     }
     let ip = store
         .lease(&n.id, id, |taken| {
@@ -1184,9 +1273,15 @@ pub(crate) fn attach(
     if nets.is_empty() {
         return Ok(());
     }
+    // Rootless: in the rootless network namespace, made if it is not up;
+    // published ports go through the container's port proxy.
+    let rootless = rootless_lock(paths)?;
+    if rootless.is_some() {
+        crate::rootlessnet::ensure(&paths.runroot)?;
+    }
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| format!("opening the container's network namespace: {e}"))?;
-    let mut host = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+    let mut host = bridge_netlink(paths).map_err(|e| format!("netlink: {e}"))?;
     let mut inside = Netlink::open_in(&ns).map_err(|e| format!("netlink: {e}"))?;
     let mtu = host_mtu();
     let rec = store.container(id).map_err(|e| e.to_string())?;
@@ -1246,6 +1341,22 @@ pub(crate) fn attach(
                 }
             }
         }
+        if first && !ports.is_empty() && rootless.is_some() {
+            let specs: Vec<String> = ports
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    if p.host_ip.is_empty() {
+                        if let Some(std::net::IpAddr::V4(a)) = host_binding(n) {
+                            p.host_ip = a.to_string();
+                        }
+                    }
+                    crate::rootlessnet::proxy_spec(&p, ip)
+                })
+                .collect();
+            crate::rootlessnet::start_proxy(paths, id, &specs)?;
+            continue;
+        }
         // Ports are published to the address on the first network.
         if first && !ports.is_empty() {
             let rules: Vec<network::nft::PortRule> = ports
@@ -1279,10 +1390,13 @@ pub(crate) fn attach(
 /// only when `delete_links` (the namespace lives on: containers joined it
 /// with `--network container:`).
 pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: bool) {
-    // Rootless: the container's pasta, if it has one; no rules are ours.
+    // Rootless: the container's pasta or its port proxy, if it has one;
+    // no rules are ours.
     if crate::rootless::active() {
         crate::usernet::stop(&paths.runroot, id);
+        crate::rootlessnet::stop_proxy(&paths.runroot, id);
     }
+    let rootless = rootless_lock(paths).ok().flatten();
     if published && !crate::rootless::active() {
         if let Ok(fw) = crate::settings::Settings::load(&paths.config).and_then(|s| s.firewall()) {
             let _ = fw.unpublish(id);
@@ -1296,13 +1410,17 @@ pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: b
             .map(|j| !j.is_empty())
             .unwrap_or(true)
     {
-        if let Ok(mut nl) = Netlink::open() {
+        if let Ok(mut nl) = bridge_netlink(paths) {
             for l in &mine {
                 let _ = nl.delete_link(&host_veth(id, &l.network));
             }
         }
     }
     let _ = store.release_leases(id);
+    // The rootless network namespace goes with the last container in it.
+    if rootless.is_some() && !mine.is_empty() {
+        crate::rootlessnet::release_if_unused(paths, store);
+    }
 }
 
 /// `<runroot>/dns/<network id>.lock`: held by the network's responder.
@@ -1418,7 +1536,12 @@ impl Engine {
                 std::io::Error::from(std::io::ErrorKind::AddrNotAvailable),
             )
         })?;
-        let upstreams = network::dns::host_resolvers();
+        // Rootless: the namespace's way out forwards DNS to the host's.
+        let upstreams = if crate::rootless::active() {
+            vec![crate::rootlessnet::dns_upstream(&self.paths().runroot)]
+        } else {
+            network::dns::host_resolvers()
+        };
         let store = self.store();
         let mut idle_since: Option<std::time::Instant> = None;
         // An internal network's containers have no way out: by DNS neither.

@@ -229,6 +229,14 @@ pub(crate) struct Reservation {
     _udp: Vec<std::net::UdpSocket>,
 }
 
+impl Reservation {
+    /// The TCP listeners, in the order of the ports reserved (the
+    /// rootless port proxy serves on them).
+    pub(crate) fn into_tcp(self) -> Vec<std::net::TcpListener> {
+        self._tcp
+    }
+}
+
 /// Reserve `ports` for container `id`, or say who holds one, as Docker does.
 pub(crate) fn reserve(
     store: &store::Store,

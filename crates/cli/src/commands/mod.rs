@@ -127,6 +127,15 @@ pub enum Command {
         /// Network id.
         network: String,
     },
+    /// The published ports of a rootless container on a user-defined
+    /// network (started by berth itself).
+    #[command(hide = true)]
+    PortProxy {
+        /// Container id.
+        container: String,
+        /// `HOST_IP|HOST_PORT|CONTAINER_IP|CONTAINER_PORT|PROTO` each.
+        ports: Vec<String>,
+    },
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
@@ -308,6 +317,7 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Volume(c) => volume::dispatch(&engine, c),
         Command::Pod(c) => pod::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
+        Command::PortProxy { container, ports } => Ok(engine.serve_ports(&container, &ports)?),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
         Command::Version(a) => system::version(&engine, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&engine, a),

@@ -583,11 +583,40 @@ impl Engine {
                 [n] if crate::usernet::Tool::from_name(n).is_some() => {
                     rootless_net = crate::usernet::Tool::from_name(n);
                 }
-                _ => {
-                    return Err(EngineError::invalid(
-                        "--network",
-                        "user-defined networks are not available to rootless berth yet: use pasta (the default), slirp4netns, host or none",
-                    ))
+                // User-defined networks: bridges in the rootless network
+                // namespace (`rootlessnet`), which reaches the outside
+                // through pasta or slirp4netns.
+                nets => {
+                    let special = |n: &String| {
+                        n == "bridge"
+                            || n == "default"
+                            || crate::usernet::Tool::from_name(n).is_some()
+                    };
+                    if let Some(n) = nets.iter().find(|n| special(n)) {
+                        return Err(EngineError::invalid(
+                            "--network",
+                            format!("{n:?} cannot be combined with other networks in rootless berth: use it alone, or only user-defined networks"),
+                        ));
+                    }
+                    if let Some(p) = req.ports.iter().find(|p| p.proto != "tcp") {
+                        return Err(EngineError::invalid(
+                            "-p/--publish",
+                            format!(
+                                "{}/{}: rootless berth forwards only TCP ports to containers on user-defined networks; publish it with --network pasta",
+                                p.container_port, p.proto
+                            ),
+                        ));
+                    }
+                    let tool = crate::usernet::default_tool();
+                    if tool.binary().is_none() {
+                        return Err(EngineError::invalid(
+                            "--network",
+                            format!(
+                                "rootless berth's user-defined networks reach the outside through pasta or slirp4netns, and neither is installed: install one (as root: apt-get install {})",
+                                tool.package()
+                            ),
+                        ));
+                    }
                 }
             }
             if let Some(tool) = rootless_net {

@@ -132,6 +132,13 @@ impl User {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.as_user(&self.exe);
+        c.args(args);
+        c
+    }
+
+    /// `program` run as the user, in its home, with its environment.
+    fn as_user(&self, program: &std::path::Path) -> Command {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid",
@@ -141,8 +148,7 @@ impl User {
             "--init-groups",
             "--",
         ])
-        .arg(&self.exe)
-        .args(args)
+        .arg(program)
         .env_clear()
         .env("HOME", &self.home)
         .env("XDG_RUNTIME_DIR", &self.runtime)
@@ -1068,4 +1074,59 @@ fn compose_runs_a_project_network_rootless() {
         netns_leftovers(&runroot)
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn every_demo_step_runs_as_an_unprivileged_user() {
+    // README's main job, `scripts/demo`, is root's; its steps are
+    // `scripts/demo-steps`, run here by a user of the test's with the
+    // scripts and README copied where it can read them.
+    let u = User::new("e", true);
+    let src = u.dir.as_ref().unwrap().path().join("src");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::create_dir_all(src.join("scripts")).unwrap();
+    for f in ["scripts/demo-steps", "scripts/busybox-rootfs", "README.md"] {
+        std::fs::copy(repo.join(f), src.join(f)).unwrap();
+    }
+    let out = u
+        .as_user(std::path::Path::new("/bin/bash"))
+        .arg(src.join("scripts/demo-steps"))
+        .arg(&u.exe)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "demo-steps failed: {o}\n{e}");
+    for shown in [
+        "uid=1000(app)",
+        "tick ",
+        "demo-http",
+        "written by the first container",
+        "A /tmp/README.md",
+        "hello from the build context",
+        "steps cached",
+        "health healthy",
+        "db says: ready",
+        "hello from a ConfigMap",
+        "-> signature verified",
+        "demo-pod",
+        "-> exit code 127",
+        "No problems found",
+    ] {
+        assert!(o.contains(shown), "{shown:?} not shown: {o}\n{e}");
+    }
+    // The registry's, the API's and the build's temporary dirs are gone;
+    // the rest goes with the user (system reset in its drop).
+    assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+    // The first step's two commands (`berth unshare … | berth import`)
+    // started at once: one namespace, one pause process.
+    let pauses: Vec<i32> = u
+        .processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "berth-pause")
+        })
+        .collect();
+    assert_eq!(pauses.len(), 1, "pause processes: {pauses:?}");
 }

@@ -15,7 +15,7 @@
 //! `$XDG_DATA_HOME/berth` (`~/.local/share/berth`), `$XDG_RUNTIME_DIR/berth`
 //! (else `/tmp/berth-run-$UID`), `$XDG_CONFIG_HOME/berth`.
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -365,11 +365,42 @@ fn orphaned_namespace(root: &Path) -> Option<i32> {
 
 /// A new pause process in the namespace this process has joined.
 fn fork_pause() -> Result<i32, RootlessError> {
+    let (named_r, named_w) = name_pipe()?;
     match sys::process::fork() {
-        Ok(sys::process::Forked::Child) => pause_forever(),
-        Ok(sys::process::Forked::Parent(pid)) => Ok(pid),
+        Ok(sys::process::Forked::Child) => {
+            drop(named_r);
+            take_name(named_w);
+            pause_forever()
+        }
+        Ok(sys::process::Forked::Parent(pid)) => {
+            drop(named_w);
+            wait_named(named_r);
+            Ok(pid)
+        }
         Err(e) => Err(ns_err("starting a new pause process")(e)),
     }
+}
+
+/// The pipe on which a new pause process says it has taken its name.
+/// Its pid is recorded only then: a command that reads the pid file
+/// meanwhile (the other half of `berth unshare … | berth import`) would
+/// not know it for a pause process by its name and make a second one — a
+/// second namespace, and a pause process nobody ends.
+fn name_pipe() -> Result<(OwnedFd, OwnedFd), RootlessError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ns_err("creating a pipe")(errno(e)))
+}
+
+/// In the new pause process: take its name, then say so.
+fn take_name(named_w: OwnedFd) {
+    let _ = nix::sys::prctl::set_name(c"berth-pause");
+    let _ = std::fs::File::from(named_w).write_all(&[1]);
+}
+
+/// In its parent: until it has its name (or is gone).
+fn wait_named(named_r: OwnedFd) {
+    let mut byte = [0u8; 1];
+    let _ = std::fs::File::from(named_r).read(&mut byte);
 }
 
 /// Make the pause process: a child in a new user and mount namespace that
@@ -377,6 +408,7 @@ fn fork_pause() -> Result<i32, RootlessError> {
 fn make_pause(plan: &Plan) -> Result<i32, RootlessError> {
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| ns_err("creating a pipe")(errno(e)))?;
+    let (named_r, named_w) = name_pipe()?;
     let flags = (CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).bits();
     match sys::process::clone_fork(flags) {
         Err(e) => Err(RootlessError::Namespace {
@@ -385,6 +417,8 @@ fn make_pause(plan: &Plan) -> Result<i32, RootlessError> {
         }),
         Ok(sys::process::Forked::Child) => {
             drop(ready_w);
+            drop(named_r);
+            take_name(named_w);
             let mut byte = [0u8; 1];
             let ok = matches!(std::fs::File::from(ready_r).read(&mut byte), Ok(1));
             if !ok {
@@ -394,6 +428,8 @@ fn make_pause(plan: &Plan) -> Result<i32, RootlessError> {
         }
         Ok(sys::process::Forked::Parent(pid)) => {
             drop(ready_r);
+            drop(named_w);
+            wait_named(named_r);
             let abort = |e: RootlessError| {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -431,7 +467,6 @@ fn make_pause(plan: &Plan) -> Result<i32, RootlessError> {
 fn pause_forever() -> ! {
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
-    let _ = nix::sys::prctl::set_name(c"berth-pause");
     let _ = sys::process::close_from(0);
     loop {
         nix::unistd::pause();

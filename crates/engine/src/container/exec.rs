@@ -125,7 +125,7 @@ impl Engine {
             }
             None => None,
         };
-        let hierarchy = runtime::cgroup::Hierarchy::detect()?;
+        let hierarchy = Self::container_hierarchy()?;
         let cg = runtime::cgroup::Cgroup::open(&hierarchy, &format!("berth/{}", id.as_str()));
         let join_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
             cg.add_pid(pid)

@@ -407,7 +407,7 @@ impl crate::Engine {
         let c = self.container(name_or_id)?;
         let (_, upper, _) = self.container_layers(&c)?;
         let cgroup = if pause && c.is_running() {
-            let h = runtime::cgroup::Hierarchy::detect()?;
+            let h = Self::container_hierarchy()?;
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
             match cg.freeze() {
                 Ok(()) => Some(cg),

@@ -294,10 +294,11 @@ impl Engine {
             None => None,
         };
         let rt = runtime::by_name(&c.config.runtime, &self.runtime_state())?;
-        // Rootless on cgroup v1 there is no cgroup of the user's to put a
-        // container in (limits were refused or warned about at create).
-        let hierarchy = if rt.name() == "berth" && !crate::rootless::active() {
-            Some(runtime::cgroup::Hierarchy::detect()?)
+        // Rootless without a delegated cgroup v2 subtree there is no
+        // cgroup of the user's to put a container in (limits were warned
+        // about at create).
+        let hierarchy = if rt.name() == "berth" {
+            crate::rootless::cgroup_hierarchy()?
         } else {
             None
         };

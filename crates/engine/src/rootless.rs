@@ -120,7 +120,7 @@ fn home() -> PathBuf {
 }
 
 /// The host uid of the user berth runs for (the namespace's 0).
-fn host_uid() -> u32 {
+pub(crate) fn host_uid() -> u32 {
     std::env::var(ENV_UID)
         .ok()
         .and_then(|v| v.parse().ok())

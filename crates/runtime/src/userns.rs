@@ -147,7 +147,12 @@ pub(crate) fn prepare(
     maps: &IdMaps,
 ) -> Result<Prepared, RuntimeError> {
     let ns = namespace_with(maps)?;
-    let root = idmapped_overlay(overlay, maps, ns.as_fd())?;
+    // A copied root (rootless `keep-id`) already has the owners the
+    // container must see: bound as it is.
+    let root = match &overlay.copy {
+        Some(copy) => tree(copy, false, None, true)?,
+        None => idmapped_overlay(overlay, maps, ns.as_fd())?,
+    };
     let mut binds = Vec::new();
     for m in &plan.mounts {
         if let MountKind::Bind {

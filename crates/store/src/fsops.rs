@@ -256,14 +256,123 @@ fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> R
     futimens(fd, &a, &m)
 }
 
+/// podman's `--userns=keep-id` shift of owners (rootless berth): in the
+/// container's nested user namespace its id `k` below `uid` is the outer
+/// `k + 1`, `uid` is the outer 0 (the user) and higher ids stay, so a
+/// file the image gives `k` is stored as that outer id for the container
+/// to see `k` (gids likewise with `gid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepId {
+    /// The container's uid that is the user.
+    pub uid: u32,
+    /// The container's gid that is the user's group.
+    pub gid: u32,
+}
+
+impl KeepId {
+    /// The outer id a file of the image's id `id` is stored as, with `own`
+    /// the container's id of the user.
+    pub fn shift(id: u32, own: u32) -> u32 {
+        match id.cmp(&own) {
+            std::cmp::Ordering::Less => id + 1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => id,
+        }
+    }
+}
+
 /// How [`copy_into`] treats what it copies.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyOptions {
     /// Give every copied entry this owner instead of the source's.
     pub owner: Option<(u32, u32)>,
+    /// Shift every copied entry's owner as `--userns=keep-id` needs
+    /// (when `owner` is not given).
+    pub keep_id: Option<KeepId>,
     /// Replace entries that exist in the destination (a file over a file,
     /// a directory merged into a directory); otherwise EEXIST.
     pub overwrite: bool,
+}
+
+fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
+    match (opts.owner, opts.keep_id) {
+        (Some(o), _) => o,
+        (None, Some(k)) => (
+            KeepId::shift(st.st_uid, k.uid),
+            KeepId::shift(st.st_gid, k.gid),
+        ),
+        (None, None) => (st.st_uid, st.st_gid),
+    }
+}
+
+/// Copy the union of overlayfs layer dirs (base first) into the directory
+/// `dst` as overlayfs shows them — a whiteout removes, an opaque directory
+/// replaces, other directories merge, anything else replaces — with
+/// `opts`' owners: the root filesystem of the `vfs` storage driver, made
+/// where overlayfs cannot be mounted (or asked for, or for `keep-id`).
+pub fn flatten(layers: &[&Path], dst: BorrowedFd<'_>, opts: &CopyOptions) -> io::Result<()> {
+    for l in layers {
+        let src = open_dir(l)?;
+        let mut links = HashMap::new();
+        apply_layer(src.as_fd(), dst, opts, 0, &mut links)?;
+        let st = fstat(src.as_fd()).map_err(|e| err(l.display(), e))?;
+        apply_meta(dst, &st, Some(owner_for(&st, opts))).map_err(|e| err(l.display(), e))?;
+    }
+    Ok(())
+}
+
+fn apply_layer(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    opts: &CopyOptions,
+    depth: usize,
+    links: &mut Links,
+) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "nested deeper than {MAX_DEPTH} directories"
+        )));
+    }
+    for n in list(src).map_err(|e| err("listing a layer directory", e))? {
+        let shown = || Path::new(&n).display().to_string();
+        let st = stat_at(src, &n).map_err(|e| err(shown(), e))?;
+        let old = stat_at(dst, &n).ok();
+        if is_whiteout(&st) {
+            if old.is_some() {
+                remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+            }
+            continue;
+        }
+        if kind_of(&st) == Kind::Dir {
+            let from = open_subdir(src, &n).map_err(|e| err(shown(), e))?;
+            let merge = old.as_ref().is_some_and(|o| kind_of(o) == Kind::Dir) && !is_opaque(from.as_fd());
+            if !merge {
+                if old.is_some() {
+                    remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+                }
+                mkdirat(dst, n.as_os_str(), Mode::from_bits_truncate(0o700))
+                    .map_err(|e| err(shown(), e))?;
+            }
+            let to = open_subdir(dst, &n).map_err(|e| err(shown(), e))?;
+            apply_layer(from.as_fd(), to.as_fd(), opts, depth + 1, links)?;
+            apply_meta(to.as_fd(), &st, Some(owner_for(&st, opts))).map_err(|e| err(shown(), e))?;
+            copy_xattrs(from.as_fd(), to.as_fd());
+            // overlayfs' own marks mean nothing in a copy.
+            if let Ok(d) = nix::unistd::dup(to.as_fd()) {
+                use xattr::FileExt;
+                let f = File::from(d);
+                for a in ["trusted.overlay.opaque", "user.overlay.opaque"] {
+                    let _ = f.remove_xattr(a);
+                }
+            }
+        } else {
+            if old.is_some() {
+                remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+            }
+            copy_rec(src, &n, dst, &n, opts, depth + 1, links)?;
+        }
+    }
+    Ok(())
 }
 
 /// Copy the entry `name` of `src` (not followed) to `dst_name` in `dst`.
@@ -374,7 +483,7 @@ fn copy_rec(
             for n in list(from.as_fd()).map_err(ctx)? {
                 copy_rec(from.as_fd(), &n, to.as_fd(), &n, opts, depth + 1, links)?;
             }
-            apply_meta(to.as_fd(), &st, opts.owner).map_err(ctx)?;
+            apply_meta(to.as_fd(), &st, Some(owner_for(&st, opts))).map_err(ctx)?;
             copy_xattrs(from.as_fd(), to.as_fd());
         }
         Kind::File => {
@@ -425,7 +534,7 @@ fn copy_rec(
             let mut to = File::from(to);
             io::copy(&mut from, &mut to)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown())))?;
-            apply_meta(to.as_fd(), &now, opts.owner).map_err(ctx)?;
+            apply_meta(to.as_fd(), &now, Some(owner_for(&now, opts))).map_err(ctx)?;
             // After the chown, which drops security.capability.
             copy_xattrs(from.as_fd(), to.as_fd());
             if st.st_nlink > 1 {
@@ -437,7 +546,7 @@ fn copy_rec(
         Kind::Symlink => {
             let target = readlinkat(src, name).map_err(ctx)?;
             symlinkat(target.as_os_str(), dst, dst_name).map_err(ctx)?;
-            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            let (uid, gid) = owner_for(&st, opts);
             fchownat(
                 dst,
                 dst_name,
@@ -459,7 +568,7 @@ fn copy_rec(
                 st.st_rdev,
             )
             .map_err(ctx)?;
-            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            let (uid, gid) = owner_for(&st, opts);
             fchownat(
                 dst,
                 dst_name,

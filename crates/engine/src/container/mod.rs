@@ -6,6 +6,8 @@ pub mod archive;
 pub mod attach;
 /// `create`: validate options, merge the image config, record the container.
 pub mod create;
+/// Copied root filesystems (podman's `vfs` storage driver).
+pub mod copyroot;
 /// `exec`: run a process in a running container.
 pub mod exec;
 /// `diff`, `export`, `commit`, `cp`.

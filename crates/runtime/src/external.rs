@@ -96,7 +96,12 @@ fn mount_overlay_on_host(req: &SpawnRequest<'_>, target: &Path) -> Result<(), Ru
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| RuntimeError::sys(format!("binding {} on {}", copy.display(), target.display()), e));
+        .map_err(|e| {
+            RuntimeError::sys(
+                format!("binding {} on {}", copy.display(), target.display()),
+                e,
+            )
+        });
     }
     mount(
         Some("overlay"),

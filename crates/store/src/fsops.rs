@@ -311,8 +311,11 @@ fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
 /// `opts`' owners: the root filesystem of the `vfs` storage driver, made
 /// where overlayfs cannot be mounted (or asked for, or for `keep-id`).
 pub fn flatten(layers: &[&Path], dst: BorrowedFd<'_>, opts: &CopyOptions) -> io::Result<()> {
+    let dst = reopen_dir(dst).map_err(|e| err("opening the copy's directory", e))?;
+    let dst = dst.as_fd();
     for l in layers {
         let src = open_dir(l)?;
+        let src = reopen_dir(src.as_fd()).map_err(|e| err(l.display(), e))?;
         let mut links = HashMap::new();
         apply_layer(src.as_fd(), dst, opts, 0, &mut links)?;
         let st = fstat(src.as_fd()).map_err(|e| err(l.display(), e))?;
@@ -345,7 +348,8 @@ fn apply_layer(
         }
         if kind_of(&st) == Kind::Dir {
             let from = open_subdir(src, &n).map_err(|e| err(shown(), e))?;
-            let merge = old.as_ref().is_some_and(|o| kind_of(o) == Kind::Dir) && !is_opaque(from.as_fd());
+            let merge =
+                old.as_ref().is_some_and(|o| kind_of(o) == Kind::Dir) && !is_opaque(from.as_fd());
             if !merge {
                 if old.is_some() {
                     remove_entry(dst, &n).map_err(|e| err(shown(), e))?;

@@ -191,7 +191,12 @@ impl crate::Engine {
             }
             Ok(())
         })();
-        made.map_err(|e| EngineError::io("copying the image's layers into the container's root (vfs)", e))?;
+        made.map_err(|e| {
+            EngineError::io(
+                "copying the image's layers into the container's root (vfs)",
+                e,
+            )
+        })?;
         Ok(true)
     }
 }
@@ -240,7 +245,10 @@ fn add_user(root: std::os::fd::BorrowedFd<'_>, k: &KeepId) -> std::io::Result<()
     append(
         "passwd",
         &|l| field(l, 2).as_deref() == Some(uid.as_str()),
-        format!("{0}:*:{1}:{2}:{0}:{3}:/bin/sh\n", k.name, k.uid, k.gid, k.home),
+        format!(
+            "{0}:*:{1}:{2}:{0}:{3}:/bin/sh\n",
+            k.name, k.uid, k.gid, k.home
+        ),
     )?;
     append(
         "group",
@@ -304,17 +312,17 @@ pub(crate) fn keep_id_map(own: u32, size: u32) -> Result<Vec<crate::config::IdMa
 pub(crate) fn keep_id_for(
     uid: Option<u32>,
     gid: Option<u32>,
-) -> Result<(KeepId, Vec<crate::config::IdMapping>, Vec<crate::config::IdMapping>)> {
+) -> Result<(
+    KeepId,
+    Vec<crate::config::IdMapping>,
+    Vec<crate::config::IdMapping>,
+)> {
     let host_uid = crate::rootless::host_uid();
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(host_uid))
         .ok()
         .flatten();
     let (name, home, host_gid) = match &user {
-        Some(u) => (
-            u.name.clone(),
-            u.dir.display().to_string(),
-            u.gid.as_raw(),
-        ),
+        Some(u) => (u.name.clone(), u.dir.display().to_string(), u.gid.as_raw()),
         None => (host_uid.to_string(), "/".to_string(), host_uid),
     };
     let k = KeepId {

@@ -1063,7 +1063,9 @@ impl Engine {
             let mut base_first = dirs.clone();
             base_first.reverse();
             match self.make_copied_root(&dir, &base_first, keep_id.as_ref()) {
-                Ok(true) => self.fill_volumes(&config, &[dir.join(crate::container::copyroot::DIR)]),
+                Ok(true) => {
+                    self.fill_volumes(&config, &[dir.join(crate::container::copyroot::DIR)])
+                }
                 Ok(false) => self.fill_volumes(&config, &dirs),
                 Err(e) => Err(e),
             }

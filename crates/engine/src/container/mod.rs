@@ -4,10 +4,10 @@
 pub mod archive;
 /// `attach`: connecting to a monitor, terminal sizes.
 pub mod attach;
-/// `create`: validate options, merge the image config, record the container.
-pub mod create;
 /// Copied root filesystems (podman's `vfs` storage driver).
 pub mod copyroot;
+/// `create`: validate options, merge the image config, record the container.
+pub mod create;
 /// `exec`: run a process in a running container.
 pub mod exec;
 /// `diff`, `export`, `commit`, `cp`.

@@ -317,7 +317,7 @@ fn rootless_berth_runs_containers_as_the_user() {
     let nested = u.berth(&["run", "--rm", "--userns=auto", IMAGE, "true"]);
     assert_eq!(code(&nested), 125);
     assert!(
-        stderr(&nested).contains("not available to it yet"),
+        stderr(&nested).contains("only keep-id is available to it"),
         "{}",
         stderr(&nested)
     );

@@ -1024,3 +1024,56 @@ fn changes_rec(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three layers: a merged dir, a replaced file, a dir made opaque
+    /// (`user.overlay.opaque`, settable without root), a hard link.
+    #[test]
+    fn flatten_merges_replaces_and_honours_opaque_dirs() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b, out) = (t.path().join("a"), t.path().join("b"), t.path().join("out"));
+        for d in [&a, &b, &out] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::create_dir_all(a.join("etc")).unwrap();
+        std::fs::write(a.join("etc/keep"), "a").unwrap();
+        std::fs::write(a.join("etc/over"), "a").unwrap();
+        std::fs::create_dir_all(a.join("opaque/old")).unwrap();
+        std::fs::write(a.join("opaque/gone"), "a").unwrap();
+        std::fs::write(a.join("f"), "linked").unwrap();
+        std::fs::hard_link(a.join("f"), a.join("g")).unwrap();
+        std::fs::create_dir_all(b.join("etc")).unwrap();
+        std::fs::write(b.join("etc/over"), "b").unwrap();
+        std::fs::create_dir(b.join("opaque")).unwrap();
+        std::fs::write(b.join("opaque/new"), "b").unwrap();
+        xattr::set(b.join("opaque"), "user.overlay.opaque", b"y").unwrap();
+        let fd = open_dir(&out).unwrap();
+        flatten(&[&a, &b], fd.as_fd(), &CopyOptions::default()).unwrap();
+        let r = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        assert_eq!(r("etc/keep"), "a");
+        assert_eq!(r("etc/over"), "b");
+        assert_eq!(r("opaque/new"), "b");
+        assert!(!out.join("opaque/gone").exists() && !out.join("opaque/old").exists());
+        // The mark means nothing in a copy and is not kept.
+        assert_eq!(
+            xattr::get(out.join("opaque"), "user.overlay.opaque").unwrap(),
+            None
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(out.join("f")).unwrap().ino(),
+            std::fs::metadata(out.join("g")).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn keep_id_shifts_ids_below_the_users_up_by_one() {
+        assert_eq!(KeepId::shift(0, 1000), 1);
+        assert_eq!(KeepId::shift(999, 1000), 1000);
+        assert_eq!(KeepId::shift(1000, 1000), 0);
+        assert_eq!(KeepId::shift(1001, 1000), 1001);
+    }
+}

@@ -986,6 +986,46 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
     );
     std::fs::remove_dir_all(u.home.join(".config")).unwrap();
 
+    // Not asked for: overlay, as this kernel mounts it in the namespace
+    // (the probe's answer, kept in the runroot); where the probe found
+    // overlayfs refused, a copy by itself.
+    let probe = u.runtime.join("berth/overlay-probe");
+    assert_eq!(std::fs::read_to_string(&probe).unwrap(), "ok");
+    u.ok(&["create", "--name", "ov", "--network", "none", "app:1"]);
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", "ov"])
+            .trim(),
+        "overlay2"
+    );
+    std::fs::write(
+        &probe,
+        "refused: mounting the root filesystem: Operation not permitted",
+    )
+    .unwrap();
+    u.ok(&[
+        "create",
+        "--name",
+        "fallback",
+        "--network",
+        "none",
+        "app:1",
+        "cat",
+        "/app/x",
+    ]);
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", "fallback"])
+            .trim(),
+        "vfs"
+    );
+    assert_eq!(
+        u.ok(&["start", "-a", "fallback"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["built"]
+    );
+    std::fs::remove_file(&probe).unwrap();
+    u.ok(&["rm", "ov", "fallback"]);
+
     // rm leaves nothing of the copy.
     let cid = u.ok(&["inspect", "-f", "{{.Id}}", "c"]).trim().to_string();
     u.ok(&["rm", "-f", "c"]);

@@ -923,6 +923,11 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
             .trim(),
         "vfs"
     );
+    assert_eq!(
+        u.ok(&["--storage-driver", "vfs", "info", "-f", "{{.Driver}}"])
+            .trim(),
+        "vfs"
+    );
     let seen = u.ok(&[
         "exec",
         "c",

@@ -32,6 +32,11 @@ pub struct Cli {
     /// default $XDG_CONFIG_HOME/berth, ~/.config/berth.
     #[arg(long, global = true, env = "BERTH_CONFIG")]
     config: Option<PathBuf>,
+    /// How containers' root filesystems are made: overlay (default) or vfs
+    /// (a copy of the image per container, podman's; where overlayfs
+    /// cannot be mounted rootless, vfs is chosen by itself).
+    #[arg(long, global = true, env = "BERTH_STORAGE_DRIVER")]
+    storage_driver: Option<String>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "BERTH_LOG", default_value = "warn")]
     log_level: String,
@@ -155,7 +160,7 @@ fn command_path() -> String {
         if a.starts_with('-') {
             if matches!(
                 a.as_str(),
-                "--root" | "--runroot" | "--config" | "--log-level"
+                "--root" | "--runroot" | "--config" | "--log-level" | "--storage-driver"
             ) {
                 args.next();
             }
@@ -269,6 +274,11 @@ fn main() {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
+    // The engine reads the driver from its variable (monitors and `serve`
+    // inherit it); still single-threaded here.
+    if let Some(d) = &cli.storage_driver {
+        std::env::set_var(engine::container::copyroot::ENV, d);
+    }
     let rootless = engine::rootless::wanted();
     let paths = engine::Paths {
         root: cli.root.clone().unwrap_or_else(|| match rootless {

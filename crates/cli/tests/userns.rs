@@ -391,3 +391,49 @@ fn compose_userns_mode_reaches_the_container() {
     compose_ok(&b, &dir, &["-p", "uns", "down"]);
     assert_census_clean(&b);
 }
+
+/// The vfs storage driver as root: a plain copy, and a copy idmapped like
+/// the layers under `--userns=auto` (the image's owners inside, the
+/// container's root an unprivileged id on the host).
+#[test]
+fn a_copied_root_as_root_and_idmapped_with_auto() {
+    let b = berth_with_subids();
+    let out = b.run(&[
+        "--storage-driver",
+        "vfs",
+        "run",
+        "--name",
+        "plain",
+        "bb:test",
+        "sh",
+        "-c",
+        "stat -c %u /home/app; echo kept > /kept",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "1000");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", "plain"])
+            .trim(),
+        "vfs"
+    );
+    b.ok(&["start", "plain"]);
+    b.ok(&["wait", "plain"]);
+    assert!(b.ok(&["cp", "plain:/kept", "-"]).contains("kept"));
+    b.ok(&["rm", "plain"]);
+    let text = b.ok(&[
+        "--storage-driver",
+        "vfs",
+        "run",
+        "--rm",
+        "--userns=auto",
+        "bb:test",
+        "sh",
+        "-c",
+        "stat -c '%u:%g %n' /home/app /bin/busybox; cat /proc/self/uid_map",
+    ]);
+    assert!(text.contains("1000:1000 /home/app"), "{text}");
+    assert!(text.contains("0:0 /bin/busybox"), "{text}");
+    let map = map_lines(text.lines().last().unwrap());
+    assert_eq!(map[0].0, 0);
+    assert_ne!(map[0].1, 0, "{text}");
+}

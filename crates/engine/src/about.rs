@@ -405,12 +405,19 @@ impl Engine {
             containers_paused: paused,
             containers_stopped: containers.len() - running - paused,
             images,
-            driver: "overlay2".into(),
+            // The driver new containers get (`vfs` when asked for).
+            driver: match crate::settings::Settings::load(&self.paths().config)
+                .ok()
+                .and_then(|s| crate::container::copyroot::configured(&s).ok())
+            {
+                Some(crate::container::copyroot::Driver::Vfs) => "vfs".into(),
+                _ => "overlay2".into(),
+            },
             driver_status: vec![
                 ["Backing Filesystem".into(), backing.into()],
                 ["Supports d_type".into(), "true".into()],
                 ["Native Overlay Diff".into(), "true".into()],
-                ["userxattr".into(), "false".into()],
+                ["userxattr".into(), crate::rootless::active().to_string()],
             ],
             plugins: Plugins {
                 volume: vec!["local".into()],

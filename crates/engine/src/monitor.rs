@@ -556,7 +556,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
 
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),
-        None => runtime::cgroup::Hierarchy::detect()
+        None => crate::Engine::container_hierarchy()
             .map(|h| {
                 runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", id.as_str())).oom_killed()
             })

@@ -19,6 +19,9 @@ pub struct View {
     /// A container's upper and work dirs: mounted read-write (the
     /// container must not be running). `None`: read-only.
     pub upper: Option<(PathBuf, PathBuf)>,
+    /// A container's copied root filesystem (the `vfs` storage driver):
+    /// bound read-write instead of any layers.
+    pub copy: Option<PathBuf>,
 }
 
 fn mount_view(view: &View, target: &Path) -> std::io::Result<()> {
@@ -29,6 +32,16 @@ fn mount_view(view: &View, target: &Path) -> std::io::Result<()> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )?;
+    if let Some(copy) = &view.copy {
+        mount(
+            Some(copy.as_path()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        return Ok(());
+    }
     match (&view.upper, view.lower.as_slice()) {
         (None, []) => Ok(()),
         (None, [one]) => {
@@ -53,6 +66,7 @@ fn mount_view(view: &View, target: &Path) -> std::io::Result<()> {
                 lower: lower.to_vec(),
                 upper: upper.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
                 work: upper.as_ref().map(|u| u.1.clone()).unwrap_or_default(),
+                copy: None,
             };
             let (mut data, mut cwd) = ov.mount_data(true);
             let mut _held = Vec::new();

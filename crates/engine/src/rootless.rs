@@ -120,7 +120,7 @@ fn home() -> PathBuf {
 }
 
 /// The host uid of the user berth runs for (the namespace's 0).
-fn host_uid() -> u32 {
+pub(crate) fn host_uid() -> u32 {
     std::env::var(ENV_UID)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -502,12 +502,27 @@ fn join(pid: i32) -> Result<(), RootlessError> {
     Ok(())
 }
 
-/// The warning when a rootless container asks for resource limits: there
-/// is no cgroup of the user's to set them in. On cgroup v1 podman's, word
-/// for word (limits need cgroup v2 with the controllers delegated to the
-/// user); on v2 berth does not use a delegated cgroup yet and says so.
-/// `None` when nothing is asked or berth is rootful.
-pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<&'static str> {
+/// The cgroup hierarchy containers are made in: the host's for rootful
+/// berth; rootless, the user's delegated cgroup v2 subtree (systemd's
+/// `user@UID.service`, see [`runtime::cgroup::delegation`]) as the root,
+/// or `None` where there is none (cgroup v1, as here, or v2 without
+/// delegation): then containers get no cgroup, as podman's.
+pub fn cgroup_hierarchy() -> crate::Result<Option<runtime::cgroup::Hierarchy>> {
+    if !active() {
+        return Ok(Some(runtime::cgroup::Hierarchy::detect()?));
+    }
+    Ok(runtime::cgroup::delegation::detect()
+        .ok()
+        .map(|d| d.hierarchy()))
+}
+
+/// The warning when a rootless container asks for resource limits and
+/// there is no cgroup of the user's to set them in. On cgroup v1
+/// podman's, word for word (limits need cgroup v2 with the controllers
+/// delegated to the user); on v2 without a delegated subtree, why none is
+/// usable. `None` when nothing is asked, berth is rootful, or a delegated
+/// subtree takes the limits.
+pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<String> {
     let asked = req.memory.is_some()
         || req.memory_swap.is_some()
         || req.memory_reservation.is_some()
@@ -516,18 +531,18 @@ pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<&'
         || req.pids_limit.is_some()
         || req.cpuset_cpus.is_some()
         || req.cpuset_mems.is_some();
-    let v1 = !matches!(
-        runtime::cgroup::Hierarchy::detect(),
-        Ok(runtime::cgroup::Hierarchy::V2 { .. })
-    );
-    match (asked && wanted(), v1) {
-        (false, _) => None,
-        (true, true) => Some(
-            "WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems",
+    if !asked || !wanted() {
+        return None;
+    }
+    match runtime::cgroup::delegation::detect() {
+        Ok(_) => None,
+        Err(runtime::cgroup::delegation::NotDelegated::V1) => Some(
+            "WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems"
+                .into(),
         ),
-        (true, false) => Some(
-            "WARN[0000] Resource limits are not supported and ignored: rootless berth does not use a delegated cgroup v2 subtree yet",
-        ),
+        Err(why) => Some(format!(
+            "WARN[0000] Resource limits are not supported and ignored: {why}"
+        )),
     }
 }
 

@@ -62,6 +62,9 @@ pub struct StorageSettings {
     pub layer_expansion_floor: Option<String>,
     /// Free space unpacks leave on the store's filesystem (`256m`).
     pub min_free_space: Option<String>,
+    /// How containers' root filesystems are made: `overlay` (default) or
+    /// `vfs` (a copy of the image's layers per container).
+    pub driver: Option<String>,
 }
 
 /// `[network]`.

@@ -477,7 +477,7 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             _ => inp.container_dir.join(file),
         };
         // In a user namespace berth's own files are the container root's.
-        let opts: &[&str] = if c.userns.is_private() {
+        let opts: &[&str] = if c.userns.is_private() && !crate::rootless::active() {
             &["rbind", "rprivate", "idmap"]
         } else {
             &["rbind", "rprivate"]

@@ -49,6 +49,14 @@ pub enum Request {
         /// How many ids.
         size: u32,
     },
+    /// podman's `keep-id[:uid=N,gid=N]` (rootless only): the user's ids
+    /// are the same inside (or `uid`/`gid`).
+    KeepId {
+        /// `uid=N`.
+        uid: Option<u32>,
+        /// `gid=N`.
+        gid: Option<u32>,
+    },
     /// The maps given with `--uidmap`/`--gidmap`.
     Maps {
         /// uid map.
@@ -62,8 +70,14 @@ fn bad(flag: &str, reason: impl Into<String>) -> EngineError {
     EngineError::invalid(flag, reason)
 }
 
-/// Parse `--userns` with `--uidmap`/`--gidmap` (podman's rules).
-pub fn parse(mode: Option<&str>, uidmap: &[String], gidmap: &[String]) -> Result<Request> {
+/// Parse `--userns` with `--uidmap`/`--gidmap` (podman's rules);
+/// `rootless`: berth runs rootless (where `keep-id` is taken).
+pub fn parse(
+    mode: Option<&str>,
+    uidmap: &[String],
+    gidmap: &[String],
+    rootless: bool,
+) -> Result<Request> {
     let mode = mode.unwrap_or("").trim();
     if !uidmap.is_empty() || !gidmap.is_empty() {
         if !mode.is_empty() && mode != "private" {
@@ -105,6 +119,27 @@ pub fn parse(mode: Option<&str>, uidmap: &[String], gidmap: &[String]) -> Result
                 }
             }
             Ok(Request::Auto { size })
+        }
+        "keep-id" if rootless => {
+            let (mut uid, mut gid) = (None, None);
+            for o in opts.split(',').filter(|o| !o.is_empty()) {
+                let num = |n: &str| {
+                    n.parse::<u32>().map_err(|_| {
+                        bad("--userns", format!("keep-id: invalid {o:?}: a number is expected"))
+                    })
+                };
+                match o.split_once('=') {
+                    Some(("uid", n)) => uid = Some(num(n)?),
+                    Some(("gid", n)) => gid = Some(num(n)?),
+                    _ => {
+                        return Err(bad(
+                            "--userns",
+                            format!("keep-id: option {o:?} is not supported (berth takes uid=N,gid=N)"),
+                        ))
+                    }
+                }
+            }
+            Ok(Request::KeepId { uid, gid })
         }
         // podman's own words for these as root.
         "keep-id" => Err(bad(
@@ -303,23 +338,38 @@ mod tests {
 
     #[test]
     fn modes_and_maps() {
-        assert_eq!(parse(None, &[], &[]).unwrap(), Request::Host);
-        assert_eq!(parse(Some("host"), &[], &[]).unwrap(), Request::Host);
+        assert_eq!(parse(None, &[], &[], false).unwrap(), Request::Host);
+        assert_eq!(parse(Some("host"), &[], &[], false).unwrap(), Request::Host);
         assert_eq!(
-            parse(Some("auto"), &[], &[]).unwrap(),
+            parse(Some("auto"), &[], &[], false).unwrap(),
             Request::Auto { size: AUTO_SIZE }
         );
         assert_eq!(
-            parse(Some("auto:size=1024"), &[], &[]).unwrap(),
+            parse(Some("auto:size=1024"), &[], &[], false).unwrap(),
             Request::Auto { size: 1024 }
         );
-        assert!(parse(Some("auto:size=0"), &[], &[]).is_err());
-        assert!(parse(Some("keep-id"), &[], &[])
+        assert!(parse(Some("auto:size=0"), &[], &[], false).is_err());
+        assert!(parse(Some("keep-id"), &[], &[], false)
             .unwrap_err()
             .to_string()
             .contains("only supported in rootless mode"));
-        assert!(parse(Some("nomap"), &[], &[]).is_err());
-        let m = parse(None, &["0:100000:65536".into()], &[]).unwrap();
+        assert!(parse(Some("nomap"), &[], &[], false).is_err());
+        assert_eq!(
+            parse(Some("keep-id"), &[], &[], true).unwrap(),
+            Request::KeepId {
+                uid: None,
+                gid: None
+            }
+        );
+        assert_eq!(
+            parse(Some("keep-id:uid=200,gid=210"), &[], &[], true).unwrap(),
+            Request::KeepId {
+                uid: Some(200),
+                gid: Some(210)
+            }
+        );
+        assert!(parse(Some("keep-id:size=3"), &[], &[], true).is_err());
+        let m = parse(None, &["0:100000:65536".into()], &[], false).unwrap();
         let one = IdMapping {
             container_id: 0,
             host_id: 100000,
@@ -332,7 +382,7 @@ mod tests {
                 gid: vec![one]
             }
         );
-        assert!(parse(Some("auto"), &["0:1:1".into()], &[]).is_err());
+        assert!(parse(Some("auto"), &["0:1:1".into()], &[], false).is_err());
         assert!(parse_maps("--uidmap", &["0:100000:10".into(), "5:200000:10".into()]).is_err());
         assert!(parse_maps("--uidmap", &["1:100000:10".into()]).is_err());
         assert!(parse_maps("--uidmap", &["0:x:10".into()]).is_err());

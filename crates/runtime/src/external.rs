@@ -88,6 +88,21 @@ fn mount_overlay_on_host(req: &SpawnRequest<'_>, target: &Path) -> Result<(), Ru
     let (data, _) = req.overlay.mount_data(false);
     std::fs::create_dir_all(target)
         .map_err(|e| RuntimeError::sys(format!("creating {}", target.display()), e))?;
+    if let Some(copy) = &req.overlay.copy {
+        return mount(
+            Some(copy.as_path()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            RuntimeError::sys(
+                format!("binding {} on {}", copy.display(), target.display()),
+                e,
+            )
+        });
+    }
     mount(
         Some("overlay"),
         target,

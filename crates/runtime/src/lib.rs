@@ -42,6 +42,11 @@ pub struct Overlay {
     pub upper: PathBuf,
     /// overlayfs' work dir (same filesystem as `upper`).
     pub work: PathBuf,
+    /// A copied root filesystem (podman's `vfs` storage driver: the image's
+    /// layers copied at create), bound as the root instead of an overlay
+    /// where overlayfs cannot be mounted, was asked not to be, or for
+    /// `--userns=keep-id` (rootless: the copy's owners are shifted).
+    pub copy: Option<PathBuf>,
 }
 
 impl Overlay {

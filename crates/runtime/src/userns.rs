@@ -147,7 +147,16 @@ pub(crate) fn prepare(
     maps: &IdMaps,
 ) -> Result<Prepared, RuntimeError> {
     let ns = namespace_with(maps)?;
-    let root = idmapped_overlay(overlay, maps, ns.as_fd())?;
+    // A copied root (vfs): rootless (`keep-id`) its owners are already
+    // the ones the container must see, and it is bound as it is; as host
+    // root it is idmapped like the layers.
+    let root = match &overlay.copy {
+        Some(copy) => {
+            let idmap = (!sys::process::in_user_namespace()).then(|| ns.as_fd());
+            tree(copy, false, idmap, true)?
+        }
+        None => idmapped_overlay(overlay, maps, ns.as_fd())?,
+    };
     let mut binds = Vec::new();
     for m in &plan.mounts {
         if let MountKind::Bind {

@@ -71,6 +71,7 @@ fn run_with(
         lower: vec![dir.join("lower")],
         upper: dir.join("upper"),
         work: dir.join("work"),
+        copy: None,
     };
     let (r, w) = nix::unistd::pipe().unwrap();
     let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());

@@ -256,14 +256,127 @@ fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> R
     futimens(fd, &a, &m)
 }
 
+/// podman's `--userns=keep-id` shift of owners (rootless berth): in the
+/// container's nested user namespace its id `k` below `uid` is the outer
+/// `k + 1`, `uid` is the outer 0 (the user) and higher ids stay, so a
+/// file the image gives `k` is stored as that outer id for the container
+/// to see `k` (gids likewise with `gid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepId {
+    /// The container's uid that is the user.
+    pub uid: u32,
+    /// The container's gid that is the user's group.
+    pub gid: u32,
+}
+
+impl KeepId {
+    /// The outer id a file of the image's id `id` is stored as, with `own`
+    /// the container's id of the user.
+    pub fn shift(id: u32, own: u32) -> u32 {
+        match id.cmp(&own) {
+            std::cmp::Ordering::Less => id + 1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => id,
+        }
+    }
+}
+
 /// How [`copy_into`] treats what it copies.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyOptions {
     /// Give every copied entry this owner instead of the source's.
     pub owner: Option<(u32, u32)>,
+    /// Shift every copied entry's owner as `--userns=keep-id` needs
+    /// (when `owner` is not given).
+    pub keep_id: Option<KeepId>,
     /// Replace entries that exist in the destination (a file over a file,
     /// a directory merged into a directory); otherwise EEXIST.
     pub overwrite: bool,
+}
+
+fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
+    match (opts.owner, opts.keep_id) {
+        (Some(o), _) => o,
+        (None, Some(k)) => (
+            KeepId::shift(st.st_uid, k.uid),
+            KeepId::shift(st.st_gid, k.gid),
+        ),
+        (None, None) => (st.st_uid, st.st_gid),
+    }
+}
+
+/// Copy the union of overlayfs layer dirs (base first) into the directory
+/// `dst` as overlayfs shows them — a whiteout removes, an opaque directory
+/// replaces, other directories merge, anything else replaces — with
+/// `opts`' owners: the root filesystem of the `vfs` storage driver, made
+/// where overlayfs cannot be mounted (or asked for, or for `keep-id`).
+pub fn flatten(layers: &[&Path], dst: BorrowedFd<'_>, opts: &CopyOptions) -> io::Result<()> {
+    let dst = reopen_dir(dst).map_err(|e| err("opening the copy's directory", e))?;
+    let dst = dst.as_fd();
+    for l in layers {
+        let src = open_dir(l)?;
+        let src = reopen_dir(src.as_fd()).map_err(|e| err(l.display(), e))?;
+        let mut links = HashMap::new();
+        apply_layer(src.as_fd(), dst, opts, 0, &mut links)?;
+        let st = fstat(src.as_fd()).map_err(|e| err(l.display(), e))?;
+        apply_meta(dst, &st, Some(owner_for(&st, opts))).map_err(|e| err(l.display(), e))?;
+    }
+    Ok(())
+}
+
+fn apply_layer(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    opts: &CopyOptions,
+    depth: usize,
+    links: &mut Links,
+) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "nested deeper than {MAX_DEPTH} directories"
+        )));
+    }
+    for n in list(src).map_err(|e| err("listing a layer directory", e))? {
+        let shown = || Path::new(&n).display().to_string();
+        let st = stat_at(src, &n).map_err(|e| err(shown(), e))?;
+        let old = stat_at(dst, &n).ok();
+        if is_whiteout(&st) {
+            if old.is_some() {
+                remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+            }
+            continue;
+        }
+        if kind_of(&st) == Kind::Dir {
+            let from = open_subdir(src, &n).map_err(|e| err(shown(), e))?;
+            let merge =
+                old.as_ref().is_some_and(|o| kind_of(o) == Kind::Dir) && !is_opaque(from.as_fd());
+            if !merge {
+                if old.is_some() {
+                    remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+                }
+                mkdirat(dst, n.as_os_str(), Mode::from_bits_truncate(0o700))
+                    .map_err(|e| err(shown(), e))?;
+            }
+            let to = open_subdir(dst, &n).map_err(|e| err(shown(), e))?;
+            apply_layer(from.as_fd(), to.as_fd(), opts, depth + 1, links)?;
+            apply_meta(to.as_fd(), &st, Some(owner_for(&st, opts))).map_err(|e| err(shown(), e))?;
+            copy_xattrs(from.as_fd(), to.as_fd());
+            // overlayfs' own marks mean nothing in a copy.
+            if let Ok(d) = nix::unistd::dup(to.as_fd()) {
+                use xattr::FileExt;
+                let f = File::from(d);
+                for a in ["trusted.overlay.opaque", "user.overlay.opaque"] {
+                    let _ = f.remove_xattr(a);
+                }
+            }
+        } else {
+            if old.is_some() {
+                remove_entry(dst, &n).map_err(|e| err(shown(), e))?;
+            }
+            copy_rec(src, &n, dst, &n, opts, depth + 1, links)?;
+        }
+    }
+    Ok(())
 }
 
 /// Copy the entry `name` of `src` (not followed) to `dst_name` in `dst`.
@@ -374,7 +487,7 @@ fn copy_rec(
             for n in list(from.as_fd()).map_err(ctx)? {
                 copy_rec(from.as_fd(), &n, to.as_fd(), &n, opts, depth + 1, links)?;
             }
-            apply_meta(to.as_fd(), &st, opts.owner).map_err(ctx)?;
+            apply_meta(to.as_fd(), &st, Some(owner_for(&st, opts))).map_err(ctx)?;
             copy_xattrs(from.as_fd(), to.as_fd());
         }
         Kind::File => {
@@ -425,7 +538,7 @@ fn copy_rec(
             let mut to = File::from(to);
             io::copy(&mut from, &mut to)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown())))?;
-            apply_meta(to.as_fd(), &now, opts.owner).map_err(ctx)?;
+            apply_meta(to.as_fd(), &now, Some(owner_for(&now, opts))).map_err(ctx)?;
             // After the chown, which drops security.capability.
             copy_xattrs(from.as_fd(), to.as_fd());
             if st.st_nlink > 1 {
@@ -437,7 +550,7 @@ fn copy_rec(
         Kind::Symlink => {
             let target = readlinkat(src, name).map_err(ctx)?;
             symlinkat(target.as_os_str(), dst, dst_name).map_err(ctx)?;
-            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            let (uid, gid) = owner_for(&st, opts);
             fchownat(
                 dst,
                 dst_name,
@@ -459,7 +572,7 @@ fn copy_rec(
                 st.st_rdev,
             )
             .map_err(ctx)?;
-            let (uid, gid) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            let (uid, gid) = owner_for(&st, opts);
             fchownat(
                 dst,
                 dst_name,
@@ -910,4 +1023,57 @@ fn changes_rec(
         path.pop();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three layers: a merged dir, a replaced file, a dir made opaque
+    /// (`user.overlay.opaque`, settable without root), a hard link.
+    #[test]
+    fn flatten_merges_replaces_and_honours_opaque_dirs() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b, out) = (t.path().join("a"), t.path().join("b"), t.path().join("out"));
+        for d in [&a, &b, &out] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::create_dir_all(a.join("etc")).unwrap();
+        std::fs::write(a.join("etc/keep"), "a").unwrap();
+        std::fs::write(a.join("etc/over"), "a").unwrap();
+        std::fs::create_dir_all(a.join("opaque/old")).unwrap();
+        std::fs::write(a.join("opaque/gone"), "a").unwrap();
+        std::fs::write(a.join("f"), "linked").unwrap();
+        std::fs::hard_link(a.join("f"), a.join("g")).unwrap();
+        std::fs::create_dir_all(b.join("etc")).unwrap();
+        std::fs::write(b.join("etc/over"), "b").unwrap();
+        std::fs::create_dir(b.join("opaque")).unwrap();
+        std::fs::write(b.join("opaque/new"), "b").unwrap();
+        xattr::set(b.join("opaque"), "user.overlay.opaque", b"y").unwrap();
+        let fd = open_dir(&out).unwrap();
+        flatten(&[&a, &b], fd.as_fd(), &CopyOptions::default()).unwrap();
+        let r = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        assert_eq!(r("etc/keep"), "a");
+        assert_eq!(r("etc/over"), "b");
+        assert_eq!(r("opaque/new"), "b");
+        assert!(!out.join("opaque/gone").exists() && !out.join("opaque/old").exists());
+        // The mark means nothing in a copy and is not kept.
+        assert_eq!(
+            xattr::get(out.join("opaque"), "user.overlay.opaque").unwrap(),
+            None
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(out.join("f")).unwrap().ino(),
+            std::fs::metadata(out.join("g")).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn keep_id_shifts_ids_below_the_users_up_by_one() {
+        assert_eq!(KeepId::shift(0, 1000), 1);
+        assert_eq!(KeepId::shift(999, 1000), 1000);
+        assert_eq!(KeepId::shift(1000, 1000), 0);
+        assert_eq!(KeepId::shift(1001, 1000), 1001);
+    }
 }

@@ -412,6 +412,7 @@ impl Builder<'_> {
             let opts = store::fsops::CopyOptions {
                 owner: None,
                 overwrite: true,
+                keep_id: None,
             };
             match name {
                 None => store::fsops::copy_contents(pdir.as_fd(), dst.as_fd(), &opts),
@@ -436,6 +437,7 @@ impl Builder<'_> {
                 let view = crate::rootfs::View {
                     lower: self.engine.store().layer_dirs(id)?,
                     upper: None,
+                    copy: None,
                 };
                 let d = dest.to_path_buf();
                 self.engine

@@ -47,6 +47,7 @@ impl Engine {
                 let view = crate::rootfs::View {
                     lower: self.store().layer_dirs(image)?,
                     upper: None,
+                    copy: None,
                 };
                 let dir = dir.clone();
                 self.in_rootfs(&view, move |root| {
@@ -57,6 +58,7 @@ impl Engine {
                         &store::fsops::CopyOptions {
                             owner: None,
                             overwrite: true,
+                            keep_id: None,
                         },
                     )
                 })?;
@@ -65,6 +67,7 @@ impl Engine {
                 let view = crate::rootfs::View {
                     lower: self.store().layer_dirs(image)?,
                     upper: None,
+                    copy: None,
                 };
                 // The helper (a forked process) writes the tar itself.
                 let dest = dest.clone();

@@ -793,6 +793,7 @@ impl Builder<'_> {
                 let view = crate::rootfs::View {
                     lower: from_layers,
                     upper: None,
+                    copy: None,
                 };
                 let path = tar_path.clone();
                 b.engine.in_rootfs(&view, move |root| {

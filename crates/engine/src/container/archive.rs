@@ -302,6 +302,9 @@ impl crate::Engine {
         let owner = if opts.copy_uid_gid && !c.config.user.is_empty() {
             let mut search = vec![self.store().container_dir(c.id()).join("upper")];
             search.extend(self.lower_dirs(&c)?.into_iter().rev());
+            if let Some(copy) = self.copied_root(c.id()) {
+                search = vec![copy];
+            }
             let u = crate::spec::resolve_user(&c.config.user, &search)?;
             Some((u.uid, u.gid))
         } else {

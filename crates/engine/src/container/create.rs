@@ -443,13 +443,16 @@ impl Engine {
             None | Some("" | "host")
         ) || !req.uidmap.is_empty()
             || !req.gidmap.is_empty();
-        if asks_userns && crate::rootless::active() {
+        let rootless = crate::rootless::active();
+        let userns_req =
+            crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap, rootless)?;
+        let keep_id_asked = matches!(userns_req, crate::userns::Request::KeepId { .. });
+        if asks_userns && rootless && !keep_id_asked {
             return Err(EngineError::invalid(
                 "--userns",
-                "rootless berth runs containers in its own user namespace (the user is root there, its subordinate ids are 1..N); --userns, --uidmap and --gidmap are not available to it yet",
+                "rootless berth runs containers in its own user namespace (the user is root there, its subordinate ids are 1..N); of --userns only keep-id is available to it (--userns=auto, --uidmap and --gidmap are not yet)",
             ));
         }
-        let userns_req = crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
         // Another container's namespaces belong to the host's user
         // namespace: a container in a user namespace of its own cannot
         // join them (podman puts a pod's members in the infra's user
@@ -493,9 +496,19 @@ impl Engine {
                 let settings = crate::settings::Settings::load(&self.paths().config)?;
                 Some((crate::userns::auto_pool(&settings.userns, size)?, size))
             }
-            crate::userns::Request::Maps { .. } => None,
+            crate::userns::Request::Maps { .. } | crate::userns::Request::KeepId { .. } => None,
         };
+        let mut keep_id = None;
         let userns = match &userns_req {
+            crate::userns::Request::KeepId { uid, gid } => {
+                let (k, uid_map, gid_map) = crate::container::copyroot::keep_id_for(*uid, *gid)?;
+                keep_id = Some(k);
+                crate::config::UserNs {
+                    mode: req.userns.clone().unwrap_or_default(),
+                    uid_map,
+                    gid_map,
+                }
+            }
             crate::userns::Request::Host => crate::config::UserNs {
                 mode: req.userns.clone().unwrap_or_default(),
                 ..Default::default()
@@ -916,10 +929,11 @@ impl Engine {
                 .clone()
                 .or(joined_hostname)
                 .unwrap_or_else(|| id.short().to_string()),
-            user: req
-                .user
-                .clone()
-                .unwrap_or_else(|| ic.user().clone().unwrap_or_default()),
+            // keep-id: the user's ids unless -u says otherwise (podman).
+            user: req.user.clone().unwrap_or_else(|| match &keep_id {
+                Some(k) => format!("{}:{}", k.uid, k.gid),
+                None => ic.user().clone().unwrap_or_default(),
+            }),
             env,
             cmd,
             entrypoint,
@@ -1073,7 +1087,18 @@ impl Engine {
             }
             None => None,
         };
-        let copied = self.fill_volumes(&config, &dirs);
+        // A copied root (vfs, keep-id) before the volumes are filled from it.
+        let copied = {
+            let mut base_first = dirs.clone();
+            base_first.reverse();
+            match self.make_copied_root(&dir, &base_first, keep_id.as_ref()) {
+                Ok(true) => {
+                    self.fill_volumes(&config, &[dir.join(crate::container::copyroot::DIR)])
+                }
+                Ok(false) => self.fill_volumes(&config, &dirs),
+                Err(e) => Err(e),
+            }
+        };
         crate::faults::point("create.volumes-filled");
         if let Err(e) = copied.and_then(|()| write_etc_files(&dir, &config, dns.as_deref())) {
             let _ = self.store().remove_container(&id);

@@ -63,6 +63,9 @@ impl Engine {
         let layers = self.lower_dirs(&c)?;
         let mut search: Vec<PathBuf> = vec![dir.join("upper")];
         search.extend(layers.iter().rev().cloned());
+        if let Some(copy) = self.copied_root(&id) {
+            search = vec![copy];
+        }
         let user_spec = req.user.clone().unwrap_or_else(|| c.config.user.clone());
         let mut user = crate::spec::resolve_user(&user_spec, &search)?;
         // The container's `--group-add` holds for its execs too (dockerd).
@@ -125,7 +128,7 @@ impl Engine {
             }
             None => None,
         };
-        let hierarchy = runtime::cgroup::Hierarchy::detect()?;
+        let hierarchy = Self::container_hierarchy()?;
         let cg = runtime::cgroup::Cgroup::open(&hierarchy, &format!("berth/{}", id.as_str()));
         let join_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
             cg.add_pid(pid)

@@ -212,7 +212,15 @@ fn runtime_made(c: &Container) -> Vec<PathBuf> {
 
 impl crate::Engine {
     /// The layer dirs of a container's image, base first, then its upper.
+    /// A container with a copied root (vfs) has no layers of its own:
+    /// what needs them (`diff`, `commit`) is refused, saying why.
     fn container_layers(&self, c: &Container) -> Result<(Vec<PathBuf>, PathBuf, PathBuf)> {
+        if self.copied_root(c.id()).is_some() {
+            return Err(EngineError::State {
+                name: c.name().to_string(),
+                problem: "has a copied root filesystem (the vfs storage driver): its changes are not recorded apart from its image, so diff and commit cannot work on it; berth export it (and berth import the tar) instead".into(),
+            });
+        }
         let dir = self.store().container_dir(c.id());
         let lower = self.lower_dirs(c)?;
         Ok((lower, dir.join("upper"), dir.join("work")))
@@ -239,12 +247,18 @@ impl crate::Engine {
             }
             return work(root.as_fd()).map_err(io_err("copying"));
         }
-        let (mut lower, upper, workdir) = self.container_layers(c)?;
-        let upper_rw = if writable {
-            Some((upper, workdir))
-        } else {
-            lower.push(upper);
-            None
+        let copy = self.copied_root(c.id());
+        let (lower, upper_rw) = match &copy {
+            Some(_) => (Vec::new(), None),
+            None => {
+                let (mut lower, upper, workdir) = self.container_layers(c)?;
+                if writable {
+                    (lower, Some((upper, workdir)))
+                } else {
+                    lower.push(upper);
+                    (lower, None)
+                }
+            }
         };
         // Volumes and binds, as at start (tmpfs mounts have no content
         // while stopped).
@@ -267,6 +281,7 @@ impl crate::Engine {
         let view = View {
             lower,
             upper: upper_rw,
+            copy,
         };
         self.in_rootfs(&view, |root| {
             for (target, src, ro) in &binds {
@@ -351,9 +366,22 @@ impl crate::Engine {
     /// volumes) as a tar stream on `out`.
     pub fn export(&self, name_or_id: &str, out: OwnedFd) -> Result<()> {
         let c = self.container(name_or_id)?;
-        let (mut lower, upper, _) = self.container_layers(&c)?;
-        lower.push(upper);
-        let view = View { lower, upper: None };
+        let view = match self.copied_root(c.id()) {
+            Some(copy) => View {
+                lower: Vec::new(),
+                upper: None,
+                copy: Some(copy),
+            },
+            None => {
+                let (mut lower, upper, _) = self.container_layers(&c)?;
+                lower.push(upper);
+                View {
+                    lower,
+                    upper: None,
+                    copy: None,
+                }
+            }
+        };
         self.in_rootfs(&view, |root| {
             let mut w = std::io::BufWriter::new(std::fs::File::from(out));
             fsops::tar_contents(root, &mut w)?;
@@ -407,7 +435,7 @@ impl crate::Engine {
         let c = self.container(name_or_id)?;
         let (_, upper, _) = self.container_layers(&c)?;
         let cgroup = if pause && c.is_running() {
-            let h = runtime::cgroup::Hierarchy::detect()?;
+            let h = Self::container_hierarchy()?;
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
             match cg.freeze() {
                 Ok(()) => Some(cg),
@@ -534,6 +562,7 @@ impl crate::Engine {
                         let copts = fsops::CopyOptions {
                             owner,
                             overwrite: true,
+                            keep_id: None,
                         };
                         if contents_only && is_dir {
                             let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
@@ -613,6 +642,7 @@ impl crate::Engine {
                     let copts = fsops::CopyOptions {
                         owner,
                         overwrite: true,
+                        keep_id: None,
                     };
                     match &src {
                         None => {

@@ -148,14 +148,19 @@ impl Engine {
                 "MaskedPaths": crate::spec::MASKED_PATHS,
                 "ReadonlyPaths": crate::spec::READONLY_PATHS,
             },
-            "GraphDriver": {
-                "Name": "overlay2",
-                "Data": {
-                    "LowerDir": lower,
-                    "UpperDir": dir.join("upper"),
-                    "WorkDir": dir.join("work"),
-                    "MergedDir": dir.join("rootfs"),
-                },
+            "GraphDriver": if dir.join(crate::container::copyroot::DIR).is_dir() {
+                // podman's vfs: the copy is the container's whole root.
+                json!({"Name": "vfs", "Data": {"Dir": dir.join(crate::container::copyroot::DIR)}})
+            } else {
+                json!({
+                    "Name": "overlay2",
+                    "Data": {
+                        "LowerDir": lower,
+                        "UpperDir": dir.join("upper"),
+                        "WorkDir": dir.join("work"),
+                        "MergedDir": dir.join("rootfs"),
+                    },
+                })
             },
             "Mounts": mounts,
             "Config": {

@@ -4,6 +4,8 @@
 pub mod archive;
 /// `attach`: connecting to a monitor, terminal sizes.
 pub mod attach;
+/// Copied root filesystems (podman's `vfs` storage driver).
+pub mod copyroot;
 /// `create`: validate options, merge the image config, record the container.
 pub mod create;
 /// `exec`: run a process in a running container.

@@ -88,8 +88,18 @@ impl Engine {
         Ok(())
     }
 
+    /// The hierarchy a container's cgroup is in: rootless berth's
+    /// delegated subtree where it has one (else the host's, where a
+    /// rootless container has no cgroup: reads find nothing).
+    pub(crate) fn container_hierarchy() -> Result<runtime::cgroup::Hierarchy> {
+        match crate::rootless::cgroup_hierarchy()? {
+            Some(h) => Ok(h),
+            None => Ok(runtime::cgroup::Hierarchy::detect()?),
+        }
+    }
+
     pub(crate) fn cgroup_of(&self, c: &Container) -> Result<runtime::cgroup::Cgroup> {
-        let h = runtime::cgroup::Hierarchy::detect()?;
+        let h = Self::container_hierarchy()?;
         Ok(runtime::cgroup::Cgroup::open(
             &h,
             &format!("berth/{}", c.id().as_str()),
@@ -129,10 +139,10 @@ impl Engine {
                 })
             }
         }
-        if crate::rootless::active() {
+        if crate::rootless::active() && crate::rootless::cgroup_hierarchy()?.is_none() {
             return Err(EngineError::invalid(
                 "pause",
-                "rootless containers have no cgroup of their own (the freezer is one): they cannot be paused",
+                "rootless containers have no cgroup of their own here (cgroup v1, or no delegated cgroup v2 subtree; the freezer is one): they cannot be paused",
             ));
         }
         let cg = self.cgroup_of(&c)?;
@@ -544,7 +554,7 @@ impl Engine {
                 problem: "is not running".into(),
             });
         }
-        let h = runtime::cgroup::Hierarchy::detect()?;
+        let h = Self::container_hierarchy()?;
         let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
         let mut pids = cg.pids().unwrap_or_default();
         if pids.is_empty() {

@@ -154,13 +154,19 @@ impl Engine {
                 .map_err(|e| EngineError::io(format!("creating {}", empty.display()), e))?;
             layers.push(empty);
         }
+        let copy = self.copied_root(&id);
         let overlay = runtime::Overlay {
             lower: layers.clone(),
             upper: dir.join("upper"),
             work: dir.join("work"),
+            copy: copy.clone(),
         };
-        let mut search: Vec<PathBuf> = vec![overlay.upper.clone()];
-        search.extend(layers.iter().rev().cloned());
+        let search: Vec<PathBuf> = match copy {
+            Some(c) => vec![c],
+            None => std::iter::once(overlay.upper.clone())
+                .chain(layers.iter().rev().cloned())
+                .collect(),
+        };
         let mut user = crate::spec::resolve_user(&c.config.user, &search)?;
         crate::spec::add_groups(&mut user, &c.config.group_add, &search)?;
         // Legacy links: their variables before the container's own, their
@@ -234,8 +240,11 @@ impl Engine {
             // is shown with the container's mapping, so its files keep the
             // container's own ids on disk; another bind shows the host's
             // ids, and `:U` gives it to the user's host ids.
-            let idmapped =
-                userns.is_private() && (m.kind == crate::config::MountType::Volume || m.idmap);
+            // Rootless (keep-id) nothing can be idmapped: the host's
+            // filesystems belong to the host's user namespace.
+            let idmapped = userns.is_private()
+                && !crate::rootless::active()
+                && (m.kind == crate::config::MountType::Volume || m.idmap);
             let (uid, gid) = if idmapped {
                 (user.uid, user.gid)
             } else {
@@ -294,10 +303,11 @@ impl Engine {
             None => None,
         };
         let rt = runtime::by_name(&c.config.runtime, &self.runtime_state())?;
-        // Rootless on cgroup v1 there is no cgroup of the user's to put a
-        // container in (limits were refused or warned about at create).
-        let hierarchy = if rt.name() == "berth" && !crate::rootless::active() {
-            Some(runtime::cgroup::Hierarchy::detect()?)
+        // Rootless without a delegated cgroup v2 subtree there is no
+        // cgroup of the user's to put a container in (limits were warned
+        // about at create).
+        let hierarchy = if rt.name() == "berth" {
+            crate::rootless::cgroup_hierarchy()?
         } else {
             None
         };

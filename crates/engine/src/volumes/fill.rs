@@ -16,6 +16,7 @@ impl crate::Engine {
         let view = crate::rootfs::View {
             lower: lower.to_vec(),
             upper: None,
+            copy: None,
         };
         self.in_rootfs(&view, |root| {
             for (target, data) in jobs {

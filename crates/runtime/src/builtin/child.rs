@@ -478,6 +478,16 @@ fn find_executable(plan: &ChildPlan) -> Result<CString, Failure> {
 }
 
 fn mount_overlay(ov: &Overlay, target: &Path) -> Result<(), Failure> {
+    if let Some(copy) = &ov.copy {
+        return mount(
+            Some(copy.as_path()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("binding the copied root filesystem {}", copy.display()));
+    }
     let (mut data, cwd) = ov.mount_data(true);
     let mut _held = Vec::new();
     if !Overlay::fits(&data) {

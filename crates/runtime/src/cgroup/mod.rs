@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
+/// A delegated cgroup v2 subtree of the user's, for rootless berth.
+pub mod delegation;
 mod stats;
 pub use stats::{BlkioEntry, BlkioStats, CgroupStats, Throttling};
 

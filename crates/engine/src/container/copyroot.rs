@@ -1,0 +1,369 @@
+//! Copied root filesystems: podman's `vfs` storage driver. A container's
+//! root is a copy of its image's layers made at create (`<dir>/copy`,
+//! bound as the root at start) instead of an overlay over them.
+//!
+//! It is used where overlayfs cannot be mounted in rootless berth's user
+//! namespace (old kernels, a filesystem that refuses: probed once per
+//! boot), when asked for (`--storage-driver vfs`, `BERTH_STORAGE_DRIVER`,
+//! `[storage] driver = "vfs"`), and for rootless `--userns=keep-id`,
+//! whose nested user namespace needs the image's files stored with
+//! shifted owners (overlayfs cannot be idmapped, and the layer dirs'
+//! filesystem belongs to the host's user namespace, whose root alone may
+//! idmap it). The cost: each container takes its image's size on disk and
+//! the copy's time at create. `diff` and `commit` need overlayfs' record
+//! of the changes and are refused on such a container; `export`, `cp`,
+//! `start`/`stop` work on the copy.
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{EngineError, Result};
+
+/// The copy's dir in the container's dir.
+pub const DIR: &str = "copy";
+
+/// Overrides `[storage] driver` (set by the `--storage-driver` flag).
+pub const ENV: &str = "BERTH_STORAGE_DRIVER";
+
+/// How containers' root filesystems are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// overlayfs over the shared layer dirs (the default).
+    Overlay,
+    /// A copy of the layers per container.
+    Vfs,
+}
+
+impl std::str::FromStr for Driver {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Driver> {
+        match s.trim() {
+            "overlay" | "overlay2" => Ok(Driver::Overlay),
+            "vfs" => Ok(Driver::Vfs),
+            other => Err(EngineError::invalid(
+                "--storage-driver",
+                format!("unknown storage driver {other:?}: berth has overlay and vfs"),
+            )),
+        }
+    }
+}
+
+/// `--userns=keep-id` for one container (rootless): the container's ids
+/// that are the user's, and the passwd entry it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeepId {
+    /// The container's uid that is the user (the user's own by default).
+    pub uid: u32,
+    /// The container's gid that is the user's group.
+    pub gid: u32,
+    /// The user's login name.
+    pub name: String,
+    /// The user's home directory (`$HOME` inside, as podman).
+    pub home: String,
+}
+
+/// Why a container gets a copy.
+enum Why {
+    Asked,
+    Refused(String),
+    KeepId,
+}
+
+/// The driver configured: the flag's environment variable, else
+/// berth.toml's `[storage] driver`.
+pub(crate) fn configured(settings: &crate::settings::Settings) -> Result<Driver> {
+    match std::env::var(ENV).ok().filter(|v| !v.is_empty()) {
+        Some(v) => v.parse(),
+        None => match settings.storage.driver.as_deref() {
+            Some(v) => v.parse().map_err(|_| {
+                EngineError::invalid(
+                    "berth.toml",
+                    format!("[storage] driver = {v:?}: berth has overlay and vfs"),
+                )
+            }),
+            None => Ok(Driver::Overlay),
+        },
+    }
+}
+
+impl crate::Engine {
+    /// The copy of a container made with one, if it has.
+    pub(crate) fn copied_root(&self, id: &model::ContainerId) -> Option<PathBuf> {
+        let p = self.store().container_dir(id).join(DIR);
+        p.is_dir().then_some(p)
+    }
+
+    /// Can overlayfs be mounted here (rootless: in the user namespace)?
+    /// Probed once in a helper's mount namespace; the answer is kept in
+    /// the runroot (gone at reboot, when the kernel may have changed).
+    fn overlay_refusal(&self) -> Option<String> {
+        let cache = self.paths().runroot.join("overlay-probe");
+        if let Ok(text) = std::fs::read_to_string(&cache) {
+            return text.strip_prefix("refused: ").map(str::to_string);
+        }
+        let probe = || -> Result<()> {
+            let tmp = self.store().tmp_dir("overlay-probe")?;
+            let mk = |n: &str| {
+                let p = tmp.path().join(n);
+                std::fs::create_dir(&p)
+                    .map(|()| p)
+                    .map_err(|e| EngineError::io("making the overlay probe's dirs", e))
+            };
+            let view = crate::rootfs::View {
+                lower: vec![mk("a")?, mk("b")?],
+                upper: Some((mk("upper")?, mk("work")?)),
+                copy: None,
+            };
+            self.in_rootfs(&view, |_| Ok(()))
+        };
+        let answer = match probe() {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        let text = match &answer {
+            None => "ok".to_string(),
+            Some(e) => format!("refused: {e}"),
+        };
+        let _ = std::fs::write(&cache, text);
+        answer
+    }
+
+    fn why_copy(&self, keep_id: bool) -> Result<Option<Why>> {
+        if keep_id {
+            return Ok(Some(Why::KeepId));
+        }
+        let settings = crate::settings::Settings::load(&self.paths().config)?;
+        if configured(&settings)? == Driver::Vfs {
+            return Ok(Some(Why::Asked));
+        }
+        if crate::rootless::active() {
+            if let Some(e) = self.overlay_refusal() {
+                return Ok(Some(Why::Refused(e)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Make the container's copy in `dir` from `layers` (base first) when
+    /// it gets one (see the module's notes), with keep-id's owners and
+    /// passwd entry. Says once per state root what a copy costs.
+    pub(crate) fn make_copied_root(
+        &self,
+        dir: &Path,
+        layers: &[PathBuf],
+        keep_id: Option<&KeepId>,
+    ) -> Result<bool> {
+        let Some(why) = self.why_copy(keep_id.is_some())? else {
+            return Ok(false);
+        };
+        let noted = self.paths().root.join("vfs-noted");
+        let first = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&noted)
+            .is_ok();
+        if first {
+            let reason = match &why {
+                Why::Asked => "the vfs storage driver was asked for".to_string(),
+                Why::Refused(e) => {
+                    format!("overlayfs cannot be mounted in the user namespace here ({e})")
+                }
+                Why::KeepId => "--userns=keep-id needs the image's files with shifted owners (overlayfs cannot be idmapped in a user namespace)".to_string(),
+            };
+            tracing::warn!(
+                "{reason}: containers get a copy of their image's layers (the vfs storage driver); each copy takes the image's size on disk and its copy time at create, and diff/commit are not available on them"
+            );
+        }
+        let copy = dir.join(DIR);
+        let made = (|| -> std::io::Result<()> {
+            std::fs::create_dir(&copy)?;
+            let fd = store::fsops::open_dir(&copy)?;
+            let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+            let opts = store::fsops::CopyOptions {
+                keep_id: keep_id.map(|k| store::fsops::KeepId {
+                    uid: k.uid,
+                    gid: k.gid,
+                }),
+                ..Default::default()
+            };
+            store::fsops::flatten(&refs, fd.as_fd(), &opts)?;
+            if let Some(k) = keep_id {
+                add_user(fd.as_fd(), k)?;
+            }
+            Ok(())
+        })();
+        made.map_err(|e| {
+            EngineError::io(
+                "copying the image's layers into the container's root (vfs)",
+                e,
+            )
+        })?;
+        Ok(true)
+    }
+}
+
+/// podman's keep-id entries: the user in /etc/passwd and its group in
+/// /etc/group, unless the image has those ids already. Written through
+/// the copy's own /etc (its symlinks resolve inside it), stored as the
+/// container's root (outer id 1 under keep-id's shift of 0).
+fn add_user(root: std::os::fd::BorrowedFd<'_>, k: &KeepId) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let etc = match store::fsops::dir_in_root(root, Path::new("etc")) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let append = |file: &str, has: &dyn Fn(&str) -> bool, line: String| -> std::io::Result<()> {
+        let path = PathBuf::from(format!("/proc/self/fd/{}/{file}", etc.as_raw_fd()));
+        let (text, new) = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => (std::fs::read_to_string(&path)?, false),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+            Err(e) => return Err(e),
+        };
+        if text.lines().any(has) {
+            return Ok(());
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .custom_flags_nofollow()
+            .open(&path)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            f.write_all(b"\n")?;
+        }
+        f.write_all(line.as_bytes())?;
+        if new {
+            // The container's root (outer 1 under the shift).
+            std::os::unix::fs::fchown(&f, Some(1), Some(1))?;
+        }
+        Ok(())
+    };
+    let field = |line: &str, n: usize| line.split(':').nth(n).map(str::to_string);
+    let uid = k.uid.to_string();
+    let gid = k.gid.to_string();
+    append(
+        "passwd",
+        &|l| field(l, 2).as_deref() == Some(uid.as_str()),
+        format!(
+            "{0}:*:{1}:{2}:{0}:{3}:/bin/sh\n",
+            k.name, k.uid, k.gid, k.home
+        ),
+    )?;
+    append(
+        "group",
+        &|l| field(l, 2).as_deref() == Some(gid.as_str()),
+        format!("{}:x:{}:\n", k.name, k.gid),
+    )
+}
+
+trait NoFollow {
+    fn custom_flags_nofollow(&mut self) -> &mut Self;
+}
+
+impl NoFollow for std::fs::OpenOptions {
+    fn custom_flags_nofollow(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NOFOLLOW)
+    }
+}
+
+/// The size of rootless berth's namespace's id range (`/proc/self/uid_map`
+/// or `gid_map`: the user's 0 and its subordinate ids).
+fn namespace_size(file: &str) -> u32 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum::<u64>()
+        .min(u64::from(u32::MAX)) as u32
+}
+
+/// keep-id's map of the container's ids onto rootless berth's namespace:
+/// the container's `own` is the outer 0 (the user), its ids below are
+/// the outer ones above them, the rest stay (podman's keep-id).
+pub(crate) fn keep_id_map(own: u32, size: u32) -> Result<Vec<crate::config::IdMapping>> {
+    if own >= size {
+        return Err(EngineError::invalid(
+            "--userns",
+            format!(
+                "keep-id: id {own} is not below the {size} ids rootless berth's namespace has (the user and its subordinate ids): give the user more subordinate ids or pick keep-id:uid=N,gid=N below {size}"
+            ),
+        ));
+    }
+    let m = |container_id, host_id, size| crate::config::IdMapping {
+        container_id,
+        host_id,
+        size,
+    };
+    let mut out = Vec::new();
+    if own > 0 {
+        out.push(m(0, 1, own));
+    }
+    out.push(m(own, 0, 1));
+    if size > own + 1 {
+        out.push(m(own + 1, own + 1, size - own - 1));
+    }
+    Ok(out)
+}
+
+/// The keep-id of the user berth runs for: its ids (or `uid`/`gid` given
+/// as options) and its passwd entry's name and home, with the maps.
+pub(crate) fn keep_id_for(
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(
+    KeepId,
+    Vec<crate::config::IdMapping>,
+    Vec<crate::config::IdMapping>,
+)> {
+    let host_uid = crate::rootless::host_uid();
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(host_uid))
+        .ok()
+        .flatten();
+    let (name, home, host_gid) = match &user {
+        Some(u) => (u.name.clone(), u.dir.display().to_string(), u.gid.as_raw()),
+        None => (host_uid.to_string(), "/".to_string(), host_uid),
+    };
+    let k = KeepId {
+        uid: uid.unwrap_or(host_uid),
+        gid: gid.unwrap_or(host_gid),
+        name,
+        home: std::env::var("HOME")
+            .ok()
+            .filter(|h| h.starts_with('/'))
+            .unwrap_or(home),
+    };
+    let uid_map = keep_id_map(k.uid, namespace_size("/proc/self/uid_map"))?;
+    let gid_map = keep_id_map(k.gid, namespace_size("/proc/self/gid_map"))?;
+    Ok((k, uid_map, gid_map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_id_maps_the_user_to_the_namespaces_zero() {
+        let m = keep_id_map(1000, 65537).unwrap();
+        let t: Vec<(u32, u32, u32)> = m
+            .iter()
+            .map(|r| (r.container_id, r.host_id, r.size))
+            .collect();
+        assert_eq!(t, [(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536)]);
+        assert_eq!(keep_id_map(0, 10).unwrap().len(), 2);
+        assert!(keep_id_map(70000, 65537).is_err());
+        // The copy's owners follow the same map.
+        assert_eq!(store::fsops::KeepId::shift(0, 1000), 1);
+        assert_eq!(store::fsops::KeepId::shift(999, 1000), 1000);
+        assert_eq!(store::fsops::KeepId::shift(1000, 1000), 0);
+        assert_eq!(store::fsops::KeepId::shift(1001, 1000), 1001);
+    }
+
+    #[test]
+    fn drivers_by_name() {
+        assert_eq!("vfs".parse::<Driver>().unwrap(), Driver::Vfs);
+        assert_eq!("overlay".parse::<Driver>().unwrap(), Driver::Overlay);
+        assert!("btrfs".parse::<Driver>().is_err());
+    }
+}

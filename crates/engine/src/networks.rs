@@ -1281,7 +1281,7 @@ pub(crate) fn attach(
 pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: bool) {
     // Rootless: the container's pasta, if it has one; no rules are ours.
     if crate::rootless::active() {
-        crate::usernet::stop(&paths.runroot, id);
+        crate::usernet::stop(&paths.runroot, id, published);
     }
     if published && !crate::rootless::active() {
         if let Ok(fw) = crate::settings::Settings::load(&paths.config).and_then(|s| s.firewall()) {

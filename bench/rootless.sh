@@ -3,7 +3,16 @@
 #
 #   BERTH=target/release/berth RUNS=30 bash bench/rootless.sh
 #   PODMAN=1 …   also podman 4.3 rootless, as the same user (the peer;
-#                its default network here is slirp4netns)
+#                its default network here is slirp4netns; runc, as crun
+#                refuses this hybrid cgroup host). Never with
+#                --log-level=debug: conmon then waits out a 20 s timeout
+#                per run here (its debug log goes to a syslog this host
+#                does not have).
+#
+# BERTH defaults to $CARGO_TARGET_DIR/release/berth, else target/release/berth.
+# Holds /run/lock/berth-rootless-tests.lock (as crates/cli/tests/rootless.rs
+# does) while /etc/subuid, /etc/subgid and /dev/net/tun are edited, so a
+# test run in another checkout cannot restore them under it.
 #
 # Makes a user of its own (useradd, subordinate ids appended to
 # /etc/subuid and /etc/subgid; both files are restored byte for byte, the
@@ -15,9 +24,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
-BERTH=${BERTH:-$PWD/target/release/berth}
+BERTH=${BERTH:-${CARGO_TARGET_DIR:-$PWD/target}/release/berth}
+[ -x "$BERTH" ] || { echo "bench/rootless.sh: no berth at $BERTH (cargo build --release -p cli, or set BERTH)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench/rootless.sh: run as root" >&2; exit 1; }
 command -v newuidmap >/dev/null || { echo "bench/rootless.sh: apt-get install uidmap" >&2; exit 1; }
+exec 9>>/run/lock/berth-rootless-tests.lock
+flock 9
 tmp=$(mktemp -d /var/tmp/berth-bench-rootless.XXXXXX)
 chmod 755 "$tmp"
 user=brlbench$$

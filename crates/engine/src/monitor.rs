@@ -303,6 +303,11 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         shm_size,
     } = args;
     crate::faults::point("monitor.started");
+    // Rootless: the network tool first, on a namespace made for it, so its
+    // start (tens of ms of pasta's own) overlaps everything below; the
+    // init joins that namespace and execs its command once it is ready.
+    let launched =
+        user_net.map(|tool| crate::usernet::launch(tool, &paths.runroot, id.as_str(), &ports));
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
         Ok(s) => s,
@@ -327,6 +332,31 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             &format!("error {code} {}\n", message.replace('\n', "\\n")),
         );
     };
+    let launched = match launched {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            crate::networks::detach(&paths, &store, id.as_str(), !ports.is_empty());
+            fail_start(125, e);
+            return Err(());
+        }
+        None => None,
+    };
+    let mut spec = spec;
+    if let Some(l) = &launched {
+        let netns = l.netns().to_path_buf();
+        if let Some(ns) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.namespaces_mut().as_mut())
+        {
+            for n in ns.iter_mut() {
+                if n.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+                    n.set_path(Some(netns.clone()));
+                }
+            }
+        }
+    }
+    let launched = std::cell::RefCell::new(launched);
     let resources = spec
         .linux()
         .as_ref()
@@ -372,9 +402,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         }
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)?;
-        if let Some(tool) = user_net {
-            crate::usernet::start(tool, &paths.runroot, id.as_str(), pid, &ports)
-                .map_err(runtime::RuntimeError::Hook)?;
+        if let Some(l) = launched.borrow_mut().as_mut() {
+            l.finish(&ports).map_err(runtime::RuntimeError::Hook)?;
         }
         // The init exists in its namespaces, attached, not yet released.
         crate::faults::point("monitor.before-init");
@@ -412,6 +441,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             return Err(());
         }
     }
+    let exec_gate = launched.borrow_mut().as_mut().and_then(|l| l.gate());
     let spawned = rt.spawn(runtime::SpawnRequest {
         id: id.as_str(),
         spec: &spec,
@@ -420,7 +450,16 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         stdio: container_stdio,
         seccomp_bpf: seccomp_bpf.as_deref(),
         before_release: &add_to_cgroup,
+        exec_gate,
     });
+    // The network tool's own words, when it is why the start failed.
+    let tool_failure = match (&spawned, launched.borrow_mut().as_mut()) {
+        (Err(e), Some(l)) if e.to_string().contains(runtime::EXEC_GATE_CLOSED) => Some(l.failure()),
+        _ => None,
+    };
+    if let (Ok(_), Some(l)) = (&spawned, launched.into_inner()) {
+        l.release();
+    }
     let spawned = match spawned {
         Ok(s) => s,
         Err(e) => {
@@ -432,7 +471,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             if shm_size.is_some() {
                 crate::shm::unmount(&bundle);
             }
-            fail_start(e.exit_code(), e.to_string());
+            fail_start(e.exit_code(), tool_failure.unwrap_or_else(|| e.to_string()));
             return Err(());
         }
     };

@@ -1393,7 +1393,7 @@ pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: b
     // Rootless: the container's pasta or its port proxy, if it has one;
     // no rules are ours.
     if crate::rootless::active() {
-        crate::usernet::stop(&paths.runroot, id);
+        crate::usernet::stop(&paths.runroot, id, published);
         crate::rootlessnet::stop_proxy(&paths.runroot, id);
     }
     let rootless = rootless_lock(paths).ok().flatten();

@@ -5,9 +5,13 @@
 //! the tool's own forwards (it listens on the host and connects inside the
 //! container's namespace).
 //!
-//! The tool runs beside the container's monitor, detached; its pid is kept
-//! in `<runroot>/<id>.net.pid` and it is ended when the container stops
-//! (`networks::detach`).
+//! The tool runs as a child of the container's monitor, started on a
+//! network namespace the monitor makes before the container's init exists
+//! (the init joins it), so that the tool's start overlaps the container's
+//! setup; the init execs its command only once the tool says the namespace
+//! is configured. Its pid is kept in `<runroot>/<id>.net.pid` and it is
+//! ended when the container stops (`networks::detach`).
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -99,7 +103,11 @@ fn netns_file(runroot: &Path, id: &str) -> PathBuf {
     runroot.join("netns").join(id)
 }
 
-fn bind_netns(pid: i32, file: &Path) -> Result<(), String> {
+/// A new network namespace, bound on `file`: a child cloned into it binds
+/// its own `/proc/self/ns/net` there and exits (the monitor itself could
+/// not come back to the host's namespace, which is not its user
+/// namespace's). The container's init joins it by path.
+fn make_netns(file: &Path) -> Result<(), String> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
@@ -109,26 +117,58 @@ fn bind_netns(pid: i32, file: &Path) -> Result<(), String> {
         .write(true)
         .open(file)
         .map_err(|e| format!("creating {}: {e}", file.display()))?;
-    nix::mount::mount(
-        Some(Path::new(&format!("/proc/{pid}/ns/net"))),
-        file,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| format!("binding the network namespace on {}: {e}", file.display()))
+    match sys::process::clone_fork(libc::CLONE_NEWNET)
+        .map_err(|e| format!("creating a network namespace: {e}"))?
+    {
+        sys::process::Forked::Child => {
+            let bound = nix::mount::mount(
+                Some(Path::new("/proc/self/ns/net")),
+                file,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            );
+            sys::process::exit_now(if bound.is_ok() { 0 } else { 1 })
+        }
+        sys::process::Forked::Parent(pid) => {
+            use nix::sys::wait::{waitpid, WaitStatus};
+            match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+                Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+                other => {
+                    let _ = std::fs::remove_file(file);
+                    Err(format!(
+                        "binding the network namespace on {}: {other:?}",
+                        file.display()
+                    ))
+                }
+            }
+        }
+    }
 }
 
-/// Give the container whose init is `pid` (in its own network namespace,
-/// not yet released) its way out with `tool`, publishing `ports`. Returns
-/// once the namespace is configured.
-pub(crate) fn start(
+/// A container's network tool, started on a namespace of its own before
+/// the container's init exists (so that the tool's start overlaps the
+/// container's setup). The init joins [`Launched::netns`].
+pub(crate) struct Launched {
+    tool: Tool,
+    child: std::process::Child,
+    netns: PathBuf,
+    /// pasta: the pipe its pid "file" is, written once the namespace is
+    /// configured; the runtime's exec gate. slirp4netns: its ready fd.
+    ready: Option<OwnedFd>,
+    api: PathBuf,
+}
+
+/// Start `tool` for container `id` on a new network namespace, publishing
+/// `ports`. Returns at once; the namespace is ready when
+/// [`Launched::gate`]'s pipe (pasta) or [`Launched::finish`]
+/// (slirp4netns) says so.
+pub(crate) fn launch(
     tool: Tool,
     runroot: &Path,
     id: &str,
-    pid: i32,
     ports: &[PortMapping],
-) -> Result<(), String> {
+) -> Result<Launched, String> {
     let bin = tool.binary().ok_or_else(|| {
         format!(
             "--network {}: {} is not installed (as root: apt-get install {})",
@@ -155,62 +195,95 @@ pub(crate) fn start(
     // kernel lets a process open another's /proc/PID/ns/* only if it holds
     // every capability the other does: the namespace is bound on a file
     // of the runroot instead (as podman does), opened without that check.
-    let ns_file = netns_file(runroot, id);
-    bind_netns(pid, &ns_file)?;
-    match tool {
-        Tool::Pasta => {
-            // pasta configures the namespace, writes its pid and forks
-            // into the background; the command returns then.
-            let out = std::process::Command::new(&bin)
-                .arg("--config-net")
-                .arg("--quiet")
-                .args(["-t", &pasta_ports(ports, "tcp")])
-                .args(["-u", &pasta_ports(ports, "udp")])
-                .args(["-T", "none", "-U", "none"])
-                .arg("-P")
-                .arg(&pid_path)
-                .arg("--netns")
-                .arg(&ns_file)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| format!("running {}: {e}", bin.display()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "pasta failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(())
+    let netns = netns_file(runroot, id);
+    make_netns(&netns)?;
+    let api = api_socket(runroot, id);
+    let spawned = match tool {
+        Tool::Pasta => spawn_pasta(&bin, &netns, ports),
+        Tool::Slirp4netns => spawn_slirp(&bin, &netns, &api),
+    };
+    let (child, ready) = match spawned {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = nix::mount::umount2(&netns, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&netns);
+            return Err(e);
         }
-        Tool::Slirp4netns => start_slirp(&bin, &pid_path, &ns_file, runroot, id, ports),
-    }
+    };
+    let launched = Launched {
+        tool,
+        child,
+        netns,
+        ready: Some(ready),
+        api,
+    };
+    std::fs::write(&pid_path, launched.child.id().to_string())
+        .map_err(|e| format!("writing {}: {e}", pid_path.display()))?;
+    Ok(launched)
 }
 
-/// slirp4netns stays in the foreground: it runs as a child of the
-/// monitor in a process group of its own, says on `--ready-fd` when the
-/// namespace is configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3),
-/// and takes each published port as an `add_hostfwd` request on its API
-/// socket (`<runroot>/<short id>.slirp`).
-fn start_slirp(
+/// pasta in the foreground (`-f`), a child of the monitor in a process
+/// group of its own: no daemon fork to wait for. Its `-P` pid file is the
+/// write end of a pipe (`/proc/self/fd/N`), which pasta writes only after
+/// it has configured the namespace (address, routes, lo up) and bound the
+/// published ports: that line is the ready signal. `-4`: the container's
+/// IPv6 is off (`disable_ipv6`, as for every berth container without an
+/// IPv6 network), so pasta's IPv6 setup would be undone anyway; skipping
+/// it is a third of pasta's start.
+fn spawn_pasta(
     bin: &Path,
-    pid_path: &Path,
-    ns_file: &Path,
-    runroot: &Path,
-    id: &str,
+    netns: &Path,
     ports: &[PortMapping],
-) -> Result<(), String> {
-    use std::io::{Read, Write};
+) -> Result<(std::process::Child, OwnedFd), String> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let api = api_socket(runroot, id);
+    // The write end is inherited (not close-on-exec); the read end is not.
+    // The monitor is single-threaded, so no other child inherits them.
+    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
+    nix::fcntl::fcntl(
+        &ready_r,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| format!("creating a pipe: {e}"))?;
+    let child = std::process::Command::new(bin)
+        .arg("--config-net")
+        .arg("--quiet")
+        .arg("--foreground")
+        .arg("--ipv4-only")
+        .args(["-t", &pasta_ports(ports, "tcp")])
+        .args(["-u", &pasta_ports(ports, "udp")])
+        .args(["-T", "none", "-U", "none"])
+        .arg("-P")
+        .arg(format!("/proc/self/fd/{}", ready_w.as_raw_fd()))
+        .arg("--netns")
+        .arg(netns)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    drop(ready_w);
+    Ok((child, ready_r))
+}
+
+/// slirp4netns stays in the foreground: a child of the monitor in a
+/// process group of its own, saying on `--ready-fd` when the namespace is
+/// configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3).
+fn spawn_slirp(
+    bin: &Path,
+    netns: &Path,
+    api: &Path,
+) -> Result<(std::process::Child, OwnedFd), String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
     if api.as_os_str().len() > 107 {
         return Err(format!(
             "slirp4netns' API socket {} would be longer than a socket's path may be: use a shorter --runroot or XDG_RUNTIME_DIR",
             api.display()
         ));
     }
-    let _ = std::fs::remove_file(&api);
+    let _ = std::fs::remove_file(api);
     // Not close-on-exec: the write end is slirp4netns' ready fd. The
     // monitor is single-threaded, so no other child inherits it.
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
@@ -221,7 +294,7 @@ fn start_slirp(
         .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
         .arg(format!("--api-socket={}", api.display()))
         .arg("--netns-type=path")
-        .arg(ns_file)
+        .arg(netns)
         .arg("tap0")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -230,46 +303,107 @@ fn start_slirp(
         .spawn()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     drop(ready_w);
-    std::fs::write(pid_path, child.id().to_string())
-        .map_err(|e| format!("writing {}: {e}", pid_path.display()))?;
-    let mut byte = [0u8; 1];
-    if !matches!(std::fs::File::from(ready_r).read(&mut byte), Ok(1)) {
-        stop(runroot, id);
-        return Err("slirp4netns exited before the network was configured".into());
+    Ok((child, ready_r))
+}
+
+impl Launched {
+    /// The namespace the container's init joins.
+    pub(crate) fn netns(&self) -> &Path {
+        &self.netns
     }
-    for p in ports {
-        let host_addr = match p.host_ip.as_str() {
-            "" => "0.0.0.0",
-            ip => ip,
-        };
-        let req = serde_json::json!({
-            "execute": "add_hostfwd",
-            "arguments": {
-                "proto": p.proto,
-                "host_addr": host_addr,
-                "host_port": p.host_port,
-                "guest_port": p.container_port,
-            }
-        });
-        let answer = (|| -> std::io::Result<String> {
-            let mut s = std::os::unix::net::UnixStream::connect(&api)?;
-            s.write_all(req.to_string().as_bytes())?;
-            s.shutdown(std::net::Shutdown::Write)?;
-            let mut answer = String::new();
-            s.read_to_string(&mut answer)?;
-            Ok(answer)
-        })()
-        .map_err(|e| format!("slirp4netns' API socket: {e}"))?;
-        if answer.contains("\"error\"") {
-            stop(runroot, id);
-            return Err(format!(
-                "slirp4netns refused to publish {host_addr}:{}: {}",
-                p.host_port,
-                answer.trim()
-            ));
+
+    /// pasta's ready pipe, for the runtime to hold the container's
+    /// command until the namespace is configured
+    /// ([`runtime::SpawnRequest::exec_gate`]).
+    pub(crate) fn gate(&mut self) -> Option<OwnedFd> {
+        match self.tool {
+            Tool::Pasta => self.ready.take(),
+            Tool::Slirp4netns => None,
         }
     }
-    Ok(())
+
+    /// Wait until the namespace is configured and the ports published
+    /// (slirp4netns: its ready fd, then one `add_hostfwd` request per port
+    /// on its API socket; pasta: the gate does the waiting).
+    pub(crate) fn finish(&mut self, ports: &[PortMapping]) -> Result<(), String> {
+        use std::io::{Read, Write};
+        if self.tool != Tool::Slirp4netns {
+            return Ok(());
+        }
+        let Some(ready) = self.ready.take() else {
+            return Ok(());
+        };
+        let mut byte = [0u8; 1];
+        if !matches!(std::fs::File::from(ready).read(&mut byte), Ok(1)) {
+            return Err("slirp4netns exited before the network was configured".into());
+        }
+        for p in ports {
+            let host_addr = match p.host_ip.as_str() {
+                "" => "0.0.0.0",
+                ip => ip,
+            };
+            let req = serde_json::json!({
+                "execute": "add_hostfwd",
+                "arguments": {
+                    "proto": p.proto,
+                    "host_addr": host_addr,
+                    "host_port": p.host_port,
+                    "guest_port": p.container_port,
+                }
+            });
+            let answer = (|| -> std::io::Result<String> {
+                let mut s = std::os::unix::net::UnixStream::connect(&self.api)?;
+                s.write_all(req.to_string().as_bytes())?;
+                s.shutdown(std::net::Shutdown::Write)?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer)?;
+                Ok(answer)
+            })()
+            .map_err(|e| format!("slirp4netns' API socket: {e}"))?;
+            if answer.contains("\"error\"") {
+                return Err(format!(
+                    "slirp4netns refused to publish {host_addr}:{}: {}",
+                    p.host_port,
+                    answer.trim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the start failed, in the tool's own words (pasta's stderr: a
+    /// published port already taken, say), once it has exited: called when
+    /// the runtime's gate was closed, so it is exiting already.
+    pub(crate) fn failure(&mut self) -> String {
+        use std::io::Read;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut status = None;
+        while status.is_none() && Instant::now() < deadline {
+            status = self.child.try_wait().ok().flatten();
+            if status.is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut err = String::new();
+        if let (Some(_), Some(mut e)) = (status, self.child.stderr.take()) {
+            let _ = e.read_to_string(&mut err);
+        }
+        let err: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
+            .collect();
+        let status = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "still running".into());
+        format!("{} failed ({status}): {}", self.tool.name(), err.join("; "))
+    }
+
+    /// The container is running: the tool's stderr is no longer read
+    /// (pasta ignores SIGPIPE), and the process is left to
+    /// [`stop`], which finds it by its pid file.
+    pub(crate) fn release(mut self) {
+        drop(self.child.stderr.take());
+    }
 }
 
 /// The API socket: a short name (a socket's path must fit in 108 bytes).
@@ -277,9 +411,12 @@ fn api_socket(runroot: &Path, id: &str) -> PathBuf {
     runroot.join(format!("{}.slirp", &id[..id.len().min(12)]))
 }
 
-/// End the container's network tool, if it has one (best effort; waits
-/// a little for it to go so its ports are free again).
-pub(crate) fn stop(runroot: &Path, id: &str) {
+/// End the container's network tool, if it has one (best effort). With
+/// `published` ports it waits a little for the tool to be gone, so the
+/// ports are free again when the container's removal returns; without, it
+/// does not: pasta's exit (its tap device unregistered, ~40 ms here) is
+/// nobody's business, and the process is gone moments later.
+pub(crate) fn stop(runroot: &Path, id: &str, published: bool) {
     // Unbound and removed, the namespace's file tells pasta to quit.
     let ns_file = netns_file(runroot, id);
     let _ = nix::mount::umount2(&ns_file, nix::mount::MntFlags::MNT_DETACH);
@@ -298,8 +435,7 @@ pub(crate) fn stop(runroot: &Path, id: &str) {
     ) {
         let pid = nix::unistd::Pid::from_raw(pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        // slirp4netns is the monitor's child: reaped here when it is.
+        // The tool is the monitor's child: reaped here when it is.
         let gone = || {
             use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
             matches!(
@@ -307,8 +443,9 @@ pub(crate) fn stop(runroot: &Path, id: &str) {
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
             ) || !running(pid.as_raw())
         };
-        while !gone() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while published && !gone() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     let _ = std::fs::remove_file(&path);

@@ -237,6 +237,15 @@ impl Runtime for External {
         };
         drop(console_listener);
         let _ = std::fs::remove_file(&console_path);
+        // The runtime's child cannot hold the gate: wait for it here.
+        if let Some(gate) = req.exec_gate {
+            crate::builtin::child::wait_gate(gate).map_err(|f| {
+                fail(RuntimeError::Start {
+                    code: f.code,
+                    message: f.message,
+                })
+            })?;
+        }
         (req.before_release)(pid).map_err(fail)?;
         self.run_quiet(&["start", req.id]).map_err(fail)?;
         Ok(Spawned {

@@ -146,7 +146,19 @@ pub struct SpawnRequest<'a> {
     /// by the spec's `cgroupsPath` itself (see [`builtin`]); on v2 this hook
     /// must put it there.
     pub before_release: &'a dyn Fn(i32) -> Result<(), RuntimeError>,
+    /// Held shut until something outside is ready (rootless berth's network
+    /// tool configuring the namespace): the read end of a pipe. The
+    /// built-in path's child reads one byte from it after its own setup,
+    /// just before it execs the command, so that setup and the outside
+    /// work overlap; at EOF the start fails (125). Runtimes that cannot
+    /// pass it to the child wait for the byte before releasing it.
+    pub exec_gate: Option<OwnedFd>,
 }
+
+/// The start failure of a container whose [`SpawnRequest::exec_gate`] was
+/// closed without its byte: the caller knows why, and says so instead.
+pub const EXEC_GATE_CLOSED: &str =
+    "the container's network was not set up: its network tool exited";
 
 /// A started container.
 #[derive(Debug)]

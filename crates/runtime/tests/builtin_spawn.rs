@@ -85,6 +85,7 @@ fn run_with(
         stdio: [null, w, w2],
         seccomp_bpf: None,
         before_release: &|_| Ok(()),
+        exec_gate: None,
     });
     let spawned = match spawned {
         Ok(s) => s,

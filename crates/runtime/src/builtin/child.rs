@@ -37,6 +37,8 @@ pub(super) struct ChildArgs<'a> {
     pub cgroup_tasks: Vec<(PathBuf, OwnedFd)>,
     /// In a user namespace: what the parent made (root, binds, devices).
     pub prepared: Option<crate::userns::Prepared>,
+    /// See [`crate::SpawnRequest::exec_gate`].
+    pub exec_gate: Option<OwnedFd>,
 }
 
 /// A failure inside the child: the exit code Docker uses and a message.
@@ -329,7 +331,29 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| "setting oom_score_adj".into())?;
     }
+    if let Some(gate) = args.exec_gate {
+        wait_gate(gate)?;
+    }
     finish(plan, stdio, args.seccomp_bpf)
+}
+
+/// Block until the gate's writer says go (one byte); its EOF fails the
+/// start (see [`crate::SpawnRequest::exec_gate`]).
+pub(crate) fn wait_gate(gate: OwnedFd) -> Result<(), Failure> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(gate.as_fd(), &mut byte) {
+            Ok(0) => {
+                return Err(Failure {
+                    code: 125,
+                    message: crate::EXEC_GATE_CLOSED.into(),
+                })
+            }
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(fail("waiting for the container's network", e)),
+        }
+    }
 }
 
 /// Allocate the container's terminal from its own devpts, make it the

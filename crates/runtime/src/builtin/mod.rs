@@ -261,12 +261,14 @@ impl Runtime for Builtin {
                     console: console_child,
                     cgroup_tasks,
                     prepared,
+                    exec_gate: req.exec_gate,
                 })
             }
             sys::process::Forked::Parent(pid) => {
                 drop(release_r);
                 drop(err_w);
                 drop(req.stdio);
+                drop(req.exec_gate);
                 drop(join);
                 drop(console_child);
                 drop(cgroup_tasks);

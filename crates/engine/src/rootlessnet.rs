@@ -197,25 +197,7 @@ fn start_pasta(bin: &Path, runroot: &Path, file: &Path) -> Result<(), String> {
 
 fn start_slirp(bin: &Path, runroot: &Path, file: &Path) -> Result<(), String> {
     use std::io::Read;
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    // Not close-on-exec: the write end is slirp4netns' ready fd.
-    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
-    let child = std::process::Command::new(bin)
-        .arg("--configure")
-        .arg("--mtu=65520")
-        .arg("--disable-host-loopback")
-        .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
-        .arg("--netns-type=path")
-        .arg(file)
-        .arg("tap0")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("running {}: {e}", bin.display()))?;
-    drop(ready_w);
+    let (child, ready_r) = crate::usernet::spawn_slirp(bin, file, None)?;
     std::fs::write(pid_file(runroot), child.id().to_string())
         .map_err(|e| format!("writing {}: {e}", pid_file(runroot).display()))?;
     let mut byte = [0u8; 1];

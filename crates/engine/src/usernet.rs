@@ -200,7 +200,7 @@ pub(crate) fn launch(
     let api = api_socket(runroot, id);
     let spawned = match tool {
         Tool::Pasta => spawn_pasta(&bin, &netns, ports),
-        Tool::Slirp4netns => spawn_slirp(&bin, &netns, &api),
+        Tool::Slirp4netns => spawn_slirp(&bin, &netns, Some(&api)),
     };
     let (child, ready) = match spawned {
         Ok(s) => s,
@@ -269,30 +269,38 @@ fn spawn_pasta(
 
 /// slirp4netns stays in the foreground: a child of the monitor in a
 /// process group of its own, saying on `--ready-fd` when the namespace is
-/// configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3).
-fn spawn_slirp(
+/// configured (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3); with `api`,
+/// it takes port forwards on that socket. Also the rootless network
+/// namespace's way out (`rootlessnet`), without one.
+pub(crate) fn spawn_slirp(
     bin: &Path,
     netns: &Path,
-    api: &Path,
+    api: Option<&Path>,
 ) -> Result<(std::process::Child, OwnedFd), String> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    if api.as_os_str().len() > 107 {
-        return Err(format!(
-            "slirp4netns' API socket {} would be longer than a socket's path may be: use a shorter --runroot or XDG_RUNTIME_DIR",
-            api.display()
-        ));
+    if let Some(api) = api {
+        if api.as_os_str().len() > 107 {
+            return Err(format!(
+                "slirp4netns' API socket {} would be longer than a socket's path may be: use a shorter --runroot or XDG_RUNTIME_DIR",
+                api.display()
+            ));
+        }
+        let _ = std::fs::remove_file(api);
     }
-    let _ = std::fs::remove_file(api);
     // Not close-on-exec: the write end is slirp4netns' ready fd. The
-    // monitor is single-threaded, so no other child inherits it.
+    // caller is single-threaded (the monitor), or spawns it on the one
+    // thread that is in the namespace, so no other child inherits it.
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
-    let child = std::process::Command::new(bin)
-        .arg("--configure")
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("--configure")
         .arg("--mtu=65520")
         .arg("--disable-host-loopback")
-        .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
-        .arg(format!("--api-socket={}", api.display()))
+        .arg(format!("--ready-fd={}", ready_w.as_raw_fd()));
+    if let Some(api) = api {
+        cmd.arg(format!("--api-socket={}", api.display()));
+    }
+    let child = cmd
         .arg("--netns-type=path")
         .arg(netns)
         .arg("tap0")

@@ -277,6 +277,11 @@ fn main() {
     // The engine reads the driver from its variable (monitors and `serve`
     // inherit it); still single-threaded here.
     if let Some(d) = &cli.storage_driver {
+        // Refused before anything runs, as podman refuses it.
+        if let Err(e) = d.parse::<engine::container::copyroot::Driver>() {
+            eprintln!("berth: {e}");
+            std::process::exit(125);
+        }
         std::env::set_var(engine::container::copyroot::ENV, d);
     }
     let rootless = engine::rootless::wanted();

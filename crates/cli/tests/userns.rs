@@ -398,6 +398,14 @@ fn compose_userns_mode_reaches_the_container() {
 #[test]
 fn a_copied_root_as_root_and_idmapped_with_auto() {
     let b = berth_with_subids();
+    // An unknown driver is refused before anything runs.
+    let bad = b.run(&["--storage-driver", "zfs", "ps"]);
+    assert_eq!(code(&bad), 125);
+    assert!(
+        stderr(&bad).contains("unknown storage driver \"zfs\": berth has overlay and vfs"),
+        "{}",
+        stderr(&bad)
+    );
     let out = b.run(&[
         "--storage-driver",
         "vfs",

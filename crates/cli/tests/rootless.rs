@@ -160,6 +160,15 @@ impl User {
         c
     }
 
+    /// The test image, imported into the user's store.
+    fn import_busybox(&self) {
+        let imported = self.berth_stdin(
+            &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
+            &busybox_rootfs_tar(),
+        );
+        assert!(imported.status.success(), "import: {}", stderr(&imported));
+    }
+
     fn berth(&self, args: &[&str]) -> Output {
         self.cmd(args).stdin(Stdio::null()).output().unwrap()
     }
@@ -279,11 +288,7 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn rootless_berth_runs_containers_as_the_user() {
     let u = User::new("a", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
 
     // State in the user's XDG dirs, owned by the user.
     let root = u.home.join(".local/share/berth");
@@ -587,11 +592,7 @@ fn top_and_rm_find_a_rootless_containers_processes_without_a_cgroup() {
     // No cgroup is the user's on v1: a container's processes are those of
     // its pid namespace, or with --pid host its init's descendants.
     let u = User::new("d", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     let script = |n: &str| format!("sleep {n} & sleep {n} & echo up; wait");
     for (name, pid, n) in [
         ("own", &[][..], "1001"),
@@ -683,11 +684,7 @@ fn unshare_is_refused_as_root() {
 #[test]
 fn volumes_builds_and_a_registry_work_rootless() {
     let u = User::new("c", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
 
     // A named volume keeps what a container wrote, for the next one.
     u.ok(&[
@@ -787,11 +784,7 @@ fn volumes_builds_and_a_registry_work_rootless() {
 #[test]
 fn a_pod_shares_its_pasta_network_rootless() {
     let u = User::new("d", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     let port = free_port();
     u.ok(&[
         "pod",
@@ -877,11 +870,7 @@ fn non_pause(u: &User) -> Vec<String> {
 #[test]
 fn user_networks_resolve_names_and_publish_ports_rootless() {
     let u = User::new("e", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     let runroot = u.runtime.join("berth");
 
     u.ok(&["network", "create", "front"]);
@@ -1019,11 +1008,7 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
 #[test]
 fn compose_runs_a_project_network_rootless() {
     let u = User::new("f", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     let runroot = u.runtime.join("berth");
     let port = free_port();
     let dir = u.home.join("proj");
@@ -1139,11 +1124,7 @@ fn every_demo_step_runs_as_an_unprivileged_user() {
 #[test]
 fn keep_id_keeps_the_users_ids_inside() {
     let u = User::new("k", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     let userdir = u.dir.as_ref().unwrap().path().join("keepdir");
     std::fs::create_dir(&userdir).unwrap();
     std::os::unix::fs::chown(&userdir, Some(u.uid), Some(u.uid)).unwrap();
@@ -1259,11 +1240,7 @@ fn keep_id_is_refused_as_root_in_podmans_words() {
 #[test]
 fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
     let u = User::new("v", true);
-    let imported = u.berth_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", IMAGE],
-        &busybox_rootfs_tar(),
-    );
-    assert!(imported.status.success(), "import: {}", stderr(&imported));
+    u.import_busybox();
     // An image of several layers (a whiteout, an opaque dir, a chown),
     // built on overlay.
     let ctx = u.home.join("ctx");

@@ -499,7 +499,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // running: a client held for (`AttachMode::Held`), or one that saw
     // the new state, connects at once.
     let _ = std::fs::remove_file(&attach_socket);
-    let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
+    let listener = sys::socket::bind_unix(&attach_socket).ok();
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }

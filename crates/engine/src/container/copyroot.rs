@@ -100,6 +100,13 @@ impl crate::Engine {
         if let Ok(text) = std::fs::read_to_string(&cache) {
             return text.strip_prefix("refused: ").map(str::to_string);
         }
+        // The probe forks a helper: a threaded process (`berth serve`)
+        // leaves it to a single-threaded one (the API server's zygote, see
+        // `create_without_fork`) rather than record a refusal that says
+        // nothing about overlayfs.
+        if sys::process::thread_count().map_or(true, |n| n != 1) {
+            return Some("the overlay probe needs a single-threaded process".into());
+        }
         let probe = || -> Result<()> {
             let tmp = self.store().tmp_dir("overlay-probe")?;
             let mk = |n: &str| {
@@ -125,6 +132,17 @@ impl crate::Engine {
         };
         let _ = std::fs::write(&cache, text);
         answer
+    }
+
+    /// Would a create here run the overlay probe (rootless, overlay not
+    /// refused by configuration, not probed yet this boot)?
+    pub(crate) fn overlay_probe_pending(&self) -> bool {
+        crate::rootless::active()
+            && !self.paths().runroot.join("overlay-probe").exists()
+            && crate::settings::Settings::load(&self.paths().config)
+                .ok()
+                .and_then(|s| configured(&s).ok())
+                .is_some_and(|d| d != Driver::Vfs)
     }
 
     fn why_copy(&self, keep_id: bool) -> Result<Option<Why>> {

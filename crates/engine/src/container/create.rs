@@ -902,12 +902,14 @@ impl Engine {
                 ));
             }
         }
-        // Nothing is recorded yet.
+        // Nothing is recorded yet. A volume to fill, or rootless berth's
+        // first overlay probe of this boot, forks a helper.
         if !may_fork
-            && plan
+            && (plan
                 .mounts
                 .iter()
                 .any(|m| m.kind == crate::config::MountType::Volume)
+                || (keep_id.is_none() && self.overlay_probe_pending()))
         {
             return Ok(None);
         }

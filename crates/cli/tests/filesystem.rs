@@ -349,6 +349,27 @@ fn diff_commit_and_build_on_copied_roots() {
     assert_eq!(b.ok(&["diff", "again"]), "");
     b.ok(&["start", "-a", "again"]);
     assert_eq!(b.ok(&["diff", "again"]), "");
+    // A running one, paused for its commit.
+    ok(vfs(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo live > /live; exec sleep 300",
+    ]));
+    for _ in 0..100 {
+        if b.run(&["exec", "up", "cat", "/live"]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(b.ok(&["diff", "up"]), "A /live\n");
+    b.ok(&["commit", "up", "live:vfs"]);
+    assert_eq!(b.ok(&["run", "--rm", "live:vfs", "cat", "/live"]), "live\n");
+    b.ok(&["rm", "-f", "up"]);
 
     // A build whose RUN steps get copies: added, changed, deleted files,
     // a whiteout over an earlier step's dir, a dir replaced, a chown.

@@ -434,6 +434,10 @@ impl crate::Engine {
     ) -> Result<store::ImageRecord> {
         let c = self.container(name_or_id)?;
         let copy = self.copied_root(c.id());
+        // Made before the container is frozen: nothing between the freeze
+        // and the thaw returns early.
+        let tmp = self.store().tmp_dir("commit-layer")?;
+        let layer_path = tmp.path().join("layer.tar");
         let cgroup = if pause && c.is_running() {
             let h = Self::container_hierarchy()?;
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
@@ -448,8 +452,6 @@ impl crate::Engine {
         } else {
             None
         };
-        let tmp = self.store().tmp_dir("commit-layer")?;
-        let layer_path = tmp.path().join("layer.tar");
         let written = match &copy {
             Some(copy) => self.write_copy_changes(&c, copy, &runtime_made(&c), None, &layer_path),
             None => self.runtime_made_paths(&c).and_then(|skip| {

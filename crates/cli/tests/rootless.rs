@@ -1224,6 +1224,33 @@ fn keep_id_keeps_the_users_ids_inside() {
     u.ok(&["stop", "-t", "1", "kid"]);
     u.ok(&["start", "kid"]);
     assert_eq!(u.ok(&["exec", "kid", "cat", "/tmp/f"]).trim(), "mine");
+    // diff and commit of its copy: the owners shifted on disk are written
+    // as the image's (root's dir stays root's, the user's file the user's).
+    u.ok(&["stop", "-t", "1", "kid"]);
+    let diff = u.ok(&["diff", "kid"]);
+    assert!(
+        diff.contains("C /tmp\nA /tmp/f\n") && diff.contains("C /etc/passwd\n"),
+        "{diff}"
+    );
+    u.ok(&["commit", "kid", "kid:1"]);
+    let seen = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "kid:1",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/f",
+        "/tmp",
+        "/bin/busybox",
+    ]);
+    let own = format!("{0}:{0}", u.uid);
+    assert_eq!(
+        seen.split_whitespace().collect::<Vec<_>>(),
+        [own.as_str(), "0:0", "0:0"]
+    );
     u.ok(&["rm", "-f", "kid"]);
     u.ok(&["system", "reset", "-f"]);
     let left = u.wait_no_processes();
@@ -1320,14 +1347,9 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
             .collect::<Vec<_>>(),
         ["persisted", "persisted"]
     );
-    // diff/commit refused saying why; export and cp work on the copy.
-    let diff = u.berth(&["diff", "c"]);
-    assert_ne!(code(&diff), 0);
-    assert!(
-        stderr(&diff).contains("copied root filesystem"),
-        "{}",
-        stderr(&diff)
-    );
+    // diff walks the copy beside the image's layers; export and cp work
+    // on the copy.
+    assert_eq!(u.ok(&["diff", "c"]), "A /data.txt\n");
     let exported = u.berth(&["export", "c"]);
     assert!(exported.status.success(), "{}", stderr(&exported));
     let mut ar = tar::Archive::new(&exported.stdout[..]);
@@ -1343,6 +1365,24 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
         "{names:?}"
     );
     u.ok(&["stop", "-t", "1", "c"]);
+    // commit makes an image of its changes, the image's owners (mapped on
+    // disk) kept.
+    u.ok(&["commit", "c", "kept:1"]);
+    let seen = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "kept:1",
+        "sh",
+        "-c",
+        "cat /data.txt; stat -c %u /app/x; ls /home; test -e /etc/group || echo no-group",
+    ]);
+    assert_eq!(
+        seen.split_whitespace().collect::<Vec<_>>(),
+        ["persisted", "persisted", "1000", "new", "no-group"]
+    );
+    u.ok(&["rmi", "kept:1"]);
     let cp_to = u.home.join("cp");
     std::fs::create_dir(&cp_to).unwrap();
     std::os::unix::fs::chown(&cp_to, Some(u.uid), Some(u.uid)).unwrap();

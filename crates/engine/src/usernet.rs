@@ -44,11 +44,16 @@ impl Tool {
         }
     }
 
-    /// Its binary, if installed.
+    /// Its binary, if installed: looked up on `$PATH`, as podman looks up
+    /// its network helpers (so a `PATH` without pasta makes slirp4netns
+    /// the default), or in the usual dirs when there is no `PATH`.
     pub fn binary(self) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::var_os("PATH")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin".into()
+            });
         std::env::split_paths(&path)
-            .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
             .map(|d| d.join(self.name()))
             .find(|p| p.is_file())
     }

@@ -1213,6 +1213,15 @@ fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
         "slirp4netns"
     );
     ok(&["rm", "plain"]);
+    // Its UDP forwards (added on its API socket) answer from 127.0.0.1.
+    let p = free_udp_ports(1);
+    let publish = format!("127.0.0.1:{p}:9000/udp");
+    let mut args = vec!["run", "-d", "--name", "udp", "-p", &publish];
+    let echo = udp_echo_args(&[9000]);
+    args.extend(echo.iter().map(String::as_str));
+    ok(&args);
+    assert_eq!(udp_ask(p, "via-slirp").as_deref(), Some("9000:via-slirp"));
+    ok(&["rm", "-f", "udp"]);
 
     ok(&["network", "create", "front"]);
     let port = free_port();

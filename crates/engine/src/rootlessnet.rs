@@ -7,7 +7,9 @@
 //! and published ports are forwarded into it by a small proxy per
 //! container (`berth-ports`, podman's `rootlessport`): it listens on the
 //! host and connects to the container's address inside (TCP), or relays
-//! datagrams per client through a socket of its own there (UDP).
+//! datagrams per client through a socket of its own there (UDP). The same
+//! proxy serves the UDP ports of a container on slirp4netns, in that
+//! container's own namespace.
 //!
 //! The namespace is bound on `<runroot>/netns/rootless-netns` (the mount
 //! lives in berth's mount namespace, shared by every command), made when
@@ -227,11 +229,11 @@ pub(crate) fn run_in<T: Send>(
     })
 }
 
-/// Move the calling thread into the namespace for good (the port proxy,
-/// once its host sockets are bound; threads it makes after are there too).
-pub(crate) fn enter(runroot: &Path) -> Result<(), String> {
-    let file = netns_file(runroot);
-    let ns = std::fs::File::open(&file).map_err(|e| format!("opening {}: {e}", file.display()))?;
+/// Move the calling thread into the namespace bound on `file` for good
+/// (the port proxy, once its host sockets are bound; threads it makes
+/// after are there too).
+fn enter(file: &Path) -> Result<(), String> {
+    let ns = std::fs::File::open(file).map_err(|e| format!("opening {}: {e}", file.display()))?;
     nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("entering the rootless network namespace: {e}"))
 }
@@ -308,8 +310,14 @@ pub(crate) fn proxy_spec(p: &crate::config::PortMapping, target: std::net::Ipv4A
 }
 
 /// Start the port proxy of container `id` (from a thread in the host's
-/// namespace) and wait until it listens, or say why it cannot.
-pub(crate) fn start_proxy(paths: &crate::Paths, id: &str, specs: &[String]) -> Result<(), String> {
+/// namespace), relaying into the network namespace bound on `netns`, and
+/// wait until it listens, or say why it cannot.
+pub(crate) fn start_proxy(
+    paths: &crate::Paths,
+    id: &str,
+    netns: &Path,
+    specs: &[String],
+) -> Result<(), String> {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let mut child = std::process::Command::new("/proc/self/exe")
@@ -318,6 +326,8 @@ pub(crate) fn start_proxy(paths: &crate::Paths, id: &str, specs: &[String]) -> R
         .arg("--runroot")
         .arg(&paths.runroot)
         .arg("port-proxy")
+        .arg("--netns")
+        .arg(netns)
         .arg(id)
         .args(specs)
         .stdin(std::process::Stdio::null())
@@ -387,13 +397,14 @@ fn parse_spec(s: &str) -> Option<(crate::config::PortMapping, std::net::SocketAd
 }
 
 impl crate::Engine {
-    /// `berth port-proxy ID SPEC…` (hidden): the published ports of a
-    /// rootless container on a user-defined network. Binds each on the
-    /// host (what is taken is said as for a rootful container), enters the
-    /// rootless network namespace, says `ready` on stdout and relays
-    /// TCP connections and UDP datagrams to the container's address there
-    /// until it is killed.
-    pub fn serve_ports(&self, id: &str, specs: &[String]) -> crate::Result<()> {
+    /// `berth port-proxy --netns FILE ID SPEC…` (hidden): the published
+    /// ports of a rootless container on a user-defined network (`FILE` is
+    /// the rootless network namespace), or the UDP ports of one on
+    /// slirp4netns (`FILE` is its own namespace). Binds each on the host
+    /// (what is taken is said as for a rootful container), enters the
+    /// namespace, says `ready` on stdout and relays TCP connections and
+    /// UDP datagrams to the container's address there until it is killed.
+    pub fn serve_ports(&self, id: &str, netns: &Path, specs: &[String]) -> crate::Result<()> {
         use std::io::Write;
         let say = |line: &str| {
             let mut out = std::io::stdout();
@@ -425,7 +436,7 @@ impl crate::Engine {
         // Still one thread: the threads made from here on are in the
         // namespace too (so are the sockets they make); the bound host
         // sockets stay the host's.
-        if let Err(e) = enter(&self.paths().runroot) {
+        if let Err(e) = enter(netns) {
             say(&format!("error: {e}"));
             return Ok(());
         }

@@ -403,7 +403,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)?;
         if let Some(l) = launched.borrow_mut().as_mut() {
-            l.finish(&ports).map_err(runtime::RuntimeError::Hook)?;
+            l.finish(&paths, id.as_str(), &ports)
+                .map_err(runtime::RuntimeError::Hook)?;
         }
         // The init exists in its namespaces, attached, not yet released.
         crate::faults::point("monitor.before-init");

@@ -611,15 +611,6 @@ impl Engine {
                             format!("{n:?} cannot be combined with other networks in rootless berth: use it alone, or only user-defined networks"),
                         ));
                     }
-                    if let Some(p) = req.ports.iter().find(|p| p.proto != "tcp") {
-                        return Err(EngineError::invalid(
-                            "-p/--publish",
-                            format!(
-                                "{}/{}: rootless berth forwards only TCP ports to containers on user-defined networks; publish it with --network pasta",
-                                p.container_port, p.proto
-                            ),
-                        ));
-                    }
                     let tool = crate::usernet::default_tool();
                     if tool.binary().is_none() {
                         return Err(EngineError::invalid(

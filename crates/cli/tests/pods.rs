@@ -48,6 +48,7 @@
 mod common;
 
 use common::*;
+use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -776,4 +777,67 @@ fn add_host_is_in_every_members_hosts_file() {
         assert!(hosts.contains("10.1.2.3\tdb.example"), "{hosts}");
     }
     b.ok(&["pod", "rm", "-f", "hp"]);
+}
+
+#[test]
+fn pod_logs_follows_its_members_until_the_pod_stops() {
+    let b = Berth::new();
+    b.ok(&["pod", "create", "--name", "tail"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "tail",
+        "--name",
+        "t1",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo after; exec sleep 1000",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "tail",
+        "--name",
+        "t2",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo two; exec sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.ok(&["pod", "logs", "tail"]).lines().count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // --since/--until keep none of these lines: they are all past.
+    let old = b.ok(&["pod", "logs", "--until", "2000-01-01T00:00:00Z", "tail"]);
+    assert_eq!(old, "");
+    let mut follow = b
+        .cmd()
+        .args(["pod", "logs", "-f", "--names", "tail"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        seen.push(line.trim_end().to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["t1 before", "t2 two"]);
+    // A line written after the follow began comes through it.
+    b.ok(&["exec", "t1", "touch", "/tmp/go"]);
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "t1 after\n");
+    // Stopped, the pod ends the follow: exit 0.
+    b.ok(&["pod", "stop", "-t", "0", "tail"]);
+    let status = follow.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    b.ok(&["pod", "rm", "-f", "tail"]);
 }

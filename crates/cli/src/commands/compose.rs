@@ -1050,13 +1050,13 @@ fn colour_wanted(g: &ComposeArgs, no_color: bool) -> bool {
 }
 
 /// SIGINT/SIGTERM, read from a signalfd while they are blocked.
-struct Interrupts {
+pub(crate) struct Interrupts {
     fd: Option<SignalFd>,
     set: SigSet,
 }
 
 impl Interrupts {
-    fn catch() -> Interrupts {
+    pub(crate) fn catch() -> Interrupts {
         let mut set = SigSet::empty();
         set.add(Signal::SIGINT);
         set.add(Signal::SIGTERM);
@@ -1068,7 +1068,7 @@ impl Interrupts {
     }
 
     /// Wait up to `timeout` for a signal; whether one came.
-    fn wait(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let Some(fd) = &self.fd else {
             std::thread::sleep(timeout);
             return false;

@@ -173,6 +173,15 @@ pub struct LogsArgs {
     /// Show timestamps.
     #[arg(short, long)]
     timestamps: bool,
+    /// Follow the output until the pod's containers have stopped.
+    #[arg(short, long)]
+    follow: bool,
+    /// Only lines since this time (RFC 3339, a Unix time, or a duration such as 10m).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only lines before this time.
+    #[arg(long)]
+    until: Option<String>,
     /// Pod.
     pod: String,
 }
@@ -436,35 +445,106 @@ fn rm(engine: &Engine, a: RmArgs) -> Result<(), Failure> {
 }
 
 fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
-    let entries = engine.pod_logs(&a.pod, a.container.as_deref(), a.tail)?;
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    for e in entries {
-        let who = if a.names {
-            e.name.clone()
-        } else {
-            e.id[..12].to_string()
-        };
-        let mut line = format!("{who} ").into_bytes();
+    let members = engine.pod_log_members(&a.pod, a.container.as_deref())?;
+    let time = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| super::container::parse_time(flag, s))
+            .transpose()
+    };
+    let (since, until) = (time("--since", &a.since)?, time("--until", &a.until)?);
+    let who: Vec<String> = members
+        .iter()
+        .map(|c| {
+            if a.names {
+                c.name().to_string()
+            } else {
+                c.id().as_str()[..12].to_string()
+            }
+        })
+        .collect();
+    let print = |i: usize, e: &engine::logs::Entry| {
+        let mut line = format!("{} ", who[i]).into_bytes();
         if a.timestamps {
             line.extend(
-                e.entry
-                    .time
+                e.time
                     .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
                     .as_bytes(),
             );
             line.push(b' ');
         }
-        line.extend(&e.entry.data);
+        line.extend(&e.data);
         if !line.ends_with(b"\n") {
             line.push(b'\n');
         }
-        let _ = match e.entry.stream {
-            engine::logs::Stream::Stderr => stderr.lock().write_all(&line),
-            _ => stdout.lock().write_all(&line),
+        let _ = match e.stream {
+            engine::logs::Stream::Stderr => std::io::stderr().lock().write_all(&line),
+            _ => std::io::stdout().lock().write_all(&line),
         };
+    };
+    // Each container's lines so far (a follower goes on where its read
+    // ended), merged in time order; a container's own keep their order.
+    let mut followers = Vec::new();
+    let mut all = Vec::new();
+    for (i, c) in members.iter().enumerate() {
+        let path = engine.container_log(c);
+        let mut entries = if a.follow {
+            let (entries, follower) = engine::logs::read_and_follow(&path)?;
+            followers.push(follower);
+            entries
+        } else {
+            engine::logs::read_all(&path)?
+        };
+        entries.retain(|e| since.is_none_or(|s| e.time >= s) && until.is_none_or(|u| e.time < u));
+        if let Some(n) = a.tail {
+            let skip = entries.len().saturating_sub(n);
+            entries.drain(..skip);
+        }
+        all.extend(entries.into_iter().map(|e| (i, e)));
     }
-    Ok(())
+    all.sort_by_key(|(_, e)| e.time);
+    for (i, e) in &all {
+        print(*i, e);
+    }
+    if !a.follow || until.is_some_and(|u| u <= chrono::Utc::now()) {
+        return Ok(());
+    }
+    // podman's `pod logs -f`: until every container has stopped (or
+    // Ctrl-C).
+    let signals = super::compose::Interrupts::catch();
+    loop {
+        let mut any = false;
+        for (i, f) in followers.iter_mut().enumerate() {
+            for e in f.poll().unwrap_or_default() {
+                if until.is_some_and(|u| e.time >= u) {
+                    continue;
+                }
+                any = true;
+                print(i, &e);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if any {
+            continue;
+        }
+        let running = members.iter().any(|m| {
+            engine.container(m.id().as_str()).is_ok_and(|c| {
+                c.is_running() || c.state.status == engine::config::Status::Restarting
+            })
+        });
+        if !running || until.is_some_and(|u| u <= chrono::Utc::now()) {
+            for (i, f) in followers.iter_mut().enumerate() {
+                for e in f.poll().unwrap_or_default() {
+                    if until.is_none_or(|u| e.time < u) {
+                        print(i, &e);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if signals.wait(std::time::Duration::from_millis(100)) {
+            return Err(Failure::silent(130));
+        }
+    }
 }
 
 fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {

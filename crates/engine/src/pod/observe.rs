@@ -2,30 +2,17 @@
 use super::Pod;
 use crate::container::Container;
 use crate::error::{EngineError, Result};
-use crate::logs::Entry;
 use crate::Engine;
 
-/// One log entry of a pod's container.
-#[derive(Debug, Clone)]
-pub struct PodLogEntry {
-    /// The container's id.
-    pub id: String,
-    /// The container's name.
-    pub name: String,
-    /// The entry.
-    pub entry: Entry,
-}
-
 impl Engine {
-    /// `pod logs`: the entries of the pod's containers (its infra left
-    /// out; `container`: one of them by name or id), at most `tail` per
-    /// container, merged in time order.
-    pub fn pod_logs(
+    /// The containers whose logs `pod logs` shows: the pod's members but
+    /// its infra container, or the one `container` names (refused when it
+    /// is not the pod's).
+    pub fn pod_log_members(
         &self,
         name_or_id: &str,
         container: Option<&str>,
-        tail: Option<usize>,
-    ) -> Result<Vec<PodLogEntry>> {
+    ) -> Result<Vec<Container>> {
         let pod = self.pod(name_or_id)?;
         let mut members: Vec<Container> = self
             .pod_containers(&pod)?
@@ -43,23 +30,7 @@ impl Engine {
             }
             members.retain(|m| m.id() == c.id());
         }
-        let mut out = Vec::new();
-        for c in &members {
-            let mut entries = crate::logs::read_all(&self.container_log(c))
-                .map_err(|e| EngineError::io(format!("reading the log of {}", c.name()), e))?;
-            if let Some(n) = tail {
-                let skip = entries.len().saturating_sub(n);
-                entries.drain(..skip);
-            }
-            out.extend(entries.into_iter().map(|entry| PodLogEntry {
-                id: c.id().as_str().to_string(),
-                name: c.name().to_string(),
-                entry,
-            }));
-        }
-        // Stable: a container's own lines keep their order on equal times.
-        out.sort_by_key(|e| e.entry.time);
-        Ok(out)
+        Ok(members)
     }
 
     /// `pod top` and `pod stats`: the pod's running containers (its

@@ -841,3 +841,36 @@ fn pod_logs_follows_its_members_until_the_pod_stops() {
     assert!(status.success(), "{status:?}");
     b.ok(&["pod", "rm", "-f", "tail"]);
 }
+
+#[test]
+fn pod_pause_freezes_every_running_container_and_unpause_thaws_them() {
+    let b = Berth::new();
+    let id = b.ok(&["pod", "create", "--name", "frz"]).trim().to_string();
+    b.ok(&[
+        "run", "-d", "--pod", "frz", "--name", "f1", IMAGE, "sleep", "1000",
+    ]);
+    assert_eq!(b.ok(&["pod", "pause", "frz"]).trim(), id);
+    // Infra and the running member are paused.
+    assert_eq!(inspect(&b, "frz")["State"], "Paused");
+    let status = |c: &str| {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", c])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(status("f1"), "paused");
+    let infra = inspect(&b, "frz")["InfraContainerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(status(&infra), "paused");
+    // Frozen: an exec cannot run in it.
+    assert_ne!(code(&b.run(&["exec", "f1", "true"])), 0);
+    assert_eq!(b.ok(&["pod", "unpause", "frz"]).trim(), id);
+    assert_eq!(status("f1"), "running");
+    assert_eq!(status(&infra), "running");
+    assert_eq!(inspect(&b, "frz")["State"], "Running");
+    b.ok(&["exec", "f1", "true"]);
+    let missing = b.run(&["pod", "pause", "nosuch"]);
+    assert_eq!(code(&missing), 125, "{}", stderr(&missing));
+    b.ok(&["pod", "rm", "-f", "frz"]);
+}

@@ -32,6 +32,10 @@ pub enum PodCommand {
     Restart(StopArgs),
     /// Send a signal to every running container of pods.
     Kill(KillArgs),
+    /// Pause every running container of pods.
+    Pause(NamesArgs),
+    /// Unpause every paused container of pods.
+    Unpause(NamesArgs),
     /// Remove every pod none of whose containers runs.
     Prune(PruneArgs),
     /// Show the output of a pod's containers, merged in time order.
@@ -229,6 +233,8 @@ pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
                 .map_err(|_| Failure::usage(format!("invalid signal: {}", a.signal)))?;
             each(&a.pods, |p| engine.pod_kill(p, sig).map(|p| p.id))
         }
+        PodCommand::Pause(a) => each(&a.pods, |p| engine.pod_pause(p).map(|p| p.id)),
+        PodCommand::Unpause(a) => each(&a.pods, |p| engine.pod_unpause(p).map(|p| p.id)),
         PodCommand::Prune(a) => {
             let _ = a.force;
             for p in engine.pod_prune()? {

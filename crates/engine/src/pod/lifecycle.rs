@@ -153,6 +153,44 @@ impl Engine {
         Ok(pod)
     }
 
+    /// `pod pause`: every running container of the pod, its infra
+    /// included, frozen (podman skips the others; none running is not an
+    /// error).
+    pub fn pod_pause(&self, name_or_id: &str) -> Result<Pod> {
+        let pod = self.pod(name_or_id)?;
+        let failures = self
+            .pod_containers(&pod)?
+            .iter()
+            .filter(|c| c.state.status == Status::Running)
+            .filter_map(|c| {
+                self.pause(c.id().as_str())
+                    .err()
+                    .map(|e| (c.name().to_string(), e))
+            })
+            .collect();
+        some_failed("pausing", failures)?;
+        self.emit("pod", "pause", &pod.id, &[("name", pod.name.as_str())]);
+        Ok(pod)
+    }
+
+    /// `pod unpause`: every paused container of the pod thawed.
+    pub fn pod_unpause(&self, name_or_id: &str) -> Result<Pod> {
+        let pod = self.pod(name_or_id)?;
+        let failures = self
+            .pod_containers(&pod)?
+            .iter()
+            .filter(|c| c.state.status == Status::Paused)
+            .filter_map(|c| {
+                self.unpause(c.id().as_str())
+                    .err()
+                    .map(|e| (c.name().to_string(), e))
+            })
+            .collect();
+        some_failed("unpausing", failures)?;
+        self.emit("pod", "unpause", &pod.id, &[("name", pod.name.as_str())]);
+        Ok(pod)
+    }
+
     /// `pod prune`: remove every pod none of whose containers runs; the
     /// removed pods.
     pub fn pod_prune(&self) -> Result<Vec<Pod>> {

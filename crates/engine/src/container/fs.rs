@@ -563,6 +563,7 @@ impl crate::Engine {
                             owner,
                             overwrite: true,
                             keep_id: None,
+                            shift: None,
                         };
                         if contents_only && is_dir {
                             let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
@@ -643,6 +644,7 @@ impl crate::Engine {
                         owner,
                         overwrite: true,
                         keep_id: None,
+                        shift: None,
                     };
                     match &src {
                         None => {

@@ -1598,25 +1598,26 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
             "1000",
         ])
     };
-    let a = create("a", "--userns=auto:size=1000");
+    let a = create("a", "--userns=auto:size=2000");
     assert!(a.status.success(), "{}", stderr(&a));
-    let b = create("b", "--userns=auto:size=1000");
+    let b = create("b", "--userns=auto:size=2000");
     assert!(b.status.success(), "{}", stderr(&b));
     // From the namespace's ids but its 0 (the user): 1.. first.
-    assert_eq!(maps("a"), "auto:size=1000 [0:1:1000] [0:1:1000]");
-    assert_eq!(maps("b"), "auto:size=1000 [0:1001:1000] [0:1001:1000]");
+    assert_eq!(maps("a"), "auto:size=2000 [0:1:2000] [0:1:2000]");
+    assert_eq!(maps("b"), "auto:size=2000 [0:2001:2000] [0:2001:2000]");
 
     // What does not fit is refused with what to do.
-    let whole = create("whole", "--userns=auto");
-    assert_eq!(code(&whole), 125);
+    let refused = |mode: &str| u.berth(&["run", "--rm", "--network", "none", mode, IMAGE, "true"]);
+    let whole = refused("--userns=auto");
+    assert_eq!(code(&whole), 125, "{}", stderr(&whole));
     assert!(
         stderr(&whole)
             .contains("no free range of 65536 uids is left in rootless berth's user namespace"),
         "{}",
         stderr(&whole)
     );
-    let big = create("big", "--userns=auto:size=70000");
-    assert_eq!(code(&big), 125);
+    let big = refused("--userns=auto:size=70000");
+    assert_eq!(code(&big), 125, "{}", stderr(&big));
     assert!(
         stderr(&big).contains("has 65536 uids to give"),
         "{}",
@@ -1636,7 +1637,7 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
         ])
         .split_whitespace()
         .collect::<Vec<_>>(),
-        ["0", "1000", "0", "1001", "1000"]
+        ["0", "1000", "0", "2001", "2000"]
     );
     let pid: i32 = u
         .ok(&["inspect", "-f", "{{.State.Pid}}", "b"])
@@ -1646,16 +1647,16 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
         status.lines().any(|l| l.starts_with("Uid:")
-            && l.split_whitespace().nth(1) == Some(&(u.sub_start + 1000).to_string())),
+            && l.split_whitespace().nth(1) == Some(&(u.sub_start + 2000).to_string())),
         "{status}"
     );
 
     // a's range is free once it is removed, and the next one gets it.
     let a_id = u.ok(&["inspect", "-f", "{{.Id}}", "a"]).trim().to_string();
     u.ok(&["rm", "a"]);
-    let c = create("c", "--userns=auto:size=1000");
+    let c = create("c", "--userns=auto:size=2000");
     assert!(c.status.success(), "{}", stderr(&c));
-    assert_eq!(maps("c"), "auto:size=1000 [0:1:1000] [0:1:1000]");
+    assert_eq!(maps("c"), "auto:size=2000 [0:1:2000] [0:1:2000]");
     assert_eq!(
         u.ok(&[
             "run",
@@ -1669,7 +1670,7 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
         ])
         .split_whitespace()
         .collect::<Vec<_>>(),
-        ["0", "2001", "500"]
+        ["0", "4001", "500"]
     );
 
     // Nothing of them is left after rm.

@@ -1506,6 +1506,24 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "65534 1000");
 
+    // podman's nomap: every subordinate id, the user none of them.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=nomap",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; stat -c %u /home/app; cat /proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1000", "0", "1", &SUBID_COUNT.to_string()]
+    );
+
     // A detached one: inspect shows the maps, exec and stop/start work.
     let id = u
         .ok(&[

@@ -57,6 +57,9 @@ pub enum Request {
         /// `gid=N`.
         gid: Option<u32>,
     },
+    /// podman's `nomap` (rootless only): the container's ids are the
+    /// user's subordinate ids, the user itself is none of them.
+    NoMap,
     /// The maps given with `--uidmap`/`--gidmap`.
     Maps {
         /// uid map.
@@ -145,6 +148,11 @@ pub fn parse(
         "keep-id" => Err(bad(
             "--userns",
             "keep-id is only supported in rootless mode (berth runs as root here; use --userns=auto or --uidmap)",
+        )),
+        "nomap" if rootless && opts.is_empty() => Ok(Request::NoMap),
+        "nomap" if rootless => Err(bad(
+            "--userns",
+            format!("nomap takes no options ({opts:?} given)"),
         )),
         "nomap" => Err(bad(
             "--userns",
@@ -335,6 +343,23 @@ pub fn rootless_pool() -> Ranges {
     }
 }
 
+/// podman's rootless `nomap` map over a namespace of `size` ids: the
+/// container's `0..size-1` are the namespace's `1..size` (its subordinate
+/// ids), the user (the namespace's 0) is not mapped.
+pub fn nomap(flag: &str, size: u32) -> Result<Vec<IdMapping>> {
+    if size < 2 {
+        return Err(bad(
+            flag,
+            "nomap requires additional UIDs or GIDs defined in /etc/subuid and /etc/subgid to function correctly",
+        ));
+    }
+    Ok(vec![IdMapping {
+        container_id: 0,
+        host_id: 1,
+        size: size - 1,
+    }])
+}
+
 /// Rootless `--uidmap`/`--gidmap`: the HOST ids are ids of berth's user
 /// namespace (0 is the user, `1..size` its subordinate ids, as in
 /// rootless podman), so each range must lie below `size`.
@@ -439,6 +464,19 @@ mod tests {
             .to_string()
             .contains("only supported in rootless mode"));
         assert!(parse(Some("nomap"), &[], &[], false).is_err());
+        assert_eq!(
+            parse(Some("nomap"), &[], &[], true).unwrap(),
+            Request::NoMap
+        );
+        assert_eq!(
+            nomap("--userns", 65537).unwrap(),
+            [IdMapping {
+                container_id: 0,
+                host_id: 1,
+                size: 65536
+            }]
+        );
+        assert!(nomap("--userns", 1).is_err());
         assert_eq!(
             parse(Some("keep-id"), &[], &[], true).unwrap(),
             Request::KeepId {

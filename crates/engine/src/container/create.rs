@@ -499,7 +499,9 @@ impl Engine {
                 let settings = crate::settings::Settings::load(&self.paths().config)?;
                 Some((crate::userns::auto_pool(&settings.userns, size)?, size))
             }
-            crate::userns::Request::Maps { .. } | crate::userns::Request::KeepId { .. } => None,
+            crate::userns::Request::Maps { .. }
+            | crate::userns::Request::KeepId { .. }
+            | crate::userns::Request::NoMap => None,
         };
         let mut keep_id = None;
         let userns = match &userns_req {
@@ -520,6 +522,14 @@ impl Engine {
                 mode: req.userns.clone().unwrap_or_default(),
                 ..Default::default()
             },
+            crate::userns::Request::NoMap => {
+                let size = crate::container::copyroot::namespace_size;
+                crate::config::UserNs {
+                    mode: "nomap".into(),
+                    uid_map: crate::userns::nomap("--userns", size("/proc/self/uid_map"))?,
+                    gid_map: crate::userns::nomap("--userns", size("/proc/self/gid_map"))?,
+                }
+            }
             crate::userns::Request::Maps { uid, gid } => crate::config::UserNs {
                 mode: "private".into(),
                 uid_map: uid.clone(),

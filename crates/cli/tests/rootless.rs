@@ -1705,6 +1705,37 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
     let left = left_of(&u, &all);
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+
+    // compose's userns_mode takes the same path: the freed ids again.
+    let dir = u.home.join("proj");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            r#"services:
+  s:
+    image: {IMAGE}
+    network_mode: none
+    userns_mode: "auto:size=300"
+    command: ["sh", "-c", "trap exit TERM; sleep 1000 & wait"]
+"#
+        ),
+    )
+    .unwrap();
+    for p in [dir.clone(), dir.join("compose.yaml")] {
+        std::os::unix::fs::chown(p, Some(u.uid), Some(u.uid)).unwrap();
+    }
+    let compose = |args: &[&str]| {
+        let out = u.cmd(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    compose(&["compose", "up", "-d"]);
+    let cid = u.ok(&["ps", "-q"]).trim().to_string();
+    assert_eq!(maps(&cid), "auto:size=300 [0:1:300] [0:1:300]");
+    compose(&["compose", "down"]);
+    assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+    let left = left_of(&u, &[&cid]);
+    assert!(left.is_empty(), "left behind: {left:?}");
     u.ok(&["system", "reset", "-f"]);
     let left = u.wait_no_processes();
     assert!(left.is_empty(), "processes left: {left:?}");

@@ -1567,6 +1567,16 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         .to_string();
     assert_eq!(host_uid, (u.sub_start + 99).to_string());
     assert_eq!(u.ok(&["exec", "mapped", "id", "-u"]).trim(), "0");
+    // cp gives what it copies in to the container's root.
+    let src = u.home.join("cp-src");
+    std::fs::write(&src, "in").unwrap();
+    std::os::unix::fs::chown(&src, Some(u.uid), Some(u.uid)).unwrap();
+    u.ok(&["cp", src.to_str().unwrap(), "mapped:/tmp/in"]);
+    assert_eq!(
+        u.ok(&["exec", "mapped", "stat", "-c", "%u %g", "/tmp/in"])
+            .trim(),
+        "0 0"
+    );
     u.ok(&["stop", "-t", "1", "mapped"]);
     u.ok(&["start", "mapped"]);
     assert_eq!(u.ok(&["exec", "mapped", "cat", "/tmp/f"]).trim(), "kept");

@@ -604,7 +604,15 @@ impl crate::Engine {
             }
             (CpEnd::Host(host), CpEnd::Container(name, path)) => {
                 let c = self.container(name)?;
-                let owner = (!opts.archive).then_some((0, 0));
+                // The container's root: rootless with a nested namespace
+                // (a copied root whose owners are the namespace's ids),
+                // the id its map gives root.
+                let root_ids = if crate::rootless::active() && c.config.userns.is_private() {
+                    c.config.userns.host_ids(0, 0)
+                } else {
+                    (0, 0)
+                };
+                let owner = (!opts.archive).then_some(root_ids);
                 let from_stdin = host.as_os_str() == "-";
                 let path = path.clone();
                 // The host side is opened here, before any helper forks.

@@ -1173,6 +1173,13 @@ fn keep_id_keeps_the_users_ids_inside() {
         "0"
     );
 
+    // On the default network (pasta's) too.
+    assert_eq!(
+        u.ok(&["run", "--rm", "--userns=keep-id", IMAGE, "id", "-u"])
+            .trim(),
+        u.uid.to_string()
+    );
+
     // keep-id:uid=N,gid=N: the user is N inside; its files still the user's.
     let out = u.berth(&[
         "run",
@@ -1524,24 +1531,37 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         ["0", "1000", "0", "1", &SUBID_COUNT.to_string()]
     );
 
-    // A detached one: inspect shows the maps, exec and stop/start work.
+    // A detached one on the default network (pasta's namespace, which
+    // belongs to berth's user namespace: joined before the nested one is
+    // made) with a published port its root binds below 1024: inspect
+    // shows the maps, the port answers, exec and stop/start work.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
     let id = u
         .ok(&[
             "run",
             "-d",
             "--name",
             "mapped",
-            "--network",
-            "none",
+            "-p",
+            &publish,
             "--uidmap",
             "0:100:1000",
             IMAGE,
             "sh",
             "-c",
-            "echo kept > /tmp/f; exec sleep 1000",
+            "echo kept > /tmp/f; mkdir /www; echo mapped-page > /www/index.html; exec httpd -f -p 80 -h /www",
         ])
         .trim()
         .to_string();
+    let body = fetch(port).expect("the mapped container's published port never answered");
+    assert!(body.contains("mapped-page"), "{body}");
+    // exec joins pasta's namespace before the container's user namespace.
+    assert!(
+        u.ok(&["exec", "mapped", "ip", "-4", "addr"])
+            .contains("eth0"),
+        "no eth0 in the container's network namespace"
+    );
     assert_eq!(
         u.ok(&[
             "inspect",

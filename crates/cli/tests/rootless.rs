@@ -1519,6 +1519,31 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "65534 1000");
 
+    // A new named volume is given to the container's root (podman
+    // chowns it): it may write there; the files are the mapped id's.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:2000",
+        "-v",
+        "mapvol:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "touch /data/x && stat -c '%u %g' /data /data/x",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        ["0 0", "0 0"],
+        "{}",
+        stderr(&out)
+    );
+    u.ok(&["volume", "rm", "mapvol"]);
+
     // podman's nomap: every subordinate id, the user none of them.
     let out = u.berth(&[
         "run",

@@ -292,6 +292,130 @@ fn diff_commit_export_and_import() {
     assert_eq!(code(&out), 1);
 }
 
+/// Copied roots (podman's `vfs` driver): the copy walked beside the
+/// image gives the diff overlay gives, a commit of it runs with the
+/// changes (the deletion too), and a build's RUN steps work on copies,
+/// with the cache.
+#[test]
+fn diff_commit_and_build_on_copied_roots() {
+    let b = Berth::new();
+    let vfs = |args: &[&str]| -> std::process::Output {
+        b.cmd()
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok = |out: std::process::Output| -> String {
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // What the overlay test does, and an edit whose size and mtime are
+    // put back (seen by content: it was touched since the copy).
+    ok(vfs(&[
+        "run", "--name", "ch", IMAGE, "sh", "-c",
+        "echo new > /etc/added; rm /etc/group; echo more >> /etc/passwd; mkdir -p /opt/d && touch /opt/d/x; \
+         printf '#!/bin/sh\necho NO\n' > /bin/not-executable && touch -r /bin/busybox /bin/not-executable",
+    ]));
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", "ch"])
+            .trim(),
+        "vfs"
+    );
+    assert_eq!(
+        b.ok(&["diff", "ch"]),
+        "C /bin\nC /bin/not-executable\nC /etc\nA /etc/added\nD /etc/group\nC /etc/passwd\nA /opt\nA /opt/d\nA /opt/d/x\n"
+    );
+    b.ok(&["commit", "-c", "ENV COMMITTED=yes", "ch", "changed:vfs"]);
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "changed:vfs",
+        "sh",
+        "-c",
+        "cat /etc/added; tail -1 /etc/passwd; cat /bin/not-executable; echo $COMMITTED; ls /opt/d; ls /etc/group",
+    ]);
+    assert_eq!(stdout(&out), "new\nmore\n#!/bin/sh\necho NO\nyes\nx\n");
+    assert!(
+        stderr(&out).contains("No such file"),
+        "the deletion was not committed: {}",
+        stderr(&out)
+    );
+    // A copy of the committed image, created and then run, differs from
+    // it in nothing (berth's mount points and /etc files are not changes,
+    // nor were they committed).
+    ok(vfs(&["create", "--name", "again", "changed:vfs", "true"]));
+    assert_eq!(b.ok(&["diff", "again"]), "");
+    b.ok(&["start", "-a", "again"]);
+    assert_eq!(b.ok(&["diff", "again"]), "");
+    // A running one, paused for its commit.
+    ok(vfs(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo live > /live; exec sleep 300",
+    ]));
+    for _ in 0..100 {
+        if b.run(&["exec", "up", "cat", "/live"]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(b.ok(&["diff", "up"]), "A /live\n");
+    b.ok(&["commit", "up", "live:vfs"]);
+    assert_eq!(b.ok(&["run", "--rm", "live:vfs", "cat", "/live"]), "live\n");
+    b.ok(&["rm", "-f", "up"]);
+
+    // A build whose RUN steps get copies: added, changed, deleted files,
+    // a whiteout over an earlier step's dir, a dir replaced, a chown.
+    let ctx = b.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {IMAGE}\n\
+             RUN echo one > /added && rm /etc/group && echo more >> /etc/passwd && mkdir -p /opt/d && touch /opt/d/x\n\
+             RUN rm -r /opt/d && echo two >> /added && chown 1000:1000 /added && rm -rf /home && mkdir /home && touch /home/new\n"
+        ),
+    )
+    .unwrap();
+    let build = || {
+        let out = b
+            .cmd()
+            .env("BERTH_STORAGE_DRIVER", "vfs")
+            .args(["build", "--network", "none", "-t", "vfsbuilt:1"])
+            .arg(&ctx)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let first = build();
+    assert!(!first.contains("CACHED"), "{first}");
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "vfsbuilt:1"]);
+    let seen = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "vfsbuilt:1",
+        "sh",
+        "-c",
+        "cat /added; stat -c %u /added; tail -1 /etc/passwd; ls -A /opt; ls -A /home; test -e /etc/group || echo no-group",
+    ]);
+    assert_eq!(seen, "one\ntwo\n1000\nmore\nnew\nno-group\n");
+    let second = build();
+    assert_eq!(second.matches("CACHED").count(), 2, "{second}");
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", "vfsbuilt:1"]), id);
+    b.ok(&["rm", "ch", "again"]);
+}
+
 #[test]
 fn system_prune_removes_only_what_is_unused() {
     let b = Berth::new();

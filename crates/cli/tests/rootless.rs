@@ -891,20 +891,6 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
     assert!(subnet.trim().contains('/'), "{subnet}");
     // Nothing runs for a network without containers.
     assert!(netns_leftovers(&runroot).is_empty());
-    // UDP is not forwarded there: refused, saying so.
-    let udp = u.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "front",
-        "-p",
-        "127.0.0.1:5353:53/udp",
-        IMAGE,
-        "true",
-    ]);
-    assert_eq!(code(&udp), 125);
-    assert!(stderr(&udp).contains("only TCP"), "{}", stderr(&udp));
-
     // A server on the network, published on the host's 127.0.0.1.
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
@@ -1011,6 +997,291 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
     u.ok(&["rm", "plain"]);
 }
 
+/// `n` consecutive UDP ports free on 127.0.0.1.
+fn free_udp_ports(n: u16) -> u16 {
+    loop {
+        let first = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if first.checked_add(n).is_some()
+            && (1..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", first + i)).is_ok())
+        {
+            return first;
+        }
+    }
+}
+
+/// A UDP echo server on each of `ports` in the container, answering
+/// `PORT:DATAGRAM`: the host's python3, with the host's /usr and its
+/// loader bound read-only (busybox has no UDP server).
+fn udp_echo_args(ports: &[u16]) -> Vec<String> {
+    let script = "import select, socket, sys\n\
+                  socks = []\n\
+                  for p in sys.argv[1:]:\n    \
+                      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    \
+                      s.bind(('0.0.0.0', int(p)))\n    \
+                      socks.append(s)\n\
+                  while True:\n    \
+                      for s in select.select(socks, [], [])[0]:\n        \
+                          d, a = s.recvfrom(65535)\n        \
+                          s.sendto(str(s.getsockname()[1]).encode() + b':' + d, a)\n";
+    let mut args: Vec<String> = [
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/usr/lib:/lib:ro",
+        "-v",
+        "/usr/lib64:/lib64:ro",
+        IMAGE,
+        "/usr/bin/python3",
+        "-c",
+        script,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(ports.iter().map(u16::to_string));
+    args
+}
+
+/// Send `msg` to 127.0.0.1:`port` over UDP until an answer comes back
+/// (the server starts after `run -d` returns), or a deadline passes.
+fn udp_ask(port: u16, msg: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        let _ = s.send_to(msg.as_bytes(), ("127.0.0.1", port));
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn udp_ports_are_published_rootless() {
+    let u = User::new("u", true);
+    u.import_busybox();
+    let runroot = u.runtime.join("berth");
+    let run = |name: &str, net: &[&str], publish: &str, ports: &[u16]| {
+        let mut args: Vec<String> = ["run", "-d", "--name", name, "-p", publish]
+            .map(String::from)
+            .to_vec();
+        args.extend(net.iter().map(|s| s.to_string()));
+        args.extend(udp_echo_args(ports));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        u.ok(&args);
+    };
+
+    // The default network: pasta's own UDP forward (-u). The same port
+    // inside: bookworm's pasta (0.0~git20230309) loses the answers of a
+    // forward from 127.0.0.1 to another port (see docs/architecture.md).
+    let p = free_udp_ports(1);
+    run("dflt", &[], &format!("127.0.0.1:{p}:{p}/udp"), &[p]);
+    assert_eq!(
+        udp_ask(p, "via-pasta"),
+        Some(format!("{p}:via-pasta")),
+        "no echo through pasta's UDP forward"
+    );
+    let ps = u.ok(&["ps", "--format", "{{.Ports}}", "-f", "name=dflt"]);
+    assert!(ps.contains(&format!("127.0.0.1:{p}->{p}/udp")), "{ps}");
+
+    // A user network: the port proxy's UDP sessions into the rootless
+    // network namespace; a range maps port to port.
+    u.ok(&["network", "create", "front"]);
+    let q = free_udp_ports(1);
+    run(
+        "one",
+        &["--network", "front"],
+        &format!("127.0.0.1:{q}:9000/udp"),
+        &[9000],
+    );
+    assert_eq!(udp_ask(q, "via-proxy").as_deref(), Some("9000:via-proxy"));
+    // Two clients at once: each gets its own answer.
+    let clients: Vec<std::net::UdpSocket> = (0..2)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (i, c) in clients.iter().enumerate() {
+        c.send_to(format!("client-{i}").as_bytes(), ("127.0.0.1", q))
+            .unwrap();
+    }
+    for (i, c) in clients.iter().enumerate().rev() {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, _) = c.recv_from(&mut buf).expect("no answer to a second client");
+        assert_eq!(&buf[..n], format!("9000:client-{i}").as_bytes());
+    }
+    let r = free_udp_ports(2);
+    run(
+        "range",
+        &["--network", "front"],
+        &format!("127.0.0.1:{r}-{}:9000-9001/udp", r + 1),
+        &[9000, 9001],
+    );
+    assert_eq!(udp_ask(r, "low").as_deref(), Some("9000:low"));
+    assert_eq!(udp_ask(r + 1, "high").as_deref(), Some("9001:high"));
+    let ps = u.ok(&["ps", "--format", "{{.Ports}}", "-f", "name=range"]);
+    // docker's column: host ports other than the container's are not grouped.
+    assert_eq!(
+        ps.trim(),
+        format!("127.0.0.1:{r}->9000/udp, 127.0.0.1:{}->9001/udp", r + 1)
+    );
+    // The ports are held: another container cannot take one.
+    let taken = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "-p",
+        &format!("127.0.0.1:{q}:9000/udp"),
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&taken), 125, "{}", stderr(&taken));
+
+    // Nothing is left: no proxy, pasta, responder or bind, and the ports
+    // are free again.
+    u.ok(&["rm", "-f", "dflt", "one", "range"]);
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    for port in [p, q, r, r + 1] {
+        assert!(
+            std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
+            "udp port {port} still held"
+        );
+    }
+    u.ok(&["network", "rm", "front"]);
+}
+
+#[test]
+fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
+    let u = User::new("s", true);
+    u.import_busybox();
+    let runroot = u.runtime.join("berth");
+    // A PATH with everything of the usual one but pasta (berth looks its
+    // network tools up on PATH): slirp4netns is the way out.
+    let bin = u.dir.as_ref().unwrap().path().join("bin-without-pasta");
+    std::fs::create_dir(&bin).unwrap();
+    for dir in [
+        "/usr/local/bin",
+        "/usr/bin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/sbin",
+        "/sbin",
+    ] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n.starts_with("pasta") || n.starts_with("passt") || bin.join(&name).exists() {
+                continue;
+            }
+            std::os::unix::fs::symlink(e.path(), bin.join(&name)).unwrap();
+        }
+    }
+    assert!(
+        bin.join("slirp4netns").exists(),
+        "apt-get install slirp4netns"
+    );
+    assert!(bin.join("newuidmap").exists(), "apt-get install uidmap");
+    let berth = |args: &[&str]| {
+        u.cmd(args)
+            .env("PATH", &bin)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}): {}{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+
+    // The default network of a plain run follows: slirp4netns.
+    ok(&["create", "--name", "plain", IMAGE, "true"]);
+    assert_eq!(
+        ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"]).trim(),
+        "slirp4netns"
+    );
+    ok(&["rm", "plain"]);
+    // Its UDP forwards (added on its API socket) answer from 127.0.0.1.
+    let p = free_udp_ports(1);
+    let publish = format!("127.0.0.1:{p}:9000/udp");
+    let mut args = vec!["run", "-d", "--name", "udp", "-p", &publish];
+    let echo = udp_echo_args(&[9000]);
+    args.extend(echo.iter().map(String::as_str));
+    ok(&args);
+    assert_eq!(udp_ask(p, "via-slirp").as_deref(), Some("9000:via-slirp"));
+    ok(&["rm", "-f", "udp"]);
+
+    ok(&["network", "create", "front"]);
+    let port = free_port();
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello-slirp > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    // The namespace's way out is slirp4netns.
+    let pid = std::fs::read_to_string(runroot.join("rootless-netns.pid")).unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", pid.trim())).unwrap();
+    assert_eq!(comm.trim(), "slirp4netns");
+    // A published TCP port answers from the host.
+    let body = fetch(port).expect("the published port never answered");
+    assert!(body.contains("hello-slirp"), "{body}");
+    // Names and aliases resolve on the network.
+    for name in ["web", "www"] {
+        let got = ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            IMAGE,
+            "wget",
+            "-qO-",
+            &format!("http://{name}/index.html"),
+        ]);
+        assert_eq!(got.trim(), "hello-slirp", "by {name}");
+    }
+
+    // The last container gone, slirp4netns and the namespace go.
+    ok(&["rm", "-f", "web"]);
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    ok(&["network", "rm", "front"]);
+}
+
 #[test]
 fn compose_runs_a_project_network_rootless() {
     let u = User::new("f", true);
@@ -1083,11 +1354,6 @@ fn every_demo_step_runs_as_an_unprivileged_user() {
         .as_user(std::path::Path::new("/bin/bash"))
         .arg(src.join("scripts/demo-steps"))
         .arg(&u.exe)
-        // Left out: under this test `echo … | docker run -i --rm` through
-        // a rootless `berth serve` hung twice (cat never saw its input);
-        // by hand, as another new user, the same steps passed every time.
-        // Open: see docs/architecture.md, rootless.
-        .env("BERTH_DEMO_NO_API", "1")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -1108,7 +1374,18 @@ fn every_demo_step_runs_as_an_unprivileged_user() {
         "demo-pod",
         "-> exit code 127",
         "No problems found",
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        // The Docker API steps, through a rootless `berth serve`, where a
+        // docker CLI is installed (CI's Debian docker.io).
+        ["/usr/local/bin/docker", "/usr/bin/docker"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists())
+            .then_some(["hello from the API", "exec in ", "typed into docker run -i"])
+            .into_iter()
+            .flatten(),
+    ) {
         assert!(o.contains(shown), "{shown:?} not shown: {o}\n{e}");
     }
     // The registry's, the API's and the build's temporary dirs are gone;
@@ -1231,6 +1508,33 @@ fn keep_id_keeps_the_users_ids_inside() {
     u.ok(&["stop", "-t", "1", "kid"]);
     u.ok(&["start", "kid"]);
     assert_eq!(u.ok(&["exec", "kid", "cat", "/tmp/f"]).trim(), "mine");
+    // diff and commit of its copy: the owners shifted on disk are written
+    // as the image's (root's dir stays root's, the user's file the user's).
+    u.ok(&["stop", "-t", "1", "kid"]);
+    let diff = u.ok(&["diff", "kid"]);
+    assert!(
+        diff.contains("C /tmp\nA /tmp/f\n") && diff.contains("C /etc/passwd\n"),
+        "{diff}"
+    );
+    u.ok(&["commit", "kid", "kid:1"]);
+    let seen = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "kid:1",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/f",
+        "/tmp",
+        "/bin/busybox",
+    ]);
+    let own = format!("{0}:{0}", u.uid);
+    assert_eq!(
+        seen.split_whitespace().collect::<Vec<_>>(),
+        [own.as_str(), "0:0", "0:0"]
+    );
     u.ok(&["rm", "-f", "kid"]);
     u.ok(&["system", "reset", "-f"]);
     let left = u.wait_no_processes();
@@ -1327,14 +1631,9 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
             .collect::<Vec<_>>(),
         ["persisted", "persisted"]
     );
-    // diff/commit refused saying why; export and cp work on the copy.
-    let diff = u.berth(&["diff", "c"]);
-    assert_ne!(code(&diff), 0);
-    assert!(
-        stderr(&diff).contains("copied root filesystem"),
-        "{}",
-        stderr(&diff)
-    );
+    // diff walks the copy beside the image's layers; export and cp work
+    // on the copy.
+    assert_eq!(u.ok(&["diff", "c"]), "A /data.txt\n");
     let exported = u.berth(&["export", "c"]);
     assert!(exported.status.success(), "{}", stderr(&exported));
     let mut ar = tar::Archive::new(&exported.stdout[..]);
@@ -1350,6 +1649,24 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
         "{names:?}"
     );
     u.ok(&["stop", "-t", "1", "c"]);
+    // commit makes an image of its changes, the image's owners (mapped on
+    // disk) kept.
+    u.ok(&["commit", "c", "kept:1"]);
+    let seen = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "kept:1",
+        "sh",
+        "-c",
+        "cat /data.txt; stat -c %u /app/x; ls /home; test -e /etc/group || echo no-group",
+    ]);
+    assert_eq!(
+        seen.split_whitespace().collect::<Vec<_>>(),
+        ["persisted", "persisted", "1000", "new", "no-group"]
+    );
+    u.ok(&["rmi", "kept:1"]);
     let cp_to = u.home.join("cp");
     std::fs::create_dir(&cp_to).unwrap();
     std::os::unix::fs::chown(&cp_to, Some(u.uid), Some(u.uid)).unwrap();
@@ -1428,6 +1745,98 @@ fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
         }
     }
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_rootless_servers_first_container_gets_an_overlay_root_and_attaches() {
+    // The first container of a boot made through `berth serve` (a
+    // threaded process, where the overlay probe's helper cannot fork)
+    // still gets overlayfs, and its attach socket — under a runroot whose
+    // path with the container's id is past a unix socket address's 107
+    // bytes, as the harness's is — answers.
+    let u = User::new("f", true);
+    u.import_busybox();
+    let sock = u.runtime.join("api.sock");
+    assert!(
+        u.runtime
+            .join("berth")
+            .join("x".repeat(64) + ".sock")
+            .as_os_str()
+            .len()
+            > 107,
+        "the harness's runroot is too short to test long socket paths"
+    );
+    let _ = std::fs::remove_file(u.runtime.join("berth/overlay-probe"));
+    let mut serve = u
+        .cmd(&["serve", "-H", &format!("unix://{}", sock.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let post = |path: &str, body: &str| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let created = post(
+        "/v1.41/containers/create?name=first",
+        &format!(r#"{{"Image":"{IMAGE}","Cmd":["sh","-c","echo attached"]}}"#),
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", "first"])
+            .trim(),
+        "overlay2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(u.runtime.join("berth/overlay-probe")).unwrap(),
+        "ok"
+    );
+    // Attached before the start, as `docker run` does: the output comes
+    // through the monitor's attach socket.
+    let (upgraded_tx, upgraded) = std::sync::mpsc::channel();
+    let attach = std::thread::spawn({
+        let sock = sock.clone();
+        move || {
+            let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            s.write_all(
+                b"POST /v1.41/containers/first/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            while !got.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                got.push(byte[0]);
+            }
+            upgraded_tx
+                .send(String::from_utf8_lossy(&got).into_owned())
+                .unwrap();
+            let _ = s.read_to_end(&mut got);
+            String::from_utf8_lossy(&got).into_owned()
+        }
+    });
+    let head = upgraded.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let started = post("/v1.41/containers/first/start", "");
+    assert!(started.starts_with("HTTP/1.1 204"), "{started}");
+    let out = attach.join().unwrap();
+    assert!(out.contains("attached"), "attach gave: {out:?}");
+    u.ok(&["rm", "-f", "first"]);
+    let _ = serve.kill();
+    let _ = serve.wait();
 }
 
 /// Paths under the user's state root whose name holds one of `ids`.
@@ -1639,6 +2048,14 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         stderr(&out).contains("HOST ids are ids of that namespace (0 is you, 1..65536"),
         "{}",
         stderr(&out)
+    );
+
+    // diff and commit of such a copy are refused, saying why.
+    let diff = u.berth(&["diff", "mapped"]);
+    assert!(
+        !diff.status.success() && stderr(&diff).contains("are not supported yet"),
+        "{}",
+        stderr(&diff)
     );
 
     // rm leaves nothing of the copy.

@@ -403,7 +403,8 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         crate::networks::attach(&paths, &store, id.as_str(), &networks, &ports, pid)
             .map_err(runtime::RuntimeError::Hook)?;
         if let Some(l) = launched.borrow_mut().as_mut() {
-            l.finish(&ports).map_err(runtime::RuntimeError::Hook)?;
+            l.finish(&paths, id.as_str(), &ports)
+                .map_err(runtime::RuntimeError::Hook)?;
         }
         // The init exists in its namespaces, attached, not yet released.
         crate::faults::point("monitor.before-init");
@@ -499,7 +500,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // running: a client held for (`AttachMode::Held`), or one that saw
     // the new state, connects at once.
     let _ = std::fs::remove_file(&attach_socket);
-    let listener = std::os::unix::net::UnixListener::bind(&attach_socket).ok();
+    let listener = sys::socket::bind_unix(&attach_socket).ok();
     if let Some(l) = &listener {
         let _ = l.set_nonblocking(true);
     }

@@ -1354,7 +1354,8 @@ pub(crate) fn attach(
                     crate::rootlessnet::proxy_spec(&p, ip)
                 })
                 .collect();
-            crate::rootlessnet::start_proxy(paths, id, &specs)?;
+            let netns = crate::rootlessnet::netns_file(&paths.runroot);
+            crate::rootlessnet::start_proxy(paths, id, &netns, &specs)?;
             continue;
         }
         // Ports are published to the address on the first network.

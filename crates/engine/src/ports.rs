@@ -225,15 +225,22 @@ pub fn display_ports(ports: &[ApiPort]) -> String {
 /// the port while the container runs (Docker's port allocator and
 /// docker-proxy do the same).
 pub(crate) struct Reservation {
-    _tcp: Vec<std::net::TcpListener>,
-    _udp: Vec<std::net::UdpSocket>,
+    sockets: Vec<Held>,
+}
+
+/// One reserved host port's socket.
+pub(crate) enum Held {
+    /// A listening TCP socket.
+    Tcp(std::net::TcpListener),
+    /// A bound UDP socket.
+    Udp(std::net::UdpSocket),
 }
 
 impl Reservation {
-    /// The TCP listeners, in the order of the ports reserved (the
-    /// rootless port proxy serves on them).
-    pub(crate) fn into_tcp(self) -> Vec<std::net::TcpListener> {
-        self._tcp
+    /// The sockets, in the order of the ports reserved (the rootless port
+    /// proxy serves on them).
+    pub(crate) fn into_sockets(self) -> Vec<Held> {
+        self.sockets
     }
 }
 
@@ -245,8 +252,7 @@ pub(crate) fn reserve(
     ports: &[PortMapping],
 ) -> std::result::Result<Reservation, String> {
     let mut r = Reservation {
-        _tcp: Vec::new(),
-        _udp: Vec::new(),
+        sockets: Vec::new(),
     };
     for p in ports {
         let addr = std::net::SocketAddr::new(
@@ -254,9 +260,9 @@ pub(crate) fn reserve(
             p.host_port,
         );
         let bound = if p.proto == "udp" {
-            std::net::UdpSocket::bind(addr).map(|s| r._udp.push(s))
+            std::net::UdpSocket::bind(addr).map(|s| r.sockets.push(Held::Udp(s)))
         } else {
-            std::net::TcpListener::bind(addr).map(|s| r._tcp.push(s))
+            std::net::TcpListener::bind(addr).map(|s| r.sockets.push(Held::Tcp(s)))
         };
         if let Err(e) = bound {
             let why = if held_by_another_container(store, id, p) {

@@ -6,7 +6,10 @@
 //! namespace reaches the outside through pasta (slirp4netns without it),
 //! and published ports are forwarded into it by a small proxy per
 //! container (`berth-ports`, podman's `rootlessport`): it listens on the
-//! host and connects to the container's address inside.
+//! host and connects to the container's address inside (TCP), or relays
+//! datagrams per client through a socket of its own there (UDP). The same
+//! proxy serves the UDP ports of a container on slirp4netns, in that
+//! container's own namespace.
 //!
 //! The namespace is bound on `<runroot>/netns/rootless-netns` (the mount
 //! lives in berth's mount namespace, shared by every command), made when
@@ -226,11 +229,11 @@ pub(crate) fn run_in<T: Send>(
     })
 }
 
-/// Move the calling thread into the namespace for good (the port proxy,
-/// once its host sockets are bound; threads it makes after are there too).
-pub(crate) fn enter(runroot: &Path) -> Result<(), String> {
-    let file = netns_file(runroot);
-    let ns = std::fs::File::open(&file).map_err(|e| format!("opening {}: {e}", file.display()))?;
+/// Move the calling thread into the namespace bound on `file` for good
+/// (the port proxy, once its host sockets are bound; threads it makes
+/// after are there too).
+fn enter(file: &Path) -> Result<(), String> {
+    let ns = std::fs::File::open(file).map_err(|e| format!("opening {}: {e}", file.display()))?;
     nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("entering the rootless network namespace: {e}"))
 }
@@ -307,8 +310,14 @@ pub(crate) fn proxy_spec(p: &crate::config::PortMapping, target: std::net::Ipv4A
 }
 
 /// Start the port proxy of container `id` (from a thread in the host's
-/// namespace) and wait until it listens, or say why it cannot.
-pub(crate) fn start_proxy(paths: &crate::Paths, id: &str, specs: &[String]) -> Result<(), String> {
+/// namespace), relaying into the network namespace bound on `netns`, and
+/// wait until it listens, or say why it cannot.
+pub(crate) fn start_proxy(
+    paths: &crate::Paths,
+    id: &str,
+    netns: &Path,
+    specs: &[String],
+) -> Result<(), String> {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let mut child = std::process::Command::new("/proc/self/exe")
@@ -317,6 +326,8 @@ pub(crate) fn start_proxy(paths: &crate::Paths, id: &str, specs: &[String]) -> R
         .arg("--runroot")
         .arg(&paths.runroot)
         .arg("port-proxy")
+        .arg("--netns")
+        .arg(netns)
         .arg(id)
         .args(specs)
         .stdin(std::process::Stdio::null())
@@ -366,13 +377,6 @@ pub(crate) fn stop_proxy(runroot: &Path, id: &str) {
     let _ = std::fs::remove_file(&path);
 }
 
-/// One forward of the proxy.
-struct Forward {
-    host: std::net::SocketAddr,
-    target: std::net::SocketAddr,
-    proto: String,
-}
-
 fn parse_spec(s: &str) -> Option<(crate::config::PortMapping, std::net::SocketAddr)> {
     let f: Vec<&str> = s.split('|').collect();
     let [host_ip, host_port, ip, port, proto] = f.as_slice() else {
@@ -393,13 +397,14 @@ fn parse_spec(s: &str) -> Option<(crate::config::PortMapping, std::net::SocketAd
 }
 
 impl crate::Engine {
-    /// `berth port-proxy ID SPEC…` (hidden): the published ports of a
-    /// rootless container on a user-defined network. Binds each on the
-    /// host (what is taken is said as for a rootful container), enters the
-    /// rootless network namespace, says `ready` on stdout and relays
-    /// connections to the container's address there until it is killed.
-    /// TCP only.
-    pub fn serve_ports(&self, id: &str, specs: &[String]) -> crate::Result<()> {
+    /// `berth port-proxy --netns FILE ID SPEC…` (hidden): the published
+    /// ports of a rootless container on a user-defined network (`FILE` is
+    /// the rootless network namespace), or the UDP ports of one on
+    /// slirp4netns (`FILE` is its own namespace). Binds each on the host
+    /// (what is taken is said as for a rootful container), enters the
+    /// namespace, says `ready` on stdout and relays TCP connections and
+    /// UDP datagrams to the container's address there until it is killed.
+    pub fn serve_ports(&self, id: &str, netns: &Path, specs: &[String]) -> crate::Result<()> {
         use std::io::Write;
         let say = |line: &str| {
             let mut out = std::io::stdout();
@@ -412,13 +417,6 @@ impl crate::Engine {
             say("error: bad port specification");
             return Ok(());
         };
-        if let Some((p, _)) = parsed.iter().find(|(p, _)| p.proto != "tcp") {
-            say(&format!(
-                "error: {}/{}: rootless berth forwards only TCP ports to containers on user-defined networks",
-                p.container_port, p.proto
-            ));
-            return Ok(());
-        }
         let mappings: Vec<_> = parsed.iter().map(|(p, _)| p.clone()).collect();
         let name = self
             .store()
@@ -432,29 +430,24 @@ impl crate::Engine {
                 return Ok(());
             }
         };
-        let listeners = held.into_tcp();
+        let sockets = held.into_sockets();
         // It lives as long as the container: the database is not held open.
         self.close_store_for_fork();
-        let forwards: Vec<Forward> = parsed
-            .iter()
-            .zip(&listeners)
-            .map(|((p, target), l)| Forward {
-                host: l.local_addr().unwrap_or(([0, 0, 0, 0], p.host_port).into()),
-                target: *target,
-                proto: p.proto.clone(),
-            })
-            .collect();
         // Still one thread: the threads made from here on are in the
-        // namespace too; the listeners stay the host's.
-        if let Err(e) = enter(&self.paths().runroot) {
+        // namespace too (so are the sockets they make); the bound host
+        // sockets stay the host's.
+        if let Err(e) = enter(netns) {
             say(&format!("error: {e}"));
             return Ok(());
         }
         say("ready");
         let mut threads = Vec::new();
-        for (l, f) in listeners.into_iter().zip(forwards) {
-            tracing::debug!(host = %f.host, target = %f.target, proto = %f.proto, "forwarding");
-            threads.push(std::thread::spawn(move || accept_loop(l, f.target)));
+        for (socket, (_, target)) in sockets.into_iter().zip(parsed) {
+            tracing::debug!(%target, "forwarding");
+            threads.push(match socket {
+                crate::ports::Held::Tcp(l) => std::thread::spawn(move || accept_loop(l, target)),
+                crate::ports::Held::Udp(u) => std::thread::spawn(move || udp::serve(u, target)),
+            });
         }
         for t in threads {
             let _ = t.join();
@@ -489,6 +482,160 @@ fn relay(client: std::net::TcpStream, target: std::net::SocketAddr) {
     let _ = up.join();
 }
 
+/// UDP forwarding as docker-proxy and rootlesskit's port driver do it:
+/// datagrams from each client address (a "session") go out of a socket
+/// of their own, connected to the container's address, and what comes
+/// back on it is sent to that client from the published port. A session
+/// nobody has used for [`udp::IDLE`] is closed.
+mod udp {
+    use std::collections::HashMap;
+    use std::net::{SocketAddr, UdpSocket};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// How long a session lives without a datagram either way (docker-proxy
+    /// and rootlesskit: `UDPConnTrackTimeout`, 90 s).
+    pub(super) const IDLE: Duration = Duration::from_secs(90);
+
+    /// The largest UDP payload over IPv4.
+    const BUF: usize = 65507;
+
+    /// Sessions at once; datagrams from further clients are dropped until
+    /// one ends (each holds a socket and a thread).
+    const MAX_SESSIONS: usize = 1024;
+
+    struct Session {
+        socket: UdpSocket,
+        last: Instant,
+    }
+
+    type Sessions = Arc<Mutex<HashMap<SocketAddr, Session>>>;
+
+    /// Relay datagrams arriving on `host` to `target` until `host` fails.
+    /// Called on a thread in the namespace of `target`.
+    pub(super) fn serve(host: UdpSocket, target: SocketAddr) {
+        let sessions: Sessions = Arc::default();
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let (n, client) = match host.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(%target, "the published UDP port stopped: {e}");
+                    return;
+                }
+            };
+            let mut table = sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if !table.contains_key(&client) {
+                if table.len() >= MAX_SESSIONS {
+                    continue;
+                }
+                match open(&host, client, target, &sessions) {
+                    Ok(socket) => {
+                        table.insert(
+                            client,
+                            Session {
+                                socket,
+                                last: Instant::now(),
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::debug!(%client, %target, "no UDP session: {e}");
+                        continue;
+                    }
+                }
+            }
+            if let Some(s) = table.get_mut(&client) {
+                s.last = Instant::now();
+                // Refused (nothing listens yet) or dropped: UDP's loss.
+                let _ = s.socket.send(&buf[..n]);
+            }
+        }
+    }
+
+    /// A session's socket, connected to `target`, with its thread sending
+    /// the replies back to `client`.
+    fn open(
+        host: &UdpSocket,
+        client: SocketAddr,
+        target: SocketAddr,
+        sessions: &Sessions,
+    ) -> std::io::Result<UdpSocket> {
+        let any: SocketAddr = match target {
+            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(any)?;
+        socket.connect(target)?;
+        let back = socket.try_clone()?;
+        let host = host.try_clone()?;
+        let sessions = Arc::clone(sessions);
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || replies(back, host, client, &sessions))?;
+        Ok(socket)
+    }
+
+    /// Send what the container answers to `client` until the session has
+    /// been idle for [`IDLE`]; then forget it.
+    fn replies(socket: UdpSocket, host: UdpSocket, client: SocketAddr, sessions: &Sessions) {
+        let mut buf = vec![0u8; BUF];
+        let mut wait = IDLE;
+        loop {
+            let _ = socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    let _ = host.send_to(&buf[..n], client);
+                    touch(sessions, client);
+                    wait = IDLE;
+                    continue;
+                }
+                // An ICMP port unreachable for an earlier datagram:
+                // nothing listened then; later ones may be answered.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => {
+                    sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&client);
+                    return;
+                }
+            }
+            // Timed out: closed unless the client sent meanwhile.
+            let mut table = sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = table.get(&client).map_or(IDLE, |s| s.last.elapsed());
+            if idle >= IDLE {
+                table.remove(&client);
+                return;
+            }
+            wait = IDLE - idle;
+        }
+    }
+
+    fn touch(sessions: &Sessions, client: SocketAddr) {
+        if let Some(s) = sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&client)
+        {
+            s.last = Instant::now();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,5 +657,52 @@ mod tests {
         assert_eq!(target, "10.89.0.2:80".parse().unwrap());
         let any = parse_spec("|8080|10.89.0.2|80|tcp").unwrap().0;
         assert_eq!(any.host_ip, "");
+    }
+
+    #[test]
+    fn udp_answers_go_back_to_each_client() {
+        use std::net::UdpSocket;
+        // An echo server naming the address it saw: each client's
+        // datagrams leave through a session socket of its own.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = server.recv_from(&mut buf) {
+                let mut answer = buf[..n].to_vec();
+                answer.extend_from_slice(format!(" from {}", from.port()).as_bytes());
+                let _ = server.send_to(&answer, from);
+            }
+        });
+        let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let published = host.local_addr().unwrap();
+        std::thread::spawn(move || udp::serve(host, target));
+        let clients: Vec<UdpSocket> = (0..2)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        for round in 0..2 {
+            for (i, c) in clients.iter().enumerate() {
+                c.send_to(format!("{i}.{round}").as_bytes(), published)
+                    .unwrap();
+            }
+            for (i, c) in clients.iter().enumerate().rev() {
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 512];
+                let (n, from) = c.recv_from(&mut buf).unwrap();
+                assert_eq!(from, published);
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (said, port) = text.split_once(" from ").unwrap();
+                assert_eq!(said, format!("{i}.{round}"));
+                seen.push((i, port.to_string()));
+            }
+        }
+        // A session per client, kept between datagrams.
+        let port_of = |i| {
+            let ports: Vec<&String> = seen.iter().filter(|s| s.0 == i).map(|s| &s.1).collect();
+            assert_eq!(ports[0], ports[1]);
+            ports[0].clone()
+        };
+        assert_ne!(port_of(0), port_of(1));
     }
 }

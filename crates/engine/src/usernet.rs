@@ -3,7 +3,8 @@
 //! podman 5's default) or `slirp4netns` (`--network slirp4netns`). Neither needs the
 //! host's root: no bridge, no veth, no firewall rule. Published ports are
 //! the tool's own forwards (it listens on the host and connects inside the
-//! container's namespace).
+//! container's namespace), but for slirp4netns' UDP ports, which are
+//! rootless berth's port proxy's (`rootlessnet`; see [`Launched::finish`]).
 //!
 //! The tool runs as a child of the container's monitor, started on a
 //! network namespace the monitor makes before the container's init exists
@@ -44,11 +45,16 @@ impl Tool {
         }
     }
 
-    /// Its binary, if installed.
+    /// Its binary, if installed: looked up on `$PATH`, as podman looks up
+    /// its network helpers (so a `PATH` without pasta makes slirp4netns
+    /// the default), or in the usual dirs when there is no `PATH`.
     pub fn binary(self) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::var_os("PATH")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin".into()
+            });
         std::env::split_paths(&path)
-            .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
             .map(|d| d.join(self.name()))
             .find(|p| p.is_file())
     }
@@ -71,6 +77,9 @@ pub fn default_tool() -> Tool {
         .find(|t| t.binary().is_some())
         .unwrap_or(Tool::Pasta)
 }
+
+/// The container's address behind slirp4netns (`--configure`).
+const SLIRP_GUEST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
 
 /// Where the tool's pid is kept.
 pub(crate) fn pid_file(runroot: &Path, id: &str) -> PathBuf {
@@ -331,9 +340,22 @@ impl Launched {
     }
 
     /// Wait until the namespace is configured and the ports published
-    /// (slirp4netns: its ready fd, then one `add_hostfwd` request per port
-    /// on its API socket; pasta: the gate does the waiting).
-    pub(crate) fn finish(&mut self, ports: &[PortMapping]) -> Result<(), String> {
+    /// (slirp4netns: its ready fd, then one `add_hostfwd` request per TCP
+    /// port on its API socket, and berth's port proxy for the UDP ports;
+    /// pasta: the gate does the waiting).
+    ///
+    /// Not slirp4netns' own UDP forwards: with `--disable-host-loopback`
+    /// it drops the answers to a client on the host's loopback (they go to
+    /// 10.0.2.2, the host's 127.0.0.1 seen from inside), so a UDP port
+    /// published on 127.0.0.1 would never answer. The proxy (podman's
+    /// default for slirp4netns is rootlesskit's, the same idea) relays
+    /// them from inside the container's namespace to 10.0.2.100.
+    pub(crate) fn finish(
+        &mut self,
+        paths: &crate::Paths,
+        id: &str,
+        ports: &[PortMapping],
+    ) -> Result<(), String> {
         use std::io::{Read, Write};
         if self.tool != Tool::Slirp4netns {
             return Ok(());
@@ -345,7 +367,7 @@ impl Launched {
         if !matches!(std::fs::File::from(ready).read(&mut byte), Ok(1)) {
             return Err("slirp4netns exited before the network was configured".into());
         }
-        for p in ports {
+        for p in ports.iter().filter(|p| p.proto != "udp") {
             let host_addr = match p.host_ip.as_str() {
                 "" => "0.0.0.0",
                 ip => ip,
@@ -375,6 +397,14 @@ impl Launched {
                     answer.trim()
                 ));
             }
+        }
+        let udp: Vec<String> = ports
+            .iter()
+            .filter(|p| p.proto == "udp")
+            .map(|p| crate::rootlessnet::proxy_spec(p, SLIRP_GUEST))
+            .collect();
+        if !udp.is_empty() {
+            crate::rootlessnet::start_proxy(paths, id, &self.netns, &udp)?;
         }
         Ok(())
     }

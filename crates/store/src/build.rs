@@ -43,6 +43,7 @@ pub fn write_layer_dir(dir: &Path, clamp: u64, out: impl Write) -> std::io::Resu
         &crate::fsops::LayerOpts {
             skip: Vec::new(),
             mtime_clamp: Some(clamp),
+            ..Default::default()
         },
         &mut out,
     )?;

@@ -150,7 +150,7 @@ fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
 
 /// The extended attributes of an open file or directory that are content
 /// (overlayfs' own and SELinux labels are not).
-fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
+pub(crate) fn xattrs_of(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
     use xattr::FileExt;
     let Ok(dup) = nix::unistd::dup(fd) else {
         return Vec::new();
@@ -192,7 +192,7 @@ fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 
 /// A PAX extended header carrying `xattrs` (`SCHILY.xattr.*`, as Docker
 /// and Go's archive/tar write them) for the entry that follows.
-fn append_xattrs<W: Write>(
+pub(crate) fn append_xattrs<W: Write>(
     b: &mut tar::Builder<W>,
     as_name: &Path,
     xattrs: &[(OsString, Vec<u8>)],
@@ -277,6 +277,16 @@ impl KeepId {
             std::cmp::Ordering::Less => id + 1,
             std::cmp::Ordering::Equal => 0,
             std::cmp::Ordering::Greater => id,
+        }
+    }
+
+    /// The image's id of a file stored as the outer `id` ([`KeepId::shift`]
+    /// undone): what a layer made from such a copy must say.
+    pub fn unshift(id: u32, own: u32) -> u32 {
+        match id {
+            0 => own,
+            k if k <= own => k - 1,
+            k => k,
         }
     }
 }
@@ -639,6 +649,10 @@ fn copy_rec(
                 }
             })
             .map_err(ctx)?;
+            // Its times too, as for the other kinds: a copied root is
+            // compared with its image by them.
+            let (a, m) = times(&st);
+            utimensat(dst, dst_name, &a, &m, UtimensatFlags::NoFollowSymlink).map_err(ctx)?;
         }
         Kind::Socket => {}
     }
@@ -775,7 +789,7 @@ pub fn tar_layer(upper: BorrowedFd<'_>, skip: &[PathBuf], out: impl Write) -> io
         upper,
         &LayerOpts {
             skip: skip.to_vec(),
-            mtime_clamp: None,
+            ..Default::default()
         },
         out,
     )
@@ -789,6 +803,42 @@ pub struct LayerOpts {
     /// File times later than this (seconds) are written as this: the same
     /// changes give the same layer bytes (a build's RUN steps).
     pub mtime_clamp: Option<u64>,
+    /// The tree's owners are stored with `--userns=keep-id`'s shift (a
+    /// keep-id container's copied root): written as the image's ids.
+    pub keep_id: Option<KeepId>,
+}
+
+/// The tar header of a layer entry with `opts`' clamp and owners.
+pub(crate) fn layer_header(st: &FileStat, kind: Kind, opts: Option<&LayerOpts>) -> tar::Header {
+    let mut h = header_for(st, kind);
+    if let Some(c) = opts.and_then(|l| l.mtime_clamp) {
+        if h.mtime().unwrap_or(0) > c {
+            h.set_mtime(c);
+        }
+    }
+    if let Some(k) = opts.and_then(|l| l.keep_id) {
+        h.set_uid(KeepId::unshift(st.st_uid, k.uid).into());
+        h.set_gid(KeepId::unshift(st.st_gid, k.gid).into());
+    }
+    h
+}
+
+/// A directory's own entry (its xattrs and header, not its contents):
+/// `sub` is the directory opened for reading, `st` its stat.
+pub(crate) fn tar_dir_header<W: Write>(
+    b: &mut tar::Builder<W>,
+    sub: BorrowedFd<'_>,
+    st: &FileStat,
+    as_name: &Path,
+    opts: Option<&LayerOpts>,
+) -> io::Result<()> {
+    append_xattrs(b, as_name, &xattrs_of(sub))?;
+    let mut h = layer_header(st, Kind::Dir, opts);
+    let mut dname = as_name.as_os_str().to_os_string();
+    if !dname.as_bytes().ends_with(b"/") {
+        dname.push("/");
+    }
+    b.append_data(&mut h, Path::new(&dname), io::empty())
 }
 
 /// [`tar_layer`] with options.
@@ -822,7 +872,7 @@ fn tar_rec<W: Write>(
     tar_rec_as(b, dir, name, as_name, depth, links, None)
 }
 
-fn tar_rec_as<W: Write>(
+pub(crate) fn tar_rec_as<W: Write>(
     b: &mut tar::Builder<W>,
     dir: BorrowedFd<'_>,
     name: &OsStr,
@@ -832,15 +882,7 @@ fn tar_rec_as<W: Write>(
     layer: Option<&LayerOpts>,
 ) -> io::Result<()> {
     let shown = || as_name.display().to_string();
-    let header_for = |st: &FileStat, kind: Kind| -> tar::Header {
-        let mut h = header_for(st, kind);
-        if let Some(c) = layer.and_then(|l| l.mtime_clamp) {
-            if h.mtime().unwrap_or(0) > c {
-                h.set_mtime(c);
-            }
-        }
-        h
-    };
+    let header_for = |st: &FileStat, kind: Kind| layer_header(st, kind, layer);
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
             "{}: nested deeper than {MAX_DEPTH} directories",
@@ -865,13 +907,7 @@ fn tar_rec_as<W: Write>(
         Kind::Socket => Ok(()),
         Kind::Dir => {
             let sub = open_subdir(dir, name).map_err(ctx)?;
-            append_xattrs(b, as_name, &xattrs_of(sub.as_fd()))?;
-            let mut h = header_for(&st, kind);
-            let mut dname = as_name.as_os_str().to_os_string();
-            if !dname.as_bytes().ends_with(b"/") {
-                dname.push("/");
-            }
-            b.append_data(&mut h, Path::new(&dname), io::empty())?;
+            tar_dir_header(b, sub.as_fd(), &st, as_name, layer)?;
             if layer.is_some() && is_opaque(sub.as_fd()) {
                 let mut h = header_for(&st, Kind::File);
                 h.set_mode(0o600);
@@ -1115,6 +1151,9 @@ mod tests {
         assert_eq!(KeepId::shift(999, 1000), 1000);
         assert_eq!(KeepId::shift(1000, 1000), 0);
         assert_eq!(KeepId::shift(1001, 1000), 1001);
+        for id in [0, 1, 999, 1000, 1001, 70000] {
+            assert_eq!(KeepId::unshift(KeepId::shift(id, 1000), 1000), id);
+        }
     }
 
     #[test]

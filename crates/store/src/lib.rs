@@ -23,6 +23,8 @@ pub mod build;
 pub mod change;
 /// Container rows.
 pub mod container;
+/// What a copied root (the vfs driver) changed in its image, as a layer.
+pub mod copydiff;
 pub mod download;
 /// The store's error type.
 pub mod error;

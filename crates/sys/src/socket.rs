@@ -132,3 +132,78 @@ mod tests {
         assert_eq!(unread_bytes(a.as_raw_fd()).unwrap(), 0);
     }
 }
+
+/// The longest path a `sockaddr_un` holds (108 bytes with the NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// Run `f` with an address for the unix socket at `path` that fits a
+/// `sockaddr_un`: `path` itself when short enough, else
+/// `/proc/self/fd/N/NAME` through a descriptor of its directory (kept open
+/// until `f` returns) — a state root deep in the file system (a test's, a
+/// long `XDG_RUNTIME_DIR`) still gets its sockets.
+fn with_short_address<T>(
+    path: &std::path::Path,
+    f: impl FnOnce(&std::path::Path) -> io::Result<T>,
+) -> io::Result<T> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() <= SUN_PATH_MAX {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    let dir = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let short = std::path::Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    if short.as_os_str().as_bytes().len() > SUN_PATH_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the socket name {} is longer than a unix socket address may be",
+                name.to_string_lossy()
+            ),
+        ));
+    }
+    f(&short)
+}
+
+/// `UnixListener::bind`, for paths of any length (see `with_short_address`).
+pub fn bind_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    with_short_address(path, |p| std::os::unix::net::UnixListener::bind(p))
+}
+
+/// `UnixStream::connect`, for paths of any length.
+pub fn connect_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixStream> {
+    with_short_address(path, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+#[cfg(test)]
+mod long_path_tests {
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_socket_deeper_than_sun_path_binds_and_connects() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = tmp.path().to_path_buf();
+        while dir.as_os_str().len() < 150 {
+            dir = dir.join("a-long-directory-name");
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c0ffee.sock");
+        assert!(std::os::unix::net::UnixListener::bind(&path).is_err());
+        let l = super::bind_unix(&path).unwrap();
+        assert!(path.exists());
+        let mut c = super::connect_unix(&path).unwrap();
+        c.write_all(b"hi").unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut got = [0u8; 2];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hi");
+    }
+}

@@ -128,9 +128,12 @@ pub enum Command {
         network: String,
     },
     /// The published ports of a rootless container on a user-defined
-    /// network (started by berth itself).
+    /// network, or its UDP ports on slirp4netns (started by berth itself).
     #[command(hide = true)]
     PortProxy {
+        /// The network namespace the container's address is reached in.
+        #[arg(long)]
+        netns: std::path::PathBuf,
         /// Container id.
         container: String,
         /// `HOST_IP|HOST_PORT|CONTAINER_IP|CONTAINER_PORT|PROTO` each.
@@ -317,7 +320,11 @@ fn run_command(paths: engine::Paths, cmd: Command) -> Result<(), Failure> {
         Command::Volume(c) => volume::dispatch(&engine, c),
         Command::Pod(c) => pod::dispatch(&engine, c),
         Command::DnsServe { network } => Ok(engine.serve_dns(&network)?),
-        Command::PortProxy { container, ports } => Ok(engine.serve_ports(&container, &ports)?),
+        Command::PortProxy {
+            netns,
+            container,
+            ports,
+        } => Ok(engine.serve_ports(&container, &netns, &ports)?),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
         Command::Version(a) => system::version(&engine, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&engine, a),

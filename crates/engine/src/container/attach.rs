@@ -18,7 +18,7 @@ impl Engine {
         stdin: bool,
         terminal: Option<BorrowedFd<'_>>,
     ) -> Result<UnixStream> {
-        let sock = UnixStream::connect(self.attach_socket(c.id()))
+        let sock = sys::socket::connect_unix(&self.attach_socket(c.id()))
             .map_err(|e| EngineError::io(format!("attaching to {}", c.name()), e))?;
         match sys::socket::send_with_fd(sock.as_fd(), &[u8::from(stdin)], terminal) {
             Ok(()) => Ok(sock),

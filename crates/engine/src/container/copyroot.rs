@@ -10,9 +10,10 @@
 //! shifted owners (overlayfs cannot be idmapped, and the layer dirs'
 //! filesystem belongs to the host's user namespace, whose root alone may
 //! idmap it). The cost: each container takes its image's size on disk and
-//! the copy's time at create. `diff` and `commit` need overlayfs' record
-//! of the changes and are refused on such a container; `export`, `cp`,
-//! `start`/`stop` work on the copy.
+//! the copy's time at create. `diff`, `commit` (and so a build's RUN steps)
+//! walk the copy beside the image's layers (`store::copydiff`, the
+//! engine's side in `copydiff`); `export`, `cp`, `start`/`stop` work on
+//! the copy.
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,11 @@ use crate::error::{EngineError, Result};
 
 /// The copy's dir in the container's dir.
 pub const DIR: &str = "copy";
+
+/// Written in the container's dir right after its copy is made: entries
+/// of the copy changed (ctime) since its mtime are compared with the
+/// image by content too (`store::copydiff`).
+pub const MADE: &str = "copy-made";
 
 /// Overrides `[storage] driver` (set by the `--storage-driver` flag).
 pub const ENV: &str = "BERTH_STORAGE_DRIVER";
@@ -101,6 +107,13 @@ impl crate::Engine {
         if let Ok(text) = std::fs::read_to_string(&cache) {
             return text.strip_prefix("refused: ").map(str::to_string);
         }
+        // The probe forks a helper: a threaded process (`berth serve`)
+        // leaves it to a single-threaded one (the API server's zygote, see
+        // `create_without_fork`) rather than record a refusal that says
+        // nothing about overlayfs.
+        if sys::process::thread_count().map_or(true, |n| n != 1) {
+            return Some("the overlay probe needs a single-threaded process".into());
+        }
         let probe = || -> Result<()> {
             let tmp = self.store().tmp_dir("overlay-probe")?;
             let mk = |n: &str| {
@@ -126,6 +139,17 @@ impl crate::Engine {
         };
         let _ = std::fs::write(&cache, text);
         answer
+    }
+
+    /// Would a create here run the overlay probe (rootless, overlay not
+    /// refused by configuration, not probed yet this boot)?
+    pub(crate) fn overlay_probe_pending(&self) -> bool {
+        crate::rootless::active()
+            && !self.paths().runroot.join("overlay-probe").exists()
+            && crate::settings::Settings::load(&self.paths().config)
+                .ok()
+                .and_then(|s| configured(&s).ok())
+                .is_some_and(|d| d != Driver::Vfs)
     }
 
     fn why_copy(&self, shifted: Option<Why>) -> Result<Option<Why>> {
@@ -180,7 +204,7 @@ impl crate::Engine {
                 Why::Maps => "a rootless container with --uidmap/--gidmap/--userns=auto needs the image's files with shifted owners (overlayfs cannot be idmapped in a user namespace)".to_string(),
             };
             tracing::warn!(
-                "{reason}: containers get a copy of their image's layers (the vfs storage driver); each copy takes the image's size on disk and its copy time at create, and diff/commit are not available on them"
+                "{reason}: containers get a copy of their image's layers (the vfs storage driver); each copy takes the image's size on disk and its copy time at create, and diff/commit walk the whole copy"
             );
         }
         let copy = dir.join(DIR);
@@ -200,7 +224,7 @@ impl crate::Engine {
             if let Some(k) = keep_id {
                 add_user(fd.as_fd(), k)?;
             }
-            Ok(())
+            std::fs::File::create(dir.join(MADE))?.sync_all()
         })();
         made.map_err(|e| {
             EngineError::io(
@@ -316,6 +340,20 @@ pub(crate) fn keep_id_map(own: u32, size: u32) -> Result<Vec<crate::config::IdMa
         out.push(m(own + 1, own + 1, size - own - 1));
     }
     Ok(out)
+}
+
+/// The shift a keep-id container's copy was made with (its maps' entry
+/// for the outer 0 is the user's id inside), `None` for other containers.
+pub(crate) fn keep_id_of(userns: &crate::config::UserNs) -> Option<store::fsops::KeepId> {
+    if !userns.mode.starts_with("keep-id") {
+        return None;
+    }
+    let own =
+        |m: &[crate::config::IdMapping]| m.iter().find(|r| r.host_id == 0).map(|r| r.container_id);
+    Some(store::fsops::KeepId {
+        uid: own(&userns.uid_map)?,
+        gid: own(&userns.gid_map)?,
+    })
 }
 
 /// The keep-id of the user berth runs for: its ids (or `uid`/`gid` given

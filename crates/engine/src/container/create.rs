@@ -624,15 +624,6 @@ impl Engine {
                             format!("{n:?} cannot be combined with other networks in rootless berth: use it alone, or only user-defined networks"),
                         ));
                     }
-                    if let Some(p) = req.ports.iter().find(|p| p.proto != "tcp") {
-                        return Err(EngineError::invalid(
-                            "-p/--publish",
-                            format!(
-                                "{}/{}: rootless berth forwards only TCP ports to containers on user-defined networks; publish it with --network pasta",
-                                p.container_port, p.proto
-                            ),
-                        ));
-                    }
                     let tool = crate::usernet::default_tool();
                     if tool.binary().is_none() {
                         return Err(EngineError::invalid(
@@ -915,12 +906,14 @@ impl Engine {
                 ));
             }
         }
-        // Nothing is recorded yet.
+        // Nothing is recorded yet. A volume to fill, or rootless berth's
+        // first overlay probe of this boot, forks a helper.
         if !may_fork
-            && plan
+            && (plan
                 .mounts
                 .iter()
                 .any(|m| m.kind == crate::config::MountType::Volume)
+                || (keep_id.is_none() && self.overlay_probe_pending()))
         {
             return Ok(None);
         }

@@ -211,16 +211,9 @@ fn runtime_made(c: &Container) -> Vec<PathBuf> {
 }
 
 impl crate::Engine {
-    /// The layer dirs of a container's image, base first, then its upper.
-    /// A container with a copied root (vfs) has no layers of its own:
-    /// what needs them (`diff`, `commit`) is refused, saying why.
+    /// The layer dirs of a container's image, base first, then its upper
+    /// (an overlay container's; a copied root has none of its own).
     fn container_layers(&self, c: &Container) -> Result<(Vec<PathBuf>, PathBuf, PathBuf)> {
-        if self.copied_root(c.id()).is_some() {
-            return Err(EngineError::State {
-                name: c.name().to_string(),
-                problem: "has a copied root filesystem (the vfs storage driver): its changes are not recorded apart from its image, so diff and commit cannot work on it; berth export it (and berth import the tar) instead".into(),
-            });
-        }
         let dir = self.store().container_dir(c.id());
         let lower = self.lower_dirs(c)?;
         Ok((lower, dir.join("upper"), dir.join("work")))
@@ -352,6 +345,9 @@ impl crate::Engine {
     }
 
     fn raw_diff(&self, c: &Container) -> Result<Vec<(PathBuf, fsops::ChangeKind)>> {
+        if let Some(copy) = self.copied_root(c.id()) {
+            return self.copy_changes(c, &copy);
+        }
         let (lower, upper, _) = self.container_layers(c)?;
         let lower_fds = lower
             .iter()
@@ -410,10 +406,14 @@ impl crate::Engine {
         mtime_clamp: u64,
     ) -> Result<()> {
         let c = self.container(name_or_id)?;
+        if let Some(copy) = self.copied_root(c.id()) {
+            return self.write_copy_changes(&c, &copy, &runtime_made(&c), Some(mtime_clamp), path);
+        }
         let (_, upper, _) = self.container_layers(&c)?;
         let opts = fsops::LayerOpts {
             skip: self.runtime_made_paths(&c)?,
             mtime_clamp: Some(mtime_clamp),
+            ..Default::default()
         };
         (|| -> std::io::Result<()> {
             let f = std::fs::File::create(path)?;
@@ -433,7 +433,11 @@ impl crate::Engine {
         opts: &CommitOptions,
     ) -> Result<store::ImageRecord> {
         let c = self.container(name_or_id)?;
-        let (_, upper, _) = self.container_layers(&c)?;
+        let copy = self.copied_root(c.id());
+        // Made before the container is frozen: nothing between the freeze
+        // and the thaw returns early.
+        let tmp = self.store().tmp_dir("commit-layer")?;
+        let layer_path = tmp.path().join("layer.tar");
         let cgroup = if pause && c.is_running() {
             let h = Self::container_hierarchy()?;
             let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
@@ -448,14 +452,18 @@ impl crate::Engine {
         } else {
             None
         };
-        let skip = self.runtime_made_paths(&c)?;
-        let tmp = self.store().tmp_dir("commit-layer")?;
-        let layer_path = tmp.path().join("layer.tar");
-        let written = write_changes(&upper, &skip, &layer_path);
+        let written = match &copy {
+            Some(copy) => self.write_copy_changes(&c, copy, &runtime_made(&c), None, &layer_path),
+            None => self.runtime_made_paths(&c).and_then(|skip| {
+                let (_, upper, _) = self.container_layers(&c)?;
+                write_changes(&upper, &skip, &layer_path)
+                    .map_err(io_err("writing the container's changes"))
+            }),
+        };
         if let Some(cg) = &cgroup {
             let _ = cg.thaw();
         }
-        written.map_err(io_err("writing the container's changes"))?;
+        written?;
         crate::faults::point("commit.layer-written");
         let raw: serde_json::Value =
             serde_json::from_slice(&self.store().image_config_raw(&c.record.image_id)?)

@@ -4,6 +4,8 @@
 pub mod archive;
 /// `attach`: connecting to a monitor, terminal sizes.
 pub mod attach;
+/// `diff`/`commit` of copied roots.
+mod copydiff;
 /// Copied root filesystems (podman's `vfs` storage driver).
 pub mod copyroot;
 /// `create`: validate options, merge the image config, record the container.

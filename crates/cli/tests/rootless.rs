@@ -2218,3 +2218,77 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
     let left = u.wait_no_processes();
     assert!(left.is_empty(), "processes left: {left:?}");
 }
+
+#[test]
+fn a_run_whose_create_fails_ends_its_early_network() {
+    // `berth run` starts pasta before the create (its start then overlaps
+    // the create's): a create that fails ends it and unbinds its
+    // namespace, and the running container's own is untouched.
+    let u = User::new("g", true);
+    u.import_busybox();
+    u.ok(&["run", "-d", "--name", "n1", IMAGE, "sleep", "60"]);
+    let tools = || {
+        u.processes()
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                    let state = s.rfind(')').map(|i| &s[i + 2..i + 3]);
+                    (s.contains("(pasta") || s.contains("(passt")) && state != Some("Z")
+                })
+            })
+            .count()
+    };
+    let settled = |want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tools() != want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tools()
+    };
+    let netns = u.runtime.join("berth/netns");
+    let files = |dir: &std::path::Path, suffix: &str| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(settled(1), 1);
+    let conflict = u.berth(&["run", "--rm", "--name", "n1", IMAGE, "true"]);
+    assert_eq!(conflict.status.code(), Some(125), "{}", stderr(&conflict));
+    assert!(
+        stderr(&conflict).contains("is already in use"),
+        "{}",
+        stderr(&conflict)
+    );
+    assert_eq!(settled(1), 1, "the early pasta was left running");
+    assert_eq!(files(&netns, ""), 1);
+    assert_eq!(files(&u.runtime.join("berth"), ".net.pid"), 1);
+    assert_eq!(
+        u.ok(&[
+            "exec",
+            "n1",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -c inet"
+        ])
+        .trim(),
+        "1"
+    );
+    // A plain run on the early network reaches its gateway's address.
+    let addr = u.ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -4 route | grep -c default",
+    ]);
+    assert_eq!(addr.trim(), "1");
+    u.ok(&["rm", "-f", "n1"]);
+    assert_eq!(settled(0), 0);
+    assert_eq!(files(&netns, ""), 0);
+    assert_eq!(files(&u.runtime.join("berth"), ".net.pid"), 0);
+}

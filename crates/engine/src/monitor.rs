@@ -71,6 +71,9 @@ pub struct MonitorArgs {
     /// Rootless: the user-mode network tool that gives the container its
     /// way out and publishes its ports.
     pub(crate) user_net: Option<crate::usernet::Tool>,
+    /// `user_net` started already, by `berth run` before the create
+    /// (`usernet::EarlyNet`).
+    pub(crate) early_net: Option<crate::usernet::Launched>,
     /// Started by the restart policy (counted), not by a user (resets it).
     pub(crate) restarting: bool,
     /// `--restart`.
@@ -290,6 +293,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         networks,
         ports,
         user_net,
+        early_net,
         restarting,
         restart_policy,
         healthcheck,
@@ -306,8 +310,12 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     // Rootless: the network tool first, on a namespace made for it, so its
     // start (tens of ms of pasta's own) overlaps everything below; the
     // init joins that namespace and execs its command once it is ready.
-    let launched =
-        user_net.map(|tool| crate::usernet::launch(tool, &paths.runroot, id.as_str(), &ports));
+    let launched = match early_net {
+        Some(l) => Some(Ok(l)),
+        None => {
+            user_net.map(|tool| crate::usernet::launch(tool, &paths.runroot, id.as_str(), &ports))
+        }
+    };
     // A fresh connection: the CLI's was inherited through fork and stays untouched.
     let store = match store::Store::open(&paths.root) {
         Ok(s) => s,

@@ -416,23 +416,29 @@ impl Launched {
         use std::io::Read;
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut status = None;
-        while status.is_none() && Instant::now() < deadline {
+        // Started early (`EarlyNet`), the tool is the CLI's child, not
+        // ours: gone is all that can be told.
+        let mut gone = false;
+        while !gone && Instant::now() < deadline {
             status = self.child.try_wait().ok().flatten();
-            if status.is_none() {
+            gone = status.is_some() || !running(self.child.id() as i32);
+            if !gone {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
         let mut err = String::new();
-        if let (Some(_), Some(mut e)) = (status, self.child.stderr.take()) {
+        if let (true, Some(mut e)) = (gone, self.child.stderr.take()) {
             let _ = e.read_to_string(&mut err);
         }
         let err: Vec<&str> = err
             .lines()
             .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
             .collect();
-        let status = status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "still running".into());
+        let status = match (status, gone) {
+            (Some(s), _) => s.to_string(),
+            (None, true) => "exited".into(),
+            (None, false) => "still running".into(),
+        };
         format!("{} failed ({status}): {}", self.tool.name(), err.join("; "))
     }
 
@@ -441,6 +447,99 @@ impl Launched {
     /// [`stop`], which finds it by its pid file.
     pub(crate) fn release(mut self) {
         drop(self.child.stderr.take());
+    }
+}
+
+/// A rootless container's network started before the container is
+/// created (`berth run`, [`crate::Engine::early_user_net`]): pasta's own
+/// start (~18 ms here, most of a rootless start) then overlaps the
+/// create and the monitor's fork as well as the container's setup. The
+/// container gets [`EarlyNet::id`]; its start hands the tool to the
+/// monitor. Dropped without that (a create that failed, a start that never
+/// forked), it ends the tool and unbinds the namespace.
+pub struct EarlyNet {
+    runroot: PathBuf,
+    id: model::ContainerId,
+    tool: Tool,
+    launched: Option<Launched>,
+    armed: bool,
+}
+
+impl EarlyNet {
+    /// The id the container is created with.
+    pub fn id(&self) -> &model::ContainerId {
+        &self.id
+    }
+
+    /// The started tool, for the monitor of container `id` on `tool`'s
+    /// network; `None` (and the early one ended) for any other.
+    pub(crate) fn take_for(
+        &mut self,
+        id: &model::ContainerId,
+        tool: Option<Tool>,
+    ) -> Option<Launched> {
+        if *id == self.id && tool == Some(self.tool) {
+            self.launched.take()
+        } else {
+            self.end();
+            None
+        }
+    }
+
+    /// The monitor has it now.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    fn end(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            drop(self.launched.take());
+            stop(&self.runroot, self.id.as_str(), false);
+        }
+    }
+}
+
+impl Drop for EarlyNet {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl crate::Engine {
+    /// Start the network of the container `req` is about to create, when
+    /// it is rootless berth's default (pasta) with no published ports,
+    /// outside any pod, from a single-threaded process: `None` otherwise
+    /// (and on any failure: the monitor then starts it as usual, and says
+    /// what is wrong).
+    pub fn early_user_net(
+        &self,
+        req: &crate::container::create::CreateRequest,
+    ) -> Option<EarlyNet> {
+        if !crate::rootless::active()
+            || req.network != crate::config::NetworkMode::None
+            || !req.ports.is_empty()
+            || req.publish_all
+            || !matches!(req.pod, crate::container::create::PodMembership::None)
+        {
+            return None;
+        }
+        let tool = match req.networks.as_slice() {
+            [n] if n == "bridge" || n == "default" => default_tool(),
+            [n] => Tool::from_name(n)?,
+            _ => return None,
+        };
+        if tool != Tool::Pasta || !sys::process::thread_count().is_ok_and(|n| n == 1) {
+            return None;
+        }
+        let id = model::ContainerId::random();
+        let launched = launch(tool, &self.paths().runroot, id.as_str(), &[]).ok()?;
+        Some(EarlyNet {
+            runroot: self.paths().runroot.clone(),
+            id,
+            tool,
+            launched: Some(launched),
+            armed: true,
+        })
     }
 }
 

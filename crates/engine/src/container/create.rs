@@ -374,14 +374,26 @@ impl Engine {
     /// Create a container; returns it.
     /// The image policy (policy.toml) is enforced first.
     pub fn create(&self, req: &CreateRequest) -> Result<Container> {
+        self.create_early(req, None)
+    }
+
+    /// `create` for `berth run`, whose rootless network may have been
+    /// started already ([`Engine::early_user_net`]): the container takes
+    /// that network's id.
+    pub fn create_early(
+        &self,
+        req: &CreateRequest,
+        early: Option<&crate::usernet::EarlyNet>,
+    ) -> Result<Container> {
         self.policy_for_local(&req.image)?;
-        self.create_step(req)
+        self.create_as(req, true, early.map(|e| e.id().clone()))?
+            .ok_or_else(|| EngineError::io("create", std::io::Error::other("refused to fork")))
     }
 
     /// `create` without the image policy: a build's RUN step, whose image
     /// is the build's own (its FROM was checked).
     pub(crate) fn create_step(&self, req: &CreateRequest) -> Result<Container> {
-        self.create_as(req, true)?
+        self.create_as(req, true, None)?
             .ok_or_else(|| EngineError::io("create", std::io::Error::other("refused to fork")))
     }
 
@@ -392,10 +404,15 @@ impl Engine {
     /// process of their own and the others in place.
     pub fn create_without_fork(&self, req: &CreateRequest) -> Result<Option<Container>> {
         self.policy_for_local(&req.image)?;
-        self.create_as(req, false)
+        self.create_as(req, false, None)
     }
 
-    fn create_as(&self, req: &CreateRequest, may_fork: bool) -> Result<Option<Container>> {
+    fn create_as(
+        &self,
+        req: &CreateRequest,
+        may_fork: bool,
+        id: Option<ContainerId>,
+    ) -> Result<Option<Container>> {
         // `--pod`: the request joins the pod's infra container.
         let in_pod;
         let req = match &req.pod {
@@ -814,7 +831,7 @@ impl Engine {
         let image_config = self.store().image_config(&image.id)?;
         let ic = image_config.config().clone().unwrap_or_default();
 
-        let id = ContainerId::random();
+        let id = id.unwrap_or_else(ContainerId::random);
         let mut env: Vec<String> = ic.env().clone().unwrap_or_default();
         for e in &req.env {
             let (key, value) = match e.split_once('=') {

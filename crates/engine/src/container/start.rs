@@ -88,7 +88,18 @@ impl Engine {
     /// Start a created or stopped container. Must be called while the
     /// process is single-threaded (it forks the monitor).
     pub fn start(&self, name_or_id: &str, mode: AttachMode) -> Result<Launched> {
-        let result = self.start_as(name_or_id, mode, false);
+        self.start_early(name_or_id, mode, None)
+    }
+
+    /// `start` of a container made by [`Engine::create_early`], whose
+    /// network may be running already.
+    pub fn start_early(
+        &self,
+        name_or_id: &str,
+        mode: AttachMode,
+        early: Option<crate::usernet::EarlyNet>,
+    ) -> Result<Launched> {
+        let result = self.start_as(name_or_id, mode, false, early);
         // A `--rm` container that could not start is removed, with its
         // anonymous volumes, as Docker removes it.
         if result.is_err() {
@@ -104,10 +115,16 @@ impl Engine {
     /// The restart policy's start, from the monitor of the run that just
     /// ended (counted in `RestartCount`).
     pub(crate) fn start_restarted(&self, name_or_id: &str) -> Result<Launched> {
-        self.start_as(name_or_id, AttachMode::Detached, true)
+        self.start_as(name_or_id, AttachMode::Detached, true, None)
     }
 
-    fn start_as(&self, name_or_id: &str, mode: AttachMode, restarting: bool) -> Result<Launched> {
+    fn start_as(
+        &self,
+        name_or_id: &str,
+        mode: AttachMode,
+        restarting: bool,
+        mut early: Option<crate::usernet::EarlyNet>,
+    ) -> Result<Launched> {
         let c = self.container(name_or_id)?;
         // A pod's member needs the pod's infra container (its namespaces):
         // started first, as podman starts a container's dependencies.
@@ -351,6 +368,8 @@ impl Engine {
         for n in &c.config.networks {
             networks.push(self.store().network(n)?);
         }
+        let user_net = crate::usernet::Tool::from_name(&c.config.network_mode_name);
+        let early_net = early.as_mut().and_then(|e| e.take_for(&id, user_net));
         let args = MonitorArgs {
             paths: self.paths().clone(),
             id: id.clone(),
@@ -379,7 +398,8 @@ impl Engine {
             attach_socket: self.attach_socket(&id),
             networks,
             ports: c.config.ports.clone(),
-            user_net: crate::usernet::Tool::from_name(&c.config.network_mode_name),
+            user_net,
+            early_net,
             restarting,
             restart_policy: c.config.restart_policy,
             healthcheck: c.config.healthcheck.clone(),
@@ -414,6 +434,9 @@ impl Engine {
             }
             sys::process::Forked::Parent(monitor_pid) => {
                 drop(args);
+                if let Some(e) = early.as_mut() {
+                    e.disarm();
+                }
                 crate::faults::point("start.monitor-forked");
                 let mut status = BufReader::new(std::fs::File::from(status_r));
                 let mut line = String::new();

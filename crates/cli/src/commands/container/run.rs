@@ -657,7 +657,12 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     if let Some(w) = engine::rootless::limit_warning(&req) {
         eprintln!("{w}");
     }
-    let c = engine.create(&req).map_err(|e| worded(e.into()))?;
+    // Rootless, pasta's start (most of a rootless start) overlaps the
+    // create from here on.
+    let early = start.then(|| engine.early_user_net(&req)).flatten();
+    let c = engine
+        .create_early(&req, early.as_ref())
+        .map_err(|e| worded(e.into()))?;
     cidfile.write(c.id().as_str()).map_err(worded)?;
     if !start {
         println!("{}", c.id());
@@ -665,7 +670,7 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     }
     if a.detach {
         engine
-            .start(c.id().as_str(), AttachMode::Detached)
+            .start_early(c.id().as_str(), AttachMode::Detached, early)
             .map_err(|e| as_docker_run(e.into(), false))?;
         println!("{}", c.id());
         return Ok(());
@@ -673,11 +678,12 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let _raw = (a.tty && a.interactive && crate::terminal::stdin_is_tty())
         .then(crate::terminal::RawMode::enable);
     let launched = engine
-        .start(
+        .start_early(
             c.id().as_str(),
             AttachMode::Foreground {
                 stdin: a.interactive,
             },
+            early,
         )
         .map_err(|e| as_docker_run(e.into(), false))?;
     attached_exit(engine, launched)

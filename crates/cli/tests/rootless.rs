@@ -324,13 +324,19 @@ fn rootless_berth_runs_containers_as_the_user() {
     ]);
     assert_eq!(env.trim(), format!("{} {}", u.uid, root.display()));
 
-    // A nested user namespace is refused, saying why.
-    let nested = u.berth(&["run", "--rm", "--userns=auto", IMAGE, "true"]);
-    assert_eq!(code(&nested), 125);
-    assert!(
-        stderr(&nested).contains("only keep-id is available to it"),
-        "{}",
-        stderr(&nested)
+    // A nested user namespace: `auto` takes the namespace's ids but the
+    // user's (more in `auto_gives_rootless_containers_…`).
+    let nested = u.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        IMAGE,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        nested.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", &SUBID_COUNT.to_string()]
     );
 
     // Root inside.
@@ -1450,6 +1456,13 @@ fn keep_id_keeps_the_users_ids_inside() {
         "0"
     );
 
+    // On the default network (pasta's) too.
+    assert_eq!(
+        u.ok(&["run", "--rm", "--userns=keep-id", IMAGE, "id", "-u"])
+            .trim(),
+        u.uid.to_string()
+    );
+
     // keep-id:uid=N,gid=N: the user is N inside; its files still the user's.
     let out = u.berth(&[
         "run",
@@ -1824,6 +1837,386 @@ fn a_rootless_servers_first_container_gets_an_overlay_root_and_attaches() {
     u.ok(&["rm", "-f", "first"]);
     let _ = serve.kill();
     let _ = serve.wait();
+}
+
+/// Paths under the user's state root whose name holds one of `ids`.
+fn left_of(u: &User, ids: &[&str]) -> Vec<PathBuf> {
+    let mut left = Vec::new();
+    let mut stack = vec![u.home.join(".local/share/berth")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ids.iter().any(|id| name.contains(id)) {
+                left.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
+    let u = User::new("m", true);
+    u.import_busybox();
+    let userdir = u.dir.as_ref().unwrap().path().join("mapdir");
+    std::fs::create_dir(&userdir).unwrap();
+    std::os::unix::fs::chown(&userdir, Some(u.uid), Some(u.uid)).unwrap();
+    // The container's root is no id of the user's: it may write here
+    // because the dir is open to all.
+    std::fs::set_permissions(&userdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bind = format!("{}:/u", userdir.display());
+    // HOST ids are the namespace's: 1 is the user's first subordinate id.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:2000",
+        "-v",
+        &bind,
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; id -g; touch /u/made; stat -c '%u %g' /bin/busybox /home/app; cat /proc/self/uid_map /proc/self/gid_map; echo x > /etc/hosts && echo hosts-ok",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "0",
+            "0",
+            // The image's owners kept inside (0 and 1000).
+            "0 0",
+            "1000 1000",
+            // The map as given; only --uidmap given: the gid map the same.
+            "0 1 2000",
+            "0 1 2000",
+            "hosts-ok"
+        ],
+        "{}",
+        stderr(&out)
+    );
+    // What it made in the user's dir is the mapped subordinate id's.
+    let made = std::fs::metadata(userdir.join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (u.sub_start, u.sub_start));
+
+    // Ids the map leaves out are nobody inside (podman's overflow id);
+    // --gidmap apart from --uidmap.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:1000",
+        "--gidmap",
+        "0:1:2000",
+        IMAGE,
+        "stat",
+        "-c",
+        "%u %g",
+        "/home/app",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "65534 1000");
+
+    // A new named volume is given to the container's root (podman
+    // chowns it): it may write there; the files are the mapped id's.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:2000",
+        "-v",
+        "mapvol:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "touch /data/x && stat -c '%u %g' /data /data/x",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        ["0 0", "0 0"],
+        "{}",
+        stderr(&out)
+    );
+    u.ok(&["volume", "rm", "mapvol"]);
+
+    // podman's nomap: every subordinate id, the user none of them.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=nomap",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; stat -c %u /home/app; cat /proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1000", "0", "1", &SUBID_COUNT.to_string()]
+    );
+
+    // A detached one on the default network (pasta's namespace, which
+    // belongs to berth's user namespace: joined before the nested one is
+    // made) with a published port its root binds below 1024: inspect
+    // shows the maps, the port answers, exec and stop/start work.
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = u
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "mapped",
+            "-p",
+            &publish,
+            "--uidmap",
+            "0:100:1000",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo kept > /tmp/f; mkdir /www; echo mapped-page > /www/index.html; exec httpd -f -p 80 -h /www",
+        ])
+        .trim()
+        .to_string();
+    let body = fetch(port).expect("the mapped container's published port never answered");
+    assert!(body.contains("mapped-page"), "{body}");
+    // exec joins pasta's namespace before the container's user namespace.
+    assert!(
+        u.ok(&["exec", "mapped", "ip", "-4", "addr"])
+            .contains("eth0"),
+        "no eth0 in the container's network namespace"
+    );
+    assert_eq!(
+        u.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.UsernsMode}} {{.HostConfig.IDMappings.UidMap}} {{.HostConfig.IDMappings.GidMap}}",
+            "mapped"
+        ])
+        .trim(),
+        "private [0:100:1000] [0:100:1000]"
+    );
+    // Its processes are the mapped subordinate id's on the host.
+    let pid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "mapped"])
+        .trim()
+        .parse()
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let host_uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_eq!(host_uid, (u.sub_start + 99).to_string());
+    assert_eq!(u.ok(&["exec", "mapped", "id", "-u"]).trim(), "0");
+    // cp gives what it copies in to the container's root.
+    let src = u.home.join("cp-src");
+    std::fs::write(&src, "in").unwrap();
+    std::os::unix::fs::chown(&src, Some(u.uid), Some(u.uid)).unwrap();
+    u.ok(&["cp", src.to_str().unwrap(), "mapped:/tmp/in"]);
+    assert_eq!(
+        u.ok(&["exec", "mapped", "stat", "-c", "%u %g", "/tmp/in"])
+            .trim(),
+        "0 0"
+    );
+    u.ok(&["stop", "-t", "1", "mapped"]);
+    u.ok(&["start", "mapped"]);
+    assert_eq!(u.ok(&["exec", "mapped", "cat", "/tmp/f"]).trim(), "kept");
+
+    // Ids past the namespace are refused saying what they are.
+    let out = u.berth(&["run", "--rm", "--uidmap", "0:100000:10", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("HOST ids are ids of that namespace (0 is you, 1..65536"),
+        "{}",
+        stderr(&out)
+    );
+
+    // diff and commit of such a copy are refused, saying why.
+    let diff = u.berth(&["diff", "mapped"]);
+    assert!(
+        !diff.status.success() && stderr(&diff).contains("are not supported yet"),
+        "{}",
+        stderr(&diff)
+    );
+
+    // rm leaves nothing of the copy.
+    u.ok(&["rm", "-f", "mapped"]);
+    let left = left_of(&u, &[&id]);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    u.ok(&["system", "reset", "-f"]);
+    let left = u.wait_no_processes();
+    assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+#[test]
+fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
+    let u = User::new("a", true);
+    u.import_busybox();
+    let maps = |name: &str| {
+        u.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.UsernsMode}} {{.HostConfig.IDMappings.UidMap}} {{.HostConfig.IDMappings.GidMap}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    let create = |name: &str, mode: &str| {
+        u.berth(&[
+            "create",
+            "--name",
+            name,
+            "--network",
+            "none",
+            mode,
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
+    };
+    let a = create("a", "--userns=auto:size=2000");
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = create("b", "--userns=auto:size=2000");
+    assert!(b.status.success(), "{}", stderr(&b));
+    // From the namespace's ids but its 0 (the user): 1.. first.
+    assert_eq!(maps("a"), "auto:size=2000 [0:1:2000] [0:1:2000]");
+    assert_eq!(maps("b"), "auto:size=2000 [0:2001:2000] [0:2001:2000]");
+
+    // What does not fit is refused with what to do.
+    let refused = |mode: &str| u.berth(&["run", "--rm", "--network", "none", mode, IMAGE, "true"]);
+    let whole = refused("--userns=auto");
+    assert_eq!(code(&whole), 125, "{}", stderr(&whole));
+    assert!(
+        stderr(&whole)
+            .contains("no free range of 65536 uids is left in rootless berth's user namespace"),
+        "{}",
+        stderr(&whole)
+    );
+    let big = refused("--userns=auto:size=70000");
+    assert_eq!(code(&big), 125, "{}", stderr(&big));
+    assert!(
+        stderr(&big).contains("has 65536 uids to give"),
+        "{}",
+        stderr(&big)
+    );
+
+    // b runs in its range: root inside, the range's first id on the host,
+    // the image's owners kept.
+    u.ok(&["start", "b"]);
+    assert_eq!(
+        u.ok(&[
+            "exec",
+            "b",
+            "sh",
+            "-c",
+            "id -u; stat -c %u /home/app; cat /proc/self/uid_map"
+        ])
+        .split_whitespace()
+        .collect::<Vec<_>>(),
+        ["0", "1000", "0", "2001", "2000"]
+    );
+    let pid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "b"])
+        .trim()
+        .parse()
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:")
+            && l.split_whitespace().nth(1) == Some(&(u.sub_start + 2000).to_string())),
+        "{status}"
+    );
+
+    // a's range is free once it is removed, and the next one gets it.
+    let a_id = u.ok(&["inspect", "-f", "{{.Id}}", "a"]).trim().to_string();
+    u.ok(&["rm", "a"]);
+    let c = create("c", "--userns=auto:size=2000");
+    assert!(c.status.success(), "{}", stderr(&c));
+    assert_eq!(maps("c"), "auto:size=2000 [0:1:2000] [0:1:2000]");
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=auto:size=500",
+            IMAGE,
+            "cat",
+            "/proc/self/uid_map"
+        ])
+        .split_whitespace()
+        .collect::<Vec<_>>(),
+        ["0", "4001", "500"]
+    );
+
+    // Nothing of them is left after rm.
+    let ids: Vec<String> = ["b", "c"]
+        .iter()
+        .map(|n| u.ok(&["inspect", "-f", "{{.Id}}", n]).trim().to_string())
+        .collect();
+    u.ok(&["rm", "-f", "b", "c"]);
+    let all: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .chain([a_id.as_str()])
+        .collect();
+    let left = left_of(&u, &all);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+
+    // compose's userns_mode takes the same path: the freed ids again.
+    let dir = u.home.join("proj");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            r#"services:
+  s:
+    image: {IMAGE}
+    network_mode: none
+    userns_mode: "auto:size=300"
+    command: ["sh", "-c", "trap exit TERM; sleep 1000 & wait"]
+"#
+        ),
+    )
+    .unwrap();
+    for p in [dir.clone(), dir.join("compose.yaml")] {
+        std::os::unix::fs::chown(p, Some(u.uid), Some(u.uid)).unwrap();
+    }
+    let compose = |args: &[&str]| {
+        let out = u.cmd(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    compose(&["compose", "up", "-d"]);
+    let cid = u.ok(&["ps", "-q"]).trim().to_string();
+    assert_eq!(maps(&cid), "auto:size=300 [0:1:300] [0:1:300]");
+    compose(&["compose", "down"]);
+    assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+    let left = left_of(&u, &[&cid]);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    u.ok(&["system", "reset", "-f"]);
+    let left = u.wait_no_processes();
+    assert!(left.is_empty(), "processes left: {left:?}");
 }
 
 #[test]

@@ -57,6 +57,9 @@ pub enum Request {
         /// `gid=N`.
         gid: Option<u32>,
     },
+    /// podman's `nomap` (rootless only): the container's ids are the
+    /// user's subordinate ids, the user itself is none of them.
+    NoMap,
     /// The maps given with `--uidmap`/`--gidmap`.
     Maps {
         /// uid map.
@@ -145,6 +148,11 @@ pub fn parse(
         "keep-id" => Err(bad(
             "--userns",
             "keep-id is only supported in rootless mode (berth runs as root here; use --userns=auto or --uidmap)",
+        )),
+        "nomap" if rootless && opts.is_empty() => Ok(Request::NoMap),
+        "nomap" if rootless => Err(bad(
+            "--userns",
+            format!("nomap takes no options ({opts:?} given)"),
         )),
         "nomap" => Err(bad(
             "--userns",
@@ -316,16 +324,118 @@ pub fn taken_by(configs: &[serde_json::Value]) -> Ranges {
     Ranges { uids, gids }
 }
 
-/// Choose an `auto` range of `size` ids among `pool` outside `taken`.
+/// Rootless: the ranges `auto` may hand out are the ids of berth's own
+/// user namespace but its 0 (the user): `1..N`, the user's subordinate
+/// ids as the namespace numbers them — what containers/storage's
+/// `getAvailableIDs` gives a rootless podman.
+pub fn rootless_pool() -> Ranges {
+    let ids = |file| {
+        let n = crate::container::copyroot::namespace_size(file);
+        if n > 1 {
+            vec![(1, n - 1)]
+        } else {
+            Vec::new()
+        }
+    };
+    Ranges {
+        uids: ids("/proc/self/uid_map"),
+        gids: ids("/proc/self/gid_map"),
+    }
+}
+
+/// podman's rootless `nomap` map over a namespace of `size` ids: the
+/// container's `0..size-1` are the namespace's `1..size` (its subordinate
+/// ids), the user (the namespace's 0) is not mapped.
+pub fn nomap(flag: &str, size: u32) -> Result<Vec<IdMapping>> {
+    if size < 2 {
+        return Err(bad(
+            flag,
+            "nomap requires additional UIDs or GIDs defined in /etc/subuid and /etc/subgid to function correctly",
+        ));
+    }
+    Ok(vec![IdMapping {
+        container_id: 0,
+        host_id: 1,
+        size: size - 1,
+    }])
+}
+
+/// Rootless `--uidmap`/`--gidmap`: the HOST ids are ids of berth's user
+/// namespace (0 is the user, `1..size` its subordinate ids, as in
+/// rootless podman), so each range must lie below `size`.
+pub fn check_inside(flag: &str, maps: &[IdMapping], size: u32) -> Result<()> {
+    for m in maps {
+        if u64::from(m.host_id) + u64::from(m.size) > u64::from(size) {
+            return Err(bad(
+                flag,
+                format!(
+                    "mapping {}:{}:{} goes past the {size} ids of rootless berth's user namespace: its HOST ids are ids of that namespace (0 is you, 1..{} your subordinate ids; see \"berth unshare cat /proc/self/uid_map\"); map below {size}, or give the user more subordinate ids",
+                    m.container_id,
+                    m.host_id,
+                    m.size,
+                    size.saturating_sub(1)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rootless: how a copied root's owners are stored for a container with
+/// these maps (see [`store::fsops::IdShift`]); an id the maps leave out
+/// becomes the kernel's overflow id, as containers/storage does.
+pub fn rootless_shift(u: &UserNs) -> store::fsops::IdShift {
+    let overflow = |file: &str| {
+        std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(65534)
+    };
+    let ranges = |m: &[IdMapping]| -> Vec<(u32, u32, u32)> {
+        m.iter()
+            .map(|r| (r.container_id, r.host_id, r.size))
+            .collect()
+    };
+    store::fsops::IdShift {
+        uids: ranges(&u.uid_map),
+        gids: ranges(&u.gid_map),
+        overflow: (
+            overflow("/proc/sys/kernel/overflowuid"),
+            overflow("/proc/sys/kernel/overflowgid"),
+        ),
+    }
+}
+
+/// Choose an `auto` range of `size` ids among `pool` outside `taken`
+/// (`rootless`: the pool is berth's user namespace, which the error
+/// names).
 pub fn allocate(
     pool: &Ranges,
     taken: &Ranges,
     size: u32,
+    rootless: bool,
 ) -> std::result::Result<(u32, u32), String> {
     let none = |what: &str| {
-        format!(
-            "--userns=auto: no free range of {size} {what}s is left in the auto user's subordinate ids (the other containers hold the rest); remove containers, or add ranges"
-        )
+        let has: u64 = match what {
+            "uid" => &pool.uids,
+            _ => &pool.gids,
+        }
+        .iter()
+        .map(|(_, n)| u64::from(*n))
+        .sum();
+        if rootless && has < u64::from(size) {
+            format!(
+                "--userns=auto: rootless berth's user namespace has {has} {what}s to give (the user's subordinate ids), fewer than the {size} asked for; ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
+            )
+        } else if rootless {
+            format!(
+                "--userns=auto: no free range of {size} {what}s is left in rootless berth's user namespace (the user's {has} subordinate ids; other containers hold the rest); remove containers, ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
+            )
+        } else {
+            format!(
+                "--userns=auto: no free range of {size} {what}s is left in the auto user's subordinate ids (the other containers hold the rest); remove containers, or add ranges"
+            )
+        }
     };
     let uid = first_fit(&pool.uids, &taken.uids, size).ok_or_else(|| none("uid"))?;
     let gid = first_fit(&pool.gids, &taken.gids, size).ok_or_else(|| none("gid"))?;
@@ -354,6 +464,19 @@ mod tests {
             .to_string()
             .contains("only supported in rootless mode"));
         assert!(parse(Some("nomap"), &[], &[], false).is_err());
+        assert_eq!(
+            parse(Some("nomap"), &[], &[], true).unwrap(),
+            Request::NoMap
+        );
+        assert_eq!(
+            nomap("--userns", 65537).unwrap(),
+            [IdMapping {
+                container_id: 0,
+                host_id: 1,
+                size: 65536
+            }]
+        );
+        assert!(nomap("--userns", 1).is_err());
         assert_eq!(
             parse(Some("keep-id"), &[], &[], true).unwrap(),
             Request::KeepId {
@@ -387,6 +510,34 @@ mod tests {
         assert!(parse_maps("--uidmap", &["1:100000:10".into()]).is_err());
         assert!(parse_maps("--uidmap", &["0:x:10".into()]).is_err());
         assert_eq!(parse_maps("--uidmap", &["0:7".into()]).unwrap()[0].size, 1);
+    }
+
+    #[test]
+    fn rootless_maps_stay_inside_the_namespace_and_auto_says_why_not() {
+        let m = |h, n| IdMapping {
+            container_id: 0,
+            host_id: h,
+            size: n,
+        };
+        assert!(check_inside("--uidmap", &[m(1, 1000)], 65537).is_ok());
+        assert!(check_inside("--uidmap", &[m(1, 65536)], 65537).is_ok());
+        let e = check_inside("--uidmap", &[m(100000, 10)], 65537).unwrap_err();
+        assert!(e.to_string().contains("0 is you, 1..65536"), "{e}");
+        let pool = Ranges {
+            uids: vec![(1, 65536)],
+            gids: vec![(1, 65536)],
+        };
+        assert_eq!(allocate(&pool, &Ranges::default(), 1000, true), Ok((1, 1)));
+        let held = Ranges {
+            uids: vec![(1, 65000)],
+            gids: vec![(1, 65000)],
+        };
+        assert!(allocate(&pool, &held, 1000, true)
+            .unwrap_err()
+            .contains("other containers hold the rest"));
+        assert!(allocate(&pool, &Ranges::default(), 70000, true)
+            .unwrap_err()
+            .contains("has 65536 uids to give"));
     }
 
     #[test]

@@ -60,7 +60,15 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, RuntimeError> {
     };
     let pid_ns = std::fs::File::open(format!("{ns_dir}/pid")).map_err(not_running)?;
     let mut join = Vec::new();
-    for (name, flag) in JOIN_ORDER {
+    // Rootless, a container's nested user namespace is joined last: its
+    // network namespace (pasta's) belongs to berth's, over which a member
+    // of the nested one has no power; berth's root, which made the nested
+    // one, has every power over the container's other namespaces.
+    let mut order = JOIN_ORDER.to_vec();
+    if sys::process::in_user_namespace() {
+        order.rotate_left(1);
+    }
+    for (name, flag) in order {
         let path = format!("{ns_dir}/{name}");
         let mine = std::fs::read_link(format!("/proc/self/ns/{name}")).ok();
         let theirs = std::fs::read_link(&path).map_err(not_running)?;

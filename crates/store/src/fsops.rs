@@ -291,14 +291,51 @@ impl KeepId {
     }
 }
 
+/// Owners given through a user namespace's id maps while copying
+/// (rootless `--uidmap`/`--gidmap`/`--userns=auto`): in the container's
+/// nested namespace its id `c` of a range `(c0, o0, n)` is the outer
+/// `o0 + (c - c0)`, so a file the image gives `c` is stored as that outer
+/// id for the container to see `c`. An id no range maps is stored as
+/// `overflow` (the kernel's overflow ids), as containers/storage's
+/// `ToHostOverflow` does: the container sees it as nobody.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdShift {
+    /// `(container, outer, size)` ranges of uids.
+    pub uids: Vec<(u32, u32, u32)>,
+    /// `(container, outer, size)` ranges of gids.
+    pub gids: Vec<(u32, u32, u32)>,
+    /// The outer `(uid, gid)` an unmapped id is stored as.
+    pub overflow: (u32, u32),
+}
+
+impl IdShift {
+    fn one(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
+        ranges
+            .iter()
+            .find(|(c, _, n)| id >= *c && u64::from(id) < u64::from(*c) + u64::from(*n))
+            .map(|(c, o, _)| o + (id - c))
+    }
+
+    /// The outer owner a file of the image's `uid`/`gid` is stored as.
+    pub fn owner(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (
+            Self::one(&self.uids, uid).unwrap_or(self.overflow.0),
+            Self::one(&self.gids, gid).unwrap_or(self.overflow.1),
+        )
+    }
+}
+
 /// How [`copy_into`] treats what it copies.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
     /// Give every copied entry this owner instead of the source's.
     pub owner: Option<(u32, u32)>,
     /// Shift every copied entry's owner as `--userns=keep-id` needs
     /// (when `owner` is not given).
     pub keep_id: Option<KeepId>,
+    /// Map every copied entry's owner through a nested user namespace's
+    /// maps (when neither `owner` nor `keep_id` is given).
+    pub shift: Option<IdShift>,
     /// Replace entries that exist in the destination (a file over a file,
     /// a directory merged into a directory); otherwise EEXIST.
     pub overwrite: bool,
@@ -311,7 +348,10 @@ fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
             KeepId::shift(st.st_uid, k.uid),
             KeepId::shift(st.st_gid, k.gid),
         ),
-        (None, None) => (st.st_uid, st.st_gid),
+        (None, None) => match &opts.shift {
+            Some(m) => m.owner(st.st_uid, st.st_gid),
+            None => (st.st_uid, st.st_gid),
+        },
     }
 }
 
@@ -1114,5 +1154,19 @@ mod tests {
         for id in [0, 1, 999, 1000, 1001, 70000] {
             assert_eq!(KeepId::unshift(KeepId::shift(id, 1000), 1000), id);
         }
+    }
+
+    #[test]
+    fn an_id_shift_maps_through_its_ranges_and_overflows_the_rest() {
+        let m = IdShift {
+            uids: vec![(0, 1, 1000), (1000, 5000, 10)],
+            gids: vec![(0, 100, 1)],
+            overflow: (65534, 65534),
+        };
+        assert_eq!(m.owner(0, 0), (1, 100));
+        assert_eq!(m.owner(999, 1), (1000, 65534));
+        assert_eq!(m.owner(1005, 0), (5005, 100));
+        assert_eq!(m.owner(1010, 0), (65534, 100));
+        assert_eq!(m.owner(u32::MAX, u32::MAX), (65534, 65534));
     }
 }

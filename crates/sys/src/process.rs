@@ -391,14 +391,41 @@ pub fn fork_in_pid_ns(
     ns: std::os::fd::BorrowedFd<'_>,
     namespace_flags: libc::c_int,
 ) -> io::Result<Forked> {
+    fork_in_namespaces(
+        &[(ns, nix::sched::CloneFlags::CLONE_NEWPID)],
+        &mut || Ok(()),
+        namespace_flags,
+    )
+}
+
+/// [`fork_in_pid_ns`] for any namespaces: the intermediate process joins
+/// each of `joins` (`setns` with its flag) before it clones the child.
+/// Also for a child cloned into a new user namespace that must be in
+/// namespaces of its creator's user namespace (rootless berth's network
+/// namespace of a container with a nested user namespace): once in its
+/// own user namespace it could no longer join them, so it is cloned from
+/// inside them (as crun joins such namespaces before it makes the user
+/// namespace). `inside` runs in the intermediate process once it is in
+/// them, before the clone (what only their user namespace's root may do).
+pub fn fork_in_namespaces(
+    joins: &[(std::os::fd::BorrowedFd<'_>, nix::sched::CloneFlags)],
+    inside: &mut dyn FnMut() -> io::Result<()>,
+    namespace_flags: libc::c_int,
+) -> io::Result<Forked> {
     use std::io::{Read, Write};
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     match fork()? {
         Forked::Child => {
             drop(r);
             let mut w = std::fs::File::from(w);
-            if let Err(e) = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID) {
-                let _ = write!(w, "e{}", e as i32);
+            for (ns, flag) in joins {
+                if let Err(e) = nix::sched::setns(ns, *flag) {
+                    let _ = write!(w, "e{}", e as i32);
+                    exit_now(1);
+                }
+            }
+            if let Err(e) = inside() {
+                let _ = write!(w, "e{}", e.raw_os_error().unwrap_or(libc::EIO));
                 exit_now(1);
             }
             match clone_fork(libc::CLONE_PARENT | namespace_flags) {

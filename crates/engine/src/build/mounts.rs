@@ -413,6 +413,7 @@ impl Builder<'_> {
                 owner: None,
                 overwrite: true,
                 keep_id: None,
+                shift: None,
             };
             match name {
                 None => store::fsops::copy_contents(pdir.as_fd(), dst.as_fd(), &opts),

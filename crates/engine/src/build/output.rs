@@ -59,6 +59,7 @@ impl Engine {
                             owner: None,
                             overwrite: true,
                             keep_id: None,
+                            shift: None,
                         },
                     )
                 })?;

@@ -35,6 +35,15 @@ impl crate::Engine {
         c: &Container,
         copy: &Path,
     ) -> Result<Vec<(PathBuf, ChangeKind)>> {
+        // Rootless `--uidmap`/`--gidmap`/`auto`/`nomap`: the copy's owners
+        // went through the container's maps, which the walk does not
+        // undo yet (keep-id's shift it does).
+        let u = &c.config.userns;
+        if crate::rootless::active() && u.is_private() && copyroot::keep_id_of(u).is_none() {
+            return Err(EngineError::Refused(
+                "diff and commit of a rootless container with id maps of its own (--uidmap, --gidmap, --userns=auto or nomap) are not supported yet: its copied root's owners are shifted through them; copy files out with \"berth cp\", or commit a container without them".into(),
+            ));
+        }
         let layers = self.lower_dirs(c)?;
         let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
         let opts = self.copy_diff_opts(c);

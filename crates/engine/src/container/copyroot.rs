@@ -72,6 +72,7 @@ enum Why {
     Asked,
     Refused(String),
     KeepId,
+    Maps,
 }
 
 /// The driver configured: the flag's environment variable, else
@@ -151,9 +152,9 @@ impl crate::Engine {
                 .is_some_and(|d| d != Driver::Vfs)
     }
 
-    fn why_copy(&self, keep_id: bool) -> Result<Option<Why>> {
-        if keep_id {
-            return Ok(Some(Why::KeepId));
+    fn why_copy(&self, shifted: Option<Why>) -> Result<Option<Why>> {
+        if shifted.is_some() {
+            return Ok(shifted);
         }
         let settings = crate::settings::Settings::load(&self.paths().config)?;
         if configured(&settings)? == Driver::Vfs {
@@ -169,14 +170,22 @@ impl crate::Engine {
 
     /// Make the container's copy in `dir` from `layers` (base first) when
     /// it gets one (see the module's notes), with keep-id's owners and
-    /// passwd entry. Says once per state root what a copy costs.
+    /// passwd entry, or owners shifted through the rootless maps of
+    /// `--uidmap`/`--gidmap`/`--userns=auto` (`shift`). Says once per
+    /// state root what a copy costs.
     pub(crate) fn make_copied_root(
         &self,
         dir: &Path,
         layers: &[PathBuf],
         keep_id: Option<&KeepId>,
+        shift: Option<&store::fsops::IdShift>,
     ) -> Result<bool> {
-        let Some(why) = self.why_copy(keep_id.is_some())? else {
+        let shifted = if keep_id.is_some() {
+            Some(Why::KeepId)
+        } else {
+            shift.map(|_| Why::Maps)
+        };
+        let Some(why) = self.why_copy(shifted)? else {
             return Ok(false);
         };
         let noted = self.paths().root.join("vfs-noted");
@@ -192,6 +201,7 @@ impl crate::Engine {
                     format!("overlayfs cannot be mounted in the user namespace here ({e})")
                 }
                 Why::KeepId => "--userns=keep-id needs the image's files with shifted owners (overlayfs cannot be idmapped in a user namespace)".to_string(),
+                Why::Maps => "a rootless container with --uidmap/--gidmap/--userns=auto needs the image's files with shifted owners (overlayfs cannot be idmapped in a user namespace)".to_string(),
             };
             tracing::warn!(
                 "{reason}: containers get a copy of their image's layers (the vfs storage driver); each copy takes the image's size on disk and its copy time at create, and diff/commit walk the whole copy"
@@ -207,6 +217,7 @@ impl crate::Engine {
                     uid: k.uid,
                     gid: k.gid,
                 }),
+                shift: shift.cloned(),
                 ..Default::default()
             };
             store::fsops::flatten(&refs, fd.as_fd(), &opts)?;
@@ -294,7 +305,7 @@ impl NoFollow for std::fs::OpenOptions {
 
 /// The size of rootless berth's namespace's id range (`/proc/self/uid_map`
 /// or `gid_map`: the user's 0 and its subordinate ids).
-fn namespace_size(file: &str) -> u32 {
+pub(crate) fn namespace_size(file: &str) -> u32 {
     std::fs::read_to_string(file)
         .unwrap_or_default()
         .lines()

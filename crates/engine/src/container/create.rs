@@ -453,22 +453,22 @@ impl Engine {
         if runtime_name != "berth" {
             runtime::by_name(&runtime_name, &self.runtime_state())?;
         }
-        // Rootless: containers share berth's own user namespace; a nested
-        // one (idmapped layers need the host's root) is not done yet.
-        let asks_userns = !matches!(
-            req.userns.as_deref().map(str::trim),
-            None | Some("" | "host")
-        ) || !req.uidmap.is_empty()
-            || !req.gidmap.is_empty();
+        // Rootless: by default containers share berth's own user
+        // namespace; keep-id, `--uidmap`/`--gidmap` and `auto` nest one in
+        // it, whose HOST ids are that namespace's (0 the user, 1..N its
+        // subordinate ids), with a copied root whose owners are shifted.
         let rootless = crate::rootless::active();
         let userns_req =
             crate::userns::parse(req.userns.as_deref(), &req.uidmap, &req.gidmap, rootless)?;
-        let keep_id_asked = matches!(userns_req, crate::userns::Request::KeepId { .. });
-        if asks_userns && rootless && !keep_id_asked {
-            return Err(EngineError::invalid(
-                "--userns",
-                "rootless berth runs containers in its own user namespace (the user is root there, its subordinate ids are 1..N); of --userns only keep-id is available to it (--userns=auto, --uidmap and --gidmap are not yet)",
-            ));
+        if let (true, crate::userns::Request::Maps { uid, gid }) = (rootless, &userns_req) {
+            let size = |f| crate::container::copyroot::namespace_size(f);
+            crate::userns::check_inside("--uidmap", uid, size("/proc/self/uid_map"))?;
+            let gid_flag = if req.gidmap.is_empty() {
+                "--uidmap"
+            } else {
+                "--gidmap"
+            };
+            crate::userns::check_inside(gid_flag, gid, size("/proc/self/gid_map"))?;
         }
         // Another container's namespaces belong to the host's user
         // namespace: a container in a user namespace of its own cannot
@@ -509,11 +509,16 @@ impl Engine {
                 ),
                 ))
             }
+            crate::userns::Request::Auto { size } if rootless => {
+                Some((crate::userns::rootless_pool(), size))
+            }
             crate::userns::Request::Auto { size } => {
                 let settings = crate::settings::Settings::load(&self.paths().config)?;
                 Some((crate::userns::auto_pool(&settings.userns, size)?, size))
             }
-            crate::userns::Request::Maps { .. } | crate::userns::Request::KeepId { .. } => None,
+            crate::userns::Request::Maps { .. }
+            | crate::userns::Request::KeepId { .. }
+            | crate::userns::Request::NoMap => None,
         };
         let mut keep_id = None;
         let userns = match &userns_req {
@@ -534,6 +539,14 @@ impl Engine {
                 mode: req.userns.clone().unwrap_or_default(),
                 ..Default::default()
             },
+            crate::userns::Request::NoMap => {
+                let size = crate::container::copyroot::namespace_size;
+                crate::config::UserNs {
+                    mode: "nomap".into(),
+                    uid_map: crate::userns::nomap("--userns", size("/proc/self/uid_map"))?,
+                    gid_map: crate::userns::nomap("--userns", size("/proc/self/gid_map"))?,
+                }
+            }
             crate::userns::Request::Maps { uid, gid } => crate::config::UserNs {
                 mode: "private".into(),
                 uid_map: uid.clone(),
@@ -1064,7 +1077,7 @@ impl Engine {
                 return Ok(());
             };
             let taken = crate::userns::taken_by(others);
-            let (uid, gid) = crate::userns::allocate(pool, &taken, *size)?;
+            let (uid, gid) = crate::userns::allocate(pool, &taken, *size, rootless)?;
             let one = |host_id| crate::config::IdMapping {
                 container_id: 0,
                 host_id,
@@ -1097,11 +1110,25 @@ impl Engine {
             }
             None => None,
         };
-        // A copied root (vfs, keep-id) before the volumes are filled from it.
+        // Rootless maps of the container's own (`--uidmap`, `auto`, whose
+        // range the transaction above chose): its copied root's owners go
+        // through them.
+        let nested =
+            if rootless && keep_id.is_none() && !matches!(userns_req, crate::userns::Request::Host)
+            {
+                serde_json::from_value::<crate::config::UserNs>(record.config["userns"].clone())
+                    .ok()
+                    .filter(crate::config::UserNs::is_private)
+            } else {
+                None
+            };
+        let shift = nested.as_ref().map(crate::userns::rootless_shift);
+        // A copied root (vfs, keep-id, rootless maps) before the volumes
+        // are filled from it.
         let copied = {
             let mut base_first = dirs.clone();
             base_first.reverse();
-            match self.make_copied_root(&dir, &base_first, keep_id.as_ref()) {
+            match self.make_copied_root(&dir, &base_first, keep_id.as_ref(), shift.as_ref()) {
                 Ok(true) => {
                     self.fill_volumes(&config, &[dir.join(crate::container::copyroot::DIR)])
                 }
@@ -1110,7 +1137,13 @@ impl Engine {
             }
         };
         crate::faults::point("create.volumes-filled");
-        if let Err(e) = copied.and_then(|()| write_etc_files(&dir, &config, dns.as_deref())) {
+        let written = copied
+            .and_then(|()| write_etc_files(&dir, &config, dns.as_deref()))
+            .and_then(|()| match &nested {
+                Some(u) => give_etc_files(&dir, u.host_ids(0, 0)),
+                None => Ok(()),
+            });
+        if let Err(e) = written {
             let _ = self.store().remove_container(&id);
             self.remove_anonymous_volumes(&config.mounts);
             return Err(e);
@@ -1466,6 +1499,18 @@ fn write_etc_files(dir: &std::path::Path, c: &ContainerConfig, dns: Option<&str>
     w("resolv.conf", &resolv_conf(c, dns))?;
     std::fs::create_dir_all(dir.join("rootfs"))
         .map_err(|e| EngineError::io("creating rootfs dir", e))
+}
+
+/// Rootless with maps of the container's own: berth's files bound on
+/// `/etc` belong to the container's root (as podman chowns them), since
+/// they cannot be idmapped there and the user who made them may be no id
+/// of the container's.
+fn give_etc_files(dir: &std::path::Path, (uid, gid): (u32, u32)) -> Result<()> {
+    for name in ["hostname", "hosts", "resolv.conf"] {
+        std::os::unix::fs::lchown(dir.join(name), Some(uid), Some(gid))
+            .map_err(|e| EngineError::io(format!("giving {name} to the container's root"), e))?;
+    }
+    Ok(())
 }
 
 /// The container's /etc/hosts: the host's with `--network host`, else

@@ -571,6 +571,7 @@ impl crate::Engine {
                             owner,
                             overwrite: true,
                             keep_id: None,
+                            shift: None,
                         };
                         if contents_only && is_dir {
                             let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
@@ -611,7 +612,15 @@ impl crate::Engine {
             }
             (CpEnd::Host(host), CpEnd::Container(name, path)) => {
                 let c = self.container(name)?;
-                let owner = (!opts.archive).then_some((0, 0));
+                // The container's root: rootless with a nested namespace
+                // (a copied root whose owners are the namespace's ids),
+                // the id its map gives root.
+                let root_ids = if crate::rootless::active() && c.config.userns.is_private() {
+                    c.config.userns.host_ids(0, 0)
+                } else {
+                    (0, 0)
+                };
+                let owner = (!opts.archive).then_some(root_ids);
                 let from_stdin = host.as_os_str() == "-";
                 let path = path.clone();
                 // The host side is opened here, before any helper forks.
@@ -651,6 +660,7 @@ impl crate::Engine {
                         owner,
                         overwrite: true,
                         keep_id: None,
+                        shift: None,
                     };
                     match &src {
                         None => {

@@ -268,6 +268,16 @@ impl Engine {
                 userns.host_ids(user.uid, user.gid)
             };
             let source = self.mount_source(m, uid, gid)?;
+            // Rootless with a nested user namespace a volume cannot be
+            // idmapped: a fresh one is given to the container's user, as
+            // podman chowns a new volume to it.
+            if userns.is_private()
+                && crate::rootless::active()
+                && m.kind == crate::config::MountType::Volume
+                && m.subpath.is_empty()
+            {
+                give_fresh_volume(&source, uid, gid)?;
+            }
             let mut mount = crate::volumes::oci_mount(m, &source);
             if idmapped && m.kind != crate::config::MountType::Tmpfs {
                 if let Some(opts) = mount["options"].as_array_mut() {
@@ -602,4 +612,24 @@ impl Engine {
             t.state.pid
         ))))
     }
+}
+
+/// A volume's data dir still as berth made it (empty, owned by berth's
+/// 0: rootless, the user) becomes `uid:gid`'s.
+fn give_fresh_volume(data: &std::path::Path, uid: u32, gid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(data)
+        .map_err(|e| EngineError::io(format!("reading {}", data.display()), e))?;
+    let empty = std::fs::read_dir(data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if meta.is_dir() && empty && (meta.uid(), meta.gid()) == (0, 0) && (uid, gid) != (0, 0) {
+        std::os::unix::fs::lchown(data, Some(uid), Some(gid)).map_err(|e| {
+            EngineError::io(
+                format!("giving volume {} to the container's user", data.display()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
 }

@@ -39,6 +39,10 @@ pub(super) struct ChildArgs<'a> {
     pub prepared: Option<crate::userns::Prepared>,
     /// See [`crate::SpawnRequest::exec_gate`].
     pub exec_gate: Option<OwnedFd>,
+    /// The `net.*` sysctls were written before the child was cloned (into
+    /// a joined network namespace its own user namespace has no power
+    /// over).
+    pub net_sysctls_done: bool,
 }
 
 /// A failure inside the child: the exit code Docker uses and a message.
@@ -303,6 +307,9 @@ fn setup(args: ChildArgs<'_>) -> Result<std::convert::Infallible, Failure> {
         let _ = mkdir_all(&plan.cwd);
     }
     for (k, v) in &plan.sysctls {
+        if args.net_sysctls_done && k.starts_with("net.") {
+            continue;
+        }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).ctx(|| format!("setting sysctl {k}"))?;
     }

@@ -234,10 +234,49 @@ impl Runtime for Builtin {
         if plan.userns.is_some() {
             flags |= CloneFlags::CLONE_NEWUSER;
         }
+        // Rootless with a nested user namespace: the namespaces to join
+        // (the network namespace pasta serves) belong to berth's user
+        // namespace, which the child leaves when it is cloned into its
+        // own; an intermediate process joins them and clones it there.
+        let early = if plan.userns.is_some() && sys::process::in_user_namespace() {
+            std::mem::take(&mut join)
+        } else {
+            Vec::new()
+        };
+        let joins_net = early.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNET);
         let forked = match &pid_target {
             Some(target) => sys::process::fork_in_pid_ns(target.as_fd(), flags.bits()),
+            None if !early.is_empty() => {
+                let joins: Vec<_> = early.iter().map(|(fd, f)| (fd.as_fd(), *f)).collect();
+                // A joined network namespace's sysctls too: the child's
+                // root has no power over it.
+                // Its root may bind ports below 1024 there, as in a
+                // network namespace of its own, unless a sysctl says else.
+                let low_ports = "net.ipv4.ip_unprivileged_port_start";
+                let mut net_sysctls = || {
+                    if !joins_net {
+                        return Ok(());
+                    }
+                    let mut net: Vec<(&str, &str)> = plan
+                        .sysctls
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("net."))
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    if !net.iter().any(|(k, _)| *k == low_ports) {
+                        net.push((low_ports, "0"));
+                    }
+                    for (k, v) in net {
+                        std::fs::write(format!("/proc/sys/{}", k.replace('.', "/")), v)?;
+                    }
+                    Ok(())
+                };
+                sys::process::fork_in_namespaces(&joins, &mut net_sysctls, flags.bits())
+            }
             None => sys::process::clone_fork(flags.bits()),
         };
+        let net_sysctls_done = joins_net && pid_target.is_none();
+        drop(early);
         drop(pid_target);
         if let (Some(own), Ok(sys::process::Forked::Parent(_)) | Err(_)) = (&pid_ns, &forked) {
             nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
@@ -262,6 +301,7 @@ impl Runtime for Builtin {
                     cgroup_tasks,
                     prepared,
                     exec_gate: req.exec_gate,
+                    net_sysctls_done,
                 })
             }
             sys::process::Forked::Parent(pid) => {

@@ -398,7 +398,18 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
                     n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
                 })
             });
+    // Without a cgroup (rootless on v1) a `--pid host` container's
+    // processes are known by its mount namespace: read here, while the
+    // init waits to be released (an init that ends at once is gone, with
+    // its /proc/PID/ns, by the time the spawn returns).
+    let stray_ns: std::cell::Cell<Option<crate::container::procs::Ns>> = std::cell::Cell::new(None);
     let add_to_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
+        if cgroup.is_none() {
+            stray_ns.set(crate::container::procs::shared_pid_mount_ns(
+                std::path::Path::new("/proc"),
+                pid,
+            ));
+        }
         if !child_joins {
             if let Some(cg) = &cgroup {
                 cg.add_pid(pid)
@@ -484,14 +495,15 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             return Err(());
         }
     };
-    // Without a cgroup (rootless on v1) a `--pid host` container's
-    // processes are known by its mount namespace: those its init leaves
-    // behind are ended with it, as runc ends such a container's cgroup.
+    // Those its init leaves behind are ended with it, as runc ends such a
+    // container's cgroup.
     let strays = match &cgroup {
-        None => crate::container::procs::shared_pid_mount_ns(
-            std::path::Path::new("/proc"),
-            spawned.init_pid,
-        ),
+        None => stray_ns.get().or_else(|| {
+            crate::container::procs::shared_pid_mount_ns(
+                std::path::Path::new("/proc"),
+                spawned.init_pid,
+            )
+        }),
         Some(_) => None,
     };
     let pid_start = crate::config::process_start_time(spawned.init_pid).unwrap_or(0);

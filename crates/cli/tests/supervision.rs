@@ -120,7 +120,9 @@ fn stats_no_stream_matches_the_cgroup_files() {
     let busy: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(busy[0], "busy");
     let cpu: f64 = busy[1].trim_end_matches('%').parse().unwrap();
-    assert!(cpu > 40.0, "a busy loop shows {cpu}% CPU");
+    // Well above idle's 0.00%, whatever else the 2 cores are running
+    // (other tests of this file at once: 39% seen under that load).
+    assert!(cpu > 10.0, "a busy loop shows {cpu}% CPU");
     assert_eq!(busy[4], "64MiB", "the memory limit: {out}");
     let id = b
         .ok(&["inspect", "-f", "{{.Id}}", "busy"])

@@ -1,10 +1,11 @@
 //! The CLI side of an attached container: raw terminal mode, signal
 //! forwarding (Docker's sig-proxy), window-size propagation.
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
 /// Puts a terminal into raw mode and restores it when dropped.
@@ -127,4 +128,49 @@ pub fn proxy_until(done: BorrowedFd<'_>, pid: i32, resized: &dyn Fn()) {
         }
     }
     let _ = set.thread_unblock();
+}
+
+/// SIGINT/SIGTERM, read from a signalfd while they are blocked.
+pub struct Interrupts {
+    fd: Option<SignalFd>,
+    set: SigSet,
+}
+
+impl Interrupts {
+    pub fn catch() -> Interrupts {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        let fd = set
+            .thread_block()
+            .ok()
+            .and_then(|_| SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK).ok());
+        Interrupts { fd, set }
+    }
+
+    /// Wait up to `timeout` for a signal; whether one came.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let Some(fd) = &self.fd else {
+            std::thread::sleep(timeout);
+            return false;
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
+            return matches!(fd.read_signal(), Ok(Some(_)));
+        }
+        false
+    }
+
+    pub fn pending(&self) -> bool {
+        self.fd
+            .as_ref()
+            .is_some_and(|fd| matches!(fd.read_signal(), Ok(Some(_))))
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        let _ = self.set.thread_unblock();
+    }
 }

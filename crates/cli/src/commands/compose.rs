@@ -3,7 +3,6 @@
 //! as docker compose does, and maps failures to its exit codes (1).
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,11 +10,9 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use compose::model::Project;
 use engine::Engine;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::format::{self, Format, Row};
+use crate::terminal::Interrupts;
 use crate::Failure;
 
 /// `compose` and its global flags.
@@ -1049,51 +1046,6 @@ fn colour_wanted(g: &ComposeArgs, no_color: bool) -> bool {
         }
 }
 
-/// SIGINT/SIGTERM, read from a signalfd while they are blocked.
-pub(crate) struct Interrupts {
-    fd: Option<SignalFd>,
-    set: SigSet,
-}
-
-impl Interrupts {
-    pub(crate) fn catch() -> Interrupts {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        let fd = set
-            .thread_block()
-            .ok()
-            .and_then(|_| SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK).ok());
-        Interrupts { fd, set }
-    }
-
-    /// Wait up to `timeout` for a signal; whether one came.
-    pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let Some(fd) = &self.fd else {
-            std::thread::sleep(timeout);
-            return false;
-        };
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
-        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
-            return matches!(fd.read_signal(), Ok(Some(_)));
-        }
-        false
-    }
-
-    fn pending(&self) -> bool {
-        self.fd
-            .as_ref()
-            .is_some_and(|fd| matches!(fd.read_signal(), Ok(Some(_))))
-    }
-}
-
-impl Drop for Interrupts {
-    fn drop(&mut self) {
-        let _ = self.set.thread_unblock();
-    }
-}
-
 /// Foreground `up`: print every container's output, prefixed, until all
 /// have exited (or one, with --abort-on-container-exit); Ctrl-C stops the
 /// project (a second Ctrl-C kills it).
@@ -1300,35 +1252,10 @@ fn logs(engine: &Engine, g: &ComposeArgs, a: &LogsArgs) -> Result<(), Failure> {
     if !a.follow || until.is_some_and(|u| u <= Utc::now()) {
         return Ok(());
     }
-    let signals = Interrupts::catch();
-    loop {
-        let mut any = false;
-        for (i, f) in followers.iter_mut().enumerate() {
-            for e in f.poll().unwrap_or_default() {
-                any = true;
-                printer.line(&prefixes[i], i, &e);
-            }
-        }
-        let _ = std::io::stdout().flush();
-        if !any {
-            let running = members.iter().any(|m| {
-                engine.container(m.container.id().as_str()).is_ok_and(|c| {
-                    c.is_running() || c.state.status == engine::config::Status::Restarting
-                })
-            });
-            if !running {
-                for (i, f) in followers.iter_mut().enumerate() {
-                    for e in f.poll().unwrap_or_default() {
-                        printer.line(&prefixes[i], i, &e);
-                    }
-                }
-                return Ok(());
-            }
-            if signals.wait(Duration::from_millis(100)) {
-                return Err(Failure::silent(130));
-            }
-        }
-    }
+    let ids: Vec<&str> = members.iter().map(|m| m.container.id().as_str()).collect();
+    super::container::follow_logs(engine, &ids, &mut followers, until, |i, e| {
+        printer.line(&prefixes[i], i, e)
+    })
 }
 
 fn ps(engine: &Engine, g: &ComposeArgs, a: &PsArgs) -> Result<(), Failure> {

@@ -516,41 +516,8 @@ fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
     }
     // podman's `pod logs -f`: until every container has stopped (or
     // Ctrl-C).
-    let signals = super::compose::Interrupts::catch();
-    loop {
-        let mut any = false;
-        for (i, f) in followers.iter_mut().enumerate() {
-            for e in f.poll().unwrap_or_default() {
-                if until.is_some_and(|u| e.time >= u) {
-                    continue;
-                }
-                any = true;
-                print(i, &e);
-            }
-        }
-        let _ = std::io::stdout().flush();
-        if any {
-            continue;
-        }
-        let running = members.iter().any(|m| {
-            engine.container(m.id().as_str()).is_ok_and(|c| {
-                c.is_running() || c.state.status == engine::config::Status::Restarting
-            })
-        });
-        if !running || until.is_some_and(|u| u <= chrono::Utc::now()) {
-            for (i, f) in followers.iter_mut().enumerate() {
-                for e in f.poll().unwrap_or_default() {
-                    if until.is_none_or(|u| e.time < u) {
-                        print(i, &e);
-                    }
-                }
-            }
-            return Ok(());
-        }
-        if signals.wait(std::time::Duration::from_millis(100)) {
-            return Err(Failure::silent(130));
-        }
-    }
+    let ids: Vec<&str> = members.iter().map(|c| c.id().as_str()).collect();
+    super::container::follow_logs(engine, &ids, &mut followers, until, print)
 }
 
 fn top(engine: &Engine, a: TopArgs) -> Result<(), Failure> {

@@ -157,37 +157,36 @@ impl Engine {
     /// included, frozen (podman skips the others; none running is not an
     /// error).
     pub fn pod_pause(&self, name_or_id: &str) -> Result<Pod> {
-        let pod = self.pod(name_or_id)?;
-        let failures = self
-            .pod_containers(&pod)?
-            .iter()
-            .filter(|c| c.state.status == Status::Running)
-            .filter_map(|c| {
-                self.pause(c.id().as_str())
-                    .err()
-                    .map(|e| (c.name().to_string(), e))
-            })
-            .collect();
-        some_failed("pausing", failures)?;
-        self.emit("pod", "pause", &pod.id, &[("name", pod.name.as_str())]);
-        Ok(pod)
+        self.pod_each(name_or_id, Status::Running, ("pause", "pausing"), &|c| {
+            self.pause(c)
+        })
     }
 
     /// `pod unpause`: every paused container of the pod thawed.
     pub fn pod_unpause(&self, name_or_id: &str) -> Result<Pod> {
+        self.pod_each(name_or_id, Status::Paused, ("unpause", "unpausing"), &|c| {
+            self.unpause(c)
+        })
+    }
+
+    /// `op` on each container of the pod in `status`; the pod's event
+    /// `action` once all went, else an error naming what failed `doing`.
+    fn pod_each(
+        &self,
+        name_or_id: &str,
+        status: Status,
+        (action, doing): (&str, &str),
+        op: &dyn Fn(&str) -> Result<Container>,
+    ) -> Result<Pod> {
         let pod = self.pod(name_or_id)?;
         let failures = self
             .pod_containers(&pod)?
             .iter()
-            .filter(|c| c.state.status == Status::Paused)
-            .filter_map(|c| {
-                self.unpause(c.id().as_str())
-                    .err()
-                    .map(|e| (c.name().to_string(), e))
-            })
+            .filter(|c| c.state.status == status)
+            .filter_map(|c| op(c.id().as_str()).err().map(|e| (c.name().to_string(), e)))
             .collect();
-        some_failed("unpausing", failures)?;
-        self.emit("pod", "unpause", &pod.id, &[("name", pod.name.as_str())]);
+        some_failed(doing, failures)?;
+        self.emit("pod", action, &pod.id, &[("name", pod.name.as_str())]);
         Ok(pod)
     }
 

@@ -142,3 +142,48 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<(), Failure> {
         }
     }
 }
+
+/// `-f` over several containers' logs (`compose logs -f`, `pod logs -f`):
+/// print what each follower (one per container of `ids`) gets, lines at or
+/// after `until` left out, until none of those containers runs or
+/// restarts; then what is left. Ctrl-C ends it with 130.
+pub fn follow_logs(
+    engine: &engine::Engine,
+    ids: &[&str],
+    followers: &mut [engine::logs::Follower],
+    until: Option<chrono::DateTime<Utc>>,
+    mut print: impl FnMut(usize, &engine::logs::Entry),
+) -> Result<(), Failure> {
+    use std::io::Write;
+    let signals = crate::terminal::Interrupts::catch();
+    let wanted = |e: &engine::logs::Entry| until.is_none_or(|u| e.time < u);
+    loop {
+        let mut any = false;
+        for (i, f) in followers.iter_mut().enumerate() {
+            for e in f.poll().unwrap_or_default().iter().filter(|e| wanted(e)) {
+                any = true;
+                print(i, e);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if any {
+            continue;
+        }
+        let running = ids.iter().any(|id| {
+            engine.container(id).is_ok_and(|c| {
+                c.is_running() || c.state.status == engine::config::Status::Restarting
+            })
+        });
+        if !running || until.is_some_and(|u| u <= Utc::now()) {
+            for (i, f) in followers.iter_mut().enumerate() {
+                for e in f.poll().unwrap_or_default().iter().filter(|e| wanted(e)) {
+                    print(i, e);
+                }
+            }
+            return Ok(());
+        }
+        if signals.wait(std::time::Duration::from_millis(100)) {
+            return Err(Failure::silent(130));
+        }
+    }
+}

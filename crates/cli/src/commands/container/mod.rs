@@ -24,7 +24,7 @@ mod wait;
 pub use attach::{attach, AttachArgs};
 pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, print_inspect};
-pub use logs::{logs, parse_time, LogsArgs};
+pub use logs::{follow_logs, logs, parse_time, LogsArgs};
 pub use pause::{pause, unpause};
 pub use port::{port, PortArgs};
 pub(crate) use ps::container_row;

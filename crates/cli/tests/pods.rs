@@ -870,7 +870,15 @@ fn pod_pause_freezes_every_running_container_and_unpause_thaws_them() {
     assert_eq!(status(&infra), "running");
     assert_eq!(inspect(&b, "frz")["State"], "Running");
     b.ok(&["exec", "f1", "true"]);
+    // A pod that is not paused is passed over without a word (podman 4.3:
+    // exit 0, nothing printed).
+    assert_eq!(b.ok(&["pod", "unpause", "frz"]), "");
     let missing = b.run(&["pod", "pause", "nosuch"]);
     assert_eq!(code(&missing), 125, "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no pod with name or ID nosuch found: no such pod"),
+        "{}",
+        stderr(&missing)
+    );
     b.ok(&["pod", "rm", "-f", "frz"]);
 }

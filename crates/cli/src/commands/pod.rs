@@ -219,22 +219,22 @@ pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
         PodCommand::Create(a) => create(engine, a),
         PodCommand::Ls(a) => ls(engine, a),
         PodCommand::Inspect(a) => inspect(engine, a),
-        PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| p.id)),
-        PodCommand::Stop(a) => each(&a.pods, |p| engine.pod_stop(p, a.time).map(|p| p.id)),
+        PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| Some(p.id))),
+        PodCommand::Stop(a) => each(&a.pods, |p| engine.pod_stop(p, a.time).map(|p| Some(p.id))),
         PodCommand::Rm(a) => rm(engine, a),
         PodCommand::Restart(a) => each(&a.pods, |p| {
             engine.pod_stop(p, a.time)?;
-            engine.pod_start(p).map(|p| p.id)
+            engine.pod_start(p).map(|p| Some(p.id))
         }),
         PodCommand::Kill(a) => {
             let sig: model::Signal = a
                 .signal
                 .parse()
                 .map_err(|_| Failure::usage(format!("invalid signal: {}", a.signal)))?;
-            each(&a.pods, |p| engine.pod_kill(p, sig).map(|p| p.id))
+            each(&a.pods, |p| engine.pod_kill(p, sig).map(|p| Some(p.id)))
         }
-        PodCommand::Pause(a) => each(&a.pods, |p| engine.pod_pause(p).map(|p| p.id)),
-        PodCommand::Unpause(a) => each(&a.pods, |p| engine.pod_unpause(p).map(|p| p.id)),
+        PodCommand::Pause(a) => each(&a.pods, |p| engine.pod_pause(p).map(|p| Some(p.id))),
+        PodCommand::Unpause(a) => each(&a.pods, |p| engine.pod_unpause(p).map(|p| p.map(|p| p.id))),
         PodCommand::Prune(a) => {
             let _ = a.force;
             for p in engine.pod_prune()? {
@@ -255,11 +255,17 @@ pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
 
 /// Do `op` on each pod, printing its id; the first failure is reported
 /// after the others were tried (podman goes on too).
-fn each(pods: &[String], op: impl Fn(&str) -> engine::Result<String>) -> Result<(), Failure> {
+/// `op` on each of `pods`, printing the id it answers (none: nothing),
+/// the first failure returned and the others printed.
+fn each(
+    pods: &[String],
+    op: impl Fn(&str) -> engine::Result<Option<String>>,
+) -> Result<(), Failure> {
     let mut failure = None;
     for p in pods {
         match op(p) {
-            Ok(id) => println!("{id}"),
+            Ok(Some(id)) => println!("{id}"),
+            Ok(None) => {}
             Err(e) => {
                 if let Some(f) = failure.replace(Failure::from(e)) {
                     eprintln!("berth: {}", f.message.unwrap_or_default());

@@ -162,11 +162,18 @@ impl Engine {
         })
     }
 
-    /// `pod unpause`: every paused container of the pod thawed.
-    pub fn pod_unpause(&self, name_or_id: &str) -> Result<Pod> {
-        self.pod_each(name_or_id, Status::Paused, ("unpause", "unpausing"), &|c| {
+    /// `pod unpause`: every paused container of the pod thawed; `None`
+    /// (nothing done) for a pod that is not paused, which podman 4.3
+    /// passes over without a word.
+    pub fn pod_unpause(&self, name_or_id: &str) -> Result<Option<Pod>> {
+        let pod = self.pod(name_or_id)?;
+        if self.pod_status(&self.pod_containers(&pod)?) != super::PodStatus::Paused {
+            return Ok(None);
+        }
+        self.pod_each(&pod.id, Status::Paused, ("unpause", "unpausing"), &|c| {
             self.unpause(c)
         })
+        .map(Some)
     }
 
     /// `op` on each container of the pod in `status`; the pod's event

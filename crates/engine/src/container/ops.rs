@@ -236,8 +236,9 @@ impl Engine {
             let st = &now.state;
             if !st.monitor_alive() && now.is_running() {
                 // Its monitor was killed: the init runs on unwatched.
-                let _ = self.signal_init(&now, sig);
+                // Recorded before it is sent, so it comes before the `die`.
                 self.emit_container(&now, "kill", &[("signal", &sig.number().to_string())]);
+                let _ = self.signal_init(&now, sig);
                 self.thaw_if_paused(&now);
                 if sig.number() != libc::SIGKILL {
                     if let Some(g) = grace {
@@ -261,17 +262,19 @@ impl Engine {
             }
             if st.is_alive() && signalled != st.pid {
                 signalled = st.pid;
-                let _ = self.signal_init(&now, sig);
-                // dockerd records each signal a stop sends as a `kill` event.
+                // dockerd records each signal a stop sends as a `kill` event;
+                // each is recorded before it is sent, so the monitor's `die`
+                // cannot come first.
                 self.emit_container(&now, "kill", &[("signal", &sig.number().to_string())]);
+                let _ = self.signal_init(&now, sig);
                 self.thaw_if_paused(&now);
                 let graceful = sig.number() != libc::SIGKILL
                     && grace.is_some_and(|g| self.wait_monitor(&now, Some(g)));
                 if !graceful {
-                    self.kill_all(&now);
                     if sig.number() != libc::SIGKILL {
                         self.emit_container(&now, "kill", &[("signal", "9")]);
                     }
+                    self.kill_all(&now);
                 }
             }
             wait_pid_exit(st.monitor_pid, Some(Duration::from_secs(10)));
@@ -397,9 +400,10 @@ impl Engine {
                 problem: "is not running".into(),
             });
         }
+        // Recorded before it is sent, so it comes before the `die` it may cause.
+        self.emit_container(&c, "kill", &[("signal", &sig.number().to_string())]);
         self.signal_init(&c, sig)?;
         self.thaw_if_paused(&c);
-        self.emit_container(&c, "kill", &[("signal", &sig.number().to_string())]);
         Ok(c)
     }
 

@@ -1425,14 +1425,21 @@ pub(crate) fn detach(paths: &crate::Paths, store: &Store, id: &str, published: b
 }
 
 /// `<runroot>/dns/<network id>.lock`: held by the network's responder.
+fn dns_lock_path(paths: &crate::Paths, id: &str) -> std::path::PathBuf {
+    paths.runroot.join("dns").join(format!("{id}.lock"))
+}
+
+/// The network's responder lock file, made if missing.
 fn dns_lock_file(paths: &crate::Paths, id: &str) -> std::io::Result<std::fs::File> {
-    let dir = paths.runroot.join("dns");
-    std::fs::create_dir_all(&dir)?;
+    let path = dns_lock_path(paths, id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(format!("{id}.lock")))
+        .open(path)
 }
 
 /// Stop the DNS responder of a removed network and wait until it is gone:
@@ -1440,7 +1447,7 @@ fn dns_lock_file(paths: &crate::Paths, id: &str) -> std::io::Result<std::fs::Fil
 /// subnet needs for its own responder. The responder wrote its pid into
 /// its lock file; the lock is free once it has exited.
 pub(crate) fn stop_dns(paths: &crate::Paths, id: &str) {
-    let path = paths.runroot.join("dns").join(format!("{id}.lock"));
+    let path = dns_lock_path(paths, id);
     let Ok(f) = std::fs::File::open(&path) else {
         return;
     };
@@ -1517,6 +1524,19 @@ impl Engine {
             let _ = held.set_len(0);
             let _ = write!(w, "{}", std::process::id());
         }
+        let served = self.serve_dns_locked(&n);
+        // A `network rm` that came between our look at the network and
+        // our open of the lock removed the file before we made it again:
+        // the lock file of a removed network goes with its responder.
+        if self.store().network(&n.id).is_err() {
+            let _ = std::fs::remove_file(dns_lock_path(self.paths(), &n.id));
+        }
+        drop(held);
+        served
+    }
+
+    /// [`Engine::serve_dns`] once it holds the network's lock.
+    fn serve_dns_locked(&self, n: &NetworkRecord) -> Result<()> {
         let gw: Ipv4Addr = n
             .gateway
             .parse()
@@ -1554,7 +1574,7 @@ impl Engine {
         network::dns::serve(
             &sock,
             others,
-            |name, from| lookup(&store, &n, name, from.ip()),
+            |name, from| lookup(&store, n, name, from.ip()),
             || {
                 let busy = store
                     .leases(Some(&n.id))

@@ -658,6 +658,93 @@ fn top_and_rm_find_a_rootless_containers_processes_without_a_cgroup() {
 }
 
 #[test]
+fn system_check_finds_and_ends_what_a_rootless_pid_host_container_left_behind() {
+    // No cgroup to find them by: its run records its mount namespace,
+    // which what its init leaves behind keeps after the init and the
+    // monitor are gone.
+    let u = User::new("k", true);
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "left",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1005 & echo up; wait",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(&u, "sleep 1005").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let init: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "left"])
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+    let monitor: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{monitor}/cmdline")).unwrap())
+            .contains("berth"),
+        "{monitor} is not the monitor"
+    );
+    // The monitor and the init die without any cleanup; the sleep lives on.
+    run_ok(Command::new("kill").args(["-9", &monitor.to_string(), &init.to_string()]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{init}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = running(&u, "sleep 1005");
+    assert_eq!(left.len(), 1, "the orphan should outlive them");
+    let out = u.berth(&["system", "check", "--quick"]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains(&left[0].to_string()) && report.contains("left in its mount namespace"),
+        "the check should name the orphan {}: {report}",
+        left[0]
+    );
+    u.ok(&["system", "check", "--quick", "--repair"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running(&u, "sleep 1005").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        running(&u, "sleep 1005"),
+        Vec::<i32>::new(),
+        "--repair left it"
+    );
+    u.ok(&["system", "check", "--quick"]);
+    assert_eq!(
+        u.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "left"
+        ])
+        .trim(),
+        // Its init was seen gone with no exit recorded: read as a crash,
+        // as dockerd does.
+        "exited 255"
+    );
+    u.ok(&["rm", "left"]);
+}
+
+#[test]
 fn a_user_without_subordinate_ids_is_told_what_to_add() {
     let u = User::new("b", false);
     let out = u.berth(&["ps"]);

@@ -662,6 +662,12 @@ pub struct ContainerState {
     pub restart_delay_ms: u64,
     /// Healthcheck status and last probes (with a healthcheck).
     pub health: Option<crate::health::HealthState>,
+    /// Without a cgroup (rootless on v1), the mount namespace (device,
+    /// inode of its nsfs file) a running `--pid host` container's
+    /// processes are known by — also once its init is gone, so that what
+    /// it left behind can still be found (`system check`) and killed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stray_ns: Option<(u64, u64)>,
 }
 
 /// `/proc/PID/stat` in one read call (`read_to_string`'s small first read

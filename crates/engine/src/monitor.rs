@@ -557,6 +557,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         st.started_at = Some(Utc::now());
         st.finished_at = None;
         st.runtime = runtime_name.clone();
+        st.stray_ns = strays;
     });
     if recorded.is_err() || overruled {
         // Removed or stopped while starting (a racing rm -f, stop or kill):
@@ -677,6 +678,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
             st.oom_killed = oom;
             st.pid = 0;
             st.pid_start = 0;
+            st.stray_ns = None;
             if !restart {
                 st.monitor_pid = 0;
             }

@@ -232,6 +232,24 @@ pub fn dup_above(fd: std::os::fd::BorrowedFd<'_>, min: RawFd) -> io::Result<Owne
     Ok(unsafe { OwnedFd::from_raw_fd(ret) })
 }
 
+/// `ioctl(NS_GET_PARENT)`: the parent of the user or pid namespace open
+/// at `ns` (an nsfs file, `/proc/PID/ns/user`). Fails with `EPERM` when
+/// the parent is outside the caller's user namespace, `EINVAL` for a
+/// namespace of another kind.
+pub fn namespace_parent(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // NS_GET_PARENT is _IO(0xb7, 0x2) (linux/nsfs.h).
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    // SAFETY: NS_GET_PARENT takes no argument and only creates a new
+    // descriptor.
+    let ret = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ret is a freshly opened descriptor we exclusively own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
 /// Clock ticks per second (for /proc/PID/stat times).
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf only reads a configuration value.

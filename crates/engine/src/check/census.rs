@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::host;
 use super::{
-    BerthProcess, Census, CgroupDirs, ContainerRef, HostLink, MountEntry, MountOwner, ProcessRole,
-    RuleEntry, RuleOwner, RuleTag, RunFile,
+    BerthProcess, Census, CgroupDirs, ContainerRef, HostLink, MountEntry, MountOwner,
+    NamespaceProcs, ProcessRole, RuleEntry, RuleOwner, RuleTag, RunFile,
 };
 use model::ContainerId;
 
@@ -143,6 +143,17 @@ impl Engine {
                     container: c.id().clone(),
                     pids: host::cgroup_pids(&dirs),
                     dirs,
+                });
+            }
+        }
+
+        // Without a cgroup (rootless on v1): the processes of a `--pid
+        // host` container's mount namespace, which outlive its init.
+        for c in known.containers.values() {
+            if let Some(ns) = c.state.stray_ns {
+                census.namespaced.push(NamespaceProcs {
+                    container: c.id().clone(),
+                    pids: crate::container::procs::berths_in_mount_namespace(ns),
                 });
             }
         }

@@ -64,6 +64,17 @@ pub struct BerthProcess {
     pub age: Duration,
 }
 
+/// The processes of one of this root's containers that has no cgroup
+/// (rootless on v1), found by the mount namespace its run recorded
+/// (`--pid host`: what its init leaves behind outlives it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceProcs {
+    /// The container.
+    pub container: ContainerId,
+    /// The processes in it (of berth's user namespace only).
+    pub pids: Vec<i32>,
+}
+
 /// The cgroup dirs of one of this root's containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupDirs {
@@ -187,6 +198,8 @@ pub struct Census {
     pub processes: Vec<BerthProcess>,
     /// Cgroups of its containers.
     pub cgroups: Vec<CgroupDirs>,
+    /// Processes of its containers without a cgroup, by namespace.
+    pub namespaced: Vec<NamespaceProcs>,
     /// Mounts under its state and run roots.
     pub mounts: Vec<MountEntry>,
     /// Its veths and bridges.
@@ -332,8 +345,24 @@ fn host_problems(known: &Known, census: &Census) -> Vec<Problem> {
             out.push(Problem::StrayProcesses {
                 container: container_ref(c),
                 pids: g.pids.clone(),
+                cgroup: true,
             });
         }
+    }
+    for n in &census.namespaced {
+        let Some(c) = known.container(n.container.as_str()) else {
+            continue;
+        };
+        // (Recorded only by a run's monitor, with the run: a start of it
+        // meanwhile makes a namespace of its own.)
+        if n.pids.is_empty() || c.is_running() || c.state.monitor_alive() {
+            continue;
+        }
+        out.push(Problem::StrayProcesses {
+            container: container_ref(c),
+            pids: n.pids.clone(),
+            cgroup: false,
+        });
     }
     for m in &census.mounts {
         if m.owner == MountOwner::Nothing {

@@ -60,6 +60,9 @@ pub enum Problem {
         container: ContainerRef,
         /// The processes.
         pids: Vec<i32>,
+        /// Found in its cgroup (else, without one, in the mount namespace
+        /// its run recorded: rootless on v1).
+        cgroup: bool,
     },
     /// A detached berth process of this root that no container records as
     /// its monitor.
@@ -296,7 +299,8 @@ impl Problem {
                     container.name
                 ),
             },
-            Problem::StrayProcesses { .. } => repair("kills them and removes the cgroup", "killed them and removed the cgroup"),
+            Problem::StrayProcesses { cgroup: true, .. } => repair("kills them and removes the cgroup", "killed them and removed the cgroup"),
+            Problem::StrayProcesses { cgroup: false, .. } => repair("kills them", "killed them"),
             Problem::UnrecordedProcess { pid, .. } => Remedy::Manual(format!(
                 "if it is not a command you started, end it (kill {pid})"
             )),
@@ -372,9 +376,14 @@ impl fmt::Display for Problem {
                 f,
                 "{container} runs without its monitor (pid {monitor} is gone; its init is pid {init}): its output is not logged and its exit not recorded"
             ),
-            Problem::StrayProcesses { container, pids } => write!(
+            Problem::StrayProcesses {
+                container,
+                pids,
+                cgroup,
+            } => write!(
                 f,
-                "{container} is not running but processes are left in its cgroup: {}",
+                "{container} is not running but processes are left in its {}: {}",
+                if *cgroup { "cgroup" } else { "mount namespace" },
                 pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
             ),
             Problem::UnrecordedProcess { pid, command } => write!(

@@ -291,7 +291,10 @@ impl Engine {
             super::procs::shared_pid_mount_ns(std::path::Path::new("/proc"), c.state.pid)
         } else {
             None
-        };
+        }
+        // Its init gone with its monitor: what it left is known by the
+        // namespace the run recorded.
+        .or(c.state.stray_ns);
         let _ = self.signal_init(c, Signal(libc::SIGKILL));
         if let Some(ns) = strays {
             super::procs::kill_mount_namespace(ns);
@@ -329,6 +332,9 @@ impl Engine {
         }
         if c.state.is_alive() {
             wait_pid_exit(c.state.pid, Some(Duration::from_secs(5)));
+        }
+        if c.state.stray_ns.is_some() {
+            self.set_state(c.id(), |st| st.stray_ns = None)?;
         }
         if was_running {
             // Killed here, by SIGKILL: Docker's 137.

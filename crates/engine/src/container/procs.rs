@@ -61,12 +61,43 @@ pub(crate) fn without_cgroup(proc: &Path, init: i32) -> Vec<i32> {
     }
 }
 
-/// SIGKILL every process in mount namespace `which` until none is left
-/// (bounded: 2 s).
+/// Is process `pid` in this process's user namespace or one made in it
+/// (rootless berth's containers with id maps of their own)? What is found
+/// by a namespace recorded earlier is checked so: once a namespace is
+/// gone, its inode may be a new one's, which is not berth's to touch.
+fn in_our_user_ns(pid: i32) -> bool {
+    use std::os::fd::AsFd;
+    let Some(mine) = ns(Path::new("/proc"), "self", "user") else {
+        return false;
+    };
+    let Ok(theirs) = std::fs::File::open(format!("/proc/{pid}/ns/user")) else {
+        return false;
+    };
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    if theirs.metadata().map(id).ok() == Some(mine) {
+        return true;
+    }
+    sys::process::namespace_parent(theirs.as_fd())
+        .ok()
+        .and_then(|p| std::fs::File::from(p).metadata().ok())
+        .map(id)
+        == Some(mine)
+}
+
+/// The processes in mount namespace `which` that are berth's by their
+/// user namespace (see `in_our_user_ns`).
+pub(crate) fn berths_in_mount_namespace(which: Ns) -> Vec<i32> {
+    let mut pids = in_namespace(Path::new("/proc"), "mnt", which);
+    pids.retain(|p| in_our_user_ns(*p));
+    pids
+}
+
+/// SIGKILL every process of berth's in mount namespace `which` until none
+/// is left (bounded: 2 s).
 pub(crate) fn kill_mount_namespace(which: Ns) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        let left = in_namespace(Path::new("/proc"), "mnt", which);
+        let left = berths_in_mount_namespace(which);
         if left.is_empty() || std::time::Instant::now() > deadline {
             return;
         }

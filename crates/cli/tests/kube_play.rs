@@ -573,13 +573,17 @@ fn the_tutorial_stack_plays_and_goes_down() {
     // The played pod generates a valid file whose ConfigMap, Secret and
     // emptyDir volumes are objects again (named as the volumes).
     let generated = b.path().join("generated.yaml");
-    b.ok(&[
+    let o = b.run(&[
         "kube",
         "generate",
         "-f",
         generated.to_str().unwrap(),
         "shop-pod-0",
     ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // `scripts` is one volume mounted in two containers: one object, no
+    // warning about two of that name.
+    assert!(!stderr(&o).contains("volumes are named"), "{}", stderr(&o));
     let out = std::process::Command::new(PYTHON)
         .arg(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kube_validate.py"),

@@ -712,15 +712,20 @@ fn played_volume(
     if !binary.is_empty() {
         object.insert("binaryData".into(), Value::Object(binary));
     }
-    if objects
+    let object = Value::Object(object);
+    let same_name = objects
         .iter()
-        .any(|o| o["kind"] == kind && o["metadata"]["name"] == name.as_str())
-    {
-        out.warn(format!(
-            "{what}: two {kind} volumes are named {name}; the first one's files are kept"
-        ));
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name.as_str());
+    // The pod's volume mounted in two containers is one object; only two
+    // volumes of one name with different files are a conflict.
+    if let Some(other) = same_name {
+        if *other != object {
+            out.warn(format!(
+                "{what}: two {kind} volumes are named {name}; the first one's files are kept"
+            ));
+        }
     } else {
-        objects.push(Value::Object(object));
+        objects.push(object);
     }
     let mut v = Map::new();
     v.insert(

@@ -258,6 +258,36 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// The engine's log lines as podman prints its own (logrus' text form:
+/// `WARN[0000] message`, seconds since the command started), the form
+/// berth's other warnings take — never colours or module paths.
+struct Logrus(std::time::Instant);
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Logrus
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "ERRO",
+            tracing::Level::WARN => "WARN",
+            tracing::Level::INFO => "INFO",
+            tracing::Level::DEBUG => "DEBU",
+            tracing::Level::TRACE => "TRAC",
+        };
+        let since = self.0.elapsed().as_secs();
+        write!(w, "{level}[{since:04}] ")?;
+        tracing_subscriber::fmt::FormatFields::format_fields(ctx, w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
 fn main() {
     quiet_on_broken_pipe();
     let cli = match Cli::try_parse() {
@@ -272,7 +302,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .without_time()
+        .event_format(Logrus(std::time::Instant::now()))
         .init();
     // The engine reads the driver from its variable (monitors and `serve`
     // inherit it); still single-threaded here.

@@ -1250,6 +1250,98 @@ fn udp_ports_are_published_rootless() {
 }
 
 #[test]
+fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
+    let u = User::new("t", true);
+    u.import_busybox();
+    let runroot = u.runtime.join("berth");
+    // A PATH with everything of the usual one but pasta and slirp4netns.
+    let bin = u.dir.as_ref().unwrap().path().join("bin-without-tools");
+    std::fs::create_dir(&bin).unwrap();
+    for dir in [
+        "/usr/local/bin",
+        "/usr/bin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/sbin",
+        "/sbin",
+    ] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n.starts_with("pasta")
+                || n.starts_with("passt")
+                || n == "slirp4netns"
+                || bin.join(&name).exists()
+            {
+                continue;
+            }
+            std::os::unix::fs::symlink(e.path(), bin.join(&name)).unwrap();
+        }
+    }
+    let without = |args: &[&str]| {
+        u.cmd(args)
+            .env("PATH", &bin)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = without(&["run", "--rm", IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("needs pasta, which is not installed (as root: apt-get install passt)")
+            && stderr(&out).contains("--network none or host"),
+        "{}",
+        stderr(&out)
+    );
+    let out = without(&["run", "--rm", "--network", "none", IMAGE, "echo", "alone"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "alone");
+    assert_eq!(code(&without(&["network", "create", "inner"])), 0);
+    let out = without(&["run", "--rm", "--network", "inner", IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the way out of rootless berth's user-defined networks needs pasta, which is not installed (as root: apt-get install passt)"),
+        "{}",
+        stderr(&out)
+    );
+    // A host that leaves /dev/net/tun to root (0600): said so, with the fix.
+    struct Tun(u32);
+    impl Drop for Tun {
+        fn drop(&mut self) {
+            let _ =
+                std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(self.0));
+        }
+    }
+    let _tun = Tun(std::fs::metadata("/dev/net/tun").unwrap().mode() & 0o7777);
+    std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = u.berth(&["run", "--rm", IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("needs pasta, which needs /dev/net/tun, and this user cannot open it")
+            && stderr(&out).contains("chmod 0666 /dev/net/tun"),
+        "{}",
+        stderr(&out)
+    );
+    let out = u.berth(&["run", "--rm", "--network", "inner", IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("which needs /dev/net/tun"),
+        "{}",
+        stderr(&out)
+    );
+    drop(_tun);
+    u.ok(&["network", "rm", "inner"]);
+    assert!(
+        netns_leftovers(&runroot).is_empty(),
+        "{:?}",
+        netns_leftovers(&runroot)
+    );
+    u.ok(&["system", "check", "--quick"]);
+}
+
+#[test]
 fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
     let u = User::new("s", true);
     u.import_busybox();

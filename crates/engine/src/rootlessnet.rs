@@ -106,21 +106,8 @@ pub(crate) fn ensure(runroot: &Path) -> Result<(), String> {
     // Half there (the tool died): start again from nothing.
     teardown_netns(runroot);
     let tool = crate::usernet::default_tool();
-    let bin = tool.binary().ok_or_else(|| {
-        format!(
-            "user-defined networks of rootless berth reach the outside through pasta or slirp4netns, and neither is installed (as root: apt-get install {})",
-            tool.package()
-        )
-    })?;
-    if let Err(e) = nix::unistd::access(
-        "/dev/net/tun",
-        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
-    ) {
-        return Err(format!(
-            "the rootless network namespace needs {}, which needs /dev/net/tun, and this user cannot open it ({e}): the host must let users open it (as root: chmod 0666 /dev/net/tun, udev's default)",
-            tool.name()
-        ));
-    }
+    // (pasta or slirp4netns, whichever is installed.)
+    let bin = tool.for_user_networks()?;
     let file = netns_file(runroot);
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;

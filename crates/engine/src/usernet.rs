@@ -59,6 +59,45 @@ impl Tool {
             .find(|p| p.is_file())
     }
 
+    /// Its binary, once it is known to be able to run here: installed,
+    /// and `/dev/net/tun` open to this user (its end inside is a tap
+    /// device; udev makes it 0666 on Debian, some hosts leave it 0600).
+    /// `what` names what needs it and `otherwise` what the user may do
+    /// instead, for the messages.
+    pub(crate) fn usable(self, what: &str, otherwise: &str) -> Result<PathBuf, String> {
+        let bin = self.binary().ok_or_else(|| {
+            format!(
+                "{what} needs {}, which is not installed (as root: apt-get install {}){otherwise}",
+                self.name(),
+                self.package()
+            )
+        })?;
+        nix::unistd::access(
+            "/dev/net/tun",
+            nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+        )
+        .map_err(|e| {
+            format!(
+                "{what} needs {}, which needs /dev/net/tun, and this user cannot open it ({e}): the host must let users open it (as root: chmod 0666 /dev/net/tun, udev's default){otherwise}",
+                self.name()
+            )
+        })?;
+        Ok(bin)
+    }
+
+    /// [`Tool::usable`] for a container's own network.
+    pub(crate) fn for_own_network(self) -> Result<PathBuf, String> {
+        self.usable(
+            "a rootless container's own network",
+            "; or run it with --network none or host",
+        )
+    }
+
+    /// [`Tool::usable`] for the rootless network namespace's way out.
+    pub(crate) fn for_user_networks(self) -> Result<PathBuf, String> {
+        self.usable("the way out of rootless berth's user-defined networks", "")
+    }
+
     /// Its Debian package, for the message when it is missing.
     pub fn package(self) -> &'static str {
         match self {
@@ -178,26 +217,7 @@ pub(crate) fn launch(
     id: &str,
     ports: &[PortMapping],
 ) -> Result<Launched, String> {
-    let bin = tool.binary().ok_or_else(|| {
-        format!(
-            "--network {}: {} is not installed (as root: apt-get install {})",
-            tool.name(),
-            tool.name(),
-            tool.package()
-        )
-    })?;
-    // The tool's end inside is a tap device: the user must be able to
-    // open /dev/net/tun (udev makes it 0666 on Debian; some hosts leave
-    // it 0600).
-    if let Err(e) = nix::unistd::access(
-        "/dev/net/tun",
-        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
-    ) {
-        return Err(format!(
-            "--network {}: /dev/net/tun cannot be opened by this user ({e}): the host must let users open it (as root: chmod 0666 /dev/net/tun, udev's default), or use --network none or host",
-            tool.name()
-        ));
-    }
+    let bin = tool.for_own_network()?;
     let pid_path = pid_file(runroot, id);
     let _ = std::fs::remove_file(&pid_path);
     // pasta drops its capabilities before it opens the namespace, and the

@@ -641,29 +641,14 @@ impl Engine {
                             format!("{n:?} cannot be combined with other networks in rootless berth: use it alone, or only user-defined networks"),
                         ));
                     }
-                    let tool = crate::usernet::default_tool();
-                    if tool.binary().is_none() {
-                        return Err(EngineError::invalid(
-                            "--network",
-                            format!(
-                                "rootless berth's user-defined networks reach the outside through pasta or slirp4netns, and neither is installed: install one (as root: apt-get install {})",
-                                tool.package()
-                            ),
-                        ));
-                    }
+                    crate::usernet::default_tool()
+                        .for_user_networks()
+                        .map_err(|e| EngineError::invalid("--network", e))?;
                 }
             }
             if let Some(tool) = rootless_net {
-                if tool.binary().is_none() {
-                    return Err(EngineError::invalid(
-                        "--network",
-                        format!(
-                            "rootless containers reach the network through {}, which is not installed: install it (as root: apt-get install {}) or use --network none",
-                            tool.name(),
-                            tool.package()
-                        ),
-                    ));
-                }
+                tool.for_own_network()
+                    .map_err(|e| EngineError::invalid("--network", e))?;
                 req_networks = &[];
             }
         }

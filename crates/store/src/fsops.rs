@@ -256,71 +256,58 @@ fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> R
     futimens(fd, &a, &m)
 }
 
-/// podman's `--userns=keep-id` shift of owners (rootless berth): in the
-/// container's nested user namespace its id `k` below `uid` is the outer
-/// `k + 1`, `uid` is the outer 0 (the user) and higher ids stay, so a
-/// file the image gives `k` is stored as that outer id for the container
-/// to see `k` (gids likewise with `gid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeepId {
-    /// The container's uid that is the user.
-    pub uid: u32,
-    /// The container's gid that is the user's group.
-    pub gid: u32,
-}
-
-impl KeepId {
-    /// The outer id a file of the image's id `id` is stored as, with `own`
-    /// the container's id of the user.
-    pub fn shift(id: u32, own: u32) -> u32 {
-        match id.cmp(&own) {
-            std::cmp::Ordering::Less => id + 1,
-            std::cmp::Ordering::Equal => 0,
-            std::cmp::Ordering::Greater => id,
-        }
-    }
-
-    /// The image's id of a file stored as the outer `id` ([`KeepId::shift`]
-    /// undone): what a layer made from such a copy must say.
-    pub fn unshift(id: u32, own: u32) -> u32 {
-        match id {
-            0 => own,
-            k if k <= own => k - 1,
-            k => k,
-        }
-    }
-}
-
-/// Owners given through a user namespace's id maps while copying
-/// (rootless `--uidmap`/`--gidmap`/`--userns=auto`): in the container's
-/// nested namespace its id `c` of a range `(c0, o0, n)` is the outer
-/// `o0 + (c - c0)`, so a file the image gives `c` is stored as that outer
-/// id for the container to see `c`. An id no range maps is stored as
-/// `overflow` (the kernel's overflow ids), as containers/storage's
-/// `ToHostOverflow` does: the container sees it as nobody.
+/// Owners seen through a nested user namespace's id maps (rootless
+/// `--userns=keep-id`, `--uidmap`/`--gidmap`, `auto`, `nomap`): in the
+/// container's namespace its id `c` of a range `(c0, o0, n)` is the outer
+/// `o0 + (c - c0)` (an id of rootless berth's namespace). A copied root
+/// stores a file the image gives `c` as that outer id, for the container
+/// to see `c` ([`IdShift::to_outer`]); a layer made from the copy says
+/// what the container sees, the outer id mapped back
+/// ([`IdShift::to_container`]). An id with no mapping either way is the
+/// kernel's overflow id, as containers/storage's `ToHostOverflow` stores
+/// it and as the kernel shows it: nobody. keep-id is one such map (the
+/// user's id inside is the outer 0, the ids below it are the outer ones
+/// above them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdShift {
     /// `(container, outer, size)` ranges of uids.
     pub uids: Vec<(u32, u32, u32)>,
     /// `(container, outer, size)` ranges of gids.
     pub gids: Vec<(u32, u32, u32)>,
-    /// The outer `(uid, gid)` an unmapped id is stored as.
+    /// The `(uid, gid)` an unmapped id is on either side.
     pub overflow: (u32, u32),
 }
 
 impl IdShift {
-    fn one(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
+    fn out(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
         ranges
             .iter()
-            .find(|(c, _, n)| id >= *c && u64::from(id) < u64::from(*c) + u64::from(*n))
-            .map(|(c, o, _)| o + (id - c))
+            .find(|(c, _, n)| id >= *c && id - c < *n)
+            .and_then(|(c, o, _)| o.checked_add(id - c))
     }
 
-    /// The outer owner a file of the image's `uid`/`gid` is stored as.
-    pub fn owner(&self, uid: u32, gid: u32) -> (u32, u32) {
+    fn back(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
+        ranges
+            .iter()
+            .find(|(_, o, n)| id >= *o && id - o < *n)
+            .and_then(|(c, o, _)| c.checked_add(id - o))
+    }
+
+    /// The outer owner a file of the container's (the image's) `uid`/`gid`
+    /// is stored as.
+    pub fn to_outer(&self, uid: u32, gid: u32) -> (u32, u32) {
         (
-            Self::one(&self.uids, uid).unwrap_or(self.overflow.0),
-            Self::one(&self.gids, gid).unwrap_or(self.overflow.1),
+            Self::out(&self.uids, uid).unwrap_or(self.overflow.0),
+            Self::out(&self.gids, gid).unwrap_or(self.overflow.1),
+        )
+    }
+
+    /// The owner the container sees (`ls -ln` inside) of a file stored
+    /// with the outer `uid`/`gid`.
+    pub fn to_container(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (
+            Self::back(&self.uids, uid).unwrap_or(self.overflow.0),
+            Self::back(&self.gids, gid).unwrap_or(self.overflow.1),
         )
     }
 }
@@ -330,11 +317,8 @@ impl IdShift {
 pub struct CopyOptions {
     /// Give every copied entry this owner instead of the source's.
     pub owner: Option<(u32, u32)>,
-    /// Shift every copied entry's owner as `--userns=keep-id` needs
-    /// (when `owner` is not given).
-    pub keep_id: Option<KeepId>,
-    /// Map every copied entry's owner through a nested user namespace's
-    /// maps (when neither `owner` nor `keep_id` is given).
+    /// Store every copied entry's owner as the outer id a nested user
+    /// namespace's maps give it (when `owner` is not given).
     pub shift: Option<IdShift>,
     /// Replace entries that exist in the destination (a file over a file,
     /// a directory merged into a directory); otherwise EEXIST.
@@ -342,16 +326,10 @@ pub struct CopyOptions {
 }
 
 fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
-    match (opts.owner, opts.keep_id) {
+    match (opts.owner, &opts.shift) {
         (Some(o), _) => o,
-        (None, Some(k)) => (
-            KeepId::shift(st.st_uid, k.uid),
-            KeepId::shift(st.st_gid, k.gid),
-        ),
-        (None, None) => match &opts.shift {
-            Some(m) => m.owner(st.st_uid, st.st_gid),
-            None => (st.st_uid, st.st_gid),
-        },
+        (None, Some(m)) => m.to_outer(st.st_uid, st.st_gid),
+        (None, None) => (st.st_uid, st.st_gid),
     }
 }
 
@@ -803,9 +781,10 @@ pub struct LayerOpts {
     /// File times later than this (seconds) are written as this: the same
     /// changes give the same layer bytes (a build's RUN steps).
     pub mtime_clamp: Option<u64>,
-    /// The tree's owners are stored with `--userns=keep-id`'s shift (a
-    /// keep-id container's copied root): written as the image's ids.
-    pub keep_id: Option<KeepId>,
+    /// The tree's owners are stored shifted through a nested user
+    /// namespace's maps (a rootless keep-id, `--uidmap` or `auto`
+    /// container's copied root): written as the container sees them.
+    pub shift: Option<IdShift>,
 }
 
 /// The tar header of a layer entry with `opts`' clamp and owners.
@@ -816,9 +795,10 @@ pub(crate) fn layer_header(st: &FileStat, kind: Kind, opts: Option<&LayerOpts>) 
             h.set_mtime(c);
         }
     }
-    if let Some(k) = opts.and_then(|l| l.keep_id) {
-        h.set_uid(KeepId::unshift(st.st_uid, k.uid).into());
-        h.set_gid(KeepId::unshift(st.st_gid, k.gid).into());
+    if let Some(m) = opts.and_then(|l| l.shift.as_ref()) {
+        let (uid, gid) = m.to_container(st.st_uid, st.st_gid);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
     }
     h
 }
@@ -1146,14 +1126,23 @@ mod tests {
     }
 
     #[test]
-    fn keep_id_shifts_ids_below_the_users_up_by_one() {
-        assert_eq!(KeepId::shift(0, 1000), 1);
-        assert_eq!(KeepId::shift(999, 1000), 1000);
-        assert_eq!(KeepId::shift(1000, 1000), 0);
-        assert_eq!(KeepId::shift(1001, 1000), 1001);
-        for id in [0, 1, 999, 1000, 1001, 70000] {
-            assert_eq!(KeepId::unshift(KeepId::shift(id, 1000), 1000), id);
+    fn keep_ids_map_shifts_ids_below_the_users_up_by_one_and_back() {
+        // podman's keep-id for uid 1000 in a namespace of 65537 ids.
+        let r = vec![(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536)];
+        let m = IdShift {
+            uids: r.clone(),
+            gids: r,
+            overflow: (65534, 65534),
+        };
+        assert_eq!(m.to_outer(0, 0), (1, 1));
+        assert_eq!(m.to_outer(999, 999), (1000, 1000));
+        assert_eq!(m.to_outer(1000, 1000), (0, 0));
+        assert_eq!(m.to_outer(1001, 1001), (1001, 1001));
+        for id in [0, 1, 999, 1000, 1001, 65536] {
+            assert_eq!(m.to_container(m.to_outer(id, id).0, 0).0, id);
         }
+        // Past the namespace: the overflow id.
+        assert_eq!(m.to_outer(70000, 0).0, 65534);
     }
 
     #[test]
@@ -1163,10 +1152,16 @@ mod tests {
             gids: vec![(0, 100, 1)],
             overflow: (65534, 65534),
         };
-        assert_eq!(m.owner(0, 0), (1, 100));
-        assert_eq!(m.owner(999, 1), (1000, 65534));
-        assert_eq!(m.owner(1005, 0), (5005, 100));
-        assert_eq!(m.owner(1010, 0), (65534, 100));
-        assert_eq!(m.owner(u32::MAX, u32::MAX), (65534, 65534));
+        assert_eq!(m.to_outer(0, 0), (1, 100));
+        assert_eq!(m.to_outer(999, 1), (1000, 65534));
+        assert_eq!(m.to_outer(1005, 0), (5005, 100));
+        assert_eq!(m.to_outer(1010, 0), (65534, 100));
+        assert_eq!(m.to_outer(u32::MAX, u32::MAX), (65534, 65534));
+        // Back: what the container sees; an outer id it does not map is
+        // nobody to it.
+        assert_eq!(m.to_container(1, 100), (0, 0));
+        assert_eq!(m.to_container(5009, 100), (1009, 0));
+        assert_eq!(m.to_container(0, 0), (65534, 65534));
+        assert_eq!(m.to_container(5010, 101), (65534, 65534));
     }
 }

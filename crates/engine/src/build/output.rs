@@ -58,7 +58,6 @@ impl Engine {
                         &store::fsops::CopyOptions {
                             owner: None,
                             overwrite: true,
-                            keep_id: None,
                             shift: None,
                         },
                     )

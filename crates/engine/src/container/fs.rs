@@ -570,7 +570,6 @@ impl crate::Engine {
                         let copts = fsops::CopyOptions {
                             owner,
                             overwrite: true,
-                            keep_id: None,
                             shift: None,
                         };
                         if contents_only && is_dir {
@@ -659,7 +658,6 @@ impl crate::Engine {
                     let copts = fsops::CopyOptions {
                         owner,
                         overwrite: true,
-                        keep_id: None,
                         shift: None,
                     };
                     match &src {

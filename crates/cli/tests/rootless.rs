@@ -2140,7 +2140,13 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
     // Its diff is overlay's (the owners compared as it sees them).
     assert_eq!(
         u.ok(&["diff", "mapped"]).lines().collect::<Vec<_>>(),
-        ["C /tmp", "A /tmp/f", "A /tmp/in", "A /www", "A /www/index.html"]
+        [
+            "C /tmp",
+            "A /tmp/f",
+            "A /tmp/in",
+            "A /www",
+            "A /www/index.html"
+        ]
     );
 
     // rm leaves nothing of the copy.
@@ -2422,7 +2428,11 @@ fn diff_and_commit_of_mapped_containers_keep_the_containers_owners() {
         "true",
     ]);
     assert_eq!(u.ok(&["diff", "narrow"]), "");
-    ids.push(u.ok(&["inspect", "-f", "{{.Id}}", "narrow"]).trim().to_string());
+    ids.push(
+        u.ok(&["inspect", "-f", "{{.Id}}", "narrow"])
+            .trim()
+            .to_string(),
+    );
     u.ok(&["rm", "-f", "plain", "narrow"]);
     let all: Vec<&str> = ids.iter().map(String::as_str).collect();
     let left = left_of(&u, &all);

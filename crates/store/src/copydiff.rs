@@ -224,10 +224,7 @@ impl Walk<'_> {
             // nobody on both sides.
             Some(m) => {
                 let (u, g) = m.to_outer(old.st_uid, old.st_gid);
-                (
-                    m.to_container(new.st_uid, new.st_gid),
-                    m.to_container(u, g),
-                )
+                (m.to_container(new.st_uid, new.st_gid), m.to_container(u, g))
             }
             None => ((new.st_uid, new.st_gid), (old.st_uid, old.st_gid)),
         };
@@ -505,7 +502,10 @@ mod tests {
         let fd = open_dir(&out).unwrap();
         flatten(&[&a], fd.as_fd(), &CopyOptions::default()).unwrap();
         std::fs::write(out.join("new"), "n").unwrap();
-        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         // A map that leaves our ids out: the image's `f` and the copy's
         // are both nobody, the same.
         let away = (u32::MAX - 10, u32::MAX - 10);

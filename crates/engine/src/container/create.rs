@@ -1120,7 +1120,9 @@ impl Engine {
         } else {
             None
         };
-        let shift = nested.as_ref().and_then(crate::container::copyroot::shift_of);
+        let shift = nested
+            .as_ref()
+            .and_then(crate::container::copyroot::shift_of);
         // A copied root (vfs, keep-id, rootless maps) before the volumes
         // are filled from it.
         let copied = {

@@ -2314,7 +2314,13 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
 /// when empty): a file made by root and one by uid 1000 (exec -u), an
 /// image file chowned, one deleted; stopped, its `diff`, then committed
 /// as `image`. Returns the diff and the container's id.
-fn change_and_commit(u: &User, name: &str, mode: &[&str], image: &str) -> (String, String) {
+fn change_and_commit(
+    u: &User,
+    name: &str,
+    mode: &[&str],
+    image: &str,
+    driver: &str,
+) -> (String, String) {
     let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
     args.extend_from_slice(mode);
     args.extend_from_slice(&[
@@ -2324,6 +2330,11 @@ fn change_and_commit(u: &User, name: &str, mode: &[&str], image: &str) -> (Strin
         "touch /root-made && chown 1000:1000 /bin/not-executable && rm /etc/group && exec sleep 1000",
     ]);
     let id = u.ok(&args).trim().to_string();
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", name])
+            .trim(),
+        driver
+    );
     u.ok(&["exec", "-u", "1000", name, "touch", "/home/app/mine"]);
     // What the container's processes see.
     assert_eq!(
@@ -2350,6 +2361,29 @@ fn change_and_commit(u: &User, name: &str, mode: &[&str], image: &str) -> (Strin
     );
     u.ok(&["stop", "-t", "1", name]);
     let diff = u.ok(&["diff", name]);
+    // export writes the owners it sees too (podman maps them back).
+    let out = u.berth(&["export", name]);
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    let mut owners = std::collections::BTreeMap::new();
+    for e in tar::Archive::new(&out.stdout[..]).entries().unwrap() {
+        let e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        owners.insert(
+            path.to_string(),
+            (e.header().uid().unwrap(), e.header().gid().unwrap()),
+        );
+    }
+    for (path, want) in [
+        ("root-made", (0, 0)),
+        ("home/app/mine", (1000, 1000)),
+        ("home/app", (1000, 1000)),
+        ("bin/not-executable", (1000, 1000)),
+        ("bin/busybox", (0, 0)),
+    ] {
+        assert_eq!(owners.get(path), Some(&want), "{path} in {mode:?}'s export");
+    }
+    assert!(!owners.contains_key("etc/group"), "{mode:?}");
     u.ok(&["commit", name, image]);
     (diff, id)
 }
@@ -2359,7 +2393,7 @@ fn diff_and_commit_of_mapped_containers_keep_the_containers_owners() {
     let u = User::new("c", true);
     u.import_busybox();
     // The reference: a container in berth's own ids (overlay's diff).
-    let (want, plain) = change_and_commit(&u, "plain", &[], "plain:1");
+    let (want, plain) = change_and_commit(&u, "plain", &[], "plain:1", "overlay2");
     assert_eq!(
         want.lines().collect::<Vec<_>>(),
         [
@@ -2381,7 +2415,7 @@ fn diff_and_commit_of_mapped_containers_keep_the_containers_owners() {
     ];
     for (i, mode) in modes.iter().enumerate() {
         let (name, image) = (format!("m{i}"), format!("mapped:{i}"));
-        let (diff, id) = change_and_commit(&u, &name, mode, &image);
+        let (diff, id) = change_and_commit(&u, &name, mode, &image, "vfs");
         assert_eq!(diff, want, "{mode:?}");
         // (Gone first: its range is free for the next `auto`.)
         u.ok(&["rm", "-f", &name]);

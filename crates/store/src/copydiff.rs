@@ -353,7 +353,8 @@ pub fn tar_copy_changes(
         match (kind_of(&st), kind) {
             (Kind::Dir, ChangeKind::Changed) => {
                 let sub = open_subdir(parent.as_fd(), name).map_err(|e| err(rel.display(), e))?;
-                crate::fsops::tar_dir_header(&mut b, sub.as_fd(), &st, rel, Some(opts))?;
+                let how = crate::fsops::TarAs::Layer(opts);
+                crate::fsops::tar_dir_header(&mut b, sub.as_fd(), &st, rel, how)?;
             }
             (k, _) => {
                 crate::fsops::tar_rec_as(
@@ -363,7 +364,7 @@ pub fn tar_copy_changes(
                     rel,
                     1,
                     &mut links,
-                    Some(opts),
+                    crate::fsops::TarAs::Layer(opts),
                 )?;
                 if k == Kind::Dir {
                     written_tree = Some(rel.to_path_buf());

@@ -689,7 +689,7 @@ pub fn tar_entry(
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let mut links = HashMap::new();
-    tar_rec(&mut b, dir, name, as_name, 0, &mut links)?;
+    tar_rec_as(&mut b, dir, name, as_name, 0, &mut links, TarAs::Tree(None))?;
     b.into_inner()?.flush()
 }
 
@@ -697,12 +697,24 @@ pub fn tar_entry(
 /// (entries named `./x`, Docker's `volume`/`export` convention is
 /// relative names).
 pub fn tar_contents(dir: BorrowedFd<'_>, out: impl Write) -> io::Result<()> {
+    tar_contents_shifted(dir, None, out)
+}
+
+/// [`tar_contents`] of a tree whose owners are stored shifted through
+/// `shift` (a rootless container's copied root): written as the
+/// container sees them, as podman's `export` maps them back.
+pub fn tar_contents_shifted(
+    dir: BorrowedFd<'_>,
+    shift: Option<&IdShift>,
+    out: impl Write,
+) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let fd = reopen_dir(dir).map_err(|e| err("opening the directory", e))?;
     let mut links = HashMap::new();
     for n in list(fd.as_fd()).map_err(|e| err("listing the directory", e))? {
-        tar_rec(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links)?;
+        let how = TarAs::Tree(shift);
+        tar_rec_as(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links, how)?;
     }
     b.into_inner()?.flush()
 }
@@ -787,15 +799,43 @@ pub struct LayerOpts {
     pub shift: Option<IdShift>,
 }
 
-/// The tar header of a layer entry with `opts`' clamp and owners.
-pub(crate) fn layer_header(st: &FileStat, kind: Kind, opts: Option<&LayerOpts>) -> tar::Header {
+/// How a tree is written as tar.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TarAs<'a> {
+    /// As it is (`export`, `cp`, volumes), owners mapped back through a
+    /// shift when given.
+    Tree(Option<&'a IdShift>),
+    /// As a layer: overlay's whiteouts and opaque dirs as `.wh.` entries,
+    /// with the options' skips, clamp and owners.
+    Layer(&'a LayerOpts),
+}
+
+impl<'a> TarAs<'a> {
+    fn layer(self) -> Option<&'a LayerOpts> {
+        match self {
+            TarAs::Layer(l) => Some(l),
+            TarAs::Tree(_) => None,
+        }
+    }
+
+    fn shift(self) -> Option<&'a IdShift> {
+        match self {
+            TarAs::Layer(l) => l.shift.as_ref(),
+            TarAs::Tree(s) => s,
+        }
+    }
+}
+
+/// The tar header of an entry with a layer's clamp and the owners as the
+/// container sees them.
+pub(crate) fn layer_header(st: &FileStat, kind: Kind, how: TarAs<'_>) -> tar::Header {
     let mut h = header_for(st, kind);
-    if let Some(c) = opts.and_then(|l| l.mtime_clamp) {
+    if let Some(c) = how.layer().and_then(|l| l.mtime_clamp) {
         if h.mtime().unwrap_or(0) > c {
             h.set_mtime(c);
         }
     }
-    if let Some(m) = opts.and_then(|l| l.shift.as_ref()) {
+    if let Some(m) = how.shift() {
         let (uid, gid) = m.to_container(st.st_uid, st.st_gid);
         h.set_uid(uid.into());
         h.set_gid(gid.into());
@@ -810,10 +850,10 @@ pub(crate) fn tar_dir_header<W: Write>(
     sub: BorrowedFd<'_>,
     st: &FileStat,
     as_name: &Path,
-    opts: Option<&LayerOpts>,
+    how: TarAs<'_>,
 ) -> io::Result<()> {
     append_xattrs(b, as_name, &xattrs_of(sub))?;
-    let mut h = layer_header(st, Kind::Dir, opts);
+    let mut h = layer_header(st, Kind::Dir, how);
     let mut dname = as_name.as_os_str().to_os_string();
     if !dname.as_bytes().ends_with(b"/") {
         dname.push("/");
@@ -835,21 +875,10 @@ pub fn tar_layer_with(upper: BorrowedFd<'_>, opts: &LayerOpts, out: impl Write) 
             Path::new(&n),
             1,
             &mut links,
-            Some(opts),
+            TarAs::Layer(opts),
         )?;
     }
     b.into_inner()?.flush()
-}
-
-fn tar_rec<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    as_name: &Path,
-    depth: usize,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> io::Result<()> {
-    tar_rec_as(b, dir, name, as_name, depth, links, None)
 }
 
 pub(crate) fn tar_rec_as<W: Write>(
@@ -859,10 +888,11 @@ pub(crate) fn tar_rec_as<W: Write>(
     as_name: &Path,
     depth: usize,
     links: &mut HashMap<(u64, u64), PathBuf>,
-    layer: Option<&LayerOpts>,
+    how: TarAs<'_>,
 ) -> io::Result<()> {
     let shown = || as_name.display().to_string();
-    let header_for = |st: &FileStat, kind: Kind| layer_header(st, kind, layer);
+    let header_for = |st: &FileStat, kind: Kind| layer_header(st, kind, how);
+    let layer = how.layer();
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
             "{}: nested deeper than {MAX_DEPTH} directories",
@@ -887,22 +917,14 @@ pub(crate) fn tar_rec_as<W: Write>(
         Kind::Socket => Ok(()),
         Kind::Dir => {
             let sub = open_subdir(dir, name).map_err(ctx)?;
-            tar_dir_header(b, sub.as_fd(), &st, as_name, layer)?;
+            tar_dir_header(b, sub.as_fd(), &st, as_name, how)?;
             if layer.is_some() && is_opaque(sub.as_fd()) {
                 let mut h = header_for(&st, Kind::File);
                 h.set_mode(0o600);
                 b.append_data(&mut h, as_name.join(".wh..wh..opq"), io::empty())?;
             }
             for n in list(sub.as_fd()).map_err(ctx)? {
-                tar_rec_as(
-                    b,
-                    sub.as_fd(),
-                    &n,
-                    &as_name.join(&n),
-                    depth + 1,
-                    links,
-                    layer,
-                )?;
+                tar_rec_as(b, sub.as_fd(), &n, &as_name.join(&n), depth + 1, links, how)?;
             }
             Ok(())
         }

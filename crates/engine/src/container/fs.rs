@@ -362,7 +362,12 @@ impl crate::Engine {
     /// volumes) as a tar stream on `out`.
     pub fn export(&self, name_or_id: &str, out: OwnedFd) -> Result<()> {
         let c = self.container(name_or_id)?;
-        let view = match self.copied_root(c.id()) {
+        let copy = self.copied_root(c.id());
+        // A rootless container's shifted copy: owners as it sees them.
+        let shift = copy
+            .as_ref()
+            .and_then(|_| crate::container::copyroot::shift_of(&c.config.userns));
+        let view = match copy {
             Some(copy) => View {
                 lower: Vec::new(),
                 upper: None,
@@ -380,7 +385,7 @@ impl crate::Engine {
         };
         self.in_rootfs(&view, |root| {
             let mut w = std::io::BufWriter::new(std::fs::File::from(out));
-            fsops::tar_contents(root, &mut w)?;
+            fsops::tar_contents_shifted(root, shift.as_ref(), &mut w)?;
             w.flush()
         })
     }

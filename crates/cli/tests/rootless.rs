@@ -2384,6 +2384,43 @@ fn change_and_commit(
         assert_eq!(owners.get(path), Some(&want), "{path} in {mode:?}'s export");
     }
     assert!(!owners.contains_key("etc/group"), "{mode:?}");
+    // cp to a tar as well.
+    let out = u.berth(&["cp", &format!("{name}:/home/app"), "-"]);
+    assert!(out.status.success(), "cp: {}", stderr(&out));
+    let owners: Vec<(String, u64, u64)> = tar::Archive::new(&out.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            let path = e.path().unwrap().display().to_string();
+            (path, h.uid().unwrap(), h.gid().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("app/".to_string(), 1000, 1000),
+            ("app/mine".to_string(), 1000, 1000)
+        ],
+        "{mode:?}"
+    );
+    // cp -a to the user's dir keeps them: the container's 1000 is the
+    // namespace's 1000, the user's subordinate id 999 above the start.
+    let dest = u.home.join(format!("cp-{name}"));
+    u.ok(&[
+        "cp",
+        "-a",
+        &format!("{name}:/home/app"),
+        dest.to_str().unwrap(),
+    ]);
+    let m = std::fs::metadata(dest.join("mine")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (u.sub_start + 999, u.sub_start + 999),
+        "{mode:?}"
+    );
+    u.ok(&["unshare", "rm", "-r", dest.to_str().unwrap()]);
     u.ok(&["commit", name, image]);
     (diff, id)
 }

@@ -310,6 +310,18 @@ impl IdShift {
             Self::back(&self.gids, gid).unwrap_or(self.overflow.1),
         )
     }
+
+    /// The same maps the other way: its [`IdShift::to_outer`] is this
+    /// one's [`IdShift::to_container`] (a copy out of the container that
+    /// keeps the owners it sees).
+    pub fn inverse(&self) -> IdShift {
+        let swap = |r: &[(u32, u32, u32)]| r.iter().map(|&(c, o, n)| (o, c, n)).collect();
+        IdShift {
+            uids: swap(&self.uids),
+            gids: swap(&self.gids),
+            overflow: self.overflow,
+        }
+    }
 }
 
 /// How [`copy_into`] treats what it copies.
@@ -680,30 +692,36 @@ fn chown_rec(dir: BorrowedFd<'_>, uid: u32, gid: u32, depth: usize) -> io::Resul
 /// Write the entry `name` of `dir` (not followed; a directory with its
 /// whole tree) to `out` as a tar stream whose entries are named below
 /// `as_name` (`.` for the contents of a directory only).
+/// Owners stored shifted through `shift` (a rootless container's copied
+/// root) are written as the container sees them.
 pub fn tar_entry(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     as_name: &Path,
+    shift: Option<&IdShift>,
     out: impl Write,
 ) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let mut links = HashMap::new();
-    tar_rec_as(&mut b, dir, name, as_name, 0, &mut links, TarAs::Tree(None))?;
+    tar_rec_as(
+        &mut b,
+        dir,
+        name,
+        as_name,
+        0,
+        &mut links,
+        TarAs::Tree(shift),
+    )?;
     b.into_inner()?.flush()
 }
 
 /// Write the contents of the directory `dir` to `out` as a tar stream
 /// (entries named `./x`, Docker's `volume`/`export` convention is
-/// relative names).
-pub fn tar_contents(dir: BorrowedFd<'_>, out: impl Write) -> io::Result<()> {
-    tar_contents_shifted(dir, None, out)
-}
-
-/// [`tar_contents`] of a tree whose owners are stored shifted through
-/// `shift` (a rootless container's copied root): written as the
-/// container sees them, as podman's `export` maps them back.
-pub fn tar_contents_shifted(
+/// relative names). Owners stored shifted through `shift` (a rootless
+/// container's copied root) are written as the container sees them, as
+/// podman's `export` and `cp` map them back.
+pub fn tar_contents(
     dir: BorrowedFd<'_>,
     shift: Option<&IdShift>,
     out: impl Write,
@@ -1185,5 +1203,9 @@ mod tests {
         assert_eq!(m.to_container(5009, 100), (1009, 0));
         assert_eq!(m.to_container(0, 0), (65534, 65534));
         assert_eq!(m.to_container(5010, 101), (65534, 65534));
+        let inv = m.inverse();
+        for (u, g) in [(1, 100), (5009, 100), (0, 0), (5010, 101)] {
+            assert_eq!(inv.to_outer(u, g), m.to_container(u, g));
+        }
     }
 }

@@ -99,6 +99,17 @@ impl crate::Engine {
         p.is_dir().then_some(p)
     }
 
+    /// How the owners of the container's copy are stored, if it has one
+    /// made through maps of its own ([`shift_of`]): what writes its files
+    /// as a tar maps them back.
+    pub(crate) fn copy_shift(
+        &self,
+        c: &crate::container::Container,
+    ) -> Option<store::fsops::IdShift> {
+        self.copied_root(c.id())
+            .and_then(|_| shift_of(&c.config.userns))
+    }
+
     /// Can overlayfs be mounted here (rootless: in the user namespace)?
     /// Probed once in a helper's mount namespace; the answer is kept in
     /// the runroot (gone at reboot, when the kernel may have changed).

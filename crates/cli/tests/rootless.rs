@@ -2229,12 +2229,16 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         stderr(&out)
     );
 
-    // diff and commit of such a copy are refused, saying why.
-    let diff = u.berth(&["diff", "mapped"]);
-    assert!(
-        !diff.status.success() && stderr(&diff).contains("are not supported yet"),
-        "{}",
-        stderr(&diff)
+    // Its diff is overlay's (the owners compared as it sees them).
+    assert_eq!(
+        u.ok(&["diff", "mapped"]).lines().collect::<Vec<_>>(),
+        [
+            "C /tmp",
+            "A /tmp/f",
+            "A /tmp/in",
+            "A /www",
+            "A /www/index.html"
+        ]
     );
 
     // rm leaves nothing of the copy.
@@ -2392,6 +2396,209 @@ fn auto_gives_rootless_containers_disjoint_ranges_and_rm_frees_them() {
     compose(&["compose", "down"]);
     assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
     let left = left_of(&u, &[&cid]);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    u.ok(&["system", "reset", "-f"]);
+    let left = u.wait_no_processes();
+    assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+/// The same steps in a container of `mode` (rootless berth's own ids
+/// when empty): a file made by root and one by uid 1000 (exec -u), an
+/// image file chowned, one deleted; stopped, its `diff`, then committed
+/// as `image`. Returns the diff and the container's id.
+fn change_and_commit(
+    u: &User,
+    name: &str,
+    mode: &[&str],
+    image: &str,
+    driver: &str,
+) -> (String, String) {
+    let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+    args.extend_from_slice(mode);
+    args.extend_from_slice(&[
+        IMAGE,
+        "sh",
+        "-c",
+        "touch /root-made && chown 1000:1000 /bin/not-executable && rm /etc/group && exec sleep 1000",
+    ]);
+    let id = u.ok(&args).trim().to_string();
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.GraphDriver.Name}}", name])
+            .trim(),
+        driver
+    );
+    u.ok(&["exec", "-u", "1000", name, "touch", "/home/app/mine"]);
+    // What the container's processes see.
+    assert_eq!(
+        u.ok(&[
+            "exec",
+            name,
+            "stat",
+            "-c",
+            "%n %u %g",
+            "/root-made",
+            "/home/app/mine",
+            "/bin/not-executable",
+            "/bin/busybox",
+        ])
+        .lines()
+        .collect::<Vec<_>>(),
+        [
+            "/root-made 0 0",
+            "/home/app/mine 1000 1000",
+            "/bin/not-executable 1000 1000",
+            "/bin/busybox 0 0"
+        ],
+        "{mode:?}"
+    );
+    u.ok(&["stop", "-t", "1", name]);
+    let diff = u.ok(&["diff", name]);
+    // export writes the owners it sees too (podman maps them back).
+    let out = u.berth(&["export", name]);
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    let mut owners = std::collections::BTreeMap::new();
+    for e in tar::Archive::new(&out.stdout[..]).entries().unwrap() {
+        let e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        owners.insert(
+            path.to_string(),
+            (e.header().uid().unwrap(), e.header().gid().unwrap()),
+        );
+    }
+    for (path, want) in [
+        ("root-made", (0, 0)),
+        ("home/app/mine", (1000, 1000)),
+        ("home/app", (1000, 1000)),
+        ("bin/not-executable", (1000, 1000)),
+        ("bin/busybox", (0, 0)),
+    ] {
+        assert_eq!(owners.get(path), Some(&want), "{path} in {mode:?}'s export");
+    }
+    assert!(!owners.contains_key("etc/group"), "{mode:?}");
+    // cp to a tar as well.
+    let out = u.berth(&["cp", &format!("{name}:/home/app"), "-"]);
+    assert!(out.status.success(), "cp: {}", stderr(&out));
+    let owners: Vec<(String, u64, u64)> = tar::Archive::new(&out.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            let path = e.path().unwrap().display().to_string();
+            (path, h.uid().unwrap(), h.gid().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("app/".to_string(), 1000, 1000),
+            ("app/mine".to_string(), 1000, 1000)
+        ],
+        "{mode:?}"
+    );
+    // cp -a to the user's dir keeps them: the container's 1000 is the
+    // namespace's 1000, the user's subordinate id 999 above the start.
+    let dest = u.home.join(format!("cp-{name}"));
+    u.ok(&[
+        "cp",
+        "-a",
+        &format!("{name}:/home/app"),
+        dest.to_str().unwrap(),
+    ]);
+    let m = std::fs::metadata(dest.join("mine")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (u.sub_start + 999, u.sub_start + 999),
+        "{mode:?}"
+    );
+    u.ok(&["unshare", "rm", "-r", dest.to_str().unwrap()]);
+    u.ok(&["commit", name, image]);
+    (diff, id)
+}
+
+#[test]
+fn diff_and_commit_of_mapped_containers_keep_the_containers_owners() {
+    let u = User::new("c", true);
+    u.import_busybox();
+    // The reference: a container in berth's own ids (overlay's diff).
+    let (want, plain) = change_and_commit(&u, "plain", &[], "plain:1", "overlay2");
+    assert_eq!(
+        want.lines().collect::<Vec<_>>(),
+        [
+            "C /bin",
+            "C /bin/not-executable",
+            "C /etc",
+            "D /etc/group",
+            "C /home",
+            "C /home/app",
+            "A /home/app/mine",
+            "A /root-made"
+        ]
+    );
+    let mut ids = vec![plain];
+    let modes: [&[&str]; 3] = [
+        &["--uidmap", "0:1:2000"],
+        &["--userns=auto"],
+        &["--userns=nomap"],
+    ];
+    for (i, mode) in modes.iter().enumerate() {
+        let (name, image) = (format!("m{i}"), format!("mapped:{i}"));
+        let (diff, id) = change_and_commit(&u, &name, mode, &image, "vfs");
+        assert_eq!(diff, want, "{mode:?}");
+        // (Gone first: its range is free for the next `auto`.)
+        u.ok(&["rm", "-f", &name]);
+        // The committed layer holds the ids the container saw, not the
+        // shifted ones its copy stores: a run of it (berth's own ids, and
+        // the same map again) sees 0 and 1000, the deleted file gone.
+        for run_mode in [&[][..], *mode] {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            args.extend_from_slice(run_mode);
+            args.extend_from_slice(&[
+                &image,
+                "sh",
+                "-c",
+                "stat -c '%n %u %g' /root-made /home/app/mine /bin/not-executable /bin/busybox; ls /etc",
+            ]);
+            assert_eq!(
+                u.ok(&args).lines().collect::<Vec<_>>(),
+                [
+                    "/root-made 0 0",
+                    "/home/app/mine 1000 1000",
+                    "/bin/not-executable 1000 1000",
+                    "/bin/busybox 0 0",
+                    "hostname",
+                    "hosts",
+                    "passwd",
+                    "resolv.conf"
+                ],
+                "{mode:?} then {run_mode:?}"
+            );
+        }
+        ids.push(id);
+    }
+    // An image id a map leaves out (1000 here) is nobody inside and no
+    // change: an untouched container's diff is empty, as overlay's.
+    u.ok(&[
+        "create",
+        "--name",
+        "narrow",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:1:1000",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(u.ok(&["diff", "narrow"]), "");
+    ids.push(
+        u.ok(&["inspect", "-f", "{{.Id}}", "narrow"])
+            .trim()
+            .to_string(),
+    );
+    u.ok(&["rm", "-f", "plain", "narrow"]);
+    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let left = left_of(&u, &all);
     assert!(left.is_empty(), "left behind: {left:?}");
     u.ok(&["system", "reset", "-f"]);
     let left = u.wait_no_processes();

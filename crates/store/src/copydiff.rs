@@ -31,7 +31,7 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{FileStat, Mode};
 
 use crate::fsops::{
-    is_opaque, is_whiteout, kind_of, list, open_subdir, reopen_dir, stat_at, ChangeKind, KeepId,
+    is_opaque, is_whiteout, kind_of, list, open_subdir, reopen_dir, stat_at, ChangeKind, IdShift,
     Kind, LayerOpts, MAX_DEPTH,
 };
 
@@ -40,10 +40,12 @@ fn err(what: impl std::fmt::Display, e: Errno) -> io::Error {
 }
 
 /// How a copy is compared with its image.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyDiffOpts {
-    /// The copy's owners are stored with `--userns=keep-id`'s shift.
-    pub keep_id: Option<KeepId>,
+    /// The copy's owners are stored shifted through a nested user
+    /// namespace's maps (rootless keep-id, `--uidmap`, `auto`, `nomap`):
+    /// owners are compared as the container sees them.
+    pub shift: Option<IdShift>,
     /// When the copy was finished (seconds, nanoseconds; the mtime of a
     /// file written right after it): entries whose ctime is not before
     /// are compared by content too. `None`: by stat only.
@@ -214,18 +216,20 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// ChangesDirs' `statDifferent`, with keep-id's owners.
+    /// ChangesDirs' `statDifferent`, owners as the container sees them.
     fn stat_differs(&self, new: &FileStat, old: &FileStat) -> bool {
-        let (uid, gid) = match self.opts.keep_id {
-            Some(k) => (
-                KeepId::shift(old.st_uid, k.uid),
-                KeepId::shift(old.st_gid, k.gid),
-            ),
-            None => (old.st_uid, old.st_gid),
+        let (new_owner, old_owner) = match &self.opts.shift {
+            // The copy's owner mapped back, the image's as the copy
+            // stored it, mapped back: an image id the maps leave out is
+            // nobody on both sides.
+            Some(m) => {
+                let (u, g) = m.to_outer(old.st_uid, old.st_gid);
+                (m.to_container(new.st_uid, new.st_gid), m.to_container(u, g))
+            }
+            None => ((new.st_uid, new.st_gid), (old.st_uid, old.st_gid)),
         };
         new.st_mode != old.st_mode
-            || new.st_uid != uid
-            || new.st_gid != gid
+            || new_owner != old_owner
             || new.st_rdev != old.st_rdev
             || (kind_of(new) != Kind::Dir
                 && ((new.st_mtime, new.st_mtime_nsec) != (old.st_mtime, old.st_mtime_nsec)
@@ -309,7 +313,8 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// layer: added and changed entries as they are in the copy (a changed
 /// directory without its contents, an added one with all of it), deleted
 /// ones as `.wh.<name>` entries; `opts`' skipped paths (and what is below
-/// them) left out, times clamped, keep-id's owners shifted back.
+/// them) left out, times clamped, shifted owners written as the container
+/// sees them.
 pub fn tar_copy_changes(
     copy: BorrowedFd<'_>,
     changes: &[(PathBuf, ChangeKind)],
@@ -348,7 +353,8 @@ pub fn tar_copy_changes(
         match (kind_of(&st), kind) {
             (Kind::Dir, ChangeKind::Changed) => {
                 let sub = open_subdir(parent.as_fd(), name).map_err(|e| err(rel.display(), e))?;
-                crate::fsops::tar_dir_header(&mut b, sub.as_fd(), &st, rel, Some(opts))?;
+                let how = crate::fsops::TarAs::Layer(opts);
+                crate::fsops::tar_dir_header(&mut b, sub.as_fd(), &st, rel, how)?;
             }
             (k, _) => {
                 crate::fsops::tar_rec_as(
@@ -358,7 +364,7 @@ pub fn tar_copy_changes(
                     rel,
                     1,
                     &mut links,
-                    Some(opts),
+                    crate::fsops::TarAs::Layer(opts),
                 )?;
                 if k == Kind::Dir {
                     written_tree = Some(rel.to_path_buf());
@@ -417,7 +423,7 @@ mod tests {
         let fd = open_dir(&out).unwrap();
         flatten(&[&a, &b], fd.as_fd(), &CopyOptions::default()).unwrap();
         let opts = CopyDiffOpts {
-            keep_id: None,
+            shift: None,
             made: Some(made_now()),
         };
         let layers = [a.as_path(), b.as_path()];
@@ -481,6 +487,65 @@ mod tests {
                 "same"
             ]
         );
+    }
+
+    /// A shifted copy's owners are compared and written as the container
+    /// sees them (its outer ids mapped back); ids a map leaves out are
+    /// nobody on either side.
+    #[test]
+    fn owners_are_compared_and_written_as_the_container_sees_them() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, out) = (t.path().join("a"), t.path().join("out"));
+        for d in [&a, &out] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(a.join("f"), "a").unwrap();
+        let fd = open_dir(&out).unwrap();
+        flatten(&[&a], fd.as_fd(), &CopyOptions::default()).unwrap();
+        std::fs::write(out.join("new"), "n").unwrap();
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        // A map that leaves our ids out: the image's `f` and the copy's
+        // are both nobody, the same.
+        let away = (u32::MAX - 10, u32::MAX - 10);
+        assert!(uid < away.0 && gid < away.1);
+        let leaves_out = IdShift {
+            uids: vec![(away.0, away.0, 10)],
+            gids: vec![(away.1, away.1, 10)],
+            overflow: (65534, 65534),
+        };
+        // Our ids are the container's 7 and 8.
+        let ours = IdShift {
+            uids: vec![(7, uid, 1)],
+            gids: vec![(8, gid, 1)],
+            overflow: (65534, 65534),
+        };
+        let layers = [a.as_path()];
+        let opts = CopyDiffOpts {
+            shift: Some(leaves_out.clone()),
+            made: Some(made_now()),
+        };
+        let changes = copy_changes(fd.as_fd(), &layers, &opts).unwrap();
+        let got: Vec<String> = changes
+            .iter()
+            .map(|(p, k)| format!("{} {}", k.letter(), p.display()))
+            .collect();
+        assert_eq!(got, ["A /new"]);
+        let owners = |m: &IdShift| {
+            let mut tar = Vec::new();
+            let lopts = LayerOpts {
+                shift: Some(m.clone()),
+                ..Default::default()
+            };
+            tar_copy_changes(fd.as_fd(), &changes, &lopts, &mut tar).unwrap();
+            let mut a = tar::Archive::new(&tar[..]);
+            let e = a.entries().unwrap().next().unwrap().unwrap();
+            (e.header().uid().unwrap(), e.header().gid().unwrap())
+        };
+        assert_eq!(owners(&ours), (7, 8));
+        assert_eq!(owners(&leaves_out), (65534, 65534));
     }
 
     #[test]

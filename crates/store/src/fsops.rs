@@ -256,72 +256,71 @@ fn apply_meta(fd: BorrowedFd<'_>, st: &FileStat, owner: Option<(u32, u32)>) -> R
     futimens(fd, &a, &m)
 }
 
-/// podman's `--userns=keep-id` shift of owners (rootless berth): in the
-/// container's nested user namespace its id `k` below `uid` is the outer
-/// `k + 1`, `uid` is the outer 0 (the user) and higher ids stay, so a
-/// file the image gives `k` is stored as that outer id for the container
-/// to see `k` (gids likewise with `gid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeepId {
-    /// The container's uid that is the user.
-    pub uid: u32,
-    /// The container's gid that is the user's group.
-    pub gid: u32,
-}
-
-impl KeepId {
-    /// The outer id a file of the image's id `id` is stored as, with `own`
-    /// the container's id of the user.
-    pub fn shift(id: u32, own: u32) -> u32 {
-        match id.cmp(&own) {
-            std::cmp::Ordering::Less => id + 1,
-            std::cmp::Ordering::Equal => 0,
-            std::cmp::Ordering::Greater => id,
-        }
-    }
-
-    /// The image's id of a file stored as the outer `id` ([`KeepId::shift`]
-    /// undone): what a layer made from such a copy must say.
-    pub fn unshift(id: u32, own: u32) -> u32 {
-        match id {
-            0 => own,
-            k if k <= own => k - 1,
-            k => k,
-        }
-    }
-}
-
-/// Owners given through a user namespace's id maps while copying
-/// (rootless `--uidmap`/`--gidmap`/`--userns=auto`): in the container's
-/// nested namespace its id `c` of a range `(c0, o0, n)` is the outer
-/// `o0 + (c - c0)`, so a file the image gives `c` is stored as that outer
-/// id for the container to see `c`. An id no range maps is stored as
-/// `overflow` (the kernel's overflow ids), as containers/storage's
-/// `ToHostOverflow` does: the container sees it as nobody.
+/// Owners seen through a nested user namespace's id maps (rootless
+/// `--userns=keep-id`, `--uidmap`/`--gidmap`, `auto`, `nomap`): in the
+/// container's namespace its id `c` of a range `(c0, o0, n)` is the outer
+/// `o0 + (c - c0)` (an id of rootless berth's namespace). A copied root
+/// stores a file the image gives `c` as that outer id, for the container
+/// to see `c` ([`IdShift::to_outer`]); a layer made from the copy says
+/// what the container sees, the outer id mapped back
+/// ([`IdShift::to_container`]). An id with no mapping either way is the
+/// kernel's overflow id, as containers/storage's `ToHostOverflow` stores
+/// it and as the kernel shows it: nobody. keep-id is one such map (the
+/// user's id inside is the outer 0, the ids below it are the outer ones
+/// above them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdShift {
     /// `(container, outer, size)` ranges of uids.
     pub uids: Vec<(u32, u32, u32)>,
     /// `(container, outer, size)` ranges of gids.
     pub gids: Vec<(u32, u32, u32)>,
-    /// The outer `(uid, gid)` an unmapped id is stored as.
+    /// The `(uid, gid)` an unmapped id is on either side.
     pub overflow: (u32, u32),
 }
 
 impl IdShift {
-    fn one(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
+    fn out(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
         ranges
             .iter()
-            .find(|(c, _, n)| id >= *c && u64::from(id) < u64::from(*c) + u64::from(*n))
-            .map(|(c, o, _)| o + (id - c))
+            .find(|(c, _, n)| id >= *c && id - c < *n)
+            .and_then(|(c, o, _)| o.checked_add(id - c))
     }
 
-    /// The outer owner a file of the image's `uid`/`gid` is stored as.
-    pub fn owner(&self, uid: u32, gid: u32) -> (u32, u32) {
+    fn back(ranges: &[(u32, u32, u32)], id: u32) -> Option<u32> {
+        ranges
+            .iter()
+            .find(|(_, o, n)| id >= *o && id - o < *n)
+            .and_then(|(c, o, _)| c.checked_add(id - o))
+    }
+
+    /// The outer owner a file of the container's (the image's) `uid`/`gid`
+    /// is stored as.
+    pub fn to_outer(&self, uid: u32, gid: u32) -> (u32, u32) {
         (
-            Self::one(&self.uids, uid).unwrap_or(self.overflow.0),
-            Self::one(&self.gids, gid).unwrap_or(self.overflow.1),
+            Self::out(&self.uids, uid).unwrap_or(self.overflow.0),
+            Self::out(&self.gids, gid).unwrap_or(self.overflow.1),
         )
+    }
+
+    /// The owner the container sees (`ls -ln` inside) of a file stored
+    /// with the outer `uid`/`gid`.
+    pub fn to_container(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (
+            Self::back(&self.uids, uid).unwrap_or(self.overflow.0),
+            Self::back(&self.gids, gid).unwrap_or(self.overflow.1),
+        )
+    }
+
+    /// The same maps the other way: its [`IdShift::to_outer`] is this
+    /// one's [`IdShift::to_container`] (a copy out of the container that
+    /// keeps the owners it sees).
+    pub fn inverse(&self) -> IdShift {
+        let swap = |r: &[(u32, u32, u32)]| r.iter().map(|&(c, o, n)| (o, c, n)).collect();
+        IdShift {
+            uids: swap(&self.uids),
+            gids: swap(&self.gids),
+            overflow: self.overflow,
+        }
     }
 }
 
@@ -330,11 +329,8 @@ impl IdShift {
 pub struct CopyOptions {
     /// Give every copied entry this owner instead of the source's.
     pub owner: Option<(u32, u32)>,
-    /// Shift every copied entry's owner as `--userns=keep-id` needs
-    /// (when `owner` is not given).
-    pub keep_id: Option<KeepId>,
-    /// Map every copied entry's owner through a nested user namespace's
-    /// maps (when neither `owner` nor `keep_id` is given).
+    /// Store every copied entry's owner as the outer id a nested user
+    /// namespace's maps give it (when `owner` is not given).
     pub shift: Option<IdShift>,
     /// Replace entries that exist in the destination (a file over a file,
     /// a directory merged into a directory); otherwise EEXIST.
@@ -342,16 +338,10 @@ pub struct CopyOptions {
 }
 
 fn owner_for(st: &FileStat, opts: &CopyOptions) -> (u32, u32) {
-    match (opts.owner, opts.keep_id) {
+    match (opts.owner, &opts.shift) {
         (Some(o), _) => o,
-        (None, Some(k)) => (
-            KeepId::shift(st.st_uid, k.uid),
-            KeepId::shift(st.st_gid, k.gid),
-        ),
-        (None, None) => match &opts.shift {
-            Some(m) => m.owner(st.st_uid, st.st_gid),
-            None => (st.st_uid, st.st_gid),
-        },
+        (None, Some(m)) => m.to_outer(st.st_uid, st.st_gid),
+        (None, None) => (st.st_uid, st.st_gid),
     }
 }
 
@@ -702,29 +692,47 @@ fn chown_rec(dir: BorrowedFd<'_>, uid: u32, gid: u32, depth: usize) -> io::Resul
 /// Write the entry `name` of `dir` (not followed; a directory with its
 /// whole tree) to `out` as a tar stream whose entries are named below
 /// `as_name` (`.` for the contents of a directory only).
+/// Owners stored shifted through `shift` (a rootless container's copied
+/// root) are written as the container sees them.
 pub fn tar_entry(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     as_name: &Path,
+    shift: Option<&IdShift>,
     out: impl Write,
 ) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let mut links = HashMap::new();
-    tar_rec(&mut b, dir, name, as_name, 0, &mut links)?;
+    tar_rec_as(
+        &mut b,
+        dir,
+        name,
+        as_name,
+        0,
+        &mut links,
+        TarAs::Tree(shift),
+    )?;
     b.into_inner()?.flush()
 }
 
 /// Write the contents of the directory `dir` to `out` as a tar stream
 /// (entries named `./x`, Docker's `volume`/`export` convention is
-/// relative names).
-pub fn tar_contents(dir: BorrowedFd<'_>, out: impl Write) -> io::Result<()> {
+/// relative names). Owners stored shifted through `shift` (a rootless
+/// container's copied root) are written as the container sees them, as
+/// podman's `export` and `cp` map them back.
+pub fn tar_contents(
+    dir: BorrowedFd<'_>,
+    shift: Option<&IdShift>,
+    out: impl Write,
+) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let fd = reopen_dir(dir).map_err(|e| err("opening the directory", e))?;
     let mut links = HashMap::new();
     for n in list(fd.as_fd()).map_err(|e| err("listing the directory", e))? {
-        tar_rec(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links)?;
+        let how = TarAs::Tree(shift);
+        tar_rec_as(&mut b, fd.as_fd(), &n, Path::new(&n), 1, &mut links, how)?;
     }
     b.into_inner()?.flush()
 }
@@ -803,22 +811,52 @@ pub struct LayerOpts {
     /// File times later than this (seconds) are written as this: the same
     /// changes give the same layer bytes (a build's RUN steps).
     pub mtime_clamp: Option<u64>,
-    /// The tree's owners are stored with `--userns=keep-id`'s shift (a
-    /// keep-id container's copied root): written as the image's ids.
-    pub keep_id: Option<KeepId>,
+    /// The tree's owners are stored shifted through a nested user
+    /// namespace's maps (a rootless keep-id, `--uidmap` or `auto`
+    /// container's copied root): written as the container sees them.
+    pub shift: Option<IdShift>,
 }
 
-/// The tar header of a layer entry with `opts`' clamp and owners.
-pub(crate) fn layer_header(st: &FileStat, kind: Kind, opts: Option<&LayerOpts>) -> tar::Header {
+/// How a tree is written as tar.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TarAs<'a> {
+    /// As it is (`export`, `cp`, volumes), owners mapped back through a
+    /// shift when given.
+    Tree(Option<&'a IdShift>),
+    /// As a layer: overlay's whiteouts and opaque dirs as `.wh.` entries,
+    /// with the options' skips, clamp and owners.
+    Layer(&'a LayerOpts),
+}
+
+impl<'a> TarAs<'a> {
+    fn layer(self) -> Option<&'a LayerOpts> {
+        match self {
+            TarAs::Layer(l) => Some(l),
+            TarAs::Tree(_) => None,
+        }
+    }
+
+    fn shift(self) -> Option<&'a IdShift> {
+        match self {
+            TarAs::Layer(l) => l.shift.as_ref(),
+            TarAs::Tree(s) => s,
+        }
+    }
+}
+
+/// The tar header of an entry with a layer's clamp and the owners as the
+/// container sees them.
+pub(crate) fn layer_header(st: &FileStat, kind: Kind, how: TarAs<'_>) -> tar::Header {
     let mut h = header_for(st, kind);
-    if let Some(c) = opts.and_then(|l| l.mtime_clamp) {
+    if let Some(c) = how.layer().and_then(|l| l.mtime_clamp) {
         if h.mtime().unwrap_or(0) > c {
             h.set_mtime(c);
         }
     }
-    if let Some(k) = opts.and_then(|l| l.keep_id) {
-        h.set_uid(KeepId::unshift(st.st_uid, k.uid).into());
-        h.set_gid(KeepId::unshift(st.st_gid, k.gid).into());
+    if let Some(m) = how.shift() {
+        let (uid, gid) = m.to_container(st.st_uid, st.st_gid);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
     }
     h
 }
@@ -830,10 +868,10 @@ pub(crate) fn tar_dir_header<W: Write>(
     sub: BorrowedFd<'_>,
     st: &FileStat,
     as_name: &Path,
-    opts: Option<&LayerOpts>,
+    how: TarAs<'_>,
 ) -> io::Result<()> {
     append_xattrs(b, as_name, &xattrs_of(sub))?;
-    let mut h = layer_header(st, Kind::Dir, opts);
+    let mut h = layer_header(st, Kind::Dir, how);
     let mut dname = as_name.as_os_str().to_os_string();
     if !dname.as_bytes().ends_with(b"/") {
         dname.push("/");
@@ -855,21 +893,10 @@ pub fn tar_layer_with(upper: BorrowedFd<'_>, opts: &LayerOpts, out: impl Write) 
             Path::new(&n),
             1,
             &mut links,
-            Some(opts),
+            TarAs::Layer(opts),
         )?;
     }
     b.into_inner()?.flush()
-}
-
-fn tar_rec<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    as_name: &Path,
-    depth: usize,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> io::Result<()> {
-    tar_rec_as(b, dir, name, as_name, depth, links, None)
 }
 
 pub(crate) fn tar_rec_as<W: Write>(
@@ -879,10 +906,11 @@ pub(crate) fn tar_rec_as<W: Write>(
     as_name: &Path,
     depth: usize,
     links: &mut HashMap<(u64, u64), PathBuf>,
-    layer: Option<&LayerOpts>,
+    how: TarAs<'_>,
 ) -> io::Result<()> {
     let shown = || as_name.display().to_string();
-    let header_for = |st: &FileStat, kind: Kind| layer_header(st, kind, layer);
+    let header_for = |st: &FileStat, kind: Kind| layer_header(st, kind, how);
+    let layer = how.layer();
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
             "{}: nested deeper than {MAX_DEPTH} directories",
@@ -907,22 +935,14 @@ pub(crate) fn tar_rec_as<W: Write>(
         Kind::Socket => Ok(()),
         Kind::Dir => {
             let sub = open_subdir(dir, name).map_err(ctx)?;
-            tar_dir_header(b, sub.as_fd(), &st, as_name, layer)?;
+            tar_dir_header(b, sub.as_fd(), &st, as_name, how)?;
             if layer.is_some() && is_opaque(sub.as_fd()) {
                 let mut h = header_for(&st, Kind::File);
                 h.set_mode(0o600);
                 b.append_data(&mut h, as_name.join(".wh..wh..opq"), io::empty())?;
             }
             for n in list(sub.as_fd()).map_err(ctx)? {
-                tar_rec_as(
-                    b,
-                    sub.as_fd(),
-                    &n,
-                    &as_name.join(&n),
-                    depth + 1,
-                    links,
-                    layer,
-                )?;
+                tar_rec_as(b, sub.as_fd(), &n, &as_name.join(&n), depth + 1, links, how)?;
             }
             Ok(())
         }
@@ -1146,14 +1166,23 @@ mod tests {
     }
 
     #[test]
-    fn keep_id_shifts_ids_below_the_users_up_by_one() {
-        assert_eq!(KeepId::shift(0, 1000), 1);
-        assert_eq!(KeepId::shift(999, 1000), 1000);
-        assert_eq!(KeepId::shift(1000, 1000), 0);
-        assert_eq!(KeepId::shift(1001, 1000), 1001);
-        for id in [0, 1, 999, 1000, 1001, 70000] {
-            assert_eq!(KeepId::unshift(KeepId::shift(id, 1000), 1000), id);
+    fn keep_ids_map_shifts_ids_below_the_users_up_by_one_and_back() {
+        // podman's keep-id for uid 1000 in a namespace of 65537 ids.
+        let r = vec![(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536)];
+        let m = IdShift {
+            uids: r.clone(),
+            gids: r,
+            overflow: (65534, 65534),
+        };
+        assert_eq!(m.to_outer(0, 0), (1, 1));
+        assert_eq!(m.to_outer(999, 999), (1000, 1000));
+        assert_eq!(m.to_outer(1000, 1000), (0, 0));
+        assert_eq!(m.to_outer(1001, 1001), (1001, 1001));
+        for id in [0, 1, 999, 1000, 1001, 65536] {
+            assert_eq!(m.to_container(m.to_outer(id, id).0, 0).0, id);
         }
+        // Past the namespace: the overflow id.
+        assert_eq!(m.to_outer(70000, 0).0, 65534);
     }
 
     #[test]
@@ -1163,10 +1192,20 @@ mod tests {
             gids: vec![(0, 100, 1)],
             overflow: (65534, 65534),
         };
-        assert_eq!(m.owner(0, 0), (1, 100));
-        assert_eq!(m.owner(999, 1), (1000, 65534));
-        assert_eq!(m.owner(1005, 0), (5005, 100));
-        assert_eq!(m.owner(1010, 0), (65534, 100));
-        assert_eq!(m.owner(u32::MAX, u32::MAX), (65534, 65534));
+        assert_eq!(m.to_outer(0, 0), (1, 100));
+        assert_eq!(m.to_outer(999, 1), (1000, 65534));
+        assert_eq!(m.to_outer(1005, 0), (5005, 100));
+        assert_eq!(m.to_outer(1010, 0), (65534, 100));
+        assert_eq!(m.to_outer(u32::MAX, u32::MAX), (65534, 65534));
+        // Back: what the container sees; an outer id it does not map is
+        // nobody to it.
+        assert_eq!(m.to_container(1, 100), (0, 0));
+        assert_eq!(m.to_container(5009, 100), (1009, 0));
+        assert_eq!(m.to_container(0, 0), (65534, 65534));
+        assert_eq!(m.to_container(5010, 101), (65534, 65534));
+        let inv = m.inverse();
+        for (u, g) in [(1, 100), (5009, 100), (0, 0), (5010, 101)] {
+            assert_eq!(inv.to_outer(u, g), m.to_container(u, g));
+        }
     }
 }

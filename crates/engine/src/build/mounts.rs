@@ -412,7 +412,6 @@ impl Builder<'_> {
             let opts = store::fsops::CopyOptions {
                 owner: None,
                 overwrite: true,
-                keep_id: None,
                 shift: None,
             };
             match name {

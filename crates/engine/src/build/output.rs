@@ -58,7 +58,6 @@ impl Engine {
                         &store::fsops::CopyOptions {
                             owner: None,
                             overwrite: true,
-                            keep_id: None,
                             shift: None,
                         },
                     )
@@ -76,12 +75,12 @@ impl Engine {
                     if dest == "-" {
                         let out = std::io::stdout();
                         let mut lock = out.lock();
-                        store::fsops::tar_contents(root, &mut lock)?;
+                        store::fsops::tar_contents(root, None, &mut lock)?;
                         lock.flush()
                     } else {
                         let f = std::fs::File::create(&dest)?;
                         let mut w = std::io::BufWriter::new(f);
-                        store::fsops::tar_contents(root, &mut w)?;
+                        store::fsops::tar_contents(root, None, &mut w)?;
                         w.flush()
                     }
                 })?;

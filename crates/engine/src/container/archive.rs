@@ -265,6 +265,7 @@ impl crate::Engine {
     ) -> Result<()> {
         check_path(path)?;
         let c = self.container(name)?;
+        let shift = self.copy_shift(&c);
         let p = path.to_string();
         self.with_container_root(&c, false, move |root| {
             let (at, stat) = stat_path(root, &p)?;
@@ -274,13 +275,25 @@ impl crate::Engine {
                 if stat.name == "." {
                     // `docker cp c:/dir/. x` takes entries named `./…`.
                     let mut dotted = DotPrefix::new(&mut w);
-                    fsops::tar_entry(at.dir.as_fd(), OsStr::new("."), Path::new("."), &mut dotted)?;
+                    fsops::tar_entry(
+                        at.dir.as_fd(),
+                        OsStr::new("."),
+                        Path::new("."),
+                        shift.as_ref(),
+                        &mut dotted,
+                    )?;
                     dotted.finish()?;
                 } else {
-                    fsops::tar_contents(at.dir.as_fd(), &mut w)?;
+                    fsops::tar_contents(at.dir.as_fd(), shift.as_ref(), &mut w)?;
                 }
             } else {
-                fsops::tar_entry(at.dir.as_fd(), &at.entry, Path::new(&stat.name), &mut w)?;
+                fsops::tar_entry(
+                    at.dir.as_fd(),
+                    &at.entry,
+                    Path::new(&stat.name),
+                    shift.as_ref(),
+                    &mut w,
+                )?;
             }
             w.flush()
         })
@@ -602,7 +615,7 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut w = DotPrefix::new(&mut out);
-            fsops::tar_entry(fd.as_fd(), OsStr::new("."), Path::new("."), &mut w).unwrap();
+            fsops::tar_entry(fd.as_fd(), OsStr::new("."), Path::new("."), None, &mut w).unwrap();
             w.finish().unwrap();
         }
         let mut a = tar::Archive::new(&out[..]);

@@ -13,8 +13,8 @@ use crate::container::Container;
 use crate::error::{EngineError, Result};
 
 impl crate::Engine {
-    /// How the container's copy compares with its image: keep-id's
-    /// shifted owners, and when the copy was finished (containers made
+    /// How the container's copy compares with its image: owners shifted
+    /// through the container's rootless maps, and when the copy was finished (containers made
     /// before berth wrote that are compared by stat alone).
     fn copy_diff_opts(&self, c: &Container) -> CopyDiffOpts {
         use std::os::unix::fs::MetadataExt;
@@ -23,7 +23,7 @@ impl crate::Engine {
                 .ok()
                 .map(|m| (m.mtime(), m.mtime_nsec()));
         CopyDiffOpts {
-            keep_id: copyroot::keep_id_of(&c.config.userns),
+            shift: copyroot::shift_of(&c.config.userns),
             made,
         }
     }
@@ -35,15 +35,6 @@ impl crate::Engine {
         c: &Container,
         copy: &Path,
     ) -> Result<Vec<(PathBuf, ChangeKind)>> {
-        // Rootless `--uidmap`/`--gidmap`/`auto`/`nomap`: the copy's owners
-        // went through the container's maps, which the walk does not
-        // undo yet (keep-id's shift it does).
-        let u = &c.config.userns;
-        if crate::rootless::active() && u.is_private() && copyroot::keep_id_of(u).is_none() {
-            return Err(EngineError::Refused(
-                "diff and commit of a rootless container with id maps of its own (--uidmap, --gidmap, --userns=auto or nomap) are not supported yet: its copied root's owners are shifted through them; copy files out with \"berth cp\", or commit a container without them".into(),
-            ));
-        }
         let layers = self.lower_dirs(c)?;
         let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
         let opts = self.copy_diff_opts(c);
@@ -74,7 +65,7 @@ impl crate::Engine {
         let opts = fsops::LayerOpts {
             skip,
             mtime_clamp,
-            keep_id: copyroot::keep_id_of(&c.config.userns),
+            shift: copyroot::shift_of(&c.config.userns),
         };
         (|| -> std::io::Result<()> {
             let fd = fsops::open_dir(copy)?;

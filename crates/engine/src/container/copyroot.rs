@@ -99,6 +99,17 @@ impl crate::Engine {
         p.is_dir().then_some(p)
     }
 
+    /// How the owners of the container's copy are stored, if it has one
+    /// made through maps of its own ([`shift_of`]): what writes its files
+    /// as a tar maps them back.
+    pub(crate) fn copy_shift(
+        &self,
+        c: &crate::container::Container,
+    ) -> Option<store::fsops::IdShift> {
+        self.copied_root(c.id())
+            .and_then(|_| shift_of(&c.config.userns))
+    }
+
     /// Can overlayfs be mounted here (rootless: in the user namespace)?
     /// Probed once in a helper's mount namespace; the answer is kept in
     /// the runroot (gone at reboot, when the kernel may have changed).
@@ -169,10 +180,10 @@ impl crate::Engine {
     }
 
     /// Make the container's copy in `dir` from `layers` (base first) when
-    /// it gets one (see the module's notes), with keep-id's owners and
-    /// passwd entry, or owners shifted through the rootless maps of
-    /// `--uidmap`/`--gidmap`/`--userns=auto` (`shift`). Says once per
-    /// state root what a copy costs.
+    /// it gets one (see the module's notes), with owners shifted through
+    /// the rootless maps of keep-id, `--uidmap`/`--gidmap`,
+    /// `--userns=auto` or `nomap` (`shift`) and keep-id's passwd entry.
+    /// Says once per state root what a copy costs.
     pub(crate) fn make_copied_root(
         &self,
         dir: &Path,
@@ -213,16 +224,13 @@ impl crate::Engine {
             let fd = store::fsops::open_dir(&copy)?;
             let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
             let opts = store::fsops::CopyOptions {
-                keep_id: keep_id.map(|k| store::fsops::KeepId {
-                    uid: k.uid,
-                    gid: k.gid,
-                }),
                 shift: shift.cloned(),
                 ..Default::default()
             };
             store::fsops::flatten(&refs, fd.as_fd(), &opts)?;
             if let Some(k) = keep_id {
-                add_user(fd.as_fd(), k)?;
+                let root = shift.map_or((0, 0), |m| m.to_outer(0, 0));
+                add_user(fd.as_fd(), k, root)?;
             }
             std::fs::File::create(dir.join(MADE))?.sync_all()
         })();
@@ -238,9 +246,13 @@ impl crate::Engine {
 
 /// podman's keep-id entries: the user in /etc/passwd and its group in
 /// /etc/group, unless the image has those ids already. Written through
-/// the copy's own /etc (its symlinks resolve inside it), stored as the
-/// container's root (outer id 1 under keep-id's shift of 0).
-fn add_user(root: std::os::fd::BorrowedFd<'_>, k: &KeepId) -> std::io::Result<()> {
+/// the copy's own /etc (its symlinks resolve inside it); a new file is
+/// the container's root's (`owner`: its outer ids).
+fn add_user(
+    root: std::os::fd::BorrowedFd<'_>,
+    k: &KeepId,
+    owner: (u32, u32),
+) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::fd::AsRawFd;
     let etc = match store::fsops::dir_in_root(root, Path::new("etc")) {
@@ -269,8 +281,7 @@ fn add_user(root: std::os::fd::BorrowedFd<'_>, k: &KeepId) -> std::io::Result<()
         }
         f.write_all(line.as_bytes())?;
         if new {
-            // The container's root (outer 1 under the shift).
-            std::os::unix::fs::fchown(&f, Some(1), Some(1))?;
+            std::os::unix::fs::fchown(&f, Some(owner.0), Some(owner.1))?;
         }
         Ok(())
     };
@@ -342,18 +353,13 @@ pub(crate) fn keep_id_map(own: u32, size: u32) -> Result<Vec<crate::config::IdMa
     Ok(out)
 }
 
-/// The shift a keep-id container's copy was made with (its maps' entry
-/// for the outer 0 is the user's id inside), `None` for other containers.
-pub(crate) fn keep_id_of(userns: &crate::config::UserNs) -> Option<store::fsops::KeepId> {
-    if !userns.mode.starts_with("keep-id") {
-        return None;
-    }
-    let own =
-        |m: &[crate::config::IdMapping]| m.iter().find(|r| r.host_id == 0).map(|r| r.container_id);
-    Some(store::fsops::KeepId {
-        uid: own(&userns.uid_map)?,
-        gid: own(&userns.gid_map)?,
-    })
+/// The shift a rootless container's copy was made with: its own maps
+/// (keep-id's, `--uidmap`'s, `auto`'s, `nomap`'s) nested in berth's
+/// namespace; `None` for a container sharing berth's ids, and rootful,
+/// where a copy is idmapped like the layers instead.
+pub(crate) fn shift_of(userns: &crate::config::UserNs) -> Option<store::fsops::IdShift> {
+    (crate::rootless::active() && userns.is_private())
+        .then(|| crate::userns::rootless_shift(userns))
 }
 
 /// The keep-id of the user berth runs for: its ids (or `uid`/`gid` given
@@ -402,11 +408,16 @@ mod tests {
         assert_eq!(t, [(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536)]);
         assert_eq!(keep_id_map(0, 10).unwrap().len(), 2);
         assert!(keep_id_map(70000, 65537).is_err());
-        // The copy's owners follow the same map.
-        assert_eq!(store::fsops::KeepId::shift(0, 1000), 1);
-        assert_eq!(store::fsops::KeepId::shift(999, 1000), 1000);
-        assert_eq!(store::fsops::KeepId::shift(1000, 1000), 0);
-        assert_eq!(store::fsops::KeepId::shift(1001, 1000), 1001);
+        // The copy's owners follow the same map, and back.
+        let u = crate::config::UserNs {
+            mode: "keep-id".into(),
+            uid_map: m.clone(),
+            gid_map: m,
+        };
+        let s = crate::userns::rootless_shift(&u);
+        assert_eq!(s.to_outer(0, 999), (1, 1000));
+        assert_eq!(s.to_outer(1000, 1001), (0, 1001));
+        assert_eq!(s.to_container(0, 1), (1000, 0));
     }
 
     #[test]

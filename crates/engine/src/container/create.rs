@@ -1095,19 +1095,19 @@ impl Engine {
             }
             None => None,
         };
-        // Rootless maps of the container's own (`--uidmap`, `auto`, whose
-        // range the transaction above chose): its copied root's owners go
-        // through them.
-        let nested =
-            if rootless && keep_id.is_none() && !matches!(userns_req, crate::userns::Request::Host)
-            {
-                serde_json::from_value::<crate::config::UserNs>(record.config["userns"].clone())
-                    .ok()
-                    .filter(crate::config::UserNs::is_private)
-            } else {
-                None
-            };
-        let shift = nested.as_ref().map(crate::userns::rootless_shift);
+        // Rootless maps of the container's own (keep-id's, `--uidmap`'s,
+        // `auto`'s, whose range the transaction above chose): its copied
+        // root's owners go through them.
+        let nested = if rootless && !matches!(userns_req, crate::userns::Request::Host) {
+            serde_json::from_value::<crate::config::UserNs>(record.config["userns"].clone())
+                .ok()
+                .filter(crate::config::UserNs::is_private)
+        } else {
+            None
+        };
+        let shift = nested
+            .as_ref()
+            .and_then(crate::container::copyroot::shift_of);
         // A copied root (vfs, keep-id, rootless maps) before the volumes
         // are filled from it.
         let copied = {
@@ -1125,8 +1125,9 @@ impl Engine {
         let written = copied
             .and_then(|()| write_etc_files(&dir, &config, dns.as_deref()))
             .and_then(|()| match &nested {
-                Some(u) => give_etc_files(&dir, u.host_ids(0, 0)),
-                None => Ok(()),
+                // keep-id's stay the user's (the container's own id).
+                Some(u) if keep_id.is_none() => give_etc_files(&dir, u.host_ids(0, 0)),
+                _ => Ok(()),
             });
         if let Err(e) = written {
             let _ = self.store().remove_container(&id);

@@ -362,6 +362,7 @@ impl crate::Engine {
     /// volumes) as a tar stream on `out`.
     pub fn export(&self, name_or_id: &str, out: OwnedFd) -> Result<()> {
         let c = self.container(name_or_id)?;
+        let shift = self.copy_shift(&c);
         let view = match self.copied_root(c.id()) {
             Some(copy) => View {
                 lower: Vec::new(),
@@ -380,7 +381,7 @@ impl crate::Engine {
         };
         self.in_rootfs(&view, |root| {
             let mut w = std::io::BufWriter::new(std::fs::File::from(out));
-            fsops::tar_contents(root, &mut w)?;
+            fsops::tar_contents(root, shift.as_ref(), &mut w)?;
             w.flush()
         })
     }
@@ -531,6 +532,7 @@ impl crate::Engine {
                     )
                 });
                 let to_stdout = host.as_os_str() == "-";
+                let shift = self.copy_shift(&c);
                 let host = host.clone();
                 let path = path.clone();
                 let asked = path.clone();
@@ -561,17 +563,23 @@ impl crate::Engine {
                             };
                             if contents_only && is_dir {
                                 let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
-                                fsops::tar_contents(d.as_fd(), &mut w)?;
+                                fsops::tar_contents(d.as_fd(), shift.as_ref(), &mut w)?;
                             } else {
-                                fsops::tar_entry(sdir.as_fd(), &sname, Path::new(&base), &mut w)?;
+                                fsops::tar_entry(
+                                    sdir.as_fd(),
+                                    &sname,
+                                    Path::new(&base),
+                                    shift.as_ref(),
+                                    &mut w,
+                                )?;
                             }
                             return w.flush();
                         }
+                        // `-a` keeps the owners the container sees.
                         let copts = fsops::CopyOptions {
                             owner,
                             overwrite: true,
-                            keep_id: None,
-                            shift: None,
+                            shift: shift.as_ref().map(fsops::IdShift::inverse),
                         };
                         if contents_only && is_dir {
                             let d = fsops::open_subdir(sdir.as_fd(), &sname).map_err(errno)?;
@@ -659,7 +667,6 @@ impl crate::Engine {
                     let copts = fsops::CopyOptions {
                         owner,
                         overwrite: true,
-                        keep_id: None,
                         shift: None,
                     };
                     match &src {

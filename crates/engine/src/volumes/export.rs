@@ -13,7 +13,7 @@ impl crate::Engine {
         let data = self.volume_path(&rec)?;
         let fd = store::fsops::open_dir(&data)
             .map_err(|e| EngineError::io(format!("opening volume {name}"), e))?;
-        store::fsops::tar_contents(fd.as_fd(), out)
+        store::fsops::tar_contents(fd.as_fd(), None, out)
             .map_err(|e| EngineError::io(format!("exporting volume {name}"), e))
     }
 

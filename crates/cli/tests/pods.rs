@@ -1082,30 +1082,39 @@ fn a_pods_cgroup_holds_its_limits_and_its_members() {
 
     // A member that takes more than the pod's memory (and swap) is
     // killed by the OOM killer: the pod's limit holds for it, though it
-    // has none of its own.
+    // has none of its own (the pod's cgroup counts the limit hit).
     let o = b.run(&[
         "run",
-        "--rm",
         "--pod",
         "lim",
+        "--name",
+        "hog",
         IMAGE,
         "sh",
         "-c",
         "head -c 400m /dev/zero | tail > /dev/null",
     ]);
     assert_eq!(code(&o), 137, "{}", stderr(&o));
-    let oom_kills = if cgroup_v1() {
-        read_trim(&cgroup_dir("memory", &path).join("memory.oom_control"))
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"])
+            .trim(),
+        "true"
+    );
+    let hits: u64 = if cgroup_v1() {
+        read_trim(&cgroup_dir("memory", &path).join("memory.failcnt"))
+            .parse()
+            .unwrap()
     } else {
-        read_trim(&cgroup_dir("memory", &path).join("memory.events"))
+        let events = read_trim(&cgroup_dir("memory", &path).join("memory.events"));
+        events
+            .lines()
+            .find_map(|l| l.strip_prefix("max "))
+            .unwrap()
+            .parse()
+            .unwrap()
     };
-    let kills: u64 = oom_kills
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(kills >= 1, "{oom_kills}");
+    assert!(hits >= 1, "the pod's memory limit was never hit");
+    b.ok(&["rm", "hog"]);
     // The others run on.
     assert_eq!(
         b.ok(&["inspect", "-f", "{{.State.Status}}", "m1"]).trim(),

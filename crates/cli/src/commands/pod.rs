@@ -85,7 +85,7 @@ pub struct CreateArgs {
     #[arg(long = "share-parent", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     share_parent: Option<String>,
     /// Number of CPUs the pod's containers may use together (e.g. 0.5).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// CPUs in which the pod's containers may run (0-3, 0,1).
     #[arg(long = "cpuset-cpus")]
@@ -94,10 +94,10 @@ pub struct CreateArgs {
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
     /// Memory limit of the pod (<number>[<unit>], unit b, k, m or g).
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
     memory: Option<String>,
     /// Memory plus swap limit of the pod ('-1': unlimited swap).
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     memory_swap: Option<String>,
     /// Block I/O weight of the pod, 10 to 1000.
     #[arg(long = "blkio-weight")]

@@ -16,7 +16,7 @@ use crate::Failure;
 pub enum PodCommand {
     /// Create a pod: an infra process holding the network, IPC and UTS
     /// namespaces its containers (run --pod) share.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List pods.
     #[command(alias = "ps", alias = "list")]
     Ls(LsArgs),
@@ -314,7 +314,7 @@ pub struct StatsArgs {
 /// Run a `pod` subcommand.
 pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
     match cmd {
-        PodCommand::Create(a) => create(engine, a),
+        PodCommand::Create(a) => create(engine, *a),
         PodCommand::Ls(a) => ls(engine, a),
         PodCommand::Inspect(a) => inspect(engine, a),
         PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| Some(p.id))),

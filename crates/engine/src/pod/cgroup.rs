@@ -215,6 +215,20 @@ impl Engine {
     /// below it (a process still in it is killed: every container of the
     /// pod is gone by now), then its mark.
     pub(crate) fn pod_cgroup_remove(&self, pod_id: &str, path: &str) -> Result<()> {
+        // Only ever a pod's own cgroup, named by its id: never a parent,
+        // whatever a damaged record or mark says.
+        let own = pod_id.len() == 64
+            && pod_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && !path.split('/').any(|c| c == ".." || c == ".")
+            && std::path::Path::new(path)
+                .file_name()
+                .is_some_and(|n| n == std::ffi::OsStr::new(pod_id));
+        if !path.is_empty() && !own {
+            return Err(EngineError::invalid(
+                "pod cgroup",
+                format!("{path:?} is not the cgroup of pod {pod_id}: left alone"),
+            ));
+        }
         if !path.is_empty() {
             if let Some(h) = crate::rootless::cgroup_hierarchy()? {
                 let cg = runtime::cgroup::Cgroup::open(&h, path);
@@ -289,5 +303,22 @@ mod tests {
         assert!(w(5).limits().is_err());
         assert_eq!(w(0).limits().unwrap(), PodLimits::default());
         assert_eq!(w(300).limits().unwrap().blkio_weight, 300);
+    }
+
+    #[test]
+    fn only_a_pods_own_cgroup_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(crate::Paths {
+            root: dir.path().join("root"),
+            runroot: dir.path().join("run"),
+            config: dir.path().join("config"),
+        })
+        .unwrap();
+        let id = "a".repeat(64);
+        let up = format!("/../{id}");
+        for path in ["/", "/berth", "/berth/other", "/berth/../x", up.as_str()] {
+            let e = engine.pod_cgroup_remove(&id, path).unwrap_err();
+            assert!(e.to_string().contains("left alone"), "{path}: {e}");
+        }
     }
 }

@@ -155,6 +155,7 @@ struct HostConfig {
     isolation: String,
     cpuset_cpus: String,
     cpuset_mems: String,
+    cgroup_parent: String,
     links: Option<Vec<String>>,
     volume_driver: String,
 }
@@ -251,6 +252,7 @@ impl Body {
             isolation: some(hc.isolation),
             cpuset_cpus: some(hc.cpuset_cpus),
             cpuset_mems: some(hc.cpuset_mems),
+            cgroup_parent: some(hc.cgroup_parent),
             volume_driver: some(hc.volume_driver),
             links: hc.links.unwrap_or_default(),
             ..Default::default()

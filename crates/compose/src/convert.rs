@@ -348,6 +348,7 @@ pub fn create_request(
     req.memory = limits.and_then(|l| l.memory).or(service.mem_limit);
     req.cpus = limits.and_then(|l| l.cpus).or(service.cpus);
     req.pids_limit = limits.and_then(|l| l.pids).or(service.pids_limit);
+    req.cgroup_parent = service.cgroup_parent.clone().filter(|p| !p.is_empty());
     req.memory_reservation = service
         .deploy
         .as_ref()

@@ -473,6 +473,10 @@ pub struct ContainerConfig {
     /// namespaces), removed only with the pod.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pod_infra: bool,
+    /// `--cgroup-parent`, or its pod's cgroup (empty: berth's `/berth`):
+    /// its cgroup is `<parent>/<id>` in every hierarchy.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cgroup_parent: String,
     /// `--userns`, `--uidmap`, `--gidmap`.
     #[serde(skip_serializing_if = "UserNs::is_host")]
     pub userns: UserNs,
@@ -818,4 +822,52 @@ mod port_tests {
         }
         assert!(PortMapping::parse("1:2:3:4").is_err());
     }
+}
+
+/// The cgroup parent of containers and pods that name none (podman's is
+/// `/libpod_parent`).
+pub const DEFAULT_CGROUP_PARENT: &str = "/berth";
+
+/// The cgroup of `id` under `parent` (empty: [`DEFAULT_CGROUP_PARENT`]), as
+/// an absolute path below every hierarchy's root; a relative parent is
+/// taken from the root, the cgroup of berth's own init process.
+pub fn cgroup_path(parent: &str, id: &str) -> String {
+    let parent = if parent.is_empty() {
+        DEFAULT_CGROUP_PARENT
+    } else {
+        parent
+    };
+    format!("/{}/{id}", parent.trim_matches('/')).replace("//", "/")
+}
+
+impl ContainerConfig {
+    /// Its cgroup's path below every hierarchy's root (`/berth/<id>`, or
+    /// under its pod's cgroup or `--cgroup-parent`).
+    pub fn cgroup_path(&self, id: &str) -> String {
+        cgroup_path(&self.cgroup_parent, id)
+    }
+}
+
+/// Check a `--cgroup-parent` (of a container or a pod): podman's words for
+/// a systemd slice with the cgroupfs manager, and no `..` that would lead
+/// out of the hierarchy.
+pub fn check_cgroup_parent(parent: &str) -> crate::Result<()> {
+    if std::path::Path::new(parent)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(".slice"))
+    {
+        return Err(crate::EngineError::Refused(
+            "systemd slice received as cgroup parent when using cgroupfs: invalid argument".into(),
+        ));
+    }
+    if parent
+        .split('/')
+        .any(|c| c == ".." || c == "." || c.contains('\0'))
+    {
+        return Err(crate::EngineError::invalid(
+            "--cgroup-parent",
+            format!("{parent:?}: a cgroup path without . or .. components (e.g. /mypods)"),
+        ));
+    }
+    Ok(())
 }

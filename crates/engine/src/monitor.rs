@@ -370,17 +370,22 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
+    // The spec names it: `/berth/<id>`, or below its pod's cgroup or
+    // `--cgroup-parent`.
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| crate::config::cgroup_path("", id.as_str()));
     let cgroup = match &hierarchy {
-        Some(h) => {
-            match runtime::cgroup::Cgroup::create(h, &format!("berth/{}", id.as_str()), &resources)
-            {
-                Ok(cg) => Some(cg),
-                Err(e) => {
-                    fail_start(125, format!("creating the cgroup: {e}"));
-                    return Err(());
-                }
+        Some(h) => match runtime::cgroup::Cgroup::create(h, &cgroup_path, &resources) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                fail_start(125, format!("creating the cgroup: {e}"));
+                return Err(());
             }
-        }
+        },
         None => None,
     };
     crate::faults::point("monitor.cgroup-made");
@@ -618,9 +623,7 @@ fn supervise(args: MonitorArgs) -> Result<(), ()> {
     let oom = match &cgroup {
         Some(cg) => cg.oom_killed(),
         None => crate::Engine::container_hierarchy()
-            .map(|h| {
-                runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", id.as_str())).oom_killed()
-            })
+            .map(|h| runtime::cgroup::Cgroup::open(&h, &cgroup_path).oom_killed())
             .unwrap_or(false),
     };
     // A --rm container can never start again, so its cgroup can go after

@@ -531,6 +531,15 @@ pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<St
         || req.pids_limit.is_some()
         || req.cpuset_cpus.is_some()
         || req.cpuset_mems.is_some();
+    limits_ignored(asked)
+}
+
+/// [`limit_warning`] for `pod create`'s limits (podman warns the same).
+pub fn pod_limit_warning(req: &crate::pod::create::PodCreateRequest) -> Option<String> {
+    limits_ignored(req.resources.any())
+}
+
+fn limits_ignored(asked: bool) -> Option<String> {
     if !asked || !wanted() {
         return None;
     }

@@ -562,7 +562,7 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": format!("/berth/{}", inp.id),
+        "cgroupsPath": c.cgroup_path(inp.id),
         "devices": devices,
     });
     if c.userns.is_private() {

@@ -16,7 +16,7 @@ use crate::Failure;
 pub enum PodCommand {
     /// Create a pod: an infra process holding the network, IPC and UTS
     /// namespaces its containers (run --pod) share.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List pods.
     #[command(alias = "ps", alias = "list")]
     Ls(LsArgs),
@@ -77,6 +77,104 @@ pub struct CreateArgs {
     /// Add a custom host-to-IP mapping (host:ip) to the pod's /etc/hosts.
     #[arg(long = "add-host", value_name = "HOST:IP")]
     add_host: Vec<String>,
+    /// Make the pod's cgroup below this path (default /berth).
+    #[arg(long = "cgroup-parent")]
+    cgroup_parent: Option<String>,
+    /// Make the cgroups of the pod's containers below the pod's, where its
+    /// limits hold (default true; false: the pod has no cgroup).
+    #[arg(long = "share-parent", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    share_parent: Option<String>,
+    /// Number of CPUs the pod's containers may use together (e.g. 0.5).
+    #[arg(long, allow_hyphen_values = true)]
+    cpus: Option<String>,
+    /// CPUs in which the pod's containers may run (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes the pod's containers may use (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Memory limit of the pod (<number>[<unit>], unit b, k, m or g).
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory plus swap limit of the pod ('-1': unlimited swap).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Block I/O weight of the pod, 10 to 1000.
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<String>,
+}
+
+impl CreateArgs {
+    /// The limit flags, parsed; podman's words for values it refuses.
+    fn resources(&self) -> Result<engine::pod::cgroup::PodResources, Failure> {
+        // podman's flag parser (Go's strconv) for --cpus.
+        let cpus = self
+            .cpus
+            .as_deref()
+            .map(|c| {
+                c.parse::<f64>().map_err(|_| {
+                    Failure::flag_value(
+                        c,
+                        "--cpus",
+                        &format!("strconv.ParseFloat: parsing \"{c}\": invalid syntax"),
+                    )
+                })
+            })
+            .transpose()?;
+        // podman's words for both memory flags.
+        let size = |v: &str| {
+            model::size::parse_bytes(v).map_err(|_| {
+                Failure::usage(format!("invalid value for memory: invalid size: '{v}'"))
+            })
+        };
+        let memory = self.memory.as_deref().map(size).transpose()?;
+        let memory_swap = self
+            .memory_swap
+            .as_deref()
+            .map(|v| {
+                if v == "-1" {
+                    Ok(-1)
+                } else {
+                    size(v).map(|b| b as i64)
+                }
+            })
+            .transpose()?;
+        let blkio_weight = self
+            .blkio_weight
+            .as_deref()
+            .map(|v| {
+                v.parse::<u16>().map_err(|_| {
+                    Failure::usage(format!(
+                        "invalid value for blkio-weight: {v:?} is not a weight (a number from 10 to 1000)"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(engine::pod::cgroup::PodResources {
+            cpus,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            memory,
+            memory_swap,
+            blkio_weight,
+        })
+    }
+
+    /// `--share-parent[=BOOL]`, as Go's strconv.ParseBool takes it.
+    fn share_parent(&self) -> Result<Option<bool>, Failure> {
+        self.share_parent
+            .as_deref()
+            .map(|v| match v {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+                _ => Err(Failure::flag_value(
+                    v,
+                    "--share-parent",
+                    &format!("strconv.ParseBool: parsing \"{v}\": invalid syntax"),
+                )),
+            })
+            .transpose()
+    }
 }
 
 /// `pod ls`.
@@ -216,7 +314,7 @@ pub struct StatsArgs {
 /// Run a `pod` subcommand.
 pub fn dispatch(engine: &Engine, cmd: PodCommand) -> Result<(), Failure> {
     match cmd {
-        PodCommand::Create(a) => create(engine, a),
+        PodCommand::Create(a) => create(engine, *a),
         PodCommand::Ls(a) => ls(engine, a),
         PodCommand::Inspect(a) => inspect(engine, a),
         PodCommand::Start(a) => each(&a.pods, |p| engine.pod_start(p).map(|p| Some(p.id))),
@@ -286,7 +384,9 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let pod = engine.pod_create(&engine::pod::create::PodCreateRequest {
+    let resources = a.resources()?;
+    let share_parent = a.share_parent()?;
+    let req = engine::pod::create::PodCreateRequest {
         name: a.name,
         hostname: a.hostname,
         share: a.share,
@@ -295,7 +395,14 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         labels,
         extra_hosts: a.add_host,
         create_command: std::env::args().collect(),
-    })?;
+        cgroup_parent: a.cgroup_parent,
+        share_parent,
+        resources,
+    };
+    if let Some(w) = engine::rootless::pod_limit_warning(&req) {
+        eprintln!("{w}");
+    }
+    let pod = engine.pod_create(&req)?;
     println!("{}", pod.id);
     Ok(())
 }

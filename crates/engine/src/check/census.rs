@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::host;
 use super::{
     BerthProcess, Census, CgroupDirs, ContainerRef, HostLink, MountEntry, MountOwner,
-    NamespaceProcs, ProcessRole, RuleEntry, RuleOwner, RuleTag, RunFile,
+    NamespaceProcs, PodCgroupDirs, ProcessRole, RuleEntry, RuleOwner, RuleTag, RunFile,
 };
 use model::ContainerId;
 
@@ -133,7 +133,9 @@ impl Engine {
             });
         }
 
-        // Cgroups named after this root's containers.
+        // Cgroups named after this root's containers: `/berth/<id>`, and
+        // those below a pod's cgroup or another `--cgroup-parent`; the
+        // cgroups of its pods, by their marks in the run root.
         if let Ok(h) = runtime::cgroup::Hierarchy::detect() {
             for (name, dirs) in host::berth_cgroups(&h) {
                 let Some(c) = known.container(&name) else {
@@ -145,6 +147,22 @@ impl Engine {
                     dirs,
                 });
             }
+            for c in known.containers.values() {
+                if c.config.cgroup_parent.is_empty() {
+                    continue;
+                }
+                let dirs =
+                    runtime::cgroup::Cgroup::open(&h, &c.config.cgroup_path(c.id().as_str()))
+                        .existing_dirs();
+                if !dirs.is_empty() {
+                    census.cgroups.push(CgroupDirs {
+                        container: c.id().clone(),
+                        pids: host::cgroup_pids(&dirs),
+                        dirs,
+                    });
+                }
+            }
+            census.pod_cgroups = self.pod_cgroups_of(&h);
         }
 
         // Without a cgroup (rootless on v1): the processes of a `--pid
@@ -359,6 +377,31 @@ impl Engine {
             };
             out.push(entry);
         }
+        out
+    }
+
+    /// The pods' cgroups this root marked (`pod-cgroups/<pod id>` in its
+    /// run root, naming the path), with what of them the host holds.
+    fn pod_cgroups_of(&self, h: &runtime::cgroup::Hierarchy) -> Vec<PodCgroupDirs> {
+        let dir = self.paths().runroot.join("pod-cgroups");
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PodCgroupDirs> = rd
+            .flatten()
+            .filter_map(|e| {
+                let pod = e.file_name().to_string_lossy().into_owned();
+                let path = std::fs::read_to_string(e.path()).ok()?.trim().to_string();
+                let cg = runtime::cgroup::Cgroup::open(h, &path);
+                Some(PodCgroupDirs {
+                    pod,
+                    dirs: cg.existing_dirs(),
+                    pids: cg.tree_pids(),
+                    path,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.pod.cmp(&b.pod));
         out
     }
 

@@ -213,6 +213,22 @@ pub struct Census {
     /// Files under its run root that name containers, networks or
     /// processes.
     pub run_files: Vec<RunFile>,
+    /// Its pods' cgroups (marked in its run root), whether or not the pod
+    /// is still recorded.
+    pub pod_cgroups: Vec<PodCgroupDirs>,
+}
+
+/// The cgroup of one of this root's pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodCgroupDirs {
+    /// The pod's id.
+    pub pod: String,
+    /// Its cgroup path (`/berth/<pod id>`).
+    pub path: String,
+    /// Its dir in each hierarchy that has it.
+    pub dirs: Vec<PathBuf>,
+    /// The processes in them and below them.
+    pub pids: Vec<i32>,
 }
 
 /// `system check` options.
@@ -253,7 +269,20 @@ impl Engine {
             census.links = self.links_of(&known);
             problems = host_problems(&known, &census);
         }
-        problems.extend(pod_problems(&known, &self.store().pods()?));
+        let pods = self.store().pods()?;
+        problems.extend(pod_problems(&known, &pods));
+        // A pod's cgroup is its own while the pod is recorded (with or
+        // without running containers); once it is not, it is left over.
+        for g in &census.pod_cgroups {
+            if !pods.iter().any(|p| p.id == g.pod) {
+                problems.push(Problem::OrphanPodCgroup {
+                    pod: g.pod.clone(),
+                    path: g.path.clone(),
+                    dirs: g.dirs.clone(),
+                    pids: g.pids.clone(),
+                });
+            }
+        }
         problems.extend(audit.findings.into_iter().map(Problem::Store));
         problems.sort_by_key(Problem::area);
         Ok(CheckReport {

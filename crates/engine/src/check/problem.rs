@@ -86,6 +86,18 @@ pub enum Problem {
         /// The dirs.
         dirs: Vec<PathBuf>,
     },
+    /// The cgroup of a pod that is no longer recorded (its removal was
+    /// cut short), with whatever is left below it.
+    OrphanPodCgroup {
+        /// The pod's id.
+        pod: String,
+        /// Its cgroup path.
+        path: String,
+        /// Its dirs (none: only its mark in the run root is left).
+        dirs: Vec<PathBuf>,
+        /// Processes still in it.
+        pids: Vec<i32>,
+    },
     /// A mount under the state or run root that nothing of berth's uses.
     StrayMount {
         /// The mount point.
@@ -257,7 +269,7 @@ impl Problem {
             | Problem::StrayProcesses { .. }
             | Problem::UnrecordedProcess { .. }
             | Problem::OrphanDns { .. } => Area::Processes,
-            Problem::EmptyCgroup { .. } => Area::Cgroups,
+            Problem::EmptyCgroup { .. } | Problem::OrphanPodCgroup { .. } => Area::Cgroups,
             Problem::StrayMount { .. } => Area::Mounts,
             Problem::StrayVeth { .. } | Problem::StrayBridge { .. } | Problem::StaleRule { .. } => {
                 Area::Network
@@ -306,6 +318,10 @@ impl Problem {
             )),
             Problem::OrphanDns { .. } => repair("stops it", "stopped it"),
             Problem::EmptyCgroup { .. } => repair("removes it", "removed it"),
+            Problem::OrphanPodCgroup { .. } => repair(
+                "kills what is left in it and removes it",
+                "removed it",
+            ),
             Problem::StrayMount { .. } => repair("unmounts it", "unmounted it"),
             Problem::StrayVeth { .. } | Problem::StrayBridge { .. } => repair("deletes it", "deleted it"),
             Problem::StaleRule { .. } => repair("removes it", "removed it"),
@@ -405,6 +421,27 @@ impl fmt::Display for Problem {
                     2 => write!(f, " (and 1 more hierarchy)"),
                     n => write!(f, " (and {} more hierarchies)", n - 1),
                 }
+            }
+            Problem::OrphanPodCgroup {
+                pod,
+                path,
+                dirs,
+                pids,
+            } => {
+                let pod = &pod[..12.min(pod.len())];
+                if dirs.is_empty() {
+                    return write!(f, "pod {pod} is removed but the mark of its cgroup {path} is left");
+                }
+                write!(
+                    f,
+                    "pod {pod} is removed but its cgroup {path} is left in {} hierarchies",
+                    dirs.len()
+                )?;
+                if !pids.is_empty() {
+                    let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+                    write!(f, ", with processes {}", list.join(" "))?;
+                }
+                Ok(())
             }
             Problem::StrayMount { path, fstype } => write!(
                 f,

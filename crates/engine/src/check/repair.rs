@@ -85,6 +85,12 @@ impl Engine {
                 }
                 Ok(self.cgroup_of(&c)?.destroy()?)
             }
+            Problem::OrphanPodCgroup { pod, path, .. } => {
+                if self.store().pods()?.iter().any(|p| &p.id == pod) {
+                    return Err(gone("the pod is recorded again"));
+                }
+                self.pod_cgroup_remove(pod, path)
+            }
             Problem::StrayMount { path, .. } => {
                 let known = self.known()?;
                 let root = super::host::canonical(&self.paths().root);

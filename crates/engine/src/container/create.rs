@@ -164,6 +164,9 @@ pub struct CreateRequest {
     pub endpoint_links: Vec<String>,
     /// `--pod`: the container joins a pod's namespaces.
     pub pod: PodMembership,
+    /// `--cgroup-parent`: its cgroup is made below this one (a pod's
+    /// member: below the pod's cgroup unless given).
+    pub cgroup_parent: Option<String>,
     /// `--userns` (`host`, `auto[:size=N]`; podman's words for the others).
     pub userns: Option<String>,
     /// `--uidmap CONTAINER:HOST:SIZE`.
@@ -554,6 +557,9 @@ impl Engine {
             },
         };
         check_limits(req.memory, req.memory_swap, req.cpus)?;
+        if let Some(p) = &req.cgroup_parent {
+            crate::config::check_cgroup_parent(p)?;
+        }
         if let (Some(m), Some(r)) = (req.memory, req.memory_reservation) {
             if r > m {
                 return Err(EngineError::invalid(
@@ -978,6 +984,7 @@ impl Engine {
             ipc_mode,
             sysctls: req.sysctls.clone(),
             mounts: plan.mounts,
+            cgroup_parent: req.cgroup_parent.clone().unwrap_or_default(),
             memory: req.memory.unwrap_or(0) as i64,
             memory_swap: req.memory_swap.unwrap_or(0),
             memory_reservation: req.memory_reservation.unwrap_or(0) as i64,

@@ -129,7 +129,7 @@ impl Engine {
             None => None,
         };
         let hierarchy = Self::container_hierarchy()?;
-        let cg = runtime::cgroup::Cgroup::open(&hierarchy, &format!("berth/{}", id.as_str()));
+        let cg = runtime::cgroup::Cgroup::open(&hierarchy, &c.config.cgroup_path(id.as_str()));
         let join_cgroup = |pid: i32| -> Result<(), runtime::RuntimeError> {
             cg.add_pid(pid)
                 .map_err(|e| runtime::RuntimeError::Hook(e.to_string()))

@@ -441,7 +441,7 @@ impl crate::Engine {
         let layer_path = tmp.path().join("layer.tar");
         let cgroup = if pause && c.is_running() {
             let h = Self::container_hierarchy()?;
-            let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
+            let cg = runtime::cgroup::Cgroup::open(&h, &c.config.cgroup_path(c.id().as_str()));
             match cg.freeze() {
                 Ok(()) => Some(cg),
                 // It ended since it was read (its cgroup went with it,

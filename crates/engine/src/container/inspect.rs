@@ -105,7 +105,7 @@ impl Engine {
                 "ShmSize": if c.config.shm_size > 0 { c.config.shm_size } else { 67108864 },
                 "ConsoleSize": [0, 0],
                 "Isolation": cfg.isolation,
-                "CgroupParent": "",
+                "CgroupParent": cfg.cgroup_parent,
                 "BlkioWeight": 0,
                 "BlkioWeightDevice": [],
                 "BlkioDeviceReadBps": Value::Null,

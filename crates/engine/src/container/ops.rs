@@ -102,7 +102,7 @@ impl Engine {
         let h = Self::container_hierarchy()?;
         Ok(runtime::cgroup::Cgroup::open(
             &h,
-            &format!("berth/{}", c.id().as_str()),
+            &c.config.cgroup_path(c.id().as_str()),
         ))
     }
 
@@ -565,7 +565,7 @@ impl Engine {
             });
         }
         let h = Self::container_hierarchy()?;
-        let cg = runtime::cgroup::Cgroup::open(&h, &format!("berth/{}", c.id().as_str()));
+        let cg = runtime::cgroup::Cgroup::open(&h, &c.config.cgroup_path(c.id().as_str()));
         let mut pids = cg.pids().unwrap_or_default();
         if pids.is_empty() {
             // No cgroup of its own (rootless on v1): its pid namespace.

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 
+use super::cgroup::PodResources;
 use super::{Pod, PodConfig, SharedNamespace};
 use crate::config::{NetworkMode, PortMapping};
 use crate::container::create::{CreateRequest, PodMembership};
@@ -28,6 +29,14 @@ pub struct PodCreateRequest {
     pub extra_hosts: Vec<String>,
     /// The command line, for `CreateCommand`.
     pub create_command: Vec<String>,
+    /// `--cgroup-parent` (`/berth` when absent).
+    pub cgroup_parent: Option<String>,
+    /// `--share-parent` (true when absent: the containers' cgroups are
+    /// made below the pod's; false: the pod has no cgroup, as podman).
+    pub share_parent: Option<bool>,
+    /// `--cpus`, `--cpuset-cpus`, `--cpuset-mems`, `-m`, `--memory-swap`,
+    /// `--blkio-weight`.
+    pub resources: PodResources,
 }
 
 /// podman's words for a member that brings its own network.
@@ -60,7 +69,25 @@ impl Engine {
                 "the pod does not share its UTS namespace (--share without uts): set hostnames per container",
             ));
         }
+        let limits = req.resources.limits()?;
+        if let Some(p) = &req.cgroup_parent {
+            crate::config::check_cgroup_parent(p)?;
+        }
+        let share_parent = req.share_parent.unwrap_or(true);
+        let cgroup_parent = req
+            .cgroup_parent
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| crate::config::DEFAULT_CGROUP_PARENT.to_string());
+        // Rootless without a cgroup of the user's (cgroup v1): none, and
+        // the limits are ignored (the front end warns, as podman).
+        let has_cgroups = crate::rootless::cgroup_hierarchy()?.is_some();
         let id = model::ContainerId::random().as_str().to_string();
+        let cgroup_path = if share_parent && has_cgroups {
+            crate::config::cgroup_path(&cgroup_parent, &id)
+        } else {
+            String::new()
+        };
         let name = match &req.name {
             Some(n) if !model::id::valid_container_name(n) => {
                 return Err(EngineError::Refused(format!(
@@ -80,6 +107,10 @@ impl Engine {
             ports: req.ports.clone(),
             labels: req.labels.clone(),
             create_command: req.create_command.clone(),
+            cgroup_parent,
+            cgroup_path: cgroup_path.clone(),
+            share_parent,
+            limits: limits.clone(),
         };
         let doc = |c: &PodConfig| {
             serde_json::to_value(c)
@@ -93,6 +124,20 @@ impl Engine {
             config: doc(&config)?,
         })?;
         crate::faults::point("pod-create.row-written");
+        let pod = Pod {
+            id: id.clone(),
+            name: name.clone(),
+            config: config.clone(),
+        };
+        if let Err(e) = self.pod_cgroup_ensure(&pod) {
+            let _ = self.pod_cgroup_remove(&id, &cgroup_path);
+            let _ = self.store().remove_pod(&id);
+            return Err(e);
+        }
+        // Without a pod cgroup (`--share-parent=false`) the limits are the
+        // infra container's own, as podman's.
+        let own = |on: bool| on && cgroup_path.is_empty() && has_cgroups;
+        let l = &limits;
         let (network, networks) = if !net {
             (NetworkMode::None, Vec::new())
         } else {
@@ -120,11 +165,18 @@ impl Engine {
             labels: req.labels.clone(),
             extra_hosts: req.extra_hosts.clone(),
             pod: PodMembership::Infra(id.clone()),
+            cgroup_parent: (!cgroup_path.is_empty()).then(|| cgroup_path.clone()),
+            memory: own(l.memory_limit > 0).then_some(l.memory_limit),
+            memory_swap: own(l.memory_limit > 0).then_some(l.memory_swap),
+            cpus: own(l.cpu_quota > 0).then(|| l.cpu_quota as f64 / l.cpu_period as f64),
+            cpuset_cpus: own(!l.cpuset_cpus.is_empty()).then(|| l.cpuset_cpus.clone()),
+            cpuset_mems: own(!l.cpuset_mems.is_empty()).then(|| l.cpuset_mems.clone()),
             ..Default::default()
         };
         let created = match self.create(&infra) {
             Ok(c) => c,
             Err(e) => {
+                let _ = self.pod_cgroup_remove(&id, &cgroup_path);
                 let _ = self.store().remove_pod(&id);
                 return Err(e);
             }
@@ -139,6 +191,7 @@ impl Engine {
         });
         if let Err(e) = recorded {
             let _ = self.remove_container(created, true, true);
+            let _ = self.pod_cgroup_remove(&id, &cgroup_path);
             let _ = self.store().remove_pod(&id);
             return Err(e);
         }
@@ -158,6 +211,12 @@ impl Engine {
         let infra = format!("container:{}", pod.config.infra_id);
         let mut out = req.clone();
         out.pod = PodMembership::Member(pod.id.clone());
+        // Below the pod's cgroup, unless it has none or the member names
+        // its own parent (podman 4.3 takes `--cgroup-parent` of a member
+        // and places it there, outside the pod's limits).
+        if out.cgroup_parent.is_none() && !pod.config.cgroup_path.is_empty() {
+            out.cgroup_parent = Some(pod.config.cgroup_path.clone());
+        }
         if pod.shares(SharedNamespace::Net) {
             // `default`: no --network given (the CLI's word for it).
             let own_network = req.network_mode_name.as_deref() != Some("default");

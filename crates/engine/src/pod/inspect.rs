@@ -44,8 +44,12 @@ impl Engine {
         Ok(out)
     }
 
-    /// `pod inspect`: podman's document (the pod has no cgroup of its
-    /// own in berth, so podman's `CgroupParent`/`CgroupPath` are left out).
+    /// `pod inspect`: podman's document, its cgroup and limits as podman
+    /// 4.3 prints them (`CreateCgroup`, `CgroupParent`, `CgroupPath` when
+    /// it has one; `cpu_period`, `cpu_quota`, `cpuset_cpus` in
+    /// `InfraConfig` too; `memory_limit`, `memory_swap`, `blkio_weight`
+    /// only when set — podman 4.3 leaves the memory ones out unless a CPU
+    /// limit is set too, which berth does not copy).
     pub fn pod_inspect(&self, name_or_id: &str) -> Result<Value> {
         let pod = self.pod(name_or_id)?;
         let containers = self.pod_containers(&pod)?;
@@ -71,6 +75,9 @@ impl Engine {
             "ExitPolicy": "continue",
             "State": status.as_str(),
             "Hostname": pod.config.hostname,
+            "CreateCgroup": pod.config.share_parent,
+            "CgroupParent": pod.config.cgroup_parent,
+            "CgroupPath": pod.config.cgroup_path,
             "CreateInfra": true,
             "InfraContainerID": pod.config.infra_id,
             "InfraConfig": {
@@ -98,8 +105,43 @@ impl Engine {
                 "State": c.state.status.as_str(),
             })).collect::<Vec<_>>(),
         });
+        if pod.config.cgroup_path.is_empty() {
+            doc.as_object_mut().map(|d| d.remove("CgroupPath"));
+        }
         if !pod.config.labels.is_empty() {
             doc["Labels"] = json!(pod.config.labels);
+        }
+        let l = &pod.config.limits;
+        let mut cpu = serde_json::Map::new();
+        if l.cpu_quota > 0 {
+            cpu.insert("cpu_period".into(), json!(l.cpu_period));
+            cpu.insert("cpu_quota".into(), json!(l.cpu_quota));
+        }
+        if !l.cpuset_cpus.is_empty() {
+            cpu.insert("cpuset_cpus".into(), json!(l.cpuset_cpus));
+        }
+        // In InfraConfig before its namespace keys, as podman orders them.
+        if let Some(infra) = doc["InfraConfig"].as_object_mut() {
+            let tail: Vec<(String, Value)> = ["pid_ns", "userns", "uts_ns"]
+                .iter()
+                .filter_map(|k| infra.remove(*k).map(|v| (k.to_string(), v)))
+                .collect();
+            infra.extend(cpu.clone());
+            infra.extend(tail);
+        }
+        let d = doc.as_object_mut().expect("an object");
+        d.extend(cpu);
+        if !l.cpuset_mems.is_empty() {
+            d.insert("cpuset_mems".into(), json!(l.cpuset_mems));
+        }
+        if l.memory_limit > 0 {
+            d.insert("memory_limit".into(), json!(l.memory_limit));
+            if l.memory_swap > 0 {
+                d.insert("memory_swap".into(), json!(l.memory_swap));
+            }
+        }
+        if l.blkio_weight > 0 {
+            d.insert("blkio_weight".into(), json!(l.blkio_weight));
         }
         Ok(doc)
     }

@@ -121,6 +121,10 @@ impl Engine {
         some_failed("removing", failures)?;
         crate::faults::point("pod-rm.containers-removed");
         self.store().remove_pod(&pod.id)?;
+        // The cgroup last: a removal cut short here leaves it marked as
+        // this root's, and `system check --repair` removes it.
+        crate::faults::point("pod-rm.row-removed");
+        self.pod_cgroup_remove(&pod.id, &pod.config.cgroup_path)?;
         self.emit("pod", "remove", &pod.id, &[("name", pod.name.as_str())]);
         Ok(pod)
     }

@@ -7,6 +7,8 @@
 //! `--ipc` and `--uts` `container:<infra>`, and starting it starts the
 //! infra first. One file per operation.
 
+/// The pod's cgroup and its limits.
+pub mod cgroup;
 /// `pod create`.
 pub mod create;
 /// `pod inspect` and the rows of `pod ps`.
@@ -118,6 +120,21 @@ pub struct PodConfig {
     pub labels: BTreeMap<String, String>,
     /// The command line that made it (podman's `CreateCommand`).
     pub create_command: Vec<String>,
+    /// `--cgroup-parent` (`/berth` when not given).
+    pub cgroup_parent: String,
+    /// Its cgroup (`<parent>/<id>`); empty when it has none
+    /// (`--share-parent=false`, rootless without a delegated cgroup, a pod
+    /// made by a berth before pods had cgroups).
+    pub cgroup_path: String,
+    /// `--share-parent`: its containers' cgroups are made below its own.
+    #[serde(default = "share_parent_default")]
+    pub share_parent: bool,
+    /// Its limits (`--cpus`, `-m`…), written in its cgroup.
+    pub limits: cgroup::PodLimits,
+}
+
+fn share_parent_default() -> bool {
+    true
 }
 
 /// A pod with its document decoded.
@@ -254,6 +271,9 @@ impl Engine {
     /// starts: the member joins its namespaces).
     pub(crate) fn ensure_pod_infra(&self, pod_id: &str) -> Result<()> {
         let pod = self.pod(pod_id)?;
+        // Its cgroup first (gone after a reboot): the infra and the
+        // members are made below it.
+        self.pod_cgroup_ensure(&pod)?;
         let infra = self.container(&pod.config.infra_id).map_err(|_| {
             EngineError::Conflict(format!(
                 "the infra container of pod {} is gone: remove the pod with berth pod rm -f {} and create it again",

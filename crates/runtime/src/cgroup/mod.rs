@@ -47,6 +47,17 @@ pub enum CgroupError {
         /// The error.
         source: std::io::Error,
     },
+    /// A limit the kernel has no file for (a blkio weight without the CFQ
+    /// or BFQ I/O scheduler).
+    #[error("this kernel does not support {what} (none of {files} in {dir})")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// The files looked for.
+        files: &'static str,
+        /// The cgroup dir.
+        dir: PathBuf,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
@@ -147,6 +158,13 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
         num(d.minor()),
         d.access().clone().unwrap_or_else(|| "rwm".into())
     )
+}
+
+/// A blkio weight (10..1000) to cgroup v2 io.weight (1..10000), as crun
+/// converts it.
+pub fn blkio_to_io_weight(weight: u16) -> u64 {
+    let w = u64::from(weight.clamp(10, 1000));
+    1 + ((w - 10) * 9999) / 990
 }
 
 /// cpu.shares (2..262144) to cgroup v2 cpu.weight (1..10000), as runc does.
@@ -301,6 +319,22 @@ impl Cgroup {
                 };
                 write(&d.join("pids.max"), &v)?;
             }
+            if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
+                if d.join("io.bfq.weight").exists() {
+                    write(&d.join("io.bfq.weight"), &w.to_string())?;
+                } else if d.join("io.weight").exists() {
+                    write(
+                        &d.join("io.weight"),
+                        &format!("default {}", blkio_to_io_weight(w)),
+                    )?;
+                } else {
+                    return Err(CgroupError::Unsupported {
+                        what: "Block I/O weight",
+                        files: "io.bfq.weight, io.weight",
+                        dir: d.clone(),
+                    });
+                }
+            }
             if res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
                 tracing::debug!("cgroup v2 device rules need eBPF; not enforced");
             }
@@ -350,6 +384,19 @@ impl Cgroup {
                 p.limit().to_string()
             };
             write(&d.join("pids.max"), &v)?;
+        }
+        if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
+            let d = self.dir_of("blkio").ok_or(CgroupError::NoHierarchy)?;
+            let file = ["blkio.weight", "blkio.bfq.weight"]
+                .into_iter()
+                .map(|f| d.join(f))
+                .find(|f| f.exists())
+                .ok_or_else(|| CgroupError::Unsupported {
+                    what: "Block I/O weight",
+                    files: "blkio.weight, blkio.bfq.weight",
+                    dir: d.to_path_buf(),
+                })?;
+            write(&file, &w.to_string())?;
         }
         if let (Some(devs), Some(d)) = (res.devices(), self.dir_of("devices")) {
             for rule in devs {
@@ -464,6 +511,63 @@ impl Cgroup {
         }
     }
 
+    /// Its dirs that exist now, one per hierarchy.
+    pub fn existing_dirs(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| d.clone())
+            .filter(|d| d.is_dir())
+            .collect()
+    }
+
+    /// The processes in it and in every cgroup below it, in any hierarchy.
+    pub fn tree_pids(&self) -> Vec<i32> {
+        fn walk(d: &Path, out: &mut Vec<i32>) {
+            if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            for sub in subdirs(d) {
+                walk(&sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        for (_, d) in &self.dirs {
+            walk(d, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Remove it and every cgroup below it (a pod's cgroup with what is
+    /// left of its members'), deepest first; idempotent.
+    pub fn destroy_tree(&self) -> Result<(), CgroupError> {
+        fn below(d: &Path, out: &mut Vec<PathBuf>) {
+            for sub in subdirs(d) {
+                below(&sub, out);
+                out.push(sub);
+            }
+        }
+        let mut last = None;
+        for (_, d) in &self.dirs {
+            let mut under = Vec::new();
+            below(d, &mut under);
+            for sub in under {
+                let one = Cgroup {
+                    dirs: vec![(Vec::new(), sub)],
+                    v2: self.v2,
+                };
+                if let Err(e) = one.destroy() {
+                    last = Some(e);
+                }
+            }
+        }
+        if let Err(e) = self.destroy() {
+            last = Some(e);
+        }
+        last.map_or(Ok(()), Err)
+    }
+
     /// Remove it everywhere (retrying while exiting processes leave);
     /// idempotent.
     pub fn destroy(&self) -> Result<(), CgroupError> {
@@ -488,6 +592,18 @@ impl Cgroup {
         }
         last.map_or(Ok(()), Err)
     }
+}
+
+/// The cgroup dirs directly below `d`.
+fn subdirs(d: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(d)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// cpuset needs cpus and mems set at every level before a task can join:
@@ -641,6 +757,87 @@ mod tests {
         assert!(!cg.oom_killed());
         std::fs::write(d.join("cgroup.procs"), "12\n34\n").unwrap();
         assert_eq!(cg.pids().unwrap(), vec![12, 34]);
+    }
+
+    /// A pod's cgroup with its limits and a member nested below it, on a
+    /// v2 tree (a directory standing for cgroupfs).
+    #[test]
+    fn v2_pod_cgroup_with_a_nested_member() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        let h = Hierarchy::V2 {
+            root: root.path().to_path_buf(),
+        };
+        let pod: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}
+        }))
+        .unwrap();
+        let pod_dir = root.path().join("berth/p1");
+        std::fs::create_dir_all(&pod_dir).unwrap();
+        std::fs::write(
+            pod_dir.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        let pcg = Cgroup::create(&h, "/berth/p1", &pod).unwrap();
+        let r = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(r(&pod_dir, "memory.max"), "67108864");
+        assert_eq!(r(&pod_dir, "memory.swap.max"), "67108864");
+        assert_eq!(r(&pod_dir, "cpu.max"), "50000 100000");
+        assert_eq!(r(&pod_dir, "cpuset.cpus"), "0");
+        assert_eq!(r(&pod_dir, "cpuset.mems"), "0");
+        // The member below it: its controllers enabled on the pod's
+        // subtree_control too, so the pod's limits cover it.
+        Cgroup::create(&h, "/berth/p1/c1", &LinuxResources::default()).unwrap();
+        assert!(pod_dir.join("c1").is_dir());
+        assert_eq!(
+            r(&pod_dir, "cgroup.subtree_control"),
+            "+cpu +memory +pids +cpuset +io"
+        );
+        std::fs::write(pod_dir.join("cgroup.procs"), "").unwrap();
+        std::fs::write(pod_dir.join("c1/cgroup.procs"), "41\n42\n").unwrap();
+        assert_eq!(pcg.tree_pids(), vec![41, 42]);
+        assert_eq!(pcg.existing_dirs(), vec![pod_dir.clone()]);
+    }
+
+    #[test]
+    fn blkio_weight_goes_where_the_kernel_has_a_file() {
+        let weight: LinuxResources =
+            serde_json::from_value(serde_json::json!({"blockIO": {"weight": 500}})).unwrap();
+        // v2 with BFQ: the weight as is; with io.weight only: converted.
+        let root = tempfile::tempdir().unwrap();
+        let h = Hierarchy::V2 {
+            root: root.path().to_path_buf(),
+        };
+        let d = root.path().join("berth/bfq");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("io.bfq.weight"), "default 100\n").unwrap();
+        Cgroup::create(&h, "berth/bfq", &weight).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.bfq.weight")).unwrap(),
+            "500"
+        );
+        let d = root.path().join("berth/io");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("io.weight"), "default 100\n").unwrap();
+        Cgroup::create(&h, "berth/io", &weight).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.weight")).unwrap(),
+            format!("default {}", blkio_to_io_weight(500))
+        );
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+        // Neither file: refused, saying which files were looked for.
+        let e = Cgroup::open(&h, "berth/none").apply(&weight).unwrap_err();
+        assert!(
+            e.to_string().starts_with("this kernel does not support Block I/O weight (none of io.bfq.weight, io.weight in "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub struct CreateArgs {
     /// Memory nodes in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Make the container's cgroup below this path (a pod's member: below
+    /// the pod's cgroup unless given).
+    #[arg(long = "cgroup-parent")]
+    cgroup_parent: Option<String>,
     /// Volume driver for the container (only `local`).
     #[arg(long = "volume-driver")]
     volume_driver: Option<String>,
@@ -548,6 +552,7 @@ impl CreateArgs {
             isolation: self.isolation.clone(),
             cpuset_cpus: self.cpuset_cpus.clone(),
             cpuset_mems: self.cpuset_mems.clone(),
+            cgroup_parent: self.cgroup_parent.clone().filter(|p| !p.is_empty()),
             volume_driver: self.volume_driver.clone(),
             links,
             endpoint_links,

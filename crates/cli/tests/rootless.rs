@@ -2420,6 +2420,20 @@ fn auto_uidmapping_and_userns_container_rootless() {
     u.ok(&["exec", "joiner", "touch", "/u/joined"]);
     let md = std::fs::metadata(userdir.join("joined")).unwrap();
     assert_eq!(md.uid(), u.sub_start);
+    // ns:PATH, the donor's namespace by its path.
+    let pid = u.ok(&["inspect", "-f", "{{.State.Pid}}", "donor"]);
+    let by_path = format!("--userns=ns:/proc/{}/ns/user", pid.trim());
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &by_path,
+        IMAGE,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(lines(&out), ["0 1 2000"]);
     // A namespace of its own cannot share the donor's network namespace.
     let mixed = u.berth(&[
         "run",

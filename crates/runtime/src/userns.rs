@@ -443,5 +443,26 @@ mod tests {
             },
         ];
         assert_eq!(map_text(&r), "0 100000 65536\n65536 300000 10\n");
+        assert_eq!(
+            parse_map("         0     100000      65536\n     65536     300000         10\n"),
+            r
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_no_user_namespace_is_refused_and_our_own_is_read() {
+        let e = open_at(Path::new("/tmp")).unwrap_err().to_string();
+        assert!(e.contains("is not a user namespace"), "{e}");
+        let e = open_at(Path::new("/nonexistent/ns"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot find specified user namespace path"),
+            "{e}"
+        );
+        // Our own namespace is not joined (EINVAL): its maps are ours.
+        let (_, maps) = open_at(Path::new("/proc/self/ns/user")).unwrap();
+        let ours = parse_map(&std::fs::read_to_string("/proc/self/uid_map").unwrap());
+        assert_eq!(maps.uid, ours);
     }
 }

@@ -500,7 +500,6 @@ impl Engine {
         // Another container's namespaces belong to its user namespace: a
         // container may join them from the same one only (`container:` of
         // a container in it), not from one of its own.
-        let joins = self.namespace_donors(req, &pid_mode, &ipc_mode)?;
         let own_key = match (&userns_req, &joined_userns) {
             (crate::userns::Request::Host, _) => None,
             (_, Some(u)) if !u.is_private() => None,
@@ -508,11 +507,11 @@ impl Engine {
             _ => Some(String::new()),
         };
         if let Some(own_key) = own_key {
-            for (flag, donor) in &joins {
+            for (flag, donor) in &self.namespace_donors(req, &pid_mode, &ipc_mode)? {
                 let Some(donor) = donor else {
                     return Err(EngineError::invalid(
                         "--userns",
-                        format!("a container with a user namespace of its own cannot use {flag} yet (podman puts a pod's members in the infra's user namespace; berth does not yet): drop one of the two"),
+                        format!("a container with a user namespace of its own cannot use {flag} yet (podman puts a pod's members in the infra's user namespace; berth does not yet): drop --userns/--uidmap/--gidmap or {flag}"),
                     ));
                 };
                 let theirs = self.userns_key(&donor.config.userns, donor.id().as_str());

@@ -9,6 +9,10 @@
 //! transaction that records the container, among the ranges no other
 //! container's config holds, so two creates never get the same one; it is
 //! free again once the container is removed (its row is gone).
+//! `auto:uidmapping=…,gidmapping=…` forces lines into the maps besides
+//! that range. `container:NAME` and `ns:PATH` join a user namespace that
+//! exists (the runtime's `userns` module says how); the container's maps
+//! are then that namespace's.
 use std::path::{Path, PathBuf};
 
 use crate::config::{IdMapping, UserNs};

@@ -164,7 +164,8 @@ pub struct CreateRequest {
     pub endpoint_links: Vec<String>,
     /// `--pod`: the container joins a pod's namespaces.
     pub pod: PodMembership,
-    /// `--userns` (`host`, `auto[:size=N]`; podman's words for the others).
+    /// `--userns` (`host`, `auto[:size=N,uidmapping=…,gidmapping=…]`,
+    /// `container:NAME`, `ns:PATH`, rootless `keep-id`/`nomap`).
     pub userns: Option<String>,
     /// `--uidmap CONTAINER:HOST:SIZE`.
     pub uidmap: Vec<String>,

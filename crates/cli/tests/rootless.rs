@@ -2678,3 +2678,174 @@ fn a_run_whose_create_fails_ends_its_early_network() {
     assert_eq!(files(&netns, ""), 0);
     assert_eq!(files(&u.runtime.join("berth"), ".net.pid"), 0);
 }
+
+/// Rootless `--userns=auto:uidmapping=…` (HOST ids are ids of berth's
+/// namespace) and `--userns=container:NAME` (the donor's nested user
+/// namespace, with its network namespace: localhost shared).
+#[test]
+fn auto_uidmapping_and_userns_container_rootless() {
+    let u = User::new("j", true);
+    u.import_busybox();
+    let userdir = u.dir.as_ref().unwrap().path().join("joindir");
+    std::fs::create_dir(&userdir).unwrap();
+    std::os::unix::fs::chown(&userdir, Some(u.uid), Some(u.uid)).unwrap();
+    std::fs::set_permissions(&userdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bind = format!("{}:/u", userdir.display());
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    // The container's root is the namespace's 5000 (forced), the rest of
+    // 0..100 the first free ids; the gid map all auto.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=auto:uidmapping=0:5000:1,size=100",
+        "-v",
+        &bind,
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /u/forced",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        lines(&stdout(&out)),
+        ["1 1 99", "0 5000 1", "0 1 100", "0"],
+        "{}",
+        stderr(&out)
+    );
+    let md = std::fs::metadata(userdir.join("forced")).unwrap();
+    assert_eq!(md.uid(), u.sub_start + 4999);
+    let bad = u.berth(&["run", "--rm", "--userns=auto:uidmapping=x", IMAGE, "true"]);
+    assert_eq!(code(&bad), 125, "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("UID setting is malformed"),
+        "{}",
+        stderr(&bad)
+    );
+    // Past the namespace's ids: refused with what to do.
+    let far = u.berth(&[
+        "run",
+        "--rm",
+        "--userns=auto:uidmapping=0:70000:1",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&far), 125, "{}", stderr(&far));
+    assert!(stderr(&far).contains("goes past"), "{}", stderr(&far));
+
+    // A donor in a user namespace of its own, serving on its localhost.
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--network",
+        "none",
+        "--userns=auto:size=2000",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    let donor_id = u
+        .ok(&["inspect", "-f", "{{.Id}}", "donor"])
+        .trim()
+        .to_string();
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "--userns=container:donor",
+        "--network",
+        "container:donor",
+        "-v",
+        &bind,
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "joiner"])
+            .trim(),
+        format!("container:{donor_id}")
+    );
+    let ns = |name: &str, kind: &str| {
+        let p = format!("/proc/self/ns/{kind}");
+        u.ok(&["exec", name, "readlink", &p]).trim().to_string()
+    };
+    for kind in ["user", "net"] {
+        assert_eq!(ns("joiner", kind), ns("donor", kind), "{kind}");
+    }
+    assert_eq!(
+        lines(&u.ok(&[
+            "exec",
+            "joiner",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; id -u; stat -c %u /home/app"
+        ])),
+        ["0 1 2000", "0", "1000"]
+    );
+    let page = u.ok(&[
+        "exec",
+        "joiner",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:8080/hostname",
+    ]);
+    assert_eq!(page.trim(), u.ok(&["exec", "donor", "hostname"]).trim());
+    u.ok(&["exec", "joiner", "touch", "/u/joined"]);
+    let md = std::fs::metadata(userdir.join("joined")).unwrap();
+    assert_eq!(md.uid(), u.sub_start);
+    // ns:PATH, the donor's namespace by its path.
+    let pid = u.ok(&["inspect", "-f", "{{.State.Pid}}", "donor"]);
+    let by_path = format!("--userns=ns:/proc/{}/ns/user", pid.trim());
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &by_path,
+        IMAGE,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(lines(&out), ["0 1 2000"]);
+    // A namespace of its own cannot share the donor's network namespace.
+    let mixed = u.berth(&[
+        "run",
+        "--rm",
+        "--userns=auto:size=100",
+        "--network",
+        "container:donor",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&mixed), 125, "{}", stderr(&mixed));
+    assert!(
+        stderr(&mixed).contains("user namespace of its own cannot use --network container:"),
+        "{}",
+        stderr(&mixed)
+    );
+    let ids: Vec<String> = ["donor", "joiner"]
+        .iter()
+        .map(|n| u.ok(&["inspect", "-f", "{{.Id}}", n]).trim().to_string())
+        .collect();
+    u.ok(&["rm", "-f", "joiner", "donor"]);
+    assert!(u.ok(&["ps", "-aq"]).trim().is_empty());
+    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let left = left_of(&u, &all);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    u.ok(&["system", "reset", "-f"]);
+    let left = u.wait_no_processes();
+    assert!(left.is_empty(), "processes left: {left:?}");
+}

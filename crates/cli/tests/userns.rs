@@ -445,3 +445,330 @@ fn a_copied_root_as_root_and_idmapped_with_auto() {
     assert_eq!(map[0].0, 0);
     assert_ne!(map[0].1, 0, "{text}");
 }
+
+/// podman's `--userns=auto:uidmapping=C:H:N,gidmapping=C:H:N,size=N`: the
+/// forced mappings are in the container's namespace as given, the auto
+/// range maps the container ids of `0..size` they leave out; bad options
+/// are refused in podman's words.
+#[test]
+fn auto_uidmapping_forces_mappings_besides_the_auto_range() {
+    let b = berth_with_subids();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    let mode = "auto:uidmapping=0:5000:1,uidmapping=1000:6000:2,gidmapping=0:7000:1,size=2000";
+    let userns = format!("--userns={mode}");
+    b.ok(&[
+        "run", "-d", "--name", "forced", &userns, "-v", &vol, "bb:test", "sleep", "300",
+    ]);
+    let uid = map_lines(&b.ok(&["exec", "forced", "cat", "/proc/self/uid_map"]));
+    let gid = map_lines(&b.ok(&["exec", "forced", "cat", "/proc/self/gid_map"]));
+    // 0 and 1000-1001 forced; 1..999 and 1002..1999 from the containers
+    // user's first free ids, in one run.
+    assert_eq!(
+        uid,
+        vec![
+            (1, 1000000, 999),
+            (1002, 1000999, 998),
+            (0, 5000, 1),
+            (1000, 6000, 2)
+        ]
+    );
+    assert_eq!(gid, vec![(1, 2000000, 1999), (0, 7000, 1)]);
+    assert_eq!(b.ok(&["exec", "forced", "id", "-u"]).trim(), "0");
+    b.ok(&["exec", "forced", "touch", "/data/by-root"]);
+    b.ok(&["exec", "-u", "1001", "forced", "touch", "/data/by-1001"]);
+    let md = std::fs::metadata(d.join("by-root")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (5000, 7000));
+    assert_eq!(std::fs::metadata(d.join("by-1001")).unwrap().uid(), 6001);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "forced"])
+            .trim(),
+        mode
+    );
+    let ids = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "forced"]);
+    assert!(
+        ids.contains("\"0:5000:1\"") && ids.contains("\"1000:6000:2\""),
+        "{ids}"
+    );
+    // The next auto container's range starts after this one's.
+    let next = map_lines(&b.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto:size=10",
+        "bb:test",
+        "cat",
+        "/proc/self/uid_map",
+    ]));
+    assert_eq!(next, vec![(0, 1001997, 10)]);
+    for (opt, words) in [
+        (
+            "auto:uidmapping=bad",
+            "UID setting is malformed expected [\"uint32:uint32:uint32\"]",
+        ),
+        ("auto:gidmapping=0:1", "GID setting is malformed"),
+        (
+            "auto:uidmapping",
+            "invalid option specified: \"uidmapping\"",
+        ),
+        ("auto:foo=1", "unknown option specified: \"foo\""),
+        ("auto:uidmapping=0:5000:10,uidmapping=5:9000:1", "overlap"),
+    ] {
+        let flag = format!("--userns={opt}");
+        let o = b.run(&["run", "--rm", &flag, "bb:test", "true"]);
+        assert_eq!(code(&o), 125, "{opt}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{opt}: {}", stderr(&o));
+    }
+    b.ok(&["rm", "-f", "forced"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
+}
+
+/// `readlink /proc/self/ns/KIND` in a running container.
+fn ns_of(b: &Berth, name: &str, kind: &str) -> String {
+    let path = format!("/proc/self/ns/{kind}");
+    b.ok(&["exec", name, "readlink", &path]).trim().to_string()
+}
+
+/// podman's `--userns=container:NAME`: the joiner is in the donor's user
+/// namespace (the same maps; its root's files are the donor's root's on
+/// the host), and may therefore share the donor's network, pid and IPC
+/// namespaces; mixing user namespaces stays refused.
+#[test]
+fn userns_container_joins_a_running_containers_user_namespace() {
+    let b = berth_with_subids();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--userns=auto:size=2000",
+        "--ipc",
+        "shareable",
+        "-v",
+        &vol,
+        "bb:test",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]);
+    let donor_id = b
+        .ok(&["inspect", "-f", "{{.Id}}", "donor"])
+        .trim()
+        .to_string();
+    b.ok(&[
+        "create",
+        "--name",
+        "joiner",
+        "--userns=container:donor",
+        "--network",
+        "container:donor",
+        "--pid",
+        "container:donor",
+        "--ipc",
+        "container:donor",
+        "-v",
+        &vol,
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "joiner"])
+            .trim(),
+        format!("container:{donor_id}")
+    );
+    let ids = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "joiner"]);
+    assert!(ids.contains("\"0:1000000:2000\""), "{ids}");
+    b.ok(&["start", "joiner"]);
+    for kind in ["user", "net", "pid", "ipc"] {
+        assert_eq!(
+            ns_of(&b, "joiner", kind),
+            ns_of(&b, "donor", kind),
+            "{kind}"
+        );
+    }
+    // Its own mount and UTS namespaces.
+    assert_ne!(ns_of(&b, "joiner", "mnt"), ns_of(&b, "donor", "mnt"));
+    let uid = map_lines(&b.ok(&["exec", "joiner", "cat", "/proc/self/uid_map"]));
+    assert_eq!(uid, vec![(0, 1000000, 2000)]);
+    assert_eq!(b.ok(&["exec", "joiner", "id", "-u"]).trim(), "0");
+    // The image's files are root's inside, as in the donor.
+    let owners = b.ok(&[
+        "exec",
+        "joiner",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/bin/busybox",
+        "/home/app",
+    ]);
+    assert_eq!(owners, "0:0\n1000:1000\n");
+    b.ok(&["exec", "joiner", "touch", "/data/by-joiner"]);
+    let md = std::fs::metadata(d.join("by-joiner")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1000000, 2000000));
+    // The donor's httpd on the shared localhost, its process in the shared
+    // pid namespace.
+    let page = b.ok(&[
+        "exec",
+        "joiner",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:8080/hostname",
+    ]);
+    let donor_host = b.ok(&["exec", "donor", "hostname"]);
+    assert_eq!(page.trim(), donor_host.trim());
+    assert!(b.ok(&["exec", "joiner", "ps"]).contains("httpd"));
+    // A container run with --rm joins the same way.
+    let text = b.ok(&[
+        "run",
+        "--rm",
+        "--userns=container:joiner",
+        "--network",
+        "container:donor",
+        "bb:test",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; wget -qO- http://127.0.0.1:8080/hostname",
+    ]);
+    assert!(text.contains(donor_host.trim()), "{text}");
+    assert_eq!(
+        map_lines(text.lines().next().unwrap()),
+        vec![(0, 1000000, 2000)]
+    );
+
+    // Refusals (125, nothing left).
+    b.ok(&["run", "-d", "--name", "plain", "bb:test", "sleep", "300"]);
+    for (args, words) in [
+        (
+            vec!["--userns=container:nope"],
+            "no container with name or ID \"nope\" found",
+        ),
+        (
+            vec!["--userns=auto", "--network", "container:donor"],
+            "user namespace of its own cannot use --network container:",
+        ),
+        (
+            vec!["--userns=container:donor", "--network", "container:plain"],
+            "belong to the host's user namespace",
+        ),
+        (
+            vec!["--uidmap", "0:300000:1000", "--pid", "container:donor"],
+            "user namespace of its own cannot use --pid container:",
+        ),
+        (vec!["--userns=container:"], "container:NAME"),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args.iter().copied());
+        a.extend(["bb:test", "true"]);
+        let o = b.run(&a);
+        assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{args:?}: {}", stderr(&o));
+    }
+    // A donor in the host's user namespace: the joiner is in it too.
+    let host = b.ok(&[
+        "run",
+        "--rm",
+        "--userns=container:plain",
+        "--network",
+        "container:plain",
+        "bb:test",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(map_lines(&host), vec![(0, 0, 4294967295)]);
+    // A stopped donor's user namespace cannot be joined.
+    b.ok(&[
+        "create",
+        "--name",
+        "late",
+        "--userns=container:plain",
+        "bb:test",
+        "true",
+    ]);
+    b.ok(&["rm", "-f", "joiner"]);
+    b.ok(&[
+        "create",
+        "--name",
+        "late2",
+        "--userns=container:donor",
+        "bb:test",
+        "true",
+    ]);
+    b.ok(&["stop", "-t", "0", "donor"]);
+    // (`start` fails with 1, as docker's.)
+    let o = b.run(&["start", "-a", "late2"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("user namespace of container") && stderr(&o).contains("not running"),
+        "{}",
+        stderr(&o)
+    );
+    b.ok(&["rm", "-f", "donor", "plain", "late", "late2"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
+}
+
+/// podman's `--userns=ns:PATH`: the user namespace at PATH (here a running
+/// container's), with its maps; a path that is no user namespace is
+/// refused.
+#[test]
+fn userns_ns_path_joins_the_namespace_at_a_path() {
+    let b = Berth::new();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--uidmap",
+        "0:300000:1000",
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    let pid = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "holder"])
+        .trim()
+        .to_string();
+    let path = format!("/proc/{pid}/ns/user");
+    let userns = format!("--userns=ns:{path}");
+    b.ok(&[
+        "create", "--name", "byns", &userns, "-v", &vol, "bb:test", "sleep", "300",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "byns"])
+            .trim(),
+        format!("ns:{path}")
+    );
+    b.ok(&["start", "byns"]);
+    assert_eq!(ns_of(&b, "byns", "user"), ns_of(&b, "holder", "user"));
+    let uid = map_lines(&b.ok(&["exec", "byns", "cat", "/proc/self/uid_map"]));
+    assert_eq!(uid, vec![(0, 300000, 1000)]);
+    assert_eq!(b.ok(&["exec", "byns", "id", "-u"]).trim(), "0");
+    b.ok(&["exec", "byns", "touch", "/data/by-ns"]);
+    let md = std::fs::metadata(d.join("by-ns")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (300000, 300000));
+    let net = format!("--userns=ns:/proc/{pid}/ns/net");
+    for (flag, words) in [
+        (net.as_str(), "is not a user namespace"),
+        ("--userns=ns:/tmp", "is not a user namespace"),
+        (
+            "--userns=ns:/nonexistent/userns",
+            "cannot find specified user namespace path",
+        ),
+        ("--userns=ns:relative", "ns:/ABSOLUTE/PATH"),
+    ] {
+        let o = b.run(&["run", "--rm", flag, "bb:test", "true"]);
+        assert_eq!(code(&o), 125, "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{flag}: {}", stderr(&o));
+    }
+    b.ok(&["rm", "-f", "byns", "holder"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_census_clean(&b);
+}

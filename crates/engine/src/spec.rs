@@ -238,6 +238,9 @@ pub struct SpecInputs<'a> {
     pub shm: Option<&'a Path>,
     /// A pod member: its infra container's UTS namespace (start only).
     pub uts_ns: Option<&'a Path>,
+    /// `--userns=container:`/`ns:`: the user namespace joined (start
+    /// only; its maps are the config's).
+    pub user_ns: Option<&'a Path>,
     /// The resolved user.
     pub user: &'a ResolvedUser,
     /// The binary bind-mounted at [`INIT_PATH`] for `--init`.
@@ -492,8 +495,12 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     // `container:` (a pod's members): the infra's, whose name is the pod's.
     let host_uts = c.uts_mode == "host" || c.uts_mode.starts_with("container:");
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
-    if c.userns.is_private() {
-        namespaces.insert(0, json!({"type": "user"}));
+    match inp.user_ns {
+        Some(p) if c.userns.is_private() => {
+            namespaces.insert(0, json!({"type": "user", "path": p}))
+        }
+        _ if c.userns.is_private() => namespaces.insert(0, json!({"type": "user"})),
+        _ => {}
     }
     match inp.uts_ns {
         Some(p) => namespaces.insert(0, json!({"type": "uts", "path": p})),

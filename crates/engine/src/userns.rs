@@ -9,6 +9,10 @@
 //! transaction that records the container, among the ranges no other
 //! container's config holds, so two creates never get the same one; it is
 //! free again once the container is removed (its row is gone).
+//! `auto:uidmapping=…,gidmapping=…` forces lines into the maps besides
+//! that range. `container:NAME` and `ns:PATH` join a user namespace that
+//! exists (the runtime's `userns` module says how); the container's maps
+//! are then that namespace's.
 use std::path::{Path, PathBuf};
 
 use crate::config::{IdMapping, UserNs};
@@ -44,11 +48,22 @@ impl Default for UsernsSettings {
 pub enum Request {
     /// The host's user namespace (`host`, or nothing given).
     Host,
-    /// A range of `size` ids of the auto user's.
+    /// A range of `size` ids of the auto user's, besides the mappings
+    /// forced with `uidmapping=`/`gidmapping=` (podman's
+    /// `auto:uidmapping=CONTAINER_ID:HOST_ID:SIZE`), whose container ids
+    /// the auto range leaves out.
     Auto {
         /// How many ids.
         size: u32,
+        /// `uidmapping=` lines, as given.
+        uid: Vec<IdMapping>,
+        /// `gidmapping=` lines, as given.
+        gid: Vec<IdMapping>,
     },
+    /// `container:NAME|ID`: that container's user namespace.
+    Container(String),
+    /// `ns:PATH`: the user namespace at PATH.
+    Path(PathBuf),
     /// podman's `keep-id[:uid=N,gid=N]` (rootless only): the user's ids
     /// are the same inside (or `uid`/`gid`).
     KeepId {
@@ -104,25 +119,13 @@ pub fn parse(
     let (kind, opts) = mode.split_once(':').unwrap_or((mode, ""));
     match kind {
         "" | "host" if opts.is_empty() => Ok(Request::Host),
-        "auto" => {
-            let mut size = AUTO_SIZE;
-            for o in opts.split(',').filter(|o| !o.is_empty()) {
-                match o.split_once('=') {
-                    Some(("size", n)) => {
-                        size = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                            bad("--userns", format!("auto: invalid size {n:?}: a positive number of ids"))
-                        })?
-                    }
-                    _ => {
-                        return Err(bad(
-                            "--userns",
-                            format!("auto: option {o:?} is not supported (berth takes size=N)"),
-                        ))
-                    }
-                }
-            }
-            Ok(Request::Auto { size })
-        }
+        "auto" => parse_auto(opts),
+        "container" if !opts.is_empty() => Ok(Request::Container(opts.to_string())),
+        "ns" if opts.starts_with('/') => Ok(Request::Path(PathBuf::from(opts))),
+        "container" | "ns" => Err(bad(
+            "--userns",
+            format!("{mode:?}: give container:NAME (or ID) or ns:/ABSOLUTE/PATH"),
+        )),
         "keep-id" if rootless => {
             let (mut uid, mut gid) = (None, None);
             for o in opts.split(',').filter(|o| !o.is_empty()) {
@@ -160,9 +163,103 @@ pub fn parse(
         )),
         _ => Err(bad(
             "--userns",
-            format!("{mode:?} is not supported: use host, auto[:size=N], or --uidmap/--gidmap"),
+            format!("{mode:?} is not supported: use host, auto[:size=N,uidmapping=C:H:N,gidmapping=C:H:N], container:NAME, ns:PATH, or --uidmap/--gidmap"),
         )),
     }
+}
+
+/// `auto[:OPTIONS]`, podman's options and words (`GetAutoOptions`):
+/// `size=N`, `uidmapping=C:H:N` and `gidmapping=C:H:N`, each mapping
+/// option as often as wanted.
+fn parse_auto(opts: &str) -> Result<Request> {
+    let (mut size, mut uid, mut gid) = (AUTO_SIZE, Vec::new(), Vec::new());
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        let Some((key, val)) = o.split_once('=') else {
+            return Err(bad(
+                "--userns",
+                format!("auto: invalid option specified: {o:?} (options are size=N, uidmapping=CONTAINER_ID:HOST_ID:SIZE, gidmapping=CONTAINER_ID:HOST_ID:SIZE)"),
+            ));
+        };
+        match key {
+            "size" => {
+                size = val.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    bad(
+                        "--userns",
+                        format!("auto: invalid size {val:?}: a positive number of ids"),
+                    )
+                })?
+            }
+            "uidmapping" => uid.push(forced_mapping("UID", val)?),
+            "gidmapping" => gid.push(forced_mapping("GID", val)?),
+            _ => {
+                return Err(bad(
+                    "--userns",
+                    format!("auto: unknown option specified: {key:?} (options are size=N, uidmapping=CONTAINER_ID:HOST_ID:SIZE, gidmapping=CONTAINER_ID:HOST_ID:SIZE)"),
+                ))
+            }
+        }
+    }
+    for (what, maps) in [("uidmapping", &uid), ("gidmapping", &gid)] {
+        if let Some((a, b)) = overlapping(maps) {
+            return Err(bad(
+                "--userns",
+                format!(
+                    "auto: {what}s {}:{}:{} and {}:{}:{} overlap",
+                    a.container_id, a.host_id, a.size, b.container_id, b.host_id, b.size
+                ),
+            ));
+        }
+    }
+    Ok(Request::Auto { size, uid, gid })
+}
+
+/// One `uidmapping=`/`gidmapping=` of `auto`: exactly three numbers
+/// (podman: `UID setting is malformed expected ["uint32:uint32:uint32"]`).
+fn forced_mapping(kind: &str, val: &str) -> Result<IdMapping> {
+    let nums: Option<Vec<u32>> = val.split(':').map(|n| n.parse().ok()).collect();
+    let m = match nums.as_deref() {
+        Some([c, h, n]) if *n > 0 => IdMapping {
+            container_id: *c,
+            host_id: *h,
+            size: *n,
+        },
+        _ => {
+            return Err(bad(
+                "--userns",
+                format!(
+                    "auto: {}mapping={val:?}: {kind} setting is malformed expected [\"uint32:uint32:uint32\"] (CONTAINER_ID:HOST_ID:SIZE, SIZE above 0)",
+                    kind.to_ascii_lowercase()
+                ),
+            ))
+        }
+    };
+    if m.container_id.checked_add(m.size).is_none() || m.host_id.checked_add(m.size).is_none() {
+        return Err(bad(
+            "--userns",
+            format!(
+                "auto: {}mapping={val:?}: the ids must stay below 2^32",
+                kind.to_ascii_lowercase()
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+/// Two mappings that share a container id or a host id.
+fn overlapping(maps: &[IdMapping]) -> Option<(IdMapping, IdMapping)> {
+    let overlaps = |a: u32, n: u32, b: u32, k: u32| {
+        u64::from(a) < u64::from(b) + u64::from(k) && u64::from(b) < u64::from(a) + u64::from(n)
+    };
+    for (i, a) in maps.iter().enumerate() {
+        for b in &maps[i + 1..] {
+            if overlaps(a.container_id, a.size, b.container_id, b.size)
+                || overlaps(a.host_id, a.size, b.host_id, b.size)
+            {
+                return Some((*a, *b));
+            }
+        }
+    }
+    None
 }
 
 /// `CONTAINER:HOST[:SIZE]` (podman's `--uidmap`; SIZE defaults to 1), each
@@ -203,21 +300,14 @@ pub fn parse_maps(flag: &str, specs: &[String]) -> Result<Vec<IdMapping>> {
             out.push(m);
         }
     }
-    let overlaps = |a: u32, n: u32, b: u32, k: u32| a < b + k && b < a + n;
-    for (i, a) in out.iter().enumerate() {
-        for b in &out[i + 1..] {
-            if overlaps(a.container_id, a.size, b.container_id, b.size)
-                || overlaps(a.host_id, a.size, b.host_id, b.size)
-            {
-                return Err(bad(
-                    flag,
-                    format!(
-                        "mappings {}:{}:{} and {}:{}:{} overlap",
-                        a.container_id, a.host_id, a.size, b.container_id, b.host_id, b.size
-                    ),
-                ));
-            }
-        }
+    if let Some((a, b)) = overlapping(&out) {
+        return Err(bad(
+            flag,
+            format!(
+                "mappings {}:{}:{} and {}:{}:{} overlap",
+                a.container_id, a.host_id, a.size, b.container_id, b.host_id, b.size
+            ),
+        ));
     }
     if out.len() > 340 {
         return Err(bad(flag, "at most 340 mappings (the kernel's limit)"));
@@ -406,6 +496,24 @@ pub fn rootless_shift(u: &UserNs) -> store::fsops::IdShift {
     }
 }
 
+/// Why no range of `size` ids was found in `pool` (`what`: uid or gid).
+fn no_room(pool: &[(u32, u32)], what: &str, size: u32, rootless: bool) -> String {
+    let has: u64 = pool.iter().map(|(_, n)| u64::from(*n)).sum();
+    if rootless && has < u64::from(size) {
+        format!(
+            "--userns=auto: rootless berth's user namespace has {has} {what}s to give (the user's subordinate ids), fewer than the {size} asked for; ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
+        )
+    } else if rootless {
+        format!(
+            "--userns=auto: no free range of {size} {what}s is left in rootless berth's user namespace (the user's {has} subordinate ids; other containers hold the rest); remove containers, ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
+        )
+    } else {
+        format!(
+            "--userns=auto: no free range of {size} {what}s is left in the auto user's subordinate ids (the other containers hold the rest); remove containers, or add ranges"
+        )
+    }
+}
+
 /// Choose an `auto` range of `size` ids among `pool` outside `taken`
 /// (`rootless`: the pool is berth's user namespace, which the error
 /// names).
@@ -415,31 +523,82 @@ pub fn allocate(
     size: u32,
     rootless: bool,
 ) -> std::result::Result<(u32, u32), String> {
-    let none = |what: &str| {
-        let has: u64 = match what {
-            "uid" => &pool.uids,
-            _ => &pool.gids,
-        }
-        .iter()
-        .map(|(_, n)| u64::from(*n))
-        .sum();
-        if rootless && has < u64::from(size) {
-            format!(
-                "--userns=auto: rootless berth's user namespace has {has} {what}s to give (the user's subordinate ids), fewer than the {size} asked for; ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
-            )
-        } else if rootless {
-            format!(
-                "--userns=auto: no free range of {size} {what}s is left in rootless berth's user namespace (the user's {has} subordinate ids; other containers hold the rest); remove containers, ask for fewer with --userns=auto:size=N, or give the user more subordinate ids"
-            )
-        } else {
-            format!(
-                "--userns=auto: no free range of {size} {what}s is left in the auto user's subordinate ids (the other containers hold the rest); remove containers, or add ranges"
-            )
-        }
-    };
-    let uid = first_fit(&pool.uids, &taken.uids, size).ok_or_else(|| none("uid"))?;
-    let gid = first_fit(&pool.gids, &taken.gids, size).ok_or_else(|| none("gid"))?;
+    let uid = first_fit(&pool.uids, &taken.uids, size)
+        .ok_or_else(|| no_room(&pool.uids, "uid", size, rootless))?;
+    let gid = first_fit(&pool.gids, &taken.gids, size)
+        .ok_or_else(|| no_room(&pool.gids, "gid", size, rootless))?;
     Ok((uid, gid))
+}
+
+/// The container ids of `0..size` no `forced` mapping holds, as
+/// `(start, count)` intervals: what the auto range maps.
+fn left_to_auto(size: u32, forced: &[IdMapping]) -> Vec<(u32, u32)> {
+    let mut held: Vec<(u64, u64)> = forced
+        .iter()
+        .map(|m| {
+            let s = u64::from(m.container_id);
+            (s, s + u64::from(m.size))
+        })
+        .collect();
+    held.sort_unstable();
+    let (mut out, mut at, end) = (Vec::new(), 0u64, u64::from(size));
+    for (s, e) in held {
+        if s > at && at < end {
+            out.push((at, s.min(end) - at));
+        }
+        at = at.max(e);
+    }
+    if at < end {
+        out.push((at, end - at));
+    }
+    out.into_iter().map(|(s, n)| (s as u32, n as u32)).collect()
+}
+
+/// One kind's `auto` map: the container ids `0..size` the forced
+/// mappings leave out, over one free range of the pool (outside `taken`
+/// and the forced host ids), then the forced mappings as given
+/// (containers/storage's `getAutoUserNSIDMappings`).
+fn auto_map(
+    pool: &[(u32, u32)],
+    taken: &[(u32, u32)],
+    size: u32,
+    forced: &[IdMapping],
+    what: &str,
+    rootless: bool,
+) -> std::result::Result<Vec<IdMapping>, String> {
+    let holes = left_to_auto(size, forced);
+    let count: u32 = holes.iter().map(|(_, n)| n).sum();
+    let mut out = Vec::new();
+    if count > 0 {
+        let mut taken = taken.to_vec();
+        taken.extend(forced.iter().map(|m| (m.host_id, m.size)));
+        let mut host =
+            first_fit(pool, &taken, count).ok_or_else(|| no_room(pool, what, count, rootless))?;
+        for (start, n) in holes {
+            out.push(IdMapping {
+                container_id: start,
+                host_id: host,
+                size: n,
+            });
+            host += n;
+        }
+    }
+    out.extend_from_slice(forced);
+    Ok(out)
+}
+
+/// The uid and gid maps of `--userns=auto:size=N,uidmapping=…,gidmapping=…`.
+pub fn auto_maps(
+    pool: &Ranges,
+    taken: &Ranges,
+    size: u32,
+    (uid, gid): (&[IdMapping], &[IdMapping]),
+    rootless: bool,
+) -> std::result::Result<(Vec<IdMapping>, Vec<IdMapping>), String> {
+    Ok((
+        auto_map(&pool.uids, &taken.uids, size, uid, "uid", rootless)?,
+        auto_map(&pool.gids, &taken.gids, size, gid, "gid", rootless)?,
+    ))
 }
 
 #[cfg(test)]
@@ -452,12 +611,31 @@ mod tests {
         assert_eq!(parse(Some("host"), &[], &[], false).unwrap(), Request::Host);
         assert_eq!(
             parse(Some("auto"), &[], &[], false).unwrap(),
-            Request::Auto { size: AUTO_SIZE }
+            Request::Auto {
+                size: AUTO_SIZE,
+                uid: vec![],
+                gid: vec![]
+            }
         );
         assert_eq!(
             parse(Some("auto:size=1024"), &[], &[], false).unwrap(),
-            Request::Auto { size: 1024 }
+            Request::Auto {
+                size: 1024,
+                uid: vec![],
+                gid: vec![]
+            }
         );
+        assert_eq!(
+            parse(Some("container:web"), &[], &[], false).unwrap(),
+            Request::Container("web".into())
+        );
+        assert_eq!(
+            parse(Some("ns:/proc/7/ns/user"), &[], &[], false).unwrap(),
+            Request::Path("/proc/7/ns/user".into())
+        );
+        for bad in ["container:", "ns:", "ns:relative/path"] {
+            assert!(parse(Some(bad), &[], &[], false).is_err(), "{bad}");
+        }
         assert!(parse(Some("auto:size=0"), &[], &[], false).is_err());
         assert!(parse(Some("keep-id"), &[], &[], false)
             .unwrap_err()
@@ -510,6 +688,95 @@ mod tests {
         assert!(parse_maps("--uidmap", &["1:100000:10".into()]).is_err());
         assert!(parse_maps("--uidmap", &["0:x:10".into()]).is_err());
         assert_eq!(parse_maps("--uidmap", &["0:7".into()]).unwrap()[0].size, 1);
+    }
+
+    #[test]
+    fn auto_options_in_podmans_words() {
+        let m = |c, h, n| IdMapping {
+            container_id: c,
+            host_id: h,
+            size: n,
+        };
+        assert_eq!(
+            parse(
+                Some("auto:uidmapping=0:5000:1,uidmapping=1000:6000:2,gidmapping=0:7000:1,size=10"),
+                &[],
+                &[],
+                false
+            )
+            .unwrap(),
+            Request::Auto {
+                size: 10,
+                uid: vec![m(0, 5000, 1), m(1000, 6000, 2)],
+                gid: vec![m(0, 7000, 1)]
+            }
+        );
+        for (bad, words) in [
+            (
+                "auto:uidmapping=bad",
+                "UID setting is malformed expected [\"uint32:uint32:uint32\"]",
+            ),
+            ("auto:gidmapping=0:1", "GID setting is malformed"),
+            ("auto:uidmapping=0:1:2:3", "malformed"),
+            ("auto:uidmapping=0:1:0", "malformed"),
+            (
+                "auto:uidmapping",
+                "invalid option specified: \"uidmapping\"",
+            ),
+            ("auto:foo=1", "unknown option specified: \"foo\""),
+            ("auto:size=x", "invalid size"),
+            ("auto:uidmapping=0:5000:10,uidmapping=5:9000:1", "overlap"),
+            ("auto:uidmapping=4294967295:1:2", "below 2^32"),
+        ] {
+            let e = parse(Some(bad), &[], &[], false).unwrap_err().to_string();
+            assert!(e.contains(words), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn auto_maps_leave_the_forced_container_ids_to_them() {
+        let m = |c, h, n| IdMapping {
+            container_id: c,
+            host_id: h,
+            size: n,
+        };
+        let pool = Ranges {
+            uids: vec![(100000, 1000)],
+            gids: vec![(200000, 1000)],
+        };
+        // No forced mapping: one range from 0.
+        assert_eq!(
+            auto_maps(&pool, &Ranges::default(), 10, (&[], &[]), false).unwrap(),
+            (vec![m(0, 100000, 10)], vec![m(0, 200000, 10)])
+        );
+        // uid 5 forced to host 5000, gid 0 to the pool's first id: the
+        // auto range skips the container's 5 and the host's 200000.
+        let (u, g) = auto_maps(
+            &pool,
+            &Ranges::default(),
+            10,
+            (&[m(5, 5000, 1)], &[m(0, 200000, 1)]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(u, vec![m(0, 100000, 5), m(6, 100005, 4), m(5, 5000, 1)]);
+        assert_eq!(g, vec![m(1, 200001, 9), m(0, 200000, 1)]);
+        // Forced mappings above the size add to it; taken ranges are skipped.
+        let taken = Ranges {
+            uids: vec![(100000, 10)],
+            gids: vec![],
+        };
+        let (u, _) = auto_maps(&pool, &taken, 10, (&[m(70000, 1, 1)], &[]), false).unwrap();
+        assert_eq!(u, vec![m(0, 100010, 10), m(70000, 1, 1)]);
+        // Everything forced: no auto range at all.
+        let (u, _) =
+            auto_maps(&pool, &Ranges::default(), 10, (&[m(0, 1, 10)], &[]), false).unwrap();
+        assert_eq!(u, vec![m(0, 1, 10)]);
+        assert!(
+            auto_maps(&pool, &Ranges::default(), 2000, (&[], &[]), false)
+                .unwrap_err()
+                .contains("no free range of 2000 uids")
+        );
     }
 
     #[test]

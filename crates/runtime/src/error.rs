@@ -39,6 +39,14 @@ pub enum RuntimeError {
         /// Its error output.
         message: String,
     },
+    /// A user namespace to join is not one, or cannot be joined.
+    #[error("{}: {reason}", path.display())]
+    UserNamespace {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// What it is instead, or why it cannot be joined.
+        reason: String,
+    },
     /// Putting the process into its cgroup (or another pre-start hook) failed.
     #[error("preparing the container process: {0}")]
     Hook(String),

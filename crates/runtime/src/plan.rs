@@ -139,6 +139,9 @@ pub struct ChildPlan {
     /// A new user namespace with these maps (`CLONE_NEWUSER` is not in
     /// `clone_flags`: the start path adds it, see [`crate::userns`]).
     pub userns: Option<IdMaps>,
+    /// The user namespace to join (`userns` holds its maps, which it
+    /// must have) instead of making one.
+    pub userns_join: Option<PathBuf>,
     /// Namespaces to join by path instead of creating.
     pub join: Vec<(PathBuf, CloneFlags)>,
     /// A pid namespace to join: the parent enters it for the fork (a
@@ -374,6 +377,7 @@ impl ChildPlan {
         let mut pid_join = None;
         let mut new_cgroupns = false;
         let mut userns = None;
+        let mut userns_join = None;
         for ns in linux.namespaces().as_deref().unwrap_or_default() {
             let flag = match ns.typ() {
                 LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
@@ -382,8 +386,9 @@ impl ChildPlan {
                 LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
                 LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
                 LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-                LinuxNamespaceType::User if ns.path().is_none() => {
+                LinuxNamespaceType::User => {
                     userns = Some(id_maps(linux)?);
+                    userns_join = ns.path().clone();
                     continue;
                 }
                 other => {
@@ -602,6 +607,7 @@ impl ChildPlan {
         Ok(ChildPlan {
             clone_flags,
             userns,
+            userns_join,
             join,
             pid_join,
             new_cgroupns,

@@ -29,6 +29,15 @@
 //!   ids, so a root inside is nobody to a host directory.
 //! - device nodes: `mknod` is refused in a user namespace; the host's
 //!   nodes are bound instead (as runc and crun do).
+//!
+//! A container may also join an existing user namespace (podman's
+//! `--userns=container:` and `ns:PATH`): the spec names its path and its
+//! maps, which [`maps_of`] checks against the namespace's own. The
+//! parent prepares the same detached mounts, idmapped through that
+//! namespace, and an intermediate process joins it (after the other
+//! namespaces to join, while it still has host root's powers over them)
+//! and clones the child with the new namespaces there, so they belong to
+//! it as they would to a namespace of the container's own.
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -36,7 +45,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 
-use crate::plan::{ChildPlan, IdMaps, MountKind};
+use crate::plan::{ChildPlan, IdMaps, IdRange, MountKind};
 use crate::{Overlay, RuntimeError};
 
 /// What the parent made for a container in a user namespace, inherited by
@@ -57,6 +66,121 @@ pub fn map_text(ranges: &[crate::plan::IdRange]) -> String {
         .iter()
         .map(|r| format!("{} {} {}\n", r.container, r.host, r.size))
         .collect()
+}
+
+/// Parse a `uid_map`/`gid_map` file's text.
+pub fn parse_map(text: &str) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|l| {
+            let n: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match n.as_slice() {
+                [c, h, k] => Some(IdRange {
+                    container: *c,
+                    host: *h,
+                    size: *k,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Open the user namespace at `path` and read its maps ([`maps_of`]).
+pub fn open_at(path: &Path) -> Result<(OwnedFd, IdMaps), RuntimeError> {
+    let not = |reason: String| RuntimeError::UserNamespace {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let fd = match open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        // podman's words.
+        Err(nix::errno::Errno::ENOENT) => {
+            return Err(not(format!(
+                "cannot find specified user namespace path: stat {}: no such file or directory",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(not(format!("cannot be opened: {e}"))),
+    };
+    let maps = maps_of(fd.as_fd(), path)?;
+    Ok((fd, maps))
+}
+
+/// The id maps of the user namespace `ns` (an open namespace file) as
+/// its members read them: ids of its parent namespace. The namespace
+/// file shows none, so a helper process joins it and reads its own
+/// `uid_map`/`gid_map`. Says clearly when `path` is no namespace, another
+/// kind of namespace, or one out of reach.
+pub fn maps_of(ns: BorrowedFd<'_>, path: &Path) -> Result<IdMaps, RuntimeError> {
+    use std::io::{Read, Write};
+    let not = |reason: String| RuntimeError::UserNamespace {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let fs = nix::sys::statfs::fstatfs(ns)
+        .map_err(|e| RuntimeError::sys(format!("statfs {}", path.display()), e))?;
+    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
+        return Err(not(
+            "is not a user namespace (not a namespace file at all: give /proc/PID/ns/user of a process in it, or a bind mount of one)".into(),
+        ));
+    }
+    let own = |file: &str| {
+        std::fs::read_to_string(file)
+            .map(|t| parse_map(&t))
+            .map_err(|e| RuntimeError::sys(format!("reading {file}"), e))
+    };
+    // Our own namespace cannot be joined again (EINVAL): read ours.
+    let st = nix::sys::stat::fstat(ns)
+        .map_err(|e| RuntimeError::sys(format!("stat {}", path.display()), e))?;
+    if let Ok(mine) = nix::sys::stat::stat("/proc/self/ns/user") {
+        if (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino) {
+            return Ok(IdMaps {
+                uid: own("/proc/self/uid_map")?,
+                gid: own("/proc/self/gid_map")?,
+            });
+        }
+    }
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| RuntimeError::sys("creating a pipe", e))?;
+    match sys::process::fork().map_err(|e| RuntimeError::sys("forking a helper", e))? {
+        sys::process::Forked::Child => {
+            drop(r);
+            let mut w = std::fs::File::from(w);
+            if let Err(e) = nix::sched::setns(ns, CloneFlags::CLONE_NEWUSER) {
+                let _ = write!(w, "e{}", e as i32);
+                sys::process::exit_now(1);
+            }
+            let u = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+            let g = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+            let _ = write!(w, "m{u}\0{g}");
+            sys::process::exit_now(0)
+        }
+        sys::process::Forked::Parent(pid) => {
+            drop(w);
+            let mut answer = String::new();
+            let read = std::fs::File::from(r).read_to_string(&mut answer);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            read.map_err(|e| RuntimeError::sys("reading the helper's answer", e))?;
+            if let Some(errno) = answer.strip_prefix('e').and_then(|n| n.parse().ok()) {
+                return Err(match nix::errno::Errno::from_raw(errno) {
+                    nix::errno::Errno::EINVAL => not(
+                        "is not a user namespace (a namespace of another kind: give /proc/PID/ns/user)".into(),
+                    ),
+                    e => not(format!("cannot be joined: {e}")),
+                });
+            }
+            match answer.strip_prefix('m').and_then(|t| t.split_once('\0')) {
+                Some((u, g)) if !u.trim().is_empty() => Ok(IdMaps {
+                    uid: parse_map(u),
+                    gid: parse_map(g),
+                }),
+                _ => Err(not("its id maps could not be read".into())),
+            }
+        }
+    }
 }
 
 /// Write `pid`'s id maps (the parent's side; host root needs no
@@ -141,21 +265,31 @@ fn tree(
 }
 
 /// Make everything the child needs from outside its namespace.
+/// `joined`: the existing user namespace the container joins (its maps
+/// are `maps`), through which the mounts are idmapped.
 pub(crate) fn prepare(
     plan: &ChildPlan,
     overlay: &Overlay,
     maps: &IdMaps,
+    joined: Option<BorrowedFd<'_>>,
 ) -> Result<Prepared, RuntimeError> {
-    let ns = namespace_with(maps)?;
+    let made;
+    let ns = match joined {
+        Some(fd) => fd,
+        None => {
+            made = namespace_with(maps)?;
+            made.as_fd()
+        }
+    };
     // A copied root (vfs): rootless (`keep-id`) its owners are already
     // the ones the container must see, and it is bound as it is; as host
     // root it is idmapped like the layers.
     let root = match &overlay.copy {
         Some(copy) => {
-            let idmap = (!sys::process::in_user_namespace()).then(|| ns.as_fd());
+            let idmap = (!sys::process::in_user_namespace()).then_some(ns);
             tree(copy, false, idmap, true)?
         }
-        None => idmapped_overlay(overlay, maps, ns.as_fd())?,
+        None => idmapped_overlay(overlay, maps, ns)?,
     };
     let mut binds = Vec::new();
     for m in &plan.mounts {
@@ -168,7 +302,7 @@ pub(crate) fn prepare(
             let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).map_err(|e| {
                 RuntimeError::sys(format!("bind mount source {}", source.display()), e)
             })?;
-            let t = tree(source, *recursive, idmap.then(|| ns.as_fd()), is_dir)?;
+            let t = tree(source, *recursive, idmap.then_some(ns), is_dir)?;
             binds.push((t, is_dir));
         }
     }
@@ -309,5 +443,26 @@ mod tests {
             },
         ];
         assert_eq!(map_text(&r), "0 100000 65536\n65536 300000 10\n");
+        assert_eq!(
+            parse_map("         0     100000      65536\n     65536     300000         10\n"),
+            r
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_no_user_namespace_is_refused_and_our_own_is_read() {
+        let e = open_at(Path::new("/tmp")).unwrap_err().to_string();
+        assert!(e.contains("is not a user namespace"), "{e}");
+        let e = open_at(Path::new("/nonexistent/ns"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot find specified user namespace path"),
+            "{e}"
+        );
+        // Our own namespace is not joined (EINVAL): its maps are ours.
+        let (_, maps) = open_at(Path::new("/proc/self/ns/user")).unwrap();
+        let ours = parse_map(&std::fs::read_to_string("/proc/self/uid_map").unwrap());
+        assert_eq!(maps.uid, ours);
     }
 }

@@ -167,7 +167,8 @@ pub struct CreateRequest {
     /// `--cgroup-parent`: its cgroup is made below this one (a pod's
     /// member: below the pod's cgroup unless given).
     pub cgroup_parent: Option<String>,
-    /// `--userns` (`host`, `auto[:size=N]`; podman's words for the others).
+    /// `--userns` (`host`, `auto[:size=N,uidmapping=…,gidmapping=…]`,
+    /// `container:NAME`, `ns:PATH`, rootless `keep-id`/`nomap`).
     pub userns: Option<String>,
     /// `--uidmap CONTAINER:HOST:SIZE`.
     pub uidmap: Vec<String>,
@@ -473,37 +474,76 @@ impl Engine {
             };
             crate::userns::check_inside(gid_flag, gid, size("/proc/self/gid_map"))?;
         }
-        // Another container's namespaces belong to the host's user
-        // namespace: a container in a user namespace of its own cannot
-        // join them (podman puts a pod's members in the infra's user
-        // namespace; berth does not yet).
-        let joins = if matches!(req.pod, PodMembership::Member(_)) {
-            Some("--pod")
-        } else if matches!(req.network, NetworkMode::Container(_)) {
-            Some("--network container:")
-        } else if req
-            .ipc_mode
-            .as_deref()
-            .is_some_and(|m| m.starts_with("container:"))
-        {
-            Some("--ipc container:")
-        } else if req
-            .pid_mode
-            .as_deref()
-            .is_some_and(|m| m.starts_with("container:"))
-        {
-            Some("--pid container:")
-        } else {
-            None
-        };
-        if let (Some(flag), false) = (joins, matches!(userns_req, crate::userns::Request::Host)) {
-            return Err(EngineError::invalid(
-                "--userns",
-                format!("a container with a user namespace of its own cannot use {flag} yet (another container's namespaces belong to the host's user namespace): drop one of the two"),
-            ));
+        if let (true, crate::userns::Request::Auto { uid, gid, .. }) = (rootless, &userns_req) {
+            let size = |f| crate::container::copyroot::namespace_size(f);
+            crate::userns::check_inside("--userns", uid, size("/proc/self/uid_map"))?;
+            crate::userns::check_inside("--userns", gid, size("/proc/self/gid_map"))?;
         }
-        let auto_pool = match userns_req {
-            crate::userns::Request::Host => None,
+        // `container:` and `ns:` join a user namespace that exists: its
+        // maps are the container's (the root's owners are made for them).
+        let joined_userns = match &userns_req {
+            crate::userns::Request::Container(name) => {
+                // podman's words.
+                let donor = self.container(name).map_err(|_| {
+                    EngineError::invalid(
+                        "--userns",
+                        format!("looking up container to share user namespace with: no container with name or ID {name:?} found: no such container"),
+                    )
+                })?;
+                Some(crate::config::UserNs {
+                    mode: format!("container:{}", donor.id()),
+                    uid_map: donor.config.userns.uid_map.clone(),
+                    gid_map: donor.config.userns.gid_map.clone(),
+                })
+            }
+            // Its maps are read by a helper process that joins it.
+            crate::userns::Request::Path(_) if !may_fork => return Ok(None),
+            crate::userns::Request::Path(path) => Some(userns_at(path)?),
+            _ => None,
+        };
+        // Another container's namespaces belong to its user namespace: a
+        // container may join them from the same one only (`container:` of
+        // a container in it), not from one of its own.
+        let own_key = match (&userns_req, &joined_userns) {
+            (crate::userns::Request::Host, _) => None,
+            (_, Some(u)) if !u.is_private() => None,
+            (_, Some(u)) => Some(self.userns_key(u, "")),
+            _ => Some(String::new()),
+        };
+        if let Some(own_key) = own_key {
+            for (flag, donor) in &self.namespace_donors(req, &pid_mode, &ipc_mode)? {
+                let Some(donor) = donor else {
+                    return Err(EngineError::invalid(
+                        "--userns",
+                        format!("a container with a user namespace of its own cannot use {flag} yet (podman puts a pod's members in the infra's user namespace; berth does not yet): drop --userns/--uidmap/--gidmap or {flag}"),
+                    ));
+                };
+                let theirs = self.userns_key(&donor.config.userns, donor.id().as_str());
+                if own_key.is_empty() || theirs != own_key {
+                    let ours = match &joined_userns {
+                        Some(u) => format!("--userns={}", u.mode),
+                        None => "a user namespace of its own".to_string(),
+                    };
+                    return Err(EngineError::invalid(
+                        "--userns",
+                        format!(
+                            "a container with {ours} cannot use {flag}{}: that container's namespaces belong to {} user namespace; share its user namespace too (--userns=container:{}), or drop one of the two",
+                            donor.name(),
+                            if theirs.is_empty() { "the host's" } else { "another" },
+                            donor.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        let auto_pool = match &userns_req {
+            crate::userns::Request::Host
+            | crate::userns::Request::Container(_)
+            | crate::userns::Request::Path(_)
+                if joined_userns.as_ref().is_none_or(|u| !u.is_private()) =>
+            {
+                None
+            }
             _ if runtime_name != "berth" => {
                 return Err(EngineError::invalid(
                     "--userns",
@@ -512,14 +552,25 @@ impl Engine {
                 ),
                 ))
             }
-            crate::userns::Request::Auto { size } if rootless => {
-                Some((crate::userns::rootless_pool(), size))
-            }
-            crate::userns::Request::Auto { size } => {
+            crate::userns::Request::Auto { size, uid, gid } if rootless => Some((
+                crate::userns::rootless_pool(),
+                *size,
+                uid.clone(),
+                gid.clone(),
+            )),
+            crate::userns::Request::Auto { size, uid, gid } => {
                 let settings = crate::settings::Settings::load(&self.paths().config)?;
-                Some((crate::userns::auto_pool(&settings.userns, size)?, size))
+                Some((
+                    crate::userns::auto_pool(&settings.userns, *size)?,
+                    *size,
+                    uid.clone(),
+                    gid.clone(),
+                ))
             }
-            crate::userns::Request::Maps { .. }
+            crate::userns::Request::Host
+            | crate::userns::Request::Container(_)
+            | crate::userns::Request::Path(_)
+            | crate::userns::Request::Maps { .. }
             | crate::userns::Request::KeepId { .. }
             | crate::userns::Request::NoMap => None,
         };
@@ -542,6 +593,9 @@ impl Engine {
                 mode: req.userns.clone().unwrap_or_default(),
                 ..Default::default()
             },
+            crate::userns::Request::Container(_) | crate::userns::Request::Path(_) => {
+                joined_userns.clone().unwrap_or_default()
+            }
             crate::userns::Request::NoMap => {
                 let size = crate::container::copyroot::namespace_size;
                 crate::config::UserNs {
@@ -1065,18 +1119,14 @@ impl Engine {
         let mut amend = |config: &mut serde_json::Value,
                          others: &[serde_json::Value]|
          -> std::result::Result<(), String> {
-            let Some((pool, size)) = &auto_pool else {
+            let Some((pool, size, forced_uid, forced_gid)) = &auto_pool else {
                 return Ok(());
             };
             let taken = crate::userns::taken_by(others);
-            let (uid, gid) = crate::userns::allocate(pool, &taken, *size, rootless)?;
-            let one = |host_id| crate::config::IdMapping {
-                container_id: 0,
-                host_id,
-                size: *size,
-            };
-            config["userns"]["uid_map"] = serde_json::json!([one(uid)]);
-            config["userns"]["gid_map"] = serde_json::json!([one(gid)]);
+            let (uid, gid) =
+                crate::userns::auto_maps(pool, &taken, *size, (forced_uid, forced_gid), rootless)?;
+            config["userns"]["uid_map"] = serde_json::json!(uid);
+            config["userns"]["gid_map"] = serde_json::json!(gid);
             Ok(())
         };
         let dir = loop {
@@ -1606,6 +1656,60 @@ pub(crate) fn resolv_conf(c: &ContainerConfig, dns: Option<&str>) -> String {
 impl Engine {
     /// `--pid` / `--ipc`: one of `plain`, empty, or `container:NAME` (which
     /// must exist; kept as `container:<id>`, as Docker keeps it).
+    /// The containers whose namespaces `req` joins, with the flag that
+    /// names them (`--network container:`…); `None` for a pod's infra.
+    fn namespace_donors(
+        &self,
+        req: &CreateRequest,
+        pid_mode: &str,
+        ipc_mode: &str,
+    ) -> Result<Vec<(&'static str, Option<Container>)>> {
+        let mut out = Vec::new();
+        if matches!(req.pod, PodMembership::Member(_)) {
+            out.push(("--pod", None));
+        }
+        if let NetworkMode::Container(x) = &req.network {
+            out.push(("--network container:", Some(self.container(x)?)));
+        }
+        for (flag, mode) in [
+            ("--ipc container:", ipc_mode),
+            ("--pid container:", pid_mode),
+        ] {
+            if let Some(x) = mode.strip_prefix("container:") {
+                out.push((flag, Some(self.container(x)?)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which user namespace a container with `userns` is in, as a key
+    /// equal for containers sharing one: empty for the host's (rootless:
+    /// berth's), the id of the container that made it (`own`), or the
+    /// `ns:PATH` joined (`container:` leads to the donor's).
+    fn userns_key(&self, userns: &crate::config::UserNs, own: &str) -> String {
+        let mut u = userns.clone();
+        let mut own = own.to_string();
+        // A chain of `container:` donors is short; a cycle cannot be made
+        // (a donor exists before its joiner), the bound is for safety.
+        for _ in 0..64 {
+            if !u.is_private() {
+                return String::new();
+            }
+            match u.mode.split_once(':') {
+                Some(("container", id)) => match self.container(id) {
+                    Ok(d) => {
+                        own = d.id().to_string();
+                        u = d.config.userns.clone();
+                    }
+                    Err(_) => return format!("gone:{id}"),
+                },
+                Some(("ns", path)) => return format!("ns:{path}"),
+                _ => return own,
+            }
+        }
+        own
+    }
+
     fn namespace_mode(&self, flag: &str, mode: Option<&str>, plain: &[&str]) -> Result<String> {
         match mode {
             None | Some("") => Ok(String::new()),
@@ -1623,6 +1727,50 @@ impl Engine {
             )),
         }
     }
+}
+
+/// `--userns=ns:PATH`: the maps of the user namespace at PATH (none: the
+/// host's own, rootless berth's own).
+fn userns_at(path: &std::path::Path) -> Result<crate::config::UserNs> {
+    let mode = format!("ns:{}", path.display());
+    let same = |a: &std::path::Path, b: &str| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => {
+            use std::os::unix::fs::MetadataExt;
+            (a.dev(), a.ino()) == (b.dev(), b.ino())
+        }
+        _ => false,
+    };
+    let (_, maps) = runtime::userns::open_at(path)
+        .map_err(|e| EngineError::invalid("--userns", format!("ns:{e}")))?;
+    if same(path, "/proc/self/ns/user") {
+        return Ok(crate::config::UserNs {
+            mode,
+            ..Default::default()
+        });
+    }
+    let conv = |r: &[runtime::plan::IdRange]| -> Vec<crate::config::IdMapping> {
+        r.iter()
+            .map(|r| crate::config::IdMapping {
+                container_id: r.container,
+                host_id: r.host,
+                size: r.size,
+            })
+            .collect()
+    };
+    let (uid_map, gid_map) = (conv(&maps.uid), conv(&maps.gid));
+    if crate::config::IdMapping::host_of(&uid_map, 0).is_none()
+        || crate::config::IdMapping::host_of(&gid_map, 0).is_none()
+    {
+        return Err(EngineError::invalid(
+            "--userns",
+            format!("{mode}: that user namespace does not map id 0 (berth sets a container up as its root)"),
+        ));
+    }
+    Ok(crate::config::UserNs {
+        mode,
+        uid_map,
+        gid_map,
+    })
 }
 
 #[cfg(test)]

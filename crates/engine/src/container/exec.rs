@@ -116,6 +116,7 @@ impl Engine {
             ipc_ns: None,
             shm: None,
             uts_ns: None,
+            user_ns: None,
             user: &user,
             init_binary: None,
             args: &req.cmd,

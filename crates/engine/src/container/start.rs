@@ -240,6 +240,15 @@ impl Engine {
         let pid_ns = self.donor_namespace(&c.config.pid_mode, "pid")?;
         let ipc_ns = self.donor_namespace(&c.config.ipc_mode, "ipc")?;
         let uts_ns = self.donor_namespace(&c.config.uts_mode, "uts")?;
+        // `--userns=container:`: the donor's user namespace (whose maps the
+        // config copied); `ns:PATH`: that one.
+        let user_ns = match c.config.userns.mode.split_once(':') {
+            Some(("container", _)) if c.config.userns.is_private() => {
+                self.donor_namespace(&c.config.userns.mode, "user")?
+            }
+            Some(("ns", path)) if c.config.userns.is_private() => Some(PathBuf::from(path)),
+            _ => None,
+        };
         // /dev/shm: a shareable container's own host-side tmpfs (the
         // monitor mounts it), or the one of the donor whose IPC it joins.
         let shm = if c.config.ipc_mode == "shareable" {
@@ -302,6 +311,7 @@ impl Engine {
             ipc_ns: ipc_ns.as_deref(),
             shm: shm.as_deref(),
             uts_ns: uts_ns.as_deref(),
+            user_ns: user_ns.as_deref(),
             user: &user,
             init_binary: init_binary.as_deref(),
             args: &args,
@@ -604,6 +614,11 @@ impl Engine {
                     "can't join IPC of container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
                 )));
             }
+        } else if kind == "user" && !t.state.is_alive() {
+            return Err(EngineError::Conflict(format!(
+                "can't join the user namespace of container {id}: {}; start it first",
+                not_running()
+            )));
         } else if !t.state.is_alive() {
             return Err(not_running());
         }

@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
 
-use crate::plan::{ChildPlan, MountKind};
+use crate::plan::{ChildPlan, IdMaps, MountKind};
 use crate::{Runtime, RuntimeError, SpawnRequest, Spawned};
 
 pub(crate) mod child;
@@ -203,13 +203,16 @@ impl Runtime for Builtin {
         // own cannot create threads). In rootless berth's user namespace
         // there is no coming back to the host's: an intermediate process
         // enters it and forks the child for us (`fork_in_pid_ns`).
+        // Joining a user namespace, the intermediate process enters the
+        // pid namespace too (before the user namespace, while it has the
+        // power to).
         let mut pid_target = None;
         let pid_ns = match &plan.pid_join {
             Some(path) => {
                 let target = std::fs::File::open(path).map_err(|e| {
                     RuntimeError::sys(format!("opening namespace {}", path.display()), e)
                 })?;
-                if sys::process::in_user_namespace() {
+                if sys::process::in_user_namespace() || plan.userns_join.is_some() {
                     pid_target = Some(target);
                     None
                 } else {
@@ -225,35 +228,77 @@ impl Runtime for Builtin {
         // A user namespace: the parent makes the root filesystem, bind
         // mounts and device nodes first (the child could not, see
         // `userns`).
+        // An existing one to join must have the maps the spec says (the
+        // engine made the root's owners and the container's files for
+        // them).
+        let joined_userns = match (&plan.userns_join, &plan.userns) {
+            (Some(path), Some(maps)) => {
+                let (fd, has) = crate::userns::open_at(path)?;
+                if has != *maps {
+                    let text =
+                        |m: &IdMaps| crate::userns::map_text(&m.uid).trim().replace('\n', ", ");
+                    return Err(RuntimeError::UserNamespace {
+                        path: path.clone(),
+                        reason: format!(
+                            "its uid map is now {} where the container was made for {}: recreate the container",
+                            text(&has),
+                            text(maps)
+                        ),
+                    });
+                }
+                Some(fd)
+            }
+            _ => None,
+        };
         let prepared = match &plan.userns {
-            Some(maps) => Some(crate::userns::prepare(&plan, req.overlay, maps)?),
+            Some(maps) => Some(crate::userns::prepare(
+                &plan,
+                req.overlay,
+                maps,
+                joined_userns.as_ref().map(|f| f.as_fd()),
+            )?),
             None => None,
         };
         let cgroup_tasks = open_cgroup_tasks(cgroup_layout.as_ref(), plan.cgroups_path.as_deref())?;
         let mut flags = plan.clone_flags;
-        if plan.userns.is_some() {
+        if plan.userns.is_some() && joined_userns.is_none() {
             flags |= CloneFlags::CLONE_NEWUSER;
         }
         // Rootless with a nested user namespace: the namespaces to join
         // (the network namespace pasta serves) belong to berth's user
         // namespace, which the child leaves when it is cloned into its
         // own; an intermediate process joins them and clones it there.
-        let early = if plan.userns.is_some() && sys::process::in_user_namespace() {
+        // Joining a user namespace, the intermediate process joins every
+        // namespace, that one last.
+        let early = if plan.userns.is_some()
+            && (sys::process::in_user_namespace() || joined_userns.is_some())
+        {
             std::mem::take(&mut join)
         } else {
             Vec::new()
         };
-        let joins_net = early.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNET);
+        // Only rootless: the network namespace is of berth's user
+        // namespace, not of the container's (as root, one joined with the
+        // container's user namespace belongs to it).
+        let joins_net = early.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWNET)
+            && sys::process::in_user_namespace();
+        let through_intermediate =
+            joined_userns.is_some() || (pid_target.is_none() && !early.is_empty());
         let forked = match &pid_target {
-            Some(target) => sys::process::fork_in_pid_ns(target.as_fd(), flags.bits()),
-            None if !early.is_empty() => {
-                let joins: Vec<_> = early.iter().map(|(fd, f)| (fd.as_fd(), *f)).collect();
+            Some(target) if !through_intermediate => {
+                sys::process::fork_in_pid_ns(target.as_fd(), flags.bits())
+            }
+            _ if through_intermediate => {
+                let mut joins: Vec<_> = early.iter().map(|(fd, f)| (fd.as_fd(), *f)).collect();
+                if let Some(t) = &pid_target {
+                    joins.push((t.as_fd(), CloneFlags::CLONE_NEWPID));
+                }
                 // A joined network namespace's sysctls too: the child's
                 // root has no power over it.
                 // Its root may bind ports below 1024 there, as in a
                 // network namespace of its own, unless a sysctl says else.
                 let low_ports = "net.ipv4.ip_unprivileged_port_start";
-                let mut net_sysctls = || {
+                let net_sysctls = || -> std::io::Result<()> {
                     if !joins_net {
                         return Ok(());
                     }
@@ -271,11 +316,19 @@ impl Runtime for Builtin {
                     }
                     Ok(())
                 };
-                sys::process::fork_in_namespaces(&joins, &mut net_sysctls, flags.bits())
+                let mut inside = || -> std::io::Result<()> {
+                    net_sysctls()?;
+                    match &joined_userns {
+                        Some(u) => nix::sched::setns(u, CloneFlags::CLONE_NEWUSER)
+                            .map_err(std::io::Error::from),
+                        None => Ok(()),
+                    }
+                };
+                sys::process::fork_in_namespaces(&joins, &mut inside, flags.bits())
             }
-            None => sys::process::clone_fork(flags.bits()),
+            _ => sys::process::clone_fork(flags.bits()),
         };
-        let net_sysctls_done = joins_net && pid_target.is_none();
+        let net_sysctls_done = joins_net && through_intermediate;
         drop(early);
         drop(pid_target);
         if let (Some(own), Ok(sys::process::Forked::Parent(_)) | Err(_)) = (&pid_ns, &forked) {
@@ -316,7 +369,7 @@ impl Runtime for Builtin {
                 // The maps before anything else: the child waits for them
                 // to become its namespace's root.
                 let hook = |pid: i32| -> Result<(), RuntimeError> {
-                    if let Some(maps) = &plan.userns {
+                    if let (Some(maps), None) = (&plan.userns, &plan.userns_join) {
                         crate::userns::write_maps(pid, maps)?;
                     }
                     (req.before_release)(pid)

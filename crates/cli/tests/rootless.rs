@@ -2047,6 +2047,25 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
     // because the dir is open to all.
     std::fs::set_permissions(&userdir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let bind = format!("{}:/u", userdir.display());
+    // An idmapped bind is beyond a user's power: refused, saying so, not
+    // ignored.
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:1:2000",
+        "-v",
+        &format!("{bind}:idmap"),
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/u: rootless berth cannot idmap a bind mount")
+            && stderr(&out).contains(":U"),
+        "{}",
+        stderr(&out)
+    );
     // HOST ids are the namespace's: 1 is the user's first subordinate id.
     let out = u.berth(&[
         "run",

@@ -951,6 +951,19 @@ impl Engine {
             &tmpfs,
             &ic.volumes().clone().unwrap_or_default(),
         )?;
+        // Rootless, a host directory cannot be idmapped (its filesystem
+        // belongs to the host's user namespace): said, not ignored.
+        if rootless && !matches!(userns_req, crate::userns::Request::Host) {
+            if let Some(m) = plan.mounts.iter().find(|m| m.idmap) {
+                return Err(EngineError::invalid(
+                    "--volume",
+                    format!(
+                        "{}: rootless berth cannot idmap a bind mount (an idmapped mount of a host directory needs the host's root): drop :idmap — its files then show inside as the ids they map to, the others as nobody — or give them to the container's user with :U",
+                        m.target
+                    ),
+                ));
+            }
+        }
         let volume_driver = req.volume_driver.clone().unwrap_or_default();
         if !volume_driver.is_empty() && volume_driver != "local" {
             if let Some(m) = plan

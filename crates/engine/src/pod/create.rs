@@ -101,6 +101,7 @@ impl Engine {
         let config = PodConfig {
             created: Utc::now(),
             hostname: req.hostname.clone().unwrap_or_else(|| name.clone()),
+            hostname_set: req.hostname.is_some(),
             infra_id: String::new(),
             shared: shared.clone(),
             network: req.network.clone().unwrap_or_default(),

@@ -74,7 +74,14 @@ impl Engine {
             "CreateCommand": pod.config.create_command,
             "ExitPolicy": "continue",
             "State": status.as_str(),
-            "Hostname": pod.config.hostname,
+            // podman 4.3: the given one, else "" (the members' is the
+            // pod's name all the same). A record from before
+            // `hostname_set` shows one that is not the name.
+            "Hostname": if pod.config.hostname_set || pod.config.hostname != pod.name {
+                pod.config.hostname.as_str()
+            } else {
+                ""
+            },
             "CreateCgroup": pod.config.share_parent,
             "CgroupParent": pod.config.cgroup_parent,
             "CgroupPath": pod.config.cgroup_path,

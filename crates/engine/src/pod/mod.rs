@@ -108,6 +108,9 @@ pub struct PodConfig {
     /// The host name its members share (`--hostname`; the pod's name by
     /// default, as podman).
     pub hostname: String,
+    /// `--hostname` was given (`pod inspect` shows it only then, as
+    /// podman: `""` for the default).
+    pub hostname_set: bool,
     /// The infra container's id.
     pub infra_id: String,
     /// What the members share, in the order given.

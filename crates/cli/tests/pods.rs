@@ -135,8 +135,66 @@ fn members_share_localhost_the_host_name_and_ipc() {
     b.ok(&["exec", "m1", "sh", "-c", "echo shared > /dev/shm/from-m1"]);
     assert_eq!(b.ok(&["exec", "m2", "cat", "/dev/shm/from-m1"]), "shared\n");
     assert_eq!(b.ok(&["exec", "outside", "ls", "/dev/shm"]), "");
+    // 64m by default (podman's 65536k).
+    assert!(
+        b.ok(&["exec", "m2", "df", "-k", "/dev/shm"])
+            .contains(" 65536 "),
+        "the default /dev/shm is 64m"
+    );
     b.ok(&["rm", "-f", "outside"]);
     b.ok(&["pod", "rm", "-f", "web"]);
+    assert_census_clean(&b);
+}
+
+#[test]
+fn pod_shm_size_sizes_the_shared_dev_shm() {
+    let b = Berth::new();
+    // podman 4.3: `pod create --shm-size bad` → "Error: unable to translate
+    // --shm-size: invalid size: 'bad'", 125.
+    let out = b.run(&["pod", "create", "--name", "bad", "--shm-size", "bad"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("unable to translate --shm-size: invalid size: 'bad'"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(b.ok(&["pod", "ls", "-q"]), "");
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "small",
+        "--network",
+        "none",
+        "--shm-size",
+        "2m",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "small",
+        "--name",
+        "w",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /dev/shm/f; exec sleep 100",
+    ]);
+    let df = b.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "small",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /dev/shm/f; df -k /dev/shm",
+    ]);
+    assert!(df.starts_with("x\n"), "{df}");
+    let sizes: Vec<&str> = df.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(sizes[1], "2048", "{df}");
+    b.ok(&["pod", "rm", "-f", "small"]);
     assert_census_clean(&b);
 }
 

@@ -102,6 +102,10 @@ pub struct CreateArgs {
     /// Block I/O weight of the pod, 10 to 1000.
     #[arg(long = "blkio-weight")]
     blkio_weight: Option<String>,
+    /// Size of the /dev/shm the pod's containers share (<number>[<unit>],
+    /// unit b, k, m or g; default 64m).
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
 }
 
 impl CreateArgs {
@@ -386,6 +390,18 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
     }
     let resources = a.resources()?;
     let share_parent = a.share_parent()?;
+    // podman's words.
+    let shm_size = a
+        .shm_size
+        .as_deref()
+        .map(|v| {
+            model::size::parse_bytes(v).map_err(|_| {
+                Failure::usage(format!(
+                    "unable to translate --shm-size: invalid size: '{v}'"
+                ))
+            })
+        })
+        .transpose()?;
     let req = engine::pod::create::PodCreateRequest {
         name: a.name,
         hostname: a.hostname,
@@ -395,6 +411,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         labels,
         extra_hosts: a.add_host,
         create_command: std::env::args().collect(),
+        shm_size,
         cgroup_parent: a.cgroup_parent,
         share_parent,
         resources,

@@ -29,6 +29,9 @@ pub struct PodCreateRequest {
     pub extra_hosts: Vec<String>,
     /// The command line, for `CreateCommand`.
     pub create_command: Vec<String>,
+    /// `--shm-size`: of the infra's `/dev/shm`, which the members share
+    /// (with `ipc`).
+    pub shm_size: Option<u64>,
     /// `--cgroup-parent` (`/berth` when absent).
     pub cgroup_parent: Option<String>,
     /// `--share-parent` (true when absent: the containers' cgroups are
@@ -166,6 +169,7 @@ impl Engine {
             labels: req.labels.clone(),
             extra_hosts: req.extra_hosts.clone(),
             pod: PodMembership::Infra(id.clone()),
+            shm_size: req.shm_size,
             cgroup_parent: (!cgroup_path.is_empty()).then(|| cgroup_path.clone()),
             memory: own(l.memory_limit > 0).then_some(l.memory_limit),
             memory_swap: own(l.memory_limit > 0).then_some(l.memory_swap),

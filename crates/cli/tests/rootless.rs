@@ -160,6 +160,32 @@ impl User {
         c
     }
 
+    /// A directory to use as PATH: links to everything on the usual one
+    /// but the programs whose names start with one of `left_out` (berth
+    /// looks its network tools up on PATH).
+    fn path_without(&self, name: &str, left_out: &[&str]) -> PathBuf {
+        let bin = self.dir.as_ref().unwrap().path().join(name);
+        std::fs::create_dir(&bin).unwrap();
+        for dir in [
+            "/usr/local/bin",
+            "/usr/bin",
+            "/bin",
+            "/usr/local/sbin",
+            "/usr/sbin",
+            "/sbin",
+        ] {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = e.file_name();
+                let n = name.to_string_lossy();
+                if left_out.iter().any(|l| n.starts_with(l)) || bin.join(&name).exists() {
+                    continue;
+                }
+                std::os::unix::fs::symlink(e.path(), bin.join(&name)).unwrap();
+            }
+        }
+        bin
+    }
+
     /// The test image, imported into the user's store.
     fn import_busybox(&self) {
         let imported = self.berth_stdin(
@@ -1255,29 +1281,7 @@ fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
     u.import_busybox();
     let runroot = u.runtime.join("berth");
     // A PATH with everything of the usual one but pasta and slirp4netns.
-    let bin = u.dir.as_ref().unwrap().path().join("bin-without-tools");
-    std::fs::create_dir(&bin).unwrap();
-    for dir in [
-        "/usr/local/bin",
-        "/usr/bin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/sbin",
-        "/sbin",
-    ] {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = e.file_name();
-            let n = name.to_string_lossy();
-            if n.starts_with("pasta")
-                || n.starts_with("passt")
-                || n == "slirp4netns"
-                || bin.join(&name).exists()
-            {
-                continue;
-            }
-            std::os::unix::fs::symlink(e.path(), bin.join(&name)).unwrap();
-        }
-    }
+    let bin = u.path_without("bin-without-tools", &["pasta", "passt", "slirp4netns"]);
     let without = |args: &[&str]| {
         u.cmd(args)
             .env("PATH", &bin)
@@ -1348,25 +1352,7 @@ fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
     let runroot = u.runtime.join("berth");
     // A PATH with everything of the usual one but pasta (berth looks its
     // network tools up on PATH): slirp4netns is the way out.
-    let bin = u.dir.as_ref().unwrap().path().join("bin-without-pasta");
-    std::fs::create_dir(&bin).unwrap();
-    for dir in [
-        "/usr/local/bin",
-        "/usr/bin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/sbin",
-        "/sbin",
-    ] {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = e.file_name();
-            let n = name.to_string_lossy();
-            if n.starts_with("pasta") || n.starts_with("passt") || bin.join(&name).exists() {
-                continue;
-            }
-            std::os::unix::fs::symlink(e.path(), bin.join(&name)).unwrap();
-        }
-    }
+    let bin = u.path_without("bin-without-pasta", &["pasta", "passt"]);
     assert!(
         bin.join("slirp4netns").exists(),
         "apt-get install slirp4netns"

@@ -1338,16 +1338,7 @@ fn a_crashed_monitor_and_a_reboot_leave_the_network_usable() {
         .trim()
         .parse()
         .unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let monitor: i32 = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let monitor = parent_of(pid);
     sh(&format!("kill -9 {monitor} {pid}"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     b.ok(&["rm", "-f", "crash"]);

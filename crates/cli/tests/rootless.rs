@@ -713,16 +713,7 @@ fn system_check_finds_and_ends_what_a_rootless_pid_host_container_left_behind() 
         .trim()
         .parse()
         .unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
-    let monitor: i32 = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let monitor = parent_of(init);
     assert!(
         String::from_utf8_lossy(&std::fs::read(format!("/proc/{monitor}/cmdline")).unwrap())
             .contains("berth"),

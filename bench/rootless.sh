@@ -18,7 +18,8 @@
 # /etc/subuid and /etc/subgid; both files are restored byte for byte, the
 # user, its processes and its files removed at the end). The rootless rows
 # run berth through `setpriv` as that user; the `setpriv … /bin/true` row
-# is what that costs by itself. /dev/net/tun is made 0666 for the pasta
+# is what that costs by itself (the default rootless row is slirp4netns',
+# berth's default where installed; the last is pasta). /dev/net/tun is made 0666 for the network
 # rows where the host left it 0600 (udev's mode on Debian), and its mode
 # restored.
 set -euo pipefail
@@ -73,7 +74,7 @@ cmds=(
   "$S $tmp/berth run --rm --network none bench:busybox true"
   "$R $BERTH run --rm bench:busybox true"
   "$S $tmp/berth run --rm bench:busybox true"
-  "$S $tmp/berth run --rm --network slirp4netns bench:busybox true"
+  "$S $tmp/berth run --rm --network pasta bench:busybox true"
 )
 if [ -n "${PODMAN:-}" ]; then
   $S podman import "$tmp/bb.tar" bench:busybox >/dev/null

@@ -411,7 +411,7 @@ fn rootless_berth_runs_containers_as_the_user() {
     let sub = std::fs::metadata(userdir.join("sub")).unwrap();
     assert_eq!(sub.uid(), u.sub_start + 999);
 
-    // Published port through pasta, from the host's 127.0.0.1.
+    // Published port through slirp4netns, from the host's 127.0.0.1.
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let cid = u
@@ -470,12 +470,12 @@ fn rootless_berth_runs_containers_as_the_user() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(pid), "the container's init {pid} outlived rm -f");
-    assert!(!alive(net_pid), "pasta {net_pid} outlived rm -f");
+    assert!(!alive(net_pid), "slirp4netns {net_pid} outlived rm -f");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(!u.ok(&["ps", "-a"]).contains("web"));
 
-    // slirp4netns, asked for by name: its own forward, its process gone
-    // with the container.
+    // pasta, asked for by name: its own forward, its process gone with
+    // the container.
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let cid = u
@@ -483,37 +483,37 @@ fn rootless_berth_runs_containers_as_the_user() {
             "run",
             "-d",
             "--name",
-            "slirp",
+            "pasta",
             "--network",
-            "slirp4netns",
+            "pasta",
             "-p",
             &publish,
             IMAGE,
             "sh",
             "-c",
-            "echo hello-slirp > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+            "echo hello-pasta > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
         ])
         .trim()
         .to_string();
-    let body = fetch(port).expect("the slirp4netns port never answered");
-    assert!(body.contains("hello-slirp"), "{body}");
+    let body = fetch(port).expect("the pasta port never answered");
+    assert!(body.contains("hello-pasta"), "{body}");
     assert_eq!(
-        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "slirp"])
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "pasta"])
             .trim(),
-        "slirp4netns"
+        "pasta"
     );
-    let slirp_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
+    let tool_pid: i32 = std::fs::read_to_string(runroot.join(format!("{cid}.net.pid")))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert!(alive(slirp_pid));
-    u.ok(&["rm", "-f", "slirp"]);
+    assert!(alive(tool_pid));
+    u.ok(&["rm", "-f", "pasta"]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(slirp_pid) && Instant::now() < deadline {
+    while alive(tool_pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!alive(slirp_pid), "slirp4netns {slirp_pid} outlived rm -f");
+    assert!(!alive(tool_pid), "pasta {tool_pid} outlived rm -f");
 
     // Limits on cgroup v1: podman's warning, and the container runs.
     let v2 = Command::new("stat")
@@ -892,7 +892,7 @@ fn volumes_builds_and_a_registry_work_rootless() {
 }
 
 #[test]
-fn a_pod_shares_its_pasta_network_rootless() {
+fn a_pod_shares_its_network_rootless() {
     let u = User::new("d", true);
     u.import_busybox();
     let port = free_port();
@@ -1090,15 +1090,44 @@ fn user_networks_resolve_names_and_publish_ports_rootless() {
     let ls = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!ls.contains("front") && !ls.contains("back"), "{ls}");
 
-    // The default network of a plain run is still pasta.
+    // The default network of a plain run is still its own: slirp4netns
+    // (podman 4.3's), or pasta when berth.toml says so.
     let mode = u.ok(&["create", "--name", "plain", IMAGE, "true"]);
     assert!(!mode.trim().is_empty());
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"])
+            .trim(),
+        "slirp4netns"
+    );
+    u.ok(&["rm", "plain"]);
+    let config = u.home.join(".config/berth");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("berth.toml"),
+        "[network]\ndefault_rootless_network_cmd = \"pasta\"\n",
+    )
+    .unwrap();
+    u.ok(&["create", "--name", "plain", IMAGE, "true"]);
     assert_eq!(
         u.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"])
             .trim(),
         "pasta"
     );
     u.ok(&["rm", "plain"]);
+    std::fs::write(
+        config.join("berth.toml"),
+        "[network]\ndefault_rootless_network_cmd = \"vpnkit\"\n",
+    )
+    .unwrap();
+    let out = u.berth(&["create", IMAGE, "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out)
+            .contains("default_rootless_network_cmd \"vpnkit\": use \"slirp4netns\" or \"pasta\""),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(config.join("berth.toml")).unwrap();
 }
 
 /// `n` consecutive UDP ports free on 127.0.0.1.
@@ -1181,18 +1210,29 @@ fn udp_ports_are_published_rootless() {
         u.ok(&args);
     };
 
-    // The default network: pasta's own UDP forward (-u). The same port
+    // The default network (slirp4netns): its UDP forwards are the port
+    // proxy's, answering from 127.0.0.1 (slirp4netns' own drop them, see
+    // usernet.rs).
+    let s = free_udp_ports(1);
+    run("dflt", &[], &format!("127.0.0.1:{s}:9000/udp"), &[9000]);
+    assert_eq!(udp_ask(s, "via-slirp").as_deref(), Some("9000:via-slirp"));
+    let ps = u.ok(&["ps", "--format", "{{.Ports}}", "-f", "name=dflt"]);
+    assert!(ps.contains(&format!("127.0.0.1:{s}->9000/udp")), "{ps}");
+    // `--network pasta`: pasta's own UDP forward (-u). The same port
     // inside: bookworm's pasta (0.0~git20230309) loses the answers of a
     // forward from 127.0.0.1 to another port (see docs/architecture.md).
     let p = free_udp_ports(1);
-    run("dflt", &[], &format!("127.0.0.1:{p}:{p}/udp"), &[p]);
+    run(
+        "pasta",
+        &["--network", "pasta"],
+        &format!("127.0.0.1:{p}:{p}/udp"),
+        &[p],
+    );
     assert_eq!(
         udp_ask(p, "via-pasta"),
         Some(format!("{p}:via-pasta")),
         "no echo through pasta's UDP forward"
     );
-    let ps = u.ok(&["ps", "--format", "{{.Ports}}", "-f", "name=dflt"]);
-    assert!(ps.contains(&format!("127.0.0.1:{p}->{p}/udp")), "{ps}");
 
     // A user network: the port proxy's UDP sessions into the rootless
     // network namespace; a range maps port to port.
@@ -1249,7 +1289,7 @@ fn udp_ports_are_published_rootless() {
 
     // Nothing is left: no proxy, pasta, responder or bind, and the ports
     // are free again.
-    u.ok(&["rm", "-f", "dflt", "one", "range"]);
+    u.ok(&["rm", "-f", "dflt", "pasta", "one", "range"]);
     let left = non_pause(&u);
     assert!(left.is_empty(), "processes left: {left:?}");
     assert!(
@@ -1257,7 +1297,7 @@ fn udp_ports_are_published_rootless() {
         "{:?}",
         netns_leftovers(&runroot)
     );
-    for port in [p, q, r, r + 1] {
+    for port in [s, p, q, r, r + 1] {
         assert!(
             std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
             "udp port {port} still held"
@@ -1283,9 +1323,9 @@ fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
     let out = without(&["run", "--rm", IMAGE, "true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("needs pasta, which is not installed (as root: apt-get install passt)")
-            && stderr(&out).contains("--network none or host"),
+        stderr(&out).contains(
+            "needs slirp4netns, which is not installed (as root: apt-get install slirp4netns)"
+        ) && stderr(&out).contains("--network none or host"),
         "{}",
         stderr(&out)
     );
@@ -1296,7 +1336,7 @@ fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
     let out = without(&["run", "--rm", "--network", "inner", IMAGE, "true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("the way out of rootless berth's user-defined networks needs pasta, which is not installed (as root: apt-get install passt)"),
+        stderr(&out).contains("the way out of rootless berth's user-defined networks needs slirp4netns, which is not installed (as root: apt-get install slirp4netns)"),
         "{}",
         stderr(&out)
     );
@@ -1314,7 +1354,7 @@ fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(
         stderr(&out)
-            .contains("needs pasta, which needs /dev/net/tun, and this user cannot open it")
+            .contains("needs slirp4netns, which needs /dev/net/tun, and this user cannot open it")
             && stderr(&out).contains("chmod 0666 /dev/net/tun"),
         "{}",
         stderr(&out)
@@ -1337,17 +1377,14 @@ fn missing_network_tools_and_a_closed_tun_are_named_with_what_to_do() {
 }
 
 #[test]
-fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
+fn user_networks_go_out_through_pasta_without_slirp4netns_rootless() {
     let u = User::new("s", true);
     u.import_busybox();
     let runroot = u.runtime.join("berth");
-    // A PATH with everything of the usual one but pasta (berth looks its
-    // network tools up on PATH): slirp4netns is the way out.
-    let bin = u.path_without("bin-without-pasta", &["pasta", "passt"]);
-    assert!(
-        bin.join("slirp4netns").exists(),
-        "apt-get install slirp4netns"
-    );
+    // A PATH with everything of the usual one but slirp4netns (berth
+    // looks its network tools up on PATH): pasta is the way out.
+    let bin = u.path_without("bin-without-slirp", &["slirp4netns"]);
+    assert!(bin.join("pasta").exists(), "apt-get install passt");
     assert!(bin.join("newuidmap").exists(), "apt-get install uidmap");
     let berth = |args: &[&str]| {
         u.cmd(args)
@@ -1368,22 +1405,30 @@ fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
         stdout(&out)
     };
 
-    // The default network of a plain run follows: slirp4netns.
+    // The default network of a plain run follows: pasta.
     ok(&["create", "--name", "plain", IMAGE, "true"]);
     assert_eq!(
         ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "plain"]).trim(),
-        "slirp4netns"
+        "pasta"
     );
     ok(&["rm", "plain"]);
-    // Its UDP forwards (added on its API socket) answer from 127.0.0.1.
-    let p = free_udp_ports(1);
-    let publish = format!("127.0.0.1:{p}:9000/udp");
-    let mut args = vec!["run", "-d", "--name", "udp", "-p", &publish];
-    let echo = udp_echo_args(&[9000]);
-    args.extend(echo.iter().map(String::as_str));
-    ok(&args);
-    assert_eq!(udp_ask(p, "via-slirp").as_deref(), Some("9000:via-slirp"));
-    ok(&["rm", "-f", "udp"]);
+    // A published TCP port of a plain run: pasta's own forward.
+    let port = free_port();
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "own",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello-own > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    let body = fetch(port).expect("the published port never answered");
+    assert!(body.contains("hello-own"), "{body}");
+    ok(&["rm", "-f", "own"]);
 
     ok(&["network", "create", "front"]);
     let port = free_port();
@@ -1401,15 +1446,19 @@ fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
         IMAGE,
         "sh",
         "-c",
-        "echo hello-slirp > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        "echo hello-pasta > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
     ]);
-    // The namespace's way out is slirp4netns.
+    // The namespace's way out is pasta (`passt.avx2` where the CPU has
+    // AVX2: pasta execs it).
     let pid = std::fs::read_to_string(runroot.join("rootless-netns.pid")).unwrap();
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", pid.trim())).unwrap();
-    assert_eq!(comm.trim(), "slirp4netns");
+    assert!(
+        comm.starts_with("pasta") || comm.starts_with("passt"),
+        "{comm}"
+    );
     // A published TCP port answers from the host.
     let body = fetch(port).expect("the published port never answered");
-    assert!(body.contains("hello-slirp"), "{body}");
+    assert!(body.contains("hello-pasta"), "{body}");
     // Names and aliases resolve on the network.
     for name in ["web", "www"] {
         let got = ok(&[
@@ -1422,10 +1471,10 @@ fn user_networks_go_out_through_slirp4netns_without_pasta_rootless() {
             "-qO-",
             &format!("http://{name}/index.html"),
         ]);
-        assert_eq!(got.trim(), "hello-slirp", "by {name}");
+        assert_eq!(got.trim(), "hello-pasta", "by {name}");
     }
 
-    // The last container gone, slirp4netns and the namespace go.
+    // The last container gone, pasta and the namespace go.
     ok(&["rm", "-f", "web"]);
     let left = non_pause(&u);
     assert!(left.is_empty(), "processes left: {left:?}");
@@ -2146,9 +2195,9 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         ["0", "1000", "0", "1", &SUBID_COUNT.to_string()]
     );
 
-    // A detached one on the default network (pasta's namespace, which
-    // belongs to berth's user namespace: joined before the nested one is
-    // made) with a published port its root binds below 1024: inspect
+    // A detached one on the default network (slirp4netns' namespace,
+    // which belongs to berth's user namespace: joined before the nested
+    // one is made) with a published port its root binds below 1024: inspect
     // shows the maps, the port answers, exec and stop/start work.
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
@@ -2171,11 +2220,12 @@ fn uidmap_maps_the_containers_ids_into_the_users_namespace() {
         .to_string();
     let body = fetch(port).expect("the mapped container's published port never answered");
     assert!(body.contains("mapped-page"), "{body}");
-    // exec joins pasta's namespace before the container's user namespace.
+    // exec joins slirp4netns' namespace before the container's user
+    // namespace: its tap0 is there.
     assert!(
         u.ok(&["exec", "mapped", "ip", "-4", "addr"])
-            .contains("eth0"),
-        "no eth0 in the container's network namespace"
+            .contains("tap0"),
+        "no tap0 in the container's network namespace"
     );
     assert_eq!(
         u.ok(&[
@@ -2603,12 +2653,22 @@ fn diff_and_commit_of_mapped_containers_keep_the_containers_owners() {
 
 #[test]
 fn a_run_whose_create_fails_ends_its_early_network() {
-    // `berth run` starts pasta before the create (its start then overlaps
-    // the create's): a create that fails ends it and unbinds its
-    // namespace, and the running container's own is untouched.
+    // `berth run --network pasta` starts pasta before the create (its
+    // start then overlaps the create's): a create that fails ends it and
+    // unbinds its namespace, and the running container's own is untouched.
     let u = User::new("g", true);
     u.import_busybox();
-    u.ok(&["run", "-d", "--name", "n1", IMAGE, "sleep", "60"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n1",
+        "--network",
+        "pasta",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     let tools = || {
         u.processes()
             .into_iter()
@@ -2638,7 +2698,16 @@ fn a_run_whose_create_fails_ends_its_early_network() {
             .unwrap_or(0)
     };
     assert_eq!(settled(1), 1);
-    let conflict = u.berth(&["run", "--rm", "--name", "n1", IMAGE, "true"]);
+    let conflict = u.berth(&[
+        "run",
+        "--rm",
+        "--name",
+        "n1",
+        "--network",
+        "pasta",
+        IMAGE,
+        "true",
+    ]);
     assert_eq!(conflict.status.code(), Some(125), "{}", stderr(&conflict));
     assert!(
         stderr(&conflict).contains("is already in use"),
@@ -2663,6 +2732,8 @@ fn a_run_whose_create_fails_ends_its_early_network() {
     let addr = u.ok(&[
         "run",
         "--rm",
+        "--network",
+        "pasta",
         IMAGE,
         "sh",
         "-c",

@@ -583,7 +583,7 @@ impl Engine {
         let rootless = rootless_lock(self.paths()).map_err(|e| invalid("network connect", e))?;
         let live = || -> std::result::Result<(), String> {
             if rootless.is_some() {
-                crate::rootlessnet::ensure(&self.paths().runroot)?;
+                crate::rootlessnet::ensure(&self.paths().runroot, &self.paths().config)?;
             }
             let pid = self
                 .live_pid(&c)
@@ -1277,7 +1277,7 @@ pub(crate) fn attach(
     // published ports go through the container's port proxy.
     let rootless = rootless_lock(paths)?;
     if rootless.is_some() {
-        crate::rootlessnet::ensure(&paths.runroot)?;
+        crate::rootlessnet::ensure(&paths.runroot, &paths.config)?;
     }
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| format!("opening the container's network namespace: {e}"))?;

@@ -44,7 +44,13 @@ pub(crate) fn dns_upstream(runroot: &Path) -> std::net::SocketAddr {
         .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
         .is_some_and(|c| c.trim() == "slirp4netns");
     if slirp {
-        ([10, 0, 2, 3], 53).into()
+        (
+            crate::usernet::SLIRP_DNS
+                .parse::<std::net::Ipv4Addr>()
+                .expect("an address"),
+            53,
+        )
+            .into()
     } else {
         (PASTA_DNS, 53).into()
     }
@@ -98,15 +104,18 @@ fn running(pid: i32) -> bool {
 
 /// Make the namespace and its way out unless they are there. Call with
 /// [`lock`] held, from a thread in the host's network namespace (the
-/// tool's outside is the caller's).
-pub(crate) fn ensure(runroot: &Path) -> Result<(), String> {
+/// tool's outside is the caller's). `config`: berth.toml's dir, which may
+/// name the tool.
+pub(crate) fn ensure(runroot: &Path, config: &Path) -> Result<(), String> {
     if exists(runroot) && tool_pid(runroot).is_some() {
         return Ok(());
     }
     // Half there (the tool died): start again from nothing.
     teardown_netns(runroot);
-    let tool = crate::usernet::default_tool();
-    // (pasta or slirp4netns, whichever is installed.)
+    // (slirp4netns or pasta, whichever is installed, or berth.toml's.)
+    let tool = crate::settings::Settings::load(config)
+        .and_then(|s| s.rootless_network_tool())
+        .map_err(|e| e.to_string())?;
     let bin = tool.for_user_networks()?;
     let file = netns_file(runroot);
     if let Some(dir) = file.parent() {

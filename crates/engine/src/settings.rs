@@ -5,6 +5,7 @@
 //! ip_forward = true        # turn on net.ipv4.ip_forward for bridge networks (as Docker)
 //! firewall = "auto"        # auto | nftables | iptables
 //! iptables = "iptables"    # the iptables binary of the fallback
+//! default_rootless_network_cmd = "slirp4netns"   # rootless: slirp4netns | pasta (containers.conf's key)
 //!
 //! [storage]
 //! layer_expansion_ratio = 100   # a compressed layer may expand this many times…
@@ -77,6 +78,10 @@ pub struct NetworkSettings {
     pub firewall: String,
     /// The iptables binary.
     pub iptables: String,
+    /// Rootless berth's default network tool, `slirp4netns` or `pasta`
+    /// (containers.conf's key); unset: slirp4netns if installed, else
+    /// pasta (Debian podman 4.3's and Docker rootless' order).
+    pub default_rootless_network_cmd: Option<String>,
 }
 
 impl Default for NetworkSettings {
@@ -85,6 +90,7 @@ impl Default for NetworkSettings {
             ip_forward: true,
             firewall: "auto".into(),
             iptables: "iptables".into(),
+            default_rootless_network_cmd: None,
         }
     }
 }
@@ -127,6 +133,21 @@ impl Settings {
                 None => d.reserve,
             },
         })
+    }
+
+    /// Rootless berth's default network tool: `default_rootless_network_cmd`
+    /// if set, else slirp4netns if installed, else pasta (whose absence is
+    /// then what is reported).
+    pub fn rootless_network_tool(&self) -> Result<crate::usernet::Tool> {
+        match self.network.default_rootless_network_cmd.as_deref() {
+            None => Ok(crate::usernet::default_tool()),
+            Some(name) => crate::usernet::Tool::from_name(name).ok_or_else(|| {
+                EngineError::invalid(
+                    "configuration",
+                    format!("[network] default_rootless_network_cmd {name:?}: use \"slirp4netns\" or \"pasta\""),
+                )
+            }),
+        }
     }
 
     /// The firewall backend chosen.
@@ -183,6 +204,27 @@ mod tests {
             s.firewall().unwrap(),
             network::Firewall::Iptables(_)
         ));
+        std::fs::write(
+            d.path().join("berth.toml"),
+            "[network]\ndefault_rootless_network_cmd = \"pasta\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(d.path()).unwrap();
+        assert_eq!(
+            s.rootless_network_tool().unwrap(),
+            crate::usernet::Tool::Pasta
+        );
+        std::fs::write(
+            d.path().join("berth.toml"),
+            "[network]\ndefault_rootless_network_cmd = \"vpnkit\"\n",
+        )
+        .unwrap();
+        let e = Settings::load(d.path())
+            .unwrap()
+            .rootless_network_tool()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"slirp4netns\" or \"pasta\""), "{e}");
         std::fs::write(d.path().join("berth.toml"), "[network]\nbogus = 1\n").unwrap();
         assert!(Settings::load(d.path()).is_err());
     }

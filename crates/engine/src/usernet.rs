@@ -1,7 +1,9 @@
 //! Rootless networking: a user-mode network stack outside the container
-//! gives it a way out, as podman 5 does — `pasta` (Debian's `passt`,
-//! podman 5's default) or `slirp4netns` (`--network slirp4netns`). Neither needs the
-//! host's root: no bridge, no veth, no firewall rule. Published ports are
+//! gives it a way out, as podman does — `slirp4netns` (the default of
+//! Debian's podman 4.3 and of Docker's rootless mode, and berth's when
+//! installed) or `pasta` (Debian's `passt`, podman 5's default; berth's
+//! without slirp4netns, or with `--network pasta` or berth.toml's
+//! `default_rootless_network_cmd`). Neither needs the host's root: no bridge, no veth, no firewall rule. Published ports are
 //! the tool's own forwards (it listens on the host and connects inside the
 //! container's namespace), but for slirp4netns' UDP ports, which are
 //! rootless berth's port proxy's (`rootlessnet`; see [`Launched::finish`]).
@@ -107,18 +109,23 @@ impl Tool {
     }
 }
 
-/// The default rootless network: pasta if installed, else slirp4netns
-/// (podman 5's order); pasta (whose absence is then reported) when
-/// neither is.
+/// The default rootless network without a `default_rootless_network_cmd`
+/// in berth.toml: slirp4netns if installed, else pasta — the order of
+/// Debian's podman 4.3 and of Docker's rootless mode (podman 5 prefers
+/// pasta: its start costs ~20 ms more here, see bench/RESULTS.md);
+/// slirp4netns (whose absence is then reported) when neither is.
 pub fn default_tool() -> Tool {
-    [Tool::Pasta, Tool::Slirp4netns]
+    [Tool::Slirp4netns, Tool::Pasta]
         .into_iter()
         .find(|t| t.binary().is_some())
-        .unwrap_or(Tool::Pasta)
+        .unwrap_or(Tool::Slirp4netns)
 }
 
 /// The container's address behind slirp4netns (`--configure`).
 const SLIRP_GUEST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
+
+/// slirp4netns' DNS forwarder, the container's resolver behind it.
+pub(crate) const SLIRP_DNS: &str = "10.0.2.3";
 
 /// Where the tool's pid is kept.
 pub(crate) fn pid_file(runroot: &Path, id: &str) -> PathBuf {
@@ -322,9 +329,14 @@ pub(crate) fn spawn_slirp(
     // thread that is in the namespace, so no other child inherits it.
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
     let mut cmd = std::process::Command::new(bin);
+    // `--enable-sandbox` (a mount namespace of its own, pivoted into an
+    // empty root, capabilities dropped) and `--enable-seccomp` (a syscall
+    // filter), as podman runs it: slirp's packet parsing has had its CVEs.
     cmd.arg("--configure")
         .arg("--mtu=65520")
         .arg("--disable-host-loopback")
+        .arg("--enable-sandbox")
+        .arg("--enable-seccomp")
         .arg(format!("--ready-fd={}", ready_w.as_raw_fd()));
     if let Some(api) = api {
         cmd.arg(format!("--api-socket={}", api.display()));
@@ -544,7 +556,12 @@ impl crate::Engine {
             return None;
         }
         let tool = match req.networks.as_slice() {
-            [n] if n == "bridge" || n == "default" => default_tool(),
+            [n] if n == "bridge" || n == "default" => {
+                crate::settings::Settings::load(&self.paths().config)
+                    .ok()?
+                    .rootless_network_tool()
+                    .ok()?
+            }
             [n] => Tool::from_name(n)?,
             _ => return None,
         };

@@ -674,14 +674,17 @@ impl Engine {
         let mut connect_aliases = BTreeMap::new();
         let mut connect_ips = BTreeMap::new();
         // Rootless: no bridge is the user's to make; the default network
-        // is pasta's (else slirp4netns'), as podman 5's.
+        // is slirp4netns' (else pasta's), as podman 4.3's, or berth.toml's
+        // `default_rootless_network_cmd`.
         let mut rootless_net = None;
         let mut req_networks: &[String] = &req.networks;
         if crate::rootless::active() && req.network == NetworkMode::None {
+            let default_tool =
+                || crate::settings::Settings::load(&self.paths().config)?.rootless_network_tool();
             match req.networks.as_slice() {
                 [] => {}
                 [n] if n == "bridge" || n == "default" => {
-                    rootless_net = Some(crate::usernet::default_tool());
+                    rootless_net = Some(default_tool()?);
                 }
                 [n] if crate::usernet::Tool::from_name(n).is_some() => {
                     rootless_net = crate::usernet::Tool::from_name(n);
@@ -701,7 +704,7 @@ impl Engine {
                             format!("{n:?} cannot be combined with other networks in rootless berth: use it alone, or only user-defined networks"),
                         ));
                     }
-                    crate::usernet::default_tool()
+                    default_tool()?
                         .for_user_networks()
                         .map_err(|e| EngineError::invalid("--network", e))?;
                 }
@@ -1162,6 +1165,13 @@ impl Engine {
             Some(n) => {
                 let n = self.store().network(n)?;
                 (!crate::networks::is_default(&n)).then_some(n.gateway)
+            }
+            // slirp4netns answers DNS on 10.0.2.3 and sends it on to the
+            // host's resolver from the host's side, which also serves a
+            // resolver on the host's loopback (systemd-resolved's
+            // 127.0.0.53) the container cannot reach: podman's choice.
+            None if rootless_net == Some(crate::usernet::Tool::Slirp4netns) => {
+                Some(crate::usernet::SLIRP_DNS.to_string())
             }
             None => None,
         };

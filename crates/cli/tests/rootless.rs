@@ -933,6 +933,102 @@ fn a_pod_shares_its_network_rootless() {
     u.ok(&["pod", "rm", "-f", "p"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
+
+    // `pod create --userns=keep-id` (podman's): every member is in the
+    // infra's user namespace and runs as the user, with the user's passwd
+    // entry; what it writes in the user's dir is the user's; `--user 0`
+    // is the namespace's root; the pod's port and localhost still work.
+    let port = free_port();
+    u.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "k",
+        "--userns=keep-id",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+    ]);
+    let userdir = u.home.join("pod-shared");
+    std::fs::create_dir(&userdir).unwrap();
+    std::os::unix::fs::chown(&userdir, Some(u.uid), Some(u.uid)).unwrap();
+    let bind = format!("{}:/s", userdir.display());
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "k",
+        "-v",
+        &bind,
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; id -un; echo $HOME; touch /s/made; readlink /proc/self/ns/user",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], u.uid.to_string(), "{out}");
+    assert_eq!(lines[1], u.name, "{out}");
+    let made = std::fs::metadata(userdir.join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (u.uid, u.uid));
+    assert_eq!(
+        u.ok(&["run", "--rm", "--pod", "k", "--user", "0", IMAGE, "id", "-u"])
+            .trim(),
+        "0"
+    );
+    u.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "k",
+        "--name",
+        "kweb",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo keep-id-pod > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+    ]);
+    let body = fetch(port).expect("the keep-id pod's port never answered");
+    assert!(body.contains("keep-id-pod"), "{body}");
+    // The member's user namespace is the infra's, not berth's own.
+    let infra = u.ok(&["pod", "inspect", "-f", "{{.InfraContainerID}}", "k"]);
+    let pid_of = |c: &str| {
+        u.ok(&["inspect", "-f", "{{.State.Pid}}", c])
+            .trim()
+            .to_string()
+    };
+    let userns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let infra_pid = pid_of(infra.trim());
+    assert_eq!(userns(&pid_of("kweb")), userns(&infra_pid));
+    let pause = u
+        .processes()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "berth-pause")
+        })
+        .expect("no pause process");
+    assert_ne!(userns(&infra_pid), userns(&pause.to_string()));
+    assert_eq!(lines[3], userns(&infra_pid).to_string_lossy(), "{out}");
+    // A member's own user namespace is refused in podman's words.
+    let own = u.berth(&[
+        "run",
+        "--rm",
+        "--pod",
+        "k",
+        "--userns=keep-id",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code(&own), 125, "{}", stderr(&own));
+    assert!(
+        stderr(&own).contains("--userns and --pod cannot be set together"),
+        "{}",
+        stderr(&own)
+    );
+    u.ok(&["pod", "rm", "-f", "k"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    let left = non_pause(&u);
+    assert!(left.is_empty(), "processes left: {left:?}");
 }
 
 /// What is left of the rootless network namespace in the runroot: its

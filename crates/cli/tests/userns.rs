@@ -772,3 +772,197 @@ fn userns_ns_path_joins_the_namespace_at_a_path() {
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_census_clean(&b);
 }
+
+/// podman's `pod create --userns`/`--uidmap`: the infra container gets the
+/// user namespace and every member joins it (its maps, its root's files
+/// the infra's root's on the host) along with the pod's network, IPC and
+/// UTS namespaces; a member's own `--userns`/`--uidmap` is refused in
+/// podman 4.3's words; `pod inspect` lists "user" as podman does
+/// (recorded from podman 4.3.1: ipc, net, user, uts; InfraConfig.userns
+/// "host" for auto, "private" for maps); `pod rm` frees the auto range.
+#[test]
+fn a_pods_members_share_its_user_namespace() {
+    let b = berth_with_subids();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pu",
+        "--network",
+        "none",
+        "--userns=auto:size=2000",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "pu",
+        "--name",
+        "m1",
+        "-v",
+        &vol,
+        "bb:test",
+        "sh",
+        "-c",
+        "echo shm-ok > /dev/shm/x; exec httpd -f -p 8080 -h /etc",
+    ]);
+    let infra = b
+        .ok(&["pod", "inspect", "-f", "{{.InfraContainerID}}", "pu"])
+        .trim()
+        .to_string();
+    // The auto range is the infra's, and the members'.
+    let infra_maps = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", &infra]);
+    assert!(infra_maps.contains("\"0:1000000:2000\""), "{infra_maps}");
+    assert_eq!(
+        map_lines(&b.ok(&["exec", "m1", "cat", "/proc/self/uid_map"])),
+        vec![(0, 1000000, 2000)]
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "m1"])
+            .trim(),
+        format!("container:{infra}")
+    );
+    let pid = |c: &str| {
+        b.ok(&["inspect", "-f", "{{.State.Pid}}", c])
+            .trim()
+            .to_string()
+    };
+    let ns = |p: &str, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+    let (ip, mp) = (pid(&infra), pid("m1"));
+    for kind in ["user", "net", "ipc", "uts"] {
+        assert_eq!(ns(&ip, kind), ns(&mp, kind), "{kind}");
+    }
+    assert_ne!(ns(&mp, "user"), ns("self", "user"));
+    // A second member: the same namespace, the pod's localhost, /dev/shm
+    // and hostname; the image's owners as the image has them; what its
+    // root makes in a host dir is the range's first id on the host.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "pu",
+        "-v",
+        &vol,
+        "bb:test",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; wget -qO- 127.0.0.1:8080/hostname; cat /dev/shm/x; stat -c %u:%g /bin/busybox; touch /data/by-member",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], ns(&ip, "user").to_string_lossy(), "{out}");
+    assert_eq!(lines[1], "pu", "{out}");
+    assert_eq!(lines[2], "shm-ok", "{out}");
+    assert_eq!(lines[3], "0:0", "{out}");
+    let md = std::fs::metadata(d.join("by-member")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1000000, 2000000));
+    // A member's own user namespace: podman's words, 125.
+    for (args, words) in [
+        (
+            &["--userns=host"][..],
+            "--userns and --pod cannot be set together",
+        ),
+        (
+            &["--uidmap", "0:100000:1000"][..],
+            "cannot specify a new uid/gid map when entering a pod with an infra container: invalid argument",
+        ),
+    ] {
+        let mut cmd = vec!["run", "--rm", "--pod", "pu"];
+        cmd.extend_from_slice(args);
+        cmd.extend_from_slice(&["bb:test", "true"]);
+        let out = b.run(&cmd);
+        assert_eq!(code(&out), 125, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(words), "{args:?}: {}", stderr(&out));
+    }
+    let shared = b.ok(&["pod", "inspect", "-f", "{{json .SharedNamespaces}}", "pu"]);
+    assert_eq!(shared.trim(), r#"["ipc","net","user","uts"]"#);
+    assert_eq!(
+        b.ok(&["pod", "inspect", "-f", "{{.InfraConfig.userns}}", "pu"])
+            .trim(),
+        "host"
+    );
+    // Maps given to the pod: "private", and the members have them.
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:300000:65536",
+    ]);
+    assert_eq!(
+        map_lines(&b.ok(&[
+            "run",
+            "--rm",
+            "--pod",
+            "pm",
+            "bb:test",
+            "cat",
+            "/proc/self/uid_map"
+        ])),
+        vec![(0, 300000, 65536)]
+    );
+    assert_eq!(
+        b.ok(&["pod", "inspect", "-f", "{{.InfraConfig.userns}}", "pm"])
+            .trim(),
+        "private"
+    );
+    // A pod without one lists no "user" and its members stay the host's.
+    b.ok(&["pod", "create", "--name", "ph", "--network", "none"]);
+    assert_eq!(
+        b.ok(&["pod", "inspect", "-f", "{{json .SharedNamespaces}}", "ph"])
+            .trim(),
+        r#"["ipc","net","uts"]"#
+    );
+    assert_eq!(
+        map_lines(&b.ok(&[
+            "run",
+            "--rm",
+            "--pod",
+            "ph",
+            "bb:test",
+            "cat",
+            "/proc/self/uid_map"
+        ])),
+        vec![(0, 0, 4294967295)]
+    );
+    // A bad mode is refused before anything is made.
+    let bad = b.run(&["pod", "create", "--name", "px", "--userns=bogus"]);
+    assert_eq!(code(&bad), 125, "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("\"bogus\" is not supported"),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(code(&b.run(&["pod", "exists", "px"])), 1);
+    // `run --pod new:NAME --userns=…`: the new pod takes the namespace.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "new:pn",
+        "--network",
+        "none",
+        "--userns=auto:size=1000",
+        "bb:test",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(map_lines(&out), vec![(0, 1002000, 1000)]);
+    // Removing the pod frees its range: the next auto container gets it.
+    b.ok(&["pod", "rm", "-f", "pu", "pm", "ph", "pn"]);
+    b.ok(&[
+        "create",
+        "--name",
+        "next",
+        "--userns=auto:size=2000",
+        "bb:test",
+    ]);
+    let next = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "next"]);
+    assert!(next.contains("\"0:1000000:2000\""), "{next}");
+    b.ok(&["rm", "-f", "next"]);
+    assert_census_clean(&b);
+}

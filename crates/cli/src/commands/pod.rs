@@ -106,6 +106,16 @@ pub struct CreateArgs {
     /// unit b, k, m or g; default 64m).
     #[arg(long = "shm-size")]
     shm_size: Option<String>,
+    /// User namespace of the pod, which its containers share: as run's
+    /// --userns (auto[:size=N], host; rootless keep-id, nomap).
+    #[arg(long)]
+    userns: Option<String>,
+    /// UID map of the pod's user namespace: CONTAINER:HOST:SIZE (repeatable).
+    #[arg(long = "uidmap")]
+    uidmap: Vec<String>,
+    /// GID map of the pod's user namespace (repeatable; default: the uid map).
+    #[arg(long = "gidmap")]
+    gidmap: Vec<String>,
 }
 
 impl CreateArgs {
@@ -415,6 +425,9 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         cgroup_parent: a.cgroup_parent,
         share_parent,
         resources,
+        userns: a.userns,
+        uidmap: a.uidmap,
+        gidmap: a.gidmap,
     };
     if let Some(w) = engine::rootless::pod_limit_warning(&req) {
         eprintln!("{w}");

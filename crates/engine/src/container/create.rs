@@ -512,12 +512,6 @@ impl Engine {
         };
         if let Some(own_key) = own_key {
             for (flag, donor) in &self.namespace_donors(req, &pid_mode, &ipc_mode)? {
-                let Some(donor) = donor else {
-                    return Err(EngineError::invalid(
-                        "--userns",
-                        format!("a container with a user namespace of its own cannot use {flag} yet (podman puts a pod's members in the infra's user namespace; berth does not yet): drop --userns/--uidmap/--gidmap or {flag}"),
-                    ));
-                };
                 let theirs = self.userns_key(&donor.config.userns, donor.id().as_str());
                 if own_key.is_empty() || theirs != own_key {
                     let ours = match &joined_userns {
@@ -610,6 +604,19 @@ impl Engine {
                 gid_map: gid.clone(),
             },
         };
+        // A member of a keep-id pod (`pod create --userns=keep-id`) is in
+        // the infra's user namespace and, as podman's, runs as the user
+        // with the user's passwd and group entries.
+        if let (PodMembership::Member(_), crate::userns::Request::Container(name)) =
+            (&req.pod, &userns_req)
+        {
+            let donor_mode = self.container(name)?.config.userns.mode;
+            if let Ok(crate::userns::Request::KeepId { uid, gid }) =
+                crate::userns::parse(Some(&donor_mode), &[], &[], rootless)
+            {
+                keep_id = Some(crate::container::copyroot::keep_id_for(uid, gid)?.0);
+            }
+        }
         check_limits(req.memory, req.memory_swap, req.cpus)?;
         if let Some(p) = &req.cgroup_parent {
             crate::config::check_cgroup_parent(p)?;
@@ -1686,20 +1693,22 @@ impl Engine {
         req: &CreateRequest,
         pid_mode: &str,
         ipc_mode: &str,
-    ) -> Result<Vec<(&'static str, Option<Container>)>> {
+    ) -> Result<Vec<(&'static str, Container)>> {
         let mut out = Vec::new();
-        if matches!(req.pod, PodMembership::Member(_)) {
-            out.push(("--pod", None));
+        // A pod's members join its infra's namespaces (UTS too).
+        if let PodMembership::Member(p) = &req.pod {
+            let pod = self.pod(p)?;
+            out.push(("--pod", self.container(&pod.config.infra_id)?));
         }
         if let NetworkMode::Container(x) = &req.network {
-            out.push(("--network container:", Some(self.container(x)?)));
+            out.push(("--network container:", self.container(x)?));
         }
         for (flag, mode) in [
             ("--ipc container:", ipc_mode),
             ("--pid container:", pid_mode),
         ] {
             if let Some(x) = mode.strip_prefix("container:") {
-                out.push((flag, Some(self.container(x)?)));
+                out.push((flag, self.container(x)?));
             }
         }
         Ok(out)

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use super::cgroup::PodResources;
-use super::{Pod, PodConfig, SharedNamespace};
+use super::{Pod, PodConfig, PodUserns, SharedNamespace};
 use crate::config::{NetworkMode, PortMapping};
 use crate::container::create::{CreateRequest, PodMembership};
 use crate::error::{EngineError, Result};
@@ -40,7 +40,20 @@ pub struct PodCreateRequest {
     /// `--cpus`, `--cpuset-cpus`, `--cpuset-mems`, `-m`, `--memory-swap`,
     /// `--blkio-weight`.
     pub resources: PodResources,
+    /// `--userns` (as `run`'s): the infra container's user namespace,
+    /// which every member joins (podman's).
+    pub userns: Option<String>,
+    /// `--uidmap`.
+    pub uidmap: Vec<String>,
+    /// `--gidmap`.
+    pub gidmap: Vec<String>,
 }
+
+/// podman's words for a member with `--userns`.
+const USERNS_SHARED: &str = "--userns and --pod cannot be set together";
+
+/// podman's words for a member with `--uidmap`/`--gidmap`.
+const MAPS_SHARED: &str = "cannot specify a new uid/gid map when entering a pod with an infra container: invalid argument";
 
 /// podman's words for a member that brings its own network.
 const NETWORK_SHARED: &str = "invalid config provided: published or exposed ports must be defined when the pod is created: network cannot be configured when it is shared with a pod";
@@ -72,6 +85,13 @@ impl Engine {
                 "the pod does not share its UTS namespace (--share without uts): set hostnames per container",
             ));
         }
+        // The user namespace's flags, checked before anything is made.
+        crate::userns::parse(
+            req.userns.as_deref(),
+            &req.uidmap,
+            &req.gidmap,
+            crate::rootless::active(),
+        )?;
         let limits = req.resources.limits()?;
         if let Some(p) = &req.cgroup_parent {
             crate::config::check_cgroup_parent(p)?;
@@ -115,6 +135,7 @@ impl Engine {
             cgroup_path: cgroup_path.clone(),
             share_parent,
             limits: limits.clone(),
+            userns: PodUserns::of(req),
         };
         let doc = |c: &PodConfig| {
             serde_json::to_value(c)
@@ -176,6 +197,9 @@ impl Engine {
             cpus: own(l.cpu_quota > 0).then(|| l.cpu_quota as f64 / l.cpu_period as f64),
             cpuset_cpus: own(!l.cpuset_cpus.is_empty()).then(|| l.cpuset_cpus.clone()),
             cpuset_mems: own(!l.cpuset_mems.is_empty()).then(|| l.cpuset_mems.clone()),
+            userns: req.userns.clone(),
+            uidmap: req.uidmap.clone(),
+            gidmap: req.gidmap.clone(),
             ..Default::default()
         };
         let created = match self.create(&infra) {
@@ -214,8 +238,20 @@ impl Engine {
     ) -> Result<CreateRequest> {
         let pod = self.pod(pod)?;
         let infra = format!("container:{}", pod.config.infra_id);
+        // The user namespace is the pod's (podman's words, exit 125).
+        if req.userns.is_some() {
+            return Err(EngineError::Refused(USERNS_SHARED.into()));
+        }
+        if !req.uidmap.is_empty() || !req.gidmap.is_empty() {
+            return Err(EngineError::Refused(MAPS_SHARED.into()));
+        }
         let mut out = req.clone();
         out.pod = PodMembership::Member(pod.id.clone());
+        // A pod with a user namespace: every member is in the infra's
+        // (with its maps), whose namespaces it then may join.
+        if pod.config.userns != PodUserns::Host {
+            out.userns = Some(infra.clone());
+        }
         // Below the pod's cgroup, unless it has none or the member names
         // its own parent (podman 4.3 takes `--cgroup-parent` of a member
         // and places it there, outside the pod's limits).

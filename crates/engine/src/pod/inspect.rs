@@ -67,6 +67,13 @@ impl Engine {
             ),
             None => (json!({}), false, Value::Null),
         };
+        // With a user namespace podman lists "user" too, and the list
+        // sorted (recorded from podman 4.3: ipc, net, user, uts).
+        let mut shared: Vec<&str> = pod.config.shared.iter().map(|s| s.as_str()).collect();
+        if pod.config.userns != super::PodUserns::Host {
+            shared.push("user");
+            shared.sort_unstable();
+        }
         let mut doc = json!({
             "Id": pod.id,
             "Name": pod.name,
@@ -101,10 +108,13 @@ impl Engine {
                 "Networks": networks,
                 "NetworkOptions": null,
                 "pid_ns": "private",
-                "userns": "host",
+                // podman 4.3's: "private" for maps, "host" even for
+                // `--userns=auto` (recorded; the infra's own inspect
+                // shows the namespace).
+                "userns": if pod.config.userns == super::PodUserns::Maps { "private" } else { "host" },
                 "uts_ns": "private",
             },
-            "SharedNamespaces": pod.config.shared.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "SharedNamespaces": shared,
             "NumContainers": containers.len(),
             "Containers": containers.iter().map(|c| json!({
                 "Id": c.id().as_str(),

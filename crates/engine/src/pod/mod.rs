@@ -134,6 +134,39 @@ pub struct PodConfig {
     pub share_parent: bool,
     /// Its limits (`--cpus`, `-m`…), written in its cgroup.
     pub limits: cgroup::PodLimits,
+    /// Its user namespace (`--userns`, `--uidmap`/`--gidmap`).
+    #[serde(default)]
+    pub userns: PodUserns,
+}
+
+/// What a pod's user namespace was made from: the members share it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodUserns {
+    /// None of its own (the host's, or rootless berth's).
+    #[default]
+    Host,
+    /// `--uidmap`/`--gidmap`.
+    Maps,
+    /// `--userns=` a mode (`auto`, `keep-id`, `nomap`, `container:`…).
+    Mode,
+}
+
+impl PodUserns {
+    /// From `pod create`'s flags.
+    pub fn of(req: &create::PodCreateRequest) -> PodUserns {
+        if !req.uidmap.is_empty() || !req.gidmap.is_empty() {
+            PodUserns::Maps
+        } else if req
+            .userns
+            .as_deref()
+            .is_none_or(|m| m.is_empty() || m == "host")
+        {
+            PodUserns::Host
+        } else {
+            PodUserns::Mode
+        }
+    }
 }
 
 fn share_parent_default() -> bool {

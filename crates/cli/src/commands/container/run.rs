@@ -633,6 +633,10 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
                 hostname: req.hostname.take(),
                 network: (a.network != "default").then(|| a.network.clone()),
                 ports: std::mem::take(&mut req.ports),
+                // The user namespace too: the members share the pod's.
+                userns: req.userns.take(),
+                uidmap: std::mem::take(&mut req.uidmap),
+                gidmap: std::mem::take(&mut req.gidmap),
                 ..Default::default()
             })
             .map_err(|e| {

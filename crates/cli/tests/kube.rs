@@ -278,6 +278,36 @@ fn generate_from_a_running_container() {
     assert_eq!(names, ["web-1", "side"]);
     b.ok(&["rm", "-f", "side"]);
 
+    // A container with a user namespace of its own: `hostUsers: false`,
+    // which the API's schema knows.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "mapped",
+        "--uidmap",
+        "0:100000:65536",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let mapped_file = b.path().join("mapped.yaml");
+    b.ok(&[
+        "kube",
+        "generate",
+        "-f",
+        mapped_file.to_str().unwrap(),
+        "mapped",
+    ]);
+    let report = validate(&mapped_file);
+    assert!(report.contains("OK Pod mapped-pod"), "{report}");
+    let docs = parse(&mapped_file);
+    assert_eq!(
+        doc(&docs, "Pod", "mapped-pod")["spec"]["hostUsers"],
+        serde_json::json!(false)
+    );
+    b.ok(&["rm", "-f", "mapped"]);
+
     // A missing container is an error that says so.
     let o = b.run(&["kube", "generate", "nope"]);
     assert_ne!(code(&o), 0);

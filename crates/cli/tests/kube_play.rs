@@ -1195,3 +1195,61 @@ spec:
     b.ok(&["volume", "rm", "miscdata"]);
     b.ok(&["network", "rm", "kn"]);
 }
+
+/// `hostUsers: false` (Kubernetes' user namespaces): the pod gets a user
+/// namespace of its own (`pod create --userns=auto`, as podman 4.4's kube
+/// play maps it), which every container shares; `kube generate` of such a
+/// pod writes `hostUsers: false` back.
+#[test]
+#[ignore = "needs root"]
+fn host_users_false_gives_the_pod_a_user_namespace() {
+    let b = Berth::new();
+    // The `containers` user's subordinate ids, in files of the test's own.
+    let dir = b.path();
+    std::fs::write(dir.join("subuid"), "containers:1000000:200000\n").unwrap();
+    std::fs::write(dir.join("subgid"), "containers:2000000:200000\n").unwrap();
+    std::fs::write(
+        dir.join("config/berth.toml"),
+        format!(
+            "[network]\nip_forward = false\n[userns]\nsubuid_file = \"{}\"\nsubgid_file = \"{}\"\n",
+            dir.join("subuid").display(),
+            dir.join("subgid").display()
+        ),
+    )
+    .unwrap();
+    let yaml = r#"apiVersion: v1
+kind: Pod
+metadata: {name: iso}
+spec:
+  hostUsers: false
+  containers:
+    - name: a
+      image: bb:test
+      command: [sleep, "600"]
+    - name: b
+      image: bb:test
+      command: [sleep, "600"]
+"#;
+    let o = b.run_stdin(&["kube", "play", "--network", "none", "-"], yaml.as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hostUsers"), "{}", stderr(&o));
+    for c in ["iso-a", "iso-b"] {
+        assert_eq!(
+            b.ok(&["exec", c, "cat", "/proc/self/uid_map"])
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["0", "1000000", "65536"],
+            "{c}"
+        );
+    }
+    assert_eq!(
+        b.ok(&["exec", "iso-a", "readlink", "/proc/self/ns/user"]),
+        b.ok(&["exec", "iso-b", "readlink", "/proc/self/ns/user"])
+    );
+    let generated = b.ok(&["kube", "generate", "iso"]);
+    assert!(generated.contains("hostUsers: false"), "{generated}");
+    let o = b.run_stdin(&["kube", "down", "-"], yaml.as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(names(&b).is_empty(), "{:?}", names(&b));
+    assert_census_clean(&b);
+}

@@ -127,6 +127,11 @@ fn pod_document(
                 ));
             }
         }
+        // A pod with a user namespace of its own (`pod create --userns`):
+        // Kubernetes' `hostUsers: false` (the cluster picks the ids).
+        if p.config.userns != engine::pod::PodUserns::Host {
+            pod.insert("hostUsers".into(), json!(false));
+        }
         match p.config.network.as_str() {
             "" | "bridge" | "default" => {}
             "host" => {
@@ -460,6 +465,11 @@ fn pod_document(
         }
         if let Some(t) = cfg.stop_timeout {
             grace.get_or_insert(t);
+        }
+        // A container of its own user namespace (not a pod's member, whose
+        // pod said so above): `hostUsers: false`.
+        if c.config.pod.is_empty() && cfg.userns.is_private() {
+            pod.insert("hostUsers".into(), json!(false));
         }
         match cfg.network_mode {
             NetworkMode::Host => {

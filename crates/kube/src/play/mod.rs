@@ -654,6 +654,7 @@ fn make(engine: &Engine, planned: &Planned, out: &mut Played) -> Result<(), Erro
             labels: p.labels.clone(),
             extra_hosts: p.extra_hosts.clone(),
             create_command: vec!["berth".into(), "kube".into(), "play".into()],
+            userns: p.own_users.then(|| "auto".to_string()),
             ..Default::default()
         })?;
         record["pod_id"] = json!(pod.id);

@@ -934,6 +934,35 @@ fn a_pod_shares_its_network_rootless() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(u.ok(&["ps", "-a", "-q"]).trim().is_empty());
 
+    // Pod limits on this host's cgroup v1: podman's warning, no pod
+    // cgroup (rootless containers have none), and the pod works.
+    let v1 = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() != "cgroup2fs")
+        .unwrap_or(false);
+    if v1 {
+        let out = u.berth(&[
+            "pod", "create", "--name", "lim", "-m", "64m", "--cpus", "0.5",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "Resource limits are not supported and ignored on cgroups V1 rootless systems"
+            ),
+            "{}",
+            stderr(&out)
+        );
+        let inspect = u.ok(&["pod", "inspect", "lim"]);
+        assert!(!inspect.contains("\"CgroupPath\""), "{inspect}");
+        assert_eq!(
+            u.ok(&["run", "--rm", "--pod", "lim", IMAGE, "echo", "limited-pod"])
+                .trim(),
+            "limited-pod"
+        );
+        u.ok(&["pod", "rm", "-f", "lim"]);
+    }
+
     // `pod create --userns=keep-id` (podman's): every member is in the
     // infra's user namespace and runs as the user, with the user's passwd
     // entry; what it writes in the user's dir is the user's; `--user 0`

@@ -754,6 +754,62 @@ fn userns_ns_path_joins_the_namespace_at_a_path() {
     b.ok(&["exec", "byns", "touch", "/data/by-ns"]);
     let md = std::fs::metadata(d.join("by-ns")).unwrap();
     assert_eq!((md.uid(), md.gid()), (300000, 300000));
+    // The path names the holder's namespace: its network (and pid)
+    // namespaces may be joined too, as with `--userns=container:holder`.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        &userns,
+        "--network",
+        "container:holder",
+        "--pid",
+        "container:holder",
+        "bb:test",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/pid",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{}\n{}\n",
+            ns_of(&b, "holder", "net"),
+            ns_of(&b, "holder", "pid")
+        )
+    );
+    // A path to another container's user namespace still may not.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--uidmap",
+        "0:400000:1000",
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    let other_pid = b
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "other"])
+        .trim()
+        .to_string();
+    let other_userns = format!("--userns=ns:/proc/{other_pid}/ns/user");
+    let o = b.run(&[
+        "run",
+        "--rm",
+        &other_userns,
+        "--network",
+        "container:holder",
+        "bb:test",
+        "true",
+    ]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("belong to another user namespace"),
+        "{}",
+        stderr(&o)
+    );
+    b.ok(&["rm", "-f", "other"]);
     let net = format!("--userns=ns:/proc/{pid}/ns/net");
     for (flag, words) in [
         (net.as_str(), "is not a user namespace"),

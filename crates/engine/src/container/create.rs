@@ -513,7 +513,11 @@ impl Engine {
         if let Some(own_key) = own_key {
             for (flag, donor) in &self.namespace_donors(req, &pid_mode, &ipc_mode)? {
                 let theirs = self.userns_key(&donor.config.userns, donor.id().as_str());
-                if own_key.is_empty() || theirs != own_key {
+                // Keys that differ may still name one namespace: an `ns:`
+                // path to a running container's (compared by inode).
+                let same = theirs == own_key
+                    || self.userns_identity(&theirs) == self.userns_identity(&own_key);
+                if own_key.is_empty() || !same {
                     let ours = match &joined_userns {
                         Some(u) => format!("--userns={}", u.mode),
                         None => "a user namespace of its own".to_string(),
@@ -1740,6 +1744,26 @@ impl Engine {
             }
         }
         own
+    }
+
+    /// The user namespace a [`Engine::userns_key`] names, as `ino:DEV:INO`
+    /// where it can be seen now (an `ns:` path; a running container's
+    /// own), else the key itself.
+    fn userns_identity(&self, key: &str) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let path = match key.strip_prefix("ns:") {
+            Some(p) => Some(std::path::PathBuf::from(p)),
+            None if key.is_empty() || key.starts_with("gone:") => None,
+            None => self
+                .container(key)
+                .ok()
+                .filter(|c| c.state.is_alive())
+                .map(|c| std::path::PathBuf::from(format!("/proc/{}/ns/user", c.state.pid))),
+        };
+        match path.and_then(|p| std::fs::metadata(p).ok()) {
+            Some(m) => format!("ino:{}:{}", m.dev(), m.ino()),
+            None => key.to_string(),
+        }
     }
 
     fn namespace_mode(&self, flag: &str, mode: Option<&str>, plain: &[&str]) -> Result<String> {

@@ -70,6 +70,15 @@ struct Health {
     retries: i64,
 }
 
+/// `HostConfig.Devices[]`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ApiDevice {
+    path_on_host: String,
+    path_in_container: String,
+    cgroup_permissions: String,
+}
+
 #[derive(Deserialize, Debug, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct PortBinding {
@@ -152,6 +161,7 @@ struct HostConfig {
     /// Docker's `host` or nothing.
     userns_mode: String,
     device_cgroup_rules: Option<Vec<String>>,
+    devices: Option<Vec<ApiDevice>>,
     isolation: String,
     cpuset_cpus: String,
     cpuset_mems: String,
@@ -263,6 +273,26 @@ impl Body {
                 serde_json::Value::Number(n) => n.to_string(),
                 other => return Err(bad("GroupAdd", format!("{other} is not a group"))),
             });
+        }
+        for d in hc.devices.unwrap_or_default() {
+            // dockerd's defaults: the container path is the host's, the
+            // permissions rwm.
+            let path_in_container = if d.path_in_container.is_empty() {
+                d.path_on_host.clone()
+            } else {
+                d.path_in_container
+            };
+            let cgroup_permissions = if d.cgroup_permissions.is_empty() {
+                "rwm".to_string()
+            } else {
+                d.cgroup_permissions
+            };
+            let spec = format!(
+                "{}:{path_in_container}:{cgroup_permissions}",
+                d.path_on_host
+            );
+            req.devices
+                .push(engine::config::DeviceMapping::parse(&spec).map_err(ApiError::bad_request)?);
         }
         for r in hc.device_cgroup_rules.unwrap_or_default() {
             // dockerd's words (it refuses the rule at start).

@@ -1,10 +1,13 @@
 //! HostConfig fields with real containers (root): `--group-add`, `--uts
-//! host`, `--device-cgroup-rule`, `--cpuset-cpus/--cpuset-mems`,
+//! host`, `--device-cgroup-rule`, `--device`, `--cpuset-cpus/--cpuset-mems`,
 //! `--isolation`, legacy `--link` and `network connect` after a
 //! disconnect. Expected values were recorded from dockerd 20.10 with the
 //! same busybox image.
+#[path = "support/api_server.rs"]
+mod api_server;
 mod common;
 
+use api_server::*;
 use common::*;
 
 fn inspect(b: &Berth, name: &str, format: &str) -> String {
@@ -498,4 +501,149 @@ fn links_on_a_user_network_are_the_linking_containers_aliases() {
     b.ok(&["rm", "-f", "asker", "later", "other"]);
     b.ok(&["network", "rm", "ln"]);
     assert_eq!(leftovers(&b, &ids), Vec::<String>::new());
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`, as dockerd 20.10 does it
+/// (recorded with the same busybox image): the node made in the container
+/// with the host's numbers and mode, the device cgroup allowing it with
+/// the permissions given (a write to a read-only one refused), a
+/// directory's nodes below the container path, `HostConfig.Devices` in
+/// docker's shape, the docker CLI's and dockerd's words for bad input,
+/// the same through `berth serve` and compose's `devices:`, and a bound
+/// node in a container with a user namespace (mknod is refused there).
+#[test]
+fn devices_are_made_in_the_container_as_dockerd_makes_them() {
+    let b = Berth::new();
+    // /dev/kmsg (c 1:11) is not among Docker's default devices: without
+    // --device the container has no such node and may not make one.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "mknod /tmp/k c 1 11 && cat /tmp/k",
+    ]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    b.ok(&[
+        "create", "--name", "dev", "--network", "none", "--device", "/dev/kmsg:/dev/k:r",
+        "--device", "/dev/zero", "--device", "/dev/net", IMAGE, "sh", "-c",
+        "stat -c '%n %F %t:%T %a' /dev/k /dev/zero /dev/net/tun; echo x > /dev/k || echo write-refused; \
+         grep -E '^c (1:11|1:5|10:200) ' /sys/fs/cgroup/devices/devices.list",
+    ]);
+    let o = b.run(&["start", "-a", "dev"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o),
+        "/dev/k character special file 1:b 644\n/dev/zero character special file 1:5 666\n/dev/net/tun character special file a:c8 666\nwrite-refused\nc 1:5 rwm\nc 10:200 rwm\nc 1:11 r\n"
+    );
+    assert_eq!(
+        inspect(&b, "dev", "{{json .HostConfig.Devices}}"),
+        r#"[{"PathOnHost":"/dev/kmsg","PathInContainer":"/dev/k","CgroupPermissions":"r"},{"PathOnHost":"/dev/zero","PathInContainer":"/dev/zero","CgroupPermissions":"rwm"},{"PathOnHost":"/dev/net","PathInContainer":"/dev/net","CgroupPermissions":"rwm"}]"#
+    );
+    // HOST:PERMISSIONS (a second field that is a mode), as the docker CLI.
+    b.ok(&[
+        "create",
+        "--name",
+        "short",
+        "--device",
+        "/dev/kmsg:r",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(
+        inspect(&b, "short", "{{json .HostConfig.Devices}}"),
+        r#"[{"PathOnHost":"/dev/kmsg","PathInContainer":"/dev/kmsg","CgroupPermissions":"r"}]"#
+    );
+    // Bad input: the docker CLI's words (20.10), dockerd's for a missing
+    // node or a path that holds none; 125 (docker run says 127 for the
+    // missing one, its CLI matching "no such file or directory").
+    for (arg, words) in [
+        ("/dev/null:/dev/x:rwx", "bad mode specified: rwx.\nSee 'berth run --help'."),
+        ("/dev/null:x", "x is not an absolute path."),
+        ("null", "null is not an absolute path."),
+        ("/dev/null:/dev/x:r:q", "bad format for path: /dev/null:/dev/x:r:q."),
+        ("/dev/null:/dev/x:", "bad mode specified: ."),
+        (
+            "/dev/nonexistent",
+            "error gathering device information while adding custom device \"/dev/nonexistent\": no such file or directory",
+        ),
+        (
+            "/tmp",
+            "error gathering device information while adding custom device \"/tmp\": not a device node",
+        ),
+    ] {
+        let o = b.run(&["run", "--rm", "--device", arg, IMAGE, "true"]);
+        assert_eq!(code(&o), 125, "{arg}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{arg}: {}", stderr(&o));
+    }
+    // In a user namespace of its own the host's node is bound.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:100000:65536",
+        "--device",
+        "/dev/null:/dev/unull",
+        IMAGE,
+        "sh",
+        "-c",
+        "stat -c '%t:%T %a' /dev/unull; echo hi > /dev/unull && echo wrote",
+    ]);
+    assert_eq!(out, "1:3 666\nwrote\n");
+    // The Engine API (the docker CLI through berth serve).
+    let srv = Server::start(&b);
+    let out = srv.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/kmsg:/dev/k:r",
+        IMAGE,
+        "sh",
+        "-c",
+        "stat -c '%t:%T %a' /dev/k",
+    ]);
+    assert_eq!(out, "1:b 644\n");
+    srv.docker_ok(&[
+        "create",
+        "--name",
+        "apidev",
+        "--device",
+        "/dev/zero:/dev/z",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(
+        srv.docker_ok(&["inspect", "-f", "{{json .HostConfig.Devices}}", "apidev"]),
+        "[{\"PathOnHost\":\"/dev/zero\",\"PathInContainer\":\"/dev/z\",\"CgroupPermissions\":\"rwm\"}]\n"
+    );
+    drop(srv);
+    // compose's `devices:`, short and long syntax.
+    let dir = b.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "services:\n  s:\n    image: {IMAGE}\n    network_mode: none\n    command: [sh, -c, 'stat -c \"%t:%T %a\" /dev/k /dev/z']\n    devices:\n      - /dev/kmsg:/dev/k:r\n      - source: /dev/zero\n        target: /dev/z\n"
+        ),
+    )
+    .unwrap();
+    let (out, _) = compose_ok(&b, &dir, &["run", "--rm", "-T", "s"]);
+    assert_eq!(out, "1:b 644\n1:5 666\n");
+    b.ok(&["rm", "-f", "dev", "short", "apidev"]);
+    compose_ok(&b, &dir, &["down"]);
+    assert_census_clean(&b);
 }

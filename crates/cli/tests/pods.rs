@@ -1393,3 +1393,70 @@ fn a_pod_cgroup_left_by_a_cut_short_rm_is_repaired() {
     assert_eq!(cgroup_dirs_left(&path), Vec::<std::path::PathBuf>::new());
     assert_census_clean(&b);
 }
+
+/// `pod create --device` (podman's): the infra has the devices and every
+/// member that brings none of its own gets them; a member with its own
+/// `--device` has only those (podman 4.3.1, recorded: `inspect` of such a
+/// member lists only its own); podman's words for a missing node and a
+/// bad mode, 125, nothing made.
+#[test]
+fn a_pods_devices_are_its_members() {
+    let b = Berth::new();
+    b.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pd",
+        "--network",
+        "none",
+        "--device",
+        "/dev/kmsg:/dev/k:r",
+    ]);
+    let infra = b.ok(&["pod", "inspect", "-f", "{{.InfraContainerID}}", "pd"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.Devices}}", infra.trim()]),
+        "[{\"PathOnHost\":\"/dev/kmsg\",\"PathInContainer\":\"/dev/k\",\"CgroupPermissions\":\"r\"}]\n"
+    );
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "pd",
+        IMAGE,
+        "sh",
+        "-c",
+        "stat -c '%t:%T' /dev/k; echo x > /dev/k || echo write-refused",
+    ]);
+    assert_eq!(out, "1:b\nwrite-refused\n");
+    b.ok(&[
+        "create",
+        "--pod",
+        "pd",
+        "--name",
+        "own",
+        "--device",
+        "/dev/zero:/dev/z",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.Devices}}", "own"]),
+        "[{\"PathOnHost\":\"/dev/zero\",\"PathInContainer\":\"/dev/z\",\"CgroupPermissions\":\"rwm\"}]\n"
+    );
+    let o = b.run(&["start", "-a", "own"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for (arg, words) in [
+        (
+            "/dev/nonexistent",
+            "stat /dev/nonexistent: no such file or directory",
+        ),
+        ("/dev/null:/dev/x:rwx", "invalid device mode: rwx"),
+    ] {
+        let o = b.run(&["pod", "create", "--name", "bad", "--device", arg]);
+        assert_eq!(code(&o), 125, "{arg}: {}", stderr(&o));
+        assert!(stderr(&o).contains(words), "{arg}: {}", stderr(&o));
+        assert_eq!(code(&b.run(&["pod", "exists", "bad"])), 1);
+    }
+    b.ok(&["pod", "rm", "-f", "pd"]);
+    assert_census_clean(&b);
+}

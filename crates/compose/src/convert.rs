@@ -240,6 +240,13 @@ pub fn create_request(
         uts_mode: service.uts.clone(),
         userns: service.userns_mode.clone(),
         cpuset_cpus: service.cpuset.clone(),
+        devices: service
+            .devices
+            .iter()
+            .map(|d| {
+                engine::config::DeviceMapping::parse(d).map_err(|e| invalid(service, "devices", &e))
+            })
+            .collect::<Result<_>>()?,
         ..Default::default()
     };
     if let Some(s) = &service.stop_signal {

@@ -430,6 +430,10 @@ pub struct ContainerConfig {
     /// `--device-cgroup-rule`: more devices the container may use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device_cgroup_rules: Vec<DeviceRule>,
+    /// `--device`: host devices made in the container (Docker's
+    /// `HostConfig.Devices`), as given; resolved at each start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceMapping>,
     /// `--isolation` (Linux knows only `default`), as given.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub isolation: String,
@@ -493,6 +497,164 @@ pub struct Link {
     pub name: String,
     /// The alias.
     pub alias: String,
+}
+
+/// One `--device HOST[:CONTAINER][:PERMISSIONS]` (Docker's
+/// `HostConfig.Devices` entry, in its JSON names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMapping {
+    /// The device (or a directory of devices) on the host.
+    #[serde(rename = "PathOnHost")]
+    pub path_on_host: String,
+    /// Where it is in the container.
+    #[serde(rename = "PathInContainer")]
+    pub path_in_container: String,
+    /// Some of `r`, `w`, `m` (`rwm` when not given).
+    #[serde(rename = "CgroupPermissions")]
+    pub cgroup_permissions: String,
+}
+
+impl DeviceMapping {
+    /// The docker CLI's parsing and words: `HOST`, `HOST:CONTAINER`,
+    /// `HOST:PERMISSIONS` (a second field that is a mode) or
+    /// `HOST:CONTAINER:PERMISSIONS`; both paths absolute.
+    pub fn parse(s: &str) -> Result<DeviceMapping, String> {
+        let valid_mode = |m: &str| {
+            !m.is_empty()
+                && m.len() <= 3
+                && m.bytes().all(|b| b"rwm".contains(&b))
+                && m.bytes()
+                    .enumerate()
+                    .all(|(i, b)| !m.as_bytes()[..i].contains(&b))
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let (src, dst, perms) = match parts.as_slice() {
+            [src] => (*src, *src, "rwm"),
+            [src, m] if valid_mode(m) => (*src, *src, *m),
+            [src, dst] => (*src, *dst, "rwm"),
+            [src, dst, m] => {
+                if !valid_mode(m) {
+                    return Err(format!("bad mode specified: {m}"));
+                }
+                (*src, *dst, *m)
+            }
+            _ => return Err(format!("bad format for path: {s}")),
+        };
+        for p in [dst, src] {
+            if !p.starts_with('/') {
+                return Err(format!("{p} is not an absolute path"));
+            }
+        }
+        Ok(DeviceMapping {
+            path_on_host: src.to_string(),
+            path_in_container: dst.to_string(),
+            cgroup_permissions: perms.to_string(),
+        })
+    }
+
+    /// The device nodes it names, found now: the host's node (a symlink
+    /// followed), or every node below a directory (`--device /dev/snd`),
+    /// each with where it goes in the container. dockerd's words when
+    /// there is none.
+    pub fn resolve(&self) -> Result<Vec<HostDevice>, String> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let gathering = |e: &dyn std::fmt::Display| {
+            format!(
+                "error gathering device information while adding custom device {:?}: {e}",
+                self.path_on_host
+            )
+        };
+        // The path given is followed if a symlink (as dockerd resolves
+        // it); links inside a directory are not devices.
+        let node = |host: &std::path::Path, inside: String, follow: bool| -> Option<HostDevice> {
+            let m = if follow {
+                std::fs::metadata(host)
+            } else {
+                std::fs::symlink_metadata(host)
+            }
+            .ok()?;
+            let t = m.file_type();
+            let kind = if t.is_char_device() {
+                'c'
+            } else if t.is_block_device() {
+                'b'
+            } else {
+                return None;
+            };
+            let rdev = m.rdev();
+            Some(HostDevice {
+                host: host.to_path_buf(),
+                inside,
+                kind,
+                major: nix::sys::stat::major(rdev) as i64,
+                minor: nix::sys::stat::minor(rdev) as i64,
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+            })
+        };
+        let host = std::path::Path::new(&self.path_on_host);
+        let m = std::fs::metadata(host).map_err(|e| {
+            gathering(&if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file or directory".to_string()
+            } else {
+                e.to_string()
+            })
+        })?;
+        if !m.is_dir() {
+            return node(host, self.path_in_container.clone(), true)
+                .map(|d| vec![d])
+                .ok_or_else(|| gathering(&"not a device node"));
+        }
+        // A directory: its device nodes, below the container path.
+        let mut out = Vec::new();
+        let mut stack = vec![host.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(host).unwrap_or(&path);
+                let inside = std::path::Path::new(&self.path_in_container)
+                    .join(rel)
+                    .to_string_lossy()
+                    .into_owned();
+                out.extend(node(&path, inside, false));
+            }
+        }
+        if out.is_empty() {
+            return Err(gathering(&"not a device node"));
+        }
+        out.sort_by(|a, b| a.inside.cmp(&b.inside));
+        Ok(out)
+    }
+}
+
+/// A host device node a [`DeviceMapping`] resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDevice {
+    /// Its path on the host.
+    pub host: std::path::PathBuf,
+    /// Its path in the container.
+    pub inside: String,
+    /// `c` or `b`.
+    pub kind: char,
+    /// Major number.
+    pub major: i64,
+    /// Minor number.
+    pub minor: i64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
 }
 
 /// One `--device-cgroup-rule`: `TYPE MAJOR:MINOR ACCESS` (`c 7:128 rwm`,

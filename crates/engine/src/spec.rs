@@ -490,6 +490,22 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     if let Some(init) = inp.init_binary {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
+    // `--device`: looked up again now (a node may have come or gone since
+    // the create). Made with mknod where the runtime may (a device entry
+    // below); in a user namespace (the container's, or rootless berth's)
+    // mknod is refused, so the host's node is bound there, as podman does.
+    let mut host_devices = Vec::new();
+    for d in &c.devices {
+        for node in d.resolve().map_err(EngineError::Refused)? {
+            host_devices.push((node, d.cgroup_permissions.as_str()));
+        }
+    }
+    let bind_devices = c.userns.is_private() || crate::rootless::active();
+    if bind_devices {
+        for (d, _) in &host_devices {
+            mounts.push(json!({"destination": d.inside, "type": "bind", "source": d.host, "options": ["bind", "rprivate"]}));
+        }
+    }
 
     // `--uts host`: the host's UTS namespace, whose name stays as it is.
     // `container:` (a pod's members): the infra's, whose name is the pod's.
@@ -539,10 +555,14 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
     if !privileged {
         let mut rules = serde_json::to_value(runtime::cgroup::docker_default_devices())
             .map_err(|e| EngineError::io("encoding devices", std::io::Error::other(e)))?;
-        // `--device-cgroup-rule`: allowed after Docker's defaults.
+        // `--device-cgroup-rule` and `--device`: allowed after Docker's
+        // defaults (a device's with the permissions given, as dockerd).
         if let Value::Array(list) = &mut rules {
             list.extend(c.device_cgroup_rules.iter().map(|r| {
                 json!({"allow": true, "type": r.kind.to_string(), "major": r.major, "minor": r.minor, "access": r.access})
+            }));
+            list.extend(host_devices.iter().map(|(d, access)| {
+                json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": access})
             }));
         }
         resources["devices"] = rules;
@@ -555,10 +575,16 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
         }
     }
 
-    let devices: Vec<Value> = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+    let mut devices: Vec<Value> = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
         .iter()
+        .filter(|(p, _, _)| !host_devices.iter().any(|(d, _)| d.inside == *p))
         .map(|(p, ma, mi)| json!({"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}))
         .collect();
+    if !bind_devices {
+        devices.extend(host_devices.iter().map(|(d, _)| {
+            json!({"path": d.inside, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "fileMode": d.mode, "uid": d.uid, "gid": d.gid})
+        }));
+    }
 
     let rlimits: Vec<Value> = c
         .ulimits

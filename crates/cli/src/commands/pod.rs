@@ -116,6 +116,10 @@ pub struct CreateArgs {
     /// GID map of the pod's user namespace (repeatable; default: the uid map).
     #[arg(long = "gidmap")]
     gidmap: Vec<String>,
+    /// Add a host device to the pod's containers
+    /// (HOST[:CONTAINER][:PERMISSIONS]).
+    #[arg(long = "device")]
+    device: Vec<String>,
 }
 
 impl CreateArgs {
@@ -399,6 +403,19 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         labels.insert(k.to_string(), v.to_string());
     }
     let resources = a.resources()?;
+    // podman's words for a bad mode.
+    let devices = a
+        .device
+        .iter()
+        .map(|d| {
+            engine::config::DeviceMapping::parse(d).map_err(|e| {
+                Failure::usage(match e.strip_prefix("bad mode specified: ") {
+                    Some(m) => format!("invalid device mode: {m}"),
+                    None => e,
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let share_parent = a.share_parent()?;
     // podman's words.
     let shm_size = a
@@ -428,6 +445,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), Failure> {
         userns: a.userns,
         uidmap: a.uidmap,
         gidmap: a.gidmap,
+        devices,
     };
     if let Some(w) = engine::rootless::pod_limit_warning(&req) {
         eprintln!("{w}");

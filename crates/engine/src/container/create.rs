@@ -147,6 +147,9 @@ pub struct CreateRequest {
     pub uts_mode: Option<String>,
     /// `--device-cgroup-rule`, parsed.
     pub device_cgroup_rules: Vec<crate::config::DeviceRule>,
+    /// `--device`, parsed (the nodes are looked up at create and at
+    /// each start).
+    pub devices: Vec<crate::config::DeviceMapping>,
     /// `--isolation` (`default` is the only one on Linux).
     pub isolation: Option<String>,
     /// `--cpuset-cpus`.
@@ -620,6 +623,10 @@ impl Engine {
             {
                 keep_id = Some(crate::container::copyroot::keep_id_for(uid, gid)?.0);
             }
+        }
+        // `--device`: the host's nodes must be there now (dockerd's words).
+        for d in &req.devices {
+            d.resolve().map_err(EngineError::Refused)?;
         }
         check_limits(req.memory, req.memory_swap, req.cpus)?;
         if let Some(p) = &req.cgroup_parent {
@@ -1100,6 +1107,7 @@ impl Engine {
             group_add: req.group_add.clone(),
             uts_mode,
             device_cgroup_rules: req.device_cgroup_rules.clone(),
+            devices: req.devices.clone(),
             isolation,
             volumes_from: req.volumes_from.clone(),
             cpuset_cpus,

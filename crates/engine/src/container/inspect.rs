@@ -118,7 +118,7 @@ impl Engine {
                 "CpuRealtimeRuntime": 0,
                 "CpusetCpus": cfg.cpuset_cpus,
                 "CpusetMems": cfg.cpuset_mems,
-                "Devices": [],
+                "Devices": cfg.devices,
                 "DeviceCgroupRules": if cfg.device_cgroup_rules.is_empty() { Value::Null } else { json!(cfg.device_cgroup_rules) },
                 "DeviceRequests": Value::Null,
                 "KernelMemory": 0,

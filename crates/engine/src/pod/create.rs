@@ -47,6 +47,9 @@ pub struct PodCreateRequest {
     pub uidmap: Vec<String>,
     /// `--gidmap`.
     pub gidmap: Vec<String>,
+    /// `--device`: the infra's, and every member's that brings none of
+    /// its own (podman's).
+    pub devices: Vec<crate::config::DeviceMapping>,
 }
 
 /// podman's words for a member with `--userns`.
@@ -92,6 +95,21 @@ impl Engine {
             &req.gidmap,
             crate::rootless::active(),
         )?;
+        // podman's words for a device that is not there.
+        for d in &req.devices {
+            if let Err(e) = std::fs::metadata(&d.path_on_host) {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "no such file or directory".to_string()
+                } else {
+                    e.to_string()
+                };
+                return Err(EngineError::Refused(format!(
+                    "stat {}: {why}",
+                    d.path_on_host
+                )));
+            }
+            d.resolve().map_err(EngineError::Refused)?;
+        }
         let limits = req.resources.limits()?;
         if let Some(p) = &req.cgroup_parent {
             crate::config::check_cgroup_parent(p)?;
@@ -136,6 +154,7 @@ impl Engine {
             share_parent,
             limits: limits.clone(),
             userns: PodUserns::of(req),
+            devices: req.devices.clone(),
         };
         let doc = |c: &PodConfig| {
             serde_json::to_value(c)
@@ -200,6 +219,7 @@ impl Engine {
             userns: req.userns.clone(),
             uidmap: req.uidmap.clone(),
             gidmap: req.gidmap.clone(),
+            devices: req.devices.clone(),
             ..Default::default()
         };
         let created = match self.create(&infra) {
@@ -251,6 +271,11 @@ impl Engine {
         // (with its maps), whose namespaces it then may join.
         if pod.config.userns != PodUserns::Host {
             out.userns = Some(infra.clone());
+        }
+        // The pod's devices, unless the member brings its own (podman 4.3
+        // shows a member with `--device` only its own).
+        if out.devices.is_empty() {
+            out.devices = pod.config.devices.clone();
         }
         // Below the pod's cgroup, unless it has none or the member names
         // its own parent (podman 4.3 takes `--cgroup-parent` of a member

@@ -137,6 +137,9 @@ pub struct PodConfig {
     /// Its user namespace (`--userns`, `--uidmap`/`--gidmap`).
     #[serde(default)]
     pub userns: PodUserns,
+    /// `--device`: made in the infra and in members without their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<crate::config::DeviceMapping>,
 }
 
 /// What a pod's user namespace was made from: the members share it.

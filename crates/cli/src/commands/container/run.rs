@@ -145,6 +145,10 @@ pub struct CreateArgs {
     /// Add a rule to the cgroup allowed devices list ('c 7:128 rwm').
     #[arg(long = "device-cgroup-rule")]
     device_cgroup_rule: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS],
+    /// permissions some of r, w, m).
+    #[arg(long = "device")]
+    device: Vec<String>,
     /// Container isolation technology (Linux has only default).
     #[arg(long)]
     isolation: Option<String>,
@@ -549,6 +553,7 @@ impl CreateArgs {
             group_add: self.group_add.clone(),
             uts_mode: self.uts.clone(),
             device_cgroup_rules,
+            devices: Vec::new(),
             isolation: self.isolation.clone(),
             cpuset_cpus: self.cpuset_cpus.clone(),
             cpuset_mems: self.cpuset_mems.clone(),
@@ -624,6 +629,14 @@ pub(crate) fn attached_exit(
 /// `run` (start = true) and `create`.
 pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     let mut req = a.request()?;
+    // `--device`: the docker CLI's checks and words.
+    for d in &a.device {
+        req.devices
+            .push(engine::config::DeviceMapping::parse(d).map_err(|e| {
+                let verb = if start { "run" } else { "create" };
+                Failure::usage(format!("{e}.\nSee 'berth {verb} --help'."))
+            })?);
+    }
     // `--pod new:NAME`: the pod first, with the container's network
     // options, which are the pod's then (podman).
     if let Some(name) = a.pod.as_deref().and_then(|p| p.strip_prefix("new:")) {

@@ -13,6 +13,8 @@ pub mod about;
 pub mod activation;
 /// `berth build`.
 pub mod build;
+/// Block-I/O limits by device path (`--device-read-bps` …).
+pub mod blkio;
 /// The leak census and `system check`: everything of a state root's on
 /// the host, and its consistency.
 pub mod check;

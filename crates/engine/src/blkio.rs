@@ -43,7 +43,8 @@ fn is_zero(w: &u16) -> bool {
 }
 
 /// dockerd's words for a limit the kernel has no file for (its create
-/// warnings; the limit is discarded).
+/// warnings; the limit is discarded). Recorded from dockerd 20.10 on a
+/// kernel with the throttle files and no weight files.
 const WARN_WEIGHT: &str =
     "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.";
 const WARN_WEIGHT_DEVICE: &str = "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.";
@@ -295,7 +296,10 @@ mod tests {
         assert_eq!(l.read_bps, vec![dev(1)]);
         let hc = l.host_config();
         assert_eq!(hc["BlkioWeightDevice"], json!([]));
-        assert_eq!(hc["BlkioDeviceReadBps"], json!([{"Path": "/dev/sda", "Rate": 1}]));
+        assert_eq!(
+            hc["BlkioDeviceReadBps"],
+            json!([{"Path": "/dev/sda", "Rate": 1}])
+        );
         assert_eq!(hc["BlkioDeviceWriteBps"], Value::Null);
     }
 }

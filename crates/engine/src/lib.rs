@@ -11,10 +11,10 @@
 pub mod about;
 /// Sockets passed by systemd socket activation (for `berth serve -H fd://`).
 pub mod activation;
-/// `berth build`.
-pub mod build;
 /// Block-I/O limits by device path (`--device-read-bps` …).
 pub mod blkio;
+/// `berth build`.
+pub mod build;
 /// The leak census and `system check`: everything of a state root's on
 /// the host, and its consistency.
 pub mod check;

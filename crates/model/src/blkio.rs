@@ -147,7 +147,9 @@ mod tests {
             bps("vda:1mb").unwrap_err(),
             "bad format for device path: vda:1mb"
         );
-        let rate = |s: &str| format!("invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb");
+        let rate = |s: &str| {
+            format!("invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+        };
         for s in [
             "/dev/vda:bogus",
             "/dev/vda:-1",
@@ -172,8 +174,16 @@ mod tests {
             weight("vda:100").unwrap_err(),
             "bad format for device path: vda:100"
         );
-        for s in ["/dev/vda:5", "/dev/vda:abc", "/dev/vda:1001", "/dev/vda:70000"] {
-            assert_eq!(weight(s).unwrap_err(), format!("invalid weight for device: {s}"));
+        for s in [
+            "/dev/vda:5",
+            "/dev/vda:abc",
+            "/dev/vda:1001",
+            "/dev/vda:70000",
+        ] {
+            assert_eq!(
+                weight(s).unwrap_err(),
+                format!("invalid weight for device: {s}")
+            );
         }
     }
 

@@ -7,8 +7,8 @@ use super::service::inconsistent;
 use super::typed::{Cx, Obj, Result};
 use super::yaml::{KeyPath, Node, Pos, Value};
 use crate::model::{
-    BlkioConfig, BlkioRate, BlkioWeightDevice, Build, Dependency, Deploy, Develop, FileReference, Healthcheck, Limits, Logging, Resources,
-    RestartPolicy, ServiceNetwork, Ulimit, WatchRule,
+    BlkioConfig, BlkioRate, BlkioWeightDevice, Build, Dependency, Deploy, Develop, FileReference,
+    Healthcheck, Limits, Logging, Resources, RestartPolicy, ServiceNetwork, Ulimit, WatchRule,
 };
 
 const BUILD_KEYS: &[&str] = &[

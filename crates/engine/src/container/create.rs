@@ -689,10 +689,10 @@ impl Engine {
         };
         let cpuset_cpus = check_cpuset(req.cpuset_cpus.as_deref(), Cpuset::Cpus)?;
         let cpuset_mems = check_cpuset(req.cpuset_mems.as_deref(), Cpuset::Mems)?;
-        req.blkio.check()?;
         let mut blkio = req.blkio.clone();
-        // What the kernel cannot limit is dropped, as dockerd drops it
-        // (its warnings: [`Engine::blkio_warnings`]).
+        // What the kernel cannot limit is dropped first, as dockerd 20.10
+        // drops it (its warnings: `BlkioLimits::warnings`), then the rest
+        // is checked.
         if let Some(h) = blkio
             .any()
             .then(crate::rootless::cgroup_hierarchy)
@@ -701,6 +701,7 @@ impl Engine {
         {
             blkio.discard_unsupported(h.blkio_support());
         }
+        blkio.check()?;
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();

@@ -748,7 +748,10 @@ fn block_io_v2(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         }
         for wd in devices {
             if let Some(w) = wd.weight() {
-                write(&file, &format!("{}:{} {}", wd.major(), wd.minor(), value(w)))?;
+                write(
+                    &file,
+                    &format!("{}:{} {}", wd.major(), wd.minor(), value(w)),
+                )?;
             }
         }
     }
@@ -1101,8 +1104,9 @@ mod tests {
         .unwrap();
         let e = Cgroup::open(&h, "berth/none").apply(&throttle).unwrap_err();
         assert!(
-            e.to_string()
-                .starts_with("this kernel does not support Block I/O throttling (none of io.max in "),
+            e.to_string().starts_with(
+                "this kernel does not support Block I/O throttling (none of io.max in "
+            ),
             "{e}"
         );
     }
@@ -1118,7 +1122,10 @@ mod tests {
         assert!(h.blkio_support().weight && h.blkio_support().write_iops);
         let blkio = root.path().join("blkio");
         std::fs::create_dir_all(&blkio).unwrap();
-        touch(&blkio, &["blkio.throttle.read_bps_device", "blkio.bfq.weight"]);
+        touch(
+            &blkio,
+            &["blkio.throttle.read_bps_device", "blkio.bfq.weight"],
+        );
         let h = Hierarchy::V1 {
             controllers: [("blkio".to_string(), blkio)].into(),
         };

@@ -79,10 +79,16 @@ pub fn device_numbers(flag: &str, path: &str) -> Result<(i64, i64)> {
         ));
     }
     let rdev = md.rdev();
-    Ok((
-        nix::sys::stat::major(rdev) as i64,
-        nix::sys::stat::minor(rdev) as i64,
-    ))
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    // The kernel limits whole disks only (a partition's write fails with
+    // ENODEV at start).
+    if std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}/partition")).exists() {
+        return Err(EngineError::invalid(
+            flag,
+            format!("{path} is a partition; the kernel limits whole disks: name its disk (lsblk lists them)"),
+        ));
+    }
+    Ok((major as i64, minor as i64))
 }
 
 impl BlkioLimits {

@@ -259,9 +259,11 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| {
                 let hint = match e {
-                    runtime::cgroup::CgroupError::Unsupported { .. } => {
-                        ": leave that limit out (--blkio-weight, --blkio-weight-device, --device-read-bps or --device-write-bps)"
-                    }
+                    runtime::cgroup::CgroupError::Unsupported { what, .. } => match what {
+                        "Block I/O weight" => ": leave --blkio-weight out",
+                        "Block I/O weight_device" => ": leave --blkio-weight-device out",
+                        _ => ": leave --device-read-bps/--device-write-bps out",
+                    },
                     _ => {
                         ": check the pod's limits against the host (its CPUs, memory nodes, memory)"
                     }

@@ -5,7 +5,9 @@
 //! refusals; compose's `blkio_config`; the Engine API through `berth
 //! serve`; a pod's `--device-read-bps/--device-write-bps` in its cgroup.
 //! The disk is the host's (the one `/` is on), found at test time; no I/O
-//! is measured.
+//! is measured, and the limits are high enough not to slow the containers
+//! down (one held at a few bytes or operations a second takes seconds to
+//! start and to die).
 //!
 //! Recorded from dockerd 20.10 on this machine (kernel 6.18, cgroup v1
 //! hybrid: blkio has the throttle files, no weight files):
@@ -179,13 +181,13 @@ fn a_containers_device_limits_reach_its_cgroup_and_inspect() {
         "--blkio-weight-device",
         &flag("200"),
         "--device-read-bps",
-        &flag("1mb"),
+        &flag("1024mb"),
         "--device-write-bps",
-        &flag("2mb"),
+        &flag("2gb"),
         "--device-read-iops",
-        &flag("100"),
+        &flag("10000"),
         "--device-write-iops",
-        &flag("50"),
+        &flag("5000"),
         IMAGE,
         "sleep",
         "300",
@@ -207,7 +209,7 @@ fn a_containers_device_limits_reach_its_cgroup_and_inspect() {
     // The container's cgroup, seen from the host…
     let pid = b.ok(&["inspect", "-f", "{{.State.Pid}}", "lim"]);
     let dir = blkio_dir_of(&pid);
-    let want = expected(&numbers, 1 << 20, 2 << 20, 100, 50);
+    let want = expected(&numbers, 1 << 30, 2 << 30, 10000, 5000);
     assert_eq!(throttles(&dir), want);
     // …and from inside (its own cgroup at /sys/fs/cgroup).
     let inside_files: Vec<String> = want
@@ -230,10 +232,10 @@ fn a_containers_device_limits_reach_its_cgroup_and_inspect() {
     // inspect: dockerd's shape and values.
     let hc = host_config(&b, "lim");
     let dev = |rate: u64| json!([{"Path": disk, "Rate": rate}]);
-    assert_eq!(hc["BlkioDeviceReadBps"], dev(1 << 20));
-    assert_eq!(hc["BlkioDeviceWriteBps"], dev(2 << 20));
-    assert_eq!(hc["BlkioDeviceReadIOps"], dev(100));
-    assert_eq!(hc["BlkioDeviceWriteIOps"], dev(50));
+    assert_eq!(hc["BlkioDeviceReadBps"], dev(1 << 30));
+    assert_eq!(hc["BlkioDeviceWriteBps"], dev(2 << 30));
+    assert_eq!(hc["BlkioDeviceReadIOps"], dev(10000));
+    assert_eq!(hc["BlkioDeviceWriteIOps"], dev(5000));
     if host_has_weight() {
         assert_eq!(hc["BlkioWeight"], 300);
         assert_eq!(
@@ -396,22 +398,22 @@ services:
     blkio_config:
       device_read_bps:
         - path: {disk}
-          rate: '1mb'
+          rate: '1gb'
       device_write_bps:
         - path: {disk}
-          rate: 2097152
+          rate: 2147483648
       device_read_iops:
         - path: {disk}
-          rate: 100
+          rate: 10000
       device_write_iops:
         - path: {disk}
-          rate: 50
+          rate: 5000
 "#
         ),
     )
     .unwrap();
     let (out, _) = compose_ok(&b, &dir, &["run", "--rm", "-T", "app"]);
-    let want = expected(&numbers, 1 << 20, 2 << 20, 100, 50);
+    let want = expected(&numbers, 1 << 30, 2 << 30, 10000, 5000);
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         want.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
@@ -422,11 +424,11 @@ services:
     let hc = host_config(&b, "bk-app-1");
     assert_eq!(
         hc["BlkioDeviceReadBps"],
-        json!([{"Path": disk, "Rate": 1048576}])
+        json!([{"Path": disk, "Rate": 1073741824u64}])
     );
     assert_eq!(
         hc["BlkioDeviceWriteIOps"],
-        json!([{"Path": disk, "Rate": 50}])
+        json!([{"Path": disk, "Rate": 5000}])
     );
     // A bad one is refused, saying where.
     std::fs::write(
@@ -457,10 +459,10 @@ fn the_engine_api_takes_and_shows_device_limits() {
         "HostConfig": {
             "NetworkMode": "none",
             "BlkioWeight": 300,
-            "BlkioDeviceReadBps": [{"Path": disk, "Rate": 1024}],
-            "BlkioDeviceWriteBps": [{"Path": disk, "Rate": 2048}],
-            "BlkioDeviceReadIOps": [{"Path": disk, "Rate": 30}],
-            "BlkioDeviceWriteIOps": [{"Path": disk, "Rate": 40}]
+            "BlkioDeviceReadBps": [{"Path": disk, "Rate": 3221225472u64}],
+            "BlkioDeviceWriteBps": [{"Path": disk, "Rate": 4294967296u64}],
+            "BlkioDeviceReadIOps": [{"Path": disk, "Rate": 30000}],
+            "BlkioDeviceWriteIOps": [{"Path": disk, "Rate": 40000}]
         }
     });
     let (status, _, text) = http_json(
@@ -481,13 +483,13 @@ fn the_engine_api_takes_and_shows_device_limits() {
     let pid = b.ok(&["inspect", "-f", "{{.State.Pid}}", "api"]);
     assert_eq!(
         throttles(&blkio_dir_of(&pid)),
-        expected(&numbers, 1024, 2048, 30, 40)
+        expected(&numbers, 3 << 30, 4 << 30, 30000, 40000)
     );
     let (_, _, text) = http(&srv.socket, "GET", "/containers/api/json");
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         doc["HostConfig"]["BlkioDeviceReadIOps"],
-        json!([{"Path": disk, "Rate": 30}])
+        json!([{"Path": disk, "Rate": 30000}])
     );
     assert_eq!(
         doc["HostConfig"]["BlkioWeight"],
@@ -508,7 +510,7 @@ fn the_engine_api_takes_and_shows_device_limits() {
         "--network",
         "none",
         "--device-write-iops",
-        &format!("{disk}:7"),
+        &format!("{disk}:7000"),
         IMAGE,
         "cat",
         if v1() {
@@ -518,11 +520,11 @@ fn the_engine_api_takes_and_shows_device_limits() {
         },
     ]);
     if v1() {
-        assert_eq!(out.trim(), format!("{numbers} 7"));
+        assert_eq!(out.trim(), format!("{numbers} 7000"));
     } else {
         assert_eq!(
             out.trim(),
-            format!("{numbers} rbps=max wbps=max riops=max wiops=7")
+            format!("{numbers} rbps=max wbps=max riops=max wiops=7000")
         );
     }
     b.ok(&["rm", "-f", "api"]);
@@ -543,9 +545,9 @@ fn a_pods_device_limits_are_in_its_cgroup() {
             "--network",
             "none",
             "--device-read-bps",
-            &format!("{disk}:1mb"),
+            &format!("{disk}:1gb"),
             "--device-write-bps",
-            &format!("{disk}:2mb"),
+            &format!("{disk}:2gb"),
         ])
         .trim()
         .to_string();
@@ -556,13 +558,13 @@ fn a_pods_device_limits_are_in_its_cgroup() {
     };
     let t = throttles(&dir);
     if v1() {
-        assert_eq!(t[0].1, format!("{numbers} 1048576"));
-        assert_eq!(t[1].1, format!("{numbers} 2097152"));
+        assert_eq!(t[0].1, format!("{numbers} 1073741824"));
+        assert_eq!(t[1].1, format!("{numbers} 2147483648"));
         assert_eq!((t[2].1.as_str(), t[3].1.as_str()), ("", ""));
     } else {
         assert_eq!(
             t[0].1,
-            format!("{numbers} rbps=1048576 wbps=2097152 riops=max wiops=max")
+            format!("{numbers} rbps=1073741824 wbps=2147483648 riops=max wiops=max")
         );
     }
     // A member runs below it.

@@ -21,6 +21,8 @@
 //!   docker run --device-read-bps /dev/vda:1mb … cat …/blkio.throttle.read_bps_device → 254:0 1048576
 //!   POST /containers/create {"HostConfig":{"BlkioWeight":300,…}} → "Warnings":["Your kernel does
 //!     not support Block I/O weight or the cgroup is not mounted. Weight discarded."]
+//!   docker update --blkio-weight 300 uu → stdout "uu", then the same words (no WARNING:), 0;
+//!     POST /containers/uu/update {"BlkioWeight":300} → {"Warnings":[the same]}
 //! and from podman 4.3.1 (`pod create --device-read-bps /dev/vda:1mb
 //! --device-write-bps /dev/vda:2mb`): its cgroup's throttle files hold
 //! `254:0 1048576` / `254:0 2097152`, its `pod inspect` shows neither;
@@ -245,6 +247,17 @@ fn a_containers_device_limits_reach_its_cgroup_and_inspect() {
     } else {
         assert_eq!(hc["BlkioWeight"], 0);
         assert_eq!(hc["BlkioWeightDevice"], json!([]));
+    }
+    // update --blkio-weight: live where the kernel takes weights; where
+    // it does not, dockerd's warning after the name, on stdout.
+    let o = b.run(&["update", "--blkio-weight", "400", "lim"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    if host_has_weight() {
+        assert_eq!(stdout(&o), "lim\n");
+        assert_eq!(host_config(&b, "lim")["BlkioWeight"], 400);
+    } else {
+        assert_eq!(stdout(&o), format!("lim\n{NO_WEIGHT}\n"));
+        assert_eq!(host_config(&b, "lim")["BlkioWeight"], 0);
     }
     // A restart writes them again (the device looked up again).
     b.ok(&["restart", "-t", "0", "lim"]);
@@ -495,6 +508,20 @@ fn the_engine_api_takes_and_shows_device_limits() {
         doc["HostConfig"]["BlkioWeight"],
         if host_has_weight() { 300 } else { 0 }
     );
+    // update's BlkioWeight: dockerd's answer (null, or its warning).
+    let (status, _, text) = http_json(
+        &srv.socket,
+        "POST",
+        "/containers/api/update",
+        r#"{"BlkioWeight": 500}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    if host_has_weight() {
+        assert_eq!(answer, json!({"Warnings": null}));
+    } else {
+        assert_eq!(answer, json!({"Warnings": [NO_WEIGHT]}));
+    }
     // A device that is not there: 400 with the reason.
     let bad = json!({"Image": IMAGE, "HostConfig": {"BlkioDeviceReadBps": [{"Path": "/dev/berth-no-such-disk", "Rate": 1}]}});
     let (status, _, text) = http_json(&srv.socket, "POST", "/containers/create", &bad.to_string());

@@ -97,8 +97,9 @@ pub(crate) async fn create(
     // process of its own.
     let made = st
         .engine(move |e| {
+            let warnings = req.blkio.warnings()?;
             Ok(e.create_without_fork(&req)?
-                .map(|c| crate::ops::created(&c)))
+                .map(|c| crate::ops::created(&c, &warnings)))
         })
         .await?;
     let v = match made {

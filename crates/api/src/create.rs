@@ -166,6 +166,14 @@ struct HostConfig {
     cpuset_cpus: String,
     cpuset_mems: String,
     cgroup_parent: String,
+    blkio_weight: u16,
+    blkio_weight_device: Option<Vec<model::blkio::WeightDevice>>,
+    blkio_device_read_bps: Option<Vec<model::blkio::ThrottleDevice>>,
+    blkio_device_write_bps: Option<Vec<model::blkio::ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    blkio_device_read_iops: Option<Vec<model::blkio::ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    blkio_device_write_iops: Option<Vec<model::blkio::ThrottleDevice>>,
     links: Option<Vec<String>>,
     volume_driver: String,
 }
@@ -263,6 +271,14 @@ impl Body {
             cpuset_cpus: some(hc.cpuset_cpus),
             cpuset_mems: some(hc.cpuset_mems),
             cgroup_parent: some(hc.cgroup_parent),
+            blkio: engine::blkio::BlkioLimits {
+                weight: hc.blkio_weight,
+                weight_device: hc.blkio_weight_device.unwrap_or_default(),
+                read_bps: hc.blkio_device_read_bps.unwrap_or_default(),
+                write_bps: hc.blkio_device_write_bps.unwrap_or_default(),
+                read_iops: hc.blkio_device_read_iops.unwrap_or_default(),
+                write_iops: hc.blkio_device_write_iops.unwrap_or_default(),
+            },
             volume_driver: some(hc.volume_driver),
             links: hc.links.unwrap_or_default(),
             ..Default::default()

@@ -40,17 +40,20 @@ pub(crate) fn create_request(
     body.into_request(name)
 }
 
-/// `POST /containers/create`'s answer.
-pub(crate) fn created(c: &engine::container::Container) -> Value {
-    json!({"Id": c.id().as_str(), "Warnings": []})
+/// `POST /containers/create`'s answer, with dockerd's warnings (a limit
+/// the kernel cannot apply, discarded).
+pub(crate) fn created(c: &engine::container::Container, warnings: &[String]) -> Value {
+    json!({"Id": c.id().as_str(), "Warnings": warnings})
 }
 
 fn run(engine: &Engine, op: &str, args: &Value) -> Result<Value, ApiError> {
     let id = args["id"].as_str().unwrap_or_default();
     match op {
         "create" => {
-            let c = engine.create(&create_request(args)?)?;
-            Ok(created(&c))
+            let req = create_request(args)?;
+            let warnings = req.blkio.warnings()?;
+            let c = engine.create(&req)?;
+            Ok(created(&c, &warnings))
         }
         "start" => {
             if engine.container(id)?.is_running() {

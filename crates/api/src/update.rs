@@ -26,6 +26,7 @@ pub(crate) struct UpdateBody {
     restart_policy: Option<RestartBody>,
     cpuset_cpus: String,
     cpuset_mems: String,
+    blkio_weight: u16,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -59,6 +60,7 @@ impl UpdateBody {
             restart,
             cpuset_cpus: (!self.cpuset_cpus.is_empty()).then_some(self.cpuset_cpus),
             cpuset_mems: (!self.cpuset_mems.is_empty()).then_some(self.cpuset_mems),
+            blkio_weight: (self.blkio_weight > 0).then_some(self.blkio_weight),
         })
     }
 }
@@ -73,8 +75,14 @@ pub(crate) async fn update(
     let b: UpdateBody = crate::error::json_body(&body)?;
     let req = b.into_request()?;
     st.engine(move |e| {
+        let warnings = req.warnings()?;
         e.update(&id, &req)?;
-        Ok(Json(json!({ "Warnings": null })))
+        // dockerd's: null without warnings.
+        Ok(Json(if warnings.is_empty() {
+            json!({ "Warnings": null })
+        } else {
+            json!({ "Warnings": warnings })
+        }))
     })
     .await
 }

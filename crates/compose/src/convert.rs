@@ -247,6 +247,11 @@ pub fn create_request(
                 engine::config::DeviceMapping::parse(d).map_err(|e| invalid(service, "devices", &e))
             })
             .collect::<Result<_>>()?,
+        blkio: service
+            .blkio_config
+            .as_ref()
+            .map(blkio_limits)
+            .unwrap_or_default(),
         ..Default::default()
     };
     if let Some(s) = &service.stop_signal {
@@ -412,6 +417,35 @@ pub fn aliases(service: &Service, sn: &crate::model::ServiceNetwork) -> Vec<Stri
         }
     }
     a
+}
+
+/// `blkio_config:` as the engine's block-I/O limits (checked there, as
+/// dockerd checks what Compose sends).
+fn blkio_limits(b: &crate::model::BlkioConfig) -> engine::blkio::BlkioLimits {
+    use model::blkio::{ThrottleDevice, WeightDevice};
+    let rates = |l: &[crate::model::BlkioRate]| {
+        l.iter()
+            .map(|r| ThrottleDevice {
+                path: r.path.clone(),
+                rate: r.rate,
+            })
+            .collect()
+    };
+    engine::blkio::BlkioLimits {
+        weight: b.weight.unwrap_or(0),
+        weight_device: b
+            .weight_device
+            .iter()
+            .map(|w| WeightDevice {
+                path: w.path.clone(),
+                weight: w.weight,
+            })
+            .collect(),
+        read_bps: rates(&b.device_read_bps),
+        write_bps: rates(&b.device_write_bps),
+        read_iops: rates(&b.device_read_iops),
+        write_iops: rates(&b.device_write_iops),
+    }
 }
 
 #[cfg(test)]

@@ -319,6 +319,9 @@ pub struct Service {
     pub cpu_shares: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpuset: Option<String>,
+    /// `blkio_config:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<BlkioConfig>,
     /// `x-` keys, kept as written for `compose config` (berth ignores them).
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -533,6 +536,39 @@ pub struct RestartPolicy {
     pub max_attempts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<GoDuration>,
+}
+
+/// `blkio_config:` (the Compose Specification's; docker's `--blkio-weight`,
+/// `--blkio-weight-device`, `--device-read-bps` …).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BlkioConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<BlkioWeightDevice>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<BlkioRate>,
+}
+
+/// `blkio_config.weight_device` entry.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BlkioWeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// `blkio_config.device_*_bps`/`_iops` entry: bytes (a size such as `1mb`
+/// or a number) or operations per second.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BlkioRate {
+    pub path: String,
+    pub rate: u64,
 }
 
 /// `ulimits:` entry (a single number sets both).

@@ -446,6 +446,10 @@ pub struct ContainerConfig {
     /// `--cpuset-mems`: the memory nodes it may use.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cpuset_mems: String,
+    /// `--blkio-weight`, `--blkio-weight-device`, `--device-read-bps` …
+    /// (what this host's kernel takes; the rest was discarded at create).
+    #[serde(default, skip_serializing_if = "is_no_blkio")]
+    pub blkio: crate::blkio::BlkioLimits,
     /// `--volume-driver` (Docker's `HostConfig.VolumeDriver`): only the
     /// `local` driver exists; kept to be shown.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -655,6 +659,10 @@ pub struct HostDevice {
     pub uid: u32,
     /// Group.
     pub gid: u32,
+}
+
+fn is_no_blkio(b: &crate::blkio::BlkioLimits) -> bool {
+    !b.any()
 }
 
 /// One `--device-cgroup-rule`: `TYPE MAJOR:MINOR ACCESS` (`c 7:128 rwm`,

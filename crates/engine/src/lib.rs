@@ -11,6 +11,8 @@
 pub mod about;
 /// Sockets passed by systemd socket activation (for `berth serve -H fd://`).
 pub mod activation;
+/// Block-I/O limits by device path (`--device-read-bps` …).
+pub mod blkio;
 /// `berth build`.
 pub mod build;
 /// The leak census and `system check`: everything of a state root's on

@@ -530,7 +530,8 @@ pub fn limit_warning(req: &crate::container::create::CreateRequest) -> Option<St
         || req.cpu_shares.is_some()
         || req.pids_limit.is_some()
         || req.cpuset_cpus.is_some()
-        || req.cpuset_mems.is_some();
+        || req.cpuset_mems.is_some()
+        || req.blkio.any();
     limits_ignored(asked)
 }
 

@@ -574,6 +574,10 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             resources[k] = v;
         }
     }
+    // Each device's numbers looked up at this start, as dockerd does.
+    if let Some(b) = c.blkio.resources()? {
+        resources["blockIO"] = b;
+    }
 
     let mut devices: Vec<Value> = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
         .iter()

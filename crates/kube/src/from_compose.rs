@@ -442,7 +442,7 @@ pub fn generate_compose(
         if !vols.is_empty() {
             spec.insert("volumes".into(), json!(vols));
         }
-        let unsupported: [(&str, bool); 14] = [
+        let unsupported: [(&str, bool); 15] = [
             (
                 "networks (one flat network in a cluster; Services give the names)",
                 s.networks.keys().any(|n| n != "default"),
@@ -452,6 +452,7 @@ pub fn generate_compose(
                 !s.dns.is_empty() || !s.dns_search.is_empty() || !s.dns_opt.is_empty(),
             ),
             ("ulimits", !s.ulimits.is_empty()),
+            ("blkio_config", s.blkio_config.is_some()),
             (
                 "pids_limit",
                 s.pids_limit.is_some()

@@ -520,7 +520,7 @@ fn pod_document(
             pod.insert("hostAliases".into(), json!(a));
         }
         // The rest, named when set.
-        let unsupported: [(&str, bool); 13] = [
+        let unsupported: [(&str, bool); 14] = [
             (
                 "--dns/--dns-search/--dns-option",
                 !cfg.dns.is_empty() || !cfg.dns_search.is_empty() || !cfg.dns_options.is_empty(),
@@ -535,6 +535,10 @@ fn pod_document(
             ),
             ("--init", cfg.init),
             ("--device-cgroup-rule", !cfg.device_cgroup_rules.is_empty()),
+            (
+                "--blkio-weight/--blkio-weight-device/--device-read-bps/--device-write-bps/--device-read-iops/--device-write-iops",
+                cfg.blkio.any(),
+            ),
             ("--link", !cfg.links.is_empty()),
             ("--group-add", !cfg.group_add.is_empty()),
             (

@@ -15,6 +15,16 @@ pub enum ParseError {
     Size(String),
     #[error("invalid signal {0:?}: use a name such as SIGTERM or TERM, or a number from 1 to 64")]
     Signal(String),
+    #[error("bad format: {0}")]
+    DeviceFormat(String),
+    #[error("bad format for device path: {0}")]
+    DevicePath(String),
+    #[error("invalid rate for device: {0}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")]
+    DeviceRate(String),
+    #[error("invalid rate for device: {0}. The correct format is <device-path>:<number>. Number must be a positive integer")]
+    DeviceIops(String),
+    #[error("invalid weight for device: {0}")]
+    DeviceWeight(String),
     #[error("unknown capability {0:?}: see capabilities(7) for the names, e.g. NET_ADMIN or CAP_NET_ADMIN")]
     Capability(String),
 }

@@ -6,6 +6,8 @@
 //! the runtime or the CLI.
 #![forbid(unsafe_code)]
 
+/// Block-I/O limits per device (`--device-read-bps /dev/sda:1mb`).
+pub mod blkio;
 /// Linux capability names and Docker's default set.
 pub mod capability;
 /// Content digests (`sha256:<hex>`), as used by OCI for blobs and image ids; `sha512` for the registry server.

@@ -102,6 +102,15 @@ pub struct CreateArgs {
     /// Block I/O weight of the pod, 10 to 1000.
     #[arg(long = "blkio-weight")]
     blkio_weight: Option<String>,
+    /// Block I/O weight of the pod on a device (DEVICE:WEIGHT, repeatable).
+    #[arg(long = "blkio-weight-device")]
+    blkio_weight_device: Vec<String>,
+    /// Limit the pod's read rate from a device (DEVICE:RATE, e.g. /dev/sda:1mb).
+    #[arg(long = "device-read-bps")]
+    device_read_bps: Vec<String>,
+    /// Limit the pod's write rate to a device (DEVICE:RATE).
+    #[arg(long = "device-write-bps")]
+    device_write_bps: Vec<String>,
     /// Size of the /dev/shm the pod's containers share (<number>[<unit>],
     /// unit b, k, m or g; default 64m).
     #[arg(long = "shm-size")]
@@ -168,6 +177,17 @@ impl CreateArgs {
                 })
             })
             .transpose()?;
+        // podman's words: the docker CLI's checks, without the flag's name.
+        use model::blkio::{ThrottleDevice, WeightDevice};
+        fn devices<T>(
+            values: &[String],
+            parse: impl Fn(&str) -> Result<T, model::ParseError>,
+        ) -> Result<Vec<T>, Failure> {
+            values
+                .iter()
+                .map(|v| parse(v).map_err(|e| Failure::usage(e.to_string())))
+                .collect()
+        }
         Ok(engine::pod::cgroup::PodResources {
             cpus,
             cpuset_cpus: self.cpuset_cpus.clone(),
@@ -175,6 +195,9 @@ impl CreateArgs {
             memory,
             memory_swap,
             blkio_weight,
+            blkio_weight_device: devices(&self.blkio_weight_device, WeightDevice::parse)?,
+            device_read_bps: devices(&self.device_read_bps, ThrottleDevice::parse_bps)?,
+            device_write_bps: devices(&self.device_write_bps, ThrottleDevice::parse_bps)?,
         })
     }
 

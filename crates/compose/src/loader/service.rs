@@ -113,7 +113,6 @@ const SERVICE_KEYS: &[&str] = &[
 /// Keys accepted but without effect on berth.
 const IGNORED_KEYS: &[&str] = &[
     "attach",
-    "blkio_config",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -247,6 +246,7 @@ pub(crate) fn service(
         mem_reservation: o.opt("mem_reservation", |n, p| cx.bytes(n, p))?,
         cpu_shares: o.opt("cpu_shares", |n, p| cx.int(n, p))?,
         cpuset: o.string(cx, "cpuset")?,
+        blkio_config: o.opt("blkio_config", |n, p| fields::blkio_config(cx, n, p))?,
         extensions: o.extensions(),
         ..Service::default()
     };

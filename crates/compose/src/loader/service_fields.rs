@@ -7,8 +7,8 @@ use super::service::inconsistent;
 use super::typed::{Cx, Obj, Result};
 use super::yaml::{KeyPath, Node, Pos, Value};
 use crate::model::{
-    Build, Dependency, Deploy, Develop, FileReference, Healthcheck, Limits, Logging, Resources,
-    RestartPolicy, ServiceNetwork, Ulimit, WatchRule,
+    BlkioConfig, BlkioRate, BlkioWeightDevice, Build, Dependency, Deploy, Develop, FileReference,
+    Healthcheck, Limits, Logging, Resources, RestartPolicy, ServiceNetwork, Ulimit, WatchRule,
 };
 
 const BUILD_KEYS: &[&str] = &[
@@ -272,6 +272,65 @@ pub(crate) fn ulimits(cx: &Cx, n: &Node, path: &KeyPath) -> Result<BTreeMap<Stri
         out.insert(e.key.clone(), limit);
     }
     Ok(out)
+}
+
+/// `blkio_config:` with its weight, weights per device and throttles per
+/// device (`{path, rate}`: a size for the bps ones, a number for iops).
+pub(crate) fn blkio_config(cx: &Cx, n: &Node, path: &KeyPath) -> Result<BlkioConfig> {
+    let keys = [
+        "weight",
+        "weight_device",
+        "device_read_bps",
+        "device_write_bps",
+        "device_read_iops",
+        "device_write_iops",
+    ];
+    let o = cx.obj(n, path, &keys)?;
+    let devices = |key: &str, value: &str| -> Result<Vec<(String, Node, KeyPath)>> {
+        let Some((list, lp)) = o.get(key) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (i, item) in cx.list(list, &lp)?.iter().enumerate() {
+            let ip = lp.index(i);
+            let d = cx.obj(item, &ip, &["path", value])?;
+            let p = d
+                .string(cx, "path")?
+                .ok_or_else(|| cx.invalid(item.pos, &ip, "path is required"))?;
+            let (v, vp) = d
+                .get(value)
+                .ok_or_else(|| cx.invalid(item.pos, &ip, format!("{value} is required")))?;
+            out.push((p, v.clone(), vp));
+        }
+        Ok(out)
+    };
+    let rates = |key: &str| -> Result<Vec<BlkioRate>> {
+        devices(key, "rate")?
+            .into_iter()
+            .map(|(path, n, p)| {
+                Ok(BlkioRate {
+                    path,
+                    rate: cx.bytes(&n, &p)?,
+                })
+            })
+            .collect()
+    };
+    Ok(BlkioConfig {
+        weight: o.opt("weight", |n, p| cx.int_in::<u16>(n, p))?,
+        weight_device: devices("weight_device", "weight")?
+            .into_iter()
+            .map(|(path, n, p)| {
+                Ok(BlkioWeightDevice {
+                    path,
+                    weight: cx.int_in::<u16>(&n, &p)?,
+                })
+            })
+            .collect::<Result<_>>()?,
+        device_read_bps: rates("device_read_bps")?,
+        device_write_bps: rates("device_write_bps")?,
+        device_read_iops: rates("device_read_iops")?,
+        device_write_iops: rates("device_write_iops")?,
+    })
 }
 
 /// `extra_hosts:` as `host:ip` (`host=ip` and the map form accepted).

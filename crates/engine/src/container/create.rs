@@ -156,6 +156,9 @@ pub struct CreateRequest {
     pub cpuset_cpus: Option<String>,
     /// `--cpuset-mems`.
     pub cpuset_mems: Option<String>,
+    /// `--blkio-weight`, `--blkio-weight-device`, `--device-read-bps`,
+    /// `--device-write-bps`, `--device-read-iops`, `--device-write-iops`.
+    pub blkio: crate::blkio::BlkioLimits,
     /// `--volume-driver`: the driver of the volumes it creates (`local`
     /// is the only one; another is refused when a volume needs it).
     pub volume_driver: Option<String>,
@@ -686,6 +689,19 @@ impl Engine {
         };
         let cpuset_cpus = check_cpuset(req.cpuset_cpus.as_deref(), Cpuset::Cpus)?;
         let cpuset_mems = check_cpuset(req.cpuset_mems.as_deref(), Cpuset::Mems)?;
+        let mut blkio = req.blkio.clone();
+        // What the kernel cannot limit is dropped first, as dockerd 20.10
+        // drops it (its warnings: `BlkioLimits::warnings`), then the rest
+        // is checked.
+        if let Some(h) = blkio
+            .any()
+            .then(crate::rootless::cgroup_hierarchy)
+            .transpose()?
+            .flatten()
+        {
+            blkio.discard_unsupported(h.blkio_support());
+        }
+        blkio.check()?;
 
         let image = self.store().resolve_image(&req.image)?;
         let mut networks = Vec::new();
@@ -1112,6 +1128,7 @@ impl Engine {
             volumes_from: req.volumes_from.clone(),
             cpuset_cpus,
             cpuset_mems,
+            blkio,
             volume_driver,
             network_mode_name,
             connect_macs: BTreeMap::new(),

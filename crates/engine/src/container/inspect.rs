@@ -16,6 +16,7 @@ impl Engine {
     pub fn inspect_container(&self, c: &Container) -> Value {
         let dir = self.store().container_dir(c.id());
         let cfg = &c.config;
+        let blkio = cfg.blkio.host_config();
         let st = &c.state;
         let args = c.args();
         let lower = self
@@ -106,12 +107,12 @@ impl Engine {
                 "ConsoleSize": [0, 0],
                 "Isolation": cfg.isolation,
                 "CgroupParent": cfg.cgroup_parent,
-                "BlkioWeight": 0,
-                "BlkioWeightDevice": [],
-                "BlkioDeviceReadBps": Value::Null,
-                "BlkioDeviceWriteBps": Value::Null,
-                "BlkioDeviceReadIOps": Value::Null,
-                "BlkioDeviceWriteIOps": Value::Null,
+                "BlkioWeight": blkio["BlkioWeight"],
+                "BlkioWeightDevice": blkio["BlkioWeightDevice"],
+                "BlkioDeviceReadBps": blkio["BlkioDeviceReadBps"],
+                "BlkioDeviceWriteBps": blkio["BlkioDeviceWriteBps"],
+                "BlkioDeviceReadIOps": blkio["BlkioDeviceReadIOps"],
+                "BlkioDeviceWriteIOps": blkio["BlkioDeviceWriteIOps"],
                 "CpuPeriod": 0,
                 "CpuQuota": 0,
                 "CpuRealtimePeriod": 0,

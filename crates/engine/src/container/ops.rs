@@ -846,6 +846,23 @@ pub struct UpdateRequest {
     pub cpuset_cpus: Option<String>,
     /// `--cpuset-mems`.
     pub cpuset_mems: Option<String>,
+    /// `--blkio-weight` (0: unchanged, as dockerd takes it).
+    pub blkio_weight: Option<u16>,
+}
+
+impl UpdateRequest {
+    /// dockerd's warnings for this update (a blkio weight on a kernel
+    /// without weight files is discarded); `update` drops the same.
+    pub fn warnings(&self) -> Result<Vec<String>> {
+        self.blkio().warnings()
+    }
+
+    fn blkio(&self) -> crate::blkio::BlkioLimits {
+        crate::blkio::BlkioLimits {
+            weight: self.blkio_weight.unwrap_or(0),
+            ..Default::default()
+        }
+    }
 }
 
 impl Engine {
@@ -899,6 +916,18 @@ impl Engine {
                 crate::container::create::Cpuset::Mems,
             )?;
         }
+        // dockerd: a weight the kernel cannot take is dropped (with a
+        // warning), then the range is checked; 0 leaves it as it is.
+        let mut blkio = req.blkio();
+        if blkio.any() {
+            if let Some(h) = crate::rootless::cgroup_hierarchy()? {
+                blkio.discard_unsupported(h.blkio_support());
+            }
+            blkio.check()?;
+            if blkio.weight > 0 {
+                cfg.blkio.weight = blkio.weight;
+            }
+        }
         if let Some(r) = req.restart {
             if cfg.auto_remove && r.is_set() {
                 return Err(EngineError::invalid(
@@ -913,6 +942,9 @@ impl Engine {
             // An unlimited pids count is written as "max".
             if req.pids_limit.is_some() && cfg.pids_limit == 0 {
                 limits["pids"] = serde_json::json!({"limit": -1});
+            }
+            if blkio.weight > 0 {
+                limits["blockIO"] = serde_json::json!({"weight": blkio.weight});
             }
             let res: oci_spec::runtime::LinuxResources = serde_json::from_value(limits)
                 .map_err(|e| EngineError::io("encoding limits", std::io::Error::other(e)))?;

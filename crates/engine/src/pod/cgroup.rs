@@ -1,7 +1,8 @@
 //! A pod's cgroup (podman's, with the cgroupfs manager): `<parent>/<pod
 //! id>` in every hierarchy (parent `/berth` unless `--cgroup-parent`), its
 //! limits (`--cpus`, `--cpuset-cpus`, `--cpuset-mems`, `-m`,
-//! `--memory-swap`, `--blkio-weight`) written there, and the cgroups of its
+//! `--memory-swap`, `--blkio-weight`, `--blkio-weight-device`,
+//! `--device-read-bps`, `--device-write-bps`) written there, and the cgroups of its
 //! infra container and members (unless `--share-parent=false`) made below
 //! it, so the limits hold for the pod as a whole.
 //!
@@ -12,6 +13,7 @@
 //! removal was cut short as this root's own.
 use std::path::PathBuf;
 
+use model::blkio::{ThrottleDevice, WeightDevice};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,12 @@ pub struct PodResources {
     pub memory_swap: Option<i64>,
     /// `--blkio-weight` (10 to 1000; 0: none).
     pub blkio_weight: Option<u16>,
+    /// `--blkio-weight-device`.
+    pub blkio_weight_device: Vec<WeightDevice>,
+    /// `--device-read-bps`.
+    pub device_read_bps: Vec<ThrottleDevice>,
+    /// `--device-write-bps`.
+    pub device_write_bps: Vec<ThrottleDevice>,
 }
 
 impl PodResources {
@@ -95,7 +103,42 @@ impl PodResources {
                 ))
             }
         }
+        // podman looks each device up at create, in its words.
+        for w in &self.blkio_weight_device {
+            device(&w.path, |e| {
+                format!(
+                    "failed to inspect '{}' in --blkio-weight-device: {e}",
+                    w.path
+                )
+            })?;
+        }
+        for t in self.device_read_bps.iter().chain(&self.device_write_bps) {
+            device(&t.path, |e| {
+                format!("could not parse throttle device at {}: {e}", t.path)
+            })?;
+        }
+        l.blkio_weight_device = self.blkio_weight_device.clone();
+        l.device_read_bps = self.device_read_bps.clone();
+        l.device_write_bps = self.device_write_bps.clone();
         Ok(l)
+    }
+}
+
+/// A block device named by a pod's flag: a missing one in podman's words
+/// (`why` words the error), a node that is not a block device (which the
+/// kernel would refuse at the cgroup write) in berth's.
+fn device(path: &str, why: impl Fn(String) -> String) -> Result<()> {
+    match std::fs::metadata(path) {
+        Err(e) => Err(EngineError::Refused(why(match e.raw_os_error() {
+            Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+            None => e.to_string(),
+        }))),
+        Ok(md) if !std::os::unix::fs::FileTypeExt::is_block_device(&md.file_type()) => {
+            Err(EngineError::Refused(why(format!(
+                "{path} is not a block device; name one of this host's (lsblk lists them)"
+            ))))
+        }
+        Ok(_) => Ok(()),
     }
 }
 
@@ -137,11 +180,22 @@ pub struct PodLimits {
     pub memory_swap: i64,
     /// Block I/O weight.
     pub blkio_weight: u16,
+    /// Block I/O weight per device (podman 4.3's `pod inspect` does not
+    /// show it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_weight_device: Vec<WeightDevice>,
+    /// Read bytes per second per device (not in podman 4.3's `pod inspect`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<ThrottleDevice>,
+    /// Write bytes per second per device (not in podman 4.3's `pod inspect`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<ThrottleDevice>,
 }
 
 impl PodLimits {
-    /// The limits as OCI resources (what the cgroup module writes).
-    pub fn resources(&self) -> LinuxResources {
+    /// The limits as OCI resources (what the cgroup module writes), each
+    /// device's numbers looked up now.
+    pub fn resources(&self) -> Result<LinuxResources> {
         let mut r = serde_json::json!({});
         if self.memory_limit > 0 {
             r["memory"] = serde_json::json!({"limit": self.memory_limit, "swap": self.memory_swap});
@@ -160,10 +214,18 @@ impl PodLimits {
         if cpu.as_object().is_some_and(|c| !c.is_empty()) {
             r["cpu"] = cpu;
         }
-        if self.blkio_weight > 0 {
-            r["blockIO"] = serde_json::json!({"weight": self.blkio_weight});
+        let blkio = crate::blkio::BlkioLimits {
+            weight: self.blkio_weight,
+            weight_device: self.blkio_weight_device.clone(),
+            read_bps: self.device_read_bps.clone(),
+            write_bps: self.device_write_bps.clone(),
+            ..Default::default()
+        };
+        if let Some(b) = blkio.resources()? {
+            r["blockIO"] = b;
         }
-        serde_json::from_value(r).unwrap_or_default()
+        serde_json::from_value(r)
+            .map_err(|e| EngineError::io("encoding a pod's limits", std::io::Error::other(e)))
     }
 }
 
@@ -193,13 +255,15 @@ impl Engine {
             std::fs::write(&marker, format!("{path}\n"))
                 .map_err(|e| EngineError::io(format!("writing {}", marker.display()), e))?;
         }
-        runtime::cgroup::Cgroup::create(&h, path, &pod.config.limits.resources())
+        runtime::cgroup::Cgroup::create(&h, path, &pod.config.limits.resources()?)
             .map(|_| ())
             .map_err(|e| {
                 let hint = match e {
-                    runtime::cgroup::CgroupError::Unsupported { .. } => {
-                        ": leave --blkio-weight out"
-                    }
+                    runtime::cgroup::CgroupError::Unsupported { what, .. } => match what {
+                        "Block I/O weight" => ": leave --blkio-weight out",
+                        "Block I/O weight_device" => ": leave --blkio-weight-device out",
+                        _ => ": leave --device-read-bps/--device-write-bps out",
+                    },
                     _ => {
                         ": check the pod's limits against the host (its CPUs, memory nodes, memory)"
                     }
@@ -264,7 +328,7 @@ mod tests {
         let l = r.limits().unwrap();
         assert_eq!((l.cpu_period, l.cpu_quota), (100_000, 50_000));
         assert_eq!((l.memory_limit, l.memory_swap), (64 << 20, 128 << 20));
-        let res = l.resources();
+        let res = l.resources().unwrap();
         assert_eq!(res.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(50_000));
         // podman takes --cpus 0 and -1 as no limit.
@@ -303,6 +367,29 @@ mod tests {
         assert!(w(5).limits().is_err());
         assert_eq!(w(0).limits().unwrap(), PodLimits::default());
         assert_eq!(w(300).limits().unwrap().blkio_weight, 300);
+        // podman's words for a device that is not there.
+        let missing = PodResources {
+            device_read_bps: vec![ThrottleDevice {
+                path: "/dev/berth-no-such-disk".into(),
+                rate: 1,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            missing.limits().unwrap_err().to_string(),
+            "could not parse throttle device at /dev/berth-no-such-disk: no such file or directory"
+        );
+        let missing = PodResources {
+            blkio_weight_device: vec![WeightDevice {
+                path: "/dev/berth-no-such-disk".into(),
+                weight: 100,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            missing.limits().unwrap_err().to_string(),
+            "failed to inspect '/dev/berth-no-such-disk' in --blkio-weight-device: no such file or directory"
+        );
     }
 
     #[test]

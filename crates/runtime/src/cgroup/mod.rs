@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 /// A delegated cgroup v2 subtree of the user's, for rootless berth.
 pub mod delegation;
@@ -123,6 +123,61 @@ impl Hierarchy {
         }
         v2.map(|root| Hierarchy::V2 { root })
             .ok_or(CgroupError::NoHierarchy)
+    }
+}
+
+/// Which block-I/O limits the host's kernel takes (dockerd's `sysinfo`
+/// checks): on v1 the files of the blkio controller's root (a weight needs
+/// the CFQ or BFQ scheduler), on v2 the io controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlkioSupport {
+    /// `blkio.weight` or `blkio.bfq.weight`.
+    pub weight: bool,
+    /// `blkio.weight_device` or `blkio.bfq.weight_device`.
+    pub weight_device: bool,
+    /// `blkio.throttle.read_bps_device`.
+    pub read_bps: bool,
+    /// `blkio.throttle.write_bps_device`.
+    pub write_bps: bool,
+    /// `blkio.throttle.read_iops_device`.
+    pub read_iops: bool,
+    /// `blkio.throttle.write_iops_device`.
+    pub write_iops: bool,
+}
+
+impl Hierarchy {
+    /// The block-I/O limits this hierarchy's kernel takes.
+    pub fn blkio_support(&self) -> BlkioSupport {
+        match self {
+            Hierarchy::V1 { controllers } => {
+                let Some(d) = controllers.get("blkio") else {
+                    return BlkioSupport::default();
+                };
+                let has = |fs: &[&str]| fs.iter().any(|f| d.join(f).exists());
+                BlkioSupport {
+                    weight: has(&["blkio.weight", "blkio.bfq.weight"]),
+                    weight_device: has(&["blkio.weight_device", "blkio.bfq.weight_device"]),
+                    read_bps: has(&["blkio.throttle.read_bps_device"]),
+                    write_bps: has(&["blkio.throttle.write_bps_device"]),
+                    read_iops: has(&["blkio.throttle.read_iops_device"]),
+                    write_iops: has(&["blkio.throttle.write_iops_device"]),
+                }
+            }
+            Hierarchy::V2 { root } => {
+                let io = std::fs::read_to_string(root.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .any(|c| c == "io");
+                BlkioSupport {
+                    weight: io,
+                    weight_device: io,
+                    read_bps: io,
+                    write_bps: io,
+                    read_iops: io,
+                    write_iops: io,
+                }
+            }
+        }
     }
 }
 
@@ -319,21 +374,8 @@ impl Cgroup {
                 };
                 write(&d.join("pids.max"), &v)?;
             }
-            if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
-                if d.join("io.bfq.weight").exists() {
-                    write(&d.join("io.bfq.weight"), &w.to_string())?;
-                } else if d.join("io.weight").exists() {
-                    write(
-                        &d.join("io.weight"),
-                        &format!("default {}", blkio_to_io_weight(w)),
-                    )?;
-                } else {
-                    return Err(CgroupError::Unsupported {
-                        what: "Block I/O weight",
-                        files: "io.bfq.weight, io.weight",
-                        dir: d.clone(),
-                    });
-                }
+            if let Some(b) = res.block_io() {
+                block_io_v2(d, b)?;
             }
             if res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
                 tracing::debug!("cgroup v2 device rules need eBPF; not enforced");
@@ -385,18 +427,9 @@ impl Cgroup {
             };
             write(&d.join("pids.max"), &v)?;
         }
-        if let Some(w) = res.block_io().as_ref().and_then(|b| b.weight()) {
+        if let Some(b) = res.block_io() {
             let d = self.dir_of("blkio").ok_or(CgroupError::NoHierarchy)?;
-            let file = ["blkio.weight", "blkio.bfq.weight"]
-                .into_iter()
-                .map(|f| d.join(f))
-                .find(|f| f.exists())
-                .ok_or_else(|| CgroupError::Unsupported {
-                    what: "Block I/O weight",
-                    files: "blkio.weight, blkio.bfq.weight",
-                    dir: d.to_path_buf(),
-                })?;
-            write(&file, &w.to_string())?;
+            block_io_v1(d, b)?;
         }
         if let (Some(devs), Some(d)) = (res.devices(), self.dir_of("devices")) {
             for rule in devs {
@@ -592,6 +625,160 @@ impl Cgroup {
         }
         last.map_or(Ok(()), Err)
     }
+}
+
+/// The first of `files` that `d` has (the kernel makes a cgroup's files
+/// for what its controllers and I/O schedulers support), or
+/// [`CgroupError::Unsupported`] naming them.
+fn one_of(
+    d: &Path,
+    what: &'static str,
+    files: &'static [&'static str],
+    listed: &'static str,
+) -> Result<PathBuf, CgroupError> {
+    files
+        .iter()
+        .map(|f| d.join(f))
+        .find(|f| f.exists())
+        .ok_or_else(|| CgroupError::Unsupported {
+            what,
+            files: listed,
+            dir: d.to_path_buf(),
+        })
+}
+
+/// cgroup v1 blkio: the weight (CFQ's `blkio.weight` or BFQ's
+/// `blkio.bfq.weight`), the weight per device and the four throttle files,
+/// one `MAJ:MIN VALUE` write per device (as runc writes them).
+fn block_io_v1(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
+    if let Some(w) = b.weight() {
+        let file = one_of(
+            d,
+            "Block I/O weight",
+            &["blkio.weight", "blkio.bfq.weight"],
+            "blkio.weight, blkio.bfq.weight",
+        )?;
+        write(&file, &w.to_string())?;
+    }
+    let devices = b.weight_device().as_deref().unwrap_or_default();
+    if devices.iter().any(|w| w.weight().is_some()) {
+        let file = one_of(
+            d,
+            "Block I/O weight_device",
+            &["blkio.weight_device", "blkio.bfq.weight_device"],
+            "blkio.weight_device, blkio.bfq.weight_device",
+        )?;
+        for wd in devices {
+            if let Some(w) = wd.weight() {
+                write(&file, &format!("{}:{} {w}", wd.major(), wd.minor()))?;
+            }
+        }
+    }
+    let throttles: [(&'static str, &'static [&'static str], &'static str, _); 4] = [
+        (
+            "Block I/O read bps limit",
+            &["blkio.throttle.read_bps_device"],
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "Block I/O write bps limit",
+            &["blkio.throttle.write_bps_device"],
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "Block I/O read IOPS limit",
+            &["blkio.throttle.read_iops_device"],
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "Block I/O write IOPS limit",
+            &["blkio.throttle.write_iops_device"],
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
+    ];
+    for (what, files, listed, devs) in throttles {
+        let devs = devs.as_deref().unwrap_or_default();
+        if devs.is_empty() {
+            continue;
+        }
+        let file = one_of(d, what, files, listed)?;
+        for t in devs {
+            write(&file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v2 io: the weight in `io.bfq.weight` (as is) or `io.weight`
+/// (converted, [`blkio_to_io_weight`]), `default W` and `MAJ:MIN W` lines;
+/// the four throttles in `io.max`, one `MAJ:MIN rbps=… wbps=… riops=…
+/// wiops=…` line per device (a rate of 0, Docker's "no limit", is `max`).
+/// The per-device weights of `io.weight` without BFQ are written too
+/// (runc leaves them out there).
+fn block_io_v2(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
+    let devices = b.weight_device().as_deref().unwrap_or_default();
+    if b.weight().is_some() || devices.iter().any(|w| w.weight().is_some()) {
+        let file = one_of(
+            d,
+            "Block I/O weight",
+            &["io.bfq.weight", "io.weight"],
+            "io.bfq.weight, io.weight",
+        )?;
+        let bfq = file.ends_with("io.bfq.weight");
+        let value = |w: u16| {
+            if bfq {
+                u64::from(w)
+            } else {
+                blkio_to_io_weight(w)
+            }
+        };
+        if let Some(w) = b.weight() {
+            // BFQ takes a bare number as the default; io.weight wants
+            // the `default` keyword.
+            let line = if bfq {
+                w.to_string()
+            } else {
+                format!("default {}", value(w))
+            };
+            write(&file, &line)?;
+        }
+        for wd in devices {
+            if let Some(w) = wd.weight() {
+                write(
+                    &file,
+                    &format!("{}:{} {}", wd.major(), wd.minor(), value(w)),
+                )?;
+            }
+        }
+    }
+    let mut max: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
+    for (key, devs) in [
+        ("rbps", b.throttle_read_bps_device()),
+        ("wbps", b.throttle_write_bps_device()),
+        ("riops", b.throttle_read_iops_device()),
+        ("wiops", b.throttle_write_iops_device()),
+    ] {
+        for t in devs.as_deref().unwrap_or_default() {
+            let v = match t.rate() {
+                0 => "max".to_string(),
+                r => r.to_string(),
+            };
+            max.entry((t.major(), t.minor()))
+                .or_default()
+                .push(format!("{key}={v}"));
+        }
+    }
+    if !max.is_empty() {
+        let file = one_of(d, "Block I/O throttling", &["io.max"], "io.max")?;
+        for ((major, minor), limits) in max {
+            write(&file, &format!("{major}:{minor} {}", limits.join(" ")))?;
+        }
+    }
+    Ok(())
 }
 
 /// The cgroup dirs directly below `d`.
@@ -836,6 +1023,153 @@ mod tests {
         let e = Cgroup::open(&h, "berth/none").apply(&weight).unwrap_err();
         assert!(
             e.to_string().starts_with("this kernel does not support Block I/O weight (none of io.bfq.weight, io.weight in "),
+            "{e}"
+        );
+    }
+
+    fn block_io() -> LinuxResources {
+        serde_json::from_value(serde_json::json!({"blockIO": {
+            "weight": 300,
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 200}],
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+            "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2097152},
+                                       {"major": 8, "minor": 16, "rate": 0}],
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+            "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 50}]
+        }}))
+        .unwrap()
+    }
+
+    /// The files the kernel would make in a cgroup dir. Each write to a
+    /// cgroupfs file is one line the kernel takes in; a plain file keeps
+    /// only the last write.
+    fn touch(d: &Path, files: &[&str]) {
+        for f in files {
+            std::fs::write(d.join(f), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn v2_block_io_weights_and_io_max() {
+        let root = tempfile::tempdir().unwrap();
+        let h = Hierarchy::V2 {
+            root: root.path().to_path_buf(),
+        };
+        // io.weight only (no BFQ): converted; io.max one line per device,
+        // the last one written is what a directory keeps.
+        let d = root.path().join("berth/io");
+        std::fs::create_dir_all(&d).unwrap();
+        touch(&d, &["io.weight", "io.max"]);
+        Cgroup::create(&h, "berth/io", &block_io()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.weight")).unwrap(),
+            format!("8:0 {}", blkio_to_io_weight(200))
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.max")).unwrap(),
+            "8:16 wbps=max wiops=50"
+        );
+        let only_8_0: LinuxResources = serde_json::from_value(serde_json::json!({"blockIO": {
+            "weight": 300,
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+            "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2097152}],
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+            "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 10}]
+        }}))
+        .unwrap();
+        Cgroup::open(&h, "berth/io").apply(&only_8_0).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.max")).unwrap(),
+            "8:0 rbps=1048576 wbps=2097152 riops=100 wiops=10"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.weight")).unwrap(),
+            format!("default {}", blkio_to_io_weight(300))
+        );
+        // BFQ: the weights as they are.
+        let d = root.path().join("berth/bfq");
+        std::fs::create_dir_all(&d).unwrap();
+        touch(&d, &["io.bfq.weight", "io.max"]);
+        Cgroup::create(&h, "berth/bfq", &block_io()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("io.bfq.weight")).unwrap(),
+            "8:0 200"
+        );
+        // No io.max (the io controller not enabled there): said so.
+        let d = root.path().join("berth/none");
+        std::fs::create_dir_all(&d).unwrap();
+        let throttle: LinuxResources = serde_json::from_value(serde_json::json!({"blockIO": {
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]
+        }}))
+        .unwrap();
+        let e = Cgroup::open(&h, "berth/none").apply(&throttle).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "this kernel does not support Block I/O throttling (none of io.max in "
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn blkio_support_as_dockerd_checks_it() {
+        let root = tempfile::tempdir().unwrap();
+        let h = Hierarchy::V2 {
+            root: root.path().to_path_buf(),
+        };
+        assert_eq!(h.blkio_support(), BlkioSupport::default());
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu io memory\n").unwrap();
+        assert!(h.blkio_support().weight && h.blkio_support().write_iops);
+        let blkio = root.path().join("blkio");
+        std::fs::create_dir_all(&blkio).unwrap();
+        touch(
+            &blkio,
+            &["blkio.throttle.read_bps_device", "blkio.bfq.weight"],
+        );
+        let h = Hierarchy::V1 {
+            controllers: [("blkio".to_string(), blkio)].into(),
+        };
+        let s = h.blkio_support();
+        assert!(s.weight && s.read_bps);
+        assert!(!s.weight_device && !s.write_bps);
+    }
+
+    #[test]
+    fn v1_block_io_files() {
+        let root = tempfile::tempdir().unwrap();
+        let blkio = root.path().join("blkio");
+        let h = Hierarchy::V1 {
+            controllers: [("blkio".to_string(), blkio.clone())].into(),
+        };
+        let d = blkio.join("berth/c1");
+        std::fs::create_dir_all(&d).unwrap();
+        touch(
+            &d,
+            &[
+                "blkio.bfq.weight",
+                "blkio.bfq.weight_device",
+                "blkio.throttle.read_bps_device",
+                "blkio.throttle.write_bps_device",
+                "blkio.throttle.read_iops_device",
+                "blkio.throttle.write_iops_device",
+            ],
+        );
+        Cgroup::create(&h, "berth/c1", &block_io()).unwrap();
+        let r = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(r("blkio.bfq.weight"), "300");
+        assert_eq!(r("blkio.bfq.weight_device"), "8:0 200");
+        assert_eq!(r("blkio.throttle.read_bps_device"), "8:0 1048576");
+        assert_eq!(r("blkio.throttle.write_bps_device"), "8:16 0");
+        assert_eq!(r("blkio.throttle.read_iops_device"), "8:0 100");
+        assert_eq!(r("blkio.throttle.write_iops_device"), "8:16 50");
+        // This host's kernel: throttle files, no weight files.
+        let d = blkio.join("berth/c2");
+        std::fs::create_dir_all(&d).unwrap();
+        touch(&d, &["blkio.throttle.read_bps_device"]);
+        let e = Cgroup::open(&h, "berth/c2").apply(&block_io()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("this kernel does not support Block I/O weight (none of blkio.weight, blkio.bfq.weight in "),
             "{e}"
         );
     }

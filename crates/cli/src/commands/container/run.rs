@@ -158,6 +158,24 @@ pub struct CreateArgs {
     /// Memory nodes in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0).
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<String>,
+    /// Block IO weight (relative device weight) (DEVICE:WEIGHT).
+    #[arg(long = "blkio-weight-device")]
+    blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (DEVICE:RATE, e.g. /dev/sda:1mb).
+    #[arg(long = "device-read-bps")]
+    device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (DEVICE:RATE).
+    #[arg(long = "device-write-bps")]
+    device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (DEVICE:N).
+    #[arg(long = "device-read-iops")]
+    device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device (DEVICE:N).
+    #[arg(long = "device-write-iops")]
+    device_write_iops: Vec<String>,
     /// Make the container's cgroup below this path (a pod's member: below
     /// the pod's cgroup unless given).
     #[arg(long = "cgroup-parent")]
@@ -326,7 +344,75 @@ fn read_env_file(path: &str) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
+/// `--blkio-weight` as docker's flag parser (Go's `strconv.ParseUint`
+/// into 16 bits) takes it.
+pub(crate) fn parse_blkio_weight(v: &str, flag: &str) -> Result<u16, Failure> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::flag_value(
+            v,
+            flag,
+            &format!("strconv.ParseUint: parsing {v:?}: invalid syntax"),
+        ));
+    }
+    v.parse().map_err(|_| {
+        Failure::flag_value(
+            v,
+            flag,
+            &format!("strconv.ParseUint: parsing {v:?}: value out of range"),
+        )
+    })
+}
+
+/// Repeated `DEVICE:VALUE` flags, each parsed by `parse` (docker's words
+/// for a bad one).
+pub(crate) fn parse_device_flags<T>(
+    values: &[String],
+    flag: &str,
+    parse: impl Fn(&str) -> Result<T, model::ParseError>,
+) -> Result<Vec<T>, Failure> {
+    values
+        .iter()
+        .map(|v| parse(v).map_err(|e| Failure::flag_value(v, flag, &e.to_string())))
+        .collect()
+}
+
 impl CreateArgs {
+    /// The block-I/O flags, checked as docker's CLI checks them.
+    fn blkio(&self) -> Result<engine::blkio::BlkioLimits, Failure> {
+        use model::blkio::{ThrottleDevice, WeightDevice};
+        Ok(engine::blkio::BlkioLimits {
+            weight: match &self.blkio_weight {
+                Some(v) => parse_blkio_weight(v, "--blkio-weight")?,
+                None => 0,
+            },
+            weight_device: parse_device_flags(
+                &self.blkio_weight_device,
+                "--blkio-weight-device",
+                WeightDevice::parse,
+            )?,
+            read_bps: parse_device_flags(
+                &self.device_read_bps,
+                "--device-read-bps",
+                ThrottleDevice::parse_bps,
+            )?,
+            write_bps: parse_device_flags(
+                &self.device_write_bps,
+                "--device-write-bps",
+                ThrottleDevice::parse_bps,
+            )?,
+            read_iops: parse_device_flags(
+                &self.device_read_iops,
+                "--device-read-iops",
+                ThrottleDevice::parse_iops,
+            )?,
+            write_iops: parse_device_flags(
+                &self.device_write_iops,
+                "--device-write-iops",
+                ThrottleDevice::parse_iops,
+            )?,
+        })
+    }
+
     /// `--pod` was given.
     pub fn in_pod(&self) -> bool {
         self.pod.as_deref().is_some_and(|p| !p.is_empty())
@@ -417,6 +503,7 @@ impl CreateArgs {
         {
             return Err(Failure::usage("--uts: invalid UTS mode"));
         }
+        let blkio = self.blkio()?;
         let device_cgroup_rules = self
             .device_cgroup_rule
             .iter()
@@ -557,6 +644,7 @@ impl CreateArgs {
             isolation: self.isolation.clone(),
             cpuset_cpus: self.cpuset_cpus.clone(),
             cpuset_mems: self.cpuset_mems.clone(),
+            blkio,
             cgroup_parent: self.cgroup_parent.clone().filter(|p| !p.is_empty()),
             volume_driver: self.volume_driver.clone(),
             links,
@@ -678,6 +766,10 @@ pub fn run(engine: &Engine, a: CreateArgs, start: bool) -> Result<(), Failure> {
     .map_err(worded)?;
     if let Some(w) = engine::rootless::limit_warning(&req) {
         eprintln!("{w}");
+    }
+    // dockerd's create warnings, as docker's CLI prints them.
+    for w in req.blkio.warnings().map_err(|e| worded(e.into()))? {
+        eprintln!("WARNING: {w}");
     }
     // Rootless, pasta's start (most of a rootless start) overlaps the
     // create from here on.

@@ -34,6 +34,9 @@ pub struct UpdateArgs {
     /// Memory nodes in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0).
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<String>,
     /// Containers.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -48,6 +51,11 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         .transpose()
         .map_err(|e| bad("--restart", e))?;
     let (memory, memory_swap) = parse_memory_flags(a.memory.as_deref(), a.memory_swap.as_deref())?;
+    let blkio_weight = a
+        .blkio_weight
+        .as_deref()
+        .map(|v| super::run::parse_blkio_weight(v, "--blkio-weight"))
+        .transpose()?;
     if memory.is_none()
         && memory_swap.is_none()
         && a.cpus.is_none()
@@ -56,10 +64,11 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         && restart.is_none()
         && a.cpuset_cpus.is_none()
         && a.cpuset_mems.is_none()
+        && blkio_weight.is_none()
     {
         return Err(bad(
             "update",
-            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --pids-limit or --restart",
+            "nothing to update: give --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --blkio-weight, --pids-limit or --restart",
         ));
     }
     let req = engine::container::ops::UpdateRequest {
@@ -71,9 +80,19 @@ pub fn update(engine: &Engine, a: UpdateArgs) -> Result<(), Failure> {
         restart,
         cpuset_cpus: a.cpuset_cpus,
         cpuset_mems: a.cpuset_mems,
+        blkio_weight,
     };
-    each(&a.containers, |n| {
+    let mut warnings = Vec::new();
+    let done = each(&a.containers, |n| {
+        let w = req.warnings()?;
         engine.update(n, &req)?;
+        warnings.extend(w);
         Ok(())
-    })
+    });
+    // As docker's CLI: dockerd's warnings after the names, on stdout.
+    warnings.dedup();
+    if !warnings.is_empty() {
+        println!("{}", warnings.join("\n"));
+    }
+    done
 }

@@ -1251,5 +1251,29 @@ spec:
     let o = b.run_stdin(&["kube", "down", "-"], yaml.as_bytes());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(names(&b).is_empty(), "{:?}", names(&b));
+    // `kube play --userns` (podman's flag) sets every pod's, over the
+    // YAML: here maps of a size of its own.
+    let plain = yaml.replace("  hostUsers: false\n", "");
+    let o = b.run_stdin(
+        &[
+            "kube",
+            "play",
+            "--network",
+            "none",
+            "--userns=auto:size=3000",
+            "-",
+        ],
+        plain.as_bytes(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        b.ok(&["exec", "iso-b", "cat", "/proc/self/uid_map"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "1000000", "3000"]
+    );
+    let o = b.run_stdin(&["kube", "down", "-"], plain.as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(names(&b).is_empty(), "{:?}", names(&b));
     assert_census_clean(&b);
 }

@@ -35,6 +35,10 @@ pub struct PlayArgs {
     /// The pods' network (default: the default bridge).
     #[arg(long)]
     network: Option<String>,
+    /// The pods' user namespace, which their containers share (as pod
+    /// create --userns: auto[:size=N], host; rootless keep-id, nomap).
+    #[arg(long)]
+    userns: Option<String>,
     /// A YAML file of ConfigMaps the pods refer to (repeatable).
     #[arg(long = "configmap", value_name = "FILE")]
     configmap: Vec<PathBuf>,
@@ -120,6 +124,7 @@ fn play(engine: &Engine, a: PlayArgs) -> Result<(), Failure> {
         start: a.start,
         network: a.network,
         configmaps,
+        userns: a.userns,
     };
     let played = kube::play::play(engine, &text, &opts);
     let played = match played {

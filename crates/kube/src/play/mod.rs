@@ -46,6 +46,9 @@ pub struct PlayOptions {
     /// `--configmap FILE`: ConfigMaps from other files (their text, and
     /// the file's name for messages).
     pub configmaps: Vec<(String, String)>,
+    /// `--userns`: every pod's user namespace (podman's flag), over the
+    /// YAML's `hostUsers`.
+    pub userns: Option<String>,
 }
 
 /// A pod a play made.
@@ -486,13 +489,18 @@ fn metadata(o: &Obj<'_>) -> Result<BTreeMap<String, String>, Error> {
 
 /// `kube play`: plan the file, make what it names, start the pods.
 pub fn play(engine: &Engine, text: &str, opts: &PlayOptions) -> Result<Played, Error> {
-    let planned = plan(
+    let mut planned = plan(
         engine,
         text,
         opts.network.as_deref(),
         &opts.configmaps,
         false,
     )?;
+    if let Some(u) = &opts.userns {
+        for p in &mut planned.pods {
+            p.userns = Some(u.clone());
+        }
+    }
     let mut out = Played {
         warnings: planned.warnings.borrow().clone(),
         notes: planned.notes.clone(),
@@ -654,7 +662,7 @@ fn make(engine: &Engine, planned: &Planned, out: &mut Played) -> Result<(), Erro
             labels: p.labels.clone(),
             extra_hosts: p.extra_hosts.clone(),
             create_command: vec!["berth".into(), "kube".into(), "play".into()],
-            userns: p.own_users.then(|| "auto".to_string()),
+            userns: p.userns.clone(),
             ..Default::default()
         })?;
         record["pod_id"] = json!(pod.id);

@@ -56,9 +56,10 @@ pub(crate) struct PodPlan {
     pub name: String,
     pub hostname: Option<String>,
     pub share_pid: bool,
-    /// `hostUsers: false`: a user namespace of the pod's own (`pod create
-    /// --userns=auto`), which its containers share.
-    pub own_users: bool,
+    /// The pod's user namespace (`pod create --userns`), which its
+    /// containers share: `hostUsers: false` is `auto`; `kube play
+    /// --userns` sets every pod's.
+    pub userns: Option<String>,
     pub network: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// `hostAliases`: in the pod's /etc/hosts (its infra's).
@@ -116,7 +117,7 @@ pub(crate) fn plan_pod(
         name: ctx.name.clone(),
         hostname: spec.str("hostname")?,
         share_pid: spec.bool("shareProcessNamespace")?.unwrap_or(false),
-        own_users: spec.bool("hostUsers")? == Some(false),
+        userns: (spec.bool("hostUsers")? == Some(false)).then(|| "auto".to_string()),
         network: ctx.network.clone(),
         labels,
         extra_hosts: Vec::new(),

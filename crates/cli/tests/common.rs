@@ -554,6 +554,23 @@ pub fn assert_census_clean(b: &Berth) {
     );
 }
 
+/// The `containers` user's subordinate ids, in files of the test's own
+/// (never the host's /etc/subuid), named in its berth.toml.
+pub fn with_subids(b: &Berth, uids: &str, gids: &str) {
+    let dir = b.path();
+    std::fs::write(dir.join("subuid"), uids).unwrap();
+    std::fs::write(dir.join("subgid"), gids).unwrap();
+    std::fs::write(
+        dir.join("config/berth.toml"),
+        format!(
+            "[network]\nip_forward = false\n[userns]\nsubuid_file = \"{}\"\nsubgid_file = \"{}\"\n",
+            dir.join("subuid").display(),
+            dir.join("subgid").display()
+        ),
+    )
+    .unwrap();
+}
+
 /// `berth compose ARGS` run in `dir`.
 pub fn compose(b: &Berth, dir: &Path, args: &[&str]) -> Output {
     b.cmd()

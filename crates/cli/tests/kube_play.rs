@@ -1205,18 +1205,11 @@ spec:
 fn host_users_false_gives_the_pod_a_user_namespace() {
     let b = Berth::new();
     // The `containers` user's subordinate ids, in files of the test's own.
-    let dir = b.path();
-    std::fs::write(dir.join("subuid"), "containers:1000000:200000\n").unwrap();
-    std::fs::write(dir.join("subgid"), "containers:2000000:200000\n").unwrap();
-    std::fs::write(
-        dir.join("config/berth.toml"),
-        format!(
-            "[network]\nip_forward = false\n[userns]\nsubuid_file = \"{}\"\nsubgid_file = \"{}\"\n",
-            dir.join("subuid").display(),
-            dir.join("subgid").display()
-        ),
-    )
-    .unwrap();
+    with_subids(
+        &b,
+        "containers:1000000:200000\n",
+        "containers:2000000:200000\n",
+    );
     let yaml = r#"apiVersion: v1
 kind: Pod
 metadata: {name: iso}

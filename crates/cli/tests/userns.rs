@@ -10,23 +10,6 @@ use std::os::unix::fs::MetadataExt;
 
 use common::*;
 
-/// The `containers` user's subordinate ids, in files of the test's own
-/// (never the host's /etc/subuid), named in its berth.toml.
-fn with_subids(b: &Berth, uids: &str, gids: &str) {
-    let dir = b.path();
-    std::fs::write(dir.join("subuid"), uids).unwrap();
-    std::fs::write(dir.join("subgid"), gids).unwrap();
-    std::fs::write(
-        dir.join("config/berth.toml"),
-        format!(
-            "[network]\nip_forward = false\n[userns]\nsubuid_file = \"{}\"\nsubgid_file = \"{}\"\n",
-            dir.join("subuid").display(),
-            dir.join("subgid").display()
-        ),
-    )
-    .unwrap();
-}
-
 fn berth_with_subids() -> Berth {
     let b = Berth::new();
     with_subids(

@@ -68,7 +68,8 @@ impl ThrottleDevice {
     /// size (`1mb`, docker's `units.RAMInBytes`).
     pub fn parse_bps(s: &str) -> Result<ThrottleDevice, ParseError> {
         let (path, v) = split(s)?;
-        let rate = ram_in_bytes(v).ok_or_else(|| ParseError::DeviceRate(s.to_string()))?;
+        let rate =
+            crate::size::ram_in_bytes(v).ok_or_else(|| ParseError::DeviceRate(s.to_string()))?;
         Ok(ThrottleDevice {
             path: path.to_string(),
             rate,
@@ -89,35 +90,6 @@ impl ThrottleDevice {
             rate,
         })
     }
-}
-
-/// docker's `units.RAMInBytes`: `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`,
-/// binary multiples; `None` where docker says the size is invalid.
-pub fn ram_in_bytes(s: &str) -> Option<u64> {
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.contains("..") {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
-    let mut rest = unit.as_str();
-    let mult: u64 = match rest.chars().next() {
-        Some(c @ ('k' | 'm' | 'g' | 't' | 'p')) => {
-            rest = &rest[1..];
-            1u64 << (10 * ("kmgtp".find(c)? as u32 + 1))
-        }
-        _ => 1,
-    };
-    let rest = rest.strip_prefix('i').unwrap_or(rest);
-    let rest = rest.strip_prefix('b').unwrap_or(rest);
-    if !rest.is_empty() {
-        return None;
-    }
-    let bytes = value * mult as f64;
-    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 #[cfg(test)]

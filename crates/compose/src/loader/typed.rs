@@ -322,33 +322,10 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// docker's `units.RAMInBytes`: `^(\d+(\.\d+)*) ?([kmgtp])?i?b?$`, case
-/// insensitive, binary multiples.
+/// docker's `units.RAMInBytes` (`model::size::ram_in_bytes`), around
+/// surrounding blanks.
 pub(crate) fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
-    let mut rest = unit.as_str();
-    let mult: u64 = match rest.chars().next() {
-        Some(c @ ('k' | 'm' | 'g' | 't' | 'p')) => {
-            rest = &rest[1..];
-            1u64 << (10 * ("kmgtp".find(c)? as u32 + 1))
-        }
-        _ => 1,
-    };
-    let rest = rest.strip_prefix('i').unwrap_or(rest);
-    let rest = rest.strip_prefix('b').unwrap_or(rest);
-    if !rest.is_empty() {
-        return None;
-    }
-    Some((value * mult as f64) as u64)
+    model::size::ram_in_bytes(s.trim())
 }
 
 /// `p` made absolute against `base` (`~` against `home`), cleaned lexically.

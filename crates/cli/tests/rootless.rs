@@ -1872,19 +1872,6 @@ fn keep_id_keeps_the_users_ids_inside() {
 }
 
 #[test]
-fn keep_id_is_refused_as_root_in_podmans_words() {
-    require_root();
-    let b = Berth::new();
-    let out = b.run(&["run", "--rm", "--userns=keep-id", IMAGE, "true"]);
-    assert_eq!(code(&out), 125);
-    assert!(
-        stderr(&out).contains("keep-id is only supported in rootless mode"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
 fn a_forced_copy_root_runs_keeps_and_leaves_nothing() {
     let u = User::new("v", true);
     u.import_busybox();

@@ -1012,3 +1012,68 @@ fn a_pods_members_share_its_user_namespace() {
     b.ok(&["rm", "-f", "next"]);
     assert_census_clean(&b);
 }
+
+/// `--userns=keep-id` as root, as podman ≥ 4.4 does it (podman 4.3 refused
+/// it): a user namespace of the container's own whose maps copy root's
+/// (the identity), so files keep the host's ids and root stays root there;
+/// the options are rootless berth's; the identity holds no `auto` range.
+#[test]
+fn keep_id_as_root_copies_roots_ids_into_a_namespace_of_its_own() {
+    let b = berth_with_subids();
+    let d = host_dir(&b);
+    let vol = format!("{}:/data", d.display());
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kid",
+        "--userns=keep-id",
+        "-v",
+        &vol,
+        "bb:test",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        map_lines(&b.ok(&["exec", "kid", "cat", "/proc/self/uid_map"])),
+        vec![(0, 0, 4294967295)]
+    );
+    assert_eq!(
+        map_lines(&b.ok(&["exec", "kid", "cat", "/proc/self/gid_map"])),
+        vec![(0, 0, 4294967295)]
+    );
+    assert_ne!(
+        ns_of(&b, "kid", "user"),
+        std::fs::read_link("/proc/self/ns/user")
+            .unwrap()
+            .to_string_lossy()
+    );
+    assert_eq!(b.ok(&["exec", "kid", "id", "-u"]).trim(), "0");
+    b.ok(&["exec", "kid", "touch", "/data/by-keep-id"]);
+    let md = std::fs::metadata(d.join("by-keep-id")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+    assert_eq!(
+        b.ok(&["exec", "kid", "stat", "-c", "%u:%g", "/bin/busybox"])
+            .trim(),
+        "0:0"
+    );
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.UsernsMode}} {{json .HostConfig.IDMappings}}",
+            "kid"
+        ])
+        .trim(),
+        r#"keep-id {"UidMap":["0:0:4294967295"],"GidMap":["0:0:4294967295"]}"#
+    );
+    // An auto container still gets the first range while it runs.
+    b.ok(&["create", "--name", "auto1", "--userns=auto", "bb:test"]);
+    let ids = b.ok(&["inspect", "-f", "{{json .HostConfig.IDMappings}}", "auto1"]);
+    assert!(ids.contains("\"0:1000000:65536\""), "{ids}");
+    let o = b.run(&["run", "--rm", "--userns=keep-id:uid=5", "bb:test", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("need rootless berth"), "{}", stderr(&o));
+    b.ok(&["rm", "-f", "kid", "auto1"]);
+    assert_census_clean(&b);
+}

@@ -43,6 +43,14 @@ impl Default for UsernsSettings {
     }
 }
 
+/// The identity map of the host's user namespace (`/proc/self/uid_map`
+/// of a root process): what `keep-id` as root copies.
+pub const IDENTITY: IdMapping = IdMapping {
+    container_id: 0,
+    host_id: 0,
+    size: u32::MAX,
+};
+
 /// What the create asked for, before an `auto` range is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -72,6 +80,11 @@ pub enum Request {
         /// `gid=N`.
         gid: Option<u32>,
     },
+    /// `keep-id` as root (podman ≥ 4.4's): a user namespace of the
+    /// container's own whose maps copy root's (the identity), so its ids
+    /// are the host's; root stays root, but its capabilities are those of
+    /// its own namespace.
+    KeepIdRoot,
     /// podman's `nomap` (rootless only): the container's ids are the
     /// user's subordinate ids, the user itself is none of them.
     NoMap,
@@ -147,10 +160,10 @@ pub fn parse(
             }
             Ok(Request::KeepId { uid, gid })
         }
-        // podman's own words for these as root.
+        "keep-id" if opts.is_empty() => Ok(Request::KeepIdRoot),
         "keep-id" => Err(bad(
             "--userns",
-            "keep-id is only supported in rootless mode (berth runs as root here; use --userns=auto or --uidmap)",
+            format!("keep-id:{opts} as root: the uid and gid options need rootless berth (as root keep-id keeps root's own ids, in a user namespace of the container's; for other ids use --userns=auto or --uidmap)"),
         )),
         "nomap" if rootless && opts.is_empty() => Ok(Request::NoMap),
         "nomap" if rootless => Err(bad(
@@ -403,13 +416,15 @@ pub fn auto_pool(s: &UsernsSettings, size: u32) -> Result<Ranges> {
 /// The host ranges the other containers' configs hold.
 pub fn taken_by(configs: &[serde_json::Value]) -> Ranges {
     let (mut uids, mut gids) = (Vec::new(), Vec::new());
+    // Root's identity map (`keep-id` as root) holds no range of its own.
+    let ranged = |m: &&IdMapping| **m != IDENTITY;
     for c in configs {
         let Some(u) = c.get("userns") else { continue };
         let Ok(u) = serde_json::from_value::<UserNs>(u.clone()) else {
             continue;
         };
-        uids.extend(u.uid_map.iter().map(|m| (m.host_id, m.size)));
-        gids.extend(u.gid_map.iter().map(|m| (m.host_id, m.size)));
+        uids.extend(u.uid_map.iter().filter(ranged).map(|m| (m.host_id, m.size)));
+        gids.extend(u.gid_map.iter().filter(ranged).map(|m| (m.host_id, m.size)));
     }
     Ranges { uids, gids }
 }
@@ -637,10 +652,14 @@ mod tests {
             assert!(parse(Some(bad), &[], &[], false).is_err(), "{bad}");
         }
         assert!(parse(Some("auto:size=0"), &[], &[], false).is_err());
-        assert!(parse(Some("keep-id"), &[], &[], false)
+        assert_eq!(
+            parse(Some("keep-id"), &[], &[], false).unwrap(),
+            Request::KeepIdRoot
+        );
+        assert!(parse(Some("keep-id:uid=5"), &[], &[], false)
             .unwrap_err()
             .to_string()
-            .contains("only supported in rootless mode"));
+            .contains("need rootless berth"));
         assert!(parse(Some("nomap"), &[], &[], false).is_err());
         assert_eq!(
             parse(Some("nomap"), &[], &[], true).unwrap(),

@@ -576,6 +576,7 @@ impl Engine {
             | crate::userns::Request::Path(_)
             | crate::userns::Request::Maps { .. }
             | crate::userns::Request::KeepId { .. }
+            | crate::userns::Request::KeepIdRoot
             | crate::userns::Request::NoMap => None,
         };
         let mut keep_id = None;
@@ -612,6 +613,11 @@ impl Engine {
                 mode: "private".into(),
                 uid_map: uid.clone(),
                 gid_map: gid.clone(),
+            },
+            crate::userns::Request::KeepIdRoot => crate::config::UserNs {
+                mode: "keep-id".into(),
+                uid_map: vec![crate::userns::IDENTITY],
+                gid_map: vec![crate::userns::IDENTITY],
             },
         };
         // A member of a keep-id pod (`pod create --userns=keep-id`) is in

@@ -120,10 +120,7 @@ fn gidmap_is_its_own_and_bad_maps_are_refused() {
         ),
         (vec!["--uidmap", "1:100000:10"], "id 0 must be mapped"),
         (vec!["--uidmap", "0:x:10"], "CONTAINER_ID:HOST_ID:SIZE"),
-        (
-            vec!["--userns", "keep-id"],
-            "only supported in rootless mode",
-        ),
+        (vec!["--userns", "keep-id:uid=5"], "need rootless berth"),
         (vec!["--userns", "bogus"], "not supported"),
         (
             vec!["--userns", "auto", "--uidmap", "0:1:1"],

@@ -514,6 +514,21 @@ fn links_on_a_user_network_are_the_linking_containers_aliases() {
 #[test]
 fn devices_are_made_in_the_container_as_dockerd_makes_them() {
     let b = Berth::new();
+    // The nodes keep the host's modes, which differ between hosts
+    // (/dev/net/tun is 0666 under udev, 0600 without).
+    let mode = |p: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        format!(
+            "{:o}",
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+        )
+    };
+    let (kmsg, zero, tun, null) = (
+        mode("/dev/kmsg"),
+        mode("/dev/zero"),
+        mode("/dev/net/tun"),
+        mode("/dev/null"),
+    );
     // /dev/kmsg (c 1:11) is not among Docker's default devices: without
     // --device the container has no such node and may not make one.
     let o = b.run(&[
@@ -544,7 +559,7 @@ fn devices_are_made_in_the_container_as_dockerd_makes_them() {
     );
     assert_eq!(
         stdout(&o),
-        "/dev/k character special file 1:b 644\n/dev/zero character special file 1:5 666\n/dev/net/tun character special file a:c8 666\nwrite-refused\nc 1:5 rwm\nc 10:200 rwm\nc 1:11 r\n"
+        format!("/dev/k character special file 1:b {kmsg}\n/dev/zero character special file 1:5 {zero}\n/dev/net/tun character special file a:c8 {tun}\nwrite-refused\nc 1:5 rwm\nc 10:200 rwm\nc 1:11 r\n")
     );
     assert_eq!(
         inspect(&b, "dev", "{{json .HostConfig.Devices}}"),
@@ -601,7 +616,7 @@ fn devices_are_made_in_the_container_as_dockerd_makes_them() {
         "-c",
         "stat -c '%t:%T %a' /dev/unull; echo hi > /dev/unull && echo wrote",
     ]);
-    assert_eq!(out, "1:3 666\nwrote\n");
+    assert_eq!(out, format!("1:3 {null}\nwrote\n"));
     // The Engine API (the docker CLI through berth serve).
     let srv = Server::start(&b);
     let out = srv.docker_ok(&[
@@ -616,7 +631,7 @@ fn devices_are_made_in_the_container_as_dockerd_makes_them() {
         "-c",
         "stat -c '%t:%T %a' /dev/k",
     ]);
-    assert_eq!(out, "1:b 644\n");
+    assert_eq!(out, format!("1:b {kmsg}\n"));
     srv.docker_ok(&[
         "create",
         "--name",
@@ -642,7 +657,7 @@ fn devices_are_made_in_the_container_as_dockerd_makes_them() {
     )
     .unwrap();
     let (out, _) = compose_ok(&b, &dir, &["run", "--rm", "-T", "s"]);
-    assert_eq!(out, "1:b 644\n1:5 666\n");
+    assert_eq!(out, format!("1:b {kmsg}\n1:5 {zero}\n"));
     b.ok(&["rm", "-f", "dev", "short", "apidev"]);
     compose_ok(&b, &dir, &["down"]);
     assert_census_clean(&b);

@@ -500,7 +500,10 @@ pub fn build(inp: &SpecInputs<'_>) -> Result<Spec> {
             host_devices.push((node, d.cgroup_permissions.as_str()));
         }
     }
-    let bind_devices = c.userns.is_private() || crate::rootless::active();
+    // (Only asked when there are devices: `rootless::active` reads a
+    // /proc file, and this is the start path.)
+    let bind_devices =
+        !host_devices.is_empty() && (c.userns.is_private() || crate::rootless::active());
     if bind_devices {
         for (d, _) in &host_devices {
             mounts.push(json!({"destination": d.inside, "type": "bind", "source": d.host, "options": ["bind", "rprivate"]}));
